@@ -1,0 +1,1 @@
+"""Market data model, instruments, feeds and brokers, and the embedded simulated exchange."""

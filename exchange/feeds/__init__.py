@@ -1,0 +1,1 @@
+"""Market data feeds: websocket clients that normalize exchange frames to Tick and Bar."""

@@ -1,0 +1,104 @@
+"""Market data events: the one vocabulary feeds speak and the core consumes.
+
+Prices and quantities of *market data* are floats: they feed numpy features and never become
+order prices without going through `Instrument.price()` (which rounds to the tick grid in
+`Decimal`). Every event carries two timestamps, both epoch milliseconds (UTC): when the
+exchange says it happened (`ts_event`) and when we received it (`ts_recv`). Decisions use
+`ts_event`, so replay and live see the same clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MINUTE_MS = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class Tick:
+    """Best bid/ask and last trade of one symbol at one moment.
+
+    `base_volume` and `quote_volume` are the exchange's rolling 24-hour totals (Binance
+    `v`/`q`); they are NaN when the stream does not carry them (bookTicker).
+    """
+
+    symbol: str
+    ts_event: int
+    ts_recv: int
+    last: float
+    bid: float
+    ask: float
+    bid_qty: float
+    ask_qty: float
+    base_volume: float
+    quote_volume: float
+
+
+@dataclass(frozen=True, slots=True)
+class Bar:
+    """A closed 1-minute candle. `open_ms` is the bar's open time; it closes at
+    `open_ms + MINUTE_MS - 1` (Binance's convention), so a decision at time t may use a bar
+    only when `bar.close_ms < t`."""
+
+    symbol: str
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    quote_volume: float
+    trades: int = 0
+
+    @property
+    def close_ms(self) -> int:
+        return self.open_ms + MINUTE_MS - 1
+
+
+def minute_floor(ts_ms: int) -> int:
+    """The open time of the 1m bar containing `ts_ms`."""
+    return ts_ms - ts_ms % MINUTE_MS
+
+
+@dataclass(frozen=True, slots=True)
+class TickBatch:
+    """Many tickers at once, column-wise (one `!ticker@arr` frame, say).
+
+    The fast path: parsing into columns and updating features with numpy avoids one Python
+    object per ticker. Row i of every array belongs to `symbols[i]`.
+    """
+
+    symbols: tuple[str, ...]
+    ts_event: "np.ndarray"  # int64 ms
+    ts_recv: int
+    last: "np.ndarray"  # float64, as every column below
+    bid: "np.ndarray"
+    ask: "np.ndarray"
+    bid_qty: "np.ndarray"
+    ask_qty: "np.ndarray"
+    base_volume: "np.ndarray"
+    quote_volume: "np.ndarray"
+
+    def __len__(self) -> int:
+        return len(self.symbols)
+
+
+@dataclass(frozen=True, slots=True)
+class BarHistory:
+    """Closed 1m bars of one symbol, column-wise, oldest first, open times strictly
+    increasing (gaps allowed: a missing minute means no trade). Used for REST backfill and
+    for loading history into features in bulk."""
+
+    symbol: str
+    open_ms: "np.ndarray"  # int64
+    open: "np.ndarray"  # float64, as every column below
+    high: "np.ndarray"
+    low: "np.ndarray"
+    close: "np.ndarray"
+    volume: "np.ndarray"
+    quote_volume: "np.ndarray"
+
+    def __len__(self) -> int:
+        return int(self.open_ms.shape[0])

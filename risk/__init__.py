@@ -1,0 +1,1 @@
+"""Risk: sizing, VaR/ES, drawdown breaker, anomaly halt. Arrives with issue 3."""

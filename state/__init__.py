@@ -1,0 +1,1 @@
+"""SQLite ledger and crash recovery. Arrives with issue 3."""

@@ -1,0 +1,1 @@
+"""Pure strategy core: multi-window features, regimes and coin ranking (no I/O)."""
