@@ -1,0 +1,31 @@
+"""Shared test fixtures.
+
+Real market data lives in ../shared/data beside the repository (or wherever
+ENTASIS_SHARED_DATA points). The project must never require it: tests that read it take the
+`shared_data` fixture and are skipped, with the reason, when it is absent.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shared_data_dir() -> Path:
+    configured = os.environ.get("ENTASIS_SHARED_DATA")
+    return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """Path of ../shared/data; skips the test with a clear reason when it is absent."""
+    path = _shared_data_dir()
+    if not (path / "README.md").is_file():
+        pytest.skip(
+            f"real exchange data not found at {path}; set ENTASIS_SHARED_DATA to run this test"
+        )
+    return path
