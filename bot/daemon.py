@@ -1,0 +1,137 @@
+"""The daemon: wires the sim (if configured), feed, engine and control endpoint on one loop.
+
+Every task has an owner (one `asyncio.TaskGroup`); SIGINT and SIGTERM cancel it, and
+shutdown (sockets closed, control files removed) finishes within a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import signal
+import time
+from typing import Any
+
+from bot.config import Config
+from bot.control import ControlServer
+from bot.engine import Engine
+from exchange.feeds.binance import BinanceFeed, fetch_exchange_info
+from exchange.instruments import Instrument
+from exchange.sim.server import SimExchange
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_S = 4.0
+
+
+def select_universe(instruments: list[Instrument], config: Config) -> list[str]:
+    """The symbols to trade: the configured list, else every symbol in the quote asset."""
+    wanted = [s.upper() for s in config.exchange.symbols]
+    known = {i.symbol for i in instruments}
+    if wanted:
+        missing = sorted(set(wanted) - known)
+        if missing:
+            raise ValueError(f"exchange.symbols: unknown on this exchange: {', '.join(missing)}")
+        return wanted
+    quote = config.exchange.quote_asset.upper()
+    return [i.symbol for i in instruments if not quote or i.quote == quote]
+
+
+class Daemon:
+    """One running Entasis process; `status()` is the command layer's first command."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.started_wall = time.time()
+        self.sim: SimExchange | None = None
+        self.feed: BinanceFeed | None = None
+        self.engine: Engine | None = None
+        self.control = ControlServer(
+            config.data_dir, {"status": self.status}, config.control.host, config.control.port
+        )
+
+    def status(self) -> dict[str, Any]:
+        """Feed health, universe, latest ranking and uptime, as plain data."""
+        engine = self.engine
+        latest = engine.latest if engine else None
+        return {
+            "mode": self.config.app.mode,
+            "source": self.config.exchange.source,
+            "pid": os.getpid(),
+            "uptime_s": round(time.time() - self.started_wall, 1),
+            "symbols": len(engine.symbols) if engine else 0,
+            "feed": dataclasses.asdict(self.feed.health()) if self.feed else None,
+            "decisions": {
+                "steps": engine.steps if engine else 0,
+                "last_minute_open_ms": latest.minute_open_ms if latest else None,
+                "last_latency_ms": round(latest.latency_ms, 3) if latest else None,
+            },
+            "ranking": [
+                {
+                    "symbol": coin.symbol,
+                    "score": round(coin.score, 4),
+                    "reasons": [str(r) for r in coin.reasons],
+                }
+                for coin in (latest.ranking if latest else ())
+            ],
+        }
+
+    async def run(self) -> None:
+        """Start everything and run until cancelled."""
+        config = self.config
+        config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            if config.exchange.source == "sim":
+                self.sim = SimExchange(config.sim)
+                await self.sim.start()
+                rest_url, ws_url = self.sim.rest_url, self.sim.ws_url
+            else:
+                rest_url, ws_url = config.exchange.rest_url, config.exchange.ws_url
+            instruments = await fetch_exchange_info(rest_url)
+            symbols = select_universe(instruments, config)
+            log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
+            self.engine = Engine(symbols, config.strategy)
+            self.feed = BinanceFeed(
+                rest_url,
+                ws_url,
+                symbols,
+                config.feed,
+                on_tick=self.engine.on_tick,
+                on_bar=self.engine.on_bar,
+                on_history=self.engine.on_history,
+                on_tick_batch=self.engine.on_tick_batch,
+            )
+            await self.control.start()
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(self.feed.run(), name="feed")
+                tasks.create_task(self.engine.run_decisions(), name="decisions")
+        finally:
+            await self._shutdown()
+
+    async def _shutdown(self) -> None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                await self.control.stop()
+                if self.sim is not None:
+                    await self.sim.stop()
+        log.info("stopped")
+
+
+async def run_until_signalled(config: Config) -> None:
+    """Run the daemon; SIGINT/SIGTERM cancel it cleanly."""
+    daemon = Daemon(config)
+    task = asyncio.current_task()
+    loop = asyncio.get_running_loop()
+    assert task is not None
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        await daemon.run()
+    except asyncio.CancelledError:
+        log.info("shutdown requested")
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)

@@ -1,0 +1,114 @@
+"""The engine: market events in, features updated, one decision step per closed minute.
+
+The same object runs live, paper and replay; only the feed that drives it differs. Issue 2's
+decision step ranks the universe; issue 3 adds policy -> risk -> broker -> ledger behind it.
+
+A decision step for minute m runs once every symbol's bar m has closed, or `grace_s` after
+the first one did (a coin with no trade that minute sends no bar). It sees only data that
+reached the engine before it runs: closed bars and ticks already applied, nothing later.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from bot.config import StrategyConfig
+from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from strategies.features import FeatureBook
+from strategies.ranking import RankedCoin, rank
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionStep:
+    """What one decision step saw and concluded."""
+
+    index: int
+    minute_open_ms: int  # the last closed minute this step knows of
+    ranking: tuple[RankedCoin, ...]
+    latency_ms: float
+    ts_wall: float
+
+
+class Engine:
+    """Owns the feature book and the decision loop for a fixed symbol universe."""
+
+    def __init__(self, symbols: list[str], strategy: StrategyConfig, grace_s: float = 0.5):
+        self.symbols = list(symbols)
+        self.strategy = strategy
+        self.grace_s = grace_s
+        self.book = FeatureBook(self.symbols)
+        self.latest: DecisionStep | None = None
+        self.steps = 0
+        self.bars_seen = 0
+        self.ticks_seen = 0
+        self._pending_minute: int | None = None  # newest minute with a closed bar not yet decided
+        self._decided_minute = -1
+        self._bars_in_pending = 0
+        self._minute_closed = asyncio.Event()
+        self._minute_complete = asyncio.Event()
+
+    # --- market events (called by the feed, on the loop, O(1) each) -------------------------
+    def on_tick(self, tick: Tick) -> None:
+        self.ticks_seen += 1
+        self.book.on_tick(tick)
+
+    def on_tick_batch(self, batch: TickBatch) -> None:
+        self.ticks_seen += len(batch)
+        self.book.on_tick_batch(batch)
+
+    def on_history(self, history: BarHistory) -> None:
+        """Backfilled bars warm the features but never trigger decisions about the past."""
+        self.bars_seen += len(history)
+        self.book.load_history(history)
+
+    def on_bar(self, bar: Bar) -> None:
+        self.bars_seen += 1
+        self.book.on_bar(bar)
+        if bar.open_ms <= self._decided_minute:
+            return  # a late bar of an already decided minute: features have it for next time
+        if self._pending_minute is None or bar.open_ms > self._pending_minute:
+            self._pending_minute = bar.open_ms
+            self._bars_in_pending = 0
+            self._minute_closed.set()
+        if bar.open_ms == self._pending_minute:
+            self._bars_in_pending += 1
+            if self._bars_in_pending >= len(self.symbols):
+                self._minute_complete.set()
+
+    # --- decisions ---------------------------------------------------------------------------
+    def decide(self) -> DecisionStep:
+        """Rank the universe on what the engine knows now (pure, synchronous, fast)."""
+        started = time.perf_counter()
+        minute = self._pending_minute if self._pending_minute is not None else -1
+        ranking = rank(self.book.matrix(), self.book.feature_names, self.symbols, self.strategy)
+        step = DecisionStep(
+            index=self.steps,
+            minute_open_ms=minute,
+            ranking=tuple(ranking),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            ts_wall=time.time(),
+        )
+        self.steps += 1
+        self._decided_minute = max(self._decided_minute, minute)
+        self.latest = step
+        if step.index % 60 == 0:
+            top = ", ".join(f"{c.symbol} {c.score:.2f}" for c in step.ranking[:3]) or "none yet"
+            log.info("decision step %d (minute %d): top %s", step.index, minute // MINUTE_MS, top)
+        return step
+
+    async def run_decisions(self) -> None:
+        """Run a decision step per closed minute, until cancelled."""
+        while True:
+            await self._minute_closed.wait()
+            self._minute_closed.clear()
+            try:
+                await asyncio.wait_for(self._minute_complete.wait(), self.grace_s)
+            except TimeoutError:
+                pass
+            self._minute_complete.clear()
+            self.decide()
