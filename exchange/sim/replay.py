@@ -1,0 +1,197 @@
+"""Replay of recorded 1m OHLCV files as a market source.
+
+Files are `<BASE>_<QUOTE>-1m.csv` or `.csv.gz` with columns
+`timestamp_ms,open,high,low,close,volume` (the ../shared/data/ohlcv format); other timeframes
+are ignored. A missing minute means no trade: no bar is emitted for it. Trading rules are
+inferred from the data (tick from the decimals present in prices, lot from the volumes), and
+the first `warmup_minutes` (at most half the data) are history served over REST before the
+replay clock starts.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from exchange.instruments import Instrument
+from exchange.market import MINUTE_MS, BarHistory
+from exchange.sim.bars import BAR_FIELDS, BarStore, MinuteData
+from exchange.sim.ticks import floor_to_grid, round_to_grid, synthesize_ticks
+
+FILE_PATTERN = re.compile(r"^([A-Za-z0-9]+)_([A-Za-z0-9]+)-1m\.csv(\.gz)?$")
+COLUMNS = ("timestamp_ms", "open", "high", "low", "close", "volume")
+MAX_DECIMALS = 8
+MAX_SPAN_MINUTES = 3_000_000  # ~5.7 years on one minute grid
+REPLAY_SPREAD_BPS = 5.0
+_MIN_NOTIONAL = {"BTC": "0.0001", "ETH": "0.001", "BNB": "0.01", "KRW": "5000"}
+_DEFAULT_MIN_NOTIONAL = "5"
+
+
+class ReplayError(ValueError):
+    """The replay directory cannot be used; the message says which file and what to fix."""
+
+
+def decimals_needed(values: np.ndarray, cap: int = MAX_DECIMALS) -> int:
+    """Fewest decimals that represent every value (up to `cap`), read from the float data."""
+    finite = values[np.isfinite(values)]
+    for decimals in range(cap + 1):
+        scaled = finite * 10.0**decimals
+        # Tolerance: far below the 8th decimal, plus float representation error.
+        allowed = 10.0**decimals * 1e-11 + np.abs(scaled) * 1e-12
+        if np.all(np.abs(scaled - np.round(scaled)) <= allowed):
+            return decimals
+    return cap
+
+
+def infer_instrument(base: str, quote: str, frame: pd.DataFrame) -> Instrument:
+    """Tick from the price decimals, lot from the volume decimals, small min notional."""
+    prices = frame[["open", "high", "low", "close"]].to_numpy().ravel()
+    tick = Decimal(1).scaleb(-decimals_needed(prices))
+    lot = Decimal(1).scaleb(-decimals_needed(frame["volume"].to_numpy()))
+    return Instrument(
+        symbol=f"{base}{quote}",
+        base=base,
+        quote=quote,
+        tick=tick,
+        lot=lot,
+        min_notional=Decimal(_MIN_NOTIONAL.get(quote, _DEFAULT_MIN_NOTIONAL)),
+        min_qty=lot,
+        max_qty=Decimal(90000000000),
+        min_price=tick,
+        max_price=Decimal(10) ** max(3, int(np.ceil(np.log10(max(prices.max(), 1e-8) * 1000)))),
+    )
+
+
+def read_ohlcv(path: Path) -> pd.DataFrame:
+    """One OHLCV file, sorted by time, duplicates dropped, minute-aligned rows only."""
+    try:
+        frame = pd.read_csv(path, usecols=list(COLUMNS))
+    except (ValueError, OSError) as exc:
+        raise ReplayError(f"{path}: cannot read {','.join(COLUMNS)} ({exc})") from None
+    frame = frame.dropna()
+    frame = frame[frame["timestamp_ms"] % MINUTE_MS == 0]
+    return frame.drop_duplicates("timestamp_ms").sort_values("timestamp_ms", ignore_index=True)
+
+
+class ReplaySource:
+    """Recorded bars on one minute grid; `advance()` plays them minute by minute."""
+
+    def __init__(
+        self,
+        frames: dict[tuple[str, str], pd.DataFrame],
+        *,
+        ticks_per_bar: int = 4,
+        seed: int = 7,
+        warmup_minutes: int = 1440,
+    ) -> None:
+        if not frames:
+            raise ReplayError("no OHLCV series to replay")
+        keys = sorted(frames)
+        self.instruments = [infer_instrument(b, q, frames[(b, q)]) for b, q in keys]
+        self.symbols = [i.symbol for i in self.instruments]
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ReplayError(f"duplicate symbols in replay data: {self.symbols}")
+        self._index = {s: i for i, s in enumerate(self.symbols)}
+        self.tick = np.array([float(i.tick) for i in self.instruments])
+        self.lot = np.array([float(i.lot) for i in self.instruments])
+        self._spread_bps = np.full(len(keys), REPLAY_SPREAD_BPS)
+        self.seed, self.ticks_per_bar = seed, ticks_per_bar
+        first = min(int(f["timestamp_ms"].iloc[0]) for f in frames.values() if len(f))
+        last = max(int(f["timestamp_ms"].iloc[-1]) for f in frames.values() if len(f))
+        rows = (last - first) // MINUTE_MS + 1
+        if rows > MAX_SPAN_MINUTES:
+            raise ReplayError(
+                f"replay data spans {rows} minutes (> {MAX_SPAN_MINUTES}); put series from "
+                "different periods in different directories"
+            )
+        self.store = BarStore(first, len(keys), capacity=rows)
+        self.store.extend(*self._grid(frames, keys, first, rows))
+        self.end_ms = first + rows * MINUTE_MS
+        # Short recordings still replay: at most half of the data is warm-up history.
+        self.now_ms = first + min(warmup_minutes, rows // 2) * MINUTE_MS
+
+    @classmethod
+    def from_dir(
+        cls,
+        directory: str | Path,
+        *,
+        ticks_per_bar: int = 4,
+        seed: int = 7,
+        warmup_minutes: int = 1440,
+    ) -> ReplaySource:
+        """Load every `<BASE>_<QUOTE>-1m.csv[.gz]` in `directory`."""
+        path = Path(directory)
+        if not path.is_dir():
+            raise ReplayError(f"replay directory {path} not found; set sim.replay_dir")
+        frames: dict[tuple[str, str], pd.DataFrame] = {}
+        for file in sorted(path.iterdir()):
+            match = FILE_PATTERN.match(file.name)
+            if match:
+                frame = read_ohlcv(file)
+                if len(frame):
+                    frames[(match.group(1).upper(), match.group(2).upper())] = frame
+        if not frames:
+            raise ReplayError(
+                f"no <BASE>_<QUOTE>-1m.csv[.gz] files with data in {path}, "
+                "e.g. ETH_BTC-1m.csv.gz with columns " + ",".join(COLUMNS)
+            )
+        return cls(frames, ticks_per_bar=ticks_per_bar, seed=seed, warmup_minutes=warmup_minutes)
+
+    def _grid(
+        self,
+        frames: dict[tuple[str, str], pd.DataFrame],
+        keys: list[tuple[str, str]],
+        first: int,
+        rows: int,
+    ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        columns = {f: np.zeros((rows, len(keys))) for f in BAR_FIELDS}
+        traded = np.zeros((rows, len(keys)), dtype=bool)
+        for col, key in enumerate(keys):
+            frame = frames[key]
+            at = ((frame["timestamp_ms"].to_numpy(np.int64) - first) // MINUTE_MS).astype(np.int64)
+            tick, lot = self.tick[col], self.lot[col]
+            o, h, l, c = (
+                round_to_grid(frame[f].to_numpy(float), tick)
+                for f in ("open", "high", "low", "close")
+            )
+            c = np.maximum(c, tick)
+            o = np.maximum(o, tick)
+            h = np.maximum(h, np.maximum(o, c))
+            l = np.minimum(np.maximum(l, tick), np.minimum(o, c))
+            volume = np.maximum(floor_to_grid(frame["volume"].to_numpy(float), lot), 0.0)
+            for field, values in zip(
+                ("open", "high", "low", "close", "volume"), (o, h, l, c, volume)
+            ):
+                columns[field][at, col] = values
+            columns["quote_volume"][at, col] = volume * (o + h + l + c) / 4.0
+            traded[at, col] = True
+        quote = columns["quote_volume"]
+        typical = np.array([np.median(quote[traded[:, i], i]) for i in range(len(keys))])
+        trades = 1 + np.floor(20.0 * quote / np.maximum(typical, 1e-12)).astype(np.int64)
+        return columns, trades, traded
+
+    # -- MarketSource ----------------------------------------------------------------------
+    def bars_before(
+        self, symbol: str, end_ms: int, limit: int, start_ms: int | None = None
+    ) -> BarHistory:
+        """Recorded bars of `symbol` before `min(end_ms, now_ms)`; see BarStore.history."""
+        index = self._index[symbol]
+        return self.store.history(symbol, index, min(end_ms, self.now_ms), limit, start_ms)
+
+    def advance(self) -> MinuteData | None:
+        """The next recorded minute (possibly with no bars at all), or None at the end."""
+        if self.now_ms >= self.end_ms:
+            return None
+        bars = self.store.minute(self.store.row_of(self.now_ms))
+        ticks = synthesize_ticks(
+            bars, self.tick, self.lot, self._spread_bps, self.ticks_per_bar, self.seed
+        )
+        self.now_ms += MINUTE_MS
+        return MinuteData(bars=bars, ticks=ticks)
+
+    def spread_bps(self) -> np.ndarray:
+        return self._spread_bps

@@ -1,0 +1,283 @@
+"""The embedded simulated exchange: a market source, its clock, and a Binance-protocol server
+on 127.0.0.1.
+
+The clock plays one market minute at a time: the minute's synthesized ticks go out spread
+across the minute (bookTicker, ticker, in-progress kline, `!ticker@arr`), then the closed
+kline (`x: true`). Market time runs at `speed` market-minutes per real minute. Frames depend
+only on seed, config and start time, never on wall-clock timing or on who is connected; a
+late clock skips sleeping, never data. Tests use `autorun=False` and `step(n)` to play
+minutes at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Self
+
+import numpy as np
+from aiohttp import web
+
+from exchange.instruments import Instrument
+from exchange.market import MINUTE_MS
+from exchange.sim import protocol
+from exchange.sim.bars import MinuteData
+from exchange.sim.rest import RestApi
+from exchange.sim.source import MarketSource, open_source
+from exchange.sim.state import MarketState, PartialBar, TickerStats
+from exchange.sim.streams import StreamHub
+
+if TYPE_CHECKING:
+    from bot.config import SimConfig
+
+log = logging.getLogger(__name__)
+
+ALL_TICKERS_STREAM = "!ticker@arr"
+SHUTDOWN_TIMEOUT_S = 0.5
+
+
+class SimExchange:
+    """A simulated Binance spot exchange serving a generated or replayed market."""
+
+    def __init__(
+        self, config: SimConfig, *, start_ms: int | None = None, autorun: bool = True
+    ) -> None:
+        self.config = config
+        self.source: MarketSource = open_source(config, start_ms)
+        self.instruments: list[Instrument] = list(self.source.instruments)
+        self.symbols: list[str] = [i.symbol for i in self.instruments]
+        self._index = {s: i for i, s in enumerate(self.symbols)}
+        self._names = [s.lower() for s in self.symbols]
+        tick = np.array([float(i.tick) for i in self.instruments])
+        lot = np.array([float(i.lot) for i in self.instruments])
+        self.state = MarketState(
+            self.symbols, self.source.store, tick, lot, self.source.spread_bps(), self.source.now_ms
+        )
+        self._now_ms = self.source.now_ms
+        self._closed_until_ms = self.source.now_ms  # REST serves bars opening before this
+        self._autorun = autorun
+        self.hub = StreamHub()
+        self._runner: web.AppRunner | None = None
+        self._clock: asyncio.Task[None] | None = None
+        self.port = 0
+        self.finished = False  # the source ran out (end of replay data)
+
+    # -- public API ------------------------------------------------------------------------
+    @property
+    def now_ms(self) -> int:
+        """Current market time, epoch ms."""
+        return self._now_ms
+
+    @property
+    def rest_url(self) -> str:
+        return f"http://{self._url_host}:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://{self._url_host}:{self.port}"
+
+    @property
+    def _url_host(self) -> str:
+        return "[::1]" if self.config.host == "::1" else self.config.host
+
+    async def start(self) -> None:
+        """Bind the server (port 0 picks a free one) and start the market clock."""
+        if self._runner is not None:
+            raise RuntimeError("SimExchange already started")
+        app = web.Application()
+        app.add_routes(RestApi(self).routes())
+        app.add_routes(
+            [
+                web.get("/ws", self.hub.handle),
+                web.get("/ws/{tail:.*}", self.hub.handle),
+                web.get("/stream", self.hub.handle),
+            ]
+        )
+        runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_TIMEOUT_S, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, self.config.host, self.config.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            await runner.cleanup()
+            raise OSError(
+                f"sim exchange cannot listen on {self.config.host}:{self.config.port}"
+                f" ({exc}); pick another sim.port or 0 for a free one"
+            ) from exc
+        self._runner = runner
+        self.port = int(runner.addresses[0][1])
+        if self._autorun:
+            self._clock = asyncio.create_task(self._run_clock(), name="sim-clock")
+
+    async def stop(self) -> None:
+        """Stop the clock, close every websocket and the listening socket (within ~1 s)."""
+        if self._clock is not None:
+            self._clock.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._clock
+            self._clock = None
+        await self.hub.close_all()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def run_forever(self) -> None:
+        """Start, wait until cancelled, then stop (for asyncio.TaskGroup)."""
+        await self.start()
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await self.stop()
+
+    async def drop_connections(self) -> None:
+        """Test hook: abruptly close every websocket, as a network drop would."""
+        await self.hub.drop_all()
+
+    async def step(self, minutes: int = 1) -> int:
+        """Play `minutes` market minutes at once (autorun=False); returns minutes played."""
+        if self._clock is not None:
+            raise RuntimeError("step() drives a SimExchange created with autorun=False")
+        played = 0
+        for _ in range(minutes):
+            data = self.source.advance()
+            if data is None:
+                self.finished = True
+                break
+            await self._play_minute(data, _no_wait)
+            played += 1
+        return played
+
+    # -- queries used by the REST layer ----------------------------------------------------
+    def symbol_index(self, symbol: str) -> int | None:
+        return self._index.get(symbol)
+
+    def ticker_stats(self, index: int) -> TickerStats:
+        """Current 24h statistics and top of book of one symbol."""
+        return self.state.ticker(index, self.state.current_column(index))
+
+    def kline_rows(
+        self, index: int, start_ms: int | None, end_ms: int | None, limit: int
+    ) -> list[list[Any]]:
+        """Closed 1m klines (Binance semantics: open time within [startTime, endTime])."""
+        end = self._closed_until_ms if end_ms is None else min(end_ms + 1, self._closed_until_ms)
+        bars = self.source.bars_before(self.symbols[index], end, limit, start_ms)
+        trades, first_ids = self.source.store.trades_of(index, bars.open_ms)
+        return [
+            protocol.kline_row(
+                PartialBar(
+                    open_ms=int(bars.open_ms[r]),
+                    open=float(bars.open[r]),
+                    high=float(bars.high[r]),
+                    low=float(bars.low[r]),
+                    close=float(bars.close[r]),
+                    volume=float(bars.volume[r]),
+                    quote_volume=float(bars.quote_volume[r]),
+                    trades=int(trades[r]),
+                    first_id=int(first_ids[r]),
+                )
+            )
+            for r in range(len(bars))
+        ]
+
+    # -- the clock -------------------------------------------------------------------------
+    async def _run_clock(self) -> None:
+        loop = asyncio.get_running_loop()
+        real_start, market_start = loop.time(), self._now_ms
+        market_ms_per_s = self.config.speed * 1000.0
+
+        async def wait_until(market_ms: int) -> None:
+            delay = real_start + (market_ms - market_start) / market_ms_per_s - loop.time()
+            await asyncio.sleep(max(0.0, delay))
+
+        while True:
+            data = self.source.advance()
+            if data is None:
+                self.finished = True
+                log.info(
+                    "sim exchange: replay data exhausted at %d; serving history only", self._now_ms
+                )
+                return
+            await self._play_minute(data, wait_until)
+
+    async def _play_minute(
+        self, data: MinuteData, wait_until: Callable[[int], Awaitable[None]]
+    ) -> None:
+        bars, ticks = data.bars, data.ticks
+        self.state.begin_minute(bars)
+        for j, ts in enumerate(ticks.ts_event.tolist()):
+            await wait_until(ts)
+            self._now_ms = ts
+            self.state.apply_tick(ticks, j)
+            self._publish_tick(data, j)
+        close_ms = bars.open_ms + MINUTE_MS
+        await wait_until(close_ms)
+        self.state.close_minute()
+        self._closed_until_ms = self._now_ms = close_ms
+        for k, i in enumerate(bars.index.tolist()):
+            stream = f"{self._names[i]}@kline_1m"
+            if self.hub.listens(stream):
+                bar = self.state.partial_bar(k)
+                self.hub.publish(stream, protocol.ws_kline(self.symbols[i], bar, close_ms, True))
+
+    def _publish_tick(self, data: MinuteData, j: int) -> None:
+        """Frames for tick j of the minute, built only for streams someone listens to."""
+        hub, ticks = self.hub, data.ticks
+        all_tickers: list[dict[str, Any]] | None = [] if hub.listens(ALL_TICKERS_STREAM) else None
+        update_id = (data.bars.open_ms // MINUTE_MS) * len(ticks.ts_event) + j
+        ts = int(ticks.ts_event[j])
+        for k, i in enumerate(data.bars.index.tolist()):
+            name, symbol = self._names[i], self.symbols[i]
+            if hub.listens(f"{name}@bookTicker"):
+                hub.publish(
+                    f"{name}@bookTicker",
+                    protocol.ws_book_ticker(
+                        update_id,
+                        symbol,
+                        float(ticks.bid[j, k]),
+                        float(ticks.bid_qty[j, k]),
+                        float(ticks.ask[j, k]),
+                        float(ticks.ask_qty[j, k]),
+                    ),
+                )
+            wants_ticker = hub.listens(f"{name}@ticker")
+            if wants_ticker or all_tickers is not None:
+                payload = protocol.ws_ticker(self.state.ticker(i, k))
+                if wants_ticker:
+                    hub.publish(f"{name}@ticker", payload)
+                if all_tickers is not None:
+                    all_tickers.append(payload)
+            if hub.listens(f"{name}@kline_1m"):
+                hub.publish(
+                    f"{name}@kline_1m",
+                    protocol.ws_kline(symbol, self.state.partial_bar(k), ts, False),
+                )
+        if all_tickers:
+            hub.publish(ALL_TICKERS_STREAM, all_tickers)
+
+
+async def _no_wait(market_ms: int) -> None:
+    await asyncio.sleep(0)  # yield so clients are served between batches
+
+
+async def serve(config: SimConfig) -> None:
+    """Run a SimExchange until cancelled (the `entasis sim-server` command)."""
+    sim = SimExchange(config)
+    await sim.start()
+    try:
+        print(
+            f"sim exchange on {sim.rest_url} ({sim.ws_url}), {len(sim.symbols)} symbols, "
+            f"seed {config.seed}",
+            flush=True,
+        )
+        await asyncio.Event().wait()
+    finally:
+        await sim.stop()

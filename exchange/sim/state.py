@@ -1,0 +1,232 @@
+"""What the exchange currently shows: last trade, best bid/ask and rolling 24h statistics.
+
+Rolling windows are computed from stored closed bars once per minute (vectorized over all
+symbols) and combined with the partial bar of the minute being played, so every ticker is
+consistent with the klines a client can download.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from exchange.market import MINUTE_MS
+from exchange.sim.bars import BarStore, IntraTicks, MinuteBars
+from exchange.sim.ticks import BOOK_SHARE_OF_BAR_VOLUME, floor_to_grid, round_to_grid
+
+WINDOW_MS = 86_400_000
+WINDOW_MINUTES = WINDOW_MS // MINUTE_MS
+CLOSED = 1 << 30  # tick index meaning "the current minute's bar is complete"
+
+
+@dataclass(frozen=True, slots=True)
+class TickerStats:
+    """One symbol's 24h rolling statistics and top of book at `close_ms` (Binance 24hrTicker)."""
+
+    symbol: str
+    open: float
+    high: float
+    low: float
+    last: float
+    prev_close: float  # last price before the window
+    volume: float
+    quote_volume: float
+    last_qty: float
+    bid: float
+    bid_qty: float
+    ask: float
+    ask_qty: float
+    first_id: int
+    last_id: int
+    count: int
+    open_ms: int
+    close_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class PartialBar:
+    """The kline of the minute being played, as far as it has traded."""
+
+    open_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float
+    quote_volume: float
+    trades: int
+    first_id: int
+
+
+class MarketState:
+    """Current quotes and 24h windows of every symbol."""
+
+    def __init__(
+        self,
+        symbols: list[str],
+        store: BarStore,
+        tick: np.ndarray,
+        lot: np.ndarray,
+        spread_bps: np.ndarray,
+        now_ms: int,
+    ) -> None:
+        self.symbols, self.store, self._tick, self._lot = symbols, store, tick, lot
+        n = len(symbols)
+        self.ts_ms = np.full(n, now_ms, dtype=np.int64)
+        self.last, self.last_qty = np.zeros(n), np.zeros(n)
+        self.bid, self.ask, self.bid_qty, self.ask_qty = (np.zeros(n) for _ in range(4))
+        self._bars: MinuteBars | None = None
+        self._tick_index = -1  # ticks of the current minute applied so far, minus one
+        self._done = np.zeros(0)
+        self._begin(now_ms)
+        self._seed_quotes(spread_bps)
+
+    def _seed_quotes(self, spread_bps: np.ndarray) -> None:
+        """Quotes before the first tick: around each symbol's last stored close."""
+        rows = self.store.rows
+        closes = self.store.column("close", slice(0, rows))
+        traded = self.store.column("traded", slice(0, rows))
+        for i in range(len(self.symbols)):
+            seen = np.flatnonzero(traded[:, i])
+            self.last[i] = closes[seen[-1], i] if seen.size else self._tick[i]
+        spread = np.maximum(1.0, np.round(self.last * spread_bps * 1e-4 / self._tick)) * self._tick
+        self.bid = self.last.copy()
+        self.ask = round_to_grid(self.last + spread, self._tick)
+        self.bid_qty = np.maximum(
+            self._lot,
+            floor_to_grid(self._w_volume / WINDOW_MINUTES * BOOK_SHARE_OF_BAR_VOLUME, self._lot),
+        )
+        self.ask_qty = self.bid_qty.copy()
+        self.last_qty = self._lot.copy()
+
+    # -- minute lifecycle ------------------------------------------------------------------
+    def _begin(self, open_ms: int) -> None:
+        """Recompute the closed part of the 24h window ending at minute `open_ms`."""
+        n = len(self.symbols)
+        row = max(0, min(self.store.row_of(open_ms), self.store.rows))
+        lo = max(0, row - (WINDOW_MINUTES - 1))
+        rows = slice(lo, row)
+        traded = self.store.column("traded", rows)
+        self._w_volume = self.store.column("volume", rows).sum(axis=0)
+        self._w_quote = self.store.column("quote_volume", rows).sum(axis=0)
+        self._w_high = np.where(traded, self.store.column("high", rows), -np.inf).max(
+            axis=0, initial=-np.inf
+        )
+        self._w_low = np.where(traded, self.store.column("low", rows), np.inf).min(
+            axis=0, initial=np.inf
+        )
+        self._w_open, self._prev_close = np.full(n, np.nan), np.full(n, np.nan)
+        self._w_first_id, self._w_last_id = np.full(n, -1), np.full(n, -1)
+        if row > lo:
+            pick = np.arange(n)
+            any_traded = traded.any(axis=0)
+            first = np.argmax(traded, axis=0)
+            last = traded.shape[0] - 1 - np.argmax(traded[::-1], axis=0)
+            trades = self.store.column("trades", rows)
+            ends = self.store.column("trade_id_end", rows)
+            self._w_open = np.where(
+                any_traded, self.store.column("open", rows)[first, pick], np.nan
+            )
+            self._w_first_id = np.where(any_traded, ends[first, pick] - trades[first, pick], -1)
+            self._w_last_id = np.where(any_traded, ends[last, pick] - 1, -1)
+        if lo > 0:
+            before = slice(lo - 1, lo)
+            was_traded = self.store.column("traded", before)[0]
+            self._prev_close = np.where(was_traded, self.store.column("close", before)[0], np.nan)
+
+    def begin_minute(self, bars: MinuteBars) -> None:
+        """Start playing a minute whose bars are `bars` (already in the store)."""
+        self._begin(bars.open_ms)
+        self._bars = bars
+        self._tick_index = -1
+        self._run_high = bars.open.copy()
+        self._run_low = bars.open.copy()
+        self._done = np.zeros(len(bars))
+
+    def apply_tick(self, ticks: IntraTicks, j: int) -> None:
+        """Move quotes to tick j of the current minute."""
+        bars = self._bars
+        assert bars is not None, "begin_minute() first"
+        idx = bars.index
+        self._tick_index = j
+        self.ts_ms[idx] = ticks.ts_event[j]
+        self.last[idx], self.last_qty[idx] = ticks.last[j], ticks.last_qty[j]
+        self.bid[idx], self.ask[idx] = ticks.bid[j], ticks.ask[j]
+        self.bid_qty[idx], self.ask_qty[idx] = ticks.bid_qty[j], ticks.ask_qty[j]
+        self._run_high = np.maximum(self._run_high, ticks.last[j])
+        self._run_low = np.minimum(self._run_low, ticks.last[j])
+        self._done = ticks.volume_done[j]
+
+    def close_minute(self) -> None:
+        """The minute is over: the partial bar becomes the full stored bar."""
+        bars = self._bars
+        assert bars is not None
+        self._run_high, self._run_low = bars.high.copy(), bars.low.copy()
+        self.last[bars.index] = bars.close
+        self._done = np.ones(len(bars))
+        self._tick_index = CLOSED
+
+    # -- views -----------------------------------------------------------------------------
+    def partial_bar(self, k: int) -> PartialBar:
+        """Column k of the current minute's bars, as traded so far."""
+        bars = self._bars
+        assert bars is not None
+        done = float(self._done[k])
+        trades = max(1, round(int(bars.trades[k]) * done))
+        return PartialBar(
+            open_ms=bars.open_ms,
+            open=float(bars.open[k]),
+            high=float(self._run_high[k]),
+            low=float(self._run_low[k]),
+            close=float(self.last[bars.index[k]]),
+            volume=float(floor_to_grid(bars.volume[k] * done, self._lot[bars.index[k]])),
+            quote_volume=float(bars.quote_volume[k] * done),
+            trades=trades,
+            first_id=int(bars.first_trade_id[k]),
+        )
+
+    def ticker(self, i: int, k: int | None = None) -> TickerStats:
+        """24h statistics of symbol i; `k` is its column in the current minute if it traded."""
+        part = self.partial_bar(k) if k is not None else None
+        open_, high, low = self._w_open[i], self._w_high[i], self._w_low[i]
+        volume, quote = self._w_volume[i], self._w_quote[i]
+        first_id, last_id = int(self._w_first_id[i]), int(self._w_last_id[i])
+        if part is not None:
+            open_ = part.open if np.isnan(open_) else open_
+            high, low = max(high, part.high), min(low, part.low)
+            volume, quote = volume + part.volume, quote + part.quote_volume
+            first_id = part.first_id if first_id < 0 else first_id
+            last_id = part.first_id + part.trades - 1
+        last = float(self.last[i])
+        if np.isnan(open_):
+            open_, high, low = last, last, last
+        prev = self._prev_close[i]
+        close_ms = int(self.ts_ms[i])
+        return TickerStats(
+            symbol=self.symbols[i],
+            open=float(open_),
+            high=float(high),
+            low=float(low),
+            last=last,
+            prev_close=float(open_ if np.isnan(prev) or prev == 0 else prev),
+            volume=float(volume),
+            quote_volume=float(quote),
+            last_qty=float(self.last_qty[i]),
+            bid=float(self.bid[i]),
+            bid_qty=float(self.bid_qty[i]),
+            ask=float(self.ask[i]),
+            ask_qty=float(self.ask_qty[i]),
+            first_id=first_id,
+            last_id=last_id,
+            count=0 if first_id < 0 else last_id - first_id + 1,
+            open_ms=close_ms - WINDOW_MS,
+            close_ms=close_ms,
+        )
+
+    def current_column(self, i: int) -> int | None:
+        """Column of symbol i in the minute being played, if it traded in it."""
+        if self._bars is None or self._tick_index < 0:
+            return None
+        hits = np.flatnonzero(self._bars.index == i)
+        return int(hits[0]) if hits.size else None
