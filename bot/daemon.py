@@ -18,7 +18,8 @@ from typing import Any
 from bot.config import Config
 from bot.control import ControlServer
 from bot.engine import Engine
-from exchange.feeds.binance import BinanceFeed, fetch_exchange_info
+from exchange.feeds.binance import BinanceFeed
+from exchange.feeds.binance_rest import fetch_exchange_info
 from exchange.instruments import Instrument
 from exchange.sim.server import SimExchange
 
@@ -73,7 +74,9 @@ class Daemon:
                 {
                     "symbol": coin.symbol,
                     "score": round(coin.score, 4),
-                    "reasons": [str(r) for r in coin.reasons],
+                    "drift_per_min": coin.drift,
+                    "sigma_per_min": coin.sigma,
+                    "reasons": [text for text, _ in coin.reasons],
                 }
                 for coin in (latest.ranking if latest else ())
             ],
@@ -90,7 +93,7 @@ class Daemon:
                 rest_url, ws_url = self.sim.rest_url, self.sim.ws_url
             else:
                 rest_url, ws_url = config.exchange.rest_url, config.exchange.ws_url
-            instruments = await fetch_exchange_info(rest_url)
+            instruments = await fetch_exchange_info(rest_url, trading_only=True)
             symbols = select_universe(instruments, config)
             log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
             self.engine = Engine(symbols, config.strategy)
@@ -126,12 +129,17 @@ async def run_until_signalled(config: Config) -> None:
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None
+
+    def request_shutdown(sig: signal.Signals) -> None:
+        log.info("%s received: shutting down", sig.name)
+        task.cancel()
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, task.cancel)
+        loop.add_signal_handler(sig, request_shutdown, sig)
     try:
         await daemon.run()
     except asyncio.CancelledError:
-        log.info("shutdown requested")
+        pass
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)

@@ -1,0 +1,79 @@
+"""The daemon end to end: sim + feed + features + ranking + control, as README command 1 runs it.
+
+A small, fast configuration (few coins, short history, 600x speed) keeps this under a few
+seconds; the wiring is the same as the default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+
+FAST = """
+[sim]
+coins = 6
+speed = 600.0
+history_days = 1.2
+[feed]
+backfill_minutes = 1500
+stale_after_s = 5.0
+[strategy]
+top_k = 5
+max_spread_bps = 500.0
+"""
+
+
+def _status(config: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "status", "--json", "--config", str(config)],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=30,
+    )
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(FAST)
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        deadline = time.monotonic() + 45
+        while not (tmp_path / "var" / "control.json").exists():
+            assert daemon.poll() is None, daemon.stdout.read() if daemon.stdout else ""
+            assert time.monotonic() < deadline, "daemon did not open its control endpoint"
+            time.sleep(0.2)
+        seen_rankings: list[list[tuple[str, float]]] = []
+        first_step = None
+        while time.monotonic() < deadline:
+            status = _status(config)
+            if status["ranking"]:
+                first_step = first_step if first_step is not None else status["decisions"]["steps"]
+                seen_rankings.append([(c["symbol"], c["score"]) for c in status["ranking"]])
+                if status["decisions"]["steps"] >= first_step + 3 and len(set(map(str, seen_rankings))) > 1:
+                    break
+            time.sleep(0.5)
+        assert status["mode"] == "paper" and status["symbols"] == 6
+        assert status["feed"]["connected"] and not status["feed"]["stale"]
+        assert status["feed"]["malformed"] == 0
+        assert 1 <= len(status["ranking"]) <= 5
+        assert all(0.0 <= c["score"] <= 1.0 and c["reasons"] for c in status["ranking"])
+        assert len(set(map(str, seen_rankings))) > 1, "ranking never changed between steps"
+    finally:
+        sent = time.monotonic()
+        daemon.send_signal(signal.SIGINT)
+        output, _ = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0, output
+    assert time.monotonic() - sent < 5.0, "shutdown took longer than 5 s"
+    assert "Traceback" not in output, output
+    assert not (tmp_path / "var" / "control.json").exists()
