@@ -49,6 +49,7 @@ class Engine:
         self._pending_minute: int | None = None  # newest minute with a closed bar not yet decided
         self._decided_minute = -1
         self._bars_in_pending = 0
+        self._queued_bars: list[Bar] = []
         self._minute_closed = asyncio.Event()
         self._minute_complete = asyncio.Event()
 
@@ -67,10 +68,12 @@ class Engine:
         self.book.load_history(history)
 
     def on_bar(self, bar: Bar) -> None:
+        """Queue a closed bar; the decision step applies the minute's bars in one batch
+        (`FeatureBook.on_bars` is vectorized across symbols, ~30x cheaper than one by one)."""
         self.bars_seen += 1
-        self.book.on_bar(bar)
+        self._queued_bars.append(bar)
         if bar.open_ms <= self._decided_minute:
-            return  # a late bar of an already decided minute: features have it for next time
+            return  # late: its minute was decided and flat-filled as 'no trade' (ADR-003)
         if self._pending_minute is None or bar.open_ms > self._pending_minute:
             self._pending_minute = bar.open_ms
             self._bars_in_pending = 0
@@ -85,6 +88,12 @@ class Engine:
         """Rank the universe on what the engine knows now (pure, synchronous, fast)."""
         started = time.perf_counter()
         minute = self._pending_minute if self._pending_minute is not None else -1
+        if self._queued_bars:
+            self.book.on_bars(self._queued_bars)
+            self._queued_bars = []
+        if minute >= 0:
+            # Every minute up to `minute` is now closed: a coin without a bar did not trade.
+            self.book.advance_to(minute)
         ranking = rank(self.book.matrix(), self.book.feature_names, self.symbols, self.strategy)
         step = DecisionStep(
             index=self.steps,

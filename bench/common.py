@@ -1,0 +1,44 @@
+"""Shared helpers of the benchmarks: a stderr console, timers and percentile figures."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+console = Console(stderr=True)
+
+
+def rate(count: int, seconds: float) -> float:
+    """Items per second, rounded for reading."""
+    return round(count / seconds, 1) if seconds > 0 else float("inf")
+
+
+def time_each(step: Callable[[], object], repeats: int) -> np.ndarray:
+    """Wall time of each of `repeats` calls of `step`, in milliseconds."""
+    samples = np.empty(repeats)
+    for i in range(repeats):
+        started = time.perf_counter()
+        step()
+        samples[i] = (time.perf_counter() - started) * 1e3
+    return samples
+
+
+def percentiles_ms(samples: np.ndarray) -> dict[str, float]:
+    """p50/p99/max of samples in milliseconds."""
+    return {"p50_ms": round(float(np.percentile(samples, 50)), 4),
+            "p99_ms": round(float(np.percentile(samples, 99)), 4),
+            "max_ms": round(float(samples.max()), 4), "samples": int(samples.size)}
+
+
+def show(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    """Print a table on stderr."""
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, justify="right" if column != columns[0] else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)

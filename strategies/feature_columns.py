@@ -1,0 +1,150 @@
+"""Feature formulas: one pure function from window statistics to the feature matrix.
+
+Both the live `FeatureBook` and the vectorized `features_from_history` compute the same
+*primitives* (window sums, highs/lows, last price, quote fields) in their own way and then
+call `assemble()`, so the formulas exist once and the parity test checks only the
+statistics. Every feature is normalized to be comparable across coins (log ratios,
+per-minute volatilities, positions in [0, 1], bounded imbalances).
+
+Features (in `FEATURE_NAMES` order):
+- `px_ma_<w>`: log(last / mean close over w). "last" = the newest tick's last price when it
+  is newer than the last closed bar, else that bar's close.
+- `qv_ma_<w>`: log1p(mean quote volume per minute over w / the same over 1M): activity
+  relative to the coin's own monthly rate (log 2 = as usual; 0 = no trades).
+- `sigma_1h`, `sigma_1d`: population std of 1m log returns over the window (per minute).
+- `vol_level`: sigma_1h / sigma_1d (1 = usual; 1 when the coin did not move for a day).
+- `range_pos_<w>`: (last - low) / (high - low) of 1m highs/lows over w; 0.5 when flat.
+- `ret_<w>`: log return over w up to "last"; `trend_z_<w>` and `regime_<w>`: see regime.py.
+- `turnover_1h`, `turnover_1d`: log1p(quote volume summed over the window).
+- `spread_bps`, `imbalance` ((bid_qty - ask_qty) / (bid_qty + ask_qty)) and
+  `tick_turnover_24h` (log1p of the exchange's 24h quote volume): from the last tick; NaN
+  without ticks (always NaN in the vectorized history path).
+- `warm_minutes`: minutes of history (flat-filled minutes included) behind the row.
+Windows that reach back before a coin's first bar use the minutes it has.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from strategies.regime import regime, trend_z
+from strategies.windows import (
+    AVERAGE_LABELS,
+    AVERAGE_WINDOWS,
+    AVERAGE_WINDOWS_ARRAY,
+    RANGE_LABELS,
+    RETURN_LABELS,
+    RETURN_WINDOWS_ARRAY,
+    SQUARE_SLOTS,
+)
+
+FEATURE_NAMES: tuple[str, ...] = (
+    *(f"px_ma_{label}" for label in AVERAGE_LABELS),
+    *(f"qv_ma_{label}" for label in AVERAGE_LABELS),
+    "sigma_1h", "sigma_1d", "vol_level",
+    *(f"range_pos_{label}" for label in RANGE_LABELS),
+    *(f"ret_{label}" for label in RETURN_LABELS),
+    *(f"trend_z_{label}" for label in RETURN_LABELS),
+    *(f"regime_{label}" for label in RETURN_LABELS),
+    "turnover_1h", "turnover_1d",
+    "spread_bps", "imbalance", "tick_turnover_24h",
+    "warm_minutes",
+)
+FEATURE_INDEX: dict[str, int] = {name: i for i, name in enumerate(FEATURE_NAMES)}
+TICK_FEATURES: tuple[str, ...] = ("spread_bps", "imbalance", "tick_turnover_24h")
+_HOUR = AVERAGE_WINDOWS.index(60)
+_DAY = AVERAGE_WINDOWS.index(1440)
+
+
+@dataclass(frozen=True, slots=True)
+class Primitives:
+    """Window statistics of every symbol (leading shape [..., n_symbols]).
+
+    Sums cover min(window, minutes seen) minutes; `sum_ret*` cover the 1m log returns in the
+    window (one fewer than minutes seen at the start of a coin's history)."""
+
+    n_seen: np.ndarray  # float64 [..., n]: minutes appended
+    close: np.ndarray  # last closed bar's close (NaN before any bar)
+    last: np.ndarray  # "last" price (see module docstring)
+    sum_close: np.ndarray  # [..., n, len(AVERAGE_WINDOWS)]
+    sum_qv: np.ndarray  # [..., n, len(AVERAGE_WINDOWS)]
+    sum_ret: np.ndarray  # [..., n, len(RETURN_WINDOWS)]
+    sum_ret2: np.ndarray  # [..., n, len(SQUARE_SLOTS)]
+    high: np.ndarray  # [..., n, len(RANGE_WINDOWS)]
+    low: np.ndarray
+    bid: np.ndarray  # [..., n], NaN without ticks, as the four below
+    ask: np.ndarray
+    bid_qty: np.ndarray
+    ask_qty: np.ndarray
+    tick_quote_volume: np.ndarray
+
+
+def sanitize_bars(close: np.ndarray, high: np.ndarray, low: np.ndarray,
+                  quote_volume: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(valid, high, low, quote_volume): a bar without a positive finite close counts as a
+    missing minute; highs/lows always bracket the close; missing volume is no volume."""
+    valid = np.isfinite(close) & (close > 0)
+    high = np.fmax(high, close)
+    low = np.fmin(low, close)
+    quote_volume = np.where(np.isfinite(quote_volume) & (quote_volume > 0), quote_volume, 0.0)
+    return valid, high, low, quote_volume
+
+
+def assemble(p: Primitives) -> np.ndarray:
+    """The feature matrix [..., n_symbols, len(FEATURE_NAMES)] from window statistics."""
+    n_seen = p.n_seen
+    out = np.full(n_seen.shape + (len(FEATURE_NAMES),), np.nan)
+    last = p.last[..., None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        counts = np.minimum(n_seen[..., None], AVERAGE_WINDOWS_ARRAY)
+        n_avg = len(AVERAGE_WINDOWS)
+        out[..., :n_avg] = np.log(last / (p.sum_close / counts))
+        mean_qv = p.sum_qv / counts
+        reference = mean_qv[..., -1:]
+        relative = np.divide(mean_qv, reference, out=np.zeros_like(mean_qv),
+                             where=reference > 0)
+        out[..., n_avg:2 * n_avg] = np.log1p(relative)
+
+        return_counts = np.minimum(np.maximum(n_seen - 1, 0)[..., None], RETURN_WINDOWS_ARRAY)
+        square_counts = return_counts[..., list(SQUARE_SLOTS)]
+        mean_ret = p.sum_ret[..., list(SQUARE_SLOTS)] / square_counts
+        variance = np.maximum(p.sum_ret2 / square_counts - mean_ret * mean_ret, 0.0)
+        sigma = np.where(square_counts >= 2, np.sqrt(variance), np.nan)
+        col = 2 * n_avg
+        out[..., col:col + 2] = sigma
+        sigma_1h, sigma_1d = sigma[..., 0], sigma[..., 1]
+        level = np.divide(sigma_1h, sigma_1d, out=np.ones_like(sigma_1d), where=sigma_1d > 0)
+        out[..., col + 2] = np.where(np.isnan(sigma_1d), np.nan, level)
+        col += 3
+
+        span = p.high - p.low
+        position = np.divide(last - p.low, span, out=np.full_like(span, 0.5), where=span > 0)
+        out[..., col:col + 3] = position
+        col += 3
+
+        ret = p.sum_ret + np.log(p.last / p.close)[..., None]
+        z = trend_z(ret, sigma_1d[..., None], np.maximum(return_counts, 1))
+        out[..., col:col + 4] = ret
+        out[..., col + 4:col + 8] = z
+        out[..., col + 8:col + 12] = regime(z)
+        col += 12
+
+        out[..., col] = np.log1p(p.sum_qv[..., _HOUR])
+        out[..., col + 1] = np.log1p(p.sum_qv[..., _DAY])
+        col += 2
+        no_bars = n_seen <= 0
+        out[no_bars, :col] = np.nan
+
+        mid = (p.ask + p.bid) / 2
+        out[..., col] = np.where((p.bid > 0) & (p.ask > 0), (p.ask - p.bid) / mid * 1e4, np.nan)
+        depth = p.bid_qty + p.ask_qty
+        imbalance = np.divide(p.bid_qty - p.ask_qty, depth, out=np.zeros_like(depth),
+                              where=depth > 0)
+        out[..., col + 1] = np.where(np.isnan(depth), np.nan, imbalance)
+        out[..., col + 2] = np.log1p(p.tick_quote_volume)
+        out[..., col + 3] = n_seen
+    no_data = no_bars & np.isnan(p.last)
+    out[no_data] = np.nan
+    return out

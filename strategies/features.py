@@ -1,0 +1,268 @@
+"""Live multi-window features of a fixed symbol universe: O(1) per tick and per bar.
+
+`FeatureBook` is what the engine feeds: closed 1m bars (`on_bar`, `load_history` for the
+REST backfill), ticks (`on_tick`, `on_tick_batch`) and, at each decision step,
+`advance_to(open_ms)` followed by `matrix()`. The vectorized twin for backtests and
+training is `features_from_history` (strategies/features_batch.py); a parity test holds
+the two to 1e-9.
+
+Missing minutes mean "no trade" and become flat bars (close = previous close, volume 0), so
+windows are wall-clock windows. A bar is only known to be missing once a later bar of the
+same symbol arrives, or when the engine says the minute is over: `advance_to(open_ms)`
+flat-fills every coin that has history up to and including minute `open_ms`. Call it before
+`matrix()` at each decision step with the newest minute that has closed; bars for minutes
+already filled are then ignored (a late bar cannot rewrite history the decision saw).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+
+from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from strategies.feature_columns import (
+    FEATURE_INDEX,
+    FEATURE_NAMES,
+    Primitives,
+    assemble,
+    sanitize_bars,
+)
+from strategies.features_batch import MinuteGrid, features_from_history
+from strategies.rolling import BarRings
+
+__all__ = [
+    "FEATURE_INDEX",
+    "FEATURE_NAMES",
+    "FeatureBook",
+    "MinuteGrid",
+    "features_from_history",
+]
+
+_TICK_FIELDS = ("bid", "ask", "bid_qty", "ask_qty", "quote_volume")
+
+
+class FeatureBook:
+    """Rolling features of a fixed universe, one row per symbol (arrays [n_symbols, ...])."""
+
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+
+    def __init__(self, symbols: Iterable[str]) -> None:
+        self.symbols: tuple[str, ...] = tuple(symbols)
+        if len(set(self.symbols)) != len(self.symbols):
+            raise ValueError("FeatureBook symbols must be unique")
+        self._rows: dict[str, int] = {s: i for i, s in enumerate(self.symbols)}
+        n = len(self.symbols)
+        self._bars = BarRings(n)
+        self._tick_last = np.full(n, np.nan)
+        self._tick_ts = np.full(n, -1, dtype=np.int64)
+        self._quote = {name: np.full(n, np.nan) for name in _TICK_FIELDS}
+        self._batch_rows: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray | None]] = {}
+
+    def row(self, symbol: str) -> int:
+        """Row of `symbol` in `matrix()`; KeyError if it is not in the universe."""
+        return self._rows[symbol]
+
+    def warm_minutes(self, symbol: str) -> int:
+        """Minutes of 1m history behind `symbol`'s features (0 before its first bar)."""
+        return int(self._bars.n_seen[self._rows[symbol]])
+
+    # -- bars -------------------------------------------------------------------------------
+
+    def on_bar(self, bar: Bar) -> bool:
+        """Apply a closed 1m bar; gaps since the symbol's previous bar become flat bars.
+
+        Returns False (and changes nothing) for an unknown symbol, a bar without a positive
+        close, or a bar for a minute already applied or flat-filled."""
+        row = self._rows.get(bar.symbol)
+        if row is None:
+            return False
+        quote_volume = bar.quote_volume
+        if not math.isfinite(quote_volume):
+            quote_volume = bar.volume * bar.close
+        valid, high, low, qv = sanitize_bars(
+            np.float64(bar.close), np.float64(bar.high), np.float64(bar.low),
+            np.float64(quote_volume),
+        )
+        if not valid:
+            return False
+        minute = bar.open_ms // MINUTE_MS
+        bars = self._bars
+        previous = int(bars.minute[row])
+        if bars.n_seen[row] > 0 and minute <= previous:
+            return False
+        if bars.n_seen[row] == 0 or minute == previous + 1:
+            bars.append_one(row, minute, bar.close, float(high), float(low), float(qv))
+            return True
+        gap = minute - previous - 1
+        prev_close = bars.close[row]
+        closes = np.append(np.full(gap, prev_close), bar.close)
+        bars.append_many(row, previous + 1, closes, np.append(np.full(gap, prev_close), high),
+                         np.append(np.full(gap, prev_close), low),
+                         np.append(np.zeros(gap), qv))
+        return True
+
+    def on_bars(self, bars: Iterable[Bar]) -> int:
+        """`on_bar` for many bars (the minute's klines of the whole universe), vectorized
+        across symbols; bars of one symbol must be in order. Returns how many applied."""
+        wave: dict[int, tuple[int, float, float, float, float]] = {}
+        applied = 0
+        bars_state = self._bars
+        for bar in bars:
+            row = self._rows.get(bar.symbol)
+            if row is None:
+                continue
+            if row in wave:
+                self._flush(wave)
+            minute = bar.open_ms // MINUTE_MS
+            previous = int(bars_state.minute[row])
+            seen = bars_state.n_seen[row] > 0
+            if seen and minute != previous + 1:
+                applied += self.on_bar(bar)  # stale bar, or a gap to flat-fill first
+                continue
+            quote_volume = bar.quote_volume
+            if not math.isfinite(quote_volume):
+                quote_volume = bar.volume * bar.close
+            if not (math.isfinite(bar.close) and bar.close > 0):
+                continue
+            high = bar.high if bar.high >= bar.close else bar.close  # NaN high -> close
+            low = bar.low if bar.low <= bar.close else bar.close
+            qv = quote_volume if quote_volume > 0 else 0.0  # NaN/negative -> 0
+            wave[row] = (minute, bar.close, high, low, qv)
+            applied += 1
+        self._flush(wave)
+        return applied
+
+    def _flush(self, wave: dict[int, tuple[int, float, float, float, float]]) -> None:
+        if not wave:
+            return
+        rows = np.fromiter(wave, dtype=np.int64, count=len(wave))
+        values = np.array(list(wave.values()))
+        self._bars.append_rows(rows, values[:, 0].astype(np.int64), values[:, 1],
+                               values[:, 2], values[:, 3], values[:, 4])
+        wave.clear()
+
+    def advance_to(self, open_ms: int) -> None:
+        """Declare every minute up to the one opening at `open_ms` closed: coins with
+        history but no bar for those minutes get flat bars (no trade)."""
+        target = open_ms // MINUTE_MS
+        bars = self._bars
+        lagging = (bars.n_seen > 0) & (bars.minute < target)
+        one_behind = np.flatnonzero(lagging & (bars.minute == target - 1))
+        if one_behind.size:
+            close = bars.close[one_behind]
+            bars.append_rows(one_behind, np.full(one_behind.size, target, dtype=np.int64),
+                             close, close, close, np.zeros(one_behind.size))
+        for row in np.flatnonzero(lagging & (bars.minute < target - 1)).tolist():
+            gap = target - int(bars.minute[row])
+            flat = np.full(gap, bars.close[row])
+            bars.append_many(row, int(bars.minute[row]) + 1, flat, flat, flat, np.zeros(gap))
+
+    def load_history(self, history: BarHistory) -> None:
+        """Bulk warm-up from closed 1m bars (REST backfill): same result as `on_bar` for
+        each bar, computed vectorized. Bars at or before the symbol's newest minute are
+        ignored."""
+        row = self._rows.get(history.symbol)
+        if row is None or len(history) == 0:
+            return
+        quote_volume = np.where(np.isfinite(history.quote_volume), history.quote_volume,
+                                history.volume * history.close)
+        valid, high, low, qv = sanitize_bars(history.close, history.high, history.low,
+                                             quote_volume)
+        minutes = history.open_ms // MINUTE_MS
+        bars = self._bars
+        if bars.n_seen[row] > 0:
+            valid &= minutes > bars.minute[row]
+        if not valid.any():
+            return
+        minutes, close = minutes[valid], history.close[valid]
+        high, low, qv = high[valid], low[valid], qv[valid]
+        start = int(bars.minute[row]) + 1 if bars.n_seen[row] > 0 else int(minutes[0])
+        offsets = minutes - start
+        length = int(offsets[-1]) + 1
+        # Forward-fill closes over the grid: each minute takes the newest bar at or before it.
+        newest = np.zeros(length, dtype=np.int64)
+        newest[offsets] = np.arange(len(offsets))
+        present = np.zeros(length, dtype=bool)
+        present[offsets] = True
+        newest = np.maximum.accumulate(np.where(present, newest, -1))
+        prev_close = bars.close[row] if bars.n_seen[row] > 0 else close[0]
+        grid_close = np.where(newest >= 0, close[np.maximum(newest, 0)], prev_close)
+        grid_high, grid_low, grid_qv = grid_close.copy(), grid_close.copy(), np.zeros(length)
+        grid_high[offsets], grid_low[offsets], grid_qv[offsets] = high, low, qv
+        bars.append_many(row, start, grid_close, grid_high, grid_low, grid_qv)
+
+    # -- ticks ------------------------------------------------------------------------------
+
+    def on_tick(self, tick: Tick) -> None:
+        """Update last/bid/ask/sizes/24h volume of one symbol; non-finite fields (a
+        bookTicker has no last, a miniTicker no bid) leave the stored value unchanged."""
+        row = self._rows.get(tick.symbol)
+        if row is None:
+            return
+        if math.isfinite(tick.last):
+            self._tick_last[row] = tick.last
+            self._tick_ts[row] = tick.ts_event
+        quote = self._quote
+        for name, value in (("bid", tick.bid), ("ask", tick.ask), ("bid_qty", tick.bid_qty),
+                            ("ask_qty", tick.ask_qty), ("quote_volume", tick.quote_volume)):
+            if math.isfinite(value):
+                quote[name][row] = value
+
+    def on_tick_batch(self, batch: TickBatch) -> None:
+        """`on_tick` for a column-wise batch (one `!ticker@arr` frame), with numpy."""
+        rows, known = self._rows_of(batch.symbols)
+        columns = {"last": batch.last, "bid": batch.bid, "ask": batch.ask,
+                   "bid_qty": batch.bid_qty, "ask_qty": batch.ask_qty,
+                   "quote_volume": batch.quote_volume}
+        ts_event = np.asarray(batch.ts_event)
+        if known is not None:
+            columns = {name: values[known] for name, values in columns.items()}
+            ts_event = ts_event[known]
+        targets = [(self._tick_last, columns["last"])] + [
+            (self._quote[name], columns[name]) for name in _TICK_FIELDS]
+        for target, values in targets:
+            finite = np.isfinite(values)
+            if finite.all():  # the common case: skip two masked copies per column
+                target[rows] = values
+            else:
+                target[rows[finite]] = values[finite]
+            if target is self._tick_last:
+                self._tick_ts[rows[finite]] = ts_event[finite]
+
+    def _rows_of(self, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
+        """Rows of a batch's symbols (cached: a stream repeats the same symbol tuple) and
+        the mask of those in the universe (None when all are)."""
+        cached = self._batch_rows.get(symbols)
+        if cached is None:
+            rows = np.array([self._rows.get(s, -1) for s in symbols], dtype=np.int64)
+            known = rows >= 0
+            cached = (rows, None) if known.all() else (rows[known], known)
+            if len(self._batch_rows) >= 64:
+                self._batch_rows.clear()
+            self._batch_rows[symbols] = cached
+        return cached
+
+    # -- decision step ----------------------------------------------------------------------
+
+    def primitives(self) -> Primitives:
+        """The window statistics behind `matrix()` (views: read, never keep)."""
+        bars = self._bars
+        bar_close_ms = (bars.minute + 1) * MINUTE_MS - 1
+        tick_is_newer = (self._tick_ts > bar_close_ms) | (bars.n_seen == 0)
+        last = np.where(tick_is_newer & np.isfinite(self._tick_last), self._tick_last,
+                        bars.close)
+        quote = self._quote
+        return Primitives(
+            n_seen=bars.n_seen.astype(np.float64), close=bars.close, last=last,
+            sum_close=bars.sum_close, sum_qv=bars.sum_qv, sum_ret=bars.sum_ret,
+            sum_ret2=bars.sum_ret2, high=bars.high, low=bars.low, bid=quote["bid"],
+            ask=quote["ask"], bid_qty=quote["bid_qty"], ask_qty=quote["ask_qty"],
+            tick_quote_volume=quote["quote_volume"],
+        )
+
+    def matrix(self) -> np.ndarray:
+        """Features [n_symbols, len(feature_names)] (float64, a fresh array); rows of
+        symbols without any data are NaN."""
+        return assemble(self.primitives())

@@ -1,0 +1,168 @@
+"""Vectorized twin of `FeatureBook`: the same features for every minute of a history.
+
+Row t of `features_from_history(grid)` equals `FeatureBook.matrix()` after the bars of
+minute t closed, `advance_to(minute t)` was called and no tick was applied (so "last" is the
+last close and the tick features are NaN). Backtests, training and the no-lookahead tests
+use it; live trading uses the book.
+
+Window sums are computed chunk-wise (van Herk / Gil-Werman): split time into chunks of the
+window length, take prefix sums inside each chunk and suffix sums inside the previous one;
+a window is one suffix plus one prefix. Unlike a global cumsum difference, every addend lies
+inside the window, so a volume spike a week ago cannot swamp the rounding of a quiet hour's
+sum. Highs/lows use the same chunking with maxima (exact). Every step only looks backwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from exchange.market import MINUTE_MS, BarHistory
+from strategies.feature_columns import Primitives, assemble, sanitize_bars
+from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS, SQUARE_SLOTS
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteGrid:
+    """1m bars of many symbols on one full minute grid: arrays [T, n_symbols], row t is
+    the bar opening at `start_ms + t * MINUTE_MS`. NaN close = no bar that minute (no
+    trade); `features_from_history` applies the flat-bar rule itself."""
+
+    symbols: tuple[str, ...]
+    start_ms: int
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    quote_volume: np.ndarray
+
+    @property
+    def open_ms(self) -> np.ndarray:
+        """Open time of every row."""
+        return self.start_ms + MINUTE_MS * np.arange(self.close.shape[0], dtype=np.int64)
+
+    @classmethod
+    def from_histories(cls, histories: Mapping[str, BarHistory] | Sequence[BarHistory],
+                       symbols: Sequence[str] | None = None,
+                       end_ms: int | None = None) -> "MinuteGrid":
+        """Reindex per-symbol bar histories onto one minute grid, from the earliest bar to
+        the latest (or to the minute opening at `end_ms`). Quote volume falls back to
+        volume x close where a history has none."""
+        items = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
+        by_symbol = {h.symbol: h for h in items}
+        symbols = tuple(symbols) if symbols is not None else tuple(by_symbol)
+        present = [by_symbol[s] for s in symbols if s in by_symbol and len(by_symbol[s])]
+        if not present:
+            raise ValueError("no bars to put on a grid")
+        start = min(int(h.open_ms[0]) // MINUTE_MS for h in present)
+        stop = max(int(h.open_ms[-1]) // MINUTE_MS for h in present)
+        if end_ms is not None:
+            stop = end_ms // MINUTE_MS
+        shape = (stop - start + 1, len(symbols))
+        columns = {name: np.full(shape, np.nan) for name in
+                   ("open", "high", "low", "close", "quote_volume")}
+        for col, symbol in enumerate(symbols):
+            history = by_symbol.get(symbol)
+            if history is None or len(history) == 0:
+                continue
+            rows = history.open_ms // MINUTE_MS - start
+            keep = (rows >= 0) & (rows < shape[0])
+            quote_volume = np.where(np.isfinite(history.quote_volume), history.quote_volume,
+                                    history.volume * history.close)
+            for name, values in (("open", history.open), ("high", history.high),
+                                 ("low", history.low), ("close", history.close),
+                                 ("quote_volume", quote_volume)):
+                columns[name][rows[keep], col] = values[keep]
+        return cls(symbols=symbols, start_ms=start * MINUTE_MS, **columns)
+
+
+def window_sums(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing sums over `window` rows of values [T, ...] (rows before 0 count as 0)."""
+    return _chunked(values, window, np.add, 0.0)
+
+
+def window_max(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing maxima over `window` rows (rows before 0 count as -inf)."""
+    return _chunked(values, window, np.maximum, -np.inf)
+
+
+def window_min(values: np.ndarray, window: int) -> np.ndarray:
+    """Trailing minima over `window` rows (rows before 0 count as +inf)."""
+    return _chunked(values, window, np.minimum, np.inf)
+
+
+def _chunked(values: np.ndarray, window: int, op: np.ufunc, neutral: float) -> np.ndarray:
+    length = values.shape[0]
+    n_chunks = -(-length // window)
+    padded = np.full((n_chunks * window,) + values.shape[1:], neutral)
+    padded[:length] = values
+    chunks = padded.reshape((n_chunks, window) + values.shape[1:])
+    prefix = op.accumulate(chunks, axis=1).reshape(padded.shape)[:length]
+    suffix = op.accumulate(chunks[:, ::-1], axis=1)[:, ::-1].reshape(padded.shape)[:length]
+    out = prefix.copy()
+    rows = np.arange(window, length)
+    straddling = rows[(rows + 1) % window != 0]  # windows that are not exactly one chunk
+    out[straddling] = op(suffix[straddling - window + 1], prefix[straddling])
+    return out
+
+
+def grid_primitives(grid: MinuteGrid) -> Primitives:
+    """Window statistics at every row of `grid` ([T, n, ...] arrays), no ticks."""
+    length, n = grid.close.shape
+    valid, high, low, quote_volume = sanitize_bars(grid.close, grid.high, grid.low,
+                                                   grid.quote_volume)
+    index = np.where(valid, np.arange(length)[:, None], -1)
+    newest = np.maximum.accumulate(index, axis=0)
+    has = newest >= 0
+    close = np.where(has, grid.close[np.maximum(newest, 0), np.arange(n)], np.nan)
+    first = np.where(valid.any(axis=0), valid.argmax(axis=0), length)
+    n_seen = np.maximum(np.arange(length)[:, None] - first[None, :] + 1, 0).astype(np.float64)
+
+    close0 = np.where(has, close, 0.0)
+    volume = np.where(valid, quote_volume, 0.0)
+    highs = np.where(valid, high, np.where(has, close, -np.inf))
+    lows = np.where(valid, low, np.where(has, close, np.inf))
+    previous = np.vstack([np.full((1, n), np.nan), close[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(has & ~np.isnan(previous), np.log(close / previous), 0.0)
+
+    def sums(x: np.ndarray, windows: Sequence[int], nonzero: np.ndarray | None = None
+             ) -> np.ndarray:
+        stacked = np.stack([window_sums(x, w) for w in windows], axis=-1)
+        if nonzero is not None:  # exact zeros, as the live rings do
+            counts = np.stack([window_sums(nonzero, w) for w in windows], axis=-1)
+            stacked = np.where(counts == 0, 0.0, stacked)
+        return stacked
+
+    nonzero_ret = (ret != 0).astype(np.float64)
+    square_windows = [RETURN_WINDOWS[k] for k in SQUARE_SLOTS]
+    nonzero_sq = np.stack([window_sums(nonzero_ret, w) for w in square_windows], axis=-1)
+    sum_ret2 = np.where(nonzero_sq == 0, 0.0, sums(ret * ret, square_windows))
+    nan = np.full((length, n), np.nan)
+    return Primitives(
+        n_seen=n_seen, close=close, last=close,
+        sum_close=sums(close0, AVERAGE_WINDOWS),
+        sum_qv=sums(volume, AVERAGE_WINDOWS, (volume != 0).astype(np.float64)),
+        sum_ret=sums(ret, RETURN_WINDOWS, nonzero_ret), sum_ret2=sum_ret2,
+        high=np.stack([window_max(highs, w) for w in RANGE_WINDOWS], axis=-1),
+        low=np.stack([window_min(lows, w) for w in RANGE_WINDOWS], axis=-1),
+        bid=nan, ask=nan, bid_qty=nan, ask_qty=nan, tick_quote_volume=nan,
+    )
+
+
+def features_from_history(
+    history: MinuteGrid | Mapping[str, BarHistory] | Sequence[BarHistory],
+    at: np.ndarray | slice | None = None,
+) -> np.ndarray:
+    """Features [T, n_symbols, n_features] for every minute of `history` (or only rows
+    `at`): row t is what `FeatureBook.matrix()` gives after minute t closed, without ticks.
+    A dict/list of `BarHistory` is first put on a minute grid (`MinuteGrid.from_histories`).
+    """
+    grid = history if isinstance(history, MinuteGrid) else MinuteGrid.from_histories(history)
+    primitives = grid_primitives(grid)
+    if at is not None:
+        primitives = Primitives(**{name: getattr(primitives, name)[at]
+                                   for name in Primitives.__slots__})
+    return assemble(primitives)

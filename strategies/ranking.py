@@ -1,0 +1,136 @@
+"""Candidate ranking: liquidity and warm-up filters, then P(target before stop) per coin.
+
+Score = the probability that the coin's log price reaches log(1 + target_return_pct/100)
+before log(1 - stop_return_pct/100) within `horizon_minutes`, for Brownian motion with drift
+mu and volatility sigma (strategies/barrier.py gives the closed-form series). The estimates
+are deliberately simple so an operator can recompute them by hand:
+
+- sigma (per minute) = sqrt((sigma_1h^2 + sigma_1d^2) / 2): recent and daily volatility
+  weigh equally, so a coin that just woke up counts as more volatile, but not fully.
+- mu (per minute) = PERSISTENCE * mean over w in {1h, 6h, 12h, 1d} of s_w * ret_w / w, the
+  per-minute drift of each window shrunk by s_w = z_w^2 / (1 + z_w^2), where z_w is the
+  window's move in random-walk standard deviations (`trend_z_w`): a move within the noise
+  (|z| << 1) contributes almost nothing, a clear trend almost all of its drift.
+  PERSISTENCE = 0.5 halves it: momentum decays, and an unshrunk drift would make every
+  pumping coin look like a sure thing.
+- Eligible coins: quote volume over 24h >= min_quote_volume_24h (the exchange's 24h figure
+  from ticks, else the sum of 1m bars), spread <= max_spread_bps (coins without quotes are
+  dropped unless `require_quotes=False`, as in bar-only backtests), and at least
+  `min_warm_minutes` of history (default one day, the longest window mu and sigma use).
+
+`score_features` works on any leading shape ([n] live, [T, n] in backtests); `rank` turns
+one row into the top K, ordered by score, ties broken by symbol.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from bot.config import StrategyConfig
+from strategies.barrier import probability_up_first
+from strategies.windows import RETURN_LABELS, RETURN_WINDOWS
+
+PERSISTENCE = 0.5
+MIN_WARM_MINUTES = 1440
+_RETURN_WINDOWS = np.asarray(RETURN_WINDOWS, dtype=np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedCoin:
+    """One candidate: its probability score, the drift and volatility behind it, and the
+    top drivers as (words, contribution to the expected log move over the horizon)."""
+
+    symbol: str
+    score: float
+    drift: float  # expected log return per minute
+    sigma: float  # log-return volatility per sqrt(minute)
+    reasons: tuple[tuple[str, float], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Vectorized ranking inputs and outputs, leading shape [..., n_symbols]."""
+
+    probability: np.ndarray  # NaN where not eligible
+    drift: np.ndarray
+    sigma: np.ndarray
+    eligible: np.ndarray  # bool
+    contributions: np.ndarray  # [..., n, len(RETURN_WINDOWS)]: mu_w * horizon
+    returns: np.ndarray  # [..., n, len(RETURN_WINDOWS)]: ret_w (log)
+
+
+def _columns(features: np.ndarray, names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(names)}
+    missing = [w for w in wanted if w not in index]
+    if missing:
+        raise KeyError(f"feature matrix lacks {missing}")
+    return features[..., [index[w] for w in wanted]]
+
+
+def score_features(features: np.ndarray, names: Sequence[str], config: StrategyConfig, *,
+                   min_warm_minutes: int = MIN_WARM_MINUTES,
+                   require_quotes: bool = True) -> Scores:
+    """Drift, volatility, eligibility and P(target before stop) for every coin (and every
+    row of a history), from a feature array [..., n_symbols, n_features]."""
+    returns = _columns(features, names, [f"ret_{label}" for label in RETURN_LABELS])
+    z = _columns(features, names, [f"trend_z_{label}" for label in RETURN_LABELS])
+    (sigma_1h, sigma_1d, warm, spread, tick_turnover, turnover_1d) = np.moveaxis(_columns(
+        features, names, ["sigma_1h", "sigma_1d", "warm_minutes", "spread_bps",
+                          "tick_turnover_24h", "turnover_1d"]), -1, 0)
+
+    sigma = np.sqrt((sigma_1h**2 + sigma_1d**2) / 2)
+    window = np.minimum(_RETURN_WINDOWS, np.maximum(warm - 1, 1)[..., None])
+    shrink = z * z / (1 + z * z)
+    per_window = PERSISTENCE * shrink * returns / window / len(RETURN_WINDOWS)
+    drift = per_window.sum(axis=-1)
+
+    volume_24h = np.expm1(np.where(np.isfinite(tick_turnover), tick_turnover, turnover_1d))
+    with np.errstate(invalid="ignore"):
+        quotes_ok = spread <= config.max_spread_bps
+        if not require_quotes:
+            quotes_ok |= np.isnan(spread)
+        eligible = ((warm >= min_warm_minutes) & (volume_24h >= config.min_quote_volume_24h)
+                    & quotes_ok & (sigma > 0) & np.isfinite(drift))
+    up = np.log1p(config.target_return_pct / 100)
+    # A 100% stop is a barrier at log(0) = -inf; 99.99% is the same for any real horizon.
+    down = -np.log1p(-min(config.stop_return_pct, 99.99) / 100)
+    probability = probability_up_first(up, down, np.where(eligible, drift, 0.0),
+                                       np.where(eligible, sigma, np.nan),
+                                       config.horizon_minutes)
+    probability = np.where(eligible, probability, np.nan)
+    return Scores(probability=probability, drift=drift, sigma=sigma, eligible=eligible,
+                  contributions=per_window * config.horizon_minutes, returns=returns)
+
+
+def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
+         config: StrategyConfig, *, min_warm_minutes: int = MIN_WARM_MINUTES,
+         require_quotes: bool = True) -> list[RankedCoin]:
+    """The top `config.top_k` eligible coins of one feature matrix [n_symbols, n_features],
+    best first; equal scores are ordered by symbol so the result is deterministic."""
+    if matrix.ndim != 2 or matrix.shape[0] != len(symbols):
+        raise ValueError(f"matrix {matrix.shape} does not match {len(symbols)} symbols")
+    scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
+                            require_quotes=require_quotes)
+    candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
+    names_of = np.asarray(symbols, dtype=str)[candidates]
+    # lexsort: the last key is primary (higher score first), then the symbol (ascending).
+    order = candidates[np.lexsort((names_of, -scores.probability[candidates]))].tolist()
+    return [
+        RankedCoin(symbol=symbols[i], score=float(scores.probability[i]),
+                   drift=float(scores.drift[i]), sigma=float(scores.sigma[i]),
+                   reasons=_reasons(scores.contributions[i], scores.returns[i]))
+        for i in order[: config.top_k]
+    ]
+
+
+def _reasons(contributions: np.ndarray, returns: np.ndarray) -> tuple[tuple[str, float], ...]:
+    """The three momentum windows that move the drift most, in words."""
+    order = sorted(range(len(RETURN_LABELS)), key=lambda k: (-abs(contributions[k]), k))
+    return tuple(
+        (f"{RETURN_LABELS[k]} momentum {np.expm1(returns[k]) * 100:+.2f}%",
+         float(contributions[k]))
+        for k in order[:3]
+    )

@@ -1,0 +1,232 @@
+"""Per-symbol ring buffers of 1m bars with O(1) rolling sums and block-maxima range lines.
+
+Why this shape: the decision step must read every window of every symbol in microseconds,
+so all window statistics are brought up to date when a bar arrives (bars arrive 1/min per
+symbol; decisions can be more frequent) and `matrix()` only reads arrays.
+
+Rings are indexed by the absolute minute (`open_ms // MINUTE_MS`) modulo their length, and
+every minute of a symbol is appended (a missing minute is a flat bar), so the value that
+leaves a window of length w is simply the slot `(m - w) % capacity`, read before the write.
+Slots never written hold the neutral element (0 for sums, -inf/+inf for highs/lows), which
+makes windows that reach back before a symbol's first bar cover only the data it has.
+
+Float drift of running sums is bounded two ways: counts of non-zero values are kept as exact
+integers (a window with no volume or no price change sums to exactly 0, not 1e-19), and each
+row is recomputed exactly (pairwise `np.sum`) every `EXACT_EVERY` appends, staggered by row
+so 500 symbols never recompute in the same minute.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from strategies.windows import (
+    AVERAGE_WINDOWS,
+    AVERAGE_WINDOWS_ARRAY,
+    PRICE_CAPACITY,
+    RANGE_BLOCK,
+    RANGE_CAPACITY,
+    RANGE_WINDOWS,
+    RANGE_WINDOWS_ARRAY,
+    RETURN_CAPACITY,
+    RETURN_WINDOWS,
+    RETURN_WINDOWS_ARRAY,
+    SQUARE_SLOTS_ARRAY,
+)
+
+EXACT_EVERY = 64
+N_BLOCKS = RANGE_CAPACITY // RANGE_BLOCK + 2
+_LAST_HOUR = np.arange(RANGE_WINDOWS[0], dtype=np.int64)
+_HEAD = np.arange(RANGE_BLOCK - 1, dtype=np.int64)
+
+
+class BarRings:
+    """Rolling window state of `n_symbols` rows; row i's minutes must be appended in order."""
+
+    def __init__(self, n_symbols: int) -> None:
+        n = n_symbols
+        self.minute = np.full(n, -1, dtype=np.int64)  # absolute minute of the last append
+        self.first_minute = np.full(n, -1, dtype=np.int64)
+        self.n_seen = np.zeros(n, dtype=np.int64)
+        self.close = np.full(n, np.nan)
+        # np.zeros is lazily paged: a month-long ring costs memory only once it is written.
+        self.ring_close = np.zeros((n, PRICE_CAPACITY))
+        self.ring_qv = np.zeros((n, PRICE_CAPACITY))
+        self.ring_ret = np.zeros((n, RETURN_CAPACITY))
+        self.ring_high = np.full((n, RANGE_CAPACITY), -np.inf)
+        self.ring_low = np.full((n, RANGE_CAPACITY), np.inf)
+        self.block_high = np.full((n, N_BLOCKS), -np.inf)
+        self.block_low = np.full((n, N_BLOCKS), np.inf)
+        self.sum_close = np.zeros((n, len(AVERAGE_WINDOWS)))
+        self.sum_qv = np.zeros((n, len(AVERAGE_WINDOWS)))
+        self.nonzero_qv = np.zeros((n, len(AVERAGE_WINDOWS)), dtype=np.int64)
+        self.sum_ret = np.zeros((n, len(RETURN_WINDOWS)))
+        self.sum_ret2 = np.zeros((n, len(SQUARE_SLOTS_ARRAY)))
+        self.nonzero_ret = np.zeros((n, len(RETURN_WINDOWS)), dtype=np.int64)
+        self.high = np.full((n, len(RANGE_WINDOWS)), np.nan)
+        self.low = np.full((n, len(RANGE_WINDOWS)), np.nan)
+
+    # -- appends --------------------------------------------------------------------------
+
+    def append_one(self, row: int, minute: int, close: float, high: float, low: float,
+                   quote_volume: float) -> None:
+        """Append one minute to one row (see `append_rows`)."""
+        self.append_rows(np.array([row]), np.array([minute]), np.array([close]),
+                         np.array([high]), np.array([low]), np.array([quote_volume]))
+
+    def append_rows(self, rows: np.ndarray, minute: np.ndarray, close: np.ndarray,
+                    high: np.ndarray, low: np.ndarray, quote_volume: np.ndarray) -> None:
+        """Append one minute to each of `rows` (distinct; for each, the minute after its
+        last one, or its first): O(1) per row, vectorized across rows so the 500 bars
+        closing every minute cost one pass of numpy calls, not 500."""
+        first = self.n_seen[rows] == 0
+        self.first_minute[rows[first]] = minute[first]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ret = np.where(first, 0.0, np.log(close / self.close[rows]))
+        column = rows[:, None]
+
+        slots = (minute[:, None] - AVERAGE_WINDOWS_ARRAY) % PRICE_CAPACITY
+        leave_close = self.ring_close[column, slots]
+        leave_qv = self.ring_qv[column, slots]
+        self.sum_close[rows] += close[:, None] - leave_close
+        sum_qv = self.sum_qv[rows] + (quote_volume[:, None] - leave_qv)
+        nonzero_qv = self.nonzero_qv[rows] + ((quote_volume != 0.0)[:, None].astype(np.int64)
+                                              - (leave_qv != 0.0))
+        # Exact zeros: a window with no volume must not carry drift.
+        self.sum_qv[rows] = np.where(nonzero_qv == 0, 0.0, sum_qv)
+        self.nonzero_qv[rows] = nonzero_qv
+        slot = minute % PRICE_CAPACITY
+        self.ring_close[rows, slot] = close
+        self.ring_qv[rows, slot] = quote_volume
+
+        slots = (minute[:, None] - RETURN_WINDOWS_ARRAY) % RETURN_CAPACITY
+        leave_ret = self.ring_ret[column, slots]
+        nonzero_ret = self.nonzero_ret[rows] + ((ret != 0.0)[:, None].astype(np.int64)
+                                                - (leave_ret != 0.0))
+        sum_ret = self.sum_ret[rows] + (ret[:, None] - leave_ret)
+        self.sum_ret[rows] = np.where(nonzero_ret == 0, 0.0, sum_ret)
+        leave_sq = leave_ret[:, SQUARE_SLOTS_ARRAY]
+        sum_ret2 = self.sum_ret2[rows] + ((ret * ret)[:, None] - leave_sq * leave_sq)
+        self.sum_ret2[rows] = np.where(nonzero_ret[:, SQUARE_SLOTS_ARRAY] == 0, 0.0, sum_ret2)
+        self.nonzero_ret[rows] = nonzero_ret
+        self.ring_ret[rows, minute % RETURN_CAPACITY] = ret
+
+        # Range lines: the value leaving each window is read before the write (the 1w
+        # window's leaving minute shares the slot being written).
+        slots = (minute[:, None] - RANGE_WINDOWS_ARRAY) % RANGE_CAPACITY
+        leave_high = self.ring_high[column, slots]
+        leave_low = self.ring_low[column, slots]
+        slot = minute % RANGE_CAPACITY
+        self.ring_high[rows, slot] = high
+        self.ring_low[rows, slot] = low
+        block = (minute // RANGE_BLOCK) % N_BLOCKS
+        starts = first | (minute % RANGE_BLOCK == 0)
+        self.block_high[rows, block] = np.where(starts, high,
+                                                np.fmax(self.block_high[rows, block], high))
+        self.block_low[rows, block] = np.where(starts, low,
+                                               np.fmin(self.block_low[rows, block], low))
+        old_high, old_low = self.high[rows], self.low[rows]
+        # O(1) unless an extreme itself leaves its window; those rows get a block query.
+        requery = first | (leave_high >= old_high).any(axis=1) | (
+            leave_low <= old_low).any(axis=1)
+        self.high[rows] = np.fmax(old_high, high[:, None])
+        self.low[rows] = np.fmin(old_low, low[:, None])
+
+        self.minute[rows] = minute
+        self.n_seen[rows] += 1
+        self.close[rows] = close
+        if requery.any():
+            self._query_ranges(rows[requery])
+        for row in rows[(self.n_seen[rows] + rows) % EXACT_EVERY == 0].tolist():
+            self.recompute_sums(row)
+
+    def append_many(self, row: int, first_minute: int, close: np.ndarray, high: np.ndarray,
+                    low: np.ndarray, quote_volume: np.ndarray) -> None:
+        """Append consecutive minutes starting at `first_minute` in bulk, then recompute the
+        row exactly; equivalent to `append_one` per minute (up to float rounding)."""
+        k = int(close.shape[0])
+        if k == 0:
+            return
+        minutes = first_minute + np.arange(k, dtype=np.int64)
+        prev = np.empty(k)
+        prev[1:] = close[:-1]
+        prev[0] = close[0] if self.n_seen[row] == 0 else self.close[row]
+        ret = np.log(close / prev)
+        if self.n_seen[row] == 0:
+            self.first_minute[row] = first_minute
+            ret[0] = 0.0
+        for ring, values, cap in (
+            (self.ring_close, close, PRICE_CAPACITY),
+            (self.ring_qv, quote_volume, PRICE_CAPACITY),
+            (self.ring_ret, ret, RETURN_CAPACITY),
+            (self.ring_high, high, RANGE_CAPACITY),
+            (self.ring_low, low, RANGE_CAPACITY),
+        ):
+            tail = min(k, cap)
+            ring[row, minutes[-tail:] % cap] = values[-tail:]
+        self.minute[row] = minutes[-1]
+        self.n_seen[row] += k
+        self.close[row] = close[-1]
+        self._rebuild_blocks(row)
+        self._query_ranges(np.array([row]))
+        self.recompute_sums(row)
+
+    # -- exact recomputation ------------------------------------------------------------
+
+    def recompute_sums(self, row: int) -> None:
+        """Recompute every rolling sum of `row` from its rings (pairwise summation)."""
+        minute, n_seen = int(self.minute[row]), int(self.n_seen[row])
+        newest_first = (minute - np.arange(min(n_seen, PRICE_CAPACITY))) % PRICE_CAPACITY
+        closes = self.ring_close[row, newest_first]
+        volumes = self.ring_qv[row, newest_first]
+        for k, window in enumerate(AVERAGE_WINDOWS):
+            self.sum_close[row, k] = closes[:window].sum()
+            self.sum_qv[row, k] = volumes[:window].sum()
+            self.nonzero_qv[row, k] = np.count_nonzero(volumes[:window])
+        newest_first = (minute - np.arange(min(n_seen, RETURN_CAPACITY))) % RETURN_CAPACITY
+        rets = self.ring_ret[row, newest_first]
+        for k, window in enumerate(RETURN_WINDOWS):
+            self.sum_ret[row, k] = rets[:window].sum()
+            self.nonzero_ret[row, k] = np.count_nonzero(rets[:window])
+        for j, k in enumerate(SQUARE_SLOTS_ARRAY):
+            head = rets[: RETURN_WINDOWS[k]]
+            self.sum_ret2[row, j] = (head * head).sum()
+
+    def _rebuild_blocks(self, row: int) -> None:
+        """Block maxima/minima of the last N_BLOCKS blocks from the minute rings."""
+        minute = int(self.minute[row])
+        oldest_valid = max(int(self.first_minute[row]), minute - RANGE_CAPACITY + 1)
+        last_block = minute // RANGE_BLOCK
+        blocks = np.arange(last_block - N_BLOCKS + 1, last_block + 1, dtype=np.int64)
+        minutes = blocks[:, None] * RANGE_BLOCK + np.arange(RANGE_BLOCK)[None, :]
+        valid = (minutes >= oldest_valid) & (minutes <= minute)
+        slots = minutes % RANGE_CAPACITY
+        highs = np.where(valid, self.ring_high[row, slots], -np.inf)
+        lows = np.where(valid, self.ring_low[row, slots], np.inf)
+        self.block_high[row, blocks % N_BLOCKS] = highs.max(axis=1)
+        self.block_low[row, blocks % N_BLOCKS] = lows.min(axis=1)
+
+    def _query_ranges(self, rows: np.ndarray) -> None:
+        """High/low lines of `rows` for every RANGE_WINDOWS entry from the block maxima plus
+        one partial head block: O(window / RANGE_BLOCK + RANGE_BLOCK) instead of O(window).
+        A window of w minutes ending at minute m always spans the w / RANGE_BLOCK blocks
+        ending with m's block, plus the minutes from m - w + 1 up to the next boundary."""
+        rows = np.atleast_1d(rows)
+        minute = self.minute[rows][:, None]
+        column = rows[:, None]
+        slots = (minute - _LAST_HOUR) % RANGE_CAPACITY
+        self.high[rows, 0] = self.ring_high[column, slots].max(axis=1)
+        self.low[rows, 0] = self.ring_low[column, slots].min(axis=1)
+        for k in range(1, len(RANGE_WINDOWS)):
+            window = RANGE_WINDOWS[k]
+            blocks = (minute // RANGE_BLOCK - np.arange(window // RANGE_BLOCK)) % N_BLOCKS
+            first = minute - window + 1
+            head = first + _HEAD
+            in_head = head < -(-first // RANGE_BLOCK) * RANGE_BLOCK
+            head = head % RANGE_CAPACITY
+            high = np.fmax(self.block_high[column, blocks].max(axis=1),
+                           np.where(in_head, self.ring_high[column, head], -np.inf).max(axis=1))
+            low = np.fmin(self.block_low[column, blocks].min(axis=1),
+                          np.where(in_head, self.ring_low[column, head], np.inf).min(axis=1))
+            self.high[rows, k] = high
+            self.low[rows, k] = low
