@@ -20,6 +20,7 @@ from bot.control import ControlServer
 from bot.engine import Engine
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.binance_rest import fetch_exchange_info
+from exchange.feeds.common import wall_clock_ms
 from exchange.instruments import Instrument
 from exchange.sim.server import SimExchange
 
@@ -97,6 +98,7 @@ class Daemon:
             symbols = select_universe(instruments, config)
             log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
             self.engine = Engine(symbols, config.strategy)
+            sim = self.sim
             self.feed = BinanceFeed(
                 rest_url,
                 ws_url,
@@ -106,6 +108,10 @@ class Daemon:
                 on_bar=self.engine.on_bar,
                 on_history=self.engine.on_history,
                 on_tick_batch=self.engine.on_tick_batch,
+                # The sim keeps its own market clock; !ticker@arr feeds the batched fast path.
+                # Binance no longer documents !ticker@arr, so live uses per-symbol streams.
+                clock_ms=(lambda: sim.now_ms) if sim is not None else wall_clock_ms,
+                all_tickers=sim is not None,
             )
             await self.control.start()
             async with asyncio.TaskGroup() as tasks:

@@ -1,0 +1,401 @@
+"""Binance spot market data feed: REST backfill, websocket stream, reconnect, gap fill.
+
+`BinanceFeed.run()` owns its tasks and runs until cancelled:
+
+1. backfill `config.backfill_minutes` of closed 1m bars per symbol over REST (bounded
+   concurrency), delivered oldest first through `on_history` (or `on_bar` one by one);
+2. connect to `<ws_url>/stream` (combined streams), SUBSCRIBE `<sym>@ticker` and
+   `<sym>@kline_1m` in chunks (Binance: at most 5 incoming messages/s, 1024 streams per
+   connection, so symbols are sharded over connections of at most 511 symbols);
+3. REST-fetch the bars missed since the last delivered one, then stream; a live bar that
+   skips minutes triggers the same gap fill first. Bars therefore reach `on_bar` exactly
+   once and in order per symbol, whatever the connection does;
+4. on any network or protocol failure, reconnect with exponential backoff and jitter.
+
+Malformed frames are counted and skipped (logged rate-limited, never in full). Exceptions
+raised by the consumer's callbacks are bugs in the consumer: they end `run()` as a
+`ConsumerError` whose `__cause__` is the original exception, and are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+
+import aiohttp
+import numpy as np
+import orjson
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import InvalidURI, WebSocketException
+
+from exchange.feeds.binance_parse import (
+    control_reply_error,
+    decode_frame,
+    is_control_reply,
+    parse_payload,
+    parse_ticker_rows,
+    unwrap,
+)
+from exchange.feeds.binance_rest import bars_of, fetch_klines, fetch_server_time, history_after
+from exchange.feeds.common import (
+    ConsumerError,
+    FeedHealth,
+    MalformedReporter,
+    RateMeter,
+    call_consumer,
+    describe,
+    first_leaf,
+    select_rows,
+    wall_clock_ms,
+)
+from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+
+if TYPE_CHECKING:  # the bot package configures adapters; adapters do not import it
+    from bot.config import FeedConfig
+
+__all__ = ["BinanceFeed", "ConsumerError", "FeedHealth"]
+
+log = logging.getLogger(__name__)
+
+MAX_STREAMS_PER_CONNECTION = 1024
+STREAMS_PER_SYMBOL = 2  # @ticker and @kline_1m
+SUBSCRIBE_CHUNK = 200  # streams per SUBSCRIBE message
+SUBSCRIBE_INTERVAL_S = 0.25  # 4 control messages/s, under Binance's 5/s limit
+REST_CONCURRENCY = 6
+MAX_FRAME_BYTES = 8 * 2**20  # a full-market !ticker@arr is about 1 MB
+SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without a message
+
+_T = TypeVar("_T")
+# Failures that a new connection or a later retry can cure.
+_RECOVERABLE = (OSError, TimeoutError, aiohttp.ClientError, WebSocketException, MalformedFrame)
+
+
+class BinanceFeed:
+    """Market data for a list of symbols from a Binance-protocol exchange (real or sim)."""
+
+    def __init__(
+        self,
+        rest_url: str,
+        ws_url: str,
+        symbols: list[str],
+        config: "FeedConfig",
+        *,
+        on_tick: Callable[[Tick], None],
+        on_bar: Callable[[Bar], None],
+        on_history: Callable[[BarHistory], None] | None = None,
+        on_tick_batch: Callable[[TickBatch], None] | None = None,
+        clock_ms: Callable[[], int] = wall_clock_ms,
+        all_tickers: bool = False,
+    ) -> None:
+        """`symbols` are exchange ids ("BTCUSDT"). `on_history` receives each symbol's
+        backfill in one BarHistory (without it, backfilled bars go through `on_bar`).
+        `on_tick_batch` receives ticker-array frames as columns instead of one `on_tick` per
+        row. `clock_ms` stamps `ts_recv`. `all_tickers=True` subscribes one `!ticker@arr`
+        instead of a ticker stream per symbol (the simulator serves it; Binance has dropped
+        it from its current documentation, so leave it off against the real exchange)."""
+        if not symbols:
+            raise ValueError("BinanceFeed needs at least one symbol")
+        self._rest_url = rest_url.rstrip("/")
+        self._ws_url = ws_url.rstrip("/")
+        self._symbols = list(dict.fromkeys(s.upper() for s in symbols))
+        self._symbol_set = frozenset(self._symbols)
+        self._config = config
+        self._on_tick, self._on_bar = on_tick, on_bar
+        self._on_history, self._on_tick_batch = on_history, on_tick_batch
+        self._clock_ms = clock_ms
+        self._all_tickers = all_tickers
+        # One stream slot kept free for !ticker@arr on the first connection.
+        per_connection = (MAX_STREAMS_PER_CONNECTION - 1) // STREAMS_PER_SYMBOL
+        self._shards = [
+            self._symbols[i : i + per_connection]
+            for i in range(0, len(self._symbols), per_connection)
+        ]
+        self._last_bar_ms: dict[str, int] = {}
+        self._connected: set[int] = set()
+        self._session: aiohttp.ClientSession | None = None
+        self._random = random.Random()
+        self._messages = self._reconnects = 0
+        self._bars = self._gaps_filled = self._dropped_rows = 0
+        self._last_message_s = time.monotonic()
+        self._ever_received = False
+        self._stale = False
+        self._rate = RateMeter()
+        self._malformed = MalformedReporter(log)
+
+    # ------------------------------------------------------------------ public
+
+    async def run(self) -> None:
+        """Backfill, then stream and reconnect forever; returns only by cancellation or by
+        raising (a permanent ExchangeError, a bad URL, or a ConsumerError)."""
+        async with aiohttp.ClientSession() as session:
+            self._session = session
+            try:
+                await self._retrying("backfill", self._backfill)
+                self._last_message_s = time.monotonic()  # staleness counts from streaming
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._watch_staleness())
+                    for index, shard in enumerate(self._shards):
+                        group.create_task(self._connection_loop(index, shard))
+            except BaseExceptionGroup as failure:
+                raise first_leaf(failure)
+            finally:
+                self._connected.clear()
+                self._session = None
+
+    def health(self) -> FeedHealth:
+        """Current connection state and counters."""
+        now = time.monotonic()
+        age = now - self._last_message_s if self._ever_received else float("inf")
+        return FeedHealth(
+            connected=len(self._connected) == len(self._shards),
+            stale=self._is_stale(now),
+            msgs_per_s=self._rate.per_second(now),
+            messages=self._messages,
+            malformed=self._malformed.count,
+            reconnects=self._reconnects,
+            last_message_age_s=age,
+            bars=self._bars,
+            gaps_filled=self._gaps_filled,
+            dropped_rows=self._dropped_rows,
+        )
+
+    # ------------------------------------------------------------------ connection
+
+    async def _connection_loop(self, index: int, symbols: list[str]) -> None:
+        attempt = 0
+        while True:
+            received = [0]  # messages on this connection; any at all resets the backoff
+            try:
+                async with self._connect() as websocket:
+                    await self._subscribe(websocket, self._streams(index, symbols))
+                    await self._catch_up(symbols, gap_fill=True)
+                    self._connected.add(index)
+                    log.info("feed connection %d up: %d symbols", index, len(symbols))
+                    await self._stream(websocket, received)
+            except ExchangeError as exc:
+                if not exc.temporary:
+                    raise
+                log.warning("feed connection %d: %s", index, exc)
+            except InvalidURI:
+                raise
+            except _RECOVERABLE as exc:
+                log.warning("feed connection %d lost: %s", index, describe(exc))
+            finally:
+                self._connected.discard(index)
+            attempt = 0 if received[0] else attempt + 1
+            delay_s = self._backoff_s(attempt)
+            self._reconnects += 1
+            log.info("feed connection %d: reconnecting in %.2f s", index, delay_s)
+            await asyncio.sleep(delay_s)
+
+    def _connect(self) -> Any:
+        return connect(
+            f"{self._ws_url}/stream",
+            ping_interval=self._config.ping_interval_s,
+            ping_timeout=self._config.ping_interval_s,
+            open_timeout=10,
+            close_timeout=2,
+            max_size=MAX_FRAME_BYTES,
+            compression=None,
+            proxy=None,
+        )
+
+    def _streams(self, index: int, symbols: list[str]) -> list[str]:
+        """Per symbol `@ticker` and `@kline_1m`; with all_tickers, one `!ticker@arr` (on the
+        first connection) replaces the per-symbol tickers."""
+        kinds = ("kline_1m",) if self._all_tickers else ("ticker", "kline_1m")
+        streams = [f"{s.lower()}@{kind}" for s in symbols for kind in kinds]
+        return (["!ticker@arr"] if self._all_tickers and index == 0 else []) + streams
+
+    async def _subscribe(self, websocket: ClientConnection, streams: list[str]) -> None:
+        """SUBSCRIBE in chunks, paced under Binance's 5 incoming messages per second."""
+        for request_id, start in enumerate(range(0, len(streams), SUBSCRIBE_CHUNK), start=1):
+            if request_id > 1:
+                await asyncio.sleep(SUBSCRIBE_INTERVAL_S)
+            chunk = streams[start : start + SUBSCRIBE_CHUNK]
+            message = {"method": "SUBSCRIBE", "params": chunk, "id": request_id}
+            await websocket.send(orjson.dumps(message).decode())
+
+    async def _stream(self, websocket: ClientConnection, received: list[int]) -> None:
+        """Handle messages until the connection ends (always by an exception). Silence
+        beyond a few stale periods means a dead subscription: force a reconnect."""
+        silence_limit_s = self._config.stale_after_s * SILENT_RECONNECT_FACTOR
+        while True:
+            try:
+                async with asyncio.timeout(silence_limit_s):
+                    raw = await websocket.recv()
+            except TimeoutError:
+                raise TimeoutError(f"no message for {silence_limit_s:.1f} s") from None
+            received[0] += 1
+            await self._handle(raw)
+
+    # ------------------------------------------------------------------ messages
+
+    async def _handle(self, raw: str | bytes) -> None:
+        ts_recv = self._clock_ms()
+        self._note_message()
+        try:
+            decoded = decode_frame(raw)
+            if is_control_reply(decoded):
+                error = control_reply_error(decoded)
+                if error is not None:
+                    log.error("exchange refused a control request: %s", error)
+                return
+            _, data = unwrap(decoded)
+            if isinstance(data, list) and self._on_tick_batch is not None:
+                self._emit_batch(*parse_ticker_rows(data, ts_recv))
+                return
+            events = parse_payload(decoded, ts_recv)
+        except MalformedFrame as exc:
+            self._malformed.report(exc.reason, raw)
+            return
+        for event in events:
+            if event.symbol not in self._symbol_set:
+                continue
+            if isinstance(event, Tick):
+                call_consumer(self._on_tick, event)
+            else:
+                await self._accept_live_bar(event)
+
+    def _emit_batch(self, batch: TickBatch, dropped: int) -> None:
+        self._dropped_rows += dropped
+        if not self._symbol_set.issuperset(batch.symbols):
+            keep = np.array([s in self._symbol_set for s in batch.symbols], dtype=bool)
+            batch = select_rows(batch, keep)
+        if len(batch):
+            call_consumer(self._on_tick_batch, batch)  # type: ignore[arg-type]
+
+    async def _accept_live_bar(self, bar: Bar) -> None:
+        """Deliver a live closed bar exactly once, in order, filling any skipped minutes
+        from REST first (a missed kline message must not become a missing bar)."""
+        last = self._last_bar_ms.get(bar.symbol)
+        if last is not None and bar.open_ms <= last:
+            return  # already delivered (REST gap fill or a repeated message)
+        if last is not None and bar.open_ms > last + MINUTE_MS:
+            history = await fetch_klines(
+                self._http(), self._rest_url, bar.symbol, last + MINUTE_MS, bar.open_ms
+            )
+            self._deliver(history, bulk=False, gap_fill=True)
+        self._deliver_bar(bar)
+
+    def _note_message(self) -> None:
+        now = time.monotonic()
+        if not self._stale and self._is_stale(now):
+            self._update_stale(now)  # went stale between watchdog ticks: still say so once
+        self._messages += 1
+        self._last_message_s = now
+        self._ever_received = True
+        self._rate.add(now)
+        if self._stale:
+            self._update_stale(now)
+
+    # ------------------------------------------------------------------ bars over REST
+
+    async def _backfill(self) -> None:
+        if self._config.backfill_minutes > 0:
+            await self._catch_up(self._symbols, gap_fill=False)
+
+    async def _catch_up(self, symbols: list[str], *, gap_fill: bool) -> None:
+        """Fetch and deliver, per symbol, the closed bars after the last delivered one (or
+        the backfill window), up to the exchange's current time; REST_CONCURRENCY at once."""
+        if self._config.backfill_minutes == 0:
+            symbols = [s for s in symbols if s in self._last_bar_ms]
+        if not symbols:
+            return  # nothing to resume from and no window to fill: no REST call at all
+        now_ms = await self._exchange_now_ms()
+        window_start_ms = now_ms - self._config.backfill_minutes * MINUTE_MS
+        limit = asyncio.Semaphore(REST_CONCURRENCY)
+
+        async def one(symbol: str) -> None:
+            last = self._last_bar_ms.get(symbol)
+            start_ms = window_start_ms if last is None else last + MINUTE_MS
+            if start_ms + MINUTE_MS > now_ms:
+                return
+            async with limit:
+                history = await fetch_klines(self._http(), self._rest_url, symbol, start_ms, now_ms)
+            self._deliver(history, bulk=not gap_fill, gap_fill=gap_fill)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for symbol in symbols:
+                    group.create_task(one(symbol))
+        except BaseExceptionGroup as failure:
+            raise first_leaf(failure)
+
+    async def _exchange_now_ms(self) -> int:
+        """The exchange's clock (a simulator's runs at its own speed); our clock if the
+        server has no /api/v3/time."""
+        try:
+            return await fetch_server_time(self._http(), self._rest_url)
+        except ExchangeError as exc:
+            if exc.http_status != 404:
+                raise
+            return self._clock_ms()
+
+    def _deliver(self, history: BarHistory, *, bulk: bool, gap_fill: bool) -> None:
+        history = history_after(history, self._last_bar_ms.get(history.symbol))
+        if not len(history):
+            return
+        if bulk and self._on_history is not None:
+            self._last_bar_ms[history.symbol] = int(history.open_ms[-1])
+            self._bars += len(history)
+            call_consumer(self._on_history, history)
+        else:
+            for bar in bars_of(history):
+                self._deliver_bar(bar)
+        if gap_fill:
+            self._gaps_filled += len(history)
+
+    def _deliver_bar(self, bar: Bar) -> None:
+        self._last_bar_ms[bar.symbol] = bar.open_ms
+        self._bars += 1
+        call_consumer(self._on_bar, bar)
+
+    # ------------------------------------------------------------------ timing
+
+    async def _retrying(self, what: str, action: Callable[[], Awaitable[_T]]) -> _T:
+        attempt = 0
+        while True:
+            try:
+                return await action()
+            except ExchangeError as exc:
+                if not exc.temporary:
+                    raise
+                log.warning("%s failed: %s", what, exc)
+            except _RECOVERABLE as exc:
+                log.warning("%s failed: %s", what, describe(exc))
+            await asyncio.sleep(self._backoff_s(attempt))
+            attempt += 1
+
+    def _backoff_s(self, attempt: int) -> float:
+        """Exponential cap (min, 2 min, 4 min, ... up to max) with full jitter above min, so
+        many clients dropped together do not reconnect in lockstep."""
+        low, high = self._config.reconnect_min_s, self._config.reconnect_max_s
+        cap = min(high, low * 2.0 ** min(attempt, 30))
+        return self._random.uniform(low, cap)
+
+    async def _watch_staleness(self) -> None:
+        period_s = min(1.0, self._config.stale_after_s / 4)
+        while True:
+            await asyncio.sleep(period_s)
+            self._update_stale(time.monotonic())
+
+    def _is_stale(self, now: float) -> bool:
+        return now - self._last_message_s > self._config.stale_after_s
+
+    def _update_stale(self, now: float) -> None:
+        stale = self._is_stale(now)
+        if stale and not self._stale:
+            log.warning("feed stale: no message for %.1f s", now - self._last_message_s)
+        elif self._stale and not stale:
+            log.info("feed recovered: messages flowing again")
+        self._stale = stale
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError("BinanceFeed REST used outside run()")
+        return self._session

@@ -1,0 +1,370 @@
+"""Binance spot websocket frames -> `Tick` / `Bar` / `TickBatch`. Pure: no I/O, no clock.
+
+Accepted: single-stream payloads and combined-stream wrappers `{"stream": s, "data": d}`;
+`24hrTicker` (-> Tick), `bookTicker` (-> Tick: spot sends no event time, so ts_event =
+ts_recv; it carries no trade or volume, so last, base_volume and quote_volume are NaN),
+`kline` (-> Bar, only when closed, only the 1m interval), `!ticker@arr` arrays, and control
+replies such as `{"result": null, "id": 1}` (-> []). WebSocket-API user-data wrappers
+`{"subscriptionId": n, "event": e}` are unwrapped like combined streams.
+
+Ignored (-> []): every other well-formed event type (depthUpdate, aggTrade, trade,
+executionReport, ...) and `24hrMiniTicker`. Mini tickers carry no bid/ask; emitting ticks with
+NaN quotes would poison spread and imbalance features downstream, so we skip them.
+
+Anything malformed raises `MalformedFrame`: bad JSON, wrong types, missing fields, prices or
+quantities that are negative or not finite, bid > ask, timestamps outside 1970..2100 (which
+also catches microsecond or nanosecond units), a kline whose high/low do not bracket its
+open/close. Nothing half-valid is ever returned.
+
+Two paths for ticker arrays: `parse_frame` is strict (any bad row rejects the whole frame);
+`parse_ticker_rows` / `parse_ticker_array` are the columnar fast path used by the feed, and
+drop bad rows and count them instead, so one odd symbol cannot blank 500 others for a second.
+"""
+
+from __future__ import annotations
+
+import math
+from itertools import chain
+from operator import itemgetter
+from typing import Any
+
+import numpy as np
+import orjson
+
+from exchange.feeds.errors import MalformedFrame
+from exchange.market import MINUTE_MS, Bar, Tick, TickBatch
+
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit error, not a time
+MAX_SYMBOL_LEN = 64  # Binance symbols are short; newer ones may be non-ASCII, so no charset rule
+NAN = math.nan
+
+# 24hrTicker fields, in TickBatch column order: last, bid, ask, bid_qty, ask_qty, volumes.
+_TICKER_FLOAT_KEYS = ("c", "b", "a", "B", "A", "v", "q")
+_TICKER_HEAD = itemgetter("e", "s", "E")
+_TICKER_FLOATS = itemgetter(*_TICKER_FLOAT_KEYS)
+
+Event = Tick | Bar
+
+
+class _SlowPath(Exception):
+    """The columnar fast path met something it does not check; redo the frame row by row."""
+
+
+# ---------------------------------------------------------------- decoding and dispatch
+
+
+def decode_frame(raw: str | bytes) -> Any:
+    """Decode one websocket message as JSON, or raise MalformedFrame."""
+    try:
+        return orjson.loads(raw)
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise MalformedFrame(f"not JSON: {str(exc)[:80]}") from None
+
+
+def unwrap(obj: Any) -> tuple[str | None, Any]:
+    """Split a combined-stream wrapper into (stream name, payload); pass others through."""
+    if isinstance(obj, dict) and "stream" in obj and "data" in obj:
+        stream = obj["stream"]
+        if not isinstance(stream, str):
+            raise MalformedFrame("combined-stream wrapper with a non-string stream name")
+        return stream, obj["data"]
+    if isinstance(obj, dict) and "subscriptionId" in obj and "event" in obj:
+        return None, obj["event"]  # WebSocket API user-data wrapper: same events inside
+    return None, obj
+
+
+def is_control_reply(obj: Any) -> bool:
+    """True for replies to SUBSCRIBE/UNSUBSCRIBE/LIST requests: `{"result": ..., "id": ...}`
+    or `{"error": {...}, "id": ...}`, which are not market data."""
+    return isinstance(obj, dict) and "id" in obj and ("result" in obj or "error" in obj)
+
+
+def control_reply_error(obj: Any) -> str | None:
+    """The error text of a failed control request, None when it succeeded."""
+    if not is_control_reply(obj) or "error" not in obj:
+        return None
+    return str(obj["error"])[:200]
+
+
+def parse_frame(raw: str | bytes, ts_recv: int) -> list[Event]:
+    """Parse one raw websocket frame into market events (maybe none). Raises MalformedFrame."""
+    return parse_payload(decode_frame(raw), ts_recv)
+
+
+def parse_payload(obj: Any, ts_recv: int) -> list[Event]:
+    """Parse an already decoded frame (see `parse_frame`)."""
+    if is_control_reply(obj):
+        return []
+    _, data = unwrap(obj)
+    if isinstance(data, list):
+        events: list[Event] = []
+        for row in data:
+            events.extend(parse_event(row, ts_recv))
+        return events
+    return parse_event(data, ts_recv)
+
+
+def parse_event(payload: Any, ts_recv: int) -> list[Event]:
+    """Parse one event object (a dict) into zero or one market event."""
+    if not isinstance(payload, dict):
+        raise MalformedFrame(f"event is a {type(payload).__name__}, not an object")
+    event_type = payload.get("e")
+    if event_type is None:
+        if "u" in payload and "b" in payload and "a" in payload:
+            return [tick_from_book_ticker(payload, ts_recv)]
+        raise MalformedFrame("object without an event type and not a bookTicker")
+    if not isinstance(event_type, str):
+        raise MalformedFrame("event type is not a string")
+    if event_type == "24hrTicker":
+        return [tick_from_24hr(payload, ts_recv)]
+    if event_type == "kline":
+        bar = bar_from_kline(payload)
+        return [] if bar is None else [bar]
+    if event_type == "bookTicker":  # futures-style bookTicker carries "e"; same fields
+        return [tick_from_book_ticker(payload, ts_recv)]
+    return []  # depthUpdate, aggTrade, trade, executionReport, 24hrMiniTicker, ...
+
+
+# ---------------------------------------------------------------- field validation
+
+
+def _field(obj: dict[str, Any], key: str) -> Any:
+    try:
+        return obj[key]
+    except KeyError:
+        raise MalformedFrame(f"missing field {key!r}") from None
+
+
+def _amount(obj: dict[str, Any], key: str) -> float:
+    """A price or quantity: a decimal string (Binance) or a JSON number; finite, >= 0."""
+    value = _field(obj, key)
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise MalformedFrame(f"field {key!r} is not a number") from None
+    elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        number = float(value)
+    else:
+        raise MalformedFrame(f"field {key!r} has type {type(value).__name__}")
+    if not (0.0 <= number < math.inf):  # also False for NaN
+        raise MalformedFrame(f"field {key!r} is negative or not finite")
+    return number
+
+
+def _timestamp(obj: dict[str, Any], key: str) -> int:
+    value = _field(obj, key)
+    if type(value) is not int:
+        raise MalformedFrame(f"timestamp {key!r} is not an integer")
+    if not 0 <= value <= MAX_TS_MS:
+        raise MalformedFrame(f"timestamp {key!r} out of range")
+    return value
+
+
+def _count(obj: dict[str, Any], key: str) -> int:
+    value = _field(obj, key)
+    if type(value) is not int or value < 0:
+        raise MalformedFrame(f"field {key!r} is not a non-negative integer")
+    return value
+
+
+def _symbol(obj: dict[str, Any]) -> str:
+    value = _field(obj, "s")
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_SYMBOL_LEN:
+        raise MalformedFrame("symbol is not a short non-empty string")
+    return value
+
+
+def _check_quotes(bid: float, ask: float) -> None:
+    if bid > ask:
+        raise MalformedFrame("crossed quote: bid > ask")
+
+
+# ---------------------------------------------------------------- events
+
+
+def tick_from_24hr(payload: dict[str, Any], ts_recv: int) -> Tick:
+    """A `24hrTicker` event: last `c`, bid `b`/`B`, ask `a`/`A`, 24h volumes `v`/`q`."""
+    bid, ask = _amount(payload, "b"), _amount(payload, "a")
+    _check_quotes(bid, ask)
+    return Tick(
+        symbol=_symbol(payload),
+        ts_event=_timestamp(payload, "E"),
+        ts_recv=ts_recv,
+        last=_amount(payload, "c"),
+        bid=bid,
+        ask=ask,
+        bid_qty=_amount(payload, "B"),
+        ask_qty=_amount(payload, "A"),
+        base_volume=_amount(payload, "v"),
+        quote_volume=_amount(payload, "q"),
+    )
+
+
+def tick_from_book_ticker(payload: dict[str, Any], ts_recv: int) -> Tick:
+    """A `bookTicker` event. Spot sends no event time: ts_event = ts_recv unless `E` is
+    present (futures style). No trade or volume in it: last and volumes are NaN."""
+    bid, ask = _amount(payload, "b"), _amount(payload, "a")
+    _check_quotes(bid, ask)
+    return Tick(
+        symbol=_symbol(payload),
+        ts_event=_timestamp(payload, "E") if "E" in payload else ts_recv,
+        ts_recv=ts_recv,
+        last=NAN,
+        bid=bid,
+        ask=ask,
+        bid_qty=_amount(payload, "B"),
+        ask_qty=_amount(payload, "A"),
+        base_volume=NAN,
+        quote_volume=NAN,
+    )
+
+
+def bar_from_kline(payload: dict[str, Any]) -> Bar | None:
+    """A `kline` event -> Bar when it is a closed 1m candle, None while it is still open
+    (Binance pushes the forming candle every second) or for other intervals."""
+    kline = _field(payload, "k")
+    if not isinstance(kline, dict):
+        raise MalformedFrame("kline payload 'k' is not an object")
+    closed = _field(kline, "x")
+    if not isinstance(closed, bool):
+        raise MalformedFrame("kline 'x' is not a boolean")
+    if kline.get("i", "1m") != "1m" or not closed:
+        return None
+    symbol = _symbol(payload)
+    if "s" in kline and kline["s"] != symbol:
+        raise MalformedFrame("kline symbol differs from event symbol")
+    open_ms = _timestamp(kline, "t")
+    if open_ms % MINUTE_MS:
+        raise MalformedFrame("1m kline open time is not on a minute")
+    o, h, low, c = (_amount(kline, key) for key in ("o", "h", "l", "c"))
+    if not low <= min(o, c) <= max(o, c) <= h:
+        raise MalformedFrame("kline high/low do not bracket open/close")
+    return Bar(
+        symbol=symbol,
+        open_ms=open_ms,
+        open=o,
+        high=h,
+        low=low,
+        close=c,
+        volume=_amount(kline, "v"),
+        quote_volume=_amount(kline, "q"),
+        trades=_count(kline, "n"),
+    )
+
+
+# ---------------------------------------------------------------- ticker arrays (fast path)
+
+
+def parse_ticker_array(raw: str | bytes, ts_recv: int) -> TickBatch:
+    """Parse a `!ticker@arr` frame (bare array or combined wrapper) into columns; bad rows
+    are dropped (see `parse_ticker_rows` to also learn how many)."""
+    return parse_ticker_rows(ticker_rows(decode_frame(raw)), ts_recv)[0]
+
+
+def ticker_rows(obj: Any) -> list[Any]:
+    """The rows of a decoded ticker-array frame, or MalformedFrame if it is not one."""
+    _, data = unwrap(obj)
+    if not isinstance(data, list):
+        raise MalformedFrame("not a ticker array")
+    return data
+
+
+def parse_ticker_rows(rows: list[Any], ts_recv: int) -> tuple[TickBatch, int]:
+    """24hrTicker rows -> (TickBatch of the valid rows in order, number of rows dropped).
+
+    Optimistic columnar parse first (one list and one numpy conversion per field, checks
+    vectorized); if a row has a missing key or a wrong type it redoes the frame row by row
+    with the strict single-event parser, so both paths accept exactly the same rows.
+    """
+    if not rows:
+        return _batch_from_ticks([], ts_recv), 0
+    try:
+        return _ticker_rows_columnar(rows, ts_recv)
+    except (_SlowPath, KeyError, TypeError, ValueError, OverflowError):
+        return _ticker_rows_by_row(rows, ts_recv)
+
+
+def _ticker_rows_columnar(rows: list[Any], ts_recv: int) -> tuple[TickBatch, int]:
+    # itemgetter + zip transpose in C: one Python-level pass instead of one per field.
+    event_types, symbols, event_ms = zip(*map(_TICKER_HEAD, rows))
+    if set(event_types) != {"24hrTicker"}:
+        raise _SlowPath
+    "".join(symbols)  # raises TypeError unless every symbol is a str: a C-speed type check
+    if min(map(len, symbols)) == 0 or max(map(len, symbols)) > MAX_SYMBOL_LEN:
+        raise _SlowPath
+    if set(map(type, event_ms)) != {int}:
+        raise _SlowPath
+    ts_event = np.array(event_ms, dtype=np.int64)
+    values = list(chain.from_iterable(map(_TICKER_FLOATS, rows)))
+    "".join(values)  # strings only: numbers, bools and None take the strict slow path
+    table = np.array(values, dtype=np.float64).reshape(len(rows), len(_TICKER_FLOAT_KEYS)).T
+    good = np.isfinite(table).all(axis=0) & (table >= 0.0).all(axis=0)
+    good &= (table[1] <= table[2]) & (ts_event >= 0) & (ts_event <= MAX_TS_MS)
+    if good.all():
+        return _batch(symbols, ts_event, ts_recv, np.ascontiguousarray(table)), 0
+    keep = np.flatnonzero(good)
+    kept_symbols = tuple(symbols[i] for i in keep)
+    kept = np.ascontiguousarray(table[:, keep])
+    return _batch(kept_symbols, ts_event[keep], ts_recv, kept), len(rows) - len(keep)
+
+
+def _ticker_rows_by_row(rows: list[Any], ts_recv: int) -> tuple[TickBatch, int]:
+    ticks: list[Tick] = []
+    for row in rows:
+        try:
+            if not isinstance(row, dict) or row.get("e") != "24hrTicker":
+                raise MalformedFrame("row is not a 24hrTicker")
+            ticks.append(tick_from_24hr(row, ts_recv))
+        except MalformedFrame:
+            continue
+    return _batch_from_ticks(ticks, ts_recv), len(rows) - len(ticks)
+
+
+def _batch(
+    symbols: tuple[str, ...], ts_event: np.ndarray, ts_recv: int, table: np.ndarray
+) -> TickBatch:
+    last, bid, ask, bid_qty, ask_qty, base_volume, quote_volume = table
+    return TickBatch(
+        symbols=symbols,
+        ts_event=ts_event,
+        ts_recv=ts_recv,
+        last=last,
+        bid=bid,
+        ask=ask,
+        bid_qty=bid_qty,
+        ask_qty=ask_qty,
+        base_volume=base_volume,
+        quote_volume=quote_volume,
+    )
+
+
+def _batch_from_ticks(ticks: list[Tick], ts_recv: int) -> TickBatch:
+    table = np.array(
+        [
+            [t.last, t.bid, t.ask, t.bid_qty, t.ask_qty, t.base_volume, t.quote_volume]
+            for t in ticks
+        ],
+        dtype=np.float64,
+    ).reshape(len(ticks), 7)
+    ts_event = np.array([t.ts_event for t in ticks], dtype=np.int64)
+    return _batch(tuple(t.symbol for t in ticks), ts_event, ts_recv, np.ascontiguousarray(table.T))
+
+
+def ticks_of(batch: TickBatch) -> list[Tick]:
+    """The rows of a TickBatch as Tick objects (for consumers without a batch path)."""
+    return [
+        Tick(
+            symbol=batch.symbols[i],
+            ts_event=int(batch.ts_event[i]),
+            ts_recv=batch.ts_recv,
+            last=float(batch.last[i]),
+            bid=float(batch.bid[i]),
+            ask=float(batch.ask[i]),
+            bid_qty=float(batch.bid_qty[i]),
+            ask_qty=float(batch.ask_qty[i]),
+            base_volume=float(batch.base_volume[i]),
+            quote_volume=float(batch.quote_volume[i]),
+        )
+        for i in range(len(batch))
+    ]

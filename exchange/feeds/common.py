@@ -1,0 +1,136 @@
+"""Pieces every feed shares: its health snapshot, consumer-error handling, a message-rate
+meter and a rate-limited reporter for malformed frames."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from exchange.market import TickBatch
+
+RATE_WINDOW_S = 2.0
+MALFORMED_LOG_INTERVAL_S = 10.0
+LOG_SAMPLE_CHARS = 120
+
+
+class ConsumerError(RuntimeError):
+    """A feed callback (on_tick, on_bar, ...) raised; `__cause__` is its exception. It is a
+    bug in the consumer, so the feed stops instead of retrying."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedHealth:
+    """A snapshot of a feed's state, for status commands and alerts."""
+
+    connected: bool  # every connection is up and subscribed
+    stale: bool  # no message for more than stale_after_s
+    msgs_per_s: float  # over the last few seconds
+    messages: int
+    malformed: int  # frames skipped as malformed
+    reconnects: int
+    last_message_age_s: float  # inf before the first message
+    bars: int  # bars delivered (backfill, gap fill and live)
+    gaps_filled: int  # bars delivered from REST after the initial backfill
+    dropped_rows: int = 0  # bad rows dropped from ticker arrays
+
+
+def wall_clock_ms() -> int:
+    """Epoch milliseconds from the system clock."""
+    return time.time_ns() // 1_000_000
+
+
+def call_consumer(callback: Callable[[Any], None], item: Any) -> None:
+    """Invoke a consumer callback; whatever it raises leaves as ConsumerError."""
+    try:
+        callback(item)
+    except Exception as exc:
+        name = getattr(callback, "__qualname__", repr(callback))
+        raise ConsumerError(f"feed callback {name} raised {exc!r}") from exc
+
+
+def first_leaf(group: BaseExceptionGroup) -> BaseException:
+    """The exception to re-raise from a failed TaskGroup: a ConsumerError if any, else the
+    first leaf. Callers of a feed expect plain exceptions, not groups."""
+    leaves: list[BaseException] = []
+    stack: list[BaseException] = [group]
+    while stack:
+        item = stack.pop(0)
+        if isinstance(item, BaseExceptionGroup):
+            stack.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    consumer = [leaf for leaf in leaves if isinstance(leaf, ConsumerError)]
+    chosen = (consumer or leaves)[0]
+    chosen.__suppress_context__ = True  # keep its __cause__, hide the group wrapper
+    return chosen
+
+
+def describe(exc: BaseException) -> str:
+    """`Type: message`, bounded, for log lines."""
+    return f"{type(exc).__name__}: {str(exc)[:200]}"
+
+
+class RateMeter:
+    """Messages per second over the last complete window (or the current one, early on)."""
+
+    def __init__(self) -> None:
+        self._start_s = time.monotonic()
+        self._count = 0
+        self._rate: float | None = None
+
+    def add(self, now_s: float) -> None:
+        elapsed = now_s - self._start_s
+        if elapsed >= RATE_WINDOW_S:
+            self._rate = self._count / elapsed
+            self._start_s, self._count = now_s, 0
+        self._count += 1
+
+    def per_second(self, now_s: float) -> float:
+        elapsed = now_s - self._start_s
+        if self._rate is not None and elapsed < 2 * RATE_WINDOW_S:
+            return self._rate
+        return self._count / elapsed if elapsed > 0 else 0.0
+
+
+class MalformedReporter:
+    """Counts malformed frames; logs at most one line per interval, with a short escaped
+    sample (frames can be huge or hostile, so never the whole thing)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self.count = 0
+        self._unlogged = 0
+        self._logged_s = -MALFORMED_LOG_INTERVAL_S
+
+    def report(self, reason: str, raw: str | bytes) -> None:
+        self.count += 1
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_s < MALFORMED_LOG_INTERVAL_S:
+            return
+        self._log.warning(
+            "skipped %d malformed frame(s) (%d in total); latest: %s; starts %r",
+            self._unlogged, self.count, reason, raw[:LOG_SAMPLE_CHARS],
+        )
+        self._logged_s, self._unlogged = now, 0
+
+
+def select_rows(batch: TickBatch, keep: np.ndarray) -> TickBatch:
+    """The rows of `batch` where `keep` is true."""
+    index = np.flatnonzero(keep)
+    return TickBatch(
+        symbols=tuple(batch.symbols[i] for i in index),
+        ts_event=batch.ts_event[index],
+        ts_recv=batch.ts_recv,
+        last=batch.last[index],
+        bid=batch.bid[index],
+        ask=batch.ask[index],
+        bid_qty=batch.bid_qty[index],
+        ask_qty=batch.ask_qty[index],
+        base_volume=batch.base_volume[index],
+        quote_volume=batch.quote_volume[index],
+    )
