@@ -1,0 +1,174 @@
+"""Transparent policies: the rank-entry baseline, buy-and-hold and an SMA(20/50) cross.
+
+The baseline is what the daemon trades until a self-play `best_player` exists (issue 4); the
+other two are the yardsticks every result is reported beside. All three exercise the same
+engine, risk gate and fill model as any learned policy.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+
+from strategies.policy import (
+    Action,
+    DecisionView,
+    Holding,
+    PolicyAction,
+    PolicyRegistry,
+    RestingOrder,
+)
+
+
+def _usable(price: float) -> bool:
+    return math.isfinite(price) and price > 0
+
+
+@dataclass
+class BaselinePolicy:
+    """Enter top-ranked coins with a limit buy at the bid; take profit at the target; exit at
+    the stop; cancel buys that do not fill and re-price sells that sit too long.
+
+    Exercises all five actions: BUY, SELL, CANCEL_BUY, CANCEL_SELL and HOLD.
+    """
+
+    target_return_pct: float = 1.0
+    stop_return_pct: float = 1.0
+    horizon_minutes: int = 60
+    min_score: float = 0.5
+    max_entries_per_step: int = 3
+    cancel_buy_after_s: float = 300.0
+    reprice_sell_after_s: float = 1800.0
+    name: str = "baseline"
+
+    def decide(self, view: DecisionView) -> list[PolicyAction]:
+        actions: list[PolicyAction] = []
+        buys = {o.symbol: o for o in view.open_orders if o.side == "BUY"}
+        sells = {o.symbol: o for o in view.open_orders if o.side == "SELL"}
+        for order in buys.values():
+            if (view.ts_ms - order.placed_ms) / 1000 >= self.cancel_buy_after_s:
+                actions.append(PolicyAction(order.symbol, Action.CANCEL_BUY,
+                                            client_order_id=order.client_order_id,
+                                            reason=f"buy unfilled for {self.cancel_buy_after_s:.0f}s"))
+        for symbol, holding in sorted(view.holdings.items()):
+            if holding.amount > 0:
+                actions.extend(self._manage(view, symbol, holding, sells.get(symbol)))
+        acted = {a.symbol for a in actions}
+        entries = 0
+        for coin in view.ranking:
+            quote = view.quotes.get(coin.symbol)
+            busy = coin.symbol in view.holdings or coin.symbol in buys or coin.symbol in acted
+            if (busy or quote is None or not _usable(quote.bid) or coin.score < self.min_score
+                    or entries >= self.max_entries_per_step):
+                actions.append(PolicyAction(coin.symbol, Action.HOLD, reason=_hold_reason(
+                    busy, coin.score, self.min_score, entries >= self.max_entries_per_step)))
+                continue
+            entries += 1
+            actions.append(PolicyAction(
+                coin.symbol, Action.BUY, limit_price=quote.bid,
+                stop_price=quote.bid * (1 - self.stop_return_pct / 100),
+                confidence=coin.score,
+                reason=f"rank score {coin.score:.2f} >= {self.min_score:.2f}"))
+        return actions
+
+    def _manage(self, view: DecisionView, symbol: str, holding: Holding,
+                sell: RestingOrder | None) -> list[PolicyAction]:
+        quote = view.quotes.get(symbol)
+        if quote is None or not _usable(quote.bid):
+            return [PolicyAction(symbol, Action.HOLD, reason="no quote")]
+        stop = holding.avg_price * (1 - self.stop_return_pct / 100)
+        if quote.bid <= stop:
+            if sell is not None and sell.price > quote.bid:
+                return [PolicyAction(symbol, Action.CANCEL_SELL, client_order_id=sell.client_order_id,
+                                     reason=f"stop hit: bid {quote.bid:g} <= {stop:g}")]
+            if sell is None:
+                return [PolicyAction(symbol, Action.SELL, limit_price=quote.bid, exit=True,
+                                     reason=f"stop: bid {quote.bid:g} <= {stop:g}")]
+            return [PolicyAction(symbol, Action.HOLD, reason="stop exit working")]
+        held_s = (view.ts_ms - holding.opened_ms) / 1000
+        if sell is None:
+            target = holding.avg_price * (1 + self.target_return_pct / 100)
+            if held_s >= self.horizon_minutes * 60:  # past the horizon: settle for half
+                target = max(holding.avg_price * (1 + self.target_return_pct / 200), quote.ask)
+            return [PolicyAction(symbol, Action.SELL, limit_price=target, exit=True,
+                                 reason=f"take profit at {target:g}")]
+        if (view.ts_ms - sell.placed_ms) / 1000 >= self.reprice_sell_after_s:
+            return [PolicyAction(symbol, Action.CANCEL_SELL, client_order_id=sell.client_order_id,
+                                 reason=f"sell resting {self.reprice_sell_after_s:.0f}s: re-price")]
+        return [PolicyAction(symbol, Action.HOLD, reason="take-profit order resting")]
+
+
+def _hold_reason(busy: bool, score: float, min_score: float, full: bool) -> str:
+    if busy:
+        return "already held or ordered"
+    if full:
+        return "entry budget for this step used"
+    if score < min_score:
+        return f"score {score:.2f} < {min_score:.2f}"
+    return "no usable quote"
+
+
+@dataclass
+class BuyHoldPolicy:
+    """Buy every symbol once (marketable limit at the ask) and never sell."""
+
+    stop_return_pct: float = 50.0
+    name: str = "buyhold"
+
+    def decide(self, view: DecisionView) -> list[PolicyAction]:
+        ordered = {o.symbol for o in view.open_orders}
+        actions = []
+        for symbol in view.symbols:
+            quote = view.quotes.get(symbol)
+            if symbol in view.holdings or symbol in ordered or quote is None or not _usable(quote.ask):
+                continue
+            actions.append(PolicyAction(symbol, Action.BUY, limit_price=quote.ask,
+                                        stop_price=quote.ask * (1 - self.stop_return_pct / 100),
+                                        reason="buy and hold"))
+        return actions
+
+
+@dataclass
+class SmaCrossPolicy:
+    """Long when SMA(fast) of 1m closes crosses above SMA(slow); flat when it crosses below."""
+
+    fast: int = 20
+    slow: int = 50
+    stop_return_pct: float = 2.0
+    name: str = "sma"
+    _closes: dict[str, deque[float]] = field(default_factory=dict)
+    _above: dict[str, bool] = field(default_factory=dict)
+
+    def decide(self, view: DecisionView) -> list[PolicyAction]:
+        ordered = {o.symbol for o in view.open_orders}
+        actions = []
+        for symbol in view.symbols:
+            quote = view.quotes.get(symbol)
+            if quote is None or not _usable(quote.last):
+                continue
+            closes = self._closes.setdefault(symbol, deque(maxlen=self.slow))
+            closes.append(quote.last)
+            if len(closes) < self.slow:
+                continue
+            history = list(closes)
+            above = sum(history[-self.fast:]) / self.fast > sum(history) / self.slow
+            was_above = self._above.get(symbol)
+            self._above[symbol] = above
+            if was_above is None or above == was_above or symbol in ordered:
+                continue
+            held = symbol in view.holdings
+            if above and not held and _usable(quote.ask):
+                actions.append(PolicyAction(symbol, Action.BUY, limit_price=quote.ask,
+                                            stop_price=quote.ask * (1 - self.stop_return_pct / 100),
+                                            reason=f"SMA{self.fast} crossed above SMA{self.slow}"))
+            elif not above and held and _usable(quote.bid):
+                actions.append(PolicyAction(symbol, Action.SELL, limit_price=quote.bid, exit=True,
+                                            reason=f"SMA{self.fast} crossed below SMA{self.slow}"))
+        return actions
+
+
+POLICIES = PolicyRegistry()
+POLICIES.register("baseline", BaselinePolicy)
+POLICIES.register("buyhold", BuyHoldPolicy)
+POLICIES.register("sma", SmaCrossPolicy)

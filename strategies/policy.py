@@ -1,0 +1,110 @@
+"""Policies: what to do with each candidate at a decision step.
+
+A policy is pure: it sees a `DecisionView` (features, ranking, positions, open orders and
+quotes as of the decision time) and returns `PolicyAction`s. It never sizes an order (the
+risk gate does) and never rounds a price (the instrument does). Policies are looked up by
+name, so `--policy baseline|buyhold|sma` (and, with issue 4, `rl`) all run the same engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Callable, Mapping, Protocol, Sequence
+
+import numpy as np
+
+from strategies.ranking import RankedCoin
+
+
+class Action(Enum):
+    HOLD = "HOLD"
+    BUY = "BUY"
+    SELL = "SELL"
+    CANCEL_BUY = "CANCEL_BUY"
+    CANCEL_SELL = "CANCEL_SELL"
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """Best prices of one symbol as of the decision (NaN when unknown)."""
+
+    last: float
+    bid: float
+    ask: float
+
+
+@dataclass(frozen=True, slots=True)
+class Holding:
+    amount: float
+    avg_price: float
+    opened_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class RestingOrder:
+    client_order_id: str
+    symbol: str
+    side: str  # "BUY" | "SELL"
+    price: float
+    remaining: float
+    placed_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionView:
+    """Everything a policy may look at: only data stamped before `ts_ms`."""
+
+    ts_ms: int
+    symbols: tuple[str, ...]
+    features: np.ndarray  # [n_symbols, n_features]
+    feature_names: tuple[str, ...]
+    ranking: tuple[RankedCoin, ...]
+    quotes: Mapping[str, Quote]
+    holdings: Mapping[str, Holding]
+    open_orders: tuple[RestingOrder, ...]
+    equity: float
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyAction:
+    """One action for one symbol. BUY/SELL carry a limit price (None = market order);
+    CANCEL_* name the order; BUY carries the stop and the confidence the risk gate sizes by."""
+
+    symbol: str
+    action: Action
+    limit_price: float | None = None
+    stop_price: float | None = None
+    confidence: float = 1.0
+    client_order_id: str | None = None
+    reason: str = ""
+    exit: bool = False  # a SELL that closes a position (allowed while REDUCING)
+
+
+class Policy(Protocol):
+    name: str
+
+    def decide(self, view: DecisionView) -> list[PolicyAction]:
+        """Actions for this step; HOLD actions may be omitted."""
+        ...
+
+
+@dataclass
+class PolicyRegistry:
+    """Name -> factory(config) so the CLI and the daemon pick policies by name."""
+
+    factories: dict[str, Callable[..., Policy]] = field(default_factory=dict)
+
+    def register(self, name: str, factory: Callable[..., Policy]) -> None:
+        self.factories[name] = factory
+
+    def create(self, name: str, **kwargs: object) -> Policy:
+        try:
+            return self.factories[name](**kwargs)
+        except KeyError:
+            known = ", ".join(sorted(self.factories))
+            raise ValueError(f"unknown policy {name!r}; choose one of: {known}") from None
+
+    @property
+    def names(self) -> Sequence[str]:
+        return sorted(self.factories)
