@@ -1,1 +1,2 @@
-"""SQLite ledger and crash recovery. Arrives with issue 3."""
+"""The SQLite ledger: events with their projections (`state.ledger.Ledger`), the versioned
+schema and its migrations (`state.schema`)."""

@@ -1,0 +1,261 @@
+"""The SQLite ledger: every state change is an event, committed with its projection.
+
+`record(event)` appends the event to `events` and updates `orders`, `fills`, `positions`
+and `balances` in one transaction, so after any crash the file holds either both or neither.
+`rebuild_projections()` recomputes those tables from `events` alone; a test checks the
+result is byte-identical (`table_digest()`), which is what makes the log the truth.
+
+Durability: the file is in WAL mode, so readers (CLI status, reports) never block the
+writer and a killed process loses nothing it committed. `durable=True` (the default, for
+live and paper money) sets `synchronous=FULL`: every commit is fsynced and survives power
+loss too. `durable=False` sets `synchronous=NORMAL` for replay and backtests: commits
+survive a process crash but the last few may be lost on power loss (the file is never
+corrupted), which costs nothing there because a backtest is rerun, not recovered.
+
+The per-event write path uses plain sqlite3 prepared statements (see `state.stores`);
+schema, reads and reports use sqlite-utils.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+from sqlite_utils import Database
+
+from exchange.instruments import Instrument
+from state.codec import LedgerEvent, canonical_json, decimal_text, decode
+from state.projection import OPEN_STATUSES, AssetsOf, Projector
+from state.records import (
+    BalanceRow,
+    DecisionRow,
+    EquityPoint,
+    FillRow,
+    OrderRow,
+    PositionRow,
+    StoredEvent,
+)
+from state.schema import ALL_TABLES, PROJECTION_TABLES, check_not_newer, migrate
+from state.stores import Sqlite3Store
+
+T = TypeVar("T")
+
+
+def assets_from(instruments: Mapping[str, Instrument]) -> AssetsOf:
+    """A symbol -> (base, quote) lookup over known instruments (None for others)."""
+    def assets_of(symbol: str) -> tuple[str, str] | None:
+        instrument = instruments.get(symbol)
+        return None if instrument is None else (instrument.base, instrument.quote)
+    return assets_of
+
+
+def _no_assets(symbol: str) -> None:
+    return None
+
+
+class Ledger:
+    """One open ledger file. Not thread-safe: it belongs to the engine's loop thread."""
+
+    def __init__(self, db: Database, path: Path, assets_of: AssetsOf) -> None:
+        """Use `Ledger.open`; this only wires an already prepared connection."""
+        self.db = db
+        self.path = path
+        self._conn = db.conn
+        self._store = Sqlite3Store(self._conn)
+        self._projector = Projector(assets_of)
+
+    @classmethod
+    def open(cls, path: str | Path, *, instruments: Mapping[str, Instrument] | None = None,
+             durable: bool = True) -> Ledger:
+        """Open (creating or migrating) the ledger at `path`.
+
+        `instruments` tells the balance projection each symbol's base and quote asset;
+        without it balances change only through `BalanceSet` events. Raises `SchemaTooNew`
+        for a file written by a newer Entasis, before changing anything in it.
+        """
+        path = Path(path)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, sqlite-utils does the same
+        conn = sqlite3.connect(path, isolation_level=None)
+        try:
+            db = Database(conn)
+            check_not_newer(db)
+            db.enable_wal()
+            conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            conn.execute("PRAGMA busy_timeout = 5000")
+            migrate(db)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(db, path, assets_from(instruments) if instruments else _no_assets)
+
+    def close(self) -> None:
+        """Close the file (a clean close also checkpoints the WAL into the main file)."""
+        self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _transaction(self, work: Callable[[], T]) -> T:
+        """Run `work` in one write transaction: all of it commits, or none of it."""
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work()
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+        return result
+
+    def _append(self, event: LedgerEvent) -> int:
+        seq = self._store.append_event(event)
+        self._projector.apply(event, self._store)
+        return seq
+
+    def record(self, event: LedgerEvent) -> int:
+        """Append one event and its projection in one committed transaction; return its seq.
+
+        A duplicate trade id raises `sqlite3.IntegrityError` and records nothing, so a fill
+        replayed by a reconnecting broker cannot be counted twice.
+        """
+        return self._transaction(lambda: self._append(event))
+
+    def record_all(self, events: Iterable[LedgerEvent]) -> list[int]:
+        """Append many events in one transaction (replay speed); all or none commit."""
+        return self._transaction(lambda: [self._append(event) for event in events])
+
+    def record_decision(self, ts: int, symbol: str, action: str | Enum, verdict: str | Enum,
+                        *, score: float | None = None, reasons: Any = None,
+                        sizing: Any = None, detail: str | None = None) -> int:
+        """Audit one decision (taken or denied, and why); return its id."""
+        table = self.db.table("decisions")
+        table.insert({
+            "ts": ts, "symbol": symbol, "score": score,
+            "reasons": None if reasons is None else canonical_json(reasons),
+            "action": action.value if isinstance(action, Enum) else action,
+            "sizing": None if sizing is None else canonical_json(sizing),
+            "verdict": verdict.value if isinstance(verdict, Enum) else verdict,
+            "detail": detail})
+        return int(table.last_pk or 0)
+
+    def snapshot_equity(self, ts: int, *, equity: Decimal, cash: Decimal,
+                        positions_value: Decimal) -> None:
+        """Store the account value at `ts` (a second snapshot at the same ts replaces it)."""
+        self.db.table("equity").upsert(
+            {"ts": ts, "equity": decimal_text(equity), "cash": decimal_text(cash),
+             "positions_value": decimal_text(positions_value)}, pk="ts")
+
+    def set_kv(self, key: str, value: Any) -> None:
+        """Store a small JSON value under `key` (trading state, cursors, model ids)."""
+        self.db.table("kv").upsert({"key": key, "value": canonical_json(value)}, pk="key")
+
+    def get_kv(self, key: str, default: Any = None) -> Any:
+        """The JSON value stored under `key`, or `default` (Decimals come back as str)."""
+        row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
+        return default if row is None else json.loads(row[0])
+
+    # -- queries --------------------------------------------------------------------------
+
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+        return self.db.query(sql, list(params))
+
+    def order(self, client_order_id: str) -> OrderRow | None:
+        """One order by its client id, or None."""
+        rows = list(self._rows("SELECT * FROM orders WHERE client_order_id = ?",
+                               [client_order_id]))
+        return OrderRow.from_row(rows[0]) if rows else None
+
+    def open_orders(self) -> list[OrderRow]:
+        """Orders that may still trade (submitted, accepted, partially filled), oldest first."""
+        marks = ", ".join("?" for _ in OPEN_STATUSES)
+        return [OrderRow.from_row(r) for r in self._rows(
+            f"SELECT * FROM orders WHERE status IN ({marks}) "
+            "ORDER BY created_ts, client_order_id", OPEN_STATUSES)]
+
+    def positions(self) -> list[PositionRow]:
+        """Every symbol ever traded, by symbol (closed ones have amount 0 and their PnL)."""
+        return [PositionRow.from_row(r)
+                for r in self._rows("SELECT * FROM positions ORDER BY symbol")]
+
+    def balances(self) -> list[BalanceRow]:
+        """Every asset's free and locked amounts, by asset."""
+        return [BalanceRow.from_row(r)
+                for r in self._rows("SELECT * FROM balances ORDER BY asset")]
+
+    def fills(self, since: int | None = None) -> list[FillRow]:
+        """Fills in time order, optionally only those with ts_event >= `since` (ms)."""
+        rows = self._rows("SELECT * FROM fills WHERE ts_event >= ? ORDER BY ts_event, trade_id",
+                          [since if since is not None else -(2**63)])
+        return [FillRow.from_row(r) for r in rows]
+
+    def events(self, after_seq: int = 0) -> Iterator[StoredEvent]:
+        """The event log in order, decoded, starting after `after_seq`."""
+        for r in self._rows("SELECT * FROM events WHERE seq > ? ORDER BY seq", [after_seq]):
+            yield StoredEvent(r["seq"], r["ts_event"], r["ts_recv"], r["kind"],
+                              decode(r["kind"], r["payload"]))
+
+    def decisions(self, limit: int = 100) -> list[DecisionRow]:
+        """The latest `limit` decisions, newest first."""
+        return [DecisionRow.from_row(r) for r in self._rows(
+            "SELECT * FROM decisions ORDER BY ts DESC, id DESC LIMIT ?", [limit])]
+
+    def equity_curve(self) -> list[EquityPoint]:
+        """Every equity snapshot in time order."""
+        return [EquityPoint.from_row(r) for r in self._rows("SELECT * FROM equity ORDER BY ts")]
+
+    # -- replay and checks ----------------------------------------------------------------
+
+    def rebuild_projections(self) -> int:
+        """Recompute orders, fills, positions and balances from `events` alone, in one
+        transaction; return the number of events replayed."""
+        def replay() -> int:
+            for table in ("fills", *[t for t in PROJECTION_TABLES if t != "fills"]):
+                self._conn.execute(f"DELETE FROM {table}")  # fills first: they point at orders
+            count = 0
+            cursor = self._conn.execute("SELECT kind, payload FROM events ORDER BY seq")
+            for kind, payload in cursor:
+                self._projector.apply(decode(kind, payload), self._store)
+                count += 1
+            return count
+        return self._transaction(replay)
+
+    def table_digest(self, tables: Iterable[str] = ALL_TABLES) -> str:
+        """SHA-256 over every row of `tables` in primary-key order: equal digests mean equal
+        ledgers, which is how determinism tests compare two runs."""
+        digest = hashlib.sha256()
+        for name in sorted(tables):
+            table = self.db.table(name)
+            order = ", ".join(table.pks)
+            cursor = self._conn.execute(f"SELECT * FROM {name} ORDER BY {order}")
+            header = [name, [d[0] for d in cursor.description]]
+            digest.update(canonical_json(header).encode())
+            for row in cursor:
+                digest.update(b"\n")
+                digest.update(canonical_json(list(row)).encode())
+            digest.update(b"\n\n")
+        return digest.hexdigest()
+
+    def integrity_check(self) -> str:
+        """SQLite's own verdict on the file ("ok" when sound), foreign keys included."""
+        verdict = self._conn.execute("PRAGMA integrity_check").fetchone()[0]
+        broken = self._conn.execute("PRAGMA foreign_key_check").fetchall()
+        return verdict if not broken else f"foreign key violations: {broken[:5]}"
+
+    def counts(self) -> dict[str, int]:
+        """Rows per table, for status reports."""
+        return {name: self.db.table(name).count for name in ALL_TABLES}
+
