@@ -1,0 +1,353 @@
+"""Paper broker: simulated order execution on live or replayed market data.
+
+It is the `exchange/fills.py` model with a batch of one symbol's open orders per market
+event, plus what a real exchange adds around matching: filter checks, balance reservation,
+client and trade ids, and the order lifecycle of `exchange.orders`. Everything is exact
+`Decimal` here; floats exist only inside the fill model. Conversion back at the boundary: a
+fill price is the nearest point of the order's tick grid to the model's price (which is on
+the grid up to float error), an amount the nearest lot multiple, clamped to the remaining.
+
+Deterministic by construction: no clock (event times come from requests and market data),
+no randomness, orders matched in submission order, ids from counters.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, Decimal
+
+import numpy as np
+
+from exchange import fills
+from exchange.brokers.sim_wallet import Wallet
+from exchange.fills import FillParams
+from exchange.instruments import Instrument, Side
+from exchange.market import Bar, Tick
+from exchange.orders import (
+    Accepted,
+    Canceled,
+    Filled,
+    Liquidity,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    PartiallyFilled,
+    Rejected,
+    RejectReason,
+)
+
+FEE_QUANTUM = Decimal("0.00000001")  # fees are rounded up to this many quote units
+_BPS = Decimal(10_000)
+_SIDES = {Side.BUY: fills.BUY, Side.SELL: fills.SELL}
+_FILTER_REASONS = {
+    "PRICE_FILTER": RejectReason.PRICE_FILTER,
+    "LOT_SIZE": RejectReason.LOT_SIZE,
+    "MIN_NOTIONAL": RejectReason.MIN_NOTIONAL,
+    "NOTIONAL": RejectReason.MIN_NOTIONAL,  # orders.RejectReason has one notional reason
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OpenOrder:
+    """A snapshot of one open order, as `open_orders()` reports it."""
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    type: OrderType
+    price: Decimal | None
+    amount: Decimal
+    remaining: Decimal
+    cancel_requested_ms: int | None
+    ts_event: int
+
+
+@dataclass(slots=True)
+class _Order:
+    """Mutable broker-side state of one open order."""
+
+    request: OrderRequest
+    remaining: Decimal
+    reserved: Decimal  # quote for buys (incl. fees), base for sells
+    tick: Decimal  # tick at the order's price (Upbit bands)
+    queue_ahead: float = math.nan
+    cancel_ms: int = fills.NO_CANCEL_MS
+
+
+@dataclass(frozen=True, slots=True)
+class _Quote:
+    """The last market state seen for a symbol: reference prices for market orders."""
+
+    last: Decimal
+    ask: Decimal
+    base_volume: float  # rolling 24h volume of the last tick (NaN for bars)
+
+
+class PaperBroker:
+    """Simulated broker: `submit`, `cancel`, then feed it market events (`on_tick`,
+    `on_bar`); every call returns the order events it caused, in a deterministic order."""
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        fill_params: FillParams,
+        balances: dict[str, Decimal],
+        id_prefix: str = "E",
+        *,
+        market_buy_reserve_pct: Decimal = Decimal(5),
+    ) -> None:
+        self._instruments = {i.symbol: i for i in instruments}
+        self._params = fill_params
+        self._wallet = Wallet(balances)
+        self._prefix = id_prefix
+        # A market buy's cost is unknown until it fills: reserve the reference ask plus this
+        # margin (and the taker fee); the fill model never spends more than the reservation.
+        self._market_buy_margin = 1 + market_buy_reserve_pct / 100
+        self._maker_rate = Decimal(str(fill_params.maker_fee_bps)) / _BPS
+        self._taker_rate = Decimal(str(fill_params.taker_fee_bps)) / _BPS
+        self._orders: dict[str, _Order] = {}  # open orders, in submission order
+        self._used_ids: set[str] = set()
+        self._quotes: dict[str, _Quote] = {}
+        self._order_seq = 0
+        self._trade_seq = 0
+
+    # ------------------------------------------------------------ ids
+
+    def next_client_order_id(self) -> str:
+        """A fresh client order id: prefix + counter, e.g. `E-00000001` (Binance allows
+        36 characters of [A-Za-z0-9-_])."""
+        self._order_seq += 1
+        return f"{self._prefix}-{self._order_seq:08d}"
+
+    def counters(self) -> tuple[int, int]:
+        """(last client order number, last trade number): persist them to resume ids."""
+        return self._order_seq, self._trade_seq
+
+    def restore_counters(self, order_seq: int, trade_seq: int) -> None:
+        """Resume numbering after a restart, so no id is issued twice. Never moves back."""
+        self._order_seq = max(self._order_seq, order_seq)
+        self._trade_seq = max(self._trade_seq, trade_seq)
+
+    # ------------------------------------------------------------ queries
+
+    def balances(self) -> dict[str, Decimal]:
+        """Total holdings per asset (free + reserved by open orders)."""
+        return self._wallet.totals()
+
+    def free_balances(self) -> dict[str, Decimal]:
+        """Holdings not reserved by open orders."""
+        return self._wallet.free()
+
+    def reserved_balances(self) -> dict[str, Decimal]:
+        """Amounts locked by open orders (buys: limit cost + worst fee; sells: base)."""
+        return self._wallet.reserved()
+
+    def open_orders(self) -> list[OpenOrder]:
+        """Open orders in submission order."""
+        return [
+            OpenOrder(
+                client_order_id=cid,
+                symbol=o.request.symbol,
+                side=o.request.side,
+                type=o.request.type,
+                price=o.request.price,
+                amount=o.request.amount,
+                remaining=o.remaining,
+                cancel_requested_ms=None if o.cancel_ms == fills.NO_CANCEL_MS else o.cancel_ms,
+                ts_event=o.request.ts_event,
+            )
+            for cid, o in self._orders.items()
+        ]
+
+    # ------------------------------------------------------------ requests
+
+    def submit(self, request: OrderRequest) -> list[OrderEvent]:
+        """Validate and accept an order (reserving its funds), or reject it with a reason."""
+        ts = request.ts_event
+
+        def reject(reason: RejectReason, detail: str) -> list[OrderEvent]:
+            return [Rejected(request.client_order_id, request.symbol, reason, detail, ts, ts)]
+
+        if request.client_order_id in self._used_ids:
+            return reject(RejectReason.DUPLICATE_CLIENT_ID, f"{request.client_order_id} used")
+        instrument = self._instruments.get(request.symbol)
+        if instrument is None:
+            return reject(RejectReason.UNKNOWN_SYMBOL, f"no instrument {request.symbol}")
+        quote = self._quotes.get(request.symbol)
+        is_market = request.type is OrderType.MARKET
+        if is_market and quote is None:
+            detail = f"no market price for {request.symbol} yet to check a market order"
+            return reject(RejectReason.MIN_NOTIONAL, detail)
+        if not is_market and request.price is None:
+            return reject(RejectReason.PRICE_FILTER, "limit order without a price")
+        price = quote.last if (is_market and quote) else request.price
+        assert price is not None
+        violation = instrument.check(price, request.amount, is_market=is_market)
+        if violation is not None:
+            return reject(_FILTER_REASONS[violation.filter], violation.detail)
+        asset, need = self._reservation(request, instrument, quote)
+        free = self._wallet.free().get(asset, Decimal(0))
+        if need > free:
+            detail = f"need {need} {asset}, free {free}"
+            return reject(RejectReason.INSUFFICIENT_FUNDS, detail)
+        self._wallet.reserve(asset, need)
+        self._used_ids.add(request.client_order_id)
+        self._orders[request.client_order_id] = _Order(
+            request, request.amount, need, instrument.tick_at(price)
+        )
+        return [
+            Accepted(
+                request.client_order_id,
+                request.symbol,
+                request.side,
+                request.type,
+                request.amount,
+                request.price,
+                ts,
+                ts,
+            )
+        ]
+
+    def cancel(self, client_order_id: str, ts: int) -> list[OrderEvent]:
+        """Request a cancel at `ts`; it takes effect at the symbol's next market event (which
+        may still fill the order if that event was already in progress at `ts`)."""
+        order = self._orders.get(client_order_id)
+        if order is None:
+            detail = f"{client_order_id} is not an open order"
+            return [Rejected(client_order_id, "", RejectReason.UNKNOWN_ORDER, detail, ts, ts)]
+        order.cancel_ms = min(order.cancel_ms, ts)
+        return []
+
+    # ------------------------------------------------------------ market events
+
+    def on_tick(self, tick: Tick) -> list[OrderEvent]:
+        """Match the symbol's open orders against one tick. The volume traded since the
+        previous tick is the rise of the rolling 24h volume (zero when unknown or falling)."""
+        previous = self._quotes.get(tick.symbol)
+        traded = 0.0
+        if previous is not None and math.isfinite(previous.base_volume + tick.base_volume):
+            traded = max(0.0, tick.base_volume - previous.base_volume)
+        self._quotes[tick.symbol] = _Quote(_dec(tick.last), _dec(tick.ask), tick.base_volume)
+        market = fills.market_from_ticks(
+            [tick.ts_event], [tick.last], [tick.bid], [tick.ask],
+            [tick.bid_qty], [tick.ask_qty], [traded],
+        )  # fmt: skip
+        return self._match(tick.symbol, market, tick.ts_event, tick.ts_recv)
+
+    def on_bar(self, bar: Bar) -> list[OrderEvent]:
+        """Match the symbol's open orders against one closed 1m bar along its path."""
+        instrument = self._instruments.get(bar.symbol)
+        if instrument is None:
+            return []
+        tick = float(instrument.tick_at(bar.open))
+        market = fills.market_from_bars(
+            [bar.open_ms], [bar.open], [bar.high], [bar.low], [bar.close], [bar.volume],
+            [tick], self._params,
+        )  # fmt: skip
+        close = _dec(bar.close)
+        self._quotes[bar.symbol] = _Quote(close, close + instrument.tick_at(close), math.nan)
+        return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
+
+    # ------------------------------------------------------------ internals
+
+    def _reservation(
+        self, request: OrderRequest, instrument: Instrument, quote: _Quote | None
+    ) -> tuple[str, Decimal]:
+        """Which asset the order locks, and how much (buys: worst-case cost with fee)."""
+        if request.side is Side.SELL:
+            return instrument.base, request.amount
+        if request.type is OrderType.MARKET:
+            assert quote is not None
+            cost = request.amount * quote.ask * self._market_buy_margin * (1 + self._taker_rate)
+        else:
+            assert request.price is not None
+            worst_rate = max(self._maker_rate, self._taker_rate)
+            cost = request.amount * request.price * (1 + worst_rate)
+        return instrument.quote, cost.quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+
+    def _match(
+        self, symbol: str, market: fills.MarketArrays, ts_event: int, ts_recv: int
+    ) -> list[OrderEvent]:
+        ids = [cid for cid, o in self._orders.items() if o.request.symbol == symbol]
+        if not ids:
+            return []
+        batch = self._order_arrays([self._orders[cid] for cid in ids])
+        result = fills.match(batch, market, self._params)
+        events: list[OrderEvent] = []
+        for row, cid in enumerate(ids):
+            events.extend(self._apply(cid, result, row, ts_event, ts_recv))
+        return events
+
+    def _order_arrays(self, orders: list[_Order]) -> fills.OrderArrays:
+        n = len(orders)
+        requests = [o.request for o in orders]
+        instruments = [self._instruments[r.symbol] for r in requests]
+        return fills.OrderArrays(
+            event=np.zeros(n, np.int64),
+            side=np.array([_SIDES[r.side] for r in requests], np.int8),
+            is_market=np.array([r.type is OrderType.MARKET for r in requests], bool),
+            price=np.array([math.nan if r.price is None else float(r.price) for r in requests]),
+            remaining=np.array([float(o.remaining) for o in orders]),
+            queue_ahead=np.array([o.queue_ahead for o in orders]),
+            placed_ms=np.array([r.ts_event for r in requests], np.int64),
+            cancel_ms=np.array([o.cancel_ms for o in orders], np.int64),
+            budget=np.array([_budget(o) for o in orders]),
+            tick=np.array([float(o.tick) for o in orders]),
+            lot=np.array([float(i.lot) for i in instruments]),
+        )
+
+    def _apply(
+        self, cid: str, result: fills.FillArrays, row: int, ts_event: int, ts_recv: int
+    ) -> list[OrderEvent]:
+        """Turn one order's row of fill-model output into ledger events and balance moves."""
+        order = self._orders[cid]
+        request = order.request
+        instrument = self._instruments[request.symbol]
+        liquidity = Liquidity.TAKER if result.liquidity[row] == fills.TAKER else Liquidity.MAKER
+        rate = self._taker_rate if liquidity is Liquidity.TAKER else self._maker_rate
+        events: list[OrderEvent] = []
+        for price_f, amount_f in zip(result.level_price[row], result.level_amount[row]):
+            amount = min(_on_grid(float(amount_f), instrument.lot), order.remaining)
+            if amount <= 0:
+                continue
+            price = _on_grid(float(price_f), order.tick)
+            notional = price * amount
+            fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+            order.reserved -= self._wallet.settle(
+                request.side, instrument, amount, notional, fee, order.reserved
+            )
+            order.remaining -= amount
+            self._trade_seq += 1
+            trade_id = f"{self._prefix}-T{self._trade_seq:08d}"
+            common = (cid, request.symbol, request.side, trade_id, price, amount, fee, liquidity)
+            if order.remaining == 0:
+                events.append(Filled(*common, ts_event, ts_recv))
+            else:
+                events.append(PartiallyFilled(*common, order.remaining, ts_event, ts_recv))
+        order.queue_ahead = float(result.queue_ahead[row])
+        if order.remaining == 0 or result.canceled[row]:
+            if order.remaining > 0:
+                events.append(Canceled(cid, request.symbol, order.remaining, ts_event, ts_recv))
+            asset = instrument.quote if request.side is Side.BUY else instrument.base
+            self._wallet.release(asset, order.reserved)
+            del self._orders[cid]
+        return events
+
+
+def _budget(order: _Order) -> float:
+    """What a buy may still spend: its reservation, shaved so float rounding cannot
+    overspend it (sells are limited by their amount)."""
+    if order.request.side is Side.SELL:
+        return math.inf
+    return float(order.reserved) * (1 - 1e-12)
+
+
+def _dec(value: float) -> Decimal:
+    return Decimal(str(value))
+
+
+def _on_grid(value: float, step: Decimal) -> Decimal:
+    """The multiple of `step` nearest to a float the fill model put on that grid."""
+    return Decimal(round(value / float(step))) * step

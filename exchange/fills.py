@@ -1,0 +1,422 @@
+"""The one fill model: which resting or incoming orders fill, how much, at what price.
+
+Used by the paper broker (a batch of one symbol's open orders), the replay backtester and
+the RL environment (thousands of orders per step), so the core `match()` is a pure function
+over numpy arrays: no Python loop over orders, no clock, no randomness. Same arrays in, same
+arrays out.
+
+Layout. `MarketArrays` has one row per market event (a tick or a closed 1m bar of one
+symbol); `OrderArrays` has one row per order, and `orders.event[i]` is the market row that
+order i meets. State that lives between events (remaining amount, queue ahead) is returned
+in `FillArrays`; `advance()` folds it back into the orders and drops closed ones, so a
+backtester can stay in arrays from step to step.
+
+Rules (each has a row in tests/scenarios/):
+* An order meets an event only if the event starts at or after the order was placed, and
+  before a requested cancel. A cancel takes effect at the next event: an event already in
+  progress at the cancel time (a bar that opened before it) can still fill the order; the
+  order is then closed with `canceled`.
+* On the first event it meets, an order is *marketable* when a buy's limit >= ask (a sell's
+  <= bid), or it is a market order. It then takes liquidity (taker fee) by walking a book
+  synthesized from top-of-book: level k sits `k * book_level_spacing_ticks` ticks behind the
+  touch with size `top_size * book_level_growth**k`, for `book_levels` levels. Slippage thus
+  grows with size; prices never go past the limit. What a market order cannot take in that
+  walk expires (`canceled`); a limit's remainder rests at its price, first in its queue.
+* Otherwise it rests. Its queue ahead is the book size at its price then: the best bid size
+  when it joins the best bid, zero when it improves the spread, the synthesized level size
+  when it sits deeper (the last level's size beyond `book_levels`). A resting buy fills
+  (maker, at its limit) when the market trades *through* its price (prices below it were
+  visited, or on a tick the ask crossed down to it); on a mere *touch* (lowest price ==
+  limit) only the volume at the price beyond the queue ahead can fill it, and that volume
+  first shrinks the queue. Sells mirror this.
+* Passive fills are capped by `max_volume_share` of the volume traded at or through the
+  price in the event (plus, on a crossing tick, the crossing quote's size).
+* A bar's volume is spread evenly over the tick-grid points of its intra-bar path,
+  open -> low -> high -> close when close >= open, else open -> high -> low -> close (the
+  path exchange/sim/ticks.py synthesizes ticks along). A tick is a one-point path at `last`
+  carrying the volume traded since the previous tick. A tick is an instant: an order placed
+  at it sees its book (and may take), but rests before its trades; a bar lasts a minute, so
+  an order resting from its open can fill on its path.
+* Amounts are floored to the lot grid, prices are on the tick grid, fees are in quote.
+  Orders are matched independently (one order's fill does not consume another's volume).
+
+Floats inside, on purpose: exact `Decimal` amounts belong to the ledger, and the paper
+broker converts at the boundary (nearest grid point, then clamped to the exact remaining).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from itertools import pairwise
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+BUY, SELL = 1, -1
+NO_FILL, MAKER, TAKER = 0, 1, 2
+NO_CANCEL_MS = int(np.iinfo(np.int64).max)
+_EPS = 1e-9  # float tolerance in grid units
+
+
+@dataclass(frozen=True, slots=True)
+class FillParams:
+    """Knobs of the fill model; the same values must drive paper, backtest and RL."""
+
+    max_volume_share: float = 0.1  # passive fill cap: share of volume at/through the price
+    maker_fee_bps: float = 10.0
+    taker_fee_bps: float = 10.0
+    book_levels: int = 10  # synthesized depth walked by takers
+    book_level_growth: float = 1.2  # level k size = top size * growth**k (<1 decays)
+    book_level_spacing_ticks: int = 1
+    bar_book_share: float = 0.08  # bars: top-of-book size as a share of the bar's volume
+    bar_spread_ticks: int = 1  # bars: synthesized spread, bid = open, ask = open + spread
+
+
+@dataclass(frozen=True, slots=True)
+class MarketArrays:
+    """One row per market event. Ticks have open = high = low = close = last."""
+
+    is_bar: np.ndarray  # bool
+    start_ms: np.ndarray  # int64: tick time, or bar open time
+    end_ms: np.ndarray  # int64: tick time, or bar close time (open + 59_999)
+    open: np.ndarray  # float64, as all below
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray  # base amount traded during the event
+    bid: np.ndarray  # top of book as the event starts
+    ask: np.ndarray
+    bid_qty: np.ndarray
+    ask_qty: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.start_ms.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class OrderArrays:
+    """One row per open order; `event[i]` is the MarketArrays row order i meets."""
+
+    event: np.ndarray  # int64
+    side: np.ndarray  # int8: BUY (+1) or SELL (-1)
+    is_market: np.ndarray  # bool
+    price: np.ndarray  # float64 limit price (ignored for market orders)
+    remaining: np.ndarray  # float64 base amount still open
+    queue_ahead: np.ndarray  # float64 base amount ahead at the price; NaN = not yet resting
+    placed_ms: np.ndarray  # int64
+    cancel_ms: np.ndarray  # int64, NO_CANCEL_MS when no cancel was requested
+    budget: np.ndarray  # float64 quote a buy may still spend incl. fees (inf = no cap)
+    tick: np.ndarray  # float64 tick size at the order's price
+    lot: np.ndarray  # float64 lot size
+
+    def __len__(self) -> int:
+        return int(self.event.shape[0])
+
+
+@dataclass(frozen=True, slots=True)
+class FillArrays:
+    """What happened to each order in its event. Level columns: taker fills use one column
+    per book level walked (prices on the tick grid); a maker fill uses column 0."""
+
+    amount: np.ndarray  # float64 base filled in this event (on the lot grid)
+    notional: np.ndarray  # float64 quote, sum of level_price * level_amount
+    fee: np.ndarray  # float64 quote
+    liquidity: np.ndarray  # int8: NO_FILL, MAKER or TAKER
+    level_price: np.ndarray  # float64 (n, book_levels)
+    level_amount: np.ndarray  # float64 (n, book_levels), zero where nothing filled
+    remaining: np.ndarray  # float64 after this event
+    queue_ahead: np.ndarray  # float64 after this event (NaN while not yet resting)
+    canceled: np.ndarray  # bool: closed with `remaining` unfilled (cancel, or market expiry)
+    done: np.ndarray  # bool: closed (filled or canceled); drop it before the next event
+
+
+def orders(
+    event: ArrayLike,
+    side: ArrayLike,
+    price: ArrayLike,
+    amount: ArrayLike,
+    tick: ArrayLike,
+    lot: ArrayLike,
+    *,
+    is_market: ArrayLike | None = None,
+    placed_ms: ArrayLike | None = None,
+    budget: ArrayLike | None = None,
+) -> OrderArrays:
+    """New orders (not yet resting, no cancel) with the optional columns defaulted."""
+    n = np.asarray(event).shape[0]
+    return OrderArrays(
+        event=np.asarray(event, dtype=np.int64),
+        side=np.asarray(side, dtype=np.int8),
+        is_market=np.zeros(n, bool) if is_market is None else np.asarray(is_market, bool),
+        price=np.asarray(price, dtype=np.float64),
+        remaining=np.asarray(amount, dtype=np.float64),
+        queue_ahead=np.full(n, np.nan),
+        placed_ms=np.zeros(n, np.int64) if placed_ms is None else np.asarray(placed_ms, np.int64),
+        cancel_ms=np.full(n, NO_CANCEL_MS, np.int64),
+        budget=np.full(n, np.inf) if budget is None else np.asarray(budget, np.float64),
+        tick=np.broadcast_to(np.asarray(tick, np.float64), (n,)).copy(),
+        lot=np.broadcast_to(np.asarray(lot, np.float64), (n,)).copy(),
+    )
+
+
+def market_from_ticks(
+    ts_ms: ArrayLike,
+    last: ArrayLike,
+    bid: ArrayLike,
+    ask: ArrayLike,
+    bid_qty: ArrayLike,
+    ask_qty: ArrayLike,
+    volume: ArrayLike,
+) -> MarketArrays:
+    """Market rows from ticks; `volume` is the base amount traded since the previous tick."""
+    ts = np.asarray(ts_ms, dtype=np.int64)
+    px = np.asarray(last, dtype=np.float64)
+    return MarketArrays(
+        is_bar=np.zeros(ts.shape[0], bool),
+        start_ms=ts,
+        end_ms=ts,
+        open=px,
+        high=px,
+        low=px,
+        close=px,
+        volume=np.nan_to_num(np.asarray(volume, np.float64), nan=0.0),
+        bid=np.asarray(bid, np.float64),
+        ask=np.asarray(ask, np.float64),
+        bid_qty=np.nan_to_num(np.asarray(bid_qty, np.float64), nan=0.0),
+        ask_qty=np.nan_to_num(np.asarray(ask_qty, np.float64), nan=0.0),
+    )
+
+
+def market_from_bars(
+    open_ms: ArrayLike,
+    open_: ArrayLike,
+    high: ArrayLike,
+    low: ArrayLike,
+    close: ArrayLike,
+    volume: ArrayLike,
+    tick: ArrayLike,
+    params: FillParams,
+) -> MarketArrays:
+    """Market rows from closed 1m bars, with a top of book synthesized at the open:
+    bid = open, ask = open + `bar_spread_ticks` ticks, both `bar_book_share` of the volume."""
+    start = np.asarray(open_ms, dtype=np.int64)
+    o = np.asarray(open_, np.float64)
+    v = np.asarray(volume, np.float64)
+    top = v * params.bar_book_share
+    return MarketArrays(
+        is_bar=np.ones(start.shape[0], bool),
+        start_ms=start,
+        end_ms=start + 59_999,
+        open=o,
+        high=np.asarray(high, np.float64),
+        low=np.asarray(low, np.float64),
+        close=np.asarray(close, np.float64),
+        volume=v,
+        bid=o.copy(),
+        ask=o + params.bar_spread_ticks * np.asarray(tick, np.float64),
+        bid_qty=top,
+        ask_qty=top.copy(),
+    )
+
+
+def bar_path(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray) -> np.ndarray:
+    """The intra-bar path's four waypoints, shape (4, n): open, low, high, close when the
+    bar closed up (close >= open), else open, high, low, close. exchange/sim/ticks.py
+    synthesizes ticks along the same path, so paper fills on simulated ticks and backtest
+    fills on the bars they came from agree on which prices were visited, and in what order."""
+    up = close >= open_
+    return np.stack([open_, np.where(up, low, high), np.where(up, high, low), close])
+
+
+def floor_to_lot(amount: np.ndarray, lot: np.ndarray) -> np.ndarray:
+    """Largest multiple of `lot` not above `amount` (tolerant of float noise)."""
+    return np.floor(amount / lot + _EPS) * lot
+
+
+def match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> FillArrays:
+    """Match every order against its market event; see the module docstring for rules."""
+    with np.errstate(invalid="ignore", divide="ignore"):  # NaN limits of market orders
+        return _match(orders, market, params)
+
+
+def _match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> FillArrays:
+    m = _Gathered(market, orders.event)
+    buy = orders.side == BUY
+    lot, tick = orders.lot, orders.tick
+    live = (
+        (m.start_ms >= orders.placed_ms)
+        & (m.start_ms < orders.cancel_ms)
+        & (orders.remaining >= lot * (1 - _EPS))
+    )
+    is_new = live & np.isnan(orders.queue_ahead)
+    opposite = np.where(buy, m.ask, m.bid)
+    slack = _EPS * tick
+    marketable = np.where(buy, orders.price >= opposite - slack, orders.price <= opposite + slack)
+    taker = is_new & (orders.is_market | marketable)
+    level_price, level_amount = _walk_book(orders, m, taker, params)
+
+    resting = live & ~taker & ~orders.is_market
+    queue = np.where(is_new & resting, _initial_queue(orders, m, params), orders.queue_ahead)
+    passive = resting & (~is_new | m.is_bar)
+    maker_amount, queue = _passive(orders, m, passive, queue, params)
+    level_price[:, 0] = np.where(passive, orders.price, level_price[:, 0])
+    level_amount[:, 0] = np.where(passive, maker_amount, level_amount[:, 0])
+
+    amount = level_amount.sum(axis=1)
+    notional = (level_price * level_amount).sum(axis=1)
+    liquidity = np.where(amount > 0, np.where(taker, TAKER, MAKER), NO_FILL).astype(np.int8)
+    fee_bps = np.where(taker, params.taker_fee_bps, params.maker_fee_bps)
+    remaining = np.maximum(orders.remaining - amount, 0.0)
+    filled = remaining < lot * 0.5
+    remaining = np.where(filled, 0.0, remaining)
+    queue = np.where(taker & ~orders.is_market, 0.0, queue)  # a taker's rest leads its level
+    expired = taker & orders.is_market
+    canceled = ~filled & ((m.end_ms >= orders.cancel_ms) | expired)
+    return FillArrays(
+        amount=amount,
+        notional=notional,
+        fee=notional * fee_bps * 1e-4,
+        liquidity=liquidity,
+        level_price=level_price,
+        level_amount=level_amount,
+        remaining=remaining,
+        queue_ahead=queue,
+        canceled=canceled,
+        done=filled | canceled,
+    )
+
+
+def advance(orders: OrderArrays, fills: FillArrays) -> tuple[OrderArrays, np.ndarray]:
+    """Orders still open after `fills`, carrying their new remaining and queue ahead, and
+    the boolean mask of kept rows (to carry the caller's own per-order columns along)."""
+    keep = ~fills.done
+    columns = [f.name for f in fields(OrderArrays)]
+    kept = replace(
+        orders,
+        remaining=fills.remaining,
+        queue_ahead=fills.queue_ahead,
+        budget=orders.budget - np.where(orders.side == BUY, fills.notional + fills.fee, 0.0),
+    )
+    return (
+        OrderArrays(*(getattr(kept, name)[keep] for name in columns)),
+        keep,
+    )
+
+
+class _Gathered:
+    """Market columns gathered to order rows (row i = the event order i meets)."""
+
+    def __init__(self, market: MarketArrays, event: np.ndarray) -> None:
+        for name in (f.name for f in fields(MarketArrays)):
+            setattr(self, name, getattr(market, name)[event])
+
+    is_bar: np.ndarray
+    start_ms: np.ndarray
+    end_ms: np.ndarray
+    open: np.ndarray
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    bid_qty: np.ndarray
+    ask_qty: np.ndarray
+
+
+def _walk_book(
+    orders: OrderArrays, m: _Gathered, taker: np.ndarray, params: FillParams
+) -> tuple[np.ndarray, np.ndarray]:
+    """Taker fills level by level through the synthesized book, within limit and budget."""
+    n, levels = len(orders), params.book_levels
+    buy = orders.side == BUY
+    sign = np.where(buy, 1.0, -1.0)
+    tick, lot = orders.tick, orders.lot
+    touch = np.where(buy, m.ask, m.bid)
+    top_size = np.where(buy, m.ask_qty, m.bid_qty)
+    fee_rate = params.taker_fee_bps * 1e-4
+    left = np.where(taker, orders.remaining, 0.0)
+    budget = np.where(buy, orders.budget, np.inf)
+    level_price = np.zeros((n, levels))
+    level_amount = np.zeros((n, levels))
+    for k in range(levels):
+        offset = k * params.book_level_spacing_ticks
+        price = np.round(touch / tick + sign * offset) * tick
+        within = orders.is_market | (sign * (orders.price - price) >= -_EPS * tick)
+        size = top_size * params.book_level_growth**k
+        affordable = np.where(buy, budget / np.maximum(price * (1 + fee_rate), 1e-300), np.inf)
+        take = floor_to_lot(np.minimum(np.minimum(size, left), affordable), lot)
+        take = np.where(taker & within & (price > 0) & np.isfinite(price), take, 0.0)
+        take = np.maximum(take, 0.0)
+        level_price[:, k] = np.where(take > 0, price, 0.0)
+        level_amount[:, k] = take
+        left = left - take
+        budget = budget - take * price * (1 + fee_rate) * buy
+    return level_price, level_amount
+
+
+def _initial_queue(orders: OrderArrays, m: _Gathered, params: FillParams) -> np.ndarray:
+    """Book size ahead of a newly resting order at its price (see module docstring)."""
+    buy = orders.side == BUY
+    best = np.where(buy, m.bid, m.ask)
+    best_qty = np.where(buy, m.bid_qty, m.ask_qty)
+    depth_ticks = np.rint(np.where(buy, best - orders.price, orders.price - best) / orders.tick)
+    # Beyond the synthesized depth, assume the last level's size rather than extrapolate.
+    depth_levels = np.minimum(
+        np.maximum(depth_ticks, 0.0) / params.book_level_spacing_ticks, params.book_levels - 1
+    )
+    deeper = best_qty * params.book_level_growth**depth_levels
+    queue = np.where(depth_ticks < 0, 0.0, deeper)
+    return np.where(np.isfinite(best), queue, 0.0)
+
+
+def _passive(
+    orders: OrderArrays,
+    m: _Gathered,
+    passive: np.ndarray,
+    queue: np.ndarray,
+    params: FillParams,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Maker fill amounts and the queue left ahead, for resting orders on the event path."""
+    buy = orders.side == BUY
+    sign = np.where(buy, 1.0, -1.0)
+    tick = orders.tick
+    # Work in signed tick units, so "at or better for a buy" is always "<= limit".
+    limit = sign * np.rint(orders.price / tick)
+    w = [sign * np.rint(p / tick) for p in bar_path(m.open, m.high, m.low, m.close)]
+    points = np.ones_like(limit)
+    at_or_better = (w[0] <= limit).astype(np.float64)
+    beyond = (w[0] <= limit - 1).astype(np.float64)
+    for a, b in pairwise(w):
+        points += np.abs(b - a)
+        at_or_better += _leg_count(a, b, limit)
+        beyond += _leg_count(a, b, limit - 1)
+    per_point = np.where(points > 0, m.volume / points, 0.0)
+    volume_at = per_point * (at_or_better - beyond)
+    volume_through = per_point * at_or_better
+    crossing = ~m.is_bar & np.where(buy, m.ask <= orders.price, m.bid >= orders.price)
+    crossing_qty = np.where(crossing, np.where(buy, m.ask_qty, m.bid_qty), 0.0)
+    volume_through = volume_through + crossing_qty
+    through = (beyond > 0) | crossing
+    share = params.max_volume_share
+    resting_queue = np.nan_to_num(queue, nan=0.0)
+    allowance = np.where(
+        through,
+        share * volume_through,
+        np.minimum(share * volume_at, np.maximum(volume_at - resting_queue, 0.0)),
+    )
+    new_queue = np.where(through, 0.0, np.maximum(resting_queue - volume_at, 0.0))
+    fee_rate = params.maker_fee_bps * 1e-4
+    affordable = np.where(buy, orders.budget / (orders.price * (1 + fee_rate)), np.inf)
+    fillable = np.minimum(np.minimum(orders.remaining, allowance), affordable)
+    amount = floor_to_lot(fillable, orders.lot)
+    amount = np.where(passive, np.maximum(amount, 0.0), 0.0)
+    return amount, np.where(passive, new_queue, queue)
+
+
+def _leg_count(a: np.ndarray, b: np.ndarray, limit: np.ndarray) -> np.ndarray:
+    """How many grid points a leg a -> b visits (a excluded, b included) that are <= limit."""
+    low = np.minimum(a, b) + (b > a)
+    high = np.maximum(a, b) - (b < a)
+    count = np.clip(np.minimum(high, limit) - low + 1, 0, None)
+    return np.where(a == b, 0.0, count)
