@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any, Optional
 
@@ -95,6 +96,82 @@ def _print_status(result: dict[str, Any]) -> None:
         table.add_column(column)
     for i, coin in enumerate(result["ranking"], 1):
         table.add_row(str(i), coin["symbol"], f"{coin['score']:.3f}", "; ".join(coin["reasons"]))
+    out.print(table)
+
+
+def _parse_time(text: str | None) -> int | None:
+    """ISO date/time (UTC) or epoch ms -> epoch ms."""
+    if text is None:
+        return None
+    if text.isdigit():
+        return int(text)
+    from datetime import datetime, timezone
+
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        err.print(f"[red]error:[/red] {text!r} is not an ISO time (2017-11-10T00:00) or epoch ms")
+        raise typer.Exit(2) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return int(moment.timestamp() * 1000)
+
+
+@app.command()
+def backtest(
+    data: Path = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files."),
+    timeframe: str = typer.Option("1m", "--timeframe", help="Bar size; only 1m is supported."),
+    start: Optional[str] = typer.Option(None, "--from", help="Start (UTC ISO time or epoch ms)."),
+    end: Optional[str] = typer.Option(None, "--to", help="End (UTC ISO time or epoch ms)."),
+    policy: Optional[str] = typer.Option(None, "--policy", help="baseline | buyhold | sma"),
+    db: Optional[Path] = typer.Option(None, "--db", help="Ledger file to write (must not exist)."),
+    quote: Optional[str] = typer.Option(None, "--quote", help="Account currency (default: the data's)."),
+    balance: Optional[float] = typer.Option(None, "--balance", help="Starting balance in the quote."),
+    config_path: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Replay OHLCV through the daemon's engine, broker and ledger; print the statistics."""
+    from decimal import Decimal
+
+    from rich.progress import Progress
+
+    from bot.assembly import BacktestError
+    from bot.backtest import run_backtest
+    from exchange.sim.replay import ReplayError
+    from strategies.baselines import POLICIES
+
+    config = _load(config_path)
+    if timeframe != "1m":
+        err.print("[red]error:[/red] --timeframe: only 1m bars are replayed (the engine's clock)")
+        raise typer.Exit(2)
+    name = policy or config.trading.policy
+    if name not in POLICIES.names:
+        err.print(f"[red]error:[/red] --policy {name!r}: choose one of {', '.join(POLICIES.names)}")
+        raise typer.Exit(2)
+    if db is None:
+        stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+        db = config.data_dir / "backtests" / f"{name}-{stamp}.sqlite"
+    db.parent.mkdir(parents=True, exist_ok=True)
+    with Progress(console=err, transient=True) as bar:
+        task = bar.add_task(f"backtest {name}", total=None)
+        try:
+            result = run_backtest(
+                config, data, db, policy=name, from_ms=_parse_time(start), to_ms=_parse_time(end),
+                quote_asset=quote, balance=Decimal(str(balance)) if balance is not None else None,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        except (BacktestError, ReplayError) as exc:
+            err.print(f"[red]error:[/red] {exc}", highlight=False)
+            raise typer.Exit(2) from None
+    figures = {**result.as_dict(), "db": str(db)}
+    if as_json:
+        print(json.dumps(figures))
+        return
+    table = Table(title=f"backtest: {name} on {data} ({result.minutes} minutes, {result.symbols} symbols, {result.quote_asset})")
+    table.add_column("statistic")
+    table.add_column("value", justify="right")
+    for key, value in figures.items():
+        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
     out.print(table)
 
 

@@ -79,6 +79,46 @@ class StrategyConfig(_Section):
     max_spread_bps: float = Field(50.0, gt=0)
 
 
+class TradingConfig(_Section):
+    policy: Literal["baseline", "buyhold", "sma"] = "baseline"
+    quote_asset: str = Field("USDT", min_length=1, max_length=10)
+    starting_balance: float = Field(10_000.0, gt=0)
+    min_score: float = Field(0.2, ge=0, le=1)
+    cancel_buy_after_s: float = Field(300.0, gt=0)
+    reprice_sell_after_s: float = Field(1800.0, gt=0)
+
+
+class FillsConfig(_Section):
+    maker_fee_bps: float = Field(10.0, ge=0, le=1000)
+    taker_fee_bps: float = Field(10.0, ge=0, le=1000)
+    max_volume_share: float = Field(0.1, gt=0, le=1)
+
+
+class RiskConfig(_Section):
+    risk_per_trade_pct: float = Field(2.0, gt=0, le=100)
+    max_position_pct: float = Field(5.0, gt=0, le=100)
+    max_open_positions: int = Field(10, ge=1)
+    fee_reserve_pct: float = Field(0.1, ge=0, le=10)
+    var_limit_pct: float = Field(2.0, gt=0, le=100)
+    es_limit_pct: float = Field(3.0, gt=0, le=100)
+    var_confidence: float = Field(0.95, gt=0.5, lt=1)
+    var_horizon_days: float = Field(1.0, gt=0, le=30)
+    var_method: Literal["historical", "parametric"] = "historical"
+    min_return_observations: int = Field(100, ge=10)
+    daily_loss_reduce_pct: float = Field(3.0, gt=0, le=100)
+    daily_loss_halt_pct: float = Field(5.0, gt=0, le=100)
+    drawdown_reduce_pct: float = Field(10.0, gt=0, le=100)
+    drawdown_halt_pct: float = Field(15.0, gt=0, le=100)
+
+    @model_validator(mode="after")
+    def _reduce_before_halt(self) -> "RiskConfig":
+        for name in ("daily_loss", "drawdown"):
+            reduce, halt = getattr(self, f"{name}_reduce_pct"), getattr(self, f"{name}_halt_pct")
+            if reduce > halt:
+                raise ValueError(f"{name}_reduce_pct ({reduce}) must be <= {name}_halt_pct ({halt})")
+        return self
+
+
 class ControlConfig(_Section):
     host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
     port: int = Field(0, ge=0, le=65535)
@@ -90,6 +130,9 @@ class Config(_Section):
     sim: SimConfig = SimConfig()
     feed: FeedConfig = FeedConfig()
     strategy: StrategyConfig = StrategyConfig()
+    trading: TradingConfig = TradingConfig()
+    fills: FillsConfig = FillsConfig()
+    risk: RiskConfig = RiskConfig()
     control: ControlConfig = ControlConfig()
 
     # Where config.toml lives; relative data_dir resolves against it, not against the cwd.

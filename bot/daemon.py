@@ -13,20 +13,25 @@ import logging
 import os
 import signal
 import time
+from decimal import Decimal
 from typing import Any
 
 from bot.config import Config
 from bot.control import ControlServer
+from bot.assembly import make_trader
 from bot.engine import Engine
+from bot.trader import Trader
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.binance_rest import fetch_exchange_info
 from exchange.feeds.common import wall_clock_ms
 from exchange.instruments import Instrument
 from exchange.sim.server import SimExchange
+from state.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 4.0
+LEDGER_FILE = "ledger.sqlite"
 
 
 def select_universe(instruments: list[Instrument], config: Config) -> list[str]:
@@ -51,6 +56,8 @@ class Daemon:
         self.sim: SimExchange | None = None
         self.feed: BinanceFeed | None = None
         self.engine: Engine | None = None
+        self.ledger: Ledger | None = None
+        self.trader: Trader | None = None
         self.control = ControlServer(
             config.data_dir, {"status": self.status}, config.control.host, config.control.port
         )
@@ -71,6 +78,7 @@ class Daemon:
                 "last_minute_open_ms": latest.minute_open_ms if latest else None,
                 "last_latency_ms": round(latest.latency_ms, 3) if latest else None,
             },
+            "trading": self.trader.summary() if self.trader else None,
             "ranking": [
                 {
                     "symbol": coin.symbol,
@@ -97,7 +105,17 @@ class Daemon:
             instruments = await fetch_exchange_info(rest_url, trading_only=True)
             symbols = select_universe(instruments, config)
             log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
-            self.engine = Engine(symbols, config.strategy)
+            self.ledger = Ledger.open(config.data_dir / LEDGER_FILE,
+                                      instruments={i.symbol: i for i in instruments})
+            self.trader = make_trader(
+                config, instruments, self.ledger, policy=config.trading.policy,
+                quote_asset=config.trading.quote_asset,
+                balance=Decimal(str(config.trading.starting_balance)),
+            )
+            now_ms = self.sim.now_ms if self.sim is not None else wall_clock_ms()
+            if self.trader.open_account(Decimal(str(config.trading.starting_balance)), now_ms):
+                log.info("resumed paper account from %s", self.ledger.path)
+            self.engine = Engine(symbols, config.strategy, trader=self.trader)
             sim = self.sim
             self.feed = BinanceFeed(
                 rest_url,
@@ -126,6 +144,8 @@ class Daemon:
                 await self.control.stop()
                 if self.sim is not None:
                     await self.sim.stop()
+                if self.ledger is not None:
+                    self.ledger.close()
         log.info("stopped")
 
 

@@ -14,11 +14,15 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.config import StrategyConfig
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from strategies.features import FeatureBook
 from strategies.ranking import RankedCoin, rank
+
+if TYPE_CHECKING:
+    from bot.trader import Trader
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +41,10 @@ class DecisionStep:
 class Engine:
     """Owns the feature book and the decision loop for a fixed symbol universe."""
 
-    def __init__(self, symbols: list[str], strategy: StrategyConfig, grace_s: float = 0.5):
+    def __init__(self, symbols: list[str], strategy: StrategyConfig, grace_s: float = 0.5,
+                 trader: Trader | None = None):
         self.symbols = list(symbols)
+        self.trader = trader
         self.strategy = strategy
         self.grace_s = grace_s
         self.book = FeatureBook(self.symbols)
@@ -89,16 +95,22 @@ class Engine:
         started = time.perf_counter()
         minute = self._pending_minute if self._pending_minute is not None else -1
         if self._queued_bars:
+            if self.trader is not None:
+                # Orders placed at the previous step meet this minute's bars first.
+                for bar in self._queued_bars:
+                    self.trader.on_bar(bar)
             self.book.on_bars(self._queued_bars)
             self._queued_bars = []
         if minute >= 0:
             # Every minute up to `minute` is now closed: a coin without a bar did not trade.
             self.book.advance_to(minute)
-        ranking = rank(self.book.matrix(), self.book.feature_names, self.symbols, self.strategy)
+        ranking = tuple(rank(self.book.matrix(), self.book.feature_names, self.symbols, self.strategy))
+        if self.trader is not None and minute >= 0:
+            self.trader.step(minute + MINUTE_MS, self.book, ranking)
         step = DecisionStep(
             index=self.steps,
             minute_open_ms=minute,
-            ranking=tuple(ranking),
+            ranking=ranking,
             latency_ms=(time.perf_counter() - started) * 1000,
             ts_wall=time.time(),
         )

@@ -30,13 +30,17 @@ class BaselinePolicy:
     """Enter top-ranked coins with a limit buy at the bid; take profit at the target; exit at
     the stop; cancel buys that do not fill and re-price sells that sit too long.
 
+    Entry needs a positive estimated drift and a score (P(target before stop within the
+    horizon)) of at least `min_score`; with no drift and symmetric barriers the score is
+    half the chance of touching either barrier in time, so 0.5 would almost never trade.
+
     Exercises all five actions: BUY, SELL, CANCEL_BUY, CANCEL_SELL and HOLD.
     """
 
     target_return_pct: float = 1.0
     stop_return_pct: float = 1.0
     horizon_minutes: int = 60
-    min_score: float = 0.5
+    min_score: float = 0.2
     max_entries_per_step: int = 3
     cancel_buy_after_s: float = 300.0
     reprice_sell_after_s: float = 1800.0
@@ -60,9 +64,10 @@ class BaselinePolicy:
             quote = view.quotes.get(coin.symbol)
             busy = coin.symbol in view.holdings or coin.symbol in buys or coin.symbol in acted
             if (busy or quote is None or not _usable(quote.bid) or coin.score < self.min_score
-                    or entries >= self.max_entries_per_step):
+                    or coin.drift <= 0 or entries >= self.max_entries_per_step):
                 actions.append(PolicyAction(coin.symbol, Action.HOLD, reason=_hold_reason(
-                    busy, coin.score, self.min_score, entries >= self.max_entries_per_step)))
+                    busy, coin.score, self.min_score, entries >= self.max_entries_per_step,
+                    coin.drift)))
                 continue
             entries += 1
             actions.append(PolicyAction(
@@ -99,13 +104,15 @@ class BaselinePolicy:
         return [PolicyAction(symbol, Action.HOLD, reason="take-profit order resting")]
 
 
-def _hold_reason(busy: bool, score: float, min_score: float, full: bool) -> str:
+def _hold_reason(busy: bool, score: float, min_score: float, full: bool, drift: float) -> str:
     if busy:
         return "already held or ordered"
     if full:
         return "entry budget for this step used"
     if score < min_score:
         return f"score {score:.2f} < {min_score:.2f}"
+    if drift <= 0:
+        return f"estimated drift {drift * 100:+.4f}%/min is not positive"
     return "no usable quote"
 
 

@@ -31,6 +31,7 @@ from strategies.feature_columns import (
 )
 from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.rolling import BarRings
+from strategies.windows import RETURN_CAPACITY
 
 __all__ = [
     "FEATURE_INDEX",
@@ -261,6 +262,19 @@ class FeatureBook:
             ask=quote["ask"], bid_qty=quote["bid_qty"], ask_qty=quote["ask_qty"],
             tick_quote_volume=quote["quote_volume"],
         )
+
+    def recent_returns(self, minutes: int) -> np.ndarray:
+        """Simple 1m returns of every symbol over the last `minutes` minutes, oldest first,
+        [minutes, n_symbols], aligned on the newest minute any symbol has; NaN where a symbol
+        has no data (the input of portfolio VaR/ES)."""
+        bars = self._bars
+        minutes = min(minutes, RETURN_CAPACITY)
+        end = int(bars.minute.max()) if bars.minute.size else -1
+        wanted = end - np.arange(minutes - 1, -1, -1, dtype=np.int64)  # oldest first
+        known = (wanted[:, None] > bars.first_minute[None, :]) & (
+            wanted[:, None] <= bars.minute[None, :]) & (bars.n_seen[None, :] > 0)
+        log_returns = bars.ring_ret[:, wanted % RETURN_CAPACITY].T
+        return np.where(known, np.expm1(log_returns), np.nan)
 
     def matrix(self) -> np.ndarray:
         """Features [n_symbols, len(feature_names)] (float64, a fresh array); rows of

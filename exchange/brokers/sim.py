@@ -100,6 +100,8 @@ class PaperBroker:
     ) -> None:
         self._instruments = {i.symbol: i for i in instruments}
         self._params = fill_params
+        self.fill_params = fill_params
+        self.id_prefix = id_prefix
         self._wallet = Wallet(balances)
         self._prefix = id_prefix
         # A market buy's cost is unknown until it fills: reserve the reference ask plus this
@@ -209,6 +211,23 @@ class PaperBroker:
                 ts,
             )
         ]
+
+    def restore_open_order(self, request: OrderRequest, remaining: Decimal) -> None:
+        """Re-open an order the ledger says was open when the process stopped (restart).
+
+        No event is emitted: the ledger already has its Accepted and fills. Its funds are
+        reserved again by the broker's own rules; its place in the queue is lost (it
+        re-queues behind the book on the next event, the pessimistic choice).
+        """
+        instrument = self._instruments[request.symbol]
+        partial = OrderRequest(request.client_order_id, request.symbol, request.side,
+                               request.type, remaining, request.price, request.ts_event)
+        asset, need = self._reservation(partial, instrument, self._quotes.get(request.symbol))
+        self._wallet.reserve(asset, need)
+        self._used_ids.add(request.client_order_id)
+        price = request.price if request.price is not None else Decimal(0)
+        self._orders[request.client_order_id] = _Order(request, remaining, need,
+                                                       instrument.tick_at(price))
 
     def cancel(self, client_order_id: str, ts: int) -> list[OrderEvent]:
         """Request a cancel at `ts`; it takes effect at the symbol's next market event (which

@@ -26,19 +26,11 @@ import time
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 import aiohttp
-import numpy as np
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidURI, WebSocketException
 
-from exchange.feeds.binance_parse import (
-    control_reply_error,
-    decode_frame,
-    is_control_reply,
-    parse_payload,
-    parse_ticker_rows,
-    unwrap,
-)
+from exchange.feeds.binance_parse import dispatch
 from exchange.feeds.binance_rest import bars_of, fetch_klines, fetch_server_time, history_after
 from exchange.feeds.common import (
     ConsumerError,
@@ -48,7 +40,6 @@ from exchange.feeds.common import (
     call_consumer,
     describe,
     first_leaf,
-    select_rows,
     wall_clock_ms,
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
@@ -57,7 +48,7 @@ from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 if TYPE_CHECKING:  # the bot package configures adapters; adapters do not import it
     from bot.config import FeedConfig
 
-__all__ = ["BinanceFeed", "ConsumerError", "FeedHealth"]
+__all__ = ["BinanceFeed", "ConsumerError", "FeedHealth", "subscription_streams"]
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +63,14 @@ SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without
 _T = TypeVar("_T")
 # Failures that a new connection or a later retry can cure.
 _RECOVERABLE = (OSError, TimeoutError, aiohttp.ClientError, WebSocketException, MalformedFrame)
+
+
+def subscription_streams(symbols: list[str], all_tickers: bool, *, first: bool = True) -> list[str]:
+    """Per symbol `@ticker` and `@kline_1m`; with all_tickers, one `!ticker@arr` (on the
+    first connection) replaces the per-symbol tickers. Shared with the replay feed."""
+    kinds = ("kline_1m",) if all_tickers else ("ticker", "kline_1m")
+    streams = [f"{s.lower()}@{kind}" for s in symbols for kind in kinds]
+    return (["!ticker@arr"] if all_tickers and first else []) + streams
 
 
 class BinanceFeed:
@@ -205,11 +204,8 @@ class BinanceFeed:
         )
 
     def _streams(self, index: int, symbols: list[str]) -> list[str]:
-        """Per symbol `@ticker` and `@kline_1m`; with all_tickers, one `!ticker@arr` (on the
-        first connection) replaces the per-symbol tickers."""
-        kinds = ("kline_1m",) if self._all_tickers else ("ticker", "kline_1m")
-        streams = [f"{s.lower()}@{kind}" for s in symbols for kind in kinds]
-        return (["!ticker@arr"] if self._all_tickers and index == 0 else []) + streams
+        """Connection `index`'s streams (see `subscription_streams`)."""
+        return subscription_streams(symbols, self._all_tickers, first=index == 0)
 
     async def _subscribe(self, websocket: ClientConnection, streams: list[str]) -> None:
         """SUBSCRIBE in chunks, paced under Binance's 5 incoming messages per second."""
@@ -239,35 +235,22 @@ class BinanceFeed:
         ts_recv = self._clock_ms()
         self._note_message()
         try:
-            decoded = decode_frame(raw)
-            if is_control_reply(decoded):
-                error = control_reply_error(decoded)
-                if error is not None:
-                    log.error("exchange refused a control request: %s", error)
-                return
-            _, data = unwrap(decoded)
-            if isinstance(data, list) and self._on_tick_batch is not None:
-                self._emit_batch(*parse_ticker_rows(data, ts_recv))
-                return
-            events = parse_payload(decoded, ts_recv)
+            frame = dispatch(
+                raw, ts_recv, self._symbol_set, batch=self._on_tick_batch is not None
+            )
         except MalformedFrame as exc:
             self._malformed.report(exc.reason, raw)
             return
-        for event in events:
-            if event.symbol not in self._symbol_set:
-                continue
+        if frame.refused is not None:
+            log.error("exchange refused a control request: %s", frame.refused)
+        self._dropped_rows += frame.dropped
+        if frame.batch is not None:
+            call_consumer(self._on_tick_batch, frame.batch)  # type: ignore[arg-type]
+        for event in frame.events:
             if isinstance(event, Tick):
                 call_consumer(self._on_tick, event)
             else:
                 await self._accept_live_bar(event)
-
-    def _emit_batch(self, batch: TickBatch, dropped: int) -> None:
-        self._dropped_rows += dropped
-        if not self._symbol_set.issuperset(batch.symbols):
-            keep = np.array([s in self._symbol_set for s in batch.symbols], dtype=bool)
-            batch = select_rows(batch, keep)
-        if len(batch):
-            call_consumer(self._on_tick_batch, batch)  # type: ignore[arg-type]
 
     async def _accept_live_bar(self, bar: Bar) -> None:
         """Deliver a live closed bar exactly once, in order, filling any skipped minutes

@@ -19,11 +19,15 @@ open/close. Nothing half-valid is ever returned.
 Two paths for ticker arrays: `parse_frame` is strict (any bad row rejects the whole frame);
 `parse_ticker_rows` / `parse_ticker_array` are the columnar fast path used by the feed, and
 drop bad rows and count them instead, so one odd symbol cannot blank 500 others for a second.
+
+`dispatch` is what a feed does with one incoming frame (the live websocket feed and the
+socket-less replay feed share it, so both turn the same bytes into the same events).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from typing import Any
@@ -31,6 +35,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from exchange.feeds.common import select_rows
 from exchange.feeds.errors import MalformedFrame
 from exchange.market import MINUTE_MS, Bar, Tick, TickBatch
 
@@ -123,6 +128,39 @@ def parse_event(payload: Any, ts_recv: int) -> list[Event]:
     if event_type == "bookTicker":  # futures-style bookTicker carries "e"; same fields
         return [tick_from_book_ticker(payload, ts_recv)]
     return []  # depthUpdate, aggTrade, trade, executionReport, 24hrMiniTicker, ...
+
+
+@dataclass(frozen=True, slots=True)
+class Dispatched:
+    """What one incoming frame means for a feed's consumer."""
+
+    refused: str | None = None  # error text of a control reply that refused a request
+    batch: TickBatch | None = None  # a ticker array (batch path), wanted symbols only, non-empty
+    events: tuple[Event, ...] = ()  # ticks and closed bars of wanted symbols, in frame order
+    dropped: int = 0  # bad rows dropped from a ticker array
+
+
+NOTHING = Dispatched()
+
+
+def dispatch(
+    raw: str | bytes, ts_recv: int, symbols: frozenset[str], *, batch: bool
+) -> Dispatched:
+    """Decode and parse one websocket message for a feed following `symbols`. With `batch`,
+    ticker arrays come back as one TickBatch (columnar, bad rows dropped); without, as Ticks
+    (strict). Raises MalformedFrame for a frame that cannot be used at all."""
+    decoded = decode_frame(raw)
+    if is_control_reply(decoded):
+        error = control_reply_error(decoded)
+        return NOTHING if error is None else Dispatched(refused=error)
+    _, data = unwrap(decoded)
+    if isinstance(data, list) and batch:
+        rows, dropped = parse_ticker_rows(data, ts_recv)
+        if not symbols.issuperset(rows.symbols):
+            rows = select_rows(rows, np.array([s in symbols for s in rows.symbols], dtype=bool))
+        return Dispatched(batch=rows if len(rows) else None, dropped=dropped)
+    events = parse_payload(decoded, ts_recv)
+    return Dispatched(events=tuple(e for e in events if e.symbol in symbols))
 
 
 # ---------------------------------------------------------------- field validation

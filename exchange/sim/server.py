@@ -17,16 +17,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Self
 
-import numpy as np
 from aiohttp import web
 
 from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS
-from exchange.sim import protocol
 from exchange.sim.bars import MinuteData
+from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
 from exchange.sim.rest import RestApi
 from exchange.sim.source import MarketSource, open_source
-from exchange.sim.state import MarketState, PartialBar, TickerStats
+from exchange.sim.state import MarketState, TickerStats
 from exchange.sim.streams import StreamHub
 
 if TYPE_CHECKING:
@@ -34,7 +32,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ALL_TICKERS_STREAM = "!ticker@arr"
+__all__ = ["ALL_TICKERS_STREAM", "SimExchange", "serve"]
+
 SHUTDOWN_TIMEOUT_S = 0.5
 
 
@@ -46,17 +45,11 @@ class SimExchange:
     ) -> None:
         self.config = config
         self.source: MarketSource = open_source(config, start_ms)
-        self.instruments: list[Instrument] = list(self.source.instruments)
-        self.symbols: list[str] = [i.symbol for i in self.instruments]
+        self.player = MinutePlayer(self.source)
+        self.instruments: list[Instrument] = self.player.instruments
+        self.symbols: list[str] = self.player.symbols
+        self.state: MarketState = self.player.state
         self._index = {s: i for i, s in enumerate(self.symbols)}
-        self._names = [s.lower() for s in self.symbols]
-        tick = np.array([float(i.tick) for i in self.instruments])
-        lot = np.array([float(i.lot) for i in self.instruments])
-        self.state = MarketState(
-            self.symbols, self.source.store, tick, lot, self.source.spread_bps(), self.source.now_ms
-        )
-        self._now_ms = self.source.now_ms
-        self._closed_until_ms = self.source.now_ms  # REST serves bars opening before this
         self._autorun = autorun
         self.hub = StreamHub()
         self._runner: web.AppRunner | None = None
@@ -68,7 +61,7 @@ class SimExchange:
     @property
     def now_ms(self) -> int:
         """Current market time, epoch ms."""
-        return self._now_ms
+        return self.player.now_ms
 
     @property
     def rest_url(self) -> str:
@@ -168,30 +161,12 @@ class SimExchange:
         self, index: int, start_ms: int | None, end_ms: int | None, limit: int
     ) -> list[list[Any]]:
         """Closed 1m klines (Binance semantics: open time within [startTime, endTime])."""
-        end = self._closed_until_ms if end_ms is None else min(end_ms + 1, self._closed_until_ms)
-        bars = self.source.bars_before(self.symbols[index], end, limit, start_ms)
-        trades, first_ids = self.source.store.trades_of(index, bars.open_ms)
-        return [
-            protocol.kline_row(
-                PartialBar(
-                    open_ms=int(bars.open_ms[r]),
-                    open=float(bars.open[r]),
-                    high=float(bars.high[r]),
-                    low=float(bars.low[r]),
-                    close=float(bars.close[r]),
-                    volume=float(bars.volume[r]),
-                    quote_volume=float(bars.quote_volume[r]),
-                    trades=int(trades[r]),
-                    first_id=int(first_ids[r]),
-                )
-            )
-            for r in range(len(bars))
-        ]
+        return self.player.kline_rows(index, start_ms, end_ms, limit)
 
     # -- the clock -------------------------------------------------------------------------
     async def _run_clock(self) -> None:
         loop = asyncio.get_running_loop()
-        real_start, market_start = loop.time(), self._now_ms
+        real_start, market_start = loop.time(), self.now_ms
         market_ms_per_s = self.config.speed * 1000.0
 
         async def wait_until(market_ms: int) -> None:
@@ -203,7 +178,7 @@ class SimExchange:
             if data is None:
                 self.finished = True
                 log.info(
-                    "sim exchange: replay data exhausted at %d; serving history only", self._now_ms
+                    "sim exchange: replay data exhausted at %d; serving history only", self.now_ms
                 )
                 return
             await self._play_minute(data, wait_until)
@@ -211,57 +186,17 @@ class SimExchange:
     async def _play_minute(
         self, data: MinuteData, wait_until: Callable[[int], Awaitable[None]]
     ) -> None:
-        bars, ticks = data.bars, data.ticks
-        self.state.begin_minute(bars)
-        for j, ts in enumerate(ticks.ts_event.tolist()):
+        """Play one minute instant by instant, waiting for each instant's market time before
+        the player moves the state (so REST never shows an instant early)."""
+        player, hub = self.player, self.hub
+        player.begin(data)
+        for j, ts in enumerate(data.ticks.ts_event.tolist()):
             await wait_until(ts)
-            self._now_ms = ts
-            self.state.apply_tick(ticks, j)
-            self._publish_tick(data, j)
-        close_ms = bars.open_ms + MINUTE_MS
-        await wait_until(close_ms)
-        self.state.close_minute()
-        self._closed_until_ms = self._now_ms = close_ms
-        for k, i in enumerate(bars.index.tolist()):
-            stream = f"{self._names[i]}@kline_1m"
-            if self.hub.listens(stream):
-                bar = self.state.partial_bar(k)
-                self.hub.publish(stream, protocol.ws_kline(self.symbols[i], bar, close_ms, True))
-
-    def _publish_tick(self, data: MinuteData, j: int) -> None:
-        """Frames for tick j of the minute, built only for streams someone listens to."""
-        hub, ticks = self.hub, data.ticks
-        all_tickers: list[dict[str, Any]] | None = [] if hub.listens(ALL_TICKERS_STREAM) else None
-        update_id = (data.bars.open_ms // MINUTE_MS) * len(ticks.ts_event) + j
-        ts = int(ticks.ts_event[j])
-        for k, i in enumerate(data.bars.index.tolist()):
-            name, symbol = self._names[i], self.symbols[i]
-            if hub.listens(f"{name}@bookTicker"):
-                hub.publish(
-                    f"{name}@bookTicker",
-                    protocol.ws_book_ticker(
-                        update_id,
-                        symbol,
-                        float(ticks.bid[j, k]),
-                        float(ticks.bid_qty[j, k]),
-                        float(ticks.ask[j, k]),
-                        float(ticks.ask_qty[j, k]),
-                    ),
-                )
-            wants_ticker = hub.listens(f"{name}@ticker")
-            if wants_ticker or all_tickers is not None:
-                payload = protocol.ws_ticker(self.state.ticker(i, k))
-                if wants_ticker:
-                    hub.publish(f"{name}@ticker", payload)
-                if all_tickers is not None:
-                    all_tickers.append(payload)
-            if hub.listens(f"{name}@kline_1m"):
-                hub.publish(
-                    f"{name}@kline_1m",
-                    protocol.ws_kline(symbol, self.state.partial_bar(k), ts, False),
-                )
-        if all_tickers:
-            hub.publish(ALL_TICKERS_STREAM, all_tickers)
+            for stream, payload in player.tick(data, j, hub.listens):
+                hub.publish(stream, payload)
+        await wait_until(player.close_ms(data))
+        for stream, payload in player.close(data, hub.listens):
+            hub.publish(stream, payload)
 
 
 async def _no_wait(market_ms: int) -> None:

@@ -20,8 +20,8 @@ def view(ts_ms: int = 100 * MIN, ranking=(), holdings=None, orders=(), quotes=No
                         holdings=holdings or {}, open_orders=tuple(orders), equity=10_000.0)
 
 
-def coin(symbol: str, score: float) -> RankedCoin:
-    return RankedCoin(symbol=symbol, score=score, drift=0.0, sigma=0.001, reasons=())
+def coin(symbol: str, score: float, drift: float = 1e-4) -> RankedCoin:
+    return RankedCoin(symbol=symbol, score=score, drift=drift, sigma=0.001, reasons=())
 
 
 def kinds(actions) -> list[tuple[str, Action]]:
@@ -37,6 +37,11 @@ def test_baseline_buys_a_top_ranked_coin_at_the_bid_with_stop_and_confidence() -
 def test_baseline_holds_a_coin_whose_score_is_below_the_threshold() -> None:
     actions = BaselinePolicy(min_score=0.5).decide(view(ranking=[coin("AAAUSDT", 0.4)]))
     assert kinds(actions) == [("AAAUSDT", Action.HOLD)] and "0.40 < 0.50" in actions[0].reason
+
+
+def test_baseline_holds_a_coin_without_a_positive_drift() -> None:
+    actions = BaselinePolicy().decide(view(ranking=[coin("AAAUSDT", 0.6, drift=-1e-5)]))
+    assert kinds(actions) == [("AAAUSDT", Action.HOLD)] and "drift" in actions[0].reason
 
 
 def test_baseline_places_a_take_profit_sell_for_a_new_position() -> None:

@@ -1,0 +1,65 @@
+"""Assembling the trading stack from config: one recipe for the daemon and the backtester,
+so paper trading and replay cannot drift apart."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from bot.config import Config
+from bot.trader import Trader
+from exchange.brokers.sim import PaperBroker
+from exchange.fills import FillParams
+from exchange.instruments import Instrument
+from risk.limits import RiskLimits
+from state.ledger import Ledger
+from strategies.baselines import POLICIES
+from strategies.policy import Policy
+
+
+class BacktestError(Exception):
+    """The run cannot start as asked; the message says what to change."""
+
+
+def make_policy(name: str, config: Config) -> Policy:
+    """The named policy, with the config's knobs where it has them."""
+    if name == "baseline":
+        return POLICIES.create(
+            name,
+            target_return_pct=config.strategy.target_return_pct,
+            stop_return_pct=config.strategy.stop_return_pct,
+            horizon_minutes=config.strategy.horizon_minutes,
+            min_score=config.trading.min_score,
+            cancel_buy_after_s=config.trading.cancel_buy_after_s,
+            reprice_sell_after_s=config.trading.reprice_sell_after_s,
+        )
+    return POLICIES.create(name)
+
+
+def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *, policy: str,
+                quote_asset: str, balance: Decimal) -> Trader:
+    """The trading stack both the daemon and the backtester use, built from config."""
+    fills = FillParams(
+        max_volume_share=config.fills.max_volume_share,
+        maker_fee_bps=config.fills.maker_fee_bps,
+        taker_fee_bps=config.fills.taker_fee_bps,
+    )
+    tradable = [i for i in instruments if i.quote == quote_asset]
+    if not tradable:
+        quotes = sorted({i.quote for i in instruments})
+        raise BacktestError(f"no symbol is quoted in {quote_asset}; the data has: {', '.join(quotes)}")
+    return Trader(
+        instruments={i.symbol: i for i in tradable},
+        policy=make_policy(policy, config),
+        broker=PaperBroker(tradable, fills, {quote_asset: balance}),
+        ledger=ledger,
+        limits=RiskLimits.from_mapping(config.risk.model_dump()),
+        quote_asset=quote_asset,
+    )
+
+
+def dominant_quote(instruments: list[Instrument]) -> str:
+    """The quote asset most symbols share (BTC for the Bittrex sets)."""
+    counts: dict[str, int] = {}
+    for instrument in instruments:
+        counts[instrument.quote] = counts.get(instrument.quote, 0) + 1
+    return max(sorted(counts), key=lambda q: counts[q])

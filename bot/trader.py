@@ -1,0 +1,330 @@
+"""The trading half of a decision step: policy -> risk gate -> broker -> ledger.
+
+One object, used unchanged by the daemon (paper) and by the backtester (replay): the engine
+calls `on_bar` with each closed bar (the paper broker fills resting orders against it) and
+`step` once per decision. Every state change is recorded in the ledger; every decision, also
+a HOLD or a denial, gets a row in the decisions table with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Mapping
+
+from bot.performance import RoundTrip
+from exchange.brokers.sim import PaperBroker
+from exchange.instruments import Instrument, Side
+from exchange.market import Bar
+from exchange.orders import (
+    Canceled,
+    Filled,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    PartiallyFilled,
+    Rejected,
+)
+from risk.gate import (
+    Approved,
+    CancelIntent,
+    Denied,
+    EntryIntent,
+    ExitIntent,
+    MarketView,
+    PortfolioView,
+    RiskGate,
+)
+from risk.limits import RiskLimits
+from risk.state import TradingMode, TradingState, evaluate
+from risk.var import ReturnHistory
+from state.codec import BalanceSet
+from state.ledger import Ledger
+from state.projection import next_position
+from strategies.features import FeatureBook
+from strategies.policy import Action, DecisionView, Holding, Policy, PolicyAction, Quote, RestingOrder
+from strategies.ranking import RankedCoin
+
+log = logging.getLogger(__name__)
+
+RETURN_HISTORY_MINUTES = 1440  # one day of 1m returns feeds post-trade VaR/ES
+
+
+@dataclass
+class _Position:
+    amount: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    realized: Decimal = Decimal(0)
+    opened_ms: int = 0
+    realized_at_open: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    ts_ms: int
+    equity: Decimal
+    mode: TradingMode
+    actions: int
+    denials: int
+
+
+class Trader:
+    """Owns the broker, the positions, the trading state and the ledger writes."""
+
+    def __init__(
+        self,
+        *,
+        instruments: Mapping[str, Instrument],
+        policy: Policy,
+        broker: PaperBroker,
+        ledger: Ledger,
+        limits: RiskLimits,
+        quote_asset: str,
+    ) -> None:
+        self.instruments = {s: i for s, i in instruments.items() if i.quote == quote_asset}
+        self.policy = policy
+        self.broker = broker
+        self.ledger = ledger
+        self.limits = limits
+        self.quote_asset = quote_asset
+        self.gate = RiskGate()
+        self.positions: dict[str, _Position] = {}
+        self.last_price: dict[str, Decimal] = {}
+        self.state: TradingState | None = None
+        self.placed_ms: dict[str, int] = {}
+        self.fills = 0
+        self.fees_paid = Decimal(0)
+        self.traded_notional = Decimal(0)
+        self.round_trips: list[RoundTrip] = []
+        self.exposed_steps = 0
+        self.denials: dict[str, int] = {}
+        self.last_denial: str = ""
+
+    # --- start and restart ---------------------------------------------------------------------
+    def open_account(self, balance: Decimal, ts_ms: int) -> bool:
+        """Deposit the starting balance into a fresh ledger, or resume from an existing one.
+
+        Returns True when it resumed: positions, open orders, id counters and the trading
+        state then come from the ledger, and the paper broker is rebuilt to match it.
+        """
+        if self.ledger.get_kv("account_opened") is None:
+            self.ledger.record(BalanceSet(self.quote_asset, balance, Decimal(0), ts_ms, ts_ms))
+            self.ledger.set_kv("account_opened", ts_ms)
+            return False
+        self._resume()
+        return True
+
+    def _resume(self) -> None:
+        totals = {b.asset: b.free + b.locked for b in self.ledger.balances()}
+        self.broker = PaperBroker(self.instruments.values(), self.broker.fill_params, totals,
+                                  self.broker.id_prefix)
+        opened = self.ledger.get_kv("position_opened_ms", {})
+        for row in self.ledger.positions():
+            if row.amount != 0:
+                self.positions[row.symbol] = _Position(row.amount, row.avg_price, row.realized_pnl,
+                                                       int(opened.get(row.symbol, row.updated_ts)))
+                self.last_price[row.symbol] = row.avg_price
+        for row in self.ledger.open_orders():
+            if row.side is None or row.type is None or row.amount is None:
+                continue
+            if row.status == "SUBMITTED":
+                # Sent but never acknowledged before the stop: the paper broker never saw it.
+                log.warning("order %s was never acknowledged; it is not restored", row.client_order_id)
+                continue
+            request = OrderRequest(row.client_order_id, row.symbol, row.side, row.type,
+                                   row.amount, row.price, row.created_ts)
+            self.broker.restore_open_order(request, row.amount - row.filled)
+        order_seq, trade_seq = self.ledger.get_kv("broker_counters", [0, 0])
+        self.broker.restore_counters(int(order_seq), int(trade_seq))
+        saved_state = self.ledger.get_kv("trading_state")
+        if saved_state is not None:
+            self.state = TradingState.from_dict(saved_state)
+        log.info("resumed from %s: %d positions, %d open orders", self.ledger.path,
+                 sum(1 for p in self.positions.values() if p.amount), len(self.broker.open_orders()))
+
+    def _save_cursor(self) -> None:
+        self.ledger.set_kv("broker_counters", list(self.broker.counters()))
+        self.ledger.set_kv("position_opened_ms", {s: p.opened_ms for s, p in self.positions.items() if p.amount})
+        if self.state is not None:
+            self.ledger.set_kv("trading_state", self.state.to_dict())
+
+    # --- market events -----------------------------------------------------------------------
+    def on_bar(self, bar: Bar) -> None:
+        """Fill resting orders against a closed bar, then mark the symbol at its close."""
+        if bar.symbol not in self.instruments:
+            return
+        self._record(self.broker.on_bar(bar))
+        self.last_price[bar.symbol] = Decimal(repr(bar.close))
+
+    # --- decision step -------------------------------------------------------------------------
+    def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...]) -> StepOutcome:
+        """One decision at `ts_ms` on what `book` and `ranking` know (nothing later)."""
+        equity = self.equity()
+        if self.state is None:
+            self.state = TradingState.initial(equity, ts_ms)
+        self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits)
+        for change in transitions:
+            log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value, change.reason)
+        view = self._view(ts_ms, book, ranking, equity)
+        market = MarketView(
+            instruments=self.instruments,
+            history=ReturnHistory(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), 1 / 1440),
+        )
+        scores = {coin.symbol: coin for coin in ranking}
+        denials = 0
+        actions = [a for a in self.policy.decide(view) if a.symbol in self.instruments]
+        for action in actions:
+            verdict, detail, sizing = self._act(action, ts_ms, market, equity)
+            denials += verdict.startswith("DENIED")
+            coin = scores.get(action.symbol)
+            self.ledger.record_decision(
+                ts_ms, action.symbol, action.action.value, verdict,
+                score=coin.score if coin else None,
+                reasons=[text for text, _ in coin.reasons] if coin else None,
+                sizing=sizing, detail=detail or action.reason,
+            )
+        equity = self.equity()
+        cash = self.broker.balances().get(self.quote_asset, Decimal(0))
+        self.exposed_steps += any(p.amount > 0 for p in self.positions.values())
+        self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
+        self._save_cursor()
+        return StepOutcome(ts_ms, equity, self.state.mode, len(actions), denials)
+
+    def _act(self, action: PolicyAction, ts_ms: int, market: MarketView,
+             equity: Decimal) -> tuple[str, str, Any]:
+        if action.action is Action.HOLD:
+            return "HOLD", action.reason, None
+        portfolio = self._portfolio(equity)
+        intent: EntryIntent | ExitIntent | CancelIntent
+        instrument = self.instruments[action.symbol]
+        if action.action in (Action.CANCEL_BUY, Action.CANCEL_SELL):
+            intent = CancelIntent(action.symbol, action.client_order_id or "")
+        elif action.action is Action.BUY:
+            assert action.limit_price is not None and action.stop_price is not None
+            intent = EntryIntent(
+                action.symbol, Side.BUY, instrument.price(action.limit_price, Side.BUY),
+                Decimal(repr(action.stop_price)), action.confidence,
+            )
+        else:
+            assert action.limit_price is not None
+            intent = ExitIntent(action.symbol, instrument.price(action.limit_price, Side.SELL))
+        verdict = self.gate.check(intent, portfolio, market, self.limits, self.state)
+        if isinstance(verdict, Denied):
+            self.denials[verdict.reason.value] = self.denials.get(verdict.reason.value, 0) + 1
+            self.last_denial = f"{action.symbol} {action.action.value}: {verdict.detail}"
+            return f"DENIED:{verdict.reason.value}", verdict.detail, None
+        assert isinstance(verdict, Approved)
+        if isinstance(intent, CancelIntent):
+            self._record(self.broker.cancel(intent.client_order_id, ts_ms))
+            return "APPROVED", action.reason, None
+        side = Side.BUY if action.action is Action.BUY else Side.SELL
+        request = OrderRequest(
+            client_order_id=self.broker.next_client_order_id(), symbol=action.symbol, side=side,
+            type=OrderType.LIMIT, amount=verdict.amount, price=verdict.price, ts_event=ts_ms,
+        )
+        self.ledger.record(request)  # before sending: recovery can find unacknowledged orders
+        self.placed_ms[request.client_order_id] = ts_ms
+        self._record(self.broker.submit(request))
+        sizing = verdict.sizing.breakdown if verdict.sizing else None
+        return "APPROVED", verdict.detail or action.reason, sizing
+
+    # --- bookkeeping -------------------------------------------------------------------------------
+    def _record(self, events: list[OrderEvent]) -> None:
+        for event in events:
+            self.ledger.record(event)
+            if isinstance(event, (PartiallyFilled, Filled)):
+                self._apply_fill(event)
+            elif isinstance(event, Rejected):
+                log.info("order %s rejected: %s", event.client_order_id, event.detail)
+            if isinstance(event, (Filled, Canceled, Rejected)):
+                self.placed_ms.pop(event.client_order_id, None)
+
+    def _apply_fill(self, fill: PartiallyFilled | Filled) -> None:
+        self.fills += 1
+        self.fees_paid += fill.fee
+        self.traded_notional += fill.price * fill.amount
+        position = self.positions.setdefault(fill.symbol, _Position())
+        was_flat = position.amount == 0
+        if was_flat:
+            position.realized_at_open = position.realized
+        position.amount, position.avg_price, position.realized = next_position(
+            position.amount, position.avg_price, position.realized,
+            fill.side, fill.price, fill.amount, fill.fee,
+        )
+        if was_flat and position.amount > 0:
+            position.opened_ms = fill.ts_event
+        if not was_flat and position.amount == 0:
+            self.round_trips.append(RoundTrip(fill.symbol, position.opened_ms, fill.ts_event,
+                                              position.realized - position.realized_at_open))
+        self.last_price.setdefault(fill.symbol, fill.price)
+
+    def equity(self) -> Decimal:
+        """Quote balance (free and reserved) plus every position at its last price."""
+        cash = self.broker.balances().get(self.quote_asset, Decimal(0))
+        held = sum(
+            (p.amount * self.last_price.get(s, p.avg_price) for s, p in self.positions.items()),
+            Decimal(0),
+        )
+        return cash + held
+
+    def _portfolio(self, equity: Decimal) -> PortfolioView:
+        free = self.broker.free_balances().get(self.quote_asset, Decimal(0))
+        pending: dict[str, Decimal] = {}
+        for order in self.broker.open_orders():
+            if order.side is Side.BUY and order.price is not None:
+                pending[order.symbol] = pending.get(order.symbol, Decimal(0)) + order.remaining * order.price
+        positions = {
+            s: (p.amount, self.last_price.get(s, p.avg_price))
+            for s, p in self.positions.items() if p.amount > 0
+        }
+        return PortfolioView(equity=equity, cash=free, positions=positions, pending_buys=pending)
+
+    def _view(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
+              equity: Decimal) -> DecisionView:
+        prim = book.primitives()
+        quotes = {
+            s: Quote(float(prim.last[i]), float(prim.bid[i]), float(prim.ask[i]))
+            for i, s in enumerate(book.symbols) if s in self.instruments and math.isfinite(prim.last[i])
+        }
+        holdings = {
+            s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
+            for s, p in self.positions.items() if p.amount > 0
+        }
+        orders = tuple(
+            RestingOrder(o.client_order_id, o.symbol, o.side.value, float(o.price or 0),
+                         float(o.remaining), o.ts_event)
+            for o in self.broker.open_orders() if o.cancel_requested_ms is None
+        )
+        return DecisionView(
+            ts_ms=ts_ms, symbols=tuple(s for s in book.symbols if s in self.instruments),
+            features=book.matrix(), feature_names=book.feature_names,
+            ranking=tuple(c for c in ranking if c.symbol in self.instruments),
+            quotes=quotes, holdings=holdings, open_orders=orders, equity=float(equity),
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """Equity, cash, positions and open orders as plain data (for status)."""
+        cash = self.broker.balances().get(self.quote_asset, Decimal(0))
+        return {
+            "quote_asset": self.quote_asset,
+            "equity": str(self.equity()),
+            "cash": str(cash),
+            "trading_state": self.state.mode.value if self.state else "ACTIVE",
+            "positions": [
+                {"symbol": s, "amount": str(p.amount), "avg_price": str(p.avg_price),
+                 "last": str(self.last_price.get(s, p.avg_price)),
+                 "unrealized_pnl": str((self.last_price.get(s, p.avg_price) - p.avg_price) * p.amount)}
+                for s, p in sorted(self.positions.items()) if p.amount > 0
+            ],
+            "open_orders": [
+                {"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side.value,
+                 "price": str(o.price), "remaining": str(o.remaining)}
+                for o in self.broker.open_orders()
+            ],
+            "fills": self.fills,
+            "denials": dict(self.denials),
+            "last_denial": self.last_denial,
+        }
+

@@ -1,0 +1,233 @@
+"""A socket-less market feed for backtests: the simulator's frames, without the network.
+
+Backtest parity needs the engine to see *exactly* the floats, in the same order, that the
+daemon sees from the embedded simulator over its websocket. So this feed does not read bars
+and build events itself: it takes the frames the simulator would publish (the same
+`MinutePlayer`), serializes them the way the server does (`orjson`, wrapped as combined-stream
+frames because `BinanceFeed` connects to `/stream`), and parses them with the same
+`binance_parse.dispatch` the live feed calls for every websocket message. History comes the
+way the live feed's REST backfill gets it: `/api/v3/klines` rows (`protocol.kline_row`),
+a JSON round trip, `binance_rest.parse_klines`, the same paging. Instruments go through
+`exchangeInfo` and `parse_exchange_info`, as the daemon loads them.
+
+Differences from `BinanceFeed`, all deliberate:
+- `ts_recv` is the frame's market time (the simulator's clock at publication), not the time
+  a socket delivered it; decisions use `ts_event`, which is identical.
+- Nothing is lost in transit, so the gap fill that the live feed does from REST when a bar
+  skips minutes always finds nothing here too (a missing minute is a minute without trades);
+  it is still done, through the same klines path, so the two stay interchangeable.
+- Everything is synchronous: the caller drives time with `play_minute()`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+
+from exchange.feeds.binance import subscription_streams
+from exchange.feeds.binance_parse import dispatch
+from exchange.feeds.binance_rest import (
+    KLINES_PAGE,
+    bars_of,
+    concat_histories,
+    history_after,
+    parse_exchange_info,
+    parse_klines,
+)
+from exchange.feeds.common import MalformedReporter, call_consumer
+from exchange.feeds.errors import MalformedFrame
+from exchange.instruments import Instrument
+from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from exchange.sim import protocol
+from exchange.sim.player import MinutePlayer
+from exchange.sim.source import MarketSource
+
+__all__ = ["ReplayFeed"]
+
+log = logging.getLogger(__name__)
+
+
+class ReplayFeed:
+    """Plays a `MarketSource` minute by minute into `BinanceFeed`'s callbacks, synchronously.
+
+    Build it on a fresh source (`exchange.sim.source.open_source(config)` or
+    `ReplaySource.from_dir(...)`) configured like the simulator it stands in for: same seed,
+    coins, history and ticks_per_bar give the same frames.
+    """
+
+    def __init__(
+        self,
+        source: MarketSource,
+        *,
+        on_tick: Callable[[Tick], None],
+        on_bar: Callable[[Bar], None],
+        on_history: Callable[[BarHistory], None] | None = None,
+        on_tick_batch: Callable[[TickBatch], None] | None = None,
+        symbols: list[str] | None = None,
+        all_tickers: bool = True,
+        forming_klines: bool = True,
+    ) -> None:
+        """`symbols` (exchange ids) defaults to every symbol of the source. The callbacks
+        mean what they mean for `BinanceFeed`; `all_tickers=True` is the daemon's choice in
+        sim mode (ticker arrays, delivered to `on_tick_batch` when given).
+        `forming_klines=False` skips the in-progress kline frames (`x: false`), about a
+        third of the work: the parser drops them anyway, so callbacks are unchanged."""
+        self._player = MinutePlayer(source)
+        self._source = source
+        known = {s: i for i, s in enumerate(self._player.symbols)}
+        chosen = self._player.symbols if symbols is None else symbols
+        self.symbols: list[str] = list(dict.fromkeys(s.upper() for s in chosen))
+        unknown = [s for s in self.symbols if s not in known]
+        if unknown or not self.symbols:
+            raise ValueError(f"ReplayFeed: symbols not in the source: {unknown or 'none given'}")
+        self._index = known
+        self._symbol_set = frozenset(self.symbols)
+        self._streams = frozenset(subscription_streams(self.symbols, all_tickers))
+        self._during = (
+            self._streams
+            if forming_klines
+            else frozenset(s for s in self._streams if not s.endswith("@kline_1m"))
+        )
+        self._on_tick, self._on_bar = on_tick, on_bar
+        self._on_history, self._on_tick_batch = on_history, on_tick_batch
+        self._last_bar_ms: dict[str, int] = {}
+        self._malformed = MalformedReporter(log)
+        self.messages = self.bars = self.gaps_filled = self.dropped_rows = 0
+        self.finished = False  # the source ran out
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def now_ms(self) -> int:
+        """The simulator's clock: the close of the last played minute (its open at start)."""
+        return self._player.now_ms
+
+    @property
+    def instruments(self) -> list[Instrument]:
+        """Trading rules of the followed symbols as the daemon gets them: `exchangeInfo`
+        serialized and parsed back (so Decimals carry the same exponents, "0.01000000")."""
+        body = orjson.loads(
+            orjson.dumps(protocol.exchange_info(self._player.instruments, self.now_ms))
+        )
+        parsed = parse_exchange_info(body, trading_only=True)
+        return [i for i in parsed if i.symbol in self._symbol_set]
+
+    @property
+    def malformed(self) -> int:
+        """Frames skipped as malformed (always 0 unless the simulator has a bug)."""
+        return self._malformed.count
+
+    def backfill(self, minutes: int) -> None:
+        """Deliver, per symbol, the closed bars of the `minutes` before now (or since the
+        last delivered bar) through `on_history` in one BarHistory, oldest first (bar by bar
+        through `on_bar` without `on_history`), exactly as `BinanceFeed`'s REST backfill."""
+        if minutes < 0:
+            raise ValueError("backfill minutes must be >= 0")
+        symbols = self.symbols
+        if minutes == 0:  # no window: only resume symbols that already have bars
+            symbols = [s for s in symbols if s in self._last_bar_ms]
+        now_ms = self.now_ms
+        window_start_ms = now_ms - minutes * MINUTE_MS
+        for symbol in symbols:
+            last = self._last_bar_ms.get(symbol)
+            start_ms = window_start_ms if last is None else last + MINUTE_MS
+            if start_ms + MINUTE_MS > now_ms:
+                continue
+            self._deliver(self._fetch_klines(symbol, start_ms, now_ms), bulk=True)
+
+    def play_minute(self) -> int | None:
+        """Play the next market minute through the callbacks: every frame the simulator
+        publishes for the followed streams, serialized, parsed and dispatched like a
+        websocket message. Returns the minute's open time, or None once the source is
+        exhausted (then and after, nothing is delivered)."""
+        if self.finished:
+            return None
+        data = self._source.advance()
+        if data is None:
+            self.finished = True
+            return None
+        batch = self._on_tick_batch is not None
+        frames = self._player.play(
+            data, self._streams.__contains__, during=self._during.__contains__
+        )
+        for market_ms, stream, payload in frames:
+            raw = protocol.combined(stream, orjson.dumps(payload))
+            self._handle(raw, market_ms, batch)
+        return data.bars.open_ms
+
+    def run(self, max_minutes: int | None = None) -> int:
+        """Play minutes until the source runs out (or `max_minutes`); returns how many."""
+        played = 0
+        while (max_minutes is None or played < max_minutes) and self.play_minute() is not None:
+            played += 1
+        return played
+
+    # ------------------------------------------------------------------ messages
+
+    def _handle(self, raw: bytes, ts_recv: int, batch: bool) -> None:
+        """What `BinanceFeed._handle` does with one websocket message, minus the socket."""
+        self.messages += 1
+        try:
+            frame = dispatch(raw, ts_recv, self._symbol_set, batch=batch)
+        except MalformedFrame as exc:
+            self._malformed.report(exc.reason, raw)
+            return
+        self.dropped_rows += frame.dropped
+        if frame.batch is not None:
+            call_consumer(self._on_tick_batch, frame.batch)  # type: ignore[arg-type]
+        for event in frame.events:
+            if isinstance(event, Tick):
+                call_consumer(self._on_tick, event)
+            else:
+                self._accept_live_bar(event)
+
+    def _accept_live_bar(self, bar: Bar) -> None:
+        """Once and in order per symbol; skipped minutes are filled from klines first."""
+        last = self._last_bar_ms.get(bar.symbol)
+        if last is not None and bar.open_ms <= last:
+            return
+        if last is not None and bar.open_ms > last + MINUTE_MS:
+            history = self._fetch_klines(bar.symbol, last + MINUTE_MS, bar.open_ms)
+            self._deliver(history, bulk=False, gap_fill=True)
+        self._deliver_bar(bar)
+
+    # ------------------------------------------------------------------ bars over "REST"
+
+    def _fetch_klines(self, symbol: str, start_ms: int, end_ms: int) -> BarHistory:
+        """`binance_rest.fetch_klines` against the simulator's `/api/v3/klines`, without
+        HTTP: same request parameters and paging, same JSON bytes, same parser."""
+        index = self._index[symbol]
+        pages: list[BarHistory] = []
+        cursor = start_ms
+        while cursor < end_ms:
+            rows: Any = orjson.loads(
+                orjson.dumps(self._player.kline_rows(index, cursor, end_ms - 1, KLINES_PAGE))
+            )
+            page = parse_klines(rows, symbol, end_ms)
+            pages.append(history_after(page, cursor - 1))
+            if len(rows) < KLINES_PAGE or not len(page):
+                break
+            cursor = int(page.open_ms[-1]) + MINUTE_MS
+        return concat_histories(symbol, pages)
+
+    def _deliver(self, history: BarHistory, *, bulk: bool, gap_fill: bool = False) -> None:
+        history = history_after(history, self._last_bar_ms.get(history.symbol))
+        if not len(history):
+            return
+        if bulk and self._on_history is not None:
+            self._last_bar_ms[history.symbol] = int(history.open_ms[-1])
+            self.bars += len(history)
+            call_consumer(self._on_history, history)
+        else:
+            for bar in bars_of(history):
+                self._deliver_bar(bar)
+        if gap_fill:
+            self.gaps_filled += len(history)
+
+    def _deliver_bar(self, bar: Bar) -> None:
+        self._last_bar_ms[bar.symbol] = bar.open_ms
+        self.bars += 1
+        call_consumer(self._on_bar, bar)
