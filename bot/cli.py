@@ -61,19 +61,64 @@ def run(
 
 @app.command()
 def status(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
-    """Feed health, universe size, top-K ranking with reasons, uptime."""
-    from bot.control import ControlUnavailable, call
-
-    config = _load(config_path)
-    try:
-        result = asyncio.run(call(config.data_dir, "status"))
-    except ControlUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+    """Feed health, universe size, trading account, top-K ranking with reasons, uptime."""
+    result = _ask(config_path, "status")
     if as_json:
         print(json.dumps(result))
         return
     _print_status(result)
+
+
+def _ask(config_path: Path, command: str) -> dict[str, Any]:
+    from bot.control import ControlUnavailable, call
+
+    config = _load(config_path)
+    try:
+        return asyncio.run(call(config.data_dir, command))
+    except ControlUnavailable as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+@app.command()
+def trades(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
+    """The newest fills of the running daemon."""
+    result = _ask(config_path, "trades")
+    if as_json:
+        print(json.dumps(result))
+        return
+    table = Table(title="Newest fills")
+    for column in ("time (UTC)", "symbol", "side", "price", "amount", "fee", "liquidity", "order"):
+        table.add_column(column)
+    for f in result["fills"]:
+        when = time.strftime("%m-%d %H:%M", time.gmtime(f["ts"] / 1000))
+        table.add_row(when, f["symbol"], f["side"], f["price"], f["amount"], f["fee"],
+                      str(f["liquidity"]), f["client_order_id"])
+    out.print(table)
+
+
+@app.command()
+def profit(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
+    """Hourly and daily returns, win rate and trade counts of the running daemon."""
+    result = _ask(config_path, "profit")
+    if as_json:
+        print(json.dumps(result))
+        return
+    out.print(
+        f"equity {result['equity']} (from {result['start_equity']}, "
+        f"{result['total_return'] * 100:+.3f}%) · round trips {result['round_trips']} "
+        f"(win rate {result['win_rate'] * 100:.1f}%) · buys {result['buys']} · "
+        f"sells {result['sells']} · fees {result['fees']}"
+    )
+    for name in ("hourly", "daily"):
+        table = Table(title=f"{name} returns")
+        table.add_column("period start (UTC)")
+        table.add_column("equity", justify="right")
+        table.add_column("return", justify="right")
+        for row in result[name]:
+            start = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["start_ms"] / 1000))
+            table.add_row(start, row["equity"], f"{row['return'] * 100:+.3f}%")
+        out.print(table)
 
 
 def _print_status(result: dict[str, Any]) -> None:
@@ -89,6 +134,27 @@ def _print_status(result: dict[str, Any]) -> None:
             f"{feed.get('malformed', 0)} malformed · {feed.get('reconnects', 0)} reconnects · "
             f"last message {feed.get('last_message_age_s') or 0:.1f}s ago"
         )
+    trading = result.get("trading")
+    if trading:
+        out.print(
+            f"account: equity {trading['equity']} {trading['quote_asset']} · cash {trading['cash']} · "
+            f"state {trading['trading_state']} · {trading['fills']} fills · "
+            f"denials {trading['denials'] or 'none'}"
+        )
+        if trading["last_denial"]:
+            out.print(f"last denial: {trading['last_denial']}")
+        positions = Table(title="Positions")
+        for column in ("symbol", "amount", "avg price", "last", "unrealized PnL"):
+            positions.add_column(column)
+        for p in trading["positions"]:
+            positions.add_row(p["symbol"], p["amount"], p["avg_price"], p["last"], p["unrealized_pnl"])
+        out.print(positions)
+        orders = Table(title="Open orders")
+        for column in ("order", "symbol", "side", "price", "remaining"):
+            orders.add_column(column)
+        for o in trading["open_orders"]:
+            orders.add_row(o["client_order_id"], o["symbol"], o["side"], o["price"], o["remaining"])
+        out.print(orders)
     decisions = result["decisions"]
     out.print(f"decision steps: {decisions['steps']} · last latency {decisions['last_latency_ms']} ms")
     table = Table(title="Top-K ranking: P(target before stop within horizon)")

@@ -20,6 +20,7 @@ from bot.config import Config
 from bot.control import ControlServer
 from bot.assembly import make_trader
 from bot.engine import Engine
+from bot.stats import profit, recent_trades
 from bot.trader import Trader
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.binance_rest import fetch_exchange_info
@@ -50,16 +51,20 @@ def select_universe(instruments: list[Instrument], config: Config) -> list[str]:
 class Daemon:
     """One running Entasis process; `status()` is the command layer's first command."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, sim: SimExchange | None = None) -> None:
+        """`sim` lets a test drive the simulated exchange's clock (`autorun=False`)."""
         self.config = config
         self.started_wall = time.time()
-        self.sim: SimExchange | None = None
+        self.sim: SimExchange | None = sim
         self.feed: BinanceFeed | None = None
         self.engine: Engine | None = None
         self.ledger: Ledger | None = None
         self.trader: Trader | None = None
         self.control = ControlServer(
-            config.data_dir, {"status": self.status}, config.control.host, config.control.port
+            config.data_dir,
+            {"status": self.status, "trades": self.trades, "profit": self.profit},
+            config.control.host,
+            config.control.port,
         )
 
     def status(self) -> dict[str, Any]:
@@ -91,13 +96,23 @@ class Daemon:
             ],
         }
 
+    def trades(self) -> dict[str, Any]:
+        """The newest fills (from the ledger)."""
+        return recent_trades(self.ledger) if self.ledger else {"fills": []}
+
+    def profit(self) -> dict[str, Any]:
+        """Hourly/daily returns, win rate and trade counts (from the ledger)."""
+        if self.ledger is None or self.trader is None:
+            return {}
+        return profit(self.ledger, self.trader.round_trips)
+
     async def run(self) -> None:
         """Start everything and run until cancelled."""
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             if config.exchange.source == "sim":
-                self.sim = SimExchange(config.sim)
+                self.sim = self.sim or SimExchange(config.sim)
                 await self.sim.start()
                 rest_url, ws_url = self.sim.rest_url, self.sim.ws_url
             else:

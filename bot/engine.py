@@ -90,6 +90,12 @@ class Engine:
                 self._minute_complete.set()
 
     # --- decisions ---------------------------------------------------------------------------
+    @property
+    def minute_pending(self) -> bool:
+        """A bar of a minute not decided yet has arrived (a replay clock decides only then,
+        as the live loop does: a minute in which nothing traded brings no decision)."""
+        return self._pending_minute is not None and self._pending_minute > self._decided_minute
+
     def decide(self) -> DecisionStep:
         """Rank the universe on what the engine knows now (pure, synchronous, fast)."""
         started = time.perf_counter()
