@@ -18,7 +18,7 @@ from tests.conftest import REPO_ROOT
 
 FAST = """
 [sim]
-coins = 6
+coins = 12
 speed = 600.0
 history_days = 1.2
 [feed]
@@ -63,7 +63,7 @@ def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path
                 if status["decisions"]["steps"] >= first_step + 3 and len(set(map(str, seen_rankings))) > 1:
                     break
             time.sleep(0.5)
-        assert status["mode"] == "paper" and status["symbols"] == 6
+        assert status["mode"] == "paper" and status["symbols"] == 12
         assert status["feed"]["connected"] and not status["feed"]["stale"]
         assert status["feed"]["malformed"] == 0
         assert 1 <= len(status["ranking"]) <= 5
@@ -77,3 +77,67 @@ def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path
     assert time.monotonic() - sent < 5.0, "shutdown took longer than 5 s"
     assert "Traceback" not in output, output
     assert not (tmp_path / "var" / "control.json").exists()
+
+
+def _start(config: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+def _stop(daemon: subprocess.Popen) -> str:
+    daemon.send_signal(signal.SIGINT)
+    output, _ = daemon.communicate(timeout=15)
+    assert daemon.returncode == 0, output
+    return output
+
+
+def _wait_for(config: Path, ready, timeout_s: float = 60) -> dict:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if (config.parent / "var" / "control.json").exists():
+            try:
+                status = _status(config)
+            except AssertionError:
+                status = None
+            if status and ready(status):
+                return status
+        time.sleep(0.5)
+    raise AssertionError("daemon never reached the expected state")
+
+
+def test_daemon_trades_on_paper_and_resumes_positions_and_orders_after_restart(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(FAST)
+    daemon = _start(config)
+    try:
+        status = _wait_for(config, lambda s: s["trading"]["fills"] > 0 and s["trading"]["positions"])
+        assert status["trading"]["trading_state"] == "ACTIVE"
+        trades = json.loads(subprocess.run(
+            [sys.executable, "-m", "bot.cli", "trades", "--json", "--config", str(config)],
+            capture_output=True, text=True, cwd=REPO_ROOT, timeout=30).stdout)
+        assert trades["fills"] and {"symbol", "side", "price", "amount", "fee"} <= set(trades["fills"][0])
+        profit = json.loads(subprocess.run(
+            [sys.executable, "-m", "bot.cli", "profit", "--json", "--config", str(config)],
+            capture_output=True, text=True, cwd=REPO_ROOT, timeout=30).stdout)
+        assert profit["buys"] >= 1 and profit["hourly"]
+    finally:
+        first_output = _stop(daemon)
+    assert "Traceback" not in first_output
+
+    from state.ledger import Ledger
+
+    with Ledger.open(tmp_path / "var" / "ledger.sqlite") as ledger:
+        held = {p.symbol for p in ledger.positions() if p.amount != 0}
+        open_orders = {o.client_order_id for o in ledger.open_orders() if o.status != "SUBMITTED"}
+    assert held, "the first run must leave positions for the restart to resume"
+
+    daemon = _start(config)
+    try:
+        _wait_for(config, lambda s: s["trading"] is not None)
+    finally:
+        output = _stop(daemon)
+    resumed = [line for line in output.splitlines() if "resumed from" in line]
+    assert resumed and f"{len(held)} positions, {len(open_orders)} open orders" in resumed[0], output
