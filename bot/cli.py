@@ -138,8 +138,10 @@ def _print_status(result: dict[str, Any]) -> None:
     if trading:
         out.print(
             f"account: equity {trading['equity']} {trading['quote_asset']} · cash {trading['cash']} · "
-            f"state {trading['trading_state']} · {trading['fills']} fills · "
-            f"denials {trading['denials'] or 'none'}"
+            f"state {trading['trading_state']} · today's PnL {trading['today_pnl']} · "
+            f"{trading['fills']} fills · {trading['round_trips']} round trips"
+            + (f" (win rate {trading['win_rate'] * 100:.0f}%)" if trading["win_rate"] is not None else "")
+            + f" · denials {trading['denials'] or 'none'}"
         )
         if trading["last_denial"]:
             out.print(f"last denial: {trading['last_denial']}")

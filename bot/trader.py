@@ -324,6 +324,10 @@ class Trader:
                 for o in self.broker.open_orders()
             ],
             "fills": self.fills,
+            "today_pnl": str(self.equity() - self.state.day_start_equity) if self.state else "0",
+            "round_trips": len(self.round_trips),
+            "win_rate": (sum(1 for t in self.round_trips if t.pnl > 0) / len(self.round_trips)
+                         if self.round_trips else None),
             "denials": dict(self.denials),
             "last_denial": self.last_denial,
         }

@@ -85,3 +85,37 @@ def test_cli_refuses_an_unknown_policy_and_a_missing_folder(tmp_path: Path) -> N
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,
     )
     assert missing.returncode == 2 and "not found" in missing.stderr
+
+
+def test_no_decision_sees_a_bar_before_it_closes(market: Path, tmp_path: Path) -> None:
+    """Rewrite every bar from minute t on: every decision stamped at or before t is unchanged
+    (a decision at t may use only bars that closed before t)."""
+    import gzip
+
+    altered = tmp_path / "altered"
+    altered.mkdir()
+    cut_ms = 1_699_999_980_000 + 1_650 * 60_000
+    for source in market.iterdir():
+        lines = gzip.open(source, "rt").read().splitlines()
+        out = [lines[0]]
+        for line in lines[1:]:
+            ts, o, h, l, c, v = line.split(",")
+            if int(ts) >= cut_ms:  # crash the market from t on: a policy that peeked would react
+                o, h, l, c = (f"{float(x) * 0.5:.4f}" for x in (o, h, l, c))
+            out.append(",".join((ts, o, h, l, c, v)))
+        with gzip.open(altered / source.name, "wt") as handle:
+            handle.write("\n".join(out) + "\n")
+
+    def decisions(path: Path) -> list[tuple]:
+        with Ledger.open(path) as ledger:
+            return [tuple(r.values()) for r in ledger.db.query(
+                "SELECT ts, symbol, score, action, verdict, detail FROM decisions WHERE ts <= ? ORDER BY id",
+                [cut_ms])]
+
+    backtest(market, tmp_path / "original.sqlite")
+    backtest(altered, tmp_path / "altered.sqlite")
+    before = decisions(tmp_path / "original.sqlite")
+    assert before and before == decisions(tmp_path / "altered.sqlite")
+    with Ledger.open(tmp_path / "altered.sqlite") as ledger:
+        later = ledger.db.execute("SELECT COUNT(*) FROM decisions WHERE ts > ?", [cut_ms]).fetchone()[0]
+    assert later > 0  # and the run did go on past t
