@@ -1,0 +1,422 @@
+"""Full-pipeline replay throughput (1m candles/s on 20 coins) and peak memory of a backtest.
+
+Measured in the same run, each in its own fresh (spawned) child process so each gets its own
+peak RSS (the child's VmHWM from /proc/self/status; `ru_maxrss` only where /proc is missing,
+since Linux carries ru_maxrss over fork + exec and it would include the parent's RSS):
+- ours: `bot.backtest.run_backtest` with the default "baseline" policy: replay feed (Binance
+  frames, parsed) -> features -> ranking -> policy -> risk -> paper fills -> SQLite ledger.
+  Throughput is candles/s with candles = minutes played x tradable symbols; the steady figure
+  times the play loop (first to last `progress` callback), the end-to-end figure also counts
+  the CSV load, the backfill and the final statistics. Best of `ROUNDS` children.
+- naive: a per-candle plain-Python SMA(20/50) crossover loop over the same candles (lists of
+  floats; per symbol per minute: update the two running sums, decide the cross, fill at the
+  close with the taker fee, one cash bucket per symbol). Its data comes through the same
+  `ReplaySource` grid; only the loop is timed (best of 3).
+- an import floor: a child that only imports what the backtest imports, so the peak RSS can
+  be read as "interpreter + libraries" plus "the run's own data".
+- where the time goes: one short run under cProfile (the profiler switched on at the first
+  played minute, so the load and backfill are left out), own time per module group, with
+  time in numpy/stdlib/C functions charged to the project function that called them.
+
+Default data: a seeded generated market (`bench._market_csv`: 20 USDT coins) written as CSVs
+to a temp folder: 1440 minutes of warm-up history, then `MINUTES` (720) played.
+Targets (issue): >= 100k candles/s through the full pipeline, <= 1 GB peak RSS.
+
+Options (environment, since `python -m bench NAME` takes only names), or the same as flags of
+`python -m bench.backtest [--data DIR] [--balance X] [--minutes N]`:
+- BENCH_BACKTEST_DATA=DIR: replay a folder of `<BASE>_<QUOTE>-1m.csv[.gz]` instead, e.g.
+  /work/shared/data/ohlcv/freqtrade_bittrex_2017-11 (20 BTC-quoted coins); the first 1440
+  minutes (at most half the data) are warm-up, as in `entasis backtest`.
+- BENCH_BACKTEST_BALANCE=X: starting balance in the quote asset; default 1 when the
+  dominant quote is BTC, else the config's `trading.starting_balance` (10000).
+- BENCH_BACKTEST_MINUTES=N: minutes played (default 720; 0 = all the data after warm-up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import json
+import multiprocessing
+import os
+import resource
+import sys
+import tempfile
+import time
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from bench.common import console, rate, show
+
+COINS = 20
+WARMUP_MINUTES = 1440
+MINUTES = 720
+PROFILE_MINUTES = 180
+ROUNDS = 2
+NAIVE_ROUNDS = 3
+SEED = 7
+FAST, SLOW = 20, 50
+TARGET_CANDLES_PER_S = 100_000
+TARGET_PEAK_MB = 1024.0
+MINUTE_MS = 60_000
+
+# Module groups of the profile, first match wins (paths relative to the repository root).
+GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("replay feed (exchange.sim, exchange.feeds)", ("exchange/sim/", "exchange/feeds/")),
+    ("features (strategies.features*, rolling, windows, regime)",
+     ("strategies/features", "strategies/rolling", "strategies/windows", "strategies/regime",
+      "strategies/feature_columns")),
+    ("ranking (strategies.ranking)", ("strategies/ranking",)),
+    ("policy (strategies.policy, baselines, barrier)",
+     ("strategies/policy", "strategies/baselines", "strategies/barrier")),
+    ("trader + risk + broker + fills",
+     ("bot/trader", "risk/", "exchange/brokers/", "exchange/fills", "exchange/orders")),
+    ("ledger (state)", ("state/",)),
+    ("engine (bot.engine)", ("bot/engine",)),
+    ("other project code", ("bot/", "exchange/", "strategies/", "bench/")),
+)
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+# -- options -------------------------------------------------------------------------------
+def _options(argv: list[str] | None = None) -> argparse.Namespace:
+    """Flags (when run as `python -m bench.backtest`) over environment variables."""
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m bench.backtest", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", default=env.get("BENCH_BACKTEST_DATA") or None)
+    parser.add_argument("--balance", default=env.get("BENCH_BACKTEST_BALANCE") or None)
+    parser.add_argument("--minutes", type=int,
+                        default=int(env.get("BENCH_BACKTEST_MINUTES") or MINUTES))
+    return parser.parse_args([] if argv is None else argv)
+
+
+def _played(data_dir: Path, from_ms: int | None, minutes: int) -> dict[str, Any]:
+    """The minutes `run_backtest` will play and the symbols it trades (as it computes them)."""
+    from bot.assembly import dominant_quote
+    from exchange.sim.replay import ReplaySource
+
+    source = ReplaySource.from_dir(data_dir, warmup_minutes=WARMUP_MINUTES)
+    start = source.now_ms if from_ms is None else max(source.now_ms, from_ms)
+    end = source.end_ms if minutes <= 0 else min(source.end_ms, start + minutes * MINUTE_MS)
+    quote = dominant_quote(source.instruments)
+    return {"from_ms": start, "to_ms": end, "minutes": (end - start) // MINUTE_MS,
+            "quote": quote, "warmup_minutes": (start - source.store.first_open_ms) // MINUTE_MS,
+            "symbols": [i.symbol for i in source.instruments if i.quote == quote],
+            "all_symbols": len(source.instruments)}
+
+
+# -- children ------------------------------------------------------------------------------
+def _peak_mb() -> float:
+    """Peak RSS of this process in MB: VmHWM where /proc has it. Not ru_maxrss alone: Linux
+    keeps it across fork + exec, so a spawned child would report at least the parent's RSS
+    at the spawn (measured: a 500 MB parent gave a 16 MB child ru_maxrss 515 MB)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)  # kB
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
+
+
+def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None,
+                    profile: bool) -> dict[str, Any]:
+    """One `run_backtest` in this (fresh) process: timings, peak RSS, optional profile."""
+    import cProfile
+
+    from bot.backtest import run_backtest
+    from bot.config import load_config
+
+    config = load_config(None, environ={})
+    marks: list[float] = []
+    profiler = cProfile.Profile() if profile else None
+
+    def progress(done: int, total: int) -> None:
+        marks.append(time.perf_counter())
+        if profiler is not None and done == 1:
+            profiler.enable()
+
+    with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
+        started = time.perf_counter()
+        result = run_backtest(config, Path(data_dir), Path(tmp) / "ledger.sqlite",
+                              policy="baseline", from_ms=from_ms, to_ms=to_ms,
+                              balance=Decimal(balance) if balance is not None else None,
+                              warmup_minutes=WARMUP_MINUTES, progress=progress)
+        wall = time.perf_counter() - started
+        if profiler is not None:
+            profiler.disable()
+    out = {"wall_s": wall, "setup_s": marks[0] - started if marks else wall,
+           "loop_s": marks[-1] - marks[0] if len(marks) > 1 else 0.0,
+           "finish_s": time.perf_counter() - marks[-1] if marks else 0.0,
+           "minutes": result.minutes, "symbols": result.symbols, "quote": result.quote_asset,
+           "trades": result.performance.trades, "total_return": result.performance.total_return,
+           "ledger_digest": result.ledger_digest, "peak_rss_mb": _peak_mb()}
+    if profiler is not None:
+        out["profile"] = _breakdown(profiler)
+    return out
+
+
+def _child_naive(data_dir: str, from_ms: int, to_ms: int, symbols: list[str],
+                 fee_bps: float) -> dict[str, Any]:
+    """The naive SMA(20/50) loop over the same candles, best of NAIVE_ROUNDS."""
+    from exchange.sim.replay import ReplaySource
+
+    source = ReplaySource.from_dir(data_dir, warmup_minutes=WARMUP_MINUTES)
+    columns = [source.symbols.index(s) for s in symbols]
+    store = source.store
+    lo, start, end = 0, store.row_of(from_ms), store.row_of(to_ms)
+    close = store.column("close", slice(lo, end))[:, columns].tolist()
+    traded = store.column("traded", slice(lo, end))[:, columns].tolist()
+    rows = [[c if t else None for c, t in zip(cs, ts)] for cs, ts in zip(close, traded)]
+    del close, traded, source
+    warm, played = rows[:start], rows[start:]
+    best, results = float("inf"), {}
+    for _ in range(NAIVE_ROUNDS):
+        state = _naive_state(len(symbols))
+        _naive_loop(warm, state, fee_bps)  # the warm-up: not timed
+        started = time.perf_counter()
+        _naive_loop(played, state, fee_bps)
+        best = min(best, time.perf_counter() - started)
+        results = state
+    last = [next((r[s] for r in reversed(rows) if r[s] is not None), 0.0)
+            for s in range(len(symbols))]
+    equity = sum(c + q * p for c, q, p in zip(results["cash"], results["qty"], last))
+    return {"loop_s": best, "minutes": len(played), "symbols": len(symbols),
+            "trades": results["trades"], "total_return": equity / len(symbols) - 1.0,
+            "peak_rss_mb": _peak_mb()}
+
+
+def _naive_state(n: int) -> dict[str, Any]:
+    return {"hist": [[] for _ in range(n)], "fast": [0.0] * n, "slow": [0.0] * n,
+            "above": [None] * n, "cash": [1.0] * n, "qty": [0.0] * n, "trades": 0}
+
+
+def _naive_loop(rows: list[list[float | None]], state: dict[str, Any], fee_bps: float) -> None:
+    """Per minute, per symbol: running SMA(20) and SMA(50), a cross flips the position, filled
+    at the close less the fee (the plain-Python strategy loop we compare against)."""
+    hist, fast, slow, above = state["hist"], state["fast"], state["slow"], state["above"]
+    cash, qty = state["cash"], state["qty"]
+    keep = 1.0 - fee_bps / 1e4
+    trades = state["trades"]
+    for row in rows:
+        for s, c in enumerate(row):
+            if c is None:
+                continue  # no bar this minute
+            h = hist[s]
+            h.append(c)
+            n = len(h)
+            f = fast[s] + c
+            if n > FAST:
+                f -= h[n - FAST - 1]
+            w = slow[s] + c
+            if n > SLOW:
+                w -= h[n - SLOW - 1]
+            fast[s], slow[s] = f, w
+            if n < SLOW:
+                continue
+            up = f * SLOW > w * FAST  # SMA20 > SMA50
+            if up == above[s]:
+                continue
+            if above[s] is not None:
+                if up and qty[s] == 0.0:
+                    qty[s], cash[s] = cash[s] * keep / c, 0.0
+                    trades += 1
+                elif not up and qty[s] > 0.0:
+                    cash[s], qty[s] = qty[s] * c * keep, 0.0
+                    trades += 1
+            above[s] = up
+    state["trades"] = trades
+
+
+def _child_floor() -> dict[str, Any]:
+    """Peak RSS of a process that only imports what the backtest imports."""
+    import bot.backtest
+    import bot.config  # noqa: F401
+    import strategies.baselines  # noqa: F401
+
+    return {"peak_rss_mb": _peak_mb()}
+
+
+def _in_child(function: Any, *args: Any) -> dict[str, Any]:
+    """Run `function(*args)` in a freshly spawned process (its own peak RSS)."""
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(function, *args).result()
+
+
+# -- profile -------------------------------------------------------------------------------
+def _group_of(filename: str) -> str | None:
+    """The module group of a project file; None for numpy, stdlib, C functions."""
+    try:
+        relative = Path(filename).resolve().relative_to(_ROOT).as_posix()
+    except (ValueError, OSError):
+        return None
+    if relative.startswith(".venv/"):
+        return None
+    for name, prefixes in GROUPS:
+        if relative.startswith(prefixes):
+            return name
+    return None
+
+
+def _breakdown(profiler: Any) -> dict[str, Any]:
+    """Own time per module group (library time charged to its project callers), and the
+    project functions with the most cumulative time."""
+    import pstats
+
+    stats = pstats.Stats(profiler).stats  # func -> (cc, nc, tt, ct, callers)
+    owners: dict[Any, dict[str, float]] = {}
+
+    def owner(func: Any, depth: int = 0) -> dict[str, float]:
+        """Shares of `func`'s own time by project group (through its callers if needed)."""
+        if func in owners:
+            return owners[func]
+        group = _group_of(func[0])
+        if group is not None:
+            owners[func] = {group: 1.0}
+            return owners[func]
+        callers = stats[func][4] if func in stats else {}
+        weights = {c: edge[2] + edge[3] for c, edge in callers.items()}
+        total = sum(weights.values())
+        if depth > 40 or not callers or total <= 0:
+            return {"other (outside the play loop / unattributed)": 1.0}
+        owners[func] = {"other (outside the play loop / unattributed)": 1.0}  # cycle guard
+        shares: dict[str, float] = {}
+        for caller, weight in weights.items():
+            for name, share in owner(caller, depth + 1).items():
+                shares[name] = shares.get(name, 0.0) + share * weight / total
+        owners[func] = shares
+        return shares
+
+    groups: dict[str, float] = {}
+    total = 0.0
+    for func, (_, _, tt, _, _) in stats.items():
+        total += tt
+        for name, share in owner(func).items():
+            groups[name] = groups.get(name, 0.0) + tt * share
+    top = sorted(((ct, func) for func, (_, _, _, ct, _) in stats.items()
+                  if _group_of(func[0]) is not None), reverse=True)
+    entries = []
+    for ct, (file, line, name) in top[:12]:
+        relative = Path(file).resolve().relative_to(_ROOT).as_posix()
+        entries.append({"function": f"{relative}:{line} {name}", "cum_s": round(ct, 3)})
+    return {"total_s": round(total, 3),
+            "groups_s": {k: round(v, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
+            "top_cumulative": entries}
+
+
+# -- the benchmark -------------------------------------------------------------------------
+def run(argv: list[str] | None = None) -> dict:
+    """Measure and print; return the figures."""
+    options = _options(argv)
+    from bot.config import load_config
+
+    config = load_config(None, environ={})
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="bench-market-") as tmp:
+        if options.data:
+            data_dir = Path(options.data)
+            origin = str(data_dir)
+            played = _played(data_dir, None, options.minutes)
+        else:
+            from bench._market_csv import START_MS, write_market
+
+            data_dir = Path(tmp) / "market"
+            write_market(data_dir, coins=COINS, minutes=WARMUP_MINUTES + options.minutes,
+                         seed=SEED, quote="USDT")
+            origin = f"generated (seed {SEED}, {COINS} USDT coins)"
+            # Play exactly the last `minutes` after a full day of warm-up (the replay alone
+            # would cap the warm-up at half the data).
+            played = _played(data_dir, START_MS - options.minutes * MINUTE_MS, options.minutes)
+        balance = options.balance or ("1" if played["quote"] == "BTC" else None)
+        prep_s = time.perf_counter() - started
+        console.print(f"[dim]data: {origin}; {played['warmup_minutes']} warm-up minutes, "
+                      f"{played['minutes']} played x {len(played['symbols'])} "
+                      f"{played['quote']} symbols (of {played['all_symbols']}); "
+                      f"prepared in {prep_s:.1f} s[/dim]")
+        args = (str(data_dir), played["from_ms"], played["to_ms"])
+
+        naive = _in_child(_child_naive, *args, played["symbols"], config.fills.taker_fee_bps)
+        floor = _in_child(_child_floor)
+        ours = [_in_child(_child_backtest, *args, balance, False) for _ in range(ROUNDS)]
+        profile_to = min(played["to_ms"], played["from_ms"] + PROFILE_MINUTES * MINUTE_MS)
+        profiled = _in_child(_child_backtest, str(data_dir), played["from_ms"], profile_to,
+                             balance, True)
+
+    symbols = ours[0]["symbols"]
+    candles = ours[0]["minutes"] * symbols
+    best = min(ours, key=lambda r: r["loop_s"])
+    # The loop is timed from the end of minute 1 to the end of the last minute.
+    steady = rate((best["minutes"] - 1) * symbols, best["loop_s"])
+    end_to_end = rate(candles, min(r["wall_s"] for r in ours))
+    naive_rate = rate(naive["minutes"] * naive["symbols"], naive["loop_s"])
+    peak = max(r["peak_rss_mb"] for r in ours)
+    profile = profiled["profile"]
+    figures = {
+        "data": origin, "quote": played["quote"], "symbols": symbols,
+        "warmup_minutes": played["warmup_minutes"], "minutes_played": best["minutes"],
+        "candles": candles, "balance": balance or str(config.trading.starting_balance),
+        "candles_per_s": steady, "candles_per_s_end_to_end": end_to_end,
+        "candles_per_s_rounds": [rate((r["minutes"] - 1) * symbols, r["loop_s"]) for r in ours],
+        "setup_s": round(best["setup_s"], 2), "loop_s": round(best["loop_s"], 2),
+        "finish_s": round(best["finish_s"], 2), "wall_s": round(best["wall_s"], 2),
+        "ms_per_minute": round(best["loop_s"] / max(best["minutes"] - 1, 1) * 1e3, 3),
+        "naive_sma_candles_per_s": naive_rate,
+        "ours_over_naive": round(steady / naive_rate, 5),
+        "naive_over_ours": round(naive_rate / steady, 1),
+        "peak_rss_mb": peak, "naive_peak_rss_mb": naive["peak_rss_mb"],
+        "import_floor_rss_mb": floor["peak_rss_mb"],
+        "throughput_target_met": steady >= TARGET_CANDLES_PER_S,
+        "memory_target_met": peak <= TARGET_PEAK_MB,
+        "trades": best["trades"], "total_return": best["total_return"],
+        "naive_trades": naive["trades"], "naive_total_return": round(naive["total_return"], 6),
+        "same_ledger_every_round": len({r["ledger_digest"] for r in ours}) == 1,
+        "profile_minutes": profiled["minutes"], "profile_total_s": profile["total_s"],
+        "profile_groups_s": profile["groups_s"],
+        "profile_top_cumulative": profile["top_cumulative"][:5],
+        "measure": (f"ours: best of {ROUNDS} spawned children, play loop from minute 1 to the "
+                    f"last; naive: best of {NAIVE_ROUNDS}, loop only"),
+    }
+
+    def met(ok: bool) -> str:
+        return "[green]met[/green]" if ok else "[red]NOT met[/red]"
+
+    show(f"backtest: {symbols} {played['quote']} coins, {best['minutes']} minutes played "
+         f"({candles:,} candles), policy baseline",
+         ["measure", "ours", "naive SMA", "ours/naive", "target", "status"],
+         [["candles/s, play loop", f"{steady:,.0f}", f"{naive_rate:,.0f}",
+           f"{figures['ours_over_naive']:.4f}x",
+           f">= {TARGET_CANDLES_PER_S:,}", met(figures["throughput_target_met"])],
+          ["candles/s, end to end", f"{end_to_end:,.0f}", "-", "-",
+           "-", "-"],
+          ["ms per minute", f"{figures['ms_per_minute']:.2f}",
+           f"{naive['loop_s'] / max(naive['minutes'], 1) * 1e3:.4f}", "-", "-", "-"],
+          ["peak RSS MB", f"{peak:,.0f}", f"{naive['peak_rss_mb']:,.0f}", "-",
+           f"<= {TARGET_PEAK_MB:,.0f}", met(figures["memory_target_met"])],
+          ["  imports alone", f"{floor['peak_rss_mb']:,.0f}", "", "", "", ""],
+          ["s: setup/loop/finish",
+           f"{best['setup_s']:.1f}/{best['loop_s']:.1f}/{best['finish_s']:.2f}", f"-/{naive['loop_s']:.3f}/-", "", "", ""],
+          ["trades, return", f"{best['trades']}, {best['total_return']:+.3%}",
+           f"{naive['trades']}, {naive['total_return']:+.3%}", "", "", ""]])
+    console.print(f"ours: run_backtest, policy baseline (feed, features, ranking, policy, risk, "
+                  f"fills, ledger); naive: plain-Python SMA({FAST}/{SLOW}) crossover, fill at "
+                  f"close; the naive loop is {figures['naive_over_ours']:,}x faster per candle. "
+                  f"End to end adds the CSV load, the backfill and the final statistics.")
+    total = profile["total_s"]
+    show(f"where the play loop's time goes: cProfile, {profiled['minutes']} minutes "
+         f"({total:.1f} s profiled; own time, library calls charged to their project caller)",
+         ["module group", "seconds", "share"],
+         [[name, f"{sec:.2f}", f"{sec / total:.0%}"] for name, sec in
+          profile["groups_s"].items()])
+    show("top cumulative project functions (same profile)", ["function", "cumulative s"],
+         [[e["function"], f"{e['cum_s']:.2f}"] for e in profile["top_cumulative"]])
+    console.print(f"[dim]rounds: {figures['candles_per_s_rounds']} candles/s; identical ledger "
+                  f"every round: {figures['same_ledger_every_round']}[/dim]")
+    return figures
+
+
+if __name__ == "__main__":
+    print(json.dumps({"backtest": run(sys.argv[1:])}, sort_keys=True))
