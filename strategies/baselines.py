@@ -44,6 +44,7 @@ class BaselinePolicy:
     max_entries_per_step: int = 3
     cancel_buy_after_s: float = 300.0
     reprice_sell_after_s: float = 1800.0
+    exit_slippage_pct: float = 0.5  # stop exits accept down to this far below the bid
     name: str = "baseline"
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
@@ -88,7 +89,8 @@ class BaselinePolicy:
                 return [PolicyAction(symbol, Action.CANCEL_SELL, client_order_id=sell.client_order_id,
                                      reason=f"stop hit: bid {quote.bid:g} <= {stop:g}")]
             if sell is None:
-                return [PolicyAction(symbol, Action.SELL, limit_price=quote.bid, exit=True,
+                limit = quote.bid * (1 - self.exit_slippage_pct / 100)  # marketable: fills at the bid
+                return [PolicyAction(symbol, Action.SELL, limit_price=limit, exit=True,
                                      reason=f"stop: bid {quote.bid:g} <= {stop:g}")]
             return [PolicyAction(symbol, Action.HOLD, reason="stop exit working")]
         held_s = (view.ts_ms - holding.opened_ms) / 1000
@@ -118,9 +120,11 @@ def _hold_reason(busy: bool, score: float, min_score: float, full: bool, drift: 
 
 @dataclass
 class BuyHoldPolicy:
-    """Buy every symbol once (marketable limit at the ask) and never sell."""
+    """Buy every symbol once (a marketable limit: it takes the ask, paying up to
+    `slippage_pct` more if the book is thin) and never sell."""
 
     stop_return_pct: float = 50.0
+    slippage_pct: float = 0.5
     name: str = "buyhold"
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
@@ -130,7 +134,8 @@ class BuyHoldPolicy:
             quote = view.quotes.get(symbol)
             if symbol in view.holdings or symbol in ordered or quote is None or not _usable(quote.ask):
                 continue
-            actions.append(PolicyAction(symbol, Action.BUY, limit_price=quote.ask,
+            actions.append(PolicyAction(symbol, Action.BUY,
+                                        limit_price=quote.ask * (1 + self.slippage_pct / 100),
                                         stop_price=quote.ask * (1 - self.stop_return_pct / 100),
                                         reason="buy and hold"))
         return actions
@@ -138,17 +143,23 @@ class BuyHoldPolicy:
 
 @dataclass
 class SmaCrossPolicy:
-    """Long when SMA(fast) of 1m closes crosses above SMA(slow); flat when it crosses below."""
+    """Long when SMA(fast) of 1m closes crosses above SMA(slow); flat when it crosses below.
+
+    Orders are marketable limits (they take the touch, paying up to `slippage_pct` beyond it),
+    and an order still open at the next cross is canceled first, so the policy follows its
+    signal instead of leaving stale orders behind.
+    """
 
     fast: int = 20
     slow: int = 50
     stop_return_pct: float = 2.0
+    slippage_pct: float = 0.5
     name: str = "sma"
     _closes: dict[str, deque[float]] = field(default_factory=dict)
     _above: dict[str, bool] = field(default_factory=dict)
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
-        ordered = {o.symbol for o in view.open_orders}
+        ordered = {o.symbol: o for o in view.open_orders}
         actions = []
         for symbol in view.symbols:
             quote = view.quotes.get(symbol)
@@ -162,15 +173,25 @@ class SmaCrossPolicy:
             above = sum(history[-self.fast:]) / self.fast > sum(history) / self.slow
             was_above = self._above.get(symbol)
             self._above[symbol] = above
-            if was_above is None or above == was_above or symbol in ordered:
+            if was_above is None or above == was_above:
+                continue
+            stale = ordered.get(symbol)
+            if stale is not None:  # signal flipped while an order was working: cancel it first
+                kind = Action.CANCEL_BUY if stale.side == "BUY" else Action.CANCEL_SELL
+                actions.append(PolicyAction(symbol, kind, client_order_id=stale.client_order_id,
+                                            reason="signal flipped"))
+                self._above[symbol] = was_above  # act on the cross at the next step
                 continue
             held = symbol in view.holdings
             if above and not held and _usable(quote.ask):
-                actions.append(PolicyAction(symbol, Action.BUY, limit_price=quote.ask,
+                actions.append(PolicyAction(symbol, Action.BUY,
+                                            limit_price=quote.ask * (1 + self.slippage_pct / 100),
                                             stop_price=quote.ask * (1 - self.stop_return_pct / 100),
                                             reason=f"SMA{self.fast} crossed above SMA{self.slow}"))
             elif not above and held and _usable(quote.bid):
-                actions.append(PolicyAction(symbol, Action.SELL, limit_price=quote.bid, exit=True,
+                actions.append(PolicyAction(symbol, Action.SELL,
+                                            limit_price=quote.bid * (1 - self.slippage_pct / 100),
+                                            exit=True,
                                             reason=f"SMA{self.fast} crossed below SMA{self.slow}"))
         return actions
 

@@ -57,7 +57,8 @@ def test_baseline_cancels_the_take_profit_then_sells_at_the_bid_when_the_stop_is
     first = BaselinePolicy().decide(view(holdings=held, orders=[resting], quotes=low))
     assert kinds(first) == [("AAAUSDT", Action.CANCEL_SELL)]
     second = BaselinePolicy().decide(view(holdings=held, quotes=low))
-    assert kinds(second) == [("AAAUSDT", Action.SELL)] and second[0].limit_price == 98.0
+    assert kinds(second) == [("AAAUSDT", Action.SELL)]
+    assert second[0].limit_price == pytest.approx(98.0 * 0.995)  # marketable: takes the bid
 
 
 def test_baseline_cancels_a_buy_that_rested_too_long() -> None:
@@ -77,7 +78,7 @@ def test_baseline_reprices_a_sell_resting_past_its_limit() -> None:
 def test_buy_and_hold_buys_each_symbol_once_at_the_ask() -> None:
     first = BuyHoldPolicy().decide(view())
     assert kinds(first) == [("AAAUSDT", Action.BUY), ("BBBUSDT", Action.BUY)]
-    assert all(a.limit_price == 100.1 for a in first)
+    assert all(a.limit_price == pytest.approx(100.1 * 1.005) for a in first)  # takes the ask
     held = {s: Holding(1.0, 100.0, 0) for s in ("AAAUSDT", "BBBUSDT")}
     assert BuyHoldPolicy().decide(view(holdings=held)) == []
 
@@ -100,3 +101,14 @@ def test_policies_are_created_by_name_and_unknown_names_list_the_choices() -> No
     assert POLICIES.create("baseline").name == "baseline"
     with pytest.raises(ValueError, match="baseline, buyhold, sma"):
         POLICIES.create("nope")
+
+
+def test_sma_cross_cancels_a_working_order_when_the_signal_flips() -> None:
+    policy = SmaCrossPolicy(fast=2, slow=4)
+    for i, price in enumerate([10, 9, 8, 7, 6, 8]):
+        policy.decide(view(ts_ms=i * MIN, symbols=("AAAUSDT",),
+                           quotes={"AAAUSDT": Quote(price, price - 0.1, price + 0.1)}))
+    working = RestingOrder("E-9", "AAAUSDT", "SELL", 5.0, 1.0, 0)
+    actions = policy.decide(view(ts_ms=6 * MIN, symbols=("AAAUSDT",), orders=[working],
+                                 quotes={"AAAUSDT": Quote(10, 9.9, 10.1)}))
+    assert kinds(actions) == [("AAAUSDT", Action.CANCEL_SELL)]
