@@ -23,7 +23,8 @@ import asyncio
 import logging
 import random
 import time
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 import orjson
@@ -31,8 +32,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidURI, WebSocketException
 
 from exchange.feeds.binance_parse import dispatch
-from exchange.feeds.binance_rest import bars_of, fetch_klines, fetch_server_time, history_after
+from exchange.feeds.binance_rest import fetch_klines, fetch_server_time
 from exchange.feeds.common import (
+    BarSequencer,
     ConsumerError,
     FeedHealth,
     MalformedReporter,
@@ -81,7 +83,7 @@ class BinanceFeed:
         rest_url: str,
         ws_url: str,
         symbols: list[str],
-        config: "FeedConfig",
+        config: FeedConfig,
         *,
         on_tick: Callable[[Tick], None],
         on_bar: Callable[[Bar], None],
@@ -103,8 +105,8 @@ class BinanceFeed:
         self._symbols = list(dict.fromkeys(s.upper() for s in symbols))
         self._symbol_set = frozenset(self._symbols)
         self._config = config
-        self._on_tick, self._on_bar = on_tick, on_bar
-        self._on_history, self._on_tick_batch = on_history, on_tick_batch
+        self._on_tick, self._on_tick_batch = on_tick, on_tick_batch
+        self._sequencer = BarSequencer(on_bar, on_history)
         self._clock_ms = clock_ms
         self._all_tickers = all_tickers
         # One stream slot kept free for !ticker@arr on the first connection.
@@ -113,12 +115,11 @@ class BinanceFeed:
             self._symbols[i : i + per_connection]
             for i in range(0, len(self._symbols), per_connection)
         ]
-        self._last_bar_ms: dict[str, int] = {}
         self._connected: set[int] = set()
         self._session: aiohttp.ClientSession | None = None
         self._random = random.Random()
         self._messages = self._reconnects = 0
-        self._bars = self._gaps_filled = self._dropped_rows = 0
+        self._dropped_rows = 0
         self._last_message_s = time.monotonic()
         self._ever_received = False
         self._stale = False
@@ -157,8 +158,8 @@ class BinanceFeed:
             malformed=self._malformed.count,
             reconnects=self._reconnects,
             last_message_age_s=age,
-            bars=self._bars,
-            gaps_filled=self._gaps_filled,
+            bars=self._sequencer.bars,
+            gaps_filled=self._sequencer.gaps_filled,
             dropped_rows=self._dropped_rows,
         )
 
@@ -255,15 +256,15 @@ class BinanceFeed:
     async def _accept_live_bar(self, bar: Bar) -> None:
         """Deliver a live closed bar exactly once, in order, filling any skipped minutes
         from REST first (a missed kline message must not become a missing bar)."""
-        last = self._last_bar_ms.get(bar.symbol)
+        last = self._sequencer.last_bar_ms.get(bar.symbol)
         if last is not None and bar.open_ms <= last:
             return  # already delivered (REST gap fill or a repeated message)
         if last is not None and bar.open_ms > last + MINUTE_MS:
             history = await fetch_klines(
                 self._http(), self._rest_url, bar.symbol, last + MINUTE_MS, bar.open_ms
             )
-            self._deliver(history, bulk=False, gap_fill=True)
-        self._deliver_bar(bar)
+            self._sequencer.deliver(history, bulk=False, gap_fill=True)
+        self._sequencer.deliver_bar(bar)
 
     def _note_message(self) -> None:
         now = time.monotonic()
@@ -286,7 +287,7 @@ class BinanceFeed:
         """Fetch and deliver, per symbol, the closed bars after the last delivered one (or
         the backfill window), up to the exchange's current time; REST_CONCURRENCY at once."""
         if self._config.backfill_minutes == 0:
-            symbols = [s for s in symbols if s in self._last_bar_ms]
+            symbols = [s for s in symbols if s in self._sequencer.last_bar_ms]
         if not symbols:
             return  # nothing to resume from and no window to fill: no REST call at all
         now_ms = await self._exchange_now_ms()
@@ -294,13 +295,13 @@ class BinanceFeed:
         limit = asyncio.Semaphore(REST_CONCURRENCY)
 
         async def one(symbol: str) -> None:
-            last = self._last_bar_ms.get(symbol)
+            last = self._sequencer.last_bar_ms.get(symbol)
             start_ms = window_start_ms if last is None else last + MINUTE_MS
             if start_ms + MINUTE_MS > now_ms:
                 return
             async with limit:
                 history = await fetch_klines(self._http(), self._rest_url, symbol, start_ms, now_ms)
-            self._deliver(history, bulk=not gap_fill, gap_fill=gap_fill)
+            self._sequencer.deliver(history, bulk=not gap_fill, gap_fill=gap_fill)
 
         try:
             async with asyncio.TaskGroup() as group:
@@ -319,24 +320,6 @@ class BinanceFeed:
                 raise
             return self._clock_ms()
 
-    def _deliver(self, history: BarHistory, *, bulk: bool, gap_fill: bool) -> None:
-        history = history_after(history, self._last_bar_ms.get(history.symbol))
-        if not len(history):
-            return
-        if bulk and self._on_history is not None:
-            self._last_bar_ms[history.symbol] = int(history.open_ms[-1])
-            self._bars += len(history)
-            call_consumer(self._on_history, history)
-        else:
-            for bar in bars_of(history):
-                self._deliver_bar(bar)
-        if gap_fill:
-            self._gaps_filled += len(history)
-
-    def _deliver_bar(self, bar: Bar) -> None:
-        self._last_bar_ms[bar.symbol] = bar.open_ms
-        self._bars += 1
-        call_consumer(self._on_bar, bar)
 
     # ------------------------------------------------------------------ timing
 

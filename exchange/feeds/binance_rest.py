@@ -7,7 +7,7 @@ with aiohttp and turn HTTP errors into `ExchangeError` carrying Binance's code a
 from __future__ import annotations
 
 import logging
-from decimal import Decimal, InvalidOperation
+from decimal import InvalidOperation
 from typing import Any
 
 import aiohttp
@@ -15,7 +15,7 @@ import numpy as np
 import orjson
 
 from exchange.feeds.errors import ExchangeError, MalformedFrame
-from exchange.instruments import Instrument
+from exchange.instruments import Instrument, instrument_from_binance
 from exchange.market import MINUTE_MS, Bar, BarHistory
 
 log = logging.getLogger(__name__)
@@ -47,27 +47,12 @@ def parse_exchange_info(payload: Any, *, trading_only: bool = False) -> list[Ins
 
 
 def _instrument(entry: Any) -> Instrument | None:
+    """The instrument of one symbol entry; None for a symbol without usable price and lot
+    rules (it cannot be priced or sized safely, so it is skipped)."""
     try:
-        filters = {f["filterType"]: f for f in entry.get("filters", [])}
-        price, lot = filters.get("PRICE_FILTER"), filters.get("LOT_SIZE")
-        if price is None or lot is None:
-            return None
-        tick, step = Decimal(price["tickSize"]), Decimal(lot["stepSize"])
-        if not (tick > 0 and step > 0):
-            return None
-        notional = filters.get("NOTIONAL") or filters.get("MIN_NOTIONAL") or {}
-        return Instrument(
-            symbol=str(entry["symbol"]),
-            base=str(entry["baseAsset"]),
-            quote=str(entry["quoteAsset"]),
-            tick=tick,
-            lot=step,
-            min_notional=Decimal(notional.get("minNotional", "0")),
-            min_qty=Decimal(lot["minQty"]),
-            max_qty=Decimal(lot["maxQty"]),
-            min_price=Decimal(price["minPrice"]),
-            max_price=Decimal(price["maxPrice"]),
-        )
+        return instrument_from_binance(entry)
+    except ValueError:
+        return None
     except (KeyError, TypeError, AttributeError, InvalidOperation) as exc:
         raise MalformedFrame(f"exchangeInfo symbol entry: {type(exc).__name__}: {exc}") from None
 

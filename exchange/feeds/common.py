@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
-from exchange.market import TickBatch
+from exchange.feeds.binance_rest import bars_of, history_after
+from exchange.market import Bar, BarHistory, TickBatch
 
 RATE_WINDOW_S = 2.0
 MALFORMED_LOG_INTERVAL_S = 10.0
@@ -134,3 +136,38 @@ def select_rows(batch: TickBatch, keep: np.ndarray) -> TickBatch:
         base_volume=batch.base_volume[index],
         quote_volume=batch.quote_volume[index],
     )
+
+
+class BarSequencer:
+    """Delivers closed bars exactly once and in order per symbol, whatever path they came by
+    (REST backfill, gap fill, websocket): duplicates and bars older than the last delivered
+    one are dropped. Shared by the live and the replay feed so both deliver the same bars."""
+
+    def __init__(self, on_bar: Callable[[Bar], None],
+                 on_history: Callable[[BarHistory], None] | None) -> None:
+        self._on_bar = on_bar
+        self._on_history = on_history
+        self.last_bar_ms: dict[str, int] = {}
+        self.bars = 0
+        self.gaps_filled = 0
+
+    def deliver(self, history: BarHistory, *, bulk: bool, gap_fill: bool = False) -> None:
+        """Bars of `history` newer than the last delivered: in bulk through `on_history`
+        (backfill) when the consumer has it, else one by one through `on_bar`."""
+        history = history_after(history, self.last_bar_ms.get(history.symbol))
+        if not len(history):
+            return
+        if bulk and self._on_history is not None:
+            self.last_bar_ms[history.symbol] = int(history.open_ms[-1])
+            self.bars += len(history)
+            call_consumer(self._on_history, history)
+        else:
+            for bar in bars_of(history):
+                self.deliver_bar(bar)
+        if gap_fill:
+            self.gaps_filled += len(history)
+
+    def deliver_bar(self, bar: Bar) -> None:
+        self.last_bar_ms[bar.symbol] = bar.open_ms
+        self.bars += 1
+        call_consumer(self._on_bar, bar)

@@ -31,13 +31,12 @@ from exchange.feeds.binance import subscription_streams
 from exchange.feeds.binance_parse import dispatch
 from exchange.feeds.binance_rest import (
     KLINES_PAGE,
-    bars_of,
     concat_histories,
     history_after,
     parse_exchange_info,
     parse_klines,
 )
-from exchange.feeds.common import MalformedReporter, call_consumer
+from exchange.feeds.common import BarSequencer, MalformedReporter, call_consumer
 from exchange.feeds.errors import MalformedFrame
 from exchange.instruments import Instrument
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
@@ -57,6 +56,16 @@ class ReplayFeed:
     `ReplaySource.from_dir(...)`) configured like the simulator it stands in for: same seed,
     coins, history and ticks_per_bar give the same frames.
     """
+
+    @property
+    def bars(self) -> int:
+        """Bars delivered so far (backfill included)."""
+        return self._sequencer.bars
+
+    @property
+    def gaps_filled(self) -> int:
+        """Bars delivered by gap repair (a live bar that skipped minutes)."""
+        return self._sequencer.gaps_filled
 
     def __init__(
         self,
@@ -91,11 +100,10 @@ class ReplayFeed:
             if forming_klines
             else frozenset(s for s in self._streams if not s.endswith("@kline_1m"))
         )
-        self._on_tick, self._on_bar = on_tick, on_bar
-        self._on_history, self._on_tick_batch = on_history, on_tick_batch
-        self._last_bar_ms: dict[str, int] = {}
+        self._on_tick, self._on_tick_batch = on_tick, on_tick_batch
+        self._sequencer = BarSequencer(on_bar, on_history)
         self._malformed = MalformedReporter(log)
-        self.messages = self.bars = self.gaps_filled = self.dropped_rows = 0
+        self.messages = self.dropped_rows = 0
         self.finished = False  # the source ran out
 
     # ------------------------------------------------------------------ public
@@ -128,15 +136,15 @@ class ReplayFeed:
             raise ValueError("backfill minutes must be >= 0")
         symbols = self.symbols
         if minutes == 0:  # no window: only resume symbols that already have bars
-            symbols = [s for s in symbols if s in self._last_bar_ms]
+            symbols = [s for s in symbols if s in self._sequencer.last_bar_ms]
         now_ms = self.now_ms
         window_start_ms = now_ms - minutes * MINUTE_MS
         for symbol in symbols:
-            last = self._last_bar_ms.get(symbol)
+            last = self._sequencer.last_bar_ms.get(symbol)
             start_ms = window_start_ms if last is None else last + MINUTE_MS
             if start_ms + MINUTE_MS > now_ms:
                 continue
-            self._deliver(self._fetch_klines(symbol, start_ms, now_ms), bulk=True)
+            self._sequencer.deliver(self._fetch_klines(symbol, start_ms, now_ms), bulk=True)
 
     def play_minute(self) -> int | None:
         """Play the next market minute through the callbacks: every frame the simulator
@@ -186,13 +194,13 @@ class ReplayFeed:
 
     def _accept_live_bar(self, bar: Bar) -> None:
         """Once and in order per symbol; skipped minutes are filled from klines first."""
-        last = self._last_bar_ms.get(bar.symbol)
+        last = self._sequencer.last_bar_ms.get(bar.symbol)
         if last is not None and bar.open_ms <= last:
             return
         if last is not None and bar.open_ms > last + MINUTE_MS:
             history = self._fetch_klines(bar.symbol, last + MINUTE_MS, bar.open_ms)
-            self._deliver(history, bulk=False, gap_fill=True)
-        self._deliver_bar(bar)
+            self._sequencer.deliver(history, bulk=False, gap_fill=True)
+        self._sequencer.deliver_bar(bar)
 
     # ------------------------------------------------------------------ bars over "REST"
 
@@ -213,21 +221,3 @@ class ReplayFeed:
             cursor = int(page.open_ms[-1]) + MINUTE_MS
         return concat_histories(symbol, pages)
 
-    def _deliver(self, history: BarHistory, *, bulk: bool, gap_fill: bool = False) -> None:
-        history = history_after(history, self._last_bar_ms.get(history.symbol))
-        if not len(history):
-            return
-        if bulk and self._on_history is not None:
-            self._last_bar_ms[history.symbol] = int(history.open_ms[-1])
-            self.bars += len(history)
-            call_consumer(self._on_history, history)
-        else:
-            for bar in bars_of(history):
-                self._deliver_bar(bar)
-        if gap_fill:
-            self.gaps_filled += len(history)
-
-    def _deliver_bar(self, bar: Bar) -> None:
-        self._last_bar_ms[bar.symbol] = bar.open_ms
-        self.bars += 1
-        call_consumer(self._on_bar, bar)
