@@ -160,7 +160,12 @@ class Trader:
 
     # --- decision step -------------------------------------------------------------------------
     def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...]) -> StepOutcome:
-        """One decision at `ts_ms` on what `book` and `ranking` know (nothing later)."""
+        """One decision at `ts_ms` on what `book` and `ranking` know (nothing later). Its
+        ledger writes (orders, decisions, equity, cursor) commit together or not at all."""
+        with self.ledger.batch():
+            return self._step(ts_ms, book, ranking)
+
+    def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...]) -> StepOutcome:
         equity = self.equity()
         if self.state is None:
             self.state = TradingState.initial(equity, ts_ms)

@@ -18,6 +18,8 @@ schema, reads and reports use sqlite-utils.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+
 import hashlib
 import json
 import sqlite3
@@ -109,8 +111,27 @@ class Ledger:
 
     # -- writes ---------------------------------------------------------------------------
 
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """One transaction around many writes (a whole decision step: its events, decisions,
+        equity and cursor): all of it commits, or none of it, and one commit is cheaper than
+        one per row. Writes inside join it; a nested `batch` joins the outer one."""
+        if self._conn.in_transaction:
+            yield
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+            self._conn.execute("COMMIT")
+        except BaseException:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            raise
+
     def _transaction(self, work: Callable[[], T]) -> T:
         """Run `work` in one write transaction: all of it commits, or none of it."""
+        if self._conn.in_transaction:  # inside `batch()`: part of the caller's transaction
+            return work()
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             result = work()
@@ -142,26 +163,30 @@ class Ledger:
                         *, score: float | None = None, reasons: Any = None,
                         sizing: Any = None, detail: str | None = None) -> int:
         """Audit one decision (taken or denied, and why); return its id."""
-        table = self.db.table("decisions")
-        table.insert({
-            "ts": ts, "symbol": symbol, "score": score,
-            "reasons": None if reasons is None else canonical_json(reasons),
-            "action": action.value if isinstance(action, Enum) else action,
-            "sizing": None if sizing is None else canonical_json(sizing),
-            "verdict": verdict.value if isinstance(verdict, Enum) else verdict,
-            "detail": detail})
-        return int(table.last_pk or 0)
+        cursor = self._conn.execute(
+            "INSERT INTO decisions (ts, symbol, score, reasons, action, sizing, verdict, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (ts, symbol, score, None if reasons is None else canonical_json(reasons),
+             action.value if isinstance(action, Enum) else action,
+             None if sizing is None else canonical_json(sizing),
+             verdict.value if isinstance(verdict, Enum) else verdict, detail))
+        return int(cursor.lastrowid or 0)
 
     def snapshot_equity(self, ts: int, *, equity: Decimal, cash: Decimal,
                         positions_value: Decimal) -> None:
         """Store the account value at `ts` (a second snapshot at the same ts replaces it)."""
-        self.db.table("equity").upsert(
-            {"ts": ts, "equity": decimal_text(equity), "cash": decimal_text(cash),
-             "positions_value": decimal_text(positions_value)}, pk="ts")
+        self._conn.execute(
+            "INSERT INTO equity (ts, equity, cash, positions_value) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (ts) DO UPDATE SET equity = excluded.equity, cash = excluded.cash,"
+            " positions_value = excluded.positions_value",
+            (ts, decimal_text(equity), decimal_text(cash), decimal_text(positions_value)))
 
     def set_kv(self, key: str, value: Any) -> None:
         """Store a small JSON value under `key` (trading state, cursors, model ids)."""
-        self.db.table("kv").upsert({"key": key, "value": canonical_json(value)}, pk="key")
+        self._conn.execute(
+            "INSERT INTO kv (key, value) VALUES (?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (key, canonical_json(value)))
 
     def get_kv(self, key: str, default: Any = None) -> Any:
         """The JSON value stored under `key`, or `default` (Decimals come back as str)."""
