@@ -103,8 +103,7 @@ class Engine:
         if self._queued_bars:
             if self.trader is not None:
                 # Orders placed at the previous step meet this minute's bars first.
-                for bar in self._queued_bars:
-                    self.trader.on_bar(bar)
+                self.trader.on_bars(self._queued_bars)
             self.book.on_bars(self._queued_bars)
             self._queued_bars = []
         if minute >= 0:

@@ -153,10 +153,14 @@ class Trader:
     # --- market events -----------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
         """Fill resting orders against a closed bar, then mark the symbol at its close."""
-        if bar.symbol not in self.instruments:
-            return
-        self._record(self.broker.on_bar(bar))
-        self.last_price[bar.symbol] = Decimal(repr(bar.close))
+        self.on_bars([bar])
+
+    def on_bars(self, bars: list[Bar]) -> None:
+        """`on_bar` for many bars at once (one fill-model call for the whole minute)."""
+        mine = [bar for bar in bars if bar.symbol in self.instruments]
+        self._record(self.broker.on_bars(mine))
+        for bar in mine:
+            self.last_price[bar.symbol] = Decimal(repr(bar.close))
 
     # --- decision step -------------------------------------------------------------------------
     def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...]) -> StepOutcome:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
@@ -268,6 +268,37 @@ class PaperBroker:
         close = _dec(bar.close)
         self._quotes[bar.symbol] = _Quote(close, close + instrument.tick_at(close), math.nan)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
+
+    def on_bars(self, bars: Iterable[Bar]) -> list[OrderEvent]:
+        """`on_bar` for a minute's bars of many symbols in one fill-model call: the same
+        events in the same order as calling `on_bar` bar by bar (orders are matched
+        independently, so batching across symbols changes nothing but the cost)."""
+        rows = [b for b in bars if b.symbol in self._instruments]
+        if len({b.symbol for b in rows}) != len(rows):  # two bars of a symbol: state carries
+            return [event for bar in rows for event in self.on_bar(bar)]
+        owners: list[tuple[int, str]] = []
+        for index, bar in enumerate(rows):
+            owners.extend((index, cid) for cid, o in self._orders.items()
+                          if o.request.symbol == bar.symbol)
+        events: list[OrderEvent] = []
+        if owners:
+            ticks = [float(self._instruments[b.symbol].tick_at(b.open)) for b in rows]
+            market = fills.market_from_bars(
+                [b.open_ms for b in rows], [b.open for b in rows], [b.high for b in rows],
+                [b.low for b in rows], [b.close for b in rows], [b.volume for b in rows],
+                ticks, self._params,
+            )  # fmt: skip
+            batch = self._order_arrays([self._orders[cid] for _, cid in owners])
+            batch = replace(batch, event=np.array([index for index, _ in owners], np.int64))
+            result = fills.match(batch, market, self._params)
+            for row, (index, cid) in enumerate(owners):
+                close_ms = rows[index].close_ms
+                events.extend(self._apply(cid, result, row, close_ms, close_ms))
+        for bar in rows:
+            close = _dec(bar.close)
+            tick = self._instruments[bar.symbol].tick_at(close)
+            self._quotes[bar.symbol] = _Quote(close, close + tick, math.nan)
+        return events
 
     # ------------------------------------------------------------ internals
 
