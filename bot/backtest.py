@@ -15,10 +15,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
+from bot.assembly import BacktestError, dominant_quote, make_trader
 from bot.config import Config
 from bot.engine import Engine
 from bot.performance import Performance, performance
-from bot.assembly import BacktestError, dominant_quote, make_trader
 from exchange.feeds.replay import ReplayFeed
 from exchange.market import MINUTE_MS
 from exchange.sim.replay import ReplaySource

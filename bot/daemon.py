@@ -16,9 +16,9 @@ import time
 from decimal import Decimal
 from typing import Any
 
+from bot.assembly import make_trader
 from bot.config import Config
 from bot.control import ControlServer
-from bot.assembly import make_trader
 from bot.engine import Engine
 from bot.stats import profit, recent_trades
 from bot.trader import Trader

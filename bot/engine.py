@@ -109,9 +109,10 @@ class Engine:
         if minute >= 0:
             # Every minute up to `minute` is now closed: a coin without a bar did not trade.
             self.book.advance_to(minute)
-        ranking = tuple(rank(self.book.matrix(), self.book.feature_names, self.symbols, self.strategy))
+        features = self.book.matrix()
+        ranking = tuple(rank(features, self.book.feature_names, self.symbols, self.strategy))
         if self.trader is not None and minute >= 0:
-            self.trader.step(minute + MINUTE_MS, self.book, ranking)
+            self.trader.step(minute + MINUTE_MS, self.book, ranking, features)
         step = DecisionStep(
             index=self.steps,
             minute_open_ms=minute,

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Mapping
 
+import numpy as np
+
 from bot.performance import RoundTrip
 from exchange.brokers.sim import PaperBroker
 from exchange.instruments import Instrument, Side
@@ -44,7 +46,15 @@ from state.codec import BalanceSet
 from state.ledger import Ledger
 from state.projection import next_position
 from strategies.features import FeatureBook
-from strategies.policy import Action, DecisionView, Holding, Policy, PolicyAction, Quote, RestingOrder
+from strategies.policy import (
+    Action,
+    DecisionView,
+    Holding,
+    Policy,
+    PolicyAction,
+    Quote,
+    RestingOrder,
+)
 from strategies.ranking import RankedCoin
 
 log = logging.getLogger(__name__)
@@ -163,20 +173,23 @@ class Trader:
             self.last_price[bar.symbol] = Decimal(repr(bar.close))
 
     # --- decision step -------------------------------------------------------------------------
-    def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...]) -> StepOutcome:
+    def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
+             features: np.ndarray | None = None) -> StepOutcome:
         """One decision at `ts_ms` on what `book` and `ranking` know (nothing later). Its
         ledger writes (orders, decisions, equity, cursor) commit together or not at all."""
         with self.ledger.batch():
-            return self._step(ts_ms, book, ranking)
+            return self._step(ts_ms, book, ranking,
+                              book.matrix() if features is None else features)
 
-    def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...]) -> StepOutcome:
+    def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
+              features: np.ndarray) -> StepOutcome:
         equity = self.equity()
         if self.state is None:
             self.state = TradingState.initial(equity, ts_ms)
         self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits)
         for change in transitions:
             log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value, change.reason)
-        view = self._view(ts_ms, book, ranking, equity)
+        view = self._view(ts_ms, book, ranking, equity, features)
         market = MarketView(
             instruments=self.instruments,
             history=ReturnHistory(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), 1 / 1440),
@@ -291,7 +304,7 @@ class Trader:
         return PortfolioView(equity=equity, cash=free, positions=positions, pending_buys=pending)
 
     def _view(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
-              equity: Decimal) -> DecisionView:
+              equity: Decimal, features: np.ndarray) -> DecisionView:
         prim = book.primitives()
         quotes = {
             s: Quote(float(prim.last[i]), float(prim.bid[i]), float(prim.ask[i]))
@@ -308,7 +321,7 @@ class Trader:
         )
         return DecisionView(
             ts_ms=ts_ms, symbols=tuple(s for s in book.symbols if s in self.instruments),
-            features=book.matrix(), feature_names=book.feature_names,
+            features=features, feature_names=book.feature_names,
             ranking=tuple(c for c in ranking if c.symbol in self.instruments),
             quotes=quotes, holdings=holdings, open_orders=orders, equity=float(equity),
         )
