@@ -39,7 +39,8 @@ from rl.spaces import (
 )
 
 ACTIONS: tuple[str, ...] = action_names(DEFAULT_OFFSETS_TICKS)
-STARTING_CAPITAL = 1.0
+STARTING_CAPITAL = 1.0  # kept for callers that normalize; each env's capital is `env.capital`
+LOTS_AT_FULL_POSITION = 1_000  # capital is sized so the max position holds this many lots
 _EPS = 1e-9
 
 
@@ -151,6 +152,10 @@ class BatchedEnv:
         self._cash = np.zeros(n)
         self._pos = np.zeros(n)
         self._equity = np.ones(n)
+        # Each episode's capital, in quote units, makes the 5% position cap worth 1,000 lots at
+        # the start price: a fixed 1.0 would round every order of a high-priced coin to zero
+        # lots, and a fixed large sum would dwarf thin BTC-quoted books. Returns are relative.
+        self.capital = np.ones(n)
         self._finished = np.zeros(n, bool)
         self._entry_equity = np.ones(n)  # equity when the current position was opened
         self._trade_cost = np.zeros(n)  # quote spent on the current position, fees included
@@ -189,8 +194,11 @@ class BatchedEnv:
         self._t[envs], self._sym[envs] = starts, symbols
         self._t_end[envs] = starts + self.config.horizon_minutes
         self._tick[envs], self._lot[envs] = self.data.tick[symbols], self.data.lot[symbols]
-        self._cash[envs], self._pos[envs] = STARTING_CAPITAL, 0.0
-        self._equity[envs] = self._entry_equity[envs] = STARTING_CAPITAL
+        start_price = self._close[starts * self._n_symbols + symbols]
+        self.capital[envs] = (LOTS_AT_FULL_POSITION * self._lot[envs] * start_price
+                              / (self.config.max_position_pct / 100.0))
+        self._cash[envs], self._pos[envs] = self.capital[envs], 0.0
+        self._equity[envs] = self._entry_equity[envs] = self.capital[envs]
         for column in (self._trade_cost, self._trade_bought, self._trade_proceeds):
             column[envs] = 0.0
         self._finished[envs] = False
@@ -220,12 +228,12 @@ class BatchedEnv:
         reward = np.log(equity / before)
         shaping = self._shaping(active, close)
         reward = reward + self.config.shaping_weight * shaping
-        ruined = active & (equity <= self.config.ruin_fraction * STARTING_CAPITAL)
+        ruined = active & (equity <= self.config.ruin_fraction * self.capital)
         done = (active & ((self._t >= self._t_end) | ruined)) | self._finished
         info = {
             "equity": equity.copy(), "fills": signed_fill, "fill_notional": notional,
             "fees": fee, "position": self._pos.copy(), "shaping": shaping, "ruined": ruined,
-            "episode_log_return": np.where(done & active, np.log(equity / STARTING_CAPITAL),
+            "episode_log_return": np.where(done & active, np.log(equity / self.capital),
                                            np.nan),
         }
         self._finished |= done
@@ -338,7 +346,7 @@ class BatchedEnv:
                                 1.0 - self._remaining / np.maximum(self._amount, 1e-300), 0.0)
         columns = (
             self._pos * close / equity,
-            np.log(equity / STARTING_CAPITAL),
+            np.log(equity / self.capital),
             np.where(in_position, (equity / self._entry_equity - 1.0) * 100.0, 0.0),
             unrealized,
             has_order & (side == fills.BUY),

@@ -83,9 +83,33 @@ def _index_and_guard(db: Database) -> None:
             "BEGIN SELECT RAISE(ABORT, 'events are append-only'); END")
 
 
+def _models_table(db: Database) -> None:
+    """Version 3: the self-play model registry (`rl.registry`), beside the ledger it trades.
+
+    The database, not the code, guarantees the invariants promotion relies on: a status is
+    one of four words, and at most one row is `best` (a partial unique index), so a crash or
+    a second process can never leave two best players for the daemon to choose between.
+    """
+    db.execute(
+        "CREATE TABLE models ("
+        " version TEXT PRIMARY KEY,"
+        " parent TEXT REFERENCES models(version),"
+        " created_ts INTEGER NOT NULL,"
+        " updated_ts INTEGER NOT NULL,"
+        " data_start_ms INTEGER,"
+        " data_end_ms INTEGER,"
+        " status TEXT NOT NULL"
+        "  CHECK (status IN ('best', 'candidate', 'rejected', 'retired')),"
+        " path TEXT NOT NULL,"
+        " arena_stats TEXT"
+        ") STRICT")
+    db.execute("CREATE UNIQUE INDEX models_one_best ON models(status) WHERE status = 'best'")
+    db.table("models").create_index(["created_ts"])
+
+
 Migration = Callable[[Database], None]
 
-MIGRATIONS: list[Migration] = [_create_tables, _index_and_guard]
+MIGRATIONS: list[Migration] = [_create_tables, _index_and_guard, _models_table]
 """Migration i takes a file from version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -93,7 +117,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 PROJECTION_TABLES = ("orders", "fills", "positions", "balances")
 """Tables derived from `events` alone; `rebuild_projections()` recomputes exactly these."""
 
-ALL_TABLES = ("balances", "decisions", "equity", "events", "fills", "kv", "orders",
+ALL_TABLES = ("balances", "decisions", "equity", "events", "fills", "kv", "models", "orders",
               "positions")
 
 

@@ -98,11 +98,12 @@ def run_episode(env: BatchedEnv, policy: list[str]) -> tuple[list, list]:
     return out_rewards, out_infos
 
 
-def test_hold_only_keeps_equity_at_one(generated: MarketData) -> None:
+def test_hold_only_keeps_equity_at_its_starting_capital(generated: MarketData) -> None:
     env = BatchedEnv(generated, 64, SHORT, seed=1)
     env.reset()
+    capital = env.capital.copy()  # auto-reset at the end starts new episodes (new capital)
     rewards, infos = run_episode(env, ["HOLD"])
-    assert np.all(np.stack(rewards) == 0.0) and np.all(infos[-1]["equity"] == 1.0)
+    assert np.all(np.stack(rewards) == 0.0) and np.all(infos[-1]["equity"] == capital)
 
 
 def test_rewards_sum_to_log_final_equity(generated: MarketData) -> None:
@@ -114,7 +115,7 @@ def test_rewards_sum_to_log_final_equity(generated: MarketData) -> None:
     assert sum(float(np.sum(i["fees"])) for i in infos) > 0
     total = np.sum(np.stack(rewards).astype(np.float64), axis=0)
     np.testing.assert_allclose(total, infos[-1]["episode_log_return"], atol=1e-5)
-    np.testing.assert_allclose(total, np.log(infos[-1]["equity"]), atol=1e-5)
+    np.testing.assert_allclose(total, np.log(infos[-1]["equity"] / env.capital), atol=1e-5)
 
 
 def test_first_buy_fills_exactly_as_the_fill_model_says(generated: MarketData) -> None:
@@ -126,7 +127,9 @@ def test_first_buy_fills_exactly_as_the_fill_model_says(generated: MarketData) -
     tick, lot = generated.tick[symbols], generated.lot[symbols]
     close = generated.close[starts, symbols]
     price = (np.round(close / tick) + 1) * tick
-    amount = np.floor(0.05 / price / lot + 1e-9) * lot
+    capital = env.capital.copy()  # sized so the 5% cap is 1,000 lots at the start close
+    np.testing.assert_allclose(capital, 1_000 * lot * close / 0.05)
+    amount = np.floor(0.05 * capital / price / lot + 1e-9) * lot
     market = fills.market_from_bars(
         generated.open_ms[starts + 1], generated.open[starts + 1, symbols],
         generated.high[starts + 1, symbols], generated.low[starts + 1, symbols],
@@ -141,7 +144,7 @@ def test_first_buy_fills_exactly_as_the_fill_model_says(generated: MarketData) -
     np.testing.assert_allclose(info["fees"], expected.fee)
     assert (expected.amount > 0).any()
     mark = generated.close[starts + 1, symbols]
-    np.testing.assert_allclose(info["equity"], 1.0 - expected.notional - expected.fee
+    np.testing.assert_allclose(info["equity"], capital - expected.notional - expected.fee
                                + expected.amount * mark)
 
 
@@ -177,7 +180,7 @@ def test_ruin_ends_the_episode() -> None:
     infos = [env.step(np.full(64, A["BUY+1"]))[3] for _ in range(60)]
     ruined = np.any([i["ruined"] for i in infos], axis=0)
     assert ruined.any()
-    assert np.all(infos[-1]["equity"][ruined] <= 0.9999 + 1e-12)
+    assert np.all(infos[-1]["equity"][ruined] <= 0.9999 * env.capital[ruined] * (1 + 1e-12))
 
 
 def test_shaping_scores_outcomes_not_entries(generated: MarketData) -> None:
