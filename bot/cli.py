@@ -275,9 +275,11 @@ def sim_server(
         pass
 
 
-def main() -> None:  # pragma: no cover - console entry point alias
-    app(prog_name="entasis")
+import bot.cli_models  # noqa: E402,F401  (registers `selfplay` and `models` on `app`)
 
 
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+if __name__ == "__main__":  # pragma: no cover - `python -m bot.cli`
+    # Run the importable module's app: the one bot.cli_models registered its commands on.
+    import bot.cli as cli
+
+    sys.exit(cli.app(prog_name="entasis"))
