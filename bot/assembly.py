@@ -3,6 +3,7 @@ so paper trading and replay cannot drift apart."""
 
 from __future__ import annotations
 
+import logging
 from decimal import Decimal
 
 from bot.config import Config
@@ -15,13 +16,36 @@ from state.ledger import Ledger
 from strategies.baselines import POLICIES
 from strategies.policy import Policy
 
+log = logging.getLogger(__name__)
+
 
 class BacktestError(Exception):
     """The run cannot start as asked; the message says what to change."""
 
 
-def make_policy(name: str, config: Config) -> Policy:
-    """The named policy, with the config's knobs where it has them."""
+def make_policy(name: str, config: Config, instruments: list[Instrument] | None = None) -> Policy:
+    """The named policy, with the config's knobs where it has them.
+
+    "rl" trades the registry's best_player (data_dir/models.sqlite) and hot-swaps newer ones;
+    before any model was promoted it falls back to "baseline" with a warning (issue 4: rl is
+    the policy once a best_player exists, else the baseline). The config default stays
+    "baseline": choosing the learned policy is the operator's explicit decision."""
+    if name == "rl":
+        from rl.live_policy import RLPolicy, open_registry  # torch only when asked for
+
+        registry = open_registry(config.data_dir)
+        policy = None if registry is None else RLPolicy.from_registry(
+            registry, instruments={i.symbol: i for i in instruments or []},
+            stop_pct=config.strategy.stop_return_pct,
+            buy_fee_bps=(config.fills.maker_fee_bps + config.fills.taker_fee_bps) / 2)
+        if policy is not None:
+            log.info("policy rl: trading %s", policy.version)
+            return policy
+        if registry is not None:
+            registry.close()
+        log.warning("policy rl: no best_player in %s; trading the baseline policy instead",
+                    config.data_dir)
+        name = "baseline"
     if name == "baseline":
         return POLICIES.create(
             name,
@@ -47,14 +71,18 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
     if not tradable:
         quotes = sorted({i.quote for i in instruments})
         raise BacktestError(f"no symbol is quoted in {quote_asset}; the data has: {', '.join(quotes)}")
-    return Trader(
+    trader = Trader(
         instruments={i.symbol: i for i in tradable},
-        policy=make_policy(policy, config),
+        policy=make_policy(policy, config, tradable),
         broker=PaperBroker(tradable, fills, {quote_asset: balance}),
         ledger=ledger,
         limits=RiskLimits.from_mapping(config.risk.model_dump()),
         quote_asset=quote_asset,
     )
+    if hasattr(trader.policy, "order_amounts"):  # rl: the filled share of resting orders
+        trader.policy.order_amounts = lambda: {  # type: ignore[attr-defined]
+            o.client_order_id: float(o.amount) for o in trader.broker.open_orders()}
+    return trader
 
 
 def dominant_quote(instruments: list[Instrument]) -> str:

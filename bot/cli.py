@@ -213,8 +213,9 @@ def backtest(
         err.print("[red]error:[/red] --timeframe: only 1m bars are replayed (the engine's clock)")
         raise typer.Exit(2)
     name = policy or config.trading.policy
-    if name not in POLICIES.names:
-        err.print(f"[red]error:[/red] --policy {name!r}: choose one of {', '.join(POLICIES.names)}")
+    known = [*POLICIES.names, "rl"]
+    if name not in known:
+        err.print(f"[red]error:[/red] --policy {name!r}: choose one of {', '.join(known)}")
         raise typer.Exit(2)
     if db is None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())

@@ -80,7 +80,7 @@ class StrategyConfig(_Section):
 
 
 class TradingConfig(_Section):
-    policy: Literal["baseline", "buyhold", "sma"] = "baseline"
+    policy: Literal["baseline", "buyhold", "sma", "rl"] = "baseline"
     quote_asset: str = Field("USDT", min_length=1, max_length=10)
     starting_balance: float = Field(10_000.0, gt=0)
     min_score: float = Field(0.2, ge=0, le=1)

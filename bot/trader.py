@@ -236,7 +236,7 @@ class Trader:
         if isinstance(verdict, Denied):
             self.denials[verdict.reason.value] = self.denials.get(verdict.reason.value, 0) + 1
             self.last_denial = f"{action.symbol} {action.action.value}: {verdict.detail}"
-            return f"DENIED:{verdict.reason.value}", verdict.detail, None
+            return f"DENIED:{verdict.reason.value}", _joined(action.reason, verdict.detail), None
         assert isinstance(verdict, Approved)
         if isinstance(intent, CancelIntent):
             self._record(self.broker.cancel(intent.client_order_id, ts_ms))
@@ -250,7 +250,7 @@ class Trader:
         self.placed_ms[request.client_order_id] = ts_ms
         self._record(self.broker.submit(request))
         sizing = verdict.sizing.breakdown if verdict.sizing else None
-        return "APPROVED", verdict.detail or action.reason, sizing
+        return "APPROVED", _joined(action.reason, verdict.detail), sizing
 
     # --- bookkeeping -------------------------------------------------------------------------------
     def _record(self, events: list[OrderEvent]) -> None:
@@ -354,3 +354,7 @@ class Trader:
             "last_denial": self.last_denial,
         }
 
+
+def _joined(why: str, verdict_detail: str) -> str:
+    """The policy's reason and the risk gate's detail, both kept for the decisions table."""
+    return "; ".join(part for part in (why, verdict_detail) if part)
