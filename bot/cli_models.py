@@ -42,6 +42,7 @@ def selfplay(
     from rl.loop import run_selfplay
     from rl.registry import ModelRegistry
     from rl.selfplay import SelfPlayConfig
+    from rl.walkforward import scaled_env_factory
 
     config = _load(config_path)
     if (data is None) == (not sim):
@@ -58,7 +59,10 @@ def selfplay(
                            maker_fee_bps=config.fills.maker_fee_bps,
                            taker_fee_bps=config.fills.taker_fee_bps,
                            max_volume_share=config.fills.max_volume_share)
-    sp_config = SelfPlayConfig(n_envs=envs, updates=updates, env_config=env_config)
+    # Rewards x1000 in training only: a 5%-capped step's log return (~1e-4) is below the value
+    # head's starting error, and unscaled PPO learned nothing (measured, rl/walkforward.py).
+    sp_config = SelfPlayConfig(n_envs=envs, updates=updates, env_config=env_config,
+                               env_factory=scaled_env_factory(1000.0))
     config.data_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     with ModelRegistry.open(config.data_dir / REGISTRY_FILE) as registry, Progress(

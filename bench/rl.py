@@ -1,0 +1,375 @@
+"""RL throughput: batched env steps/s, end-to-end PPO training steps/s, one self-play generation.
+
+Measured in the same run, on the same seeded simulated market (`MarketData.from_generator`),
+with torch's intra-op threads set to the same number for everything (`THREADS`, default 1:
+see there why), and the throughput figures best of `ROUNDS` runs, ours and SB3 alternating:
+
+1. Env throughput. Ours: `rl.env.BatchedEnv` with `N_ENVS` (4096) envs stepped `ENV_STEPS`
+   times with pre-drawn uniform random actions, and again HOLD-only (no orders, so no fill
+   matching: the floor of a step). Baseline: stable-baselines3's `DummyVecEnv` over
+   `SB3_ENVS` copies of `bench._rl_gym.SingleMarketEnv`, a gymnasium env that is the very same
+   env logic (a `BatchedEnv` with `n_envs=1` underneath), random actions, `SB3_ENV_STEPS`
+   steps each. The budgets differ (the baseline is ~1000x slower, so the same step count would
+   take minutes); each is long enough for a stable rate. An extra row steps the `n_envs=1`
+   env directly (no gymnasium, no DummyVecEnv) to show what the wrappers cost.
+2. Training throughput (env steps/s, end to end). Ours: `rl.selfplay.run_generation` with
+   `TRAIN_CONFIG` (256 envs; best_player's memory, then PPO updates on on-policy rollouts,
+   GAE, 4 epochs of 2048-sample minibatches, a checkpoint per update); counts every env step
+   played (memory + rollouts) over the whole call's wall time. Baseline: SB3
+   `PPO("MlpPolicy")` on `DummyVecEnv` of 8 wrapped envs, `n_steps=128`, the same network
+   shape (128-128 tanh) and the same PPO hyper-parameters where they exist (lr, gamma, GAE
+   lambda, clip, 4 epochs, entropy/value coefficients, grad-norm), minibatch 256 (the rollout
+   is 1024 samples), `learn(total_timesteps=SB3_TRAIN_STEPS)`.
+3. One generation including the 200-episode arena, as `entasis selfplay --sim` runs it with
+   its defaults: 8 simulated coins, 20,000 minutes (80/20 split, 1-day embargo), 256 envs,
+   256 memory steps, 20 PPO updates of 128 rollout steps, 240-minute episodes, arena of 200
+   episodes (candidate, best and the three baselines), registry writes. Measured in full
+   (not extrapolated); the market generation before it is reported separately.
+
+Targets (issue 4): env >= 5M steps/s, training >= 20k steps/s, one generation incl. a
+200-episode arena <= 10 minutes on 2 cores. Without stable-baselines3 the bench still runs
+and says how to install it (`pip install -e '.[bench]'`) in place of the baseline figures.
+
+Options (environment): BENCH_RL_THREADS=N torch threads for both sides (default 1).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.markup import escape
+
+from bench.common import console, rate, show
+
+SEED = 7
+COINS, MINUTES = 20, 4000  # throughput data: 1440 warm-up minutes + 2560 playable
+N_ENVS, ENV_STEPS, ENV_WARMUP_STEPS = 4096, 200, 10
+SB3_ENVS, SB3_ENV_STEPS = 8, 1000
+ONE_ENV_STEPS = 3000
+# torch intra-op threads for both sides. 1, not 2: on a 2-core machine that runs anything
+# else, a 2-thread pool thrashes (measured here with another job busy on one core: SB3 PPO
+# 1,530 -> 90 steps/s, ours 29-39k -> 12.6k); the env is numpy, single-threaded either way.
+THREADS = 1
+ROUNDS = 2  # throughput figures: best of ROUNDS (the machine is shared; noise only slows)
+SB3_N_STEPS, SB3_TRAIN_STEPS, SB3_BATCH = 128, 8192, 256
+TRAIN_CONFIG: dict[str, Any] = {"n_envs": 256, "memory_steps": 64, "updates": 4, "rollout_steps": 128}
+# `entasis selfplay --sim` defaults (bot/cli_models.py)
+GEN_COINS, GEN_MINUTES, GEN_ENVS, GEN_UPDATES, GEN_EPISODES, GEN_SEED = 8, 20_000, 256, 20, 200, 0
+
+TARGET_ENV_STEPS_PER_S = 5_000_000
+TARGET_TRAIN_STEPS_PER_S = 20_000
+TARGET_GENERATION_S = 600.0
+SB3_MISSING = "SB3 not installed: pip install -e '.[bench]'"
+
+
+def _threads() -> int:
+    return int(os.environ.get("BENCH_RL_THREADS") or THREADS)
+
+
+def _best_interleaved(ours: Any, theirs: Any | None, *args: Any
+                      ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """ROUNDS runs of each, alternating ours / theirs (so a busy spell of the shared machine
+    hits both alike); the fastest run of each (by steps/s), with every round's rate."""
+    runs: dict[str, list[dict[str, Any]]] = {"ours": [], "theirs": []}
+    for _ in range(ROUNDS):
+        runs["ours"].append(ours(*args))
+        if theirs is not None:
+            runs["theirs"].append(theirs(*args))
+
+    def best(found: list[dict[str, Any]]) -> dict[str, Any] | None:
+        if not found:
+            return None
+        top = max(found, key=lambda r: r["steps_per_s"])
+        return {**top, "rounds_steps_per_s": [r["steps_per_s"] for r in found]}
+
+    return best(runs["ours"]), best(runs["theirs"])  # type: ignore[return-value]
+
+
+def _sb3_available() -> str | None:
+    """None when stable-baselines3 and gymnasium import, else the reason."""
+    try:
+        import gymnasium  # noqa: F401
+        import stable_baselines3  # noqa: F401
+    except ImportError:
+        return SB3_MISSING
+    return None
+
+
+# -- 1. env throughput -----------------------------------------------------------------------
+def _ours_env(data: Any, hold: bool) -> dict[str, Any]:
+    from rl.env import BatchedEnv, EnvConfig
+
+    env = BatchedEnv(data, N_ENVS, EnvConfig(), SEED)
+    env.reset()
+    rng = np.random.default_rng(SEED)
+    shape = (ENV_WARMUP_STEPS + ENV_STEPS, N_ENVS)
+    actions = (np.zeros(shape, np.int64) if hold else rng.integers(0, env.n_actions, shape))
+    for row in actions[:ENV_WARMUP_STEPS]:
+        env.step(row)
+    started = time.perf_counter()
+    for row in actions[ENV_WARMUP_STEPS:]:
+        env.step(row)
+    seconds = time.perf_counter() - started
+    return {"steps": N_ENVS * ENV_STEPS, "seconds": round(seconds, 3),
+            "steps_per_s": rate(N_ENVS * ENV_STEPS, seconds)}
+
+
+def _ours_env_random(data: Any) -> dict[str, Any]:
+    return _ours_env(data, hold=False)
+
+
+def _ours_env_hold(data: Any) -> dict[str, Any]:
+    return _ours_env(data, hold=True)
+
+
+def _one_env(data: Any) -> dict[str, Any]:
+    """The n_envs=1 env stepped directly (auto-reset on): the per-call floor of the logic."""
+    from rl.env import BatchedEnv, EnvConfig
+
+    env = BatchedEnv(data, 1, EnvConfig(), SEED)
+    env.reset()
+    actions = np.random.default_rng(SEED).integers(0, env.n_actions, (ONE_ENV_STEPS, 1))
+    started = time.perf_counter()
+    for row in actions:
+        env.step(row)
+    seconds = time.perf_counter() - started
+    return {"steps": ONE_ENV_STEPS, "seconds": round(seconds, 3),
+            "steps_per_s": rate(ONE_ENV_STEPS, seconds)}
+
+
+def _make_vec(data: Any, n: int) -> Any:
+    from stable_baselines3.common.vec_env import DummyVecEnv
+
+    from bench._rl_gym import SingleMarketEnv
+
+    def factory(i: int) -> Callable[[], SingleMarketEnv]:
+        return lambda: SingleMarketEnv(data, seed=SEED + i)
+
+    vec = DummyVecEnv([factory(i) for i in range(n)])
+    vec.seed(SEED)
+    return vec
+
+
+def _sb3_env(data: Any) -> dict[str, Any]:
+    vec = _make_vec(data, SB3_ENVS)
+    vec.reset()
+    n_actions = int(vec.action_space.n)
+    actions = np.random.default_rng(SEED).integers(0, n_actions,
+                                                   (SB3_ENV_STEPS + ENV_WARMUP_STEPS, SB3_ENVS))
+    for row in actions[:ENV_WARMUP_STEPS]:
+        vec.step(row)
+    started = time.perf_counter()
+    for row in actions[ENV_WARMUP_STEPS:]:
+        vec.step(row)
+    seconds = time.perf_counter() - started
+    vec.close()
+    steps = SB3_ENVS * SB3_ENV_STEPS
+    return {"steps": steps, "seconds": round(seconds, 3), "steps_per_s": rate(steps, seconds)}
+
+
+# -- 2. training throughput ------------------------------------------------------------------
+def _ours_train(data: Any) -> dict[str, Any]:
+    from rl.env import BatchedEnv, EnvConfig
+    from rl.networks import Player
+    from rl.selfplay import SelfPlayConfig, run_generation
+
+    probe = BatchedEnv(data, 1, EnvConfig(), SEED)
+    best = Player.create(probe.observation_size, probe.n_actions,
+                         feature_names=probe.observation_names, seed=SEED)
+    config = SelfPlayConfig(**TRAIN_CONFIG, env_config=EnvConfig())
+    steps = config.n_envs * (config.memory_steps + config.updates * config.rollout_steps)
+    with tempfile.TemporaryDirectory(prefix="bench-rl-") as tmp:
+        started = time.perf_counter()
+        run_generation(best, data, config, tmp, SEED)
+        seconds = time.perf_counter() - started
+    return {"steps": steps, "seconds": round(seconds, 3), "steps_per_s": rate(steps, seconds),
+            "config": dict(TRAIN_CONFIG)}
+
+
+def _sb3_train(data: Any) -> dict[str, Any]:
+    from stable_baselines3 import PPO
+
+    from rl.ppo import PPOConfig
+
+    ppo = PPOConfig()
+    vec = _make_vec(data, SB3_ENVS)
+    model = PPO("MlpPolicy", vec, n_steps=SB3_N_STEPS, batch_size=SB3_BATCH,
+                n_epochs=ppo.epochs, learning_rate=ppo.learning_rate, gamma=ppo.gamma,
+                gae_lambda=ppo.gae_lambda, clip_range=ppo.clip, ent_coef=ppo.entropy_coef,
+                vf_coef=ppo.value_coef, max_grad_norm=ppo.max_grad_norm,
+                policy_kwargs={"net_arch": [128, 128], "activation_fn": torch.nn.Tanh},
+                device="cpu", seed=SEED, verbose=0)
+    started = time.perf_counter()
+    model.learn(total_timesteps=SB3_TRAIN_STEPS)
+    seconds = time.perf_counter() - started
+    steps = int(model.num_timesteps)
+    vec.close()
+    return {"steps": steps, "seconds": round(seconds, 3), "steps_per_s": rate(steps, seconds),
+            "config": {"n_envs": SB3_ENVS, "n_steps": SB3_N_STEPS, "batch_size": SB3_BATCH,
+                       "n_epochs": ppo.epochs, "net_arch": [128, 128]}}
+
+
+# -- 3. one generation -----------------------------------------------------------------------
+def _generation() -> dict[str, Any]:
+    from rl.env import EnvConfig
+    from rl.episodes import MarketData
+    from rl.loop import run_selfplay
+    from rl.registry import ModelRegistry
+    from rl.selfplay import SelfPlayConfig
+
+    started = time.perf_counter()
+    data = MarketData.from_generator(GEN_SEED, GEN_COINS, GEN_MINUTES)
+    data_s = time.perf_counter() - started
+    env_config = EnvConfig()
+    config = SelfPlayConfig(n_envs=GEN_ENVS, updates=GEN_UPDATES, env_config=env_config)
+    marks: dict[str, list[float]] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        marks.setdefault(stage, []).append(time.perf_counter())
+
+    with tempfile.TemporaryDirectory(prefix="bench-rl-gen-") as tmp, \
+            ModelRegistry.open(Path(tmp) / "models.sqlite") as registry:
+        started = time.perf_counter()
+        outcome = run_selfplay(data, registry, Path(tmp) / "selfplay", generations=1,
+                               config=config, env_config=env_config,
+                               arena_episodes=GEN_EPISODES, seed=GEN_SEED,
+                               progress=progress)[0]
+        wall = time.perf_counter() - started
+
+    def span(stage: str) -> float:
+        times = marks.get(stage, [])
+        return round(times[-1] - times[0], 2) if len(times) > 1 else 0.0
+
+    steps = config.n_envs * (config.memory_steps + config.updates * config.rollout_steps)
+    return {"wall_s": round(wall, 2), "market_build_s": round(data_s, 2),
+            "memory_s": span("memory"), "train_s": span("train"), "arena_s": span("arena"),
+            "env_steps_trained": steps, "promoted": outcome.promoted,
+            "config": {"coins": GEN_COINS, "minutes": GEN_MINUTES, "n_envs": GEN_ENVS,
+                       "memory_steps": config.memory_steps, "updates": GEN_UPDATES,
+                       "rollout_steps": config.rollout_steps,
+                       "horizon_minutes": env_config.horizon_minutes,
+                       "arena_episodes": GEN_EPISODES, "extrapolated": False}}
+
+
+# -- report ------------------------------------------------------------------------------------
+def _fmt(value: float | None, unit: str = "") -> str:
+    return "-" if value is None else f"{value:,.0f}{unit}"
+
+
+def _ratio(ours: float, theirs: float | None) -> float | None:
+    return round(ours / theirs, 1) if theirs else None
+
+
+def _met(ok: bool) -> str:
+    return "[green]met[/green]" if ok else "[red]NOT met[/red]"
+
+
+def run() -> dict[str, Any]:
+    """Measure, print the tables, return the figures."""
+    from rl.episodes import MarketData
+
+    previous_threads = torch.get_num_threads()
+    threads = _threads()
+    torch.set_num_threads(threads)
+    load_before = round(os.getloadavg()[0], 2)
+    try:
+        missing = _sb3_available()
+        data = MarketData.from_generator(SEED, COINS, MINUTES)
+        env_random, sb3_env = _best_interleaved(_ours_env_random,
+                                                None if missing else _sb3_env, data)
+        env_hold, _ = _best_interleaved(_ours_env_hold, None, data)
+        one_env = _one_env(data)
+        train, sb3_train = _best_interleaved(_ours_train, None if missing else _sb3_train,
+                                             data)
+        generation = _generation()
+    finally:
+        torch.set_num_threads(previous_threads)
+    load_after = round(os.getloadavg()[0], 2)
+
+    sb3_env_rate = sb3_env["steps_per_s"] if sb3_env else None
+    sb3_train_rate = sb3_train["steps_per_s"] if sb3_train else None
+    env_ok = env_random["steps_per_s"] >= TARGET_ENV_STEPS_PER_S
+    train_ok = train["steps_per_s"] >= TARGET_TRAIN_STEPS_PER_S
+    gen_ok = generation["wall_s"] <= TARGET_GENERATION_S
+
+    def vs(ours: float, theirs: float | None) -> str:
+        return "-" if missing else f"{_ratio(ours, theirs)}x"
+
+    absent = escape(missing) if missing else ""  # rich would eat "[bench]" as markup
+
+    show(f"RL env steps/s ({COINS} sim coins; best of {ROUNDS}; torch threads {threads})",
+         ["env", "envs x steps", "steps/s", "vs SB3", "target 5M/s"],
+         [["BatchedEnv random", f"{N_ENVS} x {ENV_STEPS}", _fmt(env_random["steps_per_s"]),
+           vs(env_random["steps_per_s"], sb3_env_rate), _met(env_ok)],
+          ["BatchedEnv HOLD", f"{N_ENVS} x {ENV_STEPS}", _fmt(env_hold["steps_per_s"]),
+           vs(env_hold["steps_per_s"], sb3_env_rate), ""],
+          ["BatchedEnv(1) direct", f"1 x {ONE_ENV_STEPS}", _fmt(one_env["steps_per_s"]),
+           vs(one_env["steps_per_s"], sb3_env_rate), ""],
+          ["SB3 DummyVecEnv", f"{SB3_ENVS} x {SB3_ENV_STEPS}",
+           absent or _fmt(sb3_env_rate), "-" if missing else "1.0x", ""]])
+    show(f"RL end-to-end training env steps/s (best of {ROUNDS})",
+         ["trainer", "env steps", "wall s", "steps/s", "vs SB3", "target 20k/s"],
+         [["ours run_generation", f"{train['steps']:,}", f"{train['seconds']:.1f}",
+           _fmt(train["steps_per_s"]), vs(train["steps_per_s"], sb3_train_rate),
+           _met(train_ok)],
+          ["SB3 PPO MlpPolicy", f"{sb3_train['steps']:,}" if sb3_train else "-",
+           f"{sb3_train['seconds']:.1f}" if sb3_train else "-",
+           absent or _fmt(sb3_train_rate), "-" if missing else "1.0x", ""]])
+    g = generation
+    show("One generation incl. 200-episode arena (measured in full)",
+         ["stage", "seconds"],
+         [["market build (not counted)", f"{g['market_build_s']:.1f}"],
+          ["best_player memory", f"{g['memory_s']:.1f}"],
+          [f"PPO training ({GEN_UPDATES} updates)", f"{g['train_s']:.1f}"],
+          ["arena 5 players x 200 + gates", f"{g['arena_s']:.1f}"],
+          ["generation wall", f"{g['wall_s']:.1f}"],
+          [f"target <= {TARGET_GENERATION_S:.0f} s", _met(gen_ok)]])
+    console.print(
+        f"[dim]ours training: SelfPlayConfig("
+        f"{', '.join(f'{k}={v}' for k, v in TRAIN_CONFIG.items())}), PPO 4 epochs x "
+        f"2048-sample minibatches, 128-128 tanh MLP. "
+        f"SB3: PPO('MlpPolicy', DummyVecEnv x {SB3_ENVS} gymnasium wrappers of "
+        f"BatchedEnv(n_envs=1)), n_steps={SB3_N_STEPS}, batch {SB3_BATCH}, 4 epochs, "
+        f"net_arch 128-128 tanh, learn({SB3_TRAIN_STEPS}). Generation: `entasis selfplay "
+        f"--sim` defaults = {GEN_COINS} coins x {GEN_MINUTES:,} min (80/20 split, 1-day "
+        f"embargo), {GEN_ENVS} envs, 256 memory steps + {GEN_UPDATES} x 128 rollout steps, "
+        f"240-min episodes, {GEN_EPISODES} arena episodes, registry writes. "
+        f"Load average before/after: {load_before}/{load_after} "
+        f"(a shared machine slows every figure).[/dim]")
+    if missing:
+        console.print(f"[yellow]{absent}[/yellow]")
+
+    return {
+        "threads": threads,
+        "loadavg_before_after": [load_before, load_after],
+        "sb3": missing or "measured",
+        "env_steps_per_s": env_random["steps_per_s"],
+        "env_hold_steps_per_s": env_hold["steps_per_s"],
+        "env_one_direct_steps_per_s": one_env["steps_per_s"],
+        "sb3_env_steps_per_s": sb3_env_rate,
+        "env_vs_sb3": _ratio(env_random["steps_per_s"], sb3_env_rate),
+        "train_steps_per_s": train["steps_per_s"],
+        "sb3_train_steps_per_s": sb3_train_rate,
+        "train_vs_sb3": _ratio(train["steps_per_s"], sb3_train_rate),
+        "generation_wall_s": generation["wall_s"],
+        "generation": generation,
+        "env": env_random, "env_hold": env_hold,
+        "train": train, "sb3_train": sb3_train, "sb3_env": sb3_env,
+        "targets": {"env_steps_per_s": TARGET_ENV_STEPS_PER_S,
+                    "train_steps_per_s": TARGET_TRAIN_STEPS_PER_S,
+                    "generation_s": TARGET_GENERATION_S},
+        "met": {"env": env_ok, "train": train_ok, "generation": gen_ok},
+    }
+
+
+if __name__ == "__main__":
+    import json
+
+    print(json.dumps(run(), sort_keys=True))

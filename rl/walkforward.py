@@ -1,0 +1,293 @@
+"""Walk-forward evaluation: self-play on one period, one untouched look at the next.
+
+Why this shape (issue 4, acceptance "walk-forward"): the arena already decides promotions on
+held-out days, but it is consulted once per generation, so the final best_player is
+*selected* on it. The honest figure is the next period, looked at once, after all choices
+are frozen. Per seed:
+
+1. `MarketData.from_csv_dir(train_dir).split(...)`: train on the first part, arena on the last
+   days after an embargo (`run_selfplay`, the product loop: random v0000, PPO generations,
+   gated promotion, a per-seed registry so the deflated Sharpe counts every candidate).
+2. The final best_player plays the test period ONCE, greedily, on pinned episodes: every
+   usable symbol, back-to-back non-overlapping windows of one horizon covering the test
+   period; buy-and-hold, flat and SMA-cross (`rl.arena.BASELINES`) play the very same
+   episodes through the same env, so fees, sizing and fills are identical.
+
+Nothing here reads the test period before step 2, and nothing is tuned after it.
+
+Reward scaling (`scaled_env_factory`): with the env's 5% position cap a typical step's log
+reward is ~1e-4, far below the value head's initial error, and PPO then learns nothing in a
+small budget (measured on a planted edge). Scaling the training reward (as SB3's VecNormalize
+does) fixes that; the arena and this evaluation always use the unscaled env.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import math
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from tempfile import TemporaryDirectory
+from typing import Any
+
+import numpy as np
+
+from rl import arena
+from rl.env import BatchedEnv, EnvConfig
+from rl.episodes import MarketData
+from rl.loop import run_selfplay
+from rl.networks import Player
+from rl.ppo import PPOConfig
+from rl.registry import ModelRegistry
+from rl.selfplay import SelfPlayConfig
+
+Progress = Callable[[str, int, int], None]
+RL_NAME = "rl"
+
+
+# -- training reward scale ------------------------------------------------------------------
+class ScaledRewardEnv:
+    """A `BatchedEnv` whose rewards are multiplied by `reward_scale` (training only).
+
+    Everything else (observations, fills, `info`, attributes) is the wrapped env's, so a
+    policy trained through it acts in exactly the env the arena judges."""
+
+    def __init__(self, env: BatchedEnv, reward_scale: float) -> None:
+        self.env, self.reward_scale = env, float(reward_scale)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.env, name)
+
+    def reset(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        """The wrapped env's reset."""
+        return self.env.reset(*args, **kwargs)
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """The wrapped env's step with the reward scaled."""
+        obs, reward, done, info = self.env.step(actions)
+        return obs, (reward * self.reward_scale).astype(np.float32), done, info
+
+
+def _make_scaled_env(data: MarketData, n_envs: int, env_config: EnvConfig | None, seed: int,
+                     *, reward_scale: float) -> ScaledRewardEnv:
+    return ScaledRewardEnv(BatchedEnv(data, n_envs, env_config or EnvConfig(), seed),
+                           reward_scale)
+
+
+def scaled_env_factory(reward_scale: float) -> Callable[..., ScaledRewardEnv]:
+    """An `rl.selfplay` env factory with scaled rewards (a partial of a module-level
+    function, so it pickles for process or Ray pools)."""
+    return functools.partial(_make_scaled_env, reward_scale=reward_scale)
+
+
+# -- pinned test episodes -------------------------------------------------------------------
+def sequential_episodes(data: MarketData, config: EnvConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, symbols) of back-to-back, non-overlapping episodes of every symbol that has
+    one, from its first usable minute (the env's rule: warm features, past the data's
+    warm-up rows, a bar present) to the last start that still fits a whole horizon."""
+    warm = data.features[:, :, -1]  # FEATURE_NAMES ends with warm_minutes
+    ok = (warm >= config.warmup_minutes) & np.isfinite(data.close)
+    ok[: data.warmup_minutes] = False
+    last = len(data) - 1 - config.horizon_minutes
+    starts, symbols = [], []
+    for s in range(len(data.symbols)):
+        if not ok[:, s].any():
+            continue
+        first = int(ok[:, s].argmax())
+        run = np.arange(first, last + 1, config.horizon_minutes, dtype=np.int64)
+        starts.append(run)
+        symbols.append(np.full(run.size, s, np.int64))
+    if not starts:
+        raise ValueError("no symbol has a whole warm episode in the test data")
+    return np.concatenate(starts), np.concatenate(symbols)
+
+
+def episode_metrics(results: arena.EpisodeResults) -> dict[str, float]:
+    """After-fee figures of one player over the pinned episodes (returns are per episode,
+    Sharpe is mean/std of episode returns, not annualized)."""
+    returns = results.returns
+    std = float(returns.std(ddof=1)) if returns.size > 1 else 0.0
+    return {
+        "mean_return": float(returns.mean()),
+        "sharpe": float(returns.mean() / std) if std > 0 else 0.0,
+        "mean_max_drawdown": float(results.max_drawdown.mean()),
+        "worst_max_drawdown": float(results.max_drawdown.max()),
+        "win_rate": float(np.mean(returns > 0)),
+        "turnover": float(results.turnover.mean()),
+        "fees": float(results.fees.mean()),
+        "episodes": int(returns.size),
+    }
+
+
+def evaluate_once(player: Player, test: MarketData, config: EnvConfig,
+                  seed: int = 0) -> dict[str, dict[str, float]]:
+    """The player and every baseline on the same pinned test episodes (called once per
+    trained player: this is the untouched look)."""
+    factory = arena.arena_env_factory(test, config)
+    starts, symbols = sequential_episodes(test, config)
+    players: dict[str, Any] = {RL_NAME: player, **arena.BASELINES}
+    return {name: episode_metrics(arena.play_episodes(policy, factory, starts, symbols, seed))
+            for name, policy in players.items()}
+
+
+# -- the walk-forward -----------------------------------------------------------------------
+def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence[int] = (0, 1, 2),
+                 generations: int, config: SelfPlayConfig, arena_episodes: int = 200,
+                 embargo_minutes: int = 1440, train_fraction: float = 0.7,
+                 workdir: str | Path | None = None,
+                 progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Train per seed on `train_dir` (arena on its embargoed last days), then evaluate the
+    final best_player once on `test_dir`; one dict per seed (see module docstring).
+
+    `config.env_config` (an `EnvConfig`) is used for training, arena and test alike."""
+    env_config = config.env_config or EnvConfig()
+    data = MarketData.from_csv_dir(train_dir)
+    train, validation = data.split(train_fraction=train_fraction,
+                                   embargo_minutes=embargo_minutes)
+    test = MarketData.from_csv_dir(test_dir)
+    rows = []
+    with TemporaryDirectory(prefix="walkforward-") as scratch:
+        root = Path(workdir) if workdir is not None else Path(scratch)
+        for seed in seeds:
+            began = time.perf_counter()
+            seed_dir = root / f"seed{seed}"
+            seed_dir.mkdir(parents=True, exist_ok=True)
+            with ModelRegistry.open(seed_dir / "registry.db") as registry:
+                outcomes = run_selfplay(data, registry, seed_dir, generations=generations,
+                                        config=config, env_config=env_config,
+                                        arena_episodes=arena_episodes,
+                                        train_fraction=train_fraction,
+                                        embargo_minutes=embargo_minutes, seed=seed,
+                                        progress=progress)
+                best = registry.best()
+                assert best is not None  # run_selfplay installs v0000 at least
+                player = Player.load(best.path)
+            trained_s = time.perf_counter() - began
+            rows.append({
+                "seed": seed, "best_version": best.version,
+                "generations": [{"version": o.version, "promoted": o.promoted,
+                                 "failed": list(o.failed_checks)} for o in outcomes],
+                "test": evaluate_once(player, test, env_config, seed),
+                "train_seconds": round(trained_s, 1),
+                "test_seconds": round(time.perf_counter() - began - trained_s, 1),
+            })
+    info = {"train_dir": str(train_dir), "test_dir": str(test_dir),
+            "train_rows": [_iso(train.open_ms[0]), _iso(train.open_ms[-1])],
+            "arena_rows": [_iso(validation.open_ms[0]), _iso(validation.open_ms[-1])],
+            "test_rows": [_iso(test.open_ms[0]), _iso(test.open_ms[-1])],
+            "embargo_minutes": embargo_minutes}
+    return [{**row, "data": info} for row in rows]
+
+
+def _iso(ms: int | np.integer) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.gmtime(int(ms) / 1000))
+
+
+# -- command line ---------------------------------------------------------------------------
+METRICS = (("mean_return", "mean ret", "{:+.4%}"), ("sharpe", "Sharpe/ep", "{:+.3f}"),
+           ("mean_max_drawdown", "mean maxDD", "{:.3%}"), ("worst_max_drawdown", "worst maxDD",
+                                                            "{:.2%}"),
+           ("win_rate", "win rate", "{:.1%}"), ("turnover", "turnover", "{:.3f}"),
+           ("fees", "fees", "{:.5f}"))
+
+
+def render_table(rows: list[dict[str, Any]]) -> Any:
+    """A rich table: one line per (seed, player), then the RL mean over seeds."""
+    from rich.table import Table
+
+    table = Table(title="Walk-forward test (after fees), episode = one env horizon")
+    for header in ("seed", "best", "player", *(m[1] for m in METRICS), "episodes"):
+        table.add_column(header, justify="right" if header not in ("player", "best") else "left")
+    for row in rows:
+        for name, metrics in row["test"].items():
+            table.add_row(str(row["seed"]), row["best_version"] if name == RL_NAME else "",
+                          name, *(fmt.format(metrics[key]) for key, _, fmt in METRICS),
+                          str(metrics["episodes"]))
+        table.add_section()
+    names = list(rows[0]["test"]) if rows else []
+    for name in names:
+        mean = {key: float(np.mean([r["test"][name][key] for r in rows])) for key, _, _ in METRICS}
+        table.add_row("mean", "", name, *(fmt.format(mean[key]) for key, _, fmt in METRICS), "")
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m rl.walkforward --train DIR --test DIR --seeds 0 1 2 --generations G --json`"""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train", required=True)
+    parser.add_argument("--test", required=True)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--generations", type=int, default=2)
+    parser.add_argument("--updates", type=int, default=4, help="PPO updates per generation")
+    parser.add_argument("--n-envs", type=int, default=128)
+    parser.add_argument("--rollout-steps", type=int, default=64)
+    parser.add_argument("--memory-steps", type=int, default=64)
+    parser.add_argument("--horizon", type=int, default=240, help="episode minutes")
+    parser.add_argument("--arena-episodes", type=int, default=200)
+    parser.add_argument("--embargo-minutes", type=int, default=1440)
+    parser.add_argument("--train-fraction", type=float, default=0.7)
+    parser.add_argument("--reward-scale", type=float, default=1000.0,
+                        help="training reward multiplier (arena and test are unscaled)")
+    parser.add_argument("--workdir", default=None, help="keep models here (default: temp)")
+    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
+    args = parser.parse_args(argv)
+
+    import torch
+    from rich.console import Console
+
+    torch.set_num_threads(args.threads)
+    console = Console(stderr=True, width=170)
+    env_config = EnvConfig(horizon_minutes=args.horizon)
+    config = SelfPlayConfig(n_envs=args.n_envs, memory_steps=args.memory_steps,
+                            updates=args.updates, rollout_steps=args.rollout_steps,
+                            env_config=env_config,
+                            env_factory=scaled_env_factory(args.reward_scale),
+                            ppo=PPOConfig(minibatch_size=1024, learning_rate=1e-3))
+    began = time.perf_counter()
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if done == total:
+            console.log(f"{stage} {done}/{total} ({time.perf_counter() - began:.0f} s)")
+
+    rows = walk_forward(args.train, args.test, seeds=args.seeds, generations=args.generations,
+                        config=config, arena_episodes=args.arena_episodes,
+                        embargo_minutes=args.embargo_minutes,
+                        train_fraction=args.train_fraction, workdir=args.workdir,
+                        progress=progress)
+    console.print(render_table(rows))
+    for row in rows:
+        console.print(f"seed {row['seed']}: " + ", ".join(
+            f"{g['version']} {'promoted' if g['promoted'] else 'rejected ' + str(g['failed'])}"
+            for g in row["generations"]))
+    if rows:
+        console.print(f"data: {rows[0]['data']}")
+    if args.json:
+        settings = {k: v for k, v in vars(args).items() if k != "json"}
+        print(json.dumps(_finite({"settings": settings, "seeds": rows,
+                                  "wall_seconds": round(time.perf_counter() - began, 1)}),
+                         allow_nan=False))
+    return 0
+
+
+def _finite(value: Any) -> Any:
+    """NaN/inf to None so the JSON line is strict."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["ScaledRewardEnv", "evaluate_once", "scaled_env_factory", "sequential_episodes",
+           "walk_forward"]
