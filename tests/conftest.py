@@ -29,3 +29,15 @@ def shared_data() -> Path:
             f"real exchange data not found at {path}; set ENTASIS_SHARED_DATA to run this test"
         )
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny networks run fastest on one thread; two threads on a shared 2-core box thrash.
+    Imported lazily so tests that never touch torch do not pay for importing it."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -42,13 +42,7 @@ ENV_CONFIG = EnvConfig(horizon_minutes=120, warmup_minutes=240)
 TRAIN_SEED = 0
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks run fastest on one thread; two threads on a shared 2-core box thrash."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def planted_market(seed: int = 7, coins: int = 4, minutes: int = 8000) -> MarketData:

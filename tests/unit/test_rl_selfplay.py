@@ -29,13 +29,7 @@ from tests.unit.test_rl_ppo import PlantedEdgeEnv, planted_edge_env
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny networks run fastest on one thread; two threads on a shared 2-core box thrash."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def slow_planted_edge_env(data, n_envs, config, seed):
