@@ -1,0 +1,147 @@
+"""Running as a systemd service: the unit, `entasis service install`, and the daemon speaking
+sd_notify to a real NOTIFY_SOCKET while serving Prometheus metrics on loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from bot.cli_service import UnitSpec
+from tests.conftest import REPO_ROOT
+from tests.unit.test_sdnotify import FakeSystemd
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+def install(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", "service", "install", "--unit-dir",
+         str(tmp_path / "units"), "--data-dir", str(tmp_path / "data"), "--json", *extra],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
+
+
+def test_the_shipped_unit_is_the_template_with_its_defaults() -> None:
+    shipped = (REPO_ROOT / "deploy" / "entasis.service").read_text()
+    assert shipped == UnitSpec().render(), "regenerate deploy/entasis.service from UnitSpec"
+    for line in ("Type=notify", "WatchdogSec=30", "Restart=on-failure", "User=entasis",
+                 "NoNewPrivileges=true", "ProtectSystem=strict", "PrivateTmp=true",
+                 "ReadWritePaths=/opt/entasis/var", "EnvironmentFile=-/etc/entasis/entasis.env"):
+        assert line in shipped.splitlines(), line
+
+
+def test_service_install_writes_the_unit_for_the_given_user(tmp_path: Path) -> None:
+    done = install(tmp_path, "--user", "trader", "--watchdog-s", "20")
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    unit = Path(answer["unit"]).read_text()
+    assert Path(answer["unit"]) == tmp_path / "units" / "entasis.service"
+    assert "User=trader" in unit and "Group=trader" in unit and "WatchdogSec=20" in unit
+    assert f"ReadWritePaths={(tmp_path / 'data').resolve()}" in unit
+    assert f"ExecStart={Path(sys.prefix).resolve()}/bin/entasis run --config" in unit
+    assert any("useradd --system" in step for step in answer["next_steps"])
+
+
+def test_service_install_refuses_a_bad_user_name(tmp_path: Path) -> None:
+    done = install(tmp_path, "--user", "Root Admin")
+    assert done.returncode == 2 and "lower-case system user" in " ".join(done.stderr.split())
+    assert not (tmp_path / "units" / "entasis.service").exists()
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None,
+                    reason="systemd-analyze not installed (apt-get install systemd) ")
+def test_systemd_analyze_verify_accepts_the_generated_unit(tmp_path: Path) -> None:
+    done = install(tmp_path, "--user", "entasis")
+    assert done.returncode == 0, done.stderr
+    unit = tmp_path / "units" / "entasis.service"
+    verify = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True,
+                            text=True, timeout=60)
+    # verify exits 0 on unknown keys too and only warns: any output is a finding.
+    assert verify.returncode == 0 and verify.stderr.strip() == "", verify.stderr
+    broken = tmp_path / "units" / "broken.service"
+    broken.write_text(unit.read_text().replace("WatchdogSec=", "WatchdogSecs="))
+    check = subprocess.run([SYSTEMD_ANALYZE, "verify", str(broken)], capture_output=True,
+                           text=True, timeout=60)
+    assert "Unknown key" in check.stderr, "the check must catch a misspelled directive"
+
+
+FAST = """
+[sim]
+coins = 8
+speed = 600.0
+history_days = 1.2
+[feed]
+backfill_minutes = 1500
+stale_after_s = 5.0
+[strategy]
+max_spread_bps = 500.0
+[schedule]
+enabled = false
+[metrics]
+enabled = true
+port = 0
+"""
+
+
+def scrape(port: int) -> dict[str, list]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        text = response.read().decode()
+    samples: dict[str, list] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            samples.setdefault(sample.name, []).append(sample)
+    return samples
+
+
+def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(FAST)
+    fake = FakeSystemd(str(tmp_path / "notify.sock"))
+    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+           "WATCHDOG_USEC": "1000000", "PYTHONUNBUFFERED": "1"}
+    env.pop("WATCHDOG_PID", None)
+    daemon = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
+                              cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              text=True, env=env)
+    try:
+        deadline = time.monotonic() + 60
+        while "READY=1" not in fake.lines():
+            assert daemon.poll() is None, daemon.stdout.read() if daemon.stdout else ""
+            assert time.monotonic() < deadline, "no READY=1"
+            time.sleep(0.2)
+        port = json.loads((tmp_path / "var" / "metrics.json").read_text())["port"]
+        while True:  # wait for a few decision steps to be counted
+            samples = scrape(port)
+            steps = samples.get("entasis_decision_steps_total", [])
+            if steps and steps[0].value >= 3 and "entasis_decision_latency_ms_count" in samples:
+                break
+            assert time.monotonic() < deadline, "no decision steps"
+            time.sleep(0.5)
+        assert samples["entasis_ticks_total"][0].value > 0
+        assert samples["entasis_equity"][0].value == pytest.approx(10_000, rel=0.05)
+        assert samples["entasis_feed_stale"][0].value == 0
+        assert samples["entasis_decision_latency_ms_count"][0].value >= 1
+        assert "entasis_orders_total" in samples and "entasis_fills_total" in samples
+        assert samples["entasis_model_info"][0].labels["version"] == "baseline (rule-based)"
+    finally:
+        daemon.send_signal(signal.SIGINT)
+        output, _ = daemon.communicate(timeout=15)
+        time.sleep(0.2)
+        fake.close()
+    assert daemon.returncode == 0 and "Traceback" not in output, output
+    lines = fake.lines()
+    ready = lines.index("READY=1")
+    assert lines.count("WATCHDOG=1") >= 2, "pings every WATCHDOG_USEC / 2 = 0.5 s"
+    assert lines[-1] == "STOPPING=1"
+    assert any(line.startswith("STATUS=paper · feed live · 8 symbols") for line in lines[ready:])
+    assert not (tmp_path / "var" / "metrics.json").exists()
+
