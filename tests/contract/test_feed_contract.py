@@ -1,0 +1,92 @@
+"""The feed contract, once for every feed: subscribe, reconnect, malformed frame.
+
+Each feed runs against the simulator over real sockets on 127.0.0.1 (see harness.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bot.config import SimConfig
+from exchange.market import MINUTE_MS
+from exchange.sim.server import SimExchange
+from tests.contract.harness import FEEDS, FeedHarness, FeedRecorder, running, until
+
+START_MS = 1_700_000_040_000
+MARKET = SimConfig(coins=6, speed=1200, history_days=0.1, seed=21)
+
+
+@pytest.fixture(params=sorted(FEEDS))
+def feed_kind(request: pytest.FixtureRequest) -> FeedHarness:
+    return FEEDS[request.param]
+
+
+def contiguous(opens: list[int]) -> bool:
+    return all(b - a == MINUTE_MS for a, b in zip(opens, opens[1:]))
+
+
+def test_subscribe_delivers_ticks_for_every_symbol_and_bars_in_order(feed_kind: FeedHarness) -> None:
+    async def scenario() -> None:
+        async with SimExchange(MARKET, start_ms=START_MS) as sim:
+            symbols = feed_kind.symbols(sim)
+            recorder = FeedRecorder()
+            feed = feed_kind.build(sim, symbols, recorder)
+            async with running(feed):
+                await until(lambda: len({b.symbol for b in recorder.bars}) == len(symbols)
+                            and len(recorder.bars) >= 3 * len(symbols))
+                health = feed.health()
+        assert {t.symbol for t in recorder.ticks} == set(symbols)
+        assert all(t.bid <= t.ask and t.ts_event > 0 for t in recorder.ticks)
+        assert health.connected and health.malformed == 0 and health.messages > 0
+        for symbol, opens in recorder.bar_opens().items():
+            assert contiguous(opens), symbol  # backfill, then live bars, no gap, no repeat
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+def test_reconnect_after_a_drop_loses_and_repeats_no_bar(feed_kind: FeedHarness) -> None:
+    async def scenario() -> None:
+        async with SimExchange(MARKET, start_ms=START_MS) as sim:
+            symbols = feed_kind.symbols(sim)
+            recorder = FeedRecorder()
+            feed = feed_kind.build(sim, symbols, recorder)
+            async with running(feed):
+                await until(lambda: len(recorder.bars) >= len(symbols))
+                for _ in range(2):
+                    await sim.drop_connections()
+                    await until(lambda: not feed.health().connected, 5)
+                    await until(lambda: feed.health().connected)
+                dropped_at = len(recorder.bars)
+                ticks_before = len(recorder.ticks)
+                await until(lambda: len(recorder.bars) >= dropped_at + 3 * len(symbols))
+                await until(lambda: len(recorder.ticks) > ticks_before)
+                health = feed.health()
+        assert health.reconnects >= 2
+        for symbol, opens in recorder.bar_opens().items():
+            assert contiguous(opens), symbol
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
+
+
+@pytest.mark.parametrize("frame", [b"{not json", b'{"e":"24hrTicker","s":5,"ty":"trade","cd":5}'])
+def test_malformed_frame_is_counted_and_skipped_and_the_stream_goes_on(
+    feed_kind: FeedHarness, frame: bytes
+) -> None:
+    async def scenario() -> None:
+        async with SimExchange(MARKET, start_ms=START_MS) as sim:
+            symbols = feed_kind.symbols(sim)
+            recorder = FeedRecorder()
+            feed = feed_kind.build(sim, symbols, recorder)
+            async with running(feed) as task:
+                await until(lambda: feed.health().connected and len(recorder.ticks) > 0)
+                feed_kind.inject(sim, frame)
+                await until(lambda: feed.health().malformed >= 1)
+                seen = len(recorder.ticks)
+                await until(lambda: len(recorder.ticks) > seen)
+                health = feed.health()
+                assert not task.done()
+        assert health.reconnects == 0 and health.connected
+
+    asyncio.run(asyncio.wait_for(scenario(), 60))
