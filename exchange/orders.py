@@ -33,6 +33,7 @@ class RejectReason(Enum):
     UNKNOWN_SYMBOL = "UNKNOWN_SYMBOL"
     DUPLICATE_CLIENT_ID = "DUPLICATE_CLIENT_ID"
     UNKNOWN_ORDER = "UNKNOWN_ORDER"
+    EXCHANGE_REJECTED = "EXCHANGE_REJECTED"  # a live exchange refused it for another reason
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,13 @@ from aiohttp import web
 
 from exchange.instruments import Instrument
 from exchange.sim.bars import MinuteData
+from exchange.sim.orders_api import OrdersApi
 from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
 from exchange.sim.rest import RestApi
 from exchange.sim.source import MarketSource, open_source
 from exchange.sim.state import MarketState, TickerStats
 from exchange.sim.streams import StreamHub
+from exchange.sim.upbit_server import UpbitGateway
 
 if TYPE_CHECKING:
     from bot.config import SimConfig
@@ -52,6 +54,9 @@ class SimExchange:
         self._index = {s: i for i, s in enumerate(self.symbols)}
         self._autorun = autorun
         self.hub = StreamHub()
+        self.upbit = UpbitGateway(self)  # the same market in Upbit's wire format
+        self.orders = OrdersApi(self)  # accounts, signed order endpoints, user data streams
+        self.middlewares: list[Any] = []  # aiohttp middlewares mounted at start (sim/chaos.py)
         self._runner: web.AppRunner | None = None
         self._clock: asyncio.Task[None] | None = None
         self.port = 0
@@ -79,12 +84,14 @@ class SimExchange:
         """Bind the server (port 0 picks a free one) and start the market clock."""
         if self._runner is not None:
             raise RuntimeError("SimExchange already started")
-        app = web.Application()
+        app = web.Application(middlewares=self.middlewares)
         app.add_routes(RestApi(self).routes())
+        app.add_routes(self.upbit.routes())
+        app.add_routes(self.orders.routes())
         app.add_routes(
             [
                 web.get("/ws", self.hub.handle),
-                web.get("/ws/{tail:.*}", self.hub.handle),
+                web.get("/ws/{tail:.*}", self._websocket),
                 web.get("/stream", self.hub.handle),
             ]
         )
@@ -112,6 +119,8 @@ class SimExchange:
                 await self._clock
             self._clock = None
         await self.hub.close_all()
+        await self.upbit.close_all()
+        await self.orders.streams.close_all()
         if self._runner is not None:
             runner, self._runner = self._runner, None
             await runner.cleanup()
@@ -133,6 +142,8 @@ class SimExchange:
 
     async def drop_connections(self) -> None:
         """Test hook: abruptly close every websocket, as a network drop would."""
+        self.orders.streams.drop_all()
+        self.upbit.drop_all()
         await self.hub.drop_all()
 
     async def step(self, minutes: int = 1) -> int:
@@ -148,6 +159,13 @@ class SimExchange:
             await self._play_minute(data, _no_wait)
             played += 1
         return played
+
+    async def _websocket(self, request: web.Request) -> web.StreamResponse:
+        """`/ws/<listenKey>` is a user data stream; any other `/ws/...` is market data."""
+        tail = request.match_info.get("tail", "")
+        if self.orders.streams.is_listen_key(tail):
+            return await self.orders.streams.handle(request, tail)
+        return await self.hub.handle(request)
 
     # -- queries used by the REST layer ----------------------------------------------------
     def symbol_index(self, symbol: str) -> int | None:
@@ -190,12 +208,16 @@ class SimExchange:
         the player moves the state (so REST never shows an instant early)."""
         player, hub = self.player, self.hub
         player.begin(data)
+        self.upbit.begin_minute()
         for j, ts in enumerate(data.ticks.ts_event.tolist()):
             await wait_until(ts)
             for stream, payload in player.tick(data, j, hub.listens):
                 hub.publish(stream, payload)
+            self.upbit.publish_tick(data)
         await wait_until(player.close_ms(data))
-        for stream, payload in player.close(data, hub.listens):
+        frames = player.close(data, hub.listens)
+        self.orders.on_minute_closed(data.bars)  # fills first: the closed kline reports them
+        for stream, payload in frames:
             hub.publish(stream, payload)
 
 

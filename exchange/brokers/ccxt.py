@@ -1,0 +1,450 @@
+"""Live broker: a ccxt async exchange behind the synchronous `Broker` interface.
+
+The trader's decision step never awaits: `submit` and `cancel` put the request in a queue
+and return; one worker task sends them in order, and a poll task watches open orders. What
+the exchange answers (Accepted, Rejected, fills, Canceled) goes to `listener` as soon as it
+is known, or waits for the next `on_bars` when no listener is set.
+
+Error policy, by ccxt exception class:
+* NetworkError / RequestTimeout / 5xx (ExchangeNotAvailable, OperationFailed): the request
+  may or may not have reached the exchange. Back off, then look the order up by its client order id; only if
+  the exchange does not know it is the create sent again, with the same client id. A retried
+  create therefore never makes a second order.
+* DDoSProtection (429, 418): global back-off (`RequestGate`), honouring `Retry-After`;
+  the request was refused, so it is simply sent again after the wait.
+* InsufficientFunds / InvalidOrder / BadRequest / BadSymbol: `Rejected` with the exchange's
+  reason, never retried. ("Duplicate order sent." means our first attempt did arrive: look
+  it up instead.)
+* OrderNotFound on cancel: reconcile — fetch the order; it filled (fills are reported) or it
+  was already closed (Canceled is reported).
+
+Fills come from the exchange's trades of each order (`fetch_order_trades`), keyed by trade
+id, so a fill is reported once however often it is seen. Balances are the exchange's
+(`fetch_balance`), refreshed before any event is reported; `free_balances` also subtracts
+what orders still on their way will lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from typing import Any
+
+import ccxt
+
+from exchange.brokers.base import EventListener
+from exchange.brokers.ccxt_client import RequestGate, dialect_for, retry_after_s
+from exchange.brokers.ccxt_orders import (
+    CLOSED,
+    FILTERS,
+    OPEN,
+    PENDING,
+    TERMINAL,
+    ZERO,
+    LiveOrder,
+    LivePolicy,
+    dec,
+    exchange_message,
+    lock_estimate,
+    reject_reason,
+    trade_events,
+    wall_ms,
+)
+from exchange.brokers.sim import OpenOrder
+from exchange.fills import FillParams
+from exchange.instruments import Instrument
+from exchange.market import Bar
+from exchange.orders import (
+    Accepted,
+    Canceled,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    Rejected,
+    RejectReason,
+)
+
+__all__ = ["CcxtBroker", "LivePolicy"]
+
+log = logging.getLogger(__name__)
+
+class CcxtBroker:
+    """Orders on a real (or simulated) exchange through ccxt; see the module docstring."""
+
+    def __init__(self, exchange: Any, instruments: Iterable[Instrument], *,
+                 fill_params: FillParams | None = None, id_prefix: str = "E",
+                 policy: LivePolicy | None = None, gate: RequestGate | None = None,
+                 clock_ms: Callable[[], int] = wall_ms) -> None:
+        self.exchange = exchange
+        self.instruments = {i.symbol: i for i in instruments}
+        self.fill_params = fill_params or FillParams()  # fees to size with; the exchange decides
+        self.id_prefix = id_prefix
+        self.policy = policy or LivePolicy()
+        self.dialect = dialect_for(exchange.id)
+        self.gate = gate or RequestGate(self.dialect.requests_per_s)
+        self.clock_ms = clock_ms
+        self.listener: EventListener | None = None
+        self._orders: dict[str, LiveOrder] = {}
+        self._by_exchange_id: dict[str, str] = {}
+        self._commands: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._undelivered: list[OrderEvent] = []
+        self._totals: dict[str, Decimal] = {}
+        self._free: dict[str, Decimal] = {}
+        self._order_seq = 0
+        self._trade_seq = 0
+        self._busy = False
+        self.stats = {"creates": 0, "create_retries": 0, "lookups": 0, "rejects": 0,
+                      "cancel_reconciles": 0, "polls": 0}
+
+    # ------------------------------------------------------------ ids and queries (sync)
+
+    def next_client_order_id(self) -> str:
+        self._order_seq += 1
+        return f"{self.id_prefix}-{self._order_seq:08d}"
+
+    def counters(self) -> tuple[int, int]:
+        return self._order_seq, self._trade_seq
+
+    def restore_counters(self, order_seq: int, trade_seq: int) -> None:
+        self._order_seq = max(self._order_seq, order_seq)
+        self._trade_seq = max(self._trade_seq, trade_seq)
+
+    def balances(self) -> dict[str, Decimal]:
+        return dict(self._totals)
+
+    def free_balances(self) -> dict[str, Decimal]:
+        free = dict(self._free)
+        for order in self._orders.values():
+            if order.state == PENDING:
+                asset, amount = order.pending_lock
+                free[asset] = free.get(asset, ZERO) - amount
+        return free
+
+    def open_orders(self) -> list[OpenOrder]:
+        return [
+            OpenOrder(cid, o.request.symbol, o.request.side, o.request.type, o.request.price,
+                      o.request.amount, o.remaining, o.cancel_requested_ms, o.request.ts_event)
+            for cid, o in self._orders.items() if o.state != CLOSED
+        ]
+
+    # ------------------------------------------------------------ requests (sync, queued)
+
+    def submit(self, request: OrderRequest) -> list[OrderEvent]:
+        """Queue an order. The instrument's filters are checked here first: ccxt would
+        silently truncate an off-grid amount, and the ledger would then wait forever for
+        the difference."""
+        ts = request.ts_event
+
+        def reject(reason: RejectReason, detail: str) -> list[OrderEvent]:
+            return [Rejected(request.client_order_id, request.symbol, reason, detail, ts, ts)]
+
+        if request.client_order_id in self._orders:
+            return reject(RejectReason.DUPLICATE_CLIENT_ID, "client order id already used")
+        instrument = self.instruments.get(request.symbol)
+        if instrument is None:
+            return reject(RejectReason.UNKNOWN_SYMBOL, f"no instrument {request.symbol}")
+        if request.type is OrderType.LIMIT:
+            if request.price is None:
+                return reject(RejectReason.PRICE_FILTER, "limit order without a price")
+            violation = instrument.check(request.price, request.amount)
+            if violation is not None:
+                return reject(FILTERS[violation.filter], violation.detail)
+        order = LiveOrder(request, pending_lock=self._lock_estimate(request))
+        self._orders[request.client_order_id] = order
+        self._commands.put_nowait(("place", request.client_order_id))
+        return []
+
+    def cancel(self, client_order_id: str, ts: int) -> list[OrderEvent]:
+        order = self._orders.get(client_order_id)
+        if order is None or order.state == CLOSED:
+            return [Rejected(client_order_id, order.request.symbol if order else "",
+                             RejectReason.UNKNOWN_ORDER, f"{client_order_id} is not open", ts, ts)]
+        if order.cancel_requested_ms is None:
+            order.cancel_requested_ms = ts
+            self._commands.put_nowait(("cancel", client_order_id))
+        return []
+
+    def on_bars(self, bars: Iterable[Bar]) -> list[OrderEvent]:
+        """Live fills come from the exchange: hand over what arrived since the last call."""
+        events, self._undelivered = self._undelivered, []
+        return events
+
+    def on_tick(self, tick: Any) -> list[OrderEvent]:
+        return []
+
+    def restore_open_order(self, request: OrderRequest, remaining: Decimal) -> None:
+        """Adopt an order the ledger has as open (or sent but unacknowledged): the worker
+        looks it up by client id and carries on from what the exchange says."""
+        order = LiveOrder(request, state=PENDING, filled=request.amount - remaining)
+        self._orders[request.client_order_id] = order
+        self._commands.put_nowait(("adopt", request.client_order_id))
+
+    # ------------------------------------------------------------ lifecycle (async)
+
+    async def start(self) -> None:
+        """Load markets and the account's balances (call before trading)."""
+        await self._call(self.exchange.load_markets)
+        await self._refresh_balances()
+
+    async def run(self) -> None:
+        """Send queued requests and poll open orders until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(self._work(), name="broker-orders")
+            tasks.create_task(self._poll_forever(), name="broker-poll")
+
+    async def close(self) -> None:
+        with contextlib.suppress(Exception):
+            await self.exchange.close()
+
+    async def drain(self, timeout_s: float = 10.0) -> None:
+        """Wait until every queued request was sent (tests and orderly shutdown)."""
+        async with asyncio.timeout(timeout_s):
+            while not self._commands.empty() or self._busy:
+                await asyncio.sleep(0.02)
+
+    # ------------------------------------------------------------ the worker
+
+    async def _work(self) -> None:
+        while True:
+            command, cid = await self._commands.get()
+            self._busy = True
+            try:
+                await self._run_command(command, self._orders[cid])
+            except ccxt.OperationFailed as exc:
+                # A follow-up request (balances, trades) failed: the command is safe to
+                # run again (a placed order is looked up, not created twice).
+                log.warning("%s %s interrupted (%s); retrying", command, cid, type(exc).__name__)
+                await asyncio.sleep(self.policy.backoff_initial_s)
+                self._commands.put_nowait((command, cid))
+            except ccxt.BaseError as exc:
+                log.error("%s %s failed: %s", command, cid, exchange_message(exc))
+            finally:
+                self._busy = False
+
+    async def _run_command(self, command: str, order: LiveOrder) -> None:
+        if command == "place":
+            if order.state == PENDING and order.exchange_id is None:
+                await self._place(order)
+            elif order.state == PENDING and (found := await self._lookup(order)) is not None:
+                await self._acknowledged(order, found)
+            elif order.state == OPEN:
+                await self._settle(order)
+        elif command == "cancel":
+            await self._cancel(order)
+        else:
+            await self._adopt(order)
+
+    async def _place(self, order: LiveOrder) -> None:
+        request = order.request
+        params = {self.dialect.client_id_param: request.client_order_id}
+        for attempt in range(self.policy.max_place_attempts):
+            try:
+                self.stats["creates"] += attempt == 0
+                self.stats["create_retries"] += attempt > 0
+                response = await self._call(
+                    self.exchange.create_order, self._market(request.symbol),
+                    request.type.value.lower(), request.side.value.lower(),
+                    float(request.amount),
+                    None if request.price is None else float(request.price), params)
+                await self._acknowledged(order, response)
+                return
+            except ccxt.InsufficientFunds as exc:
+                await self._reject(order, RejectReason.INSUFFICIENT_FUNDS, exc)
+                return
+            except ccxt.InvalidOrder as exc:
+                if "Duplicate order" in str(exc) and (found := await self._lookup(order)):
+                    await self._acknowledged(order, found)
+                    return
+                await self._reject(order, reject_reason(exc), exc)
+                return
+            except (ccxt.BadRequest, ccxt.BadSymbol, ccxt.AuthenticationError,
+                    ccxt.PermissionDenied) as exc:
+                await self._reject(order, reject_reason(exc), exc)
+                return
+            except ccxt.OperationFailed as exc:  # network, timeout, 5xx: outcome unknown
+                log.warning("order %s: %s; looking it up before retrying",
+                            request.client_order_id, type(exc).__name__)
+                await asyncio.sleep(self._backoff(attempt))
+                found = await self._lookup(order)
+                if found is not None:
+                    await self._acknowledged(order, found)
+                    return
+        await self._reject(order, RejectReason.EXCHANGE_REJECTED,
+                           f"no answer after {self.policy.max_place_attempts} attempts; the "
+                           "exchange does not know the order")
+
+    async def _lookup(self, order: LiveOrder) -> dict[str, Any] | None:
+        """The exchange's view of an order by our client id, or None if it never arrived."""
+        self.stats["lookups"] += 1
+        request = order.request
+        attempt = 0
+        while True:
+            try:
+                if order.exchange_id is not None:
+                    return await self._call(self.exchange.fetch_order, order.exchange_id,
+                                            self._market(request.symbol))
+                return await self._call(self.exchange.fetch_order, None,
+                                        self._market(request.symbol),
+                                        {"clientOrderId": request.client_order_id})
+            except ccxt.OrderNotFound:
+                return None
+            except ccxt.OperationFailed:
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+
+    async def _acknowledged(self, order: LiveOrder, response: dict[str, Any]) -> None:
+        request = order.request
+        order.exchange_id = str(response["id"])
+        self._by_exchange_id[order.exchange_id] = request.client_order_id
+        now = self.clock_ms()
+        ts = int(response.get("timestamp") or now)
+        await self._refresh_balances()
+        if order.state == PENDING:
+            order.state = OPEN
+            self._emit([Accepted(request.client_order_id, request.symbol, request.side,
+                                 request.type, request.amount, request.price, ts, now)])
+        await self._settle(order, response)
+
+    async def _reject(self, order: LiveOrder, reason: RejectReason, why: Exception | str) -> None:
+        self.stats["rejects"] += 1
+        request, now = order.request, self.clock_ms()
+        order.state = CLOSED
+        detail = why if isinstance(why, str) else exchange_message(why)
+        log.info("order %s rejected by the exchange: %s", request.client_order_id, detail)
+        self._emit([Rejected(request.client_order_id, request.symbol, reason, detail, now, now)])
+
+    async def _cancel(self, order: LiveOrder) -> None:
+        if order.state != OPEN:
+            return
+        attempt = 0
+        while True:
+            try:
+                await self._call(self.exchange.cancel_order, order.exchange_id,
+                                 self._market(order.request.symbol))
+                break
+            except ccxt.OrderNotFound:
+                self.stats["cancel_reconciles"] += 1
+                log.info("cancel %s: the exchange no longer has it open; reconciling",
+                         order.request.client_order_id)
+                break
+            except ccxt.OperationFailed:
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+        await self._settle(order)
+
+    async def _adopt(self, order: LiveOrder) -> None:
+        found = await self._lookup(order)
+        if found is None:
+            await self._reject(order, RejectReason.EXCHANGE_REJECTED,
+                               "after restart: the exchange never received this order")
+            return
+        order.state = OPEN  # the ledger already has its Accepted
+        order.exchange_id = str(found["id"])
+        self._by_exchange_id[order.exchange_id] = order.request.client_order_id
+        await self._settle(order, found)
+
+    # ------------------------------------------------------------ polling
+
+    async def _poll_forever(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.policy.poll_interval_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self.poll_once()
+            except ccxt.BaseError as exc:
+                log.warning("order poll failed (%s); retrying next interval",
+                            exchange_message(exc))
+
+    async def poll_once(self) -> None:
+        """Compare every open order with the exchange; report fills and closes."""
+        self.stats["polls"] += 1
+        symbols = sorted({o.request.symbol for o in self._orders.values() if o.state == OPEN})
+        for symbol in symbols:
+            listed = await self._call(self.exchange.fetch_open_orders, self._market(symbol))
+            by_id = {str(o["id"]): o for o in listed}
+            for order in [o for o in self._orders.values()
+                          if o.state == OPEN and o.request.symbol == symbol]:
+                seen = by_id.get(order.exchange_id or "")
+                if seen is None or dec(seen.get("filled")) != order.filled:
+                    await self._settle(order, None if seen is None else seen)
+
+    async def _settle(self, order: LiveOrder, known: dict[str, Any] | None = None) -> None:
+        """Bring one order up to date: report its new fills, then its close if it closed.
+        `known` is the exchange's view if we just got it (else it is fetched)."""
+        async with order.settling:
+            await self._settle_locked(order, known)
+
+    async def _settle_locked(self, order: LiveOrder, known: dict[str, Any] | None) -> None:
+        info = known if known is not None and known.get("status") else await self._lookup(order)
+        if info is None:
+            return
+        exchange_filled = dec(info.get("filled"))
+        if exchange_filled > order.filled:
+            await self._report_fills(order)
+        if info.get("status") in TERMINAL and order.state == OPEN:
+            if order.filled < exchange_filled:
+                return  # its trades are not all visible yet: the next poll closes it
+            order.state = CLOSED
+            now = self.clock_ms()
+            ts = int(info.get("lastUpdateTimestamp") or info.get("timestamp") or now)
+            await self._refresh_balances()
+            self._emit([Canceled(order.request.client_order_id, order.request.symbol,
+                                 order.remaining, ts, now)])
+
+    async def _report_fills(self, order: LiveOrder) -> None:
+        request = order.request
+        trades = await self._call(self.exchange.fetch_order_trades, order.exchange_id,
+                                  self._market(request.symbol))
+        fresh = sorted((t for t in trades if str(t["id"]) not in order.trade_ids),
+                       key=lambda t: (t.get("timestamp") or 0, str(t["id"])))
+        if not fresh:
+            return
+        await self._refresh_balances()
+        events = trade_events(order, fresh, self.instruments[request.symbol], self.clock_ms())
+        self._trade_seq += len(events)
+        self._emit(events)
+
+    # ------------------------------------------------------------ plumbing
+
+    async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
+        """One exchange request through the gate; rate limits back everything off."""
+        while True:
+            try:
+                return await self.gate.call(lambda: method(*args))
+            except ccxt.DDoSProtection:
+                self.gate.back_off(retry_after_s(self.exchange))
+
+    async def _refresh_balances(self) -> None:
+        balance = await self._call(self.exchange.fetch_balance)
+        totals, free = balance.get("total") or {}, balance.get("free") or {}
+        self._totals = {a: dec(v) for a, v in totals.items() if v is not None}
+        self._free = {a: dec(v) for a, v in free.items() if v is not None}
+
+    def _emit(self, events: list[OrderEvent]) -> None:
+        if not events:
+            return
+        if self.listener is not None:
+            self.listener(events)
+        else:
+            self._undelivered.extend(events)
+        self._wake.set()
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.policy.backoff_max_s, self.policy.backoff_initial_s * 2 ** attempt)
+
+    def _market(self, symbol: str) -> str:
+        markets = getattr(self.exchange, "markets_by_id", None) or {}
+        found = markets.get(symbol)
+        if found:
+            return str(found[0]["symbol"])
+        instrument = self.instruments[symbol]
+        return f"{instrument.base}/{instrument.quote}"
+
+    def _lock_estimate(self, request: OrderRequest) -> tuple[str, Decimal]:
+        return lock_estimate(request, self.instruments[request.symbol], self.fill_params)
