@@ -1,9 +1,15 @@
-"""The control endpoint: one command layer served on loopback, with a token.
+"""The control endpoint: the command layer (bot/commands.py) served on loopback, with a token.
 
-The CLI (and, with issue 6, Telegram) call the same functions, so they can never disagree.
-The server binds 127.0.0.1 only and writes two files into the data directory:
+The CLI calls it here and Telegram calls the same layer in-process, so they can never
+disagree. The server binds 127.0.0.1 only and writes two files into the data directory:
 `control.json` (host, port, pid) and `control.token` (random, file mode 0600). A client must
 present the token as `Authorization: Bearer <token>`.
+
+`GET /api/<command>?arg=value` runs a read-only command; `POST /api/<command>` with a JSON
+object body runs any command, and is the only way to run a destructive one (pause, resume,
+stop, forceexit, reload-config), so a stray GET (a browser prefetch, a link) changes nothing.
+Errors come back as `{"error": "..."}` with 400 (bad arguments), 404 (unknown command), 405
+(destructive by GET) or 503 (daemon still starting).
 """
 
 from __future__ import annotations
@@ -13,8 +19,9 @@ import json
 import logging
 import os
 import secrets
+from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Any, Awaitable, Callable, Mapping
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -31,6 +38,42 @@ class ControlUnavailable(Exception):
     """No running daemon answered; the message says how to start one."""
 
 
+class CommandRefused(ControlUnavailable):
+    """The daemon answered but refused the command; the message is the daemon's reason."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class Layer(Protocol):
+    """What the server serves: `bot.commands.CommandLayer`, or `MappingLayer` for tests."""
+
+    def call(self, name: str, args: Mapping[str, Any] | None = None) -> Mapping[str, Any]: ...
+    def is_destructive(self, name: str) -> bool: ...
+
+
+class MappingLayer:
+    """Zero-argument callables by name, none destructive (a minimal layer for tests)."""
+
+    def __init__(self, commands: Mapping[str, Command]) -> None:
+        self._commands = dict(commands)
+
+    def call(self, name: str, args: Mapping[str, Any] | None = None) -> Mapping[str, Any]:
+        from bot.commands import CommandError, UnknownCommand
+
+        command = self._commands.get(name)
+        if command is None:
+            known = ", ".join(sorted(self._commands))
+            raise UnknownCommand(f"unknown command {name!r}; known: {known}")
+        if args:
+            raise CommandError(f"{name} takes no arguments")
+        return command()  # type: ignore[return-value]
+
+    def is_destructive(self, name: str) -> bool:
+        return False
+
+
 def write_token(data_dir: Path) -> str:
     """Create a fresh random token readable by the owner only (mode 0600)."""
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -44,11 +87,13 @@ def write_token(data_dir: Path) -> str:
 
 
 class ControlServer:
-    """Serves the command layer at `GET /api/<command>` on loopback."""
+    """Serves a command layer at `/api/<command>` on loopback (GET read-only, POST any)."""
 
-    def __init__(self, data_dir: Path, commands: Mapping[str, Command], host: str, port: int):
+    def __init__(self, data_dir: Path, commands: Layer | Mapping[str, Command], host: str,
+                 port: int):
         self._data_dir = data_dir
-        self._commands = dict(commands)
+        self._layer: Layer = (MappingLayer(commands) if isinstance(commands, Mapping)
+                              else commands)
         self._host = host
         self._port = port
         self._token = ""
@@ -57,13 +102,14 @@ class ControlServer:
 
     async def start(self) -> None:
         self._token = write_token(self._data_dir)
-        app = web.Application(middlewares=[self._auth])
-        app.router.add_get("/api/{command}", self._handle)
+        app = web.Application(middlewares=[self._auth], client_max_size=64 * 1024)
+        app.router.add_get("/api/{command}", self._handle_get)
+        app.router.add_post("/api/{command}", self._handle_post)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
         await site.start()
-        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr]
+        sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
         self.port = sockets[0].getsockname()[1]
         info = {"host": self._host, "port": self.port, "pid": os.getpid()}
         (self._data_dir / CONTROL_FILE).write_text(json.dumps(info))
@@ -83,20 +129,47 @@ class ControlServer:
             return web.json_response({"error": "missing or wrong token"}, status=401)
         return await handler(request)
 
-    async def _handle(self, request: web.Request) -> web.Response:
+    async def _handle_get(self, request: web.Request) -> web.Response:
         name = request.match_info["command"]
-        command = self._commands.get(name)
-        if command is None:
-            known = ", ".join(sorted(self._commands))
-            return web.json_response({"error": f"unknown command {name!r}; known: {known}"}, status=404)
-        result = command()
-        if isinstance(result, Awaitable):
-            result = await result
+        if self._layer.is_destructive(name):
+            return _error(f"{name} changes the daemon: send it by POST", 405)
+        return await self._run(name, dict(request.query))
+
+    async def _handle_post(self, request: web.Request) -> web.Response:
+        text = await request.text()
+        try:
+            args = json.loads(text) if text.strip() else {}
+        except ValueError:
+            return _error("the body must be a JSON object of arguments, e.g. {\"symbol\": \"all\"}", 400)
+        if not isinstance(args, dict):
+            return _error("the body must be a JSON object of arguments", 400)
+        return await self._run(request.match_info["command"], args)
+
+    async def _run(self, name: str, args: Mapping[str, Any]) -> web.Response:
+        from bot.commands import CommandError
+
+        try:
+            result = self._layer.call(name, args)
+            if isinstance(result, Awaitable):
+                result = await result
+        except CommandError as exc:
+            return _error(str(exc), exc.status)
+        except Exception as exc:  # a bug in one command must not look like a dead daemon
+            log.exception("control command %s failed", name)
+            return _error(f"{name} failed inside the daemon ({exc.__class__.__name__}: {exc}); "
+                          "see the daemon log", 500)
         return web.json_response(result, dumps=lambda obj: json.dumps(obj, default=str))
 
 
-async def call(data_dir: Path, command: str, timeout_s: float = 5.0) -> dict[str, Any]:
-    """Ask the running daemon for `command`; raises ControlUnavailable if none answers."""
+def _error(message: str, status: int) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+async def call(data_dir: Path, command: str, args: Mapping[str, Any] | None = None, *,
+               post: bool = False, timeout_s: float = 5.0) -> dict[str, Any]:
+    """Ask the running daemon for `command` (by POST when `post` or `args` are given).
+
+    Raises ControlUnavailable if no daemon answers, CommandRefused if it refuses."""
     try:
         info = json.loads((data_dir / CONTROL_FILE).read_text())
         token = (data_dir / TOKEN_FILE).read_text().strip()
@@ -109,12 +182,17 @@ async def call(data_dir: Path, command: str, timeout_s: float = 5.0) -> dict[str
     headers = {"Authorization": f"Bearer {token}"}
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http:
-            async with http.get(url, headers=headers) as response:
-                body = await response.json()
+            if post or args:
+                request = http.post(url, headers=headers, json=dict(args or {}))
+            else:
+                request = http.get(url, headers=headers)
+            async with request as response:
+                body = await response.json(content_type=None)
                 if response.status != 200:
-                    raise ControlUnavailable(f"daemon answered {response.status}: {body.get('error')}")
+                    error = body.get("error") if isinstance(body, dict) else body
+                    raise CommandRefused(f"daemon refused {command}: {error}", response.status)
                 return dict(body)
-    except (aiohttp.ClientError, TimeoutError) as exc:
+    except (aiohttp.ClientError, TimeoutError, ValueError) as exc:
         raise ControlUnavailable(
             f"daemon at {url} did not answer ({exc.__class__.__name__}); is it running? "
             "(pid in control.json: %s)" % info.get("pid")

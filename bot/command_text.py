@@ -1,0 +1,173 @@
+"""Plain-text renderings of command answers, for chat (Telegram) where tables do not fit.
+
+`render(name, result)` is a pure function of the command layer's dict: the test of "the CLI
+and Telegram answer the same" renders the CLI's `--json` answer with it and compares with
+the message the bot sent. Figures that change every second (uptime to the second, message
+rates) are left out so a chat message is a stable summary. Messages stay under Telegram's
+4096-character limit by cutting long lists with a "... N more" line.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+MAX_CHARS = 4000  # Telegram allows 4096; keep room for the cut line
+MAX_ROWS = 25
+
+
+def _when(ms: int | None, fmt: str = "%m-%d %H:%M") -> str:
+    return time.strftime(fmt, time.gmtime(ms / 1000)) if ms is not None else "-"
+
+
+def _pct(rate: float | None, digits: int = 2) -> str:
+    return "-" if rate is None else f"{rate * 100:+.{digits}f}%"
+
+
+def _rate(rate: float | None) -> str:
+    return "-" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _rows(lines: Sequence[str], limit: int = MAX_ROWS) -> list[str]:
+    shown = list(lines[:limit])
+    if len(lines) > limit:
+        shown.append(f"... {len(lines) - limit} more")
+    return shown
+
+
+def _status(r: dict[str, Any]) -> list[str]:
+    feed = r.get("feed") or {}
+    state = "STALE" if feed.get("stale") else ("live" if feed.get("connected") else "connecting")
+    lines = [f"Entasis {r['mode']} on {r['source']}, up {int(r['uptime_s'] // 60)} min, "
+             f"{r['symbols']} symbols, feed {state}",
+             f"decision steps: {r['decisions']['steps']}"]
+    trading = r.get("trading")
+    if trading:
+        lines.append(f"equity {trading['equity']} {trading['quote_asset']} (cash {trading['cash']}), "
+                     f"state {trading['trading_state']}, today {trading['today_pnl']}")
+        lines.append(f"{len(trading['positions'])} positions, {len(trading['open_orders'])} open "
+                     f"orders, {trading['fills']} fills")
+    if r["ranking"]:
+        lines.append("top: " + ", ".join(f"{c['symbol']} {c['score']:.2f}" for c in r["ranking"][:5]))
+    return lines
+
+
+def _balance(r: dict[str, Any]) -> list[str]:
+    lines = [f"equity {r['equity']} {r['quote_asset']} (start {r['start_equity']}), cash {r['cash']}"]
+    lines += _rows([f"{a['asset']}: {a['total']} (free {a['free']}, locked {a['locked']})"
+                    + (f" = {a['value']} {r['quote_asset']}" if a["asset"] != r["quote_asset"]
+                       and a["value"] is not None else "") for a in r["assets"]])
+    return lines
+
+
+def _positions(r: dict[str, Any]) -> list[str]:
+    lines = [f"{len(r['positions'])} positions"]
+    lines += _rows([f"{p['symbol']}: {p['amount']} @ {p['avg_price']}, last {p['last']}, "
+                    f"uPnL {p['unrealized_pnl']}" for p in r["positions"]])
+    lines.append(f"{len(r['open_orders'])} open orders")
+    lines += _rows([f"{o['symbol']} {o['side']} {o['remaining']} @ {o['price']} ({o['client_order_id']})"
+                    for o in r["open_orders"]])
+    if r["force_exits_pending"]:
+        lines.append("forced exits pending: " + ", ".join(r["force_exits_pending"]))
+    return lines
+
+
+def _trades(r: dict[str, Any]) -> list[str]:
+    fills = r["fills"]
+    return [f"{len(fills)} newest fills"] + _rows(
+        [f"{_when(f['ts'])} {f['side']} {f['amount']} {f['symbol']} @ {f['price']} fee {f['fee']}"
+         for f in fills])
+
+
+def _profit(r: dict[str, Any]) -> list[str]:
+    lines = [f"equity {r['equity']} from {r['start_equity']} ({_pct(r['total_return'], 3)})",
+             f"round trips {r['round_trips']} ({r['wins']} won, {r['losses']} lost, win rate "
+             f"{_rate(r['win_rate'])}), buys {r['buys']}, sells {r['sells']}, fees {r['fees']}"]
+    for period, fmt in (("hourly", "%m-%d %H:00"), ("daily", "%Y-%m-%d"), ("weekly", "%Y-%m-%d")):
+        if period in r:
+            lines.append(f"{period} returns:")
+            lines += _rows([f"{_when(row['start_ms'], fmt)}  {_pct(row['return'], 3)}  {row['equity']}"
+                            for row in r[period]])
+    return lines
+
+
+def _winrate(r: dict[str, Any]) -> list[str]:
+    lines = [f"win rate {_rate(r['win_rate'])}: {r['wins']} won, {r['losses']} lost of "
+             f"{r['round_trips']} round trips; PnL {r['pnl']}",
+             f"avg win {r['avg_win'] or '-'}, avg loss {r['avg_loss'] or '-'}, "
+             f"profit factor {r['profit_factor'] if r['profit_factor'] is not None else '-'}"]
+    lines += _rows([f"{_when(d['start_ms'], '%Y-%m-%d')}: {d['wins']}/{d['round_trips']} won "
+                    f"({_rate(d['win_rate'])}), buys {d['buys']}, sells {d['sells']}"
+                    for d in r["daily"]])
+    return lines
+
+
+def _performance(r: dict[str, Any]) -> list[str]:
+    return [f"performance per coin ({r['quote_asset']})"] + _rows(
+        [f"{c['symbol']}: PnL {c['realized_pnl']}, {c['wins']}/{c['round_trips']} won, "
+         f"fees {c['fees']}" + (f", uPnL {c['unrealized_pnl']}" if c["unrealized_pnl"] else "")
+         for c in r["coins"]])
+
+
+def _regime(r: dict[str, Any]) -> list[str]:
+    lines = ["market: " + ", ".join(f"{w} {r['market'][w]}" for w in r["windows"])]
+    for window in r["windows"]:
+        counts = r["summary"][window]
+        lines.append(f"{window}: {counts['bull']} bull, {counts['bear']} bear, "
+                     f"{counts['sideways']} sideways")
+    lines += _rows([f"{s['symbol']}: " + " ".join(s[w] for w in r["windows"]) for s in r["symbols"]],
+                   15)
+    return lines
+
+
+def _models(r: dict[str, Any]) -> list[str]:
+    trading = r["trading"]
+    lines = [f"trading: {trading['policy']}" + (f" {trading['version']}" if trading["version"] else "")]
+    if r.get("note"):
+        lines.append(r["note"])
+    lines += _rows([f"{m['version']} {m['status']}" + (f" (parent {m['parent']})" if m["parent"] else "")
+                    + (f", failed: {', '.join(m['failed_checks'])}" if m["failed_checks"] else "")
+                    for m in r["models"]])
+    return lines
+
+
+def _health(r: dict[str, Any]) -> list[str]:
+    return [f"health: {'OK' if r['ok'] else 'PROBLEM'}"] + [
+        f"{'ok ' if c['ok'] else 'BAD'} {c['name']}: {c['detail']}" for c in r["checks"]]
+
+
+def _state_change(r: dict[str, Any]) -> list[str]:
+    verdict = "refused" if r["refused"] else ("done" if r["changed"] else "no change")
+    return [f"{verdict}: {r['detail']}", f"trading state {r['trading_state']}"
+            + (" (paused)" if r["paused"] else "")]
+
+
+def _forceexit(r: dict[str, Any]) -> list[str]:
+    return [f"forceexit {', '.join(r['symbols']) or 'nothing'}: {r['detail']}",
+            f"canceled orders: {', '.join(r['canceled_orders']) or 'none'}"]
+
+
+def _help(r: dict[str, Any]) -> list[str]:
+    return [f"/{c['name']}" + "".join(f" [{p}]" for p in c["params"]) + f" - {c['summary']}"
+            + (" (asks to confirm)" if c["destructive"] else "") for c in r["commands"]]
+
+
+RENDERERS: dict[str, Callable[[dict[str, Any]], list[str]]] = {
+    "status": _status, "balance": _balance, "positions": _positions, "trades": _trades,
+    "profit": _profit, "winrate": _winrate, "performance": _performance, "regime": _regime,
+    "models": _models, "health": _health, "pause": _state_change, "resume": _state_change,
+    "forceexit": _forceexit, "help": _help,
+    "stop": lambda r: [r["detail"]],
+    "reload-config": lambda r: [f"config {r['path']}: changed {', '.join(r['changed']) or 'nothing'}; "
+                                f"applied {', '.join(r['applied']) or 'nothing'}; needs restart "
+                                f"{', '.join(r['needs_restart']) or 'nothing'}"],
+}
+
+
+def render(name: str, result: dict[str, Any]) -> str:
+    """The chat text of command `name`'s answer (at most MAX_CHARS characters)."""
+    text = "\n".join(RENDERERS[name](result))
+    if len(text) > MAX_CHARS:
+        text = text[:MAX_CHARS].rsplit("\n", 1)[0] + "\n... (cut)"
+    return text

@@ -1,0 +1,332 @@
+"""The one command layer: every operator command as a function of the running daemon.
+
+The control endpoint (and through it the CLI) and Telegram call `CommandLayer.call(name,
+args)`, so the two can never disagree: same function, same plain dict. Each command is a
+plain function `(runtime, **args) -> dict` registered with `@command`; its parameters (str
+or int, with defaults) are the JSON arguments it accepts, checked here once for every
+surface. Destructive commands (they change what the daemon does) are marked so: the control
+endpoint accepts them only by POST and Telegram asks for a confirmation first.
+
+Commands run on the daemon's event loop between decision steps (the step is synchronous),
+so they see and change a consistent state without locks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+from bot.config import Config, ConfigError, load_config
+from bot.notify import NoticeKind, Notifier
+from bot.operator import OperatorError
+from bot.stats import recent_trades
+
+if TYPE_CHECKING:
+    from bot.engine import Engine
+    from bot.trader import Trader
+    from state.ledger import Ledger
+
+log = logging.getLogger(__name__)
+
+REGISTRY_FILE = "models.sqlite"  # as bot/cli_models.py
+# Sections a running daemon takes over from a reloaded config.toml; the rest need a restart.
+HOT_SECTIONS = ("risk", "strategy", "telegram")
+
+
+class CommandError(Exception):
+    """A command that cannot run as asked; the message says what to do instead."""
+
+    status = 400
+
+
+class UnknownCommand(CommandError):
+    """No command of that name."""
+
+    status = 404
+
+
+class NotReady(CommandError):
+    """The daemon is still starting (the trader does not exist yet)."""
+
+    status = 503
+
+
+class Runtime(Protocol):
+    """What the commands read and drive: `bot.daemon.Daemon` (or a test's stand-in)."""
+
+    config: Config
+    config_path: Path | None
+    trader: Trader | None
+    ledger: Ledger | None
+    engine: Engine | None
+    feed: Any  # has .health() -> FeedHealth
+    notifier: Notifier
+    started_wall: float
+
+    def now_ms(self) -> int:
+        """The market clock (the sim's, or the wall clock), epoch ms."""
+
+    def request_stop(self, reason: str) -> None:
+        """Shut the daemon down cleanly shortly after the answer has been sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """One registered command: its function, its JSON parameters and whether it is
+    destructive."""
+
+    name: str
+    run: Callable[..., dict[str, Any]]
+    destructive: bool
+    summary: str
+    params: tuple[inspect.Parameter, ...]
+
+    def describe(self) -> dict[str, Any]:
+        """Name, summary, destructiveness and parameters, for /help and `GET /api/help`."""
+        return {"name": self.name, "summary": self.summary, "destructive": self.destructive,
+                "params": {p.name: (None if p.default is inspect.Parameter.empty else p.default)
+                           for p in self.params}}
+
+
+COMMANDS: dict[str, CommandSpec] = {}
+
+
+def command(name: str, *, destructive: bool = False) -> Callable[[Callable[..., dict[str, Any]]],
+                                                                   Callable[..., dict[str, Any]]]:
+    """Register `fn(runtime, **params)` as the command `name`."""
+
+    def register(fn: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+        params = tuple(inspect.signature(fn).parameters.values())[1:]
+        summary = (fn.__doc__ or "").strip().splitlines()[0]
+        COMMANDS[name] = CommandSpec(name, fn, destructive, summary, params)
+        return fn
+
+    return register
+
+
+def _coerce(spec: CommandSpec, args: Mapping[str, Any]) -> dict[str, Any]:
+    """Check JSON arguments against the command's parameters: names, types, required."""
+    known = {p.name: p for p in spec.params}
+    unknown = sorted(set(args) - set(known))
+    if unknown:
+        allowed = ", ".join(known) or "none"
+        raise CommandError(f"{spec.name}: unknown argument(s) {', '.join(unknown)}; "
+                           f"allowed: {allowed}")
+    values: dict[str, Any] = {}
+    for name, param in known.items():
+        if name not in args:
+            if param.default is inspect.Parameter.empty:
+                raise CommandError(f"{spec.name}: missing argument {name!r}")
+            continue
+        value, wanted = args[name], param.annotation
+        if wanted in (int, "int"):
+            if isinstance(value, bool) or not isinstance(value, (int, str)):
+                raise CommandError(f"{spec.name}: {name} must be an integer, got {value!r}")
+            try:
+                value = int(value)
+            except ValueError:
+                raise CommandError(f"{spec.name}: {name} must be an integer, got {value!r}") from None
+        elif not isinstance(value, str):
+            raise CommandError(f"{spec.name}: {name} must be a string, got {value!r}")
+        values[name] = value
+    return values
+
+
+class CommandLayer:
+    """The registered commands bound to one runtime."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+
+    @property
+    def specs(self) -> dict[str, CommandSpec]:
+        return dict(COMMANDS)
+
+    def is_destructive(self, name: str) -> bool:
+        spec = COMMANDS.get(name)
+        return bool(spec and spec.destructive)
+
+    def call(self, name: str, args: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """Run command `name` with JSON `args`; raises CommandError with what to do."""
+        spec = COMMANDS.get(name)
+        if spec is None:
+            raise UnknownCommand(f"unknown command {name!r}; known: {', '.join(sorted(COMMANDS))}")
+        values = _coerce(spec, args or {})
+        if spec.destructive:
+            shown = " ".join(f"{k}={v}" for k, v in values.items())
+            log.warning("operator command: %s", f"{name} {shown}".strip())
+        try:
+            return spec.run(self.runtime, **values)
+        except OperatorError as exc:
+            raise CommandError(str(exc)) from None
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _trader(rt: Runtime) -> Trader:
+    if rt.trader is None or rt.ledger is None:
+        raise NotReady("the daemon is still starting (fetching instruments and history); "
+                       "try again in a few seconds")
+    return rt.trader
+
+
+def _bounded(name: str, value: int, low: int, high: int) -> int:
+    if not low <= value <= high:
+        raise CommandError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+# --- read-only commands -------------------------------------------------------------------------
+@command("help")
+def help_(rt: Runtime) -> dict[str, Any]:
+    """Every command with its arguments and whether it changes the daemon."""
+    return {"commands": [COMMANDS[name].describe() for name in sorted(COMMANDS)]}
+
+
+@command("status")
+def status(rt: Runtime) -> dict[str, Any]:
+    """Feed health, universe, trading account, latest ranking and uptime."""
+    engine, feed = rt.engine, rt.feed
+    latest = engine.latest if engine else None
+    return {
+        "mode": rt.config.app.mode,
+        "source": rt.config.exchange.source,
+        "pid": os.getpid(),
+        "uptime_s": round(time.time() - rt.started_wall, 1),
+        "symbols": len(engine.symbols) if engine else 0,
+        "feed": dataclasses.asdict(feed.health()) if feed else None,
+        "decisions": {
+            "steps": engine.steps if engine else 0,
+            "last_minute_open_ms": latest.minute_open_ms if latest else None,
+            "last_latency_ms": round(latest.latency_ms, 3) if latest else None,
+        },
+        "trading": rt.trader.summary() if rt.trader else None,
+        "ranking": [
+            {"symbol": coin.symbol, "score": round(coin.score, 4), "drift_per_min": coin.drift,
+             "sigma_per_min": coin.sigma, "reasons": [text for text, _ in coin.reasons],
+             "anomaly_score": rt.trader.anomaly_score(coin.symbol) if rt.trader else None,
+             "forecast_return": coin.forecast_return,
+             "forecast_confidence": coin.forecast_confidence}
+            for coin in (latest.ranking if latest else ())
+        ],
+        # strategies/forecast/service.py: served horizon, rolling error, degraded flag
+        "forecast": (engine.forecast.status() if engine is not None and engine.forecast
+                     is not None else {"enabled": False}),
+    }
+
+
+@command("balance")
+def balance(rt: Runtime) -> dict[str, Any]:
+    """Every asset of the account: free, locked, total and its value in the quote asset."""
+    trader = _trader(rt)
+    totals = trader.broker.balances()
+    free = trader.broker.free_balances()
+    quote = trader.quote_asset
+    prices = {i.base: trader.last_price.get(s) for s, i in trader.instruments.items()}
+    assets = []
+    for asset in sorted(totals, key=lambda a: (a != quote, a)):
+        total = totals[asset]
+        if total == 0 and asset != quote:
+            continue
+        price = Decimal(1) if asset == quote else prices.get(asset)
+        assets.append({"asset": asset, "free": str(free.get(asset, Decimal(0))),
+                       "locked": str(total - free.get(asset, Decimal(0))), "total": str(total),
+                       "value": str(total * price) if price is not None else None})
+    curve = rt.ledger.equity_curve() if rt.ledger else []
+    return {"quote_asset": quote, "equity": str(trader.equity()),
+            "cash": str(totals.get(quote, Decimal(0))),
+            "start_equity": str(curve[0].equity) if curve else None, "assets": assets}
+
+
+@command("positions")
+def positions(rt: Runtime) -> dict[str, Any]:
+    """Open positions with unrealized PnL, resting orders and queued forced exits."""
+    summary = _trader(rt).summary()
+    return {"quote_asset": summary["quote_asset"], "positions": summary["positions"],
+            "open_orders": summary["open_orders"],
+            "force_exits_pending": sorted(_trader(rt).force_exits)}
+
+
+@command("trades")
+def trades(rt: Runtime, limit: int = 20) -> dict[str, Any]:
+    """The newest fills, newest first."""
+    _trader(rt)
+    assert rt.ledger is not None
+    return recent_trades(rt.ledger, _bounded("limit", limit, 1, 500))
+
+
+# --- commands that change the daemon ----------------------------------------------------------
+def _state_answer(rt: Runtime, events: tuple[Any, ...], verb: str) -> dict[str, Any]:
+    trader = _trader(rt)
+    state = trader.state
+    assert state is not None
+    changed = any(e.from_mode is not e.to_mode for e in events)
+    refused = [e.reason for e in events if e.from_mode is e.to_mode]
+    detail = (refused[0] if refused else
+              events[0].reason if events else f"already {state.mode.value}; nothing to {verb}")
+    return {"trading_state": state.mode.value, "paused": state.paused, "changed": changed,
+            "refused": bool(refused), "detail": detail}
+
+
+@command("pause", destructive=True)
+def pause(rt: Runtime) -> dict[str, Any]:
+    """Stop opening positions (exits and cancels go on) until `resume`."""
+    return _state_answer(rt, _trader(rt).pause(rt.now_ms(), "operator"), "pause")
+
+
+@command("resume", destructive=True)
+def resume(rt: Runtime) -> dict[str, Any]:
+    """Lift a pause or a halt (refused, with the reason, while a breaker still fires)."""
+    return _state_answer(rt, _trader(rt).resume(rt.now_ms(), "operator"), "resume")
+
+
+@command("forceexit", destructive=True)
+def forceexit(rt: Runtime, symbol: str) -> dict[str, Any]:
+    """Cancel a symbol's orders and sell its position at market (`all`: every symbol)."""
+    return _trader(rt).force_exit(symbol, rt.now_ms())
+
+
+@command("stop", destructive=True)
+def stop(rt: Runtime) -> dict[str, Any]:
+    """Shut the daemon down cleanly (positions and orders resume at the next start)."""
+    rt.notifier.emit(NoticeKind.DAEMON, "daemon stopping (operator stop command)")
+    rt.request_stop("operator stop command")
+    return {"stopping": True, "detail": "the daemon shuts down within a few seconds"}
+
+
+@command("reload-config", destructive=True)
+def reload_config(rt: Runtime) -> dict[str, Any]:
+    """Re-read config.toml: risk, strategy and telegram apply now; the rest at restart."""
+    path = rt.config_path or rt.config.base_dir / "config.toml"
+    try:
+        fresh = load_config(path)
+    except ConfigError as exc:
+        raise CommandError(f"config not reloaded, nothing changed: {exc}") from None
+    old = rt.config.model_dump(mode="json", exclude={"base_dir"})
+    new = fresh.model_dump(mode="json", exclude={"base_dir"})
+    changed = sorted(s for s in new if new[s] != old.get(s))
+    applied = [s for s in changed if s in HOT_SECTIONS]
+    merged = rt.config.model_copy(update={s: getattr(fresh, s) for s in applied})
+    rt.config = merged
+    if rt.trader is not None and "risk" in applied:
+        from risk.limits import RiskLimits
+
+        rt.trader.limits = RiskLimits.from_mapping(fresh.risk.model_dump())
+    if rt.engine is not None and "strategy" in applied:
+        rt.engine.strategy = fresh.strategy
+    restart = [s for s in changed if s not in HOT_SECTIONS]
+    if changed:
+        rt.notifier.emit(NoticeKind.DAEMON, f"config reloaded: applied {', '.join(applied) or 'nothing'}"
+                         + (f"; needs a restart: {', '.join(restart)}" if restart else ""))
+    return {"path": str(path), "changed": changed, "applied": applied, "needs_restart": restart}
+
+
+# The reporting commands live in their own module; importing it registers them.
+import bot.commands_report  # noqa: F401
