@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 from decimal import Decimal
 
+from bot.anomaly_io import make_detector
 from bot.config import Config
 from bot.trader import Trader
 from exchange.brokers.sim import PaperBroker
@@ -59,9 +60,10 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
     return POLICIES.create(name)
 
 
-def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *, policy: str,
-                quote_asset: str, balance: Decimal) -> Trader:
-    """The trading stack both the daemon and the backtester use, built from config."""
+def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *,
+                policy: str | Policy, quote_asset: str, balance: Decimal) -> Trader:
+    """The trading stack both the daemon and the backtester use, built from config.
+    `policy` is a name, or a ready policy object (the forecast evaluation's top decile)."""
     fills = FillParams(
         max_volume_share=config.fills.max_volume_share,
         maker_fee_bps=config.fills.maker_fee_bps,
@@ -73,7 +75,7 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
         raise BacktestError(f"no symbol is quoted in {quote_asset}; the data has: {', '.join(quotes)}")
     trader = Trader(
         instruments={i.symbol: i for i in tradable},
-        policy=make_policy(policy, config, tradable),
+        policy=make_policy(policy, config, tradable) if isinstance(policy, str) else policy,
         broker=PaperBroker(tradable, fills, {quote_asset: balance}),
         ledger=ledger,
         limits=RiskLimits.from_mapping(config.risk.model_dump()),
@@ -82,6 +84,7 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
     if hasattr(trader.policy, "order_amounts"):  # rl: the filled share of resting orders
         trader.policy.order_amounts = lambda: {  # type: ignore[attr-defined]
             o.client_order_id: float(o.amount) for o in trader.broker.open_orders()}
+    trader.anomaly = make_detector(config)  # None unless [anomaly] is on and a model loads
     return trader
 
 

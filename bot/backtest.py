@@ -23,6 +23,7 @@ from exchange.feeds.replay import ReplayFeed
 from exchange.market import MINUTE_MS
 from exchange.sim.replay import ReplaySource
 from state.ledger import Ledger
+from strategies.policy import Policy
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +47,7 @@ def run_backtest(
     data_dir: Path,
     db_path: Path,
     *,
-    policy: str,
+    policy: str | Policy,
     from_ms: int | None = None,
     to_ms: int | None = None,
     quote_asset: str | None = None,
@@ -98,7 +99,7 @@ def run_backtest(
             [p.ts for p in curve], [float(p.equity) for p in curve], trader.round_trips,
             float(trader.fees_paid), float(trader.traded_notional), trader.exposed_steps,
         )
-        return BacktestResult(policy, quote, len(trader.instruments), minutes, result,
+        return BacktestResult(policy if isinstance(policy, str) else policy.name, quote, len(trader.instruments), minutes, result,
                               ledger.table_digest(), time.perf_counter() - started)
     finally:
         ledger.close()

@@ -19,7 +19,9 @@ from rich.table import Table
 
 from bot.config import Config, ConfigError, load_config
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__)
+# No locals in crash tracebacks: `run` holds the raw API keys for the log redaction filter.
+app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__,
+                  pretty_exceptions_show_locals=False)
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(config_app, name="config")
 
@@ -42,21 +44,43 @@ def _load(path: Path) -> Config:
 def run(
     config_path: Path = ConfigOption,
     log_json: bool = typer.Option(False, "--log-json", help="Log one JSON object per line."),
+    confirm_live: bool = typer.Option(
+        False, "--confirm-live", help='Required with app.mode = "live": send real orders.'),
 ) -> None:
     """Run the daemon (paper mode on the embedded simulated exchange by default)."""
     config = _load(config_path)  # before the heavy imports: a bad config fails fast
     from bot.daemon import run_until_signalled
     from bot.logs import setup_logging
 
+    secrets = [config.exchange.api_key.get_secret_value(), config.exchange.api_secret.get_secret_value(),
+               config.telegram.token.get_secret_value()]
     if config.app.mode == "live":
-        err.print("[red]error:[/red] app.mode = \"live\" arrives with issue 7; use \"paper\".")
-        raise typer.Exit(2)
-    secrets = [config.exchange.api_key.get_secret_value(), config.exchange.api_secret.get_secret_value()]
+        secrets += _live_keys(config, confirm_live)
     setup_logging("json" if log_json else config.app.log_format, config.app.log_level, secrets)
+    from state.recovery import RecoveryRefused
+
     try:
-        asyncio.run(run_until_signalled(config))
+        asyncio.run(run_until_signalled(config, config_path))
     except KeyboardInterrupt:
         pass
+    except RecoveryRefused as exc:  # the ledger and the exchange disagree: say why, no trading
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(3) from None
+
+
+def _live_keys(config: Config, confirmed: bool) -> list[str]:
+    """Live mode's two safety switches: the explicit flag, and usable keys (bot/secrets.py)."""
+    from bot.secrets import SecretsError, load_api_keys
+
+    if not confirmed:
+        err.print('[red]error:[/red] app.mode = "live" sends real orders with real money; '
+                  "run again with --confirm-live if that is what you want.", highlight=False)
+        raise typer.Exit(2)
+    try:
+        return load_api_keys(config).values()
+    except SecretsError as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False)
+        raise typer.Exit(2) from None
 
 
 @app.command()
@@ -78,47 +102,6 @@ def _ask(config_path: Path, command: str) -> dict[str, Any]:
     except ControlUnavailable as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(1) from None
-
-
-@app.command()
-def trades(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
-    """The newest fills of the running daemon."""
-    result = _ask(config_path, "trades")
-    if as_json:
-        print(json.dumps(result))
-        return
-    table = Table(title="Newest fills")
-    for column in ("time (UTC)", "symbol", "side", "price", "amount", "fee", "liquidity", "order"):
-        table.add_column(column)
-    for f in result["fills"]:
-        when = time.strftime("%m-%d %H:%M", time.gmtime(f["ts"] / 1000))
-        table.add_row(when, f["symbol"], f["side"], f["price"], f["amount"], f["fee"],
-                      str(f["liquidity"]), f["client_order_id"])
-    out.print(table)
-
-
-@app.command()
-def profit(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
-    """Hourly and daily returns, win rate and trade counts of the running daemon."""
-    result = _ask(config_path, "profit")
-    if as_json:
-        print(json.dumps(result))
-        return
-    out.print(
-        f"equity {result['equity']} (from {result['start_equity']}, "
-        f"{result['total_return'] * 100:+.3f}%) · round trips {result['round_trips']} "
-        f"(win rate {result['win_rate'] * 100:.1f}%) · buys {result['buys']} · "
-        f"sells {result['sells']} · fees {result['fees']}"
-    )
-    for name in ("hourly", "daily"):
-        table = Table(title=f"{name} returns")
-        table.add_column("period start (UTC)")
-        table.add_column("equity", justify="right")
-        table.add_column("return", justify="right")
-        for row in result[name]:
-            start = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["start_ms"] / 1000))
-            table.add_row(start, row["equity"], f"{row['return'] * 100:+.3f}%")
-        out.print(table)
 
 
 def _print_status(result: dict[str, Any]) -> None:
@@ -277,6 +260,11 @@ def sim_server(
 
 
 import bot.cli_models  # noqa: E402,F401  (registers `selfplay` and `models` on `app`)
+import bot.cli_service  # noqa: E402,F401  (registers `report` and `service install`)
+import bot.cli_forecast  # noqa: E402,F401  (registers `forecast train|evaluate`)
+import bot.cli_ops  # noqa: E402,F401  (registers balance, positions, trades, profit, pause...)
+import bot.cli_download  # noqa: E402,F401  (registers `download`)
+import bot.cli_anomalies  # noqa: E402,F401  (registers `anomalies [train|evaluate]`)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m bot.cli`

@@ -12,7 +12,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 ENV_PREFIX = "ENTASIS__"
 
@@ -33,13 +41,31 @@ class AppConfig(_Section):
 
 
 class ExchangeConfig(_Section):
-    source: Literal["sim", "binance"] = "sim"
+    source: Literal["sim", "binance", "upbit"] = "sim"
     rest_url: str = "https://api.binance.com"
     ws_url: str = "wss://stream.binance.com:9443"
     quote_asset: str = Field("", max_length=10)
     symbols: list[str] = Field(default_factory=list)
     api_key: SecretStr = SecretStr("")
     api_secret: SecretStr = SecretStr("")
+    key_file: str = ""  # KEY=VALUE file with api_key/api_secret, mode 0600 (bot/secrets.py)
+
+
+class UpbitConfig(_Section):
+    """Upbit market data (`exchange.source = "upbit"`, or `sim.protocol = "upbit"`)."""
+
+    rest_url: str = "https://api.upbit.com"
+    ws_url: str = "wss://api.upbit.com/websocket/v1"
+    format: Literal["SIMPLE", "DEFAULT"] = "SIMPLE"
+    request_interval_s: float = Field(0.11, ge=0, le=10)  # quotation REST: 10 requests/s
+
+
+class LiveConfig(_Section):
+    """Live trading through ccxt (`app.mode = "live"` plus `entasis run --confirm-live`)."""
+
+    ccxt_id: str = "binance"  # the ccxt exchange id; the sim speaks Binance
+    poll_interval_s: float = Field(1.0, gt=0, le=60)  # open-order status poll
+    requests_per_s: float = Field(0.0, ge=0, le=100)  # 0: the exchange's default budget
 
 
 class SimConfig(_Section):
@@ -51,6 +77,7 @@ class SimConfig(_Section):
     history_days: float = Field(31.0, ge=0, le=400)
     replay_dir: str = ""
     ticks_per_bar: int = Field(4, ge=1, le=60)
+    protocol: Literal["binance", "upbit"] = "binance"  # what the daemon's feed speaks to it
 
 
 class FeedConfig(_Section):
@@ -124,6 +151,109 @@ class ControlConfig(_Section):
     port: int = Field(0, ge=0, le=65535)
 
 
+NOTICE_KINDS = ("fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
+                "model_promoted", "daemon")
+
+
+class TelegramConfig(_Section):
+    """Telegram bot (bot/telegram_bot.py): off unless enabled with a token and chat ids."""
+
+    enabled: bool = False
+    token: SecretStr = SecretStr("")  # set ENTASIS__TELEGRAM__TOKEN, not the file
+    chat_ids: list[int] = Field(default_factory=list)
+    api_url: str = "https://api.telegram.org"
+    poll_timeout_s: float = Field(10.0, ge=0, le=60)
+    request_timeout_s: float = Field(10.0, gt=0, le=120)
+    notify: list[Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
+                         "model_promoted", "daemon"]] = Field(default_factory=lambda: list(NOTICE_KINDS))
+    commands_per_minute: int = Field(30, ge=1, le=600)
+    unauthorized_log_every_s: float = Field(60.0, ge=0)
+
+    @field_validator("chat_ids", "notify", mode="before")
+    @classmethod
+    def _comma_list(cls, value: Any) -> Any:
+        """Environment overrides arrive as text: "123,-456" -> ["123", "-456"]."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    def problem(self) -> str:
+        """Why an enabled bot cannot start ("" when it can). Checked by the daemon, not at
+        load: the operator's shell running `entasis status` has no token, and needs none."""
+        if self.enabled and (not self.token.get_secret_value() or not self.chat_ids):
+            return ("telegram.enabled = true needs a token (set ENTASIS__TELEGRAM__TOKEN) and "
+                    "at least one chat id in telegram.chat_ids (the chats allowed to command)")
+        return ""
+
+
+class ScheduleConfig(_Section):
+    """Scheduled jobs (bot/scheduler.py); wall-clock UTC slots, each run at most once."""
+
+    enabled: bool = True
+    hourly_stats: bool = True
+    daily_report: bool = True
+    daily_report_hour_utc: int = Field(0, ge=0, le=23)
+    push_reports: bool = False  # send the daily report to Telegram (bot/notify.py)
+    selfplay: bool = False  # `entasis selfplay ... --json` in a subprocess
+    selfplay_every_hours: int = Field(24, ge=1, le=24 * 30)
+    selfplay_args: list[str] = Field(default_factory=lambda: ["--sim", "--generations", "1"])
+    train_commands: list[list[str]] = Field(default_factory=list)  # entasis argv, e.g. ["models"]
+    train_every_hours: int = Field(24, ge=1, le=24 * 30)
+    job_timeout_s: float = Field(3600.0, gt=0)
+
+
+class MetricsConfig(_Section):
+    """Prometheus endpoint (bot/metrics.py); loopback only, port 0 = any free port."""
+
+    enabled: bool = False
+    host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
+    port: int = Field(9464, ge=0, le=65535)
+
+
+class ForecastConfig(_Section):
+    """Ensemble forecast (strategies/forecast/): off by default; without a bundle the daemon
+    runs as if it were off."""
+
+    enabled: bool = False
+    bundle: Path = Path("forecast")  # relative paths resolve against data_dir
+    horizons: list[int] = Field(default_factory=lambda: [15, 60])  # trained by `forecast train`
+    horizon: int = Field(60, ge=1, le=10_080)  # the one served; must be in the bundle
+    weights_mode: Literal["designed", "inverse_error", "stacking"] = "designed"
+    degrade_ratio: float = Field(1.1, gt=0)  # forecast MSE / zero-forecast MSE that flags
+    monitor_window: int = Field(5000, ge=100)  # resolved forecasts in the rolling window
+
+    @model_validator(mode="after")
+    def _served_horizon_is_trained(self) -> "ForecastConfig":
+        if not self.horizons or any(h < 1 for h in self.horizons):
+            raise ValueError("horizons must list positive minutes, e.g. [15, 60]")
+        if self.horizon not in self.horizons:
+            raise ValueError(f"horizon {self.horizon} must be one of horizons {self.horizons}")
+        return self
+
+
+class AnomalyConfig(_Section):
+    """Anomaly detection (risk/anomaly.py): off by default; with no model file the daemon
+    logs a warning and trades as if it were off."""
+
+    enabled: bool = False
+    model_path: Path = Path("anomaly.pt")  # relative paths resolve against data_dir
+    kind: Literal["ae", "vae"] = "ae"  # which network of the bundle scores
+    threshold_method: Literal["evt", "percentile"] = "evt"
+    rate: float = Field(0.001, gt=0, lt=0.5)  # share of ordinary coin-minutes meant to alarm
+    market_rate: float = Field(0.001, gt=0, lt=0.5)  # the same for the market-wide model
+    cooldown_minutes: float = Field(30.0, ge=0, le=1440)  # alarms stay up this long
+
+
+class RecoveryConfig(_Section):
+    """Crash safety (state/recovery.py, bot/staleness.py): startup reconciliation with the
+    broker, and what the daemon does while a market stream is silent."""
+
+    balance_tolerance_pct: float = Field(0.01, ge=0, le=100)  # beyond it: refuse to trade
+    lost_grace_s: float = Field(2.0, ge=0, le=60)  # look an unseen sent order up again after
+    stale_poll_interval_s: float = Field(2.0, gt=0, le=60)  # REST polls while a stream is stale
+    resume_after_s: float = Field(3.0, ge=0, le=600)  # live this long before entries resume
+
+
 class Config(_Section):
     app: AppConfig = AppConfig()
     exchange: ExchangeConfig = ExchangeConfig()  # type: ignore[call-arg]
@@ -134,6 +264,14 @@ class Config(_Section):
     fills: FillsConfig = FillsConfig()
     risk: RiskConfig = RiskConfig()
     control: ControlConfig = ControlConfig()
+    telegram: TelegramConfig = TelegramConfig()
+    schedule: ScheduleConfig = ScheduleConfig()
+    metrics: MetricsConfig = MetricsConfig()
+    forecast: ForecastConfig = ForecastConfig()
+    live: LiveConfig = LiveConfig()
+    upbit: UpbitConfig = UpbitConfig()
+    anomaly: AnomalyConfig = AnomalyConfig()
+    recovery: RecoveryConfig = RecoveryConfig()
 
     # Where config.toml lives; relative data_dir resolves against it, not against the cwd.
     base_dir: Path = Path(".")

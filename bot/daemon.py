@@ -8,26 +8,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
-import os
 import signal
 import time
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from bot.assembly import make_trader
+from bot import commands, market_source
 from bot.config import Config
 from bot.control import ControlServer
 from bot.engine import Engine
-from bot.stats import profit, recent_trades
+from bot.forecast_service import forecast_service
+from bot.reconcile import reconcile_at_start
+from bot.staleness import StreamWatch, watch_daemon_feed
+from bot.notify import Notifier, watch_runtime
 from bot.trader import Trader
-from exchange.feeds.binance import BinanceFeed
-from exchange.feeds.binance_rest import fetch_exchange_info
 from exchange.feeds.common import wall_clock_ms
 from exchange.instruments import Instrument
 from exchange.sim.server import SimExchange
 from state.ledger import Ledger
+from state.recovery import RecoveryReport
 
 log = logging.getLogger(__name__)
 
@@ -51,73 +53,62 @@ def select_universe(instruments: list[Instrument], config: Config) -> list[str]:
 class Daemon:
     """One running Entasis process; `status()` is the command layer's first command."""
 
-    def __init__(self, config: Config, sim: SimExchange | None = None) -> None:
-        """`sim` lets a test drive the simulated exchange's clock (`autorun=False`)."""
+    def __init__(self, config: Config, sim: SimExchange | None = None,
+                 config_path: Path | None = None) -> None:
+        """`sim` lets a test drive the simulated exchange's clock (`autorun=False`);
+        `config_path` is the file `reload-config` re-reads."""
         self.config = config
+        self.config_path = config_path
+        self.notifier = Notifier()  # fills, state changes, stale feed... -> Telegram
+        self._main_task: asyncio.Task[Any] | None = None
         self.started_wall = time.time()
         self.sim: SimExchange | None = sim
-        self.feed: BinanceFeed | None = None
+        self.feed: market_source.MarketFeed | None = None
         self.engine: Engine | None = None
         self.ledger: Ledger | None = None
         self.trader: Trader | None = None
-        self.control = ControlServer(
-            config.data_dir,
-            {"status": self.status, "trades": self.trades, "profit": self.profit},
-            config.control.host,
-            config.control.port,
-        )
+        self.live_broker: Any = None  # a CcxtBroker when app.mode = "live" (bot/live.py)
+        self.recovery: RecoveryReport | None = None  # the start's reconciliation (bot/reconcile.py)
+        self.stream_watch: StreamWatch | None = None  # bot/staleness.py
+        self.commands = commands.CommandLayer(self)  # the CLI (via control) and Telegram
+        self.control = ControlServer(config.data_dir, self.commands, config.control.host,
+                                     config.control.port)
+
+    def now_ms(self) -> int:
+        """The market clock: the simulator's when it runs one, else the wall clock."""
+        return self.sim.now_ms if self.sim is not None else wall_clock_ms()
+
+    def request_stop(self, reason: str) -> None:
+        """Cancel `run` shortly (the command's answer goes out first): a clean shutdown."""
+        log.info("stop requested: %s", reason)
+        task = self._main_task
+        if task is not None:
+            asyncio.get_running_loop().call_later(0.2, task.cancel)
 
     def status(self) -> dict[str, Any]:
-        """Feed health, universe, latest ranking and uptime, as plain data."""
-        engine = self.engine
-        latest = engine.latest if engine else None
-        return {
-            "mode": self.config.app.mode,
-            "source": self.config.exchange.source,
-            "pid": os.getpid(),
-            "uptime_s": round(time.time() - self.started_wall, 1),
-            "symbols": len(engine.symbols) if engine else 0,
-            "feed": dataclasses.asdict(self.feed.health()) if self.feed else None,
-            "decisions": {
-                "steps": engine.steps if engine else 0,
-                "last_minute_open_ms": latest.minute_open_ms if latest else None,
-                "last_latency_ms": round(latest.latency_ms, 3) if latest else None,
-            },
-            "trading": self.trader.summary() if self.trader else None,
-            "ranking": [
-                {
-                    "symbol": coin.symbol,
-                    "score": round(coin.score, 4),
-                    "drift_per_min": coin.drift,
-                    "sigma_per_min": coin.sigma,
-                    "reasons": [text for text, _ in coin.reasons],
-                }
-                for coin in (latest.ranking if latest else ())
-            ],
-        }
+        """Feed health, universe, latest ranking and uptime (bot.commands.status)."""
+        return commands.status(self)
 
     def trades(self) -> dict[str, Any]:
-        """The newest fills (from the ledger)."""
-        return recent_trades(self.ledger) if self.ledger else {"fills": []}
+        """The newest fills (bot.commands.trades)."""
+        return self.commands.call("trades")
 
     def profit(self) -> dict[str, Any]:
-        """Hourly/daily returns, win rate and trade counts (from the ledger)."""
-        if self.ledger is None or self.trader is None:
-            return {}
-        return profit(self.ledger, self.trader.round_trips)
+        """Returns, win rate and trade counts from the ledger (bot.commands.profit)."""
+        return self.commands.call("profit")
 
     async def run(self) -> None:
         """Start everything and run until cancelled."""
         config = self.config
         config.data_dir.mkdir(parents=True, exist_ok=True)
+        self._main_task = asyncio.current_task()
         try:
             if config.exchange.source == "sim":
                 self.sim = self.sim or SimExchange(config.sim)
                 await self.sim.start()
-                rest_url, ws_url = self.sim.rest_url, self.sim.ws_url
-            else:
-                rest_url, ws_url = config.exchange.rest_url, config.exchange.ws_url
-            instruments = await fetch_exchange_info(rest_url, trading_only=True)
+            # Binance or Upbit protocol, from the exchange or the sim (bot/market_source.py)
+            rest_url, ws_url = market_source.endpoints(config, self.sim)
+            instruments = await market_source.load_instruments(config, rest_url, self.sim)
             symbols = select_universe(instruments, config)
             log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
             self.ledger = Ledger.open(config.data_dir / LEDGER_FILE,
@@ -128,35 +119,65 @@ class Daemon:
                 balance=Decimal(str(config.trading.starting_balance)),
             )
             now_ms = self.sim.now_ms if self.sim is not None else wall_clock_ms()
-            if self.trader.open_account(Decimal(str(config.trading.starting_balance)), now_ms):
-                log.info("resumed paper account from %s", self.ledger.path)
-            self.engine = Engine(symbols, config.strategy, trader=self.trader)
-            sim = self.sim
-            self.feed = BinanceFeed(
-                rest_url,
-                ws_url,
-                symbols,
-                config.feed,
-                on_tick=self.engine.on_tick,
-                on_bar=self.engine.on_bar,
-                on_history=self.engine.on_history,
-                on_tick_batch=self.engine.on_tick_batch,
-                # The sim keeps its own market clock; !ticker@arr feeds the batched fast path.
-                # Binance no longer documents !ticker@arr, so live uses per-symbol streams.
-                clock_ms=(lambda: sim.now_ms) if sim is not None else wall_clock_ms,
-                all_tickers=sim is not None,
+            self.trader.notifier = self.notifier
+            if config.app.mode == "live":  # issue 7: orders through ccxt (bot/live.py)
+                from bot.live import open_live_account, start_live_broker
+
+                self.live_broker = await start_live_broker(config, self.trader, self.sim)
+                await self._reconcile(now_ms)  # before any order is adopted (state/recovery.py)
+                if open_live_account(self.trader, self.live_broker, now_ms):
+                    log.info("resumed live account from %s", self.ledger.path)
+            else:
+                await self._reconcile(now_ms)  # paper: lost (never acknowledged) orders
+                if self.trader.open_account(Decimal(str(config.trading.starting_balance)), now_ms):
+                    log.info("resumed paper account from %s", self.ledger.path)
+            self.engine = Engine(symbols, config.strategy, trader=self.trader,
+                                 forecast=forecast_service(config, len(symbols), self.notifier))
+            self.feed = market_source.make_feed(
+                config, rest_url, ws_url, symbols, self.engine, self.sim
             )
             await self.control.start()
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.feed.run(), name="feed")
                 tasks.create_task(self.engine.run_decisions(), name="decisions")
+                self.stream_watch = watch_daemon_feed(self)  # stale stream: REST, no entries
+                tasks.create_task(self.stream_watch.run(), name="stream-watch")
+                if self.live_broker is not None:
+                    tasks.create_task(self.live_broker.run(), name="live-broker")
+                tasks.create_task(watch_runtime(self, config.data_dir / commands.REGISTRY_FILE),
+                                  name="notices")
+                if config.telegram.enabled:
+                    from bot.telegram_bot import TelegramBot
+
+                    tasks.create_task(TelegramBot(self).run(), name="telegram")
+                from bot import metrics, scheduler, sdnotify  # issue 6: service, jobs, metrics
+
+                tasks.create_task(sdnotify.supervise(self.status), name="sd_notify")
+                if config.schedule.enabled:
+                    tasks.create_task(scheduler.serve(self), name="scheduler")
+                if config.metrics.enabled:
+                    tasks.create_task(metrics.serve(self, config.metrics.host, config.metrics.port),
+                                      name="metrics")
         finally:
             await self._shutdown()
+
+    async def _reconcile(self, now_ms: int) -> None:
+        """Make the ledger agree with the broker before trading; raises `RecoveryRefused`,
+        saying why, when it cannot."""
+        assert self.ledger is not None and self.trader is not None
+        recovery = self.config.recovery
+        self.recovery = await reconcile_at_start(
+            self.ledger, self.trader.instruments, self.trader.quote_asset, now_ms,
+            exchange=self.live_broker.exchange if self.live_broker is not None else None,
+            tolerance_pct=recovery.balance_tolerance_pct, lost_grace_s=recovery.lost_grace_s,
+            gate=self.live_broker.gate if self.live_broker is not None else None)
 
     async def _shutdown(self) -> None:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
                 await self.control.stop()
+                if self.live_broker is not None:
+                    await self.live_broker.close()
                 if self.sim is not None:
                     await self.sim.stop()
                 if self.ledger is not None:
@@ -164,9 +185,9 @@ class Daemon:
         log.info("stopped")
 
 
-async def run_until_signalled(config: Config) -> None:
-    """Run the daemon; SIGINT/SIGTERM cancel it cleanly."""
-    daemon = Daemon(config)
+async def run_until_signalled(config: Config, config_path: Path | None = None) -> None:
+    """Run the daemon; SIGINT/SIGTERM (or the `stop` command) cancel it cleanly."""
+    daemon = Daemon(config, config_path=config_path)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
     assert task is not None

@@ -23,6 +23,7 @@ from strategies.ranking import RankedCoin, rank
 
 if TYPE_CHECKING:
     from bot.trader import Trader
+    from strategies.forecast.service import ForecastService
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +43,11 @@ class Engine:
     """Owns the feature book and the decision loop for a fixed symbol universe."""
 
     def __init__(self, symbols: list[str], strategy: StrategyConfig, grace_s: float = 0.5,
-                 trader: Trader | None = None):
+                 trader: Trader | None = None, forecast: ForecastService | None = None):
         self.symbols = list(symbols)
         self.trader = trader
+        # The ensemble forecast (strategies/forecast/service.py); None = not served.
+        self.forecast = forecast
         self.strategy = strategy
         self.grace_s = grace_s
         self.book = FeatureBook(self.symbols)
@@ -110,7 +113,10 @@ class Engine:
             # Every minute up to `minute` is now closed: a coin without a bar did not trade.
             self.book.advance_to(minute)
         features = self.book.matrix()
-        ranking = tuple(rank(features, self.book.feature_names, self.symbols, self.strategy))
+        forecast = (self.forecast.step(self.book, features, minute)
+                    if self.forecast is not None and minute >= 0 else None)
+        ranking = tuple(rank(features, self.book.feature_names, self.symbols, self.strategy,
+                             forecast=forecast))
         if self.trader is not None and minute >= 0:
             # Between decision steps: a policy may swap its model (rl hot swap) and learns
             # the row order of `features` (the book's symbols, a superset of the tradable).

@@ -12,11 +12,13 @@ import logging
 import math
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
+from bot.operator import OperatorControls
 from bot.performance import RoundTrip
+from exchange.brokers.base import Broker
 from exchange.brokers.sim import PaperBroker
 from exchange.instruments import Instrument, Side
 from exchange.market import Bar
@@ -39,6 +41,7 @@ from risk.gate import (
     PortfolioView,
     RiskGate,
 )
+from risk.anomaly_features import bar_features
 from risk.limits import RiskLimits
 from risk.state import TradingMode, TradingState, evaluate
 from risk.var import ReturnHistory
@@ -56,6 +59,9 @@ from strategies.policy import (
     RestingOrder,
 )
 from strategies.ranking import RankedCoin
+
+if TYPE_CHECKING:
+    from risk.anomaly import AnomalyDetector
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +86,7 @@ class StepOutcome:
     denials: int
 
 
-class Trader:
+class Trader(OperatorControls):
     """Owns the broker, the positions, the trading state and the ledger writes."""
 
     def __init__(
@@ -88,7 +94,7 @@ class Trader:
         *,
         instruments: Mapping[str, Instrument],
         policy: Policy,
-        broker: PaperBroker,
+        broker: Broker,
         ledger: Ledger,
         limits: RiskLimits,
         quote_asset: str,
@@ -111,6 +117,9 @@ class Trader:
         self.exposed_steps = 0
         self.denials: dict[str, int] = {}
         self.last_denial: str = ""
+        # Anomaly detection (risk/anomaly.py); bot/assembly.py sets it when [anomaly] is on.
+        self.anomaly: AnomalyDetector | None = None
+        self.force_exits: dict[str, int] = {}  # operator forceexit queue (bot/operator.py)
 
     # --- start and restart ---------------------------------------------------------------------
     def open_account(self, balance: Decimal, ts_ms: int) -> bool:
@@ -128,8 +137,9 @@ class Trader:
 
     def _resume(self) -> None:
         totals = {b.asset: b.free + b.locked for b in self.ledger.balances()}
-        self.broker = PaperBroker(self.instruments.values(), self.broker.fill_params, totals,
-                                  self.broker.id_prefix)
+        if isinstance(self.broker, PaperBroker):  # a live broker's balances are the exchange's
+            self.broker = PaperBroker(self.instruments.values(), self.broker.fill_params, totals,
+                                      self.broker.id_prefix)
         opened = self.ledger.get_kv("position_opened_ms", {})
         for row in self.ledger.positions():
             if row.amount != 0:
@@ -139,8 +149,9 @@ class Trader:
         for row in self.ledger.open_orders():
             if row.side is None or row.type is None or row.amount is None:
                 continue
-            if row.status == "SUBMITTED":
-                # Sent but never acknowledged before the stop: the paper broker never saw it.
+            if row.status == "SUBMITTED" and isinstance(self.broker, PaperBroker):
+                # Sent but never acknowledged before the stop: the paper broker never saw it
+                # (a live broker adopts it: it looks the order up on the exchange by client id).
                 log.warning("order %s was never acknowledged; it is not restored", row.client_order_id)
                 continue
             request = OrderRequest(row.client_order_id, row.symbol, row.side, row.type,
@@ -186,17 +197,24 @@ class Trader:
         equity = self.equity()
         if self.state is None:
             self.state = TradingState.initial(equity, ts_ms)
-        self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits)
+        reading = (self.anomaly.observe(bar_features(book.primitives()), ts_ms, book.symbols)
+                   if self.anomaly is not None else None)
+        self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits,
+                                           anomaly_reduce=reading is not None and reading.market_alarm)
         for change in transitions:
             log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value, change.reason)
+        self.notify_transitions(transitions)
+        forced = self.run_force_exits(ts_ms)
         view = self._view(ts_ms, book, ranking, equity, features)
         market = MarketView(
             instruments=self.instruments,
             history=ReturnHistory(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), 1 / 1440),
+            anomalous=reading.denials() if reading is not None else {},
         )
         scores = {coin.symbol: coin for coin in ranking}
         denials = 0
-        actions = [a for a in self.policy.decide(view) if a.symbol in self.instruments]
+        actions = [a for a in self.policy.decide(view)
+                   if a.symbol in self.instruments and a.symbol not in forced]
         for action in actions:
             verdict, detail, sizing = self._act(action, ts_ms, market, equity)
             denials += verdict.startswith("DENIED")
@@ -206,6 +224,9 @@ class Trader:
                 score=coin.score if coin else None,
                 reasons=[text for text, _ in coin.reasons] if coin else None,
                 sizing=sizing, detail=detail or action.reason,
+                anomaly_score=self.anomaly_score(action.symbol),
+                forecast_return=coin.forecast_return if coin else None,
+                forecast_confidence=coin.forecast_confidence if coin else None,
             )
         equity = self.equity()
         cash = self.broker.balances().get(self.quote_asset, Decimal(0))
@@ -253,6 +274,13 @@ class Trader:
         return "APPROVED", _joined(action.reason, verdict.detail), sizing
 
     # --- bookkeeping -------------------------------------------------------------------------------
+    def on_order_events(self, events: list[OrderEvent]) -> None:
+        """Record what a live broker reports between decision steps (acks, fills, cancels),
+        with the cursor, in one ledger transaction."""
+        with self.ledger.batch():
+            self._record(events)
+            self._save_cursor()
+
     def _record(self, events: list[OrderEvent]) -> None:
         for event in events:
             self.ledger.record(event)
@@ -265,6 +293,7 @@ class Trader:
 
     def _apply_fill(self, fill: PartiallyFilled | Filled) -> None:
         self.fills += 1
+        self.notify_fill(fill)
         self.fees_paid += fill.fee
         self.traded_notional += fill.price * fill.amount
         position = self.positions.setdefault(fill.symbol, _Position())
@@ -326,6 +355,11 @@ class Trader:
             quotes=quotes, holdings=holdings, open_orders=orders, equity=float(equity),
         )
 
+    def anomaly_score(self, symbol: str) -> float | None:
+        """The coin's latest anomaly score (x its threshold), None when detection is off."""
+        latest = self.anomaly.latest if self.anomaly is not None else None
+        return latest.score_of(symbol) if latest is not None else None
+
     def summary(self) -> dict[str, Any]:
         """Equity, cash, positions and open orders as plain data (for status)."""
         cash = self.broker.balances().get(self.quote_asset, Decimal(0))
@@ -352,6 +386,8 @@ class Trader:
                          if self.round_trips else None),
             "denials": dict(self.denials),
             "last_denial": self.last_denial,
+            "anomaly": (self.anomaly.latest.to_dict() if self.anomaly is not None
+                        and self.anomaly.latest is not None else None),
         }
 
 

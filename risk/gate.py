@@ -4,7 +4,8 @@
 and stops at the first refusal, so the reason is always the most fundamental one:
 
 1. trading state: REDUCING lets only exits and cancels through; HALTED only cancels;
-2. (entries) intent sanity: known symbol, spot long only, stop below entry, 0 < confidence <= 1;
+2. (entries) intent sanity: known symbol, not in anomaly alarm (ANOMALY), spot long only,
+   stop below entry, 0 < confidence <= 1;
 3. max open positions (a symbol already held or being bought does not count again);
 4. sizing: 2 % risk x confidence / stop distance, capped at 5 % of equity per symbol;
 5. exchange minimums (lot, min qty, min notional): too small is *denied*, never bumped up;
@@ -49,6 +50,7 @@ class DenyReason(Enum):
     NO_RISK_DATA = "NO_RISK_DATA"
     VAR_LIMIT = "VAR_LIMIT"
     ES_LIMIT = "ES_LIMIT"
+    ANOMALY = "ANOMALY"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,10 +115,14 @@ class PortfolioView:
 
 @dataclass(frozen=True, slots=True)
 class MarketView:
-    """What risk needs from the market: trading rules and aligned return history."""
+    """What risk needs from the market: trading rules and aligned return history.
+
+    `anomalous` maps each coin the anomaly detector has in alarm to the words of why
+    (risk/anomaly.py); such a coin gets no new entries, while exits stay allowed."""
 
     instruments: Mapping[str, Instrument]
     history: ReturnHistory
+    anomalous: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +199,8 @@ def _check_entry(
     instrument = market.instruments.get(intent.symbol)
     if instrument is None:
         return Denied(DenyReason.UNKNOWN_SYMBOL, f"no instrument rules for {intent.symbol}")
+    if intent.symbol in market.anomalous:
+        return Denied(DenyReason.ANOMALY, f"{intent.symbol}: {market.anomalous[intent.symbol]}")
     invalid = _invalid_entry(intent, portfolio, instrument)
     if invalid:
         return Denied(DenyReason.INVALID_INTENT, invalid)

@@ -11,6 +11,7 @@ current equity and the anomaly flag from risk/anomaly):
 |----------------------------------------------|-------------|-----------|
 | daily loss, from equity at the UTC day start | >= 3 %      | >= 5 %    |
 | peak-to-trough drawdown from peak equity     | >= 10 %     | >= 15 %   |
+| market-wide anomaly alarm (`anomaly_reduce`) | set         |           |
 | anomaly halt flag                            |             | set       |
 | operator `pause()` / `halt()`                | pause       | halt      |
 
@@ -28,6 +29,11 @@ Rules, chosen so that a losing bot cannot talk itself back into trading:
    *refused* (state unchanged, event says why) while the anomaly flag is still set or the
    daily loss is still at or above the reduce threshold: resuming would only trip again, and
    re-basing the daily loss would let one day lose more than the daily limit.
+5. The one exception to rule 1: REDUCING entered *because of* a market-wide anomaly alarm
+   (`anomaly_reducing`) returns to ACTIVE as soon as the alarm clears and no other breaker
+   fires (the detector keeps its alarm up for a cool-down, so it does not flap). An alarm is
+   about the market, not our losses, and a whole UTC day without entries for one odd minute
+   would be the bigger risk to the operator's trust in the switch.
 
 State is plain data; `to_dict`/`from_dict` round-trip it through the ledger (JSON-safe).
 Pure: times are passed in as epoch ms (UTC).
@@ -72,6 +78,7 @@ class Cause(Enum):
     NEW_DAY = "NEW_DAY"
     RESUME = "RESUME"
     RESUME_REFUSED = "RESUME_REFUSED"
+    ANOMALY_CLEARED = "ANOMALY_CLEARED"
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +104,7 @@ class TradingState:
     peak_equity: Decimal
     paused: bool = False  # operator pause in force (cleared only by resume)
     anomaly_active: bool = False  # last anomaly flag seen by evaluate
+    anomaly_reducing: bool = False  # REDUCING because of a market-wide anomaly (rule 5)
 
     @classmethod
     def initial(cls, equity: Decimal, now_ms: int) -> "TradingState":
@@ -129,6 +137,7 @@ class TradingState:
             "peak_equity": str(self.peak_equity),
             "paused": self.paused,
             "anomaly_active": self.anomaly_active,
+            "anomaly_reducing": self.anomaly_reducing,
         }
 
     @classmethod
@@ -143,6 +152,7 @@ class TradingState:
             peak_equity=Decimal(data["peak_equity"]),
             paused=bool(data["paused"]),
             anomaly_active=bool(data["anomaly_active"]),
+            anomaly_reducing=bool(data.get("anomaly_reducing", False)),
         )
 
 
@@ -155,7 +165,8 @@ def utc_day_start_ms(ts_ms: int) -> int:
 
 
 def breaker_verdict(
-    state: TradingState, equity: Decimal, anomaly_halt: bool, limits: RiskLimits
+    state: TradingState, equity: Decimal, anomaly_halt: bool, limits: RiskLimits,
+    anomaly_reduce: bool = False,
 ) -> tuple[TradingMode, Cause | None, str]:
     """The mode the breakers alone call for, the first cause at that severity, and why.
 
@@ -177,6 +188,7 @@ def breaker_verdict(
             Cause.DRAWDOWN,
             f"drawdown {_pct(drawdown)}% ≥ halt {_pct(limits.drawdown_halt_pct)}%",
         ),
+        (anomaly_reduce, TradingMode.REDUCING, Cause.ANOMALY, "market-wide anomaly alarm"),
         (
             daily >= limits.daily_loss_reduce_pct,
             TradingMode.REDUCING,
@@ -203,6 +215,7 @@ def evaluate(
     now_ms: int,
     anomaly_halt: bool,
     limits: RiskLimits,
+    anomaly_reduce: bool = False,
 ) -> Transition:
     """Update baselines (day start, peak) and escalate the mode if a breaker fires.
 
@@ -215,12 +228,19 @@ def evaluate(
         s = replace(s, day_start_ms=utc_day_start_ms(now_ms), day_start_equity=equity)
     s = replace(s, peak_equity=max(s.peak_equity, equity), anomaly_active=anomaly_halt)
 
-    target, cause, reason = breaker_verdict(s, equity, anomaly_halt, limits)
+    target, cause, reason = breaker_verdict(s, equity, anomaly_halt, limits, anomaly_reduce)
     if s.mode is TradingMode.HALTED:
         return s, ()  # sticky: only resume() leaves HALTED
     if target.severity > s.mode.severity:
         assert cause is not None
-        return _move(s, target, cause, reason, now_ms)
+        moved, events = _move(s, target, cause, reason, now_ms)
+        by_anomaly = cause is Cause.ANOMALY and target is TradingMode.REDUCING
+        return replace(moved, anomaly_reducing=by_anomaly), events
+    if s.mode is TradingMode.REDUCING and s.anomaly_reducing:  # rule 5
+        s = replace(s, anomaly_reducing=cause is Cause.ANOMALY)
+        if target is TradingMode.ACTIVE:
+            return _move(s, TradingMode.ACTIVE, Cause.ANOMALY_CLEARED,
+                         "market-wide anomaly alarm cleared; no breaker fires", now_ms)
     if new_day and s.mode is TradingMode.REDUCING and target is TradingMode.ACTIVE:
         return _move(s, TradingMode.ACTIVE, Cause.NEW_DAY, "new UTC day: no breaker fires", now_ms)
     return s, ()
@@ -263,7 +283,7 @@ def resume(
             now_ms, state.mode, state.mode, Cause.RESUME_REFUSED, f"resume{who} refused: {refusal}"
         )
         return state, (event,)
-    s = replace(state, paused=False, peak_equity=equity)
+    s = replace(state, paused=False, peak_equity=equity, anomaly_reducing=False)
     if s.mode is TradingMode.ACTIVE:
         return s, ()
     return _move(s, TradingMode.ACTIVE, Cause.RESUME, f"resumed{who}; peak re-based", now_ms)

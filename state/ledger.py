@@ -161,15 +161,20 @@ class Ledger:
 
     def record_decision(self, ts: int, symbol: str, action: str | Enum, verdict: str | Enum,
                         *, score: float | None = None, reasons: Any = None,
-                        sizing: Any = None, detail: str | None = None) -> int:
+                        sizing: Any = None, detail: str | None = None,
+                        anomaly_score: float | None = None,
+                        forecast_return: float | None = None,
+                        forecast_confidence: float | None = None) -> int:
         """Audit one decision (taken or denied, and why); return its id."""
         cursor = self._conn.execute(
-            "INSERT INTO decisions (ts, symbol, score, reasons, action, sizing, verdict, detail)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO decisions (ts, symbol, score, reasons, action, sizing, verdict, detail,"
+            " anomaly_score, forecast_return, forecast_confidence)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (ts, symbol, score, None if reasons is None else canonical_json(reasons),
              action.value if isinstance(action, Enum) else action,
              None if sizing is None else canonical_json(sizing),
-             verdict.value if isinstance(verdict, Enum) else verdict, detail))
+             verdict.value if isinstance(verdict, Enum) else verdict, detail, anomaly_score,
+             forecast_return, forecast_confidence))
         return int(cursor.lastrowid or 0)
 
     def snapshot_equity(self, ts: int, *, equity: Decimal, cash: Decimal,

@@ -124,13 +124,16 @@ class DecisionRow:
     sizing: Any
     verdict: str
     detail: str | None
+    forecast_return: float | None = None  # schema v5: the served forecast, NULL when off
+    forecast_confidence: float | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> DecisionRow:
         return cls(row["id"], row["ts"], row["symbol"], row["score"],
                    None if row["reasons"] is None else json.loads(row["reasons"]),
                    row["action"], None if row["sizing"] is None else json.loads(row["sizing"]),
-                   row["verdict"], row["detail"])
+                   row["verdict"], row["detail"], row.get("forecast_return"),
+                   row.get("forecast_confidence"))
 
 
 @dataclass(frozen=True, slots=True)

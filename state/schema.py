@@ -107,9 +107,24 @@ def _models_table(db: Database) -> None:
     db.table("models").create_index(["created_ts"])
 
 
+def _decisions_anomaly_score(db: Database) -> None:
+    """Version 4: each decision records the coin's anomaly score (risk/anomaly.py) as a
+    multiple of its alarm threshold (>= 1 = in alarm); NULL when detection is off."""
+    db.execute("ALTER TABLE decisions ADD COLUMN anomaly_score REAL")
+
+
+def _decisions_forecast(db: Database) -> None:
+    """Version 5: each decision records the served forecast (strategies/forecast/) for the
+    coin: expected log return over the served horizon and its calibrated confidence; NULL
+    when the forecast is off or has no value for the coin."""
+    db.execute("ALTER TABLE decisions ADD COLUMN forecast_return REAL")
+    db.execute("ALTER TABLE decisions ADD COLUMN forecast_confidence REAL")
+
+
 Migration = Callable[[Database], None]
 
-MIGRATIONS: list[Migration] = [_create_tables, _index_and_guard, _models_table]
+MIGRATIONS: list[Migration] = [_create_tables, _index_and_guard, _models_table,
+                               _decisions_anomaly_score, _decisions_forecast]
 """Migration i takes a file from version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
