@@ -56,6 +56,10 @@ BUY, SELL = 1, -1
 NO_FILL, MAKER, TAKER = 0, 1, 2
 NO_CANCEL_MS = int(np.iinfo(np.int64).max)
 _EPS = 1e-9  # float tolerance in grid units
+# Relative float tolerance when flooring to lots: an amount of 1e9 lots (46 coins at a 1e-8
+# lot) carries float error near 1e-6 lots, far above _EPS, and callers shave budgets by
+# 1e-12 of their size for float safety; either would otherwise floor the last lot away.
+_REL_EPS = 1e-11
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,8 +233,11 @@ def bar_path(open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.nda
 
 
 def floor_to_lot(amount: np.ndarray, lot: np.ndarray) -> np.ndarray:
-    """Largest multiple of `lot` not above `amount` (tolerant of float noise)."""
-    return np.floor(amount / lot + _EPS) * lot
+    """Largest multiple of `lot` not above `amount`, tolerant of float noise: `_EPS` lots
+    plus `_REL_EPS` of the amount (so a budget may be overrun by that share at most; the
+    paper broker settles in exact Decimal and never charges beyond a reservation)."""
+    lots = amount / lot
+    return np.floor(lots + _EPS + np.abs(lots) * _REL_EPS) * lot
 
 
 def match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> FillArrays:

@@ -5,7 +5,8 @@ event, plus what a real exchange adds around matching: filter checks, balance re
 client and trade ids, and the order lifecycle of `exchange.orders`. Everything is exact
 `Decimal` here; floats exist only inside the fill model. Conversion back at the boundary: a
 fill price is the nearest point of the order's tick grid to the model's price (which is on
-the grid up to float error), an amount the nearest lot multiple, clamped to the remaining.
+the grid up to float error), an amount the nearest lot multiple, clamped to the remaining
+and, for a buy, to the whole lots the account can pay (so cash never goes negative).
 
 Deterministic by construction: no clock (event times come from requests and market data),
 no randomness, orders matched in submission order, ids from counters.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
@@ -74,6 +75,10 @@ class _Order:
     tick: Decimal  # tick at the order's price (Upbit bands)
     queue_ahead: float = math.nan
     cancel_ms: int = fills.NO_CANCEL_MS
+    # Fees charged so far minus their exact (unrounded) amount: each fill's fee is rounded
+    # up, the reservation rounded the whole order's fee up once. Given back to the budget
+    # the fill model sees, which reckons exact fees, so the rounding never costs a lot.
+    fee_prepaid: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -363,8 +368,14 @@ class PaperBroker:
             if amount <= 0:
                 continue
             price = _on_grid(float(price_f), order.tick)
+            if request.side is Side.BUY:
+                free = self._wallet.free().get(instrument.quote, Decimal(0))
+                amount, fee = _payable(order, amount, price, rate, instrument.lot, free)
+                if amount <= 0:
+                    break  # the account cannot pay another lot
+            else:
+                fee = (price * amount * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
             notional = price * amount
-            fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
             order.reserved -= self._wallet.settle(
                 request.side, instrument, amount, notional, fee, order.reserved
             )
@@ -387,11 +398,40 @@ class PaperBroker:
 
 
 def _budget(order: _Order) -> float:
-    """What a buy may still spend: its reservation, shaved so float rounding cannot
-    overspend it (sells are limited by their amount)."""
+    """What a buy may still spend at exact fees: its reservation plus the fee rounding it
+    already prepaid (sells are limited by their amount). Not shaved for float safety: with
+    equal maker and taker fees the reservation is exactly the cost, and a shave of 1e-12 left
+    the last lot of a 1,000+ lot order unaffordable; `_payable` keeps the exact books within
+    what the account has instead."""
     if order.request.side is Side.SELL:
         return math.inf
-    return float(order.reserved) * (1 - 1e-12)
+    return float(order.reserved + order.fee_prepaid)
+
+
+def _payable(
+    order: _Order, amount: Decimal, price: Decimal, rate: Decimal, lot: Decimal, free: Decimal
+) -> tuple[Decimal, Decimal]:
+    """A buy fill's amount and fee (rounded up to the quantum) such that the account can
+    pay them, and books the fee rounding the order prepaid.
+
+    The order's reservation pays first; the wallet's free quote pays the rest, which is
+    only fee rounding (each fill rounds its fee up, the reservation rounded the order's fee
+    up once) or a float overrun of the fill model's budget. Whatever neither can pay is cut
+    off in whole lots, so cash never goes negative.
+    """
+    can_pay = order.reserved + free
+    notional = price * amount
+    fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+    if notional + fee > can_pay:
+        for spare in (Decimal(0), FEE_QUANTUM):  # the second leaves room for fee rounding
+            lots = ((can_pay - spare) / (price * (1 + rate)) / lot).to_integral_value(ROUND_FLOOR)
+            amount = max(Decimal(0), min(amount, lots * lot))
+            notional = price * amount
+            fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+            if notional + fee <= can_pay:
+                break
+    order.fee_prepaid += fee - notional * rate
+    return amount, fee
 
 
 def _dec(value: float) -> Decimal:
