@@ -176,14 +176,16 @@ def _sb3_env(data: Any) -> dict[str, Any]:
 
 # -- 2. training throughput ------------------------------------------------------------------
 def _ours_train(data: Any) -> dict[str, Any]:
-    from rl.env import BatchedEnv, EnvConfig
+    from rl.env import TRAINING_REWARD_SCALE, BatchedEnv, EnvConfig
     from rl.networks import Player
     from rl.selfplay import SelfPlayConfig, run_generation
 
     probe = BatchedEnv(data, 1, EnvConfig(), SEED)
     best = Player.create(probe.observation_size, probe.n_actions,
                          feature_names=probe.observation_names, seed=SEED)
-    config = SelfPlayConfig(**TRAIN_CONFIG, env_config=EnvConfig())
+    # The training reward scale `entasis selfplay` and the walk-forward use (speed-neutral).
+    config = SelfPlayConfig(**TRAIN_CONFIG,
+                            env_config=EnvConfig(reward_scale=TRAINING_REWARD_SCALE))
     steps = config.n_envs * (config.memory_steps + config.updates * config.rollout_steps)
     with tempfile.TemporaryDirectory(prefix="bench-rl-") as tmp:
         started = time.perf_counter()
@@ -218,7 +220,7 @@ def _sb3_train(data: Any) -> dict[str, Any]:
 
 # -- 3. one generation -----------------------------------------------------------------------
 def _generation() -> dict[str, Any]:
-    from rl.env import EnvConfig
+    from rl.env import TRAINING_REWARD_SCALE, EnvConfig
     from rl.episodes import MarketData
     from rl.loop import run_selfplay
     from rl.registry import ModelRegistry
@@ -227,7 +229,7 @@ def _generation() -> dict[str, Any]:
     started = time.perf_counter()
     data = MarketData.from_generator(GEN_SEED, GEN_COINS, GEN_MINUTES)
     data_s = time.perf_counter() - started
-    env_config = EnvConfig()
+    env_config = EnvConfig(reward_scale=TRAINING_REWARD_SCALE)  # as `entasis selfplay`
     config = SelfPlayConfig(n_envs=GEN_ENVS, updates=GEN_UPDATES, env_config=env_config)
     marks: dict[str, list[float]] = {}
 

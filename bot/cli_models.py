@@ -1,24 +1,50 @@
 """`entasis selfplay` and `entasis models`: train policies by self-play and list the registry.
 
 Kept apart from bot/cli.py so the daemon's commands do not import torch. Training is CPU
-work that belongs outside the daemon's loop: run it here, or (issue 4 item 6, later) from the
-daemon's scheduler in a subprocess.
+work that belongs outside the daemon's loop: run it here, or from the daemon's scheduler in a
+subprocess (`[scheduler] selfplay`), while the daemon trades and hot-swaps what it promotes.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Optional
+from typing import Any, NoReturn, Optional
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli import JsonOption, ConfigOption, _load, app, err, out
+from bot.cli import ConfigOption, JsonOption, _load, app, err, out
 
 REGISTRY_FILE = "models.sqlite"
+LOCK_FILE = "selfplay.lock"
+
+
+class SelfPlayBusy(Exception):
+    """Another `entasis selfplay` holds the data dir's lock."""
+
+
+@contextmanager
+def selfplay_lock(data_dir: Path) -> Iterator[None]:
+    """One self-play run per data dir at a time (a scheduled run and a manual one would
+    otherwise both number their candidate v000N). Released on exit or when the process dies."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    with open(data_dir / LOCK_FILE, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SelfPlayBusy(f"another `entasis selfplay` is running on {data_dir} "
+                               f"(lock {data_dir / LOCK_FILE}); try again when it is done") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 @app.command()
@@ -32,44 +58,84 @@ def selfplay(
     updates: int = typer.Option(20, help="PPO updates of current_player per generation."),
     episodes: int = typer.Option(200, help="Arena episodes (>= 200 for the gates to mean much)."),
     horizon: int = typer.Option(240, help="Episode length in minutes."),
+    reward_scale: float = typer.Option(1000.0, "--reward-scale", min=0.0,  # = TRAINING_REWARD_SCALE
+                                       help="Training reward multiplier (EnvConfig.reward_scale)."),
+    workers: int = typer.Option(1, "--workers", min=1,
+                                help="Processes for episode generation and arena (1 = here)."),
     seed: int = typer.Option(0, help="Seed of everything random."),
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """best_player plays, current_player trains (PPO), the arena decides who stays best."""
+    """best_player plays, current_player trains (PPO), the arena decides who stays best.
+
+    Runs unattended too (the daemon's scheduler calls it with --json in a subprocess):
+    progress goes to stderr only on a terminal, --json prints one JSON object on stdout, and
+    the exit code is 0 when every generation was judged (promoted or not), 1 on an error,
+    75 when another self-play run holds the data dir."""
+    config = _load(config_path)
+    if (data is None) == (not sim):
+        _fail("pass exactly one of --data DIR or --sim", as_json, code=2)
+    if data is not None and not data.is_dir():
+        _fail(f"--data {data}: not a folder of OHLCV CSVs", as_json, code=2)
+    started = time.perf_counter()
+    try:
+        with selfplay_lock(config.data_dir):
+            summary = _run_selfplay(config, data, generations=generations, minutes=minutes,
+                                    coins=coins, envs=envs, updates=updates, episodes=episodes,
+                                    horizon=horizon, reward_scale=reward_scale,
+                                    workers=workers, seed=seed)
+    except SelfPlayBusy as exc:
+        _fail(str(exc), as_json, code=75)
+    except (ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # data, model, registry
+        _fail(f"{type(exc).__name__}: {exc}", as_json, code=1)
+    summary["wall_s"] = round(time.perf_counter() - started, 1)
+    if as_json:
+        print(json.dumps(summary))
+        return
+    for outcome in summary["generations"]:
+        verdict = "[green]promoted[/green]" if outcome["promoted"] else "[yellow]rejected[/yellow]"
+        failed = ", ".join(outcome["failed_checks"]) or "none"
+        out.print(f"{outcome['version']}: {verdict} (failed checks: {failed})")
+    out.print(f"best is {summary['best_version']}; done in {summary['wall_s']} s; "
+              "`entasis models` lists the registry")
+
+
+def _fail(message: str, as_json: bool, *, code: int) -> NoReturn:
+    """Say what went wrong on stderr (and as the JSON object with --json); exit with `code`."""
+    err.print(f"[red]error:[/red] {message}")
+    if as_json:
+        print(json.dumps({"ok": False, "error": message, "exit_code": code}))
+    raise typer.Exit(code)
+
+
+def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: int, coins: int,
+                  envs: int, updates: int, episodes: int, horizon: int, reward_scale: float,
+                  workers: int, seed: int) -> dict[str, Any]:
+    """Load the market, run the generations with progress on a terminal, summarize."""
     from rl.env import EnvConfig
     from rl.episodes import MarketData
     from rl.loop import run_selfplay
+    from rl.pool import make_pool
     from rl.registry import ModelRegistry
     from rl.selfplay import SelfPlayConfig
-    from rl.walkforward import scaled_env_factory
 
-    config = _load(config_path)
-    if (data is None) == (not sim):
-        err.print("[red]error:[/red] pass exactly one of --data DIR or --sim")
-        raise typer.Exit(2)
-    if data is not None and not data.is_dir():
-        err.print(f"[red]error:[/red] --data {data}: not a folder of OHLCV CSVs")
-        raise typer.Exit(2)
     market = (MarketData.from_csv_dir(data) if data is not None
               else MarketData.from_generator(seed, coins, minutes))
-    env_config = EnvConfig(horizon_minutes=horizon,
+    # Rewards x1000 in training: a 5%-capped step's log return (~1e-4) is below the value
+    # head's starting error, and unscaled PPO learned nothing (rl/env.py EnvConfig).
+    env_config = EnvConfig(horizon_minutes=horizon, reward_scale=reward_scale,
                            risk_per_trade_pct=config.risk.risk_per_trade_pct,
                            max_position_pct=config.risk.max_position_pct,
                            maker_fee_bps=config.fills.maker_fee_bps,
                            taker_fee_bps=config.fills.taker_fee_bps,
                            max_volume_share=config.fills.max_volume_share)
-    # Rewards x1000 in training only: a 5%-capped step's log return (~1e-4) is below the value
-    # head's starting error, and unscaled PPO learned nothing (measured, rl/walkforward.py).
-    sp_config = SelfPlayConfig(n_envs=envs, updates=updates, env_config=env_config,
-                               env_factory=scaled_env_factory(1000.0))
-    config.data_dir.mkdir(parents=True, exist_ok=True)
-    started = time.perf_counter()
-    with ModelRegistry.open(config.data_dir / REGISTRY_FILE) as registry, Progress(
+    sp_config = SelfPlayConfig(n_envs=envs, updates=updates, env_config=env_config)
+    registry_path = config.data_dir / REGISTRY_FILE
+    with ModelRegistry.open(registry_path) as registry, Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(), console=err, transient=True,
+        TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
     ) as bars:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, Any] = {}
 
         def progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
@@ -79,19 +145,13 @@ def selfplay(
         outcomes = run_selfplay(
             market, registry, config.data_dir / "selfplay", generations=generations,
             config=sp_config, env_config=env_config, arena_episodes=episodes, seed=seed,
-            progress=progress,
+            progress=progress, pool=make_pool(workers),
         )
-    summary = {"generations": [
+        best = registry.best()
+    return {"ok": True, "generations": [
         {"version": o.version, "promoted": o.promoted, "failed_checks": list(o.failed_checks)}
-        for o in outcomes], "wall_s": round(time.perf_counter() - started, 1)}
-    if as_json:
-        print(json.dumps(summary))
-        return
-    for outcome in outcomes:
-        verdict = "[green]promoted[/green]" if outcome.promoted else "[yellow]rejected[/yellow]"
-        failed = ", ".join(outcome.failed_checks) or "none"
-        out.print(f"{outcome.version}: {verdict} (failed checks: {failed})")
-    out.print(f"done in {summary['wall_s']} s; `entasis models` lists the registry")
+        for o in outcomes], "best_version": best.version if best else None,
+        "registry": str(registry_path)}
 
 
 @app.command()

@@ -218,7 +218,8 @@ class ForecastConfig(_Section):
     bundle: Path = Path("forecast")  # relative paths resolve against data_dir
     horizons: list[int] = Field(default_factory=lambda: [15, 60])  # trained by `forecast train`
     horizon: int = Field(60, ge=1, le=10_080)  # the one served; must be in the bundle
-    weights_mode: Literal["designed", "inverse_error", "stacking"] = "designed"
+    # stacking won the walk-forward validation (and the test period): ADR-014
+    weights_mode: Literal["designed", "inverse_error", "stacking"] = "stacking"
     degrade_ratio: float = Field(1.1, gt=0)  # forecast MSE / zero-forecast MSE that flags
     monitor_window: int = Field(5000, ge=100)  # resolved forecasts in the rolling window
 

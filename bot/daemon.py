@@ -21,7 +21,6 @@ from bot.config import Config
 from bot.control import ControlServer
 from bot.engine import Engine
 from bot.forecast_service import forecast_service
-from bot.reconcile import reconcile_at_start
 from bot.staleness import StreamWatch, watch_daemon_feed
 from bot.notify import Notifier, watch_runtime
 from bot.trader import Trader
@@ -164,6 +163,8 @@ class Daemon:
     async def _reconcile(self, now_ms: int) -> None:
         """Make the ledger agree with the broker before trading; raises `RecoveryRefused`,
         saying why, when it cannot."""
+        from bot.reconcile import reconcile_at_start  # imports ccxt: only when starting
+
         assert self.ledger is not None and self.trader is not None
         recovery = self.config.recovery
         self.recovery = await reconcile_at_start(

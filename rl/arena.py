@@ -34,6 +34,7 @@ import torch
 from rl import gates
 from rl.env import BatchedEnv, EnvConfig
 from rl.episodes import MarketData
+from rl.pool import LocalPool, WorkerPool
 
 
 class ActingPlayer(Protocol):
@@ -136,10 +137,50 @@ def greedy_policy(player: ActingPlayer, seed: int = 0) -> PolicyFn:
     return policy
 
 
+@dataclass(frozen=True)
+class ArenaEnvFactory:
+    """Envs over `data` that play exactly one episode each (auto-reset off); a picklable
+    callable, so arena games can run in worker processes."""
+
+    data: MarketData
+    config: EnvConfig
+
+    def __call__(self, n_envs: int, seed: int) -> BatchedEnv:
+        one_episode = dataclasses.replace(self.config, auto_reset=False)
+        return BatchedEnv(self.data, n_envs, one_episode, seed)
+
+
 def arena_env_factory(data: MarketData, config: EnvConfig) -> EnvFactory:
     """Envs over `data` that play exactly one episode each (auto-reset off)."""
-    one_episode = dataclasses.replace(config, auto_reset=False)
-    return lambda n_envs, seed: BatchedEnv(data, n_envs, one_episode, seed)
+    return ArenaEnvFactory(data, config)
+
+
+@dataclass(frozen=True)
+class GameTask:
+    """One player's games on the pinned episodes: a `WorkerPool` task. A network travels as
+    its payload (`Player.payload()`), a baseline as its module-level function."""
+
+    player: Any  # Player payload dict, a PolicyFn, or an ActingPlayer (in-process only)
+    env_factory: EnvFactory
+    starts: np.ndarray
+    symbols: np.ndarray
+    seed: int
+
+
+def play_game_task(task: GameTask) -> EpisodeResults:
+    """Run one `GameTask` (in this process or a worker)."""
+    player = task.player
+    if isinstance(player, dict):
+        from rl.networks import Player
+
+        player = Player.from_payload(player, source="arena task")
+    return play_episodes(player, task.env_factory, task.starts, task.symbols, task.seed)
+
+
+def _portable(player: ActingPlayer | PolicyFn) -> Any:
+    """What a task carries for `player`: its payload when it has one (networks)."""
+    payload = getattr(player, "payload", None)
+    return payload() if callable(payload) else player
 
 
 def play_episodes(player_or_policy_fn: ActingPlayer | PolicyFn, env_factory: EnvFactory,
@@ -187,6 +228,7 @@ def run_arena(candidate: ActingPlayer | PolicyFn, best: ActingPlayer | PolicyFn,
               baselines: Mapping[str, PolicyFn] = BASELINES,
               n_trials: int = 1, trial_sharpes: tuple[float, ...] | list[float] = (),
               env_factory: EnvFactory | None = None,
+              pool: WorkerPool | None = None,
               **gate_options: Any) -> gates.GateReport:
     """Sample `n_episodes` validation episodes, play them with every player, and decide.
 
@@ -194,16 +236,18 @@ def run_arena(candidate: ActingPlayer | PolicyFn, best: ActingPlayer | PolicyFn,
     `trial_count()`), and `trial_sharpes` their recorded Sharpes (`trial_sharpes()`), for
     the deflated Sharpe ratio. `gate_options` pass through to `gates.promotion_decision`
     (p0, p1, alpha, beta, n_boot, drawdown_ratio, ...). The report's `info["players"]`
-    summarizes each player and baseline.
+    summarizes each player and baseline. Each player's games are one `pool` task (default:
+    in-process); any pool gives identical results.
     """
     factory = env_factory or arena_env_factory(data_validation, config or EnvConfig())
     sampler = factory(1, seed)
     starts, symbols = sampler.sample_starts(n_episodes, np.random.default_rng(seed))
     # i.i.d. draws in draw order: the SPRT reads the games in this (exchangeable) order
 
-    results = {name: play_episodes(player, factory, starts, symbols, seed)
-               for name, player in {"candidate": candidate, "best": best,
-                                    **baselines}.items()}
+    players = {"candidate": candidate, "best": best, **baselines}
+    tasks = [GameTask(_portable(player), factory, starts, symbols, seed)
+             for player in players.values()]
+    results = dict(zip(players, (pool or LocalPool()).map(play_game_task, tasks)))
     cand, best_results = results["candidate"], results["best"]
     report = gates.promotion_decision(
         cand.scores(drawdown_penalty), best_results.scores(drawdown_penalty),

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from exchange.instruments import Instrument
 from exchange.market import MINUTE_MS
 from exchange.sim.generator import GeneratorSource
 from exchange.sim.replay import ReplaySource
@@ -56,9 +57,14 @@ class MarketData:
     warmup_minutes: int = 0  # leading rows that are history only (no episode starts there)
     regime: np.ndarray | None = None  # int8 [T] generator regime index (diagnostics only)
     extra: np.ndarray | None = None  # float [T, n, E]: forecast, anomaly score, ... (hook)
+    min_notional: np.ndarray | None = None  # float64 [n] exchange minimum order value; None = 0
 
     def __post_init__(self) -> None:
         length, n = self.close.shape
+        if self.min_notional is None:  # frozen: set the documented default once, here
+            object.__setattr__(self, "min_notional", np.zeros(n))
+        elif np.shape(self.min_notional) != (n,):
+            raise ValueError(f"min_notional must be [n] = [{n}], got {np.shape(self.min_notional)}")
         if self.features.shape[:2] != (length, n) or self.open_ms.shape != (length,):
             raise ValueError("features/open_ms must be [T, n, F] / [T] like close [T, n]")
         if self.extra is not None and self.extra.shape[:2] != (length, n):
@@ -85,7 +91,8 @@ class MarketData:
                    for f in ("open", "high", "low", "close", "volume", "quote_volume")}
         warmup = min(warmup_minutes, source.store.rows // 2)
         return cls._from_columns(tuple(source.symbols), source.store.first_open_ms, columns,
-                                 traded, source.tick, source.lot, warmup, None)
+                                 traded, source.tick, source.lot, warmup, None,
+                                 _min_notionals(source.instruments))
 
     @classmethod
     def from_generator(cls, seed: int, coins: int, minutes: int, *,
@@ -99,12 +106,14 @@ class MarketData:
         traded = np.ones(columns["close"].shape, bool)
         return cls._from_columns(tuple(source.symbols), source.store.first_open_ms, columns,
                                  traded, source.tick, source.lot,
-                                 min(warmup_minutes, minutes // 2), source.regimes())
+                                 min(warmup_minutes, minutes // 2), source.regimes(),
+                                 _min_notionals(source.instruments))
 
     @classmethod
     def _from_columns(cls, symbols: tuple[str, ...], first_open_ms: int,
                       columns: dict[str, np.ndarray], traded: np.ndarray, tick: np.ndarray,
-                      lot: np.ndarray, warmup: int, regime: np.ndarray | None) -> MarketData:
+                      lot: np.ndarray, warmup: int, regime: np.ndarray | None,
+                      min_notional: np.ndarray) -> MarketData:
         """Features from the gapped grid (the live rule for gaps), then flat-fill the bars."""
         nan = np.nan
         grid = MinuteGrid(
@@ -124,7 +133,8 @@ class MarketData:
             open_ms=int(first_open_ms) + MINUTE_MS * np.arange(length, dtype=np.int64),
             volume=np.where(traded, columns["volume"], 0.0),
             tick=np.asarray(tick, np.float64).copy(), lot=np.asarray(lot, np.float64).copy(),
-            features=features, warmup_minutes=int(warmup), regime=regime, **bars,
+            features=features, warmup_minutes=int(warmup), regime=regime,
+            min_notional=min_notional, **bars,
         )
 
     @classmethod
@@ -148,6 +158,7 @@ class MarketData:
             volume=cat("volume"), tick=cat("tick", 0), lot=cat("lot", 0),
             features=cat("features"), warmup_minutes=max(p.warmup_minutes for p in parts),
             regime=None, extra=cat("extra") if all(has_extra) else None,
+            min_notional=cat("min_notional", 0),
         )
 
     def with_extra(self, columns: np.ndarray) -> MarketData:
@@ -187,3 +198,7 @@ class MarketData:
         return (self.rows(0, cut, warmup_minutes=self.warmup_minutes),
                 self.rows(test_start, len(self), warmup_minutes=0))
 
+
+def _min_notionals(instruments: list[Instrument]) -> np.ndarray:
+    """Each instrument's minimum order value (quote), as the exchange filter refuses below it."""
+    return np.array([float(i.min_notional) for i in instruments], np.float64)

@@ -60,6 +60,7 @@ from rl.spaces import (
     STATE_FEATURES,
     action_names,
     feature_observation,
+    grid_price,
 )
 from strategies.feature_columns import FEATURE_NAMES
 from strategies.policy import Action, DecisionView, Holding, PolicyAction, RestingOrder
@@ -297,7 +298,7 @@ class RLPolicy:
             price = bid + offset * tick if offset <= 0 else ask + (offset - 1) * tick
         else:
             price = ask - offset * tick if offset <= 0 else bid - (offset - 1) * tick
-        return max(round(price / tick), 1) * tick
+        return grid_price(max(round(price / tick), 1), tick)
 
     def _tick(self, symbol: str, last: float, bid: float, ask: float) -> float:
         """The instrument's tick; without one, the quoted spread (or 1 bp of the price)."""

@@ -12,28 +12,28 @@ same arguments continues from the checkpoint's update count. A resumed run conti
 same optimisation but its env episodes restart, so it is not bitwise identical to an
 uninterrupted one.
 
-Episode generation goes through a `WorkerPool` (`map(fn, tasks)`); `LocalPool` runs the
-shards in-process. Tasks and the shard function are picklable, so a process or Ray pool
-can replace it without touching this module.
+Episode generation goes through a `WorkerPool` (`rl.pool`: `map(fn, tasks)`); `LocalPool`
+runs the shards in-process, `ProcessPool` in local processes. Tasks and the shard function
+are picklable, so a Ray pool can replace them without touching this module.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any
 
 import numpy as np
 import torch
 
 from rl.memory import RolloutMemory
 from rl.networks import ModelMismatchError, Player, feature_names_hash
+from rl.pool import LocalPool, WorkerPool
 from rl.ppo import PPOConfig, VecEnv, collect_rollout, make_batch, make_optimizer, ppo_update
 
-TaskT = TypeVar("TaskT")
-ResultT = TypeVar("ResultT")
 EnvFactory = Callable[[Any, int, Any, int], VecEnv]
 Progress = Callable[[str, int, int], None]
 
@@ -69,20 +69,6 @@ class SelfPlayConfig:
     env_factory: EnvFactory = make_batched_env
 
 
-class WorkerPool(Protocol):
-    """Runs independent tasks, returns results in task order (local, processes, or Ray)."""
-
-    def map(self, fn: Callable[[TaskT], ResultT], tasks: Sequence[TaskT]) -> list[ResultT]: ...
-
-
-class LocalPool:
-    """In-process pool: the reference implementation and the default."""
-
-    def map(self, fn: Callable[[TaskT], ResultT], tasks: Sequence[TaskT]) -> list[ResultT]:
-        """Run each task here, in order."""
-        return [fn(task) for task in tasks]
-
-
 @dataclass(frozen=True)
 class EpisodeTask:
     """One shard of exploratory play; self-contained and picklable for remote workers."""
@@ -104,6 +90,18 @@ def play_episodes(task: EpisodeTask) -> RolloutMemory:
     obs = np.asarray(env.reset(), dtype=np.float32)
     memory, _ = collect_rollout(env, player, obs, task.n_steps, generator)
     return memory
+
+
+def plain_config(value: Any) -> Any:
+    """A (nested) dataclass config as JSON-ready data: tuples to lists, callables by name.
+    Stored in checkpoints and the registry so a model says how it was trained."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: plain_config(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, (tuple, list)):
+        return [plain_config(v) for v in value]
+    if callable(value):
+        return str(getattr(value, "__qualname__", type(value).__name__))
+    return value
 
 
 def derive_seed(*parts: int) -> int:
@@ -208,6 +206,7 @@ def run_generation(
             history.append(stats)
             _save_checkpoint(checkpoint_path, {
                 "seed": seed, "update": update + 1, "resumes": resumes, "history": history,
+                "env_config": plain_config(config.env_config), "ppo": plain_config(config.ppo),
                 "player": current.payload(), "optimizer": optimizer.state_dict(),
                 "generator": generator.get_state()})
             report("train", update + 1, config.updates)

@@ -14,6 +14,7 @@ the ask, SELL+1 hits the bid. The same sign means the same thing on both sides.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from decimal import Decimal
 
 import numpy as np
 
@@ -46,6 +47,14 @@ def decode_actions(actions: np.ndarray, n_offsets: int
     offset_index = np.where(is_sell, k - n_offsets, np.maximum(k, 0))
     cancel_side = np.where(a == CANCEL_BUY, 1, np.where(a == CANCEL_SELL, -1, 0))
     return is_buy, is_sell, offset_index, cancel_side
+
+
+def grid_price(ticks: int, tick: float) -> float:
+    """`ticks` x `tick` as the float nearest the exact grid price (20.054, not
+    20.054000000000002). Why it matters: `Instrument.price` rounds a sell *up* and a buy
+    *down* from the float's shortest decimal form, so one ulp of noise above the grid moves
+    a sell a whole tick away (found by the env/backtester parity test)."""
+    return float(int(ticks) * Decimal(repr(float(tick))))
 
 
 # -- observation: features ------------------------------------------------------------------

@@ -15,16 +15,16 @@ are frozen. Per seed:
 
 Nothing here reads the test period before step 2, and nothing is tuned after it.
 
-Reward scaling (`scaled_env_factory`): with the env's 5% position cap a typical step's log
-reward is ~1e-4, far below the value head's initial error, and PPO then learns nothing in a
-small budget (measured on a planted edge). Scaling the training reward (as SB3's VecNormalize
-does) fixes that; the arena and this evaluation always use the unscaled env.
+Reward scaling is `EnvConfig.reward_scale` (x1000 by default here, as in `entasis selfplay`):
+with the env's 5% position cap a typical step's log reward is ~1e-4, far below the value
+head's initial error, and PPO then learns nothing in a small budget (measured on a planted
+edge). The scale multiplies rewards only; the arena and this evaluation read equity from
+`info`, so they judge identical play at any scale. The registry records it with each model.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 import sys
@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from rl import arena
-from rl.env import BatchedEnv, EnvConfig
+from rl.env import TRAINING_REWARD_SCALE, EnvConfig
 from rl.episodes import MarketData
 from rl.loop import run_selfplay
 from rl.networks import Player
@@ -47,41 +47,6 @@ from rl.selfplay import SelfPlayConfig
 
 Progress = Callable[[str, int, int], None]
 RL_NAME = "rl"
-
-
-# -- training reward scale ------------------------------------------------------------------
-class ScaledRewardEnv:
-    """A `BatchedEnv` whose rewards are multiplied by `reward_scale` (training only).
-
-    Everything else (observations, fills, `info`, attributes) is the wrapped env's, so a
-    policy trained through it acts in exactly the env the arena judges."""
-
-    def __init__(self, env: BatchedEnv, reward_scale: float) -> None:
-        self.env, self.reward_scale = env, float(reward_scale)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.env, name)
-
-    def reset(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        """The wrapped env's reset."""
-        return self.env.reset(*args, **kwargs)
-
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
-        """The wrapped env's step with the reward scaled."""
-        obs, reward, done, info = self.env.step(actions)
-        return obs, (reward * self.reward_scale).astype(np.float32), done, info
-
-
-def _make_scaled_env(data: MarketData, n_envs: int, env_config: EnvConfig | None, seed: int,
-                     *, reward_scale: float) -> ScaledRewardEnv:
-    return ScaledRewardEnv(BatchedEnv(data, n_envs, env_config or EnvConfig(), seed),
-                           reward_scale)
-
-
-def scaled_env_factory(reward_scale: float) -> Callable[..., ScaledRewardEnv]:
-    """An `rl.selfplay` env factory with scaled rewards (a partial of a module-level
-    function, so it pickles for process or Ray pools)."""
-    return functools.partial(_make_scaled_env, reward_scale=reward_scale)
 
 
 # -- pinned test episodes -------------------------------------------------------------------
@@ -230,8 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--arena-episodes", type=int, default=200)
     parser.add_argument("--embargo-minutes", type=int, default=1440)
     parser.add_argument("--train-fraction", type=float, default=0.7)
-    parser.add_argument("--reward-scale", type=float, default=1000.0,
-                        help="training reward multiplier (arena and test are unscaled)")
+    parser.add_argument("--reward-scale", type=float, default=TRAINING_REWARD_SCALE,
+                        help="EnvConfig.reward_scale (rewards only; arena and test read equity)")
     parser.add_argument("--workdir", default=None, help="keep models here (default: temp)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
@@ -242,11 +207,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     torch.set_num_threads(args.threads)
     console = Console(stderr=True, width=170)
-    env_config = EnvConfig(horizon_minutes=args.horizon)
+    env_config = EnvConfig(horizon_minutes=args.horizon, reward_scale=args.reward_scale)
     config = SelfPlayConfig(n_envs=args.n_envs, memory_steps=args.memory_steps,
                             updates=args.updates, rollout_steps=args.rollout_steps,
                             env_config=env_config,
-                            env_factory=scaled_env_factory(args.reward_scale),
                             ppo=PPOConfig(minibatch_size=1024, learning_rate=1e-3))
     began = time.perf_counter()
 
@@ -289,5 +253,4 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["ScaledRewardEnv", "evaluate_once", "scaled_env_factory", "sequential_episodes",
-           "walk_forward"]
+__all__ = ["evaluate_once", "sequential_episodes", "walk_forward"]

@@ -74,7 +74,9 @@ class BaselinePolicy:
             actions.append(PolicyAction(
                 coin.symbol, Action.BUY, limit_price=quote.bid,
                 stop_price=quote.bid * (1 - self.stop_return_pct / 100),
-                confidence=coin.score,
+                # The forecast's calibrated confidence when one is served, else the score.
+                confidence=(coin.forecast_confidence if coin.forecast_confidence is not None
+                            else coin.score),
                 reason=f"rank score {coin.score:.2f} >= {self.min_score:.2f}"))
         return actions
 

@@ -20,12 +20,19 @@ are deliberately simple so an operator can recompute them by hand:
 
 `score_features` works on any leading shape ([n] live, [T, n] in backtests); `rank` turns
 one row into the top K, ordered by score, ties broken by symbol.
+
+With a served forecast (strategies/forecast/, `[forecast] enabled`), a coin's drift is the
+forecast's expected log return spread evenly over its horizon instead of the shrunk
+momentum above (the forecast already weighs momentum among its inputs), the probability is
+computed the same way, the forecast leads the reasons, and the coin carries the forecast
+and its confidence on to sizing and the decisions table. Coins the forecast has no value
+for keep the momentum drift.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Protocol, Sequence
 
 import numpy as np
 
@@ -48,6 +55,16 @@ class RankedCoin:
     drift: float  # expected log return per minute
     sigma: float  # log-return volatility per sqrt(minute)
     reasons: tuple[tuple[str, float], ...]
+    forecast_return: float | None = None  # expected log return over the forecast horizon
+    forecast_confidence: float | None = None  # calibrated P(direction right), (0, 1]
+
+
+class ForecastView(Protocol):
+    """What ranking reads of a forecast (strategies/forecast/serving.ForecastBatch)."""
+
+    horizon: int
+    expected_return: np.ndarray  # [n_symbols], NaN = no forecast
+    confidence: np.ndarray
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +89,8 @@ def _columns(features: np.ndarray, names: Sequence[str], wanted: Sequence[str]) 
 
 def score_features(features: np.ndarray, names: Sequence[str], config: StrategyConfig, *,
                    min_warm_minutes: int = MIN_WARM_MINUTES,
-                   require_quotes: bool = True) -> Scores:
+                   require_quotes: bool = True,
+                   forecast: ForecastView | None = None) -> Scores:
     """Drift, volatility, eligibility and P(target before stop) for every coin (and every
     row of a history), from a feature array [..., n_symbols, n_features]."""
     returns = _columns(features, names, [f"ret_{label}" for label in RETURN_LABELS])
@@ -86,6 +104,9 @@ def score_features(features: np.ndarray, names: Sequence[str], config: StrategyC
     shrink = z * z / (1 + z * z)
     per_window = PERSISTENCE * shrink * returns / window / len(RETURN_WINDOWS)
     drift = per_window.sum(axis=-1)
+    if forecast is not None:
+        forecast_drift = np.asarray(forecast.expected_return) / forecast.horizon
+        drift = np.where(np.isfinite(forecast_drift), forecast_drift, drift)
 
     volume_24h = np.expm1(np.where(np.isfinite(tick_turnover), tick_turnover, turnover_1d))
     with np.errstate(invalid="ignore"):
@@ -107,23 +128,36 @@ def score_features(features: np.ndarray, names: Sequence[str], config: StrategyC
 
 def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
          config: StrategyConfig, *, min_warm_minutes: int = MIN_WARM_MINUTES,
-         require_quotes: bool = True) -> list[RankedCoin]:
+         require_quotes: bool = True, forecast: ForecastView | None = None) -> list[RankedCoin]:
     """The top `config.top_k` eligible coins of one feature matrix [n_symbols, n_features],
     best first; equal scores are ordered by symbol so the result is deterministic."""
     if matrix.ndim != 2 or matrix.shape[0] != len(symbols):
         raise ValueError(f"matrix {matrix.shape} does not match {len(symbols)} symbols")
     scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
-                            require_quotes=require_quotes)
+                            require_quotes=require_quotes, forecast=forecast)
     candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
     names_of = np.asarray(symbols, dtype=str)[candidates]
     # lexsort: the last key is primary (higher score first), then the symbol (ascending).
     order = candidates[np.lexsort((names_of, -scores.probability[candidates]))].tolist()
     return [
-        RankedCoin(symbol=symbols[i], score=float(scores.probability[i]),
-                   drift=float(scores.drift[i]), sigma=float(scores.sigma[i]),
-                   reasons=_reasons(scores.contributions[i], scores.returns[i]))
+        _with_forecast(RankedCoin(symbol=symbols[i], score=float(scores.probability[i]),
+                                  drift=float(scores.drift[i]), sigma=float(scores.sigma[i]),
+                                  reasons=_reasons(scores.contributions[i], scores.returns[i])),
+                       forecast, i)
         for i in order[: config.top_k]
     ]
+
+
+def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> RankedCoin:
+    """The coin with its forecast attached and named first among the reasons."""
+    if forecast is None or not np.isfinite(forecast.expected_return[i]):
+        return coin
+    expected = float(forecast.expected_return[i])
+    confidence = float(forecast.confidence[i])
+    reason = (f"forecast {np.expm1(expected) * 100:+.3f}% in {forecast.horizon}m "
+              f"(confidence {confidence:.2f})", expected)
+    return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
+                      (reason,) + coin.reasons[:2], expected, confidence)
 
 
 def _reasons(contributions: np.ndarray, returns: np.ndarray) -> tuple[tuple[str, float], ...]:

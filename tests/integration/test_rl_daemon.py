@@ -75,7 +75,13 @@ def test_rl_trades_the_best_and_hot_swaps_a_new_promotion(market: Path, tmp_path
     assert set(versions[:first_new]) == {"rl v0000"}  # no step mixes the two nets
     assert set(versions[first_new:]) == {"rl v0001"}
     assert "policy rl: now v0001 (was v0000)" in caplog.text
-    assert " p=" in rl_rows[0][1] and " v=" in rl_rows[0][1]
+    # Item 7: every decision of the learned policy records the chosen action's probability,
+    # the value estimate and the whole action distribution (percent, one per action).
+    for _, detail in rl_rows:
+        assert " p=" in detail and " v=" in detail, detail
+        spread = detail.split("probs%=")[1].split()[0].rstrip(";")
+        percents = [int(p) for p in spread.split("/")]
+        assert len(percents) == len(ACTIONS) and abs(sum(percents) - 100) <= len(ACTIONS)
 
 
 def test_rl_without_a_best_falls_back_to_the_baseline(market: Path, tmp_path: Path,

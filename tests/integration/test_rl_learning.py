@@ -10,10 +10,11 @@ The column at row t is known at t (it announces, it does not peek), so buying on
 fees untouched. Features are recomputed from the planted prices (the live feature functions),
 so nothing the agent sees contradicts the bars it trades.
 
-Why the rewards are scaled in training (`scaled_env_factory`, x1000): with the env's default
-5% position cap a ramp is worth ~1e-4 log equity per step, which the value head's initial
-error (~1e-2) swamps; unscaled, 40 PPO updates learned nothing (measured). The arena judges
-the unscaled env, so the scale changes what is learnable per update, not what is promoted.
+Why the rewards are scaled in training (`EnvConfig.reward_scale`, x1000): with the env's
+default 5% position cap a ramp is worth ~1e-4 log equity per step, which the value head's
+initial error (~1e-2) swamps; unscaled, 40 PPO updates learned nothing (measured). The arena
+reads equity, not rewards, so the scale changes what is learnable per update, not what is
+promoted.
 """
 
 from __future__ import annotations
@@ -26,12 +27,11 @@ import pytest
 import torch
 
 from rl import arena
-from rl.env import BatchedEnv, EnvConfig
+from rl.env import TRAINING_REWARD_SCALE, BatchedEnv, EnvConfig
 from rl.episodes import MarketData
 from rl.networks import Player
 from rl.ppo import PPOConfig
 from rl.selfplay import SelfPlayConfig, run_generation
-from rl.walkforward import scaled_env_factory
 from strategies.features_batch import MinuteGrid, features_from_history
 
 RAMP_MINUTES = 10
@@ -115,8 +115,9 @@ def random_player(data: MarketData, seed: int) -> Player:
 def small_config() -> SelfPlayConfig:
     """~160k env steps: 40 PPO updates of 128 envs x 32 steps (about 5 s on one core)."""
     return SelfPlayConfig(n_envs=128, memory_steps=32, memory_shards=2, updates=40,
-                          rollout_steps=32, env_config=ENV_CONFIG,
-                          env_factory=scaled_env_factory(1000.0),
+                          rollout_steps=32,
+                          env_config=dataclasses.replace(ENV_CONFIG,
+                                                         reward_scale=TRAINING_REWARD_SCALE),
                           ppo=PPOConfig(epochs=4, minibatch_size=1024, learning_rate=3e-3,
                                         gamma=0.9))
 

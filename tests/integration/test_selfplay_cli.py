@@ -1,5 +1,9 @@
 """`entasis selfplay` runs a whole generation (memory, PPO, arena, registry) and
-`entasis models` shows the outcome; a test-sized budget on the simulated market."""
+`entasis models` shows the outcome; a test-sized budget on the simulated market.
+
+It runs the way the daemon's scheduler runs it: a subprocess without a terminal, `--json`,
+its exit code checked, while another connection (the daemon's hot-swap reader) holds the
+registry file open."""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.cli_models import REGISTRY_FILE, selfplay_lock
+from rl.registry import ModelRegistry
 from tests.conftest import REPO_ROOT
 
 
@@ -18,10 +24,20 @@ def entasis(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 def test_a_generation_is_judged_by_the_arena_and_recorded_in_the_registry(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("")
-    done = entasis("selfplay", "--sim", "--minutes", "12000", "--coins", "4", "--envs", "32",
-                   "--updates", "2", "--episodes", "200", "--horizon", "120", "--json", cwd=tmp_path)
-    assert done.returncode == 0, done.stderr
-    [generation] = json.loads(done.stdout.strip().splitlines()[-1])["generations"]
+    # The daemon's reader: opened before the run (creating the file) and kept open across it.
+    (tmp_path / "var").mkdir()
+    with ModelRegistry.open(tmp_path / "var" / REGISTRY_FILE) as daemon_view:
+        assert daemon_view.best() is None
+        done = entasis("selfplay", "--sim", "--minutes", "12000", "--coins", "4", "--envs",
+                       "32", "--updates", "2", "--episodes", "200", "--horizon", "120",
+                       "--json", cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        [line] = done.stdout.strip().splitlines()  # stdout is the one JSON object, nothing else
+        summary = json.loads(line)
+        best = daemon_view.best()
+        assert best is not None and best.version == summary["best_version"] == "v0000"
+    assert summary["ok"] and "\x1b[" not in done.stderr  # no progress bars without a tty
+    [generation] = summary["generations"]
     assert generation["version"] == "v0001"
     # A 2-update candidate does not beat every baseline (here: flat) so it is not promoted,
     # and the reason is recorded.
@@ -36,9 +52,32 @@ def test_a_generation_is_judged_by_the_arena_and_recorded_in_the_registry(tmp_pa
                                               "baseline:buy_and_hold", "baseline:flat",
                                               "baseline:sma_cross"}
     assert Path(models["v0001"]["path"]).is_file()
+    with ModelRegistry.open(tmp_path / "var" / REGISTRY_FILE) as registry:
+        training = registry.get("v0001").arena_stats["training"]
+    assert training["env_config"]["reward_scale"] == 1000.0  # how it was trained, recorded
 
 
 def test_selfplay_needs_exactly_one_data_source(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("")
     done = entasis("selfplay", cwd=tmp_path)
     assert done.returncode == 2 and "exactly one of --data DIR or --sim" in done.stderr
+
+
+def test_a_failed_run_exits_non_zero_with_one_json_object(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = entasis("selfplay", "--data", str(empty), "--json", cwd=tmp_path)
+    assert done.returncode == 1, done.stderr
+    [line] = done.stdout.strip().splitlines()
+    answer = json.loads(line)
+    assert answer["ok"] is False and "no <BASE>_<QUOTE>-1m.csv" in answer["error"]
+
+
+def test_a_second_run_on_the_same_data_dir_is_refused_while_one_runs(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("")
+    (tmp_path / "var").mkdir()
+    with selfplay_lock(tmp_path / "var"):  # as a running `entasis selfplay` holds it
+        done = entasis("selfplay", "--sim", "--json", cwd=tmp_path)
+    assert done.returncode == 75, done.stderr
+    assert "another `entasis selfplay` is running" in json.loads(done.stdout)["error"]

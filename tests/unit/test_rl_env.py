@@ -14,7 +14,7 @@ from exchange import fills
 from exchange.instruments import Instrument
 from risk.limits import RiskLimits
 from risk.sizing import size_entry
-from rl.env import ACTIONS, BatchedEnv, EnvConfig, size_entries
+from rl.env import ACTIONS, BatchedEnv, EnvConfig, ceil_quantum, size_entries
 from rl.episodes import MarketData
 from tests.replay_data import write_random_walk_market
 
@@ -127,24 +127,31 @@ def test_first_buy_fills_exactly_as_the_fill_model_says(generated: MarketData) -
     tick, lot = generated.tick[symbols], generated.lot[symbols]
     close = generated.close[starts, symbols]
     price = (np.round(close / tick) + 1) * tick
-    capital = env.capital.copy()  # sized so the 5% cap is 1,000 lots at the start close
-    np.testing.assert_allclose(capital, 1_000 * lot * close / 0.05)
+    capital = env.capital.copy()  # the 5% cap: 1,000 lots and 100 minimum orders at least
+    np.testing.assert_allclose(capital, np.maximum(1_000 * lot * close,
+                                                   100 * generated.min_notional[symbols]) / 0.05)
     amount = np.floor(0.05 * capital / price / lot + 1e-9) * lot
     market = fills.market_from_bars(
         generated.open_ms[starts + 1], generated.open[starts + 1, symbols],
         generated.high[starts + 1, symbols], generated.low[starts + 1, symbols],
         generated.close[starts + 1, symbols], generated.volume[starts + 1, symbols], tick,
         SHORT.fill_params())
+    reserve = ceil_quantum(amount * price * 1.001)  # PaperBroker._reservation, worst fee
     expected = fills.match(
         fills.orders(np.arange(32), np.ones(32), price, amount, tick, lot,
                      placed_ms=generated.open_ms[starts + 1],
-                     budget=amount * price * 1.001 * (1 - 1e-12)),
+                     budget=reserve),
         market, SHORT.fill_params())
     np.testing.assert_allclose(info["fills"], expected.amount)
-    np.testing.assert_allclose(info["fees"], expected.fee)
+    # Fees as the paper broker books them: each level's fee rounded up to 1e-8 quote (the
+    # account's free cash pays what the rounding adds beyond the reservation).
+    level_fees = ceil_quantum(expected.level_price * expected.level_amount * 1e-3)
+    rounded_up = np.where(expected.level_amount > 0, level_fees, 0.0).sum(axis=1)
+    np.testing.assert_allclose(info["fees"], rounded_up, rtol=1e-12)
+    assert np.all(info["fees"] >= expected.fee * (1 - 1e-12))
     assert (expected.amount > 0).any()
     mark = generated.close[starts + 1, symbols]
-    np.testing.assert_allclose(info["equity"], capital - expected.notional - expected.fee
+    np.testing.assert_allclose(info["equity"], capital - expected.notional - info["fees"]
                                + expected.amount * mark)
 
 

@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from rl.registry import ModelRegistry, ModelStatus, RegistryError
 from state.ledger import Ledger
-from state.schema import SCHEMA_VERSION, migrate, schema_version
+from state.schema import MIGRATIONS, SCHEMA_VERSION, _models_table, migrate, schema_version
 
 STATS = {"promote": True, "failed": [], "checks": {}, "info": {"sharpe": 0.12}}
 
@@ -96,7 +96,8 @@ def test_a_previous_version_ledger_gains_the_models_table_and_keeps_its_rows(
         tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     old = Database(sqlite3.connect(path, isolation_level=None))
-    migrate(old, target=SCHEMA_VERSION - 1)  # as the release before the registry wrote it
+    # As the release before the registry wrote it (later migrations may follow it).
+    migrate(old, target=MIGRATIONS.index(_models_table))
     old.table("kv").insert({"key": "trading_state", "value": '"ACTIVE"'})
     assert "models" not in old.table_names()
     old.close()

@@ -1,0 +1,43 @@
+"""Wiring the ensemble forecast into the daemon: build the service from `[forecast]`.
+
+Kept out of bot/daemon.py so the daemon gains one line. Nothing heavy is imported unless
+`[forecast] enabled = true`; with it on but no usable bundle the daemon logs why and runs
+without a forecast (ranking falls back to its momentum drift).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+from bot.config import Config
+from bot.notify import Notice, NoticeKind, Notifier, wall_ms
+
+if TYPE_CHECKING:
+    from strategies.forecast.service import ForecastService
+
+log = logging.getLogger(__name__)
+
+
+def forecast_service(config: Config, n_symbols: int,
+                     notifier: Notifier | None = None) -> ForecastService | None:
+    """The forecast service `[forecast]` asks for, or None when it is off or cannot serve."""
+    settings = config.forecast
+    if not settings.enabled:
+        return None
+    from strategies.forecast.service import load_service
+
+    path = settings.bundle if settings.bundle.is_absolute() else config.data_dir / settings.bundle
+    service = load_service(path, n_symbols, horizon=settings.horizon,
+                           weights_mode=settings.weights_mode,
+                           degrade_ratio=settings.degrade_ratio,
+                           monitor_window=settings.monitor_window)
+    if service is not None and notifier is not None:
+        def publish(status) -> None:  # type: ignore[no-untyped-def]
+            notifier.publish(Notice(
+                NoticeKind.FORECAST_DEGRADED,
+                f"forecast degraded: rolling MSE {status.mse_ratio:.2f}x the zero forecast's "
+                f"over {status.resolved} resolved forecasts", wall_ms(), status.as_dict()))
+
+        service.on_degraded = publish
+    return service

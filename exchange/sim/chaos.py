@@ -1,0 +1,246 @@
+"""Chaos mode for the simulated exchange: the failures real exchanges inflict, on demand.
+
+What it does to a `SimExchange` (each off unless configured, all seeded):
+
+* drops every websocket every `drop_every_s` (a TCP reset, no close handshake);
+* replaces a share `malformed_share` of market-data frames with malformed ones (cut-off
+  JSON, wrong types, a bare number): the bars they carried are lost to the stream;
+* stalls the market streams for `stall_s` every `stall_every_s`: connections stay open and
+  silent, the failure a reconnect-on-error loop never notices;
+* answers a share `rest_error_share` of REST requests with 429 (+ `Retry-After`) or a
+  gateway 5xx with an HTML body, as a CDN in front of an exchange does;
+* delays every order acknowledgement by `ack_delay_s` *after* the order was accepted, which
+  opens the window between "sent" and "acknowledged" for crash tests to kill in.
+
+`python -m exchange.sim.chaos` runs a simulator with one funded account and chaos in its own
+process (the crash test kills the daemon, never the exchange): it prints
+`READY <port>` on stdout once it listens, and its counters as JSON when it stops; SIGUSR1
+freezes the market so the account can be compared with a ledger at rest.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import random
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from exchange.sim.streams import StreamHub
+
+if TYPE_CHECKING:
+    from exchange.sim.server import SimExchange
+
+log = logging.getLogger(__name__)
+
+MALFORMED_FRAMES = (
+    b'{"stream":"btcusdt@kline_1m","data":{"e":"kline","E":17',  # cut off mid-frame
+    b'{"stream":"btcusdt@ticker","data":{"e":"24hrTicker","s":"BTCUSDT","c":"NaN?"}}',
+    b'{"stream":"ethusdt@kline_1m","data":{"e":"kline","k":"not an object"}}',
+    b"42",
+    b'{"result":',
+)
+ORDER_PATH = "/api/v3/order"
+GATEWAY_PAGE = "<html><body><h1>{status}</h1>The server is temporarily unavailable.</body></html>"
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosConfig:
+    """Which failures, how often. Zero turns one off."""
+
+    seed: int = 1
+    drop_every_s: float = 0.0
+    malformed_share: float = 0.0
+    stall_every_s: float = 0.0
+    stall_s: float = 0.0
+    rest_error_share: float = 0.0
+    rest_error_statuses: tuple[int, ...] = (429, 500, 502, 503, 504)
+    ack_delay_s: float = 0.0
+
+
+@dataclass
+class ChaosCounts:
+    """What chaos did so far (tests assert on it, the process prints it)."""
+
+    drops: int = 0
+    malformed: int = 0
+    stalls: int = 0
+    stalls_completed: int = 0  # ran their full length (not cut short by `calm`)
+    frames_swallowed: int = 0
+    rest_errors: dict[str, int] = field(default_factory=dict)
+    acks_delayed: int = 0
+
+
+class ChaosHub(StreamHub):
+    """The market-data hub, with frames swallowed during stalls and some made malformed."""
+
+    def __init__(self, config: ChaosConfig, counts: ChaosCounts) -> None:
+        super().__init__()
+        self.chaos, self.counts = config, counts
+        self.stalled = False
+        self._random = random.Random(config.seed)
+
+    def publish(self, stream: str, payload: Any) -> None:
+        """Publish as the plain hub does, unless stalled (swallowed) or unlucky (malformed)."""
+        conns = self._listeners.get(stream)
+        if not conns:
+            return
+        if self.stalled:
+            self.counts.frames_swallowed += 1
+            return
+        if self._random.random() < self.chaos.malformed_share:
+            frame = self._random.choice(MALFORMED_FRAMES)
+            self.counts.malformed += 1
+            for conn in list(conns):
+                conn.push(frame)
+            return
+        super().publish(stream, payload)
+
+
+class Chaos:
+    """Attach to a `SimExchange` *before* `start()`; run `run()` as a task beside it."""
+
+    def __init__(self, sim: SimExchange, config: ChaosConfig) -> None:
+        self.sim = sim
+        self.config = config
+        self.counts = ChaosCounts()
+        self._random = random.Random(config.seed + 1)
+        self.hub = ChaosHub(config, self.counts)
+        sim.hub = self.hub
+        sim.middlewares.append(self._middleware)
+        self.frozen = False
+
+    async def run(self) -> None:
+        """Drop and stall on schedule until cancelled."""
+        async with asyncio.TaskGroup() as tasks:
+            if self.config.drop_every_s > 0:
+                tasks.create_task(self._every(self.config.drop_every_s, self._drop))
+            if self.config.stall_every_s > 0 and self.config.stall_s > 0:
+                tasks.create_task(self._every(self.config.stall_every_s, self._stall))
+
+    def calm(self) -> None:
+        """No more malformed frames, stalls or REST errors from now on (drops and stalls
+        end with `run()`'s cancellation): lets a test settle before it audits."""
+        self.config = ChaosConfig(seed=self.config.seed, ack_delay_s=self.config.ack_delay_s)
+        self.hub.chaos = self.config
+        self.hub.stalled = False
+
+    def freeze_market(self) -> None:
+        """Stop the market clock for good: no more ticks, bars or fills, so an account can
+        be compared with a ledger at rest. REST and websockets keep answering."""
+        clock = getattr(self.sim, "_clock", None)  # the sim's own clock task
+        if clock is not None:
+            clock.cancel()
+        self.frozen = True
+
+    async def _every(self, period_s: float, action: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await asyncio.sleep(period_s * self._random.uniform(0.7, 1.3))
+            await action()
+
+    async def _drop(self) -> None:
+        if self.hub.stalled:
+            return  # a stall stays silent: a reconnect would bring subscription replies
+        self.counts.drops += 1
+        await self.sim.drop_connections()
+
+    async def _stall(self) -> None:
+        self.counts.stalls += 1
+        self.hub.stalled = True
+        log.info("chaos: market streams silent for %.1f s", self.config.stall_s)
+        try:
+            await asyncio.sleep(self.config.stall_s)
+            self.counts.stalls_completed += 1
+        finally:
+            self.hub.stalled = False
+
+    @web.middleware
+    async def _middleware(self, request: web.Request,
+                          handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                          ) -> web.StreamResponse:
+        is_rest = request.path.startswith("/api/") and not request.path.startswith("/api/v3/userDataStream")
+        if is_rest and self._random.random() < self.config.rest_error_share:
+            status = self._random.choice(self.config.rest_error_statuses)
+            self.counts.rest_errors[str(status)] = self.counts.rest_errors.get(str(status), 0) + 1
+            if status in (418, 429):
+                return web.json_response(
+                    {"code": -1003, "msg": "Too many requests (chaos)."}, status=status,
+                    headers={"Retry-After": "1"})
+            return web.Response(status=status, text=GATEWAY_PAGE.format(status=status),
+                                content_type="text/html")
+        response = await handler(request)
+        if request.method == "POST" and request.path == ORDER_PATH and self.config.ack_delay_s > 0:
+            self.counts.acks_delayed += 1
+            await asyncio.sleep(self.config.ack_delay_s)  # accepted, but the client waits
+        return response
+
+
+# ----------------------------------------------------------------------------- process
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m exchange.sim.chaos", description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--coins", type=int, default=8)
+    parser.add_argument("--speed", type=float, default=60.0)
+    parser.add_argument("--history-days", type=float, default=1.0)
+    parser.add_argument("--balance", default="10000", help="USDT in the account")
+    parser.add_argument("--quote", default="USDT")
+    for name in ChaosConfig.__dataclass_fields__:
+        if name not in ("seed", "rest_error_statuses"):
+            parser.add_argument(f"--{name.replace('_', '-')}", type=float, default=0.0)
+    return parser.parse_args(argv)
+
+
+async def serve_account_with_chaos(args: argparse.Namespace) -> ChaosCounts:
+    """Run the sim with one account (keys from ENTASIS_SIM_API_KEY / _SECRET, never argv)
+    and the chaos asked for, until SIGTERM/SIGINT."""
+    from bot.config import SimConfig
+    from exchange.sim.auth import ApiCredentials
+    from exchange.sim.server import SimExchange
+
+    sim = SimExchange(SimConfig(port=args.port, seed=args.seed, coins=args.coins,
+                                speed=args.speed, history_days=args.history_days))
+    chaos = Chaos(sim, ChaosConfig(
+        seed=args.seed, drop_every_s=args.drop_every_s, malformed_share=args.malformed_share,
+        stall_every_s=args.stall_every_s, stall_s=args.stall_s,
+        rest_error_share=args.rest_error_share, ack_delay_s=args.ack_delay_s))
+    key, secret = os.environ["ENTASIS_SIM_API_KEY"], os.environ["ENTASIS_SIM_API_SECRET"]
+    sim.orders.open_account(ApiCredentials(key, secret), {args.quote: Decimal(args.balance)})
+    await sim.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, chaos.freeze_market)  # crash test: settle
+    print(f"READY {sim.port}", flush=True)
+    runner = asyncio.create_task(chaos.run())
+    try:
+        await stop.wait()
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+        await sim.stop()
+    return chaos.counts
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `python -m exchange.sim.chaos`."""
+    args = _parse(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr)
+    counts = asyncio.run(serve_account_with_chaos(args))
+    print(json.dumps(asdict(counts)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

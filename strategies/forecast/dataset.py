@@ -1,0 +1,95 @@
+"""Model inputs and targets from a minute grid: one set of formulas for training and serving.
+
+Inputs per (minute, coin) are the multi-window features of `strategies/feature_columns.py`
+(without the tick-only columns, which the history path cannot know, and without
+`warm_minutes`, which only says how old the data is) followed by the indicators of
+`indicators.py`. The target for horizon h is the forward log return
+log(close[t + h] / close[t]) of flat-filled closes: what a position opened at the close of
+minute t and closed h minutes later would earn before fees. Row t's inputs use minutes <= t
+only (the feature tests prove it for the features; the indicators are trailing).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from strategies.feature_columns import FEATURE_INDEX, FEATURE_NAMES, TICK_FEATURES
+from strategies.features_batch import MinuteGrid, features_from_history
+from strategies.forecast.indicators import INDICATOR_NAMES, flat_fill, indicators
+
+BASE_FEATURES: tuple[str, ...] = tuple(
+    name for name in FEATURE_NAMES if name not in TICK_FEATURES and name != "warm_minutes")
+#: The model's input columns, in order. A bundle trained on another list is refused.
+INPUT_NAMES: tuple[str, ...] = BASE_FEATURES + INDICATOR_NAMES
+_BASE_INDEX = np.asarray([FEATURE_INDEX[name] for name in BASE_FEATURES])
+_WARM = FEATURE_INDEX["warm_minutes"]
+#: Rows with less history than this are neither trained on nor evaluated (the day-long
+#: windows must be full, the rule the backtests' warm-up day follows).
+MIN_WARM_MINUTES = 1440
+
+
+@dataclass(frozen=True, slots=True)
+class Panel:
+    """Inputs and prices of many coins on one minute grid.
+
+    `inputs` [T, n, len(INPUT_NAMES)] float32 (NaN where unknown), `close` [T, n] flat-filled
+    closes, `warm` [T, n] minutes of history behind each row, `open_ms` [T]."""
+
+    symbols: tuple[str, ...]
+    open_ms: np.ndarray
+    inputs: np.ndarray
+    close: np.ndarray
+    warm: np.ndarray
+
+    def forward_returns(self, horizon: int) -> np.ndarray:
+        """Target [T, n]: log(close[t + h] / close[t]); NaN where t + h is past the data."""
+        return forward_log_returns(self.close, horizon)
+
+    def usable(self, min_warm: int = MIN_WARM_MINUTES) -> np.ndarray:
+        """[T, n] bool: rows with enough history and a known price."""
+        return (self.warm >= min_warm) & np.isfinite(self.close)
+
+
+def forward_log_returns(close: np.ndarray, horizon: int) -> np.ndarray:
+    """log(close[t + h] / close[t]) along axis 0; NaN in the last h rows."""
+    out = np.full(close.shape, np.nan)
+    if horizon < close.shape[0]:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[:-horizon] = np.log(close[horizon:] / close[:-horizon])
+    return out
+
+
+def build_panel(grid: MinuteGrid) -> Panel:
+    """Every input of every coin at every minute of `grid` (the offline path)."""
+    features = features_from_history(grid)
+    close = flat_fill(grid.close)
+    inputs = np.concatenate([features[..., _BASE_INDEX], indicators(close)], axis=-1)
+    return Panel(symbols=grid.symbols, open_ms=grid.open_ms, inputs=inputs.astype(np.float32),
+                 close=close, warm=np.nan_to_num(features[..., _WARM], nan=0.0))
+
+
+def load_grid(data_dir: str | Path) -> MinuteGrid:
+    """The `<BASE>_<QUOTE>-1m.csv[.gz]` files of a folder on one minute grid (no trade = NaN),
+    read the way the replay exchange reads them."""
+    from exchange.sim.replay import ReplaySource  # an adapter; the core above never needs it
+
+    source = ReplaySource.from_dir(data_dir)
+    store = source.store
+    rows = slice(0, store.rows)
+    traded = store.column("traded", rows).astype(bool)
+    columns = {name: np.where(traded, store.column(name, rows).astype(np.float64), np.nan)
+               for name in ("open", "high", "low", "close", "quote_volume")}
+    return MinuteGrid(symbols=tuple(source.symbols), start_ms=int(store.first_open_ms),
+                      **columns)
+
+
+def sequences(inputs: np.ndarray, rows: np.ndarray, cols: np.ndarray, length: int,
+              stride: int) -> np.ndarray:
+    """LSTM windows [N, length, F]: for each (row, col), inputs at rows
+    row - (length - 1 - k) * stride, k = 0..length-1 (oldest first), clamped at row 0."""
+    offsets = (np.arange(length - 1, -1, -1) * stride)[None, :]
+    at = np.maximum(rows[:, None] - offsets, 0)
+    return inputs[at, cols[:, None]]
