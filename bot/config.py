@@ -152,7 +152,7 @@ class ControlConfig(_Section):
 
 
 NOTICE_KINDS = ("fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
-                "model_promoted", "daemon")
+                "model_promoted", "daemon", "report")
 
 
 class TelegramConfig(_Section):
@@ -165,7 +165,7 @@ class TelegramConfig(_Section):
     poll_timeout_s: float = Field(10.0, ge=0, le=60)
     request_timeout_s: float = Field(10.0, gt=0, le=120)
     notify: list[Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
-                         "model_promoted", "daemon"]] = Field(default_factory=lambda: list(NOTICE_KINDS))
+                         "model_promoted", "daemon", "report"]] = Field(default_factory=lambda: list(NOTICE_KINDS))
     commands_per_minute: int = Field(30, ge=1, le=600)
     unauthorized_log_every_s: float = Field(60.0, ge=0)
 

@@ -33,6 +33,7 @@ class NoticeKind(str, Enum):
     STALE_FEED = "stale_feed"  # the market feed went stale, or recovered
     FORECAST_DEGRADED = "forecast_degraded"
     MODEL_PROMOTED = "model_promoted"
+    REPORT = "report"  # the scheduled daily report: chart as a photo, HTML as a document
     DAEMON = "daemon"  # started, stopping, config reloaded
 
 

@@ -248,14 +248,15 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
             return
         from bot.notify import NoticeKind
 
-        kind = getattr(NoticeKind, "REPORT", NoticeKind.DAEMON)
-        notifier.emit(kind, text, **data)
+        notifier.emit(NoticeKind.REPORT, text, **data)
 
     def on_report(summary: dict[str, Any]) -> None:
         if schedule.push_reports:
             notify(f"daily report: return {summary.get('total_return_pct', 0):+.3f}%, "
                    f"{summary.get('round_trips', 0)} round trips", report=summary,
-                   html=summary.get("html"), charts=list(summary.get("charts", {}).values()))
+                   html=summary.get("html"), charts=list(summary.get("charts", {}).values()),
+                   photo_path=summary.get("charts", {}).get("equity"),
+                   document_path=summary.get("html"))
 
     def on_selfplay(command: list[str], result: dict[str, Any]) -> None:
         promoted = [g["version"] for g in result.get("generations", []) if g.get("promoted")]

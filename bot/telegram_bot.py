@@ -384,3 +384,9 @@ class TelegramBot:
                         with contextlib.suppress(TelegramError, OSError):
                             await self.app.bot.send_photo(chat_id, Path(photo).read_bytes(),
                                                           caption=notice.text[:1000])
+                document = notice.data.get("document_path")
+                if document:  # the daily report's self-contained HTML page
+                    for chat_id in self.runtime.config.telegram.chat_ids:
+                        with contextlib.suppress(TelegramError, OSError):
+                            await self.app.bot.send_document(
+                                chat_id, Path(document).read_bytes(), filename=Path(document).name)

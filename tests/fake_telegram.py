@@ -202,4 +202,8 @@ class FakeBotApi:
             message["photo"] = [{"file_id": "photo1", "file_unique_id": "p1", "width": 800,
                                  "height": 400}]
             return message
+        if method == "sendDocument":
+            message["document"] = {"file_id": "doc1", "file_unique_id": "d1",
+                                   "file_name": "report.html"}
+            return message
         return True

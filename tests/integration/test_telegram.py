@@ -236,3 +236,23 @@ def test_notices_charts_and_the_rate_limit(tmp_path: Path) -> None:
             assert bot.unauthorized_dropped == 0
 
     asyncio.run(scenario())
+
+
+def test_the_daily_report_notice_arrives_as_a_photo_and_an_html_document(tmp_path: Path) -> None:
+    chart = tmp_path / "equity.png"
+    chart.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(6000))
+    page = tmp_path / "report.html"
+    page.write_text("<html><body>daily report</body></html>")
+
+    async def scenario() -> None:
+        async with session(tmp_path) as (api, runtime, bot):
+            runtime.notifier.emit(NoticeKind.REPORT, "daily report: return +0.000%",
+                                  photo_path=str(chart), document_path=str(page))
+            text = (await api.wait_sent("sendMessage", 1, CHAT))[0]
+            assert text.params["text"] == "daily report: return +0.000%"
+            photo = (await api.wait_sent("sendPhoto", 1, CHAT))[0]
+            assert photo.params["photo"] == chart.read_bytes()
+            document = (await api.wait_sent("sendDocument", 1, CHAT))[0]
+            assert document.params["document"] == page.read_bytes()
+
+    asyncio.run(scenario())
