@@ -20,6 +20,7 @@ from exchange.brokers.ccxt_client import RequestGate, dialect_for, make_exchange
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
 from state.codec import BalanceSet
+from state.ledger import Ledger
 
 log = logging.getLogger(__name__)
 
@@ -91,4 +92,24 @@ def open_live_account(trader: Trader, broker: CcxtBroker, ts_ms: int) -> bool:
             for asset, total in sorted(totals.items()):
                 if asset != quote and total:
                     trader.ledger.record(BalanceSet(asset, total, Decimal(0), ts_ms, ts_ms))
-    return trader.open_account(totals.get(quote, Decimal(0)), ts_ms)
+    resumed = trader.open_account(totals.get(quote, Decimal(0)), ts_ms)
+    restore_known_trades(trader.ledger, broker)
+    return resumed
+
+
+def restore_known_trades(ledger: Ledger, broker: CcxtBroker) -> int:
+    """Tell the broker which trades of its restored orders the ledger already holds, so a
+    partly filled order's old trades are not reported again after a restart. Call after
+    the account was resumed and before `broker.run()`. Returns how many trade ids."""
+    restored = [o.client_order_id for o in broker.open_orders()]
+    known: dict[str, list[str]] = {}
+    for start in range(0, len(restored), 500):  # SQLite's bound-parameter limit
+        chunk = restored[start:start + 500]
+        marks = ", ".join("?" for _ in chunk)
+        for row in ledger.db.query(
+                f"SELECT client_order_id, trade_id FROM fills WHERE client_order_id IN ({marks})",
+                chunk):
+            known.setdefault(row["client_order_id"], []).append(str(row["trade_id"]))
+    for client_order_id, trade_ids in known.items():
+        broker.restore_trade_ids(client_order_id, trade_ids)
+    return sum(len(ids) for ids in known.values())

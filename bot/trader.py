@@ -194,6 +194,8 @@ class Trader(OperatorControls):
 
     def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
               features: np.ndarray) -> StepOutcome:
+        if isinstance(self.broker, PaperBroker):  # the minute before ts_ms is closed (ADR-011)
+            self._record(self.broker.close_market_until(ts_ms))
         equity = self.equity()
         if self.state is None:
             self.state = TradingState.initial(equity, ts_ms)
@@ -324,7 +326,11 @@ class Trader(OperatorControls):
         free = self.broker.free_balances().get(self.quote_asset, Decimal(0))
         pending: dict[str, Decimal] = {}
         for order in self.broker.open_orders():
-            if order.side is Side.BUY and order.price is not None:
+            # In paper, a buy with a cancel requested is on its way out: no market event can
+            # fill it any more, as in the env (ADR-011). A live exchange may still fill it
+            # before the cancel lands, so there it counts against the 5% cap until it is gone.
+            replaced = order.cancel_requested_ms is not None and isinstance(self.broker, PaperBroker)
+            if order.side is Side.BUY and order.price is not None and not replaced:
                 pending[order.symbol] = pending.get(order.symbol, Decimal(0)) + order.remaining * order.price
         positions = {
             s: (p.amount, self.last_price.get(s, p.avg_price))

@@ -48,7 +48,9 @@ from exchange.brokers.ccxt_orders import (
     LivePolicy,
     dec,
     exchange_message,
+    is_transient,
     lock_estimate,
+    on_grid,
     reject_reason,
     trade_events,
     wall_ms,
@@ -178,16 +180,27 @@ class CcxtBroker:
 
     def restore_open_order(self, request: OrderRequest, remaining: Decimal) -> None:
         """Adopt an order the ledger has as open (or sent but unacknowledged): the worker
-        looks it up by client id and carries on from what the exchange says."""
+        looks it up by client id and carries on from what the exchange says. A partly
+        filled one also needs `restore_trade_ids` before `run()`."""
         order = LiveOrder(request, state=PENDING, filled=request.amount - remaining)
         self._orders[request.client_order_id] = order
         self._commands.put_nowait(("adopt", request.client_order_id))
 
+    def restore_trade_ids(self, client_order_id: str, trade_ids: Iterable[str]) -> None:
+        """The trades of a restored order that the ledger already has. Fills are keyed by
+        trade id; without these, the order's next fill would report its old trades again
+        (a duplicate fill, and a remaining amount that goes negative)."""
+        order = self._orders.get(client_order_id)
+        if order is None:
+            raise KeyError(f"{client_order_id} was not restored; call restore_open_order first")
+        order.trade_ids.update(str(t) for t in trade_ids)
+
     # ------------------------------------------------------------ lifecycle (async)
 
     async def start(self) -> None:
-        """Load markets and the account's balances (call before trading)."""
-        await self._call(self.exchange.load_markets)
+        """Load markets and the account's balances (call before trading). A 5xx or a
+        timeout here is retried like any read: one bad answer must not stop the daemon."""
+        await self._read(self.exchange.load_markets)
         await self._refresh_balances()
 
     async def run(self) -> None:
@@ -214,14 +227,15 @@ class CcxtBroker:
             self._busy = True
             try:
                 await self._run_command(command, self._orders[cid])
-            except ccxt.OperationFailed as exc:
+            except ccxt.BaseError as exc:
+                if not is_transient(exc):
+                    log.error("%s %s failed: %s", command, cid, exchange_message(exc))
+                    continue
                 # A follow-up request (balances, trades) failed: the command is safe to
                 # run again (a placed order is looked up, not created twice).
                 log.warning("%s %s interrupted (%s); retrying", command, cid, type(exc).__name__)
                 await asyncio.sleep(self.policy.backoff_initial_s)
                 self._commands.put_nowait((command, cid))
-            except ccxt.BaseError as exc:
-                log.error("%s %s failed: %s", command, cid, exchange_message(exc))
             finally:
                 self._busy = False
 
@@ -250,22 +264,11 @@ class CcxtBroker:
                     request.type.value.lower(), request.side.value.lower(),
                     float(request.amount),
                     None if request.price is None else float(request.price), params)
-                await self._acknowledged(order, response)
-                return
-            except ccxt.InsufficientFunds as exc:
-                await self._reject(order, RejectReason.INSUFFICIENT_FUNDS, exc)
-                return
-            except ccxt.InvalidOrder as exc:
-                if "Duplicate order" in str(exc) and (found := await self._lookup(order)):
-                    await self._acknowledged(order, found)
+            except ccxt.BaseError as exc:
+                if not is_transient(exc):
+                    await self._refused(order, exc)
                     return
-                await self._reject(order, reject_reason(exc), exc)
-                return
-            except (ccxt.BadRequest, ccxt.BadSymbol, ccxt.AuthenticationError,
-                    ccxt.PermissionDenied) as exc:
-                await self._reject(order, reject_reason(exc), exc)
-                return
-            except ccxt.OperationFailed as exc:  # network, timeout, 5xx: outcome unknown
+                # network, timeout, 5xx, -1000/-1001: the outcome is unknown
                 log.warning("order %s: %s; looking it up before retrying",
                             request.client_order_id, type(exc).__name__)
                 await asyncio.sleep(self._backoff(attempt))
@@ -273,9 +276,29 @@ class CcxtBroker:
                 if found is not None:
                     await self._acknowledged(order, found)
                     return
+                continue
+            # Outside the try: a failure while recording the answer (balances) must not
+            # count as a failed create; the worker runs the command again (a lookup).
+            await self._acknowledged(order, response)
+            return
         await self._reject(order, RejectReason.EXCHANGE_REJECTED,
                            f"no answer after {self.policy.max_place_attempts} attempts; the "
                            "exchange does not know the order")
+
+    async def _refused(self, order: LiveOrder, exc: ccxt.BaseError) -> None:
+        """A create the exchange answered with an error that is not transient. Known
+        refusals are rejected with the reason; anything else (an error class we do not
+        know) is looked up first, since it is not certain that nothing was placed."""
+        if isinstance(exc, ccxt.InsufficientFunds):
+            await self._reject(order, RejectReason.INSUFFICIENT_FUNDS, exc)
+            return
+        certain = isinstance(exc, (ccxt.InvalidOrder, ccxt.BadRequest, ccxt.BadSymbol,
+                                   ccxt.AuthenticationError, ccxt.PermissionDenied))
+        duplicate = "Duplicate order" in str(exc)  # our first attempt did arrive
+        if (duplicate or not certain) and (found := await self._lookup(order)) is not None:
+            await self._acknowledged(order, found)
+            return
+        await self._reject(order, reject_reason(exc), exc)
 
     async def _lookup(self, order: LiveOrder) -> dict[str, Any] | None:
         """The exchange's view of an order by our client id, or None if it never arrived."""
@@ -292,7 +315,9 @@ class CcxtBroker:
                                         {"clientOrderId": request.client_order_id})
             except ccxt.OrderNotFound:
                 return None
-            except ccxt.OperationFailed:
+            except ccxt.BaseError as exc:
+                if not is_transient(exc):
+                    raise
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
 
@@ -318,6 +343,13 @@ class CcxtBroker:
         self._emit([Rejected(request.client_order_id, request.symbol, reason, detail, now, now)])
 
     async def _cancel(self, order: LiveOrder) -> None:
+        if order.state == PENDING:
+            # Its place (or adopt) command was interrupted and queued again behind this
+            # cancel: cancel after it, or the order stays open although we asked to cancel.
+            log.info("cancel %s: waiting for its acknowledgement", order.request.client_order_id)
+            await asyncio.sleep(self.policy.backoff_initial_s)
+            self._commands.put_nowait(("cancel", order.request.client_order_id))
+            return
         if order.state != OPEN:
             return
         attempt = 0
@@ -331,7 +363,9 @@ class CcxtBroker:
                 log.info("cancel %s: the exchange no longer has it open; reconciling",
                          order.request.client_order_id)
                 break
-            except ccxt.OperationFailed:
+            except ccxt.BaseError as exc:
+                if not is_transient(exc):
+                    raise
                 await asyncio.sleep(self._backoff(attempt))
                 attempt += 1
         await self._settle(order)
@@ -371,7 +405,7 @@ class CcxtBroker:
             for order in [o for o in self._orders.values()
                           if o.state == OPEN and o.request.symbol == symbol]:
                 seen = by_id.get(order.exchange_id or "")
-                if seen is None or dec(seen.get("filled")) != order.filled:
+                if seen is None or self._exchange_filled(order, seen) != order.filled:
                     await self._settle(order, None if seen is None else seen)
 
     async def _settle(self, order: LiveOrder, known: dict[str, Any] | None = None) -> None:
@@ -384,7 +418,9 @@ class CcxtBroker:
         info = known if known is not None and known.get("status") else await self._lookup(order)
         if info is None:
             return
-        exchange_filled = dec(info.get("filled"))
+        log.debug("settle %s (%s): exchange %s filled %s, ours %s", order.request.client_order_id,
+                  order.state, info.get("status"), info.get("filled"), order.filled)
+        exchange_filled = self._exchange_filled(order, info)
         if exchange_filled > order.filled:
             await self._report_fills(order)
         if info.get("status") in TERMINAL and order.state == OPEN:
@@ -420,8 +456,21 @@ class CcxtBroker:
             except ccxt.DDoSProtection:
                 self.gate.back_off(retry_after_s(self.exchange))
 
+    async def _read(self, method: Callable[..., Any], *args: Any) -> Any:
+        """`_call` for a request that changes nothing (markets, balances): a transient
+        error is retried here with back-off, a few times, rather than aborting the command
+        that needed it. Raises the last error when the exchange stays down."""
+        for attempt in range(self.policy.max_place_attempts):
+            try:
+                return await self._call(method, *args)
+            except ccxt.BaseError as exc:
+                if not is_transient(exc) or attempt + 1 == self.policy.max_place_attempts:
+                    raise
+                await asyncio.sleep(self._backoff(attempt))
+        raise AssertionError("unreachable")
+
     async def _refresh_balances(self) -> None:
-        balance = await self._call(self.exchange.fetch_balance)
+        balance = await self._read(self.exchange.fetch_balance)
         totals, free = balance.get("total") or {}, balance.get("free") or {}
         self._totals = {a: dec(v) for a, v in totals.items() if v is not None}
         self._free = {a: dec(v) for a, v in free.items() if v is not None}
@@ -429,11 +478,19 @@ class CcxtBroker:
     def _emit(self, events: list[OrderEvent]) -> None:
         if not events:
             return
+        log.debug("events: %s", ", ".join(f"{type(e).__name__} {e.client_order_id}"
+                                           for e in events))
         if self.listener is not None:
             self.listener(events)
         else:
             self._undelivered.extend(events)
         self._wake.set()
+
+    def _exchange_filled(self, order: LiveOrder, info: dict[str, Any]) -> Decimal:
+        """The exchange's filled amount of an order on the lot grid, as our fills are: a
+        float that ccxt computed (0.30000000000000004) must not look like a missing trade
+        that holds the order open for ever."""
+        return on_grid(dec(info.get("filled")), self.instruments[order.request.symbol].lot)
 
     def _backoff(self, attempt: int) -> float:
         return min(self.policy.backoff_max_s, self.policy.backoff_initial_s * 2 ** attempt)

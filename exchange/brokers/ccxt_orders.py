@@ -4,6 +4,7 @@ returns (floats, exchange-specific fees, exception texts) into exact ledger even
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -123,6 +124,27 @@ def reject_reason(exc: Exception) -> RejectReason:
     if isinstance(exc, ccxt.BadSymbol):
         return RejectReason.UNKNOWN_SYMBOL
     return RejectReason.EXCHANGE_REJECTED
+
+
+# Binance answers that say "we do not know what happened, ask again": -1000 UNKNOWN,
+# -1001 DISCONNECTED, -1006 UNEXPECTED_RESP, -1007 TIMEOUT, -1008 SERVER_BUSY. ccxt maps
+# them to OperationFailed for spot, but to plain ExchangeError for some market types and
+# ccxt versions, which would make a retryable answer look final.
+TRANSIENT_CODES = frozenset({-1000, -1001, -1006, -1007, -1008})
+_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether a failed request may have gone either way and is safe to look up and retry:
+    network errors, timeouts, 5xx, and the exchange's own "unknown error" codes."""
+    if isinstance(exc, ccxt.OperationFailed):
+        return True
+    if isinstance(exc, ccxt.ExchangeError) and not isinstance(
+            exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.AuthenticationError,
+                  ccxt.PermissionDenied, ccxt.BadSymbol)):
+        found = _CODE.search(str(exc))
+        return found is not None and int(found.group(1)) in TRANSIENT_CODES
+    return False
 
 
 def exchange_message(exc: Exception) -> str:

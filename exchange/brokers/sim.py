@@ -117,6 +117,10 @@ class PaperBroker:
         self._orders: dict[str, _Order] = {}  # open orders, in submission order
         self._used_ids: set[str] = set()
         self._quotes: dict[str, _Quote] = {}
+        # Per symbol, the time every later market event starts at or after (a bar's close
+        # + 1 ms, a tick's own time, or a closed decision step): a cancel at or before it can
+        # meet no event any more, so it is final at once (`cancel`).
+        self._closed_until_ms: dict[str, int] = {}
         self._order_seq = 0
         self._trade_seq = 0
 
@@ -235,14 +239,39 @@ class PaperBroker:
                                                        instrument.tick_at(price))
 
     def cancel(self, client_order_id: str, ts: int) -> list[OrderEvent]:
-        """Request a cancel at `ts`; it takes effect at the symbol's next market event (which
-        may still fill the order if that event was already in progress at `ts`)."""
+        """Cancel at `ts`: at once when no market event that could still fill the order can
+        come (its symbol's market is closed up to `ts`: a decision at a bar boundary, after
+        that minute's bar), else at the symbol's next market event, which may still fill the
+        order if it was already in progress at `ts` (a cancel in the middle of a bar).
+
+        At once means what a real exchange's synchronous cancel does: `Canceled` is returned
+        now and the reservation is free for an order placed in the same step (ADR-011)."""
         order = self._orders.get(client_order_id)
         if order is None:
             detail = f"{client_order_id} is not an open order"
             return [Rejected(client_order_id, "", RejectReason.UNKNOWN_ORDER, detail, ts, ts)]
         order.cancel_ms = min(order.cancel_ms, ts)
-        return []
+        symbol = order.request.symbol
+        closed_until = self._closed_until_ms.get(symbol)
+        if closed_until is None or order.cancel_ms > closed_until:
+            return []  # an event starting before the cancel may still come and fill it
+        self._close(client_order_id)
+        return [Canceled(client_order_id, symbol, order.remaining, ts, ts)]
+
+    def close_market_until(self, ts_ms: int) -> list[OrderEvent]:
+        """Declare every symbol's market closed up to `ts_ms` (the trader's decision step at
+        a minute boundary: a minute without a bar had no trade, ADR-003), so no event that
+        starts earlier will be fed any more. Cancels already requested before `ts_ms` can
+        then meet no event: they end now, with their `Canceled`, and free their funds."""
+        for symbol in self._instruments:
+            self._advance(symbol, ts_ms)
+        due = [cid for cid, o in self._orders.items() if o.cancel_ms <= ts_ms]
+        events: list[OrderEvent] = []
+        for cid in due:
+            order = self._orders[cid]
+            self._close(cid)
+            events.append(Canceled(cid, order.request.symbol, order.remaining, ts_ms, ts_ms))
+        return events
 
     # ------------------------------------------------------------ market events
 
@@ -254,6 +283,7 @@ class PaperBroker:
         if previous is not None and math.isfinite(previous.base_volume + tick.base_volume):
             traded = max(0.0, tick.base_volume - previous.base_volume)
         self._quotes[tick.symbol] = _Quote(_dec(tick.last), _dec(tick.ask), tick.base_volume)
+        self._advance(tick.symbol, tick.ts_event)  # a later tick may share this instant
         market = fills.market_from_ticks(
             [tick.ts_event], [tick.last], [tick.bid], [tick.ask],
             [tick.bid_qty], [tick.ask_qty], [traded],
@@ -272,6 +302,7 @@ class PaperBroker:
         )  # fmt: skip
         close = _dec(bar.close)
         self._quotes[bar.symbol] = _Quote(close, close + instrument.tick_at(close), math.nan)
+        self._advance(bar.symbol, bar.close_ms + 1)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
 
     def on_bars(self, bars: Iterable[Bar]) -> list[OrderEvent]:
@@ -303,9 +334,22 @@ class PaperBroker:
             close = _dec(bar.close)
             tick = self._instruments[bar.symbol].tick_at(close)
             self._quotes[bar.symbol] = _Quote(close, close + tick, math.nan)
+            self._advance(bar.symbol, bar.close_ms + 1)
         return events
 
     # ------------------------------------------------------------ internals
+
+    def _advance(self, symbol: str, ts_ms: int) -> None:
+        """No later event of `symbol` starts before `ts_ms` (never moves back: a late bar
+        is still matched, but does not reopen a market already declared closed)."""
+        self._closed_until_ms[symbol] = max(self._closed_until_ms.get(symbol, ts_ms), ts_ms)
+
+    def _close(self, cid: str) -> None:
+        """Drop an order that ends unfilled or filled, unlocking what it still reserves."""
+        order = self._orders.pop(cid)
+        instrument = self._instruments[order.request.symbol]
+        asset = instrument.quote if order.request.side is Side.BUY else instrument.base
+        self._wallet.release(asset, order.reserved)
 
     def _reservation(
         self, request: OrderRequest, instrument: Instrument, quote: _Quote | None
@@ -391,9 +435,7 @@ class PaperBroker:
         if order.remaining == 0 or result.canceled[row]:
             if order.remaining > 0:
                 events.append(Canceled(cid, request.symbol, order.remaining, ts_event, ts_recv))
-            asset = instrument.quote if request.side is Side.BUY else instrument.base
-            self._wallet.release(asset, order.reserved)
-            del self._orders[cid]
+            self._close(cid)
         return events
 
 

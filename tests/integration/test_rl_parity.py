@@ -10,8 +10,9 @@ sizing to the risk gate, which must then agree with the env's vectorized sizing.
 
 Equal to float precision: the bars each fill happens in, amounts (exact lots), VWAPs, fees
 (the env rounds each level's fee up to 1e-8 quote as the ledger does) and the equity path.
-What the test found and fixed is in ADR-011; the one difference left (a new order in the
-same step as the cancel of a resting one) is the strict xfail below.
+What the test found and fixed is in ADR-011, including the last difference: a new order in
+the same step as the cancel of a resting one (the paper broker now ends a cancel at a decision
+step at once, freeing its funds, as the env and a real exchange's synchronous cancel do).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ SCRIPT: dict[int, str] = {
     45: "SELL+1", 60: "SELL+1", 61: "CANCEL_SELL", 62: "SELL-1", 70: "BUY-1", 80: "CANCEL_BUY",
     81: "BUY+1", 84: "BUY+1", 90: "SELL+1",
 }
-# The same-step replacements the paper broker does not yet model like the env (xfail).
+# Same-step replacements: a cancel and a new order of either side in one decision step.
 REPLACING: dict[int, str] = {0: "BUY-1", 5: "BUY+1", 20: "SELL-1", 25: "SELL+0", 40: "SELL+1"}
 
 
@@ -75,6 +76,7 @@ class Run:
     capital: float = 0.0
     liquidity: set[Liquidity] = field(default_factory=set)
     canceled_with_remainder: int = 0
+    rejected_orders: int = 0
     verdicts: list[str] = field(default_factory=list)
 
 
@@ -173,6 +175,8 @@ def run_backtester(market_dir: Path, data: MarketData, start: int, script: dict[
         run.canceled_with_remainder = int(ledger.db.execute(
             "SELECT COUNT(*) FROM orders WHERE status = 'CANCELED' AND CAST(filled AS REAL) > 0"
         ).fetchone()[0])
+        run.rejected_orders = int(ledger.db.execute(
+            "SELECT COUNT(*) FROM orders WHERE status = 'REJECTED'").fetchone()[0])
         run.verdicts = [r["verdict"] for r in ledger.db.query(
             "SELECT verdict FROM decisions WHERE action != 'HOLD'")]
     return run
@@ -237,12 +241,6 @@ def test_parity_on_a_real_bittrex_symbol(tmp_path: Path, shared_data: Path,
     assert len(backtest.fills) >= 5 and math.isfinite(env.equity[-1])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "ADR-011: a new order placed in the same step as the cancel of a resting one. The env "
-    "replaces at once (a real exchange's cancel is synchronous); the paper broker keeps the "
-    "canceled order's reservation until the next bar and the risk gate counts it as a "
-    "pending buy, so the new SELL is rejected (base still reserved) and the new BUY is sized "
-    "down or denied. Fix belongs in PaperBroker.cancel / Trader._portfolio."))
 def test_same_step_replacement_gives_the_same_fills(
         tmp_path: Path, scripted_policy: list[ScriptedPolicy]) -> None:
     market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=0)
@@ -252,7 +250,12 @@ def test_same_step_replacement_gives_the_same_fills(
     backtest = run_backtester(market, data, start, REPLACING, env.capital,
                               tmp_path / "bt.sqlite", scripted_policy)
     assert_same(env, backtest)
-
+    # Each replacement cancelled a partly filled order and the new one went through: the
+    # BUY sized on the cap less what is held (not less the cancelled buy), the SELLs not
+    # refused for base still locked by the order they replace.
+    assert backtest.canceled_with_remainder == 3
+    assert backtest.rejected_orders == 0
+    assert backtest.verdicts.count("APPROVED") == len(backtest.verdicts) == 8
 
 
 def test_minutes_without_a_trade_leave_orders_waiting_in_both(
