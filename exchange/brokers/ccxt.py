@@ -6,7 +6,8 @@ the exchange answers (Accepted, Rejected, fills, Canceled) goes to `listener` as
 is known, or waits for the next `on_bars` when no listener is set.
 
 Error policy, by ccxt exception class:
-* NetworkError / RequestTimeout / 5xx (ExchangeNotAvailable, OperationFailed): the request
+* NetworkError / RequestTimeout / 5xx (ExchangeNotAvailable, OperationFailed) and Binance's
+  "unknown error" codes (-1000, -1001, -1006, -1007, -1008; `is_transient`): the request
   may or may not have reached the exchange. Back off, then look the order up by its client order id; only if
   the exchange does not know it is the create sent again, with the same client id. A retried
   create therefore never makes a second order.
@@ -16,10 +17,15 @@ Error policy, by ccxt exception class:
   reason, never retried. ("Duplicate order sent." means our first attempt did arrive: look
   it up instead.)
 * OrderNotFound on cancel: reconcile — fetch the order; it filled (fills are reported) or it
-  was already closed (Canceled is reported).
+  was already closed (Canceled is reported). A cancel that finds its order not yet
+  acknowledged (its place was interrupted and queued again) waits behind it.
+* Any other error on a create: look the order up before rejecting it.
+Reads that change nothing (markets, balances) are retried in place a few times, so one 5xx
+neither stops `start()` nor interrupts the command that needed them.
 
 Fills come from the exchange's trades of each order (`fetch_order_trades`), keyed by trade
-id, so a fill is reported once however often it is seen. Balances are the exchange's
+id, so a fill is reported once however often it is seen; after a restart the ledger's trade
+ids of restored orders are handed back (`restore_trade_ids`, bot/live.py). Balances are the exchange's
 (`fetch_balance`), refreshed before any event is reported; `free_balances` also subtracts
 what orders still on their way will lock.
 """
@@ -399,14 +405,25 @@ class CcxtBroker:
         """Compare every open order with the exchange; report fills and closes."""
         self.stats["polls"] += 1
         symbols = sorted({o.request.symbol for o in self._orders.values() if o.state == OPEN})
+        first_error: ccxt.BaseError | None = None
         for symbol in symbols:
-            listed = await self._call(self.exchange.fetch_open_orders, self._market(symbol))
-            by_id = {str(o["id"]): o for o in listed}
-            for order in [o for o in self._orders.values()
-                          if o.state == OPEN and o.request.symbol == symbol]:
-                seen = by_id.get(order.exchange_id or "")
-                if seen is None or self._exchange_filled(order, seen) != order.filled:
-                    await self._settle(order, None if seen is None else seen)
+            # One symbol's failure must not starve the others of their poll (the poll is
+            # what closes an order whose cancel answer was lost): go on, raise at the end.
+            try:
+                await self._poll_symbol(symbol)
+            except ccxt.BaseError as exc:
+                first_error = first_error or exc
+        if first_error is not None:
+            raise first_error
+
+    async def _poll_symbol(self, symbol: str) -> None:
+        listed = await self._call(self.exchange.fetch_open_orders, self._market(symbol))
+        by_id = {str(o["id"]): o for o in listed}
+        for order in [o for o in self._orders.values()
+                      if o.state == OPEN and o.request.symbol == symbol]:
+            seen = by_id.get(order.exchange_id or "")
+            if seen is None or self._exchange_filled(order, seen) != order.filled:
+                await self._settle(order, None if seen is None else seen)
 
     async def _settle(self, order: LiveOrder, known: dict[str, Any] | None = None) -> None:
         """Bring one order up to date: report its new fills, then its close if it closed.

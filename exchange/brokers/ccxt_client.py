@@ -11,11 +11,13 @@ instead of earning a ban.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import ccxt.async_support as ccxt_async
 from asyncio_throttle import Throttler  # type: ignore[import-untyped]
@@ -43,6 +45,7 @@ DIALECTS = {
     "upbit": Dialect("upbit", "clientOrderId", 8.0, 36),
 }
 GENERIC = Dialect("generic", "clientOrderId", 5.0, 32)
+LOCAL_RATE_LIMIT_MS = 5  # ccxt's spacing for a server on this machine (the simulator)
 
 
 def dialect_for(exchange_id: str) -> Dialect:
@@ -56,9 +59,11 @@ def make_exchange(exchange_id: str, api_key: str, api_secret: str, *,
     """A ccxt async client for `exchange_id` with the given keys.
 
     `rest_url` (e.g. `http://127.0.0.1:PORT` of the simulator) replaces the exchange's API
-    host. `rate_limit_ms` replaces ccxt's own spacing between requests (its default for
-    the exchange otherwise). Keys live only inside the ccxt object; never log it or its
-    `__dict__`.
+    host. `rate_limit_ms` replaces ccxt's own spacing between requests: by default the
+    exchange's (50 ms for Binance), but `LOCAL_RATE_LIMIT_MS` for a loopback `rest_url`,
+    where that spacing only slows reconciliation (a local server enforces its own limit,
+    and our `RequestGate` budget still applies). Keys live only inside the ccxt object;
+    never log it or its `__dict__`.
     """
     cls = getattr(ccxt_async, exchange_id, None)
     if cls is None:
@@ -69,12 +74,25 @@ def make_exchange(exchange_id: str, api_key: str, api_secret: str, *,
                    "fetchMargins": False, "defaultType": "spot"}
     settings: dict[str, Any] = {"apiKey": api_key, "secret": api_secret, "enableRateLimit": True,
                                 "timeout": timeout_ms, "options": options}
+    if rate_limit_ms is None and rest_url and is_loopback(rest_url):
+        rate_limit_ms = LOCAL_RATE_LIMIT_MS
     if rate_limit_ms is not None:
         settings["rateLimit"] = rate_limit_ms
     exchange = cls(settings)
     if rest_url:
         point_at(exchange, rest_url.rstrip("/"))
     return exchange
+
+
+def is_loopback(url: str) -> bool:
+    """Whether `url` names this machine (127.0.0.0/8, ::1 or localhost)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def point_at(exchange: Any, base_url: str) -> None:

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import ccxt
 import pytest
@@ -19,7 +19,12 @@ import pytest
 from bot.config import SimConfig
 from bot.live import restore_known_trades
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
-from exchange.brokers.ccxt_client import RequestGate, make_exchange
+from exchange.brokers.ccxt_client import (
+    LOCAL_RATE_LIMIT_MS,
+    RequestGate,
+    is_loopback,
+    make_exchange,
+)
 from exchange.brokers.ccxt_orders import is_transient
 from exchange.fills import FillParams
 from exchange.instruments import Side
@@ -65,12 +70,23 @@ class Session:
             for event in events:
                 self.ledger.record(event)
 
-    async def __aenter__(self) -> Session:
+    async def __aenter__(self) -> Self:
         await self.broker.start()
         return self
 
     def run(self) -> None:
         self._worker = asyncio.create_task(self.broker.run())
+
+    async def drain(self) -> None:
+        """`broker.drain()`, but a broker task that died (say, the ledger refused a trade
+        reported twice) raises its error here instead of a timeout."""
+        assert self._worker is not None
+        drained = asyncio.ensure_future(self.broker.drain())
+        await asyncio.wait({drained, self._worker}, return_when=asyncio.FIRST_COMPLETED)
+        if self._worker.done():
+            drained.cancel()
+            self._worker.result()
+        await drained
 
     async def __aexit__(self, *exc: object) -> None:
         if self._worker is not None:
@@ -140,14 +156,14 @@ def test_restart_with_a_partly_filled_order_reports_only_its_new_trades(tmp_path
             assert restore_known_trades(ledger, second.broker) == len(before)
             second.run()
             for _ in range(60):
-                await second.broker.drain()
+                await second.drain()
                 await second.broker.poll_once()
                 if len(second.fills(request.client_order_id)) >= 3:
                     break
                 await sim.step(1)
             after = second.fills(request.client_order_id)
             second.broker.cancel(request.client_order_id, sim.now_ms)
-            await second.broker.drain()
+            await second.drain()
             canceled = [e for e in second.events if isinstance(e, Canceled)]
 
         reported = [f.trade_id for f in before + after]
@@ -245,3 +261,23 @@ def test_cancel_queued_behind_an_interrupted_place_is_still_sent(tmp_path: Path)
 def test_exchange_unknown_error_codes_are_retried_not_final(error: Exception,
                                                             transient: bool) -> None:
     assert is_transient(error) is transient
+
+
+@pytest.mark.parametrize(("url", "expected_ms"), [
+    ("http://127.0.0.1:8123", LOCAL_RATE_LIMIT_MS),
+    ("http://localhost:8123", LOCAL_RATE_LIMIT_MS),
+    ("http://[::1]:8123", LOCAL_RATE_LIMIT_MS),
+    ("https://api.binance.com", None),
+    (None, None),
+])
+def test_loopback_servers_get_a_short_ccxt_spacing(url: str | None,
+                                                   expected_ms: int | None) -> None:
+    """A local simulator enforces its own limit; ccxt's 50 ms spacing for Binance would
+    only slow reconciliation. The real exchange keeps ccxt's default."""
+    exchange = make_exchange("binance", KEY, SECRET, rest_url=url)
+    try:
+        default_ms = make_exchange("binance", KEY, SECRET).rateLimit
+        assert exchange.rateLimit == (expected_ms if expected_ms is not None else default_ms)
+        assert is_loopback(url or "https://api.binance.com") is (expected_ms is not None)
+    finally:
+        asyncio.run(exchange.close())
