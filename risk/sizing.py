@@ -11,7 +11,7 @@ Money is `Decimal` in and out. Pure: no I/O, no clock.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from exchange.instruments import Instrument, Side
 from risk.limits import RiskLimits
@@ -151,6 +151,6 @@ def _num(value: Decimal, places: int = 8) -> str:
     """Short human form: at most `places` decimals, no trailing zeros, never scientific."""
     exponent = value.as_tuple().exponent
     if isinstance(exponent, int) and exponent < -places:
-        value = value.quantize(Decimal(1).scaleb(-places))
+        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
     text = f"{value:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text

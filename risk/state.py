@@ -42,7 +42,7 @@ Pure: times are passed in as epoch ms (UTC).
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from enum import Enum
 from typing import Any
 
@@ -303,4 +303,4 @@ def _loss_pct(reference: Decimal, equity: Decimal) -> Decimal:
 
 
 def _pct(value: Decimal) -> str:
-    return f"{value.quantize(Decimal('0.01')):f}".rstrip("0").rstrip(".")
+    return f"{value.quantize(Decimal('0.01'), rounding=ROUND_HALF_EVEN):f}".rstrip("0").rstrip(".")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from exchange.instruments import Instrument, Side
 from exchange.orders import (
@@ -34,6 +34,9 @@ SAMPLE_INSTRUMENTS: dict[str, Instrument] = {
                           Decimal(5)),
 }
 _MID = {"BTCUSDT": 60_000.0, "ETHUSDT": 3_000.0, "SOLUSDT": 150.0}
+# Explicit rounding everywhere: ccxt's decimal_to_precision sets the thread's global decimal
+# context to ROUND_HALF_UP, so a bare quantize() would give other fees once ccxt has run.
+_FEE_QUANTUM = Decimal("0.00000001")
 _FEE_RATE = Decimal("0.001")
 START_MS = 1_700_000_000_000
 
@@ -99,11 +102,12 @@ def _lifecycle(rng: random.Random, client_order_id: str, ts: int) -> Iterator[Le
             return
         part = instrument.amount(remaining * Decimal(str(round(rng.uniform(0.2, 0.9), 2))))
         if rng.random() < 0.5 or part <= 0 or part >= remaining:
-            fee = (fill_price * remaining * _FEE_RATE).quantize(Decimal("0.00000001"))
+            fee = (fill_price * remaining * _FEE_RATE).quantize(
+                _FEE_QUANTUM, rounding=ROUND_HALF_EVEN)
             yield Filled(client_order_id, symbol, side, trade_id, fill_price, remaining, fee,
                          liquidity, ts, ts)
             return
         remaining -= part
-        fee = (fill_price * part * _FEE_RATE).quantize(Decimal("0.00000001"))
+        fee = (fill_price * part * _FEE_RATE).quantize(_FEE_QUANTUM, rounding=ROUND_HALF_EVEN)
         yield PartiallyFilled(client_order_id, symbol, side, trade_id, fill_price, part, fee,
                               liquidity, remaining, ts, ts)
