@@ -132,6 +132,11 @@ def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path)
         assert samples["entasis_decision_latency_ms_count"][0].value >= 1
         assert "entasis_orders_total" in samples and "entasis_fills_total" in samples
         assert samples["entasis_model_info"][0].labels["version"] == "baseline (rule-based)"
+        # the heartbeat pings every WATCHDOG_USEC / 2 = 0.5 s: see a second ping before stopping
+        # (on a fast machine READY and three decision steps can all fit in one interval)
+        while fake.lines().count("WATCHDOG=1") < 2:
+            assert daemon.poll() is None and time.monotonic() < deadline, fake.lines()
+            time.sleep(0.1)
     finally:
         daemon.send_signal(signal.SIGINT)
         output, _ = daemon.communicate(timeout=15)
