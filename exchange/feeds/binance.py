@@ -23,13 +23,13 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidURI, WebSocketException
+from websockets.exceptions import InvalidURI
 
 from exchange.feeds.binance_parse import dispatch
 from exchange.feeds.binance_rest import fetch_klines, fetch_server_time
@@ -45,6 +45,7 @@ from exchange.feeds.common import (
     wall_clock_ms,
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.stream_base import RECOVERABLE, StreamFeedBase
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
 if TYPE_CHECKING:  # the bot package configures adapters; adapters do not import it
@@ -60,11 +61,8 @@ SUBSCRIBE_CHUNK = 200  # streams per SUBSCRIBE message
 SUBSCRIBE_INTERVAL_S = 0.25  # 4 control messages/s, under Binance's 5/s limit
 REST_CONCURRENCY = 6
 MAX_FRAME_BYTES = 8 * 2**20  # a full-market !ticker@arr is about 1 MB
-SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without a message
 
-_T = TypeVar("_T")
 # Failures that a new connection or a later retry can cure.
-_RECOVERABLE = (OSError, TimeoutError, aiohttp.ClientError, WebSocketException, MalformedFrame)
 
 
 def subscription_streams(symbols: list[str], all_tickers: bool, *, first: bool = True) -> list[str]:
@@ -75,7 +73,7 @@ def subscription_streams(symbols: list[str], all_tickers: bool, *, first: bool =
     return (["!ticker@arr"] if all_tickers and first else []) + streams
 
 
-class BinanceFeed:
+class BinanceFeed(StreamFeedBase):
     """Market data for a list of symbols from a Binance-protocol exchange (real or sim)."""
 
     def __init__(
@@ -182,7 +180,7 @@ class BinanceFeed:
                 log.warning("feed connection %d: %s", index, exc)
             except InvalidURI:
                 raise
-            except _RECOVERABLE as exc:
+            except RECOVERABLE as exc:
                 log.warning("feed connection %d lost: %s", index, describe(exc))
             finally:
                 self._connected.discard(index)
@@ -216,19 +214,6 @@ class BinanceFeed:
             chunk = streams[start : start + SUBSCRIBE_CHUNK]
             message = {"method": "SUBSCRIBE", "params": chunk, "id": request_id}
             await websocket.send(orjson.dumps(message).decode())
-
-    async def _stream(self, websocket: ClientConnection, received: list[int]) -> None:
-        """Handle messages until the connection ends (always by an exception). Silence
-        beyond a few stale periods means a dead subscription: force a reconnect."""
-        silence_limit_s = self._config.stale_after_s * SILENT_RECONNECT_FACTOR
-        while True:
-            try:
-                async with asyncio.timeout(silence_limit_s):
-                    raw = await websocket.recv()
-            except TimeoutError:
-                raise TimeoutError(f"no message for {silence_limit_s:.1f} s") from None
-            received[0] += 1
-            await self._handle(raw)
 
     # ------------------------------------------------------------------ messages
 
@@ -265,17 +250,6 @@ class BinanceFeed:
             )
             self._sequencer.deliver(history, bulk=False, gap_fill=True)
         self._sequencer.deliver_bar(bar)
-
-    def _note_message(self) -> None:
-        now = time.monotonic()
-        if not self._stale and self._is_stale(now):
-            self._update_stale(now)  # went stale between watchdog ticks: still say so once
-        self._messages += 1
-        self._last_message_s = now
-        self._ever_received = True
-        self._rate.add(now)
-        if self._stale:
-            self._update_stale(now)
 
     # ------------------------------------------------------------------ bars over REST
 
@@ -323,45 +297,8 @@ class BinanceFeed:
 
     # ------------------------------------------------------------------ timing
 
-    async def _retrying(self, what: str, action: Callable[[], Awaitable[_T]]) -> _T:
-        attempt = 0
-        while True:
-            try:
-                return await action()
-            except ExchangeError as exc:
-                if not exc.temporary:
-                    raise
-                log.warning("%s failed: %s", what, exc)
-            except _RECOVERABLE as exc:
-                log.warning("%s failed: %s", what, describe(exc))
-            await asyncio.sleep(self._backoff_s(attempt))
-            attempt += 1
-
-    def _backoff_s(self, attempt: int) -> float:
-        """Exponential cap (min, 2 min, 4 min, ... up to max) with full jitter above min, so
-        many clients dropped together do not reconnect in lockstep."""
-        low, high = self._config.reconnect_min_s, self._config.reconnect_max_s
-        cap = min(high, low * 2.0 ** min(attempt, 30))
-        return self._random.uniform(low, cap)
-
     async def _watch_staleness(self) -> None:
         period_s = min(1.0, self._config.stale_after_s / 4)
         while True:
             await asyncio.sleep(period_s)
             self._update_stale(time.monotonic())
-
-    def _is_stale(self, now: float) -> bool:
-        return now - self._last_message_s > self._config.stale_after_s
-
-    def _update_stale(self, now: float) -> None:
-        stale = self._is_stale(now)
-        if stale and not self._stale:
-            log.warning("feed stale: no message for %.1f s", now - self._last_message_s)
-        elif self._stale and not stale:
-            log.info("feed recovered: messages flowing again")
-        self._stale = stale
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("BinanceFeed REST used outside run()")
-        return self._session

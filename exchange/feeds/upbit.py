@@ -25,13 +25,13 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidURI, WebSocketException
+from websockets.asyncio.client import connect
+from websockets.exceptions import InvalidURI
 
 from exchange.feeds.common import (
     BarSequencer,
@@ -45,6 +45,7 @@ from exchange.feeds.common import (
     wall_clock_ms,
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.stream_base import RECOVERABLE, StreamFeedBase
 from exchange.feeds.upbit_parse import (
     TickAssembler,
     TradeBarBuilder,
@@ -70,14 +71,13 @@ log = logging.getLogger(__name__)
 REST_CONCURRENCY = 4
 UPBIT_REQUEST_INTERVAL_S = 0.11  # quotation REST: 10 requests/s per IP
 MAX_FRAME_BYTES = 2**20
-SILENT_RECONNECT_FACTOR = 3.0
 BAR_CLOSE_LAG_MS = 2_000  # close other markets' bars this long after the minute ends
-_T = TypeVar("_T")
-_RECOVERABLE = (OSError, TimeoutError, aiohttp.ClientError, WebSocketException, MalformedFrame)
 
 
-class UpbitFeed:
+class UpbitFeed(StreamFeedBase):
     """Market data for a list of Upbit markets ("KRW-BTC") from Upbit or the simulator."""
+
+    FEED_NAME = "upbit feed"
 
     def __init__(
         self,
@@ -179,7 +179,7 @@ class UpbitFeed:
                 log.warning("upbit feed: %s", exc)
             except InvalidURI:
                 raise
-            except _RECOVERABLE as exc:
+            except RECOVERABLE as exc:
                 log.warning("upbit feed connection lost: %s", describe(exc))
             finally:
                 self._connected = False
@@ -200,17 +200,6 @@ class UpbitFeed:
             compression=None,
             proxy=None,
         )
-
-    async def _stream(self, websocket: ClientConnection, received: list[int]) -> None:
-        silence_limit_s = self._config.stale_after_s * SILENT_RECONNECT_FACTOR
-        while True:
-            try:
-                async with asyncio.timeout(silence_limit_s):
-                    raw = await websocket.recv()
-            except TimeoutError:
-                raise TimeoutError(f"no message for {silence_limit_s:.1f} s") from None
-            received[0] += 1
-            await self._handle(raw)
 
     # ------------------------------------------------------------------ messages
 
@@ -258,17 +247,6 @@ class UpbitFeed:
         if ts_ms > self._exchange_ms:
             self._exchange_ms, self._exchange_seen_s = ts_ms, time.monotonic()
 
-    def _note_message(self) -> None:
-        now = time.monotonic()
-        if not self._stale and self._is_stale(now):
-            self._update_stale(now)
-        self._messages += 1
-        self._last_message_s = now
-        self._ever_received = True
-        self._rate.add(now)
-        if self._stale:
-            self._update_stale(now)
-
     # ------------------------------------------------------------------ bars over REST
 
     async def _backfill(self) -> None:
@@ -307,25 +285,6 @@ class UpbitFeed:
 
     # ------------------------------------------------------------------ timing
 
-    async def _retrying(self, what: str, action: Callable[[], Awaitable[_T]]) -> _T:
-        attempt = 0
-        while True:
-            try:
-                return await action()
-            except ExchangeError as exc:
-                if not exc.temporary:
-                    raise
-                log.warning("%s failed: %s", what, exc)
-            except _RECOVERABLE as exc:
-                log.warning("%s failed: %s", what, describe(exc))
-            await asyncio.sleep(self._backoff_s(attempt))
-            attempt += 1
-
-    def _backoff_s(self, attempt: int) -> float:
-        """Exponential cap with full jitter above the minimum (see BinanceFeed)."""
-        low, high = self._config.reconnect_min_s, self._config.reconnect_max_s
-        return self._random.uniform(low, min(high, low * 2.0 ** min(attempt, 30)))
-
     async def _watch_clock(self) -> None:
         """Staleness, and closing bars of quiet markets once the exchange clock (last seen
         exchange time plus the wall time since) has left their minute."""
@@ -338,19 +297,3 @@ class UpbitFeed:
                 estimate_ms = self._exchange_ms + int((now - self._exchange_seen_s) * 1000)
                 for bar in self._bars.close_before(estimate_ms - BAR_CLOSE_LAG_MS):
                     await self._accept_live_bar(bar)
-
-    def _is_stale(self, now: float) -> bool:
-        return now - self._last_message_s > self._config.stale_after_s
-
-    def _update_stale(self, now: float) -> None:
-        stale = self._is_stale(now)
-        if stale and not self._stale:
-            log.warning("upbit feed stale: no message for %.1f s", now - self._last_message_s)
-        elif self._stale and not stale:
-            log.info("upbit feed recovered: messages flowing again")
-        self._stale = stale
-
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            raise RuntimeError("UpbitFeed REST used outside run()")
-        return self._session

@@ -1,0 +1,123 @@
+"""What every websocket market feed does the same way, whatever the exchange's wire format.
+
+`BinanceFeed` and `UpbitFeed` differ in how they subscribe, parse and backfill; they share
+how a connection is read (silence beyond a few stale periods forces a reconnect), how
+messages mark the feed fresh or stale, how REST calls are retried, and the reconnect backoff.
+Those live here once, so a fix to staleness or backoff reaches every feed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import aiohttp
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import WebSocketException
+
+from exchange.feeds.common import RateMeter, describe
+from exchange.feeds.errors import ExchangeError, MalformedFrame
+
+if TYPE_CHECKING:
+    from bot.config import FeedConfig
+
+SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without a message
+
+#: Failures a feed rides out by retrying or reconnecting (anything else is a bug and raises).
+RECOVERABLE = (OSError, TimeoutError, aiohttp.ClientError, WebSocketException, MalformedFrame)
+
+_T = TypeVar("_T")
+
+
+class StreamFeedBase:
+    """Connection reading, freshness, REST retries and backoff shared by the websocket feeds.
+
+    A subclass sets the attributes below in its `__init__` and implements `_handle(raw)`.
+    `FEED_NAME` prefixes the stale/recovered log lines and the misuse error."""
+
+    FEED_NAME = "feed"
+
+    _config: FeedConfig
+    _random: random.Random
+    _rate: RateMeter
+    _session: aiohttp.ClientSession | None
+    _stale: bool
+    _last_message_s: float
+    _messages: int
+    _ever_received: bool
+
+    async def _handle(self, raw: str | bytes) -> None:
+        raise NotImplementedError
+
+    @property
+    def _log(self) -> logging.Logger:
+        """The concrete feed's module logger, so log lines name the feed that wrote them."""
+        return logging.getLogger(type(self).__module__)
+
+    async def _stream(self, websocket: ClientConnection, received: list[int]) -> None:
+        """Handle messages until the connection ends (always by an exception). Silence
+        beyond a few stale periods means a dead subscription: force a reconnect."""
+        silence_limit_s = self._config.stale_after_s * SILENT_RECONNECT_FACTOR
+        while True:
+            try:
+                async with asyncio.timeout(silence_limit_s):
+                    raw = await websocket.recv()
+            except TimeoutError:
+                raise TimeoutError(f"no message for {silence_limit_s:.1f} s") from None
+            received[0] += 1
+            await self._handle(raw)
+
+    def _note_message(self) -> None:
+        now = time.monotonic()
+        if not self._stale and self._is_stale(now):
+            self._update_stale(now)  # went stale between watchdog ticks: still say so once
+        self._messages += 1
+        self._last_message_s = now
+        self._ever_received = True
+        self._rate.add(now)
+        if self._stale:
+            self._update_stale(now)
+
+    async def _retrying(self, what: str, action: Callable[[], Awaitable[_T]]) -> _T:
+        """Run `action` until it succeeds; temporary exchange errors and network failures
+        are logged and retried with backoff, anything else raises."""
+        attempt = 0
+        while True:
+            try:
+                return await action()
+            except ExchangeError as exc:
+                if not exc.temporary:
+                    raise
+                self._log.warning("%s failed: %s", what, exc)
+            except RECOVERABLE as exc:
+                self._log.warning("%s failed: %s", what, describe(exc))
+            await asyncio.sleep(self._backoff_s(attempt))
+            attempt += 1
+
+    def _backoff_s(self, attempt: int) -> float:
+        """Exponential cap (min, 2 min, 4 min, ... up to max) with full jitter above min, so
+        many clients dropped together do not reconnect in lockstep."""
+        low, high = self._config.reconnect_min_s, self._config.reconnect_max_s
+        cap = min(high, low * 2.0 ** min(attempt, 30))
+        return self._random.uniform(low, cap)
+
+    def _is_stale(self, now: float) -> bool:
+        return now - self._last_message_s > self._config.stale_after_s
+
+    def _update_stale(self, now: float) -> None:
+        stale = self._is_stale(now)
+        if stale and not self._stale:
+            self._log.warning("%s stale: no message for %.1f s", self.FEED_NAME,
+                        now - self._last_message_s)
+        elif self._stale and not stale:
+            self._log.info("%s recovered: messages flowing again", self.FEED_NAME)
+        self._stale = stale
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            raise RuntimeError(f"{type(self).__name__} REST used outside run()")
+        return self._session
