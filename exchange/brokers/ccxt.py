@@ -5,29 +5,13 @@ and return; one worker task sends them in order, and a poll task watches open or
 the exchange answers (Accepted, Rejected, fills, Canceled) goes to `listener` as soon as it
 is known, or waits for the next `on_bars` when no listener is set.
 
-Error policy, by ccxt exception class:
-* NetworkError / RequestTimeout / 5xx (ExchangeNotAvailable, OperationFailed) and Binance's
-  "unknown error" codes (-1000, -1001, -1006, -1007, -1008; `is_transient`): the request
-  may or may not have reached the exchange. Back off, then look the order up by its client order id; only if
-  the exchange does not know it is the create sent again, with the same client id. A retried
-  create therefore never makes a second order.
-* DDoSProtection (429, 418): global back-off (`RequestGate`), honouring `Retry-After`;
-  the request was refused, so it is simply sent again after the wait.
-* InsufficientFunds / InvalidOrder / BadRequest / BadSymbol: `Rejected` with the exchange's
-  reason, never retried. ("Duplicate order sent." means our first attempt did arrive: look
-  it up instead.)
-* OrderNotFound on cancel: reconcile — fetch the order; it filled (fills are reported) or it
-  was already closed (Canceled is reported). A cancel that finds its order not yet
-  acknowledged (its place was interrupted and queued again) waits behind it.
-* Any other error on a create: look the order up before rejecting it.
-Reads that change nothing (markets, balances) are retried in place a few times, so one 5xx
-neither stops `start()` nor interrupts the command that needed them.
-
-Fills come from the exchange's trades of each order (`fetch_order_trades`), keyed by trade
-id, so a fill is reported once however often it is seen; after a restart the ledger's trade
-ids of restored orders are handed back (`restore_trade_ids`, bot/live.py). Balances are the exchange's
-(`fetch_balance`), refreshed before any event is reported; `free_balances` also subtracts
-what orders still on their way will lock.
+This module is the broker's public face and its order worker (place, cancel, adopt). The
+rest is layered under it: `ccxt_settle.py` polls and settles open orders (fills keyed by
+trade id, closes), `ccxt_requests.py` talks to the exchange (rate gate, retried reads,
+lookups by client id, balances), `ccxt_errors.py` says what each ccxt exception means
+(retry, look up, or reject), and `ccxt_orders.py` keeps the I/O-free order bookkeeping.
+Balances are the exchange's (`fetch_balance`); `free_balances` also subtracts what orders
+still on their way will lock.
 """
 
 from __future__ import annotations
@@ -41,33 +25,31 @@ from typing import Any
 
 import ccxt
 
-from exchange.brokers.base import EventListener
-from exchange.brokers.ccxt_client import RequestGate, dialect_for, retry_after_s
+from exchange.brokers.ccxt_client import RequestGate
+from exchange.brokers.ccxt_errors import (
+    CERTAIN_REFUSALS,
+    FILTERS,
+    exchange_message,
+    is_transient,
+    reject_reason,
+)
 from exchange.brokers.ccxt_orders import (
     CLOSED,
-    FILTERS,
     OPEN,
     PENDING,
-    TERMINAL,
     ZERO,
     LiveOrder,
     LivePolicy,
-    dec,
-    exchange_message,
-    is_transient,
     lock_estimate,
-    on_grid,
-    reject_reason,
-    trade_events,
     wall_ms,
 )
+from exchange.brokers.ccxt_settle import OrderSettling
 from exchange.brokers.sim import OpenOrder
 from exchange.fills import FillParams
 from exchange.instruments import Instrument
 from exchange.market import Bar
 from exchange.orders import (
     Accepted,
-    Canceled,
     OrderEvent,
     OrderRequest,
     OrderType,
@@ -79,34 +61,21 @@ __all__ = ["CcxtBroker", "LivePolicy"]
 
 log = logging.getLogger(__name__)
 
-class CcxtBroker:
+
+class CcxtBroker(OrderSettling):
     """Orders on a real (or simulated) exchange through ccxt; see the module docstring."""
 
     def __init__(self, exchange: Any, instruments: Iterable[Instrument], *,
                  fill_params: FillParams | None = None, id_prefix: str = "E",
                  policy: LivePolicy | None = None, gate: RequestGate | None = None,
                  clock_ms: Callable[[], int] = wall_ms) -> None:
-        self.exchange = exchange
-        self.instruments = {i.symbol: i for i in instruments}
+        super().__init__(exchange, instruments, policy=policy, gate=gate, clock_ms=clock_ms)
         self.fill_params = fill_params or FillParams()  # fees to size with; the exchange decides
         self.id_prefix = id_prefix
-        self.policy = policy or LivePolicy()
-        self.dialect = dialect_for(exchange.id)
-        self.gate = gate or RequestGate(self.dialect.requests_per_s)
-        self.clock_ms = clock_ms
-        self.listener: EventListener | None = None
-        self._orders: dict[str, LiveOrder] = {}
         self._by_exchange_id: dict[str, str] = {}
         self._commands: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-        self._wake = asyncio.Event()
-        self._undelivered: list[OrderEvent] = []
-        self._totals: dict[str, Decimal] = {}
-        self._free: dict[str, Decimal] = {}
         self._order_seq = 0
-        self._trade_seq = 0
         self._busy = False
-        self.stats = {"creates": 0, "create_retries": 0, "lookups": 0, "rejects": 0,
-                      "cancel_reconciles": 0, "polls": 0}
 
     # ------------------------------------------------------------ ids and queries (sync)
 
@@ -298,34 +267,12 @@ class CcxtBroker:
         if isinstance(exc, ccxt.InsufficientFunds):
             await self._reject(order, RejectReason.INSUFFICIENT_FUNDS, exc)
             return
-        certain = isinstance(exc, (ccxt.InvalidOrder, ccxt.BadRequest, ccxt.BadSymbol,
-                                   ccxt.AuthenticationError, ccxt.PermissionDenied))
+        certain = isinstance(exc, CERTAIN_REFUSALS)
         duplicate = "Duplicate order" in str(exc)  # our first attempt did arrive
         if (duplicate or not certain) and (found := await self._lookup(order)) is not None:
             await self._acknowledged(order, found)
             return
         await self._reject(order, reject_reason(exc), exc)
-
-    async def _lookup(self, order: LiveOrder) -> dict[str, Any] | None:
-        """The exchange's view of an order by our client id, or None if it never arrived."""
-        self.stats["lookups"] += 1
-        request = order.request
-        attempt = 0
-        while True:
-            try:
-                if order.exchange_id is not None:
-                    return await self._call(self.exchange.fetch_order, order.exchange_id,
-                                            self._market(request.symbol))
-                return await self._call(self.exchange.fetch_order, None,
-                                        self._market(request.symbol),
-                                        {"clientOrderId": request.client_order_id})
-            except ccxt.OrderNotFound:
-                return None
-            except ccxt.BaseError as exc:
-                if not is_transient(exc):
-                    raise
-                await asyncio.sleep(self._backoff(attempt))
-                attempt += 1
 
     async def _acknowledged(self, order: LiveOrder, response: dict[str, Any]) -> None:
         request = order.request
@@ -387,138 +334,7 @@ class CcxtBroker:
         self._by_exchange_id[order.exchange_id] = order.request.client_order_id
         await self._settle(order, found)
 
-    # ------------------------------------------------------------ polling
-
-    async def _poll_forever(self) -> None:
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.policy.poll_interval_s):
-                    await self._wake.wait()
-            self._wake.clear()
-            try:
-                await self.poll_once()
-            except ccxt.BaseError as exc:
-                log.warning("order poll failed (%s); retrying next interval",
-                            exchange_message(exc))
-
-    async def poll_once(self) -> None:
-        """Compare every open order with the exchange; report fills and closes."""
-        self.stats["polls"] += 1
-        symbols = sorted({o.request.symbol for o in self._orders.values() if o.state == OPEN})
-        first_error: ccxt.BaseError | None = None
-        for symbol in symbols:
-            # One symbol's failure must not starve the others of their poll (the poll is
-            # what closes an order whose cancel answer was lost): go on, raise at the end.
-            try:
-                await self._poll_symbol(symbol)
-            except ccxt.BaseError as exc:
-                first_error = first_error or exc
-        if first_error is not None:
-            raise first_error
-
-    async def _poll_symbol(self, symbol: str) -> None:
-        listed = await self._call(self.exchange.fetch_open_orders, self._market(symbol))
-        by_id = {str(o["id"]): o for o in listed}
-        for order in [o for o in self._orders.values()
-                      if o.state == OPEN and o.request.symbol == symbol]:
-            seen = by_id.get(order.exchange_id or "")
-            if seen is None or self._exchange_filled(order, seen) != order.filled:
-                await self._settle(order, None if seen is None else seen)
-
-    async def _settle(self, order: LiveOrder, known: dict[str, Any] | None = None) -> None:
-        """Bring one order up to date: report its new fills, then its close if it closed.
-        `known` is the exchange's view if we just got it (else it is fetched)."""
-        async with order.settling:
-            await self._settle_locked(order, known)
-
-    async def _settle_locked(self, order: LiveOrder, known: dict[str, Any] | None) -> None:
-        info = known if known is not None and known.get("status") else await self._lookup(order)
-        if info is None:
-            return
-        log.debug("settle %s (%s): exchange %s filled %s, ours %s", order.request.client_order_id,
-                  order.state, info.get("status"), info.get("filled"), order.filled)
-        exchange_filled = self._exchange_filled(order, info)
-        if exchange_filled > order.filled:
-            await self._report_fills(order)
-        if info.get("status") in TERMINAL and order.state == OPEN:
-            if order.filled < exchange_filled:
-                return  # its trades are not all visible yet: the next poll closes it
-            order.state = CLOSED
-            now = self.clock_ms()
-            ts = int(info.get("lastUpdateTimestamp") or info.get("timestamp") or now)
-            await self._refresh_balances()
-            self._emit([Canceled(order.request.client_order_id, order.request.symbol,
-                                 order.remaining, ts, now)])
-
-    async def _report_fills(self, order: LiveOrder) -> None:
-        request = order.request
-        trades = await self._call(self.exchange.fetch_order_trades, order.exchange_id,
-                                  self._market(request.symbol))
-        fresh = sorted((t for t in trades if str(t["id"]) not in order.trade_ids),
-                       key=lambda t: (t.get("timestamp") or 0, str(t["id"])))
-        if not fresh:
-            return
-        await self._refresh_balances()
-        events = trade_events(order, fresh, self.instruments[request.symbol], self.clock_ms())
-        self._trade_seq += len(events)
-        self._emit(events)
-
     # ------------------------------------------------------------ plumbing
-
-    async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
-        """One exchange request through the gate; rate limits back everything off."""
-        while True:
-            try:
-                return await self.gate.call(lambda: method(*args))
-            except ccxt.DDoSProtection:
-                self.gate.back_off(retry_after_s(self.exchange))
-
-    async def _read(self, method: Callable[..., Any], *args: Any) -> Any:
-        """`_call` for a request that changes nothing (markets, balances): a transient
-        error is retried here with back-off, a few times, rather than aborting the command
-        that needed it. Raises the last error when the exchange stays down."""
-        for attempt in range(self.policy.max_place_attempts):
-            try:
-                return await self._call(method, *args)
-            except ccxt.BaseError as exc:
-                if not is_transient(exc) or attempt + 1 == self.policy.max_place_attempts:
-                    raise
-                await asyncio.sleep(self._backoff(attempt))
-        raise AssertionError("unreachable")
-
-    async def _refresh_balances(self) -> None:
-        balance = await self._read(self.exchange.fetch_balance)
-        totals, free = balance.get("total") or {}, balance.get("free") or {}
-        self._totals = {a: dec(v) for a, v in totals.items() if v is not None}
-        self._free = {a: dec(v) for a, v in free.items() if v is not None}
-
-    def _emit(self, events: list[OrderEvent]) -> None:
-        if not events:
-            return
-        log.debug("events: %s", ", ".join(f"{type(e).__name__} {e.client_order_id}"
-                                           for e in events))
-        if self.listener is not None:
-            self.listener(events)
-        else:
-            self._undelivered.extend(events)
-        self._wake.set()
-
-    def _exchange_filled(self, order: LiveOrder, info: dict[str, Any]) -> Decimal:
-        """The exchange's filled amount of an order on the lot grid, as our fills are: a
-        float that ccxt computed (0.30000000000000004) must not look like a missing trade
-        that holds the order open for ever."""
-        return on_grid(dec(info.get("filled")), self.instruments[order.request.symbol].lot)
-
-    def _backoff(self, attempt: int) -> float:
-        return min(self.policy.backoff_max_s, self.policy.backoff_initial_s * 2 ** attempt)
-
-    def _market(self, symbol: str) -> str:
-        markets = getattr(self.exchange, "markets_by_id", None) or {}
-        found = markets.get(symbol)
-        if found:
-            return str(found[0]["symbol"])
-        instrument = self.instruments[symbol]
-        return f"{instrument.base}/{instrument.quote}"
 
     def _lock_estimate(self, request: OrderRequest) -> tuple[str, Decimal]:
         return lock_estimate(request, self.instruments[request.symbol], self.fill_params)

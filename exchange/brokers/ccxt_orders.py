@@ -1,16 +1,14 @@
 """The live broker's bookkeeping, without I/O: order state, policy, and turning what ccxt
-returns (floats, exchange-specific fees, exception texts) into exact ledger events."""
+returns (floats, exchange-specific fees) into exact ledger events. What its exceptions mean
+is in `ccxt_errors.py`."""
 
 from __future__ import annotations
 
 import asyncio
-import re
 import time
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
-
-import ccxt
 
 from exchange.fills import FillParams
 from exchange.instruments import Instrument, Side
@@ -20,7 +18,6 @@ from exchange.orders import (
     OrderEvent,
     OrderRequest,
     PartiallyFilled,
-    RejectReason,
 )
 
 ZERO = Decimal(0)
@@ -110,43 +107,3 @@ def fee_in_quote(trade: dict[str, Any], instrument: Instrument, price: Decimal) 
     if fee.get("currency") == instrument.base:
         return cost * price
     return cost
-
-
-FILTERS = {"PRICE_FILTER": RejectReason.PRICE_FILTER, "LOT_SIZE": RejectReason.LOT_SIZE,
-            "MIN_NOTIONAL": RejectReason.MIN_NOTIONAL, "NOTIONAL": RejectReason.MIN_NOTIONAL}
-
-
-def reject_reason(exc: Exception) -> RejectReason:
-    text = str(exc)
-    for name, reason in FILTERS.items():
-        if name in text:
-            return reason
-    if isinstance(exc, ccxt.BadSymbol):
-        return RejectReason.UNKNOWN_SYMBOL
-    return RejectReason.EXCHANGE_REJECTED
-
-
-# Binance answers that say "we do not know what happened, ask again": -1000 UNKNOWN,
-# -1001 DISCONNECTED, -1006 UNEXPECTED_RESP, -1007 TIMEOUT, -1008 SERVER_BUSY. ccxt maps
-# them to OperationFailed for spot, but to plain ExchangeError for some market types and
-# ccxt versions, which would make a retryable answer look final.
-TRANSIENT_CODES = frozenset({-1000, -1001, -1006, -1007, -1008})
-_CODE = re.compile(r'"code"\s*:\s*(-?\d+)')
-
-
-def is_transient(exc: BaseException) -> bool:
-    """Whether a failed request may have gone either way and is safe to look up and retry:
-    network errors, timeouts, 5xx, and the exchange's own "unknown error" codes."""
-    if isinstance(exc, ccxt.OperationFailed):
-        return True
-    if isinstance(exc, ccxt.ExchangeError) and not isinstance(
-            exc, (ccxt.InvalidOrder, ccxt.InsufficientFunds, ccxt.AuthenticationError,
-                  ccxt.PermissionDenied, ccxt.BadSymbol)):
-        found = _CODE.search(str(exc))
-        return found is not None and int(found.group(1)) in TRANSIENT_CODES
-    return False
-
-
-def exchange_message(exc: Exception) -> str:
-    """The exchange's words, without ccxt's prefix; never includes request headers."""
-    return f"{type(exc).__name__}: {str(exc)[:300]}"

@@ -25,7 +25,7 @@ from exchange.brokers.ccxt_client import (
     is_loopback,
     make_exchange,
 )
-from exchange.brokers.ccxt_orders import is_transient
+from exchange.brokers.ccxt_errors import is_transient
 from exchange.fills import FillParams
 from exchange.instruments import Side
 from exchange.orders import (
