@@ -5,8 +5,9 @@ with torch's intra-op threads set to the same number for everything (`THREADS`, 
 see there why), and the throughput figures best of `ROUNDS` runs, ours and SB3 alternating:
 
 1. Env throughput. Ours: `rl.env.BatchedEnv` with `N_ENVS` (4096) envs stepped `ENV_STEPS`
-   times with pre-drawn uniform random actions, and again HOLD-only (no orders, so no fill
-   matching: the floor of a step). Baseline: stable-baselines3's `DummyVecEnv` over
+   times with pre-drawn uniform random actions on all of numba's threads (its default: one
+   per core, 2 here; the target row), again on 1 thread, and HOLD-only (no orders, so no
+   fill matching: the floor of a step). Baseline: stable-baselines3's `DummyVecEnv` over
    `SB3_ENVS` copies of `bench._rl_gym.SingleMarketEnv`, a gymnasium env that is the very same
    env logic (a `BatchedEnv` with `n_envs=1` underneath), random actions, `SB3_ENV_STEPS`
    steps each. The budgets differ (the baseline is ~1000x slower, so the same step count would
@@ -42,6 +43,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numba
 import numpy as np
 import torch
 from rich.markup import escape
@@ -103,9 +105,12 @@ def _sb3_available() -> str | None:
 
 
 # -- 1. env throughput -----------------------------------------------------------------------
-def _ours_env(data: Any, hold: bool) -> dict[str, Any]:
+def _ours_env(data: Any, hold: bool, threads: int | None = None) -> dict[str, Any]:
+    """4096 envs stepped ENV_STEPS times on `threads` numba threads (None: all of them,
+    numba's default = the machine's cores)."""
     from rl.env import BatchedEnv, EnvConfig
 
+    numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
     env = BatchedEnv(data, N_ENVS, EnvConfig(), SEED)
     env.reset()
     rng = np.random.default_rng(SEED)
@@ -117,12 +122,18 @@ def _ours_env(data: Any, hold: bool) -> dict[str, Any]:
     for row in actions[ENV_WARMUP_STEPS:]:
         env.step(row)
     seconds = time.perf_counter() - started
+    used = numba.get_num_threads()
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
     return {"steps": N_ENVS * ENV_STEPS, "seconds": round(seconds, 3),
-            "steps_per_s": rate(N_ENVS * ENV_STEPS, seconds)}
+            "steps_per_s": rate(N_ENVS * ENV_STEPS, seconds), "numba_threads": used}
 
 
 def _ours_env_random(data: Any) -> dict[str, Any]:
     return _ours_env(data, hold=False)
+
+
+def _ours_env_random_1_thread(data: Any) -> dict[str, Any]:
+    return _ours_env(data, hold=False, threads=1)
 
 
 def _ours_env_hold(data: Any) -> dict[str, Any]:
@@ -286,6 +297,7 @@ def run() -> dict[str, Any]:
         data = MarketData.from_generator(SEED, COINS, MINUTES)
         env_random, sb3_env = _best_interleaved(_ours_env_random,
                                                 None if missing else _sb3_env, data)
+        env_serial, _ = _best_interleaved(_ours_env_random_1_thread, None, data)
         env_hold, _ = _best_interleaved(_ours_env_hold, None, data)
         one_env = _one_env(data)
         train, sb3_train = _best_interleaved(_ours_train, None if missing else _sb3_train,
@@ -306,10 +318,14 @@ def run() -> dict[str, Any]:
 
     absent = escape(missing) if missing else ""  # rich would eat "[bench]" as markup
 
+    cores = env_random["numba_threads"]
     show(f"RL env steps/s ({COINS} sim coins; best of {ROUNDS}; torch threads {threads})",
          ["env", "envs x steps", "steps/s", "vs SB3", "target 5M/s"],
-         [["BatchedEnv random", f"{N_ENVS} x {ENV_STEPS}", _fmt(env_random["steps_per_s"]),
-           vs(env_random["steps_per_s"], sb3_env_rate), _met(env_ok)],
+         [[f"BatchedEnv random, {cores} threads", f"{N_ENVS} x {ENV_STEPS}",
+           _fmt(env_random["steps_per_s"]), vs(env_random["steps_per_s"], sb3_env_rate),
+           _met(env_ok)],
+          ["BatchedEnv random, 1 thread", f"{N_ENVS} x {ENV_STEPS}",
+           _fmt(env_serial["steps_per_s"]), vs(env_serial["steps_per_s"], sb3_env_rate), ""],
           ["BatchedEnv HOLD", f"{N_ENVS} x {ENV_STEPS}", _fmt(env_hold["steps_per_s"]),
            vs(env_hold["steps_per_s"], sb3_env_rate), ""],
           ["BatchedEnv(1) direct", f"1 x {ONE_ENV_STEPS}", _fmt(one_env["steps_per_s"]),
@@ -353,6 +369,8 @@ def run() -> dict[str, Any]:
         "loadavg_before_after": [load_before, load_after],
         "sb3": missing or "measured",
         "env_steps_per_s": env_random["steps_per_s"],
+        "env_numba_threads": env_random["numba_threads"],
+        "env_1_thread_steps_per_s": env_serial["steps_per_s"],
         "env_hold_steps_per_s": env_hold["steps_per_s"],
         "env_one_direct_steps_per_s": one_env["steps_per_s"],
         "sb3_env_steps_per_s": sb3_env_rate,
@@ -362,7 +380,7 @@ def run() -> dict[str, Any]:
         "train_vs_sb3": _ratio(train["steps_per_s"], sb3_train_rate),
         "generation_wall_s": generation["wall_s"],
         "generation": generation,
-        "env": env_random, "env_hold": env_hold,
+        "env": env_random, "env_1_thread": env_serial, "env_hold": env_hold,
         "train": train, "sb3_train": sb3_train, "sb3_env": sb3_env,
         "targets": {"env_steps_per_s": TARGET_ENV_STEPS_PER_S,
                     "train_steps_per_s": TARGET_TRAIN_STEPS_PER_S,

@@ -46,7 +46,7 @@ WorkingDirectory={prefix}
 ExecStart={venv}/bin/entasis run --config {config}
 # Secrets (ENTASIS__EXCHANGE__API_KEY=..., ENTASIS__TELEGRAM__TOKEN=...), root-readable only.
 EnvironmentFile=-{env_file}
-Environment=PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLCONFIGDIR={data_dir}/.matplotlib
+Environment=PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLCONFIGDIR={data_dir}/.matplotlib NUMBA_CACHE_DIR={data_dir}/.numba
 Restart=on-failure
 RestartSec=5
 WatchdogSec={watchdog_s}
@@ -55,6 +55,7 @@ TimeoutStartSec=300
 TimeoutStopSec=15
 KillSignal=SIGTERM
 UMask=0077
+# No MemoryDenyWriteExecute=: the fill model and RL env are compiled at run time (numba).
 NoNewPrivileges=true
 ProtectSystem=strict
 ProtectHome=true

@@ -1,18 +1,21 @@
-"""Account rules the RL env shares with the paper broker and the risk gate, vectorized.
+"""Account rules the RL env shares with the paper broker and the risk gate, per order, compiled.
 
 Kept apart from `rl/env.py` so the rules read in one place: entry sizing (the risk gate's
 `size_entry` in floats), the quote quantum the broker books fees and reservations in, and
-how it books a matched order's fills. The parity test (tests/integration/test_rl_parity.py)
-holds the env to the broker on all three.
+how it books a matched order's fills. The env's compiled step (rl/env_kernel.py) calls them
+per env; the parity test (tests/integration/test_rl_parity.py) holds the env to the broker on
+all three, and a unit test holds `size_entries` to `risk.sizing.size_entry`.
+
+Compiled with numba like the fill kernel (ADR-039), with its float conventions: NaN-
+propagating min/max, numpy's summation order, x / 0 -> inf/NaN (never an exception).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from exchange import fills
+from exchange.fill_kernel import EPS, floor_to_lot, fmax, fmin, jit, pairwise_sum
 
-_EPS = 1e-9
 _OVERRUN = 1 + 1e-13  # a buy's cost above its budget by more than float noise is an overrun
 #: Fees and buy reservations are charged in whole units of this much quote, rounded up, as
 #: the paper broker and the ledger do (= exchange.brokers.sim.FEE_QUANTUM; a test holds it).
@@ -20,91 +23,111 @@ FEE_QUANTUM = 1e-8
 _QUANTUM_SLACK = 1e-6  # in quanta: float noise above an exact grid value is not a new quantum
 
 
-def size_entries(equity: np.ndarray, price: np.ndarray, held_value: np.ndarray,
-                 tick: np.ndarray, lot: np.ndarray, *, risk_per_trade_pct: float,
-                 max_position_pct: float, stop_pct: float,
-                 confidence: np.ndarray | float = 1.0) -> np.ndarray:
-    """`risk.sizing.size_entry` for many buys at once (float, not Decimal): amount =
-    min(equity x risk x confidence / stop distance, max_position share of equity - held)
-    / price, with the price floored to the tick and the amount floored to the lot."""
-    price = np.floor(price / tick + _EPS) * tick
-    risk_notional = equity * (risk_per_trade_pct / 100.0) * confidence / (stop_pct / 100.0)
-    room = np.maximum(equity * (max_position_pct / 100.0) - held_value, 0.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        amount = fills.floor_to_lot(np.minimum(risk_notional, room) / price, lot)
-    return np.where(price > 0, np.maximum(amount, 0.0), 0.0)
-
-
-def ceil_quantum(quote: np.ndarray) -> np.ndarray:
+@jit
+def ceil_quantum(quote):  # type: ignore[no-untyped-def]  # float or float array
     """Round quote amounts up to whole `FEE_QUANTUM`s, as `Decimal.quantize(ROUND_CEILING)`
     does in the paper broker (float noise just above a grid value stays on it)."""
     return np.ceil(quote / FEE_QUANTUM - _QUANTUM_SLACK) * FEE_QUANTUM
 
 
-
-def floor_quantum(quote: np.ndarray) -> np.ndarray:
+@jit
+def floor_quantum(quote):  # type: ignore[no-untyped-def]  # float or float array
     """Round quote amounts down to whole `FEE_QUANTUM`s (`ROUND_FLOOR`), float noise just
     below a grid value staying on it."""
     return np.floor(quote / FEE_QUANTUM + _QUANTUM_SLACK) * FEE_QUANTUM
 
 
+@jit
+def size_entry(equity: float, price: float, held_value: float, tick: float, lot: float,
+               risk_per_trade_pct: float, max_position_pct: float, stop_pct: float,
+               confidence: float) -> float:
+    """`risk.sizing.size_entry` in floats: amount = min(equity x risk x confidence / stop
+    distance, max_position share of equity - held) / price, with the price floored to the
+    tick and the amount floored to the lot; 0 for a non-positive price."""
+    price = np.floor(price / tick + EPS) * tick
+    risk_notional = equity * (risk_per_trade_pct / 100.0) * confidence / (stop_pct / 100.0)
+    room = fmax(equity * (max_position_pct / 100.0) - held_value, 0.0)
+    if not price > 0:
+        return 0.0
+    return fmax(floor_to_lot(fmin(risk_notional, room) / price, lot), 0.0)
 
-def book_fills(level_price: np.ndarray, level_amount: np.ndarray, buy: np.ndarray,
-               rate: np.ndarray, lot: np.ndarray, reserved: np.ndarray, prepaid: np.ndarray,
-               cash: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Book each order's fill-model levels as `PaperBroker._apply`/`_payable` do: every
+
+@jit
+def _size_many(equity: np.ndarray, price: np.ndarray, held_value: np.ndarray,
+               tick: np.ndarray, lot: np.ndarray, risk_per_trade_pct: float,
+               max_position_pct: float, stop_pct: float, confidence: np.ndarray) -> np.ndarray:
+    out = np.empty(equity.shape[0])
+    for i in range(equity.shape[0]):
+        out[i] = size_entry(equity[i], price[i], held_value[i], tick[i], lot[i],
+                            risk_per_trade_pct, max_position_pct, stop_pct, confidence[i])
+    return out
+
+
+def size_entries(equity: np.ndarray, price: np.ndarray, held_value: np.ndarray,
+                 tick: np.ndarray, lot: np.ndarray, *, risk_per_trade_pct: float,
+                 max_position_pct: float, stop_pct: float,
+                 confidence: np.ndarray | float = 1.0) -> np.ndarray:
+    """`size_entry` for many buys at once (arrays of the same length)."""
+    n = np.asarray(equity).shape[0]
+
+    def column(x: np.ndarray | float) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(np.asarray(x, np.float64), (n,)))
+
+    return _size_many(column(equity), column(price), column(held_value), column(tick),
+                      column(lot), float(risk_per_trade_pct), float(max_position_pct),
+                      float(stop_pct), column(confidence))
+
+
+@jit
+def book_fill(level_price: np.ndarray, level_amount: np.ndarray, levels: int, buy: bool,
+              rate: float, lot: float, reserved: float, prepaid: float, cash: float,
+              cost: np.ndarray, fees: np.ndarray) -> tuple[float, float, float, float, float]:
+    """Book one order's fill-model levels as `PaperBroker._apply`/`_payable` do: every
     level's fee rounded up to `FEE_QUANTUM`; a buy's reservation pays first and the
     account's free cash the rest (only fee rounding, or a float overrun of the fill model's
-    budget); an amount the account (`cash`, which includes the reservation) cannot pay is cut
-    to whole lots, and a buy that cannot pay another lot books no further levels. The fee
-    rounding a buy prepaid is tracked: it goes back into the budget the fill model sees.
-    Rows are orders; returns (amount, notional, fee, reservation left, prepaid) per order."""
-    level_cost = level_price * level_amount
-    level_fees = np.where(level_amount > 0, ceil_quantum(level_cost * rate[:, None]), 0.0)
-    amount, notional, fee = level_amount.sum(axis=1), level_cost.sum(axis=1), level_fees.sum(axis=1)
-    # Nearly always the account pays every level in full: booked at once. A buy whose total
-    # comes within float noise of its cash goes level by level, as the broker's loop does.
-    sequential = buy & (notional + fee > cash * (1 - 1e-12))
-    direct = buy & ~sequential
-    left = np.where(direct, np.maximum(reserved - (notional + fee), 0.0), reserved)
-    prepaid = np.where(direct, prepaid + fee - notional * rate, prepaid)
-    slow = np.flatnonzero(sequential)
-    if slow.size:
-        amount[slow], notional[slow], fee[slow], left[slow], prepaid[slow] = _book_levels(
-            level_price[slow], level_amount[slow], rate[slow], lot[slow], left[slow],
-            prepaid[slow], cash[slow])
-    return amount, notional, fee, left, prepaid
-
-
-def _book_levels(level_price: np.ndarray, level_amount: np.ndarray, rate: np.ndarray,
-                 lot: np.ndarray, left: np.ndarray, prepaid: np.ndarray, cash: np.ndarray
-                 ) -> tuple[np.ndarray, ...]:
-    """`book_fills` for buys near what the account can pay, one book level at a time."""
-    stopped = np.zeros(level_price.shape[0], bool)
-    amount, notional, fee = (np.zeros(level_price.shape[0]) for _ in range(3))
-    used = np.flatnonzero((level_amount > 0).any(axis=0))  # makers fill level 0 only
-    for level in range(int(used.max()) + 1 if used.size else 0):
-        price, take = level_price[:, level], level_amount[:, level]
-        live = (take > 0) & ~stopped
+    budget); an amount the account (`cash`, which includes the reservation) cannot pay is
+    cut to whole lots, and a buy that cannot pay another lot books no further levels. The
+    fee rounding a buy prepaid is tracked: it goes back into the budget the fill model sees.
+    Returns (amount, notional, fee, reservation left, prepaid); a sell's reservation and
+    prepaid pass through unchanged. `cost` and `fees` are working space of length `levels`."""
+    for k in range(levels):
+        cost[k] = level_price[k] * level_amount[k]
+        fees[k] = ceil_quantum(cost[k] * rate) if level_amount[k] > 0 else 0.0
+    amount = pairwise_sum(level_amount, levels)
+    notional = pairwise_sum(cost, levels)
+    fee = pairwise_sum(fees, levels)
+    if not buy:
+        return amount, notional, fee, reserved, prepaid
+    if not notional + fee > cash * (1 - 1e-12):
+        # Nearly always the account pays every level in full: booked at once.
+        return (amount, notional, fee, fmax(reserved - (notional + fee), 0.0),
+                prepaid + fee - notional * rate)
+    # A buy whose total comes within float noise of its cash goes level by level, as the
+    # broker's loop does.
+    amount = notional = fee = 0.0
+    left = reserved
+    for k in range(levels):
+        price, take = level_price[k], level_amount[k]
+        if not take > 0:
+            continue
         level_fee = ceil_quantum(price * take * rate)
         for spare in (0.0, FEE_QUANTUM):  # as `_payable`: the second leaves room for rounding
-            short = live & (price * take + level_fee > cash * _OVERRUN)
-            if not short.any():
+            if not price * take + level_fee > cash * _OVERRUN:
                 break
-            with np.errstate(invalid="ignore", divide="ignore"):
-                lots = np.floor((cash - spare) / (price * (1 + rate)) / lot + _EPS)
-            take = np.where(short, np.maximum(np.minimum(take, lots * lot), 0.0), take)
+            lots = np.floor((cash - spare) / (price * (1 + rate)) / lot + EPS)
+            take = fmax(fmin(take, lots * lot), 0.0)
             level_fee = ceil_quantum(price * take * rate)
-        stopped |= live & (take <= 0)  # the account cannot pay another lot
-        live &= take > 0
-        cost = price * take
-        amount += np.where(live, take, 0.0)
-        notional += np.where(live, cost, 0.0)
-        fee += np.where(live, level_fee, 0.0)
-        left = np.where(live, np.maximum(left - cost - level_fee, 0.0), left)
-        cash = np.where(live, cash - cost - level_fee, cash)
-        prepaid = np.where(live, prepaid + level_fee - cost * rate, prepaid)
+        if not take > 0:
+            break  # the account cannot pay another lot
+        level_cost = price * take
+        amount += take
+        notional += level_cost
+        fee += level_fee
+        left = fmax(left - level_cost - level_fee, 0.0)
+        cash = cash - level_cost - level_fee
+        prepaid = prepaid + level_fee - level_cost * rate
     return amount, notional, fee, left, prepaid
 
 
-__all__ = ["FEE_QUANTUM", "book_fills", "ceil_quantum", "floor_quantum", "size_entries"]
+__all__ = ["FEE_QUANTUM", "book_fill", "ceil_quantum", "floor_quantum", "size_entries",
+           "size_entry"]

@@ -41,3 +41,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def compiled_kernels() -> None:
+    """Compile the fill model and the RL env step (numba) once, before any test starts a
+    daemon in a subprocess: those then load the compiled code from numba's on-disk cache
+    instead of each compiling it against a start-up deadline (ADR-039)."""
+    from rl.warmup import compile_kernels
+
+    compile_kernels()
