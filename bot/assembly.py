@@ -28,9 +28,15 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
     """The named policy, with the config's knobs where it has them.
 
     "rl" trades the registry's best_player (data_dir/models.sqlite) and hot-swaps newer ones;
-    before any model was promoted it falls back to "baseline" with a warning (issue 4: rl is
-    the policy once a best_player exists, else the baseline). The config default stays
-    "baseline": choosing the learned policy is the operator's explicit decision."""
+    before any model exists it falls back to "baseline" with a warning. "auto" (the default,
+    issue 4: rl is the policy once a best_player exists, else the baseline) is "rl" when the
+    registry's best model won its place in an arena, and "baseline" otherwise: the freshly
+    initialized v0000 that seeds self-play is "best" only because nothing was compared yet,
+    and must not trade on its own."""
+    if name == "auto":
+        name = "rl" if arena_winner_exists(config) else "baseline"
+        log.info("policy auto: %s", "rl (an arena-promoted best_player exists)" if name == "rl"
+                 else "baseline (no arena-promoted best_player yet)")
     if name == "rl":
         from rl.live_policy import RLPolicy, open_registry  # torch only when asked for
 
@@ -58,6 +64,19 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
             reprice_sell_after_s=config.trading.reprice_sell_after_s,
         )
     return POLICIES.create(name)
+
+
+def arena_winner_exists(config: Config) -> bool:
+    """Whether data_dir/models.sqlite holds a best model promoted by an arena verdict."""
+    path = config.data_dir / "models.sqlite"
+    if not path.exists():
+        return False
+    from rl.registry import ModelRegistry  # torch-free, but only needed here
+
+    with ModelRegistry.open(path) as registry:
+        record = registry.best()
+        return bool(record is not None and record.arena_stats
+                    and record.arena_stats.get("promote"))
 
 
 def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *,

@@ -1,0 +1,57 @@
+"""policy = "auto" (the default): the learned policy trades only once it has won an arena.
+
+Issue 4: "rl" becomes the default once a best_player exists, else the baseline. The v0000
+that seeds self-play is registered as best without any comparison; it must not trade.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bot.assembly import make_policy
+from bot.config import Config, load_config
+from rl.env import ACTIONS
+from rl.live_policy import OBSERVATION_NAMES, REGISTRY_FILE, RLPolicy
+from rl.networks import Player
+from rl.registry import ModelRegistry
+
+
+def config_in(data_dir: Path) -> Config:
+    config = load_config(None, environ={})
+    return config.model_copy(update={"app": config.app.model_copy(update={"data_dir": data_dir})})
+
+
+def promote(data_dir: Path, version: str, arena_stats: dict | None) -> None:
+    player = Player.create(len(OBSERVATION_NAMES), len(ACTIONS), hidden=(16,),
+                           feature_names=OBSERVATION_NAMES, seed=0)
+    path = player.save(data_dir / "models" / f"{version}.pt")
+    with ModelRegistry.open(data_dir / REGISTRY_FILE) as registry:
+        registry.register(version, path)
+        registry.promote(version, arena_stats)
+
+
+def test_auto_is_the_default_policy() -> None:
+    assert load_config(None, environ={}).trading.policy == "auto"
+
+
+def test_auto_trades_the_baseline_without_a_registry(tmp_path: Path) -> None:
+    policy = make_policy("auto", config_in(tmp_path))
+    assert not isinstance(policy, RLPolicy)
+    assert not (tmp_path / REGISTRY_FILE).exists()  # looking never creates one
+
+
+def test_auto_trades_the_baseline_while_the_best_never_won_an_arena(tmp_path: Path) -> None:
+    promote(tmp_path, "v0000", None)  # installed as the first best, no comparison
+    assert not isinstance(make_policy("auto", config_in(tmp_path)), RLPolicy)
+
+
+def test_auto_trades_the_baseline_when_the_recorded_arena_said_no(tmp_path: Path) -> None:
+    promote(tmp_path, "v0001", {"promote": False, "failed": ["sprt"]})
+    assert not isinstance(make_policy("auto", config_in(tmp_path)), RLPolicy)
+
+
+def test_auto_trades_rl_once_an_arena_promoted_the_best(tmp_path: Path) -> None:
+    promote(tmp_path, "v0000", None)
+    promote(tmp_path, "v0001", {"promote": True, "failed": []})
+    policy = make_policy("auto", config_in(tmp_path))
+    assert isinstance(policy, RLPolicy) and policy.version == "v0001"
