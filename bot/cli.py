@@ -140,6 +140,10 @@ def _print_status(result: dict[str, Any]) -> None:
         for o in trading["open_orders"]:
             orders.add_row(o["client_order_id"], o["symbol"], o["side"], o["price"], o["remaining"])
         out.print(orders)
+    from bot.live_status import live_lines  # reconciliation, stream, broker, refused orders
+
+    for line in live_lines(result):
+        out.print(line, highlight=False)
     decisions = result["decisions"]
     out.print(f"decision steps: {decisions['steps']} · last latency {decisions['last_latency_ms']} ms")
     table = Table(title="Top-K ranking: P(target before stop within horizon)")
@@ -196,7 +200,7 @@ def backtest(
         err.print("[red]error:[/red] --timeframe: only 1m bars are replayed (the engine's clock)")
         raise typer.Exit(2)
     name = policy or config.trading.policy
-    known = [*POLICIES.names, "rl"]
+    known = [*POLICIES.names, "rl", "auto"]
     if name not in known:
         err.print(f"[red]error:[/red] --policy {name!r}: choose one of {', '.join(known)}")
         raise typer.Exit(2)

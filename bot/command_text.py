@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot.live_status import live_lines
+
 MAX_CHARS = 4000  # Telegram allows 4096; keep room for the cut line
 MAX_ROWS = 25
 
@@ -48,6 +50,7 @@ def _status(r: dict[str, Any]) -> list[str]:
                      f"state {trading['trading_state']}, today {trading['today_pnl']}")
         lines.append(f"{len(trading['positions'])} positions, {len(trading['open_orders'])} open "
                      f"orders, {trading['fills']} fills")
+    lines += live_lines(r)  # reconciliation, stream, broker, refused orders
     if r["ranking"]:
         lines.append("top: " + ", ".join(f"{c['symbol']} {c['score']:.2f}" for c in r["ranking"][:5]))
     return lines

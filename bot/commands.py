@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.config import Config, ConfigError, load_config
+from bot.live_status import live_status
 from bot.notify import NoticeKind, Notifier
 from bot.operator import OperatorError
 from bot.stats import recent_trades
@@ -192,7 +193,7 @@ def help_(rt: Runtime) -> dict[str, Any]:
 
 @command("status")
 def status(rt: Runtime) -> dict[str, Any]:
-    """Feed health, universe, trading account, latest ranking and uptime."""
+    """Feed health, universe, trading account, live health, latest ranking and uptime."""
     engine, feed = rt.engine, rt.feed
     latest = engine.latest if engine else None
     return {
@@ -219,6 +220,8 @@ def status(rt: Runtime) -> dict[str, Any]:
         # strategies/forecast/service.py: served horizon, rolling error, degraded flag
         "forecast": (engine.forecast.status() if engine is not None and engine.forecast
                      is not None else {"enabled": False}),
+        # start-up reconciliation, stream watch, live broker, refused orders (bot/live_status.py)
+        "live": live_status(rt),
     }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from bot import command_stats as stats
 from bot.commands import REGISTRY_FILE, CommandError, NotReady, Runtime, _bounded, _trader, command
+from bot.live_status import live_checks, live_status
 
 DECISION_LATE_S = 180.0  # health: no decision step for this long means the loop is stuck
 
@@ -100,7 +101,7 @@ def models(rt: Runtime) -> dict[str, Any]:
 
 @command("health")
 def health(rt: Runtime) -> dict[str, Any]:
-    """Pass/fail checks: feed connected and fresh, decisions running, trading not halted."""
+    """Pass/fail checks: feed, decisions, trading state, reconciliation, stream, broker."""
     checks: list[dict[str, Any]] = []
 
     def check(name: str, ok: bool, detail: str) -> None:
@@ -118,4 +119,6 @@ def health(rt: Runtime) -> dict[str, Any]:
     state = rt.trader.state if rt.trader else None
     mode = state.mode.value if state else "ACTIVE"
     check("trading_state", mode != "HALTED", f"{mode}" + (f" ({state.reason})" if state else ""))
-    return {"ok": all(c["ok"] for c in checks), "checks": checks}
+    live = live_status(rt)  # reconciliation, stream, broker, failed cancels (bot/live_status.py)
+    checks += live_checks(live)
+    return {"ok": all(c["ok"] for c in checks), "checks": checks, "live": live}

@@ -66,6 +66,12 @@ class LiveConfig(_Section):
     ccxt_id: str = "binance"  # the ccxt exchange id; the sim speaks Binance
     poll_interval_s: float = Field(1.0, gt=0, le=60)  # open-order status poll
     requests_per_s: float = Field(0.0, ge=0, le=100)  # 0: the exchange's default budget
+    # Fills from the user data stream (Binance; ADR-033): orders are polled over REST only
+    # while it is down or silent longer than stream_silent_after_s, and every
+    # stream_safety_poll_s as a safety net. false: REST polling only (Upbit always is).
+    user_stream: bool = True
+    stream_silent_after_s: float = Field(10.0, gt=0, le=600)
+    stream_safety_poll_s: float = Field(60.0, gt=0, le=3600)
 
 
 class SimConfig(_Section):
@@ -107,7 +113,7 @@ class StrategyConfig(_Section):
 
 
 class TradingConfig(_Section):
-    policy: Literal["baseline", "buyhold", "sma", "rl"] = "baseline"
+    policy: Literal["auto", "baseline", "buyhold", "sma", "rl"] = "auto"
     quote_asset: str = Field("USDT", min_length=1, max_length=10)
     starting_balance: float = Field(10_000.0, gt=0)
     min_score: float = Field(0.2, ge=0, le=1)
@@ -152,7 +158,7 @@ class ControlConfig(_Section):
 
 
 NOTICE_KINDS = ("fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
-                "model_promoted", "daemon", "report")
+                "model_promoted", "daemon", "report", "order_failed")
 
 
 class TelegramConfig(_Section):
@@ -165,7 +171,7 @@ class TelegramConfig(_Section):
     poll_timeout_s: float = Field(10.0, ge=0, le=60)
     request_timeout_s: float = Field(10.0, gt=0, le=120)
     notify: list[Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
-                         "model_promoted", "daemon", "report"]] = Field(default_factory=lambda: list(NOTICE_KINDS))
+                         "model_promoted", "daemon", "report", "order_failed"]] = Field(default_factory=lambda: list(NOTICE_KINDS))
     commands_per_minute: int = Field(30, ge=1, le=600)
     unauthorized_log_every_s: float = Field(60.0, ge=0)
 
@@ -243,6 +249,7 @@ class AnomalyConfig(_Section):
     rate: float = Field(0.001, gt=0, lt=0.5)  # share of ordinary coin-minutes meant to alarm
     market_rate: float = Field(0.001, gt=0, lt=0.5)  # the same for the market-wide model
     cooldown_minutes: float = Field(30.0, ge=0, le=1440)  # alarms stay up this long
+    in_ranking: bool = True  # scores shrink ranked coins' upward drift (ADR-035)
 
 
 class RecoveryConfig(_Section):

@@ -35,6 +35,7 @@ class NoticeKind(str, Enum):
     MODEL_PROMOTED = "model_promoted"
     REPORT = "report"  # the scheduled daily report: chart as a photo, HTML as a document
     DAEMON = "daemon"  # started, stopping, config reloaded
+    ORDER_FAILED = "order_failed"  # live: the exchange refused an order, or a cancel failed
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,9 +8,11 @@ restart through the same `trading_state` record.
 
 A forced exit is an operator override of the policy and of the gate's trading-state check
 (an operator may flatten while HALTED, which is exactly when one wants to): it cancels every
-resting order of the symbol at once, and at the next decision step — when the paper broker
-has applied the cancels and released the coins — sends one MARKET sell of what is held. The
-fill model fills it against the next closed bar like any other order (ADR-006).
+resting order of the symbol at once, and at the first decision step after the broker has
+applied the cancels and released the coins (paper: the next step; live: once the exchange
+confirmed them) sends one MARKET sell of what is held. In paper the fill model fills it
+against the next closed bar like any other order (ADR-006). The broker is any `Broker`
+(exchange/brokers/base.py), so the same code flattens a live account.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from risk.state import pause as pause_state
 from risk.state import resume as resume_state
 
 if TYPE_CHECKING:
-    from exchange.brokers.sim import PaperBroker
+    from bot.live_status import OrderFailures
+    from exchange.brokers.base import Broker
     from exchange.orders import OrderEvent
     from risk.limits import RiskLimits
     from state.ledger import Ledger
@@ -48,13 +51,15 @@ class OperatorControls:
 
     # Provided by Trader (declared for type checkers).
     instruments: dict[str, Instrument]
-    broker: PaperBroker
+    broker: Broker  # paper or live: only the protocol's methods are used here
     ledger: Ledger
     limits: RiskLimits
     state: TradingState | None
     positions: dict[str, Any]
     force_exits: dict[str, int]  # symbol -> when the operator asked, epoch ms
     notifier: Notifier | None = None  # the daemon sets it; backtests publish nothing
+    # Live: refused orders and failed cancels, counted for status (bot/live_health.py).
+    order_failures: OrderFailures | None = None
 
     def equity(self) -> Decimal:  # pragma: no cover - Trader's
         raise NotImplementedError

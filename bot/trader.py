@@ -120,6 +120,7 @@ class Trader(OperatorControls):
         # Anomaly detection (risk/anomaly.py); bot/assembly.py sets it when [anomaly] is on.
         self.anomaly: AnomalyDetector | None = None
         self.force_exits: dict[str, int] = {}  # operator forceexit queue (bot/operator.py)
+        self._booked_cash: Decimal | None = None  # live: the ledger's quote balance (cash())
 
     # --- start and restart ---------------------------------------------------------------------
     def open_account(self, balance: Decimal, ts_ms: int) -> bool:
@@ -128,6 +129,7 @@ class Trader(OperatorControls):
         Returns True when it resumed: positions, open orders, id counters and the trading
         state then come from the ledger, and the paper broker is rebuilt to match it.
         """
+        self._booked_cash = None  # reconciliation or the deposit below may have moved it
         if self.ledger.get_kv("account_opened") is None:
             self.ledger.record(BalanceSet(self.quote_asset, balance, Decimal(0), ts_ms, ts_ms))
             self.ledger.set_kv("account_opened", ts_ms)
@@ -231,7 +233,7 @@ class Trader(OperatorControls):
                 forecast_confidence=coin.forecast_confidence if coin else None,
             )
         equity = self.equity()
-        cash = self.broker.balances().get(self.quote_asset, Decimal(0))
+        cash = self.cash()
         self.exposed_steps += any(p.amount > 0 for p in self.positions.values())
         self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
         self._save_cursor()
@@ -292,6 +294,8 @@ class Trader(OperatorControls):
                 log.info("order %s rejected: %s", event.client_order_id, event.detail)
             if isinstance(event, (Filled, Canceled, Rejected)):
                 self.placed_ms.pop(event.client_order_id, None)
+        if events and not isinstance(self.broker, PaperBroker):
+            self._booked_cash = self._ledger_cash()  # moved by the same events as positions
 
     def _apply_fill(self, fill: PartiallyFilled | Filled) -> None:
         self.fills += 1
@@ -313,9 +317,31 @@ class Trader(OperatorControls):
                                               position.realized - position.realized_at_open))
         self.last_price.setdefault(fill.symbol, fill.price)
 
+    def cash(self) -> Decimal:
+        """The quote balance (free and reserved) that goes with `positions` (ADR-029).
+
+        Paper: the paper broker's, which moves in the same call as the fill it books. Live:
+        the ledger's own, moved by the same booked events as the positions. The exchange's
+        balance runs ahead of them (it already shows a fill the broker has not reported),
+        and adding it to the booked positions showed a fill's notional as a loss or a gain
+        until the fill was booked, enough to trip the daily-loss and drawdown breakers."""
+        if isinstance(self.broker, PaperBroker):
+            return self.broker.balances().get(self.quote_asset, Decimal(0))
+        if self._booked_cash is None:
+            self._booked_cash = self._ledger_cash()
+        return self._booked_cash
+
+    def _ledger_cash(self) -> Decimal:
+        """The ledger's quote balance, free and locked."""
+        for row in self.ledger.balances():
+            if row.asset == self.quote_asset:
+                return row.free + row.locked
+        return Decimal(0)
+
     def equity(self) -> Decimal:
-        """Quote balance (free and reserved) plus every position at its last price."""
-        cash = self.broker.balances().get(self.quote_asset, Decimal(0))
+        """`cash()` plus every position at its last price: one consistent snapshot, both
+        halves as of the same booked events."""
+        cash = self.cash()
         held = sum(
             (p.amount * self.last_price.get(s, p.avg_price) for s, p in self.positions.items()),
             Decimal(0),
@@ -368,7 +394,7 @@ class Trader(OperatorControls):
 
     def summary(self) -> dict[str, Any]:
         """Equity, cash, positions and open orders as plain data (for status)."""
-        cash = self.broker.balances().get(self.quote_asset, Decimal(0))
+        cash = self.cash()
         return {
             "quote_asset": self.quote_asset,
             "equity": str(self.equity()),

@@ -6,7 +6,8 @@ and stops at the first refusal, so the reason is always the most fundamental one
 1. trading state: REDUCING lets only exits and cancels through; HALTED only cancels;
 2. (entries) intent sanity: known symbol, not in anomaly alarm (ANOMALY), spot long only,
    stop below entry, 0 < confidence <= 1;
-3. max open positions (a symbol already held or being bought does not count again);
+3. max open positions (a symbol already held or being bought does not count again; dust,
+   a holding too small to sell, does not count at all);
 4. sizing: 2 % risk x confidence / stop distance, capped at 5 % of equity per symbol;
 5. exchange minimums (lot, min qty, min notional): too small is *denied*, never bumped up;
 6. cash: order cost plus a fee reserve must fit in free cash;
@@ -107,10 +108,22 @@ class PortfolioView:
         amount, price = self.positions.get(symbol, (Decimal(0), Decimal(0)))
         return amount * price + self.pending_buys.get(symbol, Decimal(0))
 
-    def open_symbols(self) -> set[str]:
-        """Symbols held or being bought."""
-        held = {s for s, (amount, _) in self.positions.items() if amount > 0}
+    def open_symbols(self, instruments: Mapping[str, Instrument] | None = None) -> set[str]:
+        """Symbols held or being bought.
+
+        With `instruments`, dust is not a position: a holding too small to sell in one order
+        (under one lot, the minimum quantity or the minimum notional at its mark, e.g. what
+        a base-asset fee leaves behind) does not count, or it would hold a slot of
+        `max_open_positions` for ever, since no exit can ever close it."""
+        held = {s for s, (amount, mark) in self.positions.items()
+                if amount > 0 and (instruments is None or s not in instruments
+                                   or not is_dust(instruments[s], amount, mark))}
         return held | {s for s, value in self.pending_buys.items() if value > 0}
+
+
+def is_dust(instrument: Instrument, amount: Decimal, mark: Decimal) -> bool:
+    """Whether a holding of `amount` at `mark` is too small to sell in one order."""
+    return too_small(instrument, instrument.amount(amount), mark) is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +218,7 @@ def _check_entry(
     if invalid:
         return Denied(DenyReason.INVALID_INTENT, invalid)
 
-    open_symbols = portfolio.open_symbols()
+    open_symbols = portfolio.open_symbols(market.instruments)
     if intent.symbol not in open_symbols and len(open_symbols) >= limits.max_open_positions:
         return Denied(
             DenyReason.MAX_POSITIONS,

@@ -119,13 +119,6 @@ reprice_sell_after_s = 300.0
 poll_interval_s = 0.3
 [schedule]
 enabled = false
-[risk]
-# The live broker's balances run ahead of the fills it has reported (see the crash test's
-# docstring); at 120x speed that can look like a day's loss for a moment. Breakers off here.
-daily_loss_reduce_pct = 90.0
-daily_loss_halt_pct = 95.0
-drawdown_reduce_pct = 90.0
-drawdown_halt_pct = 95.0
 [recovery]
 lost_grace_s = 0.3
 {extra}

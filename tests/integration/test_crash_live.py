@@ -11,7 +11,9 @@ acknowledged. Every restart reconciles (state/recovery.py) before trading.
 At the end the market is frozen, the daemon restarts once more and stops cleanly, and the
 account is audited against the ledger: every exchange order is in the ledger with the same
 status and filled amount, no client id exists twice on the exchange, every fill is in the
-ledger exactly once, and every balance and position is equal to the last digit.
+ledger exactly once, and every balance and position is equal to the last digit. The risk
+limits are the defaults: no daily-loss or drawdown breaker may fire (a fill the exchange made
+but the daemon has not booked yet must not look like a loss; ADR-029).
 
 Counts (kills, restarts, orders, fills, mismatches) go to the terminal summary whatever
 pytest's capture mode (tests/integration/conftest.py), and are asserted on.
@@ -41,6 +43,9 @@ WINDOW_KILLS = 8  # of which this many between recording an order as sent and it
 SEED = 20261123
 SIM_ARGS = ("--coins", "16", "--speed", "300", "--history-days", "1.2", "--seed", "5",
             "--ack-delay-s", "0.25")
+# A breaker trip as the daemon logs it (bot/trader.py): with equity from one consistent
+# snapshot (ADR-029) the default breakers must not fire on fills in flight.
+_BREAKER = re.compile(r"trading state \w+ -> \w+: (daily loss|drawdown)")
 _RECONCILED = re.compile(r"reconciliation recorded \d+ event\(s\): (\d+) adopted, (\d+) lost, "
                          r"(\d+) fills, (\d+) closed")
 
@@ -54,6 +59,7 @@ def test_live_daemon_killed_at_random_moments_loses_and_duplicates_nothing(
     ledger = tmp_path / "var" / "ledger.sqlite"
     kills = in_window = restarts = 0
     adopted = lost = recovered_fills = closed = 0
+    breaker_trips: list[str] = []
     started = time.monotonic()
     moments = ["sent"] * WINDOW_KILLS + ["random"] * (KILLS - WINDOW_KILLS)
     rng.shuffle(moments)
@@ -82,6 +88,8 @@ def test_live_daemon_killed_at_random_moments_loses_and_duplicates_nothing(
                     a, lo, f, c = map(int, found.groups())
                     adopted, lost, recovered_fills, closed = (
                         adopted + a, lost + lo, recovered_fills + f, closed + c)
+                if _BREAKER.search(line):
+                    breaker_trips.append(line)
                 assert "Traceback" not in line, daemon.tail(80)
 
         exchange.popen.send_signal(signal.SIGUSR1)  # freeze the market: nothing moves now
@@ -92,6 +100,7 @@ def test_live_daemon_killed_at_random_moments_loses_and_duplicates_nothing(
         time.sleep(2.0)  # the broker adopts what the ledger has open and settles it
         assert daemon.interrupt() == 0, daemon.tail(80)
         assert "Traceback" not in "\n".join(daemon.lines), daemon.tail(80)
+        breaker_trips += [line for line in daemon.lines if _BREAKER.search(line)]
         result = audit(port, ledger)
     finally:
         exchange.interrupt()
@@ -102,9 +111,11 @@ def test_live_daemon_killed_at_random_moments_loses_and_duplicates_nothing(
         f"window: {in_window}) restarts={restarts} orders={result.ledger_orders} "
         f"(exchange {result.exchange_orders}) fills={result.ledger_fills} (exchange "
         f"{result.exchange_fills}) reconciled: adopted={adopted} lost={lost} "
-        f"fills={recovered_fills} closed={closed} mismatches={len(result.mismatches)} "
+        f"fills={recovered_fills} closed={closed} breaker_trips={len(breaker_trips)} "
+        f"mismatches={len(result.mismatches)} "
         f"in {elapsed:.0f} s")
     assert kills >= 20 and restarts == kills
     assert in_window >= WINDOW_KILLS - 2, "too few kills landed between an order's send and ack"
     assert result.exchange_orders >= 10 and result.exchange_fills >= 3, "too little trading"
     assert result.mismatches == [], "\n".join(result.mismatches[:20])
+    assert breaker_trips == [], "default breakers fired:\n" + "\n".join(breaker_trips[:5])
