@@ -109,7 +109,10 @@ def size_entry(
 
     amount = instrument.amount(target / price)
     # max_qty is an exchange ceiling, not a reason to refuse: fewer units are always safe.
-    amount = max(Decimal(0), min(amount, instrument.amount(instrument.max_qty)))
+    # 0 means no ceiling (Upbit's instruments), as in `Instrument.check`.
+    if instrument.max_qty > 0:
+        amount = min(amount, instrument.amount(instrument.max_qty))
+    amount = max(Decimal(0), amount)
     return Sizing(
         amount=amount,
         price=price,

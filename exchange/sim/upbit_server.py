@@ -1,4 +1,5 @@
-"""The simulated exchange's Upbit face: quotation REST and the `/websocket/v1` stream.
+"""The simulated exchange's Upbit face: quotation REST, the `/websocket/v1` stream, and the
+exchange (private) REST API for orders and balances (`upbit_orders_api.py`, JWT auth).
 
 Mounted beside the Binance protocol on the same port, over the same market: the same
 instants, prices and bars, in Upbit's shapes. Markets are named QUOTE-BASE (`KRW-BTC`).
@@ -33,6 +34,7 @@ from aiohttp import WSMsgType, web
 from exchange.feeds.upbit_parse import to_default
 from exchange.sim import upbit_protocol as wire
 from exchange.sim.bars import MinuteData
+from exchange.sim.upbit_orders_api import UpbitOrdersApi
 
 if TYPE_CHECKING:
     from exchange.sim.server import SimExchange
@@ -85,6 +87,7 @@ class UpbitGateway:
         self.clients: set[_Client] = set()
         self._volume_done = np.zeros(len(self.codes))  # current minute's volume sent so far
         self._sequence = 0
+        self.orders = UpbitOrdersApi(sim)  # private REST: accounts and orders (JWT)
 
     def routes(self) -> list[web.RouteDef]:
         """aiohttp routes to add to the sim's application."""
@@ -93,6 +96,7 @@ class UpbitGateway:
             web.get("/v1/ticker", self._rest(self.tickers)),
             web.get("/v1/candles/minutes/{unit}", self._rest(self.candles)),
             web.get(WS_PATH, self.handle),
+            *self.orders.routes(),
         ]
 
     # -- REST --------------------------------------------------------------------------------

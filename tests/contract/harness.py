@@ -3,7 +3,8 @@ tests in this package are written once and run against each of them.
 
 Feeds: `BinanceFeed` and `UpbitFeed`, each against the simulator over real sockets.
 Brokers: the paper broker (driven by the simulator's own closed bars) and `CcxtBroker`
-(the real ccxt client against the simulator's signed order endpoints). Nothing is mocked.
+(the real ccxt client against the simulator's signed order endpoints: Binance HMAC, and
+Upbit JWT on KRW-BTC). Nothing is mocked.
 """
 
 from __future__ import annotations
@@ -117,6 +118,7 @@ class BrokerHarness:
     """A broker on the simulator's market; `events` collects every order event."""
 
     name = ""
+    symbol, quote, quote_balance = "BTCUSDT", "USDT", QUOTE_BALANCE  # what the contract trades
 
     def __init__(self, sim: SimExchange) -> None:
         self.sim = sim
@@ -184,22 +186,33 @@ class PaperHarness(BrokerHarness):
 
 class CcxtSimHarness(BrokerHarness):
     name = "ccxt-sim"
+    exchange_id = "binance"
+    user_stream = False  # fills by REST polling only
     KEY, SECRET = "contract-test-key", "contract-test-secret"
+
+    def open_account(self, credentials: Any) -> None:
+        self.sim.orders.open_account(credentials, {self.quote: self.quote_balance}, FILLS)
 
     async def start(self) -> None:
         from exchange.brokers.ccxt import CcxtBroker, LivePolicy
         from exchange.brokers.ccxt_client import make_exchange
         from exchange.sim.auth import ApiCredentials
 
-        self.sim.orders.open_account(ApiCredentials(self.KEY, self.SECRET),
-                                     {"USDT": QUOTE_BALANCE}, FILLS)
-        exchange = make_exchange("binance", self.KEY, self.SECRET, rest_url=self.sim.rest_url)
+        self.open_account(ApiCredentials(self.KEY, self.SECRET))
+        exchange = make_exchange(self.exchange_id, self.KEY, self.SECRET,
+                                 rest_url=self.sim.rest_url)
         self.broker = CcxtBroker(exchange, self.sim.instruments, fill_params=FILLS,
                                  policy=LivePolicy(poll_interval_s=0.05, backoff_initial_s=0.02),
                                  clock_ms=lambda: self.sim.now_ms)
         self.broker.listener = self.events.extend
+        if self.user_stream:
+            self.broker.use_user_stream(self.sim.ws_url)
         await self.broker.start()
         self._task = asyncio.create_task(self.broker.run())
+        if self.user_stream:  # subscribed and caught up: from here fills come from it
+            async with asyncio.timeout(5):
+                while self.broker.stats["stream_catchups"] < 1:
+                    await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         if self.broker is None:
@@ -231,4 +244,30 @@ class CcxtSimHarness(BrokerHarness):
         return sum(1 for o in account.orders if o.client_order_id == client_order_id)
 
 
-BROKERS: dict[str, type[BrokerHarness]] = {"paper": PaperHarness, "ccxt-sim": CcxtSimHarness}
+class CcxtStreamSimHarness(CcxtSimHarness):
+    """The ccxt broker taking fills from the simulator's user data stream (REST polls only
+    while it is silent, which it is not here)."""
+
+    name = "ccxt-stream-sim"
+    user_stream = True
+
+
+class CcxtUpbitSimHarness(CcxtSimHarness):
+    """The ccxt Upbit client (JWT-signed Upbit REST) against the simulator's Upbit face,
+    trading KRW-BTC, whose prices follow Upbit's KRW tick bands."""
+
+    name = "ccxt-upbit-sim"
+    exchange_id = "upbit"
+    symbol, quote, quote_balance = "BTCKRW", "KRW", Decimal(10) ** 12
+
+    def open_account(self, credentials: Any) -> None:
+        self.sim.upbit.orders.open_account(credentials, {self.quote: self.quote_balance}, FILLS)
+
+    def lose_next_acknowledgement(self) -> bool:
+        self.sim.upbit.orders.drop_next_responses(1)
+        return True
+
+
+BROKERS: dict[str, type[BrokerHarness]] = {"paper": PaperHarness, "ccxt-sim": CcxtSimHarness,
+                                           "ccxt-stream-sim": CcxtStreamSimHarness,
+                                           "ccxt-upbit-sim": CcxtUpbitSimHarness}
