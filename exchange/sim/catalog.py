@@ -14,6 +14,7 @@ from decimal import Decimal
 
 import numpy as np
 
+from exchange import instruments
 from exchange.instruments import Instrument
 
 # Upbit KRW tick size per price band (band min <= price < next band min), valid until
@@ -129,7 +130,16 @@ _SYLLABLES = (
 )
 
 
-def _extra_coin(rng: np.random.Generator, taken: set[str]) -> CoinSpec:
+def _krw_tick(price: float, base: str, at_ms: int | None) -> Decimal:
+    """Upbit's KRW tick for `price`: the table in force at `at_ms` (the simulated clock's
+    start, so the simulated exchange and the daemon's instruments agree on the grid), or the
+    pre-2024 table when no date is given."""
+    if at_ms is None:
+        return upbit_krw_tick(price)
+    return instruments.upbit_krw_tick(price, at_ms, base)
+
+
+def _extra_coin(rng: np.random.Generator, taken: set[str], at_ms: int | None = None) -> CoinSpec:
     """A procedurally named USDT, BTC or KRW coin for markets larger than the catalog."""
     while True:
         parts = rng.choice(len(_SYLLABLES), size=int(rng.integers(2, 4)))
@@ -145,7 +155,7 @@ def _extra_coin(rng: np.random.Generator, taken: set[str]) -> CoinSpec:
             base,
             quote,
             price,
-            str(upbit_krw_tick(price)),
+            str(_krw_tick(price, base, at_ms)),
             "0.00000001",
             "5000",
             beta,
@@ -218,12 +228,14 @@ def _spec(
     )
 
 
-def build_catalog(coins: int, rng: np.random.Generator) -> list[CoinSpec]:
+def build_catalog(coins: int, rng: np.random.Generator, at_ms: int | None = None
+                  ) -> list[CoinSpec]:
     """The first `coins` symbols: the hand-written catalog, then procedural extras.
 
     Catalog coins are interleaved by quote so that a small market (say 6 coins) still mixes
     USDT, BTC and KRW pairs. Initial price levels get a seeded +-20% jitter; catalog KRW
-    levels sit mid-band, so the jitter never moves them into another Upbit band.
+    levels sit mid-band, so the jitter never moves them into another Upbit band. KRW ticks
+    follow Upbit's table in force at `at_ms` (see `_krw_tick`).
     """
     by_quote: dict[str, list[tuple]] = {}
     for row in _CATALOG:
@@ -238,11 +250,11 @@ def build_catalog(coins: int, rng: np.random.Generator) -> list[CoinSpec]:
     for base, quote, price, tick, lot, notional, beta, vol, qvol, spread in ordered[:coins]:
         level = price * float(np.exp(rng.uniform(-0.2, 0.2)))
         if quote == "KRW":  # catalog levels sit mid-band, so the jitter keeps the band
-            tick = str(upbit_krw_tick(level))
+            tick = str(_krw_tick(level, base, at_ms))
         specs.append(_spec(base, quote, level, tick, lot, notional, beta, vol, qvol, spread))
     taken = {s.instrument.symbol for s in specs}
     while len(specs) < coins:
-        spec = _extra_coin(rng, taken)
+        spec = _extra_coin(rng, taken, at_ms)
         taken.add(spec.instrument.symbol)
         specs.append(spec)
     return specs

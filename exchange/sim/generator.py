@@ -51,7 +51,7 @@ class GeneratorSource:
         catalog_rng, self._regime_rng, self._rng = root.spawn(3)
         self.seed = seed
         self.ticks_per_bar = ticks_per_bar
-        self.specs = build_catalog(coins, catalog_rng)
+        self.specs = build_catalog(coins, catalog_rng, start_ms)
         self.instruments: list[Instrument] = [s.instrument for s in self.specs]
         self.symbols = [i.symbol for i in self.instruments]
         self._index = {s: i for i, s in enumerate(self.symbols)}

@@ -21,10 +21,10 @@ from state.ledger import Ledger
 from tests.integration.test_live_daemon import API_KEY, API_SECRET, run_live_stepped
 
 MINUTES = 240
-# Nov 2023: the simulator's catalog gives KRW coins Upbit's pre-2024 tick table whatever the
-# date, while the daemon's instruments follow the table of the sim clock's date; in the
-# table's own era the two agree, so fill prices need no rounding by the broker.
-START_MS = 1_700_000_040_000
+# Sept 2026: Upbit's newest KRW tick table (from 2025-07-31). The simulator's catalog and the
+# daemon's instruments both take the table in force at the sim clock's start, so fill prices
+# sit on the grid the broker rounds to (they once disagreed after 2024-01-28).
+START_MS = 1_790_000_040_000
 
 
 def upbit_live_config(tmp_path: Path) -> Config:
