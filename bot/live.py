@@ -13,10 +13,11 @@ import secrets
 from decimal import Decimal
 
 from bot.config import Config
+from bot.live_health import CountingGate, watch_live_broker
 from bot.secrets import ApiKeys, load_api_keys
 from bot.trader import Trader
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
-from exchange.brokers.ccxt_client import RequestGate, dialect_for, make_exchange
+from exchange.brokers.ccxt_client import dialect_for, make_exchange
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
 from state.codec import BalanceSet
@@ -56,9 +57,12 @@ async def start_live_broker(config: Config, trader: Trader, sim: SimExchange | N
     if sim is not None:
         if key not in sim.orders.accounts:
             quote = config.trading.quote_asset
-            sim.orders.open_account(ApiCredentials(key, secret),
-                                    {quote: Decimal(str(config.trading.starting_balance))},
-                                    trader.broker.fill_params)
+            # Upbit's face checks JWTs with its own key list; its accounts are the same
+            # matching-core accounts (exchange/sim/upbit_orders_api.py, ADR-031)
+            accounts = sim.upbit.orders if config.live.ccxt_id == "upbit" else sim.orders
+            accounts.open_account(ApiCredentials(key, secret),
+                                  {quote: Decimal(str(config.trading.starting_balance))},
+                                  trader.broker.fill_params)
         # The embedded simulator enforces its own limit (429/418); ccxt's 50 ms spacing for
         # the real Binance would only slow it down. Our RequestGate budget still applies.
         rest_url, rate_limit_ms = sim.rest_url, 5
@@ -68,15 +72,21 @@ async def start_live_broker(config: Config, trader: Trader, sim: SimExchange | N
     broker = CcxtBroker(exchange, trader.instruments.values(),
                         fill_params=trader.broker.fill_params,
                         id_prefix=client_id_prefix(trader),
-                        policy=LivePolicy(poll_interval_s=config.live.poll_interval_s),
-                        gate=RequestGate(budget))
+                        policy=LivePolicy(
+                            poll_interval_s=config.live.poll_interval_s,
+                            stream_silent_after_s=config.live.stream_silent_after_s,
+                            stream_safety_poll_s=config.live.stream_safety_poll_s),
+                        gate=CountingGate(budget))  # counts requests and errors for status
+    if config.live.user_stream and config.live.ccxt_id == "binance":
+        # Fills from the user data stream; REST polls only while it is silent (ADR-033).
+        broker.use_user_stream(sim.ws_url if sim is not None else config.exchange.ws_url)
     try:
         await broker.start()
     except Exception:
         await broker.close()
         raise
     trader.broker = broker
-    broker.listener = trader.on_order_events
+    watch_live_broker(trader, broker)  # listener = trader.on_order_events, + failure notices
     log.info("live broker: %s via ccxt (%s), client ids %s-…", config.live.ccxt_id,
              "simulator" if sim is not None else "exchange", broker.id_prefix)
     return broker

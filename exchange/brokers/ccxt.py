@@ -1,12 +1,15 @@
 """Live broker: a ccxt async exchange behind the synchronous `Broker` interface.
 
 The trader's decision step never awaits: `submit` and `cancel` put the request in a queue
-and return; one worker task sends them in order, and a poll task watches open orders. What
-the exchange answers (Accepted, Rejected, fills, Canceled) goes to `listener` as soon as it
-is known, or waits for the next `on_bars` when no listener is set.
+and return; one worker task sends them in order; fills and closes come from the user data
+stream (Binance), and a poll task watches open orders over REST while that stream is silent
+(or always, without one: Upbit). What the exchange answers (Accepted, Rejected, fills,
+Canceled) goes to `listener` as soon as it is known, or waits for the next `on_bars` when no
+listener is set.
 
 This module is the broker's public face and its order worker (place, cancel, adopt). The
-rest is layered under it: `ccxt_settle.py` polls and settles open orders (fills keyed by
+rest is layered under it: `ccxt_stream.py` applies the user data stream and decides when
+REST polls are due, `ccxt_settle.py` polls and settles open orders (fills keyed by
 trade id, closes), `ccxt_requests.py` talks to the exchange (rate gate, retried reads,
 lookups by client id, balances), `ccxt_errors.py` says what each ccxt exception means
 (retry, look up, or reject), and `ccxt_orders.py` keeps the I/O-free order bookkeeping.
@@ -43,7 +46,7 @@ from exchange.brokers.ccxt_orders import (
     lock_estimate,
     wall_ms,
 )
-from exchange.brokers.ccxt_settle import OrderSettling
+from exchange.brokers.ccxt_stream import StreamSettling
 from exchange.brokers.sim import OpenOrder
 from exchange.fills import FillParams
 from exchange.instruments import Instrument
@@ -62,7 +65,7 @@ __all__ = ["CcxtBroker", "LivePolicy"]
 log = logging.getLogger(__name__)
 
 
-class CcxtBroker(OrderSettling):
+class CcxtBroker(StreamSettling):
     """Orders on a real (or simulated) exchange through ccxt; see the module docstring."""
 
     def __init__(self, exchange: Any, instruments: Iterable[Instrument], *,
@@ -72,7 +75,6 @@ class CcxtBroker(OrderSettling):
         super().__init__(exchange, instruments, policy=policy, gate=gate, clock_ms=clock_ms)
         self.fill_params = fill_params or FillParams()  # fees to size with; the exchange decides
         self.id_prefix = id_prefix
-        self._by_exchange_id: dict[str, str] = {}
         self._commands: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self._order_seq = 0
         self._busy = False
@@ -179,10 +181,12 @@ class CcxtBroker(OrderSettling):
         await self._refresh_balances()
 
     async def run(self) -> None:
-        """Send queued requests and poll open orders until cancelled."""
+        """Send queued requests, follow the user data stream (if `use_user_stream` was
+        called) and poll open orders over REST when due, until cancelled."""
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(self._work(), name="broker-orders")
             tasks.create_task(self._poll_forever(), name="broker-poll")
+            tasks.create_task(self._run_stream(), name="broker-stream")
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
@@ -285,12 +289,14 @@ class CcxtBroker(OrderSettling):
             order.state = OPEN
             self._emit([Accepted(request.client_order_id, request.symbol, request.side,
                                  request.type, request.amount, request.price, ts, now)])
+        await self._replay_early(order)  # what the stream said before the acknowledgement
         await self._settle(order, response)
 
     async def _reject(self, order: LiveOrder, reason: RejectReason, why: Exception | str) -> None:
         self.stats["rejects"] += 1
         request, now = order.request, self.clock_ms()
         order.state = CLOSED
+        self._forget_early(request.client_order_id)
         detail = why if isinstance(why, str) else exchange_message(why)
         log.info("order %s rejected by the exchange: %s", request.client_order_id, detail)
         self._emit([Rejected(request.client_order_id, request.symbol, reason, detail, now, now)])
@@ -332,6 +338,7 @@ class CcxtBroker(OrderSettling):
         order.state = OPEN  # the ledger already has its Accepted
         order.exchange_id = str(found["id"])
         self._by_exchange_id[order.exchange_id] = order.request.client_order_id
+        await self._replay_early(order)
         await self._settle(order, found)
 
     # ------------------------------------------------------------ plumbing

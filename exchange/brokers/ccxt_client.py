@@ -66,6 +66,10 @@ def make_exchange(exchange_id: str, api_key: str, api_secret: str, *,
     never log it or its `__dict__`.
     """
     cls = getattr(ccxt_async, exchange_id, None)
+    if exchange_id == "upbit":  # ccxt's class plus lookups by identifier and order trades
+        from exchange.brokers.ccxt_upbit import UpbitClient
+
+        cls = UpbitClient
     if cls is None:
         raise ValueError(f"ccxt has no exchange '{exchange_id}'; see ccxt.exchanges for the ids")
     options: dict[str, Any] = {}

@@ -33,6 +33,12 @@ class LivePolicy:
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 10.0
     max_place_attempts: int = 6
+    # User data stream (ccxt_stream.py): REST polls open orders only while the stream is
+    # down or has said nothing (no frame, no pong) for this long ...
+    stream_silent_after_s: float = 10.0
+    # ... and, as a safety net, this often even while it is healthy (Hummingbot: 120 s).
+    stream_safety_poll_s: float = 60.0
+    stream_keepalive_s: float = 1800.0  # listenKey renewal (Binance: valid for 60 min)
 
 
 @dataclass(slots=True)

@@ -42,7 +42,9 @@ class CcxtRequests:
         while True:
             try:
                 return await self.gate.call(lambda: method(*args))
-            except ccxt.DDoSProtection:
+            except (ccxt.DDoSProtection, ccxt.RateLimitExceeded):
+                # ccxt raises RateLimitExceeded, not a DDoSProtection subclass, for a 429
+                # that the exchange's own error handler does not map (Upbit's plain 429)
                 self.gate.back_off(retry_after_s(self.exchange))
 
     async def _read(self, method: Callable[..., Any], *args: Any) -> Any:

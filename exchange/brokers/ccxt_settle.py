@@ -61,11 +61,18 @@ class OrderSettling(CcxtRequests):
                 async with asyncio.timeout(self.policy.poll_interval_s):
                     await self._wake.wait()
             self._wake.clear()
+            if not self._rest_poll_due():
+                continue
             try:
                 await self.poll_once()
             except ccxt.BaseError as exc:
                 log.warning("order poll failed (%s); retrying next interval",
                             exchange_message(exc))
+
+    def _rest_poll_due(self) -> bool:
+        """Whether the open-order poll runs this interval: always, without a user data
+        stream (`ccxt_stream.py` polls only while its stream is silent)."""
+        return True
 
     async def poll_once(self) -> None:
         """Compare every open order with the exchange; report fills and closes."""

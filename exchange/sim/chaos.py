@@ -5,6 +5,8 @@ What it does to a `SimExchange` (each off unless configured, all seeded):
 * drops every websocket every `drop_every_s` (a TCP reset, no close handshake);
 * replaces a share `malformed_share` of market-data frames with malformed ones (cut-off
   JSON, wrong types, a bare number): the bars they carried are lost to the stream;
+  `user_malformed_share` does the same to user-data-stream frames (the fill they carried
+  is then only on REST); drops cut the user-data streams too;
 * stalls the market streams for `stall_s` every `stall_every_s`: connections stay open and
   silent, the failure a reconnect-on-error loop never notices;
 * answers a share `rest_error_share` of REST requests with 429 (+ `Retry-After`) or a
@@ -36,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from exchange.sim.streams import StreamHub
+from exchange.sim.user_stream import UserStreams
 
 if TYPE_CHECKING:
     from exchange.sim.server import SimExchange
@@ -65,6 +68,7 @@ class ChaosConfig:
     rest_error_share: float = 0.0
     rest_error_statuses: tuple[int, ...] = (429, 500, 502, 503, 504)
     ack_delay_s: float = 0.0
+    user_malformed_share: float = 0.0
 
 
 @dataclass
@@ -78,6 +82,7 @@ class ChaosCounts:
     frames_swallowed: int = 0
     rest_errors: dict[str, int] = field(default_factory=dict)
     acks_delayed: int = 0
+    user_malformed: int = 0
 
 
 class ChaosHub(StreamHub):
@@ -106,6 +111,30 @@ class ChaosHub(StreamHub):
         super().publish(stream, payload)
 
 
+USER_MALFORMED_FRAMES = (
+    b'{"e":"executionReport","E":17000000,"s":"BTCUSDT","c":"x",',  # cut off mid-frame
+    b'{"e":"executionReport","x":"TRADE","t":"not a number"}',
+    b"[]",
+)
+
+
+class ChaosUserStreams(UserStreams):
+    """User data streams with a share of their frames replaced by malformed ones."""
+
+    def __init__(self, chaos: Chaos) -> None:
+        super().__init__()
+        self._chaos = chaos
+        self._random = random.Random(chaos.config.seed + 2)
+
+    def publish(self, account: str, payload: dict[str, Any]) -> None:
+        share = self._chaos.config.user_malformed_share
+        if share > 0 and self.connected(account) and self._random.random() < share:
+            self._chaos.counts.user_malformed += 1
+            self.publish_raw(account, self._random.choice(USER_MALFORMED_FRAMES))
+            return
+        super().publish(account, payload)
+
+
 class Chaos:
     """Attach to a `SimExchange` *before* `start()`; run `run()` as a task beside it."""
 
@@ -116,6 +145,7 @@ class Chaos:
         self._random = random.Random(config.seed + 1)
         self.hub = ChaosHub(config, self.counts)
         sim.hub = self.hub
+        sim.orders.streams = ChaosUserStreams(self)
         sim.middlewares.append(self._middleware)
         self.frozen = False
 
@@ -213,7 +243,8 @@ async def serve_account_with_chaos(args: argparse.Namespace) -> ChaosCounts:
     chaos = Chaos(sim, ChaosConfig(
         seed=args.seed, drop_every_s=args.drop_every_s, malformed_share=args.malformed_share,
         stall_every_s=args.stall_every_s, stall_s=args.stall_s,
-        rest_error_share=args.rest_error_share, ack_delay_s=args.ack_delay_s))
+        rest_error_share=args.rest_error_share, ack_delay_s=args.ack_delay_s,
+        user_malformed_share=args.user_malformed_share))
     key, secret = os.environ["ENTASIS_SIM_API_KEY"], os.environ["ENTASIS_SIM_API_SECRET"]
     sim.orders.open_account(ApiCredentials(key, secret), {args.quote: Decimal(args.balance)})
     await sim.start()

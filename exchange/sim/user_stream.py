@@ -142,6 +142,20 @@ class UserStreams:
         for client in list(clients):
             client.push(frame)
 
+    def publish_raw(self, account: str, frame: bytes) -> int:
+        """Test and chaos hook: send `frame` as it is (e.g. a malformed one) to every socket
+        of the account's listenKey; returns how many sockets got it."""
+        key = self._key_of.get(account)
+        clients = list(self._clients.get(key, set())) if key else []
+        for client in clients:
+            client.push(frame)
+        return len(clients)
+
+    def connected(self, account: str) -> int:
+        """How many sockets listen on the account's listenKey (tests wait on it)."""
+        key = self._key_of.get(account)
+        return len(self._clients.get(key, set())) if key else 0
+
     async def handle(self, request: web.Request, listen_key: str) -> web.WebSocketResponse:
         """Serve `/ws/<listenKey>` until the client or the server closes it."""
         ws = web.WebSocketResponse(heartbeat=20.0, autoping=True, timeout=CLOSE_TIMEOUT_S)

@@ -2,13 +2,16 @@
 
 The daemon (`mode = "live"`, the real ccxt client, the real Binance feed) trades on the
 embedded simulator with chaos on (exchange/sim/chaos.py): every websocket dropped every
-~3 s, 1 % of market frames malformed, the market streams silent for 4.5 s (past the 3 s
-stale threshold) every ~9 s, and 4 % of REST answers a 429 or a gateway 5xx. After ~25 s
+~3 s (the user-data stream too), 1 % of market frames and 5 % of user-data-stream frames
+malformed, the market streams silent for 4.5 s (past the 3 s
+stale threshold) every ~9 s, and 8 % of REST answers a 429 or a gateway 5xx (the live
+broker takes fills from the user data stream, so it sends few REST requests). After ~25 s
 the chaos calms, the market freezes, the broker settles, and the account is audited
 against the ledger. It must show: the daemon never stopped, entries were held back while
 the stream was stale and came back after (the test lets the market run on after the chaos
 until decision steps run with entries allowed again), the feed reconnected and refilled its gaps, and
-every order, fill, balance and position equals the exchange's.
+every order, fill, balance and position equals the exchange's. The risk limits are the
+defaults, and no daily-loss or drawdown breaker may fire (ADR-029).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pytest
 
 from bot.config import load_config
 from bot.daemon import Daemon
+from bot.notify import Notice, NoticeKind
 from exchange.sim.chaos import Chaos, ChaosConfig
 from exchange.sim.server import SimExchange
 from tests.integration.liverig import API_KEY, API_SECRET, audit_account
@@ -53,11 +57,6 @@ min_score = 0.0
 poll_interval_s = 0.3
 [schedule]
 enabled = false
-[risk]
-daily_loss_reduce_pct = 90.0
-daily_loss_halt_pct = 95.0
-drawdown_reduce_pct = 90.0
-drawdown_halt_pct = 95.0
 [recovery]
 stale_poll_interval_s = 0.5
 resume_after_s = 3.0
@@ -90,9 +89,18 @@ def test_live_daemon_rides_out_drops_bad_frames_stalls_and_rest_errors(
         "ENTASIS__EXCHANGE__API_KEY": API_KEY, "ENTASIS__EXCHANGE__API_SECRET": API_SECRET})
     sim = SimExchange(config.sim)
     chaos = Chaos(sim, ChaosConfig(seed=3, drop_every_s=3.0, malformed_share=0.01,
-                                   stall_every_s=9.0, stall_s=4.5, rest_error_share=0.04))
+                                   stall_every_s=9.0, stall_s=4.5, rest_error_share=0.08,
+                                   user_malformed_share=0.05))
     daemon = Daemon(config, sim=sim)
     observed: dict[str, int] = {"checks": 0, "stopped": 0}
+    trips: list[str] = []  # default breakers: none may fire on fills in flight (ADR-029)
+
+    def on_notice(notice: Notice) -> None:
+        if notice.kind is NoticeKind.BREAKER and notice.data.get("cause") in (
+                "DAILY_LOSS", "DRAWDOWN"):
+            trips.append(notice.text)
+
+    daemon.notifier.subscribe(on_notice)
 
     async def scenario() -> None:
         run = asyncio.create_task(daemon.run())
@@ -142,7 +150,12 @@ def test_live_daemon_rides_out_drops_bad_frames_stalls_and_rest_errors(
         f"steps_after_resume={len({d.ts for d in after})} buys_after_resume={len(bought_after)} "
         f"orders={result.ledger_orders} (exchange {result.exchange_orders}) "
         f"fills={result.ledger_fills} (exchange {result.exchange_fills}) "
-        f"rate_limited={daemon.live_broker.gate.rate_limited} "
+        f"rate_limited={daemon.live_broker.gate.rate_limited} breaker_trips={len(trips)} "
+        f"user_stream: events={daemon.live_broker.stats['stream_events']} "
+        f"garbled={chaos.counts.user_malformed} "
+        f"reconnects={daemon.live_broker.stats['stream_reconnects']} "
+        f"catchups={daemon.live_broker.stats['stream_catchups']} "
+        f"order_polls={daemon.live_broker.stats['polls']} "
         f"mismatches={len(result.mismatches)} {'; '.join(result.mismatches[:5])}")
 
     assert observed["stopped"] == 0, "the daemon stopped during the chaos"
@@ -154,3 +167,4 @@ def test_live_daemon_rides_out_drops_bad_frames_stalls_and_rest_errors(
     assert not any("entry paused" in (d.detail or "") for d in after), "entries still paused"
     assert result.exchange_orders >= 10 and result.exchange_fills >= 3
     assert result.mismatches == [], "\n".join(result.mismatches[:20])
+    assert trips == [], "default breakers fired: " + "; ".join(trips[:5])
