@@ -366,9 +366,9 @@ class TelegramBot:
             batch = [await self._notices.get()]
             deadline = time.monotonic() + NOTICE_BATCH_S
             while len(batch) < NOTICE_LINES:
-                try:
-                    batch.append(await asyncio.wait_for(self._notices.get(),
-                                                        max(0.0, deadline - time.monotonic())))
+                try:  # asyncio.timeout, not wait_for: see bot/engine.py run_decisions
+                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                        batch.append(await self._notices.get())
                 except TimeoutError:
                     break
             lines = [n.text for n in batch]

@@ -106,7 +106,7 @@ def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path)
     config = tmp_path / "config.toml"
     config.write_text(FAST)
     fake = FakeSystemd(str(tmp_path / "notify.sock"))
-    env = {**os.environ, "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
+    env = {**os.environ, "PYTHONFAULTHANDLER": "1", "NOTIFY_SOCKET": str(tmp_path / "notify.sock"),
            "WATCHDOG_USEC": "1000000", "PYTHONUNBUFFERED": "1"}
     env.pop("WATCHDOG_PID", None)
     daemon = subprocess.Popen([sys.executable, "-m", "bot.cli", "run", "--config", str(config)],
@@ -139,7 +139,11 @@ def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path)
             time.sleep(0.1)
     finally:
         daemon.send_signal(signal.SIGINT)
-        output, _ = daemon.communicate(timeout=15)
+        try:
+            output, _ = daemon.communicate(timeout=15)
+        except subprocess.TimeoutExpired:  # never leave a daemon behind; the asserts say why
+            daemon.send_signal(signal.SIGABRT)
+            output, _ = daemon.communicate()
         time.sleep(0.2)
         fake.close()
     assert daemon.returncode == 0 and "Traceback" not in output, output
