@@ -34,6 +34,13 @@ BUY+k (k >= 1) lifts the ask (+ k-1 ticks), BUY-k rests k ticks below the bid; S
 the ask, SELL+k hits the bid (- k-1 ticks), SELL-k rests k ticks above the ask. With a
 one-tick spread this is exactly the env's formula.
 
+Forecast and anomaly columns. A model trained with them (`rl.extra_inputs.EXTRA_NAMES`,
+between the feature and the account columns) reads them from `extras` (`LiveExtras`: the
+engine's latest `ForecastBatch` and the trader's latest `AnomalyReading`, both refreshed
+before the policy decides), through the recipe training used. The daemon attaches them at
+start (`rl.extra_inputs.attach_policy_inputs`); a model that wants them where the forecast or
+the detector is not served is refused, at start or at its hot swap, saying what to turn on.
+
 Hot swap: `between_steps` (called by the engine before each decision) runs `maybe_reload`,
 which reads the registry's best version at most every `reload_every_steps` steps or
 `reload_every_s` seconds and swaps in a newly promoted player; a step never mixes two nets.
@@ -52,6 +59,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
+from rl.extra_inputs import EXTRA_NAMES, LiveExtras
+from rl.extra_inputs import OBSERVATION_NAMES as EXTRA_OBSERVATION_NAMES
 from rl.networks import ModelMismatchError, NetSpec, Player, feature_names_hash
 from rl.registry import ModelRecord, ModelRegistry
 from rl.spaces import (
@@ -74,23 +83,44 @@ REGISTRY_FILE = "models.sqlite"  # = bot.cli_models.REGISTRY_FILE (a test keeps 
 OBSERVATION_NAMES: tuple[str, ...] = (*OBS_FEATURES, *STATE_FEATURES)
 
 
-def live_spec(hidden: tuple[int, ...], offsets_ticks: Sequence[int] = DEFAULT_OFFSETS_TICKS
-              ) -> NetSpec:
-    """The `NetSpec` a model must have to trade live: no extra (forecast/anomaly) columns,
-    the default action set, the live feature layout (hidden sizes are the model's own)."""
-    return NetSpec(len(OBSERVATION_NAMES), len(action_names(offsets_ticks)), tuple(hidden),
-                   feature_names_hash(OBSERVATION_NAMES))
+def live_spec(hidden: tuple[int, ...], offsets_ticks: Sequence[int] = DEFAULT_OFFSETS_TICKS,
+              extra: bool = False) -> NetSpec:
+    """The `NetSpec` a model must have to trade live: the default action set and the live
+    feature layout, without extra columns or (`extra`) with exactly the forecast and anomaly
+    columns of `rl.extra_inputs` (hidden sizes are the model's own)."""
+    names = EXTRA_OBSERVATION_NAMES if extra else OBSERVATION_NAMES
+    return NetSpec(len(names), len(action_names(offsets_ticks)), tuple(hidden),
+                   feature_names_hash(names))
+
+
+def wants_extras(player: Player, offsets_ticks: Sequence[int] = DEFAULT_OFFSETS_TICKS) -> bool:
+    """True when the model was trained with the forecast and anomaly columns."""
+    return not live_spec(player.spec.hidden, offsets_ticks, extra=True).mismatches(player.spec)
 
 
 def check_player(player: Player, source: str,
-                 offsets_ticks: Sequence[int] = DEFAULT_OFFSETS_TICKS) -> None:
-    """Refuse a model that does not fit live observations, with every reason at once."""
-    reasons = live_spec(player.spec.hidden, offsets_ticks).mismatches(player.spec)
-    if reasons:
-        raise ModelMismatchError(
-            f"{source} cannot trade live: " + "; ".join(reasons)
-            + f" (live observation = {len(OBS_FEATURES)} feature + {len(STATE_FEATURES)} "
-            "account columns, no extra columns)")
+                 offsets_ticks: Sequence[int] = DEFAULT_OFFSETS_TICKS,
+                 extras: LiveExtras | None = None, *, extras_known: bool = True) -> None:
+    """Refuse a model that does not fit live observations, with every reason at once. A
+    model with the extra columns also needs `extras` serving both sources; with
+    `extras_known=False` (built before the daemon attached them) that check waits for
+    `RLPolicy.attach_extras`."""
+    plain = live_spec(player.spec.hidden, offsets_ticks).mismatches(player.spec)
+    if not plain:
+        return
+    if wants_extras(player, offsets_ticks):
+        missing = LiveExtras(None, None).missing if extras is None else extras.missing
+        if missing and extras_known:
+            raise ModelMismatchError(
+                f"{source} reads the forecast and anomaly columns ({', '.join(EXTRA_NAMES)}) "
+                f"but this daemon does not serve {' nor '.join(missing)}; turn them on, or "
+                "promote a model trained without them")
+        return
+    raise ModelMismatchError(
+        f"{source} cannot trade live: " + "; ".join(plain)
+        + f" (live observation = {len(OBS_FEATURES)} feature + {len(STATE_FEATURES)} "
+        f"account columns, with no extra columns or exactly {len(EXTRA_NAMES)}: "
+        f"{', '.join(EXTRA_NAMES)})")
 
 
 @dataclass
@@ -113,13 +143,29 @@ class RLPolicy:
     reload_every_s: float = 60.0
     name: str = "rl"
     universe: tuple[str, ...] | None = None  # row order of DecisionView.features
+    # Forecast and anomaly sources for models trained with them (`attach_extras`); None =
+    # not attached yet (a model that needs them then refuses to decide).
+    extras: LiveExtras | None = None
     _steps_since_check: int = 0
     _last_check_s: float = field(default_factory=time.monotonic)
     _refused: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
-        check_player(self.player, f"model {self.version}", self.offsets_ticks)
+        check_player(self.player, f"model {self.version}", self.offsets_ticks, self.extras,
+                     extras_known=self.extras is not None)
         self.action_names = action_names(self.offsets_ticks)
+
+    def attach_extras(self, extras: LiveExtras) -> None:
+        """Give the policy the daemon's forecast service and anomaly detector (either may be
+        None). Raises ModelMismatchError, saying what to turn on, when the model reads the
+        extra columns and a source is missing: better at startup than a silent zero."""
+        self.extras = extras
+        check_player(self.player, f"model {self.version}", self.offsets_ticks, extras)
+
+    @property
+    def wants_extras(self) -> bool:
+        """Whether the current model reads the forecast and anomaly columns."""
+        return wants_extras(self.player, self.offsets_ticks)
 
     # -- construction and hot swap ----------------------------------------------------------
     @classmethod
@@ -151,7 +197,7 @@ class RLPolicy:
             return False
         try:
             player = _load(record)
-            check_player(player, f"model {record.version}", self.offsets_ticks)
+            check_player(player, f"model {record.version}", self.offsets_ticks, self.extras)
         except (ModelMismatchError, OSError, RuntimeError, KeyError) as error:
             self._refused.add(record.version)
             log.error("policy rl: keeping %s, new best %s refused: %s",
@@ -223,8 +269,12 @@ class RLPolicy:
             raise ModelMismatchError("DecisionView.feature_names differ from FEATURE_NAMES")
         table = feature_observation(feats[index])
         state = np.array([self._account(view, s) for s in symbols], np.float32)
-        return np.concatenate([table, state.reshape(len(symbols), len(STATE_FEATURES))],
-                              axis=1)
+        parts = [table, state.reshape(len(symbols), len(STATE_FEATURES))]
+        if self.wants_extras:
+            check_player(self.player, f"model {self.version}", self.offsets_ticks, self.extras)
+            assert self.extras is not None
+            parts.insert(1, self.extras.columns(symbols, rows).astype(np.float32))
+        return np.concatenate(parts, axis=1)
 
     def _account(self, view: DecisionView, symbol: str) -> list[float]:
         """The 9 STATE_FEATURES of one symbol (order as in rl.spaces)."""

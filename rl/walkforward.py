@@ -15,6 +15,10 @@ are frozen. Per seed:
 
 Nothing here reads the test period before step 2, and nothing is tuned after it.
 
+`--extra` adds the forecast and anomaly columns to every observation (rl/extra_inputs.py):
+out of fold over the training folder, from models fit on all of it over the test folder
+(rl/extra_folds.py). The candidates that read them face the same arena and the same test.
+
 Reward scaling is `EnvConfig.reward_scale` (x1000 by default here, as in `entasis selfplay`):
 with the env's 5% position cap a typical step's log reward is ~1e-4, far below the value
 head's initial error, and PPO then learns nothing in a small budget (measured on a planted
@@ -25,6 +29,7 @@ edge). The scale multiplies rewards only; the arena and this evaluation read equ
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import sys
@@ -39,11 +44,13 @@ import numpy as np
 from rl import arena
 from rl.env import TRAINING_REWARD_SCALE, EnvConfig
 from rl.episodes import MarketData
+from rl.extra_folds import ExtraSettings, FoldPlan, walkforward_extras
+from rl.extra_inputs import make_extra_env
 from rl.loop import run_selfplay
 from rl.networks import Player
 from rl.ppo import PPOConfig
 from rl.registry import ModelRegistry
-from rl.selfplay import SelfPlayConfig
+from rl.selfplay import SelfPlayConfig, plain_config
 
 Progress = Callable[[str, int, int], None]
 RL_NAME = "rl"
@@ -104,16 +111,25 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
                  generations: int, config: SelfPlayConfig, arena_episodes: int = 200,
                  embargo_minutes: int = 1440, train_fraction: float = 0.7,
                  workdir: str | Path | None = None,
-                 progress: Progress | None = None) -> list[dict[str, Any]]:
+                 progress: Progress | None = None,
+                 extra: tuple[ExtraSettings, FoldPlan] | None = None) -> list[dict[str, Any]]:
     """Train per seed on `train_dir` (arena on its embargoed last days), then evaluate the
     final best_player once on `test_dir`; one dict per seed (see module docstring).
 
-    `config.env_config` (an `EnvConfig`) is used for training, arena and test alike."""
+    `config.env_config` (an `EnvConfig`) is used for training, arena and test alike.
+    With `extra` (settings, fold plan) every player sees the forecast and anomaly columns
+    (rl/extra_inputs.py): out of fold on the training folder, from models fit on all of it
+    on the test folder (rl/extra_folds.py); the report's `extra` says how they were built."""
     env_config = config.env_config or EnvConfig()
-    data = MarketData.from_csv_dir(train_dir)
+    extra_report: dict[str, Any] | None = None
+    if extra is not None:
+        data, test, extra_report = walkforward_extras(train_dir, test_dir, settings=extra[0],
+                                                      plan=extra[1], progress=progress)
+        config = dataclasses.replace(config, env_factory=make_extra_env)
+    else:
+        data, test = MarketData.from_csv_dir(train_dir), MarketData.from_csv_dir(test_dir)
     train, validation = data.split(train_fraction=train_fraction,
                                    embargo_minutes=embargo_minutes)
-    test = MarketData.from_csv_dir(test_dir)
     rows = []
     with TemporaryDirectory(prefix="walkforward-") as scratch:
         root = Path(workdir) if workdir is not None else Path(scratch)
@@ -122,6 +138,8 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
             seed_dir = root / f"seed{seed}"
             seed_dir.mkdir(parents=True, exist_ok=True)
             with ModelRegistry.open(seed_dir / "registry.db") as registry:
+                if extra is not None:
+                    install_initial(registry, seed_dir / "models", train, env_config, seed)
                 outcomes = run_selfplay(data, registry, seed_dir, generations=generations,
                                         config=config, env_config=env_config,
                                         arena_episodes=arena_episodes,
@@ -144,8 +162,27 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
             "train_rows": [_iso(train.open_ms[0]), _iso(train.open_ms[-1])],
             "arena_rows": [_iso(validation.open_ms[0]), _iso(validation.open_ms[-1])],
             "test_rows": [_iso(test.open_ms[0]), _iso(test.open_ms[-1])],
-            "embargo_minutes": embargo_minutes}
+            "embargo_minutes": embargo_minutes, "extra": extra_report}
     return [{**row, "data": info} for row in rows]
+
+
+def install_initial(registry: ModelRegistry, models_dir: Path, train: MarketData,
+                    env_config: EnvConfig, seed: int) -> None:
+    """Install the random v0000 for the extra-column layout (what `rl.loop.ensure_best`
+    does for the plain one): its spec must carry the named layout's hash, which the env's
+    generic `extra_i` names would not give. No-op when a best exists (a resumed run)."""
+    if registry.best() is not None:
+        return
+    probe = make_extra_env(train, 1, env_config, seed)
+    player = Player.create(probe.observation_size, probe.n_actions,
+                           feature_names=probe.observation_names, seed=seed)
+    path = player.save(models_dir / "v0000.pt")
+    if registry.get("v0000") is None:
+        registry.register("v0000", path, data_start_ms=int(train.open_ms[0]),
+                          data_end_ms=int(train.open_ms[-1]))
+    registry.promote("v0000", {"note": "initial network: random weights, no arena; observation "
+                               "with the forecast and anomaly columns (rl/extra_inputs.py)",
+                               "training": {"env_config": plain_config(env_config)}})
 
 
 def _iso(ms: int | np.integer) -> str:
@@ -197,6 +234,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--train-fraction", type=float, default=0.7)
     parser.add_argument("--reward-scale", type=float, default=TRAINING_REWARD_SCALE,
                         help="EnvConfig.reward_scale (rewards only; arena and test read equity)")
+    parser.add_argument("--extra", action="store_true",
+                        help="add the forecast and anomaly columns (out of fold in training)")
+    parser.add_argument("--extra-min-train-minutes", type=int, default=FoldPlan.min_train_minutes,
+                        help="rows before the first out-of-fold block (incl. warm-up)")
+    parser.add_argument("--extra-refit-minutes", type=int, default=FoldPlan.refit_minutes,
+                        help="minutes each out-of-fold model pair serves")
+    parser.add_argument("--extra-embargo-minutes", type=int, default=FoldPlan.embargo_minutes)
     parser.add_argument("--workdir", default=None, help="keep models here (default: temp)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
@@ -222,7 +266,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                         config=config, arena_episodes=args.arena_episodes,
                         embargo_minutes=args.embargo_minutes,
                         train_fraction=args.train_fraction, workdir=args.workdir,
-                        progress=progress)
+                        progress=progress,
+                        extra=(ExtraSettings(), FoldPlan(args.extra_min_train_minutes,
+                                                         args.extra_refit_minutes,
+                                                         args.extra_embargo_minutes))
+                        if args.extra else None)
     console.print(render_table(rows))
     for row in rows:
         console.print(f"seed {row['seed']}: " + ", ".join(
