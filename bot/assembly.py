@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
+from typing import Any
 
 from bot.anomaly_io import make_detector
 from bot.config import Config
@@ -77,6 +78,24 @@ def arena_winner_exists(config: Config) -> bool:
         record = registry.best()
         return bool(record is not None and record.arena_stats
                     and record.arena_stats.get("promote"))
+
+
+def attach_policy_sources(config: Config, trader: Trader, forecast: Any,
+                          instruments: list[Instrument]) -> None:
+    """Hand the daemon's forecast service and anomaly detector to a policy that reads them
+    (rl/extra_inputs.py). A model that needs a source the config does not serve is refused
+    with what to turn on; under `policy = "auto"` the daemon then trades the baseline instead
+    of refusing to start (the operator did not pick rl, so it must not stop the daemon)."""
+    from rl.extra_inputs import attach_policy_inputs  # rl: forecast/anomaly columns
+    from rl.networks import ModelMismatchError
+
+    try:
+        attach_policy_inputs(trader.policy, forecast, trader.anomaly)
+    except ModelMismatchError as exc:
+        if config.trading.policy != "auto":
+            raise
+        log.warning("policy auto: %s; trading the baseline policy instead", exc)
+        trader.policy = make_policy("baseline", config, instruments)
 
 
 def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *,

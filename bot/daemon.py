@@ -15,7 +15,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.assembly import make_trader
+from bot.assembly import attach_policy_sources, make_trader
 from bot import commands, market_source
 from bot.config import Config
 from bot.control import ControlServer
@@ -132,6 +132,7 @@ class Daemon:
                     log.info("resumed paper account from %s", self.ledger.path)
             self.engine = Engine(symbols, config.strategy, trader=self.trader,
                                  forecast=forecast_service(config, len(symbols), self.notifier))
+            attach_policy_sources(config, self.trader, self.engine.forecast, instruments)
             self.feed = market_source.make_feed(
                 config, rest_url, ws_url, symbols, self.engine, self.sim
             )

@@ -7,12 +7,16 @@ that seeds self-play is registered as best without any comparison; it must not t
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
-from bot.assembly import make_policy
+import pytest
+
+from bot.assembly import attach_policy_sources, make_policy
 from bot.config import Config, load_config
+from rl import extra_inputs
 from rl.env import ACTIONS
 from rl.live_policy import OBSERVATION_NAMES, REGISTRY_FILE, RLPolicy
-from rl.networks import Player
+from rl.networks import ModelMismatchError, Player
 from rl.registry import ModelRegistry
 
 
@@ -21,9 +25,9 @@ def config_in(data_dir: Path) -> Config:
     return config.model_copy(update={"app": config.app.model_copy(update={"data_dir": data_dir})})
 
 
-def promote(data_dir: Path, version: str, arena_stats: dict | None) -> None:
-    player = Player.create(len(OBSERVATION_NAMES), len(ACTIONS), hidden=(16,),
-                           feature_names=OBSERVATION_NAMES, seed=0)
+def promote(data_dir: Path, version: str, arena_stats: dict | None,
+            names: tuple[str, ...] = OBSERVATION_NAMES) -> None:
+    player = Player.create(len(names), len(ACTIONS), hidden=(16,), feature_names=names, seed=0)
     path = player.save(data_dir / "models" / f"{version}.pt")
     with ModelRegistry.open(data_dir / REGISTRY_FILE) as registry:
         registry.register(version, path)
@@ -55,3 +59,20 @@ def test_auto_trades_rl_once_an_arena_promoted_the_best(tmp_path: Path) -> None:
     promote(tmp_path, "v0001", {"promote": True, "failed": []})
     policy = make_policy("auto", config_in(tmp_path))
     assert isinstance(policy, RLPolicy) and policy.version == "v0001"
+
+
+def test_auto_falls_back_to_the_baseline_when_the_winner_needs_unserved_inputs(
+        tmp_path: Path) -> None:
+    """A promoted model that reads the forecast and anomaly columns, a daemon serving
+    neither: "auto" trades the baseline; an explicit "rl" refuses, saying what to turn on."""
+    promote(tmp_path, "v0001", {"promote": True}, names=extra_inputs.OBSERVATION_NAMES)
+    config = config_in(tmp_path)
+    trader = SimpleNamespace(policy=make_policy("auto", config), anomaly=None)
+    assert isinstance(trader.policy, RLPolicy) and trader.policy.wants_extras
+    attach_policy_sources(config, trader, None, [])  # type: ignore[arg-type]
+    assert not isinstance(trader.policy, RLPolicy)
+    explicit = config.model_copy(update={"trading": config.trading.model_copy(
+        update={"policy": "rl"})})
+    trader = SimpleNamespace(policy=make_policy("rl", explicit), anomaly=None)
+    with pytest.raises(ModelMismatchError, match="forecast"):
+        attach_policy_sources(explicit, trader, None, [])  # type: ignore[arg-type]
