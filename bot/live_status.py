@@ -7,22 +7,22 @@ the same figures. The module reads the daemon's parts (`recovery`, `stream_watch
 `live_broker`, `trader.order_failures`) duck-typed and imports nothing from ccxt: the command
 layer must load fast in the CLI and in paper mode.
 
-`OrderFailures` is where a live broker's refusals land (bot/live_health.py feeds it): each
-one becomes an `ORDER_FAILED` notice (Telegram) and a counter in status.
+`OrderFailures` is where a live broker's `CommandFailed` events land (the broker's
+`on_command_failed` hook, wired by bot/live_health.py): each one becomes an `ORDER_FAILED`
+notice (Telegram) and a counter in status.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from bot.notify import NoticeKind, Notifier
-from exchange.orders import Rejected
+from exchange.brokers.failures import CommandFailed
 
 log = logging.getLogger(__name__)
 
@@ -33,12 +33,13 @@ RECENT_FAILURES = 5  # the newest failures status shows in full
 class OrderFailure:
     """One order the exchange refused, or one cancel it failed; `detail` is its words."""
 
-    kind: str  # "rejected" or "cancel_failed"
+    kind: str  # "rejected" (a create given up on) or "cancel_failed"
     client_order_id: str
     symbol: str
-    reason: str  # a RejectReason value, or the ccxt error class of a failed cancel
+    reason: str  # the ccxt error class (or the broker's word, e.g. NotReceived)
     detail: str
     ts_ms: int
+    retryable: bool  # the exchange never refused it: the same command may work later
 
 
 class OrderFailures:
@@ -48,36 +49,41 @@ class OrderFailures:
     learned that an order was refused for lack of funds, or that a cancel did not happen
     (which leaves the order working on the exchange)."""
 
-    def __init__(self, notifier: Callable[[], Notifier | None],
-                 clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000) -> None:
+    def __init__(self, notifier: Callable[[], Notifier | None]) -> None:
         """`notifier` is asked at each failure (the daemon sets the trader's later)."""
         self._notifier = notifier
-        self._clock_ms = clock_ms
         self.rejected = 0
         self.cancel_failed = 0
         self.by_reason: dict[str, int] = {}
         self.recent: deque[OrderFailure] = deque(maxlen=RECENT_FAILURES)
 
-    def order_rejected(self, event: Rejected) -> None:
-        """The exchange refused an order (or never received it): nothing was placed."""
-        self.rejected += 1
-        text = (f"order {event.client_order_id} {event.symbol} rejected by the exchange "
-                f"({event.reason.value}): {event.detail.rstrip('.')}. Nothing was placed; if this "
-                "repeats, check the account's balance and the symbol's trading rules")
-        self._add(OrderFailure("rejected", event.client_order_id, event.symbol,
-                               event.reason.value, event.detail, event.ts_recv), text)
-
-    def cancel_failed_with(self, client_order_id: str, symbol: str, error: Exception) -> None:
-        """The exchange answered a cancel with an error that will not go away by retrying."""
-        self.cancel_failed += 1
-        name = type(error).__name__
-        detail = str(error)[:300]
-        text = (f"cancel of {client_order_id} {symbol} FAILED ({name}: {detail}). The order "
-                "may still be working on the exchange and the daemon will not cancel it "
-                "again: cancel it on the exchange by hand (check the API key's permissions), "
-                "then restart the daemon so reconciliation books what happened")
-        self._add(OrderFailure("cancel_failed", client_order_id, symbol, name, detail,
-                               self._clock_ms()), text)
+    def command_failed(self, failed: CommandFailed) -> None:
+        """The broker gave up on a create or a cancel (its `on_command_failed` hook)."""
+        if failed.command == "create":
+            self.rejected += 1
+            what, advice = (
+                ("not placed", "check the exchange's status and the network") if failed.retryable
+                else ("rejected by the exchange",
+                      "check the account's balance and the symbol's trading rules"))
+            text = (f"order {failed.client_order_id} {failed.symbol} {what} ({failed.error_class}: "
+                    f"{failed.message.rstrip('.')}). Nothing was placed; if this repeats, {advice}")
+            kind = "rejected"
+        else:
+            self.cancel_failed += 1
+            if failed.retryable:
+                text = (f"cancel of {failed.client_order_id} {failed.symbol} FAILED "
+                        f"({failed.error_class}: {failed.message}): the exchange did not answer "
+                        "through every retry. The order is still working; the daemon may ask "
+                        "for the cancel again, or cancel it on the exchange by hand")
+            else:
+                text = (f"cancel of {failed.client_order_id} {failed.symbol} FAILED "
+                        f"({failed.error_class}: {failed.message}). The order may still be "
+                        "working on the exchange and the daemon will not cancel it again: "
+                        "cancel it on the exchange by hand (check the API key's permissions), "
+                        "then restart the daemon so reconciliation books what happened")
+            kind = "cancel_failed"
+        self._add(OrderFailure(kind, failed.client_order_id, failed.symbol, failed.error_class,
+                               failed.message, failed.ts_ms, failed.retryable), text)
 
     def _add(self, failure: OrderFailure, text: str) -> None:
         self.by_reason[failure.reason] = self.by_reason.get(failure.reason, 0) + 1
@@ -88,7 +94,8 @@ class OrderFailures:
         try:  # called from the broker's listener: a failure here must not stop the broker
             notifier.emit(NoticeKind.ORDER_FAILED, text, failure.ts_ms, failure=failure.kind,
                           client_order_id=failure.client_order_id, symbol=failure.symbol,
-                          reason=failure.reason, detail=failure.detail)
+                          reason=failure.reason, detail=failure.detail,
+                          retryable=failure.retryable)
         except Exception:
             log.exception("could not publish the ORDER_FAILED notice: %s", text)
 

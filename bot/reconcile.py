@@ -203,7 +203,11 @@ class CcxtAccountView:
             self.requests += 1
             try:
                 return await self.gate.call(lambda: method(*args))
-            except ccxt.DDoSProtection:
+            except (ccxt.DDoSProtection, ccxt.RateLimitExceeded):
+                # ccxt raises RateLimitExceeded, not a DDoSProtection subclass, for a 429 its
+                # exchange's error handler does not map (Upbit's plain-text 429, ADR-032);
+                # caught here first, or the NetworkError branch below would retry it at
+                # once, without the global back-off every other request must wait out
                 self.gate.back_off(retry_after_s(self.exchange))
             except (ccxt.OrderNotFound, ccxt.AuthenticationError, ccxt.PermissionDenied):
                 raise

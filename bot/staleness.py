@@ -4,9 +4,16 @@ A websocket can stay open and say nothing (an exchange-side stall, a half-dead p
 feed notices (`FeedHealth.stale` after `feed.stale_after_s` without a message) and will
 reconnect; until the data is flowing again the daemon must not open positions on prices it
 has not seen. Hummingbot's answer, which we follow: while the stream is silent, poll the
-REST API instead (here the top of book of every symbol, so marks and `status` stay fresh;
-the live broker already polls its orders over REST every `live.poll_interval_s`), and hold
-new entries back. Exits and cancels continue: they only reduce exposure.
+REST API instead (here the top of book of every symbol, so marks and `status` stay fresh),
+and hold new entries back. Exits and cancels continue: they only reduce exposure.
+
+This watch is about the market stream only. The live broker's orders have their own rule
+(ADR-033, exchange/brokers/ccxt_stream.py): fills come from the account's user-data stream,
+and the broker polls open orders over REST (every `live.poll_interval_s`) only while that
+stream is down or silent beyond `live.stream_silent_after_s`, after a (re)subscription or an
+unreadable frame, and every `live.stream_safety_poll_s` as a safety net; without a user
+stream (Upbit, or `live.user_stream = false`) it polls every `live.poll_interval_s`. A
+silent user stream does not pause entries here: REST gives the same answers, only later.
 
 `StreamWatch` is the state machine (LIVE -> STALE -> RECOVERING -> LIVE, with the stream
 live for `resume_after_s` before entries resume, so a flapping stream does not toggle the

@@ -5,7 +5,9 @@ and return; one worker task sends them in order; fills and closes come from the 
 stream (Binance), and a poll task watches open orders over REST while that stream is silent
 (or always, without one: Upbit). What the exchange answers (Accepted, Rejected, fills,
 Canceled) goes to `listener` as soon as it is known, or waits for the next `on_bars` when no
-listener is set.
+listener is set. A create or cancel the broker gives up on (refused by the exchange, retries
+exhausted, never received) is also told to `on_command_failed` as one `CommandFailed`
+(exchange/brokers/failures.py), after the order's own events went to `listener`.
 
 This module is the broker's public face and its order worker (place, cancel, adopt). The
 rest is layered under it: `ccxt_stream.py` applies the user data stream and decides when
@@ -33,6 +35,7 @@ from exchange.brokers.ccxt_errors import (
     CERTAIN_REFUSALS,
     FILTERS,
     exchange_message,
+    is_final_cancel_error,
     is_transient,
     reject_reason,
 )
@@ -234,6 +237,7 @@ class CcxtBroker(StreamSettling):
     async def _place(self, order: LiveOrder) -> None:
         request = order.request
         params = {self.dialect.client_id_param: request.client_order_id}
+        last_error = "NoAnswer"
         for attempt in range(self.policy.max_place_attempts):
             try:
                 self.stats["creates"] += attempt == 0
@@ -248,6 +252,7 @@ class CcxtBroker(StreamSettling):
                     await self._refused(order, exc)
                     return
                 # network, timeout, 5xx, -1000/-1001: the outcome is unknown
+                last_error = type(exc).__name__
                 log.warning("order %s: %s; looking it up before retrying",
                             request.client_order_id, type(exc).__name__)
                 await asyncio.sleep(self._backoff(attempt))
@@ -262,21 +267,22 @@ class CcxtBroker(StreamSettling):
             return
         await self._reject(order, RejectReason.EXCHANGE_REJECTED,
                            f"no answer after {self.policy.max_place_attempts} attempts; the "
-                           "exchange does not know the order")
+                           "exchange does not know the order", error_class=last_error,
+                           retryable=True)
 
     async def _refused(self, order: LiveOrder, exc: ccxt.BaseError) -> None:
         """A create the exchange answered with an error that is not transient. Known
         refusals are rejected with the reason; anything else (an error class we do not
         know) is looked up first, since it is not certain that nothing was placed."""
         if isinstance(exc, ccxt.InsufficientFunds):
-            await self._reject(order, RejectReason.INSUFFICIENT_FUNDS, exc)
+            await self._reject(order, RejectReason.INSUFFICIENT_FUNDS, exc, retryable=False)
             return
         certain = isinstance(exc, CERTAIN_REFUSALS)
         duplicate = "Duplicate order" in str(exc)  # our first attempt did arrive
         if (duplicate or not certain) and (found := await self._lookup(order)) is not None:
             await self._acknowledged(order, found)
             return
-        await self._reject(order, reject_reason(exc), exc)
+        await self._reject(order, reject_reason(exc), exc, retryable=False)
 
     async def _acknowledged(self, order: LiveOrder, response: dict[str, Any]) -> None:
         request = order.request
@@ -292,7 +298,10 @@ class CcxtBroker(StreamSettling):
         await self._replay_early(order)  # what the stream said before the acknowledgement
         await self._settle(order, response)
 
-    async def _reject(self, order: LiveOrder, reason: RejectReason, why: Exception | str) -> None:
+    async def _reject(self, order: LiveOrder, reason: RejectReason, why: Exception | str, *,
+                      retryable: bool, error_class: str | None = None) -> None:
+        """Give up on a create: the ledger gets its `Rejected`, then `on_command_failed`
+        its `CommandFailed` (`error_class` names the cause when `why` is not an exception)."""
         self.stats["rejects"] += 1
         request, now = order.request, self.clock_ms()
         order.state = CLOSED
@@ -300,6 +309,12 @@ class CcxtBroker(StreamSettling):
         detail = why if isinstance(why, str) else exchange_message(why)
         log.info("order %s rejected by the exchange: %s", request.client_order_id, detail)
         self._emit([Rejected(request.client_order_id, request.symbol, reason, detail, now, now)])
+        if isinstance(why, str):
+            self._command_failed(order, "create", error_class or reason.value, why,
+                                 retryable=retryable)
+        else:
+            self._command_failed(order, "create", type(why).__name__, str(why),
+                                 retryable=retryable)
 
     async def _cancel(self, order: LiveOrder) -> None:
         if order.state == PENDING:
@@ -311,29 +326,44 @@ class CcxtBroker(StreamSettling):
             return
         if order.state != OPEN:
             return
-        attempt = 0
-        while True:
+        cid = order.request.client_order_id
+        for attempt in range(self.policy.max_cancel_attempts):
             try:
+                self.stats["cancel_retries"] += attempt > 0
                 await self._call(self.exchange.cancel_order, order.exchange_id,
                                  self._market(order.request.symbol))
                 break
             except ccxt.OrderNotFound:
                 self.stats["cancel_reconciles"] += 1
-                log.info("cancel %s: the exchange no longer has it open; reconciling",
-                         order.request.client_order_id)
+                log.info("cancel %s: the exchange no longer has it open; reconciling", cid)
                 break
             except ccxt.BaseError as exc:
-                if not is_transient(exc):
-                    raise
+                if is_final_cancel_error(exc):
+                    # Refused (a key without trade rights, ...): sending it again fails the
+                    # same way, so the order keeps its cancel request and is not cancelled
+                    # again; the operator must (bot/live_status.py says how).
+                    log.error("cancel %s refused by the exchange: %s", cid, exchange_message(exc))
+                    self._command_failed(order, "cancel", type(exc).__name__, str(exc),
+                                         retryable=False)
+                    return
+                if attempt + 1 == self.policy.max_cancel_attempts:
+                    # The exchange stayed unreachable: hand the decision back to the trader,
+                    # which sees the order as working again and may ask for the cancel anew.
+                    log.error("cancel %s: no answer after %d attempts (%s)", cid, attempt + 1,
+                              type(exc).__name__)
+                    order.cancel_requested_ms = None
+                    self._command_failed(order, "cancel", type(exc).__name__, str(exc),
+                                         retryable=True)
+                    return
                 await asyncio.sleep(self._backoff(attempt))
-                attempt += 1
         await self._settle(order)
 
     async def _adopt(self, order: LiveOrder) -> None:
         found = await self._lookup(order)
         if found is None:
             await self._reject(order, RejectReason.EXCHANGE_REJECTED,
-                               "after restart: the exchange never received this order")
+                               "after restart: the exchange never received this order",
+                               retryable=True, error_class="NotReceived")
             return
         order.state = OPEN  # the ledger already has its Accepted
         order.exchange_id = str(found["id"])

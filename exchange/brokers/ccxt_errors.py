@@ -13,7 +13,9 @@ The live broker (`exchange/brokers/ccxt.py`) steers by these answers:
   means our first attempt did arrive: look it up instead.)
 * OrderNotFound on cancel: reconcile — fetch the order; it filled (fills are reported) or it
   was already closed (Canceled is reported). A cancel that finds its order not yet
-  acknowledged (its place was interrupted and queued again) waits behind it.
+  acknowledged (its place was interrupted and queued again) waits behind it. Any other
+  error that is not transient (`is_final_cancel_error`: a key without trade rights, a
+  refused cancel) is final: the broker reports a `CommandFailed` and does not send it again.
 * Any other error on a create: look the order up before rejecting it.
 Reads that change nothing (markets, balances) are retried in place a few times, so one 5xx
 neither stops `start()` nor interrupts the command that needed them.
@@ -27,6 +29,7 @@ import re
 
 import ccxt
 
+from exchange.brokers.failures import redacted
 from exchange.orders import RejectReason
 
 # An instrument filter's name (ours, and the text of the exchange's filter-failure answers) to its reason.
@@ -71,6 +74,15 @@ def is_transient(exc: BaseException) -> bool:
     return False
 
 
+def is_final_cancel_error(exc: BaseException) -> bool:
+    """Whether a cancel's error is final: not transient (retried) and not OrderNotFound
+    (reconciled: the order is no longer open, it filled or was closed)."""
+    return (isinstance(exc, ccxt.BaseError) and not isinstance(exc, ccxt.OrderNotFound)
+            and not is_transient(exc))
+
+
 def exchange_message(exc: Exception) -> str:
-    """The exchange's words, without ccxt's prefix; never includes request headers."""
-    return f"{type(exc).__name__}: {str(exc)[:300]}"
+    """The exchange's words with the error class, for logs and a `Rejected`'s detail; never
+    includes request headers, and a quoted request URL loses its signature (ccxt puts the
+    signed URL in network errors: a signature stays replayable for `recvWindow`)."""
+    return f"{type(exc).__name__}: {redacted(str(exc))}"

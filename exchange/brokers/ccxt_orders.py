@@ -33,6 +33,7 @@ class LivePolicy:
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 10.0
     max_place_attempts: int = 6
+    max_cancel_attempts: int = 6  # then the cancel is given up (CommandFailed, retryable)
     # User data stream (ccxt_stream.py): REST polls open orders only while the stream is
     # down or has said nothing (no frame, no pong) for this long ...
     stream_silent_after_s: float = 10.0

@@ -35,7 +35,8 @@ class CcxtRequests:
         self._totals: dict[str, Decimal] = {}
         self._free: dict[str, Decimal] = {}
         self.stats = {"creates": 0, "create_retries": 0, "lookups": 0, "rejects": 0,
-                      "cancel_reconciles": 0, "polls": 0}
+                      "cancel_reconciles": 0, "polls": 0, "create_failures": 0,
+                      "cancel_failures": 0, "cancel_retries": 0}
 
     async def _call(self, method: Callable[..., Any], *args: Any) -> Any:
         """One exchange request through the gate; rate limits back everything off."""

@@ -35,6 +35,12 @@ from exchange.brokers.ccxt_orders import (
     wall_ms,
 )
 from exchange.brokers.ccxt_requests import CcxtRequests
+from exchange.brokers.failures import (
+    Command,
+    CommandFailed,
+    CommandFailureListener,
+    redacted,
+)
 from exchange.instruments import Instrument
 from exchange.orders import Canceled, OrderEvent
 
@@ -50,6 +56,9 @@ class OrderSettling(CcxtRequests):
                  clock_ms: Callable[[], int] = wall_ms) -> None:
         super().__init__(exchange, instruments, policy=policy, gate=gate, clock_ms=clock_ms)
         self.listener: EventListener | None = None
+        # Told of every create or cancel the broker gives up on (exchange/brokers/failures.py),
+        # after the ledger's events of that order went to `listener`.
+        self.on_command_failed: CommandFailureListener | None = None
         self._orders: dict[str, LiveOrder] = {}
         self._wake = asyncio.Event()
         self._undelivered: list[OrderEvent] = []
@@ -146,6 +155,23 @@ class OrderSettling(CcxtRequests):
         else:
             self._undelivered.extend(events)
         self._wake.set()
+
+    def _command_failed(self, order: LiveOrder, command: Command, error_class: str,
+                        message: str, *, retryable: bool) -> CommandFailed:
+        """Tell `on_command_failed` that the broker gave up on `command` for `order`. The
+        message is the exchange's words without the account's keys (it goes to Telegram);
+        a hook that raises is logged, never allowed to stop the worker."""
+        secrets = (getattr(self.exchange, name, None) for name in ("apiKey", "secret",
+                                                                    "password", "uid"))
+        failure = CommandFailed(order.request.client_order_id, order.request.symbol, command,
+                                error_class, redacted(message, secrets), retryable, self.clock_ms())
+        self.stats[f"{command}_failures"] += 1
+        if self.on_command_failed is not None:
+            try:
+                self.on_command_failed(failure)
+            except Exception:
+                log.exception("on_command_failed hook failed for %s", failure.client_order_id)
+        return failure
 
     def _exchange_filled(self, order: LiveOrder, info: dict[str, Any]) -> Decimal:
         """The exchange's filled amount of an order on the lot grid, as our fills are: a

@@ -136,7 +136,7 @@ def test_status_and_health_show_live_health_and_failures_reach_the_operator(
     # the failures, counted with their reasons
     failures = live["order_failures"]
     assert (failures["rejected"], failures["cancel_failed"]) == (1, 1)
-    assert failures["by_reason"] == {"AuthenticationError": 1, "INSUFFICIENT_FUNDS": 1}
+    assert failures["by_reason"] == {"AuthenticationError": 1, "InsufficientFunds": 1}
     assert [(f["kind"], f["client_order_id"]) for f in failures["recent"]] == [
         ("rejected", answers["rejected_id"]), ("cancel_failed", answers["resting_id"])]
 
@@ -155,7 +155,7 @@ def test_status_and_health_show_live_health_and_failures_reach_the_operator(
 
     failed = [n for n in notices if n.kind is NoticeKind.ORDER_FAILED]
     assert [n.data["failure"] for n in failed] == ["rejected", "cancel_failed"]
-    assert "INSUFFICIENT_FUNDS" in failed[0].text and "Nothing was placed" in failed[0].text
+    assert "InsufficientFunds" in failed[0].text and "Nothing was placed" in failed[0].text
     assert "FAILED (AuthenticationError" in failed[1].text and "cancel it on the exchange" in failed[1].text
     for secret in (KEY, SECRET):  # the errors quoted to the operator never carry the keys
         assert secret not in json.dumps(status) and all(secret not in n.text for n in notices)

@@ -1,15 +1,16 @@
-"""The live-health pieces without a daemon: which cancel errors are final, how refusals are
-counted and told, and how status renders a paper daemon (no broker) and a troubled one."""
+"""The live-health pieces without a daemon: which cancel errors are final, how the broker's
+`CommandFailed` events are counted and told, and how status renders a paper daemon (no
+broker) and a troubled one."""
 
 from __future__ import annotations
 
 import ccxt
 import pytest
 
-from bot.live_health import is_cancel_failure
 from bot.live_status import OrderFailures, live_checks, live_lines
 from bot.notify import Notice, NoticeKind, Notifier
-from exchange.orders import Rejected, RejectReason
+from exchange.brokers.ccxt_errors import exchange_message, is_final_cancel_error
+from exchange.brokers.failures import CommandFailed, redacted
 
 
 @pytest.mark.parametrize(("error", "final"), [
@@ -25,22 +26,31 @@ from exchange.orders import Rejected, RejectReason
 ])
 def test_only_errors_the_broker_gives_up_on_are_cancel_failures(error: Exception,
                                                                  final: bool) -> None:
-    assert is_cancel_failure(error) is final
+    assert is_final_cancel_error(error) is final
 
 
 def test_refusals_are_counted_by_reason_and_told_once_each() -> None:
     notifier = Notifier()
     seen: list[Notice] = []
     notifier.subscribe(seen.append)
-    failures = OrderFailures(lambda: notifier, clock_ms=lambda: 42)
-    failures.order_rejected(Rejected("E-1", "BTCUSDT", RejectReason.INSUFFICIENT_FUNDS,
-                                     "Account has insufficient balance.", 10, 11))
-    failures.cancel_failed_with("E-2", "ETHUSDT", ccxt.PermissionDenied("no trade right"))
-    assert failures.to_dict()["by_reason"] == {"INSUFFICIENT_FUNDS": 1, "PermissionDenied": 1}
-    assert [(n.kind, n.data["failure"], n.ts_ms) for n in seen] == [
-        (NoticeKind.ORDER_FAILED, "rejected", 11), (NoticeKind.ORDER_FAILED, "cancel_failed", 42)]
-    assert "balance. Nothing was placed" in seen[0].text
-    assert "cancel it on the exchange by hand" in seen[1].text
+    failures = OrderFailures(lambda: notifier)
+    failures.command_failed(CommandFailed("E-1", "BTCUSDT", "create", "InsufficientFunds",
+                                          "Account has insufficient balance.", False, 11))
+    failures.command_failed(CommandFailed("E-2", "ETHUSDT", "cancel", "PermissionDenied",
+                                          "no trade right", False, 42))
+    failures.command_failed(CommandFailed("E-3", "ETHUSDT", "cancel", "RequestTimeout",
+                                          "timed out", True, 43))
+    summary = failures.to_dict()
+    assert (summary["rejected"], summary["cancel_failed"]) == (1, 2)
+    assert summary["by_reason"] == {"InsufficientFunds": 1, "PermissionDenied": 1,
+                                    "RequestTimeout": 1}
+    assert [(n.kind, n.data["failure"], n.data["retryable"], n.ts_ms) for n in seen] == [
+        (NoticeKind.ORDER_FAILED, "rejected", False, 11),
+        (NoticeKind.ORDER_FAILED, "cancel_failed", False, 42),
+        (NoticeKind.ORDER_FAILED, "cancel_failed", True, 43)]
+    assert "(InsufficientFunds: Account has insufficient balance). Nothing was placed" in seen[0].text
+    assert "cancel it on the exchange by hand" in seen[1].text and "will not" in seen[1].text
+    assert "may ask for the cancel again" in seen[2].text
 
 
 def test_a_broken_notifier_never_reaches_the_broker() -> None:
@@ -49,8 +59,21 @@ def test_a_broken_notifier_never_reaches_the_broker() -> None:
             raise RuntimeError("telegram queue gone")
 
     failures = OrderFailures(lambda: Broken())
-    failures.cancel_failed_with("E-3", "BTCUSDT", ccxt.InvalidOrder("no"))  # logged, not raised
+    failures.command_failed(CommandFailed("E-3", "BTCUSDT", "cancel", "InvalidOrder", "no",
+                                          False, 1))  # logged, not raised
     assert failures.cancel_failed == 1
+
+
+def test_failure_messages_lose_keys_signatures_and_tokens() -> None:
+    text = ('binance GET https://127.0.0.1/api/v3/order?symbol=BTCUSDT&timestamp=1&'
+            'signature=abc123def "X-MBX-APIKEY": "KEY123456" Authorization: Bearer eyJ.a-b.c')
+    clean = redacted(text, ["KEY123456", None, ""])
+    assert "abc123def" not in clean and "KEY123456" not in clean and "eyJ" not in clean
+    assert "signature=***" in clean and clean.startswith("binance GET https://127.0.0.1")
+    assert len(redacted("x" * 1000)) == 300
+    logged = exchange_message(ccxt.RequestTimeout(
+        "binance GET http://127.0.0.1/api/v3/openOrders?timestamp=1&signature=ef211ac1 timed out"))
+    assert logged.startswith("RequestTimeout: binance GET") and "ef211ac1" not in logged
 
 
 def test_paper_status_shows_reconciliation_and_stream_but_no_broker() -> None:
