@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exchange.fill_kernel import EPS, floor_to_lot, fmax, fmin, jit, pairwise_sum
+from exchange.fill_kernel import EPS, floor_to_lot, fmax, fmin, inline_jit, jit, pairwise_sum
 
 _OVERRUN = 1 + 1e-13  # a buy's cost above its budget by more than float noise is an overrun
 #: Fees and buy reservations are charged in whole units of this much quote, rounded up, as
@@ -78,7 +78,7 @@ def size_entries(equity: np.ndarray, price: np.ndarray, held_value: np.ndarray,
                       float(stop_pct), column(confidence))
 
 
-@jit
+@inline_jit
 def book_fill(level_price: np.ndarray, level_amount: np.ndarray, levels: int, buy: bool,
               rate: float, lot: float, reserved: float, prepaid: float, cash: float,
               cost: np.ndarray, fees: np.ndarray) -> tuple[float, float, float, float, float]:

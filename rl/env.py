@@ -124,6 +124,7 @@ class BatchedEnv:
                 f"no symbol has {config.warmup_minutes} warm minutes and a "
                 f"{config.horizon_minutes}-minute horizon inside {length} rows")
         self._allocate()
+        self._all_envs = np.arange(self.n_envs)
 
     # -- episodes --------------------------------------------------------------------------
     def _start_bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -229,7 +230,6 @@ class BatchedEnv:
         info = {name: np.empty(n) for name in ("fills", "fill_notional", "fees", "shaping",
                                                 "episode_log_return")}
         info["ruined"] = np.empty(n, bool)
-        obs = np.empty((n, self.observation_size), np.float32)
         env_kernel.step_envs(
             self._chunks(), a, self._offsets, self._bars, self._length,
             p.max_volume_share, p.maker_fee_bps, p.taker_fee_bps, p.book_levels,
@@ -239,15 +239,13 @@ class BatchedEnv:
             cfg.ruin_fraction,
             *self._state(),
             reward, done, info["fills"], info["fill_notional"], info["fees"], info["shaping"],
-            info["ruined"], info["episode_log_return"],
-            obs, self._obs_table, self._feature_width, cfg.horizon_minutes)
+            info["ruined"], info["episode_log_return"])
         info["equity"], info["position"] = self._equity.copy(), self._pos.copy()
         if self.config.auto_reset and done.any():
             envs = np.flatnonzero(done)
             starts, symbols = self.sample_starts(envs.size, self._rng)
             self._begin(envs, starts, symbols)
-            self._observe_into(obs, envs)
-        return obs, reward.astype(np.float32), done, info
+        return self._observe(), reward.astype(np.float32), done, info
 
     def _chunks(self) -> int:
         """Slices of envs for numba's threads: one per thread, none under 512 envs (below
@@ -266,13 +264,10 @@ class BatchedEnv:
     def _observe(self) -> np.ndarray:
         """Feature row of (t, symbol), extra columns, then the account state columns."""
         obs = np.empty((self.n_envs, self.observation_size), np.float32)
-        self._observe_into(obs, np.arange(self.n_envs))
-        return obs
-
-    def _observe_into(self, obs: np.ndarray, envs: np.ndarray) -> None:
-        env_kernel.observe(envs, obs, self._obs_table, self._feature_width,
+        env_kernel.observe(self._all_envs, obs, self._obs_table, self._feature_width,
                            self.config.horizon_minutes, self._bars, self._length, self._sym,
                            self._t, self._t_end, self._pos, self._equity, self.capital,
                            self._entry_equity, self._trade_cost, self._trade_bought,
                            self._has_order, self._side, self._price, self._amount,
                            self._remaining)
+        return obs

@@ -16,7 +16,8 @@ import numpy as np
 from numba import njit, prange
 
 from exchange import fills
-from exchange.fill_kernel import BUY, EPS, SELL, TAKER, floor_to_lot, fmax, fmin, jit, match_order
+from exchange.fill_kernel import (BUY, EPS, SELL, TAKER, floor_to_lot, fmax, fmin, jit,
+                                  match_order)
 from rl.account import book_fill, ceil_quantum, size_entry
 from rl.spaces import CANCEL_BUY, CANCEL_SELL, N_FIXED_ACTIONS
 
@@ -73,13 +74,10 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
               # per-step outputs
               reward: np.ndarray, done: np.ndarray, out_fill: np.ndarray,
               out_notional: np.ndarray, out_fee: np.ndarray, out_shaping: np.ndarray,
-              out_ruined: np.ndarray, out_episode_log_return: np.ndarray,
-              # the observation after the step, and what it is made of
-              obs: np.ndarray, obs_table: np.ndarray, feature_width: int, horizon: int
-              ) -> None:
-    """Step every env once (see rl/env.py for the rules) and write its next observation;
-    done envs are not reset here (the caller re-observes those it resets). `chunks`
-    slices of envs run on numba's threads (1 = serial); results do not depend on it."""
+              out_ruined: np.ndarray, out_episode_log_return: np.ndarray) -> None:
+    """Step every env once (see rl/env.py for the rules); done envs are not reset here.
+    `chunks` slices of envs run on numba's threads (1 = serial); results do not depend on
+    it."""
     worst_fee = max(maker_fee_bps, taker_fee_bps) * 1e-4
     n = actions.shape[0]
     for chunk in prange(chunks):  # envs are independent: each thread steps a slice
@@ -109,15 +107,18 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
                 size = fmin(size, fmax(affordable, 0.0))
                 # The exchange's filters, as the risk gate's `too_small`: one lot, min notional.
                 if size >= lot[i] * (1 - EPS) and limit > 0 and size * limit >= floor:
-                    _new_order(i, BUY, limit, size, has_order, side, price, amount, remaining,
-                               queue, fee_prepaid)
+                    # A fresh order: not resting yet (no queue position), nothing prepaid.
+                    has_order[i], side[i], price[i] = True, BUY, limit
+                    amount[i] = remaining[i] = size
+                    queue[i], fee_prepaid[i] = np.nan, 0.0
                     reserved[i] = ceil_quantum(size * limit * (1 + worst_fee))
             elif sells:
                 limit = (np.rint(close / tick[i]) + bar_spread_ticks - offsets[offset_index]) * tick[i]
                 size = floor_to_lot(pos[i], lot[i])
                 if size >= lot[i] * (1 - EPS) and limit > 0 and size * limit >= floor:
-                    _new_order(i, SELL, limit, size, has_order, side, price, amount, remaining,
-                               queue, fee_prepaid)
+                    has_order[i], side[i], price[i] = True, SELL, limit
+                    amount[i] = remaining[i] = size
+                    queue[i], fee_prepaid[i] = np.nan, 0.0
                     reserved[i] = np.inf
             # -- the resting order meets the next bar (a minute without a trade is no event) ---
             out_fill[i] = out_notional[i] = out_fee[i] = 0.0
@@ -170,8 +171,10 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
             close = bars[sym[i] * length + t[i], CLOSE]
             if active:
                 equity[i] = cash[i] + pos[i] * close
-            shaping = _shaping(i, active, close, t, t_end, pos, trade_cost, trade_bought,
-                               trade_proceeds, target_return)
+            shaping, closed = trade_outcome(active, close, t[i] >= t_end[i], pos[i],
+                                            trade_cost[i], trade_proceeds[i], target_return)
+            if closed:
+                trade_cost[i] = trade_bought[i] = trade_proceeds[i] = 0.0
             out_shaping[i] = shaping
             reward[i] = (np.log(equity[i] / before) + shaping_weight * shaping) * reward_scale
             ruined = active and equity[i] <= ruin_fraction * capital[i]
@@ -183,42 +186,20 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
                 finished[i] = True
                 has_order[i] = False
 
-            _observe_one(i, obs, obs_table, feature_width, horizon, bars, length, sym, t,
-                         t_end, pos, equity, capital, entry_equity, trade_cost, trade_bought,
-                         has_order, side, price, amount, remaining)
 
 @jit
-def _new_order(i: int, order_side: int, limit: float, size: float, has_order: np.ndarray,
-               side: np.ndarray, price: np.ndarray, amount: np.ndarray,
-               remaining: np.ndarray, queue: np.ndarray, fee_prepaid: np.ndarray) -> None:
-    """Record a fresh order (not yet resting: no queue position) for env i."""
-    has_order[i] = True
-    side[i] = order_side
-    price[i] = limit
-    amount[i] = size
-    remaining[i] = size
-    queue[i] = np.nan
-    fee_prepaid[i] = 0.0
-
-
-@jit
-def _shaping(i: int, active: bool, close: float, t: np.ndarray, t_end: np.ndarray,
-             pos: np.ndarray, trade_cost: np.ndarray, trade_bought: np.ndarray,
-             trade_proceeds: np.ndarray, target_return: float) -> float:
-    """Points for a trade that ended this step: clip(trade return / target, -1, 1), for a
-    position sold out or still open at the horizon (marked at the close). Nothing for
-    entering: only outcomes score. Clears the trade book of a trade that closed."""
-    in_trade = trade_cost[i] > 0
-    sold_out = in_trade and pos[i] == 0.0
-    ended = active and (sold_out or (in_trade and t[i] >= t_end[i]))
+def trade_outcome(active: bool, close: float, at_horizon: bool, position: float,
+                  cost: float, proceeds: float, target_return: float) -> tuple[float, bool]:
+    """(shaping points, closed) for an env's trade this step: clip(trade return / target,
+    -1, 1) for a position sold out or still open at the horizon (marked at the close);
+    nothing for entering, only outcomes score. `closed`: sold out, so its book is cleared."""
+    in_trade = cost > 0
+    sold_out = in_trade and position == 0.0
     points = 0.0
-    if ended:
-        value = trade_proceeds[i] + (0.0 if sold_out else pos[i] * close)
-        trade_return = value / trade_cost[i] - 1.0
-        points = fmin(fmax(trade_return / target_return, -1.0), 1.0)
-    if active and sold_out:
-        trade_cost[i] = trade_bought[i] = trade_proceeds[i] = 0.0
-    return points
+    if active and (sold_out or (in_trade and at_horizon)):
+        value = proceeds + (0.0 if sold_out else position * close)
+        points = fmin(fmax((value / cost - 1.0) / target_return, -1.0), 1.0)
+    return points, active and sold_out
 
 
 @jit
@@ -228,42 +209,31 @@ def observe(envs: np.ndarray, obs: np.ndarray, obs_table: np.ndarray, feature_wi
             entry_equity: np.ndarray, trade_cost: np.ndarray, trade_bought: np.ndarray,
             has_order: np.ndarray, side: np.ndarray, price: np.ndarray, amount: np.ndarray,
             remaining: np.ndarray) -> None:
-    """`_observe_one` for each env in `envs` (those an auto-reset started afresh)."""
+    """For each env in `envs`: its feature row of (t, symbol) with the extra columns, then
+    the account columns in `rl.spaces.STATE_FEATURES` order, into `obs` (float32
+    [n_envs, width]). `obs_table` rows are symbol-major like `bars`. (One flat loop on
+    purpose: a compiled helper per env reference-counts every array it is passed, which
+    cost more than the arithmetic.)"""
     for i in envs:
-        _observe_one(i, obs, obs_table, feature_width, horizon, bars, length, sym, t, t_end,
-                     pos, equity, capital, entry_equity, trade_cost, trade_bought,
-                     has_order, side, price, amount, remaining)
-
-
-@jit
-def _observe_one(i: int, obs: np.ndarray, obs_table: np.ndarray, feature_width: int,
-                 horizon: int, bars: np.ndarray, length: int, sym: np.ndarray, t: np.ndarray,
-                 t_end: np.ndarray, pos: np.ndarray, equity: np.ndarray, capital: np.ndarray,
-                 entry_equity: np.ndarray, trade_cost: np.ndarray, trade_bought: np.ndarray,
-                 has_order: np.ndarray, side: np.ndarray, price: np.ndarray,
-                 amount: np.ndarray, remaining: np.ndarray) -> None:
-    """Feature row of (t, symbol) with the extra columns, then the account columns in
-    `rl.spaces.STATE_FEATURES` order, into `obs` (float32 [n_envs, width]). `obs_table`
-    rows are symbol-major like `bars`."""
-    r = sym[i] * length + t[i]
-    for j in range(feature_width):
-        obs[i, j] = obs_table[r, j]
-    close = bars[r, CLOSE]
-    in_position = pos[i] > 0
-    unrealized = 0.0
-    if in_position and trade_bought[i] > 0:
-        unrealized = (close / (trade_cost[i] / trade_bought[i]) - 1.0) * 100.0
-    order = has_order[i]
-    filled_share = 0.0
-    if order and amount[i] > 0:
-        filled_share = 1.0 - remaining[i] / fmax(amount[i], 1e-300)
-    c = feature_width
-    obs[i, c] = pos[i] * close / equity[i]
-    obs[i, c + 1] = np.log(equity[i] / capital[i])
-    obs[i, c + 2] = (equity[i] / entry_equity[i] - 1.0) * 100.0 if in_position else 0.0
-    obs[i, c + 3] = unrealized
-    obs[i, c + 4] = 1.0 if order and side[i] == BUY else 0.0
-    obs[i, c + 5] = 1.0 if order and side[i] == SELL else 0.0
-    obs[i, c + 6] = (price[i] / close - 1.0) * 100.0 if order else 0.0
-    obs[i, c + 7] = filled_share
-    obs[i, c + 8] = (t_end[i] - t[i]) / horizon
+        r = sym[i] * length + t[i]
+        for j in range(feature_width):
+            obs[i, j] = obs_table[r, j]
+        close = bars[r, CLOSE]
+        in_position = pos[i] > 0
+        unrealized = 0.0
+        if in_position and trade_bought[i] > 0:
+            unrealized = (close / (trade_cost[i] / trade_bought[i]) - 1.0) * 100.0
+        order = has_order[i]
+        filled_share = 0.0
+        if order and amount[i] > 0:
+            filled_share = 1.0 - remaining[i] / fmax(amount[i], 1e-300)
+        c = feature_width
+        obs[i, c] = pos[i] * close / equity[i]
+        obs[i, c + 1] = np.log(equity[i] / capital[i])
+        obs[i, c + 2] = (equity[i] / entry_equity[i] - 1.0) * 100.0 if in_position else 0.0
+        obs[i, c + 3] = unrealized
+        obs[i, c + 4] = 1.0 if order and side[i] == BUY else 0.0
+        obs[i, c + 5] = 1.0 if order and side[i] == SELL else 0.0
+        obs[i, c + 6] = (price[i] / close - 1.0) * 100.0 if order else 0.0
+        obs[i, c + 7] = filled_share
+        obs[i, c + 8] = (t_end[i] - t[i]) / horizon
