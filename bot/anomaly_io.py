@@ -46,7 +46,7 @@ def make_detector(config: Config) -> AnomalyDetector | None:
         detector = AnomalyDetector(
             AnomalyBundle.load(path), kind=settings.kind, method=settings.threshold_method,
             rate=settings.rate, market_rate=settings.market_rate,
-            cooldown_minutes=settings.cooldown_minutes)
+            cooldown_minutes=settings.cooldown_minutes, in_ranking=settings.in_ranking)
     except (AnomalyModelError, ValueError) as exc:
         log.warning("anomaly detection is enabled but off for this run: %s", exc)
         return None

@@ -8,6 +8,8 @@
   for the scheduler: CPU work never runs on the daemon's loop).
 - `entasis anomalies evaluate --train DIR --test DIR`: AE and VAE against the baselines on
   events of the test period (the table in docs/results.md).
+- `entasis anomalies backtest --train DIR --test DIR`: P&L of the baseline policy with
+  detection off and on, beside buy-and-hold and SMA (bot/anomaly_backtest.py).
 
 Kept apart from bot/cli.py so the daemon's commands do not import torch.
 """
@@ -177,6 +179,32 @@ def evaluate(
     if not as_json:
         _print_comparison(result)
     print(json.dumps(result))
+
+
+@anomalies_app.command("backtest")
+def backtest(
+    test_dir: Path = typer.Option(..., "--test", help="Period to backtest (1m OHLCV folder)."),
+    train_dir: Path | None = typer.Option(None, "--train", help="Earlier period to fit on."),
+    model: Path | None = typer.Option(None, "--model", help="A trained model (skips --train)."),
+    out_dir: Path = typer.Option(Path("var/anomaly-backtest"), "--out",
+                                 help="Folder for the model and the ledgers."),
+    balance: str | None = typer.Option(None, "--balance", help="Starting balance (quote)."),
+    variants: str = typer.Option("", "--variants", help="Indexes of variants, e.g. 0,1."),
+    minutes: int | None = typer.Option(None, "--minutes", min=1,
+                                       help="Trade only this many minutes after warm-up."),
+    epochs: int = EpochsOption,
+    seed: int = SeedOption,
+    config_path: Path = ConfigOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """Baseline P&L with detection off / in the gate / in gate and ranking, and baselines."""
+    from bot.anomaly_backtest import run_cli
+
+    code = run_cli(test_dir, out_dir, train_dir=train_dir, model=model,
+                   config_path=config_path, balance=balance, epochs=epochs, seed=seed,
+                   variants=variants, minutes=minutes, as_json=as_json)
+    if code:
+        raise typer.Exit(code)
 
 
 def _print_comparison(result: dict[str, Any]) -> None:

@@ -249,7 +249,7 @@ class AnomalyConfig(_Section):
     rate: float = Field(0.001, gt=0, lt=0.5)  # share of ordinary coin-minutes meant to alarm
     market_rate: float = Field(0.001, gt=0, lt=0.5)  # the same for the market-wide model
     cooldown_minutes: float = Field(30.0, ge=0, le=1440)  # alarms stay up this long
-    in_ranking: bool = True  # scores shrink ranked coins' upward drift (ADR-035)
+    in_ranking: bool = False  # scores also shrink ranked coins' upward drift (ADR-035)
 
 
 class RecoveryConfig(_Section):

@@ -75,6 +75,8 @@ class Engine:
         """Backfilled bars warm the features but never trigger decisions about the past."""
         self.bars_seen += len(history)
         self.book.load_history(history)
+        if self.trader is not None and self.trader.anomaly is not None:
+            self.trader.anomaly.add_history(history)  # warms its statistics (ADR-036)
 
     def on_bar(self, bar: Bar) -> None:
         """Queue a closed bar; the decision step applies the minute's bars in one batch
@@ -115,8 +117,11 @@ class Engine:
         features = self.book.matrix()
         forecast = (self.forecast.step(self.book, features, minute)
                     if self.forecast is not None and minute >= 0 else None)
+        detector = self.trader.anomaly if self.trader is not None else None
+        anomaly = (detector.ranking_scores(self.book, minute + MINUTE_MS)
+                   if detector is not None and minute >= 0 else None)  # ADR-035
         ranking = tuple(rank(features, self.book.feature_names, self.symbols, self.strategy,
-                             forecast=forecast))
+                             forecast=forecast, anomaly=anomaly))
         if self.trader is not None and minute >= 0:
             # Between decision steps: a policy may swap its model (rl hot swap) and learns
             # the row order of `features` (the book's symbols, a superset of the tradable).
@@ -144,9 +149,22 @@ class Engine:
         while True:
             await self._minute_closed.wait()
             self._minute_closed.clear()
-            try:
-                await asyncio.wait_for(self._minute_complete.wait(), self.grace_s)
+            try:  # not asyncio.wait_for: on 3.11 it can swallow a cancellation that lands
+                # as the wait completes, and this loop would then outlive the daemon's shutdown
+                async with asyncio.timeout(self.grace_s):
+                    await self._minute_complete.wait()
             except TimeoutError:
                 pass
             self._minute_complete.clear()
+            await self._warm_anomaly_detector()
             self.decide()
+
+    async def _warm_anomaly_detector(self) -> None:
+        """Fold the REST backfill into the anomaly detector in a worker thread, once, so the
+        loop keeps serving while it runs (seconds for a month of tens of coins; ADR-036)."""
+        detector = self.trader.anomaly if self.trader is not None else None
+        if detector is None or self._pending_minute is None:
+            return
+        job = detector.warmup_job(self.symbols, self._pending_minute + MINUTE_MS)
+        if job is not None:
+            await asyncio.to_thread(job)

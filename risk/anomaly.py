@@ -14,7 +14,10 @@ same standardizer, the chosen network, and two effects the caller applies:
 - a market-wide alarm moves trading to REDUCING (risk/state.py).
 Scores are reported as a multiple of the threshold (1.0 = at the alarm line), comparable
 across models and scopes. Until a coin has `warmup_minutes` of rows its score is NaN and it
-is never flagged: an unwarmed standardizer would flag everything.
+is never flagged: an unwarmed standardizer would flag everything. The daemon hands the
+detector its REST backfill (`add_history`), which is folded in before the first scored
+minute (risk/anomaly_warmup.py), so the warm-up is over by the first live decision. The
+scores also shrink a coin's upward drift in the ranking (`ranking_scores`, ADR-035).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +33,7 @@ from risk.anomaly_bundle import AnomalyBundle, AnomalyModelError
 from risk.anomaly_features import (
     INPUT_FEATURES,
     EwmStandardizer,
+    bar_features,
     market_vectors,
     select_inputs,
     standardize_history,
@@ -37,7 +41,12 @@ from risk.anomaly_features import (
 )
 from risk.anomaly_models import DEFAULT_SETTINGS, NETWORKS, NetShape, TrainSettings
 from risk.anomaly_threshold import Threshold, ThresholdMethod, find_threshold
+from risk.anomaly_warmup import BackfillWarmup, fold_rows, warmed_standardizer
 from strategies.feature_columns import FEATURE_NAMES
+
+if TYPE_CHECKING:
+    from exchange.market import BarHistory
+    from strategies.features import FeatureBook
 
 __all__ = ["AnomalyBundle", "AnomalyDetector", "AnomalyModelError", "AnomalyReading",
            "PreparedHistory", "prepare_history", "train_bundle"]
@@ -166,7 +175,8 @@ class AnomalyDetector:
 
     def __init__(self, bundle: AnomalyBundle, symbols: Sequence[str] = (), *, kind: str = "ae",
                  method: ThresholdMethod = "evt", rate: float = 0.001,
-                 market_rate: float = 0.001, cooldown_minutes: float = 30.0) -> None:
+                 market_rate: float = 0.001, cooldown_minutes: float = 30.0,
+                 in_ranking: bool = False) -> None:
         if kind not in bundle.networks["coin"]:
             raise AnomalyModelError(f"model kind {kind!r} not in the bundle; "
                                     f"choose one of {sorted(bundle.networks['coin'])}")
@@ -180,8 +190,43 @@ class AnomalyDetector:
         self.market_threshold: Threshold = find_threshold(bundle.validation["market"][kind],
                                                           method, market_rate)
         self.cooldown_ms = int(cooldown_minutes * 60_000)
+        self.in_ranking = in_ranking  # scores shrink ranked coins' upward drift (ADR-035)
         self.latest: AnomalyReading | None = None
+        self.backfill = BackfillWarmup()
+        self._prepared: tuple[tuple[str, ...], EwmStandardizer] | None = None
         self._reset(self.symbols)
+
+    def add_history(self, history: BarHistory) -> None:
+        """Keep a symbol's backfilled bars; they warm the rolling statistics just before the
+        first minute is scored (bars that closed before it)."""
+        self.backfill.add(history)
+
+    def warmup_job(self, symbols: Sequence[str], ts_ms: int) -> Callable[[], None] | None:
+        """The backfill fold for the minute closing at `ts_ms` as a callable that may run
+        in a worker thread (it only builds new statistics; the next `observe` installs
+        them), or None when no backfill waits. Without it, `observe` folds in line."""
+        if not self.backfill.pending:
+            return None
+        histories, rows = self.backfill.take(), tuple(symbols)
+        limit = fold_rows(self.bundle.warmup_minutes, self.bundle.halflife_minutes)
+
+        def fold() -> None:
+            standardizer, folded = warmed_standardizer(
+                histories, rows, ts_ms, self.bundle.floor, self.bundle.halflife_minutes, limit)
+            self.backfill.rows_folded = folded
+            self._prepared = (rows, standardizer)
+
+        return fold
+
+    def _install_warmup(self, ts_ms: int) -> None:
+        job = self.warmup_job(self.symbols, ts_ms)
+        if job is not None:
+            job()
+        if self._prepared is not None:
+            rows, standardizer = self._prepared
+            self._prepared = None
+            if rows == self.symbols:
+                self.standardizer = standardizer
 
     def _reset(self, symbols: tuple[str, ...]) -> None:
         self.symbols = symbols
@@ -198,6 +243,11 @@ class AnomalyDetector:
         statistics (and the warm-up) afresh rather than mixing two coins' histories."""
         if symbols is not None and tuple(symbols) != self.symbols:
             self._reset(tuple(symbols))
+        if self.latest is not None and self.latest.ts_ms == ts_ms \
+                and self.latest.symbols == self.symbols:
+            return self.latest  # ranking and the risk gate judge the same minute once
+        if self._prepared is not None or self.backfill.pending:
+            self._install_warmup(ts_ms)
         if features.shape[0] != len(self.symbols):
             raise ValueError(f"{features.shape[0]} feature rows for {len(self.symbols)} symbols")
         inputs = select_inputs(features, names)
@@ -222,9 +272,23 @@ class AnomalyDetector:
             ts_ms - self._market_alarm_ms <= self.cooldown_ms)
         return self.latest
 
+    def observe_book(self, book: FeatureBook, ts_ms: int) -> AnomalyReading:
+        """`observe` on the book's bar features of the minute closing at `ts_ms` (the
+        daemon's and the backtester's path; once per minute however often it is asked)."""
+        return self.observe(bar_features(book.primitives()), ts_ms, book.symbols)
+
+    def ranking_scores(self, book: FeatureBook, ts_ms: int) -> np.ndarray | None:
+        """Each book symbol's score for the ranking (NaN = none), or None when the scores
+        are kept out of the ranking (`[anomaly] in_ranking = false`)."""
+        if not self.in_ranking:
+            return None
+        return np.asarray(self.observe_book(book, ts_ms).scores, dtype=np.float64)
+
     def describe(self) -> dict[str, Any]:
         """Which model and thresholds are in force (for status and logs)."""
-        return {"kind": self.kind, "coin_threshold": self.coin_threshold.detail,
+        return {"kind": self.kind, "in_ranking": self.in_ranking,
+                "warmed_on_backfill_minutes": self.backfill.rows_folded,
+                "coin_threshold": self.coin_threshold.detail,
                 "market_threshold": self.market_threshold.detail,
                 "trained": {k: self.bundle.info.get(k) for k in
                             ("train_start_ms", "train_end_ms", "symbols")}}

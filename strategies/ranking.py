@@ -27,6 +27,12 @@ momentum above (the forecast already weighs momentum among its inputs), the prob
 computed the same way, the forecast leads the reasons, and the coin carries the forecast
 and its confidence on to sizing and the decisions table. Coins the forecast has no value
 for keep the momentum drift.
+
+With anomaly scores (risk/anomaly.py, score = reconstruction error / alarm threshold, NaN =
+no score), a coin's *upward* drift is shrunk by min(score, 1): at half the threshold half of
+its edge is gone, at the threshold the probability is the zero-drift ("no information")
+prior. A downward drift is left alone, so a higher anomaly score can only lower a coin's
+probability, never raise it (ADR-035). The score and what it removed join the reasons.
 """
 
 from __future__ import annotations
@@ -57,6 +63,7 @@ class RankedCoin:
     reasons: tuple[tuple[str, float], ...]
     forecast_return: float | None = None  # expected log return over the forecast horizon
     forecast_confidence: float | None = None  # calibrated P(direction right), (0, 1]
+    anomaly_score: float | None = None  # x the alarm threshold; None = no score
 
 
 class ForecastView(Protocol):
@@ -77,6 +84,7 @@ class Scores:
     eligible: np.ndarray  # bool
     contributions: np.ndarray  # [..., n, len(RETURN_WINDOWS)]: mu_w * horizon
     returns: np.ndarray  # [..., n, len(RETURN_WINDOWS)]: ret_w (log)
+    anomaly_shrink: np.ndarray | None = None  # [..., n]: drift removed x horizon (<= 0)
 
 
 def _columns(features: np.ndarray, names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
@@ -90,9 +98,12 @@ def _columns(features: np.ndarray, names: Sequence[str], wanted: Sequence[str]) 
 def score_features(features: np.ndarray, names: Sequence[str], config: StrategyConfig, *,
                    min_warm_minutes: int = MIN_WARM_MINUTES,
                    require_quotes: bool = True,
-                   forecast: ForecastView | None = None) -> Scores:
+                   forecast: ForecastView | None = None,
+                   anomaly: np.ndarray | None = None) -> Scores:
     """Drift, volatility, eligibility and P(target before stop) for every coin (and every
-    row of a history), from a feature array [..., n_symbols, n_features]."""
+    row of a history), from a feature array [..., n_symbols, n_features]. `anomaly` holds
+    each coin's anomaly score [..., n_symbols] (x threshold, NaN = none): see the module
+    docstring."""
     returns = _columns(features, names, [f"ret_{label}" for label in RETURN_LABELS])
     z = _columns(features, names, [f"trend_z_{label}" for label in RETURN_LABELS])
     (sigma_1h, sigma_1d, warm, spread, tick_turnover, turnover_1d) = np.moveaxis(_columns(
@@ -107,6 +118,10 @@ def score_features(features: np.ndarray, names: Sequence[str], config: StrategyC
     if forecast is not None:
         forecast_drift = np.asarray(forecast.expected_return) / forecast.horizon
         drift = np.where(np.isfinite(forecast_drift), forecast_drift, drift)
+    shrink = None
+    if anomaly is not None:
+        drift, shrink = anomaly_shrunk_drift(drift, anomaly)
+        shrink = shrink * config.horizon_minutes
 
     volume_24h = np.expm1(np.where(np.isfinite(tick_turnover), tick_turnover, turnover_1d))
     with np.errstate(invalid="ignore"):
@@ -123,29 +138,61 @@ def score_features(features: np.ndarray, names: Sequence[str], config: StrategyC
                                        config.horizon_minutes)
     probability = np.where(eligible, probability, np.nan)
     return Scores(probability=probability, drift=drift, sigma=sigma, eligible=eligible,
-                  contributions=per_window * config.horizon_minutes, returns=returns)
+                  contributions=per_window * config.horizon_minutes, returns=returns,
+                  anomaly_shrink=shrink)
+
+
+def anomaly_shrunk_drift(drift: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(drift with its upward part shrunk by min(score, 1), the change <= 0) per coin.
+
+    Why only upward: shrinking toward zero would *raise* a falling coin's probability, and a
+    coin the detector cannot explain must never look better for it. NaN score = no effect."""
+    weight = np.clip(np.nan_to_num(np.asarray(anomaly, dtype=np.float64), nan=0.0), 0.0, 1.0)
+    change = -weight * np.maximum(drift, 0.0)
+    return drift + change, change
 
 
 def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
          config: StrategyConfig, *, min_warm_minutes: int = MIN_WARM_MINUTES,
-         require_quotes: bool = True, forecast: ForecastView | None = None) -> list[RankedCoin]:
+         require_quotes: bool = True, forecast: ForecastView | None = None,
+         anomaly: np.ndarray | None = None) -> list[RankedCoin]:
     """The top `config.top_k` eligible coins of one feature matrix [n_symbols, n_features],
-    best first; equal scores are ordered by symbol so the result is deterministic."""
+    best first; equal scores are ordered by symbol so the result is deterministic.
+    `anomaly`: each coin's anomaly score [n_symbols] (NaN = none), see the module docstring."""
     if matrix.ndim != 2 or matrix.shape[0] != len(symbols):
         raise ValueError(f"matrix {matrix.shape} does not match {len(symbols)} symbols")
+    if anomaly is not None and np.shape(anomaly) != (len(symbols),):
+        raise ValueError(f"anomaly scores {np.shape(anomaly)} do not match {len(symbols)} symbols")
     scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
-                            require_quotes=require_quotes, forecast=forecast)
+                            require_quotes=require_quotes, forecast=forecast, anomaly=anomaly)
     candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
     names_of = np.asarray(symbols, dtype=str)[candidates]
     # lexsort: the last key is primary (higher score first), then the symbol (ascending).
     order = candidates[np.lexsort((names_of, -scores.probability[candidates]))].tolist()
     return [
-        _with_forecast(RankedCoin(symbol=symbols[i], score=float(scores.probability[i]),
-                                  drift=float(scores.drift[i]), sigma=float(scores.sigma[i]),
-                                  reasons=_reasons(scores.contributions[i], scores.returns[i])),
-                       forecast, i)
+        _with_anomaly(
+            _with_forecast(RankedCoin(symbol=symbols[i], score=float(scores.probability[i]),
+                                      drift=float(scores.drift[i]), sigma=float(scores.sigma[i]),
+                                      reasons=_reasons(scores.contributions[i], scores.returns[i])),
+                           forecast, i),
+            anomaly, scores.anomaly_shrink, i)
         for i in order[: config.top_k]
     ]
+
+
+def _with_anomaly(coin: RankedCoin, anomaly: np.ndarray | None, shrink: np.ndarray | None,
+                  i: int) -> RankedCoin:
+    """The coin with its anomaly score attached and named last among the reasons."""
+    if anomaly is None or shrink is None or not np.isfinite(anomaly[i]):
+        return coin
+    score = float(anomaly[i])
+    removed = float(shrink[i])
+    words = f"anomaly {score:.2f}x threshold"
+    words += (f": upward drift cut {min(score, 1.0) * 100:.0f}% ({np.expm1(removed) * 100:+.3f}%)"
+              if removed < 0 else ": no upward drift to cut")
+    return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
+                      coin.reasons + ((words, removed),), coin.forecast_return,
+                      coin.forecast_confidence, score)
 
 
 def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> RankedCoin:
