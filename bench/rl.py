@@ -52,7 +52,7 @@ from bench.common import console, rate, show
 
 SEED = 7
 COINS, MINUTES = 20, 4000  # throughput data: 1440 warm-up minutes + 2560 playable
-N_ENVS, ENV_STEPS, ENV_WARMUP_STEPS = 4096, 200, 10
+N_ENVS, ENV_STEPS, ENV_WARMUP_STEPS = 4096, 500, 10
 SB3_ENVS, SB3_ENV_STEPS = 8, 1000
 ONE_ENV_STEPS = 3000
 # torch intra-op threads for both sides. 1, not 2: on a 2-core machine that runs anything
@@ -60,6 +60,9 @@ ONE_ENV_STEPS = 3000
 # 1,530 -> 90 steps/s, ours 29-39k -> 12.6k); the env is numpy, single-threaded either way.
 THREADS = 1
 ROUNDS = 2  # throughput figures: best of ROUNDS (the machine is shared; noise only slows)
+# The env rows: a round is under a second, so one busy second of the shared machine can halve
+# it (seen: 6.3M then 5.0M steps/s back to back); more rounds find its unhurried rate.
+ENV_ROUNDS = 5
 SB3_N_STEPS, SB3_TRAIN_STEPS, SB3_BATCH = 128, 8192, 256
 TRAIN_CONFIG: dict[str, Any] = {"n_envs": 256, "memory_steps": 64, "updates": 4, "rollout_steps": 128}
 # `entasis selfplay --sim` defaults (bot/cli_models.py)
@@ -75,12 +78,12 @@ def _threads() -> int:
     return int(os.environ.get("BENCH_RL_THREADS") or THREADS)
 
 
-def _best_interleaved(ours: Any, theirs: Any | None, *args: Any
+def _best_interleaved(ours: Any, theirs: Any | None, *args: Any, rounds: int = ROUNDS
                       ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-    """ROUNDS runs of each, alternating ours / theirs (so a busy spell of the shared machine
-    hits both alike); the fastest run of each (by steps/s), with every round's rate."""
+    """`rounds` runs of each, alternating ours / theirs (so a busy spell of the shared
+    machine hits both alike); the fastest run of each (by steps/s), with every round's rate."""
     runs: dict[str, list[dict[str, Any]]] = {"ours": [], "theirs": []}
-    for _ in range(ROUNDS):
+    for _ in range(rounds):
         runs["ours"].append(ours(*args))
         if theirs is not None:
             runs["theirs"].append(theirs(*args))
@@ -296,9 +299,11 @@ def run() -> dict[str, Any]:
         missing = _sb3_available()
         data = MarketData.from_generator(SEED, COINS, MINUTES)
         env_random, sb3_env = _best_interleaved(_ours_env_random,
-                                                None if missing else _sb3_env, data)
-        env_serial, _ = _best_interleaved(_ours_env_random_1_thread, None, data)
-        env_hold, _ = _best_interleaved(_ours_env_hold, None, data)
+                                                None if missing else _sb3_env, data,
+                                                rounds=ENV_ROUNDS)
+        env_serial, _ = _best_interleaved(_ours_env_random_1_thread, None, data,
+                                          rounds=ENV_ROUNDS)
+        env_hold, _ = _best_interleaved(_ours_env_hold, None, data, rounds=ENV_ROUNDS)
         one_env = _one_env(data)
         train, sb3_train = _best_interleaved(_ours_train, None if missing else _sb3_train,
                                              data)
@@ -319,7 +324,7 @@ def run() -> dict[str, Any]:
     absent = escape(missing) if missing else ""  # rich would eat "[bench]" as markup
 
     cores = env_random["numba_threads"]
-    show(f"RL env steps/s ({COINS} sim coins; best of {ROUNDS}; torch threads {threads})",
+    show(f"RL env steps/s ({COINS} sim coins; best of {ENV_ROUNDS}; torch threads {threads})",
          ["env", "envs x steps", "steps/s", "vs SB3", "target 5M/s"],
          [[f"BatchedEnv random, {cores} threads", f"{N_ENVS} x {ENV_STEPS}",
            _fmt(env_random["steps_per_s"]), vs(env_random["steps_per_s"], sb3_env_rate),

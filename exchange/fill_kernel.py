@@ -40,6 +40,24 @@ inline_jit = njit(cache=True, error_model="numpy", nogil=True, inline="always")
 
 
 @jit
+def bar_book(open_, volume, tick, spread_ticks, book_share):  # type: ignore[no-untyped-def]
+    """The top of book a 1m bar is given (floats or arrays): bid = open, ask = open +
+    `spread_ticks` ticks, each side `book_share` of the bar's volume; a bar lasts 59,999 ms
+    after its open. One rule for `exchange.fills.market_from_bars` and the RL env's step."""
+    top = volume * book_share
+    return open_, open_ + spread_ticks * tick, top, top
+
+
+BAR_LAST_MS = 59_999  # a bar's close time after its open
+
+
+def level_growth(growth: float, levels: int) -> np.ndarray:
+    """growth**k for each book level k, computed once per batch with the `math.pow` the
+    kernel would call per level (so the table is bit-identical to calling it there)."""
+    return np.array([math.pow(growth, float(k)) for k in range(levels)], np.float64)
+
+
+@jit
 def fmin(a: float, b: float) -> float:
     """`np.minimum` for two floats: NaN if either is NaN (Python's `min` is not)."""
     if a != a:
@@ -100,7 +118,7 @@ def pairwise_sum(values: np.ndarray, n: int) -> float:
 @inline_jit
 def walk_book(buy: bool, is_market: bool, limit: float, remaining: float, budget: float,
               touch: float, top_size: float, tick: float, lot: float, taker_fee_bps: float,
-              levels: int, growth: float, spacing: int,
+              levels: int, powers: np.ndarray, spacing: int,
               level_price: np.ndarray, level_amount: np.ndarray) -> None:
     """A taker's fills level by level through the book synthesized from top of book
     (level k: `k * spacing` ticks behind the touch, `top_size * growth**k` deep), within
@@ -113,7 +131,7 @@ def walk_book(buy: bool, is_market: bool, limit: float, remaining: float, budget
             break  # every further level would take floor(0) = 0: nothing changes
         price = np.rint(touch / tick + sign * (k * spacing)) * tick
         within = is_market or (sign * (limit - price) >= -EPS * tick)
-        size = top_size * math.pow(growth, float(k))
+        size = top_size * powers[k]
         affordable = budget / fmax(price * (1 + fee_rate), 1e-300) if buy else np.inf
         take = floor_to_lot(fmin(fmin(size, left), affordable), lot)
         if not (within and price > 0 and math.isfinite(price)):
@@ -126,10 +144,10 @@ def walk_book(buy: bool, is_market: bool, limit: float, remaining: float, budget
             budget = budget - take * price * (1 + fee_rate)
 
 
-@jit
+@inline_jit
 def initial_queue(buy: bool, limit: float, bid: float, ask: float, bid_qty: float,
-                  ask_qty: float, tick: float, levels: int, growth: float, spacing: int
-                  ) -> float:
+                  ask_qty: float, tick: float, levels: int, growth: float, powers: np.ndarray,
+                  spacing: int) -> float:
     """Book size ahead of a newly resting order at its price: the best level's size when it
     joins the best price, zero when it improves the spread, the synthesized level's size
     when deeper (the last level's beyond the synthesized depth)."""
@@ -137,7 +155,8 @@ def initial_queue(buy: bool, limit: float, bid: float, ask: float, bid_qty: floa
     best_qty = bid_qty if buy else ask_qty
     depth_ticks = np.rint(((best - limit) if buy else (limit - best)) / tick)
     depth_levels = fmin(fmax(depth_ticks, 0.0) / spacing, float(levels - 1))
-    deeper = best_qty * math.pow(growth, depth_levels)
+    whole = depth_levels == np.floor(depth_levels)  # NaN: not whole
+    deeper = best_qty * (powers[int(depth_levels)] if whole else math.pow(growth, depth_levels))
     queue = 0.0 if depth_ticks < 0 else deeper
     return queue if math.isfinite(best) else 0.0
 
@@ -206,7 +225,7 @@ def match_order(side: int, is_market: bool, limit: float, remaining: float, queu
                 low: float, close: float, volume: float, bid: float, ask: float,
                 bid_qty: float, ask_qty: float,
                 max_volume_share: float, maker_fee_bps: float, taker_fee_bps: float,
-                levels: int, growth: float, spacing: int,
+                levels: int, growth: float, powers: np.ndarray, spacing: int,
                 level_price: np.ndarray, level_amount: np.ndarray, scratch: np.ndarray
                 ) -> tuple[float, float, float, int, float, float, bool, bool]:
     """One order against the market event it meets. Writes its level columns (pre-zeroed,
@@ -223,13 +242,13 @@ def match_order(side: int, is_market: bool, limit: float, remaining: float, queu
     if taker:
         walk_book(buy, is_market, limit, remaining, budget if buy else np.inf,
                   ask if buy else bid, ask_qty if buy else bid_qty, tick, lot, taker_fee_bps,
-                  levels, growth, spacing, level_price, level_amount)
+                  levels, powers, spacing, level_price, level_amount)
 
     resting = live and not taker and not is_market
     queue = queue_ahead
     if is_new and resting:
         queue = initial_queue(buy, limit, bid, ask, bid_qty, ask_qty, tick, levels, growth,
-                              spacing)
+                              powers, spacing)
     if resting and (not is_new or is_bar):
         maker_amount, queue = passive_fill(
             buy, limit, remaining, budget, queue, is_bar, open_, high, low, close, volume,
@@ -265,7 +284,7 @@ def match_batch(event: np.ndarray, side: np.ndarray, is_market: np.ndarray, pric
                 m_volume: np.ndarray, m_bid: np.ndarray, m_ask: np.ndarray,
                 m_bid_qty: np.ndarray, m_ask_qty: np.ndarray,
                 max_volume_share: float, maker_fee_bps: float, taker_fee_bps: float,
-                levels: int, growth: float, spacing: int,
+                levels: int, growth: float, powers: np.ndarray, spacing: int,
                 out_amount: np.ndarray, out_notional: np.ndarray, out_fee: np.ndarray,
                 out_liquidity: np.ndarray, out_level_price: np.ndarray,
                 out_level_amount: np.ndarray, out_remaining: np.ndarray,
@@ -279,7 +298,7 @@ def match_batch(event: np.ndarray, side: np.ndarray, is_market: np.ndarray, pric
             cancel_ms[i], budget[i], tick[i], lot[i],
             m_is_bar[e], m_start_ms[e], m_end_ms[e], m_open[e], m_high[e], m_low[e],
             m_close[e], m_volume[e], m_bid[e], m_ask[e], m_bid_qty[e], m_ask_qty[e],
-            max_volume_share, maker_fee_bps, taker_fee_bps, levels, growth, spacing,
+            max_volume_share, maker_fee_bps, taker_fee_bps, levels, growth, powers, spacing,
             out_level_price[i], out_level_amount[i], scratch)
         (out_amount[i], out_notional[i], out_fee[i], out_liquidity[i], out_remaining[i],
          out_queue[i], out_canceled[i], out_done[i]) = result

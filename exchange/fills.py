@@ -205,22 +205,24 @@ def market_from_bars(
     """Market rows from closed 1m bars, with a top of book synthesized at the open:
     bid = open, ask = open + `bar_spread_ticks` ticks, both `bar_book_share` of the volume."""
     start = np.asarray(open_ms, dtype=np.int64)
-    o = np.asarray(open_, np.float64)
-    v = np.asarray(volume, np.float64)
-    top = v * params.bar_book_share
+    o = np.ascontiguousarray(open_, np.float64)
+    v = np.ascontiguousarray(volume, np.float64)
+    ticks = np.ascontiguousarray(np.broadcast_to(np.asarray(tick, np.float64), o.shape))
+    bid, ask, bid_qty, ask_qty = fill_kernel.bar_book(
+        o, v, ticks, float(params.bar_spread_ticks), float(params.bar_book_share))
     return MarketArrays(
         is_bar=np.ones(start.shape[0], bool),
         start_ms=start,
-        end_ms=start + 59_999,
+        end_ms=start + fill_kernel.BAR_LAST_MS,
         open=o,
         high=np.asarray(high, np.float64),
         low=np.asarray(low, np.float64),
         close=np.asarray(close, np.float64),
         volume=v,
-        bid=o.copy(),
-        ask=o + params.bar_spread_ticks * np.asarray(tick, np.float64),
-        bid_qty=top,
-        ask_qty=top.copy(),
+        bid=bid.copy(),
+        ask=ask,
+        bid_qty=bid_qty,
+        ask_qty=ask_qty.copy(),
     )
 
 
@@ -266,6 +268,7 @@ def _match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> Fil
         *(c(getattr(market, name), _MARKET_DTYPES[name]) for name in _MARKET_COLUMNS),
         float(params.max_volume_share), float(params.maker_fee_bps),
         float(params.taker_fee_bps), int(levels), float(params.book_level_growth),
+        fill_kernel.level_growth(params.book_level_growth, levels),
         int(params.book_level_spacing_ticks),
         out.amount, out.notional, out.fee, out.liquidity, out.level_price, out.level_amount,
         out.remaining, out.queue_ahead, out.canceled, out.done)

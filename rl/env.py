@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from exchange import fills
+from exchange import fill_kernel, fills
 from exchange.fills import FillParams
 from rl import env_kernel
 from rl.account import ceil_quantum, size_entries  # noqa: F401  (re-exported for tests)
@@ -102,11 +102,10 @@ class BatchedEnv:
         # Flat [T * n] layout: row t * n + s is symbol s at minute t (episode start prices).
         self._close = data.close.reshape(-1)
         self._length = length
-        market = fills.market_from_bars(
-            np.repeat(data.open_ms, n_symbols), data.open.reshape(-1), data.high.reshape(-1),
-            data.low.reshape(-1), self._close, data.volume.reshape(-1),
-            np.tile(data.tick, length), self.params)
-        self._bars = env_kernel.bar_table(market, length, n_symbols)  # symbol-major
+        self._bars = env_kernel.bar_table(data.open_ms, data.open, data.high, data.low,
+                                          data.close, data.volume)  # symbol-major
+        self._growth_powers = fill_kernel.level_growth(self.params.book_level_growth,
+                                                       self.params.book_levels)
         table = feature_observation(data.features)
         if data.extra is not None:
             extra = np.nan_to_num(data.extra.astype(np.float32), nan=0.0)
@@ -124,7 +123,6 @@ class BatchedEnv:
                 f"no symbol has {config.warmup_minutes} warm minutes and a "
                 f"{config.horizon_minutes}-minute horizon inside {length} rows")
         self._allocate()
-        self._all_envs = np.arange(self.n_envs)
 
     # -- episodes --------------------------------------------------------------------------
     def _start_bounds(self) -> tuple[np.ndarray, np.ndarray]:
@@ -233,7 +231,8 @@ class BatchedEnv:
         env_kernel.step_envs(
             self._chunks(), a, self._offsets, self._bars, self._length,
             p.max_volume_share, p.maker_fee_bps, p.taker_fee_bps, p.book_levels,
-            p.book_level_growth, p.book_level_spacing_ticks, p.bar_spread_ticks,
+            p.book_level_growth, self._growth_powers, p.book_level_spacing_ticks,
+            float(p.bar_spread_ticks), float(p.bar_book_share),
             cfg.risk_per_trade_pct, cfg.max_position_pct, cfg.stop_pct,
             cfg.target_return_pct / 100.0, cfg.shaping_weight, cfg.reward_scale,
             cfg.ruin_fraction,
@@ -264,7 +263,7 @@ class BatchedEnv:
     def _observe(self) -> np.ndarray:
         """Feature row of (t, symbol), extra columns, then the account state columns."""
         obs = np.empty((self.n_envs, self.observation_size), np.float32)
-        env_kernel.observe(self._all_envs, obs, self._obs_table, self._feature_width,
+        env_kernel.observe(self._chunks(), obs, self._obs_table, self._feature_width,
                            self.config.horizon_minutes, self._bars, self._length, self._sym,
                            self._t, self._t_end, self._pos, self._equity, self.capital,
                            self._entry_equity, self._trade_cost, self._trade_bought,
