@@ -1,9 +1,11 @@
 """A silent market stream: poll REST meanwhile, and pause new entries until it is live again.
 
 A websocket can stay open and say nothing (an exchange-side stall, a half-dead proxy). The
-feed notices (`FeedHealth.stale` after `feed.stale_after_s` without a message) and will
+feed notices (`FeedHealth.stale` after `feed.stale_after_s` without market data) and will
 reconnect; until the data is flowing again the daemon must not open positions on prices it
-has not seen. Hummingbot's answer, which we follow: while the stream is silent, poll the
+has not seen. Only market data counts: the subscription reply or status frame a reconnect
+brings is a control frame (`FeedHealth.control_messages`), so reconnecting during a stall
+does not end the episode here (ADR-042). Hummingbot's answer, which we follow: while the stream is silent, poll the
 REST API instead (here the top of book of every symbol, so marks and `status` stay fresh),
 and hold new entries back. Exits and cancels continue: they only reduce exposure.
 

@@ -116,7 +116,7 @@ class BinanceFeed(StreamFeedBase):
         self._connected: set[int] = set()
         self._session: aiohttp.ClientSession | None = None
         self._random = random.Random()
-        self._messages = self._reconnects = 0
+        self._messages = self._control_messages = self._reconnects = 0
         self._dropped_rows = 0
         self._last_message_s = time.monotonic()
         self._ever_received = False
@@ -159,6 +159,7 @@ class BinanceFeed(StreamFeedBase):
             bars=self._sequencer.bars,
             gaps_filled=self._sequencer.gaps_filled,
             dropped_rows=self._dropped_rows,
+            control_messages=self._control_messages,
         )
 
     # ------------------------------------------------------------------ connection
@@ -217,18 +218,21 @@ class BinanceFeed(StreamFeedBase):
 
     # ------------------------------------------------------------------ messages
 
-    async def _handle(self, raw: str | bytes) -> None:
+    async def _handle(self, raw: str | bytes) -> bool:
         ts_recv = self._clock_ms()
-        self._note_message()
         try:
             frame = dispatch(
                 raw, ts_recv, self._symbol_set, batch=self._on_tick_batch is not None
             )
         except MalformedFrame as exc:
             self._malformed.report(exc.reason, raw)
-            return
-        if frame.refused is not None:
-            log.error("exchange refused a control request: %s", frame.refused)
+            return False
+        if frame.control:  # a SUBSCRIBE reply: the connection is up, the market may not be
+            self._note_control()
+            if frame.refused is not None:
+                log.error("exchange refused a control request: %s", frame.refused)
+            return False
+        self._note_market()
         self._dropped_rows += frame.dropped
         if frame.batch is not None:
             call_consumer(self._on_tick_batch, frame.batch)  # type: ignore[arg-type]
@@ -237,6 +241,7 @@ class BinanceFeed(StreamFeedBase):
                 call_consumer(self._on_tick, event)
             else:
                 await self._accept_live_bar(event)
+        return True
 
     async def _accept_live_bar(self, bar: Bar) -> None:
         """Deliver a live closed bar exactly once, in order, filling any skipped minutes

@@ -134,6 +134,7 @@ def parse_event(payload: Any, ts_recv: int) -> list[Event]:
 class Dispatched:
     """What one incoming frame means for a feed's consumer."""
 
+    control: bool = False  # a reply to our request, not market data (it never makes a feed fresh)
     refused: str | None = None  # error text of a control reply that refused a request
     batch: TickBatch | None = None  # a ticker array (batch path), wanted symbols only, non-empty
     events: tuple[Event, ...] = ()  # ticks and closed bars of wanted symbols, in frame order
@@ -141,6 +142,7 @@ class Dispatched:
 
 
 NOTHING = Dispatched()
+CONTROL_OK = Dispatched(control=True)
 
 
 def dispatch(
@@ -148,11 +150,12 @@ def dispatch(
 ) -> Dispatched:
     """Decode and parse one websocket message for a feed following `symbols`. With `batch`,
     ticker arrays come back as one TickBatch (columnar, bad rows dropped); without, as Ticks
-    (strict). Raises MalformedFrame for a frame that cannot be used at all."""
+    (strict). A reply to a control request comes back with `control` set; everything else
+    well-formed is market data. Raises MalformedFrame for a frame that cannot be used at all."""
     decoded = decode_frame(raw)
     if is_control_reply(decoded):
         error = control_reply_error(decoded)
-        return NOTHING if error is None else Dispatched(refused=error)
+        return CONTROL_OK if error is None else Dispatched(control=True, refused=error)
     _, data = unwrap(decoded)
     if isinstance(data, list) and batch:
         rows, dropped = parse_ticker_rows(data, ts_recv)

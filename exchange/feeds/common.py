@@ -26,18 +26,22 @@ class ConsumerError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class FeedHealth:
-    """A snapshot of a feed's state, for status commands and alerts."""
+    """A snapshot of a feed's state, for status commands and alerts. Freshness (`stale`,
+    `last_message_age_s`, `msgs_per_s`) counts market-data frames only."""
 
     connected: bool  # every connection is up and subscribed
-    stale: bool  # no message for more than stale_after_s
-    msgs_per_s: float  # over the last few seconds
-    messages: int
+    stale: bool  # no market data for more than stale_after_s
+    msgs_per_s: float  # market-data frames per second, over the last few seconds
+    messages: int  # market-data frames (ticker, trade, book, kline, ticker array)
     malformed: int  # frames skipped as malformed
     reconnects: int
-    last_message_age_s: float  # inf before the first message
+    last_message_age_s: float  # since the last market-data frame; inf before the first
     bars: int  # bars delivered (backfill, gap fill and live)
     gaps_filled: int  # bars delivered from REST after the initial backfill
     dropped_rows: int = 0  # bad rows dropped from ticker arrays
+    # Subscription replies, status answers and refusals: proof the connection is up, not
+    # that the market is, so they never make a stalled feed fresh (ADR-042).
+    control_messages: int = 0
 
 
 def wall_clock_ms() -> int:

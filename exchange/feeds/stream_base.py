@@ -1,9 +1,15 @@
 """What every websocket market feed does the same way, whatever the exchange's wire format.
 
 `BinanceFeed` and `UpbitFeed` differ in how they subscribe, parse and backfill; they share
-how a connection is read (silence beyond a few stale periods forces a reconnect), how
+how a connection is read (market silence beyond a few stale periods forces a reconnect), how
 messages mark the feed fresh or stale, how REST calls are retried, and the reconnect backoff.
 Those live here once, so a fix to staleness or backoff reaches every feed.
+
+Only market data makes a feed fresh (ADR-042). A subscription reply (Binance `{"result":
+null, "id": 1}`), a status answer (Upbit `{"status": "UP"}`) or a refusal proves that the
+connection is up, not that the market is: each reconnect during a stall brings one, and
+counting them as messages let a reconnect hide the stall from the staleness watch. They are
+counted apart (`FeedHealth.control_messages`); malformed frames in `malformed`.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ from exchange.feeds.errors import ExchangeError, MalformedFrame
 if TYPE_CHECKING:
     from bot.config import FeedConfig
 
-SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without a message
+SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without market data
 
 #: Failures a feed rides out by retrying or reconnecting (anything else is a bug and raises).
 RECOVERABLE = (OSError, TimeoutError, aiohttp.ClientError, WebSocketException, MalformedFrame)
@@ -36,8 +42,10 @@ _T = TypeVar("_T")
 class StreamFeedBase:
     """Connection reading, freshness, REST retries and backoff shared by the websocket feeds.
 
-    A subclass sets the attributes below in its `__init__` and implements `_handle(raw)`.
-    `FEED_NAME` prefixes the stale/recovered log lines and the misuse error."""
+    A subclass sets the attributes below in its `__init__` and implements `_handle(raw)`,
+    which calls `_note_market()` or `_note_control()` once it knows what the frame is and
+    returns True for market data. `FEED_NAME` prefixes the stale/recovered log lines and the
+    misuse error."""
 
     FEED_NAME = "feed"
 
@@ -48,9 +56,11 @@ class StreamFeedBase:
     _stale: bool
     _last_message_s: float
     _messages: int
+    _control_messages: int
     _ever_received: bool
 
-    async def _handle(self, raw: str | bytes) -> None:
+    async def _handle(self, raw: str | bytes) -> bool:
+        """Handle one frame; True when it carried market data (see the module doc)."""
         raise NotImplementedError
 
     @property
@@ -59,19 +69,25 @@ class StreamFeedBase:
         return logging.getLogger(type(self).__module__)
 
     async def _stream(self, websocket: ClientConnection, received: list[int]) -> None:
-        """Handle messages until the connection ends (always by an exception). Silence
-        beyond a few stale periods means a dead subscription: force a reconnect."""
+        """Handle messages until the connection ends (always by an exception). No market
+        data on this connection for a few stale periods means a dead subscription: force a
+        reconnect. Control frames do not put that off (Upbit repeats `{"status": "UP"}`
+        every 10 s after a PING, which would otherwise keep a dead subscription forever)."""
         silence_limit_s = self._config.stale_after_s * SILENT_RECONNECT_FACTOR
+        market_since_s = time.monotonic()
         while True:
+            remaining_s = market_since_s + silence_limit_s - time.monotonic()
             try:
-                async with asyncio.timeout(silence_limit_s):
+                async with asyncio.timeout(max(0.0, remaining_s)):
                     raw = await websocket.recv()
             except TimeoutError:
-                raise TimeoutError(f"no message for {silence_limit_s:.1f} s") from None
+                raise TimeoutError(f"no market data for {silence_limit_s:.1f} s") from None
             received[0] += 1
-            await self._handle(raw)
+            if await self._handle(raw):
+                market_since_s = time.monotonic()
 
-    def _note_message(self) -> None:
+    def _note_market(self) -> None:
+        """A market-data frame arrived: the feed is fresh (and says so if it was stale)."""
         now = time.monotonic()
         if not self._stale and self._is_stale(now):
             self._update_stale(now)  # went stale between watchdog ticks: still say so once
@@ -81,6 +97,11 @@ class StreamFeedBase:
         self._rate.add(now)
         if self._stale:
             self._update_stale(now)
+
+    def _note_control(self) -> None:
+        """A control frame arrived (subscription reply, status, refusal): counted, and
+        deliberately not fresh market data."""
+        self._control_messages += 1
 
     async def _retrying(self, what: str, action: Callable[[], Awaitable[_T]]) -> _T:
         """Run `action` until it succeeds; temporary exchange errors and network failures
@@ -111,10 +132,10 @@ class StreamFeedBase:
     def _update_stale(self, now: float) -> None:
         stale = self._is_stale(now)
         if stale and not self._stale:
-            self._log.warning("%s stale: no message for %.1f s", self.FEED_NAME,
-                        now - self._last_message_s)
+            self._log.warning("%s stale: no market data for %.1f s", self.FEED_NAME,
+                              now - self._last_message_s)
         elif self._stale and not stale:
-            self._log.info("%s recovered: messages flowing again", self.FEED_NAME)
+            self._log.info("%s recovered: market data flowing again", self.FEED_NAME)
         self._stale = stale
 
     def _http(self) -> aiohttp.ClientSession:

@@ -6,14 +6,16 @@ engine do not care which exchange they watch. `UpbitFeed.run()` owns its tasks:
 1. backfill `config.backfill_minutes` of closed 1m candles per market over REST (paced under
    Upbit's 10 requests/s), delivered oldest first through `on_history`;
 2. connect to `<ws_url>` (Upbit: `wss://api.upbit.com/websocket/v1`), send one subscription
-   (ticker, trade, orderbook; SIMPLE or DEFAULT format) for every market, and parse the
-   binary frames: ticks from `TickAssembler`, 1m bars from `TradeBarBuilder`;
+   (ticker, trade, orderbook; SIMPLE or DEFAULT format) for every market and a text PING
+   (its `{"status": "UP"}` answers are control frames, never fresh market data), and parse
+   the binary frames: ticks from `TickAssembler`, 1m bars from `TradeBarBuilder`;
 3. bars reach `on_bar` exactly once and in order per market (`BarSequencer`). A minute the
    connection did not watch from its start (the one in progress at connect) is never built
    from trades: the next live bar sees the gap and fetches it from REST candles, as do
    minutes missed while disconnected;
 4. on any network or protocol failure, reconnect with exponential backoff and jitter; a
-   silent connection is reconnected after `SILENT_RECONNECT_FACTOR` stale periods.
+   connection without market data is reconnected after `SILENT_RECONNECT_FACTOR` stale
+   periods.
 
 Malformed frames are counted and skipped. Consumer exceptions end `run()` as ConsumerError.
 """
@@ -72,6 +74,9 @@ REST_CONCURRENCY = 4
 UPBIT_REQUEST_INTERVAL_S = 0.11  # quotation REST: 10 requests/s per IP
 MAX_FRAME_BYTES = 2**20
 BAR_CLOSE_LAG_MS = 2_000  # close other markets' bars this long after the minute ends
+# Upbit answers a text PING with {"status": "UP"} (and keeps repeating it every ~10 s): the
+# subscription's reply, as Binance's {"result": null} is. A control frame, not market data.
+STATUS_REQUEST = "PING"
 
 
 class UpbitFeed(StreamFeedBase):
@@ -115,7 +120,7 @@ class UpbitFeed(StreamFeedBase):
         self._connected = False
         self._session: aiohttp.ClientSession | None = None
         self._random = random.Random()
-        self._messages = self._reconnects = 0
+        self._messages = self._control_messages = self._reconnects = 0
         self._last_message_s = time.monotonic()
         self._ever_received = False
         self._stale = False
@@ -156,6 +161,7 @@ class UpbitFeed(StreamFeedBase):
             bars=self._sequencer.bars,
             gaps_filled=self._sequencer.gaps_filled,
             dropped_rows=self._bars.late_trades,
+            control_messages=self._control_messages,
         )
 
     # ------------------------------------------------------------------ connection
@@ -167,6 +173,7 @@ class UpbitFeed(StreamFeedBase):
             try:
                 async with self._connect() as websocket:
                     await websocket.send(orjson.dumps(self._request).decode())
+                    await websocket.send(STATUS_REQUEST)  # answered after the subscription
                     self._bars.discard_open()
                     now_ms = await self._catch_up(gap_fill=True)
                     self._watch_from_ms = minute_after(now_ms)
@@ -203,19 +210,21 @@ class UpbitFeed(StreamFeedBase):
 
     # ------------------------------------------------------------------ messages
 
-    async def _handle(self, raw: str | bytes) -> None:
+    async def _handle(self, raw: str | bytes) -> bool:
         ts_recv = self._clock_ms()
-        self._note_message()
         try:
             event = parse_message(raw)
         except MalformedFrame as exc:
             self._malformed.report(exc.reason, raw)
-            return
-        if isinstance(event, UpbitRefused):
-            log.error("upbit refused the subscription: %s: %s", event.name, event.message)
-            return
-        if isinstance(event, UpbitStatus) or event.code not in self._code_set:
-            return
+            return False
+        if isinstance(event, (UpbitStatus, UpbitRefused)):  # the connection speaks, not the market
+            self._note_control()
+            if isinstance(event, UpbitRefused):
+                log.error("upbit refused the subscription: %s: %s", event.name, event.message)
+            return False
+        self._note_market()
+        if event.code not in self._code_set:
+            return True
         self._advance_clock(event.ts_event)
         # A market's own trades arrive in order, so its next-minute trade closes its bar at
         # once; other message kinds and markets may lag a little, so they close bars late.
@@ -227,6 +236,7 @@ class UpbitFeed(StreamFeedBase):
             tick = self._ticks.apply(event, ts_recv)
             if tick is not None:
                 call_consumer(self._on_tick, tick)
+        return True
 
     async def _accept_live_bar(self, bar: Bar) -> None:
         """Deliver a trade-built bar once, in order; skipped minutes come from REST first,
