@@ -144,6 +144,12 @@ def _print_status(result: dict[str, Any]) -> None:
 
     for line in live_lines(result):
         out.print(line, highlight=False)
+    forecast = result.get("forecast")
+    if forecast and forecast.get("enabled"):  # which bundle serves (hot reload, ADR-043)
+        out.print(f"forecast: bundle {forecast.get('bundle_version')} · "
+                  f"h={forecast.get('horizon_minutes', '?')}m {forecast.get('weights_mode', '')} · "
+                  f"{forecast.get('reloads', 0)} reloads"
+                  + (" · DEGRADED" if forecast.get("degraded") else ""), highlight=False)
     decisions = result["decisions"]
     out.print(f"decision steps: {decisions['steps']} · last latency {decisions['last_latency_ms']} ms")
     table = Table(title="Top-K ranking: P(target before stop within horizon)")

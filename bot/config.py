@@ -228,6 +228,8 @@ class ForecastConfig(_Section):
     weights_mode: Literal["designed", "inverse_error", "stacking"] = "stacking"
     degrade_ratio: float = Field(1.1, gt=0)  # forecast MSE / zero-forecast MSE that flags
     monitor_window: int = Field(5000, ge=100)  # resolved forecasts in the rolling window
+    # how often the daemon looks for a retrained bundle between decision steps; 0 = never
+    reload_every_s: float = Field(60.0, ge=0)  # hot reload (ADR-043)
 
     @model_validator(mode="after")
     def _served_horizon_is_trained(self) -> "ForecastConfig":

@@ -157,6 +157,7 @@ class Engine:
                 pass
             self._minute_complete.clear()
             await self._warm_anomaly_detector()
+            await self._reload_forecast()
             self.decide()
 
     async def _warm_anomaly_detector(self) -> None:
@@ -168,3 +169,12 @@ class Engine:
         job = detector.warmup_job(self.symbols, self._pending_minute + MINUTE_MS)
         if job is not None:
             await asyncio.to_thread(job)
+
+    async def _reload_forecast(self) -> None:
+        """Swap in a retrained forecast bundle between two steps, never during one: a cheap
+        stat decides; loading the bundle (seconds) runs in a worker thread (ADR-043)."""
+        job = self.forecast.reload_job() if self.forecast is not None else None
+        if job is not None:
+            assert self.forecast is not None
+            await asyncio.to_thread(job.run)
+            self.forecast.apply(job)

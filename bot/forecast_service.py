@@ -2,7 +2,9 @@
 
 Kept out of bot/daemon.py so the daemon gains one line. Nothing heavy is imported unless
 `[forecast] enabled = true`; with it on but no usable bundle the daemon logs why and runs
-without a forecast (ranking falls back to its momentum drift).
+without a forecast (ranking falls back to its momentum drift). A retrained bundle is picked
+up between decision steps (`[forecast] reload_every_s`, ADR-043): a swap is announced as
+MODEL_PROMOTED, a refused bundle as FORECAST_DEGRADED (the old one keeps serving).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ def forecast_service(config: Config, n_symbols: int,
     service = load_service(path, n_symbols, horizon=settings.horizon,
                            weights_mode=settings.weights_mode,
                            degrade_ratio=settings.degrade_ratio,
-                           monitor_window=settings.monitor_window)
+                           monitor_window=settings.monitor_window,
+                           reload_every_s=settings.reload_every_s)
     if service is not None and notifier is not None:
         def publish(status) -> None:  # type: ignore[no-untyped-def]
             notifier.publish(Notice(
@@ -40,4 +43,16 @@ def forecast_service(config: Config, n_symbols: int,
                 f"over {status.resolved} resolved forecasts", wall_ms(), status.as_dict()))
 
         service.on_degraded = publish
+        service.on_swapped = lambda swap: notifier.emit(
+            NoticeKind.MODEL_PROMOTED,
+            f"forecast bundle {swap.version} now serving (was {swap.previous})",
+            model="forecast", version=swap.version, previous=swap.previous, path=swap.path)
+        # A refused retrain leaves an older model serving than the operator expects: the
+        # forecast is degraded in that sense, and the fix (retrain) is the same.
+        service.on_refused = lambda refused: notifier.emit(
+            NoticeKind.FORECAST_DEGRADED,
+            f"forecast: new bundle {refused.version or '(unreadable)'} refused, still serving "
+            f"{refused.keeping}: {refused.reason}",
+            model="forecast", version=refused.version, keeping=refused.keeping,
+            reason=refused.reason, path=refused.path)
     return service

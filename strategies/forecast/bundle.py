@@ -10,6 +10,12 @@ bundle/
     lstm.pt  random_forest.joblib  xgboost.json  lightgbm.txt   (see models.py)
     preprocessing.json   scaler, target scale, confidence calibrations
 ```
+Writes are atomic: `save_bundle` fills a hidden temporary folder beside the target and
+renames it into place, and `update_manifest` replaces the manifest with a rename, so a
+daemon that hot-reloads the bundle (`strategies/forecast/reload.py`) sees the old bundle or
+the new one, never half of one. `bundle_version` names a bundle by its weights (a hash of
+the files' sha256 and the creation time), so adding test metrics does not look like a new model.
+
 Loading refuses a bundle whose input list differs from the running code's `INPUT_NAMES`
 (the models would read columns in the wrong order), a newer format, or a file whose
 sha256 does not match the manifest (a truncated copy, or an edited pickle). A different
@@ -22,7 +28,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import shutil
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,6 +70,44 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def bundle_version(manifest: dict[str, Any]) -> str:
+    """A short name for the bundle's models: the manifest's `version`, or (bundles written
+    before it existed) the same hash computed from its file digests and creation time."""
+    version = manifest.get("version")
+    if isinstance(version, str) and version:
+        return version
+    return _version_of(manifest.get("files", {}), manifest.get("created_ms", 0))
+
+
+def _version_of(files: dict[str, str], created_ms: int) -> str:
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode())
+    digest.update(str(created_ms).encode())
+    return digest.hexdigest()[:12]
+
+
+def manifest_signature(folder: Path) -> tuple[int, int, int] | None:
+    """(inode, mtime ns, size) of the bundle's manifest, or None when there is none: a
+    stat, cheap enough to run between decision steps to notice a replaced bundle."""
+    try:
+        stat = (Path(folder) / MANIFEST).stat()
+    except OSError:
+        return None
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    """Write `path` through a temporary file and a rename: readers see old or new text."""
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(temporary, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
 @dataclass
 class Bundle:
     """Trained horizon models plus the manifest describing them."""
@@ -97,11 +144,29 @@ def _config_from(data: dict[str, Any]) -> TrainConfig:
 
 def save_bundle(folder: Path, horizons: dict[int, HorizonModel], config: TrainConfig, *,
                 data_source: str = "", extra: dict[str, Any] | None = None) -> Path:
-    """Write a bundle into `folder` (created; refused if it already holds a manifest)."""
+    """Write a bundle into `folder` (created; refused if it already holds a manifest, or
+    anything else). Written in a hidden sibling folder, then renamed into place."""
     folder = Path(folder)
     if (folder / MANIFEST).exists():
         raise BundleError(f"{folder} already holds a bundle; choose another --out or delete it")
-    folder.mkdir(parents=True, exist_ok=True)
+    if folder.is_dir() and any(folder.iterdir()):
+        raise BundleError(f"{folder} is not empty; choose another --out or empty it")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = folder.with_name(f".{folder.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    try:
+        staging.mkdir()
+        _write_bundle(staging, horizons, config, data_source, extra or {})
+        if folder.is_dir():
+            folder.rmdir()  # empty (checked above); rename cannot replace it otherwise
+        os.rename(staging, folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder
+
+
+def _write_bundle(folder: Path, horizons: dict[int, HorizonModel], config: TrainConfig,
+                  data_source: str, extra: dict[str, Any]) -> None:
+    """Every file of a bundle into the existing, empty `folder`; the manifest last."""
     files: dict[str, str] = {}
     per_horizon: dict[str, Any] = {}
     for horizon, model in sorted(horizons.items()):
@@ -120,14 +185,15 @@ def save_bundle(folder: Path, horizons: dict[int, HorizonModel], config: TrainCo
             "fold_seconds": model.fold_seconds, "final_seconds": model.final_seconds,
             "train_rows": model.train_rows,
             "train_range_ms": list(model.train_range_ms)}
-    manifest = {"format": FORMAT, "created_ms": int(time.time() * 1000),
+    created_ms = int(time.time() * 1000)
+    manifest = {"format": FORMAT, "created_ms": created_ms,
+                "version": _version_of(files, created_ms),
                 "code_version": code_version(), "input_names": list(INPUT_NAMES),
                 "horizons": sorted(horizons), "config": _config_dict(config),
                 "data_source": data_source, "per_horizon": per_horizon, "files": files,
                 "notes": "random_forest.joblib is a pickle: load only bundles you made.",
-                **(extra or {})}
+                **extra}
     (folder / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    return folder
 
 
 def update_manifest(folder: Path, **fields: Any) -> None:
@@ -135,7 +201,7 @@ def update_manifest(folder: Path, **fields: Any) -> None:
     path = Path(folder) / MANIFEST
     manifest = json.loads(path.read_text())
     manifest.update(fields)
-    path.write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    _write_atomically(path, json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def load_bundle(folder: Path) -> Bundle:

@@ -42,12 +42,19 @@ class ForecastMonitor:
     def __init__(self, horizon: int, *, window: int = 5000, degrade_ratio: float = 1.1,
                  min_resolved: int = 500) -> None:
         self.horizon = horizon
+        self.window = window
         self.degrade_ratio = degrade_ratio
         self.min_resolved = min_resolved
         self._pending: deque[tuple[int, np.ndarray, np.ndarray]] = deque()
         self._forecast: deque[float] = deque(maxlen=window)
         self._realized: deque[float] = deque(maxlen=window)
         self.degraded = False
+
+    def renewed(self, horizon: int) -> ForecastMonitor:
+        """An empty monitor with these settings, for a newly swapped-in model: the old
+        model's errors say nothing about the new one's."""
+        return ForecastMonitor(horizon, window=self.window, degrade_ratio=self.degrade_ratio,
+                               min_resolved=self.min_resolved)
 
     def record(self, minute: int, forecast: np.ndarray, close: np.ndarray) -> bool:
         """Add this minute's forecasts [n] and closes [n]; resolve those `horizon` minutes

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from strategies.forecast.bundle import Bundle
+from strategies.forecast.bundle import Bundle, bundle_version
 from strategies.forecast.dataset import _BASE_INDEX
 from strategies.forecast.ensemble import combine
 from strategies.forecast.indicators import LIVE_WINDOW, live_indicators
@@ -31,6 +31,7 @@ class ForecastBatch:
     expected_return: np.ndarray  # log return over `horizon` minutes
     confidence: np.ndarray  # calibrated P(direction right), in (0, 1]
     per_model: dict[str, np.ndarray]
+    version: str = ""  # the bundle that made it (`bundle_version`): which model served
 
     def for_symbol(self, i: int) -> tuple[float, float]:
         """(expected return, confidence) of row i."""
@@ -47,6 +48,7 @@ class Forecaster:
             raise ValueError(f"the bundle has horizons {sorted(bundle.horizons)}, not {horizon}; "
                              "set [forecast] horizon to one of them or retrain")
         self.bundle = bundle
+        self.version = bundle_version(bundle.manifest)
         self.horizon = horizon
         self.model = bundle.horizons[horizon]
         if weights_mode not in self.model.weights:
@@ -73,7 +75,7 @@ class Forecaster:
         if valid is not None:
             expected = np.where(valid, expected, np.nan)
             confidence = np.where(valid, confidence, np.nan)
-        return ForecastBatch(self.horizon, expected, confidence, per_model)
+        return ForecastBatch(self.horizon, expected, confidence, per_model, self.version)
 
 
 def closes_from_returns(last_close: np.ndarray, simple_returns: np.ndarray) -> np.ndarray:
