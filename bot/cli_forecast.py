@@ -128,7 +128,8 @@ def train_command(
 def _save_replacing(target: Path, trained: dict[int, Any], train_config: Any,
                     data_source: str) -> None:
     """Write the new bundle beside `target`, then swap it in with renames, so a reader sees
-    the old bundle or the new one, never half of one (the daemon loads it at start)."""
+    the old bundle or the new one, never half of one (a running daemon swaps it in between
+    decision steps: ADR-043)."""
     import os
     import shutil
 

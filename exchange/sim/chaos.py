@@ -178,8 +178,8 @@ class Chaos:
             await action()
 
     async def _drop(self) -> None:
-        if self.hub.stalled:
-            return  # a stall stays silent: a reconnect would bring subscription replies
+        # Drops land in stalls too: the reconnect's subscription reply is no market data, so
+        # the feed must stay stale through it (ADR-042).
         self.counts.drops += 1
         await self.sim.drop_connections()
 
