@@ -26,6 +26,8 @@ see there why), and the throughput figures best of `ROUNDS` runs, ours and SB3 a
    256 memory steps, 20 PPO updates of 128 rollout steps, 240-minute episodes, arena of 200
    episodes (candidate, best and the three baselines), registry writes. Measured in full
    (not extrapolated); the market generation before it is reported separately.
+4. Policy inference: the live network's greedy forward pass on 500 symbols' observations in
+   one call (p50/p99), beside one call per symbol. Target: <= 2 ms per decision step.
 
 Targets (issue 4): env >= 5M steps/s, training >= 20k steps/s, one generation incl. a
 200-episode arena <= 10 minutes on 2 cores. Without stable-baselines3 the bench still runs
@@ -71,6 +73,8 @@ GEN_COINS, GEN_MINUTES, GEN_ENVS, GEN_UPDATES, GEN_EPISODES, GEN_SEED = 8, 20_00
 TARGET_ENV_STEPS_PER_S = 5_000_000
 TARGET_TRAIN_STEPS_PER_S = 20_000
 TARGET_GENERATION_S = 600.0
+TARGET_INFERENCE_MS = 2.0  # issue 4: batched CPU inference for 500 symbols per decision step
+INFERENCE_SYMBOLS, INFERENCE_REPEATS = 500, 500
 SB3_MISSING = "SB3 not installed: pip install -e '.[bench]'"
 
 
@@ -274,6 +278,41 @@ def _generation() -> dict[str, Any]:
                        "arena_episodes": GEN_EPISODES, "extrapolated": False}}
 
 
+# -- 4. policy inference for a decision step ---------------------------------------------------
+def _inference() -> dict[str, Any]:
+    """The live policy's forward pass (`Player.act`, greedy, as `RLPolicy.decide` runs it) on
+    `INFERENCE_SYMBOLS` observations of the live layout at once, p50/p99 over many calls;
+    baseline: the same network called once per symbol, the way a per-coin loop would."""
+    from rl.live_policy import OBSERVATION_NAMES
+    from rl.networks import Player
+    from rl.spaces import action_names
+
+    player = Player.create(len(OBSERVATION_NAMES), len(action_names()),
+                           feature_names=OBSERVATION_NAMES, seed=SEED)
+    obs = np.random.default_rng(SEED).standard_normal(
+        (INFERENCE_SYMBOLS, len(OBSERVATION_NAMES))).astype(np.float32)
+
+    def timed(call: Callable[[], Any], repeats: int) -> np.ndarray:
+        for _ in range(10):
+            call()
+        times = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            call()
+            times.append((time.perf_counter() - started) * 1000.0)
+        return np.asarray(times)
+
+    with torch.inference_mode():
+        batched = timed(lambda: player.act(obs, greedy=True), INFERENCE_REPEATS)
+        one_by_one = timed(lambda: [player.act(obs[i: i + 1], greedy=True)
+                                    for i in range(INFERENCE_SYMBOLS)], 10)
+    return {"symbols": INFERENCE_SYMBOLS, "hidden": list(player.spec.hidden),
+            "obs_size": len(OBSERVATION_NAMES),
+            "batched_p50_ms": round(float(np.percentile(batched, 50)), 3),
+            "batched_p99_ms": round(float(np.percentile(batched, 99)), 3),
+            "one_by_one_p50_ms": round(float(np.percentile(one_by_one, 50)), 3)}
+
+
 # -- report ------------------------------------------------------------------------------------
 def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:,.0f}{unit}"
@@ -308,6 +347,7 @@ def run() -> dict[str, Any]:
         train, sb3_train = _best_interleaved(_ours_train, None if missing else _sb3_train,
                                              data)
         generation = _generation()
+        inference = _inference()
     finally:
         torch.set_num_threads(previous_threads)
     load_after = round(os.getloadavg()[0], 2)
@@ -346,6 +386,16 @@ def run() -> dict[str, Any]:
            f"{sb3_train['seconds']:.1f}" if sb3_train else "-",
            absent or _fmt(sb3_train_rate), "-" if missing else "1.0x", ""]])
     g = generation
+    inference_ok = inference["batched_p99_ms"] <= TARGET_INFERENCE_MS
+    show(f"Policy inference per decision step ({INFERENCE_SYMBOLS} symbols, torch threads "
+         f"{threads}, {INFERENCE_REPEATS} calls)",
+         ["call", "p50 ms", "p99 ms", "vs one-by-one", "target p99 <= 2 ms"],
+         [["batched Player.act", f"{inference['batched_p50_ms']:.3f}",
+           f"{inference['batched_p99_ms']:.3f}",
+           f"{inference['one_by_one_p50_ms'] / inference['batched_p50_ms']:.0f}x faster",
+           _met(inference_ok)],
+          ["one call per symbol (baseline)", f"{inference['one_by_one_p50_ms']:.1f}", "-",
+           "1x", ""]])
     show("One generation incl. 200-episode arena (measured in full)",
          ["stage", "seconds"],
          [["market build (not counted)", f"{g['market_build_s']:.1f}"],
@@ -389,8 +439,11 @@ def run() -> dict[str, Any]:
         "train": train, "sb3_train": sb3_train, "sb3_env": sb3_env,
         "targets": {"env_steps_per_s": TARGET_ENV_STEPS_PER_S,
                     "train_steps_per_s": TARGET_TRAIN_STEPS_PER_S,
-                    "generation_s": TARGET_GENERATION_S},
-        "met": {"env": env_ok, "train": train_ok, "generation": gen_ok},
+                    "generation_s": TARGET_GENERATION_S,
+                    "inference_p99_ms": TARGET_INFERENCE_MS},
+        "inference": inference,
+        "met": {"env": env_ok, "train": train_ok, "generation": gen_ok,
+                "inference": inference_ok},
     }
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -199,26 +198,3 @@ class Player:
             "spec": {**asdict(self.spec), "hidden": list(self.spec.hidden)},
             "state_dict": {k: v.clone() for k, v in self.net.state_dict().items()},
         }
-
-
-def inference_latency_ms(
-    player: Player, batch: int = 500, repeats: int = 200, threads: int = 1, greedy: bool = True
-) -> float:
-    """Median wall time (ms) of one `act` call on [batch, obs_size]; runs with `threads`
-    intra-op threads and restores the previous setting (no global state left behind)."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        obs = np.random.default_rng(0).standard_normal((batch, player.spec.obs_size))
-        obs = obs.astype(np.float32)
-        generator = torch.Generator().manual_seed(0)
-        for _ in range(10):
-            player.act(obs, greedy=greedy, generator=generator)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            player.act(obs, greedy=greedy, generator=generator)
-            times.append(time.perf_counter() - start)
-        return float(np.median(times) * 1000.0)
-    finally:
-        torch.set_num_threads(previous)

@@ -12,7 +12,6 @@ from rl.networks import (
     Player,
     PolicyValueNet,
     feature_names_hash,
-    inference_latency_ms,
 )
 
 NAMES = tuple(f"f{i}" for i in range(12))
@@ -104,9 +103,3 @@ def test_clone_is_independent_of_the_original():
     with torch.no_grad():
         current.net.value_head.bias.add_(1.0)
     assert not torch.equal(best.net.value_head.bias, current.net.value_head.bias)
-
-
-def test_inference_for_500_symbols_fits_the_decision_budget():
-    """Target ≤ 2 ms per call on one thread; asserted loosely so a loaded CI box passes."""
-    latency_ms = inference_latency_ms(Player.create(40, 15), batch=500, repeats=50)
-    assert latency_ms < 10.0, f"{latency_ms:.2f} ms per 500-observation call"
