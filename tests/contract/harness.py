@@ -94,17 +94,6 @@ FEEDS = {
 }
 
 
-@contextlib.asynccontextmanager
-async def running(feed: Any):  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(feed.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not predicate():

@@ -12,7 +12,8 @@ import pytest
 from bot.config import SimConfig
 from exchange.market import MINUTE_MS
 from exchange.sim.server import SimExchange
-from tests.contract.harness import FEEDS, FeedHarness, FeedRecorder, running, until
+from tests.contract.harness import FEEDS, FeedHarness, FeedRecorder, until
+from tests.tasks import running
 
 START_MS = 1_700_000_040_000
 MARKET = SimConfig(coins=6, speed=1200, history_days=0.1, seed=21)

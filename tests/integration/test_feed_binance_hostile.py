@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import logging
 import time
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 import pytest
@@ -17,7 +18,8 @@ from bot.config import FeedConfig
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.errors import ExchangeError
 from exchange.market import Tick
-from tests.integration.test_feed_binance_sim import running, until
+from tests.integration.test_feed_binance_sim import until
+from tests.tasks import running
 from tests.unit.test_feed_binance_parse import ticker
 
 NOW_MS = 1_700_000_040_000

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import defaultdict
-from typing import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 
 import aiohttp
 import pytest
@@ -16,6 +15,7 @@ from exchange.feeds.binance_rest import fetch_klines
 from exchange.feeds.errors import ExchangeError
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from exchange.sim.server import SimExchange
+from tests.tasks import running
 
 START_MS = 1_700_000_040_000  # on the minute
 FAST_RECONNECT = {"reconnect_min_s": 0.02, "reconnect_max_s": 0.1}
@@ -44,17 +44,6 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not predicate():
             await asyncio.sleep(0.01)
-
-
-@contextlib.asynccontextmanager
-async def running(feed: BinanceFeed) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(feed.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def make_feed(

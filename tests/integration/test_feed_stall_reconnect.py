@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from exchange.market import Tick
 from exchange.sim.chaos import Chaos, ChaosConfig
 from exchange.sim.server import SimExchange
 from exchange.sim.upbit_server import WS_PATH
+from tests.tasks import background
 
 START_MS = 1_700_000_040_000
 STALE_AFTER_S = 0.5  # the feed reconnects by itself after 3 x this without market data
@@ -92,17 +93,6 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not predicate():
             await asyncio.sleep(0.01)
-
-
-@contextlib.asynccontextmanager
-async def background(coroutine: Any) -> AsyncIterator[asyncio.Task[Any]]:
-    task = asyncio.create_task(coroutine)
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 async def step_until_fresh(sim: SimExchange, feed: Any) -> None:

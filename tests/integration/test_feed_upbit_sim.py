@@ -19,6 +19,7 @@ from exchange.feeds.upbit_rest import fetch_candles, fetch_instruments
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick
 from exchange.sim.server import SimExchange
 from exchange.sim.upbit_server import WS_PATH
+from tests.tasks import running
 
 START_MS = 1_700_000_040_000
 FAST = SimConfig(coins=6, speed=1200, history_days=0.2, seed=3)
@@ -52,17 +53,6 @@ async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
     async with asyncio.timeout(timeout_s):
         while not predicate():
             await asyncio.sleep(0.01)
-
-
-@contextlib.asynccontextmanager
-async def running(feed: UpbitFeed):  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(feed.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

@@ -8,9 +8,8 @@ The backtest's parity with the daemon rests on these: the server publishes exact
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import gzip
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from exchange.sim import protocol
 from exchange.sim.player import MinutePlayer
 from exchange.sim.server import SimExchange
 from exchange.sim.source import open_source
+from tests.tasks import running
 
 START_MS = 1_700_000_040_000  # on the minute
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sim_replay"
@@ -106,17 +106,6 @@ def arrived(
 ) -> Callable[[], bool]:
     """True once every bar in `bars` was delivered (or the feed died)."""
     return lambda: bars <= recorder.closed_bars() or task.done()
-
-
-@contextlib.asynccontextmanager
-async def running(feed: BinanceFeed) -> AsyncIterator[asyncio.Task[None]]:
-    task = asyncio.create_task(feed.run())
-    try:
-        yield task
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
 
 
 # ---------------------------------------------------------------- the two runs
