@@ -49,6 +49,8 @@ class Snapshot:
     var_frac: float | None = None  # 1-day historical VaR as a fraction of equity
     feed_age_s: float | None = None
     feed_stale: bool | None = None
+    feed_market_messages: int = 0  # frames that carried market data
+    feed_control_messages: int = 0  # subscription replies, pongs, status frames (ADR-042)
     model_version: str = ""
     trading_state: str = ""
 
@@ -72,6 +74,8 @@ def snapshot_of(daemon: Any, var_confidence: float = 0.95) -> Snapshot:
         var_frac=_var(engine, trader, equity, var_confidence),
         feed_age_s=health.last_message_age_s if health is not None else None,
         feed_stale=health.stale if health is not None else None,
+        feed_market_messages=health.messages if health is not None else 0,
+        feed_control_messages=health.control_messages if health is not None else 0,
         model_version=str(version),
         trading_state=trader.state.mode.value if trader is not None and trader.state else "",
     )
@@ -123,6 +127,12 @@ class DaemonCollector(Collector):
         if s.feed_stale is not None:
             yield GaugeMetricFamily("entasis_feed_stale", "1 when the feed is stale.",
                                     float(s.feed_stale))
+        frames = CounterMetricFamily("entasis_feed_messages", "Feed frames by kind: market "
+                                     "data, or control (replies, pongs, status).",
+                                     labels=["kind"])
+        frames.add_metric(["market"], s.feed_market_messages)
+        frames.add_metric(["control"], s.feed_control_messages)
+        yield frames
         info = GaugeMetricFamily("entasis_model_info", "The trading policy's model version.",
                                  labels=["version"])
         info.add_metric([s.model_version or "none"], 1)

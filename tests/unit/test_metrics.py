@@ -36,6 +36,7 @@ def test_scrape_exports_every_figure_from_the_snapshot(tmp_path: Path) -> None:
     snapshot = Snapshot(ticks=1234, decision_steps=7, orders=5, fills=3,
                         denials={"VAR_LIMIT": 2, "MAX_POSITIONS": 1}, equity=10_012.5,
                         var_frac=0.0123, feed_age_s=0.4, feed_stale=False,
+                        feed_market_messages=900, feed_control_messages=4,
                         model_version="g0003", trading_state="ACTIVE")
 
     async def scenario() -> tuple[str, dict[str, list], int]:
@@ -62,6 +63,8 @@ def test_scrape_exports_every_figure_from_the_snapshot(tmp_path: Path) -> None:
     assert value(samples, "entasis_var_1d_fraction") == 0.0123
     assert value(samples, "entasis_feed_last_message_age_seconds") == 0.4
     assert value(samples, "entasis_feed_stale") == 0
+    assert value(samples, "entasis_feed_messages_total", kind="market") == 900
+    assert value(samples, "entasis_feed_messages_total", kind="control") == 4
     assert value(samples, "entasis_model_info", version="g0003") == 1
     assert value(samples, "entasis_trading_state", state="ACTIVE") == 1
     assert value(samples, "entasis_decision_latency_ms_count") == 3
