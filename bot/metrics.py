@@ -121,7 +121,7 @@ class DaemonCollector(Collector):
                 ("entasis_equity", "Account equity in the quote asset.", s.equity),
                 ("entasis_var_1d_fraction", "1-day 95% historical VaR / equity.", s.var_frac),
                 ("entasis_feed_last_message_age_seconds", "Seconds since the feed's last "
-                 "message (feed staleness).", s.feed_age_s)):
+                 "market-data message (feed staleness).", s.feed_age_s)):
             if value is not None and math.isfinite(value):
                 yield GaugeMetricFamily(name, doc, value)
         if s.feed_stale is not None:
