@@ -14,16 +14,20 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import Any, NoReturn
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.cli import ConfigOption, JsonOption, _load, app, err, out
+from rl.extra_folds import FoldPlan
+from rl.extra_training import PLAN_KNOBS, plan_option
 
 REGISTRY_FILE = "models.sqlite"
 LOCK_FILE = "selfplay.lock"
+TRAIN_FRACTION = 0.8  # of the usable rows; the arena plays the rest after the embargo
+_KNOB_HELP = dict(PLAN_KNOBS)
 
 
 class SelfPlayBusy(Exception):
@@ -50,7 +54,7 @@ def selfplay_lock(data_dir: Path) -> Iterator[None]:
 @app.command()
 def selfplay(
     generations: int = typer.Option(1, "--generations", "-g", min=1, help="Generations to run."),
-    data: Optional[Path] = typer.Option(None, "--data", help="Folder of OHLCV CSVs to learn from."),
+    data: Path | None = typer.Option(None, "--data", help="Folder of OHLCV CSVs to learn from."),
     sim: bool = typer.Option(False, "--sim", help="Learn on the seeded simulated market instead."),
     minutes: int = typer.Option(20_000, help="With --sim: minutes of market to generate."),
     coins: int = typer.Option(8, help="With --sim: number of coins."),
@@ -63,6 +67,25 @@ def selfplay(
     workers: int = typer.Option(1, "--workers", min=1,
                                 help="Processes for episode generation and arena (1 = here)."),
     seed: int = typer.Option(0, help="Seed of everything random."),
+    embargo_minutes: int = typer.Option(1440, "--embargo-minutes", min=0,
+                                        help="Minutes between the training rows and the "
+                                             "arena's held-out rows."),
+    extra: bool = typer.Option(False, "--extra", help=(
+        "With --data: the observation also gets the forecast and anomaly columns, built out "
+        "of fold over DIR with the [forecast] and [anomaly] settings; the daemon trades such "
+        "models only while it serves both.")),
+    extra_min_train_minutes: int = typer.Option(
+        FoldPlan.min_train_minutes, plan_option("min_train_minutes"), min=1,
+        help=f"With --extra: {_KNOB_HELP['min_train_minutes']}."),
+    extra_refit_minutes: int = typer.Option(
+        FoldPlan.refit_minutes, plan_option("refit_minutes"), min=1,
+        help=f"With --extra: {_KNOB_HELP['refit_minutes']}."),
+    extra_embargo_minutes: int = typer.Option(
+        FoldPlan.embargo_minutes, plan_option("embargo_minutes"), min=0,
+        help=f"With --extra: {_KNOB_HELP['embargo_minutes']}."),
+    extra_tiny: bool = typer.Option(False, "--extra-tiny", help=(
+        "With --extra: seconds-to-train forecast and detector (smoke tests; the columns are "
+        "then close to noise).")),
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -77,13 +100,24 @@ def selfplay(
         _fail("pass exactly one of --data DIR or --sim", as_json, code=2)
     if data is not None and not data.is_dir():
         _fail(f"--data {data}: not a folder of OHLCV CSVs", as_json, code=2)
+    if extra and sim:
+        _fail("--extra needs --data DIR: the forecast and anomaly columns are trained on a "
+              "folder of OHLCV CSVs, and a generated market has none; drop --extra or pass "
+              "--data instead of --sim", as_json, code=2)
+    plan = FoldPlan(extra_min_train_minutes, extra_refit_minutes, extra_embargo_minutes)
+    try:
+        plan.blocks(0)  # refuses an inconsistent plan now, not after minutes of loading
+    except ValueError as exc:
+        _fail(f"the --extra-* minutes: {exc}", as_json, code=2)
     started = time.perf_counter()
     try:
         with selfplay_lock(config.data_dir):
             summary = _run_selfplay(config, data, generations=generations, minutes=minutes,
                                     coins=coins, envs=envs, updates=updates, episodes=episodes,
                                     horizon=horizon, reward_scale=reward_scale,
-                                    workers=workers, seed=seed)
+                                    workers=workers, seed=seed, embargo_minutes=embargo_minutes,
+                                    extra=(_extra_settings(config, extra_tiny, seed), plan)
+                                    if extra else None)
     except SelfPlayBusy as exc:
         _fail(str(exc), as_json, code=75)
     except (ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # data, model, registry
@@ -108,19 +142,40 @@ def _fail(message: str, as_json: bool, *, code: int) -> NoReturn:
     raise typer.Exit(code)
 
 
+def _extra_settings(config: Any, tiny: bool, seed: int) -> Any:
+    """How the extra columns' forecast and detector are trained: served the way this
+    config's daemon serves them ([forecast] horizon and weights, [anomaly] network and
+    threshold), so the policy learns the numbers it will read live."""
+    from rl.extra_folds import ExtraSettings
+    from rl.extra_training import tiny_settings
+
+    settings = ExtraSettings(horizon=config.forecast.horizon,
+                             weights_mode=config.forecast.weights_mode,
+                             anomaly_kind=config.anomaly.kind,
+                             anomaly_method=config.anomaly.threshold_method,
+                             anomaly_rate=config.anomaly.rate)
+    return tiny_settings(settings, seed) if tiny else settings
+
+
 def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: int, coins: int,
                   envs: int, updates: int, episodes: int, horizon: int, reward_scale: float,
-                  workers: int, seed: int) -> dict[str, Any]:
-    """Load the market, run the generations with progress on a terminal, summarize."""
+                  workers: int, seed: int, embargo_minutes: int,
+                  extra: tuple[Any, FoldPlan] | None) -> dict[str, Any]:
+    """Load the market (with `extra`: and build its forecast and anomaly columns), run the
+    generations with progress on a terminal, summarize."""
     from rl.env import EnvConfig
     from rl.episodes import MarketData
+    from rl.extra_training import (
+        check_registry_layout,
+        install_initial,
+        training_market,
+        with_extra_columns,
+    )
     from rl.loop import run_selfplay
     from rl.pool import make_pool
     from rl.registry import ModelRegistry
     from rl.selfplay import SelfPlayConfig
 
-    market = (MarketData.from_csv_dir(data) if data is not None
-              else MarketData.from_generator(seed, coins, minutes))
     # Rewards x1000 in training: a 5%-capped step's log return (~1e-4) is below the value
     # head's starting error, and unscaled PPO learned nothing (rl/env.py EnvConfig).
     env_config = EnvConfig(horizon_minutes=horizon, reward_scale=reward_scale,
@@ -131,6 +186,8 @@ def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: 
                            max_volume_share=config.fills.max_volume_share)
     sp_config = SelfPlayConfig(n_envs=envs, updates=updates, env_config=env_config)
     registry_path = config.data_dir / REGISTRY_FILE
+    workdir = config.data_dir / "selfplay"
+    extra_report: dict[str, Any] | None = None
     with ModelRegistry.open(registry_path) as registry, Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal,
@@ -142,16 +199,28 @@ def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: 
                 tasks[stage] = bars.add_task(stage, total=total)
             bars.update(tasks[stage], completed=done, total=total)
 
+        check_registry_layout(registry, extra is not None)  # before minutes of columns
+        if extra is None:
+            market = (MarketData.from_csv_dir(data) if data is not None
+                      else MarketData.from_generator(seed, coins, minutes))
+        else:
+            assert data is not None  # the command refuses --extra with --sim
+            market, extra_report = training_market(data, *extra, progress=progress)
+            sp_config = with_extra_columns(sp_config, *extra)
+            train, _ = market.split(train_fraction=TRAIN_FRACTION,
+                                    embargo_minutes=embargo_minutes)
+            install_initial(registry, workdir / "models", train, env_config, seed)
         outcomes = run_selfplay(
-            market, registry, config.data_dir / "selfplay", generations=generations,
-            config=sp_config, env_config=env_config, arena_episodes=episodes, seed=seed,
+            market, registry, workdir, generations=generations,
+            config=sp_config, env_config=env_config, arena_episodes=episodes,
+            train_fraction=TRAIN_FRACTION, embargo_minutes=embargo_minutes, seed=seed,
             progress=progress, pool=make_pool(workers),
         )
         best = registry.best()
     return {"ok": True, "generations": [
         {"version": o.version, "promoted": o.promoted, "failed_checks": list(o.failed_checks)}
         for o in outcomes], "best_version": best.version if best else None,
-        "registry": str(registry_path)}
+        "registry": str(registry_path), "extra": extra_report}
 
 
 @app.command()

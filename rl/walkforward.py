@@ -29,7 +29,6 @@ edge). The scale multiplies rewards only; the arena and this evaluation read equ
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import sys
@@ -45,12 +44,12 @@ from rl import arena
 from rl.env import TRAINING_REWARD_SCALE, EnvConfig
 from rl.episodes import MarketData
 from rl.extra_folds import ExtraSettings, FoldPlan, walkforward_extras
-from rl.extra_inputs import make_extra_env
+from rl.extra_training import PLAN_KNOBS, install_initial, plan_option, with_extra_columns
 from rl.loop import run_selfplay
 from rl.networks import Player
 from rl.ppo import PPOConfig
 from rl.registry import ModelRegistry
-from rl.selfplay import SelfPlayConfig, plain_config
+from rl.selfplay import SelfPlayConfig
 
 Progress = Callable[[str, int, int], None]
 RL_NAME = "rl"
@@ -125,7 +124,7 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
     if extra is not None:
         data, test, extra_report = walkforward_extras(train_dir, test_dir, settings=extra[0],
                                                       plan=extra[1], progress=progress)
-        config = dataclasses.replace(config, env_factory=make_extra_env)
+        config = with_extra_columns(config, *extra)
     else:
         data, test = MarketData.from_csv_dir(train_dir), MarketData.from_csv_dir(test_dir)
     train, validation = data.split(train_fraction=train_fraction,
@@ -164,25 +163,6 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
             "test_rows": [_iso(test.open_ms[0]), _iso(test.open_ms[-1])],
             "embargo_minutes": embargo_minutes, "extra": extra_report}
     return [{**row, "data": info} for row in rows]
-
-
-def install_initial(registry: ModelRegistry, models_dir: Path, train: MarketData,
-                    env_config: EnvConfig, seed: int) -> None:
-    """Install the random v0000 for the extra-column layout (what `rl.loop.ensure_best`
-    does for the plain one): its spec must carry the named layout's hash, which the env's
-    generic `extra_i` names would not give. No-op when a best exists (a resumed run)."""
-    if registry.best() is not None:
-        return
-    probe = make_extra_env(train, 1, env_config, seed)
-    player = Player.create(probe.observation_size, probe.n_actions,
-                           feature_names=probe.observation_names, seed=seed)
-    path = player.save(models_dir / "v0000.pt")
-    if registry.get("v0000") is None:
-        registry.register("v0000", path, data_start_ms=int(train.open_ms[0]),
-                          data_end_ms=int(train.open_ms[-1]))
-    registry.promote("v0000", {"note": "initial network: random weights, no arena; observation "
-                               "with the forecast and anomaly columns (rl/extra_inputs.py)",
-                               "training": {"env_config": plain_config(env_config)}})
 
 
 def _iso(ms: int | np.integer) -> str:
@@ -236,11 +216,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="EnvConfig.reward_scale (rewards only; arena and test read equity)")
     parser.add_argument("--extra", action="store_true",
                         help="add the forecast and anomaly columns (out of fold in training)")
-    parser.add_argument("--extra-min-train-minutes", type=int, default=FoldPlan.min_train_minutes,
-                        help="rows before the first out-of-fold block (incl. warm-up)")
-    parser.add_argument("--extra-refit-minutes", type=int, default=FoldPlan.refit_minutes,
-                        help="minutes each out-of-fold model pair serves")
-    parser.add_argument("--extra-embargo-minutes", type=int, default=FoldPlan.embargo_minutes)
+    for field, text in PLAN_KNOBS:
+        parser.add_argument(plan_option(field), type=int, default=getattr(FoldPlan, field),
+                            help=text)
     parser.add_argument("--workdir", default=None, help="keep models here (default: temp)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
@@ -267,9 +245,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         embargo_minutes=args.embargo_minutes,
                         train_fraction=args.train_fraction, workdir=args.workdir,
                         progress=progress,
-                        extra=(ExtraSettings(), FoldPlan(args.extra_min_train_minutes,
-                                                         args.extra_refit_minutes,
-                                                         args.extra_embargo_minutes))
+                        extra=(ExtraSettings(), FoldPlan(**{
+                            field: getattr(args, f"extra_{field}") for field, _ in PLAN_KNOBS}))
                         if args.extra else None)
     console.print(render_table(rows))
     for row in rows:
