@@ -23,6 +23,7 @@ from rich.table import Table
 
 from bot.cli import ConfigOption, JsonOption, _load, app, err, out
 from bot.config import Config
+from bot.forecast_service import bundle_path
 
 forecast_app = typer.Typer(no_args_is_help=True,
                            help="Ensemble forecast: train a bundle, evaluate it out of sample.")
@@ -92,7 +93,7 @@ def train_command(
 
     config = _load(config_path)
     _check_dir(data, "--data")
-    target = out_dir or _bundle_path(config)
+    target = out_dir or bundle_path(config)
     if (target / "manifest.json").exists() and not replace:  # refuse before hours of work
         err.print(f"[red]error:[/red] {target} already holds a bundle; pass --replace or "
                   "choose another --out")
@@ -144,11 +145,6 @@ def _save_replacing(target: Path, trained: dict[int, Any], train_config: Any,
     shutil.rmtree(old, ignore_errors=True)
 
 
-def _bundle_path(config: Config) -> Path:
-    path = config.forecast.bundle
-    return path if path.is_absolute() else config.data_dir / path
-
-
 @forecast_app.command("evaluate")
 def evaluate_command(
     data: Path = DataOption,
@@ -191,7 +187,7 @@ def evaluate_command(
             save_bundle(save_to, trained, train_config, data_source=str(train_dir))
             bundle = save_to
     else:
-        path = bundle or _bundle_path(config)
+        path = bundle or bundle_path(config)
         try:
             loaded = load_bundle(path)
         except BundleError as exc:

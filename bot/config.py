@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Mapping
+from typing import Any, Literal, Mapping, get_args
 
 from pydantic import (
     BaseModel,
@@ -157,8 +157,10 @@ class ControlConfig(_Section):
     port: int = Field(0, ge=0, le=65535)
 
 
-NOTICE_KINDS = ("fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
-                "model_promoted", "daemon", "report", "order_failed")
+# must stay bot.notify.NoticeKind's values (the Telegram notify filter names them)
+NoticeKindName = Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
+                         "model_promoted", "daemon", "report", "order_failed"]
+NOTICE_KINDS: tuple[NoticeKindName, ...] = get_args(NoticeKindName)
 
 
 class TelegramConfig(_Section):
@@ -170,8 +172,7 @@ class TelegramConfig(_Section):
     api_url: str = "https://api.telegram.org"
     poll_timeout_s: float = Field(10.0, ge=0, le=60)
     request_timeout_s: float = Field(10.0, gt=0, le=120)
-    notify: list[Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
-                         "model_promoted", "daemon", "report", "order_failed"]] = Field(default_factory=lambda: list(NOTICE_KINDS))
+    notify: list[NoticeKindName] = Field(default_factory=lambda: list(NOTICE_KINDS))
     commands_per_minute: int = Field(30, ge=1, le=600)
     unauthorized_log_every_s: float = Field(60.0, ge=0)
 

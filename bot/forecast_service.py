@@ -10,15 +10,22 @@ MODEL_PROMOTED, a refused bundle as FORECAST_DEGRADED (the old one keeps serving
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.config import Config
-from bot.notify import Notice, NoticeKind, Notifier, wall_ms
+from bot.notify import NoticeKind, Notifier
 
 if TYPE_CHECKING:
     from strategies.forecast.service import ForecastService
 
 log = logging.getLogger(__name__)
+
+
+def bundle_path(config: Config) -> Path:
+    """`[forecast] bundle`, relative paths resolved against the data directory."""
+    path = config.forecast.bundle
+    return path if path.is_absolute() else config.data_dir / path
 
 
 def forecast_service(config: Config, n_symbols: int,
@@ -29,20 +36,16 @@ def forecast_service(config: Config, n_symbols: int,
         return None
     from strategies.forecast.service import load_service
 
-    path = settings.bundle if settings.bundle.is_absolute() else config.data_dir / settings.bundle
-    service = load_service(path, n_symbols, horizon=settings.horizon,
+    service = load_service(bundle_path(config), n_symbols, horizon=settings.horizon,
                            weights_mode=settings.weights_mode,
                            degrade_ratio=settings.degrade_ratio,
                            monitor_window=settings.monitor_window,
                            reload_every_s=settings.reload_every_s)
     if service is not None and notifier is not None:
-        def publish(status) -> None:  # type: ignore[no-untyped-def]
-            notifier.publish(Notice(
-                NoticeKind.FORECAST_DEGRADED,
-                f"forecast degraded: rolling MSE {status.mse_ratio:.2f}x the zero forecast's "
-                f"over {status.resolved} resolved forecasts", wall_ms(), status.as_dict()))
-
-        service.on_degraded = publish
+        service.on_degraded = lambda status: notifier.emit(
+            NoticeKind.FORECAST_DEGRADED,
+            f"forecast degraded: rolling MSE {status.mse_ratio:.2f}x the zero forecast's "
+            f"over {status.resolved} resolved forecasts", **status.as_dict())
         service.on_swapped = lambda swap: notifier.emit(
             NoticeKind.MODEL_PROMOTED,
             f"forecast bundle {swap.version} now serving (was {swap.previous})",

@@ -13,11 +13,16 @@ import secrets
 from decimal import Decimal
 
 from bot.config import Config
-from bot.live_health import CountingGate, watch_live_broker
+from bot.live_health import watch_live_broker
 from bot.secrets import ApiKeys, load_api_keys
 from bot.trader import Trader
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
-from exchange.brokers.ccxt_client import dialect_for, make_exchange
+from exchange.brokers.ccxt_client import (
+    LOCAL_RATE_LIMIT_MS,
+    RequestGate,
+    dialect_for,
+    make_exchange,
+)
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
 from state.codec import BalanceSet
@@ -65,7 +70,7 @@ async def start_live_broker(config: Config, trader: Trader, sim: SimExchange | N
                                   trader.broker.fill_params)
         # The embedded simulator enforces its own limit (429/418); ccxt's 50 ms spacing for
         # the real Binance would only slow it down. Our RequestGate budget still applies.
-        rest_url, rate_limit_ms = sim.rest_url, 5
+        rest_url, rate_limit_ms = sim.rest_url, LOCAL_RATE_LIMIT_MS
     exchange = make_exchange(config.live.ccxt_id, key, secret, rest_url=rest_url,
                              rate_limit_ms=rate_limit_ms)
     budget = config.live.requests_per_s or dialect_for(config.live.ccxt_id).requests_per_s
@@ -76,7 +81,7 @@ async def start_live_broker(config: Config, trader: Trader, sim: SimExchange | N
                             poll_interval_s=config.live.poll_interval_s,
                             stream_silent_after_s=config.live.stream_silent_after_s,
                             stream_safety_poll_s=config.live.stream_safety_poll_s),
-                        gate=CountingGate(budget))  # counts requests and errors for status
+                        gate=RequestGate(budget))
     if config.live.user_stream and config.live.ccxt_id == "binance":
         # Fills from the user data stream; REST polls only while it is silent (ADR-033).
         broker.use_user_stream(sim.ws_url if sim is not None else config.exchange.ws_url)

@@ -1,8 +1,8 @@
 """Watching the live broker for the operator: count its requests and errors, and hear of
 every command it gave up on.
 
-Wired once by `bot.live.start_live_broker`: the broker gets a `CountingGate` (the rate gate
-of exchange/brokers/ccxt_client.py, which also counts what went through it), and
+Wired once by `bot.live.start_live_broker`: the broker's `RequestGate`
+(exchange/brokers/ccxt_client.py) counts its requests and failures by error class, and
 `watch_live_broker` makes the trader the broker's `listener` and an `OrderFailures`
 (bot/live_status.py) its `on_command_failed` hook. The broker itself reports each create or
 cancel it gives up on as one `CommandFailed` (exchange/brokers/failures.py): an order the
@@ -20,37 +20,13 @@ is already closed) stay as they are: they are the daemon's own checks, not the e
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 from bot.live_status import OrderFailures
-from exchange.brokers.ccxt_client import RequestGate
 
 if TYPE_CHECKING:
     from bot.trader import Trader
     from exchange.brokers.ccxt import CcxtBroker
-
-T = TypeVar("T")
-
-
-class CountingGate(RequestGate):
-    """A `RequestGate` that counts every request it lets through and every failed one by
-    error class (NetworkError, DDoSProtection, InsufficientFunds, ...), for status."""
-
-    def __init__(self, requests_per_s: float, **kwargs: Any) -> None:
-        super().__init__(requests_per_s, **kwargs)
-        self.requests = 0
-        self.errors: dict[str, int] = {}
-
-    async def call(self, request: Callable[[], Awaitable[T]]) -> T:
-        """`RequestGate.call`, counted."""
-        self.requests += 1
-        try:
-            return await super().call(request)
-        except Exception as exc:  # counted and raised on: the broker decides what it means
-            name = type(exc).__name__
-            self.errors[name] = self.errors.get(name, 0) + 1
-            raise
 
 
 def watch_live_broker(trader: Trader, broker: CcxtBroker) -> OrderFailures:

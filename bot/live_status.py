@@ -114,8 +114,8 @@ def broker_health(broker: Any) -> dict[str, Any]:
     left_s = float(gate.paused_s)
     counters = dict(broker.stats)
     return {
-        "requests": getattr(gate, "requests", None),  # a CountingGate counts; others do not
-        "errors": dict(sorted(getattr(gate, "errors", {}).items())),
+        "requests": gate.requests,
+        "errors": dict(sorted(gate.errors.items())),
         "retries": counters.get("create_retries", 0),
         "lookups": counters.get("lookups", 0),
         "back_offs": int(gate.rate_limited),

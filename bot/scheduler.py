@@ -254,7 +254,6 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
         if schedule.push_reports:
             notify(f"daily report: return {summary.get('total_return_pct', 0):+.3f}%, "
                    f"{summary.get('round_trips', 0)} round trips", report=summary,
-                   html=summary.get("html"), charts=list(summary.get("charts", {}).values()),
                    photo_path=summary.get("charts", {}).get("equity"),
                    document_path=summary.get("html"))
 

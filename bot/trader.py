@@ -41,7 +41,6 @@ from risk.gate import (
     PortfolioView,
     RiskGate,
 )
-from risk.anomaly_features import bar_features
 from risk.limits import RiskLimits
 from risk.state import TradingMode, TradingState, evaluate
 from risk.var import ReturnHistory
@@ -201,8 +200,7 @@ class Trader(OperatorControls):
         equity = self.equity()
         if self.state is None:
             self.state = TradingState.initial(equity, ts_ms)
-        reading = (self.anomaly.observe(bar_features(book.primitives()), ts_ms, book.symbols)
-                   if self.anomaly is not None else None)
+        reading = self.anomaly.observe_book(book, ts_ms) if self.anomaly is not None else None
         self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits,
                                            anomaly_reduce=reading is not None and reading.market_alarm)
         for change in transitions:

@@ -53,7 +53,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from exchange import fill_kernel
-from exchange.fill_kernel import BUY, MAKER, NO_FILL, SELL, TAKER  # re-exported
+from exchange.fill_kernel import BUY, MAKER, NO_FILL, SELL, TAKER  # noqa: F401  (re-exported)
 
 NO_CANCEL_MS = int(np.iinfo(np.int64).max)
 _EPS = fill_kernel.EPS  # float tolerance in grid units

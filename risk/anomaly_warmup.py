@@ -26,6 +26,7 @@ from dataclasses import fields
 
 import numpy as np
 
+from exchange.feeds.binance_rest import concat_histories
 from exchange.market import MINUTE_MS, BarHistory
 from risk.anomaly_features import EwmStandardizer, select_inputs
 from strategies.feature_columns import Primitives, assemble
@@ -107,9 +108,5 @@ def _rows_of(primitives: Primitives, rows: slice) -> Primitives:
 
 def _joined(parts: list[BarHistory]) -> BarHistory:
     """One history of a symbol's backfill parts, oldest first."""
-    if len(parts) == 1:
-        return parts[0]
     ordered = sorted(parts, key=lambda h: int(h.open_ms[0]))
-    columns = {f.name: np.concatenate([getattr(h, f.name) for h in ordered])
-               for f in fields(BarHistory) if f.name != "symbol"}
-    return BarHistory(symbol=ordered[0].symbol, **columns)
+    return concat_histories(ordered[0].symbol, ordered)

@@ -31,13 +31,6 @@ def ceil_quantum(quote):  # type: ignore[no-untyped-def]  # float or float array
 
 
 @jit
-def floor_quantum(quote):  # type: ignore[no-untyped-def]  # float or float array
-    """Round quote amounts down to whole `FEE_QUANTUM`s (`ROUND_FLOOR`), float noise just
-    below a grid value staying on it."""
-    return np.floor(quote / FEE_QUANTUM + _QUANTUM_SLACK) * FEE_QUANTUM
-
-
-@jit
 def size_entry(equity: float, price: float, held_value: float, tick: float, lot: float,
                risk_per_trade_pct: float, max_position_pct: float, stop_pct: float,
                confidence: float) -> float:
@@ -129,5 +122,4 @@ def book_fill(level_price: np.ndarray, level_amount: np.ndarray, levels: int, bu
     return amount, notional, fee, left, prepaid
 
 
-__all__ = ["FEE_QUANTUM", "book_fill", "ceil_quantum", "floor_quantum", "size_entries",
-           "size_entry"]
+__all__ = ["FEE_QUANTUM", "book_fill", "ceil_quantum", "size_entries", "size_entry"]

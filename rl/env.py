@@ -33,10 +33,9 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from exchange import fill_kernel, fills
+from exchange import fill_kernel
 from exchange.fills import FillParams
 from rl import env_kernel
-from rl.account import ceil_quantum, size_entries  # noqa: F401  (re-exported for tests)
 from rl.episodes import MarketData
 from rl.spaces import (
     DEFAULT_OFFSETS_TICKS,
@@ -52,7 +51,6 @@ STARTING_CAPITAL = 1.0  # kept for callers that normalize; each env's capital is
 TRAINING_REWARD_SCALE = 1000.0
 LOTS_AT_FULL_POSITION = 1_000  # capital is sized so the max position holds this many lots
 MIN_NOTIONALS_AT_FULL_POSITION = 100  # ... and is worth at least this many minimum orders
-_EPS = 1e-9
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,23 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from exchange.fill_kernel import (BAR_LAST_MS, BUY, EPS, SELL, TAKER, bar_book, floor_to_lot,
-                                  fmax, fmin, jit, match_order)
+from exchange.fill_kernel import (
+    BAR_LAST_MS,
+    BUY,
+    EPS,
+    SELL,
+    TAKER,
+    bar_book,
+    floor_to_lot,
+    fmax,
+    fmin,
+    jit,
+    match_order,
+)
+from exchange.fills import NO_CANCEL_MS
 from rl.account import book_fill, ceil_quantum, size_entry
 from rl.spaces import CANCEL_BUY, CANCEL_SELL, N_FIXED_ACTIONS
 
-NO_CANCEL_MS = np.iinfo(np.int64).max
 parallel_jit = njit(cache=True, error_model="numpy", nogil=True, parallel=True)
 #: Columns of the env's bar table (`bar_table`); the bar's book comes from `bar_book`.
 OPEN, HIGH, LOW, CLOSE, VOLUME, START_MS = range(6)
@@ -84,114 +95,114 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
         level_amount = np.zeros(levels)
         scratch = np.empty((3, levels))  # working space of the fill model and the booking
         for i in range(chunk * n // chunks, (chunk + 1) * n // chunks):
-                active = not finished[i]
-                is_buy, is_sell, offset_index, cancel_side = decode_action(actions[i], offsets.shape[0])
-                is_buy = is_buy and active
-                is_sell = is_sell and active
-                # -- orders: cancels, then a new order replacing any resting one -------------------
-                sells = is_sell and pos[i] > 0
-                if (cancel_side != 0 and cancel_side == side[i]) or is_buy or sells:
-                    has_order[i] = False
-                floor = min_notional[i] * (1 - EPS)
-                bar = sym[i] * length + t[i]  # this minute's row of the env's symbol in `bars`
-                close = bars[bar, CLOSE]
-                if is_buy:
-                    limit = (np.rint(close / tick[i]) + offsets[offset_index]) * tick[i]
-                    size = size_entry(equity[i], limit, pos[i] * close, tick[i], lot[i],
-                                      risk_per_trade_pct, max_position_pct, stop_pct, 1.0)
-                    # As the paper broker's reservation: limit cost plus the worse fee in cash.
-                    affordable = floor_to_lot(cash[i] / (limit * (1 + worst_fee)), lot[i])
-                    if ceil_quantum(affordable * limit * (1 + worst_fee)) > cash[i]:
-                        affordable -= lot[i]
-                    size = fmin(size, fmax(affordable, 0.0))
-                    # The exchange's filters, as the risk gate's `too_small`: one lot, min notional.
-                    if size >= lot[i] * (1 - EPS) and limit > 0 and size * limit >= floor:
-                        # A fresh order: not resting yet (no queue position), nothing prepaid.
-                        has_order[i], side[i], price[i] = True, BUY, limit
-                        amount[i] = remaining[i] = size
-                        queue[i], fee_prepaid[i] = np.nan, 0.0
-                        reserved[i] = ceil_quantum(size * limit * (1 + worst_fee))
-                elif sells:
-                    limit = (np.rint(close / tick[i]) + spread_ticks - offsets[offset_index]) * tick[i]
-                    size = floor_to_lot(pos[i], lot[i])
-                    if size >= lot[i] * (1 - EPS) and limit > 0 and size * limit >= floor:
-                        has_order[i], side[i], price[i] = True, SELL, limit
-                        amount[i] = remaining[i] = size
-                        queue[i], fee_prepaid[i] = np.nan, 0.0
-                        reserved[i] = np.inf
-                # -- the resting order meets the next bar (a minute without a trade is no event) ---
-                out_fill[i] = out_notional[i] = out_fee[i] = 0.0
-                event = bar + 1  # the next bar of the same symbol
-                if has_order[i] and active and bars[event, VOLUME] > 0:
-                    start = np.int64(bars[event, START_MS])
-                    open_, volume = bars[event, OPEN], bars[event, VOLUME]
-                    bid, ask, bid_qty, ask_qty = bar_book(open_, volume, tick[i], spread_ticks,
-                                                          book_share)
-                    level_price[:] = 0.0
-                    level_amount[:] = 0.0
-                    buy = side[i] == BUY
-                    (filled, _, _, liquidity, left, queue_after, canceled, _) = match_order(
-                        side[i], False, price[i], remaining[i], queue[i], start, NO_CANCEL_MS,
-                        reserved[i] + fee_prepaid[i], tick[i], lot[i], True, start,
-                        start + BAR_LAST_MS, open_, bars[event, HIGH], bars[event, LOW],
-                        bars[event, CLOSE], volume, bid, ask, bid_qty, ask_qty,
-                        max_volume_share, maker_fee_bps, taker_fee_bps, levels, growth, powers,
-                        spacing, level_price, level_amount, scratch[0])
-                    booked = fill_notional = fee = 0.0
-                    if filled > 0:
-                        rate = (taker_fee_bps if liquidity == TAKER else maker_fee_bps) * 1e-4
-                        booked, fill_notional, fee, reserve_left, prepaid = book_fill(
-                            level_price, level_amount, levels, buy, rate, lot[i],
-                            reserved[i] if buy else np.inf, fee_prepaid[i], cash[i], scratch[1],
-                            scratch[2])
-                        if buy:
-                            reserved[i] = reserve_left
-                        fee_prepaid[i] = prepaid
-                    sign = 1.0 if buy else -1.0
-                    out_fill[i] = sign * booked
-                    out_notional[i] = fill_notional
-                    out_fee[i] = fee
-                    was_flat = pos[i] < lot[i] * 0.5
-                    cash[i] -= sign * fill_notional + fee
-                    new_pos = pos[i] + sign * booked
-                    pos[i] = 0.0 if new_pos < lot[i] * 0.5 else new_pos  # no float dust
-                    if was_flat and buy and booked > 0:
-                        entry_equity[i] = equity[i]
+            active = not finished[i]
+            is_buy, is_sell, offset_index, cancel_side = decode_action(actions[i], offsets.shape[0])
+            is_buy = is_buy and active
+            is_sell = is_sell and active
+            # -- orders: cancels, then a new order replacing any resting one -------------------
+            sells = is_sell and pos[i] > 0
+            if (cancel_side != 0 and cancel_side == side[i]) or is_buy or sells:
+                has_order[i] = False
+            floor = min_notional[i] * (1 - EPS)
+            bar = sym[i] * length + t[i]  # this minute's row of the env's symbol in `bars`
+            close = bars[bar, CLOSE]
+            if is_buy:
+                limit = (np.rint(close / tick[i]) + offsets[offset_index]) * tick[i]
+                size = size_entry(equity[i], limit, pos[i] * close, tick[i], lot[i],
+                                  risk_per_trade_pct, max_position_pct, stop_pct, 1.0)
+                # As the paper broker's reservation: limit cost plus the worse fee in cash.
+                affordable = floor_to_lot(cash[i] / (limit * (1 + worst_fee)), lot[i])
+                if ceil_quantum(affordable * limit * (1 + worst_fee)) > cash[i]:
+                    affordable -= lot[i]
+                size = fmin(size, fmax(affordable, 0.0))
+                # The exchange's filters, as the risk gate's `too_small`: one lot, min notional.
+                if size >= lot[i] * (1 - EPS) and limit > 0 and size * limit >= floor:
+                    # A fresh order: not resting yet (no queue position), nothing prepaid.
+                    has_order[i], side[i], price[i] = True, BUY, limit
+                    amount[i] = remaining[i] = size
+                    queue[i], fee_prepaid[i] = np.nan, 0.0
+                    reserved[i] = ceil_quantum(size * limit * (1 + worst_fee))
+            elif sells:
+                limit = (np.rint(close / tick[i]) + spread_ticks - offsets[offset_index]) * tick[i]
+                size = floor_to_lot(pos[i], lot[i])
+                if size >= lot[i] * (1 - EPS) and limit > 0 and size * limit >= floor:
+                    has_order[i], side[i], price[i] = True, SELL, limit
+                    amount[i] = remaining[i] = size
+                    queue[i], fee_prepaid[i] = np.nan, 0.0
+                    reserved[i] = np.inf
+            # -- the resting order meets the next bar (a minute without a trade is no event) ---
+            out_fill[i] = out_notional[i] = out_fee[i] = 0.0
+            event = bar + 1  # the next bar of the same symbol
+            if has_order[i] and active and bars[event, VOLUME] > 0:
+                start = np.int64(bars[event, START_MS])
+                open_, volume = bars[event, OPEN], bars[event, VOLUME]
+                bid, ask, bid_qty, ask_qty = bar_book(open_, volume, tick[i], spread_ticks,
+                                                      book_share)
+                level_price[:] = 0.0
+                level_amount[:] = 0.0
+                buy = side[i] == BUY
+                (filled, _, _, liquidity, left, queue_after, canceled, _) = match_order(
+                    side[i], False, price[i], remaining[i], queue[i], start, NO_CANCEL_MS,
+                    reserved[i] + fee_prepaid[i], tick[i], lot[i], True, start,
+                    start + BAR_LAST_MS, open_, bars[event, HIGH], bars[event, LOW],
+                    bars[event, CLOSE], volume, bid, ask, bid_qty, ask_qty,
+                    max_volume_share, maker_fee_bps, taker_fee_bps, levels, growth, powers,
+                    spacing, level_price, level_amount, scratch[0])
+                booked = fill_notional = fee = 0.0
+                if filled > 0:
+                    rate = (taker_fee_bps if liquidity == TAKER else maker_fee_bps) * 1e-4
+                    booked, fill_notional, fee, reserve_left, prepaid = book_fill(
+                        level_price, level_amount, levels, buy, rate, lot[i],
+                        reserved[i] if buy else np.inf, fee_prepaid[i], cash[i], scratch[1],
+                        scratch[2])
                     if buy:
-                        trade_cost[i] += fill_notional + fee
-                        trade_bought[i] += booked
-                    else:
-                        trade_proceeds[i] += fill_notional - fee
-                    # What the booking cut (a buy its reservation could not pay) stays open.
-                    remaining[i] = left + (filled - booked)
-                    queue[i] = queue_after
-                    has_order[i] = not (remaining[i] < lot[i] * 0.5 or canceled)
-                # -- mark to the bar's close, reward, shaping, episode end --------------------------
-                before = equity[i]
-                if active:
-                    t[i] += 1
-                close = bars[sym[i] * length + t[i], CLOSE]
-                if active:
-                    equity[i] = cash[i] + pos[i] * close
-                shaping, closed = trade_outcome(active, close, t[i] >= t_end[i], pos[i],
-                                                trade_cost[i], trade_proceeds[i], target_return)
-                if closed:
-                    trade_cost[i] = trade_bought[i] = trade_proceeds[i] = 0.0
-                out_shaping[i] = shaping
-                reward[i] = (np.log(equity[i] / before) + shaping_weight * shaping) * reward_scale
-                ruined = active and equity[i] <= ruin_fraction * capital[i]
-                out_ruined[i] = ruined
-                done[i] = (active and (t[i] >= t_end[i] or ruined)) or finished[i]
-                out_episode_log_return[i] = (np.log(equity[i] / capital[i]) if done[i] and active
-                                             else np.nan)
-                if done[i]:
-                    finished[i] = True
-                    has_order[i] = False
+                        reserved[i] = reserve_left
+                    fee_prepaid[i] = prepaid
+                sign = 1.0 if buy else -1.0
+                out_fill[i] = sign * booked
+                out_notional[i] = fill_notional
+                out_fee[i] = fee
+                was_flat = pos[i] < lot[i] * 0.5
+                cash[i] -= sign * fill_notional + fee
+                new_pos = pos[i] + sign * booked
+                pos[i] = 0.0 if new_pos < lot[i] * 0.5 else new_pos  # no float dust
+                if was_flat and buy and booked > 0:
+                    entry_equity[i] = equity[i]
+                if buy:
+                    trade_cost[i] += fill_notional + fee
+                    trade_bought[i] += booked
+                else:
+                    trade_proceeds[i] += fill_notional - fee
+                # What the booking cut (a buy its reservation could not pay) stays open.
+                remaining[i] = left + (filled - booked)
+                queue[i] = queue_after
+                has_order[i] = not (remaining[i] < lot[i] * 0.5 or canceled)
+            # -- mark to the bar's close, reward, shaping, episode end --------------------------
+            before = equity[i]
+            if active:
+                t[i] += 1
+            close = bars[sym[i] * length + t[i], CLOSE]
+            if active:
+                equity[i] = cash[i] + pos[i] * close
+            shaping, closed = trade_outcome(active, close, t[i] >= t_end[i], pos[i],
+                                            trade_cost[i], trade_proceeds[i], target_return)
+            if closed:
+                trade_cost[i] = trade_bought[i] = trade_proceeds[i] = 0.0
+            out_shaping[i] = shaping
+            reward[i] = (np.log(equity[i] / before) + shaping_weight * shaping) * reward_scale
+            ruined = active and equity[i] <= ruin_fraction * capital[i]
+            out_ruined[i] = ruined
+            done[i] = (active and (t[i] >= t_end[i] or ruined)) or finished[i]
+            out_episode_log_return[i] = (np.log(equity[i] / capital[i]) if done[i] and active
+                                         else np.nan)
+            if done[i]:
+                finished[i] = True
+                has_order[i] = False
 
 
 @jit
 def trade_outcome(active: bool, close: float, at_horizon: bool, position: float,
-                      cost: float, proceeds: float, target_return: float) -> tuple[float, bool]:
+                  cost: float, proceeds: float, target_return: float) -> tuple[float, bool]:
     """(shaping points, closed) for an env's trade this step: clip(trade return / target,
     -1, 1) for a position sold out or still open at the horizon (marked at the close);
     nothing for entering, only outcomes score. `closed`: sold out, so its book is cleared."""
@@ -199,8 +210,8 @@ def trade_outcome(active: bool, close: float, at_horizon: bool, position: float,
     sold_out = in_trade and position == 0.0
     points = 0.0
     if active and (sold_out or (in_trade and at_horizon)):
-            value = proceeds + (0.0 if sold_out else position * close)
-            points = fmin(fmax((value / cost - 1.0) / target_return, -1.0), 1.0)
+        value = proceeds + (0.0 if sold_out else position * close)
+        points = fmin(fmax((value / cost - 1.0) / target_return, -1.0), 1.0)
     return points, active and sold_out
 
 

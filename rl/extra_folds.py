@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +75,13 @@ class ExtraSettings:
     def __post_init__(self) -> None:
         if self.horizon not in self.train.horizons:
             object.__setattr__(self, "train", replace(self.train, horizons=(self.horizon,)))
+
+
+def describe(settings: ExtraSettings, plan: FoldPlan) -> dict[str, Any]:
+    """The JSON-ready head of an extra-columns report: names, fold plan, sources."""
+    return {"names": list(EXTRA_NAMES), "plan": asdict(plan),
+            "horizon": settings.horizon, "weights_mode": settings.weights_mode,
+            "anomaly": [settings.anomaly_kind, settings.anomaly_method, settings.anomaly_rate]}
 
 
 def head(panel: Any, stop: int) -> Any:
@@ -154,10 +161,7 @@ def walkforward_extras(train_dir: str | Path, test_dir: str | Path, *, settings:
     from rl.episodes import MarketData
     from strategies.forecast.dataset import build_panel, load_grid
 
-    report: dict[str, Any] = {"names": list(EXTRA_NAMES), "plan": plan.__dict__.copy(),
-                              "horizon": settings.horizon, "weights_mode": settings.weights_mode,
-                              "anomaly": [settings.anomaly_kind, settings.anomaly_method,
-                                          settings.anomaly_rate]}
+    report = describe(settings, plan)
     train = MarketData.from_csv_dir(train_dir)
     panel = build_panel(load_grid(train_dir))
     check_aligned(train, panel)
@@ -178,5 +182,5 @@ def walkforward_extras(train_dir: str | Path, test_dir: str | Path, *, settings:
     return train.with_extra(grid), test.with_extra(test_grid), report
 
 
-__all__ = ["ExtraSettings", "FoldPlan", "fit_sources", "head", "out_of_fold_grid",
+__all__ = ["ExtraSettings", "FoldPlan", "describe", "fit_sources", "head", "out_of_fold_grid",
            "walkforward_extras"]

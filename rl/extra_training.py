@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rl.episodes import MarketData
-from rl.extra_folds import ExtraSettings, FoldPlan, out_of_fold_grid
+from rl.extra_folds import ExtraSettings, FoldPlan, describe, out_of_fold_grid
 from rl.extra_inputs import EXTRA_NAMES, OBSERVATION_NAMES, check_aligned, make_extra_env
 from rl.spaces import OBS_FEATURES, STATE_FEATURES
 
@@ -90,13 +90,6 @@ def tiny_settings(settings: ExtraSettings, seed: int = 0) -> ExtraSettings:
                                anomaly_shape=NetShape(len(INPUT_FEATURES), hidden=8, latent=3),
                                anomaly_settings=TrainSettings(epochs=1, batch_size=128,
                                                               seed=seed))
-
-
-def describe(settings: ExtraSettings, plan: FoldPlan) -> dict[str, Any]:
-    """The JSON-ready head of an extra-columns report: names, fold plan, sources."""
-    return {"names": list(EXTRA_NAMES), "plan": dataclasses.asdict(plan),
-            "horizon": settings.horizon, "weights_mode": settings.weights_mode,
-            "anomaly": [settings.anomaly_kind, settings.anomaly_method, settings.anomaly_rate]}
 
 
 def training_market(data_dir: str | Path, settings: ExtraSettings, plan: FoldPlan,

@@ -33,22 +33,6 @@ def action_names(offsets_ticks: Sequence[int] = DEFAULT_OFFSETS_TICKS) -> tuple[
             *(label("BUY", k) for k in offsets_ticks), *(label("SELL", k) for k in offsets_ticks))
 
 
-def decode_actions(actions: np.ndarray, n_offsets: int
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Split flat action indices into (is_buy, is_sell, offset index, cancel side), where
-    cancel side is +1 for CANCEL_BUY, -1 for CANCEL_SELL and 0 otherwise; out-of-range
-    indices raise, since a silent HOLD would hide a policy/env size mismatch."""
-    a = np.asarray(actions, np.int64)
-    if a.size and (a.min() < 0 or a.max() >= N_FIXED_ACTIONS + 2 * n_offsets):
-        raise ValueError(f"action index out of range [0, {N_FIXED_ACTIONS + 2 * n_offsets})")
-    k = a - N_FIXED_ACTIONS
-    is_buy = (k >= 0) & (k < n_offsets)
-    is_sell = k >= n_offsets
-    offset_index = np.where(is_sell, k - n_offsets, np.maximum(k, 0))
-    cancel_side = np.where(a == CANCEL_BUY, 1, np.where(a == CANCEL_SELL, -1, 0))
-    return is_buy, is_sell, offset_index, cancel_side
-
-
 def grid_price(ticks: int, tick: float) -> float:
     """`ticks` x `tick` as the float nearest the exact grid price (20.054, not
     20.054000000000002). Why it matters: `Instrument.price` rounds a sell *up* and a buy

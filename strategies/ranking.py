@@ -118,10 +118,10 @@ def score_features(features: np.ndarray, names: Sequence[str], config: StrategyC
     if forecast is not None:
         forecast_drift = np.asarray(forecast.expected_return) / forecast.horizon
         drift = np.where(np.isfinite(forecast_drift), forecast_drift, drift)
-    shrink = None
+    anomaly_shrink = None
     if anomaly is not None:
-        drift, shrink = anomaly_shrunk_drift(drift, anomaly)
-        shrink = shrink * config.horizon_minutes
+        drift, cut = anomaly_shrunk_drift(drift, anomaly)
+        anomaly_shrink = cut * config.horizon_minutes
 
     volume_24h = np.expm1(np.where(np.isfinite(tick_turnover), tick_turnover, turnover_1d))
     with np.errstate(invalid="ignore"):
@@ -139,7 +139,7 @@ def score_features(features: np.ndarray, names: Sequence[str], config: StrategyC
     probability = np.where(eligible, probability, np.nan)
     return Scores(probability=probability, drift=drift, sigma=sigma, eligible=eligible,
                   contributions=per_window * config.horizon_minutes, returns=returns,
-                  anomaly_shrink=shrink)
+                  anomaly_shrink=anomaly_shrink)
 
 
 def anomaly_shrunk_drift(drift: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -201,8 +201,9 @@ def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> R
         return coin
     expected = float(forecast.expected_return[i])
     confidence = float(forecast.confidence[i])
-    reason = (f"forecast {np.expm1(expected) * 100:+.3f}% in {forecast.horizon}m "
-              f"(confidence {confidence:.2f})", expected)
+    words = (f"forecast {np.expm1(expected) * 100:+.3f}% in {forecast.horizon}m "
+             f"(confidence {confidence:.2f})")
+    reason = (words, expected)
     return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
                       (reason,) + coin.reasons[:2], expected, confidence)
 

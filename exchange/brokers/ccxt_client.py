@@ -126,6 +126,8 @@ class RequestGate:
         self._penalty_s = 0.0
         self.max_backoff_s = max_backoff_s
         self.rate_limited = 0  # how many 429/418 answers we took
+        self.requests = 0  # how many requests went out (for status)
+        self.errors: dict[str, int] = {}  # failed requests by error class (for status)
 
     def back_off(self, retry_after_s: float | None) -> float:
         """A 429/418 arrived: every request waits `Retry-After` (or a doubling penalty).
@@ -147,11 +149,18 @@ class RequestGate:
         return max(0.0, self._resume_at - self._clock())
 
     async def call(self, request: Callable[[], Awaitable[T]]) -> T:
-        """Run one request once the back-off is over and the budget has room."""
+        """Run one request once the back-off is over and the budget has room; counted, and a
+        failure counted by its error class and raised on (the caller decides what it means)."""
         while (wait := self.paused_s) > 0:
             await asyncio.sleep(wait)
-        async with self._throttler:
-            result = await request()
+        self.requests += 1
+        try:
+            async with self._throttler:
+                result = await request()
+        except Exception as exc:
+            name = type(exc).__name__
+            self.errors[name] = self.errors.get(name, 0) + 1
+            raise
         self.calm()
         return result
 

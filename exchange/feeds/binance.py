@@ -62,8 +62,6 @@ SUBSCRIBE_INTERVAL_S = 0.25  # 4 control messages/s, under Binance's 5/s limit
 REST_CONCURRENCY = 6
 MAX_FRAME_BYTES = 8 * 2**20  # a full-market !ticker@arr is about 1 MB
 
-# Failures that a new connection or a later retry can cure.
-
 
 def subscription_streams(symbols: list[str], all_tickers: bool, *, first: bool = True) -> list[str]:
     """Per symbol `@ticker` and `@kline_1m`; with all_tickers, one `!ticker@arr` (on the

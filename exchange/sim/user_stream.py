@@ -134,13 +134,8 @@ class UserStreams:
 
     def publish(self, account: str, payload: dict[str, Any]) -> None:
         """Send one event to every socket of the account's listenKey."""
-        key = self._key_of.get(account)
-        clients = self._clients.get(key, set()) if key else set()
-        if not clients:
-            return
-        frame = orjson.dumps(payload)
-        for client in list(clients):
-            client.push(frame)
+        if self.connected(account):  # serialized only when someone listens
+            self.publish_raw(account, orjson.dumps(payload))
 
     def publish_raw(self, account: str, frame: bytes) -> int:
         """Test and chaos hook: send `frame` as it is (e.g. a malformed one) to every socket

@@ -32,7 +32,7 @@ import os
 import shutil
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -126,11 +126,7 @@ class Bundle:
 
 
 def _config_dict(config: TrainConfig) -> dict[str, Any]:
-    return {"horizons": list(config.horizons), "folds": config.folds,
-            "embargo_minutes": config.embargo_minutes, "seq_len": config.seq_len,
-            "seq_stride": config.seq_stride, "row_stride": config.row_stride,
-            "scaler": config.scaler, "clip_quantile": config.clip_quantile,
-            "shrink": config.shrink, "seed": config.seed, "params": config.params.to_dict()}
+    return {**asdict(config), "horizons": list(config.horizons)}
 
 
 def _config_from(data: dict[str, Any]) -> TrainConfig:

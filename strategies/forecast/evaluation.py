@@ -17,6 +17,7 @@ import numpy as np
 
 from strategies.forecast.dataset import Panel, sequences
 from strategies.forecast.ensemble import WEIGHT_MODES, combine
+from strategies.forecast.indicators import _sma
 from strategies.forecast.metrics import calibration, information_coefficient, point_metrics
 from strategies.forecast.models import MODEL_NAMES
 from strategies.forecast.training import HorizonModel
@@ -31,12 +32,7 @@ def baseline_forecasts(panel: Panel, horizon: int) -> dict[str, np.ndarray]:
     last = np.full(close.shape, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         last[horizon:] = np.log(close[horizon:] / close[:-horizon])
-        finite = np.isfinite(close)
-        sums = np.cumsum(np.where(finite, close, 0.0), axis=0)
-        counts = np.cumsum(finite, axis=0).astype(float)
-        sums[horizon:] -= sums[:-horizon].copy()
-        counts[horizon:] -= counts[:-horizon].copy()
-        momentum = np.log(close / (sums / counts))
+        momentum = np.log(close / _sma(close, horizon))
     return {"zero": np.zeros(close.shape), "last_return": last, "ma_momentum": momentum}
 
 
@@ -68,11 +64,7 @@ def evaluate_horizon(model: HorizonModel, panel: Panel, seq_len: int, seq_stride
     flat = model_forecasts(model, panel, rows, cols, seq_len, seq_stride, progress)
     for mode in WEIGHT_MODES:
         flat[f"ensemble_{mode}"] = combine(flat, model.weights[mode])
-    grids: dict[str, np.ndarray] = {}
-    for name, values in flat.items():
-        grid = np.full(target.shape, np.nan)
-        grid[rows, cols] = values
-        grids[name] = grid
+    grids = {name: _to_grid(values, rows, cols, target.shape) for name, values in flat.items()}
     for name, grid in baseline_forecasts(panel, horizon).items():
         grids[name] = np.where(ok, grid, np.nan)
     realized = np.where(ok, target, np.nan)

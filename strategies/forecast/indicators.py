@@ -32,12 +32,9 @@ def _ema(values: np.ndarray, alpha: float) -> np.ndarray:
 
     One `lfilter` call: leading NaNs are filled with the first finite value, which leaves
     the EMA at exactly that value until the series starts, as a seeded recursion would."""
-    finite = np.isfinite(values)
-    first = np.where(finite.any(axis=0), finite.argmax(axis=0), 0)
-    seed = np.take_along_axis(values, first[None, :], axis=0)[0]
-    seed = np.where(np.isfinite(seed), seed, 0.0)
-    started = np.cumsum(finite, axis=0) > 0
-    filled = np.where(started, values, seed[None, :])
+    filled, has = _lead_filled(values)
+    seed = np.where(has, filled[0], 0.0)
+    started = np.cumsum(np.isfinite(values), axis=0) > 0
     filled = np.where(np.isfinite(filled), filled, seed[None, :])
     out = lfilter([alpha], [1.0, alpha - 1.0], filled, axis=0, zi=((1 - alpha) * seed)[None, :])[0]
     return np.where(started, out, np.nan)

@@ -59,6 +59,7 @@ class ForecastMonitor:
     def record(self, minute: int, forecast: np.ndarray, close: np.ndarray) -> bool:
         """Add this minute's forecasts [n] and closes [n]; resolve those `horizon` minutes
         old against `close`. Returns True when the degraded flag just turned on."""
+        resolved = False
         while self._pending and self._pending[0][0] + self.horizon <= minute:
             then, old_forecast, old_close = self._pending.popleft()
             if then + self.horizon != minute:
@@ -68,8 +69,11 @@ class ForecastMonitor:
             ok = np.isfinite(realized) & np.isfinite(old_forecast)
             self._forecast.extend(old_forecast[ok].tolist())
             self._realized.extend(realized[ok].tolist())
+            resolved = resolved or bool(ok.any())
         self._pending.append((minute, np.array(forecast, dtype=np.float64),
                               np.array(close, dtype=np.float64)))
+        if not resolved:  # the rolling window did not change, so neither did the flag
+            return False
         was = self.degraded
         status = self.status()
         self.degraded = status.mse_ratio is not None and status.mse_ratio > self.degrade_ratio

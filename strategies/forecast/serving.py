@@ -33,10 +33,6 @@ class ForecastBatch:
     per_model: dict[str, np.ndarray]
     version: str = ""  # the bundle that made it (`bundle_version`): which model served
 
-    def for_symbol(self, i: int) -> tuple[float, float]:
-        """(expected return, confidence) of row i."""
-        return float(self.expected_return[i]), float(self.confidence[i])
-
 
 class Forecaster:
     """A loaded bundle serving one horizon with one weighting."""

@@ -11,21 +11,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from bot.config import FeedConfig
+from bot.config import FeedConfig, SimConfig
 from exchange.fills import FillParams
-from exchange.instruments import Instrument
+from exchange.instruments import Instrument, Side
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
-from exchange.orders import OrderEvent, OrderRequest
+from exchange.orders import OrderEvent, OrderRequest, OrderType
 from exchange.sim.server import SimExchange
 
 FEED_CONFIG = FeedConfig(backfill_minutes=20, reconnect_min_s=0.02, reconnect_max_s=0.1)
 QUOTE_BALANCE = Decimal(100_000_000)
 FILLS = FillParams(max_volume_share=0.1, maker_fee_bps=10, taker_fee_bps=10)
+BROKER_START_MS = 1_700_000_040_000
+BROKER_MARKET = SimConfig(coins=3, history_days=0.05, seed=4)
 
 
 # ---------------------------------------------------------------- feeds
@@ -260,3 +262,26 @@ class CcxtUpbitSimHarness(CcxtSimHarness):
 BROKERS: dict[str, type[BrokerHarness]] = {"paper": PaperHarness, "ccxt-sim": CcxtSimHarness,
                                            "ccxt-stream-sim": CcxtStreamSimHarness,
                                            "ccxt-upbit-sim": CcxtUpbitSimHarness}
+
+
+def run_broker(harness_type: type[BrokerHarness],
+               scenario: Callable[[Any], Awaitable[None]]) -> None:
+    """`scenario` against a started harness of `harness_type` on a paused simulator."""
+    async def main() -> None:
+        async with SimExchange(BROKER_MARKET, start_ms=BROKER_START_MS, autorun=False) as sim:
+            harness = harness_type(sim)
+            await harness.start()
+            try:
+                await scenario(harness)
+            finally:
+                await harness.stop()
+
+    asyncio.run(asyncio.wait_for(main(), 60))
+
+
+def limit_buy(harness: BrokerHarness, cid: str, price_factor: float, amount: str) -> OrderRequest:
+    """A limit buy of the harness's symbol at `price_factor` times its last close."""
+    instrument = harness.instrument(harness.symbol)
+    price = instrument.price(harness.last_close(harness.symbol) * price_factor, Side.BUY)
+    return OrderRequest(cid, harness.symbol, Side.BUY, OrderType.LIMIT, Decimal(amount), price,
+                        harness.sim.now_ms)

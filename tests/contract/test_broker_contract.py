@@ -4,49 +4,24 @@ signed requests to the simulator's order endpoints with the real ccxt client."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
 import pytest
 
-from bot.config import SimConfig
-from exchange.instruments import Side
 from exchange.orders import (
     Accepted,
     Canceled,
     Filled,
-    OrderRequest,
-    OrderType,
     PartiallyFilled,
     Rejected,
     RejectReason,
 )
-from exchange.sim.server import SimExchange
-from tests.contract.harness import BROKERS, BrokerHarness
-
-START_MS = 1_700_000_040_000
-MARKET = SimConfig(coins=3, history_days=0.05, seed=4)
+from tests.contract.harness import BROKERS, BrokerHarness, limit_buy, run_broker
 
 
 def run(kind: str, scenario: Callable[[BrokerHarness], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with SimExchange(MARKET, start_ms=START_MS, autorun=False) as sim:
-            harness = BROKERS[kind](sim)
-            await harness.start()
-            try:
-                await scenario(harness)
-            finally:
-                await harness.stop()
-
-    asyncio.run(asyncio.wait_for(main(), 60))
-
-
-def limit_buy(harness: BrokerHarness, cid: str, price_factor: float, amount: str) -> OrderRequest:
-    instrument = harness.instrument(harness.symbol)
-    price = instrument.price(harness.last_close(harness.symbol) * price_factor, Side.BUY)
-    return OrderRequest(cid, harness.symbol, Side.BUY, OrderType.LIMIT, Decimal(amount), price,
-                        harness.sim.now_ms)
+    run_broker(BROKERS[kind], scenario)
 
 
 def of(harness: BrokerHarness, cid: str) -> list[object]:

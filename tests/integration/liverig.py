@@ -25,6 +25,21 @@ from tests.conftest import REPO_ROOT
 
 API_KEY, API_SECRET = "crashtestkey0123456789", "crashtestsecret0123456789abcdef"
 QUOTE = "USDT"
+# The live daemon's config sections both the crash and the chaos test use: a fast feed, a
+# small strategy, quick polls, no schedule.
+FAST_LIVE = """[feed]
+backfill_minutes = 1500
+stale_after_s = 3.0
+reconnect_min_s = 0.2
+reconnect_max_s = 1.0
+[strategy]
+top_k = 5
+max_spread_bps = 500.0
+[live]
+poll_interval_s = 0.3
+[schedule]
+enabled = false
+"""
 
 
 class Proc:
@@ -93,7 +108,7 @@ def start_exchange(*args: str) -> tuple[Proc, int]:
     return proc, port
 
 
-def daemon_config(path: Path, port: int, extra: str = "") -> Path:
+def daemon_config(path: Path, port: int) -> Path:
     """A live config against the exchange on `port`; fast and small."""
     path.write_text(f"""
 [app]
@@ -103,25 +118,12 @@ source = "binance"
 rest_url = "http://127.0.0.1:{port}"
 ws_url = "ws://127.0.0.1:{port}"
 quote_asset = "USDT"
-[feed]
-backfill_minutes = 1500
-stale_after_s = 3.0
-reconnect_min_s = 0.2
-reconnect_max_s = 1.0
-[strategy]
-top_k = 5
-max_spread_bps = 500.0
-[trading]
+{FAST_LIVE}[trading]
 min_score = 0.0
 cancel_buy_after_s = 120.0
 reprice_sell_after_s = 300.0
-[live]
-poll_interval_s = 0.3
-[schedule]
-enabled = false
 [recovery]
 lost_grace_s = 0.3
-{extra}
 """)
     return path
 

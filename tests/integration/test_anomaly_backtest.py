@@ -76,3 +76,22 @@ def test_a_variant_with_detection_needs_a_model() -> None:
 
     with pytest.raises(ValueError, match="needs a model"):
         variant_config(load_config(None, environ={}), Variant("x", "baseline", "gate"), None)
+
+
+def test_hours_to_drawdown_counts_from_the_first_snapshot_to_the_first_breach(
+        tmp_path: Path) -> None:
+    import sqlite3
+
+    from bot.anomaly_backtest import hours_to_drawdown
+
+    db = tmp_path / "ledger.sqlite"
+    hour = 3_600_000
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE equity (ts INTEGER, equity TEXT)")
+        # peak 110 at 1 h; 104 (-5.5 %) at 3 h; 103 (-6.4 %) at 4 h
+        conn.executemany("INSERT INTO equity VALUES (?, ?)", [
+            (0, "100"), (hour, "110"), (2 * hour, "106"), (3 * hour, "104"),
+            (4 * hour, "103")])
+    assert hours_to_drawdown(db, 5.0) == 3.0  # measured from the peak, not the start
+    assert hours_to_drawdown(db, 6.0) == 4.0
+    assert hours_to_drawdown(db, 10.0) is None

@@ -5,56 +5,28 @@ gets, spread over a partly filled order's trades, add up to what the exchange ch
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
 from decimal import Decimal
 
-from bot.config import SimConfig
-from exchange.instruments import Side
-from exchange.orders import Accepted, Filled, OrderRequest, OrderType, PartiallyFilled
-from exchange.sim.server import SimExchange
-from tests.contract.harness import CcxtUpbitSimHarness, until
-
-START_MS = 1_700_000_040_000
-MARKET = SimConfig(coins=3, history_days=0.05, seed=4)
-
-
-def run(scenario: Callable[[CcxtUpbitSimHarness], Awaitable[None]]) -> None:
-    async def main() -> None:
-        async with SimExchange(MARKET, start_ms=START_MS, autorun=False) as sim:
-            harness = CcxtUpbitSimHarness(sim)
-            await harness.start()
-            try:
-                await scenario(harness)
-            finally:
-                await harness.stop()
-
-    asyncio.run(asyncio.wait_for(main(), 60))
-
-
-def buy(h: CcxtUpbitSimHarness, cid: str, factor: float, amount: str) -> OrderRequest:
-    instrument = h.instrument(h.symbol)
-    price = instrument.price(h.last_close(h.symbol) * factor, Side.BUY)
-    return OrderRequest(cid, h.symbol, Side.BUY, OrderType.LIMIT, Decimal(amount), price,
-                        h.sim.now_ms)
+from exchange.orders import Accepted, Filled, PartiallyFilled
+from tests.contract.harness import CcxtUpbitSimHarness, limit_buy, run_broker, until
 
 
 def test_upbit_429_backs_everything_off_then_places_once() -> None:
     async def scenario(h: CcxtUpbitSimHarness) -> None:
         h.sim.upbit.orders.order_limiter.fail_next(429, 1)
-        h.submit(buy(h, "U-429", 0.9, "0.01"))
+        h.submit(limit_buy(h, "U-429", 0.9, "0.01"))
         await h.minutes(0)
         assert h.broker.gate.rate_limited == 1
         assert h.exchange_orders("U-429") == 1
         assert [type(e) for e in h.events] == [Accepted]
         assert h.broker.stats["create_retries"] == 0 and h.broker.stats["lookups"] == 0
 
-    run(scenario)
+    run_broker(CcxtUpbitSimHarness, scenario)
 
 
 def test_fees_of_partial_fills_add_up_to_the_exchange_fee() -> None:
     async def scenario(h: CcxtUpbitSimHarness) -> None:
-        h.submit(buy(h, "U-fee", 1.03, "5"))  # ~3x a minute's fillable volume
+        h.submit(limit_buy(h, "U-fee", 1.03, "5"))  # ~3x a minute's fillable volume
         await h.minutes(4)
         account = h.sim.orders.accounts[h.KEY]
         assert account.orders[0].status == "FILLED"
@@ -66,4 +38,4 @@ def test_fees_of_partial_fills_add_up_to_the_exchange_fee() -> None:
         assert sum((e.amount for e in fills), Decimal(0)) == sum(
             (t.qty for t in account.trades), Decimal(0))
 
-    run(scenario)
+    run_broker(CcxtUpbitSimHarness, scenario)

@@ -28,7 +28,7 @@ from bot.daemon import Daemon
 from bot.notify import Notice, NoticeKind
 from exchange.sim.chaos import Chaos, ChaosConfig
 from exchange.sim.server import SimExchange
-from tests.integration.liverig import API_KEY, API_SECRET, audit_account
+from tests.integration.liverig import API_KEY, API_SECRET, FAST_LIVE, audit_account
 
 CHAOS_S = 25.0
 LEDGER = "ledger.sqlite"
@@ -43,24 +43,12 @@ coins = 16
 speed = 120.0
 history_days = 1.2
 seed = 5
-[feed]
-backfill_minutes = 1500
-stale_after_s = 3.0
-reconnect_min_s = 0.2
-reconnect_max_s = 1.0
-[strategy]
-top_k = 5
-max_spread_bps = 500.0
 [trading]
 min_score = 0.0
-[live]
-poll_interval_s = 0.3
-[schedule]
-enabled = false
 [recovery]
 stale_poll_interval_s = 0.5
 resume_after_s = 3.0
-"""
+""" + FAST_LIVE
 
 
 def _after_pause(decisions: list, last_paused_ms: int) -> tuple[list, list, list]:

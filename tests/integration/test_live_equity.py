@@ -20,10 +20,9 @@ from typing import Any
 
 from bot.config import SimConfig
 from bot.live import open_live_account
-from bot.live_health import CountingGate
 from bot.trader import Trader
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
-from exchange.brokers.ccxt_client import make_exchange
+from exchange.brokers.ccxt_client import RequestGate, make_exchange
 from exchange.instruments import Side
 from exchange.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 from exchange.sim.auth import ApiCredentials
@@ -47,7 +46,7 @@ async def with_live_trader(tmp_path: Path,
         sim.orders.open_account(ApiCredentials(KEY, SECRET), {"USDT": START_CASH})
         exchange = make_exchange("binance", KEY, SECRET, rest_url=sim.rest_url, rate_limit_ms=5)
         # Polls only when asked (the test decides when the broker looks at its orders).
-        broker = CcxtBroker(exchange, sim.instruments, gate=CountingGate(100),
+        broker = CcxtBroker(exchange, sim.instruments, gate=RequestGate(100),
                             policy=LivePolicy(poll_interval_s=60.0, backoff_initial_s=0.05))
         await broker.start()
         instruments = {i.symbol: i for i in sim.instruments}

@@ -96,7 +96,7 @@ def test_pairwise_sum_follows_numpys_order() -> None:
     """Numbers whose sum depends on the order of addition: the kernel's sum equals
     `ndarray.sum` over a contiguous row for every length a book walk can have."""
     rng = np.random.default_rng(1)
-    for n in range(0, 40):
+    for n in range(40):
         row = rng.normal(0, 1, n) * 10.0 ** rng.integers(-8, 9, n)
         assert fill_kernel.pairwise_sum(row, n) == row.sum()
 

@@ -99,3 +99,11 @@ def test_the_models_command_reads_the_same_registry(tmp_path: Path) -> None:
         assert json.loads(done.stdout)["models"] == rows  # `entasis models` reads it directly
     finally:
         runtime.close()
+
+
+def test_every_notice_kind_can_be_chosen_in_the_config_and_nothing_else() -> None:
+    """`[telegram] notify` names kinds by string; config.py cannot import bot.notify, so the
+    two lists are kept equal here."""
+    from bot.config import NOTICE_KINDS
+
+    assert set(NOTICE_KINDS) == {kind.value for kind in NoticeKind}

@@ -14,7 +14,8 @@ from exchange import fills
 from exchange.instruments import Instrument
 from risk.limits import RiskLimits
 from risk.sizing import size_entry
-from rl.env import ACTIONS, BatchedEnv, EnvConfig, ceil_quantum, size_entries
+from rl.account import ceil_quantum, size_entries
+from rl.env import ACTIONS, BatchedEnv, EnvConfig
 from rl.episodes import MarketData
 from tests.replay_data import write_random_walk_market
 
