@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from model import libm
 from risk.anomaly import FIT_SHARE, PreparedHistory, prepare_history, train_bundle
 from risk.anomaly_bundle import AnomalyBundle
 from risk.anomaly_eval import find_events, random_alarms, score_alarms
@@ -124,12 +125,12 @@ def _scope_events(scope: str, test: Period, tested: PreparedHistory, warmup: int
         evaluated = tested.warm & (rows >= warmup)[:, None]
         return find_events(test.close, test.quote_volume, warmup), evaluated
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_returns = np.diff(np.log(test.close), axis=0, prepend=np.nan)
+        log_returns = np.diff(libm.log(test.close), axis=0, prepend=np.nan)
     counted = np.isfinite(log_returns)
     mean_return = np.where(counted.any(axis=1), np.nansum(np.where(counted, log_returns, 0.0),
                                                           axis=1) / np.maximum(counted.sum(1), 1),
                            0.0)
-    index = np.exp(np.cumsum(mean_return))[:, None]  # equal-weight index of log returns
+    index = libm.exp(np.cumsum(mean_return))[:, None]  # equal-weight index of log returns
     volume = np.nansum(test.quote_volume, axis=1)[:, None]
     evaluated = (np.isfinite(tested.market).all(axis=1) & (rows >= warmup))[:, None]
     return find_events(index, volume, warmup), evaluated

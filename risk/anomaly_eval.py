@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from model import libm
+
 MOVE_MINUTES = 15
 DAY_MINUTES = 1440
 
@@ -94,7 +96,7 @@ def move_strength(close: np.ndarray) -> np.ndarray:
     """|log(close_t / close_t-15)| [T, n] (NaN for the first 15 rows or missing prices)."""
     out = np.full(close.shape, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
-        out[MOVE_MINUTES:] = np.abs(np.log(close[MOVE_MINUTES:] / close[:-MOVE_MINUTES]))
+        out[MOVE_MINUTES:] = np.abs(libm.log(close[MOVE_MINUTES:] / close[:-MOVE_MINUTES]))
     return out
 
 

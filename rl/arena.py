@@ -31,6 +31,7 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from model import libm
 from rl import gates
 from rl.env import BatchedEnv, EnvConfig
 from rl.episodes import MarketData
@@ -215,7 +216,7 @@ def play_episodes(player_or_policy_fn: ActingPlayer | PolicyFn, env_factory: Env
     curves = np.stack(equity, axis=1)  # [n, steps + 1]
     final = curves[:, -1]
     return EpisodeResults(
-        log_growth=np.log(final / capital),
+        log_growth=libm.log(final / capital),
         max_drawdown=gates.max_drawdown_paths(curves),
         returns=final / capital - 1, steps=steps,
         fees=fees / capital, turnover=turnover / capital)

@@ -22,6 +22,8 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike
 
+from model import libm
+
 SprtDecision = Literal["accept_h1", "accept_h0", "continue"]
 
 DRAWDOWN_PENALTY = 0.5
@@ -222,7 +224,7 @@ def sharpe_moments(returns: ArrayLike) -> tuple[float, float, float, int]:
     if std == 0:
         return 0.0, 0.0, 3.0, n
     z = (sample - sample.mean()) / sample.std()
-    return float(sample.mean() / std), float(np.mean(z**3)), float(np.mean(z**4)), n
+    return float(sample.mean() / std), float(np.mean(libm.power(z, 3.0))), float(np.mean(libm.power(z, 4.0))), n
 
 
 # -- the promotion decision ---------------------------------------------------------------

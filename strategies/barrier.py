@@ -22,8 +22,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import libm
+
 MAX_IMAGES = 256
-_LOG_HALF = float(np.log(0.5))
+_LOG_HALF = float(libm.log(0.5))
 
 
 def log_normal_cdf(x: np.ndarray) -> np.ndarray:
@@ -38,9 +40,9 @@ def log_normal_cdf(x: np.ndarray) -> np.ndarray:
     poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
         -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
             -0.82215223 + t * 0.17087277))))))))
-    log_erfc_z = np.log(t) - z * z + poly  # log erfc(|u|)
+    log_erfc_z = libm.log(t) - z * z + poly  # log erfc(|u|)
     upper = _LOG_HALF + log_erfc_z  # u >= 0, i.e. x <= 0
-    lower = np.log1p(-0.5 * np.exp(log_erfc_z))  # u < 0: erfc(u) = 2 - erfc(|u|)
+    lower = libm.log1p(-0.5 * libm.exp(log_erfc_z))  # u < 0: erfc(u) = 2 - erfc(|u|)
     return np.where(u >= 0, upper, lower)
 
 
@@ -72,7 +74,7 @@ def probability_up_first(up: np.ndarray | float, down: np.ndarray | float,
     a_ = a[..., None]
     log_first = m_ * (a_ - d) + log_normal_cdf((sign * m_ * horizon - distance) / root_t)
     log_second = m_ * (a_ + d) + log_normal_cdf((-sign * m_ * horizon - distance) / root_t)
-    total = (sign * (np.exp(log_first) + np.exp(log_second))).sum(axis=-1)
+    total = (sign * (libm.exp(log_first) + libm.exp(log_second))).sum(axis=-1)
     return np.where(ok, np.clip(total, 0.0, 1.0), np.nan)
 
 
@@ -85,5 +87,5 @@ def probability_up_first_unbounded(up: np.ndarray | float, down: np.ndarray | fl
     b = np.asarray(down, dtype=np.float64) / sigma
     m = np.asarray(drift, dtype=np.float64) / sigma
     with np.errstate(divide="ignore", invalid="ignore"):
-        drifted = np.expm1(-2 * m * b) / np.expm1(-2 * m * (a + b))
+        drifted = libm.expm1(-2 * m * b) / libm.expm1(-2 * m * (a + b))
     return np.where(np.abs(m) < 1e-12, b / (a + b), drifted)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model import libm
+
 from strategies.regime import regime, trend_z
 from strategies.windows import (
     AVERAGE_LABELS,
@@ -100,12 +102,12 @@ def assemble(p: Primitives) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         counts = np.minimum(n_seen[..., None], AVERAGE_WINDOWS_ARRAY)
         n_avg = len(AVERAGE_WINDOWS)
-        out[..., :n_avg] = np.log(last / (p.sum_close / counts))
+        out[..., :n_avg] = libm.log(last / (p.sum_close / counts))
         mean_qv = p.sum_qv / counts
         reference = mean_qv[..., -1:]
         relative = np.divide(mean_qv, reference, out=np.zeros_like(mean_qv),
                              where=reference > 0)
-        out[..., n_avg:2 * n_avg] = np.log1p(relative)
+        out[..., n_avg:2 * n_avg] = libm.log1p(relative)
 
         return_counts = np.minimum(np.maximum(n_seen - 1, 0)[..., None], RETURN_WINDOWS_ARRAY)
         square_counts = return_counts[..., list(SQUARE_SLOTS)]
@@ -124,15 +126,15 @@ def assemble(p: Primitives) -> np.ndarray:
         out[..., col:col + 3] = position
         col += 3
 
-        ret = p.sum_ret + np.log(p.last / p.close)[..., None]
+        ret = p.sum_ret + libm.log(p.last / p.close)[..., None]
         z = trend_z(ret, sigma_1d[..., None], np.maximum(return_counts, 1))
         out[..., col:col + 4] = ret
         out[..., col + 4:col + 8] = z
         out[..., col + 8:col + 12] = regime(z)
         col += 12
 
-        out[..., col] = np.log1p(p.sum_qv[..., _HOUR])
-        out[..., col + 1] = np.log1p(p.sum_qv[..., _DAY])
+        out[..., col] = libm.log1p(p.sum_qv[..., _HOUR])
+        out[..., col + 1] = libm.log1p(p.sum_qv[..., _DAY])
         col += 2
         no_bars = n_seen <= 0
         out[no_bars, :col] = np.nan
@@ -143,7 +145,7 @@ def assemble(p: Primitives) -> np.ndarray:
         imbalance = np.divide(p.bid_qty - p.ask_qty, depth, out=np.zeros_like(depth),
                               where=depth > 0)
         out[..., col + 1] = np.where(np.isnan(depth), np.nan, imbalance)
-        out[..., col + 2] = np.log1p(p.tick_quote_volume)
+        out[..., col + 2] = libm.log1p(p.tick_quote_volume)
         out[..., col + 3] = n_seen
     no_data = no_bars & np.isnan(p.last)
     out[no_data] = np.nan

@@ -21,6 +21,8 @@ from typing import Iterable
 
 import numpy as np
 
+from model import libm
+
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from strategies.feature_columns import (
     FEATURE_INDEX,
@@ -274,7 +276,7 @@ class FeatureBook:
         known = (wanted[:, None] > bars.first_minute[None, :]) & (
             wanted[:, None] <= bars.minute[None, :]) & (bars.n_seen[None, :] > 0)
         log_returns = bars.ring_ret[:, wanted % RETURN_CAPACITY].T
-        return np.where(known, np.expm1(log_returns), np.nan)
+        return np.where(known, libm.expm1(log_returns), np.nan)
 
     def matrix(self) -> np.ndarray:
         """Features [n_symbols, len(feature_names)] (float64, a fresh array); rows of

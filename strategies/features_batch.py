@@ -19,6 +19,8 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from model import libm
+
 from exchange.market import MINUTE_MS, BarHistory
 from strategies.feature_columns import Primitives, assemble, sanitize_bars
 from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS, SQUARE_SLOTS
@@ -126,7 +128,7 @@ def grid_primitives(grid: MinuteGrid) -> Primitives:
     lows = np.where(valid, low, np.where(has, close, np.inf))
     previous = np.vstack([np.full((1, n), np.nan), close[:-1]])
     with np.errstate(divide="ignore", invalid="ignore"):
-        ret = np.where(has & ~np.isnan(previous), np.log(close / previous), 0.0)
+        ret = np.where(has & ~np.isnan(previous), libm.log(close / previous), 0.0)
 
     def sums(x: np.ndarray, windows: Sequence[int], nonzero: np.ndarray | None = None
              ) -> np.ndarray:

@@ -42,6 +42,8 @@ from typing import Protocol, Sequence
 
 import numpy as np
 
+from model import libm
+
 from bot.config import StrategyConfig
 from strategies.barrier import probability_up_first
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS
@@ -123,16 +125,16 @@ def score_features(features: np.ndarray, names: Sequence[str], config: StrategyC
         drift, cut = anomaly_shrunk_drift(drift, anomaly)
         anomaly_shrink = cut * config.horizon_minutes
 
-    volume_24h = np.expm1(np.where(np.isfinite(tick_turnover), tick_turnover, turnover_1d))
+    volume_24h = libm.expm1(np.where(np.isfinite(tick_turnover), tick_turnover, turnover_1d))
     with np.errstate(invalid="ignore"):
         quotes_ok = spread <= config.max_spread_bps
         if not require_quotes:
             quotes_ok |= np.isnan(spread)
         eligible = ((warm >= min_warm_minutes) & (volume_24h >= config.min_quote_volume_24h)
                     & quotes_ok & (sigma > 0) & np.isfinite(drift))
-    up = np.log1p(config.target_return_pct / 100)
+    up = libm.log1p(config.target_return_pct / 100)
     # A 100% stop is a barrier at log(0) = -inf; 99.99% is the same for any real horizon.
-    down = -np.log1p(-min(config.stop_return_pct, 99.99) / 100)
+    down = -libm.log1p(-min(config.stop_return_pct, 99.99) / 100)
     probability = probability_up_first(up, down, np.where(eligible, drift, 0.0),
                                        np.where(eligible, sigma, np.nan),
                                        config.horizon_minutes)
@@ -188,7 +190,7 @@ def _with_anomaly(coin: RankedCoin, anomaly: np.ndarray | None, shrink: np.ndarr
     score = float(anomaly[i])
     removed = float(shrink[i])
     words = f"anomaly {score:.2f}x threshold"
-    words += (f": upward drift cut {min(score, 1.0) * 100:.0f}% ({np.expm1(removed) * 100:+.3f}%)"
+    words += (f": upward drift cut {min(score, 1.0) * 100:.0f}% ({libm.expm1(removed) * 100:+.3f}%)"
               if removed < 0 else ": no upward drift to cut")
     return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
                       coin.reasons + ((words, removed),), coin.forecast_return,
@@ -201,7 +203,7 @@ def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> R
         return coin
     expected = float(forecast.expected_return[i])
     confidence = float(forecast.confidence[i])
-    words = (f"forecast {np.expm1(expected) * 100:+.3f}% in {forecast.horizon}m "
+    words = (f"forecast {libm.expm1(expected) * 100:+.3f}% in {forecast.horizon}m "
              f"(confidence {confidence:.2f})")
     reason = (words, expected)
     return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
@@ -212,7 +214,7 @@ def _reasons(contributions: np.ndarray, returns: np.ndarray) -> tuple[tuple[str,
     """The three momentum windows that move the drift most, in words."""
     order = sorted(range(len(RETURN_LABELS)), key=lambda k: (-abs(contributions[k]), k))
     return tuple(
-        (f"{RETURN_LABELS[k]} momentum {np.expm1(returns[k]) * 100:+.2f}%",
+        (f"{RETURN_LABELS[k]} momentum {libm.expm1(returns[k]) * 100:+.2f}%",
          float(contributions[k]))
         for k in order[:3]
     )

@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import libm
+
 from strategies.windows import (
     AVERAGE_WINDOWS,
     AVERAGE_WINDOWS_ARRAY,
@@ -82,7 +84,7 @@ class BarRings:
         first = self.n_seen[rows] == 0
         self.first_minute[rows[first]] = minute[first]
         with np.errstate(divide="ignore", invalid="ignore"):
-            ret = np.where(first, 0.0, np.log(close / self.close[rows]))
+            ret = np.where(first, 0.0, libm.log(close / self.close[rows]))
         column = rows[:, None]
 
         slots = (minute[:, None] - AVERAGE_WINDOWS_ARRAY) % PRICE_CAPACITY
@@ -151,7 +153,7 @@ class BarRings:
         prev = np.empty(k)
         prev[1:] = close[:-1]
         prev[0] = close[0] if self.n_seen[row] == 0 else self.close[row]
-        ret = np.log(close / prev)
+        ret = libm.log(close / prev)
         if self.n_seen[row] == 0:
             self.first_minute[row] = first_minute
             ret[0] = 0.0

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model import libm
+
 START_MS = 1_700_000_000_000 - 1_700_000_000_000 % 60_000
 
 
@@ -20,9 +22,9 @@ def write_random_walk_market(directory: Path, *, coins: int = 6, minutes: int = 
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     for c in range(coins):
-        sigma = 0.002 * np.exp(np.cumsum(rng.normal(0, 0.02, minutes)))
-        log_close = np.log(20.0 + 30 * c) + np.cumsum(rng.normal(0.00005 * (c - 2), sigma))
-        close = np.exp(log_close)
+        sigma = 0.002 * libm.exp(np.cumsum(rng.normal(0, 0.02, minutes)))
+        log_close = libm.log(20.0 + 30 * c) + np.cumsum(rng.normal(0.00005 * (c - 2), sigma))
+        close = libm.exp(log_close)
         open_ = np.r_[close[0], close[:-1]]
         high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, sigma / 2)))
         low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, sigma / 2)))

@@ -14,6 +14,8 @@ from decimal import Decimal
 
 import numpy as np
 
+from model import libm
+
 from exchange import instruments
 from exchange.instruments import Instrument
 
@@ -248,7 +250,7 @@ def build_catalog(coins: int, rng: np.random.Generator, at_ms: int | None = None
                 ordered.append(queue.pop(0))
     specs: list[CoinSpec] = []
     for base, quote, price, tick, lot, notional, beta, vol, qvol, spread in ordered[:coins]:
-        level = price * float(np.exp(rng.uniform(-0.2, 0.2)))
+        level = price * float(libm.exp(rng.uniform(-0.2, 0.2)))
         if quote == "KRW":  # catalog levels sit mid-band, so the jitter keeps the band
             tick = str(_krw_tick(level, base, at_ms))
         specs.append(_spec(base, quote, level, tick, lot, notional, beta, vol, qvol, spread))

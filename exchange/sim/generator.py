@@ -19,6 +19,8 @@ import math
 
 import numpy as np
 
+from model import libm
+
 from exchange.instruments import Instrument
 from exchange.market import MINUTE_MS, BarHistory
 from exchange.sim.bars import BarStore, MinuteData
@@ -61,9 +63,9 @@ class GeneratorSource:
         self._vol = np.array([s.vol_per_min for s in self.specs])
         self._quote_volume = np.array([s.quote_volume_per_min for s in self.specs])
         self._spread_bps = np.array([s.spread_bps for s in self.specs])
-        self._level = np.log([s.price for s in self.specs])
+        self._level = libm.log(np.array([s.price for s in self.specs], np.float64))
         self._deviation = np.zeros(len(self.specs))  # log price minus level (latent state)
-        self._last_close = round_to_grid(np.exp(self._level), self.tick)
+        self._last_close = round_to_grid(libm.exp(self._level), self.tick)
         self._regime = int(self._regime_rng.integers(len(REGIMES)))
         self._regime_left = self._draw_duration(self._regime)
         first_open = start_ms - history_minutes * MINUTE_MS
@@ -149,20 +151,20 @@ class GeneratorSource:
         shocks[coin_jumps] += rng.normal(0.0, COIN_JUMP_SD, int(coin_jumps.sum()))
 
         deviation = self._solve_ar1(shocks)
-        close = np.maximum(round_to_grid(np.exp(self._level + deviation), self.tick), self.tick)
+        close = np.maximum(round_to_grid(libm.exp(self._level + deviation), self.tick), self.tick)
         open_ = np.vstack([self._last_close[None, :], close[:-1]])
         self._last_close = close[-1].copy()
 
         bar_sigma = sigma * activity[:, None]
-        up_ext = np.exp(0.6 * bar_sigma * np.abs(rng.standard_normal((count, n))))
-        down_ext = np.exp(-0.6 * bar_sigma * np.abs(rng.standard_normal((count, n))))
+        up_ext = libm.exp(0.6 * bar_sigma * np.abs(rng.standard_normal((count, n))))
+        down_ext = libm.exp(-0.6 * bar_sigma * np.abs(rng.standard_normal((count, n))))
         high = np.ceil(np.maximum(open_, close) * up_ext / self.tick - 1e-9) * self.tick
         high = np.maximum(high, np.maximum(open_, close))
         low = np.maximum(floor_to_grid(np.minimum(open_, close) * down_ext, self.tick), self.tick)
         low = np.minimum(low, np.minimum(open_, close))
 
         coupling = np.minimum(0.4 + 0.75 * np.abs(shocks) / (sigma * activity[:, None]), 8.0)
-        noise = np.exp(0.4 * rng.standard_normal((count, n)) - 0.08)
+        noise = libm.exp(0.4 * rng.standard_normal((count, n)) - 0.08)
         regime_volume = np.sqrt(_VOL_MULTIPLIER[regimes])
         quote_target = self._quote_volume * (profile * regime_volume)[:, None] * coupling * noise
         typical = (open_ + high + low + close) / 4.0

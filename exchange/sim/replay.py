@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model import libm
 from exchange.instruments import Instrument
 from exchange.market import MINUTE_MS, BarHistory
 from exchange.sim.bars import BAR_FIELDS, BarStore, MinuteData
@@ -62,7 +63,7 @@ def infer_instrument(base: str, quote: str, frame: pd.DataFrame) -> Instrument:
         min_qty=lot,
         max_qty=Decimal(90000000000),
         min_price=tick,
-        max_price=Decimal(10) ** max(3, int(np.ceil(np.log10(max(prices.max(), 1e-8) * 1000)))),
+        max_price=Decimal(10) ** max(3, int(np.ceil(libm.log10(max(prices.max(), 1e-8) * 1000)))),
     )
 
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import libm
+
 from exchange.market import MINUTE_MS
 from exchange.sim.bars import IntraTicks, MinuteBars
 
@@ -51,10 +53,10 @@ def synthesize_ticks(
     tick, lot, bps = tick_size[idx], lot_size[idx], spread_bps[idx]
     o, h, l, c = bars.open, bars.high, bars.low, bars.close
     rng = np.random.default_rng([seed, bars.open_ms // MINUTE_MS])
-    spread_noise = np.exp(0.3 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
-    bid_noise = np.exp(0.6 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
-    ask_noise = np.exp(0.6 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
-    qty_noise = np.exp(0.5 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
+    spread_noise = libm.exp(0.3 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
+    bid_noise = libm.exp(0.6 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
+    ask_noise = libm.exp(0.6 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
+    qty_noise = libm.exp(0.5 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
 
     up = c >= o
     waypoints = np.stack([o, np.where(up, l, h), np.where(up, h, l), c])  # (4, n)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
+from model import libm
+
 from strategies.feature_columns import FEATURE_INDEX, FEATURE_NAMES, TICK_FEATURES
 from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.forecast.indicators import INDICATOR_NAMES, flat_fill, indicators
@@ -58,7 +60,7 @@ def forward_log_returns(close: np.ndarray, horizon: int) -> np.ndarray:
     out = np.full(close.shape, np.nan)
     if horizon < close.shape[0]:
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:-horizon] = np.log(close[horizon:] / close[:-horizon])
+            out[:-horizon] = libm.log(close[horizon:] / close[:-horizon])
     return out
 
 

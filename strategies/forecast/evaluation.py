@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from model import libm
 from strategies.forecast.dataset import Panel, sequences
 from strategies.forecast.ensemble import WEIGHT_MODES, combine
 from strategies.forecast.indicators import _sma
@@ -31,8 +32,8 @@ def baseline_forecasts(panel: Panel, horizon: int) -> dict[str, np.ndarray]:
     close = panel.close
     last = np.full(close.shape, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        last[horizon:] = np.log(close[horizon:] / close[:-horizon])
-        momentum = np.log(close / _sma(close, horizon))
+        last[horizon:] = libm.log(close[horizon:] / close[:-horizon])
+        momentum = libm.log(close / _sma(close, horizon))
     return {"zero": np.zeros(close.shape), "last_return": last, "ma_momentum": momentum}
 
 

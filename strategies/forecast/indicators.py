@@ -20,6 +20,8 @@ import warnings
 import numpy as np
 from scipy.signal import lfilter
 
+from model import libm
+
 INDICATOR_NAMES: tuple[str, ...] = (
     "sma20_gap", "sma50_gap", "rsi14", "macd", "macd_signal", "macd_hist",
 )
@@ -56,8 +58,8 @@ def indicators(close: np.ndarray) -> np.ndarray:
     """Indicators [T, n, len(INDICATOR_NAMES)] of flat-filled closes [T, n] (NaN = no data)."""
     out = np.full(close.shape + (len(INDICATOR_NAMES),), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out[..., 0] = np.log(close / _sma(close, 20))
-        out[..., 1] = np.log(close / _sma(close, 50))
+        out[..., 0] = libm.log(close / _sma(close, 20))
+        out[..., 1] = libm.log(close / _sma(close, 50))
         previous = np.vstack([close[:1], close[:-1]])
         change = close - previous
         gain = _ema(np.where(np.isfinite(change), np.maximum(change, 0.0), np.nan), 1 / 14)
@@ -120,8 +122,8 @@ def live_indicators(close: np.ndarray) -> np.ndarray:
     out = np.full((close.shape[1], len(INDICATOR_NAMES)), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of a coin with no data
-        out[:, 0] = np.log(last / np.nanmean(close[-20:], axis=0))
-        out[:, 1] = np.log(last / np.nanmean(close[-50:], axis=0))
+        out[:, 0] = libm.log(last / np.nanmean(close[-20:], axis=0))
+        out[:, 1] = libm.log(last / np.nanmean(close[-50:], axis=0))
         change = np.vstack([np.zeros((1, close.shape[1])), np.diff(close, axis=0)])
         change[0] = np.where(np.isfinite(close[0]), 0.0, np.nan)
         gains, has_change = _lead_filled(np.where(np.isfinite(change), np.maximum(change, 0), np.nan))

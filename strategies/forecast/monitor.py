@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from model import libm
+
 
 @dataclass(frozen=True, slots=True)
 class MonitorStatus:
@@ -65,7 +67,7 @@ class ForecastMonitor:
             if then + self.horizon != minute:
                 continue  # no decision exactly h minutes later: skip rather than misalign
             with np.errstate(invalid="ignore", divide="ignore"):
-                realized = np.log(close / old_close)
+                realized = libm.log(close / old_close)
             ok = np.isfinite(realized) & np.isfinite(old_forecast)
             self._forecast.extend(old_forecast[ok].tolist())
             self._realized.extend(realized[ok].tolist())

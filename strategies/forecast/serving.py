@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model import libm
+
 from strategies.forecast.bundle import Bundle, bundle_version
 from strategies.forecast.dataset import _BASE_INDEX
 from strategies.forecast.ensemble import combine
@@ -77,10 +79,10 @@ class Forecaster:
 def closes_from_returns(last_close: np.ndarray, simple_returns: np.ndarray) -> np.ndarray:
     """Closes [T, n] ending at `last_close`, from simple 1m returns [T, n] (oldest first,
     NaN before a symbol's data): close[t] = close[t + 1] / (1 + r[t + 1])."""
-    log_growth = np.log1p(simple_returns)
+    log_growth = libm.log1p(simple_returns)
     later = np.vstack([np.cumsum(log_growth[::-1][:-1], axis=0)[::-1],
                        np.zeros((1, simple_returns.shape[1]))])
-    return np.exp(np.log(last_close)[None, :] - later)
+    return libm.exp(libm.log(last_close)[None, :] - later)
 
 
 class LiveInputs:

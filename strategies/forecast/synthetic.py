@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from model import libm
 from exchange.market import MINUTE_MS
 from strategies.features_batch import MinuteGrid
 
@@ -30,7 +31,7 @@ def synthetic_grid(seed: int, n_symbols: int, minutes: int, *, reversion: float 
     for t in range(minutes):
         previous = noise[t] - reversion * previous
         returns[t] = previous
-    close = rng.uniform(0.001, 0.1, n_symbols) * np.exp(np.cumsum(returns, axis=0))
+    close = rng.uniform(0.001, 0.1, n_symbols) * libm.exp(np.cumsum(returns, axis=0))
     open_ = np.vstack([close[:1], close[:-1]])
     wiggle = np.abs(rng.normal(0, 1, (2, minutes, n_symbols))) * sigma / 2
     high = np.maximum(open_, close) * (1 + wiggle[0])

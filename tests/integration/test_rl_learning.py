@@ -26,6 +26,7 @@ import numpy as np
 import pytest
 import torch
 
+from model import libm
 from rl import arena
 from rl.env import TRAINING_REWARD_SCALE, BatchedEnv, EnvConfig
 from rl.episodes import MarketData
@@ -57,7 +58,7 @@ def planted_market(seed: int = 7, coins: int = 4, minutes: int = 8000) -> Market
     for s in range(n):
         t, level = int(rng.integers(5, MEAN_GAP_MINUTES)), 0.0
         while t + RAMP_MINUTES + 1 < length:
-            sign = 1.0 if rng.random() < 0.5 - 0.4 * np.tanh(level / (2 * RAMP_DRIFT)) else -1.0
+            sign = 1.0 if rng.random() < 0.5 - 0.4 * libm.tanh(level / (2 * RAMP_DRIFT)) else -1.0
             level += sign * RAMP_DRIFT
             signal[t:t + RAMP_MINUTES, s] = (SIGNAL_SCALE * sign
                                              * np.arange(RAMP_MINUTES, 0, -1) / RAMP_MINUTES)
@@ -69,9 +70,9 @@ def planted_market(seed: int = 7, coins: int = 4, minutes: int = 8000) -> Market
     def snap(price: np.ndarray) -> np.ndarray:
         return np.round(price / base.tick) * base.tick
 
-    open_, close = snap(base.open * np.exp(before)), snap(base.close * np.exp(after))
-    high = np.maximum.reduce([snap(base.high * np.exp(after)), open_, close])
-    low = np.minimum.reduce([snap(base.low * np.exp(before)), open_, close])
+    open_, close = snap(base.open * libm.exp(before)), snap(base.close * libm.exp(after))
+    high = np.maximum.reduce([snap(base.high * libm.exp(after)), open_, close])
+    low = np.minimum.reduce([snap(base.low * libm.exp(before)), open_, close])
     grid = MinuteGrid(symbols=base.symbols, start_ms=int(base.open_ms[0]), open=open_,
                       high=high, low=low, close=close, quote_volume=base.volume * close)
     planted = dataclasses.replace(base, open=open_, high=high, low=low, close=close,

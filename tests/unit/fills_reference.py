@@ -1,10 +1,18 @@
 """The fill model in its former array-at-a-time numpy form: the oracle the compiled
 per-order kernel (exchange/fill_kernel.py) is held bit-identical to. Test code only: the
-product fills through `exchange.fills.match` alone."""
+product fills through `exchange.fills.match` alone.
+
+The oracle's arithmetic order is defined by this code, not by the CPU it runs on: numpy
+dispatches `np.power` (and exp/log) to SIMD approximations on AVX-512 machines, which differ
+from the C library's `pow` in the last bits, and its sums follow an internal pairwise
+order. So powers go through Python's `math.pow` (the C library, element by element) and
+the per-level sums through `pairwise_sum` below, written out. Only IEEE-exact elementwise
+operations (+ - * /, rint, floor, min/max, comparisons) are left to numpy."""
 
 from __future__ import annotations
 
 from dataclasses import fields
+import math
 from itertools import pairwise
 
 import numpy as np
@@ -44,8 +52,8 @@ def _match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> Fil
     level_price[:, 0] = np.where(passive, orders.price, level_price[:, 0])
     level_amount[:, 0] = np.where(passive, maker_amount, level_amount[:, 0])
 
-    amount = level_amount.sum(axis=1)
-    notional = (level_price * level_amount).sum(axis=1)
+    amount = _row_sums(level_amount)
+    notional = _row_sums(level_price * level_amount)
     liquidity = np.where(amount > 0, np.where(taker, TAKER, MAKER), NO_FILL).astype(np.int8)
     fee_bps = np.where(taker, params.taker_fee_bps, params.maker_fee_bps)
     remaining = np.maximum(orders.remaining - amount, 0.0)
@@ -130,7 +138,7 @@ def _initial_queue(orders: OrderArrays, m: _Gathered, params: FillParams) -> np.
     depth_levels = np.minimum(
         np.maximum(depth_ticks, 0.0) / params.book_level_spacing_ticks, params.book_levels - 1
     )
-    deeper = best_qty * params.book_level_growth**depth_levels
+    deeper = best_qty * np.array([math.pow(params.book_level_growth, d) for d in depth_levels])
     queue = np.where(depth_ticks < 0, 0.0, deeper)
     return np.where(np.isfinite(best), queue, 0.0)
 
@@ -185,3 +193,29 @@ def _leg_count(a: np.ndarray, b: np.ndarray, limit: np.ndarray) -> np.ndarray:
     high = np.maximum(a, b) - (b < a)
     count = np.clip(np.minimum(high, limit) - low + 1, 0, None)
     return np.where(a == b, 0.0, count)
+
+
+def _row_sums(matrix: np.ndarray) -> np.ndarray:
+    """Each row's sum in the order `pairwise_sum` defines."""
+    return np.array([pairwise_sum([float(v) for v in row]) for row in matrix], np.float64)
+
+
+def pairwise_sum(values: list[float]) -> float:
+    """numpy's summation order for a contiguous row of up to 128 values, written out: under
+    8 values left to right; else eight interleaved partial sums, added in pairs, then the
+    rest left to right."""
+    n = len(values)
+    if n < 8:
+        total = 0.0
+        for value in values:
+            total += value
+        return total
+    partial = values[:8]
+    whole = n - n % 8
+    for start in range(8, whole, 8):
+        partial = [p + v for p, v in zip(partial, values[start:start + 8])]
+    total = ((partial[0] + partial[1]) + (partial[2] + partial[3])) + (
+        (partial[4] + partial[5]) + (partial[6] + partial[7]))
+    for value in values[whole:]:
+        total += value
+    return total

@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from model import libm
 from exchange.market import MINUTE_MS
 from risk.anomaly import AnomalyBundle, AnomalyDetector, AnomalyModelError, train_bundle
 from risk.anomaly_features import INPUT_FEATURES
@@ -30,11 +31,11 @@ def synthetic_grid(seed: int, minutes: int, coins: int = 8,
     spread over 3 minutes with volume that many times the usual."""
     rng = np.random.default_rng(seed)
     returns = rng.normal(0.0, 0.002, (minutes, coins))
-    volume = np.exp(rng.normal(0.0, 0.3, (minutes, coins))) * 10.0
+    volume = libm.exp(rng.normal(0.0, 0.3, (minutes, coins))) * 10.0
     for coin, (minute, jump, multiple) in (plant or {}).items():
-        returns[minute:minute + 3, coin] += np.log1p(jump) / 3
+        returns[minute:minute + 3, coin] += libm.log1p(jump) / 3
         volume[minute:minute + 3, coin] *= multiple
-    close = 100.0 * np.exp(np.cumsum(returns, axis=0))
+    close = 100.0 * libm.exp(np.cumsum(returns, axis=0))
     previous = np.vstack([close[:1], close[:-1]])
     spread = np.abs(rng.normal(0.0, 0.0005, (minutes, coins))) * close
     return MinuteGrid(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from model import libm
 from exchange.market import MINUTE_MS, Bar
 from strategies.features import FeatureBook
 from strategies.forecast.dataset import build_panel, sequences
@@ -53,7 +54,7 @@ def _play(monitor: ForecastMonitor, forecast_of, minutes: int, seed: int) -> lis
     flags = []
     for t in range(minutes):
         future = log_close[t + monitor.horizon] - log_close[t]
-        flags.append(monitor.record(t, forecast_of(future, rng), np.exp(log_close[t])))
+        flags.append(monitor.record(t, forecast_of(future, rng), libm.exp(log_close[t])))
     return flags
 
 
@@ -84,7 +85,7 @@ def test_live_indicators_equal_the_full_computation_for_new_and_old_coins() -> N
     from strategies.forecast.indicators import indicators, live_indicators
 
     rng = np.random.default_rng(8)
-    close = np.exp(np.cumsum(rng.normal(0, 2e-3, (300, 6)), axis=0))
+    close = libm.exp(np.cumsum(rng.normal(0, 2e-3, (300, 6)), axis=0))
     close[:100, 1] = np.nan  # listed 200 minutes ago
     close[:290, 2] = np.nan  # listed 10 minutes ago (SMA over what it has)
     close[:, 3] = np.nan  # never traded
