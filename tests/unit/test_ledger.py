@@ -192,6 +192,16 @@ def test_same_events_give_byte_identical_ledgers_and_other_events_do_not(
     assert run("c.db", seed=5) != run("d.db", seed=6)
 
 
+
+def test_the_digest_covers_every_table_even_one_added_later(ledger: Ledger) -> None:
+    """Nothing is left out of a comparison silently: a row in any table changes it."""
+    ledger.record_all(sample_events(50, seed=3))
+    before = ledger.table_digest()
+    ledger.db.execute("CREATE TABLE later (id INTEGER PRIMARY KEY, note TEXT)")
+    empty_table = ledger.table_digest()
+    ledger.db.execute("INSERT INTO later (note) VALUES ('x')")
+    assert len({before, empty_table, ledger.table_digest()}) == 3
+
 def test_sqlite_utils_write_path_projects_identical_tables(tmp_path: Path) -> None:
     events = list(sample_events(600, seed=9))
     with Ledger.open(tmp_path / "fast.db", instruments=SAMPLE_INSTRUMENTS) as fast:

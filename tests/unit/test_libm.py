@@ -35,7 +35,8 @@ def _math_reference(function: str, value: float) -> float:
 @pytest.mark.parametrize("function", ["exp", "log", "log1p", "expm1", "log10", "tanh"])
 def test_each_element_is_the_c_librarys_result(function: str) -> None:
     values = np.concatenate([np.random.default_rng(0).normal(0, 30, 20_000), EDGES])
-    got = getattr(libm, function)(values)
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # inf, nan: edges
+        got = getattr(libm, function)(values)
     expected = np.array([_math_reference(function, float(v)) for v in values])
     assert got.dtype == np.float64
     assert np.array_equal(got, expected, equal_nan=True)
