@@ -51,9 +51,29 @@ def _status(r: dict[str, Any]) -> list[str]:
         lines.append(f"{len(trading['positions'])} positions, {len(trading['open_orders'])} open "
                      f"orders, {trading['fills']} fills")
     lines += live_lines(r)  # reconciliation, stream, broker, refused orders
+    lines += _market_data_lines(r.get("market_data") or {})
     if r["ranking"]:
         lines.append("top: " + ", ".join(f"{c['symbol']} {c['score']:.2f}" for c in r["ranking"][:5]))
     return lines
+
+
+def _market_data_lines(m: dict[str, Any]) -> list[str]:
+    """One line when market data was dropped, held back or isolated; nothing otherwise."""
+    prints = m.get("bad_prints") or {}
+    held, rejected = prints.get("quarantined_bars", 0), prints.get("rejected_bars", 0)
+    parts = []
+    if m.get("invalid"):
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(m["invalid_by_reason"].items()))
+        parts.append(f"{m['invalid']} invalid dropped ({reasons})")
+    if held or prints.get("quarantined_ticks"):
+        parts.append(f"bad prints: {held} bars held ({rejected} rejected, "
+                     f"{prints.get('held_now', 0)} held now), "
+                     f"{prints.get('quarantined_ticks', 0)} ticks")
+    if m.get("isolated_symbols"):
+        parts.append("isolated: " + ", ".join(sorted(m["isolated_symbols"])))
+    if m.get("decision_errors"):
+        parts.append(f"{m['decision_errors']} failed decision steps")
+    return ["market data: " + "; ".join(parts)] if parts else []
 
 
 def _balance(r: dict[str, Any]) -> list[str]:

@@ -209,6 +209,8 @@ def status(rt: Runtime) -> dict[str, Any]:
             "last_latency_ms": round(latest.latency_ms, 3) if latest else None,
         },
         "trading": rt.trader.summary() if rt.trader else None,
+        # invalid frames dropped at the feed edge, bad prints held back, isolated symbols
+        "market_data": market_data_status(engine, feed),
         "ranking": [
             {"symbol": coin.symbol, "score": round(coin.score, 4), "drift_per_min": coin.drift,
              "sigma_per_min": coin.sigma, "reasons": [text for text, _ in coin.reasons],
@@ -222,6 +224,22 @@ def status(rt: Runtime) -> dict[str, Any]:
                      is not None else {"enabled": False}),
         # start-up reconciliation, stream watch, live broker, refused orders (bot/live_status.py)
         "live": live_status(rt),
+    }
+
+
+def market_data_status(engine: Any, feed: Any) -> dict[str, Any]:
+    """What the feed edge (exchange/feeds/sanity.py) and the engine's bad-print filter
+    (strategies/bad_prints.py) kept from the decisions, and which symbols an exception
+    isolated (issue 13)."""
+    health = feed.health() if feed is not None else None
+    prints = getattr(engine, "prints", None)
+    counts = prints.counts() if prints is not None else None
+    return {
+        "invalid": getattr(health, "invalid", 0),
+        "invalid_by_reason": dict(getattr(health, "invalid_by_reason", ())),
+        "bad_prints": dataclasses.asdict(counts) if counts is not None else None,
+        "isolated_symbols": dict(getattr(engine, "isolated", {})),
+        "decision_errors": getattr(engine, "decision_errors", 0),
     }
 
 

@@ -92,6 +92,8 @@ class FeedConfig(_Section):
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     ping_interval_s: float = Field(20.0, gt=0)
+    # Symbols accepted from exchangeInfo; beyond it the daemon refuses to start (issue 13).
+    max_symbols: int = Field(2_000, ge=1, le=100_000)
 
     @model_validator(mode="after")
     def _backoff_ordered(self) -> "FeedConfig":

@@ -6,6 +6,16 @@ decision step ranks the universe; issue 3 adds policy -> risk -> broker -> ledge
 A decision step for minute m runs once every symbol's bar m has closed, or `grace_s` after
 the first one did (a coin with no trade that minute sends no bar). It sees only data that
 reached the engine before it runs: closed bars and ticks already applied, nothing later.
+
+Every bar and tick passes the bad-print filter first (strategies/bad_prints.py): a print far
+outside a symbol's recent range is held until the market confirms it, so features, marks,
+breakers and VaR/ES never see an unconfirmed outlier. It sits here, not in a feed, so
+replay, paper and live go through the same filter (one engine, three clocks).
+
+No market event can stop the engine (issue 13): an exception while one symbol's bar or tick
+is applied isolates that symbol (logged once, its later data ignored, counted in status);
+the other symbols keep deciding. An exception in a whole decision step is logged and
+counted, and the loop goes on to the next minute.
 """
 
 from __future__ import annotations
@@ -13,11 +23,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.config import StrategyConfig
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from strategies.bad_prints import PrintFilter, tick_at
 from strategies.features import FeatureBook
 from strategies.ranking import RankedCoin, rank
 
@@ -51,6 +63,9 @@ class Engine:
         self.strategy = strategy
         self.grace_s = grace_s
         self.book = FeatureBook(self.symbols)
+        self.prints = PrintFilter(self.symbols)
+        self.isolated: dict[str, str] = {}  # symbol -> why its data is ignored (an exception)
+        self.decision_errors = 0  # decision steps that raised (logged; the loop went on)
         self.latest: DecisionStep | None = None
         self.steps = 0
         self.bars_seen = 0
@@ -64,24 +79,66 @@ class Engine:
 
     # --- market events (called by the feed, on the loop, O(1) each) -------------------------
     def on_tick(self, tick: Tick) -> None:
+        """Apply a tick unless it is an unconfirmed bad print (it may confirm held bars)."""
         self.ticks_seen += 1
-        self.book.on_tick(tick)
+        if tick.symbol in self.isolated:
+            return
+        try:
+            apply, released = self.prints.admit_tick(tick)
+            for bar in released:
+                self._queue_bar(bar)
+            if apply:
+                self.book.on_tick(tick)
+        except Exception as exc:  # noqa: BLE001 - one symbol's data must not stop the rest
+            self._isolate(tick.symbol, "tick", exc)
 
     def on_tick_batch(self, batch: TickBatch) -> None:
+        """`on_tick` for a ticker array (vectorized while every row is in range)."""
         self.ticks_seen += len(batch)
-        self.book.on_tick_batch(batch)
+        if self.isolated and not self.isolated.keys().isdisjoint(batch.symbols):
+            for tick in (tick_at(batch, i) for i in range(len(batch))):  # rare: drop the isolated rows one by one
+                self.ticks_seen -= 1
+                self.on_tick(tick)
+            return
+        try:
+            kept, released = self.prints.admit_batch(batch)
+            for bar in released:
+                self._queue_bar(bar)
+            if kept is not None:
+                self.book.on_tick_batch(kept)
+        except Exception:  # noqa: BLE001 - find the row that fails, isolate only its symbol
+            for tick in (tick_at(batch, i) for i in range(len(batch))):
+                self.ticks_seen -= 1
+                self.on_tick(tick)
 
     def on_history(self, history: BarHistory) -> None:
         """Backfilled bars warm the features but never trigger decisions about the past."""
         self.bars_seen += len(history)
-        self.book.load_history(history)
-        if self.trader is not None and self.trader.anomaly is not None:
-            self.trader.anomaly.add_history(history)  # warms its statistics (ADR-036)
+        if history.symbol in self.isolated:
+            return
+        try:
+            self.prints.load_history(history)
+            self.book.load_history(history)
+            if self.trader is not None and self.trader.anomaly is not None:
+                self.trader.anomaly.add_history(history)  # warms its statistics (ADR-036)
+        except Exception as exc:  # noqa: BLE001
+            self._isolate(history.symbol, "backfill", exc)
 
     def on_bar(self, bar: Bar) -> None:
+        """Pass a closed bar through the bad-print filter; what it lets through (this bar,
+        or the held bars this one confirms) is queued for the decision step."""
+        self.bars_seen += 1
+        if bar.symbol in self.isolated:
+            return
+        try:
+            for released in self.prints.admit_bar(bar):
+                self._queue_bar(released)
+        except Exception as exc:  # noqa: BLE001
+            self._isolate(bar.symbol, "bar", exc)
+
+    def _queue_bar(self, bar: Bar) -> None:
         """Queue a closed bar; the decision step applies the minute's bars in one batch
         (`FeatureBook.on_bars` is vectorized across symbols, ~30x cheaper than one by one)."""
-        self.bars_seen += 1
         self._queued_bars.append(bar)
         if bar.open_ms <= self._decided_minute:
             return  # late: its minute was decided and flat-filled as 'no trade' (ADR-003)
@@ -91,8 +148,40 @@ class Engine:
             self._minute_closed.set()
         if bar.open_ms == self._pending_minute:
             self._bars_in_pending += 1
-            if self._bars_in_pending >= len(self.symbols):
+            if self._bars_in_pending >= len(self.symbols) - len(self.isolated):
                 self._minute_complete.set()
+
+    def _isolate(self, symbol: str, what: str, exc: BaseException) -> None:
+        """Stop using `symbol`'s market data after applying its `what` raised; log once."""
+        if symbol in self.isolated:
+            return
+        self.isolated[symbol] = f"{what}: {type(exc).__name__}: {str(exc)[:160]}"
+        log.error("%s isolated: applying its %s raised; its market data is ignored until "
+                  "restart, the other symbols keep deciding", symbol, what, exc_info=exc)
+
+    def _apply_bars(self, bars: list[Bar]) -> None:
+        """The minute's bars to the broker (fills, marks) and the features, in one batch;
+        if that raises, again bar by bar, isolating the symbols whose bar fails."""
+        bars = [bar for bar in bars if bar.symbol not in self.isolated]
+        if self.trader is not None:
+            # Orders placed at the previous step meet this minute's bars first.
+            self._guarded(self.trader.on_bars, bars, "fill")
+        self._guarded(self.book.on_bars, [b for b in bars if b.symbol not in self.isolated],
+                      "feature update")
+
+    def _guarded(self, apply: Callable[[list[Bar]], object], bars: list[Bar], what: str) -> None:
+        try:
+            apply(bars)
+            return
+        except Exception:  # noqa: BLE001 - retried per symbol below
+            log.warning("%s of %d bars raised; retrying symbol by symbol", what, len(bars))
+        for bar in bars:
+            if bar.symbol in self.isolated:
+                continue
+            try:
+                apply([bar])
+            except Exception as exc:  # noqa: BLE001
+                self._isolate(bar.symbol, what, exc)
 
     # --- decisions ---------------------------------------------------------------------------
     @property
@@ -106,11 +195,8 @@ class Engine:
         started = time.perf_counter()
         minute = self._pending_minute if self._pending_minute is not None else -1
         if self._queued_bars:
-            if self.trader is not None:
-                # Orders placed at the previous step meet this minute's bars first.
-                self.trader.on_bars(self._queued_bars)
-            self.book.on_bars(self._queued_bars)
-            self._queued_bars = []
+            bars, self._queued_bars = self._queued_bars, []
+            self._apply_bars(bars)
         if minute >= 0:
             # Every minute up to `minute` is now closed: a coin without a bar did not trade.
             self.book.advance_to(minute)
@@ -156,9 +242,14 @@ class Engine:
             except TimeoutError:
                 pass
             self._minute_complete.clear()
-            await self._warm_anomaly_detector()
-            await self._reload_forecast()
-            self.decide()
+            try:
+                await self._warm_anomaly_detector()
+                await self._reload_forecast()
+                self.decide()
+            except Exception:  # noqa: BLE001 - the next minute gets its own try
+                self.decision_errors += 1
+                log.exception("decision step failed (%d so far); deciding again next minute",
+                              self.decision_errors)
 
     async def _warm_anomaly_detector(self) -> None:
         """Fold the REST backfill into the anomaly detector in a worker thread, once, so the

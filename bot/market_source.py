@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.binance_rest import fetch_exchange_info
 from exchange.feeds.common import FeedHealth, wall_clock_ms
+from exchange.feeds.sanity import bounds_of
 from exchange.feeds.upbit import UpbitFeed
 from exchange.feeds.upbit_rest import RequestPacer, fetch_instruments
 from exchange.instruments import Instrument
@@ -51,25 +52,30 @@ def endpoints(config: Config, sim: SimExchange | None) -> tuple[str, str]:
 
 
 async def load_instruments(config: Config, rest_url: str, sim: SimExchange | None) -> list[Instrument]:
-    """The tradable instruments with their rules, from the source's own REST API."""
+    """The tradable instruments with their rules, from the source's own REST API; more than
+    `[feed] max_symbols` of them is refused before any per-symbol state exists."""
+    limit = config.feed.max_symbols
     if speaks_upbit(config):
         pacer = RequestPacer(0.0 if sim is not None else config.upbit.request_interval_s)
-        return await fetch_instruments(rest_url, pacer=pacer)
-    return await fetch_exchange_info(rest_url, trading_only=True)
+        return await fetch_instruments(rest_url, pacer=pacer, max_symbols=limit)
+    return await fetch_exchange_info(rest_url, trading_only=True, max_symbols=limit)
 
 
 def make_feed(
     config: Config, rest_url: str, ws_url: str, symbols: list[str], engine: Engine,
     sim: SimExchange | None,
 ) -> BinanceFeed | UpbitFeed:
-    """The feed for the configured protocol, wired to the engine's callbacks."""
+    """The feed for the configured protocol, wired to the engine's callbacks; the traded
+    instruments' price rules join the feed edge's checks (exchange/feeds/sanity.py)."""
     clock_ms: Callable[[], int] = (lambda: sim.now_ms) if sim is not None else wall_clock_ms
+    bounds = bounds_of(engine.trader.instruments.values()) if engine.trader is not None else None
     if speaks_upbit(config):
         return UpbitFeed(
             rest_url, ws_url, symbols, config.feed,
             on_tick=engine.on_tick, on_bar=engine.on_bar, on_history=engine.on_history,
             clock_ms=clock_ms, fmt=config.upbit.format,
             request_interval_s=0.0 if sim is not None else config.upbit.request_interval_s,
+            price_bounds=bounds,
         )
     return BinanceFeed(
         rest_url, ws_url, symbols, config.feed,
@@ -77,5 +83,5 @@ def make_feed(
         on_tick_batch=engine.on_tick_batch,
         # The sim keeps its own market clock; !ticker@arr feeds the batched fast path.
         # Binance no longer documents !ticker@arr, so live uses per-symbol streams.
-        clock_ms=clock_ms, all_tickers=sim is not None,
+        clock_ms=clock_ms, all_tickers=sim is not None, price_bounds=bounds,
     )

@@ -53,6 +53,11 @@ class Snapshot:
     feed_control_messages: int = 0  # subscription replies, pongs, status frames (ADR-042)
     model_version: str = ""
     trading_state: str = ""
+    # issue 13: impossible data dropped at the feed edge, per reason; bad prints held back
+    feed_invalid: dict[str, int] = field(default_factory=dict)
+    bad_prints: dict[str, int] = field(default_factory=dict)
+    isolated_symbols: int = 0
+    decision_errors: int = 0
 
 
 def snapshot_of(daemon: Any, var_confidence: float = 0.95) -> Snapshot:
@@ -78,7 +83,21 @@ def snapshot_of(daemon: Any, var_confidence: float = 0.95) -> Snapshot:
         feed_control_messages=health.control_messages if health is not None else 0,
         model_version=str(version),
         trading_state=trader.state.mode.value if trader is not None and trader.state else "",
+        feed_invalid=dict(getattr(health, "invalid_by_reason", ())),
+        bad_prints=_bad_prints(engine),
+        isolated_symbols=len(getattr(engine, "isolated", ())),
+        decision_errors=getattr(engine, "decision_errors", 0),
     )
+
+
+def _bad_prints(engine: Any) -> dict[str, int]:
+    """The engine's bad-print counters by outcome (strategies/bad_prints.py)."""
+    prints = getattr(engine, "prints", None)
+    if prints is None:
+        return {}
+    c = prints.counts()
+    return {"bar_quarantined": c.quarantined_bars, "bar_released": c.released_bars,
+            "bar_rejected": c.rejected_bars, "tick_quarantined": c.quarantined_ticks}
 
 
 def _var(engine: Any, trader: Any, equity: float | None, confidence: float) -> float | None:
@@ -133,6 +152,22 @@ class DaemonCollector(Collector):
         frames.add_metric(["market"], s.feed_market_messages)
         frames.add_metric(["control"], s.feed_control_messages)
         yield frames
+        invalid = CounterMetricFamily("entasis_feed_invalid", "Ticks, bars and rows dropped at "
+                                      "the feed edge as impossible, by reason.",
+                                      labels=["reason"])
+        for reason, count in sorted(s.feed_invalid.items()):
+            invalid.add_metric([reason], count)
+        yield invalid
+        prints = CounterMetricFamily("entasis_bad_prints", "Prints far outside the recent "
+                                     "range, by outcome: held back, released once confirmed, "
+                                     "rejected.", labels=["outcome"])
+        for outcome, count in sorted(s.bad_prints.items()):
+            prints.add_metric([outcome], count)
+        yield prints
+        yield GaugeMetricFamily("entasis_isolated_symbols", "Symbols whose market data is "
+                                "ignored after applying it raised.", s.isolated_symbols)
+        yield CounterMetricFamily("entasis_decision_errors", "Decision steps that raised.",
+                                  s.decision_errors)
         info = GaugeMetricFamily("entasis_model_info", "The trading policy's model version.",
                                  labels=["version"])
         info.add_metric([s.model_version or "none"], 1)

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -41,10 +41,14 @@ from exchange.feeds.common import (
     RateMeter,
     call_consumer,
     describe,
+    edge_validator,
     first_leaf,
+    invalid_counts,
+    screen,
     wall_clock_ms,
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.sanity import PriceBounds
 from exchange.feeds.stream_base import RECOVERABLE, StreamFeedBase
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
@@ -87,13 +91,16 @@ class BinanceFeed(StreamFeedBase):
         on_tick_batch: Callable[[TickBatch], None] | None = None,
         clock_ms: Callable[[], int] = wall_clock_ms,
         all_tickers: bool = False,
+        price_bounds: Mapping[str, PriceBounds] | None = None,
     ) -> None:
         """`symbols` are exchange ids ("BTCUSDT"). `on_history` receives each symbol's
         backfill in one BarHistory (without it, backfilled bars go through `on_bar`).
         `on_tick_batch` receives ticker-array frames as columns instead of one `on_tick` per
         row. `clock_ms` stamps `ts_recv`. `all_tickers=True` subscribes one `!ticker@arr`
         instead of a ticker stream per symbol (the simulator serves it; Binance has dropped
-        it from its current documentation, so leave it off against the real exchange)."""
+        it from its current documentation, so leave it off against the real exchange).
+        `price_bounds` (sanity.bounds_of(instruments)) adds the instruments' price rules to
+        the feed edge's checks (exchange/feeds/sanity.py)."""
         if not symbols:
             raise ValueError("BinanceFeed needs at least one symbol")
         self._rest_url = rest_url.rstrip("/")
@@ -102,8 +109,9 @@ class BinanceFeed(StreamFeedBase):
         self._symbol_set = frozenset(self._symbols)
         self._config = config
         self._on_tick, self._on_tick_batch = on_tick, on_tick_batch
-        self._sequencer = BarSequencer(on_bar, on_history)
         self._clock_ms = clock_ms
+        self._validator = edge_validator(log, config.backfill_minutes, price_bounds)
+        self._sequencer = BarSequencer(on_bar, on_history, self._validator, clock_ms)
         self._all_tickers = all_tickers
         # One stream slot kept free for !ticker@arr on the first connection.
         per_connection = (MAX_STREAMS_PER_CONNECTION - 1) // STREAMS_PER_SYMBOL
@@ -158,6 +166,8 @@ class BinanceFeed(StreamFeedBase):
             gaps_filled=self._sequencer.gaps_filled,
             dropped_rows=self._dropped_rows,
             control_messages=self._control_messages,
+            invalid=self._validator.total,
+            invalid_by_reason=invalid_counts(self._validator),
         )
 
     # ------------------------------------------------------------------ connection
@@ -230,11 +240,14 @@ class BinanceFeed(StreamFeedBase):
             if frame.refused is not None:
                 log.error("exchange refused a control request: %s", frame.refused)
             return False
-        self._note_market()
         self._dropped_rows += frame.dropped
-        if frame.batch is not None:
-            call_consumer(self._on_tick_batch, frame.batch)  # type: ignore[arg-type]
-        for event in frame.events:
+        batch, events, valid = screen(self._validator, frame.batch, frame.events, ts_recv)
+        if not valid:  # only impossible values: no market data, the feed may go stale
+            return False
+        self._note_market()
+        if batch is not None:
+            call_consumer(self._on_tick_batch, batch)  # type: ignore[arg-type]
+        for event in events:
             if isinstance(event, Tick):
                 call_consumer(self._on_tick, event)
             else:
@@ -268,6 +281,7 @@ class BinanceFeed(StreamFeedBase):
         if not symbols:
             return  # nothing to resume from and no window to fill: no REST call at all
         now_ms = await self._exchange_now_ms()
+        self._validator.observe_time(now_ms)  # a fast simulator may be ahead of our clock
         window_start_ms = now_ms - self._config.backfill_minutes * MINUTE_MS
         limit = asyncio.Semaphore(REST_CONCURRENCY)
 

@@ -14,7 +14,10 @@ NaN quotes would poison spread and imbalance features downstream, so we skip the
 Anything malformed raises `MalformedFrame`: bad JSON, wrong types, missing fields, prices or
 quantities that are negative or not finite, bid > ask, timestamps outside 1970..2100 (which
 also catches microsecond or nanosecond units), a kline whose high/low do not bracket its
-open/close. Nothing half-valid is ever returned.
+open/close or whose prices are zero or above `sanity.MAX_PRICE` (forming klines too: they keep
+a feed fresh). Nothing half-valid is ever returned; values that parse but cannot be true for
+this exchange (times ahead of its clock, instrument price bounds) are the feed edge's
+validator's job (exchange/feeds/sanity.py).
 
 Two paths for ticker arrays: `parse_frame` is strict (any bad row rejects the whole frame);
 `parse_ticker_rows` / `parse_ticker_array` are the columnar fast path used by the feed, and
@@ -37,6 +40,7 @@ import orjson
 
 from exchange.feeds.common import select_rows
 from exchange.feeds.errors import MalformedFrame
+from exchange.feeds.sanity import MAX_PRICE
 from exchange.market import MINUTE_MS, Bar, Tick, TickBatch
 
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit error, not a time
@@ -270,7 +274,16 @@ def bar_from_kline(payload: dict[str, Any]) -> Bar | None:
     closed = _field(kline, "x")
     if not isinstance(closed, bool):
         raise MalformedFrame("kline 'x' is not a boolean")
-    if kline.get("i", "1m") != "1m" or not closed:
+    if kline.get("i", "1m") != "1m":
+        return None
+    # A forming candle is checked as well: it is what makes a feed fresh between closes,
+    # so a stream of mistyped ones must read as malformed, not as a live market (issue 13).
+    o, h, low, c = (_amount(kline, key) for key in ("o", "h", "l", "c"))
+    if not low <= min(o, c) <= max(o, c) <= h:
+        raise MalformedFrame("kline high/low do not bracket open/close")
+    if not (low > 0.0 and h <= MAX_PRICE):
+        raise MalformedFrame("kline price is zero or impossibly large")
+    if not closed:
         return None
     symbol = _symbol(payload)
     if "s" in kline and kline["s"] != symbol:
@@ -278,9 +291,6 @@ def bar_from_kline(payload: dict[str, Any]) -> Bar | None:
     open_ms = _timestamp(kline, "t")
     if open_ms % MINUTE_MS:
         raise MalformedFrame("1m kline open time is not on a minute")
-    o, h, low, c = (_amount(kline, key) for key in ("o", "h", "l", "c"))
-    if not low <= min(o, c) <= max(o, c) <= h:
-        raise MalformedFrame("kline high/low do not bracket open/close")
     return Bar(
         symbol=symbol,
         open_ms=open_ms,

@@ -14,7 +14,7 @@ import aiohttp
 import numpy as np
 import orjson
 
-from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.errors import ExchangeError, MalformedFrame, TooManySymbols
 from exchange.instruments import Instrument, instrument_from_binance
 from exchange.market import MINUTE_MS, Bar, BarHistory
 
@@ -27,8 +27,12 @@ REQUEST_TIMEOUT_S = 30.0
 # ---------------------------------------------------------------- exchangeInfo
 
 
-def parse_exchange_info(payload: Any, *, trading_only: bool = False) -> list[Instrument]:
+def parse_exchange_info(payload: Any, *, trading_only: bool = False,
+                        max_symbols: int | None = None) -> list[Instrument]:
     """Instruments from a `/api/v3/exchangeInfo` body, in the exchange's order.
+
+    More than `max_symbols` entries (trading ones, with `trading_only`) raise TooManySymbols
+    before a single Instrument is built.
 
     PRICE_FILTER gives tick and price bounds, LOT_SIZE lot and quantity bounds, NOTIONAL
     (since 2023) or MIN_NOTIONAL (legacy) the minimum notional. A symbol without a positive
@@ -36,10 +40,12 @@ def parse_exchange_info(payload: Any, *, trading_only: bool = False) -> list[Ins
     """
     if not isinstance(payload, dict) or not isinstance(payload.get("symbols"), list):
         raise MalformedFrame("exchangeInfo without a 'symbols' list")
+    entries = [e for e in payload["symbols"]
+               if not trading_only or (isinstance(e, dict) and e.get("status") == "TRADING")]
+    if max_symbols is not None and len(entries) > max_symbols:
+        raise TooManySymbols(len(entries), max_symbols)
     instruments = []
-    for entry in payload["symbols"]:
-        if trading_only and entry.get("status") != "TRADING":
-            continue
+    for entry in entries:
         instrument = _instrument(entry)
         if instrument is not None:
             instruments.append(instrument)
@@ -184,14 +190,18 @@ def _binance_error(body: bytes) -> tuple[int, str]:
 
 
 async def fetch_exchange_info(
-    rest_url: str, *, session: aiohttp.ClientSession | None = None, trading_only: bool = False
+    rest_url: str, *, session: aiohttp.ClientSession | None = None, trading_only: bool = False,
+    max_symbols: int | None = None,
 ) -> list[Instrument]:
-    """Instruments of every spot symbol from `GET /api/v3/exchangeInfo`."""
+    """Instruments of every spot symbol from `GET /api/v3/exchangeInfo` (at most
+    `max_symbols`, else TooManySymbols)."""
     url = f"{rest_url.rstrip('/')}/api/v3/exchangeInfo"
     if session is not None:
-        return parse_exchange_info(await get_json(session, url), trading_only=trading_only)
+        return parse_exchange_info(await get_json(session, url), trading_only=trading_only,
+                                   max_symbols=max_symbols)
     async with aiohttp.ClientSession() as own_session:
-        return parse_exchange_info(await get_json(own_session, url), trading_only=trading_only)
+        return parse_exchange_info(await get_json(own_session, url), trading_only=trading_only,
+                                   max_symbols=max_symbols)
 
 
 async def fetch_server_time(session: aiohttp.ClientSession, rest_url: str) -> int:

@@ -1,5 +1,5 @@
 """Pieces every feed shares: its health snapshot, consumer-error handling, a message-rate
-meter and a rate-limited reporter for malformed frames."""
+meter and rate-limited reporters for malformed frames and invalid market data."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from exchange.feeds.binance_rest import bars_of, history_after
+from exchange.feeds.sanity import FrameValidator
 from exchange.market import Bar, BarHistory, TickBatch
 
 RATE_WINDOW_S = 2.0
@@ -42,6 +43,10 @@ class FeedHealth:
     # Subscription replies, status answers and refusals: proof the connection is up, not
     # that the market is, so they never make a stalled feed fresh (ADR-042).
     control_messages: int = 0
+    # Ticks, bars and rows dropped at the feed edge as impossible (exchange/feeds/sanity.py),
+    # per reason; frames that brought only such data did not make the feed fresh.
+    invalid: int = 0
+    invalid_by_reason: tuple[tuple[str, int], ...] = ()
 
 
 def wall_clock_ms() -> int:
@@ -125,6 +130,49 @@ class MalformedReporter:
         self._logged_s, self._unlogged = now, 0
 
 
+class InvalidReporter:
+    """Logs invalid market data (exchange/feeds/sanity.py) at most once per interval, with
+    the latest reason and symbol: a hostile stream must not become one log line per frame."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._log = logger
+        self._unlogged = 0
+        self._logged_s = -MALFORMED_LOG_INTERVAL_S
+
+    def __call__(self, reason: str, symbol: str) -> None:
+        self._unlogged += 1
+        now = time.monotonic()
+        if now - self._logged_s < MALFORMED_LOG_INTERVAL_S:
+            return
+        self._log.warning("dropped %d invalid market-data item(s); latest: %s on %.40r",
+                          self._unlogged, reason, symbol)
+        self._logged_s, self._unlogged = now, 0
+
+
+def edge_validator(logger: logging.Logger, backfill_minutes: int,
+                   bounds: Any = None) -> FrameValidator:
+    """A feed's validator: age bound from its backfill window, drops logged rate-limited."""
+    return FrameValidator.for_backfill(backfill_minutes, bounds, InvalidReporter(logger))
+
+
+def invalid_counts(validator: FrameValidator) -> tuple[tuple[str, int], ...]:
+    """`FeedHealth.invalid_by_reason`: the validator's counts, sorted by reason."""
+    return tuple(sorted(validator.invalid.items()))
+
+
+def screen(validator: FrameValidator, batch: TickBatch | None, events: tuple[Any, ...],
+           now_ms: int) -> tuple[TickBatch | None, list[Any], bool]:
+    """(valid batch rows, valid events, whether the frame carried any valid market data) of
+    a dispatched frame. A frame with data but none valid is no market data: it must not make
+    the feed fresh (ADR-042, extended to *valid* data by issue 13)."""
+    carried = batch is not None or bool(events)
+    if batch is not None:
+        batch = validator.admit_batch(batch, now_ms)
+    kept = [e for e in events if (validator.admit_bar(e, now_ms) if isinstance(e, Bar)
+                                  else validator.admit_tick(e, now_ms))]
+    return batch, kept, (not carried) or batch is not None or bool(kept)
+
+
 def select_rows(batch: TickBatch, keep: np.ndarray) -> TickBatch:
     """The rows of `batch` where `keep` is true."""
     index = np.flatnonzero(keep)
@@ -148,9 +196,15 @@ class BarSequencer:
     one are dropped. Shared by the live and the replay feed so both deliver the same bars."""
 
     def __init__(self, on_bar: Callable[[Bar], None],
-                 on_history: Callable[[BarHistory], None] | None) -> None:
+                 on_history: Callable[[BarHistory], None] | None,
+                 validator: FrameValidator | None = None,
+                 clock_ms: Callable[[], int] | None = None) -> None:
+        """With `validator` and `clock_ms`, REST histories lose their impossible rows first
+        (live bars are judged by the feed before they get here: see `deliver_bar`)."""
         self._on_bar = on_bar
         self._on_history = on_history
+        self._validator = validator
+        self._clock_ms = clock_ms
         self.last_bar_ms: dict[str, int] = {}
         self.bars = 0
         self.gaps_filled = 0
@@ -159,6 +213,8 @@ class BarSequencer:
         """Bars of `history` newer than the last delivered: in bulk through `on_history`
         (backfill) when the consumer has it, else one by one through `on_bar`."""
         history = history_after(history, self.last_bar_ms.get(history.symbol))
+        if len(history) and self._validator is not None and self._clock_ms is not None:
+            history = self._validator.admit_history(history, self._clock_ms())
         if not len(history):
             return
         if bulk and self._on_history is not None:
@@ -172,6 +228,8 @@ class BarSequencer:
             self.gaps_filled += len(history)
 
     def deliver_bar(self, bar: Bar) -> None:
+        """Deliver one bar the feed has already judged (its time decides `last_bar_ms`, so a
+        bar from 2099 must never get here: every real bar after it would be dropped)."""
         self.last_bar_ms[bar.symbol] = bar.open_ms
         self.bars += 1
         call_consumer(self._on_bar, bar)

@@ -36,8 +36,15 @@ from exchange.feeds.binance_rest import (
     parse_exchange_info,
     parse_klines,
 )
-from exchange.feeds.common import BarSequencer, MalformedReporter, call_consumer
+from exchange.feeds.common import (
+    BarSequencer,
+    InvalidReporter,
+    MalformedReporter,
+    call_consumer,
+    screen,
+)
 from exchange.feeds.errors import MalformedFrame
+from exchange.feeds.sanity import FrameValidator
 from exchange.instruments import Instrument
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from exchange.sim import protocol
@@ -101,7 +108,9 @@ class ReplayFeed:
             else frozenset(s for s in self._streams if not s.endswith("@kline_1m"))
         )
         self._on_tick, self._on_tick_batch = on_tick, on_tick_batch
-        self._sequencer = BarSequencer(on_bar, on_history)
+        # The feed edge's checks, as live (no age bound: a replay starts wherever its data does).
+        self._validator = FrameValidator(on_invalid=InvalidReporter(log))
+        self._sequencer = BarSequencer(on_bar, on_history, self._validator, lambda: self.now_ms)
         self._malformed = MalformedReporter(log)
         self.messages = self.dropped_rows = 0
         self.finished = False  # the source ran out
@@ -122,6 +131,11 @@ class ReplayFeed:
         )
         parsed = parse_exchange_info(body, trading_only=True)
         return [i for i in parsed if i.symbol in self._symbol_set]
+
+    @property
+    def invalid(self) -> int:
+        """Ticks, bars and rows dropped as impossible (exchange/feeds/sanity.py)."""
+        return self._validator.total
 
     @property
     def malformed(self) -> int:
@@ -184,9 +198,10 @@ class ReplayFeed:
             self._malformed.report(exc.reason, raw)
             return
         self.dropped_rows += frame.dropped
-        if frame.batch is not None:
-            call_consumer(self._on_tick_batch, frame.batch)  # type: ignore[arg-type]
-        for event in frame.events:
+        batch, events, _ = screen(self._validator, frame.batch, frame.events, ts_recv)
+        if batch is not None:
+            call_consumer(self._on_tick_batch, batch)  # type: ignore[arg-type]
+        for event in events:
             if isinstance(event, Tick):
                 call_consumer(self._on_tick, event)
             else:

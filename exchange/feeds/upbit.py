@@ -27,7 +27,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -43,10 +43,13 @@ from exchange.feeds.common import (
     RateMeter,
     call_consumer,
     describe,
+    edge_validator,
     first_leaf,
+    invalid_counts,
     wall_clock_ms,
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.sanity import PriceBounds
 from exchange.feeds.stream_base import RECOVERABLE, StreamFeedBase
 from exchange.feeds.upbit_parse import (
     TickAssembler,
@@ -97,6 +100,7 @@ class UpbitFeed(StreamFeedBase):
         clock_ms: Callable[[], int] = wall_clock_ms,
         fmt: str = "SIMPLE",
         request_interval_s: float = UPBIT_REQUEST_INTERVAL_S,
+        price_bounds: Mapping[str, PriceBounds] | None = None,
     ) -> None:
         """`ws_url` is the full websocket endpoint. `fmt` picks Upbit's SIMPLE or DEFAULT
         message format. `request_interval_s` paces REST (0 against the local simulator)."""
@@ -108,8 +112,9 @@ class UpbitFeed(StreamFeedBase):
         self._code_set = frozenset(self._codes)
         self._config = config
         self._on_tick = on_tick
-        self._sequencer = BarSequencer(on_bar, on_history)
         self._clock_ms = clock_ms
+        self._validator = edge_validator(log, config.backfill_minutes, price_bounds)
+        self._sequencer = BarSequencer(on_bar, on_history, self._validator, clock_ms)
         self._request = subscription_request(str(uuid.uuid4()), self._codes, fmt=fmt)
         self._pacer = RequestPacer(request_interval_s)
         self._ticks = TickAssembler()
@@ -162,6 +167,8 @@ class UpbitFeed(StreamFeedBase):
             gaps_filled=self._sequencer.gaps_filled,
             dropped_rows=self._bars.late_trades,
             control_messages=self._control_messages,
+            invalid=self._validator.total,
+            invalid_by_reason=invalid_counts(self._validator),
         )
 
     # ------------------------------------------------------------------ connection
@@ -222,6 +229,8 @@ class UpbitFeed(StreamFeedBase):
             if isinstance(event, UpbitRefused):
                 log.error("upbit refused the subscription: %s: %s", event.name, event.message)
             return False
+        if event.code in self._code_set and not self._admit(event, ts_recv):
+            return False  # impossible values are no market data (exchange/feeds/sanity.py)
         self._note_market()
         if event.code not in self._code_set:
             return True
@@ -237,6 +246,21 @@ class UpbitFeed(StreamFeedBase):
             if tick is not None:
                 call_consumer(self._on_tick, tick)
         return True
+
+    def _admit(self, event: UpbitTicker | UpbitTrade | UpbitBook, ts_recv: int) -> bool:
+        """Judge a market message before it moves the exchange clock or a bar: a trade
+        stamped 2099 would otherwise close every bar up to then."""
+        now_ms = max(ts_recv, self._exchange_ms)
+        if isinstance(event, UpbitTrade):
+            return self._validator.admit_values(event.code, event.ts_event, now_ms,
+                                                prices=(event.price,), amounts=(event.volume,))
+        if isinstance(event, UpbitBook):  # the parser refuses a crossed book
+            return self._validator.admit_values(
+                event.code, event.ts_event, now_ms, prices=(event.bid, event.ask),
+                amounts=(event.bid_qty, event.ask_qty))
+        return self._validator.admit_values(
+            event.code, event.ts_event, now_ms, prices=(event.last,),
+            amounts=(event.base_volume_24h, event.quote_volume_24h))
 
     async def _accept_live_bar(self, bar: Bar) -> None:
         """Deliver a trade-built bar once, in order; skipped minutes come from REST first,
@@ -269,6 +293,7 @@ class UpbitFeed(StreamFeedBase):
         _, now_ms = await fetch_ticker_prices(self._http(), self._rest_url, self._codes[:1],
                                               self._pacer)
         now_ms = now_ms or self._clock_ms()
+        self._validator.observe_time(now_ms)  # a fast simulator may be ahead of our clock
         codes = self._codes
         if self._config.backfill_minutes == 0:
             codes = [c for c in codes if c in self._sequencer.last_bar_ms]

@@ -24,7 +24,7 @@ import numpy as np
 import orjson
 
 from exchange.feeds.binance_rest import concat_histories, empty_history, history_after
-from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.errors import ExchangeError, MalformedFrame, TooManySymbols
 from exchange.instruments import (
     Instrument,
     TickBands,
@@ -221,14 +221,18 @@ async def fetch_ticker_prices(
 
 async def fetch_instruments(
     rest_url: str, *, session: aiohttp.ClientSession | None = None,
-    pacer: RequestPacer | None = None,
+    pacer: RequestPacer | None = None, max_symbols: int | None = None,
 ) -> list[Instrument]:
-    """Instruments of every Upbit market, ticks banded at the exchange's current time."""
+    """Instruments of every Upbit market, ticks banded at the exchange's current time; more
+    than `max_symbols` markets raise TooManySymbols before their tickers are fetched."""
     rest_url = rest_url.rstrip("/")
     if session is None:
         async with aiohttp.ClientSession() as own:
-            return await fetch_instruments(rest_url, session=own, pacer=pacer)
+            return await fetch_instruments(rest_url, session=own, pacer=pacer,
+                                           max_symbols=max_symbols)
     codes = await fetch_markets(session, rest_url, pacer)
+    if max_symbols is not None and len(codes) > max_symbols:
+        raise TooManySymbols(len(codes), max_symbols, "/v1/market/all")
     prices, now_ms = await fetch_ticker_prices(session, rest_url, codes, pacer)
     now_ms = now_ms or int(time.time() * 1000)
     return [upbit_instrument(code, prices.get(code, 1.0), now_ms) for code in codes]

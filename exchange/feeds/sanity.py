@@ -1,0 +1,316 @@
+"""Market-data sanity at the feed edge: a price, size or time no market can have never
+reaches a consumer. Pure: no I/O, no clock (the caller passes `now_ms`).
+
+The parsers already refuse what cannot be read (bad JSON, wrong types, NaN, negative, a
+kline whose high/low do not bracket it). This is the second gate, on values that parse but
+cannot be true, each of which once stopped or froze the daemon (issue 13):
+
+- a price that is zero, above `MAX_PRICE` or outside the instrument's own minPrice/maxPrice
+  (1e308 parses; 0 x 1e308 in the fill kernel is NaN);
+- a size or volume above `MAX_AMOUNT` (finite, but a product with a price overflows);
+- a time more than `max_future_ms` after the exchange clock (a bar stamped 2099 would become
+  the feed's "last bar" and every real bar after it a duplicate: decisions stop for good), or
+  a bar from before the backfill window (`max_age_ms`; its gap fill would page REST for
+  decades). Ticks have no age bound: an old one freezes nothing.
+
+The exchange clock is the later of the caller's `now_ms` (the feed's clock: the simulator's,
+or the wall clock against a real exchange) and the newest exchange time the validator has
+accepted or been told (`observe_time`: server time fetched with a backfill). So a fast
+simulator read with a wall clock is not mistaken for the future; the price is that a hostile
+stream could walk the clock forward `max_future_ms` per accepted event, which no exchange
+does and no single frame can. The age bound counts back from the newest exchange time only.
+
+Frames are not rejected whole: each tick, bar, ticker row or history row is judged alone and
+the invalid ones dropped, counted per reason (`FrameValidator.invalid`). A feed that only
+brings invalid data has brought no market data (ADR-042): it goes stale like a silent one.
+A price that is possible but far from the recent market (a bad print) is not this module's
+business: see strategies/bad_prints.py, which sits in the engine.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+
+#: No spot market prices anything above this (BTC in the cheapest quote is ~1e10 KRW); above
+#: it products with sizes leave float range in places nobody checks.
+MAX_PRICE = 1e12
+#: Sizes and volumes (24 h base volumes of meme coins reach ~1e14).
+MAX_AMOUNT = 1e18
+#: How far ahead of the exchange clock an event may be stamped (clock skew, batching).
+MAX_FUTURE_MS = 2 * MINUTE_MS
+#: How far behind the backfill window an event may be stamped (a gap fill after an outage).
+AGE_SLACK_MS = 1440 * MINUTE_MS
+
+# Reasons, stable short names: metric labels and status keys.
+NOT_POSITIVE = "price_not_positive"
+PRICE_RANGE = "price_out_of_range"
+AMOUNT_RANGE = "amount_out_of_range"
+OHLC = "ohlc_inconsistent"
+CROSSED = "crossed_quote"
+FUTURE = "time_in_future"
+TOO_OLD = "time_too_old"
+REASONS = (NOT_POSITIVE, PRICE_RANGE, AMOUNT_RANGE, OHLC, CROSSED, FUTURE, TOO_OLD)
+
+
+@dataclass(frozen=True, slots=True)
+class PriceBounds:
+    """An instrument's price rule (Binance PRICE_FILTER); 0 disables a side, as there."""
+
+    min_price: float = 0.0
+    max_price: float = 0.0
+
+
+def bounds_of(instruments: Iterable[object]) -> dict[str, PriceBounds]:
+    """Price bounds per symbol from `exchange.instruments.Instrument`s (duck-typed so the
+    sim, replay and tests can pass anything with symbol/min_price/max_price)."""
+    return {
+        getattr(i, "symbol"): PriceBounds(float(getattr(i, "min_price", 0) or 0),
+                                          float(getattr(i, "max_price", 0) or 0))
+        for i in instruments
+    }
+
+
+def _price_problem(price: float, bounds: PriceBounds | None) -> str | None:
+    """Why `price` (a finite float from a parser, or NaN for 'absent') is impossible."""
+    if not price > 0.0:
+        return NOT_POSITIVE
+    if price > MAX_PRICE:
+        return PRICE_RANGE
+    if bounds is not None and (
+        (bounds.min_price > 0 and price < bounds.min_price)
+        or (bounds.max_price > 0 and price > bounds.max_price)
+    ):
+        return PRICE_RANGE
+    return None
+
+
+def _amount_problem(amount: float) -> str | None:
+    """Sizes and volumes: NaN means 'not carried by this stream' and passes."""
+    if math.isnan(amount):
+        return None
+    return None if 0.0 <= amount <= MAX_AMOUNT else AMOUNT_RANGE
+
+
+class FrameValidator:
+    """Judges ticks, bars, ticker rows and history rows against the exchange clock and the
+    instruments' price rules; drops and counts what cannot be true.
+
+    `on_invalid(reason, symbol)` hears every drop (a feed logs it rate-limited); `invalid`
+    holds the counts per reason. `max_age_ms` bounds how old an event may be (the feed's
+    backfill window plus a day); None disables the bound."""
+
+    def __init__(self, bounds: Mapping[str, PriceBounds] | None = None, *,
+                 max_future_ms: int = MAX_FUTURE_MS, max_age_ms: int | None = None,
+                 on_invalid: Callable[[str, str], None] | None = None) -> None:
+        self.bounds: Mapping[str, PriceBounds] = dict(bounds or {})
+        self.max_future_ms = max_future_ms
+        self.max_age_ms = max_age_ms
+        self.on_invalid = on_invalid
+        self.invalid: dict[str, int] = {}
+        self.newest_ms = 0  # newest exchange time accepted or observed
+
+    @classmethod
+    def for_backfill(cls, backfill_minutes: int, bounds: Mapping[str, PriceBounds] | None = None,
+                     on_invalid: Callable[[str, str], None] | None = None) -> FrameValidator:
+        """A validator whose age bound is a feed's backfill window plus `AGE_SLACK_MS`."""
+        return cls(bounds, max_age_ms=backfill_minutes * MINUTE_MS + AGE_SLACK_MS,
+                   on_invalid=on_invalid)
+
+    @property
+    def total(self) -> int:
+        """Items dropped so far, all reasons together."""
+        return sum(self.invalid.values())
+
+    # -- judging (pure) ----------------------------------------------------------------------
+
+    def observe_time(self, ts_ms: int) -> None:
+        """The exchange said its time is `ts_ms` (e.g. /api/v3/time before a backfill)."""
+        if ts_ms > self.newest_ms:
+            self.newest_ms = ts_ms
+
+    def time_problem(self, ts_ms: int, now_ms: int, *, bar: bool = False) -> str | None:
+        """Why an event stamped `ts_ms` cannot have happened by now (see the module doc);
+        `bar` adds the age bound."""
+        if ts_ms > max(now_ms, self.newest_ms) + self.max_future_ms:
+            return FUTURE
+        if bar and self._too_old(ts_ms):
+            return TOO_OLD
+        return None
+
+    def _too_old(self, ts_ms: int) -> bool:
+        """Older than the window behind the newest *exchange* time (not our clock: a test or
+        a replay may run years behind it); no bound before the exchange has said a time."""
+        return (self.max_age_ms is not None and self.newest_ms > 0
+                and ts_ms < self.newest_ms - self.max_age_ms)
+
+    def bar_problem(self, bar: Bar, now_ms: int) -> str | None:
+        """Why `bar` is impossible, or None. The bar must have closed by about now."""
+        bounds = self.bounds.get(bar.symbol)
+        for price in (bar.open, bar.high, bar.low, bar.close):
+            problem = _price_problem(price, bounds)
+            if problem is not None:
+                return problem
+        if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
+            return OHLC
+        if not 0.0 <= bar.volume <= MAX_AMOUNT:  # NaN fails too: a bar always has a volume
+            return AMOUNT_RANGE
+        problem = _amount_problem(bar.quote_volume)
+        if problem is not None:
+            return problem
+        return self.time_problem(bar.close_ms, now_ms, bar=True)
+
+    def tick_problem(self, tick: Tick, now_ms: int) -> str | None:
+        """Why `tick` is impossible, or None. `last` and volumes may be NaN (a bookTicker
+        carries neither); bid and ask must be there."""
+        bounds = self.bounds.get(tick.symbol)
+        for price in (tick.bid, tick.ask):
+            problem = _price_problem(price, bounds)
+            if problem is not None:
+                return problem
+        if not math.isnan(tick.last):
+            problem = _price_problem(tick.last, bounds)
+            if problem is not None:
+                return problem
+        if tick.bid > tick.ask:
+            return CROSSED
+        for amount in (tick.bid_qty, tick.ask_qty, tick.base_volume, tick.quote_volume):
+            problem = _amount_problem(amount)
+            if problem is not None:
+                return problem
+        return self.time_problem(tick.ts_event, now_ms)
+
+    # -- admitting (judge, count, report) ----------------------------------------------------
+
+    def admit_bar(self, bar: Bar, now_ms: int) -> bool:
+        """True when `bar` may go on; otherwise it is counted and reported."""
+        return self._verdict(self.bar_problem(bar, now_ms), bar.symbol, bar.close_ms)
+
+    def admit_tick(self, tick: Tick, now_ms: int) -> bool:
+        """True when `tick` may go on; otherwise it is counted and reported."""
+        return self._verdict(self.tick_problem(tick, now_ms), tick.symbol, tick.ts_event)
+
+    def admit_values(self, symbol: str, ts_ms: int, now_ms: int, *,
+                     prices: tuple[float, ...] = (), amounts: tuple[float, ...] = ()) -> bool:
+        """An exchange event that is neither a Tick nor a Bar yet (an Upbit trade, ticker or
+        book message): its prices, sizes and time, judged like a tick's."""
+        bounds = self.bounds.get(symbol)
+        problem = next((p for p in map(lambda x: _price_problem(x, bounds), prices)
+                        if p is not None), None)
+        if problem is None:
+            problem = next((p for p in map(_amount_problem, amounts) if p is not None), None)
+        if problem is None:
+            problem = self.time_problem(ts_ms, now_ms)
+        return self._verdict(problem, symbol, ts_ms)
+
+    def admit_batch(self, batch: TickBatch, now_ms: int) -> TickBatch | None:
+        """The valid rows of a ticker array (the same batch when all are), None when none.
+        Vectorized: the common all-valid frame costs a few numpy comparisons."""
+        n = len(batch)
+        if n == 0:
+            return None
+        lo, hi = self._bound_columns(batch.symbols)
+        good = np.ones(n, dtype=bool)
+        for prices in (batch.bid, batch.ask):
+            good &= (prices > 0.0) & (prices <= hi) & (prices >= lo)
+        last = batch.last
+        good &= np.isnan(last) | ((last > 0.0) & (last <= hi) & (last >= lo))
+        good &= batch.bid <= batch.ask
+        for amounts in (batch.bid_qty, batch.ask_qty, batch.base_volume, batch.quote_volume):
+            good &= np.isnan(amounts) | ((amounts >= 0.0) & (amounts <= MAX_AMOUNT))
+        ts = np.asarray(batch.ts_event)
+        good &= ts <= max(now_ms, self.newest_ms) + self.max_future_ms
+        if good.all():
+            self.observe_time(int(ts.max()))
+            return batch
+        for i in np.flatnonzero(~good).tolist():  # rare: say why, row by row
+            self.admit_tick(_tick_at(batch, i), now_ms)
+        if not good.any():
+            return None
+        self.observe_time(int(ts[good].max()))
+        return select(batch, good)
+
+    def admit_history(self, history: BarHistory, now_ms: int) -> BarHistory:
+        """The valid rows of a REST history (the same object when all are)."""
+        n = len(history)
+        if n == 0:
+            return history
+        bounds = self.bounds.get(history.symbol) or PriceBounds()
+        lo = bounds.min_price if bounds.min_price > 0 else 0.0
+        hi = min(MAX_PRICE, bounds.max_price) if bounds.max_price > 0 else MAX_PRICE
+        good = np.ones(n, dtype=bool)
+        for prices in (history.open, history.high, history.low, history.close):
+            good &= (prices > 0.0) & (prices <= hi) & (prices >= lo)
+        good &= (history.low <= np.minimum(history.open, history.close))
+        good &= (np.maximum(history.open, history.close) <= history.high)
+        good &= (history.volume >= 0.0) & (history.volume <= MAX_AMOUNT)
+        good &= np.isnan(history.quote_volume) | (
+            (history.quote_volume >= 0.0) & (history.quote_volume <= MAX_AMOUNT))
+        close_ms = history.open_ms + (MINUTE_MS - 1)
+        good &= close_ms <= max(now_ms, self.newest_ms) + self.max_future_ms
+        if self.max_age_ms is not None and self.newest_ms > 0:
+            good &= close_ms >= self.newest_ms - self.max_age_ms
+        if good.all():
+            self.observe_time(int(close_ms[-1]))
+            return history
+        for i in np.flatnonzero(~good).tolist():
+            self.admit_bar(_bar_at(history, i), now_ms)
+        keep = np.flatnonzero(good)
+        if keep.size:
+            self.observe_time(int(close_ms[keep].max()))
+        return BarHistory(history.symbol, history.open_ms[keep], history.open[keep],
+                          history.high[keep], history.low[keep], history.close[keep],
+                          history.volume[keep], history.quote_volume[keep])
+
+    def _verdict(self, problem: str | None, symbol: str, ts_ms: int) -> bool:
+        if problem is None:
+            self.observe_time(ts_ms)
+            return True
+        self.invalid[problem] = self.invalid.get(problem, 0) + 1
+        if self.on_invalid is not None:
+            self.on_invalid(problem, symbol)
+        return False
+
+    def _bound_columns(self, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """Per-row (min, max) price of a batch's symbols."""
+        if not self.bounds:
+            return np.zeros(len(symbols)), np.full(len(symbols), MAX_PRICE)
+        lo = np.zeros(len(symbols))
+        hi = np.full(len(symbols), MAX_PRICE)
+        for i, symbol in enumerate(symbols):
+            bounds = self.bounds.get(symbol)
+            if bounds is not None:
+                lo[i] = bounds.min_price
+                if bounds.max_price > 0:
+                    hi[i] = min(MAX_PRICE, bounds.max_price)
+        return lo, hi
+
+
+def select(batch: TickBatch, keep: np.ndarray) -> TickBatch:
+    """The rows of `batch` where `keep` is true."""
+    index = np.flatnonzero(keep)
+    return TickBatch(
+        symbols=tuple(batch.symbols[i] for i in index),
+        ts_event=np.asarray(batch.ts_event)[index], ts_recv=batch.ts_recv,
+        last=batch.last[index], bid=batch.bid[index], ask=batch.ask[index],
+        bid_qty=batch.bid_qty[index], ask_qty=batch.ask_qty[index],
+        base_volume=batch.base_volume[index], quote_volume=batch.quote_volume[index],
+    )
+
+
+def _tick_at(batch: TickBatch, i: int) -> Tick:
+    return Tick(batch.symbols[i], int(np.asarray(batch.ts_event)[i]), batch.ts_recv,
+                float(batch.last[i]), float(batch.bid[i]), float(batch.ask[i]),
+                float(batch.bid_qty[i]), float(batch.ask_qty[i]),
+                float(batch.base_volume[i]), float(batch.quote_volume[i]))
+
+
+def _bar_at(history: BarHistory, i: int) -> Bar:
+    return Bar(history.symbol, int(history.open_ms[i]), float(history.open[i]),
+               float(history.high[i]), float(history.low[i]), float(history.close[i]),
+               float(history.volume[i]), float(history.quote_volume[i]))
