@@ -21,8 +21,12 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
+
+from bot.data_dir import data_dir_problem
 
 ENV_PREFIX = "ENTASIS__"
+MAX_STARTING_BALANCE = 1e12  # quote units (a trillion KRW is about $700M)
 
 
 class ConfigError(Exception):
@@ -30,7 +34,10 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: every float setting of every section must be finite. One rule for
+    # the whole file: `inf` passed `gt=0`, reached the ledger as a balance and crashed the
+    # daemon on every start (issue 13); a setting added later is covered without a thought.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class AppConfig(_Section):
@@ -117,7 +124,9 @@ class StrategyConfig(_Section):
 class TradingConfig(_Section):
     policy: Literal["auto", "baseline", "buyhold", "sma", "rl"] = "auto"
     quote_asset: str = Field("USDT", min_length=1, max_length=10)
-    starting_balance: float = Field(10_000.0, gt=0)
+    # Deposited into the ledger as an exact Decimal: bounded so that every amount derived
+    # from it keeps its 8 decimals within Decimal's 28 significant digits.
+    starting_balance: float = Field(10_000.0, gt=0, le=MAX_STARTING_BALANCE)
     min_score: float = Field(0.2, ge=0, le=1)
     cancel_buy_after_s: float = Field(300.0, gt=0)
     reprice_sell_after_s: float = Field(1800.0, gt=0)
@@ -294,6 +303,15 @@ class Config(_Section):
         path = self.app.data_dir
         return path if path.is_absolute() else (self.base_dir / path)
 
+    @model_validator(mode="after")
+    def _data_dir_usable(self) -> Config:
+        """Here, not on AppConfig: a relative data_dir means nothing without base_dir."""
+        problem = data_dir_problem(self.data_dir)
+        if problem:
+            raise PydanticCustomError("data_dir", "app.data_dir = {value}: {problem}",
+                                      {"value": repr(str(self.app.data_dir)), "problem": problem})
+        return self
+
     def masked(self) -> dict[str, Any]:
         """The effective configuration as plain data, every secret replaced by '***'."""
         return _mask(self.model_dump(mode="json", exclude={"base_dir"}))
@@ -326,13 +344,41 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
 def _format_errors(error: ValidationError, source: str) -> str:
     lines = [f"invalid configuration in {source}:"]
     for item in error.errors():
-        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        key = ".".join(str(p) for p in item["loc"])
+        if not key:  # a whole-config rule names its key itself; the input holds secrets
+            lines.append(f"  {item['msg']}")
+            continue
         if item["type"] == "extra_forbidden":
             lines.append(f"  {key}: unknown key; remove it or check its spelling")
             continue
         shown = "***" if key.endswith(("_key", "_secret", "token")) else repr(item.get("input"))
-        lines.append(f"  {key} = {shown}: {item['msg']}")
+        rule = item["msg"]
+        if item["type"] == "finite_number":  # inf/nan: pydantic's message omits the range
+            rule += f"; allowed: {_allowed_range(item['loc'])}"
+        lines.append(f"  {key} = {shown}: {rule}")
     return "\n".join(lines)
+
+
+_BOUNDS = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+
+
+def _allowed_range(loc: tuple[int | str, ...]) -> str:
+    """The bounds of the setting at `loc` in words: "a finite number > 0 and <= 100"."""
+    model: Any = Config
+    field = None
+    for part in loc:
+        fields = getattr(model, "model_fields", {})
+        if part not in fields:
+            break
+        field = fields[part]
+        model = field.annotation
+    bounds = [f"{sign} {_number(getattr(rule, name))}" for rule in (field.metadata if field else [])
+              for name, sign in _BOUNDS if hasattr(rule, name)]
+    return " and ".join(["a finite number"] + bounds).replace("number and", "number", 1)
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() else repr(value)
 
 
 def load_config(

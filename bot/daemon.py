@@ -19,6 +19,7 @@ from bot.assembly import attach_policy_sources, make_trader
 from bot import commands, market_source
 from bot.config import Config
 from bot.control import ControlServer
+from bot.data_dir import prepare_data_dir, refuse_non_finite_amounts, startup_failure
 from bot.engine import Engine
 from bot.forecast_service import forecast_service
 from bot.staleness import StreamWatch, watch_daemon_feed
@@ -99,7 +100,7 @@ class Daemon:
     async def run(self) -> None:
         """Start everything and run until cancelled."""
         config = self.config
-        config.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(config.data_dir)  # one line naming the folder if it cannot be written
         self._main_task = asyncio.current_task()
         try:
             if config.exchange.source == "sim":
@@ -112,6 +113,7 @@ class Daemon:
             log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
             self.ledger = Ledger.open(config.data_dir / LEDGER_FILE,
                                       instruments={i.symbol: i for i in instruments})
+            refuse_non_finite_amounts(self.ledger)  # poisoned by an old `starting_balance = inf`
             self.trader = make_trader(
                 config, instruments, self.ledger, policy=config.trading.policy,
                 quote_asset=config.trading.quote_asset,
@@ -188,7 +190,9 @@ class Daemon:
 
 
 async def run_until_signalled(config: Config, config_path: Path | None = None) -> None:
-    """Run the daemon; SIGINT/SIGTERM (or the `stop` command) cancel it cleanly."""
+    """Run the daemon; SIGINT/SIGTERM (or the `stop` command) cancel it cleanly. A data
+    directory it cannot use, or a disk that fills up, exits with status 2 after one log
+    line that names the folder and the fix."""
     daemon = Daemon(config, config_path=config_path)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()
@@ -204,6 +208,12 @@ async def run_until_signalled(config: Config, config_path: Path | None = None) -
         await daemon.run()
     except asyncio.CancelledError:
         pass
+    except Exception as exc:  # the data dir (or a full disk): one line and exit 2, no traceback
+        message = startup_failure(exc, config.data_dir)
+        if message is None:
+            raise
+        log.error("%s", message)
+        raise SystemExit(2) from None
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
