@@ -2,18 +2,48 @@
 
 Every handler carries a redaction filter built from the configured secrets, so an API key
 that ends up in a message, an argument or a traceback is printed as '***'.
+
+Both formatters escape control characters (CR, LF, ESC, the rest of C0 and C1, Unicode line
+separators) in everything a record carries, so a value from outside (a URL path, a symbol, a
+Telegram message) can neither forge a whole log line nor drive the terminal. Done here, once,
+because a call site that forgets is one forged line; tracebacks keep their line breaks.
+`RateLimitedLog` keeps a flood of identical refusals down to one line a minute.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
-from typing import Iterable
+from collections.abc import Callable, Hashable, Iterable
 
 import orjson
 
 _RESERVED = set(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime"}
+# C0, DEL, C1, the Unicode line/paragraph separators and lone surrogates (undecodable bytes)
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+TRACEBACK_INDENT = "  "
+_SHORT_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def escape_controls(text: str) -> str:
+    """`text` on one harmless line: control characters become visible escapes (\\n, \\x1b,
+    \\u2028). Backslashes stay as they are: an escape cannot be mistaken for a line break."""
+    return _CONTROLS.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def _escape_traceback(text: str, indent: str = "") -> str:
+    """A traceback keeps its line breaks; anything else in it (an exception message quoting
+    outside data) is escaped line by line. With `indent`, no line of it starts at column 0,
+    where a forged record would have to start."""
+    return "\n".join(indent + escape_controls(line) for line in text.split("\n"))
 
 
 class RedactSecrets(logging.Filter):
@@ -48,22 +78,79 @@ class JsonFormatter(logging.Formatter):
             "ts": round(record.created, 3),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": escape_controls(record.getMessage()),
         }
         for key, value in vars(record).items():
             if key not in _RESERVED and not key.startswith("_"):
-                payload[key] = value
+                payload[key] = escape_controls(value) if isinstance(value, str) else value
         if record.exc_info:
-            payload["exc"] = self.formatException(record.exc_info)
+            payload["exc"] = _escape_traceback(self.formatException(record.exc_info))
         elif record.exc_text:
-            payload["exc"] = record.exc_text
+            payload["exc"] = _escape_traceback(record.exc_text)
         return orjson.dumps(payload, default=str).decode()
 
 
 class HumanFormatter(logging.Formatter):
+    """`12:00:01 WARNING bot.control: message`, UTC, one line per record (plus traceback)."""
+
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")
         self.converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        # On a copy: other handlers (pytest's capture, say) see the record as it was logged.
+        # The traceback is indented, so a line break inside an exception's message cannot
+        # start a line that reads like a record of its own.
+        shown = logging.makeLogRecord(vars(record))
+        shown.msg, shown.args = escape_controls(record.getMessage()), None
+        shown.name = escape_controls(record.name)
+        if record.exc_info:  # else RedactSecrets already rendered (and redacted) exc_text
+            shown.exc_text, shown.exc_info = self.formatException(record.exc_info), None
+        if shown.exc_text:
+            shown.exc_text = _escape_traceback(shown.exc_text, TRACEBACK_INDENT)
+        if record.stack_info:
+            shown.stack_info = _escape_traceback(record.stack_info, TRACEBACK_INDENT)
+        return super().format(shown)
+
+
+class RateLimitedLog:
+    """At most one record per key every `every_s` seconds; the next one that gets through
+    says how many were suppressed meanwhile. For refusals a stranger can repeat at will
+    (unauthorized control requests): each is worth knowing about, a log flood is not."""
+
+    def __init__(self, logger: logging.Logger, every_s: float = 60.0, *,
+                 clock: Callable[[], float] = time.monotonic, max_keys: int = 1024) -> None:
+        self._logger = logger
+        self._every_s = every_s
+        self._clock = clock
+        self._max_keys = max_keys
+        self._last: dict[Hashable, tuple[float, int]] = {}  # key -> (logged at, suppressed)
+
+    def warning(self, key: Hashable, msg: str, *args: object) -> bool:
+        """Log `msg % args` at WARNING unless `key` was logged less than `every_s` ago;
+        True when it was logged."""
+        now = self._clock()
+        logged_at, suppressed = self._last.get(key, (None, 0))
+        if logged_at is not None and now - logged_at < self._every_s:
+            self._last[key] = (logged_at, suppressed + 1)
+            return False
+        if suppressed:
+            msg += " (%d more suppressed in the last %.0f s)"
+            args += (suppressed, now - logged_at) if logged_at is not None else (suppressed, 0.0)
+        self._forget_old(now)
+        self._last[key] = (now, 0)
+        self._logger.warning(msg, *args)
+        return True
+
+    def _forget_old(self, now: float) -> None:
+        """Bound the memory a stranger can make us spend on keys (one per peer address)."""
+        if len(self._last) < self._max_keys:
+            return
+        for key, (logged_at, _) in list(self._last.items()):
+            if now - logged_at >= self._every_s:
+                del self._last[key]
+        while len(self._last) >= self._max_keys:
+            del self._last[next(iter(self._last))]
 
 
 def setup_logging(fmt: str = "human", level: str = "INFO", secrets: Iterable[str] = ()) -> None:
