@@ -66,8 +66,8 @@ def data_dir_problem(path: Path) -> str:
         return f"{resolved} is on a read-only filesystem; remount it read-write or {CHOOSE}"
     if not os.access(existing, os.W_OK | os.X_OK):
         if existing == resolved:
-            return (f"{resolved} is not writable by user {_user()}; chown it to the user that "
-                    f"runs the daemon, or {CHOOSE}")
+            return (f"{resolved} is not writable by user {_user()}; chown or chmod it for the "
+                    f"user that runs the daemon, or {CHOOSE}")
         return (f"{resolved} cannot be created: {existing} is not writable by user {_user()}; "
                 f"create it first (mkdir -p {resolved} and chown it to the daemon's user), "
                 f"or {CHOOSE}")
@@ -102,7 +102,7 @@ def describe_os_error(path: Path, exc: OSError) -> str:
                 f"read-write or {CHOOSE}")
     if exc.errno in (errno.EACCES, errno.EPERM):
         return (f"data directory {path}: permission denied on {where} for user {_user()}; "
-                f"chown it to the user that runs the daemon, or {CHOOSE}")
+                f"chown or chmod it for the user that runs the daemon, or {CHOOSE}")
     if exc.errno == errno.EEXIST:
         return (f"data directory {path}: {where} exists and is not a directory; move that "
                 f"file away or {CHOOSE}")
@@ -193,8 +193,8 @@ def _nearest_existing(path: Path) -> Path | None:
         try:
             if candidate.exists():
                 return candidate
-        except OSError:
-            return None
+        except OSError:  # a parent we may not search: judge that parent instead
+            continue
     return None
 
 

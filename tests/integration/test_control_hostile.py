@@ -168,3 +168,35 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(
     shown = HumanFormatter().format(record)
     assert "\n" not in shown and "\r" not in shown and "\x1b" not in shown
     assert shown.endswith("(/api/x\\r\\n12:00:00 INFO bot.control: token ok\\x1b[8m)")
+
+
+def test_a_newline_in_a_forceexit_symbol_cannot_forge_a_log_line(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from bot.commands import CommandLayer
+    from tests.ops_runtime import make_runtime
+
+    runtime = make_runtime(tmp_path)
+    forged = "CCCUSDT\n12:00:00 WARNING bot.operator: forced exit of ALL cancelled\x1b[1A"
+
+    async def scenario() -> int:
+        server = ControlServer(runtime.config.data_dir, CommandLayer(runtime), "127.0.0.1", 0)
+        await server.start()
+        try:
+            async with aiohttp.ClientSession() as http:
+                url = f"http://127.0.0.1:{server.port}/api/forceexit"
+                async with http.post(url, json={"symbol": forged},
+                                     headers=auth(runtime.config.data_dir)) as answer:
+                    return answer.status
+        finally:
+            await server.stop()
+
+    try:
+        with caplog.at_level(logging.INFO):
+            status = asyncio.run(scenario())
+    finally:
+        runtime.close()
+    assert status == 400  # not a traded symbol; the request is still logged, on one line
+    shown = [HumanFormatter().format(r) for r in caplog.records if "CCCUSDT" in r.getMessage()]
+    assert shown and all("\n" not in line and "\x1b" not in line for line in shown)
+    assert any("CCCUSDT\\n12:00:00 WARNING bot.operator: forced exit of ALL cancelled\\x1b[1A"
+               in line for line in shown)
