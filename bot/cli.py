@@ -15,13 +15,30 @@ from typing import Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.config import Config, ConfigError, load_config
 
+EXIT_LEDGER_DAMAGED = 4
+
+
+class _App(typer.Typer):
+    """The `entasis` app: a damaged ledger met by any command is one line and exit 4."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from state.integrity import LedgerDamaged
+
+        try:
+            return super().__call__(*args, **kwargs)
+        except LedgerDamaged as exc:  # state/integrity.py: names the file and what to do
+            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+            sys.exit(EXIT_LEDGER_DAMAGED)
+
+
 # No locals in crash tracebacks: `run` holds the raw API keys for the log redaction filter.
-app = typer.Typer(add_completion=False, no_args_is_help=True, help=__doc__,
-                  pretty_exceptions_show_locals=False)
+app = _App(add_completion=False, no_args_is_help=True, help=__doc__,
+           pretty_exceptions_show_locals=False)
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(config_app, name="config")
 
@@ -56,6 +73,13 @@ def run(
                config.telegram.token.get_secret_value()]
     if config.app.mode == "live":
         secrets += _live_keys(config, confirm_live)
+    from state.integrity import LedgerDamaged, preflight
+
+    try:  # before the sim, the feed and any log line: a damaged ledger is never written
+        preflight(config.data_dir / "ledger.sqlite")
+    except LedgerDamaged as exc:
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_LEDGER_DAMAGED) from None
     setup_logging("json" if log_json else config.app.log_format, config.app.log_level, secrets)
     from state.recovery import RecoveryRefused
 
@@ -66,6 +90,9 @@ def run(
     except RecoveryRefused as exc:  # the ledger and the exchange disagree: say why, no trading
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(3) from None
+    except LedgerDamaged as exc:  # models.sqlite, or damage found after the first check
+        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_LEDGER_DAMAGED) from None
 
 
 def _live_keys(config: Config, confirmed: bool) -> list[str]:
@@ -275,6 +302,7 @@ import bot.cli_forecast  # noqa: E402,F401  (registers `forecast train|evaluate`
 import bot.cli_ops  # noqa: E402,F401  (registers balance, positions, trades, profit, pause...)
 import bot.cli_download  # noqa: E402,F401  (registers `download`)
 import bot.cli_anomalies  # noqa: E402,F401  (registers `anomalies [train|evaluate]`)
+import bot.cli_ledger  # noqa: E402,F401  (registers `ledger check|backup|recover|init`)
 
 
 if __name__ == "__main__":  # pragma: no cover - `python -m bot.cli`

@@ -218,6 +218,13 @@ class ScheduleConfig(_Section):
     train_commands: list[list[str]] = Field(default_factory=list)  # entasis argv, e.g. ["models"]
     train_every_hours: int = Field(24, ge=1, le=24 * 30)
     job_timeout_s: float = Field(3600.0, gt=0)
+    # Online ledger backups into data_dir/backups/ (state/backup.py), keeping the newest N.
+    ledger_backup: bool = True
+    ledger_backup_every_hours: int = Field(1, ge=1, le=24 * 7)
+    ledger_backup_keep: int = Field(24, ge=1, le=10_000)
+    # Daily full integrity_check of the live ledger; damage is logged as ERROR and notified.
+    ledger_check: bool = True
+    ledger_check_hour_utc: int = Field(3, ge=0, le=23)
 
 
 class MetricsConfig(_Section):

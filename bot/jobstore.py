@@ -19,6 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from state.files import create_private, make_private
+
 DONE, FAILED, RUNNING, INTERRUPTED = "DONE", "FAILED", "RUNNING", "INTERRUPTED"
 
 _SCHEMA = (
@@ -56,6 +58,8 @@ class JobStore:
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
+        create_private(self.path)  # 0600 whatever the umask; its -wal/-shm inherit the mode
+        make_private(self.path)  # one created 0644 before this rule
         self._conn = sqlite3.connect(self.path, isolation_level=None)
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("PRAGMA busy_timeout = 5000")

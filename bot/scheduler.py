@@ -1,4 +1,5 @@
-"""Scheduled jobs on the daemon's loop: hourly stats, a daily report, self-play, training.
+"""Scheduled jobs on the daemon's loop: hourly stats, a daily report, self-play, training,
+ledger backups and the ledger's daily integrity check.
 
 apscheduler 3's `AsyncIOScheduler` (on the daemon's loop) decides *when*: each job has a
 period and an offset in UTC, and at every due time it drops the slot into the job's queue.
@@ -11,8 +12,8 @@ that fell due while the daemon was down (but after it was first started) runs on
 missed slots are not replayed one by one.
 
 CPU work never runs on the loop (ARCHITECTURE principle 1): the report, self-play and model
-training run as `python -m bot.cli ...` subprocesses; hourly stats read the ledger in a
-thread. The subprocesses get the daemon's data dir through `ENTASIS__APP__DATA_DIR`.
+training run as `python -m bot.cli ...` subprocesses; hourly stats, the ledger backup and
+its integrity check read the ledger in a thread, each on its own read-only connection. The subprocesses get the daemon's data dir through `ENTASIS__APP__DATA_DIR`.
 """
 
 from __future__ import annotations
@@ -226,6 +227,36 @@ def command_job(commands: Sequence[Sequence[str]], data_dir: Path, config_file: 
     return action
 
 
+def ledger_backup_job(ledger_path: Path, backups_dir: Path, keep: int) -> Action:
+    """Online backup of the live ledger into `backups_dir` (state/backup.py), newest `keep`
+    kept. In a thread: the copy is I/O, and the backup API never blocks the daemon's writes."""
+    from state.backup import rotate_backup
+
+    async def action(slot_ms: int) -> str:
+        result = await asyncio.to_thread(rotate_backup, ledger_path, backups_dir, slot_ms, keep)
+        return f"backup {result.path.name}: {result.size_bytes} bytes in {result.seconds:.2f} s"
+
+    return action
+
+
+def ledger_check_job(ledger_path: Path, on_damage: Callable[[str], None]) -> Action:
+    """Full integrity_check of the live ledger, read-only, in a thread. Damage is logged as
+    ERROR and handed to `on_damage` (a notice), and the job fails: the daemon keeps running
+    on the pages it has, but the operator must plan a restore before the next restart."""
+    from state.integrity import LedgerDamaged, preflight
+
+    async def action(slot_ms: int) -> str:
+        try:
+            await asyncio.to_thread(preflight, ledger_path, full=True)
+        except LedgerDamaged as exc:
+            log.error("%s", exc)
+            on_damage(str(exc))
+            raise
+        return f"{ledger_path.name}: integrity_check ok"
+
+    return action
+
+
 # --- the daemon's scheduler ------------------------------------------------------------------
 
 def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
@@ -257,6 +288,13 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
                    photo_path=summary.get("charts", {}).get("equity"),
                    document_path=summary.get("html"))
 
+    def on_damage(text: str) -> None:
+        notifier = getattr(daemon, "notifier", None)
+        if notifier is not None:
+            from bot.notify import NoticeKind
+
+            notifier.emit(NoticeKind.DAEMON, text, ledger=str(ledger_path))
+
     def on_selfplay(command: list[str], result: dict[str, Any]) -> None:
         promoted = [g["version"] for g in result.get("generations", []) if g.get("promoted")]
         if promoted:
@@ -277,6 +315,13 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
     if schedule.train_commands:
         jobs.append(Job("train", schedule.train_every_hours * HOUR_S, command_job(
             schedule.train_commands, data_dir, config_file, schedule.job_timeout_s)))
+    if schedule.ledger_backup:
+        jobs.append(Job("ledger_backup", schedule.ledger_backup_every_hours * HOUR_S,
+                        ledger_backup_job(ledger_path, data_dir / "backups",
+                                          schedule.ledger_backup_keep)))
+    if schedule.ledger_check:
+        jobs.append(Job("ledger_check", 24 * HOUR_S, ledger_check_job(ledger_path, on_damage),
+                        offset_s=schedule.ledger_check_hour_utc * HOUR_S))
     return jobs
 
 

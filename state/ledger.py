@@ -22,6 +22,8 @@ from contextlib import contextmanager
 
 import hashlib
 import json
+import os
+import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from decimal import Decimal
@@ -34,6 +36,8 @@ from sqlite_utils import Database
 
 from exchange.instruments import Instrument
 from state.codec import LedgerEvent, canonical_json, decimal_text, decode
+from state.files import create_private, fsync_dir, make_private
+from state.integrity import preflight, shm_path, wal_path
 from state.projection import OPEN_STATUSES, AssetsOf, Projector
 from state.records import (
     BalanceRow,
@@ -62,6 +66,36 @@ def _no_assets(symbol: str) -> None:
     return None
 
 
+def _create_file(path: Path) -> None:
+    """Make a new, fully migrated ledger appear at `path` in one step (mode 0600).
+
+    Built beside it under a temporary name and hard-linked into place, so no other process
+    ever sees a 0-byte or half-made file there (`preflight` refuses an empty one: an empty
+    file is a lost account, not a new one). If another process wins the race, its file is
+    used and ours is discarded.
+    """
+    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.new")
+    create_private(temporary)
+    try:
+        conn = sqlite3.connect(temporary, isolation_level=None)
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            migrate(Database(conn))
+        finally:
+            conn.close()  # checkpoints: the file holds everything, its -wal is gone
+        try:
+            os.link(temporary, path)  # atomic, and never replaces an existing file
+        except FileExistsError:
+            pass
+        except OSError:  # a file system without hard links
+            if not path.exists():
+                os.rename(temporary, path)
+        fsync_dir(path.parent)
+    finally:
+        for leftover in (temporary, wal_path(temporary), shm_path(temporary)):
+            leftover.unlink(missing_ok=True)
+
+
 class Ledger:
     """One open ledger file. Not thread-safe: it belongs to the engine's loop thread."""
 
@@ -75,14 +109,20 @@ class Ledger:
 
     @classmethod
     def open(cls, path: str | Path, *, instruments: Mapping[str, Instrument] | None = None,
-             durable: bool = True) -> Ledger:
+             durable: bool = True, assets_of: AssetsOf | None = None) -> Ledger:
         """Open (creating or migrating) the ledger at `path`.
 
         `instruments` tells the balance projection each symbol's base and quote asset;
-        without it balances change only through `BalanceSet` events. Raises `SchemaTooNew`
-        for a file written by a newer Entasis, before changing anything in it.
+        without it balances change only through `BalanceSet` events (`assets_of` gives the
+        same lookup directly, for a check that has no instruments). Raises `LedgerDamaged`
+        (state/integrity.py) for a damaged, empty or unreadable file and `SchemaTooNew` for
+        a file written by a newer Entasis, both before writing a byte to it. Files are 0600.
         """
         path = Path(path)
+        if not preflight(path):  # read-only checks first: a damaged file is never written
+            _create_file(path)
+        for file in (path, wal_path(path), shm_path(path)):
+            make_private(file)  # one made 0644 before this rule; new ones are 0600 already
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, sqlite-utils does the same
         conn = sqlite3.connect(path, isolation_level=None)
         try:
@@ -96,7 +136,9 @@ class Ledger:
         except BaseException:
             conn.close()
             raise
-        return cls(db, path, assets_from(instruments) if instruments else _no_assets)
+        if assets_of is None:
+            assets_of = assets_from(instruments) if instruments else _no_assets
+        return cls(db, path, assets_of)
 
     def close(self) -> None:
         """Close the file (a clean close also checkpoints the WAL into the main file)."""
