@@ -246,7 +246,7 @@ class Engine:
                 await self._warm_anomaly_detector()
                 await self._reload_forecast()
                 self.decide()
-            except Exception:  # noqa: BLE001 - the next minute gets its own try
+            except Exception:  # the next minute gets its own try
                 self.decision_errors += 1
                 log.exception("decision step failed (%d so far); deciding again next minute",
                               self.decision_errors)

@@ -40,6 +40,7 @@ from exchange.feeds.binance_parse import tick_from_book_ticker
 from exchange.feeds.binance_rest import get_json
 from exchange.feeds.common import FeedHealth, describe, wall_clock_ms
 from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.sanity import FrameValidator
 from exchange.market import Tick
 from strategies.policy import Action, DecisionView, PolicyAction
 
@@ -186,6 +187,7 @@ def binance_book_poll(rest_url: str, symbols: list[str], on_tick: Callable[[Tick
     hands each row to `on_tick` as the stream's bookTicker would (last and volumes NaN)."""
     wanted = set(symbols)
     url = f"{rest_url.rstrip('/')}/api/v3/ticker/bookTicker"
+    validator = FrameValidator()  # the feed edge's checks apply to polled quotes too
 
     async def poll() -> int:
         async with aiohttp.ClientSession() as session:
@@ -200,6 +202,8 @@ def binance_book_poll(rest_url: str, symbols: list[str], on_tick: Callable[[Tick
             tick = tick_from_book_ticker({"s": row["symbol"], "b": row.get("bidPrice"),
                                           "B": row.get("bidQty"), "a": row.get("askPrice"),
                                           "A": row.get("askQty")}, now)
+            if validator.tick_problem(tick, now) is not None:
+                continue  # a zero or absurd quote: no better than the silence it covers
             on_tick(tick)
             delivered += 1
         return delivered

@@ -46,6 +46,9 @@ class PrintFilterConfig:
     mad_multiple: float = 10.0
     confirm_bars: int = 3
     confirm_ticks: int = 3
+    # The range is recomputed every this many accepted bars (two sorts of 30 per bar were a
+    # tenth of a backtest's time); it is a factor-2-wide net, a few minutes old is fine.
+    refresh_every: int = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +72,7 @@ class _Symbol:
     held: list[Bar] = field(default_factory=list)
     bar_evidence: int = 0
     tick_evidence: int = 0
+    since_refresh: int = 0
 
 
 class PrintFilter:
@@ -178,7 +182,9 @@ class PrintFilter:
 
     def _accept(self, symbol: str, state: _Symbol, close: float) -> None:
         state.closes.append(close)
-        self._refresh(symbol, state)
+        state.since_refresh += 1
+        if state.since_refresh >= self.config.refresh_every or state.high == math.inf:
+            self._refresh(symbol, state)
 
     def _confirm(self, symbol: str, state: _Symbol) -> list[Bar]:
         """The market stands at the new level: restart the range there, release the bars."""
@@ -202,6 +208,7 @@ class PrintFilter:
         closes = state.closes
         if not warm and len(closes) < self.config.min_bars:
             return
+        state.since_refresh = 0
         ordered = sorted(closes)
         median = _median(ordered)
         if not median > 0.0:  # only if fed without the feed edge's checks: stay open

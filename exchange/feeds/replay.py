@@ -198,9 +198,9 @@ class ReplayFeed:
             self._malformed.report(exc.reason, raw)
             return
         self.dropped_rows += frame.dropped
-        batch, events, _ = screen(self._validator, frame.batch, frame.events, ts_recv)
-        if batch is not None:
-            call_consumer(self._on_tick_batch, batch)  # type: ignore[arg-type]
+        rows, events, _ = screen(self._validator, frame.batch, frame.events, ts_recv)
+        if rows is not None:
+            call_consumer(self._on_tick_batch, rows)  # type: ignore[arg-type]
         for event in events:
             if isinstance(event, Tick):
                 call_consumer(self._on_tick, event)

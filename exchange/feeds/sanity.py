@@ -32,6 +32,8 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
 
 import numpy as np
 
@@ -66,14 +68,17 @@ class PriceBounds:
     max_price: float = 0.0
 
 
-def bounds_of(instruments: Iterable[object]) -> dict[str, PriceBounds]:
-    """Price bounds per symbol from `exchange.instruments.Instrument`s (duck-typed so the
-    sim, replay and tests can pass anything with symbol/min_price/max_price)."""
-    return {
-        getattr(i, "symbol"): PriceBounds(float(getattr(i, "min_price", 0) or 0),
-                                          float(getattr(i, "max_price", 0) or 0))
-        for i in instruments
-    }
+class _HasPriceRule(Protocol):
+    symbol: str
+    min_price: Decimal | float
+    max_price: Decimal | float
+
+
+def bounds_of(instruments: Iterable[_HasPriceRule]) -> dict[str, PriceBounds]:
+    """Price bounds per symbol from `exchange.instruments.Instrument`s (or anything with
+    symbol, min_price and max_price)."""
+    return {i.symbol: PriceBounds(float(i.min_price or 0), float(i.max_price or 0))
+            for i in instruments}
 
 
 def _price_problem(price: float, bounds: PriceBounds | None) -> str | None:
@@ -131,8 +136,7 @@ class FrameValidator:
 
     def observe_time(self, ts_ms: int) -> None:
         """The exchange said its time is `ts_ms` (e.g. /api/v3/time before a backfill)."""
-        if ts_ms > self.newest_ms:
-            self.newest_ms = ts_ms
+        self.newest_ms = max(self.newest_ms, ts_ms)
 
     def time_problem(self, ts_ms: int, now_ms: int, *, bar: bool = False) -> str | None:
         """Why an event stamped `ts_ms` cannot have happened by now (see the module doc);
@@ -200,7 +204,7 @@ class FrameValidator:
         """An exchange event that is neither a Tick nor a Bar yet (an Upbit trade, ticker or
         book message): its prices, sizes and time, judged like a tick's."""
         bounds = self.bounds.get(symbol)
-        problem = next((p for p in map(lambda x: _price_problem(x, bounds), prices)
+        problem = next((p for p in (_price_problem(x, bounds) for x in prices)
                         if p is not None), None)
         if problem is None:
             problem = next((p for p in map(_amount_problem, amounts) if p is not None), None)

@@ -4,6 +4,7 @@ never trips a breaker, and the decisions go on."""
 from __future__ import annotations
 
 import gzip
+import itertools
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,7 +21,7 @@ BOGUS_ROW = MINUTES - 40  # late in the run: a halt would still be in force at t
 
 def spoil_one_bar(market: Path, factor: float) -> str:
     """Multiply one bar of the first coin by `factor` (a unit slip); returns the symbol."""
-    path = sorted(market.glob("*-1m.csv.gz"))[0]
+    path = min(market.glob("*-1m.csv.gz"))
     with gzip.open(path, "rt") as handle:
         lines = handle.read().splitlines()
     ts, *prices, volume = lines[1 + BOGUS_ROW].split(",")
@@ -46,6 +47,6 @@ def test_a_bogus_bar_never_marks_equity_nor_trips_a_breaker(tmp_path: Path, fact
         equity = [float(p.equity) for p in ledger.equity_curve()]
         state = ledger.get_kv("trading_state")
     assert len(equity) > 100 and min(equity) > 0
-    worst_step = max(abs(b / a - 1) for a, b in zip(equity, equity[1:]))
+    worst_step = max(abs(b / a - 1) for a, b in itertools.pairwise(equity))
     assert worst_step < 0.05, f"equity jumped {worst_step:.1%} in one step"
     assert state is None or state["mode"] == "ACTIVE"
