@@ -6,13 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 
-from bot.config import FeedConfig
+from bot import market_source
+from bot.config import FeedConfig, load_config
 from exchange.feeds.binance import BinanceFeed
+from exchange.feeds.errors import TooManySymbols
 from exchange.market import MINUTE_MS, Bar, Tick
+from exchange.sim.server import SimExchange
 from tests.integration.test_feed_binance_hostile import NOW_MS, ScriptedExchange, scripted_exchange
 from tests.integration.test_feed_binance_sim import until
 from tests.tasks import running
@@ -89,3 +94,21 @@ def test_a_stream_of_only_invalid_data_goes_stale_like_a_silent_one() -> None:
     assert health.stale and delivered == 1
     assert health.invalid > 0 and dict(health.invalid_by_reason) == {
         "price_not_positive": health.invalid}
+
+
+@pytest.mark.parametrize("protocol", ["binance", "upbit"])
+def test_more_symbols_than_max_symbols_refuse_the_start_naming_the_setting(
+    tmp_path: Path, protocol: str,
+) -> None:
+    (tmp_path / "config.toml").write_text(
+        f'[feed]\nmax_symbols = 2\n[sim]\ncoins = 3\nhistory_days = 0.01\nprotocol = "{protocol}"\n')
+    config = load_config(tmp_path / "config.toml", environ={})
+
+    async def scenario() -> None:
+        async with SimExchange(config.sim) as sim:
+            rest_url, _ = market_source.endpoints(config, sim)
+            await market_source.load_instruments(config, rest_url, sim)
+
+    with pytest.raises(TooManySymbols) as refused:
+        asyncio.run(scenario())
+    assert "[feed] max_symbols = 2" in str(refused.value)
