@@ -11,7 +11,9 @@ Three moments, three checks:
    the ledger stays consistent because every write is one transaction.
 
 `refuse_non_finite_amounts` catches a ledger poisoned by an earlier release that accepted
-`starting_balance = inf`: it names the file and how to recover instead of crash-looping.
+`starting_balance = inf`. It raises the ledger's own `LedgerDamaged`, so the operator gets the
+same one line, exit status and recovery commands as for any unusable ledger, instead of a
+crash loop.
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from state.integrity import LedgerDamaged
 
 if TYPE_CHECKING:
     from state.ledger import Ledger
@@ -136,7 +140,8 @@ def refuse_non_finite_amounts(ledger: Ledger) -> None:
     `starting_balance = inf`): every start would crash on it, whatever the config says now."""
     amounts: list[tuple[str, Decimal]] = []
     for balance in ledger.balances():
-        amounts += [(f"{balance.asset} balance", balance.free + balance.locked)]
+        amounts += [(f"{balance.asset} balance", balance.free),
+                    (f"{balance.asset} locked balance", balance.locked)]
     for position in ledger.positions():
         amounts += [(f"{position.symbol} position", position.amount),
                     (f"{position.symbol} average price", position.avg_price),
@@ -147,11 +152,12 @@ def refuse_non_finite_amounts(ledger: Ledger) -> None:
             amounts.append((f"trading state {key}", Decimal(str(state[key]))))
     for name, value in amounts:
         if not value.is_finite():
-            raise DataDirError(
-                f"ledger {ledger.path} holds a non-finite amount ({name} = {value}), written "
-                "by an earlier start with an invalid trading.starting_balance; the account "
-                f"cannot be resumed. Move {ledger.path.name} (and its -wal/-shm files) out of "
-                f"{ledger.path.parent} to start a fresh paper account, or restore a backup")
+            path = ledger.path
+            raise LedgerDamaged(
+                path, f"it holds a non-finite amount ({name} = {value}), left by a start with "
+                "an invalid trading.starting_balance, and cannot be resumed",
+                f"move {path.name} (and its -wal/-shm files) out of {path.parent} to start a "
+                "fresh paper account (backups of it hold the same amounts)")
 
 
 def _about_data_dir(error: OSError, data_dir: Path) -> bool:

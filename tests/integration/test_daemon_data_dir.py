@@ -1,5 +1,5 @@
-"""`entasis run` on an unusable data directory or a poisoned ledger: one line that names the
-path and the fix, exit status 2, no traceback (issue 13: a ledger holding Infinity made every
+"""`entasis run` on a ledger poisoned with Infinity, or with `starting_balance = inf`: one line
+that names the file (or key) and the fix, no traceback (issue 13: such a ledger made every
 start crash, even after the config was fixed)."""
 
 from __future__ import annotations
@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from bot.cli import EXIT_LEDGER_DAMAGED
 from tests.conftest import REPO_ROOT
 from tests.unit.test_data_dir import poisoned_ledger
 
@@ -28,11 +29,12 @@ def test_a_ledger_holding_infinity_stops_the_start_with_one_line(tmp_path: Path)
 
     done = run_daemon(config)
 
-    assert done.returncode == 2, done.stderr
+    assert done.returncode == EXIT_LEDGER_DAMAGED, done.stderr
     assert "Traceback" not in done.stderr and "InvalidOperation" not in done.stderr
-    (error,) = [line for line in done.stderr.splitlines() if " ERROR " in line]
-    assert f"ledger {ledger} holds a non-finite amount (USDT balance = Infinity)" in error
-    assert "to start a fresh paper account, or restore a backup" in error
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("error: ")]
+    assert f"ledger {ledger} is damaged: it holds a non-finite amount (USDT balance = " \
+           "Infinity)" in error
+    assert "to start a fresh paper account" in error
 
 
 def test_inf_starting_balance_is_refused_before_the_daemon_starts(tmp_path: Path) -> None:

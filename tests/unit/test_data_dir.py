@@ -22,6 +22,7 @@ from bot.data_dir import (
     startup_failure,
 )
 from state.codec import BalanceSet
+from state.integrity import LedgerDamaged
 from state.ledger import Ledger
 
 SECRET = "k-do-not-print-0123456789"
@@ -146,15 +147,17 @@ def poisoned_ledger(path: Path) -> Path:
     return path
 
 
-def test_a_ledger_holding_infinity_is_refused_with_how_to_recover(tmp_path: Path) -> None:
+def test_a_ledger_holding_infinity_is_refused_as_damaged_with_how_to_recover(
+        tmp_path: Path) -> None:
     ledger_path = poisoned_ledger(tmp_path / "ledger.sqlite")
-    with Ledger.open(ledger_path) as ledger, pytest.raises(DataDirError) as error:
+    with Ledger.open(ledger_path) as ledger, pytest.raises(LedgerDamaged) as error:
         refuse_non_finite_amounts(ledger)
     message = str(error.value)
     assert "\n" not in message
-    assert f"ledger {tmp_path / 'ledger.sqlite'} holds a non-finite amount (USDT balance = " \
+    assert f"ledger {ledger_path} is damaged: it holds a non-finite amount (USDT balance = " \
            "Infinity)" in message
-    assert "Move ledger.sqlite (and its -wal/-shm files) out of" in message
+    assert f"move ledger.sqlite (and its -wal/-shm files) out of {tmp_path} to start a fresh " \
+           "paper account" in message
 
 
 def test_a_sound_ledger_passes(tmp_path: Path) -> None:
