@@ -31,9 +31,23 @@ class _App(typer.Typer):
 
         try:
             return super().__call__(*args, **kwargs)
-        except LedgerDamaged as exc:  # state/integrity.py: names the file and what to do
-            err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
+        except (LedgerDamaged, ExceptionGroup) as exc:  # a daemon task's error comes grouped
+            damaged = exc if isinstance(exc, LedgerDamaged) else _first(exc, LedgerDamaged)
+            if damaged is None:
+                raise
+            # state/integrity.py's message names the file, the fault and what to do
+            err.print(f"[red]error:[/red] {escape(str(damaged))}", highlight=False,
+                      soft_wrap=True)
             sys.exit(EXIT_LEDGER_DAMAGED)
+
+
+def _first(group: BaseExceptionGroup, kind: type[BaseException]) -> BaseException | None:
+    """The first `kind` error inside a (nested) exception group, or None."""
+    for error in group.exceptions:
+        found = _first(error, kind) if isinstance(error, BaseExceptionGroup) else error
+        if isinstance(found, kind):
+            return found
+    return None
 
 
 # No locals in crash tracebacks: `run` holds the raw API keys for the log redaction filter.

@@ -133,3 +133,13 @@ def test_the_scheduler_store_and_the_model_registry_are_private_under_umask_022(
 
     assert set(modes) >= {"schedule.sqlite", "schedule.sqlite-wal", "models.sqlite"}
     assert set(modes.values()) == {0o600}
+
+
+def test_a_directory_where_the_ledger_should_be_is_refused_not_replaced(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite"
+    path.mkdir()
+
+    with pytest.raises(LedgerDamaged, match="is a directory"):
+        Ledger.open(path)
+
+    assert path.is_dir() and not any(path.iterdir())
