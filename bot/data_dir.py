@@ -43,12 +43,12 @@ SHARED_DIRS = frozenset(Path(p) for p in ("/", "/home", "/mnt", "/media", "/opt"
                                           "/var/log", "/var/cache", "/usr/local"))
 CHOOSE = ("set app.data_dir (or ENTASIS__APP__DATA_DIR) to a folder of its own, e.g. "
           '"var" beside config.toml or /var/lib/entasis')
-PROBE_BYTES = 64 * 1024  # about what opening a fresh ledger writes (pages + WAL)
+PROBE_BYTES = 128 * 1024  # a fresh ledger is 92 KiB, plus a 32 KiB -shm beside it
 
 
 class DataDirError(Exception):
-    """The data directory, or a file in it, cannot be used; the message (one line) names
-    the path and says what to do."""
+    """The data directory cannot be used; the message (one line) names the path and says
+    what to do."""
 
 
 def data_dir_problem(path: Path) -> str:
