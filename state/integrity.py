@@ -35,7 +35,7 @@ RECOVER = ("restore the newest backup with `entasis ledger recover` (backups are
 
 
 class LedgerDamaged(Exception):
-    """The ledger file cannot be trusted; it was not opened for writing and not changed.
+    """The ledger file cannot be trusted; nothing was written to it.
 
     `path` is the file, `detail` what is wrong with it, `remedy` what the operator can do.
     `str()` is the one line the CLI prints.
@@ -45,8 +45,8 @@ class LedgerDamaged(Exception):
         self.path = Path(path)
         self.detail = detail
         self.remedy = remedy
-        super().__init__(f"ledger {self.path} is damaged: {detail}; Entasis did not open or "
-                         f"change it. To recover: {remedy}")
+        super().__init__(f"ledger {self.path} is damaged: {detail}; Entasis has not written "
+                         f"to it. To recover: {remedy}")
 
 
 class LedgerEmpty(LedgerDamaged):
