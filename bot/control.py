@@ -102,10 +102,11 @@ def write_private(path: Path, text: str) -> None:
     beside it, then renamed over it, so a reader sees the old content or the new, never half
     of it, and a link planted at `path` is replaced, not followed."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.unlink(missing_ok=True)  # left by a crash under a reused pid
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
-        os.fchmod(fd, 0o600)  # the umask may have taken the owner's bits too
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            os.fchmod(handle.fileno(), 0o600)  # the umask may have taken the owner's bits too
             handle.write(text)
         os.replace(temporary, path)
     except BaseException:
