@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
+import threading
 from decimal import Decimal
 from pathlib import Path
 
@@ -67,6 +68,40 @@ def test_a_backup_taken_mid_transaction_holds_the_committed_state_and_blocks_no_
     assert stat.S_IMODE(result.path.stat().st_mode) == 0o600
     assert sorted(p.name for p in result.path.parent.iterdir()) == ["b.sqlite"]  # one file
     assert result.size_bytes == result.path.stat().st_size
+
+
+def test_a_backup_while_another_thread_keeps_writing_is_a_sound_moment_of_the_ledger(
+        tmp_path: Path) -> None:
+    live = tmp_path / "ledger.sqlite"
+    Ledger.open(live).close()
+    started, stop = threading.Event(), threading.Event()
+    written: list[int] = []
+    failures: list[BaseException] = []
+
+    def writer() -> None:  # the daemon: its own connection, committing one event at a time
+        try:
+            with Ledger.open(live) as ledger:
+                while not stop.is_set():
+                    written.append(ledger.record(_balance(len(written) + 1)))
+                    if len(written) == 200:
+                        started.set()
+        except BaseException as exc:  # noqa: BLE001  (reported by the assertion below)
+            failures.append(exc)
+            started.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        started.wait()
+        result = backup(live, tmp_path / "backups" / "b.sqlite")
+    finally:
+        stop.set()
+        thread.join()
+
+    assert failures == []
+    copied = _event_count(result.path)
+    assert 200 <= copied <= len(written)
+    assert audit(result.path).ok
 
 
 def test_rotation_keeps_the_newest_backups_and_leaves_other_files_alone(sound: Path) -> None:
