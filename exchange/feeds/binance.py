@@ -241,7 +241,8 @@ class BinanceFeed(StreamFeedBase):
                 log.error("exchange refused a control request: %s", frame.refused)
             return False
         self._dropped_rows += frame.dropped
-        batch, events, valid = screen(self._validator, frame.batch, frame.events, ts_recv)
+        batch, events, valid = screen(self._validator, frame.batch, frame.events, ts_recv,
+                                       frame.dropped)
         if not valid:  # only impossible values: no market data, the feed may go stale
             return False
         self._note_market()

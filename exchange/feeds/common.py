@@ -161,11 +161,12 @@ def invalid_counts(validator: FrameValidator) -> tuple[tuple[str, int], ...]:
 
 
 def screen(validator: FrameValidator, batch: TickBatch | None, events: tuple[Any, ...],
-           now_ms: int) -> tuple[TickBatch | None, list[Any], bool]:
+           now_ms: int, dropped: int = 0) -> tuple[TickBatch | None, list[Any], bool]:
     """(valid batch rows, valid events, whether the frame carried any valid market data) of
-    a dispatched frame. A frame with data but none valid is no market data: it must not make
-    the feed fresh (ADR-042, extended to *valid* data by issue 13)."""
-    carried = batch is not None or bool(events)
+    a dispatched frame; `dropped` counts rows the parser already refused. A frame with data
+    but none valid is no market data: it must not make the feed fresh (ADR-042, extended to
+    *valid* data by issue 13)."""
+    carried = batch is not None or bool(events) or dropped > 0
     if batch is not None:
         batch = validator.admit_batch(batch, now_ms)
     kept = [e for e in events if (validator.admit_bar(e, now_ms) if isinstance(e, Bar)

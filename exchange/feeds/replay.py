@@ -198,7 +198,8 @@ class ReplayFeed:
             self._malformed.report(exc.reason, raw)
             return
         self.dropped_rows += frame.dropped
-        rows, events, _ = screen(self._validator, frame.batch, frame.events, ts_recv)
+        rows, events, _ = screen(self._validator, frame.batch, frame.events, ts_recv,
+                                     frame.dropped)
         if rows is not None:
             call_consumer(self._on_tick_batch, rows)  # type: ignore[arg-type]
         for event in events:

@@ -150,3 +150,12 @@ def test_ticks_keep_their_values_when_valid() -> None:
     parsed = parse_frame(orjson.dumps(ticker(E=NOW_MS)), NOW_MS)
     validator = FrameValidator()
     assert [validator.admit_tick(t, NOW_MS) for t in parsed] == [True]  # type: ignore[arg-type]
+
+
+def test_a_ticker_array_of_only_mistyped_rows_is_not_market_data() -> None:
+    raw = orjson.dumps({"stream": "!ticker@arr", "data": [ticker(c="1,0"), ticker(b="abc")]})
+    frame = dispatch(raw, NOW_MS, frozenset({"BTCUSDT"}), batch=True)
+    assert frame.dropped == 2
+    batch, events, valid = screen(FrameValidator(), frame.batch, frame.events, NOW_MS,
+                                  frame.dropped)
+    assert (batch, events, valid) == (None, [], False)
