@@ -325,9 +325,29 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
     return jobs
 
 
+def open_store(path: Path) -> JobStore:
+    """schedule.sqlite, started afresh if it is damaged: it holds only which slots ran and
+    the hourly statistics (re-stored from the ledger by the next hourly job), so the daemon
+    and its backups go on; the damaged files are kept beside it, never deleted."""
+    from state.integrity import LedgerDamaged, LedgerEmpty, preflight, shm_path, wal_path
+
+    try:
+        preflight(path)
+    except LedgerEmpty:
+        pass  # a crash between creating the file and its first table: nothing to keep
+    except LedgerDamaged as exc:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        for file in (path, wal_path(path), shm_path(path)):
+            if file.exists():
+                file.rename(file.with_name(f"{file.name}.damaged-{stamp}"))
+        log.error("%s is damaged (%s); moved aside as %s.damaged-%s and started afresh: "
+                  "recent job slots may run again", path, exc.detail, path.name, stamp)
+    return JobStore(path)
+
+
 async def serve(daemon: Any) -> None:
     """The daemon's scheduler task: open schedule.sqlite, run the jobs until cancelled."""
-    with JobStore(daemon.config.data_dir / STORE_FILE) as store:
+    with open_store(daemon.config.data_dir / STORE_FILE) as store:
         jobs = daemon_jobs(daemon, store)
         log.info("scheduler: %s", ", ".join(job.name for job in jobs) or "no jobs enabled")
         if jobs:

@@ -24,6 +24,7 @@ from bot.scheduler import (
     daemon_jobs,
     ledger_backup_job,
     ledger_check_job,
+    open_store,
 )
 from tests.ledger_damage import files_of, garbage_in_the_middle, sound_ledger
 
@@ -99,3 +100,16 @@ def test_schedule_turns_on_hourly_backups_and_a_daily_check_by_default(tmp_path:
     assert (jobs["ledger_check"].period_s, jobs["ledger_check"].offset_s) == (
         24 * HOUR_S, 4 * HOUR_S)
     assert config.schedule.ledger_backup_keep == 24
+
+
+def test_a_damaged_scheduler_store_is_moved_aside_and_started_afresh(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "schedule.sqlite"
+    path.write_text("not a database\n" * 100)
+
+    with caplog.at_level(logging.ERROR, logger="bot.scheduler"), open_store(path) as store:
+        assert store.runs() == []
+
+    (aside,) = tmp_path.glob("schedule.sqlite.damaged-*")
+    assert aside.read_text() == "not a database\n" * 100
+    assert any("schedule.sqlite is damaged" in r.getMessage() for r in caplog.records)
