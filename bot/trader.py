@@ -130,8 +130,9 @@ class Trader(OperatorControls):
         """
         self._booked_cash = None  # reconciliation or the deposit below may have moved it
         if self.ledger.get_kv("account_opened") is None:
-            self.ledger.record(BalanceSet(self.quote_asset, balance, Decimal(0), ts_ms, ts_ms))
-            self.ledger.set_kv("account_opened", ts_ms)
+            with self.ledger.batch():  # a crash between the two would deposit twice
+                self.ledger.record(BalanceSet(self.quote_asset, balance, Decimal(0), ts_ms, ts_ms))
+                self.ledger.set_kv("account_opened", ts_ms)
             return False
         self._resume()
         return True
@@ -158,13 +159,25 @@ class Trader(OperatorControls):
             request = OrderRequest(row.client_order_id, row.symbol, row.side, row.type,
                                    row.amount, row.price, row.created_ts)
             self.broker.restore_open_order(request, row.amount - row.filled)
-        order_seq, trade_seq = self.ledger.get_kv("broker_counters", [0, 0])
-        self.broker.restore_counters(int(order_seq), int(trade_seq))
+        self._restore_counters()
         saved_state = self.ledger.get_kv("trading_state")
         if saved_state is not None:
             self.state = TradingState.from_dict(saved_state)
         log.info("resumed from %s: %d positions, %d open orders", self.ledger.path,
                  sum(1 for p in self.positions.values() if p.amount), len(self.broker.open_orders()))
+
+    def _restore_counters(self) -> None:
+        """Resume the broker's id counters from the saved cursor, but never behind an id the
+        ledger holds: an older Entasis saved the cursor apart from the fills, and a kill
+        between the two left it behind them, so every restart issued a booked trade id again
+        and died on the ledger's UNIQUE constraint."""
+        saved = tuple(int(n) for n in self.ledger.get_kv("broker_counters", [0, 0]))
+        booked = (self.ledger.highest_id_numbers(*self.broker.id_stems())
+                  if isinstance(self.broker, PaperBroker) else (0, 0))
+        if booked[0] > saved[0] or booked[1] > saved[1]:
+            log.warning("saved broker counters (order %d, trade %d) are behind the ledger's ids "
+                        "(order %d, trade %d): numbering resumes after the ledger's", *saved, *booked)
+        self.broker.restore_counters(max(saved[0], booked[0]), max(saved[1], booked[1]))
 
     def _save_cursor(self) -> None:
         self.ledger.set_kv("broker_counters", list(self.broker.counters()))
@@ -178,9 +191,15 @@ class Trader(OperatorControls):
         self.on_bars([bar])
 
     def on_bars(self, bars: list[Bar]) -> None:
-        """`on_bar` for many bars at once (one fill-model call for the whole minute)."""
+        """`on_bar` for many bars at once (one fill-model call for the whole minute). The
+        fills and the cursor (id counters, position open times) commit together: a fill
+        booked without its counter would have its trade id issued again after a crash."""
         mine = [bar for bar in bars if bar.symbol in self.instruments]
-        self._record(self.broker.on_bars(mine))
+        events = self.broker.on_bars(mine)
+        if events:  # no transaction for a quiet minute: replays stay one commit per step
+            with self.ledger.batch():
+                self._record(events)
+                self._save_cursor()
         for bar in mine:
             self.last_price[bar.symbol] = Decimal(repr(bar.close))
 

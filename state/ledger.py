@@ -289,6 +289,22 @@ class Ledger:
         """Every equity snapshot in time order."""
         return [EquityPoint.from_row(r) for r in self._rows("SELECT * FROM equity ORDER BY ts")]
 
+    def highest_id_numbers(self, order_stem: str, trade_stem: str) -> tuple[int, int]:
+        """The highest number after `order_stem` among client order ids and after
+        `trade_stem` among trade ids (0 when none): what a broker's id counters must be at
+        least on resume, whatever cursor was saved (an older Entasis saved it apart from the
+        fills, and a crash between the two left it behind them)."""
+        return (self._highest_number("orders", "client_order_id", order_stem),
+                self._highest_number("fills", "trade_id", trade_stem))
+
+    def _highest_number(self, table: str, column: str, stem: str) -> int:
+        rest = f"substr({column}, {len(stem) + 1})"
+        row = self._conn.execute(
+            f"SELECT max(CAST({rest} AS INTEGER)) FROM {table} WHERE substr({column}, 1, ?) = ?"
+            f" AND {rest} GLOB '[0-9]*' AND {rest} NOT GLOB '*[^0-9]*'",
+            (len(stem), stem)).fetchone()
+        return int(row[0] or 0)
+
     # -- replay and checks ----------------------------------------------------------------
 
     def rebuild_projections(self) -> int:

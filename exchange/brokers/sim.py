@@ -14,6 +14,7 @@ no randomness, orders matched in submission order, ids from counters.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
@@ -38,6 +39,8 @@ from exchange.orders import (
     Rejected,
     RejectReason,
 )
+
+log = logging.getLogger(__name__)
 
 FEE_QUANTUM = Decimal("0.00000001")  # fees are rounded up to this many quote units
 _BPS = Decimal(10_000)
@@ -130,7 +133,13 @@ class PaperBroker:
         """A fresh client order id: prefix + counter, e.g. `E-00000001` (Binance allows
         36 characters of [A-Za-z0-9-_])."""
         self._order_seq += 1
-        return f"{self._prefix}-{self._order_seq:08d}"
+        return f"{self.id_stems()[0]}{self._order_seq:08d}"
+
+    def id_stems(self) -> tuple[str, str]:
+        """What client order ids and trade ids start with before their number (`E-`, `E-T`):
+        a restart reads the highest numbers in the ledger after them, so a counter saved
+        behind its fills cannot issue an id twice."""
+        return f"{self._prefix}-", f"{self._prefix}-T"
 
     def counters(self) -> tuple[int, int]:
         """(last client order number, last trade number): persist them to resume ids."""
@@ -408,10 +417,17 @@ class PaperBroker:
         rate = self._taker_rate if liquidity is Liquidity.TAKER else self._maker_rate
         events: list[OrderEvent] = []
         for price_f, amount_f in zip(result.level_price[row], result.level_amount[row]):
-            amount = min(_on_grid(float(amount_f), instrument.lot), order.remaining)
+            if amount_f == 0:
+                continue  # nothing filled at this level
+            grid = _fill_on_grid(float(price_f), float(amount_f), order.tick, instrument.lot)
+            if grid is None:
+                log.warning("order %s on %s: the fill model gave price %r amount %r; not booked, "
+                            "the order stays open", cid, request.symbol, float(price_f),
+                            float(amount_f))
+                continue
+            price, amount = grid[0], min(grid[1], order.remaining)
             if amount <= 0:
                 continue
-            price = _on_grid(float(price_f), order.tick)
             if request.side is Side.BUY:
                 free = self._wallet.free().get(instrument.quote, Decimal(0))
                 amount, fee = _payable(order, amount, price, rate, instrument.lot, free)
@@ -425,7 +441,7 @@ class PaperBroker:
             )
             order.remaining -= amount
             self._trade_seq += 1
-            trade_id = f"{self._prefix}-T{self._trade_seq:08d}"
+            trade_id = f"{self.id_stems()[1]}{self._trade_seq:08d}"
             common = (cid, request.symbol, request.side, trade_id, price, amount, fee, liquidity)
             if order.remaining == 0:
                 events.append(Filled(*common, ts_event, ts_recv))
@@ -478,6 +494,18 @@ def _payable(
 
 def _dec(value: float) -> Decimal:
     return Decimal(str(value))
+
+
+def _fill_on_grid(price: float, amount: float, tick: Decimal,
+                  lot: Decimal) -> tuple[Decimal, Decimal] | None:
+    """A fill model level's price and amount on the order's grids, or None when they are no
+    fill at all: not finite (an absurd bar, e.g. a close of 1e308 with an infinite volume,
+    makes 0 x inf = NaN), too big for the grid, a price of no tick or a negative amount. Such
+    a fill must never reach the books. An amount under half a lot is 0: nothing to book."""
+    if not all(math.isfinite(v) for v in (price, amount, price / float(tick), amount / float(lot))):
+        return None
+    on_grid = _on_grid(price, tick), _on_grid(amount, lot)
+    return on_grid if on_grid[0] > 0 and on_grid[1] >= 0 else None
 
 
 def _on_grid(value: float, step: Decimal) -> Decimal:
