@@ -44,7 +44,7 @@ from tests.integration.crashpoint import MARK
 from tests.integration.liverig import Proc
 
 SEED = 20261206
-RANDOM_KILLS = 16  # ~5 s of CPU per daemon start: 22 kills fit ~90 s on 2 cores
+RANDOM_KILLS = 20  # ~5 s of CPU per daemon start: 26 kills fit ~90 s on 2 cores
 # On the fresh ledger: before and after the account opening (its first commit).
 START_POINTS = ["before:1:start", "after:1:start"]
 # Counted from a process's first fill: 1 is the transaction that books it (the minute's
@@ -197,6 +197,18 @@ def check_resume(daemon: Proc, before: LedgerFacts, tally: Tally) -> None:
             tally.mismatches.append(f"traceback: {daemon.tail(30)}")
 
 
+def wait_for_exit(daemon: Proc, halt: threading.Event) -> int | None:
+    """The daemon's exit code; None if it is still running after `ROUND_TIMEOUT_S` (it
+    never reached its crash point) or when `halt` is set."""
+    deadline = time.monotonic() + ROUND_TIMEOUT_S
+    while time.monotonic() < deadline and not halt.is_set():
+        try:
+            return daemon.popen.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue
+    return None
+
+
 def run_chain(workdir: Path, points: list[str], halt: threading.Event) -> Tally:
     """Kill a paper daemon at each point in turn, each start resuming the last one's ledger,
     then run it once more cleanly until it books a new fill; audit the ledger every time.
@@ -220,11 +232,10 @@ def _rounds(workdir: Path, points: list[str], halt: threading.Event) -> Tally:
             return tally
         daemon = start(config, point)
         tally.restarts += round_ > 0
-        try:
-            code: int | None = daemon.popen.wait(timeout=ROUND_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            code = None  # never reached its point
-        daemon.kill9()  # reaps it and joins the output reader
+        code = wait_for_exit(daemon, halt)
+        daemon.kill9()  # reaps it (whatever happened) and joins the output reader
+        if code is None and halt.is_set():
+            return tally  # the other chain failed: stop here
         assert code == -9 and any(MARK in line for line in daemon.lines), (
             f"round {round_} ({point}): exit {code}, not killed at its point:\n{daemon.tail()}")
         tally.kills += 1
@@ -241,7 +252,8 @@ def _rounds(workdir: Path, points: list[str], halt: threading.Event) -> Tally:
     daemon = start(config, "none")
     tally.restarts += 1
     deadline = time.monotonic() + ROUND_TIMEOUT_S
-    while fill_count(ledger) <= before_last and daemon.alive() and time.monotonic() < deadline:
+    while (fill_count(ledger) <= before_last and daemon.alive() and not halt.is_set()
+           and time.monotonic() < deadline):
         time.sleep(0.1)
     tally.traded_on = fill_count(ledger) > before_last
     assert daemon.interrupt() == 0, daemon.tail()
@@ -259,8 +271,11 @@ def test_paper_daemon_killed_at_every_commit_point_resumes_from_its_events_and_t
     started = time.monotonic()
     halt = threading.Event()
     with ThreadPoolExecutor(len(chains)) as pool:  # one daemon per core: half the wall time
-        tallies = list(pool.map(run_chain, [tmp_path / f"chain{i}" for i in range(len(chains))],
-                                chains, [halt] * len(chains)))
+        try:
+            tallies = list(pool.map(run_chain, [tmp_path / f"chain{i}" for i in range(len(chains))],
+                                    chains, [halt] * len(chains)))
+        finally:
+            halt.set()  # a timeout or failure here must leave no daemon running
     tally = sum(tallies[1:], tallies[0])
     elapsed = time.monotonic() - started
 
