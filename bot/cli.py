@@ -19,8 +19,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from bot.config import Config, ConfigError, load_config
+from state.integrity import EXIT_LEDGER_DAMAGED  # the status for a damaged ledger
 
-EXIT_LEDGER_DAMAGED = 4
 
 
 class _App(typer.Typer):

@@ -49,6 +49,9 @@ EnvironmentFile=-{env_file}
 Environment=PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLCONFIGDIR={data_dir}/.matplotlib NUMBA_CACHE_DIR={data_dir}/.numba
 Restart=on-failure
 RestartSec=5
+# Exit 2 (bad config or data dir), 3 (ledger and exchange disagree), 4 (damaged ledger): a
+# restart would fail the same way; the operator must act first.
+RestartPreventExitStatus=2 3 4
 WatchdogSec={watchdog_s}
 # Start-up backfills up to a month of 1m history before READY=1.
 TimeoutStartSec=300

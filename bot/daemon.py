@@ -61,6 +61,7 @@ class Daemon:
         self.config_path = config_path
         self.notifier = Notifier()  # fills, state changes, stale feed... -> Telegram
         self._main_task: asyncio.Task[Any] | None = None
+        self.exit_code = 0  # set by request_stop when the stop is a failure
         self.started_wall = time.time()
         self.sim: SimExchange | None = sim
         self.feed: market_source.MarketFeed | None = None
@@ -78,12 +79,15 @@ class Daemon:
         """The market clock: the simulator's when it runs one, else the wall clock."""
         return self.sim.now_ms if self.sim is not None else wall_clock_ms()
 
-    def request_stop(self, reason: str) -> None:
-        """Cancel `run` shortly (the command's answer goes out first): a clean shutdown."""
+    def request_stop(self, reason: str, *, delay_s: float = 0.2, exit_code: int = 0) -> None:
+        """Cancel `run` after `delay_s` (the command's answer or a notice goes out first): a
+        clean shutdown. A non-zero `exit_code` is the process's exit status afterwards (a
+        stop for a damaged ledger is not a success, and systemd must not restart into it)."""
         log.info("stop requested: %s", reason)
+        self.exit_code = self.exit_code or exit_code
         task = self._main_task
         if task is not None:
-            asyncio.get_running_loop().call_later(0.2, task.cancel)
+            asyncio.get_running_loop().call_later(delay_s, task.cancel)
 
     def status(self) -> dict[str, Any]:
         """Feed health, universe, latest ranking and uptime (bot.commands.status)."""
@@ -207,7 +211,8 @@ async def run_until_signalled(config: Config, config_path: Path | None = None) -
     try:
         await daemon.run()
     except asyncio.CancelledError:
-        pass
+        if daemon.exit_code:
+            raise SystemExit(daemon.exit_code) from None
     except Exception as exc:  # the data dir (or a full disk): one line and exit 2, no traceback
         message = startup_failure(exc, config.data_dir)
         if message is None:

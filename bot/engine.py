@@ -21,7 +21,9 @@ counted, and the loop goes on to the next minute.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +40,21 @@ if TYPE_CHECKING:
     from strategies.forecast.service import ForecastService
 
 log = logging.getLogger(__name__)
+
+
+#: OSError numbers that mean the disk under the ledger failed, not the market data.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """The ledger or the disk under it failed (disk full, read-only, damaged file).
+
+    Such an error is not one symbol's bad data: nothing more can be recorded, and deciding
+    on without a record would break "the ledger is the truth". The engine lets it through,
+    and the daemon stops with one line that says what to fix (bot/daemon.py)."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +190,9 @@ class Engine:
         try:
             apply(bars)
             return
-        except Exception:  # noqa: BLE001 - retried per symbol below
+        except Exception as exc:  # noqa: BLE001 - retried per symbol below
+            if storage_failure(exc):
+                raise
             log.warning("%s of %d bars raised; retrying symbol by symbol", what, len(bars))
         for bar in bars:
             if bar.symbol in self.isolated:
@@ -181,6 +200,8 @@ class Engine:
             try:
                 apply([bar])
             except Exception as exc:  # noqa: BLE001
+                if storage_failure(exc):
+                    raise
                 self._isolate(bar.symbol, what, exc)
 
     # --- decisions ---------------------------------------------------------------------------
@@ -246,7 +267,9 @@ class Engine:
                 await self._warm_anomaly_detector()
                 await self._reload_forecast()
                 self.decide()
-            except Exception:  # the next minute gets its own try
+            except Exception as exc:  # the next minute gets its own try
+                if storage_failure(exc):
+                    raise  # the daemon stops: nothing more can be recorded
                 self.decision_errors += 1
                 log.exception("decision step failed (%d so far); deciding again next minute",
                               self.decision_errors)

@@ -34,6 +34,9 @@ from bot.jobstore import JobStore, wall_ms
 
 log = logging.getLogger(__name__)
 
+#: Seconds between a failed ledger check's notice and the stop, so the notice can go out.
+DAMAGE_STOP_DELAY_S = 5.0
+
 HOUR_S = 3600
 STORE_FILE = "schedule.sqlite"
 KILL_GRACE_S = 5.0
@@ -294,6 +297,12 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
             from bot.notify import NoticeKind
 
             notifier.emit(NoticeKind.DAEMON, text, ledger=str(ledger_path))
+        # Stop writing into a damaged ledger (ADR-050): the next start refuses it with the
+        # same one line, and `entasis ledger recover` restores the newest sound backup.
+        from state import integrity
+
+        daemon.request_stop("the ledger failed its integrity check", delay_s=DAMAGE_STOP_DELAY_S,
+                            exit_code=integrity.EXIT_LEDGER_DAMAGED)
 
     def on_selfplay(command: list[str], result: dict[str, Any]) -> None:
         promoted = [g["version"] for g in result.get("generations", []) if g.get("promoted")]

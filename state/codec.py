@@ -38,13 +38,19 @@ EVENT_TYPES: dict[str, type] = {cls.__name__: cls for cls in (
 
 
 def decimal_text(value: Decimal) -> str:
-    """A Decimal as plain text without exponent ("0.00010", not "1.0E-4"): exact and readable."""
+    """A Decimal as plain text without exponent ("0.00010", not "1.0E-4"): exact and readable.
+
+    Infinity and NaN are refused: an amount that is not a number would be stored, and every
+    later start would fail on it (a `starting_balance = inf` once did exactly that)."""
+    if not value.is_finite():
+        raise ValueError(f"refusing to record the non-finite amount {value}: every amount in "
+                         "the ledger must be a finite number (check the value's source)")
     return format(value, "f")
 
 
 def optional_text(value: Decimal | None) -> str | None:
     """`decimal_text`, passing None through (a market order has no price)."""
-    return None if value is None else format(value, "f")
+    return None if value is None else decimal_text(value)
 
 
 def optional_decimal(text: str | None) -> Decimal | None:

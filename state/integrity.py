@@ -34,6 +34,11 @@ RECOVER = ("restore the newest backup with `entasis ledger recover` (backups are
            "`entasis ledger recover --salvage`")
 
 
+#: The exit status of a process that refused (or stopped for) a damaged ledger; the systemd
+#: unit does not restart on it (`RestartPreventExitStatus`): a restart would refuse it again.
+EXIT_LEDGER_DAMAGED = 4
+
+
 class LedgerDamaged(Exception):
     """The ledger file cannot be trusted; nothing was written to it.
 

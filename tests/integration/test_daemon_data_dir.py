@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli import EXIT_LEDGER_DAMAGED
+from state.integrity import EXIT_LEDGER_DAMAGED
 from tests.conftest import REPO_ROOT
 from tests.unit.test_data_dir import poisoned_ledger
 

@@ -160,3 +160,25 @@ def test_a_decision_step_that_raises_is_logged_and_the_loop_goes_on() -> None:
 
     asyncio.run(asyncio.wait_for(scenario(), 10))
     assert engine.decision_errors == 1 and len(trader.steps) == 2
+
+
+def test_a_full_disk_is_not_a_symbols_fault_and_stops_the_decision_loop() -> None:
+    """The ledger could not record the fills: no symbol is isolated, the error goes up to
+    the daemon (which stops with one line naming the data dir) instead of being retried."""
+    import sqlite3
+
+    import pytest
+
+    class DiskFull(FillsBreakOn):
+        def on_bars(self, bars: list[Bar]) -> None:
+            raise sqlite3.OperationalError("database or disk is full")
+
+    trader = DiskFull("none")
+    engine = engine_with(trader)
+    engine.grace_s = 0.01
+    for symbol in SYMBOLS:
+        engine.on_bar(bar(symbol, 0))
+
+    with pytest.raises(sqlite3.OperationalError, match="disk is full"):
+        asyncio.run(asyncio.wait_for(engine.run_decisions(), 10))
+    assert engine.isolated == {} and engine.decision_errors == 0 and trader.steps == []

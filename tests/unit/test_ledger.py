@@ -225,3 +225,11 @@ def test_reopening_keeps_everything_committed(tmp_path: Path) -> None:
     with Ledger.open(path, instruments=SAMPLE_INSTRUMENTS) as again:
         assert again.table_digest() == digest
         assert [s.seq for s in again.events(after_seq=198)] == [199, 200]
+
+
+def test_a_non_finite_amount_is_refused_and_nothing_is_recorded(ledger: Ledger) -> None:
+    before = ledger.table_digest()
+    for amount in (D("Infinity"), D("NaN")):
+        with pytest.raises(ValueError, match="non-finite amount"):
+            ledger.record(BalanceSet("USDT", amount, D(0), T0, T0))
+    assert ledger.table_digest() == before

@@ -113,3 +113,28 @@ def test_a_damaged_scheduler_store_is_moved_aside_and_started_afresh(
     (aside,) = tmp_path.glob("schedule.sqlite.damaged-*")
     assert aside.read_text() == "not a database\n" * 100
     assert any("schedule.sqlite is damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_a_failed_daily_check_stops_the_daemon_with_the_damaged_ledger_status(
+        tmp_path: Path) -> None:
+    """Damage found while running: the notice goes out, then the daemon stops (exit 4, which
+    the systemd unit does not restart into) instead of writing on into a damaged file."""
+    from state.integrity import EXIT_LEDGER_DAMAGED
+
+    (tmp_path / "config.toml").write_text(f'[app]\ndata_dir = "{tmp_path / "var"}"\n')
+    config = load_config(tmp_path / "config.toml", environ={})
+    config.data_dir.mkdir()
+    garbage_in_the_middle(sound_ledger(config.data_dir / "ledger.sqlite", events=2000))
+    stops: list[tuple[str, float, int]] = []
+    daemon = SimpleNamespace(
+        config=config, config_path=None, notifier=None, sim=None,
+        request_stop=lambda reason, *, delay_s, exit_code: stops.append(
+            (reason, delay_s, exit_code)))
+
+    with JobStore(tmp_path / "schedule.sqlite") as store:
+        check = {job.name: job for job in daemon_jobs(daemon, store)}["ledger_check"]
+        _run_slots(check, store, [T0])
+
+    assert [(reason, code) for reason, _, code in stops] == [
+        ("the ledger failed its integrity check", EXIT_LEDGER_DAMAGED)]
+    assert stops[0][1] > 0  # a moment for the notice to go out first
