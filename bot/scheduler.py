@@ -297,7 +297,7 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
             from bot.notify import NoticeKind
 
             notifier.emit(NoticeKind.DAEMON, text, ledger=str(ledger_path))
-        # Stop writing into a damaged ledger (ADR-050): the next start refuses it with the
+        # Stop writing into a damaged ledger (ADR-051): the next start refuses it with the
         # same one line, and `entasis ledger recover` restores the newest sound backup.
         from state import integrity
 
