@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 
 from bot.config import StrategyConfig
 from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
-from strategies.bad_prints import PrintFilter, tick_at
+from strategies.bad_prints import PrintFilter
 from strategies.features import FeatureBook
 from strategies.ranking import RankedCoin, rank
 
@@ -113,7 +113,7 @@ class Engine:
         """`on_tick` for a ticker array (vectorized while every row is in range)."""
         self.ticks_seen += len(batch)
         if self.isolated and not self.isolated.keys().isdisjoint(batch.symbols):
-            for tick in (tick_at(batch, i) for i in range(len(batch))):  # rare: drop the isolated rows one by one
+            for tick in (batch.row(i) for i in range(len(batch))):  # rare: drop the isolated rows one by one
                 self.ticks_seen -= 1
                 self.on_tick(tick)
             return
@@ -124,7 +124,7 @@ class Engine:
             if kept is not None:
                 self.book.on_tick_batch(kept)
         except Exception:  # noqa: BLE001 - find the row that fails, isolate only its symbol
-            for tick in (tick_at(batch, i) for i in range(len(batch))):
+            for tick in (batch.row(i) for i in range(len(batch))):
                 self.ticks_seen -= 1
                 self.on_tick(tick)
 

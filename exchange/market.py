@@ -84,6 +84,24 @@ class TickBatch:
     def __len__(self) -> int:
         return len(self.symbols)
 
+    def row(self, i: int) -> Tick:
+        """Row `i` as a Tick (for the rare path that must judge tickers one by one)."""
+        return Tick(self.symbols[i], int(np.asarray(self.ts_event)[i]), self.ts_recv,
+                    float(self.last[i]), float(self.bid[i]), float(self.ask[i]),
+                    float(self.bid_qty[i]), float(self.ask_qty[i]),
+                    float(self.base_volume[i]), float(self.quote_volume[i]))
+
+    def select(self, keep: "np.ndarray") -> TickBatch:
+        """The rows where the boolean mask `keep` is true, in order."""
+        index = np.flatnonzero(keep)
+        return TickBatch(
+            symbols=tuple(self.symbols[i] for i in index),
+            ts_event=np.asarray(self.ts_event)[index], ts_recv=self.ts_recv,
+            last=self.last[index], bid=self.bid[index], ask=self.ask[index],
+            bid_qty=self.bid_qty[index], ask_qty=self.ask_qty[index],
+            base_volume=self.base_volume[index], quote_volume=self.quote_volume[index],
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class BarHistory:

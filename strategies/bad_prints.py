@@ -164,12 +164,12 @@ class PrintFilter:
             return batch, []
         released: list[Bar] = []
         for i in np.flatnonzero(~ok).tolist():
-            apply, bars = self.admit_tick(tick_at(batch, i))
+            apply, bars = self.admit_tick(batch.row(i))
             ok[i] = apply
             released.extend(bars)
         if not ok.any():
             return None, released
-        return _select(batch, ok), released
+        return batch.select(ok), released
 
     # -- internals -------------------------------------------------------------------------
 
@@ -234,26 +234,9 @@ class PrintFilter:
         return rows
 
 
-def tick_at(batch: TickBatch, i: int) -> Tick:
-    """Row `i` of a ticker array as a Tick."""
-    return Tick(batch.symbols[i], int(batch.ts_event[i]), batch.ts_recv, float(batch.last[i]),
-                float(batch.bid[i]), float(batch.ask[i]), float(batch.bid_qty[i]),
-                float(batch.ask_qty[i]), float(batch.base_volume[i]),
-                float(batch.quote_volume[i]))
-
 
 def _median(ordered: list[float]) -> float:
     n = len(ordered)
     mid = n // 2
     return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
-
-def _select(batch: TickBatch, keep: np.ndarray) -> TickBatch:
-    index = np.flatnonzero(keep)
-    return TickBatch(
-        symbols=tuple(batch.symbols[i] for i in index),
-        ts_event=np.asarray(batch.ts_event)[index], ts_recv=batch.ts_recv,
-        last=batch.last[index], bid=batch.bid[index], ask=batch.ask[index],
-        bid_qty=batch.bid_qty[index], ask_qty=batch.ask_qty[index],
-        base_volume=batch.base_volume[index], quote_volume=batch.quote_volume[index],
-    )

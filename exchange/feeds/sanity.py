@@ -233,11 +233,11 @@ class FrameValidator:
             self.observe_time(int(ts.max()))
             return batch
         for i in np.flatnonzero(~good).tolist():  # rare: say why, row by row
-            self.admit_tick(_tick_at(batch, i), now_ms)
+            self.admit_tick(batch.row(i), now_ms)
         if not good.any():
             return None
         self.observe_time(int(ts[good].max()))
-        return select(batch, good)
+        return batch.select(good)
 
     def admit_history(self, history: BarHistory, now_ms: int) -> BarHistory:
         """The valid rows of a REST history (the same object when all are)."""
@@ -295,23 +295,6 @@ class FrameValidator:
         return lo, hi
 
 
-def select(batch: TickBatch, keep: np.ndarray) -> TickBatch:
-    """The rows of `batch` where `keep` is true."""
-    index = np.flatnonzero(keep)
-    return TickBatch(
-        symbols=tuple(batch.symbols[i] for i in index),
-        ts_event=np.asarray(batch.ts_event)[index], ts_recv=batch.ts_recv,
-        last=batch.last[index], bid=batch.bid[index], ask=batch.ask[index],
-        bid_qty=batch.bid_qty[index], ask_qty=batch.ask_qty[index],
-        base_volume=batch.base_volume[index], quote_volume=batch.quote_volume[index],
-    )
-
-
-def _tick_at(batch: TickBatch, i: int) -> Tick:
-    return Tick(batch.symbols[i], int(np.asarray(batch.ts_event)[i]), batch.ts_recv,
-                float(batch.last[i]), float(batch.bid[i]), float(batch.ask[i]),
-                float(batch.bid_qty[i]), float(batch.ask_qty[i]),
-                float(batch.base_volume[i]), float(batch.quote_volume[i]))
 
 
 def _bar_at(history: BarHistory, i: int) -> Bar:
