@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -21,12 +22,14 @@ from tests.conftest import REPO_ROOT
 from tests.unit.test_sdnotify import FakeSystemd
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+DATA_DIR = "/srv/entasis-test/var"  # only named in the unit; outside /tmp, which PrivateTmp hides
+MAX_EXPOSURE = 4.0
 
 
-def install(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def install(tmp_path: Path, *extra: str, data_dir: str = DATA_DIR) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", "service", "install", "--unit-dir",
-         str(tmp_path / "units"), "--data-dir", str(tmp_path / "data"), "--json", *extra],
+         str(tmp_path / "units"), "--data-dir", data_dir, "--json", *extra],
         capture_output=True, text=True, cwd=REPO_ROOT, timeout=60)
 
 
@@ -46,9 +49,74 @@ def test_service_install_writes_the_unit_for_the_given_user(tmp_path: Path) -> N
     unit = Path(answer["unit"]).read_text()
     assert Path(answer["unit"]) == tmp_path / "units" / "entasis.service"
     assert "User=trader" in unit and "Group=trader" in unit and "WatchdogSec=20" in unit
-    assert f"ReadWritePaths={(tmp_path / 'data').resolve()}" in unit
+    assert f"ReadWritePaths={DATA_DIR}" in unit
     assert f"ExecStart={Path(sys.prefix).resolve()}/bin/entasis run --config" in unit
-    assert any("useradd --system" in step for step in answer["next_steps"])
+    assert any("useradd --system --user-group" in step for step in answer["next_steps"])
+
+
+def test_service_install_runs_the_venv_under_prefix_as_the_users_own_group(tmp_path: Path) -> None:
+    done = install(tmp_path, "--user", "trader", "--prefix", "/opt/entasis-b")
+    assert done.returncode == 0, done.stderr
+    unit = (tmp_path / "units" / "entasis.service").read_text().splitlines()
+    assert "ExecStart=/opt/entasis-b/.venv/bin/entasis run --config /opt/entasis-b/config.toml" in unit
+    assert "WorkingDirectory=/opt/entasis-b" in unit
+    assert "Group=trader" in unit and not any(line.startswith("Group=no") for line in unit)
+
+
+def test_service_install_names_an_existing_users_primary_group(tmp_path: Path) -> None:
+    import grp
+    import pwd
+
+    user = pwd.getpwuid(os.getuid())
+    if not user.pw_name.islower() or not user.pw_name.isalnum():
+        pytest.skip(f"current user {user.pw_name!r} is not a plain system user name")
+    done = install(tmp_path, "--user", user.pw_name)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["group"] == grp.getgrgid(user.pw_gid).gr_name
+
+
+@pytest.mark.parametrize(("option", "path", "setting"), [
+    ("--prefix", "/home/alice/entasis", "ProtectHome=true"),
+    ("--data-dir", "/tmp/entasis-var", "PrivateTmp=true"),
+    ("--data-dir", "/root/var", "ProtectHome=true"),
+])
+def test_service_install_refuses_paths_the_sandbox_hides(
+        tmp_path: Path, option: str, path: str, setting: str) -> None:
+    extra = [option, path] if option != "--data-dir" else []
+    done = install(tmp_path, "--user", "entasis", *extra,
+                   data_dir=path if option == "--data-dir" else DATA_DIR)
+    assert done.returncode == 2, done.stdout
+    message = " ".join(done.stderr.split())
+    assert f"{option} {path} is under" in message and setting in message and "/opt" in message
+    assert not (tmp_path / "units" / "entasis.service").exists()
+
+
+def test_printed_install_steps_are_whole_lines_at_any_terminal_width(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "service", "install", "--unit-dir", str(tmp_path / "u"),
+         "--data-dir", "/srv/a-rather-long-path/that/would/wrap/on/a/narrow/terminal/var",
+         "--user", "entasis"],
+        capture_output=True, text=True, cwd=REPO_ROOT, timeout=60,
+        env={**os.environ, "COLUMNS": "40", "TERM": "xterm"})
+    assert done.returncode == 0, done.stderr
+    steps = [line.strip() for line in done.stdout.splitlines()[1:]]
+    assert steps[0].startswith("useradd --system") and steps[0].endswith("entasis")
+    assert steps[1] == ("install -d -o entasis -g entasis -m 0750 "
+                        "/srv/a-rather-long-path/that/would/wrap/on/a/narrow/terminal/var")
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None,
+                    reason="systemd-analyze not installed (apt-get install systemd)")
+def test_the_shipped_unit_exposure_is_at_most_4() -> None:
+    done = subprocess.run([SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager",
+                           str(REPO_ROOT / "deploy" / "entasis.service")],
+                          capture_output=True, text=True, timeout=60)
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", done.stdout + done.stderr)
+    assert match, done.stdout + done.stderr
+    assert float(match.group(1)) <= MAX_EXPOSURE, done.stdout
+    shipped = (REPO_ROOT / "deploy" / "entasis.service").read_text().splitlines()
+    assert "RestartPreventExitStatus=2 3 4" in shipped  # hardening kept the no-restart codes
+    assert not any(line.startswith("MemoryDenyWriteExecute") for line in shipped)  # numba JIT
 
 
 def test_service_install_refuses_a_bad_user_name(tmp_path: Path) -> None:
