@@ -172,6 +172,9 @@ class ControlConfig(_Section):
 NoticeKindName = Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
                          "model_promoted", "daemon", "report", "order_failed"]
 NOTICE_KINDS: tuple[NoticeKindName, ...] = get_args(NoticeKindName)
+# Rare and urgent: sent at once, never held for the batch window.
+IMMEDIATE_KINDS: tuple[NoticeKindName, ...] = ("trading_state", "breaker", "daemon", "report",
+                                               "order_failed")
 
 
 class TelegramConfig(_Section):
@@ -186,8 +189,14 @@ class TelegramConfig(_Section):
     notify: list[NoticeKindName] = Field(default_factory=lambda: list(NOTICE_KINDS))
     commands_per_minute: int = Field(30, ge=1, le=600)
     unauthorized_log_every_s: float = Field(60.0, ge=0)
+    # Notices of kinds not in `immediate` are coalesced into one message per window (27 fill
+    # messages in the first minute was the complaint); 0 sends them as they come.
+    batch_window_s: float = Field(60.0, ge=0, le=3600)
+    immediate: list[NoticeKindName] = Field(default_factory=lambda: list(IMMEDIATE_KINDS))
+    # On shutdown: how long to wait for "daemon stopping" and the pending notices to go out.
+    shutdown_flush_s: float = Field(3.0, ge=0, le=10)
 
-    @field_validator("chat_ids", "notify", mode="before")
+    @field_validator("chat_ids", "notify", "immediate", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         """Environment overrides arrive as text: "123,-456" -> ["123", "-456"]."""
@@ -348,21 +357,44 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, str]]:
     return overrides
 
 
-def _format_errors(error: ValidationError, source: str) -> str:
-    lines = [f"invalid configuration in {source}:"]
+def _env_names(environ: Mapping[str, str]) -> dict[str, str]:
+    """"section.key" -> the ENTASIS__SECTION__KEY variable that set it, so an error can
+    blame the variable and not a file that never held the value."""
+    names: dict[str, str] = {}
+    for name in environ:
+        if name.startswith(ENV_PREFIX):
+            names[".".join(name[len(ENV_PREFIX):].lower().split("__"))] = name
+    return names
+
+
+def _origin(key: str, env_names: Mapping[str, str]) -> str:
+    """" (from environment variable X)" when `key` (or the setting it belongs to) came from
+    the environment; "" when it came from the file."""
+    parts = key.split(".")
+    name = env_names.get(".".join(parts[:2]))
+    return f" (from environment variable {name})" if name else ""
+
+
+def _format_errors(error: ValidationError, source: str,
+                   env_names: Mapping[str, str] | None = None) -> str:
+    env_names = env_names or {}
+    where = f"{source} and the environment" if env_names else source
+    lines = [f"invalid configuration in {where}:"]
     for item in error.errors():
         key = ".".join(str(p) for p in item["loc"])
         if not key:  # a whole-config rule names its key itself; the input holds secrets
-            lines.append(f"  {item['msg']}")
+            named = next((k for k in env_names if item["msg"].startswith(f"{k} ")), "")
+            lines.append(f"  {item['msg']}{_origin(named, env_names) if named else ''}")
             continue
+        origin = _origin(key, env_names)
         if item["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key; remove it or check its spelling")
+            lines.append(f"  {key}{origin}: unknown key; remove it or check its spelling")
             continue
         shown = "***" if key.endswith(("_key", "_secret", "token")) else repr(item.get("input"))
         rule = item["msg"]
         if item["type"] == "finite_number":  # inf/nan: pydantic's message omits the range
             rule += f"; allowed: {_allowed_range(item['loc'])}"
-        lines.append(f"  {key} = {shown}: {rule}")
+        lines.append(f"  {key} = {shown}{origin}: {rule}")
     return "\n".join(lines)
 
 
@@ -417,4 +449,4 @@ def load_config(
     try:
         return Config.model_validate({**data, "base_dir": base_dir})
     except ValidationError as exc:
-        raise ConfigError(_format_errors(exc, source)) from None
+        raise ConfigError(_format_errors(exc, source, _env_names(environ))) from None

@@ -113,3 +113,37 @@ def test_config_check_prints_masked_config_and_daemon_refuses_bad_config(tmp_pat
     )
     assert refused.returncode == 2
     assert "sim.speed = 0" in refused.stderr and "greater than 0" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("ENTASIS__SIM__COINS", "x", "sim.coins = 'x' (from environment variable ENTASIS__SIM__COINS)"),
+        ("ENTASIS__TELEGRAM__BATCH_WINDOW_S", "-5",
+         "telegram.batch_window_s = '-5' (from environment variable ENTASIS__TELEGRAM__BATCH_WINDOW_S)"),
+        ("ENTASIS__SIM__COINZ", "3", "sim.coinz (from environment variable ENTASIS__SIM__COINZ): unknown key"),
+    ],
+)
+def test_an_environment_override_error_names_the_variable_not_the_file(
+    tmp_path: Path, variable: str, value: str, expected: str
+) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, "[sim]\ncoins = 3"), environ={variable: value})
+    message = str(error.value)
+    assert expected in message and "and the environment" in message
+
+
+def test_a_file_error_beside_an_override_still_blames_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as error:
+        load_config(write(tmp_path, "[sim]\ncoins = 0"), environ={"ENTASIS__SIM__SPEED": "2"})
+    line = next(line for line in str(error.value).splitlines() if "sim.coins" in line)
+    assert line.strip().startswith("sim.coins = 0: ") and "environment variable" not in line
+
+
+def test_telegram_batching_defaults_send_urgent_kinds_at_once_and_batch_fills() -> None:
+    telegram = load_config(None, environ={}).telegram
+    assert telegram.batch_window_s == 60.0 and 0 < telegram.shutdown_flush_s <= 10
+    assert {"breaker", "daemon", "order_failed", "trading_state"} <= set(telegram.immediate)
+    assert "fill" not in telegram.immediate
+    override = load_config(None, environ={"ENTASIS__TELEGRAM__IMMEDIATE": "fill,breaker"})
+    assert override.telegram.immediate == ["fill", "breaker"]
