@@ -10,7 +10,8 @@ decision that sits on a threshold could flip (ADR-045).
 These ufuncs are compiled by numba and call the C library's scalar `exp`, `log`, ... for
 every element, whatever the CPU: one order-defined result, equal to Python's `math.exp`
 (a test holds them equal) and to what numpy gives on a machine without AVX-512. They
-broadcast and accept scalars and `out=` like numpy's ufuncs, always in float64. Use them wherever a value can reach
+broadcast and accept scalars and `out=` like numpy's ufuncs, always in float64. Each is
+compiled (or loaded from numba's cache) on first use, so importing this module is free. Use them wherever a value can reach
 a decision, a fill or the ledger; numpy's own are fine for reports and plots.
 
 Numba is told not to use Intel's SVML (which would vectorize these calls per CPU) before it
@@ -24,6 +25,8 @@ import os
 
 os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
 
+from typing import TYPE_CHECKING, Any  # noqa: E402
+
 from numba import vectorize  # noqa: E402  (after the environment is set)
 
 #: One loop per ufunc, float64: float32 or integer input is computed in float64 (a lazily
@@ -33,14 +36,12 @@ _F64_2 = ["float64(float64, float64)"]
 
 
 
-@vectorize(_F64, cache=True)
-def exp(x):  # type: ignore[no-untyped-def]
+def _exp(x):  # type: ignore[no-untyped-def]
     """e**x, elementwise, as the C library computes it."""
     return math.exp(x)
 
 
-@vectorize(_F64, cache=True)
-def log(x):  # type: ignore[no-untyped-def]
+def _log(x):  # type: ignore[no-untyped-def]
     """Natural logarithm, elementwise (NaN below 0, -inf at 0, as numpy)."""
     if x < 0:
         return math.nan
@@ -49,8 +50,7 @@ def log(x):  # type: ignore[no-untyped-def]
     return math.log(x)
 
 
-@vectorize(_F64, cache=True)
-def log1p(x):  # type: ignore[no-untyped-def]
+def _log1p(x):  # type: ignore[no-untyped-def]
     """log(1 + x), exact near 0, elementwise (NaN below -1, -inf at -1, as numpy)."""
     if x < -1:
         return math.nan
@@ -59,14 +59,12 @@ def log1p(x):  # type: ignore[no-untyped-def]
     return math.log1p(x)
 
 
-@vectorize(_F64, cache=True)
-def expm1(x):  # type: ignore[no-untyped-def]
+def _expm1(x):  # type: ignore[no-untyped-def]
     """e**x - 1, exact near 0, elementwise."""
     return math.expm1(x)
 
 
-@vectorize(_F64, cache=True)
-def log10(x):  # type: ignore[no-untyped-def]
+def _log10(x):  # type: ignore[no-untyped-def]
     """Base-10 logarithm, elementwise (NaN below 0, -inf at 0, as numpy)."""
     if x < 0:
         return math.nan
@@ -75,13 +73,41 @@ def log10(x):  # type: ignore[no-untyped-def]
     return math.log10(x)
 
 
-@vectorize(_F64_2, cache=True)
-def power(x, y):  # type: ignore[no-untyped-def]
+def _power(x, y):  # type: ignore[no-untyped-def]
     """x**y, elementwise, as the C library's `pow` computes it."""
     return math.pow(x, y)
 
 
-@vectorize(_F64, cache=True)
-def tanh(x):  # type: ignore[no-untyped-def]
+def _tanh(x):  # type: ignore[no-untyped-def]
     """Hyperbolic tangent, elementwise (numpy's own runs SIMD code on AVX2 and AVX-512)."""
     return math.tanh(x)
+
+
+#: name -> (kernel, signatures): compiled into a ufunc by `__getattr__` on first use.
+_KERNELS = {
+    "exp": (_exp, _F64), "log": (_log, _F64), "log1p": (_log1p, _F64),
+    "expm1": (_expm1, _F64), "log10": (_log10, _F64), "power": (_power, _F64_2),
+    "tanh": (_tanh, _F64),
+}
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    exp: np.ufunc
+    log: np.ufunc
+    log1p: np.ufunc
+    expm1: np.ufunc
+    log10: np.ufunc
+    power: np.ufunc
+    tanh: np.ufunc
+
+
+def __getattr__(name: str) -> Any:
+    """Compile the ufunc `name` on first use and keep it as a module attribute."""
+    if name not in _KERNELS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    kernel, signatures = _KERNELS[name]
+    ufunc = vectorize(signatures, cache=True)(kernel)
+    ufunc.__doc__ = kernel.__doc__
+    globals()[name] = ufunc
+    return ufunc
