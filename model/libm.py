@@ -11,8 +11,9 @@ These ufuncs are compiled by numba and call the C library's scalar `exp`, `log`,
 every element, whatever the CPU: one order-defined result, equal to Python's `math.exp`
 (a test holds them equal) and to what numpy gives on a machine without AVX-512. They
 broadcast and accept scalars and `out=` like numpy's ufuncs, always in float64. Each is
-compiled (or loaded from numba's cache) on first use, so importing this module is free. Use them wherever a value can reach
-a decision, a fill or the ledger; numpy's own are fine for reports and plots.
+compiled (or loaded from numba's cache) on first use, so importing this module is free.
+Use them wherever a value can reach a decision, a fill or the ledger; numpy's own are fine
+for reports and plots.
 
 Numba is told not to use Intel's SVML (which would vectorize these calls per CPU) before it
 is first imported.
