@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -86,6 +87,32 @@ class Notifier:
     def emit(self, kind: NoticeKind, text: str, ts_ms: int | None = None, **data: Any) -> None:
         """Shorthand for `publish(Notice(kind, text, ts_ms or now, data))`."""
         self.publish(Notice(kind, text, wall_ms() if ts_ms is None else ts_ms, data))
+
+
+def summarize(notices: Sequence[Notice], max_lines: int = 20) -> str:
+    """One message for a batch of notices: a count per kind ("5 fills: 3 buys, 2 sells"),
+    then the notices' own lines, oldest first, at most `max_lines` of them.
+
+    Why: a busy minute made 27 fill messages, and Telegram rate-limits a chat at about one
+    message a second; the operator wants the gist first and the details under it."""
+    if len(notices) == 1:
+        return notices[0].text
+    counts = Counter(n.kind for n in notices)
+    header = [_count_line(kind, count, notices) for kind, count in counts.items()]
+    lines = [n.text for n in notices[:max_lines]]
+    if len(notices) > max_lines:
+        lines.append(f"… and {len(notices) - max_lines} more")
+    return "\n".join(header + lines)
+
+
+def _count_line(kind: NoticeKind, count: int, notices: Sequence[Notice]) -> str:
+    """"3 fills: 2 buys, 1 sell" for fills (side from the notice data); "2 stale_feed" else."""
+    if kind is not NoticeKind.FILL:
+        return f"{count} {kind.value} notice{'s' if count != 1 else ''}"
+    sides = Counter(str(n.data.get("side", "")).lower() for n in notices if n.kind is kind)
+    parts = [f"{sides[side]} {side}{'s' if sides[side] != 1 else ''}"
+             for side in ("buy", "sell") if sides[side]]
+    return f"{count} fill{'s' if count != 1 else ''}" + (f": {', '.join(parts)}" if parts else "")
 
 
 class _HasHealth(Protocol):

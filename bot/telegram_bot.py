@@ -11,6 +11,13 @@ answer at all; it is logged with its chat id and never its content, at most once
 `unauthorized_log_every_s` per chat. Allowed chats are rate-limited too
 (`commands_per_minute`), so a stuck client cannot flood the daemon.
 
+Notices: kinds in `[telegram] immediate` (breaker, halt, daemon, refused order, report) go
+out at once; the rest (fills above all) are held and sent as one message per
+`batch_window_s` ("5 fills: 3 buys, 2 sells" and the lines), so a busy minute is one message
+and not Telegram's flood control. Notices Telegram refuses with a 429 are counted, warned
+about at most once a minute and mentioned in the next message. When the daemon cancels this
+task it sends "daemon stopping" and whatever is pending, within `shutdown_flush_s`.
+
 Robustness: the Bot API can fail, time out or send updates this library cannot parse.
 `SafeBot` (bot/telegram_support.py) parses each update on its own and replaces one that does not parse by an empty
 update with its id, so polling moves past it (python-telegram-bot would otherwise fetch the
@@ -25,10 +32,11 @@ import contextlib
 import logging
 import secrets
 import time
+import warnings
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
 from telegram.error import InvalidToken, RetryAfter, TelegramError
@@ -45,8 +53,8 @@ from telegram.request import HTTPXRequest
 
 from bot.command_text import render
 from bot.commands import CommandError
-from bot.notify import Notice
-from bot.telegram_support import SafeBot, equity_png
+from bot.notify import Notice, NoticeKind, summarize, wall_ms
+from bot.telegram_support import DropCounter, SafeBot, equity_png, forceexit_problem
 
 if TYPE_CHECKING:
     from bot.commands import CommandLayer, Runtime
@@ -54,9 +62,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 CONFIRM_TTL_S = 120.0
-NOTICE_QUEUE = 200
-NOTICE_BATCH_S = 0.5  # notices arriving within this are sent as one message
+NOTICE_QUEUE = 200  # immediate notices waiting, and notices held for one batch
+NOTICE_BATCH_S = 0.5  # immediate notices arriving within this are sent as one message
 NOTICE_LINES = 20
+STOPPING = "daemon stopping"
+Sent = Literal["sent", "rate_limited", "failed"]
 
 # chat command -> (layer command, default arguments, name of a positional argument or None)
 CHAT_COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
@@ -114,8 +124,12 @@ class TelegramBot:
         self._warned_rate: dict[int, float] = {}
         self._unauthorized_logged: dict[int, float] = {}
         self.unauthorized_dropped = 0
-        self._notices: asyncio.Queue[Notice] = asyncio.Queue(NOTICE_QUEUE)
-        self.notices_dropped = 0
+        self._immediate: list[Notice] = []
+        self._batch: list[Notice] = []
+        self._batch_due: float | None = None  # monotonic time the held batch goes out
+        self._wake = asyncio.Event()
+        self._stop_announced = False
+        self.drops = DropCounter()
         logging.getLogger("httpx").setLevel(logging.WARNING)  # it logs URLs: the token
 
     def _build(self, token: str) -> Application[Any, Any, Any, Any, Any, Any]:
@@ -160,6 +174,9 @@ class TelegramBot:
             log.info("telegram bot @%s serving %d chat(s)", self.app.bot.username,
                      len(self._settings.chat_ids))
             await self._send_notices()
+        except asyncio.CancelledError:
+            await self._farewell()  # the daemon is shutting down: say so, flush, then stop
+            raise
         finally:
             unsubscribe()
             await self._close()
@@ -248,8 +265,12 @@ class TelegramBot:
         try:
             target, args = self._parse(update, list(context.args or []))
             if self.layer.is_destructive(target):
-                await self._ask(chat.id, target, args)
-                return
+                problem = (forceexit_problem(self.runtime.trader, str(args.get("symbol", "")))
+                           if target == "forceexit" else "")
+                if not problem:
+                    await self._ask(chat.id, target, args)
+                    return
+                raise CommandError(f"forceexit: {problem}")
             answer = render(target, self.layer.call(target, args))
         except CommandError as exc:
             answer = f"error: {exc}"
@@ -317,12 +338,19 @@ class TelegramBot:
     async def send(self, chat_id: int, text: str, **kwargs: Any) -> bool:
         """Send a message; an API error or timeout is logged (without the text), not raised.
         One retry after the wait a 429 asks for."""
+        return await self._post_text(chat_id, text, **kwargs) == "sent"
+
+    async def _post_text(self, chat_id: int, text: str, **kwargs: Any) -> Sent:
+        """`send`, saying whether a failure was Telegram's flood control (the notices in it
+        are then counted as dropped) or anything else."""
         for attempt in (1, 2):
             try:
                 await self.app.bot.send_message(chat_id, text, **kwargs)
-                return True
+                return "sent"
             except RetryAfter as exc:
-                wait = exc.retry_after
+                with warnings.catch_warnings():  # PTB 22.2+: int now, timedelta later; both fine
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    wait = exc.retry_after
                 seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
                 if attempt == 2 or seconds > 30:
                     break
@@ -330,9 +358,9 @@ class TelegramBot:
             except TelegramError as exc:
                 log.warning("telegram: sending to chat %d failed (%s)", chat_id,
                             exc.__class__.__name__)
-                return False
-        log.warning("telegram: sending to chat %d failed (rate limited)", chat_id)
-        return False
+                return "failed"
+        log.debug("telegram: sending to chat %d failed (rate limited)", chat_id)
+        return "rate_limited"
 
     async def _send_chart(self, chat_id: int) -> None:
         ledger = self.runtime.ledger
@@ -352,41 +380,97 @@ class TelegramBot:
 
     # --- notices ---------------------------------------------------------------------------------
     def _enqueue(self, notice: Notice) -> None:
-        if notice.kind.value not in self.runtime.config.telegram.notify:
+        """Subscriber (runs inside the publisher): hold the notice for its batch, or for the
+        immediate sender; never blocks, never raises."""
+        settings = self.runtime.config.telegram  # reload-config applies live
+        if notice.kind.value not in settings.notify:
             return
-        try:
-            self._notices.put_nowait(notice)
-        except asyncio.QueueFull:
-            self.notices_dropped += 1
+        if notice.kind is NoticeKind.DAEMON and notice.text.startswith(STOPPING):
+            self._stop_announced = True
+        if notice.kind.value in settings.immediate or settings.batch_window_s <= 0:
+            held = self._immediate
+        else:
+            held = self._batch
+            if self._batch_due is None:
+                self._batch_due = time.monotonic() + settings.batch_window_s
+        if len(held) >= NOTICE_QUEUE:
+            self.drops.add(1, "too many notices waiting")
+            return
+        held.append(notice)
+        self._wake.set()
 
     async def _send_notices(self) -> None:
-        """Forever: wait for a notice, gather what follows within NOTICE_BATCH_S, send one
-        message to every allowed chat."""
+        """Forever: send immediate notices as they come (what arrives within NOTICE_BATCH_S
+        shares a message) and the held batch when its window ends."""
         while True:
-            batch = [await self._notices.get()]
-            deadline = time.monotonic() + NOTICE_BATCH_S
-            while len(batch) < NOTICE_LINES:
-                try:  # asyncio.timeout, not wait_for: see bot/engine.py run_decisions
-                    async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                        batch.append(await self._notices.get())
-                except TimeoutError:
-                    break
-            lines = [n.text for n in batch]
-            if self.notices_dropped:
-                lines.append(f"({self.notices_dropped} notices dropped: too many at once)")
-                self.notices_dropped = 0
-            for chat_id in self.runtime.config.telegram.chat_ids:
-                await self.send(chat_id, "\n".join(lines))
-            for notice in batch:
-                photo = notice.data.get("photo_path")
-                if photo:
-                    for chat_id in self.runtime.config.telegram.chat_ids:
-                        with contextlib.suppress(TelegramError, OSError):
-                            await self.app.bot.send_photo(chat_id, Path(photo).read_bytes(),
-                                                          caption=notice.text[:1000])
-                document = notice.data.get("document_path")
-                if document:  # the daily report's self-contained HTML page
-                    for chat_id in self.runtime.config.telegram.chat_ids:
-                        with contextlib.suppress(TelegramError, OSError):
-                            await self.app.bot.send_document(
-                                chat_id, Path(document).read_bytes(), filename=Path(document).name)
+            await self._wait_for_notices()
+            if self._immediate:
+                await asyncio.sleep(NOTICE_BATCH_S)  # a burst (breaker + halt) is one message
+            await self._flush(force=False)
+
+    async def _wait_for_notices(self) -> None:
+        """Until an immediate notice arrives or the held batch is due."""
+        while not self._immediate and not self._batch_is_due():
+            wait = None if self._batch_due is None else max(0.0, self._batch_due - time.monotonic())
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+
+    def _batch_is_due(self) -> bool:
+        return self._batch_due is not None and time.monotonic() >= self._batch_due
+
+    async def _flush(self, force: bool) -> None:
+        """Send the immediate notices, then the batch if due (or `force`: at shutdown)."""
+        # Removed only once delivered: a shutdown in the middle sends them again, not never.
+        while self._immediate:
+            chunk = self._immediate[:NOTICE_LINES]
+            await self._deliver(chunk)
+            del self._immediate[:len(chunk)]
+        if self._batch and (force or self._batch_is_due()):
+            batch = list(self._batch)
+            await self._deliver(batch)
+            del self._batch[:len(batch)]
+            window = self.runtime.config.telegram.batch_window_s
+            self._batch_due = time.monotonic() + window if self._batch else None
+
+    async def _deliver(self, notices: list[Notice]) -> None:
+        """One message for `notices` to every allowed chat, owed drops mentioned; then the
+        photos and documents they carry. A 429 counts the notices as dropped."""
+        owed = self.drops.unreported
+        text = "\n".join(filter(None, [summarize(notices, NOTICE_LINES), self.drops.note()]))
+        results = [await self._post_text(chat_id, text)
+                   for chat_id in self.runtime.config.telegram.chat_ids]
+        if "sent" in results:
+            self.drops.reported(owed)
+        if "rate_limited" in results:
+            self.drops.add(len(notices), "Telegram flood control (429)")
+        for notice in notices:
+            await self._send_attachments(notice)
+
+    async def _send_attachments(self, notice: Notice) -> None:
+        """The daily report's chart (photo) and self-contained HTML page (document)."""
+        photo = notice.data.get("photo_path")
+        document = notice.data.get("document_path")
+        for chat_id in self.runtime.config.telegram.chat_ids:
+            if photo:
+                with contextlib.suppress(TelegramError, OSError):
+                    await self.app.bot.send_photo(chat_id, Path(photo).read_bytes(),
+                                                  caption=notice.text[:1000])
+            if document:
+                with contextlib.suppress(TelegramError, OSError):
+                    await self.app.bot.send_document(chat_id, Path(document).read_bytes(),
+                                                     filename=Path(document).name)
+
+    async def _farewell(self) -> None:
+        """On shutdown: "daemon stopping" (unless a stop command already said so) and every
+        pending notice, within `shutdown_flush_s`; what is left then is logged, not sent.
+        Why here: the daemon cancels this task and nobody else would ever send them."""
+        if not self._stop_announced and "daemon" in self.runtime.config.telegram.notify:
+            self._immediate.append(Notice(NoticeKind.DAEMON, STOPPING, wall_ms()))
+        try:
+            async with asyncio.timeout(self.runtime.config.telegram.shutdown_flush_s):
+                await self._flush(force=True)
+        except TimeoutError:
+            log.warning("telegram: %d notice(s) not sent before shutdown",
+                        len(self._immediate) + len(self._batch))

@@ -1,11 +1,13 @@
 """Pieces of the Telegram bot that talk to the library and the charts, kept apart from the
 command handling in bot/telegram_bot.py: a getUpdates that survives malformed updates, and
-the equity chart as PNG bytes."""
+the equity chart as PNG bytes, the count of dropped notices, and the /forceexit pre-check."""
 
 from __future__ import annotations
 
 import io
 import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from telegram import Update
@@ -51,3 +53,58 @@ def equity_png(ledger_path: Any) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+class DropCounter:
+    """Notices that never reached the chat (queue full, or Telegram's 429 flood control):
+    counted, logged at WARNING at most once per `warn_every_s`, and owed to the next message.
+
+    Why: drops used to be silent, so a burst of fills simply vanished from the chat."""
+
+    def __init__(self, warn_every_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.total = 0
+        self.unreported = 0
+        self._warn_every_s = warn_every_s
+        self._clock = clock
+        self._last_warning: float | None = None
+
+    def add(self, count: int, reason: str) -> None:
+        """Count `count` dropped notices; warn unless a warning went out within the interval."""
+        if count <= 0:
+            return
+        self.total += count
+        self.unreported += count
+        now = self._clock()
+        if self._last_warning is None or now - self._last_warning >= self._warn_every_s:
+            self._last_warning = now
+            log.warning("telegram: %d notice(s) dropped (%s); %d since start", count, reason,
+                        self.total)
+
+    def note(self) -> str:
+        """The line the next message carries ("" when nothing was dropped since the last)."""
+        return f"({self.unreported} notices dropped: rate limit)" if self.unreported else ""
+
+    def reported(self, count: int) -> None:
+        """`count` of the drops were mentioned in a message that went out."""
+        self.unreported = max(0, self.unreported - count)
+
+
+def forceexit_problem(trader: Any, symbol: str) -> str:
+    """Why `/forceexit symbol` has nothing to do ("" when it has), checked before the chat is
+    asked to confirm: a confirmation keyboard for a typo or an empty position is noise.
+    `all` always passes; the command itself reports what it did."""
+    if trader is None:
+        return "the trader is not running yet"
+    wanted = symbol.strip().upper()
+    if wanted == "ALL":
+        return ""
+    if wanted not in trader.instruments:
+        examples = ", ".join(sorted(trader.instruments)[:10])
+        return f"{symbol!r} is not a traded symbol (e.g. {examples}); or pass 'all'"
+    held = any(name == wanted and position.amount > 0
+               for name, position in trader.positions.items())
+    ordered = any(order.symbol == wanted for order in trader.broker.open_orders())
+    if not held and not ordered:
+        return f"nothing to exit: {wanted} is not held and has no open orders"
+    return ""

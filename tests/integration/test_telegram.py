@@ -213,12 +213,12 @@ def test_malformed_updates_api_errors_and_timeouts_do_not_stop_the_bot(
 
 def test_notices_charts_and_the_rate_limit(tmp_path: Path) -> None:
     async def scenario() -> None:
-        async with session(tmp_path, minutes=128, commands_per_minute=4,
+        async with session(tmp_path, minutes=128, commands_per_minute=4, batch_window_s=1.0,
                            notify='["fill", "trading_state"]') as (api, runtime, bot):
             runtime.play(6)  # the script sells AAA and BBB: two fills -> one batched notice
             runtime.notifier.emit(NoticeKind.STALE_FEED, "market feed STALE")  # not subscribed
             notices = await api.wait_sent("sendMessage", 1, CHAT)
-            assert notices[0].params["text"].splitlines() == [
+            assert notices[0].params["text"].splitlines() == ["2 fills: 2 sells"] + [
                 n.text for n in runtime.notices if n.kind is NoticeKind.FILL][-2:]
             await asyncio.sleep(0.8)
             assert not any("STALE" in c.params["text"] for c in api.sent("sendMessage"))
@@ -254,5 +254,88 @@ def test_the_daily_report_notice_arrives_as_a_photo_and_an_html_document(tmp_pat
             assert photo.params["photo"] == chart.read_bytes()
             document = (await api.wait_sent("sendDocument", 1, CHAT))[0]
             assert document.params["document"] == page.read_bytes()
+
+    asyncio.run(scenario())
+
+
+def test_fills_are_batched_urgent_notices_go_at_once_and_shutdown_flushes_both(
+        tmp_path: Path) -> None:
+    async def scenario() -> FakeBotApi:
+        async with session(tmp_path, batch_window_s=600) as (api, runtime, bot):
+            for i, side in enumerate(["BUY", "SELL", "BUY", "BUY", "SELL"]):
+                runtime.notifier.emit(NoticeKind.FILL, f"filled: {side} 1 AAAUSDT @ {10 + i}",
+                                      side=side)
+            runtime.notifier.emit(NoticeKind.BREAKER, "breaker: daily loss 3.1% > 3.0%: HALTED")
+            first = (await api.wait_sent("sendMessage", 1, CHAT))[0]
+            assert first.params["text"] == "breaker: daily loss 3.1% > 3.0%: HALTED"
+            assert len(bot._batch) == 5  # the fills wait for their window
+        return api  # leaving the session cancels the bot, as the daemon's shutdown does
+
+    api = asyncio.run(scenario())
+    texts = [c.params["text"] for c in api.sent("sendMessage", CHAT)]
+    assert texts[1] == "daemon stopping"
+    assert texts[2].splitlines() == ["5 fills: 3 buys, 2 sells"] + [
+        f"filled: {side} 1 AAAUSDT @ {10 + i}"
+        for i, side in enumerate(["BUY", "SELL", "BUY", "BUY", "SELL"])]
+    assert len(texts) == 3
+
+
+def test_a_stop_command_notice_is_not_repeated_and_the_flush_wait_is_bounded(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> FakeBotApi:
+        async with session(tmp_path, shutdown_flush_s=0.3, request_timeout_s=10.0,
+                           batch_window_s=600) as (api, runtime, _bot):
+            runtime.notifier.emit(NoticeKind.DAEMON, "daemon stopping (operator stop command)")
+            await api.wait_sent("sendMessage", 1, CHAT)
+            runtime.notifier.emit(NoticeKind.FILL, "filled: BUY 1 AAAUSDT @ 10", side="BUY")
+            api.delay("sendMessage", 3.0)  # the server holds the flush past shutdown_flush_s
+        return api
+
+    with caplog.at_level(logging.INFO):
+        api = asyncio.run(scenario())
+    texts = [c.params["text"] for c in api.sent("sendMessage", CHAT)]
+    assert texts[0] == "daemon stopping (operator stop command)"
+    assert not any(t == "daemon stopping" for t in texts)  # no second farewell
+    assert "telegram: 1 notice(s) not sent before shutdown" in caplog.text
+
+
+def test_flood_drops_are_counted_warned_once_and_reported_in_the_next_message(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    too_many = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 45",
+                "parameters": {"retry_after": 45}}
+
+    async def scenario() -> None:
+        async with session(tmp_path, batch_window_s=0) as (api, runtime, bot):
+            api.fail("sendMessage", 429, too_many, times=2)
+            runtime.notifier.emit(NoticeKind.FILL, "fill one", side="BUY")
+            await api.wait_sent("sendMessage", 1, CHAT)
+            runtime.notifier.emit(NoticeKind.FILL, "fill two", side="BUY")
+            await api.wait_sent("sendMessage", 2, CHAT)
+            runtime.notifier.emit(NoticeKind.FILL, "fill three", side="SELL")
+            third = (await api.wait_sent("sendMessage", 3, CHAT))[2]
+            assert third.params["text"].splitlines() == ["fill three", "(2 notices dropped: rate limit)"]
+            runtime.notifier.emit(NoticeKind.FILL, "fill four", side="SELL")
+            fourth = (await api.wait_sent("sendMessage", 4, CHAT))[3]
+            assert fourth.params["text"] == "fill four" and bot.drops.total == 2
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(scenario())
+    warnings = [r.getMessage() for r in caplog.records if "dropped" in r.getMessage()]
+    assert warnings == ["telegram: 1 notice(s) dropped (Telegram flood control (429)); 1 since start"]
+
+
+def test_forceexit_checks_the_symbol_before_asking_to_confirm(tmp_path: Path) -> None:
+    async def scenario() -> None:
+        async with session(tmp_path) as (api, runtime, _bot):
+            trader = runtime.trader
+            idle = next(s for s in sorted(trader.instruments)
+                        if not (s in trader.positions and trader.positions[s].amount > 0)
+                        and all(o.symbol != s for o in trader.broker.open_orders()))
+            answer = await ask(api, "/forceexit NOPE")
+            assert answer.startswith("error: forceexit: 'NOPE' is not a traded symbol")
+            assert await ask(api, f"/forceexit {idle.lower()}") == (
+                f"error: forceexit: nothing to exit: {idle} is not held and has no open orders")
+            assert not any("reply_markup" in c.params for c in api.sent("sendMessage", CHAT))
+            assert runtime.trader.force_exits == {}
 
     asyncio.run(scenario())
