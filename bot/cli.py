@@ -14,12 +14,20 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.console import Console
+from rich.console import Console, ConsoleDimensions
 from rich.markup import escape
 from rich.table import Table
 
+from bot import formatting as fmt
 from bot.config import Config, ConfigError, load_config
 from state.integrity import EXIT_LEDGER_DAMAGED  # the status for a damaged ledger
+
+try:  # the running command's parameters (`as_json`); typer >= 0.20 runs a vendored click
+    from typer._click.globals import get_current_context
+except ImportError:  # pragma: no cover - older typer on plain click
+    from click import get_current_context  # type: ignore[no-redef]
+
+PIPED_WIDTH = 400  # columns of a table when stdout is a pipe or file: never cut a number
 
 
 
@@ -56,8 +64,37 @@ app = _App(add_completion=False, no_args_is_help=True, help=__doc__,
 config_app = typer.Typer(no_args_is_help=True, help="Inspect the configuration.")
 app.add_typer(config_app, name="config")
 
-out = Console()
+class _PipeConsole(Console):
+    """A console that, when stdout is not a terminal, lays tables out PIPED_WIDTH wide:
+    rich's 80-column default cut numbers in `entasis positions | grep ...`."""
+
+    @property
+    def size(self) -> ConsoleDimensions:
+        size = Console.size.fget(self)  # type: ignore[attr-defined]
+        return size if self.is_terminal else ConsoleDimensions(max(size.width, PIPED_WIDTH),
+                                                                size.height)
+
+    @size.setter
+    def size(self, new_size: tuple[int, int]) -> None:
+        Console.size.fset(self, new_size)  # type: ignore[attr-defined]
+
+
+out = _PipeConsole()
 err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1, hint: str | None = None) -> typer.Exit:
+    """Report an error the way the running command was asked to answer, and return the
+    `typer.Exit(code)` to raise. With `--json` (the command's `as_json` parameter): one JSON
+    object `{"ok": false, "error": ..., "hint": ..., "exit_code": ...}` on stdout, so a script
+    that parses stdout always gets JSON. The one `error:` line goes to stderr either way (logs
+    and the scheduler's error tail read it there)."""
+    context = get_current_context(silent=True)
+    if context is not None and context.params.get("as_json"):
+        print(json.dumps({"ok": False, "error": message, "hint": hint, "exit_code": code}))
+    err.print(f"[red]error:[/red] {escape(message)}" + (f" ({escape(hint)})" if hint else ""),
+              highlight=False, soft_wrap=True)
+    return typer.Exit(code)
 
 ConfigOption = typer.Option(Path("config.toml"), "--config", "-c", help="Path of config.toml.")
 JsonOption = typer.Option(False, "--json", help="Print one JSON object instead of tables.")
@@ -67,8 +104,7 @@ def _load(path: Path) -> Config:
     try:
         return load_config(path)
     except ConfigError as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(2) from None
+        raise fail(str(exc), 2) from None
 
 
 @app.command()
@@ -141,8 +177,7 @@ def _ask(config_path: Path, command: str) -> dict[str, Any]:
     try:
         return asyncio.run(call(config.data_dir, command))
     except ControlUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
 
 
 def _print_status(result: dict[str, Any]) -> None:
@@ -159,28 +194,33 @@ def _print_status(result: dict[str, Any]) -> None:
             f"last message {feed.get('last_message_age_s') or 0:.1f}s ago"
         )
     trading = result.get("trading")
+    clock = result.get("clock")
+    minute = (result.get("decisions") or {}).get("last_minute_open_ms")
+    if minute is not None:
+        out.print(f"market time {fmt.when(minute, clock)}", highlight=False)
     if trading:
+        quote = trading["quote_asset"]
         out.print(
-            f"account: equity {trading['equity']} {trading['quote_asset']} · cash {trading['cash']} · "
-            f"state {trading['trading_state']} · today's PnL {trading['today_pnl']} · "
-            f"{trading['fills']} fills · {trading['round_trips']} round trips"
-            + (f" (win rate {trading['win_rate'] * 100:.0f}%)" if trading["win_rate"] is not None else "")
-            + f" · denials {trading['denials'] or 'none'}"
+            f"account: equity {fmt.money(trading['equity'], quote, unit=True)} · cash "
+            f"{fmt.money(trading['cash'], quote)} · state {trading['trading_state']} · today's PnL "
+            f"{fmt.money(trading['today_pnl'], quote)} · "
+            + (f"{trading['fills']} fills · {trading['round_trips']} round trips"
+               if trading["fills"] else "no trades yet")
+            + (f" (win rate {fmt.share(trading['win_rate'])})" if trading["win_rate"] is not None else "")
+            + f" · denials {fmt.pairs(trading['denials'])}", highlight=False
         )
         if trading["last_denial"]:
-            out.print(f"last denial: {trading['last_denial']}")
-        positions = Table(title="Positions")
-        for column in ("symbol", "amount", "avg price", "last", "unrealized PnL"):
-            positions.add_column(column)
-        for p in trading["positions"]:
-            positions.add_row(p["symbol"], p["amount"], p["avg_price"], p["last"], p["unrealized_pnl"])
-        out.print(positions)
-        orders = Table(title="Open orders")
-        for column in ("order", "symbol", "side", "price", "remaining"):
-            orders.add_column(column)
-        for o in trading["open_orders"]:
-            orders.add_row(o["client_order_id"], o["symbol"], o["side"], o["price"], o["remaining"])
-        out.print(orders)
+            out.print(f"last denial: {fmt.text(trading['last_denial'])}", highlight=False)
+        out.print(rows_table("Positions", ("symbol", "amount", "avg price", "last", "unrealized PnL"),
+                             [[p["symbol"], fmt.quantity(p["amount"]), fmt.quantity(p["avg_price"]),
+                               fmt.quantity(p["last"]), fmt.money(p["unrealized_pnl"], quote)]
+                              for p in trading["positions"]], empty="no open positions"))
+        out.print(rows_table("Open orders", ("order", "symbol", "side", "price", "remaining"),
+                             [[o["client_order_id"], o["symbol"], o["side"], fmt.quantity(o["price"]),
+                               fmt.quantity(o["remaining"])] for o in trading["open_orders"]],
+                             empty="no open orders"))
+    else:
+        out.print("account: not started yet (fetching instruments and history)")
     from bot.live_status import live_lines  # reconciliation, stream, broker, refused orders
 
     for line in live_lines(result):
@@ -192,13 +232,29 @@ def _print_status(result: dict[str, Any]) -> None:
                   f"{forecast.get('reloads', 0)} reloads"
                   + (" · DEGRADED" if forecast.get("degraded") else ""), highlight=False)
     decisions = result["decisions"]
-    out.print(f"decision steps: {decisions['steps']} · last latency {decisions['last_latency_ms']} ms")
-    table = Table(title="Top-K ranking: P(target before stop within horizon)")
-    for column in ("#", "symbol", "score", "reasons"):
-        table.add_column(column)
-    for i, coin in enumerate(result["ranking"], 1):
-        table.add_row(str(i), coin["symbol"], f"{coin['score']:.3f}", "; ".join(coin["reasons"]))
-    out.print(table)
+    latency = decisions["last_latency_ms"]
+    out.print(f"decision steps: {decisions['steps']} · last latency "
+              + ("–" if latency is None else f"{fmt.ratio(latency, 1)} ms"), highlight=False)
+    out.print(rows_table("Top-K ranking: P(target before stop within horizon)",
+                         ("#", "symbol", "score", "reasons"),
+                         [[str(i), coin["symbol"], fmt.ratio(coin["score"], 3),
+                           "; ".join(coin["reasons"])]
+                          for i, coin in enumerate(result["ranking"], 1)],
+                         empty="no ranking yet"))
+
+
+def rows_table(title: str, columns: tuple[str, ...], rows: list[list[Any]],
+               empty: str = "nothing yet") -> Table | str:
+    """A rich table of already formatted cells whose numbers never wrap or get cut (the
+    console is wide when piped); when there are no rows, the `empty` words instead."""
+    if not rows:
+        return f"{title}: {empty}"
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, no_wrap=True, overflow="fold")
+    for row in rows:
+        table.add_row(*[fmt.text(cell) if not isinstance(cell, str) else cell for cell in row])
+    return table
 
 
 def _parse_time(text: str | None) -> int | None:
@@ -212,8 +268,7 @@ def _parse_time(text: str | None) -> int | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        err.print(f"[red]error:[/red] {text!r} is not an ISO time (2017-11-10T00:00) or epoch ms")
-        raise typer.Exit(2) from None
+        raise fail(f"{text!r} is not an ISO time (2017-11-10T00:00) or epoch ms", 2) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp() * 1000)
@@ -244,13 +299,11 @@ def backtest(
 
     config = _load(config_path)
     if timeframe != "1m":
-        err.print("[red]error:[/red] --timeframe: only 1m bars are replayed (the engine's clock)")
-        raise typer.Exit(2)
+        raise fail("--timeframe: only 1m bars are replayed (the engine's clock)", 2)
     name = policy or config.trading.policy
     known = [*POLICIES.names, "rl", "auto"]
     if name not in known:
-        err.print(f"[red]error:[/red] --policy {name!r}: choose one of {', '.join(known)}")
-        raise typer.Exit(2)
+        raise fail(f"--policy {name!r}: choose one of {', '.join(known)}", 2)
     if db is None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         db = config.data_dir / "backtests" / f"{name}-{stamp}.sqlite"
@@ -264,8 +317,7 @@ def backtest(
                 progress=lambda done, total: bar.update(task, completed=done, total=total),
             )
         except (BacktestError, ReplayError) as exc:
-            err.print(f"[red]error:[/red] {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            raise fail(f"{exc}", 2) from None
     figures = {**result.as_dict(), "db": str(db)}
     if as_json:
         print(json.dumps(figures))
@@ -274,7 +326,7 @@ def backtest(
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key, value in figures.items():
-        table.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value))
+        table.add_row(key, fmt.ratio(value, 4) if isinstance(value, float) else fmt.text(value))
     out.print(table)
 
 

@@ -20,7 +20,8 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from bot.cli import ConfigOption, JsonOption, _load, app, err, out
+from bot import formatting as fmt
+from bot.cli import ConfigOption, JsonOption, _load, app, err, fail, out
 from rl.extra_folds import FoldPlan
 from rl.extra_training import PLAN_KNOBS, plan_option
 
@@ -135,11 +136,9 @@ def selfplay(
 
 
 def _fail(message: str, as_json: bool, *, code: int) -> NoReturn:
-    """Say what went wrong on stderr (and as the JSON object with --json); exit with `code`."""
-    err.print(f"[red]error:[/red] {message}")
-    if as_json:
-        print(json.dumps({"ok": False, "error": message, "exit_code": code}))
-    raise typer.Exit(code)
+    """Say what went wrong (bot.cli.fail: one JSON object on stdout with --json, else a line
+    on stderr); exit with `code`. `as_json` is read from the command's own parameters."""
+    raise fail(message, code)
 
 
 def _extra_settings(config: Any, tiny: bool, seed: int) -> Any:
@@ -230,24 +229,27 @@ def models(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None
 
     config = _load(config_path)
     path = config.data_dir / REGISTRY_FILE
-    if not path.exists():
-        err.print(f"no models yet ({path} does not exist); train some with `entasis selfplay`")
-        raise typer.Exit(1)
-    with ModelRegistry.open(path) as registry:
-        records = registry.list()
-    rows = [{"version": r.version, "status": r.status.value, "parent": r.parent,
-             "created_ts": r.created_ts, "path": r.path,
-             "failed_checks": (r.arena_stats or {}).get("failed"),
-             "checks": {k: v.get("passed") for k, v in (r.arena_stats or {}).get("checks", {}).items()}}
-            for r in records]
+    records: list[Any] = []
+    if path.exists():  # a fresh install has no registry yet: that is an empty list, not an error
+        with ModelRegistry.open(path) as registry:
+            records = registry.list()
+    rows: list[dict[str, Any]] = [
+        {"version": r.version, "status": r.status.value, "parent": r.parent,
+         "created_ts": r.created_ts, "path": r.path,
+         "failed_checks": (r.arena_stats or {}).get("failed"),
+         "checks": {k: v.get("passed") for k, v in (r.arena_stats or {}).get("checks", {}).items()}}
+        for r in records]
     if as_json:
         print(json.dumps({"models": rows}))
+        return
+    if not rows:
+        out.print("no models yet — run `entasis selfplay`", highlight=False)
         return
     table = Table(title="Model registry")
     for column in ("version", "status", "parent", "created (UTC)", "arena checks"):
         table.add_column(column)
     for row in rows:
-        created = time.strftime("%Y-%m-%d %H:%M", time.gmtime(row["created_ts"] / 1000))
+        created = fmt.when(row["created_ts"])
         checks = " ".join(f"{k}:{'ok' if v else 'FAIL'}" for k, v in row["checks"].items()) or "-"
         table.add_row(row["version"], row["status"], row["parent"] or "-", created, checks)
     out.print(table)

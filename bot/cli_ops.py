@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from bot.cli import ConfigOption, JsonOption, _load, app, err, out
+from bot import formatting as fmt
+from bot.cli import ConfigOption, JsonOption, _load, app, fail, out, rows_table
+
+NO_TRADES = "no trades yet"
 
 
 def ask(config_path: Path, command: str, args: dict[str, Any] | None = None,
@@ -31,8 +33,7 @@ def ask(config_path: Path, command: str, args: dict[str, Any] | None = None,
     try:
         return asyncio.run(call(config.data_dir, command, args, post=post))
     except ControlUnavailable as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False)
-        raise typer.Exit(1) from None
+        raise fail(str(exc), 1) from None
 
 
 def _show(result: dict[str, Any], as_json: bool, printer: Callable[[dict[str, Any]], None]) -> None:
@@ -42,21 +43,22 @@ def _show(result: dict[str, Any], as_json: bool, printer: Callable[[dict[str, An
         printer(result)
 
 
-def _table(title: str, columns: tuple[str, ...], rows: list[list[Any]]) -> Table:
-    table = Table(title=title)
-    for column in columns:
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*["-" if cell is None else str(cell) for cell in row])
-    return table
+def _table(title: str, columns: tuple[str, ...], rows: list[list[Any]],
+           empty: str = "nothing yet") -> Table | str:
+    """Formatted cells in a table that never cuts numbers; the `empty` words when no rows."""
+    return rows_table(title, columns, rows, empty)
 
 
-def _when(ms: int, fmt: str = "%Y-%m-%d %H:%M") -> str:
-    return time.strftime(fmt, time.gmtime(ms / 1000))
+def _when(ms: int, clock: str | None, pattern: str = "%Y-%m-%d %H:%M") -> str:
+    return fmt.when(ms, clock, pattern)
 
 
 def _rate(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:.1f}%"
+    return fmt.share(value)
+
+
+def _money(r: dict[str, Any], value: Any, unit: bool = False) -> str:
+    return fmt.money(value, r.get("quote_asset"), unit=unit)
 
 
 # --- read-only ---------------------------------------------------------------------------------
@@ -64,11 +66,14 @@ def _rate(value: float | None) -> str:
 def balance(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
     """Every asset of the paper account: free, locked, total, value in the quote asset."""
     def show(r: dict[str, Any]) -> None:
-        out.print(f"equity {r['equity']} {r['quote_asset']} (start {r['start_equity']}) · "
-                  f"cash {r['cash']}")
+        start = "not opened yet" if r["start_equity"] is None else _money(r, r["start_equity"])
+        out.print(f"equity {_money(r, r['equity'], True)} (start {start}) · "
+                  f"cash {_money(r, r['cash'])}", highlight=False)
+        q = fmt.quantity
         out.print(_table("Balances", ("asset", "free", "locked", "total", f"value ({r['quote_asset']})"),
-                         [[a["asset"], a["free"], a["locked"], a["total"], a["value"]]
-                          for a in r["assets"]]))
+                         [[a["asset"], *(_money(r, a[k]) if a["asset"] == r["quote_asset"]
+                                         else q(a[k]) for k in ("free", "locked", "total")),
+                           _money(r, a["value"])] for a in r["assets"]], "no assets yet"))
     _show(ask(config_path, "balance"), as_json, show)
 
 
@@ -76,12 +81,14 @@ def balance(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> Non
 def positions(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
     """Open positions with unrealized PnL, resting orders and queued forced exits."""
     def show(r: dict[str, Any]) -> None:
+        q = fmt.quantity
         out.print(_table("Positions", ("symbol", "amount", "avg price", "last", "unrealized PnL"),
-                         [[p["symbol"], p["amount"], p["avg_price"], p["last"], p["unrealized_pnl"]]
-                          for p in r["positions"]]))
+                         [[p["symbol"], q(p["amount"]), q(p["avg_price"]), q(p["last"]),
+                           _money(r, p["unrealized_pnl"])] for p in r["positions"]],
+                         "no open positions"))
         out.print(_table("Open orders", ("order", "symbol", "side", "price", "remaining"),
-                         [[o["client_order_id"], o["symbol"], o["side"], o["price"], o["remaining"]]
-                          for o in r["open_orders"]]))
+                         [[o["client_order_id"], o["symbol"], o["side"], q(o["price"]),
+                           q(o["remaining"])] for o in r["open_orders"]], "no open orders"))
         if r["force_exits_pending"]:
             out.print("forced exits pending: " + ", ".join(r["force_exits_pending"]))
     _show(ask(config_path, "positions"), as_json, show)
@@ -92,11 +99,12 @@ def trades(config_path: Path = ConfigOption, as_json: bool = JsonOption,
            limit: int = typer.Option(20, "--limit", "-n", help="How many fills (1-500).")) -> None:
     """The newest fills of the running daemon, newest first."""
     def show(r: dict[str, Any]) -> None:
+        q = fmt.quantity
         out.print(_table("Newest fills", ("time (UTC)", "symbol", "side", "price", "amount", "fee",
                                           "liquidity", "order"),
-                         [[_when(f["ts"], "%m-%d %H:%M"), f["symbol"], f["side"], f["price"],
-                           f["amount"], f["fee"], f["liquidity"], f["client_order_id"]]
-                          for f in r["fills"]]))
+                         [[_when(f["ts"], r.get("clock")), f["symbol"], f["side"], q(f["price"]),
+                           q(f["amount"]), q(f["fee"]), fmt.text(f["liquidity"]),
+                           f["client_order_id"]] for f in r["fills"]], NO_TRADES))
     _show(ask(config_path, "trades", {"limit": limit}), as_json, show)
 
 
@@ -108,14 +116,23 @@ def profit(
 ) -> None:
     """Total return, win rate, trade counts and fees, with hourly/daily/weekly returns."""
     def show(r: dict[str, Any]) -> None:
-        out.print(f"equity {r['equity']} (from {r['start_equity']}, {r['total_return'] * 100:+.3f}%) · "
-                  f"round trips {r['round_trips']} (win rate {_rate(r['win_rate'])}) · buys "
-                  f"{r['buys']} · sells {r['sells']} · fees {r['fees']}")
+        if r["equity"] is None:
+            out.print("no equity recorded yet (the account opens at the first decision step)")
+        else:
+            out.print(f"equity {_money(r, r['equity'], True)} (from {_money(r, r['start_equity'])}, "
+                      f"{fmt.pct(r['total_return'])})", highlight=False)
+        if r["round_trips"] or r["buys"] or r["sells"]:
+            out.print(f"round trips {r['round_trips']} (win rate {_rate(r['win_rate'])}) · buys "
+                      f"{r['buys']} · sells {r['sells']} · fees {_money(r, r['fees'])}",
+                      highlight=False)
+        else:
+            out.print(NO_TRADES)
         for name in ("hourly", "daily", "weekly"):
             if name in r:
                 out.print(_table(f"{name} returns", ("period start (UTC)", "equity", "return"),
-                                 [[_when(row["start_ms"]), row["equity"], f"{row['return'] * 100:+.3f}%"]
-                                  for row in r[name]]))
+                                 [[_when(row["start_ms"], r.get("clock")), _money(r, row["equity"]),
+                                   fmt.pct(row["return"])] for row in r[name]],
+                                 "no equity recorded yet"))
     _show(ask(config_path, "profit", {"period": period, "count": count}), as_json, show)
 
 
@@ -124,14 +141,18 @@ def winrate(config_path: Path = ConfigOption, as_json: bool = JsonOption,
             days: int = typer.Option(7, "--days", help="Days of the per-day table.")) -> None:
     """Wins, losses, win rate, average win/loss, profit factor; per UTC day too."""
     def show(r: dict[str, Any]) -> None:
-        out.print(f"win rate {_rate(r['win_rate'])}: {r['wins']} won, {r['losses']} lost of "
-                  f"{r['round_trips']} round trips · PnL {r['pnl']} · avg win {r['avg_win']} · "
-                  f"avg loss {r['avg_loss']} · profit factor {r['profit_factor']}")
+        if not r["round_trips"]:
+            out.print(f"{NO_TRADES} (no round trips to count)")
+        else:
+            out.print(f"win rate {_rate(r['win_rate'])}: {r['wins']} won, {r['losses']} lost of "
+                      f"{r['round_trips']} round trips · PnL {_money(r, r['pnl'])} · avg win "
+                      f"{_money(r, r['avg_win'])} · avg loss {_money(r, r['avg_loss'])} · "
+                      f"profit factor {fmt.ratio(r['profit_factor'])}", highlight=False)
         out.print(_table("Per UTC day", ("day", "round trips", "wins", "losses", "win rate",
                                          "buys", "sells"),
-                         [[_when(d["start_ms"], "%Y-%m-%d"), d["round_trips"], d["wins"],
-                           d["losses"], _rate(d["win_rate"]), d["buys"], d["sells"]]
-                          for d in r["daily"]]))
+                         [[_when(d["start_ms"], r.get("clock"), "%Y-%m-%d"), d["round_trips"],
+                           d["wins"], d["losses"], _rate(d["win_rate"]), d["buys"], d["sells"]]
+                          for d in r["daily"]], "no fills yet"))
     _show(ask(config_path, "winrate", {"days": days}), as_json, show)
 
 
@@ -142,9 +163,10 @@ def performance(config_path: Path = ConfigOption, as_json: bool = JsonOption) ->
         out.print(_table(f"Performance per coin ({r['quote_asset']})",
                          ("symbol", "round trips", "win rate", "realized PnL", "unrealized PnL",
                           "fees", "volume", "buys", "sells"),
-                         [[c["symbol"], c["round_trips"], _rate(c["win_rate"]), c["realized_pnl"],
-                           c["unrealized_pnl"], c["fees"], c["volume"], c["buys"], c["sells"]]
-                          for c in r["coins"]]))
+                         [[c["symbol"], c["round_trips"], _rate(c["win_rate"]),
+                           _money(r, c["realized_pnl"]), _money(r, c["unrealized_pnl"]),
+                           _money(r, c["fees"]), _money(r, c["volume"]), c["buys"], c["sells"]]
+                          for c in r["coins"]], NO_TRADES))
     _show(ask(config_path, "performance"), as_json, show)
 
 
@@ -156,8 +178,8 @@ def regime(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None
         out.print("market: " + " · ".join(f"{w} {r['market'][w]}" for w in windows))
         out.print(_table("Regime per coin (z = move in random-walk standard deviations)",
                          ("symbol", *windows),
-                         [[s["symbol"], *(f"{s[w]} ({s['z_' + w]})" for w in windows)]
-                          for s in r["symbols"]]))
+                         [[s["symbol"], *(f"{s[w]} ({fmt.ratio(s['z_' + w])})" for w in windows)]
+                          for s in r["symbols"]], "no symbols yet"))
     _show(ask(config_path, "regime"), as_json, show)
 
 

@@ -9,26 +9,33 @@ rates) are left out so a chat message is a stable summary. Messages stay under T
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from bot import formatting as fmt
 from bot.live_status import live_lines
 
 MAX_CHARS = 4000  # Telegram allows 4096; keep room for the cut line
 MAX_ROWS = 25
 
 
-def _when(ms: int | None, fmt: str = "%m-%d %H:%M") -> str:
-    return time.strftime(fmt, time.gmtime(ms / 1000)) if ms is not None else "-"
+NO_TRADES = "no trades yet"
+
+
+def _when(ms: int | None, pattern: str = "%m-%d %H:%M", clock: str | None = None) -> str:
+    return fmt.when(ms, clock, pattern)
 
 
 def _pct(rate: float | None, digits: int = 2) -> str:
-    return "-" if rate is None else f"{rate * 100:+.{digits}f}%"
+    return fmt.pct(rate, digits)
 
 
 def _rate(rate: float | None) -> str:
-    return "-" if rate is None else f"{rate * 100:.1f}%"
+    return fmt.share(rate)
+
+
+def _money(r: dict[str, Any], value: Any, unit: bool = False) -> str:
+    return fmt.money(value, r.get("quote_asset"), unit=unit)
 
 
 def _rows(lines: Sequence[str], limit: int = MAX_ROWS) -> list[str]:
@@ -46,14 +53,24 @@ def _status(r: dict[str, Any]) -> list[str]:
              f"decision steps: {r['decisions']['steps']}"]
     trading = r.get("trading")
     if trading:
-        lines.append(f"equity {trading['equity']} {trading['quote_asset']} (cash {trading['cash']}), "
-                     f"state {trading['trading_state']}, today {trading['today_pnl']}")
-        lines.append(f"{len(trading['positions'])} positions, {len(trading['open_orders'])} open "
-                     f"orders, {trading['fills']} fills")
+        lines.append(f"equity {_money(trading, trading['equity'], True)} (cash "
+                     f"{_money(trading, trading['cash'])}), state {trading['trading_state']}, "
+                     f"today {_money(trading, trading['today_pnl'])}")
+        lines.append(f"{fmt.count(len(trading['positions']), 'position')}, "
+                     f"{fmt.count(len(trading['open_orders']), 'open order')}, "
+                     + (fmt.count(trading["fills"], "fill") if trading["fills"] else NO_TRADES))
+    else:
+        lines.append("trading: not started yet (fetching instruments and history)")
+    minute = (r.get("decisions") or {}).get("last_minute_open_ms")
+    if minute is not None:
+        lines.append(f"market time {_when(minute, '%Y-%m-%d %H:%M', r.get('clock'))}")
     lines += live_lines(r)  # reconciliation, stream, broker, refused orders
     lines += _market_data_lines(r.get("market_data") or {})
     if r["ranking"]:
-        lines.append("top: " + ", ".join(f"{c['symbol']} {c['score']:.2f}" for c in r["ranking"][:5]))
+        lines.append("top: " + ", ".join(f"{c['symbol']} {fmt.ratio(c['score'])}"
+                                         for c in r["ranking"][:5]))
+    else:
+        lines.append("no ranking yet")
     return lines
 
 
@@ -77,59 +94,88 @@ def _market_data_lines(m: dict[str, Any]) -> list[str]:
 
 
 def _balance(r: dict[str, Any]) -> list[str]:
-    lines = [f"equity {r['equity']} {r['quote_asset']} (start {r['start_equity']}), cash {r['cash']}"]
-    lines += _rows([f"{a['asset']}: {a['total']} (free {a['free']}, locked {a['locked']})"
-                    + (f" = {a['value']} {r['quote_asset']}" if a["asset"] != r["quote_asset"]
+    start = "not opened yet" if r["start_equity"] is None else _money(r, r["start_equity"])
+    lines = [f"equity {_money(r, r['equity'], True)} (start {start}), cash {_money(r, r['cash'])}"]
+    lines += _rows([f"{a['asset']}: {_asset(r, a, 'total')} (free {_asset(r, a, 'free')}, "
+                    f"locked {_asset(r, a, 'locked')})"
+                    + (f" = {_money(r, a['value'], True)}" if a["asset"] != r["quote_asset"]
                        and a["value"] is not None else "") for a in r["assets"]])
+    if not r["assets"]:
+        lines.append("no assets yet")
     return lines
 
 
+def _asset(r: dict[str, Any], row: dict[str, Any], key: str) -> str:
+    """A balance: money when it is the quote asset, else an amount."""
+    if row["asset"] == r["quote_asset"]:
+        return _money(r, row[key])
+    return fmt.quantity(row[key])
+
+
 def _positions(r: dict[str, Any]) -> list[str]:
-    lines = [f"{len(r['positions'])} positions"]
-    lines += _rows([f"{p['symbol']}: {p['amount']} @ {p['avg_price']}, last {p['last']}, "
-                    f"uPnL {p['unrealized_pnl']}" for p in r["positions"]])
-    lines.append(f"{len(r['open_orders'])} open orders")
-    lines += _rows([f"{o['symbol']} {o['side']} {o['remaining']} @ {o['price']} ({o['client_order_id']})"
-                    for o in r["open_orders"]])
+    q = fmt.quantity
+    lines = [fmt.count(len(r["positions"]), "position") if r["positions"] else "no open positions"]
+    lines += _rows([f"{p['symbol']}: {q(p['amount'])} @ {q(p['avg_price'])}, last {q(p['last'])}, "
+                    f"uPnL {_money(r, p['unrealized_pnl'])}" for p in r["positions"]])
+    lines.append(fmt.count(len(r["open_orders"]), "open order") if r["open_orders"]
+                 else "no open orders")
+    lines += _rows([f"{o['symbol']} {o['side']} {q(o['remaining'])} @ {q(o['price'])} "
+                    f"({o['client_order_id']})" for o in r["open_orders"]])
     if r["force_exits_pending"]:
         lines.append("forced exits pending: " + ", ".join(r["force_exits_pending"]))
     return lines
 
 
 def _trades(r: dict[str, Any]) -> list[str]:
-    fills = r["fills"]
+    fills, q = r["fills"], fmt.quantity
+    if not fills:
+        return [NO_TRADES]
     return [f"{len(fills)} newest fills"] + _rows(
-        [f"{_when(f['ts'])} {f['side']} {f['amount']} {f['symbol']} @ {f['price']} fee {f['fee']}"
-         for f in fills])
+        [f"{_when(f['ts'], clock=r.get('clock'))} {f['side']} {q(f['amount'])} {f['symbol']} @ "
+         f"{q(f['price'])} fee {q(f['fee'])}" for f in fills])
 
 
 def _profit(r: dict[str, Any]) -> list[str]:
-    lines = [f"equity {r['equity']} from {r['start_equity']} ({_pct(r['total_return'], 3)})",
-             f"round trips {r['round_trips']} ({r['wins']} won, {r['losses']} lost, win rate "
-             f"{_rate(r['win_rate'])}), buys {r['buys']}, sells {r['sells']}, fees {r['fees']}"]
-    for period, fmt in (("hourly", "%m-%d %H:00"), ("daily", "%Y-%m-%d"), ("weekly", "%Y-%m-%d")):
-        if period in r:
+    if r["equity"] is None:
+        lines = ["no equity recorded yet (the account opens at the first decision step)"]
+    else:
+        lines = [f"equity {_money(r, r['equity'], True)} from {_money(r, r['start_equity'])} "
+                 f"({_pct(r['total_return'])})"]
+    if r["round_trips"] or r["buys"] or r["sells"]:
+        lines.append(f"round trips {r['round_trips']} ({r['wins']} won, {r['losses']} lost, win "
+                     f"rate {_rate(r['win_rate'])}), buys {r['buys']}, sells {r['sells']}, fees "
+                     f"{_money(r, r['fees'])}")
+    else:
+        lines.append(NO_TRADES)
+    for period, pattern in (("hourly", "%m-%d %H:00"), ("daily", "%Y-%m-%d"), ("weekly", "%Y-%m-%d")):
+        if r.get(period):
             lines.append(f"{period} returns:")
-            lines += _rows([f"{_when(row['start_ms'], fmt)}  {_pct(row['return'], 3)}  {row['equity']}"
+            lines += _rows([f"{_when(row['start_ms'], pattern, r.get('clock'))}  "
+                            f"{_pct(row['return'])}  {_money(r, row['equity'])}"
                             for row in r[period]])
     return lines
 
 
 def _winrate(r: dict[str, Any]) -> list[str]:
+    if not r["round_trips"] and not r["daily"]:
+        return [f"{NO_TRADES} (no round trips to count)"]
     lines = [f"win rate {_rate(r['win_rate'])}: {r['wins']} won, {r['losses']} lost of "
-             f"{r['round_trips']} round trips; PnL {r['pnl']}",
-             f"avg win {r['avg_win'] or '-'}, avg loss {r['avg_loss'] or '-'}, "
-             f"profit factor {r['profit_factor'] if r['profit_factor'] is not None else '-'}"]
-    lines += _rows([f"{_when(d['start_ms'], '%Y-%m-%d')}: {d['wins']}/{d['round_trips']} won "
-                    f"({_rate(d['win_rate'])}), buys {d['buys']}, sells {d['sells']}"
-                    for d in r["daily"]])
+             f"{r['round_trips']} round trips; PnL {_money(r, r['pnl'])}",
+             f"avg win {_money(r, r['avg_win'])}, avg loss {_money(r, r['avg_loss'])}, "
+             f"profit factor {fmt.ratio(r['profit_factor'])}"]
+    lines += _rows([f"{_when(d['start_ms'], '%Y-%m-%d', r.get('clock'))}: {d['wins']}/"
+                    f"{d['round_trips']} won ({_rate(d['win_rate'])}), buys {d['buys']}, "
+                    f"sells {d['sells']}" for d in r["daily"]])
     return lines
 
 
 def _performance(r: dict[str, Any]) -> list[str]:
+    if not r["coins"]:
+        return [f"performance per coin ({r['quote_asset']}): {NO_TRADES}"]
     return [f"performance per coin ({r['quote_asset']})"] + _rows(
-        [f"{c['symbol']}: PnL {c['realized_pnl']}, {c['wins']}/{c['round_trips']} won, "
-         f"fees {c['fees']}" + (f", uPnL {c['unrealized_pnl']}" if c["unrealized_pnl"] else "")
+        [f"{c['symbol']}: PnL {_money(r, c['realized_pnl'])}, {c['wins']}/{c['round_trips']} won, "
+         f"fees {_money(r, c['fees'])}"
+         + (f", uPnL {_money(r, c['unrealized_pnl'])}" if c["unrealized_pnl"] else "")
          for c in r["coins"]])
 
 
@@ -149,6 +195,8 @@ def _models(r: dict[str, Any]) -> list[str]:
     lines = [f"trading: {trading['policy']}" + (f" {trading['version']}" if trading["version"] else "")]
     if r.get("note"):
         lines.append(r["note"])
+    elif not r["models"]:
+        lines.append("no models yet — run `entasis selfplay`")
     lines += _rows([f"{m['version']} {m['status']}" + (f" (parent {m['parent']})" if m["parent"] else "")
                     + (f", failed: {', '.join(m['failed_checks'])}" if m["failed_checks"] else "")
                     for m in r["models"]])

@@ -178,6 +178,12 @@ def _trader(rt: Runtime) -> Trader:
     return rt.trader
 
 
+def clock_kind(rt: Runtime) -> str:
+    """`sim` when the market clock is the simulator's (it runs 60x ahead of real time, so
+    renderers mark its timestamps), else `wall`."""
+    return "sim" if getattr(rt, "sim", None) is not None else "wall"
+
+
 def _bounded(name: str, value: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise CommandError(f"{name} must be between {low} and {high}, got {value}")
@@ -201,6 +207,7 @@ def status(rt: Runtime) -> dict[str, Any]:
         "source": rt.config.exchange.source,
         "pid": os.getpid(),
         "uptime_s": round(time.time() - rt.started_wall, 1),
+        "clock": clock_kind(rt),  # sim timestamps are labelled as such (bot/formatting.py)
         "symbols": len(engine.symbols) if engine else 0,
         "feed": dataclasses.asdict(feed.health()) if feed else None,
         "decisions": {
@@ -280,7 +287,7 @@ def trades(rt: Runtime, limit: int = 20) -> dict[str, Any]:
     """The newest fills, newest first."""
     _trader(rt)
     assert rt.ledger is not None
-    return recent_trades(rt.ledger, _bounded("limit", limit, 1, 500))
+    return {**recent_trades(rt.ledger, _bounded("limit", limit, 1, 500)), "clock": clock_kind(rt)}
 
 
 # --- commands that change the daemon ----------------------------------------------------------

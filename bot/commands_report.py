@@ -10,7 +10,16 @@ from decimal import Decimal
 from typing import Any
 
 from bot import command_stats as stats
-from bot.commands import REGISTRY_FILE, CommandError, NotReady, Runtime, _bounded, _trader, command
+from bot.commands import (
+    REGISTRY_FILE,
+    CommandError,
+    NotReady,
+    Runtime,
+    _bounded,
+    _trader,
+    clock_kind,
+    command,
+)
 from bot.live_status import live_checks, live_status
 
 DECISION_LATE_S = 180.0  # health: no decision step for this long means the loop is stuck
@@ -39,6 +48,8 @@ def profit(rt: Runtime, period: str = "all", count: int = 24) -> dict[str, Any]:
         "sells": sum(1 for f in fills if f.side.value == "SELL"),
         "fees": str(sum((f.fee for f in fills), Decimal(0))),
         "period": period,
+        "quote_asset": rt.trader.quote_asset if rt.trader else None,
+        "clock": clock_kind(rt),  # period starts are sim time when the sim runs the market
     }
     for name in wanted:
         result[name] = stats.period_returns(points, name, count)
@@ -51,7 +62,8 @@ def winrate(rt: Runtime, days: int = 7) -> dict[str, Any]:
     _trader(rt)
     assert rt.ledger is not None
     fills = rt.ledger.fills()
-    return stats.win_rate(stats.closed_trades(fills), fills, _bounded("days", days, 1, 366))
+    return {**stats.win_rate(stats.closed_trades(fills), fills, _bounded("days", days, 1, 366)),
+            "quote_asset": rt.trader.quote_asset if rt.trader else None, "clock": clock_kind(rt)}
 
 
 @command("performance")

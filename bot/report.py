@@ -15,6 +15,7 @@ Telegram as a document or opened from a phone without a web server.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -183,6 +184,30 @@ def latest_equity_ms(path: Path | str) -> int | None:
         return None
     finally:
         conn.close()
+
+
+def ledger_quote(path: Path | str, symbols: Sequence[str]) -> str | None:
+    """The account's quote asset: the ledger's balance asset that every traded symbol ends
+    with (the report prints money to its precision); None when that cannot be told."""
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        assets = [row[0] for row in conn.execute("SELECT asset FROM balances")]
+    except sqlite3.DatabaseError:
+        return None
+    finally:
+        conn.close()
+    fitting = [a for a in assets if symbols and all(s.endswith(a) for s in symbols)]
+    return max(fitting, key=len) if fitting else None
+
+
+def clock_of(to_ms: int | None, now_ms: int | None = None) -> str:
+    """`sim` when the ledger's newest snapshot lies more than an hour after the wall clock
+    (only the simulated market, 60x ahead, writes the future), else `wall`."""
+    now = now_ms if now_ms is not None else int(time.time() * 1000)
+    return "sim" if to_ms is not None and to_ms > now + HOUR_MS else "wall"
 
 
 def round_trips(fills: Sequence[Fill]) -> list[Trip]:
@@ -369,6 +394,8 @@ def build_report(ledger_path: Path, out_dir: Path, *,
     out_dir.mkdir(parents=True, exist_ok=True)
     hours = hourly_stats(view)
     report = Report(out_dir / "report.html", summary=summarize(view))
+    report.summary["quote_asset"] = ledger_quote(ledger_path, view.symbols_by_activity)
+    report.summary["clock"] = clock_of(report.summary["to_ms"])
     report.charts["equity"] = charts.save(charts.equity_chart(view), out_dir / "equity.png")
     report.charts["hourly_activity"] = charts.save(charts.hourly_activity_chart(hours),
                                                    out_dir / "hourly_activity.png")
