@@ -9,8 +9,9 @@ message says what to do), 2 bad options or config, 4 a damaged file (one line, n
 from __future__ import annotations
 
 import json
-import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
 
@@ -122,15 +123,15 @@ def recover(
         _salvage(path, out_path or path.with_name(
             f"{path.stem}.salvaged-{time.strftime('%Y%m%dT%H%M%SZ')}.sqlite"), as_json)
         return
-    _refuse_while_running(data_dir)
-    _refuse_sound_ledger(path, force)
-    from state.backup import BackupError, restore
+    with _holding_data_dir(data_dir):
+        _refuse_sound_ledger(path, force)
+        from state.backup import BackupError, restore
 
-    try:
-        chosen, skipped = _choose_backup(from_backup, data_dir / BACKUP_DIR)
-        restored = restore(chosen, path, data_dir / ASIDE_DIR, now_ms)
-    except BackupError as exc:
-        raise _fail(str(exc)) from None
+        try:
+            chosen, skipped = _choose_backup(from_backup, data_dir / BACKUP_DIR)
+            restored = restore(chosen, path, data_dir / ASIDE_DIR, now_ms)
+        except BackupError as exc:
+            raise _fail(str(exc)) from None
     _emit(as_json, {"ok": True, **restored.as_dict(), "skipped": skipped},
           [*(f"skipped {s}" for s in skipped),
            f"restored {path} from {chosen}",
@@ -156,17 +157,26 @@ def _salvage(path: Path, dest: Path, as_json: bool) -> None:
            f"nothing was replaced; to use it: entasis ledger recover --from {dest}"])
 
 
-def _refuse_while_running(data_dir: Path) -> None:
-    """A daemon with the ledger open would keep writing to the file moved aside."""
-    from bot.control import CONTROL_FILE
+@contextmanager
+def _holding_data_dir(data_dir: Path) -> Iterator[None]:
+    """Hold the data directory's lock (bot/data_dir.py) while the ledger is replaced: a
+    running daemon would keep writing to the file moved aside, and one starting meanwhile
+    would open a half-restored ledger. The OS drops the lock if recover dies."""
+    from bot.data_dir import DataDirError, DataDirInUse, DataDirLock
 
+    lock = DataDirLock(data_dir)
     try:
-        pid = int(json.loads((data_dir / CONTROL_FILE).read_text())["pid"])
-        os.kill(pid, 0)
-    except (OSError, ValueError, KeyError, TypeError):
-        return
-    raise _fail(f"a daemon (pid {pid}) is running on {data_dir}; stop it first "
-                "(`entasis stop` or `systemctl stop entasis`), then run recover again")
+        lock.acquire()
+    except DataDirInUse as exc:
+        who = f"pid {exc.pid}" if exc.pid else "pid not yet written"
+        raise _fail(f"a daemon ({who}) is running on {data_dir}; stop it first "
+                    "(`entasis stop` or `systemctl stop entasis`), then run recover again")
+    except DataDirError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        yield
+    finally:
+        lock.release()
 
 
 def _refuse_sound_ledger(path: Path, force: bool) -> None:

@@ -130,6 +130,9 @@ class TradingConfig(_Section):
     min_score: float = Field(0.2, ge=0, le=1)
     cancel_buy_after_s: float = Field(300.0, gt=0)
     reprice_sell_after_s: float = Field(1800.0, gt=0)
+    # After `entasis forceexit SYMBOL`: no new entries in it for this long (0 = off), so the
+    # policy does not buy back what the operator just sold. Survives a restart (ledger kv).
+    forceexit_cooldown_minutes: float = Field(60.0, ge=0, le=43_200)
 
 
 class FillsConfig(_Section):

@@ -19,8 +19,14 @@ from bot.assembly import attach_policy_sources, make_trader
 from bot import commands, market_source
 from bot.config import Config
 from bot.control import ControlServer
-from bot.data_dir import prepare_data_dir, refuse_non_finite_amounts, startup_failure
+from bot.data_dir import (
+    DataDirLock,
+    prepare_data_dir,
+    refuse_non_finite_amounts,
+    startup_failure,
+)
 from bot.engine import Engine
+from bot.operator import configure_operator
 from bot.forecast_service import forecast_service
 from bot.staleness import StreamWatch, watch_daemon_feed
 from bot.notify import Notifier, watch_runtime
@@ -74,6 +80,7 @@ class Daemon:
         self.commands = commands.CommandLayer(self)  # the CLI (via control) and Telegram
         self.control = ControlServer(config.data_dir, self.commands, config.control.host,
                                      config.control.port)
+        self.data_dir_lock = DataDirLock(config.data_dir)  # one daemon per data directory
 
     def now_ms(self) -> int:
         """The market clock: the simulator's when it runs one, else the wall clock."""
@@ -105,6 +112,8 @@ class Daemon:
         """Start everything and run until cancelled."""
         config = self.config
         prepare_data_dir(config.data_dir)  # one line naming the folder if it cannot be written
+        # Before the ledger or control.json: a second daemon would share one and delete the other.
+        self.data_dir_lock.acquire()
         self._main_task = asyncio.current_task()
         try:
             if config.exchange.source == "sim":
@@ -125,6 +134,7 @@ class Daemon:
             )
             now_ms = self.sim.now_ms if self.sim is not None else wall_clock_ms()
             self.trader.notifier = self.notifier
+            configure_operator(self.trader, config)  # fill log lines, forceexit cool-down
             if config.app.mode == "live":  # issue 7: orders through ccxt (bot/live.py)
                 from bot.live import open_live_account, start_live_broker
 
@@ -190,13 +200,14 @@ class Daemon:
                     await self.sim.stop()
                 if self.ledger is not None:
                     self.ledger.close()
+        self.data_dir_lock.release()  # last: the ledger is closed and control.json removed
         log.info("stopped")
 
 
 async def run_until_signalled(config: Config, config_path: Path | None = None) -> None:
     """Run the daemon; SIGINT/SIGTERM (or the `stop` command) cancel it cleanly. A data
-    directory it cannot use, or a disk that fills up, exits with status 2 after one log
-    line that names the folder and the fix."""
+    directory it cannot use (one another daemon holds included), or a disk that fills up,
+    exits with status 2 after one log line that names the folder and the fix."""
     daemon = Daemon(config, config_path=config_path)
     task = asyncio.current_task()
     loop = asyncio.get_running_loop()

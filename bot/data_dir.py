@@ -10,6 +10,11 @@ Three moments, three checks:
    cannot write, ends the daemon with one line naming the folder instead of a traceback;
    the ledger stays consistent because every write is one transaction.
 
+`DataDirLock` makes the folder one daemon's: a second `entasis run` on it would share the
+ledger, overwrite `control.json` and delete it on exit, leaving the first uncontrollable. The
+lock is an `flock` on `entasis.lock` (the holder's pid written inside), so the OS drops it
+when the holder dies, even by kill -9: a stale file never blocks a restart.
+
 `refuse_non_finite_amounts` catches a ledger poisoned by an earlier release that accepted
 `starting_balance = inf`. It raises the ledger's own `LedgerDamaged`, so the operator gets the
 same one line, exit status and recovery commands as for any unusable ledger, instead of a
@@ -19,6 +24,7 @@ crash loop.
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -43,12 +49,21 @@ SHARED_DIRS = frozenset(Path(p) for p in ("/", "/home", "/mnt", "/media", "/opt"
                                           "/var/log", "/var/cache", "/usr/local"))
 CHOOSE = ("set app.data_dir (or ENTASIS__APP__DATA_DIR) to a folder of its own, e.g. "
           '"var" beside config.toml or /var/lib/entasis')
+LOCK_FILE = "entasis.lock"
 PROBE_BYTES = 128 * 1024  # a fresh ledger is 92 KiB, plus a 32 KiB -shm beside it
 
 
 class DataDirError(Exception):
     """The data directory cannot be used; the message (one line) names the path and says
     what to do."""
+
+
+class DataDirInUse(DataDirError):
+    """Another process (a daemon, or `entasis ledger recover`) holds the data directory."""
+
+    def __init__(self, data_dir: Path, pid: int | None) -> None:
+        super().__init__(in_use_message(data_dir, pid))
+        self.pid = pid
 
 
 def data_dir_problem(path: Path) -> str:
@@ -93,6 +108,66 @@ def prepare_data_dir(path: Path) -> None:
             probe.unlink(missing_ok=True)
     except OSError as exc:
         raise DataDirError(describe_os_error(path, exc)) from None
+
+
+class DataDirLock:
+    """The data directory held by this process (an `flock` on `entasis.lock`) for as long as
+    it runs; a second holder is refused with the first one's pid."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.path = data_dir / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        """Take the lock and write our pid into it; raises `DataDirInUse` naming the data
+        directory and the holder's pid when another process holds it, `DataDirError` when
+        the lock file cannot be opened."""
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise DataDirError(describe_os_error(self.data_dir, exc)) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise DataDirInUse(self.data_dir, lock_holder(self.data_dir)) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        """Let the lock go (the file stays: deleting it would race with the next holder)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def lock_holder(data_dir: Path) -> int | None:
+    """The pid of the process that holds `data_dir`'s lock, or None when none does (0 when
+    one does but has not written its pid yet). Takes nothing: probes with a shared lock."""
+    try:
+        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return None  # never locked here (or unreadable: the daemon's start will say so)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else 0
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+def in_use_message(data_dir: Path, pid: int | None) -> str:
+    """One line: `data_dir` belongs to a running daemon, and what to do."""
+    who = f"pid {pid}" if pid else "pid not yet written"
+    return (f"data directory {data_dir} is in use by another entasis process ({who}: a "
+            "daemon, or a ledger recovery); stop that one first (`entasis stop` or `systemctl stop entasis`), or give this one a "
+            "data directory of its own (app.data_dir)")
 
 
 def describe_os_error(path: Path, exc: OSError) -> str:

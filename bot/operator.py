@@ -13,12 +13,20 @@ applied the cancels and released the coins (paper: the next step; live: once the
 confirmed them) sends one MARKET sell of what is held. In paper the fill model fills it
 against the next closed bar like any other order (ADR-006). The broker is any `Broker`
 (exchange/brokers/base.py), so the same code flattens a live account.
+
+A forced exit also starts a cool-down (`trading.forceexit_cooldown_minutes`, 0 = off): the
+risk gate denies new entries in the symbol until it ends (`DenyReason.COOLDOWN`), or the
+policy, which still likes the coin, buys it back minutes after the operator sold it. The
+end times are kept in the ledger's kv (`forceexit_cooldowns`), so a restart keeps them.
+
+Every fill is logged at INFO as one line, amounts on the instrument's grid (`fill_line`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +38,7 @@ from risk.state import pause as pause_state
 from risk.state import resume as resume_state
 
 if TYPE_CHECKING:
+    from bot.config import Config
     from bot.live_status import OrderFailures
     from exchange.brokers.base import Broker
     from exchange.orders import OrderEvent
@@ -39,6 +48,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ALL = "all"
+COOLDOWNS_KV = "forceexit_cooldowns"  # symbol -> end of its cool-down, epoch ms
 _BREAKER_CAUSES = {Cause.DAILY_LOSS, Cause.DRAWDOWN, Cause.ANOMALY}
 
 
@@ -58,6 +68,9 @@ class OperatorControls:
     positions: dict[str, Any]
     force_exits: dict[str, int]  # symbol -> when the operator asked, epoch ms
     notifier: Notifier | None = None  # the daemon sets it; backtests publish nothing
+    log_fills: bool = False  # the daemon logs every fill at INFO; backtests stay quiet
+    forceexit_cooldown_ms: int = 0  # trading.forceexit_cooldown_minutes; 0 = off
+    cooldowns: dict[str, int]  # symbol -> end of its post-forceexit cool-down, epoch ms
     # Live: refused orders and failed cancels, counted for status (bot/live_health.py).
     order_failures: OrderFailures | None = None
 
@@ -117,15 +130,49 @@ class OperatorControls:
                 if name in held:
                     self.force_exits[name] = now_ms
                     queued.append(name)
+            cooling = self._start_cooldowns(symbols, now_ms)
         for name in queued:
             log.warning("forced exit of %s requested by the operator", name)
+        detail = (f"market sell of {', '.join(queued)} at the next decision step"
+                  if queued else "nothing held to sell")
+        if cooling:
+            detail += f"; no new entries until {utc_minute(min(cooling.values()))}"
         return {
             "symbols": symbols,
             "canceled_orders": canceled,
             "exits_queued": queued,
-            "detail": (f"market sell of {', '.join(queued)} at the next decision step"
-                       if queued else "nothing held to sell"),
+            "cooldown_until": {s: utc_minute(until) for s, until in cooling.items()},
+            "detail": detail,
         }
+
+    # --- cool-down after a forced exit ---------------------------------------------------------
+    def _start_cooldowns(self, symbols: list[str], now_ms: int) -> dict[str, int]:
+        """Deny new entries in `symbols` for `forceexit_cooldown_ms` from `now_ms`, saved in
+        the ledger (inside the caller's transaction). Returns symbol -> end, epoch ms."""
+        if self.forceexit_cooldown_ms <= 0 or not symbols:
+            return {}
+        until = now_ms + self.forceexit_cooldown_ms
+        for name in symbols:  # a second forceexit never shortens a running cool-down
+            self.cooldowns[name] = max(self.cooldowns.get(name, 0), until)
+        self.ledger.set_kv(COOLDOWNS_KV, dict(self.cooldowns))
+        return {name: self.cooldowns[name] for name in symbols}
+
+    def restore_cooldowns(self) -> None:
+        """Take the cool-downs a previous run saved (restart)."""
+        saved = self.ledger.get_kv(COOLDOWNS_KV) or {}
+        self.cooldowns.update({str(s): int(until) for s, until in saved.items()})
+
+    def cooling_down(self, ts_ms: int) -> dict[str, str]:
+        """Symbol -> why its entries are denied at `ts_ms` (for the risk gate's `MarketView`);
+        forgets (and saves) the cool-downs that have ended."""
+        ended = [s for s, until in self.cooldowns.items() if until <= ts_ms]
+        for name in ended:
+            del self.cooldowns[name]
+        if ended:
+            self.ledger.set_kv(COOLDOWNS_KV, dict(self.cooldowns))
+        return {s: f"forced exit by the operator; no new entries until {utc_minute(until)} "
+                   "(trading.forceexit_cooldown_minutes)"
+                for s, until in self.cooldowns.items()}
 
     def run_force_exits(self, ts_ms: int) -> set[str]:
         """At a decision step: send the queued market sells whose cancels have taken effect.
@@ -179,7 +226,9 @@ class OperatorControls:
                                to_mode=event.to_mode.value, cause=event.cause.value)
 
     def notify_fill(self, fill: PartiallyFilled | Filled) -> None:
-        """Publish one fill (partial or final)."""
+        """Log (when `log_fills`) and publish one fill (partial or final)."""
+        if self.log_fills:
+            log.info("%s", fill_line(fill, self.instruments.get(fill.symbol)))
         if self.notifier is None:
             return
         final = isinstance(fill, Filled)
@@ -188,3 +237,45 @@ class OperatorControls:
         self.notifier.emit(NoticeKind.FILL, text, fill.ts_event, symbol=fill.symbol,
                            side=fill.side.value, price=str(fill.price), amount=str(fill.amount),
                            fee=str(fill.fee), client_order_id=fill.client_order_id)
+
+
+def configure_operator(trader: OperatorControls, config: Config) -> None:
+    """What the daemon turns on that a backtest does not: a log line per fill, and the
+    cool-down after a forced exit (`trading.forceexit_cooldown_minutes`)."""
+    trader.log_fills = True
+    trader.forceexit_cooldown_ms = round(config.trading.forceexit_cooldown_minutes * 60_000)
+
+
+def fill_line(fill: PartiallyFilled | Filled, instrument: Instrument | None) -> str:
+    """One readable line for the log: side, amount, symbol, price, fee, liquidity, order id;
+    the amount on the lot grid, the price on the tick grid, the fee to the notional's
+    precision (tick x lot), so a line never shows float noise or a made-up digit."""
+    amount, price, fee = f"{fill.amount:f}", f"{fill.price:f}", f"{fill.fee:f}"
+    if instrument is not None:
+        tick = instrument.tick_at(fill.price)
+        amount, price = _on_grid(fill.amount, instrument.lot), _on_grid(fill.price, tick)
+        fee = _on_grid(fill.fee, tick * instrument.lot)
+    quote = f" {instrument.quote}" if instrument is not None else ""
+    kind = "fill" if isinstance(fill, Filled) else "partial fill"
+    return (f"{kind}: {fill.side.value} {amount} {fill.symbol} @ {price}{quote} fee {fee}{quote} "
+            f"{fill.liquidity.value.lower()} order {fill.client_order_id}")
+
+
+def _on_grid(value: Decimal, step: Decimal) -> str:
+    """`value` written with exactly the decimals of `step` (0.001 -> 3, 10 -> none), never in
+    scientific notation."""
+    if step <= 0:
+        return f"{value:f}"
+    decimals = max(-step.normalize().as_tuple().exponent, 0)  # type: ignore[operator]
+    return f"{value.quantize(Decimal(1).scaleb(-decimals)):f}"
+
+
+def utc_minute(epoch_ms: int) -> str:
+    """`epoch_ms` as 'YYYY-MM-DD HH:MM UTC' for operator messages."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def cooldown_rows(cooldowns: Mapping[str, int]) -> list[dict[str, Any]]:
+    """The cool-downs as plain data for `status`: symbol, end in epoch ms and in words."""
+    return [{"symbol": s, "until_ms": until, "until": utc_minute(until)}
+            for s, until in sorted(cooldowns.items())]

@@ -17,6 +17,11 @@ unreadable frame, and every `live.stream_safety_poll_s` as a safety net; without
 stream (Upbit, or `live.user_stream = false`) it polls every `live.poll_interval_s`. A
 silent user stream does not pause entries here: REST gives the same answers, only later.
 
+Before the first market message there is no silence to speak of (the feed is backfilling
+and connecting; its age is `inf`): the watch says once, at INFO, that it is waiting for the
+first market data, and only calls the stream silent once data has been seen and then stops,
+or when none came within `first_data_grace_s` of the start.
+
 `StreamWatch` is the state machine (LIVE -> STALE -> RECOVERING -> LIVE, with the stream
 live for `resume_after_s` before entries resume, so a flapping stream does not toggle the
 gate every second). `EntryPause` wraps the trading policy and turns its BUYs into HOLDs
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
@@ -47,6 +53,7 @@ from strategies.policy import Action, DecisionView, PolicyAction
 log = logging.getLogger(__name__)
 
 CHECK_PERIOD_S = 0.25
+FIRST_DATA_GRACE_S = 60.0  # backfill + connect + first frame; a start taking longer is news
 
 
 class StreamState(Enum):
@@ -74,20 +81,24 @@ class StreamWatch:
     def __init__(self, name: str, health: Callable[[], FeedHealth], *,
                  poll: Callable[[], Awaitable[int]] | None = None,
                  poll_interval_s: float = 2.0, resume_after_s: float = 3.0,
+                 first_data_grace_s: float = FIRST_DATA_GRACE_S,
                  clock: Callable[[], float] = time.monotonic,
                  on_change: Callable[[StreamState, str], None] | None = None) -> None:
         """`poll` fetches what the stream would have said (returns items delivered);
-        `on_change` hears every state change with its reason (notices, logs)."""
+        `on_change` hears every state change with its reason (notices, logs);
+        `first_data_grace_s` is how long after the start no market data at all is normal."""
         self.name = name
         self.health = health
         self.poll = poll
         self.poll_interval_s = poll_interval_s
         self.resume_after_s = resume_after_s
+        self.first_data_grace_s = first_data_grace_s
         self.clock = clock
         self.on_change = on_change
         self.state = StreamState.LIVE
         self.reason = ""
-        self._since = self._recovering_since = clock()
+        self._since = self._recovering_since = self._started = clock()
+        self._said_waiting = False
         self._paused_total_s = 0.0
         self._last_poll = -float("inf")
         self.stale_episodes = self.rest_polls = self.rest_poll_errors = 0
@@ -112,14 +123,14 @@ class StreamWatch:
         """Advance the state machine on the current health; True when a REST poll is due."""
         now = self.clock()
         health = self.health()
-        if health.stale:
+        if health.stale and self._still_starting(health, now):
+            pass  # no data yet, and it is early: nothing is silent
+        elif health.stale:
             if self.state is not StreamState.STALE:
                 if self.state is StreamState.LIVE:
                     self.stale_episodes += 1
                     self._since = now
-                age = health.last_message_age_s
-                self._move(StreamState.STALE,
-                           f"{self.name} stream silent for {age:.1f} s; polling REST, "
+                self._move(StreamState.STALE, f"{self._silence(health, now)}; polling REST, "
                            "new entries paused")
         elif self.state is StreamState.STALE:
             self._move(StreamState.RECOVERING,
@@ -134,6 +145,25 @@ class StreamWatch:
         if due:
             self._last_poll = now
         return due
+
+    def _still_starting(self, health: FeedHealth, now: float) -> bool:
+        """No market data since the start (age `inf`), within `first_data_grace_s` of it;
+        says once that it is waiting."""
+        if math.isfinite(health.last_message_age_s) or \
+                now - self._started >= self.first_data_grace_s:
+            return False
+        if not self._said_waiting:
+            self._said_waiting = True
+            log.info("%s stream: waiting for the first market data", self.name)
+        return True
+
+    def _silence(self, health: FeedHealth, now: float) -> str:
+        """How long the stream has said nothing, in words (never `inf`)."""
+        age = health.last_message_age_s
+        if math.isfinite(age):
+            return f"{self.name} stream silent for {age:.1f} s"
+        return (f"{self.name} stream: no market data in the {now - self._started:.0f} s "
+                "since the start")
 
     async def run(self) -> None:
         """Check every CHECK_PERIOD_S and poll REST while stale, until cancelled."""

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from bot.operator import OperatorControls
+from bot.operator import OperatorControls, cooldown_rows
 from bot.performance import RoundTrip
 from exchange.brokers.base import Broker
 from exchange.brokers.sim import PaperBroker
@@ -119,6 +119,7 @@ class Trader(OperatorControls):
         # Anomaly detection (risk/anomaly.py); bot/assembly.py sets it when [anomaly] is on.
         self.anomaly: AnomalyDetector | None = None
         self.force_exits: dict[str, int] = {}  # operator forceexit queue (bot/operator.py)
+        self.cooldowns: dict[str, int] = {}  # no entries after a forceexit (bot/operator.py)
         self._booked_cash: Decimal | None = None  # live: the ledger's quote balance (cash())
 
     # --- start and restart ---------------------------------------------------------------------
@@ -160,6 +161,7 @@ class Trader(OperatorControls):
                                    row.amount, row.price, row.created_ts)
             self.broker.restore_open_order(request, row.amount - row.filled)
         self._restore_counters()
+        self.restore_cooldowns()
         saved_state = self.ledger.get_kv("trading_state")
         if saved_state is not None:
             self.state = TradingState.from_dict(saved_state)
@@ -231,6 +233,7 @@ class Trader(OperatorControls):
             instruments=self.instruments,
             history=ReturnHistory(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), 1 / 1440),
             anomalous=reading.denials() if reading is not None else {},
+            cooling_down=self.cooling_down(ts_ms),
         )
         scores = {coin.symbol: coin for coin in ranking}
         denials = 0
@@ -435,6 +438,8 @@ class Trader(OperatorControls):
                          if self.round_trips else None),
             "denials": dict(self.denials),
             "last_denial": self.last_denial,
+            # symbols force-exited by the operator, no new entries until then (bot/operator.py)
+            "cooldowns": cooldown_rows(self.cooldowns),
             "anomaly": (self.anomaly.latest.to_dict() if self.anomaly is not None
                         and self.anomaly.latest is not None else None),
         }

@@ -4,7 +4,8 @@
 and stops at the first refusal, so the reason is always the most fundamental one:
 
 1. trading state: REDUCING lets only exits and cancels through; HALTED only cancels;
-2. (entries) intent sanity: known symbol, not in anomaly alarm (ANOMALY), spot long only,
+2. (entries) intent sanity: known symbol, not in anomaly alarm (ANOMALY), not cooling down
+   after an operator's forced exit (COOLDOWN), spot long only,
    stop below entry, 0 < confidence <= 1;
 3. max open positions (a symbol already held or being bought does not count again; dust,
    a holding too small to sell, does not count at all);
@@ -52,6 +53,7 @@ class DenyReason(Enum):
     VAR_LIMIT = "VAR_LIMIT"
     ES_LIMIT = "ES_LIMIT"
     ANOMALY = "ANOMALY"
+    COOLDOWN = "COOLDOWN"  # the operator force-exited the symbol recently
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +133,14 @@ class MarketView:
     """What risk needs from the market: trading rules and aligned return history.
 
     `anomalous` maps each coin the anomaly detector has in alarm to the words of why
-    (risk/anomaly.py); such a coin gets no new entries, while exits stay allowed."""
+    (risk/anomaly.py); such a coin gets no new entries, while exits stay allowed.
+    `cooling_down` does the same for each coin the operator force-exited within
+    `trading.forceexit_cooldown_minutes`, with the words of until when (bot/operator.py)."""
 
     instruments: Mapping[str, Instrument]
     history: ReturnHistory
     anomalous: Mapping[str, str] = field(default_factory=dict)
+    cooling_down: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +219,9 @@ def _check_entry(
         return Denied(DenyReason.UNKNOWN_SYMBOL, f"no instrument rules for {intent.symbol}")
     if intent.symbol in market.anomalous:
         return Denied(DenyReason.ANOMALY, f"{intent.symbol}: {market.anomalous[intent.symbol]}")
+    if intent.symbol in market.cooling_down:
+        return Denied(DenyReason.COOLDOWN,
+                      f"{intent.symbol}: {market.cooling_down[intent.symbol]}")
     invalid = _invalid_entry(intent, portfolio, instrument)
     if invalid:
         return Denied(DenyReason.INVALID_INTENT, invalid)

@@ -1,0 +1,65 @@
+"""Every fill is one INFO line in the daemon's log (issue 14): side, amount, symbol, price, fee,
+liquidity and order id, on the instrument's grid (lot for amounts, tick for prices, tick x
+lot for the fee), never in scientific notation. Backtests, which do not configure the
+operator side, log no fills.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from bot.operator import configure_operator, fill_line
+from exchange.instruments import Instrument, Side
+from exchange.orders import Filled, Liquidity, PartiallyFilled
+from tests.ops_runtime import BUY_MINUTE, make_runtime
+
+BTC = Instrument("BTCUSDT", "BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal(5))
+KRW_BTC = Instrument("KRW-BTC", "BTC", "KRW", Decimal("1000"), Decimal("0.00000001"),
+                     Decimal(5000))
+
+
+def filled(symbol: str, price: str, amount: str, fee: str, *, final: bool = True,
+           side: Side = Side.BUY) -> Filled | PartiallyFilled:
+    if final:
+        return Filled("p-000007", symbol, side, "t-1", Decimal(price), Decimal(amount),
+                      Decimal(fee), Liquidity.MAKER, 0, 0)
+    return PartiallyFilled("p-000007", symbol, side, "t-1", Decimal(price), Decimal(amount),
+                           Decimal(fee), Liquidity.TAKER, Decimal("1"), 0, 0)
+
+
+@pytest.mark.parametrize(("fill", "instrument", "line"), [
+    (filled("BTCUSDT", "43250.1", "0.0120000", "0.519001200"), BTC,
+     "fill: BUY 0.01200 BTCUSDT @ 43250.10 USDT fee 0.5190012 USDT maker order p-000007"),
+    (filled("BTCUSDT", "43250.10", "0.5", "0", final=False, side=Side.SELL), BTC,
+     "partial fill: SELL 0.50000 BTCUSDT @ 43250.10 USDT fee 0.0000000 USDT taker order "
+     "p-000007"),
+    (filled("KRW-BTC", "5.0E+7", "0.001", "25.0"), KRW_BTC,
+     "fill: BUY 0.00100000 KRW-BTC @ 50000000 KRW fee 25.00000 KRW maker order p-000007"),
+    (filled("ABCUSDT", "1.5", "2", "0.003"), None,  # no rules known: shown as recorded
+     "fill: BUY 2 ABCUSDT @ 1.5 fee 0.003 maker order p-000007"),
+])
+def test_a_fill_is_one_line_on_the_instruments_grid(fill, instrument, line: str) -> None:
+    assert fill_line(fill, instrument) == line
+
+
+def test_the_daemon_logs_each_fill_at_info_and_a_backtest_does_not(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE)  # just before the scripted buys
+    assert runtime.trader is not None and runtime.ledger is not None
+    with caplog.at_level(logging.INFO, logger="bot.operator"):
+        runtime.play(3)  # buys AAA, BBB, CCC; filled on the next bar
+        assert runtime.trader.fills == 3 and not caplog.records  # not configured: quiet
+        configure_operator(runtime.trader, runtime.config)
+        runtime.play(10)  # sells AAA (minute 130) and BBB (minute 131)
+
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fill: ")]
+    assert all(r.levelno == logging.INFO for r in caplog.records)
+    assert [line.split()[3] for line in lines] == ["AAAUSDT", "BBBUSDT"]
+    for line in lines:  # lot 0.001, tick 0.01: 3 decimals, 2, and 5 for the fee
+        assert re.fullmatch(r"fill: SELL \d+\.\d{3} [A-Z]+ @ \d+\.\d{2} USDT fee \d+\.\d{5} "
+                            r"USDT (maker|taker) order \S+", line), line
