@@ -81,14 +81,19 @@ def balance(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> Non
 def positions(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None:
     """Open positions with unrealized PnL, resting orders and queued forced exits."""
     def show(r: dict[str, Any]) -> None:
-        q = fmt.quantity
+        def tick(row: dict[str, Any], key: str) -> str:
+            return fmt.stepped(row[key], r.get("steps"), row["symbol"], "tick")
+
+        def lot(row: dict[str, Any], key: str) -> str:
+            return fmt.stepped(row[key], r.get("steps"), row["symbol"], "lot")
+
         out.print(_table("Positions", ("symbol", "amount", "avg price", "last", "unrealized PnL"),
-                         [[p["symbol"], q(p["amount"]), q(p["avg_price"]), q(p["last"]),
+                         [[p["symbol"], lot(p, "amount"), tick(p, "avg_price"), tick(p, "last"),
                            _money(r, p["unrealized_pnl"])] for p in r["positions"]],
                          "no open positions"))
         out.print(_table("Open orders", ("order", "symbol", "side", "price", "remaining"),
-                         [[o["client_order_id"], o["symbol"], o["side"], q(o["price"]),
-                           q(o["remaining"])] for o in r["open_orders"]], "no open orders"))
+                         [[o["client_order_id"], o["symbol"], o["side"], tick(o, "price"),
+                           lot(o, "remaining")] for o in r["open_orders"]], "no open orders"))
         if r["force_exits_pending"]:
             out.print("forced exits pending: " + ", ".join(r["force_exits_pending"]))
     _show(ask(config_path, "positions"), as_json, show)
@@ -102,8 +107,9 @@ def trades(config_path: Path = ConfigOption, as_json: bool = JsonOption,
         q = fmt.quantity
         out.print(_table("Newest fills", ("time (UTC)", "symbol", "side", "price", "amount", "fee",
                                           "liquidity", "order"),
-                         [[_when(f["ts"], r.get("clock")), f["symbol"], f["side"], q(f["price"]),
-                           q(f["amount"]), q(f["fee"]), fmt.text(f["liquidity"]),
+                         [[_when(f["ts"], r.get("clock")), f["symbol"], f["side"],
+                           fmt.stepped(f["price"], r.get("steps"), f["symbol"], "tick"),
+                           fmt.stepped(f["amount"], r.get("steps"), f["symbol"], "lot"), q(f["fee"]), fmt.text(f["liquidity"]),
                            f["client_order_id"]] for f in r["fills"]], NO_TRADES))
     _show(ask(config_path, "trades", {"limit": limit}), as_json, show)
 

@@ -113,13 +113,19 @@ def _asset(r: dict[str, Any], row: dict[str, Any], key: str) -> str:
 
 
 def _positions(r: dict[str, Any]) -> list[str]:
-    q = fmt.quantity
+    def tick(row: dict[str, Any], key: str) -> str:
+        return fmt.stepped(row[key], r.get("steps"), row["symbol"], "tick")
+
+    def lot(row: dict[str, Any], key: str) -> str:
+        return fmt.stepped(row[key], r.get("steps"), row["symbol"], "lot")
+
     lines = [fmt.count(len(r["positions"]), "position") if r["positions"] else "no open positions"]
-    lines += _rows([f"{p['symbol']}: {q(p['amount'])} @ {q(p['avg_price'])}, last {q(p['last'])}, "
-                    f"uPnL {_money(r, p['unrealized_pnl'])}" for p in r["positions"]])
+    lines += _rows([f"{p['symbol']}: {lot(p, 'amount')} @ {tick(p, 'avg_price')}, last "
+                    f"{tick(p, 'last')}, uPnL {_money(r, p['unrealized_pnl'])}"
+                    for p in r["positions"]])
     lines.append(fmt.count(len(r["open_orders"]), "open order") if r["open_orders"]
                  else "no open orders")
-    lines += _rows([f"{o['symbol']} {o['side']} {q(o['remaining'])} @ {q(o['price'])} "
+    lines += _rows([f"{o['symbol']} {o['side']} {lot(o, 'remaining')} @ {tick(o, 'price')} "
                     f"({o['client_order_id']})" for o in r["open_orders"]])
     if r["force_exits_pending"]:
         lines.append("forced exits pending: " + ", ".join(r["force_exits_pending"]))
@@ -131,8 +137,10 @@ def _trades(r: dict[str, Any]) -> list[str]:
     if not fills:
         return [NO_TRADES]
     return [f"{len(fills)} newest fills"] + _rows(
-        [f"{_when(f['ts'], clock=r.get('clock'))} {f['side']} {q(f['amount'])} {f['symbol']} @ "
-         f"{q(f['price'])} fee {q(f['fee'])}" for f in fills])
+        [f"{_when(f['ts'], clock=r.get('clock'))} {f['side']} "
+         f"{fmt.stepped(f['amount'], r.get('steps'), f['symbol'], 'lot')} {f['symbol']} @ "
+         f"{fmt.stepped(f['price'], r.get('steps'), f['symbol'], 'tick')} fee {q(f['fee'])}"
+         for f in fills])
 
 
 def _profit(r: dict[str, Any]) -> list[str]:

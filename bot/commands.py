@@ -184,6 +184,18 @@ def clock_kind(rt: Runtime) -> str:
     return "sim" if getattr(rt, "sim", None) is not None else "wall"
 
 
+def steps(trader: Trader, symbols: Any) -> dict[str, dict[str, str | None]]:
+    """Each symbol's price tick and amount lot, so renderers show prices to the tick and
+    amounts to the lot (a banded tick, as on Upbit KRW, is None: it depends on the price)."""
+    shown: dict[str, dict[str, str | None]] = {}
+    for symbol in sorted(set(symbols)):
+        instrument = trader.instruments.get(symbol)
+        if instrument is not None:
+            shown[symbol] = {"tick": None if instrument.tick_bands else str(instrument.tick),
+                             "lot": str(instrument.lot)}
+    return shown
+
+
 def _bounded(name: str, value: int, low: int, high: int) -> int:
     if not low <= value <= high:
         raise CommandError(f"{name} must be between {low} and {high}, got {value}")
@@ -277,17 +289,20 @@ def balance(rt: Runtime) -> dict[str, Any]:
 def positions(rt: Runtime) -> dict[str, Any]:
     """Open positions with unrealized PnL, resting orders and queued forced exits."""
     summary = _trader(rt).summary()
+    held = [row["symbol"] for row in (*summary["positions"], *summary["open_orders"])]
     return {"quote_asset": summary["quote_asset"], "positions": summary["positions"],
-            "open_orders": summary["open_orders"],
+            "open_orders": summary["open_orders"], "steps": steps(_trader(rt), held),
             "force_exits_pending": sorted(_trader(rt).force_exits)}
 
 
 @command("trades")
 def trades(rt: Runtime, limit: int = 20) -> dict[str, Any]:
     """The newest fills, newest first."""
-    _trader(rt)
+    trader = _trader(rt)
     assert rt.ledger is not None
-    return {**recent_trades(rt.ledger, _bounded("limit", limit, 1, 500)), "clock": clock_kind(rt)}
+    answer = recent_trades(rt.ledger, _bounded("limit", limit, 1, 500))
+    return {**answer, "clock": clock_kind(rt), "quote_asset": trader.quote_asset,
+            "steps": steps(trader, [fill["symbol"] for fill in answer["fills"]])}
 
 
 # --- commands that change the daemon ----------------------------------------------------------

@@ -79,6 +79,13 @@ def quantity(value: Any, step: Decimal | str | None = None) -> str:
     return fixed(value, QUANTITY_PLACES, trim=True)
 
 
+def stepped(value: Any, steps: Mapping[str, Any] | None, symbol: str, kind: str) -> str:
+    """A price (`kind="tick"`) or an amount (`kind="lot"`) of `symbol`, to the step a command
+    answer's `steps` map gives for it; without one, as `quantity` shows it."""
+    step = ((steps or {}).get(symbol) or {}).get(kind)
+    return quantity(value, step)
+
+
 def pct(rate: Any, places: int = 2) -> str:
     """A return given as a fraction, signed: 0.0123 -> `+1.23%`."""
     number = _decimal(rate)

@@ -130,3 +130,13 @@ def test_models_on_a_fresh_install_is_an_empty_list(tmp_path: Path) -> None:
     assert as_json.exit_code == 0 and json.loads(as_json.stdout) == {"models": []}
     human = CliRunner().invoke(app, ["models", *config])
     assert human.exit_code == 0 and "no models yet — run `entasis selfplay`" in human.stdout
+
+
+def test_positions_show_prices_to_the_tick_and_amounts_to_the_lot(traded: OpsRuntime) -> None:
+    as_json, human = answers(traded, ["positions", "--json"], ["positions"])
+    answer = json.loads(as_json.stdout)
+    assert answer["steps"]["CCCUSDT"] == {"tick": "0.01", "lot": "0.001"}
+    [held] = [p for p in answer["positions"] if p["symbol"] == "CCCUSDT"]
+    [row] = [line for line in human.stdout.splitlines() if "CCCUSDT" in line]
+    last_to_tick = f"{float(held['last']):.2f}"
+    assert last_to_tick in row and (held["last"] == last_to_tick or held["last"] not in row), row

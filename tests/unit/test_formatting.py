@@ -58,3 +58,25 @@ def test_each_value_reads_as_an_operator_expects(shown: Any, expected: Any) -> N
 def test_no_exponent_notation_ever(raw: str) -> None:
     for shown in (fmt.money(raw, "USDT"), fmt.quantity(raw), fmt.text(raw), fmt.pct(raw)):
         assert "E" not in shown.upper(), shown
+
+
+@pytest.mark.parametrize(("value", "kind", "expected"), [
+    ("101.2300000", "tick", "101.23"),  # AAAUSDT tick 0.01
+    ("101.2", "tick", "101.20"),
+    ("4.9490000", "lot", "4.949"),  # lot 0.001
+    ("4.9", "lot", "4.900"),
+])
+def test_prices_show_to_the_tick_and_amounts_to_the_lot(value: str, kind: str,
+                                                         expected: str) -> None:
+    steps = {"AAAUSDT": {"tick": "0.01", "lot": "0.001"}, "KRW-BTC": {"tick": None, "lot": "1E-8"}}
+    assert fmt.stepped(value, steps, "AAAUSDT", kind) == expected
+
+
+@pytest.mark.parametrize(("symbol", "kind", "expected"), [
+    ("KRW-BTC", "tick", "95,000,000"),  # banded tick (Upbit): no single tick, zeros dropped
+    ("KRW-BTC", "lot", "95,000,000.00000000"),
+    ("UNKNOWN", "tick", "95,000,000"),
+])
+def test_without_a_step_the_quantity_default_applies(symbol: str, kind: str, expected: str) -> None:
+    steps = {"KRW-BTC": {"tick": None, "lot": "1E-8"}}
+    assert fmt.stepped("95000000.000", steps, symbol, kind) == expected
