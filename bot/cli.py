@@ -191,7 +191,7 @@ def _print_status(result: dict[str, Any]) -> None:
         out.print(
             f"feed: {feed.get('msgs_per_s', 0):.1f} msg/s · {feed.get('messages', 0)} messages · "
             f"{feed.get('malformed', 0)} malformed · {feed.get('reconnects', 0)} reconnects · "
-            f"last message {feed.get('last_message_age_s') or 0:.1f}s ago"
+            + _last_message(feed.get("last_message_age_s")), highlight=False
         )
     trading = result.get("trading")
     clock = result.get("clock")
@@ -241,6 +241,13 @@ def _print_status(result: dict[str, Any]) -> None:
                            "; ".join(coin["reasons"])]
                           for i, coin in enumerate(result["ranking"], 1)],
                          empty="no ranking yet"))
+
+
+def _last_message(age_s: float | None) -> str:
+    """`last message 1.2s ago`, or `no message yet` (the feed reports an infinite age)."""
+    if age_s is None or age_s == float("inf"):
+        return "no message yet"
+    return f"last message {age_s:.1f}s ago"
 
 
 def rows_table(title: str, columns: tuple[str, ...], rows: list[list[Any]],

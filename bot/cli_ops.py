@@ -134,7 +134,7 @@ def profit(
         else:
             out.print(NO_TRADES)
         for name in ("hourly", "daily", "weekly"):
-            if name in r:
+            if r.get(name):  # a fresh ledger: the line above already says so
                 out.print(_table(f"{name} returns", ("period start (UTC)", "equity", "return"),
                                  [[_when(row["start_ms"], r.get("clock")), _money(r, row["equity"]),
                                    fmt.pct(row["return"])] for row in r[name]],
