@@ -37,6 +37,7 @@ enabled = true
 chat_ids = [{chat}]
 api_url = "{url}"
 poll_timeout_s = 1
+batch_window_s = 1  # fills are batched per window (60 s by default): a second keeps this short
 """
 
 
