@@ -130,8 +130,9 @@ class DataDirLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
+            pid = _pid_in(fd)
             os.close(fd)
-            raise DataDirInUse(self.data_dir, lock_holder(self.data_dir)) from None
+            raise DataDirInUse(self.data_dir, pid) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"{os.getpid()}\n".encode())
         self._fd = fd
@@ -145,7 +146,8 @@ class DataDirLock:
 
 def lock_holder(data_dir: Path) -> int | None:
     """The pid of the process that holds `data_dir`'s lock, or None when none does (0 when
-    one does but has not written its pid yet). Takes nothing: probes with a shared lock."""
+    one does but has not written its pid yet). For tests and tools: it probes with a shared
+    lock for an instant, which a daemon starting in that instant would take for a holder."""
     try:
         fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
     except OSError:
@@ -154,12 +156,17 @@ def lock_holder(data_dir: Path) -> int | None:
         try:
             fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:
-            text = os.pread(fd, 32, 0).decode(errors="replace").strip()
-            return int(text) if text.isdigit() else 0
+            return _pid_in(fd)
         fcntl.flock(fd, fcntl.LOCK_UN)
         return None
     finally:
         os.close(fd)
+
+
+def _pid_in(fd: int) -> int:
+    """The pid a lock holder wrote into the lock file (0 while it has not yet)."""
+    text = os.pread(fd, 32, 0).decode(errors="replace").strip()
+    return int(text) if text.isdigit() else 0
 
 
 def in_use_message(data_dir: Path, pid: int | None) -> str:

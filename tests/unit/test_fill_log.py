@@ -19,7 +19,7 @@ from exchange.orders import Filled, Liquidity, PartiallyFilled
 from tests.ops_runtime import BUY_MINUTE, make_runtime
 
 BTC = Instrument("BTCUSDT", "BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal(5))
-KRW_BTC = Instrument("KRW-BTC", "BTC", "KRW", Decimal("1000"), Decimal("0.00000001"),
+KRW_BTC = Instrument("KRW-BTC", "BTC", "KRW", Decimal(1000), Decimal("0.00000001"),
                      Decimal(5000))
 
 
@@ -29,15 +29,15 @@ def filled(symbol: str, price: str, amount: str, fee: str, *, final: bool = True
         return Filled("p-000007", symbol, side, "t-1", Decimal(price), Decimal(amount),
                       Decimal(fee), Liquidity.MAKER, 0, 0)
     return PartiallyFilled("p-000007", symbol, side, "t-1", Decimal(price), Decimal(amount),
-                           Decimal(fee), Liquidity.TAKER, Decimal("1"), 0, 0)
+                           Decimal(fee), Liquidity.TAKER, Decimal(1), 0, 0)
 
 
 @pytest.mark.parametrize(("fill", "instrument", "line"), [
     (filled("BTCUSDT", "43250.1", "0.0120000", "0.519001200"), BTC,
      "fill: BUY 0.01200 BTCUSDT @ 43250.10 USDT fee 0.5190012 USDT maker order p-000007"),
     (filled("BTCUSDT", "43250.10", "0.5", "0", final=False, side=Side.SELL), BTC,
-     "partial fill: SELL 0.50000 BTCUSDT @ 43250.10 USDT fee 0.0000000 USDT taker order "
-     "p-000007"),
+     ("partial fill: SELL 0.50000 BTCUSDT @ 43250.10 USDT fee 0.0000000 USDT taker order "
+     "p-000007")),
     (filled("KRW-BTC", "5.0E+7", "0.001", "25.0"), KRW_BTC,
      "fill: BUY 0.00100000 KRW-BTC @ 50000000 KRW fee 25.00000 KRW maker order p-000007"),
     (filled("ABCUSDT", "1.5", "2", "0.003"), None,  # no rules known: shown as recorded

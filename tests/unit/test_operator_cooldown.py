@@ -80,7 +80,7 @@ def test_forceexit_denies_new_entries_until_the_cooldown_ends_then_allows_them(
 
     after = aaa_buys(runtime)[buys_before:]
     assert all(verdict == "DENIED:COOLDOWN" for ts, verdict, _ in after if ts < until_ms)
-    assert [verdict for ts, verdict, _ in after if ts >= until_ms][0] == "APPROVED"
+    assert next(verdict for ts, verdict, _ in after if ts >= until_ms) == "APPROVED"
     assert layer.call("status")["trading"]["cooldowns"] == []
     assert runtime.ledger is not None and runtime.ledger.get_kv(COOLDOWNS_KV) == {}
     runtime.close()
