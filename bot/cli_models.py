@@ -22,8 +22,7 @@ from rich.table import Table
 
 from bot import formatting as fmt
 from bot.cli import ConfigOption, JsonOption, _load, app, err, fail, out
-from rl.extra_folds import FoldPlan
-from rl.extra_training import PLAN_KNOBS, plan_option
+from rl.fold_plan import PLAN_KNOBS, FoldPlan, plan_option
 
 REGISTRY_FILE = "models.sqlite"
 LOCK_FILE = "selfplay.lock"

@@ -30,11 +30,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rl.episodes import MarketData
-from rl.extra_folds import ExtraSettings, FoldPlan, describe, out_of_fold_grid
+from rl.extra_folds import ExtraSettings, describe, out_of_fold_grid
+from rl.fold_plan import PLAN_KNOBS, FoldPlan, plan_option
 from rl.extra_inputs import EXTRA_NAMES, OBSERVATION_NAMES, check_aligned, make_extra_env
 from rl.spaces import OBS_FEATURES, STATE_FEATURES
 
-if TYPE_CHECKING:  # torch-free at import: bot/cli_models.py reads PLAN_KNOBS at CLI start
+if TYPE_CHECKING:  # torch-free at import
     from rl.env import EnvConfig
     from rl.registry import ModelRegistry
     from rl.selfplay import SelfPlayConfig
@@ -42,17 +43,7 @@ if TYPE_CHECKING:  # torch-free at import: bot/cli_models.py reads PLAN_KNOBS at
 Progress = Callable[[str, int, int], None]
 
 #: (FoldPlan field, help) of the `--extra-<field>` options, in both command lines.
-PLAN_KNOBS: tuple[tuple[str, str], ...] = (
-    ("min_train_minutes", "rows before the first out-of-fold block (incl. warm-up)"),
-    ("refit_minutes", "minutes each out-of-fold model pair serves"),
-    ("embargo_minutes", "minutes between a model's last training row and the block it serves"),
-)
 PLAIN_OBSERVATION_NAMES: tuple[str, ...] = (*OBS_FEATURES, *STATE_FEATURES)
-
-
-def plan_option(field: str) -> str:
-    """The command-line spelling of a FoldPlan field: `--extra-min-train-minutes`."""
-    return "--extra-" + field.replace("_", "-")
 
 
 @dataclass(frozen=True)
