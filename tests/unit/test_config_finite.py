@@ -53,8 +53,10 @@ def test_inf_in_config_toml_is_refused_naming_the_key_and_the_range(
 @given(setting=st.sampled_from(FLOAT_SETTINGS), text=st.sampled_from(NON_FINITE_TEXT))
 def test_any_non_finite_environment_override_is_refused(setting: tuple[str, str], text: str) -> None:
     section, key = setting
-    with pytest.raises(ConfigError, match=rf"{section}\.{key} = '{text}': .*finite number"):
-        load_config(None, environ={f"ENTASIS__{section.upper()}__{key.upper()}": text})
+    variable = f"ENTASIS__{section.upper()}__{key.upper()}"
+    with pytest.raises(ConfigError, match=rf"{section}\.{key} = '{text}' \(from environment "
+                       rf"variable {variable}\): .*finite number"):
+        load_config(None, environ={variable: text})
 
 
 def test_a_nan_starting_balance_is_told_both_bounds(tmp_path: Path) -> None:
