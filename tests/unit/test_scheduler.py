@@ -139,6 +139,6 @@ def test_report_and_command_jobs_run_the_cli_in_a_subprocess(ledger: Path, tmp_p
     assert Path(reports[0]["html"]).is_file() and "2023-11-14_2200" in reports[0]["html"]
     assert set(reports[0]["charts"]) == {"equity", "hourly_activity", "hourly_returns"}
 
-    failing = command_job([["models", "--json"]], tmp_path, None, timeout_s=60)
-    with pytest.raises(RuntimeError, match="no models yet"):
+    failing = command_job([["selfplay", "--json"]], tmp_path, None, timeout_s=60)
+    with pytest.raises(RuntimeError, match="exactly one of --data DIR or --sim"):
         asyncio.run(failing(T0))
