@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from bot import command_stats as stats
-from bot.commands import (
+from bot.command_registry import (
     REGISTRY_FILE,
     CommandError,
     NotReady,

@@ -43,14 +43,25 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from model import libm
-
-from bot.config import StrategyConfig
 from strategies.barrier import probability_up_first
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS
 
 PERSISTENCE = 0.5
 MIN_WARM_MINUTES = 1440
 _RETURN_WINDOWS = np.asarray(RETURN_WINDOWS, dtype=np.float64)
+
+
+class RankingSettings(Protocol):
+    """What ranking reads of the configuration. The app's `[strategy]` section
+    (`bot.config.StrategyConfig`, validated there) has these fields; the core names only
+    what it needs, so it never imports the app layer."""
+
+    top_k: int
+    target_return_pct: float
+    stop_return_pct: float
+    horizon_minutes: int
+    min_quote_volume_24h: float
+    max_spread_bps: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +108,7 @@ def _columns(features: np.ndarray, names: Sequence[str], wanted: Sequence[str]) 
     return features[..., [index[w] for w in wanted]]
 
 
-def score_features(features: np.ndarray, names: Sequence[str], config: StrategyConfig, *,
+def score_features(features: np.ndarray, names: Sequence[str], config: RankingSettings, *,
                    min_warm_minutes: int = MIN_WARM_MINUTES,
                    require_quotes: bool = True,
                    forecast: ForecastView | None = None,
@@ -155,7 +166,7 @@ def anomaly_shrunk_drift(drift: np.ndarray, anomaly: np.ndarray) -> tuple[np.nda
 
 
 def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
-         config: StrategyConfig, *, min_warm_minutes: int = MIN_WARM_MINUTES,
+         config: RankingSettings, *, min_warm_minutes: int = MIN_WARM_MINUTES,
          require_quotes: bool = True, forecast: ForecastView | None = None,
          anomaly: np.ndarray | None = None) -> list[RankedCoin]:
     """The top `config.top_k` eligible coins of one feature matrix [n_symbols, n_features],
