@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 from exchange.instruments import Side
 
 if TYPE_CHECKING:
-    from bot.report import Fill, HourStats, LedgerView, RegimeOutcome, RegimeSeries
+    from bot.report_data import Fill, HourStats, LedgerView, RegimeOutcome, RegimeSeries
 
 BUY_COLOR, SELL_COLOR = "#1a9850", "#d73027"
 REGIME_COLORS = {1.0: "#a6d96a", -1.0: "#f46d43"}  # bull green, bear red; sideways unshaded

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from bot import formatting as fmt
 
 if TYPE_CHECKING:
-    from bot.report import HourStats, Report
+    from bot.report_data import HourStats, Report
 
 # The headline table's rows: summary key -> (label a reader understands, how to show it).
 # Keys not listed (added later) still show, under their name, through fmt.text.
