@@ -22,6 +22,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
 
+from exchange.brokers.fill_grid import fill_on_grid, float_decimal
 from exchange import fills
 from exchange.brokers.sim_wallet import Wallet
 from exchange.fills import FillParams
@@ -291,7 +292,8 @@ class PaperBroker:
         traded = 0.0
         if previous is not None and math.isfinite(previous.base_volume + tick.base_volume):
             traded = max(0.0, tick.base_volume - previous.base_volume)
-        self._quotes[tick.symbol] = _Quote(_dec(tick.last), _dec(tick.ask), tick.base_volume)
+        self._quotes[tick.symbol] = _Quote(float_decimal(tick.last), float_decimal(tick.ask),
+                                           tick.base_volume)
         self._advance(tick.symbol, tick.ts_event)  # a later tick may share this instant
         market = fills.market_from_ticks(
             [tick.ts_event], [tick.last], [tick.bid], [tick.ask],
@@ -309,7 +311,7 @@ class PaperBroker:
             [bar.open_ms], [bar.open], [bar.high], [bar.low], [bar.close], [bar.volume],
             [tick], self._params,
         )  # fmt: skip
-        close = _dec(bar.close)
+        close = float_decimal(bar.close)
         self._quotes[bar.symbol] = _Quote(close, close + instrument.tick_at(close), math.nan)
         self._advance(bar.symbol, bar.close_ms + 1)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
@@ -340,7 +342,7 @@ class PaperBroker:
                 close_ms = rows[index].close_ms
                 events.extend(self._apply(cid, result, row, close_ms, close_ms))
         for bar in rows:
-            close = _dec(bar.close)
+            close = float_decimal(bar.close)
             tick = self._instruments[bar.symbol].tick_at(close)
             self._quotes[bar.symbol] = _Quote(close, close + tick, math.nan)
             self._advance(bar.symbol, bar.close_ms + 1)
@@ -419,7 +421,7 @@ class PaperBroker:
         for price_f, amount_f in zip(result.level_price[row], result.level_amount[row]):
             if amount_f == 0:
                 continue  # nothing filled at this level
-            grid = _fill_on_grid(float(price_f), float(amount_f), order.tick, instrument.lot)
+            grid = fill_on_grid(float(price_f), float(amount_f), order.tick, instrument.lot)
             if grid is None:
                 log.warning("order %s on %s: the fill model gave price %r amount %r; not booked, "
                             "the order stays open", cid, request.symbol, float(price_f),
@@ -490,24 +492,3 @@ def _payable(
                 break
     order.fee_prepaid += fee - notional * rate
     return amount, fee
-
-
-def _dec(value: float) -> Decimal:
-    return Decimal(str(value))
-
-
-def _fill_on_grid(price: float, amount: float, tick: Decimal,
-                  lot: Decimal) -> tuple[Decimal, Decimal] | None:
-    """A fill model level's price and amount on the order's grids, or None when they are no
-    fill at all: not finite (an absurd bar, e.g. a close of 1e308 with an infinite volume,
-    makes 0 x inf = NaN), too big for the grid, a price of no tick or a negative amount. Such
-    a fill must never reach the books. An amount under half a lot is 0: nothing to book."""
-    if not all(math.isfinite(v) for v in (price, amount, price / float(tick), amount / float(lot))):
-        return None
-    on_grid = _on_grid(price, tick), _on_grid(amount, lot)
-    return on_grid if on_grid[0] > 0 and on_grid[1] >= 0 else None
-
-
-def _on_grid(value: float, step: Decimal) -> Decimal:
-    """The multiple of `step` nearest to a float the fill model put on that grid."""
-    return Decimal(round(value / float(step))) * step
