@@ -3,7 +3,7 @@
 Measured in the same run, each in its own fresh (spawned) child process so each gets its own
 peak RSS (the child's VmHWM from /proc/self/status; `ru_maxrss` only where /proc is missing,
 since Linux carries ru_maxrss over fork + exec and it would include the parent's RSS):
-- ours: `bot.backtest.run_backtest` with the default "baseline" policy: replay feed (Binance
+- ours: `bot.research.backtest.run_backtest` with the default "baseline" policy: replay feed (Binance
   frames, parsed) -> features -> ranking -> policy -> risk -> paper fills -> SQLite ledger.
   Throughput is candles/s with candles = minutes played x tradable symbols; the steady figure
   times the play loop (first to last `progress` callback), the end-to-end figure also counts
@@ -73,7 +73,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("trader + risk + broker + fills",
      ("bot/trader", "risk/", "exchange/brokers/", "exchange/fills", "exchange/orders")),
     ("ledger (state)", ("state/",)),
-    ("engine (bot.engine)", ("bot/engine",)),
+    ("engine (trading.engine)", ("bot/engine",)),
     ("other project code", ("bot/", "exchange/", "strategies/", "bench/")),
 )
 _ROOT = Path(__file__).resolve().parent.parent
@@ -94,7 +94,7 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _played(data_dir: Path, from_ms: int | None, minutes: int) -> dict[str, Any]:
     """The minutes `run_backtest` will play and the symbols it trades (as it computes them)."""
-    from bot.assembly import dominant_quote
+    from bot.app.assembly import dominant_quote
     from exchange.sim.replay import ReplaySource
 
     source = ReplaySource.from_dir(data_dir, warmup_minutes=WARMUP_MINUTES)
@@ -127,8 +127,8 @@ def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None
     """One `run_backtest` in this (fresh) process: timings, peak RSS, optional profile."""
     import cProfile
 
-    from bot.backtest import run_backtest
     from bot.config import load_config
+    from bot.research.backtest import run_backtest
 
     config = load_config(None, environ={})
     marks: list[float] = []
@@ -233,7 +233,6 @@ def _naive_loop(rows: list[list[float | None]], state: dict[str, Any], fee_bps: 
 
 def _child_floor() -> dict[str, Any]:
     """Peak RSS of a process that only imports what the backtest imports."""
-    import bot.backtest
     import bot.config  # noqa: F401
     import strategies.baselines  # noqa: F401
 

@@ -24,7 +24,7 @@ import pandas as pd
 from bench.common import console, percentiles_ms, rate, show, time_each
 from bot.config import StrategyConfig
 from exchange.feeds.binance_parse import parse_frame, parse_ticker_array
-from exchange.market import MINUTE_MS, BarHistory, Tick
+from model.market import MINUTE_MS, BarHistory, Tick
 from strategies.features import FeatureBook
 from strategies.ranking import rank
 from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS

@@ -24,7 +24,7 @@ from functools import partial
 import numpy as np
 
 from bench.common import console, percentiles_ms, show, time_each
-from exchange.market import MINUTE_MS, BarHistory
+from model.market import MINUTE_MS, BarHistory
 from strategies.features import FeatureBook
 from strategies.forecast.bundle import Bundle
 from strategies.forecast.dataset import build_panel, sequences

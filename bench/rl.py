@@ -67,7 +67,7 @@ ROUNDS = 2  # throughput figures: best of ROUNDS (the machine is shared; noise o
 ENV_ROUNDS = 5
 SB3_N_STEPS, SB3_TRAIN_STEPS, SB3_BATCH = 128, 8192, 256
 TRAIN_CONFIG: dict[str, Any] = {"n_envs": 256, "memory_steps": 64, "updates": 4, "rollout_steps": 128}
-# `entasis selfplay --sim` defaults (bot/cli_models.py)
+# `entasis selfplay --sim` defaults (bot/cli/models.py)
 GEN_COINS, GEN_MINUTES, GEN_ENVS, GEN_UPDATES, GEN_EPISODES, GEN_SEED = 8, 20_000, 256, 20, 200, 0
 
 TARGET_ENV_STEPS_PER_S = 5_000_000

@@ -25,10 +25,10 @@ from bench.common import console, show
 from bot.config import SimConfig
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
-from exchange.instruments import Side
-from exchange.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
+from model.instruments import Side
+from model.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 
 CONFIG = SimConfig(coins=6, history_days=1, seed=13, speed=3000.0)
 START_MS = 1_700_000_040_000

@@ -171,7 +171,7 @@ class ControlConfig(_Section):
     port: int = Field(0, ge=0, le=65535)
 
 
-# must stay bot.notify.NoticeKind's values (the Telegram notify filter names them)
+# must stay trading.notices.NoticeKind's values (the Telegram notify filter names them)
 NoticeKindName = Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
                          "model_promoted", "daemon", "report", "order_failed"]
 NOTICE_KINDS: tuple[NoticeKindName, ...] = get_args(NoticeKindName)
@@ -181,7 +181,7 @@ IMMEDIATE_KINDS: tuple[NoticeKindName, ...] = ("trading_state", "breaker", "daem
 
 
 class TelegramConfig(_Section):
-    """Telegram bot (bot/telegram_bot.py): off unless enabled with a token and chat ids."""
+    """Telegram bot (bot/ops/telegram_bot.py): off unless enabled with a token and chat ids."""
 
     enabled: bool = False
     token: SecretStr = SecretStr("")  # set ENTASIS__TELEGRAM__TOKEN, not the file
@@ -217,13 +217,13 @@ class TelegramConfig(_Section):
 
 
 class ScheduleConfig(_Section):
-    """Scheduled jobs (bot/scheduler.py); wall-clock UTC slots, each run at most once."""
+    """Scheduled jobs (bot/ops/scheduler.py); wall-clock UTC slots, each run at most once."""
 
     enabled: bool = True
     hourly_stats: bool = True
     daily_report: bool = True
     daily_report_hour_utc: int = Field(0, ge=0, le=23)
-    push_reports: bool = False  # send the daily report to Telegram (bot/notify.py)
+    push_reports: bool = False  # send the daily report to Telegram (bot/ops/notify.py)
     selfplay: bool = False  # `entasis selfplay ... --json` in a subprocess
     selfplay_every_hours: int = Field(24, ge=1, le=24 * 30)
     selfplay_args: list[str] = Field(default_factory=lambda: ["--sim", "--generations", "1"])
@@ -240,7 +240,7 @@ class ScheduleConfig(_Section):
 
 
 class MetricsConfig(_Section):
-    """Prometheus endpoint (bot/metrics.py); loopback only, port 0 = any free port."""
+    """Prometheus endpoint (bot/ops/metrics.py); loopback only, port 0 = any free port."""
 
     enabled: bool = False
     host: Literal["127.0.0.1", "localhost", "::1"] = "127.0.0.1"
@@ -286,7 +286,7 @@ class AnomalyConfig(_Section):
 
 
 class RecoveryConfig(_Section):
-    """Crash safety (state/recovery.py, bot/staleness.py): startup reconciliation with the
+    """Crash safety (state/recovery.py, bot/app/staleness.py): startup reconciliation with the
     broker, and what the daemon does while a market stream is silent."""
 
     balance_tolerance_pct: float = Field(0.01, ge=0, le=100)  # beyond it: refuse to trade

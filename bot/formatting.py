@@ -2,8 +2,8 @@
 
 The command layer answers with exact data (Decimals as strings, rates as floats) so `--json`
 and the Telegram-vs-CLI equality tests compare exact values. This module is the only place
-that turns those values into text for humans: the CLI tables (bot/cli.py, bot/cli_ops.py),
-the chat text (bot/command_text.py) and the HTML report (bot/report_html.py) all call it, so
+that turns those values into text for humans: the CLI tables (bot/cli/main.py, bot/cli/ops.py),
+the chat text (bot/ops/command_text.py) and the HTML report (bot/research/report_html.py) all call it, so
 `10002.6679839300000000 USDT` reads `10,002.67 USDT` everywhere, and `0E-16` reads `0`.
 
 Pure functions of their arguments; nothing here rounds money that is booked or compared.

@@ -91,7 +91,7 @@ class JsonFormatter(logging.Formatter):
 
 
 class HumanFormatter(logging.Formatter):
-    """`12:00:01 WARNING bot.control: message`, UTC, one line per record (plus traceback)."""
+    """`12:00:01 WARNING bot.ops.control: message`, UTC, one line per record (plus traceback)."""
 
     def __init__(self) -> None:
         super().__init__("%(asctime)s %(levelname)-7s %(name)s: %(message)s", "%H:%M:%S")

@@ -45,7 +45,7 @@ from risk.anomaly_warmup import BackfillWarmup, fold_rows, warmed_standardizer
 from strategies.feature_columns import FEATURE_NAMES
 
 if TYPE_CHECKING:
-    from exchange.market import BarHistory
+    from model.market import BarHistory
     from strategies.features import FeatureBook
 
 __all__ = ["AnomalyBundle", "AnomalyDetector", "AnomalyModelError", "AnomalyReading",

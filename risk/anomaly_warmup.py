@@ -26,8 +26,7 @@ from dataclasses import fields
 
 import numpy as np
 
-from exchange.feeds.binance_rest import concat_histories
-from exchange.market import MINUTE_MS, BarHistory
+from model.market import MINUTE_MS, BarHistory, concat_histories
 from risk.anomaly_features import EwmStandardizer, select_inputs
 from strategies.feature_columns import Primitives, assemble
 from strategies.features_batch import MinuteGrid, grid_primitives

@@ -27,7 +27,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Mapping
 
-from exchange.instruments import Instrument, Side
+from model.instruments import Instrument, Side
 from risk.limits import RiskLimits
 from risk.sizing import Sizing, size_entry, stop_distance, too_small
 from risk.state import TradingMode, TradingState
@@ -135,7 +135,7 @@ class MarketView:
     `anomalous` maps each coin the anomaly detector has in alarm to the words of why
     (risk/anomaly.py); such a coin gets no new entries, while exits stay allowed.
     `cooling_down` does the same for each coin the operator force-exited within
-    `trading.forceexit_cooldown_minutes`, with the words of until when (bot/operator.py)."""
+    `trading.forceexit_cooldown_minutes`, with the words of until when (trading/operator.py)."""
 
     instruments: Mapping[str, Instrument]
     history: ReturnHistory

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from exchange.instruments import Instrument, Side
+from model.instruments import Instrument, Side
 from risk.limits import RiskLimits
 
 _HUNDRED = Decimal(100)

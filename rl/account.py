@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exchange.fill_kernel import EPS, floor_to_lot, fmax, fmin, inline_jit, jit, pairwise_sum
+from model.fill_kernel import EPS, floor_to_lot, fmax, fmin, inline_jit, jit, pairwise_sum
 
 _OVERRUN = 1 + 1e-13  # a buy's cost above its budget by more than float noise is an overrun
 #: Fees and buy reservations are charged in whole units of this much quote, rounded up, as

@@ -2,8 +2,8 @@
 
 One env = one symbol over `horizon_minutes`, starting capital 1.0 (quote), long-only, at most
 one resting order. A decision at minute t sees only `features[t]` (bars closed <= t) and the
-account; the order it places meets bar t+1 through `exchange.fill_kernel.match_order` (the
-per-order fill model that `exchange.fills.match` runs for the paper broker and the
+account; the order it places meets bar t+1 through `model.fill_kernel.match_order` (the
+per-order fill model that `model.fills.match` runs for the paper broker and the
 backtester). The step's arithmetic runs one env at a time in `rl/env_kernel.py`, compiled
 by numba (ADR-039); this class owns the state columns and the episode starts. Orders
 are placed at bar t+1's open (`placed_ms = open_ms[t+1]`), so a new order may take at the
@@ -33,8 +33,8 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from exchange import fill_kernel
-from exchange.fills import FillParams
+from model import fill_kernel
+from model.fills import FillParams
 from rl import env_kernel
 from rl.episodes import MarketData
 from rl.spaces import (

@@ -6,7 +6,7 @@ docstring of rl/env.py states it. Compiled by numba (ADR-039) because the array-
 form spent its time dispatching ~150 small numpy operations per step (1.5M steps/s at 4,096
 envs against issue 4's 5M target); the per-env form does the same arithmetic in the same
 order (held bit-identical to it when it replaced it) and calls the fill model's own
-per-order function, `exchange.fill_kernel.match_order`, and the account rules of
+per-order function, `model.fill_kernel.match_order`, and the account rules of
 `rl/account.py`.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from exchange.fill_kernel import (
+from model.fill_kernel import (
     BAR_LAST_MS,
     BUY,
     EPS,
@@ -28,7 +28,7 @@ from exchange.fill_kernel import (
     jit,
     match_order,
 )
-from exchange.fills import NO_CANCEL_MS
+from model.fills import NO_CANCEL_MS
 from rl.account import book_fill, ceil_quantum, size_entry
 from rl.spaces import CANCEL_BUY, CANCEL_SELL, N_FIXED_ACTIONS
 

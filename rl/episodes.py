@@ -25,10 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS
 from exchange.sim.generator import GeneratorSource
 from exchange.sim.replay import ReplaySource
+from model.instruments import Instrument
+from model.market import MINUTE_MS
 from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS
 

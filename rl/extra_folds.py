@@ -139,8 +139,9 @@ def walkforward_extras(train_dir: str | Path, test_dir: str | Path, *, settings:
     """(train MarketData, test MarketData, report), both carrying the extra columns: the
     training folder's out of fold, the test folder's from models fit on the whole training
     folder (what a daemon would serve after it; no test row is read before that)."""
+    from exchange.sim.replay import load_grid
     from rl.episodes import MarketData
-    from strategies.forecast.dataset import build_panel, load_grid
+    from strategies.forecast.dataset import build_panel
 
     report = describe(settings, plan)
     train = MarketData.from_csv_dir(train_dir)

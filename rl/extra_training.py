@@ -1,6 +1,6 @@
 """Self-play on data that carries the forecast and anomaly columns, for every caller alike.
 
-Why a module of its own: `entasis selfplay --extra` (bot/cli_models.py) and
+Why a module of its own: `entasis selfplay --extra` (bot/cli/models.py) and
 `python -m rl.walkforward --extra` must train the very same kind of player, so what they
 share lives here rather than twice:
 
@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING, Any
 
 from rl.episodes import MarketData
 from rl.extra_folds import ExtraSettings, describe, out_of_fold_grid
-from rl.fold_plan import PLAN_KNOBS, FoldPlan, plan_option
 from rl.extra_inputs import EXTRA_NAMES, OBSERVATION_NAMES, check_aligned, make_extra_env
+from rl.fold_plan import PLAN_KNOBS, FoldPlan, plan_option
 from rl.spaces import OBS_FEATURES, STATE_FEATURES
 
 if TYPE_CHECKING:  # torch-free at import
@@ -87,7 +87,8 @@ def training_market(data_dir: str | Path, settings: ExtraSettings, plan: FoldPla
                     progress: Progress | None = None) -> tuple[MarketData, dict[str, Any]]:
     """A replay folder as MarketData carrying the extra columns, every served row out of
     fold (rl/extra_folds.py), and the report (`describe` + blocks + seconds)."""
-    from strategies.forecast.dataset import build_panel, load_grid
+    from exchange.sim.replay import load_grid
+    from strategies.forecast.dataset import build_panel
 
     data = MarketData.from_csv_dir(data_dir)
     panel = build_panel(load_grid(data_dir))

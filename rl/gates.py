@@ -158,7 +158,7 @@ def episode_score(log_growth: ArrayLike, max_drawdown: ArrayLike,
 def max_drawdown_paths(equity: ArrayLike) -> np.ndarray:
     """Max drawdown (positive fraction of the running peak) of each row of `equity`.
 
-    Same definition as `bot.performance.max_drawdown`, vectorized over episodes.
+    Same definition as `trading.performance.max_drawdown`, vectorized over episodes.
     """
     curves = np.atleast_2d(np.asarray(equity, dtype=np.float64))
     peaks = np.maximum.accumulate(curves, axis=1)

@@ -24,7 +24,7 @@ account" is the whole account equity: `position_share = value / equity` then spa
 * has_buy/has_sell, order_distance_pct, order_filled_share: from the symbol's newest resting
                      order; the filled share needs the order's original amount, which
                      `RestingOrder` lacks, so it comes from `order_amounts` (wired to the
-                     broker by `bot.assembly.make_trader`) and is 0 without it
+                     broker by `bot.app.assembly.make_trader`) and is 0 without it
 * time_left          live trading has no horizon: a constant (`time_left`, default 0.5, the
                      middle of a training episode, i.e. the average state the net saw)
 
@@ -75,11 +75,11 @@ from strategies.feature_columns import FEATURE_NAMES
 from strategies.policy import Action, DecisionView, Holding, PolicyAction, RestingOrder
 
 if TYPE_CHECKING:
-    from exchange.instruments import Instrument
+    from model.instruments import Instrument
 
 log = logging.getLogger(__name__)
 
-REGISTRY_FILE = "models.sqlite"  # = bot.cli_models.REGISTRY_FILE (a test keeps them equal)
+REGISTRY_FILE = "models.sqlite"  # = bot.cli.models.REGISTRY_FILE (a test keeps them equal)
 OBSERVATION_NAMES: tuple[str, ...] = (*OBS_FEATURES, *STATE_FEATURES)
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from exchange import fills
-from exchange.fills import FillParams
+from model import fills
+from model.fills import FillParams
 
 
 def compile_kernels() -> None:

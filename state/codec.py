@@ -15,7 +15,7 @@ from enum import Enum
 from functools import cache
 from typing import Any, get_args, get_type_hints
 
-from exchange.orders import Accepted, Canceled, Filled, OrderRequest, PartiallyFilled, Rejected
+from model.orders import Accepted, Canceled, Filled, OrderRequest, PartiallyFilled, Rejected
 
 
 @dataclass(frozen=True, slots=True)

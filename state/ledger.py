@@ -18,14 +18,13 @@ schema, reads and reports use sqlite-utils.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-
 import hashlib
 import json
 import os
 import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -34,7 +33,7 @@ from typing import Any, Self, TypeVar
 
 from sqlite_utils import Database
 
-from exchange.instruments import Instrument
+from model.instruments import Instrument
 from state.codec import LedgerEvent, canonical_json, decimal_text, decode
 from state.files import create_private, fsync_dir, make_private
 from state.integrity import preflight, shm_path, wal_path

@@ -21,8 +21,8 @@ from collections.abc import Callable
 from decimal import Context, Decimal, localcontext
 from typing import Protocol
 
-from exchange.instruments import Side
-from exchange.orders import Accepted, Canceled, Filled, OrderRequest, PartiallyFilled, Rejected
+from model.instruments import Side
+from model.orders import Accepted, Canceled, Filled, OrderRequest, PartiallyFilled, Rejected
 from state.codec import BalanceSet, LedgerEvent, decimal_text, optional_text
 
 ZERO = Decimal(0)

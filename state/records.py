@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from exchange.instruments import Side
-from exchange.orders import Liquidity, OrderType
+from model.instruments import Side
+from model.orders import Liquidity, OrderType
 from state.codec import LedgerEvent, optional_decimal
 
 

@@ -15,7 +15,7 @@ holding of a traded coin the ledger has no position for, a balance off by more t
 tolerance. Refusing is the point: trading on a wrong position is how bots lose money.
 
 The module is pure apart from the ledger writes: the broker's side arrives as one
-`BrokerSnapshot` (built by an `AccountView`: `bot.reconcile` for ccxt, `PaperAccountView`
+`BrokerSnapshot` (built by an `AccountView`: `bot.app.reconcile` for ccxt, `PaperAccountView`
 here for paper, where the broker is rebuilt from the ledger and the check is trivial).
 """
 
@@ -27,8 +27,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from exchange.instruments import Instrument
-from exchange.orders import (
+from model.instruments import Instrument
+from model.orders import (
     Accepted,
     Canceled,
     Filled,

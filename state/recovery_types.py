@@ -2,7 +2,7 @@
 that block trading, and the report (`state.recovery` does the work).
 
 Plain frozen data and one protocol, so the planning in `state.recovery` stays pure and the
-adapters (`bot.reconcile` for ccxt) depend only on these shapes.
+adapters (`bot.app.reconcile` for ccxt) depend only on these shapes.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Protocol
 
-from exchange.instruments import Side
-from exchange.orders import Liquidity, OrderType
+from model.instruments import Side
+from model.orders import Liquidity, OrderType
 from state.records import OrderRow
 
 OPEN, FILLED, CANCELED, EXPIRED, REJECTED = "OPEN", "FILLED", "CANCELED", "EXPIRED", "REJECTED"

@@ -11,8 +11,8 @@ import random
 from collections.abc import Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from exchange.instruments import Instrument, Side
-from exchange.orders import (
+from model.instruments import Instrument, Side
+from model.orders import (
     Accepted,
     Canceled,
     Filled,

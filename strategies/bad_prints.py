@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from exchange.market import Bar, BarHistory, Tick, TickBatch
+from model.market import Bar, BarHistory, Tick, TickBatch
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal sample x this = its standard deviation
 

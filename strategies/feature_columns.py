@@ -30,7 +30,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from model import libm
-
 from strategies.regime import regime, trend_z
 from strategies.windows import (
     AVERAGE_LABELS,

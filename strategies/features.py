@@ -22,8 +22,7 @@ from typing import Iterable
 import numpy as np
 
 from model import libm
-
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from strategies.feature_columns import (
     FEATURE_INDEX,
     FEATURE_NAMES,

@@ -20,8 +20,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from model import libm
-
-from exchange.market import MINUTE_MS, BarHistory
+from model.market import MINUTE_MS, BarHistory
 from strategies.feature_columns import Primitives, assemble, sanitize_bars
 from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS, SQUARE_SLOTS
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import numpy as np
 
 from model import libm
-
 from strategies.windows import (
     AVERAGE_WINDOWS,
     AVERAGE_WINDOWS_ARRAY,

@@ -30,8 +30,8 @@ def _sha(*arrays: np.ndarray) -> str:
 
 def fill_model() -> str:
     """The fill kernel on a random batch that walks deep books (the AVX-512 case)."""
-    from exchange import fills
-    from exchange.fills import FillParams
+    from model import fills
+    from model.fills import FillParams
     from tests.unit.test_fill_kernel import _random_market, _random_orders
 
     params = FillParams(book_levels=12, bar_book_share=0.01)
@@ -93,8 +93,8 @@ def promotion_statistics() -> str:
 
 def backtests(folder: Path) -> dict[str, str]:
     """Ledger digests of the baseline and SMA policies replayed on a generated market."""
-    from bot.backtest import run_backtest
     from bot.config import load_config
+    from bot.research.backtest import run_backtest
     from tests.replay_data import write_random_walk_market
 
     market = write_random_walk_market(folder / "market", minutes=1_800)

@@ -1,4 +1,4 @@
-"""A fake Telegram Bot API server on 127.0.0.1 (aiohttp), for tests of bot/telegram_bot.py.
+"""A fake Telegram Bot API server on 127.0.0.1 (aiohttp), for tests of bot/ops/telegram_bot.py.
 
 It speaks the real wire protocol python-telegram-bot uses: `POST /bot<token>/<method>` with
 form or multipart parameters, answers `{"ok": true, "result": ...}` or Telegram's error shape

@@ -1,6 +1,6 @@
 """A daemon stand-in made of the real trading parts, for command-layer and Telegram tests.
 
-`OpsRuntime` holds what `bot.commands.Runtime` reads: a real `Engine` with a real `Trader`
+`OpsRuntime` holds what `bot.ops.commands.Runtime` reads: a real `Engine` with a real `Trader`
 (paper broker, risk gate, fill model) writing a real SQLite ledger, and a `Notifier`. Only
 the market feed is absent: minutes are played in-process from a scripted price path (a few
 ms each), so the commands can be checked against exactly known trades without a socket or a
@@ -20,15 +20,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.assembly import make_trader
+from bot.app.assembly import make_trader
 from bot.config import Config, load_config
-from bot.engine import Engine
-from bot.notify import Notice, Notifier
-from bot.trader import Trader
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS, Bar
+from model.instruments import Instrument
+from model.market import MINUTE_MS, Bar
 from state.ledger import Ledger
 from strategies.policy import Action, DecisionView, PolicyAction
+from trading.engine import Engine
+from trading.notices import Notice, Notifier
+from trading.trader import Trader
 
 START_MS = 1_700_006_400_000  # 2023-11-15 00:00 UTC
 SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT")
@@ -72,7 +72,7 @@ class ScriptedPolicy:
 
 @dataclass
 class OpsRuntime:
-    """What `bot.commands.Runtime` asks of a daemon, built from real parts."""
+    """What `bot.ops.commands.Runtime` asks of a daemon, built from real parts."""
 
     config: Config
     config_path: Path

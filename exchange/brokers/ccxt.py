@@ -50,12 +50,12 @@ from exchange.brokers.ccxt_orders import (
     wall_ms,
 )
 from exchange.brokers.ccxt_stream import StreamSettling
-from exchange.brokers.sim import OpenOrder
-from exchange.fills import FillParams
-from exchange.instruments import Instrument
-from exchange.market import Bar
-from exchange.orders import (
+from model.fills import FillParams
+from model.instruments import Instrument
+from model.market import Bar
+from model.orders import (
     Accepted,
+    OpenOrder,
     OrderEvent,
     OrderRequest,
     OrderType,
@@ -341,7 +341,7 @@ class CcxtBroker(StreamSettling):
                 if is_final_cancel_error(exc):
                     # Refused (a key without trade rights, ...): sending it again fails the
                     # same way, so the order keeps its cancel request and is not cancelled
-                    # again; the operator must (bot/live_status.py says how).
+                    # again; the operator must (bot/app/live_status.py says how).
                     log.error("cancel %s refused by the exchange: %s", cid, exchange_message(exc))
                     self._command_failed(order, "cancel", type(exc).__name__, str(exc),
                                          retryable=False)

@@ -30,7 +30,7 @@ import re
 import ccxt
 
 from exchange.brokers.failures import redacted
-from exchange.orders import RejectReason
+from model.orders import RejectReason
 
 # An instrument filter's name (ours, and the text of the exchange's filter-failure answers) to its reason.
 FILTERS = {"PRICE_FILTER": RejectReason.PRICE_FILTER, "LOT_SIZE": RejectReason.LOT_SIZE,

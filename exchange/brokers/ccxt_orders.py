@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.orders import (
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.orders import (
     Filled,
     Liquidity,
     OrderEvent,

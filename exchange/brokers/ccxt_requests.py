@@ -17,7 +17,7 @@ import ccxt
 from exchange.brokers.ccxt_client import RequestGate, dialect_for, retry_after_s
 from exchange.brokers.ccxt_errors import is_transient
 from exchange.brokers.ccxt_orders import LiveOrder, LivePolicy, dec, wall_ms
-from exchange.instruments import Instrument
+from model.instruments import Instrument
 
 
 class CcxtRequests:

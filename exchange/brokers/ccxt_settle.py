@@ -3,7 +3,7 @@ exchange, report its new fills and then its close, and hand the events on.
 
 Fills come from the exchange's trades of each order (`fetch_order_trades`), keyed by trade
 id, so a fill is reported once however often it is seen; after a restart the ledger's trade
-ids of restored orders are handed back (`restore_trade_ids`, bot/live.py). Balances are
+ids of restored orders are handed back (`restore_trade_ids`, bot/app/live.py). Balances are
 refreshed before any event is reported.
 
 The middle layer of `CcxtBroker` (`ccxt.py`), on top of `CcxtRequests` (`ccxt_requests.py`).
@@ -20,7 +20,6 @@ from typing import Any
 
 import ccxt
 
-from exchange.brokers.base import EventListener
 from exchange.brokers.ccxt_client import RequestGate
 from exchange.brokers.ccxt_errors import exchange_message
 from exchange.brokers.ccxt_orders import (
@@ -41,8 +40,9 @@ from exchange.brokers.failures import (
     CommandFailureListener,
     redacted,
 )
-from exchange.instruments import Instrument
-from exchange.orders import Canceled, OrderEvent
+from model.instruments import Instrument
+from model.orders import Canceled, OrderEvent
+from trading.broker import EventListener
 
 log = logging.getLogger("exchange.brokers.ccxt")  # one logger for the whole broker
 

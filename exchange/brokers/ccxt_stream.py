@@ -45,8 +45,8 @@ from exchange.brokers.ccxt_settle import OrderSettling
 from exchange.brokers.user_stream_client import UserStreamClient
 from exchange.brokers.user_stream_events import BalanceUpdate, ExecutionUpdate, UserUpdate
 from exchange.feeds.common import describe
-from exchange.instruments import Instrument
-from exchange.orders import Canceled, OrderEvent
+from model.instruments import Instrument
+from model.orders import Canceled, OrderEvent
 
 log = logging.getLogger("exchange.brokers.ccxt")
 

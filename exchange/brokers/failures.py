@@ -5,10 +5,10 @@ returned, so the trader cannot learn of a final failure from their answers. The 
 of a create that failed through the order's `Rejected` event; a cancel that failed has no
 ledger event at all (the order is still open on the exchange). Both reach the operator
 through this one event, which the broker hands to its `on_command_failed` hook
-(`exchange/brokers/ccxt.py`; the daemon sets it in bot/live_health.py) after the ledger's
+(`exchange/brokers/ccxt.py`; the daemon sets it in bot/app/live_health.py) after the ledger's
 own events, so a notice never gets ahead of the books.
 
-Kept free of ccxt and of I/O so the command layer (bot/live_status.py) can import it cheaply.
+Kept free of ccxt and of I/O so the command layer (bot/app/live_status.py) can import it cheaply.
 """
 
 from __future__ import annotations

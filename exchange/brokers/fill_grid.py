@@ -1,6 +1,6 @@
 """From the fill model's floats to the exact amounts the paper broker books.
 
-The fill model (exchange/fills.py) works in floats on the order's tick and lot grids; the
+The fill model (model/fills.py) works in floats on the order's tick and lot grids; the
 books are Decimal. These helpers put a float back on its grid exactly, and refuse what is no
 fill at all (NaN, infinity, off any representable grid), so nothing absurd reaches a ledger.
 """

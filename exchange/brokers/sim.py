@@ -1,8 +1,8 @@
 """Paper broker: simulated order execution on live or replayed market data.
 
-It is the `exchange/fills.py` model with a batch of one symbol's open orders per market
+It is the `model/fills.py` model with a batch of one symbol's open orders per market
 event, plus what a real exchange adds around matching: filter checks, balance reservation,
-client and trade ids, and the order lifecycle of `exchange.orders`. Everything is exact
+client and trade ids, and the order lifecycle of `model.orders`. Everything is exact
 `Decimal` here; floats exist only inside the fill model. Conversion back at the boundary: a
 fill price is the nearest point of the order's tick grid to the model's price (which is on
 the grid up to float error), an amount the nearest lot multiple, clamped to the remaining
@@ -23,16 +23,17 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 import numpy as np
 
 from exchange.brokers.fill_grid import fill_on_grid, float_decimal
-from exchange import fills
 from exchange.brokers.sim_wallet import Wallet
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.market import Bar, Tick
-from exchange.orders import (
+from model import fills
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.market import Bar, Tick
+from model.orders import (
     Accepted,
     Canceled,
     Filled,
     Liquidity,
+    OpenOrder,
     OrderEvent,
     OrderRequest,
     OrderType,
@@ -54,19 +55,6 @@ _FILTER_REASONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
-class OpenOrder:
-    """A snapshot of one open order, as `open_orders()` reports it."""
-
-    client_order_id: str
-    symbol: str
-    side: Side
-    type: OrderType
-    price: Decimal | None
-    amount: Decimal
-    remaining: Decimal
-    cancel_requested_ms: int | None
-    ts_event: int
 
 
 @dataclass(slots=True)

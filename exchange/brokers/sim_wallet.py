@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.instruments import Instrument, Side
+from model.instruments import Instrument, Side
 
 ZERO = Decimal(0)
 

@@ -24,7 +24,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import orjson
@@ -49,11 +49,8 @@ from exchange.feeds.common import (
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
 from exchange.feeds.sanity import PriceBounds
-from exchange.feeds.stream_base import RECOVERABLE, StreamFeedBase
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
-
-if TYPE_CHECKING:  # the bot package configures adapters; adapters do not import it
-    from bot.config import FeedConfig
+from exchange.feeds.stream_base import RECOVERABLE, FeedSettings, StreamFeedBase
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
 __all__ = ["BinanceFeed", "ConsumerError", "FeedHealth", "subscription_streams"]
 
@@ -83,7 +80,7 @@ class BinanceFeed(StreamFeedBase):
         rest_url: str,
         ws_url: str,
         symbols: list[str],
-        config: FeedConfig,
+        config: FeedSettings,
         *,
         on_tick: Callable[[Tick], None],
         on_bar: Callable[[Bar], None],

@@ -41,7 +41,7 @@ import orjson
 from exchange.feeds.common import select_rows
 from exchange.feeds.errors import MalformedFrame
 from exchange.feeds.sanity import MAX_PRICE
-from exchange.market import MINUTE_MS, Bar, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, Tick, TickBatch
 
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit error, not a time
 MAX_SYMBOL_LEN = 64  # Binance symbols are short; newer ones may be non-ASCII, so no charset rule

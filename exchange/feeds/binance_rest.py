@@ -15,8 +15,8 @@ import numpy as np
 import orjson
 
 from exchange.feeds.errors import ExchangeError, MalformedFrame, TooManySymbols
-from exchange.instruments import Instrument, instrument_from_binance
-from exchange.market import MINUTE_MS, Bar, BarHistory
+from model.instruments import Instrument, instrument_from_binance
+from model.market import MINUTE_MS, BarHistory, concat_histories, empty_history, history_after
 
 log = logging.getLogger(__name__)
 
@@ -119,47 +119,12 @@ def _check_klines(open_ms: np.ndarray, table: np.ndarray, trades: np.ndarray) ->
         raise MalformedFrame("klines high/low do not bracket open/close")
 
 
-def empty_history(symbol: str) -> BarHistory:
-    """A BarHistory with no bars."""
-    floats = [np.empty(0, dtype=np.float64) for _ in range(6)]
-    return BarHistory(symbol, np.empty(0, dtype=np.int64), *floats)
 
 
-def concat_histories(symbol: str, parts: list[BarHistory]) -> BarHistory:
-    """Join pages of one symbol's history, oldest first."""
-    parts = [p for p in parts if len(p)]
-    if not parts:
-        return empty_history(symbol)
-    if len(parts) == 1:
-        return parts[0]
-    names = ("open_ms", "open", "high", "low", "close", "volume", "quote_volume")
-    columns = [np.concatenate([getattr(p, name) for p in parts]) for name in names]
-    return BarHistory(symbol, *columns)
 
 
-def history_after(history: BarHistory, after_ms: int | None) -> BarHistory:
-    """The bars of `history` that opened after `after_ms` (all of them when None)."""
-    if after_ms is None or not len(history) or history.open_ms[0] > after_ms:
-        return history
-    keep = history.open_ms > after_ms
-    names = ("open_ms", "open", "high", "low", "close", "volume", "quote_volume")
-    return BarHistory(history.symbol, *(getattr(history, n)[keep] for n in names))
 
 
-def bars_of(history: BarHistory) -> list[Bar]:
-    """The rows of a BarHistory as Bar objects, oldest first (trade counts are not kept)."""
-    return [
-        Bar(history.symbol, int(t), float(o), float(h), float(low), float(c), float(v), float(q))
-        for t, o, h, low, c, v, q in zip(
-            history.open_ms.tolist(),
-            history.open.tolist(),
-            history.high.tolist(),
-            history.low.tolist(),
-            history.close.tolist(),
-            history.volume.tolist(),
-            history.quote_volume.tolist(),
-        )
-    ]
 
 
 # ---------------------------------------------------------------- HTTP

@@ -11,9 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from exchange.feeds.binance_rest import bars_of, history_after
 from exchange.feeds.sanity import FrameValidator
-from exchange.market import Bar, BarHistory, TickBatch
+from model.market import Bar, BarHistory, TickBatch, bars_of, history_after
 
 RATE_WINDOW_S = 2.0
 MALFORMED_LOG_INTERVAL_S = 10.0

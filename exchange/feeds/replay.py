@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+import exchange.sim.protocol as protocol
 from exchange.feeds.binance import subscription_streams
 from exchange.feeds.binance_parse import dispatch
 from exchange.feeds.binance_rest import (
@@ -45,11 +46,10 @@ from exchange.feeds.common import (
 )
 from exchange.feeds.errors import MalformedFrame
 from exchange.feeds.sanity import FrameValidator
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
-from exchange.sim import protocol
 from exchange.sim.player import MinutePlayer
 from exchange.sim.source import MarketSource
+from model.instruments import Instrument
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
 __all__ = ["ReplayFeed"]
 

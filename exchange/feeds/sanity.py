@@ -37,7 +37,7 @@ from typing import Protocol
 
 import numpy as np
 
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
 #: No spot market prices anything above this (BTC in the cheapest quote is ~1e10 KRW); above
 #: it products with sizes leave float range in places nobody checks.
@@ -75,7 +75,7 @@ class _HasPriceRule(Protocol):
 
 
 def bounds_of(instruments: Iterable[_HasPriceRule]) -> dict[str, PriceBounds]:
-    """Price bounds per symbol from `exchange.instruments.Instrument`s (or anything with
+    """Price bounds per symbol from `model.instruments.Instrument`s (or anything with
     symbol, min_price and max_price)."""
     return {i.symbol: PriceBounds(float(i.min_price or 0), float(i.max_price or 0))
             for i in instruments}

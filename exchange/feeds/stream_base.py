@@ -19,7 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import Protocol, TypeVar
 
 import aiohttp
 from websockets.asyncio.client import ClientConnection
@@ -28,9 +28,6 @@ from websockets.exceptions import WebSocketException
 from exchange.feeds.common import RateMeter, describe
 from exchange.feeds.errors import ExchangeError, MalformedFrame
 
-if TYPE_CHECKING:
-    from bot.config import FeedConfig
-
 SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without market data
 
 #: Failures a feed rides out by retrying or reconnecting (anything else is a bug and raises).
@@ -38,6 +35,16 @@ RECOVERABLE = (OSError, TimeoutError, aiohttp.ClientError, WebSocketException, M
 
 _T = TypeVar("_T")
 
+
+
+class FeedSettings(Protocol):
+    """What a market feed reads of its settings (`[feed]`, bot.config.FeedConfig maps onto it)."""
+
+    stale_after_s: float  # no message for this long: the feed is stale
+    backfill_minutes: int  # closed 1m bars fetched over REST before streaming
+    reconnect_min_s: float  # first reconnect delay; doubles up to reconnect_max_s
+    reconnect_max_s: float
+    ping_interval_s: float  # websocket keep-alive ping (and its timeout)
 
 class StreamFeedBase:
     """Connection reading, freshness, REST retries and backoff shared by the websocket feeds.
@@ -49,7 +56,7 @@ class StreamFeedBase:
 
     FEED_NAME = "feed"
 
-    _config: FeedConfig
+    _config: FeedSettings
     _random: random.Random
     _rate: RateMeter
     _session: aiohttp.ClientSession | None

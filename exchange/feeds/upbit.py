@@ -28,7 +28,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import aiohttp
 import orjson
@@ -50,7 +50,7 @@ from exchange.feeds.common import (
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
 from exchange.feeds.sanity import PriceBounds
-from exchange.feeds.stream_base import RECOVERABLE, StreamFeedBase
+from exchange.feeds.stream_base import RECOVERABLE, FeedSettings, StreamFeedBase
 from exchange.feeds.upbit_parse import (
     TickAssembler,
     TradeBarBuilder,
@@ -64,10 +64,7 @@ from exchange.feeds.upbit_parse import (
     subscription_request,
 )
 from exchange.feeds.upbit_rest import RequestPacer, fetch_candles, fetch_ticker_prices
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick
-
-if TYPE_CHECKING:
-    from bot.config import FeedConfig
+from model.market import MINUTE_MS, Bar, BarHistory, Tick
 
 __all__ = ["ConsumerError", "FeedHealth", "UpbitFeed"]
 
@@ -92,7 +89,7 @@ class UpbitFeed(StreamFeedBase):
         rest_url: str,
         ws_url: str,
         codes: list[str],
-        config: FeedConfig,
+        config: FeedSettings,
         *,
         on_tick: Callable[[Tick], None],
         on_bar: Callable[[Bar], None],

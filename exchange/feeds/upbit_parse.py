@@ -33,7 +33,7 @@ from typing import Any
 import orjson
 
 from exchange.feeds.errors import MalformedFrame
-from exchange.market import MINUTE_MS, Bar, Tick, minute_floor
+from model.market import MINUTE_MS, Bar, Tick, minute_floor
 
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit error, not a time
 MAX_CODE_LEN = 32  # "KRW-BTC"; generous for longer listings

@@ -6,7 +6,7 @@ many requests and is temporary). Upbit has no server-time endpoint: the exchange
 the `timestamp` of a `/v1/ticker` answer.
 
 Prices on Upbit have no per-market tick in `/v1/market/all`: the tick is a function of the
-price band and the date (KRW: `exchange.instruments.upbit_krw_bands`; USDT: the bands below;
+price band and the date (KRW: `model.instruments.upbit_krw_bands`; USDT: the bands below;
 BTC: a flat 1 satoshi). ccxt does not round Upbit KRW prices to these ticks, so every order
 price must go through `Instrument.price()`, which uses the band of the order's own price.
 """
@@ -23,15 +23,14 @@ import aiohttp
 import numpy as np
 import orjson
 
-from exchange.feeds.binance_rest import concat_histories, empty_history, history_after
 from exchange.feeds.errors import ExchangeError, MalformedFrame, TooManySymbols
-from exchange.instruments import (
+from model.instruments import (
     Instrument,
     TickBands,
     _kst_midnight_ms,
     upbit_krw_instrument,
 )
-from exchange.market import MINUTE_MS, BarHistory
+from model.market import MINUTE_MS, BarHistory, concat_histories, empty_history, history_after
 
 CANDLES_PAGE = 200  # Upbit's maximum `count` for /v1/candles/minutes/1
 REQUEST_TIMEOUT_S = 30.0

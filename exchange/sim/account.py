@@ -1,6 +1,6 @@
 """A trading account on the simulated exchange: balances, orders, trades and their matching.
 
-Matching is `exchange/fills.py`, the model the paper broker and the backtester use, with
+Matching is `model/fills.py`, the model the paper broker and the backtester use, with
 what a real exchange adds around it:
 
 * an order is matched once at arrival against the current top of book (a marketable limit
@@ -25,12 +25,12 @@ from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
-from exchange import fills
 from exchange.brokers.sim_wallet import Wallet
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.orders import OrderType
 from exchange.sim.auth import bad_request
+from model import fills
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.orders import OrderType
 
 ZERO = Decimal(0)
 FEE_QUANTUM = Decimal("0.00000001")

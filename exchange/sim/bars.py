@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exchange.market import MINUTE_MS, BarHistory
+from model.market import MINUTE_MS, BarHistory
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
 

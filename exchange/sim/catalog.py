@@ -14,10 +14,8 @@ from decimal import Decimal
 
 import numpy as np
 
-from model import libm
-
-from exchange import instruments
-from exchange.instruments import Instrument
+from model import instruments, libm
+from model.instruments import Instrument
 
 # Upbit KRW tick size per price band (band min <= price < next band min), valid until
 # 2024-01-28; see ../shared/data/protocol/upbit/krw_tick_size_table.json.

@@ -19,13 +19,12 @@ import math
 
 import numpy as np
 
-from model import libm
-
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS, BarHistory
 from exchange.sim.bars import BarStore, MinuteData
 from exchange.sim.catalog import build_catalog
 from exchange.sim.ticks import floor_to_grid, round_to_grid, synthesize_ticks
+from model import libm
+from model.instruments import Instrument
+from model.market import MINUTE_MS, BarHistory
 
 REGIMES = ("bull_low", "bull_high", "bear_low", "bear_high", "sideways_low", "sideways_high")
 _DRIFT_PER_MIN = np.array([0.03, 0.03, -0.03, -0.03, 0.0, 0.0]) / 1440  # +-3 % a day

@@ -22,9 +22,6 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from exchange.fills import FillParams
-from exchange.instruments import Side
-from exchange.orders import OrderType
 from exchange.sim.account import (
     IdCounters,
     MinuteBar,
@@ -43,9 +40,12 @@ from exchange.sim.auth import (
 )
 from exchange.sim.bars import MinuteBars
 from exchange.sim.user_stream import UserStreams, account_position, execution_report, num
+from model.fills import FillParams
+from model.instruments import Side
+from model.orders import OrderType
 
 if TYPE_CHECKING:
-    from exchange.sim.server import SimExchange
+    from exchange.sim.venue import SimVenue
 
 Params = dict[str, str]
 _CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")
@@ -125,7 +125,7 @@ def trade_json(trade: SimTrade) -> dict[str, Any]:
 class OrdersApi:
     """Accounts of the simulated exchange and their HTTP endpoints."""
 
-    def __init__(self, sim: SimExchange) -> None:
+    def __init__(self, sim: SimVenue) -> None:
         self.sim = sim
         self.auth = Authenticator()
         self.limiter = RateLimiter()

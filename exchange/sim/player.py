@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS
-from exchange.sim import protocol
+import exchange.sim.protocol as protocol
 from exchange.sim.bars import MinuteData
 from exchange.sim.source import MarketSource
 from exchange.sim.state import MarketState, PartialBar
+from model.instruments import Instrument
+from model.market import MINUTE_MS
 
 ALL_TICKERS_STREAM = "!ticker@arr"
 

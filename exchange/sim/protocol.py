@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS
 from exchange.sim.state import PartialBar, TickerStats
+from model.instruments import Instrument
+from model.market import MINUTE_MS
 
 ORDER_TYPES = ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT", "TAKE_PROFIT_LIMIT"]
 RATE_LIMITS = [

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from model import libm
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS, BarHistory
 from exchange.sim.bars import BAR_FIELDS, BarStore, MinuteData
 from exchange.sim.ticks import floor_to_grid, round_to_grid, synthesize_ticks
+from model import libm
+from model.instruments import Instrument
+from model.market import MINUTE_MS, BarHistory
+from strategies.features_batch import MinuteGrid
 
 FILE_PATTERN = re.compile(r"^([A-Za-z0-9]+)_([A-Za-z0-9]+)-1m\.csv(\.gz)?$")
 COLUMNS = ("timestamp_ms", "open", "high", "low", "close", "volume")
@@ -196,3 +197,16 @@ class ReplaySource:
 
     def spread_bps(self) -> np.ndarray:
         return self._spread_bps
+
+
+def load_grid(data_dir: str | Path) -> MinuteGrid:
+    """The `<BASE>_<QUOTE>-1m.csv[.gz]` files of a folder on one minute grid (no trade = NaN),
+    read the way the replay exchange reads them."""
+    source = ReplaySource.from_dir(data_dir)
+    store = source.store
+    rows = slice(0, store.rows)
+    traded = store.column("traded", rows).astype(bool)
+    columns = {name: np.where(traded, store.column(name, rows).astype(np.float64), np.nan)
+               for name in ("open", "high", "low", "close", "quote_volume")}
+    return MinuteGrid(symbols=tuple(source.symbols), start_ms=int(store.first_open_ms),
+                      **columns)

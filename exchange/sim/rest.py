@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from aiohttp import web
 
-from exchange.sim import protocol
+import exchange.sim.protocol as protocol
 
 if TYPE_CHECKING:
-    from exchange.sim.server import SimExchange
+    from exchange.sim.venue import SimVenue
 
 KLINE_DEFAULT_LIMIT, KLINE_MAX_LIMIT = 500, 1000
 KLINE_INTERVALS = (
@@ -75,7 +75,7 @@ def _optional_int(request: web.Request, name: str) -> int | None:
 class RestApi:
     """Handlers bound to one SimExchange."""
 
-    def __init__(self, sim: SimExchange) -> None:
+    def __init__(self, sim: SimVenue) -> None:
         self.sim = sim
 
     def routes(self) -> list[web.RouteDef]:

@@ -15,22 +15,19 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Self
+from typing import Any, Self
 
 from aiohttp import web
 
-from exchange.instruments import Instrument
 from exchange.sim.bars import MinuteData
 from exchange.sim.orders_api import OrdersApi
 from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
 from exchange.sim.rest import RestApi
-from exchange.sim.source import MarketSource, open_source
+from exchange.sim.source import MarketSource, SimServerSettings, open_source
 from exchange.sim.state import MarketState, TickerStats
 from exchange.sim.streams import StreamHub
 from exchange.sim.upbit_server import UpbitGateway
-
-if TYPE_CHECKING:
-    from bot.config import SimConfig
+from model.instruments import Instrument
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +40,7 @@ class SimExchange:
     """A simulated Binance spot exchange serving a generated or replayed market."""
 
     def __init__(
-        self, config: SimConfig, *, start_ms: int | None = None, autorun: bool = True
+        self, config: SimServerSettings, *, start_ms: int | None = None, autorun: bool = True
     ) -> None:
         self.config = config
         self.source: MarketSource = open_source(config, start_ms)
@@ -225,7 +222,7 @@ async def _no_wait(market_ms: int) -> None:
     await asyncio.sleep(0)  # yield so clients are served between batches
 
 
-async def serve(config: SimConfig) -> None:
+async def serve(config: SimServerSettings) -> None:
     """Run a SimExchange until cancelled (the `entasis sim-server` command)."""
     sim = SimExchange(config)
     await sim.start()

@@ -13,9 +13,9 @@ from typing import Protocol
 
 import numpy as np
 
-from exchange.instruments import Instrument
-from exchange.market import BarHistory, minute_floor
 from exchange.sim.bars import BarStore, MinuteData
+from model.instruments import Instrument
+from model.market import BarHistory, minute_floor
 
 
 class MarketSource(Protocol):
@@ -69,3 +69,12 @@ class SimConfigLike(Protocol):
     history_days: float
     replay_dir: str
     ticks_per_bar: int
+
+
+class SimServerSettings(SimConfigLike, Protocol):
+    """What the simulated exchange's server reads besides its source's fields
+    (bot.config.SimConfig maps onto it)."""
+
+    host: str  # loopback only
+    port: int  # 0 = any free port
+    speed: float  # simulated seconds per real second

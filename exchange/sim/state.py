@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from exchange.market import MINUTE_MS
 from exchange.sim.bars import BarStore, IntraTicks, MinuteBars
 from exchange.sim.ticks import BOOK_SHARE_OF_BAR_VOLUME, floor_to_grid, round_to_grid
+from model.market import MINUTE_MS
 
 WINDOW_MS = 86_400_000
 WINDOW_MINUTES = WINDOW_MS // MINUTE_MS

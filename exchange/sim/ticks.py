@@ -12,10 +12,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from model import libm
-
-from exchange.market import MINUTE_MS
 from exchange.sim.bars import IntraTicks, MinuteBars
+from model import libm
+from model.market import MINUTE_MS
 
 SPREAD_RANGE_WIDENING = 100.0  # spread grows with the bar's relative range: busy = wide
 BOOK_SHARE_OF_BAR_VOLUME = 0.08  # typical best-level size as a share of the minute's volume

@@ -15,10 +15,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from exchange.instruments import Instrument, Side
-from exchange.orders import OrderType
 from exchange.sim.account import CANCELED, EXPIRED, FILLED, SimAccount, SimOrder, SimTrade
 from exchange.sim.upbit_protocol import KST, market_code
+from model.instruments import Instrument, Side
+from model.orders import OrderType
 
 ZERO = Decimal(0)
 _ORDER_PREFIX = "5e1f0c2a-7b3d-4e8a-9c41-"

@@ -1,7 +1,7 @@
 """Upbit exchange (private) REST endpoints of the simulated exchange.
 
 The same accounts and matching as the Binance face (`orders_api.py`, `account.py`, fills by
-`exchange/fills.py`): an account opened here is a `SimAccount` in `sim.orders.accounts`, its
+`model/fills.py`): an account opened here is a `SimAccount` in `sim.orders.accounts`, its
 resting orders meet every closed minute bar, and it can be traded through either protocol.
 This module only speaks Upbit: JWT auth (`upbit_auth.py`), Upbit's parameters, rules and
 errors, and Upbit's bodies (`upbit_order_json.py`).
@@ -37,9 +37,6 @@ import orjson
 from aiohttp import web
 
 from exchange.feeds.upbit_rest import upbit_instrument
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.orders import OrderType
 from exchange.sim.account import SimAccount, SimOrder
 from exchange.sim.auth import ApiCredentials, ApiError, RateLimiter
 from exchange.sim.upbit_auth import (
@@ -57,9 +54,12 @@ from exchange.sim.upbit_order_json import (
     state_of,
 )
 from exchange.sim.upbit_protocol import market_code
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.orders import OrderType
 
 if TYPE_CHECKING:
-    from exchange.sim.server import SimExchange
+    from exchange.sim.venue import SimVenue
 
 Params = dict[str, Any]  # scalar values as str; `name[]` parameters as list[str]
 Handler = Callable[[SimAccount, Params], Any]
@@ -99,7 +99,7 @@ def _int(params: Params, name: str, default: int, low: int, high: int) -> int:
 class UpbitOrdersApi:
     """Upbit's private endpoints over the simulator's accounts."""
 
-    def __init__(self, sim: SimExchange) -> None:
+    def __init__(self, sim: SimVenue) -> None:
         self.sim = sim
         self.auth = UpbitAuthenticator()
         self.limiter = GroupLimiter(requests_per_s=30)  # Upbit's "default" exchange group

@@ -11,9 +11,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS
 from exchange.sim.state import TickerStats
+from model.instruments import Instrument
+from model.market import MINUTE_MS
 
 KST = timezone(timedelta(hours=9))
 BOOK_LEVELS = 5  # the sim has top-of-book only; deeper levels step one tick each

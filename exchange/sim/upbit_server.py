@@ -31,13 +31,13 @@ import numpy as np
 import orjson
 from aiohttp import WSMsgType, web
 
+import exchange.sim.upbit_protocol as wire
 from exchange.feeds.upbit_parse import to_default
-from exchange.sim import upbit_protocol as wire
 from exchange.sim.bars import MinuteData
 from exchange.sim.upbit_orders_api import UpbitOrdersApi
 
 if TYPE_CHECKING:
-    from exchange.sim.server import SimExchange
+    from exchange.sim.venue import SimVenue
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,7 @@ class _Client:
 class UpbitGateway:
     """Upbit REST and websocket over one SimExchange's market."""
 
-    def __init__(self, sim: SimExchange) -> None:
+    def __init__(self, sim: SimVenue) -> None:
         self.sim = sim
         self.codes = [wire.market_code(i) for i in sim.instruments]
         self._index = {code: i for i, code in enumerate(self.codes)}

@@ -12,12 +12,10 @@ only (the feature tests prove it for the features; the indicators are trailing).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from model import libm
-
 from strategies.feature_columns import FEATURE_INDEX, FEATURE_NAMES, TICK_FEATURES
 from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.forecast.indicators import INDICATOR_NAMES, flat_fill, indicators
@@ -71,21 +69,6 @@ def build_panel(grid: MinuteGrid) -> Panel:
     inputs = np.concatenate([features[..., _BASE_INDEX], indicators(close)], axis=-1)
     return Panel(symbols=grid.symbols, open_ms=grid.open_ms, inputs=inputs.astype(np.float32),
                  close=close, warm=np.nan_to_num(features[..., _WARM], nan=0.0))
-
-
-def load_grid(data_dir: str | Path) -> MinuteGrid:
-    """The `<BASE>_<QUOTE>-1m.csv[.gz]` files of a folder on one minute grid (no trade = NaN),
-    read the way the replay exchange reads them."""
-    from exchange.sim.replay import ReplaySource  # an adapter; the core above never needs it
-
-    source = ReplaySource.from_dir(data_dir)
-    store = source.store
-    rows = slice(0, store.rows)
-    traded = store.column("traded", rows).astype(bool)
-    columns = {name: np.where(traded, store.column(name, rows).astype(np.float64), np.nan)
-               for name in ("open", "high", "low", "close", "quote_volume")}
-    return MinuteGrid(symbols=tuple(source.symbols), start_ms=int(store.first_open_ms),
-                      **columns)
 
 
 def sequences(inputs: np.ndarray, rows: np.ndarray, cols: np.ndarray, length: int,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from exchange.market import MINUTE_MS
+from model.market import MINUTE_MS
 from strategies.policy import Action, DecisionView, PolicyAction
 
 

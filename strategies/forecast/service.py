@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from exchange.market import MINUTE_MS
+from model.market import MINUTE_MS
 from strategies.feature_columns import FEATURE_INDEX
 from strategies.forecast.bundle import BundleError, load_bundle
 from strategies.forecast.dataset import MIN_WARM_MINUTES

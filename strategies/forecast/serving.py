@@ -18,7 +18,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from model import libm
-
 from strategies.forecast.bundle import Bundle, bundle_version
 from strategies.forecast.dataset import _BASE_INDEX
 from strategies.forecast.ensemble import combine

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from model import libm
-from exchange.market import MINUTE_MS
+from model.market import MINUTE_MS
 from strategies.features_batch import MinuteGrid
 
 START_MS = 1_600_000_000_000 - 1_600_000_000_000 % MINUTE_MS

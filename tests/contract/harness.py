@@ -17,11 +17,11 @@ from decimal import Decimal
 from typing import Any
 
 from bot.config import FeedConfig, SimConfig
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
-from exchange.orders import OrderEvent, OrderRequest, OrderType
 from exchange.sim.server import SimExchange
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.orders import OrderEvent, OrderRequest, OrderType
 
 FEED_CONFIG = FeedConfig(backfill_minutes=20, reconnect_min_s=0.02, reconnect_max_s=0.1)
 QUOTE_BALANCE = Decimal(100_000_000)

@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from exchange.orders import (
+from model.orders import (
     Accepted,
     Canceled,
     Filled,

@@ -10,8 +10,8 @@ import asyncio
 import pytest
 
 from bot.config import SimConfig
-from exchange.market import MINUTE_MS
 from exchange.sim.server import SimExchange
+from model.market import MINUTE_MS
 from tests.contract.harness import FEEDS, FeedHarness, FeedRecorder, until
 from tests.tasks import running
 

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 
 from bot.config import SimConfig
 from exchange.feeds.errors import MalformedFrame
-from exchange.market import Tick
 from exchange.sim.server import SimExchange
+from model.market import Tick
 
 START_MS = 1_700_000_040_000
 MARKET = SimConfig(coins=4, history_days=0.05, seed=9)

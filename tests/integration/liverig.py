@@ -101,8 +101,8 @@ class Proc:
 
 
 def start_exchange(*args: str) -> tuple[Proc, int]:
-    """`python -m exchange.sim.chaos ARGS` with the test account; returns it and its port."""
-    proc = Proc([sys.executable, "-m", "exchange.sim.chaos", *args],
+    """`python -m bot.app.chaos_server ARGS` with the test account; returns it and its port."""
+    proc = Proc([sys.executable, "-m", "bot.app.chaos_server", *args],
                 {"ENTASIS_SIM_API_KEY": API_KEY, "ENTASIS_SIM_API_SECRET": API_SECRET})
     port = int(proc.wait_for(r"^READY (\d+)$", 60).group(1))
     return proc, port

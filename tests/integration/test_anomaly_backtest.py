@@ -1,4 +1,4 @@
-"""`python -m bot.anomaly_backtest` / `entasis anomalies backtest` on small generated markets:
+"""`python -m bot.research.anomaly_backtest` / `entasis anomalies backtest` on small generated markets:
 train on one period, replay a later one with detection off and on, same everything else."""
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bot.anomaly_backtest import VARIANTS, Variant, compare, main, table_lines
 from bot.cli import app
 from bot.config import load_config
+from bot.research.anomaly_backtest import VARIANTS, Variant, compare, main, table_lines
 from tests.replay_data import write_random_walk_market
 
 
@@ -72,7 +72,7 @@ def test_the_command_line_prints_one_json_object_and_says_what_is_missing(
 
 
 def test_a_variant_with_detection_needs_a_model() -> None:
-    from bot.anomaly_backtest import variant_config
+    from bot.research.anomaly_backtest import variant_config
 
     with pytest.raises(ValueError, match="needs a model"):
         variant_config(load_config(None, environ={}), Variant("x", "baseline", "gate"), None)
@@ -82,7 +82,7 @@ def test_hours_to_drawdown_counts_from_the_first_snapshot_to_the_first_breach(
         tmp_path: Path) -> None:
     import sqlite3
 
-    from bot.anomaly_backtest import hours_to_drawdown
+    from bot.research.anomaly_backtest import hours_to_drawdown
 
     db = tmp_path / "ledger.sqlite"
     hour = 3_600_000

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.anomaly_io import load_grid
+from bot.app.daemon import LEDGER_FILE, Daemon
 from bot.config import Config
-from bot.daemon import LEDGER_FILE, Daemon
+from bot.research.anomaly_io import load_grid
 from exchange.sim.server import SimExchange
 from risk.anomaly import train_bundle
 from risk.anomaly_features import INPUT_FEATURES

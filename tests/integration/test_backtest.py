@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.backtest import run_backtest
 from bot.config import load_config
+from bot.research.backtest import run_backtest
 from exchange.feeds.replay import ReplayFeed
 from exchange.sim.replay import ReplaySource
 from state.ledger import Ledger

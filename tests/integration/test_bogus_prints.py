@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.backtest import run_backtest
 from bot.config import load_config
+from bot.research.backtest import run_backtest
 from state.ledger import Ledger
 from tests.replay_data import write_random_walk_market
 

@@ -15,8 +15,11 @@ from typing import Any
 from bot.config import SimConfig
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
-from exchange.instruments import Side
-from exchange.orders import (
+from exchange.sim.account import SimAccount
+from exchange.sim.auth import ApiCredentials
+from exchange.sim.server import SimExchange
+from model.instruments import Side
+from model.orders import (
     Accepted,
     Canceled,
     Filled,
@@ -27,9 +30,6 @@ from exchange.orders import (
     Rejected,
     RejectReason,
 )
-from exchange.sim.account import SimAccount
-from exchange.sim.auth import ApiCredentials
-from exchange.sim.server import SimExchange
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=6, history_days=1, seed=13, speed=3000.0)

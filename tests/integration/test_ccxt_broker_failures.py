@@ -14,8 +14,8 @@ from dataclasses import replace
 from decimal import Decimal
 
 from exchange.brokers.failures import CommandFailed
-from exchange.instruments import Side
-from exchange.orders import OrderEvent, Rejected, RejectReason
+from model.instruments import Side
+from model.orders import OrderEvent, Rejected, RejectReason
 from tests.integration.test_ccxt_broker import KEY, SECRET, SYMBOL, Harness, run
 
 LOW = Decimal("1000.00")  # far below the market: a buy there rests and never fills

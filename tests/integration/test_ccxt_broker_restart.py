@@ -16,8 +16,8 @@ from typing import Any, Self
 import ccxt
 import pytest
 
+from bot.app.live import restore_known_trades
 from bot.config import SimConfig
-from bot.live import restore_known_trades
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
 from exchange.brokers.ccxt_client import (
     LOCAL_RATE_LIMIT_MS,
@@ -26,9 +26,11 @@ from exchange.brokers.ccxt_client import (
     make_exchange,
 )
 from exchange.brokers.ccxt_errors import is_transient
-from exchange.fills import FillParams
-from exchange.instruments import Side
-from exchange.orders import (
+from exchange.sim.auth import ApiCredentials
+from exchange.sim.server import SimExchange
+from model.fills import FillParams
+from model.instruments import Side
+from model.orders import (
     Canceled,
     Filled,
     OrderEvent,
@@ -36,8 +38,6 @@ from exchange.orders import (
     OrderType,
     PartiallyFilled,
 )
-from exchange.sim.auth import ApiCredentials
-from exchange.sim.server import SimExchange
 from state.ledger import Ledger
 
 START_MS = 1_700_000_040_000

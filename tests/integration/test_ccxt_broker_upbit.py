@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from exchange.orders import Accepted, Filled, PartiallyFilled
+from model.orders import Accepted, Filled, PartiallyFilled
 from tests.contract.harness import CcxtUpbitSimHarness, limit_buy, run_broker, until
 
 

@@ -22,14 +22,14 @@ from bot.config import SimConfig
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
 from exchange.brokers.ccxt_stream import BALANCE_WAIT_S
-from exchange.fills import FillParams
-from exchange.instruments import Side
-from exchange.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 from exchange.sim.account import Execution, SimAccount
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.chaos import Chaos, ChaosConfig
 from exchange.sim.server import SimExchange
 from exchange.sim.user_stream import execution_report
+from model.fills import FillParams
+from model.instruments import Side
+from model.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=6, history_days=1, seed=13, speed=3000.0)

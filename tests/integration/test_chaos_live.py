@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.daemon import Daemon
 from bot.config import load_config
-from bot.daemon import Daemon
-from bot.notify import Notice, NoticeKind
 from exchange.sim.chaos import Chaos, ChaosConfig
 from exchange.sim.server import SimExchange
 from tests.integration.liverig import API_KEY, API_SECRET, FAST_LIVE, audit_account
+from trading.notices import Notice, NoticeKind
 
 CHAOS_S = 25.0
 LEDGER = "ledger.sqlite"

@@ -10,7 +10,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.control import CONTROL_FILE, TOKEN_FILE, ControlServer, ControlUnavailable, call
+from bot.ops.control import CONTROL_FILE, TOKEN_FILE, ControlServer, ControlUnavailable, call
 
 
 def test_status_round_trips_through_the_loopback_endpoint_with_the_token(tmp_path: Path) -> None:

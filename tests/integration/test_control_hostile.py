@@ -16,8 +16,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.control import CONTROL_FILE, MAX_BODY_BYTES, TOKEN_FILE, ControlServer, call
 from bot.logs import HumanFormatter
+from bot.ops.control import CONTROL_FILE, MAX_BODY_BYTES, TOKEN_FILE, ControlServer, call
 
 CLOSE_BOUND_S = 30.0  # generous: the assertions are "it closes", never "how fast"
 
@@ -142,7 +142,7 @@ def test_a_flood_of_wrong_tokens_is_logged_once_naming_the_peer(
                     statuses.append(refused.status)
             return statuses
 
-    with caplog.at_level(logging.WARNING, logger="bot.control"):
+    with caplog.at_level(logging.WARNING, logger="bot.ops.control"):
         statuses = asyncio.run(scenario())
     assert statuses == [401] * 50
     assert [r.getMessage() for r in caplog.records] == [
@@ -161,22 +161,22 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(
             finally:
                 writer.close()
 
-    with caplog.at_level(logging.WARNING, logger="bot.control"):
+    with caplog.at_level(logging.WARNING, logger="bot.ops.control"):
         answer = asyncio.run(scenario())
     assert answer.startswith(b"HTTP/1.1 401")
     (record,) = caplog.records
     shown = HumanFormatter().format(record)
     assert "\n" not in shown and "\r" not in shown and "\x1b" not in shown
-    assert shown.endswith("(/api/x\\r\\n12:00:00 INFO bot.control: token ok\\x1b[8m)")
+    assert shown.endswith("(/api/x\\r\\n12:00:00 INFO bot.ops.control: token ok\\x1b[8m)")
 
 
 def test_a_newline_in_a_forceexit_symbol_cannot_forge_a_log_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    from bot.commands import CommandLayer
+    from bot.ops.commands import CommandLayer
     from tests.ops_runtime import make_runtime
 
     runtime = make_runtime(tmp_path)
-    forged = "CCCUSDT\n12:00:00 WARNING bot.operator: forced exit of ALL cancelled\x1b[1A"
+    forged = "CCCUSDT\n12:00:00 WARNING trading.operator: forced exit of ALL cancelled\x1b[1A"
 
     async def scenario() -> int:
         server = ControlServer(runtime.config.data_dir, CommandLayer(runtime), "127.0.0.1", 0)
@@ -198,5 +198,5 @@ def test_a_newline_in_a_forceexit_symbol_cannot_forge_a_log_line(
     assert status == 400  # not a traded symbol; the request is still logged, on one line
     shown = [HumanFormatter().format(r) for r in caplog.records if "CCCUSDT" in r.getMessage()]
     assert shown and all("\n" not in line and "\x1b" not in line for line in shown)
-    assert any("CCCUSDT\\n12:00:00 WARNING bot.operator: forced exit of ALL cancelled\\x1b[1A"
+    assert any("CCCUSDT\\n12:00:00 WARNING trading.operator: forced exit of ALL cancelled\\x1b[1A"
                in line for line in shown)

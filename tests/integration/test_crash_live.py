@@ -1,6 +1,6 @@
 """Crash test: the live daemon, SIGKILLed at 20+ random moments, loses and duplicates nothing.
 
-The simulated exchange runs in its own process (`python -m exchange.sim.chaos`) with one
+The simulated exchange runs in its own process (`python -m bot.app.chaos_server`) with one
 funded account; it delays every order acknowledgement by 0.25 s after accepting the order,
 so "sent but not acknowledged" is a window a kill can land in. The daemon is the real
 `entasis run --confirm-live` (mode = "live", real ccxt client over 127.0.0.1). Each round
@@ -43,7 +43,7 @@ WINDOW_KILLS = 8  # of which this many between recording an order as sent and it
 SEED = 20261123
 SIM_ARGS = ("--coins", "16", "--speed", "300", "--history-days", "1.2", "--seed", "5",
             "--ack-delay-s", "0.25")
-# A breaker trip as the daemon logs it (bot/trader.py): with equity from one consistent
+# A breaker trip as the daemon logs it (trading/trader.py): with equity from one consistent
 # snapshot (ADR-029) the default breakers must not fire on fills in flight.
 _BREAKER = re.compile(r"trading state \w+ -> \w+: (daily loss|drawdown)")
 _RECONCILED = re.compile(r"reconciliation recorded \d+ event\(s\): (\d+) adopted, (\d+) lost, "

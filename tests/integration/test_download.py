@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.config import SimConfig
-from bot.download import HEADER, DownloadError, download
-from exchange.market import MINUTE_MS
+from bot.research.download import HEADER, DownloadError, download
 from exchange.sim.server import SimExchange
+from model.market import MINUTE_MS
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=6, history_days=1, seed=3)

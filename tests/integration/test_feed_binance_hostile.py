@@ -17,7 +17,7 @@ from aiohttp import WSMsgType, web
 from bot.config import FeedConfig
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.errors import ExchangeError
-from exchange.market import Tick
+from model.market import Tick
 from tests.integration.test_feed_binance_sim import until
 from tests.tasks import running
 from tests.unit.test_feed_binance_parse import ticker

@@ -13,8 +13,8 @@ from bot.config import FeedConfig, SimConfig
 from exchange.feeds.binance import BinanceFeed, ConsumerError
 from exchange.feeds.binance_rest import fetch_klines
 from exchange.feeds.errors import ExchangeError
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from exchange.sim.server import SimExchange
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from tests.tasks import running
 
 START_MS = 1_700_000_040_000  # on the minute

@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from bot import market_source
+from bot.app import market_source
 from bot.config import FeedConfig, load_config
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.errors import TooManySymbols
-from exchange.market import MINUTE_MS, Bar, Tick
 from exchange.sim.server import SimExchange
+from model.market import MINUTE_MS, Bar, Tick
 from tests.integration.test_feed_binance_hostile import NOW_MS, ScriptedExchange, scripted_exchange
 from tests.integration.test_feed_binance_sim import until
 from tests.tasks import running

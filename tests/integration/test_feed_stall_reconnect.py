@@ -22,14 +22,14 @@ from typing import Any
 
 import pytest
 
+from bot.app.staleness import StreamState, StreamWatch
 from bot.config import FeedConfig, SimConfig
-from bot.staleness import StreamState, StreamWatch
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.upbit import UpbitFeed
-from exchange.market import Tick
 from exchange.sim.chaos import Chaos, ChaosConfig
 from exchange.sim.server import SimExchange
 from exchange.sim.upbit_server import WS_PATH
+from model.market import Tick
 from tests.tasks import background
 
 START_MS = 1_700_000_040_000

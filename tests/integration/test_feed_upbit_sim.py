@@ -16,9 +16,9 @@ from bot.config import Config, FeedConfig, SimConfig
 from exchange.feeds.errors import ExchangeError
 from exchange.feeds.upbit import UpbitFeed
 from exchange.feeds.upbit_rest import fetch_candles, fetch_instruments
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick
 from exchange.sim.server import SimExchange
 from exchange.sim.upbit_server import WS_PATH
+from model.market import MINUTE_MS, Bar, BarHistory, Tick
 from tests.tasks import running
 
 START_MS = 1_700_000_040_000
@@ -130,7 +130,7 @@ def test_instruments_come_from_market_all_with_krw_tick_bands() -> None:
 
 
 def test_daemon_trades_decision_steps_on_the_upbit_protocol(tmp_path) -> None:  # type: ignore[no-untyped-def]
-    from bot.daemon import Daemon
+    from bot.app.daemon import Daemon
 
     async def scenario() -> None:
         config = Config.model_validate({

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from bot.app.daemon import Daemon
 from bot.config import Config
-from bot.daemon import Daemon
-from bot.notify import Notice, NoticeKind
 from exchange.sim.server import SimExchange
 from tests.forecast_bundles import save_new, swap_in, train_tiny
+from trading.notices import Notice, NoticeKind
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from bot.app.daemon import Daemon
 from bot.config import Config, load_config
-from bot.daemon import Daemon
 from bot.logs import setup_logging
 from bot.secrets import load_api_keys
 from exchange.sim.server import SimExchange

@@ -18,19 +18,19 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bot.app.live import open_live_account
 from bot.config import SimConfig
-from bot.live import open_live_account
-from bot.trader import Trader
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
-from exchange.instruments import Side
-from exchange.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
+from model.instruments import Side
+from model.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 from risk.limits import RiskLimits
 from risk.state import TradingMode, TradingState, evaluate
 from state.ledger import Ledger
 from strategies.baselines import BuyHoldPolicy
+from trading.trader import Trader
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=4, history_days=1, seed=13, speed=3000.0)

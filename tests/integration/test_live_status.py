@@ -24,14 +24,14 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from bot.app.daemon import Daemon
 from bot.cli import app
-from bot.command_text import render
 from bot.config import load_config
-from bot.daemon import Daemon
-from bot.notify import Notice, NoticeKind
-from exchange.instruments import Side
-from exchange.orders import OrderRequest, OrderType
+from bot.ops.command_text import render
 from exchange.sim.server import SimExchange
+from model.instruments import Side
+from model.orders import OrderRequest, OrderType
+from trading.notices import Notice, NoticeKind
 
 KEY, SECRET = "statusKEY" + "k" * 55, "statusSECRET" + "s" * 52
 SYMBOL = "BTCUSDT"

@@ -18,8 +18,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.commands import CommandLayer
-from bot.control import TOKEN_FILE, ControlServer
+from bot.ops.commands import CommandLayer
+from bot.ops.control import TOKEN_FILE, ControlServer
 from tests.ops_runtime import OpsRuntime, make_runtime
 
 # (CLI arguments, layer command, layer arguments)

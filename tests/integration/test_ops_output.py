@@ -19,8 +19,8 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.commands import CommandLayer
-from bot.control import ControlServer
+from bot.ops.commands import CommandLayer
+from bot.ops.control import ControlServer
 from tests.ops_runtime import OpsRuntime, make_runtime
 
 HUMAN_COMMANDS = (["status"], ["balance"], ["positions"], ["trades"], ["profit"], ["winrate"],

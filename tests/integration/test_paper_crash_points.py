@@ -37,7 +37,7 @@ from pathlib import Path
 
 import pytest
 
-from exchange.instruments import Instrument
+from model.instruments import Instrument
 from state.ledger import Ledger
 from state.schema import PROJECTION_TABLES
 from tests.integration.crashpoint import MARK

@@ -12,9 +12,9 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
-from bot.backtest import run_backtest
+from bot.app.daemon import Daemon
 from bot.config import Config, load_config
-from bot.daemon import Daemon
+from bot.research.backtest import run_backtest
 from exchange.sim.server import SimExchange
 from state.ledger import Ledger
 from tests.replay_data import write_random_walk_market

@@ -13,12 +13,12 @@ from decimal import Decimal
 
 import ccxt
 
+from bot.app.reconcile import CcxtAccountView
 from bot.config import SimConfig
-from bot.reconcile import CcxtAccountView
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
-from exchange.fills import FillParams
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
+from model.fills import FillParams
 
 KEY, SECRET = "reconcile-upbit-key", "reconcile-upbit-secret-0123456789"
 MARKET = SimConfig(coins=3, history_days=0.05, seed=4)

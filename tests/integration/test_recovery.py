@@ -19,13 +19,13 @@ from typing import Any
 
 import pytest
 
+from bot.app.reconcile import reconcile_at_start
 from bot.config import SimConfig
-from bot.reconcile import reconcile_at_start
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
-from exchange.instruments import Instrument, Side
-from exchange.orders import Accepted, OrderRequest, OrderType
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
+from model.instruments import Instrument, Side
+from model.orders import Accepted, OrderRequest, OrderType
 from state.codec import BalanceSet
 from state.ledger import Ledger
 from state.recovery import ProblemKind, RecoveryRefused
@@ -92,7 +92,7 @@ async def open_world(tmp_path: Path) -> AsyncIterator[World]:
     await exchange.load_markets()
     instruments = {i.symbol: i for i in sim.instruments}
     ledger = Ledger.open(tmp_path / "ledger.sqlite", instruments=instruments)
-    # the account as bot.live opens it on a first live start: the exchange's balance
+    # the account as bot.app.live opens it on a first live start: the exchange's balance
     ledger.record(BalanceSet(QUOTE, Decimal(10_000), Decimal(0), sim.now_ms, sim.now_ms))
     ledger.set_kv("account_opened", sim.now_ms)
     try:

@@ -18,14 +18,14 @@ import numpy as np
 import orjson
 import pytest
 
+import exchange.sim.protocol as protocol
 from bot.config import FeedConfig, SimConfig
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.replay import ReplayFeed
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
-from exchange.sim import protocol
 from exchange.sim.player import MinutePlayer
 from exchange.sim.server import SimExchange
 from exchange.sim.source import open_source
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from tests.tasks import running
 
 START_MS = 1_700_000_040_000  # on the minute

@@ -1,5 +1,5 @@
 """Reports and charts from a REAL backtest ledger: the baseline policy replayed on a seeded
-market through the daemon's engine, broker and ledger (bot/backtest.py), then charted."""
+market through the daemon's engine, broker and ledger (bot/research/backtest.py), then charted."""
 
 from __future__ import annotations
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import charts
-from bot.backtest import BacktestResult, run_backtest
 from bot.config import load_config
-from bot.report import (
+from bot.research import charts
+from bot.research.backtest import BacktestResult, run_backtest
+from bot.research.report import (
     REGIME_WINDOWS,
     build_report,
     hourly_stats,
@@ -25,7 +25,7 @@ from bot.report import (
     regime_outcomes,
     regime_series,
 )
-from exchange.instruments import Side
+from model.instruments import Side
 from tests.conftest import REPO_ROOT
 from tests.replay_data import write_random_walk_market
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.backtest import run_backtest
 from bot.config import Config, load_config
+from bot.research.backtest import run_backtest
 from rl.env import ACTIONS
 from rl.live_policy import OBSERVATION_NAMES, REGISTRY_FILE
 from rl.networks import Player

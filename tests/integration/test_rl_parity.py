@@ -1,7 +1,7 @@
 """Parity (issue 4 acceptance): one scripted action sequence through the RL environment and
 through the replay backtester gives the same fills, fees and equity.
 
-The two paths share `exchange/fills.py` and nothing else: the env steps float arrays; the
+The two paths share `model/fills.py` and nothing else: the env steps float arrays; the
 backtester replays the simulator's Binance frames through the engine, a policy, the risk
 gate, the paper broker (Decimal) and the SQLite ledger. The script is written once, as env
 action names per step; the backtester plays it through a policy that prices each order
@@ -29,9 +29,9 @@ import pytest
 
 import exchange.brokers.sim as broker_module
 import rl.account as account_module
-from bot.backtest import run_backtest
 from bot.config import load_config
-from exchange.orders import Liquidity
+from bot.research.backtest import run_backtest
+from model.orders import Liquidity
 from rl.env import BatchedEnv, EnvConfig
 from rl.episodes import MarketData
 from rl.spaces import grid_price

@@ -12,7 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli_models import REGISTRY_FILE, selfplay_lock
+from bot.cli.models import REGISTRY_FILE, selfplay_lock
 from rl.registry import ModelRegistry
 from tests.conftest import REPO_ROOT
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli_models import REGISTRY_FILE
+from bot.cli.models import REGISTRY_FILE
 from rl.extra_folds import ExtraSettings, FoldPlan
 from rl.extra_inputs import EXTRA_NAMES, OBSERVATION_NAMES
 from rl.extra_training import ExtraEnvFactory

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.cli_service import UnitSpec
+from bot.cli.service import UnitSpec
 from tests.conftest import REPO_ROOT
 from tests.unit.test_sdnotify import FakeSystemd
 

@@ -13,8 +13,8 @@ import pytest
 from aiohttp import web
 
 from bot.config import SimConfig
-from exchange.market import MINUTE_MS
 from exchange.sim import SimExchange
+from model.market import MINUTE_MS
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=30, history_days=1, seed=13, speed=3000.0)  # 50 minutes a second

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 
 from bot.config import SimConfig
-from exchange.market import MINUTE_MS
 from exchange.sim import SimExchange, serve
+from model.market import MINUTE_MS
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=5, history_days=2, seed=3)

@@ -21,9 +21,9 @@ import pytest
 
 from bot.config import SimConfig
 from exchange.brokers.ccxt_client import make_exchange
-from exchange.fills import FillParams
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
+from model.fills import FillParams
 
 START_MS = 1_700_000_040_000  # Nov 2023: Upbit's first KRW tick table is in force
 MARKET = SimConfig(coins=3, history_days=0.05, seed=4)

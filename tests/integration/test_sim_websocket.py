@@ -11,8 +11,8 @@ import aiohttp
 import orjson
 
 from bot.config import SimConfig
-from exchange.market import MINUTE_MS
 from exchange.sim import SimExchange
+from model.market import MINUTE_MS
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=6, history_days=1, seed=11)

@@ -20,13 +20,13 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.command_text import render
-from bot.commands import CommandLayer
-from bot.control import ControlServer
-from bot.notify import NoticeKind
-from bot.telegram_bot import TelegramBot
+from bot.ops.command_text import render
+from bot.ops.commands import CommandLayer
+from bot.ops.control import ControlServer
+from bot.ops.telegram_bot import TelegramBot
 from tests.fake_telegram import FakeBotApi
 from tests.ops_runtime import OpsRuntime, make_runtime
+from trading.notices import NoticeKind
 
 TOKEN = "123456:TEST-secret-token-value"
 CHAT = 111

@@ -8,15 +8,15 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
-from bot.assembly import make_trader
+from bot.app.assembly import make_trader
 from bot.config import load_config
-from bot.trader import Trader
-from exchange.instruments import Instrument, Side
-from exchange.market import MINUTE_MS, Bar
-from exchange.orders import OrderRequest, OrderType
+from model.instruments import Instrument, Side
+from model.market import MINUTE_MS, Bar
+from model.orders import OrderRequest, OrderType
 from state.ledger import Ledger
 from strategies.features import FeatureBook
 from strategies.policy import Action, DecisionView, PolicyAction
+from trading.trader import Trader
 
 AAA = Instrument("AAAUSDT", "AAA", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal(5))
 BBB = Instrument("BBBUSDT", "BBB", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal(5))

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+from bot.app.assembly import make_trader
 from bot.config import load_config
-from bot.assembly import make_trader
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS, Bar
+from model.instruments import Instrument
+from model.market import MINUTE_MS, Bar
 from state.ledger import Ledger
 from strategies.features import FeatureBook
 from strategies.policy import Action, DecisionView, PolicyAction

@@ -1,6 +1,6 @@
 """Table-driven fill scenarios: a few ticks or bars, one order, the fills expected.
 
-One row per rule of exchange/fills.py. Prices use tick 1 and lot 0.01 unless a row says
+One row per rule of model/fills.py. Prices use tick 1 and lot 0.01 unless a row says
 otherwise, so the numbers can be checked by hand. A bar's volume is spread evenly over the
 grid points of its path; e.g. the up bar O100 L98 H103 C102 visits 9 points
 (100 99 98 99 100 101 102 103 102), so with volume 90 each point carries 10.
@@ -13,8 +13,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import pytest
 
-from exchange import fills
-from exchange.fills import BUY, MAKER, NO_CANCEL_MS, SELL, TAKER, FillParams
+from model import fills
+from model.fills import BUY, MAKER, NO_CANCEL_MS, SELL, TAKER, FillParams
 
 BASE = FillParams(
     max_volume_share=1.0,

@@ -1,6 +1,6 @@
 """The fill model in its former array-at-a-time numpy form: the oracle the compiled
-per-order kernel (exchange/fill_kernel.py) is held bit-identical to. Test code only: the
-product fills through `exchange.fills.match` alone.
+per-order kernel (model/fill_kernel.py) is held bit-identical to. Test code only: the
+product fills through `model.fills.match` alone.
 
 The oracle's arithmetic order is defined by this code, not by the CPU it runs on: numpy
 dispatches `np.power` (and exp/log) to SIMD approximations on AVX-512 machines, which differ
@@ -11,20 +11,30 @@ operations (+ - * /, rint, floor, min/max, comparisons) are left to numpy."""
 
 from __future__ import annotations
 
-from dataclasses import fields
 import math
+from dataclasses import fields
 from itertools import pairwise
 
 import numpy as np
 
-from exchange.fills import (BUY, MAKER, NO_FILL, TAKER, FillArrays, FillParams, MarketArrays,
-                            OrderArrays, bar_path, floor_to_lot)
+from model.fills import (
+    BUY,
+    MAKER,
+    NO_FILL,
+    TAKER,
+    FillArrays,
+    FillParams,
+    MarketArrays,
+    OrderArrays,
+    bar_path,
+    floor_to_lot,
+)
 
 _EPS = 1e-9
 
 
 def reference_match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> FillArrays:
-    """What `exchange.fills.match` computed before it was compiled."""
+    """What `model.fills.match` computed before it was compiled."""
     with np.errstate(invalid="ignore", divide="ignore"):
         return _match(orders, market, params)
 

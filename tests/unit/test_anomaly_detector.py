@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from model import libm
-from exchange.market import MINUTE_MS
+from model.market import MINUTE_MS
 from risk.anomaly import AnomalyBundle, AnomalyDetector, AnomalyModelError, train_bundle
 from risk.anomaly_features import INPUT_FEATURES
 from risk.anomaly_models import NetShape, TrainSettings

@@ -7,7 +7,7 @@ from decimal import Decimal as D
 
 import numpy as np
 
-from exchange.instruments import Instrument, Side
+from model.instruments import Instrument, Side
 from risk.gate import (
     Approved,
     Denied,

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS, Bar, Tick
+from model.market import MINUTE_MS, Bar, Tick
 from risk.anomaly_features import (
     INPUT_FEATURES,
     Z_CLIP,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS, BarHistory
+from model.market import MINUTE_MS, BarHistory
 from risk.anomaly import AnomalyBundle, AnomalyDetector, train_bundle
 from risk.anomaly_features import INPUT_FEATURES
 from risk.anomaly_models import NetShape, TrainSettings

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from strategies.bad_prints import PrintFilter, PrintFilterConfig
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS

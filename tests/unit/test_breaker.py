@@ -9,7 +9,7 @@ from decimal import Decimal as D
 import numpy as np
 import pytest
 
-from exchange.instruments import Instrument, Side
+from model.instruments import Instrument, Side
 from risk.gate import (
     Approved,
     CancelIntent,

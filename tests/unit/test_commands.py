@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.commands import COMMANDS, CommandError, CommandLayer, NotReady, UnknownCommand
-from bot.notify import NoticeKind
+from bot.ops.commands import COMMANDS, CommandError, CommandLayer, NotReady, UnknownCommand
 from risk.state import TradingMode, halt
 from tests.ops_runtime import SELL_BBB, OpsRuntime, make_runtime
+from trading.notices import NoticeKind
 
 READ_ONLY = ("status", "balance", "positions", "trades", "profit", "winrate", "performance",
              "regime", "models", "health", "help")

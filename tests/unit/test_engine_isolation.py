@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 
 from bot.config import StrategyConfig
-from bot.engine import Engine
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from trading.engine import Engine
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS
 SYMBOLS = ["GOODUSDT", "BADUSDT", "OKUSDT"]

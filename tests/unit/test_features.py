@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS, Bar, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, Tick, TickBatch
 from strategies.features import FEATURE_INDEX, FEATURE_NAMES, FeatureBook, features_from_history
 from tests.unit.test_features_support import START_MS, history
 

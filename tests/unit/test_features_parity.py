@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS, BarHistory
+from model.market import MINUTE_MS, BarHistory
 from strategies.features import FEATURE_NAMES, FeatureBook, MinuteGrid, features_from_history
 from tests.unit.test_features_support import (
     START_MS,

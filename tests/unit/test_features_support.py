@@ -8,7 +8,7 @@ from typing import Iterable, Mapping
 
 import numpy as np
 
-from exchange.market import MINUTE_MS, Bar, BarHistory
+from model.market import MINUTE_MS, Bar, BarHistory
 from strategies.features import FeatureBook
 
 START_MS = 1_700_000_000_000 // MINUTE_MS * MINUTE_MS

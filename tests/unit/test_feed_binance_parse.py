@@ -20,7 +20,7 @@ from exchange.feeds.binance_parse import (
     ticks_of,
 )
 from exchange.feeds.errors import MalformedFrame
-from exchange.market import Bar, Tick
+from model.market import Bar, Tick
 
 TS_RECV = 1_700_000_000_123
 BINANCE = Path("protocol") / "binance"

@@ -17,7 +17,7 @@ from exchange.feeds.binance_parse import (
     ticks_of,
 )
 from exchange.feeds.errors import MalformedFrame
-from exchange.market import Bar, Tick
+from model.market import Bar, Tick
 from tests.unit.test_feed_binance_parse import kline, ticker
 
 TS_RECV = 1_700_000_000_123

@@ -10,9 +10,9 @@ import numpy as np
 import orjson
 import pytest
 
-from exchange.feeds.binance_rest import bars_of, history_after, parse_exchange_info, parse_klines
+from exchange.feeds.binance_rest import parse_exchange_info, parse_klines
 from exchange.feeds.errors import ExchangeError, MalformedFrame
-from exchange.market import Bar
+from model.market import Bar, bars_of, history_after
 
 RECORDED = Path("protocol/binance/recorded_cryptofeed_2021-10-11")
 RECORDED_INFO = RECORDED / "rest_api_v3_exchangeInfo.json"

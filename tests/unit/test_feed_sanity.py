@@ -21,7 +21,7 @@ from exchange.feeds.sanity import (
     FrameValidator,
     PriceBounds,
 )
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from tests.unit.test_feed_binance_parse import kline, ticker
 
 NOW_MS = 1_700_000_100_000

@@ -26,7 +26,7 @@ from exchange.feeds.upbit_parse import (
     to_default,
 )
 from exchange.feeds.upbit_rest import parse_candles, upbit_instrument
-from exchange.instruments import Side, upbit_krw_tick
+from model.instruments import Side, upbit_krw_tick
 
 RECORDED = "protocol/upbit/recorded_cryptofeed_2021-04-17"
 TRADE = {"ty": "trade", "cd": "KRW-LAMB", "tms": 1618678262712, "td": "2021-04-17",

@@ -1,6 +1,6 @@
 """The compiled per-order fill kernel gives bit-identical results to the array form it replaced.
 
-`exchange.fills.match` now runs `exchange/fill_kernel.py` (numba) order by order; the array
+`model.fills.match` now runs `model/fill_kernel.py` (numba) order by order; the array
 form (tests/unit/fills_reference.py) is kept as the oracle. Random batches cover every rule:
 bars and ticks, buys and sells, market and limit orders, takers walking several levels,
 new and resting orders (queue ahead set), cancels before/inside/after the event, budgets
@@ -16,8 +16,8 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
-from exchange import fill_kernel, fills
-from exchange.fills import FillParams, MarketArrays, OrderArrays
+from model import fill_kernel, fills
+from model.fills import FillParams, MarketArrays, OrderArrays
 from tests.unit.fills_reference import pairwise_sum, reference_match
 
 

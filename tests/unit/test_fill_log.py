@@ -13,10 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.operator import configure_operator, fill_line
-from exchange.instruments import Instrument, Side
-from exchange.orders import Filled, Liquidity, PartiallyFilled
+from bot.app.assembly import configure_operator
+from model.instruments import Instrument, Side
+from model.orders import Filled, Liquidity, PartiallyFilled
 from tests.ops_runtime import BUY_MINUTE, make_runtime
+from trading.operator import fill_line
 
 BTC = Instrument("BTCUSDT", "BTC", "USDT", Decimal("0.01"), Decimal("0.00001"), Decimal(5))
 KRW_BTC = Instrument("KRW-BTC", "BTC", "KRW", Decimal(1000), Decimal("0.00000001"),
@@ -51,7 +52,7 @@ def test_the_daemon_logs_each_fill_at_info_and_a_backtest_does_not(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     runtime = make_runtime(tmp_path, minutes=BUY_MINUTE)  # just before the scripted buys
     assert runtime.trader is not None and runtime.ledger is not None
-    with caplog.at_level(logging.INFO, logger="bot.operator"):
+    with caplog.at_level(logging.INFO, logger="trading.operator"):
         runtime.play(3)  # buys AAA, BBB, CCC; filled on the next bar
         assert runtime.trader.fills == 3 and not caplog.records  # not configured: quiet
         configure_operator(runtime.trader, runtime.config)

@@ -10,10 +10,10 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange import fills
-from exchange.fills import BUY, MAKER, NO_FILL, SELL, TAKER, FillArrays, FillParams, OrderArrays
 from exchange.sim.bars import MinuteBars
 from exchange.sim.ticks import synthesize_ticks
+from model import fills
+from model.fills import BUY, MAKER, NO_FILL, SELL, TAKER, FillArrays, FillParams, OrderArrays
 
 PARAMS = FillParams(max_volume_share=0.5, book_levels=8, book_level_growth=1.3)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import libm
-from exchange.market import MINUTE_MS, Bar
+from model.market import MINUTE_MS, Bar
 from strategies.features import FeatureBook
 from strategies.forecast.dataset import build_panel, sequences
 from strategies.forecast.monitor import ForecastMonitor

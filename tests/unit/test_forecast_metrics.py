@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS
+from model.market import MINUTE_MS
 from strategies.forecast.ensemble import (
     Calibration,
     combine,

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS, Bar
+from model.market import MINUTE_MS, Bar
 from strategies.features import FeatureBook
 from strategies.forecast.bundle import (
     MANIFEST,

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.assembly import make_trader
+from bot.app.assembly import make_trader
+from bot.app.forecast_service import forecast_service
 from bot.config import load_config
-from bot.engine import Engine
-from bot.forecast_service import forecast_service
-from exchange.instruments import Instrument
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick
+from model.instruments import Instrument
+from model.market import MINUTE_MS, Bar, BarHistory, Tick
 from state.ledger import Ledger
 from strategies.forecast.bundle import load_bundle, save_bundle
 from strategies.forecast.dataset import build_panel, sequences
@@ -23,6 +22,7 @@ from strategies.forecast.models import ModelParams
 from strategies.forecast.serving import Forecaster
 from strategies.forecast.synthetic import synthetic_grid
 from strategies.forecast.training import TrainConfig, train
+from trading.engine import Engine
 
 CONFIG = TrainConfig(horizons=(15,), folds=2, embargo_minutes=30, row_stride=15,
                      params=ModelParams.tiny())

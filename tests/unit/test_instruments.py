@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from exchange.instruments import (
+from exchange.sim.catalog import UPBIT_KRW_BANDS
+from model.instruments import (
     UPBIT_KRW_ERA_A,
     UPBIT_KRW_ERA_B,
     UPBIT_KRW_ERA_C,
@@ -23,7 +24,6 @@ from exchange.instruments import (
     upbit_krw_instrument,
     upbit_krw_tick,
 )
-from exchange.sim.catalog import UPBIT_KRW_BANDS
 
 EXCHANGE_INFO = "protocol/binance/recorded_cryptofeed_2021-10-11/rest_api_v3_exchangeInfo.json"
 UPBIT_TABLE = "protocol/upbit/krw_tick_size_table.json"

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from exchange.instruments import Side
-from exchange.orders import (
+from model.instruments import Side
+from model.orders import (
     Accepted,
     Canceled,
     Filled,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.jobstore import JobStore
+from bot.ops.jobstore import JobStore
 from rl.registry import ModelRegistry
 from state.codec import BalanceSet
 from state.integrity import LedgerDamaged, LedgerEmpty, preflight, wal_path

@@ -16,8 +16,8 @@ from types import SimpleNamespace
 import pytest
 
 from bot.config import load_config
-from bot.jobstore import DONE, FAILED, JobStore
-from bot.scheduler import (
+from bot.ops.jobstore import DONE, FAILED, JobStore
+from bot.ops.scheduler import (
     HOUR_S,
     Job,
     Scheduler,
@@ -63,7 +63,7 @@ def test_the_daily_check_of_a_damaged_ledger_fails_logs_error_and_notifies(
     notices: list[str] = []
     job = Job("ledger_check", 24 * HOUR_S, ledger_check_job(ledger, notices.append))
 
-    with caplog.at_level(logging.ERROR, logger="bot.scheduler"), \
+    with caplog.at_level(logging.ERROR, logger="bot.ops.scheduler"), \
             JobStore(tmp_path / "schedule.sqlite") as store:
         _run_slots(job, store, [T0])
         (run,) = store.runs("ledger_check")
@@ -107,7 +107,7 @@ def test_a_damaged_scheduler_store_is_moved_aside_and_started_afresh(
     path = tmp_path / "schedule.sqlite"
     path.write_text("not a database\n" * 100)
 
-    with caplog.at_level(logging.ERROR, logger="bot.scheduler"), open_store(path) as store:
+    with caplog.at_level(logging.ERROR, logger="bot.ops.scheduler"), open_store(path) as store:
         assert store.runs() == []
 
     (aside,) = tmp_path.glob("schedule.sqlite.damaged-*")

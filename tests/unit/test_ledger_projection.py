@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal as D
 
-from exchange.instruments import Side
+from model.instruments import Side
 from state.projection import next_position
 
 ZERO = D(0)

@@ -7,10 +7,10 @@ from __future__ import annotations
 import ccxt
 import pytest
 
-from bot.live_status import OrderFailures, live_checks, live_lines
-from bot.notify import Notice, NoticeKind, Notifier
+from bot.app.live_status import OrderFailures, live_checks, live_lines
 from exchange.brokers.ccxt_errors import exchange_message, is_final_cancel_error
 from exchange.brokers.failures import CommandFailed, redacted
+from trading.notices import Notice, NoticeKind, Notifier
 
 
 @pytest.mark.parametrize(("error", "final"), [

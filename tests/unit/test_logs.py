@@ -11,7 +11,7 @@ import pytest
 
 from bot.logs import RateLimitedLog, escape_controls, setup_logging
 
-FORGED = "/api/x\n12:00:00 WARNING bot.control: all good\r\x1b[2K\x85\u2028\x00\t\x9b"
+FORGED = "/api/x\n12:00:00 WARNING bot.ops.control: all good\r\x1b[2K\x85\u2028\x00\t\x9b"
 
 
 @pytest.fixture
@@ -36,10 +36,10 @@ def test_control_characters_become_visible_escapes(raw: str, shown: str) -> None
 
 def test_a_newline_in_a_logged_value_cannot_start_a_line_of_its_own(stderr: Callable[[], str]) -> None:
     setup_logging("human")
-    logging.getLogger("bot.control").warning("refused (%s)", FORGED)
+    logging.getLogger("bot.ops.control").warning("refused (%s)", FORGED)
     lines = stderr().splitlines()
     assert len(lines) == 1
-    assert lines[0].endswith("refused (/api/x\\n12:00:00 WARNING bot.control: all good"
+    assert lines[0].endswith("refused (/api/x\\n12:00:00 WARNING bot.ops.control: all good"
                              "\\r\\x1b[2K\\x85\\u2028\\x00\\t\\x9b)")
 
 
@@ -60,9 +60,9 @@ def test_a_traceback_keeps_its_lines_but_none_starts_at_column_zero(stderr: Call
     try:
         raise ValueError("bad symbol\n12:00:00 WARNING forged hunter2-secret\x1b[0m")
     except ValueError:
-        logging.getLogger("bot.engine").exception("step failed")
+        logging.getLogger("trading.engine").exception("step failed")
     first, *traceback = stderr().splitlines()
-    assert first.endswith("ERROR   bot.engine: step failed")
+    assert first.endswith("ERROR   trading.engine: step failed")
     assert traceback[0] == "  Traceback (most recent call last):"
     assert all(line.startswith("  ") for line in traceback)
     assert traceback[-1] == "  12:00:00 WARNING forged ***\\x1b[0m"  # redacted and escaped

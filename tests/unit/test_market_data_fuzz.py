@@ -13,13 +13,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.config import StrategyConfig
-from bot.engine import Engine
 from exchange.feeds.binance_parse import dispatch
 from exchange.feeds.common import screen
 from exchange.feeds.errors import MalformedFrame
 from exchange.feeds.sanity import MAX_FUTURE_MS, MAX_PRICE, FrameValidator
 from exchange.feeds.upbit_parse import UpbitBook, UpbitTicker, UpbitTrade, parse_message
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from trading.engine import Engine
 
 NOW_MS = 1_700_000_100_000
 SYMBOLS = frozenset({"BTCUSDT", "ETHUSDT"})

@@ -6,14 +6,14 @@ from __future__ import annotations
 import time
 from types import SimpleNamespace
 
-from bot import commands
-from bot.command_text import render
 from bot.config import StrategyConfig, load_config
-from bot.engine import Engine
-from bot.metrics import DaemonCollector, snapshot_of
+from bot.ops import commands
+from bot.ops.command_text import render
+from bot.ops.metrics import DaemonCollector, snapshot_of
 from exchange.feeds.common import FeedHealth
-from exchange.market import MINUTE_MS, Bar
+from model.market import MINUTE_MS, Bar
 from tests.unit.test_engine_isolation import history
+from trading.engine import Engine
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS
 

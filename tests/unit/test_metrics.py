@@ -10,7 +10,7 @@ import aiohttp
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.metrics import METRICS_FILE, MetricsServer, Snapshot
+from bot.ops.metrics import METRICS_FILE, MetricsServer, Snapshot
 
 
 async def scrape(port: int) -> tuple[str, dict[str, list]]:

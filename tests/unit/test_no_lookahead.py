@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.config import StrategyConfig
-from exchange.market import MINUTE_MS, Bar, Tick
+from model.market import MINUTE_MS, Bar, Tick
 from strategies.features import FEATURE_NAMES, FeatureBook, MinuteGrid, features_from_history
 from strategies.ranking import rank, score_features
 from tests.unit.test_features_support import START_MS, synthetic_histories

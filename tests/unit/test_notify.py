@@ -12,10 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from bot.commands import CommandLayer
-from bot.notify import Notice, NoticeKind, Notifier, watch_runtime
+from bot.ops.commands import CommandLayer
+from bot.ops.notify import watch_runtime
 from exchange.feeds.common import FeedHealth
 from rl.registry import ModelRegistry
+from trading.notices import Notice, NoticeKind, Notifier
 
 
 def test_a_failing_subscriber_is_logged_and_the_others_still_hear(caplog: pytest.LogCaptureFixture) -> None:
@@ -102,7 +103,7 @@ def test_the_models_command_reads_the_same_registry(tmp_path: Path) -> None:
 
 
 def test_every_notice_kind_can_be_chosen_in_the_config_and_nothing_else() -> None:
-    """`[telegram] notify` names kinds by string; config.py cannot import bot.notify, so the
+    """`[telegram] notify` names kinds by string; config.py cannot import bot.ops.notify, so the
     two lists are kept equal here."""
     from bot.config import NOTICE_KINDS
 

@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from bot.assembly import make_trader
-from bot.commands import CommandLayer
-from bot.operator import COOLDOWNS_KV, configure_operator, utc_minute
-from exchange.market import MINUTE_MS
+from bot.app.assembly import configure_operator, make_trader
+from bot.ops.commands import CommandLayer
+from model.market import MINUTE_MS
 from state.ledger import Ledger
 from strategies.policy import Action, DecisionView, PolicyAction
 from tests.ops_runtime import BUY_MINUTE, INSTRUMENTS, OpsRuntime, make_runtime
+from trading.operator import COOLDOWNS_KV, utc_minute
 
 COOLDOWN_MINUTES = 30
 

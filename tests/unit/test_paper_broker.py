@@ -10,10 +10,10 @@ from decimal import Decimal as D
 import pytest
 
 from exchange.brokers.sim import PaperBroker
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side, upbit_krw_instrument
-from exchange.market import Bar, Tick
-from exchange.orders import (
+from model.fills import FillParams
+from model.instruments import Instrument, Side, upbit_krw_instrument
+from model.market import Bar, Tick
+from model.orders import (
     Accepted,
     Canceled,
     Filled,

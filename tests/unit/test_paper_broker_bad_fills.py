@@ -10,10 +10,10 @@ from decimal import Decimal as D
 import pytest
 
 from exchange.brokers.sim import PaperBroker
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.market import Bar
-from exchange.orders import Accepted, Filled, OrderRequest, OrderType
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.market import Bar
+from model.orders import Accepted, Filled, OrderRequest, OrderType
 
 BTC = Instrument("BTCUSDT", "BTC", "USDT", tick=D("0.01"), lot=D("0.001"), min_notional=D(5))
 PARAMS = FillParams(max_volume_share=0.1, maker_fee_bps=10, taker_fee_bps=20)

@@ -7,10 +7,10 @@ import copy
 from decimal import Decimal
 
 from exchange.brokers.sim import PaperBroker
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.market import Bar
-from exchange.orders import OrderRequest, OrderType
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.market import Bar
+from model.orders import OrderRequest, OrderType
 
 SYMBOLS = ("AAAUSDT", "BBBUSDT", "CCCUSDT")
 INSTRUMENTS = [Instrument(s, s[:3], "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("1"))

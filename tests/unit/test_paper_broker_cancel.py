@@ -7,10 +7,10 @@ from __future__ import annotations
 from decimal import Decimal as D
 
 from exchange.brokers.sim import PaperBroker
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.market import Bar, Tick
-from exchange.orders import (
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.market import Bar, Tick
+from model.orders import (
     Accepted,
     Canceled,
     Filled,

@@ -25,10 +25,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exchange.brokers.sim import PaperBroker
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.market import Bar, Tick
-from exchange.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.market import Bar, Tick
+from model.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
 
 EQUAL_FEES = FillParams(max_volume_share=0.1, maker_fee_bps=10, taker_fee_bps=10)
 BTC = Instrument(

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from bot.assembly import attach_policy_sources, make_policy
+from bot.app.assembly import attach_policy_sources, make_policy
 from bot.config import Config, load_config
 from rl import extra_inputs
 from rl.env import ACTIONS

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS
+from model.market import MINUTE_MS
 from strategies.features import FEATURE_INDEX, features_from_history
 from strategies.regime import REGIME_K, regime, trend_z
 from tests.unit.test_features_support import START_MS, history

@@ -15,9 +15,9 @@ import pytest
 from bot.config import SimConfig
 from exchange.feeds.common import ConsumerError
 from exchange.feeds.replay import ReplayFeed
-from exchange.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from exchange.sim.replay import ReplaySource
 from exchange.sim.source import open_source
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
 START_MS = 1_700_000_040_000
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sim_replay"

@@ -1,12 +1,12 @@
-"""The HTML report's headline table (bot/report_html.py): human labels and formatted
+"""The HTML report's headline table (bot/research/report_html.py): human labels and formatted
 values instead of field names and raw floats, one row per rule (issue 14, item 5)."""
 
 from __future__ import annotations
 
 import pytest
 
-from bot.report import clock_of
-from bot.report_html import headline_rows
+from bot.research.report import clock_of
+from bot.research.report_html import headline_rows
 
 SUMMARY = {"from_ms": 1_796_648_700_000, "to_ms": None, "start_equity": 10000.0,
            "end_equity": 10002.66798393, "total_return_pct": 0.0266798393,

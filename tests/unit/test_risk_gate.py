@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from exchange.instruments import Instrument, Side
+from model.instruments import Instrument, Side
 from risk.gate import (
     Approved,
     CancelIntent,

@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exchange import fills
-from exchange.instruments import Instrument
+from model import fills
+from model.instruments import Instrument
 from risk.limits import RiskLimits
 from risk.sizing import size_entry
 from rl.account import ceil_quantum, size_entries

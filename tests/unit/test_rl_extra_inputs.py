@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS, Bar
+from exchange.sim.replay import load_grid
+from model.market import MINUTE_MS, Bar
 from risk.anomaly_features import INPUT_FEATURES, bar_features
 from risk.anomaly_models import NetShape, TrainSettings
 from rl.env import ACTIONS, EnvConfig
@@ -36,7 +37,7 @@ from rl.spaces import OBS_FEATURES
 from strategies.feature_columns import FEATURE_NAMES
 from strategies.features import FeatureBook
 from strategies.features_batch import MinuteGrid, features_from_history
-from strategies.forecast.dataset import build_panel, load_grid
+from strategies.forecast.dataset import build_panel
 from strategies.forecast.models import ModelParams
 from strategies.forecast.monitor import ForecastMonitor
 from strategies.forecast.service import ForecastService
@@ -260,8 +261,8 @@ def test_the_backtester_refuses_a_model_that_reads_columns_it_does_not_serve(
     (which serves no forecast) trades policy rl, then it stops with the reason, not zeros."""
     from decimal import Decimal
 
-    from bot.backtest import run_backtest
     from bot.config import load_config
+    from bot.research.backtest import run_backtest
     from rl.live_policy import REGISTRY_FILE
     from tests.replay_data import START_MS, write_random_walk_market
 

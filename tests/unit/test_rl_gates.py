@@ -104,7 +104,7 @@ def test_cvar_is_the_mean_loss_of_the_worst_tail() -> None:
 
 
 def test_max_drawdown_paths_matches_the_backtester_definition() -> None:
-    from bot.performance import max_drawdown
+    from trading.performance import max_drawdown
     curves = np.array([[100, 120, 90, 130], [100, 100, 100, 100], [100, 50, 75, 40.0]])
     expected = [max_drawdown(c) for c in curves]
     assert max_drawdown_paths(curves) == pytest.approx(expected)

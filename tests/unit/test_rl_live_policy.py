@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot import cli_models
+from bot.cli import models as cli_models
 from rl.env import ACTIONS, BatchedEnv, EnvConfig
 from rl.episodes import MarketData
 from rl.live_policy import OBSERVATION_NAMES, REGISTRY_FILE, RLPolicy

@@ -19,7 +19,6 @@ from rl.ppo import (
     ppo_update,
 )
 
-
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 

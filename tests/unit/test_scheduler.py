@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.backtest import run_backtest
 from bot.config import load_config
-from bot.jobstore import DONE, FAILED, INTERRUPTED, JobStore
-from bot.report import hourly_stats, load_ledger
-from bot.scheduler import Job, Scheduler, command_job, hourly_stats_job, report_job
+from bot.ops.jobstore import DONE, FAILED, INTERRUPTED, JobStore
+from bot.ops.scheduler import Job, Scheduler, command_job, hourly_stats_job, report_job
+from bot.research.backtest import run_backtest
+from bot.research.report import hourly_stats, load_ledger
 from tests.replay_data import write_random_walk_market
 
 HOUR_MS = 3_600_000

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.sdnotify import SdNotifier, heartbeat, status_line, supervise
+from bot.ops.sdnotify import SdNotifier, heartbeat, status_line, supervise
 
 
 class FakeSystemd:

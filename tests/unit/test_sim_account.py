@@ -8,11 +8,11 @@ from decimal import Decimal
 import pytest
 
 from exchange.brokers.ccxt_client import RequestGate, dialect_for, make_exchange
-from exchange.fills import FillParams
-from exchange.instruments import Instrument, Side
-from exchange.orders import OrderType
 from exchange.sim.account import Execution, MinuteBar, SimAccount, TopOfBook
 from exchange.sim.auth import ApiError
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.orders import OrderType
 
 BTC = Instrument("BTCUSDT", "BTC", "USDT", tick=Decimal("0.01"), lot=Decimal("0.00001"),
                  min_notional=Decimal(5))

@@ -7,9 +7,9 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS
 from exchange.sim.catalog import upbit_krw_tick
 from exchange.sim.generator import INTRADAY_PROFILE, REGIMES, GeneratorSource
+from model.market import MINUTE_MS
 
 START_MS = 1_700_000_040_000  # a whole minute
 FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")

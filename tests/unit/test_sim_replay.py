@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from exchange.market import MINUTE_MS
 from exchange.sim.bars import MinuteBars
 from exchange.sim.replay import ReplayError, ReplaySource, decimals_needed
 from exchange.sim.ticks import synthesize_ticks
+from model.market import MINUTE_MS
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sim_replay"
 FIRST_MS = 1509836520000

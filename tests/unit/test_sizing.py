@@ -6,7 +6,7 @@ from decimal import Decimal as D
 
 import pytest
 
-from exchange.instruments import Instrument, Side
+from model.instruments import Instrument, Side
 from risk.limits import RiskLimits
 from risk.sizing import size_entry, stop_distance, too_small
 

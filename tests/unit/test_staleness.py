@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from bot.staleness import EntryPause, StreamState, StreamWatch, binance_book_poll
+from bot.app.staleness import EntryPause, StreamState, StreamWatch, binance_book_poll
 from exchange.feeds.common import FeedHealth
 from strategies.policy import Action, DecisionView, PolicyAction
 

@@ -13,7 +13,7 @@ import math
 
 import pytest
 
-from bot.staleness import StreamState, StreamWatch
+from bot.app.staleness import StreamState, StreamWatch
 from exchange.feeds.common import FeedHealth
 
 
@@ -48,7 +48,7 @@ def test_before_the_first_data_the_watch_waits_quietly_and_pauses_nothing(
         caplog: pytest.LogCaptureFixture) -> None:
     feed = Feed()
     watch = watch_for(feed)
-    with caplog.at_level(logging.INFO, logger="bot.staleness"):
+    with caplog.at_level(logging.INFO, logger="bot.app.staleness"):
         run_until(watch, feed, 59.0)
 
     assert watch.state is StreamState.LIVE and watch.paused_reason is None
@@ -63,7 +63,7 @@ def test_data_seen_then_stopped_is_a_silence_in_finite_seconds(
     watch = watch_for(feed)
     run_until(watch, feed, 10.0)
     feed.last_data = feed.now  # the first frame, then nothing
-    with caplog.at_level(logging.WARNING, logger="bot.staleness"):
+    with caplog.at_level(logging.WARNING, logger="bot.app.staleness"):
         run_until(watch, feed, 20.0)
 
     assert watch.state is StreamState.STALE and watch.stale_episodes == 1
@@ -76,7 +76,7 @@ def test_no_data_within_the_grace_after_start_is_reported_in_seconds_since_start
         caplog: pytest.LogCaptureFixture) -> None:
     feed = Feed()
     watch = watch_for(feed)
-    with caplog.at_level(logging.WARNING, logger="bot.staleness"):
+    with caplog.at_level(logging.WARNING, logger="bot.app.staleness"):
         run_until(watch, feed, 61.0)
 
     assert watch.state is StreamState.STALE and watch.paused_reason is not None

@@ -9,8 +9,9 @@ from decimal import Decimal
 
 import pytest
 
-from bot.notify import Notice, NoticeKind, summarize
-from bot.telegram_support import DropCounter, forceexit_problem
+from bot.ops.notify import summarize
+from bot.ops.telegram_support import DropCounter, forceexit_problem
+from trading.notices import Notice, NoticeKind
 
 
 def fill(side: str, text: str) -> Notice:

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from bot.assembly import make_trader
+from bot.app.assembly import make_trader
 from bot.config import load_config
-from bot.trader import Trader
-from exchange.instruments import Instrument, Side
-from exchange.market import MINUTE_MS, Bar
-from exchange.orders import Accepted, Filled, Liquidity, OrderRequest, OrderType
+from model.instruments import Instrument, Side
+from model.market import MINUTE_MS, Bar
+from model.orders import Accepted, Filled, Liquidity, OrderRequest, OrderType
 from state.codec import BalanceSet
 from state.ledger import Ledger
+from trading.trader import Trader
 
 AAA = Instrument("AAAUSDT", "AAA", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("5"))
 INSTRUMENTS = {"AAAUSDT": AAA}
@@ -90,7 +90,7 @@ def test_given_counters_saved_behind_the_fills_when_resumed_then_ids_continue_af
     write_old_ledger(path)
     trader = open_trader(path)
 
-    with caplog.at_level(logging.WARNING, logger="bot.trader"):
+    with caplog.at_level(logging.WARNING, logger="trading.trader"):
         assert trader.open_account(Decimal(10000), 0) is True
 
     assert trader.broker.counters() == (3, 3)
@@ -114,7 +114,7 @@ def test_given_counters_in_step_with_the_ledger_when_resumed_then_nothing_is_cor
     trader.ledger.close()
 
     resumed = open_trader(path)
-    with caplog.at_level(logging.WARNING, logger="bot.trader"):
+    with caplog.at_level(logging.WARNING, logger="trading.trader"):
         assert resumed.open_account(Decimal(10000), 0) is True
 
     assert resumed.broker.counters() == (1, 1)

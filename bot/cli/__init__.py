@@ -1,0 +1,11 @@
+"""`entasis` command line. Importing this package registers every command group on `app`.
+
+`common` holds what the groups share (the typer app, consoles, options, `fail`); `main` the
+daemon's own commands (run, status, backtest, config check, sim-server); each other module
+one group (models, service, forecast, ops, download, anomalies, ledger).
+"""
+
+from bot.cli import anomalies, download, forecast, ledger, main, models, ops, service
+from bot.cli.common import app
+
+__all__ = ["app", "anomalies", "download", "forecast", "ledger", "main", "models", "ops", "service"]

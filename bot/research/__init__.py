@@ -1,0 +1,1 @@
+"""Offline tools: the replay backtest, reports and charts, data download, anomaly studies."""

@@ -1,0 +1,293 @@
+"""The engine: market events in, features updated, one decision step per closed minute.
+
+The same object runs live, paper and replay; only the feed that drives it differs. Issue 2's
+decision step ranks the universe; issue 3 adds policy -> risk -> broker -> ledger behind it.
+
+A decision step for minute m runs once every symbol's bar m has closed, or `grace_s` after
+the first one did (a coin with no trade that minute sends no bar). It sees only data that
+reached the engine before it runs: closed bars and ticks already applied, nothing later.
+
+Every bar and tick passes the bad-print filter first (strategies/bad_prints.py): a print far
+outside a symbol's recent range is held until the market confirms it, so features, marks,
+breakers and VaR/ES never see an unconfirmed outlier. It sits here, not in a feed, so
+replay, paper and live go through the same filter (one engine, three clocks).
+
+No market event can stop the engine (issue 13): an exception while one symbol's bar or tick
+is applied isolates that symbol (logged once, its later data ignored, counted in status);
+the other symbols keep deciding. An exception in a whole decision step is logged and
+counted, and the loop goes on to the next minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from strategies.bad_prints import PrintFilter
+from strategies.features import FeatureBook
+from strategies.ranking import RankedCoin, RankingSettings, rank
+
+if TYPE_CHECKING:
+    from strategies.forecast.service import ForecastService
+    from trading.trader import Trader
+
+log = logging.getLogger(__name__)
+
+
+#: OSError numbers that mean the disk under the ledger failed, not the market data.
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO})
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """The ledger or the disk under it failed (disk full, read-only, damaged file).
+
+    Such an error is not one symbol's bad data: nothing more can be recorded, and deciding
+    on without a record would break "the ledger is the truth". The engine lets it through,
+    and the daemon stops with one line that says what to fix (bot/app/daemon.py)."""
+    if isinstance(exc, sqlite3.DatabaseError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionStep:
+    """What one decision step saw and concluded."""
+
+    index: int
+    minute_open_ms: int  # the last closed minute this step knows of
+    ranking: tuple[RankedCoin, ...]
+    latency_ms: float
+    ts_wall: float
+
+
+class Engine:
+    """Owns the feature book and the decision loop for a fixed symbol universe."""
+
+    def __init__(self, symbols: list[str], strategy: RankingSettings, grace_s: float = 0.5,
+                 trader: Trader | None = None, forecast: ForecastService | None = None):
+        self.symbols = list(symbols)
+        self.trader = trader
+        # The ensemble forecast (strategies/forecast/service.py); None = not served.
+        self.forecast = forecast
+        self.strategy = strategy
+        self.grace_s = grace_s
+        self.book = FeatureBook(self.symbols)
+        self.prints = PrintFilter(self.symbols)
+        self.isolated: dict[str, str] = {}  # symbol -> why its data is ignored (an exception)
+        self.decision_errors = 0  # decision steps that raised (logged; the loop went on)
+        self.latest: DecisionStep | None = None
+        self.steps = 0
+        self.bars_seen = 0
+        self.ticks_seen = 0
+        self._pending_minute: int | None = None  # newest minute with a closed bar not yet decided
+        self._decided_minute = -1
+        self._bars_in_pending = 0
+        self._queued_bars: list[Bar] = []
+        self._minute_closed = asyncio.Event()
+        self._minute_complete = asyncio.Event()
+
+    # --- market events (called by the feed, on the loop, O(1) each) -------------------------
+    def on_tick(self, tick: Tick) -> None:
+        """Apply a tick unless it is an unconfirmed bad print (it may confirm held bars)."""
+        self.ticks_seen += 1
+        if tick.symbol in self.isolated:
+            return
+        try:
+            apply, released = self.prints.admit_tick(tick)
+            for bar in released:
+                self._queue_bar(bar)
+            if apply:
+                self.book.on_tick(tick)
+        except Exception as exc:  # noqa: BLE001 - one symbol's data must not stop the rest
+            self._isolate(tick.symbol, "tick", exc)
+
+    def on_tick_batch(self, batch: TickBatch) -> None:
+        """`on_tick` for a ticker array (vectorized while every row is in range)."""
+        self.ticks_seen += len(batch)
+        if self.isolated and not self.isolated.keys().isdisjoint(batch.symbols):
+            for tick in (batch.row(i) for i in range(len(batch))):  # rare: drop the isolated rows one by one
+                self.ticks_seen -= 1
+                self.on_tick(tick)
+            return
+        try:
+            kept, released = self.prints.admit_batch(batch)
+            for bar in released:
+                self._queue_bar(bar)
+            if kept is not None:
+                self.book.on_tick_batch(kept)
+        except Exception:  # noqa: BLE001 - find the row that fails, isolate only its symbol
+            for tick in (batch.row(i) for i in range(len(batch))):
+                self.ticks_seen -= 1
+                self.on_tick(tick)
+
+    def on_history(self, history: BarHistory) -> None:
+        """Backfilled bars warm the features but never trigger decisions about the past."""
+        self.bars_seen += len(history)
+        if history.symbol in self.isolated:
+            return
+        try:
+            self.prints.load_history(history)
+            self.book.load_history(history)
+            if self.trader is not None and self.trader.anomaly is not None:
+                self.trader.anomaly.add_history(history)  # warms its statistics (ADR-036)
+        except Exception as exc:  # noqa: BLE001
+            self._isolate(history.symbol, "backfill", exc)
+
+    def on_bar(self, bar: Bar) -> None:
+        """Pass a closed bar through the bad-print filter; what it lets through (this bar,
+        or the held bars this one confirms) is queued for the decision step."""
+        self.bars_seen += 1
+        if bar.symbol in self.isolated:
+            return
+        try:
+            for released in self.prints.admit_bar(bar):
+                self._queue_bar(released)
+        except Exception as exc:  # noqa: BLE001
+            self._isolate(bar.symbol, "bar", exc)
+
+    def _queue_bar(self, bar: Bar) -> None:
+        """Queue a closed bar; the decision step applies the minute's bars in one batch
+        (`FeatureBook.on_bars` is vectorized across symbols, ~30x cheaper than one by one)."""
+        self._queued_bars.append(bar)
+        if bar.open_ms <= self._decided_minute:
+            return  # late: its minute was decided and flat-filled as 'no trade' (ADR-003)
+        if self._pending_minute is None or bar.open_ms > self._pending_minute:
+            self._pending_minute = bar.open_ms
+            self._bars_in_pending = 0
+            self._minute_closed.set()
+        if bar.open_ms == self._pending_minute:
+            self._bars_in_pending += 1
+            if self._bars_in_pending >= len(self.symbols) - len(self.isolated):
+                self._minute_complete.set()
+
+    def _isolate(self, symbol: str, what: str, exc: BaseException) -> None:
+        """Stop using `symbol`'s market data after applying its `what` raised; log once."""
+        if symbol in self.isolated:
+            return
+        self.isolated[symbol] = f"{what}: {type(exc).__name__}: {str(exc)[:160]}"
+        log.error("%s isolated: applying its %s raised; its market data is ignored until "
+                  "restart, the other symbols keep deciding", symbol, what, exc_info=exc)
+
+    def _apply_bars(self, bars: list[Bar]) -> None:
+        """The minute's bars to the broker (fills, marks) and the features, in one batch;
+        if that raises, again bar by bar, isolating the symbols whose bar fails."""
+        bars = [bar for bar in bars if bar.symbol not in self.isolated]
+        if self.trader is not None:
+            # Orders placed at the previous step meet this minute's bars first.
+            self._guarded(self.trader.on_bars, bars, "fill")
+        self._guarded(self.book.on_bars, [b for b in bars if b.symbol not in self.isolated],
+                      "feature update")
+
+    def _guarded(self, apply: Callable[[list[Bar]], object], bars: list[Bar], what: str) -> None:
+        try:
+            apply(bars)
+            return
+        except Exception as exc:  # noqa: BLE001 - retried per symbol below
+            if storage_failure(exc):
+                raise
+            log.warning("%s of %d bars raised; retrying symbol by symbol", what, len(bars))
+        for bar in bars:
+            if bar.symbol in self.isolated:
+                continue
+            try:
+                apply([bar])
+            except Exception as exc:  # noqa: BLE001
+                if storage_failure(exc):
+                    raise
+                self._isolate(bar.symbol, what, exc)
+
+    # --- decisions ---------------------------------------------------------------------------
+    @property
+    def minute_pending(self) -> bool:
+        """A bar of a minute not decided yet has arrived (a replay clock decides only then,
+        as the live loop does: a minute in which nothing traded brings no decision)."""
+        return self._pending_minute is not None and self._pending_minute > self._decided_minute
+
+    def decide(self) -> DecisionStep:
+        """Rank the universe on what the engine knows now (pure, synchronous, fast)."""
+        started = time.perf_counter()
+        minute = self._pending_minute if self._pending_minute is not None else -1
+        if self._queued_bars:
+            bars, self._queued_bars = self._queued_bars, []
+            self._apply_bars(bars)
+        if minute >= 0:
+            # Every minute up to `minute` is now closed: a coin without a bar did not trade.
+            self.book.advance_to(minute)
+        features = self.book.matrix()
+        forecast = (self.forecast.step(self.book, features, minute)
+                    if self.forecast is not None and minute >= 0 else None)
+        detector = self.trader.anomaly if self.trader is not None else None
+        anomaly = (detector.ranking_scores(self.book, minute + MINUTE_MS)
+                   if detector is not None and minute >= 0 else None)  # ADR-035
+        ranking = tuple(rank(features, self.book.feature_names, self.symbols, self.strategy,
+                             forecast=forecast, anomaly=anomaly))
+        if self.trader is not None and minute >= 0:
+            # Between decision steps: a policy may swap its model (rl hot swap) and learns
+            # the row order of `features` (the book's symbols, a superset of the tradable).
+            between_steps = getattr(self.trader.policy, "between_steps", None)
+            if between_steps is not None:
+                between_steps(self.symbols)
+            self.trader.step(minute + MINUTE_MS, self.book, ranking, features)
+        step = DecisionStep(
+            index=self.steps,
+            minute_open_ms=minute,
+            ranking=ranking,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            ts_wall=time.time(),
+        )
+        self.steps += 1
+        self._decided_minute = max(self._decided_minute, minute)
+        self.latest = step
+        if step.index % 60 == 0:
+            top = ", ".join(f"{c.symbol} {c.score:.2f}" for c in step.ranking[:3]) or "none yet"
+            log.info("decision step %d (minute %d): top %s", step.index, minute // MINUTE_MS, top)
+        return step
+
+    async def run_decisions(self) -> None:
+        """Run a decision step per closed minute, until cancelled."""
+        while True:
+            await self._minute_closed.wait()
+            self._minute_closed.clear()
+            try:  # not asyncio.wait_for: on 3.11 it can swallow a cancellation that lands
+                # as the wait completes, and this loop would then outlive the daemon's shutdown
+                async with asyncio.timeout(self.grace_s):
+                    await self._minute_complete.wait()
+            except TimeoutError:
+                pass
+            self._minute_complete.clear()
+            try:
+                await self._warm_anomaly_detector()
+                await self._reload_forecast()
+                self.decide()
+            except Exception as exc:  # the next minute gets its own try
+                if storage_failure(exc):
+                    raise  # the daemon stops: nothing more can be recorded
+                self.decision_errors += 1
+                log.exception("decision step failed (%d so far); deciding again next minute",
+                              self.decision_errors)
+
+    async def _warm_anomaly_detector(self) -> None:
+        """Fold the REST backfill into the anomaly detector in a worker thread, once, so the
+        loop keeps serving while it runs (seconds for a month of tens of coins; ADR-036)."""
+        detector = self.trader.anomaly if self.trader is not None else None
+        if detector is None or self._pending_minute is None:
+            return
+        job = detector.warmup_job(self.symbols, self._pending_minute + MINUTE_MS)
+        if job is not None:
+            await asyncio.to_thread(job)
+
+    async def _reload_forecast(self) -> None:
+        """Swap in a retrained forecast bundle between two steps, never during one: a cheap
+        stat decides; loading the bundle (seconds) runs in a worker thread (ADR-043)."""
+        job = self.forecast.reload_job() if self.forecast is not None else None
+        if job is not None:
+            assert self.forecast is not None
+            await asyncio.to_thread(job.run)
+            self.forecast.apply(job)

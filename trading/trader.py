@@ -1,0 +1,450 @@
+"""The trading half of a decision step: policy -> risk gate -> broker -> ledger.
+
+One object, used unchanged by the daemon (paper) and by the backtester (replay): the engine
+calls `on_bar` with each closed bar (the paper broker fills resting orders against it) and
+`step` once per decision. Every state change is recorded in the ledger; every decision, also
+a HOLD or a denial, gets a row in the decisions table with its reason.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from exchange.brokers.sim import PaperBroker
+from model.instruments import Instrument, Side
+from model.market import Bar
+from model.orders import (
+    Canceled,
+    Filled,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    PartiallyFilled,
+    Rejected,
+)
+from risk.gate import (
+    Approved,
+    CancelIntent,
+    Denied,
+    EntryIntent,
+    ExitIntent,
+    MarketView,
+    PortfolioView,
+    RiskGate,
+)
+from risk.limits import RiskLimits
+from risk.state import TradingMode, TradingState, evaluate
+from risk.var import ReturnHistory
+from state.codec import BalanceSet
+from state.ledger import Ledger
+from state.projection import next_position
+from strategies.features import FeatureBook
+from strategies.policy import (
+    Action,
+    DecisionView,
+    Holding,
+    Policy,
+    PolicyAction,
+    Quote,
+    RestingOrder,
+)
+from strategies.ranking import RankedCoin
+from trading.broker import Broker
+from trading.operator import OperatorControls, cooldown_rows
+from trading.performance import RoundTrip
+
+if TYPE_CHECKING:
+    from risk.anomaly import AnomalyDetector
+
+log = logging.getLogger(__name__)
+
+RETURN_HISTORY_MINUTES = 1440  # one day of 1m returns feeds post-trade VaR/ES
+
+
+@dataclass
+class _Position:
+    amount: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    realized: Decimal = Decimal(0)
+    opened_ms: int = 0
+    realized_at_open: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class StepOutcome:
+    ts_ms: int
+    equity: Decimal
+    mode: TradingMode
+    actions: int
+    denials: int
+
+
+class Trader(OperatorControls):
+    """Owns the broker, the positions, the trading state and the ledger writes."""
+
+    def __init__(
+        self,
+        *,
+        instruments: Mapping[str, Instrument],
+        policy: Policy,
+        broker: Broker,
+        ledger: Ledger,
+        limits: RiskLimits,
+        quote_asset: str,
+    ) -> None:
+        self.instruments = {s: i for s, i in instruments.items() if i.quote == quote_asset}
+        self.policy = policy
+        self.broker = broker
+        self.ledger = ledger
+        self.limits = limits
+        self.quote_asset = quote_asset
+        self.gate = RiskGate()
+        self.positions: dict[str, _Position] = {}
+        self.last_price: dict[str, Decimal] = {}
+        self.state: TradingState | None = None
+        self.placed_ms: dict[str, int] = {}
+        self.fills = 0
+        self.fees_paid = Decimal(0)
+        self.traded_notional = Decimal(0)
+        self.round_trips: list[RoundTrip] = []
+        self.exposed_steps = 0
+        self.denials: dict[str, int] = {}
+        self.last_denial: str = ""
+        # Anomaly detection (risk/anomaly.py); bot/app/assembly.py sets it when [anomaly] is on.
+        self.anomaly: AnomalyDetector | None = None
+        self.force_exits: dict[str, int] = {}  # operator forceexit queue (trading/operator.py)
+        self.cooldowns: dict[str, int] = {}  # no entries after a forceexit (trading/operator.py)
+        self._booked_cash: Decimal | None = None  # live: the ledger's quote balance (cash())
+
+    # --- start and restart ---------------------------------------------------------------------
+    def open_account(self, balance: Decimal, ts_ms: int) -> bool:
+        """Deposit the starting balance into a fresh ledger, or resume from an existing one.
+
+        Returns True when it resumed: positions, open orders, id counters and the trading
+        state then come from the ledger, and the paper broker is rebuilt to match it.
+        """
+        self._booked_cash = None  # reconciliation or the deposit below may have moved it
+        if self.ledger.get_kv("account_opened") is None:
+            with self.ledger.batch():  # a crash between the two would deposit twice
+                self.ledger.record(BalanceSet(self.quote_asset, balance, Decimal(0), ts_ms, ts_ms))
+                self.ledger.set_kv("account_opened", ts_ms)
+            return False
+        self._resume()
+        return True
+
+    def _resume(self) -> None:
+        totals = {b.asset: b.free + b.locked for b in self.ledger.balances()}
+        if isinstance(self.broker, PaperBroker):  # a live broker's balances are the exchange's
+            self.broker = PaperBroker(self.instruments.values(), self.broker.fill_params, totals,
+                                      self.broker.id_prefix)
+        opened = self.ledger.get_kv("position_opened_ms", {})
+        for row in self.ledger.positions():
+            if row.amount != 0:
+                self.positions[row.symbol] = _Position(row.amount, row.avg_price, row.realized_pnl,
+                                                       int(opened.get(row.symbol, row.updated_ts)))
+                self.last_price[row.symbol] = row.avg_price
+        for row in self.ledger.open_orders():
+            if row.side is None or row.type is None or row.amount is None:
+                continue
+            if row.status == "SUBMITTED" and isinstance(self.broker, PaperBroker):
+                # Sent but never acknowledged before the stop: the paper broker never saw it
+                # (a live broker adopts it: it looks the order up on the exchange by client id).
+                log.warning("order %s was never acknowledged; it is not restored", row.client_order_id)
+                continue
+            request = OrderRequest(row.client_order_id, row.symbol, row.side, row.type,
+                                   row.amount, row.price, row.created_ts)
+            self.broker.restore_open_order(request, row.amount - row.filled)
+        self._restore_counters()
+        self.restore_cooldowns()
+        saved_state = self.ledger.get_kv("trading_state")
+        if saved_state is not None:
+            self.state = TradingState.from_dict(saved_state)
+        log.info("resumed from %s: %d positions, %d open orders", self.ledger.path,
+                 sum(1 for p in self.positions.values() if p.amount), len(self.broker.open_orders()))
+
+    def _restore_counters(self) -> None:
+        """Resume the broker's id counters from the saved cursor, but never behind an id the
+        ledger holds: an older Entasis saved the cursor apart from the fills, and a kill
+        between the two left it behind them, so every restart issued a booked trade id again
+        and died on the ledger's UNIQUE constraint."""
+        saved = tuple(int(n) for n in self.ledger.get_kv("broker_counters", [0, 0]))
+        booked = (self.ledger.highest_id_numbers(*self.broker.id_stems())
+                  if isinstance(self.broker, PaperBroker) else (0, 0))
+        if booked[0] > saved[0] or booked[1] > saved[1]:
+            log.warning("saved broker counters (order %d, trade %d) are behind the ledger's ids "
+                        "(order %d, trade %d): numbering resumes after the ledger's", *saved, *booked)
+        self.broker.restore_counters(max(saved[0], booked[0]), max(saved[1], booked[1]))
+
+    def _save_cursor(self) -> None:
+        self.ledger.set_kv("broker_counters", list(self.broker.counters()))
+        self.ledger.set_kv("position_opened_ms", {s: p.opened_ms for s, p in self.positions.items() if p.amount})
+        if self.state is not None:
+            self.ledger.set_kv("trading_state", self.state.to_dict())
+
+    # --- market events -----------------------------------------------------------------------
+    def on_bar(self, bar: Bar) -> None:
+        """Fill resting orders against a closed bar, then mark the symbol at its close."""
+        self.on_bars([bar])
+
+    def on_bars(self, bars: list[Bar]) -> None:
+        """`on_bar` for many bars at once (one fill-model call for the whole minute). The
+        fills and the cursor (id counters, position open times) commit together: a fill
+        booked without its counter would have its trade id issued again after a crash."""
+        mine = [bar for bar in bars if bar.symbol in self.instruments]
+        events = self.broker.on_bars(mine)
+        if events:  # no transaction for a quiet minute: replays stay one commit per step
+            with self.ledger.batch():
+                self._record(events)
+                self._save_cursor()
+        for bar in mine:
+            self.last_price[bar.symbol] = Decimal(repr(bar.close))
+
+    # --- decision step -------------------------------------------------------------------------
+    def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
+             features: np.ndarray | None = None) -> StepOutcome:
+        """One decision at `ts_ms` on what `book` and `ranking` know (nothing later). Its
+        ledger writes (orders, decisions, equity, cursor) commit together or not at all."""
+        with self.ledger.batch():
+            return self._step(ts_ms, book, ranking,
+                              book.matrix() if features is None else features)
+
+    def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
+              features: np.ndarray) -> StepOutcome:
+        if isinstance(self.broker, PaperBroker):  # the minute before ts_ms is closed (ADR-011)
+            self._record(self.broker.close_market_until(ts_ms))
+        equity = self.equity()
+        if self.state is None:
+            self.state = TradingState.initial(equity, ts_ms)
+        reading = self.anomaly.observe_book(book, ts_ms) if self.anomaly is not None else None
+        self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits,
+                                           anomaly_reduce=reading is not None and reading.market_alarm)
+        for change in transitions:
+            log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value, change.reason)
+        self.notify_transitions(transitions)
+        forced = self.run_force_exits(ts_ms)
+        view = self._view(ts_ms, book, ranking, equity, features)
+        market = MarketView(
+            instruments=self.instruments,
+            history=ReturnHistory(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), 1 / 1440),
+            anomalous=reading.denials() if reading is not None else {},
+            cooling_down=self.cooling_down(ts_ms),
+        )
+        scores = {coin.symbol: coin for coin in ranking}
+        denials = 0
+        actions = [a for a in self.policy.decide(view)
+                   if a.symbol in self.instruments and a.symbol not in forced]
+        for action in actions:
+            verdict, detail, sizing = self._act(action, ts_ms, market, equity)
+            denials += verdict.startswith("DENIED")
+            coin = scores.get(action.symbol)
+            self.ledger.record_decision(
+                ts_ms, action.symbol, action.action.value, verdict,
+                score=coin.score if coin else None,
+                reasons=[text for text, _ in coin.reasons] if coin else None,
+                sizing=sizing, detail=detail or action.reason,
+                anomaly_score=self.anomaly_score(action.symbol),
+                forecast_return=coin.forecast_return if coin else None,
+                forecast_confidence=coin.forecast_confidence if coin else None,
+            )
+        equity = self.equity()
+        cash = self.cash()
+        self.exposed_steps += any(p.amount > 0 for p in self.positions.values())
+        self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
+        self._save_cursor()
+        return StepOutcome(ts_ms, equity, self.state.mode, len(actions), denials)
+
+    def _act(self, action: PolicyAction, ts_ms: int, market: MarketView,
+             equity: Decimal) -> tuple[str, str, Any]:
+        if action.action is Action.HOLD:
+            return "HOLD", action.reason, None
+        portfolio = self._portfolio(equity)
+        intent: EntryIntent | ExitIntent | CancelIntent
+        instrument = self.instruments[action.symbol]
+        if action.action in (Action.CANCEL_BUY, Action.CANCEL_SELL):
+            intent = CancelIntent(action.symbol, action.client_order_id or "")
+        elif action.action is Action.BUY:
+            assert action.limit_price is not None and action.stop_price is not None
+            intent = EntryIntent(
+                action.symbol, Side.BUY, instrument.price(action.limit_price, Side.BUY),
+                Decimal(repr(action.stop_price)), action.confidence,
+            )
+        else:
+            assert action.limit_price is not None
+            intent = ExitIntent(action.symbol, instrument.price(action.limit_price, Side.SELL))
+        verdict = self.gate.check(intent, portfolio, market, self.limits, self.state)
+        if isinstance(verdict, Denied):
+            self.denials[verdict.reason.value] = self.denials.get(verdict.reason.value, 0) + 1
+            self.last_denial = f"{action.symbol} {action.action.value}: {verdict.detail}"
+            return f"DENIED:{verdict.reason.value}", _joined(action.reason, verdict.detail), None
+        assert isinstance(verdict, Approved)
+        if isinstance(intent, CancelIntent):
+            self._record(self.broker.cancel(intent.client_order_id, ts_ms))
+            return "APPROVED", action.reason, None
+        side = Side.BUY if action.action is Action.BUY else Side.SELL
+        request = OrderRequest(
+            client_order_id=self.broker.next_client_order_id(), symbol=action.symbol, side=side,
+            type=OrderType.LIMIT, amount=verdict.amount, price=verdict.price, ts_event=ts_ms,
+        )
+        self.ledger.record(request)  # before sending: recovery can find unacknowledged orders
+        self.placed_ms[request.client_order_id] = ts_ms
+        self._record(self.broker.submit(request))
+        sizing = verdict.sizing.breakdown if verdict.sizing else None
+        return "APPROVED", _joined(action.reason, verdict.detail), sizing
+
+    # --- bookkeeping -------------------------------------------------------------------------------
+    def on_order_events(self, events: list[OrderEvent]) -> None:
+        """Record what a live broker reports between decision steps (acks, fills, cancels),
+        with the cursor, in one ledger transaction."""
+        with self.ledger.batch():
+            self._record(events)
+            self._save_cursor()
+
+    def _record(self, events: list[OrderEvent]) -> None:
+        for event in events:
+            self.ledger.record(event)
+            if isinstance(event, (PartiallyFilled, Filled)):
+                self._apply_fill(event)
+            elif isinstance(event, Rejected):
+                log.info("order %s rejected: %s", event.client_order_id, event.detail)
+            if isinstance(event, (Filled, Canceled, Rejected)):
+                self.placed_ms.pop(event.client_order_id, None)
+        if events and not isinstance(self.broker, PaperBroker):
+            self._booked_cash = self._ledger_cash()  # moved by the same events as positions
+
+    def _apply_fill(self, fill: PartiallyFilled | Filled) -> None:
+        self.fills += 1
+        self.notify_fill(fill)
+        self.fees_paid += fill.fee
+        self.traded_notional += fill.price * fill.amount
+        position = self.positions.setdefault(fill.symbol, _Position())
+        was_flat = position.amount == 0
+        if was_flat:
+            position.realized_at_open = position.realized
+        position.amount, position.avg_price, position.realized = next_position(
+            position.amount, position.avg_price, position.realized,
+            fill.side, fill.price, fill.amount, fill.fee,
+        )
+        if was_flat and position.amount > 0:
+            position.opened_ms = fill.ts_event
+        if not was_flat and position.amount == 0:
+            self.round_trips.append(RoundTrip(fill.symbol, position.opened_ms, fill.ts_event,
+                                              position.realized - position.realized_at_open))
+        self.last_price.setdefault(fill.symbol, fill.price)
+
+    def cash(self) -> Decimal:
+        """The quote balance (free and reserved) that goes with `positions` (ADR-029).
+
+        Paper: the paper broker's, which moves in the same call as the fill it books. Live:
+        the ledger's own, moved by the same booked events as the positions. The exchange's
+        balance runs ahead of them (it already shows a fill the broker has not reported),
+        and adding it to the booked positions showed a fill's notional as a loss or a gain
+        until the fill was booked, enough to trip the daily-loss and drawdown breakers."""
+        if isinstance(self.broker, PaperBroker):
+            return self.broker.balances().get(self.quote_asset, Decimal(0))
+        if self._booked_cash is None:
+            self._booked_cash = self._ledger_cash()
+        return self._booked_cash
+
+    def _ledger_cash(self) -> Decimal:
+        """The ledger's quote balance, free and locked."""
+        for row in self.ledger.balances():
+            if row.asset == self.quote_asset:
+                return row.free + row.locked
+        return Decimal(0)
+
+    def equity(self) -> Decimal:
+        """`cash()` plus every position at its last price: one consistent snapshot, both
+        halves as of the same booked events."""
+        cash = self.cash()
+        held = sum(
+            (p.amount * self.last_price.get(s, p.avg_price) for s, p in self.positions.items()),
+            Decimal(0),
+        )
+        return cash + held
+
+    def _portfolio(self, equity: Decimal) -> PortfolioView:
+        free = self.broker.free_balances().get(self.quote_asset, Decimal(0))
+        pending: dict[str, Decimal] = {}
+        for order in self.broker.open_orders():
+            # In paper, a buy with a cancel requested is on its way out: no market event can
+            # fill it any more, as in the env (ADR-011). A live exchange may still fill it
+            # before the cancel lands, so there it counts against the 5% cap until it is gone.
+            replaced = order.cancel_requested_ms is not None and isinstance(self.broker, PaperBroker)
+            if order.side is Side.BUY and order.price is not None and not replaced:
+                pending[order.symbol] = pending.get(order.symbol, Decimal(0)) + order.remaining * order.price
+        positions = {
+            s: (p.amount, self.last_price.get(s, p.avg_price))
+            for s, p in self.positions.items() if p.amount > 0
+        }
+        return PortfolioView(equity=equity, cash=free, positions=positions, pending_buys=pending)
+
+    def _view(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
+              equity: Decimal, features: np.ndarray) -> DecisionView:
+        prim = book.primitives()
+        quotes = {
+            s: Quote(float(prim.last[i]), float(prim.bid[i]), float(prim.ask[i]))
+            for i, s in enumerate(book.symbols) if s in self.instruments and math.isfinite(prim.last[i])
+        }
+        holdings = {
+            s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
+            for s, p in self.positions.items() if p.amount > 0
+        }
+        orders = tuple(
+            RestingOrder(o.client_order_id, o.symbol, o.side.value, float(o.price or 0),
+                         float(o.remaining), o.ts_event)
+            for o in self.broker.open_orders() if o.cancel_requested_ms is None
+        )
+        return DecisionView(
+            ts_ms=ts_ms, symbols=tuple(s for s in book.symbols if s in self.instruments),
+            features=features, feature_names=book.feature_names,
+            ranking=tuple(c for c in ranking if c.symbol in self.instruments),
+            quotes=quotes, holdings=holdings, open_orders=orders, equity=float(equity),
+        )
+
+    def anomaly_score(self, symbol: str) -> float | None:
+        """The coin's latest anomaly score (x its threshold), None when detection is off."""
+        latest = self.anomaly.latest if self.anomaly is not None else None
+        return latest.score_of(symbol) if latest is not None else None
+
+    def summary(self) -> dict[str, Any]:
+        """Equity, cash, positions and open orders as plain data (for status)."""
+        cash = self.cash()
+        return {
+            "quote_asset": self.quote_asset,
+            "equity": str(self.equity()),
+            "cash": str(cash),
+            "trading_state": self.state.mode.value if self.state else "ACTIVE",
+            "positions": [
+                {"symbol": s, "amount": str(p.amount), "avg_price": str(p.avg_price),
+                 "last": str(self.last_price.get(s, p.avg_price)),
+                 "unrealized_pnl": str((self.last_price.get(s, p.avg_price) - p.avg_price) * p.amount)}
+                for s, p in sorted(self.positions.items()) if p.amount > 0
+            ],
+            "open_orders": [
+                {"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side.value,
+                 "price": str(o.price), "remaining": str(o.remaining)}
+                for o in self.broker.open_orders()
+            ],
+            "fills": self.fills,
+            "today_pnl": str(self.equity() - self.state.day_start_equity) if self.state else "0",
+            "round_trips": len(self.round_trips),
+            "win_rate": (sum(1 for t in self.round_trips if t.pnl > 0) / len(self.round_trips)
+                         if self.round_trips else None),
+            "denials": dict(self.denials),
+            "last_denial": self.last_denial,
+            # symbols force-exited by the operator, no new entries until then (trading/operator.py)
+            "cooldowns": cooldown_rows(self.cooldowns),
+            "anomaly": (self.anomaly.latest.to_dict() if self.anomaly is not None
+                        and self.anomaly.latest is not None else None),
+        }
+
+
+def _joined(why: str, verdict_detail: str) -> str:
+    """The policy's reason and the risk gate's detail, both kept for the decisions table."""
+    return "; ".join(part for part in (why, verdict_detail) if part)
