@@ -20,7 +20,7 @@ since Linux carries ru_maxrss over fork + exec and it would include the parent's
 
 Default data: a seeded generated market (`bench._market_csv`: 20 USDT coins) written as CSVs
 to a temp folder: 1440 minutes of warm-up history, then `MINUTES` (720) played.
-Targets (issue): >= 100k candles/s through the full pipeline, <= 1 GB peak RSS.
+Targets: >= 100k candles/s through the full pipeline, <= 1 GB peak RSS.
 
 Options (environment, since `python -m bench NAME` takes only names), or the same as flags of
 `python -m bench.backtest [--data DIR] [--balance X] [--minutes N]`:

@@ -29,7 +29,7 @@ see there why), and the throughput figures best of `ROUNDS` runs, ours and SB3 a
 4. Policy inference: the live network's greedy forward pass on 500 symbols' observations in
    one call (p50/p99), beside one call per symbol. Target: <= 2 ms per decision step.
 
-Targets (issue 4): env >= 5M steps/s, training >= 20k steps/s, one generation incl. a
+Targets: env >= 5M steps/s, training >= 20k steps/s, one generation incl. a
 200-episode arena <= 10 minutes on 2 cores. Without stable-baselines3 the bench still runs
 and says how to install it (`pip install -e '.[bench]'`) in place of the baseline figures.
 
@@ -73,7 +73,7 @@ GEN_COINS, GEN_MINUTES, GEN_ENVS, GEN_UPDATES, GEN_EPISODES, GEN_SEED = 8, 20_00
 TARGET_ENV_STEPS_PER_S = 5_000_000
 TARGET_TRAIN_STEPS_PER_S = 20_000
 TARGET_GENERATION_S = 600.0
-TARGET_INFERENCE_MS = 2.0  # issue 4: batched CPU inference for 500 symbols per decision step
+TARGET_INFERENCE_MS = 2.0  # batched CPU inference for 500 symbols per decision step
 INFERENCE_SYMBOLS, INFERENCE_REPEATS = 500, 500
 SB3_MISSING = "SB3 not installed: pip install -e '.[bench]'"
 

@@ -36,7 +36,7 @@ class ConfigError(Exception):
 class _Section(BaseModel):
     # allow_inf_nan=False: every float setting of every section must be finite. One rule for
     # the whole file: `inf` passed `gt=0`, reached the ledger as a balance and crashed the
-    # daemon on every start (issue 13); a setting added later is covered without a thought.
+    # daemon on every start; a setting added later is covered without a thought.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
@@ -99,7 +99,8 @@ class FeedConfig(_Section):
     reconnect_min_s: float = Field(0.5, gt=0)
     reconnect_max_s: float = Field(30.0, gt=0)
     ping_interval_s: float = Field(20.0, gt=0)
-    # Symbols accepted from exchangeInfo; beyond it the daemon refuses to start (issue 13).
+    # Symbols accepted from exchangeInfo; beyond it the daemon refuses to start rather than
+    # build per-symbol state for an unbounded listing (memory).
     max_symbols: int = Field(2_000, ge=1, le=100_000)
 
     @model_validator(mode="after")

@@ -7,7 +7,7 @@ read once, per order, top to bottom (the module docstring of model/fills.py stat
 
 Why compiled and per order: the RL env steps 4,096 orders at a time, where numpy's
 array-at-a-time form spent most of its time dispatching ~150 small array operations per
-step (issue 4: 1.5M env steps/s against a 5M target). A scalar loop compiled by numba does
+step (1.5M env steps/s against a 5M target). A scalar loop compiled by numba does
 the same arithmetic in the same order, so results are bit-identical to that form; a test
 (tests/unit/test_fill_kernel.py) holds the two equal on random orders, and keeps the array
 form as its oracle.

@@ -1,1 +1,1 @@
-"""Self-play reinforcement learning (environment, networks, arena). Arrives with issue 4."""
+"""Self-play reinforcement learning (environment, networks, arena)."""

@@ -4,7 +4,7 @@
 starts; this module is the arithmetic of one step for env i, in the order the module
 docstring of rl/env.py states it. Compiled by numba (ADR-039) because the array-at-a-time
 form spent its time dispatching ~150 small numpy operations per step (1.5M steps/s at 4,096
-envs against issue 4's 5M target); the per-env form does the same arithmetic in the same
+envs against a 5M target); the per-env form does the same arithmetic in the same
 order (held bit-identical to it when it replaced it) and calls the fill model's own
 per-order function, `model.fill_kernel.match_order`, and the account rules of
 `rl/account.py`.

@@ -1,6 +1,6 @@
 """Walk-forward evaluation: self-play on one period, one untouched look at the next.
 
-Why this shape (issue 4, acceptance "walk-forward"): the arena already decides promotions on
+Why this shape: the arena already decides promotions on
 held-out days, but it is consulted once per generation, so the final best_player is
 *selected* on it. The honest figure is the next period, looked at once, after all choices
 are frozen. Per seed:

@@ -4,7 +4,7 @@ anything uses it. Pure: no I/O, no clock, no logging (the engine reports).
 The feed edge (exchange/feeds/sanity.py) drops what cannot be true. A bar at 1000x or 0.001x
 of the price is possible in form and still almost always an error (a mistyped print, a unit
 slip); marked at that price it trips the daily-loss breaker and feeds VaR/ES a loss that
-never happened (issue 13). So the engine asks `PrintFilter` before a bar or tick reaches the
+never happened. So the engine asks `PrintFilter` before a bar or tick reaches the
 features, the broker or the marks:
 
 - The recent market of a symbol is the median M of its last `window_bars` accepted closes

@@ -1,6 +1,6 @@
 """Transparent policies: the rank-entry baseline, buy-and-hold and an SMA(20/50) cross.
 
-The baseline is what the daemon trades until a self-play `best_player` exists (issue 4); the
+The baseline is what the daemon trades until a self-play `best_player` exists; the
 other two are the yardsticks every result is reported beside. All three exercise the same
 engine, risk gate and fill model as any learned policy.
 """

@@ -3,7 +3,7 @@
 A policy is pure: it sees a `DecisionView` (features, ranking, positions, open orders and
 quotes as of the decision time) and returns `PolicyAction`s. It never sizes an order (the
 risk gate does) and never rounds a price (the instrument does). Policies are looked up by
-name, so `--policy baseline|buyhold|sma` (and, with issue 4, `rl`) all run the same engine.
+name, so `--policy baseline|buyhold|sma|rl` all run the same engine.
 """
 
 from __future__ import annotations

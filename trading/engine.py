@@ -1,7 +1,7 @@
 """The engine: market events in, features updated, one decision step per closed minute.
 
-The same object runs live, paper and replay; only the feed that drives it differs. Issue 2's
-decision step ranks the universe; issue 3 adds policy -> risk -> broker -> ledger behind it.
+The same object runs live, paper and replay; only the feed that drives it differs. A
+decision step ranks the universe, then runs policy -> risk -> broker -> ledger.
 
 A decision step for minute m runs once every symbol's bar m has closed, or `grace_s` after
 the first one did (a coin with no trade that minute sends no bar). It sees only data that
@@ -12,7 +12,7 @@ outside a symbol's recent range is held until the market confirms it, so feature
 breakers and VaR/ES never see an unconfirmed outlier. It sits here, not in a feed, so
 replay, paper and live go through the same filter (one engine, three clocks).
 
-No market event can stop the engine (issue 13): an exception while one symbol's bar or tick
+No market event can stop the engine: an exception while one symbol's bar or tick
 is applied isolates that symbol (logged once, its later data ignored, counted in status);
 the other symbols keep deciding. An exception in a whole decision step is logged and
 counted, and the loop goes on to the next minute.

@@ -29,11 +29,10 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
     """The named policy, with the config's knobs where it has them.
 
     "rl" trades the registry's best_player (data_dir/models.sqlite) and hot-swaps newer ones;
-    before any model exists it falls back to "baseline" with a warning. "auto" (the default,
-    issue 4: rl is the policy once a best_player exists, else the baseline) is "rl" when the
-    registry's best model won its place in an arena, and "baseline" otherwise: the freshly
-    initialized v0000 that seeds self-play is "best" only because nothing was compared yet,
-    and must not trade on its own."""
+    before any model exists it falls back to "baseline" with a warning. "auto" (the default) is
+    "rl" when the registry's best model won its place in an arena, and "baseline" otherwise:
+    the freshly initialized v0000 that seeds self-play is "best" only because nothing was
+    compared yet, and must not trade on its own."""
     if name == "auto":
         name = "rl" if arena_winner_exists(config) else "baseline"
         log.info("policy auto: %s", "rl (an arena-promoted best_player exists)" if name == "rl"

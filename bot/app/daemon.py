@@ -136,7 +136,7 @@ class Daemon:
             now_ms = self.sim.now_ms if self.sim is not None else wall_clock_ms()
             self.trader.notifier = self.notifier
             configure_operator(self.trader, config)  # fill log lines, forceexit cool-down
-            if config.app.mode == "live":  # issue 7: orders through ccxt (bot/app/live.py)
+            if config.app.mode == "live":  # orders through ccxt (bot/app/live.py)
                 from bot.app.live import open_live_account, start_live_broker
 
                 self.live_broker = await start_live_broker(config, self.trader, self.sim)
@@ -167,7 +167,7 @@ class Daemon:
                     from bot.ops.telegram_bot import TelegramBot
 
                     tasks.create_task(TelegramBot(self).run(), name="telegram")
-                from bot.ops import metrics, scheduler, sdnotify  # issue 6: service, jobs, metrics
+                from bot.ops import metrics, scheduler, sdnotify  # a backtest never loads them
 
                 tasks.create_task(sdnotify.supervise(self.status), name="sd_notify")
                 if config.schedule.enabled:

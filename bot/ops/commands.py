@@ -94,7 +94,7 @@ def status(rt: Runtime) -> dict[str, Any]:
 def market_data_status(engine: Any, feed: Any) -> dict[str, Any]:
     """What the feed edge (exchange/feeds/sanity.py) and the engine's bad-print filter
     (strategies/bad_prints.py) kept from the decisions, and which symbols an exception
-    isolated (issue 13)."""
+    isolated: a market-data fault is visible, never silent."""
     health = feed.health() if feed is not None else None
     prints = getattr(engine, "prints", None)
     counts = prints.counts() if prints is not None else None

@@ -53,7 +53,7 @@ class Snapshot:
     feed_control_messages: int = 0  # subscription replies, pongs, status frames (ADR-042)
     model_version: str = ""
     trading_state: str = ""
-    # issue 13: impossible data dropped at the feed edge, per reason; bad prints held back
+    # impossible data dropped at the feed edge, per reason; bad prints held back
     feed_invalid: dict[str, int] = field(default_factory=dict)
     bad_prints: dict[str, int] = field(default_factory=dict)
     isolated_symbols: int = 0

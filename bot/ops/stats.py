@@ -1,6 +1,6 @@
 """Trades and profit, read from the ledger: the answers of `entasis trades` and `profit`.
 
-Plain data out (strings for Decimals), so the CLI, the control API and (issue 6) Telegram
+Plain data out (strings for Decimals), so the CLI, the control API and Telegram
 print the very same numbers.
 """
 

@@ -277,7 +277,7 @@ def bar_from_kline(payload: dict[str, Any]) -> Bar | None:
     if kline.get("i", "1m") != "1m":
         return None
     # A forming candle is checked as well: it is what makes a feed fresh between closes,
-    # so a stream of mistyped ones must read as malformed, not as a live market (issue 13).
+    # so a stream of mistyped ones must read as malformed, not as a live market.
     o, h, low, c = (_amount(kline, key) for key in ("o", "h", "l", "c"))
     if not low <= min(o, c) <= max(o, c) <= h:
         raise MalformedFrame("kline high/low do not bracket open/close")

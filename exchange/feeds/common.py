@@ -164,7 +164,7 @@ def screen(validator: FrameValidator, batch: TickBatch | None, events: tuple[Any
     """(valid batch rows, valid events, whether the frame carried any valid market data) of
     a dispatched frame; `dropped` counts rows the parser already refused. A frame with data
     but none valid is no market data: it must not make the feed fresh (ADR-042, extended to
-    *valid* data by issue 13)."""
+    *valid* data: impossible values dropped at the edge do not count)."""
     carried = batch is not None or bool(events) or dropped > 0
     if batch is not None:
         batch = validator.admit_batch(batch, now_ms)

@@ -44,7 +44,7 @@ class ExchangeError(Exception):
 
 class TooManySymbols(ValueError):
     """The exchange lists more symbols than the daemon is configured to follow. Raised before
-    any per-symbol state exists: 20,000 symbols took a daemon to 3.7 GB (issue 13)."""
+    any per-symbol state exists: 20,000 symbols took a daemon to 3.7 GB."""
 
     def __init__(self, listed: int, limit: int, where: str = "exchangeInfo") -> None:
         super().__init__(

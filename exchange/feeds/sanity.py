@@ -3,7 +3,7 @@ reaches a consumer. Pure: no I/O, no clock (the caller passes `now_ms`).
 
 The parsers already refuse what cannot be read (bad JSON, wrong types, NaN, negative, a
 kline whose high/low do not bracket it). This is the second gate, on values that parse but
-cannot be true, each of which once stopped or froze the daemon (issue 13):
+cannot be true, each of which once stopped or froze the daemon:
 
 - a price that is zero, above `MAX_PRICE` or outside the instrument's own minPrice/maxPrice
   (1e308 parses; 0 x 1e308 in the fill kernel is NaN);

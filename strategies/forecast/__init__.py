@@ -1,4 +1,4 @@
-"""Ensemble forecast of forward log returns (issue 5): LSTM + RandomForest + XGBoost + LightGBM.
+"""Ensemble forecast of forward log returns: LSTM + RandomForest + XGBoost + LightGBM.
 
 Modules, inward to outward: `indicators` (SMA/RSI/MACD on a close grid), `dataset` (model
 inputs and targets from a minute grid, the same formulas live and offline), `splits`

@@ -1,4 +1,4 @@
-"""Acceptance of issue 13 on the replay clock: a bogus print in the data never marks equity,
+"""Bad prints on the replay clock: a bogus print in the data never marks equity,
 never trips a breaker, and the decisions go on."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The control endpoint against hostile or broken local clients (issue 13), on real sockets on
+"""The control endpoint against hostile or broken local clients, on real sockets on
 127.0.0.1: bad bodies get a clean JSON 400, slow or half-open connections are closed,
 refusals cannot flood or forge the log, and the two files stay private whatever the umask.
 """

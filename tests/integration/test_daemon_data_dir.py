@@ -1,5 +1,5 @@
 """`entasis run` on a ledger poisoned with Infinity, or with `starting_balance = inf`: one line
-that names the file (or key) and the fix, no traceback (issue 13: such a ledger made every
+that names the file (or key) and the fix, no traceback (such a ledger once made every
 start crash, even after the config was fixed)."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One daemon per data directory (issue 14): a second `entasis run` on the same folder is
+"""One daemon per data directory: a second `entasis run` on the same folder is
 refused in one line naming the folder and the first daemon's pid, exit status 2, before it
 touches the ledger or control.json; the lock dies with its holder (kill -9 included), so a
 stale lock file never blocks a restart; `entasis ledger recover` takes the same lock.

@@ -1,6 +1,6 @@
 """The feed edge over real sockets (127.0.0.1): impossible market data is dropped and
 counted, never freezes the bar sequence, and a stream of nothing else goes stale like a
-silent one (issue 13)."""
+silent one."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""What an operator reads from the CLI (issue 14, item 5): the real `entasis` commands
+"""What an operator reads from the CLI: the real `entasis` commands
 against the command layer served on 127.0.0.1, with stdout piped (not a terminal).
 
 Numbers are formatted (no raw Decimals, no exponents, no `None`, no dicts), tables keep

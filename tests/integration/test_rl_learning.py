@@ -1,5 +1,5 @@
 """Learning works: PPO finds a planted, learnable edge and the arena promotes it; a random or
-deliberately worse candidate is rejected (issue 4, acceptance "Learning works").
+deliberately worse candidate is rejected.
 
 The market is the seeded simulator with an edge planted into its prices: at random times a
 coin gets a 10-minute ramp of +-1.5% (minute by minute, inside the bars, so a taker BUY at the

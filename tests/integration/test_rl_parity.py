@@ -1,4 +1,4 @@
-"""Parity (issue 4 acceptance): one scripted action sequence through the RL environment and
+"""Parity: one scripted action sequence through the RL environment and
 through the replay backtester gives the same fills, fees and equity.
 
 The two paths share `model/fills.py` and nothing else: the env steps float arrays; the

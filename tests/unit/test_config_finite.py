@@ -1,6 +1,6 @@
 """No float setting accepts inf or nan, and the refusal names the key and its allowed range.
 
-Issue 13: `starting_balance = inf` passed `gt=0`, was deposited into the ledger as Infinity
+Why: `starting_balance = inf` once passed `gt=0`, was deposited into the ledger as Infinity
 and crashed every later start. One rule covers every float of every section, including
 settings added after this test was written: the cases below are read from the model.
 """

@@ -1,5 +1,5 @@
 """Nothing in one symbol's market data can stop the engine: the symbol whose bar or tick
-raises is isolated, the others keep deciding (issue 13)."""
+raises is isolated, the others keep deciding."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ SYMBOLS = ["GOODUSDT", "BADUSDT", "OKUSDT"]
 
 
 class FillsBreakOn:
-    """A trader whose fill model raises on one symbol's bars (the NaN of issue 13)."""
+    """A trader whose fill model raises on one symbol's bars (a NaN in its data, say)."""
 
     anomaly = None
     policy = None

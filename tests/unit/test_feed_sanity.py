@@ -1,5 +1,5 @@
 """The feed edge's validator (exchange/feeds/sanity.py): what cannot be true is dropped and
-counted per reason, everything else passes untouched (issue 13)."""
+counted per reason, everything else passes untouched."""
 
 from __future__ import annotations
 

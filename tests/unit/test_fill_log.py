@@ -1,4 +1,4 @@
-"""Every fill is one INFO line in the daemon's log (issue 14): side, amount, symbol, price, fee,
+"""Every fill is one INFO line in the daemon's log: side, amount, symbol, price, fee,
 liquidity and order id, on the instrument's grid (lot for amounts, tick for prices, tick x
 lot for the fee), never in scientific notation. Backtests, which do not configure the
 operator side, log no fills.

@@ -1,4 +1,4 @@
-"""bot/formatting.py: what an operator reads, one row per rule (issue 14, item 5)."""
+"""bot/formatting.py: what an operator reads, one row per rule."""
 
 from __future__ import annotations
 

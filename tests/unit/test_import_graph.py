@@ -11,8 +11,8 @@ from tests.import_graph import ROOT, cycles, import_edges, product_modules, upwa
 
 # Arrows still to be removed, each with the reason it is here; the list only ever shrinks.
 KNOWN_UPWARD = {
-    # Trader still tells paper from live by isinstance (issue 14 item 2: the Broker protocol
-    # carries the difference).
+    # Trader still tells paper from live by isinstance (to be removed once the Broker
+    # protocol carries the difference).
     "trading.trader -> exchange.brokers.sim",
 }
 

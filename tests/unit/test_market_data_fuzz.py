@@ -1,7 +1,7 @@
 """Fuzz: random, malformed and extreme frames and bars through the parsers, the feed edge's
 validator, the bad-print filter and the engine. Whatever comes in, nothing raises (but
 `MalformedFrame`, which the feed counts) and nothing non-finite or impossible reaches the
-engine (issue 13)."""
+engine."""
 
 from __future__ import annotations
 

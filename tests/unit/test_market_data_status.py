@@ -1,5 +1,5 @@
 """Status and metrics show what the feed edge dropped, what the bad-print filter held and
-which symbols were isolated (issue 13): one command layer, the same figures everywhere."""
+which symbols were isolated: one command layer, the same figures everywhere."""
 
 from __future__ import annotations
 

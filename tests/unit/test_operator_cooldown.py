@@ -1,4 +1,4 @@
-"""After `forceexit SYMBOL` the policy must not buy the coin back at once (issue 14): the risk
+"""After `forceexit SYMBOL` the policy must not buy the coin back at once: the risk
 gate denies new entries in it for `trading.forceexit_cooldown_minutes` (DENIED:COOLDOWN in the
 decisions table), `status` lists it until when, and a restart keeps it. 0 turns it off.
 

@@ -1,6 +1,6 @@
 """policy = "auto" (the default): the learned policy trades only once it has won an arena.
 
-Issue 4: "rl" becomes the default once a best_player exists, else the baseline. The v0000
+"rl" becomes the default once a best_player exists, else the baseline. The v0000
 that seeds self-play is registered as best without any comparison; it must not trade.
 """
 

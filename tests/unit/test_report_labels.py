@@ -1,5 +1,5 @@
 """The HTML report's headline table (bot/research/report_html.py): human labels and formatted
-values instead of field names and raw floats, one row per rule (issue 14, item 5)."""
+values instead of field names and raw floats, one row per rule."""
 
 from __future__ import annotations
 

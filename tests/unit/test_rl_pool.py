@@ -1,4 +1,4 @@
-"""The worker pool is pluggable (issue 4 item 6): episode generation and the arena give the
+"""The worker pool is pluggable: episode generation and the arena give the
 same results in-process and in local worker processes, so a Ray pool can replace either."""
 
 from __future__ import annotations

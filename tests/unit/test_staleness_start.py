@@ -1,4 +1,4 @@
-"""At start, before the first market message, the stream is not "silent for inf s" (issue 14):
+"""At start, before the first market message, the stream is not "silent for inf s":
 the watch says once, at INFO, that it waits for the first market data, and pauses nothing.
 It calls the stream silent only once data was seen and then stopped, or when no data came
 within `first_data_grace_s` of the start, and then never with `inf` in the words.
