@@ -60,9 +60,9 @@ def level_growth(growth: float, levels: int) -> np.ndarray:
 @jit
 def fmin(a: float, b: float) -> float:
     """`np.minimum` for two floats: NaN if either is NaN (Python's `min` is not)."""
-    if a != a:
+    if a != a:  # noqa: PLR0124  a NaN test numba compiles
         return a
-    if b != b:
+    if b != b:  # noqa: PLR0124  a NaN test numba compiles
         return b
     return a if a <= b else b
 
@@ -70,9 +70,9 @@ def fmin(a: float, b: float) -> float:
 @jit
 def fmax(a: float, b: float) -> float:
     """`np.maximum` for two floats: NaN if either is NaN."""
-    if a != a:
+    if a != a:  # noqa: PLR0124  a NaN test numba compiles
         return a
-    if b != b:
+    if b != b:  # noqa: PLR0124  a NaN test numba compiles
         return b
     return a if a >= b else b
 
@@ -200,7 +200,7 @@ def passive_fill(buy: bool, limit_price: float, remaining: float, budget: float,
     volume_through = volume_through + (((ask_qty if buy else bid_qty)) if crossing else 0.0)
     through = beyond > 0 or crossing
     resting_queue = queue
-    if resting_queue != resting_queue:
+    if resting_queue != resting_queue:  # noqa: PLR0124  NaN: no queue estimate yet
         resting_queue = 0.0
     elif resting_queue == np.inf:
         resting_queue = _FLOAT_MAX
@@ -234,7 +234,7 @@ def match_order(side: int, is_market: bool, limit: float, remaining: float, queu
     queue ahead after, canceled, done); see model/fills.py for the rules."""
     buy = side == BUY
     live = start_ms >= placed_ms and start_ms < cancel_ms and remaining >= lot * (1 - EPS)
-    is_new = live and queue_ahead != queue_ahead
+    is_new = live and queue_ahead != queue_ahead  # noqa: PLR0124  NaN: not yet queued
     opposite = ask if buy else bid
     slack = EPS * tick
     marketable = (limit >= opposite - slack) if buy else (limit <= opposite + slack)

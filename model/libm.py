@@ -26,9 +26,9 @@ import os
 
 os.environ.setdefault("NUMBA_DISABLE_INTEL_SVML", "1")
 
-from typing import TYPE_CHECKING, Any  # noqa: E402
+from typing import TYPE_CHECKING, Any
 
-from numba import vectorize  # noqa: E402  (after the environment is set)
+from numba import vectorize  # after the environment is set (above)
 
 #: One loop per ufunc, float64: float32 or integer input is computed in float64 (a lazily
 #: typed ufunc would pick its loop by call order, so the result dtype could differ by process).

@@ -71,15 +71,15 @@ class TickBatch:
     """
 
     symbols: tuple[str, ...]
-    ts_event: "np.ndarray"  # int64 ms
+    ts_event: np.ndarray  # int64 ms
     ts_recv: int
-    last: "np.ndarray"  # float64, as every column below
-    bid: "np.ndarray"
-    ask: "np.ndarray"
-    bid_qty: "np.ndarray"
-    ask_qty: "np.ndarray"
-    base_volume: "np.ndarray"
-    quote_volume: "np.ndarray"
+    last: np.ndarray  # float64, as every column below
+    bid: np.ndarray
+    ask: np.ndarray
+    bid_qty: np.ndarray
+    ask_qty: np.ndarray
+    base_volume: np.ndarray
+    quote_volume: np.ndarray
 
     def __len__(self) -> int:
         return len(self.symbols)
@@ -91,7 +91,7 @@ class TickBatch:
                     float(self.bid_qty[i]), float(self.ask_qty[i]),
                     float(self.base_volume[i]), float(self.quote_volume[i]))
 
-    def select(self, keep: "np.ndarray") -> TickBatch:
+    def select(self, keep: np.ndarray) -> TickBatch:
         """The rows where the boolean mask `keep` is true, in order."""
         index = np.flatnonzero(keep)
         return TickBatch(
@@ -110,13 +110,13 @@ class BarHistory:
     for loading history into features in bulk."""
 
     symbol: str
-    open_ms: "np.ndarray"  # int64
-    open: "np.ndarray"  # float64, as every column below
-    high: "np.ndarray"
-    low: "np.ndarray"
-    close: "np.ndarray"
-    volume: "np.ndarray"
-    quote_volume: "np.ndarray"
+    open_ms: np.ndarray  # int64
+    open: np.ndarray  # float64, as every column below
+    high: np.ndarray
+    low: np.ndarray
+    close: np.ndarray
+    volume: np.ndarray
+    quote_volume: np.ndarray
 
     def __len__(self) -> int:
         return int(self.open_ms.shape[0])
