@@ -397,7 +397,8 @@ def run(argv: list[str] | None = None) -> dict:
            f"<= {TARGET_PEAK_MB:,.0f}", met(figures["memory_target_met"])],
           ["  imports alone", f"{floor['peak_rss_mb']:,.0f}", "", "", "", ""],
           ["s: setup/loop/finish",
-           f"{best['setup_s']:.1f}/{best['loop_s']:.1f}/{best['finish_s']:.2f}", f"-/{naive['loop_s']:.3f}/-", "", "", ""],
+           f"{best['setup_s']:.1f}/{best['loop_s']:.1f}/{best['finish_s']:.2f}",
+           f"-/{naive['loop_s']:.3f}/-", "", "", ""],
           ["trades, return", f"{best['trades']}, {best['total_return']:+.3%}",
            f"{naive['trades']}, {naive['total_return']:+.3%}", "", "", ""]])
     console.print(f"ours: run_backtest, policy baseline (feed, features, ranking, policy, risk, "

@@ -47,7 +47,8 @@ class Period:
     quote_volume: np.ndarray  # [T, n], NaN or 0 = no trade
 
 
-def compare(train: Period, test: Period, *, rules: Sequence[tuple[str, float]] = RULES, warmup_minutes: int = 1440, halflife_minutes: float = 1440.0,
+def compare(train: Period, test: Period, *, rules: Sequence[tuple[str, float]] = RULES,
+            warmup_minutes: int = 1440, halflife_minutes: float = 1440.0,
             settings: TrainSettings = DEFAULT_SETTINGS,
             progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Event-level scores of every scorer, per scope and threshold rule (plain data)."""

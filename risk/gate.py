@@ -22,10 +22,10 @@ the caller's job). Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Mapping
 
 from model.instruments import Instrument, Side
 from risk.limits import RiskLimits

@@ -7,9 +7,10 @@ these fields (`RiskLimits.from_mapping`); the defaults here are the defaults the
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from decimal import Decimal
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 VarMethod = Literal["historical", "parametric"]
 
@@ -63,7 +64,7 @@ class RiskLimits:
         )
 
     @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> "RiskLimits":
+    def from_mapping(cls, values: Mapping[str, Any]) -> RiskLimits:
         """Build from a config section (floats welcome): percent fields become exact Decimals.
 
         `Decimal(str(x))` keeps 0.1 as 0.1 rather than its binary float expansion.

@@ -107,7 +107,7 @@ class TradingState:
     anomaly_reducing: bool = False  # REDUCING because of a market-wide anomaly (rule 5)
 
     @classmethod
-    def initial(cls, equity: Decimal, now_ms: int) -> "TradingState":
+    def initial(cls, equity: Decimal, now_ms: int) -> TradingState:
         """ACTIVE, with today's baseline and the peak at the current equity."""
         return cls(
             mode=TradingMode.ACTIVE,
@@ -141,7 +141,7 @@ class TradingState:
         }
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "TradingState":
+    def from_dict(cls, data: dict[str, Any]) -> TradingState:
         """Inverse of `to_dict`."""
         return cls(
             mode=TradingMode(data["mode"]),

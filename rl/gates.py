@@ -224,7 +224,9 @@ def sharpe_moments(returns: ArrayLike) -> tuple[float, float, float, int]:
     if std == 0:
         return 0.0, 0.0, 3.0, n
     z = (sample - sample.mean()) / sample.std()
-    return float(sample.mean() / std), float(np.mean(libm.power(z, 3.0))), float(np.mean(libm.power(z, 4.0))), n
+    skew = float(np.mean(libm.power(z, 3.0)))
+    kurtosis = float(np.mean(libm.power(z, 4.0)))
+    return float(sample.mean() / std), skew, kurtosis, n
 
 
 # -- the promotion decision ---------------------------------------------------------------

@@ -178,7 +178,7 @@ def _scan(conn: sqlite3.Connection, sql: str) -> tuple[list[str], list[tuple[Any
         cursor = conn.execute(sql)
         columns = [d[0] for d in cursor.description]
         for row in cursor:  # one by one: keep what came before the damaged page
-            rows.append(row)  # noqa: PERF402
+            rows.append(row)
     except sqlite3.DatabaseError:
         return ([], rows) if not rows else (columns, rows)
     return columns, rows

@@ -17,7 +17,7 @@ already filled are then ignored (a late bar cannot rewrite history the decision 
 from __future__ import annotations
 
 import math
-from typing import Iterable
+from collections.abc import Iterable
 
 import numpy as np
 

@@ -14,8 +14,8 @@ sum. Highs/lows use the same chunking with maxima (exact). Every step only looks
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -47,7 +47,7 @@ class MinuteGrid:
     @classmethod
     def from_histories(cls, histories: Mapping[str, BarHistory] | Sequence[BarHistory],
                        symbols: Sequence[str] | None = None,
-                       end_ms: int | None = None) -> "MinuteGrid":
+                       end_ms: int | None = None) -> MinuteGrid:
         """Reindex per-symbol bar histories onto one minute grid, from the earliest bar to
         the latest (or to the minute opening at `end_ms`). Quote volume falls back to
         volume x close where a history has none."""

@@ -37,8 +37,9 @@ probability, never raise it (ADR-035). The score and what it removed join the re
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 

@@ -9,8 +9,8 @@ Columns (in `INDICATOR_NAMES` order), every one scale-free so one model fits all
 Every recursion starts at the first close it is given, so the live path, which recomputes
 them over the last `LIVE_WINDOW` minutes, matches the offline path over the full history to
 float precision once a coin has that many minutes (the slowest EMA's weight on anything
-older than 300 minutes is (25/27)^300 < 1e-10; RSI's (13/14)^300 < 1e-9). Missing closes (before a coin's first
-bar) stay NaN; the caller flat-fills gaps, the rule the feature book uses.
+older than 300 minutes is (25/27)^300 < 1e-10; RSI's (13/14)^300 < 1e-9). Missing closes
+(before a coin's first bar) stay NaN; the caller flat-fills gaps, the rule the feature book uses.
 """
 
 from __future__ import annotations
