@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from exchange.brokers.sim import PaperBroker
 from model.instruments import Instrument, Side
 from model.market import Bar
 from model.orders import (
@@ -127,7 +126,7 @@ class Trader(OperatorControls):
         """Deposit the starting balance into a fresh ledger, or resume from an existing one.
 
         Returns True when it resumed: positions, open orders, id counters and the trading
-        state then come from the ledger, and the paper broker is rebuilt to match it.
+        state then come from the ledger, and a paper broker's account restarts from it.
         """
         self._booked_cash = None  # reconciliation or the deposit below may have moved it
         if self.ledger.get_kv("account_opened") is None:
@@ -139,10 +138,7 @@ class Trader(OperatorControls):
         return True
 
     def _resume(self) -> None:
-        totals = {b.asset: b.free + b.locked for b in self.ledger.balances()}
-        if isinstance(self.broker, PaperBroker):  # a live broker's balances are the exchange's
-            self.broker = PaperBroker(self.instruments.values(), self.broker.fill_params, totals,
-                                      self.broker.id_prefix)
+        self.broker.restore_balances({b.asset: b.free + b.locked for b in self.ledger.balances()})
         opened = self.ledger.get_kv("position_opened_ms", {})
         for row in self.ledger.positions():
             if row.amount != 0:
@@ -152,14 +148,13 @@ class Trader(OperatorControls):
         for row in self.ledger.open_orders():
             if row.side is None or row.type is None or row.amount is None:
                 continue
-            if row.status == "SUBMITTED" and isinstance(self.broker, PaperBroker):
-                # Sent but never acknowledged before the stop: the paper broker never saw it
-                # (a live broker adopts it: it looks the order up on the exchange by client id).
-                log.warning("order %s was never acknowledged; it is not restored", row.client_order_id)
-                continue
             request = OrderRequest(row.client_order_id, row.symbol, row.side, row.type,
                                    row.amount, row.price, row.created_ts)
-            self.broker.restore_open_order(request, row.amount - row.filled)
+            if not self.broker.restore_open_order(request, row.amount - row.filled,
+                                                  acknowledged=row.status != "SUBMITTED"):
+                # Sent but never acknowledged before the stop, and the broker never saw it
+                # (paper; a live broker looks the order up on the exchange by client id).
+                log.warning("order %s was never acknowledged; it is not restored", row.client_order_id)
         self._restore_counters()
         self.restore_cooldowns()
         saved_state = self.ledger.get_kv("trading_state")
@@ -174,8 +169,8 @@ class Trader(OperatorControls):
         between the two left it behind them, so every restart issued a booked trade id again
         and died on the ledger's UNIQUE constraint."""
         saved = tuple(int(n) for n in self.ledger.get_kv("broker_counters", [0, 0]))
-        booked = (self.ledger.highest_id_numbers(*self.broker.id_stems())
-                  if isinstance(self.broker, PaperBroker) else (0, 0))
+        stems = self.broker.resumable_id_stems()
+        booked = self.ledger.highest_id_numbers(*stems) if stems is not None else (0, 0)
         if booked[0] > saved[0] or booked[1] > saved[1]:
             log.warning("saved broker counters (order %d, trade %d) are behind the ledger's ids "
                         "(order %d, trade %d): numbering resumes after the ledger's", *saved, *booked)
@@ -216,8 +211,7 @@ class Trader(OperatorControls):
 
     def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
               features: np.ndarray) -> StepOutcome:
-        if isinstance(self.broker, PaperBroker):  # the minute before ts_ms is closed (ADR-011)
-            self._record(self.broker.close_market_until(ts_ms))
+        self._record(self.broker.close_market_until(ts_ms))  # the minute before ts_ms closed
         equity = self.equity()
         if self.state is None:
             self.state = TradingState.initial(equity, ts_ms)
@@ -314,7 +308,7 @@ class Trader(OperatorControls):
                 log.info("order %s rejected: %s", event.client_order_id, event.detail)
             if isinstance(event, (Filled, Canceled, Rejected)):
                 self.placed_ms.pop(event.client_order_id, None)
-        if events and not isinstance(self.broker, PaperBroker):
+        if events and self.broker.balances_run_ahead:
             self._booked_cash = self._ledger_cash()  # moved by the same events as positions
 
     def _apply_fill(self, fill: PartiallyFilled | Filled) -> None:
@@ -340,12 +334,13 @@ class Trader(OperatorControls):
     def cash(self) -> Decimal:
         """The quote balance (free and reserved) that goes with `positions` (ADR-029).
 
-        Paper: the paper broker's, which moves in the same call as the fill it books. Live:
-        the ledger's own, moved by the same booked events as the positions. The exchange's
-        balance runs ahead of them (it already shows a fill the broker has not reported),
-        and adding it to the booked positions showed a fill's notional as a loss or a gain
-        until the fill was booked, enough to trip the daily-loss and drawdown breakers."""
-        if isinstance(self.broker, PaperBroker):
+        Paper: the broker's, which moves in the same call as the fill it books. Live (the
+        broker's `balances_run_ahead`): the ledger's own, moved by the same booked events as
+        the positions. The exchange's balance runs ahead of them (it already shows a fill
+        the broker has not reported), and adding it to the booked positions showed a fill's
+        notional as a loss or a gain until the fill was booked, enough to trip the
+        daily-loss and drawdown breakers."""
+        if not self.broker.balances_run_ahead:
             return self.broker.balances().get(self.quote_asset, Decimal(0))
         if self._booked_cash is None:
             self._booked_cash = self._ledger_cash()
@@ -375,7 +370,8 @@ class Trader(OperatorControls):
             # In paper, a buy with a cancel requested is on its way out: no market event can
             # fill it any more, as in the env (ADR-011). A live exchange may still fill it
             # before the cancel lands, so there it counts against the 5% cap until it is gone.
-            replaced = order.cancel_requested_ms is not None and isinstance(self.broker, PaperBroker)
+            replaced = (order.cancel_requested_ms is not None
+                        and not self.broker.cancel_may_still_fill)
             if order.side is Side.BUY and order.price is not None and not replaced:
                 pending[order.symbol] = pending.get(order.symbol, Decimal(0)) + order.remaining * order.price
         positions = {

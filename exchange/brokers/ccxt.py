@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
 
@@ -71,6 +71,11 @@ log = logging.getLogger(__name__)
 class CcxtBroker(StreamSettling):
     """Orders on a real (or simulated) exchange through ccxt; see the module docstring."""
 
+    # The exchange's balances show a fill before its event reaches the trader (ADR-029).
+    balances_run_ahead = True
+    # An order may fill on the exchange until the cancel is confirmed there.
+    cancel_may_still_fill = True
+
     def __init__(self, exchange: Any, instruments: Iterable[Instrument], *,
                  fill_params: FillParams | None = None, id_prefix: str = "E",
                  policy: LivePolicy | None = None, gate: RequestGate | None = None,
@@ -94,6 +99,14 @@ class CcxtBroker(StreamSettling):
     def restore_counters(self, order_seq: int, trade_seq: int) -> None:
         self._order_seq = max(self._order_seq, order_seq)
         self._trade_seq = max(self._trade_seq, trade_seq)
+
+    def resumable_id_stems(self) -> None:
+        """None: the trade ids are the exchange's, and the client ids carry this ledger's
+        own prefix (bot/app/live.py); the saved counters are what resumes numbering."""
+        return None
+
+    def restore_balances(self, totals: Mapping[str, Decimal]) -> None:
+        """Nothing to do: the balances are the exchange's (`fetch_balance`)."""
 
     def balances(self) -> dict[str, Decimal]:
         return dict(self._totals)
@@ -155,16 +168,20 @@ class CcxtBroker(StreamSettling):
         events, self._undelivered = self._undelivered, []
         return events
 
-    def on_tick(self, tick: Any) -> list[OrderEvent]:
+    def close_market_until(self, ts_ms: int) -> list[OrderEvent]:
+        """Nothing: the exchange, not the clock, says when a cancel took effect."""
         return []
 
-    def restore_open_order(self, request: OrderRequest, remaining: Decimal) -> None:
-        """Adopt an order the ledger has as open (or sent but unacknowledged): the worker
-        looks it up by client id and carries on from what the exchange says. A partly
-        filled one also needs `restore_trade_ids` before `run()`."""
+    def restore_open_order(self, request: OrderRequest, remaining: Decimal, *,
+                           acknowledged: bool = True) -> bool:
+        """Adopt an order the ledger has as open, acknowledged or not (it may have reached
+        the exchange before the stop): the worker looks it up by client id and carries on
+        from what the exchange says. A partly filled one also needs `restore_trade_ids`
+        before `run()`. Always True."""
         order = LiveOrder(request, state=PENDING, filled=request.amount - remaining)
         self._orders[request.client_order_id] = order
         self._commands.put_nowait(("adopt", request.client_order_id))
+        return True
 
     def restore_trade_ids(self, client_order_id: str, trade_ids: Iterable[str]) -> None:
         """The trades of a restored order that the ledger already has. Fills are keyed by

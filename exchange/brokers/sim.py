@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -27,7 +27,7 @@ from exchange.brokers.sim_wallet import Wallet
 from model import fills
 from model.fills import FillParams
 from model.instruments import Instrument, Side
-from model.market import Bar, Tick
+from model.market import Bar
 from model.orders import (
     Accepted,
     Canceled,
@@ -79,12 +79,17 @@ class _Quote:
 
     last: Decimal
     ask: Decimal
-    base_volume: float  # rolling 24h volume of the last tick (NaN for bars)
 
 
 class PaperBroker:
-    """Simulated broker: `submit`, `cancel`, then feed it market events (`on_tick`,
-    `on_bar`); every call returns the order events it caused, in a deterministic order."""
+    """Simulated broker: `submit`, `cancel`, then feed it market events (`on_bars`,
+    `close_market_until`); every call returns the order events it caused, in a
+    deterministic order."""
+
+    # Its balances move in the same call that returns the fill (trading/broker.py).
+    balances_run_ahead = False
+    # A requested cancel is final for matching: the order meets no later event (ADR-011).
+    cancel_may_still_fill = False
 
     def __init__(
         self,
@@ -99,18 +104,22 @@ class PaperBroker:
         self._params = fill_params
         self.fill_params = fill_params
         self.id_prefix = id_prefix
-        self._wallet = Wallet(balances)
         self._prefix = id_prefix
         # A market buy's cost is unknown until it fills: reserve the reference ask plus this
         # margin (and the taker fee); the fill model never spends more than the reservation.
         self._market_buy_margin = 1 + market_buy_reserve_pct / 100
         self._maker_rate = Decimal(str(fill_params.maker_fee_bps)) / _BPS
         self._taker_rate = Decimal(str(fill_params.taker_fee_bps)) / _BPS
+        self._open_account(balances)
+
+    def _open_account(self, balances: Mapping[str, Decimal]) -> None:
+        """The account's state: `balances`, no order, no market seen, counters at zero."""
+        self._wallet = Wallet(dict(balances))
         self._orders: dict[str, _Order] = {}  # open orders, in submission order
         self._used_ids: set[str] = set()
         self._quotes: dict[str, _Quote] = {}
         # Per symbol, the time every later market event starts at or after (a bar's close
-        # + 1 ms, a tick's own time, or a closed decision step): a cancel at or before it can
+        # + 1 ms, or a closed decision step): a cancel at or before it can
         # meet no event any more, so it is final at once (`cancel`).
         self._closed_until_ms: dict[str, int] = {}
         self._order_seq = 0
@@ -138,6 +147,16 @@ class PaperBroker:
         """Resume numbering after a restart, so no id is issued twice. Never moves back."""
         self._order_seq = max(self._order_seq, order_seq)
         self._trade_seq = max(self._trade_seq, trade_seq)
+
+    def resumable_id_stems(self) -> tuple[str, str]:
+        """`id_stems`: every id is this broker's own, so the ledger's highest is a floor."""
+        return self.id_stems()
+
+    def restore_balances(self, totals: Mapping[str, Decimal]) -> None:
+        """Restart: the simulated account starts again from the ledger's balances, as a
+        fresh broker would (no open order, no market seen, counters at zero); the trader
+        then restores the open orders and the counters."""
+        self._open_account(totals)
 
     # ------------------------------------------------------------ queries
 
@@ -219,13 +238,17 @@ class PaperBroker:
             )
         ]
 
-    def restore_open_order(self, request: OrderRequest, remaining: Decimal) -> None:
+    def restore_open_order(self, request: OrderRequest, remaining: Decimal, *,
+                           acknowledged: bool = True) -> bool:
         """Re-open an order the ledger says was open when the process stopped (restart).
 
         No event is emitted: the ledger already has its Accepted and fills. Its funds are
         reserved again by the broker's own rules; its place in the queue is lost (it
-        re-queues behind the book on the next event, the pessimistic choice).
+        re-queues behind the book on the next event, the pessimistic choice). An order sent
+        but never acknowledged never reached this broker: it is not restored (False).
         """
+        if not acknowledged:
+            return False
         instrument = self._instruments[request.symbol]
         partial = OrderRequest(request.client_order_id, request.symbol, request.side,
                                request.type, remaining, request.price, request.ts_event)
@@ -235,6 +258,7 @@ class PaperBroker:
         price = request.price if request.price is not None else Decimal(0)
         self._orders[request.client_order_id] = _Order(request, remaining, need,
                                                        instrument.tick_at(price))
+        return True
 
     def cancel(self, client_order_id: str, ts: int) -> list[OrderEvent]:
         """Cancel at `ts`: at once when no market event that could still fill the order can
@@ -273,22 +297,6 @@ class PaperBroker:
 
     # ------------------------------------------------------------ market events
 
-    def on_tick(self, tick: Tick) -> list[OrderEvent]:
-        """Match the symbol's open orders against one tick. The volume traded since the
-        previous tick is the rise of the rolling 24h volume (zero when unknown or falling)."""
-        previous = self._quotes.get(tick.symbol)
-        traded = 0.0
-        if previous is not None and math.isfinite(previous.base_volume + tick.base_volume):
-            traded = max(0.0, tick.base_volume - previous.base_volume)
-        self._quotes[tick.symbol] = _Quote(float_decimal(tick.last), float_decimal(tick.ask),
-                                           tick.base_volume)
-        self._advance(tick.symbol, tick.ts_event)  # a later tick may share this instant
-        market = fills.market_from_ticks(
-            [tick.ts_event], [tick.last], [tick.bid], [tick.ask],
-            [tick.bid_qty], [tick.ask_qty], [traded],
-        )  # fmt: skip
-        return self._match(tick.symbol, market, tick.ts_event, tick.ts_recv)
-
     def on_bar(self, bar: Bar) -> list[OrderEvent]:
         """Match the symbol's open orders against one closed 1m bar along its path."""
         instrument = self._instruments.get(bar.symbol)
@@ -300,7 +308,7 @@ class PaperBroker:
             [tick], self._params,
         )  # fmt: skip
         close = float_decimal(bar.close)
-        self._quotes[bar.symbol] = _Quote(close, close + instrument.tick_at(close), math.nan)
+        self._quotes[bar.symbol] = _Quote(close, close + instrument.tick_at(close))
         self._advance(bar.symbol, bar.close_ms + 1)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
 
@@ -332,7 +340,7 @@ class PaperBroker:
         for bar in rows:
             close = float_decimal(bar.close)
             tick = self._instruments[bar.symbol].tick_at(close)
-            self._quotes[bar.symbol] = _Quote(close, close + tick, math.nan)
+            self._quotes[bar.symbol] = _Quote(close, close + tick)
             self._advance(bar.symbol, bar.close_ms + 1)
         return events
 

@@ -12,7 +12,7 @@ import pytest
 from exchange.brokers.sim import PaperBroker
 from model.fills import FillParams
 from model.instruments import Instrument, Side, upbit_krw_instrument
-from model.market import Bar, Tick
+from model.market import Bar
 from model.orders import (
     Accepted,
     Canceled,
@@ -53,11 +53,6 @@ def bar(minute: int, o: float, h: float, low: float, c: float, v: float) -> Bar:
     return Bar("BTCUSDT", minute * 60_000, o, h, low, c, v, v * c)
 
 
-def tick(
-    ts: int, last: float, bid: float, ask: float, qty: float = 1.0, vol24: float = 1e4
-) -> Tick:
-    """A tick received 1 ms after it happened; `vol24` is the rolling 24h base volume."""
-    return Tick("BTCUSDT", ts, ts + 1, last, bid, ask, qty, qty, vol24, vol24 * last)
 
 
 def fills_of(events: list[OrderEvent]) -> list[FillEvent]:
@@ -88,8 +83,8 @@ def test_cancel_is_pending_until_the_next_market_event() -> None:
     b.submit(request)
     assert b.cancel(request.client_order_id, ts=1_000) == []
     assert b.open_orders()[0].cancel_requested_ms == 1_000
-    events = b.on_tick(tick(2_000, 95, 94.99, 95.01))
-    assert events == [Canceled(request.client_order_id, "BTCUSDT", D("1.000"), 2_000, 2_001)]
+    events = b.on_bars([bar(1, 95, 95.5, 94.9, 95, 10)])  # above the limit: no fill
+    assert events == [Canceled(request.client_order_id, "BTCUSDT", D("1.000"), 119_999, 119_999)]
     assert b.open_orders() == []
     assert b.free_balances()["USDT"] == D(10000)
 
@@ -104,16 +99,16 @@ def test_cancel_during_a_bar_in_progress_lets_that_bar_fill_first() -> None:
     assert canceled.remaining == D("1.000") - partial.amount
 
 
-def test_market_buy_walks_the_book_as_taker_and_pays_the_taker_fee() -> None:
+def test_market_buy_fills_at_the_ask_as_taker_and_pays_the_taker_fee() -> None:
     b = broker()
-    b.on_tick(tick(0, 100, 99.99, 100.01, qty=0.5))
-    request = market(b, Side.BUY, "1.200", ts=100)
+    b.on_bars([bar(0, 100, 100.2, 99.8, 100, 50)])  # the reference price a market order needs
+    request = market(b, Side.BUY, "1.200", ts=60_000)
     assert isinstance(b.submit(request)[0], Accepted)
-    events = fills_of(b.on_tick(tick(1_000, 100, 99.99, 100.01, qty=0.5)))
-    assert [e.price for e in events] == [D("100.01"), D("100.02"), D("100.03")]
-    assert all(e.liquidity is Liquidity.TAKER for e in events)
-    assert events[0].fee == (D("100.01") * events[0].amount * D("0.002")).quantize(D("1e-8"))
-    assert sum(e.amount for e in events) == D("1.200") and isinstance(events[-1], Filled)
+    [event] = fills_of(b.on_bars([bar(1, 100, 100.5, 99.9, 100.2, 50)]))
+    assert event.price == D("100.01")  # the bar's open plus one tick of spread
+    assert event.liquidity is Liquidity.TAKER
+    assert event.fee == (D("100.01") * D("1.200") * D("0.002")).quantize(D("1e-8"))
+    assert event.amount == D("1.200") and isinstance(event, Filled)
 
 
 # ---------------------------------------------------------------- rejections
@@ -178,16 +173,16 @@ def test_buy_reserves_its_worst_case_cost_and_releases_it_when_closed() -> None:
     b.submit(request)
     assert b.free_balances()["USDT"] == D(10000) - D("200.40")  # 200 + 20 bps fee
     b.cancel(request.client_order_id, ts=0)
-    b.on_tick(tick(1, 101, 100.99, 101.01))
+    b.on_bars([bar(0, 101, 101.5, 100.9, 101, 10)])  # above the limit: ends the cancel
     assert b.free_balances()["USDT"] == D(10000) and b.reserved_balances() == {}
 
 
 def random_session(seed: int) -> tuple[PaperBroker, list[OrderEvent]]:
-    """A seeded mix of limit and market orders, cancels, bars and ticks."""
+    """A seeded mix of limit and market orders, cancels, and bars one by one or batched."""
     rng = random.Random(seed)
     b = broker(usdt="100000", btc="100")
     events: list[OrderEvent] = []
-    price, vol24 = 100.0, 1e4
+    price = 100.0
     for minute in range(60):
         ts = minute * 60_000
         for _ in range(rng.randint(0, 3)):
@@ -204,14 +199,8 @@ def random_session(seed: int) -> tuple[PaperBroker, list[OrderEvent]]:
         move = rng.uniform(-0.6, 0.6)
         o, c = round(price, 2), round(price + move, 2)
         hi, lo = max(o, c) + rng.randint(0, 40) / 100, min(o, c) - rng.randint(0, 40) / 100
-        if rng.random() < 0.5:
-            events += b.on_bar(bar(minute, o, hi, lo, c, rng.uniform(0, 200)))
-        else:
-            for k in range(3):
-                vol24 += rng.uniform(0, 20)
-                last = round(rng.uniform(lo, hi), 2)
-                events += b.on_tick(tick(ts + 20_000 * k, last, last - 0.01, last + 0.01,
-                                         rng.uniform(0.1, 3), vol24))  # fmt: skip
+        closed = bar(minute, o, hi, lo, c, rng.uniform(0, 200))
+        events += b.on_bar(closed) if rng.random() < 0.5 else b.on_bars([closed])
         price = c
     return b, events
 

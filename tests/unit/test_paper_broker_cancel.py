@@ -9,7 +9,7 @@ from decimal import Decimal as D
 from exchange.brokers.sim import PaperBroker
 from model.fills import FillParams
 from model.instruments import Instrument, Side
-from model.market import Bar, Tick
+from model.market import Bar
 from model.orders import (
     Accepted,
     Canceled,
@@ -46,11 +46,6 @@ def limit(b: PaperBroker, side: Side, amount: str, price: str, ts: int,
 def bar(minute: int, o: float, h: float, low: float, c: float, v: float,
         symbol: str = "BTCUSDT") -> Bar:
     return Bar(symbol, minute * MINUTE, o, h, low, c, v, v * c)
-
-
-def tick(ts: int, last: float, vol24: float = 1e4) -> Tick:
-    return Tick("BTCUSDT", ts, ts + 1, last, last - 0.01, last + 0.01, 1.0, 1.0, vol24,
-                vol24 * last)
 
 
 def fills_of(events: list[OrderEvent]) -> list[PartiallyFilled | Filled]:
@@ -101,21 +96,6 @@ def test_cancel_in_the_middle_of_a_bar_still_waits_for_that_bar() -> None:
     partial, canceled = b.on_bar(bar(1, 100.5, 101, 99.9, 100.2, 50))
     assert isinstance(partial, PartiallyFilled) and isinstance(canceled, Canceled)
     assert canceled.ts_event == 2 * MINUTE - 1  # closed by the bar, not by the request
-
-
-def test_tick_fed_cancel_after_the_last_tick_waits_and_at_its_instant_is_immediate() -> None:
-    b = broker()
-    b.on_tick(tick(1_000, 100))
-    later = limit(b, Side.BUY, "1.000", "90.00", ts=1_000)
-    same = limit(b, Side.BUY, "1.000", "90.00", ts=1_000)
-    b.submit(later)
-    b.submit(same)
-    assert b.cancel(later.client_order_id, ts=1_500) == []  # a tick before 1,500 may come
-    [event] = b.cancel(same.client_order_id, ts=1_000)  # later ticks start at 1,000 or after
-    assert isinstance(event, Canceled) and event.client_order_id == same.client_order_id
-    assert b.on_tick(tick(2_000, 95, vol24=1e4 + 5)) == [
-        Canceled(later.client_order_id, "BTCUSDT", D("1.000"), 2_000, 2_001)]
-    assert b.free_balances()["USDT"] == D(10000)
 
 
 def test_closing_the_market_ends_cancels_of_a_symbol_that_had_no_bar() -> None:
