@@ -143,7 +143,7 @@ class UpbitFeed(StreamFeedBase):
                     group.create_task(self._watch_clock())
                     group.create_task(self._connection_loop())
             except BaseExceptionGroup as failure:
-                raise first_leaf(failure)
+                raise first_leaf(failure) from None  # the leaf is the error; the group is noise
             finally:
                 self._connected = False
                 self._session = None
@@ -312,7 +312,7 @@ class UpbitFeed(StreamFeedBase):
                 for code in codes:
                     group.create_task(one(code))
         except BaseExceptionGroup as failure:
-            raise first_leaf(failure)
+            raise first_leaf(failure) from None  # the leaf is the error; the group is noise
         return now_ms
 
     # ------------------------------------------------------------------ timing

@@ -55,7 +55,9 @@ DEFAULT_TO_SIMPLE: dict[str, str] = {
     "best_bid_price": "bbp", "best_bid_size": "bbs",
 }  # fmt: skip
 SIMPLE_TO_DEFAULT = {short: long for long, short in DEFAULT_TO_SIMPLE.items()}
-_UNIT_DEFAULT_TO_SIMPLE = {k: DEFAULT_TO_SIMPLE[k] for k in ("ask_price", "bid_price", "ask_size", "bid_size")}
+_UNIT_DEFAULT_TO_SIMPLE = {
+    k: DEFAULT_TO_SIMPLE[k] for k in ("ask_price", "bid_price", "ask_size", "bid_size")
+}
 
 
 # ---------------------------------------------------------------- events

@@ -156,14 +156,14 @@ class ReplaySource:
             frame = frames[key]
             at = ((frame["timestamp_ms"].to_numpy(np.int64) - first) // MINUTE_MS).astype(np.int64)
             tick, lot = self.tick[col], self.lot[col]
-            o, h, l, c = (
+            o, h, l, c = (  # noqa: E741  open/high/low/close
                 round_to_grid(frame[f].to_numpy(float), tick)
                 for f in ("open", "high", "low", "close")
             )
             c = np.maximum(c, tick)
             o = np.maximum(o, tick)
             h = np.maximum(h, np.maximum(o, c))
-            l = np.minimum(np.maximum(l, tick), np.minimum(o, c))
+            l = np.minimum(np.maximum(l, tick), np.minimum(o, c))  # noqa: E741  the low
             volume = np.maximum(floor_to_grid(frame["volume"].to_numpy(float), lot), 0.0)
             for field, values in zip(
                 ("open", "high", "low", "close", "volume"), (o, h, l, c, volume)

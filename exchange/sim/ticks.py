@@ -50,7 +50,7 @@ def synthesize_ticks(
     n_all = tick_size.shape[0]
     idx = bars.index
     tick, lot, bps = tick_size[idx], lot_size[idx], spread_bps[idx]
-    o, h, l, c = bars.open, bars.high, bars.low, bars.close
+    o, h, l, c = bars.open, bars.high, bars.low, bars.close  # noqa: E741  OHLC
     rng = np.random.default_rng([seed, bars.open_ms // MINUTE_MS])
     spread_noise = libm.exp(0.3 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
     bid_noise = libm.exp(0.6 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]

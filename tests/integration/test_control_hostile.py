@@ -154,7 +154,7 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(
     async def scenario() -> bytes:
         async with serving(tmp_path) as server:
             reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
-            writer.write(b"GET /api/x%0d%0a12:00:00%20INFO%20bot.control:%20token%20ok%1b[8m "
+            writer.write(b"GET /api/x%0d%0a12:00:00%20INFO%20bot.ops.control:%20token%20ok%1b[8m "
                          b"HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             try:
                 return await closed_by_server(reader)
