@@ -142,7 +142,7 @@ class BinanceFeed(StreamFeedBase):
                     for index, shard in enumerate(self._shards):
                         group.create_task(self._connection_loop(index, shard))
             except BaseExceptionGroup as failure:
-                raise first_leaf(failure) from None  # the leaf is the error; the group is noise
+                raise first_leaf(failure)  # noqa: B904  as is: `from` would overwrite its __cause__
             finally:
                 self._connected.clear()
                 self._session = None
@@ -297,7 +297,7 @@ class BinanceFeed(StreamFeedBase):
                 for symbol in symbols:
                     group.create_task(one(symbol))
         except BaseExceptionGroup as failure:
-            raise first_leaf(failure) from None  # the leaf is the error; the group is noise
+            raise first_leaf(failure)  # noqa: B904  as is: `from` would overwrite its __cause__
 
     async def _exchange_now_ms(self) -> int:
         """The exchange's clock (a simulator's runs at its own speed); our clock if the

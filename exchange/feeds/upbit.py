@@ -143,7 +143,7 @@ class UpbitFeed(StreamFeedBase):
                     group.create_task(self._watch_clock())
                     group.create_task(self._connection_loop())
             except BaseExceptionGroup as failure:
-                raise first_leaf(failure) from None  # the leaf is the error; the group is noise
+                raise first_leaf(failure)  # noqa: B904  as is: `from` would overwrite its __cause__
             finally:
                 self._connected = False
                 self._session = None
@@ -312,7 +312,7 @@ class UpbitFeed(StreamFeedBase):
                 for code in codes:
                     group.create_task(one(code))
         except BaseExceptionGroup as failure:
-            raise first_leaf(failure) from None  # the leaf is the error; the group is noise
+            raise first_leaf(failure)  # noqa: B904  as is: `from` would overwrite its __cause__
         return now_ms
 
     # ------------------------------------------------------------------ timing
