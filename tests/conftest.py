@@ -20,6 +20,29 @@ def _shared_data_dir() -> Path:
     return Path(configured) if configured else REPO_ROOT.parent / "shared" / "data"
 
 
+TIER_BY_DIRECTORY = {"unit": "unit", "contract": "contract",
+                     "scenarios": "integration", "integration": "integration"}
+TIERS = frozenset(TIER_BY_DIRECTORY.values())
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Give every test its tier marker from its directory, so `-m unit`, `-m "not integration"`
+    and the fast lane `-m "not slow"` select by what a test is without anyone remembering to
+    mark it. A tier marked on the test itself wins: a test in tests/unit that starts a
+    subprocess carries `@pytest.mark.integration` and is not also called a unit test."""
+    tests_dir = Path(__file__).parent
+    for item in items:
+        if any(marker.name in TIERS for marker in item.iter_markers()):
+            continue
+        try:
+            directory = item.path.relative_to(tests_dir).parts[0]
+        except ValueError:  # collected from outside tests/: no tier to infer
+            continue
+        tier = TIER_BY_DIRECTORY.get(directory)
+        if tier is not None:
+            item.add_marker(tier)
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path of ../shared/data; skips the test with a clear reason when it is absent."""

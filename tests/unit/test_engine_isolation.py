@@ -10,6 +10,7 @@ import numpy as np
 
 from bot.config import StrategyConfig
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from tests.waiting import async_wait_until
 from trading.engine import Engine
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS
@@ -152,8 +153,8 @@ def test_a_decision_step_that_raises_is_logged_and_the_loop_goes_on() -> None:
             for minute in range(2):
                 for symbol in SYMBOLS:
                     engine.on_bar(bar(symbol, minute))
-                while len(trader.steps) < minute + 1:
-                    await asyncio.sleep(0.005)
+                await async_wait_until(lambda m=minute: len(trader.steps) >= m + 1,
+                                       what=f"the decision for minute {minute}")
         finally:
             loop.cancel()
             await asyncio.gather(loop, return_exceptions=True)

@@ -16,6 +16,7 @@ from bot.ops.commands import CommandLayer
 from bot.ops.notify import watch_runtime
 from exchange.feeds.common import FeedHealth
 from rl.registry import ModelRegistry
+from tests.waiting import async_wait_until
 from trading.notices import Notice, NoticeKind, Notifier
 
 
@@ -69,11 +70,14 @@ def test_watcher_reports_each_stale_flip_and_each_new_best_model_once(tmp_path: 
     async def scenario() -> None:
         task = asyncio.create_task(watch_runtime(runtime, registry_path, interval_s=0.01,
                                                  model_every=3))
-        await asyncio.sleep(0.08)
+        await async_wait_until(lambda: len(heard) == 2, what="the stale flip and the recovery")
         with ModelRegistry.open(registry_path) as registry:
             registry.register("g2", tmp_path / "g2.pt", parent="g1")
             registry.promote("g2")
-        await asyncio.sleep(0.15)
+        await async_wait_until(lambda: len(heard) == 3, what="the promotion notice")
+        promoted_at = runtime.feed.calls  # two more registry reads: a repeat notice shows here
+        await async_wait_until(lambda: runtime.feed.calls >= promoted_at + 2 * 3,
+                               what="two more registry reads")
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 

@@ -4,6 +4,7 @@ firing on a real loop, hourly stats from a real backtest ledger, subprocess jobs
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from bot.ops.scheduler import Job, Scheduler, command_job, hourly_stats_job, rep
 from bot.research.backtest import run_backtest
 from bot.research.report import hourly_stats, load_ledger
 from tests.replay_data import write_random_walk_market
+from tests.waiting import async_wait_until
 
 HOUR_MS = 3_600_000
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % HOUR_MS  # an hour boundary
@@ -38,7 +40,20 @@ def counting_job(name: str = "hourly", period_s: int = 3600) -> tuple[Job, list[
     return Job(name, period_s, action), calls
 
 
+async def run_until(scheduler: Scheduler, done: Callable[[], object], what: str,
+                    timeout_s: float = 10.0) -> None:
+    """Run the scheduler until `done()` holds, then stop it (cancelled, as the daemon does)."""
+    task = asyncio.create_task(scheduler.run())
+    await async_wait_until(lambda: done() or task.done(), timeout_s, what=what)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 async def run_for(scheduler: Scheduler, seconds: float) -> None:
+    """Run the scheduler through a window in which nothing may run. The window is the scenario
+    (there is no event for "did not run"); a missed slot is queued before the workers start,
+    so one would run within the window's first milliseconds."""
     task = asyncio.create_task(scheduler.run())
     await asyncio.sleep(seconds)
     task.cancel()
@@ -62,7 +77,8 @@ def test_a_slot_missed_while_down_runs_once_on_start_and_never_again(tmp_path: P
     job, calls = counting_job()
     with JobStore(tmp_path / "s.sqlite") as store:
         store.first_started_ms(T0 - 5 * HOUR_MS)  # installed five hours ago
-        asyncio.run(run_for(Scheduler([job], store, Clock(T0 + 3 * HOUR_MS + 60_000)), 0.3))
+        asyncio.run(run_until(Scheduler([job], store, Clock(T0 + 3 * HOUR_MS + 60_000)),
+                              lambda: calls, "the missed slot"))
     assert calls == [T0 + 3 * HOUR_MS], "only the latest missed slot, once"
     with JobStore(tmp_path / "s.sqlite") as store:  # restarted within the same hour
         asyncio.run(run_for(Scheduler([job], store, Clock(T0 + 3 * HOUR_MS + 120_000)), 0.3))
@@ -98,7 +114,8 @@ def test_a_failing_job_is_recorded_failed_and_the_scheduler_goes_on(tmp_path: Pa
 def test_apscheduler_fires_each_due_slot_once_on_the_loop(tmp_path: Path) -> None:
     job, calls = counting_job("fast", period_s=1)
     with JobStore(tmp_path / "s.sqlite") as store:
-        asyncio.run(run_for(Scheduler([job], store), 3.3))
+        asyncio.run(run_until(Scheduler([job], store), lambda: len(calls) >= 2,
+                              "two slots of a 1 s job"))
         runs = store.runs("fast")
     assert len(calls) >= 2, calls
     assert len(set(calls)) == len(calls), "no slot twice"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from bot.ops.sdnotify import SdNotifier, heartbeat, status_line, supervise
+from tests.waiting import async_wait_until, wait_until
 
 
 class FakeSystemd:
@@ -53,18 +54,11 @@ def systemd(tmp_path: Path):
     fake.close()
 
 
-def wait_for(predicate, timeout_s: float = 3.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.01)
-
-
 def test_ready_status_and_stopping_arrive_as_datagrams(systemd) -> None:
     fake, path = systemd
     notifier = SdNotifier({"NOTIFY_SOCKET": path})
     assert notifier.ready("feed live") and notifier.status("2 steps") and notifier.stopping()
-    wait_for(lambda: len(fake.messages) == 3)
+    wait_until(lambda: len(fake.messages) == 3, 3.0, what="three datagrams")
     assert [m for _, m in fake.messages] == ["READY=1\nSTATUS=feed live", "STATUS=2 steps",
                                              "STOPPING=1"]
 
@@ -74,7 +68,7 @@ def test_abstract_socket_named_with_at_sign() -> None:
     fake = FakeSystemd("\0" + name)
     try:
         assert SdNotifier({"NOTIFY_SOCKET": "@" + name}).watchdog()
-        wait_for(lambda: fake.lines() == ["WATCHDOG=1"])
+        wait_until(lambda: fake.lines() == ["WATCHDOG=1"], 3.0, what="the watchdog datagram")
     finally:
         fake.close()
 
@@ -96,13 +90,17 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(systemd) -> None:
     notifier = SdNotifier({"NOTIFY_SOCKET": path})
     blocked: dict[str, float] = {}
 
+    def pings_since(start: float) -> int:
+        return sum(1 for t, m in list(fake.messages) if m == "WATCHDOG=1" and t > start)
+
     async def scenario() -> None:
         beat = asyncio.create_task(heartbeat(notifier, 0.05))
-        await asyncio.sleep(0.4)
+        await async_wait_until(lambda: pings_since(0.0) >= 5, 3.0, what="five healthy pings")
         blocked["from"] = time.monotonic()
-        time.sleep(0.8)  # a stuck loop: CPU-bound work or a blocking call on the loop thread
+        time.sleep(0.8)  # the scenario: a stuck loop (CPU-bound work or a blocking call)
         blocked["to"] = time.monotonic()
-        await asyncio.sleep(0.4)
+        await async_wait_until(lambda: pings_since(blocked["to"]) >= 3, 3.0,
+                               what="three pings after the loop runs again")
         beat.cancel()
 
     asyncio.run(scenario())
@@ -123,22 +121,30 @@ def test_supervise_sends_ready_only_once_the_feed_is_live_then_stopping(systemd)
     state: dict[str, Any] = {"mode": "paper", "symbols": 3, "decisions": {"steps": 0},
                              "feed": {"connected": False, "messages": 0}}
 
+    reads = [0]
+
+    def status() -> dict[str, Any]:
+        reads[0] += 1
+        return state
+
     async def scenario() -> None:
-        task = asyncio.create_task(supervise(lambda: state, SdNotifier(env), status_every_s=0.2))
-        await asyncio.sleep(0.5)
+        task = asyncio.create_task(supervise(status, SdNotifier(env), status_every_s=0.2))
+        await async_wait_until(lambda: reads[0] >= 2, 3.0, what="two looks at a feed not yet live")
         assert "READY=1" not in fake.lines(), "not ready before the feed delivered data"
         state["feed"] = {"connected": True, "messages": 10, "stale": False}
-        await asyncio.sleep(0.7)
+        await async_wait_until(lambda: "READY=1" in fake.lines()
+                               and fake.lines().count("WATCHDOG=1") >= 8, 3.0,
+                               what="READY=1 and eight watchdog pings")
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     asyncio.run(scenario())
-    wait_for(lambda: fake.lines()[-1:] == ["STOPPING=1"])
+    wait_until(lambda: fake.lines()[-1:] == ["STOPPING=1"], 3.0, what="STOPPING=1")
     lines = fake.lines()
     assert lines.count("READY=1") == 1
     assert lines.index("READY=1") > lines.index("STATUS=starting: connecting the feed")
-    assert lines.count("WATCHDOG=1") >= 8  # every 50 ms for ~1.2 s
+    assert lines.count("WATCHDOG=1") >= 8  # every 50 ms from the start
     assert any(line.startswith("STATUS=paper · feed live · 3 symbols") for line in lines)
 
 
