@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+from model.instruments import decimals_of
+
 MISSING = "–"  # en dash: shown for None (the value does not exist yet)
 SIM_LABEL = " (sim)"  # the simulated market runs 60x ahead of the wall clock: never pass it off as real
 # Decimals shown for money in each quote asset. The command answers carry no instrument tick
@@ -42,8 +44,7 @@ def _decimal(value: Any) -> Decimal | None:
 
 def places_of(step: Decimal | str) -> int:
     """Decimals of a tick or lot step: `0.01` -> 2, `1` -> 0, `1E-8` -> 8."""
-    exponent = Decimal(str(step)).normalize().as_tuple().exponent
-    return max(0, -int(exponent))
+    return decimals_of(Decimal(str(step)))
 
 
 def fixed(value: Any, places: int, *, trim: bool = False, grouped: bool = True) -> str:

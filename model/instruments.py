@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from enum import Enum
 from typing import Any
 
@@ -76,12 +76,11 @@ class Instrument:
         """
         value = _dec(raw)
         tick = self.tick_at(value)
-        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
-        return (value / tick).to_integral_value(rounding) * tick
+        return to_grid(value, tick, ROUND_FLOOR if side is Side.BUY else ROUND_CEILING)
 
     def amount(self, raw: float | Decimal) -> Decimal:
         """Round an amount down to the lot grid (never buy or sell more than asked)."""
-        return (_dec(raw) / self.lot).to_integral_value(ROUND_FLOOR) * self.lot
+        return to_grid(_dec(raw), self.lot, ROUND_FLOOR)
 
     def check(
         self, price: Decimal, amount: Decimal, *, is_market: bool = False
@@ -143,11 +142,47 @@ class Instrument:
 
     @property
     def price_decimals(self) -> int:
-        return max(0, -self.tick.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return decimals_of(self.tick)
 
     @property
     def amount_decimals(self) -> int:
-        return max(0, -self.lot.normalize().as_tuple().exponent)  # type: ignore[operator]
+        return decimals_of(self.lot)
+
+
+# ---------------------------------------------------------------- grid arithmetic
+# One place for "a value on a tick or lot grid": the instrument rounds orders with it, the
+# paper broker and the ccxt adapters put fills back on it, the fill log writes with it.
+
+
+def decimals_of(step: Decimal) -> int:
+    """Decimals a grid step is written with: 0.001 -> 3, 0.5 -> 1, 10 (or 1E+1) -> 0."""
+    return max(0, -step.normalize().as_tuple().exponent)  # type: ignore[operator]
+
+
+def to_grid(value: Decimal, step: Decimal, rounding: str = ROUND_HALF_EVEN) -> Decimal:
+    """The multiple of `step` next to `value` in the `rounding` direction, in exact Decimal
+    arithmetic: nearest (half to even) by default, for a value that should already lie on the
+    grid (ccxt hands amounts and prices over as floats); ROUND_FLOOR never gives more than
+    asked, ROUND_CEILING never sells below the price."""
+    return (value / step).to_integral_value(rounding) * step
+
+
+def float_to_grid(value: float, step: Decimal) -> Decimal:
+    """The multiple of `step` nearest to a float the fill model put on that grid.
+
+    The quotient is taken in float and rounded by Python's `round` (half to even) on purpose:
+    the paper books, and so every backtest ledger digest, are built on this exact arithmetic.
+    `value / float(step)` must be finite (the caller refuses what is not)."""
+    return Decimal(round(value / float(step))) * step
+
+
+def grid_text(value: Decimal, step: Decimal) -> str:
+    """`value` written with exactly the decimals of `step` (0.001 -> 3, 10 -> none), never in
+    scientific notation, so a log line shows no float noise and no made-up digit. A step of
+    zero or less (unknown grid) writes the value as it is."""
+    if step <= 0:
+        return f"{value:f}"
+    return f"{value.quantize(Decimal(1).scaleb(-decimals_of(step))):f}"
 
 
 def _dec(value: float | Decimal) -> Decimal:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
-from model.instruments import Instrument, Side
+from model.instruments import Instrument, Side, grid_text
 from model.orders import Filled, OrderRequest, OrderType, PartiallyFilled, Rejected
 from risk.state import Cause, StateEvent, TradingState
 from risk.state import pause as pause_state
@@ -250,21 +250,12 @@ def fill_line(fill: PartiallyFilled | Filled, instrument: Instrument | None) -> 
     amount, price, fee = f"{fill.amount:f}", f"{fill.price:f}", f"{fill.fee:f}"
     if instrument is not None:
         tick = instrument.tick_at(fill.price)
-        amount, price = _on_grid(fill.amount, instrument.lot), _on_grid(fill.price, tick)
-        fee = _on_grid(fill.fee, tick * instrument.lot)
+        amount, price = grid_text(fill.amount, instrument.lot), grid_text(fill.price, tick)
+        fee = grid_text(fill.fee, tick * instrument.lot)
     quote = f" {instrument.quote}" if instrument is not None else ""
     kind = "fill" if isinstance(fill, Filled) else "partial fill"
     return (f"{kind}: {fill.side.value} {amount} {fill.symbol} @ {price}{quote} fee {fee}{quote} "
             f"{fill.liquidity.value.lower()} order {fill.client_order_id}")
-
-
-def _on_grid(value: Decimal, step: Decimal) -> str:
-    """`value` written with exactly the decimals of `step` (0.001 -> 3, 10 -> none), never in
-    scientific notation."""
-    if step <= 0:
-        return f"{value:f}"
-    decimals = max(-step.normalize().as_tuple().exponent, 0)  # type: ignore[operator]
-    return f"{value.quantize(Decimal(1).scaleb(-decimals)):f}"
 
 
 def utc_minute(epoch_ms: int) -> str:

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from exchange.brokers.ccxt_client import RequestGate, dialect_for, retry_after_s
-from model.instruments import Instrument, Side
+from model.instruments import Instrument, Side, to_grid
 from model.orders import Liquidity, OrderType
 from state.ledger import Ledger
 from state.records import OrderRow
@@ -165,9 +165,9 @@ class CcxtAccountView:
         price = _dec(raw.get("price"))
         amount, filled = _dec(raw.get("amount")), _dec(raw.get("filled"))
         if instrument is not None:
-            amount, filled = _grid(amount, instrument.lot), _grid(filled, instrument.lot)
+            amount, filled = to_grid(amount, instrument.lot), to_grid(filled, instrument.lot)
             if price:
-                price = _grid(price, instrument.tick_at(price))
+                price = to_grid(price, instrument.tick_at(price))
         created = int(raw.get("timestamp") or 0)
         updated = int(raw.get("lastUpdateTimestamp") or raw.get("lastTradeTimestamp") or created)
         return BrokerOrder(cid, exchange_id, symbol, Side(str(raw["side"]).upper()), otype,
@@ -177,7 +177,7 @@ class CcxtAccountView:
     def _trade(self, raw: dict[str, Any], symbol: str) -> BrokerTrade:
         instrument = self.instruments[symbol]
         price = _dec(raw["price"])
-        price = _grid(price, instrument.tick_at(price))
+        price = to_grid(price, instrument.tick_at(price))  # ccxt hands floats over
         fee = raw.get("fee") or {}
         cost = _dec(fee.get("cost"))
         if fee.get("currency") == instrument.base:
@@ -186,7 +186,7 @@ class CcxtAccountView:
         liquidity = Liquidity.MAKER if raw.get("takerOrMaker") == "maker" else Liquidity.TAKER
         return BrokerTrade(str(raw["id"]), exchange_order, self._client_ids.get(exchange_order),
                            symbol, Side(str(raw["side"]).upper()), price,
-                           _grid(_dec(raw["amount"]), instrument.lot), cost, liquidity,
+                           to_grid(_dec(raw["amount"]), instrument.lot), cost, liquidity,
                            int(raw.get("timestamp") or 0))
 
     def _market(self, symbol: str) -> str:
@@ -247,7 +247,3 @@ async def reconcile_at_start(ledger: Ledger, instruments: Mapping[str, Instrumen
 def _dec(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(str(value))
 
-
-def _grid(value: Decimal, step: Decimal) -> Decimal:
-    """ccxt hands floats over: put a value back on the instrument's exact grid."""
-    return (value / step).to_integral_value() * step

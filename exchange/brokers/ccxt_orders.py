@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from model.fills import FillParams
-from model.instruments import Instrument, Side
+from model.instruments import Instrument, Side, to_grid
 from model.orders import (
     Filled,
     Liquidity,
@@ -72,8 +72,8 @@ def trade_events(order: LiveOrder, trades: list[dict[str, Any]], instrument: Ins
     events: list[OrderEvent] = []
     for trade in trades:
         order.trade_ids.add(str(trade["id"]))
-        amount = on_grid(dec(trade["amount"]), instrument.lot)
-        price = on_grid(dec(trade["price"]), instrument.tick_at(dec(trade["price"])))
+        amount = to_grid(dec(trade["amount"]), instrument.lot)  # ccxt hands floats over
+        price = to_grid(dec(trade["price"]), instrument.tick_at(dec(trade["price"])))
         fee = fee_in_quote(trade, instrument, price)
         order.filled += amount
         liquidity = Liquidity.MAKER if trade.get("takerOrMaker") == "maker" else Liquidity.TAKER
@@ -100,11 +100,6 @@ def lock_estimate(request: OrderRequest, instrument: Instrument,
 
 def dec(value: Any) -> Decimal:
     return ZERO if value is None else Decimal(str(value))
-
-
-def on_grid(value: Decimal, step: Decimal) -> Decimal:
-    """ccxt hands floats over; put them back on the instrument's exact grid."""
-    return (value / step).to_integral_value() * step
 
 
 def fee_in_quote(trade: dict[str, Any], instrument: Instrument, price: Decimal) -> Decimal:

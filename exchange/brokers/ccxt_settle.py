@@ -29,7 +29,6 @@ from exchange.brokers.ccxt_orders import (
     LiveOrder,
     LivePolicy,
     dec,
-    on_grid,
     trade_events,
     wall_ms,
 )
@@ -40,7 +39,7 @@ from exchange.brokers.failures import (
     CommandFailureListener,
     redacted,
 )
-from model.instruments import Instrument
+from model.instruments import Instrument, to_grid
 from model.orders import Canceled, OrderEvent
 from trading.broker import EventListener
 
@@ -177,4 +176,4 @@ class OrderSettling(CcxtRequests):
         """The exchange's filled amount of an order on the lot grid, as our fills are: a
         float that ccxt computed (0.30000000000000004) must not look like a missing trade
         that holds the order open for ever."""
-        return on_grid(dec(info.get("filled")), self.instruments[order.request.symbol].lot)
+        return to_grid(dec(info.get("filled")), self.instruments[order.request.symbol].lot)

@@ -37,7 +37,6 @@ from exchange.brokers.ccxt_orders import (
     PENDING,
     LiveOrder,
     LivePolicy,
-    on_grid,
     trade_events,
     wall_ms,
 )
@@ -45,7 +44,7 @@ from exchange.brokers.ccxt_settle import OrderSettling
 from exchange.brokers.user_stream_client import UserStreamClient
 from exchange.brokers.user_stream_events import BalanceUpdate, ExecutionUpdate, UserUpdate
 from exchange.feeds.common import describe
-from model.instruments import Instrument
+from model.instruments import Instrument, to_grid
 from model.orders import Canceled, OrderEvent
 
 log = logging.getLogger("exchange.brokers.ccxt")
@@ -181,7 +180,7 @@ class StreamSettling(OrderSettling):
                 events = trade_events(order, [update.as_ccxt_trade()], instrument,
                                       self.clock_ms())
                 self._trade_seq += len(events)
-            behind = on_grid(update.cum_qty, instrument.lot) > order.filled
+            behind = to_grid(update.cum_qty, instrument.lot) > order.filled
             if behind:
                 # A trade we never saw (a frame lost while the socket was down or
                 # unreadable): REST has it; the order stays open until the poll brings it.

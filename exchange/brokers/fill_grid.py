@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
+from model.instruments import float_to_grid
+
 
 def float_decimal(value: float) -> Decimal:
     """A float as the Decimal of its shortest repr (what the fill model meant)."""
@@ -24,10 +26,6 @@ def fill_on_grid(price: float, amount: float, tick: Decimal,
     a fill must never reach the books. An amount under half a lot is 0: nothing to book."""
     if not all(math.isfinite(v) for v in (price, amount, price / float(tick), amount / float(lot))):
         return None
-    exact = on_grid(price, tick), on_grid(amount, lot)
+    exact = float_to_grid(price, tick), float_to_grid(amount, lot)
     return exact if exact[0] > 0 and exact[1] >= 0 else None
 
-
-def on_grid(value: float, step: Decimal) -> Decimal:
-    """The multiple of `step` nearest to a float the fill model put on that grid."""
-    return Decimal(round(value / float(step))) * step

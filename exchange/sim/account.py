@@ -29,7 +29,7 @@ from exchange.brokers.sim_wallet import Wallet
 from exchange.sim.auth import bad_request
 from model import fills
 from model.fills import FillParams
-from model.instruments import Instrument, Side
+from model.instruments import Instrument, Side, float_to_grid
 from model.orders import OrderType
 
 ZERO = Decimal(0)
@@ -294,10 +294,10 @@ class SimAccount:
         rate = maker if is_maker else taker
         executions: list[Execution] = []
         for price_f, amount_f in zip(result.level_price[row], result.level_amount[row]):
-            qty = min(_on_grid(float(amount_f), instrument.lot), order.remaining)
+            qty = min(float_to_grid(float(amount_f), instrument.lot), order.remaining)
             if qty <= 0:
                 continue
-            price = _on_grid(float(price_f), order.tick)
+            price = float_to_grid(float(price_f), order.tick)
             notional = price * qty
             fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
             order.reserved -= self.wallet.settle(order.side, instrument, qty, notional, fee,
@@ -344,7 +344,3 @@ def _budget(order: SimOrder) -> float:
         return math.inf
     return float(order.reserved) * (1 - 1e-12)
 
-
-def _on_grid(value: float, step: Decimal) -> Decimal:
-    """The multiple of `step` nearest to a float the fill model put on that grid."""
-    return Decimal(round(value / float(step))) * step
