@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS: dict[str, int] = {"model": 0, "strategies": 1, "risk": 2, "state": 2, "trading": 3,
                           "exchange": 4, "rl": 5, "bot": 6}
+BOT_ROOMS = ("app", "ops", "cli", "research")  # bot's sub-packages, drawn as their own boxes
 
 
 def product_modules(root: Path = ROOT) -> dict[str, Path]:
@@ -122,16 +123,22 @@ def upward_arrows(graph: dict[str, set[str]]) -> list[str]:
     return sorted(arrows)
 
 
+def drawn_node(module: str) -> str:
+    """The box a module is drawn in: its top package, or bot's sub-package (app, ops, cli,
+    research; `bot` for the shared modules beside them)."""
+    parts = module.split(".")
+    if parts[0] == "bot" and len(parts) > 1 and parts[1] in BOT_ROOMS:
+        return f"bot.{parts[1]}"
+    return parts[0]
+
+
 def mermaid(graph: dict[str, set[str]]) -> str:
-    """The package-level graph, highest layer on top, as a Mermaid flowchart."""
-    packages: dict[tuple[str, str], int] = defaultdict(int)
-    for source, targets in graph.items():
-        for target in targets:
-            a, b = source.split(".")[0], target.split(".")[0]
-            if a != b:
-                packages[(a, b)] += 1
+    """The package-level graph (bot by sub-package) as a Mermaid flowchart."""
+    arrows = {(drawn_node(source), drawn_node(target))
+              for source, targets in graph.items() for target in targets}
     lines = ["```mermaid", "flowchart TD"]
-    lines += [f"    {a} -->|{n}| {b}" for (a, b), n in sorted(packages.items())]
+    lines += [f"    {a.replace('.', '_')}[{a}] --> {b.replace('.', '_')}[{b}]"
+              for a, b in sorted(arrows) if a != b]
     lines.append("```")
     return "\n".join(lines)
 
@@ -140,8 +147,8 @@ def main() -> int:
     graph = import_edges(product_modules())
     broken = [f"cycle: {' <-> '.join(c)}" for c in cycles(graph)]
     broken += [f"upward: {arrow}" for arrow in upward_arrows(graph)]
-    print("# Import graph\n\nPackage-level imports of the product (arrow = imports, label = how many"
-          " module-level imports),\ndrawn by `python -m tests.import_graph > docs/import-graph.md`;"
+    print("# Import graph\n\nPackage-level imports of the product (an arrow: some module of one imports"
+          " some module of the other),\ndrawn by `python -m tests.import_graph > docs/import-graph.md`;"
           " tests/unit/test_import_graph.py\nkeeps it current and checks the rules in"
           " tests/import_graph.py's docstring.\n")
     print(mermaid(graph))
