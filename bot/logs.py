@@ -7,7 +7,7 @@ Both formatters escape control characters (CR, LF, ESC, the rest of C0 and C1, U
 separators) in everything a record carries, so a value from outside (a URL path, a symbol, a
 Telegram message) can neither forge a whole log line nor drive the terminal. Done here, once,
 because a call site that forgets is one forged line; tracebacks keep their line breaks.
-`RateLimitedLog` keeps a flood of identical refusals down to one line a minute.
+A flood of identical refusals is kept down by model/ratelimit.py's `RateLimitedLog`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import logging
 import re
 import sys
 import time
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Iterable
 
 import orjson
 
@@ -111,46 +111,6 @@ class HumanFormatter(logging.Formatter):
         if record.stack_info:
             shown.stack_info = _escape_traceback(record.stack_info, TRACEBACK_INDENT)
         return super().format(shown)
-
-
-class RateLimitedLog:
-    """At most one record per key every `every_s` seconds; the next one that gets through
-    says how many were suppressed meanwhile. For refusals a stranger can repeat at will
-    (unauthorized control requests): each is worth knowing about, a log flood is not."""
-
-    def __init__(self, logger: logging.Logger, every_s: float = 60.0, *,
-                 clock: Callable[[], float] = time.monotonic, max_keys: int = 1024) -> None:
-        self._logger = logger
-        self._every_s = every_s
-        self._clock = clock
-        self._max_keys = max_keys
-        self._last: dict[Hashable, tuple[float, int]] = {}  # key -> (logged at, suppressed)
-
-    def warning(self, key: Hashable, msg: str, *args: object) -> bool:
-        """Log `msg % args` at WARNING unless `key` was logged less than `every_s` ago;
-        True when it was logged."""
-        now = self._clock()
-        logged_at, suppressed = self._last.get(key, (None, 0))
-        if logged_at is not None and now - logged_at < self._every_s:
-            self._last[key] = (logged_at, suppressed + 1)
-            return False
-        if suppressed:
-            msg += " (%d more suppressed in the last %.0f s)"
-            args += (suppressed, now - logged_at) if logged_at is not None else (suppressed, 0.0)
-        self._forget_old(now)
-        self._last[key] = (now, 0)
-        self._logger.warning(msg, *args)
-        return True
-
-    def _forget_old(self, now: float) -> None:
-        """Bound the memory a stranger can make us spend on keys (one per peer address)."""
-        if len(self._last) < self._max_keys:
-            return
-        for key, (logged_at, _) in list(self._last.items()):
-            if now - logged_at >= self._every_s:
-                del self._last[key]
-        while len(self._last) >= self._max_keys:
-            del self._last[next(iter(self._last))]
 
 
 def setup_logging(fmt: str = "human", level: str = "INFO", secrets: Iterable[str] = ()) -> None:

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
-from bot.logs import RateLimitedLog
+from model.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 

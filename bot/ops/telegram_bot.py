@@ -55,6 +55,7 @@ from bot.ops.command_text import render
 from bot.ops.commands import CommandError
 from bot.ops.notify import summarize
 from bot.ops.telegram_support import DropCounter, SafeBot, equity_png, forceexit_problem
+from model.ratelimit import RateLimit
 from trading.notices import Notice, NoticeKind, wall_ms
 
 if TYPE_CHECKING:
@@ -122,8 +123,8 @@ class TelegramBot:
             settings.token.get_secret_value() or "0:missing-token")  # run() refuses then
         self._pending: dict[str, _Pending] = {}
         self._recent: dict[int, deque[float]] = {}
-        self._warned_rate: dict[int, float] = {}
-        self._unauthorized_logged: dict[int, float] = {}
+        self._rate_warnings = RateLimit(60.0)  # per chat
+        self._unauthorized_log = RateLimit(settings.unauthorized_log_every_s)  # per chat
         self.unauthorized_dropped = 0
         self._immediate: list[Notice] = []
         self._batch: list[Notice] = []
@@ -223,10 +224,7 @@ class TelegramBot:
             raise ApplicationHandlerStop  # empty or malformed update: nothing to answer
         if not self._allowed(chat.id):
             self.unauthorized_dropped += 1
-            now = time.monotonic()
-            last = self._unauthorized_logged.get(chat.id)
-            if last is None or now - last >= self._settings.unauthorized_log_every_s:
-                self._unauthorized_logged[chat.id] = now
+            if self._unauthorized_log.admit(chat.id) is not None:
                 log.warning("telegram: ignored an update from unauthorized chat %d "
                             "(%d ignored in total)", chat.id, self.unauthorized_dropped)
             raise ApplicationHandlerStop
@@ -239,8 +237,7 @@ class TelegramBot:
         while recent and now - recent[0] > 60.0:
             recent.popleft()
         if len(recent) >= self._settings.commands_per_minute:
-            if now - self._warned_rate.get(chat_id, 0.0) > 60.0:
-                self._warned_rate[chat_id] = now
+            if self._rate_warnings.admit(chat_id) is not None:
                 log.warning("telegram: chat %d is over %d commands a minute; ignoring it for now",
                             chat_id, self._settings.commands_per_minute)
             return False

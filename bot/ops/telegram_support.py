@@ -13,6 +13,8 @@ from typing import Any
 from telegram import Update
 from telegram.ext import ExtBot
 
+from model.ratelimit import RateLimit
+
 log = logging.getLogger("bot.ops.telegram_bot")  # one logger name for everything Telegram
 
 
@@ -65,9 +67,7 @@ class DropCounter:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.total = 0
         self.unreported = 0
-        self._warn_every_s = warn_every_s
-        self._clock = clock
-        self._last_warning: float | None = None
+        self._warnings = RateLimit(warn_every_s, clock=clock)
 
     def add(self, count: int, reason: str) -> None:
         """Count `count` dropped notices; warn unless a warning went out within the interval."""
@@ -75,9 +75,7 @@ class DropCounter:
             return
         self.total += count
         self.unreported += count
-        now = self._clock()
-        if self._last_warning is None or now - self._last_warning >= self._warn_every_s:
-            self._last_warning = now
+        if self._warnings.admit() is not None:
             log.warning("telegram: %d notice(s) dropped (%s); %d since start", count, reason,
                         self.total)
 

@@ -13,6 +13,7 @@ import numpy as np
 
 from exchange.feeds.sanity import FrameValidator
 from model.market import Bar, BarHistory, TickBatch, bars_of, history_after
+from model.ratelimit import RateLimit
 
 RATE_WINDOW_S = 2.0
 MALFORMED_LOG_INTERVAL_S = 10.0
@@ -113,20 +114,17 @@ class MalformedReporter:
     def __init__(self, logger: logging.Logger) -> None:
         self._log = logger
         self.count = 0
-        self._unlogged = 0
-        self._logged_s = -MALFORMED_LOG_INTERVAL_S
+        self._lines = RateLimit(MALFORMED_LOG_INTERVAL_S)
 
     def report(self, reason: str, raw: str | bytes) -> None:
         self.count += 1
-        self._unlogged += 1
-        now = time.monotonic()
-        if now - self._logged_s < MALFORMED_LOG_INTERVAL_S:
+        passed = self._lines.admit()
+        if passed is None:
             return
         self._log.warning(
             "skipped %d malformed frame(s) (%d in total); latest: %s; starts %r",
-            self._unlogged, self.count, reason, raw[:LOG_SAMPLE_CHARS],
+            passed.suppressed + 1, self.count, reason, raw[:LOG_SAMPLE_CHARS],
         )
-        self._logged_s, self._unlogged = now, 0
 
 
 class InvalidReporter:
@@ -135,17 +133,14 @@ class InvalidReporter:
 
     def __init__(self, logger: logging.Logger) -> None:
         self._log = logger
-        self._unlogged = 0
-        self._logged_s = -MALFORMED_LOG_INTERVAL_S
+        self._lines = RateLimit(MALFORMED_LOG_INTERVAL_S)
 
     def __call__(self, reason: str, symbol: str) -> None:
-        self._unlogged += 1
-        now = time.monotonic()
-        if now - self._logged_s < MALFORMED_LOG_INTERVAL_S:
+        passed = self._lines.admit()
+        if passed is None:
             return
         self._log.warning("dropped %d invalid market-data item(s); latest: %s on %.40r",
-                          self._unlogged, reason, symbol)
-        self._logged_s, self._unlogged = now, 0
+                          passed.suppressed + 1, reason, symbol)
 
 
 def edge_validator(logger: logging.Logger, backfill_minutes: int,

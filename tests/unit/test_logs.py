@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from bot.logs import RateLimitedLog, escape_controls, setup_logging
+from bot.logs import escape_controls, setup_logging
+from model.ratelimit import RateLimitedLog
 
 FORGED = "/api/x\n12:00:00 WARNING bot.ops.control: all good\r\x1b[2K\x85\u2028\x00\t\x9b"
 
@@ -91,4 +92,4 @@ def test_the_throttle_forgets_old_peers_instead_of_growing() -> None:
     for peer in range(100):
         now[0] += 1.0
         assert refusals.warning(peer, "refused")  # a new peer is always heard once
-    assert len(refusals._last) <= 8
+    assert len(refusals) <= 8
