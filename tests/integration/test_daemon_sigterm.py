@@ -1,0 +1,81 @@
+"""A real SIGTERM (what systemd sends on `systemctl stop`) to `entasis run`: the chat hears
+"daemon stopping" before the process exits, and the exit is a clean 0.
+
+The daemon runs as a subprocess (paper, embedded sim) with its Telegram bot pointed at the
+fake Bot API server of tests/fake_telegram.py on 127.0.0.1; nothing inside it is patched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from pathlib import Path
+
+from tests.conftest import REPO_ROOT
+from tests.fake_telegram import FakeBotApi
+
+TOKEN = "765432:SIGTERM-test-token"
+CHAT = 333
+CONFIG = """
+[sim]
+coins = 4
+speed = 600.0
+history_days = 1.2
+[feed]
+backfill_minutes = 1500
+[telegram]
+enabled = true
+chat_ids = [{chat}]
+api_url = "{url}"
+poll_timeout_s = 1
+"""
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 15.0  # shutdown_flush_s (3 s) and the daemon's own shutdown (4 s) fit in it
+
+
+async def wait_until_up(api: FakeBotApi, data_dir: Path, daemon: asyncio.subprocess.Process,
+                        log: Path) -> None:
+    """Up: the control endpoint is serving (control.json) and the bot polls for updates."""
+    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
+    while not ((data_dir / "control.json").exists() and api.sent("getUpdates")):
+        assert daemon.returncode is None, f"the daemon exited at start:\n{log.read_text()}"
+        assert asyncio.get_running_loop().time() < deadline, (
+            f"the daemon was not up within {START_TIMEOUT_S:.0f} s:\n{log.read_text()[-3000:]}")
+        await asyncio.sleep(0.2)
+
+
+def test_sigterm_sends_daemon_stopping_to_the_chat_then_exits_0(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    log = tmp_path / "daemon.log"
+
+    async def scenario() -> tuple[int | None, list[str]]:
+        api = FakeBotApi(TOKEN)
+        await api.start()
+        config.write_text(CONFIG.format(chat=CHAT, url=api.url))
+        log_file = log.open("w")  # a file, not a pipe: a full pipe would block the daemon
+        daemon = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=REPO_ROOT,
+            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", "ENTASIS__TELEGRAM__TOKEN": TOKEN})
+        try:
+            await wait_until_up(api, tmp_path / "var", daemon, log)
+            daemon.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(daemon.wait(), STOP_TIMEOUT_S)
+            # The fake API is in this process: what it holds now was received before the exit.
+            return daemon.returncode, [c.params["text"] for c in api.sent("sendMessage", CHAT)]
+        finally:
+            if daemon.returncode is None:
+                daemon.kill()
+                await daemon.wait()
+            log_file.close()
+            await api.stop()
+
+    returncode, messages = asyncio.run(scenario())
+    output = log.read_text()
+    assert returncode == 0, output
+    assert any("daemon stopping" in text for text in messages), (messages, output[-3000:])
+    assert "SIGTERM received: shutting down" in output
+    assert "Traceback" not in output and TOKEN not in output
+    assert not (tmp_path / "var" / "control.json").exists()
