@@ -6,6 +6,7 @@ Each feed runs against the simulator over real sockets on 127.0.0.1 (see harness
 from __future__ import annotations
 
 import asyncio
+from itertools import pairwise
 
 import pytest
 
@@ -25,7 +26,7 @@ def feed_kind(request: pytest.FixtureRequest) -> FeedHarness:
 
 
 def contiguous(opens: list[int]) -> bool:
-    return all(b - a == MINUTE_MS for a, b in zip(opens, opens[1:]))
+    return all(b - a == MINUTE_MS for a, b in pairwise(opens))
 
 
 def test_subscribe_delivers_ticks_for_every_symbol_and_bars_in_order(feed_kind: FeedHarness) -> None:
@@ -61,7 +62,7 @@ def test_reconnect_after_a_drop_loses_and_repeats_no_bar(feed_kind: FeedHarness)
                 for _ in range(2):
                     reconnects = feed.health().reconnects
                     await sim.drop_connections()
-                    await until(lambda: feed.health().reconnects > reconnects
+                    await until(lambda: feed.health().reconnects > reconnects  # noqa: B023  awaited here
                                 and feed.health().connected)
                 dropped_at = len(recorder.bars)
                 ticks_before = len(recorder.ticks)

@@ -96,12 +96,13 @@ def test_no_decision_sees_a_bar_before_it_closes(market: Path, tmp_path: Path) -
     altered.mkdir()
     cut_ms = 1_699_999_980_000 + 1_650 * 60_000
     for source in market.iterdir():
-        lines = gzip.open(source, "rt").read().splitlines()
+        with gzip.open(source, "rt") as handle:
+            lines = handle.read().splitlines()
         out = [lines[0]]
         for line in lines[1:]:
-            ts, o, h, l, c, v = line.split(",")
+            ts, o, h, l, c, v = line.split(",")  # noqa: E741  OHLCV
             if int(ts) >= cut_ms:  # crash the market from t on: a policy that peeked would react
-                o, h, l, c = (f"{float(x) * 0.5:.4f}" for x in (o, h, l, c))
+                o, h, l, c = (f"{float(x) * 0.5:.4f}" for x in (o, h, l, c))  # noqa: E741
             out.append(",".join((ts, o, h, l, c, v)))
         with gzip.open(altered / source.name, "wt") as handle:
             handle.write("\n".join(out) + "\n")

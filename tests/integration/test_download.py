@@ -76,7 +76,7 @@ def test_download_writes_every_closed_bar_and_resumes_without_duplicates_or_gaps
 def test_unknown_symbol_and_foreign_files_are_refused_with_what_to_do(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with SimExchange(CONFIG, start_ms=START_MS, autorun=False) as sim:
-            with pytest.raises(DownloadError, match="NOPE/USDT.*BASE/QUOTE"):
+            with pytest.raises(DownloadError, match=r"NOPE/USDT.*BASE/QUOTE"):
                 await download("binance", ["NOPE/USDT"], "1m", 1, tmp_path, rest_url=sim.rest_url)
             (tmp_path / "BTC_USDT-1m.csv").write_text("date,price\n2020-01-01,1\n")
             with pytest.raises(DownloadError, match="move the file away"):

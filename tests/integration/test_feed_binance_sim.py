@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from itertools import pairwise
 
 import aiohttp
 import pytest
@@ -95,7 +96,7 @@ def test_backfill_warms_history_oldest_first_then_live_bars_continue_it() -> Non
         for symbol, opens in recorder.bar_opens().items():
             history = next(h for h in recorder.histories if h.symbol == symbol)
             assert len(history) >= 599  # the window, less a bar still forming at the edge
-            assert all(b - a == MINUTE_MS for a, b in zip(opens, opens[1:])), symbol
+            assert all(b - a == MINUTE_MS for a, b in pairwise(opens)), symbol
 
     run(scenario)
 

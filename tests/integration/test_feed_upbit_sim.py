@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
+from itertools import pairwise
 
 import aiohttp
 import orjson
@@ -81,7 +82,7 @@ def test_trade_built_bars_equal_the_rest_candles_and_ticks_flow(fmt: str) -> Non
         assert all(t.bid < t.ask and t.ask_qty > 0 for t in recorder.ticks)
         assert health.connected and health.malformed == 0 and health.dropped_rows == 0
         for opens in recorder.opens().values():
-            assert all(b - a == MINUTE_MS for a, b in zip(opens, opens[1:]))
+            assert all(b - a == MINUTE_MS for a, b in pairwise(opens))
 
     run(scenario)
 
@@ -98,22 +99,22 @@ def test_unknown_market_stops_the_feed_with_the_exchange_error() -> None:
 
 def test_sim_refuses_bad_websocket_requests_with_upbit_errors_in_binary_frames() -> None:
     async def scenario() -> None:
-        async with SimExchange(FAST, start_ms=START_MS, autorun=False) as sim:
-            async with aiohttp.ClientSession() as session:
-                ws = await session.ws_connect(sim.ws_url + WS_PATH)
-                for request, name in (
-                    ('[{"type":"trade","codes":["KRW-BTC"]}]', "NO_TICKET"),
-                    ('[{"ticket":"t"},{"type":"trade"}]', "NO_CODES"),
-                    ('[{"ticket":"t"},{"format":"SIMPLE"}]', "NO_TYPE"),
-                    ("{oops", "WRONG_FORMAT"),
-                ):
-                    await ws.send_str(request)
-                    message = await ws.receive(timeout=5)
-                    assert message.type == aiohttp.WSMsgType.BINARY
-                    assert orjson.loads(message.data)["error"]["name"] == name
-                await ws.send_str("PING")
-                assert orjson.loads((await ws.receive(timeout=5)).data) == {"status": "UP"}
-                await ws.close()
+        async with (SimExchange(FAST, start_ms=START_MS, autorun=False) as sim,
+                    aiohttp.ClientSession() as session):
+            ws = await session.ws_connect(sim.ws_url + WS_PATH)
+            for request, name in (
+                ('[{"type":"trade","codes":["KRW-BTC"]}]', "NO_TICKET"),
+                ('[{"ticket":"t"},{"type":"trade"}]', "NO_CODES"),
+                ('[{"ticket":"t"},{"format":"SIMPLE"}]', "NO_TYPE"),
+                ("{oops", "WRONG_FORMAT"),
+            ):
+                await ws.send_str(request)
+                message = await ws.receive(timeout=5)
+                assert message.type == aiohttp.WSMsgType.BINARY
+                assert orjson.loads(message.data)["error"]["name"] == name
+            await ws.send_str("PING")
+            assert orjson.loads((await ws.receive(timeout=5)).data) == {"status": "UP"}
+            await ws.close()
 
     run(scenario)
 

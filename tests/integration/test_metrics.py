@@ -14,8 +14,8 @@ from bot.ops.metrics import METRICS_FILE, MetricsServer, Snapshot
 
 
 async def scrape(port: int) -> tuple[str, dict[str, list]]:
-    async with aiohttp.ClientSession() as http:
-        async with http.get(f"http://127.0.0.1:{port}/metrics") as response:
+    async with (aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/metrics") as response):
             assert response.status == 200
             content_type = response.headers["Content-Type"]
             text = await response.text()

@@ -116,7 +116,8 @@ def test_endpoint_refuses_destructive_gets_bad_bodies_and_unknown_commands(runti
                     async with http.request(method, base + path, data=body) as response:
                         answer = await response.json()
                         seen.append((response.status, answer.get("error", "")))
-                async with http.post(base + "/pause", data="{}", headers={"Authorization": "Bearer x"}) as denied:
+                async with http.post(base + "/pause", data="{}",
+                                     headers={"Authorization": "Bearer x"}) as denied:
                     seen.append((denied.status, (await denied.json())["error"]))
         finally:
             await server.stop()

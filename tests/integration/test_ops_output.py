@@ -78,7 +78,7 @@ def test_piped_tables_keep_each_row_on_one_line(traded: OpsRuntime) -> None:
     lines = human.stdout.splitlines()
     for coin in coins:  # nine columns: at rich's 80-column default these wrapped
         [row] = [line for line in lines if coin["symbol"] in line]
-        assert f"{coin['buys']}" in row and "%" in row or coin["win_rate"] is None, row
+        assert (f"{coin['buys']}" in row and "%" in row) or coin["win_rate"] is None, row
 
 
 def test_sim_timestamps_are_marked_and_status_names_the_clock(traded: OpsRuntime) -> None:

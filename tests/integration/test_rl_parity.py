@@ -197,7 +197,7 @@ def assert_same(env: Run, backtest: Run) -> None:
 
 
 def test_env_fee_quantum_is_the_ledgers() -> None:
-    assert account_module.FEE_QUANTUM == float(broker_module.FEE_QUANTUM)
+    assert float(broker_module.FEE_QUANTUM) == account_module.FEE_QUANTUM
 
 
 def test_scripted_actions_give_the_same_fills_fees_and_equity(

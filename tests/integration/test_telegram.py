@@ -245,7 +245,7 @@ def test_the_daily_report_notice_arrives_as_a_photo_and_an_html_document(tmp_pat
     page.write_text("<html><body>daily report</body></html>")
 
     async def scenario() -> None:
-        async with session(tmp_path) as (api, runtime, bot):
+        async with session(tmp_path) as (api, runtime, _bot):
             runtime.notifier.emit(NoticeKind.REPORT, "daily report: return +0.000%",
                                   photo_path=str(chart), document_path=str(page))
             text = (await api.wait_sent("sendMessage", 1, CHAT))[0]

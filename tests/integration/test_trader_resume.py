@@ -59,8 +59,10 @@ def open_trader(path: Path):
 
 def snapshot(trader) -> dict:
     return {
-        "positions": {s: (p.amount, p.avg_price, p.realized) for s, p in trader.positions.items() if p.amount},
-        "orders": [(o.client_order_id, o.symbol, o.side, o.price, o.remaining) for o in trader.broker.open_orders()],
+        "positions": {s: (p.amount, p.avg_price, p.realized)
+                      for s, p in trader.positions.items() if p.amount},
+        "orders": [(o.client_order_id, o.symbol, o.side, o.price, o.remaining)
+                   for o in trader.broker.open_orders()],
         "balances": trader.broker.balances(),
         "counters": trader.broker.counters(),
         "equity": trader.equity(),

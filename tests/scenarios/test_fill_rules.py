@@ -46,7 +46,7 @@ class B:
     ms: int
     o: float
     h: float
-    l: float
+    l: float  # noqa: E741  o/h/l/c: the bar's OHLC, as the scenario tables spell them
     c: float
     v: float
 

@@ -78,7 +78,8 @@ def test_trades_profit_and_winrate_describe_the_two_round_trips(traded: OpsRunti
     win = layer.call("winrate")
     assert win["win_rate"] == 0.5 and win["daily"][0]["round_trips"] == 2
     assert Decimal(win["avg_win"]) > 0 > Decimal(win["avg_loss"])
-    assert win["profit_factor"] == pytest.approx(float(Decimal(win["avg_win"]) / -Decimal(win["avg_loss"])), rel=1e-5)
+    profit_factor = float(Decimal(win["avg_win"]) / -Decimal(win["avg_loss"]))
+    assert win["profit_factor"] == pytest.approx(profit_factor, rel=1e-5)
 
 
 def test_performance_ranks_coins_by_realized_pnl(traded: OpsRuntime) -> None:
@@ -110,9 +111,9 @@ def test_models_and_health_without_registry_or_feed_say_why(traded: OpsRuntime) 
 
 def test_arguments_are_checked_with_messages_that_say_what_to_do(traded: OpsRuntime) -> None:
     layer = CommandLayer(traded)
-    with pytest.raises(UnknownCommand, match="known: .*balance"):
+    with pytest.raises(UnknownCommand, match=r"known: .*balance"):
         layer.call("balanse")
-    with pytest.raises(CommandError, match="unknown argument.*allowed: limit"):
+    with pytest.raises(CommandError, match=r"unknown argument.*allowed: limit"):
         layer.call("trades", {"count": 3})
     with pytest.raises(CommandError, match="limit must be an integer"):
         layer.call("trades", {"limit": "many"})
@@ -187,7 +188,7 @@ def test_reload_config_applies_risk_now_and_lists_what_needs_a_restart(fresh: Op
     assert fresh.trader.limits.max_open_positions == 3
     assert fresh.config.risk.max_open_positions == 3 and fresh.config.sim.coins == 30
     fresh.config_path.write_text(text + "[risk]\nmax_open_positions = 0\n")
-    with pytest.raises(CommandError, match="(?s)nothing changed.*max_open_positions"):
+    with pytest.raises(CommandError, match=r"(?s)nothing changed.*max_open_positions"):
         layer.call("reload-config")
     assert fresh.trader.limits.max_open_positions == 3
 

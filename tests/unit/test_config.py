@@ -121,7 +121,8 @@ def test_config_check_prints_masked_config_and_daemon_refuses_bad_config(tmp_pat
         ("ENTASIS__SIM__COINS", "x", "sim.coins = 'x' (from environment variable ENTASIS__SIM__COINS)"),
         ("ENTASIS__TELEGRAM__BATCH_WINDOW_S", "-5",
          "telegram.batch_window_s = '-5' (from environment variable ENTASIS__TELEGRAM__BATCH_WINDOW_S)"),
-        ("ENTASIS__SIM__COINZ", "3", "sim.coinz (from environment variable ENTASIS__SIM__COINZ): unknown key"),
+        ("ENTASIS__SIM__COINZ", "3",
+         "sim.coinz (from environment variable ENTASIS__SIM__COINZ): unknown key"),
     ],
 )
 def test_an_environment_override_error_names_the_variable_not_the_file(

@@ -95,8 +95,9 @@ def test_recorded_candles_match_the_recorded_ohlcv_file(shared_data: Path) -> No
     history = parse_candles(rows, "KRW-BTC", end_ms=2**62)
     assert len(history) == len(rows) and list(history.open_ms) == sorted(history.open_ms)
     csv_path = shared_data / "ohlcv/smtm_upbit/KRW-BTC-1m.csv.gz"
-    table = {int(r.split(",")[0]): [float(v) for v in r.split(",")[1:]]
-             for r in gzip.open(csv_path, "rt").read().splitlines()[1:]}
+    with gzip.open(csv_path, "rt") as handle:
+        csv_rows = handle.read().splitlines()[1:]
+    table = {int(r.split(",")[0]): [float(v) for v in r.split(",")[1:]] for r in csv_rows}
     matched = 0
     for i, open_ms in enumerate(history.open_ms.tolist()):
         if open_ms in table:

@@ -86,7 +86,7 @@ def test_bundle_with_another_feature_list_is_refused(trained, tmp_path: Path) ->
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["input_names"] = manifest["input_names"][1:] + manifest["input_names"][:1]
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(BundleError, match="feature list differs.*retrain"):
+    with pytest.raises(BundleError, match=r"feature list differs.*retrain"):
         load_bundle(copy)
 
 

@@ -154,7 +154,7 @@ def test_restore_refuses_a_damaged_backup_and_changes_nothing(sound: Path) -> No
     header_overwritten(bad)
     before = files_of(sound)
 
-    with pytest.raises(LedgerDamaged, match="bad.sqlite") as refused:
+    with pytest.raises(LedgerDamaged, match=r"bad\.sqlite") as refused:
         restore(bad, sound, sound.parent / "damaged", T0)
 
     assert "choose another backup" in str(refused.value)

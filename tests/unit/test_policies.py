@@ -29,7 +29,8 @@ def kinds(actions) -> list[tuple[str, Action]]:
 
 
 def test_baseline_buys_a_top_ranked_coin_at_the_bid_with_stop_and_confidence() -> None:
-    [buy] = [a for a in BaselinePolicy().decide(view(ranking=[coin("AAAUSDT", 0.6)])) if a.action is Action.BUY]
+    actions = BaselinePolicy().decide(view(ranking=[coin("AAAUSDT", 0.6)]))
+    [buy] = [a for a in actions if a.action is Action.BUY]
     assert buy.limit_price == 99.9 and buy.confidence == 0.6
     assert buy.stop_price == pytest.approx(99.9 * 0.99)
 

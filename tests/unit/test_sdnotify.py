@@ -8,6 +8,7 @@ import socket
 import threading
 import time
 import uuid
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -111,7 +112,7 @@ def test_watchdog_pings_stop_while_the_event_loop_is_blocked(systemd) -> None:
     assert len(before) >= 4, "the heartbeat pings while the loop is healthy"
     assert during == [], "no pings while the loop is blocked: systemd would restart us"
     assert len(after) >= 3, "pings resume once the loop runs again"
-    gaps = [b - a for a, b in zip(pings, pings[1:])]
+    gaps = [b - a for a, b in pairwise(pings)]
     assert max(gaps) >= 0.75
 
 

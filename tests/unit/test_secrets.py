@@ -64,7 +64,7 @@ def test_environment_keys_need_no_file_and_repr_hides_them() -> None:
 
 
 def test_missing_keys_say_where_to_put_them() -> None:
-    with pytest.raises(SecretsError, match="ENTASIS__EXCHANGE__API_KEY.*key_file"):
+    with pytest.raises(SecretsError, match=r"ENTASIS__EXCHANGE__API_KEY.*key_file"):
         load_api_keys(load_config(None, environ={}), environ={})
 
 

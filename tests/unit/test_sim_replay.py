@@ -134,7 +134,7 @@ def test_ticks_of_a_minute_do_not_depend_on_the_next_bar(tmp_path: Path) -> None
 
 def test_directory_without_one_minute_files_is_refused_with_a_hint(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("nothing here")
-    with pytest.raises(ReplayError, match="-1m.csv"):
+    with pytest.raises(ReplayError, match=r"-1m\.csv"):
         ReplaySource.from_dir(tmp_path)
     with pytest.raises(ReplayError, match="not found"):
         ReplaySource.from_dir(tmp_path / "missing")
