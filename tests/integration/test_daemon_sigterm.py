@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tests.conftest import REPO_ROOT
 from tests.fake_telegram import FakeBotApi
+from tests.waiting import async_wait_until
 
 TOKEN = "765432:SIGTERM-test-token"
 CHAT = 333
@@ -38,12 +39,12 @@ STOP_TIMEOUT_S = 15.0  # shutdown_flush_s (3 s) and the daemon's own shutdown (4
 async def wait_until_up(api: FakeBotApi, data_dir: Path, daemon: asyncio.subprocess.Process,
                         log: Path) -> None:
     """Up: the control endpoint is serving (control.json) and the bot polls for updates."""
-    deadline = asyncio.get_running_loop().time() + START_TIMEOUT_S
-    while not ((data_dir / "control.json").exists() and api.sent("getUpdates")):
+    def up() -> bool:
         assert daemon.returncode is None, f"the daemon exited at start:\n{log.read_text()}"
-        assert asyncio.get_running_loop().time() < deadline, (
-            f"the daemon was not up within {START_TIMEOUT_S:.0f} s:\n{log.read_text()[-3000:]}")
-        await asyncio.sleep(0.2)
+        return (data_dir / "control.json").exists() and bool(api.sent("getUpdates"))
+
+    await async_wait_until(up, START_TIMEOUT_S, interval_s=0.2,
+                           what="control.json and the bot's first getUpdates")
 
 
 def test_sigterm_sends_daemon_stopping_to_the_chat_then_exits_0(tmp_path: Path) -> None:
