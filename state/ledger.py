@@ -139,6 +139,12 @@ class Ledger:
             assets_of = assets_from(instruments) if instruments else _no_assets
         return cls(db, path, assets_of)
 
+    def use_instruments(self, instruments: Mapping[str, Instrument]) -> None:
+        """Tell the balance projection each symbol's base and quote asset, for a ledger opened
+        before they were known: the daemon opens (and so checks) its ledger first, before it
+        starts the market that lists the instruments. Applies to events recorded from now on."""
+        self._projector = Projector(assets_from(instruments))
+
     def close(self) -> None:
         """Close the file (a clean close also checkpoints the WAL into the main file)."""
         self._conn.close()

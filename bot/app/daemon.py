@@ -115,6 +115,12 @@ class Daemon:
         prepare_data_dir(config.data_dir)  # one line naming the folder if it cannot be written
         # Before the ledger or control.json: a second daemon would share one and delete the other.
         self.data_dir_lock.acquire()
+        try:  # The ledger's one check (Ledger.open), before the sim, the feed and any log line:
+            # a damaged ledger is refused in one line (`entasis run` exits 4), never written.
+            self.ledger = Ledger.open(config.data_dir / LEDGER_FILE)
+        except BaseException:
+            self.data_dir_lock.release()
+            raise
         self._main_task = asyncio.current_task()
         try:
             if config.exchange.source == "sim":
@@ -125,8 +131,7 @@ class Daemon:
             instruments = await market_source.load_instruments(config, rest_url, self.sim)
             symbols = select_universe(instruments, config)
             log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
-            self.ledger = Ledger.open(config.data_dir / LEDGER_FILE,
-                                      instruments={i.symbol: i for i in instruments})
+            self.ledger.use_instruments({i.symbol: i for i in instruments})
             refuse_non_finite_amounts(self.ledger)  # poisoned by an old `starting_balance = inf`
             self.trader = make_trader(
                 config, instruments, self.ledger, policy=config.trading.policy,

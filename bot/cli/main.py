@@ -49,14 +49,8 @@ def run(
                config.telegram.token.get_secret_value()]
     if config.app.mode == "live":
         secrets += _live_keys(config, confirm_live)
-    from state.integrity import LedgerDamaged, preflight
-
-    try:  # before the sim, the feed and any log line: a damaged ledger is never written
-        preflight(config.data_dir / "ledger.sqlite")
-    except LedgerDamaged as exc:
-        err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
-        raise typer.Exit(EXIT_LEDGER_DAMAGED) from None
     setup_logging("json" if log_json else config.app.log_format, config.app.log_level, secrets)
+    from state.integrity import LedgerDamaged
     from state.recovery import RecoveryRefused
 
     try:
@@ -66,7 +60,7 @@ def run(
     except RecoveryRefused as exc:  # the ledger and the exchange disagree: say why, no trading
         err.print(f"[red]error:[/red] {exc}", highlight=False)
         raise typer.Exit(3) from None
-    except LedgerDamaged as exc:  # models.sqlite, or damage found after the first check
+    except LedgerDamaged as exc:  # the ledger (checked first thing in the daemon), models.sqlite
         err.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_LEDGER_DAMAGED) from None
 
