@@ -233,3 +233,15 @@ def test_a_non_finite_amount_is_refused_and_nothing_is_recorded(ledger: Ledger) 
         with pytest.raises(ValueError, match="non-finite amount"):
             ledger.record(BalanceSet("USDT", amount, D(0), T0, T0))
     assert ledger.table_digest() == before
+
+
+def test_a_ledger_opened_before_its_instruments_are_known_books_fills_once_told_them(
+        tmp_path: Path) -> None:
+    """The daemon opens (and so checks) its ledger before the market lists the instruments."""
+    with Ledger.open(tmp_path / "early.db", durable=False) as ledger:
+        ledger.use_instruments(SAMPLE_INSTRUMENTS)
+        _buy_limit(ledger)
+        ledger.record(PartiallyFilled("b1", "SOLUSDT", BUY, "t1", D("99.5"), D("0.5"), D("0.05"),
+                                      Liquidity.MAKER, D("1.5"), T0 + 4, T0 + 5))
+        assert _balances(ledger)["USDT"] == (D("800.20"), D(150))
+        assert _balances(ledger)["SOL"] == (D("0.5"), D(0))
