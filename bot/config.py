@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import os
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, Mapping, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -104,7 +105,7 @@ class FeedConfig(_Section):
     max_symbols: int = Field(2_000, ge=1, le=100_000)
 
     @model_validator(mode="after")
-    def _backoff_ordered(self) -> "FeedConfig":
+    def _backoff_ordered(self) -> FeedConfig:
         if self.reconnect_max_s < self.reconnect_min_s:
             raise ValueError(
                 f"reconnect_max_s ({self.reconnect_max_s}) must be >= reconnect_min_s "
@@ -264,7 +265,7 @@ class ForecastConfig(_Section):
     reload_every_s: float = Field(60.0, ge=0)  # hot reload (ADR-043)
 
     @model_validator(mode="after")
-    def _served_horizon_is_trained(self) -> "ForecastConfig":
+    def _served_horizon_is_trained(self) -> ForecastConfig:
         if not self.horizons or any(h < 1 for h in self.horizons):
             raise ValueError("horizons must list positive minutes, e.g. [15, 60]")
         if self.horizon not in self.horizons:

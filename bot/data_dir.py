@@ -173,8 +173,8 @@ def in_use_message(data_dir: Path, pid: int | None) -> str:
     """One line: `data_dir` belongs to a running daemon, and what to do."""
     who = f"pid {pid}" if pid else "pid not yet written"
     return (f"data directory {data_dir} is in use by another entasis process ({who}: a "
-            "daemon, or a ledger recovery); stop that one first (`entasis stop` or `systemctl stop entasis`), or give this one a "
-            "data directory of its own (app.data_dir)")
+            "daemon, or a ledger recovery); stop that one first (`entasis stop` or "
+            "`systemctl stop entasis`), or give this one a data directory of its own (app.data_dir)")
 
 
 def describe_os_error(path: Path, exc: OSError) -> str:

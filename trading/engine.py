@@ -189,7 +189,7 @@ class Engine:
         try:
             apply(bars)
             return
-        except Exception as exc:  # noqa: BLE001 - retried per symbol below
+        except Exception as exc:  # retried per symbol below
             if storage_failure(exc):
                 raise
             log.warning("%s of %d bars raised; retrying symbol by symbol", what, len(bars))
@@ -198,7 +198,7 @@ class Engine:
                 continue
             try:
                 apply([bar])
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 if storage_failure(exc):
                     raise
                 self._isolate(bar.symbol, what, exc)

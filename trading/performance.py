@@ -7,9 +7,10 @@ depend on how often the engine decided. Annualization assumes crypto's 24×365 h
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from decimal import Decimal
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 

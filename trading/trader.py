@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -178,7 +179,8 @@ class Trader(OperatorControls):
 
     def _save_cursor(self) -> None:
         self.ledger.set_kv("broker_counters", list(self.broker.counters()))
-        self.ledger.set_kv("position_opened_ms", {s: p.opened_ms for s, p in self.positions.items() if p.amount})
+        self.ledger.set_kv("position_opened_ms",
+                           {s: p.opened_ms for s, p in self.positions.items() if p.amount})
         if self.state is not None:
             self.ledger.set_kv("trading_state", self.state.to_dict())
 
@@ -219,7 +221,8 @@ class Trader(OperatorControls):
         self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits,
                                            anomaly_reduce=reading is not None and reading.market_alarm)
         for change in transitions:
-            log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value, change.reason)
+            log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value,
+                        change.reason)
         self.notify_transitions(transitions)
         forced = self.run_force_exits(ts_ms)
         view = self._view(ts_ms, book, ranking, equity, features)

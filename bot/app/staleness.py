@@ -5,9 +5,9 @@ feed notices (`FeedHealth.stale` after `feed.stale_after_s` without market data)
 reconnect; until the data is flowing again the daemon must not open positions on prices it
 has not seen. Only market data counts: the subscription reply or status frame a reconnect
 brings is a control frame (`FeedHealth.control_messages`), so reconnecting during a stall
-does not end the episode here (ADR-042). Hummingbot's answer, which we follow: while the stream is silent, poll the
-REST API instead (here the top of book of every symbol, so marks and `status` stay fresh),
-and hold new entries back. Exits and cancels continue: they only reduce exposure.
+does not end the episode here (ADR-042). Hummingbot's answer, which we follow: while the
+stream is silent, poll the REST API instead (here the top of book of every symbol, so marks
+and `status` stay fresh), and hold new entries back. Exits and cancels continue: they only reduce exposure.
 
 This watch is about the market stream only. The live broker's orders have their own rule
 (ADR-033, exchange/brokers/ccxt_stream.py): fills come from the account's user-data stream,

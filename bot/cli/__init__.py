@@ -8,4 +8,4 @@ one group (models, service, forecast, ops, download, anomalies, ledger).
 from bot.cli import anomalies, download, forecast, ledger, main, models, ops, service
 from bot.cli.common import app
 
-__all__ = ["app", "anomalies", "download", "forecast", "ledger", "main", "models", "ops", "service"]
+__all__ = ["anomalies", "app", "download", "forecast", "ledger", "main", "models", "ops", "service"]

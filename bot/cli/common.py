@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -131,12 +132,12 @@ def parse_time(text: str | None) -> int | None:
         return None
     if text.isdigit():
         return int(text)
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise fail(f"{text!r} is not an ISO time (2017-11-10T00:00) or epoch ms", 2) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)

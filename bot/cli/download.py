@@ -47,7 +47,7 @@ def download(
         except DownloadError as exc:
             err.print(f"[red]error:[/red] {exc}", highlight=False)
             raise typer.Exit(2) from None
-        except Exception as exc:  # network trouble, exchange errors: say so, no traceback
+        except Exception as exc:  # noqa: BLE001  network trouble, exchange errors: say so
             err.print(f"[red]error:[/red] download failed: {type(exc).__name__}: {exc}; "
                       "re-run the same command to continue where it stopped", highlight=False)
             raise typer.Exit(1) from None

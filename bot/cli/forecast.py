@@ -283,7 +283,8 @@ def _print_report(report: dict[str, Any]) -> None:
                        "IC t", "ECE", "top-decile return"):
             table.add_column(column, justify="left" if column == "forecaster" else "right")
         for name, m in rep["forecasters"].items():
-            run = runs.get(name) if report.get("backtest", {}).get("horizon_minutes") == int(horizon) else None
+            same_horizon = report.get("backtest", {}).get("horizon_minutes") == int(horizon)
+            run = runs.get(name) if same_horizon else None
             table.add_row(name, _fmt(m["mse"], ".3e"), _fmt(m["mae"], ".3e"), _fmt(m["r2"], ".4f"),
                           _fmt(m["mape_pct"], ".0f"), _fmt(m["directional_accuracy"], ".4f"),
                           _fmt(m["ic_mean"], ".4f"), _fmt(m["ic_t"], ".2f"),

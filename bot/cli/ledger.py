@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
@@ -55,7 +55,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def check(
     full: bool = typer.Option(False, "--full",
                               help="Full integrity_check (every index) instead of quick_check."),
-    ledger: Optional[Path] = LedgerOption,
+    ledger: Path | None = LedgerOption,
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -79,9 +79,9 @@ def check(
 
 @ledger_app.command("backup")
 def backup(
-    out_path: Optional[Path] = typer.Option(
+    out_path: Path | None = typer.Option(
         None, "--out", help="Backup file (default: data_dir/backups/ledger-<UTC time>.sqlite)."),
-    ledger: Optional[Path] = LedgerOption,
+    ledger: Path | None = LedgerOption,
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -103,15 +103,15 @@ def backup(
 
 @ledger_app.command("recover")
 def recover(
-    from_backup: Optional[Path] = typer.Option(
+    from_backup: Path | None = typer.Option(
         None, "--from", help="Backup to restore (default: the newest sound one in "
                              "data_dir/backups/)."),
     salvage_out: bool = typer.Option(
         False, "--salvage", help="Instead: copy what is readable into a new file (events, "
                                  "projections rebuilt from them); nothing is replaced."),
-    out_path: Optional[Path] = typer.Option(None, "--out", help="Where --salvage writes."),
+    out_path: Path | None = typer.Option(None, "--out", help="Where --salvage writes."),
     force: bool = typer.Option(False, "--force", help="Replace a ledger that passes its check."),
-    ledger: Optional[Path] = LedgerOption,
+    ledger: Path | None = LedgerOption,
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -170,7 +170,7 @@ def _holding_data_dir(data_dir: Path) -> Iterator[None]:
     except DataDirInUse as exc:
         who = f"pid {exc.pid}" if exc.pid else "pid not yet written"
         raise _fail(f"a daemon ({who}) is running on {data_dir}; stop it first "
-                    "(`entasis stop` or `systemctl stop entasis`), then run recover again")
+                    "(`entasis stop` or `systemctl stop entasis`), then run recover again") from None
     except DataDirError as exc:
         raise _fail(str(exc)) from None
     try:
@@ -212,7 +212,7 @@ def _choose_backup(given: Path | None, folder: Path) -> tuple[Path, list[str]]:
 
 @ledger_app.command("init")
 def init(
-    ledger: Optional[Path] = LedgerOption,
+    ledger: Path | None = LedgerOption,
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:

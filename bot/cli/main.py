@@ -10,7 +10,7 @@ import asyncio
 import json
 import time
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.markup import escape
@@ -178,12 +178,12 @@ def _last_message(age_s: float | None) -> str:
 def backtest(
     data: Path = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files."),
     timeframe: str = typer.Option("1m", "--timeframe", help="Bar size; only 1m is supported."),
-    start: Optional[str] = typer.Option(None, "--from", help="Start (UTC ISO time or epoch ms)."),
-    end: Optional[str] = typer.Option(None, "--to", help="End (UTC ISO time or epoch ms)."),
-    policy: Optional[str] = typer.Option(None, "--policy", help="baseline | buyhold | sma"),
-    db: Optional[Path] = typer.Option(None, "--db", help="Ledger file to write (must not exist)."),
-    quote: Optional[str] = typer.Option(None, "--quote", help="Account currency (default: the data's)."),
-    balance: Optional[float] = typer.Option(None, "--balance", help="Starting balance in the quote."),
+    start: str | None = typer.Option(None, "--from", help="Start (UTC ISO time or epoch ms)."),
+    end: str | None = typer.Option(None, "--to", help="End (UTC ISO time or epoch ms)."),
+    policy: str | None = typer.Option(None, "--policy", help="baseline | buyhold | sma"),
+    db: Path | None = typer.Option(None, "--db", help="Ledger file to write (must not exist)."),
+    quote: str | None = typer.Option(None, "--quote", help="Account currency (default: the data's)."),
+    balance: float | None = typer.Option(None, "--balance", help="Starting balance in the quote."),
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -222,7 +222,8 @@ def backtest(
     if as_json:
         print(json.dumps(figures))
         return
-    table = Table(title=f"backtest: {name} on {data} ({result.minutes} minutes, {result.symbols} symbols, {result.quote_asset})")
+    table = Table(title=f"backtest: {name} on {data} ({result.minutes} minutes, "
+                        f"{result.symbols} symbols, {result.quote_asset})")
     table.add_column("statistic")
     table.add_column("value", justify="right")
     for key, value in figures.items():
@@ -243,7 +244,7 @@ def sim_server(
     port: int = typer.Option(0, help="Port on 127.0.0.1 (0 = a free one)."),
     seed: int = typer.Option(7, help="Same seed, same market."),
     coins: int = typer.Option(30, help="Number of simulated coins."),
-    replay: Optional[Path] = typer.Option(None, help="Replay this folder of OHLCV CSVs instead."),
+    replay: Path | None = typer.Option(None, help="Replay this folder of OHLCV CSVs instead."),
     speed: float = typer.Option(60.0, help="Market minutes per real minute."),
 ) -> None:
     """Run the simulated exchange standalone (Binance spot REST + websocket protocol)."""

@@ -109,7 +109,8 @@ def trades(config_path: Path = ConfigOption, as_json: bool = JsonOption,
                                           "liquidity", "order"),
                          [[_when(f["ts"], r.get("clock")), f["symbol"], f["side"],
                            fmt.stepped(f["price"], r.get("steps"), f["symbol"], "tick"),
-                           fmt.stepped(f["amount"], r.get("steps"), f["symbol"], "lot"), q(f["fee"]), fmt.text(f["liquidity"]),
+                           fmt.stepped(f["amount"], r.get("steps"), f["symbol"], "lot"),
+                           q(f["fee"]), fmt.text(f["liquidity"]),
                            f["client_order_id"]] for f in r["fills"]], NO_TRADES))
     _show(ask(config_path, "trades", {"limit": limit}), as_json, show)
 

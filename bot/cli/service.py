@@ -46,7 +46,8 @@ WorkingDirectory={prefix}
 ExecStart={venv}/bin/entasis run --config {config}
 # Secrets (ENTASIS__EXCHANGE__API_KEY=..., ENTASIS__TELEGRAM__TOKEN=...), root-readable only.
 EnvironmentFile=-{env_file}
-Environment=PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 MPLCONFIGDIR={data_dir}/.matplotlib NUMBA_CACHE_DIR={data_dir}/.numba
+Environment=PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 \
+MPLCONFIGDIR={data_dir}/.matplotlib NUMBA_CACHE_DIR={data_dir}/.numba
 Restart=on-failure
 RestartSec=5
 # Exit 2 (bad config or data dir), 3 (ledger and exchange disagree), 4 (damaged ledger): a

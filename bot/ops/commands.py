@@ -217,4 +217,4 @@ def reload_config(rt: Runtime) -> dict[str, Any]:
 
 
 # The reporting commands live in their own module; importing it registers them.
-import bot.ops.commands_report  # noqa: F401
+import bot.ops.commands_report  # noqa: E402, F401  (after the registry it fills)

@@ -89,7 +89,7 @@ async def watch_runtime(runtime: Watched, registry_path: Path | None = None,
         if registry_path is not None and ticks % model_every == 0:
             try:
                 best = best_model_version(registry_path)
-            except Exception as exc:  # a locked or half-written registry: try again later
+            except Exception as exc:  # noqa: BLE001  a locked or half-written registry: retry later
                 log.warning("model registry %s unreadable: %s", registry_path, exc)
                 continue
             if best is not None and best != known_best:

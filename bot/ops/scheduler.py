@@ -13,7 +13,8 @@ missed slots are not replayed one by one.
 
 CPU work never runs on the loop (ARCHITECTURE principle 1): the report, self-play and model
 training run as `python -m bot.cli ...` subprocesses; hourly stats, the ledger backup and
-its integrity check read the ledger in a thread, each on its own read-only connection. The subprocesses get the daemon's data dir through `ENTASIS__APP__DATA_DIR`.
+its integrity check read the ledger in a thread, each on its own read-only connection. The
+subprocesses get the daemon's data dir through `ENTASIS__APP__DATA_DIR`.
 """
 
 from __future__ import annotations

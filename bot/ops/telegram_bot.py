@@ -19,10 +19,11 @@ about at most once a minute and mentioned in the next message. When the daemon c
 task it sends "daemon stopping" and whatever is pending, within `shutdown_flush_s`.
 
 Robustness: the Bot API can fail, time out or send updates this library cannot parse.
-`SafeBot` (bot/ops/telegram_support.py) parses each update on its own and replaces one that does not parse by an empty
-update with its id, so polling moves past it (python-telegram-bot would otherwise fetch the
-same batch forever and log its raw content). Send errors are logged (without the text) and
-the bot carries on; the token is never logged (httpx, which logs URLs, is quieted).
+`SafeBot` (bot/ops/telegram_support.py) parses each update on its own and replaces one that
+does not parse by an empty update with its id, so polling moves past it (python-telegram-bot
+would otherwise fetch the same batch forever and log its raw content). Send errors are
+logged (without the text) and the bot carries on; the token is never logged (httpx, which
+logs URLs, is quieted).
 """
 
 from __future__ import annotations
@@ -366,7 +367,7 @@ class TelegramBot:
             return
         try:
             png = await asyncio.to_thread(equity_png, ledger.path)
-        except Exception as exc:  # a chart is a nice-to-have; the text answer went out
+        except Exception as exc:  # noqa: BLE001  a chart is a nice-to-have; the text went out
             log.warning("telegram: equity chart failed (%s: %s)", exc.__class__.__name__, exc)
             await self.send(chat_id, f"chart unavailable: {exc}")
             return

@@ -38,7 +38,7 @@ class SafeBot(ExtBot[None]):
             try:
                 Update.de_json(item, self)
                 clean.append(item)
-            except Exception as exc:  # what a malformed update raises is not specified
+            except Exception as exc:  # noqa: BLE001  what a malformed update raises is unspecified
                 log.warning("telegram: malformed update %d skipped (%s)", update_id,
                             exc.__class__.__name__)
                 clean.append({"update_id": update_id})

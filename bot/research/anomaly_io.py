@@ -3,7 +3,8 @@
 `load_grid` puts CSVs on one minute grid with their features (training, evaluation and the
 report read data this way). `make_detector` turns the `[anomaly]` config into a detector,
 or into None, with a warning, when detection is off or the model is missing or unusable:
-the daemon must trade unchanged without a trained model. The files are those the replay exchange reads (`<BASE>_<QUOTE>-1m.csv[.gz]`, columns
+the daemon must trade unchanged without a trained model. The files are those the replay
+exchange reads (`<BASE>_<QUOTE>-1m.csv[.gz]`, columns
 timestamp_ms,open,high,low,close,volume); quote volume is volume x the bar's mean price, as
 the replay exchange sends it, so a model trained here sees the daemon's numbers on replay.
 """
@@ -80,7 +81,7 @@ def load_grid(directory: str | Path) -> GridData:
         frame = read_ohlcv(file)
         if not len(frame):
             continue
-        o, h, l, c, v = (frame[f].to_numpy(np.float64)
+        o, h, l, c, v = (frame[f].to_numpy(np.float64)  # noqa: E741  OHLCV
                          for f in ("open", "high", "low", "close", "volume"))
         histories.append(BarHistory(
             symbol=f"{match.group(1).upper()}{match.group(2).upper()}",

@@ -10,10 +10,11 @@ is done, not when wall time says so.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from bot.app.assembly import BacktestError, dominant_quote, make_trader
 from bot.config import Config
@@ -99,7 +100,8 @@ def run_backtest(
             [p.ts for p in curve], [float(p.equity) for p in curve], trader.round_trips,
             float(trader.fees_paid), float(trader.traded_notional), trader.exposed_steps,
         )
-        return BacktestResult(policy if isinstance(policy, str) else policy.name, quote, len(trader.instruments), minutes, result,
+        name = policy if isinstance(policy, str) else policy.name
+        return BacktestResult(name, quote, len(trader.instruments), minutes, result,
                               ledger.table_digest(), time.perf_counter() - started)
     finally:
         ledger.close()

@@ -128,8 +128,8 @@ def _regime_spans(labels: np.ndarray) -> list[tuple[int, int, float]]:
     """Runs of equal non-sideways labels as (start index, end index exclusive, label)."""
     spans, start = [], 0
     for i in range(1, labels.size + 1):
-        if i == labels.size or labels[i] != labels[start] and not (
-                np.isnan(labels[i]) and np.isnan(labels[start])):
+        if i == labels.size or (labels[i] != labels[start] and not (
+                np.isnan(labels[i]) and np.isnan(labels[start]))):
             if labels[start] in REGIME_COLORS:
                 spans.append((start, i, float(labels[start])))
             start = i
