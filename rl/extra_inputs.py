@@ -213,15 +213,5 @@ class LiveExtras:
         return extra_columns(expected, confidence, scale, scores)
 
 
-def attach_policy_inputs(policy: Any, forecast: _ForecastSource | None,
-                         anomaly: _AnomalySource | None) -> None:
-    """Hand the daemon's forecast service and anomaly detector to a policy that reads them
-    (`RLPolicy.attach_extras`; other policies are left alone). Raises the policy's
-    ModelMismatchError when its model needs a source that is not served."""
-    attach = getattr(policy, "attach_extras", None)
-    if attach is not None:
-        attach(LiveExtras(forecast, anomaly))
-
-
 __all__ = ["ANOMALY_CLIP", "EXTRA_NAMES", "FORECAST_CLIP", "OBSERVATION_NAMES", "ExtraSources",
-           "LiveExtras", "attach_policy_inputs", "check_aligned", "extra_columns", "make_extra_env"]
+           "LiveExtras", "check_aligned", "extra_columns", "make_extra_env"]

@@ -22,9 +22,8 @@ account" is the whole account equity: `position_share = value / equity` then spa
 * unrealized_pct     (last / average cost incl. fees - 1) x 100; `Holding.avg_price` excludes
                      fees, so the buy fee (`buy_fee_bps`) is added back like the env's cost
 * has_buy/has_sell, order_distance_pct, order_filled_share: from the symbol's newest resting
-                     order; the filled share needs the order's original amount, which
-                     `RestingOrder` lacks, so it comes from `order_amounts` (wired to the
-                     broker by `bot.app.assembly.make_trader`) and is 0 without it
+                     order; the filled share is 1 - remaining / `RestingOrder.amount`
+                     (0 when the amount is unknown)
 * time_left          live trading has no horizon: a constant (`time_left`, default 0.5, the
                      middle of a training episode, i.e. the average state the net saw)
 
@@ -38,8 +37,9 @@ Forecast and anomaly columns. A model trained with them (`rl.extra_inputs.EXTRA_
 between the feature and the account columns) reads them from `extras` (`LiveExtras`: the
 engine's latest `ForecastBatch` and the trader's latest `AnomalyReading`, both refreshed
 before the policy decides), through the recipe training used. The daemon attaches them at
-start (`rl.extra_inputs.attach_policy_inputs`); a model that wants them where the forecast or
-the detector is not served is refused, at start or at its hot swap, saying what to turn on.
+start (`attach_sources`, called by `bot.app.assembly.make_trader`); a model that wants them
+where the forecast or the detector is not served is refused, at start or at its hot swap,
+saying what to turn on.
 
 Hot swap: `between_steps` (called by the engine before each decision) runs `maybe_reload`,
 which reads the registry's best version at most every `reload_every_steps` steps or
@@ -51,7 +51,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -131,7 +131,6 @@ class RLPolicy:
     version: str
     registry: ModelRegistry | None = None
     instruments: Mapping[str, Instrument] = field(default_factory=dict)
-    order_amounts: Callable[[], Mapping[str, float]] | None = None
     offsets_ticks: tuple[int, ...] = DEFAULT_OFFSETS_TICKS
     stop_pct: float = 1.0  # the env's sizing stop distance (EnvConfig.stop_pct)
     buy_fee_bps: float = 10.0
@@ -154,6 +153,11 @@ class RLPolicy:
         check_player(self.player, f"model {self.version}", self.offsets_ticks, self.extras,
                      extras_known=self.extras is not None)
         self.action_names = action_names(self.offsets_ticks)
+
+    def attach_sources(self, forecast: object | None, anomaly: object | None) -> None:
+        """`strategies.policy.Policy.attach_sources`: the daemon's forecast service and
+        anomaly detector, read through `LiveExtras`; see `attach_extras`."""
+        self.attach_extras(LiveExtras(forecast, anomaly))  # type: ignore[arg-type]
 
     def attach_extras(self, extras: LiveExtras) -> None:
         """Give the policy the daemon's forecast service and anomaly detector (either may be
@@ -296,9 +300,7 @@ class RLPolicy:
         if order is not None:
             has_buy, has_sell = float(order.side == "BUY"), float(order.side == "SELL")
             distance = (order.price / last - 1.0) * 100.0
-            amount = (self.order_amounts() if self.order_amounts else {}).get(
-                order.client_order_id, 0.0)
-            filled = 1.0 - order.remaining / amount if amount > 0 else 0.0
+            filled = 1.0 - order.remaining / order.amount if order.amount > 0 else 0.0
         return [position_share, math.log(equity / capital), entry_return, unrealized,
                 has_buy, has_sell, distance, filled, self.time_left]
 

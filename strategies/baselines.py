@@ -15,6 +15,7 @@ from strategies.policy import (
     Action,
     DecisionView,
     Holding,
+    Policy,
     PolicyAction,
     PolicyRegistry,
     RestingOrder,
@@ -26,7 +27,7 @@ def _usable(price: float) -> bool:
 
 
 @dataclass
-class BaselinePolicy:
+class BaselinePolicy(Policy):
     """Enter top-ranked coins with a limit buy at the bid; take profit at the target; exit at
     the stop; cancel buys that do not fill and re-price sells that sit too long.
 
@@ -121,7 +122,7 @@ def _hold_reason(busy: bool, score: float, min_score: float, full: bool, drift: 
 
 
 @dataclass
-class BuyHoldPolicy:
+class BuyHoldPolicy(Policy):
     """Buy every symbol once (a marketable limit: it takes the ask, paying up to
     `slippage_pct` more if the book is thin) and never sell."""
 
@@ -144,7 +145,7 @@ class BuyHoldPolicy:
 
 
 @dataclass
-class SmaCrossPolicy:
+class SmaCrossPolicy(Policy):
     """Long when SMA(fast) of 1m closes crosses above SMA(slow); flat when it crosses below.
 
     Orders are marketable limits (they take the touch, paying up to `slippage_pct` beyond it),

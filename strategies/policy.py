@@ -50,6 +50,7 @@ class RestingOrder:
     price: float
     remaining: float
     placed_ms: int
+    amount: float = 0.0  # the order's original amount (0 = unknown): its filled share
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +84,35 @@ class PolicyAction:
 
 
 class Policy(Protocol):
-    name: str
+    """Everything the trader, the engine, the backtest, the assembly and the operator
+    commands use of a policy, and nothing else: callers never probe for more.
+
+    A policy class subclasses `Policy` to inherit the hooks' defaults (no version, nothing
+    to do between steps, no extra sources); only `decide` and `name` are its own."""
+
+    name: str  # what `--policy` and `trading.policy` call it; in backtest results and status
+
+    @property
+    def version(self) -> str | None:
+        """The version of the model it trades (rl, which may hot-swap it); None for a
+        rule-based policy."""
+        return None
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
         """Actions for this step; HOLD actions may be omitted."""
         ...
+
+    def between_steps(self, feature_symbols: Sequence[str]) -> None:
+        """Called by the engine before each decision step with the row order of
+        `DecisionView.features` (the book's symbols, a superset of the tradable ones); a
+        policy may swap its model here (the rl hot swap). Default: nothing."""
+        return
+
+    def attach_sources(self, forecast: object | None, anomaly: object | None) -> None:
+        """The daemon's forecast service and anomaly detector (None when off), handed over
+        once at assembly to a policy whose inputs include them. Raises, saying what to turn
+        on, when the policy needs a source that is None. Default: nothing (it reads neither)."""
+        return
 
 
 @dataclass

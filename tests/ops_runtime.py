@@ -20,14 +20,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.app.assembly import make_trader
+from bot.app.assembly import DaemonParts, make_trader
 from bot.config import Config, load_config
 from model.instruments import Instrument
 from model.market import MINUTE_MS, Bar
 from state.ledger import Ledger
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 from trading.engine import Engine
 from trading.notices import Notice, Notifier
+from trading.operator import TraderOptions
 from trading.trader import Trader
 
 START_MS = 1_700_006_400_000  # 2023-11-15 00:00 UTC
@@ -46,7 +47,7 @@ def price(symbol: str, minute: int) -> float:
 
 
 @dataclass
-class ScriptedPolicy:
+class ScriptedPolicy(Policy):
     """Deterministic orders at fixed minutes (see the module docstring)."""
 
     name: str = "scripted"
@@ -109,8 +110,11 @@ class OpsRuntime:
             self.ledger.close()
 
 
-def make_runtime(folder: Path, extra_config: str = "", minutes: int = 140) -> OpsRuntime:
-    """A runtime in `folder` (config.toml + var/ledger.sqlite) after `minutes` of the script."""
+def make_runtime(folder: Path, extra_config: str = "", minutes: int = 140, *,
+                 operator: bool = False, policy: Policy | None = None) -> OpsRuntime:
+    """A runtime in `folder` (config.toml + var/ledger.sqlite) after `minutes` of `policy`
+    (default: the script). `operator=True` gives the trader the daemon's operator options
+    (a log line per fill, the forced-exit cool-down); else a backtest's, with the notifier."""
     folder.mkdir(parents=True, exist_ok=True)
     config_path = folder / "config.toml"
     config_path.write_text('[trading]\nquote_asset = "USDT"\nstarting_balance = 10000.0\n'
@@ -119,14 +123,14 @@ def make_runtime(folder: Path, extra_config: str = "", minutes: int = 140) -> Op
     config.data_dir.mkdir(parents=True, exist_ok=True)
     ledger = Ledger.open(config.data_dir / "ledger.sqlite",
                          instruments={i.symbol: i for i in INSTRUMENTS})
-    trader = make_trader(config, INSTRUMENTS, ledger, policy="baseline", quote_asset="USDT",
-                         balance=Decimal(10000))
-    trader.policy = ScriptedPolicy()  # type: ignore[assignment]
     notifier = Notifier()
+    trader = make_trader(config, INSTRUMENTS, ledger, policy=policy or ScriptedPolicy(),
+                         quote_asset="USDT", balance=Decimal(10000),
+                         daemon=DaemonParts(notifier,
+                                            options=None if operator else TraderOptions()))
     runtime = OpsRuntime(config, config_path, trader, ledger,
                          Engine(list(SYMBOLS), config.strategy, trader=trader), notifier)
     notifier.subscribe(runtime.notices.append)
-    trader.notifier = notifier
     trader.open_account(Decimal(10000), START_MS)
     runtime.play(minutes)
     return runtime

@@ -231,9 +231,7 @@ class Engine:
         if self.trader is not None and minute >= 0:
             # Between decision steps: a policy may swap its model (rl hot swap) and learns
             # the row order of `features` (the book's symbols, a superset of the tradable).
-            between_steps = getattr(self.trader.policy, "between_steps", None)
-            if between_steps is not None:
-                between_steps(self.symbols)
+            self.trader.policy.between_steps(self.symbols)
             self.trader.step(minute + MINUTE_MS, self.book, ranking, features)
         step = DecisionStep(
             index=self.steps,

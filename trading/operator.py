@@ -20,12 +20,18 @@ policy, which still likes the coin, buys it back minutes after the operator sold
 end times are kept in the ledger's kv (`forceexit_cooldowns`), so a restart keeps them.
 
 Every fill is logged at INFO as one line, amounts on the instrument's grid (`fill_line`).
+
+What differs between the daemon and a backtest here (the fill log line, the cool-down, the
+notifier, the live broker's failure counts) is given to the trader once, when
+`bot.app.assembly.make_trader` builds it (`TraderOptions` and collaborators); nothing sets
+it afterwards.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
@@ -50,6 +56,15 @@ COOLDOWNS_KV = "forceexit_cooldowns"  # symbol -> end of its cool-down, epoch ms
 _BREAKER_CAUSES = {Cause.DAILY_LOSS, Cause.DRAWDOWN, Cause.ANOMALY}
 
 
+@dataclass(frozen=True, slots=True)
+class TraderOptions:
+    """How a trader behaves where the daemon and a backtest differ, fixed when it is built.
+    The defaults are a backtest's: quiet, and no cool-down."""
+
+    log_fills: bool = False  # one INFO line per fill (the daemon); a backtest stays quiet
+    forceexit_cooldown_ms: int = 0  # trading.forceexit_cooldown_minutes; 0 = off
+
+
 class FailureLog(Protocol):
     """Where a live broker's refused orders are counted (bot/app/live_status.OrderFailures)."""
 
@@ -71,12 +86,11 @@ class OperatorControls:
     state: TradingState | None
     positions: dict[str, Any]
     force_exits: dict[str, int]  # symbol -> when the operator asked, epoch ms
-    notifier: Notifier | None = None  # the daemon sets it; backtests publish nothing
-    log_fills: bool = False  # the daemon logs every fill at INFO; backtests stay quiet
-    forceexit_cooldown_ms: int = 0  # trading.forceexit_cooldown_minutes; 0 = off
+    options: TraderOptions
+    notifier: Notifier | None  # the daemon's; a backtest publishes nothing
     cooldowns: dict[str, int]  # symbol -> end of its post-forceexit cool-down, epoch ms
     # Live: refused orders and failed cancels, counted for status (bot/app/live_health.py).
-    order_failures: FailureLog | None = None
+    order_failures: FailureLog | None
 
     def equity(self) -> Decimal:  # pragma: no cover - Trader's
         raise NotImplementedError
@@ -110,6 +124,10 @@ class OperatorControls:
             self._save_cursor()
         self.notify_transitions(events)
         return events
+
+    def reload_limits(self, limits: RiskLimits) -> None:
+        """The operator's `reload-config` changed `[risk]`: the next decision step uses it."""
+        self.limits = limits
 
     # --- forced exits ---------------------------------------------------------------------------
     def force_exit(self, symbol: str, now_ms: int) -> dict[str, Any]:
@@ -151,11 +169,12 @@ class OperatorControls:
 
     # --- cool-down after a forced exit ---------------------------------------------------------
     def _start_cooldowns(self, symbols: list[str], now_ms: int) -> dict[str, int]:
-        """Deny new entries in `symbols` for `forceexit_cooldown_ms` from `now_ms`, saved in
-        the ledger (inside the caller's transaction). Returns symbol -> end, epoch ms."""
-        if self.forceexit_cooldown_ms <= 0 or not symbols:
+        """Deny new entries in `symbols` for `options.forceexit_cooldown_ms` from `now_ms`,
+        saved in the ledger (inside the caller's transaction). Returns symbol -> end, epoch
+        ms."""
+        if self.options.forceexit_cooldown_ms <= 0 or not symbols:
             return {}
-        until = now_ms + self.forceexit_cooldown_ms
+        until = now_ms + self.options.forceexit_cooldown_ms
         for name in symbols:  # a second forceexit never shortens a running cool-down
             self.cooldowns[name] = max(self.cooldowns.get(name, 0), until)
         self.ledger.set_kv(COOLDOWNS_KV, dict(self.cooldowns))
@@ -230,8 +249,8 @@ class OperatorControls:
                                to_mode=event.to_mode.value, cause=event.cause.value)
 
     def notify_fill(self, fill: PartiallyFilled | Filled) -> None:
-        """Log (when `log_fills`) and publish one fill (partial or final)."""
-        if self.log_fills:
+        """Log (when `options.log_fills`) and publish one fill (partial or final)."""
+        if self.options.log_fills:
             log.info("%s", fill_line(fill, self.instruments.get(fill.symbol)))
         if self.notifier is None:
             return

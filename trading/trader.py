@@ -56,11 +56,12 @@ from strategies.policy import (
 )
 from strategies.ranking import RankedCoin
 from trading.broker import Broker
-from trading.operator import OperatorControls, cooldown_rows
+from trading.operator import FailureLog, OperatorControls, TraderOptions, cooldown_rows
 from trading.performance import RoundTrip
 
 if TYPE_CHECKING:
     from risk.anomaly import AnomalyDetector
+    from trading.notices import Notifier
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,10 @@ class StepOutcome:
 
 
 class Trader(OperatorControls):
-    """Owns the broker, the positions, the trading state and the ledger writes."""
+    """Owns the broker, the positions, the trading state and the ledger writes.
+
+    Built once, with everything it needs, by `bot.app.assembly.make_trader` (the daemon's
+    and the backtest's one recipe); afterwards only trading itself changes its state."""
 
     def __init__(
         self,
@@ -97,13 +101,24 @@ class Trader(OperatorControls):
         ledger: Ledger,
         limits: RiskLimits,
         quote_asset: str,
+        options: TraderOptions | None = None,
+        notifier: Notifier | None = None,
+        anomaly: AnomalyDetector | None = None,
+        order_failures: FailureLog | None = None,
     ) -> None:
+        """`notifier` publishes fills and state changes (the daemon's; None in a backtest),
+        `anomaly` is the detector when `[anomaly]` is on (risk/anomaly.py), and
+        `order_failures` counts a live broker's refused orders for status."""
         self.instruments = {s: i for s, i in instruments.items() if i.quote == quote_asset}
         self.policy = policy
         self.broker = broker
         self.ledger = ledger
         self.limits = limits
         self.quote_asset = quote_asset
+        self.options = options or TraderOptions()  # a backtest's
+        self.notifier = notifier
+        self.anomaly = anomaly
+        self.order_failures = order_failures
         self.gate = RiskGate()
         self.positions: dict[str, _Position] = {}
         self.last_price: dict[str, Decimal] = {}
@@ -116,8 +131,6 @@ class Trader(OperatorControls):
         self.exposed_steps = 0
         self.denials: dict[str, int] = {}
         self.last_denial: str = ""
-        # Anomaly detection (risk/anomaly.py); bot/app/assembly.py sets it when [anomaly] is on.
-        self.anomaly: AnomalyDetector | None = None
         self.force_exits: dict[str, int] = {}  # operator forceexit queue (trading/operator.py)
         self.cooldowns: dict[str, int] = {}  # no entries after a forceexit (trading/operator.py)
         self._booked_cash: Decimal | None = None  # live: the ledger's quote balance (cash())
@@ -396,7 +409,7 @@ class Trader(OperatorControls):
         }
         orders = tuple(
             RestingOrder(o.client_order_id, o.symbol, o.side.value, float(o.price or 0),
-                         float(o.remaining), o.ts_event)
+                         float(o.remaining), o.ts_event, amount=float(o.amount))
             for o in self.broker.open_orders() if o.cancel_requested_ms is None
         )
         return DecisionView(

@@ -1,12 +1,19 @@
 """Assembling the trading stack from config: one recipe for the daemon and the backtester,
-so paper trading and replay cannot drift apart."""
+so paper trading and replay cannot drift apart.
+
+The composition root: `make_trader` builds the trader once, with everything it needs; no
+other module sets a trader's attributes afterwards (only trading changes its state)."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from bot.app.live_health import watch_live_broker
+from bot.app.live_status import OrderFailures
+from bot.app.staleness import EntryPause, StreamWatch
 from bot.config import Config
 from bot.research.anomaly_io import make_detector
 from exchange.brokers.sim import PaperBroker
@@ -16,7 +23,12 @@ from risk.limits import RiskLimits
 from state.ledger import Ledger
 from strategies.baselines import POLICIES
 from strategies.policy import Policy
+from trading.notices import Notifier
+from trading.operator import TraderOptions
 from trading.trader import Trader
+
+if TYPE_CHECKING:
+    from exchange.brokers.ccxt import CcxtBroker
 
 log = logging.getLogger(__name__)
 
@@ -79,49 +91,97 @@ def arena_winner_exists(config: Config) -> bool:
                     and record.arena_stats.get("promote"))
 
 
-def attach_policy_sources(config: Config, trader: Trader, forecast: Any,
-                          instruments: list[Instrument]) -> None:
-    """Hand the daemon's forecast service and anomaly detector to a policy that reads them
-    (rl/extra_inputs.py). A model that needs a source the config does not serve is refused
-    with what to turn on; under `policy = "auto"` the daemon then trades the baseline instead
-    of refusing to start (the operator did not pick rl, so it must not stop the daemon)."""
-    from rl.extra_inputs import attach_policy_inputs  # rl: forecast/anomaly columns
-    from rl.networks import ModelMismatchError
+def with_policy_sources(config: Config, policy: Policy, forecast: Any, anomaly: Any,
+                        instruments: list[Instrument]) -> Policy:
+    """`policy` with the daemon's forecast service and anomaly detector attached
+    (`Policy.attach_sources`; rl/extra_inputs.py). A model that needs a source the config
+    does not serve is refused with what to turn on; under `policy = "auto"` the daemon then
+    trades the baseline instead of refusing to start (the operator did not pick rl, so it
+    must not stop the daemon)."""
+    from rl.networks import ModelMismatchError  # rl: the forecast/anomaly columns' check
 
     try:
-        attach_policy_inputs(trader.policy, forecast, trader.anomaly)
+        policy.attach_sources(forecast, anomaly)
     except ModelMismatchError as exc:
         if config.trading.policy != "auto":
             raise
         log.warning("policy auto: %s; trading the baseline policy instead", exc)
-        trader.policy = make_policy("baseline", config, instruments)
+        return make_policy("baseline", config, instruments)
+    return policy
 
 
-def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *,
-                policy: str | Policy, quote_asset: str, balance: Decimal) -> Trader:
-    """The trading stack both the daemon and the backtester use, built from config.
-    `policy` is a name, or a ready policy object (the forecast evaluation's top decile)."""
-    fills = FillParams(
+@dataclass(frozen=True)
+class DaemonParts:
+    """What the daemon gives its trader that a backtest has not: one argument of
+    `make_trader` is the whole difference between the two (one engine, three clocks)."""
+
+    notifier: Notifier  # fills, trading-state changes, forced exits, refused live orders
+    # None: the daemon's own (`operator_options(config)`): a log line per fill, the
+    # forced-exit cool-down.
+    options: TraderOptions | None = None
+    forecast: Any = None  # the forecast service, for a policy that reads it (rl)
+    entry_pause: StreamWatch | None = None  # a silent market stream holds entries back
+    live_broker: CcxtBroker | None = None  # app.mode = "live", started (bot/app/live.py)
+
+
+def operator_options(config: Config) -> TraderOptions:
+    """What the daemon turns on that a backtest does not: a log line per fill, and the
+    cool-down after a forced exit (`trading.forceexit_cooldown_minutes`)."""
+    return TraderOptions(
+        log_fills=True,
+        forceexit_cooldown_ms=round(config.trading.forceexit_cooldown_minutes * 60_000))
+
+
+def fill_params(config: Config) -> FillParams:
+    """The fill model's parameters (paper fills; a live broker sizes fees with them)."""
+    return FillParams(
         max_volume_share=config.fills.max_volume_share,
         maker_fee_bps=config.fills.maker_fee_bps,
         taker_fee_bps=config.fills.taker_fee_bps,
     )
+
+
+def tradable_instruments(instruments: list[Instrument], quote_asset: str) -> list[Instrument]:
+    """The instruments quoted in `quote_asset`; raises `BacktestError` when there is none."""
     tradable = [i for i in instruments if i.quote == quote_asset]
     if not tradable:
         quotes = sorted({i.quote for i in instruments})
         raise BacktestError(f"no symbol is quoted in {quote_asset}; the data has: {', '.join(quotes)}")
+    return tradable
+
+
+def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *,
+                policy: str | Policy, quote_asset: str, balance: Decimal,
+                daemon: DaemonParts | None = None) -> Trader:
+    """The trader, built once with everything it needs: the one recipe of the backtester
+    (`daemon=None`: paper broker, quiet, nothing published) and the daemon (its notifier,
+    operator options, policy sources, entry pause, and in live mode its broker). `policy` is
+    a name, or a ready policy object (the forecast evaluation's top decile)."""
+    tradable = tradable_instruments(instruments, quote_asset)
+    anomaly = make_detector(config)  # None unless [anomaly] is on and a model loads
+    chosen = make_policy(policy, config, tradable) if isinstance(policy, str) else policy
+    notifier = daemon.notifier if daemon is not None else None
+    live = daemon.live_broker if daemon is not None else None
+    if daemon is not None:
+        chosen = with_policy_sources(config, chosen, daemon.forecast, anomaly, instruments)
+        if daemon.entry_pause is not None:
+            chosen = EntryPause(chosen, daemon.entry_pause)
+    failures = OrderFailures(lambda: notifier) if live is not None else None
     trader = Trader(
         instruments={i.symbol: i for i in tradable},
-        policy=make_policy(policy, config, tradable) if isinstance(policy, str) else policy,
-        broker=PaperBroker(tradable, fills, {quote_asset: balance}),
+        policy=chosen,
+        broker=(live if live is not None
+                else PaperBroker(tradable, fill_params(config), {quote_asset: balance})),
         ledger=ledger,
         limits=RiskLimits.from_mapping(config.risk.model_dump()),
         quote_asset=quote_asset,
+        options=(daemon.options or operator_options(config)) if daemon is not None else None,
+        notifier=notifier,
+        anomaly=anomaly,
+        order_failures=failures,
     )
-    if hasattr(trader.policy, "order_amounts"):  # rl: the filled share of resting orders
-        trader.policy.order_amounts = lambda: {  # type: ignore[attr-defined]
-            o.client_order_id: float(o.amount) for o in trader.broker.open_orders()}
-    trader.anomaly = make_detector(config)  # None unless [anomaly] is on and a model loads
+    if live is not None and failures is not None:
+        watch_live_broker(trader, live, failures)  # its events reach the trader from now on
     return trader
 
 
@@ -131,10 +191,3 @@ def dominant_quote(instruments: list[Instrument]) -> str:
     for instrument in instruments:
         counts[instrument.quote] = counts.get(instrument.quote, 0) + 1
     return max(sorted(counts), key=lambda q: counts[q])
-
-
-def configure_operator(trader: Trader, config: Config) -> None:
-    """What the daemon turns on that a backtest does not: a log line per fill, and the
-    cool-down after a forced exit (`trading.forceexit_cooldown_minutes`)."""
-    trader.log_fills = True
-    trader.forceexit_cooldown_ms = round(config.trading.forceexit_cooldown_minutes * 60_000)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import market_source
-from bot.app.assembly import attach_policy_sources, configure_operator, make_trader
+from bot.app.assembly import DaemonParts, make_trader, tradable_instruments
 from bot.app.forecast_service import forecast_service
 from bot.app.staleness import StreamWatch, watch_daemon_feed
 from bot.config import Config
@@ -133,18 +133,24 @@ class Daemon:
             log.info("universe: %d symbols from %s (%s mode)", len(symbols), rest_url, config.app.mode)
             self.ledger.use_instruments({i.symbol: i for i in instruments})
             refuse_non_finite_amounts(self.ledger)  # poisoned by an old `starting_balance = inf`
+            quote = config.trading.quote_asset
+            if config.app.mode == "live":  # orders through ccxt (bot/app/live.py)
+                from bot.app.live import start_live_broker
+
+                self.live_broker = await start_live_broker(
+                    config, tradable_instruments(instruments, quote), self.ledger, self.sim)
+            forecast = forecast_service(config, len(symbols), self.notifier)
+            self.stream_watch = watch_daemon_feed(self, symbols)  # stale stream: REST, no entries
             self.trader = make_trader(
                 config, instruments, self.ledger, policy=config.trading.policy,
-                quote_asset=config.trading.quote_asset,
-                balance=Decimal(str(config.trading.starting_balance)),
+                quote_asset=quote, balance=Decimal(str(config.trading.starting_balance)),
+                daemon=DaemonParts(self.notifier, forecast=forecast,
+                                   entry_pause=self.stream_watch, live_broker=self.live_broker),
             )
             now_ms = self.sim.now_ms if self.sim is not None else wall_clock_ms()
-            self.trader.notifier = self.notifier
-            configure_operator(self.trader, config)  # fill log lines, forceexit cool-down
-            if config.app.mode == "live":  # orders through ccxt (bot/app/live.py)
-                from bot.app.live import open_live_account, start_live_broker
+            if self.live_broker is not None:
+                from bot.app.live import open_live_account
 
-                self.live_broker = await start_live_broker(config, self.trader, self.sim)
                 await self._reconcile(now_ms)  # before any order is adopted (state/recovery.py)
                 if open_live_account(self.trader, self.live_broker, now_ms):
                     log.info("resumed live account from %s", self.ledger.path)
@@ -152,9 +158,7 @@ class Daemon:
                 await self._reconcile(now_ms)  # paper: lost (never acknowledged) orders
                 if self.trader.open_account(Decimal(str(config.trading.starting_balance)), now_ms):
                     log.info("resumed paper account from %s", self.ledger.path)
-            self.engine = Engine(symbols, config.strategy, trader=self.trader,
-                                 forecast=forecast_service(config, len(symbols), self.notifier))
-            attach_policy_sources(config, self.trader, self.engine.forecast, instruments)
+            self.engine = Engine(symbols, config.strategy, trader=self.trader, forecast=forecast)
             self.feed = market_source.make_feed(
                 config, rest_url, ws_url, symbols, self.engine, self.sim
             )
@@ -162,7 +166,6 @@ class Daemon:
             async with asyncio.TaskGroup() as tasks:
                 tasks.create_task(self.feed.run(), name="feed")
                 tasks.create_task(self.engine.run_decisions(), name="decisions")
-                self.stream_watch = watch_daemon_feed(self)  # stale stream: REST, no entries
                 tasks.create_task(self.stream_watch.run(), name="stream-watch")
                 if self.live_broker is not None:
                     tasks.create_task(self.live_broker.run(), name="live-broker")

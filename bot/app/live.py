@@ -1,4 +1,5 @@
-"""Live mode: put a `CcxtBroker` behind the trader and open the account from the exchange.
+"""Live mode: start the `CcxtBroker` the trader is built with, and open the account from the
+exchange.
 
 Called by the daemon when `app.mode = "live"` (the CLI has already demanded
 `--confirm-live` and checked the keys). With `exchange.source = "sim"` the orders go to an
@@ -12,7 +13,7 @@ import logging
 import secrets
 from decimal import Decimal
 
-from bot.app.live_health import watch_live_broker
+from bot.app.assembly import fill_params
 from bot.config import Config
 from bot.secrets import ApiKeys, load_api_keys
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
@@ -24,6 +25,7 @@ from exchange.brokers.ccxt_client import (
 )
 from exchange.sim.auth import ApiCredentials
 from exchange.sim.server import SimExchange
+from model.instruments import Instrument
 from state.codec import BalanceSet
 from state.ledger import Ledger
 from trading.trader import Trader
@@ -34,23 +36,26 @@ ID_PREFIX_KEY = "live_client_id_prefix"
 BINANCE_REST = "https://api.binance.com"
 
 
-def client_id_prefix(trader: Trader) -> str:
+def client_id_prefix(ledger: Ledger) -> str:
     """This ledger's client-order-id prefix, made once and kept in the ledger.
 
     Exchanges look orders up by client id, and Binance allows an id again once the earlier
     order closed: a fresh ledger reusing `E-00000001` on the same account could adopt an old
     order as its own. A random prefix per ledger makes every id unique to its ledger."""
-    prefix = trader.ledger.get_kv(ID_PREFIX_KEY)
+    prefix = ledger.get_kv(ID_PREFIX_KEY)
     if prefix is None:
         prefix = f"L{secrets.token_hex(3)}"
-        trader.ledger.set_kv(ID_PREFIX_KEY, prefix)
+        ledger.set_kv(ID_PREFIX_KEY, prefix)
     return str(prefix)
 
 
-async def start_live_broker(config: Config, trader: Trader, sim: SimExchange | None,
-                            keys: ApiKeys | None = None) -> CcxtBroker:
-    """Connect a ccxt broker, swap it into `trader`, and return it (its `run()` must then
-    be given a task). Raises `bot.secrets.SecretsError` without keys."""
+async def start_live_broker(config: Config, tradable: list[Instrument], ledger: Ledger,
+                            sim: SimExchange | None, keys: ApiKeys | None = None) -> CcxtBroker:
+    """Connect a ccxt broker for the `tradable` instruments and return it, started: the
+    trader is then built with it (`bot.app.assembly.make_trader`, which makes the trader its
+    listener), and its `run()` must be given a task. Raises `bot.secrets.SecretsError`
+    without keys."""
+    fills = fill_params(config)
     keys = keys or load_api_keys(config)
     # ccxt's DEBUG lines carry every request's headers (the API key) and the account's
     # balances; the log redaction filter would mask the key, but keep them out anyway.
@@ -67,16 +72,16 @@ async def start_live_broker(config: Config, trader: Trader, sim: SimExchange | N
             accounts = sim.upbit.orders if config.live.ccxt_id == "upbit" else sim.orders
             accounts.open_account(ApiCredentials(key, secret),
                                   {quote: Decimal(str(config.trading.starting_balance))},
-                                  trader.broker.fill_params)
+                                  fills)
         # The embedded simulator enforces its own limit (429/418); ccxt's 50 ms spacing for
         # the real Binance would only slow it down. Our RequestGate budget still applies.
         rest_url, rate_limit_ms = sim.rest_url, LOCAL_RATE_LIMIT_MS
     exchange = make_exchange(config.live.ccxt_id, key, secret, rest_url=rest_url,
                              rate_limit_ms=rate_limit_ms)
     budget = config.live.requests_per_s or dialect_for(config.live.ccxt_id).requests_per_s
-    broker = CcxtBroker(exchange, trader.instruments.values(),
-                        fill_params=trader.broker.fill_params,
-                        id_prefix=client_id_prefix(trader),
+    broker = CcxtBroker(exchange, tradable,
+                        fill_params=fills,
+                        id_prefix=client_id_prefix(ledger),
                         policy=LivePolicy(
                             poll_interval_s=config.live.poll_interval_s,
                             stream_silent_after_s=config.live.stream_silent_after_s,
@@ -90,8 +95,6 @@ async def start_live_broker(config: Config, trader: Trader, sim: SimExchange | N
     except Exception:
         await broker.close()
         raise
-    trader.broker = broker
-    watch_live_broker(trader, broker)  # listener = trader.on_order_events, + failure notices
     log.info("live broker: %s via ccxt (%s), client ids %s-…", config.live.ccxt_id,
              "simulator" if sim is not None else "exchange", broker.id_prefix)
     return broker

@@ -50,7 +50,7 @@ class OrderFailures:
     (which leaves the order working on the exchange)."""
 
     def __init__(self, notifier: Callable[[], Notifier | None]) -> None:
-        """`notifier` is asked at each failure (the daemon sets the trader's later)."""
+        """`notifier` is asked at each failure for the daemon's notifier (None: count only)."""
         self._notifier = notifier
         self.rejected = 0
         self.cancel_failed = 0

@@ -35,7 +35,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from enum import Enum
 from typing import Any
@@ -48,7 +48,7 @@ from exchange.feeds.common import FeedHealth, describe, wall_clock_ms
 from exchange.feeds.errors import ExchangeError, MalformedFrame
 from exchange.feeds.sanity import FrameValidator
 from model.market import Tick
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,10 @@ class StreamWatch:
                 "since the start")
 
     async def run(self) -> None:
-        """Check every CHECK_PERIOD_S and poll REST while stale, until cancelled."""
+        """Check every CHECK_PERIOD_S and poll REST while stale, until cancelled. The
+        first-data grace counts from here: the daemon builds the watch before the trader
+        (its entry pause is part of the trader's policy), well before the feed starts."""
+        self._started = self.clock()
         while True:
             if self.check() and self.poll is not None:
                 try:
@@ -187,12 +190,23 @@ class StreamWatch:
 
 class EntryPause:
     """A policy wrapper: while `watch` pauses entries, a BUY becomes a HOLD with the reason.
-    Everything else (exits, cancels, the inner policy's own attributes) passes through."""
+    Everything else (exits, cancels, the `Policy` protocol's other members) passes through."""
 
-    def __init__(self, policy: Any, watch: StreamWatch) -> None:
+    def __init__(self, policy: Policy, watch: StreamWatch) -> None:
         self.inner = policy
         self.watch = watch
-        self.name = getattr(policy, "name", "policy")
+        self.name = policy.name
+
+    @property
+    def version(self) -> str | None:
+        """The inner policy's (it may hot-swap its model)."""
+        return self.inner.version
+
+    def between_steps(self, feature_symbols: Sequence[str]) -> None:
+        self.inner.between_steps(feature_symbols)
+
+    def attach_sources(self, forecast: object | None, anomaly: object | None) -> None:
+        self.inner.attach_sources(forecast, anomaly)
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
         actions = self.inner.decide(view)
@@ -205,9 +219,6 @@ class EntryPause:
         self.watch.entries_held += len(held)
         return [replace(a, action=Action.HOLD, reason=f"entry paused: {why}")
                 if a.action is Action.BUY else a for a in actions]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def binance_book_poll(rest_url: str, symbols: list[str], on_tick: Callable[[Tick], None],
@@ -241,8 +252,10 @@ def binance_book_poll(rest_url: str, symbols: list[str], on_tick: Callable[[Tick
     return poll
 
 
-def watch_daemon_feed(daemon: Any) -> StreamWatch:
-    """Build the daemon's market-stream watch and put `EntryPause` in front of its policy.
+def watch_daemon_feed(daemon: Any, symbols: list[str]) -> StreamWatch:
+    """The daemon's market-stream watch over `symbols`, built before its trader, engine and
+    feed: `bot.app.assembly.make_trader` puts its `EntryPause` in front of the policy, and
+    it reaches the feed's health and the engine's `on_tick` through `daemon` once they run.
     (Binance protocol: REST top-of-book polls; Upbit: the pause alone.) Stale/recovered
     notices are already `bot.ops.notify.watch_runtime`'s job."""
     from bot.app.market_source import speaks_upbit
@@ -251,10 +264,8 @@ def watch_daemon_feed(daemon: Any) -> StreamWatch:
     poll = None
     if not speaks_upbit(config):
         rest_url = daemon.sim.rest_url if daemon.sim is not None else config.exchange.rest_url
-        poll = binance_book_poll(rest_url, daemon.engine.symbols, daemon.engine.on_tick,
+        poll = binance_book_poll(rest_url, symbols, lambda tick: daemon.engine.on_tick(tick),
                                  daemon.now_ms)
-    watch = StreamWatch("market", daemon.feed.health, poll=poll,
-                        poll_interval_s=config.recovery.stale_poll_interval_s,
-                        resume_after_s=config.recovery.resume_after_s)
-    daemon.trader.policy = EntryPause(daemon.trader.policy, watch)
-    return watch
+    return StreamWatch("market", lambda: daemon.feed.health(), poll=poll,
+                       poll_interval_s=config.recovery.stale_poll_interval_s,
+                       resume_after_s=config.recovery.resume_after_s)

@@ -206,7 +206,7 @@ def reload_config(rt: Runtime) -> dict[str, Any]:
     if rt.trader is not None and "risk" in applied:
         from risk.limits import RiskLimits
 
-        rt.trader.limits = RiskLimits.from_mapping(fresh.risk.model_dump())
+        rt.trader.reload_limits(RiskLimits.from_mapping(fresh.risk.model_dump()))
     if rt.engine is not None and "strategy" in applied:
         rt.engine.strategy = fresh.strategy
     restart = [s for s in changed if s not in HOT_SECTIONS]

@@ -94,9 +94,9 @@ def models(rt: Runtime) -> dict[str, Any]:
     from rl.registry import ModelRegistry  # sqlite only; no torch
 
     policy = rt.trader.policy if rt.trader else None
-    trading = {"policy": getattr(policy, "name", type(policy).__name__ if policy else None),
-               "version": getattr(policy, "version", None)}
     path = rt.config.data_dir / REGISTRY_FILE
+    trading = {"policy": policy.name if policy else None,
+               "version": policy.version if policy else None}
     if not path.exists():
         return {"trading": trading, "models": [],
                 "note": f"no models yet ({path} does not exist); train some with `entasis selfplay`"}

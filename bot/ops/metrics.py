@@ -66,9 +66,7 @@ def snapshot_of(daemon: Any, var_confidence: float = 0.95) -> Snapshot:
     health = feed.health() if feed is not None else None
     equity = float(trader.equity()) if trader is not None else None
     policy = trader.policy if trader is not None else None
-    version = getattr(policy, "version", None) or (
-        f"{getattr(policy, 'name', daemon.config.trading.policy)} (rule-based)"
-        if trader is not None else "")
+    version = (policy.version or f"{policy.name} (rule-based)") if policy is not None else ""
     return Snapshot(
         ticks=engine.ticks_seen if engine is not None else 0,
         decision_steps=engine.steps if engine is not None else 0,

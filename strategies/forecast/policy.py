@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.market import MINUTE_MS
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 
 
 @dataclass
-class TopDecilePolicy:
+class TopDecilePolicy(Policy):
     """Long the top decile of forecasts, rebalanced every horizon."""
 
     forecasts: Mapping[int, np.ndarray]  # minute open_ms -> forecast per `symbols` (NaN = none)

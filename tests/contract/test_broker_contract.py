@@ -18,6 +18,7 @@ from model.orders import (
     RejectReason,
 )
 from tests.contract.harness import BROKERS, BrokerHarness, limit_buy, run_broker
+from trading.broker import Broker
 
 
 def run(kind: str, scenario: Callable[[BrokerHarness], Awaitable[None]]) -> None:
@@ -35,6 +36,18 @@ def fills(events: list[object]) -> Decimal:
 @pytest.fixture(params=sorted(BROKERS))
 def kind(request: pytest.FixtureRequest) -> str:
     return request.param
+
+
+def test_every_broker_speaks_the_whole_protocol_the_trader_uses(kind: str) -> None:
+    """The trader asks the broker, never its class, how paper and live differ
+    (trading/broker.py): each broker declares every member, the two rules included."""
+    async def scenario(h: BrokerHarness) -> None:
+        assert isinstance(h.broker, Broker)
+        assert isinstance(h.broker.balances_run_ahead, bool)
+        assert isinstance(h.broker.cancel_may_still_fill, bool)
+        assert h.broker.close_market_until(h.sim.now_ms) == []  # no cancel pending: none ends
+
+    run(kind, scenario)
 
 
 def test_order_lifecycle_accepted_then_filled_once(kind: str) -> None:

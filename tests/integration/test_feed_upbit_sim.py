@@ -21,7 +21,6 @@ from exchange.sim.server import SimExchange
 from exchange.sim.upbit_server import WS_PATH
 from model.market import MINUTE_MS, Bar, BarHistory, Tick
 from tests.tasks import running
-from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000
 FAST = SimConfig(coins=6, speed=1200, history_days=0.2, seed=3)
@@ -52,7 +51,9 @@ def make_feed(sim: SimExchange, recorder: Recorder, codes: list[str], **options:
 
 
 async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    await async_wait_until(predicate, timeout_s)
+    async with asyncio.timeout(timeout_s):
+        while not predicate():
+            await asyncio.sleep(0.01)
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

@@ -38,7 +38,7 @@ from rl.spaces import grid_price
 from rl.walkforward import sequential_episodes
 from state.ledger import Ledger
 from strategies.baselines import POLICIES
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 from tests.replay_data import write_random_walk_market
 
 HORIZON = 100
@@ -97,7 +97,7 @@ def run_env(data: MarketData, start: int, script: dict[int, str]) -> Run:
     return run
 
 
-class ScriptedPolicy:
+class ScriptedPolicy(Policy):
     """The script as a live `Policy`: env prices on the tick grid, sizing left to the gate."""
 
     name = "rl-parity-script"

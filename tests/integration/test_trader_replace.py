@@ -15,7 +15,7 @@ from model.market import MINUTE_MS, Bar
 from model.orders import OrderRequest, OrderType
 from state.ledger import Ledger
 from strategies.features import FeatureBook
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 from trading.trader import Trader
 
 AAA = Instrument("AAAUSDT", "AAA", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal(5))
@@ -25,7 +25,7 @@ FIRST_MINUTE = 1_500  # enough history for the features and VaR
 
 
 @dataclass
-class ReplacingPolicy:
+class ReplacingPolicy(Policy):
     """Step 1: buy AAA (marketable). Step 2: rest a far take-profit sell on AAA. Step 3 (a
     minute AAA did not trade): cancel that sell and sell the whole holding lower instead."""
 
@@ -49,9 +49,8 @@ class ReplacingPolicy:
 
 def open_trader(path: Path) -> tuple[Trader, Ledger]:
     ledger = Ledger.open(path, instruments={"AAAUSDT": AAA, "BBBUSDT": BBB})
-    trader = make_trader(load_config(None, environ={}), [AAA, BBB], ledger, policy="baseline",
-                         quote_asset="USDT", balance=Decimal(10000))
-    trader.policy = ReplacingPolicy()
+    trader = make_trader(load_config(None, environ={}), [AAA, BBB], ledger,
+                         policy=ReplacingPolicy(), quote_asset="USDT", balance=Decimal(10000))
     trader.open_account(Decimal(10000), 0)
     return trader, ledger
 

@@ -13,14 +13,14 @@ from model.instruments import Instrument
 from model.market import MINUTE_MS, Bar
 from state.ledger import Ledger
 from strategies.features import FeatureBook
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 
 AAA = Instrument("AAAUSDT", "AAA", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("5"))
 BBB = Instrument("BBBUSDT", "BBB", "USDT", Decimal("0.01"), Decimal("0.001"), Decimal("5"))
 
 
 @dataclass
-class ScriptedPolicy:
+class ScriptedPolicy(Policy):
     """Buy both coins at step 0 (marketable), then rest a far take-profit sell on AAA and a
     far buy on BBB: leaves one position with a resting sell, and two resting orders."""
 
@@ -51,9 +51,8 @@ def run_minutes(trader, book: FeatureBook, first: int, last: int) -> None:
 def open_trader(path: Path):
     config = load_config(None, environ={})
     ledger = Ledger.open(path, instruments={"AAAUSDT": AAA, "BBBUSDT": BBB})
-    trader = make_trader(config, [AAA, BBB], ledger, policy="baseline", quote_asset="USDT",
+    trader = make_trader(config, [AAA, BBB], ledger, policy=ScriptedPolicy(), quote_asset="USDT",
                          balance=Decimal("10000"))
-    trader.policy = ScriptedPolicy()
     return trader, ledger
 
 

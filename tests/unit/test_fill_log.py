@@ -1,7 +1,7 @@
 """Every fill is one INFO line in the daemon's log: side, amount, symbol, price, fee,
 liquidity and order id, on the instrument's grid (lot for amounts, tick for prices, tick x
-lot for the fee), never in scientific notation. Backtests, which do not configure the
-operator side, log no fills.
+lot for the fee), never in scientific notation. Backtests, built without the daemon's
+operator options, log no fills.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.app.assembly import configure_operator
 from model.instruments import Instrument, Side
 from model.orders import Filled, Liquidity, PartiallyFilled
 from tests.ops_runtime import BUY_MINUTE, make_runtime
@@ -50,17 +49,18 @@ def test_a_fill_is_one_line_on_the_instruments_grid(fill, instrument, line: str)
 
 def test_the_daemon_logs_each_fill_at_info_and_a_backtest_does_not(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE)  # just before the scripted buys
-    assert runtime.trader is not None and runtime.ledger is not None
+    minutes = BUY_MINUTE + 13  # buys AAA, BBB, CCC; sells AAA (minute 130) and BBB (131)
     with caplog.at_level(logging.INFO, logger="trading.operator"):
-        runtime.play(3)  # buys AAA, BBB, CCC; filled on the next bar
-        assert runtime.trader.fills == 3 and not caplog.records  # not configured: quiet
-        configure_operator(runtime.trader, runtime.config)
-        runtime.play(10)  # sells AAA (minute 130) and BBB (minute 131)
+        backtest = make_runtime(tmp_path / "backtest", minutes=minutes)
+        assert backtest.trader is not None and backtest.trader.fills == 5
+        assert not caplog.records  # built without the daemon's operator options: quiet
+        make_runtime(tmp_path / "daemon", minutes=minutes, operator=True)
 
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("fill: ")]
     assert all(r.levelno == logging.INFO for r in caplog.records)
-    assert [line.split()[3] for line in lines] == ["AAAUSDT", "BBBUSDT"]
+    assert [tuple(line.split()[1:4:2]) for line in lines] == [
+        ("BUY", "AAAUSDT"), ("BUY", "BBBUSDT"), ("BUY", "CCCUSDT"),
+        ("SELL", "AAAUSDT"), ("SELL", "BBBUSDT")]
     for line in lines:  # lot 0.001, tick 0.01: 3 decimals, 2, and 5 for the fee
-        assert re.fullmatch(r"fill: SELL \d+\.\d{3} [A-Z]+ @ \d+\.\d{2} USDT fee \d+\.\d{5} "
-                            r"USDT (maker|taker) order \S+", line), line
+        assert re.fullmatch(r"fill: (BUY|SELL) \d+\.\d{3} [A-Z]+ @ \d+\.\d{2} USDT fee "
+                            r"\d+\.\d{5} USDT (maker|taker) order \S+", line), line

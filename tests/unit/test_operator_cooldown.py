@@ -12,19 +12,20 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
-from bot.app.assembly import configure_operator, make_trader
+from bot.app.assembly import DaemonParts, make_trader
 from bot.ops.commands import CommandLayer
 from model.market import MINUTE_MS
 from state.ledger import Ledger
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 from tests.ops_runtime import BUY_MINUTE, INSTRUMENTS, OpsRuntime, make_runtime
+from trading.notices import Notifier
 from trading.operator import COOLDOWNS_KV, utc_minute
 
 COOLDOWN_MINUTES = 30
 
 
 @dataclass
-class BuysAaaWhenFlat:
+class BuysAaaWhenFlat(Policy):
     """Wants AAAUSDT whenever it holds none and has no buy resting."""
 
     name: str = "buys-aaa"
@@ -41,9 +42,8 @@ class BuysAaaWhenFlat:
 def holding_aaa(folder: Path, cooldown_minutes: int) -> OpsRuntime:
     """Given a daemon-configured runtime holding AAA, BBB and CCC after the scripted buys."""
     runtime = make_runtime(folder, f"forceexit_cooldown_minutes = {cooldown_minutes}\n",
-                           minutes=BUY_MINUTE + 3)
+                           minutes=BUY_MINUTE + 3, operator=True)
     assert runtime.trader is not None
-    configure_operator(runtime.trader, runtime.config)
     runtime.trader.policy = BuysAaaWhenFlat()  # type: ignore[assignment]
     assert runtime.trader.positions["AAAUSDT"].amount > 0
     return runtime
@@ -96,8 +96,8 @@ def test_the_cooldown_survives_a_restart(tmp_path: Path) -> None:
     ledger = Ledger.open(runtime.config.data_dir / "ledger.sqlite",
                          instruments={i.symbol: i for i in INSTRUMENTS})
     trader = make_trader(runtime.config, INSTRUMENTS, ledger, policy="baseline",
-                         quote_asset="USDT", balance=Decimal(10000))
-    configure_operator(trader, runtime.config)
+                         quote_asset="USDT", balance=Decimal(10000),
+                         daemon=DaemonParts(Notifier()))  # the daemon's operator options
     assert trader.open_account(Decimal(10000), runtime.now_ms())  # resumed
 
     assert trader.cooldowns == {"AAAUSDT": until_ms}

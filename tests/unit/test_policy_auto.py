@@ -7,11 +7,10 @@ that seeds self-play is registered as best without any comparison; it must not t
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
 
-from bot.app.assembly import attach_policy_sources, make_policy
+from bot.app.assembly import make_policy, with_policy_sources
 from bot.config import Config, load_config
 from rl import extra_inputs
 from rl.env import ACTIONS
@@ -67,12 +66,10 @@ def test_auto_falls_back_to_the_baseline_when_the_winner_needs_unserved_inputs(
     neither: "auto" trades the baseline; an explicit "rl" refuses, saying what to turn on."""
     promote(tmp_path, "v0001", {"promote": True}, names=extra_inputs.OBSERVATION_NAMES)
     config = config_in(tmp_path)
-    trader = SimpleNamespace(policy=make_policy("auto", config), anomaly=None)
-    assert isinstance(trader.policy, RLPolicy) and trader.policy.wants_extras
-    attach_policy_sources(config, trader, None, [])  # type: ignore[arg-type]
-    assert not isinstance(trader.policy, RLPolicy)
+    policy = make_policy("auto", config)
+    assert isinstance(policy, RLPolicy) and policy.wants_extras
+    assert not isinstance(with_policy_sources(config, policy, None, None, []), RLPolicy)
     explicit = config.model_copy(update={"trading": config.trading.model_copy(
         update={"policy": "rl"})})
-    trader = SimpleNamespace(policy=make_policy("rl", explicit), anomaly=None)
     with pytest.raises(ModelMismatchError, match="forecast"):
-        attach_policy_sources(explicit, trader, None, [])  # type: ignore[arg-type]
+        with_policy_sources(explicit, make_policy("rl", explicit), None, None, [])

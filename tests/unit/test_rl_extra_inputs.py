@@ -25,7 +25,6 @@ from rl.extra_inputs import (
     OBSERVATION_NAMES,
     ExtraSources,
     LiveExtras,
-    attach_policy_inputs,
     check_aligned,
     extra_columns,
     make_extra_env,
@@ -157,7 +156,7 @@ def test_live_columns_equal_the_training_columns_minute_by_minute(
     extras = LiveExtras(service, detector)
     policy = RLPolicy(Player.create(len(OBSERVATION_NAMES), len(ACTIONS), hidden=(8,),
                                     feature_names=OBSERVATION_NAMES), "v0001", capital=1.0)
-    attach_policy_inputs(policy, service, detector)
+    policy.attach_sources(service, detector)
     env = make_extra_env(data.with_extra(offline), 1,
                          EnvConfig(horizon_minutes=30, warmup_minutes=200, auto_reset=False), 0)
     checked = 0
@@ -197,7 +196,7 @@ def test_a_model_that_reads_the_columns_is_refused_where_they_are_not_served(
     policy = RLPolicy(extra_model, "v0002")  # built before the daemon attaches its sources
     assert policy.wants_extras
     with pytest.raises(ModelMismatchError, match=r"does not serve the forecast \(\[forecast\]"):
-        attach_policy_inputs(policy, None, sources.detector)
+        policy.attach_sources(None, sources.detector)
     with pytest.raises(ModelMismatchError, match="anomaly detector"):
         policy.attach_extras(LiveExtras(object(), None))  # type: ignore[arg-type]
 
@@ -205,7 +204,7 @@ def test_a_model_that_reads_the_columns_is_refused_where_they_are_not_served(
 
     plain = RLPolicy(Player.create(len(PLAIN), len(ACTIONS), hidden=(8,), feature_names=PLAIN),
                      "v0001")
-    attach_policy_inputs(plain, None, None)
+    plain.attach_sources(None, None)
     assert not plain.wants_extras
 
     generic = (*OBS_FEATURES, "extra_0", "extra_1", *PLAIN[len(OBS_FEATURES):])

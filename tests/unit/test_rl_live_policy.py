@@ -56,7 +56,7 @@ def live_view(data: MarketData, env: BatchedEnv, totals: dict) -> DecisionView:
     if env._has_order[0]:
         side = "BUY" if env._side[0] == 1 else "SELL"
         orders = (RestingOrder("c1", symbol, side, float(env._price[0]),
-                               float(env._remaining[0]), 0),)
+                               float(env._remaining[0]), 0, amount=float(env._amount[0])),)
     quotes = {s: Quote(float(data.close[t, i]), math.nan, math.nan)
               for i, s in enumerate(data.symbols)}
     return DecisionView(ts_ms=int(data.open_ms[t]) + 60_000, symbols=data.symbols,
@@ -68,8 +68,7 @@ def live_view(data: MarketData, env: BatchedEnv, totals: dict) -> DecisionView:
 def live_obs(data: MarketData, env: BatchedEnv, totals: dict) -> np.ndarray:
     policy = RLPolicy(make_player(), "v0000", capital=float(env.capital[0]),
                       time_left=float((env._t_end[0] - env._t[0]) / env.config.horizon_minutes),
-                      buy_fee_bps=env.config.maker_fee_bps,
-                      order_amounts=lambda: {"c1": float(env._amount[0])})
+                      buy_fee_bps=env.config.maker_fee_bps)
     view = live_view(data, env, totals)
     return policy.observe(view, [data.symbols[SYMBOL_INDEX]])[0]
 

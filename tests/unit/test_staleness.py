@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from bot.app.staleness import EntryPause, StreamState, StreamWatch, binance_book_poll
 from exchange.feeds.common import FeedHealth
-from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
 
 
 def health(stale: bool, age_s: float = 0.1) -> FeedHealth:
@@ -35,11 +36,17 @@ class Script:
         return health(self.stale, 5.0 if self.stale else 0.1)
 
 
-class Wants:
+class Wants(Policy):
     """A policy that always wants to buy one coin and sell another."""
 
     name = "wants"
-    extra = "passed through"
+    version = "w1"
+
+    def __init__(self) -> None:
+        self.feature_rows: list[tuple[str, ...]] = []
+
+    def between_steps(self, feature_symbols: Sequence[str]) -> None:
+        self.feature_rows.append(tuple(feature_symbols))
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
         return [PolicyAction("AAAUSDT", Action.BUY, 1.0, 0.9, 0.5, reason="top ranked"),
@@ -56,7 +63,8 @@ def test_silence_pauses_entries_polls_rest_and_resumes_only_after_a_live_spell()
     changes: list[StreamState] = []
     watch = StreamWatch("market", script.health, poll_interval_s=2.0, resume_after_s=3.0,
                         clock=script.clock, on_change=lambda state, _: changes.append(state))
-    policy = EntryPause(Wants(), watch)
+    wants = Wants()
+    policy = EntryPause(wants, watch)
     assert not watch.check() and watch.paused_reason is None
     assert [a.action for a in policy.decide(view(1))] == [Action.BUY, Action.SELL]
 
@@ -88,7 +96,10 @@ def test_silence_pauses_entries_polls_rest_and_resumes_only_after_a_live_spell()
     assert changes == [StreamState.STALE, StreamState.RECOVERING, StreamState.LIVE]
     assert (stats.stale_episodes, stats.entries_held, stats.steps_paused) == (1, 2, 2)
     assert math.isclose(stats.paused_s, 6.0) and watch.last_paused_ms == 3
-    assert policy.extra == "passed through"  # the wrapped policy's own attributes
+    # the rest of the Policy protocol is the wrapped policy's
+    policy.between_steps(["AAAUSDT", "BBBUSDT"])
+    assert (policy.name, policy.version) == ("wants", "w1")
+    assert wants.feature_rows == [("AAAUSDT", "BBBUSDT")]
 
 
 def test_silence_during_recovery_is_the_same_episode() -> None:
