@@ -22,6 +22,7 @@ from model.fills import FillParams
 from model.instruments import Instrument, Side
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from model.orders import OrderEvent, OrderRequest, OrderType
+from tests.waiting import async_wait_until
 
 FEED_CONFIG = FeedConfig(backfill_minutes=20, reconnect_min_s=0.02, reconnect_max_s=0.1)
 QUOTE_BALANCE = Decimal(100_000_000)
@@ -97,9 +98,7 @@ FEEDS = {
 
 
 async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
+    await async_wait_until(predicate, timeout_s)
 
 
 # ---------------------------------------------------------------- brokers
@@ -201,9 +200,7 @@ class CcxtSimHarness(BrokerHarness):
         await self.broker.start()
         self._task = asyncio.create_task(self.broker.run())
         if self.user_stream:  # subscribed and caught up: from here fills come from it
-            async with asyncio.timeout(5):
-                while self.broker.stats["stream_catchups"] < 1:
-                    await asyncio.sleep(0.01)
+            await until(lambda: self.broker.stats["stream_catchups"] >= 1, 5)
 
     async def stop(self) -> None:
         if self.broker is None:
@@ -218,7 +215,9 @@ class CcxtSimHarness(BrokerHarness):
 
     async def settle(self) -> None:
         await self.broker.drain()
-        await asyncio.sleep(0.3)  # a few polls: fills and cancels reported
+        # A window of a few polls (0.05 s apart) for fills and cancels to be reported: the
+        # paper, REST and user-stream harnesses have no one event that says "all heard".
+        await asyncio.sleep(0.3)
 
     async def minutes(self, count: int) -> None:
         await self.settle()

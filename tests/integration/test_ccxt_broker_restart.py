@@ -39,6 +39,7 @@ from model.orders import (
     PartiallyFilled,
 )
 from state.ledger import Ledger
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=6, history_days=1, seed=13, speed=3000.0)
@@ -195,10 +196,8 @@ def test_cancel_whose_followup_requests_fail_is_still_reported(tmp_path: Path) -
                 session.broker.cancel(request.client_order_id, sim.now_ms) if status is None \
                     else limiter.fail_next(status)
             await session.broker.drain()
-            for _ in range(20):
-                if any(isinstance(e, Canceled) for e in session.events):
-                    break
-                await asyncio.sleep(0.1)
+            await async_wait_until(lambda: any(isinstance(e, Canceled) for e in session.events),
+                                   2.0, what="Canceled")
         assert sim.orders.accounts[KEY].orders[0].status == "CANCELED"
         canceled = [e for e in session.events if isinstance(e, Canceled)]
         assert [(e.client_order_id, e.remaining) for e in canceled] == [
@@ -237,10 +236,8 @@ def test_cancel_queued_behind_an_interrupted_place_is_still_sent(tmp_path: Path)
             session.run()
             await asyncio.sleep(0.05)
             await broker.drain()
-            for _ in range(20):
-                if any(isinstance(e, Canceled) for e in session.events):
-                    break
-                await asyncio.sleep(0.1)
+            await async_wait_until(lambda: any(isinstance(e, Canceled) for e in session.events),
+                                   2.0, what="Canceled")
         assert [o.status for o in sim.orders.accounts[KEY].orders] == ["CANCELED"]
         row = ledger.order(request.client_order_id)
         assert row is not None and row.status == "CANCELED"

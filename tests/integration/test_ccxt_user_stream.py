@@ -30,6 +30,7 @@ from exchange.sim.user_stream import execution_report
 from model.fills import FillParams
 from model.instruments import Side
 from model.orders import Filled, OrderEvent, OrderRequest, OrderType, PartiallyFilled
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=6, history_days=1, seed=13, speed=3000.0)
@@ -69,9 +70,7 @@ class Rig:
         return [e for e in self.events if isinstance(e, (PartiallyFilled, Filled))]
 
     async def until(self, condition: Callable[[], bool], timeout_s: float = 5.0) -> None:
-        async with asyncio.timeout(timeout_s):
-            while not condition():
-                await asyncio.sleep(0.01)
+        await async_wait_until(condition, timeout_s)
 
     async def stream_caught_up(self) -> None:
         """The stream is subscribed and its first catch-up poll is done."""
@@ -229,8 +228,8 @@ def test_trades_rest_reported_while_the_stream_was_down_are_not_applied_again_by
         for execution in sent:  # the exchange delivers them again (a replay after reconnect)
             rig.sim.orders.streams.publish(KEY, execution_report(execution, rig.sim.now_ms))
         await rig.until(lambda: rig.broker.user_stream.events == events + len(sent))
-        await asyncio.sleep(BALANCE_WAIT_S + 0.3)  # held stream events are released by now
-        assert not rig.broker._held
+        await async_wait_until(lambda: not rig.broker._held, BALANCE_WAIT_S + 0.3,
+                               what="the held stream events released")
         rig.assert_every_trade_once()
         assert {f.client_order_id for f in rig.fills()} == {request.client_order_id}
 

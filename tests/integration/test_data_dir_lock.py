@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,17 +22,11 @@ import pytest
 
 from bot.data_dir import LOCK_FILE, DataDirInUse, DataDirLock, lock_holder
 from tests.conftest import REPO_ROOT
+from tests.waiting import wait_until
 
 SMALL = "[sim]\ncoins = 3\nhistory_days = 0.1\n"
 HOLD = ("import sys, time\nfrom pathlib import Path\nfrom bot.data_dir import DataDirLock\n"
         "DataDirLock(Path(sys.argv[1])).acquire()\nprint('held', flush=True)\ntime.sleep(600)\n")
-
-
-def _wait_until(condition, what: str, timeout_s: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 @contextmanager
@@ -64,8 +57,8 @@ def test_a_second_daemon_on_the_same_data_dir_is_refused_and_the_first_keeps_con
                              cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
-        _wait_until(lambda: (data_dir / "control.json").exists() or first.poll() is not None,
-                    "the first daemon's control endpoint")
+        wait_until(lambda: (data_dir / "control.json").exists() or first.poll() is not None,
+                   60.0, what="the first daemon's control endpoint", interval_s=0.1)
         assert first.poll() is None, first.stdout.read() if first.stdout else ""
         control = (data_dir / "control.json").read_text()
 

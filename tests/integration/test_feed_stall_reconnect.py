@@ -31,6 +31,7 @@ from exchange.sim.server import SimExchange
 from exchange.sim.upbit_server import WS_PATH
 from model.market import Tick
 from tests.tasks import background
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000
 STALE_AFTER_S = 0.5  # the feed reconnects by itself after 3 x this without market data
@@ -90,9 +91,7 @@ class Sampler:
 
 
 async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
+    await async_wait_until(predicate, timeout_s)
 
 
 async def step_until_fresh(sim: SimExchange, feed: Any) -> None:

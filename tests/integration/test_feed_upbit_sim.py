@@ -21,6 +21,7 @@ from exchange.sim.server import SimExchange
 from exchange.sim.upbit_server import WS_PATH
 from model.market import MINUTE_MS, Bar, BarHistory, Tick
 from tests.tasks import running
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000
 FAST = SimConfig(coins=6, speed=1200, history_days=0.2, seed=3)
@@ -51,9 +52,7 @@ def make_feed(sim: SimExchange, recorder: Recorder, codes: list[str], **options:
 
 
 async def until(predicate: Callable[[], bool], timeout_s: float = 15.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
+    await async_wait_until(predicate, timeout_s)
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:

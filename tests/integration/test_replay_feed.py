@@ -27,6 +27,7 @@ from exchange.sim.server import SimExchange
 from exchange.sim.source import open_source
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from tests.tasks import running
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000  # on the minute
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sim_replay"
@@ -96,9 +97,7 @@ class Recorder:
 
 
 async def until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.005)
+    await async_wait_until(predicate, timeout_s, interval_s=0.005)
 
 
 def arrived(

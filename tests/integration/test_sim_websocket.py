@@ -13,6 +13,7 @@ import orjson
 from bot.config import SimConfig
 from exchange.sim import SimExchange
 from model.market import MINUTE_MS
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=6, history_days=1, seed=11)
@@ -205,7 +206,8 @@ def test_stop_closes_connected_clients_within_a_second() -> None:
                 await session.ws_connect(f"{sim.ws_url}/stream?streams=!ticker@arr")
                 for _ in range(3)
             ]
-            await asyncio.sleep(0.3)
+            await async_wait_until(lambda: len(sim.hub.connections) == 3,
+                                   what="the three clients connected on the sim's side")
             started = time.monotonic()
             await sim.stop()
             elapsed = time.monotonic() - started
