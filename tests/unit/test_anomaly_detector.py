@@ -70,6 +70,7 @@ def run_detector(bundle: AnomalyBundle, grid: MinuteGrid, rate: float,
     return np.asarray(scores), np.asarray(blocked), np.asarray(market)
 
 
+@pytest.mark.slow
 def test_a_planted_jump_with_a_volume_spike_is_caught_within_minutes(
         bundle: AnomalyBundle, one_torch_thread: None) -> None:
     # given a fresh stretch where coin 1 jumps 6 % in 3 minutes on 20x volume at minute 1700

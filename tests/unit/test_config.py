@@ -96,6 +96,7 @@ def test_secrets_are_masked_and_never_echoed_in_errors(tmp_path: Path) -> None:
     assert secret not in str(error.value)
 
 
+@pytest.mark.integration  # the CLI in subprocesses
 def test_config_check_prints_masked_config_and_daemon_refuses_bad_config(tmp_path: Path) -> None:
     good = write(tmp_path, "")
     env = {"ENTASIS__EXCHANGE__API_KEY": "abcd-secret-key", "PATH": "/usr/bin:/bin"}

@@ -28,6 +28,7 @@ def assert_same_features(live: np.ndarray, batch: np.ndarray, where: str) -> Non
                                    equal_nan=True, err_msg=f"{name} at {where}")
 
 
+@pytest.mark.slow
 def test_incremental_equals_vectorized_on_synthetic_bars_with_gaps() -> None:
     histories = synthetic_histories(seed=3, n_symbols=5, minutes=1800)
     grid = MinuteGrid.from_histories(histories)
@@ -99,6 +100,7 @@ def test_long_windows_stay_exact_past_a_month_of_history() -> None:
         assert_same_features(snapshots[t - split], batch[k], f"minute {t}")
 
 
+@pytest.mark.slow
 def test_incremental_equals_vectorized_on_real_bittrex_minutes(shared_data: Path) -> None:
     folder = shared_data / "ohlcv" / "freqtrade_bittrex_2017-11"
     files = sorted(folder.glob("*-1m.csv.gz"))

@@ -6,6 +6,7 @@ import json
 import math
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -65,6 +66,7 @@ def parse_or_malformed(raw: str | bytes) -> list[Tick | Bar]:
     return events
 
 
+@pytest.mark.slow
 @FAST
 @given(st.binary(max_size=200))
 def test_arbitrary_bytes_never_raise_anything_but_malformed_frame(raw: bytes) -> None:

@@ -39,6 +39,7 @@ def trained(tmp_path_factory):
     torch.set_num_threads(previous)
 
 
+@pytest.mark.slow
 def test_saved_bundle_reloads_to_identical_predictions(trained) -> None:
     horizons, folder, windows = trained
     bundle = load_bundle(folder)

@@ -73,6 +73,7 @@ def _step(service: ForecastService, book: FeatureBook) -> str:
     return service.step(book, book.matrix(), minute * MINUTE_MS).version
 
 
+@pytest.mark.slow
 def test_a_replaced_bundle_serves_from_the_next_step_with_a_fresh_monitor(
         served, trained, tmp_path: Path) -> None:
     service, target, v1, clock, heard = served

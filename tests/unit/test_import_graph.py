@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.import_graph import ROOT, cycles, import_edges, product_modules, upward_arrows
 
 # Arrows still to be removed, each with the reason it is here; the list only ever shrinks,
@@ -18,6 +20,7 @@ def test_no_module_takes_part_in_an_import_cycle() -> None:
     assert cycles(import_edges(product_modules())) == []
 
 
+@pytest.mark.slow
 def test_no_layer_imports_a_layer_above_it() -> None:
     arrows = set(upward_arrows(import_edges(product_modules())))
     assert arrows - KNOWN_UPWARD == set()
@@ -34,6 +37,8 @@ def test_a_type_only_import_counts_as_an_arrow(tmp_path: Path) -> None:
         "model.market -> bot.config"]
 
 
+@pytest.mark.integration  # draws the graph in a subprocess
+@pytest.mark.slow
 def test_docs_show_the_current_graph() -> None:
     drawn = subprocess.run([sys.executable, "-m", "tests.import_graph"], cwd=ROOT,
                            capture_output=True, text=True, check=False).stdout

@@ -202,6 +202,7 @@ def test_the_digest_covers_every_table_even_one_added_later(ledger: Ledger) -> N
     ledger.db.execute("INSERT INTO later (note) VALUES ('x')")
     assert len({before, empty_table, ledger.table_digest()}) == 3
 
+@pytest.mark.slow
 def test_sqlite_utils_write_path_projects_identical_tables(tmp_path: Path) -> None:
     events = list(sample_events(600, seed=9))
     with Ledger.open(tmp_path / "fast.db", instruments=SAMPLE_INSTRUMENTS) as fast:

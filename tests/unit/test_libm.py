@@ -87,6 +87,7 @@ def _dispatched_calls(path: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_product_code_uses_libm_not_numpys_dispatched_math() -> None:
     """A feature, price or statistic computed with `np.log` could differ in its last bits
     between an AVX2 and an AVX-512 machine; `model.libm` gives one answer everywhere."""

@@ -9,6 +9,7 @@ import json
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -197,6 +198,7 @@ def bar_streams(draw: st.DrawFn) -> list[Bar | Tick]:
     return events
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(stream=bar_streams())
 def test_the_engine_decides_through_any_stream_of_possible_prints(stream: list) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -43,6 +44,7 @@ def perturbed(cut: int, seed: int, delete: bool) -> MinuteGrid:
 @settings(max_examples=25, deadline=None)
 @given(cut=st.integers(min_value=1, max_value=MINUTES - 2), seed=st.integers(0, 2**32 - 1),
        delete=st.booleans())
+@pytest.mark.slow
 def test_changing_bars_after_t_leaves_features_and_scores_up_to_t_unchanged(
         cut: int, seed: int, delete: bool) -> None:
     changed = features_from_history(perturbed(cut, seed, delete))
@@ -110,6 +112,7 @@ def decisions(stream: list[Bar | Tick], decision_ms: list[int]) -> list[tuple[np
     return out
 
 
+@pytest.mark.slow
 def test_live_book_decisions_ignore_bars_and_ticks_stamped_at_or_after_t() -> None:
     decision_ms = [START_MS + m * MINUTE_MS + 30_000 for m in range(40, 400, 9)]
     base = decisions(events(5, None), decision_ms)

@@ -95,6 +95,7 @@ _sigmas = st.lists(st.floats(0.0005, 0.006), min_size=5, max_size=5)
 _scores = st.lists(st.one_of(st.just(math.nan), st.floats(0.0, 3.0)), min_size=5, max_size=5)
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None)
 @given(_moves, _sigmas, _scores, st.integers(0, 4), st.floats(0.0, 2.0))
 def test_a_higher_anomaly_score_never_raises_a_coins_rank(

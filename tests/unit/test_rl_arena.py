@@ -58,6 +58,7 @@ class FixedActionPlayer:
         return np.full(n, self.action), np.zeros(n, np.float32), np.zeros(n, np.float32)
 
 
+@pytest.mark.slow
 def test_same_player_on_the_same_episodes_gets_identical_results(episodes) -> None:
     factory, starts, symbols = episodes
     first = arena.play_episodes(churner, factory, starts, symbols, seed=1)

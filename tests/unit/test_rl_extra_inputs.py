@@ -88,6 +88,7 @@ def _perturbed_after(grid: MinuteGrid, t: int, seed: int) -> MinuteGrid:
                       quote_volume=grid.quote_volume * later * volume)
 
 
+@pytest.mark.slow
 def test_out_of_fold_columns_never_look_ahead(one_torch_thread: None) -> None:
     """Given the training history and a copy whose bars after minute t are scrambled, when
     the out-of-fold columns are built for both, then no column at or before t differs (and
@@ -138,6 +139,7 @@ def _bars(data: MarketData, grid: MinuteGrid, t: int) -> list[Bar]:
             for i, s in enumerate(data.symbols) if np.isfinite(grid.close[t, i])]
 
 
+@pytest.mark.slow
 def test_live_columns_equal_the_training_columns_minute_by_minute(
         market: tuple[MarketData, object, np.ndarray, MinuteGrid],
         sources: ExtraSources) -> None:
@@ -222,6 +224,7 @@ def test_a_model_that_reads_the_columns_is_refused_where_they_are_not_served(
         assert plain.version == "v0001"
 
 
+@pytest.mark.slow
 def test_the_walk_forward_with_extra_columns_trains_a_model_the_live_policy_accepts(
         tmp_path: Path, one_torch_thread: None) -> None:
     """Given two replay folders, when the walk-forward runs with the extra columns (tiny

@@ -34,6 +34,7 @@ def test_make_pool_is_in_process_for_one_worker() -> None:
     assert isinstance(make_pool(2), ProcessPool) and make_pool(2).workers == 2
 
 
+@pytest.mark.slow
 def test_episode_generation_is_identical_in_process_and_in_worker_processes(
         data: MarketData, one_torch_thread: None) -> None:
     config = SelfPlayConfig(n_envs=24, memory_steps=16, memory_shards=3, env_config=CONFIG)
@@ -46,6 +47,7 @@ def test_episode_generation_is_identical_in_process_and_in_worker_processes(
     assert here.n_envs == 24 and here.rewards.any()
 
 
+@pytest.mark.slow
 def test_arena_is_identical_in_process_and_in_worker_processes(
         data: MarketData, one_torch_thread: None) -> None:
     candidate, best = player(data, seed=2), player(data, seed=3)

@@ -119,6 +119,8 @@ def start_run(workdir: Path) -> subprocess.Popen:
                             env=env, stdout=subprocess.PIPE, text=True)
 
 
+@pytest.mark.slow
+@pytest.mark.integration  # training runs in a subprocess that is killed
 @pytest.mark.timeout(60)
 def test_a_run_killed_mid_training_resumes_from_its_checkpoint(tmp_path):
     """Given a generation SIGKILLed after a few updates, when it is rerun with the same

@@ -133,6 +133,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.slow  # its ledger fixture runs a backtest
 def test_hourly_stats_job_stores_every_complete_hour_of_a_real_ledger(ledger: Path,
                                                                       tmp_path: Path) -> None:
     expected = [h.as_dict() for h in hourly_stats(load_ledger(ledger))][:-1]
@@ -145,6 +146,8 @@ def test_hourly_stats_job_stores_every_complete_hour_of_a_real_ledger(ledger: Pa
     assert sum(h["buys"] + h["sells"] for h in expected) > 0
 
 
+@pytest.mark.integration  # the CLI in subprocesses
+@pytest.mark.slow
 def test_report_and_command_jobs_run_the_cli_in_a_subprocess(ledger: Path, tmp_path: Path) -> None:
     reports: list[dict] = []
     action = report_job(tmp_path, ledger, None, timeout_s=120, on_report=reports.append,

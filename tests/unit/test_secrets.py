@@ -94,6 +94,8 @@ def test_live_mode_without_keys_or_with_a_public_key_file_is_refused(tmp_path: P
     assert KEY not in refused.output and SECRET not in refused.output
 
 
+@pytest.mark.slow
+@pytest.mark.integration  # the daemon in a subprocess
 def test_a_crash_in_live_mode_prints_no_key_in_its_traceback(tmp_path: Path) -> None:
     """A real process, so typer's real crash printer runs (its default shows every local
     variable, and `run` holds the raw keys for the redaction filter: it printed them)."""

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pytest
 
 from bot.app.staleness import EntryPause, StreamState, StreamWatch, binance_book_poll
 from exchange.feeds.common import FeedHealth
@@ -118,6 +119,7 @@ def test_silence_during_recovery_is_the_same_episode() -> None:
     assert watch.state is StreamState.LIVE and watch.stats().stale_episodes == 1
 
 
+@pytest.mark.integration  # the simulator's REST server
 def test_book_poll_turns_rest_rows_into_ticks_for_the_wanted_symbols() -> None:
     """Against the simulator's real REST endpoint on 127.0.0.1."""
     from bot.config import SimConfig
