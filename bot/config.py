@@ -25,12 +25,13 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.data_dir import data_dir_problem
+from model import errors
 
 ENV_PREFIX = "ENTASIS__"
 MAX_STARTING_BALANCE = 1e12  # quote units (a trillion KRW is about $700M)
 
 
-class ConfigError(Exception):
+class ConfigError(errors.ConfigError):
     """The configuration cannot be used; the message says which key and how to fix it."""
 
 

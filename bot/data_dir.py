@@ -32,6 +32,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from model import errors
 from state.integrity import LedgerDamaged
 
 if TYPE_CHECKING:
@@ -53,7 +54,7 @@ LOCK_FILE = "entasis.lock"
 PROBE_BYTES = 128 * 1024  # a fresh ledger is 92 KiB, plus a 32 KiB -shm beside it
 
 
-class DataDirError(Exception):
+class DataDirError(errors.ConfigError):
     """The data directory cannot be used; the message (one line) names the path and says
     what to do."""
 

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import SecretStr
 
+from model import errors
+
 if TYPE_CHECKING:
     from bot.config import Config
 
@@ -34,7 +36,7 @@ _NAMES = {
 }
 
 
-class SecretsError(Exception):
+class SecretsError(errors.ConfigError):
     """The keys cannot be used; the message says what to do (and never shows a key)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from model import errors
 from risk.anomaly_features import INPUT_FEATURES
 from risk.anomaly_models import NETWORKS
 
@@ -26,7 +27,7 @@ BUNDLE_FORMAT = 1
 SCOPES = ("coin", "market")
 
 
-class AnomalyModelError(Exception):
+class AnomalyModelError(errors.DataError):
     """The anomaly model file cannot be used; the message says how to get a usable one."""
 
 

@@ -22,10 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from model import errors
+
 CHECKPOINT_FORMAT = 1
 
 
-class ModelMismatchError(ValueError):
+class ModelMismatchError(errors.DataError, ValueError):
     """A saved model does not fit the observations or actions it is asked to serve."""
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from model import errors
 from state.codec import canonical_json
 from state.ledger import Ledger
 
@@ -33,7 +34,7 @@ class ModelStatus(str, Enum):
     RETIRED = "retired"
 
 
-class RegistryError(Exception):
+class RegistryError(errors.OperatorError):
     """A registry request that contradicts the stored state (unknown or already judged)."""
 
 

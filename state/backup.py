@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from model import errors
 from state.files import create_private, fsync_dir, private_dir
 from state.integrity import (
     LedgerDamaged,
@@ -36,7 +37,7 @@ from state.schema import SCHEMA_VERSION
 BACKUP_NAME = re.compile(r"^ledger-\d{8}T\d{6}Z\.sqlite$")
 
 
-class BackupError(Exception):
+class BackupError(errors.OperatorError):
     """A backup could not be made or put back; the message says what to do."""
 
 

@@ -21,6 +21,8 @@ import struct
 from pathlib import Path
 from urllib.request import pathname2url
 
+from model import errors
+
 SQLITE_MAGIC = b"SQLite format 3\x00"
 HEADER_BYTES = 100
 WAL_MAGIC = (0x377F0682, 0x377F0683)  # checksums in little- / big-endian words
@@ -39,7 +41,7 @@ RECOVER = ("restore the newest backup with `entasis ledger recover` (backups are
 EXIT_LEDGER_DAMAGED = 4
 
 
-class LedgerDamaged(Exception):
+class LedgerDamaged(errors.DataError):
     """The ledger file cannot be trusted; nothing was written to it.
 
     `path` is the file, `detail` what is wrong with it, `remedy` what the operator can do.

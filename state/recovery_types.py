@@ -13,6 +13,7 @@ from decimal import Decimal
 from enum import Enum
 from typing import Any, Protocol
 
+from model import errors
 from model.instruments import Side
 from model.orders import Liquidity, OrderType
 from state.records import OrderRow
@@ -147,7 +148,7 @@ class RecoveryReport:
                              for p in self.problems]}
 
 
-class RecoveryRefused(RuntimeError):
+class RecoveryRefused(errors.DataError, RuntimeError):
     """The ledger and the exchange disagree in a way reconciliation cannot explain. The
     message lists each problem and what to do; `report` has them as data."""
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from model import errors
 from state.audit import infer_assets
 from state.codec import decode
 from state.integrity import SQLITE_MAGIC, read_only_uri, wal_header_problem, wal_path
@@ -36,7 +37,7 @@ COPIED_TABLES = ("decisions", "equity", "kv", "models")
 PAGE_SIZES = (4096, 1024, 2048, 8192, 16384, 32768, 65536, 512)
 
 
-class SalvageError(Exception):
+class SalvageError(errors.DataError):
     """Nothing usable could be read; the message says what else to try."""
 
 

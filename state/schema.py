@@ -17,8 +17,10 @@ from collections.abc import Callable
 
 from sqlite_utils import Database
 
+from model import errors
 
-class SchemaError(Exception):
+
+class SchemaError(errors.DataError):
     """The ledger file cannot be used by this version of Entasis; the message says why."""
 
 

@@ -36,6 +36,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Protocol
 
+from model import errors
 from model.instruments import Instrument, Side, grid_text
 from model.orders import Filled, OrderRequest, OrderType, PartiallyFilled, Rejected
 from risk.state import Cause, StateEvent, TradingState
@@ -71,7 +72,7 @@ class FailureLog(Protocol):
     def to_dict(self) -> dict[str, Any]: ...
 
 
-class OperatorError(ValueError):
+class OperatorError(errors.OperatorError, ValueError):
     """An operator request that cannot be done as asked; the message says what to change."""
 
 

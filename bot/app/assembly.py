@@ -17,6 +17,7 @@ from bot.app.staleness import EntryPause, StreamWatch
 from bot.config import Config
 from bot.research.anomaly_io import make_detector
 from exchange.brokers.sim import PaperBroker
+from model import errors
 from model.fills import FillParams
 from model.instruments import Instrument
 from risk.limits import RiskLimits
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-class BacktestError(Exception):
+class BacktestError(errors.OperatorError):
     """The run cannot start as asked; the message says what to change."""
 
 

@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 import ccxt
 
 from exchange.brokers.ccxt_client import RequestGate, dialect_for, retry_after_s
+from model import errors
 from model.instruments import Instrument, Side, to_grid
 from model.orders import Liquidity, OrderType
 from state.ledger import Ledger
@@ -51,7 +52,7 @@ _STATUS = {"open": OPEN, "closed": FILLED, "canceled": CANCELED, "cancelled": CA
            "expired": EXPIRED, "rejected": REJECTED}
 
 
-class ExchangeUnreachable(RuntimeError):
+class ExchangeUnreachable(errors.TemporaryError, RuntimeError):
     """Reconciliation could not read the account; the message says which call failed."""
 
 

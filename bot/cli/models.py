@@ -22,6 +22,7 @@ from rich.table import Table
 
 from bot import formatting as fmt
 from bot.cli.common import ConfigOption, JsonOption, app, err, fail, load, out
+from model import errors
 from rl.fold_plan import PLAN_KNOBS, FoldPlan, plan_option
 
 REGISTRY_FILE = "models.sqlite"
@@ -30,7 +31,7 @@ TRAIN_FRACTION = 0.8  # of the usable rows; the arena plays the rest after the e
 _KNOB_HELP = dict(PLAN_KNOBS)
 
 
-class SelfPlayBusy(Exception):
+class SelfPlayBusy(errors.TemporaryError):
     """Another `entasis selfplay` holds the data dir's lock."""
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from model import errors
 from trading.notices import Notifier
 from trading.operator import OperatorError
 
@@ -30,7 +31,7 @@ log = logging.getLogger("bot.ops.commands")
 REGISTRY_FILE = "models.sqlite"  # as bot/cli/models.py
 
 
-class CommandError(Exception):
+class CommandError(errors.OperatorError):
     """A command that cannot run as asked; the message says what to do instead."""
 
     status = 400

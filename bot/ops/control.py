@@ -34,6 +34,7 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
+from model import errors
 from model.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,7 @@ LOGGED_PATH_CHARS = 200
 Command = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 
 
-class ControlUnavailable(Exception):
+class ControlUnavailable(errors.OperatorError):
     """No running daemon answered; the message says how to start one."""
 
 

@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from model import errors
+
 HEADER = "timestamp_ms,open,high,low,close,volume"
 PAGE_LIMIT = 1000  # ccxt fetch_ohlcv page size (Binance's maximum; Upbit returns 200)
 DAY_MS = 86_400_000
@@ -29,7 +31,7 @@ DAY_MS = 86_400_000
 Progress = Callable[[str, int, int], None]  # (symbol, bars done, bars expected)
 
 
-class DownloadError(Exception):
+class DownloadError(errors.OperatorError):
     """The download cannot go on as asked; the message says what to change."""
 
 

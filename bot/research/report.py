@@ -32,6 +32,7 @@ from bot.research.report_data import (
     Report,
     Trip,
 )
+from model import errors
 from model.instruments import Side
 from model.market import BarHistory
 from state.projection import next_position
@@ -44,7 +45,7 @@ REGIME_NAMES = {1: "bull", 0: "sideways", -1: "bear"}
 HISTORY_BEFORE_MS = 24 * HOUR_MS  # the 24h regime needs a day of bars before the first trade
 
 
-class ReportError(Exception):
+class ReportError(errors.OperatorError):
     """The report cannot be made; the message says what to pass or fix."""
 
 

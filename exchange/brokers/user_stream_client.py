@@ -37,6 +37,7 @@ from exchange.brokers.user_stream_events import (
 )
 from exchange.feeds.common import MalformedReporter, describe, first_leaf, wall_clock_ms
 from exchange.feeds.stream_base import RECOVERABLE
+from model import errors
 
 log = logging.getLogger("exchange.brokers.user_stream")
 
@@ -44,7 +45,7 @@ MAX_FRAME_BYTES = 1 << 20
 PINGS_PER_SILENCE = 3  # pings within one silence threshold: one lost pong is not silence
 
 
-class ListenKeyExpired(ConnectionError):
+class ListenKeyExpired(errors.TemporaryError, ConnectionError):
     """The exchange ended the subscription; the client opens a new listenKey."""
 
 

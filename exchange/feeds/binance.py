@@ -50,6 +50,7 @@ from exchange.feeds.common import (
 from exchange.feeds.errors import ExchangeError, MalformedFrame
 from exchange.feeds.sanity import PriceBounds
 from exchange.feeds.stream_base import RECOVERABLE, FeedSettings, StreamFeedBase
+from model.errors import TemporaryError
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
 __all__ = ["BinanceFeed", "ConsumerError", "FeedHealth", "subscription_streams"]
@@ -131,7 +132,7 @@ class BinanceFeed(StreamFeedBase):
 
     async def run(self) -> None:
         """Backfill, then stream and reconnect forever; returns only by cancellation or by
-        raising (a permanent ExchangeError, a bad URL, or a ConsumerError)."""
+        raising (an ExchangeRefused, a bad URL, or a ConsumerError)."""
         async with aiohttp.ClientSession() as session:
             self._session = session
             try:
@@ -180,9 +181,7 @@ class BinanceFeed(StreamFeedBase):
                     self._connected.add(index)
                     log.info("feed connection %d up: %d symbols", index, len(symbols))
                     await self._stream(websocket, received)
-            except ExchangeError as exc:
-                if not exc.temporary:
-                    raise
+            except TemporaryError as exc:
                 log.warning("feed connection %d: %s", index, exc)
             except InvalidURI:
                 raise

@@ -14,7 +14,7 @@ import aiohttp
 import numpy as np
 import orjson
 
-from exchange.feeds.errors import ExchangeError, MalformedFrame, TooManySymbols
+from exchange.feeds.errors import MalformedFrame, TooManySymbols, exchange_error
 from model.instruments import Instrument, instrument_from_binance
 from model.market import MINUTE_MS, BarHistory, concat_histories, empty_history, history_after
 
@@ -139,7 +139,7 @@ async def get_json(
         body = await response.read()
         if response.status >= 400:
             code, msg = _binance_error(body)
-            raise ExchangeError(response.status, code, msg, url)
+            raise exchange_error(response.status, code, msg, url)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from exchange.feeds.sanity import FrameValidator
+from model import errors
 from model.market import Bar, BarHistory, TickBatch, bars_of, history_after
 from model.ratelimit import RateLimit
 
@@ -20,7 +21,7 @@ MALFORMED_LOG_INTERVAL_S = 10.0
 LOG_SAMPLE_CHARS = 120
 
 
-class ConsumerError(RuntimeError):
+class ConsumerError(errors.InternalError, RuntimeError):
     """A feed callback (on_tick, on_bar, ...) raised; `__cause__` is its exception. It is a
     bug in the consumer, so the feed stops instead of retrying."""
 

@@ -1,15 +1,19 @@
 """Errors raised by exchange adapters, named for what the caller should do about them.
 
 `MalformedFrame`: skip the message and count it; the connection is still good.
-`ExchangeError`: the exchange answered a REST call with an error; `temporary` says whether to
-retry with backoff (rate limits, server trouble) or to stop and tell the operator (bad symbol,
-bad request), in the Freqtrade manner of letting exception classes steer the loop.
+`ExchangeError`: the exchange answered a REST call with an error. `exchange_error` raises it
+as one of two classes, so loops steer by class (model/errors.py): `ExchangeBusy` (a
+`TemporaryError`: rate limits, server trouble; retry with backoff) or `ExchangeRefused` (an
+`OperatorError`: bad symbol, bad key, bad request; stop and tell the operator).
+`TooManySymbols`: the configuration asks for more symbols than the exchange lists allow.
 """
 
 from __future__ import annotations
 
+from model.errors import ConfigError, DataError, EntasisError, OperatorError, TemporaryError
 
-class MalformedFrame(ValueError):
+
+class MalformedFrame(DataError, ValueError):
     """A message from the exchange could not be turned into valid market data.
 
     `reason` says what was wrong, short and without the raw payload (which may be huge or
@@ -21,11 +25,13 @@ class MalformedFrame(ValueError):
         self.reason = reason
 
 
-class ExchangeError(Exception):
+class ExchangeError(EntasisError):
     """A REST call failed: HTTP status plus Binance's own error code and message.
 
     Binance answers errors as `{"code": -1121, "msg": "Invalid symbol."}`; `code` is 0 and
-    `msg` the (truncated) body when the server sent something else.
+    `msg` the (truncated) body when the server sent something else. Never raised itself:
+    `exchange_error` picks `ExchangeBusy` or `ExchangeRefused`; catch this family only where
+    both end the same way.
     """
 
     def __init__(self, http_status: int, code: int, msg: str, url: str = "") -> None:
@@ -35,14 +41,31 @@ class ExchangeError(Exception):
         self.msg = msg
         self.url = url
 
-    @property
-    def temporary(self) -> bool:
-        """True when retrying later can succeed: 5xx, 429 rate limit, 418 IP ban,
-        -1003 too many requests; a 4xx otherwise means our request is wrong."""
-        return self.http_status >= 500 or self.http_status in (418, 429) or self.code == -1003
 
 
-class TooManySymbols(ValueError):
+class ExchangeBusy(ExchangeError, TemporaryError):
+    """The exchange cannot answer now (5xx, 429 rate limit, 418 IP ban, -1003 too many
+    requests): retrying later can succeed."""
+
+
+class ExchangeRefused(ExchangeError, OperatorError):
+    """The exchange refused the request itself (a 4xx other than the rate limits: bad
+    symbol, bad key, bad parameter): the same request will fail again."""
+
+
+def is_busy(http_status: int, code: int) -> bool:
+    """True when retrying later can succeed: 5xx, 429 rate limit, 418 IP ban, -1003 too many
+    requests; a 4xx otherwise means our request is wrong."""
+    return http_status >= 500 or http_status in (418, 429) or code == -1003
+
+
+def exchange_error(http_status: int, code: int, msg: str, url: str = "") -> ExchangeError:
+    """The error to raise for an HTTP error answer: `ExchangeBusy` or `ExchangeRefused`."""
+    kind = ExchangeBusy if is_busy(http_status, code) else ExchangeRefused
+    return kind(http_status, code, msg, url)
+
+
+class TooManySymbols(ConfigError, ValueError):
     """The exchange lists more symbols than the daemon is configured to follow. Raised before
     any per-symbol state exists: 20,000 symbols took a daemon to 3.7 GB."""
 

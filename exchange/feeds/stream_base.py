@@ -26,7 +26,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import WebSocketException
 
 from exchange.feeds.common import RateMeter, describe
-from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.errors import MalformedFrame
+from model.errors import TemporaryError
 
 SILENT_RECONNECT_FACTOR = 3.0  # reconnect after this many stale_after_s without market data
 
@@ -111,15 +112,13 @@ class StreamFeedBase:
         self._control_messages += 1
 
     async def _retrying(self, what: str, action: Callable[[], Awaitable[_T]]) -> _T:
-        """Run `action` until it succeeds; temporary exchange errors and network failures
-        are logged and retried with backoff, anything else raises."""
+        """Run `action` until it succeeds; a `TemporaryError` (a busy exchange) and network
+        failures are logged and retried with backoff, anything else raises."""
         attempt = 0
         while True:
             try:
                 return await action()
-            except ExchangeError as exc:
-                if not exc.temporary:
-                    raise
+            except TemporaryError as exc:
                 self._log.warning("%s failed: %s", what, exc)
             except RECOVERABLE as exc:
                 self._log.warning("%s failed: %s", what, describe(exc))

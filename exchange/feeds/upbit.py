@@ -48,7 +48,7 @@ from exchange.feeds.common import (
     invalid_counts,
     wall_clock_ms,
 )
-from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.errors import MalformedFrame
 from exchange.feeds.sanity import PriceBounds
 from exchange.feeds.stream_base import RECOVERABLE, FeedSettings, StreamFeedBase
 from exchange.feeds.upbit_parse import (
@@ -64,6 +64,7 @@ from exchange.feeds.upbit_parse import (
     subscription_request,
 )
 from exchange.feeds.upbit_rest import RequestPacer, fetch_candles, fetch_ticker_prices
+from model.errors import TemporaryError
 from model.market import MINUTE_MS, Bar, BarHistory, Tick
 
 __all__ = ["ConsumerError", "FeedHealth", "UpbitFeed"]
@@ -133,7 +134,7 @@ class UpbitFeed(StreamFeedBase):
 
     async def run(self) -> None:
         """Backfill, then stream and reconnect forever; returns only by cancellation or by
-        raising (a permanent ExchangeError, a bad URL, or a ConsumerError)."""
+        raising (an ExchangeRefused, a bad URL, or a ConsumerError)."""
         async with aiohttp.ClientSession() as session:
             self._session = session
             try:
@@ -184,9 +185,7 @@ class UpbitFeed(StreamFeedBase):
                     self._connected = True
                     log.info("upbit feed up: %d markets", len(self._codes))
                     await self._stream(websocket, received)
-            except ExchangeError as exc:
-                if not exc.temporary:
-                    raise
+            except TemporaryError as exc:
                 log.warning("upbit feed: %s", exc)
             except InvalidURI:
                 raise

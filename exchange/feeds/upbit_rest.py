@@ -23,7 +23,7 @@ import aiohttp
 import numpy as np
 import orjson
 
-from exchange.feeds.errors import ExchangeError, MalformedFrame, TooManySymbols
+from exchange.feeds.errors import MalformedFrame, TooManySymbols, exchange_error
 from model.instruments import (
     Instrument,
     TickBands,
@@ -180,7 +180,7 @@ async def get_json(
     async with session.get(url, params=params, timeout=timeout) as response:
         body = await response.read()
         if response.status >= 400:
-            raise ExchangeError(response.status, 0, _upbit_error(body), url)
+            raise exchange_error(response.status, 0, _upbit_error(body), url)
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError:

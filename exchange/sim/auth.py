@@ -22,12 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import parse_qsl
 
+from model import errors
+
 DEFAULT_RECV_WINDOW_MS = 5000
 MAX_RECV_WINDOW_MS = 60_000
 _SIGNATURE = re.compile(r"(^|&)signature=[^&]*")
 
 
-class ApiError(Exception):
+class ApiError(errors.OperatorError):
     """A request the exchange refuses: HTTP status, Binance code and message, and (429/418)
     the seconds to wait, sent as `Retry-After`."""
 

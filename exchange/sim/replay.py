@@ -19,7 +19,7 @@ import pandas as pd
 
 from exchange.sim.bars import BAR_FIELDS, BarStore, MinuteData
 from exchange.sim.ticks import floor_to_grid, round_to_grid, synthesize_ticks
-from model import libm
+from model import errors, libm
 from model.instruments import Instrument
 from model.market import MINUTE_MS, BarHistory
 from strategies.features_batch import MinuteGrid
@@ -33,7 +33,7 @@ _MIN_NOTIONAL = {"BTC": "0.0001", "ETH": "0.001", "BNB": "0.01", "KRW": "5000"}
 _DEFAULT_MIN_NOTIONAL = "5"
 
 
-class ReplayError(ValueError):
+class ReplayError(errors.DataError, ValueError):
     """The replay directory cannot be used; the message says which file and what to fix."""
 
 

@@ -14,6 +14,7 @@ import orjson
 from aiohttp import web
 
 import exchange.sim.protocol as protocol
+from model import errors
 
 if TYPE_CHECKING:
     from exchange.sim.venue import SimVenue
@@ -39,7 +40,7 @@ KLINE_INTERVALS = (
 )
 
 
-class BadRequest(Exception):
+class BadRequest(errors.OperatorError):
     """A request Binance would refuse with HTTP 400 and this code."""
 
     def __init__(self, code: int, msg: str) -> None:

@@ -30,12 +30,13 @@ from urllib.parse import unquote, urlencode
 import orjson
 
 from exchange.sim.auth import ApiCredentials
+from model import errors
 
 _ALGORITHMS = {"HS256": hashlib.sha256, "HS512": hashlib.sha512}
 NONCE_MEMORY = 100_000  # nonces remembered per key (Upbit forbids any reuse)
 
 
-class UpbitApiError(Exception):
+class UpbitApiError(errors.OperatorError):
     """A request the Upbit face refuses: HTTP status, Upbit error name and message."""
 
     def __init__(self, status: int, name: str, message: str) -> None:

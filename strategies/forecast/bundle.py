@@ -36,6 +36,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from model import errors
 from strategies.forecast.dataset import INPUT_NAMES
 from strategies.forecast.ensemble import Calibration
 from strategies.forecast.models import ModelParams, load_models
@@ -52,7 +53,7 @@ _CODE_FILES = ("strategies/forecast/dataset.py", "strategies/forecast/indicators
                "strategies/windows.py", "strategies/regime.py")
 
 
-class BundleError(Exception):
+class BundleError(errors.DataError):
     """The bundle cannot be served by this code; the message says what to do."""
 
 

@@ -13,7 +13,7 @@ import pytest
 from bot.config import FeedConfig, SimConfig
 from exchange.feeds.binance import BinanceFeed, ConsumerError
 from exchange.feeds.binance_rest import fetch_klines
-from exchange.feeds.errors import ExchangeError
+from exchange.feeds.errors import ExchangeError, ExchangeRefused
 from exchange.sim.server import SimExchange
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from tests.tasks import running
@@ -223,6 +223,6 @@ def test_fetch_klines_pages_past_1000_bars_and_reports_binance_errors() -> None:
         assert (history.open_ms[1:] - history.open_ms[:-1] == MINUTE_MS).all()
         assert history.open_ms[-1] + MINUTE_MS == end_ms  # every closed bar, none forming
         assert (raised.value.http_status, raised.value.code) == (400, -1121)
-        assert not raised.value.temporary
+        assert isinstance(raised.value, ExchangeRefused)  # stop: a retry cannot help
 
     run(scenario)

@@ -11,7 +11,13 @@ import orjson
 import pytest
 
 from exchange.feeds.binance_rest import parse_exchange_info, parse_klines
-from exchange.feeds.errors import ExchangeError, MalformedFrame
+from exchange.feeds.errors import (
+    ExchangeBusy,
+    ExchangeRefused,
+    MalformedFrame,
+    exchange_error,
+)
+from model.errors import TemporaryError
 from model.market import Bar, bars_of, history_after
 
 RECORDED = Path("protocol/binance/recorded_cryptofeed_2021-10-11")
@@ -112,8 +118,10 @@ def test_history_after_and_bars_of_give_the_newer_bars_in_order() -> None:
     assert isinstance(newer.open_ms, np.ndarray)
 
 
-def test_exchange_error_says_whether_a_retry_can_help() -> None:
-    assert ExchangeError(429, -1003, "Too many requests").temporary
-    assert ExchangeError(503, 0, "Service Unavailable").temporary
-    assert not ExchangeError(400, -1121, "Invalid symbol.").temporary
-    assert "-1121" in str(ExchangeError(400, -1121, "Invalid symbol.", "http://x/api/v3/klines"))
+def test_exchange_error_class_says_whether_a_retry_can_help() -> None:
+    assert isinstance(exchange_error(429, -1003, "Too many requests"), ExchangeBusy)
+    assert isinstance(exchange_error(418, 0, "IP banned"), ExchangeBusy)
+    assert isinstance(exchange_error(503, 0, "Service Unavailable"), TemporaryError)
+    refused = exchange_error(400, -1121, "Invalid symbol.", "http://x/api/v3/klines")
+    assert isinstance(refused, ExchangeRefused) and not isinstance(refused, TemporaryError)
+    assert "-1121" in str(refused)
