@@ -53,7 +53,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from model import fill_kernel
-from model.fill_kernel import BUY, MAKER, NO_FILL, SELL, TAKER  # noqa: F401  (re-exported)
+
+# Re-exported (the `as` form says so to mypy): callers speak of sides and liquidity via fills.
+from model.fill_kernel import BUY as BUY
+from model.fill_kernel import MAKER as MAKER
+from model.fill_kernel import NO_FILL as NO_FILL
+from model.fill_kernel import SELL as SELL
+from model.fill_kernel import TAKER as TAKER
 
 NO_CANCEL_MS = int(np.iinfo(np.int64).max)
 _EPS = fill_kernel.EPS  # float tolerance in grid units
@@ -259,13 +265,13 @@ def _match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> Fil
     if n == 0:
         return out
     c = np.ascontiguousarray
-    fill_kernel.match_batch(
+    fill_kernel.match_batch(  # type: ignore[call-arg]  # *columns: mypy cannot count
         c(orders.event, np.int64), c(orders.side, np.int8), c(orders.is_market, bool),
         c(orders.price, np.float64), c(orders.remaining, np.float64),
         c(orders.queue_ahead, np.float64), c(orders.placed_ms, np.int64),
         c(orders.cancel_ms, np.int64), c(orders.budget, np.float64),
         c(orders.tick, np.float64), c(orders.lot, np.float64),
-        *(c(getattr(market, name), _MARKET_DTYPES[name]) for name in _MARKET_COLUMNS),
+        *(c(getattr(market, name), _MARKET_DTYPES[name]) for name in _MARKET_COLUMNS),  # type: ignore[arg-type]
         float(params.max_volume_share), float(params.maker_fee_bps),
         float(params.taker_fee_bps), int(levels), float(params.book_level_growth),
         fill_kernel.level_growth(params.book_level_growth, levels),

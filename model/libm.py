@@ -108,7 +108,7 @@ def __getattr__(name: str) -> Any:
     if name not in _KERNELS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     kernel, signatures = _KERNELS[name]
-    ufunc = vectorize(signatures, cache=True)(kernel)
+    ufunc = vectorize(signatures, cache=True)(kernel)  # type: ignore[no-untyped-call]  # numba is untyped
     ufunc.__doc__ = kernel.__doc__
     globals()[name] = ufunc
     return ufunc

@@ -121,7 +121,7 @@ class _TorchScorer:
                 batch = data[order[start:start + settings.batch_size]]
                 loss = self._loss(batch, settings.beta)
                 optimizer.zero_grad()
-                loss.backward()
+                loss.backward()  # type: ignore[no-untyped-call]  # unannotated in torch
                 optimizer.step()
                 total, batches = total + loss.item(), batches + 1
             history.append(total / max(batches, 1))

@@ -41,6 +41,9 @@ from strategies.windows import (
     SQUARE_SLOTS,
 )
 
+#: A column over symbols, or one symbol's value (the live book sanitizes bar by bar).
+ArrayOrScalar = np.ndarray | np.float64
+
 FEATURE_NAMES: tuple[str, ...] = (
     *(f"px_ma_{label}" for label in AVERAGE_LABELS),
     *(f"qv_ma_{label}" for label in AVERAGE_LABELS),
@@ -82,8 +85,8 @@ class Primitives:
     tick_quote_volume: np.ndarray
 
 
-def sanitize_bars(close: np.ndarray, high: np.ndarray, low: np.ndarray,
-                  quote_volume: np.ndarray) -> tuple[np.ndarray, ...]:
+def sanitize_bars(close: ArrayOrScalar, high: ArrayOrScalar, low: ArrayOrScalar,
+                  quote_volume: ArrayOrScalar) -> tuple[np.ndarray, ...]:
     """(valid, high, low, quote_volume): a bar without a positive finite close counts as a
     missing minute; highs/lows always bracket the close; missing volume is no volume."""
     valid = np.isfinite(close) & (close > 0)

@@ -57,12 +57,19 @@ class RankingSettings(Protocol):
     (`bot.config.StrategyConfig`, validated there) has these fields; the core names only
     what it needs, so it never imports the app layer."""
 
-    top_k: int
-    target_return_pct: float
-    stop_return_pct: float
-    horizon_minutes: int
-    min_quote_volume_24h: float
-    max_spread_bps: float
+    # Read-only properties, so a frozen config (pydantic, a frozen dataclass) satisfies it.
+    @property
+    def top_k(self) -> int: ...
+    @property
+    def target_return_pct(self) -> float: ...
+    @property
+    def stop_return_pct(self) -> float: ...
+    @property
+    def horizon_minutes(self) -> int: ...
+    @property
+    def min_quote_volume_24h(self) -> float: ...
+    @property
+    def max_spread_bps(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,9 +90,13 @@ class RankedCoin:
 class ForecastView(Protocol):
     """What ranking reads of a forecast (strategies/forecast/serving.ForecastBatch)."""
 
-    horizon: int
-    expected_return: np.ndarray  # [n_symbols], NaN = no forecast
-    confidence: np.ndarray
+    # Read-only properties: ForecastBatch is a frozen dataclass.
+    @property
+    def horizon(self) -> int: ...
+    @property
+    def expected_return(self) -> np.ndarray: ...  # [n_symbols], NaN = no forecast
+    @property
+    def confidence(self) -> np.ndarray: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -287,6 +287,7 @@ class Trader(OperatorControls):
         else:
             assert action.limit_price is not None
             intent = ExitIntent(action.symbol, instrument.price(action.limit_price, Side.SELL))
+        assert self.state is not None  # step() sets it before it acts
         verdict = self.gate.check(intent, portfolio, market, self.limits, self.state)
         if isinstance(verdict, Denied):
             self.denials[verdict.reason.value] = self.denials.get(verdict.reason.value, 0) + 1
