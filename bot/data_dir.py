@@ -15,6 +15,9 @@ ledger, overwrite `control.json` and delete it on exit, leaving the first uncont
 lock is an `flock` on `entasis.lock` (the holder's pid written inside), so the OS drops it
 when the holder dies, even by kill -9: a stale file never blocks a restart.
 
+`DataDir` names every file and folder the daemon and its tools keep in the data directory,
+once: the ledger, the model registry, the control files, the locks, backups and reports.
+
 `refuse_non_finite_amounts` catches a ledger poisoned by an earlier release that accepted
 `starting_balance = inf`. It raises the ledger's own `LedgerDamaged`, so the operator gets the
 same one line, exit status and recovery commands as for any unusable ledger, instead of a
@@ -28,6 +31,7 @@ import fcntl
 import os
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -52,6 +56,86 @@ CHOOSE = ("set app.data_dir (or ENTASIS__APP__DATA_DIR) to a folder of its own, 
           '"var" beside config.toml or /var/lib/entasis')
 LOCK_FILE = "entasis.lock"
 PROBE_BYTES = 128 * 1024  # a fresh ledger is 92 KiB, plus a 32 KiB -shm beside it
+
+
+@dataclass(frozen=True, slots=True)
+class DataDir:
+    """The data directory's files and folders, named here and nowhere else in the product.
+
+    `DataDir(config.data_dir).ledger` rather than `config.data_dir / "ledger.sqlite"`: a name
+    written twice drifts (the model registry's was written in four modules). The registry's
+    name belongs to rl/registry.py, which sits below bot/ and needs it too."""
+
+    path: Path
+
+    @property
+    def ledger(self) -> Path:
+        """The trading ledger: every order, fill, balance and decision (state/ledger.py)."""
+        return self.path / "ledger.sqlite"
+
+    @property
+    def models(self) -> Path:
+        """The model registry, a ledger-format file of its own (rl/registry.py)."""
+        # Imported here: rl.registry loads sqlite_utils (2 s), which bot.config, importing
+        # this module, must not pay for on every `entasis config check`.
+        from rl.registry import REGISTRY_FILE
+
+        return self.path / REGISTRY_FILE
+
+    @property
+    def lock(self) -> Path:
+        """Held by the one process that owns the directory (`DataDirLock`)."""
+        return self.path / LOCK_FILE
+
+    @property
+    def control(self) -> Path:
+        """Where the running daemon's control API listens (bot/ops/control.py)."""
+        return self.path / "control.json"
+
+    @property
+    def token(self) -> Path:
+        """The control API's bearer token (mode 0600)."""
+        return self.path / "control.token"
+
+    @property
+    def metrics(self) -> Path:
+        """Where the running daemon's metrics endpoint listens (bot/ops/metrics.py)."""
+        return self.path / "metrics.json"
+
+    @property
+    def schedule(self) -> Path:
+        """The scheduler's record of jobs run (bot/ops/scheduler.py)."""
+        return self.path / "schedule.sqlite"
+
+    @property
+    def backups(self) -> Path:
+        """Online ledger backups (state/backup.py), newest kept."""
+        return self.path / "backups"
+
+    @property
+    def damaged(self) -> Path:
+        """Where `entasis ledger recover` moves the files it replaces."""
+        return self.path / "damaged"
+
+    @property
+    def reports(self) -> Path:
+        """Scheduled reports, one folder per run."""
+        return self.path / "reports"
+
+    @property
+    def backtests(self) -> Path:
+        """Ledgers of `entasis backtest` runs."""
+        return self.path / "backtests"
+
+    @property
+    def selfplay(self) -> Path:
+        """Self-play's working folder (checkpoints, arena episodes)."""
+        return self.path / "selfplay"
+
+    @property
+    def selfplay_lock(self) -> Path:
+        """Held by the one `entasis selfplay` run on this directory."""
+        return self.path / "selfplay.lock"
 
 
 class DataDirError(errors.ConfigError):
@@ -117,7 +201,7 @@ class DataDirLock:
 
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
-        self.path = data_dir / LOCK_FILE
+        self.path = DataDir(data_dir).lock
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -150,7 +234,7 @@ def lock_holder(data_dir: Path) -> int | None:
     one does but has not written its pid yet). For tests and tools: it probes with a shared
     lock for an instant, which a daemon starting in that instant would take for a holder."""
     try:
-        fd = os.open(data_dir / LOCK_FILE, os.O_RDONLY)
+        fd = os.open(DataDir(data_dir).lock, os.O_RDONLY)
     except OSError:
         return None  # never locked here (or unreadable: the daemon's start will say so)
     try:

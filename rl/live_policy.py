@@ -62,7 +62,7 @@ import torch
 from rl.extra_inputs import EXTRA_NAMES, LiveExtras
 from rl.extra_inputs import OBSERVATION_NAMES as EXTRA_OBSERVATION_NAMES
 from rl.networks import ModelMismatchError, NetSpec, Player, feature_names_hash
-from rl.registry import ModelRecord, ModelRegistry
+from rl.registry import REGISTRY_FILE, ModelRecord, ModelRegistry
 from rl.spaces import (
     DEFAULT_OFFSETS_TICKS,
     OBS_FEATURES,
@@ -79,7 +79,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-REGISTRY_FILE = "models.sqlite"  # = bot.cli.models.REGISTRY_FILE (a test keeps them equal)
 OBSERVATION_NAMES: tuple[str, ...] = (*OBS_FEATURES, *STATE_FEATURES)
 
 

@@ -1,8 +1,11 @@
 """The model registry: every network ever trained, its lineage, arena verdict and status.
 
-Stored in the ledger's `models` table (schema version 3), so the daemon finds its
-`best_player` in the same file that holds its trading history, and `entasis models` reads it
-like any other ledger table. Statuses: `candidate` (registered, not yet judged), `best`
+Stored in the `models` table (schema version 3) of a file of its own, `REGISTRY_FILE` in the
+data directory, apart from the trading ledger: a self-play run (another process) registers
+and promotes models there without opening the daemon's ledger, and the daemon reads its
+`best_player` from it. The file is opened with `Ledger.open`, so it has the ledger's schema
+and migrations (and its empty trading tables); in the trading ledger the `models` table stays
+empty. `entasis models` reads the registry file like any other ledger table. Statuses: `candidate` (registered, not yet judged), `best`
 (the one the daemon trades; the database allows at most one), `rejected` (lost its arena)
 and `retired` (a former best). Every row stays forever: the deflated Sharpe ratio must count
 every candidate ever tried, rejected ones above all.
@@ -23,6 +26,9 @@ from typing import Any, Self
 from model import errors
 from state.codec import canonical_json
 from state.ledger import Ledger
+
+#: The registry's file name in the data directory (bot.data_dir.DataDir.models uses it).
+REGISTRY_FILE = "models.sqlite"
 
 
 class ModelStatus(str, Enum):
@@ -66,14 +72,15 @@ def _now_ms() -> int:
 
 
 class ModelRegistry:
-    """Reads and status changes of `models` through one open `Ledger`.
+    """Reads and status changes of `models` through one open ledger-format file (the
+    registry file, `REGISTRY_FILE`; not the trading ledger).
 
     Every write is one transaction (the ledger's `batch`), so a promotion's two row changes
     (new best, old best retired) commit together or not at all.
     """
 
     def __init__(self, ledger: Ledger) -> None:
-        """Use an already open ledger (the daemon's); `open` makes one for a CLI or worker."""
+        """Use an already open ledger-format file (its caller closes it); `open` opens one."""
         self.ledger = ledger
         self._conn = ledger.db.conn
         self._owns_ledger = False

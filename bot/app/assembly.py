@@ -15,6 +15,7 @@ from bot.app.live_health import watch_live_broker
 from bot.app.live_status import OrderFailures
 from bot.app.staleness import EntryPause, StreamWatch
 from bot.config import Config
+from bot.data_dir import DataDir
 from bot.research.anomaly_io import make_detector
 from exchange.brokers.sim import PaperBroker
 from model import errors
@@ -81,7 +82,7 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
 
 def arena_winner_exists(config: Config) -> bool:
     """Whether data_dir/models.sqlite holds a best model promoted by an arena verdict."""
-    path = config.data_dir / "models.sqlite"
+    path = DataDir(config.data_dir).models
     if not path.exists():
         return False
     from rl.registry import ModelRegistry  # torch-free, but only needed here

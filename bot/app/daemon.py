@@ -21,6 +21,7 @@ from bot.app.forecast_service import forecast_service
 from bot.app.staleness import StreamWatch, watch_daemon_feed
 from bot.config import Config
 from bot.data_dir import (
+    DataDir,
     DataDirLock,
     prepare_data_dir,
     refuse_non_finite_amounts,
@@ -41,7 +42,6 @@ from trading.trader import Trader
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_S = 4.0
-LEDGER_FILE = "ledger.sqlite"
 
 
 def select_universe(instruments: list[Instrument], config: Config) -> list[str]:
@@ -117,7 +117,7 @@ class Daemon:
         self.data_dir_lock.acquire()
         try:  # The ledger's one check (Ledger.open), before the sim, the feed and any log line:
             # a damaged ledger is refused in one line (`entasis run` exits 4), never written.
-            self.ledger = Ledger.open(config.data_dir / LEDGER_FILE)
+            self.ledger = Ledger.open(DataDir(config.data_dir).ledger)
         except BaseException:
             self.data_dir_lock.release()
             raise
@@ -169,7 +169,7 @@ class Daemon:
                 tasks.create_task(self.stream_watch.run(), name="stream-watch")
                 if self.live_broker is not None:
                     tasks.create_task(self.live_broker.run(), name="live-broker")
-                tasks.create_task(watch_runtime(self, config.data_dir / commands.REGISTRY_FILE),
+                tasks.create_task(watch_runtime(self, DataDir(config.data_dir).models),
                                   name="notices")
                 if config.telegram.enabled:
                     from bot.ops.telegram_bot import TelegramBot

@@ -18,13 +18,10 @@ from typing import Any
 import typer
 
 from bot.cli.common import ConfigOption, JsonOption, app, err, load, out
+from bot.data_dir import DataDir
 
 ledger_app = typer.Typer(no_args_is_help=True, help="Check, back up and recover the ledger.")
 app.add_typer(ledger_app, name="ledger")
-
-LEDGER_FILE = "ledger.sqlite"  # as bot/app/daemon.py
-BACKUP_DIR = "backups"
-ASIDE_DIR = "damaged"  # where `recover` moves the files it replaces
 
 LedgerOption = typer.Option(None, "--ledger",
                             help="Ledger file (default: data_dir/ledger.sqlite).")
@@ -35,7 +32,7 @@ def _paths(config_path: Path, ledger: Path | None) -> tuple[Path, Path]:
     if ledger is not None and not config_path.is_file():
         return ledger, ledger.parent
     data_dir = load(config_path).data_dir
-    return (ledger or data_dir / LEDGER_FILE), data_dir
+    return (ledger or DataDir(data_dir).ledger), data_dir
 
 
 def _emit(as_json: bool, result: dict[str, Any], lines: list[str]) -> None:
@@ -91,7 +88,7 @@ def backup(
     from state.backup import backup as backup_file
 
     path, data_dir = _paths(config_path, ledger)
-    dest = out_path or data_dir / BACKUP_DIR / backup_name(time.time_ns() // 1_000_000)
+    dest = out_path or DataDir(data_dir).backups / backup_name(time.time_ns() // 1_000_000)
     try:
         result = backup_file(path, dest)
     except BackupError as exc:
@@ -128,8 +125,8 @@ def recover(
         from state.backup import BackupError, restore
 
         try:
-            chosen, skipped = _choose_backup(from_backup, data_dir / BACKUP_DIR)
-            restored = restore(chosen, path, data_dir / ASIDE_DIR, now_ms)
+            chosen, skipped = _choose_backup(from_backup, DataDir(data_dir).backups)
+            restored = restore(chosen, path, DataDir(data_dir).damaged, now_ms)
         except BackupError as exc:
             raise _fail(str(exc)) from None
     _emit(as_json, {"ok": True, **restored.as_dict(), "skipped": skipped},

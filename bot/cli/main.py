@@ -30,6 +30,7 @@ from bot.cli.common import (
     rows_table,
 )
 from bot.config import Config
+from bot.data_dir import DataDir
 from state.integrity import EXIT_LEDGER_DAMAGED  # the status for a damaged ledger
 
 
@@ -206,7 +207,7 @@ def backtest(
         raise fail(f"--policy {name!r}: choose one of {', '.join(known)}", 2)
     if db is None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
-        db = config.data_dir / "backtests" / f"{name}-{stamp}.sqlite"
+        db = DataDir(config.data_dir).backtests / f"{name}-{stamp}.sqlite"
     db.parent.mkdir(parents=True, exist_ok=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"backtest {name}", total=None)

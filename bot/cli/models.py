@@ -22,11 +22,10 @@ from rich.table import Table
 
 from bot import formatting as fmt
 from bot.cli.common import ConfigOption, JsonOption, app, err, fail, load, out
+from bot.data_dir import DataDir
 from model import errors
 from rl.fold_plan import PLAN_KNOBS, FoldPlan, plan_option
 
-REGISTRY_FILE = "models.sqlite"
-LOCK_FILE = "selfplay.lock"
 TRAIN_FRACTION = 0.8  # of the usable rows; the arena plays the rest after the embargo
 _KNOB_HELP = dict(PLAN_KNOBS)
 
@@ -40,12 +39,13 @@ def selfplay_lock(data_dir: Path) -> Iterator[None]:
     """One self-play run per data dir at a time (a scheduled run and a manual one would
     otherwise both number their candidate v000N). Released on exit or when the process dies."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    with open(data_dir / LOCK_FILE, "a+") as handle:
+    lock = DataDir(data_dir).selfplay_lock
+    with open(lock, "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise SelfPlayBusy(f"another `entasis selfplay` is running on {data_dir} "
-                               f"(lock {data_dir / LOCK_FILE}); try again when it is done") from None
+                               f"(lock {lock}); try again when it is done") from None
         try:
             yield
         finally:
@@ -184,8 +184,8 @@ def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: 
                            taker_fee_bps=config.fills.taker_fee_bps,
                            max_volume_share=config.fills.max_volume_share)
     sp_config = SelfPlayConfig(n_envs=envs, updates=updates, env_config=env_config)
-    registry_path = config.data_dir / REGISTRY_FILE
-    workdir = config.data_dir / "selfplay"
+    registry_path = DataDir(config.data_dir).models
+    workdir = DataDir(config.data_dir).selfplay
     extra_report: dict[str, Any] | None = None
     with ModelRegistry.open(registry_path) as registry, Progress(
         TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
@@ -228,7 +228,7 @@ def models(config_path: Path = ConfigOption, as_json: bool = JsonOption) -> None
     from rl.registry import ModelRegistry
 
     config = load(config_path)
-    path = config.data_dir / REGISTRY_FILE
+    path = DataDir(config.data_dir).models
     records: list[Any] = []
     if path.exists():  # a fresh install has no registry yet: that is an empty list, not an error
         with ModelRegistry.open(path) as registry:

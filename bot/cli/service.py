@@ -18,6 +18,7 @@ from pathlib import Path
 import typer
 
 from bot.cli.common import JsonOption, app, err, load, out, parse_time
+from bot.data_dir import DataDir
 
 service_app = typer.Typer(no_args_is_help=True, help="Install Entasis as a systemd service.")
 app.add_typer(service_app, name="service")
@@ -261,7 +262,7 @@ def report(
     )
 
     if ledger is None:
-        ledger = load(config_path).data_dir / "ledger.sqlite"
+        ledger = DataDir(load(config_path).data_dir).ledger
     since_ms = parse_time(since)
     if days is not None:
         from bot.research.report import latest_equity_ms

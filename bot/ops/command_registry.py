@@ -28,8 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.ops.commands")
 
-REGISTRY_FILE = "models.sqlite"  # as bot/cli/models.py
-
 
 class CommandError(errors.OperatorError):
     """A command that cannot run as asked; the message says what to do instead."""

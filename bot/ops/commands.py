@@ -24,7 +24,6 @@ from bot.app.live_status import live_status
 from bot.config import ConfigError, load_config
 from bot.ops.command_registry import (  # noqa: F401  (re-exported: callers import them from here)
     COMMANDS,
-    REGISTRY_FILE,
     CommandError,
     CommandLayer,
     CommandSpec,

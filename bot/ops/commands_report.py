@@ -10,9 +10,9 @@ from decimal import Decimal
 from typing import Any
 
 from bot.app.live_status import live_checks, live_status
+from bot.data_dir import DataDir
 from bot.ops import command_stats as stats
 from bot.ops.command_registry import (
-    REGISTRY_FILE,
     CommandError,
     NotReady,
     Runtime,
@@ -94,9 +94,9 @@ def models(rt: Runtime) -> dict[str, Any]:
     from rl.registry import ModelRegistry  # sqlite only; no torch
 
     policy = rt.trader.policy if rt.trader else None
-    path = rt.config.data_dir / REGISTRY_FILE
     trading = {"policy": policy.name if policy else None,
                "version": policy.version if policy else None}
+    path = DataDir(rt.config.data_dir).models
     if not path.exists():
         return {"trading": trading, "models": [],
                 "note": f"no models yet ({path} does not exist); train some with `entasis selfplay`"}

@@ -34,13 +34,12 @@ from typing import Any, Protocol
 import aiohttp
 from aiohttp import web
 
+from bot.data_dir import DataDir
 from model import errors
 from model.ratelimit import RateLimitedLog
 
 log = logging.getLogger(__name__)
 
-CONTROL_FILE = "control.json"
-TOKEN_FILE = "control.token"
 IDLE_TIMEOUT_S = 10.0  # also bounds the headers: aiohttp closes a connection idle this long
 BODY_TIMEOUT_S = 10.0  # a POST body must be in by then (the CLI sends it at once)
 MAX_BODY_BYTES = 64 * 1024  # arguments are a few short fields
@@ -94,7 +93,7 @@ def write_token(data_dir: Path) -> str:
     """Create a fresh random token readable by the owner only (mode 0600)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     token = secrets.token_urlsafe(32)
-    write_private(data_dir / TOKEN_FILE, token)
+    write_private(DataDir(data_dir).token, token)
     return token
 
 
@@ -157,11 +156,11 @@ class ControlServer:
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
         self.port = sockets[0].getsockname()[1]
         info = {"host": self._host, "port": self.port, "pid": os.getpid()}
-        write_private(self._data_dir / CONTROL_FILE, json.dumps(info))
+        write_private(DataDir(self._data_dir).control, json.dumps(info))
         log.info("control endpoint on http://%s:%d", self._host, self.port)
 
     async def stop(self) -> None:
-        (self._data_dir / CONTROL_FILE).unlink(missing_ok=True)
+        DataDir(self._data_dir).control.unlink(missing_ok=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -241,12 +240,13 @@ async def call(data_dir: Path, command: str, args: Mapping[str, Any] | None = No
     """Ask the running daemon for `command` (by POST when `post` or `args` are given).
 
     Raises ControlUnavailable if no daemon answers, CommandRefused if it refuses."""
+    files = DataDir(data_dir)
     try:
-        info = json.loads((data_dir / CONTROL_FILE).read_text())
-        token = (data_dir / TOKEN_FILE).read_text().strip()
+        info = json.loads(files.control.read_text())
+        token = files.token.read_text().strip()
     except (OSError, ValueError):
         raise ControlUnavailable(
-            f"no running daemon found in {data_dir} (no {CONTROL_FILE}); start it with "
+            f"no running daemon found in {data_dir} (no {files.control.name}); start it with "
             "`entasis run` from the folder that holds config.toml"
         ) from None
     url = f"http://{info['host']}:{info['port']}/api/{command}"

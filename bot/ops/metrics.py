@@ -29,9 +29,10 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 
+from bot.data_dir import DataDir
+
 log = logging.getLogger(__name__)
 
-METRICS_FILE = "metrics.json"
 SAMPLE_EVERY_S = 0.25
 LATENCY_BUCKETS_MS = (0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000)
 
@@ -201,14 +202,14 @@ class MetricsServer:
         sockets = site._server.sockets if site._server else []  # type: ignore[union-attr,attr-defined]
         self.port = sockets[0].getsockname()[1]
         if self._data_dir is not None:
-            (self._data_dir / METRICS_FILE).write_text(
+            DataDir(self._data_dir).metrics.write_text(
                 json.dumps({"host": self._host, "port": self.port}))
         log.info("metrics on http://%s:%d/metrics", self._host, self.port)
 
     async def stop(self) -> None:
         """Stop listening and remove metrics.json."""
         if self._data_dir is not None:
-            (self._data_dir / METRICS_FILE).unlink(missing_ok=True)
+            DataDir(self._data_dir).metrics.unlink(missing_ok=True)
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -31,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bot.data_dir import DataDir
 from bot.ops.jobstore import JobStore, wall_ms
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,6 @@ log = logging.getLogger(__name__)
 DAMAGE_STOP_DELAY_S = 5.0
 
 HOUR_S = 3600
-STORE_FILE = "schedule.sqlite"
 KILL_GRACE_S = 5.0
 
 Action = Callable[[int], Awaitable[str]]
@@ -199,7 +199,7 @@ def report_job(data_dir: Path, ledger_path: Path, config_file: Path | None, time
     """Render the report of the ledger's last `days` days in a subprocess (`entasis report`),
     then hand its summary (paths of report.html and the charts included) to `on_report`."""
     async def action(slot_ms: int) -> str:
-        out = data_dir / "reports" / time.strftime("%Y-%m-%d_%H%M", time.gmtime(slot_ms / 1000))
+        out = DataDir(data_dir).reports / time.strftime("%Y-%m-%d_%H%M", time.gmtime(slot_ms / 1000))
         args = ["report", "--out", str(out), "--ledger", str(ledger_path), "--json",
                 "--days", str(days)]
         url = rest_url()
@@ -268,7 +268,7 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
     config = daemon.config
     schedule = config.schedule
     data_dir: Path = config.data_dir
-    ledger_path = data_dir / "ledger.sqlite"
+    ledger_path = DataDir(data_dir).ledger
     config_file = getattr(daemon, "config_path", None) or config.base_dir / "config.toml"
     config_file = Path(config_file) if Path(config_file).is_file() else None
 
@@ -327,7 +327,7 @@ def daemon_jobs(daemon: Any, store: JobStore) -> list[Job]:
             schedule.train_commands, data_dir, config_file, schedule.job_timeout_s)))
     if schedule.ledger_backup:
         jobs.append(Job("ledger_backup", schedule.ledger_backup_every_hours * HOUR_S,
-                        ledger_backup_job(ledger_path, data_dir / "backups",
+                        ledger_backup_job(ledger_path, DataDir(data_dir).backups,
                                           schedule.ledger_backup_keep)))
     if schedule.ledger_check:
         jobs.append(Job("ledger_check", 24 * HOUR_S, ledger_check_job(ledger_path, on_damage),
@@ -357,7 +357,7 @@ def open_store(path: Path) -> JobStore:
 
 async def serve(daemon: Any) -> None:
     """The daemon's scheduler task: open schedule.sqlite, run the jobs until cancelled."""
-    with open_store(daemon.config.data_dir / STORE_FILE) as store:
+    with open_store(DataDir(daemon.config.data_dir).schedule) as store:
         jobs = daemon_jobs(daemon, store)
         log.info("scheduler: %s", ", ".join(job.name for job in jobs) or "no jobs enabled")
         if jobs:

@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.app.daemon import LEDGER_FILE, Daemon
+from bot.app.daemon import Daemon
 from bot.config import Config
+from bot.data_dir import DataDir
 from bot.research.anomaly_io import load_grid
 from exchange.sim.server import SimExchange
 from risk.anomaly import train_bundle
@@ -86,7 +87,7 @@ def test_a_daemon_started_with_a_day_of_backfill_scores_at_its_first_step(
     assert ranking and all(c.anomaly_score is not None for c in ranking)
     assert all(c.reasons[-1][0].startswith("anomaly ") for c in ranking)
     # and every decision the trader recorded at that step carries its coin's score
-    with sqlite3.connect(config.data_dir / LEDGER_FILE) as conn:
+    with sqlite3.connect(DataDir(config.data_dir).ledger) as conn:
         scores = [r[0] for r in conn.execute("SELECT anomaly_score FROM decisions")]
     assert all(s is not None and np.isfinite(s) for s in scores)
 

@@ -10,7 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from bot.ops.control import CONTROL_FILE, TOKEN_FILE, ControlServer, ControlUnavailable, call
+from bot.ops.control import ControlServer, ControlUnavailable, call
+
+CONTROL_FILE, TOKEN_FILE = "control.json", "control.token"  # bot.data_dir.DataDir names
 
 
 def test_status_round_trips_through_the_loopback_endpoint_with_the_token(tmp_path: Path) -> None:

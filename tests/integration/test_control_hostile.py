@@ -17,7 +17,9 @@ import aiohttp
 import pytest
 
 from bot.logs import HumanFormatter
-from bot.ops.control import CONTROL_FILE, MAX_BODY_BYTES, TOKEN_FILE, ControlServer, call
+from bot.ops.control import MAX_BODY_BYTES, ControlServer, call
+
+CONTROL_FILE, TOKEN_FILE = "control.json", "control.token"  # bot.data_dir.DataDir names
 
 CLOSE_BOUND_S = 30.0  # generous: the assertions are "it closes", never "how fast"
 

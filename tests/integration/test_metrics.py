@@ -10,7 +10,9 @@ import aiohttp
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.ops.metrics import METRICS_FILE, MetricsServer, Snapshot
+from bot.ops.metrics import MetricsServer, Snapshot
+
+METRICS_FILE = "metrics.json"  # bot.data_dir.DataDir.metrics: tools read this name
 
 
 async def scrape(port: int) -> tuple[str, dict[str, list]]:

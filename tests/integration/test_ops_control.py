@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.ops.commands import CommandLayer
-from bot.ops.control import TOKEN_FILE, ControlServer
+from bot.ops.control import ControlServer
 from tests.ops_runtime import OpsRuntime, make_runtime
+
+TOKEN_FILE = "control.token"  # bot.data_dir.DataDir.token
 
 # (CLI arguments, layer command, layer arguments)
 READ_COMMANDS: list[tuple[list[str], str, dict[str, Any]]] = [

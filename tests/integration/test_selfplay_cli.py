@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.cli.models import REGISTRY_FILE, selfplay_lock
-from rl.registry import ModelRegistry
+from bot.cli.models import selfplay_lock
+from rl.registry import REGISTRY_FILE, ModelRegistry
 from tests.conftest import REPO_ROOT
 
 

@@ -18,13 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli.models import REGISTRY_FILE
 from rl.extra_folds import ExtraSettings, FoldPlan
 from rl.extra_inputs import EXTRA_NAMES, OBSERVATION_NAMES
 from rl.extra_training import ExtraEnvFactory
 from rl.live_policy import RLPolicy
 from rl.networks import Player, feature_names_hash
-from rl.registry import ModelRegistry
+from rl.registry import REGISTRY_FILE, ModelRegistry
 from strategies.forecast.synthetic import synthetic_grid, write_csv_dir
 from tests.conftest import REPO_ROOT
 

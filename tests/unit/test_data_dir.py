@@ -14,6 +14,7 @@ import pytest
 
 from bot.config import ConfigError, load_config
 from bot.data_dir import (
+    DataDir,
     DataDirError,
     data_dir_problem,
     describe_os_error,
@@ -165,3 +166,15 @@ def test_a_sound_ledger_passes(tmp_path: Path) -> None:
         ledger.record(BalanceSet("USDT", Decimal("10000.5"), Decimal(0), 1, 1))
         refuse_non_finite_amounts(ledger)
         assert ledger.balances()[0].free == Decimal("10000.5")
+
+
+def test_data_dir_names_each_file_once_and_the_registry_by_rls_name(tmp_path: Path) -> None:
+    from rl.registry import REGISTRY_FILE
+
+    files = DataDir(tmp_path)
+    named = {name: getattr(files, name) for name in dir(DataDir)
+             if isinstance(getattr(DataDir, name), property)}
+    assert files.ledger == tmp_path / "ledger.sqlite"  # operators and backups know this name
+    assert files.models == tmp_path / REGISTRY_FILE != files.ledger  # a file of its own
+    assert len(set(named.values())) == len(named)  # no two purposes share a path
+    assert all(path.parent == tmp_path for path in named.values())

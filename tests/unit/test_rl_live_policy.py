@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.cli import models as cli_models
+from bot.data_dir import DataDir
 from rl.env import ACTIONS, BatchedEnv, EnvConfig
 from rl.episodes import MarketData
 from rl.live_policy import OBSERVATION_NAMES, REGISTRY_FILE, RLPolicy
@@ -165,7 +165,7 @@ def test_a_model_of_another_observation_size_is_refused() -> None:
 
 
 def test_hot_swap_refuses_a_misfit_and_takes_a_fit(tmp_path: Path, caplog) -> None:
-    assert REGISTRY_FILE == cli_models.REGISTRY_FILE
+    assert DataDir(tmp_path).models == tmp_path / REGISTRY_FILE  # the file the daemon reads
     registry = ModelRegistry.open(tmp_path / REGISTRY_FILE)
     make_player(0).save(tmp_path / "v0000.pt")
     registry.register("v0000", tmp_path / "v0000.pt")
