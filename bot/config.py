@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import tomllib
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -26,6 +27,8 @@ from pydantic_core import PydanticCustomError
 
 from bot.data_dir import data_dir_problem
 from model import errors
+from risk.limits import LIMIT_BOUNDS, RiskLimits, VarMethod
+from state.recovery_types import RecoveryPolicy
 
 ENV_PREFIX = "ENTASIS__"
 MAX_STARTING_BALANCE = 1e12  # quote units (a trillion KRW is about $700M)
@@ -144,28 +147,41 @@ class FillsConfig(_Section):
     max_volume_share: float = Field(0.1, gt=0, le=1)
 
 
+_RISK_DEFAULTS = RiskLimits()
+_RECOVERY_DEFAULTS = RecoveryPolicy()
+
+
+def _limit(name: str) -> Any:
+    """The `[risk]` key `name`: its default and bounds are risk.limits' (the one place that
+    owns them, since backtests and RL build `RiskLimits` without this config)."""
+    default = getattr(_RISK_DEFAULTS, name)
+    return Field(float(default) if isinstance(default, Decimal) else default,
+                 **LIMIT_BOUNDS[name].as_field_kwargs())
+
+
 class RiskConfig(_Section):
-    risk_per_trade_pct: float = Field(2.0, gt=0, le=100)
-    max_position_pct: float = Field(5.0, gt=0, le=100)
-    max_open_positions: int = Field(10, ge=1)
-    fee_reserve_pct: float = Field(0.1, ge=0, le=10)
-    var_limit_pct: float = Field(2.0, gt=0, le=100)
-    es_limit_pct: float = Field(3.0, gt=0, le=100)
-    var_confidence: float = Field(0.95, gt=0.5, lt=1)
-    var_horizon_days: float = Field(1.0, gt=0, le=30)
-    var_method: Literal["historical", "parametric"] = "historical"
-    min_return_observations: int = Field(100, ge=10)
-    daily_loss_reduce_pct: float = Field(3.0, gt=0, le=100)
-    daily_loss_halt_pct: float = Field(5.0, gt=0, le=100)
-    drawdown_reduce_pct: float = Field(10.0, gt=0, le=100)
-    drawdown_halt_pct: float = Field(15.0, gt=0, le=100)
+    """`[risk]`: maps 1:1 onto risk.limits.RiskLimits (`RiskLimits.from_mapping`)."""
+
+    risk_per_trade_pct: float = _limit("risk_per_trade_pct")
+    max_position_pct: float = _limit("max_position_pct")
+    max_open_positions: int = _limit("max_open_positions")
+    fee_reserve_pct: float = _limit("fee_reserve_pct")
+    var_limit_pct: float = _limit("var_limit_pct")
+    es_limit_pct: float = _limit("es_limit_pct")
+    var_confidence: float = _limit("var_confidence")
+    var_horizon_days: float = _limit("var_horizon_days")
+    var_method: VarMethod = _RISK_DEFAULTS.var_method
+    min_return_observations: int = _limit("min_return_observations")
+    daily_loss_reduce_pct: float = _limit("daily_loss_reduce_pct")
+    daily_loss_halt_pct: float = _limit("daily_loss_halt_pct")
+    drawdown_reduce_pct: float = _limit("drawdown_reduce_pct")
+    drawdown_halt_pct: float = _limit("drawdown_halt_pct")
 
     @model_validator(mode="after")
-    def _reduce_before_halt(self) -> "RiskConfig":
-        for name in ("daily_loss", "drawdown"):
-            reduce, halt = getattr(self, f"{name}_reduce_pct"), getattr(self, f"{name}_halt_pct")
-            if reduce > halt:
-                raise ValueError(f"{name}_reduce_pct ({reduce}) must be <= {name}_halt_pct ({halt})")
+    def _limits_accept(self) -> RiskConfig:
+        """The rules between keys (a reduce level at or below its halt level) are RiskLimits'
+        own: run them here too, so `entasis config check` says what the trader would."""
+        RiskLimits.from_mapping(self.model_dump())  # its ValueError names the keys
         return self
 
 
@@ -292,8 +308,11 @@ class RecoveryConfig(_Section):
     """Crash safety (state/recovery.py, bot/app/staleness.py): startup reconciliation with the
     broker, and what the daemon does while a market stream is silent."""
 
-    balance_tolerance_pct: float = Field(0.01, ge=0, le=100)  # beyond it: refuse to trade
-    lost_grace_s: float = Field(2.0, ge=0, le=60)  # look an unseen sent order up again after
+    # Defaults from state.recovery_types.RecoveryPolicy, which reconciliation builds.
+    balance_tolerance_pct: float = Field(float(_RECOVERY_DEFAULTS.balance_tolerance_pct),
+                                         ge=0, le=100)  # beyond it: refuse to trade
+    # look an unseen sent order up again after this long
+    lost_grace_s: float = Field(_RECOVERY_DEFAULTS.lost_grace_s, ge=0, le=60)
     stale_poll_interval_s: float = Field(2.0, gt=0, le=60)  # REST polls while a stream is stale
     resume_after_s: float = Field(3.0, ge=0, le=600)  # live this long before entries resume
 

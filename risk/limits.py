@@ -2,7 +2,10 @@
 
 Percent fields are in percent (`2` means 2 %), as in `config.toml`, and are `Decimal` so that
 sizing and breaker arithmetic on money stays exact. The `[risk]` config section maps 1:1 onto
-these fields (`RiskLimits.from_mapping`); the defaults here are the defaults there.
+these fields (`RiskLimits.from_mapping`). This module owns every default and every bound:
+bot/config.py's `RiskConfig` takes its defaults from `RiskLimits()` and its field bounds from
+`LIMIT_BOUNDS`, and runs `RiskLimits` itself for the rules between fields, so backtests and
+RL, which build `RiskLimits` without the app config, accept exactly what the config accepts.
 """
 
 from __future__ import annotations
@@ -13,6 +16,62 @@ from decimal import Decimal
 from typing import Any, Literal
 
 VarMethod = Literal["historical", "parametric"]
+
+
+@dataclass(frozen=True, slots=True)
+class Bounds:
+    """The allowed range of one numeric setting; None means no bound on that side."""
+
+    gt: float | None = None
+    ge: float | None = None
+    lt: float | None = None
+    le: float | None = None
+
+    def as_field_kwargs(self) -> dict[str, float]:
+        """The bounds as pydantic `Field(...)` keywords (`gt=0, le=100`)."""
+        return {name: bound for name in ("gt", "ge", "lt", "le")
+                if (bound := getattr(self, name)) is not None}
+
+    def problem(self, name: str, value: Any) -> str:
+        """Why `value` is out of range for setting `name` ("" when it is in range)."""
+        number = Decimal(str(value))
+        if not number.is_finite():
+            return f"{name} = {value}: must be a finite number {self.describe()}"
+        checks = (("gt", number.__gt__), ("ge", number.__ge__), ("lt", number.__lt__),
+                  ("le", number.__le__))
+        for attribute, holds in checks:
+            bound = getattr(self, attribute)
+            if bound is not None and not holds(Decimal(str(bound))):
+                return f"{name} = {value}: must be {self.describe()}"
+        return ""
+
+    def describe(self) -> str:
+        """The range in words: "> 0 and <= 100"."""
+        signs = (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+        return " and ".join(f"{sign} {getattr(self, name):g}" for name, sign in signs
+                            if getattr(self, name) is not None)
+
+
+_PERCENT = Bounds(gt=0, le=100)
+
+#: The range of every numeric field of `RiskLimits` (and of the `[risk]` config keys).
+LIMIT_BOUNDS: Mapping[str, Bounds] = {
+    "risk_per_trade_pct": _PERCENT,
+    "max_position_pct": _PERCENT,
+    "max_open_positions": Bounds(ge=1),
+    # Fees are a fraction of a percent: a reserve above 10 % is a typo, not a setting.
+    "fee_reserve_pct": Bounds(ge=0, le=10),
+    "var_limit_pct": _PERCENT,
+    "es_limit_pct": _PERCENT,
+    "var_confidence": Bounds(gt=0.5, lt=1),
+    "var_horizon_days": Bounds(gt=0, le=30),
+    # Below 10 rows a VaR or ES estimate is noise, whatever the confidence.
+    "min_return_observations": Bounds(ge=10),
+    "daily_loss_reduce_pct": _PERCENT,
+    "daily_loss_halt_pct": _PERCENT,
+    "drawdown_reduce_pct": _PERCENT,
+    "drawdown_halt_pct": _PERCENT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,26 +101,18 @@ class RiskLimits:
     drawdown_halt_pct: Decimal = Decimal("15")
 
     def __post_init__(self) -> None:
-        for name in ("risk_per_trade_pct", "max_position_pct", "var_limit_pct", "es_limit_pct"):
-            _require(Decimal(0) < getattr(self, name) <= 100, f"{name} must be in (0, 100]")
-        _require(Decimal(0) <= self.fee_reserve_pct < 100, "fee_reserve_pct must be in [0, 100)")
-        _require(self.max_open_positions >= 1, "max_open_positions must be >= 1")
-        _require(0.5 < self.var_confidence < 1, "var_confidence must be in (0.5, 1)")
-        _require(self.var_horizon_days > 0, "var_horizon_days must be > 0")
+        for name, bounds in LIMIT_BOUNDS.items():
+            problem = bounds.problem(name, getattr(self, name))
+            _require(not problem, problem)
         _require(
             self.var_method in ("historical", "parametric"),
             "var_method must be 'historical' or 'parametric'",
         )
-        _require(self.min_return_observations >= 2, "min_return_observations must be >= 2")
         # A breaker whose halt level is below its reduce level would skip REDUCING silently.
-        _require(
-            Decimal(0) < self.daily_loss_reduce_pct <= self.daily_loss_halt_pct <= 100,
-            "need 0 < daily_loss_reduce_pct <= daily_loss_halt_pct <= 100",
-        )
-        _require(
-            Decimal(0) < self.drawdown_reduce_pct <= self.drawdown_halt_pct <= 100,
-            "need 0 < drawdown_reduce_pct <= drawdown_halt_pct <= 100",
-        )
+        for level in ("daily_loss", "drawdown"):
+            reduce, halt = getattr(self, f"{level}_reduce_pct"), getattr(self, f"{level}_halt_pct")
+            _require(reduce <= halt, f"{level}_reduce_pct ({reduce}) must be <= "
+                                     f"{level}_halt_pct ({halt})")
 
     @classmethod
     def from_mapping(cls, values: Mapping[str, Any]) -> RiskLimits:

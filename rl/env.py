@@ -35,6 +35,7 @@ import numpy as np
 
 from model import fill_kernel
 from model.fills import FillParams
+from risk.limits import RiskLimits
 from rl import env_kernel
 from rl.episodes import MarketData
 from rl.spaces import (
@@ -51,6 +52,9 @@ STARTING_CAPITAL = 1.0  # kept for callers that normalize; each env's capital is
 TRAINING_REWARD_SCALE = 1000.0
 LOTS_AT_FULL_POSITION = 1_000  # capital is sized so the max position holds this many lots
 MIN_NOTIONALS_AT_FULL_POSITION = 100  # ... and is worth at least this many minimum orders
+# Sizing and fill defaults are the trader's own (risk.limits, model.fills): RL trains under
+# the rules it will trade by, and a default changed there reaches here.
+_LIMITS, _FILLS = RiskLimits(), FillParams()
 
 
 @dataclass(frozen=True)
@@ -59,15 +63,15 @@ class EnvConfig:
 
     horizon_minutes: int = 240
     offsets_ticks: tuple[int, ...] = DEFAULT_OFFSETS_TICKS
-    risk_per_trade_pct: float = 2.0
-    max_position_pct: float = 5.0
+    risk_per_trade_pct: float = float(_LIMITS.risk_per_trade_pct)
+    max_position_pct: float = float(_LIMITS.max_position_pct)
     stop_pct: float = 1.0  # assumed stop distance below the entry, for sizing
     target_return_pct: float = 1.0  # a closed trade earning this scores +1 shaping point
     shaping_weight: float = 0.0  # 0 = pure log-equity reward
     ruin_fraction: float = 0.5  # episode ends when equity <= this share of the start
-    maker_fee_bps: float = 10.0
-    taker_fee_bps: float = 10.0
-    max_volume_share: float = 0.1
+    maker_fee_bps: float = _FILLS.maker_fee_bps
+    taker_fee_bps: float = _FILLS.taker_fee_bps
+    max_volume_share: float = _FILLS.max_volume_share
     warmup_minutes: int = 1440  # minutes of history a symbol needs before an episode starts
     auto_reset: bool = True  # done envs restart at once (their obs is the new episode's)
     # Multiplies the reward (log-equity change + shaping) and nothing else: `info` (equity,
