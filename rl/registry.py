@@ -5,10 +5,11 @@ data directory, apart from the trading ledger: a self-play run (another process)
 and promotes models there without opening the daemon's ledger, and the daemon reads its
 `best_player` from it. The file is opened with `Ledger.open`, so it has the ledger's schema
 and migrations (and its empty trading tables); in the trading ledger the `models` table stays
-empty. `entasis models` reads the registry file like any other ledger table. Statuses: `candidate` (registered, not yet judged), `best`
-(the one the daemon trades; the database allows at most one), `rejected` (lost its arena)
-and `retired` (a former best). Every row stays forever: the deflated Sharpe ratio must count
-every candidate ever tried, rejected ones above all.
+empty. `entasis models` reads the registry file like any other ledger table. Statuses:
+`candidate` (registered, not yet judged), `best` (the one the daemon trades; the database
+allows at most one), `rejected` (lost its arena) and `retired` (a former best). Every row
+stays forever: the deflated Sharpe ratio must count every candidate ever tried, rejected ones
+above all.
 """
 
 from __future__ import annotations
