@@ -24,6 +24,7 @@ def periods(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     return train, test
 
 
+@pytest.mark.slow
 def test_detection_off_and_on_differ_only_in_detection(
         periods: tuple[Path, Path], tmp_path: Path, one_torch_thread: None) -> None:
     train, test = periods

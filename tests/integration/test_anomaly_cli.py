@@ -30,6 +30,7 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_random_walk_market(tmp_path_factory.mktemp("market"), minutes=2_000)
 
 
+@pytest.mark.slow
 def test_train_then_report_writes_a_model_a_chart_and_the_top_table(
         market: Path, tmp_path: Path, one_torch_thread: None) -> None:
     runner = CliRunner()
@@ -74,6 +75,7 @@ def test_enabled_without_a_model_the_daemon_trades_without_detection(
     assert make_detector(load_config(None, environ={})) is None  # off by default
 
 
+@pytest.mark.slow
 def test_a_backtest_with_detection_denies_entries_in_alarm_and_records_scores(
         market: Path, tmp_path: Path, one_torch_thread: None) -> None:
     # given a tiny model with a short warm-up, and a coin alarm rate high enough to bite

@@ -30,6 +30,7 @@ def backtest(market: Path, db: Path, policy: str = "baseline"):
                         balance=Decimal("10000"))
 
 
+@pytest.mark.slow
 def test_same_data_config_and_seed_give_byte_identical_ledgers(market: Path, tmp_path: Path) -> None:
     first = backtest(market, tmp_path / "a.sqlite")
     second = backtest(market, tmp_path / "b.sqlite")
@@ -43,6 +44,7 @@ def test_same_data_config_and_seed_give_byte_identical_ledgers(market: Path, tmp
         assert ledger.table_digest() == first.ledger_digest  # projections rebuilt from events alone
 
 
+@pytest.mark.slow
 def test_the_baseline_uses_all_five_actions_and_records_every_decision(market: Path, tmp_path: Path) -> None:
     backtest(market, tmp_path / "a.sqlite")
     with Ledger.open(tmp_path / "a.sqlite") as ledger:
@@ -52,6 +54,7 @@ def test_the_baseline_uses_all_five_actions_and_records_every_decision(market: P
     assert "APPROVED" in verdicts
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["buyhold", "sma"])
 def test_baselines_run_on_the_same_engine_and_fill_model(market: Path, tmp_path: Path, policy: str) -> None:
     result = backtest(market, tmp_path / f"{policy}.sqlite", policy)
@@ -59,6 +62,7 @@ def test_baselines_run_on_the_same_engine_and_fill_model(market: Path, tmp_path:
     assert result.minutes > 0
 
 
+@pytest.mark.slow
 def test_cli_prints_one_json_object_with_the_statistics_as_last_line(market: Path, tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "bot.cli", "backtest", "--data", str(market), "--policy", "sma",
@@ -73,6 +77,7 @@ def test_cli_prints_one_json_object_with_the_statistics_as_last_line(market: Pat
     assert figures["minutes"] == 1_600 - 900
 
 
+@pytest.mark.slow
 def test_cli_refuses_an_unknown_policy_and_a_missing_folder(tmp_path: Path) -> None:
     unknown = subprocess.run(
         [sys.executable, "-m", "bot.cli", "backtest", "--data", str(tmp_path), "--policy", "moon"],
@@ -87,6 +92,7 @@ def test_cli_refuses_an_unknown_policy_and_a_missing_folder(tmp_path: Path) -> N
     assert missing.returncode == 2 and "not found" in missing.stderr
 
 
+@pytest.mark.slow
 def test_no_decision_sees_a_bar_before_it_closes(market: Path, tmp_path: Path) -> None:
     """Rewrite every bar from minute t on: every decision stamped at or before t is unchanged
     (a decision at t may use only bars that closed before t)."""

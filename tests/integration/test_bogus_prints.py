@@ -31,6 +31,7 @@ def spoil_one_bar(market: Path, factor: float) -> str:
     return path.name.split("-")[0].replace("_", "")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("factor", [1000.0, 0.001])
 def test_a_bogus_bar_never_marks_equity_nor_trips_a_breaker(tmp_path: Path, factor: float) -> None:
     market = write_random_walk_market(tmp_path / "market", coins=2, minutes=MINUTES, gaps=0)

@@ -12,6 +12,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from bot.config import SimConfig
 from exchange.brokers.ccxt import CcxtBroker, LivePolicy
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
@@ -131,6 +133,7 @@ def test_server_error_before_the_order_arrives_is_retried_with_the_same_client_i
     run(check)
 
 
+@pytest.mark.slow
 def test_rate_limit_backs_everything_off_then_places_once() -> None:
     async def check(h: Harness) -> None:
         h.sim.orders.limiter.fail_next(429, 2)

@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+import pytest
+
 from model.orders import Accepted, Filled, PartiallyFilled
 from tests.contract.harness import CcxtUpbitSimHarness, limit_buy, run_broker, until
 
 
+@pytest.mark.slow
 def test_upbit_429_backs_everything_off_then_places_once() -> None:
     async def scenario(h: CcxtUpbitSimHarness) -> None:
         h.sim.upbit.orders.order_limiter.fail_next(429, 1)

@@ -69,6 +69,7 @@ def _resumed(daemon: Daemon) -> bool:
     return watch.steps_paused > 0 and len({d.ts for d in after}) >= 5
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(120)
 def test_live_daemon_rides_out_drops_bad_frames_stalls_and_rest_errors(
         tmp_path: Path, counts_summary: Callable[[str], None]) -> None:

@@ -172,6 +172,7 @@ def test_a_newline_in_the_path_cannot_forge_a_log_line(
     assert shown.endswith("(/api/x\\r\\n12:00:00 INFO bot.ops.control: token ok\\x1b[8m)")
 
 
+@pytest.mark.slow
 def test_a_newline_in_a_forceexit_symbol_cannot_forge_a_log_line(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     from bot.ops.commands import CommandLayer

@@ -15,6 +15,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 from tests.cpu_dispatch import dispatched_groups
 
@@ -30,6 +32,7 @@ def probe(disabled_groups: list[str]) -> dict[str, str]:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.slow
 def test_every_digest_is_the_same_with_numpys_simd_dispatch_on_and_off() -> None:
     dispatched = probe([])
     baseline = probe(dispatched_groups())

@@ -50,6 +50,7 @@ _RECONCILED = re.compile(r"reconciliation recorded \d+ event\(s\): (\d+) adopted
                          r"(\d+) fills, (\d+) closed")
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(170)
 def test_live_daemon_killed_at_random_moments_loses_and_duplicates_nothing(
         tmp_path: Path, counts_summary: Callable[[str], None]) -> None:

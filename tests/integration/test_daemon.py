@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 
 FAST = """
@@ -40,6 +42,7 @@ def _status(config: Path) -> dict:
 
 
 def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
+@pytest.mark.slow
     config = tmp_path / "config.toml"
     config.write_text(FAST)
     daemon = subprocess.Popen(
@@ -114,6 +117,7 @@ def test_daemon_trades_on_paper_and_resumes_positions_and_orders_after_restart(t
     from state.ledger import Ledger
 
     # At 600x a position can close between the status poll and SIGINT; each start resumes the
+@pytest.mark.slow
     # same account, so run again (at most 3 times) until a stop leaves a position to resume.
     held: set[str] = set()
     for _ in range(3):

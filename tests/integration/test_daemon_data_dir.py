@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from state.integrity import EXIT_LEDGER_DAMAGED
 from tests.conftest import REPO_ROOT
 from tests.unit.test_data_dir import poisoned_ledger
@@ -21,6 +23,7 @@ def run_daemon(config: Path) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
+@pytest.mark.slow
 def test_a_ledger_holding_infinity_stops_the_start_with_one_line(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(SMALL)  # the operator has fixed the config; the ledger is still poisoned

@@ -48,6 +48,7 @@ def _run(config: Path) -> subprocess.CompletedProcess[str]:
                           check=False)
 
 
+@pytest.mark.slow
 def test_a_second_daemon_on_the_same_data_dir_is_refused_and_the_first_keeps_control(
         tmp_path: Path) -> None:
     config = tmp_path / "config.toml"

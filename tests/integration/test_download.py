@@ -44,6 +44,7 @@ def as_floats(rows: list[list[str]]) -> list[tuple[float, ...]]:
     return [tuple(float(v) for v in row) for row in rows]
 
 
+@pytest.mark.slow
 def test_download_writes_every_closed_bar_and_resumes_without_duplicates_or_gaps(
     tmp_path: Path,
 ) -> None:

@@ -59,6 +59,7 @@ def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(test(), 60))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["SIMPLE", "DEFAULT"])
 def test_trade_built_bars_equal_the_rest_candles_and_ticks_flow(fmt: str) -> None:
     async def scenario() -> None:
@@ -129,6 +130,7 @@ def test_instruments_come_from_market_all_with_krw_tick_bands() -> None:
     run(scenario)
 
 
+@pytest.mark.slow
 def test_daemon_trades_decision_steps_on_the_upbit_protocol(tmp_path) -> None:  # type: ignore[no-untyped-def]
     from bot.app.daemon import Daemon
 

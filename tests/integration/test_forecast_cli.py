@@ -27,6 +27,7 @@ def markets(tmp_path_factory) -> tuple[Path, Path]:
     return train, test
 
 
+@pytest.mark.slow
 def test_train_saves_a_bundle_and_evaluate_reports_every_forecaster(markets, tmp_path: Path) -> None:
     train, test = markets
     config = tmp_path / "config.toml"
@@ -70,6 +71,7 @@ def test_train_saves_a_bundle_and_evaluate_reports_every_forecaster(markets, tmp
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bundle", "config.toml"]
 
 
+@pytest.mark.slow
 def test_evaluate_without_a_bundle_says_how_to_make_one(markets, tmp_path: Path) -> None:
     _, test = markets
     done = _entasis("forecast", "evaluate", "--data", str(test), "--bundle",

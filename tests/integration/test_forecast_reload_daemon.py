@@ -71,6 +71,7 @@ async def run_steps(config: Config, script: list[Callable[[], None]],
     return served, status
 
 
+@pytest.mark.slow
 def test_the_daemon_swaps_a_retrained_bundle_in_and_refuses_a_corrupt_one(
         trained, tmp_path: Path, one_torch_thread: None) -> None:
     bundle = tmp_path / "forecast"

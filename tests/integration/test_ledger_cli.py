@@ -46,6 +46,7 @@ def _one_json(stdout: str) -> dict:
     return json.loads(line)
 
 
+@pytest.mark.slow
 def test_run_refuses_a_damaged_ledger_in_one_line_without_touching_it(data_dir: Path) -> None:
     ledger = data_dir / "ledger.sqlite"
     garbage_in_the_middle(ledger)

@@ -16,6 +16,8 @@ import sys
 from itertools import islice
 from pathlib import Path
 
+import pytest
+
 from state.ledger import Ledger
 from state.sample import SAMPLE_INSTRUMENTS, sample_events
 
@@ -58,6 +60,7 @@ def _run_and_kill(path: Path, acks_wanted: int) -> list[int]:
     return acked
 
 
+@pytest.mark.slow
 def test_sigkilled_writer_leaves_every_committed_event_with_its_projection(
         tmp_path: Path) -> None:
     path = tmp_path / "ledger.db"

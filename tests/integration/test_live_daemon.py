@@ -93,6 +93,7 @@ def live_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Config, SimExcha
     return config, sim, daemon, stderr.getvalue() + "\n" + status
 
 
+@pytest.mark.slow
 def test_live_daemon_places_fills_and_cancels_orders_on_the_simulator(live_run) -> None:
     config, sim, daemon, _ = live_run
     account = sim.orders.accounts[API_KEY]

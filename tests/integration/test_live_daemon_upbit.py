@@ -14,6 +14,8 @@ from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from bot.config import Config, load_config
 from exchange.sim.server import SimExchange
 from exchange.sim.upbit_order_json import trade_uuid
@@ -41,6 +43,7 @@ def upbit_live_config(tmp_path: Path) -> Config:
         "ENTASIS__EXCHANGE__API_KEY": API_KEY, "ENTASIS__EXCHANGE__API_SECRET": API_SECRET})
 
 
+@pytest.mark.slow
 def test_live_daemon_on_upbit_keeps_the_ledger_equal_to_the_exchange(tmp_path: Path) -> None:
     config = upbit_live_config(tmp_path)
     sim = SimExchange(config.sim, start_ms=START_MS, autorun=False)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 from tests.fake_telegram import FakeBotApi
 
@@ -65,6 +67,7 @@ async def wait_status(config: Path, ready: Callable[[dict[str, Any]], bool],
     raise AssertionError(f"the daemon never reached the expected state; its log:\n{output}")
 
 
+@pytest.mark.slow
 def test_operator_pauses_flattens_and_stops_the_daemon_from_cli_and_chat(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     log = tmp_path / "daemon.log"

@@ -60,6 +60,7 @@ def fresh(tmp_path: Path) -> Iterator[OpsRuntime]:
     runtime.close()
 
 
+@pytest.mark.slow
 def test_piped_human_output_shows_formatted_numbers_only(traded: OpsRuntime) -> None:
     for command, done in zip(HUMAN_COMMANDS, answers(traded, *HUMAN_COMMANDS), strict=True):
         assert done.exit_code == 0, done.output

@@ -264,6 +264,7 @@ def _rounds(workdir: Path, points: list[str], halt: threading.Event) -> Tally:
     return tally
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(480)  # a guard for a loaded machine; ~80 s on an idle one
 def test_paper_daemon_killed_at_every_commit_point_resumes_from_its_events_and_trades_on(
         tmp_path: Path, counts_summary: Callable[[str], None]) -> None:

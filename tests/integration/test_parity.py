@@ -12,6 +12,8 @@ import asyncio
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from bot.app.daemon import Daemon
 from bot.config import Config, load_config
 from bot.research.backtest import run_backtest
@@ -56,6 +58,7 @@ async def run_daemon_stepped(config: Config) -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
+@pytest.mark.slow
 def test_daemon_on_sockets_and_backtest_make_the_same_fills(tmp_path: Path) -> None:
     market = write_random_walk_market(tmp_path / "market", coins=4, minutes=1_500, gaps=0)
     (tmp_path / "config.toml").write_text(

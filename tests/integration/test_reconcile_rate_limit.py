@@ -12,6 +12,7 @@ import asyncio
 from decimal import Decimal
 
 import ccxt
+import pytest
 
 from bot.app.reconcile import CcxtAccountView
 from bot.config import SimConfig
@@ -24,6 +25,7 @@ KEY, SECRET = "reconcile-upbit-key", "reconcile-upbit-secret-0123456789"
 MARKET = SimConfig(coins=3, history_days=0.05, seed=4)
 
 
+@pytest.mark.slow
 def test_upbit_plain_429_during_reconciliation_backs_every_request_off() -> None:
     async def main() -> None:
         async with SimExchange(MARKET, autorun=False) as sim:

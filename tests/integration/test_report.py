@@ -49,6 +49,7 @@ def png_size(path: Path) -> tuple[int, int]:
     return struct.unpack(">II", head[16:24])
 
 
+@pytest.mark.slow
 def test_round_trips_read_back_from_the_ledger_match_the_traders_own(backtested) -> None:
     _, ledger, result = backtested
     view = load_ledger(ledger)
@@ -70,6 +71,7 @@ def test_hourly_stats_count_every_fill_and_chain_returns(backtested) -> None:
     assert growth == pytest.approx(view.equity[-1] / view.equity[0], rel=1e-9)
 
 
+@pytest.mark.slow
 def test_charts_carry_the_expected_series_and_labels(backtested) -> None:
     market, ledger, _ = backtested
     view = load_ledger(ledger)
@@ -108,6 +110,7 @@ def test_charts_carry_the_expected_series_and_labels(backtested) -> None:
         assert sum(o.wins + o.losses for o in by_name.values()) == len(mine), window
 
 
+@pytest.mark.slow
 def test_report_writes_pngs_and_a_self_contained_html(backtested, tmp_path: Path) -> None:
     market, ledger, result = backtested
     view = load_ledger(ledger)
@@ -129,6 +132,7 @@ def test_report_writes_pngs_and_a_self_contained_html(backtested, tmp_path: Path
     assert set(summary["regimes"]) == {w for w, _ in REGIME_WINDOWS}
 
 
+@pytest.mark.slow
 def test_report_cli_without_prices_leaves_regimes_out_and_says_how(backtested, tmp_path: Path) -> None:
     _, ledger, _ = backtested
     done = subprocess.run(

@@ -46,6 +46,7 @@ def reasons(db: Path) -> list[tuple[int, str]]:
             "SELECT ts, detail FROM decisions ORDER BY id")]
 
 
+@pytest.mark.slow
 def test_rl_trades_the_best_and_hot_swaps_a_new_promotion(market: Path, tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture
                                                           ) -> None:
@@ -84,6 +85,7 @@ def test_rl_trades_the_best_and_hot_swaps_a_new_promotion(market: Path, tmp_path
         assert len(percents) == len(ACTIONS) and abs(sum(percents) - 100) <= len(ACTIONS)
 
 
+@pytest.mark.slow
 def test_rl_without_a_best_falls_back_to_the_baseline(market: Path, tmp_path: Path,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
