@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import REPO_ROOT
+from tests.waiting import wait_until
 
 FAST = """
 [sim]
@@ -41,8 +42,8 @@ def _status(config: Path) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
 @pytest.mark.slow
+def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(FAST)
     daemon = subprocess.Popen(
@@ -52,10 +53,12 @@ def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path
     )
     try:
         deadline = time.monotonic() + 45
-        while not (tmp_path / "var" / "control.json").exists():
+
+        def control_open() -> bool:
             assert daemon.poll() is None, daemon.stdout.read() if daemon.stdout else ""
-            assert time.monotonic() < deadline, "daemon did not open its control endpoint"
-            time.sleep(0.2)
+            return (tmp_path / "var" / "control.json").exists()
+
+        wait_until(control_open, 45, what="the daemon's control endpoint", interval_s=0.2)
         seen_rankings: list[list[tuple[str, float]]] = []
         first_step = None
         while time.monotonic() < deadline:
@@ -98,26 +101,29 @@ def _stop(daemon: subprocess.Popen) -> str:
 
 
 def _wait_for(config: Path, ready, timeout_s: float = 60) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if (config.parent / "var" / "control.json").exists():
-            try:
-                status = _status(config)
-            except AssertionError:
-                status = None
-            if status and ready(status):
-                return status
-        time.sleep(0.5)
-    raise AssertionError("daemon never reached the expected state")
+    seen: list[dict] = []
+
+    def reached() -> bool:
+        if not (config.parent / "var" / "control.json").exists():
+            return False
+        try:
+            status = _status(config)
+        except AssertionError:  # not answering yet
+            return False
+        seen.append(status)
+        return bool(ready(status))
+
+    wait_until(reached, timeout_s, what="the daemon to reach the expected state", interval_s=0.5)
+    return seen[-1]
 
 
+@pytest.mark.slow
 def test_daemon_trades_on_paper_and_resumes_positions_and_orders_after_restart(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(FAST)
     from state.ledger import Ledger
 
     # At 600x a position can close between the status poll and SIGINT; each start resumes the
-@pytest.mark.slow
     # same account, so run again (at most 3 times) until a stop leaves a position to resume.
     held: set[str] = set()
     for _ in range(3):

@@ -31,6 +31,7 @@ from bot.ops.command_text import render
 from exchange.sim.server import SimExchange
 from model.instruments import Side
 from model.orders import OrderRequest, OrderType
+from tests.waiting import async_wait_until
 from trading.notices import Notice, NoticeKind
 
 KEY, SECRET = "statusKEY" + "k" * 55, "statusSECRET" + "s" * 52
@@ -60,11 +61,12 @@ def cli(config_path: Path, *args: str) -> Any:
 
 
 async def started(daemon: Daemon, run: asyncio.Task[None]) -> None:
-    async with asyncio.timeout(60):
-        while (daemon.stream_watch is None or daemon.feed is None
-               or not daemon.feed.health().connected):
-            assert not run.done(), run.exception()
-            await asyncio.sleep(0.05)
+    def up() -> bool:
+        assert not run.done(), run.exception()
+        return (daemon.stream_watch is not None and daemon.feed is not None
+                and daemon.feed.health().connected)
+
+    await async_wait_until(up, 60, what="the daemon's feed connected", interval_s=0.05)
 
 
 def send(daemon: Daemon, side: Side, amount: str, price: Decimal) -> OrderRequest:

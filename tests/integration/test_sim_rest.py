@@ -13,6 +13,7 @@ import pytest
 from bot.config import SimConfig
 from exchange.sim import SimExchange, serve
 from model.market import MINUTE_MS
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000
 CONFIG = SimConfig(coins=5, history_days=2, seed=3)
@@ -179,14 +180,17 @@ def test_serve_prints_where_it_listens_and_stops_when_cancelled(
 ) -> None:
     async def main() -> str:
         task = asyncio.create_task(serve(SimConfig(coins=4, history_days=0.1, seed=9)))
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            out = capsys.readouterr().out
-            if out:
-                break
+        printed: list[str] = []
+
+        def said_something() -> bool:
+            printed.append(capsys.readouterr().out)
+            return bool(printed[-1])
+
+        await async_wait_until(said_something, 5.0, what="the line saying where it listens",
+                               interval_s=0.05)
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
-        return out
+        return printed[-1]
 
     capsys.readouterr()
     line = asyncio.run(main()).strip()
