@@ -134,6 +134,7 @@ def trained(market, tmp_path_factory) -> tuple[Player, Player]:
     return best, current
 
 
+@pytest.mark.slow
 def test_the_planted_edge_is_real_and_beats_fees(market) -> None:
     """The hand-written edge policy passes every gate against a random net: the edge is
     there after fees on the validation split, so what PPO must do is find it."""
@@ -146,6 +147,7 @@ def test_the_planted_edge_is_real_and_beats_fees(market) -> None:
     assert players["candidate"]["mean_fees"] > 0  # it pays fees and still wins
 
 
+@pytest.mark.slow
 def test_ppo_learns_to_act_on_the_planted_signal(market, trained) -> None:
     train, _ = market
     best, current = trained
@@ -161,6 +163,7 @@ def test_ppo_learns_to_act_on_the_planted_signal(market, trained) -> None:
     assert p_buy_up > before + 0.15
 
 
+@pytest.mark.slow
 def test_the_arena_promotes_the_trained_candidate(market, trained) -> None:
     _, validation = market
     best, current = trained
@@ -172,6 +175,7 @@ def test_the_arena_promotes_the_trained_candidate(market, trained) -> None:
         assert players["candidate"]["mean_score"] > players[name]["mean_score"], name
 
 
+@pytest.mark.slow
 def test_the_untrained_net_is_rejected_against_the_trained_one(market, trained) -> None:
     _, validation = market
     best, current = trained
@@ -180,6 +184,7 @@ def test_the_untrained_net_is_rejected_against_the_trained_one(market, trained) 
     assert {"sprt", "bootstrap"} <= set(report.failed)
 
 
+@pytest.mark.slow
 def test_a_deliberately_worse_candidate_is_rejected(market) -> None:
     _, validation = market
     report = arena.run_arena(against_signal, random_player(validation, 1), validation, 200,
@@ -188,6 +193,7 @@ def test_a_deliberately_worse_candidate_is_rejected(market) -> None:
     assert {"sprt", "bootstrap", "baseline:flat"} <= set(report.failed)
 
 
+@pytest.mark.slow
 def test_another_random_net_is_not_promoted(market) -> None:
     _, validation = market
     report = arena.run_arena(random_player(validation, 2), random_player(validation, 1),

@@ -258,6 +258,7 @@ def test_same_step_replacement_gives_the_same_fills(
     assert backtest.verdicts.count("APPROVED") == len(backtest.verdicts) == 8
 
 
+@pytest.mark.slow
 def test_minutes_without_a_trade_leave_orders_waiting_in_both(
         tmp_path: Path, scripted_policy: list[ScriptedPolicy]) -> None:
     """A gap minute is no market event for either path: orders meet the next real bar. The

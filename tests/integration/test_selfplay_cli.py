@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.cli.models import selfplay_lock
 from rl.registry import REGISTRY_FILE, ModelRegistry
 from tests.conftest import REPO_ROOT
@@ -22,6 +24,7 @@ def entasis(*args: str, cwd: Path) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, cwd=REPO_ROOT, timeout=240)
 
 
+@pytest.mark.slow
 def test_a_generation_is_judged_by_the_arena_and_recorded_in_the_registry(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("")
     # The daemon's reader: opened before the run (creating the file) and kept open across it.
@@ -63,6 +66,7 @@ def test_selfplay_needs_exactly_one_data_source(tmp_path: Path) -> None:
     assert done.returncode == 2 and "exactly one of --data DIR or --sim" in done.stderr
 
 
+@pytest.mark.slow
 def test_a_failed_run_exits_non_zero_with_one_json_object(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("")
     empty = tmp_path / "empty"

@@ -53,6 +53,7 @@ def workspace(tmp_path: Path) -> Path:
     return tmp_path
 
 
+@pytest.mark.slow
 def test_selfplay_with_extra_registers_models_that_read_the_forecast_and_anomaly_columns(
         workspace: Path) -> None:
     """Given a replay folder, when `entasis selfplay --data DIR --extra` runs one generation,

@@ -170,6 +170,7 @@ def scrape(port: int) -> dict[str, list]:
     return samples
 
 
+@pytest.mark.slow
 def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text(FAST)

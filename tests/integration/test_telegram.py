@@ -95,6 +95,7 @@ async def confirm(api: FakeBotApi, text: str, press: str = "ok") -> str:
     return (await api.wait_sent("editMessageText", edits + 1, CHAT))[edits].params["text"]
 
 
+@pytest.mark.slow
 def test_every_command_answers_in_telegram_as_the_cli_does(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with session(tmp_path) as (api, runtime, _bot):
@@ -161,6 +162,7 @@ def test_unauthorized_chats_get_nothing_and_are_logged_without_content(
     assert "secret-words" not in logged and TOKEN not in logged
 
 
+@pytest.mark.slow
 def test_malformed_updates_api_errors_and_timeouts_do_not_stop_the_bot(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
@@ -211,6 +213,7 @@ def test_malformed_updates_api_errors_and_timeouts_do_not_stop_the_bot(
     assert TOKEN not in caplog.text and "/status" not in caplog.text
 
 
+@pytest.mark.slow
 def test_notices_charts_and_the_rate_limit(tmp_path: Path) -> None:
     async def scenario() -> None:
         async with session(tmp_path, minutes=128, commands_per_minute=4, batch_window_s=1.0,
@@ -280,6 +283,7 @@ def test_fills_are_batched_urgent_notices_go_at_once_and_shutdown_flushes_both(
     assert len(texts) == 3
 
 
+@pytest.mark.slow
 def test_a_stop_command_notice_is_not_repeated_and_the_flush_wait_is_bounded(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> FakeBotApi:
@@ -299,6 +303,7 @@ def test_a_stop_command_notice_is_not_repeated_and_the_flush_wait_is_bounded(
     assert "telegram: 1 notice(s) not sent before shutdown" in caplog.text
 
 
+@pytest.mark.slow
 def test_flood_drops_are_counted_warned_once_and_reported_in_the_next_message(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     too_many = {"ok": False, "error_code": 429, "description": "Too Many Requests: retry after 45",

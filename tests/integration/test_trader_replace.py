@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from bot.app.assembly import make_trader
 from bot.config import load_config
 from model.instruments import Instrument, Side
@@ -64,6 +66,7 @@ def run_minute(trader: Trader, book: FeatureBook, minute: int, symbols: tuple[st
     trader.step((minute + 1) * MINUTE_MS, book, ())
 
 
+@pytest.mark.slow
 def test_replacing_sell_in_a_minute_without_a_bar_is_accepted(tmp_path: Path) -> None:
     trader, ledger = open_trader(tmp_path / "ledger.sqlite")
     with ledger:

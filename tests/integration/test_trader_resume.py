@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
+
 from bot.app.assembly import make_trader
 from bot.config import load_config
 from model.instruments import Instrument
@@ -68,6 +70,7 @@ def snapshot(trader) -> dict:
     }
 
 
+@pytest.mark.slow
 def test_restart_resumes_positions_open_orders_balances_and_ids(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite"
     trader, ledger = open_trader(path)
