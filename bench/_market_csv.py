@@ -49,8 +49,9 @@ def write_market(
     written = []
     for index in picked:
         inst = source.instruments[index]
-        price_decimals = max(0, -inst.tick.normalize().as_tuple().exponent)
-        lot_decimals = max(0, -inst.lot.normalize().as_tuple().exponent)
+        # int(): typeshed allows the 'n'/'N'/'F' of NaN and infinity; a tick is finite.
+        price_decimals = max(0, -int(inst.tick.normalize().as_tuple().exponent))
+        lot_decimals = max(0, -int(inst.lot.normalize().as_tuple().exponent))
         frame = pd.DataFrame({"timestamp_ms": stamps})
         for field in ("open", "high", "low", "close"):
             frame[field] = np.round(source.store.column(field, rows, index), price_decimals)

@@ -266,7 +266,8 @@ def _breakdown(profiler: Any) -> dict[str, Any]:
     project functions with the most cumulative time."""
     import pstats
 
-    stats = pstats.Stats(profiler).stats  # func -> (cc, nc, tt, ct, callers)
+    # func -> (cc, nc, tt, ct, callers); typeshed omits the attribute
+    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
     owners: dict[Any, dict[str, float]] = {}
 
     def owner(func: Any, depth: int = 0) -> dict[str, float]:

@@ -69,7 +69,8 @@ def _payload(symbol: str, event_ms: int, price: float, rng: np.random.Generator)
 def _frames(rng: np.random.Generator, prices: np.ndarray, event_ms: int
             ) -> tuple[list[bytes], list[bytes]]:
     """Single-ticker combined-stream frames and `!ticker@arr` frames (bare arrays)."""
-    single, arrays = [], []
+    single: list[bytes] = []
+    arrays: list[bytes] = []
     for k in range(10):
         payloads = [_payload(s, event_ms + k, float(p), rng) for s, p in zip(SYMBOLS, prices)]
         arrays.append(orjson.dumps(payloads))

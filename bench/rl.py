@@ -117,7 +117,7 @@ def _ours_env(data: Any, hold: bool, threads: int | None = None) -> dict[str, An
     numba's default = the machine's cores)."""
     from rl.env import BatchedEnv, EnvConfig
 
-    numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(threads or numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     env = BatchedEnv(data, N_ENVS, EnvConfig(), SEED)
     env.reset()
     rng = np.random.default_rng(SEED)
@@ -130,7 +130,7 @@ def _ours_env(data: Any, hold: bool, threads: int | None = None) -> dict[str, An
         env.step(row)
     seconds = time.perf_counter() - started
     used = numba.get_num_threads()
-    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+    numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]
     return {"steps": N_ENVS * ENV_STEPS, "seconds": round(seconds, 3),
             "steps_per_s": rate(N_ENVS * ENV_STEPS, seconds), "numba_threads": used}
 

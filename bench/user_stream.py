@@ -77,7 +77,9 @@ async def _scenario(stream: bool) -> dict[str, Any]:
             started = time.perf_counter()
             for _ in range(MINUTES):
                 for symbol in symbols:  # one new buy per symbol and minute, at the mid
-                    stats = sim.ticker_stats(sim.symbol_index(symbol))
+                    index = sim.symbol_index(symbol)
+                    assert index is not None  # symbol came from sim.symbols
+                    stats = sim.ticker_stats(index)
                     mid = (Decimal(repr(stats.bid)) + Decimal(repr(stats.ask))) / 2
                     rules = broker.instruments[symbol]
                     amount = (Decimal(100) / mid / rules.lot).to_integral_value() * rules.lot

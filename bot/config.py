@@ -155,8 +155,8 @@ def _limit(name: str) -> Any:
     """The `[risk]` key `name`: its default and bounds are risk.limits' (the one place that
     owns them, since backtests and RL build `RiskLimits` without this config)."""
     default = getattr(_RISK_DEFAULTS, name)
-    return Field(float(default) if isinstance(default, Decimal) else default,
-                 **LIMIT_BOUNDS[name].as_field_kwargs())
+    bounds: dict[str, Any] = LIMIT_BOUNDS[name].as_field_kwargs()  # ge=/le=/gt=/lt=
+    return Field(float(default) if isinstance(default, Decimal) else default, **bounds)
 
 
 class RiskConfig(_Section):

@@ -230,7 +230,7 @@ class BatchedEnv:
         info = {name: np.empty(n) for name in ("fills", "fill_notional", "fees", "shaping",
                                                 "episode_log_return")}
         info["ruined"] = np.empty(n, bool)
-        env_kernel.step_envs(
+        env_kernel.step_envs(  # type: ignore[call-arg]  # *self._state(): mypy cannot count
             self._chunks(), a, self._offsets, self._bars, self._length,
             p.max_volume_share, p.maker_fee_bps, p.taker_fee_bps, p.book_levels,
             p.book_level_growth, self._growth_powers, p.book_level_spacing_ticks,

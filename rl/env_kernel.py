@@ -142,9 +142,13 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
                 level_amount[:] = 0.0
                 buy = side[i] == BUY
                 (filled, _, _, liquidity, left, queue_after, canceled, _) = match_order(
-                    side[i], False, price[i], remaining[i], queue[i], start, NO_CANCEL_MS,
-                    reserved[i] + fee_prepaid[i], tick[i], lot[i], True, start,
-                    start + BAR_LAST_MS, open_, bars[event, HIGH], bars[event, LOW],
+                    # type: ignores: `start` is an np.int64 (numba compiles int64 either way)
+                    side[i], False, price[i], remaining[i], queue[i],
+                    start, NO_CANCEL_MS,  # type: ignore[arg-type]
+                    reserved[i] + fee_prepaid[i], tick[i], lot[i], True,
+                    start,  # type: ignore[arg-type]
+                    start + BAR_LAST_MS,  # type: ignore[arg-type]
+                    open_, bars[event, HIGH], bars[event, LOW],
                     bars[event, CLOSE], volume, bid, ask, bid_qty, ask_qty,
                     max_volume_share, maker_fee_bps, taker_fee_bps, levels, growth, powers,
                     spacing, level_price, level_amount, scratch[0])

@@ -9,7 +9,14 @@ import json
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from bot.cli.common import JsonOption, app, err, out
@@ -34,7 +41,7 @@ def download(
     wanted = [s.strip().upper() for item in symbols for s in item.split(",") if s.strip()]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=err, transient=as_json) as bar:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def progress(symbol: str, done: int, expected: int) -> None:
             if symbol not in tasks:

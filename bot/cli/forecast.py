@@ -184,7 +184,7 @@ def evaluate_command(
         _check_dir(train_dir, "--train")
         train_config = _train_config(config, horizons, folds, seed, tiny)
         trained = _train(train_dir, train_config)
-        seq = (train_config.seq_len, train_config.seq_stride)
+        seq: tuple[int, int] = (train_config.seq_len, train_config.seq_stride)
         if save_to is not None:
             save_bundle(save_to, trained, train_config, data_source=str(train_dir))
             bundle = save_to

@@ -52,8 +52,11 @@ class _HasHealth(Protocol):
 class Watched(Protocol):
     """What `watch_runtime` reads of the daemon (attributes may be None before start)."""
 
-    feed: _HasHealth | None
-    notifier: Notifier
+    # Read-only properties: the daemon's own attributes are narrower types (a feed class).
+    @property
+    def feed(self) -> _HasHealth | None: ...
+    @property
+    def notifier(self) -> Notifier: ...
 
 
 def best_model_version(registry_path: Path) -> str | None:

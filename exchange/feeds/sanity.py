@@ -69,9 +69,13 @@ class PriceBounds:
 
 
 class _HasPriceRule(Protocol):
-    symbol: str
-    min_price: Decimal | float
-    max_price: Decimal | float
+    # Read-only properties: Instrument is frozen, and its prices are Decimal, not the union.
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def min_price(self) -> Decimal | float: ...
+    @property
+    def max_price(self) -> Decimal | float: ...
 
 
 def bounds_of(instruments: Iterable[_HasPriceRule]) -> dict[str, PriceBounds]:

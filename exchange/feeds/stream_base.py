@@ -41,11 +41,17 @@ _T = TypeVar("_T")
 class FeedSettings(Protocol):
     """What a market feed reads of its settings (`[feed]`, bot.config.FeedConfig maps onto it)."""
 
-    stale_after_s: float  # no message for this long: the feed is stale
-    backfill_minutes: int  # closed 1m bars fetched over REST before streaming
-    reconnect_min_s: float  # first reconnect delay; doubles up to reconnect_max_s
-    reconnect_max_s: float
-    ping_interval_s: float  # websocket keep-alive ping (and its timeout)
+    # Read-only properties, so a frozen config (pydantic, a frozen dataclass) satisfies it.
+    @property
+    def stale_after_s(self) -> float: ...  # no message for this long: the feed is stale
+    @property
+    def backfill_minutes(self) -> int: ...  # closed 1m bars fetched over REST before streaming
+    @property
+    def reconnect_min_s(self) -> float: ...  # first reconnect delay; doubles up to the max
+    @property
+    def reconnect_max_s(self) -> float: ...
+    @property
+    def ping_interval_s(self) -> float: ...  # websocket keep-alive ping (and its timeout)
 
 class StreamFeedBase:
     """Connection reading, freshness, REST retries and backoff shared by the websocket feeds.

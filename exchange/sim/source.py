@@ -64,17 +64,26 @@ class SimConfigLike(Protocol):
     """The fields of `bot.config.SimConfig` a source reads (kept structural so the exchange
     package does not import the bot package)."""
 
-    seed: int
-    coins: int
-    history_days: float
-    replay_dir: str
-    ticks_per_bar: int
+    # Read-only properties, so a frozen config (pydantic, a frozen dataclass) satisfies it.
+    @property
+    def seed(self) -> int: ...
+    @property
+    def coins(self) -> int: ...
+    @property
+    def history_days(self) -> float: ...
+    @property
+    def replay_dir(self) -> str: ...
+    @property
+    def ticks_per_bar(self) -> int: ...
 
 
 class SimServerSettings(SimConfigLike, Protocol):
     """What the simulated exchange's server reads besides its source's fields
     (bot.config.SimConfig maps onto it)."""
 
-    host: str  # loopback only
-    port: int  # 0 = any free port
-    speed: float  # simulated seconds per real second
+    @property
+    def host(self) -> str: ...  # loopback only
+    @property
+    def port(self) -> int: ...  # 0 = any free port
+    @property
+    def speed(self) -> float: ...  # simulated seconds per real second
