@@ -13,6 +13,8 @@ import signal
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO_ROOT
 from tests.fake_telegram import FakeBotApi
 from tests.waiting import async_wait_until
@@ -47,6 +49,7 @@ async def wait_until_up(api: FakeBotApi, data_dir: Path, daemon: asyncio.subproc
                            what="control.json and the bot's first getUpdates")
 
 
+@pytest.mark.slow
 def test_sigterm_sends_daemon_stopping_to_the_chat_then_exits_0(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     log = tmp_path / "daemon.log"

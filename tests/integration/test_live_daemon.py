@@ -118,6 +118,7 @@ def test_live_daemon_places_fills_and_cancels_orders_on_the_simulator(live_run) 
         assert len(cids.values()) == len(set(cids.values()))
 
 
+@pytest.mark.slow
 def test_live_daemon_never_shows_the_keys_in_logs_status_or_files(live_run) -> None:
     config, _, _, captured = live_run
     assert "live broker" in captured  # the capture did see the live path's logs

@@ -60,6 +60,7 @@ def test_round_trips_read_back_from_the_ledger_match_the_traders_own(backtested)
     assert view.equity[-1] == pytest.approx(result.performance.end_equity)
 
 
+@pytest.mark.slow
 def test_hourly_stats_count_every_fill_and_chain_returns(backtested) -> None:
     _, ledger, _ = backtested
     view = load_ledger(ledger)
