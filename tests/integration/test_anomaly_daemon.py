@@ -19,6 +19,7 @@ from exchange.sim.server import SimExchange
 from risk.anomaly import train_bundle
 from risk.anomaly_features import INPUT_FEATURES
 from risk.anomaly_models import NetShape, TrainSettings
+from tests.integration.stepped_daemon import until_decided, until_streaming
 from tests.replay_data import write_random_walk_market
 
 
@@ -53,17 +54,11 @@ async def first_steps(config: Config, steps: int) -> Daemon:
     task = asyncio.create_task(daemon.run())
     try:
         async with asyncio.timeout(60):
-            while daemon.engine is None or daemon.engine.bars_seen == 0:
-                assert not task.done(), task.exception()
-                await asyncio.sleep(0.02)
-            while not daemon.feed.health().connected:  # type: ignore[union-attr]
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.2)
+            await until_streaming(daemon, task)
             for _ in range(steps):
                 before = daemon.engine.steps
                 assert await sim.step(1) == 1
-                while daemon.engine.steps == before:
-                    await asyncio.sleep(0.01)
+                await until_decided(daemon, before)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

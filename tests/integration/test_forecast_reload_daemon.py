@@ -15,6 +15,7 @@ from bot.app.daemon import Daemon
 from bot.config import Config
 from exchange.sim.server import SimExchange
 from tests.forecast_bundles import save_new, swap_in, train_tiny
+from tests.integration.stepped_daemon import until_decided, until_streaming
 from trading.notices import Notice, NoticeKind
 
 
@@ -49,18 +50,12 @@ async def run_steps(config: Config, script: list[Callable[[], None]],
     served: list[str] = []
     try:
         async with asyncio.timeout(60):
-            while daemon.engine is None or daemon.engine.bars_seen == 0:
-                assert not task.done(), task.exception()
-                await asyncio.sleep(0.02)
-            while not daemon.feed.health().connected:  # type: ignore[union-attr]
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.2)
+            await until_streaming(daemon, task)
             for action in script:
                 action()
                 before = daemon.engine.steps
                 assert await sim.step(1) == 1
-                while daemon.engine.steps == before:
-                    await asyncio.sleep(0.01)
+                await until_decided(daemon, before)
                 forecast = daemon.engine.forecast
                 assert forecast is not None and forecast.latest is not None
                 served.append(forecast.latest.version)

@@ -25,6 +25,7 @@ from bot.logs import setup_logging
 from bot.secrets import load_api_keys
 from exchange.sim.server import SimExchange
 from state.ledger import Ledger
+from tests.integration.stepped_daemon import until_streaming
 from tests.replay_data import write_random_walk_market
 
 API_KEY = "testKEYvq8Jq2cYH1u0N7mLrB3xZk5sWd9TfEa6Gp4Hj2Lk8Mn0Pq1Rs3Tu5Vw7Xy9z"
@@ -47,12 +48,7 @@ async def run_live_stepped(config: Config, sim: SimExchange, max_minutes: int) -
     task = asyncio.create_task(daemon.run())
     try:
         async with asyncio.timeout(90):
-            while daemon.feed is None or not daemon.feed.health().connected or daemon.engine is None:
-                assert not task.done(), task.exception()
-                await asyncio.sleep(0.02)
-            while daemon.engine.bars_seen == 0:
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.2)
+            await until_streaming(daemon, task, timeout_s=90)
             broker = daemon.live_broker
             assert broker is not None, "live mode must put the ccxt broker behind the trader"
             for _ in range(max_minutes):

@@ -19,6 +19,7 @@ from bot.config import Config, load_config
 from bot.research.backtest import run_backtest
 from exchange.sim.server import SimExchange
 from state.ledger import Ledger
+from tests.integration.stepped_daemon import until_streaming
 from tests.replay_data import write_random_walk_market
 
 
@@ -40,11 +41,7 @@ async def run_daemon_stepped(config: Config) -> None:
     task = asyncio.create_task(daemon.run())
     try:
         async with asyncio.timeout(60):
-            while daemon.feed is None or not daemon.feed.health().connected or daemon.engine is None:
-                await asyncio.sleep(0.02)
-            while daemon.engine.bars_seen == 0:  # backfill delivered
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.2)  # subscriptions acknowledged before the first minute plays
+            await until_streaming(daemon, task)
             while not sim.finished:
                 steps = daemon.engine.steps
                 if await sim.step(1) == 0:
