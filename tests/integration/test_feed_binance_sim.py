@@ -17,6 +17,7 @@ from exchange.feeds.errors import ExchangeError, ExchangeRefused
 from exchange.sim.server import SimExchange
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from tests.tasks import running
+from tests.waiting import async_wait_until
 
 START_MS = 1_700_000_040_000  # on the minute
 FAST_RECONNECT = {"reconnect_min_s": 0.02, "reconnect_max_s": 0.1}
@@ -42,9 +43,7 @@ class Recorder:
 
 async def until(predicate: Callable[[], bool], timeout_s: float = 10.0) -> None:
     """Wait until `predicate()` holds, polling; fail the test after `timeout_s`."""
-    async with asyncio.timeout(timeout_s):
-        while not predicate():
-            await asyncio.sleep(0.01)
+    await async_wait_until(predicate, timeout_s)
 
 
 def make_feed(
@@ -154,13 +153,17 @@ def test_connections_dropped_while_the_market_runs_lose_no_bars() -> None:
         async with SimExchange(config, start_ms=START_MS) as sim:
             recorder = Recorder()
             feed = make_feed(sim, recorder, backfill_minutes=20, **FAST_RECONNECT)
+            async def three_live_minutes() -> None:  # of every coin, on this connection
+                since = len(recorder.bars)
+                await until(lambda: len(recorder.bars) >= since + 3 * config.coins)
+
             async with running(feed):
                 for _ in range(3):
                     await until(lambda: feed.health().connected)
-                    await asyncio.sleep(0.3)
+                    await three_live_minutes()
                     await sim.drop_connections()
                 await until(lambda: feed.health().connected)
-                await asyncio.sleep(0.3)
+                await three_live_minutes()
             end_ms = min(opens[-1] for opens in recorder.bar_opens().values()) + MINUTE_MS
             for symbol, opens in recorder.bar_opens().items():
                 opens = [t for t in opens if t < end_ms]
