@@ -20,6 +20,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from bot.cli.service import UnitSpec
 from tests.conftest import REPO_ROOT
 from tests.unit.test_sdnotify import FakeSystemd
+from tests.waiting import wait_until
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 DATA_DIR = "/srv/entasis-test/var"  # only named in the unit; outside /tmp, which PrivateTmp hides
@@ -182,19 +183,26 @@ def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path)
                               cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                               text=True, env=env)
     try:
-        deadline = time.monotonic() + 60
-        while "READY=1" not in fake.lines():
+        deadline = time.monotonic() + 60  # for all three waits together
+
+        def alive() -> bool:
             assert daemon.poll() is None, daemon.stdout.read() if daemon.stdout else ""
-            assert time.monotonic() < deadline, "no READY=1"
-            time.sleep(0.2)
+            return True
+
+        wait_until(lambda: alive() and "READY=1" in fake.lines(), deadline - time.monotonic(),
+                   what="READY=1", interval_s=0.2)
         port = json.loads((tmp_path / "var" / "metrics.json").read_text())["port"]
-        while True:  # wait for a few decision steps to be counted
+        samples = scrape(port)
+
+        def three_steps_counted() -> bool:
+            nonlocal samples
             samples = scrape(port)
             steps = samples.get("entasis_decision_steps_total", [])
-            if steps and steps[0].value >= 3 and "entasis_decision_latency_ms_count" in samples:
-                break
-            assert time.monotonic() < deadline, "no decision steps"
-            time.sleep(0.5)
+            return (bool(steps) and steps[0].value >= 3
+                    and "entasis_decision_latency_ms_count" in samples)
+
+        wait_until(three_steps_counted, deadline - time.monotonic(),
+                   what="three decision steps counted", interval_s=0.5)
         assert samples["entasis_ticks_total"][0].value > 0
         assert samples["entasis_equity"][0].value == pytest.approx(10_000, rel=0.05)
         assert samples["entasis_feed_stale"][0].value == 0
@@ -203,9 +211,8 @@ def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path)
         assert samples["entasis_model_info"][0].labels["version"] == "baseline (rule-based)"
         # the heartbeat pings every WATCHDOG_USEC / 2 = 0.5 s: see a second ping before stopping
         # (on a fast machine READY and three decision steps can all fit in one interval)
-        while fake.lines().count("WATCHDOG=1") < 2:
-            assert daemon.poll() is None and time.monotonic() < deadline, fake.lines()
-            time.sleep(0.1)
+        wait_until(lambda: alive() and fake.lines().count("WATCHDOG=1") >= 2,
+                   deadline - time.monotonic(), what="a second watchdog ping", interval_s=0.1)
     finally:
         daemon.send_signal(signal.SIGINT)
         try:
@@ -213,7 +220,7 @@ def test_daemon_under_a_fake_systemd_notifies_and_serves_metrics(tmp_path: Path)
         except subprocess.TimeoutExpired:  # never leave a daemon behind; the asserts say why
             daemon.send_signal(signal.SIGABRT)
             output, _ = daemon.communicate()
-        time.sleep(0.2)
+        time.sleep(0.2)  # the last datagram (STOPPING=1) in flight; no wait that can raise here
         fake.close()
     assert daemon.returncode == 0 and "Traceback" not in output, output
     lines = fake.lines()
