@@ -17,11 +17,18 @@ T0 = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS
 SYMBOLS = ["GOODUSDT", "BADUSDT", "OKUSDT"]
 
 
+class QuietPolicy:
+    """The engine's only call on a policy between steps; deciding is the fake trader's."""
+
+    def between_steps(self, symbols: list[str]) -> None:
+        pass
+
+
 class FillsBreakOn:
     """A trader whose fill model raises on one symbol's bars (a NaN in its data, say)."""
 
     anomaly = None
-    policy = None
+    policy = QuietPolicy()
 
     def __init__(self, broken: str) -> None:
         self.broken = broken
