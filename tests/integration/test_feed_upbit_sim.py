@@ -68,7 +68,9 @@ def test_trade_built_bars_equal_the_rest_candles_and_ticks_flow(fmt: str) -> Non
             codes = sim.upbit.codes
             feed = make_feed(sim, recorder, codes, fmt=fmt)
             async with running(feed):
-                await until(lambda: len(recorder.bars) >= 4 * len(codes))
+                # Bars may all come from the REST backfill before the first trade: wait for both.
+                await until(lambda: len(recorder.bars) >= 4 * len(codes)
+                            and {t.symbol for t in recorder.ticks} == set(codes))
                 health = feed.health()
             async with aiohttp.ClientSession() as session:
                 for bar in recorder.bars:
