@@ -78,9 +78,11 @@ def test_daemon_ranks_coins_step_after_step_and_stops_cleanly_on_sigint(tmp_path
     finally:
         sent = time.monotonic()
         daemon.send_signal(signal.SIGINT)
-        output, _ = daemon.communicate(timeout=15)
+        output, _ = daemon.communicate(timeout=30)
     assert daemon.returncode == 0, output
-    assert time.monotonic() - sent < 5.0, "shutdown took longer than 5 s"
+    # The bound that matters is the unit's TimeoutStopSec (15 s, deploy/entasis.service): past
+    # it systemd kills the daemon mid-shutdown. Not a speed claim: a loaded CI box may be slow.
+    assert time.monotonic() - sent < 15.0, "shutdown outlasted the unit's TimeoutStopSec (15 s)"
     assert "Traceback" not in output, output
     assert not (tmp_path / "var" / "control.json").exists()
 
