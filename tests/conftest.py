@@ -7,7 +7,9 @@ ENTASIS_SHARED_DATA points). The project must never require it: tests that read 
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,14 @@ def compiled_kernels() -> None:
     from rl.warmup import compile_kernels
 
     compile_kernels()
+
+
+@pytest.fixture(autouse=True)
+def root_log_level_restored() -> Iterator[None]:
+    """A test that runs the CLI in-process configures logging for the whole process (the root
+    logger at INFO); put the level back so later tests' captured records do not depend on
+    which tests ran before them."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    root.setLevel(level)

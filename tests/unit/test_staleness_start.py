@@ -16,6 +16,8 @@ import pytest
 from bot.app.staleness import StreamState, StreamWatch
 from exchange.feeds.common import FeedHealth
 
+STALENESS = "bot.app.staleness"  # the logger these tests listen to
+
 
 class Feed:
     """A feed that is stale from the start; `last_data` is when its last frame arrived."""
@@ -48,12 +50,12 @@ def test_before_the_first_data_the_watch_waits_quietly_and_pauses_nothing(
         caplog: pytest.LogCaptureFixture) -> None:
     feed = Feed()
     watch = watch_for(feed)
-    with caplog.at_level(logging.INFO, logger="bot.app.staleness"):
+    with caplog.at_level(logging.INFO, logger=STALENESS):
         run_until(watch, feed, 59.0)
 
     assert watch.state is StreamState.LIVE and watch.paused_reason is None
     assert watch.stale_episodes == 0
-    assert [(r.levelno, r.getMessage()) for r in caplog.records] == \
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == STALENESS] == \
         [(logging.INFO, "market stream: waiting for the first market data")]
 
 
@@ -63,11 +65,11 @@ def test_data_seen_then_stopped_is_a_silence_in_finite_seconds(
     watch = watch_for(feed)
     run_until(watch, feed, 10.0)
     feed.last_data = feed.now  # the first frame, then nothing
-    with caplog.at_level(logging.WARNING, logger="bot.app.staleness"):
+    with caplog.at_level(logging.WARNING, logger=STALENESS):
         run_until(watch, feed, 20.0)
 
     assert watch.state is StreamState.STALE and watch.stale_episodes == 1
-    (warning,) = [r.getMessage() for r in caplog.records]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == STALENESS]
     assert warning.startswith("market stream silent for 5.") and "inf" not in warning
     assert warning.endswith("polling REST, new entries paused")
 
@@ -76,10 +78,10 @@ def test_no_data_within_the_grace_after_start_is_reported_in_seconds_since_start
         caplog: pytest.LogCaptureFixture) -> None:
     feed = Feed()
     watch = watch_for(feed)
-    with caplog.at_level(logging.WARNING, logger="bot.app.staleness"):
+    with caplog.at_level(logging.WARNING, logger=STALENESS):
         run_until(watch, feed, 61.0)
 
     assert watch.state is StreamState.STALE and watch.paused_reason is not None
-    (warning,) = [r.getMessage() for r in caplog.records]
+    (warning,) = [r.getMessage() for r in caplog.records if r.name == STALENESS]
     assert warning == ("market stream: no market data in the 60 s since the start; polling "
                        "REST, new entries paused")
