@@ -6,9 +6,8 @@ badly (a 20-game "win more than 55%" gate passes a no-better net ~25% of the tim
 function here takes plain arrays (one entry per episode, both players on the *same* episode
 at the same index) so the gate can be tested on known distributions without an environment.
 
-No scipy: the normal CDF and its inverse come from the standard library's
-`statistics.NormalDist` (Wichura's AS241, accurate to ~1e-16), which is all the deflated
-Sharpe ratio needs.
+The bootstrap and the deflated Sharpe ratio live in `trading.evaluation` (the walk-forward
+runner uses them too) and are imported from there.
 """
 
 from __future__ import annotations
@@ -16,13 +15,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from statistics import NormalDist
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from model import libm
+from trading.evaluation import bootstrap_ci as bootstrap_ci
+from trading.evaluation import deflated_sharpe_ratio as deflated_sharpe_ratio
+from trading.evaluation import expected_max_sharpe as expected_max_sharpe
+from trading.evaluation import sharpe_moments as sharpe_moments
 
 SprtDecision = Literal["accept_h1", "accept_h0", "continue"]
 
@@ -34,9 +35,6 @@ outweigh real growth. Configurable everywhere it is used."""
 TIE_TOLERANCE = 1e-9
 """Paired score differences within this are ties (both flat all episode, say) and carry no
 evidence either way, so SPRT skips them."""
-
-EULER_GAMMA = 0.5772156649015329
-_NORMAL = NormalDist()
 
 
 # -- sequential probability ratio test --------------------------------------------------------
@@ -110,41 +108,6 @@ def naive_majority_gate(wins: Sequence[bool] | ArrayLike, threshold: float = 0.5
     return bool(outcomes.size and outcomes.mean() > threshold)
 
 
-# -- bootstrap -----------------------------------------------------------------------------
-
-
-class BootstrapCI(NamedTuple):
-    """Percentile bootstrap interval of a mean, with the sample mean itself."""
-
-    low: float
-    high: float
-    mean: float
-
-
-def bootstrap_ci(diffs: ArrayLike, confidence: float = 0.95, n_boot: int = 10_000,
-                 seed: int = 0) -> BootstrapCI:
-    """Percentile bootstrap CI of the mean of `diffs` (paired score differences).
-
-    Resampling whole episodes keeps each pair together, which is the point of pairing: the
-    episode's own difficulty cancels. Percentile rather than BCa keeps it simple; at the
-    arena's n ≥ 200 its coverage is within a point of nominal (tested). Deterministic for a
-    seed; computed in chunks so 10,000 × n indices never sit in memory at once.
-    """
-    sample = np.asarray(diffs, dtype=np.float64).ravel()
-    if sample.size == 0:
-        return BootstrapCI(math.nan, math.nan, math.nan)
-    rng = np.random.default_rng(seed)
-    n = sample.size
-    chunk = max(1, 2_000_000 // n)
-    means = np.empty(n_boot)
-    for start in range(0, n_boot, chunk):
-        stop = min(n_boot, start + chunk)
-        means[start:stop] = sample[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    tail = (1 - confidence) / 2
-    low, high = np.quantile(means, [tail, 1 - tail])
-    return BootstrapCI(float(low), float(high), float(sample.mean()))
-
-
 # -- per-episode risk and score ---------------------------------------------------------------
 
 
@@ -179,54 +142,6 @@ def cvar(returns: ArrayLike, level: float = 0.95) -> float:
         return math.nan
     k = max(1, math.ceil((1 - level) * sample.size - 1e-9))
     return float(-sample[:k].mean())
-
-
-# -- deflated Sharpe ratio -----------------------------------------------------------------
-
-
-def expected_max_sharpe(n_trials: int, sharpe_variance_across_trials: float) -> float:
-    """E[max Sharpe] of `n_trials` skill-less strategies (Bailey & López de Prado 2014, eq. 7).
-
-    This is the Sharpe a candidate must beat merely to be better than the luckiest of all
-    the nets we have tried; one trial means no selection, hence 0.
-    """
-    if n_trials <= 1 or sharpe_variance_across_trials <= 0:
-        return 0.0
-    quantile = _NORMAL.inv_cdf
-    return math.sqrt(sharpe_variance_across_trials) * (
-        (1 - EULER_GAMMA) * quantile(1 - 1 / n_trials)
-        + EULER_GAMMA * quantile(1 - 1 / (n_trials * math.e)))
-
-
-def deflated_sharpe_ratio(sharpe: float, n_trials: int, n_obs: int, skew: float,
-                          kurtosis: float, sharpe_variance_across_trials: float) -> float:
-    """Probability that the true Sharpe exceeds the best a skill-less search would find.
-
-    `sharpe` is per observation (not annualized), `kurtosis` is the plain (non-excess)
-    fourth standardized moment (3 for normal returns), `n_trials` counts every candidate ever
-    tried, rejected ones included: leaving them out is exactly the selection bias DSR exists
-    to remove. Returns PSR(SR*) = Φ((SR − SR*)·√(T − 1) / √(1 − γ3·SR + (γ4 − 1)/4·SR²)).
-    """
-    if n_obs < 2:
-        return math.nan
-    benchmark = expected_max_sharpe(n_trials, sharpe_variance_across_trials)
-    denominator = 1 - skew * sharpe + (kurtosis - 1) / 4 * sharpe**2
-    if denominator <= 0:  # moments so extreme the normal approximation breaks down
-        return math.nan
-    return _NORMAL.cdf((sharpe - benchmark) * math.sqrt(n_obs - 1) / math.sqrt(denominator))
-
-
-def sharpe_moments(returns: ArrayLike) -> tuple[float, float, float, int]:
-    """(Sharpe, skew, plain kurtosis, n) of per-observation returns, for the DSR."""
-    sample = np.asarray(returns, dtype=np.float64).ravel()
-    n = sample.size
-    std = float(sample.std(ddof=1)) if n > 1 else 0.0
-    if std == 0:
-        return 0.0, 0.0, 3.0, n
-    z = (sample - sample.mean()) / sample.std()
-    skew = float(np.mean(libm.power(z, 3.0)))
-    kurtosis = float(np.mean(libm.power(z, 4.0)))
-    return float(sample.mean() / std), skew, kurtosis, n
 
 
 # -- the promotion decision ---------------------------------------------------------------
@@ -308,7 +223,8 @@ def promotion_decision(
     checks["bootstrap"] = Check(ci.low > 0,
                                 f"{confidence:.0%} CI of mean score difference "
                                 f"[{ci.low:.5f}, {ci.high:.5f}]",
-                                {**ci._asdict(), "confidence": confidence, "n_boot": n_boot})
+                                {"low": ci.low, "high": ci.high, "mean": ci.estimate,
+                                 "confidence": confidence, "n_boot": n_boot})
 
     cand_dd, best_dd_arr = _as_array(candidate_dd), _as_array(best_dd)
     mean_dd, mean_best_dd = float(cand_dd.mean()), float(best_dd_arr.mean())
@@ -328,8 +244,9 @@ def promotion_decision(
         versus = _paired_diff(candidate_scores, scores)
         versus_ci = bootstrap_ci(versus, confidence, n_boot, seed)
         checks[f"baseline:{name}"] = Check(
-            versus_ci.mean > 0, f"mean score difference vs {name} {versus_ci.mean:.5f}",
-            {**versus_ci._asdict(), "win_rate": float(np.mean(versus > tie_tolerance))})
+            versus_ci.estimate > 0, f"mean score difference vs {name} {versus_ci.estimate:.5f}",
+            {"low": versus_ci.low, "high": versus_ci.high, "mean": versus_ci.estimate,
+             "win_rate": float(np.mean(versus > tie_tolerance))})
 
     info: dict[str, Any] = {"n_trials": n_trials}
     if candidate_returns is not None:
