@@ -29,7 +29,8 @@ from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS, S
 class MinuteGrid:
     """1m bars of many symbols on one full minute grid: arrays [T, n_symbols], row t is
     the bar opening at `start_ms + t * MINUTE_MS`. NaN close = no bar that minute (no
-    trade); `features_from_history` applies the flat-bar rule itself."""
+    trade); `features_from_history` applies the flat-bar rule itself. Bars of other lengths
+    come as its subclass `BarGrid`."""
 
     symbols: tuple[str, ...]
     start_ms: int
@@ -40,9 +41,14 @@ class MinuteGrid:
     quote_volume: np.ndarray
 
     @property
+    def bar_ms(self) -> int:
+        """The bar length: one minute here, any timeframe in `BarGrid`."""
+        return MINUTE_MS
+
+    @property
     def open_ms(self) -> np.ndarray:
         """Open time of every row."""
-        return self.start_ms + MINUTE_MS * np.arange(self.close.shape[0], dtype=np.int64)
+        return self.start_ms + self.bar_ms * np.arange(self.close.shape[0], dtype=np.int64)
 
     @classmethod
     def from_histories(cls, histories: Mapping[str, BarHistory] | Sequence[BarHistory],
@@ -77,6 +83,17 @@ class MinuteGrid:
                                  ("quote_volume", quote_volume)):
                 columns[name][rows[keep], col] = values[keep]
         return cls(symbols=symbols, start_ms=start * MINUTE_MS, **columns)
+
+
+@dataclass(frozen=True, slots=True)
+class BarGrid(MinuteGrid):
+    """Bars of any length on one full grid: row t opens at `start_ms + t * bar_ms`, NaN =
+    no bar. A subclass, not a field of `MinuteGrid`, so every 1m caller builds and reads
+    grids as before; loaders of other timeframes (`load_bar_grid` in exchange/sim) set
+    `bar_ms`. The features still read every row as one minute: give them only 1m grids
+    until their windows are defined by duration."""
+
+    bar_ms: int
 
 
 def window_sums(values: np.ndarray, window: int) -> np.ndarray:
