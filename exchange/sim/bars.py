@@ -11,7 +11,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exchange.sim.grid_column import GridColumn
 from model.market import MINUTE_MS, BarHistory
+
+_INT32_MAX = np.iinfo(np.int32).max
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
 
@@ -59,17 +62,37 @@ class MinuteData:
 
 
 class BarStore:
-    """Growable column store; appends are amortized O(symbols)."""
+    """Growable column store; appends are amortized O(symbols).
 
-    def __init__(self, first_open_ms: int, n_symbols: int, capacity: int = 1024) -> None:
+    Memory (a month of 500 coins is 22M cells per field): prices and volumes are kept as
+    int32 counts of each symbol's tick and lot when `tick`/`lot` are given and the values
+    sit on that grid (exchange/sim/grid_column.py, checked bit for bit on every write); a
+    bar's trade count is not stored (it is the step of the cumulative trade id), and that
+    cumulative count is int32 until it outgrows it. Reads give float64 and int64."""
+
+    def __init__(
+        self, first_open_ms: int, n_symbols: int, capacity: int = 1024, *,
+        tick: np.ndarray | None = None, lot: np.ndarray | None = None,
+    ) -> None:
         self.first_open_ms = first_open_ms
         self.n_symbols = n_symbols
         self.rows = 0
         capacity = max(capacity, 1)
-        self._cols = {f: np.zeros((capacity, n_symbols)) for f in BAR_FIELDS}
-        self._trades = np.zeros((capacity, n_symbols), dtype=np.int64)
+        steps = {"open": tick, "high": tick, "low": tick, "close": tick, "volume": lot}
+        self._cols = {f: GridColumn(capacity, n_symbols, steps.get(f)) for f in BAR_FIELDS}
         self._traded = np.zeros((capacity, n_symbols), dtype=bool)
-        self._trade_id_end = np.zeros((capacity, n_symbols), dtype=np.int64)  # cumulative
+        # Cumulative trade count (a bar's trades are its step): int32 until a sum passes it.
+        self._trade_id_end = np.zeros((capacity, n_symbols), dtype=np.int32)
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes allocated by the store's arrays (numpy pages in only what was written)."""
+        return (sum(c.nbytes for c in self._cols.values()) + self._traded.nbytes
+                + self._trade_id_end.nbytes)
+
+    def on_grid(self) -> dict[str, bool]:
+        """Which fields are stored as int32 counts of their step (the rest as float64)."""
+        return {f: c.on_grid for f, c in self._cols.items()}
 
     # -- writing ---------------------------------------------------------------------------
     def extend(
@@ -80,18 +103,21 @@ class BarStore:
         self._reserve(self.rows + count)
         rows = slice(self.rows, self.rows + count)
         for field in BAR_FIELDS:
-            self._cols[field][rows] = columns[field]
+            self._cols[field].write(self.rows, columns[field])
         trades = np.where(traded, trades, 0)
-        self._trades[rows] = trades
         self._traded[rows] = traded
         before = (
-            self._trade_id_end[self.rows - 1] if self.rows else np.zeros(self.n_symbols, np.int64)
+            self._trade_id_end[self.rows - 1].astype(np.int64) if self.rows
+            else np.zeros(self.n_symbols, np.int64)
         )
-        self._trade_id_end[rows] = before + np.cumsum(trades, axis=0)
+        ends = before + np.cumsum(trades, axis=0)
+        if self._trade_id_end.dtype != np.int64 and ends.size and ends.max() > _INT32_MAX:
+            self._trade_id_end = self._trade_id_end.astype(np.int64)
+        self._trade_id_end[rows] = ends
         self.rows += count
 
     def _reserve(self, rows: int) -> None:
-        capacity = self._trades.shape[0]
+        capacity = self._trade_id_end.shape[0]
         if rows <= capacity:
             return
         new_capacity = max(rows, capacity * 2)
@@ -101,8 +127,8 @@ class BarStore:
             bigger[:capacity] = array
             return bigger
 
-        self._cols = {f: grow(a) for f, a in self._cols.items()}
-        self._trades = grow(self._trades)
+        for column in self._cols.values():
+            column.grow(new_capacity)
         self._traded = grow(self._traded)
         self._trade_id_end = grow(self._trade_id_end)
 
@@ -111,29 +137,54 @@ class BarStore:
         """Row index of a minute (may be out of range)."""
         return (open_ms - self.first_open_ms) // MINUTE_MS
 
-    def column(self, field: str, rows: slice, symbol_index: int | None = None) -> np.ndarray:
-        """A view of one field over a row range (all symbols, or one)."""
+    def column(
+        self, field: str, rows: slice | np.ndarray, symbol_index: int | None = None
+    ) -> np.ndarray:
+        """One field over rows (all symbols, or one); may be a view: read it, never write."""
         if field == "trades":
-            array = self._trades
-        elif field == "traded":
-            array = self._traded
-        elif field == "trade_id_end":
-            array = self._trade_id_end
-        else:
-            array = self._cols[field]
-        view = array[rows]
-        return view if symbol_index is None else view[:, symbol_index]
+            return self._trades_at(rows, symbol_index)
+        if field == "traded":
+            return self._traded[rows] if symbol_index is None else self._traded[rows, symbol_index]
+        if field == "trade_id_end":
+            ends = self._trade_id_end
+            view = ends[rows] if symbol_index is None else ends[rows, symbol_index]
+            return view.astype(np.int64, copy=False)
+        return self._cols[field].read(rows, symbol_index)
+
+    def cells(self, field: str, rows: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """One field at the pairs (rows[i], symbols[i]): a bar field, "trades" or
+        "trade_id_end"."""
+        if field not in ("trades", "trade_id_end"):
+            return self._cols[field].cells(rows, symbols)
+        ends = self._trade_id_end[rows, symbols].astype(np.int64)
+        if field == "trade_id_end":
+            return ends
+        return ends - np.where(rows > 0, self._trade_id_end[rows - 1, symbols], 0)
+
+    def extreme(self, field: str, rows: slice, highest: bool) -> np.ndarray:
+        """Per symbol, the highest (or lowest) value of a bar field over the rows that
+        traded; -inf (+inf) for a symbol that never traded in them."""
+        return self._cols[field].extreme(rows, self._traded[rows], highest)
+
+    def _trades_at(self, rows: slice | np.ndarray, symbol_index: int | None = None) -> np.ndarray:
+        """Trade counts of `rows`: each row's cumulative trade id minus the previous row's."""
+        if isinstance(rows, slice):
+            rows = np.arange(*rows.indices(self._trade_id_end.shape[0]))
+        rows = np.asarray(rows, dtype=np.int64)
+        ends = self._trade_id_end if symbol_index is None else self._trade_id_end[:, symbol_index]
+        first = (rows == 0).reshape(-1, *([1] * (ends.ndim - 1)))
+        return ends[rows].astype(np.int64) - np.where(first, 0, ends[rows - 1])
 
     def minute(self, row: int) -> MinuteBars:
         """The bars of one stored minute, for the symbols that traded."""
         index = np.flatnonzero(self._traded[row])
-        trades = self._trades[row, index]
+        trades = self._trades_at(np.array([row]))[0, index]
         return MinuteBars(
             open_ms=self.first_open_ms + row * MINUTE_MS,
             index=index.astype(np.int64),
             trades=trades,
             first_trade_id=self._trade_id_end[row, index] - trades,
-            **{f: self._cols[f][row, index] for f in BAR_FIELDS},
+            **{f: self._cols[f].read(slice(row, row + 1))[0, index] for f in BAR_FIELDS},
         )
 
     def history(
@@ -149,13 +200,13 @@ class BarStore:
         return BarHistory(
             symbol=symbol,
             open_ms=(self.first_open_ms + rows * MINUTE_MS).astype(np.int64),
-            **{f: self._cols[f][rows, symbol_index].copy() for f in BAR_FIELDS},
+            **{f: self._cols[f].read(rows, symbol_index) for f in BAR_FIELDS},
         )
 
     def trades_of(self, symbol_index: int, open_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(trade count, first trade id) of one symbol's bars at the given open times."""
         rows = self.row_of_many(open_ms)
-        trades = self._trades[rows, symbol_index]
+        trades = self._trades_at(rows, symbol_index)
         return trades, self._trade_id_end[rows, symbol_index] - trades
 
     def row_of_many(self, open_ms: np.ndarray) -> np.ndarray:

@@ -68,7 +68,8 @@ class GeneratorSource:
         self._regime = int(self._regime_rng.integers(len(REGIMES)))
         self._regime_left = self._draw_duration(self._regime)
         first_open = start_ms - history_minutes * MINUTE_MS
-        self.store = BarStore(first_open, len(self.specs), capacity=history_minutes + 1440)
+        self.store = BarStore(first_open, len(self.specs), capacity=history_minutes + 1440,
+                              tick=self.tick, lot=self.lot)
         self._regimes = np.zeros(max(history_minutes + 1440, 1), dtype=np.int8)
         self.now_ms = first_open
         if history_minutes:
@@ -148,27 +149,36 @@ class GeneratorSource:
         shocks += self._vol * activity[:, None] * rng.standard_normal((count, n))
         coin_jumps = rng.random((count, n)) < COIN_JUMP_PROB
         shocks[coin_jumps] += rng.normal(0.0, COIN_JUMP_SD, int(coin_jumps.sum()))
+        del coin_jumps  # each (count, n) array is 80 MB at 500 coins: drop them once used
 
         deviation = self._solve_ar1(shocks)
         close = np.maximum(round_to_grid(libm.exp(self._level + deviation), self.tick), self.tick)
+        del deviation
         open_ = np.vstack([self._last_close[None, :], close[:-1]])
         self._last_close = close[-1].copy()
 
         bar_sigma = sigma * activity[:, None]
         up_ext = libm.exp(0.6 * bar_sigma * np.abs(rng.standard_normal((count, n))))
         down_ext = libm.exp(-0.6 * bar_sigma * np.abs(rng.standard_normal((count, n))))
+        del bar_sigma
         high = np.ceil(np.maximum(open_, close) * up_ext / self.tick - 1e-9) * self.tick
+        del up_ext
         high = np.maximum(high, np.maximum(open_, close))
         low = np.maximum(floor_to_grid(np.minimum(open_, close) * down_ext, self.tick), self.tick)
+        del down_ext
         low = np.minimum(low, np.minimum(open_, close))
 
         coupling = np.minimum(0.4 + 0.75 * np.abs(shocks) / (sigma * activity[:, None]), 8.0)
+        del shocks
         noise = libm.exp(0.4 * rng.standard_normal((count, n)) - 0.08)
         regime_volume = np.sqrt(_VOL_MULTIPLIER[regimes])
         quote_target = self._quote_volume * (profile * regime_volume)[:, None] * coupling * noise
+        del coupling, noise
         typical = (open_ + high + low + close) / 4.0
         volume = floor_to_grid(quote_target / typical, self.lot)
+        del quote_target
         quote_volume = volume * typical
+        del typical
         trades = 1 + np.floor(quote_volume / (self._quote_volume / 40.0)).astype(np.int64)
         columns = {
             "open": open_,

@@ -110,7 +110,7 @@ class ReplaySource:
                 f"replay data spans {rows} minutes (> {MAX_SPAN_MINUTES}); put series from "
                 "different periods in different directories"
             )
-        self.store = BarStore(first, len(keys), capacity=rows)
+        self.store = BarStore(first, len(keys), capacity=rows, tick=self.tick, lot=self.lot)
         self.store.extend(*self._grid(frames, keys, first, rows))
         self.end_ms = first + rows * MINUTE_MS
         # Short recordings still replay: at most half of the data is warm-up history.

@@ -110,12 +110,8 @@ class MarketState:
         traded = self.store.column("traded", rows)
         self._w_volume = self.store.column("volume", rows).sum(axis=0)
         self._w_quote = self.store.column("quote_volume", rows).sum(axis=0)
-        self._w_high = np.where(traded, self.store.column("high", rows), -np.inf).max(
-            axis=0, initial=-np.inf
-        )
-        self._w_low = np.where(traded, self.store.column("low", rows), np.inf).min(
-            axis=0, initial=np.inf
-        )
+        self._w_high = self.store.extreme("high", rows, highest=True)
+        self._w_low = self.store.extreme("low", rows, highest=False)
         self._w_open, self._prev_close = np.full(n, np.nan), np.full(n, np.nan)
         self._w_first_id, self._w_last_id = np.full(n, -1), np.full(n, -1)
         if row > lo:
@@ -123,13 +119,15 @@ class MarketState:
             any_traded = traded.any(axis=0)
             first = np.argmax(traded, axis=0)
             last = traded.shape[0] - 1 - np.argmax(traded[::-1], axis=0)
-            trades = self.store.column("trades", rows)
-            ends = self.store.column("trade_id_end", rows)
-            self._w_open = np.where(
-                any_traded, self.store.column("open", rows)[first, pick], np.nan
-            )
-            self._w_first_id = np.where(any_traded, ends[first, pick] - trades[first, pick], -1)
-            self._w_last_id = np.where(any_traded, ends[last, pick] - 1, -1)
+            # Each symbol's first and last bar of the window only: nothing window-wide is
+            # decoded from the store's compact columns (exchange/sim/grid_column.py).
+            first_row, last_row = lo + first, lo + last
+            self._w_open = np.where(any_traded, self.store.cells("open", first_row, pick), np.nan)
+            first_trades = self.store.cells("trades", first_row, pick)
+            first_end = self.store.cells("trade_id_end", first_row, pick)
+            self._w_first_id = np.where(any_traded, first_end - first_trades, -1)
+            last_end = self.store.cells("trade_id_end", last_row, pick)
+            self._w_last_id = np.where(any_traded, last_end - 1, -1)
         if lo > 0:
             before = slice(lo - 1, lo)
             was_traded = self.store.column("traded", before)[0]
