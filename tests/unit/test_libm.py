@@ -60,7 +60,7 @@ def test_scalars_and_out_behave_like_numpy_ufuncs_in_float64() -> None:
 
 
 # -- the guard: no CPU-dispatched numpy math where a value can reach a decision ---------------
-PRODUCT_PACKAGES = ("bot", "exchange", "model", "risk", "rl", "state", "strategies")
+PRODUCT_PACKAGES = ("bot", "exchange", "model", "risk", "rl", "state", "strategies", "trading")
 #: numpy functions whose float results depend on the CPU numpy dispatches to (SIMD/SVML
 #: transcendental kernels) or on the BLAS library's kernel and thread count.
 DISPATCHED = {"exp", "exp2", "expm1", "log", "log2", "log10", "log1p", "power", "float_power",
