@@ -265,6 +265,19 @@ def tick_from_book_ticker(payload: dict[str, Any], ts_recv: int) -> Tick:
     )
 
 
+def kline_values_valid(prices: np.ndarray, volumes: np.ndarray) -> np.ndarray:
+    """Which klines `bar_from_kline` accepts, from their parsed numbers: `prices` rows
+    open, high, low, close and `volumes` rows volume, quote volume (shape (4, n), (2, n)),
+    each finite and >= 0, high/low bracketing open/close, low > 0, high <= MAX_PRICE.
+    Symbol, open time and trade count are checked apart (the replay's direct path)."""
+    o, h, low, c = prices
+    good = np.isfinite(prices).all(axis=0) & (prices >= 0.0).all(axis=0)
+    good &= np.isfinite(volumes).all(axis=0) & (volumes >= 0.0).all(axis=0)
+    good &= (low <= np.minimum(o, c)) & (np.maximum(o, c) <= h)
+    good &= (low > 0.0) & (h <= MAX_PRICE)
+    return good
+
+
 def bar_from_kline(payload: dict[str, Any]) -> Bar | None:
     """A `kline` event -> Bar when it is a closed 1m candle, None while it is still open
     (Binance pushes the forming candle every second) or for other intervals."""
@@ -350,14 +363,34 @@ def _ticker_rows_columnar(rows: list[Any], ts_recv: int) -> tuple[TickBatch, int
     values = list(chain.from_iterable(map(_TICKER_FLOATS, rows)))
     "".join(values)  # strings only: numbers, bools and None take the strict slow path
     table = np.array(values, dtype=np.float64).reshape(len(rows), len(_TICKER_FLOAT_KEYS)).T
-    good = np.isfinite(table).all(axis=0) & (table >= 0.0).all(axis=0)
-    good &= (table[1] <= table[2]) & (ts_event >= 0) & (ts_event <= MAX_TS_MS)
+    return ticker_batch(symbols, ts_event, ts_recv, table, ticker_rows_valid(ts_event, table))
+
+
+def ticker_rows_valid(ts_event: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """Which ticker rows the parser accepts, from their parsed numbers: `table` holds the
+    `_TICKER_FLOAT_KEYS` fields as rows (shape (7, n), or (..., 7, n) for many frames),
+    each finite and >= 0, bid <= ask, event time within 1970..2100. Symbols are checked
+    apart (`symbol_valid`)."""
+    good = np.isfinite(table).all(axis=-2) & (table >= 0.0).all(axis=-2)
+    good &= (table[..., 1, :] <= table[..., 2, :]) & (ts_event >= 0) & (ts_event <= MAX_TS_MS)
+    return good
+
+
+def symbol_valid(symbol: Any) -> bool:
+    """The parser's symbol rule: a short non-empty string."""
+    return isinstance(symbol, str) and 0 < len(symbol) <= MAX_SYMBOL_LEN
+
+
+def ticker_batch(symbols: tuple[str, ...], ts_event: np.ndarray, ts_recv: int,
+                 table: np.ndarray, good: np.ndarray) -> tuple[TickBatch, int]:
+    """(TickBatch of the `good` rows of a parsed ticker table, rows dropped): the fast
+    path's result, shared with the replay feed's direct path (which skips the strings)."""
     if good.all():
         return _batch(symbols, ts_event, ts_recv, np.ascontiguousarray(table)), 0
     keep = np.flatnonzero(good)
     kept_symbols = tuple(symbols[i] for i in keep)
     kept = np.ascontiguousarray(table[:, keep])
-    return _batch(kept_symbols, ts_event[keep], ts_recv, kept), len(rows) - len(keep)
+    return _batch(kept_symbols, ts_event[keep], ts_recv, kept), len(symbols) - len(keep)
 
 
 def _ticker_rows_by_row(rows: list[Any], ts_recv: int) -> tuple[TickBatch, int]:

@@ -78,13 +78,18 @@ class MinutePlayer:
         """Market time at which the minute closes."""
         return data.bars.open_ms + MINUTE_MS
 
+    def move_to(self, data: MinuteData, j: int) -> int:
+        """Move the market to tick j of the minute, building no frame; its market time."""
+        ts = int(data.ticks.ts_event[j])
+        self.now_ms = ts
+        self.state.apply_tick(data.ticks, j)
+        return ts
+
     def tick(self, data: MinuteData, j: int, wanted: Wanted) -> list[Frame]:
         """Move to tick j and build its frames, only for streams `wanted` accepts: per
         symbol bookTicker, ticker, in-progress kline; then one `!ticker@arr` of all tickers."""
         ticks = data.ticks
-        ts = int(ticks.ts_event[j])
-        self.now_ms = ts
-        self.state.apply_tick(ticks, j)
+        ts = self.move_to(data, j)
         frames: list[Frame] = []
         all_tickers: list[dict[str, Any]] | None = [] if wanted(ALL_TICKERS_STREAM) else None
         update_id = (data.bars.open_ms // MINUTE_MS) * len(ticks.ts_event) + j
@@ -122,11 +127,17 @@ class MinutePlayer:
             frames.append((ALL_TICKERS_STREAM, all_tickers))
         return frames
 
-    def close(self, data: MinuteData, wanted: Wanted) -> list[Frame]:
-        """Close the minute: its bars become final and REST-visible; the closed klines."""
+    def finish(self, data: MinuteData) -> int:
+        """Close the minute, building no frame: its bars become final and REST-visible.
+        Returns the close time."""
         close_ms = self.close_ms(data)
         self.state.close_minute()
         self.closed_until_ms = self.now_ms = close_ms
+        return close_ms
+
+    def close(self, data: MinuteData, wanted: Wanted) -> list[Frame]:
+        """Close the minute: its bars become final and REST-visible; the closed klines."""
+        close_ms = self.finish(data)
         frames: list[Frame] = []
         for k, i in enumerate(data.bars.index.tolist()):
             stream = f"{self.names[i]}@kline_1m"

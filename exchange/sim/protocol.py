@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from exchange.sim.state import PartialBar, TickerStats
 from model.instruments import Instrument
 from model.market import MINUTE_MS
@@ -25,6 +27,36 @@ RATE_LIMITS = [
 def num(value: float) -> str:
     """Binance's decimal string: fixed eight decimals ("0.35280000")."""
     return f"{value:.8f}"
+
+
+# From 2**26 on, a float64's spacing exceeds 1e-8, so its 8-decimal string parses back to it.
+_NUM_EXACT_FROM = 2.0**26
+_NUM_DOUBT = 2.0**-25  # 4x the worst rounding error of (v - trunc(v)) * 1e8
+
+
+def num_parsed(values: np.ndarray) -> np.ndarray:
+    """`float(num(v))` of every element, vectorized: what a client parses back from the
+    8-decimal strings, bit for bit (the replay feed's direct path skips the strings).
+
+    Below 2**26, v = whole + fraction exactly, `whole * 1e8` is an exact integer and
+    `fraction * 1e8` is off by at most 2**-27, so rounding it gives the string's last
+    digits `r` unless it lies that close to a half; `r / 1e8` is then the float nearest
+    to the string's value, as `float()` reads it. The doubtful few (and NaN) are
+    formatted and parsed for real; the sign is the string's ("-0.00000000")."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):
+        whole = np.trunc(values)
+        scaled = (values - whole) * 1e8
+        rounded = np.rint(scaled)
+        out = np.copysign((whole * 1e8 + rounded) / 1e8, values)
+        margin = 0.5 - np.abs(scaled - rounded)  # distance to the nearest half
+    exact = np.abs(values) >= _NUM_EXACT_FROM
+    np.copyto(out, values, where=exact)
+    doubtful = ~(exact | (margin > _NUM_DOUBT))
+    if doubtful.any():
+        for at in zip(*np.nonzero(doubtful)):
+            out[at] = float(num(float(values[at])))
+    return out
 
 
 def dec(value: Any) -> str:

@@ -184,6 +184,35 @@ class MarketState:
             first_id=int(bars.first_trade_id[k]),
         )
 
+    def partial_columns(self) -> tuple[np.ndarray, ...]:
+        """`partial_bar(k)` of every column k at once: (open, high, low, close, volume,
+        quote_volume, trades). The same operations element by element, hence the same
+        floats: the replay feed's direct path builds closed bars from it."""
+        bars = self._bars
+        assert bars is not None
+        done = self._done
+        volume = floor_to_grid(bars.volume * done, self._lot[bars.index])
+        trades = np.maximum(1, np.rint(bars.trades * done).astype(np.int64))
+        return (bars.open, self._run_high, self._run_low, self.last[bars.index], volume,
+                bars.quote_volume * done, trades)
+
+    def ticker_tables(self, ticks: IntraTicks) -> np.ndarray:
+        """The numbers `ticker(index[k], k)` will show at every tick j of the current
+        minute, shape (ticks, 7, columns), rows last, bid, ask, bid_qty, ask_qty, volume,
+        quote_volume (24h): what `apply_tick(ticks, j)` then `ticker` give, element by
+        element the same operations, computed for the whole minute at once (the replay
+        feed's direct path; nothing moves)."""
+        bars = self._bars
+        assert bars is not None, "begin_minute() first"
+        idx = bars.index
+        done = ticks.volume_done
+        volume = self._w_volume[idx] + floor_to_grid(bars.volume * done, self._lot[idx])
+        quote = self._w_quote[idx] + bars.quote_volume * done
+        return np.stack(
+            (ticks.last, ticks.bid, ticks.ask, ticks.bid_qty, ticks.ask_qty, volume, quote),
+            axis=1,
+        )
+
     def ticker(self, i: int, k: int | None = None) -> TickerStats:
         """24h statistics of symbol i; `k` is its column in the current minute if it traded."""
         part = self.partial_bar(k) if k is not None else None

@@ -1,0 +1,157 @@
+"""The replay feed's direct path: what the parser would make of the simulator's frames,
+computed without building, serializing and parsing them.
+
+The wire path (`ReplayFeed(..., direct=False)`) turns every frame `MinutePlayer` publishes
+into bytes and parses them back with `binance_parse.dispatch`, the live feed's code; that is
+what makes it the daemon's path, and it was about 40% of a backtest's time (issue 15). Here
+the same `MinutePlayer` state moves the same way, and the numbers a client would read come
+straight from it: every float as `float(protocol.num(x))` (`protocol.num_parsed`), the
+parser's checks (`binance_parse.ticker_rows_valid`, `kline_values_valid`, `symbol_valid`) on
+the same columns, the same `Dispatched` results in the same frame order. A frame the parser
+would refuse as malformed goes the wire way instead (built, serialized, parsed), so odd data
+is reported exactly as before. Forming klines (`x: false`) are not made: they reach no
+callback (tests/unit/test_replay_feed.py: skipping them changes no callback).
+
+The contract, tests/unit/test_replay_direct.py: on the same source, both paths deliver the
+same callbacks, every event in order, bit for bit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import orjson
+
+import exchange.sim.protocol as protocol
+from exchange.feeds.binance_parse import (
+    MAX_TS_MS,
+    Dispatched,
+    kline_values_valid,
+    symbol_valid,
+    ticker_batch,
+    ticker_rows_valid,
+)
+from exchange.feeds.common import select_rows
+from exchange.sim.bars import MinuteData
+from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
+from model.market import MINUTE_MS, Bar, Tick
+
+__all__ = ["DirectFrames", "FrameOut"]
+
+# (market ms, the frame as dispatched, or raw bytes for the wire path to dispatch)
+FrameOut = tuple[int, Dispatched | bytes]
+
+
+class DirectFrames:
+    """Per minute, the `dispatch` results of the frames a replay feed follows, in order:
+    per tick one `!ticker@arr` (with `all_tickers`) or one `@ticker` per followed symbol,
+    then the closed `@kline_1m` of the followed symbols that traded (consecutive good ones
+    as one result: a frame's events are delivered in order, so the callbacks are the same)."""
+
+    def __init__(
+        self, player: MinutePlayer, symbols: list[str], *, all_tickers: bool, batch: bool
+    ) -> None:
+        """`symbols`: the followed exchange ids; `batch`: ticker arrays come back as one
+        TickBatch (the consumer has `on_tick_batch`), else as Ticks."""
+        self._player = player
+        followed = frozenset(symbols)
+        self._followed = np.array([s in followed for s in player.symbols], dtype=bool)
+        self._symbol_ok = np.array([symbol_valid(s) for s in player.symbols], dtype=bool)
+        self._all_tickers, self._batch = all_tickers, batch
+
+    def play(self, data: MinuteData) -> Iterator[FrameOut]:
+        """The minute's frames, lazily: the market moves to an instant when its first frame
+        is requested, as `MinutePlayer.play` does."""
+        player = self._player
+        player.begin(data)
+        index = data.bars.index
+        symbols = tuple(player.symbols[i] for i in index.tolist())
+        followed = self._followed[index]
+        times = data.ticks.ts_event
+        if not len(index):  # nothing traded: the market moves, no ticker is published
+            for j in range(len(times)):
+                player.move_to(data, j)
+        else:
+            tables = protocol.num_parsed(player.state.ticker_tables(data.ticks))
+            good = ticker_rows_valid(times[:, None], tables) & self._symbol_ok[index]
+            for j, ts in enumerate(times.tolist()):
+                player.move_to(data, j)
+                yield from self._tickers(ts, index, symbols, followed, tables[j], good[j])
+        close_ms = player.finish(data)
+        yield from self._klines(close_ms, data, symbols, followed)
+
+    # ------------------------------------------------------------------ tickers
+
+    def _tickers(self, ts: int, index: np.ndarray, symbols: tuple[str, ...],
+                 followed: np.ndarray, table: np.ndarray, good: np.ndarray) -> Iterator[FrameOut]:
+        """One instant's ticker frames (the state is at that instant)."""
+        if self._all_tickers and self._batch:  # columnar: bad rows dropped and counted
+            event_ms = np.full(len(symbols), ts, dtype=np.int64)
+            rows, dropped = ticker_batch(symbols, event_ms, ts, table, good)
+            wanted = followed[good]  # `dispatch` keeps the followed symbols of the kept rows
+            if not wanted.all():
+                rows = select_rows(rows, wanted)
+            yield ts, Dispatched(batch=rows if len(rows) else None, dropped=dropped)
+        elif self._all_tickers:  # one array parsed strictly: any bad row refuses the frame
+            if not good.all():
+                yield ts, self._ticker_array_frame(index)
+                return
+            yield ts, Dispatched(events=tuple(self._ticks(ts, symbols, table, followed)))
+        else:
+            ticks = self._ticks(ts, symbols, table, followed)
+            for k in np.flatnonzero(followed).tolist():
+                tick = next(ticks)
+                yield ts, (Dispatched(events=(tick,)) if good[k] else
+                           self._ticker_frame(int(index[k]), k))
+
+    @staticmethod
+    def _ticks(ts: int, symbols: tuple[str, ...], table: np.ndarray,
+               keep: np.ndarray) -> Iterator[Tick]:
+        """Rows of `table` where `keep` is set, as the parser's Ticks (Python floats)."""
+        for k, row in zip(np.flatnonzero(keep).tolist(), table[:, keep].T.tolist()):
+            yield Tick(symbols[k], ts, ts, *row)
+
+    def _ticker_array_frame(self, index: np.ndarray) -> bytes:
+        state = self._player.state
+        rows = [protocol.ws_ticker(state.ticker(i, k)) for k, i in enumerate(index.tolist())]
+        return protocol.combined(ALL_TICKERS_STREAM, orjson.dumps(rows))
+
+    def _ticker_frame(self, i: int, k: int) -> bytes:
+        payload = protocol.ws_ticker(self._player.state.ticker(i, k))
+        return protocol.combined(f"{self._player.names[i]}@ticker", orjson.dumps(payload))
+
+    # ------------------------------------------------------------------ closed klines
+
+    def _klines(self, close_ms: int, data: MinuteData, symbols: tuple[str, ...],
+                followed: np.ndarray) -> Iterator[FrameOut]:
+        """The closed klines of the followed symbols (the minute is closed)."""
+        if not followed.any():
+            return
+        state = self._player.state
+        *floats, trades = state.partial_columns()
+        values = protocol.num_parsed(np.stack(floats))
+        good = kline_values_valid(values[:4], values[4:]) & self._symbol_ok[data.bars.index]
+        open_ms = int(data.bars.open_ms)
+        good &= open_ms % MINUTE_MS == 0 and 0 <= open_ms <= MAX_TS_MS
+        rows = values.T.tolist()
+        counts = trades.tolist()
+        index = data.bars.index.tolist()
+        # Good klines in a row go as one result: the feed judges a result's events before it
+        # delivers them, which changes nothing here, since they share one close time and the
+        # validator only remembers the newest time it accepted.
+        bars: list[Bar] = []
+        for k in np.flatnonzero(followed).tolist():
+            if good[k]:
+                o, h, low, c, volume, quote = rows[k]
+                bars.append(Bar(symbols[k], open_ms, o, h, low, c, volume, quote, counts[k]))
+                continue
+            if bars:
+                yield close_ms, Dispatched(events=tuple(bars))
+                bars = []
+            payload = protocol.ws_kline(symbols[k], state.partial_bar(k), close_ms, True)
+            stream = f"{self._player.names[index[k]]}@kline_1m"
+            yield close_ms, protocol.combined(stream, orjson.dumps(payload))
+        if bars:
+            yield close_ms, Dispatched(events=tuple(bars))
+
