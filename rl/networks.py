@@ -22,13 +22,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from model import errors
+from rl.errors import ModelMismatchError  # kept importable from here
 
 CHECKPOINT_FORMAT = 1
-
-
-class ModelMismatchError(errors.DataError, ValueError):
-    """A saved model does not fit the observations or actions it is asked to serve."""
 
 
 def feature_names_hash(feature_names: Iterable[str]) -> str:

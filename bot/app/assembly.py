@@ -100,7 +100,8 @@ def with_policy_sources(config: Config, policy: Policy, forecast: Any, anomaly: 
     does not serve is refused with what to turn on; under `policy = "auto"` the daemon then
     trades the baseline instead of refusing to start (the operator did not pick rl, so it
     must not stop the daemon)."""
-    from rl.networks import ModelMismatchError  # rl: the forecast/anomaly columns' check
+    # rl: the forecast/anomaly columns' check; rl.errors, not rl.networks: no torch (rl/errors.py)
+    from rl.errors import ModelMismatchError
 
     try:
         policy.attach_sources(forecast, anomaly)
