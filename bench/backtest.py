@@ -30,6 +30,8 @@ Options (environment, since `python -m bench NAME` takes only names), or the sam
 - BENCH_BACKTEST_BALANCE=X: starting balance in the quote asset; default 1 when the
   dominant quote is BTC, else the config's `trading.starting_balance` (10000).
 - BENCH_BACKTEST_MINUTES=N: minutes played (default 720; 0 = all the data after warm-up).
+- BENCH_BACKTEST_WIRE=1 (`--wire-frames`): replay through serialized and re-parsed Binance
+  frames, as before the direct replay path (the before/after of issue 15 item 3).
 """
 
 from __future__ import annotations
@@ -89,6 +91,8 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--balance", default=env.get("BENCH_BACKTEST_BALANCE") or None)
     parser.add_argument("--minutes", type=int,
                         default=int(env.get("BENCH_BACKTEST_MINUTES") or MINUTES))
+    parser.add_argument("--wire-frames", action="store_true",
+                        default=env.get("BENCH_BACKTEST_WIRE", "") not in ("", "0"))
     return parser.parse_args([] if argv is None else argv)
 
 
@@ -123,7 +127,7 @@ def _peak_mb() -> float:
 
 
 def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None,
-                    profile: bool) -> dict[str, Any]:
+                    profile: bool, wire_frames: bool = False) -> dict[str, Any]:
     """One `run_backtest` in this (fresh) process: timings, peak RSS, optional profile."""
     import cProfile
 
@@ -144,7 +148,8 @@ def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None
         result = run_backtest(config, Path(data_dir), Path(tmp) / "ledger.sqlite",
                               policy="baseline", from_ms=from_ms, to_ms=to_ms,
                               balance=Decimal(balance) if balance is not None else None,
-                              warmup_minutes=WARMUP_MINUTES, progress=progress)
+                              warmup_minutes=WARMUP_MINUTES, progress=progress,
+                              wire_frames=wire_frames)
         wall = time.perf_counter() - started
         if profiler is not None:
             profiler.disable()
@@ -341,10 +346,11 @@ def run(argv: list[str] | None = None) -> dict:
 
         naive = _in_child(_child_naive, *args, played["symbols"], config.fills.taker_fee_bps)
         floor = _in_child(_child_floor)
-        ours = [_in_child(_child_backtest, *args, balance, False) for _ in range(ROUNDS)]
+        wire = options.wire_frames
+        ours = [_in_child(_child_backtest, *args, balance, False, wire) for _ in range(ROUNDS)]
         profile_to = min(played["to_ms"], played["from_ms"] + PROFILE_MINUTES * MINUTE_MS)
         profiled = _in_child(_child_backtest, str(data_dir), played["from_ms"], profile_to,
-                             balance, True)
+                             balance, True, wire)
 
     symbols = ours[0]["symbols"]
     candles = ours[0]["minutes"] * symbols
@@ -359,6 +365,7 @@ def run(argv: list[str] | None = None) -> dict:
         "data": origin, "quote": played["quote"], "symbols": symbols,
         "warmup_minutes": played["warmup_minutes"], "minutes_played": best["minutes"],
         "candles": candles, "balance": balance or str(config.trading.starting_balance),
+        "replay": "wire frames" if wire else "direct events",
         "candles_per_s": steady, "candles_per_s_end_to_end": end_to_end,
         "candles_per_s_rounds": [rate((r["minutes"] - 1) * symbols, r["loop_s"]) for r in ours],
         "setup_s": round(best["setup_s"], 2), "loop_s": round(best["loop_s"], 2),
@@ -385,7 +392,7 @@ def run(argv: list[str] | None = None) -> dict:
         return "[green]met[/green]" if ok else "[red]NOT met[/red]"
 
     show(f"backtest: {symbols} {played['quote']} coins, {best['minutes']} minutes played "
-         f"({candles:,} candles), policy baseline",
+         f"({candles:,} candles), policy baseline, replay of {figures['replay']}",
          ["measure", "ours", "naive SMA", "ours/naive", "target", "status"],
          [["candles/s, play loop", f"{steady:,.0f}", f"{naive_rate:,.0f}",
            f"{figures['ours_over_naive']:.4f}x",

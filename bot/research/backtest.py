@@ -1,8 +1,9 @@
 """Replay backtests: the daemon's engine on a replay clock, as fast as the CPU allows.
 
-Nothing here decides anything: the replay feed plays the same Binance frames the simulated
-exchange would send over its socket (parsed by the same parser), the engine applies them
-and runs the same decision step, and the trader sends orders to the same paper broker on the
+Nothing here decides anything: the replay feed plays the events the simulated exchange's
+Binance frames parse into (computed straight from the simulator's state by default, equal bit
+for bit to serializing and parsing them: `wire_frames=True` does that), the engine applies
+them and runs the same decision step, and the trader sends orders to the same paper broker on the
 same fill model. Only the clock differs: the next minute starts when the previous decision
 is done, not when wall time says so.
 """
@@ -55,8 +56,11 @@ def run_backtest(
     balance: Decimal | None = None,
     warmup_minutes: int = 1440,
     progress: Callable[[int, int], None] | None = None,
+    wire_frames: bool = False,
 ) -> BacktestResult:
-    """Replay `data_dir` through the engine with `policy`; the ledger goes to `db_path`."""
+    """Replay `data_dir` through the engine with `policy`; the ledger goes to `db_path`.
+    `wire_frames` replays through serialized and re-parsed Binance frames (the live feed's
+    parser) instead of the direct events: the same ledger digest, about 1.5x the time."""
     started = time.perf_counter()
     if db_path.exists():
         raise BacktestError(f"{db_path} exists; pass another --db or delete it")
@@ -76,6 +80,7 @@ def run_backtest(
         on_tick_batch=lambda batch: engine.on_tick_batch(batch),  # type: ignore[union-attr]
         all_tickers=True,
         forming_klines=False,  # in-progress klines change no callback; skipping them is 20% faster
+        direct=not wire_frames,
     )
     instruments = feed.instruments
     quote = quote_asset or dominant_quote(instruments)
