@@ -102,14 +102,27 @@ class MarketState:
 
     # -- minute lifecycle ------------------------------------------------------------------
     def _begin(self, open_ms: int) -> None:
-        """Recompute the closed part of the 24h window ending at minute `open_ms`."""
-        n = len(self.symbols)
+        """Recompute the closed part of the 24h window ending at minute `open_ms`: its volumes
+        now (every ticker carries them), the rest on the minute's first `ticker` call."""
         row = max(0, min(self.store.row_of(open_ms), self.store.rows))
         lo = max(0, row - (WINDOW_MINUTES - 1))
         rows = slice(lo, row)
-        traded = self.store.column("traded", rows)
         self._w_volume = self.store.column("volume", rows).sum(axis=0)
         self._w_quote = self.store.column("quote_volume", rows).sum(axis=0)
+        self._window_rows: tuple[int, int] | None = (lo, row)
+
+    def _window_statistics(self) -> None:
+        """High, low, open, trade ids and previous close of the window `_begin` chose, once
+        per minute, when a ticker is first built: the replay feed's direct path needs only
+        the volumes, and these were a large share of its time per minute. The store
+        only appends, so the rows read now are the rows of the minute's start."""
+        if self._window_rows is None:
+            return
+        lo, row = self._window_rows
+        self._window_rows = None
+        n = len(self.symbols)
+        rows = slice(lo, row)
+        traded = self.store.column("traded", rows)
         self._w_high = self.store.extreme("high", rows, highest=True)
         self._w_low = self.store.extreme("low", rows, highest=False)
         self._w_open, self._prev_close = np.full(n, np.nan), np.full(n, np.nan)
@@ -215,6 +228,7 @@ class MarketState:
 
     def ticker(self, i: int, k: int | None = None) -> TickerStats:
         """24h statistics of symbol i; `k` is its column in the current minute if it traded."""
+        self._window_statistics()
         part = self.partial_bar(k) if k is not None else None
         open_, high, low = self._w_open[i], self._w_high[i], self._w_low[i]
         volume, quote = self._w_volume[i], self._w_quote[i]
