@@ -81,8 +81,21 @@ def install(trap: CommitTrap) -> None:
     Ledger.open = classmethod(traced)  # type: ignore[method-assign, assignment]
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGTERM this process when the test process that started it dies: a pytest
+    run killed mid-test runs no `finally`, and its daemons would otherwise trade on for hours
+    (two did, at 44 % CPU each). SIGTERM, not SIGKILL: the daemon then stops cleanly."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+
+
 def main(argv: list[str]) -> None:
     """`python -m tests.integration.crashpoint SPEC ENTASIS-ARGS...`."""
+    die_with_parent()
     trap = CommitTrap.parse(argv[0])
     if trap is not None:
         install(trap)
