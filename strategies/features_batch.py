@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model import libm
+from model.errors import DataError
 from model.market import MINUTE_MS, BarHistory
 from strategies.feature_columns import Primitives, assemble, sanitize_bars
 from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS, SQUARE_SLOTS
@@ -90,8 +91,8 @@ class BarGrid(MinuteGrid):
     """Bars of any length on one full grid: row t opens at `start_ms + t * bar_ms`, NaN =
     no bar. A subclass, not a field of `MinuteGrid`, so every 1m caller builds and reads
     grids as before; loaders of other timeframes (`load_bar_grid` in exchange/sim) set
-    `bar_ms`. The features still read every row as one minute: give them only 1m grids
-    until their windows are defined by duration."""
+    `bar_ms`. The features read every row as one minute, so `grid_primitives` refuses any
+    other bar length (`NotMinuteBars`) until their windows are defined by duration."""
 
     bar_ms: int
 
@@ -126,8 +127,17 @@ def _chunked(values: np.ndarray, window: int, op: np.ufunc, neutral: float) -> n
     return out
 
 
+class NotMinuteBars(DataError, ValueError):
+    """Bars longer than a minute reached the features, whose windows still count rows as
+    minutes: a 1h grid would read as a 60x shorter history."""
+
+
 def grid_primitives(grid: MinuteGrid) -> Primitives:
     """Window statistics at every row of `grid` ([T, n, ...] arrays), no ticks."""
+    if grid.bar_ms != MINUTE_MS:
+        raise NotMinuteBars(
+            f"features need 1m bars, got {grid.bar_ms // 1000} s bars: the feature windows "
+            "count rows as minutes (windows by duration are not built yet); load 1m data")
     length, n = grid.close.shape
     valid, high, low, quote_volume = sanitize_bars(grid.close, grid.high, grid.low,
                                                    grid.quote_volume)

@@ -16,7 +16,7 @@ from exchange.sim.replay import load_grid
 from model.errors import DataError
 from model.market import MINUTE_MS
 from model.timeframes import HOUR_MS, Timeframe, TimeframeError
-from strategies.features_batch import BarGrid, MinuteGrid
+from strategies.features_batch import BarGrid, MinuteGrid, NotMinuteBars, features_from_history
 
 REPLAY_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sim_replay"
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
@@ -55,6 +55,13 @@ def test_hourly_files_load_onto_an_hourly_grid_with_absent_bars_as_nan(tmp_path:
     np.testing.assert_array_equal(grid.close[:, 1], [2001.0, 2002.0, np.nan, 2003.0, np.nan])
     # quote volume = base volume x the bar's mean price (open, high, low, close), as replayed
     assert grid.quote_volume[0, 1] == 10 * (2000.0 + 2002.0 + 1999.0 + 2001.0) / 4
+
+
+def test_the_features_refuse_bars_longer_than_a_minute(tmp_path: Path) -> None:
+    # Their windows count rows as minutes: an hourly grid would be a 60x shorter history.
+    write_bars(tmp_path / "BTC_USDT-1h.csv", hours(0, 1, 2))
+    with pytest.raises(NotMinuteBars, match="features need 1m bars, got 3600 s bars"):
+        features_from_history(load_bar_grid(tmp_path))
 
 
 def test_a_one_minute_folder_gives_the_replays_grid_to_the_bit() -> None:
