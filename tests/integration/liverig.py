@@ -8,6 +8,7 @@ Only 127.0.0.1. Keys are test keys, passed through the environment, never argv.
 from __future__ import annotations
 
 import asyncio
+import ctypes  # noqa: F401  loaded here so die_with_parent in a forked child imports nothing
 import os
 import re
 import signal
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO_ROOT
+from tests.integration.crashpoint import die_with_parent
 
 API_KEY, API_SECRET = "crashtestkey0123456789", "crashtestsecret0123456789abcdef"
 QUOTE = "USDT"
@@ -46,9 +48,12 @@ class Proc:
     """A child process whose combined output is collected line by line in a thread."""
 
     def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        # die_with_parent: a pytest run killed mid-test must not leave daemons and exchanges
+        # running (it runs no `finally`). Started from the test's main thread, whose exit is
+        # the process's (the signal follows the thread that forked).
         self.popen = subprocess.Popen(
             argv, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", **env})
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env}, preexec_fn=die_with_parent)
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
