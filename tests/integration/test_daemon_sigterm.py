@@ -8,14 +8,12 @@ fake Bot API server of tests/fake_telegram.py on 127.0.0.1; nothing inside it is
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
+from tests.bot_daemon import bot_daemon
 from tests.fake_telegram import FakeBotApi
 from tests.waiting import async_wait_until
 
@@ -51,30 +49,16 @@ async def wait_until_up(api: FakeBotApi, data_dir: Path, daemon: asyncio.subproc
 
 @pytest.mark.slow
 def test_sigterm_sends_daemon_stopping_to_the_chat_then_exits_0(tmp_path: Path) -> None:
-    config = tmp_path / "config.toml"
     log = tmp_path / "daemon.log"
 
     async def scenario() -> tuple[int | None, list[str]]:
-        api = FakeBotApi(TOKEN)
-        await api.start()
-        config.write_text(CONFIG.format(chat=CHAT, url=api.url))
-        log_file = log.open("w")  # a file, not a pipe: a full pipe would block the daemon
-        daemon = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=REPO_ROOT,
-            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "ENTASIS__TELEGRAM__TOKEN": TOKEN})
-        try:
-            await wait_until_up(api, tmp_path / "var", daemon, log)
-            daemon.send_signal(signal.SIGTERM)
-            await asyncio.wait_for(daemon.wait(), STOP_TIMEOUT_S)
+        async with bot_daemon(tmp_path, CONFIG, TOKEN, CHAT) as daemon:
+            await wait_until_up(daemon.api, tmp_path / "var", daemon.process, log)
+            daemon.process.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(daemon.process.wait(), STOP_TIMEOUT_S)
             # The fake API is in this process: what it holds now was received before the exit.
-            return daemon.returncode, [c.params["text"] for c in api.sent("sendMessage", CHAT)]
-        finally:
-            if daemon.returncode is None:
-                daemon.kill()
-                await daemon.wait()
-            log_file.close()
-            await api.stop()
+            messages = [c.params["text"] for c in daemon.api.sent("sendMessage", CHAT)]
+            return daemon.process.returncode, messages
 
     returncode, messages = asyncio.run(scenario())
     output = log.read_text()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -18,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.bot_daemon import bot_daemon
 from tests.conftest import REPO_ROOT
-from tests.fake_telegram import FakeBotApi
 
 TOKEN = "654321:DAEMON-test-token"
 CHAT = 222
@@ -73,26 +72,18 @@ def test_operator_pauses_flattens_and_stops_the_daemon_from_cli_and_chat(tmp_pat
     log = tmp_path / "daemon.log"
 
     async def scenario() -> str:
-        api = FakeBotApi(TOKEN)
-        await api.start()
-        config.write_text(FAST.format(chat=CHAT, url=api.url))
-        log_file = log.open("w")  # a file, not a pipe: a full pipe would block the daemon
-        daemon = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot.cli", "run", "--config", str(config), cwd=REPO_ROOT,
-            stdout=log_file, stderr=asyncio.subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1", "ENTASIS__TELEGRAM__TOKEN": TOKEN})
-        try:
+        async with bot_daemon(tmp_path, FAST, TOKEN, CHAT) as daemon:
             await wait_status(config, lambda s: bool(s["trading"] and s["trading"]["positions"]),
                               log=log)
-            notices = await api.wait_sent("sendMessage", 1, CHAT, timeout_s=20)
+            notices = await daemon.api.wait_sent("sendMessage", 1, CHAT, timeout_s=20)
             text = "\n".join(c.params["text"] for c in notices)
             assert "fill: BUY" in text or "filled: BUY" in text, text  # notifier -> chat
 
             paused = await asyncio.to_thread(answer, config, "pause")
             assert paused["trading_state"] == "REDUCING" and paused["paused"]
-            before = len(api.sent("sendMessage", CHAT))
-            await api.push_text(CHAT, "/status")
-            replies = await api.wait_sent("sendMessage", before + 1, CHAT)
+            before = len(daemon.api.sent("sendMessage", CHAT))
+            await daemon.api.push_text(CHAT, "/status")
+            replies = await daemon.api.wait_sent("sendMessage", before + 1, CHAT)
             assert any("state REDUCING" in c.params["text"] for c in replies[before:])
 
             forced = await asyncio.to_thread(answer, config, "forceexit", "all")
@@ -105,15 +96,9 @@ def test_operator_pauses_flattens_and_stops_the_daemon_from_cli_and_chat(tmp_pat
 
             stopped = await asyncio.to_thread(answer, config, "stop")
             assert stopped["stopping"]
-            await asyncio.wait_for(daemon.wait(), 15)
-            assert daemon.returncode == 0, log.read_text()
+            await asyncio.wait_for(daemon.process.wait(), 15)
+            assert daemon.process.returncode == 0, log.read_text()
             return log.read_text()
-        finally:
-            if daemon.returncode is None:
-                daemon.kill()
-                await daemon.wait()
-            log_file.close()
-            await api.stop()
 
     output = asyncio.run(scenario())
     assert "Traceback" not in output and TOKEN not in output
