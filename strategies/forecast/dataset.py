@@ -1,12 +1,16 @@
-"""Model inputs and targets from a minute grid: one set of formulas for training and serving.
+"""Model inputs and targets from a bar grid: one set of formulas for training and serving.
 
-Inputs per (minute, coin) are the multi-window features of `strategies/feature_columns.py`
+Inputs per (bar, coin) are the multi-window features of `strategies/feature_columns.py`
 (without the tick-only columns, which the history path cannot know, and without
 `warm_minutes`, which only says how old the data is) followed by the indicators of
 `indicators.py`. The target for horizon h is the forward log return
 log(close[t + h] / close[t]) of flat-filled closes: what a position opened at the close of
-minute t and closed h minutes later would earn before fees. Row t's inputs use minutes <= t
-only (the feature tests prove it for the features; the indicators are trailing).
+bar t and closed h bars later would earn before fees. Row t's inputs use bars <= t only
+(the feature tests prove it for the features; the indicators are trailing).
+
+Rows are bars and horizons count bars: on the 1m grids of the served bundle a bar is a
+minute (so "minutes" in training.py and splits.py); the forecast signal (signal.py) runs
+the same code on 5m or 1h grids.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ MIN_WARM_MINUTES = 1440
 
 @dataclass(frozen=True, slots=True)
 class Panel:
-    """Inputs and prices of many coins on one minute grid.
+    """Inputs and prices of many coins on one bar grid (rows are bars).
 
     `inputs` [T, n, len(INPUT_NAMES)] float32 (NaN where unknown), `close` [T, n] flat-filled
     closes, `warm` [T, n] minutes of history behind each row, `open_ms` [T]."""
@@ -63,7 +67,7 @@ def forward_log_returns(close: np.ndarray, horizon: int) -> np.ndarray:
 
 
 def build_panel(grid: MinuteGrid) -> Panel:
-    """Every input of every coin at every minute of `grid` (the offline path)."""
+    """Every input of every coin at every bar of `grid` (the offline path)."""
     features = features_from_history(grid)
     close = flat_fill(grid.close)
     inputs = np.concatenate([features[..., _BASE_INDEX], indicators(close)], axis=-1)

@@ -52,9 +52,12 @@ def stacking_weights(oof: Mapping[str, np.ndarray], target: np.ndarray) -> dict[
 
 
 def combine(predictions: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
-    """Weighted sum of the models' forecasts (same shape as each)."""
-    total = np.zeros(np.shape(predictions[MODEL_NAMES[0]]))
-    for name in MODEL_NAMES:
+    """Weighted sum of the models' forecasts (same shape as each), over the models present
+    in `predictions` (all four in a bundle; a subset in a tree-only forecast signal), added
+    in `MODEL_NAMES` order so the sum is the same to the bit whichever dict order came in."""
+    names = [name for name in MODEL_NAMES if name in predictions]
+    total = np.zeros(np.shape(predictions[names[0]]))
+    for name in names:
         total = total + weights[name] * np.asarray(predictions[name])
     return total
 

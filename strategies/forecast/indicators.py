@@ -5,6 +5,8 @@ Columns (in `INDICATOR_NAMES` order), every one scale-free so one model fits all
 - `rsi14`: Wilder's RSI(14) of 1m closes, rescaled to [-1, 1] ((RSI - 50) / 50);
 - `macd`, `macd_signal`, `macd_hist`: MACD(12, 26) line, its EMA(9) signal line and their
   difference, each divided by the close (a price-level-free MACD).
+Periods count rows of the grid: minutes on the 1m grids named above, hours on a 1h grid
+(the classic indicators are defined per bar, whatever its length).
 
 Every recursion starts at the first close it is given, so the live path, which recomputes
 them over the last `LIVE_WINDOW` minutes, matches the offline path over the full history to

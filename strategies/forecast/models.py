@@ -18,6 +18,7 @@ horizon. Each model saves its weights in its library's native format:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -300,12 +301,22 @@ class LgbmModel:
         return cls(params, lgb.Booster(model_file=str(folder / cls.file)))
 
 
-def new_models(params: ModelParams, n_inputs: int) -> dict[str, Model]:
-    """Untrained instances of the four models, in `MODEL_NAMES` order."""
-    return {"lstm": LstmModel(params.lstm, n_inputs),
-            "random_forest": ForestModel(params.random_forest),
-            "xgboost": XgbModel(params.xgboost),
-            "lightgbm": LgbmModel(params.lightgbm)}
+def new_models(params: ModelParams, n_inputs: int,
+               names: Sequence[str] = MODEL_NAMES) -> dict[str, Model]:
+    """Untrained instances of the models `names` (default all four), in `MODEL_NAMES` order.
+
+    Only the named ones are built: the LSTM imports torch (seconds, hundreds of MB), which a
+    tree-only forecast never needs."""
+    unknown = sorted(set(names) - set(MODEL_NAMES))
+    if unknown or not names:
+        raise ValueError(f"models must be a non-empty subset of {', '.join(MODEL_NAMES)}; "
+                         f"got {', '.join(names) or 'none'}")
+    makers: dict[str, Callable[[], Model]] = {
+        "lstm": lambda: LstmModel(params.lstm, n_inputs),
+        "random_forest": lambda: ForestModel(params.random_forest),
+        "xgboost": lambda: XgbModel(params.xgboost),
+        "lightgbm": lambda: LgbmModel(params.lightgbm)}
+    return {name: makers[name]() for name in MODEL_NAMES if name in names}
 
 
 def load_models(folder: Path, params: ModelParams, n_inputs: int) -> dict[str, Model]:

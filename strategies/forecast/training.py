@@ -15,7 +15,7 @@ standard deviation, so a handful of 2017 pump minutes cannot dominate a squared 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -84,7 +84,7 @@ class HorizonModel:
         """Each model's forecast (log return over the horizon) for raw windows [N, L, F]."""
         scaled = self.scaler.transform(windows)
         return {name: self.models[name].predict(scaled) * self.target.scale
-                for name in MODEL_NAMES}
+                for name in MODEL_NAMES if name in self.models}
 
 
 def training_rows(panel: Panel, target: np.ndarray, row_stride: int
@@ -97,18 +97,19 @@ def training_rows(panel: Panel, target: np.ndarray, row_stride: int
     return rows, cols
 
 
-def _fit_all(panel: Panel, rows: np.ndarray, cols: np.ndarray, target: np.ndarray,
-             config: TrainConfig) -> tuple[Scaler, TargetScale, dict[str, Model],
-                                            dict[str, float]]:
-    """Fit scaler, target scale and the four models on exactly these training rows."""
+def fit_on_rows(panel: Panel, rows: np.ndarray, cols: np.ndarray, target: np.ndarray,
+                config: TrainConfig, names: Sequence[str] = MODEL_NAMES
+                ) -> tuple[Scaler, TargetScale, dict[str, Model], dict[str, float]]:
+    """Fit scaler, target scale and the models `names` (default all four) on exactly these
+    training rows (the walk-forward folds here, one fold of a forecast signal in signal.py)."""
     scaler = Scaler.fit(panel.inputs[rows, cols].astype(np.float64), config.scaler)
     target_scale = TargetScale.fit(target[rows, cols], config.clip_quantile)
     windows = scaler.transform(sequences(panel.inputs, rows, cols, config.seq_len,
                                          config.seq_stride))
     y = target_scale.apply(target[rows, cols])
-    models = new_models(config.params, panel.inputs.shape[-1])
+    models = new_models(config.params, panel.inputs.shape[-1], names)
     seconds = {}
-    for name in MODEL_NAMES:
+    for name in models:
         started = time.perf_counter()
         models[name].fit(windows, y, config.seed)
         seconds[name] = round(time.perf_counter() - started, 3)
@@ -138,8 +139,8 @@ def train_horizon(panel: Panel, horizon: int, config: TrainConfig,
             progress(f"h={horizon}m fold {fold.index + 1}/{config.folds}", fold.index, steps)
         train = np.isin(rows, fold.train)
         valid = np.isin(rows, fold.validation)
-        scaler, target_scale, models, seconds = _fit_all(panel, rows[train], cols[train],
-                                                         target, config)
+        scaler, target_scale, models, seconds = fit_on_rows(panel, rows[train], cols[train],
+                                                            target, config)
         fold_seconds.append(seconds)
         fold_scalers.append((fold, scaler))
         fold_model = HorizonModel(horizon, scaler, target_scale, models, {}, {}, {}, [], {},
@@ -161,7 +162,7 @@ def train_horizon(panel: Panel, horizon: int, config: TrainConfig,
     validation["zero"] = float(np.mean(y_oof ** 2))
     if progress:
         progress(f"h={horizon}m final fit", config.folds, steps)
-    scaler, target_scale, models, seconds = _fit_all(panel, rows, cols, target, config)
+    scaler, target_scale, models, seconds = fit_on_rows(panel, rows, cols, target, config)
     if progress:
         progress(f"h={horizon}m done", steps, steps)
     span = (int(panel.open_ms[rows.min()]), int(panel.open_ms[rows.max()]))
