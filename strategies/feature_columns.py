@@ -21,24 +21,35 @@ Features (in `FEATURE_NAMES` order):
   without ticks (always NaN in the vectorized history path).
 - `warm_minutes`: minutes of history (flat-filled minutes included) behind the row.
 Windows that reach back before a coin's first bar use the minutes it has.
+
+On bars longer than a minute (`assemble(..., bar_ms=...)`, the vectorized path on a
+`BarGrid`) the units stay the same: averages are over the bars of the window, returns are
+log returns over the window's duration, volatilities are per sqrt(minute) (the variance of
+bar returns divided by the bar's minutes), warm-up is in minutes. A feature resting on a
+window absent at that bar length (strategies/windows.py) is NaN, in the same column; a
+volatility needs two returns, so `sigma_1h` is NaN on hourly bars and `sigma_1d` (with the
+trend z-scores and regimes scaled by it) on daily ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
 from model import libm
+from model.market import MINUTE_MS
 from strategies.regime import regime, trend_z
 from strategies.windows import (
     AVERAGE_LABELS,
     AVERAGE_WINDOWS,
-    AVERAGE_WINDOWS_ARRAY,
     RANGE_LABELS,
+    RANGE_WINDOWS,
     RETURN_LABELS,
-    RETURN_WINDOWS_ARRAY,
+    RETURN_WINDOWS,
     SQUARE_SLOTS,
+    window_rows_array,
 )
 
 #: A column over symbols, or one symbol's value (the live book sanitizes bar by bar).
@@ -66,10 +77,11 @@ _DAY = AVERAGE_WINDOWS.index(1440)
 class Primitives:
     """Window statistics of every symbol (leading shape [..., n_symbols]).
 
-    Sums cover min(window, minutes seen) minutes; `sum_ret*` cover the 1m log returns in the
-    window (one fewer than minutes seen at the start of a coin's history)."""
+    Sums cover min(window, bars seen) bars; `sum_ret*` cover the bar log returns in the
+    window (one fewer than bars seen at the start of a coin's history). Windows absent at
+    the bar length are NaN."""
 
-    n_seen: np.ndarray  # float64 [..., n]: minutes appended
+    n_seen: np.ndarray  # float64 [..., n]: minutes appended (bars x bar minutes)
     close: np.ndarray  # last closed bar's close (NaN before any bar)
     last: np.ndarray  # "last" price (see module docstring)
     sum_close: np.ndarray  # [..., n, len(AVERAGE_WINDOWS)]
@@ -96,13 +108,17 @@ def sanitize_bars(close: ArrayOrScalar, high: ArrayOrScalar, low: ArrayOrScalar,
     return valid, high, low, quote_volume
 
 
-def assemble(p: Primitives) -> np.ndarray:
-    """The feature matrix [..., n_symbols, len(FEATURE_NAMES)] from window statistics."""
+def assemble(p: Primitives, bar_ms: int = MINUTE_MS) -> np.ndarray:
+    """The feature matrix [..., n_symbols, len(FEATURE_NAMES)] from window statistics of
+    bars of `bar_ms` (1m for the live book)."""
     n_seen = p.n_seen
     out = np.full(n_seen.shape + (len(FEATURE_NAMES),), np.nan)
     last = p.last[..., None]
+    # Per-bar statistics to per-minute ones; exactly 1.0 on 1m, so that path is unchanged.
+    bar_minutes = bar_ms / MINUTE_MS
+    bars_seen = n_seen / bar_minutes
     with np.errstate(divide="ignore", invalid="ignore"):
-        counts = np.minimum(n_seen[..., None], AVERAGE_WINDOWS_ARRAY)
+        counts = np.minimum(bars_seen[..., None], window_rows_array(AVERAGE_WINDOWS, bar_ms))
         n_avg = len(AVERAGE_WINDOWS)
         out[..., :n_avg] = libm.log(last / (p.sum_close / counts))
         mean_qv = p.sum_qv / counts
@@ -111,11 +127,12 @@ def assemble(p: Primitives) -> np.ndarray:
                              where=reference > 0)
         out[..., n_avg:2 * n_avg] = libm.log1p(relative)
 
-        return_counts = np.minimum(np.maximum(n_seen - 1, 0)[..., None], RETURN_WINDOWS_ARRAY)
+        return_counts = np.minimum(np.maximum(bars_seen - 1, 0)[..., None],
+                                   window_rows_array(RETURN_WINDOWS, bar_ms))
         square_counts = return_counts[..., list(SQUARE_SLOTS)]
         mean_ret = p.sum_ret[..., list(SQUARE_SLOTS)] / square_counts
         variance = np.maximum(p.sum_ret2 / square_counts - mean_ret * mean_ret, 0.0)
-        sigma = np.where(square_counts >= 2, np.sqrt(variance), np.nan)
+        sigma = np.where(square_counts >= 2, np.sqrt(variance / bar_minutes), np.nan)
         col = 2 * n_avg
         out[..., col:col + 2] = sigma
         sigma_1h, sigma_1d = sigma[..., 0], sigma[..., 1]
@@ -129,7 +146,7 @@ def assemble(p: Primitives) -> np.ndarray:
         col += 3
 
         ret = p.sum_ret + libm.log(p.last / p.close)[..., None]
-        z = trend_z(ret, sigma_1d[..., None], np.maximum(return_counts, 1))
+        z = trend_z(ret, sigma_1d[..., None], np.maximum(return_counts, 1) * bar_minutes)
         out[..., col:col + 4] = ret
         out[..., col + 4:col + 8] = z
         out[..., col + 8:col + 12] = regime(z)
@@ -151,4 +168,37 @@ def assemble(p: Primitives) -> np.ndarray:
         out[..., col + 3] = n_seen
     no_data = no_bars & np.isnan(p.last)
     out[no_data] = np.nan
+    if bar_ms != MINUTE_MS:
+        out[..., absent_columns(bar_ms)] = np.nan
     return out
+
+
+@lru_cache(maxsize=32)
+def absent_columns(bar_ms: int) -> tuple[int, ...]:
+    """Indices into `FEATURE_NAMES` of the features that rest on a window absent at bar
+    length `bar_ms` (strategies/windows.py): NaN columns, whatever the statistics hold."""
+    def gone(windows: tuple[int, ...], label_of: dict[int, str]) -> set[str]:
+        rows = window_rows_array(windows, bar_ms)
+        return {label_of[w] for w, r in zip(windows, rows, strict=True) if np.isnan(r)}
+
+    averages = gone(AVERAGE_WINDOWS, dict(zip(AVERAGE_WINDOWS, AVERAGE_LABELS, strict=True)))
+    returns = gone(RETURN_WINDOWS, dict(zip(RETURN_WINDOWS, RETURN_LABELS, strict=True)))
+    ranges = gone(RANGE_WINDOWS, dict(zip(RANGE_WINDOWS, RANGE_LABELS, strict=True)))
+    volatility = {RETURN_LABELS[k] for k in SQUARE_SLOTS} & returns
+    names: set[str] = set()
+    for label in AVERAGE_LABELS:
+        if label in averages:
+            names.add(f"px_ma_{label}")
+        if label in averages or AVERAGE_LABELS[-1] in averages:  # relative to the 1M rate
+            names.add(f"qv_ma_{label}")
+    names |= {f"sigma_{label}" for label in volatility}
+    if volatility:
+        names.add("vol_level")
+    names |= {f"range_pos_{label}" for label in ranges}
+    for label in RETURN_LABELS:
+        if label in returns:
+            names.add(f"ret_{label}")
+        if label in returns or "1d" in returns:  # z-scored by sigma_1d
+            names |= {f"trend_z_{label}", f"regime_{label}"}
+    names |= {f"turnover_{label}" for label in ("1h", "1d") if label in averages}
+    return tuple(sorted(FEATURE_INDEX[name] for name in names))

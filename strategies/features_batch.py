@@ -1,9 +1,14 @@
-"""Vectorized twin of `FeatureBook`: the same features for every minute of a history.
+"""Vectorized twin of `FeatureBook`: the same features for every bar of a history.
 
 Row t of `features_from_history(grid)` equals `FeatureBook.matrix()` after the bars of
 minute t closed, `advance_to(minute t)` was called and no tick was applied (so "last" is the
 last close and the tick features are NaN). Backtests, training and the no-lookahead tests
 use it; live trading uses the book.
+
+Grids of longer bars (`BarGrid`: 5m, 1h, ...) give the same features in the same units, row
+t being the features after bar t closed: windows are durations (strategies/windows.py), a
+window shorter than a bar or not a whole number of bars is NaN, and the per-minute figures
+(volatility, warm-up minutes) are converted from bars to minutes in `assemble`.
 
 Window sums are computed chunk-wise (van Herk / Gil-Werman): split time into chunks of the
 window length, take prefix sums inside each chunk and suffix sums inside the previous one;
@@ -14,7 +19,7 @@ sum. Highs/lows use the same chunking with maxima (exact). Every step only looks
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,7 +28,13 @@ from model import libm
 from model.errors import DataError
 from model.market import MINUTE_MS, BarHistory
 from strategies.feature_columns import Primitives, assemble, sanitize_bars
-from strategies.windows import AVERAGE_WINDOWS, RANGE_WINDOWS, RETURN_WINDOWS, SQUARE_SLOTS
+from strategies.windows import (
+    AVERAGE_WINDOWS,
+    RANGE_WINDOWS,
+    RETURN_WINDOWS,
+    SQUARE_SLOTS,
+    window_rows,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,8 +102,8 @@ class BarGrid(MinuteGrid):
     """Bars of any length on one full grid: row t opens at `start_ms + t * bar_ms`, NaN =
     no bar. A subclass, not a field of `MinuteGrid`, so every 1m caller builds and reads
     grids as before; loaders of other timeframes (`load_bar_grid` in exchange/sim) set
-    `bar_ms`. The features read every row as one minute, so `grid_primitives` refuses any
-    other bar length (`NotMinuteBars`) until their windows are defined by duration."""
+    `bar_ms`. The features take their windows as durations, so any whole number of minutes
+    works (`grid_primitives`)."""
 
     bar_ms: int
 
@@ -127,17 +138,21 @@ def _chunked(values: np.ndarray, window: int, op: np.ufunc, neutral: float) -> n
     return out
 
 
-class NotMinuteBars(DataError, ValueError):
-    """Bars longer than a minute reached the features, whose windows still count rows as
-    minutes: a 1h grid would read as a 60x shorter history."""
+class UnusableBarLength(DataError, ValueError):
+    """A grid whose bars are not a positive whole number of minutes: warm-up is counted in
+    whole minutes and every feature window is a whole number of minutes."""
 
 
 def grid_primitives(grid: MinuteGrid) -> Primitives:
-    """Window statistics at every row of `grid` ([T, n, ...] arrays), no ticks."""
-    if grid.bar_ms != MINUTE_MS:
-        raise NotMinuteBars(
-            f"features need 1m bars, got {grid.bar_ms // 1000} s bars: the feature windows "
-            "count rows as minutes (windows by duration are not built yet); load 1m data")
+    """Window statistics at every row of `grid` ([T, n, ...] arrays), no ticks. Windows
+    absent at the grid's bar length (strategies/windows.py) are NaN columns; `n_seen`
+    counts minutes (bars seen x bar minutes)."""
+    bar_ms = grid.bar_ms
+    if bar_ms <= 0 or bar_ms % MINUTE_MS:
+        raise UnusableBarLength(
+            f"features need bars of a whole number of minutes, got {bar_ms} ms bars; load "
+            "1m, 5m, 1h ... data")
+    bar_minutes = bar_ms // MINUTE_MS
     length, n = grid.close.shape
     valid, high, low, quote_volume = sanitize_bars(grid.close, grid.high, grid.low,
                                                    grid.quote_volume)
@@ -146,7 +161,8 @@ def grid_primitives(grid: MinuteGrid) -> Primitives:
     has = newest >= 0
     close = np.where(has, grid.close[np.maximum(newest, 0), np.arange(n)], np.nan)
     first = np.where(valid.any(axis=0), valid.argmax(axis=0), length)
-    n_seen = np.maximum(np.arange(length)[:, None] - first[None, :] + 1, 0).astype(np.float64)
+    bars_seen = np.maximum(np.arange(length)[:, None] - first[None, :] + 1, 0)
+    n_seen = (bars_seen * bar_minutes).astype(np.float64)
 
     close0 = np.where(has, close, 0.0)
     volume = np.where(valid, quote_volume, 0.0)
@@ -156,26 +172,36 @@ def grid_primitives(grid: MinuteGrid) -> Primitives:
     with np.errstate(divide="ignore", invalid="ignore"):
         ret = np.where(has & ~np.isnan(previous), libm.log(close / previous), 0.0)
 
+    nan = np.full((length, n), np.nan)
+
+    def by_window(statistic: Callable[[np.ndarray, int], np.ndarray], x: np.ndarray,
+                  windows: Sequence[int]) -> np.ndarray:
+        """`statistic(x, rows)` per window, stacked last; NaN for absent windows."""
+        columns = []
+        for minutes in windows:
+            rows = window_rows(minutes, bar_ms)
+            columns.append(nan if rows is None else statistic(x, rows))
+        return np.stack(columns, axis=-1)
+
     def sums(x: np.ndarray, windows: Sequence[int], nonzero: np.ndarray | None = None
              ) -> np.ndarray:
-        stacked = np.stack([window_sums(x, w) for w in windows], axis=-1)
+        stacked = by_window(window_sums, x, windows)
         if nonzero is not None:  # exact zeros, as the live rings do
-            counts = np.stack([window_sums(nonzero, w) for w in windows], axis=-1)
+            counts = by_window(window_sums, nonzero, windows)
             stacked = np.where(counts == 0, 0.0, stacked)
         return stacked
 
     nonzero_ret = (ret != 0).astype(np.float64)
     square_windows = [RETURN_WINDOWS[k] for k in SQUARE_SLOTS]
-    nonzero_sq = np.stack([window_sums(nonzero_ret, w) for w in square_windows], axis=-1)
+    nonzero_sq = by_window(window_sums, nonzero_ret, square_windows)
     sum_ret2 = np.where(nonzero_sq == 0, 0.0, sums(ret * ret, square_windows))
-    nan = np.full((length, n), np.nan)
     return Primitives(
         n_seen=n_seen, close=close, last=close,
         sum_close=sums(close0, AVERAGE_WINDOWS),
         sum_qv=sums(volume, AVERAGE_WINDOWS, (volume != 0).astype(np.float64)),
         sum_ret=sums(ret, RETURN_WINDOWS, nonzero_ret), sum_ret2=sum_ret2,
-        high=np.stack([window_max(highs, w) for w in RANGE_WINDOWS], axis=-1),
-        low=np.stack([window_min(lows, w) for w in RANGE_WINDOWS], axis=-1),
+        high=by_window(window_max, highs, RANGE_WINDOWS),
+        low=by_window(window_min, lows, RANGE_WINDOWS),
         bid=nan, ask=nan, bid_qty=nan, ask_qty=nan, tick_quote_volume=nan,
     )
 
@@ -184,8 +210,9 @@ def features_from_history(
     history: MinuteGrid | Mapping[str, BarHistory] | Sequence[BarHistory],
     at: np.ndarray | slice | None = None,
 ) -> np.ndarray:
-    """Features [T, n_symbols, n_features] for every minute of `history` (or only rows
-    `at`): row t is what `FeatureBook.matrix()` gives after minute t closed, without ticks.
+    """Features [T, n_symbols, n_features] for every bar of `history` (or only rows
+    `at`): row t is what `FeatureBook.matrix()` gives after minute t closed, without ticks;
+    on a `BarGrid` of longer bars, the features after bar t closed, in the same units.
     A dict/list of `BarHistory` is first put on a minute grid (`MinuteGrid.from_histories`).
     """
     grid = history if isinstance(history, MinuteGrid) else MinuteGrid.from_histories(history)
@@ -193,4 +220,4 @@ def features_from_history(
     if at is not None:
         primitives = Primitives(**{name: getattr(primitives, name)[at]
                                    for name in Primitives.__slots__})
-    return assemble(primitives)
+    return assemble(primitives, bar_ms=grid.bar_ms)

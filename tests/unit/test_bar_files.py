@@ -16,7 +16,8 @@ from exchange.sim.replay import load_grid
 from model.errors import DataError
 from model.market import MINUTE_MS
 from model.timeframes import HOUR_MS, Timeframe, TimeframeError
-from strategies.features_batch import BarGrid, MinuteGrid, NotMinuteBars, features_from_history
+from strategies.feature_columns import FEATURE_INDEX
+from strategies.features_batch import BarGrid, MinuteGrid, features_from_history
 
 REPLAY_FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "sim_replay"
 HEADER = "timestamp_ms,open,high,low,close,volume\n"
@@ -57,11 +58,15 @@ def test_hourly_files_load_onto_an_hourly_grid_with_absent_bars_as_nan(tmp_path:
     assert grid.quote_volume[0, 1] == 10 * (2000.0 + 2002.0 + 1999.0 + 2001.0) / 4
 
 
-def test_the_features_refuse_bars_longer_than_a_minute(tmp_path: Path) -> None:
-    # Their windows count rows as minutes: an hourly grid would be a 60x shorter history.
+def test_the_features_read_an_hourly_folder_by_duration(tmp_path: Path) -> None:
+    # Windows are durations: the 1h return is one bar's, windows under an hour are absent.
     write_bars(tmp_path / "BTC_USDT-1h.csv", hours(0, 1, 2))
-    with pytest.raises(NotMinuteBars, match="features need 1m bars, got 3600 s bars"):
-        features_from_history(load_bar_grid(tmp_path))
+    features = features_from_history(load_bar_grid(tmp_path))
+    grid = load_bar_grid(tmp_path)
+    assert features[-1, 0, FEATURE_INDEX["ret_1h"]] == pytest.approx(
+        np.log(grid.close[2, 0] / grid.close[1, 0]))
+    assert np.isnan(features[-1, 0, FEATURE_INDEX["px_ma_5m"]])
+    assert features[-1, 0, FEATURE_INDEX["warm_minutes"]] == 3 * 60
 
 
 def test_a_one_minute_folder_gives_the_replays_grid_to_the_bit() -> None:
