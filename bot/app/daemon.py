@@ -189,7 +189,7 @@ class Daemon:
     async def _reconcile(self, now_ms: int) -> None:
         """Make the ledger agree with the broker before trading; raises `RecoveryRefused`,
         saying why, when it cannot."""
-        from bot.app.reconcile import reconcile_at_start  # imports ccxt: only when starting
+        from bot.app.reconcile import reconcile_at_start
 
         assert self.ledger is not None and self.trader is not None
         recovery = self.config.recovery

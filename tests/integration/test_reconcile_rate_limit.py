@@ -14,7 +14,7 @@ from decimal import Decimal
 import ccxt
 import pytest
 
-from bot.app.reconcile import CcxtAccountView
+from bot.app.ccxt_account import CcxtAccountView
 from bot.config import SimConfig
 from exchange.brokers.ccxt_client import RequestGate, make_exchange
 from exchange.sim.auth import ApiCredentials
