@@ -1,13 +1,14 @@
 """A forecast fit on one walk-forward fold's training bars: the score of "forecast top-k".
 
 `fit_forecast_signal(grid, train_stop_row=s, horizon_bars=h, ...)` trains the ensemble on
-the bars before row s and returns its expected log return over the next h bars at every row
-from s on, on a grid of any bar length (1m, 5m, 1h ...). It reuses the bundle's pieces as
-they are: inputs and targets from `dataset` (rows are bars, horizons count bars), the
-scaler and target scale fit on the training rows only, the models of `models`, and the
-designed ensemble weights of `ensemble` (renormalized over the models chosen). It keeps no
-out-of-fold weighting or confidence: a top-k policy ranks coins, and a ranking does not
-change when every forecast is scaled by the same positive weight.
+the bars before row s (from `train_start_row`, default 0) and returns its expected log
+return over the next h bars at every row from s on, on a grid of any bar length (1m, 5m,
+1h ...). It reuses the bundle's pieces as they are: inputs and targets from `dataset`
+(rows are bars, horizons count bars), the scaler and target scale fit on the training rows
+only, the models of `models`, and the designed ensemble weights of `ensemble` (renormalized
+over the models chosen). It keeps no out-of-fold weighting or confidence: a top-k policy
+ranks coins, and a ranking does not change when every forecast is scaled by the same
+positive weight.
 
 What it promises (and tests/unit/test_forecast_signal.py checks):
 - **purged**: a training row t has t + h < s, so no training target reads a close at or
@@ -90,9 +91,10 @@ class SignalSettings:
 class ForecastSignal:
     """The fitted forecast of one fold and its expected returns.
 
-    `expected_return` [T, n] float64: NaN on rows < `train_stop_row` and where a coin has no
-    price or too little history; else the ensemble's expected log return over
-    `horizon_bars` bars. `train_rows`/`train_cols` are the (bar, coin) cells it trained on."""
+    `expected_return` [T, n] float64: NaN on rows < `train_stop_row`, on rows from the
+    predict stop on, and where a coin has no price or too little history; else the
+    ensemble's expected log return over `horizon_bars` bars. `train_rows`/`train_cols` are
+    the (bar, coin) cells it trained on."""
 
     expected_return: np.ndarray
     train_stop_row: int
@@ -105,16 +107,28 @@ class ForecastSignal:
 
 
 def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: int,
-                        settings: SignalSettings, seed: int, panel: Panel | None = None
+                        settings: SignalSettings, seed: int, train_start_row: int = 0,
+                        predict_stop_row: int | None = None, panel: Panel | None = None
                         ) -> ForecastSignal:
-    """Fit on the bars before `train_stop_row`, forecast every row from it on.
+    """Fit on the rows [`train_start_row`, `train_stop_row`), forecast the rows
+    [`train_stop_row`, `predict_stop_row`) (default: to the end of the grid; NaN after).
 
-    Pass `panel` (`build_panel(grid)`) when fitting several folds of one grid: the inputs
-    are the slow part and do not depend on the fold."""
+    Rows before `train_start_row` are history only: a training row's inputs may read them
+    (the month-long windows need a month), as a rolling walk-forward fold allows. Pass
+    `panel` (`build_panel(grid)`) when fitting several folds of one grid: the inputs are the
+    slow part and do not depend on the fold. A fold's test rows are enough to predict:
+    predicting years of later rows costs more than the fit."""
     length = grid.close.shape[0]
     if not 0 < train_stop_row <= length:
         raise SignalDataError(f"train_stop_row must be in 1..{length} (the grid's rows), "
                               f"got {train_stop_row}")
+    if not 0 <= train_start_row < train_stop_row:
+        raise SignalDataError(f"train_start_row must be in 0..{train_stop_row - 1} (before "
+                              f"train_stop_row), got {train_start_row}")
+    predict_stop_row = length if predict_stop_row is None else predict_stop_row
+    if not train_stop_row <= predict_stop_row <= length:
+        raise SignalDataError(f"predict_stop_row must be in {train_stop_row}..{length}, "
+                              f"got {predict_stop_row}")
     if horizon_bars < 1:
         raise SignalDataError(f"horizon_bars must be >= 1, got {horizon_bars}")
     if panel is None:
@@ -125,11 +139,13 @@ def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: 
     usable = panel.usable(settings.min_history_minutes)
     target = panel.forward_returns(horizon_bars)
     rows, cols = purged_training_rows(usable, target, train_stop_row, horizon_bars)
+    keep = rows >= train_start_row
+    rows, cols = rows[keep], cols[keep]
     if rows.size == 0:
         raise SignalDataError(
-            f"no training rows before row {train_stop_row} for a {horizon_bars}-bar horizon "
-            f"with {settings.min_history_minutes} minutes of history per coin: move the fold "
-            "later or shorten the horizon")
+            f"no training rows in {train_start_row}..{train_stop_row - 1} for a "
+            f"{horizon_bars}-bar horizon with {settings.min_history_minutes} minutes of "
+            "history per coin: move the fold later, train on more rows or shorten the horizon")
     rows, cols = subsample(rows, cols, settings.max_train_rows, seed)
     if train_stop_row < length:
         assert_purged(Fold(0, np.unique(rows), np.arange(train_stop_row, length)),
@@ -147,6 +163,7 @@ def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: 
     expected = np.full(usable.shape, np.nan)
     test = usable.copy()
     test[:train_stop_row] = False
+    test[predict_stop_row:] = False
     test_rows, test_cols = np.nonzero(test)
     for start in range(0, test_rows.size, PREDICT_BATCH_CELLS):
         at_rows = test_rows[start:start + PREDICT_BATCH_CELLS]

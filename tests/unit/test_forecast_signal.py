@@ -9,7 +9,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from strategies.features_batch import MinuteGrid
+from model.market import MINUTE_MS
+from strategies.features_batch import BarGrid, MinuteGrid
 from strategies.forecast.dataset import build_panel
 from strategies.forecast.metrics import information_coefficient
 from strategies.forecast.models import ModelParams
@@ -21,6 +22,7 @@ from strategies.forecast.signal import (
 )
 from strategies.forecast.synthetic import synthetic_grid
 
+HOUR_MS = 60 * MINUTE_MS
 #: A short warm-up keeps the grids small; the rule itself is the same as the default day.
 SETTINGS = SignalSettings(params=ModelParams.tiny(), min_history_minutes=120)
 ROWS, COINS, STOP, HORIZON = 900, 8, 600, 5
@@ -64,6 +66,24 @@ def test_no_training_target_reaches_the_training_stop(signal) -> None:
     latest_target_row = signal.train_rows + HORIZON
     assert latest_target_row.max() == STOP - 1
     assert signal.model.train_rows == signal.train_rows.size
+
+
+def test_a_rolling_fold_trains_from_its_start_with_earlier_bars_as_history(grid) -> None:
+    """Rows before `train_start_row` are not trained on, but their bars still feed the
+    inputs of the rows after them (the long windows need them)."""
+    signal = fit_forecast_signal(grid, train_start_row=400, train_stop_row=STOP,
+                                 horizon_bars=HORIZON, settings=SETTINGS, seed=3)
+    assert signal.train_rows.min() == 400 and signal.train_rows.max() == STOP - HORIZON - 1
+    assert np.isnan(signal.expected_return[:STOP]).all()
+
+
+def test_only_the_rows_asked_for_are_predicted(grid, signal) -> None:
+    """A fold predicts its test rows only; those equal the full run's."""
+    short = fit_forecast_signal(grid, train_stop_row=STOP, predict_stop_row=STOP + 50,
+                                horizon_bars=HORIZON, settings=SETTINGS, seed=3)
+    np.testing.assert_array_equal(short.expected_return[:STOP + 50],
+                                  signal.expected_return[:STOP + 50])
+    assert np.isnan(short.expected_return[STOP + 50:]).all()
 
 
 def test_bars_from_the_training_stop_on_never_reach_the_fit(grid, signal) -> None:
@@ -122,6 +142,22 @@ def test_a_planted_edge_is_found_and_no_edge_is_not(reversion: float, edge: bool
         assert abs(ic) < 0.05
 
 
+def test_works_on_hourly_bars() -> None:
+    """On a 1h grid the horizon counts hours and the warm-up rule still reads minutes: a
+    day of history is 24 bars."""
+    minutes = synthetic_grid(seed=5, n_symbols=6, minutes=24 * 40, reversion=0.2)
+    hourly = BarGrid(symbols=minutes.symbols, start_ms=minutes.start_ms - minutes.start_ms
+                     % HOUR_MS, open=minutes.open, high=minutes.high, low=minutes.low,
+                     close=minutes.close, quote_volume=minutes.quote_volume, bar_ms=HOUR_MS)
+    settings = dataclasses.replace(SETTINGS, min_history_minutes=1440)
+    signal = fit_forecast_signal(hourly, train_stop_row=24 * 30, horizon_bars=24,
+                                 settings=settings, seed=1)
+    assert np.isnan(signal.expected_return[:24 * 30]).all()
+    assert np.isfinite(signal.expected_return[24 * 30:]).all()
+    assert signal.train_rows.min() >= 23  # a day of hourly bars behind the first row
+    assert signal.train_rows.max() + 24 < 24 * 30
+
+
 @pytest.mark.slow
 def test_the_lstm_is_opt_in_and_weighted_as_designed(grid, one_torch_thread) -> None:
     settings = dataclasses.replace(SETTINGS, models=("lstm", "lightgbm"), window_length=4)
@@ -140,9 +176,13 @@ def test_bad_folds_and_settings_say_what_to_change(grid) -> None:
 
     with pytest.raises(SignalDataError, match=r"train_stop_row must be in 1\.\.900"):
         fit(train_stop_row=901)
+    with pytest.raises(SignalDataError, match=r"train_start_row must be in 0\.\.599"):
+        fit(train_start_row=STOP)
+    with pytest.raises(SignalDataError, match=r"predict_stop_row must be in 600\.\.900"):
+        fit(predict_stop_row=STOP - 1)
     with pytest.raises(SignalDataError, match="horizon_bars must be >= 1"):
         fit(horizon_bars=0)
-    with pytest.raises(SignalDataError, match=r"no training rows before row 100 .* move the fold"):
+    with pytest.raises(SignalDataError, match=r"no training rows in 0\.\.99 .* move the fold"):
         fit(train_stop_row=100)  # the warm-up alone is 120 rows
     with pytest.raises(SignalDataError, match="not this grid's"):
         fit(panel=build_panel(synthetic_grid(seed=1, n_symbols=2, minutes=ROWS)))
