@@ -1,0 +1,363 @@
+"""The fast backtester's account: the paper broker's books and the trader's positions.
+
+What `exchange/brokers/sim.py` (PaperBroker) and `trading/trader.py` do with an order and a
+fill, for limit orders, in the same exact `Decimal` arithmetic: reservation at submit
+(limit cost plus the worst fee, rounded up to the fee quantum), fills put back on the tick
+and lot grids (`model.instruments.float_to_grid`), each fill's fee rounded up, a buy cut to
+the whole lots the account can pay, positions and round trips by `state.projection`. The
+matching itself is the one fill model (`model.fills.match`), called per bar with the open
+orders of the symbols that have one. trading/ sits below exchange/ in the layering, so this
+mirrors the broker's bookkeeping rather than importing it; the parity test
+(tests/integration/test_fast_backtest_parity.py) holds the two to the same fills.
+
+Fills happen only on bars with open orders, so this is Python, not compiled.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+import numpy as np
+
+from model import fills
+from model.fills import FillParams
+from model.instruments import Instrument, Side, float_to_grid
+from model.orders import (
+    Accepted,
+    Canceled,
+    Filled,
+    Liquidity,
+    OrderEvent,
+    OrderRequest,
+    OrderType,
+    PartiallyFilled,
+    Rejected,
+    RejectReason,
+)
+from risk.gate import PortfolioView
+from state.projection import next_position
+from strategies.policy import RestingOrder
+from trading.performance import RoundTrip
+
+FEE_QUANTUM = Decimal("0.00000001")  # the paper broker's: fees round up to this
+_BPS = Decimal(10_000)
+_SIDES = {Side.BUY: fills.BUY, Side.SELL: fills.SELL}
+_FILTER_REASONS = {"PRICE_FILTER": RejectReason.PRICE_FILTER, "LOT_SIZE": RejectReason.LOT_SIZE,
+                   "MIN_NOTIONAL": RejectReason.MIN_NOTIONAL, "NOTIONAL": RejectReason.MIN_NOTIONAL}
+
+
+@dataclass(slots=True)
+class _Order:
+    request: OrderRequest
+    column: int
+    remaining: Decimal
+    reserved: Decimal
+    tick: Decimal
+    queue_ahead: float = math.nan
+    fee_prepaid: Decimal = Decimal(0)
+
+
+@dataclass(slots=True)
+class _Position:
+    amount: Decimal = Decimal(0)
+    avg_price: Decimal = Decimal(0)
+    realized: Decimal = Decimal(0)
+    opened_ms: int = 0
+    realized_at_open: Decimal = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class FillRecord:
+    """One booked fill (the ledger's fills row, in floats for the arrays)."""
+
+    ts_ms: int
+    column: int
+    side: int  # fills.BUY or fills.SELL
+    price: Decimal
+    amount: Decimal
+    fee: Decimal
+    liquidity: int  # fills.MAKER or fills.TAKER
+
+
+class FastAccount:
+    """Cash, reservations, open limit orders and positions of one quote asset."""
+
+    def __init__(self, instruments: Mapping[str, Instrument], columns: Mapping[str, int],
+                 quote_asset: str, balance: Decimal, params: FillParams, id_prefix: str = "E"):
+        self.instruments = dict(instruments)
+        self.columns = dict(columns)
+        self._by_column = {columns[s]: i for s, i in self.instruments.items()}
+        self.quote_asset = quote_asset
+        self.params = params
+        self._maker_rate = Decimal(str(params.maker_fee_bps)) / _BPS
+        self._taker_rate = Decimal(str(params.taker_fee_bps)) / _BPS
+        self._totals: dict[str, Decimal] = {quote_asset: balance}
+        self._reserved: dict[str, Decimal] = {}
+        self.orders: dict[str, _Order] = {}
+        self.positions: dict[str, _Position] = {}
+        self.last_price: dict[str, Decimal] = {}
+        self._prefix = id_prefix
+        self._order_seq = 0
+        self._trade_seq = 0
+        self.events: list[OrderEvent | OrderRequest] = []  # for the ledger, in order
+        self.fills: list[FillRecord] = []
+        self.fees_paid = Decimal(0)
+        self.traded_notional = Decimal(0)
+        self.round_trips: list[RoundTrip] = []
+
+    # --- queries ---------------------------------------------------------------------------
+    def cash(self) -> Decimal:
+        """The quote balance, free and reserved (PaperBroker.balances)."""
+        return self._totals.get(self.quote_asset, Decimal(0))
+
+    def free(self, asset: str) -> Decimal:
+        return self._totals.get(asset, Decimal(0)) - self._reserved.get(asset, Decimal(0))
+
+    def equity(self) -> Decimal:
+        """Trader.equity: cash plus every position at its last price."""
+        held = sum((p.amount * self.last_price.get(s, p.avg_price)
+                    for s, p in self.positions.items()), Decimal(0))
+        return self.cash() + held
+
+    def portfolio(self, equity: Decimal) -> PortfolioView:
+        """Trader._portfolio for a paper account (a canceled order is gone at once)."""
+        pending: dict[str, Decimal] = {}
+        for order in self.orders.values():
+            request = order.request
+            if request.side is Side.BUY and request.price is not None:
+                pending[request.symbol] = (pending.get(request.symbol, Decimal(0))
+                                           + order.remaining * request.price)
+        positions = {s: (p.amount, self.last_price.get(s, p.avg_price))
+                     for s, p in self.positions.items() if p.amount > 0}
+        return PortfolioView(equity=equity, cash=self.free(self.quote_asset),
+                             positions=positions, pending_buys=pending)
+
+    def resting(self) -> tuple[RestingOrder, ...]:
+        """The open orders as a policy sees them."""
+        return tuple(RestingOrder(cid, o.request.symbol, o.request.side.value,
+                                  float(o.request.price or 0), float(o.remaining),
+                                  o.request.ts_event, amount=float(o.request.amount))
+                     for cid, o in self.orders.items())
+
+    def held(self, n: int) -> np.ndarray:
+        """Bool [n] per grid column: a position > 0."""
+        out = np.zeros(n, bool)
+        for symbol, position in self.positions.items():
+            if position.amount > 0:
+                out[self.columns[symbol]] = True
+        return out
+
+    def amounts(self, n: int) -> np.ndarray:
+        """Position amounts per grid column, as floats (for the equity marks)."""
+        out = np.zeros(n)
+        for symbol, position in self.positions.items():
+            out[self.columns[symbol]] = float(position.amount)
+        return out
+
+    # --- requests --------------------------------------------------------------------------
+    def next_client_order_id(self) -> str:
+        self._order_seq += 1
+        return f"{self._prefix}-{self._order_seq:08d}"
+
+    def submit(self, request: OrderRequest) -> None:
+        """PaperBroker.submit for a limit order: filters, reservation, Accepted/Rejected."""
+        self.events.append(request)
+        ts = request.ts_event
+        instrument = self.instruments[request.symbol]
+        assert request.type is OrderType.LIMIT and request.price is not None
+        violation = instrument.check(request.price, request.amount)
+        if violation is not None:
+            self._record(Rejected(request.client_order_id, request.symbol,
+                                  _FILTER_REASONS[violation.filter], violation.detail, ts, ts))
+            return
+        if request.side is Side.SELL:
+            asset, need = instrument.base, request.amount
+        else:
+            worst = max(self._maker_rate, self._taker_rate)
+            asset = instrument.quote
+            need = (request.amount * request.price * (1 + worst)).quantize(
+                FEE_QUANTUM, rounding=ROUND_CEILING)
+        free = self.free(asset)
+        if need > free:
+            self._record(Rejected(request.client_order_id, request.symbol,
+                                  RejectReason.INSUFFICIENT_FUNDS,
+                                  f"need {need} {asset}, free {free}", ts, ts))
+            return
+        self._reserved[asset] = self._reserved.get(asset, Decimal(0)) + need
+        self.orders[request.client_order_id] = _Order(
+            request, self.columns[request.symbol], request.amount, need,
+            instrument.tick_at(request.price))
+        self._record(Accepted(request.client_order_id, request.symbol, request.side,
+                              request.type, request.amount, request.price, ts, ts))
+
+    def cancel(self, client_order_id: str, ts: int) -> None:
+        """A cancel at a decision step, after the market closed up to it: final at once."""
+        order = self.orders.get(client_order_id)
+        if order is None:
+            self._record(Rejected(client_order_id, "", RejectReason.UNKNOWN_ORDER,
+                                  f"{client_order_id} is not an open order", ts, ts))
+            return
+        self._close(client_order_id)
+        self._record(Canceled(client_order_id, order.request.symbol, order.remaining, ts, ts))
+
+    # --- market ------------------------------------------------------------------------------
+    def match_bars(self, open_ms: int, close_ms: int, has_bar: np.ndarray, open_: np.ndarray,
+                   high: np.ndarray, low: np.ndarray, close: np.ndarray,
+                   volume: np.ndarray) -> None:
+        """PaperBroker.on_bars: open orders of symbols with a bar this row meet it, in
+        column order, each symbol's orders in submission order; one fill-model call."""
+        owners: list[tuple[int, str]] = []
+        columns: list[int] = []
+        by_column: dict[int, list[str]] = {}
+        for cid, order in self.orders.items():
+            if has_bar[order.column]:
+                by_column.setdefault(order.column, []).append(cid)
+        for column in sorted(by_column):
+            columns.append(column)
+            owners.extend((len(columns) - 1, cid) for cid in by_column[column])
+        if not owners:
+            return
+        cols = np.array(columns)
+        ticks = [float(self._by_column[c].tick_at(float(open_[c]))) for c in columns]
+        market = fills.market_from_bars(
+            np.full(len(columns), open_ms, np.int64), open_[cols].tolist(), high[cols].tolist(),
+            low[cols].tolist(), close[cols].tolist(), volume[cols].tolist(), ticks, self.params)
+        batch = self._order_arrays([self.orders[cid] for _, cid in owners])
+        batch = replace(batch, event=np.array([index for index, _ in owners], np.int64))
+        result = fills.match(batch, market, self.params)
+        for row, (_, cid) in enumerate(owners):
+            self._apply(cid, result, row, close_ms)
+
+    # --- internals ---------------------------------------------------------------------------
+    def _order_arrays(self, orders: list[_Order]) -> fills.OrderArrays:
+        n = len(orders)
+        requests = [o.request for o in orders]
+        return fills.OrderArrays(
+            event=np.zeros(n, np.int64),
+            side=np.array([_SIDES[r.side] for r in requests], np.int8),
+            is_market=np.zeros(n, bool),
+            price=np.array([float(r.price) for r in requests if r.price is not None]),
+            remaining=np.array([float(o.remaining) for o in orders]),
+            queue_ahead=np.array([o.queue_ahead for o in orders]),
+            placed_ms=np.array([r.ts_event for r in requests], np.int64),
+            cancel_ms=np.full(n, fills.NO_CANCEL_MS, np.int64),
+            budget=np.array([math.inf if o.request.side is Side.SELL
+                             else float(o.reserved + o.fee_prepaid) for o in orders]),
+            tick=np.array([float(o.tick) for o in orders]),
+            lot=np.array([float(self.instruments[r.symbol].lot) for r in requests]),
+        )
+
+    def _apply(self, cid: str, result: fills.FillArrays, row: int, ts: int) -> None:
+        """PaperBroker._apply: one order's fill-model row into booked fills."""
+        order = self.orders[cid]
+        request = order.request
+        instrument = self.instruments[request.symbol]
+        taker = result.liquidity[row] == fills.TAKER
+        liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
+        rate = self._taker_rate if taker else self._maker_rate
+        for price_f, amount_f in zip(result.level_price[row], result.level_amount[row]):
+            if amount_f == 0:
+                continue
+            grid = _on_grid(float(price_f), float(amount_f), order.tick, instrument.lot)
+            if grid is None:
+                continue
+            price, amount = grid[0], min(grid[1], order.remaining)
+            if amount <= 0:
+                continue
+            if request.side is Side.BUY:
+                amount, fee = _payable(order, amount, price, rate, instrument.lot,
+                                       self.free(instrument.quote))
+                if amount <= 0:
+                    break
+            else:
+                fee = (price * amount * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+            order.reserved -= self._settle(request.side, instrument, amount, price * amount,
+                                           fee, order.reserved)
+            order.remaining -= amount
+            self._trade_seq += 1
+            trade_id = f"{self._prefix}-T{self._trade_seq:08d}"
+            common = (cid, request.symbol, request.side, trade_id, price, amount, fee, liquidity)
+            if order.remaining == 0:
+                self._record(Filled(*common, ts, ts))
+            else:
+                self._record(PartiallyFilled(*common, order.remaining, ts, ts))
+            self.fills.append(FillRecord(ts, order.column, _SIDES[request.side], price, amount,
+                                         fee, fills.TAKER if taker else fills.MAKER))
+        order.queue_ahead = float(result.queue_ahead[row])
+        if order.remaining == 0 or result.canceled[row]:
+            if order.remaining > 0:
+                self._record(Canceled(cid, request.symbol, order.remaining, ts, ts))
+            self._close(cid)
+
+    def _settle(self, side: Side, instrument: Instrument, amount: Decimal, notional: Decimal,
+                fee: Decimal, reserved_left: Decimal) -> Decimal:
+        """Wallet.settle: book one fill; returns how much of the reservation it used."""
+        base, quote, zero = instrument.base, instrument.quote, Decimal(0)
+        if side is Side.BUY:
+            cost = notional + fee
+            used = min(cost, reserved_left)
+            self._totals[quote] = self._totals.get(quote, zero) - cost
+            self._totals[base] = self._totals.get(base, zero) + amount
+            self._reserved[quote] = self._reserved.get(quote, zero) - used
+            return used
+        self._totals[base] = self._totals.get(base, zero) - amount
+        self._reserved[base] = self._reserved.get(base, zero) - amount
+        self._totals[quote] = self._totals.get(quote, zero) + notional - fee
+        return amount
+
+    def _close(self, cid: str) -> None:
+        order = self.orders.pop(cid)
+        instrument = self.instruments[order.request.symbol]
+        asset = instrument.quote if order.request.side is Side.BUY else instrument.base
+        self._reserved[asset] = self._reserved.get(asset, Decimal(0)) - order.reserved
+
+    def _record(self, event: OrderEvent) -> None:
+        """Trader._record: keep the event; a fill moves the position (Trader._apply_fill)."""
+        self.events.append(event)
+        if not isinstance(event, (PartiallyFilled, Filled)):
+            return
+        self.fees_paid += event.fee
+        self.traded_notional += event.price * event.amount
+        position = self.positions.setdefault(event.symbol, _Position())
+        was_flat = position.amount == 0
+        if was_flat:
+            position.realized_at_open = position.realized
+        position.amount, position.avg_price, position.realized = next_position(
+            position.amount, position.avg_price, position.realized,
+            event.side, event.price, event.amount, event.fee)
+        if was_flat and position.amount > 0:
+            position.opened_ms = event.ts_event
+        if not was_flat and position.amount == 0:
+            self.round_trips.append(RoundTrip(event.symbol, position.opened_ms, event.ts_event,
+                                              position.realized - position.realized_at_open))
+        self.last_price.setdefault(event.symbol, event.price)
+
+
+def _on_grid(price: float, amount: float, tick: Decimal,
+             lot: Decimal) -> tuple[Decimal, Decimal] | None:
+    """exchange.brokers.fill_grid.fill_on_grid: a level on the order's grids, or None."""
+    if not all(math.isfinite(v) for v in (price, amount, price / float(tick), amount / float(lot))):
+        return None
+    exact = float_to_grid(price, tick), float_to_grid(amount, lot)
+    return exact if exact[0] > 0 and exact[1] >= 0 else None
+
+
+def _payable(order: _Order, amount: Decimal, price: Decimal, rate: Decimal, lot: Decimal,
+             free: Decimal) -> tuple[Decimal, Decimal]:
+    """exchange.brokers.sim._payable: the amount and fee the account can pay."""
+    can_pay = order.reserved + free
+    notional = price * amount
+    fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+    if notional + fee > can_pay:
+        for spare in (Decimal(0), FEE_QUANTUM):
+            lots = ((can_pay - spare) / (price * (1 + rate)) / lot).to_integral_value(ROUND_FLOOR)
+            amount = max(Decimal(0), min(amount, lots * lot))
+            notional = price * amount
+            fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+            if notional + fee <= can_pay:
+                break
+    order.fee_prepaid += fee - notional * rate
+    return amount, fee

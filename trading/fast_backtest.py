@@ -1,0 +1,414 @@
+"""The fast research backtester: the engine's trading rules over whole arrays of bars.
+
+`run_fast(grid, policy, settings, start_row=..., balance=...)` trades rows
+[start_row, stop_row) of a `BarGrid` (rows before start_row are warm-up: signals and the
+risk gate's return history may read them). Like the engine (trading/engine.py,
+trading/trader.py), at every decision step, i.e. every row in which at least one symbol
+has a bar:
+
+1. the open orders of the symbols with a bar meet it through the one fill model
+   (`model.fills.match`), and are booked as the paper broker books them
+   (trading/fast_account.py); each traded symbol's last price becomes its close;
+2. at the row's close the trading state (breakers) is evaluated on the equity, the policy
+   decides, and each entry is sized and checked by the same `RiskGate` with the same
+   portfolio and return history the trader gives it, exact `Decimal` included;
+3. equity is marked at the close: cash plus positions at their last price.
+
+What makes it fast: a step where no order is open and the policy will not act
+(`BatchPolicy.next_step`) changes nothing but the marks and the breaker baselines, so the
+loop jumps over such runs of steps and marks them in one compiled pass (trading/fast_kernel);
+the breaker state is carried over them in bulk unless a breaker could fire in them.
+
+Quotes: the policy's bid and ask come from `FastMarket` (the replay's synthesized ticks
+when built by bot/research/fast_backtest.py, else close and close + one tick). Bars of any
+length work: the fill model sees a bar as a path from open to close, and the risk gate's
+return history has `return_history_bars` bars of `bar_ms` each.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, Protocol
+
+import numpy as np
+
+from model import libm
+from model.fills import FillParams
+from model.instruments import Instrument, Side
+from model.market import MINUTE_MS
+from model.orders import OrderEvent, OrderRequest, OrderType
+from risk.gate import (
+    Approved,
+    CancelIntent,
+    Denied,
+    EntryIntent,
+    ExitIntent,
+    MarketView,
+    RiskGate,
+)
+from risk.limits import RiskLimits
+from risk.state import TradingMode, TradingState, evaluate, utc_day_start_ms
+from risk.var import ReturnHistory
+from strategies.features_batch import MinuteGrid
+from strategies.policy import Action, PolicyAction
+from trading.fast_account import FastAccount
+from trading.fast_kernel import marks
+from trading.fast_policies import NEVER, BatchPolicy, BatchView, StepQuotes, forward_filled
+from trading.performance import Performance, RoundTrip, performance
+
+DAY_MS = 86_400_000
+RETURN_HISTORY_BARS = 1440  # the trader's RETURN_HISTORY_MINUTES at 1m
+_QUOTES = ("USDT", "BUSD", "USDC", "USD", "BTC", "ETH", "BNB", "KRW", "EUR")
+
+
+class _FillsSection(Protocol):
+    maker_fee_bps: float
+    taker_fee_bps: float
+    max_volume_share: float
+
+
+class _RiskSection(Protocol):
+    def model_dump(self) -> dict[str, Any]: ...
+
+
+class ConfigLike(Protocol):
+    """What `FastSettings.from_config` reads of bot.config.Config (trading/ cannot import
+    bot): `[fills]` and `[risk]`."""
+
+    @property
+    def fills(self) -> _FillsSection: ...
+
+    @property
+    def risk(self) -> _RiskSection: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FastSettings:
+    """The fill model and risk limits of a run, as the engine takes them from the config."""
+
+    fill_params: FillParams
+    limits: RiskLimits
+    bar_ms: int = MINUTE_MS
+    return_history_bars: int = RETURN_HISTORY_BARS
+
+    @classmethod
+    def from_config(cls, config: ConfigLike, bar_ms: int = MINUTE_MS) -> FastSettings:
+        """Fees and volume share from `[fills]`, limits from `[risk]` (bot.app.assembly's
+        `fill_params` and `RiskLimits.from_mapping`, the trader's recipe)."""
+        fills_section = config.fills
+        return cls(
+            fill_params=FillParams(max_volume_share=fills_section.max_volume_share,
+                                   maker_fee_bps=fills_section.maker_fee_bps,
+                                   taker_fee_bps=fills_section.taker_fee_bps),
+            limits=RiskLimits.from_mapping(config.risk.model_dump()),
+            bar_ms=bar_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FastMarket:
+    """What a grid of bars lacks for trading: each column's instrument, the base volume of
+    each bar, and the bid/ask the engine's book holds after each row (NaN = unchanged)."""
+
+    instruments: tuple[Instrument, ...]
+    volume: np.ndarray  # [T, n]
+    bid: np.ndarray  # [T, n]
+    ask: np.ndarray  # [T, n]
+
+    @classmethod
+    def from_grid(cls, grid: MinuteGrid,
+                  instruments: tuple[Instrument, ...] | None = None) -> FastMarket:
+        """Without ticks: volume = quote volume / mean(OHLC), bid = close, ask = close plus
+        one tick; instruments, when not given, on an 8-decimal grid with no minimums and
+        the quote asset read from the symbol's end (USDT, BTC, ...)."""
+        chosen = instruments or tuple(generic_instrument(s) for s in grid.symbols)
+        if len(chosen) != len(grid.symbols):
+            raise ValueError(f"{len(chosen)} instruments for {len(grid.symbols)} grid columns")
+        typical = (grid.open + grid.high + grid.low + grid.close) / 4.0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            volume = np.where(typical > 0, grid.quote_volume / typical, 0.0)
+        tick = np.array([float(i.tick) for i in chosen])
+        return cls(chosen, np.where(np.isfinite(grid.close), volume, np.nan), grid.close.copy(),
+                   grid.close + tick[None, :])
+
+
+def generic_instrument(symbol: str) -> Instrument:
+    """An 8-decimal instrument with no minimum order for a grid symbol like "ETHBTC"."""
+    quote = next((q for q in _QUOTES if symbol.endswith(q) and len(symbol) > len(q)), symbol[-3:])
+    step = Decimal("0.00000001")
+    return Instrument(symbol=symbol, base=symbol[: -len(quote)], quote=quote, tick=step,
+                      lot=step, min_notional=Decimal(0), min_qty=step,
+                      max_qty=Decimal(90000000000))
+
+
+@dataclass(frozen=True, slots=True)
+class FastRun:
+    """One fast run: equity at every decision step, the fills, and the trading figures."""
+
+    symbols: tuple[str, ...]
+    quote_asset: str
+    start_equity: float
+    equity_ms: np.ndarray  # int64 [S]: decision time of each mark (a row's close)
+    equity: np.ndarray  # float64 [S], quote
+    fill_ts_ms: np.ndarray  # int64 [F]
+    fill_symbol: np.ndarray  # int64 [F]: grid column
+    fill_side: np.ndarray  # int8 [F]: model.fills.BUY / SELL
+    fill_price: np.ndarray  # float64 [F]
+    fill_amount: np.ndarray
+    fill_fee: np.ndarray
+    fill_liquidity: np.ndarray  # int8 [F]: model.fills.MAKER / TAKER
+    fees: float
+    traded_notional: float
+    exposed_steps: int
+    round_trips: tuple[RoundTrip, ...]
+    events: tuple[OrderEvent | OrderRequest, ...]  # for the ledger, in order
+    decisions: tuple[tuple[int, str, str, str, str, Any], ...]  # ts, symbol, action, verdict, detail, sizing
+    cash: np.ndarray  # float64 [S]: the quote balance at each mark
+
+    def performance(self) -> Performance:
+        """trading.performance over the marks, as the engine's backtest reports it."""
+        return performance(self.equity_ms.tolist(), self.equity.tolist(), self.round_trips,
+                           self.fees, self.traded_notional, self.exposed_steps)
+
+
+def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, start_row: int,
+             stop_row: int | None = None, balance: float | Decimal,
+             market: FastMarket | None = None, quote_asset: str | None = None) -> FastRun:
+    """Trade rows [start_row, stop_row) of `grid` with `policy`; see the module docstring."""
+    market = market if market is not None else FastMarket.from_grid(grid)
+    length = grid.close.shape[0]
+    stop = length if stop_row is None else min(stop_row, length)
+    if not 0 <= start_row <= stop:
+        raise ValueError(f"start_row {start_row} outside the grid's rows 0..{stop}")
+    quote = quote_asset or _dominant_quote(market.instruments)
+    has_bar = np.isfinite(grid.close)
+    rows = start_row + np.flatnonzero(has_bar[start_row:stop].any(axis=1)).astype(np.int64)
+    bar_ms = settings.bar_ms
+    step_ms = grid.start_ms + (rows + 1) * bar_ms
+    close_ff = forward_filled(grid.close)
+    # The book's bid and ask come from ticks, and the warm-up history brings none.
+    traded = rows - start_row
+    quotes = StepQuotes(rows, step_ms, close_ff[rows],
+                        forward_filled(market.bid[start_row:stop])[traded],
+                        forward_filled(market.ask[start_row:stop])[traded])
+    policy.prepare(grid, quotes)
+    loop = _Loop(grid, market, settings, quote, Decimal(str(balance)), close_ff, has_bar)
+    loop.run(policy, quotes)
+    return loop.result(quotes)
+
+
+class _Loop:
+    """The decision steps of one run (state that lives from step to step)."""
+
+    def __init__(self, grid: MinuteGrid, market: FastMarket, settings: FastSettings,
+                 quote: str, balance: Decimal, close_ff: np.ndarray, has_bar: np.ndarray):
+        self.grid, self.market, self.settings = grid, market, settings
+        self.close_ff, self.has_bar = close_ff, has_bar
+        tradable = {i.symbol: i for i in market.instruments if i.quote == quote}
+        if not tradable:
+            raise ValueError(f"no grid symbol is quoted in {quote}")
+        self.tradable_mask = np.array([i.quote == quote for i in market.instruments])
+        columns = {s: c for c, s in enumerate(grid.symbols)}
+        self.account = FastAccount(tradable, columns, quote, balance, settings.fill_params)
+        self.gate = RiskGate()
+        self.state: TradingState | None = None
+        self.first_bar = np.where(has_bar.any(axis=0), has_bar.argmax(axis=0), len(has_bar))
+        self.start_equity = balance
+        # (step, cash, amounts [n]) from which the marks are constant in holdings
+        self.changes: list[tuple[int, float, np.ndarray]] = []
+        self.decisions: list[tuple[int, str, str, str, str, Any]] = []
+        self.evaluated = -1  # last step the breaker state has seen
+
+    # --- the loop ------------------------------------------------------------------------
+    def run(self, policy: BatchPolicy, quotes: StepQuotes) -> None:
+        steps = len(quotes.rows)
+        n = len(self.grid.symbols)
+        self.changes.append((0, float(self.account.cash()), np.zeros(n)))
+        if steps:  # the trader's first step starts the breakers at the starting balance
+            self.state = TradingState.initial(self.account.equity(), int(quotes.ts_ms[0]))
+        k = 0
+        while k < steps:
+            if not self.account.orders:
+                k = min(policy.next_step(k), steps)
+                if k >= steps:
+                    break
+            row = int(quotes.rows[k])
+            ts = int(quotes.ts_ms[k])
+            self._catch_up(k, quotes)
+            filled = len(self.account.fills)
+            if self.account.orders:
+                self._match(row)
+            if len(self.account.fills) != filled:
+                self.changes.append((k, float(self.account.cash()), self.account.amounts(n)))
+            equity = self._equity(row)
+            assert self.state is not None
+            self.state = evaluate(self.state, equity, ts, False, self.settings.limits)[0]
+            self.evaluated = k
+            if policy.next_step(k) == k:
+                view = BatchView(k, ts, self.grid.symbols, self.tradable_mask,
+                                 quotes.last[k], quotes.bid[k], quotes.ask[k],
+                                 self.account.held(n), self.account.resting())
+                for action in policy.decide(view):
+                    if action.symbol in self.account.instruments:
+                        self._act(action, ts, row, equity)
+            k += 1
+
+    def _match(self, row: int) -> None:
+        grid, market = self.grid, self.market
+        open_ms = grid.start_ms + row * self.settings.bar_ms
+        self.account.match_bars(open_ms, open_ms + self.settings.bar_ms - 1, self.has_bar[row],
+                                grid.open[row], grid.high[row], grid.low[row], grid.close[row],
+                                market.volume[row])
+
+    def _equity(self, row: int) -> Decimal:
+        """Trader.equity at this step: held symbols at their newest close (the trader's
+        last price: every bar since the fill sets it, and the fill's own bar last)."""
+        account = self.account
+        for symbol, position in account.positions.items():
+            if position.amount > 0:
+                account.last_price[symbol] = Decimal(repr(float(
+                    self.close_ff[row, account.columns[symbol]])))
+        return account.equity()
+
+    def _catch_up(self, k: int, quotes: StepQuotes) -> None:
+        """Carry the breaker state over the skipped steps (evaluated, k): their equity is
+        cash plus the unchanged holdings at each close. In bulk while no breaker can fire."""
+        if k <= self.evaluated + 1:
+            return
+        skipped = np.arange(self.evaluated + 1, k)
+        _, cash, amounts = self.changes[-1]  # no fill happens in a skipped step
+        close = self.close_ff[quotes.rows[skipped]]
+        equity = cash + np.where(amounts != 0, amounts * np.nan_to_num(close), 0.0).sum(axis=1)
+        ts = quotes.ts_ms[skipped]
+        if not self._bulk_safe(equity, ts):
+            for value, at in zip(equity.tolist(), ts.tolist()):
+                self.state = evaluate(self.state, Decimal(repr(value)), at, False,
+                                      self.settings.limits)[0]
+            return
+        state = self.state
+        day = int(utc_day_start_ms(int(ts[-1])))
+        if day > state.day_start_ms:
+            first = int(np.argmax(ts - ts % DAY_MS == day))
+            state = _replaced(state, day_start_ms=day,
+                              day_start_equity=Decimal(repr(float(equity[first]))))
+        top = Decimal(repr(float(equity.max())))
+        self.state = _replaced(state, peak_equity=max(state.peak_equity, top))
+
+    def _bulk_safe(self, equity: np.ndarray, ts: np.ndarray) -> bool:
+        """No breaker can fire and no mode can change over these steps: ACTIVE, and the
+        daily loss and drawdown stay clear of their reduce levels by a float margin."""
+        state = self.state
+        assert state is not None
+        if state.mode is not TradingMode.ACTIVE or state.paused:
+            return False
+        limits = self.settings.limits
+        peak = np.maximum.accumulate(np.maximum(equity, float(state.peak_equity)))
+        days = ts - ts % DAY_MS
+        day_start = np.full(equity.shape, float(state.day_start_equity))
+        for day in np.unique(days[days > state.day_start_ms]).tolist():
+            at = days == day
+            day_start[at] = equity[int(np.argmax(at))]
+        daily = (day_start - equity) / day_start * 100
+        drawdown = (peak - equity) / peak * 100
+        margin = 1e-6
+        return bool(np.all(daily < float(limits.daily_loss_reduce_pct) - margin)
+                    and np.all(drawdown < float(limits.drawdown_reduce_pct) - margin))
+
+    # --- one action (Trader._act) ---------------------------------------------------------
+    def _act(self, action: PolicyAction, ts: int, row: int, equity: Decimal) -> None:
+        if action.action is Action.HOLD:
+            return
+        account = self.account
+        instrument = account.instruments[action.symbol]
+        intent: EntryIntent | ExitIntent | CancelIntent
+        if action.action in (Action.CANCEL_BUY, Action.CANCEL_SELL):
+            intent = CancelIntent(action.symbol, action.client_order_id or "")
+        elif action.action is Action.BUY:
+            assert action.limit_price is not None and action.stop_price is not None
+            intent = EntryIntent(action.symbol, Side.BUY,
+                                 instrument.price(action.limit_price, Side.BUY),
+                                 Decimal(repr(action.stop_price)), action.confidence)
+        else:
+            assert action.limit_price is not None
+            intent = ExitIntent(action.symbol, instrument.price(action.limit_price, Side.SELL))
+        assert self.state is not None  # run() starts it before the first step
+        verdict = self.gate.check(intent, account.portfolio(equity), self._market_view(row),
+                                  self.settings.limits, self.state)
+        if isinstance(verdict, Denied):
+            self.decisions.append((ts, action.symbol, action.action.value,
+                                   f"DENIED:{verdict.reason.value}", verdict.detail, None))
+            return
+        assert isinstance(verdict, Approved)
+        if isinstance(intent, CancelIntent):
+            account.cancel(intent.client_order_id, ts)
+            self.decisions.append((ts, action.symbol, action.action.value, "APPROVED",
+                                   action.reason, None))
+            return
+        side = Side.BUY if action.action is Action.BUY else Side.SELL
+        account.submit(OrderRequest(account.next_client_order_id(), action.symbol, side,
+                                    OrderType.LIMIT, verdict.amount, verdict.price, ts))
+        sizing = verdict.sizing.breakdown if verdict.sizing else None
+        self.decisions.append((ts, action.symbol, action.action.value, "APPROVED",
+                               action.reason, sizing))
+
+    def _market_view(self, row: int) -> MarketView:
+        """The trader's MarketView: the instruments and the book's recent 1m returns."""
+        return MarketView(instruments=self.account.instruments,
+                          history=ReturnHistory(self.grid.symbols, self._returns(row),
+                                                self.settings.bar_ms / DAY_MS))
+
+    def _returns(self, row: int) -> np.ndarray:
+        """FeatureBook.recent_returns at this row: simple returns of the forward-filled
+        closes over the last `return_history_bars` rows, NaN where a symbol had no bar yet
+        (at or before its first bar, as the book's rings)."""
+        bars = self.settings.return_history_bars
+        wanted = row - np.arange(bars - 1, -1, -1, dtype=np.int64)
+        known = (wanted[:, None] > self.first_bar[None, :]) & (wanted[:, None] >= 1)
+        at = np.maximum(wanted, 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            log_returns = libm.log(self.close_ff[at] / self.close_ff[at - 1])
+        return np.where(known, libm.expm1(np.where(known, log_returns, 0.0)), np.nan)
+
+    # --- the result ---------------------------------------------------------------------
+    def result(self, quotes: StepQuotes) -> FastRun:
+        steps, n = len(quotes.rows), len(self.grid.symbols)
+        cash = np.empty(steps)
+        amounts = np.zeros((steps, n))
+        for (k, value, held), following in zip(self.changes, [*self.changes[1:], None]):
+            end = steps if following is None else following[0]
+            cash[k:end] = value
+            amounts[k:end] = held
+        close = np.ascontiguousarray(self.close_ff[quotes.rows])
+        equity = marks(cash, amounts, np.nan_to_num(close))
+        account = self.account
+        records = account.fills
+        return FastRun(
+            symbols=self.grid.symbols, quote_asset=account.quote_asset,
+            start_equity=float(self.start_equity), equity_ms=quotes.ts_ms.copy(), equity=equity,
+            fill_ts_ms=np.array([f.ts_ms for f in records], np.int64),
+            fill_symbol=np.array([f.column for f in records], np.int64),
+            fill_side=np.array([f.side for f in records], np.int8),
+            fill_price=np.array([float(f.price) for f in records]),
+            fill_amount=np.array([float(f.amount) for f in records]),
+            fill_fee=np.array([float(f.fee) for f in records]),
+            fill_liquidity=np.array([f.liquidity for f in records], np.int8),
+            fees=float(account.fees_paid), traded_notional=float(account.traded_notional),
+            exposed_steps=int((amounts > 0).any(axis=1).sum()),
+            round_trips=tuple(account.round_trips), events=tuple(account.events),
+            decisions=tuple(self.decisions), cash=cash,
+        )
+
+
+def _replaced(state: TradingState, **changes: Any) -> TradingState:
+    return replace(state, **changes)
+
+
+def _dominant_quote(instruments: tuple[Instrument, ...]) -> str:
+    counts: dict[str, int] = {}
+    for instrument in instruments:
+        counts[instrument.quote] = counts.get(instrument.quote, 0) + 1
+    return max(sorted(counts), key=lambda q: counts[q])
+
+
+__all__ = ["NEVER", "FastMarket", "FastRun", "FastSettings", "run_fast"]

@@ -1,0 +1,60 @@
+"""Compiled loops of the fast backtester, where numpy would need a Python loop per row.
+
+Each reproduces the engine's float arithmetic operation for operation (same order of
+additions), so a decision taken on it is the engine's decision, bit for bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+jit = njit(cache=True, error_model="numpy", nogil=True)
+
+
+@jit
+def sma_above(last: np.ndarray, fast: int, slow: int) -> np.ndarray:  # pragma: no cover - compiled
+    """For every step k and symbol: 1 when SMA(fast) > SMA(slow) of the symbol's last
+    prices at the steps up to k, 0 when not, -1 before `slow` prices were seen. The sums
+    run left to right from 0, as Python's `sum` over the engine policy's deque does (3.11:
+    no compensation), and skip steps without a finite price, as the policy does."""
+    steps, n = last.shape
+    out = np.full((steps, n), -1, np.int8)
+    ring = np.empty(slow)
+    for i in range(n):
+        seen = 0
+        for k in range(steps):
+            price = last[k, i]
+            if not np.isfinite(price):
+                continue
+            ring[seen % slow] = price
+            seen += 1
+            if seen < slow:
+                continue
+            oldest = seen % slow  # the deque's first element
+            total = 0.0
+            recent = 0.0
+            for j in range(slow):
+                value = ring[(oldest + j) % slow]
+                total += value
+                if j >= slow - fast:
+                    recent += value
+            out[k, i] = 1 if recent / fast > total / slow else 0
+    return out
+
+
+@jit
+def marks(cash: np.ndarray, amounts: np.ndarray,
+          close: np.ndarray) -> np.ndarray:  # pragma: no cover - compiled
+    """Equity at each step: cash[k] + sum_i amounts[k, i] * close[k, i] (NaN closes of
+    symbols not held count 0), in one pass."""
+    steps, n = close.shape
+    out = np.empty(steps)
+    for k in range(steps):
+        total = cash[k]
+        for i in range(n):
+            amount = amounts[k, i]
+            if amount != 0.0:
+                total += amount * close[k, i]
+        out[k] = total
+    return out

@@ -1,0 +1,304 @@
+"""Batch policies for the fast backtester: whole-array signals, decisions only where they act.
+
+A batch policy sees the run once (`prepare`: every decision row's quotes, as arrays) and
+says at which decision steps it may act (`next_step`); the fast loop calls `decide` only
+there, with a `BatchView` of the account, and skips every other step in bulk. `decide`
+returns the engine's own `PolicyAction`s, so the risk gate sizes them exactly as the
+trader does. Signals must be causal: what step k computes may read rows up to its own.
+
+Parameters equal the engine policies' defaults (strategies/baselines.py), and the
+decisions are the same: `buyhold` and `sma` are held to the engine by the parity test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from strategies.baselines import BuyHoldPolicy, SmaCrossPolicy
+from strategies.features_batch import MinuteGrid
+from strategies.policy import Action, PolicyAction, RestingOrder
+from trading.fast_kernel import sma_above
+
+NEVER = np.iinfo(np.int64).max  # `next_step` when a policy will not act again
+
+
+@dataclass(frozen=True, slots=True)
+class StepQuotes:
+    """What a policy may read at every decision step k (arrays [K, n], NaN = unknown):
+    the grid rows of the steps, their decision times, and each symbol's last price, bid
+    and ask as the engine's book holds them then (forward-filled)."""
+
+    rows: np.ndarray  # int64 [K]: grid row whose bar closed just before step k
+    ts_ms: np.ndarray  # int64 [K]: decision time (the row's close)
+    last: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+
+
+@dataclass(frozen=True, slots=True)
+class BatchView:
+    """The account at one decision step, for `BatchPolicy.decide`."""
+
+    step: int
+    ts_ms: int
+    symbols: tuple[str, ...]  # grid columns
+    tradable: np.ndarray  # bool [n]: quoted in the account currency
+    last: np.ndarray  # [n]
+    bid: np.ndarray
+    ask: np.ndarray
+    held: np.ndarray  # bool [n]: a position > 0
+    open_orders: tuple[RestingOrder, ...]  # without cancels in flight
+
+
+class BatchPolicy(Protocol):
+    """A policy that decides for all symbols of a grid at once."""
+
+    name: str
+
+    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
+        """Learn from rows < `train_stop_row` only (rule-based policies: nothing)."""
+        ...
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        """Precompute the run's signals over whole arrays (causal, step by step)."""
+        ...
+
+    def next_step(self, after: int) -> int:
+        """The first decision step >= `after` at which `decide` may act (`NEVER`: none)."""
+        ...
+
+    def decide(self, view: BatchView) -> list[PolicyAction]:
+        """The actions of one step, as the engine policy would return them."""
+        ...
+
+
+def _usable(price: float) -> bool:
+    return bool(np.isfinite(price) and price > 0)
+
+
+@dataclass
+class FlatBatch:
+    """Never trades: the zero line every result is reported beside."""
+
+    name: str = "flat"
+
+    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
+        return
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        return
+
+    def next_step(self, after: int) -> int:
+        return int(NEVER)
+
+    def decide(self, view: BatchView) -> list[PolicyAction]:
+        return []
+
+
+@dataclass
+class BuyHoldBatch:
+    """`BuyHoldPolicy` in batch: buy every tradable symbol once with a marketable limit."""
+
+    stop_return_pct: float = BuyHoldPolicy.stop_return_pct
+    slippage_pct: float = BuyHoldPolicy.slippage_pct
+    name: str = "buyhold"
+    _done: bool = False
+
+    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
+        return
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        self._done = False
+
+    def next_step(self, after: int) -> int:
+        # Once every symbol is held or ordered it stays so (buy-and-hold never sells or
+        # cancels), so the policy never acts again.
+        return int(NEVER) if self._done else after
+
+    def decide(self, view: BatchView) -> list[PolicyAction]:
+        ordered = {o.symbol for o in view.open_orders}
+        actions: list[PolicyAction] = []
+        waiting = False
+        for i in np.flatnonzero(view.tradable).tolist():
+            symbol = view.symbols[i]
+            if view.held[i] or symbol in ordered:
+                continue
+            waiting = True
+            ask = float(view.ask[i])
+            if not (np.isfinite(view.last[i]) and _usable(ask)):
+                continue
+            actions.append(PolicyAction(symbol, Action.BUY,
+                                        limit_price=ask * (1 + self.slippage_pct / 100),
+                                        stop_price=ask * (1 - self.stop_return_pct / 100),
+                                        reason="buy and hold"))
+        self._done = not waiting
+        return actions
+
+
+@dataclass
+class SmaBatch:
+    """`SmaCrossPolicy` in batch: SMA(fast) vs SMA(slow) of each symbol's last price at
+    every decision step (the engine policy's closes), computed for the whole run in one
+    compiled pass; the loop stops only at crosses (and the step after a cancel)."""
+
+    fast: int = SmaCrossPolicy.fast
+    slow: int = SmaCrossPolicy.slow
+    stop_return_pct: float = SmaCrossPolicy.stop_return_pct
+    slippage_pct: float = SmaCrossPolicy.slippage_pct
+    name: str = "sma"
+    _above: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
+    _acts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _override: dict[int, int] = field(default_factory=dict)  # symbol -> remembered state
+
+    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
+        return
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        self._above = sma_above(np.ascontiguousarray(quotes.last), self.fast, self.slow)
+        previous = np.vstack([np.full((1, self._above.shape[1]), -1, np.int8), self._above[:-1]])
+        cross = (previous >= 0) & (self._above >= 0) & (previous != self._above)
+        self._acts = np.flatnonzero(cross.any(axis=1)).astype(np.int64)
+        self._override = {}
+
+    def next_step(self, after: int) -> int:
+        if self._override:
+            return after
+        at = int(np.searchsorted(self._acts, after))
+        return int(self._acts[at]) if at < self._acts.size else int(NEVER)
+
+    def decide(self, view: BatchView) -> list[PolicyAction]:
+        k = view.step
+        ordered = {o.symbol: o for o in view.open_orders}
+        now = self._above[k]
+        before = self._above[k - 1] if k > 0 else np.full_like(now, -1)
+        overrides, self._override = self._override, {}
+        actions: list[PolicyAction] = []
+        for i in range(len(view.symbols)):
+            above = int(now[i])
+            was = overrides.get(i, int(before[i]))
+            if above < 0 or was < 0 or above == was or not view.tradable[i]:
+                continue
+            symbol = view.symbols[i]
+            stale = ordered.get(symbol)
+            if stale is not None:  # signal flipped while an order was working: cancel it first
+                kind = Action.CANCEL_BUY if stale.side == "BUY" else Action.CANCEL_SELL
+                actions.append(PolicyAction(symbol, kind, client_order_id=stale.client_order_id,
+                                            reason="signal flipped"))
+                self._override[i] = was  # act on the cross at the next step
+                continue
+            ask, bid = float(view.ask[i]), float(view.bid[i])
+            if above and not view.held[i] and _usable(ask):
+                actions.append(PolicyAction(symbol, Action.BUY,
+                                            limit_price=ask * (1 + self.slippage_pct / 100),
+                                            stop_price=ask * (1 - self.stop_return_pct / 100),
+                                            reason=f"SMA{self.fast} crossed above SMA{self.slow}"))
+            elif not above and view.held[i] and _usable(bid):
+                actions.append(PolicyAction(symbol, Action.SELL,
+                                            limit_price=bid * (1 - self.slippage_pct / 100),
+                                            exit=True,
+                                            reason=f"SMA{self.fast} crossed below SMA{self.slow}"))
+        return actions
+
+
+@dataclass
+class TopKBatch:
+    """Hold the `k` best tradable coins by a score matrix [T, n] (grid rows; higher is
+    better, NaN = not a candidate); rebalance only when the membership changes. Entries
+    and exits are marketable limits like the SMA policy's. Without `scores`, the score is
+    the trailing `momentum_bars` return of the close (a momentum column)."""
+
+    k: int = 3
+    scores: np.ndarray | None = None
+    momentum_bars: int = 60
+    stop_return_pct: float = SmaCrossPolicy.stop_return_pct
+    slippage_pct: float = SmaCrossPolicy.slippage_pct
+    name: str = "topk"
+    _members: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), bool))
+    _acts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
+        return
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        score = self.scores if self.scores is not None else momentum(grid, self.momentum_bars)
+        if score.shape != grid.close.shape:
+            raise ValueError(f"topk scores {score.shape} do not match the grid {grid.close.shape}")
+        at_steps = score[quotes.rows]
+        ranked = np.where(np.isfinite(at_steps), at_steps, -np.inf)
+        order = np.argsort(-ranked, axis=1, kind="stable")[:, : self.k]
+        members = np.zeros(at_steps.shape, bool)
+        np.put_along_axis(members, order, True, axis=1)
+        self._members = members & np.isfinite(at_steps)
+        changed = np.ones(len(members), bool)
+        changed[1:] = (self._members[1:] != self._members[:-1]).any(axis=1)
+        self._acts = np.flatnonzero(changed).astype(np.int64)
+
+    def next_step(self, after: int) -> int:
+        at = int(np.searchsorted(self._acts, after))
+        return int(self._acts[at]) if at < self._acts.size else int(NEVER)
+
+    def decide(self, view: BatchView) -> list[PolicyAction]:
+        members = self._members[view.step]
+        ordered = {o.symbol for o in view.open_orders}
+        actions: list[PolicyAction] = []
+        for i in np.flatnonzero(view.tradable).tolist():
+            symbol = view.symbols[i]
+            ask, bid = float(view.ask[i]), float(view.bid[i])
+            if symbol in ordered:
+                continue
+            if members[i] and not view.held[i] and _usable(ask):
+                actions.append(PolicyAction(symbol, Action.BUY,
+                                            limit_price=ask * (1 + self.slippage_pct / 100),
+                                            stop_price=ask * (1 - self.stop_return_pct / 100),
+                                            reason=f"in the top {self.k}"))
+            elif not members[i] and view.held[i] and _usable(bid):
+                actions.append(PolicyAction(symbol, Action.SELL,
+                                            limit_price=bid * (1 - self.slippage_pct / 100),
+                                            exit=True, reason=f"out of the top {self.k}"))
+        return actions
+
+
+def momentum(grid: MinuteGrid, bars: int) -> np.ndarray:
+    """Trailing `bars`-bar simple return of the forward-filled close at every row (NaN
+    until a symbol has that much history): causal, row t reads rows <= t only."""
+    close = forward_filled(grid.close)
+    previous = np.full_like(close, np.nan)
+    previous[bars:] = close[:-bars]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return close / previous - 1.0
+
+
+def forward_filled(values: np.ndarray) -> np.ndarray:
+    """Each column's newest finite value at or before every row (NaN before the first)."""
+    finite = np.isfinite(values)
+    index = np.where(finite, np.arange(values.shape[0])[:, None], -1)
+    newest = np.maximum.accumulate(index, axis=0)
+    filled = values[np.maximum(newest, 0), np.arange(values.shape[1])]
+    return np.where(newest >= 0, filled, np.nan)
+
+
+BATCH_POLICIES: dict[str, Callable[..., BatchPolicy]] = {
+    "flat": FlatBatch,
+    "buyhold": BuyHoldBatch,
+    "sma": SmaBatch,
+    "topk": TopKBatch,
+}
+
+
+def make_batch_policy(name: str, **params: object) -> BatchPolicy:
+    """The named batch policy; ValueError naming the known ones otherwise."""
+    try:
+        factory = BATCH_POLICIES[name]
+    except KeyError:
+        known = ", ".join(sorted(BATCH_POLICIES))
+        raise ValueError(f"no batch policy {name!r} for --engine fast; choose one of: {known}"
+                         ) from None
+    return factory(**params)
+
+
+__all__: Sequence[str] = ("BATCH_POLICIES", "BatchPolicy", "BatchView", "StepQuotes",
+                          "forward_filled", "make_batch_policy", "momentum")
