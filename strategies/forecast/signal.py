@@ -105,6 +105,21 @@ class ForecastSignal:
     train_cols: np.ndarray
     fit_seconds: float
 
+    def held_for(self, bars: int) -> np.ndarray:
+        """The expected returns sampled every `bars` rows from `train_stop_row` and carried
+        over the rows between (NaN before the stop).
+
+        A top-k policy on this score changes members only at the sampled rows: once per
+        horizon with `bars = horizon_bars`, instead of whenever two adjacent hourly
+        forecasts swap ranks (which pays fees for noise). Carries only past values forward."""
+        if bars < 1:
+            raise SignalSettingsError(f"bars must be >= 1, got {bars}")
+        rows = np.arange(self.expected_return.shape[0])
+        sampled = self.train_stop_row + (rows - self.train_stop_row) // bars * bars
+        held = self.expected_return[np.maximum(sampled, 0)]
+        held[:self.train_stop_row] = np.nan
+        return held
+
 
 def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: int,
                         settings: SignalSettings, seed: int, train_start_row: int = 0,

@@ -60,6 +60,15 @@ def test_signal_is_nan_before_the_training_stop_and_a_forecast_after_it(grid, si
     assert np.std(expected[STOP:]) > 0
 
 
+def test_a_score_held_for_the_horizon_changes_only_once_per_horizon(signal) -> None:
+    held = signal.held_for(HORIZON)
+    assert np.isnan(held[:STOP]).all()
+    for start in range(STOP, held.shape[0], HORIZON):
+        block = held[start:start + HORIZON]
+        np.testing.assert_array_equal(block, np.broadcast_to(signal.expected_return[start],
+                                                             block.shape))
+
+
 def test_no_training_target_reaches_the_training_stop(signal) -> None:
     """Purged: every training row's target window ends before the first test row, and the
     purge is no wider than it must be (the last allowed row is used)."""
