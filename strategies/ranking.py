@@ -21,6 +21,12 @@ are deliberately simple so an operator can recompute them by hand:
 `score_features` works on any leading shape ([n] live, [T, n] in backtests); `rank` turns
 one row into the top K, ordered by score, ties broken by symbol.
 
+On bars longer than a minute (`bar_ms`, features of a `BarGrid`) the units are the same:
+windows and warm-up are minutes, drift and sigma per minute. A return window absent at that
+bar length (NaN, strategies/windows.py) leaves the mean of mu over the windows present, and
+where one bar is too long for an hour's volatility (two returns) sigma is sigma_1d alone.
+Bars of a day or longer have no sigma_1d, so no coin is eligible on them.
+
 With a served forecast (strategies/forecast/, `[forecast] enabled`), a coin's drift is the
 forecast's expected log return spread evenly over its horizon instead of the shrunk
 momentum above (the forecast already weighs momentum among its inputs), the probability is
@@ -44,8 +50,9 @@ from typing import Protocol
 import numpy as np
 
 from model import libm
+from model.market import MINUTE_MS
 from strategies.barrier import probability_up_first
-from strategies.windows import RETURN_LABELS, RETURN_WINDOWS
+from strategies.windows import RETURN_LABELS, RETURN_WINDOWS, present_windows, window_rows
 
 PERSISTENCE = 0.5
 MIN_WARM_MINUTES = 1440
@@ -124,22 +131,27 @@ def score_features(features: np.ndarray, names: Sequence[str], config: RankingSe
                    min_warm_minutes: int = MIN_WARM_MINUTES,
                    require_quotes: bool = True,
                    forecast: ForecastView | None = None,
-                   anomaly: np.ndarray | None = None) -> Scores:
+                   anomaly: np.ndarray | None = None,
+                   bar_ms: int = MINUTE_MS) -> Scores:
     """Drift, volatility, eligibility and P(target before stop) for every coin (and every
-    row of a history), from a feature array [..., n_symbols, n_features]. `anomaly` holds
-    each coin's anomaly score [..., n_symbols] (x threshold, NaN = none): see the module
-    docstring."""
+    row of a history), from a feature array [..., n_symbols, n_features] of `bar_ms` bars
+    (1m live). `anomaly` holds each coin's anomaly score [..., n_symbols] (x threshold,
+    NaN = none): see the module docstring."""
     returns = _columns(features, names, [f"ret_{label}" for label in RETURN_LABELS])
     z = _columns(features, names, [f"trend_z_{label}" for label in RETURN_LABELS])
     (sigma_1h, sigma_1d, warm, spread, tick_turnover, turnover_1d) = np.moveaxis(_columns(
         features, names, ["sigma_1h", "sigma_1d", "warm_minutes", "spread_bps",
                           "tick_turnover_24h", "turnover_1d"]), -1, 0)
 
-    sigma = np.sqrt((sigma_1h**2 + sigma_1d**2) / 2)
-    window = np.minimum(_RETURN_WINDOWS, np.maximum(warm - 1, 1)[..., None])
+    blend = hourly_volatility_known(bar_ms)
+    sigma = np.sqrt((sigma_1h**2 + sigma_1d**2) / 2) if blend else sigma_1d
+    # Minutes the window's return spans: the whole window, or the bars seen less the first.
+    bar_minutes = bar_ms / MINUTE_MS
+    window = np.minimum(_RETURN_WINDOWS, np.maximum(warm - bar_minutes, bar_minutes)[..., None])
     shrink = z * z / (1 + z * z)
-    per_window = PERSISTENCE * shrink * returns / window / len(RETURN_WINDOWS)
-    drift = per_window.sum(axis=-1)
+    present = present_windows(RETURN_WINDOWS, bar_ms)
+    per_window = PERSISTENCE * shrink * returns / window / int(present.sum())
+    drift = per_window.sum(axis=-1) if present.all() else per_window[..., present].sum(axis=-1)
     if forecast is not None:
         forecast_drift = np.asarray(forecast.expected_return) / forecast.horizon
         drift = np.where(np.isfinite(forecast_drift), forecast_drift, drift)
@@ -167,6 +179,12 @@ def score_features(features: np.ndarray, names: Sequence[str], config: RankingSe
                   anomaly_shrink=anomaly_shrink)
 
 
+def hourly_volatility_known(bar_ms: int) -> bool:
+    """Whether bars of `bar_ms` give `sigma_1h` (an hour of at least two bar returns)."""
+    rows = window_rows(RETURN_WINDOWS[0], bar_ms)
+    return rows is not None and rows >= 2
+
+
 def anomaly_shrunk_drift(drift: np.ndarray, anomaly: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(drift with its upward part shrunk by min(score, 1), the change <= 0) per coin.
 
@@ -180,16 +198,18 @@ def anomaly_shrunk_drift(drift: np.ndarray, anomaly: np.ndarray) -> tuple[np.nda
 def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
          config: RankingSettings, *, min_warm_minutes: int = MIN_WARM_MINUTES,
          require_quotes: bool = True, forecast: ForecastView | None = None,
-         anomaly: np.ndarray | None = None) -> list[RankedCoin]:
-    """The top `config.top_k` eligible coins of one feature matrix [n_symbols, n_features],
-    best first; equal scores are ordered by symbol so the result is deterministic.
-    `anomaly`: each coin's anomaly score [n_symbols] (NaN = none), see the module docstring."""
+         anomaly: np.ndarray | None = None, bar_ms: int = MINUTE_MS) -> list[RankedCoin]:
+    """The top `config.top_k` eligible coins of one feature matrix [n_symbols, n_features]
+    of `bar_ms` bars, best first; equal scores are ordered by symbol so the result is
+    deterministic. `anomaly`: each coin's anomaly score [n_symbols] (NaN = none), see the
+    module docstring."""
     if matrix.ndim != 2 or matrix.shape[0] != len(symbols):
         raise ValueError(f"matrix {matrix.shape} does not match {len(symbols)} symbols")
     if anomaly is not None and np.shape(anomaly) != (len(symbols),):
         raise ValueError(f"anomaly scores {np.shape(anomaly)} do not match {len(symbols)} symbols")
     scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
-                            require_quotes=require_quotes, forecast=forecast, anomaly=anomaly)
+                            require_quotes=require_quotes, forecast=forecast, anomaly=anomaly,
+                            bar_ms=bar_ms)
     candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
     names_of = np.asarray(symbols, dtype=str)[candidates]
     # lexsort: the last key is primary (higher score first), then the symbol (ascending).
@@ -234,8 +254,10 @@ def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> R
 
 
 def _reasons(contributions: np.ndarray, returns: np.ndarray) -> tuple[tuple[str, float], ...]:
-    """The three momentum windows that move the drift most, in words."""
-    order = sorted(range(len(RETURN_LABELS)), key=lambda k: (-abs(contributions[k]), k))
+    """The three momentum windows that move the drift most, in words (windows absent at
+    the bar length, NaN, are left out)."""
+    known = [k for k in range(len(RETURN_LABELS)) if np.isfinite(contributions[k])]
+    order = sorted(known, key=lambda k: (-abs(contributions[k]), k))
     return tuple(
         (f"{RETURN_LABELS[k]} momentum {libm.expm1(returns[k]) * 100:+.2f}%",
          float(contributions[k]))
