@@ -13,7 +13,8 @@ Inputs are position values (quote currency, signed: a long is positive) and a re
   would let a lucky history shrink the limit.
 
 **Horizon scaling.** A history of `period_days`-long returns (1 for daily, 1/1440 for 1m
-bars) is scaled to `horizon_days` by the square-root-of-time rule, i.e. every scenario's
+bars, 1/24 for 1h bars: `ReturnHistory.of_bars` takes it from the bar length) is scaled to
+`horizon_days` by the square-root-of-time rule, i.e. every scenario's
 loss is multiplied by sqrt(horizon_days / period_days). That is exact for iid zero-mean
 normal returns and an approximation otherwise: it *understates* risk when returns are
 autocorrelated (trending) or when tails thicken over longer horizons. With daily returns
@@ -33,6 +34,8 @@ from statistics import NormalDist
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+
+from model.timeframes import DAY_MS
 
 FloatArray = NDArray[np.float64]
 
@@ -69,6 +72,12 @@ class ReturnHistory:
         object.__setattr__(self, "_column", {s: j for j, s in enumerate(self.symbols)})
         object.__setattr__(self, "_has_gap", has_gap)
         object.__setattr__(self, "_filled", filled)
+
+    @classmethod
+    def of_bars(cls, symbols: Sequence[str], returns: FloatArray, bar_ms: int) -> ReturnHistory:
+        """A history of one return per bar of `bar_ms` (1m, 5m, 1h...): its period is the
+        bar length, so the horizon scaling follows the bars instead of assuming minutes."""
+        return cls(tuple(symbols), returns, period_days_of(bar_ms))
 
     def _indices(self, symbols: Sequence[str]) -> list[int]:
         missing = [s for s in symbols if s not in self._column]
@@ -108,6 +117,13 @@ class PortfolioRisk:
     confidence: float
     horizon_days: float
     observations: int  # complete history rows used
+
+
+def period_days_of(bar_ms: int) -> float:
+    """One bar's length in days, the `period_days` of its returns (1m -> 1/1440)."""
+    if bar_ms <= 0:
+        raise ValueError(f"a bar length must be > 0 ms, got {bar_ms}")
+    return bar_ms / DAY_MS
 
 
 def horizon_scale(period_days: float, horizon_days: float) -> float:

@@ -49,6 +49,8 @@ class FeatureBook:
     """Rolling features of a fixed universe, one row per symbol (arrays [n_symbols, ...])."""
 
     feature_names: tuple[str, ...] = FEATURE_NAMES
+    #: The book's bars are 1m (live klines); `recent_returns` has one return per bar.
+    bar_ms: int = MINUTE_MS
 
     def __init__(self, symbols: Iterable[str]) -> None:
         self.symbols: tuple[str, ...] = tuple(symbols)

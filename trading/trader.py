@@ -241,7 +241,8 @@ class Trader(OperatorControls):
         view = self._view(ts_ms, book, ranking, equity, features)
         market = MarketView(
             instruments=self.instruments,
-            history=ReturnHistory(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), 1 / 1440),
+            history=ReturnHistory.of_bars(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES),
+                                          book.bar_ms),
             anomalous=reading.denials() if reading is not None else {},
             cooling_down=self.cooling_down(ts_ms),
         )

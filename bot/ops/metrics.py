@@ -110,7 +110,8 @@ def _var(engine: Any, trader: Any, equity: float | None, confidence: float) -> f
     if not values:
         return 0.0
     try:
-        history = ReturnHistory(engine.book.symbols, engine.book.recent_returns(1440), 1 / 1440)
+        book = engine.book
+        history = ReturnHistory.of_bars(book.symbols, book.recent_returns(1440), book.bar_ms)
         return portfolio_risk(values, equity, history, confidence).var_hist_frac
     except (KeyError, ValueError):
         return None  # too little history yet: say "unknown", not 0
