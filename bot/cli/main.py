@@ -178,7 +178,12 @@ def _last_message(age_s: float | None) -> str:
 @app.command()
 def backtest(
     data: Path = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files."),
-    timeframe: str = typer.Option("1m", "--timeframe", help="Bar size; only 1m is supported."),
+    timeframe: str = typer.Option("1m", "--timeframe",
+                                  help="Bar size (1m, 5m, 15m, 1h, 4h, 1d); other than 1m "
+                                       "needs --engine fast."),
+    engine: str = typer.Option("event", "--engine",
+                               help="event: the daemon's engine on a replay clock (the "
+                                    "reference); fast: the array backtester, same rules."),
     start: str | None = typer.Option(None, "--from", help="Start (UTC ISO time or epoch ms)."),
     end: str | None = typer.Option(None, "--to", help="End (UTC ISO time or epoch ms)."),
     policy: str | None = typer.Option(None, "--policy", help="baseline | buyhold | sma"),
@@ -195,29 +200,42 @@ def backtest(
 
     from bot.app.assembly import BacktestError
     from bot.research.backtest import run_backtest
-    from exchange.sim.replay import ReplayError
+    from bot.research.fast_backtest import run_fast_backtest
+    from model.errors import ConfigError, DataError
     from strategies.baselines import POLICIES
+    from trading.fast_policies import BATCH_POLICIES
 
     config = load(config_path)
-    if timeframe != "1m":
-        raise fail("--timeframe: only 1m bars are replayed (the engine's clock)", 2)
+    if engine not in ("event", "fast"):
+        raise fail(f"--engine {engine!r}: choose event or fast", 2)
+    if timeframe != "1m" and engine == "event":
+        raise fail(f"--timeframe {timeframe}: the event engine replays 1m bars only (its clock "
+                   "is the minute); use --engine fast for other timeframes", 2)
     name = policy or config.trading.policy
-    known = [*POLICIES.names, "rl", "auto"]
+    known = [*POLICIES.names, "rl", "auto"] if engine == "event" else sorted(BATCH_POLICIES)
     if name not in known:
-        raise fail(f"--policy {name!r}: choose one of {', '.join(known)}", 2)
+        raise fail(f"--policy {name!r}: choose one of {', '.join(known)}"
+                   + (" (--engine fast)" if engine == "fast" else ""), 2)
     if db is None:
         stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
         db = DataDir(config.data_dir).backtests / f"{name}-{stamp}.sqlite"
     db.parent.mkdir(parents=True, exist_ok=True)
     with Progress(console=err, transient=True) as bar:
         task = bar.add_task(f"backtest {name}", total=None)
+        deposit = Decimal(str(balance)) if balance is not None else None
         try:
-            result = run_backtest(
-                config, data, db, policy=name, from_ms=parse_time(start), to_ms=parse_time(end),
-                quote_asset=quote, balance=Decimal(str(balance)) if balance is not None else None,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        except (BacktestError, ReplayError) as exc:
+            if engine == "fast":
+                result = run_fast_backtest(
+                    config, data, db, policy=name, timeframe=timeframe,
+                    from_ms=parse_time(start), to_ms=parse_time(end), quote_asset=quote,
+                    balance=deposit)
+            else:
+                result = run_backtest(
+                    config, data, db, policy=name, from_ms=parse_time(start),
+                    to_ms=parse_time(end), quote_asset=quote, balance=deposit,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        except (BacktestError, DataError, ConfigError) as exc:
             raise fail(f"{exc}", 2) from None
     figures = {**result.as_dict(), "db": str(db)}
     if as_json:
