@@ -27,6 +27,7 @@ from pydantic_core import PydanticCustomError
 
 from bot.data_dir import data_dir_problem
 from model import errors
+from model.timeframes import Timeframe
 from risk.limits import LIMIT_BOUNDS, RiskLimits, VarMethod
 from state.recovery_types import RecoveryPolicy
 
@@ -139,6 +140,19 @@ class TradingConfig(_Section):
     # After `entasis forceexit SYMBOL`: no new entries in it for this long (0 = off), so the
     # policy does not buy back what the operator just sold. Survives a restart (ledger kv).
     forceexit_cooldown_minutes: float = Field(60.0, ge=0, le=43_200)
+    # How often the engine decides, as a timeframe ("1m", "5m", "1h"): at UTC multiples of
+    # it; every tick and bar is still applied in between. Kept as the text the file holds.
+    decision_interval: str = "1m"
+
+    @field_validator("decision_interval")
+    @classmethod
+    def _known_timeframe(cls, value: str) -> str:
+        return Timeframe.parse(value).value  # TimeframeError is a ValueError: names the key
+
+    @property
+    def decision_timeframe(self) -> Timeframe:
+        """`decision_interval` as a `Timeframe` (for the engine)."""
+        return Timeframe.parse(self.decision_interval)
 
 
 class FillsConfig(_Section):

@@ -1,11 +1,15 @@
-"""The engine: market events in, features updated, one decision step per closed minute.
+"""The engine: market events in, features updated, one decision step per decision interval.
 
 The same object runs live, paper and replay; only the feed that drives it differs. A
 decision step ranks the universe, then runs policy -> risk -> broker -> ledger.
 
-A decision step for minute m runs once every symbol's bar m has closed, or `grace_s` after
-the first one did (a coin with no trade that minute sends no bar). It sees only data that
-reached the engine before it runs: closed bars and ticks already applied, nothing later.
+Minute m closes once every symbol's bar m has, or `grace_s` after the first one did (a coin
+with no trade that minute sends no bar). Every closed minute's bars go to the broker (fills)
+and the features; a decision step runs when the minute ends on a multiple of the decision
+interval (`[trading] decision_interval`, UTC-aligned: at :00, :05, :10 ... for 5m), so the
+engine streams every tick and bar and decides every 5m or 1h. A step sees only data that
+reached the engine before it runs: closed bars and ticks already applied, nothing later. A
+boundary minute in which no symbol traded brings no step, as a minute does at 1m.
 
 Every bar and tick passes the bad-print filter first (strategies/bad_prints.py): a print far
 outside a symbol's recent range is held until the market confirms it, so features, marks,
@@ -30,6 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.timeframes import Timeframe
 from strategies.bad_prints import PrintFilter
 from strategies.features import FeatureBook
 from strategies.ranking import RankedCoin, RankingSettings, rank
@@ -39,6 +44,9 @@ if TYPE_CHECKING:
     from trading.trader import Trader
 
 log = logging.getLogger(__name__)
+
+#: The decision cadence when none is configured: every minute.
+DEFAULT_DECISION_INTERVAL = Timeframe.M1
 
 
 #: OSError numbers that mean the disk under the ledger failed, not the market data.
@@ -71,8 +79,10 @@ class Engine:
     """Owns the feature book and the decision loop for a fixed symbol universe."""
 
     def __init__(self, symbols: list[str], strategy: RankingSettings, grace_s: float = 0.5,
-                 trader: Trader | None = None, forecast: ForecastService | None = None):
+                 trader: Trader | None = None, forecast: ForecastService | None = None,
+                 decision_interval: Timeframe = DEFAULT_DECISION_INTERVAL):
         self.symbols = list(symbols)
+        self.decision_interval = decision_interval
         self.trader = trader
         # The ensemble forecast (strategies/forecast/service.py); None = not served.
         self.forecast = forecast
@@ -87,7 +97,7 @@ class Engine:
         self.bars_seen = 0
         self.ticks_seen = 0
         self._pending_minute: int | None = None  # newest minute with a closed bar not yet decided
-        self._decided_minute = -1
+        self._closed_minute = -1  # newest minute applied and flat-filled, decided or not
         self._bars_in_pending = 0
         self._queued_bars: list[Bar] = []
         self._minute_closed = asyncio.Event()
@@ -156,8 +166,8 @@ class Engine:
         """Queue a closed bar; the decision step applies the minute's bars in one batch
         (`FeatureBook.on_bars` is vectorized across symbols, ~30x cheaper than one by one)."""
         self._queued_bars.append(bar)
-        if bar.open_ms <= self._decided_minute:
-            return  # late: its minute was decided and flat-filled as 'no trade' (ADR-003)
+        if bar.open_ms <= self._closed_minute:
+            return  # late: its minute was closed and flat-filled as 'no trade' (ADR-003)
         if self._pending_minute is None or bar.open_ms > self._pending_minute:
             self._pending_minute = bar.open_ms
             self._bars_in_pending = 0
@@ -206,20 +216,39 @@ class Engine:
     # --- decisions ---------------------------------------------------------------------------
     @property
     def minute_pending(self) -> bool:
-        """A bar of a minute not decided yet has arrived (a replay clock decides only then,
+        """A bar of a minute not closed yet has arrived (a replay clock closes it only then,
         as the live loop does: a minute in which nothing traded brings no decision)."""
-        return self._pending_minute is not None and self._pending_minute > self._decided_minute
+        return self._pending_minute is not None and self._pending_minute > self._closed_minute
 
-    def decide(self) -> DecisionStep:
-        """Rank the universe on what the engine knows now (pure, synchronous, fast)."""
-        started = time.perf_counter()
+    def decides_after(self, minute_open_ms: int) -> bool:
+        """Whether the minute opening at `minute_open_ms` ends on a decision boundary."""
+        return self.decision_interval.is_bar_open(minute_open_ms + MINUTE_MS)
+
+    def close_minute(self) -> DecisionStep | None:
+        """Apply the pending minute's bars (fills, features) and run the decision step if
+        the minute ends on a decision boundary; None when it does not."""
         minute = self._pending_minute if self._pending_minute is not None else -1
+        if minute < 0 or self.decides_after(minute):
+            return self.decide()
+        self._apply_minute(minute)
+        return None
+
+    def _apply_minute(self, minute: int) -> None:
+        """Apply the queued bars and flat-fill every minute up to `minute` (-1: none)."""
         if self._queued_bars:
             bars, self._queued_bars = self._queued_bars, []
             self._apply_bars(bars)
         if minute >= 0:
             # Every minute up to `minute` is now closed: a coin without a bar did not trade.
             self.book.advance_to(minute)
+        self._closed_minute = max(self._closed_minute, minute)
+
+    def decide(self) -> DecisionStep:
+        """Rank the universe on what the engine knows now (pure, synchronous, fast), on
+        or off a decision boundary (`close_minute` keeps to the boundaries)."""
+        started = time.perf_counter()
+        minute = self._pending_minute if self._pending_minute is not None else -1
+        self._apply_minute(minute)
         features = self.book.matrix()
         forecast = (self.forecast.step(self.book, features, minute)
                     if self.forecast is not None and minute >= 0 else None)
@@ -241,7 +270,6 @@ class Engine:
             ts_wall=time.time(),
         )
         self.steps += 1
-        self._decided_minute = max(self._decided_minute, minute)
         self.latest = step
         if step.index % 60 == 0:
             top = ", ".join(f"{c.symbol} {c.score:.2f}" for c in step.ranking[:3]) or "none yet"
@@ -249,7 +277,8 @@ class Engine:
         return step
 
     async def run_decisions(self) -> None:
-        """Run a decision step per closed minute, until cancelled."""
+        """Close each minute as its bars arrive and decide on the decision boundaries,
+        until cancelled."""
         while True:
             await self._minute_closed.wait()
             self._minute_closed.clear()
@@ -263,7 +292,7 @@ class Engine:
             try:
                 await self._warm_anomaly_detector()
                 await self._reload_forecast()
-                self.decide()
+                self.close_minute()
             except Exception as exc:  # the next minute gets its own try
                 if storage_failure(exc):
                     raise  # the daemon stops: nothing more can be recorded

@@ -158,7 +158,8 @@ class Daemon:
                 await self._reconcile(now_ms)  # paper: lost (never acknowledged) orders
                 if self.trader.open_account(Decimal(str(config.trading.starting_balance)), now_ms):
                     log.info("resumed paper account from %s", self.ledger.path)
-            self.engine = Engine(symbols, config.strategy, trader=self.trader, forecast=forecast)
+            self.engine = Engine(symbols, config.strategy, trader=self.trader, forecast=forecast,
+                                 decision_interval=config.trading.decision_timeframe)
             self.feed = market_source.make_feed(
                 config, rest_url, ws_url, symbols, self.engine, self.sim
             )

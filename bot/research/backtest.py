@@ -90,13 +90,14 @@ def run_backtest(
                              balance=balance if balance is not None else
                              Decimal(str(config.trading.starting_balance)))
         trader.open_account(trader.broker.balances()[quote], source.now_ms)
-        engine = Engine(feed.symbols, config.strategy, trader=trader)
+        engine = Engine(feed.symbols, config.strategy, trader=trader,
+                        decision_interval=config.trading.decision_timeframe)
         feed.backfill(config.feed.backfill_minutes)
         total = max(0, (end_ms - source.now_ms) // MINUTE_MS)
         minutes = 0
         while source.now_ms < end_ms and feed.play_minute() is not None:
             if engine.minute_pending:
-                engine.decide()
+                engine.close_minute()
             minutes += 1
             if progress is not None:
                 progress(minutes, total)

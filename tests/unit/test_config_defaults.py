@@ -6,6 +6,7 @@ app config; if the two disagreed, a backtest would run under other rules than th
 
 from __future__ import annotations
 
+import inspect
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from risk.limits import LIMIT_BOUNDS, Bounds, RiskLimits
 from rl.env import EnvConfig
 from state.recovery_types import RecoveryPolicy
 from strategies.baselines import BaselinePolicy
+from trading.engine import Engine
 
 #: (config section, the core object it maps onto, the keys both have).
 MAPPED: list[tuple[type[BaseModel], Any, tuple[str, ...]]] = [
@@ -58,6 +60,12 @@ def test_config_defaults_are_the_core_defaults(section: type[BaseModel], core: A
     differing = {key: (getattr(defaults, key), getattr(core, key)) for key in keys
                  if not _same(getattr(defaults, key), getattr(core, key))}
     assert differing == {}
+
+
+def test_the_daemon_decides_every_minute_by_default_as_the_engine_does() -> None:
+    engine_default = inspect.signature(Engine).parameters["decision_interval"].default
+    assert TradingConfig().decision_interval == "1m"
+    assert TradingConfig().decision_timeframe is engine_default
 
 
 def test_the_default_risk_section_builds_the_default_limits() -> None:
