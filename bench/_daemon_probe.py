@@ -80,12 +80,13 @@ async def probe(coins: int, decisions: int, timeout_s: float, folder: Path) -> d
         stages["first_decisions"] = rss_mb()
         store = sim.source.store
         structures = {
-            "sim_bar_store": round(store.nbytes / MB, 1),
+            "sim_bar_store_in_ram": round(store.ram_bytes / MB, 1),
             "feature_rings": round(array_bytes(engine.book._bars) / MB, 1),
             "history_floor_float64": round(coins * store.rows * BAR_FLOAT_FIELDS * 8 / MB, 1),
         }
         figures = {
             "coins": coins, "history_minutes": store.rows, "decisions": engine.steps,
+            "store_minutes_in_cold_file": store.first_ram_row,
             "seconds_to_decide": round(time.perf_counter() - started, 1),
             "rss_mb": {stage: rss for stage, (rss, _) in stages.items()},
             "peak_rss_mb": {stage: peak for stage, (_, peak) in stages.items()},

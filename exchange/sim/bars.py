@@ -8,13 +8,17 @@ A False in `traded` means no trade that minute (replay gaps): no bar exists ther
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from exchange.sim.cold_rows import TieredArray
 from exchange.sim.grid_column import GridColumn
 from model.market import MINUTE_MS, BarHistory
 
 _INT32_MAX = np.iinfo(np.int32).max
+#: Rows spilled to the cold file go a day at a time (exchange/sim/cold_rows.py's blocks).
+COLD_BLOCK_ROWS = 1440
 
 BAR_FIELDS = ("open", "high", "low", "close", "volume", "quote_volume")
 
@@ -68,27 +72,41 @@ class BarStore:
     int32 counts of each symbol's tick and lot when `tick`/`lot` are given and the values
     sit on that grid (exchange/sim/grid_column.py, checked bit for bit on every write); a
     bar's trade count is not stored (it is the step of the cumulative trade id), and that
-    cumulative count is int32 until it outgrows it. Reads give float64 and int64."""
+    cumulative count is int32 until it outgrows it. Reads give float64 and int64.
+
+    With `ram_rows`, rows older than the latest `ram_rows` (in whole blocks of a day) move to
+    a file (exchange/sim/cold_rows.py) as they age: the generator's month of history then
+    costs a few days of RAM. Reads are the same either way; only their cost differs."""
 
     def __init__(
         self, first_open_ms: int, n_symbols: int, capacity: int = 1024, *,
         tick: np.ndarray | None = None, lot: np.ndarray | None = None,
+        ram_rows: int | None = None, cold_dir: Path | None = None,
     ) -> None:
         self.first_open_ms = first_open_ms
         self.n_symbols = n_symbols
         self.rows = 0
+        self.ram_rows, self._cold_dir = ram_rows, cold_dir
         capacity = max(capacity, 1)
         steps = {"open": tick, "high": tick, "low": tick, "close": tick, "volume": lot}
         self._cols = {f: GridColumn(capacity, n_symbols, steps.get(f)) for f in BAR_FIELDS}
-        self._traded = np.zeros((capacity, n_symbols), dtype=bool)
+        self._traded = TieredArray(capacity, n_symbols, bool)
         # Cumulative trade count (a bar's trades are its step): int32 until a sum passes it.
-        self._trade_id_end = np.zeros((capacity, n_symbols), dtype=np.int32)
+        self._trade_id_end = TieredArray(capacity, n_symbols, np.int32)
 
     @property
     def nbytes(self) -> int:
         """Bytes allocated by the store's arrays (numpy pages in only what was written)."""
         return (sum(c.nbytes for c in self._cols.values()) + self._traded.nbytes
                 + self._trade_id_end.nbytes)
+
+    @property
+    def ram_bytes(self) -> int:
+        """Bytes of the written rows held in RAM (what the process pays for the store; the
+        rows before `first_ram_row` are in the cold file)."""
+        capacity = self._traded.capacity - self._traded.offset
+        held = self.rows - self.first_ram_row
+        return self.nbytes * held // max(capacity, 1)
 
     def on_grid(self) -> dict[str, bool]:
         """Which fields are stored as int32 counts of their step (the rest as float64)."""
@@ -112,25 +130,34 @@ class BarStore:
         )
         ends = before + np.cumsum(trades, axis=0)
         if self._trade_id_end.dtype != np.int64 and ends.size and ends.max() > _INT32_MAX:
-            self._trade_id_end = self._trade_id_end.astype(np.int64)
+            self._trade_id_end.convert(lambda ids: ids.astype(np.int64))
         self._trade_id_end[rows] = ends
         self.rows += count
+        if self.ram_rows is not None:
+            self._spill(self.rows - self.ram_rows)
+
+    def _spill(self, before_row: int) -> None:
+        """Move whole days of rows before `before_row` out of RAM."""
+        for column in self._cols.values():
+            column.spill(before_row, COLD_BLOCK_ROWS, self._cold_dir)
+        self._traded.spill(before_row, COLD_BLOCK_ROWS, self._cold_dir)
+        self._trade_id_end.spill(before_row, COLD_BLOCK_ROWS, self._cold_dir)
+
+    @property
+    def first_ram_row(self) -> int:
+        """Rows before this one are read from the cold file."""
+        return self._traded.offset
 
     def _reserve(self, rows: int) -> None:
-        capacity = self._trade_id_end.shape[0]
+        capacity = self._trade_id_end.capacity
         if rows <= capacity:
             return
-        new_capacity = max(rows, capacity * 2)
-
-        def grow(array: np.ndarray) -> np.ndarray:
-            bigger = np.zeros((new_capacity, self.n_symbols), dtype=array.dtype)
-            bigger[:capacity] = array
-            return bigger
-
+        new_capacity = max(rows, self._trade_id_end.offset + 2 * (capacity
+                                                                   - self._trade_id_end.offset))
         for column in self._cols.values():
             column.grow(new_capacity)
-        self._traded = grow(self._traded)
-        self._trade_id_end = grow(self._trade_id_end)
+        self._traded.grow(new_capacity)
+        self._trade_id_end.grow(new_capacity)
 
     # -- reading ---------------------------------------------------------------------------
     def row_of(self, open_ms: int) -> int:
@@ -159,7 +186,7 @@ class BarStore:
         ends = self._trade_id_end[rows, symbols].astype(np.int64)
         if field == "trade_id_end":
             return ends
-        return ends - np.where(rows > 0, self._trade_id_end[rows - 1, symbols], 0)
+        return ends - np.where(rows > 0, self._trade_id_end[np.maximum(rows - 1, 0), symbols], 0)
 
     def extreme(self, field: str, rows: slice, highest: bool) -> np.ndarray:
         """Per symbol, the highest (or lowest) value of a bar field over the rows that
@@ -169,11 +196,16 @@ class BarStore:
     def _trades_at(self, rows: slice | np.ndarray, symbol_index: int | None = None) -> np.ndarray:
         """Trade counts of `rows`: each row's cumulative trade id minus the previous row's."""
         if isinstance(rows, slice):
-            rows = np.arange(*rows.indices(self._trade_id_end.shape[0]))
+            rows = np.arange(*rows.indices(self._trade_id_end.capacity))
         rows = np.asarray(rows, dtype=np.int64)
-        ends = self._trade_id_end if symbol_index is None else self._trade_id_end[:, symbol_index]
+        before = np.maximum(rows - 1, 0)
+        if symbol_index is None:
+            ends, previous = self._trade_id_end[rows], self._trade_id_end[before]
+        else:
+            ends = self._trade_id_end[rows, symbol_index]
+            previous = self._trade_id_end[before, symbol_index]
         first = (rows == 0).reshape(-1, *([1] * (ends.ndim - 1)))
-        return ends[rows].astype(np.int64) - np.where(first, 0, ends[rows - 1])
+        return ends.astype(np.int64) - np.where(first, 0, previous)
 
     def minute(self, row: int) -> MinuteBars:
         """The bars of one stored minute, for the symbols that traded."""

@@ -37,6 +37,8 @@ COIN_JUMP_PROB, COIN_JUMP_SD = 1 / 5_000, 0.02
 _HOURS = np.arange(24)
 _U_SHAPE = 0.6 + 0.8 * ((_HOURS - 11.5) / 11.5) ** 2
 INTRADAY_PROFILE = _U_SHAPE / _U_SHAPE.mean()  # volume multiplier by UTC hour, mean 1
+#: Newest minutes the store keeps in RAM: the 24h tickers' window and a day's margin.
+RAM_MINUTES = 2 * 1440
 _CHUNK_MIN = 20_000  # keeps (1 - kappa)^-t far from overflow in the AR(1) solve
 
 
@@ -44,8 +46,11 @@ class GeneratorSource:
     """A synthetic market: `history_minutes` of bars before `start_ms`, then minute steps."""
 
     def __init__(
-        self, *, seed: int, coins: int, history_minutes: int, start_ms: int, ticks_per_bar: int = 4
+        self, *, seed: int, coins: int, history_minutes: int, start_ms: int, ticks_per_bar: int = 4,
+        ram_minutes: int | None = RAM_MINUTES,
     ) -> None:
+        """`ram_minutes`: how much of the newest history the bar store keeps in RAM (None:
+        all of it); older rows go to an unlinked file in the temp dir (TMPDIR)."""
         if start_ms % MINUTE_MS:
             raise ValueError(f"start_ms {start_ms} must be a whole minute (multiple of 60000)")
         root = np.random.default_rng(seed)
@@ -68,8 +73,10 @@ class GeneratorSource:
         self._regime = int(self._regime_rng.integers(len(REGIMES)))
         self._regime_left = self._draw_duration(self._regime)
         first_open = start_ms - history_minutes * MINUTE_MS
+        # Only the last RAM_MINUTES stay in memory: the rest of the month is read for REST
+        # klines only (exchange/sim/cold_rows.py); 500 coins x 31 days is ~800 MB in RAM.
         self.store = BarStore(first_open, len(self.specs), capacity=history_minutes + 1440,
-                              tick=self.tick, lot=self.lot)
+                              tick=self.tick, lot=self.lot, ram_rows=ram_minutes)
         self._regimes = np.zeros(max(history_minutes + 1440, 1), dtype=np.int8)
         self.now_ms = first_open
         if history_minutes:

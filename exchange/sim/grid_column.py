@@ -10,7 +10,11 @@ for good, so what is read is always what was written.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
+
+from exchange.sim.cold_rows import TieredArray
 
 _INT32_MAX = np.iinfo(np.int32).max
 CHECK_BLOCK_ROWS = 2048
@@ -25,8 +29,8 @@ class GridColumn:
         usable = (step is not None and step.shape == (n_symbols,)
                   and bool(np.all(np.isfinite(step) & (step > 0))))
         self._step = np.asarray(step, dtype=np.float64) if usable else None
-        self._data = np.zeros((capacity, n_symbols),
-                              dtype=np.int32 if self._step is not None else np.float64)
+        self._data = TieredArray(capacity, n_symbols,
+                                 np.int32 if self._step is not None else np.float64)
 
     @property
     def on_grid(self) -> bool:
@@ -36,11 +40,11 @@ class GridColumn:
     @property
     def capacity(self) -> int:
         """Rows allocated."""
-        return int(self._data.shape[0])
+        return self._data.capacity
 
     @property
     def nbytes(self) -> int:
-        """Bytes of the stored array (allocated, touched or not)."""
+        """Bytes of the array in RAM (allocated, touched or not); spilled rows not counted."""
         return int(self._data.nbytes)
 
     def write(self, first_row: int, values: np.ndarray) -> None:
@@ -60,7 +64,8 @@ class GridColumn:
                                   np.ascontiguousarray(values, np.float64).view(np.int64)):
                     self._data[rows] = stored
                     return
-            self._data = self._data * self._step  # off the grid: float64 from now on
+            step = self._step
+            self._data.convert(lambda counts: counts * step)  # off the grid: float64 for good
         self._data[rows] = values
 
     def read(self, rows: slice | np.ndarray, symbol_index: int | None = None) -> np.ndarray:
@@ -101,7 +106,9 @@ class GridColumn:
 
     def grow(self, capacity: int) -> None:
         """Reallocate to `capacity` rows, keeping the stored ones."""
-        bigger = np.zeros((capacity, self._data.shape[1]), dtype=self._data.dtype)
-        kept = min(capacity, self._data.shape[0])
-        bigger[:kept] = self._data[:kept]
-        self._data = bigger
+        self._data.grow(capacity)
+
+    def spill(self, before_row: int, block_rows: int, directory: Path | None) -> int:
+        """Move whole blocks of rows before `before_row` out of RAM (exchange/sim/cold_rows.py);
+        they read back the same. Returns the first row still in RAM."""
+        return self._data.spill(before_row, block_rows, directory)

@@ -84,12 +84,19 @@ class MarketState:
 
     def _seed_quotes(self, spread_bps: np.ndarray) -> None:
         """Quotes before the first tick: around each symbol's last stored close."""
-        rows = self.store.rows
-        closes = self.store.column("close", slice(0, rows))
-        traded = self.store.column("traded", slice(0, rows))
-        for i in range(len(self.symbols)):
-            seen = np.flatnonzero(traded[:, i])
-            self.last[i] = closes[seen[-1], i] if seen.size else self._tick[i]
+        self.last = self._tick.astype(np.float64).copy()  # never traded: one tick
+        missing = np.ones(len(self.symbols), dtype=bool)
+        stop = self.store.rows
+        while stop > 0 and missing.any():  # a day at a time from the newest row backwards:
+            start = max(0, stop - 1440)  # the month of history may sit in the cold file
+            traded = self.store.column("traded", slice(start, stop))
+            latest = traded.shape[0] - 1 - np.argmax(traded[::-1], axis=0)
+            found = missing & traded.any(axis=0)
+            if found.any():
+                symbols = np.flatnonzero(found)
+                self.last[symbols] = self.store.cells("close", start + latest[symbols], symbols)
+                missing &= ~found
+            stop = start
         spread = np.maximum(1.0, np.round(self.last * spread_bps * 1e-4 / self._tick)) * self._tick
         self.bid = self.last.copy()
         self.ask = round_to_grid(self.last + spread, self._tick)
