@@ -112,6 +112,8 @@ def test_a_higher_anomaly_score_never_raises_a_coins_rank(
     assert _position(ranked_after, SYMBOLS[who]) >= _position(ranked_before, SYMBOLS[who])
     p_before = score_features(matrix, FEATURE_NAMES, config, anomaly=before).probability
     p_after = score_features(matrix, FEATURE_NAMES, config, anomaly=after).probability
-    assert p_after[who] <= p_before[who]
+    # Up to the barrier series' rounding: at a drift of ~1e-8 shrunk to zero, the zero-drift
+    # prior can come out a few ulps above the tiny-drift value (hypothesis found 5e-18).
+    assert p_after[who] <= p_before[who] + 1e-15
     others = np.arange(5) != who
     np.testing.assert_array_equal(p_after[others], p_before[others])
