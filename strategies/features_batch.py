@@ -69,32 +69,8 @@ class MinuteGrid:
         """Reindex per-symbol bar histories onto one minute grid, from the earliest bar to
         the latest (or to the minute opening at `end_ms`). Quote volume falls back to
         volume x close where a history has none."""
-        items = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
-        by_symbol = {h.symbol: h for h in items}
-        symbols = tuple(symbols) if symbols is not None else tuple(by_symbol)
-        present = [by_symbol[s] for s in symbols if s in by_symbol and len(by_symbol[s])]
-        if not present:
-            raise ValueError("no bars to put on a grid")
-        start = min(int(h.open_ms[0]) // MINUTE_MS for h in present)
-        stop = max(int(h.open_ms[-1]) // MINUTE_MS for h in present)
-        if end_ms is not None:
-            stop = end_ms // MINUTE_MS
-        shape = (stop - start + 1, len(symbols))
-        columns = {name: np.full(shape, np.nan) for name in
-                   ("open", "high", "low", "close", "quote_volume")}
-        for col, symbol in enumerate(symbols):
-            history = by_symbol.get(symbol)
-            if history is None or len(history) == 0:
-                continue
-            rows = history.open_ms // MINUTE_MS - start
-            keep = (rows >= 0) & (rows < shape[0])
-            quote_volume = np.where(np.isfinite(history.quote_volume), history.quote_volume,
-                                    history.volume * history.close)
-            for name, values in (("open", history.open), ("high", history.high),
-                                 ("low", history.low), ("close", history.close),
-                                 ("quote_volume", quote_volume)):
-                columns[name][rows[keep], col] = values[keep]
-        return cls(symbols=symbols, start_ms=start * MINUTE_MS, **columns)
+        symbols, start_ms, columns = reindexed(histories, symbols, end_ms, MINUTE_MS)
+        return MinuteGrid(symbols=symbols, start_ms=start_ms, **columns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +82,63 @@ class BarGrid(MinuteGrid):
     works (`grid_primitives`)."""
 
     bar_ms: int
+
+    @classmethod
+    def from_histories(cls, histories: Mapping[str, BarHistory] | Sequence[BarHistory],
+                       symbols: Sequence[str] | None = None,
+                       end_ms: int | None = None, *, bar_ms: int | None = None) -> BarGrid:
+        """Reindex per-symbol histories of `bar_ms` bars onto one grid, from the earliest
+        bar to the latest (or to the bar opening at `end_ms`). `bar_ms` is required: a
+        history does not say its bar length, and reading 5m bars as 1m would be silent.
+        A bar whose open time is off the grid (not start + k x bar_ms) is refused."""
+        if bar_ms is None or bar_ms <= 0:
+            raise ValueError("BarGrid.from_histories needs the bar length: pass bar_ms "
+                             "(e.g. model.timeframes' milliseconds of '5m')")
+        symbols, start_ms, columns = reindexed(histories, symbols, end_ms, bar_ms)
+        return BarGrid(symbols=symbols, start_ms=start_ms, bar_ms=bar_ms, **columns)
+
+
+def reindexed(histories: Mapping[str, BarHistory] | Sequence[BarHistory],
+              symbols: Sequence[str] | None, end_ms: int | None, bar_ms: int
+              ) -> tuple[tuple[str, ...], int, dict[str, np.ndarray]]:
+    """(symbols, start_ms, columns [T, n] by name) of histories put on one grid of
+    `bar_ms` bars: what `MinuteGrid.from_histories` and `BarGrid.from_histories` build.
+    On bars longer than a minute, bars off the grid are refused (ValueError naming the
+    symbol); 1m grids keep flooring open times to the minute, as they always did."""
+    items = list(histories.values()) if isinstance(histories, Mapping) else list(histories)
+    by_symbol = {h.symbol: h for h in items}
+    symbols = tuple(symbols) if symbols is not None else tuple(by_symbol)
+    present = [by_symbol[s] for s in symbols if s in by_symbol and len(by_symbol[s])]
+    if not present:
+        raise ValueError("no bars to put on a grid")
+    # 1m: open times floored to the minute, as always; longer bars: the grid starts at the
+    # earliest bar (a week's bars need not align with the epoch) and every bar must be on it.
+    origin = 0 if bar_ms == MINUTE_MS else min(int(h.open_ms[0]) for h in present)
+    start = min((int(h.open_ms[0]) - origin) // bar_ms for h in present)
+    stop = max((int(h.open_ms[-1]) - origin) // bar_ms for h in present)
+    if end_ms is not None:
+        stop = (end_ms - origin) // bar_ms
+    shape = (stop - start + 1, len(symbols))
+    columns = {name: np.full(shape, np.nan) for name in
+               ("open", "high", "low", "close", "quote_volume")}
+    for col, symbol in enumerate(symbols):
+        history = by_symbol.get(symbol)
+        if history is None or len(history) == 0:
+            continue
+        offset = (history.open_ms - origin) % bar_ms
+        if bar_ms != MINUTE_MS and offset.any():
+            raise ValueError(f"{symbol}: a bar opens at {int(history.open_ms[offset != 0][0])}, "
+                             f"off the grid of {bar_ms} ms bars from {origin}; pass the bar "
+                             "length the history was sampled at")
+        rows = (history.open_ms - origin) // bar_ms - start
+        keep = (rows >= 0) & (rows < shape[0])
+        quote_volume = np.where(np.isfinite(history.quote_volume), history.quote_volume,
+                                history.volume * history.close)
+        for name, values in (("open", history.open), ("high", history.high),
+                             ("low", history.low), ("close", history.close),
+                             ("quote_volume", quote_volume)):
+            columns[name][rows[keep], col] = values[keep]
+    return symbols, origin + start * bar_ms, columns
 
 
 def window_sums(values: np.ndarray, window: int) -> np.ndarray:

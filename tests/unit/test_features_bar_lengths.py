@@ -9,7 +9,7 @@ import math
 import numpy as np
 import pytest
 
-from model.market import MINUTE_MS
+from model.market import MINUTE_MS, BarHistory
 from model.timeframes import HOUR_MS
 from strategies.feature_columns import FEATURE_INDEX, FEATURE_NAMES
 from strategies.features_batch import (
@@ -182,3 +182,24 @@ def test_changing_hourly_bars_after_t_changes_no_feature_up_to_t() -> None:
 def test_bars_that_are_not_whole_minutes_are_refused_with_what_to_load() -> None:
     with pytest.raises(UnusableBarLength, match="whole number of minutes, got 30000 ms"):
         features_from_history(grid_of(np.ones(4), 30_000))
+
+
+def test_bar_grid_from_histories_puts_bars_of_its_length_on_one_grid() -> None:
+    def history(symbol: str, first_bar: int, closes: list[float]) -> BarHistory:
+        open_ms = START_MS + (first_bar + np.arange(len(closes))) * FIVE_MINUTES_MS
+        values = np.asarray(closes, dtype=np.float64)
+        return BarHistory(symbol, open_ms.astype(np.int64), values, values, values, values,
+                          np.ones_like(values), np.full_like(values, np.nan))
+
+    grid = BarGrid.from_histories([history("A", 0, [1.0, 2.0, 3.0]), history("B", 2, [5.0])],
+                                  bar_ms=FIVE_MINUTES_MS)
+    assert isinstance(grid, BarGrid) and grid.bar_ms == FIVE_MINUTES_MS
+    assert grid.start_ms == START_MS and grid.symbols == ("A", "B")
+    np.testing.assert_array_equal(grid.close, [[1.0, np.nan], [2.0, np.nan], [3.0, 5.0]])
+    np.testing.assert_array_equal(grid.quote_volume[2], [3.0, 5.0])  # volume x close
+    with pytest.raises(ValueError, match="bar_ms"):
+        BarGrid.from_histories([history("A", 0, [1.0])])
+    shifted = history("C", 0, [1.0])
+    shifted.open_ms[0] += MINUTE_MS  # opens between two 5m bars of A
+    with pytest.raises(ValueError, match=r"C: a bar opens .* off the grid"):
+        BarGrid.from_histories([history("A", 0, [1.0]), shifted], bar_ms=FIVE_MINUTES_MS)
