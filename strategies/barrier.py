@@ -54,6 +54,46 @@ def probability_up_first(up: np.ndarray | float, down: np.ndarray | float,
     `up`, `down` > 0 are log distances to the barriers; `drift` (per minute) and `sigma`
     (per sqrt minute) are the coin's estimates, broadcast together. sigma <= 0 or NaN
     inputs give NaN: no volatility estimate, no probability."""
+    ok, a, b, m = _standardized(up, down, drift, sigma)
+    images = int(_image_counts(a, b, m, horizon).max(initial=1.0))
+    return _series(ok, a, b, m, float(horizon), images)
+
+
+#: Cells of one series evaluation in `probability_up_first_by_row` (each holds ~2 x images
+#: terms in about ten temporaries: ~90 MB at 17 images).
+SERIES_BATCH_CELLS = 32_768
+
+
+def probability_up_first_by_row(up: float, down: float, drift: np.ndarray, sigma: np.ndarray,
+                                horizon: float) -> np.ndarray:
+    """`probability_up_first` of every row of [T, n] arrays as if called on that row alone,
+    bit for bit: what ranking gives at one decision step, for a whole history.
+
+    The series keeps the images the most demanding element of its array needs, so one call
+    over [T, n] would give a row other last bits than the row alone (and hold T x n x
+    images temporaries). Rows needing the same number of images are evaluated together,
+    `SERIES_BATCH_CELLS` cells at a time."""
+    drift, sigma = np.broadcast_arrays(np.asarray(drift, dtype=np.float64),
+                                       np.asarray(sigma, dtype=np.float64))
+    if drift.ndim != 2:
+        raise ValueError(f"drift and sigma must be [T, n] arrays, got shape {drift.shape}")
+    ok, a, b, m = _standardized(up, down, drift, sigma)
+    per_row = _image_counts(a, b, m, horizon).max(axis=-1, initial=1.0)
+    out = np.empty(drift.shape)
+    rows_per_batch = max(1, SERIES_BATCH_CELLS // max(drift.shape[1], 1))
+    for images in np.unique(per_row):
+        rows = np.flatnonzero(per_row == images)
+        for first in range(0, rows.size, rows_per_batch):
+            at = rows[first:first + rows_per_batch]
+            out[at] = _series(ok[at], a[at], b[at], m[at], float(horizon), int(images))
+    return out
+
+
+def _standardized(up: np.ndarray | float, down: np.ndarray | float,
+                  drift: np.ndarray | float, sigma: np.ndarray | float
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(ok, a, b, m): which elements have a probability, and the barriers and drift in
+    units of sigma (harmless placeholders where not ok)."""
     up, down, drift, sigma = np.broadcast_arrays(
         *(np.asarray(v, dtype=np.float64) for v in (up, down, drift, sigma)))
     ok = (sigma > 0) & np.isfinite(sigma) & np.isfinite(drift) & (up > 0) & (down > 0)
@@ -61,11 +101,21 @@ def probability_up_first(up: np.ndarray | float, down: np.ndarray | float,
     a = np.where(ok, up, 1.0) / safe_sigma
     b = np.where(ok, down, 1.0) / safe_sigma
     m = np.where(ok, drift, 0.0) / safe_sigma
-    width = a + b
+    return ok, a, b, m
+
+
+def _image_counts(a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon: float) -> np.ndarray:
+    """Images each element needs, 1..MAX_IMAGES (as float): 2 K L >= |m| T + 8 sqrt(T)."""
     horizon = float(horizon)
+    needed = (np.abs(m) * horizon + 8.0 * np.sqrt(horizon)) / (2.0 * (a + b))
+    return np.clip(np.ceil(needed) + 1, 1, MAX_IMAGES)
+
+
+def _series(ok: np.ndarray, a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon: float,
+            images: int) -> np.ndarray:
+    """The image series with |k| <= `images`, clipped to [0, 1]; NaN where not ok."""
+    width = a + b
     root_t = np.sqrt(horizon)
-    needed = (np.abs(m) * horizon + 8.0 * root_t) / (2.0 * width)
-    images = int(np.clip(np.ceil(needed.max(initial=0.0)) + 1, 1, MAX_IMAGES))
     k = np.arange(-images, images + 1, dtype=np.float64)
     d = a[..., None] + 2.0 * k * width[..., None]
     sign = np.sign(d)

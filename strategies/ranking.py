@@ -43,6 +43,7 @@ probability, never raise it (ADR-035). The score and what it removed join the re
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -51,7 +52,7 @@ import numpy as np
 
 from model import libm
 from model.market import MINUTE_MS
-from strategies.barrier import probability_up_first
+from strategies.barrier import probability_up_first, probability_up_first_by_row
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS, present_windows, window_rows
 
 PERSISTENCE = 0.5
@@ -132,11 +133,13 @@ def score_features(features: np.ndarray, names: Sequence[str], config: RankingSe
                    require_quotes: bool = True,
                    forecast: ForecastView | None = None,
                    anomaly: np.ndarray | None = None,
-                   bar_ms: int = MINUTE_MS) -> Scores:
+                   bar_ms: int = MINUTE_MS, with_probability: bool = True) -> Scores:
     """Drift, volatility, eligibility and P(target before stop) for every coin (and every
     row of a history), from a feature array [..., n_symbols, n_features] of `bar_ms` bars
     (1m live). `anomaly` holds each coin's anomaly score [..., n_symbols] (x threshold,
-    NaN = none): see the module docstring."""
+    NaN = none): see the module docstring. `with_probability=False` leaves the probability
+    NaN, for a caller that computes it later by row (`barrier_probability(by_row=True)`)
+    from the drift, sigma and eligibility of blocks of symbols."""
     returns = _columns(features, names, [f"ret_{label}" for label in RETURN_LABELS])
     z = _columns(features, names, [f"trend_z_{label}" for label in RETURN_LABELS])
     (sigma_1h, sigma_1d, warm, spread, tick_turnover, turnover_1d) = np.moveaxis(_columns(
@@ -167,16 +170,27 @@ def score_features(features: np.ndarray, names: Sequence[str], config: RankingSe
             quotes_ok |= np.isnan(spread)
         eligible = ((warm >= min_warm_minutes) & (volume_24h >= config.min_quote_volume_24h)
                     & quotes_ok & (sigma > 0) & np.isfinite(drift))
-    up = libm.log1p(config.target_return_pct / 100)
-    # A 100% stop is a barrier at log(0) = -inf; 99.99% is the same for any real horizon.
-    down = -libm.log1p(-min(config.stop_return_pct, 99.99) / 100)
-    probability = probability_up_first(up, down, np.where(eligible, drift, 0.0),
-                                       np.where(eligible, sigma, np.nan),
-                                       config.horizon_minutes)
-    probability = np.where(eligible, probability, np.nan)
+    probability = (barrier_probability(drift, sigma, eligible, config) if with_probability
+                   else np.full(eligible.shape, np.nan))
     return Scores(probability=probability, drift=drift, sigma=sigma, eligible=eligible,
                   contributions=per_window * config.horizon_minutes, returns=returns,
                   anomaly_shrink=anomaly_shrink)
+
+
+def barrier_probability(drift: np.ndarray, sigma: np.ndarray, eligible: np.ndarray,
+                        config: RankingSettings, *, by_row: bool = False) -> np.ndarray:
+    """P(target before stop within the horizon) of the eligible coins, NaN elsewhere.
+
+    `by_row` ([T, n] histories): each row exactly as `rank` computes it at that step, in
+    bounded memory (strategies/barrier.probability_up_first_by_row); without it the whole
+    array is one series, whose length (and so the last bits) the most demanding cell sets."""
+    up = libm.log1p(config.target_return_pct / 100)
+    # A 100% stop is a barrier at log(0) = -inf; 99.99% is the same for any real horizon.
+    down = -libm.log1p(-min(config.stop_return_pct, 99.99) / 100)
+    probability_of = probability_up_first_by_row if by_row else probability_up_first
+    probability = probability_of(up, down, np.where(eligible, drift, 0.0),
+                                 np.where(eligible, sigma, np.nan), config.horizon_minutes)
+    return np.where(eligible, probability, np.nan)
 
 
 def hourly_volatility_known(bar_ms: int) -> bool:
@@ -213,15 +227,19 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
     candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
     names_of = np.asarray(symbols, dtype=str)[candidates]
     # lexsort: the last key is primary (higher score first), then the symbol (ascending).
-    order = candidates[np.lexsort((names_of, -scores.probability[candidates]))].tolist()
+    top = candidates[np.lexsort((names_of, -scores.probability[candidates]))][: config.top_k]
+    # The reasons' numbers of all top coins in one array call each, not ~30 scalar libm
+    # calls a step (a ufunc call on a scalar costs microseconds): the same values.
+    contributions = scores.contributions[top].tolist()
+    moves = libm.expm1(scores.returns[top]).tolist()
     return [
         _with_anomaly(
             _with_forecast(RankedCoin(symbol=symbols[i], score=float(scores.probability[i]),
                                       drift=float(scores.drift[i]), sigma=float(scores.sigma[i]),
-                                      reasons=_reasons(scores.contributions[i], scores.returns[i])),
+                                      reasons=_reasons(contributions[j], moves[j])),
                            forecast, i),
             anomaly, scores.anomaly_shrink, i)
-        for i in order[: config.top_k]
+        for j, i in enumerate(top.tolist())
     ]
 
 
@@ -253,13 +271,12 @@ def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> R
                       (reason,) + coin.reasons[:2], expected, confidence)
 
 
-def _reasons(contributions: np.ndarray, returns: np.ndarray) -> tuple[tuple[str, float], ...]:
+def _reasons(contributions: list[float], moves: list[float]) -> tuple[tuple[str, float], ...]:
     """The three momentum windows that move the drift most, in words (windows absent at
-    the bar length, NaN, are left out)."""
-    known = [k for k in range(len(RETURN_LABELS)) if np.isfinite(contributions[k])]
+    the bar length, NaN, are left out); `moves` holds each window's simple return."""
+    known = [k for k in range(len(RETURN_LABELS)) if math.isfinite(contributions[k])]
     order = sorted(known, key=lambda k: (-abs(contributions[k]), k))
     return tuple(
-        (f"{RETURN_LABELS[k]} momentum {libm.expm1(returns[k]) * 100:+.2f}%",
-         float(contributions[k]))
+        (f"{RETURN_LABELS[k]} momentum {moves[k] * 100:+.2f}%", contributions[k])
         for k in order[:3]
     )
