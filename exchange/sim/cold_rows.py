@@ -90,13 +90,21 @@ class ColdRows:
                              f"{rows.min()}..{rows.max()}")
         shape = (rows.size,) if symbol_index is not None else (rows.size, self.n_symbols)
         out = np.empty(shape, dtype=self.dtype)
-        blocks = rows // self.block_rows
-        for block in np.unique(blocks):
-            picked = np.flatnonzero(blocks == block)
-            within = rows[picked] - block * self.block_rows
-            base = int(block) * self._block_bytes
+        if rows.size == 0:
+            return out
+        # Rows come ascending from every caller but one; group them by block in one pass.
+        ascending = rows.size < 2 or bool(np.all(rows[1:] >= rows[:-1]))
+        order = np.arange(rows.size) if ascending else np.argsort(rows, kind="stable")
+        ordered = rows[order]
+        blocks = ordered // self.block_rows
+        cuts = (np.flatnonzero(blocks[1:] != blocks[:-1]) + 1).tolist()
+        for first, last in zip([0, *cuts], [*cuts, rows.size]):
+            block = int(blocks[first])
+            within = ordered[first:last] - block * self.block_rows
+            picked = order[first:last]
+            base = block * self._block_bytes
             if symbol_index is not None:  # one symbol: only its span of the block
-                lo, hi = int(within.min()), int(within.max()) + 1
+                lo, hi = int(within[0]), int(within[-1]) + 1
                 offset = base + (symbol_index * self.block_rows + lo) * self.dtype.itemsize
                 span = self._pread((hi - lo) * self.dtype.itemsize, offset)
                 out[picked] = np.frombuffer(span, dtype=self.dtype)[within - lo]
