@@ -67,10 +67,16 @@ def json_default(value: Any) -> Any:
     raise TypeError(f"cannot store {type(value).__name__} as JSON: {value!r}")
 
 
+# One encoder for every call: `json.dumps` with options builds a new JSONEncoder each time,
+# half the cost of encoding a decision's reasons (it runs ~40 times a backtest minute).
+# Encoding keeps no state between calls, so sharing it is safe; the text is the same.
+_CANONICAL = json.JSONEncoder(default=json_default, sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False)
+
+
 def canonical_json(value: Any) -> str:
     """Deterministic JSON text: sorted keys, no whitespace, Decimals as strings."""
-    return json.dumps(value, default=json_default, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def encode(event: LedgerEvent) -> tuple[str, str]:
