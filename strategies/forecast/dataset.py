@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model import libm
+from strategies.feature_blocks import BLOCK_CELLS, grid_block, row_span, symbol_blocks
 from strategies.feature_columns import FEATURE_INDEX, FEATURE_NAMES, TICK_FEATURES
 from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.forecast.indicators import INDICATOR_NAMES, flat_fill, indicators
@@ -40,13 +41,16 @@ class Panel:
     """Inputs and prices of many coins on one bar grid (rows are bars).
 
     `inputs` [T, n, len(INPUT_NAMES)] float32 (NaN where unknown), `close` [T, n] flat-filled
-    closes, `warm` [T, n] minutes of history behind each row, `open_ms` [T]."""
+    closes, `warm` [T, n] minutes of history behind each row, `open_ms` [T]. A panel of a
+    row range of the grid (`build_panel(grid, start_row=...)`) starts at grid row
+    `first_row`: its row r is grid row first_row + r, with every look-back of the full grid."""
 
     symbols: tuple[str, ...]
     open_ms: np.ndarray
     inputs: np.ndarray
     close: np.ndarray
     warm: np.ndarray
+    first_row: int = 0
 
     def forward_returns(self, horizon: int) -> np.ndarray:
         """Target [T, n]: log(close[t + h] / close[t]); NaN where t + h is past the data."""
@@ -66,13 +70,26 @@ def forward_log_returns(close: np.ndarray, horizon: int) -> np.ndarray:
     return out
 
 
-def build_panel(grid: MinuteGrid) -> Panel:
-    """Every input of every coin at every bar of `grid` (the offline path)."""
-    features = features_from_history(grid)
-    close = flat_fill(grid.close)
-    inputs = np.concatenate([features[..., _BASE_INDEX], indicators(close)], axis=-1)
-    return Panel(symbols=grid.symbols, open_ms=grid.open_ms, inputs=inputs.astype(np.float32),
-                 close=close, warm=np.nan_to_num(features[..., _WARM], nan=0.0))
+def build_panel(grid: MinuteGrid, *, start_row: int = 0, stop_row: int | None = None,
+                block_cells: int = BLOCK_CELLS) -> Panel:
+    """Every input of every coin at every bar of `grid` (the offline path), or at the bars
+    [start_row, stop_row) only, computed a block of symbols at a time
+    (strategies/feature_blocks.py): the memory is the panel's (48 float32 and two float64
+    per cell) plus one block's temporaries. The same values, bit for bit, as the rows of a
+    panel of the whole grid: every input reads bars <= its row, from the grid's first."""
+    start, stop = row_span(grid, start_row, stop_row)
+    n_symbols, n_base = len(grid.symbols), len(BASE_FEATURES)
+    inputs = np.empty((stop - start, n_symbols, len(INPUT_NAMES)), dtype=np.float32)
+    warm = np.empty((stop - start, n_symbols))
+    close = flat_fill(grid.close[:stop])
+    for columns in symbol_blocks(stop, n_symbols, block_cells):
+        features = features_from_history(grid_block(grid, columns, stop), at=slice(start, stop))
+        inputs[:, columns, :n_base] = features[..., _BASE_INDEX]
+        inputs[:, columns, n_base:] = indicators(close[:, columns])[start:]
+        warm[:, columns] = np.nan_to_num(features[..., _WARM], nan=0.0)
+    return Panel(symbols=grid.symbols, open_ms=grid.open_ms[start:stop], inputs=inputs,
+                 close=close if start == 0 else close[start:].copy(), warm=warm,
+                 first_row=start)
 
 
 def sequences(inputs: np.ndarray, rows: np.ndarray, cols: np.ndarray, length: int,

@@ -131,7 +131,10 @@ def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: 
     Rows before `train_start_row` are history only: a training row's inputs may read them
     (the month-long windows need a month), as a rolling walk-forward fold allows. Pass
     `panel` (`build_panel(grid)`) when fitting several folds of one grid: the inputs are the
-    slow part and do not depend on the fold. A fold's test rows are enough to predict:
+    slow part and do not depend on the fold; a panel of a row range (`build_panel(grid,
+    start_row=..., stop_row=...)`) works if it covers the fold's rows, and without a panel
+    only those are built (the fold's memory, not the whole grid's: a panel of the 5m set,
+    121 coins x 9 months, would be ~2 GB). A fold's test rows are enough to predict:
     predicting years of later rows costs more than the fit."""
     length = grid.close.shape[0]
     if not 0 < train_stop_row <= length:
@@ -146,15 +149,24 @@ def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: 
                               f"got {predict_stop_row}")
     if horizon_bars < 1:
         raise SignalDataError(f"horizon_bars must be >= 1, got {horizon_bars}")
+    # The rows a fold reads: its windows' look-back before the training start, to the
+    # predict stop; a panel of these rows alone gives the fit and forecast bit for bit.
+    first_row = max(train_start_row - (settings.window_length - 1) * settings.window_stride, 0)
     if panel is None:
-        panel = build_panel(grid)
-    elif panel.symbols != grid.symbols or panel.close.shape != grid.close.shape:
-        raise SignalDataError("the panel is not this grid's: pass build_panel(grid) or none")
+        panel = build_panel(grid, start_row=first_row, stop_row=predict_stop_row)
+    elif (panel.symbols != grid.symbols or panel.first_row > first_row
+          or panel.first_row + panel.close.shape[0] < predict_stop_row
+          or panel.first_row + panel.close.shape[0] > length):
+        raise SignalDataError(
+            "the panel is not this grid's or does not cover this fold's rows "
+            f"{first_row}..{predict_stop_row - 1}: pass build_panel(grid), "
+            f"build_panel(grid, start_row={first_row}, stop_row={predict_stop_row}) or none")
+    offset = panel.first_row  # grid row = panel row + offset
     started = time.perf_counter()
     usable = panel.usable(settings.min_history_minutes)
     target = panel.forward_returns(horizon_bars)
-    rows, cols = purged_training_rows(usable, target, train_stop_row, horizon_bars)
-    keep = rows >= train_start_row
+    rows, cols = purged_training_rows(usable, target, train_stop_row - offset, horizon_bars)
+    keep = rows >= train_start_row - offset
     rows, cols = rows[keep], cols[keep]
     if rows.size == 0:
         raise SignalDataError(
@@ -163,7 +175,7 @@ def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: 
             "history per coin: move the fold later, train on more rows or shorten the horizon")
     rows, cols = subsample(rows, cols, settings.max_train_rows, seed)
     if train_stop_row < length:
-        assert_purged(Fold(0, np.unique(rows), np.arange(train_stop_row, length)),
+        assert_purged(Fold(0, np.unique(rows + offset), np.arange(train_stop_row, length)),
                       horizon_bars, 0)
     config = TrainConfig(horizons=(horizon_bars,), seq_len=settings.window_length,
                          seq_stride=settings.window_stride, scaler=settings.scaler,
@@ -175,17 +187,18 @@ def fit_forecast_signal(grid: MinuteGrid, *, train_stop_row: int, horizon_bars: 
     model = HorizonModel(horizon_bars, scaler, target_scale, models, {"designed": weights}, {},
                          {}, [], seconds, int(rows.size),
                          (int(panel.open_ms[rows.min()]), int(panel.open_ms[rows.max()])))
-    expected = np.full(usable.shape, np.nan)
+    expected = np.full(grid.close.shape, np.nan)
     test = usable.copy()
-    test[:train_stop_row] = False
-    test[predict_stop_row:] = False
+    test[:train_stop_row - offset] = False
+    test[predict_stop_row - offset:] = False
     test_rows, test_cols = np.nonzero(test)
     for start in range(0, test_rows.size, PREDICT_BATCH_CELLS):
         at_rows = test_rows[start:start + PREDICT_BATCH_CELLS]
         at_cols = test_cols[start:start + PREDICT_BATCH_CELLS]
         windows = sequences(panel.inputs, at_rows, at_cols, settings.window_length,
                             settings.window_stride)
-        expected[at_rows, at_cols] = combine(model.predict_models(windows), weights)
+        expected[at_rows + offset, at_cols] = combine(model.predict_models(windows), weights)
+    rows = rows + offset
     return ForecastSignal(expected, train_stop_row, horizon_bars, model, weights, rows, cols,
                           round(time.perf_counter() - started, 3))
 
