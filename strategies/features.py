@@ -21,7 +21,6 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from model import libm
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from strategies.feature_columns import (
     FEATURE_INDEX,
@@ -276,8 +275,8 @@ class FeatureBook:
         wanted = end - np.arange(minutes - 1, -1, -1, dtype=np.int64)  # oldest first
         known = (wanted[:, None] > bars.first_minute[None, :]) & (
             wanted[:, None] <= bars.minute[None, :]) & (bars.n_seen[None, :] > 0)
-        log_returns = bars.ring_ret[:, wanted % RETURN_CAPACITY].T
-        return np.where(known, libm.expm1(log_returns), np.nan)
+        simple_returns = bars.ring_simple[:, wanted % RETURN_CAPACITY].T
+        return np.where(known, simple_returns, np.nan)
 
     def matrix(self) -> np.ndarray:
         """Features [n_symbols, len(feature_names)] (float64, a fresh array); rows of

@@ -54,6 +54,9 @@ class BarRings:
         self.ring_close = np.zeros((n, PRICE_CAPACITY))
         self.ring_qv = np.zeros((n, PRICE_CAPACITY))
         self.ring_ret = np.zeros((n, RETURN_CAPACITY))
+        # expm1 of ring_ret, written with it: a decision step reads a day of simple returns
+        # (portfolio VaR/ES) and would otherwise convert all n x 1440 of them every minute.
+        self.ring_simple = np.zeros((n, RETURN_CAPACITY))
         self.ring_high = np.full((n, RANGE_CAPACITY), -np.inf)
         self.ring_low = np.full((n, RANGE_CAPACITY), np.inf)
         self.block_high = np.full((n, N_BLOCKS), -np.inf)
@@ -111,6 +114,7 @@ class BarRings:
         self.sum_ret2[rows] = np.where(nonzero_ret[:, SQUARE_SLOTS_ARRAY] == 0, 0.0, sum_ret2)
         self.nonzero_ret[rows] = nonzero_ret
         self.ring_ret[rows, minute % RETURN_CAPACITY] = ret
+        self.ring_simple[rows, minute % RETURN_CAPACITY] = libm.expm1(ret)
 
         # Range lines: the value leaving each window is read before the write (the 1w
         # window's leaving minute shares the slot being written).
@@ -160,6 +164,7 @@ class BarRings:
             (self.ring_close, close, PRICE_CAPACITY),
             (self.ring_qv, quote_volume, PRICE_CAPACITY),
             (self.ring_ret, ret, RETURN_CAPACITY),
+            (self.ring_simple, libm.expm1(ret), RETURN_CAPACITY),
             (self.ring_high, high, RANGE_CAPACITY),
             (self.ring_low, low, RANGE_CAPACITY),
         ):
