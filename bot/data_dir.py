@@ -137,6 +137,12 @@ class DataDir:
         """Held by the one `entasis selfplay` run on this directory."""
         return self.path / "selfplay.lock"
 
+    @property
+    def walkforward_trials(self) -> Path:
+        """Every configuration `entasis walkforward` ever ran, per data folder and timeframe
+        (bot/research/trials.py): the deflated Sharpe ratio's trial count."""
+        return self.path / "walkforward_trials.sqlite"
+
 
 class DataDirError(errors.ConfigError):
     """The data directory cannot be used; the message (one line) names the path and says

@@ -9,8 +9,9 @@ window would weigh as much as a full one in every per-fold figure.
 
 Rows, not times, are the unit: row r of a `BarGrid` opens at `start_ms + r × bar_ms`, and a
 duration in days must be a whole number of bars. A test may read the rows before its window
-(indicator warm-up, the training window itself) and never a row after it: `rows_until`
-cuts the grid at the window's end so a policy cannot look ahead even by mistake.
+(indicator warm-up, the training window itself) and never a row after it: the runner hands
+a task `grid_rows(grid, fold.train_start_row, fold.test_stop_row)`, so a policy cannot look
+ahead even by mistake.
 """
 
 from __future__ import annotations
@@ -123,11 +124,6 @@ def grid_rows(grid: BarGrid, start_row: int, stop_row: int) -> BarGrid:
                    open=grid.open[start_row:stop_row], high=grid.high[start_row:stop_row],
                    low=grid.low[start_row:stop_row], close=grid.close[start_row:stop_row],
                    quote_volume=grid.quote_volume[start_row:stop_row])
-
-
-def rows_until(grid: BarGrid, stop_row: int) -> BarGrid:
-    """The grid up to (not including) `stop_row`: what a test window ending there may read."""
-    return grid_rows(grid, 0, stop_row)
 
 
 def time_rows(grid: BarGrid, from_ms: int | None, to_ms: int | None) -> BarGrid:

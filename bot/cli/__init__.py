@@ -2,10 +2,21 @@
 
 `common` holds what the groups share (the typer app, consoles, options, `fail`); `main` the
 daemon's own commands (run, status, backtest, config check, sim-server); each other module
-one group (models, service, forecast, ops, download, anomalies, ledger).
+one group (models, service, forecast, ops, download, anomalies, ledger, walkforward).
 """
 
-from bot.cli import anomalies, download, forecast, ledger, main, models, ops, service
+from bot.cli import (
+    anomalies,
+    download,
+    forecast,
+    ledger,
+    main,
+    models,
+    ops,
+    service,
+    walkforward,
+)
 from bot.cli.common import app
 
-__all__ = ["anomalies", "app", "download", "forecast", "ledger", "main", "models", "ops", "service"]
+__all__ = ["anomalies", "app", "download", "forecast", "ledger", "main", "models", "ops", "service",
+           "walkforward"]

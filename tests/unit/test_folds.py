@@ -3,6 +3,8 @@ windows, what a test may read, and the errors that say which option to change.""
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 
@@ -15,7 +17,6 @@ from trading.folds import (
     grid_folds,
     grid_rows,
     rolling_folds,
-    rows_until,
     time_rows,
 )
 
@@ -40,7 +41,7 @@ def test_folds_train_then_embargo_then_test_and_roll_by_one_test_window() -> Non
 
 def test_test_windows_sit_end_to_end_so_their_returns_concatenate() -> None:
     folds = rolling_folds(START_MS, START_MS + 100 * DAY_MS, HOUR_MS, 20, 7, 2)
-    assert all(a.test_stop_row == b.test_start_row for a, b in zip(folds, folds[1:], strict=False))
+    assert all(a.test_stop_row == b.test_start_row for a, b in itertools.pairwise(folds))
     assert all(f.train_stop_row <= f.test_start_row - 48 for f in folds)  # the 2-day embargo
 
 
@@ -80,7 +81,7 @@ def test_non_positive_windows_and_a_negative_embargo_name_their_option(
 
 def test_days_that_are_not_whole_bars_are_refused() -> None:
     # a 1d grid cannot train on 1.5 days; a 1h grid can
-    with pytest.raises(FoldSettingsError, match="--train-days 1.5 is not a whole number of 1d"):
+    with pytest.raises(FoldSettingsError, match=r"--train-days 1\.5 is not a whole number of 1d"):
         rolling_folds(START_MS, START_MS + 100 * DAY_MS, DAY_MS, 1.5, 5)
     assert rolling_folds(START_MS, START_MS + 100 * DAY_MS, HOUR_MS, 1.5, 5)[0].train_stop_row == 36
 
@@ -88,10 +89,11 @@ def test_days_that_are_not_whole_bars_are_refused() -> None:
 def test_a_test_window_reads_rows_before_its_end_and_none_after() -> None:
     grid = _grid(30 * 24)
     fold = grid_folds(grid, 10, 5, 1)[1]
-    visible = rows_until(grid, fold.test_stop_row)
-    assert visible.close.shape[0] == fold.test_stop_row
-    np.testing.assert_array_equal(visible.close, grid.close[: fold.test_stop_row])
-    assert visible.start_ms == grid.start_ms and visible.bar_ms == grid.bar_ms
+    visible = grid_rows(grid, fold.train_start_row, fold.test_stop_row)
+    assert visible.close.shape[0] == fold.test_stop_row - fold.train_start_row
+    np.testing.assert_array_equal(visible.close[-1], grid.close[fold.test_stop_row - 1])
+    assert visible.start_ms == fold.open_ms(fold.train_start_row)
+    assert visible.bar_ms == grid.bar_ms
 
 
 def test_a_window_of_rows_opens_at_its_first_row_without_copying() -> None:
