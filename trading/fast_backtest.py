@@ -63,9 +63,14 @@ _QUOTES = ("USDT", "BUSD", "USDC", "USD", "BTC", "ETH", "BNB", "KRW", "EUR")
 
 
 class _FillsSection(Protocol):
-    maker_fee_bps: float
-    taker_fee_bps: float
-    max_volume_share: float
+    @property
+    def maker_fee_bps(self) -> float: ...
+
+    @property
+    def taker_fee_bps(self) -> float: ...
+
+    @property
+    def max_volume_share(self) -> float: ...
 
 
 class _RiskSection(Protocol):
@@ -219,6 +224,9 @@ class _Loop:
         self.changes: list[tuple[int, float, np.ndarray]] = []
         self.decisions: list[tuple[int, str, str, str, str, Any]] = []
         self.evaluated = -1  # last step the breaker state has seen
+        self._simple_returns: np.ndarray | None = None
+        self._no_history = ReturnHistory((), np.zeros((0, 0)), settings.bar_ms / DAY_MS)
+        self._history: tuple[int, MarketView] | None = None  # (row, view) of this step
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, policy: BatchPolicy, quotes: StepQuotes) -> None:
@@ -235,20 +243,22 @@ class _Loop:
                     break
             row = int(quotes.rows[k])
             ts = int(quotes.ts_ms[k])
-            self._catch_up(k, quotes)
+            if k > self.evaluated + 1:  # the skipped steps, on the holdings before this one
+                self._carry(np.arange(self.evaluated + 1, k), quotes, None)
             filled = len(self.account.fills)
             if self.account.orders:
                 self._match(row)
             if len(self.account.fills) != filled:
                 self.changes.append((k, float(self.account.cash()), self.account.amounts(n)))
-            equity = self._equity(row)
-            assert self.state is not None
-            self.state = evaluate(self.state, equity, ts, False, self.settings.limits)[0]
-            self.evaluated = k
-            if policy.next_step(k) == k:
+            acts = policy.next_step(k) == k
+            equity = self._equity(row) if acts else None
+            self._carry(np.array([k]), quotes, equity)
+            if acts:
+                assert equity is not None
                 view = BatchView(k, ts, self.grid.symbols, self.tradable_mask,
                                  quotes.last[k], quotes.bid[k], quotes.ask[k],
-                                 self.account.held(n), self.account.resting())
+                                 self.account.held(n), self.account.resting(),
+                                 self._open_slots(equity))
                 for action in policy.decide(view):
                     if action.symbol in self.account.instruments:
                         self._act(action, ts, row, equity)
@@ -271,29 +281,44 @@ class _Loop:
                     self.close_ff[row, account.columns[symbol]])))
         return account.equity()
 
-    def _catch_up(self, k: int, quotes: StepQuotes) -> None:
-        """Carry the breaker state over the skipped steps (evaluated, k): their equity is
-        cash plus the unchanged holdings at each close. In bulk while no breaker can fire."""
-        if k <= self.evaluated + 1:
-            return
-        skipped = np.arange(self.evaluated + 1, k)
-        _, cash, amounts = self.changes[-1]  # no fill happens in a skipped step
-        close = self.close_ff[quotes.rows[skipped]]
-        equity = cash + np.where(amounts != 0, amounts * np.nan_to_num(close), 0.0).sum(axis=1)
-        ts = quotes.ts_ms[skipped]
+    def _carry(self, steps: np.ndarray, quotes: StepQuotes, exact: Decimal | None) -> None:
+        """Move the breaker state through `steps` (Trader.step's `evaluate`), whose equity
+        is cash plus the holdings since the last fill at each close; `exact`: the last
+        step's Decimal equity when it was computed. In bulk while no breaker can fire."""
+        _, cash, amounts = self.changes[-1]  # no fill between the last change and `steps`
+        held = np.flatnonzero(amounts)
+        close = self.close_ff[quotes.rows[steps][:, None], held[None, :]]
+        equity = cash + (close * amounts[held]).sum(axis=1)
+        ts = quotes.ts_ms[steps]
+        self.evaluated = int(steps[-1])
+        assert self.state is not None
         if not self._bulk_safe(equity, ts):
-            for value, at in zip(equity.tolist(), ts.tolist()):
-                self.state = evaluate(self.state, Decimal(repr(value)), at, False,
-                                      self.settings.limits)[0]
+            values = [Decimal(repr(value)) for value in equity.tolist()]
+            if exact is not None:
+                values[-1] = exact
+            for value, at in zip(values, ts.tolist()):
+                self.state = evaluate(self.state, value, at, False, self.settings.limits)[0]
             return
         state = self.state
         day = int(utc_day_start_ms(int(ts[-1])))
         if day > state.day_start_ms:
             first = int(np.argmax(ts - ts % DAY_MS == day))
-            state = _replaced(state, day_start_ms=day,
-                              day_start_equity=Decimal(repr(float(equity[first]))))
+            opening = exact if exact is not None and first == len(ts) - 1 else \
+                Decimal(repr(float(equity[first])))
+            state = _replaced(state, day_start_ms=day, day_start_equity=opening)
         top = Decimal(repr(float(equity.max())))
-        self.state = _replaced(state, peak_equity=max(state.peak_equity, top))
+        if exact is not None and float(exact) >= float(equity.max()):
+            top = exact
+        if top > state.peak_equity:
+            state = _replaced(state, peak_equity=top)
+        self.state = state
+
+    def _open_slots(self, equity: Decimal) -> int:
+        """Positions the gate would still let open (max_open_positions less the symbols
+        held or being bought, dust not counted), as the gate counts them."""
+        portfolio = self.account.portfolio(equity)
+        used = len(portfolio.open_symbols(self.account.instruments))
+        return self.settings.limits.max_open_positions - used
 
     def _bulk_safe(self, equity: np.ndarray, ts: np.ndarray) -> bool:
         """No breaker can fire and no mode can change over these steps: ACTIVE, and the
@@ -303,6 +328,11 @@ class _Loop:
         if state.mode is not TradingMode.ACTIVE or state.paused:
             return False
         limits = self.settings.limits
+        if len(equity) == 1 and int(ts[0]) - int(ts[0]) % DAY_MS <= state.day_start_ms:
+            value, margin = float(equity[0]), 1e-6  # one step in the same day: no arrays
+            peak, opening = max(value, float(state.peak_equity)), float(state.day_start_equity)
+            return ((opening - value) / opening * 100 < float(limits.daily_loss_reduce_pct) - margin
+                    and (peak - value) / peak * 100 < float(limits.drawdown_reduce_pct) - margin)
         peak = np.maximum.accumulate(np.maximum(equity, float(state.peak_equity)))
         days = ts - ts % DAY_MS
         day_start = np.full(equity.shape, float(state.day_start_equity))
@@ -333,7 +363,11 @@ class _Loop:
             assert action.limit_price is not None
             intent = ExitIntent(action.symbol, instrument.price(action.limit_price, Side.SELL))
         assert self.state is not None  # run() starts it before the first step
-        verdict = self.gate.check(intent, account.portfolio(equity), self._market_view(row),
+        # Only an entry reads the return history (post-trade VaR/ES): exits and cancels
+        # get the instruments alone, which spares building it.
+        market = (self._market_view(row) if isinstance(intent, EntryIntent)
+                  else MarketView(account.instruments, self._no_history))
+        verdict = self.gate.check(intent, account.portfolio(equity), market,
                                   self.settings.limits, self.state)
         if isinstance(verdict, Denied):
             self.decisions.append((ts, action.symbol, action.action.value,
@@ -353,22 +387,32 @@ class _Loop:
                                action.reason, sizing))
 
     def _market_view(self, row: int) -> MarketView:
-        """The trader's MarketView: the instruments and the book's recent 1m returns."""
-        return MarketView(instruments=self.account.instruments,
+        """The trader's MarketView: the instruments and the book's recent 1m returns (one
+        per step: every action of a step sees the same history)."""
+        if self._history is not None and self._history[0] == row:
+            return self._history[1]
+        view = MarketView(instruments=self.account.instruments,
                           history=ReturnHistory(self.grid.symbols, self._returns(row),
                                                 self.settings.bar_ms / DAY_MS))
+        self._history = (row, view)
+        return view
 
     def _returns(self, row: int) -> np.ndarray:
         """FeatureBook.recent_returns at this row: simple returns of the forward-filled
         closes over the last `return_history_bars` rows, NaN where a symbol had no bar yet
         (at or before its first bar, as the book's rings)."""
+        if self._simple_returns is None:  # once per run: every row's return, as the rings
+            with np.errstate(invalid="ignore", divide="ignore"):
+                log_returns = libm.log(self.close_ff[1:] / self.close_ff[:-1])
+            log_returns = np.vstack([np.zeros((1, log_returns.shape[1])), log_returns])
+            self._simple_returns = libm.expm1(np.where(np.isfinite(log_returns), log_returns, 0.0))
         bars = self.settings.return_history_bars
+        first = row - bars + 1
+        if first >= 1 and bool(np.all(self.first_bar < first)):  # the common case: a copy
+            return self._simple_returns[first: row + 1].copy()
         wanted = row - np.arange(bars - 1, -1, -1, dtype=np.int64)
         known = (wanted[:, None] > self.first_bar[None, :]) & (wanted[:, None] >= 1)
-        at = np.maximum(wanted, 1)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            log_returns = libm.log(self.close_ff[at] / self.close_ff[at - 1])
-        return np.where(known, libm.expm1(np.where(known, log_returns, 0.0)), np.nan)
+        return np.where(known, self._simple_returns[np.maximum(wanted, 0)], np.nan)
 
     # --- the result ---------------------------------------------------------------------
     def result(self, quotes: StepQuotes) -> FastRun:

@@ -52,6 +52,7 @@ class BatchView:
     ask: np.ndarray
     held: np.ndarray  # bool [n]: a position > 0
     open_orders: tuple[RestingOrder, ...]  # without cancels in flight
+    open_slots: int = 1 << 30  # positions the risk gate would still let open
 
 
 class BatchPolicy(Protocol):
@@ -135,7 +136,8 @@ class BuyHoldBatch:
                                         limit_price=ask * (1 + self.slippage_pct / 100),
                                         stop_price=ask * (1 - self.stop_return_pct / 100),
                                         reason="buy and hold"))
-        self._done = not waiting
+        # No slot left: every entry is denied, and buy-and-hold never frees one by selling.
+        self._done = not waiting or view.open_slots <= 0
         return actions
 
 

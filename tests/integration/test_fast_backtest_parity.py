@@ -53,9 +53,11 @@ def _equity(db: Path) -> list[tuple[int, float]]:
 def test_fast_path_gives_the_engines_fills_and_equity_curve(bittrex: Path, tmp_path: Path,
                                                              policy: str) -> None:
     config = load_config(None, environ={})
-    window = {"from_ms": START_MS, "to_ms": START_MS + 3 * DAY_MS, "balance": Decimal("1")}
-    engine = run_backtest(config, bittrex, tmp_path / "engine.sqlite", policy=policy, **window)
-    fast = run_fast_backtest(config, bittrex, tmp_path / "fast.sqlite", policy=policy, **window)
+    end_ms, balance = START_MS + 3 * DAY_MS, Decimal("1")
+    engine = run_backtest(config, bittrex, tmp_path / "engine.sqlite", policy=policy,
+                          from_ms=START_MS, to_ms=end_ms, balance=balance)
+    fast = run_fast_backtest(config, bittrex, tmp_path / "fast.sqlite", policy=policy,
+                             from_ms=START_MS, to_ms=end_ms, balance=balance)
 
     engine_fills, fast_fills = _fills(tmp_path / "engine.sqlite"), _fills(tmp_path / "fast.sqlite")
     assert len(engine_fills) > 0, "the window must trade for the comparison to mean anything"
