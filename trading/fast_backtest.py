@@ -168,7 +168,8 @@ class FastRun:
     exposed_steps: int
     round_trips: tuple[RoundTrip, ...]
     events: tuple[OrderEvent | OrderRequest, ...]  # for the ledger, in order
-    decisions: tuple[tuple[int, str, str, str, str, Any], ...]  # ts, symbol, action, verdict, detail, sizing
+    # (ts, symbol, action, verdict, detail, risk.sizing.Sizing or None), for the ledger
+    decisions: tuple[tuple[int, str, str, str, str, Any], ...]
     cash: np.ndarray  # float64 [S]: the quote balance at each mark
 
     def performance(self) -> Performance:
@@ -382,9 +383,9 @@ class _Loop:
         side = Side.BUY if action.action is Action.BUY else Side.SELL
         account.submit(OrderRequest(account.next_client_order_id(), action.symbol, side,
                                     OrderType.LIMIT, verdict.amount, verdict.price, ts))
-        sizing = verdict.sizing.breakdown if verdict.sizing else None
+        # The Sizing itself: its one-line breakdown is formatted only if a ledger is written.
         self.decisions.append((ts, action.symbol, action.action.value, "APPROVED",
-                               action.reason, sizing))
+                               action.reason, verdict.sizing))
 
     def _market_view(self, row: int) -> MarketView:
         """The trader's MarketView: the instruments and the book's recent 1m returns (one

@@ -179,7 +179,8 @@ class SmaBatch:
         before = self._above[k - 1] if k > 0 else np.full_like(now, -1)
         overrides, self._override = self._override, {}
         actions: list[PolicyAction] = []
-        for i in range(len(view.symbols)):
+        flipped = set(np.flatnonzero(now != before).tolist()) | set(overrides)
+        for i in sorted(flipped):  # a symbol whose state did not move cannot act
             above = int(now[i])
             was = overrides.get(i, int(before[i]))
             if above < 0 or was < 0 or above == was or not view.tradable[i]:

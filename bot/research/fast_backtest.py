@@ -167,7 +167,8 @@ def write_ledger(db_path: Path, run: FastRun, instruments: tuple[Instrument, ...
             for event in run.events:
                 ledger.record(event)
             for ts, symbol, action, verdict, detail, sizing in run.decisions:
-                ledger.record_decision(ts, symbol, action, verdict, sizing=sizing, detail=detail)
+                ledger.record_decision(ts, symbol, action, verdict, detail=detail,
+                                       sizing=sizing.breakdown if sizing is not None else None)
             for ts, equity, cash in zip(run.equity_ms.tolist(), run.equity.tolist(),
                                         run.cash.tolist()):
                 total, free = Decimal(repr(equity)), Decimal(repr(cash))
