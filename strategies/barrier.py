@@ -71,21 +71,22 @@ def probability_up_first_by_row(up: float, down: float, drift: np.ndarray, sigma
 
     The series keeps the images the most demanding element of its array needs, so one call
     over [T, n] would give a row other last bits than the row alone (and hold T x n x
-    images temporaries). Rows needing the same number of images are evaluated together,
-    `SERIES_BATCH_CELLS` cells at a time."""
+    images temporaries). The rows are taken `SERIES_BATCH_CELLS` cells at a time, and
+    within them the rows needing the same number of images together."""
     drift, sigma = np.broadcast_arrays(np.asarray(drift, dtype=np.float64),
                                        np.asarray(sigma, dtype=np.float64))
     if drift.ndim != 2:
         raise ValueError(f"drift and sigma must be [T, n] arrays, got shape {drift.shape}")
-    ok, a, b, m = _standardized(up, down, drift, sigma)
-    per_row = _image_counts(a, b, m, horizon).max(axis=-1, initial=1.0)
     out = np.empty(drift.shape)
     rows_per_batch = max(1, SERIES_BATCH_CELLS // max(drift.shape[1], 1))
-    for images in np.unique(per_row):
-        rows = np.flatnonzero(per_row == images)
-        for first in range(0, rows.size, rows_per_batch):
-            at = rows[first:first + rows_per_batch]
-            out[at] = _series(ok[at], a[at], b[at], m[at], float(horizon), int(images))
+    for first in range(0, drift.shape[0], rows_per_batch):
+        batch = slice(first, first + rows_per_batch)
+        ok, a, b, m = _standardized(up, down, drift[batch], sigma[batch])
+        per_row = _image_counts(a, b, m, horizon).max(axis=-1, initial=1.0)
+        part = out[batch]
+        for images in np.unique(per_row):
+            at = np.flatnonzero(per_row == images)
+            part[at] = _series(ok[at], a[at], b[at], m[at], float(horizon), int(images))
     return out
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from model.timeframes import HOUR_MS
+from strategies import barrier
 from strategies.barrier import probability_up_first, probability_up_first_by_row
 from strategies.feature_blocks import (
     feature_columns_from_history,
@@ -119,7 +120,9 @@ def test_ranking_scores_equal_score_features_of_the_whole_tensor(grid_name, requ
     np.testing.assert_allclose(scores.probability, reference.probability, rtol=1e-12)
 
 
-def test_probabilities_by_row_are_the_rows_computed_alone() -> None:
+@pytest.mark.parametrize("batch_cells", [12, 32_768])
+def test_probabilities_by_row_are_the_rows_computed_alone(batch_cells, monkeypatch) -> None:
+    monkeypatch.setattr(barrier, "SERIES_BATCH_CELLS", batch_cells)
     rng = np.random.default_rng(5)
     drift = rng.normal(0, 1e-4, (50, 6))
     sigma = rng.uniform(1e-4, 5e-3, (50, 6))
