@@ -12,6 +12,15 @@ since Linux carries ru_maxrss over fork + exec and it would include the parent's
   floats; per symbol per minute: update the two running sums, decide the cross, fill at the
   close with the taker fee, one cash bucket per symbol). Its data comes through the same
   `ReplaySource` grid; only the loop is timed (best of 3).
+- fast: the fast backtester (`trading.fast_backtest.run_fast`, `entasis backtest --engine
+  fast`) on the same window, in its own child: the flat, buyhold and SMA(20/50) batch
+  policies, each the best of `ROUNDS` timed `run_fast` calls on inputs already in memory
+  (the bar loop, matching, booking, risk sizing and marks; `fast_candles_per_s`), its
+  input load (the replay's parsed bars and tick quotes) timed apart, and SMA end to end
+  (load + run + ledger). Beside it the event engine with the same SMA policy (one round),
+  so the ratio compares like with like, and whether the two gave the same trades and return.
+  Target: >= 1,000,000 candles/s for SMA on 20 coins x 30 days of 1m
+  (BENCH_BACKTEST_MINUTES=43200).
 - an import floor: a child that only imports what the backtest imports, so the peak RSS can
   be read as "interpreter + libraries" plus "the run's own data".
 - where the time goes: one short run under cProfile (the profiler switched on at the first
@@ -60,6 +69,8 @@ NAIVE_ROUNDS = 3
 SEED = 7
 FAST, SLOW = 20, 50
 TARGET_CANDLES_PER_S = 100_000
+TARGET_FAST_CANDLES_PER_S = 1_000_000
+FAST_POLICIES = ("flat", "buyhold", "sma")
 TARGET_PEAK_MB = 1024.0
 MINUTE_MS = 60_000
 
@@ -127,7 +138,8 @@ def _peak_mb() -> float:
 
 
 def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None,
-                    profile: bool, wire_frames: bool = False) -> dict[str, Any]:
+                    profile: bool, wire_frames: bool = False,
+                    policy: str = "baseline") -> dict[str, Any]:
     """One `run_backtest` in this (fresh) process: timings, peak RSS, optional profile."""
     import cProfile
 
@@ -146,7 +158,7 @@ def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         started = time.perf_counter()
         result = run_backtest(config, Path(data_dir), Path(tmp) / "ledger.sqlite",
-                              policy="baseline", from_ms=from_ms, to_ms=to_ms,
+                              policy=policy, from_ms=from_ms, to_ms=to_ms,
                               balance=Decimal(balance) if balance is not None else None,
                               warmup_minutes=WARMUP_MINUTES, progress=progress,
                               wire_frames=wire_frames)
@@ -162,6 +174,44 @@ def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None
     if profiler is not None:
         out["profile"] = _breakdown(profiler)
     return out
+
+
+def _child_fast(data_dir: str, from_ms: int, to_ms: int, balance: str | None) -> dict[str, Any]:
+    """The fast backtester on the same window: load once, then each batch policy's
+    `run_fast` best of ROUNDS; SMA once more end to end into a ledger."""
+    from bot.config import load_config
+    from bot.research.fast_backtest import replay_inputs, run_fast_backtest, window_rows
+    from trading.fast_backtest import FastSettings, run_fast
+    from trading.fast_policies import make_batch_policy
+
+    config = load_config(None, environ={})
+    deposit = Decimal(balance) if balance is not None else \
+        Decimal(str(config.trading.starting_balance))
+    started = time.perf_counter()
+    inputs = replay_inputs(config, Path(data_dir), warmup_minutes=WARMUP_MINUTES)
+    load_s = time.perf_counter() - started
+    start, stop = window_rows(inputs.grid, inputs.warmup_rows, from_ms, to_ms)
+    settings = FastSettings.from_config(config, inputs.grid.bar_ms)
+    runs: dict[str, Any] = {}
+    for name in FAST_POLICIES:
+        best = float("inf")
+        for _ in range(ROUNDS + 1):  # the first call also compiles the numba kernels
+            began = time.perf_counter()
+            result = run_fast(inputs.grid, make_batch_policy(name), settings, start_row=start,
+                              stop_row=stop, balance=deposit, market=inputs.market)
+            best = min(best, time.perf_counter() - began)
+        summary = result.performance()
+        runs[name] = {"loop_s": best, "trades": summary.trades, "fills": len(result.fill_ts_ms),
+                      "total_return": summary.total_return, "steps": len(result.equity)}
+    with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
+        began = time.perf_counter()
+        end_to_end = run_fast_backtest(config, Path(data_dir), Path(tmp) / "fast.sqlite",
+                                       policy="sma", from_ms=from_ms, to_ms=to_ms,
+                                       balance=deposit, warmup_minutes=WARMUP_MINUTES)
+        wall_s = time.perf_counter() - began
+    symbols = sum(1 for i in inputs.market.instruments if i.quote == end_to_end.quote_asset)
+    return {"load_s": load_s, "runs": runs, "rows": stop - start, "symbols": symbols,
+            "end_to_end_s": wall_s, "peak_rss_mb": _peak_mb()}
 
 
 def _child_naive(data_dir: str, from_ms: int, to_ms: int, symbols: list[str],
@@ -348,6 +398,8 @@ def run(argv: list[str] | None = None) -> dict:
         floor = _in_child(_child_floor)
         wire = options.wire_frames
         ours = [_in_child(_child_backtest, *args, balance, False, wire) for _ in range(ROUNDS)]
+        fast = _in_child(_child_fast, *args, balance)
+        engine_sma = _in_child(_child_backtest, *args, balance, False, wire, "sma")
         profile_to = min(played["to_ms"], played["from_ms"] + PROFILE_MINUTES * MINUTE_MS)
         profiled = _in_child(_child_backtest, str(data_dir), played["from_ms"], profile_to,
                              balance, True, wire)
@@ -387,6 +439,25 @@ def run(argv: list[str] | None = None) -> dict:
         "measure": (f"ours: best of {ROUNDS} spawned children, play loop from minute 1 to the "
                     f"last; naive: best of {NAIVE_ROUNDS}, loop only"),
     }
+    fast_candles = fast["rows"] * fast["symbols"]
+    fast_rates = {name: rate(fast_candles, r["loop_s"]) for name, r in fast["runs"].items()}
+    engine_sma_rate = rate((engine_sma["minutes"] - 1) * symbols, engine_sma["loop_s"])
+    fast_sma = fast["runs"]["sma"]
+    figures.update({
+        "fast_candles": fast_candles, "fast_candles_per_s": fast_rates,
+        "fast_sma_candles_per_s": fast_rates["sma"],
+        "fast_load_s": round(fast["load_s"], 2),
+        "fast_sma_end_to_end_candles_per_s": rate(fast_candles, fast["end_to_end_s"]),
+        "fast_peak_rss_mb": fast["peak_rss_mb"],
+        "engine_sma_candles_per_s": engine_sma_rate,
+        "engine_sma_candles_per_s_end_to_end": rate(candles, engine_sma["wall_s"]),
+        "fast_over_engine_sma": round(fast_rates["sma"] / engine_sma_rate, 1),
+        "fast_sma_trades": fast_sma["trades"], "engine_sma_trades": engine_sma["trades"],
+        "fast_sma_same_result_as_engine": (
+            fast_sma["trades"] == engine_sma["trades"]
+            and abs(fast_sma["total_return"] - engine_sma["total_return"]) < 1e-6),
+        "fast_throughput_target_met": fast_rates["sma"] >= TARGET_FAST_CANDLES_PER_S,
+    })
 
     def met(ok: bool) -> str:
         return "[green]met[/green]" if ok else "[red]NOT met[/red]"
@@ -409,6 +480,22 @@ def run(argv: list[str] | None = None) -> dict:
            f"-/{naive['loop_s']:.3f}/-", "", "", ""],
           ["trades, return", f"{best['trades']}, {best['total_return']:+.3%}",
            f"{naive['trades']}, {naive['total_return']:+.3%}", "", "", ""]])
+    show(f"fast path (run_fast, inputs in memory; best of {ROUNDS}) beside the event engine, "
+         f"{fast_candles:,} candles",
+         ["policy", "fast candles/s", "engine candles/s", "fast/engine", "trades fast/engine",
+          "target", "status"],
+         [[name, f"{fast_rates[name]:,.0f}",
+           f"{engine_sma_rate:,.0f}" if name == "sma" else "-",
+           f"{figures['fast_over_engine_sma']:,.1f}x" if name == "sma" else "-",
+           (f"{fast_sma['trades']}/{engine_sma['trades']}" if name == "sma"
+            else str(fast["runs"][name]["trades"])),
+           f">= {TARGET_FAST_CANDLES_PER_S:,}" if name == "sma" else "-",
+           met(figures["fast_throughput_target_met"]) if name == "sma" else "-"]
+          for name in FAST_POLICIES]
+         + [["sma end to end", f"{figures['fast_sma_end_to_end_candles_per_s']:,.0f}",
+             f"{figures['engine_sma_candles_per_s_end_to_end']:,.0f}", "-", "-", "-", "-"],
+            ["load s / peak RSS MB", f"{fast['load_s']:.1f} / {fast['peak_rss_mb']:,.0f}",
+             f"- / {engine_sma['peak_rss_mb']:,.0f}", "", "", "", ""]])
     console.print(f"ours: run_backtest, policy baseline (feed, features, ranking, policy, risk, "
                   f"fills, ledger); naive: plain-Python SMA({FAST}/{SLOW}) crossover, fill at "
                   f"close; the naive loop is {figures['naive_over_ours']:,}x faster per candle. "
