@@ -42,7 +42,7 @@ from risk.limits import RiskLimits
 from risk.state import TradingMode, TradingState, evaluate
 from risk.var import ReturnHistory
 from state.codec import BalanceSet
-from state.ledger import Ledger
+from state.ledger import Ledger, decision_row
 from state.projection import next_position
 from strategies.features import FeatureBook
 from strategies.policy import (
@@ -250,11 +250,12 @@ class Trader(OperatorControls):
         denials = 0
         actions = [a for a in self.policy.decide(view)
                    if a.symbol in self.instruments and a.symbol not in forced]
+        decisions: list[tuple[Any, ...]] = []  # one write after the last action
         for action in actions:
             verdict, detail, sizing = self._act(action, ts_ms, market, equity)
             denials += verdict.startswith("DENIED")
             coin = scores.get(action.symbol)
-            self.ledger.record_decision(
+            decisions.append(decision_row(
                 ts_ms, action.symbol, action.action.value, verdict,
                 score=coin.score if coin else None,
                 reasons=[text for text, _ in coin.reasons] if coin else None,
@@ -262,7 +263,8 @@ class Trader(OperatorControls):
                 anomaly_score=self.anomaly_score(action.symbol),
                 forecast_return=coin.forecast_return if coin else None,
                 forecast_confidence=coin.forecast_confidence if coin else None,
-            )
+            ))
+        self.ledger.record_decisions(decisions)
         equity = self.equity()
         cash = self.cash()
         self.exposed_steps += any(p.amount > 0 for p in self.positions.values())
