@@ -58,6 +58,33 @@ class IntraTicks:
 
 
 @dataclass(frozen=True, slots=True)
+class MinuteBlock:
+    """Consecutive stored minutes, every symbol's cells (traded or not), read at once:
+    one read per field for many minutes; `minute(b)` is `BarStore.minute` of minute b."""
+
+    first_open_ms: int
+    traded: np.ndarray  # bool [B, n]
+    fields: dict[str, np.ndarray]  # BAR_FIELDS -> float64 [B, n]
+    trades: np.ndarray  # int64 [B, n]
+    trade_id_end: np.ndarray  # int64 [B, n]
+
+    def __len__(self) -> int:
+        return int(self.traded.shape[0])
+
+    def minute(self, b: int) -> MinuteBars:
+        """The bars of minute b for the symbols that traded."""
+        index = np.flatnonzero(self.traded[b])
+        trades = self.trades[b, index]
+        return MinuteBars(
+            open_ms=self.first_open_ms + b * MINUTE_MS,
+            index=index.astype(np.int64),
+            trades=trades,
+            first_trade_id=self.trade_id_end[b, index] - trades,
+            **{f: self.fields[f][b, index] for f in BAR_FIELDS},
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class MinuteData:
     """What a market source produces for one minute: its closed bars and the ticks inside."""
 
@@ -217,6 +244,17 @@ class BarStore:
             trades=trades,
             first_trade_id=self._trade_id_end[row, index] - trades,
             **{f: self._cols[f].read(slice(row, row + 1))[0, index] for f in BAR_FIELDS},
+        )
+
+    def minute_block(self, start_row: int, stop_row: int) -> MinuteBlock:
+        """The stored minutes `start_row` to `stop_row` (exclusive) at once."""
+        rows = slice(start_row, stop_row)
+        return MinuteBlock(
+            first_open_ms=self.first_open_ms + start_row * MINUTE_MS,
+            traded=np.array(self._traded[rows], dtype=bool),
+            fields={f: self._cols[f].read(rows) for f in BAR_FIELDS},
+            trades=self._trades_at(np.arange(start_row, stop_row)),
+            trade_id_end=self.column("trade_id_end", rows),
         )
 
     def history(

@@ -10,9 +10,11 @@ ticks of a symbol in minute m depend on bar m and nothing else.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from exchange.sim.bars import IntraTicks, MinuteBars
+from exchange.sim.bars import IntraTicks, MinuteBars, MinuteBlock
 from model import libm
 from model.market import MINUTE_MS
 
@@ -49,26 +51,47 @@ def synthesize_ticks(
     `bars.index` into the market's full symbol list)."""
     n_all = tick_size.shape[0]
     idx = bars.index
-    tick, lot, bps = tick_size[idx], lot_size[idx], spread_bps[idx]
-    o, h, l, c = bars.open, bars.high, bars.low, bars.close  # noqa: E741  OHLC
     rng = np.random.default_rng([seed, bars.open_ms // MINUTE_MS])
-    spread_noise = libm.exp(0.3 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
-    bid_noise = libm.exp(0.6 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
-    ask_noise = libm.exp(0.6 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
-    qty_noise = libm.exp(0.5 * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
+    noise = [libm.exp(scale * rng.standard_normal((ticks_per_bar, n_all)))[:, idx]
+             for scale in NOISE_SCALES]
+    fields = _tick_fields(bars.open, bars.high, bars.low, bars.close, bars.volume, bars.trades,
+                          tick_size[idx], lot_size[idx], spread_bps[idx], noise, ticks_per_bar)
+    steps = np.arange(ticks_per_bar, dtype=np.int64)
+    ts_event = bars.open_ms + ((2 * steps + 1) * MINUTE_MS) // (2 * ticks_per_bar)
+    last = fields["last"]
+    return IntraTicks(
+        ts_event=ts_event,
+        volume_done=np.broadcast_to(((steps + 1) / ticks_per_bar)[:, None], last.shape).copy(),
+        **fields,
+    )
 
+
+#: The spread, bid size, ask size and trade size noise: exp(scale * N(0, 1)), in this order.
+NOISE_SCALES = (0.3, 0.6, 0.6, 0.5)
+
+
+def _tick_fields(
+    o: np.ndarray, h: np.ndarray, l: np.ndarray, c: np.ndarray,  # noqa: E741  OHLC
+    volume: np.ndarray, trades: np.ndarray, tick: np.ndarray, lot: np.ndarray,
+    bps: np.ndarray, noise: list[np.ndarray], ticks_per_bar: int,
+) -> dict[str, np.ndarray]:
+    """last, bid, ask and the sizes [..., K, n] of bars [..., n] (one minute, or a block of
+    minutes in front), every cell from its own bar and noise alone: the same numbers
+    whichever cells are computed together."""
+    spread_noise, bid_noise, ask_noise, qty_noise = noise
     up = c >= o
-    waypoints = np.stack([o, np.where(up, l, h), np.where(up, h, l), c])  # (4, n)
+    waypoints = np.stack([o, np.where(up, l, h), np.where(up, h, l), c], axis=-2)  # (..., 4, n)
     position = path_positions(ticks_per_bar) * 3.0
     leg = np.minimum(position.astype(np.int64), 2)
     frac = (position - leg)[:, None]
-    last = waypoints[leg] + frac * (waypoints[leg + 1] - waypoints[leg])
-    last = np.clip(round_to_grid(last, tick), l, h)
+    start, end = waypoints[..., leg, :], waypoints[..., leg + 1, :]
+    low, high = l[..., None, :], h[..., None, :]
+    last = np.clip(round_to_grid(start + frac * (end - start), tick), low, high)
 
-    previous = np.vstack([o[None, :], last[:-1]])
+    previous = np.concatenate([o[..., None, :], last[..., :-1, :]], axis=-2)
     relative_range = (h - l) / np.maximum(c, 1e-300)
     spread_price = c * bps * 1e-4 * (1.0 + SPREAD_RANGE_WIDENING * relative_range)
-    spread_ticks = np.maximum(1.0, np.round(spread_price * spread_noise / tick))
+    spread_ticks = np.maximum(1.0, np.round(spread_price[..., None, :] * spread_noise / tick))
     spread = spread_ticks * tick
     buyer_initiated = last >= previous  # an up-tick trades at the ask
     bid = np.where(buyer_initiated, last - spread, last)
@@ -76,22 +99,63 @@ def synthesize_ticks(
     ask = round_to_grid(bid + spread, tick)
     bid = round_to_grid(bid, tick)
 
-    volume = bars.volume[None, :]
-    book = volume * BOOK_SHARE_OF_BAR_VOLUME
+    book = volume[..., None, :] * BOOK_SHARE_OF_BAR_VOLUME
     bid_qty = np.maximum(lot, floor_to_grid(book * bid_noise, lot))
     ask_qty = np.maximum(lot, floor_to_grid(book * ask_noise, lot))
-    per_trade = volume / np.maximum(bars.trades, 1)[None, :]
+    per_trade = volume[..., None, :] / np.maximum(trades, 1)[..., None, :]
     last_qty = np.maximum(lot, floor_to_grid(per_trade * qty_noise, lot))
+    return {"last": last, "bid": bid, "ask": ask, "bid_qty": bid_qty, "ask_qty": ask_qty,
+            "last_qty": last_qty}
 
-    steps = np.arange(ticks_per_bar, dtype=np.int64)
-    ts_event = bars.open_ms + ((2 * steps + 1) * MINUTE_MS) // (2 * ticks_per_bar)
-    return IntraTicks(
-        ts_event=ts_event,
-        last=last,
-        bid=bid,
-        ask=ask,
-        bid_qty=bid_qty,
-        ask_qty=ask_qty,
-        last_qty=last_qty,
-        volume_done=np.broadcast_to(((steps + 1) / ticks_per_bar)[:, None], last.shape).copy(),
-    )
+
+@dataclass(frozen=True, slots=True)
+class TickBlock:
+    """The ticks of consecutive minutes for every symbol of the market, traded or not
+    (`synthesize_tick_block`); `minute(b, index)` is `synthesize_ticks` of minute b."""
+
+    first_open_ms: int
+    ticks_per_bar: int
+    fields: dict[str, np.ndarray]  # name -> [B, K, n_all]
+
+    def __len__(self) -> int:
+        return int(self.fields["last"].shape[0])
+
+    def minute(self, b: int, index: np.ndarray) -> IntraTicks:
+        """Minute b's ticks of the symbols `index` (those that traded), as fresh arrays."""
+        k = self.ticks_per_bar
+        steps = np.arange(k, dtype=np.int64)
+        open_ms = self.first_open_ms + b * MINUTE_MS
+        columns = {name: np.ascontiguousarray(values[b][:, index])
+                   for name, values in self.fields.items()}
+        return IntraTicks(
+            ts_event=open_ms + ((2 * steps + 1) * MINUTE_MS) // (2 * k),
+            volume_done=np.broadcast_to(((steps + 1) / k)[:, None],
+                                        columns["last"].shape).copy(),
+            **columns,
+        )
+
+
+def synthesize_tick_block(
+    block: MinuteBlock,
+    tick_size: np.ndarray,
+    lot_size: np.ndarray,
+    spread_bps: np.ndarray,
+    ticks_per_bar: int,
+    seed: int,
+) -> TickBlock:
+    """`synthesize_ticks` of every minute of `block` for every symbol, in one pass of array
+    calls instead of one per minute (each minute still draws its own seeded noise): the
+    replay's per-minute cost. Cells of symbols that did not trade are computed and unused."""
+    minutes, n_all = block.traded.shape
+    noise = np.empty((len(NOISE_SCALES), minutes, ticks_per_bar, n_all))
+    for b in range(minutes):
+        rng = np.random.default_rng([seed, (block.first_open_ms + b * MINUTE_MS) // MINUTE_MS])
+        for k in range(len(NOISE_SCALES)):
+            noise[k, b] = rng.standard_normal((ticks_per_bar, n_all))
+    scaled = [libm.exp(scale * noise[k]) for k, scale in enumerate(NOISE_SCALES)]
+    fields = block.fields
+    with np.errstate(all="ignore"):  # cells without a bar hold zeros
+        ticks = _tick_fields(fields["open"], fields["high"], fields["low"], fields["close"],
+                             fields["volume"], block.trades, tick_size, lot_size, spread_bps,
+                             scaled, ticks_per_bar)
+    return TickBlock(block.first_open_ms, ticks_per_bar, ticks)
