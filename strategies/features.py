@@ -273,6 +273,10 @@ class FeatureBook:
         minutes = min(minutes, RETURN_CAPACITY)
         end = int(bars.minute.max()) if bars.minute.size else -1
         wanted = end - np.arange(minutes - 1, -1, -1, dtype=np.int64)  # oldest first
+        if (bars.n_seen.size and bars.n_seen.min() > 0 and bars.minute.min() == end
+                and int(wanted[0]) > bars.first_minute.max()):
+            # Every symbol has every wanted minute (the usual case once warm): no mask.
+            return np.ascontiguousarray(bars.ring_simple[:, wanted % RETURN_CAPACITY].T)
         known = (wanted[:, None] > bars.first_minute[None, :]) & (
             wanted[:, None] <= bars.minute[None, :]) & (bars.n_seen[None, :] > 0)
         simple_returns = bars.ring_simple[:, wanted % RETURN_CAPACITY].T
