@@ -39,7 +39,7 @@ from model.orders import (
 )
 from risk.gate import PortfolioView
 from state.projection import next_position
-from strategies.policy import RestingOrder
+from strategies.policy import Holding, RestingOrder
 from trading.performance import RoundTrip
 
 FEE_QUANTUM = Decimal("0.00000001")  # the paper broker's: fees round up to this
@@ -141,6 +141,11 @@ class FastAccount:
                                   float(o.request.price or 0), float(o.remaining),
                                   o.request.ts_event, amount=float(o.request.amount))
                      for cid, o in self.orders.items())
+
+    def holdings(self) -> dict[str, Holding]:
+        """The positions as a policy sees them (Trader._view)."""
+        return {s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
+                for s, p in self.positions.items() if p.amount > 0}
 
     def held(self, n: int) -> np.ndarray:
         """Bool [n] per grid column: a position > 0."""

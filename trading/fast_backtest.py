@@ -259,7 +259,7 @@ class _Loop:
                 view = BatchView(k, ts, self.grid.symbols, self.tradable_mask,
                                  quotes.last[k], quotes.bid[k], quotes.ask[k],
                                  self.account.held(n), self.account.resting(),
-                                 self._open_slots(equity))
+                                 self._open_slots(equity), self.account.holdings())
                 for action in policy.decide(view):
                     if action.symbol in self.account.instruments:
                         self._act(action, ts, row, equity)

@@ -12,15 +12,17 @@ decisions are the same: `buyhold` and `sma` are held to the engine by the parity
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
-from strategies.baselines import BuyHoldPolicy, SmaCrossPolicy
-from strategies.features_batch import MinuteGrid
-from strategies.policy import Action, PolicyAction, RestingOrder
+from strategies.baselines import BaselinePolicy, BuyHoldPolicy, SmaCrossPolicy
+from strategies.feature_columns import FEATURE_NAMES
+from strategies.features_batch import MinuteGrid, features_from_history
+from strategies.policy import Action, DecisionView, Holding, PolicyAction, Quote, RestingOrder
+from strategies.ranking import RankedCoin, RankingSettings, score_features
 from trading.fast_kernel import sma_above
 
 NEVER = np.iinfo(np.int64).max  # `next_step` when a policy will not act again
@@ -53,6 +55,7 @@ class BatchView:
     held: np.ndarray  # bool [n]: a position > 0
     open_orders: tuple[RestingOrder, ...]  # without cancels in flight
     open_slots: int = 1 << 30  # positions the risk gate would still let open
+    holdings: Mapping[str, Holding] = field(default_factory=dict)  # positions > 0
 
 
 class BatchPolicy(Protocol):
@@ -207,6 +210,107 @@ class SmaBatch:
         return actions
 
 
+@dataclass(frozen=True, slots=True)
+class DefaultRanking:
+    """`[strategy]`'s defaults (bot.config.StrategyConfig), for a baseline built without
+    the config."""
+
+    top_k: int = 10
+    target_return_pct: float = 1.0
+    stop_return_pct: float = 1.0
+    horizon_minutes: int = 60
+    min_quote_volume_24h: float = 0.0
+    max_spread_bps: float = 50.0
+
+
+@dataclass
+class BaselineBatch:
+    """`BaselinePolicy`'s rules (its defaults): the ranking is `score_features` on
+    `features_from_history` rows at every decision step, computed for the whole run at
+    once; entries, take-profit and stop exits, cancels and re-prices as the engine policy.
+
+    Held to the engine by the parity test (same fills on the Bittrex window). Where they
+    can differ: the engine's eligibility also reads tick features (spread <= `[strategy]
+    max_spread_bps`, 24h tick turnover >= `min_quote_volume_24h`); batch features have no
+    ticks, so here a coin is never excluded for its spread (`require_quotes=False`) and its
+    24h volume is the bars' (`turnover_1d`)."""
+
+    target_return_pct: float = BaselinePolicy.target_return_pct
+    stop_return_pct: float = BaselinePolicy.stop_return_pct
+    horizon_minutes: int = BaselinePolicy.horizon_minutes
+    min_score: float = BaselinePolicy.min_score
+    max_entries_per_step: int = BaselinePolicy.max_entries_per_step
+    cancel_buy_after_s: float = BaselinePolicy.cancel_buy_after_s
+    reprice_sell_after_s: float = BaselinePolicy.reprice_sell_after_s
+    exit_slippage_pct: float = BaselinePolicy.exit_slippage_pct
+    ranking: RankingSettings | None = None
+    name: str = "baseline"
+    _rule: BaselinePolicy = field(default_factory=BaselinePolicy)
+    _score: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    _drift: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    _order: list[list[int]] = field(default_factory=list)  # ranked columns per step
+    _candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _busy: bool = False
+
+    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
+        return
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        ranking = self.ranking if self.ranking is not None else DefaultRanking(
+            target_return_pct=self.target_return_pct, stop_return_pct=self.stop_return_pct,
+            horizon_minutes=self.horizon_minutes)
+        self._rule = BaselinePolicy(
+            target_return_pct=self.target_return_pct, stop_return_pct=self.stop_return_pct,
+            horizon_minutes=self.horizon_minutes, min_score=self.min_score,
+            max_entries_per_step=self.max_entries_per_step,
+            cancel_buy_after_s=self.cancel_buy_after_s,
+            reprice_sell_after_s=self.reprice_sell_after_s,
+            exit_slippage_pct=self.exit_slippage_pct)
+        steps, n = len(quotes.rows), len(grid.symbols)
+        self._score, self._drift = np.full((steps, n), np.nan), np.full((steps, n), np.nan)
+        chunk = max(1, 2_000_000 // max(n * len(FEATURE_NAMES), 1))  # bounded memory
+        for begin in range(0, steps, chunk):
+            at = quotes.rows[begin: begin + chunk]
+            scores = score_features(features_from_history(grid, at=at), FEATURE_NAMES,
+                                    ranking, require_quotes=False)
+            ok = scores.eligible & np.isfinite(scores.probability)
+            self._score[begin: begin + chunk] = np.where(ok, scores.probability, np.nan)
+            self._drift[begin: begin + chunk] = scores.drift
+        names = np.asarray(grid.symbols)
+        self._order = []
+        for k in range(steps):
+            live = np.flatnonzero(np.isfinite(self._score[k]))
+            order = live[np.lexsort((names[live], -self._score[k, live]))]
+            self._order.append(order[: ranking.top_k].tolist())
+        wants = (self._score >= self.min_score) & (self._drift > 0) & np.isfinite(quotes.bid)
+        self._candidates = np.flatnonzero(wants.any(axis=1)).astype(np.int64)
+        self._busy = False
+
+    def next_step(self, after: int) -> int:
+        if self._busy:  # something held or ordered: manage it every step
+            return after
+        at = int(np.searchsorted(self._candidates, after))
+        return int(self._candidates[at]) if at < self._candidates.size else int(NEVER)
+
+    def decide(self, view: BatchView) -> list[PolicyAction]:
+        k = view.step
+        quotes = {s: Quote(float(view.last[i]), float(view.bid[i]), float(view.ask[i]))
+                  for i, s in enumerate(view.symbols)
+                  if view.tradable[i] and np.isfinite(view.last[i])}
+        ranking = tuple(RankedCoin(view.symbols[i], float(self._score[k, i]),
+                                   float(self._drift[k, i]), 0.0, ())
+                        for i in self._order[k] if view.tradable[i])
+        decision = DecisionView(
+            ts_ms=view.ts_ms, symbols=tuple(s for i, s in enumerate(view.symbols)
+                                            if view.tradable[i]),
+            features=np.zeros((0, 0)), feature_names=(), ranking=ranking, quotes=quotes,
+            holdings=view.holdings, open_orders=view.open_orders, equity=0.0)
+        actions = self._rule.decide(decision)
+        self._busy = bool(view.holdings or view.open_orders
+                          or any(a.action is Action.BUY for a in actions))
+        return actions
+
+
 @dataclass
 class TopKBatch:
     """Hold the `k` best tradable coins by a score matrix [T, n] (grid rows; higher is
@@ -285,6 +389,7 @@ def forward_filled(values: np.ndarray) -> np.ndarray:
 
 
 BATCH_POLICIES: dict[str, Callable[..., BatchPolicy]] = {
+    "baseline": BaselineBatch,
     "flat": FlatBatch,
     "buyhold": BuyHoldBatch,
     "sma": SmaBatch,

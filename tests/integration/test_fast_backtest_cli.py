@@ -98,10 +98,10 @@ def test_event_engine_refuses_other_timeframes_and_names_the_fast_engine(market:
 
 
 def test_fast_engine_refuses_a_policy_it_cannot_batch(market: Path, tmp_path: Path) -> None:
-    code, out = backtest("--engine", "fast", "--policy", "baseline", "--data", str(market),
+    code, out = backtest("--engine", "fast", "--policy", "rl", "--data", str(market),
                          "--db", str(tmp_path / "x.sqlite"))
     assert code == 2
-    assert "buyhold, flat, sma, topk" in " ".join(out.split())
+    assert "baseline, buyhold, flat, sma, topk" in " ".join(out.split())
     assert not (tmp_path / "x.sqlite").exists()
 
 

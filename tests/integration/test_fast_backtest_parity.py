@@ -4,7 +4,9 @@ Three days of four Bittrex coins (2017-11, one day of warm-up history before the
 config, balance and window through `run_backtest` (the daemon's engine on a replay clock,
 the reference) and `run_fast_backtest` (trading/fast_backtest.py). Every fill must be equal
 (time, symbol, side, price, amount, fee) and every equity mark stamped at the same decision
-time within 1e-8 of the quote; the summary figures equal too.
+time within 1e-8 of the quote; the summary figures equal too. For buyhold, sma and the
+rank-entry baseline (ranked on `features_from_history` rows in the fast path, on the live
+feature book in the engine).
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _equity(db: Path) -> list[tuple[int, float]]:
         return [(p.ts, float(p.equity)) for p in ledger.equity_curve()]
 
 
-@pytest.mark.parametrize("policy", ["buyhold", "sma"])
+@pytest.mark.parametrize("policy", ["buyhold", "sma", "baseline"])
 def test_fast_path_gives_the_engines_fills_and_equity_curve(bittrex: Path, tmp_path: Path,
                                                              policy: str) -> None:
     config = load_config(None, environ={})

@@ -58,7 +58,7 @@ def later_rows_changed(grid: BarGrid, after_row: int) -> BarGrid:
     return replace(grid, **changed)
 
 
-@pytest.mark.parametrize("policy", ["buyhold", "sma", "topk"])
+@pytest.mark.parametrize("policy", ["buyhold", "sma", "topk", "baseline"])
 def test_changing_bars_after_row_t_changes_no_fill_or_mark_up_to_t(policy: str) -> None:
     grid = random_walk_grid()
     cut = WARMUP + 900
@@ -136,9 +136,9 @@ def test_topk_holds_the_best_scored_coins() -> None:
 
 
 def test_an_unknown_batch_policy_is_refused_with_the_known_names() -> None:
-    with pytest.raises(ValueError, match=r"buyhold, flat, sma, topk"):
+    with pytest.raises(ValueError, match=r"baseline, buyhold, flat, sma, topk"):
         make_batch_policy("rl")
-    assert {"flat", "buyhold", "sma", "topk"} <= set(BATCH_POLICIES)
+    assert {"baseline", "flat", "buyhold", "sma", "topk"} <= set(BATCH_POLICIES)
 
 
 def test_a_market_for_other_columns_is_refused() -> None:
