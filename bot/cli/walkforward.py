@@ -13,10 +13,21 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 from rich.table import Table
 
-from bot.cli.common import ConfigOption, JsonOption, app, err, fail, load, out, parse_time
+from bot.cli.common import (
+    PIPED_WIDTH,
+    ConfigOption,
+    JsonOption,
+    app,
+    err,
+    fail,
+    load,
+    out,
+    parse_time,
+)
 from bot.data_dir import DataDir
 
 
@@ -107,11 +118,17 @@ def walkforward(
         raise fail(str(exc), 2) from None
     except (ConfigError, DataError) as exc:
         raise fail(str(exc), 2) from None
-    console = err if as_json else out
+    console = _wide_stderr() if as_json else out
     for table in tables(result):
         console.print(table)
     if as_json:
         print(json.dumps(runner.result_json(result), allow_nan=False), flush=True)
+
+
+def _wide_stderr() -> Console:
+    """stderr for the tables under `--json`; as wide as `out` when piped (never cut a number)."""
+    console = Console(stderr=True)
+    return console if console.is_terminal else Console(stderr=True, width=PIPED_WIDTH)
 
 
 def _timeframe_name(bar_ms: int) -> str:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import socket
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -216,13 +215,16 @@ def fast_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
 
 
 def check_policies(specs: Sequence[PolicySpec]) -> None:
-    """Refuse a policy the fast backtester cannot batch before any data is loaded."""
+    """Refuse a policy the fast backtester cannot batch, or parameters it does not take,
+    before any data is loaded (inside a Ray task the error would come back wrapped)."""
     from trading.fast_policies import BATCH_POLICIES
 
     unknown = [spec.name for spec in specs if spec.name not in BATCH_POLICIES]
     if unknown:
         raise WalkForwardError(f"--policies: no batch policy {', '.join(map(repr, unknown))};"
                                f" choose among {', '.join(sorted(BATCH_POLICIES))}")
+    for spec in specs:
+        batch_policy(spec.name, dict(spec.params))
 
 
 def batch_policy(name: str, params: Mapping[str, Any]) -> Any:
@@ -236,7 +238,8 @@ def batch_policy(name: str, params: Mapping[str, Any]) -> Any:
     try:
         return BATCH_POLICIES[name](**params)
     except TypeError as exc:
-        raise WalkForwardError(f"--policies {name}: {exc}") from None
+        raise WalkForwardError(f"--policies {name}: {exc} (parameters are the fields of "
+                               f"{BATCH_POLICIES[name].__name__})") from None
 
 
 def run_task(grid: BarGrid, task: WalkForwardTask, evaluate: Evaluator) -> FoldOutcome:
@@ -301,32 +304,17 @@ def connect_ray(choice: RayChoice) -> bool:
         kwargs["num_cpus"] = choice.num_cpus or os.cpu_count() or 1
     else:
         kwargs["address"] = choice.address
-    _init_within(ray.init, kwargs, choice)
-    return True
-
-
-def _init_within(init: Callable[..., Any], kwargs: dict[str, Any], choice: RayChoice) -> None:
-    """`ray.init(**kwargs)`, refused with `RayUnavailable` if it has not answered in time
-    (a port that accepts connections but is no Ray head would keep it waiting)."""
-    failure: list[BaseException] = []
-
-    def start() -> None:
-        try:
-            init(**kwargs)
-        except BaseException as exc:  # noqa: BLE001 - re-raised below, in the caller's thread
-            failure.append(exc)
-
-    limit_s = choice.connect_timeout_s * 6 if choice.address else None
-    thread = threading.Thread(target=start, name="ray-init", daemon=True)
-    thread.start()
-    thread.join(limit_s)
-    where = f"--ray-address {choice.address}" if choice.address else "a local Ray"
-    if thread.is_alive():
-        raise RayUnavailable(f"{where}: Ray did not connect within {limit_s:g} s; check that "
-                             "the address is the head node's GCS port (6379 by default)")
-    if failure:
+    # On the calling thread: a Ray initialized from another thread dies at its first
+    # ray.put (measured: the process exits with status 1, no message). A port that accepts
+    # TCP but is no Ray head can still keep ray.init waiting; nothing answering is caught
+    # above.
+    try:
+        ray.init(**kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"--ray-address {choice.address}" if choice.address else "a local Ray"
         raise RayUnavailable(f"{where}: Ray failed to start or connect "
-                             f"({type(failure[0]).__name__}: {failure[0]})") from failure[0]
+                             f"({type(exc).__name__}: {exc})") from exc
+    return True
 
 
 def run_on_ray(grid: BarGrid, tasks: Sequence[WalkForwardTask], evaluate: Evaluator,

@@ -205,7 +205,7 @@ def test_cli_with_too_little_data_for_a_fold_exits_2_naming_the_options(tmp_path
     assert not (tmp_path / "var" / "walkforward_trials.sqlite").exists()
 
 
-def test_cli_refuses_a_policy_the_fast_backtester_cannot_batch(tmp_path: Path) -> None:
+def test_cli_refuses_a_policy_or_parameter_the_fast_backtester_cannot_batch(tmp_path: Path) -> None:
     config = tmp_path / "config.toml"
     config.write_text('[app]\ndata_dir = "var"\n')
     result = CliRunner().invoke(app, [
@@ -213,6 +213,11 @@ def test_cli_refuses_a_policy_the_fast_backtester_cannot_batch(tmp_path: Path) -
         "10", "--test-days", "5", "--config", str(config)])
     assert result.exit_code == 2
     assert "'magic'" in result.stderr and "choose among" in result.stderr
+    # and parameters the policy does not take, before any data is read
+    wrong = CliRunner().invoke(app, [
+        "walkforward", "--data", str(tmp_path), "--policies", "sma:window=3", "--train-days",
+        "10", "--test-days", "5", "--config", str(config)])
+    assert wrong.exit_code == 2 and "'window'" in wrong.stderr and "SmaBatch" in wrong.stderr
 
 
 def test_bars_after_a_test_window_change_nothing_in_that_fold() -> None:
@@ -232,3 +237,22 @@ def test_bars_after_a_test_window_change_nothing_in_that_fold() -> None:
     second = runner.walk_forward(crashed, folds[:1], policies, settings=settings)
     # then fold 0 comes out the same, to the bit, for every policy
     _assert_same_outcomes(first, second)
+
+
+@pytest.mark.slow
+def test_cli_ray_starts_a_local_ray_and_keeps_stdout_to_one_json_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    data = tmp_path / "bars"
+    write_bar_files(data, synthetic_grid(days=20))
+    config = tmp_path / "config.toml"
+    config.write_text('[app]\ndata_dir = "var"\n')
+    # a process of its own: Ray is started (on the main thread) and shut down by the command
+    done = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "walkforward", "--data", str(data), "--policies",
+         "sma", "--train-days", "10", "--test-days", "5", "--ray", "--config", str(config),
+         "--json"], capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1 and len(json.loads(lines[0])["folds"]) == 2
