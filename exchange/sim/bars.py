@@ -166,9 +166,9 @@ class BarStore:
     def _spill(self, before_row: int) -> None:
         """Move whole days of rows before `before_row` out of RAM."""
         for column in self._cols.values():
-            column.spill(before_row, COLD_BLOCK_ROWS, self._cold_dir)
-        self._traded.spill(before_row, COLD_BLOCK_ROWS, self._cold_dir)
-        self._trade_id_end.spill(before_row, COLD_BLOCK_ROWS, self._cold_dir)
+            column.spill(before_row, self.rows, COLD_BLOCK_ROWS, self._cold_dir)
+        self._traded.spill(before_row, self.rows, COLD_BLOCK_ROWS, self._cold_dir)
+        self._trade_id_end.spill(before_row, self.rows, COLD_BLOCK_ROWS, self._cold_dir)
 
     @property
     def first_ram_row(self) -> int:

@@ -14,6 +14,7 @@ with the process however it ends (kill -9 included); nothing is left behind in t
 
 from __future__ import annotations
 
+import ctypes
 import os
 import tempfile
 from collections.abc import Callable
@@ -21,6 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+
+def release_freed_heap() -> None:
+    """Hand memory freed by large temporaries back to the OS (glibc keeps freed heap pages
+    mapped, so RSS would still count them); a no-op where the C library is not glibc."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        return
 
 
 class ColdRows:
@@ -218,9 +229,12 @@ class TieredArray:
             old, self.cold = self.cold, self.cold.converted(transform)
             old.close()
 
-    def spill(self, before_row: int, block_rows: int, directory: Path | None) -> int:
+    def spill(self, before_row: int, stored_rows: int, block_rows: int,
+              directory: Path | None) -> int:
         """Move whole blocks of rows before `before_row` to the cold file; the RAM part keeps
-        its capacity. Returns the new offset (rows [0, offset) are cold)."""
+        its capacity, and only the written rows (< `stored_rows`) are copied into it: copying
+        the unwritten zeros too would touch, and so pay for, every page of the capacity.
+        Returns the new offset (rows [0, offset) are cold)."""
         blocks = (before_row - self.offset) // block_rows
         if blocks <= 0:
             return self.offset
@@ -229,6 +243,7 @@ class TieredArray:
         moved = blocks * block_rows
         self.cold.append(self.hot[:moved])
         remaining = np.zeros(self.hot.shape, self.hot.dtype)  # calloc: untouched rows cost no RSS
-        remaining[: self.hot.shape[0] - moved] = self.hot[moved:]
+        written = max(stored_rows - self.offset, moved)
+        remaining[: written - moved] = self.hot[moved:written]
         self.hot, self.offset = remaining, self.offset + moved
         return self.offset

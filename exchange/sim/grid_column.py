@@ -108,7 +108,8 @@ class GridColumn:
         """Reallocate to `capacity` rows, keeping the stored ones."""
         self._data.grow(capacity)
 
-    def spill(self, before_row: int, block_rows: int, directory: Path | None) -> int:
+    def spill(self, before_row: int, stored_rows: int, block_rows: int,
+              directory: Path | None) -> int:
         """Move whole blocks of rows before `before_row` out of RAM (exchange/sim/cold_rows.py);
         they read back the same. Returns the first row still in RAM."""
-        return self._data.spill(before_row, block_rows, directory)
+        return self._data.spill(before_row, stored_rows, block_rows, directory)

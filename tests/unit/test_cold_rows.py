@@ -105,6 +105,6 @@ def test_the_cold_file_takes_whole_blocks_and_refuses_rows_it_does_not_hold() ->
         cold.read(np.array([8]))
     array = TieredArray(8, 3, np.int32)
     array[slice(0, 8)] = np.arange(24, dtype=np.int32).reshape(8, 3)
-    array.spill(6, 4, None)
+    array.spill(6, 8, 4, None)
     with pytest.raises(IndexError, match="read-only"):
         array[slice(2, 3)] = np.zeros((1, 3), np.int32)
