@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import libm
+from strategies.rolling_kernel import append_rows_kernel, query_ranges_kernel
 from strategies.windows import (
     AVERAGE_WINDOWS,
     AVERAGE_WINDOWS_ARRAY,
@@ -37,8 +38,6 @@ from strategies.windows import (
 
 EXACT_EVERY = 64
 N_BLOCKS = RANGE_CAPACITY // RANGE_BLOCK + 2
-_LAST_HOUR = np.arange(RANGE_WINDOWS[0], dtype=np.int64)
-_HEAD = np.arange(RANGE_BLOCK - 1, dtype=np.int64)
 
 
 class BarRings:
@@ -81,65 +80,20 @@ class BarRings:
     def append_rows(self, rows: np.ndarray, minute: np.ndarray, close: np.ndarray,
                     high: np.ndarray, low: np.ndarray, quote_volume: np.ndarray) -> None:
         """Append one minute to each of `rows` (distinct; for each, the minute after its
-        last one, or its first): O(1) per row, vectorized across rows so the 500 bars
-        closing every minute cost one pass of numpy calls, not 500."""
-        first = self.n_seen[rows] == 0
-        self.first_minute[rows[first]] = minute[first]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ret = np.where(first, 0.0, libm.log(close / self.close[rows]))
-        column = rows[:, None]
-
-        slots = (minute[:, None] - AVERAGE_WINDOWS_ARRAY) % PRICE_CAPACITY
-        leave_close = self.ring_close[column, slots]
-        leave_qv = self.ring_qv[column, slots]
-        self.sum_close[rows] += close[:, None] - leave_close
-        sum_qv = self.sum_qv[rows] + (quote_volume[:, None] - leave_qv)
-        nonzero_qv = self.nonzero_qv[rows] + ((quote_volume != 0.0)[:, None].astype(np.int64)
-                                              - (leave_qv != 0.0))
-        # Exact zeros: a window with no volume must not carry drift.
-        self.sum_qv[rows] = np.where(nonzero_qv == 0, 0.0, sum_qv)
-        self.nonzero_qv[rows] = nonzero_qv
-        slot = minute % PRICE_CAPACITY
-        self.ring_close[rows, slot] = close
-        self.ring_qv[rows, slot] = quote_volume
-
-        slots = (minute[:, None] - RETURN_WINDOWS_ARRAY) % RETURN_CAPACITY
-        leave_ret = self.ring_ret[column, slots]
-        nonzero_ret = self.nonzero_ret[rows] + ((ret != 0.0)[:, None].astype(np.int64)
-                                                - (leave_ret != 0.0))
-        sum_ret = self.sum_ret[rows] + (ret[:, None] - leave_ret)
-        self.sum_ret[rows] = np.where(nonzero_ret == 0, 0.0, sum_ret)
-        leave_sq = leave_ret[:, SQUARE_SLOTS_ARRAY]
-        sum_ret2 = self.sum_ret2[rows] + ((ret * ret)[:, None] - leave_sq * leave_sq)
-        self.sum_ret2[rows] = np.where(nonzero_ret[:, SQUARE_SLOTS_ARRAY] == 0, 0.0, sum_ret2)
-        self.nonzero_ret[rows] = nonzero_ret
-        self.ring_ret[rows, minute % RETURN_CAPACITY] = ret
-        self.ring_simple[rows, minute % RETURN_CAPACITY] = libm.expm1(ret)
-
-        # Range lines: the value leaving each window is read before the write (the 1w
-        # window's leaving minute shares the slot being written).
-        slots = (minute[:, None] - RANGE_WINDOWS_ARRAY) % RANGE_CAPACITY
-        leave_high = self.ring_high[column, slots]
-        leave_low = self.ring_low[column, slots]
-        slot = minute % RANGE_CAPACITY
-        self.ring_high[rows, slot] = high
-        self.ring_low[rows, slot] = low
-        block = (minute // RANGE_BLOCK) % N_BLOCKS
-        starts = first | (minute % RANGE_BLOCK == 0)
-        self.block_high[rows, block] = np.where(starts, high,
-                                                np.fmax(self.block_high[rows, block], high))
-        self.block_low[rows, block] = np.where(starts, low,
-                                               np.fmin(self.block_low[rows, block], low))
-        old_high, old_low = self.high[rows], self.low[rows]
-        # O(1) unless an extreme itself leaves its window; those rows get a block query.
-        requery = first | (leave_high >= old_high).any(axis=1) | (
-            leave_low <= old_low).any(axis=1)
-        self.high[rows] = np.fmax(old_high, high[:, None])
-        self.low[rows] = np.fmin(old_low, low[:, None])
-
-        self.minute[rows] = minute
-        self.n_seen[rows] += 1
-        self.close[rows] = close
+        last one, or its first): O(1) per row, in one compiled pass over the rows
+        (strategies/rolling_kernel.py, bit for bit the array form it replaced)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        requery = append_rows_kernel(
+            rows, np.asarray(minute, dtype=np.int64), np.asarray(close, dtype=np.float64),
+            np.asarray(high, dtype=np.float64), np.asarray(low, dtype=np.float64),
+            np.asarray(quote_volume, dtype=np.float64),
+            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close,
+            self.ring_qv, self.ring_ret, self.ring_simple, self.ring_high, self.ring_low,
+            self.block_high, self.block_low, self.sum_close, self.sum_qv, self.nonzero_qv,
+            self.sum_ret, self.sum_ret2, self.nonzero_ret, self.high, self.low,
+            AVERAGE_WINDOWS_ARRAY, RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY,
+            RANGE_WINDOWS_ARRAY, RANGE_BLOCK,
+        )
         if requery.any():
             self._query_ranges(rows[requery])
         for row in rows[(self.n_seen[rows] + rows) % EXACT_EVERY == 0].tolist():
@@ -216,23 +170,8 @@ class BarRings:
         """High/low lines of `rows` for every RANGE_WINDOWS entry from the block maxima plus
         one partial head block: O(window / RANGE_BLOCK + RANGE_BLOCK) instead of O(window).
         A window of w minutes ending at minute m always spans the w / RANGE_BLOCK blocks
-        ending with m's block, plus the minutes from m - w + 1 up to the next boundary."""
-        rows = np.atleast_1d(rows)
-        minute = self.minute[rows][:, None]
-        column = rows[:, None]
-        slots = (minute - _LAST_HOUR) % RANGE_CAPACITY
-        self.high[rows, 0] = self.ring_high[column, slots].max(axis=1)
-        self.low[rows, 0] = self.ring_low[column, slots].min(axis=1)
-        for k in range(1, len(RANGE_WINDOWS)):
-            window = RANGE_WINDOWS[k]
-            blocks = (minute // RANGE_BLOCK - np.arange(window // RANGE_BLOCK)) % N_BLOCKS
-            first = minute - window + 1
-            head = first + _HEAD
-            in_head = head < -(-first // RANGE_BLOCK) * RANGE_BLOCK
-            head = head % RANGE_CAPACITY
-            high = np.fmax(self.block_high[column, blocks].max(axis=1),
-                           np.where(in_head, self.ring_high[column, head], -np.inf).max(axis=1))
-            low = np.fmin(self.block_low[column, blocks].min(axis=1),
-                          np.where(in_head, self.ring_low[column, head], np.inf).min(axis=1))
-            self.high[rows, k] = high
-            self.low[rows, k] = low
+        ending with m's block, plus the minutes from m - w + 1 up to the next boundary
+        (compiled: strategies/rolling_kernel.py)."""
+        query_ranges_kernel(np.atleast_1d(np.asarray(rows, dtype=np.int64)), self.minute,
+                            self.ring_high, self.ring_low, self.block_high, self.block_low,
+                            self.high, self.low, RANGE_WINDOWS_ARRAY, RANGE_BLOCK)

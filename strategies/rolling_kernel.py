@@ -1,0 +1,208 @@
+"""`BarRings.append_rows`' O(1) update of each row, compiled (numba): one pass per row.
+
+Why compiled: a minute's append was ~60 small numpy operations (gathers of the leaving
+values, the running sums, the range lines) whatever the number of rows, ~0.5 ms a minute
+at 20 coins, a tenth of a backtest minute. A scalar loop does the same arithmetic in the
+same order, so the results are bit-identical to that array form: each sum is updated as
+`s + (new - leaving)`, zero counts give exact zeros, `math.log`/`math.expm1` are the C
+library's (as `model.libm`'s), NaN-ignoring `fmax`/`fmin` for the range lines as numpy's.
+tests/unit/test_rolling_kernel.py holds the two equal on random rows and keeps the array
+form as its oracle. `error_model="numpy"`: x / 0 gives inf/NaN as in numpy, never raises.
+
+Left to numpy in `BarRings`: the range re-queries and the periodic exact recomputation
+(pairwise `np.sum`, whose order a loop would not reproduce).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+jit = njit(cache=True, error_model="numpy", nogil=True)
+
+
+@jit
+def _log(x: float) -> float:
+    """`model.libm.log` of one value (NaN below 0, -inf at 0)."""
+    if x < 0:
+        return math.nan
+    if x == 0:
+        return -math.inf
+    return math.log(x)
+
+
+@jit
+def _fmax(a: float, b: float) -> float:
+    """np.fmax: the larger, ignoring a NaN."""
+    if math.isnan(a):
+        return b
+    if math.isnan(b):
+        return a
+    return a if a >= b else b
+
+
+@jit
+def _fmin(a: float, b: float) -> float:
+    """np.fmin: the smaller, ignoring a NaN."""
+    if math.isnan(a):
+        return b
+    if math.isnan(b):
+        return a
+    return a if a <= b else b
+
+
+@jit
+def append_rows_kernel(
+    rows: np.ndarray, minute: np.ndarray, close: np.ndarray, high: np.ndarray,
+    low: np.ndarray, quote_volume: np.ndarray,
+    last_minute: np.ndarray, first_minute: np.ndarray, n_seen: np.ndarray,
+    last_close: np.ndarray, ring_close: np.ndarray, ring_qv: np.ndarray,
+    ring_ret: np.ndarray, ring_simple: np.ndarray, ring_high: np.ndarray,
+    ring_low: np.ndarray, block_high: np.ndarray, block_low: np.ndarray,
+    sum_close: np.ndarray, sum_qv: np.ndarray, nonzero_qv: np.ndarray, sum_ret: np.ndarray,
+    sum_ret2: np.ndarray, nonzero_ret: np.ndarray, range_high: np.ndarray,
+    range_low: np.ndarray, average_windows: np.ndarray, return_windows: np.ndarray,
+    square_slots: np.ndarray, range_windows: np.ndarray, range_block: int,
+) -> np.ndarray:
+    """Append one minute to each of `rows` (distinct) in place; returns which rows need a
+    range re-query (their first bar, or an extreme that left a window)."""
+    price_capacity = ring_close.shape[1]
+    return_capacity = ring_ret.shape[1]
+    range_capacity = ring_high.shape[1]
+    n_blocks = block_high.shape[1]
+    requery = np.zeros(rows.shape[0], dtype=np.bool_)
+    leave_ret = np.empty(return_windows.shape[0])
+    leave_high = np.empty(range_windows.shape[0])
+    leave_low = np.empty(range_windows.shape[0])
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        m = minute[i]
+        c = close[i]
+        qv = quote_volume[i]
+        first = n_seen[r] == 0
+        if first:
+            first_minute[r] = m
+        ret = 0.0 if first else _log(c / last_close[r])
+
+        # Averages: every leaving value is read before this minute's slot is written.
+        for k in range(average_windows.shape[0]):
+            slot = (m - average_windows[k]) % price_capacity
+            leave_close = ring_close[r, slot]
+            leave_qv = ring_qv[r, slot]
+            sum_close[r, k] = sum_close[r, k] + (c - leave_close)
+            new_sum_qv = sum_qv[r, k] + (qv - leave_qv)
+            count = nonzero_qv[r, k] + (np.int64(qv != 0.0) - np.int64(leave_qv != 0.0))
+            sum_qv[r, k] = 0.0 if count == 0 else new_sum_qv
+            nonzero_qv[r, k] = count
+        ring_close[r, m % price_capacity] = c
+        ring_qv[r, m % price_capacity] = qv
+
+        # Returns and squared returns (their windows are a subset, `square_slots`).
+        for k in range(return_windows.shape[0]):
+            leave_ret[k] = ring_ret[r, (m - return_windows[k]) % return_capacity]
+        for j in range(square_slots.shape[0]):
+            k = square_slots[j]
+            count = nonzero_ret[r, k] + (np.int64(ret != 0.0) - np.int64(leave_ret[k] != 0.0))
+            new_sum2 = sum_ret2[r, j] + (ret * ret - leave_ret[k] * leave_ret[k])
+            sum_ret2[r, j] = 0.0 if count == 0 else new_sum2
+        for k in range(return_windows.shape[0]):
+            count = nonzero_ret[r, k] + (np.int64(ret != 0.0) - np.int64(leave_ret[k] != 0.0))
+            new_sum = sum_ret[r, k] + (ret - leave_ret[k])
+            sum_ret[r, k] = 0.0 if count == 0 else new_sum
+            nonzero_ret[r, k] = count
+        ring_ret[r, m % return_capacity] = ret
+        ring_simple[r, m % return_capacity] = math.expm1(ret)
+
+        # Range lines: the leaving values first (the longest window's leaving minute
+        # shares the slot being written), then the block extremes and the O(1) update.
+        for k in range(range_windows.shape[0]):
+            slot = (m - range_windows[k]) % range_capacity
+            leave_high[k] = ring_high[r, slot]
+            leave_low[k] = ring_low[r, slot]
+        h = high[i]
+        lo = low[i]
+        ring_high[r, m % range_capacity] = h
+        ring_low[r, m % range_capacity] = lo
+        block = (m // range_block) % n_blocks
+        if first or m % range_block == 0:
+            block_high[r, block] = h
+            block_low[r, block] = lo
+        else:
+            block_high[r, block] = _fmax(block_high[r, block], h)
+            block_low[r, block] = _fmin(block_low[r, block], lo)
+        again = first
+        for k in range(range_windows.shape[0]):
+            old_high = range_high[r, k]
+            old_low = range_low[r, k]
+            again = again or leave_high[k] >= old_high or leave_low[k] <= old_low
+            range_high[r, k] = _fmax(old_high, h)
+            range_low[r, k] = _fmin(old_low, lo)
+        requery[i] = again
+
+        last_minute[r] = m
+        n_seen[r] += 1
+        last_close[r] = c
+    return requery
+
+
+@jit
+def _max_propagating(acc: float, value: float) -> float:
+    """One step of np.max: NaN wins, else the larger."""
+    if math.isnan(acc):
+        return acc
+    if math.isnan(value):
+        return value
+    return value if value > acc else acc
+
+
+@jit
+def _min_propagating(acc: float, value: float) -> float:
+    """One step of np.min: NaN wins, else the smaller."""
+    if math.isnan(acc):
+        return acc
+    if math.isnan(value):
+        return value
+    return value if value < acc else acc
+
+
+@jit
+def query_ranges_kernel(
+    rows: np.ndarray, last_minute: np.ndarray, ring_high: np.ndarray, ring_low: np.ndarray,
+    block_high: np.ndarray, block_low: np.ndarray, range_high: np.ndarray,
+    range_low: np.ndarray, range_windows: np.ndarray, range_block: int,
+) -> None:
+    """`BarRings._query_ranges`: each row's high/low line of every range window, from the
+    first window's minutes, then the block extremes plus one partial head block (extremes
+    are exact in any order, and NaN propagates as in np.max/np.min, so this is bit for bit
+    the array form)."""
+    range_capacity = ring_high.shape[1]
+    n_blocks = block_high.shape[1]
+    for i in range(rows.shape[0]):
+        r = rows[i]
+        m = last_minute[r]
+        high, low = -math.inf, math.inf
+        for j in range(range_windows[0]):
+            slot = (m - j) % range_capacity
+            high = _max_propagating(high, ring_high[r, slot])
+            low = _min_propagating(low, ring_low[r, slot])
+        range_high[r, 0] = high
+        range_low[r, 0] = low
+        for k in range(1, range_windows.shape[0]):
+            window = range_windows[k]
+            block_max, block_min = -math.inf, math.inf
+            for j in range(window // range_block):
+                block = (m // range_block - j) % n_blocks
+                block_max = _max_propagating(block_max, block_high[r, block])
+                block_min = _min_propagating(block_min, block_low[r, block])
+            first = m - window + 1
+            boundary = -(-first // range_block) * range_block
+            head_max, head_min = -math.inf, math.inf
+            for j in range(range_block - 1):
+                if first + j < boundary:
+                    slot = (first + j) % range_capacity
+                    head_max = _max_propagating(head_max, ring_high[r, slot])
+                    head_min = _min_propagating(head_min, ring_low[r, slot])
+            range_high[r, k] = _fmax(block_max, head_max)
+            range_low[r, k] = _fmin(block_min, head_min)

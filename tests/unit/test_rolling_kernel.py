@@ -1,0 +1,162 @@
+"""The compiled ring update against the array form it replaced: the same state, bit for bit.
+
+`BarRings.append_rows` and `_query_ranges` run strategies/rolling_kernel.py; the numpy
+forms they replaced are kept below as oracles (`append_rows_oracle`, `query_ranges_oracle`).
+Two rings fed the same random minutes (first bars, late listings in any row order, zero
+volumes, flat bars, new range extremes, windows wrapping) must hold identical arrays: every
+sum, count, ring slot and range line.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from model import libm
+from strategies.rolling import EXACT_EVERY, N_BLOCKS, BarRings
+from strategies.windows import (
+    AVERAGE_WINDOWS_ARRAY,
+    PRICE_CAPACITY,
+    RANGE_BLOCK,
+    RANGE_CAPACITY,
+    RANGE_WINDOWS,
+    RANGE_WINDOWS_ARRAY,
+    RETURN_CAPACITY,
+    RETURN_WINDOWS_ARRAY,
+    SQUARE_SLOTS_ARRAY,
+)
+
+LAST_HOUR = np.arange(RANGE_WINDOWS[0], dtype=np.int64)
+HEAD = np.arange(RANGE_BLOCK - 1, dtype=np.int64)
+
+
+def append_rows_oracle(self: BarRings, rows: np.ndarray, minute: np.ndarray, close: np.ndarray,
+            high: np.ndarray, low: np.ndarray, quote_volume: np.ndarray) -> None:
+    """The array form `append_rows` had before its compiled kernel, kept as the oracle."""
+    first = self.n_seen[rows] == 0
+    self.first_minute[rows[first]] = minute[first]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(first, 0.0, libm.log(close / self.close[rows]))
+    column = rows[:, None]
+
+    slots = (minute[:, None] - AVERAGE_WINDOWS_ARRAY) % PRICE_CAPACITY
+    leave_close = self.ring_close[column, slots]
+    leave_qv = self.ring_qv[column, slots]
+    self.sum_close[rows] += close[:, None] - leave_close
+    sum_qv = self.sum_qv[rows] + (quote_volume[:, None] - leave_qv)
+    nonzero_qv = self.nonzero_qv[rows] + ((quote_volume != 0.0)[:, None].astype(np.int64)
+                                          - (leave_qv != 0.0))
+    # Exact zeros: a window with no volume must not carry drift.
+    self.sum_qv[rows] = np.where(nonzero_qv == 0, 0.0, sum_qv)
+    self.nonzero_qv[rows] = nonzero_qv
+    slot = minute % PRICE_CAPACITY
+    self.ring_close[rows, slot] = close
+    self.ring_qv[rows, slot] = quote_volume
+
+    slots = (minute[:, None] - RETURN_WINDOWS_ARRAY) % RETURN_CAPACITY
+    leave_ret = self.ring_ret[column, slots]
+    nonzero_ret = self.nonzero_ret[rows] + ((ret != 0.0)[:, None].astype(np.int64)
+                                            - (leave_ret != 0.0))
+    sum_ret = self.sum_ret[rows] + (ret[:, None] - leave_ret)
+    self.sum_ret[rows] = np.where(nonzero_ret == 0, 0.0, sum_ret)
+    leave_sq = leave_ret[:, SQUARE_SLOTS_ARRAY]
+    sum_ret2 = self.sum_ret2[rows] + ((ret * ret)[:, None] - leave_sq * leave_sq)
+    self.sum_ret2[rows] = np.where(nonzero_ret[:, SQUARE_SLOTS_ARRAY] == 0, 0.0, sum_ret2)
+    self.nonzero_ret[rows] = nonzero_ret
+    self.ring_ret[rows, minute % RETURN_CAPACITY] = ret
+    self.ring_simple[rows, minute % RETURN_CAPACITY] = libm.expm1(ret)
+
+    # Range lines: the value leaving each window is read before the write (the 1w
+    # window's leaving minute shares the slot being written).
+    slots = (minute[:, None] - RANGE_WINDOWS_ARRAY) % RANGE_CAPACITY
+    leave_high = self.ring_high[column, slots]
+    leave_low = self.ring_low[column, slots]
+    slot = minute % RANGE_CAPACITY
+    self.ring_high[rows, slot] = high
+    self.ring_low[rows, slot] = low
+    block = (minute // RANGE_BLOCK) % N_BLOCKS
+    starts = first | (minute % RANGE_BLOCK == 0)
+    self.block_high[rows, block] = np.where(starts, high,
+                                            np.fmax(self.block_high[rows, block], high))
+    self.block_low[rows, block] = np.where(starts, low,
+                                           np.fmin(self.block_low[rows, block], low))
+    old_high, old_low = self.high[rows], self.low[rows]
+    # O(1) unless an extreme itself leaves its window; those rows get a block query.
+    requery = first | (leave_high >= old_high).any(axis=1) | (
+        leave_low <= old_low).any(axis=1)
+    self.high[rows] = np.fmax(old_high, high[:, None])
+    self.low[rows] = np.fmin(old_low, low[:, None])
+
+    self.minute[rows] = minute
+    self.n_seen[rows] += 1
+    self.close[rows] = close
+    if requery.any():
+        query_ranges_oracle(self, rows[requery])
+    for row in rows[(self.n_seen[rows] + rows) % EXACT_EVERY == 0].tolist():
+        self.recompute_sums(row)
+
+
+def query_ranges_oracle(self: BarRings, rows: np.ndarray) -> None:
+    """The array form `_query_ranges` had before its compiled kernel, kept as the oracle."""
+    rows = np.atleast_1d(rows)
+    minute = self.minute[rows][:, None]
+    column = rows[:, None]
+    slots = (minute - LAST_HOUR) % RANGE_CAPACITY
+    self.high[rows, 0] = self.ring_high[column, slots].max(axis=1)
+    self.low[rows, 0] = self.ring_low[column, slots].min(axis=1)
+    for k in range(1, len(RANGE_WINDOWS)):
+        window = RANGE_WINDOWS[k]
+        blocks = (minute // RANGE_BLOCK - np.arange(window // RANGE_BLOCK)) % N_BLOCKS
+        first = minute - window + 1
+        head = first + HEAD
+        in_head = head < -(-first // RANGE_BLOCK) * RANGE_BLOCK
+        head = head % RANGE_CAPACITY
+        high = np.fmax(self.block_high[column, blocks].max(axis=1),
+                       np.where(in_head, self.ring_high[column, head], -np.inf).max(axis=1))
+        low = np.fmin(self.block_low[column, blocks].min(axis=1),
+                      np.where(in_head, self.ring_low[column, head], np.inf).min(axis=1))
+        self.high[rows, k] = high
+        self.low[rows, k] = low
+
+
+def _assert_same(compiled: BarRings, oracle: BarRings, minute: int) -> None:
+    mine = {k: v for k, v in vars(compiled).items() if isinstance(v, np.ndarray)}
+    theirs = {k: v for k, v in vars(oracle).items() if isinstance(v, np.ndarray)}
+    assert mine.keys() == theirs.keys()
+    for name, value in mine.items():
+        assert value.dtype == theirs[name].dtype, name
+        assert value.tobytes() == theirs[name].tobytes(), f"{name} differs at minute {minute}"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_compiled_update_equals_the_array_form(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    n = 7
+    compiled, oracle = BarRings(n), BarRings(n)
+    listed = rng.integers(0, 400, n)  # late listings
+    price = np.exp(rng.normal(3.0, 2.0, n))
+    for minute in range(1600):
+        move = rng.normal(0.0, 0.004, n) * (rng.random(n) > 0.3)  # flat minutes: zero returns
+        price = price * np.exp(move)
+        rows = np.flatnonzero(minute >= listed)
+        rng.shuffle(rows)  # rows come in any order
+        close = price[rows]
+        wick = rng.random(rows.size) > 0.1
+        high = close * (1.0 + rng.exponential(0.002, rows.size) * wick)
+        low = close * (1.0 - rng.exponential(0.002, rows.size) * wick)
+        volume = rng.exponential(50.0, rows.size) * (rng.random(rows.size) > 0.2)  # zeros
+        quiet = rng.random(rows.size) < 0.05  # no trade: a flat bar at the last close
+        known = compiled.n_seen[rows] > 0
+        flat = quiet & known
+        close[flat] = compiled.close[rows[flat]]
+        high[flat], low[flat], volume[flat] = close[flat], close[flat], 0.0
+        minutes = np.full(rows.size, minute, dtype=np.int64)
+        compiled.append_rows(rows, minutes, close, high, low, volume)
+        append_rows_oracle(oracle, rows, minutes, close, high, low, volume)
+        if minute % 20 == 0 or minute == 1599:  # a difference stays in the sums and rings
+            _assert_same(compiled, oracle, minute)
+    assert compiled.n_seen.min() > RANGE_BLOCK * 20  # windows wrapped, blocks cycled
+    every_row = np.arange(n)  # a re-query of every row (as append_many does) agrees too
+    compiled._query_ranges(every_row)
+    query_ranges_oracle(oracle, every_row)
+    _assert_same(compiled, oracle, minute)
