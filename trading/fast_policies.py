@@ -19,8 +19,8 @@ from typing import Protocol
 import numpy as np
 
 from strategies.baselines import BaselinePolicy, BuyHoldPolicy, SmaCrossPolicy
-from strategies.feature_columns import FEATURE_NAMES
-from strategies.features_batch import MinuteGrid, features_from_history
+from strategies.feature_columns import FEATURE_NAMES, Primitives, assemble
+from strategies.features_batch import MinuteGrid, grid_primitives
 from strategies.policy import Action, DecisionView, Holding, PolicyAction, Quote, RestingOrder
 from strategies.ranking import RankedCoin, RankingSettings, score_features
 from trading.fast_kernel import sma_above
@@ -268,11 +268,16 @@ class BaselineBatch:
             exit_slippage_pct=self.exit_slippage_pct)
         steps, n = len(quotes.rows), len(grid.symbols)
         self._score, self._drift = np.full((steps, n), np.nan), np.full((steps, n), np.nan)
-        chunk = max(1, 2_000_000 // max(n * len(FEATURE_NAMES), 1))  # bounded memory
+        # `features_from_history(grid, at=rows)` a chunk of steps at a time (bounded memory),
+        # on window statistics computed once for the whole grid.
+        primitives = grid_primitives(grid)
+        chunk = max(1, 2_000_000 // max(n * len(FEATURE_NAMES), 1))
         for begin in range(0, steps, chunk):
             at = quotes.rows[begin: begin + chunk]
-            scores = score_features(features_from_history(grid, at=at), FEATURE_NAMES,
-                                    ranking, require_quotes=False)
+            rows = Primitives(**{name: getattr(primitives, name)[at]
+                                 for name in Primitives.__slots__})
+            scores = score_features(assemble(rows, bar_ms=grid.bar_ms), FEATURE_NAMES,
+                                    ranking, require_quotes=False, bar_ms=grid.bar_ms)
             ok = scores.eligible & np.isfinite(scores.probability)
             self._score[begin: begin + chunk] = np.where(ok, scores.probability, np.nan)
             self._drift[begin: begin + chunk] = scores.drift
