@@ -31,7 +31,13 @@ from bot.research.backtest import BacktestResult
 from exchange.feeds.replay import ReplayFeed
 from exchange.sim.bar_files import load_bar_grid
 from exchange.sim.replay import ReplaySource, infer_instrument
-from exchange.sim.ticks import floor_to_grid, synthesize_ticks
+from exchange.sim.ticks import (
+    SPREAD_RANGE_WIDENING,
+    floor_to_grid,
+    path_positions,
+    round_to_grid,
+)
+from model import libm
 from model.instruments import Instrument
 from model.market import MINUTE_MS
 from model.timeframes import Timeframe
@@ -58,30 +64,60 @@ def replay_inputs(config: Config, data_dir: Path, *, warmup_minutes: int = 1440)
     instruments = ReplayFeed(source, on_tick=_ignore, on_bar=_ignore).instruments
     by_symbol = {i.symbol: i for i in instruments}
     store = source.store
-    rows, n = store.rows, len(source.symbols)
-    columns = {name: np.full((rows, n), np.nan) for name in
-               ("open", "high", "low", "close", "volume", "quote_volume", "bid", "ask")}
-    spread = source.spread_bps()
-    for row in range(rows):
-        bars = store.minute(row)
-        if not len(bars):
-            continue
-        index = bars.index
-        for name in ("open", "high", "low", "close", "quote_volume"):
-            columns[name][row, index] = getattr(bars, name)
-        # The closed kline's volume is the player's running volume at the minute's end.
-        columns["volume"][row, index] = floor_to_grid(bars.volume * 1.0, source.lot[index])
-        ticks = synthesize_ticks(bars, source.tick, source.lot, spread, source.ticks_per_bar,
-                                 source.seed)
-        columns["bid"][row, index] = ticks.bid[-1]
-        columns["ask"][row, index] = ticks.ask[-1]
-    parsed = {name: _parsed(values) for name, values in columns.items()}
+    rows = slice(0, store.rows)
+    traded = np.asarray(store.column("traded", rows), dtype=bool)
+    bars = {name: np.where(traded, store.column(name, rows).astype(np.float64), np.nan)
+            for name in ("open", "high", "low", "close", "volume", "quote_volume")}
+    # The closed kline's volume is the player's running volume at the minute's end.
+    bars["volume"] = floor_to_grid(bars["volume"] * 1.0, source.lot[None, :])
+    bid, ask = last_tick_quotes(bars, traded, source, int(store.first_open_ms))
+    parsed = {name: _parsed(values) for name, values in (*bars.items(), ("bid", bid),
+                                                         ("ask", ask))}
     grid = BarGrid(symbols=tuple(source.symbols), start_ms=int(store.first_open_ms),
                    bar_ms=MINUTE_MS, **{name: parsed[name] for name in
                                         ("open", "high", "low", "close", "quote_volume")})
     market = FastMarket(tuple(by_symbol[s] for s in source.symbols), parsed["volume"],
                         parsed["bid"], parsed["ask"])
     return FastInputs(grid, market, (source.now_ms - int(store.first_open_ms)) // MINUTE_MS)
+
+
+def last_tick_quotes(bars: dict[str, np.ndarray], traded: np.ndarray, source: ReplaySource,
+                     first_open_ms: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bid and ask of each minute's last synthesized tick, [T, n] (NaN where no bar):
+    `exchange.sim.ticks.synthesize_ticks` for the whole grid at once, operation for operation
+    on its last two ticks; only its spread noise is drawn minute by minute, from the same
+    generator seeded by (seed, minute), since each minute's draw depends on its seed."""
+    ticks_per_bar, n_all = source.ticks_per_bar, len(source.symbols)
+    o, h, low, c = (np.where(traded, bars[name], 1.0) for name in ("open", "high", "low", "close"))
+    tick = source.tick[None, :]
+    first_minute = first_open_ms // MINUTE_MS
+    draws = np.empty(o.shape)
+    for row in np.flatnonzero(traded.any(axis=1)).tolist():
+        rng = np.random.default_rng([source.seed, first_minute + row])
+        draws[row] = rng.standard_normal((ticks_per_bar, n_all))[-1]
+    spread_noise = libm.exp(0.3 * draws)
+    up = c >= o
+    waypoints = np.stack([o, np.where(up, low, h), np.where(up, h, low), c])
+    position = path_positions(ticks_per_bar) * 3.0
+    leg = np.minimum(position.astype(np.int64), 2)
+    frac = position - leg
+
+    def tick_last(j: int) -> np.ndarray:
+        at = int(leg[j])
+        last = waypoints[at] + frac[j] * (waypoints[at + 1] - waypoints[at])
+        return np.clip(round_to_grid(last, tick), low, h)
+
+    last = tick_last(ticks_per_bar - 1)
+    previous = o if ticks_per_bar == 1 else tick_last(ticks_per_bar - 2)
+    relative_range = (h - low) / np.maximum(c, 1e-300)
+    spread_price = c * source.spread_bps()[None, :] * 1e-4 * (
+        1.0 + SPREAD_RANGE_WIDENING * relative_range)
+    spread = np.maximum(1.0, np.round(spread_price * spread_noise / tick)) * tick
+    bid = np.where(last >= previous, last - spread, last)
+    bid = np.where(bid <= 0, last, bid)
+    ask = round_to_grid(bid + spread, tick)
+    bid = round_to_grid(bid, tick)
+    return np.where(traded, bid, np.nan), np.where(traded, ask, np.nan)
 
 
 def bar_inputs(data_dir: Path, timeframe: Timeframe, *, warmup_bars: int = 1440) -> FastInputs:
