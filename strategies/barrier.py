@@ -84,8 +84,10 @@ def probability_up_first_by_row(up: float, down: float, drift: np.ndarray, sigma
         ok, a, b, m = _standardized(up, down, drift[batch], sigma[batch])
         per_row = _image_counts(a, b, m, horizon).max(axis=-1, initial=1.0)
         part = out[batch]
+        part[...] = np.nan
         for images in np.unique(per_row):
-            at = np.flatnonzero(per_row == images)
+            # Only the cells with a probability: the others set the row's length, no value.
+            at = (per_row == images)[:, None] & ok
             part[at] = _series(ok[at], a[at], b[at], m[at], float(horizon), int(images))
     return out
 
