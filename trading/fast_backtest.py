@@ -29,14 +29,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
 from model import libm
-from model.fills import FillParams
 from model.instruments import Instrument, Side
-from model.market import MINUTE_MS
 from model.orders import OrderEvent, OrderRequest, OrderType
 from risk.gate import (
     Approved,
@@ -47,104 +45,22 @@ from risk.gate import (
     MarketView,
     RiskGate,
 )
-from risk.limits import RiskLimits
 from risk.state import TradingMode, TradingState, evaluate, utc_day_start_ms
 from risk.var import ReturnHistory
 from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, PolicyAction
 from trading.fast_account import FastAccount
 from trading.fast_kernel import marks
+from trading.fast_market import (
+    DAY_MS,
+    RETURN_HISTORY_BARS,
+    ConfigLike,
+    FastMarket,
+    FastSettings,
+    generic_instrument,
+)
 from trading.fast_policies import NEVER, BatchPolicy, BatchView, StepQuotes, forward_filled
 from trading.performance import Performance, RoundTrip, performance
-
-DAY_MS = 86_400_000
-RETURN_HISTORY_BARS = 1440  # the trader's RETURN_HISTORY_MINUTES at 1m
-_QUOTES = ("USDT", "BUSD", "USDC", "USD", "BTC", "ETH", "BNB", "KRW", "EUR")
-
-
-class _FillsSection(Protocol):
-    @property
-    def maker_fee_bps(self) -> float: ...
-
-    @property
-    def taker_fee_bps(self) -> float: ...
-
-    @property
-    def max_volume_share(self) -> float: ...
-
-
-class _RiskSection(Protocol):
-    def model_dump(self) -> dict[str, Any]: ...
-
-
-class ConfigLike(Protocol):
-    """What `FastSettings.from_config` reads of bot.config.Config (trading/ cannot import
-    bot): `[fills]` and `[risk]`."""
-
-    @property
-    def fills(self) -> _FillsSection: ...
-
-    @property
-    def risk(self) -> _RiskSection: ...
-
-
-@dataclass(frozen=True, slots=True)
-class FastSettings:
-    """The fill model and risk limits of a run, as the engine takes them from the config."""
-
-    fill_params: FillParams
-    limits: RiskLimits
-    bar_ms: int = MINUTE_MS
-    return_history_bars: int = RETURN_HISTORY_BARS
-
-    @classmethod
-    def from_config(cls, config: ConfigLike, bar_ms: int = MINUTE_MS) -> FastSettings:
-        """Fees and volume share from `[fills]`, limits from `[risk]` (bot.app.assembly's
-        `fill_params` and `RiskLimits.from_mapping`, the trader's recipe)."""
-        fills_section = config.fills
-        return cls(
-            fill_params=FillParams(max_volume_share=fills_section.max_volume_share,
-                                   maker_fee_bps=fills_section.maker_fee_bps,
-                                   taker_fee_bps=fills_section.taker_fee_bps),
-            limits=RiskLimits.from_mapping(config.risk.model_dump()),
-            bar_ms=bar_ms,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class FastMarket:
-    """What a grid of bars lacks for trading: each column's instrument, the base volume of
-    each bar, and the bid/ask the engine's book holds after each row (NaN = unchanged)."""
-
-    instruments: tuple[Instrument, ...]
-    volume: np.ndarray  # [T, n]
-    bid: np.ndarray  # [T, n]
-    ask: np.ndarray  # [T, n]
-
-    @classmethod
-    def from_grid(cls, grid: MinuteGrid,
-                  instruments: tuple[Instrument, ...] | None = None) -> FastMarket:
-        """Without ticks: volume = quote volume / mean(OHLC), bid = close, ask = close plus
-        one tick; instruments, when not given, on an 8-decimal grid with no minimums and
-        the quote asset read from the symbol's end (USDT, BTC, ...)."""
-        chosen = instruments or tuple(generic_instrument(s) for s in grid.symbols)
-        if len(chosen) != len(grid.symbols):
-            raise ValueError(f"{len(chosen)} instruments for {len(grid.symbols)} grid columns")
-        typical = (grid.open + grid.high + grid.low + grid.close) / 4.0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            volume = np.where(typical > 0, grid.quote_volume / typical, 0.0)
-        tick = np.array([float(i.tick) for i in chosen])
-        return cls(chosen, np.where(np.isfinite(grid.close), volume, np.nan), grid.close.copy(),
-                   grid.close + tick[None, :])
-
-
-def generic_instrument(symbol: str) -> Instrument:
-    """An 8-decimal instrument with no minimum order for a grid symbol like "ETHBTC"."""
-    quote = next((q for q in _QUOTES if symbol.endswith(q) and len(symbol) > len(q)), symbol[-3:])
-    step = Decimal("0.00000001")
-    return Instrument(symbol=symbol, base=symbol[: -len(quote)], quote=quote, tick=step,
-                      lot=step, min_notional=Decimal(0), min_qty=step,
-                      max_qty=Decimal(90000000000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -456,4 +372,5 @@ def _dominant_quote(instruments: tuple[Instrument, ...]) -> str:
     return max(sorted(counts), key=lambda q: counts[q])
 
 
-__all__ = ["NEVER", "FastMarket", "FastRun", "FastSettings", "run_fast"]
+__all__ = ["NEVER", "RETURN_HISTORY_BARS", "ConfigLike", "FastMarket", "FastRun",
+           "FastSettings", "generic_instrument", "run_fast"]
