@@ -174,7 +174,8 @@ def run_fast_backtest(
     opened_ms = grid.start_ms + start_row * grid.bar_ms
     digest = write_ledger(db_path, run, inputs.market.instruments, deposit, opened_ms)
     tradable = sum(1 for i in inputs.market.instruments if i.quote == run.quote_asset)
-    return BacktestResult(policy, run.quote_asset, tradable, stop_row - start_row,
+    minutes = (stop_row - start_row) * grid.bar_ms // MINUTE_MS  # the window, in minutes
+    return BacktestResult(policy, run.quote_asset, tradable, minutes,
                           run.performance(), digest, time.perf_counter() - started)
 
 

@@ -86,6 +86,7 @@ def test_fast_engine_trades_hourly_bars(tmp_path: Path) -> None:
     assert code == 0, out
     figures = json.loads(out.strip().splitlines()[-1])
     assert figures["quote_asset"] == "USDT" and figures["trades"] > 0
+    assert figures["minutes"] == 200 * 60  # half of the 400 hours is warm-up; in minutes
 
 
 def test_event_engine_refuses_other_timeframes_and_names_the_fast_engine(market: Path,
