@@ -7,7 +7,8 @@ returns the engine's own `PolicyAction`s, so the risk gate sizes them exactly as
 trader does. Signals must be causal: what step k computes may read rows up to its own.
 
 Parameters equal the engine policies' defaults (strategies/baselines.py), and the
-decisions are the same: `buyhold` and `sma` are held to the engine by the parity test.
+decisions are the same: `buyhold`, `sma` and `baseline` are held to the engine by the parity
+test (tests/integration/test_fast_backtest_parity.py).
 """
 
 from __future__ import annotations
