@@ -181,8 +181,8 @@ def _child_fast(data_dir: str, from_ms: int, to_ms: int, balance: str | None) ->
     `run_fast` best of ROUNDS; SMA once more end to end into a ledger."""
     from bot.config import load_config
     from bot.research.fast_backtest import replay_inputs, run_fast_backtest, window_rows
+    from trading.batch_policies import make_batch_policy
     from trading.fast_backtest import FastSettings, run_fast
-    from trading.fast_policies import make_batch_policy
 
     config = load_config(None, environ={})
     deposit = Decimal(balance) if balance is not None else \

@@ -103,6 +103,9 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
     stop = length if stop_row is None else min(stop_row, length)
     if not 0 <= start_row <= stop:
         raise ValueError(f"start_row {start_row} outside the grid's rows 0..{stop}")
+    if settings.bar_ms != grid.bar_ms:  # else the VaR horizon scaling reads the wrong period
+        raise ValueError(f"settings are for {settings.bar_ms} ms bars, the grid has "
+                         f"{grid.bar_ms} ms bars: FastSettings.from_config(config, grid.bar_ms)")
     quote = quote_asset or _dominant_quote(market.instruments)
     has_bar = np.isfinite(grid.close)
     rows = start_row + np.flatnonzero(has_bar[start_row:stop].any(axis=1)).astype(np.int64)

@@ -13,7 +13,7 @@ test (tests/integration/test_fast_backtest_parity.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -394,25 +394,5 @@ def forward_filled(values: np.ndarray) -> np.ndarray:
     return np.where(newest >= 0, filled, np.nan)
 
 
-BATCH_POLICIES: dict[str, Callable[..., BatchPolicy]] = {
-    "baseline": BaselineBatch,
-    "flat": FlatBatch,
-    "buyhold": BuyHoldBatch,
-    "sma": SmaBatch,
-    "topk": TopKBatch,
-}
-
-
-def make_batch_policy(name: str, **params: object) -> BatchPolicy:
-    """The named batch policy; ValueError naming the known ones otherwise."""
-    try:
-        factory = BATCH_POLICIES[name]
-    except KeyError:
-        known = ", ".join(sorted(BATCH_POLICIES))
-        raise ValueError(f"no batch policy {name!r} for --engine fast; choose one of: {known}"
-                         ) from None
-    return factory(**params)
-
-
-__all__: Sequence[str] = ("BATCH_POLICIES", "BatchPolicy", "BatchView", "StepQuotes",
-                          "forward_filled", "make_batch_policy", "momentum")
+__all__: Sequence[str] = ("BatchPolicy", "BatchView", "StepQuotes", "forward_filled",
+                          "momentum")

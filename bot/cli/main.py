@@ -203,7 +203,7 @@ def backtest(
     from bot.research.fast_backtest import run_fast_backtest
     from model.errors import ConfigError, DataError
     from strategies.baselines import POLICIES
-    from trading.fast_policies import BATCH_POLICIES
+    from trading.batch_policies import BATCH_POLICIES
 
     config = load(config_path)
     if engine not in ("event", "fast"):

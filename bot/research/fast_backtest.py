@@ -44,8 +44,8 @@ from model.timeframes import Timeframe
 from state.codec import BalanceSet
 from state.ledger import Ledger
 from strategies.features_batch import BarGrid
+from trading.batch_policies import make_batch_policy
 from trading.fast_backtest import FastMarket, FastRun, FastSettings, generic_instrument, run_fast
-from trading.fast_policies import make_batch_policy
 
 
 @dataclass(frozen=True, slots=True)

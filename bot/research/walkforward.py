@@ -217,7 +217,7 @@ def fast_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
 def check_policies(specs: Sequence[PolicySpec]) -> None:
     """Refuse a policy the fast backtester cannot batch, or parameters it does not take,
     before any data is loaded (inside a Ray task the error would come back wrapped)."""
-    from trading.fast_policies import BATCH_POLICIES
+    from trading.batch_policies import BATCH_POLICIES
 
     unknown = [spec.name for spec in specs if spec.name not in BATCH_POLICIES]
     if unknown:
@@ -230,7 +230,7 @@ def check_policies(specs: Sequence[PolicySpec]) -> None:
 def batch_policy(name: str, params: Mapping[str, Any]) -> Any:
     """A fresh batch policy of the fast backtester by name; `WalkForwardError` naming the
     known ones otherwise."""
-    from trading.fast_policies import BATCH_POLICIES
+    from trading.batch_policies import BATCH_POLICIES
 
     if name not in BATCH_POLICIES:
         raise WalkForwardError(f"--policies: no batch policy {name!r}; choose among "

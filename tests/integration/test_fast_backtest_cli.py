@@ -102,7 +102,7 @@ def test_fast_engine_refuses_a_policy_it_cannot_batch(market: Path, tmp_path: Pa
     code, out = backtest("--engine", "fast", "--policy", "rl", "--data", str(market),
                          "--db", str(tmp_path / "x.sqlite"))
     assert code == 2
-    assert "baseline, buyhold, flat, sma, topk" in " ".join(out.split())
+    assert "baseline, buyhold, flat, forecast, sma, topk" in " ".join(out.split())
     assert not (tmp_path / "x.sqlite").exists()
 
 

@@ -13,8 +13,8 @@ from model.fills import FillParams
 from model.market import MINUTE_MS
 from risk.limits import RiskLimits
 from strategies.features_batch import BarGrid
+from trading.batch_policies import BATCH_POLICIES, make_batch_policy
 from trading.fast_backtest import FastMarket, FastSettings, run_fast
-from trading.fast_policies import BATCH_POLICIES, make_batch_policy
 
 START_MS = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS
 WARMUP = 1500
@@ -136,9 +136,9 @@ def test_topk_holds_the_best_scored_coins() -> None:
 
 
 def test_an_unknown_batch_policy_is_refused_with_the_known_names() -> None:
-    with pytest.raises(ValueError, match=r"baseline, buyhold, flat, sma, topk"):
+    with pytest.raises(ValueError, match=r"baseline, buyhold, flat, forecast, sma, topk"):
         make_batch_policy("rl")
-    assert {"baseline", "flat", "buyhold", "sma", "topk"} <= set(BATCH_POLICIES)
+    assert {"baseline", "flat", "buyhold", "sma", "topk", "forecast"} <= set(BATCH_POLICIES)
 
 
 def test_a_market_for_other_columns_is_refused() -> None:

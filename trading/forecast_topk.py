@@ -1,0 +1,79 @@
+"""Forecast top-k: hold the k coins with the highest forecast return, refit per fold.
+
+The forecast is `strategies/forecast/signal.py`'s: fit on the training rows only (purged: a
+training row's target ends before the training stop), predicting the expected log return
+over `horizon_minutes` on every later row, sampled once per horizon (`held_for`) so the
+holdings change at most once per horizon instead of on every rank swap between two bars.
+`TopKBatch` then trades it like any score: marketable limits, the risk gate's sizing, the
+fill model.
+
+Where the training stops: `fit(grid, train_stop_row)` says so in a walk-forward (the fold's
+training window; an embargo then separates it from the test rows). Without a `fit` call
+(`entasis backtest --engine fast --policy forecast`) it trains on every row before the
+backtest's first step, i.e. the warm-up.
+
+The fit happens in `prepare`, on the grid the run is given: the signal reads no row at or
+after the training stop for training (tests/unit/test_forecast_signal.py), so handing it the
+test rows too only lets it predict them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from model.market import MINUTE_MS
+from strategies.features_batch import MinuteGrid
+from strategies.policy import PolicyAction
+from trading.fast_policies import NEVER, BatchView, StepQuotes, TopKBatch
+
+if TYPE_CHECKING:
+    from strategies.forecast.signal import SignalSettings
+
+
+@dataclass
+class ForecastTopKBatch:
+    """Hold the `k` coins whose forecast return over `horizon_minutes` is highest."""
+
+    k: int = 3
+    horizon_minutes: int = 1440
+    seed: int = 0
+    settings: SignalSettings | None = None  # None: SignalSettings() (trees only)
+    name: str = "forecast"
+    _train_stop_row: int | None = None
+    _topk: TopKBatch | None = None
+
+    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
+        """Remember where training stops; the fit itself waits for the run's grid."""
+        self._train_stop_row = train_stop_row
+
+    def horizon_bars(self, bar_ms: int) -> int:
+        """The horizon in bars of `bar_ms` (at least one)."""
+        return max(1, self.horizon_minutes * MINUTE_MS // bar_ms)
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        stop = self._train_stop_row
+        if stop is None:  # a plain backtest: train on the warm-up before the first step
+            stop = int(quotes.rows[0]) if quotes.rows.size else grid.close.shape[0]
+        # Imported here: the forecast stack costs ~1 s to import, and only this policy needs it.
+        from strategies.forecast.signal import SignalSettings, fit_forecast_signal
+
+        horizon = self.horizon_bars(grid.bar_ms)
+        signal = fit_forecast_signal(grid, train_stop_row=stop, horizon_bars=horizon,
+                                     settings=self.settings or SignalSettings(), seed=self.seed)
+        self._topk = TopKBatch(k=self.k, scores=signal.held_for(horizon), name=self.name)
+        self._topk.prepare(grid, quotes)
+
+    def next_step(self, after: int) -> int:
+        return self._topk.next_step(after) if self._topk is not None else int(NEVER)
+
+    def decide(self, view: BatchView) -> list[PolicyAction]:
+        assert self._topk is not None, "prepare() first"
+        return self._topk.decide(view)
+
+
+def forecast_scores(topk: ForecastTopKBatch) -> np.ndarray | None:
+    """The held forecast the policy trades on (after `prepare`), for reports and tests."""
+    return topk._topk.scores if topk._topk is not None else None
