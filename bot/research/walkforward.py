@@ -16,6 +16,7 @@ the report is computed, so the deflated Sharpe ratio counts this run's too.
 
 from __future__ import annotations
 
+import inspect
 import os
 import socket
 from collections.abc import Callable, Mapping, Sequence
@@ -193,7 +194,7 @@ def fast_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
 
     fold = task.fold
     universe = symbol_columns(grid, task.policy.symbols)
-    policy = batch_policy(task.policy.name, dict(task.policy.params))
+    policy = seeded_policy(task)
     policy.fit(grid_rows(universe, fold.train_start_row, fold.train_stop_row),
                fold.train_stop_row - fold.train_start_row)
     # The fold's own rows, training window first: warm-up reads them, never a later row.
@@ -225,6 +226,19 @@ def check_policies(specs: Sequence[PolicySpec]) -> None:
                                f" choose among {', '.join(sorted(BATCH_POLICIES))}")
     for spec in specs:
         batch_policy(spec.name, dict(spec.params))
+
+
+def seeded_policy(task: WalkForwardTask) -> Any:
+    """The task's batch policy; one that takes a `seed` (the forecast's training subsample)
+    gets the task's, unless its parameters fix one: so `--seeds K` runs K different fits."""
+    from trading.batch_policies import BATCH_POLICIES
+
+    params = dict(task.policy.params)
+    factory = BATCH_POLICIES.get(task.policy.name)
+    if factory is not None and "seed" not in params and (
+            "seed" in inspect.signature(factory).parameters):
+        params["seed"] = task.seed
+    return batch_policy(task.policy.name, params)
 
 
 def batch_policy(name: str, params: Mapping[str, Any]) -> Any:

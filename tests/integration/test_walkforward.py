@@ -125,6 +125,33 @@ def test_the_fast_backtester_gives_identical_results_in_process_and_on_ray(
     assert all(o.equity.size == 5 * 24 for o in here)
 
 
+@pytest.mark.slow
+def test_a_learning_policy_with_two_seeds_gives_identical_results_in_process_and_on_ray(
+        ray_session: None) -> None:
+    """The forecast top-k fits a model per fold (seeded): still the same bits either way."""
+    from bot.config import load_config
+
+    grid = synthetic_grid(days=30)
+    folds = grid_folds(grid, train_days=20, test_days=5, embargo_days=0)
+    settings = runner.fast_settings(load_config(None, environ={}), grid.bar_ms)
+    policies = [PolicySpec("forecast", "forecast", (("k", 1), ("horizon_minutes", 360)))]
+    here = runner.walk_forward(grid, folds, policies, seeds=(0, 1), settings=settings)
+    on_ray = runner.walk_forward(grid, folds, policies, seeds=(0, 1), settings=settings,
+                                 ray=RayChoice())
+    _assert_same_outcomes(here, on_ray)
+    assert len(here) == 2 * len(folds)
+
+
+def test_a_policy_that_takes_a_seed_gets_the_tasks_unless_its_parameters_fix_one() -> None:
+    fold = grid_folds(synthetic_grid(days=25), train_days=10, test_days=5, embargo_days=0)[0]
+    def task(spec: PolicySpec) -> WalkForwardTask:
+        return WalkForwardTask(fold, spec, 3, 10_000.0)
+    assert runner.seeded_policy(task(PolicySpec("forecast", "forecast"))).seed == 3
+    fixed = PolicySpec("forecast", "forecast", (("seed", 9),))
+    assert runner.seeded_policy(task(fixed)).seed == 9
+    assert runner.seeded_policy(task(PolicySpec("sma", "sma"))).name == "sma"  # takes none
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
