@@ -84,10 +84,10 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("policy (strategies.policy, baselines, barrier)",
      ("strategies/policy", "strategies/baselines", "strategies/barrier")),
     ("trader + risk + broker + fills",
-     ("bot/trader", "risk/", "exchange/brokers/", "exchange/fills", "exchange/orders")),
+     ("trading/trader", "trading/operator", "risk/", "exchange/brokers/", "model/")),
     ("ledger (state)", ("state/",)),
-    ("engine (trading.engine)", ("bot/engine",)),
-    ("other project code", ("bot/", "exchange/", "strategies/", "bench/")),
+    ("engine (trading.engine)", ("trading/engine",)),
+    ("other project code", ("bot/", "exchange/", "strategies/", "trading/", "bench/")),
 )
 _ROOT = Path(__file__).resolve().parent.parent
 
