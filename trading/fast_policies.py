@@ -20,10 +20,10 @@ from typing import Protocol
 import numpy as np
 
 from strategies.baselines import BaselinePolicy, BuyHoldPolicy, SmaCrossPolicy
-from strategies.feature_columns import FEATURE_NAMES, Primitives, assemble
-from strategies.features_batch import MinuteGrid, grid_primitives
+from strategies.feature_blocks import ranking_scores_from_history
+from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, DecisionView, Holding, PolicyAction, Quote, RestingOrder
-from strategies.ranking import RankedCoin, RankingSettings, score_features
+from strategies.ranking import RankedCoin, RankingSettings
 from trading.fast_kernel import sma_above
 
 NEVER = np.iinfo(np.int64).max  # `next_step` when a policy will not act again
@@ -226,9 +226,10 @@ class DefaultRanking:
 
 @dataclass
 class BaselineBatch:
-    """`BaselinePolicy`'s rules (its defaults): the ranking is `score_features` on
-    `features_from_history` rows at every decision step, computed for the whole run at
-    once; entries, take-profit and stop exits, cancels and re-prices as the engine policy.
+    """`BaselinePolicy`'s rules (its defaults): the ranking `rank` computes at every
+    decision step, for the whole run at once a block of symbols at a time
+    (`ranking_scores_from_history`: never the whole feature tensor, so a 5m year fits);
+    entries, take-profit and stop exits, cancels and re-prices as the engine policy.
 
     Held to the engine by the parity test (same fills on the Bittrex window). Where they
     can differ: the engine's eligibility also reads tick features (spread <= `[strategy]
@@ -269,19 +270,16 @@ class BaselineBatch:
             exit_slippage_pct=self.exit_slippage_pct)
         steps, n = len(quotes.rows), len(grid.symbols)
         self._score, self._drift = np.full((steps, n), np.nan), np.full((steps, n), np.nan)
-        # `features_from_history(grid, at=rows)` a chunk of steps at a time (bounded memory),
-        # on window statistics computed once for the whole grid.
-        primitives = grid_primitives(grid)
-        chunk = max(1, 2_000_000 // max(n * len(FEATURE_NAMES), 1))
-        for begin in range(0, steps, chunk):
-            at = quotes.rows[begin: begin + chunk]
-            rows = Primitives(**{name: getattr(primitives, name)[at]
-                                 for name in Primitives.__slots__})
-            scores = score_features(assemble(rows, bar_ms=grid.bar_ms), FEATURE_NAMES,
-                                    ranking, require_quotes=False, bar_ms=grid.bar_ms)
-            ok = scores.eligible & np.isfinite(scores.probability)
-            self._score[begin: begin + chunk] = np.where(ok, scores.probability, np.nan)
-            self._drift[begin: begin + chunk] = scores.drift
+        if steps:
+            # The ranking `rank` computes at each step, a block of symbols at a time and
+            # row by row (strategies/feature_blocks.py): never the whole feature tensor.
+            first = int(quotes.rows[0])
+            scores = ranking_scores_from_history(grid, ranking, start_row=first,
+                                                 stop_row=int(quotes.rows[-1]) + 1)
+            at = quotes.rows - first
+            ok = scores.eligible[at] & np.isfinite(scores.probability[at])
+            self._score = np.where(ok, scores.probability[at], np.nan)
+            self._drift = scores.drift[at]
         names = np.asarray(grid.symbols)
         self._order = []
         for k in range(steps):
