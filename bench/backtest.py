@@ -244,6 +244,50 @@ def _child_naive(data_dir: str, from_ms: int, to_ms: int, symbols: list[str],
             "peak_rss_mb": _peak_mb()}
 
 
+def _child_vectorbt(data_dir: str, from_ms: int, to_ms: int, symbols: list[str],
+                    fee_bps: float) -> dict[str, Any] | None:
+    """vectorbt's `Portfolio.from_signals` on the same SMA(20/50) cross and candles (closes
+    forward-filled, the fee per side), indicators included, best of NAIVE_ROUNDS after one
+    untimed call that compiles its kernels; None when vectorbt is not installed (it is in
+    the `bench` extra)."""
+    try:
+        import vectorbt as vbt
+    except ImportError:
+        return None
+    import numpy as np
+    import pandas as pd
+
+    from exchange.sim.replay import ReplaySource
+
+    source = ReplaySource.from_dir(data_dir, warmup_minutes=WARMUP_MINUTES)
+    columns = [source.symbols.index(s) for s in symbols]
+    store = source.store
+    start, end = store.row_of(from_ms), store.row_of(to_ms)
+    traded = store.column("traded", slice(0, end))[:, columns].astype(bool)
+    close = pd.DataFrame(np.where(traded, store.column("close", slice(0, end))[:, columns],
+                                  np.nan), columns=symbols).ffill()
+    del source
+
+    def once() -> Any:
+        fast = vbt.MA.run(close, FAST)
+        slow = vbt.MA.run(close, SLOW)
+        entries = fast.ma_crossed_above(slow).iloc[start:]
+        exits = fast.ma_crossed_below(slow).iloc[start:]
+        return vbt.Portfolio.from_signals(close.iloc[start:], entries, exits,
+                                          fees=fee_bps / 1e4, init_cash=1.0, freq="1min")
+
+    once()
+    best = float("inf")
+    for _ in range(NAIVE_ROUNDS):
+        began = time.perf_counter()
+        portfolio = once()
+        best = min(best, time.perf_counter() - began)
+    return {"loop_s": best, "minutes": end - start, "symbols": len(symbols),
+            "trades": int(portfolio.trades.count().sum()),
+            "total_return": float(portfolio.total_return().mean()),
+            "version": vbt.__version__, "peak_rss_mb": _peak_mb()}
+
+
 def _naive_state(n: int) -> dict[str, Any]:
     return {"hist": [[] for _ in range(n)], "fast": [0.0] * n, "slow": [0.0] * n,
             "above": [None] * n, "cash": [1.0] * n, "qty": [0.0] * n, "trades": 0}
@@ -395,6 +439,8 @@ def run(argv: list[str] | None = None) -> dict:
         args = (str(data_dir), played["from_ms"], played["to_ms"])
 
         naive = _in_child(_child_naive, *args, played["symbols"], config.fills.taker_fee_bps)
+        vectorbt = _in_child(_child_vectorbt, *args, played["symbols"],
+                             config.fills.taker_fee_bps)
         floor = _in_child(_child_floor)
         wire = options.wire_frames
         ours = [_in_child(_child_backtest, *args, balance, False, wire) for _ in range(ROUNDS)]
@@ -458,6 +504,15 @@ def run(argv: list[str] | None = None) -> dict:
             and abs(fast_sma["total_return"] - engine_sma["total_return"]) < 1e-6),
         "fast_throughput_target_met": fast_rates["sma"] >= TARGET_FAST_CANDLES_PER_S,
     })
+    vbt_rate = (rate(vectorbt["minutes"] * vectorbt["symbols"], vectorbt["loop_s"])
+                if vectorbt is not None else None)
+    figures.update({
+        "vectorbt_sma_candles_per_s": vbt_rate,
+        "vectorbt_version": vectorbt["version"] if vectorbt is not None else None,
+        "vectorbt_sma_trades": vectorbt["trades"] if vectorbt is not None else None,
+        "fast_sma_over_vectorbt": (round(fast_rates["sma"] / vbt_rate, 3)
+                                   if vbt_rate else None),
+    })
 
     def met(ok: bool) -> str:
         return "[green]met[/green]" if ok else "[red]NOT met[/red]"
@@ -492,6 +547,10 @@ def run(argv: list[str] | None = None) -> dict:
            f">= {TARGET_FAST_CANDLES_PER_S:,}" if name == "sma" else "-",
            met(figures["fast_throughput_target_met"]) if name == "sma" else "-"]
           for name in FAST_POLICIES]
+         + [["vectorbt from_signals (sma, no fill model)",
+             f"{vbt_rate:,.0f}" if vbt_rate else "not installed", "-",
+             (f"fast/vbt {figures['fast_sma_over_vectorbt']:.2f}x" if vbt_rate else "-"),
+             str(vectorbt["trades"]) if vectorbt is not None else "-", "-", "-"]]
          + [["sma end to end", f"{figures['fast_sma_end_to_end_candles_per_s']:,.0f}",
              f"{figures['engine_sma_candles_per_s_end_to_end']:,.0f}", "-", "-", "-", "-"],
             ["load s / peak RSS MB", f"{fast['load_s']:.1f} / {fast['peak_rss_mb']:,.0f}",
