@@ -38,9 +38,9 @@ from model.orders import (
     RejectReason,
 )
 from risk.gate import PortfolioView
-from state.projection import next_position
 from strategies.policy import Holding, RestingOrder
 from trading.performance import RoundTrip
+from trading.positions import Position
 
 FEE_QUANTUM = Decimal("0.00000001")  # the paper broker's: fees round up to this
 _BPS = Decimal(10_000)
@@ -58,15 +58,6 @@ class _Order:
     tick: Decimal
     queue_ahead: float = math.nan
     fee_prepaid: Decimal = Decimal(0)
-
-
-@dataclass(slots=True)
-class _Position:
-    amount: Decimal = Decimal(0)
-    avg_price: Decimal = Decimal(0)
-    realized: Decimal = Decimal(0)
-    opened_ms: int = 0
-    realized_at_open: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +88,7 @@ class FastAccount:
         self._totals: dict[str, Decimal] = {quote_asset: balance}
         self._reserved: dict[str, Decimal] = {}
         self.orders: dict[str, _Order] = {}
-        self.positions: dict[str, _Position] = {}
+        self.positions: dict[str, Position] = {}
         self.last_price: dict[str, Decimal] = {}
         self._prefix = id_prefix
         self._order_seq = 0
@@ -326,18 +317,11 @@ class FastAccount:
             return
         self.fees_paid += event.fee
         self.traded_notional += event.price * event.amount
-        position = self.positions.setdefault(event.symbol, _Position())
-        was_flat = position.amount == 0
-        if was_flat:
-            position.realized_at_open = position.realized
-        position.amount, position.avg_price, position.realized = next_position(
-            position.amount, position.avg_price, position.realized,
-            event.side, event.price, event.amount, event.fee)
-        if was_flat and position.amount > 0:
-            position.opened_ms = event.ts_event
-        if not was_flat and position.amount == 0:
-            self.round_trips.append(RoundTrip(event.symbol, position.opened_ms, event.ts_event,
-                                              position.realized - position.realized_at_open))
+        position = self.positions.setdefault(event.symbol, Position())
+        closed = position.book(event.symbol, event.side, event.price, event.amount, event.fee,
+                               event.ts_event)
+        if closed is not None:
+            self.round_trips.append(closed)
         self.last_price.setdefault(event.symbol, event.price)
 
 

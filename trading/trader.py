@@ -43,7 +43,6 @@ from risk.state import TradingMode, TradingState, evaluate
 from risk.var import ReturnHistory
 from state.codec import BalanceSet
 from state.ledger import Ledger, decision_row
-from state.projection import next_position
 from strategies.features import FeatureBook
 from strategies.policy import (
     Action,
@@ -58,6 +57,7 @@ from strategies.ranking import RankedCoin
 from trading.broker import Broker
 from trading.operator import FailureLog, OperatorControls, TraderOptions, cooldown_rows
 from trading.performance import RoundTrip
+from trading.positions import Position
 
 if TYPE_CHECKING:
     from risk.anomaly import AnomalyDetector
@@ -66,15 +66,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 RETURN_HISTORY_MINUTES = 1440  # one day of 1m returns feeds post-trade VaR/ES
-
-
-@dataclass
-class _Position:
-    amount: Decimal = Decimal(0)
-    avg_price: Decimal = Decimal(0)
-    realized: Decimal = Decimal(0)
-    opened_ms: int = 0
-    realized_at_open: Decimal = Decimal(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +111,7 @@ class Trader(OperatorControls):
         self.anomaly = anomaly
         self.order_failures = order_failures
         self.gate = RiskGate()
-        self.positions: dict[str, _Position] = {}
+        self.positions: dict[str, Position] = {}
         self.last_price: dict[str, Decimal] = {}
         self.state: TradingState | None = None
         self.placed_ms: dict[str, int] = {}
@@ -156,8 +147,8 @@ class Trader(OperatorControls):
         opened = self.ledger.get_kv("position_opened_ms", {})
         for row in self.ledger.positions():
             if row.amount != 0:
-                self.positions[row.symbol] = _Position(row.amount, row.avg_price, row.realized_pnl,
-                                                       int(opened.get(row.symbol, row.updated_ts)))
+                self.positions[row.symbol] = Position(row.amount, row.avg_price, row.realized_pnl,
+                                                      int(opened.get(row.symbol, row.updated_ts)))
                 self.last_price[row.symbol] = row.avg_price
         for row in self.ledger.open_orders():
             if row.side is None or row.type is None or row.amount is None:
@@ -336,19 +327,11 @@ class Trader(OperatorControls):
         self.notify_fill(fill)
         self.fees_paid += fill.fee
         self.traded_notional += fill.price * fill.amount
-        position = self.positions.setdefault(fill.symbol, _Position())
-        was_flat = position.amount == 0
-        if was_flat:
-            position.realized_at_open = position.realized
-        position.amount, position.avg_price, position.realized = next_position(
-            position.amount, position.avg_price, position.realized,
-            fill.side, fill.price, fill.amount, fill.fee,
-        )
-        if was_flat and position.amount > 0:
-            position.opened_ms = fill.ts_event
-        if not was_flat and position.amount == 0:
-            self.round_trips.append(RoundTrip(fill.symbol, position.opened_ms, fill.ts_event,
-                                              position.realized - position.realized_at_open))
+        position = self.positions.setdefault(fill.symbol, Position())
+        closed = position.book(fill.symbol, fill.side, fill.price, fill.amount, fill.fee,
+                               fill.ts_event)
+        if closed is not None:
+            self.round_trips.append(closed)
         self.last_price.setdefault(fill.symbol, fill.price)
 
     def cash(self) -> Decimal:
