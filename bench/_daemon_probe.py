@@ -25,6 +25,7 @@ import numpy as np
 from bot.app.daemon import Daemon
 from bot.config import load_config
 from exchange.sim.server import SimExchange
+from strategies.decimal_ring import DecimalRing
 
 MB = 1 << 20
 BAR_FLOAT_FIELDS = 6  # open, high, low, close, volume, quote_volume as float64
@@ -41,9 +42,10 @@ def rss_mb() -> tuple[float, float]:
 
 
 def array_bytes(owner: object) -> int:
-    """Bytes of the numpy arrays among an object's attributes (not nested)."""
+    """Bytes of the numpy arrays among an object's attributes (not nested), and of its
+    int32-when-lossless rings (strategies/decimal_ring.py: the bytes in use)."""
     values = vars(owner).values() if hasattr(owner, "__dict__") else ()
-    return sum(v.nbytes for v in values if isinstance(v, np.ndarray))
+    return sum(v.nbytes for v in values if isinstance(v, np.ndarray | DecimalRing))
 
 
 async def _wait(condition: Any, task: asyncio.Task[None], timeout_s: float, what: str) -> None:
@@ -82,6 +84,7 @@ async def probe(coins: int, decisions: int, timeout_s: float, folder: Path) -> d
         structures = {
             "sim_bar_store_in_ram": round(store.ram_bytes / MB, 1),
             "feature_rings": round(array_bytes(engine.book._bars) / MB, 1),
+            "close_rows_as_int32": engine.book._bars.ring_close.rows_on_grid,
             "history_floor_float64": round(coins * store.rows * BAR_FLOAT_FIELDS * 8 / MB, 1),
         }
         figures = {

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import libm
+from strategies.decimal_ring import DecimalRing
 from strategies.rolling_kernel import append_rows_kernel, query_ranges_kernel
 from strategies.windows import (
     AVERAGE_WINDOWS,
@@ -50,7 +51,8 @@ class BarRings:
         self.n_seen = np.zeros(n, dtype=np.int64)
         self.close = np.full(n, np.nan)
         # np.zeros is lazily paged: a month-long ring costs memory only once it is written.
-        self.ring_close = np.zeros((n, PRICE_CAPACITY))
+        # Closes are decimal strings: int32 counts while lossless (strategies/decimal_ring.py).
+        self.ring_close = DecimalRing(n, PRICE_CAPACITY)
         self.ring_qv = np.zeros((n, PRICE_CAPACITY))
         self.ring_ret = np.zeros((n, RETURN_CAPACITY))
         # expm1 of ring_ret, written with it: a decision step reads a day of simple returns
@@ -87,8 +89,9 @@ class BarRings:
             rows, np.asarray(minute, dtype=np.int64), np.asarray(close, dtype=np.float64),
             np.asarray(high, dtype=np.float64), np.asarray(low, dtype=np.float64),
             np.asarray(quote_volume, dtype=np.float64),
-            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close,
-            self.ring_qv, self.ring_ret, self.ring_simple, self.ring_high, self.ring_low,
+            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close.counts,
+            self.ring_close.floats, self.ring_close.scale, self.ring_qv, self.ring_ret,
+            self.ring_simple, self.ring_high, self.ring_low,
             self.block_high, self.block_low, self.sum_close, self.sum_qv, self.nonzero_qv,
             self.sum_ret, self.sum_ret2, self.nonzero_ret, self.high, self.low,
             AVERAGE_WINDOWS_ARRAY, RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY,

@@ -20,6 +20,8 @@ import math
 import numpy as np
 from numba import njit
 
+from strategies.decimal_ring import ring_store, ring_value
+
 jit = njit(cache=True, error_model="numpy", nogil=True)
 
 
@@ -58,7 +60,8 @@ def append_rows_kernel(
     rows: np.ndarray, minute: np.ndarray, close: np.ndarray, high: np.ndarray,
     low: np.ndarray, quote_volume: np.ndarray,
     last_minute: np.ndarray, first_minute: np.ndarray, n_seen: np.ndarray,
-    last_close: np.ndarray, ring_close: np.ndarray, ring_qv: np.ndarray,
+    last_close: np.ndarray, close_counts: np.ndarray, close_floats: np.ndarray,
+    close_scale: np.ndarray, ring_qv: np.ndarray,
     ring_ret: np.ndarray, ring_simple: np.ndarray, ring_high: np.ndarray,
     ring_low: np.ndarray, block_high: np.ndarray, block_low: np.ndarray,
     sum_close: np.ndarray, sum_qv: np.ndarray, nonzero_qv: np.ndarray, sum_ret: np.ndarray,
@@ -67,8 +70,9 @@ def append_rows_kernel(
     square_slots: np.ndarray, range_windows: np.ndarray, range_block: int,
 ) -> np.ndarray:
     """Append one minute to each of `rows` (distinct) in place; returns which rows need a
-    range re-query (their first bar, or an extreme that left a window)."""
-    price_capacity = ring_close.shape[1]
+    range re-query (their first bar, or an extreme that left a window). The close ring is
+    strategies/decimal_ring.py's (counts, floats, scale)."""
+    price_capacity = close_counts.shape[1]
     return_capacity = ring_ret.shape[1]
     range_capacity = ring_high.shape[1]
     n_blocks = block_high.shape[1]
@@ -89,14 +93,14 @@ def append_rows_kernel(
         # Averages: every leaving value is read before this minute's slot is written.
         for k in range(average_windows.shape[0]):
             slot = (m - average_windows[k]) % price_capacity
-            leave_close = ring_close[r, slot]
+            leave_close = ring_value(close_counts, close_floats, close_scale, r, slot)
             leave_qv = ring_qv[r, slot]
             sum_close[r, k] = sum_close[r, k] + (c - leave_close)
             new_sum_qv = sum_qv[r, k] + (qv - leave_qv)
             count = nonzero_qv[r, k] + (np.int64(qv != 0.0) - np.int64(leave_qv != 0.0))
             sum_qv[r, k] = 0.0 if count == 0 else new_sum_qv
             nonzero_qv[r, k] = count
-        ring_close[r, m % price_capacity] = c
+        ring_store(close_counts, close_floats, close_scale, r, m % price_capacity, c)
         ring_qv[r, m % price_capacity] = qv
 
         # Returns and squared returns (their windows are a subset, `square_slots`).

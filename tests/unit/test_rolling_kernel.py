@@ -122,17 +122,23 @@ def query_ranges_oracle(self: BarRings, rows: np.ndarray) -> None:
 def _assert_same(compiled: BarRings, oracle: BarRings, minute: int) -> None:
     mine = {k: v for k, v in vars(compiled).items() if isinstance(v, np.ndarray)}
     theirs = {k: v for k, v in vars(oracle).items() if isinstance(v, np.ndarray)}
+    # The close ring (strategies/decimal_ring.py) reads as the oracle's plain float64 one.
+    mine["ring_close"] = compiled.ring_close[np.arange(compiled.close.size)[:, None],
+                                             np.arange(PRICE_CAPACITY)[None, :]]
     assert mine.keys() == theirs.keys()
     for name, value in mine.items():
         assert value.dtype == theirs[name].dtype, name
         assert value.tobytes() == theirs[name].tobytes(), f"{name} differs at minute {minute}"
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-def test_the_compiled_update_equals_the_array_form(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "close_decimals"), [(1, None), (2, None), (3, 8), (4, 4)])
+def test_the_compiled_update_equals_the_array_form(seed: int, close_decimals: int | None) -> None:
+    """Closes as any float (every close row falls back to float64) or as decimal strings
+    (rows kept as int32 counts, and rows whose prices outgrow them fall back mid-run)."""
     rng = np.random.default_rng(seed)
     n = 7
     compiled, oracle = BarRings(n), BarRings(n)
+    oracle.ring_close = np.zeros((n, PRICE_CAPACITY))  # type: ignore[assignment]
     listed = rng.integers(0, 400, n)  # late listings
     price = np.exp(rng.normal(3.0, 2.0, n))
     for minute in range(1600):
@@ -141,6 +147,8 @@ def test_the_compiled_update_equals_the_array_form(seed: int) -> None:
         rows = np.flatnonzero(minute >= listed)
         rng.shuffle(rows)  # rows come in any order
         close = price[rows]
+        if close_decimals is not None:
+            close = np.array([float(f"{c:.{close_decimals}f}") for c in close])
         wick = rng.random(rows.size) > 0.1
         high = close * (1.0 + rng.exponential(0.002, rows.size) * wick)
         low = close * (1.0 - rng.exponential(0.002, rows.size) * wick)
@@ -160,3 +168,5 @@ def test_the_compiled_update_equals_the_array_form(seed: int) -> None:
     compiled._query_ranges(every_row)
     query_ranges_oracle(oracle, every_row)
     _assert_same(compiled, oracle, minute)
+    if close_decimals is not None:
+        assert compiled.ring_close.rows_on_grid > 0
