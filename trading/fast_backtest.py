@@ -283,9 +283,12 @@ class _Loop:
             assert action.limit_price is not None
             intent = ExitIntent(action.symbol, instrument.price(action.limit_price, Side.SELL))
         assert self.state is not None  # run() starts it before the first step
-        # Only an entry reads the return history (post-trade VaR/ES): exits and cancels
-        # get the instruments alone, which spares building it.
-        market = (self._market_view(row) if isinstance(intent, EntryIntent)
+        # Only an entry in ACTIVE mode reads the return history (post-trade VaR/ES): the gate
+        # denies an entry in REDUCING or HALTED on the mode alone, and exits and cancels get
+        # the instruments alone, which spares building it.
+        reads_history = (isinstance(intent, EntryIntent)
+                         and self.state.mode is TradingMode.ACTIVE)
+        market = (self._market_view(row) if reads_history
                   else MarketView(account.instruments, self._no_history))
         verdict = self.gate.check(intent, account.portfolio(equity), market,
                                   self.settings.limits, self.state)
