@@ -241,29 +241,43 @@ class _Loop:
         return self.settings.limits.max_open_positions - used
 
     def _bulk_safe(self, equity: np.ndarray, ts: np.ndarray) -> bool:
-        """No breaker can fire and no mode can change over these steps: ACTIVE, and the
-        daily loss and drawdown stay clear of their reduce levels by a float margin."""
+        """No mode can change over these steps, so `evaluate` would move only the day start
+        and the peak: HALTED (sticky); ACTIVE with the daily loss and drawdown clear of their
+        reduce levels; REDUCING with them clear of their halt levels and, at the first step
+        of each new UTC day (where REDUCING could lift), the drawdown still past its reduce
+        level. "Clear" by a float margin, so that the exact Decimal figures agree."""
         state = self.state
         assert state is not None
-        if state.mode is not TradingMode.ACTIVE or state.paused:
+        if state.mode is TradingMode.HALTED:
+            return True
+        if state.paused or state.anomaly_active or state.anomaly_reducing:
             return False
-        limits = self.settings.limits
+        limits, margin = self.settings.limits, 1e-6
+        reducing = state.mode is TradingMode.REDUCING
+        daily_level = float(limits.daily_loss_halt_pct if reducing
+                            else limits.daily_loss_reduce_pct) - margin
+        drawdown_level = float(limits.drawdown_halt_pct if reducing
+                               else limits.drawdown_reduce_pct) - margin
         if len(equity) == 1 and int(ts[0]) - int(ts[0]) % DAY_MS <= state.day_start_ms:
-            value, margin = float(equity[0]), 1e-6  # one step in the same day: no arrays
+            value = float(equity[0])  # one step in the same day: no arrays
             peak, opening = max(value, float(state.peak_equity)), float(state.day_start_equity)
-            return ((opening - value) / opening * 100 < float(limits.daily_loss_reduce_pct) - margin
-                    and (peak - value) / peak * 100 < float(limits.drawdown_reduce_pct) - margin)
+            return ((opening - value) / opening * 100 < daily_level
+                    and (peak - value) / peak * 100 < drawdown_level)
         peak = np.maximum.accumulate(np.maximum(equity, float(state.peak_equity)))
         days = ts - ts % DAY_MS
         day_start = np.full(equity.shape, float(state.day_start_equity))
+        new_day_first = []
         for day in np.unique(days[days > state.day_start_ms]).tolist():
             at = days == day
-            day_start[at] = equity[int(np.argmax(at))]
+            first = int(np.argmax(at))
+            new_day_first.append(first)
+            day_start[at] = equity[first]
         daily = (day_start - equity) / day_start * 100
         drawdown = (peak - equity) / peak * 100
-        margin = 1e-6
-        return bool(np.all(daily < float(limits.daily_loss_reduce_pct) - margin)
-                    and np.all(drawdown < float(limits.drawdown_reduce_pct) - margin))
+        stays_reducing = not reducing or bool(np.all(
+            drawdown[new_day_first] >= float(limits.drawdown_reduce_pct) + margin))
+        return bool(stays_reducing and np.all(daily < daily_level)
+                    and np.all(drawdown < drawdown_level))
 
     # --- one action (Trader._act) ---------------------------------------------------------
     def _act(self, action: PolicyAction, ts: int, row: int, equity: Decimal) -> None:

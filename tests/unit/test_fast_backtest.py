@@ -14,6 +14,7 @@ from model.market import MINUTE_MS
 from risk.limits import RiskLimits
 from strategies.features_batch import BarGrid
 from trading.batch_policies import BATCH_POLICIES, make_batch_policy
+from trading import fast_backtest
 from trading.fast_backtest import FastMarket, FastSettings, run_fast
 
 START_MS = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS
@@ -126,6 +127,50 @@ def test_a_crash_trips_the_drawdown_breaker_and_entries_stop() -> None:
     assert not buys_after.any(), "HALTED: no entry may fill after the drawdown breaker"
     denied = [d for d in result.decisions if d[0] > after_crash and d[3].startswith("DENIED")]
     assert denied and all(d[3] == "DENIED:TRADING_STATE" for d in denied)
+
+
+def crashed_grid(grid: BarGrid, from_row: int, factor: float) -> BarGrid:
+    """The same grid with every price from `from_row` on multiplied by `factor`."""
+    crash = {name: getattr(grid, name).copy() for name in ("open", "high", "low", "close")}
+    for name in crash:
+        crash[name][from_row:] *= factor
+    return replace(grid, **crash)
+
+
+@pytest.mark.parametrize(("seed", "drawdown_pct", "daily_pct", "crash", "lifted"), [
+    (5, 2, 1, False, True),  # REDUCING by daily loss, then by drawdown; lifted on new days
+    (3, 1, 1, False, False),  # REDUCING by drawdown, held across UTC days to the end
+    (3, 5, 3, True, False),  # a crash: HALTED for good
+])
+def test_breaker_carried_over_skipped_steps_equals_evaluate_at_every_step(
+        seed: int, drawdown_pct: int, daily_pct: int, crash: bool, lifted: bool,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Steps the loop jumps over move the breaker state in bulk in every mode; the run must
+    be what `evaluate` called at every step gives: same decisions, fills and equity."""
+    grid = random_walk_grid(rows=WARMUP + 4 * 1440, seed=seed)
+    if crash:
+        grid = crashed_grid(grid, WARMUP + 2000, 0.05)
+    limits = replace(RiskLimits(), drawdown_reduce_pct=Decimal(drawdown_pct),
+                     drawdown_halt_pct=Decimal(drawdown_pct * 2),
+                     daily_loss_reduce_pct=Decimal(daily_pct))
+    fast_settings = FastSettings(FillParams(), limits)
+
+    def played():  # type: ignore[no-untyped-def]
+        return run_fast(grid, make_batch_policy("sma"), fast_settings, start_row=WARMUP,
+                        balance=Decimal(10_000))
+
+    bulk = played()
+    monkeypatch.setattr(fast_backtest._Loop, "_bulk_safe", lambda *_: False)
+    stepwise = played()
+    assert bulk.decisions == stepwise.decisions
+    np.testing.assert_array_equal(bulk.equity, stepwise.equity)
+    np.testing.assert_array_equal(bulk.fill_ts_ms, stepwise.fill_ts_ms)
+    np.testing.assert_array_equal(bulk.fill_amount, stepwise.fill_amount)
+    denials = [d for d in bulk.decisions if d[3] == "DENIED:TRADING_STATE"]
+    assert any(d[4].startswith("HALTED" if crash else "REDUCING") for d in denials)
+    entries_after = [d for d in bulk.decisions if d[0] > denials[0][0] and d[2] == "BUY"
+                     and d[3] == "APPROVED"]
+    assert bool(entries_after) is lifted
 
 
 def test_topk_holds_the_best_scored_coins() -> None:
