@@ -9,7 +9,9 @@ that keep the count 16x clear of int32's range) and every write is checked bit f
 first value that does not come back exactly (more decimals, too large, NaN, -0.0) turns that
 row into float64 for good, so a read always gives what was written. Only such rows touch the
 float64 array (np.zeros is lazily paged), the way exchange/sim/grid_column.py keeps the
-simulator's prices.
+simulator's prices. A ring has a `fill`, what a slot never written reads (0.0 for the closes,
+-inf/+inf for the range rings' highs/lows): count 0 stands for it, so a real value whose count
+would be 0 (a 0.0 high) is off the grid, and the int32 array stays unpaged until written.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ UNSET = -1.0
 FLOAT_ROW = 0.0
 _INT32_LIMIT = float(np.iinfo(np.int32).max)
 _CHOICE_LIMIT = 2.0**27  # a row's first count stays 16x below int32's range
+#: A ring as compiled code takes it: (counts, floats, scale per row, fill).
+RingParts = tuple[np.ndarray, np.ndarray, np.ndarray, float]
 _SCALES = np.array([1e8, 1e7, 1e6, 1e5, 1e4, 1e3, 1e2, 1e1, 1e0])  # exact in float64
 
 
@@ -43,58 +47,100 @@ def _count_of(value: float, scale: float) -> float:
 
 
 @jit
-def _choose_scale(value: float, scales: np.ndarray) -> float:
+def _is_fill(value: float, fill: float) -> bool:
+    """`value` is the ring's fill, sign of zero included."""
+    return value == fill and math.copysign(1.0, value) == math.copysign(1.0, fill)
+
+
+@jit
+def _encode(value: float, scale: float, fill: float) -> float:
+    """The stored count of `value` (0 for the fill), or NaN when it has none."""
+    if _is_fill(value, fill):
+        return 0.0
+    count = _count_of(value, scale)
+    return math.nan if count == 0.0 else count
+
+
+@jit
+def _choose_scale(value: float, fill: float, scales: np.ndarray) -> float:
     """The finest 10**k (k <= 8) that stores `value` exactly with a count below 2**27."""
     for scale in scales:
-        if abs(value * scale) < _CHOICE_LIMIT and not math.isnan(_count_of(value, scale)):
+        if abs(value * scale) < _CHOICE_LIMIT and not math.isnan(_encode(value, scale, fill)):
             return scale
     return FLOAT_ROW
 
 
 @jit
-def ring_value(counts: np.ndarray, floats: np.ndarray, scale: np.ndarray, row: int,
-               slot: int) -> float:
-    """The float64 stored at (row, slot)."""
-    s = scale[row]
-    if s > 0.0:
-        return counts[row, slot] / s
-    return floats[row, slot]
+def _decode(count: np.int32, scale: float, fill: float) -> float:
+    """The float64 a count stands for."""
+    return fill if count == 0 else count / scale
 
 
 @jit
-def ring_store(counts: np.ndarray, floats: np.ndarray, scale: np.ndarray, row: int, slot: int,
-               value: float) -> None:
-    """Store `value` at (row, slot): as a count while exact, else the row turns float64."""
+def ring_value(ring: RingParts, row: int, slot: int) -> float:
+    """The float64 stored at (row, slot) of a ring's `parts`."""
+    counts, floats, scale, fill = ring
+    s = scale[row]
+    if s > 0.0:
+        return _decode(counts[row, slot], s, fill)
+    if s == FLOAT_ROW:
+        return floats[row, slot]
+    return fill
+
+
+@jit
+def _to_floats(counts: np.ndarray, floats: np.ndarray, scale: np.ndarray, fill: float,
+               row: int) -> None:
+    """Turn `row` into float64 for good, every slot reading as before."""
+    s = scale[row]
+    for j in range(counts.shape[1]):
+        floats[row, j] = _decode(counts[row, j], s, fill) if s > 0.0 else fill
+    scale[row] = FLOAT_ROW
+
+
+@jit
+def ring_store(ring: RingParts, row: int, slot: int, value: float) -> None:
+    """Store `value` at (row, slot) of a ring's `parts`: as a count while exact, else the
+    row turns float64."""
+    counts, floats, scale, fill = ring
     s = scale[row]
     if s == UNSET:
-        s = _choose_scale(value, _SCALES)
-        scale[row] = s
+        if _is_fill(value, fill):
+            return  # what the slot reads already
+        s = _choose_scale(value, fill, _SCALES)
+        if s > 0.0:
+            scale[row] = s
     if s > 0.0:
-        count = _count_of(value, s)
+        count = _encode(value, s, fill)
         if not math.isnan(count):
             counts[row, slot] = np.int32(count)
             return
-        for j in range(counts.shape[1]):  # off the grid: this row is float64 for good
-            floats[row, j] = counts[row, j] / s
-        scale[row] = FLOAT_ROW
+    if scale[row] != FLOAT_ROW:  # no count fits: this row is float64 for good
+        _to_floats(counts, floats, scale, fill, row)
     floats[row, slot] = value
 
 
 @jit
-def _store_many(counts: np.ndarray, floats: np.ndarray, scale: np.ndarray, rows: np.ndarray,
-                slots: np.ndarray, values: np.ndarray) -> None:
+def _store_many(ring: RingParts, rows: np.ndarray, slots: np.ndarray,
+                values: np.ndarray) -> None:
     for i in range(rows.shape[0]):
-        ring_store(counts, floats, scale, rows[i], slots[i], values[i])
+        ring_store(ring, rows[i], slots[i], values[i])
 
 
 class DecimalRing:
     """`ring[rows, slots]` reads float64 and `ring[rows, slots] = values` stores, as with a
-    float64 array of shape (n_rows, capacity) initialized to 0.0 (indices broadcast)."""
+    float64 array of shape (n_rows, capacity) initialized to `fill` (indices broadcast)."""
 
-    def __init__(self, n_rows: int, capacity: int) -> None:
+    def __init__(self, n_rows: int, capacity: int, fill: float = 0.0) -> None:
+        self.fill = float(fill)
         self.counts = np.zeros((n_rows, capacity), dtype=np.int32)
         self.floats = np.zeros((n_rows, capacity))  # paged in only for rows off the grid
         self.scale = np.full(n_rows, UNSET)
+
+    @property
+    def parts(self) -> RingParts:
+        """(counts, floats, scale, fill): what the compiled kernels take for the ring."""
+        return (self.counts, self.floats, self.scale, self.fill)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -116,11 +162,15 @@ class DecimalRing:
         rows, slots = key
         if np.ndim(rows) == 0:  # one row (the exact recomputation): touch only its array
             s = float(self.scale[rows])
-            return self.counts[rows, slots] / s if s > 0.0 else self.floats[rows, slots]
+            if s == FLOAT_ROW:
+                return self.floats[rows, slots]
+            counts = self.counts[rows, slots]
+            return np.where(counts == 0, self.fill, counts / (s if s > 0.0 else 1.0))
         scale = self.scale[rows]
         counts = self.counts[rows, slots]
         decoded = np.divide(counts, scale, out=np.zeros(counts.shape), where=scale > 0.0)
-        return np.where(scale > 0.0, decoded, self.floats[rows, slots])
+        decoded = np.where(counts == 0, self.fill, decoded)
+        return np.where(scale == FLOAT_ROW, self.floats[rows, slots], decoded)
 
     def __setitem__(self, key: tuple[np.ndarray | int, np.ndarray | int],
                     values: np.ndarray | float) -> None:
@@ -128,5 +178,4 @@ class DecimalRing:
         rows, slots, values = np.broadcast_arrays(np.asarray(rows, dtype=np.int64),
                                                   np.asarray(slots, dtype=np.int64),
                                                   np.asarray(values, dtype=np.float64))
-        _store_many(self.counts, self.floats, self.scale, rows.ravel(), slots.ravel(),
-                    values.ravel())
+        _store_many(self.parts, rows.ravel(), slots.ravel(), values.ravel())

@@ -58,8 +58,9 @@ class BarRings:
         # expm1 of ring_ret, written with it: a decision step reads a day of simple returns
         # (portfolio VaR/ES) and would otherwise convert all n x 1440 of them every minute.
         self.ring_simple = np.zeros((n, RETURN_CAPACITY))
-        self.ring_high = np.full((n, RANGE_CAPACITY), -np.inf)
-        self.ring_low = np.full((n, RANGE_CAPACITY), np.inf)
+        # Highs and lows as the closes; a slot never written reads -inf / +inf.
+        self.ring_high = DecimalRing(n, RANGE_CAPACITY, fill=-np.inf)
+        self.ring_low = DecimalRing(n, RANGE_CAPACITY, fill=np.inf)
         self.block_high = np.full((n, N_BLOCKS), -np.inf)
         self.block_low = np.full((n, N_BLOCKS), np.inf)
         self.sum_close = np.zeros((n, len(AVERAGE_WINDOWS)))
@@ -89,9 +90,9 @@ class BarRings:
             rows, np.asarray(minute, dtype=np.int64), np.asarray(close, dtype=np.float64),
             np.asarray(high, dtype=np.float64), np.asarray(low, dtype=np.float64),
             np.asarray(quote_volume, dtype=np.float64),
-            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close.counts,
-            self.ring_close.floats, self.ring_close.scale, self.ring_qv, self.ring_ret,
-            self.ring_simple, self.ring_high, self.ring_low,
+            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close.parts,
+            self.ring_qv, self.ring_ret, self.ring_simple, self.ring_high.parts,
+            self.ring_low.parts,
             self.block_high, self.block_low, self.sum_close, self.sum_qv, self.nonzero_qv,
             self.sum_ret, self.sum_ret2, self.nonzero_ret, self.high, self.low,
             AVERAGE_WINDOWS_ARRAY, RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY,
@@ -176,5 +177,6 @@ class BarRings:
         ending with m's block, plus the minutes from m - w + 1 up to the next boundary
         (compiled: strategies/rolling_kernel.py)."""
         query_ranges_kernel(np.atleast_1d(np.asarray(rows, dtype=np.int64)), self.minute,
-                            self.ring_high, self.ring_low, self.block_high, self.block_low,
-                            self.high, self.low, RANGE_WINDOWS_ARRAY, RANGE_BLOCK)
+                            self.ring_high.parts, self.ring_low.parts, self.block_high,
+                            self.block_low, self.high, self.low, RANGE_WINDOWS_ARRAY,
+                            RANGE_BLOCK)

@@ -20,7 +20,7 @@ import math
 import numpy as np
 from numba import njit
 
-from strategies.decimal_ring import ring_store, ring_value
+from strategies.decimal_ring import RingParts, ring_store, ring_value
 
 jit = njit(cache=True, error_model="numpy", nogil=True)
 
@@ -60,21 +60,20 @@ def append_rows_kernel(
     rows: np.ndarray, minute: np.ndarray, close: np.ndarray, high: np.ndarray,
     low: np.ndarray, quote_volume: np.ndarray,
     last_minute: np.ndarray, first_minute: np.ndarray, n_seen: np.ndarray,
-    last_close: np.ndarray, close_counts: np.ndarray, close_floats: np.ndarray,
-    close_scale: np.ndarray, ring_qv: np.ndarray,
-    ring_ret: np.ndarray, ring_simple: np.ndarray, ring_high: np.ndarray,
-    ring_low: np.ndarray, block_high: np.ndarray, block_low: np.ndarray,
+    last_close: np.ndarray, ring_close: RingParts, ring_qv: np.ndarray,
+    ring_ret: np.ndarray, ring_simple: np.ndarray, ring_high: RingParts,
+    ring_low: RingParts, block_high: np.ndarray, block_low: np.ndarray,
     sum_close: np.ndarray, sum_qv: np.ndarray, nonzero_qv: np.ndarray, sum_ret: np.ndarray,
     sum_ret2: np.ndarray, nonzero_ret: np.ndarray, range_high: np.ndarray,
     range_low: np.ndarray, average_windows: np.ndarray, return_windows: np.ndarray,
     square_slots: np.ndarray, range_windows: np.ndarray, range_block: int,
 ) -> np.ndarray:
     """Append one minute to each of `rows` (distinct) in place; returns which rows need a
-    range re-query (their first bar, or an extreme that left a window). The close ring is
-    strategies/decimal_ring.py's (counts, floats, scale)."""
-    price_capacity = close_counts.shape[1]
+    range re-query (their first bar, or an extreme that left a window). The close, high and
+    low rings are strategies/decimal_ring.py's `parts`."""
+    price_capacity = ring_qv.shape[1]
     return_capacity = ring_ret.shape[1]
-    range_capacity = ring_high.shape[1]
+    range_capacity = ring_high[0].shape[1]
     n_blocks = block_high.shape[1]
     requery = np.zeros(rows.shape[0], dtype=np.bool_)
     leave_ret = np.empty(return_windows.shape[0])
@@ -93,14 +92,14 @@ def append_rows_kernel(
         # Averages: every leaving value is read before this minute's slot is written.
         for k in range(average_windows.shape[0]):
             slot = (m - average_windows[k]) % price_capacity
-            leave_close = ring_value(close_counts, close_floats, close_scale, r, slot)
+            leave_close = ring_value(ring_close, r, slot)
             leave_qv = ring_qv[r, slot]
             sum_close[r, k] = sum_close[r, k] + (c - leave_close)
             new_sum_qv = sum_qv[r, k] + (qv - leave_qv)
             count = nonzero_qv[r, k] + (np.int64(qv != 0.0) - np.int64(leave_qv != 0.0))
             sum_qv[r, k] = 0.0 if count == 0 else new_sum_qv
             nonzero_qv[r, k] = count
-        ring_store(close_counts, close_floats, close_scale, r, m % price_capacity, c)
+        ring_store(ring_close, r, m % price_capacity, c)
         ring_qv[r, m % price_capacity] = qv
 
         # Returns and squared returns (their windows are a subset, `square_slots`).
@@ -123,12 +122,12 @@ def append_rows_kernel(
         # shares the slot being written), then the block extremes and the O(1) update.
         for k in range(range_windows.shape[0]):
             slot = (m - range_windows[k]) % range_capacity
-            leave_high[k] = ring_high[r, slot]
-            leave_low[k] = ring_low[r, slot]
+            leave_high[k] = ring_value(ring_high, r, slot)
+            leave_low[k] = ring_value(ring_low, r, slot)
         h = high[i]
         lo = low[i]
-        ring_high[r, m % range_capacity] = h
-        ring_low[r, m % range_capacity] = lo
+        ring_store(ring_high, r, m % range_capacity, h)
+        ring_store(ring_low, r, m % range_capacity, lo)
         block = (m // range_block) % n_blocks
         if first or m % range_block == 0:
             block_high[r, block] = h
@@ -173,7 +172,7 @@ def _min_propagating(acc: float, value: float) -> float:
 
 @jit
 def query_ranges_kernel(
-    rows: np.ndarray, last_minute: np.ndarray, ring_high: np.ndarray, ring_low: np.ndarray,
+    rows: np.ndarray, last_minute: np.ndarray, ring_high: RingParts, ring_low: RingParts,
     block_high: np.ndarray, block_low: np.ndarray, range_high: np.ndarray,
     range_low: np.ndarray, range_windows: np.ndarray, range_block: int,
 ) -> None:
@@ -181,7 +180,7 @@ def query_ranges_kernel(
     first window's minutes, then the block extremes plus one partial head block (extremes
     are exact in any order, and NaN propagates as in np.max/np.min, so this is bit for bit
     the array form)."""
-    range_capacity = ring_high.shape[1]
+    range_capacity = ring_high[0].shape[1]
     n_blocks = block_high.shape[1]
     for i in range(rows.shape[0]):
         r = rows[i]
@@ -189,8 +188,8 @@ def query_ranges_kernel(
         high, low = -math.inf, math.inf
         for j in range(range_windows[0]):
             slot = (m - j) % range_capacity
-            high = _max_propagating(high, ring_high[r, slot])
-            low = _min_propagating(low, ring_low[r, slot])
+            high = _max_propagating(high, ring_value(ring_high, r, slot))
+            low = _min_propagating(low, ring_value(ring_low, r, slot))
         range_high[r, 0] = high
         range_low[r, 0] = low
         for k in range(1, range_windows.shape[0]):
@@ -206,7 +205,7 @@ def query_ranges_kernel(
             for j in range(range_block - 1):
                 if first + j < boundary:
                     slot = (first + j) % range_capacity
-                    head_max = _max_propagating(head_max, ring_high[r, slot])
-                    head_min = _min_propagating(head_min, ring_low[r, slot])
+                    head_max = _max_propagating(head_max, ring_value(ring_high, r, slot))
+                    head_min = _min_propagating(head_min, ring_value(ring_low, r, slot))
             range_high[r, k] = _fmax(block_max, head_max)
             range_low[r, k] = _fmin(block_min, head_min)

@@ -55,3 +55,17 @@ def test_a_first_value_leaves_room_for_the_price_to_grow() -> None:
     ring[0, 1] = 300.123456  # 15x the first value, 6 decimals: still a count
     assert ring.rows_on_grid == 1
     assert ring[0, 1] == 300.123456
+
+
+def test_a_ring_of_highs_reads_minus_infinity_where_never_written_in_either_form() -> None:
+    ring = DecimalRing(2, 3, fill=-np.inf)
+    ring[0, 0] = 0.00012
+    ring[0, 1] = -np.inf  # the fill itself is a count of 0: still int32
+    assert ring.rows_on_grid == 1
+    assert _bits(ring[0, np.arange(3)]) == _bits(np.array([0.00012, -np.inf, -np.inf]))
+    assert _bits(ring[1, np.arange(3)]) == _bits(np.full(3, -np.inf))  # never written
+    ring[0, 2] = 0.0  # would be count 0, which stands for the fill: float64 for good
+    assert ring.rows_on_grid == 0
+    assert _bits(ring[0, np.arange(3)]) == _bits(np.array([0.00012, -np.inf, 0.0]))
+    assert _bits(ring[np.arange(2)[:, None], np.arange(3)[None, :]]) == _bits(
+        np.array([[0.00012, -np.inf, 0.0], [-np.inf, -np.inf, -np.inf]]))

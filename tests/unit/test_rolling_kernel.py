@@ -122,9 +122,11 @@ def query_ranges_oracle(self: BarRings, rows: np.ndarray) -> None:
 def _assert_same(compiled: BarRings, oracle: BarRings, minute: int) -> None:
     mine = {k: v for k, v in vars(compiled).items() if isinstance(v, np.ndarray)}
     theirs = {k: v for k, v in vars(oracle).items() if isinstance(v, np.ndarray)}
-    # The close ring (strategies/decimal_ring.py) reads as the oracle's plain float64 one.
-    mine["ring_close"] = compiled.ring_close[np.arange(compiled.close.size)[:, None],
-                                             np.arange(PRICE_CAPACITY)[None, :]]
+    # The decimal rings (strategies/decimal_ring.py) read as the oracle's float64 arrays.
+    every_row = np.arange(compiled.close.size)[:, None]
+    mine["ring_close"] = compiled.ring_close[every_row, np.arange(PRICE_CAPACITY)[None, :]]
+    mine["ring_high"] = compiled.ring_high[every_row, np.arange(RANGE_CAPACITY)[None, :]]
+    mine["ring_low"] = compiled.ring_low[every_row, np.arange(RANGE_CAPACITY)[None, :]]
     assert mine.keys() == theirs.keys()
     for name, value in mine.items():
         assert value.dtype == theirs[name].dtype, name
@@ -139,6 +141,8 @@ def test_the_compiled_update_equals_the_array_form(seed: int, close_decimals: in
     n = 7
     compiled, oracle = BarRings(n), BarRings(n)
     oracle.ring_close = np.zeros((n, PRICE_CAPACITY))  # type: ignore[assignment]
+    oracle.ring_high = np.full((n, RANGE_CAPACITY), -np.inf)  # type: ignore[assignment]
+    oracle.ring_low = np.full((n, RANGE_CAPACITY), np.inf)  # type: ignore[assignment]
     listed = rng.integers(0, 400, n)  # late listings
     price = np.exp(rng.normal(3.0, 2.0, n))
     for minute in range(1600):
@@ -152,6 +156,9 @@ def test_the_compiled_update_equals_the_array_form(seed: int, close_decimals: in
         wick = rng.random(rows.size) > 0.1
         high = close * (1.0 + rng.exponential(0.002, rows.size) * wick)
         low = close * (1.0 - rng.exponential(0.002, rows.size) * wick)
+        if close_decimals is not None:
+            high = np.maximum(np.array([float(f"{h:.{close_decimals}f}") for h in high]), close)
+            low = np.minimum(np.array([float(f"{x:.{close_decimals}f}") for x in low]), close)
         volume = rng.exponential(50.0, rows.size) * (rng.random(rows.size) > 0.2)  # zeros
         quiet = rng.random(rows.size) < 0.05  # no trade: a flat bar at the last close
         known = compiled.n_seen[rows] > 0
@@ -169,4 +176,5 @@ def test_the_compiled_update_equals_the_array_form(seed: int, close_decimals: in
     query_ranges_oracle(oracle, every_row)
     _assert_same(compiled, oracle, minute)
     if close_decimals is not None:
-        assert compiled.ring_close.rows_on_grid > 0
+        for ring in (compiled.ring_close, compiled.ring_high, compiled.ring_low):
+            assert ring.rows_on_grid > 0
