@@ -165,7 +165,8 @@ class DecimalRing:
             if s == FLOAT_ROW:
                 return self.floats[rows, slots]
             counts = self.counts[rows, slots]
-            return np.where(counts == 0, self.fill, counts / (s if s > 0.0 else 1.0))
+            decoded = counts / (s if s > 0.0 else 1.0)
+            return decoded if self.fill == 0.0 else np.where(counts == 0, self.fill, decoded)
         scale = self.scale[rows]
         counts = self.counts[rows, slots]
         decoded = np.divide(counts, scale, out=np.zeros(counts.shape), where=scale > 0.0)
