@@ -147,6 +147,8 @@ class _Loop:
         self._simple_returns: np.ndarray | None = None
         self._no_history = ReturnHistory((), np.zeros((0, 0)), settings.bar_ms / DAY_MS)
         self._history: tuple[int, MarketView] | None = None  # (row, view) of this step
+        # (amounts of the last change, its held columns, their amounts) for _carry_step
+        self._held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, policy: BatchPolicy, quotes: StepQuotes) -> None:
@@ -172,7 +174,7 @@ class _Loop:
                 self.changes.append((k, float(self.account.cash()), self.account.amounts(n)))
             acts = policy.next_step(k) == k
             equity = self._equity(row) if acts else None
-            self._carry(np.array([k]), quotes, equity)
+            self._carry_step(k, quotes, equity)
             if acts:
                 assert equity is not None
                 view = BatchView(k, ts, self.grid.symbols, self.tradable_mask,
@@ -200,6 +202,48 @@ class _Loop:
                 account.last_price[symbol] = Decimal(repr(float(
                     self.close_ff[row, account.columns[symbol]])))
         return account.equity()
+
+    def _carry_step(self, k: int, quotes: StepQuotes, exact: Decimal | None) -> None:
+        """`_carry` of the one step `k`, in scalars where it can only move the peak (the
+        same day, and no mode can change): the loop does this at every step it does not
+        skip, and the arrays of the general case cost more than the figures."""
+        state = self.state
+        assert state is not None
+        ts = int(quotes.ts_ms[k])
+        halted = state.mode is TradingMode.HALTED
+        if ts - ts % DAY_MS > state.day_start_ms or (not halted and (
+                state.paused or state.anomaly_active or state.anomaly_reducing)):
+            self._carry(np.array([k]), quotes, exact)
+            return
+        _, cash, amounts = self.changes[-1]  # no fill between the last change and `k`
+        if self._held is None or self._held[0] is not amounts:
+            held = np.flatnonzero(amounts)
+            self._held = (amounts, held, amounts[held])
+        _, held, held_amounts = self._held
+        # The same float operations as _carry's (a one-row sum is the same pairwise sum).
+        value = float(cash + (self.close_ff[int(quotes.rows[k]), held] * held_amounts).sum())
+        peak = float(state.peak_equity)
+        if not halted:
+            limits, margin = self.settings.limits, 1e-6
+            reducing = state.mode is TradingMode.REDUCING
+            daily_level = float(limits.daily_loss_halt_pct if reducing
+                                else limits.daily_loss_reduce_pct) - margin
+            drawdown_level = float(limits.drawdown_halt_pct if reducing
+                                   else limits.drawdown_reduce_pct) - margin
+            opening, top = float(state.day_start_equity), max(value, peak)
+            if not ((opening - value) / opening * 100 < daily_level
+                    and (top - value) / top * 100 < drawdown_level):
+                self._carry(np.array([k]), quotes, exact)
+                return
+        self.evaluated = k
+        # A float below the peak's float is a Decimal below the peak (rounding is monotonic):
+        # only a possible new peak needs the Decimal comparison.
+        if value < peak and (exact is None or float(exact) < peak):
+            return
+        new_peak = exact if exact is not None and float(exact) >= value \
+            else Decimal(repr(value))
+        if new_peak > state.peak_equity:
+            self.state = _replaced(state, peak_equity=new_peak)
 
     def _carry(self, steps: np.ndarray, quotes: StepQuotes, exact: Decimal | None) -> None:
         """Move the breaker state through `steps` (Trader.step's `evaluate`), whose equity

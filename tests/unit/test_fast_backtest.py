@@ -137,17 +137,19 @@ def crashed_grid(grid: BarGrid, from_row: int, factor: float) -> BarGrid:
     return replace(grid, **crash)
 
 
-@pytest.mark.parametrize(("seed", "drawdown_pct", "daily_pct", "crash", "lifted"), [
-    (5, 2, 1, False, True),  # REDUCING by daily loss, then by drawdown; lifted on new days
-    (3, 1, 1, False, False),  # REDUCING by drawdown, held across UTC days to the end
-    (3, 5, 3, True, False),  # a crash: HALTED for good
+@pytest.mark.parametrize(("seed", "drift", "drawdown_pct", "daily_pct", "crash", "seen"), [
+    (5, 0.0, 2, 1, False, "lifted"),  # REDUCING by daily loss, then by drawdown; lifted
+    (3, 0.0, 1, 1, False, "held"),  # REDUCING by drawdown, held across UTC days to the end
+    (3, 0.0, 5, 3, True, "halted"),  # a crash: HALTED for good
+    (3, 0.0003, 5, 3, False, "peaks"),  # a rising market: ACTIVE, new peaks all along
 ])
 def test_breaker_carried_over_skipped_steps_equals_evaluate_at_every_step(
-        seed: int, drawdown_pct: int, daily_pct: int, crash: bool, lifted: bool,
+        seed: int, drift: float, drawdown_pct: int, daily_pct: int, crash: bool, seen: str,
         monkeypatch: pytest.MonkeyPatch) -> None:
-    """Steps the loop jumps over move the breaker state in bulk in every mode; the run must
-    be what `evaluate` called at every step gives: same decisions, fills and equity."""
-    grid = random_walk_grid(rows=WARMUP + 4 * 1440, seed=seed)
+    """Steps the loop jumps over move the breaker state in bulk in every mode, and a step
+    it plays moves it in scalars where no mode can change; the run must be what `evaluate`
+    called at every step gives: same decisions, fills and equity."""
+    grid = random_walk_grid(rows=WARMUP + 4 * 1440, seed=seed, drift=drift)
     if crash:
         grid = crashed_grid(grid, WARMUP + 2000, 0.05)
     limits = replace(RiskLimits(), drawdown_reduce_pct=Decimal(drawdown_pct),
@@ -155,22 +157,42 @@ def test_breaker_carried_over_skipped_steps_equals_evaluate_at_every_step(
                      daily_loss_reduce_pct=Decimal(daily_pct))
     fast_settings = FastSettings(FillParams(), limits)
 
-    def played():  # type: ignore[no-untyped-def]
+    loop = fast_backtest._Loop
+    states: dict[str, list[tuple[str, float]]] = {"bulk": [], "stepwise": []}
+
+    def played(way: str, carry_step):  # type: ignore[no-untyped-def]
+        def recorded(self, k, quotes, exact):  # type: ignore[no-untyped-def]
+            carry_step(self, k, quotes, exact)
+            # The breaker state after each played step, the peak apart: where the float
+            # mark of a played step is a hair above its exact Decimal equity, the bulk keeps
+            # the float's digits as the new peak and `evaluate` the exact ones (an ulp apart).
+            state = self.state
+            states[way].append((repr(replace(state, peak_equity=Decimal(0))),
+                                float(state.peak_equity)))
+
+        monkeypatch.setattr(loop, "_carry_step", recorded)
         return run_fast(grid, make_batch_policy("sma"), fast_settings, start_row=WARMUP,
                         balance=Decimal(10_000))
 
-    bulk = played()
-    monkeypatch.setattr(fast_backtest._Loop, "_bulk_safe", lambda *_: False)
-    stepwise = played()
+    bulk = played("bulk", loop._carry_step)
+    monkeypatch.setattr(loop, "_bulk_safe", lambda *_: False)
+    stepwise = played("stepwise", lambda self, k, quotes, exact:
+                      self._carry(np.array([k]), quotes, exact))
+    assert [s for s, _ in states["bulk"]] == [s for s, _ in states["stepwise"]]
+    np.testing.assert_allclose([p for _, p in states["bulk"]],
+                               [p for _, p in states["stepwise"]], rtol=1e-12)
     assert bulk.decisions == stepwise.decisions
     np.testing.assert_array_equal(bulk.equity, stepwise.equity)
     np.testing.assert_array_equal(bulk.fill_ts_ms, stepwise.fill_ts_ms)
     np.testing.assert_array_equal(bulk.fill_amount, stepwise.fill_amount)
     denials = [d for d in bulk.decisions if d[3] == "DENIED:TRADING_STATE"]
+    if seen == "peaks":
+        assert not denials and bulk.equity.max() > 1.3 * 10_000
+        return
     assert any(d[4].startswith("HALTED" if crash else "REDUCING") for d in denials)
     entries_after = [d for d in bulk.decisions if d[0] > denials[0][0] and d[2] == "BUY"
                      and d[3] == "APPROVED"]
-    assert bool(entries_after) is lifted
+    assert bool(entries_after) is (seen == "lifted")
 
 
 def test_topk_holds_the_best_scored_coins() -> None:
