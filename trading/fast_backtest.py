@@ -270,11 +270,14 @@ class _Loop:
             opening = exact if exact is not None and first == len(ts) - 1 else \
                 Decimal(repr(float(equity[first])))
             state = _replaced(state, day_start_ms=day, day_start_equity=opening)
-        top = Decimal(repr(float(equity.max())))
-        if exact is not None and float(exact) >= float(equity.max()):
-            top = exact
-        if top > state.peak_equity:
-            state = _replaced(state, peak_equity=top)
+        highest, peak = float(equity.max()), float(state.peak_equity)
+        # A float below the peak's float is a Decimal below the peak (rounding is monotonic).
+        if highest >= peak or (exact is not None and float(exact) >= peak):
+            top = Decimal(repr(highest))
+            if exact is not None and float(exact) >= highest:
+                top = exact
+            if top > state.peak_equity:
+                state = _replaced(state, peak_equity=top)
         self.state = state
 
     def _open_slots(self, equity: Decimal) -> int:
@@ -308,6 +311,10 @@ class _Loop:
             return ((opening - value) / opening * 100 < daily_level
                     and (peak - value) / peak * 100 < drawdown_level)
         peak = np.maximum.accumulate(np.maximum(equity, float(state.peak_equity)))
+        if int(ts[-1]) - int(ts[-1]) % DAY_MS <= state.day_start_ms:  # all in the same day
+            opening = float(state.day_start_equity)
+            return bool(np.all((opening - equity) / opening * 100 < daily_level)
+                        and np.all((peak - equity) / peak * 100 < drawdown_level))
         days = ts - ts % DAY_MS
         day_start = np.full(equity.shape, float(state.day_start_equity))
         new_day_first = []
