@@ -43,6 +43,7 @@ from risk.gate import (
     EntryIntent,
     ExitIntent,
     MarketView,
+    PortfolioView,
     RiskGate,
 )
 from risk.state import TradingMode, TradingState, evaluate, utc_day_start_ms
@@ -149,6 +150,7 @@ class _Loop:
         self._history: tuple[int, MarketView] | None = None  # (row, view) of this step
         # (amounts of the last change, its held columns, their amounts) for _carry_step
         self._held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        self._portfolio: PortfolioView | None = None  # the account as the gate sees it now
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, policy: BatchPolicy, quotes: StepQuotes) -> None:
@@ -284,6 +286,7 @@ class _Loop:
         """Positions the gate would still let open (max_open_positions less the symbols
         held or being bought, dust not counted), as the gate counts them."""
         portfolio = self.account.portfolio(equity)
+        self._portfolio = portfolio  # the step's actions see it until one changes the account
         used = len(portfolio.open_symbols(self.account.instruments))
         return self.settings.limits.max_open_positions - used
 
@@ -355,13 +358,15 @@ class _Loop:
                          and self.state.mode is TradingMode.ACTIVE)
         market = (self._market_view(row) if reads_history
                   else MarketView(account.instruments, self._no_history))
-        verdict = self.gate.check(intent, account.portfolio(equity), market,
+        portfolio = self._portfolio if self._portfolio is not None else account.portfolio(equity)
+        verdict = self.gate.check(intent, portfolio, market,
                                   self.settings.limits, self.state)
         if isinstance(verdict, Denied):
             self.decisions.append((ts, action.symbol, action.action.value,
                                    f"DENIED:{verdict.reason.value}", verdict.detail, None))
             return
         assert isinstance(verdict, Approved)
+        self._portfolio = None  # an approved action changes the account
         if isinstance(intent, CancelIntent):
             account.cancel(intent.client_order_id, ts)
             self.decisions.append((ts, action.symbol, action.action.value, "APPROVED",

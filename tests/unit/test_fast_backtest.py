@@ -13,8 +13,8 @@ from model.fills import FillParams
 from model.market import MINUTE_MS
 from risk.limits import RiskLimits
 from strategies.features_batch import BarGrid
-from trading.batch_policies import BATCH_POLICIES, make_batch_policy
 from trading import fast_backtest
+from trading.batch_policies import BATCH_POLICIES, make_batch_policy
 from trading.fast_backtest import FastMarket, FastSettings, run_fast
 
 START_MS = 1_700_000_000_000 - 1_700_000_000_000 % MINUTE_MS
