@@ -50,7 +50,6 @@ import concurrent.futures
 import json
 import multiprocessing
 import os
-import resource
 import sys
 import tempfile
 import time
@@ -58,16 +57,15 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bench.common import console, rate, show
+from bench._sma_yardsticks import FAST, NAIVE_ROUNDS, SLOW, child_naive, child_vectorbt
+from bench.common import console, peak_rss_mb, rate, show
 
 COINS = 20
 WARMUP_MINUTES = 1440
 MINUTES = 720
 PROFILE_MINUTES = 180
 ROUNDS = 2
-NAIVE_ROUNDS = 3
 SEED = 7
-FAST, SLOW = 20, 50
 TARGET_CANDLES_PER_S = 100_000
 TARGET_FAST_CANDLES_PER_S = 1_000_000
 FAST_POLICIES = ("flat", "buyhold", "sma")
@@ -123,20 +121,6 @@ def _played(data_dir: Path, from_ms: int | None, minutes: int) -> dict[str, Any]
 
 
 # -- children ------------------------------------------------------------------------------
-def _peak_mb() -> float:
-    """Peak RSS of this process in MB: VmHWM where /proc has it. Not ru_maxrss alone: Linux
-    keeps it across fork + exec, so a spawned child would report at least the parent's RSS
-    at the spawn (measured: a 500 MB parent gave a 16 MB child ru_maxrss 515 MB)."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024, 1)  # kB
-    except OSError:
-        pass
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # KiB on Linux
-
-
 def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None,
                     profile: bool, wire_frames: bool = False,
                     policy: str = "baseline") -> dict[str, Any]:
@@ -170,7 +154,7 @@ def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None
            "finish_s": time.perf_counter() - marks[-1] if marks else 0.0,
            "minutes": result.minutes, "symbols": result.symbols, "quote": result.quote_asset,
            "trades": result.performance.trades, "total_return": result.performance.total_return,
-           "ledger_digest": result.ledger_digest, "peak_rss_mb": _peak_mb()}
+           "ledger_digest": result.ledger_digest, "peak_rss_mb": peak_rss_mb()}
     if profiler is not None:
         out["profile"] = _breakdown(profiler)
     return out
@@ -211,123 +195,7 @@ def _child_fast(data_dir: str, from_ms: int, to_ms: int, balance: str | None) ->
         wall_s = time.perf_counter() - began
     symbols = sum(1 for i in inputs.market.instruments if i.quote == end_to_end.quote_asset)
     return {"load_s": load_s, "runs": runs, "rows": stop - start, "symbols": symbols,
-            "end_to_end_s": wall_s, "peak_rss_mb": _peak_mb()}
-
-
-def _child_naive(data_dir: str, from_ms: int, to_ms: int, symbols: list[str],
-                 fee_bps: float) -> dict[str, Any]:
-    """The naive SMA(20/50) loop over the same candles, best of NAIVE_ROUNDS."""
-    from exchange.sim.replay import ReplaySource
-
-    source = ReplaySource.from_dir(data_dir, warmup_minutes=WARMUP_MINUTES)
-    columns = [source.symbols.index(s) for s in symbols]
-    store = source.store
-    lo, start, end = 0, store.row_of(from_ms), store.row_of(to_ms)
-    close = store.column("close", slice(lo, end))[:, columns].tolist()
-    traded = store.column("traded", slice(lo, end))[:, columns].tolist()
-    rows = [[c if t else None for c, t in zip(cs, ts)] for cs, ts in zip(close, traded)]
-    del close, traded, source
-    warm, played = rows[:start], rows[start:]
-    best, results = float("inf"), {}
-    for _ in range(NAIVE_ROUNDS):
-        state = _naive_state(len(symbols))
-        _naive_loop(warm, state, fee_bps)  # the warm-up: not timed
-        started = time.perf_counter()
-        _naive_loop(played, state, fee_bps)
-        best = min(best, time.perf_counter() - started)
-        results = state
-    last = [next((r[s] for r in reversed(rows) if r[s] is not None), 0.0)
-            for s in range(len(symbols))]
-    equity = sum(c + q * p for c, q, p in zip(results["cash"], results["qty"], last))
-    return {"loop_s": best, "minutes": len(played), "symbols": len(symbols),
-            "trades": results["trades"], "total_return": equity / len(symbols) - 1.0,
-            "peak_rss_mb": _peak_mb()}
-
-
-def _child_vectorbt(data_dir: str, from_ms: int, to_ms: int, symbols: list[str],
-                    fee_bps: float) -> dict[str, Any] | None:
-    """vectorbt's `Portfolio.from_signals` on the same SMA(20/50) cross and candles (closes
-    forward-filled, the fee per side), indicators included, best of NAIVE_ROUNDS after one
-    untimed call that compiles its kernels; None when vectorbt is not installed (it is in
-    the `bench` extra)."""
-    try:
-        import vectorbt as vbt
-    except ImportError:
-        return None
-    import numpy as np
-    import pandas as pd
-
-    from exchange.sim.replay import ReplaySource
-
-    source = ReplaySource.from_dir(data_dir, warmup_minutes=WARMUP_MINUTES)
-    columns = [source.symbols.index(s) for s in symbols]
-    store = source.store
-    start, end = store.row_of(from_ms), store.row_of(to_ms)
-    traded = store.column("traded", slice(0, end))[:, columns].astype(bool)
-    close = pd.DataFrame(np.where(traded, store.column("close", slice(0, end))[:, columns],
-                                  np.nan), columns=symbols).ffill()
-    del source
-
-    def once() -> Any:
-        fast = vbt.MA.run(close, FAST)
-        slow = vbt.MA.run(close, SLOW)
-        entries = fast.ma_crossed_above(slow).iloc[start:]
-        exits = fast.ma_crossed_below(slow).iloc[start:]
-        return vbt.Portfolio.from_signals(close.iloc[start:], entries, exits,
-                                          fees=fee_bps / 1e4, init_cash=1.0, freq="1min")
-
-    once()
-    best = float("inf")
-    for _ in range(NAIVE_ROUNDS):
-        began = time.perf_counter()
-        portfolio = once()
-        best = min(best, time.perf_counter() - began)
-    return {"loop_s": best, "minutes": end - start, "symbols": len(symbols),
-            "trades": int(portfolio.trades.count().sum()),
-            "total_return": float(portfolio.total_return().mean()),
-            "version": vbt.__version__, "peak_rss_mb": _peak_mb()}
-
-
-def _naive_state(n: int) -> dict[str, Any]:
-    return {"hist": [[] for _ in range(n)], "fast": [0.0] * n, "slow": [0.0] * n,
-            "above": [None] * n, "cash": [1.0] * n, "qty": [0.0] * n, "trades": 0}
-
-
-def _naive_loop(rows: list[list[float | None]], state: dict[str, Any], fee_bps: float) -> None:
-    """Per minute, per symbol: running SMA(20) and SMA(50), a cross flips the position, filled
-    at the close less the fee (the plain-Python strategy loop we compare against)."""
-    hist, fast, slow, above = state["hist"], state["fast"], state["slow"], state["above"]
-    cash, qty = state["cash"], state["qty"]
-    keep = 1.0 - fee_bps / 1e4
-    trades = state["trades"]
-    for row in rows:
-        for s, c in enumerate(row):
-            if c is None:
-                continue  # no bar this minute
-            h = hist[s]
-            h.append(c)
-            n = len(h)
-            f = fast[s] + c
-            if n > FAST:
-                f -= h[n - FAST - 1]
-            w = slow[s] + c
-            if n > SLOW:
-                w -= h[n - SLOW - 1]
-            fast[s], slow[s] = f, w
-            if n < SLOW:
-                continue
-            up = f * SLOW > w * FAST  # SMA20 > SMA50
-            if up == above[s]:
-                continue
-            if above[s] is not None:
-                if up and qty[s] == 0.0:
-                    qty[s], cash[s] = cash[s] * keep / c, 0.0
-                    trades += 1
-                elif not up and qty[s] > 0.0:
-                    cash[s], qty[s] = qty[s] * c * keep, 0.0
-                    trades += 1
-            above[s] = up
-    state["trades"] = trades
+            "end_to_end_s": wall_s, "peak_rss_mb": peak_rss_mb()}
 
 
 def _child_floor() -> dict[str, Any]:
@@ -335,7 +203,7 @@ def _child_floor() -> dict[str, Any]:
     import bot.config  # noqa: F401
     import strategies.baselines  # noqa: F401
 
-    return {"peak_rss_mb": _peak_mb()}
+    return {"peak_rss_mb": peak_rss_mb()}
 
 
 def _in_child(function: Any, *args: Any) -> dict[str, Any]:
@@ -438,9 +306,10 @@ def run(argv: list[str] | None = None) -> dict:
                       f"prepared in {prep_s:.1f} s[/dim]")
         args = (str(data_dir), played["from_ms"], played["to_ms"])
 
-        naive = _in_child(_child_naive, *args, played["symbols"], config.fills.taker_fee_bps)
-        vectorbt = _in_child(_child_vectorbt, *args, played["symbols"],
-                             config.fills.taker_fee_bps)
+        naive = _in_child(child_naive, *args, played["symbols"], config.fills.taker_fee_bps,
+                          WARMUP_MINUTES)
+        vectorbt = _in_child(child_vectorbt, *args, played["symbols"],
+                             config.fills.taker_fee_bps, WARMUP_MINUTES)
         floor = _in_child(_child_floor)
         wire = options.wire_frames
         ours = [_in_child(_child_backtest, *args, balance, False, wire) for _ in range(ROUNDS)]
