@@ -2,7 +2,7 @@
 
 `common` holds what the groups share (the typer app, consoles, options, `fail`); `main` the
 daemon's own commands (run, status, backtest, config check, sim-server); each other module
-one group (models, service, forecast, ops, download, anomalies, ledger, walkforward).
+one group (models, service, forecast, ops, download, anomalies, ledger, walkforward, sim).
 """
 
 from bot.cli import (
@@ -14,9 +14,10 @@ from bot.cli import (
     models,
     ops,
     service,
+    sim,
     walkforward,
 )
 from bot.cli.common import app
 
 __all__ = ["anomalies", "app", "download", "forecast", "ledger", "main", "models", "ops", "service",
-           "walkforward"]
+           "sim", "walkforward"]
