@@ -11,6 +11,11 @@ Model, per one-minute step t and coin i:
   volume          U-profile x regime x (0.4 + 0.75 |r| / sigma) x lognormal noise
 History is generated in one vectorized pass; `advance()` then steps all coins one minute.
 Everything depends only on (seed, coins, history length, start_ms).
+
+Given calibrated `MarketParams`, the bars come from `exchange.sim.market_model` instead (the
+same catalog of coins, ticks and lots; bid-ask bounce, clustered volatility, no-trade
+minutes as bars absent from the store, like real data's gaps); without them this module's
+own model runs, bit for bit as before.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ import numpy as np
 from exchange.sim.bars import BarStore, MinuteData
 from exchange.sim.catalog import build_catalog
 from exchange.sim.cold_rows import release_freed_heap
+from exchange.sim.market_model import MarketModel
+from exchange.sim.market_params import MarketParams
 from exchange.sim.ticks import floor_to_grid, round_to_grid, synthesize_ticks
 from model import libm
 from model.instruments import Instrument
@@ -48,10 +55,11 @@ class GeneratorSource:
 
     def __init__(
         self, *, seed: int, coins: int, history_minutes: int, start_ms: int, ticks_per_bar: int = 4,
-        ram_minutes: int | None = RAM_MINUTES,
+        ram_minutes: int | None = RAM_MINUTES, params: MarketParams | None = None,
     ) -> None:
         """`ram_minutes`: how much of the newest history the bar store keeps in RAM (None:
-        all of it); older rows go to an unlinked file in the temp dir (TMPDIR)."""
+        all of it); older rows go to an unlinked file in the temp dir (TMPDIR). `params`:
+        generate with the calibrated market model (None: this module's regime model)."""
         if start_ms % MINUTE_MS:
             raise ValueError(f"start_ms {start_ms} must be a whole minute (multiple of 60000)")
         root = np.random.default_rng(seed)
@@ -70,10 +78,16 @@ class GeneratorSource:
         self._spread_bps = np.array([s.spread_bps for s in self.specs])
         self._level = libm.log(np.array([s.price for s in self.specs], np.float64))
         self._deviation = np.zeros(len(self.specs))  # log price minus level (latent state)
+        first_open = start_ms - history_minutes * MINUTE_MS
+        self._model = None if params is None else MarketModel(
+            params, seed=seed, tick=self.tick, lot=self.lot,
+            price=np.array([s.price for s in self.specs]),
+            quote_volume_per_min=self._quote_volume, start_ms=first_open)
+        if self._model is not None:  # quotes as wide as the bounce the bars carry
+            self._spread_bps = self._model.spread_bps()
         self._last_close = round_to_grid(libm.exp(self._level), self.tick)
         self._regime = int(self._regime_rng.integers(len(REGIMES)))
         self._regime_left = self._draw_duration(self._regime)
-        first_open = start_ms - history_minutes * MINUTE_MS
         # Only the last RAM_MINUTES stay in memory: the rest of the month is read for REST
         # klines only (exchange/sim/cold_rows.py); 500 coins x 31 days is ~800 MB in RAM.
         self.store = BarStore(first_open, len(self.specs), capacity=history_minutes + 1440,
@@ -107,7 +121,8 @@ class GeneratorSource:
 
     # -- inspection ------------------------------------------------------------------------
     def regimes(self) -> np.ndarray:
-        """Regime index (into REGIMES) of every stored minute, oldest first."""
+        """Regime index (into REGIMES; with `params`, 0 calm / 1 turbulent) of every stored
+        minute, oldest first."""
         return self._regimes[: self.store.rows].copy()
 
     # -- generation ------------------------------------------------------------------------
@@ -132,14 +147,20 @@ class GeneratorSource:
         for start in range(0, minutes, _CHUNK_MIN):
             count = min(_CHUNK_MIN, minutes - start)
             row = self.store.rows
-            regimes = self._regime_path(count)
-            columns, trades = self._bars(count, regimes)
+            if self._model is None:
+                regimes = self._regime_path(count)
+                columns, trades = self._bars(count, regimes)
+                traded = np.ones_like(trades, dtype=bool)
+            else:
+                bars = self._model.generate(count)
+                regimes, columns, trades, traded = (bars.regimes, bars.columns, bars.trades,
+                                                    bars.traded)
             if self._regimes.shape[0] < row + count:
                 self._regimes = np.concatenate(
                     [self._regimes, np.zeros(max(row + count, 2 * row), np.int8)]
                 )
             self._regimes[row : row + count] = regimes
-            self.store.extend(columns, trades, np.ones_like(trades, dtype=bool))
+            self.store.extend(columns, trades, traded)
             self.now_ms += count * MINUTE_MS
 
     def _bars(self, count: int, regimes: np.ndarray) -> tuple[dict[str, np.ndarray], np.ndarray]:

@@ -1,0 +1,315 @@
+"""Fit `MarketParams` to real 1m bars: moments first, then simulate-and-correct.
+
+`fit(panel)` starts from direct moment estimates per coin (hourly variance for the volatility
+level, Roll for the half-spread, the no-trade and zero-return shares, volume moments, the
+hour-of-day profiles, a one-factor regression of hourly returns for beta and the factor's
+size). Several of the model's statistics are not any one parameter (the |r| autocorrelation
+mixes the volatility state with the bounce and the stale quotes), so it then simulates a
+panel of the same shape and corrects each parameter by the ratio of the real statistic to the
+simulated one, a few rounds, with the same simulation seed each round (deterministic).
+
+Fixed, not fitted (10 days of bars cannot identify them): the slow volatility component's
+half-life (12 h), the link of volume to the volatility state (1: volume proportional to
+volatility), the activity slope of the no-trade and quote-refresh odds (2 per unit log
+activity) and the regimes (both multipliers 1: the slow component carries the persistence).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from exchange.sim.market_model import MarketModel
+from exchange.sim.market_params import HOURS, MarketParams
+from exchange.sim.stylized_facts import Panel, StylizedFacts, autocorrelation, stylized_facts
+from model import errors
+from model.market import MINUTE_MS
+from model.spread_estimators import roll_spread
+from model.timeframes import HOUR_MS
+
+MIN_MINUTES = 2 * 1440  # less than two days cannot say anything about an hour profile
+MIN_BARS_PER_COIN = 1000
+ROUNDS = 8
+SLOW_HALF_LIFE_MIN = 720.0
+VOLUME_VOL_LINK = 1.0
+ACTIVITY_SLOPE = 2.0
+JUMP_THRESHOLD = 15.0  # a 1m return beyond this many robust sigmas counts as a jump
+_STEP = (0.7, 1.4)  # one round moves a parameter by at most this factor
+MAX_LOG_VOL_VAR = 1.5  # per component: beyond it activity saturates and the fit runs off
+
+
+class CalibrationError(errors.DataError, ValueError):
+    """Bars that cannot be calibrated on; the message names the coin and what is missing."""
+
+
+def fit(panel: Panel, *, rounds: int = ROUNDS, seed: int = 0, source: str = "") -> MarketParams:
+    """MarketParams for the market of `panel` (1m bars, NaN = no trade, quote volume).
+    Per-coin parameters keep their direct estimates' differences between coins; the
+    corrections are common factors (median over coins of real / simulated)."""
+    check_panel(panel)
+    target = stylized_facts(panel)
+    target_coins = coin_moments(panel)
+    params = initial_params(panel, target, source)
+    for _ in range(rounds):
+        simulated = simulate_panel(params, minutes=panel.minutes, start_ms=panel.start_ms,
+                                   seed=seed)
+        params = corrected(params, target, target_coins, stylized_facts(simulated),
+                           coin_moments(simulated))
+    return params
+
+
+def check_panel(panel: Panel) -> None:
+    """Refuse too little data, a coin with too few bars, constant prices or no volume."""
+    if panel.minutes < MIN_MINUTES:
+        raise CalibrationError(f"{panel.minutes} minutes of bars; calibration needs at least "
+                               f"{MIN_MINUTES} (two days) of 1m bars")
+    names = panel.symbols or tuple(f"coin {i}" for i in range(panel.coins))
+    for i, name in enumerate(names):
+        close, volume = panel.close[:, i], panel.volume[:, i]
+        bars = int(np.isfinite(close).sum())
+        if bars < MIN_BARS_PER_COIN:
+            raise CalibrationError(f"{name}: {bars} bars; each coin needs at least "
+                                   f"{MIN_BARS_PER_COIN} 1m bars (remove its file)")
+        if np.nanmax(close) == np.nanmin(close):
+            raise CalibrationError(f"{name}: constant price {np.nanmax(close)}; a coin whose "
+                                   "price never moves says nothing about volatility")
+        if not np.nansum(volume) > 0:
+            raise CalibrationError(f"{name}: no volume in any bar; the volume model needs it")
+
+
+def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
+    """Per coin: no-trade share, zero-return share, Roll half-spread (fraction), hourly
+    return variance and the log-volume deviation's lag-1 and lag-10 autocorrelation."""
+    last = _last_price(panel.close)
+    returns = np.diff(last, axis=0)
+    traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
+    rows = np.arange(panel.minutes)[:, None]
+    first = np.where(traded, rows, panel.minutes).min(axis=0)
+    final = np.where(traded, rows, -1).max(axis=0)
+    span = (rows >= first) & (rows <= final)
+    no_trade = ((~traded) & span).sum(axis=0) / span.sum(axis=0)
+    finite = np.isfinite(returns)
+    zero = ((returns == 0) & finite).sum(axis=0) / np.maximum(finite.sum(axis=0), 1)
+    half_spread = np.array([roll_spread(panel.close[:, i]) / 2 for i in range(panel.coins)])
+    hourly = _winsorized(_hourly_returns(panel, last))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_volume = np.log(np.where(traded, panel.volume, np.nan))
+    deviation = log_volume - np.nanmean(log_volume, axis=0)
+    return {"no_trade": no_trade, "zero": zero, "half_spread": np.nan_to_num(half_spread),
+            "hourly_var": np.nanvar(hourly, axis=0, ddof=1),
+            "volume_acf1": autocorrelation(deviation, 1),
+            "volume_acf10": autocorrelation(deviation, 10),
+            "log_volume_var": np.nanvar(deviation, axis=0)}
+
+
+def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketParams:
+    """Direct moment estimates, the starting point of the corrections."""
+    coins, moments = panel.coins, coin_moments(panel)
+    last = _last_price(panel.close)
+    hourly = _winsorized(_hourly_returns(panel, last))
+    beta, factor_var_1h = _one_factor(hourly)
+    factor_vol = math.sqrt(factor_var_1h / 60)
+    vol = np.sqrt(np.maximum(moments["hourly_var"] / 60 - beta**2 * factor_vol**2,
+                             0.1 * moments["hourly_var"] / 60))
+    returns = np.diff(last, axis=0)
+    jump_prob, jump_size = _jumps(returns)
+    traded_zero = (moments["zero"] - moments["no_trade"]) / np.maximum(1 - moments["no_trade"],
+                                                                        0.05)
+    refresh = np.clip(1 - 2 * traded_zero, 0.05, 1.0)
+    volume_level, persistence, noise = _volume_moments(panel, moments)
+    hill = facts.hill_tail_index
+    tail_df = float(np.clip(hill if np.isfinite(hill) else 4.0, 2.5, 30.0))
+    profile_volume, profile_vol = _hour_profiles(panel, returns)
+    return MarketParams(
+        symbols=tuple(panel.symbols or (f"COIN{i}" for i in range(coins))),
+        vol_per_min=_tuple(np.clip(vol, 1e-6, 0.5)), tail_df=(tail_df,) * coins,
+        jump_prob=_tuple(jump_prob), jump_size=_tuple(jump_size),
+        half_spread_bps=_tuple(np.clip(moments["half_spread"] * 1e4, 0.0, 500.0)),
+        quote_refresh_prob=_tuple(refresh),
+        no_trade_prob=_tuple(np.clip(moments["no_trade"], 0.0, 0.9)),
+        volume_level=_tuple(volume_level), volume_persistence=_tuple(persistence),
+        volume_noise=_tuple(noise), volume_shock_link=(0.3,) * coins, beta=_tuple(beta),
+        vol_fast_var=0.3, vol_fast_persistence=math.exp(-1 / 10),
+        vol_slow_var=0.3, vol_slow_persistence=_persistence(SLOW_HALF_LIFE_MIN),
+        volume_vol_link=VOLUME_VOL_LINK, no_trade_activity_slope=ACTIVITY_SLOPE,
+        factor_vol_per_min=factor_vol, factor_lag_min=10.0,
+        hour_volume_profile=_tuple(profile_volume), hour_vol_profile=_tuple(profile_vol),
+        regime_vol_multiplier=(1.0, 1.0), regime_mean_minutes=(2160.0, 720.0),
+        source=source)
+
+
+def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[str, np.ndarray],
+              simulated: StylizedFacts, simulated_coins: dict[str, np.ndarray]) -> MarketParams:
+    """One round: move each parameter by the ratio of its real statistic to the simulated."""
+    t, s, tc, sc = target, simulated, target_coins, simulated_coins
+    acf_t, acf_s = t.abs_return_acf, s.abs_return_acf
+    fast_half_life = -math.log(2) / math.log(params.vol_fast_persistence)
+    shape = _ratio(acf_t[14] / acf_t[0], acf_s[14] / acf_s[0]) if acf_t[0] > 0 else 1.0
+    no_trade = np.clip(np.asarray(params.no_trade_prob), 1e-4, 0.9)
+    logit = np.log(no_trade / (1 - no_trade)) + float(np.median(_logit(tc["no_trade"])
+                                                                - _logit(sc["no_trade"])))
+    stale = (1 - np.asarray(params.quote_refresh_prob)) * _ratios(tc["zero"], sc["zero"])
+    return replace(
+        params,
+        vol_per_min=_tuple(np.clip(np.asarray(params.vol_per_min) * np.sqrt(
+            _ratios(tc["hourly_var"], sc["hourly_var"])), 1e-6, 0.5)),
+        half_spread_bps=_tuple(np.clip(np.asarray(params.half_spread_bps)
+                                       * _ratios(tc["half_spread"], sc["half_spread"]), 0, 500)),
+        no_trade_prob=_tuple(np.where(tc["no_trade"] > 0, 1 / (1 + np.exp(-logit)), 0.0)),
+        quote_refresh_prob=_tuple(np.clip(1 - stale, 0.05, 1.0)),
+        tail_df=_tuple(np.clip(np.asarray(params.tail_df) * _ratio(t.hill_tail_index,
+                                                                   s.hill_tail_index), 2.5, 50)),
+        vol_fast_var=min(params.vol_fast_var * _ratio(acf_t[0], acf_s[0]), MAX_LOG_VOL_VAR),
+        vol_slow_var=min(params.vol_slow_var * _ratio(acf_t[59], acf_s[59]), MAX_LOG_VOL_VAR),
+        vol_fast_persistence=_persistence(min(fast_half_life * shape**2, 240.0)),
+        volume_shock_link=_tuple(np.clip(np.asarray(params.volume_shock_link) * _ratio(
+            t.volume_abs_return_spearman, s.volume_abs_return_spearman), 0.0, 5.0)),
+        factor_vol_per_min=min(params.factor_vol_per_min * math.sqrt(
+            _ratio(t.cross_coin_corr_1h, s.cross_coin_corr_1h)), 0.5),
+        factor_lag_min=min(max(params.factor_lag_min, 0.5) * _ratio(
+            s.cross_coin_corr_1m, t.cross_coin_corr_1m), 600.0),
+    )
+
+
+def simulate_panel(params: MarketParams, *, minutes: int, start_ms: int, seed: int,
+                   coins: int | None = None) -> Panel:
+    """A panel of the model's bars (price level 1, a negligible tick), as real bars come:
+    NaN where a coin did not trade, quote volume."""
+    n = params.coins if coins is None else coins
+    model = MarketModel(params, seed=seed, tick=np.full(n, 1e-10), lot=np.full(n, 1e-10),
+                        price=np.ones(n), quote_volume_per_min=np.ones(n), start_ms=start_ms)
+    bars = model.generate(minutes)
+    hidden = ~bars.traded
+    fields = {name: np.where(hidden, np.nan, bars.columns[name])
+              for name in ("open", "high", "low", "close")}
+    return Panel(start_ms=start_ms, volume=np.where(hidden, np.nan, bars.columns["quote_volume"]),
+                 symbols=tuple(params.symbols[i % params.coins] for i in range(n)), **fields)
+
+
+# -- moments ---------------------------------------------------------------------------------
+def _one_factor(hourly: np.ndarray) -> tuple[np.ndarray, float]:
+    """Betas (median 1) and the factor's hourly variance from the pairwise correlations of
+    hourly returns, rho_ij ~ lambda_i lambda_j: scale-free, so one wild coin cannot make the
+    factor; one coin (or no positive correlation): beta 1, no factor."""
+    coins = hourly.shape[1]
+    sd = np.nanstd(hourly, axis=0, ddof=1)
+    if coins < 2:
+        return np.ones(coins), 0.0
+    rho = np.full((coins, coins), np.nan)
+    for i in range(coins):
+        for j in range(i + 1, coins):
+            both = np.isfinite(hourly[:, i]) & np.isfinite(hourly[:, j])
+            if both.sum() > 3 and hourly[both, i].std() > 0 and hourly[both, j].std() > 0:
+                rho[i, j] = rho[j, i] = np.corrcoef(hourly[both, i], hourly[both, j])[0, 1]
+    mean_rho = float(np.nanmean(rho)) if np.isfinite(rho).any() else 0.0
+    if mean_rho <= 0:
+        return np.ones(coins), 0.0
+    loading = np.clip(np.nan_to_num(np.nanmean(rho, axis=1)) / math.sqrt(mean_rho), 0, 1)
+    exposure = loading * sd  # beta_i x factor sd, hourly
+    scale = float(np.median(exposure[exposure > 0])) if (exposure > 0).any() else 0.0
+    if scale <= 0:
+        return np.ones(coins), 0.0
+    return np.clip(exposure / scale, 0.0, 5.0), scale**2
+
+
+def _jumps(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per coin: the share of 1m returns beyond JUMP_THRESHOLD robust sigmas, and their RMS."""
+    prob, size = np.zeros(returns.shape[1]), np.zeros(returns.shape[1])
+    for i in range(returns.shape[1]):
+        values = returns[np.isfinite(returns[:, i]) & (returns[:, i] != 0), i]
+        if values.size < 10:
+            continue
+        sigma = 1.4826 * np.median(np.abs(values - np.median(values)))
+        big = values[np.abs(values) > JUMP_THRESHOLD * sigma]
+        if big.size:
+            prob[i] = min(big.size / returns.shape[0], 0.01)
+            size[i] = min(float(np.sqrt(np.mean(big**2))), 0.5)
+    return prob, size
+
+
+def _volume_moments(panel: Panel, moments: dict[str, np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per coin: volume level relative to the median coin, log volume's AR(1) coefficient
+    (from the lag-10 / lag-1 autocorrelation ratio) and its innovation sd."""
+    traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
+    with np.errstate(divide="ignore"):
+        log_volume = np.where(traded, np.log(np.where(traded, panel.volume, 1.0)), np.nan)
+    level = np.nanmean(log_volume, axis=0)
+    relative = np.clip(np.exp(level - np.median(level)), 1e-6, 1e6)
+    acf1 = np.clip(np.nan_to_num(moments["volume_acf1"], nan=0.3), 0.05, 0.95)
+    acf10 = np.clip(np.nan_to_num(moments["volume_acf10"], nan=0.1), 0.01, 0.95)
+    persistence = np.clip((np.minimum(acf10, acf1) / acf1) ** (1 / 9), 0.5, 0.999)
+    share = np.clip(acf1 / persistence, 0.05, 0.95)
+    variance = np.nan_to_num(moments["log_volume_var"], nan=1.0) * share
+    noise = np.sqrt(np.maximum(variance * (1 - persistence**2), 1e-6))
+    return relative, persistence, np.clip(noise, 1e-3, 5.0)
+
+
+def _hour_profiles(panel: Panel, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Volume and return variance by UTC hour, each coin scaled to its own mean, averaged
+    over coins and scaled to mean 1 (an hour without data: 1)."""
+    hour = ((panel.start_ms + MINUTE_MS * np.arange(panel.minutes)) // HOUR_MS) % HOURS
+    volume = np.nan_to_num(panel.volume)
+    volume = volume / np.maximum(volume.mean(axis=0), 1e-300)
+    squares = np.minimum(returns**2, np.nanquantile(returns**2, 0.999, axis=0))
+    squares = squares / np.maximum(np.nanmean(squares, axis=0), 1e-300)
+    profiles = []
+    for values, hours in ((volume, hour), (squares, hour[1:])):
+        by_hour = np.array([np.nanmean(values[hours == h]) if (hours == h).any() else np.nan
+                            for h in range(HOURS)])
+        by_hour = np.where(np.isfinite(by_hour) & (by_hour > 0), by_hour, np.nanmean(by_hour))
+        profiles.append(np.clip(by_hour / by_hour.mean(), 0.05, 20.0))
+    return profiles[0], profiles[1]
+
+
+def _last_price(close: np.ndarray) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_close = np.log(np.where(close > 0, close, np.nan))
+    rows = np.arange(len(log_close))[:, None]
+    seen = np.maximum.accumulate(np.where(np.isfinite(log_close), rows, -1), axis=0)
+    carried = log_close[np.maximum(seen, 0), np.arange(log_close.shape[1])]
+    return np.where(seen >= 0, carried, np.nan)
+
+
+def _hourly_returns(panel: Panel, last: np.ndarray) -> np.ndarray:
+    closes_at = panel.start_ms + MINUTE_MS * (np.arange(panel.minutes) + 1)
+    return np.diff(last[np.flatnonzero(closes_at % HOUR_MS == 0)], axis=0)
+
+
+def _winsorized(values: np.ndarray, share: float = 0.005) -> np.ndarray:
+    """Per column, values clipped to their `share` and 1 - `share` quantiles (NaN kept)."""
+    with np.errstate(all="ignore"):
+        low = np.nanquantile(values, share, axis=0)
+        high = np.nanquantile(values, 1 - share, axis=0)
+    return np.clip(values, low, high)
+
+
+def _persistence(half_life_min: float) -> float:
+    return math.exp(-math.log(2) / max(half_life_min, 0.1))
+
+
+def _ratio(target: float, simulated: float) -> float:
+    """target / simulated, kept inside one round's step; 1 when either is not positive."""
+    if not (np.isfinite(target) and np.isfinite(simulated)) or target <= 0 or simulated <= 0:
+        return 1.0
+    return float(np.clip(target / simulated, *_STEP))
+
+
+def _ratios(target: np.ndarray, simulated: np.ndarray) -> float:
+    """The median over coins of target / simulated, kept inside one round's step: one
+    coin's simulated statistic is one noisy draw, the median over coins is not."""
+    usable = (target > 0) & (simulated > 0) & np.isfinite(target) & np.isfinite(simulated)
+    if not usable.any():
+        return 1.0
+    return float(np.clip(np.median(target[usable] / simulated[usable]), *_STEP))
+
+
+def _logit(share: np.ndarray) -> np.ndarray:
+    share = np.clip(share, 1e-4, 0.9)
+    return np.log(share / (1 - share))
+
+
+def _tuple(values: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.asarray(values, float))

@@ -1,0 +1,285 @@
+"""The calibrated market model: seeded, vectorized over coins, stateful over minutes.
+
+Per minute t and coin i (parameters from `MarketParams`, coin i using calibrated coin
+i mod `params.coins`):
+  regime s_t      calm/turbulent Markov chain; scales volatility only (no drift, so it cannot
+                  manufacture 4h momentum)
+  log-vol         log sigma_ti = log vol_i + a_ti + b_ti - (Va + Vb) + hour and regime terms;
+                  a fast and a slow Gaussian AR(1) component: |r| autocorrelation that
+                  decays like real data's (a two-factor stochastic volatility, HAR-like)
+  factor h_t      white market shocks taken in through an exponential lag of `factor_lag_min`:
+                  one-minute co-movement is weak, hourly co-movement keeps its full size
+  efficient m_ti  m_t = level + AR(1) deviation (half-life 7 days) of
+                  beta_i h_t + sigma_ti eps_ti (Student-t, unit variance) + rare jumps
+  quote q_ti      moves to m_t on minutes it refreshes (prob quote_refresh_prob), else stays:
+                  stale quotes give zero-return minutes as real alt-coin data has
+  trades          none with prob logistic(logit(no_trade_prob) - slope * activity): a flat
+                  bar at the previous close, volume 0, `traded` False; otherwise open at
+                  q_{t-1}, close at q_t, each at the bid or the ask (+- half-spread): the
+                  bid-ask bounce, a negative lag-1 autocorrelation of returns
+  volume          catalog level x volume_level x hour profile x exp(AR(1) + link to the
+                  log-vol state + a modest link to |shock|)
+Prices lie on each coin's tick grid and volumes on its lot grid. Every random quantity has
+its own stream drawn in (minute, coin) order and the recursions carry their state, so
+`generate(1)` called n times returns the same bits as `generate(n)` once.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.signal import lfilter
+
+from exchange.sim.market_params import MarketParams
+from exchange.sim.ticks import floor_to_grid, round_to_grid
+from model import libm
+from model.market import MINUTE_MS
+
+MEAN_REVERSION_PER_MIN = math.log(2) / (7 * 1440)  # keeps KRW coins inside their tick band
+MAX_SHOCK_FOR_VOLUME = 8.0  # |standardized shock| beyond this adds no more volume
+TRADES_PER_LEVEL = 40.0  # a minute of average quote volume is ~40 trades
+SEED_SALT = 16  # the model's random streams: (seed, salt), apart from the catalog's
+_STREAMS = ("vol_fast", "vol_slow", "shock", "jump_at", "jump_size", "factor", "refresh",
+            "trade", "volume", "side_open", "side_close", "high", "low", "regime", "initial")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelBars:
+    """`count` minutes x `n` coins of bars; no-trade cells are flat at the previous close
+    with volume 0 and `traded` False."""
+
+    open_ms: np.ndarray  # int64 [count]
+    columns: dict[str, np.ndarray]  # open, high, low, close, volume, quote_volume [count, n]
+    trades: np.ndarray  # int64 [count, n]
+    traded: np.ndarray  # bool [count, n]
+    regimes: np.ndarray  # int8 [count]: 0 calm, 1 turbulent
+
+
+def student_abs_mean(df: np.ndarray) -> np.ndarray:
+    """E|x| of a unit-variance Student-t with `df` degrees of freedom."""
+    df = np.asarray(df, float)
+    log_ratio = np.array([math.lgamma((d + 1) / 2) - math.lgamma(d / 2) for d in df.ravel()])
+    raw = 2 * np.sqrt(df) * np.exp(log_ratio.reshape(df.shape)) / (math.sqrt(math.pi) * (df - 1))
+    return raw * np.sqrt((df - 2) / df)
+
+
+class MarketModel:
+    """Generates the next minutes of a market of `len(tick)` coins from `params`."""
+
+    def __init__(self, params: MarketParams, *, seed: int, tick: np.ndarray, lot: np.ndarray,
+                 price: np.ndarray, quote_volume_per_min: np.ndarray, start_ms: int) -> None:
+        """`tick`, `lot`, `price` (initial level), `quote_volume_per_min` (the catalog's
+        level): one value per coin; `start_ms` is the first minute's open time."""
+        if start_ms % MINUTE_MS:
+            raise ValueError(f"start_ms {start_ms} must be a whole minute (multiple of 60000)")
+        self.params = params
+        n = len(tick)
+        pick = np.arange(n) % params.coins
+
+        def coin(name: str) -> np.ndarray:
+            return np.asarray(getattr(params, name), float)[pick]
+
+        self.tick, self.lot = np.asarray(tick, float), np.asarray(lot, float)
+        self._vol, self._df = coin("vol_per_min"), coin("tail_df")
+        self._jump_prob, self._jump_size = coin("jump_prob"), coin("jump_size")
+        self._half_spread = coin("half_spread_bps") * 1e-4
+        refresh = np.clip(coin("quote_refresh_prob"), 0.01, 1 - 1e-9)
+        self._refresh_logit = np.log(refresh / (1 - refresh))
+        no_trade = np.clip(coin("no_trade_prob"), 1e-9, 0.95)
+        self._no_trade_logit = np.log(no_trade / (1 - no_trade))
+        self._volume_base = libm.log(np.asarray(quote_volume_per_min, float)
+                                     * coin("volume_level"))
+        self._volume_phi, self._volume_noise = coin("volume_persistence"), coin("volume_noise")
+        self._volume_link = coin("volume_shock_link")
+        self._beta = coin("beta")
+        self._abs_shock_mean = student_abs_mean(self._df)
+        self._level = libm.log(np.asarray(price, float))
+        self._hour_volume = libm.log(np.asarray(params.hour_volume_profile, float))
+        self._hour_vol = 0.5 * libm.log(np.asarray(params.hour_vol_profile, float))
+        self._regime_vol = libm.log(np.asarray(params.regime_vol_multiplier, float))
+        self._log_var_sum = params.vol_fast_var + params.vol_slow_var
+        factor_lag = params.factor_lag_min
+        self._factor_keep = math.exp(-1.0 / factor_lag) if factor_lag > 0 else 0.0
+        # the lag filter has gain 1: hourly sums keep the factor's full variance, while a
+        # single minute keeps only (1 - a) / (1 + a) of it
+        self._factor_scale = params.factor_vol_per_min
+        # salted: the generator's catalog draws from default_rng(seed)'s own children
+        streams = np.random.SeedSequence([seed, SEED_SALT]).spawn(len(_STREAMS))
+        self._rng = {name: np.random.default_rng(child)
+                     for name, child in zip(_STREAMS, streams, strict=True)}
+        self.now_ms = start_ms
+        self._state = self._initial_state(n)
+
+    def _initial_state(self, n: int) -> dict[str, np.ndarray]:
+        """Recursions start in their stationary law, so the first day is not a calm burn-in."""
+        p, rng = self.params, self._rng["initial"]
+        fast = np.sqrt(p.vol_fast_var) * rng.standard_normal(n)
+        slow = np.sqrt(p.vol_slow_var) * rng.standard_normal(n)
+        volume_sd = self._volume_noise / np.sqrt(1 - self._volume_phi**2)
+        volume = volume_sd * rng.standard_normal(n)
+        close = np.maximum(round_to_grid(libm.exp(self._level), self.tick), self.tick)
+        return {
+            "fast": p.vol_fast_persistence * fast, "slow": p.vol_slow_persistence * slow,
+            "volume": self._volume_phi * volume, "deviation": np.zeros(n),
+            "factor": np.zeros(1), "quote": self._level.copy(), "close": close,
+            "regime": np.zeros(1),
+        }
+
+    def spread_bps(self) -> np.ndarray:
+        """Each coin's full quoted spread (twice the bounce's half-spread), bps."""
+        return 2e4 * self._half_spread
+
+    # -- generation ------------------------------------------------------------------------
+    def generate(self, count: int) -> ModelBars:
+        """The next `count` minutes for every coin; the model's state moves past them."""
+        if count < 1:
+            raise ValueError(f"count must be >= 1, not {count}")
+        p, rng = self.params, self._rng
+        n = self.tick.shape[0]
+        open_ms = self.now_ms + np.arange(count, dtype=np.int64) * MINUTE_MS
+        hours = (open_ms // 3_600_000) % 24
+        regimes = self._regime_path(count)
+
+        fast = self._ar1(rng["vol_fast"].standard_normal((count, n)), p.vol_fast_persistence,
+                         p.vol_fast_var, "fast")
+        slow = self._ar1(rng["vol_slow"].standard_normal((count, n)), p.vol_slow_persistence,
+                         p.vol_slow_var, "slow")
+        log_state = fast + slow
+        del fast, slow
+        common = self._hour_vol[hours] + self._regime_vol[regimes]
+        sigma = self._vol * libm.exp(log_state - self._log_var_sum + common[:, None])
+
+        shock = rng["shock"].standard_t(self._df, (count, n)) * np.sqrt((self._df - 2) / self._df)
+        jump_at = rng["jump_at"].random((count, n)) < self._jump_prob
+        jump = np.where(jump_at, rng["jump_size"].standard_normal((count, n)) * self._jump_size,
+                        0.0)
+        del jump_at
+        factor = self._market_factor(count, libm.exp(common))
+        efficient = self._beta * factor[:, None] + sigma * shock + jump
+        deviation = self._filter(efficient, 1.0 - MEAN_REVERSION_PER_MIN, "deviation")
+        del efficient
+        activity = self._volume_activity(count, log_state, hours)
+        refresh = 1.0 / (1.0 + libm.exp(-p.no_trade_activity_slope * activity
+                                        - self._refresh_logit))
+        refreshed = rng["refresh"].random((count, n)) < refresh
+        quote = self._quotes(self._level + deviation, refreshed)
+        del deviation, refresh
+        no_trade = 1.0 / (1.0 + libm.exp(p.no_trade_activity_slope * activity
+                                         - self._no_trade_logit))
+        traded = rng["trade"].random((count, n)) >= no_trade
+        del no_trade
+        abs_shock = np.minimum(np.abs(shock) + np.abs(jump) / sigma, MAX_SHOCK_FOR_VOLUME)
+        del shock, jump
+        log_volume = (self._volume_base + activity
+                      + self._volume_link * (abs_shock - self._abs_shock_mean))
+        del activity, abs_shock
+        columns = self._prices(quote, sigma, traded, refreshed)
+        del quote, sigma, refreshed
+        typical = (columns["open"] + columns["high"] + columns["low"] + columns["close"]) / 4
+        volume = np.maximum(floor_to_grid(libm.exp(log_volume) / typical, self.lot), self.lot)
+        volume = np.where(traded, volume, 0.0)
+        columns["volume"] = volume
+        columns["quote_volume"] = volume * typical
+        level = libm.exp(self._volume_base)
+        trades = np.where(traded, 1 + np.floor(columns["quote_volume"] / (level / TRADES_PER_LEVEL)),
+                          0).astype(np.int64)
+        self.now_ms += count * MINUTE_MS
+        return ModelBars(open_ms, columns, trades, traded, regimes)
+
+    def _regime_path(self, count: int) -> np.ndarray:
+        """Calm (0) / turbulent (1) per minute; one uniform per minute decides a switch."""
+        leave = 1.0 / np.asarray(self.params.regime_mean_minutes, float)
+        draws = self._rng["regime"].random(count)
+        path = np.empty(count, np.int8)
+        regime = int(self._state["regime"][0])
+        for t in range(count):
+            if draws[t] < leave[regime]:
+                regime = 1 - regime
+            path[t] = regime
+        self._state["regime"][0] = regime
+        return path
+
+    def _ar1(self, normals: np.ndarray, phi: float, variance: float, key: str) -> np.ndarray:
+        """A stationary AR(1) of `variance` driven by `normals`, carrying state `key`."""
+        return self._filter(normals * math.sqrt(variance * (1 - phi * phi)), phi, key)
+
+    def _filter(self, inputs: np.ndarray, phi: float | np.ndarray, key: str) -> np.ndarray:
+        """y_t = phi y_{t-1} + x_t down axis 0, from the carried state (lfilter's zi = phi
+        y_prev), so one long call and many short ones give the same bits."""
+        if np.ndim(phi) == 0:
+            zi = self._state[key].reshape((1, *inputs.shape[1:]))
+            out, final = lfilter([1.0], [1.0, -float(phi)], inputs, axis=0, zi=zi)
+            self._state[key] = final.reshape(self._state[key].shape)
+            return out
+        out = np.empty_like(inputs)  # one coefficient per coin: one filter per column
+        for column, coefficient in enumerate(np.asarray(phi)):
+            out[:, column], zf = lfilter([1.0], [1.0, -float(coefficient)], inputs[:, column],
+                                         zi=self._state[key][column : column + 1])
+            self._state[key][column] = zf[0]
+        return out
+
+    def _market_factor(self, count: int, scale: np.ndarray) -> np.ndarray:
+        """The factor's one-minute return: white shocks (scaled by hour and regime) through
+        an exponential lag."""
+        shocks = self._rng["factor"].standard_normal(count) * self._factor_scale * scale
+        keep = self._factor_keep
+        return self._filter(shocks * (1.0 - keep), keep, "factor") if keep else shocks
+
+    def _quotes(self, efficient: np.ndarray, refreshed: np.ndarray) -> np.ndarray:
+        """The log mid quoted each minute: the efficient price where the quote refreshed,
+        else the last quote (carried across calls)."""
+        rows = np.arange(efficient.shape[0])[:, None]
+        last = np.maximum.accumulate(np.where(refreshed, rows, -1), axis=0)
+        columns = np.broadcast_to(np.arange(efficient.shape[1]), last.shape)
+        quote = np.where(last >= 0, efficient[np.maximum(last, 0), columns],
+                         self._state["quote"])
+        return quote
+
+    def _volume_activity(self, count: int, log_state: np.ndarray, hours: np.ndarray
+                         ) -> np.ndarray:
+        """Log activity around the coin's level: hour profile, persistent AR(1) noise and
+        the volatility state's link."""
+        noise = self._rng["volume"].standard_normal((count, log_state.shape[1]))
+        persistent = self._filter(noise * self._volume_noise, self._volume_phi, "volume")
+        return (self._hour_volume[hours][:, None] + persistent
+                + self.params.volume_vol_link * log_state)
+
+    def _prices(self, quote: np.ndarray, sigma: np.ndarray, traded: np.ndarray,
+                refreshed: np.ndarray) -> dict[str, np.ndarray]:
+        """OHLC on the tick grid: trades at the bid or the ask around the quote; a minute
+        whose quote moved also trades at both ends of the path it moved along (high at the
+        ask, low at the bid); flat bars at the previous close where nothing traded."""
+        rng, count = self._rng, quote.shape[0]
+        previous = np.vstack([self._state["quote"][None, :], quote[:-1]])
+        self._state["quote"] = quote[-1].copy()
+        half = self._half_spread
+        side_open = np.where(rng["side_open"].random(quote.shape) < 0.5, half, -half)
+        side_close = np.where(rng["side_close"].random(quote.shape) < 0.5, half, -half)
+        open_log, close_log = previous + side_open, quote + side_close
+        reach_up = 0.5 * sigma * np.abs(rng["high"].standard_normal(quote.shape))
+        reach_down = 0.5 * sigma * np.abs(rng["low"].standard_normal(quote.shape))
+        high_log = np.maximum(open_log, close_log)
+        high_log = np.where(refreshed, np.maximum(high_log, np.maximum(previous, quote) + half
+                                                  + reach_up), high_log)
+        low_log = np.minimum(open_log, close_log)
+        low_log = np.where(refreshed, np.minimum(low_log, np.minimum(previous, quote) - half
+                                                 - reach_down), low_log)
+        del reach_up, reach_down
+        tick = self.tick
+        open_ = np.maximum(round_to_grid(libm.exp(open_log), tick), tick)
+        close = np.maximum(round_to_grid(libm.exp(close_log), tick), tick)
+        high = np.maximum(np.ceil(libm.exp(high_log) / tick - 1e-9) * tick,
+                          np.maximum(open_, close))
+        low = np.minimum(np.maximum(floor_to_grid(libm.exp(low_log), tick), tick),
+                         np.minimum(open_, close))
+        # no trade: every price is the last close, carried forward across quiet minutes
+        rows = np.arange(count)[:, None]
+        last = np.maximum.accumulate(np.where(traded, rows, -1), axis=0)
+        columns = np.broadcast_to(np.arange(quote.shape[1]), last.shape)
+        flat = np.where(last >= 0, close[np.maximum(last, 0), columns], self._state["close"])
+        self._state["close"] = flat[-1].copy()
+        return {name: np.where(traded, values, flat)
+                for name, values in (("open", open_), ("high", high), ("low", low),
+                                     ("close", close))}

@@ -1,0 +1,64 @@
+"""MarketParams: a JSON file that round-trips and refuses what would make a broken market."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from exchange.sim.market_params import SCHEMA_VERSION, MarketParams, MarketParamsError
+from tests.market_params_example import example_params
+
+
+def test_params_round_trip_through_json_unchanged(tmp_path: Path) -> None:
+    params = example_params(coins=3)
+    path = tmp_path / "params.json"
+    params.save(path)
+    assert MarketParams.load(path) == params
+    assert path.stat().st_size < 8_000  # a small file
+    assert json.loads(path.read_text())["schema_version"] == SCHEMA_VERSION
+
+
+def _write(tmp_path: Path, **edits: object) -> Path:
+    values = example_params(coins=2).as_dict()
+    for name, value in edits.items():
+        if value is None:
+            del values[name]
+        else:
+            values[name] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(values))  # NaN is written as NaN, which json reads back
+    return path
+
+
+@pytest.mark.parametrize(("edits", "says"), [
+    ({"vol_per_min": None}, "field vol_per_min is missing"),
+    ({"half_spread_bps": [15.0, -1.0]}, "field half_spread_bps[1] is negative"),
+    ({"tail_df": [5.0, math.nan]}, "field tail_df[1] is nan"),
+    ({"beta": [1.0]}, "field beta must be a list of 2 numbers"),
+    ({"factor_lag_min": "slow"}, "field factor_lag_min must be a number"),
+    ({"hour_volume_profile": [1.0] * 23}, "field hour_volume_profile must be a list of 24"),
+    ({"schema_version": 99}, "schema_version 99"),
+])
+def test_a_bad_file_is_refused_naming_the_file_and_the_field(
+        tmp_path: Path, edits: dict[str, object], says: str) -> None:
+    path = _write(tmp_path, **edits)
+    with pytest.raises(MarketParamsError) as caught:
+        MarketParams.load(path)
+    assert str(path) in str(caught.value)
+    assert says in str(caught.value)
+
+
+def test_a_missing_file_says_how_to_make_one(tmp_path: Path) -> None:
+    with pytest.raises(MarketParamsError, match="entasis sim calibrate"):
+        MarketParams.load(tmp_path / "nope.json")
+
+
+def test_save_replaces_the_file_whole_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    path = tmp_path / "params.json"
+    path.write_text("old")
+    example_params().save(path)
+    assert MarketParams.load(path) == example_params()
+    assert [p.name for p in tmp_path.iterdir()] == ["params.json"]
