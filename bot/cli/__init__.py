@@ -15,9 +15,10 @@ from bot.cli import (
     ops,
     service,
     sim,
+    sim_fills,
     walkforward,
 )
 from bot.cli.common import app
 
 __all__ = ["anomalies", "app", "download", "forecast", "ledger", "main", "models", "ops", "service",
-           "sim", "walkforward"]
+           "sim", "sim_fills", "walkforward"]
