@@ -95,6 +95,7 @@ class SimConfig(_Section):
     speed: float = Field(60.0, gt=0)
     history_days: float = Field(31.0, ge=0, le=400)
     replay_dir: str = ""
+    params: str = ""  # calibrated MarketParams JSON for the generator; "" = its own model
     ticks_per_bar: int = Field(4, ge=1, le=60)
     protocol: Literal["binance", "upbit"] = "binance"  # what the daemon's feed speaks to it
 

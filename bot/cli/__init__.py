@@ -16,9 +16,10 @@ from bot.cli import (
     service,
     sim,
     sim_fills,
+    sim_model,
     walkforward,
 )
 from bot.cli.common import app
 
 __all__ = ["anomalies", "app", "download", "forecast", "ledger", "main", "models", "ops", "service",
-           "sim", "sim_fills", "walkforward"]
+           "sim", "sim_fills", "sim_model", "walkforward"]

@@ -265,6 +265,9 @@ def sim_server(
     coins: int = typer.Option(30, help="Number of simulated coins."),
     replay: Path | None = typer.Option(None, help="Replay this folder of OHLCV CSVs instead."),
     speed: float = typer.Option(60.0, help="Market minutes per real minute."),
+    params: Path | None = typer.Option(
+        None, help="Generate with the calibrated market model of this MarketParams JSON "
+        "(`entasis sim calibrate`)."),
 ) -> None:
     """Run the simulated exchange standalone (Binance spot REST + websocket protocol)."""
     from bot.config import SimConfig
@@ -273,8 +276,17 @@ def sim_server(
     if replay is not None and not replay.is_dir():
         err.print(f"[red]error:[/red] --replay {replay}: not a directory of OHLCV CSVs")
         raise typer.Exit(2)
+    if params is not None:
+        from exchange.sim.market_params import MarketParams, MarketParamsError
+
+        try:
+            MarketParams.load(params)  # refuse a bad file before the server starts
+        except MarketParamsError as exc:
+            err.print(f"[red]error:[/red] --params: {exc}", highlight=False)
+            raise typer.Exit(2) from None
     config = SimConfig(
-        port=port, seed=seed, coins=coins, speed=speed, replay_dir=str(replay or "")
+        port=port, seed=seed, coins=coins, speed=speed, replay_dir=str(replay or ""),
+        params=str(params or ""),
     )
     try:
         asyncio.run(serve(config))

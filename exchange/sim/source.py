@@ -41,7 +41,8 @@ class MarketSource(Protocol):
 
 
 def open_source(config: SimConfigLike, start_ms: int | None = None) -> MarketSource:
-    """The generator, or the replay of `config.replay_dir` when it is set."""
+    """The generator (with the calibrated model when `config.params` names a parameter
+    file), or the replay of `config.replay_dir` when it is set."""
     if config.replay_dir:
         from exchange.sim.replay import ReplaySource
 
@@ -49,7 +50,9 @@ def open_source(config: SimConfigLike, start_ms: int | None = None) -> MarketSou
             config.replay_dir, ticks_per_bar=config.ticks_per_bar, seed=config.seed
         )
     from exchange.sim.generator import GeneratorSource
+    from exchange.sim.market_params import MarketParams
 
+    params = MarketParams.load(config.params) if config.params else None
     start = minute_floor(int(time.time() * 1000)) if start_ms is None else minute_floor(start_ms)
     return GeneratorSource(
         seed=config.seed,
@@ -57,6 +60,7 @@ def open_source(config: SimConfigLike, start_ms: int | None = None) -> MarketSou
         history_minutes=round(config.history_days * 1440),
         start_ms=start,
         ticks_per_bar=config.ticks_per_bar,
+        params=params,
     )
 
 
@@ -75,6 +79,8 @@ class SimConfigLike(Protocol):
     def replay_dir(self) -> str: ...
     @property
     def ticks_per_bar(self) -> int: ...
+    @property
+    def params(self) -> str: ...  # MarketParams JSON for the generator; "" = its own model
 
 
 class SimServerSettings(SimConfigLike, Protocol):

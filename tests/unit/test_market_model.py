@@ -102,3 +102,17 @@ def test_abs_return_autocorrelation_decays_from_lag_1_to_60(panel_facts) -> None
 def test_cross_coin_correlation_is_weak_at_1m_and_stronger_at_1h(panel_facts) -> None:  # type: ignore[no-untyped-def]
     assert abs(panel_facts.cross_coin_corr_1m) < 0.1
     assert panel_facts.cross_coin_corr_1h > 2 * max(panel_facts.cross_coin_corr_1m, 0.02)
+
+
+def test_the_sim_config_names_a_parameter_file_and_open_source_uses_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from bot.config import SimConfig
+    from exchange.sim.source import open_source
+
+    path = tmp_path / "params.json"
+    example_params(coins=2).save(path)
+    calibrated = open_source(SimConfig(coins=3, history_days=0.1, params=str(path)),
+                             start_ms=START_MS)
+    default = open_source(SimConfig(coins=3, history_days=0.1), start_ms=START_MS)
+    assert calibrated.spread_bps().tolist() == [30.0, 30.0, 30.0]
+    assert not np.array_equal(calibrated.store.column("close", slice(0, 144)),
+                              default.store.column("close", slice(0, 144)))

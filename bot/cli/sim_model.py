@@ -1,0 +1,95 @@
+"""`entasis sim calibrate` and `entasis sim generate`: the calibrated market model's file.
+
+- `entasis sim calibrate --data DIR --out PARAMS.json`: fit `MarketParams` to a folder of 1m
+  bar files (exchange/sim/calibrate.py) and write them (atomically).
+- `entasis sim generate --params PARAMS.json --coins N --minutes M --seed S --out DIR`: write
+  the market those parameters generate as 1m bar files in the shared format, readable by
+  `entasis backtest --data DIR` and `entasis sim report`.
+
+Registered on the `sim` group of bot/cli/sim.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from bot.cli.common import JsonOption, fail, out, parse_time
+from bot.cli.sim import sim_app
+
+#: `sim generate`'s default first minute: a whole UTC day (2023-11-15 00:00).
+DEFAULT_START_MS = 1_700_006_400_000
+
+
+@sim_app.command("calibrate")
+def calibrate(
+    data: Path = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files."),
+    out_path: Path = typer.Option(..., "--out", help="The MarketParams JSON file to write."),
+    seed: int = typer.Option(0, help="Seed of the simulations the fit corrects with."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Fit the market model to real 1m bars and write its parameters."""
+    from exchange.sim.bar_files import BarFileError, load_bar_grid
+    from exchange.sim.calibrate import CalibrationError, fit
+    from exchange.sim.stylized_facts import Panel
+    from model.timeframes import TimeframeError
+
+    try:
+        panel = Panel.from_grid(load_bar_grid(data, "1m"))
+        params = fit(panel, seed=seed, source=f"entasis sim calibrate --data {data} "
+                                              f"--seed {seed}")
+    except (BarFileError, CalibrationError, TimeframeError) as exc:
+        raise fail(str(exc), 2) from None
+    params.save(out_path)
+    summary = {"ok": True, "out": str(out_path), "coins": params.coins,
+               "minutes": panel.minutes, "symbols": list(params.symbols)}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    table = Table(title=f"market model fitted on {data} ({panel.minutes} minutes) -> {out_path}")
+    for column in ("symbol", "vol bps/min", "half-spread bps", "quote refresh", "no-trade",
+                   "beta"):
+        table.add_column(column, justify="right")
+    for i, symbol in enumerate(params.symbols):
+        table.add_row(symbol, f"{params.vol_per_min[i] * 1e4:.1f}",
+                      f"{params.half_spread_bps[i]:.1f}", f"{params.quote_refresh_prob[i]:.2f}",
+                      f"{params.no_trade_prob[i]:.3f}", f"{params.beta[i]:.2f}")
+    out.print(table)
+
+
+@sim_app.command("generate")
+def generate(
+    params_path: Path = typer.Option(..., "--params", help="MarketParams JSON."),
+    coins: int = typer.Option(20, "--coins", min=1, max=2000, help="Symbols to generate."),
+    minutes: int = typer.Option(14_400, "--minutes", min=1, max=3_000_000,
+                                help="1m bars per symbol."),
+    seed: int = typer.Option(7, "--seed", min=0, help="Same seed, same market."),
+    out_dir: Path = typer.Option(..., "--out", help="Folder for the bar files."),
+    start: str | None = typer.Option(None, "--start",
+                                     help="First minute (ISO UTC or epoch ms); default "
+                                          "2023-11-15T00:00."),
+    as_json: bool = JsonOption,
+) -> None:
+    """Write the calibrated model's market as 1m bar files (one per symbol)."""
+    from exchange.sim.market_csv import write_generated_market
+    from exchange.sim.market_params import MarketParams, MarketParamsError
+
+    start_ms = parse_time(start) if start is not None else DEFAULT_START_MS
+    assert start_ms is not None
+    if start_ms % 60_000:
+        raise fail(f"--start {start}: not a whole minute", 2)
+    try:
+        params = MarketParams.load(params_path)
+    except MarketParamsError as exc:
+        raise fail(str(exc), 2) from None
+    written = write_generated_market(out_dir, params, coins=coins, minutes=minutes, seed=seed,
+                                     start_ms=start_ms)
+    summary = {"ok": True, "out": str(out_dir), "files": [p.name for p in written],
+               "minutes": minutes, "seed": seed, "start_ms": start_ms}
+    if as_json:
+        print(json.dumps(summary))
+        return
+    out.print(f"{len(written)} files of {minutes} minutes (seed {seed}) in {out_dir}")
