@@ -179,15 +179,25 @@ class RiskGate:
         """Approve (with the amount) or deny (with reason and detail) one intent."""
         if isinstance(intent, CancelIntent):
             return Approved(Decimal(0), None, detail=f"cancel {intent.client_order_id}")
-        if state.mode is TradingMode.HALTED:
-            return Denied(DenyReason.TRADING_STATE, f"HALTED ({state.reason}): cancels only")
+        denied = mode_denial(state, entry=isinstance(intent, EntryIntent))
+        if denied is not None:
+            return denied
         if isinstance(intent, ExitIntent):
             return _check_exit(intent, portfolio, market)
-        if state.mode is TradingMode.REDUCING:
-            return Denied(
-                DenyReason.TRADING_STATE, f"REDUCING ({state.reason}): exits and cancels only"
-            )
         return _check_entry(intent, portfolio, market, limits)
+
+
+def mode_denial(state: TradingState, *, entry: bool) -> Denied | None:
+    """The denial the trading mode alone gives an entry (`entry`) or an exit, before any
+    figure is read: HALTED allows cancels only, REDUCING exits and cancels only. Callers
+    that would pay to build the portfolio and market views may ask this first."""
+    if state.mode is TradingMode.HALTED:
+        return Denied(DenyReason.TRADING_STATE, f"HALTED ({state.reason}): cancels only")
+    if entry and state.mode is TradingMode.REDUCING:
+        return Denied(
+            DenyReason.TRADING_STATE, f"REDUCING ({state.reason}): exits and cancels only"
+        )
+    return None
 
 
 def _check_exit(intent: ExitIntent, portfolio: PortfolioView, market: MarketView) -> Decision:

@@ -98,6 +98,7 @@ class FastAccount:
         self.fees_paid = Decimal(0)
         self.traded_notional = Decimal(0)
         self.round_trips: list[RoundTrip] = []
+        self._held: np.ndarray | None = None  # held()'s mask until a fill moves a position
 
     # --- queries ---------------------------------------------------------------------------
     def cash(self) -> Decimal:
@@ -139,12 +140,16 @@ class FastAccount:
                 for s, p in self.positions.items() if p.amount > 0}
 
     def held(self, n: int) -> np.ndarray:
-        """Bool [n] per grid column: a position > 0."""
-        out = np.zeros(n, bool)
-        for symbol, position in self.positions.items():
-            if position.amount > 0:
-                out[self.columns[symbol]] = True
-        return out
+        """Bool [n] per grid column: a position > 0 (kept until a fill moves a position;
+        callers must not write to it)."""
+        if self._held is None or len(self._held) != n:
+            out = np.zeros(n, bool)
+            for symbol, position in self.positions.items():
+                if position.amount > 0:
+                    out[self.columns[symbol]] = True
+            out.flags.writeable = False
+            self._held = out
+        return self._held
 
     def amounts(self, n: int) -> np.ndarray:
         """Position amounts per grid column, as floats (for the equity marks)."""
@@ -318,6 +323,7 @@ class FastAccount:
         self.fees_paid += event.fee
         self.traded_notional += event.price * event.amount
         position = self.positions.setdefault(event.symbol, Position())
+        self._held = None
         closed = position.book(event.symbol, event.side, event.price, event.amount, event.fee,
                                event.ts_event)
         if closed is not None:

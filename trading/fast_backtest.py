@@ -27,6 +27,7 @@ return history has `return_history_bars` bars of `bar_ms` each.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
@@ -45,11 +46,12 @@ from risk.gate import (
     MarketView,
     PortfolioView,
     RiskGate,
+    mode_denial,
 )
 from risk.state import TradingMode, TradingState, evaluate, utc_day_start_ms
 from risk.var import ReturnHistory
 from strategies.features_batch import MinuteGrid
-from strategies.policy import Action, PolicyAction
+from strategies.policy import Action, Holding, PolicyAction, RestingOrder
 from trading.fast_account import FastAccount
 from trading.fast_kernel import marks
 from trading.fast_market import (
@@ -62,6 +64,12 @@ from trading.fast_market import (
 )
 from trading.fast_policies import NEVER, BatchPolicy, BatchView, StepQuotes, forward_filled
 from trading.performance import Performance, RoundTrip, performance
+
+#: Runs of skipped steps up to this long are carried step by step in scalars (the same
+#: figures as the bulk pass, whose array set-up costs more than a few steps).
+_SCALAR_CARRY_STEPS = 8
+#: Steps whose float equity `_float_equity` marks at once (until the next fill).
+_MARK_CHUNK = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,9 +156,16 @@ class _Loop:
         self._simple_returns: np.ndarray | None = None
         self._no_history = ReturnHistory((), np.zeros((0, 0)), settings.bar_ms / DAY_MS)
         self._history: tuple[int, MarketView] | None = None  # (row, view) of this step
-        # (amounts of the last change, its held columns, their amounts) for _carry_step
-        self._held: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
+        # (amounts of the last change, first step, float equity of the steps from it)
+        self._marks: tuple[np.ndarray, int, list[float]] | None = None
+        limits, margin = settings.limits, 1e-6  # a float margin: the Decimal figures agree
+        # (daily loss, drawdown) levels, in %, that move the mode: [ACTIVE, REDUCING]
+        self._levels = ((float(limits.daily_loss_reduce_pct) - margin,
+                         float(limits.drawdown_reduce_pct) - margin),
+                        (float(limits.daily_loss_halt_pct) - margin,
+                         float(limits.drawdown_halt_pct) - margin))
         self._portfolio: PortfolioView | None = None  # the account as the gate sees it now
+        self._step_equity: Decimal | None = None  # the acting step's Trader.equity, once known
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, policy: BatchPolicy, quotes: StepQuotes) -> None:
@@ -167,7 +182,11 @@ class _Loop:
                     break
             row = int(quotes.rows[k])
             ts = int(quotes.ts_ms[k])
-            if k > self.evaluated + 1:  # the skipped steps, on the holdings before this one
+            skipped = k - self.evaluated - 1  # steps jumped over, on the holdings before k
+            if 0 < skipped <= _SCALAR_CARRY_STEPS:
+                for j in range(self.evaluated + 1, k):
+                    self._carry_step(j, quotes, None)
+            elif skipped > 0:
                 self._carry(np.arange(self.evaluated + 1, k), quotes, None)
             filled = len(self.account.fills)
             if self.account.orders:
@@ -175,17 +194,15 @@ class _Loop:
             if len(self.account.fills) != filled:
                 self.changes.append((k, float(self.account.cash()), self.account.amounts(n)))
             acts = policy.next_step(k) == k
-            equity = self._equity(row) if acts else None
-            self._carry_step(k, quotes, equity)
+            self._step_equity, self._portfolio = None, None  # this step's, once known
+            self._carry_step(k, quotes, row if acts else None)
             if acts:
-                assert equity is not None
                 view = BatchView(k, ts, self.grid.symbols, self.tradable_mask,
                                  quotes.last[k], quotes.bid[k], quotes.ask[k],
-                                 self.account.held(n), self.account.resting(),
-                                 self._open_slots(equity), self.account.holdings())
+                                 _StepAccount(self, row, n))
                 for action in policy.decide(view):
                     if action.symbol in self.account.instruments:
-                        self._act(action, ts, row, equity)
+                        self._act(action, ts, row)
             k += 1
 
     def _match(self, row: int) -> None:
@@ -197,55 +214,71 @@ class _Loop:
 
     def _equity(self, row: int) -> Decimal:
         """Trader.equity at this step: held symbols at their newest close (the trader's
-        last price: every bar since the fill sets it, and the fill's own bar last)."""
+        last price: every bar since the fill sets it, and the fill's own bar last).
+        Computed once per acting step, when first needed, always before the step's first
+        action: the trader computes it once, before its actions, and all of them see it."""
+        if self._step_equity is not None:
+            return self._step_equity
         account = self.account
         for symbol, position in account.positions.items():
             if position.amount > 0:
                 account.last_price[symbol] = Decimal(repr(float(
                     self.close_ff[row, account.columns[symbol]])))
-        return account.equity()
+        self._step_equity = account.equity()
+        return self._step_equity
 
-    def _carry_step(self, k: int, quotes: StepQuotes, exact: Decimal | None) -> None:
+    def _carry_step(self, k: int, quotes: StepQuotes, acting_row: int | None) -> None:
         """`_carry` of the one step `k`, in scalars where it can only move the peak (the
         same day, and no mode can change): the loop does this at every step it does not
-        skip, and the arrays of the general case cost more than the figures."""
+        skip, and the arrays of the general case cost more than the figures. At a step
+        where the policy acts (`acting_row`), the trader's exact Decimal equity is what it
+        evaluates; it is computed here only where it can differ from the float's verdict."""
         state = self.state
         assert state is not None
         ts = int(quotes.ts_ms[k])
         halted = state.mode is TradingMode.HALTED
         if ts - ts % DAY_MS > state.day_start_ms or (not halted and (
                 state.paused or state.anomaly_active or state.anomaly_reducing)):
+            exact = None if acting_row is None else self._equity(acting_row)
             self._carry(np.array([k]), quotes, exact)
             return
-        _, cash, amounts = self.changes[-1]  # no fill between the last change and `k`
-        if self._held is None or self._held[0] is not amounts:
-            held = np.flatnonzero(amounts)
-            self._held = (amounts, held, amounts[held])
-        _, held, held_amounts = self._held
-        # The same float operations as _carry's (a one-row sum is the same pairwise sum).
-        value = float(cash + (self.close_ff[int(quotes.rows[k]), held] * held_amounts).sum())
+        value = self._float_equity(k, quotes)
         peak = float(state.peak_equity)
         if not halted:
-            limits, margin = self.settings.limits, 1e-6
-            reducing = state.mode is TradingMode.REDUCING
-            daily_level = float(limits.daily_loss_halt_pct if reducing
-                                else limits.daily_loss_reduce_pct) - margin
-            drawdown_level = float(limits.drawdown_halt_pct if reducing
-                                   else limits.drawdown_reduce_pct) - margin
+            daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
             opening, top = float(state.day_start_equity), max(value, peak)
             if not ((opening - value) / opening * 100 < daily_level
                     and (top - value) / top * 100 < drawdown_level):
+                exact = None if acting_row is None else self._equity(acting_row)
                 self._carry(np.array([k]), quotes, exact)
                 return
         self.evaluated = k
         # A float below the peak's float is a Decimal below the peak (rounding is monotonic):
-        # only a possible new peak needs the Decimal comparison.
+        # only a possible new peak needs the Decimal comparison. The float sum and the exact
+        # one differ by a few ulps, far inside the 1e-9 margin.
+        if value < peak * (1 - 1e-9) or (value < peak and acting_row is None):
+            return
+        exact = None if acting_row is None else self._equity(acting_row)
         if value < peak and (exact is None or float(exact) < peak):
             return
         new_peak = exact if exact is not None and float(exact) >= value \
             else Decimal(repr(value))
         if new_peak > state.peak_equity:
             self.state = _replaced(state, peak_equity=new_peak)
+
+    def _float_equity(self, k: int, quotes: StepQuotes) -> float:
+        """Cash plus the holdings since the last fill at step k's close, as floats: the
+        same operations as `_carry`'s (a row of its sum is the same pairwise sum), for a
+        chunk of steps at a time, until the next fill changes the holdings."""
+        _, cash, amounts = self.changes[-1]  # no fill between the last change and `k`
+        cache = self._marks
+        if cache is None or cache[0] is not amounts or not 0 <= k - cache[1] < len(cache[2]):
+            held = np.flatnonzero(amounts)
+            rows = quotes.rows[k: k + _MARK_CHUNK]
+            close = self.close_ff[rows[:, None], held[None, :]]
+            values = cash + (close * amounts[held]).sum(axis=1)
+            cache = self._marks = (amounts, k, values.tolist())
+        return cache[2][k - cache[1]]
 
     def _carry(self, steps: np.ndarray, quotes: StepQuotes, exact: Decimal | None) -> None:
         """Move the breaker state through `steps` (Trader.step's `evaluate`), whose equity
@@ -334,10 +367,19 @@ class _Loop:
                     and np.all(drawdown < drawdown_level))
 
     # --- one action (Trader._act) ---------------------------------------------------------
-    def _act(self, action: PolicyAction, ts: int, row: int, equity: Decimal) -> None:
+    def _act(self, action: PolicyAction, ts: int, row: int) -> None:
         if action.action is Action.HOLD:
             return
+        assert self.state is not None  # run() starts it before the first step
+        if action.action in (Action.BUY, Action.SELL):
+            # The gate's first verdict, on the mode alone: no figure needs building for it.
+            denied = mode_denial(self.state, entry=action.action is Action.BUY)
+            if denied is not None:
+                self.decisions.append((ts, action.symbol, action.action.value,
+                                       f"DENIED:{denied.reason.value}", denied.detail, None))
+                return
         account = self.account
+        equity = self._equity(row)
         instrument = account.instruments[action.symbol]
         intent: EntryIntent | ExitIntent | CancelIntent
         if action.action in (Action.CANCEL_BUY, Action.CANCEL_SELL):
@@ -358,7 +400,9 @@ class _Loop:
                          and self.state.mode is TradingMode.ACTIVE)
         market = (self._market_view(row) if reads_history
                   else MarketView(account.instruments, self._no_history))
-        portfolio = self._portfolio if self._portfolio is not None else account.portfolio(equity)
+        if self._portfolio is None:
+            self._portfolio = account.portfolio(equity)
+        portfolio = self._portfolio
         verdict = self.gate.check(intent, portfolio, market,
                                   self.settings.limits, self.state)
         if isinstance(verdict, Denied):
@@ -435,6 +479,27 @@ class _Loop:
             round_trips=tuple(account.round_trips), events=tuple(account.events),
             decisions=tuple(self.decisions), cash=cash,
         )
+
+
+class _StepAccount:
+    """The account as one acting step's `BatchView` reads it (see `AccountReader`)."""
+
+    __slots__ = ("_loop", "_n", "_row")
+
+    def __init__(self, loop: _Loop, row: int, n: int):
+        self._loop, self._row, self._n = loop, row, n
+
+    def held(self) -> np.ndarray:
+        return self._loop.account.held(self._n)
+
+    def open_orders(self) -> tuple[RestingOrder, ...]:
+        return self._loop.account.resting()
+
+    def open_slots(self) -> int:
+        return self._loop._open_slots(self._loop._equity(self._row))
+
+    def holdings(self) -> Mapping[str, Holding]:
+        return self._loop.account.holdings()
 
 
 def _replaced(state: TradingState, **changes: Any) -> TradingState:

@@ -20,25 +20,28 @@ def sma_above(last: np.ndarray, fast: int, slow: int) -> np.ndarray:  # pragma: 
     no compensation), and skip steps without a finite price, as the policy does."""
     steps, n = last.shape
     out = np.full((steps, n), -1, np.int8)
-    ring = np.empty(slow)
+    ring = np.empty(2 * slow)  # each price twice: the deque is ring[oldest: oldest + slow]
     for i in range(n):
         seen = 0
         for k in range(steps):
             price = last[k, i]
             if not np.isfinite(price):
                 continue
-            ring[seen % slow] = price
+            at = seen % slow
+            ring[at] = price
+            ring[at + slow] = price
             seen += 1
             if seen < slow:
                 continue
             oldest = seen % slow  # the deque's first element
             total = 0.0
+            for j in range(oldest, oldest + slow - fast):
+                total += ring[j]
             recent = 0.0
-            for j in range(slow):
-                value = ring[(oldest + j) % slow]
+            for j in range(oldest + slow - fast, oldest + slow):
+                value = ring[j]
                 total += value
-                if j >= slow - fast:
-                    recent += value
+                recent += value
             out[k, i] = 1 if recent / fast > total / slow else 0
     return out
 

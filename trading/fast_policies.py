@@ -13,9 +13,10 @@ test (tests/integration/test_fast_backtest_parity.py).
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -42,21 +43,49 @@ class StepQuotes:
     ask: np.ndarray
 
 
-@dataclass(frozen=True, slots=True)
-class BatchView:
-    """The account at one decision step, for `BatchPolicy.decide`."""
+class AccountReader(Protocol):
+    """What a `BatchView` reads of the account, on first use (the loop's side)."""
 
-    step: int
-    ts_ms: int
-    symbols: tuple[str, ...]  # grid columns
-    tradable: np.ndarray  # bool [n]: quoted in the account currency
-    last: np.ndarray  # [n]
-    bid: np.ndarray
-    ask: np.ndarray
+    def held(self) -> np.ndarray: ...
+
+    def open_orders(self) -> tuple[RestingOrder, ...]: ...
+
+    def open_slots(self) -> int: ...
+
+    def holdings(self) -> Mapping[str, Holding]: ...
+
+
+class BatchView:
+    """The account at one decision step, for `BatchPolicy.decide`.
+
+    `held`, `open_orders`, `open_slots` and `holdings` are read from `account` on first
+    use and then kept: most steps' decisions look at one or two of them (a cross of a
+    symbol neither held nor ordered needs no portfolio), and building all four cost more
+    than the decision itself. Treat the view as read-only."""
+
     held: np.ndarray  # bool [n]: a position > 0
     open_orders: tuple[RestingOrder, ...]  # without cancels in flight
-    open_slots: int = 1 << 30  # positions the risk gate would still let open
-    holdings: Mapping[str, Holding] = field(default_factory=dict)  # positions > 0
+    open_slots: int  # positions the risk gate would still let open
+    holdings: Mapping[str, Holding]  # positions > 0
+
+    def __init__(self, step: int, ts_ms: int, symbols: tuple[str, ...], tradable: np.ndarray,
+                 last: np.ndarray, bid: np.ndarray, ask: np.ndarray, account: AccountReader):
+        self.step, self.ts_ms = step, ts_ms
+        self.symbols = symbols  # grid columns
+        self.tradable = tradable  # bool [n]: quoted in the account currency
+        self.last, self.bid, self.ask = last, bid, ask  # [n]
+        self.account = account
+
+    def __getattr__(self, name: str) -> Any:
+        # Called only for an attribute not set yet: the lazy four, read once.
+        if name not in _LAZY_VIEW_PARTS:
+            raise AttributeError(f"BatchView has no attribute {name!r}")
+        value = getattr(self.account, name)()
+        setattr(self, name, value)
+        return value
+
+
+_LAZY_VIEW_PARTS = frozenset(("held", "open_orders", "open_slots", "holdings"))
 
 
 class BatchPolicy(Protocol):
@@ -79,6 +108,26 @@ class BatchPolicy(Protocol):
     def decide(self, view: BatchView) -> list[PolicyAction]:
         """The actions of one step, as the engine policy would return them."""
         ...
+
+
+class StepCursor:
+    """`next_step` over a sorted array of acting steps: the loop asks with steps that only
+    grow, so a cursor walks forward (a binary search when asked about an earlier step)."""
+
+    __slots__ = ("_at", "_steps")
+
+    def __init__(self, steps: np.ndarray):
+        self._steps: list[int] = steps.tolist()
+        self._at = 0
+
+    def at_or_after(self, after: int) -> int:
+        steps, at = self._steps, self._at
+        if at > 0 and steps[at - 1] >= after:
+            at = bisect_left(steps, after)
+        while at < len(steps) and steps[at] < after:
+            at += 1
+        self._at = at
+        return steps[at] if at < len(steps) else int(NEVER)
 
 
 def _usable(price: float) -> bool:
@@ -159,6 +208,10 @@ class SmaBatch:
     _above: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), np.int8))
     _acts: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     _override: dict[int, int] = field(default_factory=dict)  # symbol -> remembered state
+    # step -> (first, last) of its crossed columns in _cross_columns
+    _crossed: dict[int, tuple[int, int]] = field(default_factory=dict)
+    _cross_columns: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _next: StepCursor = field(default_factory=lambda: StepCursor(np.zeros(0, np.int64)))
 
     def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
         return
@@ -168,28 +221,38 @@ class SmaBatch:
         previous = np.vstack([np.full((1, self._above.shape[1]), -1, np.int8), self._above[:-1]])
         cross = (previous >= 0) & (self._above >= 0) & (previous != self._above)
         self._acts = np.flatnonzero(cross.any(axis=1)).astype(np.int64)
+        self._next = StepCursor(self._acts)
+        steps, self._cross_columns = np.nonzero(cross)  # row-major: columns ascending
+        first = np.searchsorted(steps, self._acts)
+        last = np.searchsorted(steps, self._acts, side="right")
+        self._crossed = dict(zip(self._acts.tolist(), zip(first.tolist(), last.tolist())))
         self._override = {}
 
     def next_step(self, after: int) -> int:
         if self._override:
             return after
-        at = int(np.searchsorted(self._acts, after))
-        return int(self._acts[at]) if at < self._acts.size else int(NEVER)
+        return self._next.at_or_after(after)
 
     def decide(self, view: BatchView) -> list[PolicyAction]:
         k = view.step
-        ordered = {o.symbol: o for o in view.open_orders}
         now = self._above[k]
         before = self._above[k - 1] if k > 0 else np.full_like(now, -1)
         overrides, self._override = self._override, {}
         actions: list[PolicyAction] = []
-        flipped = set(np.flatnonzero(now != before).tolist()) | set(overrides)
-        for i in sorted(flipped):  # a symbol whose state did not move cannot act
+        first, last = self._crossed.get(k, (0, 0))
+        crossed = self._cross_columns[first:last].tolist()
+        # Only a symbol whose state moved can act: the crosses, and the cross remembered
+        # at a cancel (its state may have moved back since: then it does not act).
+        flipped = sorted(set(crossed) | set(overrides)) if overrides else crossed
+        ordered: dict[str, RestingOrder] | None = None
+        for i in flipped:
             above = int(now[i])
             was = overrides.get(i, int(before[i]))
             if above < 0 or was < 0 or above == was or not view.tradable[i]:
                 continue
             symbol = view.symbols[i]
+            if ordered is None:
+                ordered = {o.symbol: o for o in view.open_orders}
             stale = ordered.get(symbol)
             if stale is not None:  # signal flipped while an order was working: cancel it first
                 kind = Action.CANCEL_BUY if stale.side == "BUY" else Action.CANCEL_SELL
@@ -392,5 +455,5 @@ def forward_filled(values: np.ndarray) -> np.ndarray:
     return np.where(newest >= 0, filled, np.nan)
 
 
-__all__: Sequence[str] = ("BatchPolicy", "BatchView", "StepQuotes", "forward_filled",
+__all__: Sequence[str] = ("AccountReader", "BatchPolicy", "BatchView", "StepQuotes", "forward_filled",
                           "momentum")

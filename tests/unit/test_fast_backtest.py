@@ -161,8 +161,8 @@ def test_breaker_carried_over_skipped_steps_equals_evaluate_at_every_step(
     states: dict[str, list[tuple[str, float]]] = {"bulk": [], "stepwise": []}
 
     def played(way: str, carry_step):  # type: ignore[no-untyped-def]
-        def recorded(self, k, quotes, exact):  # type: ignore[no-untyped-def]
-            carry_step(self, k, quotes, exact)
+        def recorded(self, k, quotes, acting_row):  # type: ignore[no-untyped-def]
+            carry_step(self, k, quotes, acting_row)
             # The breaker state after each played step, the peak apart: where the float
             # mark of a played step is a hair above its exact Decimal equity, the bulk keeps
             # the float's digits as the new peak and `evaluate` the exact ones (an ulp apart).
@@ -176,8 +176,8 @@ def test_breaker_carried_over_skipped_steps_equals_evaluate_at_every_step(
 
     bulk = played("bulk", loop._carry_step)
     monkeypatch.setattr(loop, "_bulk_safe", lambda *_: False)
-    stepwise = played("stepwise", lambda self, k, quotes, exact:
-                      self._carry(np.array([k]), quotes, exact))
+    stepwise = played("stepwise", lambda self, k, quotes, acting_row: self._carry(
+        np.array([k]), quotes, None if acting_row is None else self._equity(acting_row)))
     assert [s for s, _ in states["bulk"]] == [s for s, _ in states["stepwise"]]
     np.testing.assert_allclose([p for _, p in states["bulk"]],
                                [p for _, p in states["stepwise"]], rtol=1e-12)
