@@ -1,12 +1,14 @@
 """`entasis sim fills`: the fill model's resting-order fill rate against a real trade tape.
 
 `entasis sim fills --trades FILE [--quotes FILE] [--bars DIR] [--horizon-min N ...]
-[--bar-s S] [--amount A] [--json]`: at each bar's open a buy at the bid and a sell at the
-ask rest for each horizon; the tape says how much of them filled (model/tape_fills.py), the
-fill model predicts it from the bars (model/tape_compare.py). The queue parameter
-`bar_book_share` and the passive cap `max_volume_share` are each fitted on the first half
-of the placement times and shown on the second half too (out of sample). Nothing changes
-the fill model's defaults: the fitted values are evidence for whoever decides them.
+[--bar-s S] [--amount A] [--at-bar-open] [--json]`: at each bar's open a buy at the bid
+and a sell at the ask rest for each horizon; the tape says how much of them filled
+(model/tape_fills.py), the fill model predicts it from the bars (model/tape_compare.py).
+`--at-bar-open` rests the tape's orders at the model's own touch instead, to tell where
+orders stand apart from how they fill. The queue parameter `bar_book_share` and the
+passive cap `max_volume_share` are each fitted on the first half of the placement times and
+shown on the second half too (out of sample). Nothing changes the fill model's defaults:
+the fitted values are evidence for whoever decides them.
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ def fills_command(
                               "built from the tape (a short tape: fewer seconds)."),
     amount: float | None = typer.Option(None, "--amount", help="Order size in the base coin "
                                         "(default: the tape's median trade)."),
+    at_bar_open: bool = typer.Option(False, "--at-bar-open", help="Rest the tape's orders "
+                                     "where the model rests its own (bid = bar open, ask = "
+                                     "open + bar_spread_ticks): compares how they fill only."),
     as_json: bool = JsonOption,
 ) -> None:
     """Resting orders at the touch: the tape's fill rate beside the fill model's, and the
@@ -60,7 +65,7 @@ def fills_command(
         tape = read_tape(trades)
         made = setup(tape, read_quotes(quotes) if quotes else None,
                      read_bars(bars, trades) if bars else None, bar_s * 1000, horizons_ms,
-                     amount)
+                     amount, params.bar_spread_ticks if at_bar_open else None)
     except TapeError as exc:
         raise fail(str(exc), 2) from None
     result = compare(made.tape, made.bars, made.orders, horizons_ms, params, made.tick, made.lot)

@@ -106,15 +106,19 @@ class Setup:
     tick: float
     lot: float
     amount: float
-    touch_from: str  # "quotes" or "tape"
+    touch_from: str  # "quotes", "tape" or "the model's (bar open)"
     queue_from: str  # "quotes", or the assumed (bid, ask) queue in words
 
 
 def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
-          horizons_ms: tuple[int, ...], amount: float | None) -> Setup:
+          horizons_ms: tuple[int, ...], amount: float | None,
+          at_bar_open: int | None = None) -> Setup:
     """Bars (given, or built from the tape), placement times (bar opens whose whole longest
     horizon the tape covers), the touch and queue (quotes, else the tape: see
-    model/tape_fills.py) and one buy and one sell at each time."""
+    model/tape_fills.py) and one buy and one sell at each time. `at_bar_open` = a spread
+    in ticks: the tape's orders rest where the fill model puts its own (bid = the bar's
+    open, ask = open + spread), with the sweep-revealed queue, so the two differ only in
+    how they fill, not in where the orders stand."""
     if any(h <= 0 or h % bar_ms for h in horizons_ms):
         raise TapeError(f"every horizon must be a whole number of bars ({bar_ms / 1000:g} s): "
                         f"got {', '.join(f'{h / MINUTE_MS:g} min' for h in horizons_ms)}")
@@ -122,14 +126,17 @@ def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
     if bars is None:
         bars = bars_from_tape(tape, bar_ms)
     longest = max(horizons_ms)
-    placed = bars.open_ms[(bars.open_ms >= tape.ts_ms[0])
-                          & (bars.open_ms + longest <= tape.ts_ms[-1] + 1)]
+    in_tape = (bars.open_ms >= tape.ts_ms[0]) & (bars.open_ms + longest <= tape.ts_ms[-1] + 1)
+    placed = bars.open_ms[in_tape]
     size = float(np.median(tape.amount)) if amount is None else amount
     touch: Touch
-    if quotes is not None:
+    if quotes is not None and at_bar_open is None:
         touch, queue, queue_from = touch_from_quotes(quotes, placed), None, "quotes"
     else:
         touch = touch_from_tape(tape, placed, tick)
+        if at_bar_open is not None:
+            opens = bars.open[in_tape]
+            touch = Touch(opens, opens + at_bar_open * tick, touch.bid_size, touch.ask_size)
         queue = (_median_or_zero(revealed_touch_sizes(tape, SELL)),
                  _median_or_zero(revealed_touch_sizes(tape, BUY)))
         queue_from = (f"assumed: bid {queue[0]:g}, ask {queue[1]:g} (median touch size "
@@ -140,8 +147,9 @@ def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
             f"no order could be placed: the tape ({len(tape)} trades) must cover a horizon of "
             f"{longest / MINUTE_MS:g} min after a bar open with the touch known; give a longer "
             "tape or a shorter --horizon-min")
-    return Setup(tape, bars, orders, tick, lot, size,
-                 "quotes" if quotes is not None else "tape", queue_from)
+    touch_from = ("the model's (bar open)" if at_bar_open is not None
+                  else "quotes" if quotes is not None else "tape")
+    return Setup(tape, bars, orders, tick, lot, size, touch_from, queue_from)
 
 
 def _median_or_zero(sizes: np.ndarray) -> float:

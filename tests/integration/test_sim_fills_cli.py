@@ -64,6 +64,20 @@ def test_quoted_sizes_are_the_queue_ahead(tmp_path: Path) -> None:
     assert one_minute_both(report)["tape"]["amount_share"] == pytest.approx(0.4)
 
 
+def test_at_bar_open_rests_the_tape_orders_where_the_model_rests_its_own(tmp_path: Path) -> None:
+    trades, _ = write_steady_market(tmp_path)
+    quotes = tmp_path / "quotes.csv"  # a touch far from the bars': not used with --at-bar-open
+    quotes.write_text(f"timestamp_ms,bid,bid_size,ask,ask_size\n{START_MS},99.00,8,101.00,8\n")
+    code, output = sim_fills("--trades", str(trades), "--quotes", str(quotes), "--amount", "5",
+                             "--at-bar-open", "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["touch_from"] == "the model's (bar open)"
+    assert report["queue_from"].startswith("assumed")
+    # at the bars' 100.00 / 100.01 the sellers and buyers of every minute fill it at once
+    assert one_minute_both(report)["tape"]["amount_share"] == 1.0
+
+
 def test_the_table_names_the_horizons_and_the_fits(tmp_path: Path) -> None:
     trades, bars = write_steady_market(tmp_path)
     code, output = sim_fills("--trades", str(trades), "--bars", str(bars), "--horizon-min", "1",
