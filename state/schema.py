@@ -123,10 +123,47 @@ def _decisions_forecast(db: Database) -> None:
     db.execute("ALTER TABLE decisions ADD COLUMN forecast_confidence REAL")
 
 
+def _executions_table(db: Database) -> None:
+    """Version 6: execution quality (trading/execution_quality.py), one row per order placed
+    in paper or live trading: what the fill model expected at submission (reference mid,
+    expected price and slippage, fill probability within a horizon) and, once the order
+    ended, what happened (outcome, average fill price, filled share, slippage, time to
+    fill). Realized columns are NULL while the order is open. Not a projection of `events`
+    (the expectation needs the market at the decision), so `rebuild_projections` keeps it;
+    no foreign key to `orders` for the same reason (a rebuild empties `orders` first)."""
+    db.execute(
+        "CREATE TABLE executions ("
+        " client_order_id TEXT PRIMARY KEY,"
+        " symbol TEXT NOT NULL,"
+        " side TEXT NOT NULL CHECK (side IN ('BUY', 'SELL')),"
+        " type TEXT NOT NULL,"
+        " amount TEXT NOT NULL,"
+        " limit_price TEXT,"
+        " submitted_ts INTEGER NOT NULL,"
+        " horizon_ms INTEGER NOT NULL,"
+        " reference_price TEXT NOT NULL,"
+        " expected_price TEXT NOT NULL,"
+        " expected_slippage_bps REAL NOT NULL,"
+        " fill_probability REAL NOT NULL,"
+        " queue_ahead REAL,"
+        " marketable INTEGER NOT NULL,"
+        " outcome TEXT,"
+        " completed_ts INTEGER,"
+        " filled_amount TEXT,"
+        " avg_fill_price TEXT,"
+        " filled_share REAL,"
+        " filled_share_in_horizon REAL,"
+        " realized_slippage_bps REAL,"
+        " time_to_fill_ms INTEGER"
+        ") STRICT")
+    db.execute("CREATE INDEX executions_completed ON executions(completed_ts)")
+
+
 Migration = Callable[[Database], None]
 
 MIGRATIONS: list[Migration] = [_create_tables, _index_and_guard, _models_table,
-                               _decisions_anomaly_score, _decisions_forecast]
+                               _decisions_anomaly_score, _decisions_forecast,
+                               _executions_table]
 """Migration i takes a file from version i to i + 1. Append only."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -134,8 +171,13 @@ SCHEMA_VERSION = len(MIGRATIONS)
 PROJECTION_TABLES = ("orders", "fills", "positions", "balances")
 """Tables derived from `events` alone; `rebuild_projections()` recomputes exactly these."""
 
-ALL_TABLES = ("balances", "decisions", "equity", "events", "fills", "kv", "models", "orders",
-              "positions")
+ALL_TABLES = ("balances", "decisions", "equity", "events", "executions", "fills", "kv", "models",
+              "orders", "positions")
+
+DIGEST_SKIPS_WHEN_EMPTY = ("executions",)
+"""Tables `Ledger.table_digest()` leaves out while they hold no row. A backtest never writes
+execution quality, so its digest stays the one documented before the table existed; a row in
+one of them counts like any other (a paper run's digest covers its executions)."""
 
 
 def schema_version(db: Database) -> int:

@@ -42,7 +42,8 @@ def test_every_table_has_an_explicit_primary_key(tmp_path: Path) -> None:
         pks = {name: ledger.db.table(name).pks for name in schema.ALL_TABLES}
     assert pks == {"events": ["seq"], "orders": ["client_order_id"], "fills": ["trade_id"],
                    "positions": ["symbol"], "balances": ["asset"], "equity": ["ts"],
-                   "decisions": ["id"], "kv": ["key"], "models": ["version"]}
+                   "decisions": ["id"], "kv": ["key"], "models": ["version"],
+                   "executions": ["client_order_id"]}
 
 
 def test_money_columns_are_text_never_real(tmp_path: Path) -> None:
