@@ -162,6 +162,28 @@ class FillsConfig(_Section):
     max_volume_share: float = Field(0.1, gt=0, le=1)
 
 
+class ExecutionConfig(_Section):
+    """`[execution]`: expected vs realized execution in paper and live trading
+    (trading/execution_monitor.py) and when its drift raises a notice
+    (trading/execution_drift.py; the defaults are `DriftLimits`')."""
+
+    enabled: bool = True
+    fill_horizon_minutes: float = Field(5.0, gt=0, le=10_080)
+    window_orders: int = Field(50, ge=2, le=10_000)
+    min_orders: int = Field(20, ge=2, le=10_000)
+    z: float = Field(3.0, gt=0, le=100)
+    slippage_floor_bps: float = Field(5.0, ge=0, le=10_000)
+    fill_rate_floor: float = Field(0.15, ge=0, le=1)
+
+    @model_validator(mode="after")
+    def _window_holds_min_orders(self) -> ExecutionConfig:
+        if self.min_orders > self.window_orders:
+            raise ValueError(f"execution.min_orders ({self.min_orders}) must not exceed "
+                             f"execution.window_orders ({self.window_orders}): the window "
+                             "could never hold enough orders for a verdict")
+        return self
+
+
 _RISK_DEFAULTS = RiskLimits()
 _RECOVERY_DEFAULTS = RecoveryPolicy()
 
@@ -207,7 +229,8 @@ class ControlConfig(_Section):
 
 # must stay trading.notices.NoticeKind's values (the Telegram notify filter names them)
 NoticeKindName = Literal["fill", "trading_state", "breaker", "stale_feed", "forecast_degraded",
-                         "model_promoted", "daemon", "report", "order_failed"]
+                         "model_promoted", "daemon", "report", "order_failed",
+                         "execution_drift"]
 NOTICE_KINDS: tuple[NoticeKindName, ...] = get_args(NoticeKindName)
 # Rare and urgent: sent at once, never held for the batch window.
 IMMEDIATE_KINDS: tuple[NoticeKindName, ...] = ("trading_state", "breaker", "daemon", "report",
@@ -340,6 +363,7 @@ class Config(_Section):
     strategy: StrategyConfig = StrategyConfig()
     trading: TradingConfig = TradingConfig()
     fills: FillsConfig = FillsConfig()
+    execution: ExecutionConfig = ExecutionConfig()
     risk: RiskConfig = RiskConfig()
     control: ControlConfig = ControlConfig()
     telegram: TelegramConfig = TelegramConfig()

@@ -32,6 +32,7 @@ class NoticeKind(str, Enum):
     REPORT = "report"  # the scheduled daily report: chart as a photo, HTML as a document
     DAEMON = "daemon"  # started, stopping, config reloaded
     ORDER_FAILED = "order_failed"  # live: the exchange refused an order, or a cancel failed
+    EXECUTION_DRIFT = "execution_drift"  # realized fills drift from the fill model, or stop
 
 
 @dataclass(frozen=True, slots=True)

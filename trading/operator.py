@@ -102,6 +102,9 @@ class OperatorControls:
     def _save_cursor(self) -> None:  # pragma: no cover - Trader's
         raise NotImplementedError
 
+    def expect_execution(self, request: OrderRequest) -> None:  # pragma: no cover - Trader's
+        raise NotImplementedError
+
     # --- pause / resume ---------------------------------------------------------------------
     def _current_state(self, now_ms: int) -> TradingState:
         if self.state is None:  # before the first decision step
@@ -224,6 +227,7 @@ class OperatorControls:
         request = OrderRequest(self.broker.next_client_order_id(), symbol, Side.SELL,
                                OrderType.MARKET, amount, None, ts_ms)
         self.ledger.record(request)
+        self.expect_execution(request)
         events = self.broker.submit(request)
         self._record(events)
         rejected = next((e for e in events if isinstance(e, Rejected)), None)

@@ -61,6 +61,7 @@ from trading.positions import Position
 
 if TYPE_CHECKING:
     from risk.anomaly import AnomalyDetector
+    from trading.execution_monitor import ExecutionMonitor
     from trading.notices import Notifier
 
 log = logging.getLogger(__name__)
@@ -96,10 +97,13 @@ class Trader(OperatorControls):
         notifier: Notifier | None = None,
         anomaly: AnomalyDetector | None = None,
         order_failures: FailureLog | None = None,
+        execution: ExecutionMonitor | None = None,
     ) -> None:
         """`notifier` publishes fills and state changes (the daemon's; None in a backtest),
-        `anomaly` is the detector when `[anomaly]` is on (risk/anomaly.py), and
-        `order_failures` counts a live broker's refused orders for status."""
+        `anomaly` is the detector when `[anomaly]` is on (risk/anomaly.py),
+        `order_failures` counts a live broker's refused orders for status, and `execution`
+        records expected vs realized execution per order (the daemon's; None in a backtest,
+        whose ledger and digest then hold no execution row)."""
         self.instruments = {s: i for s, i in instruments.items() if i.quote == quote_asset}
         self.policy = policy
         self.broker = broker
@@ -110,6 +114,7 @@ class Trader(OperatorControls):
         self.notifier = notifier
         self.anomaly = anomaly
         self.order_failures = order_failures
+        self.execution = execution
         self.gate = RiskGate()
         self.positions: dict[str, Position] = {}
         self.last_price: dict[str, Decimal] = {}
@@ -228,6 +233,8 @@ class Trader(OperatorControls):
             log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value,
                         change.reason)
         self.notify_transitions(transitions)
+        if self.execution is not None:
+            self.execution.see_market(book, features)
         forced = self.run_force_exits(ts_ms)
         view = self._view(ts_ms, book, ranking, equity, features)
         market = MarketView(
@@ -297,6 +304,7 @@ class Trader(OperatorControls):
             type=OrderType.LIMIT, amount=verdict.amount, price=verdict.price, ts_event=ts_ms,
         )
         self.ledger.record(request)  # before sending: recovery can find unacknowledged orders
+        self.expect_execution(request)
         self.placed_ms[request.client_order_id] = ts_ms
         self._record(self.broker.submit(request))
         sizing = verdict.sizing.breakdown if verdict.sizing else None
@@ -319,8 +327,16 @@ class Trader(OperatorControls):
                 log.info("order %s rejected: %s", event.client_order_id, event.detail)
             if isinstance(event, (Filled, Canceled, Rejected)):
                 self.placed_ms.pop(event.client_order_id, None)
+        if self.execution is not None:
+            self.execution.on_events(events)  # after the fills are booked: it reads them
         if events and self.broker.balances_run_ahead:
             self._booked_cash = self._ledger_cash()  # moved by the same events as positions
+
+    def expect_execution(self, request: OrderRequest) -> None:
+        """Record what the fill model expects of `request` (daemon only), in the ledger
+        transaction of the order itself."""
+        if self.execution is not None:
+            self.execution.on_submit(request)
 
     def _apply_fill(self, fill: PartiallyFilled | Filled) -> None:
         self.fills += 1

@@ -25,6 +25,8 @@ from risk.limits import RiskLimits
 from state.ledger import Ledger
 from strategies.baselines import POLICIES
 from strategies.policy import Policy
+from trading.execution_drift import DriftLimits
+from trading.execution_monitor import ExecutionMonitor
 from trading.notices import Notifier
 from trading.operator import TraderOptions
 from trading.trader import Trader
@@ -144,6 +146,17 @@ def fill_params(config: Config) -> FillParams:
     )
 
 
+def execution_monitor(config: Config, ledger: Ledger, instruments: list[Instrument],
+                      params: FillParams, notifier: Notifier | None) -> ExecutionMonitor:
+    """The daemon's expected-vs-realized execution recorder and drift watch (`[execution]`)."""
+    section = config.execution
+    limits = DriftLimits(window_orders=section.window_orders, min_orders=section.min_orders,
+                         z=section.z, slippage_floor_bps=section.slippage_floor_bps,
+                         fill_rate_floor=section.fill_rate_floor)
+    return ExecutionMonitor(ledger, {i.symbol: i for i in instruments}, params, limits=limits,
+                            horizon_min=section.fill_horizon_minutes, notifier=notifier)
+
+
 def tradable_instruments(instruments: list[Instrument], quote_asset: str) -> list[Instrument]:
     """The instruments quoted in `quote_asset`; raises `BacktestError` when there is none."""
     tradable = [i for i in instruments if i.quote == quote_asset]
@@ -170,11 +183,14 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
         if daemon.entry_pause is not None:
             chosen = EntryPause(chosen, daemon.entry_pause)
     failures = OrderFailures(lambda: notifier) if live is not None else None
+    params = fill_params(config)
+    execution = (execution_monitor(config, ledger, tradable, params, notifier)
+                 if daemon is not None and config.execution.enabled else None)
     trader = Trader(
         instruments={i.symbol: i for i in tradable},
         policy=chosen,
         broker=(live if live is not None
-                else PaperBroker(tradable, fill_params(config), {quote_asset: balance})),
+                else PaperBroker(tradable, params, {quote_asset: balance})),
         ledger=ledger,
         limits=RiskLimits.from_mapping(config.risk.model_dump()),
         quote_asset=quote_asset,
@@ -182,6 +198,7 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
         notifier=notifier,
         anomaly=anomaly,
         order_failures=failures,
+        execution=execution,
     )
     if live is not None and failures is not None:
         watch_live_broker(trader, live, failures)  # its events reach the trader from now on

@@ -59,6 +59,10 @@ class Snapshot:
     bad_prints: dict[str, int] = field(default_factory=dict)
     isolated_symbols: int = 0
     decision_errors: int = 0
+    # realized vs modeled execution over the last completed orders (trading/execution_monitor)
+    slippage_bps: dict[str, float] = field(default_factory=dict)  # "modeled"/"realized"
+    fill_rate: dict[str, float] = field(default_factory=dict)
+    execution_drifts: int | None = None  # (symbol, side, metric) in drift; None = not watched
 
 
 def snapshot_of(daemon: Any, var_confidence: float = 0.95) -> Snapshot:
@@ -86,7 +90,22 @@ def snapshot_of(daemon: Any, var_confidence: float = 0.95) -> Snapshot:
         bad_prints=_bad_prints(engine),
         isolated_symbols=len(getattr(engine, "isolated", ())),
         decision_errors=getattr(engine, "decision_errors", 0),
+        **_execution(trader),
     )
+
+
+def _execution(trader: Any) -> dict[str, Any]:
+    """Realized vs modeled slippage and fill rate, and the drifts, when the trader watches
+    its execution (the daemon's does, unless `[execution] enabled = false`)."""
+    monitor = getattr(trader, "execution", None)
+    if monitor is None:
+        return {}
+    summary = monitor.summary()
+    return {"slippage_bps": {"modeled": summary.modeled_slippage_bps,
+                             "realized": summary.realized_slippage_bps},
+            "fill_rate": {"modeled": summary.modeled_fill_rate,
+                          "realized": summary.realized_fill_rate},
+            "execution_drifts": len(monitor.detector.drifting())}
 
 
 def _bad_prints(engine: Any) -> dict[str, int]:
@@ -168,6 +187,7 @@ class DaemonCollector(Collector):
                                 "ignored after applying it raised.", s.isolated_symbols)
         yield CounterMetricFamily("entasis_decision_errors", "Decision steps that raised.",
                                   s.decision_errors)
+        yield from _execution_metrics(s)
         info = GaugeMetricFamily("entasis_model_info", "The trading policy's model version.",
                                  labels=["version"])
         info.add_metric([s.model_version or "none"], 1)
@@ -177,6 +197,26 @@ class DaemonCollector(Collector):
                                       labels=["state"])
             state.add_metric([s.trading_state], 1)
             yield state
+
+
+def _execution_metrics(s: Snapshot) -> Iterator[Metric]:
+    """The execution feedback loop's figures (none before an order completed)."""
+    for name, doc, values in (
+            ("entasis_execution_slippage_bps", "Mean slippage vs the decision mid over the "
+             "last completed orders with a fill, bps: realized and as the fill model expected.",
+             s.slippage_bps),
+            ("entasis_execution_fill_rate", "Mean filled share within the horizon over the "
+             "last completed orders: realized and as the fill model expected.", s.fill_rate)):
+        finite = {kind: v for kind, v in values.items() if math.isfinite(v)}
+        if finite:
+            family = GaugeMetricFamily(name, doc, labels=["kind"])
+            for kind, value in sorted(finite.items()):
+                family.add_metric([kind], value)
+            yield family
+    if s.execution_drifts is not None:
+        yield GaugeMetricFamily("entasis_execution_drifts", "Symbol, side and metric pairs "
+                                "whose realized execution drifts from the fill model.",
+                                s.execution_drifts)
 
 
 class MetricsServer:

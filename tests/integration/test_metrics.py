@@ -39,7 +39,9 @@ def test_scrape_exports_every_figure_from_the_snapshot(tmp_path: Path) -> None:
                         denials={"VAR_LIMIT": 2, "MAX_POSITIONS": 1}, equity=10_012.5,
                         var_frac=0.0123, feed_age_s=0.4, feed_stale=False,
                         feed_market_messages=900, feed_control_messages=4,
-                        model_version="g0003", trading_state="ACTIVE")
+                        model_version="g0003", trading_state="ACTIVE",
+                        slippage_bps={"modeled": 1.5, "realized": 4.25},
+                        fill_rate={"modeled": 0.8, "realized": 0.5}, execution_drifts=2)
 
     async def scenario() -> tuple[str, dict[str, list], int]:
         server = MetricsServer(lambda: snapshot, "127.0.0.1", 0, tmp_path)
@@ -69,6 +71,11 @@ def test_scrape_exports_every_figure_from_the_snapshot(tmp_path: Path) -> None:
     assert value(samples, "entasis_feed_messages_total", kind="control") == 4
     assert value(samples, "entasis_model_info", version="g0003") == 1
     assert value(samples, "entasis_trading_state", state="ACTIVE") == 1
+    assert value(samples, "entasis_execution_slippage_bps", kind="modeled") == 1.5
+    assert value(samples, "entasis_execution_slippage_bps", kind="realized") == 4.25
+    assert value(samples, "entasis_execution_fill_rate", kind="modeled") == 0.8
+    assert value(samples, "entasis_execution_fill_rate", kind="realized") == 0.5
+    assert value(samples, "entasis_execution_drifts") == 2
     assert value(samples, "entasis_decision_latency_ms_count") == 3
     assert value(samples, "entasis_decision_latency_ms_bucket", le="5.0") == 2
     assert not (tmp_path / METRICS_FILE).exists(), "metrics.json is removed at stop"
@@ -85,5 +92,7 @@ def test_unknown_figures_are_left_out_and_the_global_registry_stays_clean(tmp_pa
 
     samples = asyncio.run(scenario())
     assert "entasis_equity" not in samples and "entasis_var_1d_fraction" not in samples
+    assert "entasis_execution_fill_rate" not in samples  # no execution watched (a backtest)
+    assert "entasis_execution_drifts" not in samples
     assert value(samples, "entasis_model_info", version="none") == 1
     assert REGISTRY.get_sample_value("entasis_ticks_total") is None  # our own registry only
