@@ -3,6 +3,9 @@
 - `entasis sim report --data DIR [--data DIR2] [--sim DIR | --seed S] [--png PATH] [--json]`:
   the gap between simulated and real 1m bars, statistic by statistic, beside the distance
   between two real sets (or the two halves of one) as the yardstick for "close".
+- `entasis sim report --ledger PATH [--json]`: the fill model against real outcomes, from a
+  paper or live ledger: realized vs modeled slippage and fill rate, and their drift
+  (bot/cli/sim_ledger.py).
 
 Kept apart from bot/cli/main.py so the daemon's commands do not import scipy or matplotlib.
 """
@@ -17,7 +20,7 @@ from typing import TYPE_CHECKING
 import typer
 from rich.table import Table
 
-from bot.cli.common import JsonOption, app, err, fail, out
+from bot.cli.common import ConfigOption, JsonOption, app, err, fail, out
 
 if TYPE_CHECKING:
     from exchange.sim.fact_gap import GapRow
@@ -30,18 +33,34 @@ VERDICT_STYLE = {"within": "green", "outside": "red", "n/a": "dim"}
 
 @sim_app.command("report")
 def report_command(
-    data: list[Path] = typer.Option(..., "--data", help="Folder of real <BASE>_<QUOTE>-1m.csv"
+    data: list[Path] = typer.Option([], "--data", help="Folder of real <BASE>_<QUOTE>-1m.csv"
                                     "[.gz] files; give a second --data as the yardstick."),
     sim_dir: Path | None = typer.Option(None, "--sim", help="Folder of simulated 1m bars in "
                                         "the same format (default: the embedded generator)."),
     seed: int | None = typer.Option(None, "--seed", help="The generator's seed (default 7)."),
     png: Path | None = typer.Option(None, "--png", help="Write a chart of ACF|r| by lag and "
                                     "the hour-of-day volume profiles here."),
+    ledger: Path | None = typer.Option(None, "--ledger", help="Instead of --data: a paper or "
+                                       "live ledger; realized vs modeled execution."),
+    config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """The gap between simulated and real 1m bars, statistic by statistic, beside the
     real-vs-real distance (the two --data sets, else the two halves of one) as the
-    yardstick; a row is within when its gap is at most max(1.5 x yardstick, floor)."""
+    yardstick; a row is within when its gap is at most max(1.5 x yardstick, floor).
+    With --ledger instead: the fill model's expected execution against the realized one
+    (slippage, fill rate, drift; the drift limits are the execution section of --config)."""
+    if ledger is not None or not data:
+        if ledger is None:
+            raise fail("give --data DIR (simulated vs real bars) or --ledger PATH (fills vs "
+                       "the fill model)", 2)
+        if data or sim_dir is not None or seed is not None or png is not None:
+            raise fail("--data, --sim, --seed and --png belong to the bars report; --ledger "
+                       "is the other report: give one or the other", 2)
+        from bot.cli.sim_ledger import print_ledger_report
+
+        print_ledger_report(ledger, config_path, as_json)
+        return
     from bot.research.sim_report import DEFAULT_SEED, SimReportError, build_report, gap_chart
     from exchange.sim.bar_files import BarFileError
 
