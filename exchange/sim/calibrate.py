@@ -1,17 +1,24 @@
 """Fit `MarketParams` to real 1m bars: moments first, then simulate-and-correct.
 
-`fit(panel)` starts from direct moment estimates per coin (hourly variance for the volatility
-level, Roll for the half-spread, the no-trade and zero-return shares, volume moments, the
-hour-of-day profiles, a one-factor regression of hourly returns for beta and the factor's
-size). Several of the model's statistics are not any one parameter (the |r| autocorrelation
-mixes the volatility state with the bounce and the stale quotes), so it then simulates a
-panel of the same shape and corrects each parameter by the ratio of the real statistic to the
-simulated one, a few rounds, with the same simulation seed each round (deterministic).
+`fit(panel)` starts from direct moment estimates per coin: hourly return variance for the
+volatility level (bounce-free), Roll for the half-spread, the no-trade and zero-return
+shares, volume level and persistence, jumps (1m returns beyond 15 robust sigmas), the
+hour-of-day volume and variance profiles, and betas and the factor's size from the pairwise
+correlations of hourly returns. Several statistics are no single parameter, so it then
+simulates a panel of the same shape (same seed every round: deterministic) and moves each
+parameter by the ratio of the real statistic to the simulated one (the median over coins for
+per-coin ones), a few rounds:
+  Roll spread -> half-spread       hourly variance -> vol level    no-trade share -> its odds
+  zero-return share -> refresh     Hill tail index -> log-vol variance (fast + slow)
+  ACF|r| lag 60 / lag 1 -> slow share, lag 15 / lag 1 -> fast half-life,
+  lag 1 -> activity's link to the volatility state (quiet minutes cluster in calm spells)
+  Spearman(volume, |r|) -> volume's links    cross-coin corr 1h -> factor size, 1m -> lag
 
-Fixed, not fitted (10 days of bars cannot identify them): the slow volatility component's
-half-life (12 h), the link of volume to the volatility state (1: volume proportional to
-volatility), the activity slope of the no-trade and quote-refresh odds (2 per unit log
-activity) and the regimes (both multipliers 1: the slow component carries the persistence).
+Fixed, not fitted (ten days of bars cannot identify them): the shocks' tail (Student-t with
+30 degrees of freedom: the tails come from the volatility state and jumps), the slow
+component's half-life (12 h), the activity slope of the no-trade and refresh odds (2 per unit
+log activity) and the regimes (both multipliers 1: the slow component carries the
+persistence).
 """
 
 from __future__ import annotations
@@ -31,13 +38,17 @@ from model.timeframes import HOUR_MS
 
 MIN_MINUTES = 2 * 1440  # less than two days cannot say anything about an hour profile
 MIN_BARS_PER_COIN = 1000
-ROUNDS = 8
+ROUNDS = 10
 SLOW_HALF_LIFE_MIN = 720.0
-VOLUME_VOL_LINK = 1.0
+VOLUME_VOL_LINK = 1.0  # the starting point: volume proportional to volatility
 ACTIVITY_SLOPE = 2.0
+SHOCK_TAIL_DF = 30.0  # near-Gaussian shocks: the tails come from the volatility state, jumps
 JUMP_THRESHOLD = 15.0  # a 1m return beyond this many robust sigmas counts as a jump
 _STEP = (0.7, 1.4)  # one round moves a parameter by at most this factor
 MAX_LOG_VOL_VAR = 1.5  # per component: beyond it activity saturates and the fit runs off
+#: Beyond this the no-trade and quote-refresh odds saturate (quiet in every calm spell): the
+#: lag-1 |r| autocorrelation stops rising and the no-trade share runs off instead.
+MAX_ACTIVITY_VOL_LINK = 4.0
 
 
 class CalibrationError(errors.DataError, ValueError):
@@ -117,10 +128,9 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
     jump_prob, jump_size = _jumps(returns)
     traded_zero = (moments["zero"] - moments["no_trade"]) / np.maximum(1 - moments["no_trade"],
                                                                         0.05)
-    refresh = np.clip(1 - 2 * traded_zero, 0.05, 1.0)
+    refresh = np.clip(1 - traded_zero, 0.05, 1.0)  # a quiet minute repeats the last price
     volume_level, persistence, noise = _volume_moments(panel, moments)
-    hill = facts.hill_tail_index
-    tail_df = float(np.clip(hill if np.isfinite(hill) else 4.0, 2.5, 30.0))
+    tail_df = SHOCK_TAIL_DF
     profile_volume, profile_vol = _hour_profiles(panel, returns)
     return MarketParams(
         symbols=tuple(panel.symbols or (f"COIN{i}" for i in range(coins))),
@@ -133,7 +143,8 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         volume_noise=_tuple(noise), volume_shock_link=(0.3,) * coins, beta=_tuple(beta),
         vol_fast_var=0.3, vol_fast_persistence=math.exp(-1 / 10),
         vol_slow_var=0.3, vol_slow_persistence=_persistence(SLOW_HALF_LIFE_MIN),
-        volume_vol_link=VOLUME_VOL_LINK, no_trade_activity_slope=ACTIVITY_SLOPE,
+        volume_vol_link=VOLUME_VOL_LINK, activity_vol_link=1.0,
+        no_trade_activity_slope=ACTIVITY_SLOPE,
         factor_vol_per_min=factor_vol, factor_lag_min=10.0,
         hour_volume_profile=_tuple(profile_volume), hour_vol_profile=_tuple(profile_vol),
         regime_vol_multiplier=(1.0, 1.0), regime_mean_minutes=(2160.0, 720.0),
@@ -144,14 +155,12 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
               simulated: StylizedFacts, simulated_coins: dict[str, np.ndarray]) -> MarketParams:
     """One round: move each parameter by the ratio of its real statistic to the simulated."""
     t, s, tc, sc = target, simulated, target_coins, simulated_coins
-    acf_t, acf_s = t.abs_return_acf, s.abs_return_acf
-    fast_half_life = -math.log(2) / math.log(params.vol_fast_persistence)
-    shape = _ratio(acf_t[14] / acf_t[0], acf_s[14] / acf_s[0]) if acf_t[0] > 0 else 1.0
     no_trade = np.clip(np.asarray(params.no_trade_prob), 1e-4, 0.9)
     logit = np.log(no_trade / (1 - no_trade)) + float(np.median(_logit(tc["no_trade"])
                                                                 - _logit(sc["no_trade"])))
     stale = (1 - np.asarray(params.quote_refresh_prob)) * _ratios(tc["zero"], sc["zero"])
-    return replace(
+    spearman = _ratio(t.volume_abs_return_spearman, s.volume_abs_return_spearman)
+    moved = replace(
         params,
         vol_per_min=_tuple(np.clip(np.asarray(params.vol_per_min) * np.sqrt(
             _ratios(tc["hourly_var"], sc["hourly_var"])), 1e-6, 0.5)),
@@ -159,18 +168,39 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
                                        * _ratios(tc["half_spread"], sc["half_spread"]), 0, 500)),
         no_trade_prob=_tuple(np.where(tc["no_trade"] > 0, 1 / (1 + np.exp(-logit)), 0.0)),
         quote_refresh_prob=_tuple(np.clip(1 - stale, 0.05, 1.0)),
-        tail_df=_tuple(np.clip(np.asarray(params.tail_df) * _ratio(t.hill_tail_index,
-                                                                   s.hill_tail_index), 2.5, 50)),
-        vol_fast_var=min(params.vol_fast_var * _ratio(acf_t[0], acf_s[0]), MAX_LOG_VOL_VAR),
-        vol_slow_var=min(params.vol_slow_var * _ratio(acf_t[59], acf_s[59]), MAX_LOG_VOL_VAR),
-        vol_fast_persistence=_persistence(min(fast_half_life * shape**2, 240.0)),
-        volume_shock_link=_tuple(np.clip(np.asarray(params.volume_shock_link) * _ratio(
-            t.volume_abs_return_spearman, s.volume_abs_return_spearman), 0.0, 5.0)),
+        volume_shock_link=_tuple(np.clip(np.asarray(params.volume_shock_link) * spearman,
+                                         0.0, 5.0)),
+        volume_vol_link=min(params.volume_vol_link * spearman, 5.0),
         factor_vol_per_min=min(params.factor_vol_per_min * math.sqrt(
             _ratio(t.cross_coin_corr_1h, s.cross_coin_corr_1h)), 0.5),
         factor_lag_min=min(max(params.factor_lag_min, 0.5) * _ratio(
             s.cross_coin_corr_1m, t.cross_coin_corr_1m), 600.0),
     )
+    return _volatility_state(moved, t, s)
+
+
+def _volatility_state(params: MarketParams, target: StylizedFacts, simulated: StylizedFacts
+                      ) -> MarketParams:
+    """The log-volatility state's size from the tails (Hill: more state variance, fatter
+    tails), its split between fast and slow from how the |r| autocorrelation decays (lag 60
+    over lag 1, lag 15 over lag 1), and the activity's link to it from the lag-1 |r|
+    autocorrelation (quiet minutes cluster where the state is low)."""
+    acf_t, acf_s = target.abs_return_acf, simulated.abs_return_acf
+    if not (acf_t[0] > 0 and acf_s[0] > 0):
+        return params
+    total = params.vol_fast_var + params.vol_slow_var
+    total *= _ratio(simulated.hill_tail_index, target.hill_tail_index) ** 2
+    slow_share = params.vol_slow_var / max(params.vol_fast_var + params.vol_slow_var, 1e-9)
+    slow_share = float(np.clip(slow_share * _ratio(acf_t[59] / acf_t[0], acf_s[59] / acf_s[0]),
+                               0.05, 0.95))
+    fast_half_life = -math.log(2) / math.log(params.vol_fast_persistence)
+    shape = _ratio(acf_t[14] / acf_t[0], acf_s[14] / acf_s[0])
+    total = float(np.clip(total, 0.01, 2 * MAX_LOG_VOL_VAR))
+    return replace(params, vol_fast_var=total * (1 - slow_share),
+                   vol_slow_var=total * slow_share,
+                   vol_fast_persistence=_persistence(min(fast_half_life * shape**2, 240.0)),
+                   activity_vol_link=min(params.activity_vol_link * _ratio(acf_t[0], acf_s[0]),
+                                         MAX_ACTIVITY_VOL_LINK))
 
 
 def simulate_panel(params: MarketParams, *, minutes: int, start_ms: int, seed: int,
@@ -312,4 +342,4 @@ def _logit(share: np.ndarray) -> np.ndarray:
 
 
 def _tuple(values: np.ndarray) -> tuple[float, ...]:
-    return tuple(float(v) for v in np.asarray(values, float))
+    return tuple(float(f"{v:.6g}") for v in np.asarray(values, float))  # a small file

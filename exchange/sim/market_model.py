@@ -11,12 +11,16 @@ i mod `params.coins`):
                   one-minute co-movement is weak, hourly co-movement keeps its full size
   efficient m_ti  m_t = level + AR(1) deviation (half-life 7 days) of
                   beta_i h_t + sigma_ti eps_ti (Student-t, unit variance) + rare jumps
-  quote q_ti      moves to m_t on minutes it refreshes (prob quote_refresh_prob), else stays:
-                  stale quotes give zero-return minutes as real alt-coin data has
+  quote q_ti      moves to m_t on minutes it refreshes (odds: logit(quote_refresh_prob)
+                  + slope * activity), else stays: stale quotes give the zero-return
+                  minutes real alt-coin data has
+  activity        hour profile + persistent AR(1) + activity_vol_link x log-vol state
   trades          none with prob logistic(logit(no_trade_prob) - slope * activity): a flat
                   bar at the previous close, volume 0, `traded` False; otherwise open at
                   q_{t-1}, close at q_t, each at the bid or the ask (+- half-spread): the
-                  bid-ask bounce, a negative lag-1 autocorrelation of returns
+                  bid-ask bounce, a negative lag-1 autocorrelation of returns. The close's
+                  side is drawn afresh only where the quote moved: a quiet market repeats
+                  its last price (zero returns cluster in quiet spells, as in real data)
   volume          catalog level x volume_level x hour profile x exp(AR(1) + link to the
                   log-vol state + a modest link to |shock|)
 Prices lie on each coin's tick grid and volumes on its lot grid. Every random quantity has
@@ -41,6 +45,10 @@ MEAN_REVERSION_PER_MIN = math.log(2) / (7 * 1440)  # keeps KRW coins inside thei
 MAX_SHOCK_FOR_VOLUME = 8.0  # |standardized shock| beyond this adds no more volume
 TRADES_PER_LEVEL = 40.0  # a minute of average quote volume is ~40 trades
 SEED_SALT = 16  # the model's random streams: (seed, salt), apart from the catalog's
+#: A moving quote's mid path overshoots its ends by this many sigmas x |N(0, 1)|; trades there
+#: print at the mid, not at the bid or ask: real 1m ranges are narrow (Corwin-Schultz reads
+#: ~11 bps on Bittrex 2017-11 where Roll reads ~34), 0.25 puts the model's near them.
+RANGE_REACH = 0.25
 _STREAMS = ("vol_fast", "vol_slow", "shock", "jump_at", "jump_size", "factor", "refresh",
             "trade", "volume", "side_open", "side_close", "high", "low", "regime", "initial")
 
@@ -124,7 +132,7 @@ class MarketModel:
             "fast": p.vol_fast_persistence * fast, "slow": p.vol_slow_persistence * slow,
             "volume": self._volume_phi * volume, "deviation": np.zeros(n),
             "factor": np.zeros(1), "quote": self._level.copy(), "close": close,
-            "regime": np.zeros(1),
+            "regime": np.zeros(1), "side": rng.random(n) < 0.5,
         }
 
     def spread_bps(self) -> np.ndarray:
@@ -160,7 +168,8 @@ class MarketModel:
         efficient = self._beta * factor[:, None] + sigma * shock + jump
         deviation = self._filter(efficient, 1.0 - MEAN_REVERSION_PER_MIN, "deviation")
         del efficient
-        activity = self._volume_activity(count, log_state, hours)
+        base_activity = self._base_activity(count, hours)
+        activity = base_activity + p.activity_vol_link * log_state
         refresh = 1.0 / (1.0 + libm.exp(-p.no_trade_activity_slope * activity
                                         - self._refresh_logit))
         refreshed = rng["refresh"].random((count, n)) < refresh
@@ -169,12 +178,12 @@ class MarketModel:
         no_trade = 1.0 / (1.0 + libm.exp(p.no_trade_activity_slope * activity
                                          - self._no_trade_logit))
         traded = rng["trade"].random((count, n)) >= no_trade
-        del no_trade
+        del no_trade, activity
         abs_shock = np.minimum(np.abs(shock) + np.abs(jump) / sigma, MAX_SHOCK_FOR_VOLUME)
         del shock, jump
-        log_volume = (self._volume_base + activity
+        log_volume = (self._volume_base + base_activity + p.volume_vol_link * log_state
                       + self._volume_link * (abs_shock - self._abs_shock_mean))
-        del activity, abs_shock
+        del base_activity, abs_shock, log_state
         columns = self._prices(quote, sigma, traded, refreshed)
         del quote, sigma, refreshed
         typical = (columns["open"] + columns["high"] + columns["low"] + columns["close"]) / 4
@@ -237,34 +246,44 @@ class MarketModel:
                          self._state["quote"])
         return quote
 
-    def _volume_activity(self, count: int, log_state: np.ndarray, hours: np.ndarray
-                         ) -> np.ndarray:
-        """Log activity around the coin's level: hour profile, persistent AR(1) noise and
-        the volatility state's link."""
-        noise = self._rng["volume"].standard_normal((count, log_state.shape[1]))
+    def _close_sides(self, buys: np.ndarray, refreshed: np.ndarray) -> np.ndarray:
+        """True where the minute's last trade is at the ask: a fresh side where the quote
+        moved, else the previous minute's (a quiet market repeats its last price, so quiet
+        stretches read as zero returns, as real alt-coin minutes do)."""
+        rows = np.arange(buys.shape[0])[:, None]
+        last = np.maximum.accumulate(np.where(refreshed, rows, -1), axis=0)
+        columns = np.broadcast_to(np.arange(buys.shape[1]), last.shape)
+        sides = np.where(last >= 0, buys[np.maximum(last, 0), columns], self._state["side"])
+        self._state["side"] = sides[-1].copy()
+        return sides
+
+    def _base_activity(self, count: int, hours: np.ndarray) -> np.ndarray:
+        """Log activity around the coin's level before the volatility state's part: the
+        hour profile and persistent AR(1) noise."""
+        noise = self._rng["volume"].standard_normal((count, self.tick.shape[0]))
         persistent = self._filter(noise * self._volume_noise, self._volume_phi, "volume")
-        return (self._hour_volume[hours][:, None] + persistent
-                + self.params.volume_vol_link * log_state)
+        return self._hour_volume[hours][:, None] + persistent
 
     def _prices(self, quote: np.ndarray, sigma: np.ndarray, traded: np.ndarray,
                 refreshed: np.ndarray) -> dict[str, np.ndarray]:
-        """OHLC on the tick grid: trades at the bid or the ask around the quote; a minute
-        whose quote moved also trades at both ends of the path it moved along (high at the
-        ask, low at the bid); flat bars at the previous close where nothing traded."""
+        """OHLC on the tick grid: open and close at the bid or the ask around the quote; a
+        minute whose quote moved also trades along the mid's path, a little past both ends
+        (RANGE_REACH); flat bars at the previous close where nothing traded."""
         rng, count = self._rng, quote.shape[0]
         previous = np.vstack([self._state["quote"][None, :], quote[:-1]])
         self._state["quote"] = quote[-1].copy()
         half = self._half_spread
         side_open = np.where(rng["side_open"].random(quote.shape) < 0.5, half, -half)
-        side_close = np.where(rng["side_close"].random(quote.shape) < 0.5, half, -half)
+        side_close = self._close_sides(rng["side_close"].random(quote.shape) < 0.5, refreshed)
+        side_close = np.where(side_close, half, -half)
         open_log, close_log = previous + side_open, quote + side_close
-        reach_up = 0.5 * sigma * np.abs(rng["high"].standard_normal(quote.shape))
-        reach_down = 0.5 * sigma * np.abs(rng["low"].standard_normal(quote.shape))
+        reach_up = RANGE_REACH * sigma * np.abs(rng["high"].standard_normal(quote.shape))
+        reach_down = RANGE_REACH * sigma * np.abs(rng["low"].standard_normal(quote.shape))
         high_log = np.maximum(open_log, close_log)
-        high_log = np.where(refreshed, np.maximum(high_log, np.maximum(previous, quote) + half
+        high_log = np.where(refreshed, np.maximum(high_log, np.maximum(previous, quote)
                                                   + reach_up), high_log)
         low_log = np.minimum(open_log, close_log)
-        low_log = np.where(refreshed, np.minimum(low_log, np.minimum(previous, quote) - half
+        low_log = np.where(refreshed, np.minimum(low_log, np.minimum(previous, quote)
                                                  - reach_down), low_log)
         del reach_up, reach_down
         tick = self.tick

@@ -44,6 +44,7 @@ SCALAR_FIELDS: dict[str, tuple[float, float]] = {
     "vol_slow_var": (0.0, 10.0),          # variance of the slow log-volatility component
     "vol_slow_persistence": (0.0, 0.99999),
     "volume_vol_link": (0.0, 5.0),        # log volume per unit of log volatility
+    "activity_vol_link": (0.0, 20.0),     # log trading activity per unit of log volatility
     "no_trade_activity_slope": (0.0, 20.0),  # logit(no trade) falls this much per log activity
     "factor_vol_per_min": (0.0, 1.0),     # RMS of the market factor's one-minute return
     "factor_lag_min": (0.0, 1440.0),      # how slowly coins take the factor in (minutes)
@@ -86,6 +87,7 @@ class MarketParams:
     vol_slow_var: float
     vol_slow_persistence: float
     volume_vol_link: float
+    activity_vol_link: float
     no_trade_activity_slope: float
     factor_vol_per_min: float
     factor_lag_min: float
@@ -118,10 +120,11 @@ class MarketParams:
         return cls(**kwargs)
 
     def save(self, path: str | Path) -> None:
-        """Write the JSON file atomically (a temp file renamed over `path`)."""
-        target = Path(path)
-        text = json.dumps(self.as_dict(), indent=1) + "\n"
-        write_atomically(target, text)
+        """Write the JSON file atomically (a temp file renamed over `path`), one field a
+        line so that two calibrations diff readably."""
+        lines = [f"  {json.dumps(name)}: {json.dumps(value)}"
+                 for name, value in self.as_dict().items()]
+        write_atomically(Path(path), "{\n" + ",\n".join(lines) + "\n}\n")
 
     @classmethod
     def load(cls, path: str | Path) -> MarketParams:
@@ -147,6 +150,9 @@ def write_atomically(target: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(temp, 0o666 & ~umask)  # mkstemp's 0600 would hide the file from others
         os.replace(temp, target)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

@@ -62,3 +62,10 @@ def test_save_replaces_the_file_whole_and_leaves_no_temp_file(tmp_path: Path) ->
     example_params().save(path)
     assert MarketParams.load(path) == example_params()
     assert [p.name for p in tmp_path.iterdir()] == ["params.json"]
+
+
+def test_the_shipped_bittrex_calibration_loads_and_is_small() -> None:
+    path = Path(__file__).resolve().parents[2] / "exchange/sim/params/bittrex_2017-11.json"
+    params = MarketParams.load(path)
+    assert params.coins == 20 and "freqtrade_bittrex_2017-11" in params.source
+    assert path.stat().st_size < 8_000
