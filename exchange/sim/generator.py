@@ -48,6 +48,9 @@ INTRADAY_PROFILE = _U_SHAPE / _U_SHAPE.mean()  # volume multiplier by UTC hour, 
 #: Newest minutes the store keeps in RAM: the 24h tickers' window and a day's margin.
 RAM_MINUTES = 2 * 1440
 _CHUNK_MIN = 20_000  # keeps (1 - kappa)^-t far from overflow in the AR(1) solve
+#: The calibrated model holds ~20 [minutes, coins] arrays at once: 3 days a pass bounds the
+#: peak (500 coins: ~50 MB each); the bars do not depend on the pass length.
+_MODEL_CHUNK_MIN = 3 * 1440
 
 
 class GeneratorSource:
@@ -144,8 +147,9 @@ class GeneratorSource:
         return path
 
     def _append(self, minutes: int) -> None:
-        for start in range(0, minutes, _CHUNK_MIN):
-            count = min(_CHUNK_MIN, minutes - start)
+        chunk = _CHUNK_MIN if self._model is None else _MODEL_CHUNK_MIN
+        for start in range(0, minutes, chunk):
+            count = min(chunk, minutes - start)
             row = self.store.rows
             if self._model is None:
                 regimes = self._regime_path(count)

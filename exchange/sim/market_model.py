@@ -222,11 +222,12 @@ class MarketModel:
             out, final = lfilter([1.0], [1.0, -float(phi)], inputs, axis=0, zi=zi)
             self._state[key] = final.reshape(self._state[key].shape)
             return out
-        out = np.empty_like(inputs)  # one coefficient per coin: one filter per column
-        for column, coefficient in enumerate(np.asarray(phi)):
-            out[:, column], zf = lfilter([1.0], [1.0, -float(coefficient)], inputs[:, column],
-                                         zi=self._state[key][column : column + 1])
-            self._state[key][column] = zf[0]
+        out = np.empty_like(inputs)  # one coefficient per coin: step the rows (same order
+        state = self._state[key]    # of operations whatever the call's length)
+        for row in range(inputs.shape[0]):
+            out[row] = inputs[row] + state
+            state = phi * out[row]
+        self._state[key] = state
         return out
 
     def _market_factor(self, count: int, scale: np.ndarray) -> np.ndarray:

@@ -116,3 +116,16 @@ def test_the_sim_config_names_a_parameter_file_and_open_source_uses_it(tmp_path)
     assert calibrated.spread_bps().tolist() == [30.0, 30.0, 30.0]
     assert not np.array_equal(calibrated.store.column("close", slice(0, 144)),
                               default.store.column("close", slice(0, 144)))
+
+
+def test_the_generator_advancing_with_params_equals_a_longer_history() -> None:
+    def source(history: int) -> GeneratorSource:
+        return GeneratorSource(seed=6, coins=5, history_minutes=history,
+                               start_ms=START_MS + history * 60_000, params=example_params(3))
+
+    stepped, longer = source(200), source(260)
+    for _ in range(60):
+        stepped.advance()
+    rows = slice(0, 260)
+    for field in ("open", "high", "low", "close", "volume", "traded"):
+        assert np.array_equal(stepped.store.column(field, rows), longer.store.column(field, rows))
