@@ -282,8 +282,7 @@ def sim_server(
         try:
             MarketParams.load(params)  # refuse a bad file before the server starts
         except MarketParamsError as exc:
-            err.print(f"[red]error:[/red] --params: {exc}", highlight=False)
-            raise typer.Exit(2) from None
+            raise fail(f"--params: {exc}", 2) from None
     config = SimConfig(
         port=port, seed=seed, coins=coins, speed=speed, replay_dir=str(replay or ""),
         params=str(params or ""),

@@ -77,3 +77,9 @@ def test_generate_refuses_a_bad_parameter_file_naming_the_field(tmp_path: Path) 
     assert result.exit_code == 2
     assert "half_spread_bps[0] is negative" in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_sim_server_refuses_a_bad_parameter_file_before_it_starts(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["sim-server", "--params", str(tmp_path / "none.json")])
+    assert result.exit_code == 2
+    assert "not found" in result.output and "entasis sim calibrate" in result.output
