@@ -160,6 +160,9 @@ class FillsConfig(_Section):
     maker_fee_bps: float = Field(10.0, ge=0, le=1000)
     taker_fee_bps: float = Field(10.0, ge=0, le=1000)
     max_volume_share: float = Field(0.1, gt=0, le=1)
+    # Backtests' bid-ask spread per symbol (model/costs.py): "estimated" from the bars before
+    # the traded window, or "fixed" (one tick on bars, replayed ticks 5 bps apart: pre-#16).
+    spread: Literal["estimated", "fixed"] = "estimated"
 
 
 class ExecutionConfig(_Section):

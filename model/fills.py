@@ -52,7 +52,7 @@ from dataclasses import dataclass, fields, replace
 import numpy as np
 from numpy.typing import ArrayLike
 
-from model import fill_kernel
+from model import costs, fill_kernel
 
 # Re-exported (the `as` form says so to mypy): callers speak of sides and liquidity via fills.
 from model.fill_kernel import BUY as BUY
@@ -207,15 +207,21 @@ def market_from_bars(
     volume: ArrayLike,
     tick: ArrayLike,
     params: FillParams,
+    spread: ArrayLike | None = None,
 ) -> MarketArrays:
     """Market rows from closed 1m bars, with a top of book synthesized at the open:
-    bid = open, ask = open + `bar_spread_ticks` ticks, both `bar_book_share` of the volume."""
+    bid = open, ask = open + the spread, both `bar_book_share` of the volume. The spread is
+    `bar_spread_ticks` ticks, or with `spread` (each row's symbol's relative spread,
+    model/costs.py) that share of the open in whole ticks, never below `bar_spread_ticks`."""
     start = np.asarray(open_ms, dtype=np.int64)
     o = np.ascontiguousarray(open_, np.float64)
     v = np.ascontiguousarray(volume, np.float64)
     ticks = np.ascontiguousarray(np.broadcast_to(np.asarray(tick, np.float64), o.shape))
+    floor = float(params.bar_spread_ticks)
+    widths: float | np.ndarray = (floor if spread is None else np.ascontiguousarray(
+        costs.spread_ticks(np.asarray(spread, np.float64), o, ticks, floor)))
     bid, ask, bid_qty, ask_qty = fill_kernel.bar_book(
-        o, v, ticks, float(params.bar_spread_ticks), float(params.bar_book_share))
+        o, v, ticks, widths, float(params.bar_book_share))
     return MarketArrays(
         is_bar=np.ones(start.shape[0], bool),
         start_ms=start,

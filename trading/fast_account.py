@@ -77,8 +77,12 @@ class FastAccount:
     """Cash, reservations, open limit orders and positions of one quote asset."""
 
     def __init__(self, instruments: Mapping[str, Instrument], columns: Mapping[str, int],
-                 quote_asset: str, balance: Decimal, params: FillParams, id_prefix: str = "E"):
+                 quote_asset: str, balance: Decimal, params: FillParams, id_prefix: str = "E",
+                 spreads: np.ndarray | None = None):
+        """`spreads`: each grid column's relative spread for the book a bar is given
+        (PaperBroker's `spreads`); None = `bar_spread_ticks` ticks for all."""
         self.instruments = dict(instruments)
+        self.spreads = spreads
         self.columns = dict(columns)
         self._by_column = {columns[s]: i for s, i in self.instruments.items()}
         self.quote_asset = quote_asset
@@ -225,7 +229,8 @@ class FastAccount:
         ticks = [float(self._by_column[c].tick_at(float(open_[c]))) for c in columns]
         market = fills.market_from_bars(
             np.full(len(columns), open_ms, np.int64), open_[cols].tolist(), high[cols].tolist(),
-            low[cols].tolist(), close[cols].tolist(), volume[cols].tolist(), ticks, self.params)
+            low[cols].tolist(), close[cols].tolist(), volume[cols].tolist(), ticks, self.params,
+            None if self.spreads is None else self.spreads[cols].tolist())
         batch = self._order_arrays([self.orders[cid] for _, cid in owners])
         batch = replace(batch, event=np.array([index for index, _ in owners], np.int64))
         result = fills.match(batch, market, self.params)

@@ -19,8 +19,10 @@ What makes it fast: a step where no order is open and the policy will not act
 loop jumps over such runs of steps and marks them in one compiled pass (trading/fast_kernel);
 the breaker state is carried over them in bulk unless a breaker could fire in them.
 
-Quotes: the policy's bid and ask come from `FastMarket` (the replay's synthesized ticks
-when built by bot/research/fast_backtest.py, else close and close + one tick). Bars of any
+Quotes and costs: the policy's bid and ask come from `FastMarket` (the replay's synthesized
+ticks when built by bot/research/fast_backtest.py, else close and close + the spread), and
+a bar's book is priced at each symbol's spread (`FastMarket.spread`; built here, with
+`FastSettings.spread` "estimated", from the rows before `start_row`, else one tick). Bars of any
 length work: the fill model sees a bar as a path from open to close, and the risk gate's
 return history has `return_history_bars` bars of `bar_ms` each.
 """
@@ -61,6 +63,7 @@ from trading.fast_market import (
     FastMarket,
     FastSettings,
     generic_instrument,
+    spreads_before,
 )
 from trading.fast_policies import NEVER, BatchPolicy, BatchView, StepQuotes, forward_filled
 from trading.performance import Performance, RoundTrip, performance
@@ -107,7 +110,9 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
              stop_row: int | None = None, balance: float | Decimal,
              market: FastMarket | None = None, quote_asset: str | None = None) -> FastRun:
     """Trade rows [start_row, stop_row) of `grid` with `policy`; see the module docstring."""
-    market = market if market is not None else FastMarket.from_grid(grid)
+    if market is None:
+        market = FastMarket.from_grid(grid, spread=spreads_before(grid, start_row)
+                                      if settings.spread == "estimated" else None)
     length = grid.close.shape[0]
     stop = length if stop_row is None else min(stop_row, length)
     if not 0 <= start_row <= stop:
@@ -144,7 +149,8 @@ class _Loop:
             raise ValueError(f"no grid symbol is quoted in {quote}")
         self.tradable_mask = np.array([i.quote == quote for i in market.instruments])
         columns = {s: c for c, s in enumerate(grid.symbols)}
-        self.account = FastAccount(tradable, columns, quote, balance, settings.fill_params)
+        self.account = FastAccount(tradable, columns, quote, balance, settings.fill_params,
+                                   spreads=market.spread)
         self.gate = RiskGate()
         self.state: TradingState | None = None
         self.first_bar = np.where(has_bar.any(axis=0), has_bar.argmax(axis=0), len(has_bar))
@@ -514,4 +520,4 @@ def _dominant_quote(instruments: tuple[Instrument, ...]) -> str:
 
 
 __all__ = ["NEVER", "RETURN_HISTORY_BARS", "ConfigLike", "FastMarket", "FastRun",
-           "FastSettings", "generic_instrument", "run_fast"]
+           "FastSettings", "generic_instrument", "run_fast", "spreads_before"]

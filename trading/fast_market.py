@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from model import costs
 from model.fills import FillParams
 from model.instruments import Instrument
 from model.market import MINUTE_MS
@@ -36,6 +37,9 @@ class _FillsSection(Protocol):
 
     @property
     def max_volume_share(self) -> float: ...
+
+    @property
+    def spread(self) -> str: ...
 
 
 class _RiskSection(Protocol):
@@ -61,6 +65,9 @@ class FastSettings:
     limits: RiskLimits
     bar_ms: int = MINUTE_MS
     return_history_bars: int = RETURN_HISTORY_BARS
+    # "estimated": a market built from the grid alone prices each symbol's bar book at the
+    # spread its rows before the run imply (model/costs.py); "fixed": one tick
+    spread: str = "fixed"
 
     @classmethod
     def from_config(cls, config: ConfigLike, bar_ms: int = MINUTE_MS) -> FastSettings:
@@ -73,6 +80,7 @@ class FastSettings:
                                    taker_fee_bps=fills_section.taker_fee_bps),
             limits=RiskLimits.from_mapping(config.risk.model_dump()),
             bar_ms=bar_ms,
+            spread=fills_section.spread,
         )
 
 
@@ -85,22 +93,37 @@ class FastMarket:
     volume: np.ndarray  # [T, n]
     bid: np.ndarray  # [T, n]
     ask: np.ndarray  # [T, n]
+    # [n]: each column's relative bid-ask spread for the book a bar is given (model/costs.py);
+    # None = `FillParams.bar_spread_ticks` ticks, the assumption before issue 16
+    spread: np.ndarray | None = None
 
     @classmethod
-    def from_grid(cls, grid: MinuteGrid,
-                  instruments: tuple[Instrument, ...] | None = None) -> FastMarket:
+    def from_grid(cls, grid: MinuteGrid, instruments: tuple[Instrument, ...] | None = None,
+                  spread: np.ndarray | None = None) -> FastMarket:
         """Without ticks: volume = quote volume / mean(OHLC), bid = close, ask = close plus
-        one tick; instruments, when not given, on an 8-decimal grid with no minimums and
-        the quote asset read from the symbol's end (USDT, BTC, ...)."""
+        the spread (`spread` [n], relative, in whole ticks; without it one tick);
+        instruments, when not given, on an 8-decimal grid with no minimums and the quote
+        asset read from the symbol's end (USDT, BTC, ...)."""
         chosen = instruments or tuple(generic_instrument(s) for s in grid.symbols)
         if len(chosen) != len(grid.symbols):
             raise ValueError(f"{len(chosen)} instruments for {len(grid.symbols)} grid columns")
+        if spread is not None and np.shape(spread) != (len(grid.symbols),):
+            raise ValueError(f"spread has shape {np.shape(spread)}, the grid {len(grid.symbols)} "
+                             "columns: one relative spread per symbol")
         typical = (grid.open + grid.high + grid.low + grid.close) / 4.0
         with np.errstate(invalid="ignore", divide="ignore"):
             volume = np.where(typical > 0, grid.quote_volume / typical, 0.0)
         tick = np.array([float(i.tick) for i in chosen])
+        width = (np.ones(len(chosen)) if spread is None
+                 else costs.spread_ticks(spread[None, :], grid.close, tick[None, :]))
         return cls(chosen, np.where(np.isfinite(grid.close), volume, np.nan), grid.close.copy(),
-                   grid.close + tick[None, :])
+                   grid.close + width * tick[None, :], spread)
+
+
+def spreads_before(grid: MinuteGrid, row: int) -> np.ndarray:
+    """Each column's relative spread implied by the grid's rows before `row` (the costs a
+    run starting at `row` may know: model/costs.py)."""
+    return costs.estimate_spreads(grid.high[:row], grid.low[:row], grid.close[:row])
 
 
 def generic_instrument(symbol: str) -> Instrument:

@@ -294,11 +294,11 @@ class BaselineBatch:
     (`ranking_scores_from_history`: never the whole feature tensor, so a 5m year fits);
     entries, take-profit and stop exits, cancels and re-prices as the engine policy.
 
-    Held to the engine by the parity test (same fills on the Bittrex window). Where they
-    can differ: the engine's eligibility also reads tick features (spread <= `[strategy]
-    max_spread_bps`, 24h tick turnover >= `min_quote_volume_24h`); batch features have no
-    ticks, so here a coin is never excluded for its spread (`require_quotes=False`) and its
-    24h volume is the bars' (`turnover_1d`)."""
+    Held to the engine by the parity test (same fills on the Bittrex window). The engine's
+    eligibility also reads tick features: the spread of the step's quotes <= `[strategy]
+    max_spread_bps` is applied here on the `StepQuotes` (the replay's last tick, as the
+    engine's book holds it; `quoted_spread_ok`). Where they can differ: the 24h tick
+    turnover >= `min_quote_volume_24h` is the bars' here (`turnover_1d`)."""
 
     target_return_pct: float = BaselinePolicy.target_return_pct
     stop_return_pct: float = BaselinePolicy.stop_return_pct
@@ -340,7 +340,8 @@ class BaselineBatch:
             scores = ranking_scores_from_history(grid, ranking, start_row=first,
                                                  stop_row=int(quotes.rows[-1]) + 1)
             at = quotes.rows - first
-            ok = scores.eligible[at] & np.isfinite(scores.probability[at])
+            ok = (scores.eligible[at] & np.isfinite(scores.probability[at])
+                  & quoted_spread_ok(quotes, ranking.max_spread_bps))
             self._score = np.where(ok, scores.probability[at], np.nan)
             self._drift = scores.drift[at]
         names = np.asarray(grid.symbols)
@@ -434,6 +435,17 @@ class TopKBatch:
                                             limit_price=bid * (1 - self.slippage_pct / 100),
                                             exit=True, reason=f"out of the top {self.k}"))
         return actions
+
+
+def quoted_spread_ok(quotes: StepQuotes, max_spread_bps: float) -> np.ndarray:
+    """Bool [K, n]: the step's quoted spread is at most `max_spread_bps`, or unknown (the
+    ranking's `quotes_ok` without `require_quotes`), computed as the feature book's
+    `spread_bps` is (strategies/feature_columns.py)."""
+    bid, ask = quotes.bid, quotes.ask
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mid = (ask + bid) / 2
+        spread = np.where((bid > 0) & (ask > 0), (ask - bid) / mid * 1e4, np.nan)
+        return np.asarray((spread <= max_spread_bps) | np.isnan(spread))
 
 
 def momentum(grid: MinuteGrid, bars: int) -> np.ndarray:

@@ -7,6 +7,7 @@ other module sets a trader's attributes afterwards (only trading changes its sta
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -168,11 +169,13 @@ def tradable_instruments(instruments: list[Instrument], quote_asset: str) -> lis
 
 def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *,
                 policy: str | Policy, quote_asset: str, balance: Decimal,
-                daemon: DaemonParts | None = None) -> Trader:
+                daemon: DaemonParts | None = None,
+                spreads: Mapping[str, float] | None = None) -> Trader:
     """The trader, built once with everything it needs: the one recipe of the backtester
     (`daemon=None`: paper broker, quiet, nothing published) and the daemon (its notifier,
     operator options, policy sources, entry pause, and in live mode its broker). `policy` is
-    a name, or a ready policy object (the forecast evaluation's top decile)."""
+    a name, or a ready policy object (the forecast evaluation's top decile). `spreads`: each
+    symbol's relative spread for the paper broker's bar book (model/costs.py)."""
     tradable = tradable_instruments(instruments, quote_asset)
     anomaly = make_detector(config)  # None unless [anomaly] is on and a model loads
     chosen = make_policy(policy, config, tradable) if isinstance(policy, str) else policy
@@ -190,7 +193,7 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
         instruments={i.symbol: i for i in tradable},
         policy=chosen,
         broker=(live if live is not None
-                else PaperBroker(tradable, params, {quote_asset: balance})),
+                else PaperBroker(tradable, params, {quote_asset: balance}, spreads=spreads)),
         ledger=ledger,
         limits=RiskLimits.from_mapping(config.risk.model_dump()),
         quote_asset=quote_asset,

@@ -65,7 +65,8 @@ def run_backtest(
     if db_path.exists():
         raise BacktestError(f"{db_path} exists; pass another --db or delete it")
     source = ReplaySource.from_dir(data_dir, ticks_per_bar=config.sim.ticks_per_bar,
-                                   seed=config.sim.seed, warmup_minutes=warmup_minutes)
+                                   seed=config.sim.seed, warmup_minutes=warmup_minutes,
+                                   spread=config.fills.spread)
     if from_ms is not None:
         source.now_ms = max(source.now_ms, from_ms - from_ms % MINUTE_MS)
     end_ms = source.end_ms if to_ms is None else min(source.end_ms, to_ms)
@@ -86,9 +87,11 @@ def run_backtest(
     quote = quote_asset or dominant_quote(instruments)
     ledger = Ledger.open(db_path, instruments={i.symbol: i for i in instruments}, durable=False)
     try:
+        spreads = (None if source.spread is None
+                   else dict(zip(source.symbols, source.spread.tolist(), strict=True)))
         trader = make_trader(config, instruments, ledger, policy=policy, quote_asset=quote,
                              balance=balance if balance is not None else
-                             Decimal(str(config.trading.starting_balance)))
+                             Decimal(str(config.trading.starting_balance)), spreads=spreads)
         trader.open_account(trader.broker.balances()[quote], source.now_ms)
         engine = Engine(feed.symbols, config.strategy, trader=trader,
                         decision_interval=config.trading.decision_timeframe)

@@ -45,7 +45,14 @@ from state.codec import BalanceSet
 from state.ledger import Ledger
 from strategies.features_batch import BarGrid
 from trading.batch_policies import make_batch_policy
-from trading.fast_backtest import FastMarket, FastRun, FastSettings, generic_instrument, run_fast
+from trading.fast_backtest import (
+    FastMarket,
+    FastRun,
+    FastSettings,
+    generic_instrument,
+    run_fast,
+    spreads_before,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +67,8 @@ class FastInputs:
 def replay_inputs(config: Config, data_dir: Path, *, warmup_minutes: int = 1440) -> FastInputs:
     """A 1m folder as the event engine's feed delivers it (see the module docstring)."""
     source = ReplaySource.from_dir(data_dir, ticks_per_bar=config.sim.ticks_per_bar,
-                                   seed=config.sim.seed, warmup_minutes=warmup_minutes)
+                                   seed=config.sim.seed, warmup_minutes=warmup_minutes,
+                                   spread=config.fills.spread)
     instruments = ReplayFeed(source, on_tick=_ignore, on_bar=_ignore).instruments
     by_symbol = {i.symbol: i for i in instruments}
     store = source.store
@@ -77,7 +85,7 @@ def replay_inputs(config: Config, data_dir: Path, *, warmup_minutes: int = 1440)
                    bar_ms=MINUTE_MS, **{name: parsed[name] for name in
                                         ("open", "high", "low", "close", "quote_volume")})
     market = FastMarket(tuple(by_symbol[s] for s in source.symbols), parsed["volume"],
-                        parsed["bid"], parsed["ask"])
+                        parsed["bid"], parsed["ask"], source.spread)
     return FastInputs(grid, market, (source.now_ms - int(store.first_open_ms)) // MINUTE_MS)
 
 
@@ -120,12 +128,16 @@ def last_tick_quotes(bars: dict[str, np.ndarray], traded: np.ndarray, source: Re
     return np.where(traded, bid, np.nan), np.where(traded, ask, np.nan)
 
 
-def bar_inputs(data_dir: Path, timeframe: Timeframe, *, warmup_bars: int = 1440) -> FastInputs:
-    """A folder of bars of another timeframe: quotes at the close, instruments inferred."""
+def bar_inputs(data_dir: Path, timeframe: Timeframe, *, warmup_bars: int = 1440,
+               spread: str = "fixed") -> FastInputs:
+    """A folder of bars of another timeframe: quotes at the close, instruments inferred;
+    `spread` "estimated" prices each symbol's book at the spread its warm-up bars imply."""
     grid = load_bar_grid(data_dir, timeframe)
     instruments = tuple(_inferred(grid, column) for column in range(len(grid.symbols)))
-    market = FastMarket.from_grid(grid, instruments)
-    return FastInputs(grid, market, min(warmup_bars, grid.close.shape[0] // 2))
+    warmup = min(warmup_bars, grid.close.shape[0] // 2)
+    market = FastMarket.from_grid(grid, instruments, spreads_before(grid, warmup)
+                                  if spread == "estimated" else None)
+    return FastInputs(grid, market, warmup)
 
 
 def _inferred(grid: BarGrid, column: int) -> Instrument:
@@ -157,7 +169,8 @@ def run_fast_backtest(
         raise BacktestError(f"{db_path} exists; pass another --db or delete it")
     frame = Timeframe.parse(timeframe)
     inputs = (replay_inputs(config, data_dir, warmup_minutes=warmup_minutes)
-              if frame.ms == MINUTE_MS else bar_inputs(data_dir, frame))
+              if frame.ms == MINUTE_MS else bar_inputs(data_dir, frame,
+                                                       spread=config.fills.spread))
     grid = inputs.grid
     start_row, stop_row = window_rows(grid, inputs.warmup_rows, from_ms, to_ms)
     try:

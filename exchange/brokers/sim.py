@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
@@ -24,7 +24,7 @@ import numpy as np
 
 from exchange.brokers.fill_grid import fill_on_grid, float_decimal
 from exchange.brokers.sim_wallet import Wallet
-from model import fills
+from model import costs, fills
 from model.fills import FillParams
 from model.instruments import Instrument, Side
 from model.market import Bar
@@ -99,9 +99,13 @@ class PaperBroker:
         id_prefix: str = "E",
         *,
         market_buy_reserve_pct: Decimal = Decimal(5),
+        spreads: Mapping[str, float] | None = None,
     ) -> None:
+        """`spreads`: each symbol's relative bid-ask spread (model/costs.py) for the book
+        a bar is given; a symbol not in it gets `bar_spread_ticks` ticks."""
         self._instruments = {i.symbol: i for i in instruments}
         self._params = fill_params
+        self._spreads = dict(spreads or {})
         self.fill_params = fill_params
         self.id_prefix = id_prefix
         self._prefix = id_prefix
@@ -305,10 +309,9 @@ class PaperBroker:
         tick = float(instrument.tick_at(bar.open))
         market = fills.market_from_bars(
             [bar.open_ms], [bar.open], [bar.high], [bar.low], [bar.close], [bar.volume],
-            [tick], self._params,
+            [tick], self._params, self._bar_spreads([bar]),
         )  # fmt: skip
-        close = float_decimal(bar.close)
-        self._quotes[bar.symbol] = _Quote(close, close + instrument.tick_at(close))
+        self._quotes[bar.symbol] = self._quote_after(bar)
         self._advance(bar.symbol, bar.close_ms + 1)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
 
@@ -329,7 +332,7 @@ class PaperBroker:
             market = fills.market_from_bars(
                 [b.open_ms for b in rows], [b.open for b in rows], [b.high for b in rows],
                 [b.low for b in rows], [b.close for b in rows], [b.volume for b in rows],
-                ticks, self._params,
+                ticks, self._params, self._bar_spreads(rows),
             )  # fmt: skip
             batch = self._order_arrays([self._orders[cid] for _, cid in owners])
             batch = replace(batch, event=np.array([index for index, _ in owners], np.int64))
@@ -338,11 +341,25 @@ class PaperBroker:
                 close_ms = rows[index].close_ms
                 events.extend(self._apply(cid, result, row, close_ms, close_ms))
         for bar in rows:
-            close = float_decimal(bar.close)
-            tick = self._instruments[bar.symbol].tick_at(close)
-            self._quotes[bar.symbol] = _Quote(close, close + tick)
+            self._quotes[bar.symbol] = self._quote_after(bar)
             self._advance(bar.symbol, bar.close_ms + 1)
         return events
+
+    def _bar_spreads(self, bars: Sequence[Bar]) -> list[float] | None:
+        """The relative spread of each bar's symbol, or None when none is set (one rule,
+        `bar_spread_ticks`, for all: the fill model's default)."""
+        if not self._spreads:
+            return None
+        return [self._spreads.get(bar.symbol, 0.0) for bar in bars]
+
+    def _quote_after(self, bar: Bar) -> _Quote:
+        """The book a bar leaves: bid = close, ask = close + the symbol's bar spread."""
+        close = float_decimal(bar.close)
+        tick = self._instruments[bar.symbol].tick_at(close)
+        relative = self._spreads.get(bar.symbol, 0.0)
+        width = float(costs.spread_ticks(relative, float(close), float(tick),
+                                         self._params.bar_spread_ticks)) if relative else 1.0
+        return _Quote(close, close + tick * int(width))
 
     # ------------------------------------------------------------ internals
 

@@ -18,8 +18,15 @@ import numpy as np
 import pandas as pd
 
 from exchange.sim.bars import BAR_FIELDS, BarStore, MinuteData
-from exchange.sim.ticks import floor_to_grid, round_to_grid, synthesize_tick_block
-from model import errors, libm
+from exchange.sim.ticks import (
+    NOISE_SCALES,
+    SPREAD_RANGE_WIDENING,
+    floor_to_grid,
+    round_to_grid,
+    synthesize_tick_block,
+)
+from model import costs, errors, libm
+from model.costs import SPREAD_SOURCES
 from model.instruments import Instrument
 from model.market import MINUTE_MS, BarHistory
 from strategies.features_batch import MinuteGrid
@@ -34,6 +41,17 @@ REPLAY_SPREAD_BPS = 5.0
 BLOCK_MINUTES = 60
 _MIN_NOTIONAL = {"BTC": "0.0001", "ETH": "0.001", "BNB": "0.01", "KRW": "5000"}
 _DEFAULT_MIN_NOTIONAL = "5"
+
+
+def estimated_spread_bps(spread: np.ndarray, mean_range: np.ndarray) -> np.ndarray:
+    """The base spread (bps) the tick synthesis takes so that its quotes' mean spread is
+    `spread` (relative, per symbol): it widens a bar's spread by 1 + SPREAD_RANGE_WIDENING
+    x the bar's relative range and by a lognormal noise of mean exp(scale² / 2), so the
+    estimate is divided by both means (the synthesis never quotes less than one tick). A
+    symbol without an estimate (0: too few bars, no spread shown) keeps REPLAY_SPREAD_BPS."""
+    noise_mean = np.exp(NOISE_SCALES[0] ** 2 / 2.0)
+    widening = (1.0 + SPREAD_RANGE_WIDENING * mean_range) * noise_mean
+    return np.where(spread > 0, spread * 1e4 / widening, REPLAY_SPREAD_BPS)
 
 
 class ReplayError(errors.DataError, ValueError):
@@ -92,7 +110,12 @@ class ReplaySource:
         ticks_per_bar: int = 4,
         seed: int = 7,
         warmup_minutes: int = 1440,
+        spread: str = "fixed",
     ) -> None:
+        """`spread`: "fixed" quotes every symbol's synthesized ticks REPLAY_SPREAD_BPS
+        apart; "estimated" at the spread the warm-up bars imply (`estimated_spread_bps`)."""
+        if spread not in SPREAD_SOURCES:
+            raise ReplayError(f"spread {spread!r}: use one of {', '.join(SPREAD_SOURCES)}")
         if not frames:
             raise ReplayError("no OHLCV series to replay")
         keys = sorted(frames)
@@ -117,12 +140,36 @@ class ReplaySource:
         self.store.extend(*self._grid(frames, keys, first, rows))
         self.end_ms = first + rows * MINUTE_MS
         # Short recordings still replay: at most half of the data is warm-up history.
-        self.now_ms = first + min(warmup_minutes, rows // 2) * MINUTE_MS
+        warmup_rows = min(warmup_minutes, rows // 2)
+        self.now_ms = first + warmup_rows * MINUTE_MS
+        #: Each symbol's relative spread read from the warm-up bars (None: "fixed").
+        self.spread: np.ndarray | None = None
+        if spread == "estimated":
+            self.spread = self._warmup_spreads(warmup_rows)
+            self._spread_bps = estimated_spread_bps(self.spread, self._warmup_range(warmup_rows))
         # The minutes `advance` plays, read and synthesized ahead a block at a time.
         self._block_start = 0
         self._bars_block = self.store.minute_block(0, 0)
         self._ticks_block = synthesize_tick_block(self._bars_block, self.tick, self.lot,
                                                   self._spread_bps, ticks_per_bar, seed)
+
+    def _warmup_columns(self, rows: int) -> dict[str, np.ndarray]:
+        traded = np.asarray(self.store.column("traded", slice(0, rows)), bool)
+        return {name: np.where(traded, self.store.column(name, slice(0, rows)), np.nan)
+                for name in ("high", "low", "close")}
+
+    def _warmup_spreads(self, rows: int) -> np.ndarray:
+        """The relative spread of each symbol implied by the warm-up bars (model/costs.py)."""
+        bars = self._warmup_columns(rows)
+        return costs.estimate_spreads(bars["high"], bars["low"], bars["close"])
+
+    def _warmup_range(self, rows: int) -> np.ndarray:
+        """Each symbol's mean relative bar range (high - low) / close over the warm-up."""
+        bars = self._warmup_columns(rows)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ranges = (bars["high"] - bars["low"]) / bars["close"]
+        counted = np.isfinite(ranges).sum(axis=0)
+        return np.where(counted > 0, np.nansum(ranges, axis=0) / np.maximum(counted, 1), 0.0)
 
     @classmethod
     def from_dir(
@@ -132,6 +179,7 @@ class ReplaySource:
         ticks_per_bar: int = 4,
         seed: int = 7,
         warmup_minutes: int = 1440,
+        spread: str = "fixed",
     ) -> ReplaySource:
         """Load every `<BASE>_<QUOTE>-1m.csv[.gz]` in `directory`."""
         path = Path(directory)
@@ -149,7 +197,8 @@ class ReplaySource:
                 f"no <BASE>_<QUOTE>-1m.csv[.gz] files with data in {path}, "
                 "e.g. ETH_BTC-1m.csv.gz with columns " + ",".join(COLUMNS)
             )
-        return cls(frames, ticks_per_bar=ticks_per_bar, seed=seed, warmup_minutes=warmup_minutes)
+        return cls(frames, ticks_per_bar=ticks_per_bar, seed=seed, warmup_minutes=warmup_minutes,
+                   spread=spread)
 
     def _grid(
         self,

@@ -6,7 +6,8 @@ the reference) and `run_fast_backtest` (trading/fast_backtest.py). Every fill mu
 (time, symbol, side, price, amount, fee) and every equity mark stamped at the same decision
 time within 1e-8 of the quote; the summary figures equal too. For buyhold, sma and the
 rank-entry baseline (ranked on `features_from_history` rows in the fast path, on the live
-feature book in the engine).
+feature book in the engine). With the spread costs each symbol's warm-up bars imply (the
+default, model/costs.py) and with the fixed one-tick book.
 """
 
 from __future__ import annotations
@@ -51,10 +52,13 @@ def _equity(db: Path) -> list[tuple[int, float]]:
         return [(p.ts, float(p.equity)) for p in ledger.equity_curve()]
 
 
-@pytest.mark.parametrize("policy", ["buyhold", "sma", "baseline"])
+@pytest.mark.parametrize(("policy", "spread"), [
+    ("buyhold", "estimated"), ("sma", "estimated"), ("baseline", "estimated"),
+    ("sma", "fixed"),  # the one-tick book of before issue 16, still one path
+])
 def test_fast_path_gives_the_engines_fills_and_equity_curve(bittrex: Path, tmp_path: Path,
-                                                             policy: str) -> None:
-    config = load_config(None, environ={})
+                                                             policy: str, spread: str) -> None:
+    config = load_config(None, environ={"ENTASIS__FILLS__SPREAD": spread})
     end_ms, balance = START_MS + 3 * DAY_MS, Decimal("1")
     engine = run_backtest(config, bittrex, tmp_path / "engine.sqlite", policy=policy,
                           from_ms=START_MS, to_ms=end_ms, balance=balance)

@@ -20,7 +20,7 @@ def test_quotes_and_bars_equal_the_replay_minute_by_minute(tmp_path: Path) -> No
     strings, bit for bit; NaN where a symbol has no bar."""
     market = write_random_walk_market(tmp_path / "m", coins=3, minutes=1_500, gaps=5)
     inputs = replay_inputs(load_config(None, environ={}), market)
-    source = ReplaySource.from_dir(market)
+    source = ReplaySource.from_dir(market, spread="estimated")  # the config's default
     shape = inputs.grid.close.shape
     want = {name: np.full(shape, np.nan) for name in ("bid", "ask", "close", "volume")}
     for row in range(source.store.rows):
