@@ -38,6 +38,8 @@ def report_command(
     sim_dir: Path | None = typer.Option(None, "--sim", help="Folder of simulated 1m bars in "
                                         "the same format (default: the embedded generator)."),
     seed: int | None = typer.Option(None, "--seed", help="The generator's seed (default 7)."),
+    params: Path | None = typer.Option(None, "--params", help="The generator draws from this "
+                                       "calibrated MarketParams file (`entasis sim calibrate`)."),
     png: Path | None = typer.Option(None, "--png", help="Write a chart of ACF|r| by lag and "
                                     "the hour-of-day volume profiles here."),
     ledger: Path | None = typer.Option(None, "--ledger", help="Instead of --data: a paper or "
@@ -54,21 +56,22 @@ def report_command(
         if ledger is None:
             raise fail("give --data DIR (simulated vs real bars) or --ledger PATH (fills vs "
                        "the fill model)", 2)
-        if data or sim_dir is not None or seed is not None or png is not None:
-            raise fail("--data, --sim, --seed and --png belong to the bars report; --ledger "
-                       "is the other report: give one or the other", 2)
+        if data or sim_dir is not None or seed is not None or png is not None or params:
+            raise fail("--data, --sim, --seed, --params and --png belong to the bars report; "
+                       "--ledger is the other report: give one or the other", 2)
         from bot.cli.sim_ledger import print_ledger_report
 
         print_ledger_report(ledger, config_path, as_json)
         return
     from bot.research.sim_report import DEFAULT_SEED, SimReportError, build_report, gap_chart
     from exchange.sim.bar_files import BarFileError
+    from exchange.sim.market_params import MarketParamsError
 
-    if sim_dir is not None and seed is not None:
-        raise fail("give --sim DIR or --seed S, not both: the seed is the generator's", 2)
+    if sim_dir is not None and (seed is not None or params is not None):
+        raise fail("give --sim DIR or the generator's --seed S / --params P, not both", 2)
     try:
-        report = build_report(data, sim_dir, DEFAULT_SEED if seed is None else seed)
-    except (SimReportError, BarFileError) as exc:
+        report = build_report(data, sim_dir, DEFAULT_SEED if seed is None else seed, params)
+    except (SimReportError, BarFileError, MarketParamsError) as exc:
         raise fail(str(exc), 2) from None
     if png is not None:
         from bot.research.charts import save

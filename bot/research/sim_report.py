@@ -22,6 +22,7 @@ from matplotlib.figure import Figure
 
 from exchange.sim.fact_gap import WITHIN, GapRow, gap
 from exchange.sim.fact_panels import generated_panel, panel_from_folder
+from exchange.sim.market_params import MarketParams
 from exchange.sim.stylized_facts import MAX_ABS_LAG, StylizedFacts, stylized_facts
 
 DEFAULT_SEED = 7
@@ -64,9 +65,10 @@ class SimGapReport:
 
 
 def build_report(data: list[Path], sim_dir: Path | None = None,
-                 seed: int = DEFAULT_SEED) -> SimGapReport:
+                 seed: int = DEFAULT_SEED, params: Path | None = None) -> SimGapReport:
     """Measure the gap; `SimReportError` or `BarFileError` (both name the folder) for input
-    that cannot be measured."""
+    that cannot be measured. `params`: the generator draws from that calibrated model
+    (`MarketParamsError` naming the file and field if it cannot)."""
     if not 1 <= len(data) <= 2:
         raise SimReportError(f"give one or two --data folders (got {len(data)}): the real "
                              "data, and optionally a second real set as the yardstick")
@@ -86,10 +88,11 @@ def build_report(data: list[Path], sim_dir: Path | None = None,
     if sim_dir is not None:
         sim_facts, sim_label = stylized_facts(panel_from_folder(sim_dir)), str(sim_dir)
     else:
+        model = None if params is None else MarketParams.load(params)
         sim_facts = stylized_facts(generated_panel(seed=seed, coins=real.coins,
                                                    minutes=real.minutes,
-                                                   start_ms=real.start_ms))
-        sim_label = f"generator, seed {seed}"
+                                                   start_ms=real.start_ms, params=model))
+        sim_label = f"generator, seed {seed}" + ("" if params is None else f", {params}")
     return SimGapReport(real_label=str(data[0]), sim_label=sim_label,
                         yardstick_label=yardstick_label, other_label=other_label,
                         coins=real.coins,

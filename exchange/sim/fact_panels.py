@@ -14,6 +14,7 @@ import numpy as np
 
 from exchange.sim.bar_files import BarFileError, load_bar_grid
 from exchange.sim.generator import GeneratorSource
+from exchange.sim.market_params import MarketParams
 from exchange.sim.stylized_facts import Panel
 from model.market import MINUTE_MS
 from model.timeframes import Timeframe
@@ -27,14 +28,17 @@ def panel_from_folder(folder: Path) -> Panel:
     return Panel.from_grid(load_bar_grid(folder, Timeframe.M1))
 
 
-def generated_panel(*, seed: int, coins: int, minutes: int, start_ms: int) -> Panel:
+def generated_panel(*, seed: int, coins: int, minutes: int, start_ms: int,
+                    params: MarketParams | None = None) -> Panel:
     """`minutes` of the embedded generator's bars for `coins` coins, the first opening at
-    `start_ms`; a minute the generator left without a trade is NaN, as in real data."""
+    `start_ms` (with `params`, of the calibrated market model); a minute the generator left
+    without a trade is NaN, as in real data."""
     if coins < 1 or minutes < 1:
         raise BarFileError(f"cannot generate {coins} coins x {minutes} minutes: both must be "
                            "at least 1")
     source = GeneratorSource(seed=seed, coins=coins, history_minutes=minutes,
-                             start_ms=start_ms + minutes * MINUTE_MS, ram_minutes=None)
+                             start_ms=start_ms + minutes * MINUTE_MS, ram_minutes=None,
+                             params=params)
     rows = slice(0, minutes)
     traded = np.asarray(source.store.column("traded", rows), dtype=bool)
     columns = {name: np.where(traded, source.store.column(name, rows), np.nan)
