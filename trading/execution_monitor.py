@@ -202,7 +202,8 @@ class ExecutionMonitor:
             side=request.side.value, type=request.type.value, amount=request.amount,
             limit_price=request.price, submitted_ts=request.ts_event, horizon_ms=e.horizon_ms,
             reference_price=_decimal(e.reference_price),
-            expected_price=_decimal(e.expected_price),
+            expected_price=(request.price if request.price is not None and not e.marketable
+                            else _decimal(e.expected_price)),  # a passive order: its limit
             expected_slippage_bps=e.expected_slippage_bps,
             fill_probability=e.fill_probability, queue_ahead=e.queue_ahead,
             marketable=e.marketable))
@@ -262,5 +263,6 @@ def _finite(value: float) -> float | None:
 
 
 def _decimal(value: float) -> Decimal:
-    """A model float as the exact decimal of its shortest repr (money is TEXT)."""
-    return Decimal(repr(float(value)))
+    """A model price as a decimal of 12 significant digits (money is TEXT): a mid of two
+    grid prices reads 100.105, not the float sum's 100.10499999999999."""
+    return Decimal(f"{float(value):.12g}")

@@ -72,7 +72,7 @@ def open_paper(path: Path, notices: list[Notice], *, daemon: bool = True):  # ty
 def test_a_paper_run_records_expected_and_realized_execution_that_survives_a_reopen(
         tmp_path: Path) -> None:
     # given the daemon's paper trader
-    path, notices = tmp_path / "ledger.sqlite", []
+    path, notices = tmp_path / "ledger.sqlite", list[Notice]()
     trader, ledger = open_paper(path, notices)
     assert isinstance(trader.execution, ExecutionMonitor)
     trader.open_account(Decimal("10000"), 0)
