@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -198,6 +199,24 @@ def test_a_simulator_without_bounce_is_outside_the_yardstick_of_two_bouncing_mar
     assert bounce.verdict == OUTSIDE
     assert rows["spread, Roll (median coin)"].verdict == OUTSIDE
     assert rows["lag-1 ACF of 1m returns"].limit == max(1.5 * bounce.yardstick, 0.05)
+
+
+def test_a_spread_row_is_held_to_a_tenth_of_the_real_spread_when_the_months_agree_closer() -> None:
+    # Given two real months whose Roll spreads agree to 0.1 bps (as Bittrex 2017-11 / -12 do)
+    real = stylized_facts(roll_panel(minutes=3_000))
+    other_real = dataclasses.replace(real, roll_spread=real.roll_spread + 1e-5)
+    near = dataclasses.replace(real, roll_spread=real.roll_spread * 1.08)
+    far = dataclasses.replace(real, roll_spread=real.roll_spread * 1.12)
+
+    # When a simulator reads 8 % and 12 % above the real spread
+    def roll_row(simulated):
+        rows = {row.statistic: row for row in gap(simulated, real, real, other_real)}
+        return rows["spread, Roll (median coin)"]
+
+    # Then the limit is 10 % of the real spread, not 1.5 x the months' 0.1 bps
+    assert roll_row(near).limit == pytest.approx(0.10 * real.roll_spread)
+    assert roll_row(near).verdict == WITHIN
+    assert roll_row(far).verdict == OUTSIDE
 
 
 def test_an_undefined_statistic_gets_no_verdict() -> None:
