@@ -151,14 +151,17 @@ class ExecutionMonitor:
 
     def __init__(self, ledger: Ledger, instruments: Mapping[str, Instrument],
                  params: FillParams, *, limits: DriftLimits | None = None,
-                 horizon_min: float = 5.0, notifier: Notifier | None = None) -> None:
-        """`horizon_min` is the fill probability's horizon (config `[execution]`)."""
+                 horizon_min: float = 5.0, notifier: Notifier | None = None,
+                 spreads: Mapping[str, float] | None = None) -> None:
+        """`horizon_min` is the fill probability's horizon (config `[execution]`); `spreads`
+        each symbol's relative spread, as the paper broker's (model/costs.py)."""
         self.ledger = ledger
         self.instruments = instruments
         self.params = params
         self.horizon_min = horizon_min
         self.notifier = notifier
         self.limits = limits or DriftLimits()
+        self.spreads = dict(spreads or {})
         recent = ledger.executions.completed(limit=RESTORE_ROWS)
         self.detector = detector_from(recent, self.limits)
         self._recent: deque[ExecutionRow] = deque(
@@ -186,7 +189,8 @@ class ExecutionMonitor:
         sigma = float(self._features[i, _SIGMA_1H]) if self._features is not None else math.nan
         return decision_quote(last, float(prim.bid[i]), float(prim.ask[i]),
                               float(prim.bid_qty[i]), float(prim.ask_qty[i]), volume, sigma,
-                              instrument.tick_at(last), instrument.lot)
+                              instrument.tick_at(last), instrument.lot,
+                              self.spreads.get(symbol, 0.0))
 
     def on_submit(self, request: OrderRequest) -> None:
         """Store the order's expectation (call before the broker answers)."""

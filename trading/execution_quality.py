@@ -14,7 +14,8 @@ has the negative slippage of its limit (it earned part of the spread), the same 
 The expectation, for an order of `amount` at limit `L` (None: market):
 * Book: the decision-time quote (bid, ask and their sizes) when the feed has one, else the
   book the fill model synthesizes for a bar from the last close (bid = close, ask = close +
-  `bar_spread_ticks` ticks, each side `bar_book_share` of the recent volume per minute).
+  the symbol's spread in whole ticks, at least `bar_spread_ticks`, model/costs.py; each side
+  `bar_book_share` of the recent volume per minute).
   Deeper levels are the fill model's own (`book_levels`, `book_level_growth`).
 * Marketable part: the fill model matches the order against that book as one tick with no
   volume: what it takes walking the levels (taker), at the walk's average price. That is
@@ -47,7 +48,7 @@ from enum import Enum
 
 import numpy as np
 
-from model import fills
+from model import costs, fills
 from model.fills import FillParams
 from model.instruments import Side
 from model.orders import OrderType
@@ -72,7 +73,8 @@ class DecisionQuote:
 
     `bid`/`ask`/`*_qty` are the feed's quote (NaN without one); `last` the newest price,
     `volume_per_min` the recent base volume per minute, `sigma_per_min` the 1m log-return
-    volatility (NaN while unknown); `tick`/`lot` the instrument's grid at `last`."""
+    volatility (NaN while unknown); `tick`/`lot` the instrument's grid at `last`; `spread`
+    the symbol's relative spread the paper broker prices a bar's book at (0: one tick)."""
 
     last: float
     bid: float
@@ -83,6 +85,7 @@ class DecisionQuote:
     sigma_per_min: float
     tick: float
     lot: float
+    spread: float = 0.0
 
     def book(self, params: FillParams) -> tuple[float, float, float, float]:
         """(bid, ask, bid_qty, ask_qty): the quote when it is a sound one, else the book the
@@ -92,7 +95,9 @@ class DecisionQuote:
             return quoted
         volume = self.volume_per_min if math.isfinite(self.volume_per_min) else 0.0
         top = max(volume, 0.0) * params.bar_book_share
-        return self.last, self.last + params.bar_spread_ticks * self.tick, top, top
+        width = float(costs.spread_ticks(self.spread, self.last, self.tick,
+                                         float(params.bar_spread_ticks)))
+        return self.last, self.last + width * self.tick, top, top
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,11 +228,12 @@ def realize(side: Side, order_type: OrderType, amount: Decimal, submitted_ms: in
 
 def decision_quote(last: float, bid: float, ask: float, bid_qty: float, ask_qty: float,
                    quote_volume_per_min: float, sigma_per_min: float, tick: Decimal,
-                   lot: Decimal) -> DecisionQuote:
+                   lot: Decimal, spread: float = 0.0) -> DecisionQuote:
     """A `DecisionQuote` from a feature book's numbers (quote volume turned into base)."""
     base_volume = quote_volume_per_min / last if last > 0 else math.nan
     return DecisionQuote(float(last), float(bid), float(ask), float(bid_qty), float(ask_qty),
-                         float(base_volume), float(sigma_per_min), float(tick), float(lot))
+                         float(base_volume), float(sigma_per_min), float(tick), float(lot),
+                         float(spread))
 
 
 def finite_or_none(value: float) -> float | None:

@@ -148,14 +148,17 @@ def fill_params(config: Config) -> FillParams:
 
 
 def execution_monitor(config: Config, ledger: Ledger, instruments: list[Instrument],
-                      params: FillParams, notifier: Notifier | None) -> ExecutionMonitor:
-    """The daemon's expected-vs-realized execution recorder and drift watch (`[execution]`)."""
+                      params: FillParams, notifier: Notifier | None,
+                      spreads: Mapping[str, float] | None = None) -> ExecutionMonitor:
+    """The daemon's expected-vs-realized execution recorder and drift watch (`[execution]`),
+    expecting on the book the paper broker gives a bar (`spreads`) where no quote is known."""
     section = config.execution
     limits = DriftLimits(window_orders=section.window_orders, min_orders=section.min_orders,
                          z=section.z, slippage_floor_bps=section.slippage_floor_bps,
                          fill_rate_floor=section.fill_rate_floor)
     return ExecutionMonitor(ledger, {i.symbol: i for i in instruments}, params, limits=limits,
-                            horizon_min=section.fill_horizon_minutes, notifier=notifier)
+                            horizon_min=section.fill_horizon_minutes, notifier=notifier,
+                            spreads=spreads)
 
 
 def tradable_instruments(instruments: list[Instrument], quote_asset: str) -> list[Instrument]:
@@ -187,7 +190,7 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
             chosen = EntryPause(chosen, daemon.entry_pause)
     failures = OrderFailures(lambda: notifier) if live is not None else None
     params = fill_params(config)
-    execution = (execution_monitor(config, ledger, tradable, params, notifier)
+    execution = (execution_monitor(config, ledger, tradable, params, notifier, spreads)
                  if daemon is not None and config.execution.enabled else None)
     trader = Trader(
         instruments={i.symbol: i for i in tradable},

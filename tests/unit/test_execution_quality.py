@@ -106,6 +106,18 @@ def test_without_a_feed_quote_the_book_is_the_fill_models_bar_book_at_the_last_p
     assert e.queue_ahead == pytest.approx(4.0) and e.reference_price == pytest.approx(MID)
 
 
+def test_without_a_quote_the_bar_book_is_as_wide_as_the_symbols_estimated_spread() -> None:
+    # a 33 bps spread at 100 on a 0.01 tick: 33 ticks, as the paper broker prices a bar
+    wide = DecisionQuote(last=100.0, bid=NAN, ask=NAN, bid_qty=NAN, ask_qty=NAN,
+                         volume_per_min=50.0, sigma_per_min=0.001, tick=0.01, lot=0.001,
+                         spread=0.0033)
+    assert wide.book(PARAMS)[:2] == pytest.approx((100.0, 100.33))
+    e = expect(Side.BUY, OrderType.MARKET, D("1"), None, wide, PARAMS, ts_ms=0,
+               horizon_min=5)
+    assert e.expected_price == pytest.approx(100.33)
+    assert e.expected_slippage_bps == pytest.approx(0.165 / 100.165 * 1e4)  # half the spread
+
+
 def test_a_marketable_limit_takes_what_the_book_has_up_to_its_price_and_rests_the_rest() -> None:
     # 1 at 100.01 within a 100.01 limit, the other 1 rests first in the queue at 100.01
     e = expect(Side.BUY, OrderType.LIMIT, D("2"), D("100.01"), quoted(), PARAMS, ts_ms=0,
