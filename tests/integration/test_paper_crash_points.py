@@ -170,12 +170,29 @@ def _disagreements(book: Ledger) -> list[str]:
     deposits = sum(1 for e in events if e.kind == "BalanceSet")
     if deposits > 1:
         found.append(f"the account was funded {deposits} times")
+    found.extend(_execution_disagreements(book))
     saved = book.get_kv("broker_counters", [0, 0])
     highest = (_highest(book, "SELECT client_order_id FROM orders"),
                _highest(book, "SELECT trade_id FROM fills"))
     if saved[0] < highest[0] or saved[1] < highest[1]:
         found.append(f"saved counters {saved} behind the ledger's ids {list(highest)}")
     return found
+
+
+def _execution_disagreements(book: Ledger) -> list[str]:
+    """Each order's execution row (trading/execution_monitor.py) commits with it: every
+    order the daemon placed has its expectation, realized exactly when the order ended."""
+    counts = book.db.execute(
+        "SELECT count(*) FILTER (WHERE e.client_order_id IS NULL),"
+        " count(*) FILTER (WHERE o.status IN ('FILLED', 'CANCELED', 'REJECTED')"
+        "  AND e.outcome IS NULL),"
+        " count(*) FILTER (WHERE o.status NOT IN ('FILLED', 'CANCELED', 'REJECTED')"
+        "  AND e.outcome IS NOT NULL)"
+        " FROM orders o LEFT JOIN executions e USING (client_order_id)"
+        " WHERE o.side IS NOT NULL").fetchone()
+    words = ("orders without their expected execution", "ended orders whose execution is "
+             "still open", "open orders whose execution has ended")
+    return [f"{count} {what}" for count, what in zip(counts, words, strict=True) if count]
 
 
 def _highest(book: Ledger, sql: str) -> int:
