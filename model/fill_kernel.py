@@ -51,6 +51,16 @@ def bar_book(open_, volume, tick, spread_ticks, book_share):  # type: ignore[no-
 BAR_LAST_MS = 59_999  # a bar's close time after its open
 
 
+@inline_jit
+def spread_width(relative, price, tick, floor):  # type: ignore[no-untyped-def]
+    """Whole ticks of a spread of `relative` x `price`, at least `floor`: the compiled twin
+    of `model.costs.spread_ticks` (the same operations), for the RL env's kernel."""
+    width = np.rint(relative * price / tick)
+    if not np.isfinite(width):
+        width = 0.0
+    return width if width > floor else floor
+
+
 def level_growth(growth: float, levels: int) -> np.ndarray:
     """growth**k for each book level k, computed once per batch with the `math.pow` the
     kernel would call per level (so the table is bit-identical to calling it there)."""

@@ -101,6 +101,10 @@ class BatchedEnv:
         self._n_symbols = n_symbols
         self._symbol_min_notional = (np.zeros(n_symbols) if data.min_notional is None
                                      else np.asarray(data.min_notional, np.float64))
+        # Each symbol's relative spread for the book of a bar and the sell's reference ask
+        # (model/costs.py; zeros: `bar_spread_ticks` ticks), as the paper broker prices it.
+        self._spread = np.ascontiguousarray(
+            np.zeros(n_symbols) if data.spread is None else data.spread, np.float64)
         # Flat [T * n] layout: row t * n + s is symbol s at minute t (episode start prices).
         self._close = data.close.reshape(-1)
         self._length = length
@@ -234,7 +238,7 @@ class BatchedEnv:
             self._chunks(), a, self._offsets, self._bars, self._length,
             p.max_volume_share, p.maker_fee_bps, p.taker_fee_bps, p.book_levels,
             p.book_level_growth, self._growth_powers, p.book_level_spacing_ticks,
-            float(p.bar_spread_ticks), float(p.bar_book_share),
+            float(p.bar_spread_ticks), self._spread, float(p.bar_book_share),
             cfg.risk_per_trade_pct, cfg.max_position_pct, cfg.stop_pct,
             cfg.target_return_pct / 100.0, cfg.shaping_weight, cfg.reward_scale,
             cfg.ruin_fraction,

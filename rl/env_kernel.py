@@ -27,6 +27,7 @@ from model.fill_kernel import (
     fmin,
     jit,
     match_order,
+    spread_width,
 )
 from model.fills import NO_CANCEL_MS
 from rl.account import book_fill, ceil_quantum, size_entry
@@ -68,7 +69,7 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
               # fill model and env knobs
               max_volume_share: float, maker_fee_bps: float, taker_fee_bps: float,
               levels: int, growth: float, powers: np.ndarray, spacing: int,
-              spread_ticks: float, book_share: float,
+              spread_ticks: float, spread: np.ndarray, book_share: float,
               risk_per_trade_pct: float, max_position_pct: float, stop_pct: float,
               target_return: float, shaping_weight: float, reward_scale: float,
               ruin_fraction: float,
@@ -123,7 +124,8 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
                     queue[i], fee_prepaid[i] = np.nan, 0.0
                     reserved[i] = ceil_quantum(size * limit * (1 + worst_fee))
             elif sells:
-                limit = (np.rint(close / tick[i]) + spread_ticks - offsets[offset_index]) * tick[i]
+                width = spread_width(spread[sym[i]], close, tick[i], spread_ticks)
+                limit = (np.rint(close / tick[i]) + width - offsets[offset_index]) * tick[i]
                 size = floor_to_lot(pos[i], lot[i])
                 if size >= lot[i] * (1 - EPS) and limit > 0 and size * limit >= floor:
                     has_order[i], side[i], price[i] = True, SELL, limit
@@ -136,8 +138,8 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
             if has_order[i] and active and bars[event, VOLUME] > 0:
                 start = np.int64(bars[event, START_MS])
                 open_, volume = bars[event, OPEN], bars[event, VOLUME]
-                bid, ask, bid_qty, ask_qty = bar_book(open_, volume, tick[i], spread_ticks,
-                                                      book_share)
+                width = spread_width(spread[sym[i]], open_, tick[i], spread_ticks)
+                bid, ask, bid_qty, ask_qty = bar_book(open_, volume, tick[i], width, book_share)
                 level_price[:] = 0.0
                 level_amount[:] = 0.0
                 buy = side[i] == BUY

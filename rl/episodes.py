@@ -58,6 +58,9 @@ class MarketData:
     regime: np.ndarray | None = None  # int8 [T] generator regime index (diagnostics only)
     extra: np.ndarray | None = None  # float [T, n, E]: forecast, anomaly score, ... (hook)
     min_notional: np.ndarray | None = None  # float64 [n] exchange minimum order value; None = 0
+    # float64 [n] each symbol's relative bid-ask spread for a bar's book (model/costs.py),
+    # read from the warm-up bars; None = one tick, the fill model's `bar_spread_ticks`
+    spread: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         length, n = self.close.shape
@@ -65,6 +68,8 @@ class MarketData:
             object.__setattr__(self, "min_notional", np.zeros(n))
         elif np.shape(self.min_notional) != (n,):
             raise ValueError(f"min_notional must be [n] = [{n}], got {np.shape(self.min_notional)}")
+        if self.spread is not None and np.shape(self.spread) != (n,):
+            raise ValueError(f"spread must be [n] = [{n}], got {np.shape(self.spread)}")
         if self.features.shape[:2] != (length, n) or self.open_ms.shape != (length,):
             raise ValueError("features/open_ms must be [T, n, F] / [T] like close [T, n]")
         if self.extra is not None and self.extra.shape[:2] != (length, n):
@@ -81,18 +86,21 @@ class MarketData:
 
     # -- construction ----------------------------------------------------------------------
     @classmethod
-    def from_csv_dir(cls, path: str | Path, *, warmup_minutes: int = 1440) -> MarketData:
+    def from_csv_dir(cls, path: str | Path, *, warmup_minutes: int = 1440,
+                     spread: str = "estimated") -> MarketData:
         """Recorded `<BASE>_<QUOTE>-1m.csv[.gz]` files; like the replay exchange, at most
-        half of the data is warm-up."""
-        source = ReplaySource.from_dir(path, warmup_minutes=warmup_minutes)
+        half of the data is warm-up, and `spread` "estimated" prices each symbol's bar book
+        at the spread its warm-up bars imply (as a backtest of the folder does)."""
+        source = ReplaySource.from_dir(path, warmup_minutes=warmup_minutes, spread=spread)
         rows = slice(0, source.store.rows)
         traded = source.store.column("traded", rows).astype(bool)
         columns = {f: source.store.column(f, rows).astype(np.float64)
                    for f in ("open", "high", "low", "close", "volume", "quote_volume")}
         warmup = min(warmup_minutes, source.store.rows // 2)
-        return cls._from_columns(tuple(source.symbols), source.store.first_open_ms, columns,
+        data = cls._from_columns(tuple(source.symbols), source.store.first_open_ms, columns,
                                  traded, source.tick, source.lot, warmup, None,
                                  _min_notionals(source.instruments))
+        return data if source.spread is None else replace(data, spread=source.spread.copy())
 
     @classmethod
     def from_generator(cls, seed: int, coins: int, minutes: int, *,
@@ -159,6 +167,8 @@ class MarketData:
             features=cat("features"), warmup_minutes=max(p.warmup_minutes for p in parts),
             regime=None, extra=cat("extra") if all(has_extra) else None,
             min_notional=cat("min_notional", 0),
+            spread=np.concatenate([np.zeros(len(p.symbols)) if p.spread is None else p.spread
+                                   for p in parts]),
         )
 
     def with_extra(self, columns: np.ndarray) -> MarketData:

@@ -31,6 +31,7 @@ import exchange.brokers.sim as broker_module
 import rl.account as account_module
 from bot.config import load_config
 from bot.research.backtest import run_backtest
+from model import costs
 from model.orders import Liquidity
 from rl.env import BatchedEnv, EnvConfig
 from rl.episodes import MarketData
@@ -48,6 +49,8 @@ HORIZON = 100
 # above the ask (partial maker fills over several bars, queue carried), joining the touch,
 # lifting the ask / hitting the bid (taker, walking the synthesized book), a top-up buy
 # sized by the 5% cap, a cancel with an unfilled remainder and a SELL while flat (no-op).
+# Its offsets are ticks around a one-tick book, so the random-walk markets run with the
+# fixed spread; the real Bittrex symbol runs with its estimated spread (both paths alike).
 SCRIPT: dict[int, str] = {
     0: "BUY-1", 3: "CANCEL_BUY", 5: "BUY+0", 12: "CANCEL_BUY", 13: "BUY+1", 15: "CANCEL_BUY",
     16: "BUY+1", 20: "SELL-1", 25: "CANCEL_SELL", 26: "SELL+0", 30: "CANCEL_SELL",
@@ -131,7 +134,10 @@ class ScriptedPolicy(Policy):
             price = grid_price(bid_ticks + offset, tick)
             return [*cancels, PolicyAction(symbol, Action.BUY, limit_price=price,
                                            stop_price=price * (1 - 0.01), confidence=1.0)]
-        price = grid_price(bid_ticks + 1 - offset, tick)
+        # The env's reference ask: the close plus the symbol's spread (one tick at least).
+        relative = 0.0 if self.data.spread is None else float(self.data.spread[0])
+        width = int(costs.spread_ticks(relative, close, tick))
+        price = grid_price(bid_ticks + width - offset, tick)
         return [*cancels, PolicyAction(symbol, Action.SELL, limit_price=price, exit=True)]
 
 
@@ -149,7 +155,9 @@ def run_backtester(market_dir: Path, data: MarketData, start: int, script: dict[
                    allow_missing_equity: bool = False) -> Run:
     """The same episode through `run_backtest` (engine, risk gate, paper broker, ledger)."""
     holder[:] = [ScriptedPolicy(data, start, script)]
-    config = load_config(None, environ={})
+    # The same spread costs as the env's data: estimated from the warm-up bars, or one tick.
+    spread = "fixed" if data.spread is None else "estimated"
+    config = load_config(None, environ={"ENTASIS__FILLS__SPREAD": spread})
     quote = "USDT" if data.symbols[0].endswith("USDT") else "BTC"
     run_backtest(config, market_dir, db, policy=ScriptedPolicy.name,
                  from_ms=int(data.open_ms[start]), to_ms=int(data.open_ms[start + HORIZON + 1]),
@@ -203,7 +211,7 @@ def test_env_fee_quantum_is_the_ledgers() -> None:
 def test_scripted_actions_give_the_same_fills_fees_and_equity(
         tmp_path: Path, scripted_policy: list[ScriptedPolicy]) -> None:
     market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=0)
-    data = MarketData.from_csv_dir(market)
+    data = MarketData.from_csv_dir(market, spread="fixed")  # see SCRIPT: a one-tick book
     start = int(sequential_episodes(data, EnvConfig(horizon_minutes=HORIZON))[0][0])
     env = run_env(data, start, SCRIPT)
     backtest = run_backtester(market, data, start, SCRIPT, env.capital, tmp_path / "bt.sqlite",
@@ -238,13 +246,15 @@ def test_parity_on_a_real_bittrex_symbol(tmp_path: Path, shared_data: Path,
     backtest = run_backtester(market, data, start, SCRIPT, env.capital, tmp_path / "bt.sqlite",
                               scripted_policy)
     assert_same(env, backtest)
-    assert len(backtest.fills) >= 5 and math.isfinite(env.equity[-1])
+    # At the symbol's real ~30 bps spread the script's few-tick offsets rest more than they
+    # fill; the ones that cross still must be equal in both paths.
+    assert len(backtest.fills) >= 3 and math.isfinite(env.equity[-1])
 
 
 def test_same_step_replacement_gives_the_same_fills(
         tmp_path: Path, scripted_policy: list[ScriptedPolicy]) -> None:
     market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=0)
-    data = MarketData.from_csv_dir(market)
+    data = MarketData.from_csv_dir(market, spread="fixed")  # see SCRIPT: a one-tick book
     start = int(sequential_episodes(data, EnvConfig(horizon_minutes=HORIZON))[0][0])
     env = run_env(data, start, REPLACING)
     backtest = run_backtester(market, data, start, REPLACING, env.capital,
@@ -265,7 +275,7 @@ def test_minutes_without_a_trade_leave_orders_waiting_in_both(
     backtester takes no decision in a minute nothing traded (ADR-003), so the script acts
     only in minutes with a bar, and equity is compared where the backtester marked it."""
     market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=12)
-    data = MarketData.from_csv_dir(market)
+    data = MarketData.from_csv_dir(market, spread="fixed")  # see SCRIPT: a one-tick book
     start = int(sequential_episodes(data, EnvConfig(horizon_minutes=HORIZON))[0][0])
     gaps = np.flatnonzero(data.volume[start + 1:start + HORIZON + 1, 0] == 0)  # steps
     assert gaps.size >= 3, "the fixture should put gaps inside the episode"
