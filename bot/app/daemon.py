@@ -31,6 +31,7 @@ from bot.ops import commands
 from bot.ops.control import ControlServer
 from bot.ops.notify import watch_runtime
 from exchange.feeds.common import wall_clock_ms
+from exchange.sim.replay import ReplaySource
 from exchange.sim.server import SimExchange
 from model.instruments import Instrument
 from state.ledger import Ledger
@@ -56,6 +57,17 @@ def select_universe(instruments: list[Instrument], config: Config) -> list[str]:
     quote = config.exchange.quote_asset.upper()
     return [i.symbol for i in instruments if not quote or i.quote == quote]
 
+
+
+def sim_spreads(sim: SimExchange) -> dict[str, float] | None:
+    """Each symbol's relative spread for the paper broker's bar book when the embedded
+    exchange replays a folder with estimated spreads (as `entasis backtest` of the folder
+    prices it: model/costs.py); None (one tick) for the generated market, like the RL
+    environment on it."""
+    source = sim.source
+    if not isinstance(source, ReplaySource) or source.spread is None:
+        return None
+    return dict(zip(source.symbols, source.spread.tolist(), strict=True))
 
 class Daemon:
     """One running Entasis process; `status()` is the command layer's first command."""
@@ -124,7 +136,7 @@ class Daemon:
         self._main_task = asyncio.current_task()
         try:
             if config.exchange.source == "sim":
-                self.sim = self.sim or SimExchange(config.sim)
+                self.sim = self.sim or SimExchange(config.sim, spread=config.fills.spread)
                 await self.sim.start()
             # Binance or Upbit protocol, from the exchange or the sim (bot/app/market_source.py)
             rest_url, ws_url = market_source.endpoints(config, self.sim)
@@ -146,6 +158,7 @@ class Daemon:
                 quote_asset=quote, balance=Decimal(str(config.trading.starting_balance)),
                 daemon=DaemonParts(self.notifier, forecast=forecast,
                                    entry_pause=self.stream_watch, live_broker=self.live_broker),
+                spreads=sim_spreads(self.sim) if self.sim is not None else None,
             )
             now_ms = self.sim.now_ms if self.sim is not None else wall_clock_ms()
             if self.live_broker is not None:

@@ -40,10 +40,14 @@ class SimExchange:
     """A simulated Binance spot exchange serving a generated or replayed market."""
 
     def __init__(
-        self, config: SimServerSettings, *, start_ms: int | None = None, autorun: bool = True
+        self, config: SimServerSettings, *, start_ms: int | None = None, autorun: bool = True,
+        spread: str = "fixed",
     ) -> None:
+        """`spread`: a replay's costs, "fixed" or "estimated" from its warm-up bars (the
+        daemon passes `[fills] spread`, so paper trading a folder costs what its backtest
+        does; exchange/sim/replay.py)."""
         self.config = config
-        self.source: MarketSource = open_source(config, start_ms)
+        self.source: MarketSource = open_source(config, start_ms, spread)
         self.player = MinutePlayer(self.source)
         self.instruments: list[Instrument] = self.player.instruments
         self.symbols: list[str] = self.player.symbols

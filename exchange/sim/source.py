@@ -40,14 +40,16 @@ class MarketSource(Protocol):
         ...
 
 
-def open_source(config: SimConfigLike, start_ms: int | None = None) -> MarketSource:
+def open_source(config: SimConfigLike, start_ms: int | None = None,
+                spread: str = "fixed") -> MarketSource:
     """The generator (with the calibrated model when `config.params` names a parameter
     file), or the replay of `config.replay_dir` when it is set."""
     if config.replay_dir:
         from exchange.sim.replay import ReplaySource
 
         return ReplaySource.from_dir(
-            config.replay_dir, ticks_per_bar=config.ticks_per_bar, seed=config.seed
+            config.replay_dir, ticks_per_bar=config.ticks_per_bar, seed=config.seed,
+            spread=spread,  # the replay's quotes and bar spreads, as a backtest of the folder
         )
     from exchange.sim.generator import GeneratorSource
     from exchange.sim.market_params import MarketParams

@@ -36,7 +36,7 @@ def decisions_of(path: Path) -> list[tuple]:
 
 
 async def run_daemon_stepped(config: Config) -> None:
-    sim = SimExchange(config.sim, autorun=False)
+    sim = SimExchange(config.sim, autorun=False, spread=config.fills.spread)  # as the daemon
     daemon = Daemon(config, sim=sim)
     task = asyncio.create_task(daemon.run())
     try:
