@@ -13,6 +13,8 @@ per-coin ones), a few rounds:
   ACF|r| lag 60 / lag 1 -> slow share, lag 15 / lag 1 -> fast half-life,
   lag 1 -> activity's link to the volatility state (quiet minutes cluster in calm spells)
   Spearman(volume, |r|) -> volume's links    cross-coin corr 1h -> factor size, 1m -> lag
+  variance ratio 1h / (60 x 1m) -> the transient pricing error's size (more error, more
+  1m variance that reverts within the hour)
 
 Fixed, not fitted (ten days of bars cannot identify them): the shocks' tail (Student-t with
 30 degrees of freedom: the tails come from the volatility state and jumps), the slow
@@ -49,6 +51,8 @@ MAX_LOG_VOL_VAR = 1.5  # per component: beyond it activity saturates and the fit
 #: Beyond this the no-trade and quote-refresh odds saturate (quiet in every calm spell): the
 #: lag-1 |r| autocorrelation stops rising and the no-trade share runs off instead.
 MAX_ACTIVITY_VOL_LINK = 4.0
+TRANSIENT_HALF_LIFE_MIN = 0.6  # the pricing error is mostly gone a minute later
+TRANSIENT_START = 0.5  # its innovation's sd / sigma_t before the corrections
 
 
 class CalibrationError(errors.DataError, ValueError):
@@ -148,7 +152,8 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         factor_vol_per_min=factor_vol, factor_lag_min=10.0,
         hour_volume_profile=_tuple(profile_volume), hour_vol_profile=_tuple(profile_vol),
         regime_vol_multiplier=(1.0, 1.0), regime_mean_minutes=(2160.0, 720.0),
-        source=source)
+        transient_vol_ratio=TRANSIENT_START,
+        transient_persistence=_persistence(TRANSIENT_HALF_LIFE_MIN), source=source)
 
 
 def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[str, np.ndarray],
@@ -175,6 +180,8 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
             _ratio(t.cross_coin_corr_1h, s.cross_coin_corr_1h)), 0.5),
         factor_lag_min=min(max(params.factor_lag_min, 0.5) * _ratio(
             s.cross_coin_corr_1m, t.cross_coin_corr_1m), 600.0),
+        transient_vol_ratio=min(max(params.transient_vol_ratio, 0.01) * _ratio(
+            s.variance_ratio_1h, t.variance_ratio_1h) ** 2, 5.0),
     )
     return _volatility_state(moved, t, s)
 

@@ -11,6 +11,13 @@ i mod `params.coins`):
                   one-minute co-movement is weak, hourly co-movement keeps its full size
   efficient m_ti  m_t = level + AR(1) deviation (half-life 7 days) of
                   beta_i h_t + sigma_ti eps_ti (Student-t, unit variance) + rare jumps
+  pricing error   u_ti = transient_persistence u_t-1 + transient_vol_ratio sigma_ti z_ti:
+                  a short-lived error of the traded price around the quote (thin books
+                  swept, a wider effective spread when volatile), taken where the quote
+                  refreshes; the mid path does not carry it. It reverts within minutes, so 1m price
+                  changes mean-revert beyond the one-minute bounce (real variance ratios
+                  1h / 60 x 1m of 0.5-0.65) and a spike and its reversal make two large
+                  moves in a row (the short-memory part of the |r| autocorrelation)
   quote q_ti      moves to m_t on minutes it refreshes (odds: logit(quote_refresh_prob)
                   + slope * activity), else stays: stale quotes give the zero-return
                   minutes real alt-coin data has
@@ -50,7 +57,8 @@ SEED_SALT = 16  # the model's random streams: (seed, salt), apart from the catal
 #: ~11 bps on Bittrex 2017-11 where Roll reads ~34), 0.25 puts the model's near them.
 RANGE_REACH = 0.25
 _STREAMS = ("vol_fast", "vol_slow", "shock", "jump_at", "jump_size", "factor", "refresh",
-            "trade", "volume", "side_open", "side_close", "high", "low", "regime", "initial")
+            "trade", "volume", "side_open", "side_close", "high", "low", "regime", "initial",
+            "transient")  # appended streams leave the earlier ones' draws unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +140,8 @@ class MarketModel:
             "fast": p.vol_fast_persistence * fast, "slow": p.vol_slow_persistence * slow,
             "volume": self._volume_phi * volume, "deviation": np.zeros(n),
             "factor": np.zeros(1), "quote": self._level.copy(), "close": close,
-            "regime": np.zeros(1), "side": rng.random(n) < 0.5,
+            "regime": np.zeros(1), "side": rng.random(n) < 0.5, "transient": np.zeros(n),
+            "error": np.zeros(n),
         }
 
     def spread_bps(self) -> np.ndarray:
@@ -174,6 +183,7 @@ class MarketModel:
                                         - self._refresh_logit))
         refreshed = rng["refresh"].random((count, n)) < refresh
         quote = self._quotes(self._level + deviation, refreshed)
+        error = self._print_errors(self._pricing_error(sigma), refreshed)
         del deviation, refresh
         no_trade = 1.0 / (1.0 + libm.exp(p.no_trade_activity_slope * activity
                                          - self._no_trade_logit))
@@ -184,8 +194,8 @@ class MarketModel:
         log_volume = (self._volume_base + base_activity + p.volume_vol_link * log_state
                       + self._volume_link * (abs_shock - self._abs_shock_mean))
         del base_activity, abs_shock, log_state
-        columns = self._prices(quote, sigma, traded, refreshed)
-        del quote, sigma, refreshed
+        columns = self._prices(quote, sigma, traded, refreshed, error)
+        del quote, sigma, refreshed, error
         typical = (columns["open"] + columns["high"] + columns["low"] + columns["close"]) / 4
         volume = np.maximum(floor_to_grid(libm.exp(log_volume) / typical, self.lot), self.lot)
         volume = np.where(traded, volume, 0.0)
@@ -237,6 +247,16 @@ class MarketModel:
         keep = self._factor_keep
         return self._filter(shocks * (1.0 - keep), keep, "factor") if keep else shocks
 
+    def _pricing_error(self, sigma: np.ndarray) -> np.ndarray | None:
+        """The transient pricing error u (an AR(1) whose innovation scales with sigma_t);
+        None, with no draws, when the parameters have none (older fits keep their bits)."""
+        ratio = self.params.transient_vol_ratio
+        if ratio <= 0:
+            return None
+        normals = self._rng["transient"].standard_normal(sigma.shape)
+        return self._filter(normals * sigma * ratio, self.params.transient_persistence,
+                            "transient")
+
     def _quotes(self, efficient: np.ndarray, refreshed: np.ndarray) -> np.ndarray:
         """The log mid quoted each minute: the efficient price where the quote refreshed,
         else the last quote (carried across calls)."""
@@ -265,8 +285,24 @@ class MarketModel:
         persistent = self._filter(noise * self._volume_noise, self._volume_phi, "volume")
         return self._hour_volume[hours][:, None] + persistent
 
+    def _print_errors(self, errors: np.ndarray | None, refreshed: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The pricing error each minute's trades carry, and the previous minute's (the
+        open's): the error drawn at the last refresh, so a quiet market still repeats its
+        last price; None without a pricing error."""
+        if errors is None:
+            return None
+        rows = np.arange(errors.shape[0])[:, None]
+        last = np.maximum.accumulate(np.where(refreshed, rows, -1), axis=0)
+        columns = np.broadcast_to(np.arange(errors.shape[1]), last.shape)
+        carried = np.where(last >= 0, errors[np.maximum(last, 0), columns], self._state["error"])
+        previous = np.vstack([self._state["error"][None, :], carried[:-1]])
+        self._state["error"] = carried[-1].copy()
+        return carried, previous
+
     def _prices(self, quote: np.ndarray, sigma: np.ndarray, traded: np.ndarray,
-                refreshed: np.ndarray) -> dict[str, np.ndarray]:
+                refreshed: np.ndarray, error: tuple[np.ndarray, np.ndarray] | None
+                ) -> dict[str, np.ndarray]:
         """OHLC on the tick grid: open and close at the bid or the ask around the quote; a
         minute whose quote moved also trades along the mid's path, a little past both ends
         (RANGE_REACH); flat bars at the previous close where nothing traded."""
@@ -278,6 +314,9 @@ class MarketModel:
         side_close = self._close_sides(rng["side_close"].random(quote.shape) < 0.5, refreshed)
         side_close = np.where(side_close, half, -half)
         open_log, close_log = previous + side_open, quote + side_close
+        if error is not None:  # trades print off the quote by the pricing error; the mid
+            close_log = close_log + error[0]  # path (and so the range's reach) does not
+            open_log = open_log + error[1]
         reach_up = RANGE_REACH * sigma * np.abs(rng["high"].standard_normal(quote.shape))
         reach_down = RANGE_REACH * sigma * np.abs(rng["low"].standard_normal(quote.shape))
         high_log = np.maximum(open_log, close_log)

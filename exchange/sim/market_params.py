@@ -19,7 +19,9 @@ from typing import Any
 
 from model import errors
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+SCHEMA_CHANGE = "version 2 added the transient pricing error: transient_vol_ratio and " \
+    "transient_persistence"
 HOURS = 24
 
 #: Per-coin fields (one value per calibrated coin), with their allowed range (low, high).
@@ -48,6 +50,8 @@ SCALAR_FIELDS: dict[str, tuple[float, float]] = {
     "no_trade_activity_slope": (0.0, 20.0),  # logit(no trade) falls this much per log activity
     "factor_vol_per_min": (0.0, 1.0),     # RMS of the market factor's one-minute return
     "factor_lag_min": (0.0, 1440.0),      # how slowly coins take the factor in (minutes)
+    "transient_vol_ratio": (0.0, 10.0),   # sd of the pricing error's innovation / sigma_t
+    "transient_persistence": (0.0, 0.999),  # its AR(1) coefficient per minute
 }
 #: Global per-hour (24 values, UTC hour) and per-regime (2 values: calm, turbulent) fields.
 PROFILE_FIELDS: dict[str, tuple[int, float, float]] = {
@@ -95,6 +99,8 @@ class MarketParams:
     hour_vol_profile: tuple[float, ...]
     regime_vol_multiplier: tuple[float, ...]
     regime_mean_minutes: tuple[float, ...]
+    transient_vol_ratio: float = 0.0
+    transient_persistence: float = 0.0
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -165,8 +171,8 @@ def check(values: dict[str, Any], origin: str) -> None:
     version = values.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
         raise MarketParamsError(f"{origin}: schema_version {version!r}, but this Entasis reads "
-                                f"version {SCHEMA_VERSION}; calibrate again with `entasis sim "
-                                "calibrate`")
+                                f"version {SCHEMA_VERSION} ({SCHEMA_CHANGE}); calibrate again "
+                                "with `entasis sim calibrate`")
     symbols = _field(values, "symbols", origin)
     if not isinstance(symbols, list | tuple) or not symbols:
         raise MarketParamsError(f"{origin}: field symbols must be a non-empty list of names")

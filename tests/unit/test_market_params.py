@@ -41,6 +41,7 @@ def _write(tmp_path: Path, **edits: object) -> Path:
     ({"factor_lag_min": "slow"}, "field factor_lag_min must be a number"),
     ({"hour_volume_profile": [1.0] * 23}, "field hour_volume_profile must be a list of 24"),
     ({"schema_version": 99}, "schema_version 99"),
+    ({"schema_version": 1}, "version 2 added the transient pricing error"),
 ])
 def test_a_bad_file_is_refused_naming_the_file_and_the_field(
         tmp_path: Path, edits: dict[str, object], says: str) -> None:
@@ -69,3 +70,10 @@ def test_the_shipped_bittrex_calibration_loads_and_is_small() -> None:
     params = MarketParams.load(path)
     assert params.coins == 20 and "freqtrade_bittrex_2017-11" in params.source
     assert path.stat().st_size < 8_000
+
+
+def test_the_shipped_bittrex_2017_12_calibration_loads_with_a_pricing_error() -> None:
+    path = Path(__file__).resolve().parents[2] / "exchange/sim/params/bittrex_2017-12.json"
+    params = MarketParams.load(path)
+    assert params.coins == 10 and "freqtrade_bittrex_2017-12" in params.source
+    assert params.transient_vol_ratio > 0 and path.stat().st_size < 8_000
