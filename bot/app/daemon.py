@@ -31,7 +31,6 @@ from bot.ops import commands
 from bot.ops.control import ControlServer
 from bot.ops.notify import watch_runtime
 from exchange.feeds.common import wall_clock_ms
-from exchange.sim.replay import ReplaySource
 from exchange.sim.server import SimExchange
 from model.instruments import Instrument
 from state.ledger import Ledger
@@ -64,6 +63,10 @@ def sim_spreads(sim: SimExchange) -> dict[str, float] | None:
     exchange replays a folder with estimated spreads (as `entasis backtest` of the folder
     prices it: model/costs.py); None (one tick) for the generated market, like the RL
     environment on it."""
+    if not sim.config.replay_dir:  # the generator: no import of the replay (pandas) here
+        return None
+    from exchange.sim.replay import ReplaySource
+
     source = sim.source
     if not isinstance(source, ReplaySource) or source.spread is None:
         return None
