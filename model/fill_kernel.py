@@ -185,11 +185,13 @@ def _leg_count(a: float, b: float, limit: float) -> float:
 def passive_fill(buy: bool, limit_price: float, remaining: float, budget: float, queue: float,
                  is_bar: bool, open_: float, high: float, low: float, close: float,
                  volume: float, bid: float, ask: float, bid_qty: float, ask_qty: float,
-                 tick: float, lot: float, max_volume_share: float, maker_fee_bps: float
-                 ) -> tuple[float, float]:
-    """(maker amount, queue left ahead) for a resting order on the event's path: through
-    its price it fills up to `max_volume_share` of the volume at or through it; on a mere
-    touch only the volume at the price beyond the queue ahead can reach it."""
+                 tick: float, lot: float, max_volume_share: float,
+                 through_volume_share: float, maker_fee_bps: float) -> tuple[float, float]:
+    """(maker amount, queue left ahead) for a resting order on the event's path: when the
+    market trades through its price it fills whole, up to `through_volume_share` (1: all)
+    of the volume at or through it (the level was cleared, so nothing was ahead of it); on a
+    mere touch only the volume at the price beyond the queue ahead can reach it, at most
+    `max_volume_share` of it."""
     sign = 1.0 if buy else -1.0
     # Signed tick units, so "at or better for a buy" is always "<= limit".
     limit = sign * np.rint(limit_price / tick)
@@ -217,7 +219,7 @@ def passive_fill(buy: bool, limit_price: float, remaining: float, budget: float,
     elif resting_queue == -np.inf:
         resting_queue = -_FLOAT_MAX
     if through:
-        allowance = max_volume_share * volume_through
+        allowance = through_volume_share * volume_through
         new_queue = 0.0
     else:
         allowance = fmin(max_volume_share * volume_at, fmax(volume_at - resting_queue, 0.0))
@@ -234,7 +236,8 @@ def match_order(side: int, is_market: bool, limit: float, remaining: float, queu
                 is_bar: bool, start_ms: int, end_ms: int, open_: float, high: float,
                 low: float, close: float, volume: float, bid: float, ask: float,
                 bid_qty: float, ask_qty: float,
-                max_volume_share: float, maker_fee_bps: float, taker_fee_bps: float,
+                max_volume_share: float, through_volume_share: float,
+                maker_fee_bps: float, taker_fee_bps: float,
                 levels: int, growth: float, powers: np.ndarray, spacing: int,
                 level_price: np.ndarray, level_amount: np.ndarray, scratch: np.ndarray
                 ) -> tuple[float, float, float, int, float, float, bool, bool]:
@@ -262,7 +265,8 @@ def match_order(side: int, is_market: bool, limit: float, remaining: float, queu
     if resting and (not is_new or is_bar):
         maker_amount, queue = passive_fill(
             buy, limit, remaining, budget, queue, is_bar, open_, high, low, close, volume,
-            bid, ask, bid_qty, ask_qty, tick, lot, max_volume_share, maker_fee_bps)
+            bid, ask, bid_qty, ask_qty, tick, lot, max_volume_share, through_volume_share,
+            maker_fee_bps)
         level_price[0] = limit
         level_amount[0] = maker_amount
 
@@ -293,7 +297,8 @@ def match_batch(event: np.ndarray, side: np.ndarray, is_market: np.ndarray, pric
                 m_open: np.ndarray, m_high: np.ndarray, m_low: np.ndarray, m_close: np.ndarray,
                 m_volume: np.ndarray, m_bid: np.ndarray, m_ask: np.ndarray,
                 m_bid_qty: np.ndarray, m_ask_qty: np.ndarray,
-                max_volume_share: float, maker_fee_bps: float, taker_fee_bps: float,
+                max_volume_share: float, through_volume_share: float,
+                maker_fee_bps: float, taker_fee_bps: float,
                 levels: int, growth: float, powers: np.ndarray, spacing: int,
                 out_amount: np.ndarray, out_notional: np.ndarray, out_fee: np.ndarray,
                 out_liquidity: np.ndarray, out_level_price: np.ndarray,
@@ -308,7 +313,7 @@ def match_batch(event: np.ndarray, side: np.ndarray, is_market: np.ndarray, pric
             cancel_ms[i], budget[i], tick[i], lot[i],
             m_is_bar[e], m_start_ms[e], m_end_ms[e], m_open[e], m_high[e], m_low[e],
             m_close[e], m_volume[e], m_bid[e], m_ask[e], m_bid_qty[e], m_ask_qty[e],
-            max_volume_share, maker_fee_bps, taker_fee_bps, levels, growth, powers, spacing,
-            out_level_price[i], out_level_amount[i], scratch)
+            max_volume_share, through_volume_share, maker_fee_bps, taker_fee_bps, levels,
+            growth, powers, spacing, out_level_price[i], out_level_amount[i], scratch)
         (out_amount[i], out_notional[i], out_fee[i], out_liquidity[i], out_remaining[i],
          out_queue[i], out_canceled[i], out_done[i]) = result

@@ -236,7 +236,8 @@ class BatchedEnv:
         info["ruined"] = np.empty(n, bool)
         env_kernel.step_envs(  # type: ignore[call-arg]  # *self._state(): mypy cannot count
             self._chunks(), a, self._offsets, self._bars, self._length,
-            p.max_volume_share, p.maker_fee_bps, p.taker_fee_bps, p.book_levels,
+            p.max_volume_share, p.through_volume_share, p.maker_fee_bps, p.taker_fee_bps,
+            p.book_levels,
             p.book_level_growth, self._growth_powers, p.book_level_spacing_ticks,
             float(p.bar_spread_ticks), self._spread, float(p.bar_book_share),
             cfg.risk_per_trade_pct, cfg.max_position_pct, cfg.stop_pct,

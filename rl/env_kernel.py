@@ -34,6 +34,13 @@ from rl.account import book_fill, ceil_quantum, size_entry
 from rl.spaces import CANCEL_BUY, CANCEL_SELL, N_FIXED_ACTIONS
 
 parallel_jit = njit(cache=True, error_model="numpy", nogil=True, parallel=True)
+#: sha256 (first 16 hex) of the compiled code this module inlines from other files:
+#: model/fill_kernel.py, then rl/account.py. numba's on-disk cache judges a function fresh by
+#: its own file's stamp only, so after a change there an installed env (NUMBA_CACHE_DIR
+#: persists across upgrades) would keep stepping with the old fill rules while the backtester
+#: has the new ones. Updating this line changes this file, which retires the stale cache;
+#: tests/unit/test_numba_cache_stamp.py fails until it is updated.
+INLINED_SOURCES_SHA256 = "208a6076e155d15e"
 #: Columns of the env's bar table (`bar_table`); the bar's book comes from `bar_book`.
 OPEN, HIGH, LOW, CLOSE, VOLUME, START_MS = range(6)
 
@@ -67,7 +74,8 @@ def decode_action(action: int, n_offsets: int) -> tuple[bool, bool, int, int]:
 def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.ndarray,
               length: int,
               # fill model and env knobs
-              max_volume_share: float, maker_fee_bps: float, taker_fee_bps: float,
+              max_volume_share: float, through_volume_share: float,
+              maker_fee_bps: float, taker_fee_bps: float,
               levels: int, growth: float, powers: np.ndarray, spacing: int,
               spread_ticks: float, spread: np.ndarray, book_share: float,
               risk_per_trade_pct: float, max_position_pct: float, stop_pct: float,
@@ -152,8 +160,8 @@ def step_envs(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars: np.nd
                     start + BAR_LAST_MS,  # type: ignore[arg-type]
                     open_, bars[event, HIGH], bars[event, LOW],
                     bars[event, CLOSE], volume, bid, ask, bid_qty, ask_qty,
-                    max_volume_share, maker_fee_bps, taker_fee_bps, levels, growth, powers,
-                    spacing, level_price, level_amount, scratch[0])
+                    max_volume_share, through_volume_share, maker_fee_bps, taker_fee_bps,
+                    levels, growth, powers, spacing, level_price, level_amount, scratch[0])
                 booked = fill_notional = fee = 0.0
                 if filled > 0:
                     rate = (taker_fee_bps if liquidity == TAKER else maker_fee_bps) * 1e-4

@@ -17,8 +17,10 @@ START_MS = 1_700_000_000_000 - 1_700_000_000_000 % 60_000
 
 
 def write_random_walk_market(directory: Path, *, coins: int = 6, minutes: int = 1_600,
-                             seed: int = 11, quote: str = "USDT", gaps: int = 3) -> Path:
-    """Write `coins` files `<C>_<quote>-1m.csv.gz` with `minutes` bars each; returns the dir."""
+                             seed: int = 11, quote: str = "USDT", gaps: int = 3,
+                             volume_scale: float = 1.0) -> Path:
+    """Write `coins` files `<C>_<quote>-1m.csv.gz` with `minutes` bars each; returns the dir.
+    `volume_scale` multiplies every bar's volume (the prices and gaps stay as drawn)."""
     rng = np.random.default_rng(seed)
     directory.mkdir(parents=True, exist_ok=True)
     for c in range(coins):
@@ -28,7 +30,7 @@ def write_random_walk_market(directory: Path, *, coins: int = 6, minutes: int = 
         open_ = np.r_[close[0], close[:-1]]
         high = np.maximum(open_, close) * (1 + np.abs(rng.normal(0, sigma / 2)))
         low = np.minimum(open_, close) * (1 - np.abs(rng.normal(0, sigma / 2)))
-        volume = rng.lognormal(3, 0.7, minutes)
+        volume = rng.lognormal(3, 0.7, minutes) * volume_scale
         keep = np.ones(minutes, dtype=bool)
         if c == 0 and gaps:
             keep[rng.choice(np.arange(1_450, minutes - 1), gaps, replace=False)] = False

@@ -46,8 +46,9 @@ CONFIG = SimConfig(coins=6, history_days=1, seed=13, speed=3000.0)
 KEY, SECRET = "r" * 64, "t" * 64
 SYMBOL = "BTCUSDT"
 # A tiny share of each bar's volume: a resting order fills a little per minute, so it is
-# partly filled for many minutes (the state a restart must handle).
-TRICKLE = FillParams(max_volume_share=0.00002)
+# partly filled for many minutes (the state a restart must handle). Both caps: a trade
+# through the price would otherwise fill it whole.
+TRICKLE = FillParams(max_volume_share=0.00002, through_volume_share=0.00002)
 
 
 def new_broker(sim: SimExchange, poll_interval_s: float = 0.05) -> CcxtBroker:

@@ -233,7 +233,8 @@ def test_trades_rest_reported_while_the_stream_was_down_are_not_applied_again_by
         rig.assert_every_trade_once()
         assert {f.client_order_id for f in rig.fills()} == {request.client_order_id}
 
-    run(check, fill_params=FillParams(max_volume_share=0.0002))
+    # Partial fills: a tiny share of the volume, touched or traded through.
+    run(check, fill_params=FillParams(max_volume_share=0.0002, through_volume_share=0.0002))
 
 
 def test_malformed_stream_frame_is_logged_and_the_stream_goes_on(

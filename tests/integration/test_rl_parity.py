@@ -43,6 +43,12 @@ from strategies.policy import Action, DecisionView, Policy, PolicyAction
 from tests.replay_data import write_random_walk_market
 
 HORIZON = 100
+#: The random walks' volume, scaled so the script's orders (~4 units) are not small beside
+#: what a bar trades at or through their price: a trade through a price fills an order whole
+#: up to that volume (model/fills.py), so on full-volume bars they would fill at once, and
+#: the script would no longer cover fills in parts, cancels of a remainder and the gate's
+#: position limit.
+THIN = 0.2
 
 # Step -> env action. Every new order is placed while none of ours rests (a cancel the step
 # before), which is the case both paths model alike; it covers resting below the bid and
@@ -210,7 +216,8 @@ def test_env_fee_quantum_is_the_ledgers() -> None:
 
 def test_scripted_actions_give_the_same_fills_fees_and_equity(
         tmp_path: Path, scripted_policy: list[ScriptedPolicy]) -> None:
-    market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=0)
+    market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=0,
+                                      volume_scale=THIN)
     data = MarketData.from_csv_dir(market, spread="fixed")  # see SCRIPT: a one-tick book
     start = int(sequential_episodes(data, EnvConfig(horizon_minutes=HORIZON))[0][0])
     env = run_env(data, start, SCRIPT)
@@ -253,7 +260,8 @@ def test_parity_on_a_real_bittrex_symbol(tmp_path: Path, shared_data: Path,
 
 def test_same_step_replacement_gives_the_same_fills(
         tmp_path: Path, scripted_policy: list[ScriptedPolicy]) -> None:
-    market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=0)
+    market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=0,
+                                      volume_scale=THIN)
     data = MarketData.from_csv_dir(market, spread="fixed")  # see SCRIPT: a one-tick book
     start = int(sequential_episodes(data, EnvConfig(horizon_minutes=HORIZON))[0][0])
     env = run_env(data, start, REPLACING)
@@ -274,12 +282,16 @@ def test_minutes_without_a_trade_leave_orders_waiting_in_both(
     """A gap minute is no market event for either path: orders meet the next real bar. The
     backtester takes no decision in a minute nothing traded (ADR-003), so the script acts
     only in minutes with a bar, and equity is compared where the backtester marked it."""
-    market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=12)
+    market = write_random_walk_market(tmp_path / "market", coins=1, minutes=1_600, gaps=12,
+                                      volume_scale=THIN)
     data = MarketData.from_csv_dir(market, spread="fixed")  # see SCRIPT: a one-tick book
     start = int(sequential_episodes(data, EnvConfig(horizon_minutes=HORIZON))[0][0])
     gaps = np.flatnonzero(data.volume[start + 1:start + HORIZON + 1, 0] == 0)  # steps
     assert gaps.size >= 3, "the fixture should put gaps inside the episode"
-    script = {step: name for step, name in SCRIPT.items() if step not in set(gaps)}
+    # Step k decides at the close of bar start + k (a gap when k - 1 is a gap step) and
+    # meets bar start + k + 1 (a gap when k is): both must have traded.
+    script = {step: name for step, name in SCRIPT.items()
+              if step not in set(gaps) and step - 1 not in set(gaps)}
     env = run_env(data, start, script)
     backtest = run_backtester(market, data, start, script, env.capital, tmp_path / "bt.sqlite",
                               scripted_policy, allow_missing_equity=True)

@@ -185,7 +185,7 @@ def _passive(
     resting_queue = np.nan_to_num(queue, nan=0.0)
     allowance = np.where(
         through,
-        share * volume_through,
+        params.through_volume_share * volume_through,
         np.minimum(share * volume_at, np.maximum(volume_at - resting_queue, 0.0)),
     )
     new_queue = np.where(through, 0.0, np.maximum(resting_queue - volume_at, 0.0))

@@ -79,7 +79,8 @@ def _assert_identical(got: fills.FillArrays, expected: fills.FillArrays) -> None
 @pytest.mark.parametrize("params", [
     FillParams(),
     FillParams(book_levels=3, book_level_growth=0.7, book_level_spacing_ticks=2,
-               max_volume_share=0.5, maker_fee_bps=2.0, taker_fee_bps=7.5),
+               max_volume_share=0.5, through_volume_share=0.3, maker_fee_bps=2.0,
+               taker_fee_bps=7.5),
     FillParams(book_levels=12, bar_book_share=0.01),  # thin books: takers walk every level
 ])
 def test_kernel_is_bit_identical_to_the_array_form(seed: int, params: FillParams) -> None:

@@ -68,7 +68,8 @@ def test_limit_buy_is_accepted_partially_filled_then_filled() -> None:
     accepted = Accepted(request.client_order_id, "BTCUSDT", Side.BUY, OrderType.LIMIT,
                         D("1.000"), D("100.00"), 0, 0)  # fmt: skip
     assert b.submit(request) == [accepted]
-    [partial] = b.on_bar(bar(0, 100.5, 101, 99.9, 100.2, 50))  # through 100: 10% of it
+    # through 100, where 0.55 of the bar's 5 traded (21 of its 191 path points): all of it
+    [partial] = b.on_bar(bar(0, 100.5, 101, 99.9, 100.2, 5))
     assert isinstance(partial, PartiallyFilled)
     assert partial.price == D("100.00") and partial.liquidity is Liquidity.MAKER
     [rest] = b.on_bar(bar(1, 100.5, 101, 99, 100.2, 5_000))
@@ -94,7 +95,7 @@ def test_cancel_during_a_bar_in_progress_lets_that_bar_fill_first() -> None:
     request = limit(b, Side.BUY, "1.000", "100.00")
     b.submit(request)
     b.cancel(request.client_order_id, ts=30_000)  # bar 0 runs 0 .. 59_999
-    partial, canceled = b.on_bar(bar(0, 100.5, 101, 99.9, 100.2, 50))
+    partial, canceled = b.on_bar(bar(0, 100.5, 101, 99.9, 100.2, 5))  # 0.55 at or below 100
     assert isinstance(partial, PartiallyFilled) and isinstance(canceled, Canceled)
     assert canceled.remaining == D("1.000") - partial.amount
 

@@ -93,7 +93,7 @@ def test_cancel_in_the_middle_of_a_bar_still_waits_for_that_bar() -> None:
     assert b.cancel(request.client_order_id, ts=MINUTE + 30_000) == []  # bar 1 in progress
     assert b.open_orders()[0].cancel_requested_ms == MINUTE + 30_000
     assert b.free_balances()["USDT"] < D(10000)
-    partial, canceled = b.on_bar(bar(1, 100.5, 101, 99.9, 100.2, 50))
+    partial, canceled = b.on_bar(bar(1, 100.5, 101, 99.9, 100.2, 5))  # 0.55 at or below 100
     assert isinstance(partial, PartiallyFilled) and isinstance(canceled, Canceled)
     assert canceled.ts_event == 2 * MINUTE - 1  # closed by the bar, not by the request
 

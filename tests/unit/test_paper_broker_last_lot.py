@@ -91,11 +91,12 @@ def test_crossed_buy_of_billions_of_lots_fills_completely() -> None:
 
 
 def fill_in_pieces(broker: PaperBroker, price: str, bars: int) -> list[PartiallyFilled | Filled]:
-    """Bars trading through `price` with volume for about a quarter of the order each."""
+    """Bars trading through `price` with volume for about a quarter of the order each (a
+    trade through the price fills up to all the volume at or through it)."""
     filled: list[PartiallyFilled | Filled] = []
     p = float(price)
     for minute in range(bars):
-        filled += fills_of(broker.on_bar(bar("OMGBTC", minute, p, p, p * 0.99, p, 7.3)))
+        filled += fills_of(broker.on_bar(bar("OMGBTC", minute, p, p, p * 0.99, p, 0.73)))
         assert all(v >= 0 for v in broker.balances().values())
         if not broker.open_orders():
             break

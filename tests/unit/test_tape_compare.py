@@ -101,8 +101,12 @@ def test_the_training_half_is_the_earlier_half_of_placement_times() -> None:
 @pytest.mark.shared_data
 @pytest.mark.skipif("ENTASIS_SHARED_DATA" not in os.environ,
                     reason="set ENTASIS_SHARED_DATA to the shared data folder to run this test")
-def test_on_the_xrp_eth_tape_the_queue_cannot_close_the_one_minute_gap(
+def test_on_the_xrp_eth_tape_the_defaults_fill_as_often_as_the_tape_within_the_minute(
         shared_data: Path) -> None:
+    """Issue 16 item 3's acceptance at one minute for the median trade size (68 XRP), out of
+    sample: since a trade through the price fills a resting order whole (model/fills.py),
+    the defaults' filled-amount share is within 5 % of the tape's on the test half. (With
+    through-fills capped at 10 % of the volume it was -24 %, and no queue share closed it.)"""
     from bot.research.tape_io import read_bars, read_tape, setup
 
     trades = shared_data / "trades" / "freqtrade_binance_2019" / "XRP_ETH-trades.csv.gz"
@@ -112,8 +116,4 @@ def test_on_the_xrp_eth_tape_the_queue_cannot_close_the_one_minute_gap(
     result = compare(made.tape, made.bars, made.orders, (MINUTE_MS,), FillParams(), made.tick,
                      made.lot)
     both = {r.subset: r for r in result.rows if r.side == "both"}
-    assert both["test"].gap() < -0.05  # the defaults fill too little within the minute
-    fits = {f.name: f for f in result.fits}
-    assert not fits["bar_book_share"].reached
-    assert fits["max_volume_share"].reached
-    assert abs(both["test"].gap(both["test"].fitted["max_volume_share"])) < 0.05
+    assert abs(both["test"].gap()) < 0.05

@@ -1,0 +1,32 @@
+"""The RL env's compiled step is recompiled whenever the code it inlines changes.
+
+numba's on-disk cache judges a compiled function fresh by the stamp (mtime, size) of the
+file that defines it, not of the files it calls into: rl/env_kernel.py inlines the fill
+model's `match_order` (model/fill_kernel.py) and the account rules (rl/account.py), so a
+change there alone would leave a cached env step filling by the old rules, and the RL env
+would disagree with the backtester it must match (ADR-039)."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from rl import env_kernel
+
+ROOT = Path(__file__).resolve().parents[2]
+INLINED = ("model/fill_kernel.py", "rl/account.py")
+
+
+def inlined_sources_sha256() -> str:
+    """The stamp env_kernel must carry: sha256 of the inlined files, in INLINED's order."""
+    digest = hashlib.sha256()
+    for name in INLINED:
+        digest.update((ROOT / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def test_env_kernel_carries_the_stamp_of_the_code_it_inlines() -> None:
+    expected = inlined_sources_sha256()
+    assert expected == env_kernel.INLINED_SOURCES_SHA256, (
+        f"model/fill_kernel.py or rl/account.py changed: set INLINED_SOURCES_SHA256 = "
+        f'"{expected}" in rl/env_kernel.py, so numba recompiles the env step')
