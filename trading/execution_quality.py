@@ -24,18 +24,22 @@ The expectation, for an order of `amount` at limit `L` (None: market):
 * Fill probability within `horizon_min` minutes, for the part that rests (share of the
   order expected to fill, the taker part counting as filled):
 
-      p_reach = 1                                  at or inside the touch
-              = erfc(d / (sigma * sqrt(2 * H)))    behind it, d = |ln(L / touch)|
-      V       = 1/2 * v * H                        volume expected on the order's side
-      p_fill  = p_reach * min(1, min(max(0, V - q), s * V) / r)
+      p_reach   = 1                                  at or inside the touch
+                = erfc(d / (sigma * sqrt(2 * H)))    behind it, d = |ln(L / touch)|
+      p_through = erfc((d + t) / (sigma * sqrt(2 * H)))   t = |ln(L -+ tick) / L)|
+      V         = 1/2 * v * H                        volume expected on the order's side
+      p_fill    = p_through * min(1, u * V / r)
+                + (p_reach - p_through) * min(1, min(max(0, V - q), s * V) / r)
 
   with sigma the 1m log-return volatility (last hour), v the recent volume per minute (last
   hour, base units), q the queue ahead the fill model gives the order when it rests, s the
-  fill model's `max_volume_share`, r the resting amount. In words: the price must reach the
-  limit (a driftless random walk's first passage, reflection principle), and then the
-  volume on our side of the book (half of what trades) must first clear the queue ahead,
-  of which the fill model lets an order take at most `s`. A first-order model on purpose:
-  the drift detector's job is to say when it is wrong.
+  fill model's `max_volume_share`, u its `through_volume_share`, r the resting amount. In
+  words: the price must reach the limit (a driftless random walk's first passage,
+  reflection principle); if it trades one tick through it, the order fills whole up to
+  the volume (the fill model's through rule); if it only touches it, the volume on our side
+  of the book (half of what trades) must first clear the queue ahead, of which the fill
+  model lets an order take at most `s`. A first-order model on purpose: the drift
+  detector's job is to say when it is wrong.
 """
 
 from __future__ import annotations
@@ -170,7 +174,8 @@ def expect(side: Side, order_type: OrderType, amount: Decimal, limit: Decimal | 
         touch = bid if side is Side.BUY else ask
         rest_share = resting_fill_share(
             float(limit), touch, side, resting, queue, quote.volume_per_min,
-            quote.sigma_per_min, params.max_volume_share, horizon_min)
+            quote.sigma_per_min, params.max_volume_share, horizon_min, tick=quote.tick,
+            through_volume_share=params.through_volume_share)
     probability = (taken_amount + resting * rest_share) / size if size > 0 else 0.0
     return Expectation(
         reference_price=reference, expected_price=expected_price,
@@ -182,22 +187,33 @@ def expect(side: Side, order_type: OrderType, amount: Decimal, limit: Decimal | 
 
 def resting_fill_share(limit: float, touch: float, side: Side, resting: float, queue: float,
                        volume_per_min: float, sigma_per_min: float, max_volume_share: float,
-                       horizon_min: float) -> float:
+                       horizon_min: float, *, tick: float,
+                       through_volume_share: float) -> float:
     """Expected filled share of a resting order within the horizon (module docstring):
-    the chance the price reaches the limit times the share the volume on the order's side,
-    after the queue ahead, lets it fill."""
+    the chance the price trades through the limit times the share the volume lets a trade
+    through fill, plus the chance it only touches it times the share the volume on the
+    order's side, after the queue ahead, lets it fill."""
     behind = (limit < touch) if side is Side.BUY else (limit > touch)
-    if not behind:
-        reach = 1.0
-    elif math.isfinite(sigma_per_min) and sigma_per_min > 0 and horizon_min > 0:
-        distance = abs(math.log(limit / touch))
-        reach = math.erfc(distance / (sigma_per_min * math.sqrt(2.0 * horizon_min)))
-    else:
-        reach = 0.0  # a price that does not move never reaches a limit behind the touch
+    distance = abs(math.log(limit / touch)) if behind else 0.0
+    beyond = limit - tick if side is Side.BUY else limit + tick
+    through_distance = distance + (abs(math.log(beyond / limit)) if beyond > 0 else math.inf)
+    moves = math.isfinite(sigma_per_min) and sigma_per_min > 0 and horizon_min > 0
+    scale = sigma_per_min * math.sqrt(2.0 * horizon_min) if moves else 0.0
+
+    def passage(d: float) -> float:
+        """First passage of a driftless walk to a distance d within the horizon."""
+        if d <= 0.0:
+            return 1.0
+        return math.erfc(d / scale) if moves else 0.0  # a still price reaches nothing
+
+    reach, through = passage(distance), passage(through_distance)
     volume = 0.5 * max(volume_per_min, 0.0) * horizon_min if math.isfinite(volume_per_min) else 0.0
     ahead = queue if math.isfinite(queue) else 0.0
-    fillable = min(max(0.0, volume - ahead), max_volume_share * volume)
-    return reach * min(1.0, fillable / resting) if resting > 0 else 0.0
+    touched = min(max(0.0, volume - ahead), max_volume_share * volume)
+    if resting <= 0:
+        return 0.0
+    return (through * min(1.0, through_volume_share * volume / resting)
+            + (reach - through) * min(1.0, touched / resting))
 
 
 def realize(side: Side, order_type: OrderType, amount: Decimal, submitted_ms: int,

@@ -22,6 +22,7 @@ from trading.execution_quality import (
 
 PARAMS = FillParams()  # 10 levels growing 1.2x, 1 tick apart; max_volume_share 0.1
 NAN = math.nan
+GRID = {"tick": 0.01, "through_volume_share": 1.0}  # of the quotes below; the default rule
 MID = 100.005  # of the quotes below: bid 100.00, ask 100.01
 
 
@@ -66,33 +67,45 @@ def test_a_passive_buy_at_the_bid_expects_its_limit_and_queues_behind_the_bid_si
     assert e.horizon_ms == 300_000
 
 
-def test_a_big_passive_buy_expects_the_share_the_volume_lets_it_fill() -> None:
-    # V = 125, cap 10 % = 12.5 of an order of 50: a quarter
+def through_the_bid_in_5_min(sigma: float = 0.001) -> float:
+    """The chance the price trades one tick (0.01) below a 100.00 bid within 5 minutes."""
+    return math.erfc(math.log(100.0 / 99.99) / (sigma * math.sqrt(10.0)))
+
+
+def test_a_big_passive_buy_fills_whole_through_its_price_and_its_cap_on_a_touch() -> None:
+    # V = 125 on the bid side: a trade through 100.00 fills all 50 (the fill model's through
+    # rule); a mere touch lets it take 10 % of V = 12.5 of 50, a quarter
     e = expect(Side.BUY, OrderType.LIMIT, D("50"), D("100.00"), quoted(bid_qty=4.0), PARAMS,
                ts_ms=0, horizon_min=5)
-    assert e.fill_probability == pytest.approx(12.5 / 50)
+    through = through_the_bid_in_5_min()
+    assert 0.95 < through < 0.97
+    assert e.fill_probability == pytest.approx(through + (1 - through) * 12.5 / 50)
 
 
-def test_a_queue_longer_than_the_volume_leaves_nothing_to_fill() -> None:
+def test_a_queue_longer_than_the_volume_leaves_only_the_fills_through_its_price() -> None:
     e = expect(Side.BUY, OrderType.LIMIT, D("1"), D("100.00"), quoted(bid_qty=200.0), PARAMS,
                ts_ms=0, horizon_min=5)
-    assert e.queue_ahead == pytest.approx(200.0) and e.fill_probability == 0.0
+    assert e.queue_ahead == pytest.approx(200.0)
+    assert e.fill_probability == pytest.approx(through_the_bid_in_5_min())
+    still = expect(Side.BUY, OrderType.LIMIT, D("1"), D("100.00"),
+                   quoted(bid_qty=200.0, sigma=0.0), PARAMS, ts_ms=0, horizon_min=5)
+    assert still.fill_probability == 0.0  # a price that never moves never trades through
 
 
 def test_a_buy_behind_the_bid_needs_the_price_to_come_down_to_it_first() -> None:
     # 10 ticks below a 100.00 bid, sigma 0.1 % per minute, 5 minutes
-    share = resting_fill_share(99.9, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.001, 0.1, 5.0)
+    share = resting_fill_share(99.9, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.001, 0.1, 5.0, **GRID)
     reach = math.erfc(abs(math.log(99.9 / 100.0)) / (0.001 * math.sqrt(10.0)))
     assert share == pytest.approx(reach)
     assert 0.6 < share < 0.7
     # a price that does not move never reaches it; one at or above the bid needs no move
-    assert resting_fill_share(99.9, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.0, 0.1, 5.0) == 0.0
-    assert resting_fill_share(100.0, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.0, 0.1, 5.0) == 1.0
+    assert resting_fill_share(99.9, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.0, 0.1, 5.0, **GRID) == 0.0
+    assert resting_fill_share(100.0, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.0, 0.1, 5.0, **GRID) == 1.0
 
 
 def test_a_sell_above_the_ask_mirrors_a_buy_below_the_bid() -> None:
-    buy = resting_fill_share(99.9, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.001, 0.1, 5.0)
-    sell = resting_fill_share(100.0 / 0.999, 100.0, Side.SELL, 1.0, 0.0, 50.0, 0.001, 0.1, 5.0)
+    buy = resting_fill_share(99.9, 100.0, Side.BUY, 1.0, 0.0, 50.0, 0.001, 0.1, 5.0, **GRID)
+    sell = resting_fill_share(100.0 / 0.999, 100.0, Side.SELL, 1.0, 0.0, 50.0, 0.001, 0.1, 5.0, **GRID)
     assert sell == pytest.approx(buy)
 
 
