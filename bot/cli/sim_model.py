@@ -26,19 +26,20 @@ DEFAULT_START_MS = 1_700_006_400_000
 
 @sim_app.command("calibrate")
 def calibrate(
-    data: Path = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files."),
+    data: Path = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files "
+                              "(or, without any, -1h files: a fit on 1h bars)."),
     out_path: Path = typer.Option(..., "--out", help="The MarketParams JSON file to write."),
     seed: int = typer.Option(0, help="Seed of the simulations the fit corrects with."),
     as_json: bool = JsonOption,
 ) -> None:
-    """Fit the market model to real 1m bars and write its parameters."""
-    from exchange.sim.bar_files import BarFileError, load_bar_grid
+    """Fit the market model to real 1m bars (else 1h bars) and write its parameters."""
+    from exchange.sim.bar_files import BarFileError
     from exchange.sim.calibrate import CalibrationError, fit
-    from exchange.sim.stylized_facts import Panel
+    from exchange.sim.fact_panels import panel_from_folder
     from model.timeframes import TimeframeError
 
     try:
-        panel = Panel.from_grid(load_bar_grid(data, "1m"))
+        panel = panel_from_folder(data)
         params = fit(panel, seed=seed, source=f"entasis sim calibrate --data {data} "
                                               f"--seed {seed}")
     except (BarFileError, CalibrationError, TimeframeError) as exc:

@@ -89,6 +89,13 @@ def build_report(data: list[Path], sim_dir: Path | None = None,
         sim_facts, sim_label = stylized_facts(panel_from_folder(sim_dir)), str(sim_dir)
     else:
         model = None if params is None else MarketParams.load(params)
+        bar_minutes = 1 if model is None else int(model.bar_minutes)
+        if bar_minutes * 60_000 != real.bar_ms:
+            raise SimReportError(
+                f"{data[0]} holds {real.bar_ms // 60_000}-minute bars, but the "
+                f"{'embedded generator' if model is None else params} makes {bar_minutes}-"
+                "minute bars; pass --params with a fit on bars of the data's length "
+                "(`entasis sim calibrate --data DIR`) or --sim DIR")
         sim_facts = stylized_facts(generated_panel(seed=seed, coins=real.coins,
                                                    minutes=real.minutes,
                                                    start_ms=real.start_ms, params=model))

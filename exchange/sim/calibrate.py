@@ -32,7 +32,13 @@ import numpy as np
 
 from exchange.sim.market_model import MarketModel
 from exchange.sim.market_params import HOURS, MarketParams
-from exchange.sim.stylized_facts import Panel, StylizedFacts, autocorrelation, stylized_facts
+from exchange.sim.stylized_facts import (
+    PERIODS_BY_BAR,
+    Panel,
+    StylizedFacts,
+    autocorrelation,
+    stylized_facts,
+)
 from model import errors
 from model.market import MINUTE_MS
 from model.spread_estimators import roll_spread
@@ -42,6 +48,18 @@ MIN_MINUTES = 2 * 1440  # less than two days cannot say anything about an hour p
 MIN_BARS_PER_COIN = 1000
 ROUNDS = 10
 SLOW_HALF_LIFE_MIN = 720.0
+#: On 1h bars the |r| autocorrelation lasts weeks (0.09-0.12 at lag 60 h on Binance 2018-22):
+#: the slow component's half-life is 10 days there.
+SLOW_HALF_LIFE_MIN_1H_BARS = 14_400.0
+#: Below this share of zero-return bars a market shows no quiet spells to cluster, so
+#: activity's link to the volatility state is not fitted (it decays to 0): otherwise it
+#: would make the quiet bars such a market lacks (1h bars of liquid pairs: 1.5 %).
+QUIET_MARKET_ZERO_SHARE = 0.05
+#: Volume's links to volatility and |shock| stop here: beyond, a few bars hold astronomic
+#: volume (e^(2 x 8) at an 8-sigma shock) and swamp the hour profile. Bittrex 1m fits use
+#: 0.05-0.2; Binance 1h fits run into it (their |r| is mostly the market factor's, which
+#: the links do not see).
+MAX_VOLUME_LINK = 2.0
 VOLUME_VOL_LINK = 1.0  # the starting point: volume proportional to volatility
 ACTIVITY_SLOPE = 2.0
 SHOCK_TAIL_DF = 30.0  # near-Gaussian shocks: the tails come from the volatility state, jumps
@@ -77,9 +95,10 @@ def fit(panel: Panel, *, rounds: int = ROUNDS, seed: int = 0, source: str = "") 
 
 def check_panel(panel: Panel) -> None:
     """Refuse too little data, a coin with too few bars, constant prices or no volume."""
-    if panel.minutes < MIN_MINUTES:
-        raise CalibrationError(f"{panel.minutes} minutes of bars; calibration needs at least "
-                               f"{MIN_MINUTES} (two days) of 1m bars")
+    if panel.minutes * panel.bar_ms < MIN_MINUTES * MINUTE_MS:
+        raise CalibrationError(f"{panel.minutes} bars of {panel.bar_ms // MINUTE_MS} minutes; "
+                               f"calibration needs at least two days of bars ({MIN_MINUTES} "
+                               "1m bars)")
     names = panel.symbols or tuple(f"coin {i}" for i in range(panel.coins))
     for i, name in enumerate(names):
         close, volume = panel.close[:, i], panel.volume[:, i]
@@ -108,7 +127,7 @@ def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
     finite = np.isfinite(returns)
     zero = ((returns == 0) & finite).sum(axis=0) / np.maximum(finite.sum(axis=0), 1)
     half_spread = np.array([roll_spread(panel.close[:, i]) / 2 for i in range(panel.coins)])
-    hourly = _winsorized(_hourly_returns(panel, last))
+    hourly = _winsorized(_long_returns(panel, last))
     with np.errstate(divide="ignore", invalid="ignore"):
         log_volume = np.log(np.where(traded, panel.volume, np.nan))
     deviation = log_volume - np.nanmean(log_volume, axis=0)
@@ -123,11 +142,13 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
     """Direct moment estimates, the starting point of the corrections."""
     coins, moments = panel.coins, coin_moments(panel)
     last = _last_price(panel.close)
-    hourly = _winsorized(_hourly_returns(panel, last))
+    hourly = _winsorized(_long_returns(panel, last))
+    bars = _bars_per_long_period(panel)
     beta, factor_var_1h = _one_factor(hourly)
-    factor_vol = math.sqrt(factor_var_1h / 60)
-    vol = np.sqrt(np.maximum(moments["hourly_var"] / 60 - beta**2 * factor_vol**2,
-                             0.1 * moments["hourly_var"] / 60))
+    factor_vol = math.sqrt(factor_var_1h / bars)
+    vol = np.sqrt(np.maximum(moments["hourly_var"] / bars - beta**2 * factor_vol**2,
+                             0.1 * moments["hourly_var"] / bars))
+    bar_minutes = panel.bar_ms // MINUTE_MS
     returns = np.diff(last, axis=0)
     jump_prob, jump_size = _jumps(returns)
     traded_zero = (moments["zero"] - moments["no_trade"]) / np.maximum(1 - moments["no_trade"],
@@ -146,14 +167,17 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         volume_level=_tuple(volume_level), volume_persistence=_tuple(persistence),
         volume_noise=_tuple(noise), volume_shock_link=(0.3,) * coins, beta=_tuple(beta),
         vol_fast_var=0.3, vol_fast_persistence=math.exp(-1 / 10),
-        vol_slow_var=0.3, vol_slow_persistence=_persistence(SLOW_HALF_LIFE_MIN),
+        vol_slow_var=0.3, vol_slow_persistence=_persistence(
+            (SLOW_HALF_LIFE_MIN if bar_minutes == 1 else SLOW_HALF_LIFE_MIN_1H_BARS)
+            / bar_minutes),
         volume_vol_link=VOLUME_VOL_LINK, activity_vol_link=1.0,
         no_trade_activity_slope=ACTIVITY_SLOPE,
         factor_vol_per_min=factor_vol, factor_lag_min=10.0,
         hour_volume_profile=_tuple(profile_volume), hour_vol_profile=_tuple(profile_vol),
         regime_vol_multiplier=(1.0, 1.0), regime_mean_minutes=(2160.0, 720.0),
         transient_vol_ratio=TRANSIENT_START,
-        transient_persistence=_persistence(TRANSIENT_HALF_LIFE_MIN), source=source)
+        transient_persistence=_persistence(TRANSIENT_HALF_LIFE_MIN / bar_minutes),
+        bar_minutes=float(bar_minutes), source=source)
 
 
 def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[str, np.ndarray],
@@ -165,8 +189,12 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
                                                                 - _logit(sc["no_trade"])))
     stale = (1 - np.asarray(params.quote_refresh_prob)) * _ratios(tc["zero"], sc["zero"])
     spearman = _ratio(t.volume_abs_return_spearman, s.volume_abs_return_spearman)
+    jump_prob = np.asarray(params.jump_prob)
+    if t.zero_return_share < QUIET_MARKET_ZERO_SHARE:  # the tails from the jumps' rate
+        jump_prob = np.clip(jump_prob * _ratio(s.hill_tail_index, t.hill_tail_index) ** 4,
+                            0.0, 0.05)
     moved = replace(
-        params,
+        params, jump_prob=_tuple(jump_prob),
         vol_per_min=_tuple(np.clip(np.asarray(params.vol_per_min) * np.sqrt(
             _ratios(tc["hourly_var"], sc["hourly_var"])), 1e-6, 0.5)),
         half_spread_bps=_tuple(np.clip(np.asarray(params.half_spread_bps)
@@ -174,8 +202,8 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
         no_trade_prob=_tuple(np.where(tc["no_trade"] > 0, 1 / (1 + np.exp(-logit)), 0.0)),
         quote_refresh_prob=_tuple(np.clip(1 - stale, 0.05, 1.0)),
         volume_shock_link=_tuple(np.clip(np.asarray(params.volume_shock_link) * spearman,
-                                         0.0, 5.0)),
-        volume_vol_link=min(params.volume_vol_link * spearman, 5.0),
+                                         0.0, MAX_VOLUME_LINK)),
+        volume_vol_link=min(params.volume_vol_link * spearman, MAX_VOLUME_LINK),
         factor_vol_per_min=min(params.factor_vol_per_min * math.sqrt(
             _ratio(t.cross_coin_corr_1h, s.cross_coin_corr_1h)), 0.5),
         factor_lag_min=min(max(params.factor_lag_min, 0.5) * _ratio(
@@ -196,7 +224,11 @@ def _volatility_state(params: MarketParams, target: StylizedFacts, simulated: St
     if not (acf_t[0] > 0 and acf_s[0] > 0):
         return params
     total = params.vol_fast_var + params.vol_slow_var
-    total *= _ratio(simulated.hill_tail_index, target.hill_tail_index) ** 2
+    if target.zero_return_share >= QUIET_MARKET_ZERO_SHARE:
+        total *= _ratio(simulated.hill_tail_index, target.hill_tail_index) ** 2
+    else:  # no quiet spells to carry the |r| clustering: the state's size carries it, and
+        # the jumps the tails (see `corrected`)
+        total *= _ratio(acf_t[0], acf_s[0]) ** 2
     slow_share = params.vol_slow_var / max(params.vol_fast_var + params.vol_slow_var, 1e-9)
     slow_share = float(np.clip(slow_share * _ratio(acf_t[59] / acf_t[0], acf_s[59] / acf_s[0]),
                                0.05, 0.95))
@@ -206,14 +238,23 @@ def _volatility_state(params: MarketParams, target: StylizedFacts, simulated: St
     return replace(params, vol_fast_var=total * (1 - slow_share),
                    vol_slow_var=total * slow_share,
                    vol_fast_persistence=_persistence(min(fast_half_life * shape**2, 240.0)),
-                   activity_vol_link=min(params.activity_vol_link * _ratio(acf_t[0], acf_s[0]),
-                                         MAX_ACTIVITY_VOL_LINK))
+                   activity_vol_link=_activity_link(params.activity_vol_link, target,
+                                                    simulated))
+
+
+def _activity_link(link: float, target: StylizedFacts, simulated: StylizedFacts) -> float:
+    """Activity's link to the volatility state, from the lag-1 |r| autocorrelation where the
+    market has quiet spells; where it has none, it decays to 0 (QUIET_MARKET_ZERO_SHARE)."""
+    if not target.zero_return_share >= QUIET_MARKET_ZERO_SHARE:
+        return link * _STEP[0] if link > 0.01 else 0.0
+    return min(link * _ratio(target.abs_return_acf[0], simulated.abs_return_acf[0]),
+               MAX_ACTIVITY_VOL_LINK)
 
 
 def simulate_panel(params: MarketParams, *, minutes: int, start_ms: int, seed: int,
                    coins: int | None = None) -> Panel:
     """A panel of the model's bars (price level 1, a negligible tick), as real bars come:
-    NaN where a coin did not trade, quote volume."""
+    NaN where a coin did not trade, quote volume; `minutes` bars of the params' length."""
     n = params.coins if coins is None else coins
     model = MarketModel(params, seed=seed, tick=np.full(n, 1e-10), lot=np.full(n, 1e-10),
                         price=np.ones(n), quote_volume_per_min=np.ones(n), start_ms=start_ms)
@@ -222,7 +263,8 @@ def simulate_panel(params: MarketParams, *, minutes: int, start_ms: int, seed: i
     fields = {name: np.where(hidden, np.nan, bars.columns[name])
               for name in ("open", "high", "low", "close")}
     return Panel(start_ms=start_ms, volume=np.where(hidden, np.nan, bars.columns["quote_volume"]),
-                 symbols=tuple(params.symbols[i % params.coins] for i in range(n)), **fields)
+                 symbols=tuple(params.symbols[i % params.coins] for i in range(n)),
+                 bar_ms=model.bar_ms, **fields)
 
 
 # -- moments ---------------------------------------------------------------------------------
@@ -287,7 +329,7 @@ def _volume_moments(panel: Panel, moments: dict[str, np.ndarray]
 def _hour_profiles(panel: Panel, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Volume and return variance by UTC hour, each coin scaled to its own mean, averaged
     over coins and scaled to mean 1 (an hour without data: 1)."""
-    hour = ((panel.start_ms + MINUTE_MS * np.arange(panel.minutes)) // HOUR_MS) % HOURS
+    hour = ((panel.start_ms + panel.bar_ms * np.arange(panel.minutes)) // HOUR_MS) % HOURS
     volume = np.nan_to_num(panel.volume)
     volume = volume / np.maximum(volume.mean(axis=0), 1e-300)
     squares = np.minimum(returns**2, np.nanquantile(returns**2, 0.999, axis=0))
@@ -310,9 +352,15 @@ def _last_price(close: np.ndarray) -> np.ndarray:
     return np.where(seen >= 0, carried, np.nan)
 
 
-def _hourly_returns(panel: Panel, last: np.ndarray) -> np.ndarray:
-    closes_at = panel.start_ms + MINUTE_MS * (np.arange(panel.minutes) + 1)
-    return np.diff(last[np.flatnonzero(closes_at % HOUR_MS == 0)], axis=0)
+def _long_returns(panel: Panel, last: np.ndarray) -> np.ndarray:
+    """Returns over the panel's long period (UTC hours of 1m bars, days of 1h bars)."""
+    long_ms = PERIODS_BY_BAR[panel.bar_ms][0]
+    closes_at = panel.start_ms + panel.bar_ms * (np.arange(panel.minutes) + 1)
+    return np.diff(last[np.flatnonzero(closes_at % long_ms == 0)], axis=0)
+
+
+def _bars_per_long_period(panel: Panel) -> int:
+    return PERIODS_BY_BAR[panel.bar_ms][0] // panel.bar_ms
 
 
 def _winsorized(values: np.ndarray, share: float = 0.005) -> np.ndarray:

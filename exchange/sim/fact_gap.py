@@ -18,8 +18,9 @@ the two-sample KS statistic of standardized returns, the largest ACF|r| differen
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -31,6 +32,7 @@ from exchange.sim.stylized_facts import (
     profile_correlation,
     stylized_facts,
 )
+from model.timeframes import HOUR_MS
 
 YARDSTICK_FACTOR = 1.5
 KS_FLOOR, ACF_FLOOR, VOLUME_FLOOR, HILL_RELATIVE_FLOOR = 0.05, 0.05, 0.10, 0.10
@@ -87,6 +89,27 @@ def gap(sim: FactsOrPanel, real: FactsOrPanel, yardstick_a: FactsOrPanel,
     between the two real sets `yardstick_a` and `yardstick_b` (e.g. `real` itself and
     another month, or `real`'s two halves)."""
     s, r, a, b = (_facts(x) for x in (sim, real, yardstick_a, yardstick_b))
+    if len({f.bar_ms for f in (s, r, a, b)}) != 1:
+        raise ValueError("the simulated, real and yardstick facts must come from bars of one "
+                         "length (1m or 1h)")
+    rows = _rows(s, r, a, b)
+    return [replace(row, statistic=at_bar_length(row.statistic, r.bar_ms)) for row in rows]
+
+
+#: the 1m names' periods, as they read on 1h bars (variance ratio 1d / (24 x 1h), ...)
+_ON_HOURLY_BARS = {"1m": "1h", "1h": "1d", "4h": "1d", "minutes": "hours", "60 x": "24 x"}
+
+
+def at_bar_length(statistic: str, bar_ms: int) -> str:
+    """A row's name as it reads on bars of `bar_ms` (the 1m names are the defaults)."""
+    if bar_ms != HOUR_MS:
+        return statistic
+    return re.sub(r"\b(?:1m|1h|4h|minutes)\b|60 x",
+                  lambda found: _ON_HOURLY_BARS[found.group(0)], statistic)
+
+
+def _rows(s: StylizedFacts, r: StylizedFacts, a: StylizedFacts, b: StylizedFacts
+          ) -> list[GapRow]:
     rows = [_scalar_row(name, read, floor, unit, s, r, a, b)
             for name, read, floor, unit in SCALARS]
     rows.append(_distance_row("max ACF |r| difference, lags 1-60",

@@ -28,7 +28,7 @@ from exchange.sim.bars import BarStore, MinuteData
 from exchange.sim.catalog import build_catalog
 from exchange.sim.cold_rows import release_freed_heap
 from exchange.sim.market_model import MarketModel
-from exchange.sim.market_params import MarketParams
+from exchange.sim.market_params import MarketParams, MarketParamsError
 from exchange.sim.ticks import floor_to_grid, round_to_grid, synthesize_ticks
 from model import libm
 from model.instruments import Instrument
@@ -82,6 +82,10 @@ class GeneratorSource:
         self._level = libm.log(np.array([s.price for s in self.specs], np.float64))
         self._deviation = np.zeros(len(self.specs))  # log price minus level (latent state)
         first_open = start_ms - history_minutes * MINUTE_MS
+        if params is not None and params.bar_minutes != 1:
+            raise MarketParamsError(f"parameters fitted on {params.bar_minutes:g}-minute bars "
+                                    f"(source: {params.source}); the embedded exchange runs 1m "
+                                    "bars: calibrate on a folder of 1m bars")
         self._model = None if params is None else MarketModel(
             params, seed=seed, tick=self.tick, lot=self.lot,
             price=np.array([s.price for s in self.specs]),

@@ -14,7 +14,9 @@ i mod `params.coins`):
   pricing error   u_ti = transient_persistence u_t-1 + transient_vol_ratio sigma_ti z_ti:
                   a short-lived error of the traded price around the quote (thin books
                   swept, a wider effective spread when volatile), taken where the quote
-                  refreshes; the mid path does not carry it. It reverts within minutes, so 1m price
+                  refreshes; the mid path does not carry it (on 1h bars it does: there it
+                  is an over- or under-reaction of the price that reverts within hours,
+                  and real 1h ranges move with it). It reverts within minutes, so 1m price
                   changes mean-revert beyond the one-minute bounce (real variance ratios
                   1h / 60 x 1m of 0.5-0.65) and a spike and its reversal make two large
                   moves in a row (the short-memory part of the |r| autocorrelation)
@@ -29,10 +31,14 @@ i mod `params.coins`):
                   side is drawn afresh only where the quote moved: a quiet market repeats
                   its last price (zero returns cluster in quiet spells, as in real data)
   volume          catalog level x volume_level x hour profile x exp(AR(1) + link to the
-                  log-vol state + a modest link to |shock|)
-Prices lie on each coin's tick grid and volumes on its lot grid. Every random quantity has
-its own stream drawn in (minute, coin) order and the recursions carry their state, so
-`generate(1)` called n times returns the same bits as `generate(n)` once.
+                  log-vol state + a modest link to the bar's |move| in sigmas, the
+                  market factor's part included)
+A step is one bar of `params.bar_minutes` (1, or 60 for a fit on 1h bars): every per-step
+quantity is per bar, and the few fixed time constants (the 7-day mean reversion, the
+factor's lag in minutes) are converted. Prices lie on each coin's tick grid and volumes
+on its lot grid. Every random quantity has its own stream drawn in (step, coin) order and
+the recursions carry their state, so `generate(1)` called n times returns the same bits
+as `generate(n)` once.
 """
 
 from __future__ import annotations
@@ -88,8 +94,11 @@ class MarketModel:
                  price: np.ndarray, quote_volume_per_min: np.ndarray, start_ms: int) -> None:
         """`tick`, `lot`, `price` (initial level), `quote_volume_per_min` (the catalog's
         level): one value per coin; `start_ms` is the first minute's open time."""
-        if start_ms % MINUTE_MS:
-            raise ValueError(f"start_ms {start_ms} must be a whole minute (multiple of 60000)")
+        self.bar_minutes = int(params.bar_minutes)
+        self.bar_ms = MINUTE_MS * self.bar_minutes
+        if start_ms % self.bar_ms:
+            raise ValueError(f"start_ms {start_ms} must be on a bar boundary (multiple of "
+                             f"{self.bar_ms})")
         self.params = params
         n = len(tick)
         pick = np.arange(n) % params.coins
@@ -110,14 +119,19 @@ class MarketModel:
         self._volume_phi, self._volume_noise = coin("volume_persistence"), coin("volume_noise")
         self._volume_link = coin("volume_shock_link")
         self._beta = coin("beta")
-        self._abs_shock_mean = student_abs_mean(self._df)
+        # the bar's whole move in units of the coin's sigma: its own shock and jump and the
+        # market factor's part (volume answers a market-wide move too; on 1h bars most of
+        # |r| is the factor's), centered by its typical size
+        factor_share = (self._beta * params.factor_vol_per_min / self._vol) ** 2
+        self._abs_shock_mean = student_abs_mean(self._df) * np.sqrt(1 + factor_share)
         self._level = libm.log(np.asarray(price, float))
         self._hour_volume = libm.log(np.asarray(params.hour_volume_profile, float))
         self._hour_vol = 0.5 * libm.log(np.asarray(params.hour_vol_profile, float))
         self._regime_vol = libm.log(np.asarray(params.regime_vol_multiplier, float))
         self._log_var_sum = params.vol_fast_var + params.vol_slow_var
         factor_lag = params.factor_lag_min
-        self._factor_keep = math.exp(-1.0 / factor_lag) if factor_lag > 0 else 0.0
+        self._factor_keep = (math.exp(-self.bar_minutes / factor_lag) if factor_lag > 0
+                             else 0.0)
         # the lag filter has gain 1: hourly sums keep the factor's full variance, while a
         # single minute keeps only (1 - a) / (1 + a) of it
         self._factor_scale = params.factor_vol_per_min
@@ -150,12 +164,13 @@ class MarketModel:
 
     # -- generation ------------------------------------------------------------------------
     def generate(self, count: int) -> ModelBars:
-        """The next `count` minutes for every coin; the model's state moves past them."""
+        """The next `count` bars (minutes, or hours for params fitted on 1h bars) for every
+        coin; the model's state moves past them."""
         if count < 1:
             raise ValueError(f"count must be >= 1, not {count}")
         p, rng = self.params, self._rng
         n = self.tick.shape[0]
-        open_ms = self.now_ms + np.arange(count, dtype=np.int64) * MINUTE_MS
+        open_ms = self.now_ms + np.arange(count, dtype=np.int64) * self.bar_ms
         hours = (open_ms // 3_600_000) % 24
         regimes = self._regime_path(count)
 
@@ -175,21 +190,29 @@ class MarketModel:
         del jump_at
         factor = self._market_factor(count, libm.exp(common))
         efficient = self._beta * factor[:, None] + sigma * shock + jump
-        deviation = self._filter(efficient, 1.0 - MEAN_REVERSION_PER_MIN, "deviation")
+        deviation = self._filter(efficient, 1.0 - MEAN_REVERSION_PER_MIN * self.bar_minutes,
+                                 "deviation")
         del efficient
         base_activity = self._base_activity(count, hours)
         activity = base_activity + p.activity_vol_link * log_state
         refresh = 1.0 / (1.0 + libm.exp(-p.no_trade_activity_slope * activity
                                         - self._refresh_logit))
         refreshed = rng["refresh"].random((count, n)) < refresh
-        quote = self._quotes(self._level + deviation, refreshed)
-        error = self._print_errors(self._pricing_error(sigma), refreshed)
+        pricing_error = self._pricing_error(sigma)
+        if self.bar_minutes == 1 or pricing_error is None:  # in the trade prints
+            quote = self._quotes(self._level + deviation, refreshed)
+            error = self._print_errors(pricing_error, refreshed)
+        else:  # an hour's pricing error moves the mid, and so the bar's range
+            quote = self._quotes(self._level + deviation + pricing_error, refreshed)
+            error = None
+        del pricing_error
         del deviation, refresh
         no_trade = 1.0 / (1.0 + libm.exp(p.no_trade_activity_slope * activity
                                          - self._no_trade_logit))
         traded = rng["trade"].random((count, n)) >= no_trade
         del no_trade, activity
-        abs_shock = np.minimum(np.abs(shock) + np.abs(jump) / sigma, MAX_SHOCK_FOR_VOLUME)
+        abs_shock = np.minimum(np.abs(self._beta * factor[:, None] / sigma + shock)
+                               + np.abs(jump) / sigma, MAX_SHOCK_FOR_VOLUME)
         del shock, jump
         log_volume = (self._volume_base + base_activity + p.volume_vol_link * log_state
                       + self._volume_link * (abs_shock - self._abs_shock_mean))
@@ -204,7 +227,7 @@ class MarketModel:
         level = libm.exp(self._volume_base)
         trades = np.where(traded, 1 + np.floor(columns["quote_volume"] / (level / TRADES_PER_LEVEL)),
                           0).astype(np.int64)
-        self.now_ms += count * MINUTE_MS
+        self.now_ms += count * self.bar_ms
         return ModelBars(open_ms, columns, trades, traded, regimes)
 
     def _regime_path(self, count: int) -> np.ndarray:

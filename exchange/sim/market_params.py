@@ -20,8 +20,8 @@ from typing import Any
 from model import errors
 
 SCHEMA_VERSION = 2
-SCHEMA_CHANGE = "version 2 added the transient pricing error: transient_vol_ratio and " \
-    "transient_persistence"
+SCHEMA_CHANGE = "version 2 added the transient pricing error (transient_vol_ratio, " \
+    "transient_persistence) and the bar length (bar_minutes)"
 HOURS = 24
 
 #: Per-coin fields (one value per calibrated coin), with their allowed range (low, high).
@@ -51,8 +51,11 @@ SCALAR_FIELDS: dict[str, tuple[float, float]] = {
     "factor_vol_per_min": (0.0, 1.0),     # RMS of the market factor's one-minute return
     "factor_lag_min": (0.0, 1440.0),      # how slowly coins take the factor in (minutes)
     "transient_vol_ratio": (0.0, 10.0),   # sd of the pricing error's innovation / sigma_t
-    "transient_persistence": (0.0, 0.999),  # its AR(1) coefficient per minute
+    "transient_persistence": (0.0, 0.999),  # its AR(1) coefficient per step
+    "bar_minutes": (1.0, 60.0),           # one step of the model: a 1m bar, or a 1h bar (60)
 }
+#: The bar lengths a model step can have: 1m (the embedded exchange) and 1h.
+BAR_MINUTES = (1.0, 60.0)
 #: Global per-hour (24 values, UTC hour) and per-regime (2 values: calm, turbulent) fields.
 PROFILE_FIELDS: dict[str, tuple[int, float, float]] = {
     "hour_volume_profile": (HOURS, 1e-3, 1e3),
@@ -101,6 +104,7 @@ class MarketParams:
     regime_mean_minutes: tuple[float, ...]
     transient_vol_ratio: float = 0.0
     transient_persistence: float = 0.0
+    bar_minutes: float = 1.0
     source: str = ""
 
     def __post_init__(self) -> None:
@@ -182,6 +186,9 @@ def check(values: dict[str, Any], origin: str) -> None:
         _number(_field(values, name, origin), f"{name}", origin, low, high)
     for name, (length, low, high) in PROFILE_FIELDS.items():
         _numbers(values, name, origin, length, low, high)
+    if values["bar_minutes"] not in BAR_MINUTES:
+        raise MarketParamsError(f"{origin}: field bar_minutes = {values['bar_minutes']}; the "
+                                "model steps 1m bars (1) or 1h bars (60)")
 
 
 def _field(values: dict[str, Any], name: str, origin: str) -> Any:

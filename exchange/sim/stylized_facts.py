@@ -14,6 +14,10 @@ Conventions, stated once:
     changes of that price between the last minutes of UTC hours (4h blocks).
   * Per-coin statistics are averaged over coins (a coin where one is undefined, e.g. a
     constant price, is left out); spreads take the median over coins, as the issue does.
+  * Bars of another length (1h): the same statistics at the bar's length. The "1h" of a 1m
+    panel becomes a day, and the 4h block a day as well: variance ratio 1d / (24 x 1h),
+    cross-coin correlation 1h / 1d, lag-1 autocorrelation of daily returns
+    (`PERIODS_BY_BAR`). The fields keep their 1m names; `bar_ms` says what they measure.
   * Standardized returns (Hill, KS) are each coin's non-zero returns minus their mean over
     their standard deviation, pooled over coins. Zero returns are left out: how often the
     price does not move is its own row (zero-return minutes), and its atom at 0, which
@@ -37,13 +41,18 @@ MAX_ABS_LAG = 60  # ACF of |r| at lags 1..60 minutes
 HILL_TAIL_SHARE = 0.01  # Hill's k: the largest 1 % of |standardized 1m moves|, pooled
 HILL_MIN_TAIL = 10  # fewer order statistics than this: no Hill estimate (NaN)
 FOUR_HOURS_MS = 4 * HOUR_MS
+DAY_MS = 24 * HOUR_MS
+#: bar length -> (the "long" period: variance ratio, cross-coin, KS; the "longer" one:
+#: reversal or momentum), both in ms
+PERIODS_BY_BAR: dict[int, tuple[int, int]] = {MINUTE_MS: (HOUR_MS, FOUR_HOURS_MS),
+                                             HOUR_MS: (DAY_MS, DAY_MS)}
 
 
 @dataclass(frozen=True, slots=True)
 class Panel:
-    """1m bars of N coins on one minute grid: arrays [T, N], row t opens at
-    `start_ms + t * 60 s` (UTC), NaN = no bar (no trade). `volume` is in any unit that is
-    consistent within a coin (the loaders give quote volume)."""
+    """Bars of N coins on one grid: arrays [T, N], row t opens at `start_ms + t * bar_ms`
+    (UTC; 1m bars unless `bar_ms` says 1h), NaN = no bar (no trade). `volume` is in any unit
+    that is consistent within a coin (the loaders give quote volume)."""
 
     start_ms: int
     open: np.ndarray
@@ -52,6 +61,7 @@ class Panel:
     close: np.ndarray
     volume: np.ndarray
     symbols: tuple[str, ...] = ()
+    bar_ms: int = MINUTE_MS
 
     def __post_init__(self) -> None:
         shapes = {name: np.shape(getattr(self, name))
@@ -59,18 +69,23 @@ class Panel:
         if len(set(shapes.values())) != 1 or len(shapes["close"]) != 2:
             raise ValueError(f"a Panel needs five arrays of one shape [minutes, coins]; got "
                              f"{shapes}")
-        if self.start_ms % MINUTE_MS:
-            raise ValueError(f"start_ms {self.start_ms} is not on a minute (multiple of 60000)")
+        if self.bar_ms not in PERIODS_BY_BAR:
+            raise ValueError(f"stylized facts are measured on 1m or 1h bars, not "
+                             f"{self.bar_ms // MINUTE_MS}-minute bars")
+        if self.start_ms % self.bar_ms:
+            raise ValueError(f"start_ms {self.start_ms} is not on a bar boundary (multiple of "
+                             f"{self.bar_ms})")
 
     @classmethod
     def from_grid(cls, grid: MinuteGrid) -> Panel:
-        """A 1m grid from the loaders (`load_bar_grid`, `replay.load_grid`), its quote
-        volume as the volume."""
-        if grid.bar_ms != MINUTE_MS:
-            raise ValueError(f"stylized facts are measured on 1m bars; this grid's bars are "
-                             f"{grid.bar_ms // MINUTE_MS} minutes long")
+        """A 1m or 1h grid from the loaders (`load_bar_grid`, `replay.load_grid`), its
+        quote volume as the volume."""
+        if grid.bar_ms not in PERIODS_BY_BAR:
+            raise ValueError(f"stylized facts are measured on 1m or 1h bars; this grid's bars "
+                             f"are {grid.bar_ms // MINUTE_MS} minutes long")
         return cls(start_ms=grid.start_ms, open=grid.open, high=grid.high, low=grid.low,
-                   close=grid.close, volume=grid.quote_volume, symbols=tuple(grid.symbols))
+                   close=grid.close, volume=grid.quote_volume, symbols=tuple(grid.symbols),
+                   bar_ms=grid.bar_ms)
 
     @property
     def minutes(self) -> int:
@@ -82,9 +97,9 @@ class Panel:
 
     def rows(self, start: int, stop: int) -> Panel:
         """The minutes `start` to `stop` (exclusive) of every coin."""
-        return Panel(self.start_ms + start * MINUTE_MS, self.open[start:stop],
+        return Panel(self.start_ms + start * self.bar_ms, self.open[start:stop],
                      self.high[start:stop], self.low[start:stop], self.close[start:stop],
-                     self.volume[start:stop], self.symbols)
+                     self.volume[start:stop], self.symbols, self.bar_ms)
 
     def halves(self) -> tuple[Panel, Panel]:
         """The first and second half in time: one data set's own yardstick."""
@@ -113,21 +128,23 @@ class StylizedFacts:
     hill_tail_index: float
     standardized_1m: np.ndarray = field(repr=False)
     standardized_1h: np.ndarray = field(repr=False)
+    bar_ms: int = MINUTE_MS  # what the fields measure: 1m bars, or 1h (see the module doc)
 
 
 def stylized_facts(panel: Panel) -> StylizedFacts:
     """Every statistic of issue 16's table on one panel."""
     last_price = _last_price(panel.close)
     returns_1m = np.diff(last_price, axis=0)
-    returns_1h = _period_returns(panel, last_price, HOUR_MS)
-    returns_4h = _period_returns(panel, last_price, FOUR_HOURS_MS)
+    long_ms, longer_ms = PERIODS_BY_BAR[panel.bar_ms]
+    returns_1h = _period_returns(panel, last_price, long_ms)
+    returns_4h = _period_returns(panel, last_price, longer_ms)
     abs_returns = np.abs(returns_1m)
     spreads = [bar_spreads(panel.high[:, i], panel.low[:, i], panel.close[:, i])
                for i in range(panel.coins)]
     standardized_1m = _standardized(returns_1m)
     return StylizedFacts(
         lag1_acf_1m=_mean(autocorrelation(returns_1m, 1)),
-        variance_ratio_1h=_variance_ratio(returns_1m, returns_1h),
+        variance_ratio_1h=_variance_ratio(returns_1m, returns_1h, long_ms // panel.bar_ms),
         abs_return_acf=np.array([_mean(autocorrelation(abs_returns, lag))
                                  for lag in range(1, MAX_ABS_LAG + 1)]),
         volume_abs_return_spearman=_mean(
@@ -144,6 +161,7 @@ def stylized_facts(panel: Panel) -> StylizedFacts:
         hill_tail_index=hill_tail_index(standardized_1m),
         standardized_1m=standardized_1m,
         standardized_1h=_standardized(returns_1h),
+        bar_ms=panel.bar_ms,
     )
 
 
@@ -177,7 +195,7 @@ def mean_cross_correlation(returns: np.ndarray) -> float:
 def hour_volume_profile(panel: Panel) -> np.ndarray:
     """The share of volume traded in each UTC hour 0..23, per coin, averaged over the coins
     that traded at all (no volume: 24 NaN)."""
-    hour = ((panel.start_ms + MINUTE_MS * np.arange(panel.minutes)) // HOUR_MS) % 24
+    hour = ((panel.start_ms + panel.bar_ms * np.arange(panel.minutes)) // HOUR_MS) % 24
     volume = np.nan_to_num(panel.volume, nan=0.0)
     by_hour = np.array([volume[hour == h].sum(axis=0) for h in range(24)])  # [24, N]
     total = by_hour.sum(axis=0)
@@ -227,17 +245,18 @@ def _last_price(close: np.ndarray) -> np.ndarray:
 
 def _period_returns(panel: Panel, last_price: np.ndarray, period_ms: int) -> np.ndarray:
     """Returns between the last minutes of successive UTC periods (hours, 4h blocks)."""
-    closes_at = panel.start_ms + MINUTE_MS * (np.arange(panel.minutes) + 1)
+    closes_at = panel.start_ms + panel.bar_ms * (np.arange(panel.minutes) + 1)
     period_ends = np.flatnonzero(closes_at % period_ms == 0)
     return np.diff(last_price[period_ends], axis=0)
 
 
-def _variance_ratio(returns_1m: np.ndarray, returns_1h: np.ndarray) -> float:
-    """Mean over coins of Var(1h) / (60 Var(1m)); a coin needs two hourly returns."""
+def _variance_ratio(returns_1m: np.ndarray, returns_1h: np.ndarray, bars: int = 60) -> float:
+    """Mean over coins of Var(1h) / (60 Var(1m)) (generally: the long period's variance over
+    `bars` bars' variance); a coin needs two hourly returns."""
     with np.errstate(invalid="ignore", divide="ignore"):
         hourly = _column_variance(returns_1h)
         minutely = _column_variance(returns_1m)
-        return _mean(np.where(minutely > 0, hourly / (60.0 * minutely), np.nan))
+        return _mean(np.where(minutely > 0, hourly / (bars * minutely), np.nan))
 
 
 def _column_variance(values: np.ndarray) -> np.ndarray:

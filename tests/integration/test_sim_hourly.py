@@ -1,0 +1,82 @@
+"""Issue 16 "the same at 1h": a folder of 1h bars is calibrated on, generated at 1h and
+reported with the statistics at the bar's length (variance ratio 1d / 24 x 1h, cross-coin
+1h / 1d, daily reversal); the embedded exchange (1m) refuses a fit on 1h bars."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from exchange.sim.calibrate import simulate_panel
+from exchange.sim.generator import GeneratorSource
+from exchange.sim.market_params import MarketParams, MarketParamsError
+from tests.market_params_example import example_params
+
+START_MS = 1_700_006_400_000  # 2023-11-15 00:00 UTC
+HOURS = 120 * 24  # 120 days of 1h bars
+
+
+def _write_hourly_market(folder: Path, seed: int) -> Path:
+    """1h bars of a known market in the shared format: an hour without a trade has no row."""
+    params = example_params(coins=3, bar_minutes=60.0, vol_per_min=(0.01,) * 3)
+    panel = simulate_panel(params, minutes=HOURS, start_ms=START_MS, seed=seed)
+    folder.mkdir(parents=True)
+    stamps = START_MS + panel.bar_ms * np.arange(panel.minutes)
+    for i, symbol in enumerate(("AAA", "BBB", "CCC")):
+        frame = pd.DataFrame({"timestamp_ms": stamps, "open": panel.open[:, i],
+                              "high": panel.high[:, i], "low": panel.low[:, i],
+                              "close": panel.close[:, i],
+                              "volume": panel.volume[:, i] / panel.close[:, i]}).dropna()
+        frame.to_csv(folder / f"{symbol}_USDT-1h.csv.gz", index=False, compression="gzip")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def hourly(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("hourly")
+    real, other = _write_hourly_market(root / "real", 1), _write_hourly_market(root / "other", 2)
+    params = root / "fit.json"
+    result = CliRunner().invoke(app, ["sim", "calibrate", "--data", str(real), "--out",
+                                      str(params), "--json"])
+    assert result.exit_code == 0, result.output
+    return {"real": real, "other": other, "params": params}
+
+
+def test_a_folder_of_1h_bars_is_fitted_with_a_model_that_steps_hours(hourly) -> None:  # type: ignore[no-untyped-def]
+    params = MarketParams.load(hourly["params"])
+    assert params.bar_minutes == 60.0 and params.coins == 3
+    # known: 1 % per hour; the fit reads it from daily returns, within a factor 1.5
+    assert 0.01 / 1.5 < float(np.median(params.vol_per_min)) < 0.01 * 1.5
+
+
+def test_the_report_on_1h_bars_names_the_statistics_at_the_bars_length(hourly) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(app, ["sim", "report", "--params", str(hourly["params"]),
+                                      "--data", str(hourly["real"]), "--data",
+                                      str(hourly["other"]), "--json"])
+    assert result.exit_code == 0, result.output
+    rows = {row["statistic"]: row for row in json.loads(result.stdout)["rows"]}
+    for name in ("lag-1 ACF of 1h returns", "variance ratio 1d / (24 x 1h)",
+                 "cross-coin correlation 1d", "lag-1 ACF of 1d returns", "zero-return hours",
+                 "KS distance, standardized 1d returns", "max ACF |r| difference, lags 1-60"):
+        assert name in rows, sorted(rows)
+    # the same model on both sides: a random walk's daily variance is 24 hours' (bounce aside)
+    assert 0.6 < rows["variance ratio 1d / (24 x 1h)"]["sim"] < 1.4
+
+
+def test_the_1m_generator_is_refused_against_1h_data_saying_what_to_pass(hourly) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(app, ["sim", "report", "--data", str(hourly["real"]), "--json"])
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert "60-minute bars" in error and "--params" in error
+
+
+def test_the_embedded_exchange_refuses_a_fit_on_1h_bars(hourly) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(MarketParamsError, match="1m bars"):
+        GeneratorSource(seed=1, coins=2, history_minutes=60, start_ms=START_MS,
+                        params=MarketParams.load(hourly["params"]))
