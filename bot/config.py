@@ -26,6 +26,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from bot.data_dir import data_dir_problem
+from exchange.sim.shipped_params import DEFAULT_PARAMS, params_problem
 from model import errors
 from model.timeframes import Timeframe
 from risk.limits import LIMIT_BOUNDS, RiskLimits, VarMethod
@@ -95,9 +96,19 @@ class SimConfig(_Section):
     speed: float = Field(60.0, gt=0)
     history_days: float = Field(31.0, ge=0, le=400)
     replay_dir: str = ""
-    params: str = ""  # calibrated MarketParams JSON for the generator; "" = its own model
+    # The generator's market: a shipped parameter set's name, a MarketParams JSON file, or
+    # "" for the old regime-switching model (exchange/sim/shipped_params.py).
+    params: str = DEFAULT_PARAMS
     ticks_per_bar: int = Field(4, ge=1, le=60)
     protocol: Literal["binance", "upbit"] = "binance"  # what the daemon's feed speaks to it
+
+    @field_validator("params")
+    @classmethod
+    def _known_params(cls, value: str) -> str:
+        problem = params_problem(value)
+        if problem is not None:
+            raise ValueError(problem)  # checked at start: no server runs on a missing file
+        return value
 
 
 class FeedConfig(_Section):

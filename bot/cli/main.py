@@ -31,6 +31,7 @@ from bot.cli.common import (
 )
 from bot.config import Config
 from bot.data_dir import DataDir
+from exchange.sim.shipped_params import DEFAULT_PARAMS
 from state.integrity import EXIT_LEDGER_DAMAGED  # the status for a damaged ledger
 
 
@@ -265,27 +266,27 @@ def sim_server(
     coins: int = typer.Option(30, help="Number of simulated coins."),
     replay: Path | None = typer.Option(None, help="Replay this folder of OHLCV CSVs instead."),
     speed: float = typer.Option(60.0, help="Market minutes per real minute."),
-    params: Path | None = typer.Option(
-        None, help="Generate with the calibrated market model of this MarketParams JSON "
-        "(`entasis sim calibrate`)."),
+    params: str = typer.Option(
+        DEFAULT_PARAMS, help="The generator's market: a shipped calibrated parameter set "
+        "(bittrex_2017-12, bittrex_2017-11), a MarketParams JSON file (`entasis sim "
+        "calibrate`), or \"\" for the old regime-switching generator."),
 ) -> None:
     """Run the simulated exchange standalone (Binance spot REST + websocket protocol)."""
     from bot.config import SimConfig
+    from exchange.sim.market_params import MarketParamsError
     from exchange.sim.server import serve
+    from exchange.sim.shipped_params import load_params
 
     if replay is not None and not replay.is_dir():
         err.print(f"[red]error:[/red] --replay {replay}: not a directory of OHLCV CSVs")
         raise typer.Exit(2)
-    if params is not None:
-        from exchange.sim.market_params import MarketParams, MarketParamsError
-
-        try:
-            MarketParams.load(params)  # refuse a bad file before the server starts
-        except MarketParamsError as exc:
-            raise fail(f"--params: {exc}", 2) from None
+    try:
+        load_params(params, "--params")  # refuse a bad name or file before the server starts
+    except MarketParamsError as exc:
+        raise fail(str(exc), 2) from None
     config = SimConfig(
         port=port, seed=seed, coins=coins, speed=speed, replay_dir=str(replay or ""),
-        params=str(params or ""),
+        params=params,
     )
     try:
         asyncio.run(serve(config))

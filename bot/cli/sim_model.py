@@ -19,6 +19,7 @@ from rich.table import Table
 
 from bot.cli.common import JsonOption, fail, out, parse_time
 from bot.cli.sim import sim_app
+from exchange.sim.shipped_params import DEFAULT_PARAMS
 
 #: `sim generate`'s default first minute: a whole UTC day (2023-11-15 00:00).
 DEFAULT_START_MS = 1_700_006_400_000
@@ -63,7 +64,9 @@ def calibrate(
 
 @sim_app.command("generate")
 def generate(
-    params_path: Path = typer.Option(..., "--params", help="MarketParams JSON."),
+    params_name: str = typer.Option(DEFAULT_PARAMS, "--params",
+                                    help="A shipped parameter set (bittrex_2017-12, "
+                                         "bittrex_2017-11) or a MarketParams JSON file."),
     coins: int = typer.Option(20, "--coins", min=1, max=2000, help="Symbols to generate."),
     minutes: int = typer.Option(14_400, "--minutes", min=1, max=3_000_000,
                                 help="1m bars per symbol."),
@@ -76,16 +79,21 @@ def generate(
 ) -> None:
     """Write the calibrated model's market as 1m bar files (one per symbol)."""
     from exchange.sim.market_csv import write_generated_market
-    from exchange.sim.market_params import MarketParams, MarketParamsError
+    from exchange.sim.market_params import MarketParamsError
+    from exchange.sim.shipped_params import load_params
 
     start_ms = parse_time(start) if start is not None else DEFAULT_START_MS
     assert start_ms is not None
     if start_ms % 60_000:
         raise fail(f"--start {start}: not a whole minute", 2)
+    if not params_name:
+        raise fail("--params \"\": `sim generate` writes the calibrated model's market; name a "
+                   "shipped parameter set or a file", 2)
     try:
-        params = MarketParams.load(params_path)
+        params = load_params(params_name, "--params")
     except MarketParamsError as exc:
         raise fail(str(exc), 2) from None
+    assert params is not None
     written = write_generated_market(out_dir, params, coins=coins, minutes=minutes, seed=seed,
                                      start_ms=start_ms)
     summary = {"ok": True, "out": str(out_dir), "files": [p.name for p in written],

@@ -42,8 +42,9 @@ class MarketSource(Protocol):
 
 def open_source(config: SimConfigLike, start_ms: int | None = None,
                 spread: str = "fixed") -> MarketSource:
-    """The generator (with the calibrated model when `config.params` names a parameter
-    file), or the replay of `config.replay_dir` when it is set."""
+    """The generator (with the calibrated model when `config.params` names a shipped
+    parameter set or a file; see exchange/sim/shipped_params.py), or the replay of
+    `config.replay_dir` when it is set."""
     if config.replay_dir:
         from exchange.sim.replay import ReplaySource
 
@@ -52,9 +53,9 @@ def open_source(config: SimConfigLike, start_ms: int | None = None,
             spread=spread,  # the replay's quotes and bar spreads, as a backtest of the folder
         )
     from exchange.sim.generator import GeneratorSource
-    from exchange.sim.market_params import MarketParams
+    from exchange.sim.shipped_params import load_params
 
-    params = MarketParams.load(config.params) if config.params else None
+    params = load_params(config.params)
     start = minute_floor(int(time.time() * 1000)) if start_ms is None else minute_floor(start_ms)
     return GeneratorSource(
         seed=config.seed,
@@ -82,7 +83,7 @@ class SimConfigLike(Protocol):
     @property
     def ticks_per_bar(self) -> int: ...
     @property
-    def params(self) -> str: ...  # MarketParams JSON for the generator; "" = its own model
+    def params(self) -> str: ...  # shipped set name or MarketParams JSON; "" = the old model
 
 
 class SimServerSettings(SimConfigLike, Protocol):

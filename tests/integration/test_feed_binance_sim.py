@@ -85,7 +85,9 @@ def test_feed_streams_ticks_and_closed_bars_for_every_symbol() -> None:
 
 def test_backfill_warms_history_oldest_first_then_live_bars_continue_it() -> None:
     async def scenario() -> None:
-        config = SimConfig(coins=2, speed=600, history_days=1, seed=5)
+        # params="": the old generator trades every minute, so the window is 600 bars and
+        # contiguity shows none lost (gaps: tests/contract/test_feed_contract.py).
+        config = SimConfig(coins=2, speed=600, history_days=1, seed=5, params="")
         async with SimExchange(config, start_ms=START_MS) as sim:
             recorder = Recorder()
             feed = make_feed(sim, recorder, backfill_minutes=600)
@@ -102,7 +104,8 @@ def test_backfill_warms_history_oldest_first_then_live_bars_continue_it() -> Non
 
 def test_backfill_without_on_history_arrives_bar_by_bar_in_order() -> None:
     async def scenario() -> None:
-        config = SimConfig(coins=2, history_days=0.2, seed=5)
+        # params="": every minute trades, so a 120-minute window is 120 bars per symbol.
+        config = SimConfig(coins=2, history_days=0.2, seed=5, params="")
         sim = SimExchange(config, start_ms=START_MS, autorun=False)
         async with sim:
             recorder = Recorder()
@@ -212,7 +215,8 @@ def test_all_tickers_stream_arrives_as_column_batches_of_our_symbols_only() -> N
 
 def test_fetch_klines_pages_past_1000_bars_and_reports_binance_errors() -> None:
     async def scenario() -> None:
-        config = SimConfig(coins=1, history_days=2, seed=21)
+        # params="": every minute has a bar, so 2,500 minutes are 2,500 bars over 3 pages.
+        config = SimConfig(coins=1, history_days=2, seed=21, params="")
         async with SimExchange(config, start_ms=START_MS, autorun=False) as sim:
             symbol, end_ms = sim.symbols[0], sim.now_ms
             async with aiohttp.ClientSession() as session:

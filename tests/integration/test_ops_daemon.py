@@ -22,10 +22,13 @@ from tests.conftest import REPO_ROOT
 
 TOKEN = "654321:DAEMON-test-token"
 CHAT = 222
+# speed 60 (a market minute a second): on the calibrated market a position often lasts only
+# ~10 minutes (take-profit/stop at its 1m volatility), and the operator's pause, /status and
+# forceexit must find it still held.
 FAST = """
 [sim]
 coins = 12
-speed = 600.0
+speed = 60.0
 history_days = 1.2
 [feed]
 backfill_minutes = 1500

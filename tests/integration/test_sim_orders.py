@@ -181,7 +181,7 @@ def test_market_order_fills_at_once_and_resting_limit_fills_at_a_bar_close() -> 
         _, resting, _ = await signed("POST", "/api/v3/order", symbol="BTCUSDT", side="BUY",
                                      type="LIMIT", timeInForce="GTC", quantity="0.01",
                                      price=bid(sim))
-        for _ in range(30):
+        for _ in range(240):  # the calibrated market may take a few hours to come back
             await sim.step(1)
             _, now, _ = await signed("GET", "/api/v3/order", symbol="BTCUSDT",
                                      orderId=resting["orderId"])

@@ -112,10 +112,10 @@ def test_the_sim_config_names_a_parameter_file_and_open_source_uses_it(tmp_path)
     example_params(coins=2).save(path)
     calibrated = open_source(SimConfig(coins=3, history_days=0.1, params=str(path)),
                              start_ms=START_MS)
-    default = open_source(SimConfig(coins=3, history_days=0.1), start_ms=START_MS)
+    old = open_source(SimConfig(coins=3, history_days=0.1, params=""), start_ms=START_MS)
     assert calibrated.spread_bps().tolist() == [30.0, 30.0, 30.0]
     assert not np.array_equal(calibrated.store.column("close", slice(0, 144)),
-                              default.store.column("close", slice(0, 144)))
+                              old.store.column("close", slice(0, 144)))
 
 
 def test_the_generator_advancing_with_params_equals_a_longer_history() -> None:

@@ -50,7 +50,9 @@ class Calls:
 
 
 def generator(seed: int = 3, coins: int = 3) -> Any:
-    return open_source(SimConfig(coins=coins, seed=seed, history_days=0.5), START_MS)
+    # The old generator (params=""), where every minute trades: these tests check the feed's
+    # window arithmetic on a gapless market; gaps have their own fixture (`fixture()`).
+    return open_source(SimConfig(coins=coins, seed=seed, history_days=0.5, params=""), START_MS)
 
 
 def fixture() -> ReplaySource:
