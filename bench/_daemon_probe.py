@@ -58,13 +58,18 @@ async def _wait(condition: Any, task: asyncio.Task[None], timeout_s: float, what
         await asyncio.sleep(0.05)
 
 
-async def probe(coins: int, decisions: int, timeout_s: float, folder: Path) -> dict[str, Any]:
-    """Start the daemon on a fresh data dir; RSS by stage and the history structures' MB."""
+async def probe(coins: int, decisions: int, timeout_s: float, folder: Path,
+                params: str | None = None) -> dict[str, Any]:
+    """Start the daemon on a fresh data dir; RSS by stage and the history structures' MB.
+
+    `params`: the `[sim] params` market (None: the config's default, the calibrated model;
+    "": the old generator)."""
     stages: dict[str, tuple[float, float]] = {"imports": rss_mb()}
     config_file = folder / "config.toml"
     config_file.write_text(
         f'[app]\ndata_dir = "{folder / "var"}"\nlog_level = "WARNING"\n'
-        f"[sim]\ncoins = {coins}\nseed = 7\n")
+        f"[sim]\ncoins = {coins}\nseed = 7\n"
+        + ("" if params is None else f"params = {json.dumps(params)}\n"))
     config = load_config(config_file, environ={})
     started = time.perf_counter()
     sim = SimExchange(config.sim)
@@ -88,7 +93,8 @@ async def probe(coins: int, decisions: int, timeout_s: float, folder: Path) -> d
             "history_floor_float64": round(coins * store.rows * BAR_FLOAT_FIELDS * 8 / MB, 1),
         }
         figures = {
-            "coins": coins, "history_minutes": store.rows, "decisions": engine.steps,
+            "coins": coins, "params": config.sim.params, "history_minutes": store.rows,
+            "decisions": engine.steps,
             "store_minutes_in_cold_file": store.first_ram_row,
             "seconds_to_decide": round(time.perf_counter() - started, 1),
             "rss_mb": {stage: rss for stage, (rss, _) in stages.items()},
@@ -117,12 +123,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--decisions", type=int, default=3)
     parser.add_argument("--timeout-s", type=float, default=600.0)
     parser.add_argument("--trace", action="store_true", help="tracemalloc: top lines")
+    parser.add_argument("--params", default=None,
+                        help='[sim] params (default: the config\'s; "" = the old generator)')
     options = parser.parse_args(argv)
     if options.trace:
         tracemalloc.start()
     with tempfile.TemporaryDirectory(prefix="bench-daemon-memory-") as tmp:
         figures = asyncio.run(probe(options.coins, options.decisions, options.timeout_s,
-                                    Path(tmp)))
+                                    Path(tmp), options.params))
     print(json.dumps(figures, sort_keys=True))
     return 0
 
