@@ -94,6 +94,9 @@ def generate(
     except MarketParamsError as exc:
         raise fail(str(exc), 2) from None
     assert params is not None
+    if params.bar_minutes != 1:
+        raise fail(f"--params {params_name}: fitted on {params.bar_minutes:g}-minute bars; "
+                   "`sim generate` writes 1m bars: name a fit on 1m bars", 2)
     written = write_generated_market(out_dir, params, coins=coins, minutes=minutes, seed=seed,
                                      start_ms=start_ms)
     summary = {"ok": True, "out": str(out_dir), "files": [p.name for p in written],

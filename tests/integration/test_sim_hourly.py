@@ -80,3 +80,11 @@ def test_the_embedded_exchange_refuses_a_fit_on_1h_bars(hourly) -> None:  # type
     with pytest.raises(MarketParamsError, match="1m bars"):
         GeneratorSource(seed=1, coins=2, history_minutes=60, start_ms=START_MS,
                         params=MarketParams.load(hourly["params"]))
+
+
+def test_generate_refuses_a_fit_on_1h_bars_with_one_line(hourly, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = CliRunner().invoke(app, ["sim", "generate", "--params", str(hourly["params"]),
+                                      "--coins", "2", "--minutes", "60", "--out",
+                                      str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert "60-minute bars" in result.output and not (tmp_path / "out").exists()
