@@ -24,10 +24,12 @@ from tests.ledger_damage import files_of, garbage_in_the_middle, sound_ledger
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Path:
-    """A config.toml whose data dir (`var`) holds a sound ledger of 300 events."""
+    """A config.toml whose data dir (`var`) holds a sound ledger of 1,000 events: large
+    enough that 128 kB of garbage in its middle leaves readable events on both sides (at
+    300 events, schema 6's extra table put the events' root pages under it)."""
     (tmp_path / "config.toml").write_text("[sim]\ncoins = 4\n")
     (tmp_path / "var").mkdir()
-    sound_ledger(tmp_path / "var" / "ledger.sqlite", events=300)
+    sound_ledger(tmp_path / "var" / "ledger.sqlite", events=1000)
     return tmp_path / "var"
 
 

@@ -35,7 +35,8 @@ from trading.engine import Engine
 #: (config section, the core object it maps onto, the keys both have).
 MAPPED: list[tuple[type[BaseModel], Any, tuple[str, ...]]] = [
     (RiskConfig, RiskLimits(), tuple(RiskConfig.model_fields)),
-    (FillsConfig, FillParams(), tuple(FillsConfig.model_fields)),
+    # `spread` picks where a backtest's spreads come from (model/costs.py), not a FillParams knob
+    (FillsConfig, FillParams(), tuple(k for k in FillsConfig.model_fields if k != "spread")),
     (RecoveryConfig, RecoveryPolicy(), ("balance_tolerance_pct", "lost_grace_s")),
     (LiveConfig, LivePolicy(), ("poll_interval_s", "stream_silent_after_s",
                                 "stream_safety_poll_s")),
