@@ -37,6 +37,7 @@ from exchange.sim.stylized_facts import (
     Panel,
     StylizedFacts,
     autocorrelation,
+    carried_log_close,
     stylized_facts,
 )
 from model import errors
@@ -116,7 +117,7 @@ def check_panel(panel: Panel) -> None:
 def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
     """Per coin: no-trade share, zero-return share, Roll half-spread (fraction), hourly
     return variance and the log-volume deviation's lag-1 and lag-10 autocorrelation."""
-    last = _last_price(panel.close)
+    last = carried_log_close(panel.close)
     returns = np.diff(last, axis=0)
     traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
     rows = np.arange(panel.minutes)[:, None]
@@ -141,7 +142,7 @@ def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
 def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketParams:
     """Direct moment estimates, the starting point of the corrections."""
     coins, moments = panel.coins, coin_moments(panel)
-    last = _last_price(panel.close)
+    last = carried_log_close(panel.close)
     hourly = _winsorized(_long_returns(panel, last))
     bars = _bars_per_long_period(panel)
     beta, factor_var_1h = _one_factor(hourly)
@@ -342,14 +343,6 @@ def _hour_profiles(panel: Panel, returns: np.ndarray) -> tuple[np.ndarray, np.nd
         profiles.append(np.clip(by_hour / by_hour.mean(), 0.05, 20.0))
     return profiles[0], profiles[1]
 
-
-def _last_price(close: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_close = np.log(np.where(close > 0, close, np.nan))
-    rows = np.arange(len(log_close))[:, None]
-    seen = np.maximum.accumulate(np.where(np.isfinite(log_close), rows, -1), axis=0)
-    carried = log_close[np.maximum(seen, 0), np.arange(log_close.shape[1])]
-    return np.where(seen >= 0, carried, np.nan)
 
 
 def _long_returns(panel: Panel, last: np.ndarray) -> np.ndarray:

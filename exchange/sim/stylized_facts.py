@@ -133,7 +133,7 @@ class StylizedFacts:
 
 def stylized_facts(panel: Panel) -> StylizedFacts:
     """Every statistic of issue 16's table on one panel."""
-    last_price = _last_price(panel.close)
+    last_price = carried_log_close(panel.close)
     returns_1m = np.diff(last_price, axis=0)
     long_ms, longer_ms = PERIODS_BY_BAR[panel.bar_ms]
     returns_1h = _period_returns(panel, last_price, long_ms)
@@ -233,7 +233,7 @@ def ks_distance(sample: np.ndarray, other: np.ndarray) -> float:
     return float(stats.ks_2samp(sample, other).statistic)
 
 
-def _last_price(close: np.ndarray) -> np.ndarray:
+def carried_log_close(close: np.ndarray) -> np.ndarray:
     """Log close carried forward over minutes without a bar; NaN before a coin's first bar."""
     with np.errstate(divide="ignore", invalid="ignore"):
         log_close = np.log(np.where(close > 0, close, np.nan))
