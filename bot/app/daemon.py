@@ -59,18 +59,20 @@ def select_universe(instruments: list[Instrument], config: Config) -> list[str]:
 
 
 def sim_spreads(sim: SimExchange) -> dict[str, float] | None:
-    """Each symbol's relative spread for the paper broker's bar book when the embedded
-    exchange replays a folder with estimated spreads (as `entasis backtest` of the folder
-    prices it: model/costs.py); None (one tick) for the generated market, like the RL
-    environment on it."""
+    """Each symbol's relative spread for the paper broker's bar book (model/costs.py): the
+    generated market's own quoted spread (its ticks are quoted around it, so paper fills on
+    its bars and on its ticks pay alike); a replayed folder's estimated spreads, as `entasis
+    backtest` of the folder prices them, or None (one tick) with `[fills] spread = "fixed"`."""
+    source = sim.source
     if not sim.config.replay_dir:  # the generator: no import of the replay (pandas) here
-        return None
+        symbols = [i.symbol for i in source.instruments]
+        return dict(zip(symbols, (source.spread_bps() * 1e-4).tolist(), strict=True))
     from exchange.sim.replay import ReplaySource
 
-    source = sim.source
     if not isinstance(source, ReplaySource) or source.spread is None:
         return None
     return dict(zip(source.symbols, source.spread.tolist(), strict=True))
+
 
 class Daemon:
     """One running Entasis process; `status()` is the command layer's first command."""
