@@ -1,7 +1,7 @@
 """The fast backtester's policies by name: what `--policies` and `--policy` (with `--engine
 fast`) accept.
 
-Apart from trading/fast_policies.py (the rule-based policies) so that a policy built on
+Apart from trading/fast_policies.py and fast_baseline.py (the rule-based policies) so that a policy built on
 them, like the forecast top-k of trading/forecast_topk.py, can be listed here too without an
 import cycle.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from trading.fast_baseline import BaselineBatch
 from trading.fast_policies import (
-    BaselineBatch,
     BatchPolicy,
     BuyHoldBatch,
     FlatBatch,

@@ -17,7 +17,8 @@ has a bar:
 What makes it fast: a step where no order is open and the policy will not act
 (`BatchPolicy.next_step`) changes nothing but the marks and the breaker baselines, so the
 loop jumps over such runs of steps and marks them in one compiled pass (trading/fast_kernel);
-the breaker state is carried over them in bulk unless a breaker could fire in them.
+the breaker state is carried over them in bulk unless a breaker could fire in them
+(trading/fast_breakers.py).
 
 Quotes and costs: the policy's bid and ask come from `FastMarket` (the replay's synthesized
 ticks when built by bot/research/fast_backtest.py, else close and close + the spread), and
@@ -30,7 +31,7 @@ return history has `return_history_bars` bars of `bar_ms` each.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -50,11 +51,12 @@ from risk.gate import (
     RiskGate,
     mode_denial,
 )
-from risk.state import TradingMode, TradingState, evaluate, utc_day_start_ms
+from risk.state import TradingMode, TradingState
 from risk.var import ReturnHistory
 from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, Holding, PolicyAction, RestingOrder
 from trading.fast_account import FastAccount
+from trading.fast_breakers import BreakerCarry
 from trading.fast_kernel import marks
 from trading.fast_market import (
     DAY_MS,
@@ -71,8 +73,6 @@ from trading.performance import Performance, RoundTrip, performance
 #: Runs of skipped steps up to this long are carried step by step in scalars (the same
 #: figures as the bulk pass, whose array set-up costs more than a few steps).
 _SCALAR_CARRY_STEPS = 8
-#: Steps whose float equity `_float_equity` marks at once (until the next fill).
-_MARK_CHUNK = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,7 +137,7 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
     return loop.result(quotes)
 
 
-class _Loop:
+class _Loop(BreakerCarry):
     """The decision steps of one run (state that lives from step to step)."""
 
     def __init__(self, grid: MinuteGrid, market: FastMarket, settings: FastSettings,
@@ -233,94 +233,6 @@ class _Loop:
         self._step_equity = account.equity()
         return self._step_equity
 
-    def _carry_step(self, k: int, quotes: StepQuotes, acting_row: int | None) -> None:
-        """`_carry` of the one step `k`, in scalars where it can only move the peak (the
-        same day, and no mode can change): the loop does this at every step it does not
-        skip, and the arrays of the general case cost more than the figures. At a step
-        where the policy acts (`acting_row`), the trader's exact Decimal equity is what it
-        evaluates; it is computed here only where it can differ from the float's verdict."""
-        state = self.state
-        assert state is not None
-        ts = int(quotes.ts_ms[k])
-        halted = state.mode is TradingMode.HALTED
-        if ts - ts % DAY_MS > state.day_start_ms or (not halted and (
-                state.paused or state.anomaly_active or state.anomaly_reducing)):
-            exact = None if acting_row is None else self._equity(acting_row)
-            self._carry(np.array([k]), quotes, exact)
-            return
-        value = self._float_equity(k, quotes)
-        peak = float(state.peak_equity)
-        if not halted:
-            daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
-            opening, top = float(state.day_start_equity), max(value, peak)
-            if not ((opening - value) / opening * 100 < daily_level
-                    and (top - value) / top * 100 < drawdown_level):
-                exact = None if acting_row is None else self._equity(acting_row)
-                self._carry(np.array([k]), quotes, exact)
-                return
-        self.evaluated = k
-        # A float below the peak's float is a Decimal below the peak (rounding is monotonic):
-        # only a possible new peak needs the Decimal comparison. The float sum and the exact
-        # one differ by a few ulps, far inside the 1e-9 margin.
-        if value < peak * (1 - 1e-9) or (value < peak and acting_row is None):
-            return
-        exact = None if acting_row is None else self._equity(acting_row)
-        if value < peak and (exact is None or float(exact) < peak):
-            return
-        new_peak = exact if exact is not None and float(exact) >= value \
-            else Decimal(repr(value))
-        if new_peak > state.peak_equity:
-            self.state = _replaced(state, peak_equity=new_peak)
-
-    def _float_equity(self, k: int, quotes: StepQuotes) -> float:
-        """Cash plus the holdings since the last fill at step k's close, as floats: the
-        same operations as `_carry`'s (a row of its sum is the same pairwise sum), for a
-        chunk of steps at a time, until the next fill changes the holdings."""
-        _, cash, amounts = self.changes[-1]  # no fill between the last change and `k`
-        cache = self._marks
-        if cache is None or cache[0] is not amounts or not 0 <= k - cache[1] < len(cache[2]):
-            held = np.flatnonzero(amounts)
-            rows = quotes.rows[k: k + _MARK_CHUNK]
-            close = self.close_ff[rows[:, None], held[None, :]]
-            values = cash + (close * amounts[held]).sum(axis=1)
-            cache = self._marks = (amounts, k, values.tolist())
-        return cache[2][k - cache[1]]
-
-    def _carry(self, steps: np.ndarray, quotes: StepQuotes, exact: Decimal | None) -> None:
-        """Move the breaker state through `steps` (Trader.step's `evaluate`), whose equity
-        is cash plus the holdings since the last fill at each close; `exact`: the last
-        step's Decimal equity when it was computed. In bulk while no breaker can fire."""
-        _, cash, amounts = self.changes[-1]  # no fill between the last change and `steps`
-        held = np.flatnonzero(amounts)
-        close = self.close_ff[quotes.rows[steps][:, None], held[None, :]]
-        equity = cash + (close * amounts[held]).sum(axis=1)
-        ts = quotes.ts_ms[steps]
-        self.evaluated = int(steps[-1])
-        assert self.state is not None
-        if not self._bulk_safe(equity, ts):
-            values = [Decimal(repr(value)) for value in equity.tolist()]
-            if exact is not None:
-                values[-1] = exact
-            for value, at in zip(values, ts.tolist()):
-                self.state = evaluate(self.state, value, at, False, self.settings.limits)[0]
-            return
-        state = self.state
-        day = int(utc_day_start_ms(int(ts[-1])))
-        if day > state.day_start_ms:
-            first = int(np.argmax(ts - ts % DAY_MS == day))
-            opening = exact if exact is not None and first == len(ts) - 1 else \
-                Decimal(repr(float(equity[first])))
-            state = _replaced(state, day_start_ms=day, day_start_equity=opening)
-        highest, peak = float(equity.max()), float(state.peak_equity)
-        # A float below the peak's float is a Decimal below the peak (rounding is monotonic).
-        if highest >= peak or (exact is not None and float(exact) >= peak):
-            top = Decimal(repr(highest))
-            if exact is not None and float(exact) >= highest:
-                top = exact
-            if top > state.peak_equity:
-                state = _replaced(state, peak_equity=top)
-        self.state = state
-
     def _open_slots(self, equity: Decimal) -> int:
         """Positions the gate would still let open (max_open_positions less the symbols
         held or being bought, dust not counted), as the gate counts them."""
@@ -328,49 +240,6 @@ class _Loop:
         self._portfolio = portfolio  # the step's actions see it until one changes the account
         used = len(portfolio.open_symbols(self.account.instruments))
         return self.settings.limits.max_open_positions - used
-
-    def _bulk_safe(self, equity: np.ndarray, ts: np.ndarray) -> bool:
-        """No mode can change over these steps, so `evaluate` would move only the day start
-        and the peak: HALTED (sticky); ACTIVE with the daily loss and drawdown clear of their
-        reduce levels; REDUCING with them clear of their halt levels and, at the first step
-        of each new UTC day (where REDUCING could lift), the drawdown still past its reduce
-        level. "Clear" by a float margin, so that the exact Decimal figures agree."""
-        state = self.state
-        assert state is not None
-        if state.mode is TradingMode.HALTED:
-            return True
-        if state.paused or state.anomaly_active or state.anomaly_reducing:
-            return False
-        limits, margin = self.settings.limits, 1e-6
-        reducing = state.mode is TradingMode.REDUCING
-        daily_level = float(limits.daily_loss_halt_pct if reducing
-                            else limits.daily_loss_reduce_pct) - margin
-        drawdown_level = float(limits.drawdown_halt_pct if reducing
-                               else limits.drawdown_reduce_pct) - margin
-        if len(equity) == 1 and int(ts[0]) - int(ts[0]) % DAY_MS <= state.day_start_ms:
-            value = float(equity[0])  # one step in the same day: no arrays
-            peak, opening = max(value, float(state.peak_equity)), float(state.day_start_equity)
-            return ((opening - value) / opening * 100 < daily_level
-                    and (peak - value) / peak * 100 < drawdown_level)
-        peak = np.maximum.accumulate(np.maximum(equity, float(state.peak_equity)))
-        if int(ts[-1]) - int(ts[-1]) % DAY_MS <= state.day_start_ms:  # all in the same day
-            opening = float(state.day_start_equity)
-            return bool(np.all((opening - equity) / opening * 100 < daily_level)
-                        and np.all((peak - equity) / peak * 100 < drawdown_level))
-        days = ts - ts % DAY_MS
-        day_start = np.full(equity.shape, float(state.day_start_equity))
-        new_day_first = []
-        for day in np.unique(days[days > state.day_start_ms]).tolist():
-            at = days == day
-            first = int(np.argmax(at))
-            new_day_first.append(first)
-            day_start[at] = equity[first]
-        daily = (day_start - equity) / day_start * 100
-        drawdown = (peak - equity) / peak * 100
-        stays_reducing = not reducing or bool(np.all(
-            drawdown[new_day_first] >= float(limits.drawdown_reduce_pct) + margin))
-        return bool(stays_reducing and np.all(daily < daily_level)
-                    and np.all(drawdown < drawdown_level))
 
     # --- one action (Trader._act) ---------------------------------------------------------
     def _act(self, action: PolicyAction, ts: int, row: int) -> None:
@@ -506,10 +375,6 @@ class _StepAccount:
 
     def holdings(self) -> Mapping[str, Holding]:
         return self._loop.account.holdings()
-
-
-def _replaced(state: TradingState, **changes: Any) -> TradingState:
-    return replace(state, **changes)
 
 
 def _dominant_quote(instruments: tuple[Instrument, ...]) -> str:

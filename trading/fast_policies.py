@@ -7,8 +7,8 @@ returns the engine's own `PolicyAction`s, so the risk gate sizes them exactly as
 trader does. Signals must be causal: what step k computes may read rows up to its own.
 
 Parameters equal the engine policies' defaults (strategies/baselines.py), and the
-decisions are the same: `buyhold`, `sma` and `baseline` are held to the engine by the parity
-test (tests/integration/test_fast_backtest_parity.py).
+decisions are the same: `buyhold`, `sma` and `baseline` (trading/fast_baseline.py) are held to
+the engine by the parity test (tests/integration/test_fast_backtest_parity.py).
 """
 
 from __future__ import annotations
@@ -20,11 +20,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from strategies.baselines import BaselinePolicy, BuyHoldPolicy, SmaCrossPolicy
-from strategies.feature_blocks import ranking_scores_from_history
+from strategies.baselines import BuyHoldPolicy, SmaCrossPolicy
 from strategies.features_batch import MinuteGrid
-from strategies.policy import Action, DecisionView, Holding, PolicyAction, Quote, RestingOrder
-from strategies.ranking import RankedCoin, RankingSettings
+from strategies.policy import Action, Holding, PolicyAction, RestingOrder
 from trading.fast_kernel import sma_above
 
 NEVER = np.iinfo(np.int64).max  # `next_step` when a policy will not act again
@@ -274,111 +272,6 @@ class SmaBatch:
         return actions
 
 
-@dataclass(frozen=True, slots=True)
-class DefaultRanking:
-    """`[strategy]`'s defaults (bot.config.StrategyConfig), for a baseline built without
-    the config."""
-
-    top_k: int = 10
-    target_return_pct: float = 1.0
-    stop_return_pct: float = 1.0
-    horizon_minutes: int = 60
-    min_quote_volume_24h: float = 0.0
-    max_spread_bps: float = 50.0
-
-
-@dataclass
-class BaselineBatch:
-    """`BaselinePolicy`'s rules (its defaults): the ranking `rank` computes at every
-    decision step, for the whole run at once a block of symbols at a time
-    (`ranking_scores_from_history`: never the whole feature tensor, so a 5m year fits);
-    entries, take-profit and stop exits, cancels and re-prices as the engine policy.
-
-    Held to the engine by the parity test (same fills on the Bittrex window). The engine's
-    eligibility also reads tick features: the spread of the step's quotes <= `[strategy]
-    max_spread_bps` is applied here on the `StepQuotes` (the replay's last tick, as the
-    engine's book holds it; `quoted_spread_ok`). Where they can differ: the 24h tick
-    turnover >= `min_quote_volume_24h` is the bars' here (`turnover_1d`)."""
-
-    target_return_pct: float = BaselinePolicy.target_return_pct
-    stop_return_pct: float = BaselinePolicy.stop_return_pct
-    horizon_minutes: int = BaselinePolicy.horizon_minutes
-    min_score: float = BaselinePolicy.min_score
-    max_entries_per_step: int = BaselinePolicy.max_entries_per_step
-    cancel_buy_after_s: float = BaselinePolicy.cancel_buy_after_s
-    reprice_sell_after_s: float = BaselinePolicy.reprice_sell_after_s
-    exit_slippage_pct: float = BaselinePolicy.exit_slippage_pct
-    ranking: RankingSettings | None = None
-    name: str = "baseline"
-    _rule: BaselinePolicy = field(default_factory=BaselinePolicy)
-    _score: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    _drift: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
-    _order: list[list[int]] = field(default_factory=list)  # ranked columns per step
-    _candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
-    _busy: bool = False
-
-    def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
-        return
-
-    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
-        ranking = self.ranking if self.ranking is not None else DefaultRanking(
-            target_return_pct=self.target_return_pct, stop_return_pct=self.stop_return_pct,
-            horizon_minutes=self.horizon_minutes)
-        self._rule = BaselinePolicy(
-            target_return_pct=self.target_return_pct, stop_return_pct=self.stop_return_pct,
-            horizon_minutes=self.horizon_minutes, min_score=self.min_score,
-            max_entries_per_step=self.max_entries_per_step,
-            cancel_buy_after_s=self.cancel_buy_after_s,
-            reprice_sell_after_s=self.reprice_sell_after_s,
-            exit_slippage_pct=self.exit_slippage_pct)
-        steps, n = len(quotes.rows), len(grid.symbols)
-        self._score, self._drift = np.full((steps, n), np.nan), np.full((steps, n), np.nan)
-        if steps:
-            # The ranking `rank` computes at each step, a block of symbols at a time and
-            # row by row (strategies/feature_blocks.py): never the whole feature tensor.
-            first = int(quotes.rows[0])
-            scores = ranking_scores_from_history(grid, ranking, start_row=first,
-                                                 stop_row=int(quotes.rows[-1]) + 1)
-            at = quotes.rows - first
-            ok = (scores.eligible[at] & np.isfinite(scores.probability[at])
-                  & quoted_spread_ok(quotes, ranking.max_spread_bps))
-            self._score = np.where(ok, scores.probability[at], np.nan)
-            self._drift = scores.drift[at]
-        names = np.asarray(grid.symbols)
-        self._order = []
-        for k in range(steps):
-            live = np.flatnonzero(np.isfinite(self._score[k]))
-            order = live[np.lexsort((names[live], -self._score[k, live]))]
-            self._order.append(order[: ranking.top_k].tolist())
-        wants = (self._score >= self.min_score) & (self._drift > 0) & np.isfinite(quotes.bid)
-        self._candidates = np.flatnonzero(wants.any(axis=1)).astype(np.int64)
-        self._busy = False
-
-    def next_step(self, after: int) -> int:
-        if self._busy:  # something held or ordered: manage it every step
-            return after
-        at = int(np.searchsorted(self._candidates, after))
-        return int(self._candidates[at]) if at < self._candidates.size else int(NEVER)
-
-    def decide(self, view: BatchView) -> list[PolicyAction]:
-        k = view.step
-        quotes = {s: Quote(float(view.last[i]), float(view.bid[i]), float(view.ask[i]))
-                  for i, s in enumerate(view.symbols)
-                  if view.tradable[i] and np.isfinite(view.last[i])}
-        ranking = tuple(RankedCoin(view.symbols[i], float(self._score[k, i]),
-                                   float(self._drift[k, i]), 0.0, ())
-                        for i in self._order[k] if view.tradable[i])
-        decision = DecisionView(
-            ts_ms=view.ts_ms, symbols=tuple(s for i, s in enumerate(view.symbols)
-                                            if view.tradable[i]),
-            features=np.zeros((0, 0)), feature_names=(), ranking=ranking, quotes=quotes,
-            holdings=view.holdings, open_orders=view.open_orders, equity=0.0)
-        actions = self._rule.decide(decision)
-        self._busy = bool(view.holdings or view.open_orders
-                          or any(a.action is Action.BUY for a in actions))
-        return actions
-
-
 @dataclass
 class TopKBatch:
     """Hold the `k` best tradable coins by a score matrix [T, n] (grid rows; higher is
@@ -435,17 +328,6 @@ class TopKBatch:
                                             limit_price=bid * (1 - self.slippage_pct / 100),
                                             exit=True, reason=f"out of the top {self.k}"))
         return actions
-
-
-def quoted_spread_ok(quotes: StepQuotes, max_spread_bps: float) -> np.ndarray:
-    """Bool [K, n]: the step's quoted spread is at most `max_spread_bps`, or unknown (the
-    ranking's `quotes_ok` without `require_quotes`), computed as the feature book's
-    `spread_bps` is (strategies/feature_columns.py)."""
-    bid, ask = quotes.bid, quotes.ask
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mid = (ask + bid) / 2
-        spread = np.where((bid > 0) & (ask > 0), (ask - bid) / mid * 1e4, np.nan)
-        return np.asarray((spread <= max_spread_bps) | np.isnan(spread))
 
 
 def momentum(grid: MinuteGrid, bars: int) -> np.ndarray:

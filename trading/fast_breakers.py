@@ -1,0 +1,176 @@
+"""How the fast backtester moves the trading state (breakers) through its steps.
+
+The trader evaluates the breakers on its equity at every decision step (risk/state.py
+`evaluate`). The fast loop (trading/fast_backtest.py) plays only the steps where something
+can happen; the steps between are carried here: in bulk while no mode can change over them
+(the day start and the peak move, nothing else), in scalars for one played step, exactly
+(`evaluate` step by step, Decimal equity) where a breaker could fire. Equity between two
+fills is cash plus the holdings at each close, as floats, marked a chunk of steps at a time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+
+from risk.state import TradingMode, TradingState, evaluate, utc_day_start_ms
+from trading.fast_market import DAY_MS, FastSettings
+from trading.fast_policies import StepQuotes
+
+#: Steps whose float equity `_float_equity` marks at once (until the next fill).
+_MARK_CHUNK = 256
+
+
+class BreakerCarry:
+    """The breaker-state half of the fast loop (`_Loop` is the other): what it reads of the
+    loop is declared here."""
+
+    state: TradingState | None
+    settings: FastSettings
+    close_ff: np.ndarray  # [T, n] forward-filled closes
+    # (step, cash, amounts [n]) from which the marks are constant in holdings
+    changes: list[tuple[int, float, np.ndarray]]
+    evaluated: int  # last step the breaker state has seen
+    _marks: tuple[np.ndarray, int, list[float]] | None
+    _levels: tuple[tuple[float, float], tuple[float, float]]
+
+    def _equity(self, row: int) -> Decimal:
+        raise NotImplementedError  # the loop's: Trader.equity at this step
+
+    def _carry_step(self, k: int, quotes: StepQuotes, acting_row: int | None) -> None:
+        """`_carry` of the one step `k`, in scalars where it can only move the peak (the
+        same day, and no mode can change): the loop does this at every step it does not
+        skip, and the arrays of the general case cost more than the figures. At a step
+        where the policy acts (`acting_row`), the trader's exact Decimal equity is what it
+        evaluates; it is computed here only where it can differ from the float's verdict."""
+        state = self.state
+        assert state is not None
+        ts = int(quotes.ts_ms[k])
+        halted = state.mode is TradingMode.HALTED
+        if ts - ts % DAY_MS > state.day_start_ms or (not halted and (
+                state.paused or state.anomaly_active or state.anomaly_reducing)):
+            exact = None if acting_row is None else self._equity(acting_row)
+            self._carry(np.array([k]), quotes, exact)
+            return
+        value = self._float_equity(k, quotes)
+        peak = float(state.peak_equity)
+        if not halted:
+            daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
+            opening, top = float(state.day_start_equity), max(value, peak)
+            if not ((opening - value) / opening * 100 < daily_level
+                    and (top - value) / top * 100 < drawdown_level):
+                exact = None if acting_row is None else self._equity(acting_row)
+                self._carry(np.array([k]), quotes, exact)
+                return
+        self.evaluated = k
+        # A float below the peak's float is a Decimal below the peak (rounding is monotonic):
+        # only a possible new peak needs the Decimal comparison. The float sum and the exact
+        # one differ by a few ulps, far inside the 1e-9 margin.
+        if value < peak * (1 - 1e-9) or (value < peak and acting_row is None):
+            return
+        exact = None if acting_row is None else self._equity(acting_row)
+        if value < peak and (exact is None or float(exact) < peak):
+            return
+        new_peak = exact if exact is not None and float(exact) >= value \
+            else Decimal(repr(value))
+        if new_peak > state.peak_equity:
+            self.state = _replaced(state, peak_equity=new_peak)
+
+    def _float_equity(self, k: int, quotes: StepQuotes) -> float:
+        """Cash plus the holdings since the last fill at step k's close, as floats: the
+        same operations as `_carry`'s (a row of its sum is the same pairwise sum), for a
+        chunk of steps at a time, until the next fill changes the holdings."""
+        _, cash, amounts = self.changes[-1]  # no fill between the last change and `k`
+        cache = self._marks
+        if cache is None or cache[0] is not amounts or not 0 <= k - cache[1] < len(cache[2]):
+            held = np.flatnonzero(amounts)
+            rows = quotes.rows[k: k + _MARK_CHUNK]
+            close = self.close_ff[rows[:, None], held[None, :]]
+            values = cash + (close * amounts[held]).sum(axis=1)
+            cache = self._marks = (amounts, k, values.tolist())
+        return cache[2][k - cache[1]]
+
+    def _carry(self, steps: np.ndarray, quotes: StepQuotes, exact: Decimal | None) -> None:
+        """Move the breaker state through `steps` (Trader.step's `evaluate`), whose equity
+        is cash plus the holdings since the last fill at each close; `exact`: the last
+        step's Decimal equity when it was computed. In bulk while no breaker can fire."""
+        _, cash, amounts = self.changes[-1]  # no fill between the last change and `steps`
+        held = np.flatnonzero(amounts)
+        close = self.close_ff[quotes.rows[steps][:, None], held[None, :]]
+        equity = cash + (close * amounts[held]).sum(axis=1)
+        ts = quotes.ts_ms[steps]
+        self.evaluated = int(steps[-1])
+        assert self.state is not None
+        if not self._bulk_safe(equity, ts):
+            values = [Decimal(repr(value)) for value in equity.tolist()]
+            if exact is not None:
+                values[-1] = exact
+            for value, at in zip(values, ts.tolist()):
+                self.state = evaluate(self.state, value, at, False, self.settings.limits)[0]
+            return
+        state = self.state
+        day = int(utc_day_start_ms(int(ts[-1])))
+        if day > state.day_start_ms:
+            first = int(np.argmax(ts - ts % DAY_MS == day))
+            opening = exact if exact is not None and first == len(ts) - 1 else \
+                Decimal(repr(float(equity[first])))
+            state = _replaced(state, day_start_ms=day, day_start_equity=opening)
+        highest, peak = float(equity.max()), float(state.peak_equity)
+        # A float below the peak's float is a Decimal below the peak (rounding is monotonic).
+        if highest >= peak or (exact is not None and float(exact) >= peak):
+            top = Decimal(repr(highest))
+            if exact is not None and float(exact) >= highest:
+                top = exact
+            if top > state.peak_equity:
+                state = _replaced(state, peak_equity=top)
+        self.state = state
+
+    def _bulk_safe(self, equity: np.ndarray, ts: np.ndarray) -> bool:
+        """No mode can change over these steps, so `evaluate` would move only the day start
+        and the peak: HALTED (sticky); ACTIVE with the daily loss and drawdown clear of their
+        reduce levels; REDUCING with them clear of their halt levels and, at the first step
+        of each new UTC day (where REDUCING could lift), the drawdown still past its reduce
+        level. "Clear" by a float margin, so that the exact Decimal figures agree."""
+        state = self.state
+        assert state is not None
+        if state.mode is TradingMode.HALTED:
+            return True
+        if state.paused or state.anomaly_active or state.anomaly_reducing:
+            return False
+        limits, margin = self.settings.limits, 1e-6
+        reducing = state.mode is TradingMode.REDUCING
+        daily_level = float(limits.daily_loss_halt_pct if reducing
+                            else limits.daily_loss_reduce_pct) - margin
+        drawdown_level = float(limits.drawdown_halt_pct if reducing
+                               else limits.drawdown_reduce_pct) - margin
+        if len(equity) == 1 and int(ts[0]) - int(ts[0]) % DAY_MS <= state.day_start_ms:
+            value = float(equity[0])  # one step in the same day: no arrays
+            peak, opening = max(value, float(state.peak_equity)), float(state.day_start_equity)
+            return ((opening - value) / opening * 100 < daily_level
+                    and (peak - value) / peak * 100 < drawdown_level)
+        peak = np.maximum.accumulate(np.maximum(equity, float(state.peak_equity)))
+        if int(ts[-1]) - int(ts[-1]) % DAY_MS <= state.day_start_ms:  # all in the same day
+            opening = float(state.day_start_equity)
+            return bool(np.all((opening - equity) / opening * 100 < daily_level)
+                        and np.all((peak - equity) / peak * 100 < drawdown_level))
+        days = ts - ts % DAY_MS
+        day_start = np.full(equity.shape, float(state.day_start_equity))
+        new_day_first = []
+        for day in np.unique(days[days > state.day_start_ms]).tolist():
+            at = days == day
+            first = int(np.argmax(at))
+            new_day_first.append(first)
+            day_start[at] = equity[first]
+        daily = (day_start - equity) / day_start * 100
+        drawdown = (peak - equity) / peak * 100
+        stays_reducing = not reducing or bool(np.all(
+            drawdown[new_day_first] >= float(limits.drawdown_reduce_pct) + margin))
+        return bool(stays_reducing and np.all(daily < daily_level)
+                    and np.all(drawdown < drawdown_level))
+
+
+def _replaced(state: TradingState, **changes: Any) -> TradingState:
+    return replace(state, **changes)
