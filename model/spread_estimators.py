@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from model import libm
+
 #: Roll needs a covariance of successive changes, so at least two pairs of them.
 MIN_ROLL_PAIRS = 2
 _CS_DENOMINATOR = 3.0 - 2.0 * np.sqrt(2.0)
@@ -90,7 +92,7 @@ def corwin_schultz_spread(high: np.ndarray, low: np.ndarray, close: np.ndarray) 
     gamma = (np.maximum(high_1, high_2) - np.minimum(low_1, low_2)) ** 2
     alpha = ((np.sqrt(2.0 * beta) - np.sqrt(beta)) / _CS_DENOMINATOR
              - np.sqrt(gamma / _CS_DENOMINATOR))
-    spreads = 2.0 * np.expm1(alpha) / (1.0 + np.exp(alpha))
+    spreads = 2.0 * libm.expm1(alpha) / (1.0 + libm.exp(alpha))
     return float(np.mean(np.maximum(spreads, 0.0)))
 
 
@@ -137,4 +139,4 @@ def _log_prices(name: str, values: np.ndarray) -> np.ndarray:
         raise ValueError(f"{name} holds {bad.size} price(s) that are not positive and finite "
                          f"(first: {bad[0]}); drop those bars or set them to NaN")
     with np.errstate(invalid="ignore"):
-        return np.log(prices)
+        return libm.log(prices)

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from model import fills
+from model import fills, libm
 from model.fill_kernel import BUY, SELL
 from model.tape_fills import Tape, TouchOrders, replay
 
@@ -136,19 +136,19 @@ def fit_param(name: str, bars: Bars, orders: TouchOrders, tape_amount_share: flo
     scale finds it; a bound of FIT_RANGES comes back when even it cannot reach the target
     (for the queue: fills through the price ignore it)."""
     def share(log_value: float) -> float:
-        trial = with_param(params, name, float(np.exp(log_value)))
+        trial = with_param(params, name, float(libm.exp(log_value)))
         filled = predicted(bars, orders, horizon_ms, trial, tick, lot)
         return fill_rate(orders.amount, filled, lot).amount_share - tape_amount_share
 
     given = float(getattr(params, name))
-    at_given = share(float(np.log(given)))
+    at_given = share(float(libm.log(given)))
     if abs(at_given) <= FIT_TOLERANCE * tape_amount_share:
         return given, tape_amount_share + at_given
-    low, high = (float(np.log(bound)) for bound in FIT_RANGES[name])
+    low, high = (float(libm.log(bound)) for bound in FIT_RANGES[name])
     at_low, at_high = share(low), share(high)
     if at_low * at_high > 0:  # the target is out of reach: the nearer end
         best = low if abs(at_low) <= abs(at_high) else high
-        return float(np.exp(best)), tape_amount_share + min(at_low, at_high, key=abs)
+        return float(libm.exp(best)), tape_amount_share + min(at_low, at_high, key=abs)
     for _ in range(FIT_STEPS):
         middle = 0.5 * (low + high)
         at_middle = share(middle)
@@ -158,7 +158,7 @@ def fit_param(name: str, bars: Bars, orders: TouchOrders, tape_amount_share: flo
             high, at_high = middle, at_middle
     # the nearer end: lots make the share a staircase, whose step the middle may miss
     best, at_best = (low, at_low) if abs(at_low) < abs(at_high) else (high, at_high)
-    return float(np.exp(best)), tape_amount_share + at_best
+    return float(libm.exp(best)), tape_amount_share + at_best
 
 
 def sides() -> tuple[tuple[str, int], ...]:

@@ -72,6 +72,7 @@ class EnvConfig:
     maker_fee_bps: float = _FILLS.maker_fee_bps
     taker_fee_bps: float = _FILLS.taker_fee_bps
     max_volume_share: float = _FILLS.max_volume_share
+    through_volume_share: float = _FILLS.through_volume_share
     warmup_minutes: int = 1440  # minutes of history a symbol needs before an episode starts
     auto_reset: bool = True  # done envs restart at once (their obs is the new episode's)
     # Multiplies the reward (log-equity change + shaping) and nothing else: `info` (equity,
@@ -84,6 +85,7 @@ class EnvConfig:
     def fill_params(self) -> FillParams:
         """The fill model's knobs; everything not set here is the model's default."""
         return FillParams(max_volume_share=self.max_volume_share,
+                          through_volume_share=self.through_volume_share,
                           maker_fee_bps=self.maker_fee_bps, taker_fee_bps=self.taker_fee_bps)
 
 

@@ -24,12 +24,13 @@ from exchange.sim.fact_gap import WITHIN, GapRow, gap
 from exchange.sim.fact_panels import generated_panel, panel_from_folder
 from exchange.sim.market_params import MarketParams
 from exchange.sim.stylized_facts import MAX_ABS_LAG, StylizedFacts, stylized_facts
+from model import errors
 
 DEFAULT_SEED = 7
 MIN_REAL_MINUTES = 1440  # a day: below it the hourly and 4h statistics have nothing to say
 
 
-class SimReportError(ValueError):
+class SimReportError(errors.DataError, ValueError):
     """Inputs the report cannot measure; the message says which and what to pass instead."""
 
 

@@ -38,9 +38,10 @@ from exchange.sim.stylized_facts import (
     StylizedFacts,
     autocorrelation,
     carried_log_close,
+    pearson,
     stylized_facts,
 )
-from model import errors
+from model import errors, libm
 from model.market import MINUTE_MS
 from model.spread_estimators import roll_spread
 from model.timeframes import HOUR_MS
@@ -130,7 +131,7 @@ def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
     half_spread = np.array([roll_spread(panel.close[:, i]) / 2 for i in range(panel.coins)])
     hourly = _winsorized(_long_returns(panel, last))
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_volume = np.log(np.where(traded, panel.volume, np.nan))
+        log_volume = libm.log(np.where(traded, panel.volume, np.nan))
     deviation = log_volume - np.nanmean(log_volume, axis=0)
     return {"no_trade": no_trade, "zero": zero, "half_spread": np.nan_to_num(half_spread),
             "hourly_var": np.nanvar(hourly, axis=0, ddof=1),
@@ -186,7 +187,7 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
     """One round: move each parameter by the ratio of its real statistic to the simulated."""
     t, s, tc, sc = target, simulated, target_coins, simulated_coins
     no_trade = np.clip(np.asarray(params.no_trade_prob), 1e-4, 0.9)
-    logit = np.log(no_trade / (1 - no_trade)) + float(np.median(_logit(tc["no_trade"])
+    logit = libm.log(no_trade / (1 - no_trade)) + float(np.median(_logit(tc["no_trade"])
                                                                 - _logit(sc["no_trade"])))
     stale = (1 - np.asarray(params.quote_refresh_prob)) * _ratios(tc["zero"], sc["zero"])
     spearman = _ratio(t.volume_abs_return_spearman, s.volume_abs_return_spearman)
@@ -200,7 +201,7 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
             _ratios(tc["hourly_var"], sc["hourly_var"])), 1e-6, 0.5)),
         half_spread_bps=_tuple(np.clip(np.asarray(params.half_spread_bps)
                                        * _ratios(tc["half_spread"], sc["half_spread"]), 0, 500)),
-        no_trade_prob=_tuple(np.where(tc["no_trade"] > 0, 1 / (1 + np.exp(-logit)), 0.0)),
+        no_trade_prob=_tuple(np.where(tc["no_trade"] > 0, 1 / (1 + libm.exp(-logit)), 0.0)),
         quote_refresh_prob=_tuple(np.clip(1 - stale, 0.05, 1.0)),
         volume_shock_link=_tuple(np.clip(np.asarray(params.volume_shock_link) * spearman,
                                          0.0, MAX_VOLUME_LINK)),
@@ -282,7 +283,7 @@ def _one_factor(hourly: np.ndarray) -> tuple[np.ndarray, float]:
         for j in range(i + 1, coins):
             both = np.isfinite(hourly[:, i]) & np.isfinite(hourly[:, j])
             if both.sum() > 3 and hourly[both, i].std() > 0 and hourly[both, j].std() > 0:
-                rho[i, j] = rho[j, i] = np.corrcoef(hourly[both, i], hourly[both, j])[0, 1]
+                rho[i, j] = rho[j, i] = pearson(hourly[both, i], hourly[both, j])
     mean_rho = float(np.nanmean(rho)) if np.isfinite(rho).any() else 0.0
     if mean_rho <= 0:
         return np.ones(coins), 0.0
@@ -315,9 +316,9 @@ def _volume_moments(panel: Panel, moments: dict[str, np.ndarray]
     (from the lag-10 / lag-1 autocorrelation ratio) and its innovation sd."""
     traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
     with np.errstate(divide="ignore"):
-        log_volume = np.where(traded, np.log(np.where(traded, panel.volume, 1.0)), np.nan)
+        log_volume = np.where(traded, libm.log(np.where(traded, panel.volume, 1.0)), np.nan)
     level = np.nanmean(log_volume, axis=0)
-    relative = np.clip(np.exp(level - np.median(level)), 1e-6, 1e6)
+    relative = np.clip(libm.exp(level - np.median(level)), 1e-6, 1e6)
     acf1 = np.clip(np.nan_to_num(moments["volume_acf1"], nan=0.3), 0.05, 0.95)
     acf10 = np.clip(np.nan_to_num(moments["volume_acf10"], nan=0.1), 0.01, 0.95)
     persistence = np.clip((np.minimum(acf10, acf1) / acf1) ** (1 / 9), 0.5, 0.999)
@@ -386,7 +387,7 @@ def _ratios(target: np.ndarray, simulated: np.ndarray) -> float:
 
 def _logit(share: np.ndarray) -> np.ndarray:
     share = np.clip(share, 1e-4, 0.9)
-    return np.log(share / (1 - share))
+    return libm.log(share / (1 - share))
 
 
 def _tuple(values: np.ndarray) -> tuple[float, ...]:

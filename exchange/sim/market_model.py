@@ -83,7 +83,7 @@ def student_abs_mean(df: np.ndarray) -> np.ndarray:
     """E|x| of a unit-variance Student-t with `df` degrees of freedom."""
     df = np.asarray(df, float)
     log_ratio = np.array([math.lgamma((d + 1) / 2) - math.lgamma(d / 2) for d in df.ravel()])
-    raw = 2 * np.sqrt(df) * np.exp(log_ratio.reshape(df.shape)) / (math.sqrt(math.pi) * (df - 1))
+    raw = 2 * np.sqrt(df) * libm.exp(log_ratio.reshape(df.shape)) / (math.sqrt(math.pi) * (df - 1))
     return raw * np.sqrt((df - 2) / df)
 
 
@@ -111,9 +111,9 @@ class MarketModel:
         self._jump_prob, self._jump_size = coin("jump_prob"), coin("jump_size")
         self._half_spread = coin("half_spread_bps") * 1e-4
         refresh = np.clip(coin("quote_refresh_prob"), 0.01, 1 - 1e-9)
-        self._refresh_logit = np.log(refresh / (1 - refresh))
+        self._refresh_logit = libm.log(refresh / (1 - refresh))
         no_trade = np.clip(coin("no_trade_prob"), 1e-9, 0.95)
-        self._no_trade_logit = np.log(no_trade / (1 - no_trade))
+        self._no_trade_logit = libm.log(no_trade / (1 - no_trade))
         self._volume_base = libm.log(np.asarray(quote_volume_per_min, float)
                                      * coin("volume_level"))
         self._volume_phi, self._volume_noise = coin("volume_persistence"), coin("volume_noise")

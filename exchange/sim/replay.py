@@ -49,7 +49,7 @@ def estimated_spread_bps(spread: np.ndarray, mean_range: np.ndarray) -> np.ndarr
     x the bar's relative range and by a lognormal noise of mean exp(scale² / 2), so the
     estimate is divided by both means (the synthesis never quotes less than one tick). A
     symbol without an estimate (0: too few bars, no spread shown) keeps REPLAY_SPREAD_BPS."""
-    noise_mean = np.exp(NOISE_SCALES[0] ** 2 / 2.0)
+    noise_mean = libm.exp(NOISE_SCALES[0] ** 2 / 2.0)
     widening = (1.0 + SPREAD_RANGE_WIDENING * mean_range) * noise_mean
     return np.where(spread > 0, spread * 1e4 / widening, REPLAY_SPREAD_BPS)
 

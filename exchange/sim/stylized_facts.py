@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import stats
 
+from model import libm
 from model.market import MINUTE_MS
 from model.spread_estimators import bar_spreads
 from model.timeframes import HOUR_MS
@@ -187,7 +188,7 @@ def mean_cross_correlation(returns: np.ndarray) -> float:
     """The mean Pearson correlation over all pairs of coins, each pair over the rows where
     both have a return; NaN with fewer than two coins or no pair that varies."""
     coins = returns.shape[1]
-    correlations = [_pearson(returns[:, i], returns[:, j])
+    correlations = [pearson(returns[:, i], returns[:, j])
                     for i in range(coins) for j in range(i + 1, coins)]
     return _mean(np.array(correlations))
 
@@ -207,7 +208,7 @@ def hour_volume_profile(panel: Panel) -> np.ndarray:
 
 def profile_correlation(profile: np.ndarray, other: np.ndarray) -> float:
     """Pearson correlation of two hour-of-day profiles (NaN if either is flat or missing)."""
-    return _pearson(profile, other)
+    return pearson(profile, other)
 
 
 def hill_tail_index(standardized: np.ndarray) -> float:
@@ -220,7 +221,7 @@ def hill_tail_index(standardized: np.ndarray) -> float:
     tail = int(HILL_TAIL_SHARE * magnitudes.size)
     if tail < HILL_MIN_TAIL:
         return float("nan")
-    mean_log_excess = float(np.mean(np.log(magnitudes[:tail] / magnitudes[tail])))
+    mean_log_excess = float(np.mean(libm.log(magnitudes[:tail] / magnitudes[tail])))
     return 1.0 / mean_log_excess if mean_log_excess > 0 else float("nan")
 
 
@@ -236,7 +237,7 @@ def ks_distance(sample: np.ndarray, other: np.ndarray) -> float:
 def carried_log_close(close: np.ndarray) -> np.ndarray:
     """Log close carried forward over minutes without a bar; NaN before a coin's first bar."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        log_close = np.log(np.where(close > 0, close, np.nan))
+        log_close = libm.log(np.where(close > 0, close, np.nan))
     rows = np.arange(len(log_close))[:, None]
     last_seen = np.maximum.accumulate(np.where(np.isfinite(log_close), rows, -1), axis=0)
     carried = log_close[np.maximum(last_seen, 0), np.arange(log_close.shape[1])]
@@ -303,7 +304,7 @@ def _standardized(returns: np.ndarray) -> np.ndarray:
     return np.concatenate(pooled) if pooled else np.empty(0)
 
 
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+def pearson(x: np.ndarray, y: np.ndarray) -> float:
     """Pearson correlation over the positions where both are finite; NaN if either is flat
     there or fewer than three such positions."""
     both = np.isfinite(x) & np.isfinite(y)

@@ -29,11 +29,12 @@ def make_player(seed: int = 0, names: tuple[str, ...] = OBSERVATION_NAMES) -> Pl
     return Player.create(len(names), len(ACTIONS), hidden=(16,), feature_names=names, seed=seed)
 
 
-def env_after(data: MarketData, actions: list[str], max_volume_share: float = 0.1
-              ) -> tuple[BatchedEnv, np.ndarray, dict]:
+def env_after(data: MarketData, actions: list[str], max_volume_share: float = 0.1,
+              through_volume_share: float = 1.0) -> tuple[BatchedEnv, np.ndarray, dict]:
     """One env on SYMBOL_INDEX, stepped through the named actions; its last observation."""
     env = BatchedEnv(data, 1, EnvConfig(horizon_minutes=60, warmup_minutes=100,
                                         max_volume_share=max_volume_share,
+                                        through_volume_share=through_volume_share,
                                         auto_reset=False), seed=0)
     start = max(int(env._first_start[SYMBOL_INDEX]), data.warmup_minutes)
     obs = env.reset(np.array([start]), np.array([SYMBOL_INDEX]))
@@ -90,8 +91,10 @@ def test_holding_observation_equals_the_env(data: MarketData) -> None:
 
 
 def test_partly_filled_resting_order_observation_equals_the_env(data: MarketData) -> None:
-    # A thin volume share, so the generated market's deep bars fill the buy only in part.
-    env, expected, totals = env_after(data, ["HOLD", "HOLD", "BUY-1"], max_volume_share=0.0005)
+    # Thin volume shares (at the price and through it: a trade through the price fills an
+    # order whole by default, ADR-087), so the generated market's deep bars fill it in part.
+    env, expected, totals = env_after(data, ["HOLD", "HOLD", "BUY-1"], max_volume_share=0.0005,
+                                      through_volume_share=0.0005)
     assert env._has_order[0] and 0 < env._remaining[0] < env._amount[0], "partial fill wanted"
     assert expected[-5] == 1.0 and 0 < expected[-2] < 1  # has_buy, order_filled_share
     np.testing.assert_allclose(live_obs(data, env, totals), expected, rtol=1e-5, atol=2e-4)
