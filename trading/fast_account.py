@@ -7,7 +7,8 @@ and lot grids (`model.instruments.float_to_grid`), each fill's fee rounded up, a
 the whole lots the account can pay, positions and round trips by `state.projection`. The
 matching itself is the one fill model (`model.fills.match`), called per bar with the open
 orders of the symbols that have one. trading/ sits below exchange/ in the layering, so this
-mirrors the broker's bookkeeping rather than importing it; the parity test
+mirrors the broker's bookkeeping rather than importing it, except the settlement both take
+from model/settlement.py (fee rounding, what a buy can pay); the parity test
 (tests/integration/test_fast_backtest_parity.py) holds the two to the same fills.
 
 Fills happen only on bars with open orders, so this is Python, not compiled.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
@@ -37,12 +38,12 @@ from model.orders import (
     Rejected,
     RejectReason,
 )
+from model.settlement import FEE_QUANTUM, payable_buy
 from risk.gate import PortfolioView
 from strategies.policy import Holding, RestingOrder
 from trading.performance import RoundTrip
 from trading.positions import Position
 
-FEE_QUANTUM = Decimal("0.00000001")  # the paper broker's: fees round up to this
 _BPS = Decimal(10_000)
 _SIDES = {Side.BUY: fills.BUY, Side.SELL: fills.SELL}
 _FILTER_REASONS = {"PRICE_FILTER": RejectReason.PRICE_FILTER, "LOT_SIZE": RejectReason.LOT_SIZE,
@@ -274,8 +275,9 @@ class FastAccount:
             if amount <= 0:
                 continue
             if request.side is Side.BUY:
-                amount, fee = _payable(order, amount, price, rate, instrument.lot,
-                                       self.free(instrument.quote))
+                amount, fee, prepaid = payable_buy(amount, price, rate, instrument.lot,
+                                                  order.reserved + self.free(instrument.quote))
+                order.fee_prepaid += prepaid
                 if amount <= 0:
                     break
             else:
@@ -343,21 +345,3 @@ def _on_grid(price: float, amount: float, tick: Decimal,
         return None
     exact = float_to_grid(price, tick), float_to_grid(amount, lot)
     return exact if exact[0] > 0 and exact[1] >= 0 else None
-
-
-def _payable(order: _Order, amount: Decimal, price: Decimal, rate: Decimal, lot: Decimal,
-             free: Decimal) -> tuple[Decimal, Decimal]:
-    """exchange.brokers.sim._payable: the amount and fee the account can pay."""
-    can_pay = order.reserved + free
-    notional = price * amount
-    fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
-    if notional + fee > can_pay:
-        for spare in (Decimal(0), FEE_QUANTUM):
-            lots = ((can_pay - spare) / (price * (1 + rate)) / lot).to_integral_value(ROUND_FLOOR)
-            amount = max(Decimal(0), min(amount, lots * lot))
-            notional = price * amount
-            fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
-            if notional + fee <= can_pay:
-                break
-    order.fee_prepaid += fee - notional * rate
-    return amount, fee

@@ -18,7 +18,7 @@ import logging
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
@@ -41,10 +41,10 @@ from model.orders import (
     Rejected,
     RejectReason,
 )
+from model.settlement import FEE_QUANTUM, payable_buy
 
 log = logging.getLogger(__name__)
 
-FEE_QUANTUM = Decimal("0.00000001")  # fees are rounded up to this many quote units
 _BPS = Decimal(10_000)
 _SIDES = {Side.BUY: fills.BUY, Side.SELL: fills.SELL}
 _FILTER_REASONS = {
@@ -445,7 +445,9 @@ class PaperBroker:
                 continue
             if request.side is Side.BUY:
                 free = self._wallet.free().get(instrument.quote, Decimal(0))
-                amount, fee = _payable(order, amount, price, rate, instrument.lot, free)
+                amount, fee, prepaid = payable_buy(amount, price, rate, instrument.lot,
+                                                  order.reserved + free)
+                order.fee_prepaid += prepaid
                 if amount <= 0:
                     break  # the account cannot pay another lot
             else:
@@ -474,34 +476,8 @@ def _budget(order: _Order) -> float:
     """What a buy may still spend at exact fees: its reservation plus the fee rounding it
     already prepaid (sells are limited by their amount). Not shaved for float safety: with
     equal maker and taker fees the reservation is exactly the cost, and a shave of 1e-12 left
-    the last lot of a 1,000+ lot order unaffordable; `_payable` keeps the exact books within
+    the last lot of a 1,000+ lot order unaffordable; `payable_buy` keeps the exact books within
     what the account has instead."""
     if order.request.side is Side.SELL:
         return math.inf
     return float(order.reserved + order.fee_prepaid)
-
-
-def _payable(
-    order: _Order, amount: Decimal, price: Decimal, rate: Decimal, lot: Decimal, free: Decimal
-) -> tuple[Decimal, Decimal]:
-    """A buy fill's amount and fee (rounded up to the quantum) such that the account can
-    pay them, and books the fee rounding the order prepaid.
-
-    The order's reservation pays first; the wallet's free quote pays the rest, which is
-    only fee rounding (each fill rounds its fee up, the reservation rounded the order's fee
-    up once) or a float overrun of the fill model's budget. Whatever neither can pay is cut
-    off in whole lots, so cash never goes negative.
-    """
-    can_pay = order.reserved + free
-    notional = price * amount
-    fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
-    if notional + fee > can_pay:
-        for spare in (Decimal(0), FEE_QUANTUM):  # the second leaves room for fee rounding
-            lots = ((can_pay - spare) / (price * (1 + rate)) / lot).to_integral_value(ROUND_FLOOR)
-            amount = max(Decimal(0), min(amount, lots * lot))
-            notional = price * amount
-            fee = (notional * rate).quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
-            if notional + fee <= can_pay:
-                break
-    order.fee_prepaid += fee - notional * rate
-    return amount, fee
