@@ -52,6 +52,7 @@ class FoldOutcome:
     fees: float  # quote
     traded_notional: float  # quote
     exposed_steps: int
+    selection: Selection | None = None  # `auto`'s choice on this fold (walkforward_auto.py)
 
     @property
     def key(self) -> tuple[int, str, int]:
@@ -62,6 +63,16 @@ class FoldOutcome:
         """Per-bar simple returns, the starting balance before the first sample."""
         previous = np.concatenate(([self.balance], self.equity[:-1]))
         return self.equity / previous - 1.0
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Selection:
+    """What `auto` chose on one fold from the candidates' runs on the fold's selection window
+    (the end of its training window): the policy it traded on the test window, or "flat"."""
+
+    picked: str
+    candidates: tuple[FoldOutcome, ...]  # each candidate's run on the selection window
+    unfit: tuple[tuple[str, str], ...] = ()  # (candidate, why it could not be fitted)
 
 
 def equity_per_row(equity_ms: np.ndarray, equity: np.ndarray, first_close_ms: int, bar_ms: int,

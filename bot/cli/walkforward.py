@@ -70,7 +70,8 @@ def walkforward(
                                          help="Bar size (default: the folder's only one)."),
     policies: str = typer.Option(..., "--policies",
                                  help="Comma-separated batch policies, e.g. sma,baseline,topk "
-                                      "(parameters: sma:fast=10:slow=40)."),
+                                      "(parameters: sma:fast=10:slow=40); auto chooses among "
+                                      "them inside every fold (auto:candidates=sma+baseline)."),
     train_days: float = typer.Option(..., "--train-days", help="Training window, days."),
     test_days: float = typer.Option(..., "--test-days",
                                     help="Test window, days (the folds roll by it)."),
@@ -218,4 +219,25 @@ def tables(result: Any) -> list[Table | str]:
     line = (f"PBO (CSCV, {pbo.n_splits} blocks, {pbo.n_configurations} configurations): "
             f"{pbo.pbo:.1%}; probability of loss of the in-sample best {pbo.probability_of_loss:.1%}"
             if pbo is not None else f"PBO not computed: {report.pbo_problem}")
-    return [per_fold, overall, line]
+    return [per_fold, *selection_tables(result), overall, line]
+
+
+def selection_tables(result: Any) -> list[Table]:
+    """Per `auto` policy: what it picked on each fold and seed, and every candidate's return
+    and Sharpe on that fold's selection window (the end of its training window)."""
+    from bot.research.walkforward_auto import selections_json
+
+    shown = []
+    bar_ms = result.folds[0].bar_ms if result.folds else 0
+    for label, rows in selections_json(result.outcomes, bar_ms).items():
+        table = Table(title=f"{label}: the pick per fold (candidates on the selection window "
+                            "of the training data, after fees; flat when none beat flat)")
+        for column in ("fold", "seed", "picked", "candidates: return / Sharpe", "not fitted"):
+            table.add_column(column, justify="right" if column in ("fold", "seed") else "left")
+        for row in rows:
+            figures = ", ".join(f"{name} {_pct(f['total_return'])} / {_num(f['sharpe'])}"
+                                for name, f in row["candidates"].items())
+            table.add_row(str(row["fold"] + 1), str(row["seed"]), row["picked"], figures,
+                          ", ".join(row["unfit"]) or "–")
+        shown.append(table)
+    return shown

@@ -43,6 +43,7 @@ from trading.walkforward_report import (
 RAY_CONNECT_TIMEOUT_S = 10.0
 BTC_BASE = "BTC"
 FLAT, BTC_HOLD, EW_HOLD = "flat", "btc_buyhold", "ew_buyhold"
+AUTO = "auto"  # not a batch policy: the selection among them (walkforward_auto.py)
 
 
 class WalkForwardError(errors.ConfigError, ValueError):
@@ -192,6 +193,10 @@ def fast_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
     the rows before the test, no row after it exists for it."""
     from trading.fast_backtest import run_fast
 
+    if task.policy.name == AUTO:  # the selection itself, inside this task (walkforward_auto.py)
+        from bot.research.walkforward_auto import auto_evaluator
+
+        return auto_evaluator(grid, task, fast_evaluator)
     fold = task.fold
     universe = symbol_columns(grid, task.policy.symbols)
     policy = seeded_policy(task)
@@ -218,14 +223,18 @@ def fast_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
 def check_policies(specs: Sequence[PolicySpec]) -> None:
     """Refuse a policy the fast backtester cannot batch, or parameters it does not take,
     before any data is loaded (inside a Ray task the error would come back wrapped)."""
+    from bot.research.walkforward_auto import auto_settings
     from trading.batch_policies import BATCH_POLICIES
 
-    unknown = [spec.name for spec in specs if spec.name not in BATCH_POLICIES]
+    unknown = [spec.name for spec in specs if spec.name not in (*BATCH_POLICIES, AUTO)]
     if unknown:
         raise WalkForwardError(f"--policies: no batch policy {', '.join(map(repr, unknown))};"
-                               f" choose among {', '.join(sorted(BATCH_POLICIES))}")
+                               f" choose among {', '.join(sorted(BATCH_POLICIES))} or {AUTO}")
     for spec in specs:
-        batch_policy(spec.name, dict(spec.params))
+        if spec.name == AUTO:
+            auto_settings(dict(spec.params))
+        else:
+            batch_policy(spec.name, dict(spec.params))
 
 
 def seeded_policy(task: WalkForwardTask) -> Any:
@@ -380,17 +389,24 @@ def run_walkforward(grid: BarGrid, folds: Sequence[Fold], asked: Sequence[Policy
                     ray: RayChoice | None = None, progress: Progress | None = None,
                     n_boot: int = 2_000) -> WalkForwardResult:
     """The whole study: run (with the benchmarks), record the configurations in the trials
-    registry at `trials_path`, and compute the report. Nothing is recorded if a task fails."""
+    registry at `trials_path`, and compute the report. Nothing is recorded if a task fails.
+    An `auto` policy's candidates are trials too, one per candidate."""
     from bot.research.trials import TrialRegistry
+    from bot.research.walkforward_auto import candidate_trials
 
     policies = with_benchmarks(asked, grid.symbols)
     outcomes = walk_forward(grid, folds, policies, seeds=seeds, balance=balance,
                             settings=settings, evaluate=evaluate, ray=ray, progress=progress)
     sharpes = {name: per_bar_sharpe(out_of_sample_returns(runs))
                for name, runs in by_policy(outcomes).items()}
+    trials = [(spec.label, {**spec.configuration(), **fold_settings}, sharpes[spec.label])
+              for spec in policies]
+    for spec in policies:
+        if spec.name == AUTO:
+            trials += candidate_trials([o for o in outcomes if o.policy == spec.label],
+                                       {**spec.configuration(), **fold_settings})
     with TrialRegistry(trials_path) as registry:
-        registry.record(scope, [(spec.label, {**spec.configuration(), **fold_settings},
-                                 sharpes[spec.label]) for spec in policies])
+        registry.record(scope, trials)
         n_trials, trial_sharpes = registry.trial_count(scope), registry.trial_sharpes(scope)
     report = summarize(outcomes, grid.bar_ms, n_trials=n_trials, trial_sharpes=trial_sharpes,
                        n_boot=n_boot, seed=min(seeds, default=0))
@@ -399,7 +415,10 @@ def run_walkforward(grid: BarGrid, folds: Sequence[Fold], asked: Sequence[Policy
 
 
 def result_json(result: WalkForwardResult) -> dict[str, Any]:
-    """The `--json` object: `folds`, `policies` (label -> figures with `ci`), `pbo`."""
+    """The `--json` object: `folds`, `policies` (label -> figures with `ci`), `pbo`, and
+    `selections` (auto's pick per fold and seed, with each candidate's selection figures)."""
+    from bot.research.walkforward_auto import selections_json
+
     report = result.report
     return {"folds": [fold.as_dict() for fold in result.folds],
             "policies": {label: {**summary.as_dict(),
@@ -407,4 +426,6 @@ def result_json(result: WalkForwardResult) -> dict[str, Any]:
                                                    if p.label == label)}
                          for label, summary in report.policies.items()},
             "pbo": report.pbo_dict(), "n_trials": report.n_trials, "seeds": list(result.seeds),
-            "trial_scope": result.scope}
+            "trial_scope": result.scope,
+            "selections": selections_json(result.outcomes, result.folds[0].bar_ms
+                                          if result.folds else 0)}
