@@ -30,3 +30,19 @@ def test_env_kernel_carries_the_stamp_of_the_code_it_inlines() -> None:
     assert expected == env_kernel.INLINED_SOURCES_SHA256, (
         f"model/fill_kernel.py or rl/account.py changed: set INLINED_SOURCES_SHA256 = "
         f'"{expected}" in rl/env_kernel.py, so numba recompiles the env step')
+
+
+PORTFOLIO_INLINED = ("model/fill_kernel.py", "rl/account.py", "rl/env_kernel.py",
+                     "rl/portfolio_risk.py")
+
+
+def test_portfolio_kernel_carries_the_stamp_of_the_code_it_inlines() -> None:
+    from rl import portfolio_kernel
+
+    digest = hashlib.sha256()
+    for name in PORTFOLIO_INLINED:
+        digest.update((ROOT / name).read_bytes())
+    expected = digest.hexdigest()[:16]
+    assert expected == portfolio_kernel.INLINED_SOURCES_SHA256, (
+        f"{', '.join(PORTFOLIO_INLINED)} changed: set INLINED_SOURCES_SHA256 = "
+        f'"{expected}" in rl/portfolio_kernel.py, so numba recompiles the portfolio step')
