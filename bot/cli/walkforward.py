@@ -85,11 +85,19 @@ def walkforward(
     use_ray: bool = typer.Option(False, "--ray", help="Fan out on a local Ray (all CPUs)."),
     ray_address: str | None = typer.Option(None, "--ray-address",
                                            help="Fan out on this Ray cluster (HOST:PORT)."),
+    record: bool = typer.Option(False, "--record",
+                                help="Record each policy's verdict for its market (exchange, "
+                                     "quote, timeframe): what the daemon's policy = \"auto\" "
+                                     "trades on."),
+    exchange: str | None = typer.Option(None, "--exchange",
+                                        help="With --record: the exchange the bars came from "
+                                             "(default: the folder name's first word)."),
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
     """Walk-forward: fit on each training window, test once after fees; tables, deflated
     Sharpe and PBO beside flat, BTC and equal-weight buy-and-hold."""
+    from bot.research import verdicts
     from bot.research import walkforward as runner
     from model.errors import ConfigError, DataError
 
@@ -100,7 +108,9 @@ def walkforward(
         raise fail("--ray starts a local Ray, --ray-address joins a cluster: give one", 2)
     specs = parse_policies(policies)
     start_ms, end_ms = parse_time(start), parse_time(end)
+    recorded: dict[str, Any] | None = None
     try:
+        source = verdicts.data_exchange(data, exchange) if record else ""
         runner.check_policies(specs)
         grid = runner.study_grid(data, timeframe, start_ms, end_ms)
         folds = runner.grid_folds(grid, train_days, test_days, embargo_days)
@@ -115,6 +125,13 @@ def walkforward(
                 seeds=range(seeds), balance=balance or config.trading.starting_balance,
                 settings=runner.fast_settings(config, grid.bar_ms), ray=ray,
                 progress=progress)
+        if record:
+            quote = runner.btc_pair(grid.symbols)[len(runner.BTC_BASE):]
+            market = verdicts.market_id(source, quote, tf)
+            path = DataDir(config.data_dir).walkforward_trials
+            count = verdicts.record_verdicts(
+                path, verdicts.result_verdicts(result, market, data, tf))
+            recorded = {"market": market, "verdicts": count, "path": str(path)}
     except runner.RayUnavailable as exc:
         raise fail(str(exc), 2) from None
     except (ConfigError, DataError) as exc:
@@ -122,8 +139,12 @@ def walkforward(
     console = _wide_stderr() if as_json else out
     for table in tables(result):
         console.print(table)
+    if recorded is not None:
+        console.print(f"recorded {recorded['verdicts']} verdicts for market "
+                      f"{recorded['market']} in {recorded['path']}")
     if as_json:
-        print(json.dumps(runner.result_json(result), allow_nan=False), flush=True)
+        print(json.dumps({**runner.result_json(result), "recorded": recorded},
+                         allow_nan=False), flush=True)
 
 
 def _wide_stderr() -> Console:

@@ -157,3 +157,44 @@ def test_cli_reports_the_pick_per_fold_and_counts_every_candidate_as_a_trial(
     # auto, flat, btc_buyhold, ew_buyhold, and auto's two candidates
     assert report["n_trials"] == 6
     assert "the pick per fold" in result.stderr and "buyhold" in result.stderr
+
+
+def test_cli_record_keeps_each_policys_verdict_under_the_data_market(tmp_path: Path) -> None:
+    from bot.research.verdicts import latest_verdicts
+
+    data = tmp_path / "binance_1h_planted"
+    write_bar_files(data, trending_grid(train_drift=0.002, test_drift=0.002))
+    config = tmp_path / "config.toml"
+    config.write_text('[app]\ndata_dir = "var"\n')
+    args = ["walkforward", "--data", str(data), "--policies", "auto:candidates=sma+buyhold,sma",
+            "--train-days", str(TRAIN_DAYS), "--test-days", str(TEST_DAYS), "--config",
+            str(config), "--json", "--record"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    recorded = json.loads(result.stdout.strip().splitlines()[-1])["recorded"]
+    assert recorded["market"] == "binance/USDT/1h" and recorded["verdicts"] == 5
+    verdicts = {v.policy: v for v in latest_verdicts(tmp_path / "var" /
+                                                     "walkforward_trials.sqlite",
+                                                     "binance/USDT/1h")}
+    assert set(verdicts) == {"auto:candidates=sma+buyhold", "sma", "flat", "btc_buyhold",
+                             "ew_buyhold"}
+    # sma never crossed: no return, so it did not beat flat; auto bought the rising coins
+    assert not verdicts["sma"].beat_flat and verdicts["sma"].plain
+    assert verdicts["auto:candidates=sma+buyhold"].beat_flat
+    assert not verdicts["btc_buyhold"].plain and verdicts["ew_buyhold"].plain
+    first = verdicts["sma"]
+    assert (first.folds, first.timeframe, first.n_trials) == (1, "1h", 7)
+    assert first.start_ms == START_MS + TRAIN_DAYS * 24 * HOUR_MS
+    assert first.end_ms == START_MS + DAYS * 24 * HOUR_MS
+
+
+def test_cli_record_without_a_known_exchange_exits_2_before_running(tmp_path: Path) -> None:
+    data = tmp_path / "bars"
+    write_bar_files(data, trending_grid(train_drift=0.002, test_drift=0.002))
+    config = tmp_path / "config.toml"
+    config.write_text('[app]\ndata_dir = "var"\n')
+    result = CliRunner().invoke(app, [
+        "walkforward", "--data", str(data), "--policies", "sma", "--train-days",
+        str(TRAIN_DAYS), "--test-days", str(TEST_DAYS), "--config", str(config), "--record"])
+    assert result.exit_code == 2 and "--exchange" in result.stderr
+    assert not (tmp_path / "var" / "walkforward_trials.sqlite").exists()
