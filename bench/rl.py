@@ -28,6 +28,9 @@ see there why), and the throughput figures best of `ROUNDS` runs, ours and SB3 a
    (not extrapolated); the market generation before it is reported separately.
 4. Policy inference: the live network's greedy forward pass on 500 symbols' observations in
    one call (p50/p99), beside one call per symbol. Target: <= 2 ms per decision step.
+5. Portfolio-network inference (bench/_rl_portfolio.py): `PortfolioPlayer.act` on one env of
+   500 coins x 60 features on one torch thread, all live and 10 % padded, alternating call
+   for call with the flat `Player.act` on 500 rows. Target: p99 <= 2 ms.
 
 Targets: env >= 5M steps/s, training >= 20k steps/s, one generation incl. a
 200-episode arena <= 10 minutes on 2 cores. Without stable-baselines3 the bench still runs
@@ -50,6 +53,7 @@ import numpy as np
 import torch
 from rich.markup import escape
 
+from bench._rl_portfolio import portfolio_inference
 from bench.common import console, rate, show
 
 SEED = 7
@@ -348,6 +352,7 @@ def run() -> dict[str, Any]:
                                              data)
         generation = _generation()
         inference = _inference()
+        portfolio = portfolio_inference(SEED)
     finally:
         torch.set_num_threads(previous_threads)
     load_after = round(os.getloadavg()[0], 2)
@@ -396,6 +401,19 @@ def run() -> dict[str, Any]:
            _met(inference_ok)],
           ["one call per symbol (baseline)", f"{inference['one_by_one_p50_ms']:.1f}", "-",
            "1x", ""]])
+    p = portfolio
+    show(f"Portfolio network inference (1 env x {p['coins']} coins x {p['coin_features']} "
+         f"features, {p['portfolio_features']} portfolio; 1 torch thread; {p['calls']} calls "
+         f"each, alternating)",
+         ["call", "p50 ms", "p99 ms", "vs flat p50", "target p99 <= 2 ms, both"],
+         [["PortfolioPlayer.act, all live", f"{p['portfolio_p50_ms']:.3f}",
+           f"{p['portfolio_p99_ms']:.3f}", f"{p['portfolio_vs_flat_p50']:.2f}x",
+           _met(p["met"])],
+          [f"PortfolioPlayer.act, {p['padded_share']:.0%} padded",
+           f"{p['portfolio_padded_p50_ms']:.3f}", f"{p['portfolio_padded_p99_ms']:.3f}",
+           f"{p['portfolio_padded_p50_ms'] / p['flat_p50_ms']:.2f}x", ""],
+          [f"flat Player.act, {p['coins']} rows (baseline)", f"{p['flat_p50_ms']:.3f}",
+           f"{p['flat_p99_ms']:.3f}", "1.00x", ""]])
     show("One generation incl. 200-episode arena (measured in full)",
          ["stage", "seconds"],
          [["market build (not counted)", f"{g['market_build_s']:.1f}"],
@@ -442,8 +460,9 @@ def run() -> dict[str, Any]:
                     "generation_s": TARGET_GENERATION_S,
                     "inference_p99_ms": TARGET_INFERENCE_MS},
         "inference": inference,
+        "portfolio_inference": portfolio,
         "met": {"env": env_ok, "train": train_ok, "generation": gen_ok,
-                "inference": inference_ok},
+                "inference": inference_ok, "portfolio_inference": portfolio["met"]},
     }
 
 
