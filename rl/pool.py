@@ -4,8 +4,8 @@ Why an interface this small: episode generation and the arena are embarrassingly
 (independent shards / players on pinned episodes), so all they need is "run these picklable
 tasks, give me the results in task order". `LocalPool` runs them here (the reference: tests,
 small runs, and the daemon's scheduled subprocess); `ProcessPool` runs them in local worker
-processes. A Ray pool (a later issue) is the same two methods over `ray.remote`, and neither
-`rl.selfplay` nor `rl.arena` changes. Results must not depend on the pool: every task carries
+processes; `RayPool` runs them as Ray tasks (a local Ray, or a cluster's address), and neither
+`rl.selfplay` nor the arenas change. Results must not depend on the pool: every task carries
 its own seed, and a test holds the in-process and process pools to identical results.
 """
 
@@ -61,6 +61,28 @@ class ProcessPool:
                                  initializer=_init_worker,
                                  initargs=(self.torch_threads,)) as executor:
             return list(executor.map(fn, tasks))
+
+
+class RayPool:
+    """Ray tasks (the scale-out engine: ADR-050's walk-forward fans out on it too). Joins
+    the Ray already initialized in this process, else starts one: local with `address`
+    None, or the cluster at `address`. Each task asks for one CPU; results come back in
+    task order. `fn` and the tasks must pickle, as for `ProcessPool`."""
+
+    def __init__(self, address: str | None = None, num_cpus: int | None = None) -> None:
+        self.address, self.num_cpus = address, num_cpus
+
+    def map(self, fn: Callable[[TaskT], ResultT], tasks: Sequence[TaskT]) -> list[ResultT]:
+        """Run the tasks on Ray; results in task order."""
+        if not tasks:
+            return []
+        import ray  # only when asked for: importing ray costs seconds
+
+        if not ray.is_initialized():
+            ray.init(address=self.address, num_cpus=None if self.address else self.num_cpus,
+                     include_dashboard=False, log_to_driver=False)
+        remote = ray.remote(num_cpus=1)(fn)
+        return list(ray.get([remote.remote(task) for task in tasks]))
 
 
 def make_pool(workers: int) -> WorkerPool:

@@ -96,7 +96,7 @@ class PortfolioEnv:
 
     def __init__(self, grid: MinuteGrid, market: FastMarket, settings: FastSettings,
                  n_envs: int, config: PortfolioConfig, seed: int,
-                 extra: np.ndarray | None = None) -> None:
+                 extra: np.ndarray | None = None, features: np.ndarray | None = None) -> None:
         if settings.bar_ms != grid.bar_ms:
             raise ValueError(f"settings are for {settings.bar_ms} ms bars, the grid has "
                              f"{grid.bar_ms} ms bars: FastSettings.from_config(config, bar_ms)")
@@ -110,12 +110,13 @@ class PortfolioEnv:
         self.action_names = action_names(config.offsets_ticks)
         self._rng = np.random.default_rng(seed)
         self._tradable = _dominant_quote_mask(market)
-        self._static(grid, market, settings, extra)
+        self._static(grid, market, settings, extra,
+                     features_from_history(grid) if features is None else features)
         self._allocate()
 
     # -- data the kernel reads ---------------------------------------------------------------
     def _static(self, grid: MinuteGrid, market: FastMarket, settings: FastSettings,
-                extra: np.ndarray | None) -> None:
+                extra: np.ndarray | None, features: np.ndarray) -> None:
         instruments = market.instruments
         self._tick = np.array([float(i.tick) for i in instruments])
         self._lot = np.array([float(i.lot) for i in instruments])
@@ -129,7 +130,7 @@ class PortfolioEnv:
         self._returns = _history_returns(self._close_ff, np.isfinite(grid.close),
                                          settings.return_history_bars)
         self._has_bar = np.isfinite(grid.close) & self._tradable[None, :]
-        columns = live_feature_columns(features_from_history(grid))
+        columns = live_feature_columns(features)
         self._obs_table = np.concatenate([columns, _cross_section_z(columns, self._has_bar)],
                                          axis=-1)
         if extra is not None:
@@ -271,6 +272,39 @@ class PortfolioEnv:
                                     portfolio.astype(np.float32), self._has_bar[rows].copy())
 
 
+@dataclass(frozen=True)
+class PortfolioEnvFactory:
+    """Builds `PortfolioEnv`s on one market (`factory(n_envs, seed)`): what the arena and
+    self-play hand to their workers (it pickles; the features are computed once per
+    process, on first use, and shared by every env it builds)."""
+
+    grid: MinuteGrid
+    market: FastMarket
+    settings: FastSettings
+    config: PortfolioConfig
+    extra: np.ndarray | None = None
+
+    def __call__(self, n_envs: int, seed: int) -> PortfolioEnv:
+        return PortfolioEnv(self.grid, self.market, self.settings, n_envs, self.config, seed,
+                            extra=self.extra, features=self.features())
+
+    def features(self) -> np.ndarray:
+        """`features_from_history(grid)`, computed once."""
+        cached = self.__dict__.get("_features")
+        if cached is None:
+            cached = features_from_history(self.grid)
+            object.__setattr__(self, "_features", cached)
+        return cached
+
+    def __getstate__(self) -> dict[str, object]:
+        state = dict(self.__dict__)
+        state.pop("_features", None)  # recomputed where it is used: smaller to ship
+        return state
+
+    def __setstate__(self, state: dict[str, object]) -> None:
+        self.__dict__.update(state)
+
+
 def _dominant_quote_mask(market: FastMarket) -> np.ndarray:
     """Coins quoted in the grid's most common quote asset: one account holds one currency."""
     quotes = [i.quote for i in market.instruments]
@@ -355,4 +389,4 @@ def _counts(settings: FastSettings) -> np.ndarray:
 
 
 __all__ = ["COIN_STATE", "PORTFOLIO_STATE", "PortfolioConfig", "PortfolioEnv",
-           "PortfolioObservation"]
+           "PortfolioEnvFactory", "PortfolioObservation"]
