@@ -86,6 +86,7 @@ class OpsRuntime:
     minute: int = 0
     stop_requests: list[str] = field(default_factory=list)
     notices: list[Notice] = field(default_factory=list)
+    policy_choice: Any = None  # the daemon's `auto` choice (bot/app/policy_choice.py)
 
     def now_ms(self) -> int:
         return START_MS + self.minute * MINUTE_MS

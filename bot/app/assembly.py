@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.app.live_health import watch_live_broker
 from bot.app.live_status import OrderFailures
+from bot.app.policy_choice import PolicyChoice, StayFlat, choose_policy, log_choice
 from bot.app.staleness import EntryPause, StreamWatch
 from bot.config import Config
 from bot.data_dir import DataDir
@@ -42,18 +43,19 @@ class BacktestError(errors.OperatorError):
     """The run cannot start as asked; the message says what to change."""
 
 
-def make_policy(name: str, config: Config, instruments: list[Instrument] | None = None) -> Policy:
+def make_policy(name: str, config: Config, instruments: list[Instrument] | None = None,
+                choice: PolicyChoice | None = None) -> Policy:
     """The named policy, with the config's knobs where it has them.
 
     "rl" trades the registry's best_player (data_dir/models.sqlite) and hot-swaps newer ones;
     before any model exists it falls back to "baseline" with a warning. "auto" (the default) is
-    "rl" when the registry's best model won its place in an arena, and "baseline" otherwise:
-    the freshly initialized v0000 that seeds self-play is "best" only because nothing was
-    compared yet, and must not trade on its own."""
+    `choice` (else `auto_choice`): "rl" when the registry's best model won its place in an
+    arena (the freshly initialized v0000 that seeds self-play is "best" only because nothing
+    was compared yet, and must not trade on its own), else the policy with the best
+    walk-forward verdict on the config's market, else "baseline" (bot/app/policy_choice.py;
+    whether it may open positions is `make_trader`'s `StayFlat`)."""
     if name == "auto":
-        name = "rl" if arena_winner_exists(config) else "baseline"
-        log.info("policy auto: %s", "rl (an arena-promoted best_player exists)" if name == "rl"
-                 else "baseline (no arena-promoted best_player yet)")
+        name = (choice or auto_choice(config)).policy
     if name == "rl":
         from rl.live_policy import RLPolicy, open_registry  # torch only when asked for
 
@@ -81,6 +83,13 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
             reprice_sell_after_s=config.trading.reprice_sell_after_s,
         )
     return POLICIES.create(name)
+
+
+def auto_choice(config: Config) -> PolicyChoice:
+    """What `policy = "auto"` trades on this config's market, logged."""
+    choice = choose_policy(config, arena_winner=arena_winner_exists(config))
+    log_choice(choice)
+    return choice
 
 
 def arena_winner_exists(config: Config) -> bool:
@@ -128,6 +137,7 @@ class DaemonParts:
     forecast: Any = None  # the forecast service, for a policy that reads it (rl)
     entry_pause: StreamWatch | None = None  # a silent market stream holds entries back
     live_broker: CcxtBroker | None = None  # app.mode = "live", started (bot/app/live.py)
+    policy_choice: PolicyChoice | None = None  # what "auto" trades and why (policy_choice.py)
 
 
 def operator_options(config: Config) -> TraderOptions:
@@ -181,13 +191,19 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
     symbol's relative spread for the paper broker's bar book (model/costs.py)."""
     tradable = tradable_instruments(instruments, quote_asset)
     anomaly = make_detector(config)  # None unless [anomaly] is on and a model loads
-    chosen = make_policy(policy, config, tradable) if isinstance(policy, str) else policy
+    choice = None
+    if isinstance(policy, str) and policy == "auto":
+        choice = daemon.policy_choice if daemon is not None else None
+        choice = choice or auto_choice(config)
+    chosen = make_policy(policy, config, tradable, choice) if isinstance(policy, str) else policy
     notifier = daemon.notifier if daemon is not None else None
     live = daemon.live_broker if daemon is not None else None
     if daemon is not None:
         chosen = with_policy_sources(config, chosen, daemon.forecast, anomaly, instruments)
-        if daemon.entry_pause is not None:
-            chosen = EntryPause(chosen, daemon.entry_pause)
+    if choice is not None and choice.stay_flat:  # live on an unproven policy: exits only
+        chosen = StayFlat(chosen, choice.reason)
+    if daemon is not None and daemon.entry_pause is not None:
+        chosen = EntryPause(chosen, daemon.entry_pause)
     failures = OrderFailures(lambda: notifier) if live is not None else None
     params = fill_params(config)
     execution = (execution_monitor(config, ledger, tradable, params, notifier, spreads)

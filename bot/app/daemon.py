@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import market_source
-from bot.app.assembly import DaemonParts, make_trader, tradable_instruments
+from bot.app.assembly import DaemonParts, auto_choice, make_trader, tradable_instruments
 from bot.app.forecast_service import forecast_service
+from bot.app.policy_choice import PolicyChoice
 from bot.app.staleness import StreamWatch, watch_daemon_feed
 from bot.config import Config
 from bot.data_dir import (
@@ -95,6 +96,7 @@ class Daemon:
         self.live_broker: Any = None  # a CcxtBroker when app.mode = "live" (bot/app/live.py)
         self.recovery: RecoveryReport | None = None  # the start's reconciliation (bot/app/reconcile.py)
         self.stream_watch: StreamWatch | None = None  # bot/app/staleness.py
+        self.policy_choice: PolicyChoice | None = None  # policy = "auto": what and why
         self.commands = commands.CommandLayer(self)  # the CLI (via control) and Telegram
         self.control = ControlServer(config.data_dir, self.commands, config.control.host,
                                      config.control.port)
@@ -158,11 +160,14 @@ class Daemon:
                     config, tradable_instruments(instruments, quote), self.ledger, self.sim)
             forecast = forecast_service(config, len(symbols), self.notifier)
             self.stream_watch = watch_daemon_feed(self, symbols)  # stale stream: REST, no entries
+            if config.trading.policy == "auto":  # per market, from the walk-forward verdicts
+                self.policy_choice = auto_choice(config)
             self.trader = make_trader(
                 config, instruments, self.ledger, policy=config.trading.policy,
                 quote_asset=quote, balance=Decimal(str(config.trading.starting_balance)),
                 daemon=DaemonParts(self.notifier, forecast=forecast,
-                                   entry_pause=self.stream_watch, live_broker=self.live_broker),
+                                   entry_pause=self.stream_watch, live_broker=self.live_broker,
+                                   policy_choice=self.policy_choice),
                 spreads=sim_spreads(self.sim) if self.sim is not None else None,
             )
             now_ms = self.sim.now_ms if self.sim is not None else wall_clock_ms()

@@ -144,7 +144,11 @@ def _print_status(result: dict[str, Any]) -> None:
     else:
         out.print("account: not started yet (fetching instruments and history)")
     from bot.app.live_status import live_lines  # reconciliation, stream, broker, refused orders
+    from bot.app.policy_choice import choice_line  # policy = "auto": the pick, or staying flat
 
+    choice = choice_line(result)
+    if choice:
+        out.print(choice, highlight=False)
     for line in live_lines(result):
         out.print(line, highlight=False)
     forecast = result.get("forecast")

@@ -127,7 +127,7 @@ def walkforward(
                 progress=progress)
         if record:
             quote = runner.btc_pair(grid.symbols)[len(runner.BTC_BASE):]
-            market = verdicts.market_id(source, quote, tf)
+            market = verdicts.market_id(source, quote, _timeframe_name(grid.bar_ms))
             path = DataDir(config.data_dir).walkforward_trials
             count = verdicts.record_verdicts(
                 path, verdicts.result_verdicts(result, market, data, tf))

@@ -14,6 +14,7 @@ from typing import Any
 
 from bot import formatting as fmt
 from bot.app.live_status import live_lines
+from bot.app.policy_choice import choice_line
 
 MAX_CHARS = 4000  # Telegram allows 4096; keep room for the cut line
 MAX_ROWS = 25
@@ -64,6 +65,9 @@ def _status(r: dict[str, Any]) -> list[str]:
     minute = (r.get("decisions") or {}).get("last_minute_open_ms")
     if minute is not None:
         lines.append(f"market time {_when(minute, '%Y-%m-%d %H:%M', r.get('clock'))}")
+    choice = choice_line(r)  # policy = "auto": the pick and its evidence, or staying flat
+    if choice:
+        lines.append(choice)
     lines += live_lines(r)  # reconciliation, stream, broker, refused orders
     lines += _market_data_lines(r.get("market_data") or {})
     if r["ranking"]:

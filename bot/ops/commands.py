@@ -87,7 +87,16 @@ def status(rt: Runtime) -> dict[str, Any]:
                      is not None else {"enabled": False}),
         # start-up reconciliation, stream watch, live broker, refused orders (bot/app/live_status.py)
         "live": live_status(rt),
+        # policy = "auto": what it trades on this market and on what evidence, or that it
+        # stays flat (bot/app/policy_choice.py); None for a policy named in the config
+        "policy_choice": policy_choice_status(rt),
     }
+
+
+def policy_choice_status(rt: Runtime) -> dict[str, Any] | None:
+    """The daemon's `auto` choice as plain data (a runtime without one: None)."""
+    choice = getattr(rt, "policy_choice", None)
+    return choice.as_dict() if choice is not None else None
 
 
 def market_data_status(engine: Any, feed: Any) -> dict[str, Any]:

@@ -131,6 +131,9 @@ def health(rt: Runtime) -> dict[str, Any]:
     state = rt.trader.state if rt.trader else None
     mode = state.mode.value if state else "ACTIVE"
     check("trading_state", mode != "HALTED", f"{mode}" + (f" ({state.reason})" if state else ""))
+    choice = getattr(rt, "policy_choice", None)  # policy = "auto" (bot/app/policy_choice.py)
+    if choice is not None:  # a live daemon that will not open positions needs its operator
+        check("policy", not choice.stay_flat, choice.reason)
     live = live_status(rt)  # reconciliation, stream, broker, failed cancels (bot/app/live_status.py)
     checks += live_checks(live)
     return {"ok": all(c["ok"] for c in checks), "checks": checks, "live": live}

@@ -166,6 +166,7 @@ class TelegramBot:
         if not await self._connect():
             return
         unsubscribe = self.runtime.notifier.subscribe(self._enqueue)
+        self._announce_staying_flat()
         try:
             await self.app.start()
             assert self.app.updater is not None
@@ -378,6 +379,12 @@ class TelegramBot:
                         exc.__class__.__name__)
 
     # --- notices ---------------------------------------------------------------------------------
+    def _announce_staying_flat(self) -> None:
+        """On start: a live `auto` that will not trade its unproven pick says so, and why."""
+        choice = getattr(self.runtime, "policy_choice", None)  # bot/app/policy_choice.py
+        if choice is not None and choice.stay_flat:
+            self._enqueue(Notice(NoticeKind.DAEMON, choice.reason, wall_ms(), choice.as_dict()))
+
     def _enqueue(self, notice: Notice) -> None:
         """Subscriber (runs inside the publisher): hold the notice for its batch, or for the
         immediate sender; never blocks, never raises."""

@@ -124,6 +124,7 @@ rest_url = "http://127.0.0.1:{port}"
 ws_url = "ws://127.0.0.1:{port}"
 quote_asset = "USDT"
 {FAST_LIVE}[trading]
+policy = "baseline"  # live "auto" stays flat without a walk-forward verdict (policy_choice.py)
 min_score = 0.0
 cancel_buy_after_s = 120.0
 reprice_sell_after_s = 300.0

@@ -44,6 +44,7 @@ speed = 120.0
 history_days = 1.2
 seed = 5
 [trading]
+policy = "baseline"  # live "auto" stays flat without a walk-forward verdict (policy_choice.py)
 min_score = 0.0
 # The calibrated market moves like Bittrex 2017-12 (a coin's day ~9 %): at the default 2 %
 # VaR the gate denies most entries, and this test needs orders flowing through the chaos.

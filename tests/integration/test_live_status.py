@@ -42,6 +42,8 @@ mode = "live"
 [exchange]
 source = "sim"
 quote_asset = "USDT"
+[trading]
+policy = "baseline"  # live "auto" stays flat without a walk-forward verdict (policy_choice.py)
 [sim]
 coins = 3
 history_days = 0.2

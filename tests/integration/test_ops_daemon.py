@@ -76,8 +76,13 @@ def test_operator_pauses_flattens_and_stops_the_daemon_from_cli_and_chat(tmp_pat
 
     async def scenario() -> str:
         async with bot_daemon(tmp_path, FAST, TOKEN, CHAT) as daemon:
-            await wait_status(config, lambda s: bool(s["trading"] and s["trading"]["positions"]),
-                              log=log)
+            status = await wait_status(
+                config, lambda s: bool(s["trading"] and s["trading"]["positions"]), log=log)
+            # policy = "auto" in paper mode without a walk-forward verdict: the baseline, as
+            # before, marked unproven (bot/app/policy_choice.py)
+            assert status["policy_choice"]["policy"] == "baseline"
+            assert status["policy_choice"]["reason"].startswith(
+                "unproven: no walk-forward verdict for market sim/USDT/1m")
             notices = await daemon.api.wait_sent("sendMessage", 1, CHAT, timeout_s=20)
             text = "\n".join(c.params["text"] for c in notices)
             assert "fill: BUY" in text or "filled: BUY" in text, text  # notifier -> chat

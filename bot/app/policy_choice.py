@@ -1,0 +1,145 @@
+"""`policy = "auto"`: trade, per market, the policy with the best walk-forward verdict, and
+never trade real money on one that lost to flat.
+
+The daemon's market id is its exchange source, quote asset and decision interval
+(`bot.research.verdicts.market_id`); `entasis walkforward --record` keeps verdicts under the
+same id. Among the newest verdicts for the market, of policies the daemon trades under the
+same name and defaults (baseline, sma, buyhold over the whole universe), the pick is the
+best Sharpe among those that beat flat (return > 0 and Sharpe > 0 after costs), else the
+best Sharpe of all: the walk-forward `auto`'s own rule. An arena-promoted RL model still
+goes first, as before: its arena verdict is its record.
+
+- paper: trade the pick (the baseline when there is no verdict, as before); unless it beat
+  flat it is marked "unproven", with its walk-forward figures, in `status` and `health`.
+- live: a pick that did not beat flat, or no verdict at all, is not traded: the daemon stays
+  flat (`StayFlat`: no new entries; exits, stops and cancels go on, so what it holds is still
+  managed) and says so in `status`, `health` and a Telegram notice on start.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.config import Config
+from bot.data_dir import DataDir
+from bot.research.verdicts import Verdict, latest_verdicts, market_id
+from model.timeframes import duration_text
+from strategies.baselines import POLICIES
+from strategies.policy import Action, DecisionView, Policy, PolicyAction
+
+log = logging.getLogger(__name__)
+
+FALLBACK = "baseline"  # what auto traded before verdicts existed
+RECORD_HINT = ("run `entasis walkforward --policies auto,baseline,sma,buyhold --record` on "
+               "this market's data")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyChoice:
+    """What `auto` trades and on what evidence: `policy` is the name `make_policy` builds;
+    `stay_flat` holds every new entry back (live, unproven); `reason` says it in one line."""
+
+    market: str
+    mode: str
+    policy: str
+    proven: bool
+    stay_flat: bool
+    reason: str
+    verdict: Verdict | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """For `status` and `health`."""
+        return {"market": self.market, "mode": self.mode, "policy": self.policy,
+                "proven": self.proven, "stay_flat": self.stay_flat, "reason": self.reason,
+                "verdict": self.verdict.as_dict() if self.verdict is not None else None}
+
+
+def daemon_market(config: Config) -> str:
+    """The market id of what this config trades: `binance/USDT/1m`."""
+    return market_id(config.exchange.source, config.trading.quote_asset,
+                     duration_text(config.trading.decision_timeframe.ms))
+
+
+def best_verdict(verdicts: Sequence[Verdict]) -> Verdict | None:
+    """The best Sharpe among the daemon-tradable verdicts that beat flat, else among all."""
+    tradable = [v for v in verdicts if v.plain and v.batch_policy in POLICIES.names]
+    pool = [v for v in tradable if v.beat_flat] or tradable
+    return max(pool, key=lambda v: (v.sharpe, v.policy), default=None)
+
+
+def choose_policy(config: Config, *, arena_winner: bool = False) -> PolicyChoice:
+    """What `auto` trades on this config's market, from the data dir's verdicts."""
+    market, mode = daemon_market(config), config.app.mode
+    if arena_winner:
+        return PolicyChoice(market, mode, "rl", True, False,
+                            "rl: an arena-promoted best_player (its arena record)")
+    verdict = best_verdict(latest_verdicts(DataDir(config.data_dir).walkforward_trials, market))
+    if verdict is None:
+        what = f"no walk-forward verdict for market {market}"
+        if mode == "live":
+            return PolicyChoice(market, mode, FALLBACK, False, True,
+                                f"live: staying flat — {what}; {RECORD_HINT}")
+        return PolicyChoice(market, mode, FALLBACK, False, False,
+                            f"unproven: {what}; trading {FALLBACK}")
+    figures = verdict.figures_text()
+    name = verdict.batch_policy
+    if verdict.beat_flat:
+        return PolicyChoice(market, mode, name, True, False,
+                            f"{name}: best walk-forward policy, beat flat: {figures}", verdict)
+    if mode == "live":
+        return PolicyChoice(market, mode, name, False, True,
+                            f"live: staying flat — best walk-forward policy {name} lost to "
+                            f"flat: {figures}", verdict)
+    return PolicyChoice(market, mode, name, False, False,
+                        f"unproven: best walk-forward policy {name} lost to flat: {figures}",
+                        verdict)
+
+
+class StayFlat:
+    """A policy wrapper: every BUY becomes a HOLD with the reason, so no position is opened;
+    sells, stops and cancels pass through, so what is held is still managed and exited."""
+
+    def __init__(self, policy: Policy, reason: str) -> None:
+        self.inner = policy
+        self.reason = reason
+        self.name = policy.name
+        self.entries_held = 0
+
+    @property
+    def version(self) -> str | None:
+        """The inner policy's."""
+        return self.inner.version
+
+    def between_steps(self, feature_symbols: Sequence[str]) -> None:
+        self.inner.between_steps(feature_symbols)
+
+    def attach_sources(self, forecast: object | None, anomaly: object | None) -> None:
+        self.inner.attach_sources(forecast, anomaly)
+
+    def decide(self, view: DecisionView) -> list[PolicyAction]:
+        actions = self.inner.decide(view)
+        held = sum(a.action is Action.BUY for a in actions)
+        if not held:
+            return actions
+        self.entries_held += held
+        return [replace(a, action=Action.HOLD, reason=self.reason)
+                if a.action is Action.BUY else a for a in actions]
+
+
+def choice_line(status: dict[str, Any]) -> str | None:
+    """The `status` answer's line about `auto`'s choice (None without one): the reason,
+    which says "live: staying flat" or "unproven" where it must."""
+    choice = status.get("policy_choice")
+    if not choice:
+        return None
+    return (choice["reason"] if choice["stay_flat"] or not choice["proven"]
+            else f"policy {choice['reason']}")
+
+
+def log_choice(choice: PolicyChoice) -> None:
+    """One log line: a warning unless the pick is proven."""
+    level = logging.INFO if choice.proven else logging.WARNING
+    log.log(level, "policy auto on %s: %s", choice.market, choice.reason)
