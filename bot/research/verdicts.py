@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS verdicts (
     start_ms INTEGER NOT NULL,      -- first test window's start
     end_ms INTEGER NOT NULL,        -- last test window's end (exclusive)
     recorded_ms INTEGER NOT NULL,
+    sharpe_ci_low REAL,             -- the Sharpe's 95 % stationary-bootstrap interval
+    sharpe_ci_high REAL,
     PRIMARY KEY (market, policy, recorded_ms)
 )
 """
@@ -90,6 +92,8 @@ class Verdict:
     start_ms: int
     end_ms: int
     recorded_ms: int = 0
+    sharpe_ci_low: float | None = None  # 95 % bootstrap interval of `sharpe`
+    sharpe_ci_high: float | None = None
 
     @property
     def plain(self) -> bool:
@@ -103,7 +107,10 @@ class Verdict:
 
     def figures_text(self) -> str:
         """`Sharpe -2.98, return -58.7 %, max DD 58.8 %, 9 folds on binance_1h_2017-2022`."""
-        return (f"Sharpe {self.sharpe:.2f}, return {self.total_return:+.1%}, max DD "
+        interval = (f" (95 % CI {self.sharpe_ci_low:.2f} to {self.sharpe_ci_high:.2f})"
+                    if self.sharpe_ci_low is not None and self.sharpe_ci_high is not None
+                    else "")
+        return (f"Sharpe {self.sharpe:.2f}{interval}, return {self.total_return:+.1%}, max DD "
                 f"{self.max_drawdown:.1%}, deflated Sharpe {self.deflated_sharpe:.3f}, "
                 f"{self.folds} folds on {Path(self.data).name} ({self.timeframe})")
 
@@ -126,7 +133,9 @@ def result_verdicts(result: Any, market: str, data: Path, timeframe: str) -> lis
             total_return=_finite(overall.total_return), max_drawdown=_finite(overall.max_drawdown),
             beat_flat=beats_flat(overall.total_return, overall.sharpe), folds=len(folds),
             n_trials=report.n_trials, data=str(data.resolve()), timeframe=timeframe,
-            start_ms=start_ms, end_ms=end_ms))
+            start_ms=start_ms, end_ms=end_ms,
+            sharpe_ci_low=_finite_or_none(summary.intervals["sharpe"].low),
+            sharpe_ci_high=_finite_or_none(summary.intervals["sharpe"].high)))
     return verdicts
 
 
@@ -135,13 +144,17 @@ def _finite(value: float) -> float:
     return float(value) if math.isfinite(value) else 0.0
 
 
+def _finite_or_none(value: float) -> float | None:
+    return float(value) if math.isfinite(value) else None
+
+
 def record_verdicts(path: Path, verdicts: Iterable[Verdict], now_ms: int | None = None) -> int:
     """Add `verdicts` to the file at `path` in one transaction; returns how many."""
     now = time.time_ns() // 1_000_000 if now_ms is None else now_ms
     rows = [(v.market, v.policy, v.batch_policy, json.dumps(dict(v.params), sort_keys=True),
              int(v.whole_universe), v.sharpe, v.deflated_sharpe, v.total_return,
              v.max_drawdown, int(v.beat_flat), v.folds, v.n_trials, v.data, v.timeframe,
-             v.start_ms, v.end_ms, now) for v in verdicts]
+             v.start_ms, v.end_ms, now, v.sharpe_ci_low, v.sharpe_ci_high) for v in verdicts]
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         conn = sqlite3.connect(path, isolation_level=None)
@@ -149,7 +162,7 @@ def record_verdicts(path: Path, verdicts: Iterable[Verdict], now_ms: int | None 
             conn.execute(SCHEMA)
             with conn:
                 conn.execute("BEGIN IMMEDIATE")
-                conn.executemany(f"INSERT OR REPLACE INTO verdicts VALUES ({', '.join('?' * 17)})",
+                conn.executemany(f"INSERT OR REPLACE INTO verdicts VALUES ({', '.join('?' * 19)})",
                                  rows)
         finally:
             conn.close()
@@ -184,10 +197,11 @@ def latest_verdicts(path: Path, market: str) -> list[Verdict]:
 
 def _verdict(row: Sequence[Any]) -> Verdict:
     (market, policy, batch_policy, params, whole, sharpe, deflated, total_return, drawdown,
-     beat_flat, folds, n_trials, data, timeframe, start_ms, end_ms, recorded_ms) = row
+     beat_flat, folds, n_trials, data, timeframe, start_ms, end_ms, recorded_ms, ci_low,
+     ci_high) = row
     return Verdict(market, policy, batch_policy, json.loads(params), bool(whole), sharpe,
                    deflated, total_return, drawdown, bool(beat_flat), folds, n_trials, data,
-                   timeframe, start_ms, end_ms, recorded_ms)
+                   timeframe, start_ms, end_ms, recorded_ms, ci_low, ci_high)
 
 
 def data_exchange(data: Path, exchange: str | None) -> str:

@@ -184,6 +184,10 @@ def test_cli_record_keeps_each_policys_verdict_under_the_data_market(tmp_path: P
     assert not verdicts["btc_buyhold"].plain and verdicts["ew_buyhold"].plain
     first = verdicts["sma"]
     assert (first.folds, first.timeframe, first.n_trials) == (1, "1h", 7)
+    winner = verdicts["auto:candidates=sma+buyhold"]  # its Sharpe's bootstrap interval too
+    assert winner.sharpe_ci_low is not None and winner.sharpe_ci_high is not None
+    assert winner.sharpe_ci_low <= winner.sharpe <= winner.sharpe_ci_high
+    assert f"Sharpe {winner.sharpe:.2f} (95 % CI" in winner.figures_text()
     assert first.start_ms == START_MS + TRAIN_DAYS * 24 * HOUR_MS
     assert first.end_ms == START_MS + DAYS * 24 * HOUR_MS
 
