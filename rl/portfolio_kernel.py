@@ -46,9 +46,11 @@ from rl.portfolio_risk import (
     ACTIVE,
     HALTED,
     LIMIT_TOLERANCE,
+    add_holding,
     breaker_step,
+    candidate_var_es,
+    held_pnl,
     is_dust,
-    post_trade_var_es,
 )
 
 parallel_jit = njit(cache=True, error_model="numpy", nogil=True, parallel=True)
@@ -56,7 +58,7 @@ parallel_jit = njit(cache=True, error_model="numpy", nogil=True, parallel=True)
 #: rl/portfolio_risk.py, whose compiled code this module inlines (see rl/env_kernel.py's
 #: INLINED_SOURCES_SHA256: changing this line retires numba's stale on-disk cache of this
 #: module; tests/unit/test_numba_cache_stamp.py says the value).
-INLINED_SOURCES_SHA256 = "f2020f06b6a00ad5"
+INLINED_SOURCES_SHA256 = "b88bac13f6918722"
 
 # Indices of the float knobs in `knobs` (one array instead of twenty arguments).
 (K_MAX_VOLUME_SHARE, K_THROUGH_VOLUME_SHARE, K_MAKER_BPS, K_TAKER_BPS, K_GROWTH, K_SPREAD_TICKS,
@@ -105,7 +107,9 @@ def step_portfolios(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars:
         level_amount = np.zeros(levels)
         scratch = np.empty((3, levels))
         values = np.zeros(n_coins)
-        selected = np.zeros(n_coins, np.bool_)
+        # The holdings' P&L per history row, once per step (`fresh[0]`: still valid).
+        pnl, complete = np.empty(history_rows), np.empty(history_rows, np.bool_)
+        fresh = np.zeros(1, np.bool_)
         losses = np.empty(history_rows)
         for b in range(chunk * n_envs // chunks, (chunk + 1) * n_envs // chunks):
             active = not finished[b]
@@ -117,7 +121,7 @@ def step_portfolios(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars:
                 decide(b, row, actions, offsets, close_ff, returns, knobs, counts, tick, lot,
                        min_qty, min_notional, spread, cash, equity, mode, pos, has_order,
                        side, price, amount, remaining, queue, reserved, fee_prepaid,
-                       worst_fee, reserve, values, selected, losses)
+                       worst_fee, reserve, values, pnl, complete, fresh, losses)
                 # -- every resting order meets its coin's next bar ---------------------------
                 for j in range(n_coins):
                     event = j * length + row + 1
@@ -198,7 +202,7 @@ def step_portfolios(chunks: int, actions: np.ndarray, offsets: np.ndarray, bars:
                 finished[b] = True
 
 
-@njit(cache=True, error_model="numpy", nogil=True, inline="always")
+@njit(cache=True, error_model="numpy", nogil=True)
 def decide(b: int, row: int, actions: np.ndarray, offsets: np.ndarray, close_ff: np.ndarray,
            returns: np.ndarray, knobs: np.ndarray, counts: np.ndarray, tick: np.ndarray,
            lot: np.ndarray, min_qty: np.ndarray, min_notional: np.ndarray, spread: np.ndarray,
@@ -206,16 +210,20 @@ def decide(b: int, row: int, actions: np.ndarray, offsets: np.ndarray, close_ff:
            has_order: np.ndarray, side: np.ndarray, price: np.ndarray, amount: np.ndarray,
            remaining: np.ndarray, queue: np.ndarray, reserved: np.ndarray,
            fee_prepaid: np.ndarray, worst_fee: float, reserve: float, values: np.ndarray,
-           selected: np.ndarray, losses: np.ndarray) -> None:
+           pnl: np.ndarray, complete: np.ndarray, fresh: np.ndarray,
+           losses: np.ndarray) -> None:
     """Portfolio b's actions at the close of `row`, coin by coin (step 1 of the module
     docstring). Every check reads the account as the previous coin's action left it."""
     n_coins = actions.shape[1]
+    fresh[0] = False  # a new portfolio and row: the holdings' P&L is computed when needed
     for j in range(n_coins):
         is_buy, is_sell, offset_index, cancel_side = decode_action(actions[b, j],
                                                                    offsets.shape[0])
         sells = is_sell and pos[b, j] > 0
         replaced = (cancel_side != 0 and cancel_side == side[b, j]) or is_buy or sells
         if replaced and has_order[b, j]:
+            if side[b, j] == BUY:
+                fresh[0] = False  # a pending buy left the holdings
             has_order[b, j] = False
             reserved[b, j] = 0.0
         close = close_ff[row, j]
@@ -223,12 +231,16 @@ def decide(b: int, row: int, actions: np.ndarray, offsets: np.ndarray, close_ff:
             limit = (np.rint(close / tick[j]) + offsets[offset_index]) * tick[j]
             size = entry_size(b, j, row, limit, close_ff, returns, knobs, counts, tick, lot,
                               min_qty, min_notional, cash, equity, pos, has_order, side, price,
-                              remaining, reserved, reserve, values, selected, losses)
+                              remaining, reserved, reserve, values, pnl, complete, fresh,
+                              losses)
             need = ceil_quantum(size * limit * (1 + worst_fee))
             if size > 0 and not need > free_cash(b, cash, has_order, side, reserved):
                 has_order[b, j], side[b, j], price[b, j] = True, BUY, limit
                 amount[b, j] = remaining[b, j] = size
                 queue[b, j], fee_prepaid[b, j], reserved[b, j] = np.nan, 0.0, need
+                if fresh[0]:  # a new pending buy joined the holdings
+                    add_holding(pnl, complete, returns, row + 1, counts[C_HISTORY_ROWS], j,
+                                size * limit)
         elif sells and mode[b] != HALTED and np.isfinite(close):
             width = spread_width(spread[j], close, tick[j], knobs[K_SPREAD_TICKS])
             limit = (np.rint(close / tick[j]) + width - offsets[offset_index]) * tick[j]
@@ -257,8 +269,8 @@ def entry_size(b: int, j: int, row: int, limit: float, close_ff: np.ndarray,
                lot: np.ndarray, min_qty: np.ndarray, min_notional: np.ndarray,
                cash: np.ndarray, equity: np.ndarray, pos: np.ndarray, has_order: np.ndarray,
                side: np.ndarray, price: np.ndarray, remaining: np.ndarray,
-               reserved: np.ndarray, reserve: float, values: np.ndarray, selected: np.ndarray,
-               losses: np.ndarray) -> float:
+               reserved: np.ndarray, reserve: float, values: np.ndarray, pnl: np.ndarray,
+               complete: np.ndarray, fresh: np.ndarray, losses: np.ndarray) -> float:
     """The amount `risk.gate._check_entry` approves for a buy of coin j at `limit`, or 0
     when it denies: position count, sizing, minimums, cash, post-trade VaR and ES."""
     n_coins = pos.shape[1]
@@ -287,16 +299,16 @@ def entry_size(b: int, j: int, row: int, limit: float, close_ff: np.ndarray,
         return 0.0
     if notional * reserve > free_cash(b, cash, has_order, side, reserved):
         return 0.0
-    for m in range(n_coins):  # open_symbols() without dust rules, plus the candidate
-        selected[m] = values[m] != 0.0 or m == j
-    values[j] += notional
-    # `returns` starts with `rows` unknown rows: grid row r is its row r + rows, so the
-    # window of rows (row - rows, row] starts at row + 1.
-    var, es, normal_var, observations = post_trade_var_es(
-        values, selected, returns, row + 1, counts[C_HISTORY_ROWS], equity[b],
-        knobs[K_CONFIDENCE],
-        knobs[K_VAR_SCALE], knobs[K_NORMAL_Z], losses)
-    values[j] -= notional
+    # The holdings are open_symbols() without dust rules (values != 0). `returns` starts
+    # with `rows` unknown rows: grid row r is its row r + rows, so the window of rows
+    # (row - rows, row] starts at row + 1.
+    rows = counts[C_HISTORY_ROWS]
+    if not fresh[0]:
+        held_pnl(values, returns, row + 1, rows, pnl, complete)
+        fresh[0] = True
+    var, es, normal_var, observations = candidate_var_es(
+        pnl, complete, returns, row + 1, rows, j, notional, equity[b], knobs[K_CONFIDENCE],
+        knobs[K_VAR_SCALE], knobs[K_NORMAL_Z], knobs[K_PARAMETRIC] > 0, losses)
     if observations < counts[C_MIN_OBSERVATIONS]:
         return 0.0
     var_frac = normal_var if knobs[K_PARAMETRIC] > 0 else var

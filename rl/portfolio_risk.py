@@ -10,9 +10,11 @@ function each, in the order the gate applies them, for the compiled step
   and the drawdown, HALTED sticky, REDUCING lifted only at a new UTC day with no breaker
   firing;
 - `is_dust`: `risk.gate.is_dust` (a holding too small to sell does not hold a position slot);
-- `post_trade_var_es`: `risk.var.post_trade_risk`'s historical VaR and Acerbi-Tasche ES (and
-  the normal VaR), as fractions of equity, over the complete rows of the return history for
-  the symbols held or being bought plus the candidate.
+- `held_pnl` + `candidate_var_es` (= `post_trade_var_es`): `risk.var.post_trade_risk`'s
+  historical VaR and Acerbi-Tasche ES (and the normal VaR), as fractions of equity, over the
+  complete rows of the return history for the symbols held or being bought plus the
+  candidate; the holdings' P&L per row is computed once per step and each candidate adds
+  its own column to it.
 
 The parity test (tests/integration/test_portfolio_parity.py) holds the env, and so these
 rules, to the fast backtester, which runs the gate itself. Floats where the gate has
@@ -70,54 +72,92 @@ def is_dust(amount: float, mark: float, lot: float, min_qty: float, min_notional
 
 
 @inline_jit
-def post_trade_var_es(values: np.ndarray, selected: np.ndarray, returns: np.ndarray,
-                      first: int, rows: int, equity: float, confidence: float, scale: float,
-                      normal_z: float, losses: np.ndarray) -> tuple[float, float, float, int]:
+def held_pnl(values: np.ndarray, returns: np.ndarray, first: int, rows: int,
+             pnl: np.ndarray, complete: np.ndarray) -> None:
+    """Profit per history row of holding `values` [n] (quote; zero = not held) over
+    `returns[first:first + rows]`, into `pnl[:rows]`, and whether the row is complete in
+    every held coin (`ReturnHistory.pnl` leaves the others out) into `complete[:rows]`.
+    Computed once per portfolio step and reused by each candidate (`candidate_var_es`)."""
+    held = np.flatnonzero(values != 0.0)
+    for i in range(rows):
+        total = 0.0
+        ok = True
+        for j in held:
+            x = returns[first + i, j]
+            if not np.isfinite(x):
+                ok = False
+                break
+            total += values[j] * x
+        pnl[i], complete[i] = total, ok
+
+
+@inline_jit
+def add_holding(pnl: np.ndarray, complete: np.ndarray, returns: np.ndarray, first: int,
+                rows: int, column: int, value: float) -> None:
+    """`held_pnl` after `value` more of coin `column` joined the holdings, in place (a new
+    pending buy), instead of recomputing every held coin."""
+    for i in range(rows):
+        x = returns[first + i, column]
+        if np.isfinite(x):
+            pnl[i] += value * x
+        else:
+            complete[i] = False
+
+
+@inline_jit
+def candidate_var_es(pnl: np.ndarray, complete: np.ndarray, returns: np.ndarray, first: int,
+                     rows: int, column: int, notional: float, equity: float,
+                     confidence: float, scale: float, normal_z: float, parametric: bool,
+                     losses: np.ndarray) -> tuple[float, float, float, int]:
     """(historical VaR, historical ES, normal VaR) as fractions of `equity`, and the number
-    of complete rows, of holding `values` [n] (quote; the candidate's notional already
-    added) in the columns where `selected`, over `returns[first:first + rows]` (simple
-    returns per bar, NaN = unknown). A row with an unknown return in a selected column is
-    left out, as `ReturnHistory.pnl` does. VaR is the k-th smallest loss, k = ceil(n c);
-    ES the Acerbi-Tasche mean of the worst 1 - c; the normal VaR z_c x the P&L's sample
-    std; all scaled by `scale` (the square-root-of-time factor) and divided by equity.
-    `losses` is working space of at least `rows`."""
+    of complete rows, after adding `notional` of coin `column` to the holdings whose
+    `held_pnl` is given: `risk.var.post_trade_risk` over the same rows. VaR is the k-th
+    smallest loss, k = ceil(n c) (a partition, as `risk.var` takes it); ES the
+    Acerbi-Tasche mean of the worst 1 - c; the normal VaR (only when `parametric`) z_c x the
+    P&L's sample std; all scaled by `scale` (the square-root-of-time factor) and divided by
+    equity. `losses` is working space of at least `rows`."""
     n = 0
-    for r in range(first, first + rows):
-        pnl = 0.0
-        complete = True
-        for j in range(values.shape[0]):
-            if selected[j]:
-                x = returns[r, j]
-                if not np.isfinite(x):
-                    complete = False
-                    break
-                pnl += values[j] * x
-        if complete:
-            losses[n] = -pnl
+    for i in range(rows):
+        x = returns[first + i, column]
+        if complete[i] and np.isfinite(x):
+            losses[n] = -(pnl[i] + notional * x)
             n += 1
     if n < 2:
         return np.nan, np.nan, np.nan, n
-    ordered = np.sort(losses[:n])
+    normal_var = np.nan
+    if parametric:
+        mean = 0.0
+        for m in range(n):
+            mean += losses[m]
+        mean /= n
+        spread = 0.0
+        for m in range(n):
+            spread += (losses[m] - mean) ** 2
+        normal_var = normal_z * np.sqrt(spread / (n - 1)) * scale / equity
     k = min(n, max(1, int(np.ceil(n * confidence - 1e-9))))
+    part = np.partition(losses[:n], k - 1)
     boundary = max(0.0, k - n * confidence)
     if boundary < 1e-9:
         boundary = 0.0
+    var = part[k - 1]
     tail = 0.0
     for m in range(k, n):
-        tail += ordered[m]
-    var = ordered[k - 1]
+        tail += part[m]
     es = (tail + boundary * var) / (n * (1.0 - confidence))
-    mean = 0.0
-    for m in range(n):
-        mean += ordered[m]
-    mean /= n
-    spread = 0.0
-    for m in range(n):
-        spread += (ordered[m] - mean) ** 2
-    sigma = np.sqrt(spread / (n - 1))
-    per_equity = scale / equity
-    return var * per_equity, es * per_equity, normal_z * sigma * per_equity, n
+    return var * scale / equity, es * scale / equity, normal_var, n
 
 
-__all__ = ["ACTIVE", "DAY_MS", "HALTED", "LIMIT_TOLERANCE", "REDUCING", "breaker_step",
-           "is_dust", "post_trade_var_es"]
+@inline_jit
+def post_trade_var_es(values: np.ndarray, column: int, notional: float, returns: np.ndarray,
+                      first: int, rows: int, equity: float, confidence: float, scale: float,
+                      normal_z: float) -> tuple[float, float, float, int]:
+    """`held_pnl` then `candidate_var_es` in one call (with the normal VaR): the post-trade
+    figures of buying `notional` of `column` on top of `values`."""
+    pnl, complete, losses = np.empty(rows), np.empty(rows, np.bool_), np.empty(rows)
+    held_pnl(values, returns, first, rows, pnl, complete)
+    return candidate_var_es(pnl, complete, returns, first, rows, column, notional, equity,
+                            confidence, scale, normal_z, True, losses)
+
+
+__all__ = ["ACTIVE", "DAY_MS", "HALTED", "LIMIT_TOLERANCE", "REDUCING", "add_holding",
+           "breaker_step", "candidate_var_es", "held_pnl", "is_dust", "post_trade_var_es"]

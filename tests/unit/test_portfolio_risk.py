@@ -58,22 +58,32 @@ def test_post_trade_var_and_es_equal_risk_var_with_gaps(confidence: float) -> No
     expected = post_trade_risk(held, equity, ReturnHistory(symbols, returns, 1 / 24), "C2",
                                95.0, confidence, 1.0)
     values = np.zeros(n)
-    values[0], values[3], values[2] = 120.0, 80.0, 95.0
-    selected = values != 0
+    values[0], values[3] = 120.0, 80.0
     var, es, normal_var, observations = post_trade_var_es(
-        values, selected, returns, 0, rows, equity, confidence, scale,
-        NormalDist().inv_cdf(confidence), np.empty(rows))
+        values, 2, 95.0, returns, 0, rows, equity, confidence, scale,
+        NormalDist().inv_cdf(confidence))
     assert observations == expected.observations
     assert var == pytest.approx(expected.var_hist_frac, rel=1e-12)
     assert es == pytest.approx(expected.es_hist_frac, rel=1e-12)
     assert normal_var == pytest.approx(expected.var_param_frac, rel=1e-12)
 
 
+def test_adding_to_a_held_coin_counts_its_whole_value() -> None:
+    rng = np.random.default_rng(2)
+    returns = rng.normal(0, 0.01, (200, 3))
+    expected = post_trade_risk({"C0": 50.0, "C1": 30.0}, 1000.0,
+                               ReturnHistory(("C0", "C1", "C2"), returns, 1.0), "C1", 20.0)
+    var, es, _, observations = post_trade_var_es(
+        np.array([50.0, 30.0, 0.0]), 1, 20.0, returns, 0, 200, 1000.0, 0.95, 1.0, 1.645)
+    assert observations == expected.observations == 200
+    assert var == pytest.approx(expected.var_hist_frac, rel=1e-12)
+    assert es == pytest.approx(expected.es_hist_frac, rel=1e-12)
+
+
 def test_too_little_history_reports_its_count_and_no_figures() -> None:
     returns = np.full((50, 2), np.nan)
     returns[-1] = 0.01
     var, es, normal_var, observations = post_trade_var_es(
-        np.array([10.0, 0.0]), np.array([True, False]), returns, 0, 50, 100.0, 0.95, 1.0,
-        1.645, np.empty(50))
+        np.array([0.0, 0.0]), 0, 10.0, returns, 0, 50, 100.0, 0.95, 1.0, 1.645)
     assert observations == 1
     assert np.isnan(var) and np.isnan(es) and np.isnan(normal_var)
