@@ -21,7 +21,9 @@ from typing import Any
 import numpy as np
 import torch
 
-COINS, COIN_FEATURES, PORTFOLIO_FEATURES = 500, 60, 8
+# The portfolio env's own widths: live features and their cross-sectional z-scores plus the
+# coin's state; the portfolio state (rl/portfolio_env.py).
+COINS, COIN_FEATURES, PORTFOLIO_FEATURES = 500, 92, 9
 PADDED_SHARE = 0.1
 REPEATS, WARMUP = 1000, 30
 TARGET_P99_MS = 2.0

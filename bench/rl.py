@@ -28,6 +28,9 @@ see there why), and the throughput figures best of `ROUNDS` runs, ours and SB3 a
    (not extrapolated); the market generation before it is reported separately.
 4. Policy inference: the live network's greedy forward pass on 500 symbols' observations in
    one call (p50/p99), beside one call per symbol. Target: <= 2 ms per decision step.
+6. Portfolio self-play (bench/_rl_league.py): the portfolio env's coin-steps/s, training
+   coin-steps/s end to end and one generation with a 200-episode league. Targets: >= 50k
+   coin-steps/s, <= 10 minutes.
 5. Portfolio-network inference (bench/_rl_portfolio.py): `PortfolioPlayer.act` on one env of
    500 coins x 60 features on one torch thread, all live and 10 % padded, alternating call
    for call with the flat `Player.act` on 500 rows. Target: p99 <= 2 ms.
@@ -53,6 +56,7 @@ import numpy as np
 import torch
 from rich.markup import escape
 
+from bench._rl_league import league_figures, show_league
 from bench._rl_portfolio import portfolio_inference
 from bench.common import console, rate, show
 
@@ -353,6 +357,7 @@ def run() -> dict[str, Any]:
         generation = _generation()
         inference = _inference()
         portfolio = portfolio_inference(SEED)
+        league = league_figures()
     finally:
         torch.set_num_threads(previous_threads)
     load_after = round(os.getloadavg()[0], 2)
@@ -414,6 +419,7 @@ def run() -> dict[str, Any]:
            f"{p['portfolio_padded_p50_ms'] / p['flat_p50_ms']:.2f}x", ""],
           [f"flat Player.act, {p['coins']} rows (baseline)", f"{p['flat_p50_ms']:.3f}",
            f"{p['flat_p99_ms']:.3f}", "1.00x", ""]])
+    show_league(league, train["steps_per_s"])
     show("One generation incl. 200-episode arena (measured in full)",
          ["stage", "seconds"],
          [["market build (not counted)", f"{g['market_build_s']:.1f}"],
@@ -461,8 +467,11 @@ def run() -> dict[str, Any]:
                     "inference_p99_ms": TARGET_INFERENCE_MS},
         "inference": inference,
         "portfolio_inference": portfolio,
+        "portfolio_league": league,
         "met": {"env": env_ok, "train": train_ok, "generation": gen_ok,
-                "inference": inference_ok, "portfolio_inference": portfolio["met"]},
+                "inference": inference_ok, "portfolio_inference": portfolio["met"],
+                "portfolio_train": league["met"]["train"],
+                "portfolio_generation": league["met"]["generation"]},
     }
 
 
