@@ -44,6 +44,7 @@ RAY_CONNECT_TIMEOUT_S = 10.0
 BTC_BASE = "BTC"
 FLAT, BTC_HOLD, EW_HOLD = "flat", "btc_buyhold", "ew_buyhold"
 AUTO = "auto"  # not a batch policy: the selection among them (walkforward_auto.py)
+RL_PORTFOLIO = "rl_portfolio"  # not a batch policy: the league, trained per fold (walkforward_league.py)
 
 
 class WalkForwardError(errors.ConfigError, ValueError):
@@ -197,6 +198,10 @@ def fast_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
         from bot.research.walkforward_auto import auto_evaluator
 
         return auto_evaluator(grid, task, fast_evaluator)
+    if task.policy.name == RL_PORTFOLIO:  # the self-play league, inside this task
+        from bot.research.walkforward_league import league_evaluator
+
+        return league_evaluator(grid, task)
     fold = task.fold
     universe = symbol_columns(grid, task.policy.symbols)
     policy = seeded_policy(task)
@@ -224,15 +229,20 @@ def check_policies(specs: Sequence[PolicySpec]) -> None:
     """Refuse a policy the fast backtester cannot batch, or parameters it does not take,
     before any data is loaded (inside a Ray task the error would come back wrapped)."""
     from bot.research.walkforward_auto import auto_settings
+    from bot.research.walkforward_league import LeagueSettings
     from trading.batch_policies import BATCH_POLICIES
 
-    unknown = [spec.name for spec in specs if spec.name not in (*BATCH_POLICIES, AUTO)]
+    unknown = [spec.name for spec in specs
+               if spec.name not in (*BATCH_POLICIES, AUTO, RL_PORTFOLIO)]
     if unknown:
         raise WalkForwardError(f"--policies: no batch policy {', '.join(map(repr, unknown))};"
-                               f" choose among {', '.join(sorted(BATCH_POLICIES))} or {AUTO}")
+                               f" choose among {', '.join(sorted(BATCH_POLICIES))}, {AUTO} or "
+                               f"{RL_PORTFOLIO}")
     for spec in specs:
         if spec.name == AUTO:
             auto_settings(dict(spec.params))
+        elif spec.name == RL_PORTFOLIO:
+            LeagueSettings.parse(dict(spec.params))
         else:
             batch_policy(spec.name, dict(spec.params))
 

@@ -1,0 +1,156 @@
+"""`rl_portfolio` in a walk-forward: the portfolio self-play league, trained inside every fold.
+
+`--policies rl_portfolio[:generations=G:envs=B:horizon=H:episodes=E:hidden=W:penalty=P]`
+runs, in the fold's task (in-process or on Ray alike), the league of rl/portfolio_league.py
+on the fold's training window only: best_player's memory and current_player's PPO on its
+first three quarters, the league (best, past bests, flat, equal weight, momentum on the same
+episodes) on its last quarter. Then it trades the registry's best on the test window in the
+portfolio env, which the parity test holds to the fast backtester (same fills, fees and
+equity for the same actions), from the fold's own capital; if no candidate ever won its
+league, the best is the untrained network, which must not trade: the fold stays flat.
+
+No row at or after the training stop is read while training or judging; the test window is
+played once. The per-fold verdict (the version traded, or flat, and how many candidates were
+promoted) comes back as the outcome's `Selection`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from model import errors
+from strategies.features_batch import BarGrid
+from trading.fast_market import FastMarket, FastSettings, spreads_before
+from trading.folds import grid_rows
+from trading.walkforward_report import FoldOutcome, Selection
+
+RL_PORTFOLIO = "rl_portfolio"
+TRAIN_SHARE = 0.75  # of the training window: memory and PPO; the rest judges the league
+
+
+class LeagueSettingsError(errors.ConfigError, ValueError):
+    """`rl_portfolio` parameters that cannot run; the message says what to write."""
+
+
+@dataclass(frozen=True, slots=True)
+class LeagueSettings:
+    """What one fold's league runs: generations, envs, episode length (bars), league
+    episodes, network width and the reward's drawdown penalty."""
+
+    generations: int = 2
+    envs: int = 32
+    horizon: int = 168
+    episodes: int = 200
+    hidden: int = 64
+    penalty: float = 0.0
+
+    @classmethod
+    def parse(cls, params: Mapping[str, Any]) -> LeagueSettings:
+        known = {"generations": int, "envs": int, "horizon": int, "episodes": int,
+                 "hidden": int, "penalty": float}
+        unknown = sorted(set(params) - set(known))
+        if unknown:
+            raise LeagueSettingsError(
+                f"--policies {RL_PORTFOLIO}: no parameter {', '.join(map(repr, unknown))}; it "
+                f"takes {', '.join(f'{k}=N' for k in known)}")
+        try:
+            settings = cls(**{k: known[k](v) for k, v in params.items()})
+        except ValueError as exc:
+            raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: {exc}") from None
+        if min(settings.generations, settings.envs, settings.horizon, settings.episodes,
+               settings.hidden) < 1 or settings.penalty < 0:
+            raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: counts must be >= 1 and "
+                                      "penalty >= 0")
+        return settings
+
+
+def factory(grid: BarGrid, settings: FastSettings, warmup: int, horizon: int,
+            penalty: float) -> Any:
+    """A `PortfolioEnvFactory` on `grid`, spreads estimated from its warm-up rows."""
+    from rl.portfolio_env import PortfolioConfig, PortfolioEnvFactory
+
+    spread = spreads_before(grid, warmup) if settings.spread == "estimated" else None
+    config = PortfolioConfig(horizon_steps=horizon, warmup_rows=warmup, reward_scale=1000.0,
+                             drawdown_penalty=penalty)
+    return PortfolioEnvFactory(grid, FastMarket.from_grid(grid, spread=spread), settings,
+                               config)
+
+
+def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
+    """Train the league on the fold's training window, trade its best on the test window
+    (see the module docstring). `task` is the runner's `WalkForwardTask`."""
+    from bot.research.walkforward import symbol_columns
+    from rl.portfolio_league import PORTFOLIO_REGISTRY_FILE, LeagueConfig, run_league
+    from rl.portfolio_network import PortfolioPlayer
+    from rl.registry import ModelRegistry
+
+    chosen = LeagueSettings.parse(dict(task.policy.params))
+    fold, settings = task.fold, task.settings
+    universe = symbol_columns(grid, task.policy.symbols)
+    train_rows = fold.train_stop_row - fold.train_start_row
+    warmup = max(settings.limits.min_return_observations + 1, min(settings.return_history_bars,
+                                                                 train_rows // 8))
+    split = fold.train_start_row + int(train_rows * TRAIN_SHARE)
+    if split - fold.train_start_row < warmup + chosen.horizon + 1 or (
+            fold.train_stop_row - split < chosen.horizon + 1):
+        raise LeagueSettingsError(
+            f"fold {fold.index}: a training window of {train_rows} bars cannot hold "
+            f"{warmup} warm-up bars and {chosen.horizon}-bar episodes in both its training "
+            "and league parts; lengthen --train-days or pass a shorter horizon=")
+    train = factory(grid_rows(universe, fold.train_start_row, split), settings, warmup,
+                    chosen.horizon, chosen.penalty)
+    judge = factory(grid_rows(universe, split - warmup, fold.train_stop_row), settings, warmup,
+                    chosen.horizon, chosen.penalty)
+    config = LeagueConfig(n_envs=chosen.envs, hidden=(chosen.hidden, chosen.hidden),
+                          arena_episodes=chosen.episodes)
+    with (tempfile.TemporaryDirectory(prefix=f"league-fold{fold.index}-") as tmp,
+          ModelRegistry.open(Path(tmp) / PORTFOLIO_REGISTRY_FILE) as registry):
+        outcomes = run_league(registry, train, judge, Path(tmp),
+                              generations=chosen.generations, config=config, seed=task.seed)
+        best = registry.best()
+        assert best is not None  # run_league installs v0000 at least
+        player = None if best.version == "v0000" else PortfolioPlayer.load(best.path)
+        version = best.version
+    promoted = sum(o.promoted for o in outcomes)
+    picked = (f"{version} ({promoted} of {len(outcomes)} promoted)" if player is not None
+              else f"flat (0 of {len(outcomes)} promoted)")
+    return _trade_test_window(universe, task, player, picked)
+
+
+def _trade_test_window(universe: BarGrid, task: Any, player: Any, picked: str) -> FoldOutcome:
+    """One episode over the test window in the portfolio env, from the fold's training rows
+    as warm-up; equity at the close of each test bar, as the fast evaluator reports it."""
+    from rl.portfolio_arena import flat, greedy
+
+    fold, settings = task.fold, task.settings
+    rows = fold.test_stop_row - fold.test_start_row
+    window = grid_rows(universe, fold.train_start_row, fold.test_stop_row)
+    warmup = fold.test_start_row - fold.train_start_row
+    env_factory = factory(window, settings, warmup, rows - 1, 0.0)
+    env = env_factory(1, task.seed)
+    env.capital[:] = task.balance
+    policy = flat if player is None else greedy(player)
+    observation = env.reset(starts=np.array([warmup]))
+    equity, fees, traded, exposed = [float(task.balance)], 0.0, 0.0, 0
+    for _ in range(rows - 1):
+        observation, _, _, info = env.step(policy(observation, env))
+        equity.append(float(info["equity"][0]))
+        fees += float(info["fees"][0])
+        traded += float(info["turnover"][0])
+        exposed += int(observation.portfolio[0, 1] > 0)  # exposure column
+    first_close_ms = fold.open_ms(fold.test_start_row) + universe.bar_ms
+    return FoldOutcome(policy=task.policy.label, fold=fold.index, seed=task.seed,
+                       balance=task.balance,
+                       equity_ms=first_close_ms + universe.bar_ms * np.arange(rows,
+                                                                              dtype=np.int64),
+                       equity=np.asarray(equity), fees=fees, traded_notional=traded,
+                       exposed_steps=exposed, selection=Selection(picked=picked, candidates=()))
+
+
+__all__ = ["RL_PORTFOLIO", "LeagueSettings", "LeagueSettingsError", "league_evaluator"]
