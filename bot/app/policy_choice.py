@@ -33,8 +33,13 @@ from strategies.policy import Action, DecisionView, Policy, PolicyAction
 log = logging.getLogger(__name__)
 
 FALLBACK = "baseline"  # what auto traded before verdicts existed
-RECORD_HINT = ("run `entasis walkforward --policies auto,baseline,sma,buyhold --record` on "
-               "this market's data")
+
+
+def record_hint(market: str) -> str:
+    """How to give `market` a verdict: a recorded walk-forward on its bars."""
+    timeframe = market.rpartition("/")[2]
+    return (f"record one with `entasis walkforward --data FOLDER --timeframe {timeframe} "
+            "--policies auto,baseline,sma --record` on this market's bars")
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +86,7 @@ def choose_policy(config: Config, *, arena_winner: bool = False) -> PolicyChoice
         what = f"no walk-forward verdict for market {market}"
         if mode == "live":
             return PolicyChoice(market, mode, FALLBACK, False, True,
-                                f"live: staying flat — {what}; {RECORD_HINT}")
+                                f"live: staying flat — {what}; {record_hint(market)}")
         return PolicyChoice(market, mode, FALLBACK, False, False,
                             f"unproven: {what}; trading {FALLBACK}")
     figures = verdict.figures_text()

@@ -56,6 +56,7 @@ def test_live_without_a_verdict_stays_flat_and_says_how_to_get_one(tmp_path: Pat
     assert choice.stay_flat and not choice.proven
     assert choice.reason.startswith("live: staying flat — no walk-forward verdict")
     assert "entasis walkforward" in choice.reason and "--record" in choice.reason
+    assert "--timeframe 1m" in choice.reason  # the bars of the daemon's decision interval
 
 
 def test_the_best_verdict_that_beat_flat_is_traded_and_proven_in_either_mode(
