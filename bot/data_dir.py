@@ -138,6 +138,24 @@ class DataDir:
         return self.path / "selfplay.lock"
 
     @property
+    def portfolio_models(self) -> Path:
+        """The portfolio league's model registry (rl/portfolio_league.py), apart from
+        `models`, which the daemon's single-coin `rl` policy reads."""
+        from rl.registry import PORTFOLIO_REGISTRY_FILE
+
+        return self.path / PORTFOLIO_REGISTRY_FILE
+
+    @property
+    def league(self) -> Path:
+        """`entasis league`'s working folder (one folder per generation, resumable)."""
+        return self.path / "league"
+
+    @property
+    def league_lock(self) -> Path:
+        """Held by the one `entasis league` run on this directory."""
+        return self.path / "league.lock"
+
+    @property
     def walkforward_trials(self) -> Path:
         """Every configuration `entasis walkforward` ever ran, per data folder and timeframe
         (bot/research/trials.py): the deflated Sharpe ratio's trial count."""

@@ -258,15 +258,15 @@ class PortfolioEnv:
         free = self._cash - np.where(buying, self._reserved, 0.0).sum(axis=1)
         opened = ((self._pos > 0) | buying).sum(axis=1)
         slots = self.settings.limits.max_open_positions
-        with np.errstate(invalid="ignore"):
-            regime = np.nanmean(np.where(np.isnan(self._regime[rows]), np.nan,
-                                         self._regime[rows]), axis=1)
+        known = np.isfinite(self._regime[rows])
+        regime = (np.where(known, self._regime[rows], 0.0).sum(axis=1)
+                  / np.maximum(known.sum(axis=1), 1))
         portfolio = np.stack([
             free / self._equity, held.sum(axis=1) / self._equity,
             1.0 - self._equity / self._episode_peak, libm.log(self._equity / self.capital),
             (self._mode == REDUCING).astype(float), (self._mode == HALTED).astype(float),
             np.maximum(slots - opened, 0) / slots,
-            (self._t_end - self._t) / self.config.horizon_steps, np.nan_to_num(regime)],
+            (self._t_end - self._t) / self.config.horizon_steps, regime],
             axis=-1)
         return PortfolioObservation(np.ascontiguousarray(coins, np.float32),
                                     portfolio.astype(np.float32), self._has_bar[rows].copy())

@@ -36,9 +36,8 @@ from rl.portfolio_env import PortfolioEnvFactory
 from rl.portfolio_network import PortfolioPlayer
 from rl.portfolio_ppo import PortfolioMemory, collect, one_torch_thread, update
 from rl.ppo import PPOConfig
-from rl.registry import ModelRegistry
+from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
 
-PORTFOLIO_REGISTRY_FILE = "portfolio_models.sqlite"
 #: Told each stage a generation finished ("memory", "trained", "league"): progress bars, and
 #: the crash test's place to kill the process.
 StageHook = Callable[[str], None]

@@ -30,6 +30,9 @@ from state.ledger import Ledger
 
 #: The registry's file name in the data directory (bot.data_dir.DataDir.models uses it).
 REGISTRY_FILE = "models.sqlite"
+#: The portfolio league's registry (rl/portfolio_league.py): the same schema, a file of its
+#: own, so the daemon's single-coin `rl` policy never reads a portfolio model.
+PORTFOLIO_REGISTRY_FILE = "portfolio_models.sqlite"
 
 
 class ModelStatus(str, Enum):

@@ -2,13 +2,15 @@
 
 `common` holds what the groups share (the typer app, consoles, options, `fail`); `main` the
 daemon's own commands (run, status, backtest, config check, sim-server); each other module
-one group (models, service, forecast, ops, download, anomalies, ledger, walkforward, sim).
+one group (models, service, forecast, ops, download, anomalies, ledger, walkforward, sim,
+league).
 """
 
 from bot.cli import (
     anomalies,
     download,
     forecast,
+    league,
     ledger,
     main,
     models,
@@ -21,5 +23,5 @@ from bot.cli import (
 )
 from bot.cli.common import app
 
-__all__ = ["anomalies", "app", "download", "forecast", "ledger", "main", "models", "ops", "service",
+__all__ = ["anomalies", "app", "download", "forecast", "league", "ledger", "main", "models", "ops", "service",
            "sim", "sim_fills", "sim_model", "walkforward"]

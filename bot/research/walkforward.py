@@ -201,7 +201,7 @@ def fast_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
     if task.policy.name == RL_PORTFOLIO:  # the self-play league, inside this task
         from bot.research.walkforward_league import league_evaluator
 
-        return league_evaluator(grid, task)
+        return league_evaluator(symbol_columns(grid, task.policy.symbols), task)
     fold = task.fold
     universe = symbol_columns(grid, task.policy.symbols)
     policy = seeded_policy(task)

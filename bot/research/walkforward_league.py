@@ -84,15 +84,15 @@ def factory(grid: BarGrid, settings: FastSettings, warmup: int, horizon: int,
 
 def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
     """Train the league on the fold's training window, trade its best on the test window
-    (see the module docstring). `task` is the runner's `WalkForwardTask`."""
-    from bot.research.walkforward import symbol_columns
-    from rl.portfolio_league import PORTFOLIO_REGISTRY_FILE, LeagueConfig, run_league
+    (see the module docstring). `task` is the runner's `WalkForwardTask`; `grid` holds the
+    policy's symbols only."""
+    from rl.portfolio_league import LeagueConfig, run_league
     from rl.portfolio_network import PortfolioPlayer
-    from rl.registry import ModelRegistry
+    from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
 
     chosen = LeagueSettings.parse(dict(task.policy.params))
     fold, settings = task.fold, task.settings
-    universe = symbol_columns(grid, task.policy.symbols)
+    universe = grid  # the runner cut it to the policy's symbols
     train_rows = fold.train_stop_row - fold.train_start_row
     warmup = max(settings.limits.min_return_observations + 1, min(settings.return_history_bars,
                                                                  train_rows // 8))

@@ -1,0 +1,55 @@
+"""`entasis league`: portfolio self-play generations on a folder of bars, from the command line.
+
+A small hourly random walk in the shared CSV format; in-process (`--no-ray`: the Ray path of
+the same code is held to in-process results by tests/integration/test_portfolio_league.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bot.cli import app
+from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
+from tests.integration.test_walkforward import write_bar_files
+from tests.integration.test_walkforward_league import random_walk
+
+SMALL = ["--generations", "1", "--envs", "4", "--horizon", "24", "--episodes", "10",
+         "--hidden", "8", "--no-ray"]
+
+
+def invoke(tmp_path: Path, *extra: str) -> tuple[int, str, str]:
+    data = tmp_path / "bars"
+    if not data.exists():
+        write_bar_files(data, random_walk())
+    config = tmp_path / "config.toml"
+    config.write_text(f'[app]\ndata_dir = "{tmp_path / "var"}"\n')
+    result = CliRunner().invoke(app, ["league", "--data", str(data), "--timeframe", "1h",
+                                      "--config", str(config), *extra])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_a_generation_is_judged_and_recorded_in_the_portfolio_registry(tmp_path: Path) -> None:
+    code, stdout, stderr = invoke(tmp_path, *SMALL, "--json")
+    assert code == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    [generation] = summary["generations"]
+    assert generation["version"] == "v0001"
+    assert set(generation["players"]) == {"candidate", "best", "flat", "equal_weight",
+                                          "momentum"}
+    assert "league: memory" in stderr and "league: league" in stderr
+    with ModelRegistry.open(tmp_path / "var" / PORTFOLIO_REGISTRY_FILE) as registry:
+        record = registry.get("v0001")
+        assert record is not None and record.status.value in ("best", "rejected")
+        assert summary["best"] == registry.best().version  # type: ignore[union-attr]
+    # a second run goes on from the registry: the next candidate is v0002
+    code, stdout, _ = invoke(tmp_path, *SMALL, "--json")
+    assert code == 0 and json.loads(stdout.strip().splitlines()[-1])["generations"][0][
+        "version"] == "v0002"
+
+
+def test_too_few_bars_for_the_episodes_say_what_to_change(tmp_path: Path) -> None:
+    code, _, stderr = invoke(tmp_path, "--generations", "1", "--horizon", "2000", "--no-ray")
+    assert code == 2
+    assert "shorter --horizon" in stderr
