@@ -9,9 +9,10 @@ best Sharpe among those that beat flat (return > 0 and Sharpe > 0 after costs), 
 best Sharpe of all: the walk-forward `auto`'s own rule. An arena-promoted RL model still
 goes first, as before: its arena verdict is its record.
 
-- paper: trade the pick (the baseline when there is no verdict, as before); unless it beat
-  flat it is marked "unproven", with its walk-forward figures, in `status` and `health`.
-- live: a pick that did not beat flat, or no verdict at all, is not traded: the daemon stays
+- proven: the pick beat flat and its deflated Sharpe is at least `MIN_DEFLATED_SHARPE`.
+- paper: trade the pick (the baseline when there is no verdict, as before); unless it is
+  proven it is marked "unproven", with its walk-forward figures, in `status` and `health`.
+- live: a pick that is not proven, or no verdict at all, is not traded: the daemon stays
   flat (`StayFlat`: no new entries; exits, stops and cancels go on, so what it holds is still
   managed) and says so in `status`, `health` and a Telegram notice on start.
 """
@@ -33,6 +34,11 @@ from strategies.policy import Action, DecisionView, Policy, PolicyAction
 log = logging.getLogger(__name__)
 
 FALLBACK = "baseline"  # what auto traded before verdicts existed
+#: What "proven" takes besides beating flat on its point estimates: a deflated Sharpe ratio
+#: (the probability that the true Sharpe is above zero, counting every configuration tried on
+#: that data) of at least this. A positive Sharpe whose interval spans zero after a search of
+#: many configurations is luck as often as skill; live money waits for evidence (ADR-095).
+MIN_DEFLATED_SHARPE = 0.95
 
 
 def record_hint(market: str) -> str:
@@ -91,16 +97,18 @@ def choose_policy(config: Config, *, arena_winner: bool = False) -> PolicyChoice
                             f"unproven: {what}; trading {FALLBACK}")
     figures = verdict.figures_text()
     name = verdict.batch_policy
-    if verdict.beat_flat:
+    if verdict.beat_flat and verdict.deflated_sharpe >= MIN_DEFLATED_SHARPE:
         return PolicyChoice(market, mode, name, True, False,
                             f"{name}: best walk-forward policy, beat flat: {figures}", verdict)
+    why = ("lost to flat" if not verdict.beat_flat else
+           f"beat flat on its point estimates only (deflated Sharpe "
+           f"{verdict.deflated_sharpe:.3f} < {MIN_DEFLATED_SHARPE})")
     if mode == "live":
         return PolicyChoice(market, mode, name, False, True,
-                            f"live: staying flat — best walk-forward policy {name} lost to "
-                            f"flat: {figures}", verdict)
+                            f"live: staying flat — best walk-forward policy {name} {why}: "
+                            f"{figures}", verdict)
     return PolicyChoice(market, mode, name, False, False,
-                        f"unproven: best walk-forward policy {name} lost to flat: {figures}",
-                        verdict)
+                        f"unproven: best walk-forward policy {name} {why}: {figures}", verdict)
 
 
 class StayFlat:

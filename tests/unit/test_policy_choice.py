@@ -28,12 +28,12 @@ def config_in(data_dir: Path, mode: str = "paper", interval: str = "1m") -> Conf
 
 
 def record(config: Config, *verdicts: tuple[str, float, float], market: str | None = None,
-           params: dict | None = None) -> None:
+           params: dict | None = None, deflated: float = 0.01) -> None:
     """(policy, Sharpe, total return) verdicts for the config's market."""
     record_verdicts(DataDir(config.data_dir).walkforward_trials, [
         Verdict(market=market or daemon_market(config), policy=name, batch_policy=name,
                 params=params or {}, whole_universe=True, sharpe=sharpe,
-                deflated_sharpe=0.01, total_return=total, max_drawdown=0.2,
+                deflated_sharpe=deflated, total_return=total, max_drawdown=0.2,
                 beat_flat=sharpe > 0 and total > 0, folds=9, n_trials=7,
                 data="/data/binance_1h_2017-2022", timeframe="1h", start_ms=0, end_ms=1)
         for name, sharpe, total in verdicts])
@@ -62,13 +62,29 @@ def test_live_without_a_verdict_stays_flat_and_says_how_to_get_one(tmp_path: Pat
 def test_the_best_verdict_that_beat_flat_is_traded_and_proven_in_either_mode(
         tmp_path: Path) -> None:
     config = config_in(tmp_path, "live")
-    record(config, ("baseline", -2.98, -0.587), ("sma", 0.71, 0.874), ("buyhold", 0.57, 0.90))
+    record(config, ("baseline", -2.98, -0.587), ("sma", 0.71, 0.874), ("buyhold", 0.57, 0.90),
+           deflated=0.97)
     record(config, ("sma", 3.0, 2.0), market="binance/USDT/1m")  # another market: not read
     choice = choose_policy(config)
     assert (choice.policy, choice.proven, choice.stay_flat) == ("sma", True, False)
     assert choice.verdict is not None and choice.verdict.sharpe == 0.71
     assert "Sharpe 0.71" in choice.reason and "+87.4%" in choice.reason
     assert isinstance(make_policy("auto", config), SmaCrossPolicy)
+
+
+def test_live_stays_flat_when_the_best_verdict_beat_flat_by_luck_alone(tmp_path: Path) -> None:
+    # given a positive Sharpe whose deflated Sharpe (all configurations counted) is low
+    config = config_in(tmp_path, "live")
+    record(config, ("baseline", -2.98, -0.587), ("sma", 0.60, 0.658), deflated=0.40)
+    choice = choose_policy(config)
+    assert (choice.policy, choice.proven, choice.stay_flat) == ("sma", False, True)
+    assert choice.reason.startswith(
+        "live: staying flat — best walk-forward policy sma beat flat on its point estimates "
+        "only (deflated Sharpe 0.400 < 0.95)")
+    # paper trades it, marked unproven
+    paper = choose_policy(config_in(tmp_path))
+    assert (paper.policy, paper.proven, paper.stay_flat) == ("sma", False, False)
+    assert paper.reason.startswith("unproven: best walk-forward policy sma beat flat on its")
 
 
 def test_live_stays_flat_when_the_best_verdict_lost_to_flat(tmp_path: Path) -> None:
