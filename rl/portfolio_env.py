@@ -71,6 +71,10 @@ class PortfolioConfig:
     `FastSettings` the env is built with (the trader's own)."""
 
     horizon_steps: int = 240  # bars per episode
+    # The policy decides every this many bars; between decisions every coin HOLDs (resting
+    # orders keep working) and `step` returns the bars' summed reward: a slower cadence on
+    # the same bars, with no resampling.
+    decision_every: int = 1
     offsets_ticks: tuple[int, ...] = DEFAULT_OFFSETS_TICKS
     stop_pct: float = 1.0  # assumed stop distance below an entry, for the 2 % risk sizing
     capital: float = 10_000.0  # quote each episode starts with
@@ -101,6 +105,8 @@ class PortfolioEnv:
             raise ValueError(f"settings are for {settings.bar_ms} ms bars, the grid has "
                              f"{grid.bar_ms} ms bars: FastSettings.from_config(config, bar_ms)")
         length, n_coins = grid.close.shape
+        if config.decision_every < 1:
+            raise ValueError(f"decision_every must be >= 1 bar, got {config.decision_every}")
         if config.warmup_rows + config.horizon_steps + 1 > length:
             raise ValueError(f"{length} rows cannot hold {config.warmup_rows} warm-up rows and "
                              f"a {config.horizon_steps}-step episode: load more bars or "
@@ -201,9 +207,10 @@ class PortfolioEnv:
     def step(self, actions: np.ndarray
              ) -> tuple[PortfolioObservation, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One action per env and coin ([B, N], rl.spaces layout; masked coins HOLD), the
-        orders meet the next bar, equity is marked. Returns (observation, reward float32
-        [B], done [B], info): `equity`, `fees`, `turnover` [B] and `fills` (signed base),
-        `fill_notional`, `fill_fees` [B, N], in account units, before any auto-reset."""
+        orders meet the next bar, equity is marked (then `decision_every - 1` more bars of
+        HOLD). Returns (observation, reward float32 [B], done [B], info): `equity`, `fees`,
+        `turnover` [B] and `fills` (signed base), `fill_notional`, `fill_fees` [B, N], in
+        account units, summed over the bars, before any auto-reset."""
         a = np.asarray(actions)
         if a.shape != (self.n_envs, self.n_coins):
             raise ValueError(f"actions must have shape ({self.n_envs}, {self.n_coins}), "
@@ -211,6 +218,25 @@ class PortfolioEnv:
         if a.size and (a.min() < 0 or a.max() >= len(self.action_names)):
             raise ValueError(f"action index out of range [0, {len(self.action_names)})")
         a = np.ascontiguousarray(np.where(self._has_bar[self._t], a, 0), np.int64)
+        reward, done, info = self._bar(a)
+        hold = np.zeros_like(a)
+        for _ in range(self.config.decision_every - 1):
+            if done.all():
+                break
+            more_reward, more_done, more = self._bar(hold)
+            reward += more_reward
+            done |= more_done
+            for name in ("fees", "turnover", "fills", "fill_notional", "fill_fees"):
+                info[name] += more[name]
+            info["equity"] = more["equity"]
+        if self.config.auto_reset and done.any():
+            envs = np.flatnonzero(done)
+            first, last = self.start_bounds()
+            self._begin(envs, self._rng.integers(first, last + 1, envs.size))
+        return self.observe(), reward.astype(np.float32), done, info
+
+    def _bar(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """One bar of every env through the compiled step."""
         b, n = self.n_envs, self.n_coins
         reward, done = np.empty(b), np.empty(b, bool)
         info: dict[str, np.ndarray] = {name: np.empty(b) for name in ("fees", "turnover")}
@@ -227,11 +253,7 @@ class PortfolioEnv:
             per_coin["fills"], per_coin["fill_notional"], per_coin["fill_fees"])
         info.update(per_coin)
         info["equity"] = self._equity.copy()
-        if self.config.auto_reset and done.any():
-            envs = np.flatnonzero(done)
-            first, last = self.start_bounds()
-            self._begin(envs, self._rng.integers(first, last + 1, envs.size))
-        return self.observe(), reward.astype(np.float32), done, info
+        return reward, done, info
 
     def _chunks(self) -> int:
         """Slices of portfolios for numba's threads (one per thread, none under 64)."""

@@ -1,6 +1,7 @@
 """`rl_portfolio` in a walk-forward: the portfolio self-play league, trained inside every fold.
 
-`--policies rl_portfolio[:generations=G:envs=B:horizon=H:episodes=E:hidden=W:penalty=P]`
+`--policies rl_portfolio[:generations=G:envs=B:horizon=H:episodes=E:hidden=W:penalty=P:
+every=K:offsets=a+b]`
 runs, in the fold's task (in-process or on Ray alike), the league of rl/portfolio_league.py
 on the fold's training window only: best_player's memory and current_player's PPO on its
 first three quarters, the league (best, past bests, flat, equal weight, momentum on the same
@@ -41,7 +42,9 @@ class LeagueSettingsError(errors.ConfigError, ValueError):
 @dataclass(frozen=True, slots=True)
 class LeagueSettings:
     """What one fold's league runs: generations, envs, episode length (bars), league
-    episodes, network width and the reward's drawdown penalty."""
+    episodes, network width, the reward's drawdown penalty, the decision cadence (every
+    `every` bars) and the action set's limit offsets in ticks (`offsets=1`: marketable
+    orders only; the default -1+0+1 also rests)."""
 
     generations: int = 2
     envs: int = 32
@@ -49,11 +52,24 @@ class LeagueSettings:
     episodes: int = 200
     hidden: int = 64
     penalty: float = 0.0
+    every: int = 1
+    offsets: str = "-1+0+1"
+
+    def offsets_ticks(self) -> tuple[int, ...]:
+        try:
+            ticks = tuple(int(x) for x in str(self.offsets).split("+") if x)
+        except ValueError:
+            ticks = ()
+        if not ticks or len(set(ticks)) != len(ticks):
+            raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: offsets={self.offsets!r}: "
+                                      "write distinct tick offsets joined by +, e.g. -1+0+1")
+        return ticks
 
     @classmethod
     def parse(cls, params: Mapping[str, Any]) -> LeagueSettings:
-        known = {"generations": int, "envs": int, "horizon": int, "episodes": int,
-                 "hidden": int, "penalty": float}
+        known: dict[str, Any] = {"generations": int, "envs": int, "horizon": int,
+                                 "episodes": int, "hidden": int, "penalty": float, "every": int,
+                                 "offsets": str}
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise LeagueSettingsError(
@@ -64,20 +80,23 @@ class LeagueSettings:
         except ValueError as exc:
             raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: {exc}") from None
         if min(settings.generations, settings.envs, settings.horizon, settings.episodes,
-               settings.hidden) < 1 or settings.penalty < 0:
+               settings.hidden, settings.every) < 1 or settings.penalty < 0:
             raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: counts must be >= 1 and "
                                       "penalty >= 0")
+        settings.offsets_ticks()
         return settings
 
 
 def factory(grid: BarGrid, settings: FastSettings, warmup: int, horizon: int,
-            penalty: float) -> Any:
+            penalty: float, every: int = 1,
+            offsets: tuple[int, ...] = (-1, 0, 1)) -> Any:
     """A `PortfolioEnvFactory` on `grid`, spreads estimated from its warm-up rows."""
     from rl.portfolio_env import PortfolioConfig, PortfolioEnvFactory
 
     spread = spreads_before(grid, warmup) if settings.spread == "estimated" else None
     config = PortfolioConfig(horizon_steps=horizon, warmup_rows=warmup, reward_scale=1000.0,
-                             drawdown_penalty=penalty)
+                             drawdown_penalty=penalty, decision_every=every,
+                             offsets_ticks=offsets)
     return PortfolioEnvFactory(grid, FastMarket.from_grid(grid, spread=spread), settings,
                                config)
 
@@ -103,10 +122,11 @@ def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
             f"fold {fold.index}: a training window of {train_rows} bars cannot hold "
             f"{warmup} warm-up bars and {chosen.horizon}-bar episodes in both its training "
             "and league parts; lengthen --train-days or pass a shorter horizon=")
+    shape = (chosen.every, chosen.offsets_ticks())
     train = factory(grid_rows(universe, fold.train_start_row, split), settings, warmup,
-                    chosen.horizon, chosen.penalty)
+                    chosen.horizon, chosen.penalty, *shape)
     judge = factory(grid_rows(universe, split - warmup, fold.train_stop_row), settings, warmup,
-                    chosen.horizon, chosen.penalty)
+                    chosen.horizon, chosen.penalty, *shape)
     config = LeagueConfig(n_envs=chosen.envs, hidden=(chosen.hidden, chosen.hidden),
                           arena_episodes=chosen.episodes)
     with (tempfile.TemporaryDirectory(prefix=f"league-fold{fold.index}-") as tmp,
@@ -120,26 +140,30 @@ def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
     promoted = sum(o.promoted for o in outcomes)
     picked = (f"{version} ({promoted} of {len(outcomes)} promoted)" if player is not None
               else f"flat (0 of {len(outcomes)} promoted)")
-    return _trade_test_window(universe, task, player, picked)
+    return _trade_test_window(universe, task, player, picked, *shape)
 
 
-def _trade_test_window(universe: BarGrid, task: Any, player: Any, picked: str) -> FoldOutcome:
+def _trade_test_window(universe: BarGrid, task: Any, player: Any, picked: str, every: int,
+                       offsets: tuple[int, ...]) -> FoldOutcome:
     """One episode over the test window in the portfolio env, from the fold's training rows
-    as warm-up; equity at the close of each test bar, as the fast evaluator reports it."""
+    as warm-up, deciding every `every` bars (HOLD between); equity at the close of each
+    test bar, as the fast evaluator reports it."""
     from rl.portfolio_arena import flat, greedy
 
     fold, settings = task.fold, task.settings
     rows = fold.test_stop_row - fold.test_start_row
     window = grid_rows(universe, fold.train_start_row, fold.test_stop_row)
     warmup = fold.test_start_row - fold.train_start_row
-    env_factory = factory(window, settings, warmup, rows - 1, 0.0)
+    env_factory = factory(window, settings, warmup, rows - 1, 0.0, 1, offsets)
     env = env_factory(1, task.seed)
     env.capital[:] = task.balance
     policy = flat if player is None else greedy(player)
     observation = env.reset(starts=np.array([warmup]))
     equity, fees, traded, exposed = [float(task.balance)], 0.0, 0.0, 0
-    for _ in range(rows - 1):
-        observation, _, _, info = env.step(policy(observation, env))
+    for bar in range(rows - 1):
+        actions = (policy(observation, env) if bar % every == 0
+                   else np.zeros(observation.mask.shape, np.int64))
+        observation, _, _, info = env.step(actions)
         equity.append(float(info["equity"][0]))
         fees += float(info["fees"][0])
         traded += float(info["turnover"][0])

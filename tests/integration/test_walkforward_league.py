@@ -77,3 +77,13 @@ def test_a_training_window_too_short_for_its_episodes_says_what_to_change() -> N
     too_long = PolicySpec("rl", "rl_portfolio", (("horizon", 24 * 40),))
     with pytest.raises(LeagueSettingsError, match="lengthen --train-days"):
         run_league(random_walk(), too_long)
+
+
+def test_a_slower_cadence_and_marketable_orders_only_run_as_their_own_configuration() -> None:
+    spec = PolicySpec("rl-4h-taker", "rl_portfolio", (*LEAGUE.params, ("every", 4),
+                                                      ("offsets", 1)))
+    [first, _] = run_league(random_walk(), spec)
+    assert first.policy == "rl-4h-taker" and first.selection is not None
+    assert first.equity.shape == (TEST_DAYS * 24,)
+    with pytest.raises(LeagueSettingsError, match="distinct tick offsets"):
+        runner.check_policies([PolicySpec("rl", "rl_portfolio", (("offsets", "1+1"),))])

@@ -145,3 +145,25 @@ def test_bad_actions_and_starts_are_refused_with_the_expected_shape() -> None:
         env.reset(starts=np.zeros(4, np.int64))
     with pytest.raises(ValueError, match="warm-up rows"):
         make_env(config=replace(CONFIG, horizon_steps=10_000))
+
+
+def test_a_slower_cadence_is_the_same_bars_with_holds_between_decisions() -> None:
+    every = 4
+    slow = make_env(config=replace(CONFIG, decision_every=every))
+    fast = make_env()
+    start = np.full(4, WARMUP + 3)
+    slow.reset(starts=start)
+    fast.reset(starts=start)
+    rng = np.random.default_rng(6)
+    hold = np.zeros((4, len(COINS)), np.int64)
+    for _ in range(5):
+        actions = random_actions(slow, rng)
+        _, reward, _, info = slow.step(actions)
+        total, fees = np.zeros(4), np.zeros(4)
+        for k in range(every):
+            _, bar_reward, _, bar_info = fast.step(actions if k == 0 else hold)
+            total += bar_reward
+            fees += bar_info["fees"]
+        np.testing.assert_allclose(reward, total, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(info["fees"], fees)
+        np.testing.assert_array_equal(info["equity"], bar_info["equity"])
