@@ -59,6 +59,9 @@ def league(
     episodes: int = typer.Option(200, "--episodes", min=2, help="League episodes."),
     hidden: int = typer.Option(64, "--hidden", min=2),
     penalty: float = typer.Option(0.0, "--penalty", min=0.0, help="Drawdown penalty."),
+    every: int = typer.Option(1, "--every", min=1, help="Decide every K bars (HOLD between)."),
+    offsets: str = typer.Option("-1+0+1", "--offsets",
+                                help="Limit offsets in ticks, joined by + (1: marketable only)."),
     seed: int = typer.Option(0, "--seed"),
     start: str | None = typer.Option(None, "--from", help="Start (UTC ISO time or epoch ms)."),
     end: str | None = typer.Option(None, "--to", help="End (UTC ISO time or epoch ms)."),
@@ -70,7 +73,7 @@ def league(
 ) -> None:
     """Portfolio self-play: best_player plays, current_player trains and must beat the league."""
     from bot.research import walkforward as runner
-    from bot.research.walkforward_league import factory
+    from bot.research.walkforward_league import LeagueSettings, factory
     from rl.pool import LocalPool, RayPool
     from rl.portfolio_league import LeagueConfig, run_league
     from rl.registry import ModelRegistry
@@ -92,9 +95,11 @@ def league(
                 f"{rows} bars cannot hold {warmup} warm-up bars and {horizon}-bar episodes in "
                 "both the training and the validation part; load more bars (--from/--to) or "
                 "pass a shorter --horizon")
-        train = factory(grid_rows(grid, 0, split), settings, warmup, horizon, penalty)
+        ticks = LeagueSettings(offsets=offsets).offsets_ticks()
+        train = factory(grid_rows(grid, 0, split), settings, warmup, horizon, penalty, every,
+                        ticks)
         judge = factory(grid_rows(grid, split - warmup, rows), settings, warmup, horizon,
-                        penalty)
+                        penalty, every, ticks)
         if not no_ray:
             runner.connect_ray(runner.RayChoice(address=ray_address))
         pool = LocalPool() if no_ray else RayPool(ray_address)
