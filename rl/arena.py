@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -249,14 +249,25 @@ def run_arena(candidate: ActingPlayer | PolicyFn, best: ActingPlayer | PolicyFn,
     tasks = [GameTask(_portable(player), factory, starts, symbols, seed)
              for player in players.values()]
     results = dict(zip(players, (pool or LocalPool()).map(play_game_task, tasks)))
+    return judge(results, list(baselines), drawdown_penalty=drawdown_penalty,
+                 n_trials=n_trials, trial_sharpes=trial_sharpes, seed=seed, **gate_options)
+
+
+def judge(results: Mapping[str, EpisodeResults], opponents: Sequence[str], *,
+          drawdown_penalty: float, n_trials: int, trial_sharpes: Sequence[float], seed: int,
+          **gate_options: Any) -> gates.GateReport:
+    """The gate on paired results: "candidate" against "best" (SPRT, bootstrap, drawdown,
+    CVaR) and against every name in `opponents` (mean paired score), the deflated Sharpe
+    recorded; `info` gets every player's summary. Both arenas (single coin, portfolio)."""
     cand, best_results = results["candidate"], results["best"]
     report = gates.promotion_decision(
         cand.scores(drawdown_penalty), best_results.scores(drawdown_penalty),
         cand.max_drawdown, best_results.max_drawdown,
         gates.cvar(cand.returns), gates.cvar(best_results.returns),
-        {name: results[name].scores(drawdown_penalty) for name in baselines},
+        {name: results[name].scores(drawdown_penalty) for name in opponents},
         candidate_returns=cand.log_growth, n_trials=n_trials,
         trial_sharpes=tuple(trial_sharpes), seed=seed, **gate_options)
-    info = {**report.info, "drawdown_penalty": drawdown_penalty, "episodes": n_episodes,
-            "seed": seed, "players": {k: v.summary(drawdown_penalty) for k, v in results.items()}}
+    info = {**report.info, "drawdown_penalty": drawdown_penalty,
+            "episodes": int(cand.log_growth.size), "seed": seed,
+            "players": {k: v.summary(drawdown_penalty) for k, v in results.items()}}
     return dataclasses.replace(report, info=info)

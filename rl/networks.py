@@ -17,6 +17,7 @@ import os
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,6 +26,33 @@ from torch import nn
 from rl.errors import ModelMismatchError  # kept importable from here
 
 CHECKPOINT_FORMAT = 1
+
+
+def save_checkpoint(payload: dict, path: str | Path) -> Path:
+    """`torch.save` through a temporary name then a rename: a kill never leaves half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    os.replace(tmp, path)
+    return path
+
+
+def weights_payload(checkpoint_format: int | str, spec: Any, net: nn.Module) -> dict:
+    """A checkpoint dict: the format, the spec (a dataclass; `hidden` as a list) and a copy
+    of the weights."""
+    return {"format": checkpoint_format,
+            "spec": {**asdict(spec), "hidden": list(spec.hidden)},
+            "state_dict": {k: v.clone() for k, v in net.state_dict().items()}}
+
+
+def require_fit(expected: Any, spec: Any, source: str) -> None:
+    """Refuse a checkpoint whose spec does not fit `expected` (None: anything fits), with
+    every reason."""
+    if expected is not None:
+        reasons = expected.mismatches(spec)
+        if reasons:
+            raise ModelMismatchError(f"{source} does not fit: " + "; ".join(reasons))
 
 
 def feature_names_hash(feature_names: Iterable[str]) -> str:
@@ -157,13 +185,7 @@ class Player:
 
     def save(self, path: str | Path) -> Path:
         """Write weights + spec atomically (tmp file then rename: a kill never leaves half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        payload = self.payload()
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-        return path
+        return save_checkpoint(self.payload(), path)
 
     @classmethod
     def load(cls, path: str | Path, expected: NetSpec | None = None) -> Player:
@@ -181,18 +203,11 @@ class Player:
         raw = payload["spec"]
         spec = NetSpec(int(raw["obs_size"]), int(raw["n_actions"]),
                        tuple(int(h) for h in raw["hidden"]), str(raw["feature_hash"]))
-        if expected is not None:
-            reasons = expected.mismatches(spec)
-            if reasons:
-                raise ModelMismatchError(f"{source} does not fit: " + "; ".join(reasons))
+        require_fit(expected, spec, source)
         player = cls(spec)
         player.net.load_state_dict(payload["state_dict"])
         return player
 
     def payload(self) -> dict:
         """The dict `save` writes (format, spec, state_dict), for embedding in checkpoints."""
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "spec": {**asdict(self.spec), "hidden": list(self.spec.hidden)},
-            "state_dict": {k: v.clone() for k, v in self.net.state_dict().items()},
-        }
+        return weights_payload(CHECKPOINT_FORMAT, self.spec, self.net)

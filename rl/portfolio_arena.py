@@ -22,7 +22,6 @@ env's own action space and so pay the same costs and pass the same gate:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -32,7 +31,7 @@ import torch
 
 from model import libm
 from rl import gates
-from rl.arena import EpisodeResults
+from rl.arena import EpisodeResults, judge
 from rl.pool import LocalPool, WorkerPool
 from rl.portfolio_env import PortfolioEnv, PortfolioObservation
 from rl.portfolio_network import PortfolioPlayer
@@ -175,17 +174,8 @@ def run_league(candidate: PortfolioActor | PortfolioPolicyFn,
     players = {"candidate": candidate, "best": best, **opponents}
     tasks = [PortfolioGame(_portable(p), env_factory, starts, seed) for p in players.values()]
     results = dict(zip(players, (pool or LocalPool()).map(play_portfolio_game, tasks)))
-    cand, best_results = results["candidate"], results["best"]
-    report = gates.promotion_decision(
-        cand.scores(drawdown_penalty), best_results.scores(drawdown_penalty),
-        cand.max_drawdown, best_results.max_drawdown,
-        gates.cvar(cand.returns), gates.cvar(best_results.returns),
-        {name: results[name].scores(drawdown_penalty) for name in opponents},
-        candidate_returns=cand.log_growth, n_trials=n_trials,
-        trial_sharpes=tuple(trial_sharpes), seed=seed, **gate_options)
-    info = {**report.info, "drawdown_penalty": drawdown_penalty, "episodes": n_episodes,
-            "seed": seed, "players": {k: v.summary(drawdown_penalty) for k, v in results.items()}}
-    return dataclasses.replace(report, info=info)
+    return judge(results, list(opponents), drawdown_penalty=drawdown_penalty,
+                 n_trials=n_trials, trial_sharpes=trial_sharpes, seed=seed, **gate_options)
 
 
 def _portable(player: Any) -> Any:

@@ -31,9 +31,8 @@ cannot leak into a gradient), stay out of the pooling, and get logits that put p
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +40,7 @@ import torch
 from torch import nn
 
 from rl.errors import ModelMismatchError
-from rl.networks import feature_names_hash
+from rl.networks import feature_names_hash, require_fit, save_checkpoint, weights_payload
 from rl.spaces import HOLD, action_names
 
 #: Checkpoint marker; a string so a flat `Player` checkpoint (format 1) is never read as one
@@ -293,12 +292,7 @@ class PortfolioPlayer:
 
     def save(self, path: str | Path) -> Path:
         """Write weights + spec atomically (tmp file then rename: a kill never leaves half a file)."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        torch.save(self.payload(), tmp)
-        os.replace(tmp, path)
-        return path
+        return save_checkpoint(self.payload(), path)
 
     @classmethod
     def load(cls, path: str | Path, expected: PortfolioNetSpec | None = None
@@ -321,18 +315,11 @@ class PortfolioPlayer:
         spec = PortfolioNetSpec(int(raw["coin_features"]), int(raw["portfolio_features"]),
                                 int(raw["n_actions"]), tuple(int(h) for h in raw["hidden"]),
                                 str(raw["feature_hash"]))
-        if expected is not None:
-            reasons = expected.mismatches(spec)
-            if reasons:
-                raise ModelMismatchError(f"{source} does not fit: " + "; ".join(reasons))
+        require_fit(expected, spec, source)
         player = cls(spec)
         player.net.load_state_dict(payload["state_dict"])
         return player
 
     def payload(self) -> dict:
         """The dict `save` writes (format, spec, state_dict), for embedding in checkpoints."""
-        return {
-            "format": PORTFOLIO_CHECKPOINT_FORMAT,
-            "spec": {**asdict(self.spec), "hidden": list(self.spec.hidden)},
-            "state_dict": {k: v.clone() for k, v in self.net.state_dict().items()},
-        }
+        return weights_payload(PORTFOLIO_CHECKPOINT_FORMAT, self.spec, self.net)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot.config import Config
@@ -29,7 +29,8 @@ from bot.data_dir import DataDir
 from bot.research.verdicts import Verdict, latest_verdicts, market_id
 from model.timeframes import duration_text
 from strategies.baselines import POLICIES
-from strategies.policy import Action, DecisionView, Policy, PolicyAction
+from strategies.entry_hold import EntryHold
+from strategies.policy import DecisionView, Policy
 
 log = logging.getLogger(__name__)
 
@@ -111,35 +112,16 @@ def choose_policy(config: Config, *, arena_winner: bool = False) -> PolicyChoice
                         f"unproven: best walk-forward policy {name} {why}: {figures}", verdict)
 
 
-class StayFlat:
+class StayFlat(EntryHold):
     """A policy wrapper: every BUY becomes a HOLD with the reason, so no position is opened;
     sells, stops and cancels pass through, so what is held is still managed and exited."""
 
     def __init__(self, policy: Policy, reason: str) -> None:
-        self.inner = policy
+        super().__init__(policy)
         self.reason = reason
-        self.name = policy.name
-        self.entries_held = 0
 
-    @property
-    def version(self) -> str | None:
-        """The inner policy's."""
-        return self.inner.version
-
-    def between_steps(self, feature_symbols: Sequence[str]) -> None:
-        self.inner.between_steps(feature_symbols)
-
-    def attach_sources(self, forecast: object | None, anomaly: object | None) -> None:
-        self.inner.attach_sources(forecast, anomaly)
-
-    def decide(self, view: DecisionView) -> list[PolicyAction]:
-        actions = self.inner.decide(view)
-        held = sum(a.action is Action.BUY for a in actions)
-        if not held:
-            return actions
-        self.entries_held += held
-        return [replace(a, action=Action.HOLD, reason=self.reason)
-                if a.action is Action.BUY else a for a in actions]
+    def held_reason(self, view: DecisionView) -> str | None:
+        return self.reason
 
 
 def choice_line(status: dict[str, Any]) -> str | None:

@@ -35,8 +35,8 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -48,7 +48,8 @@ from exchange.feeds.common import FeedHealth, describe, wall_clock_ms
 from exchange.feeds.errors import ExchangeError, MalformedFrame
 from exchange.feeds.sanity import FrameValidator
 from model.market import Tick
-from strategies.policy import Action, DecisionView, Policy, PolicyAction
+from strategies.entry_hold import EntryHold
+from strategies.policy import DecisionView, Policy
 
 log = logging.getLogger(__name__)
 
@@ -188,37 +189,22 @@ class StreamWatch:
             self.on_change(state, reason)
 
 
-class EntryPause:
+class EntryPause(EntryHold):
     """A policy wrapper: while `watch` pauses entries, a BUY becomes a HOLD with the reason.
     Everything else (exits, cancels, the `Policy` protocol's other members) passes through."""
 
     def __init__(self, policy: Policy, watch: StreamWatch) -> None:
-        self.inner = policy
+        super().__init__(policy)
         self.watch = watch
-        self.name = policy.name
 
-    @property
-    def version(self) -> str | None:
-        """The inner policy's (it may hot-swap its model)."""
-        return self.inner.version
-
-    def between_steps(self, feature_symbols: Sequence[str]) -> None:
-        self.inner.between_steps(feature_symbols)
-
-    def attach_sources(self, forecast: object | None, anomaly: object | None) -> None:
-        self.inner.attach_sources(forecast, anomaly)
-
-    def decide(self, view: DecisionView) -> list[PolicyAction]:
-        actions = self.inner.decide(view)
+    def held_reason(self, view: DecisionView) -> str | None:
         why = self.watch.paused_reason
-        if why is None:
-            return actions
+        return None if why is None else f"entry paused: {why}"
+
+    def on_held(self, view: DecisionView, entries: int) -> None:
         self.watch.steps_paused += 1
         self.watch.last_paused_ms = view.ts_ms
-        held = [a for a in actions if a.action is Action.BUY]
-        self.watch.entries_held += len(held)
-        return [replace(a, action=Action.HOLD, reason=f"entry paused: {why}")
-                if a.action is Action.BUY else a for a in actions]
+        self.watch.entries_held += entries
 
 
 def binance_book_poll(rest_url: str, symbols: list[str], on_tick: Callable[[Tick], None],

@@ -7,8 +7,11 @@ else, so scripts can parse it. Errors print what to do and exit non-zero.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -141,3 +144,20 @@ def parse_time(text: str | None) -> int | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+@contextmanager
+def exclusive(lock: Path, busy: Exception) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` for the block (its folder is created);
+    raise `busy` at once when another process holds it. Released on exit or when the
+    process dies: one self-play or league run per data dir."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise busy from None
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

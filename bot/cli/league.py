@@ -10,16 +10,24 @@ Progress per stage on stderr; `--json` prints one JSON object on stdout.
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from bot.cli.common import ConfigOption, JsonOption, app, err, fail, load, out, parse_time
+from bot.cli.common import (
+    ConfigOption,
+    JsonOption,
+    app,
+    err,
+    exclusive,
+    fail,
+    load,
+    out,
+    parse_time,
+)
 from bot.data_dir import DataDir
 from model import errors
 
@@ -28,21 +36,11 @@ class LeagueBusy(errors.TemporaryError):
     """Another `entasis league` holds the data dir's lock."""
 
 
-@contextmanager
-def league_lock(data_dir: Path) -> Iterator[None]:
+def league_lock(data_dir: Path) -> AbstractContextManager[None]:
     """One league run per data dir (two would both number their candidate v000N)."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     lock = DataDir(data_dir).league_lock
-    with open(lock, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LeagueBusy(f"another `entasis league` is running on {data_dir} (lock "
-                             f"{lock}); try again when it is done") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive(lock, LeagueBusy(f"another `entasis league` is running on {data_dir} "
+                                      f"(lock {lock}); try again when it is done"))
 
 
 @app.command()

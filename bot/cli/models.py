@@ -7,12 +7,10 @@ subprocess (`[scheduler] selfplay`), while the daemon trades and hot-swaps what 
 
 from __future__ import annotations
 
-import fcntl
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -21,7 +19,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot import formatting as fmt
-from bot.cli.common import ConfigOption, JsonOption, app, err, fail, load, out
+from bot.cli.common import ConfigOption, JsonOption, app, err, exclusive, fail, load, out
 from bot.data_dir import DataDir
 from model import errors
 from rl.fold_plan import PLAN_KNOBS, FoldPlan, plan_option
@@ -34,22 +32,12 @@ class SelfPlayBusy(errors.TemporaryError):
     """Another `entasis selfplay` holds the data dir's lock."""
 
 
-@contextmanager
-def selfplay_lock(data_dir: Path) -> Iterator[None]:
+def selfplay_lock(data_dir: Path) -> AbstractContextManager[None]:
     """One self-play run per data dir at a time (a scheduled run and a manual one would
     otherwise both number their candidate v000N). Released on exit or when the process dies."""
-    data_dir.mkdir(parents=True, exist_ok=True)
     lock = DataDir(data_dir).selfplay_lock
-    with open(lock, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SelfPlayBusy(f"another `entasis selfplay` is running on {data_dir} "
-                               f"(lock {lock}); try again when it is done") from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    return exclusive(lock, SelfPlayBusy(f"another `entasis selfplay` is running on {data_dir} "
+                                        f"(lock {lock}); try again when it is done"))
 
 
 @app.command()

@@ -14,7 +14,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -83,17 +82,6 @@ def test_a_worse_candidate_is_rejected_by_the_league(league: tuple[Path, list]) 
     report = play_league(untrained, trained, validation, 100, seed=3)
     assert not report.promote
     assert {"sprt", "bootstrap"} <= set(report.failed)
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 SMALL = LeagueConfig(n_envs=8, rollout_steps=16, memory_shards=2, own_rollouts=1,

@@ -10,7 +10,6 @@ import json
 import socket
 import time
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -67,17 +66,6 @@ def toy_evaluator(grid: BarGrid, task: WalkForwardTask) -> FoldOutcome:
     return FoldOutcome(task.policy.label, fold.index, task.seed, task.balance,
                        first_close + grid.bar_ms * np.arange(rows, dtype=np.int64), equity,
                        fees=0.1 * rows, traded_notional=float(rows), exposed_steps=rows // 2)
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 def _assert_same_outcomes(first: list[FoldOutcome], second: list[FoldOutcome]) -> None:

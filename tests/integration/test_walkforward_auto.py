@@ -8,7 +8,6 @@ candidate beats flat on the training window is known beforehand."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -112,17 +111,6 @@ def test_auto_refuses_a_candidate_that_is_no_batch_policy_or_is_flat() -> None:
             runner.check_policies([PolicySpec("auto", "auto", (("candidates", text),))])
     with pytest.raises(AutoSettingsError, match="selection_share"):
         runner.check_policies([PolicySpec("auto", "auto", (("selection_share", 1.5),))])
-
-
-@pytest.fixture(scope="module")
-def ray_session() -> Iterator[None]:
-    import ray
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        yield
-    finally:
-        ray.shutdown()
 
 
 @pytest.mark.slow
