@@ -148,6 +148,9 @@ class TradingConfig(_Section):
     # from it keeps its 8 decimals within Decimal's 28 significant digits.
     starting_balance: float = Field(10_000.0, gt=0, le=MAX_STARTING_BALANCE)
     min_score: float = Field(0.2, ge=0, le=1)
+    # Baseline: enter only when the expected edge > the round trip's cost x (1 + this)
+    # (strategies/edge.py); -1 weighs no cost.
+    edge_cost_margin: float = Field(0.5, ge=-1, le=100)
     cancel_buy_after_s: float = Field(300.0, gt=0)
     reprice_sell_after_s: float = Field(1800.0, gt=0)
     # After `entasis forceexit SYMBOL`: no new entries in it for this long (0 = off), so the

@@ -11,6 +11,17 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
+from model.market import MINUTE_MS
+from strategies.edge import (
+    DEFAULT_EDGE_COST_MARGIN,
+    SLIPPAGE_ALLOWANCE_BPS,
+    barrier_edge,
+    clears_cost,
+    edge_reason,
+    quoted_spread,
+    round_trip_cost,
+    stop_first_probability,
+)
 from strategies.policy import (
     Action,
     DecisionView,
@@ -18,8 +29,10 @@ from strategies.policy import (
     Policy,
     PolicyAction,
     PolicyRegistry,
+    Quote,
     RestingOrder,
 )
+from strategies.ranking import RankedCoin
 
 
 def _usable(price: float) -> bool:
@@ -35,6 +48,14 @@ class BaselinePolicy(Policy):
     horizon)) of at least `min_score`; with no drift and symmetric barriers the score is
     half the chance of touching either barrier in time, so 0.5 would almost never trade.
 
+    Entry also needs its expected edge to beat the round trip's cost by `edge_cost_margin`
+    (strategies/edge.py): edge = p x target - q x stop (p the score, q the chance of the
+    stop first), cost = the maker fee in (the buy rests at the bid) + the taker fee out (the
+    worse of its two exits: the take-profit rests, the stop exit takes the bid) + the
+    quote's relative spread + `slippage_bps`. Fee defaults are `[fills]`'s. A margin of -1
+    weighs no cost (a positive edge is enough): the entries of before the cost check, which
+    tests of the daemon's plumbing use to trade on driftless markets.
+
     Exercises all five actions: BUY, SELL, CANCEL_BUY, CANCEL_SELL and HOLD.
     """
 
@@ -46,7 +67,19 @@ class BaselinePolicy(Policy):
     cancel_buy_after_s: float = 300.0
     reprice_sell_after_s: float = 1800.0
     exit_slippage_pct: float = 0.5  # stop exits accept down to this far below the bid
+    edge_cost_margin: float = DEFAULT_EDGE_COST_MARGIN  # enter on edge > cost x (1 + margin)
+    maker_fee_bps: float = 10.0
+    taker_fee_bps: float = 10.0
+    slippage_bps: float = SLIPPAGE_ALLOWANCE_BPS
+    entry_every_minutes: int = 1  # enter only at UTC multiples of this; exits every step
     name: str = "baseline"
+
+    def __post_init__(self) -> None:
+        if self.entry_every_minutes < 1 or self.edge_cost_margin < -1:
+            raise ValueError(f"baseline: entry_every_minutes={self.entry_every_minutes}, "
+                             f"edge_cost_margin={self.edge_cost_margin}; give a whole number of "
+                             "minutes >= 1 (1 = every decision step) and a margin >= -1 (-1: "
+                             "a positive edge is enough, costs are not weighed)")
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
         actions: list[PolicyAction] = []
@@ -62,14 +95,23 @@ class BaselinePolicy(Policy):
                 actions.extend(self._manage(view, symbol, holding, sells.get(symbol)))
         acted = {a.symbol for a in actions}
         entries = 0
+        # Entries only at UTC multiples of `entry_every_minutes` (the decision time alone
+        # says so: the engine and the fast backtester agree without counting steps).
+        on_cadence = (view.ts_ms // MINUTE_MS) % self.entry_every_minutes == 0
         for coin in view.ranking:
             quote = view.quotes.get(coin.symbol)
             busy = coin.symbol in view.holdings or coin.symbol in buys or coin.symbol in acted
+            full = entries >= self.max_entries_per_step
             if (busy or quote is None or not _usable(quote.bid) or coin.score < self.min_score
-                    or coin.drift <= 0 or entries >= self.max_entries_per_step):
+                    or coin.drift <= 0 or full or not on_cadence):
                 actions.append(PolicyAction(coin.symbol, Action.HOLD, reason=_hold_reason(
-                    busy, coin.score, self.min_score, entries >= self.max_entries_per_step,
-                    coin.drift)))
+                    busy, coin.score, self.min_score, full, coin.drift,
+                    None if on_cadence else self.entry_every_minutes)))
+                continue
+            edge, cost = self.entry_edge(coin, quote)
+            if not clears_cost(edge, cost, self.edge_cost_margin):
+                actions.append(PolicyAction(coin.symbol, Action.HOLD,
+                                            reason=edge_reason(edge, cost, self.edge_cost_margin)))
                 continue
             entries += 1
             actions.append(PolicyAction(
@@ -78,8 +120,18 @@ class BaselinePolicy(Policy):
                 # The forecast's calibrated confidence when one is served, else the score.
                 confidence=(coin.forecast_confidence if coin.forecast_confidence is not None
                             else coin.score),
-                reason=f"rank score {coin.score:.2f} >= {self.min_score:.2f}"))
+                reason=(f"rank score {coin.score:.2f} >= {self.min_score:.2f}; "
+                        + edge_reason(edge, cost, self.edge_cost_margin))))
         return actions
+
+    def entry_edge(self, coin: RankedCoin, quote: Quote) -> tuple[float, float]:
+        """(expected edge, round-trip cost) of buying `coin` now, fractions of the price."""
+        p_stop = stop_first_probability(coin.drift, coin.sigma, self.target_return_pct,
+                                        self.stop_return_pct, self.horizon_minutes)
+        edge = barrier_edge(coin.score, p_stop, self.target_return_pct, self.stop_return_pct)
+        cost = round_trip_cost(self.maker_fee_bps, self.taker_fee_bps,
+                               quoted_spread(quote.bid, quote.ask), self.slippage_bps)
+        return edge, float(cost.total)
 
     def _manage(self, view: DecisionView, symbol: str, holding: Holding,
                 sell: RestingOrder | None) -> list[PolicyAction]:
@@ -109,9 +161,12 @@ class BaselinePolicy(Policy):
         return [PolicyAction(symbol, Action.HOLD, reason="take-profit order resting")]
 
 
-def _hold_reason(busy: bool, score: float, min_score: float, full: bool, drift: float) -> str:
+def _hold_reason(busy: bool, score: float, min_score: float, full: bool, drift: float,
+                 off_cadence_every: int | None) -> str:
     if busy:
         return "already held or ordered"
+    if off_cadence_every is not None:
+        return f"entries only every {off_cadence_every} minutes"
     if full:
         return "entry budget for this step used"
     if score < min_score:

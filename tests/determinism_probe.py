@@ -95,10 +95,10 @@ def backtests(folder: Path) -> dict[str, str]:
     """Ledger digests of the baseline and SMA policies replayed on a generated market."""
     from bot.config import load_config
     from bot.research.backtest import run_backtest
-    from tests.replay_data import write_random_walk_market
+    from tests.replay_data import BASELINE_TRADES, write_random_walk_market
 
     market = write_random_walk_market(folder / "market", minutes=1_800)
-    config = load_config(None, environ={})
+    config = load_config(None, environ=BASELINE_TRADES)
     return {f"backtest_{policy}": run_backtest(
         config, market, folder / f"{policy}.sqlite", policy=policy, quote_asset="USDT",
         balance=Decimal("10000")).ledger_digest for policy in ("baseline", "sma")}

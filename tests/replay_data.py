@@ -14,6 +14,10 @@ import numpy as np
 from model import libm
 
 START_MS = 1_700_000_000_000 - 1_700_000_000_000 % 60_000
+#: Config overrides for a baseline that must trade on these markets: the entries of before
+#: the cost check (any positive edge; strategies/edge.py). A random walk's edges rarely beat
+#: a round trip's fees, and tests of the engine, ledger and daemon need orders flowing.
+BASELINE_TRADES = {"ENTASIS__TRADING__EDGE_COST_MARGIN": "-1"}
 
 
 def write_random_walk_market(directory: Path, *, coins: int = 6, minutes: int = 1_600,

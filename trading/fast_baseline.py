@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from model.market import MINUTE_MS
 from strategies.baselines import BaselinePolicy
 from strategies.feature_blocks import ranking_scores_from_history
 from strategies.features_batch import MinuteGrid
@@ -41,7 +42,11 @@ class BaselineBatch:
     eligibility also reads tick features: the spread of the step's quotes <= `[strategy]
     max_spread_bps` is applied here on the `StepQuotes` (the replay's last tick, as the
     engine's book holds it; `quoted_spread_ok`). Where they can differ: the 24h tick
-    turnover >= `min_quote_volume_24h` is the bars' here (`turnover_1d`)."""
+    turnover >= `min_quote_volume_24h` is the bars' here (`turnover_1d`).
+
+    The entry's edge against its round-trip cost (strategies/edge.py) is the rule's own,
+    on the same quote (the step's bid and ask) and the ranking's drift and sigma; entries
+    only every `entry_every_minutes` likewise (the decision time decides)."""
 
     target_return_pct: float = BaselinePolicy.target_return_pct
     stop_return_pct: float = BaselinePolicy.stop_return_pct
@@ -51,31 +56,47 @@ class BaselineBatch:
     cancel_buy_after_s: float = BaselinePolicy.cancel_buy_after_s
     reprice_sell_after_s: float = BaselinePolicy.reprice_sell_after_s
     exit_slippage_pct: float = BaselinePolicy.exit_slippage_pct
+    edge_cost_margin: float = BaselinePolicy.edge_cost_margin
+    maker_fee_bps: float = BaselinePolicy.maker_fee_bps
+    taker_fee_bps: float = BaselinePolicy.taker_fee_bps
+    slippage_bps: float = BaselinePolicy.slippage_bps
+    entry_every_minutes: int = BaselinePolicy.entry_every_minutes
     ranking: RankingSettings | None = None
     name: str = "baseline"
     _rule: BaselinePolicy = field(default_factory=BaselinePolicy)
     _score: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     _drift: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    _sigma: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     _order: list[list[int]] = field(default_factory=list)  # ranked columns per step
     _candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     _busy: bool = False
 
+    def __post_init__(self) -> None:
+        self._rule = self.rule()  # the rule checks its parameters: fail at construction
+
     def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
         return
 
-    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
-        ranking = self.ranking if self.ranking is not None else DefaultRanking(
-            target_return_pct=self.target_return_pct, stop_return_pct=self.stop_return_pct,
-            horizon_minutes=self.horizon_minutes)
-        self._rule = BaselinePolicy(
+    def rule(self) -> BaselinePolicy:
+        """The engine policy with this batch's parameters, whose decisions it replays."""
+        return BaselinePolicy(
             target_return_pct=self.target_return_pct, stop_return_pct=self.stop_return_pct,
             horizon_minutes=self.horizon_minutes, min_score=self.min_score,
             max_entries_per_step=self.max_entries_per_step,
             cancel_buy_after_s=self.cancel_buy_after_s,
             reprice_sell_after_s=self.reprice_sell_after_s,
-            exit_slippage_pct=self.exit_slippage_pct)
+            exit_slippage_pct=self.exit_slippage_pct, edge_cost_margin=self.edge_cost_margin,
+            maker_fee_bps=self.maker_fee_bps, taker_fee_bps=self.taker_fee_bps,
+            slippage_bps=self.slippage_bps, entry_every_minutes=self.entry_every_minutes)
+
+    def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        ranking = self.ranking if self.ranking is not None else DefaultRanking(
+            target_return_pct=self.target_return_pct, stop_return_pct=self.stop_return_pct,
+            horizon_minutes=self.horizon_minutes)
+        self._rule = self.rule()
         steps, n = len(quotes.rows), len(grid.symbols)
         self._score, self._drift = np.full((steps, n), np.nan), np.full((steps, n), np.nan)
+        self._sigma = np.full((steps, n), np.nan)
         if steps:
             # The ranking `rank` computes at each step, a block of symbols at a time and
             # row by row (strategies/feature_blocks.py): never the whole feature tensor.
@@ -86,14 +107,16 @@ class BaselineBatch:
             ok = (scores.eligible[at] & np.isfinite(scores.probability[at])
                   & quoted_spread_ok(quotes, ranking.max_spread_bps))
             self._score = np.where(ok, scores.probability[at], np.nan)
-            self._drift = scores.drift[at]
+            self._drift, self._sigma = scores.drift[at], scores.sigma[at]
         names = np.asarray(grid.symbols)
         self._order = []
         for k in range(steps):
             live = np.flatnonzero(np.isfinite(self._score[k]))
             order = live[np.lexsort((names[live], -self._score[k, live]))]
             self._order.append(order[: ranking.top_k].tolist())
-        wants = (self._score >= self.min_score) & (self._drift > 0) & np.isfinite(quotes.bid)
+        on_cadence = (quotes.ts_ms // MINUTE_MS) % self.entry_every_minutes == 0
+        wants = ((self._score >= self.min_score) & (self._drift > 0) & np.isfinite(quotes.bid)
+                 & on_cadence[:, None])
         self._candidates = np.flatnonzero(wants.any(axis=1)).astype(np.int64)
         self._busy = False
 
@@ -109,7 +132,7 @@ class BaselineBatch:
                   for i, s in enumerate(view.symbols)
                   if view.tradable[i] and np.isfinite(view.last[i])}
         ranking = tuple(RankedCoin(view.symbols[i], float(self._score[k, i]),
-                                   float(self._drift[k, i]), 0.0, ())
+                                   float(self._drift[k, i]), float(self._sigma[k, i]), ())
                         for i in self._order[k] if view.tradable[i])
         decision = DecisionView(
             ts_ms=view.ts_ms, symbols=tuple(s for i, s in enumerate(view.symbols)

@@ -5,7 +5,9 @@ training row's target ends before the training stop), predicting the expected lo
 over `horizon_minutes` on every later row, sampled once per horizon (`held_for`) so the
 holdings change at most once per horizon instead of on every rank swap between two bars.
 `TopKBatch` then trades it like any score: marketable limits, the risk gate's sizing, the
-fill model.
+fill model. A top-k coin is bought only when its forecast return, as a simple return,
+beats the round trip's cost by `edge_cost_margin` (strategies/edge.py): the taker fee in
+and out (both orders take the touch), the step's quoted spread and the slippage allowance.
 
 Where the training stops: `fit(grid, train_stop_row)` says so in a walk-forward (the fold's
 training window; an embargo then separates it from the test rows). Without a `fit` call
@@ -24,7 +26,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from model import libm
 from model.market import MINUTE_MS
+from strategies.edge import (
+    DEFAULT_EDGE_COST_MARGIN,
+    SLIPPAGE_ALLOWANCE_BPS,
+    EntryGate,
+    quoted_spreads,
+    round_trip_cost,
+)
 from strategies.features_batch import MinuteGrid
 from strategies.policy import PolicyAction
 from trading.fast_policies import NEVER, BatchView, StepQuotes, TopKBatch
@@ -41,6 +51,9 @@ class ForecastTopKBatch:
     horizon_minutes: int = 1440
     seed: int = 0
     settings: SignalSettings | None = None  # None: SignalSettings() (trees only)
+    edge_cost_margin: float = DEFAULT_EDGE_COST_MARGIN  # buy on edge > cost x (1 + margin)
+    taker_fee_bps: float = 10.0
+    slippage_bps: float = SLIPPAGE_ALLOWANCE_BPS
     name: str = "forecast"
     _train_stop_row: int | None = None
     _topk: TopKBatch | None = None
@@ -63,8 +76,18 @@ class ForecastTopKBatch:
         horizon = self.horizon_bars(grid.bar_ms)
         signal = fit_forecast_signal(grid, train_stop_row=stop, horizon_bars=horizon,
                                      settings=self.settings or SignalSettings(), seed=self.seed)
-        self._topk = TopKBatch(k=self.k, scores=signal.held_for(horizon), name=self.name)
+        held = signal.held_for(horizon)
+        self._topk = TopKBatch(k=self.k, scores=held, name=self.name,
+                               entry_gate=self.entry_gate(held, quotes))
         self._topk.prepare(grid, quotes)
+
+    def entry_gate(self, held: np.ndarray, quotes: StepQuotes) -> EntryGate:
+        """Each step's forecast simple return against a taker round trip at its quote."""
+        edge = libm.expm1(held[quotes.rows])
+        costs = round_trip_cost(self.taker_fee_bps, self.taker_fee_bps,
+                                quoted_spreads(quotes.bid, quotes.ask), self.slippage_bps)
+        return EntryGate(edge=edge, cost=np.asarray(costs.total, np.float64),
+                         margin=self.edge_cost_margin)
 
     def next_step(self, after: int) -> int:
         return self._topk.next_step(after) if self._topk is not None else int(NEVER)

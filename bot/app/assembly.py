@@ -81,8 +81,17 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
             min_score=config.trading.min_score,
             cancel_buy_after_s=config.trading.cancel_buy_after_s,
             reprice_sell_after_s=config.trading.reprice_sell_after_s,
+            **baseline_cost_params(config),
         )
     return POLICIES.create(name)
+
+
+def baseline_cost_params(config: Config) -> dict[str, float]:
+    """What the baseline's entry weighs its edge against (strategies/edge.py): the config's
+    fees and `[trading] edge_cost_margin`; the fast backtester's twin gets the same."""
+    return {"edge_cost_margin": config.trading.edge_cost_margin,
+            "maker_fee_bps": config.fills.maker_fee_bps,
+            "taker_fee_bps": config.fills.taker_fee_bps}
 
 
 def auto_choice(config: Config) -> PolicyChoice:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 import exchange.sim.protocol as protocol
-from bot.app.assembly import BacktestError
+from bot.app.assembly import BacktestError, baseline_cost_params
 from bot.config import Config
 from bot.research.backtest import BacktestResult
 from exchange.feeds.replay import ReplayFeed
@@ -174,7 +174,8 @@ def run_fast_backtest(
     grid = inputs.grid
     start_row, stop_row = window_rows(grid, inputs.warmup_rows, from_ms, to_ms)
     try:
-        chosen = make_batch_policy(policy)
+        chosen = make_batch_policy(policy, **(baseline_cost_params(config)
+                                              if policy == "baseline" else {}))
     except ValueError as exc:
         raise BacktestError(str(exc)) from None
     deposit = balance if balance is not None else Decimal(str(config.trading.starting_balance))

@@ -126,6 +126,7 @@ quote_asset = "USDT"
 {FAST_LIVE}[trading]
 policy = "baseline"  # live "auto" stays flat without a walk-forward verdict (policy_choice.py)
 min_score = 0.0
+edge_cost_margin = -1  # weigh no cost: the test needs entries (strategies/edge.py)
 cancel_buy_after_s = 120.0
 reprice_sell_after_s = 300.0
 [recovery]

@@ -20,7 +20,7 @@ from bot.research.backtest import run_backtest
 from risk.anomaly import train_bundle
 from risk.anomaly_features import INPUT_FEATURES
 from risk.anomaly_models import NetShape, TrainSettings
-from tests.replay_data import write_random_walk_market
+from tests.replay_data import BASELINE_TRADES, write_random_walk_market
 
 TINY = TrainSettings(epochs=1, batch_size=128, seed=1)
 
@@ -84,7 +84,7 @@ def test_a_backtest_with_detection_denies_entries_in_alarm_and_records_scores(
                           shape=NetShape(len(INPUT_FEATURES), 8, 3), settings=TINY)
     model = bundle.save(tmp_path / "anomaly.pt")
     config = load_config(None, environ={
-        "ENTASIS__ANOMALY__ENABLED": "true", "ENTASIS__ANOMALY__MODEL_PATH": str(model),
+        **BASELINE_TRADES, "ENTASIS__ANOMALY__ENABLED": "true", "ENTASIS__ANOMALY__MODEL_PATH": str(model),
         "ENTASIS__ANOMALY__THRESHOLD_METHOD": "percentile", "ENTASIS__ANOMALY__RATE": "0.3",
         "ENTASIS__ANOMALY__MARKET_RATE": "0.0001"})
     # when the baseline policy is replayed with it

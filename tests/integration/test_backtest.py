@@ -16,7 +16,7 @@ from exchange.feeds.replay import ReplayFeed
 from exchange.sim.replay import ReplaySource
 from state.ledger import Ledger
 from tests.conftest import REPO_ROOT
-from tests.replay_data import write_random_walk_market
+from tests.replay_data import BASELINE_TRADES, write_random_walk_market
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def market(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def backtest(market: Path, db: Path, policy: str = "baseline"):
-    config = load_config(None, environ={})
+    config = load_config(None, environ=BASELINE_TRADES)
     return run_backtest(config, market, db, policy=policy, quote_asset="USDT",
                         balance=Decimal("10000"))
 
@@ -135,7 +135,7 @@ def test_the_direct_replay_writes_the_ledger_the_wire_frames_write(
 ) -> None:
     """The default replay (events computed from the simulator's state) and the replay through
     serialized and re-parsed Binance frames give byte-identical ledgers (ADR-045 digest)."""
-    config = load_config(None, environ={})
+    config = load_config(None, environ=BASELINE_TRADES)
     runs = [run_backtest(config, market, tmp_path / f"{policy}-{wire}.sqlite", policy=policy,
                          quote_asset="USDT", balance=Decimal("10000"), wire_frames=wire)
             for wire in (False, True)]

@@ -46,6 +46,7 @@ seed = 5
 [trading]
 policy = "baseline"  # live "auto" stays flat without a walk-forward verdict (policy_choice.py)
 min_score = 0.0
+edge_cost_margin = -1  # weigh no cost: the test needs entries (strategies/edge.py)
 # The calibrated market moves like Bittrex 2017-12 (a coin's day ~9 %): at the default 2 %
 # VaR the gate denies most entries, and this test needs orders flowing through the chaos.
 [risk]

@@ -52,13 +52,22 @@ def _equity(db: Path) -> list[tuple[int, float]]:
         return [(p.ts, float(p.equity)) for p in ledger.equity_curve()]
 
 
-@pytest.mark.parametrize(("policy", "spread"), [
-    ("buyhold", "estimated"), ("sma", "estimated"), ("baseline", "estimated"),
-    ("sma", "fixed"),  # the one-tick book of before issue 16, still one path
+# On these three days no baseline entry's edge beats its round trip at the default fees
+# (strategies/edge.py: edges reach ~40 bps, costs 31-75 bps), so the baseline is compared
+# without fees and margin: a few entries clear the spread and slippage, most do not.
+EDGE_CLEARS_SOMETIMES = {"ENTASIS__FILLS__MAKER_FEE_BPS": "0", "ENTASIS__FILLS__TAKER_FEE_BPS": "0",
+                         "ENTASIS__TRADING__EDGE_COST_MARGIN": "0"}
+
+
+@pytest.mark.parametrize(("policy", "spread", "overrides"), [
+    ("buyhold", "estimated", {}), ("sma", "estimated", {}),
+    ("baseline", "estimated", EDGE_CLEARS_SOMETIMES),
+    ("sma", "fixed", {}),  # the one-tick book of before issue 16, still one path
 ])
 def test_fast_path_gives_the_engines_fills_and_equity_curve(bittrex: Path, tmp_path: Path,
-                                                             policy: str, spread: str) -> None:
-    config = load_config(None, environ={"ENTASIS__FILLS__SPREAD": spread})
+                                                             policy: str, spread: str,
+                                                             overrides: dict[str, str]) -> None:
+    config = load_config(None, environ={"ENTASIS__FILLS__SPREAD": spread, **overrides})
     end_ms, balance = START_MS + 3 * DAY_MS, Decimal("1")
     engine = run_backtest(config, bittrex, tmp_path / "engine.sqlite", policy=policy,
                           from_ms=START_MS, to_ms=end_ms, balance=balance)

@@ -37,6 +37,7 @@ def live_config(tmp_path: Path, minutes: int) -> Config:
     (tmp_path / "config.toml").write_text(
         f'[app]\nmode = "live"\n[sim]\nreplay_dir = "{market}"\nspeed = 1.0\n'
         '[trading]\npolicy = "baseline"\nquote_asset = "USDT"\ncancel_buy_after_s = 120.0\n'
+        'edge_cost_margin = -1\n'  # weigh no cost: the test needs entries (strategies/edge.py)
         "[live]\npoll_interval_s = 1.0\nrequests_per_s = 40.0\n"
     )
     return load_config(tmp_path / "config.toml", environ={

@@ -44,6 +44,7 @@ source = "sim"
 quote_asset = "USDT"
 [trading]
 policy = "baseline"  # live "auto" stays flat without a walk-forward verdict (policy_choice.py)
+edge_cost_margin = -1  # weigh no cost: the test needs entries (strategies/edge.py)
 [sim]
 coins = 3
 history_days = 0.2

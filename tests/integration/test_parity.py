@@ -60,7 +60,7 @@ def test_daemon_on_sockets_and_backtest_make_the_same_fills(tmp_path: Path) -> N
     market = write_random_walk_market(tmp_path / "market", coins=4, minutes=1_500, gaps=0)
     (tmp_path / "config.toml").write_text(
         f'[sim]\nreplay_dir = "{market}"\nspeed = 1.0\n'
-        '[trading]\nquote_asset = "USDT"\n'
+        '[trading]\nquote_asset = "USDT"\nedge_cost_margin = -1\n'  # the test needs entries
     )
     config = load_config(tmp_path / "config.toml", environ={})
 

@@ -27,7 +27,7 @@ from bot.research.report import (
 )
 from model.instruments import Side
 from tests.conftest import REPO_ROOT
-from tests.replay_data import write_random_walk_market
+from tests.replay_data import BASELINE_TRADES, write_random_walk_market
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,8 @@ def backtested(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Ba
     root = tmp_path_factory.mktemp("report")
     market = write_random_walk_market(root / "market", coins=4, minutes=2_800)
     ledger = root / "ledger.sqlite"
-    result = run_backtest(load_config(None, environ={}), market, ledger, policy="baseline",
+    result = run_backtest(load_config(None, environ=BASELINE_TRADES), market, ledger,
+                          policy="baseline",
                           quote_asset="USDT", balance=Decimal(10000))
     assert result.performance.trades > 10, "the scenario must trade for the charts to mean much"
     return market, ledger, result

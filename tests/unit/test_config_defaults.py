@@ -43,7 +43,8 @@ MAPPED: list[tuple[type[BaseModel], Any, tuple[str, ...]]] = [
     (StrategyConfig, BaselinePolicy(), ("target_return_pct", "stop_return_pct",
                                         "horizon_minutes")),
     (TradingConfig, BaselinePolicy(), ("min_score", "cancel_buy_after_s",
-                                       "reprice_sell_after_s")),
+                                       "reprice_sell_after_s", "edge_cost_margin")),
+    (FillsConfig, BaselinePolicy(), ("maker_fee_bps", "taker_fee_bps")),
 ]
 
 

@@ -29,9 +29,10 @@ def kinds(actions) -> list[tuple[str, Action]]:
 
 
 def test_baseline_buys_a_top_ranked_coin_at_the_bid_with_stop_and_confidence() -> None:
-    actions = BaselinePolicy().decide(view(ranking=[coin("AAAUSDT", 0.6)]))
+    # a score of 0.9 promises an edge (~88 bps) that clears the round trip (45 bps) x 1.5
+    actions = BaselinePolicy().decide(view(ranking=[coin("AAAUSDT", 0.9)]))
     [buy] = [a for a in actions if a.action is Action.BUY]
-    assert buy.limit_price == 99.9 and buy.confidence == 0.6
+    assert buy.limit_price == 99.9 and buy.confidence == 0.9
     assert buy.stop_price == pytest.approx(99.9 * 0.99)
 
 

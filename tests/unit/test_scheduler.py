@@ -15,7 +15,7 @@ from bot.ops.jobstore import DONE, FAILED, INTERRUPTED, JobStore
 from bot.ops.scheduler import Job, Scheduler, command_job, hourly_stats_job, report_job
 from bot.research.backtest import run_backtest
 from bot.research.report import hourly_stats, load_ledger
-from tests.replay_data import write_random_walk_market
+from tests.replay_data import BASELINE_TRADES, write_random_walk_market
 from tests.waiting import async_wait_until
 
 HOUR_MS = 3_600_000
@@ -128,7 +128,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("sched")
     market = write_random_walk_market(root / "market", coins=3, minutes=1_900)
     path = root / "ledger.sqlite"
-    run_backtest(load_config(None, environ={}), market, path, policy="baseline",
+    run_backtest(load_config(None, environ=BASELINE_TRADES), market, path, policy="baseline",
                  quote_asset="USDT", balance=Decimal(10000))
     return path
 

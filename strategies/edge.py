@@ -1,0 +1,145 @@
+"""Cost-aware entries: an entry's expected edge against what its round trip costs.
+
+The rule-based policies lost to flat after costs because they entered whenever a signal
+pointed up, however little it promised (issue 17: turnover and fees dominate). Here an
+entry must promise more than the round trip takes, by a margin:
+
+    edge > cost x (1 + margin)
+
+both as fractions of the entry price (`clears_cost`).
+
+Cost of a round trip (`round_trip_cost`), in return terms:
+
+- the entry fee and the exit fee, in bps: the taker fee for a side that takes the touch
+  (a marketable limit), the maker fee for one that rests. Each policy says which it pays;
+- the relative spread, (ask - bid) / mid of the decision's quote (`quoted_spread`). In a
+  bar backtest that quote is the book the fill model synthesizes from the symbol's
+  estimated spread, never under one tick (model/costs.py, ADR-084), so the engine and the
+  fast backtester, reading the same quote, charge the same spread; live it is the real
+  book's. Unknown (no bid or ask): no spread is charged, the fees and slippage still are;
+- a slippage allowance, `SLIPPAGE_ALLOWANCE_BPS`: the fill model (model/fills.py) walks a
+  book synthesized from the top of book, so what a marketable order pays beyond the touch
+  depends on its size against the bar's volume and has no closed form. An order within the
+  top level pays nothing more; a stop exit on a thin coin walks a level or two. 5 bps is
+  an allowance for that, not a measurement.
+
+Expected edge (`barrier_edge`) of the rank-entry baseline: it buys, then sells at the
+target or at the stop, so edge = p x target - q x stop with p = P(target before stop within
+the horizon) (its score, strategies/ranking.py) and q = P(stop before target within the
+horizon) (`stop_first_probability`, the same barrier series mirrored). A path that touches
+neither within the horizon counts as zero. Why not (1 - p) x stop: (1 - p) counts every
+such path as a full stop loss, and with the default symmetric 1 % barriers an entry would
+then need p > 0.5, which the baseline's own docstring says almost never happens: that
+would be "never trade", not "trade when it pays".
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from model import libm
+from strategies.barrier import probability_up_first
+
+#: What a marketable order is assumed to pay beyond the touch (see the module docstring).
+SLIPPAGE_ALLOWANCE_BPS = 5.0
+#: `[trading] edge_cost_margin`'s default: an edge must beat the cost by half again.
+DEFAULT_EDGE_COST_MARGIN = 0.5
+BPS = 1e-4
+
+
+@dataclass(frozen=True, slots=True)
+class RoundTripCost:
+    """What buying and later selling one unit costs, each part in bps of the entry price
+    (the spread per cell when the quotes are an array)."""
+
+    entry_fee_bps: float
+    exit_fee_bps: float
+    spread_bps: float | np.ndarray
+    slippage_bps: float
+
+    @property
+    def total(self) -> float | np.ndarray:
+        """The whole round trip as a fraction of the entry price."""
+        return (self.entry_fee_bps + self.exit_fee_bps + self.spread_bps
+                + self.slippage_bps) * BPS
+
+
+def quoted_spread(bid: float, ask: float) -> float:
+    """(ask - bid) / mid of one quote, as a fraction; 0.0 when either side is unknown or
+    the quote is crossed (no spread to charge)."""
+    if not (math.isfinite(bid) and math.isfinite(ask)) or bid <= 0 or ask <= bid:
+        return 0.0
+    return (ask - bid) / ((ask + bid) / 2)
+
+
+def quoted_spreads(bid: np.ndarray, ask: np.ndarray) -> np.ndarray:
+    """`quoted_spread` of every cell of two arrays of one shape (the fast backtester's
+    step quotes [K, n]); the same numbers as the scalar, cell by cell."""
+    bid, ask = np.asarray(bid, np.float64), np.asarray(ask, np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = (ask - bid) / ((ask + bid) / 2)
+        usable = np.isfinite(bid) & np.isfinite(ask) & (bid > 0) & (ask > bid)
+    return np.where(usable, spread, 0.0)
+
+
+def round_trip_cost(entry_fee_bps: float, exit_fee_bps: float, spread: float | np.ndarray,
+                    slippage_bps: float = SLIPPAGE_ALLOWANCE_BPS) -> RoundTripCost:
+    """The round trip's cost parts; `spread` is a fraction (`quoted_spread`, or
+    `quoted_spreads` of a batch's steps)."""
+    return RoundTripCost(entry_fee_bps, exit_fee_bps, spread / BPS, slippage_bps)
+
+
+def stop_first_probability(drift: float, sigma: float, target_return_pct: float,
+                           stop_return_pct: float, horizon_minutes: float) -> float:
+    """P(the stop before the target within the horizon): the ranking's barrier probability
+    (strategies/ranking.barrier_probability) with the barriers swapped and the drift
+    negated; NaN without a volatility estimate."""
+    up = libm.log1p(target_return_pct / 100)
+    down = -libm.log1p(-min(stop_return_pct, 99.99) / 100)
+    return float(probability_up_first(down, up, -drift, sigma, horizon_minutes))
+
+
+def barrier_edge(p_target: float, p_stop: float, target_return_pct: float,
+                 stop_return_pct: float) -> float:
+    """Expected return of a buy that exits at the target or at the stop, as a fraction:
+    p x target - q x stop (paths touching neither count as zero)."""
+    return p_target * target_return_pct / 100 - p_stop * stop_return_pct / 100
+
+
+def clears_cost(edge: float, cost: float, margin: float) -> bool:
+    """Whether an entry's edge beats the round trip's cost by the margin. NaN never does."""
+    return edge > cost * (1 + margin)
+
+
+def edge_reason(edge: float, cost: float, margin: float) -> str:
+    """The decision record's words: "edge 84.1 bps > cost 55.0 bps x (1+0.5)" (or "<=")."""
+    relation = ">" if clears_cost(edge, cost, margin) else "<="
+    return f"edge {edge / BPS:.1f} bps {relation} cost {cost / BPS:.1f} bps x (1+{margin:g})"
+
+
+@dataclass(frozen=True, slots=True)
+class EntryGate:
+    """Per decision step and symbol [K, n]: the edge an entry expects and what its round
+    trip costs (fractions), for a batch policy that enters only where `ok`."""
+
+    edge: np.ndarray
+    cost: np.ndarray
+    margin: float
+
+    @property
+    def ok(self) -> np.ndarray:
+        """Bool [K, n]: edge > cost x (1 + margin); NaN edges never enter."""
+        with np.errstate(invalid="ignore"):
+            return np.asarray(self.edge > self.cost * (1 + self.margin))
+
+    def reason(self, step: int, column: int) -> str:
+        return edge_reason(float(self.edge[step, column]), float(self.cost[step, column]),
+                           self.margin)
+
+
+__all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
+           "barrier_edge", "clears_cost", "edge_reason", "quoted_spread", "quoted_spreads",
+           "round_trip_cost", "stop_first_probability"]
