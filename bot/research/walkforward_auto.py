@@ -13,6 +13,11 @@ candidate is scored on rows none was fitted on, and all on the same rows; rule-b
 read the earlier rows as warm-up. No row at or after the training stop is read: the choice
 of fold k cannot depend on its test window (tests/integration/test_walkforward_auto.py).
 
+A candidate may carry parameters, `NAME@KEY=VALUE@KEY=VALUE` (the batch policy's fields):
+`auto:candidates=baseline@edge_cost_margin=0+baseline@edge_cost_margin=2@entry_every_minutes=60`
+chooses the baseline's no-trade band and entry cadence on the training folds alone, the
+configuration traded on the test window being the one that won its selection window.
+
 Runs inside the fold's task (in-process or a Ray task alike), so Ray and in-process choose
 the same. Each candidate is a configuration tried: the runner records one trial per
 candidate (`candidate_trials`), so the deflated Sharpe counts the search auto makes.
@@ -38,6 +43,7 @@ from trading.walkforward_report import (
 
 AUTO = "auto"
 FLAT = "flat"  # the fallback: trades nothing
+PARAMETER = "@"  # baseline@edge_cost_margin=1: a candidate's parameters
 SELECTION_SHARE = 1 / 3
 NOT_CANDIDATES = frozenset((AUTO, FLAT))
 
@@ -77,17 +83,51 @@ def auto_settings(params: Mapping[str, Any]) -> AutoSettings:
     text = params.get("candidates")
     candidates = (default_candidates() if text is None
                   else tuple(n for n in str(text).split("+") if n))
-    wrong = [n for n in candidates if n not in BATCH_POLICIES or n in NOT_CANDIDATES]
+    wrong = [n for n in candidates
+             if (name := candidate_spec(n)[0]) not in BATCH_POLICIES or name in NOT_CANDIDATES]
     if not candidates or wrong:
         raise AutoSettingsError(
             f"--policies auto:candidates={text}: {', '.join(map(repr, wrong)) or 'none named'}"
             f" cannot be a candidate; choose among {', '.join(default_candidates())} "
-            "joined by '+' (flat is the fallback)")
+            "joined by '+' (flat is the fallback), parameters as NAME@KEY=VALUE")
+    for candidate in candidates:
+        name, fields = candidate_spec(candidate)
+        try:
+            BATCH_POLICIES[name](**dict(fields))
+        except (TypeError, ValueError) as exc:
+            raise AutoSettingsError(f"--policies auto: candidate {candidate!r}: {exc} (its "
+                                   f"parameters are the fields of {BATCH_POLICIES[name].__name__})"
+                                   ) from None
     share = params.get("selection_share", SELECTION_SHARE)
     if not isinstance(share, int | float) or not 0 < share < 1:
         raise AutoSettingsError(f"--policies auto:selection_share={share}: give a fraction of "
                                "the training window between 0 and 1 (e.g. 0.33)")
     return AutoSettings(candidates, float(share))
+
+
+def candidate_spec(candidate: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
+    """`baseline@edge_cost_margin=0.5@entry_every_minutes=15` -> the batch policy's name and
+    its parameters (values read as int, then float, else kept as text);
+    `AutoSettingsError` for a parameter without '=' or a '/' (labels split on it)."""
+    name, *assignments = candidate.split(PARAMETER)
+    fields: list[tuple[str, Any]] = []
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep or not key or "/" in candidate:
+            raise AutoSettingsError(f"--policies auto: candidate {candidate!r}: write its "
+                                   "parameters as NAME@KEY=VALUE[@KEY=VALUE] "
+                                   "(e.g. baseline@edge_cost_margin=1)")
+        fields.append((key, _number(value)))
+    return name, tuple(fields)
+
+
+def _number(text: str) -> int | float | str:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return text
 
 
 def selection_fold(fold: Fold, share: float) -> Fold:
@@ -122,7 +162,7 @@ def pick(candidates: Sequence[FoldOutcome], bar_ms: int) -> str:
 
 
 def candidate_name(label: str) -> str:
-    """`auto/sma` -> `sma`."""
+    """`auto/sma` -> `sma`; `auto/baseline@edge_cost_margin=1` -> `baseline@edge_cost_margin=1`."""
     return label.rpartition("/")[2]
 
 
@@ -134,12 +174,14 @@ def select(grid: BarGrid, task: Any, evaluate: Evaluator) -> Selection:
     inner = selection_fold(task.fold, settings.selection_share)
     runs: list[FoldOutcome] = []
     unfit: list[tuple[str, str]] = []
-    for name in settings.candidates:
-        spec = replace(task.policy, label=f"{task.policy.label}/{name}", name=name, params=())
+    for candidate in settings.candidates:
+        name, fields = candidate_spec(candidate)
+        spec = replace(task.policy, label=f"{task.policy.label}/{candidate}", name=name,
+                       params=fields)
         try:
             runs.append(evaluate(grid, replace(task, fold=inner, policy=spec)))
         except errors.DataError as exc:
-            unfit.append((name, str(exc)))
+            unfit.append((candidate, str(exc)))
     return Selection(pick(runs, grid.bar_ms), tuple(runs), tuple(unfit))
 
 
@@ -147,7 +189,8 @@ def auto_evaluator(grid: BarGrid, task: Any, evaluate: Evaluator) -> FoldOutcome
     """Choose on the selection window, then trade the pick (or flat) on the test window,
     both through `evaluate`; the outcome carries the choice."""
     selection = select(grid, task, evaluate)
-    traded = replace(task.policy, name=selection.picked, params=())
+    name, fields = candidate_spec(selection.picked)
+    traded = replace(task.policy, name=name, params=fields)
     outcome = evaluate(grid, replace(task, policy=traded))
     return replace(outcome, selection=selection)
 
