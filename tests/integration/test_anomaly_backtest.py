@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.config import load_config
 from bot.research.anomaly_backtest import VARIANTS, Variant, compare, main, table_lines
-from tests.replay_data import write_random_walk_market
+from tests.replay_data import BASELINE_TRADES, write_random_walk_market
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +29,8 @@ def test_detection_off_and_on_differ_only_in_detection(
         periods: tuple[Path, Path], tmp_path: Path, one_torch_thread: None) -> None:
     train, test = periods
     # a coin alarm rate high enough to bite in 120 minutes
-    config = load_config(None, environ={"ENTASIS__ANOMALY__THRESHOLD_METHOD": "percentile",
+    config = load_config(None, environ={**BASELINE_TRADES,
+                                        "ENTASIS__ANOMALY__THRESHOLD_METHOD": "percentile",
                                         "ENTASIS__ANOMALY__RATE": "0.2"})
     result = compare(config, test, tmp_path / "work", train_dir=train, epochs=1,
                      variants=VARIANTS[:3], balance=Decimal(10_000), minutes=120)

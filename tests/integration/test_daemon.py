@@ -30,6 +30,8 @@ stale_after_s = 5.0
 [strategy]
 top_k = 5
 max_spread_bps = 500.0
+[trading]
+edge_cost_margin = -1  # weigh no cost: the tests need fills and positions (strategies/edge.py)
 """
 
 

@@ -36,6 +36,8 @@ stale_after_s = 5.0
 [strategy]
 top_k = 5
 max_spread_bps = 500.0
+[trading]
+edge_cost_margin = -1  # weigh no cost: the test needs positions (strategies/edge.py)
 [telegram]
 enabled = true
 chat_ids = [{chat}]
