@@ -1,4 +1,4 @@
-"""Compile the numba kernels (fill model, RL env step) ahead of use.
+"""Compile the numba kernels (fill model, RL env step, portfolio env step) ahead of use.
 
 The first call of a numba function compiles it (seconds on a busy 2-core machine) and
 writes the result to numba's on-disk cache, which later processes load in well under a
@@ -15,7 +15,8 @@ from model.fills import FillParams
 
 
 def compile_kernels() -> None:
-    """Run the fill model and a tiny env for one step each (compiles or loads the cache)."""
+    """Run the fill model and tiny single-coin and portfolio envs for one step each (compiles
+    or loads the cache)."""
     from rl.env import BatchedEnv, EnvConfig
     from rl.episodes import MarketData
 
@@ -26,6 +27,26 @@ def compile_kernels() -> None:
     env = BatchedEnv(data, 2, EnvConfig(horizon_minutes=5, warmup_minutes=10), seed=0)
     env.reset()
     env.step(np.zeros(2, np.int64))
+    _portfolio_step()
+
+
+def _portfolio_step() -> None:
+    """One step of a two-coin portfolio env with a BUY (the gate's VaR path included)."""
+    from risk.limits import RiskLimits
+    from rl.portfolio_env import PortfolioConfig, PortfolioEnv
+    from strategies.features_batch import BarGrid
+    from trading.fast_market import FastMarket, FastSettings
+
+    rows = 40
+    close = np.linspace(10.0, 11.0, rows)[:, None] * np.array([[1.0, 2.0]])
+    grid = BarGrid(symbols=("AAAUSDT", "BBBUSDT"), start_ms=0, open=close, high=close * 1.01,
+                   low=close * 0.99, close=close, quote_volume=close * 1e4, bar_ms=3_600_000)
+    settings = FastSettings(FillParams(), RiskLimits(min_return_observations=10),
+                            bar_ms=3_600_000, return_history_bars=20)
+    env = PortfolioEnv(grid, FastMarket.from_grid(grid), settings, 1,
+                       PortfolioConfig(horizon_steps=5, warmup_rows=20), seed=0)
+    env.reset()
+    env.step(np.full((1, 2), env.action_names.index("BUY+1")))
 
 
 if __name__ == "__main__":

@@ -8,12 +8,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
 from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
 from tests.integration.test_walkforward import write_bar_files
 from tests.integration.test_walkforward_league import random_walk
+
+# A guard for a loaded machine (whole generations of training and a league per test;
+# ~15 s per test on an idle 2-core machine).
+pytestmark = pytest.mark.timeout(300)
 
 SMALL = ["--generations", "1", "--envs", "4", "--horizon", "24", "--episodes", "10",
          "--hidden", "8", "--no-ray"]

@@ -34,6 +34,10 @@ from rl.ppo import PPOConfig
 from rl.registry import ModelRegistry, ModelStatus
 from tests.portfolio_markets import planted_factories
 
+# A guard for a loaded machine (whole generations of training and a league per test;
+# ~35 s per test on an idle 2-core machine).
+pytestmark = pytest.mark.timeout(300)
+
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = LeagueConfig(n_envs=32, rollout_steps=48, memory_shards=2, own_rollouts=6,
                       ppo=PPOConfig(minibatch_size=256, epochs=4, learning_rate=1e-3),
