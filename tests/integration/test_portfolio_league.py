@@ -1,6 +1,7 @@
 """The portfolio league: a planted cross-sectional edge is learned and promoted, a worse
 candidate is rejected, Ray and in-process give the same generation, and a generation killed
-with SIGKILL resumes to the result an uninterrupted run reaches.
+with SIGKILL resumes to the result an uninterrupted run reaches (the same episodes and
+verdict; weights to float noise across processes, see `assert_same_players`).
 
 The market (tests/portfolio_markets.py) hides a persistent per-coin regime that drives the
 next bar and serves it as an observation column; training and league episodes come from
@@ -8,7 +9,6 @@ disjoint rows."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -106,9 +106,24 @@ def small_generation(workdir: Path, pool: object, on_stage: StageHook | None = N
 
 
 def assert_same_players(first: PortfolioPlayer, second: PortfolioPlayer) -> None:
+    """The same weights to float noise. Not bit for bit across processes: torch's CPU matrix
+    products (MKL) may take a different kernel for differently aligned buffers, so the same
+    training in another process (a Ray worker, the resumed run) can differ in the last bits
+    (seen in a full-suite run: equal to 4 decimals, not to the bit). Within one process the
+    results are bit-identical."""
     for (name, a), (_, b) in zip(first.net.state_dict().items(),
                                  second.net.state_dict().items(), strict=True):
-        assert torch.equal(a, b), name
+        assert torch.allclose(a, b, rtol=1e-3, atol=1e-4), name
+
+
+def assert_same_verdict(first: dict, second: dict) -> None:
+    """The same league decision, check by check, and the same figures to float noise."""
+    assert (first["promote"], first["failed"]) == (second["promote"], second["failed"])
+    assert first["info"]["n_trials"] == second["info"]["n_trials"]
+    for player, figures in first["info"]["players"].items():
+        for key, value in figures.items():
+            assert value == pytest.approx(second["info"]["players"][player][key], rel=1e-3,
+                                          abs=1e-6), (player, key)
 
 
 def test_same_seeds_give_the_same_generation_in_process_and_on_ray(
@@ -116,12 +131,14 @@ def test_same_seeds_give_the_same_generation_in_process_and_on_ray(
     here, here_report = small_generation(tmp_path / "local", LocalPool())
     there, there_report = small_generation(tmp_path / "ray", RayPool())
     assert_same_players(here, there)
-    assert here_report == there_report
+    assert_same_verdict(here_report, there_report)
     for i in range(SMALL.memory_shards):
         with np.load(tmp_path / "local" / f"memory_{i}.npz") as a, \
                 np.load(tmp_path / "ray" / f"memory_{i}.npz") as b:
-            for key in a.files:
-                np.testing.assert_array_equal(a[key], b[key])
+            for key in ("actions", "mask", "dones", "coins", "portfolio", "rewards"):
+                np.testing.assert_array_equal(a[key], b[key])  # the same episodes played
+            for key in ("log_probs", "values", "last_values"):
+                np.testing.assert_allclose(a[key], b[key], rtol=1e-4, atol=1e-5)
 
 
 #: A process that runs the same small generation and kills itself (SIGKILL: no clean-up,
@@ -154,5 +171,4 @@ def test_a_generation_killed_mid_way_resumes_to_the_uninterrupted_result(
     assert not (workdir / "league.json").exists()  # it really died before the end
     resumed, resumed_report = small_generation(workdir, LocalPool())
     assert_same_players(whole, resumed)
-    assert json.dumps(whole_report, sort_keys=True) == json.dumps(resumed_report,
-                                                                   sort_keys=True)
+    assert_same_verdict(whole_report, resumed_report)
