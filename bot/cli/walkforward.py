@@ -35,6 +35,7 @@ def parse_policies(text: str) -> list[Any]:
     """`sma,topk:k=5:momentum_bars=24` -> PolicySpecs (label = the text of each item);
     parameter values are read as int, then float, else kept as text."""
     from bot.research.walkforward import PolicySpec
+    from bot.research.walkforward_auto import parse_number
 
     specs = []
     for item in (part.strip() for part in text.split(",")):
@@ -47,20 +48,11 @@ def parse_policies(text: str) -> list[Any]:
             if not sep or not key:
                 raise fail(f"--policies {item!r}: write parameters as NAME:KEY=VALUE[:KEY=VALUE]"
                            " (e.g. sma:fast=10:slow=40)", 2)
-            params.append((key, _number(value)))
+            params.append((key, parse_number(value)))
         specs.append(PolicySpec(item, name, tuple(params)))
     if not specs:
         raise fail("--policies: name at least one policy (e.g. sma,baseline,topk)", 2)
     return specs
-
-
-def _number(text: str) -> int | float | str:
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return text
 
 
 @app.command()

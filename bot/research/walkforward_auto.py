@@ -117,11 +117,12 @@ def candidate_spec(candidate: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
             raise AutoSettingsError(f"--policies auto: candidate {candidate!r}: write its "
                                    "parameters as NAME@KEY=VALUE[@KEY=VALUE] "
                                    "(e.g. baseline@edge_cost_margin=1)")
-        fields.append((key, _number(value)))
+        fields.append((key, parse_number(value)))
     return name, tuple(fields)
 
 
-def _number(text: str) -> int | float | str:
+def parse_number(text: str) -> int | float | str:
+    """A parameter value as written: an int, else a float, else the text itself."""
     for kind in (int, float):
         try:
             return kind(text)
