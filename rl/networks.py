@@ -46,6 +46,16 @@ def weights_payload(checkpoint_format: int | str, spec: Any, net: nn.Module) -> 
             "state_dict": {k: v.clone() for k, v in net.state_dict().items()}}
 
 
+def spec_mismatches(expected: Any, other: Any, fields: tuple[str, ...]) -> list[str]:
+    """Why a checkpoint's spec `other` cannot stand where `expected` is wanted: every field of
+    `fields` that differs, and the feature hash when both carry one."""
+    reasons = [f"{name} {getattr(other, name)} != expected {getattr(expected, name)}"
+               for name in fields if getattr(expected, name) != getattr(other, name)]
+    if expected.feature_hash and other.feature_hash and expected.feature_hash != other.feature_hash:
+        reasons.append(f"feature hash {other.feature_hash} != expected {expected.feature_hash}")
+    return reasons
+
+
 def require_fit(expected: Any, spec: Any, source: str) -> None:
     """Refuse a checkpoint whose spec does not fit `expected` (None: anything fits), with
     every reason."""
@@ -72,16 +82,7 @@ class NetSpec:
 
     def mismatches(self, other: NetSpec) -> list[str]:
         """Human-readable differences that make `other` unusable where `self` is expected."""
-        reasons = []
-        if self.obs_size != other.obs_size:
-            reasons.append(f"obs_size {other.obs_size} != expected {self.obs_size}")
-        if self.n_actions != other.n_actions:
-            reasons.append(f"n_actions {other.n_actions} != expected {self.n_actions}")
-        if self.hidden != other.hidden:
-            reasons.append(f"hidden {other.hidden} != expected {self.hidden}")
-        if self.feature_hash and other.feature_hash and self.feature_hash != other.feature_hash:
-            reasons.append(f"feature hash {other.feature_hash} != expected {self.feature_hash}")
-        return reasons
+        return spec_mismatches(self, other, ("obs_size", "n_actions", "hidden"))
 
 
 class PolicyValueNet(nn.Module):

@@ -41,7 +41,16 @@ from model.fill_kernel import (
 )
 from model.fills import NO_CANCEL_MS
 from rl.account import book_fill, ceil_quantum, size_entry
-from rl.env_kernel import CLOSE, HIGH, LOW, OPEN, START_MS, VOLUME, decode_action
+from rl.env_kernel import (
+    CLOSE,
+    HIGH,
+    LOW,
+    OPEN,
+    START_MS,
+    VOLUME,
+    decode_action,
+    parallel_jit,
+)
 from rl.portfolio_risk import (
     ACTIVE,
     HALTED,
@@ -53,7 +62,6 @@ from rl.portfolio_risk import (
     is_dust,
 )
 
-parallel_jit = njit(cache=True, error_model="numpy", nogil=True, parallel=True)
 #: sha256 (first 16 hex) of model/fill_kernel.py, rl/account.py, rl/env_kernel.py and
 #: rl/portfolio_risk.py, whose compiled code this module inlines (see rl/env_kernel.py's
 #: INLINED_SOURCES_SHA256: changing this line retires numba's stale on-disk cache of this

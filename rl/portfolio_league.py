@@ -19,14 +19,12 @@ what each concluded. Nothing here reads a validation row while training.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from rl.pool import LocalPool, WorkerPool
@@ -37,6 +35,7 @@ from rl.portfolio_network import PortfolioPlayer
 from rl.portfolio_ppo import PortfolioMemory, collect, one_torch_thread, update
 from rl.ppo import PPOConfig
 from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
+from rl.selfplay import derive_seed, plain_config
 
 #: Told each stage a generation finished ("memory", "trained", "league"): progress bars, and
 #: the crash test's place to kill the process.
@@ -76,12 +75,6 @@ def play_memory(task: MemoryTask) -> PortfolioMemory:
     with one_torch_thread():  # the same sums in every worker (any pool, any machine)
         memory, _ = collect(env, player, env.reset(), task.steps, generator)
     return memory
-
-
-def derive_seed(*parts: int) -> int:
-    """A seed for one stage of one generation, independent of the others."""
-    digest = hashlib.sha256(",".join(map(str, parts)).encode()).digest()
-    return int.from_bytes(digest[:4], "little")
 
 
 @dataclass(frozen=True)
@@ -126,7 +119,7 @@ def run_generation(best: PortfolioPlayer, past_bests: dict[str, PortfolioPlayer]
     report = play_league(candidate, best, validation, config.arena_episodes,
                          seed=derive_seed(seed, 3), past_bests=past_bests, baselines=BASELINES,
                          n_trials=n_trials, trial_sharpes=list(trial_sharpes), pool=pool)
-    stats = {**report.as_dict(), "training": {"seed": seed, **_plain(asdict(config))}}
+    stats = {**report.as_dict(), "training": {"seed": seed, **plain_config(config)}}
     tmp = report_path.with_name(report_path.name + ".tmp")
     tmp.write_text(json.dumps(stats, sort_keys=True, default=float))
     tmp.replace(report_path)
@@ -225,16 +218,6 @@ def run_league(registry: ModelRegistry, train: PortfolioEnvFactory,
 
 def _failed(report: dict[str, Any]) -> list[str]:
     return [name for name, check in report.get("checks", {}).items() if not check["passed"]]
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
 
 
 __all__ = ["PORTFOLIO_REGISTRY_FILE", "GenerationResult", "LeagueConfig", "LeagueOutcome",

@@ -40,7 +40,13 @@ import torch
 from torch import nn
 
 from rl.errors import ModelMismatchError
-from rl.networks import feature_names_hash, require_fit, save_checkpoint, weights_payload
+from rl.networks import (
+    feature_names_hash,
+    require_fit,
+    save_checkpoint,
+    spec_mismatches,
+    weights_payload,
+)
 from rl.spaces import HOLD, action_names
 
 #: Checkpoint marker; a string so a flat `Player` checkpoint (format 1) is never read as one
@@ -63,14 +69,8 @@ class PortfolioNetSpec:
 
     def mismatches(self, other: PortfolioNetSpec) -> list[str]:
         """Human-readable differences that make `other` unusable where `self` is expected."""
-        reasons = []
-        for name in ("coin_features", "portfolio_features", "n_actions", "hidden"):
-            ours, theirs = getattr(self, name), getattr(other, name)
-            if ours != theirs:
-                reasons.append(f"{name} {theirs} != expected {ours}")
-        if self.feature_hash and other.feature_hash and self.feature_hash != other.feature_hash:
-            reasons.append(f"feature hash {other.feature_hash} != expected {self.feature_hash}")
-        return reasons
+        return spec_mismatches(self, other, ("coin_features", "portfolio_features",
+                                             "n_actions", "hidden"))
 
 
 def portfolio_feature_hash(coin_names: Iterable[str], portfolio_names: Iterable[str]) -> str:
