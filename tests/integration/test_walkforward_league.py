@@ -20,7 +20,7 @@ from trading.folds import grid_folds
 from trading.walkforward_report import FoldOutcome
 
 # A guard for a loaded machine (whole generations of training and a league per test;
-# ~20 s per test on an idle 2-core machine).
+# ~15 s per test on an idle 2-core machine).
 pytestmark = pytest.mark.timeout(300)
 
 START_MS = 1_514_764_800_000  # 2018-01-01 00:00 UTC
