@@ -99,6 +99,11 @@ def league_figures() -> dict[str, Any]:
     from rl.portfolio_league import LeagueConfig, run_generation
     from rl.portfolio_network import PortfolioPlayer
 
+    import torch
+
+    # Once per process, not per generation: the first optimizer built imports torch._dynamo
+    # (1.1 s measured here), which a league run pays once before its first generation.
+    torch.optim.Adam(torch.nn.Linear(1, 1).parameters())
     built = time.perf_counter()
     train, validation = synthetic_factories()
     train.features(), validation.features()  # once per process; not a training cost

@@ -61,10 +61,14 @@ class PortfolioMemory:
         return int(self.rewards.size)
 
     def save(self, path: str | Path) -> Path:
-        """One compressed .npz, written through a temporary name (a kill leaves no half)."""
+        """One uncompressed .npz, written through a temporary name (a kill leaves no half).
+
+        Not compressed: zlib halves a shard (30 coins x 2048 steps: 22.6 -> 12.2 MB) but took
+        0.74 s to write it against 0.53 s to play it (measured on this 2-core box); the
+        files live in the generation's folder only for resume."""
         path = Path(path)
         tmp = path.with_name(path.name + ".tmp.npz")
-        np.savez_compressed(tmp, **{f.name: getattr(self, f.name) for f in fields(self)})
+        np.savez(tmp, **{f.name: getattr(self, f.name) for f in fields(self)})
         tmp.replace(path)
         return path
 
