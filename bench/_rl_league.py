@@ -96,10 +96,10 @@ def env_rates(train: Any) -> dict[str, float]:
 
 def league_figures() -> dict[str, Any]:
     """Env rates, training coin-steps/s and one whole generation's stage times."""
+    import torch
+
     from rl.portfolio_league import LeagueConfig, run_generation
     from rl.portfolio_network import PortfolioPlayer
-
-    import torch
 
     # Once per process, not per generation: the first optimizer built imports torch._dynamo
     # (1.1 s measured here), which a league run pays once before its first generation.
