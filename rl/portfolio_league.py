@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from rl.gates import DRAWDOWN_PENALTY
 from rl.pool import LocalPool, WorkerPool
 from rl.portfolio_arena import BASELINES
 from rl.portfolio_arena import run_league as play_league
@@ -54,6 +55,11 @@ class LeagueConfig:
     hidden: tuple[int, ...] = (64, 64)
     arena_episodes: int = 200
     past_bests: int = 3  # the most recent former bests that stay in the league
+    #: λ of the league's episode score (log growth − λ·max drawdown). The default charges
+    #: every exposed player for its drawdown, so flat's 0 is hard to beat even in a bull
+    #: window; 0 judges on growth alone and leaves risk to the separate drawdown (≤ 1.1×
+    #: best's) and CVaR checks (ADR-097).
+    arena_drawdown_penalty: float = DRAWDOWN_PENALTY
 
 
 @dataclass(frozen=True)
@@ -118,7 +124,8 @@ def run_generation(best: PortfolioPlayer, past_bests: dict[str, PortfolioPlayer]
         return GenerationResult(candidate, json.loads(report_path.read_text()))
     report = play_league(candidate, best, validation, config.arena_episodes,
                          seed=derive_seed(seed, 3), past_bests=past_bests, baselines=BASELINES,
-                         n_trials=n_trials, trial_sharpes=list(trial_sharpes), pool=pool)
+                         drawdown_penalty=config.arena_drawdown_penalty, n_trials=n_trials,
+                         trial_sharpes=list(trial_sharpes), pool=pool)
     stats = {**report.as_dict(), "training": {"seed": seed, **plain_config(config)}}
     tmp = report_path.with_name(report_path.name + ".tmp")
     tmp.write_text(json.dumps(stats, sort_keys=True, default=float))

@@ -1,7 +1,7 @@
 """`rl_portfolio` in a walk-forward: the portfolio self-play league, trained inside every fold.
 
 `--policies rl_portfolio[:generations=G:envs=B:horizon=H:episodes=E:hidden=W:penalty=P:
-every=K:offsets=a+b]`
+every=K:offsets=a+b:arena_penalty=L]`
 runs, in the fold's task (in-process or on Ray alike), the league of rl/portfolio_league.py
 on the fold's training window only: best_player's memory and current_player's PPO on its
 first three quarters, the league (best, past bests, flat, equal weight, momentum on the same
@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from model import errors
+from rl.gates import DRAWDOWN_PENALTY
 from strategies.features_batch import BarGrid
 from trading.fast_market import FastMarket, FastSettings, spreads_before
 from trading.folds import grid_rows
@@ -43,8 +44,9 @@ class LeagueSettingsError(errors.ConfigError, ValueError):
 class LeagueSettings:
     """What one fold's league runs: generations, envs, episode length (bars), league
     episodes, network width, the reward's drawdown penalty, the decision cadence (every
-    `every` bars) and the action set's limit offsets in ticks (`offsets=1`: marketable
-    orders only; the default -1+0+1 also rests)."""
+    `every` bars), the action set's limit offsets in ticks (`offsets=1`: marketable
+    orders only; the default -1+0+1 also rests) and the league score's drawdown penalty
+    (`arena_penalty=0`: judged on growth, drawdown by its own check)."""
 
     generations: int = 2
     envs: int = 32
@@ -54,6 +56,7 @@ class LeagueSettings:
     penalty: float = 0.0
     every: int = 1
     offsets: str = "-1+0+1"
+    arena_penalty: float = DRAWDOWN_PENALTY
 
     def offsets_ticks(self) -> tuple[int, ...]:
         try:
@@ -69,7 +72,7 @@ class LeagueSettings:
     def parse(cls, params: Mapping[str, Any]) -> LeagueSettings:
         known: dict[str, Any] = {"generations": int, "envs": int, "horizon": int,
                                  "episodes": int, "hidden": int, "penalty": float, "every": int,
-                                 "offsets": str}
+                                 "offsets": str, "arena_penalty": float}
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise LeagueSettingsError(
@@ -80,9 +83,10 @@ class LeagueSettings:
         except ValueError as exc:
             raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: {exc}") from None
         if min(settings.generations, settings.envs, settings.horizon, settings.episodes,
-               settings.hidden, settings.every) < 1 or settings.penalty < 0:
+               settings.hidden, settings.every) < 1 or min(settings.penalty,
+                                                           settings.arena_penalty) < 0:
             raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: counts must be >= 1 and "
-                                      "penalty >= 0")
+                                      "penalty and arena_penalty >= 0")
         settings.offsets_ticks()
         return settings
 
@@ -128,7 +132,8 @@ def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
     judge = factory(grid_rows(universe, split - warmup, fold.train_stop_row), settings, warmup,
                     chosen.horizon, chosen.penalty, *shape)
     config = LeagueConfig(n_envs=chosen.envs, hidden=(chosen.hidden, chosen.hidden),
-                          arena_episodes=chosen.episodes)
+                          arena_episodes=chosen.episodes,
+                          arena_drawdown_penalty=chosen.arena_penalty)
     with (tempfile.TemporaryDirectory(prefix=f"league-fold{fold.index}-") as tmp,
           ModelRegistry.open(Path(tmp) / PORTFOLIO_REGISTRY_FILE) as registry):
         outcomes = run_league(registry, train, judge, Path(tmp),

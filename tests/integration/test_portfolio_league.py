@@ -9,6 +9,7 @@ disjoint rows."""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -93,16 +94,29 @@ SMALL = LeagueConfig(n_envs=8, rollout_steps=16, memory_shards=2, own_rollouts=1
                      arena_episodes=20)
 
 
-def small_generation(workdir: Path, pool: object, on_stage: StageHook | None = None
-                     ) -> tuple[PortfolioPlayer, dict]:
+def small_generation(workdir: Path, pool: object, on_stage: StageHook | None = None,
+                     config: LeagueConfig = SMALL) -> tuple[PortfolioPlayer, dict]:
     train, validation = planted_factories()
     env = train(1, 0)
     best = PortfolioPlayer.create(len(env.coin_feature_names),
                                   len(env.portfolio_feature_names), len(env.action_names),
-                                  SMALL.hidden, seed=0)
-    result = run_generation(best, {}, train, validation, SMALL, 11, workdir,
+                                  config.hidden, seed=0)
+    result = run_generation(best, {}, train, validation, config, 11, workdir,
                             pool=pool, on_stage=on_stage)  # type: ignore[arg-type]
     return result.candidate, result.report
+
+
+def test_the_league_can_judge_on_growth_alone_leaving_drawdown_to_its_own_check(
+        tmp_path: Path) -> None:
+    growth_only = dataclasses.replace(SMALL, arena_drawdown_penalty=0.0)
+    _, report = small_generation(tmp_path, LocalPool(), config=growth_only)
+    assert report["info"]["drawdown_penalty"] == 0.0
+    players = report["info"]["players"]
+    assert set(players) == {"candidate", "best", "flat", "equal_weight", "momentum"}
+    for figures in players.values():
+        assert figures["mean_score"] == figures["mean_log_growth"]
+    assert players["flat"]["mean_score"] == 0.0
+    assert {"drawdown", "cvar"} <= set(report["checks"])  # risk still has its own checks
 
 
 def assert_same_players(first: PortfolioPlayer, second: PortfolioPlayer) -> None:

@@ -75,6 +75,8 @@ def test_league_parameters_are_checked_before_any_data_is_read() -> None:
         runner.check_policies([PolicySpec("rl", "rl_portfolio", (("gens", 2),))])
     with pytest.raises(LeagueSettingsError, match=">= 1"):
         runner.check_policies([PolicySpec("rl", "rl_portfolio", (("episodes", 0),))])
+    with pytest.raises(LeagueSettingsError, match="arena_penalty >= 0"):
+        runner.check_policies([PolicySpec("rl", "rl_portfolio", (("arena_penalty", -1),))])
 
 
 def test_a_training_window_too_short_for_its_episodes_says_what_to_change() -> None:
@@ -83,9 +85,10 @@ def test_a_training_window_too_short_for_its_episodes_says_what_to_change() -> N
         run_league(random_walk(), too_long)
 
 
-def test_a_slower_cadence_and_marketable_orders_only_run_as_their_own_configuration() -> None:
+def test_a_slower_cadence_marketable_orders_and_a_growth_judged_league_run_as_their_own_configuration(
+        ) -> None:
     spec = PolicySpec("rl-4h-taker", "rl_portfolio", (*LEAGUE.params, ("every", 4),
-                                                      ("offsets", 1)))
+                                                      ("offsets", 1), ("arena_penalty", 0)))
     [first, _] = run_league(random_walk(), spec)
     assert first.policy == "rl-4h-taker" and first.selection is not None
     assert first.equity.shape == (TEST_DAYS * 24,)
