@@ -57,6 +57,11 @@ def league(
     episodes: int = typer.Option(200, "--episodes", min=2, help="League episodes."),
     hidden: int = typer.Option(64, "--hidden", min=2),
     penalty: float = typer.Option(0.0, "--penalty", min=0.0, help="Drawdown penalty."),
+    arena_penalty: float | None = typer.Option(
+        None, "--arena-penalty", min=0.0,
+        help="λ of the league's episode score, log growth − λ·max drawdown (default "
+             "rl.gates.DRAWDOWN_PENALTY, 0.5; 0: growth alone; the drawdown and CVaR checks "
+             "stay)."),
     every: int = typer.Option(1, "--every", min=1, help="Decide every K bars (HOLD between)."),
     offsets: str = typer.Option("-1+0+1", "--offsets",
                                 help="Limit offsets in ticks, joined by + (1: marketable only)."),
@@ -72,6 +77,7 @@ def league(
     """Portfolio self-play: best_player plays, current_player trains and must beat the league."""
     from bot.research import walkforward as runner
     from bot.research.walkforward_league import LeagueSettings, factory
+    from rl.gates import DRAWDOWN_PENALTY
     from rl.pool import LocalPool, RayPool
     from rl.portfolio_league import LeagueConfig, run_league
     from rl.registry import ModelRegistry
@@ -102,7 +108,10 @@ def league(
             runner.connect_ray(runner.RayChoice(address=ray_address))
         pool = LocalPool() if no_ray else RayPool(ray_address)
         league_config = LeagueConfig(n_envs=envs, hidden=(hidden, hidden),
-                                     arena_episodes=episodes)
+                                     arena_episodes=episodes,
+                                     arena_drawdown_penalty=(DRAWDOWN_PENALTY
+                                                             if arena_penalty is None
+                                                             else arena_penalty))
         with league_lock(config.data_dir), \
                 ModelRegistry.open(data_dir.portfolio_models) as registry:
             outcomes = run_league(registry, train, judge, data_dir.league,
@@ -115,6 +124,7 @@ def league(
         raise fail(str(exc), 2) from None
     summary: dict[str, Any] = {
         "generations": [{"version": o.version, "promoted": o.promoted, "failed": list(o.failed),
+                         "drawdown_penalty": o.stats.get("info", {}).get("drawdown_penalty"),
                          "players": o.stats.get("info", {}).get("players", {})}
                         for o in outcomes],
         "best": None if best is None else best.version,

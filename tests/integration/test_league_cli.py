@@ -54,6 +54,15 @@ def test_a_generation_is_judged_and_recorded_in_the_portfolio_registry(tmp_path:
         "version"] == "v0002"
 
 
+def test_the_league_can_be_judged_on_growth_alone(tmp_path: Path) -> None:
+    code, stdout, stderr = invoke(tmp_path, *SMALL, "--arena-penalty", "0", "--json")
+    assert code == 0, stderr
+    [generation] = json.loads(stdout.strip().splitlines()[-1])["generations"]
+    assert generation["drawdown_penalty"] == 0
+    for figures in generation["players"].values():
+        assert figures["mean_score"] == figures["mean_log_growth"]
+
+
 def test_too_few_bars_for_the_episodes_say_what_to_change(tmp_path: Path) -> None:
     code, _, stderr = invoke(tmp_path, "--generations", "1", "--horizon", "2000", "--no-ray")
     assert code == 2
