@@ -8,10 +8,11 @@ bytes instead of 8. Each row picks its `k` at its first write (the most decimals
 that keep the count 16x clear of int32's range) and every write is checked bit for bit: the
 first value that does not come back exactly (more decimals, too large, NaN, -0.0) turns that
 row into float64 for good, so a read always gives what was written. Only such rows touch the
-float64 array (np.zeros is lazily paged), the way exchange/sim/grid_column.py keeps the
-simulator's prices. A ring has a `fill`, what a slot never written reads (0.0 for the closes,
--inf/+inf for the range rings' highs/lows): count 0 stands for it, so a real value whose count
-would be 0 (a 0.0 high) is off the grid, and the int32 array stays unpaged until written.
+float64 array (model/lazy_zeros.py: paged in only where written), the way
+exchange/sim/grid_column.py keeps the simulator's prices. A ring has a `fill`, what a slot
+never written reads (0.0 for the closes, -inf/+inf for the range rings' highs/lows): count 0
+stands for it, so a real value whose count would be 0 (a 0.0 high) is off the grid, and the
+int32 array stays unpaged until written.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import math
 
 import numpy as np
 from numba import njit
+
+from model.lazy_zeros import lazy_zeros
 
 jit = njit(cache=True, error_model="numpy", nogil=True)
 
@@ -133,8 +136,8 @@ class DecimalRing:
 
     def __init__(self, n_rows: int, capacity: int, fill: float = 0.0) -> None:
         self.fill = float(fill)
-        self.counts = np.zeros((n_rows, capacity), dtype=np.int32)
-        self.floats = np.zeros((n_rows, capacity))  # paged in only for rows off the grid
+        self.counts = lazy_zeros((n_rows, capacity), np.int32)
+        self.floats = lazy_zeros((n_rows, capacity))  # paged in only for rows off the grid
         self.scale = np.full(n_rows, UNSET)
 
     @property

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from model import libm
+from model.lazy_zeros import lazy_zeros
 from strategies.decimal_ring import DecimalRing
 from strategies.rolling_kernel import append_rows_kernel, query_ranges_kernel
 from strategies.windows import (
@@ -50,14 +51,14 @@ class BarRings:
         self.first_minute = np.full(n, -1, dtype=np.int64)
         self.n_seen = np.zeros(n, dtype=np.int64)
         self.close = np.full(n, np.nan)
-        # np.zeros is lazily paged: a month-long ring costs memory only once it is written.
+        # Lazily paged (model/lazy_zeros.py): a month-long ring costs memory once written.
         # Closes are decimal strings: int32 counts while lossless (strategies/decimal_ring.py).
         self.ring_close = DecimalRing(n, PRICE_CAPACITY)
-        self.ring_qv = np.zeros((n, PRICE_CAPACITY))
-        self.ring_ret = np.zeros((n, RETURN_CAPACITY))
+        self.ring_qv = lazy_zeros((n, PRICE_CAPACITY))
+        self.ring_ret = lazy_zeros((n, RETURN_CAPACITY))
         # expm1 of ring_ret, written with it: a decision step reads a day of simple returns
         # (portfolio VaR/ES) and would otherwise convert all n x 1440 of them every minute.
-        self.ring_simple = np.zeros((n, RETURN_CAPACITY))
+        self.ring_simple = lazy_zeros((n, RETURN_CAPACITY))
         # Highs and lows as the closes; a slot never written reads -inf / +inf.
         self.ring_high = DecimalRing(n, RANGE_CAPACITY, fill=-np.inf)
         self.ring_low = DecimalRing(n, RANGE_CAPACITY, fill=np.inf)

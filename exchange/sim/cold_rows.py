@@ -23,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from model.lazy_zeros import lazy_zeros
+
 
 def release_freed_heap() -> None:
     """Hand memory freed by large temporaries back to the OS (glibc keeps freed heap pages
@@ -149,7 +151,7 @@ class TieredArray:
     as before); reads that reach cold rows gather from the file."""
 
     def __init__(self, capacity: int, n_symbols: int, dtype: Any) -> None:
-        self.hot = np.zeros((capacity, n_symbols), dtype=dtype)
+        self.hot = lazy_zeros((capacity, n_symbols), dtype)  # a month's capacity: paged as written
         self.offset = 0
         self.cold: ColdRows | None = None
 
@@ -231,9 +233,12 @@ class TieredArray:
 
     def spill(self, before_row: int, stored_rows: int, block_rows: int,
               directory: Path | None) -> int:
-        """Move whole blocks of rows before `before_row` to the cold file; the RAM part keeps
-        its capacity, and only the written rows (< `stored_rows`) are copied into it: copying
-        the unwritten zeros too would touch, and so pay for, every page of the capacity.
+        """Move whole blocks of rows before `before_row` to the cold file. The RAM part is
+        reallocated to the written rows it keeps (< `stored_rows`) plus one block of room
+        (spills come a block at a time, so appends until the next one need no regrowth).
+        Why not keep the capacity: a month's capacity at 500 coins is ~90 MB per array, and
+        glibc serves such a request from heap that the generator's freed temporaries left
+        behind, where calloc must zero, and so touch, every page (~800 MB of RSS in all).
         Returns the new offset (rows [0, offset) are cold)."""
         blocks = (before_row - self.offset) // block_rows
         if blocks <= 0:
@@ -242,8 +247,8 @@ class TieredArray:
             self.cold = ColdRows(self.hot.shape[1], block_rows, self.hot.dtype, directory)
         moved = blocks * block_rows
         self.cold.append(self.hot[:moved])
-        remaining = np.zeros(self.hot.shape, self.hot.dtype)  # calloc: untouched rows cost no RSS
         written = max(stored_rows - self.offset, moved)
+        remaining = np.zeros((written - moved + block_rows, self.hot.shape[1]), self.hot.dtype)
         remaining[: written - moved] = self.hot[moved:written]
         self.hot, self.offset = remaining, self.offset + moved
         return self.offset
