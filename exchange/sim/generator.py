@@ -48,9 +48,10 @@ INTRADAY_PROFILE = _U_SHAPE / _U_SHAPE.mean()  # volume multiplier by UTC hour, 
 #: Newest minutes the store keeps in RAM: the 24h tickers' window and a day's margin.
 RAM_MINUTES = 2 * 1440
 _CHUNK_MIN = 20_000  # keeps (1 - kappa)^-t far from overflow in the AR(1) solve
-#: The calibrated model holds ~20 [minutes, coins] arrays at once: 3 days a pass bounds the
-#: peak (500 coins: ~50 MB each); the bars do not depend on the pass length.
-_MODEL_CHUNK_MIN = 3 * 1440
+#: The calibrated model holds ~20 [minutes, coins] arrays at once: a day a pass bounds the
+#: peak (500 coins: ~6 MB each; 3-day passes peaked at 837 MB, a day at 612, same time);
+#: the bars do not depend on the pass length.
+_MODEL_CHUNK_MIN = 1440
 
 
 class GeneratorSource:
