@@ -67,6 +67,9 @@ def run() -> dict:
     show(f"where it goes at {LARGE_COINS} coins (allocated arrays)",
          ["structure", "MB", "share of RSS"],
          [[name, f"{mb:,.0f}", f"{mb / rss:.0%}"] for name, mb in large["structures_mb"].items()])
+    show("issue 15's target", ["measure", "RSS MB", "target MB", "status"],
+         [[f"paper daemon, [sim] coins = {LARGE_COINS}, first decisions", f"{rss:,.0f}",
+           f"{TARGET_MB:,.0f}", "met" if rss <= TARGET_MB else "NOT met"]])
     console.print(
         f"RSS {rss:,.0f} MB (target {TARGET_MB:,.0f}: {'met' if rss <= TARGET_MB else 'NOT met'}),"
         f" {per_coin:.2f} MB per coin, {rss / floor:.2f}x the float64 history floor "
