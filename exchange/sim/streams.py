@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 
 PING_INTERVAL_S = 20.0  # Binance pings every 20 s; aiohttp answers pongs and drops the dead
 MAX_PENDING_FRAMES = 50_000
+#: Bytes a client may fall behind before it is dropped. Frames alone do not bound memory: a
+#: 500-coin `!ticker@arr` frame is tens of KB, and a starved reader once let ~160 MB of them
+#: pile up in the embedded simulator inside the paper daemon's own process.
+MAX_PENDING_BYTES = 32 * 1024 * 1024
 CLOSE_TIMEOUT_S = 0.3
 METHODS = ("SUBSCRIBE", "UNSUBSCRIBE", "LIST_SUBSCRIPTIONS", "SET_PROPERTY", "GET_PROPERTY")
 
@@ -39,14 +43,35 @@ class Connection:
         self.ws, self.request, self.combined = ws, request, combined
         self.streams: dict[str, None] = {}  # ordered set
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(maxsize=MAX_PENDING_FRAMES)
+        self.pending_bytes = 0  # queued, not yet handed to the socket
+        self.dropped = False  # too slow: nothing more is queued for it
 
     def push(self, frame: bytes) -> None:
-        """Queue a frame; a client that cannot keep up is disconnected."""
+        """Queue a frame; a client that cannot keep up (`MAX_PENDING_FRAMES` frames or
+        `MAX_PENDING_BYTES` bytes behind) is disconnected, its queue released."""
+        if self.dropped:
+            return
+        if self.pending_bytes + len(frame) > MAX_PENDING_BYTES:
+            self._drop()
+            return
         try:
             self.queue.put_nowait(frame)
         except asyncio.QueueFull:
-            log.warning("dropping slow websocket client %s", self.request.remote)
-            self.abort()
+            self._drop()
+            return
+        self.pending_bytes += len(frame)
+
+    def taken(self, frame: bytes) -> None:
+        """The sender took `frame` off the queue."""
+        self.pending_bytes -= len(frame)
+
+    def _drop(self) -> None:
+        self.dropped = True
+        log.warning("dropping slow websocket client %s (%d frames, %d bytes behind)",
+                    self.request.remote, self.queue.qsize(), self.pending_bytes)
+        while not self.queue.empty():  # nothing more goes out: free the backlog now
+            self.taken(self.queue.get_nowait())
+        self.abort()
 
     def abort(self) -> None:
         """Close the TCP connection at once, without a close handshake (a network drop)."""
@@ -134,6 +159,7 @@ class StreamHub:
         try:
             while True:
                 frame = await conn.queue.get()
+                conn.taken(frame)
                 await conn.ws.send_frame(frame, WSMsgType.TEXT)
         except (ConnectionError, RuntimeError):
             conn.abort()  # peer gone or socket closed under us; the reader ends the handler

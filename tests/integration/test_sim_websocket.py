@@ -9,9 +9,10 @@ from typing import Any
 
 import aiohttp
 import orjson
+import pytest
 
 from bot.config import SimConfig
-from exchange.sim import SimExchange
+from exchange.sim import SimExchange, streams
 from model.market import MINUTE_MS
 from tests.waiting import async_wait_until
 
@@ -217,3 +218,38 @@ def test_stop_closes_connected_clients_within_a_second() -> None:
             return elapsed
 
     assert asyncio.run(main()) < 1.0
+
+
+def test_a_client_too_many_bytes_behind_is_dropped_and_the_others_keep_streaming(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A reader that stops reading fills the TCP buffers, then the server's queue for it: at
+    `MAX_PENDING_BYTES` (here 1 MB) it is dropped and its backlog freed, while a client that
+    reads gets every frame. (A frame count alone did not bound memory: a 500-coin
+    `!ticker@arr` frame is tens of KB.)"""
+    monkeypatch.setattr(streams, "MAX_PENDING_BYTES", 1_000_000)
+    config = SimConfig(coins=60, history_days=0.2, seed=3)
+
+    async def check(sim: SimExchange, session: aiohttp.ClientSession) -> tuple[int, int]:
+        url = f"{sim.ws_url}/stream?streams=!ticker@arr"
+        idle_client = await session.ws_connect(url)  # never read (held: not garbage-collected)
+        await async_wait_until(lambda: len(sim.hub.connections) == 1, what="the idle client")
+        [idle] = sim.hub.connections
+        reader = await session.ws_connect(url)
+        received = minutes = 0
+        while len(sim.hub.connections) == 2 and minutes < 3000:
+            await sim.step(20)
+            minutes += 20
+            received += len(await drain(reader, 0.01))
+        await async_wait_until(lambda: len(sim.hub.connections) == 1, what="the idle client dropped")
+        received += len(await drain(reader, 0.2))
+        assert idle.dropped and idle.pending_bytes == 0 and idle.queue.empty()  # freed
+        ending = await idle_client.receive(5)
+        while ending.type == aiohttp.WSMsgType.TEXT:  # what the socket still held, then the end
+            ending = await idle_client.receive(5)
+        assert ending.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR)
+        return minutes, received
+
+    minutes, received = run(check, config)
+    # Dropped for its bytes: far fewer frames were ever published than the frame cap.
+    assert minutes * config.ticks_per_bar < streams.MAX_PENDING_FRAMES
+    assert received == minutes * config.ticks_per_bar  # the reading client missed nothing
