@@ -38,7 +38,7 @@ from model.fills import FillParams
 from risk.limits import RiskLimits
 from rl import env_kernel
 from rl.episodes import MarketData
-from rl.kernel_threads import kernel_threads
+from rl.kernel_threads import run_sliced
 from rl.spaces import (
     DEFAULT_OFFSETS_TICKS,
     OBS_FEATURES,
@@ -232,26 +232,13 @@ class BatchedEnv:
         a = np.ascontiguousarray(np.asarray(actions).reshape(self.n_envs), np.int64)
         if a.size and (a.min() < 0 or a.max() >= self.n_actions):
             raise ValueError(f"action index out of range [0, {self.n_actions})")
-        n = self.n_envs
+        n, cfg, p = self.n_envs, self.config, self.params
         reward, done = np.empty(n), np.empty(n, bool)
         info = {name: np.empty(n) for name in ("fills", "fill_notional", "fees", "shaping",
                                                 "episode_log_return")}
         info["ruined"] = np.empty(n, bool)
-        chunks = self._chunks()
-        with kernel_threads(chunks):
-            self._step_kernel(chunks, a, reward, done, info)
-        info["equity"], info["position"] = self._equity.copy(), self._pos.copy()
-        if self.config.auto_reset and done.any():
-            envs = np.flatnonzero(done)
-            starts, symbols = self.sample_starts(envs.size, self._rng)
-            self._begin(envs, starts, symbols)
-        return self._observe(), reward.astype(np.float32), done, info
-
-    def _step_kernel(self, chunks: int, a: np.ndarray, reward: np.ndarray, done: np.ndarray,
-                     info: dict[str, np.ndarray]) -> None:
-        cfg, p = self.config, self.params
-        env_kernel.step_envs(  # type: ignore[call-arg]  # *self._state(): mypy cannot count
-            chunks, a, self._offsets, self._bars, self._length,
+        run_sliced(
+            env_kernel.step_envs, self._chunks(), a, self._offsets, self._bars, self._length,
             p.max_volume_share, p.through_volume_share, p.maker_fee_bps, p.taker_fee_bps,
             p.book_levels,
             p.book_level_growth, self._growth_powers, p.book_level_spacing_ticks,
@@ -262,6 +249,12 @@ class BatchedEnv:
             *self._state(),
             reward, done, info["fills"], info["fill_notional"], info["fees"], info["shaping"],
             info["ruined"], info["episode_log_return"])
+        info["equity"], info["position"] = self._equity.copy(), self._pos.copy()
+        if self.config.auto_reset and done.any():
+            envs = np.flatnonzero(done)
+            starts, symbols = self.sample_starts(envs.size, self._rng)
+            self._begin(envs, starts, symbols)
+        return self._observe(), reward.astype(np.float32), done, info
 
     def _chunks(self) -> int:
         """Slices of envs for numba's threads: one per thread, none under 512 envs (below
@@ -280,15 +273,9 @@ class BatchedEnv:
     def _observe(self) -> np.ndarray:
         """Feature row of (t, symbol), extra columns, then the account state columns."""
         obs = np.empty((self.n_envs, self.observation_size), np.float32)
-        chunks = self._chunks()
-        with kernel_threads(chunks):
-            self._observe_kernel(chunks, obs)
+        run_sliced(env_kernel.observe, self._chunks(), obs, self._obs_table,
+                   self._feature_width, self.config.horizon_minutes, self._bars, self._length,
+                   self._sym, self._t, self._t_end, self._pos, self._equity, self.capital,
+                   self._entry_equity, self._trade_cost, self._trade_bought, self._has_order,
+                   self._side, self._price, self._amount, self._remaining)
         return obs
-
-    def _observe_kernel(self, chunks: int, obs: np.ndarray) -> None:
-        env_kernel.observe(chunks, obs, self._obs_table, self._feature_width,
-                           self.config.horizon_minutes, self._bars, self._length, self._sym,
-                           self._t, self._t_end, self._pos, self._equity, self.capital,
-                           self._entry_equity, self._trade_cost, self._trade_bought,
-                           self._has_order, self._side, self._price, self._amount,
-                           self._remaining)

@@ -12,8 +12,9 @@ thread alone. Capping the threads at the slice count removes that wait and chang
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import numba
 
@@ -34,4 +35,11 @@ def kernel_threads(chunks: int) -> Iterator[None]:
         numba.set_num_threads(before)
 
 
-__all__ = ["kernel_threads"]
+def run_sliced(kernel: Callable[..., None], chunks: int, *args: Any) -> None:
+    """`kernel(chunks, *args)` on at most `chunks` of numba's threads (the env kernels take
+    their slice count first)."""
+    with kernel_threads(chunks):
+        kernel(chunks, *args)
+
+
+__all__ = ["kernel_threads", "run_sliced"]

@@ -38,7 +38,7 @@ from model import fill_kernel, libm
 from model.fill_kernel import BUY, SELL
 from rl import portfolio_kernel as kernel
 from rl.env_kernel import bar_table
-from rl.kernel_threads import kernel_threads
+from rl.kernel_threads import run_sliced
 from rl.portfolio_risk import HALTED, REDUCING
 from rl.spaces import DEFAULT_OFFSETS_TICKS, OBS_CLIP, OBS_FEATURES, action_names
 from rl.spaces import feature_observation as live_feature_columns
@@ -242,17 +242,9 @@ class PortfolioEnv:
         reward, done = np.empty(b), np.empty(b, bool)
         info: dict[str, np.ndarray] = {name: np.empty(b) for name in ("fees", "turnover")}
         per_coin = {name: np.empty((b, n)) for name in ("fills", "fill_notional", "fill_fees")}
-        chunks = self._chunks()
-        with kernel_threads(chunks):
-            self._step_kernel(chunks, a, reward, done, info, per_coin)
-        info.update(per_coin)
-        info["equity"] = self._equity.copy()
-        return reward, done, info
-
-    def _step_kernel(self, chunks: int, a: np.ndarray, reward: np.ndarray, done: np.ndarray,
-                     info: dict[str, np.ndarray], per_coin: dict[str, np.ndarray]) -> None:
-        kernel.step_portfolios(
-            chunks, a, np.asarray(self.config.offsets_ticks, np.float64), self._bars,
+        run_sliced(
+            kernel.step_portfolios, self._chunks(), a,
+            np.asarray(self.config.offsets_ticks, np.float64), self._bars,
             self._close_ff, self._returns, self.grid.start_ms, self._knobs, self._counts,
             self._powers, self._tick, self._lot, self._min_qty, self._min_notional,
             self._spread, self._t, self._t_end, self._cash, self._equity, self.capital,
@@ -261,6 +253,9 @@ class PortfolioEnv:
             self._price, self._amount, self._remaining, self._queue, self._reserved,
             self._fee_prepaid, reward, done, info["fees"], info["turnover"],
             per_coin["fills"], per_coin["fill_notional"], per_coin["fill_fees"])
+        info.update(per_coin)
+        info["equity"] = self._equity.copy()
+        return reward, done, info
 
     def _chunks(self) -> int:
         """Slices of portfolios for numba's threads (one per thread, none under 64)."""

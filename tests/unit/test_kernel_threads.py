@@ -6,7 +6,7 @@ from __future__ import annotations
 import numba
 import pytest
 
-from rl.kernel_threads import kernel_threads
+from rl.kernel_threads import kernel_threads, run_sliced
 
 
 def test_a_one_slice_call_runs_on_one_thread_and_the_count_is_restored() -> None:
@@ -30,3 +30,9 @@ def test_the_count_is_restored_when_the_call_raises() -> None:
     with pytest.raises(RuntimeError), kernel_threads(1):
         raise RuntimeError("kernel failed")
     assert numba.get_num_threads() == before
+
+
+def test_a_kernel_gets_its_slice_count_first_and_runs_on_that_many_threads_at_most() -> None:
+    seen: list[tuple[int, int, str]] = []
+    run_sliced(lambda chunks, tag: seen.append((chunks, numba.get_num_threads(), tag)), 1, "x")
+    assert seen == [(1, 1, "x")]
