@@ -70,16 +70,23 @@ class ForecastTopKBatch:
         stop = self._train_stop_row
         if stop is None:  # a plain backtest: train on the warm-up before the first step
             stop = int(quotes.rows[0]) if quotes.rows.size else grid.close.shape[0]
+        held = self.held_forecast(grid, stop)
+        self._topk = TopKBatch(k=self.k, scores=held, name=self.name,
+                               entry_gate=self.entry_gate(held, quotes))
+        self._topk.prepare(grid, quotes)
+
+    def held_forecast(self, grid: MinuteGrid, train_stop_row: int) -> np.ndarray:
+        """The score this policy trades [T, n]: the forecast fit on the rows before
+        `train_stop_row` (purged by the horizon), held for a horizon from there; NaN before
+        it. The portfolio league's `forecast_topk` baseline reads the same array
+        (rl/portfolio_scores.py)."""
         # Imported here: the forecast stack costs ~1 s to import, and only this policy needs it.
         from strategies.forecast.signal import SignalSettings, fit_forecast_signal
 
         horizon = self.horizon_bars(grid.bar_ms)
-        signal = fit_forecast_signal(grid, train_stop_row=stop, horizon_bars=horizon,
+        signal = fit_forecast_signal(grid, train_stop_row=train_stop_row, horizon_bars=horizon,
                                      settings=self.settings or SignalSettings(), seed=self.seed)
-        held = signal.held_for(horizon)
-        self._topk = TopKBatch(k=self.k, scores=held, name=self.name,
-                               entry_gate=self.entry_gate(held, quotes))
-        self._topk.prepare(grid, quotes)
+        return signal.held_for(horizon)
 
     def entry_gate(self, held: np.ndarray, quotes: StepQuotes) -> EntryGate:
         """Each step's forecast simple return against a taker round trip at its quote."""
