@@ -15,9 +15,13 @@ env's own action space and so pay the same costs and pass the same gate:
   equal_weight  risk-gated equal-weight buy-and-hold: a marketable BUY of every coin not yet
                 held or being bought, then HOLD (the gate's 5 % cap, position count and VaR
                 decide how much of the universe that buys).
-  momentum      cross-sectional rank baseline: hold the `top` coins with the highest z-score
+  momentum      cross-sectional momentum: hold the `top` coins with the highest z-score
                 of their 1-day return across the universe, rebalanced each step with
                 marketable orders (a coin that leaves the top is sold).
+
+and, where the caller can build their scores (rl/portfolio_scores.py), `ScoredTopK` players
+on a side array of scores aligned to the env's grid rows: `forecast_topk` (an
+out-of-sample forecast) and `rank` (the product's ranking, strategies/ranking.py).
 """
 
 from __future__ import annotations
@@ -91,6 +95,43 @@ def momentum(observation: PortfolioObservation, env: PortfolioEnv, top: int = 5)
 
 BASELINES: Mapping[str, PortfolioPolicyFn] = {"flat": flat, "equal_weight": equal_weight,
                                               "momentum": momentum}
+
+
+@dataclass(frozen=True)
+class ScoredTopK:
+    """Hold the `k` coins with the highest score at the env's row (ties by coin order):
+    a marketable BUY of a member neither held nor ordered where `enter` allows it (its edge
+    clears the round trip's cost), a marketable SELL of a held coin that left the members;
+    a coin with an order resting is left to it. A held member stays held whatever `enter`
+    says, as `trading.fast_policies.TopKBatch` does.
+
+    Why a side array: the score is not an observation column, and the networks' observation
+    must not change for a baseline's sake. `scores` and `enter` are aligned to the env's
+    grid rows and read at each env's current row (`PortfolioEnv.rows`)."""
+
+    scores: np.ndarray  # float [T, N]; NaN: not a candidate at that row
+    enter: np.ndarray  # bool [T, N]: an entry there clears its cost
+    k: int = 3
+
+    def __call__(self, observation: PortfolioObservation, env: PortfolioEnv) -> np.ndarray:
+        if self.scores.shape != env.grid.close.shape or self.enter.shape != self.scores.shape:
+            raise ValueError(f"scores {self.scores.shape} and enter {self.enter.shape} must "
+                             f"match the env's grid {env.grid.close.shape}: build them on the "
+                             "factory the league plays (rl/portfolio_scores.py)")
+        rows, mask, coins = env.rows, observation.mask, observation.coins
+        score = np.where(mask, self.scores[rows], np.nan)
+        ranked = np.where(np.isfinite(score), score, -np.inf)
+        members = np.zeros(score.shape, bool)
+        np.put_along_axis(members, np.argsort(-ranked, axis=1, kind="stable")[:, :self.k],
+                          True, axis=1)
+        members &= np.isfinite(score)
+        held = coins[:, :, _column(env, "position_share")] > 0
+        ordered = ((coins[:, :, _column(env, "has_buy")] > 0)
+                   | (coins[:, :, _column(env, "has_sell")] > 0))
+        actions = np.zeros(score.shape, np.int64)
+        actions[members & self.enter[rows] & ~held & ~ordered] = _marketable(env, "BUY")
+        actions[held & ~members & ~ordered & mask] = _marketable(env, "SELL")
+        return actions
 
 
 def greedy(player: PortfolioActor) -> PortfolioPolicyFn:
@@ -183,5 +224,5 @@ def _portable(player: Any) -> Any:
     return player.payload() if hasattr(player, "payload") else player
 
 
-__all__ = ["BASELINES", "PortfolioGame", "PortfolioPolicyFn", "equal_weight", "flat", "greedy",
-           "momentum", "play_portfolio_episodes", "play_portfolio_game", "run_league"]
+__all__ = ["BASELINES", "PortfolioGame", "PortfolioPolicyFn", "ScoredTopK", "equal_weight", "flat",
+           "greedy", "momentum", "play_portfolio_episodes", "play_portfolio_game", "run_league"]

@@ -176,6 +176,12 @@ class PortfolioEnv:
         row's close): after the warm-up rows, with room for the whole horizon."""
         return self.config.warmup_rows, self.grid.close.shape[0] - 1 - self.config.horizon_steps
 
+    @property
+    def rows(self) -> np.ndarray:
+        """Each env's current grid row [B], the row its observation was read at (a copy):
+        where a policy reads a side array aligned to the grid (rl/portfolio_scores.py)."""
+        return self._t.copy()
+
     def reset(self, starts: np.ndarray | None = None) -> PortfolioObservation:
         """Start every env afresh (capital, flat, no order, ACTIVE); `starts` pins the
         start rows (the arena replays the same ones for both players), else they are drawn
