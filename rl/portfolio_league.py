@@ -10,7 +10,10 @@ run resumes where it stopped (same seeds: the same result as an uninterrupted ru
    memory, then on `own_rollouts` rollouts of its own (rl/portfolio_ppo.py);
 3. **league**: candidate, best, past bests and baselines play the same `arena_episodes`
    episodes of the validation market (rl/portfolio_arena.py) and `gates.promotion_decision`
-   decides, with the deflated Sharpe counting every candidate the registry ever saw.
+   decides, with the deflated Sharpe counting every candidate the registry ever saw. The
+   baselines are the caller's `LeagueBaselines` (rl/portfolio_scores.league_baselines adds
+   rank and forecast top-k to flat, equal weight and momentum); the report names the ones
+   left out and why (`baselines_omitted`).
 
 `run_league` runs generations against a `ModelRegistry` of its own file
 (`PORTFOLIO_REGISTRY_FILE`; the daemon's single-coin registry is not touched) and returns
@@ -29,11 +32,11 @@ import torch
 
 from rl.gates import DRAWDOWN_PENALTY
 from rl.pool import LocalPool, WorkerPool
-from rl.portfolio_arena import BASELINES
 from rl.portfolio_arena import run_league as play_league
 from rl.portfolio_env import PortfolioEnvFactory
 from rl.portfolio_network import PortfolioPlayer
 from rl.portfolio_ppo import PortfolioMemory, collect, one_torch_thread, update
+from rl.portfolio_scores import LeagueBaselines
 from rl.ppo import PPOConfig
 from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
 from rl.selfplay import derive_seed, plain_config
@@ -99,9 +102,12 @@ def run_generation(best: PortfolioPlayer, past_bests: dict[str, PortfolioPlayer]
                    train: PortfolioEnvFactory, validation: PortfolioEnvFactory,
                    config: LeagueConfig, seed: int, workdir: Path, *, n_trials: int = 1,
                    trial_sharpes: Sequence[float] = (), pool: WorkerPool | None = None,
-                   on_stage: StageHook | None = None) -> GenerationResult:
-    """One generation (module docstring); resumes from what `workdir` already holds."""
+                   on_stage: StageHook | None = None,
+                   baselines: LeagueBaselines | None = None) -> GenerationResult:
+    """One generation (module docstring); resumes from what `workdir` already holds.
+    `baselines`: flat, equal weight and momentum when not given."""
     pool = pool or LocalPool()
+    yardsticks = baselines or LeagueBaselines()
     told = on_stage or (lambda stage: None)
     workdir.mkdir(parents=True, exist_ok=True)
     shards = [workdir / f"memory_{i}.npz" for i in range(config.memory_shards)]
@@ -123,10 +129,12 @@ def run_generation(best: PortfolioPlayer, past_bests: dict[str, PortfolioPlayer]
     if report_path.exists():
         return GenerationResult(candidate, json.loads(report_path.read_text()))
     report = play_league(candidate, best, validation, config.arena_episodes,
-                         seed=derive_seed(seed, 3), past_bests=past_bests, baselines=BASELINES,
+                         seed=derive_seed(seed, 3), past_bests=past_bests,
+                         baselines=yardsticks.players,
                          drawdown_penalty=config.arena_drawdown_penalty, n_trials=n_trials,
                          trial_sharpes=list(trial_sharpes), pool=pool)
-    stats = {**report.as_dict(), "training": {"seed": seed, **plain_config(config)}}
+    stats = {**report.as_dict(), "training": {"seed": seed, **plain_config(config)},
+             "baselines_omitted": dict(yardsticks.omitted)}
     tmp = report_path.with_name(report_path.name + ".tmp")
     tmp.write_text(json.dumps(stats, sort_keys=True, default=float))
     tmp.replace(report_path)
@@ -190,9 +198,11 @@ def ensure_best(registry: ModelRegistry, models_dir: Path, train: PortfolioEnvFa
 def run_league(registry: ModelRegistry, train: PortfolioEnvFactory,
                validation: PortfolioEnvFactory, workdir: Path, *, generations: int,
                config: LeagueConfig, seed: int = 0, pool: WorkerPool | None = None,
-               on_stage: StageHook | None = None) -> list[LeagueOutcome]:
+               on_stage: StageHook | None = None,
+               baselines: LeagueBaselines | None = None) -> list[LeagueOutcome]:
     """`generations` generations against `registry`; a generation's folder is named by its
-    version, so rerunning after a kill resumes the unfinished one."""
+    version, so rerunning after a kill resumes the unfinished one. `baselines` (default
+    flat, equal weight, momentum) must be built on `validation`."""
     models_dir = workdir / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     best, best_version = ensure_best(registry, models_dir, train, config, seed)
@@ -209,7 +219,7 @@ def run_league(registry: ModelRegistry, train: PortfolioEnvFactory,
         result = run_generation(best, past, train, validation, config, seed + number,
                                 workdir / version, n_trials=trials,
                                 trial_sharpes=registry.trial_sharpes(), pool=pool,
-                                on_stage=on_stage)
+                                on_stage=on_stage, baselines=baselines)
         if not pending:
             path = result.candidate.save(models_dir / f"{version}.pt")
             registry.register(version, path, parent=best_version)

@@ -80,6 +80,7 @@ def league(
     from rl.gates import DRAWDOWN_PENALTY
     from rl.pool import LocalPool, RayPool
     from rl.portfolio_league import LeagueConfig, run_league
+    from rl.portfolio_scores import league_baselines
     from rl.registry import ModelRegistry
     from trading.folds import grid_rows
 
@@ -104,6 +105,9 @@ def league(
                         ticks)
         judge = factory(grid_rows(grid, split - warmup, rows), settings, warmup, horizon,
                         penalty, every, ticks)
+        # The forecast top-k baseline's forecast trains on the training bars (before
+        # `split`, the first league episode's row) and predicts the validation bars.
+        baselines = league_baselines(judge, grid, split, seed=seed)
         if not no_ray:
             runner.connect_ray(runner.RayChoice(address=ray_address))
         pool = LocalPool() if no_ray else RayPool(ray_address)
@@ -116,7 +120,8 @@ def league(
                 ModelRegistry.open(data_dir.portfolio_models) as registry:
             outcomes = run_league(registry, train, judge, data_dir.league,
                                   generations=generations, config=league_config, seed=seed,
-                                  pool=pool, on_stage=lambda stage: err.print(f"league: {stage}"))
+                                  pool=pool, on_stage=lambda stage: err.print(f"league: {stage}"),
+                                  baselines=baselines)
             best = registry.best()
     except LeagueBusy as exc:
         raise fail(str(exc), 75) from None
@@ -125,7 +130,8 @@ def league(
     summary: dict[str, Any] = {
         "generations": [{"version": o.version, "promoted": o.promoted, "failed": list(o.failed),
                          "drawdown_penalty": o.stats.get("info", {}).get("drawdown_penalty"),
-                         "players": o.stats.get("info", {}).get("players", {})}
+                         "players": o.stats.get("info", {}).get("players", {}),
+                         "baselines_omitted": o.stats.get("baselines_omitted", {})}
                         for o in outcomes],
         "best": None if best is None else best.version,
         "registry": str(data_dir.portfolio_models)}
@@ -133,6 +139,8 @@ def league(
     for o in outcomes:
         verdict = "promoted" if o.promoted else f"rejected ({', '.join(o.failed)})"
         console.print(f"{o.version}: {verdict}")
+    for name, why in baselines.omitted.items():
+        console.print(f"baseline {name} left out of the league: {why}")
     console.print(f"best: {summary['best']}  (registry {summary['registry']})")
     if as_json:
         print(json.dumps(summary, allow_nan=False, default=float), flush=True)

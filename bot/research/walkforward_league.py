@@ -4,8 +4,10 @@
 every=K:offsets=a+b:arena_penalty=L]`
 runs, in the fold's task (in-process or on Ray alike), the league of rl/portfolio_league.py
 on the fold's training window only: best_player's memory and current_player's PPO on its
-first three quarters, the league (best, past bests, flat, equal weight, momentum on the same
-episodes) on its last quarter. Then it trades the registry's best on the test window in the
+first three quarters, the league (best, past bests, flat, equal weight, momentum, rank and
+forecast top-k on the same episodes; the forecast fit on the first three quarters only, so
+it is out of sample on the league's episodes: rl/portfolio_scores.py) on its last quarter.
+Then it trades the registry's best on the test window in the
 portfolio env, which the parity test holds to the fast backtester (same fills, fees and
 equity for the same actions), from the fold's own capital; if no candidate ever won its
 league, the best is the untrained network, which must not trade: the fold stays flat.
@@ -111,6 +113,7 @@ def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
     policy's symbols only."""
     from rl.portfolio_league import LeagueConfig, run_league
     from rl.portfolio_network import PortfolioPlayer
+    from rl.portfolio_scores import league_baselines
     from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
 
     chosen = LeagueSettings.parse(dict(task.policy.params))
@@ -134,10 +137,16 @@ def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
     config = LeagueConfig(n_envs=chosen.envs, hidden=(chosen.hidden, chosen.hidden),
                           arena_episodes=chosen.episodes,
                           arena_drawdown_penalty=chosen.arena_penalty)
+    # The forecast trains on the training part (rows before `split`, the judge's first
+    # episode row) of the fold's training window; the test window is not handed to it.
+    baselines = league_baselines(
+        judge, grid_rows(universe, fold.train_start_row, fold.train_stop_row),
+        split - fold.train_start_row, seed=task.seed)
     with (tempfile.TemporaryDirectory(prefix=f"league-fold{fold.index}-") as tmp,
           ModelRegistry.open(Path(tmp) / PORTFOLIO_REGISTRY_FILE) as registry):
         outcomes = run_league(registry, train, judge, Path(tmp),
-                              generations=chosen.generations, config=config, seed=task.seed)
+                              generations=chosen.generations, config=config, seed=task.seed,
+                              baselines=baselines)
         best = registry.best()
         assert best is not None  # run_league installs v0000 at least
         player = None if best.version == "v0000" else PortfolioPlayer.load(best.path)

@@ -42,7 +42,8 @@ def test_a_generation_is_judged_and_recorded_in_the_portfolio_registry(tmp_path:
     [generation] = summary["generations"]
     assert generation["version"] == "v0001"
     assert set(generation["players"]) == {"candidate", "best", "flat", "equal_weight",
-                                          "momentum"}
+                                          "momentum", "rank", "forecast_topk"}
+    assert generation["baselines_omitted"] == {}
     assert "league: memory" in stderr and "league: league" in stderr
     with ModelRegistry.open(tmp_path / "var" / PORTFOLIO_REGISTRY_FILE) as registry:
         record = registry.get("v0001")
