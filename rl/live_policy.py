@@ -61,6 +61,7 @@ import torch
 
 from rl.extra_inputs import EXTRA_NAMES, LiveExtras
 from rl.extra_inputs import OBSERVATION_NAMES as EXTRA_OBSERVATION_NAMES
+from rl.live_orders import LimitOrderMapping
 from rl.networks import ModelMismatchError, NetSpec, Player, feature_names_hash
 from rl.registry import REGISTRY_FILE, ModelRecord, ModelRegistry
 from rl.spaces import (
@@ -69,10 +70,9 @@ from rl.spaces import (
     STATE_FEATURES,
     action_names,
     feature_observation,
-    grid_price,
 )
 from strategies.feature_columns import FEATURE_NAMES
-from strategies.policy import Action, DecisionView, Holding, PolicyAction, RestingOrder
+from strategies.policy import DecisionView, PolicyAction, RestingOrder
 
 if TYPE_CHECKING:
     from model.instruments import Instrument
@@ -123,8 +123,9 @@ def check_player(player: Player, source: str,
 
 
 @dataclass
-class RLPolicy:
-    """Greedy actions of a registered `Player`; see the module docstring for the mapping."""
+class RLPolicy(LimitOrderMapping):
+    """Greedy actions of a registered `Player`; see the module docstring for the mapping
+    (`to_actions` and `limit_price`: rl/live_orders.py)."""
 
     player: Player
     version: str
@@ -302,62 +303,6 @@ class RLPolicy:
             filled = 1.0 - order.remaining / order.amount if order.amount > 0 else 0.0
         return [position_share, math.log(equity / capital), entry_return, unrealized,
                 has_buy, has_sell, distance, filled, self.time_left]
-
-    # -- action mapping ---------------------------------------------------------------------
-    def to_actions(self, view: DecisionView, symbol: str, name: str, probability: float,
-                   reason: str) -> list[PolicyAction]:
-        """PolicyActions for one action name; like the env, a new BUY/SELL first cancels the
-        symbol's resting orders, and an action with nothing to act on is a HOLD."""
-        resting = [o for o in view.open_orders if o.symbol == symbol]
-        if name in ("CANCEL_BUY", "CANCEL_SELL"):
-            side = "BUY" if name == "CANCEL_BUY" else "SELL"
-            kind = Action.CANCEL_BUY if side == "BUY" else Action.CANCEL_SELL
-            mine = [o for o in resting if o.side == side]
-            if not mine:
-                return [PolicyAction(symbol, Action.HOLD, reason=f"{reason} (no {side} order)")]
-            return [PolicyAction(symbol, kind, client_order_id=o.client_order_id, reason=reason)
-                    for o in mine]
-        if name == "HOLD":
-            return [PolicyAction(symbol, Action.HOLD, reason=reason)]
-        side = "BUY" if name.startswith("BUY") else "SELL"
-        offset = int(name[len(side):])  # "BUY+1" -> 1, "SELL-1" -> -1
-        quote = view.quotes[symbol]
-        holding: Holding | None = view.holdings.get(symbol)
-        if side == "SELL" and (holding is None or holding.amount <= 0):
-            return [PolicyAction(symbol, Action.HOLD, reason=f"{reason} (nothing held)")]
-        price = self.limit_price(symbol, side, offset, quote.last, quote.bid, quote.ask)
-        cancels = [PolicyAction(symbol, Action.CANCEL_BUY if o.side == "BUY"
-                                else Action.CANCEL_SELL, client_order_id=o.client_order_id,
-                                reason=f"{reason} (replaced)") for o in resting]
-        if side == "BUY":
-            confidence = min(max(probability, 0.0), 1.0) if self.size_by_probability else 1.0
-            return [*cancels, PolicyAction(symbol, Action.BUY, limit_price=price,
-                                           stop_price=price * (1 - self.stop_pct / 100),
-                                           confidence=confidence, reason=reason)]
-        return [*cancels, PolicyAction(symbol, Action.SELL, limit_price=price, exit=True,
-                                       reason=reason)]
-
-    def limit_price(self, symbol: str, side: str, offset: int, last: float, bid: float,
-                    ask: float) -> float:
-        """The limit of BUY/SELL at `offset` ticks of aggressiveness (module docstring)."""
-        tick = self._tick(symbol, last, bid, ask)
-        if not (math.isfinite(bid) and bid > 0):
-            bid = round(last / tick) * tick  # the env's synthesized book
-        if not (math.isfinite(ask) and ask > bid):
-            ask = bid + tick
-        if side == "BUY":
-            price = bid + offset * tick if offset <= 0 else ask + (offset - 1) * tick
-        else:
-            price = ask - offset * tick if offset <= 0 else bid - (offset - 1) * tick
-        return grid_price(max(round(price / tick), 1), tick)
-
-    def _tick(self, symbol: str, last: float, bid: float, ask: float) -> float:
-        """The instrument's tick; without one, the quoted spread (or 1 bp of the price)."""
-        instrument = self.instruments.get(symbol)
-        if instrument is not None:
-            return float(instrument.tick_at(last))
-        spread = ask - bid
-        return spread if math.isfinite(spread) and spread > 0 else abs(last) * 1e-4
 
 
 def _usable(quote: object) -> bool:
