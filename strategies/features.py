@@ -30,6 +30,8 @@ from strategies.feature_columns import (
     sanitize_bars,
 )
 from strategies.features_batch import MinuteGrid, features_from_history
+from strategies.policy import RecentBars
+from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
 from strategies.windows import RETURN_CAPACITY
 
@@ -281,6 +283,11 @@ class FeatureBook:
             wanted[:, None] <= bars.minute[None, :]) & (bars.n_seen[None, :] > 0)
         simple_returns = bars.ring_simple[:, wanted % RETURN_CAPACITY].T
         return np.where(known, simple_returns, np.nan)
+
+    def recent_bars(self, bar_ms: int, count: int, end_ms: int) -> RecentBars:
+        """`strategies.policy.BarSource`: the last `count` bars of `bar_ms` closing at or
+        before `end_ms`, aggregated from the 1m rings (strategies/recent_bars.py)."""
+        return rings_recent_bars(self._bars, self.symbols, bar_ms, count, end_ms)
 
     def matrix(self) -> np.ndarray:
         """Features [n_symbols, len(feature_names)] (float64, a fresh array); rows of

@@ -54,6 +54,34 @@ class RestingOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class RecentBars:
+    """The newest closed bars of `bar_ms` of every symbol of a `BarSource`, oldest first:
+    arrays [count, n_symbols], row 0 opening at `start_ms`. `close` is forward-filled (a bar
+    without a trade keeps the previous close; NaN before a symbol's first bar); `traded`
+    marks the bars with a trade in them, the only ones whose high, low and volume count."""
+
+    symbols: tuple[str, ...]
+    bar_ms: int
+    start_ms: int
+    close: np.ndarray  # float64 [count, n]
+    high: np.ndarray  # float64 [count, n]
+    low: np.ndarray  # float64 [count, n]
+    quote_volume: np.ndarray  # float64 [count, n]
+    traded: np.ndarray  # bool [count, n]
+    first_open_ms: np.ndarray  # int64 [n]: the open of each symbol's first 1m bar, -1: none
+
+
+class BarSource(Protocol):
+    """Closed bars behind a decision (the engine's `FeatureBook`), for a policy that reads
+    its own bars (the portfolio network decides on 1h bars while the daemon streams 1m)."""
+
+    def recent_bars(self, bar_ms: int, count: int, end_ms: int) -> RecentBars:
+        """The `count` bars of `bar_ms` that closed at or before `end_ms` (the newest one
+        closing at `end_ms`), aggregated from what the source holds."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
 class DecisionView:
     """Everything a policy may look at: only data stamped before `ts_ms`."""
 
@@ -66,6 +94,10 @@ class DecisionView:
     holdings: Mapping[str, Holding]
     open_orders: tuple[RestingOrder, ...]
     equity: float
+    # The engine's bar history (None in the fast backtester: a policy that needs it says so).
+    bars: BarSource | None = None
+    cash: float | None = None  # free quote balance: cash not locked by resting buys
+    mode: str = "ACTIVE"  # the risk state's trading mode (risk.state.TradingMode value)
 
 
 @dataclass(frozen=True, slots=True)

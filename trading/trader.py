@@ -420,6 +420,9 @@ class Trader(OperatorControls):
             features=features, feature_names=book.feature_names,
             ranking=tuple(c for c in ranking if c.symbol in self.instruments),
             quotes=quotes, holdings=holdings, open_orders=orders, equity=float(equity),
+            bars=book,
+            cash=float(self.broker.free_balances().get(self.quote_asset, Decimal(0))),
+            mode=self.state.mode.value if self.state is not None else "ACTIVE",
         )
 
     def anomaly_score(self, symbol: str) -> float | None:
