@@ -189,6 +189,7 @@ def ensure_best(registry: ModelRegistry, models_dir: Path, train: PortfolioEnvFa
                                     len(env.portfolio_feature_names), len(env.action_names),
                                     config.hidden, env.coin_feature_names,
                                     env.portfolio_feature_names, seed=seed)
+    player.trained_on = trained_on(train)
     path = player.save(models_dir / "v0000.pt")
     registry.register("v0000", path)
     registry.promote("v0000", {"promote": False, "reason": "initial network, never compared"})
@@ -221,6 +222,7 @@ def run_league(registry: ModelRegistry, train: PortfolioEnvFactory,
                                 trial_sharpes=registry.trial_sharpes(), pool=pool,
                                 on_stage=on_stage, baselines=baselines)
         if not pending:
+            result.candidate.trained_on = {**trained_on(train), **result.candidate.trained_on}
             path = result.candidate.save(models_dir / f"{version}.pt")
             registry.register(version, path, parent=best_version)
         if result.promote:
@@ -233,9 +235,18 @@ def run_league(registry: ModelRegistry, train: PortfolioEnvFactory,
     return outcomes
 
 
+def trained_on(train: PortfolioEnvFactory) -> dict[str, Any]:
+    """What live trading must know of the training env (saved with every model the league
+    registers; rl/portfolio_live_policy.py reads it): the bar length, the decision cadence
+    in bars, the limit offsets and the sizing stop distance."""
+    return {"bar_ms": int(train.grid.bar_ms), "decision_every": int(train.config.decision_every),
+            "offsets_ticks": [int(k) for k in train.config.offsets_ticks],
+            "stop_pct": float(train.config.stop_pct)}
+
+
 def _failed(report: dict[str, Any]) -> list[str]:
     return [name for name, check in report.get("checks", {}).items() if not check["passed"]]
 
 
 __all__ = ["PORTFOLIO_REGISTRY_FILE", "GenerationResult", "LeagueConfig", "LeagueOutcome",
-           "ensure_best", "run_generation", "run_league", "train_candidate"]
+           "ensure_best", "run_generation", "run_league", "train_candidate", "trained_on"]

@@ -34,6 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -166,8 +167,11 @@ class PortfolioPlayer:
     """A portfolio policy-value network with its spec: acts on batches of envs, saves itself."""
 
     def __init__(self, spec: PortfolioNetSpec, net: PortfolioPolicyNet | None = None, *,
-                 seed: int = 0):
+                 seed: int = 0, trained_on: dict[str, Any] | None = None):
         self.spec = spec
+        # What the network was trained on, saved with its weights for live trading
+        # (rl/portfolio_live_policy.py): bar_ms, decision_every, offsets_ticks, stop_pct.
+        self.trained_on: dict[str, Any] = dict(trained_on or {})
         if net is None:
             torch_state = torch.random.get_rng_state()
             torch.manual_seed(seed)          # reproducible init without leaking global state
@@ -200,7 +204,7 @@ class PortfolioPlayer:
 
     def clone(self) -> PortfolioPlayer:
         """An independent copy (current_player starts from best_player's weights)."""
-        copy = PortfolioPlayer(self.spec)
+        copy = PortfolioPlayer(self.spec, trained_on=self.trained_on)
         copy.net.load_state_dict(self.net.state_dict())
         return copy
 
@@ -316,10 +320,14 @@ class PortfolioPlayer:
                                 int(raw["n_actions"]), tuple(int(h) for h in raw["hidden"]),
                                 str(raw["feature_hash"]))
         require_fit(expected, spec, source)
-        player = cls(spec)
+        player = cls(spec, trained_on=payload.get("trained_on"))
         player.net.load_state_dict(payload["state_dict"])
         return player
 
     def payload(self) -> dict:
-        """The dict `save` writes (format, spec, state_dict), for embedding in checkpoints."""
-        return weights_payload(PORTFOLIO_CHECKPOINT_FORMAT, self.spec, self.net)
+        """The dict `save` writes (format, spec, state_dict and, when known, trained_on), for
+        embedding in checkpoints."""
+        payload = weights_payload(PORTFOLIO_CHECKPOINT_FORMAT, self.spec, self.net)
+        if self.trained_on:
+            payload["trained_on"] = dict(self.trained_on)
+        return payload
