@@ -10,7 +10,14 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from rl.portfolio_arena import BASELINES, ScoredTopK, play_portfolio_episodes
+from rl.portfolio_arena import (
+    BASELINES,
+    ScoredTopK,
+    equal_weight,
+    flat,
+    play_portfolio_episodes,
+    run_league,
+)
 from rl.portfolio_env import PortfolioEnv, PortfolioEnvFactory, PortfolioObservation
 from rl.portfolio_scores import (
     book_quotes,
@@ -187,6 +194,18 @@ def test_the_league_plays_rank_and_forecast_topk_beside_the_other_baselines() ->
     starts = np.array([WARMUP, WARMUP + 50])
     for player in chosen.players.values():
         assert play_portfolio_episodes(player, factory, starts, 0).steps.tolist() == [48, 48]
+
+
+def test_a_candidate_that_loses_to_a_score_baseline_is_not_promoted() -> None:
+    _, factory = planted()
+    _, _, regime = planted_market(1, 1500)
+    rows, coins = factory.grid.close.shape
+    # A forecast that knows the planted regime driving the next bar: a baseline to lose to.
+    oracle = ScoredTopK(regime[SPLIT:, :, 0].astype(float), np.ones((rows, coins), bool))
+    report = run_league(equal_weight, flat, factory, 20, seed=1,
+                        baselines={**BASELINES, "forecast_topk": oracle})
+    assert "forecast_topk" in report.info["players"]
+    assert not report.promote and "baseline:forecast_topk" in report.failed
 
 
 def test_a_forecast_that_cannot_be_fit_is_left_out_with_its_reason() -> None:
