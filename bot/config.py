@@ -142,7 +142,7 @@ class StrategyConfig(_Section):
 
 
 class TradingConfig(_Section):
-    policy: Literal["auto", "baseline", "buyhold", "sma", "rl"] = "auto"
+    policy: Literal["auto", "baseline", "buyhold", "sma", "rl", "rl_portfolio"] = "auto"
     quote_asset: str = Field("USDT", min_length=1, max_length=10)
     # Deposited into the ledger as an exact Decimal: bounded so that every amount derived
     # from it keeps its 8 decimals within Decimal's 28 significant digits.

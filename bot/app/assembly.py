@@ -10,6 +10,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.app.live_health import watch_live_broker
@@ -23,6 +24,7 @@ from exchange.brokers.sim import PaperBroker
 from model import errors
 from model.fills import FillParams
 from model.instruments import Instrument
+from model.timeframes import duration_text
 from risk.limits import RiskLimits
 from state.ledger import Ledger
 from strategies.baselines import POLICIES
@@ -43,6 +45,11 @@ class BacktestError(errors.OperatorError):
     """The run cannot start as asked; the message says what to change."""
 
 
+class PolicyUnavailable(errors.OperatorError):
+    """The configured policy has nothing it may trade (no promoted model, or one that
+    decides at another cadence); the message says what to run or to change."""
+
+
 def make_policy(name: str, config: Config, instruments: list[Instrument] | None = None,
                 choice: PolicyChoice | None = None) -> Policy:
     """The named policy, with the config's knobs where it has them.
@@ -53,9 +60,13 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
     arena (the freshly initialized v0000 that seeds self-play is "best" only because nothing
     was compared yet, and must not trade on its own), else the policy with the best
     walk-forward verdict on the config's market, else "baseline" (bot/app/policy_choice.py;
-    whether it may open positions is `make_trader`'s `StayFlat`)."""
+    whether it may open positions is `make_trader`'s `StayFlat`). "rl_portfolio" trades the
+    portfolio league's promoted best (`portfolio_policy`; no fallback: it refuses to start,
+    saying what to run, while nothing was promoted)."""
     if name == "auto":
         name = (choice or auto_choice(config)).policy
+    if name == "rl_portfolio":
+        return portfolio_policy(config, instruments or [])
     if name == "rl":
         from rl.live_policy import RLPolicy, open_registry  # torch only when asked for
 
@@ -86,6 +97,46 @@ def make_policy(name: str, config: Config, instruments: list[Instrument] | None 
     return POLICIES.create(name)
 
 
+def portfolio_policy(config: Config, instruments: list[Instrument]) -> Policy:
+    """The portfolio league's promoted best (data_dir/portfolio_models.sqlite) as a live
+    policy (rl/portfolio_live_policy.py), hot-swapping newer promotions. Refuses, saying
+    what to run, while no league has promoted a model (v0000, the untrained network the
+    league installs as best, never trades) and when the daemon's `decision_interval` does
+    not divide the model's cadence (it would skip or misplace the model's decisions)."""
+    from rl.portfolio_live_policy import PortfolioLivePolicy  # torch only when asked for
+    from rl.registry import ModelRegistry
+
+    path = DataDir(config.data_dir).portfolio_models
+    train = (f"train one with `entasis league --data FOLDER --timeframe "
+             f"{config.trading.decision_interval}` on this market's bars (data dir "
+             f"{config.data_dir}) until a generation is promoted; the registry's v0000 is the "
+             "untrained network and never trades")
+    if not path.exists():
+        raise PolicyUnavailable(f"policy rl_portfolio: no portfolio model registry {path}; "
+                                f"{train}")
+    registry = ModelRegistry.open(path)
+    try:
+        policy = PortfolioLivePolicy.from_registry(
+            registry, instruments={i.symbol: i for i in instruments},
+            max_open_positions=config.risk.max_open_positions)
+        if policy is None:
+            raise PolicyUnavailable(f"policy rl_portfolio: {path} holds no model promoted by "
+                                    f"a league; {train}")
+        interval_ms = config.trading.decision_timeframe.ms
+        if policy.cadence_ms % interval_ms:
+            cadence = duration_text(policy.cadence_ms)
+            raise PolicyUnavailable(
+                f"policy rl_portfolio: model {policy.version} decides every {cadence} but the "
+                f"daemon every {config.trading.decision_interval}; set [trading] "
+                f'decision_interval = "{cadence}" (or a divisor of it)')
+    except BaseException:
+        registry.close()
+        raise
+    log.info("policy rl_portfolio: trading %s, deciding every %s", policy.version,
+             duration_text(policy.cadence_ms))
+    return policy
+
+
 def baseline_cost_params(config: Config) -> dict[str, float]:
     """What the baseline's entry weighs its edge against (strategies/edge.py): the config's
     fees and `[trading] edge_cost_margin`; the fast backtester's twin gets the same."""
@@ -96,14 +147,17 @@ def baseline_cost_params(config: Config) -> dict[str, float]:
 
 def auto_choice(config: Config) -> PolicyChoice:
     """What `policy = "auto"` trades on this config's market, logged."""
-    choice = choose_policy(config, arena_winner=arena_winner_exists(config))
+    choice = choose_policy(config, arena_winner=arena_winner_exists(config),
+                           portfolio_model=arena_winner_exists(
+                               config, DataDir(config.data_dir).portfolio_models))
     log_choice(choice)
     return choice
 
 
-def arena_winner_exists(config: Config) -> bool:
-    """Whether data_dir/models.sqlite holds a best model promoted by an arena verdict."""
-    path = DataDir(config.data_dir).models
+def arena_winner_exists(config: Config, registry_path: Path | None = None) -> bool:
+    """Whether data_dir/models.sqlite (or the registry at `registry_path`: the portfolio
+    league's) holds a best model promoted by an arena verdict."""
+    path = DataDir(config.data_dir).models if registry_path is None else registry_path
     if not path.exists():
         return False
     from rl.registry import ModelRegistry  # torch-free, but only needed here

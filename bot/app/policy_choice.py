@@ -7,7 +7,10 @@ same id. Among the newest verdicts for the market, of policies the daemon trades
 same name and defaults (baseline, sma, buyhold over the whole universe), the pick is the
 best Sharpe among those that beat flat (return > 0 and Sharpe > 0 after costs), else the
 best Sharpe of all: the walk-forward `auto`'s own rule. An arena-promoted RL model still
-goes first, as before: its arena verdict is its record.
+goes first, as before: its arena verdict is its record. When the portfolio league has
+promoted a model (data_dir/portfolio_models.sqlite), the market's `rl_portfolio` verdict
+competes too, whatever league parameters it was walked forward with (they shape training,
+not what the daemon trades: the registry's promoted best); it is judged by the same rules.
 
 - proven: the pick beat flat and its deflated Sharpe is at least `MIN_DEFLATED_SHARPE`.
 - paper: trade the pick (the baseline when there is no verdict, as before); unless it is
@@ -35,6 +38,9 @@ from strategies.policy import DecisionView, Policy
 log = logging.getLogger(__name__)
 
 FALLBACK = "baseline"  # what auto traded before verdicts existed
+#: The portfolio league's policy name (bot.research.walkforward_league.RL_PORTFOLIO; not
+#: imported: that module loads the fast backtester, the daemon's start needs none of it).
+RL_PORTFOLIO = "rl_portfolio"
 #: What "proven" takes besides beating flat on its point estimates: a deflated Sharpe ratio
 #: (the probability that the true Sharpe is above zero, counting every configuration tried on
 #: that data) of at least this. A positive Sharpe whose interval spans zero after a search of
@@ -75,20 +81,27 @@ def daemon_market(config: Config) -> str:
                      duration_text(config.trading.decision_timeframe.ms))
 
 
-def best_verdict(verdicts: Sequence[Verdict]) -> Verdict | None:
-    """The best Sharpe among the daemon-tradable verdicts that beat flat, else among all."""
-    tradable = [v for v in verdicts if v.plain and v.batch_policy in POLICIES.names]
+def best_verdict(verdicts: Sequence[Verdict], *, portfolio_model: bool = False
+                 ) -> Verdict | None:
+    """The best Sharpe among the daemon-tradable verdicts that beat flat, else among all;
+    with `portfolio_model` (a promoted portfolio model exists) `rl_portfolio` is tradable."""
+    tradable = [v for v in verdicts
+                if (v.plain and v.batch_policy in POLICIES.names)
+                or (portfolio_model and v.batch_policy == RL_PORTFOLIO and v.whole_universe)]
     pool = [v for v in tradable if v.beat_flat] or tradable
     return max(pool, key=lambda v: (v.sharpe, v.policy), default=None)
 
 
-def choose_policy(config: Config, *, arena_winner: bool = False) -> PolicyChoice:
-    """What `auto` trades on this config's market, from the data dir's verdicts."""
+def choose_policy(config: Config, *, arena_winner: bool = False,
+                  portfolio_model: bool = False) -> PolicyChoice:
+    """What `auto` trades on this config's market, from the data dir's verdicts
+    (`portfolio_model`: the portfolio league promoted a model, see the module docstring)."""
     market, mode = daemon_market(config), config.app.mode
     if arena_winner:
         return PolicyChoice(market, mode, "rl", True, False,
                             "rl: an arena-promoted best_player (its arena record)")
-    verdict = best_verdict(latest_verdicts(DataDir(config.data_dir).walkforward_trials, market))
+    verdict = best_verdict(latest_verdicts(DataDir(config.data_dir).walkforward_trials, market),
+                           portfolio_model=portfolio_model)
     if verdict is None:
         what = f"no walk-forward verdict for market {market}"
         if mode == "live":

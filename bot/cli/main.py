@@ -217,7 +217,8 @@ def backtest(
         raise fail(f"--timeframe {timeframe}: the event engine replays 1m bars only (its clock "
                    "is the minute); use --engine fast for other timeframes", 2)
     name = policy or config.trading.policy
-    known = [*POLICIES.names, "rl", "auto"] if engine == "event" else sorted(BATCH_POLICIES)
+    known = ([*POLICIES.names, "rl", "rl_portfolio", "auto"] if engine == "event"
+             else sorted(BATCH_POLICIES))
     if name not in known:
         raise fail(f"--policy {name!r}: choose one of {', '.join(known)}"
                    + (" (--engine fast)" if engine == "fast" else ""), 2)
