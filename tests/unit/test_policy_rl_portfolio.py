@@ -4,6 +4,7 @@ once such a model exists (bot/app/assembly.py, bot/app/policy_choice.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from bot.config import Config
 from bot.data_dir import DataDir
 from model.instruments import Instrument
 from rl.errors import ModelMismatchError
-from rl.portfolio_env import PORTFOLIO_STATE
+from rl.portfolio_env import PORTFOLIO_STATE, PortfolioConfig, PortfolioEnvFactory
+from rl.portfolio_league import LeagueConfig, ensure_best, trained_on
 from rl.portfolio_live_policy import COIN_NAMES, PortfolioLivePolicy
 from rl.portfolio_network import PortfolioPlayer
 from rl.registry import ModelRegistry
@@ -24,7 +26,9 @@ from state.ledger import Ledger
 from strategies.baselines import BaselinePolicy
 from strategies.feature_columns import FEATURE_NAMES
 from strategies.policy import DecisionView
+from tests.integration.test_portfolio_parity import instruments, random_walk_grid, settings
 from tests.unit.test_policy_choice import config_in, record
+from trading.fast_market import FastMarket
 
 HOUR_MS = 3_600_000
 TRAINED_ON = {"bar_ms": HOUR_MS, "decision_every": 1, "offsets_ticks": [-1, 0, 1],
@@ -129,3 +133,32 @@ def test_paper_auto_without_a_promoted_model_keeps_its_old_choice(tmp_path: Path
     config = config_in(tmp_path, interval="1h")
     record(config, ("rl_portfolio", 1.6, 0.30), params={"generations": 4})
     assert isinstance(make_policy("auto", config), BaselinePolicy)
+
+
+def test_a_new_promotion_is_swapped_in_and_a_misfit_one_refused(tmp_path: Path) -> None:
+    config = config_in(tmp_path, interval="1h")
+    install(config, promoted=True)
+    policy = make_policy("rl_portfolio", config)
+    assert isinstance(policy, PortfolioLivePolicy) and policy.registry is not None
+    policy.registry.register("v0002", player().save(tmp_path / "v0002.pt"), parent="v0001")
+    policy.registry.promote("v0002", {"promote": True})
+    assert policy.maybe_reload(force=True) and policy.version == "v0002"
+    policy.registry.register("v0003", player({}).save(tmp_path / "v0003.pt"), parent="v0002")
+    policy.registry.promote("v0003", {"promote": True})
+    assert not policy.maybe_reload(force=True) and policy.version == "v0002"
+
+
+def test_the_league_saves_what_a_model_was_trained_on(tmp_path: Path) -> None:
+    grid = random_walk_grid(1)
+    factory = PortfolioEnvFactory(grid, FastMarket.from_grid(grid, instruments()), settings(),
+                                  PortfolioConfig(horizon_steps=24, warmup_rows=200,
+                                                  decision_every=4, offsets_ticks=(0, 1)))
+    assert trained_on(factory) == {"bar_ms": HOUR_MS, "decision_every": 4,
+                                   "offsets_ticks": [0, 1], "stop_pct": 1.0}
+    with ModelRegistry.open(tmp_path / "registry.sqlite") as registry:
+        first, version = ensure_best(registry, tmp_path, factory, replace(LeagueConfig(),
+                                                                          hidden=(8, 8)), 0)
+        record = registry.best()
+        assert record is not None and version == "v0000"
+        assert PortfolioPlayer.load(record.path).trained_on == trained_on(factory)
+    assert first.clone().trained_on == trained_on(factory)
