@@ -34,7 +34,10 @@ _CHUNK_MINUTES = 1440
 
 def rings_recent_bars(rings: BarRings, symbols: tuple[str, ...], bar_ms: int, count: int,
                       end_ms: int) -> RecentBars:
-    """The `count` bars of `bar_ms` closing at or before `end_ms` (module docstring)."""
+    """The `count` bars of `bar_ms` closing at or before `end_ms` (module docstring). Reads
+    each bar's close at its last minute only, the volumes of every minute, and the highs and
+    lows of the last week only (closes and extremes are stored as decimal counts, whose
+    decoding is the cost: a month of minutes of 100 symbols took 0.2 s)."""
     if bar_ms <= 0 or bar_ms % MINUTE_MS or count < 1:
         raise ValueError(f"bars of {bar_ms} ms x {count}: need a positive whole number of "
                          "minutes and at least one bar")
@@ -42,34 +45,47 @@ def rings_recent_bars(rings: BarRings, symbols: tuple[str, ...], bar_ms: int, co
     n = len(symbols)
     end_minute = end_ms // MINUTE_MS - 1  # the newest minute of the newest bar
     first_minute = end_minute - count * bar_minutes + 1
-    close, high, low = (np.full((count, n), np.nan) for _ in range(3))
+    rows = np.arange(n)[:, None]
+    seen = rings.n_seen[:, None] > 0
+
+    def known(minutes: np.ndarray, capacity: int) -> np.ndarray:
+        """[n, len(minutes)]: the rings hold that minute of that symbol."""
+        return (seen & (minutes[None, :] >= rings.first_minute[:, None])
+                & (minutes[None, :] <= rings.minute[:, None])
+                & (minutes[None, :] > rings.minute[:, None] - capacity))
+
+    # Closes: the bar's last minute (or the symbol's newest, if it stopped earlier).
+    last = first_minute + (np.arange(count) + 1) * bar_minutes - 1
+    at = np.minimum(last[None, :], rings.minute[:, None])
+    held = (seen & (at >= rings.first_minute[:, None])
+            & (at > rings.minute[:, None] - PRICE_CAPACITY))
+    close = np.where(held, rings.ring_close[rows, at % PRICE_CAPACITY], np.nan).T
+    # Volumes, and so which bars traded: every minute, in chunks.
     quote_volume = np.zeros((count, n))
     traded = np.zeros((count, n), bool)
     bars_per_chunk = max(1, _CHUNK_MINUTES // bar_minutes)
-    rows = np.arange(n)[:, None]
     for first_bar in range(0, count, bars_per_chunk):
         stop_bar = min(count, first_bar + bars_per_chunk)
         minutes = first_minute + np.arange(first_bar * bar_minutes, stop_bar * bar_minutes)
-        known = ((rings.n_seen[:, None] > 0) & (minutes[None, :] >= rings.first_minute[:, None])
-                 & (minutes[None, :] <= rings.minute[:, None])
-                 & (minutes[None, :] > rings.minute[:, None] - PRICE_CAPACITY))
-        slots = (minutes % PRICE_CAPACITY)[None, :]
-        closes = np.where(known, rings.ring_close[rows, slots], np.nan)
-        volumes = np.where(known, rings.ring_qv[rows, slots], 0.0)
-        ranged = known & (minutes[None, :] > rings.minute[:, None] - RANGE_CAPACITY)
-        range_slots = (minutes % RANGE_CAPACITY)[None, :]
-        active = volumes > 0
-        highs = np.where(active, np.where(ranged, rings.ring_high[rows, range_slots], closes),
-                         -np.inf)
-        lows = np.where(active, np.where(ranged, rings.ring_low[rows, range_slots], closes),
-                        np.inf)
+        volumes = np.where(known(minutes, PRICE_CAPACITY),
+                           rings.ring_qv[rows, (minutes % PRICE_CAPACITY)[None, :]], 0.0)
         shape = (n, stop_bar - first_bar, bar_minutes)
-        part = slice(first_bar, stop_bar)
-        close[part] = closes.reshape(shape)[:, :, -1].T
-        quote_volume[part] = volumes.reshape(shape).sum(axis=2).T
-        traded[part] = active.reshape(shape).any(axis=2).T
-        high[part] = np.where(traded[part], highs.reshape(shape).max(axis=2).T, np.nan)
-        low[part] = np.where(traded[part], lows.reshape(shape).min(axis=2).T, np.nan)
+        quote_volume[first_bar:stop_bar] = volumes.reshape(shape).sum(axis=2).T
+        traded[first_bar:stop_bar] = (volumes > 0).reshape(shape).any(axis=2).T
+    # Extremes of the traded minutes, within the week the range rings keep; older: the close.
+    high, low = np.where(traded, close, np.nan), np.where(traded, close, np.nan)
+    recent_bar = max(0, count - (RANGE_CAPACITY // bar_minutes))
+    minutes = first_minute + np.arange(recent_bar * bar_minutes, count * bar_minutes)
+    if minutes.size:
+        slots = (minutes % RANGE_CAPACITY)[None, :]
+        active = known(minutes, RANGE_CAPACITY) & (
+            rings.ring_qv[rows, (minutes % PRICE_CAPACITY)[None, :]] > 0)
+        shape = (n, count - recent_bar, bar_minutes)
+        highs = np.where(active, rings.ring_high[rows, slots], -np.inf).reshape(shape).max(axis=2)
+        lows = np.where(active, rings.ring_low[rows, slots], np.inf).reshape(shape).min(axis=2)
+        # A bar reaching back past the week keeps its close where none of its trades is held.
+        high[recent_bar:] = np.where(np.isfinite(highs.T), highs.T, high[recent_bar:])
+        low[recent_bar:] = np.where(np.isfinite(lows.T), lows.T, low[recent_bar:])
     first_open_ms = np.where(rings.n_seen > 0, rings.first_minute * MINUTE_MS, -1)
     return RecentBars(symbols, bar_ms, first_minute * MINUTE_MS, close, high, low,
                       quote_volume, traded, first_open_ms.astype(np.int64))

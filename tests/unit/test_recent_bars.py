@@ -20,11 +20,11 @@ MINUTES = 3 * 1440
 QUIET_HOUR = 34
 
 
-def minute_bars(seed: int = 0) -> dict[str, np.ndarray]:
+def minute_bars(seed: int = 0, minutes: int = MINUTES) -> dict[str, np.ndarray]:
     """[MINUTES, 3] 1m bars; a tenth of the minutes without a trade (NaN), one coin listing
     in the middle of an hour, one quiet for a whole hour."""
     rng = np.random.default_rng(seed)
-    shape = (MINUTES, len(SYMBOLS))
+    shape = (minutes, len(SYMBOLS))
     close = 10.0 * np.exp(np.cumsum(rng.normal(0, 0.001, shape), axis=0))
     high = close * (1 + np.abs(rng.normal(0, 0.0005, shape)))
     low = close * (1 - np.abs(rng.normal(0, 0.0005, shape)))
@@ -39,6 +39,7 @@ def minute_bars(seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def book_of(bars: dict[str, np.ndarray]) -> FeatureBook:
+    minutes_total = bars["close"].shape[0]
     book = FeatureBook(SYMBOLS)
     for j, symbol in enumerate(SYMBOLS):
         traded = np.isfinite(bars["close"][:, j])
@@ -48,13 +49,13 @@ def book_of(bars: dict[str, np.ndarray]) -> FeatureBook:
                                      columns["high"], columns["low"], columns["close"],
                                      columns["quote_volume"] / columns["close"],
                                      columns["quote_volume"]))
-    book.advance_to(START_MS + (MINUTES - 1) * MINUTE_MS)
+    book.advance_to(START_MS + (minutes_total - 1) * MINUTE_MS)
     return book
 
 
 def hourly(bars: dict[str, np.ndarray]) -> BarGrid:
     """The exchange's 1h klines of the same trades: NaN where an hour had none."""
-    shape = (MINUTES // 60, 60, len(SYMBOLS))
+    shape = (bars["close"].shape[0] // 60, 60, len(SYMBOLS))
     close = bars["close"].reshape(shape)
     traded = np.isfinite(close)
     last = np.where(traded, np.arange(60)[None, :, None], -1).max(axis=1)
@@ -110,3 +111,23 @@ def test_the_grid_source_refuses_a_time_that_is_no_bar_close() -> None:
 def test_the_book_needs_whole_minute_bars() -> None:
     with pytest.raises(ValueError, match="whole number of minutes"):
         book_of(minute_bars()).recent_bars(90_000, 4, START_MS + MINUTES * MINUTE_MS)
+
+
+def test_past_the_week_of_extremes_the_rings_keep_a_bar_reads_its_close() -> None:
+    minutes = 9 * 1440
+    bars = minute_bars(minutes=minutes)
+    book, grid = book_of(bars), hourly(bars)
+    end_ms = START_MS + minutes * MINUTE_MS
+    live = book.recent_bars(HOUR_MS, minutes // 60, end_ms)
+    expected = GridBars(grid).recent_bars(HOUR_MS, minutes // 60, end_ms)
+    week = 7 * 24
+    np.testing.assert_array_equal(live.close, expected.close)
+    np.testing.assert_allclose(live.high[-week:], expected.high[-week:], rtol=1e-12)
+    old = live.traded[:-week]
+    assert (live.high[:-week][old] == live.close[:-week][old]).all()
+    assert (live.low[:-week][old] == live.close[:-week][old]).all()
+    count = bars_needed(HOUR_MS)
+    np.testing.assert_allclose(
+        coin_table(book.recent_bars(HOUR_MS, count, end_ms), SYMBOLS).columns,
+        coin_table(GridBars(grid).recent_bars(HOUR_MS, count, end_ms), SYMBOLS).columns,
+        rtol=0, atol=1e-6)
