@@ -1,6 +1,7 @@
 """Policy "rl_portfolio" end to end: the paper daemon (embedded simulator, 600x) and the
 replay backtester, both on the one engine and trader, trade a tiny promoted portfolio model
-on its own 5m bars aggregated from the 1m stream, deciding on the 5-minute closes only."""
+on its own 5m bars aggregated from the 1m stream, deciding on the 5-minute closes only; and
+the league saves with every model what the daemon needs to know of its training."""
 
 from __future__ import annotations
 
@@ -13,11 +14,13 @@ import pytest
 from bot.config import load_config
 from bot.research.backtest import run_backtest
 from rl.portfolio_env import PORTFOLIO_STATE
+from rl.portfolio_league import run_league, trained_on
 from rl.portfolio_live_policy import COIN_NAMES
 from rl.portfolio_network import PortfolioPlayer
 from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
 from state.ledger import Ledger
 from tests.integration.test_daemon import FAST, _start, _stop, _wait_for
+from tests.integration.test_portfolio_league import SMALL, planted_factories
 from tests.replay_data import START_MS, write_random_walk_market
 
 FIVE_MINUTES_MS = 300_000
@@ -85,3 +88,14 @@ def test_the_paper_daemon_starts_on_rl_portfolio_and_decides(tmp_path: Path) -> 
     assert "policy rl_portfolio: trading v0001, deciding every 5m" in output
     decided = portfolio_decisions(tmp_path / "var" / "ledger.sqlite")
     assert decided and {ts % FIVE_MINUTES_MS for ts, *_ in decided} == {0}
+
+
+@pytest.mark.slow
+def test_every_model_the_league_registers_says_what_it_was_trained_on(tmp_path: Path) -> None:
+    train, validation = planted_factories()
+    with ModelRegistry.open(tmp_path / PORTFOLIO_REGISTRY_FILE) as registry:
+        run_league(registry, train, validation, tmp_path, generations=1, config=SMALL)
+        records = registry.list()
+        assert [r.version for r in records] == ["v0000", "v0001"]
+        for record in records:
+            assert PortfolioPlayer.load(record.path).trained_on == trained_on(train)
