@@ -134,6 +134,12 @@ def portfolio_policy(config: Config, instruments: list[Instrument]) -> Policy:
         raise
     log.info("policy rl_portfolio: trading %s, deciding every %s", policy.version,
              duration_text(policy.cadence_ms))
+    history_minutes = policy.history_bars * policy.bar_ms // 60_000
+    if config.feed.backfill_minutes < history_minutes:
+        log.warning("policy rl_portfolio: [feed] backfill_minutes = %d is less than the %d "
+                    "minutes of bars the model's longest feature window reads; those features "
+                    "start partial, as at the start of its training data, until the stream "
+                    "has filled them", config.feed.backfill_minutes, history_minutes)
     return policy
 
 
