@@ -24,6 +24,7 @@ import torch
 from torch import nn
 
 from rl.errors import ModelMismatchError  # kept importable from here
+from rl.torch_threads import one_torch_thread
 
 CHECKPOINT_FORMAT = 1
 
@@ -102,7 +103,13 @@ class PolicyValueNet(nn.Module):
 
     def _init_weights(self) -> None:
         """Orthogonal init with a small policy head: the initial policy is near uniform, so
-        early exploration is not biased towards whichever action the random init favoured."""
+        early exploration is not biased towards whichever action the random init favoured.
+        On one torch thread: the QR behind `orthogonal_` adds in a thread-count-dependent
+        order, and the same seed must give the same weights in any process."""
+        with one_torch_thread():
+            self._orthogonal_init()
+
+    def _orthogonal_init(self) -> None:
         for module in self.trunk:
             if isinstance(module, nn.Linear):
                 nn.init.orthogonal_(module.weight, gain=2**0.5)

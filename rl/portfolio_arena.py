@@ -39,7 +39,7 @@ from rl.arena import EpisodeResults, judge
 from rl.pool import LocalPool, WorkerPool
 from rl.portfolio_env import PortfolioEnv, PortfolioObservation
 from rl.portfolio_network import PortfolioPlayer
-from rl.portfolio_ppo import one_torch_thread
+from rl.torch_threads import one_torch_thread
 
 PortfolioPolicyFn = Callable[[PortfolioObservation, PortfolioEnv], np.ndarray]
 PortfolioEnvFactory = Callable[[int, int], PortfolioEnv]

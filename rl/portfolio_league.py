@@ -35,11 +35,12 @@ from rl.pool import LocalPool, WorkerPool
 from rl.portfolio_arena import run_league as play_league
 from rl.portfolio_env import PortfolioEnvFactory
 from rl.portfolio_network import PortfolioPlayer
-from rl.portfolio_ppo import PortfolioMemory, collect, one_torch_thread, update
+from rl.portfolio_ppo import PortfolioMemory, collect, update
 from rl.portfolio_scores import LeagueBaselines
 from rl.ppo import PPOConfig
 from rl.registry import PORTFOLIO_REGISTRY_FILE, ModelRegistry
 from rl.selfplay import derive_seed, plain_config
+from rl.torch_threads import one_torch_thread
 
 #: Told each stage a generation finished ("memory", "trained", "league"): progress bars, and
 #: the crash test's place to kill the process.

@@ -13,8 +13,6 @@ sample layout differs: [T, B, N, C] coin rows, [T, B, P] portfolio rows, [T, B, 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -25,20 +23,6 @@ from torch import nn
 from rl.portfolio_env import PortfolioEnv, PortfolioObservation
 from rl.portfolio_network import PortfolioPlayer
 from rl.ppo import PPOConfig, compute_gae
-
-
-@contextmanager
-def one_torch_thread() -> Iterator[None]:
-    """Run torch on one thread inside, restoring the setting after: the sums of a forward
-    and backward pass then do not depend on the machine's core count or on the pool a task
-    ran in (in-process and Ray results must be identical), and N pool workers x 1 thread
-    fill N cores without oversubscription."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 @dataclass(frozen=True)
@@ -175,4 +159,4 @@ def update(player: PortfolioPlayer, optimizer: torch.optim.Optimizer,
     return {key: value / max(count, 1) for key, value in totals.items()}
 
 
-__all__ = ["PortfolioMemory", "collect", "one_torch_thread", "update"]
+__all__ = ["PortfolioMemory", "collect", "update"]
