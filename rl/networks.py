@@ -86,6 +86,25 @@ class NetSpec:
         return spec_mismatches(self, other, ("obs_size", "n_actions", "hidden"))
 
 
+def orthogonal_init(body: Iterable[nn.Module], policy_head: nn.Linear,
+                    value_head: nn.Linear) -> None:
+    """Orthogonal init with a small policy head: the initial policy is near uniform, so
+    early exploration is not biased towards whichever action the random init favoured.
+    On one torch thread: the QR behind `orthogonal_` adds in a thread-count-dependent order,
+    and the same seed must give the same weights in any process (ADR-101)."""
+    with one_torch_thread():
+        for module in body:
+            if isinstance(module, nn.Linear):
+                nn.init.orthogonal_(module.weight, gain=2**0.5)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        nn.init.orthogonal_(policy_head.weight, gain=0.01)
+        nn.init.orthogonal_(value_head.weight, gain=1.0)
+        for head in (policy_head, value_head):
+            if head.bias is not None:
+                nn.init.zeros_(head.bias)
+
+
 class PolicyValueNet(nn.Module):
     """MLP trunk (tanh) with a policy-logits head and a scalar value head."""
 
@@ -102,22 +121,7 @@ class PolicyValueNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """Orthogonal init with a small policy head: the initial policy is near uniform, so
-        early exploration is not biased towards whichever action the random init favoured.
-        On one torch thread: the QR behind `orthogonal_` adds in a thread-count-dependent
-        order, and the same seed must give the same weights in any process."""
-        with one_torch_thread():
-            self._orthogonal_init()
-
-    def _orthogonal_init(self) -> None:
-        for module in self.trunk:
-            if isinstance(module, nn.Linear):
-                nn.init.orthogonal_(module.weight, gain=2**0.5)
-                nn.init.zeros_(module.bias)
-        nn.init.orthogonal_(self.policy_head.weight, gain=0.01)
-        nn.init.zeros_(self.policy_head.bias)
-        nn.init.orthogonal_(self.value_head.weight, gain=1.0)
-        nn.init.zeros_(self.value_head.bias)
+        orthogonal_init(self.trunk, self.policy_head, self.value_head)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(logits [B, n_actions], values [B]) for observations [B, obs_size]."""

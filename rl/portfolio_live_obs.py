@@ -25,7 +25,8 @@ from model import libm
 from model.market import MINUTE_MS
 from rl.portfolio_env import PORTFOLIO_STATE, _cross_section_z
 from rl.spaces import OBS_CLIP, OBS_FEATURES, feature_observation
-from strategies.feature_columns import Primitives, assemble, sanitize_bars
+from strategies.feature_columns import Primitives, assemble
+from strategies.features_batch import filled_bars
 from strategies.policy import DecisionView, RecentBars, RestingOrder
 from strategies.windows import (
     AVERAGE_WINDOWS,
@@ -93,19 +94,8 @@ def newest_primitives(close: np.ndarray, high: np.ndarray, low: np.ndarray,
     one sum or extreme over its last rows, O(T x n) instead of every row's windows (at 5m
     bars, a month is 8,640 rows). The same rules: flat bars for missing ones, exact zeros
     for windows without volume or without a price change; equal to the grid's to rounding."""
-    length, n = close.shape
-    valid, high, low, quote_volume = sanitize_bars(close, high, low, quote_volume)
-    index = np.where(valid, np.arange(length)[:, None], -1)
-    newest = np.maximum.accumulate(index, axis=0)
-    has = newest >= 0
-    close = np.where(has, close[np.maximum(newest, 0), np.arange(n)], np.nan)
-    close0 = np.where(has, close, 0.0)
-    volume = np.where(valid, quote_volume, 0.0)
-    highs = np.where(valid, high, np.where(has, close, -np.inf))
-    lows = np.where(valid, low, np.where(has, close, np.inf))
-    previous = np.vstack([np.full((1, n), np.nan), close[:-1]])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ret = np.where(has & ~np.isnan(previous), libm.log(close / previous), 0.0)
+    n = close.shape[1]
+    _, _, close, close0, volume, highs, lows, ret = filled_bars(close, high, low, quote_volume)
 
     def tail(x: np.ndarray, windows: Sequence[int], reduce: np.ufunc = np.add,
              nonzero: np.ndarray | None = None) -> np.ndarray:

@@ -43,13 +43,13 @@ from torch import nn
 from rl.errors import ModelMismatchError
 from rl.networks import (
     feature_names_hash,
+    orthogonal_init,
     require_fit,
     save_checkpoint,
     spec_mismatches,
     weights_payload,
 )
 from rl.spaces import HOLD, action_names
-from rl.torch_threads import one_torch_thread
 
 #: Checkpoint marker; a string so a flat `Player` checkpoint (format 1) is never read as one
 #: of these, nor one of these as a flat `Player`'s (each side names the other's format).
@@ -120,21 +120,7 @@ class PortfolioPolicyNet(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
-        """Orthogonal init with a small policy head: the initial policy is near uniform, so
-        early exploration is not biased towards whichever action the random init favoured.
-        On one torch thread: the QR behind `orthogonal_` adds in a thread-count-dependent
-        order, and the same seed must give the same weights in any process."""
-        with one_torch_thread():
-            self._orthogonal_init()
-
-    def _orthogonal_init(self) -> None:
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.orthogonal_(module.weight, gain=2**0.5)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-        nn.init.orthogonal_(self.policy_head.weight, gain=0.01)
-        nn.init.orthogonal_(self.value_head.weight, gain=1.0)
+        orthogonal_init(self.modules(), self.policy_head, self.value_head)
 
     def forward(self, coins: torch.Tensor, portfolio: torch.Tensor, mask: torch.Tensor
                 ) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -171,6 +172,39 @@ def _chunked(values: np.ndarray, window: int, op: np.ufunc, neutral: float) -> n
     return out
 
 
+class FilledBars(NamedTuple):
+    """Bars [T, n] as the window statistics read them: a missing bar (NaN close or no
+    volume) is a flat bar at the last close, with no volume and no range."""
+
+    valid: np.ndarray  # a real bar
+    has: np.ndarray  # a close known (this bar or an earlier one)
+    close: np.ndarray  # forward-filled close, NaN before the first bar
+    close0: np.ndarray  # the same, 0 before the first bar
+    volume: np.ndarray  # quote volume, 0 for a missing bar
+    highs: np.ndarray  # high, the filled close for a missing bar, -inf before the first
+    lows: np.ndarray  # low, likewise (+inf before the first)
+    ret: np.ndarray  # log return close to close, 0 where either is unknown
+
+
+def filled_bars(close: np.ndarray, high: np.ndarray, low: np.ndarray,
+                quote_volume: np.ndarray) -> FilledBars:
+    """`FilledBars` of raw bars; shared by the grid's features and the live portfolio
+    adapter's newest row (rl/portfolio_live_obs.py), so both fill gaps by one rule."""
+    length, n = close.shape
+    valid, high, low, quote_volume = sanitize_bars(close, high, low, quote_volume)
+    index = np.where(valid, np.arange(length)[:, None], -1)
+    newest = np.maximum.accumulate(index, axis=0)
+    has = newest >= 0
+    filled = np.where(has, close[np.maximum(newest, 0), np.arange(n)], np.nan)
+    previous = np.vstack([np.full((1, n), np.nan), filled[:-1]])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ret = np.where(has & ~np.isnan(previous), libm.log(filled / previous), 0.0)
+    return FilledBars(valid, has, filled, np.where(has, filled, 0.0),
+                      np.where(valid, quote_volume, 0.0),
+                      np.where(valid, high, np.where(has, filled, -np.inf)),
+                      np.where(valid, low, np.where(has, filled, np.inf)), ret)
+
+
 class UnusableBarLength(DataError, ValueError):
     """A grid whose bars are not a positive whole number of minutes: warm-up is counted in
     whole minutes and every feature window is a whole number of minutes."""
@@ -187,23 +221,11 @@ def grid_primitives(grid: MinuteGrid) -> Primitives:
             "1m, 5m, 1h ... data")
     bar_minutes = bar_ms // MINUTE_MS
     length, n = grid.close.shape
-    valid, high, low, quote_volume = sanitize_bars(grid.close, grid.high, grid.low,
-                                                   grid.quote_volume)
-    index = np.where(valid, np.arange(length)[:, None], -1)
-    newest = np.maximum.accumulate(index, axis=0)
-    has = newest >= 0
-    close = np.where(has, grid.close[np.maximum(newest, 0), np.arange(n)], np.nan)
+    valid, _, close, close0, volume, highs, lows, ret = filled_bars(
+        grid.close, grid.high, grid.low, grid.quote_volume)
     first = np.where(valid.any(axis=0), valid.argmax(axis=0), length)
     bars_seen = np.maximum(np.arange(length)[:, None] - first[None, :] + 1, 0)
     n_seen = (bars_seen * bar_minutes).astype(np.float64)
-
-    close0 = np.where(has, close, 0.0)
-    volume = np.where(valid, quote_volume, 0.0)
-    highs = np.where(valid, high, np.where(has, close, -np.inf))
-    lows = np.where(valid, low, np.where(has, close, np.inf))
-    previous = np.vstack([np.full((1, n), np.nan), close[:-1]])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ret = np.where(has & ~np.isnan(previous), libm.log(close / previous), 0.0)
 
     nan = np.full((length, n), np.nan)
 
