@@ -13,7 +13,9 @@ noise; no data file needed), with the env and league defaults a research run use
    same run: the single-coin self-play trainer's rate from bench/rl.py, in its env steps/s
    (one coin-step each), so the ratio says what the portfolio form costs per coin-step;
 3. one whole generation: memory + training + a `ARENA_EPISODES`-episode league (candidate,
-   best and the three baselines on the same episodes, gates), measured in full.
+   best and the five baselines a walk-forward league plays on the same episodes — flat,
+   equal weight, momentum, rank and forecast top-k, its forecast fitted on the training
+   rows — and the gates), measured in full, the forecast's fit included.
 
 Targets: training >= 50,000 coin-steps/s end to end on 2 cores; a generation with a
 200-episode league <= 10 minutes.
@@ -30,7 +32,7 @@ from typing import Any
 import numpy as np
 
 SEED = 7
-COINS, ROWS, HOUR_MS = 30, 3000, 3_600_000
+COINS, ROWS, TRAIN_ROWS, HOUR_MS = 30, 3000, 2000, 3_600_000
 ENVS, ENV_STEPS = 64, 200
 HORIZON = 168  # one week of hourly decisions per episode
 ARENA_EPISODES = 200
@@ -38,8 +40,9 @@ TARGET_COIN_STEPS_PER_S = 50_000
 TARGET_GENERATION_S = 600.0
 
 
-def synthetic_factories() -> tuple[Any, Any]:
-    """(training, validation) env factories on disjoint rows of one seeded hourly market."""
+def synthetic_factories() -> tuple[Any, Any, Any]:
+    """(training, validation) env factories on disjoint rows of one seeded hourly market,
+    and the whole market's grid (the forecast top-k baseline fits on its training rows)."""
     from model.fills import FillParams
     from model.instruments import Instrument
     from risk.limits import RiskLimits
@@ -63,15 +66,18 @@ def synthetic_factories() -> tuple[Any, Any]:
                             return_history_bars=24 * 30, spread="estimated")
     config = PortfolioConfig(horizon_steps=HORIZON, warmup_rows=24 * 31, reward_scale=1000.0)
 
-    def rows(first: int, stop: int) -> Any:
-        grid = BarGrid(symbols=symbols, start_ms=1_600_041_600_000 + first * HOUR_MS,
+    def grid(first: int, stop: int) -> Any:
+        return BarGrid(symbols=symbols, start_ms=1_600_041_600_000 + first * HOUR_MS,
                        open=open_[first:stop], high=high[first:stop], low=low[first:stop],
                        close=close[first:stop], quote_volume=(volume * close)[first:stop],
                        bar_ms=HOUR_MS)
-        market = FastMarket.from_grid(grid, instruments, spread=spreads_before(grid, 24 * 31))
-        return PortfolioEnvFactory(grid, market, settings, config)
 
-    return rows(0, 2000), rows(2000 - 24 * 31, ROWS)
+    def rows(first: int, stop: int) -> Any:
+        bars = grid(first, stop)
+        market = FastMarket.from_grid(bars, instruments, spread=spreads_before(bars, 24 * 31))
+        return PortfolioEnvFactory(bars, market, settings, config)
+
+    return rows(0, TRAIN_ROWS), rows(TRAIN_ROWS - 24 * 31, ROWS), grid(0, ROWS)
 
 
 def env_rates(train: Any) -> dict[str, float]:
@@ -100,12 +106,13 @@ def league_figures() -> dict[str, Any]:
 
     from rl.portfolio_league import LeagueConfig, run_generation
     from rl.portfolio_network import PortfolioPlayer
+    from rl.portfolio_scores import league_baselines
 
     # Once per process, not per generation: the first optimizer built imports torch._dynamo
     # (1.1 s measured here), which a league run pays once before its first generation.
     torch.optim.Adam(torch.nn.Linear(1, 1).parameters())
     built = time.perf_counter()
-    train, validation = synthetic_factories()
+    train, validation, whole = synthetic_factories()
     train.features(), validation.features()  # once per process; not a training cost
     build_s = time.perf_counter() - built
     env = env_rates(train)
@@ -121,8 +128,12 @@ def league_figures() -> dict[str, Any]:
 
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="bench-league-") as tmp:
-        run_generation(best, {}, train, validation, config, SEED, Path(tmp), on_stage=stamp)
-    memory_s = stamps["memory"] - started
+        baselines = league_baselines(validation, whole, TRAIN_ROWS, seed=SEED)
+        stamps["baselines"] = time.perf_counter()
+        run_generation(best, {}, train, validation, config, SEED, Path(tmp), on_stage=stamp,
+                       baselines=baselines)
+    baselines_s = stamps["baselines"] - started
+    memory_s = stamps["memory"] - stamps["baselines"]
     train_s = stamps["trained"] - stamps["memory"]
     league_s = stamps["league"] - stamps["trained"]
     played = (config.memory_shards + config.own_rollouts) * config.n_envs * config.rollout_steps
@@ -134,7 +145,9 @@ def league_figures() -> dict[str, Any]:
             "train_coin_steps": coin_steps, "train_s": round(memory_s + train_s, 1),
             "train_coin_steps_per_s": round(rate),
             "memory_s": round(memory_s, 1), "ppo_s": round(train_s, 1),
-            "league_s": round(league_s, 1), "generation_s": round(stamps["league"] - started, 1),
+            "league_s": round(league_s, 1), "baselines_s": round(baselines_s, 1),
+            "league_players": sorted(["candidate", "best", *baselines.players]),
+            "generation_s": round(stamps["league"] - started, 1),
             "config": {"n_envs": config.n_envs, "rollout_steps": config.rollout_steps,
                        "memory_shards": config.memory_shards,
                        "own_rollouts": config.own_rollouts, "hidden": list(config.hidden),
@@ -160,8 +173,9 @@ def show_league(figures: dict[str, Any], single_coin_steps_per_s: float) -> None
            f"{f['train_coin_steps_per_s']:,}",
            f"{ratio:.2f}x single-coin env steps/s",
            f"{met(f['met']['train'])} (>= {TARGET_COIN_STEPS_PER_S:,})"],
-          ["generation: memory / PPO / 200-episode league (s)",
-           f"{f['memory_s']} / {f['ppo_s']} / {f['league_s']}", "", ""],
+          ["generation: baselines' fit / memory / PPO / 200-episode league (s)",
+           f"{f['baselines_s']} / {f['memory_s']} / {f['ppo_s']} / {f['league_s']}", "",
+           ", ".join(f["league_players"])],
           ["generation wall s", f"{f['generation_s']}", "",
            f"{met(f['met']['generation'])} (<= {TARGET_GENERATION_S:.0f} s)"]])
 
