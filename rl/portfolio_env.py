@@ -23,7 +23,9 @@ cross-sectional z-scores over the coins with a bar at that row (who is strong re
 the others), optional extra columns (forecast, anomaly) and the coin's own position and
 order; per portfolio, cash, exposure, drawdown, growth, trading mode, open slots, time left
 and the cross-section's mean regime. Reward: log growth of equity after every cost, less
-`drawdown_penalty` x each rise in drawdown from the episode's peak.
+`drawdown_penalty` x each rise in drawdown from the episode's peak, less `cost_margin` x
+each bar's trading cost as a share of equity (rl/trading_cost.py: the RL form of the
+entries' edge-over-cost gate).
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from rl.kernel_threads import run_sliced
 from rl.portfolio_risk import HALTED, REDUCING
 from rl.spaces import DEFAULT_OFFSETS_TICKS, OBS_CLIP, OBS_FEATURES, action_names
 from rl.spaces import feature_observation as live_feature_columns
+from rl.trading_cost import fill_costs, margin_penalty
 from strategies.features_batch import MinuteGrid, features_from_history
 from trading.fast_market import FastMarket, FastSettings
 from trading.fast_policies import forward_filled
@@ -82,6 +85,10 @@ class PortfolioConfig:
     warmup_rows: int = 0  # rows before the first start (features and VaR history need them)
     drawdown_penalty: float = 0.0  # reward loses this x every rise in drawdown (a fraction)
     reward_scale: float = 1.0  # multiplies the reward only; `info` stays in account units
+    # The reward also loses this x each bar's trading cost (fees, half spreads, slippage:
+    # rl/trading_cost.py) as a share of equity: trade only for a gain beyond cost x (1 + m).
+    # Shaping only (equity, fills and fees are untouched); 0 = the plain reward, bit for bit.
+    cost_margin: float = 0.0
     ruin_fraction: float = 0.5  # an episode ends when equity <= this share of its capital
     auto_reset: bool = True  # done envs restart at once (their obs is the new episode's)
 
@@ -108,6 +115,8 @@ class PortfolioEnv:
         length, n_coins = grid.close.shape
         if config.decision_every < 1:
             raise ValueError(f"decision_every must be >= 1 bar, got {config.decision_every}")
+        if not config.cost_margin >= 0:
+            raise ValueError(f"cost_margin must be >= 0 (0: no margin), got {config.cost_margin}")
         if config.warmup_rows + config.horizon_steps + 1 > length:
             raise ValueError(f"{length} rows cannot hold {config.warmup_rows} warm-up rows and "
                              f"a {config.horizon_steps}-step episode: load more bars or "
@@ -245,6 +254,7 @@ class PortfolioEnv:
     def _bar(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One bar of every env through the compiled step."""
         b, n = self.n_envs, self.n_coins
+        rows, equity_before = self._t.copy(), self._equity.copy()
         reward, done = np.empty(b), np.empty(b, bool)
         info: dict[str, np.ndarray] = {name: np.empty(b) for name in ("fees", "turnover")}
         per_coin = {name: np.empty((b, n)) for name in ("fills", "fill_notional", "fill_fees")}
@@ -261,7 +271,20 @@ class PortfolioEnv:
             per_coin["fills"], per_coin["fill_notional"], per_coin["fill_fees"])
         info.update(per_coin)
         info["equity"] = self._equity.copy()
+        if self.config.cost_margin:
+            reward -= self._cost_margin_penalty(rows, equity_before, info)
         return reward, done, info
+
+    def _cost_margin_penalty(self, rows: np.ndarray, equity_before: np.ndarray,
+                             info: dict[str, np.ndarray]) -> np.ndarray:
+        """The reward's cost-margin term of one bar [B] (rl/trading_cost.py): the orders
+        met the bar after each env's row, whose open is the book's bid."""
+        event = np.minimum(rows + 1, self.grid.close.shape[0] - 1)  # done envs: no fills
+        cost = fill_costs(info["fills"], info["fill_notional"], info["fill_fees"],
+                          self.grid.open[event], self._spread[None, :], self._tick[None, :],
+                          float(self.settings.fill_params.bar_spread_ticks)).sum(axis=1)
+        return margin_penalty(cost, equity_before, self.config.cost_margin,
+                              self.config.reward_scale)
 
     def _chunks(self) -> int:
         """Slices of portfolios for numba's threads (one per thread, none under 64)."""
