@@ -65,6 +65,10 @@ def league(
     every: int = typer.Option(1, "--every", min=1, help="Decide every K bars (HOLD between)."),
     offsets: str = typer.Option("-1+0+1", "--offsets",
                                 help="Limit offsets in ticks, joined by + (1: marketable only)."),
+    cost_margin: float = typer.Option(
+        0.0, "--cost-margin", min=0.0,
+        help="Training reward pays each bar's trading cost this many times more (0.5: a "
+             "trade must promise its cost x 1.5); the league judges unshaped growth."),
     seed: int = typer.Option(0, "--seed"),
     start: str | None = typer.Option(None, "--from", help="Start (UTC ISO time or epoch ms)."),
     end: str | None = typer.Option(None, "--to", help="End (UTC ISO time or epoch ms)."),
@@ -76,13 +80,12 @@ def league(
 ) -> None:
     """Portfolio self-play: best_player plays, current_player trains and must beat the league."""
     from bot.research import walkforward as runner
-    from bot.research.walkforward_league import LeagueSettings, factory
+    from bot.research.walkforward_league import LeagueSettings, league_factories
     from rl.gates import DRAWDOWN_PENALTY
     from rl.pool import LocalPool, RayPool
     from rl.portfolio_league import LeagueConfig, run_league
     from rl.portfolio_scores import league_baselines
     from rl.registry import ModelRegistry
-    from trading.folds import grid_rows
 
     config = load(config_path)
     if no_ray and ray_address:
@@ -100,11 +103,9 @@ def league(
                 f"{rows} bars cannot hold {warmup} warm-up bars and {horizon}-bar episodes in "
                 "both the training and the validation part; load more bars (--from/--to) or "
                 "pass a shorter --horizon")
-        ticks = LeagueSettings(offsets=offsets).offsets_ticks()
-        train = factory(grid_rows(grid, 0, split), settings, warmup, horizon, penalty, every,
-                        ticks)
-        judge = factory(grid_rows(grid, split - warmup, rows), settings, warmup, horizon,
-                        penalty, every, ticks)
+        shape = LeagueSettings(horizon=horizon, penalty=penalty, every=every, offsets=offsets,
+                               cost_margin=cost_margin)
+        train, judge = league_factories(grid, settings, (0, split, rows), warmup, shape)
         # The forecast top-k baseline's forecast trains on the training bars (before
         # `split`, the first league episode's row) and predicts the validation bars.
         baselines = league_baselines(judge, grid, split, seed=seed)
@@ -133,6 +134,7 @@ def league(
                          "players": o.stats.get("info", {}).get("players", {}),
                          "baselines_omitted": o.stats.get("baselines_omitted", {})}
                         for o in outcomes],
+        "cost_margin": cost_margin,
         "best": None if best is None else best.version,
         "registry": str(data_dir.portfolio_models)}
     console = err if as_json else out

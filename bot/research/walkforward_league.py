@@ -1,7 +1,7 @@
 """`rl_portfolio` in a walk-forward: the portfolio self-play league, trained inside every fold.
 
 `--policies rl_portfolio[:generations=G:envs=B:horizon=H:episodes=E:hidden=W:penalty=P:
-every=K:offsets=a+b:arena_penalty=L]`
+every=K:offsets=a+b:arena_penalty=L:cost_margin=M]`
 runs, in the fold's task (in-process or on Ray alike), the league of rl/portfolio_league.py
 on the fold's training window only: best_player's memory and current_player's PPO on its
 first three quarters, the league (best, past bests, flat, equal weight, momentum, rank and
@@ -15,6 +15,10 @@ league, the best is the untrained network, which must not trade: the fold stays 
 No row at or after the training stop is read while training or judging; the test window is
 played once. The per-fold verdict (the version traded, or flat, and how many candidates were
 promoted) comes back as the outcome's `Selection`.
+
+`cost_margin=M` shapes the training reward only (`PortfolioConfig.cost_margin`: each bar's
+trading cost paid M times more, the RL form of the entries' edge-over-cost gate); the league
+and the test window play unshaped envs, so they judge real growth after real costs.
 """
 
 from __future__ import annotations
@@ -48,7 +52,8 @@ class LeagueSettings:
     episodes, network width, the reward's drawdown penalty, the decision cadence (every
     `every` bars), the action set's limit offsets in ticks (`offsets=1`: marketable
     orders only; the default -1+0+1 also rests) and the league score's drawdown penalty
-    (`arena_penalty=0`: judged on growth, drawdown by its own check)."""
+    (`arena_penalty=0`: judged on growth, drawdown by its own check) and the training
+    reward's cost margin (`cost_margin=0.5`: a trade must promise its cost x 1.5)."""
 
     generations: int = 2
     envs: int = 32
@@ -59,6 +64,7 @@ class LeagueSettings:
     every: int = 1
     offsets: str = "-1+0+1"
     arena_penalty: float = DRAWDOWN_PENALTY
+    cost_margin: float = 0.0
 
     def offsets_ticks(self) -> tuple[int, ...]:
         try:
@@ -74,7 +80,8 @@ class LeagueSettings:
     def parse(cls, params: Mapping[str, Any]) -> LeagueSettings:
         known: dict[str, Any] = {"generations": int, "envs": int, "horizon": int,
                                  "episodes": int, "hidden": int, "penalty": float, "every": int,
-                                 "offsets": str, "arena_penalty": float}
+                                 "offsets": str, "arena_penalty": float,
+                                 "cost_margin": float}
         unknown = sorted(set(params) - set(known))
         if unknown:
             raise LeagueSettingsError(
@@ -89,22 +96,42 @@ class LeagueSettings:
                                                            settings.arena_penalty) < 0:
             raise LeagueSettingsError(f"--policies {RL_PORTFOLIO}: counts must be >= 1 and "
                                       "penalty and arena_penalty >= 0")
+        if not settings.cost_margin >= 0:
+            raise LeagueSettingsError(
+                f"--policies {RL_PORTFOLIO}: cost_margin={settings.cost_margin:g}: write a "
+                "margin >= 0 (0: the reward pays each cost once; 0.5: a trade must promise "
+                "its cost x 1.5)")
         settings.offsets_ticks()
         return settings
 
 
 def factory(grid: BarGrid, settings: FastSettings, warmup: int, horizon: int,
             penalty: float, every: int = 1,
-            offsets: tuple[int, ...] = (-1, 0, 1)) -> Any:
+            offsets: tuple[int, ...] = (-1, 0, 1), cost_margin: float = 0.0) -> Any:
     """A `PortfolioEnvFactory` on `grid`, spreads estimated from its warm-up rows."""
     from rl.portfolio_env import PortfolioConfig, PortfolioEnvFactory
 
     spread = spreads_before(grid, warmup) if settings.spread == "estimated" else None
     config = PortfolioConfig(horizon_steps=horizon, warmup_rows=warmup, reward_scale=1000.0,
                              drawdown_penalty=penalty, decision_every=every,
-                             offsets_ticks=offsets)
+                             offsets_ticks=offsets, cost_margin=cost_margin)
     return PortfolioEnvFactory(grid, FastMarket.from_grid(grid, spread=spread), settings,
                                config)
+
+
+def league_factories(universe: BarGrid, settings: FastSettings, rows: tuple[int, int, int],
+                     warmup: int, chosen: LeagueSettings) -> tuple[Any, Any]:
+    """The league's (training, judging) factories over rows (start, split, stop): training
+    on [start, split), the league on [split - warmup, stop) (its warm-up rows are training
+    rows: read, never traded). Only training pays `chosen.cost_margin`: the league judges
+    real log growth after real costs, not the shaped reward."""
+    start, split, stop = rows
+    shape = (chosen.every, chosen.offsets_ticks())
+    train = factory(grid_rows(universe, start, split), settings, warmup, chosen.horizon,
+                    chosen.penalty, *shape, cost_margin=chosen.cost_margin)
+    judge = factory(grid_rows(universe, split - warmup, stop), settings, warmup,
+                    chosen.horizon, chosen.penalty, *shape)
+    return train, judge
 
 
 def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
@@ -130,10 +157,9 @@ def league_evaluator(grid: BarGrid, task: Any) -> FoldOutcome:
             f"{warmup} warm-up bars and {chosen.horizon}-bar episodes in both its training "
             "and league parts; lengthen --train-days or pass a shorter horizon=")
     shape = (chosen.every, chosen.offsets_ticks())
-    train = factory(grid_rows(universe, fold.train_start_row, split), settings, warmup,
-                    chosen.horizon, chosen.penalty, *shape)
-    judge = factory(grid_rows(universe, split - warmup, fold.train_stop_row), settings, warmup,
-                    chosen.horizon, chosen.penalty, *shape)
+    train, judge = league_factories(universe, settings,
+                                    (fold.train_start_row, split, fold.train_stop_row), warmup,
+                                    chosen)
     config = LeagueConfig(n_envs=chosen.envs, hidden=(chosen.hidden, chosen.hidden),
                           arena_episodes=chosen.episodes,
                           arena_drawdown_penalty=chosen.arena_penalty)
@@ -164,12 +190,10 @@ def _trade_test_window(universe: BarGrid, task: Any, player: Any, picked: str, e
     test bar, as the fast evaluator reports it."""
     from rl.portfolio_arena import flat, greedy
 
-    fold, settings = task.fold, task.settings
+    fold = task.fold
     rows = fold.test_stop_row - fold.test_start_row
-    window = grid_rows(universe, fold.train_start_row, fold.test_stop_row)
     warmup = fold.test_start_row - fold.train_start_row
-    env_factory = factory(window, settings, warmup, rows - 1, 0.0, 1, offsets)
-    env = env_factory(1, task.seed)
+    env = traded_window_factory(universe, task, offsets)(1, task.seed)
     env.capital[:] = task.balance
     policy = flat if player is None else greedy(player)
     observation = env.reset(starts=np.array([warmup]))
@@ -191,4 +215,15 @@ def _trade_test_window(universe: BarGrid, task: Any, player: Any, picked: str, e
                        exposed_steps=exposed, selection=Selection(picked=picked, candidates=()))
 
 
-__all__ = ["RL_PORTFOLIO", "LeagueSettings", "LeagueSettingsError", "league_evaluator"]
+def traded_window_factory(universe: BarGrid, task: Any, offsets: tuple[int, ...]) -> Any:
+    """The factory of the test window's one episode: the fold's training rows as warm-up,
+    every test bar a step (the caller HOLDs between decisions), no drawdown penalty and no
+    cost margin (the fold is scored on its equity, after real costs only)."""
+    fold = task.fold
+    window = grid_rows(universe, fold.train_start_row, fold.test_stop_row)
+    return factory(window, task.settings, fold.test_start_row - fold.train_start_row,
+                   fold.test_stop_row - fold.test_start_row - 1, 0.0, 1, offsets)
+
+
+__all__ = ["RL_PORTFOLIO", "LeagueSettings", "LeagueSettingsError", "league_evaluator",
+           "league_factories", "traded_window_factory"]

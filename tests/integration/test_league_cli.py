@@ -64,6 +64,15 @@ def test_the_league_can_be_judged_on_growth_alone(tmp_path: Path) -> None:
         assert figures["mean_score"] == figures["mean_log_growth"]
 
 
+def test_a_cost_margin_shapes_training_and_is_reported(tmp_path: Path) -> None:
+    code, stdout, stderr = invoke(tmp_path, *SMALL, "--cost-margin", "0.5", "--json")
+    assert code == 0, stderr
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    assert summary["cost_margin"] == 0.5 and summary["generations"][0]["version"] == "v0001"
+    code, _, stderr = invoke(tmp_path, *SMALL, "--cost-margin", "-1")
+    assert code == 2 and "--cost-margin" in stderr
+
+
 def test_too_few_bars_for_the_episodes_say_what_to_change(tmp_path: Path) -> None:
     code, _, stderr = invoke(tmp_path, "--generations", "1", "--horizon", "2000", "--no-ray")
     assert code == 2

@@ -85,10 +85,13 @@ def test_a_training_window_too_short_for_its_episodes_says_what_to_change() -> N
         run_league(random_walk(), too_long)
 
 
-def test_a_slower_cadence_marketable_orders_and_a_growth_judged_league_run_as_their_own_configuration(
+def test_a_slower_cadence_marketable_orders_a_cost_margin_and_a_growth_judged_league_run(
         ) -> None:
+    """Each runs as the policy's own configuration, under its own label (that the cost
+    margin shapes training only is held by tests/unit/test_league_cost_margin.py)."""
     spec = PolicySpec("rl-4h-taker", "rl_portfolio", (*LEAGUE.params, ("every", 4),
-                                                      ("offsets", 1), ("arena_penalty", 0)))
+                                                      ("offsets", 1), ("arena_penalty", 0),
+                                                      ("cost_margin", 0.5)))
     [first, _] = run_league(random_walk(), spec)
     assert first.policy == "rl-4h-taker" and first.selection is not None
     assert first.equity.shape == (TEST_DAYS * 24,)
