@@ -9,7 +9,8 @@ by numba (ADR-039); this class owns the state columns and the episode starts. Or
 are placed at bar t+1's open (`placed_ms = open_ms[t+1]`), so a new order may take at the
 synthesized book (taker) or rest and fill on the bar's path (maker); a resting order keeps
 its queue position from step to step. Equity is marked at bar t+1's close after fees, and
-the reward is log(equity_{t+1} / equity_t), plus optional shaping (see `EnvConfig`).
+the reward is log(equity_{t+1} / equity_t), plus optional shaping (see `EnvConfig`; its
+`cost_margin` charges each step's trading cost again, rl/trading_cost.py).
 
 Sizing is the risk rule of `risk.sizing.size_entry` (confidence 1, stop `stop_pct` below the
 entry), as `rl.account.size_entry` in floats; a unit test holds the two equal. The
@@ -46,6 +47,7 @@ from rl.spaces import (
     action_names,
     feature_observation,
 )
+from rl.trading_cost import fill_costs, margin_penalty
 
 ACTIONS: tuple[str, ...] = action_names(DEFAULT_OFFSETS_TICKS)
 STARTING_CAPITAL = 1.0  # kept for callers that normalize; each env's capital is `env.capital`
@@ -82,6 +84,10 @@ class EnvConfig:
     # TRAINING_REWARD_SCALE: a 5%-capped step's log return (~1e-4) is far below the value
     # head's initial error, and unscaled PPO learned nothing in a test-sized budget.
     reward_scale: float = 1.0
+    # The reward also loses this x the step's trading cost (fees, half the bar book's spread,
+    # slippage: rl/trading_cost.py) as a share of equity, so a trade is worth learning only
+    # for a gain beyond cost x (1 + m). Shaping only; 0 = the plain reward, bit for bit.
+    cost_margin: float = 0.0
 
     def fill_params(self) -> FillParams:
         """The fill model's knobs; everything not set here is the model's default."""
@@ -94,6 +100,8 @@ class BatchedEnv:
     """`n_envs` episodes over `data`, stepped together; see the module docstring."""
 
     def __init__(self, data: MarketData, n_envs: int, config: EnvConfig, seed: int) -> None:
+        if not config.cost_margin >= 0:
+            raise ValueError(f"cost_margin must be >= 0 (0: no margin), got {config.cost_margin}")
         self.data, self.n_envs, self.config = data, int(n_envs), config
         self.params = config.fill_params()
         self.action_names = action_names(config.offsets_ticks)
@@ -237,6 +245,7 @@ class BatchedEnv:
         info = {name: np.empty(n) for name in ("fills", "fill_notional", "fees", "shaping",
                                                 "episode_log_return")}
         info["ruined"] = np.empty(n, bool)
+        rows, symbols, equity_before = self._t.copy(), self._sym.copy(), self._equity.copy()
         run_sliced(
             env_kernel.step_envs, self._chunks(), a, self._offsets, self._bars, self._length,
             p.max_volume_share, p.through_volume_share, p.maker_fee_bps, p.taker_fee_bps,
@@ -250,6 +259,12 @@ class BatchedEnv:
             reward, done, info["fills"], info["fill_notional"], info["fees"], info["shaping"],
             info["ruined"], info["episode_log_return"])
         info["equity"], info["position"] = self._equity.copy(), self._pos.copy()
+        if cfg.cost_margin:
+            event = np.minimum(rows + 1, self._length - 1)  # done envs: no fills
+            cost = fill_costs(info["fills"], info["fill_notional"], info["fees"],
+                              self.data.open[event, symbols], self._spread[symbols], self._tick,
+                              float(p.bar_spread_ticks))
+            reward -= margin_penalty(cost, equity_before, cfg.cost_margin, cfg.reward_scale)
         if self.config.auto_reset and done.any():
             envs = np.flatnonzero(done)
             starts, symbols = self.sample_starts(envs.size, self._rng)
