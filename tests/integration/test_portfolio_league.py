@@ -1,7 +1,7 @@
 """The portfolio league: a planted cross-sectional edge is learned and promoted, a worse
 candidate is rejected, Ray and in-process give the same generation, and a generation killed
-with SIGKILL resumes to the result an uninterrupted run reaches (the same episodes and
-verdict; weights to float noise across processes, see `assert_same_players`).
+with SIGKILL resumes to the result an uninterrupted run reaches (the same episodes, verdict
+and weights, bit for bit, see `assert_same_players`).
 
 The market (tests/portfolio_markets.py) hides a persistent per-coin regime that drives the
 next bar and serves it as an observation column; training and league episodes come from
@@ -31,15 +31,17 @@ from rl.portfolio_league import (
     run_league,
 )
 from rl.portfolio_network import PortfolioPlayer
+from rl.portfolio_scores import league_baselines
 from rl.ppo import PPOConfig
 from rl.registry import ModelRegistry, ModelStatus
-from tests.portfolio_markets import planted_factories
+from tests.portfolio_markets import planted_factories, planted_market
 
 # A guard for a loaded machine (whole generations of training and a league per test;
 # ~35 s per test on an idle 2-core machine).
 pytestmark = pytest.mark.timeout(300)
 
 ROOT = Path(__file__).resolve().parents[2]
+PLANTED_ROWS, PLANTED_SPLIT = 1500, 900  # planted_factories' defaults: validation from 900
 CONFIG = LeagueConfig(n_envs=32, rollout_steps=48, memory_shards=2, own_rollouts=6,
                       ppo=PPOConfig(minibatch_size=256, epochs=4, learning_rate=1e-3),
                       hidden=(64, 64), arena_episodes=100)
@@ -47,12 +49,17 @@ CONFIG = LeagueConfig(n_envs=32, rollout_steps=48, memory_shards=2, own_rollouts
 
 @pytest.fixture(scope="module")
 def league(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list]:
-    """One generation on the planted market, from a fresh registry."""
+    """One generation on the planted market, from a fresh registry, against the whole
+    league a walk-forward plays: flat, equal weight, momentum, the product's ranking and
+    forecast top-k (its forecast fitted on the training rows, before the league's)."""
     workdir = tmp_path_factory.mktemp("league")
     train, validation = planted_factories()
+    grid, _, _ = planted_market(1, PLANTED_ROWS)
+    baselines = league_baselines(validation, grid, PLANTED_SPLIT)
+    assert baselines.omitted == {}
     with ModelRegistry.open(workdir / PORTFOLIO_REGISTRY_FILE) as registry:
         outcomes = run_league(registry, train, validation, workdir, generations=1,
-                              config=CONFIG, seed=0)
+                              config=CONFIG, seed=0, baselines=baselines)
     return workdir, outcomes
 
 
@@ -62,9 +69,11 @@ def test_a_planted_cross_sectional_edge_is_learned_and_promoted(league: tuple[Pa
     assert [o.version for o in outcomes] == ["v0001"]
     assert outcomes[0].promoted, outcomes[0].failed
     players = outcomes[0].stats["info"]["players"]
-    # It beats the untrained best, flat, equal weight and momentum on the same episodes,
-    # and makes money after costs.
-    for rival in ("best", "flat", "equal_weight", "momentum"):
+    # It beats the untrained best and every baseline on the same episodes, and makes money
+    # after costs.
+    assert set(players) == {"candidate", "best", "flat", "equal_weight", "momentum", "rank",
+                            "forecast_topk"}
+    for rival in ("best", "flat", "equal_weight", "momentum", "rank", "forecast_topk"):
         assert players["candidate"]["mean_score"] > players[rival]["mean_score"], rival
     assert players["candidate"]["mean_log_growth"] > 0
     with ModelRegistry.open(workdir / PORTFOLIO_REGISTRY_FILE) as registry:
