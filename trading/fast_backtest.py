@@ -180,26 +180,32 @@ class _Loop(BreakerCarry):
         self.changes.append((0, float(self.account.cash()), np.zeros(n)))
         if steps:  # the trader's first step starts the breakers at the starting balance
             self.state = TradingState.initial(self.account.equity(), int(quotes.ts_ms[0]))
+        account = self.account
+        rows, times = quotes.rows.tolist(), quotes.ts_ms.tolist()  # once: no numpy scalars
+        self._times = times
         k = 0
         while k < steps:
-            if not self.account.orders:
+            # `next_step` is the first acting step >= its argument, so asked again at the
+            # step it named it names it again: a jump lands on an acting step.
+            jumped = not account.orders
+            if jumped:
                 k = min(policy.next_step(k), steps)
                 if k >= steps:
                     break
-            row = int(quotes.rows[k])
-            ts = int(quotes.ts_ms[k])
+            row = rows[k]
+            ts = times[k]
             skipped = k - self.evaluated - 1  # steps jumped over, on the holdings before k
             if 0 < skipped <= _SCALAR_CARRY_STEPS:
                 for j in range(self.evaluated + 1, k):
                     self._carry_step(j, quotes, None)
             elif skipped > 0:
                 self._carry(np.arange(self.evaluated + 1, k), quotes, None)
-            filled = len(self.account.fills)
-            if self.account.orders:
+            if account.orders:
+                filled = len(account.fills)
                 self._match(row)
-            if len(self.account.fills) != filled:
-                self.changes.append((k, float(self.account.cash()), self.account.amounts(n)))
-            acts = policy.next_step(k) == k
+                if len(account.fills) != filled:
+                    self.changes.append((k, float(account.cash()), account.amounts(n)))
+            acts = jumped or policy.next_step(k) == k
             self._step_equity, self._portfolio = None, None  # this step's, once known
             self._carry_step(k, quotes, row if acts else None)
             if acts:

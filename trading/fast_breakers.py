@@ -36,6 +36,9 @@ class BreakerCarry:
     evaluated: int  # last step the breaker state has seen
     _marks: tuple[np.ndarray, int, list[float]] | None
     _levels: tuple[tuple[float, float], tuple[float, float]]
+    _times: list[int]  # decision time of every step (quotes.ts_ms as ints)
+    # (state, float(peak_equity), float(day_start_equity)) of the newest state seen
+    _state_floats: tuple[TradingState | None, float, float] = (None, 0.0, 0.0)
 
     def _equity(self, row: int) -> Decimal:
         raise NotImplementedError  # the loop's: Trader.equity at this step
@@ -48,7 +51,11 @@ class BreakerCarry:
         evaluates; it is computed here only where it can differ from the float's verdict."""
         state = self.state
         assert state is not None
-        ts = int(quotes.ts_ms[k])
+        ts = self._times[k]
+        floats = self._state_floats
+        if floats[0] is not state:  # the state's figures as floats, once per state
+            floats = self._state_floats = (state, float(state.peak_equity),
+                                           float(state.day_start_equity))
         halted = state.mode is TradingMode.HALTED
         if ts - ts % DAY_MS > state.day_start_ms or (not halted and (
                 state.paused or state.anomaly_active or state.anomaly_reducing)):
@@ -56,10 +63,10 @@ class BreakerCarry:
             self._carry(np.array([k]), quotes, exact)
             return
         value = self._float_equity(k, quotes)
-        peak = float(state.peak_equity)
+        peak = floats[1]
         if not halted:
             daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
-            opening, top = float(state.day_start_equity), max(value, peak)
+            opening, top = floats[2], max(value, peak)
             if not ((opening - value) / opening * 100 < daily_level
                     and (top - value) / top * 100 < drawdown_level):
                 exact = None if acting_row is None else self._equity(acting_row)
