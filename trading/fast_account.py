@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
@@ -86,6 +86,9 @@ class FastAccount:
         self.spreads = spreads
         self.columns = dict(columns)
         self._by_column = {columns[s]: i for s, i in self.instruments.items()}
+        # float(tick_at(price)) of the columns whose tick is one size at every price
+        self._flat_tick = {c: float(i.tick) for c, i in self._by_column.items()
+                           if not i.tick_bands}
         self.quote_asset = quote_asset
         self.params = params
         self._maker_rate = Decimal(str(params.maker_fee_bps)) / _BPS
@@ -227,23 +230,27 @@ class FastAccount:
         if not owners:
             return
         cols = np.array(columns)
-        ticks = [float(self._by_column[c].tick_at(float(open_[c]))) for c in columns]
+        flat = self._flat_tick
+        ticks = [flat[c] if c in flat else float(self._by_column[c].tick_at(float(open_[c])))
+                 for c in columns]
+        # Fresh float64 arrays (fancy indexing copies): the fill model reads them as they are.
         market = fills.market_from_bars(
-            np.full(len(columns), open_ms, np.int64), open_[cols].tolist(), high[cols].tolist(),
-            low[cols].tolist(), close[cols].tolist(), volume[cols].tolist(), ticks, self.params,
-            None if self.spreads is None else self.spreads[cols].tolist())
-        batch = self._order_arrays([self.orders[cid] for _, cid in owners])
-        batch = replace(batch, event=np.array([index for index, _ in owners], np.int64))
+            np.full(len(columns), open_ms, np.int64), open_[cols], high[cols], low[cols],
+            close[cols], volume[cols], ticks, self.params,
+            None if self.spreads is None else self.spreads[cols])
+        batch = self._order_arrays([self.orders[cid] for _, cid in owners],
+                                   np.array([index for index, _ in owners], np.int64))
         result = fills.match(batch, market, self.params)
         for row, (_, cid) in enumerate(owners):
             self._apply(cid, result, row, close_ms)
 
     # --- internals ---------------------------------------------------------------------------
-    def _order_arrays(self, orders: list[_Order]) -> fills.OrderArrays:
+    def _order_arrays(self, orders: list[_Order], event: np.ndarray) -> fills.OrderArrays:
+        """The orders as the fill model's rows, each meeting market row `event[i]`."""
         n = len(orders)
         requests = [o.request for o in orders]
         return fills.OrderArrays(
-            event=np.zeros(n, np.int64),
+            event=event,
             side=np.array([_SIDES[r.side] for r in requests], np.int8),
             is_market=np.zeros(n, bool),
             price=np.array([float(r.price) for r in requests if r.price is not None]),
