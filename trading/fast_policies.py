@@ -25,7 +25,7 @@ from strategies.baselines import BuyHoldPolicy, SmaCrossPolicy
 from strategies.edge import EntryGate
 from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, Holding, PolicyAction, RestingOrder
-from trading.fast_kernel import sma_above
+from trading.fast_kernel import forward_fill, sma_above
 
 NEVER = np.iinfo(np.int64).max  # `next_step` when a policy will not act again
 
@@ -368,6 +368,8 @@ def momentum(grid: MinuteGrid, bars: int) -> np.ndarray:
 
 def forward_filled(values: np.ndarray) -> np.ndarray:
     """Each column's newest finite value at or before every row (NaN before the first)."""
+    if values.ndim == 2 and values.dtype == np.float64:  # the compiled pass: 10x faster
+        return forward_fill(values)
     finite = np.isfinite(values)
     index = np.where(finite, np.arange(values.shape[0])[:, None], -1)
     newest = np.maximum.accumulate(index, axis=0)
