@@ -196,8 +196,7 @@ class _Loop(BreakerCarry):
             ts = times[k]
             skipped = k - self.evaluated - 1  # steps jumped over, on the holdings before k
             if 0 < skipped <= _SCALAR_CARRY_STEPS:
-                for j in range(self.evaluated + 1, k):
-                    self._carry_step(j, quotes, None)
+                self._carry_run(self.evaluated + 1, k, quotes)
             elif skipped > 0:
                 self._carry(np.arange(self.evaluated + 1, k), quotes, None)
             if account.orders:

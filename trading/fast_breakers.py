@@ -86,6 +86,42 @@ class BreakerCarry:
         if new_peak > state.peak_equity:
             self.state = _replaced(state, peak_equity=new_peak)
 
+    def _carry_run(self, first: int, stop: int, quotes: StepQuotes) -> None:
+        """`_carry_step` of each step in [first, stop), where the policy does not act and no
+        order is open: a step below the peak, in the same day and clear of the levels (the
+        common case) only becomes the evaluated step, with one state's figures held in
+        locals; every other step goes through `_carry_step` itself."""
+        times, j = self._times, first
+        while j < stop:
+            state = self.state
+            assert state is not None
+            halted = state.mode is TradingMode.HALTED
+            if halted or not (state.paused or state.anomaly_active or state.anomaly_reducing):
+                floats = self._state_floats
+                if floats[0] is not state:
+                    floats = self._state_floats = (state, float(state.peak_equity),
+                                                   float(state.day_start_equity))
+                peak, opening = floats[1], floats[2]
+                daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
+                day_start = state.day_start_ms
+                while j < stop:
+                    ts = times[j]
+                    if ts - ts % DAY_MS > day_start:
+                        break
+                    value = self._float_equity(j, quotes)
+                    if not value < peak:  # a possible new peak (or no figure)
+                        break
+                    # below the peak, so max(value, peak) is the peak
+                    if not halted and not ((opening - value) / opening * 100 < daily_level
+                                           and (peak - value) / peak * 100 < drawdown_level):
+                        break
+                    self.evaluated = j
+                    j += 1
+                if j == stop:
+                    return
+            self._carry_step(j, quotes, None)
+            j += 1
+
     def _float_equity(self, k: int, quotes: StepQuotes) -> float:
         """Cash plus the holdings since the last fill at step k's close, as floats: the
         same operations as `_carry`'s (a row of its sum is the same pairwise sum), for a
