@@ -70,6 +70,8 @@ from trading.fast_market import (
 from trading.fast_policies import NEVER, BatchPolicy, BatchView, StepQuotes, forward_filled
 from trading.performance import Performance, RoundTrip, performance
 
+_ACTION_NAMES = {action: action.value for action in Action}  # the ledger's action column
+
 #: Runs of skipped steps up to this long are carried step by step in scalars (the same
 #: figures as the bulk pass, whose array set-up costs more than a few steps).
 _SCALAR_CARRY_STEPS = 8
@@ -172,6 +174,8 @@ class _Loop(BreakerCarry):
                          float(limits.drawdown_halt_pct) - margin))
         self._portfolio: PortfolioView | None = None  # the account as the gate sees it now
         self._step_equity: Decimal | None = None  # the acting step's Trader.equity, once known
+        # (state, {entry: its mode denial}) of the newest state an action met
+        self._denials: tuple[TradingState | None, dict[bool, tuple[str, str] | None]] = (None, {})
 
     # --- the loop ------------------------------------------------------------------------
     def run(self, policy: BatchPolicy, quotes: StepQuotes) -> None:
@@ -253,10 +257,10 @@ class _Loop(BreakerCarry):
         assert self.state is not None  # run() starts it before the first step
         if action.action in (Action.BUY, Action.SELL):
             # The gate's first verdict, on the mode alone: no figure needs building for it.
-            denied = mode_denial(self.state, entry=action.action is Action.BUY)
+            denied = self._mode_denial(action.action is Action.BUY)
             if denied is not None:
-                self.decisions.append((ts, action.symbol, action.action.value,
-                                       f"DENIED:{denied.reason.value}", denied.detail, None))
+                self.decisions.append((ts, action.symbol, _ACTION_NAMES[action.action],
+                                       *denied, None))
                 return
         account = self.account
         equity = self._equity(row)
@@ -302,6 +306,21 @@ class _Loop(BreakerCarry):
         # The Sizing itself: its one-line breakdown is formatted only if a ledger is written.
         self.decisions.append((ts, action.symbol, action.action.value, "APPROVED",
                                action.reason, verdict.sizing))
+
+    def _mode_denial(self, entry: bool) -> tuple[str, str] | None:
+        """`mode_denial`'s (verdict, detail) for an entry or an exit in the current state,
+        or None: the same for every action until the state changes, so made once per
+        state (most of a halted stretch's actions are denied on the mode alone)."""
+        state = self.state
+        assert state is not None  # run() starts it before the first step
+        if self._denials[0] is not state:
+            self._denials = (state, {})
+        known = self._denials[1]
+        if entry not in known:
+            denied = mode_denial(state, entry=entry)
+            known[entry] = None if denied is None else (f"DENIED:{denied.reason.value}",
+                                                        denied.detail)
+        return known[entry]
 
     def _market_view(self, row: int) -> MarketView:
         """The trader's MarketView: the instruments and the book's recent 1m returns (one
