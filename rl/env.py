@@ -245,7 +245,9 @@ class BatchedEnv:
         info = {name: np.empty(n) for name in ("fills", "fill_notional", "fees", "shaping",
                                                 "episode_log_return")}
         info["ruined"] = np.empty(n, bool)
-        rows, symbols, equity_before = self._t.copy(), self._sym.copy(), self._equity.copy()
+        # What the cost margin needs from before the step; nothing copied without one.
+        before = ((self._t.copy(), self._sym.copy(), self._equity.copy())
+                  if cfg.cost_margin else None)
         run_sliced(
             env_kernel.step_envs, self._chunks(), a, self._offsets, self._bars, self._length,
             p.max_volume_share, p.through_volume_share, p.maker_fee_bps, p.taker_fee_bps,
@@ -259,7 +261,8 @@ class BatchedEnv:
             reward, done, info["fills"], info["fill_notional"], info["fees"], info["shaping"],
             info["ruined"], info["episode_log_return"])
         info["equity"], info["position"] = self._equity.copy(), self._pos.copy()
-        if cfg.cost_margin:
+        if before is not None:
+            rows, symbols, equity_before = before
             event = np.minimum(rows + 1, self._length - 1)  # done envs: no fills
             cost = fill_costs(info["fills"], info["fill_notional"], info["fees"],
                               self.data.open[event, symbols], self._spread[symbols], self._tick,

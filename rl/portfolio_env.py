@@ -254,7 +254,8 @@ class PortfolioEnv:
     def _bar(self, a: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """One bar of every env through the compiled step."""
         b, n = self.n_envs, self.n_coins
-        rows, equity_before = self._t.copy(), self._equity.copy()
+        # What the cost margin needs from before the step; nothing copied without one.
+        before = (self._t.copy(), self._equity.copy()) if self.config.cost_margin else None
         reward, done = np.empty(b), np.empty(b, bool)
         info: dict[str, np.ndarray] = {name: np.empty(b) for name in ("fees", "turnover")}
         per_coin = {name: np.empty((b, n)) for name in ("fills", "fill_notional", "fill_fees")}
@@ -271,8 +272,8 @@ class PortfolioEnv:
             per_coin["fills"], per_coin["fill_notional"], per_coin["fill_fees"])
         info.update(per_coin)
         info["equity"] = self._equity.copy()
-        if self.config.cost_margin:
-            reward -= self._cost_margin_penalty(rows, equity_before, info)
+        if before is not None:
+            reward -= self._cost_margin_penalty(*before, info)
         return reward, done, info
 
     def _cost_margin_penalty(self, rows: np.ndarray, equity_before: np.ndarray,
