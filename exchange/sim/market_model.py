@@ -47,11 +47,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from exchange.sim.market_params import MarketParams
 from exchange.sim.ticks import floor_to_grid, round_to_grid
 from model import libm
+from model.first_order_filter import first_order_filter
 from model.market import MINUTE_MS
 
 MEAN_REVERSION_PER_MIN = math.log(2) / (7 * 1440)  # keeps KRW coins inside their tick band
@@ -249,10 +249,11 @@ class MarketModel:
 
     def _filter(self, inputs: np.ndarray, phi: float | np.ndarray, key: str) -> np.ndarray:
         """y_t = phi y_{t-1} + x_t down axis 0, from the carried state (lfilter's zi = phi
-        y_prev), so one long call and many short ones give the same bits."""
+        y_prev; scipy's bits without importing scipy.signal), so one long call and many
+        short ones give the same bits."""
         if np.ndim(phi) == 0:
             zi = self._state[key].reshape((1, *inputs.shape[1:]))
-            out, final = lfilter([1.0], [1.0, -float(phi)], inputs, axis=0, zi=zi)
+            out, final = first_order_filter(1.0, -float(phi), inputs, zi)
             self._state[key] = final.reshape(self._state[key].shape)
             return out
         out = np.empty_like(inputs)  # one coefficient per coin: step the rows (same order

@@ -20,9 +20,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from scipy.signal import lfilter
 
 from model import libm
+from model.first_order_filter import first_order_filter
 
 INDICATOR_NAMES: tuple[str, ...] = (
     "sma20_gap", "sma50_gap", "rsi14", "macd", "macd_signal", "macd_hist",
@@ -34,13 +34,14 @@ LIVE_WINDOW = 300
 def _ema(values: np.ndarray, alpha: float) -> np.ndarray:
     """EMA along axis 0, seeded with each column's first finite value; NaN before it.
 
-    One `lfilter` call: leading NaNs are filled with the first finite value, which leaves
-    the EMA at exactly that value until the series starts, as a seeded recursion would."""
+    One first-order filter pass (scipy's `lfilter` bits, model/first_order_filter.py):
+    leading NaNs are filled with the first finite value, which leaves the EMA at exactly
+    that value until the series starts, as a seeded recursion would."""
     filled, has = _lead_filled(values)
     seed = np.where(has, filled[0], 0.0)
     started = np.cumsum(np.isfinite(values), axis=0) > 0
     filled = np.where(np.isfinite(filled), filled, seed[None, :])
-    out = lfilter([alpha], [1.0, alpha - 1.0], filled, axis=0, zi=((1 - alpha) * seed)[None, :])[0]
+    out = first_order_filter(alpha, alpha - 1.0, filled, ((1 - alpha) * seed)[None, :])[0]
     return np.where(started, out, np.nan)
 
 
