@@ -31,8 +31,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
-from sqlite_utils import Database
-
 from model.instruments import Instrument
 from state.codec import LedgerEvent, canonical_json, decimal_text, decode
 from state.executions import ExecutionTable
@@ -55,6 +53,7 @@ from state.schema import (
     check_not_newer,
     migrate,
 )
+from state.sqlite import Database
 from state.stores import Sqlite3Store
 
 T = TypeVar("T")

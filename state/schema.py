@@ -15,9 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlite_utils import Database
-
 from model import errors
+from state.sqlite import Database
 
 
 class SchemaError(errors.DataError):

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from sqlite_utils import Database
-from sqlite_utils.db import NotFoundError
-
 from state.codec import LedgerEvent, encode
 from state.projection import Row
+from state.sqlite import Database, NotFoundError
 
 _ORDER_COLUMNS = ("client_order_id", "symbol", "side", "type", "price", "amount", "filled",
                   "locked", "status", "created_ts", "updated_ts")

@@ -13,13 +13,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from bot.app.anomaly_setup import make_detector
 from bot.app.live_health import watch_live_broker
 from bot.app.live_status import OrderFailures
 from bot.app.policy_choice import PolicyChoice, StayFlat, choose_policy, log_choice
 from bot.app.staleness import EntryPause, StreamWatch
 from bot.config import Config
 from bot.data_dir import DataDir
-from bot.research.anomaly_io import make_detector
 from exchange.brokers.sim import PaperBroker
 from model import errors
 from model.fills import FillParams

@@ -74,7 +74,7 @@ def report(
         err.print("[red]error:[/red] pass --data DIR (a folder of 1m OHLCV CSVs), or a "
                   "subcommand: train, evaluate")
         raise typer.Exit(2)
-    from bot.research.anomaly_io import model_path
+    from bot.app.anomaly_setup import model_path
     from bot.research.anomaly_report import (
         plot,
         report_rows_as_dicts,
@@ -136,7 +136,7 @@ def train(
     as_json: bool = JsonOption,
 ) -> None:
     """Fit per-coin and market-wide AE and VAE on --data and save them to --out."""
-    from bot.research.anomaly_io import model_path
+    from bot.app.anomaly_setup import model_path
     from risk.anomaly import train_bundle
     from risk.anomaly_models import TrainSettings
 

@@ -1,58 +1,23 @@
-"""The anomaly detector's edges: a folder of 1m OHLCV CSVs in, the configured model in.
+"""The anomaly detector's data edge: a folder of 1m OHLCV CSVs in.
 
 `load_grid` puts CSVs on one minute grid with their features (training, evaluation and the
-report read data this way). `make_detector` turns the `[anomaly]` config into a detector,
-or into None, with a warning, when detection is off or the model is missing or unusable:
-the daemon must trade unchanged without a trained model. The files are those the replay
-exchange reads (`<BASE>_<QUOTE>-1m.csv[.gz]`, columns
-timestamp_ms,open,high,low,close,volume); quote volume is volume x the bar's mean price, as
-the replay exchange sends it, so a model trained here sees the daemon's numbers on replay.
+report read data this way); the configured model's side is bot/app/anomaly_setup.py, kept
+apart so that the daemon does not import pandas. The files are those the replay exchange
+reads (`<BASE>_<QUOTE>-1m.csv[.gz]`, columns timestamp_ms,open,high,low,close,volume); quote
+volume is volume x the bar's mean price, as the replay exchange sends it, so a model trained
+here sees the daemon's numbers on replay.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from exchange.sim.replay import FILE_PATTERN, ReplayError, read_ohlcv
 from model.market import MINUTE_MS, BarHistory
 from strategies.features_batch import MinuteGrid, features_from_history
-
-if TYPE_CHECKING:
-    from bot.config import Config
-    from risk.anomaly import AnomalyDetector
-
-log = logging.getLogger(__name__)
-
-
-def model_path(config: Config) -> Path:
-    """`[anomaly] model_path`, relative paths resolved against the data directory."""
-    path = config.anomaly.model_path
-    return path if path.is_absolute() else config.data_dir / path
-
-
-def make_detector(config: Config) -> AnomalyDetector | None:
-    """The configured detector, or None (logged) when off, missing or unusable."""
-    settings = config.anomaly
-    if not settings.enabled:
-        return None
-    from risk.anomaly import AnomalyBundle, AnomalyDetector, AnomalyModelError  # torch
-
-    path = model_path(config)
-    try:
-        detector = AnomalyDetector(
-            AnomalyBundle.load(path), kind=settings.kind, method=settings.threshold_method,
-            rate=settings.rate, market_rate=settings.market_rate,
-            cooldown_minutes=settings.cooldown_minutes, in_ranking=settings.in_ranking)
-    except (AnomalyModelError, ValueError) as exc:
-        log.warning("anomaly detection is enabled but off for this run: %s", exc)
-        return None
-    log.info("anomaly detection on: %s", detector.describe())
-    return detector
 
 
 @dataclass(frozen=True)

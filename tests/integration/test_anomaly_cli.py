@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from bot.app.anomaly_setup import make_detector
 from bot.cli import app
 from bot.config import load_config
-from bot.research.anomaly_io import load_grid, make_detector
+from bot.research.anomaly_io import load_grid
 from bot.research.backtest import run_backtest
 from risk.anomaly import train_bundle
 from risk.anomaly_features import INPUT_FEATURES
