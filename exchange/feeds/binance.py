@@ -50,6 +50,7 @@ from exchange.feeds.common import (
 from exchange.feeds.errors import ExchangeError, MalformedFrame
 from exchange.feeds.sanity import PriceBounds
 from exchange.feeds.stream_base import RECOVERABLE, FeedSettings, StreamFeedBase
+from exchange.heap_trim import release_free_heap
 from model.errors import TemporaryError
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
@@ -137,6 +138,7 @@ class BinanceFeed(StreamFeedBase):
             self._session = session
             try:
                 await self._retrying("backfill", self._backfill)
+                release_free_heap()  # the backfill's parsed pages are garbage now
                 self._last_message_s = time.monotonic()  # staleness counts from streaming
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._watch_staleness())

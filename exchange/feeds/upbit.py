@@ -64,6 +64,7 @@ from exchange.feeds.upbit_parse import (
     subscription_request,
 )
 from exchange.feeds.upbit_rest import RequestPacer, fetch_candles, fetch_ticker_prices
+from exchange.heap_trim import release_free_heap
 from model.errors import TemporaryError
 from model.market import MINUTE_MS, Bar, BarHistory, Tick
 
@@ -139,6 +140,7 @@ class UpbitFeed(StreamFeedBase):
             self._session = session
             try:
                 await self._retrying("backfill", self._backfill)
+                release_free_heap()  # the backfill's parsed pages are garbage now
                 self._last_message_s = time.monotonic()
                 async with asyncio.TaskGroup() as group:
                     group.create_task(self._watch_clock())
