@@ -162,6 +162,7 @@ class _Loop(BreakerCarry):
         self.decisions: list[tuple[int, str, str, str, str, Any]] = []
         self.evaluated = -1  # last step the breaker state has seen
         self._simple_returns: np.ndarray | None = None
+        self._returns_finite = False  # every one of _simple_returns is finite
         self._no_history = ReturnHistory((), np.zeros((0, 0)), settings.bar_ms / DAY_MS)
         self._history: tuple[int, MarketView] | None = None  # (row, view) of this step
         # (amounts of the last change, first step, float equity of the steps from it)
@@ -327,28 +328,35 @@ class _Loop(BreakerCarry):
         per step: every action of a step sees the same history)."""
         if self._history is not None and self._history[0] == row:
             return self._history[1]
-        view = MarketView(instruments=self.account.instruments,
-                          history=ReturnHistory(self.grid.symbols, self._returns(row),
-                                                self.settings.bar_ms / DAY_MS))
+        returns, complete = self._returns(row)
+        period = self.settings.bar_ms / DAY_MS
+        history = (ReturnHistory.complete(self.grid.symbols, returns, period) if complete
+                   else ReturnHistory(self.grid.symbols, returns, period))
+        view = MarketView(instruments=self.account.instruments, history=history)
         self._history = (row, view)
         return view
 
-    def _returns(self, row: int) -> np.ndarray:
+    def _returns(self, row: int) -> tuple[np.ndarray, bool]:
         """FeatureBook.recent_returns at this row: simple returns of the forward-filled
         closes over the last `return_history_bars` rows, NaN where a symbol had no bar yet
-        (at or before its first bar, as the book's rings)."""
+        (at or before its first bar, as the book's rings); and whether they are all finite.
+        In the common case (every symbol past its first bar, every return finite) a copy
+        (not a view: the VaR's matrix product then reads memory laid out as before, so the
+        BLAS kernel cannot sum in another order) that needs no scan for gaps."""
         if self._simple_returns is None:  # once per run: every row's return, as the rings
             with np.errstate(invalid="ignore", divide="ignore"):
                 log_returns = libm.log(self.close_ff[1:] / self.close_ff[:-1])
             log_returns = np.vstack([np.zeros((1, log_returns.shape[1])), log_returns])
-            self._simple_returns = libm.expm1(np.where(np.isfinite(log_returns), log_returns, 0.0))
+            simple = libm.expm1(np.where(np.isfinite(log_returns), log_returns, 0.0))
+            self._simple_returns = simple
+            self._returns_finite = bool(np.isfinite(simple).all())
         bars = self.settings.return_history_bars
         first = row - bars + 1
         if first >= 1 and bool(np.all(self.first_bar < first)):  # the common case: a copy
-            return self._simple_returns[first: row + 1].copy()
+            return self._simple_returns[first: row + 1].copy(), self._returns_finite
         wanted = row - np.arange(bars - 1, -1, -1, dtype=np.int64)
         known = (wanted[:, None] > self.first_bar[None, :]) & (wanted[:, None] >= 1)
-        return np.where(known, self._simple_returns[np.maximum(wanted, 0)], np.nan)
+        return np.where(known, self._simple_returns[np.maximum(wanted, 0)], np.nan), False
 
     # --- the result ---------------------------------------------------------------------
     def result(self, quotes: StepQuotes) -> FastRun:
