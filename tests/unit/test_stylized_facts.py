@@ -16,6 +16,7 @@ from exchange.sim.stylized_facts import (
     Panel,
     hill_tail_index,
     ks_distance,
+    mean_facts,
     stylized_facts,
 )
 
@@ -235,3 +236,18 @@ def test_ks_distance_is_zero_for_one_sample_and_one_for_disjoint_ones() -> None:
     assert ks_distance(sample, sample) == 0.0
     assert ks_distance(sample, sample + 100.0) == 1.0
     assert math.isnan(ks_distance(sample, np.empty(0)))
+
+
+def test_mean_facts_averages_the_statistics_and_pools_the_standardized_returns() -> None:
+    runs = [stylized_facts(iid_panel(seed=seed, minutes=3000, coins=3)) for seed in (3, 4)]
+    pooled = mean_facts(runs)
+    assert pooled.variance_ratio_1h == pytest.approx(
+        (runs[0].variance_ratio_1h + runs[1].variance_ratio_1h) / 2)
+    assert np.allclose(pooled.abs_return_acf, (runs[0].abs_return_acf
+                                                + runs[1].abs_return_acf) / 2)
+    assert pooled.standardized_1h.size == sum(run.standardized_1h.size for run in runs)
+    alone = mean_facts(runs[:1])
+    assert alone.lag1_acf_1m == runs[0].lag1_acf_1m
+    assert np.array_equal(alone.standardized_1m, runs[0].standardized_1m)
+    with pytest.raises(ValueError):
+        mean_facts([])
