@@ -216,6 +216,8 @@ class _Loop(BreakerCarry):
                 view = BatchView(k, ts, self.grid.symbols, self.tradable_mask,
                                  quotes.last[k], quotes.bid[k], quotes.ask[k],
                                  _StepAccount(self, row, n))
+                if not account.orders:  # what the view would read, without the lazy read
+                    view.open_orders = ()
                 for action in policy.decide(view):
                     if action.symbol in self.account.instruments:
                         self._act(action, ts, row)

@@ -215,11 +215,22 @@ class SmaBatch:
     _cross_now: list[int] = field(default_factory=list)
     _cross_before: list[int] = field(default_factory=list)
     _next: StepCursor = field(default_factory=lambda: StepCursor(np.zeros(0, np.int64)))
+    # (mask, its list) of the view's tradable columns, read once per run
+    _tradable: tuple[np.ndarray | None, list[bool]] = (None, [])
+    # a BUY's limit and stop and a SELL's limit as factors of the quote, and their reasons,
+    # worked out once per run (the same floats and words as at every step)
+    _factors: tuple[float, float, float] = (1.0, 1.0, 1.0)
+    _reasons: tuple[str, str] = ("", "")
 
     def fit(self, grid: MinuteGrid, train_stop_row: int) -> None:
         return
 
     def prepare(self, grid: MinuteGrid, quotes: StepQuotes) -> None:
+        self._factors = (1 + self.slippage_pct / 100, 1 - self.stop_return_pct / 100,
+                         1 - self.slippage_pct / 100)
+        self._reasons = (f"SMA{self.fast} crossed above SMA{self.slow}",
+                         f"SMA{self.fast} crossed below SMA{self.slow}")
+        self._tradable = (None, [])
         self._above = sma_above(np.ascontiguousarray(quotes.last), self.fast, self.slow)
         previous = np.vstack([np.full((1, self._above.shape[1]), -1, np.int8), self._above[:-1]])
         cross = (previous >= 0) & (self._above >= 0) & (previous != self._above)
@@ -242,13 +253,13 @@ class SmaBatch:
 
     def decide(self, view: BatchView) -> list[PolicyAction]:
         k = view.step
-        overrides, self._override = self._override, {}
         actions: list[PolicyAction] = []
         first, last = self._crossed.get(k, (0, 0))
         # Only a symbol whose state moved can act: the crosses, and the cross remembered
         # at a cancel (its state may have moved back since: then it does not act).
         moved: Iterable[tuple[int, int, int]]  # (column, state now, state before)
-        if overrides:
+        if self._override:
+            overrides, self._override = self._override, {}
             now = self._above[k]
             before = self._above[k - 1] if k > 0 else np.full_like(now, -1)
             flipped = sorted(set(self._cross_columns[first:last]) | set(overrides))
@@ -256,9 +267,12 @@ class SmaBatch:
         else:
             moved = zip(self._cross_columns[first:last], self._cross_now[first:last],
                         self._cross_before[first:last])
+        if view.tradable is not self._tradable[0]:  # the same mask at every step of a run
+            self._tradable = (view.tradable, view.tradable.tolist())
+        tradable = self._tradable[1]
         ordered: dict[str, RestingOrder] | None = None
         for i, above, was in moved:
-            if above < 0 or was < 0 or above == was or not view.tradable[i]:
+            if above < 0 or was < 0 or above == was or not tradable[i]:
                 continue
             symbol = view.symbols[i]
             if ordered is None:
@@ -270,17 +284,17 @@ class SmaBatch:
                                             reason="signal flipped"))
                 self._override[i] = was  # act on the cross at the next step
                 continue
-            ask, bid = float(view.ask[i]), float(view.bid[i])
-            if above and not view.held[i] and _usable(ask):
-                actions.append(PolicyAction(symbol, Action.BUY,
-                                            limit_price=ask * (1 + self.slippage_pct / 100),
-                                            stop_price=ask * (1 - self.stop_return_pct / 100),
-                                            reason=f"SMA{self.fast} crossed above SMA{self.slow}"))
-            elif not above and view.held[i] and _usable(bid):
-                actions.append(PolicyAction(symbol, Action.SELL,
-                                            limit_price=bid * (1 - self.slippage_pct / 100),
-                                            exit=True,
-                                            reason=f"SMA{self.fast} crossed below SMA{self.slow}"))
+            if above:
+                ask = float(view.ask[i])
+                if not view.held[i] and _usable(ask):
+                    actions.append(PolicyAction(symbol, Action.BUY, ask * self._factors[0],
+                                                ask * self._factors[1],
+                                                reason=self._reasons[0]))
+            elif view.held[i]:
+                bid = float(view.bid[i])
+                if _usable(bid):
+                    actions.append(PolicyAction(symbol, Action.SELL, bid * self._factors[2],
+                                                exit=True, reason=self._reasons[1]))
         return actions
 
 
