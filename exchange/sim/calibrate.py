@@ -103,8 +103,11 @@ def fit(panel: Panel, *, rounds: int = ROUNDS, seed: int = 0, seeds: int = FIT_S
     """MarketParams for the market of `panel` (1m bars, NaN = no trade, quote volume).
     Per-coin parameters keep their direct estimates' differences between coins; the
     corrections are common factors (median over coins of real / simulated), against the
-    mean of `seeds` simulations (seeds `seed`, `seed` + 1, ...) each round."""
+    mean of `seeds` simulations (seeds `seed`, `seed` + 1, ...) each round. A fit on 1h
+    bars keeps the earlier procedure (one seed; see `_fast_decay`): the averaging and the
+    regimes were measured on Bittrex 1m months only."""
     check_panel(panel)
+    seeds = seeds if panel.bar_ms == MINUTE_MS else 1
     target = stylized_facts(panel)
     target_coins = coin_moments(panel)
     params = initial_params(panel, target, source)
@@ -272,14 +275,21 @@ def _volatility_state(params: MarketParams, target: StylizedFacts, simulated: St
     slow_share = float(np.clip(slow_share * _ratio(acf_t[59] / acf_t[0], acf_s[59] / acf_s[0]),
                                0.05, 0.95))
     fast_half_life = -math.log(2) / math.log(params.vol_fast_persistence)
-    shape = _ratio(_fast_decay(acf_t), _fast_decay(acf_s))
+    if params.bar_minutes == 1:
+        shape = _ratio(_fast_decay(acf_t), _fast_decay(acf_s))
+    else:  # 1h bars: the earlier lag 15 / lag 1, not yet measured on binance_1h
+        shape = _ratio(acf_t[14] / acf_t[0], acf_s[14] / acf_s[0])
     total = float(np.clip(total, 0.01, 2 * MAX_LOG_VOL_VAR))
     return replace(params, vol_fast_var=total * (1 - slow_share),
                    vol_slow_var=total * slow_share,
                    vol_fast_persistence=_persistence(float(np.clip(
-                       fast_half_life * shape**2, MIN_FAST_HALF_LIFE, 240.0))),
+                       fast_half_life * shape**2, _min_fast_half_life(params), 240.0))),
                    activity_vol_link=_activity_link(params.activity_vol_link, target,
                                                     simulated))
+
+
+def _min_fast_half_life(params: MarketParams) -> float:
+    return MIN_FAST_HALF_LIFE if params.bar_minutes == 1 else 0.1  # 0.1: `_persistence`'s
 
 
 def _fast_decay(acf: np.ndarray) -> float:
