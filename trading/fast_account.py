@@ -59,6 +59,8 @@ class _Order:
     tick: Decimal
     queue_ahead: float = math.nan
     fee_prepaid: Decimal = Decimal(0)
+    # The fill model's fixed columns of this order (side, limit, tick, lot), converted once
+    fixed: tuple[int, float, float, float] = (0, math.nan, math.nan, math.nan)
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,9 +198,11 @@ class FastAccount:
                                   f"need {need} {asset}, free {free}", ts, ts))
             return
         self._reserved[asset] = self._reserved.get(asset, Decimal(0)) + need
+        tick = instrument.tick_at(request.price)
         self.orders[request.client_order_id] = _Order(
-            request, self.columns[request.symbol], request.amount, need,
-            instrument.tick_at(request.price))
+            request, self.columns[request.symbol], request.amount, need, tick,
+            fixed=(_SIDES[request.side], float(request.price), float(tick),
+                   float(instrument.lot)))
         self._record(Accepted(request.client_order_id, request.symbol, request.side,
                               request.type, request.amount, request.price, ts, ts))
 
@@ -248,20 +252,20 @@ class FastAccount:
     def _order_arrays(self, orders: list[_Order], event: np.ndarray) -> fills.OrderArrays:
         """The orders as the fill model's rows, each meeting market row `event[i]`."""
         n = len(orders)
-        requests = [o.request for o in orders]
+        side, price, tick, lot = zip(*(o.fixed for o in orders))
         return fills.OrderArrays(
             event=event,
-            side=np.array([_SIDES[r.side] for r in requests], np.int8),
+            side=np.array(side, np.int8),
             is_market=np.zeros(n, bool),
-            price=np.array([float(r.price) for r in requests if r.price is not None]),
+            price=np.array(price),
             remaining=np.array([float(o.remaining) for o in orders]),
             queue_ahead=np.array([o.queue_ahead for o in orders]),
-            placed_ms=np.array([r.ts_event for r in requests], np.int64),
+            placed_ms=np.array([o.request.ts_event for o in orders], np.int64),
             cancel_ms=np.full(n, fills.NO_CANCEL_MS, np.int64),
             budget=np.array([math.inf if o.request.side is Side.SELL
                              else float(o.reserved + o.fee_prepaid) for o in orders]),
-            tick=np.array([float(o.tick) for o in orders]),
-            lot=np.array([float(self.instruments[r.symbol].lot) for r in requests]),
+            tick=np.array(tick),
+            lot=np.array(lot),
         )
 
     def _apply(self, cid: str, result: fills.FillArrays, row: int, ts: int) -> None:
@@ -272,10 +276,12 @@ class FastAccount:
         taker = result.liquidity[row] == fills.TAKER
         liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
         rate = self._taker_rate if taker else self._maker_rate
-        for price_f, amount_f in zip(result.level_price[row], result.level_amount[row]):
+        # As Python floats (the same values): numpy scalars cost more than the booking
+        for price_f, amount_f in zip(result.level_price[row].tolist(),
+                                     result.level_amount[row].tolist()):
             if amount_f == 0:
                 continue
-            grid = _on_grid(float(price_f), float(amount_f), order.tick, instrument.lot)
+            grid = _on_grid(price_f, amount_f, order.tick, instrument.lot)
             if grid is None:
                 continue
             price, amount = grid[0], min(grid[1], order.remaining)
