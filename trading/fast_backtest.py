@@ -71,6 +71,7 @@ from trading.fast_policies import NEVER, BatchPolicy, BatchView, StepQuotes, for
 from trading.performance import Performance, RoundTrip, performance
 
 _ACTION_NAMES = {action: action.value for action in Action}  # the ledger's action column
+_BUY, _SELL, _HOLD = Action.BUY, Action.SELL, Action.HOLD  # once: an Enum member lookup costs
 
 #: Runs of skipped steps up to this long are carried step by step in scalars (the same
 #: figures as the bulk pass, whose array set-up costs more than a few steps).
@@ -216,7 +217,10 @@ class _Loop(BreakerCarry):
                 view = BatchView(k, ts, self.grid.symbols, self.tradable_mask,
                                  quotes.last[k], quotes.bid[k], quotes.ask[k],
                                  _StepAccount(self, row, n))
-                if not account.orders:  # what the view would read, without the lazy read
+                # What the view would read on first use, set where it costs less than the
+                # lazy read: the held mask is kept between fills, no order is often open.
+                view.held = account.held(n)
+                if not account.orders:
                     view.open_orders = ()
                 for action in policy.decide(view):
                     if action.symbol in self.account.instruments:
@@ -255,15 +259,15 @@ class _Loop(BreakerCarry):
 
     # --- one action (Trader._act) ---------------------------------------------------------
     def _act(self, action: PolicyAction, ts: int, row: int) -> None:
-        if action.action is Action.HOLD:
+        kind = action.action
+        if kind is _HOLD:
             return
         assert self.state is not None  # run() starts it before the first step
-        if action.action in (Action.BUY, Action.SELL):
+        if kind is _BUY or kind is _SELL:
             # The gate's first verdict, on the mode alone: no figure needs building for it.
-            denied = self._mode_denial(action.action is Action.BUY)
+            denied = self._mode_denial(kind is _BUY)
             if denied is not None:
-                self.decisions.append((ts, action.symbol, _ACTION_NAMES[action.action],
-                                       *denied, None))
+                self.decisions.append((ts, action.symbol, _ACTION_NAMES[kind], *denied, None))
                 return
         account = self.account
         equity = self._equity(row)

@@ -104,11 +104,19 @@ class BreakerCarry:
                 peak, opening = floats[1], floats[2]
                 daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
                 day_start = state.day_start_ms
+                marked: list[float] = []  # _float_equity's chunk, read here without a call
+                first_marked = j
                 while j < stop:
                     ts = times[j]
                     if ts - ts % DAY_MS > day_start:
                         break
-                    value = self._float_equity(j, quotes)
+                    if j - first_marked < len(marked):
+                        value = marked[j - first_marked]
+                    else:
+                        value = self._float_equity(j, quotes)
+                        cache = self._marks
+                        assert cache is not None  # _float_equity has just filled it
+                        first_marked, marked = cache[1], cache[2]
                     if not value < peak:  # a possible new peak (or no figure)
                         break
                     # below the peak, so max(value, peak) is the peak
