@@ -52,6 +52,7 @@ broker converts at the boundary (nearest grid point, then clamped to the exact r
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, fields, replace
 
 import numpy as np
@@ -289,11 +290,19 @@ def _match(orders: OrderArrays, market: MarketArrays, params: FillParams) -> Fil
         float(params.max_volume_share), float(params.through_volume_share),
         float(params.maker_fee_bps),
         float(params.taker_fee_bps), int(levels), float(params.book_level_growth),
-        fill_kernel.level_growth(params.book_level_growth, levels),
+        _level_growth(float(params.book_level_growth), int(levels)),
         int(params.book_level_spacing_ticks),
         out.amount, out.notional, out.fee, out.liquidity, out.level_price, out.level_amount,
         out.remaining, out.queue_ahead, out.canceled, out.done)
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _level_growth(growth: float, levels: int) -> np.ndarray:
+    """`fill_kernel.level_growth`, once per (growth, levels): the same table for every batch,
+    without ten `math.pow` calls per `match` (shared: the kernel only reads it; left
+    writeable so that the kernel keeps its one compiled signature)."""
+    return fill_kernel.level_growth(growth, levels)
 
 
 _MARKET_COLUMNS = tuple(f.name for f in fields(MarketArrays))
