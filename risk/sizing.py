@@ -151,9 +151,16 @@ def too_small(instrument: Instrument, amount: Decimal, price: Decimal) -> str | 
 
 
 def _num(value: Decimal, places: int = 8) -> str:
-    """Short human form: at most `places` decimals, no trailing zeros, never scientific."""
-    exponent = value.as_tuple().exponent
-    if isinstance(exponent, int) and exponent < -places:
-        value = value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN)
+    """Short human form: at most `places` decimals, no trailing zeros, never scientific.
+
+    The "f" form of a finite Decimal has exactly -exponent decimals, so counting them is
+    the exponent test without building `as_tuple()`'s digit tuple (every sized entry
+    formats a dozen of these)."""
     text = f"{value:f}"
-    return text.rstrip("0").rstrip(".") if "." in text else text
+    if "." not in text:
+        return text
+    if len(text) - text.index(".") - 1 > places:
+        text = f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"
+        if "." not in text:
+            return text
+    return text.rstrip("0").rstrip(".")
