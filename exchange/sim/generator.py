@@ -45,8 +45,10 @@ COIN_JUMP_PROB, COIN_JUMP_SD = 1 / 5_000, 0.02
 _HOURS = np.arange(24)
 _U_SHAPE = 0.6 + 0.8 * ((_HOURS - 11.5) / 11.5) ** 2
 INTRADAY_PROFILE = _U_SHAPE / _U_SHAPE.mean()  # volume multiplier by UTC hour, mean 1
-#: Newest minutes the store keeps in RAM: the 24h tickers' window and a day's margin.
-RAM_MINUTES = 2 * 1440
+#: Newest minutes the store keeps in RAM: the 24h tickers' window. Spills go a day at a time,
+#: so between one and two days are held (plus a day of room); older minutes, read only for
+#: REST klines, come from the cold file (at 500 coins each day held costs ~30 MB of RSS).
+RAM_MINUTES = 1440
 _CHUNK_MIN = 20_000  # keeps (1 - kappa)^-t far from overflow in the AR(1) solve
 #: The calibrated model holds ~20 [minutes, coins] arrays at once: a day a pass bounds the
 #: peak (500 coins: ~6 MB each; 3-day passes peaked at 837 MB, a day at 612, same time);
