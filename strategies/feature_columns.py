@@ -97,14 +97,33 @@ class Primitives:
     tick_quote_volume: np.ndarray
 
 
+#: The largest quote volume the features hold (float32's largest finite value).
+MAX_FEATURE_VOLUME = float(np.finfo(np.float32).max)
+
+
+def feature_volume(quote_volume: ArrayOrScalar) -> np.ndarray:
+    """Quote volume at the precision the features carry it: float32's 24-bit significand
+    (7 significant digits), as float64.
+
+    Why: the live book keeps a month of 1m quote volumes per coin for the 1M average; as
+    float64 that ring was 173 MB at 500 coins, the largest single part of the daemon's RSS
+    (ADR-104). Rounded once here, where live and batch bars are both sanitized, every path
+    sums the same values: the ring stores them in 4 bytes with nothing lost, and the batch
+    features, the RL env and the fast backtester see what the daemon sees. Idempotent."""
+    clipped = np.minimum(np.asarray(quote_volume, dtype=np.float64), MAX_FEATURE_VOLUME)
+    return clipped.astype(np.float32).astype(np.float64)
+
+
 def sanitize_bars(close: ArrayOrScalar, high: ArrayOrScalar, low: ArrayOrScalar,
                   quote_volume: ArrayOrScalar) -> tuple[np.ndarray, ...]:
     """(valid, high, low, quote_volume): a bar without a positive finite close counts as a
-    missing minute; highs/lows always bracket the close; missing volume is no volume."""
+    missing minute; highs/lows always bracket the close; missing volume is no volume; the
+    volume is held at `feature_volume`'s precision."""
     valid = np.isfinite(close) & (close > 0)
     high = np.fmax(high, close)
     low = np.fmin(low, close)
-    quote_volume = np.where(np.isfinite(quote_volume) & (quote_volume > 0), quote_volume, 0.0)
+    usable = np.isfinite(quote_volume) & (np.asarray(quote_volume) > 0)
+    quote_volume = np.where(usable, feature_volume(np.where(usable, quote_volume, 0.0)), 0.0)
     return valid, high, low, quote_volume
 
 

@@ -67,8 +67,9 @@ def rings_recent_bars(rings: BarRings, symbols: tuple[str, ...], bar_ms: int, co
     for first_bar in range(0, count, bars_per_chunk):
         stop_bar = min(count, first_bar + bars_per_chunk)
         minutes = first_minute + np.arange(first_bar * bar_minutes, stop_bar * bar_minutes)
-        volumes = np.where(known(minutes, PRICE_CAPACITY),
-                           rings.ring_qv[rows, (minutes % PRICE_CAPACITY)[None, :]], 0.0)
+        volumes = np.where(known(minutes, PRICE_CAPACITY),  # float32 ring, summed in float64
+                           rings.ring_qv[rows, (minutes % PRICE_CAPACITY)[None, :]].astype(
+                               np.float64), 0.0)
         shape = (n, stop_bar - first_bar, bar_minutes)
         quote_volume[first_bar:stop_bar] = volumes.reshape(shape).sum(axis=2).T
         traded[first_bar:stop_bar] = (volumes > 0).reshape(shape).any(axis=2).T

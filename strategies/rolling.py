@@ -23,6 +23,7 @@ import numpy as np
 from model import libm
 from model.lazy_zeros import lazy_zeros
 from strategies.decimal_ring import DecimalRing
+from strategies.feature_columns import feature_volume
 from strategies.rolling_kernel import append_rows_kernel, query_ranges_kernel
 from strategies.windows import (
     AVERAGE_WINDOWS,
@@ -54,7 +55,9 @@ class BarRings:
         # Lazily paged (model/lazy_zeros.py): a month-long ring costs memory once written.
         # Closes are decimal strings: int32 counts while lossless (strategies/decimal_ring.py).
         self.ring_close = DecimalRing(n, PRICE_CAPACITY)
-        self.ring_qv = lazy_zeros((n, PRICE_CAPACITY))
+        # Quote volumes at the features' float32 precision (feature_columns.feature_volume):
+        # 4 bytes a minute hold them exactly.
+        self.ring_qv = lazy_zeros((n, PRICE_CAPACITY), np.float32)
         self.ring_ret = lazy_zeros((n, RETURN_CAPACITY))
         # expm1 of ring_ret, written with it: a decision step reads a day of simple returns
         # (portfolio VaR/ES) and would otherwise convert all n x 1440 of them every minute.
@@ -121,7 +124,7 @@ class BarRings:
             ret[0] = 0.0
         for ring, values, cap in (
             (self.ring_close, close, PRICE_CAPACITY),
-            (self.ring_qv, quote_volume, PRICE_CAPACITY),
+            (self.ring_qv, feature_volume(quote_volume), PRICE_CAPACITY),
             (self.ring_ret, ret, RETURN_CAPACITY),
             (self.ring_simple, libm.expm1(ret), RETURN_CAPACITY),
             (self.ring_high, high, RANGE_CAPACITY),
@@ -143,7 +146,7 @@ class BarRings:
         minute, n_seen = int(self.minute[row]), int(self.n_seen[row])
         newest_first = (minute - np.arange(min(n_seen, PRICE_CAPACITY))) % PRICE_CAPACITY
         closes = self.ring_close[row, newest_first]
-        volumes = self.ring_qv[row, newest_first]
+        volumes = self.ring_qv[row, newest_first].astype(np.float64)  # summed in float64
         for k, window in enumerate(AVERAGE_WINDOWS):
             self.sum_close[row, k] = closes[:window].sum()
             self.sum_qv[row, k] = volumes[:window].sum()

@@ -83,7 +83,7 @@ def append_rows_kernel(
         r = rows[i]
         m = minute[i]
         c = close[i]
-        qv = quote_volume[i]
+        qv = np.float64(np.float32(quote_volume[i]))  # the ring's precision (feature_volume)
         first = n_seen[r] == 0
         if first:
             first_minute[r] = m
@@ -93,7 +93,7 @@ def append_rows_kernel(
         for k in range(average_windows.shape[0]):
             slot = (m - average_windows[k]) % price_capacity
             leave_close = ring_value(ring_close, r, slot)
-            leave_qv = ring_qv[r, slot]
+            leave_qv = np.float64(ring_qv[r, slot])
             sum_close[r, k] = sum_close[r, k] + (c - leave_close)
             new_sum_qv = sum_qv[r, k] + (qv - leave_qv)
             count = nonzero_qv[r, k] + (np.int64(qv != 0.0) - np.int64(leave_qv != 0.0))

@@ -76,8 +76,11 @@ def test_the_book_aggregates_its_minutes_into_the_hourly_klines() -> None:
     assert live.start_ms == expected.start_ms == end_ms - 48 * HOUR_MS
     assert (live.traded == expected.traded).all()
     np.testing.assert_array_equal(live.close, expected.close)
-    for name in ("high", "low", "quote_volume"):
+    for name in ("high", "low"):
         np.testing.assert_allclose(getattr(live, name), getattr(expected, name), rtol=1e-12)
+    # The book holds each minute's volume at float32 precision (feature_volume, ADR-104),
+    # the hourly grid sums the raw minutes: an hour's volume agrees to float32's 6e-8.
+    np.testing.assert_allclose(live.quote_volume, expected.quote_volume, rtol=1e-7)
 
 
 def test_an_hour_without_a_trade_is_no_bar_and_keeps_the_previous_close() -> None:
@@ -127,7 +130,13 @@ def test_past_the_week_of_extremes_the_rings_keep_a_bar_reads_its_close() -> Non
     assert (live.high[:-week][old] == live.close[:-week][old]).all()
     assert (live.low[:-week][old] == live.close[:-week][old]).all()
     count = bars_needed(HOUR_MS)
-    np.testing.assert_allclose(
-        coin_table(book.recent_bars(HOUR_MS, count, end_ms), SYMBOLS).columns,
-        coin_table(GridBars(grid).recent_bars(HOUR_MS, count, end_ms), SYMBOLS).columns,
-        rtol=0, atol=1e-6)
+    live_columns = coin_table(book.recent_bars(HOUR_MS, count, end_ms), SYMBOLS).columns
+    grid_columns = coin_table(GridBars(grid).recent_bars(HOUR_MS, count, end_ms),
+                              SYMBOLS).columns
+    features = live_columns.shape[1] // 2  # then their cross-sectional z-scores
+    np.testing.assert_allclose(live_columns[:, :features], grid_columns[:, :features],
+                               rtol=0, atol=1e-6)
+    # With two coins the z-score of two close volume averages amplifies the float32
+    # rounding of the book's minute volumes (ADR-104) ~100x: 3e-6 on qv_ma_1h's z here.
+    np.testing.assert_allclose(live_columns[:, features:], grid_columns[:, features:],
+                               rtol=0, atol=1e-5)

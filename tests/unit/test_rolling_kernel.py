@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from model import libm
+from strategies.feature_columns import feature_volume
 from strategies.rolling import EXACT_EVERY, N_BLOCKS, BarRings
 from strategies.windows import (
     AVERAGE_WINDOWS_ARRAY,
@@ -32,7 +33,9 @@ HEAD = np.arange(RANGE_BLOCK - 1, dtype=np.int64)
 
 def append_rows_oracle(self: BarRings, rows: np.ndarray, minute: np.ndarray, close: np.ndarray,
             high: np.ndarray, low: np.ndarray, quote_volume: np.ndarray) -> None:
-    """The array form `append_rows` had before its compiled kernel, kept as the oracle."""
+    """The array form `append_rows` had before its compiled kernel, kept as the oracle (the
+    quote volume rounded to the ring's float32 precision, as the kernel rounds it)."""
+    quote_volume = feature_volume(quote_volume)
     first = self.n_seen[rows] == 0
     self.first_minute[rows[first]] = minute[first]
     with np.errstate(divide="ignore", invalid="ignore"):
