@@ -342,7 +342,9 @@ class FastAccount:
             return
         self.fees_paid += event.fee
         self.traded_notional += event.price * event.amount
-        position = self.positions.setdefault(event.symbol, Position())
+        position = self.positions.get(event.symbol)
+        if position is None:  # (not setdefault: a Position built per fill costs)
+            position = self.positions[event.symbol] = Position()
         self._held = None
         closed = position.book(event.symbol, event.side, event.price, event.amount, event.fee,
                                event.ts_event)

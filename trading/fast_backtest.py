@@ -157,6 +157,7 @@ class _Loop(BreakerCarry):
         self.gate = RiskGate()
         self.state: TradingState | None = None
         self.first_bar = np.where(has_bar.any(axis=0), has_bar.argmax(axis=0), len(has_bar))
+        self._all_started = int(self.first_bar.max())  # every symbol has a bar after this row
         self.start_equity = balance
         # (step, cash, amounts [n]) from which the marks are constant in holdings
         self.changes: list[tuple[int, float, np.ndarray]] = []
@@ -242,10 +243,12 @@ class _Loop(BreakerCarry):
         if self._step_equity is not None:
             return self._step_equity
         account = self.account
+        closes: list[float] | None = None  # the row's closes as floats, read once
         for symbol, position in account.positions.items():
             if position.amount > 0:
-                account.last_price[symbol] = Decimal(repr(float(
-                    self.close_ff[row, account.columns[symbol]])))
+                if closes is None:
+                    closes = self.close_ff[row].tolist()
+                account.last_price[symbol] = Decimal(repr(closes[account.columns[symbol]]))
         self._step_equity = account.equity()
         return self._step_equity
 
@@ -358,7 +361,7 @@ class _Loop(BreakerCarry):
             self._returns_finite = bool(np.isfinite(simple).all())
         bars = self.settings.return_history_bars
         first = row - bars + 1
-        if first >= 1 and bool(np.all(self.first_bar < first)):  # the common case: a copy
+        if first >= 1 and first > self._all_started:  # the common case: a copy
             return self._simple_returns[first: row + 1].copy(), self._returns_finite
         wanted = row - np.arange(bars - 1, -1, -1, dtype=np.int64)
         known = (wanted[:, None] > self.first_bar[None, :]) & (wanted[:, None] >= 1)

@@ -62,7 +62,12 @@ class BreakerCarry:
             exact = None if acting_row is None else self._equity(acting_row)
             self._carry(np.array([k]), quotes, exact)
             return
-        value = self._float_equity(k, quotes)
+        cache = self._marks  # _float_equity's own cache test, without the call
+        if cache is not None and cache[0] is self.changes[-1][2] \
+                and 0 <= k - cache[1] < len(cache[2]):
+            value = cache[2][k - cache[1]]
+        else:
+            value = self._float_equity(k, quotes)
         peak = floats[1]
         if not halted:
             daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
