@@ -123,7 +123,7 @@ def sanitize_bars(close: ArrayOrScalar, high: ArrayOrScalar, low: ArrayOrScalar,
     high = np.fmax(high, close)
     low = np.fmin(low, close)
     usable = np.isfinite(quote_volume) & (np.asarray(quote_volume) > 0)
-    quote_volume = np.where(usable, feature_volume(np.where(usable, quote_volume, 0.0)), 0.0)
+    quote_volume = feature_volume(np.where(usable, quote_volume, 0.0))  # 0 stays 0
     return valid, high, low, quote_volume
 
 

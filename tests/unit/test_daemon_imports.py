@@ -24,7 +24,6 @@ params = load_params("bittrex_2017-12")
 model = MarketModel(params, seed=1, tick=np.full(3, 1e-8), lot=np.full(3, 1e-3),
                     price=np.full(3, 0.01), quote_volume_per_min=np.full(3, 1.0), start_ms=0)
 model.generate(120)
-import state.sqlite
 print(json.dumps({name: name in sys.modules for name in ("pandas", "scipy.signal")}))
 """
 
