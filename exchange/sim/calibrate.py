@@ -289,7 +289,9 @@ def _volatility_state(params: MarketParams, target: StylizedFacts, simulated: St
 
 
 def _min_fast_half_life(params: MarketParams) -> float:
-    return MIN_FAST_HALF_LIFE if params.bar_minutes == 1 else 0.1  # 0.1: `_persistence`'s
+    """The fast half-life's floor, in bars: one bar on 1m fits (MIN_FAST_HALF_LIFE); on 1h
+    fits `_persistence`'s own floor, 0.1, which the earlier procedure had (not re-measured)."""
+    return MIN_FAST_HALF_LIFE if params.bar_minutes == 1 else 0.1
 
 
 def _fast_decay(acf: np.ndarray) -> float:
