@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from exchange.sim.generator import GeneratorSource
+from exchange.sim.market_params import MarketParams
 from exchange.sim.replay import ReplaySource
+from model.costs import SPREAD_SOURCES, estimate_spreads
 from model.instruments import Instrument
 from model.market import MINUTE_MS
 from strategies.features_batch import MinuteGrid, features_from_history
@@ -104,18 +106,30 @@ class MarketData:
 
     @classmethod
     def from_generator(cls, seed: int, coins: int, minutes: int, *,
-                       warmup_minutes: int = 1440) -> MarketData:
-        """`minutes` of the seeded simulated market (all regimes, jumps, intraday profile)."""
+                       warmup_minutes: int = 1440, params: MarketParams | None = None,
+                       spread: str = "fixed") -> MarketData:
+        """`minutes` of the seeded simulated market (all regimes, jumps, intraday profile);
+        with `params`, of the calibrated market model (`exchange/sim/market_model.py`),
+        whose quiet minutes are gaps as in recorded data. `spread` "estimated" prices each
+        symbol's bar book at the spread its warm-up bars imply, as `from_csv_dir` does, so
+        a policy meets the same costs on a simulated market as on a recorded one."""
+        if spread not in SPREAD_SOURCES:
+            raise ValueError(f"spread {spread!r}: use one of {', '.join(SPREAD_SOURCES)}")
         source = GeneratorSource(seed=seed, coins=coins, history_minutes=minutes,
-                                 start_ms=GENERATOR_END_MS)
+                                 start_ms=GENERATOR_END_MS, params=params)
         rows = slice(0, source.store.rows)
         columns = {f: source.store.column(f, rows).astype(np.float64)
                    for f in ("open", "high", "low", "close", "volume", "quote_volume")}
-        traded = np.ones(columns["close"].shape, bool)
-        return cls._from_columns(tuple(source.symbols), source.store.first_open_ms, columns,
-                                 traded, source.tick, source.lot,
-                                 min(warmup_minutes, minutes // 2), source.regimes(),
+        traded = source.store.column("traded", rows).astype(bool)
+        warmup = min(warmup_minutes, minutes // 2)
+        data = cls._from_columns(tuple(source.symbols), source.store.first_open_ms, columns,
+                                 traded, source.tick, source.lot, warmup, source.regimes(),
                                  _min_notionals(source.instruments))
+        if spread == "fixed":
+            return data
+        bars = {f: np.where(traded[:warmup], columns[f][:warmup], np.nan)
+                for f in ("high", "low", "close")}
+        return replace(data, spread=estimate_spreads(bars["high"], bars["low"], bars["close"]))
 
     @classmethod
     def _from_columns(cls, symbols: tuple[str, ...], first_open_ms: int,

@@ -50,6 +50,7 @@ from rl.networks import Player
 from rl.ppo import PPOConfig
 from rl.registry import ModelRegistry
 from rl.selfplay import SelfPlayConfig
+from rl.sim_pretrain import SimPretraining, install_pretrained
 
 Progress = Callable[[str, int, int], None]
 RL_NAME = "rl"
@@ -111,15 +112,22 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
                  embargo_minutes: int = 1440, train_fraction: float = 0.7,
                  workdir: str | Path | None = None,
                  progress: Progress | None = None,
-                 extra: tuple[ExtraSettings, FoldPlan] | None = None) -> list[dict[str, Any]]:
+                 extra: tuple[ExtraSettings, FoldPlan] | None = None,
+                 pretrain: SimPretraining | None = None) -> list[dict[str, Any]]:
     """Train per seed on `train_dir` (arena on its embargoed last days), then evaluate the
     final best_player once on `test_dir`; one dict per seed (see module docstring).
 
     `config.env_config` (an `EnvConfig`) is used for training, arena and test alike.
     With `extra` (settings, fold plan) every player sees the forecast and anomaly columns
     (rl/extra_inputs.py): out of fold on the training folder, from models fit on all of it
-    on the test folder (rl/extra_folds.py); the report's `extra` says how they were built."""
+    on the test folder (rl/extra_folds.py); the report's `extra` says how they were built.
+    With `pretrain` each seed's first best_player is pre-trained on randomized simulated
+    markets (rl/sim_pretrain.py) instead of starting random; each row's `pretraining` says
+    what was done. The two options do not combine (a simulated market has no forecast)."""
     env_config = config.env_config or EnvConfig()
+    if extra is not None and pretrain is not None:
+        raise ValueError("--pretrain-sim and --extra do not combine: simulated markets have no "
+                         "forecast or anomaly columns; drop one of them")
     extra_report: dict[str, Any] | None = None
     if extra is not None:
         data, test, extra_report = walkforward_extras(train_dir, test_dir, settings=extra[0],
@@ -137,8 +145,12 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
             seed_dir = root / f"seed{seed}"
             seed_dir.mkdir(parents=True, exist_ok=True)
             with ModelRegistry.open(seed_dir / "registry.db") as registry:
+                pretraining = None
                 if extra is not None:
                     install_initial(registry, seed_dir / "models", train, env_config, seed)
+                elif pretrain is not None:
+                    pretraining = install_pretrained(registry, seed_dir, train, pretrain,
+                                                     config, env_config, seed, progress)
                 outcomes = run_selfplay(data, registry, seed_dir, generations=generations,
                                         config=config, env_config=env_config,
                                         arena_episodes=arena_episodes,
@@ -150,7 +162,7 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
                 player = Player.load(best.path)
             trained_s = time.perf_counter() - began
             rows.append({
-                "seed": seed, "best_version": best.version,
+                "seed": seed, "best_version": best.version, "pretraining": pretraining,
                 "generations": [{"version": o.version, "promoted": o.promoted,
                                  "failed": list(o.failed_checks)} for o in outcomes],
                 "test": evaluate_once(player, test, env_config, seed),
@@ -219,6 +231,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for field, text in PLAN_KNOBS:
         parser.add_argument(plan_option(field), type=int, default=getattr(FoldPlan, field),
                             help=text)
+    parser.add_argument("--pretrain-sim", default=None, metavar="PARAMS",
+                        help="pre-train the first best_player on simulated markets drawn around "
+                        "these calibrated parameters (a shipped name or a file fitted before "
+                        "the test period)")
+    parser.add_argument("--pretrain-markets", type=int, default=SimPretraining.markets)
+    parser.add_argument("--pretrain-coins", type=int, default=SimPretraining.coins)
+    parser.add_argument("--pretrain-days", type=float, default=SimPretraining.minutes / 1440)
+    parser.add_argument("--pretrain-scale", type=float, default=SimPretraining.scale,
+                        help="log-normal sigma of each parameter's draw (0: the fit itself)")
+    parser.add_argument("--pretrain-generations", type=int, default=SimPretraining.generations)
     parser.add_argument("--workdir", default=None, help="keep models here (default: temp)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
@@ -234,6 +256,22 @@ def main(argv: Sequence[str] | None = None) -> int:
                             updates=args.updates, rollout_steps=args.rollout_steps,
                             env_config=env_config,
                             ppo=PPOConfig(minibatch_size=1024, learning_rate=1e-3))
+    pretrain = None
+    if args.pretrain_sim is not None:
+        from exchange.sim.shipped_params import load_params
+
+        try:
+            params = load_params(args.pretrain_sim, "--pretrain-sim")
+            if params is None:
+                raise ValueError("--pretrain-sim needs calibrated parameters (a shipped name or "
+                                 "a file from `entasis sim calibrate`)")
+            pretrain = SimPretraining(params, markets=args.pretrain_markets,
+                                      coins=args.pretrain_coins,
+                                      minutes=round(args.pretrain_days * 1440),
+                                      scale=args.pretrain_scale,
+                                      generations=args.pretrain_generations)
+        except ValueError as exc:  # MarketParamsError is one too
+            parser.error(str(exc))
     began = time.perf_counter()
 
     def progress(stage: str, done: int, total: int) -> None:
@@ -247,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         progress=progress,
                         extra=(ExtraSettings(), FoldPlan(**{
                             field: getattr(args, f"extra_{field}") for field, _ in PLAN_KNOBS}))
-                        if args.extra else None)
+                        if args.extra else None, pretrain=pretrain)
     console.print(render_table(rows))
     for row in rows:
         console.print(f"seed {row['seed']}: " + ", ".join(
