@@ -75,6 +75,18 @@ def selfplay(
     extra_tiny: bool = typer.Option(False, "--extra-tiny", help=(
         "With --extra: seconds-to-train forecast and detector (smoke tests; the columns are "
         "then close to noise).")),
+    pretrain_sim: str | None = typer.Option(None, "--pretrain-sim", metavar="PARAMS", help=(
+        "With an empty registry: pre-train the first best_player on simulated markets drawn "
+        "around these calibrated parameters (a shipped name such as bittrex_2017-11, or a "
+        "file from `entasis sim calibrate`) instead of starting from random weights.")),
+    pretrain_markets: int = typer.Option(4, "--pretrain-markets", min=1,
+                                         help="With --pretrain-sim: markets drawn."),
+    pretrain_days: float = typer.Option(10.0, "--pretrain-days", min=2.0,
+                                        help="With --pretrain-sim: days of 1m bars a market."),
+    pretrain_scale: float = typer.Option(0.25, "--pretrain-scale", min=0.0, help=(
+        "With --pretrain-sim: log-normal sigma of each parameter's draw (0: the fit itself).")),
+    pretrain_generations: int = typer.Option(2, "--pretrain-generations", min=1,
+                                             help="With --pretrain-sim: PPO generations."),
     config_path: Path = ConfigOption,
     as_json: bool = JsonOption,
 ) -> None:
@@ -93,6 +105,13 @@ def selfplay(
         _fail("--extra needs --data DIR: the forecast and anomaly columns are trained on a "
               "folder of OHLCV CSVs, and a generated market has none; drop --extra or pass "
               "--data instead of --sim", as_json, code=2)
+    if extra and pretrain_sim is not None:
+        _fail("--pretrain-sim and --extra do not combine: a simulated market has no forecast or "
+              "anomaly columns; drop one of them", as_json, code=2)
+    pretrain = None
+    if pretrain_sim is not None:
+        pretrain = _pretraining(pretrain_sim, pretrain_markets, coins, pretrain_days,
+                                pretrain_scale, pretrain_generations, as_json)
     plan = FoldPlan(extra_min_train_minutes, extra_refit_minutes, extra_embargo_minutes)
     try:
         plan.blocks(0)  # refuses an inconsistent plan now, not after minutes of loading
@@ -106,7 +125,7 @@ def selfplay(
                                     horizon=horizon, reward_scale=reward_scale,
                                     workers=workers, seed=seed, embargo_minutes=embargo_minutes,
                                     extra=(_extra_settings(config, extra_tiny, seed), plan)
-                                    if extra else None)
+                                    if extra else None, pretrain=pretrain)
     except SelfPlayBusy as exc:
         _fail(str(exc), as_json, code=75)
     except (ValueError, OSError, RuntimeError, sqlite3.Error) as exc:  # data, model, registry
@@ -119,6 +138,13 @@ def selfplay(
         verdict = "[green]promoted[/green]" if outcome["promoted"] else "[yellow]rejected[/yellow]"
         failed = ", ".join(outcome["failed_checks"]) or "none"
         out.print(f"{outcome['version']}: {verdict} (failed checks: {failed})")
+    if summary["pretraining"] is not None:
+        done = summary["pretraining"]
+        out.print(f"v0000 pre-trained on {done['markets']} simulated markets "
+                  f"({done['symbols']} coins, scale {done['scale']:g}) in {done['seconds']} s")
+    elif pretrain is not None:
+        out.print("[yellow]not pre-trained: the registry already has a best player[/yellow] "
+                  "(pre-training only ever makes the first one)")
     out.print(f"best is {summary['best_version']}; done in {summary['wall_s']} s; "
               "`entasis models` lists the registry")
 
@@ -144,12 +170,30 @@ def _extra_settings(config: Any, tiny: bool, seed: int) -> Any:
     return tiny_settings(settings, seed) if tiny else settings
 
 
+def _pretraining(value: str, markets: int, coins: int, days: float, scale: float,
+                 generations: int, as_json: bool) -> Any:
+    """The `--pretrain-*` options as `SimPretraining`, or exit 2 saying what is wrong."""
+    from exchange.sim.shipped_params import load_params
+    from rl.sim_pretrain import SimPretraining
+
+    try:
+        params = load_params(value, "--pretrain-sim")
+        if params is None:
+            raise ValueError("--pretrain-sim needs calibrated parameters: a shipped name or a "
+                             "file from `entasis sim calibrate`")
+        return SimPretraining(params, markets=markets, coins=coins, minutes=round(days * 1440),
+                              scale=scale, generations=generations)
+    except ValueError as exc:  # MarketParamsError is one too
+        _fail(str(exc), as_json, code=2)
+
+
 def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: int, coins: int,
                   envs: int, updates: int, episodes: int, horizon: int, reward_scale: float,
                   workers: int, seed: int, embargo_minutes: int,
-                  extra: tuple[Any, FoldPlan] | None) -> dict[str, Any]:
-    """Load the market (with `extra`: and build its forecast and anomaly columns), run the
-    generations with progress on a terminal, summarize."""
+                  extra: tuple[Any, FoldPlan] | None, pretrain: Any = None) -> dict[str, Any]:
+    """Load the market (with `extra`: and build its forecast and anomaly columns; with
+    `pretrain` and an empty registry: pre-train the first best on simulated markets), run
+    the generations with progress on a terminal, summarize."""
     from rl.env import EnvConfig
     from rl.episodes import MarketData
     from rl.extra_training import (
@@ -162,6 +206,7 @@ def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: 
     from rl.pool import make_pool
     from rl.registry import ModelRegistry
     from rl.selfplay import SelfPlayConfig
+    from rl.sim_pretrain import install_pretrained
 
     # Rewards x1000 in training: a 5%-capped step's log return (~1e-4) is below the value
     # head's starting error, and unscaled PPO learned nothing (rl/env.py EnvConfig).
@@ -197,6 +242,12 @@ def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: 
             train, _ = market.split(train_fraction=TRAIN_FRACTION,
                                     embargo_minutes=embargo_minutes)
             install_initial(registry, workdir / "models", train, env_config, seed)
+        pretraining = None
+        if pretrain is not None:
+            train, _ = market.split(train_fraction=TRAIN_FRACTION,
+                                    embargo_minutes=embargo_minutes)
+            pretraining = install_pretrained(registry, workdir, train, pretrain, sp_config,
+                                             env_config, seed, progress)
         outcomes = run_selfplay(
             market, registry, workdir, generations=generations,
             config=sp_config, env_config=env_config, arena_episodes=episodes,
@@ -207,7 +258,7 @@ def _run_selfplay(config: Any, data: Path | None, *, generations: int, minutes: 
     return {"ok": True, "generations": [
         {"version": o.version, "promoted": o.promoted, "failed_checks": list(o.failed_checks)}
         for o in outcomes], "best_version": best.version if best else None,
-        "registry": str(registry_path), "extra": extra_report}
+        "registry": str(registry_path), "extra": extra_report, "pretraining": pretraining}
 
 
 @app.command()

@@ -85,3 +85,38 @@ def test_a_second_run_on_the_same_data_dir_is_refused_while_one_runs(tmp_path: P
         done = entasis("selfplay", "--sim", "--json", cwd=tmp_path)
     assert done.returncode == 75, done.stderr
     assert "another `entasis selfplay` is running" in json.loads(done.stdout)["error"]
+
+
+@pytest.mark.slow
+def test_pretraining_makes_the_first_best_and_only_the_first(tmp_path: Path) -> None:
+    """Given an empty registry and a calibrated parameter file, when self-play runs with
+    --pretrain-sim, then v0000 is the network pre-trained on the randomized markets (the
+    registry says how); a second run keeps the best it finds and says it did not pre-train."""
+    from tests.market_params_example import example_params
+
+    (tmp_path / "config.toml").write_text("")
+    example_params().save(tmp_path / "params.json")
+    args = ("selfplay", "--sim", "--minutes", "4000", "--embargo-minutes", "60", "--coins", "2",
+            "--envs", "16", "--updates", "1", "--episodes", "20", "--horizon", "60",
+            "--pretrain-sim", str(tmp_path / "params.json"), "--pretrain-markets", "2",
+            "--pretrain-days", "2", "--pretrain-generations", "1")
+    first = entasis(*args, "--json", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    done = json.loads(first.stdout)["pretraining"]
+    assert done["markets"] == 2 and done["symbols"] == 4 and done["scale"] == 0.25
+    with ModelRegistry.open(tmp_path / "var" / REGISTRY_FILE) as registry:
+        stats = registry.get("v0000").arena_stats
+    assert stats["pretraining"]["params_source"] == "tests/market_params_example.py"
+    again = entasis(*args, cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert "not pre-trained: the registry already has a best player" in again.stdout
+
+
+@pytest.mark.slow
+def test_pretraining_from_an_unknown_parameter_set_is_refused_by_name(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text("")
+    done = entasis("selfplay", "--sim", "--pretrain-sim", "no_such_market", "--json", cwd=tmp_path)
+    assert done.returncode == 2
+    message = json.loads(done.stdout)["error"]
+    assert "--pretrain-sim 'no_such_market'" in message and "bittrex_2017-11" in message
+    assert not (tmp_path / "var" / REGISTRY_FILE).exists()  # nothing half-made
