@@ -11,7 +11,9 @@ are frozen. Per seed:
 2. The final best_player plays the test period ONCE, greedily, on pinned episodes: every
    usable symbol, back-to-back non-overlapping windows of one horizon covering the test
    period; buy-and-hold, flat and SMA-cross (`rl.arena.BASELINES`) play the very same
-   episodes through the same env, so fees, sizing and fills are identical.
+   episodes through the same env, so fees, sizing and fills are identical. When the arena
+   rejected the last candidate, it plays them too (`last_candidate`): what training made,
+   had the gate let it through — a diagnostic that chooses nothing.
 
 Nothing here reads the test period before step 2, and nothing is tuned after it.
 
@@ -45,7 +47,7 @@ from rl.env import TRAINING_REWARD_SCALE, EnvConfig
 from rl.episodes import MarketData
 from rl.extra_folds import ExtraSettings, FoldPlan, walkforward_extras
 from rl.extra_training import PLAN_KNOBS, install_initial, plan_option, with_extra_columns
-from rl.loop import run_selfplay
+from rl.loop import GenerationOutcome, run_selfplay
 from rl.networks import Player
 from rl.ppo import PPOConfig
 from rl.registry import ModelRegistry
@@ -96,14 +98,29 @@ def episode_metrics(results: arena.EpisodeResults) -> dict[str, float]:
 
 
 def evaluate_once(player: Player, test: MarketData, config: EnvConfig,
-                  seed: int = 0) -> dict[str, dict[str, float]]:
-    """The player and every baseline on the same pinned test episodes (called once per
-    trained player: this is the untouched look)."""
+                  seed: int = 0, baselines: bool = True) -> dict[str, dict[str, float]]:
+    """The player and (with `baselines`) every baseline on the same pinned test episodes
+    (called once per trained player: this is the untouched look)."""
     factory = arena.arena_env_factory(test, config)
     starts, symbols = sequential_episodes(test, config)
-    players: dict[str, Any] = {RL_NAME: player, **arena.BASELINES}
+    players: dict[str, Any] = {RL_NAME: player, **(arena.BASELINES if baselines else {})}
     return {name: episode_metrics(arena.play_episodes(policy, factory, starts, symbols, seed))
             for name, policy in players.items()}
+
+
+def last_candidate_test(registry: ModelRegistry, outcomes: Sequence[GenerationOutcome],
+                        best_version: str,
+                        test: MarketData, config: EnvConfig, seed: int) -> dict[str, Any] | None:
+    """The last generation's candidate on the same test episodes when the arena rejected
+    it: what training produced, had the gate let it through. A diagnostic beside the
+    product's figure (the best), never used to choose anything; None when it is the best."""
+    if not outcomes or outcomes[-1].version == best_version:
+        return None
+    record = registry.get(outcomes[-1].version)
+    if record is None:
+        return None
+    metrics = evaluate_once(Player.load(record.path), test, config, seed, baselines=False)
+    return {"version": record.version, "test": metrics[RL_NAME]}
 
 
 # -- the walk-forward -----------------------------------------------------------------------
@@ -160,12 +177,15 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
                 best = registry.best()
                 assert best is not None  # run_selfplay installs v0000 at least
                 player = Player.load(best.path)
+                last = last_candidate_test(registry, outcomes, best.version, test, env_config,
+                                           seed)
             trained_s = time.perf_counter() - began
             rows.append({
                 "seed": seed, "best_version": best.version, "pretraining": pretraining,
                 "generations": [{"version": o.version, "promoted": o.promoted,
                                  "failed": list(o.failed_checks)} for o in outcomes],
                 "test": evaluate_once(player, test, env_config, seed),
+                "last_candidate": last,
                 "train_seconds": round(trained_s, 1),
                 "test_seconds": round(time.perf_counter() - began - trained_s, 1),
             })
@@ -291,6 +311,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"seed {row['seed']}: " + ", ".join(
             f"{g['version']} {'promoted' if g['promoted'] else 'rejected ' + str(g['failed'])}"
             for g in row["generations"]))
+        if row["last_candidate"] is not None:
+            last = row["last_candidate"]
+            console.print(f"  rejected {last['version']} on the test episodes (diagnostic, not "
+                          f"traded): mean ret {last['test']['mean_return']:+.4%}, Sharpe/ep "
+                          f"{last['test']['sharpe']:+.3f}, turnover {last['test']['turnover']:.3f}")
     if rows:
         console.print(f"data: {rows[0]['data']}")
     if args.json:
