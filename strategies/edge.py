@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from model import libm
-from strategies.barrier import probability_up_first
+from strategies.barrier import probability_up_first, probability_up_first_each
 
 #: What a marketable order is assumed to pay beyond the touch (see the module docstring).
 SLIPPAGE_ALLOWANCE_BPS = 5.0
@@ -102,6 +102,18 @@ def stop_first_probability(drift: float, sigma: float, target_return_pct: float,
     return float(probability_up_first(down, up, -drift, sigma, horizon_minutes))
 
 
+def stop_first_probabilities(drift: np.ndarray, sigma: np.ndarray, target_return_pct: float,
+                             stop_return_pct: float, horizon_minutes: float) -> np.ndarray:
+    """`stop_first_probability` of many coins in one call, each element bit for bit what the
+    scalar call gives it alone (strategies/barrier.probability_up_first_each), so a policy
+    can batch its step's candidates without moving a decision: one series evaluation
+    instead of one per coin (each costs ~0.1 ms of numpy call overhead)."""
+    up = libm.log1p(target_return_pct / 100)
+    down = -libm.log1p(-min(stop_return_pct, 99.99) / 100)
+    return probability_up_first_each(down, up, -np.asarray(drift, dtype=np.float64), sigma,
+                                     horizon_minutes)
+
+
 def barrier_edge(p_target: float, p_stop: float, target_return_pct: float,
                  stop_return_pct: float) -> float:
     """Expected return of a buy that exits at the target or at the stop, as a fraction:
@@ -142,4 +154,4 @@ class EntryGate:
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
            "barrier_edge", "clears_cost", "edge_reason", "quoted_spread", "quoted_spreads",
-           "round_trip_cost", "stop_first_probability"]
+           "round_trip_cost", "stop_first_probabilities", "stop_first_probability"]

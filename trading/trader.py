@@ -237,19 +237,24 @@ class Trader(OperatorControls):
             self.execution.see_market(book, features)
         forced = self.run_force_exits(ts_ms)
         view = self._view(ts_ms, book, ranking, equity, features)
-        market = MarketView(
-            instruments=self.instruments,
-            history=ReturnHistory.of_bars(book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES),
-                                          book.bar_ms),
-            anomalous=reading.denials() if reading is not None else {},
-            cooling_down=self.cooling_down(ts_ms),
-        )
         scores = {coin.symbol: coin for coin in ranking}
         denials = 0
         actions = [a for a in self.policy.decide(view)
                    if a.symbol in self.instruments and a.symbol not in forced]
         decisions: list[tuple[Any, ...]] = []  # one write after the last action
+        # What the gate weighs, built at the first action it checks: most steps only hold,
+        # and the return history ([1440, n] returns, its gap scan) is most of a quiet step's
+        # risk work. Nothing before that action changes what it reads.
+        market: MarketView | None = None
         for action in actions:
+            if market is None and action.action is not Action.HOLD:
+                market = MarketView(
+                    instruments=self.instruments,
+                    history=ReturnHistory.of_bars(
+                        book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), book.bar_ms),
+                    anomalous=reading.denials() if reading is not None else {},
+                    cooling_down=self.cooling_down(ts_ms),
+                )
             verdict, detail, sizing = self._act(action, ts_ms, market, equity)
             denials += verdict.startswith("DENIED")
             coin = scores.get(action.symbol)
@@ -270,10 +275,12 @@ class Trader(OperatorControls):
         self._save_cursor()
         return StepOutcome(ts_ms, equity, self.state.mode, len(actions), denials)
 
-    def _act(self, action: PolicyAction, ts_ms: int, market: MarketView,
+    def _act(self, action: PolicyAction, ts_ms: int, market: MarketView | None,
              equity: Decimal) -> tuple[str, str, Any]:
+        """`market` may be None only for a HOLD (the gate weighs nothing then)."""
         if action.action is Action.HOLD:
             return "HOLD", action.reason, None
+        assert market is not None  # _step builds it before the first non-HOLD action
         portfolio = self._portfolio(equity)
         intent: EntryIntent | ExitIntent | CancelIntent
         instrument = self.instruments[action.symbol]
