@@ -103,12 +103,23 @@ if TYPE_CHECKING:
     tanh: np.ufunc
 
 
+#: name -> numba's DUFunc, kept alive: it owns the compiled loop its numpy ufunc calls.
+_COMPILED: dict[str, Any] = {}
+
+
 def __getattr__(name: str) -> Any:
-    """Compile the ufunc `name` on first use and keep it as a module attribute."""
+    """Compile the ufunc `name` on first use and keep it as a module attribute.
+
+    The attribute is the plain numpy ufunc under numba's DUFunc (`.ufunc`): the same one
+    compiled float64 loop (the DUFunc is frozen to its signatures, so it never adds another),
+    without the DUFunc's Python-level `__call__`, ~0.7 us a call that added up to a few % of
+    a backtest on 20-coin arrays."""
     if name not in _KERNELS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     kernel, signatures = _KERNELS[name]
-    ufunc = vectorize(signatures, cache=True)(kernel)  # type: ignore[no-untyped-call]  # numba is untyped
+    compiled = vectorize(signatures, cache=True)(kernel)  # type: ignore[no-untyped-call]  # numba is untyped
+    _COMPILED[name] = compiled
+    ufunc = getattr(compiled, "ufunc", compiled)  # a numba that builds the ufunc itself
     ufunc.__doc__ = kernel.__doc__
     globals()[name] = ufunc
     return ufunc

@@ -146,7 +146,12 @@ def _series(ok: np.ndarray, a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon
 
 def _terms(a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon: float,
            images: int) -> np.ndarray:
-    """The series' signed terms, k = -images..images along a new last axis."""
+    """The series' signed terms, k = -images..images along a new last axis.
+
+    Each term has two parts, exp(m (a - d)) Phi((s m T - |d|) / sqrt T) and exp(m (a + d))
+    Phi((-s m T - |d|) / sqrt T); both go through `log_normal_cdf` and `exp` stacked in one
+    array: the same elementwise operations (-s m T is -(s m T) exactly), half the numpy
+    calls, which at a step's 20-coin arrays are the cost."""
     width = a + b
     root_t = np.sqrt(horizon)
     k = np.arange(-images, images + 1, dtype=np.float64)
@@ -155,9 +160,10 @@ def _terms(a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon: float,
     distance = np.abs(d)
     m_ = m[..., None]
     a_ = a[..., None]
-    log_first = m_ * (a_ - d) + log_normal_cdf((sign * m_ * horizon - distance) / root_t)
-    log_second = m_ * (a_ + d) + log_normal_cdf((-sign * m_ * horizon - distance) / root_t)
-    return sign * (libm.exp(log_first) + libm.exp(log_second))
+    drift_term = sign * m_ * horizon
+    log_cdf = log_normal_cdf(np.stack((drift_term - distance, -drift_term - distance)) / root_t)
+    parts = libm.exp(np.stack((m_ * (a_ - d), m_ * (a_ + d))) + log_cdf)
+    return sign * (parts[0] + parts[1])
 
 
 def probability_up_first_unbounded(up: np.ndarray | float, down: np.ndarray | float,

@@ -121,6 +121,8 @@ class PaperBroker:
         self._wallet = Wallet(dict(balances))
         self._orders: dict[str, _Order] = {}  # open orders, in submission order
         self._used_ids: set[str] = set()
+        # Each symbol's last bar, and the book it left once something asked (`_quote`).
+        self._last_bars: dict[str, Bar] = {}
         self._quotes: dict[str, _Quote] = {}
         # Per symbol, the time every later market event starts at or after (a bar's close
         # + 1 ms, or a closed decision step): a cancel at or before it can
@@ -207,7 +209,7 @@ class PaperBroker:
         instrument = self._instruments.get(request.symbol)
         if instrument is None:
             return reject(RejectReason.UNKNOWN_SYMBOL, f"no instrument {request.symbol}")
-        quote = self._quotes.get(request.symbol)
+        quote = self._quote(request.symbol)
         is_market = request.type is OrderType.MARKET
         if is_market and quote is None:
             detail = f"no market price for {request.symbol} yet to check a market order"
@@ -256,7 +258,7 @@ class PaperBroker:
         instrument = self._instruments[request.symbol]
         partial = OrderRequest(request.client_order_id, request.symbol, request.side,
                                request.type, remaining, request.price, request.ts_event)
-        asset, need = self._reservation(partial, instrument, self._quotes.get(request.symbol))
+        asset, need = self._reservation(partial, instrument, self._quote(request.symbol))
         self._wallet.reserve(asset, need)
         self._used_ids.add(request.client_order_id)
         price = request.price if request.price is not None else Decimal(0)
@@ -311,8 +313,7 @@ class PaperBroker:
             [bar.open_ms], [bar.open], [bar.high], [bar.low], [bar.close], [bar.volume],
             [tick], self._params, self._bar_spreads([bar]),
         )  # fmt: skip
-        self._quotes[bar.symbol] = self._quote_after(bar)
-        self._advance(bar.symbol, bar.close_ms + 1)
+        self._saw_bar(bar)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
 
     def on_bars(self, bars: Iterable[Bar]) -> list[OrderEvent]:
@@ -341,9 +342,24 @@ class PaperBroker:
                 close_ms = rows[index].close_ms
                 events.extend(self._apply(cid, result, row, close_ms, close_ms))
         for bar in rows:
-            self._quotes[bar.symbol] = self._quote_after(bar)
-            self._advance(bar.symbol, bar.close_ms + 1)
+            self._saw_bar(bar)
         return events
+
+    def _saw_bar(self, bar: Bar) -> None:
+        """`bar` closed: its book replaces the symbol's quote (computed when asked), and no
+        later event of the symbol starts before its close."""
+        self._last_bars[bar.symbol] = bar
+        self._quotes.pop(bar.symbol, None)
+        self._advance(bar.symbol, bar.close_ms + 1)
+
+    def _quote(self, symbol: str) -> _Quote | None:
+        """The book `symbol`'s last bar left (None before any bar), computed on the first
+        ask after that bar: only an order reads it, and building it (Decimals, tick grid,
+        spread ticks) for every bar was a few % of a backtest's time."""
+        quote = self._quotes.get(symbol)
+        if quote is None and (bar := self._last_bars.get(symbol)) is not None:
+            quote = self._quotes[symbol] = self._quote_after(bar)
+        return quote
 
     def _bar_spreads(self, bars: Sequence[Bar]) -> list[float] | None:
         """The relative spread of each bar's symbol, or None when none is set (one rule,
