@@ -97,8 +97,9 @@ def _standardized(up: np.ndarray | float, down: np.ndarray | float,
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(ok, a, b, m): which elements have a probability, and the barriers and drift in
     units of sigma (harmless placeholders where not ok)."""
-    up, down, drift, sigma = np.broadcast_arrays(
-        *(np.asarray(v, dtype=np.float64) for v in (up, down, drift, sigma)))
+    # No np.broadcast_arrays: `ok` combines all four, so every output below already has
+    # the broadcast shape (the same values; broadcast_arrays' Python cost was not small).
+    up, down, drift, sigma = (np.asarray(v, dtype=np.float64) for v in (up, down, drift, sigma))
     ok = (sigma > 0) & np.isfinite(sigma) & np.isfinite(drift) & (up > 0) & (down > 0)
     safe_sigma = np.where(ok, sigma, 1.0)
     a = np.where(ok, up, 1.0) / safe_sigma

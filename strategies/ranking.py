@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Protocol
 
 import numpy as np
@@ -120,12 +121,25 @@ class Scores:
     anomaly_shrink: np.ndarray | None = None  # [..., n]: drift removed x horizon (<= 0)
 
 
-def _columns(features: np.ndarray, names: Sequence[str], wanted: Sequence[str]) -> np.ndarray:
+def _columns(features: np.ndarray, names: Sequence[str], wanted: tuple[str, ...]) -> np.ndarray:
+    return features[..., list(_column_indices(tuple(names), wanted))]
+
+
+@lru_cache(maxsize=64)
+def _column_indices(names: tuple[str, ...], wanted: tuple[str, ...]) -> tuple[int, ...]:
+    """Where each `wanted` feature sits among `names` (cached: a decision step asks the same
+    three times, and indexing the names each time was a few % of a backtest's step)."""
     index = {name: i for i, name in enumerate(names)}
     missing = [w for w in wanted if w not in index]
     if missing:
         raise KeyError(f"feature matrix lacks {missing}")
-    return features[..., [index[w] for w in wanted]]
+    return tuple(index[w] for w in wanted)
+
+
+_RETURN_COLUMNS = tuple(f"ret_{label}" for label in RETURN_LABELS)
+_TREND_COLUMNS = tuple(f"trend_z_{label}" for label in RETURN_LABELS)
+_SCALAR_COLUMNS = ("sigma_1h", "sigma_1d", "warm_minutes", "spread_bps", "tick_turnover_24h",
+                   "turnover_1d")
 
 
 def score_features(features: np.ndarray, names: Sequence[str], config: RankingSettings, *,
@@ -140,11 +154,10 @@ def score_features(features: np.ndarray, names: Sequence[str], config: RankingSe
     NaN = none): see the module docstring. `with_probability=False` leaves the probability
     NaN, for a caller that computes it later by row (`barrier_probability(by_row=True)`)
     from the drift, sigma and eligibility of blocks of symbols."""
-    returns = _columns(features, names, [f"ret_{label}" for label in RETURN_LABELS])
-    z = _columns(features, names, [f"trend_z_{label}" for label in RETURN_LABELS])
-    (sigma_1h, sigma_1d, warm, spread, tick_turnover, turnover_1d) = np.moveaxis(_columns(
-        features, names, ["sigma_1h", "sigma_1d", "warm_minutes", "spread_bps",
-                          "tick_turnover_24h", "turnover_1d"]), -1, 0)
+    returns = _columns(features, names, _RETURN_COLUMNS)
+    z = _columns(features, names, _TREND_COLUMNS)
+    (sigma_1h, sigma_1d, warm, spread, tick_turnover, turnover_1d) = np.moveaxis(
+        _columns(features, names, _SCALAR_COLUMNS), -1, 0)
 
     blend = hourly_volatility_known(bar_ms)
     sigma = np.sqrt((sigma_1h**2 + sigma_1d**2) / 2) if blend else sigma_1d

@@ -409,9 +409,11 @@ class Trader(OperatorControls):
     def _view(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
               equity: Decimal, features: np.ndarray) -> DecisionView:
         prim = book.primitives()
+        # Python floats in one call per column (the same values as float(array[i])).
+        lasts, bids, asks = prim.last.tolist(), prim.bid.tolist(), prim.ask.tolist()
         quotes = {
-            s: Quote(float(prim.last[i]), float(prim.bid[i]), float(prim.ask[i]))
-            for i, s in enumerate(book.symbols) if s in self.instruments and math.isfinite(prim.last[i])
+            s: Quote(lasts[i], bids[i], asks[i])
+            for i, s in enumerate(book.symbols) if s in self.instruments and math.isfinite(lasts[i])
         }
         holdings = {
             s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
