@@ -33,8 +33,9 @@ VERDICT_STYLE = {"within": "green", "outside": "red", "n/a": "dim"}
 
 @sim_app.command("report")
 def report_command(
-    data: list[Path] = typer.Option([], "--data", help="Folder of real <BASE>_<QUOTE>-1m.csv"
-                                    "[.gz] files; give a second --data as the yardstick."),
+    data: list[str] = typer.Option([], "--data", help="Folder of real <BASE>_<QUOTE>-1m.csv"
+                                   "[.gz] files; give a second --data as the yardstick. "
+                                   "DIR@START..END uses that UTC window of the folder only."),
     sim_dir: Path | None = typer.Option(None, "--sim", help="Folder of simulated 1m bars in "
                                         "the same format (default: the embedded generator)."),
     seed: int | None = typer.Option(None, "--seed", help="The generator's seed (default 7)."),
@@ -90,6 +91,8 @@ def report_command(
     out.print(table)
     out.print(f"{report.within} of {len(report.rows)} statistics within max(1.5 x yardstick, "
               "floor); floors KS 0.05, ACF 0.05, Hill 10 %, volume-|r| 0.10")
+    for note in report.notes:
+        err.print(f"[yellow]{note}[/yellow]")
     if png is not None:
         err.print(f"chart: {png}")
 

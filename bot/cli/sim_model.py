@@ -1,7 +1,8 @@
 """`entasis sim calibrate` and `entasis sim generate`: the calibrated market model's file.
 
-- `entasis sim calibrate --data DIR --out PARAMS.json`: fit `MarketParams` to a folder of 1m
-  bar files (exchange/sim/calibrate.py) and write them (atomically).
+- `entasis sim calibrate --data DIR[@START..END] --out PARAMS.json`: fit `MarketParams` to a
+  folder of 1m bar files, or a time window of it (exchange/sim/calibrate.py), and write them
+  (atomically).
 - `entasis sim generate --params PARAMS.json --coins N --minutes M --seed S --out DIR`: write
   the market those parameters generate as 1m bar files in the shared format, readable by
   `entasis backtest --data DIR` and `entasis sim report`.
@@ -27,8 +28,9 @@ DEFAULT_START_MS = 1_700_006_400_000
 
 @sim_app.command("calibrate")
 def calibrate(
-    data: Path = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files "
-                              "(or, without any, -1h files: a fit on 1h bars)."),
+    data: str = typer.Option(..., "--data", help="Folder of <BASE>_<QUOTE>-1m.csv[.gz] files "
+                             "(or, without any, -1h files: a fit on 1h bars); DIR@START..END "
+                             "fits on that UTC window only (e.g. DIR@2018-01-01..2020-01-01)."),
     out_path: Path = typer.Option(..., "--out", help="The MarketParams JSON file to write."),
     seed: int = typer.Option(0, help="Seed of the simulations the fit corrects with."),
     as_json: bool = JsonOption,
@@ -36,21 +38,23 @@ def calibrate(
     """Fit the market model to real 1m bars (else 1h bars) and write its parameters."""
     from exchange.sim.bar_files import BarFileError
     from exchange.sim.calibrate import CalibrationError, fit
-    from exchange.sim.fact_panels import panel_from_folder
+    from exchange.sim.fact_panels import panel_from_spec
     from model.timeframes import TimeframeError
 
     try:
-        panel = panel_from_folder(data)
+        panel, note = panel_from_spec(data)
         params = fit(panel, seed=seed, source=f"entasis sim calibrate --data {data} "
                                               f"--seed {seed}")
     except (BarFileError, CalibrationError, TimeframeError) as exc:
         raise fail(str(exc), 2) from None
     params.save(out_path)
     summary = {"ok": True, "out": str(out_path), "coins": params.coins,
-               "minutes": panel.minutes, "symbols": list(params.symbols)}
+               "minutes": panel.minutes, "symbols": list(params.symbols), "note": note}
     if as_json:
         print(json.dumps(summary))
         return
+    if note:
+        out.print(f"[yellow]{note}[/yellow]")
     table = Table(title=f"market model fitted on {data} ({panel.minutes} minutes) -> {out_path}")
     for column in ("symbol", "vol bps/min", "half-spread bps", "quote refresh", "no-trade",
                    "beta"):

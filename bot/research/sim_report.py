@@ -9,7 +9,8 @@ like the real panel (coins, minutes, first minute) with a seed.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from exchange.sim.fact_gap import WITHIN, GapRow, gap
-from exchange.sim.fact_panels import generated_panel, panel_from_folder
+from exchange.sim.fact_panels import generated_panel, panel_from_folder, panel_from_spec
 from exchange.sim.market_params import MarketParams
 from exchange.sim.stylized_facts import MAX_ABS_LAG, StylizedFacts, stylized_facts
 from model import errors
@@ -49,6 +50,7 @@ class SimGapReport:
     real: StylizedFacts
     yardstick_a: StylizedFacts
     yardstick_b: StylizedFacts
+    notes: list[str] = field(default_factory=list)  # what a time window left out
 
     @property
     def within(self) -> int:
@@ -62,27 +64,31 @@ class SimGapReport:
         return {"ok": True, "real": self.real_label, "sim": self.sim_label,
                 "yardstick": self.yardstick_label, "coins": self.coins,
                 "minutes": self.minutes, "within": self.within, "rows_total": len(self.rows),
+                "notes": self.notes,
                 "rows": [row.as_json() for row in self.rows], "series": series}
 
 
-def build_report(data: list[Path], sim_dir: Path | None = None,
+def build_report(data: Sequence[str | Path], sim_dir: Path | None = None,
                  seed: int = DEFAULT_SEED, params: Path | None = None) -> SimGapReport:
     """Measure the gap; `SimReportError` or `BarFileError` (both name the folder) for input
-    that cannot be measured. `params`: the generator draws from that calibrated model
-    (`MarketParamsError` naming the file and field if it cannot)."""
+    that cannot be measured. Each of `data` is a folder or `DIR@START..END`, a time window of
+    it (exchange/sim/fact_panels.py). `params`: the generator draws from that calibrated
+    model (`MarketParamsError` naming the file and field if it cannot)."""
     if not 1 <= len(data) <= 2:
         raise SimReportError(f"give one or two --data folders (got {len(data)}): the real "
                              "data, and optionally a second real set as the yardstick")
-    real = panel_from_folder(data[0])
+    real, real_note = panel_from_spec(data[0])
     if real.minutes < MIN_REAL_MINUTES:
         raise SimReportError(f"{data[0]} holds {real.minutes} minutes of 1m bars; the report "
                              f"needs at least {MIN_REAL_MINUTES} (a day)")
     real_facts = stylized_facts(real)
     if len(data) == 2:
-        yardstick_a, yardstick_b = real_facts, stylized_facts(panel_from_folder(data[1]))
+        other, other_note = panel_from_spec(data[1])
+        yardstick_a, yardstick_b = real_facts, stylized_facts(other)
         yardstick_label, other_label = f"{data[0]} vs {data[1]}", str(data[1])
     else:
         first, second = real.halves()
+        other_note = ""
         yardstick_a, yardstick_b = stylized_facts(first), stylized_facts(second)
         yardstick_label = f"{data[0]}: first half vs second half"
         other_label = f"{data[0]}, second half"
@@ -107,7 +113,8 @@ def build_report(data: list[Path], sim_dir: Path | None = None,
                         minutes=real.minutes,
                         rows=gap(sim_facts, real_facts, yardstick_a, yardstick_b),
                         sim=sim_facts, real=real_facts, yardstick_a=yardstick_a,
-                        yardstick_b=yardstick_b)
+                        yardstick_b=yardstick_b,
+                        notes=[note for note in (real_note, other_note) if note])
 
 
 def gap_chart(report: SimGapReport) -> Figure:

@@ -4,16 +4,25 @@ The real side of `entasis sim report` is a folder in the shared CSV format, read
 project's checked loader (`load_bar_grid`: its 1m files, else its 1h files); the simulated side is another
 such folder or the embedded generator run with the real panel's shape: as many coins and
 minutes, starting at the same UTC minute (so hour-of-day profiles line up).
+
+A folder may be cut to a time window, `DIR@START..END` (UTC dates or ISO times, either end
+optional, END exclusive): years of hourly bars hold regimes one wants to fit on and judge on
+apart (binance_1h: 2018-19 vs 2020-22). A window keeps only the coins with at least
+`MIN_BARS_PER_COIN` bars inside it (the calibration's own minimum; a coin listed late has too
+few), and `window_note` says which were left out.
 """
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from exchange.sim.bar_files import BarFileError, bar_files, load_bar_grid
-from exchange.sim.calibrate import simulate_panel
+from exchange.sim.calibrate import MIN_BARS_PER_COIN, simulate_panel
 from exchange.sim.generator import GeneratorSource
 from exchange.sim.market_params import MarketParams
 from exchange.sim.stylized_facts import Panel
@@ -21,6 +30,71 @@ from model.market import MINUTE_MS
 from model.timeframes import Timeframe
 
 _PANEL_FIELDS = ("open", "high", "low", "close", "quote_volume")
+_WINDOW = re.compile(r"^(?P<folder>.+)@(?P<start>[^.]*)\.\.(?P<end>[^.]*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class FolderWindow:
+    """A bar folder and, optionally, the time window of it to use ([start_ms, end_ms))."""
+
+    folder: Path
+    start_ms: int | None = None
+    end_ms: int | None = None
+
+    @classmethod
+    def parse(cls, spec: str | Path) -> FolderWindow:
+        """`DIR` or `DIR@START..END`; `BarFileError` saying the format for a bad window."""
+        text = str(spec)
+        match = _WINDOW.match(text)
+        if match is None:
+            return cls(Path(text))
+        start, end = (_utc_ms(match[name], text) for name in ("start", "end"))
+        if start is not None and end is not None and end <= start:
+            raise BarFileError(f"{text}: the window ends before it starts; write DIR@START..END "
+                               "with START before END (END exclusive)")
+        return cls(Path(match["folder"]), start, end)
+
+
+def _utc_ms(value: str, spec: str) -> int | None:
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BarFileError(f"{spec}: {value!r} is not a date; write DIR@START..END with UTC "
+                           "dates like 2018-01-01 (or ISO times), either end optional") from None
+    return int(moment.replace(tzinfo=moment.tzinfo or UTC).timestamp() * 1000)
+
+
+def panel_from_spec(spec: str | Path) -> tuple[Panel, str]:
+    """The panel of `DIR` or `DIR@START..END` (see the module docstring), and a note saying
+    what a window left out ("" for a whole folder)."""
+    window = FolderWindow.parse(spec)
+    panel = panel_from_folder(window.folder)
+    if window.start_ms is None and window.end_ms is None:
+        return panel, ""
+    return windowed(panel, window, str(spec))
+
+
+def windowed(panel: Panel, window: FolderWindow, label: str) -> tuple[Panel, str]:
+    """`panel` cut to `window`'s bars, with the coins that have fewer than
+    `MIN_BARS_PER_COIN` bars in it left out; `BarFileError` when none remains."""
+    first = 0 if window.start_ms is None else -(-(window.start_ms - panel.start_ms) // panel.bar_ms)
+    stop = panel.minutes if window.end_ms is None else \
+        -(-(window.end_ms - panel.start_ms) // panel.bar_ms)
+    cut = panel.rows(max(first, 0), min(max(stop, 0), panel.minutes))
+    bars = np.isfinite(cut.close).sum(axis=0) if cut.minutes else np.zeros(cut.coins, int)
+    keep = np.flatnonzero(bars >= MIN_BARS_PER_COIN)
+    if keep.size == 0:
+        raise BarFileError(f"{label}: no coin has {MIN_BARS_PER_COIN} bars in this window "
+                           f"({cut.minutes} bars long); widen it")
+    dropped = [cut.symbols[i] for i in range(cut.coins) if i not in set(keep.tolist())]
+    kept = Panel(cut.start_ms, cut.open[:, keep], cut.high[:, keep], cut.low[:, keep],
+                 cut.close[:, keep], cut.volume[:, keep], tuple(cut.symbols[i] for i in keep),
+                 cut.bar_ms)
+    note = (f"{label}: {len(dropped)} coins with fewer than {MIN_BARS_PER_COIN} bars in the "
+            f"window left out ({', '.join(dropped)})") if dropped else ""
+    return kept, note
 
 
 def panel_from_folder(folder: Path) -> Panel:

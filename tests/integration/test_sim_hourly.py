@@ -88,3 +88,34 @@ def test_generate_refuses_a_fit_on_1h_bars_with_one_line(hourly, tmp_path: Path)
                                       str(tmp_path / "out")])
     assert result.exit_code == 2
     assert "60-minute bars" in result.output and not (tmp_path / "out").exists()
+
+
+def test_a_time_window_of_the_folder_is_fitted_and_judged_apart(hourly, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Given 120 days of 1h bars, when the fit reads the first 60 days and the report judges
+    it on the last 60 with the first as the yardstick (binance_1h's 2018-19 vs 2020-22 done
+    small), then each side holds its own window's hours and the fit names its window."""
+    real = str(hourly["real"])
+    first, last = f"{real}@..2024-01-14", f"{real}@2024-01-14.."  # 2023-11-15 + 60 days
+    fit = tmp_path / "first.json"
+    done = CliRunner().invoke(app, ["sim", "calibrate", "--data", first, "--out", str(fit),
+                                    "--json"])
+    assert done.exit_code == 0, done.output
+    assert json.loads(done.stdout)["minutes"] == 60 * 24
+    assert MarketParams.load(fit).source.startswith(f"entasis sim calibrate --data {first}")
+    result = CliRunner().invoke(app, ["sim", "report", "--params", str(fit), "--data", last,
+                                      "--data", first, "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["minutes"] == 60 * 24 and report["real"] == last and report["coins"] >= 1
+    # a coin with quiet hours may have < 1000 bars in 60 days: left out, by name, per window
+    assert all(note.startswith((last, first)) and "left out" in note
+               for note in report["notes"])
+
+
+def test_a_window_too_short_for_any_coin_is_refused_naming_it(hourly) -> None:  # type: ignore[no-untyped-def]
+    spec = f"{hourly['real']}@2023-11-15..2023-11-20"
+    result = CliRunner().invoke(app, ["sim", "report", "--params", str(hourly["params"]),
+                                      "--data", spec, "--json"])
+    assert result.exit_code == 2
+    error = json.loads(result.stdout)["error"]
+    assert spec in error and "widen it" in error
