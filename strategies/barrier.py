@@ -112,7 +112,9 @@ def _image_counts(a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon: float) -
     """Images each element needs, 1..MAX_IMAGES (as float): 2 K L >= |m| T + 8 sqrt(T)."""
     horizon = float(horizon)
     needed = (np.abs(m) * horizon + 8.0 * np.sqrt(horizon)) / (2.0 * (a + b))
-    return np.clip(np.ceil(needed) + 1, 1, MAX_IMAGES)
+    # np.minimum/np.maximum rather than np.clip: the same values (NaN stays NaN), without
+    # np.clip's Python wrapper on a per-step call.
+    return np.minimum(np.maximum(np.ceil(needed) + 1, 1), MAX_IMAGES)
 
 
 def probability_up_first_each(up: float, down: float, drift: np.ndarray, sigma: np.ndarray,
@@ -131,7 +133,7 @@ def probability_up_first_each(up: float, down: float, drift: np.ndarray, sigma: 
     widest = int(counts.max(initial=1.0))
     terms = _terms(a, b, m, float(horizon), widest)
     total = np.empty(len(a))
-    for images in np.unique(counts).tolist():
+    for images in set(counts.tolist()):  # a handful of coins: no np.unique
         rows = counts == images
         first = widest - int(images)
         total[rows] = terms[rows, first:first + 2 * int(images) + 1].sum(axis=-1)
