@@ -237,6 +237,8 @@ class Trader(OperatorControls):
             self.execution.see_market(book, features)
         forced = self.run_force_exits(ts_ms)
         view = self._view(ts_ms, book, ranking, equity, features)
+        anomalous = reading.denials() if reading is not None else {}
+        cooling_down = self.cooling_down(ts_ms)  # every step: it also forgets ended cool-downs
         scores = {coin.symbol: coin for coin in ranking}
         denials = 0
         actions = [a for a in self.policy.decide(view)
@@ -244,7 +246,7 @@ class Trader(OperatorControls):
         decisions: list[tuple[Any, ...]] = []  # one write after the last action
         # What the gate weighs, built at the first action it checks: most steps only hold,
         # and the return history ([1440, n] returns, its gap scan) is most of a quiet step's
-        # risk work. Nothing before that action changes what it reads.
+        # risk work. Nothing before that action changes the book it reads.
         market: MarketView | None = None
         for action in actions:
             if market is None and action.action is not Action.HOLD:
@@ -252,9 +254,7 @@ class Trader(OperatorControls):
                     instruments=self.instruments,
                     history=ReturnHistory.of_bars(
                         book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), book.bar_ms),
-                    anomalous=reading.denials() if reading is not None else {},
-                    cooling_down=self.cooling_down(ts_ms),
-                )
+                    anomalous=anomalous, cooling_down=cooling_down)
             verdict, detail, sizing = self._act(action, ts_ms, market, equity)
             denials += verdict.startswith("DENIED")
             coin = scores.get(action.symbol)
