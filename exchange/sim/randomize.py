@@ -45,17 +45,17 @@ def randomized(params: MarketParams, rng: np.random.Generator, scale: float) -> 
     if scale == 0:
         return params
     changes: dict[str, object] = {}
-    for name in (*COIN_SIZES, *COIN_PROBABILITIES, *COIN_PERSISTENCES):
-        move = _MOVES[_kind(name)]
-        factor = math.exp(scale * float(rng.standard_normal()))
-        low, high = COIN_FIELDS[name]
-        changes[name] = tuple(_clip(move(value, factor), low, high)
-                              for value in getattr(params, name))
-    for name in (*SCALAR_SIZES, *SCALAR_PERSISTENCES):
-        move = _MOVES[_kind(name)]
-        factor = math.exp(scale * float(rng.standard_normal()))
-        low, high = SCALAR_FIELDS[name]
-        changes[name] = _clip(move(getattr(params, name), factor), low, high)
+    for names, move in _COIN_MOVES:
+        for name in names:
+            factor = math.exp(scale * float(rng.standard_normal()))
+            low, high = COIN_FIELDS[name]
+            changes[name] = tuple(_clip(move(value, factor), low, high)
+                                  for value in getattr(params, name))
+    for names, move in _SCALAR_MOVES:
+        for name in names:
+            factor = math.exp(scale * float(rng.standard_normal()))
+            low, high = SCALAR_FIELDS[name]
+            changes[name] = _clip(move(getattr(params, name), factor), low, high)
     calm, turbulent = params.regime_vol_multiplier
     ratio = max(turbulent / calm, 1.0) ** math.exp(scale * float(rng.standard_normal()))
     ratio = min(ratio, MAX_REGIME_RATIO)
@@ -71,14 +71,6 @@ def randomized_markets(params: MarketParams, markets: int, seed: int,
         raise ValueError(f"markets must be >= 1, got {markets}")
     rng = np.random.default_rng(seed)
     return [randomized(params, rng, scale) for _ in range(markets)]
-
-
-def _kind(name: str) -> str:
-    if name in COIN_PROBABILITIES:
-        return "probability"
-    if name in COIN_PERSISTENCES or name in SCALAR_PERSISTENCES:
-        return "persistence"
-    return "size"
 
 
 def _scaled_size(value: float, factor: float) -> float:
@@ -101,8 +93,13 @@ def _scaled_half_life(value: float, factor: float) -> float:
     return 0.5 ** (1 / half_life)
 
 
-_MOVES: dict[str, Callable[[float, float], float]] = {
-    "size": _scaled_size, "probability": _scaled_odds, "persistence": _scaled_half_life}
+Move = Callable[[float, float], float]
+#: Each group of fields with how a factor moves it, in the order the draws are taken.
+_COIN_MOVES: tuple[tuple[tuple[str, ...], Move], ...] = (
+    (COIN_SIZES, _scaled_size), (COIN_PROBABILITIES, _scaled_odds),
+    (COIN_PERSISTENCES, _scaled_half_life))
+_SCALAR_MOVES: tuple[tuple[tuple[str, ...], Move], ...] = (
+    (SCALAR_SIZES, _scaled_size), (SCALAR_PERSISTENCES, _scaled_half_life))
 
 
 def _regime_multipliers(params: MarketParams, ratio: float) -> tuple[float, float]:
