@@ -71,6 +71,21 @@ class SimPretraining:
                 "params_source": self.params.source}
 
 
+def pretraining_from(params_name: str, *, markets: int, coins: int, days: float, scale: float,
+                     generations: int, option: str = "--pretrain-sim") -> SimPretraining:
+    """The command-line options as `SimPretraining`: `params_name` is a shipped parameter
+    set's name or a file; `ValueError` (a `MarketParamsError` for the parameters) naming
+    `option` when they cannot be used."""
+    from exchange.sim.shipped_params import load_params
+
+    params = load_params(params_name, option)
+    if params is None:
+        raise ValueError(f"{option} needs calibrated parameters: a shipped name or a file from "
+                         "`entasis sim calibrate`")
+    return SimPretraining(params, markets=markets, coins=coins, minutes=round(days * 1440),
+                          scale=scale, generations=generations)
+
+
 def pretraining_market(settings: SimPretraining, seed: int) -> MarketData:
     """The `markets` randomized markets side by side as one universe, each symbol's book at
     the spread its own warm-up bars imply (as on recorded data)."""
@@ -111,4 +126,4 @@ def install_pretrained(registry: ModelRegistry, workdir: Path, train: MarketData
     return done
 
 
-__all__ = ["SimPretraining", "install_pretrained", "pretraining_market"]
+__all__ = ["SimPretraining", "install_pretrained", "pretraining_from", "pretraining_market"]

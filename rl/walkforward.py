@@ -52,7 +52,7 @@ from rl.networks import Player
 from rl.ppo import PPOConfig
 from rl.registry import ModelRegistry
 from rl.selfplay import SelfPlayConfig
-from rl.sim_pretrain import SimPretraining, install_pretrained
+from rl.sim_pretrain import SimPretraining, install_pretrained, pretraining_from
 
 Progress = Callable[[str, int, int], None]
 RL_NAME = "rl"
@@ -278,18 +278,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                             ppo=PPOConfig(minibatch_size=1024, learning_rate=1e-3))
     pretrain = None
     if args.pretrain_sim is not None:
-        from exchange.sim.shipped_params import load_params
-
         try:
-            params = load_params(args.pretrain_sim, "--pretrain-sim")
-            if params is None:
-                raise ValueError("--pretrain-sim needs calibrated parameters (a shipped name or "
-                                 "a file from `entasis sim calibrate`)")
-            pretrain = SimPretraining(params, markets=args.pretrain_markets,
-                                      coins=args.pretrain_coins,
-                                      minutes=round(args.pretrain_days * 1440),
-                                      scale=args.pretrain_scale,
-                                      generations=args.pretrain_generations)
+            pretrain = pretraining_from(args.pretrain_sim, markets=args.pretrain_markets,
+                                        coins=args.pretrain_coins, days=args.pretrain_days,
+                                        scale=args.pretrain_scale,
+                                        generations=args.pretrain_generations)
         except ValueError as exc:  # MarketParamsError is one too
             parser.error(str(exc))
     began = time.perf_counter()

@@ -173,16 +173,11 @@ def _extra_settings(config: Any, tiny: bool, seed: int) -> Any:
 def _pretraining(value: str, markets: int, coins: int, days: float, scale: float,
                  generations: int, as_json: bool) -> Any:
     """The `--pretrain-*` options as `SimPretraining`, or exit 2 saying what is wrong."""
-    from exchange.sim.shipped_params import load_params
-    from rl.sim_pretrain import SimPretraining
+    from rl.sim_pretrain import pretraining_from
 
     try:
-        params = load_params(value, "--pretrain-sim")
-        if params is None:
-            raise ValueError("--pretrain-sim needs calibrated parameters: a shipped name or a "
-                             "file from `entasis sim calibrate`")
-        return SimPretraining(params, markets=markets, coins=coins, minutes=round(days * 1440),
-                              scale=scale, generations=generations)
+        return pretraining_from(value, markets=markets, coins=coins, days=days, scale=scale,
+                                generations=generations)
     except ValueError as exc:  # MarketParamsError is one too
         _fail(str(exc), as_json, code=2)
 
