@@ -79,22 +79,26 @@ def panel_from_spec(spec: str | Path) -> tuple[Panel, str]:
 def windowed(panel: Panel, window: FolderWindow, label: str) -> tuple[Panel, str]:
     """`panel` cut to `window`'s bars, with the coins that have fewer than
     `MIN_BARS_PER_COIN` bars in it left out; `BarFileError` when none remains."""
-    first = 0 if window.start_ms is None else -(-(window.start_ms - panel.start_ms) // panel.bar_ms)
-    stop = panel.minutes if window.end_ms is None else \
-        -(-(window.end_ms - panel.start_ms) // panel.bar_ms)
+    first = 0 if window.start_ms is None else _first_bar_at(panel, window.start_ms)
+    stop = panel.minutes if window.end_ms is None else _first_bar_at(panel, window.end_ms)
     cut = panel.rows(max(first, 0), min(max(stop, 0), panel.minutes))
-    bars = np.isfinite(cut.close).sum(axis=0) if cut.minutes else np.zeros(cut.coins, int)
-    keep = np.flatnonzero(bars >= MIN_BARS_PER_COIN)
-    if keep.size == 0:
+    enough = np.isfinite(cut.close).sum(axis=0) >= MIN_BARS_PER_COIN
+    if not enough.any():
         raise BarFileError(f"{label}: no coin has {MIN_BARS_PER_COIN} bars in this window "
                            f"({cut.minutes} bars long); widen it")
-    dropped = [cut.symbols[i] for i in range(cut.coins) if i not in set(keep.tolist())]
-    kept = Panel(cut.start_ms, cut.open[:, keep], cut.high[:, keep], cut.low[:, keep],
-                 cut.close[:, keep], cut.volume[:, keep], tuple(cut.symbols[i] for i in keep),
+    dropped = [symbol for symbol, kept in zip(cut.symbols, enough, strict=True) if not kept]
+    kept = Panel(cut.start_ms, cut.open[:, enough], cut.high[:, enough], cut.low[:, enough],
+                 cut.close[:, enough], cut.volume[:, enough],
+                 tuple(symbol for symbol, kept in zip(cut.symbols, enough, strict=True) if kept),
                  cut.bar_ms)
     note = (f"{label}: {len(dropped)} coins with fewer than {MIN_BARS_PER_COIN} bars in the "
             f"window left out ({', '.join(dropped)})") if dropped else ""
     return kept, note
+
+
+def _first_bar_at(panel: Panel, ms: int) -> int:
+    """The row of the first bar that opens at or after `ms` (may be < 0 or past the end)."""
+    return -(-(ms - panel.start_ms) // panel.bar_ms)
 
 
 def panel_from_folder(folder: Path) -> Panel:
