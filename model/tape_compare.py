@@ -5,9 +5,11 @@ The same orders twice: at each bar's open a buy and a sell of the same amount re
 touch for a horizon. The tape replay places them at the real (quoted or tape-inferred)
 touch with the real (or assumed) queue ahead; the fill model meets them through its own
 entry points (`fills.market_from_bars`, `fills.match`, `fills.advance`) on the bars of that
-window, at the touch it synthesizes (bid = open, ask = open + `bar_spread_ticks`) with the
+window, at the touch it synthesizes (bid = open, ask = open + the spread) with the
 queue it synthesizes (`bar_book_share` of the bar's volume). Each side sees its own touch:
-that is what a strategy joining "the bid" meets in a backtest and in the market.
+that is what a strategy joining "the bid" meets in a backtest and in the market. The spread
+is the one a backtest prices the symbol with (`judged_spread`: estimated from the bars
+before the judged half, model/costs.py), or None for the one-tick book (`bar_spread_ticks`).
 
 `fit_param` finds the `bar_book_share` (the queue) or the `max_volume_share` (the cap on
 passive fills) under which the model's filled-amount share equals the tape's on the orders
@@ -21,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from model import fills, libm
+from model import costs, fills, libm
 from model.fill_kernel import BUY, SELL
 from model.tape_fills import Tape, TouchOrders, replay
 
@@ -79,12 +81,30 @@ def fill_rate(amount: np.ndarray, filled: np.ndarray, lot: float) -> FillRate:
                     float(np.mean(filled > 0)), float(filled.sum() / amount.sum()))
 
 
+def model_market(bars: Bars, params: fills.FillParams, tick: float,
+                 spread: float | None = None) -> fills.MarketArrays:
+    """The fill model's market on `bars`: its touch at each open priced with the relative
+    `spread` (None: `bar_spread_ticks` ticks), as a backtest would synthesize it."""
+    return fills.market_from_bars(
+        bars.open_ms, bars.open, bars.high, bars.low, bars.close, bars.volume, tick, params,
+        spread=None if spread is None else np.full(len(bars), spread))
+
+
+def judged_spread(bars: Bars, placed_ms: np.ndarray) -> float:
+    """The relative spread a backtest would price this symbol with (model/costs.py, from
+    the bars before the traded window): estimated from the bars before the first placement
+    of the judged (second) half, so the out-of-sample half reads no cost from its own bars.
+    0.0 where too few bars give no estimate (the one-tick floor then applies)."""
+    before = bars.open_ms < _judged_from_ms(placed_ms)
+    return costs.estimate_spread(bars.high[before], bars.low[before], bars.close[before])
+
+
 def model_fills(bars: Bars, start_bar: np.ndarray, side: np.ndarray, amount: np.ndarray,
-                horizon_ms: int, params: fills.FillParams, tick: float, lot: float) -> np.ndarray:
+                horizon_ms: int, params: fills.FillParams, tick: float, lot: float,
+                spread: float | None = None) -> np.ndarray:
     """The amount the fill model fills of orders resting from the open of `start_bar` at
-    its synthesized touch, over the bars that open within `horizon_ms`."""
-    market = fills.market_from_bars(bars.open_ms, bars.open, bars.high, bars.low, bars.close,
-                                    bars.volume, tick, params)
+    its synthesized touch (`model_market`), over the bars that open within `horizon_ms`."""
+    market = model_market(bars, params, tick, spread)
     start = np.asarray(start_bar, np.int64)
     price = np.where(side == BUY, market.bid[start], market.ask[start])
     batch = fills.orders(start, side, price, amount, tick, lot, placed_ms=bars.open_ms[start])
@@ -111,13 +131,14 @@ def _keep(batch: fills.OrderArrays, rows: np.ndarray) -> fills.OrderArrays:
 
 
 def predicted(bars: Bars, orders: TouchOrders, horizon_ms: int, params: fills.FillParams,
-              tick: float, lot: float) -> np.ndarray:
+              tick: float, lot: float, spread: float | None = None) -> np.ndarray:
     """`model_fills` for tape orders placed at bar opens (same times, sides and amounts)."""
     start = np.searchsorted(bars.open_ms, orders.placed_ms)
     if np.any(start >= len(bars)) or np.any(bars.open_ms[np.minimum(start, len(bars) - 1)]
                                             != orders.placed_ms):
         raise ValueError("orders must be placed at bar opens for the model to meet them")
-    return model_fills(bars, start, orders.side, orders.amount, horizon_ms, params, tick, lot)
+    return model_fills(bars, start, orders.side, orders.amount, horizon_ms, params, tick, lot,
+                       spread)
 
 
 def with_param(params: fills.FillParams, name: str, value: float) -> fills.FillParams:
@@ -127,8 +148,8 @@ def with_param(params: fills.FillParams, name: str, value: float) -> fills.FillP
 
 
 def fit_param(name: str, bars: Bars, orders: TouchOrders, tape_amount_share: float,
-              horizon_ms: int, params: fills.FillParams, tick: float, lot: float
-              ) -> tuple[float, float]:
+              horizon_ms: int, params: fills.FillParams, tick: float, lot: float,
+              spread: float | None = None) -> tuple[float, float]:
     """(value of FillParams.`name`, the model's amount share under it) that brings the
     model's filled-amount share on `orders` to the tape's. The value given in `params`
     stays when it already agrees within FIT_TOLERANCE. Else, the share being monotone in
@@ -137,7 +158,7 @@ def fit_param(name: str, bars: Bars, orders: TouchOrders, tape_amount_share: flo
     (for the queue: fills through the price ignore it)."""
     def share(log_value: float) -> float:
         trial = with_param(params, name, float(libm.exp(log_value)))
-        filled = predicted(bars, orders, horizon_ms, trial, tick, lot)
+        filled = predicted(bars, orders, horizon_ms, trial, tick, lot, spread)
         return fill_rate(orders.amount, filled, lot).amount_share - tape_amount_share
 
     given = float(getattr(params, name))
@@ -211,31 +232,40 @@ class Comparison:
 def first_half(placed_ms: np.ndarray) -> np.ndarray:
     """True for orders placed in the first half of the placement times (the training half:
     the test half lies wholly after it, as it would in use)."""
+    return placed_ms < _judged_from_ms(placed_ms)
+
+
+def _judged_from_ms(placed_ms: np.ndarray) -> int:
+    """The first placement time of the judged (second) half; past every time when there is
+    only one (all orders then train)."""
     times = np.unique(placed_ms)
-    return placed_ms < times[len(times) // 2] if len(times) > 1 else np.ones(placed_ms.shape, bool)
+    return int(times[len(times) // 2]) if len(times) > 1 else int(np.iinfo(np.int64).max)
 
 
 def compare(tape: Tape, bars: Bars, orders: TouchOrders, horizons_ms: tuple[int, ...],
             params: fills.FillParams, tick: float, lot: float,
-            fit_names: tuple[str, ...] = tuple(FIT_RANGES)) -> Comparison:
+            fit_names: tuple[str, ...] = tuple(FIT_RANGES), spread: float | None = None,
+            through: str = "volume") -> Comparison:
     """The tape's and the model's fill rates per horizon, half and side; each parameter of
     `fit_names` fitted alone on the training half (both sides pooled) and the model under
-    it shown on both halves: the test half is the out-of-sample check."""
+    it shown on both halves: the test half is the out-of-sample check. `spread` prices the
+    model's touch (`model_market`); `through` is the tape's rule for trades through an
+    order's price (model/tape_fills.py)."""
     train = first_half(orders.placed_ms)
     rows: list[ComparisonRow] = []
     fits: list[Fit] = []
     for horizon_ms in horizons_ms:
-        tape_filled = replay(tape, orders, horizon_ms, tick)
-        model_filled = predicted(bars, orders, horizon_ms, params, tick, lot)
+        tape_filled = replay(tape, orders, horizon_ms, tick, through)
+        model_filled = predicted(bars, orders, horizon_ms, params, tick, lot, spread)
         train_orders = orders.take(train)
         target = fill_rate(train_orders.amount, tape_filled[train], lot).amount_share
         fitted_filled: dict[str, np.ndarray] = {}
         for name in fit_names:
             value, share = fit_param(name, bars, train_orders, target, horizon_ms, params,
-                                     tick, lot)
+                                     tick, lot, spread)
             fits.append(Fit(horizon_ms, name, value, target, share))
             fitted_filled[name] = predicted(bars, orders, horizon_ms,
-                                            with_param(params, name, value), tick, lot)
+                                            with_param(params, name, value), tick, lot, spread)
         for subset, in_subset in (("train", train), ("test", ~train)):
             for side, rows_of_side in (*((label, orders.side == s) for label, s in sides()),
                                        ("both", np.ones(len(orders), bool))):

@@ -14,11 +14,19 @@ Rules of the replay (price-time priority, no market impact of our own order):
 * Its queue ahead is the quoted size at its price (quotes), else a stated assumption given
   by the caller (`revealed_touch_sizes` measures one from the tape's sweeps).
 * Trades at or after `placed_ms` and before `placed_ms + horizon_ms` are met in tape order.
-  A trade strictly through the order's price (below a buy's, above a sell's; either taker
-  side) fills all that is left: every order at the price was taken before it printed. A
-  trade AT the price by a taker of the other side (a seller for a buy) first eats the queue
+  A trade AT the price by a taker of the other side (a seller for a buy) first eats the queue
   ahead, then fills the order with what is left of it. Queue ahead shrinks by trades only
   (cancellations ahead of us are unseen: the conservative reading).
+* A trade strictly through the order's price (below a buy's, above a sell's; either taker
+  side) means the whole level was taken, the queue ahead included. How much of it would have
+  been ours is the rule `through` (`THROUGH_RULES`):
+  - "volume" (the default): the trade's own amount. Had our order rested there, the taker
+    would have met it before printing beyond it, so what printed through our price is what
+    would have reached us: a large order is not filled whole by one small trade through it.
+    The fill model's bar rule is the same principle (`FillParams.through_volume_share` of
+    the volume at or through the price), so the two are held to one reading.
+  - "whole": all that is left (the reading of ADR-087; right for orders small against the
+    trades, optimistic for large ones), kept to reproduce its figures.
 Pure functions over numpy arrays; no clock, no randomness.
 """
 
@@ -32,6 +40,8 @@ from model.errors import DataError
 from model.fill_kernel import BUY, SELL
 
 _GRID_TOLERANCE = 1e-9  # relative float noise allowed when testing a value is on a grid
+#: How a trade through a resting order's price fills it (see the module docstring).
+THROUGH_RULES = ("volume", "whole")
 
 
 class TapeError(DataError, ValueError):
@@ -193,30 +203,37 @@ def orders_at_touch(placed_ms: np.ndarray, touch: Touch, amount: float,
 
 
 def tape_fill(side: int, price: float, amount: float, queue_ahead: float, trades: Tape,
-              tick: float) -> float:
-    """How much of ONE resting order the `trades` (those it meets, in order) fill."""
+              tick: float, through: str = "volume") -> float:
+    """How much of ONE resting order the `trades` (those it meets, in order) fill; `through`
+    is the rule for trades through its price (`THROUGH_RULES`)."""
+    if through not in THROUGH_RULES:
+        raise ValueError(f"through must be one of {', '.join(THROUGH_RULES)}, got {through!r}")
     half_tick = 0.5 * tick
     left, queue = amount, queue_ahead
     for trade_price, trade_amount, taker in zip(trades.price.tolist(), trades.amount.tolist(),
                                                 trades.taker_side.tolist(), strict=True):
         beyond = (price - trade_price) if side == BUY else (trade_price - price)
-        if beyond > half_tick:  # through the price: the whole level, ours too, was taken
-            return amount
-        if beyond > -half_tick and taker == -side:  # at the price, hitting our side
+        if beyond > half_tick:  # through the price: the whole level was taken
+            if through == "whole":
+                return amount
+            queue = 0.0  # everyone ahead of us went first
+            left -= min(left, trade_amount)
+        elif beyond > -half_tick and taker == -side:  # at the price, hitting our side
             reaches_us = max(trade_amount - queue, 0.0)
             queue = max(queue - trade_amount, 0.0)
             left -= min(left, reaches_us)
-            if left <= 0:
-                return amount
+        if left <= 0:
+            return amount
     return amount - left
 
 
-def replay(tape: Tape, orders: TouchOrders, horizon_ms: int, tick: float) -> np.ndarray:
+def replay(tape: Tape, orders: TouchOrders, horizon_ms: int, tick: float,
+           through: str = "volume") -> np.ndarray:
     """The amount of each order the tape fills within `horizon_ms` of its placement."""
     filled = np.zeros(len(orders))
     for i in range(len(orders)):
         start = int(orders.placed_ms[i])
         filled[i] = tape_fill(int(orders.side[i]), float(orders.price[i]),
                               float(orders.amount[i]), float(orders.queue_ahead[i]),
-                              tape.between(start, start + horizon_ms), tick)
+                              tape.between(start, start + horizon_ms), tick, through)
     return filled

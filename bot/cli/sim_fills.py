@@ -1,14 +1,18 @@
 """`entasis sim fills`: the fill model's resting-order fill rate against a real trade tape.
 
 `entasis sim fills --trades FILE [--quotes FILE] [--bars DIR] [--horizon-min N ...]
-[--bar-s S] [--amount A] [--at-bar-open] [--json]`: at each bar's open a buy at the bid
-and a sell at the ask rest for each horizon; the tape says how much of them filled
-(model/tape_fills.py), the fill model predicts it from the bars (model/tape_compare.py).
+[--bar-s S] [--amount A] [--at-bar-open] [--spread estimated|fixed] [--through volume|whole]
+[--json]`: at each bar's open a buy at the bid and a sell at the ask rest for each horizon;
+the tape says how much of them filled (model/tape_fills.py), the fill model predicts it from
+the bars (model/tape_compare.py), its touch priced with the spread a backtest would use
+(estimated from the bars before the judged half; `fixed`: one tick).
 `--at-bar-open` rests the tape's orders at the model's own touch instead, to tell where
-orders stand apart from how they fill. The queue parameter `bar_book_share` and the
-passive cap `max_volume_share` are each fitted on the first half of the placement times and
-shown on the second half too (out of sample). Nothing changes the fill model's defaults:
-the fitted values are evidence for whoever decides them.
+orders stand apart from how they fill. `--through whole` replays the tape with the older
+rule that a trade through an order's price fills it whole (default: by that trade's amount).
+The queue parameter `bar_book_share` and the passive cap `max_volume_share` are each fitted
+on the first half of the placement times and shown on the second half too (out of sample).
+Nothing changes the fill model's defaults: the fitted values are evidence for whoever decides
+them.
 """
 
 from __future__ import annotations
@@ -24,8 +28,10 @@ from rich.table import Table
 from bot import formatting as fmt
 from bot.cli.common import JsonOption, fail, out
 from bot.cli.sim import sim_app
+from model.tape_fills import THROUGH_RULES
 
 MINUTE_MS = 60_000
+SPREAD_FROM = ("estimated", "fixed")
 
 
 @sim_app.command("fills")
@@ -45,7 +51,13 @@ def fills_command(
                                         "(default: the tape's median trade)."),
     at_bar_open: bool = typer.Option(False, "--at-bar-open", help="Rest the tape's orders "
                                      "where the model rests its own (bid = bar open, ask = "
-                                     "open + bar_spread_ticks): compares how they fill only."),
+                                     "open + the spread): compares how they fill only."),
+    spread: str = typer.Option("estimated", "--spread", help="The model's bar spread: "
+                               "'estimated' from the bars before the judged half (as a "
+                               "backtest prices it) or 'fixed' (one tick)."),
+    through: str = typer.Option("volume", "--through", help="The tape's rule for a trade "
+                                "through an order's price: 'volume' (it fills the order by "
+                                "its amount) or 'whole' (the older rule: all of it)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Resting orders at the touch: the tape's fill rate beside the fill model's, and the
@@ -59,21 +71,27 @@ def fills_command(
         raise fail("--bars gives 1m bars: leave --bar-s at 60 with it", 2)
     if amount is not None and not amount > 0:
         raise fail(f"--amount must be > 0, got {amount}", 2)
+    if spread not in SPREAD_FROM:
+        raise fail(f"--spread must be one of {', '.join(SPREAD_FROM)}, got {spread!r}", 2)
+    if through not in THROUGH_RULES:
+        raise fail(f"--through must be one of {', '.join(THROUGH_RULES)}, got {through!r}", 2)
     horizons_ms = tuple(round(h * MINUTE_MS) for h in horizon_min)
     params = FillParams()
     try:
         tape = read_tape(trades)
         made = setup(tape, read_quotes(quotes) if quotes else None,
                      read_bars(bars, trades) if bars else None, bar_s * 1000, horizons_ms,
-                     amount, params.bar_spread_ticks if at_bar_open else None)
+                     amount, at_bar_open, params, spread)
     except TapeError as exc:
         raise fail(str(exc), 2) from None
-    result = compare(made.tape, made.bars, made.orders, horizons_ms, params, made.tick, made.lot)
+    result = compare(made.tape, made.bars, made.orders, horizons_ms, params, made.tick,
+                     made.lot, spread=made.spread, through=through)
     report = {
         "ok": True, "trades": str(trades), "tape_trades": len(made.tape),
         "orders": len(made.orders), "amount": made.amount, "tick": made.tick, "lot": made.lot,
         "bars": "file" if bars else f"built from the tape, {bar_s} s",
         "touch_from": made.touch_from, "queue_from": made.queue_from,
+        "spread_from": spread, "model_spread_bps": _bps(made.spread), "through": through,
         "params": {"bar_book_share": params.bar_book_share,
                    "max_volume_share": params.max_volume_share,
                    "bar_spread_ticks": params.bar_spread_ticks},
@@ -108,7 +126,10 @@ def _print(report: dict[str, Any]) -> None:
               f"of {fmt.text(report['amount'])} · bars {report['bars']} · touch from "
               f"{report['touch_from']} · queue ahead from {report['queue_from']} · model "
               f"bar_book_share {report['params']['bar_book_share']:g}, max_volume_share "
-              f"{report['params']['max_volume_share']:g}", highlight=False)
+              f"{report['params']['max_volume_share']:g}, spread "
+              f"{_spread_words(report)} · a trade through an order fills it by "
+              f"{'its amount' if report['through'] == 'volume' else 'all of it'}",
+              highlight=False)
     fitted = [fit["parameter"] for fit in report["fits"]][: len(report["rows"][0]["fitted"])]
     table = Table(title="Filled-amount share of resting orders at the touch (orders filled "
                         "completely in brackets); gap = model / tape - 1")
@@ -131,6 +152,19 @@ def _print(report: dict[str, Any]) -> None:
                      fmt.share(fit["train_model_amount_share"], 1),
                      "yes" if fit["reached"] else "no: out of reach, a bound")
     out.print(fits)
+
+
+def _bps(spread: float | None) -> float | None:
+    """A relative spread in basis points (None: the one-tick book)."""
+    return None if spread is None else spread * 1e4
+
+
+def _spread_words(report: dict[str, Any]) -> str:
+    """`12.3 bps (estimated)`, or the one tick it falls back to."""
+    bps = report["model_spread_bps"]
+    if report["spread_from"] == "fixed":
+        return "one tick (fixed)"
+    return f"{bps:.1f} bps (estimated)" if bps else "one tick (too few bars to estimate)"
 
 
 def _horizon(minutes: float) -> str:

@@ -19,7 +19,8 @@ import numpy as np
 import pandas as pd
 
 from model.fill_kernel import BUY, SELL
-from model.tape_compare import Bars, bars_from_tape
+from model.fills import FillParams
+from model.tape_compare import Bars, bars_from_tape, judged_spread, model_market
 from model.tape_fills import (
     Quotes,
     Tape,
@@ -108,17 +109,22 @@ class Setup:
     amount: float
     touch_from: str  # "quotes", "tape" or "the model's (bar open)"
     queue_from: str  # "quotes", or the assumed (bid, ask) queue in words
+    spread: float | None  # the relative spread the model's touch is priced with; None: 1 tick
 
 
 def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
-          horizons_ms: tuple[int, ...], amount: float | None,
-          at_bar_open: int | None = None) -> Setup:
+          horizons_ms: tuple[int, ...], amount: float | None, at_bar_open: bool = False,
+          params: FillParams | None = None, spread_from: str = "estimated") -> Setup:
     """Bars (given, or built from the tape), placement times (bar opens whose whole longest
     horizon the tape covers), the touch and queue (quotes, else the tape: see
-    model/tape_fills.py) and one buy and one sell at each time. `at_bar_open` = a spread
-    in ticks: the tape's orders rest where the fill model puts its own (bid = the bar's
-    open, ask = open + spread), with the sweep-revealed queue, so the two differ only in
-    how they fill, not in where the orders stand."""
+    model/tape_fills.py) and one buy and one sell at each time. The model's touch is priced
+    with the spread a backtest would use (`spread_from` "estimated": model/costs.py on the
+    bars before the judged half) or one tick ("fixed"). `at_bar_open`: the tape's orders
+    rest where the fill model puts its own (bid = the bar's open, ask = open + that spread),
+    with the sweep-revealed queue, so the two differ only in how they fill, not in where
+    the orders stand."""
+    if spread_from not in ("estimated", "fixed"):
+        raise TapeError(f"the spread is 'estimated' or 'fixed', got {spread_from!r}")
     if any(h <= 0 or h % bar_ms for h in horizons_ms):
         raise TapeError(f"every horizon must be a whole number of bars ({bar_ms / 1000:g} s): "
                         f"got {', '.join(f'{h / MINUTE_MS:g} min' for h in horizons_ms)}")
@@ -129,14 +135,17 @@ def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
     in_tape = (bars.open_ms >= tape.ts_ms[0]) & (bars.open_ms + longest <= tape.ts_ms[-1] + 1)
     placed = bars.open_ms[in_tape]
     size = float(np.median(tape.amount)) if amount is None else amount
+    spread: float | None = None
     touch: Touch
-    if quotes is not None and at_bar_open is None:
+    if quotes is not None and not at_bar_open:
         touch, queue, queue_from = touch_from_quotes(quotes, placed), None, "quotes"
     else:
         touch = touch_from_tape(tape, placed, tick)
-        if at_bar_open is not None:
-            opens = bars.open[in_tape]
-            touch = Touch(opens, opens + at_bar_open * tick, touch.bid_size, touch.ask_size)
+        if at_bar_open:  # every open is a touch: the orders' times are `placed`
+            spread = judged_spread(bars, placed) if spread_from == "estimated" else None
+            market = model_market(bars, params or FillParams(), tick, spread)
+            touch = Touch(market.bid[in_tape], market.ask[in_tape], touch.bid_size,
+                          touch.ask_size)
         queue = (_median_or_zero(revealed_touch_sizes(tape, SELL)),
                  _median_or_zero(revealed_touch_sizes(tape, BUY)))
         queue_from = (f"assumed: bid {queue[0]:g}, ask {queue[1]:g} (median touch size "
@@ -147,9 +156,11 @@ def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
             f"no order could be placed: the tape ({len(tape)} trades) must cover a horizon of "
             f"{longest / MINUTE_MS:g} min after a bar open with the touch known; give a longer "
             "tape or a shorter --horizon-min")
-    touch_from = ("the model's (bar open)" if at_bar_open is not None
+    if spread_from == "estimated" and not at_bar_open:
+        spread = judged_spread(bars, orders.placed_ms)
+    touch_from = ("the model's (bar open)" if at_bar_open
                   else "quotes" if quotes is not None else "tape")
-    return Setup(tape, bars, orders, tick, lot, size, touch_from, queue_from)
+    return Setup(tape, bars, orders, tick, lot, size, touch_from, queue_from, spread)
 
 
 def _median_or_zero(sizes: np.ndarray) -> float:

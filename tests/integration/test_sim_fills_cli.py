@@ -113,3 +113,27 @@ def test_a_tape_shorter_than_the_horizon_is_refused(tmp_path: Path) -> None:
 def test_bars_missing_for_the_pair_are_refused(tmp_path: Path) -> None:
     trades, _ = write_steady_market(tmp_path)
     assert "AAA_BBB-1m.csv" in sim_fills_error("--trades", str(trades), "--bars", str(tmp_path))
+
+
+def test_the_report_says_which_spread_and_through_rule_it_used(tmp_path: Path) -> None:
+    trades, bars = write_steady_market(tmp_path)
+    code, output = sim_fills("--trades", str(trades), "--bars", str(bars), "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    # 20 bars are too few to estimate a spread: the one-tick floor, said as 0 bps
+    assert (report["spread_from"], report["model_spread_bps"], report["through"]) == (
+        "estimated", 0.0, "volume")
+    code, output = sim_fills("--trades", str(trades), "--spread", "fixed", "--through", "whole",
+                             "--json")
+    report = json.loads(output)
+    assert (report["spread_from"], report["model_spread_bps"], report["through"]) == (
+        "fixed", None, "whole")
+    code, output = sim_fills("--trades", str(trades), "--spread", "fixed")
+    assert code == 0 and "one tick (fixed)" in output and "by all of it" not in output
+
+
+@pytest.mark.parametrize(("option", "value"), [("--spread", "quoted"), ("--through", "all")])
+def test_an_unknown_spread_or_through_rule_is_refused_naming_the_option(
+        tmp_path: Path, option: str, value: str) -> None:
+    trades, _ = write_steady_market(tmp_path)
+    assert option in sim_fills_error("--trades", str(trades), option, value)

@@ -38,10 +38,13 @@ def tape_of(*trades: tuple[int, float, float, int]):  # type: ignore[no-untyped-
     ([(1, 100.0, 5, SELL)], 0.0),
     # one more than the queue: a partial fill of 1
     ([(1, 100.0, 2, SELL), (2, 100.0, 4, SELL)], 1.0),
-    # a trade through the price fills it whatever the queue
-    ([(1, 99.99, 0.001, SELL)], 2.0),
+    # a trade through the price took the level, the queue ahead with it: its amount is ours
+    ([(1, 99.99, 0.5, SELL)], 0.5),
+    ([(1, 99.99, 0.5, SELL), (2, 99.98, 3, SELL)], 2.0),
+    # after a through trade nobody is ahead: the next seller at our price reaches us at once
+    ([(1, 99.99, 0.5, SELL), (2, 100.0, 1, SELL)], 1.5),
     # a buyer's trade below our bid (the ask came down through it) fills it too
-    ([(1, 99.98, 0.5, BUY)], 2.0),
+    ([(1, 99.98, 0.5, BUY)], 0.5),
     # buyers lifting offers at our price do not reach a resting buy
     ([(1, 100.0, 50, BUY)], 0.0),
     # no trade at or through the price: unfilled
@@ -51,10 +54,26 @@ def test_a_resting_buy_fills_by_price_time_priority(trades: list, filled: float)
     assert tape_fill(BUY, 100.0, 2.0, 5.0, tape_of(*trades), TICK) == pytest.approx(filled)
 
 
+def test_under_the_whole_rule_any_trade_through_the_price_fills_all_of_it() -> None:
+    for trades in ([(1, 99.99, 0.001, SELL)], [(1, 99.98, 0.5, BUY)]):
+        assert tape_fill(BUY, 100.0, 2.0, 5.0, tape_of(*trades), TICK, "whole") == 2.0
+    # at the price the two rules agree: only what passes the queue ahead is ours
+    at_price = tape_of((1, 100.0, 2, SELL), (2, 100.0, 4, SELL))
+    assert tape_fill(BUY, 100.0, 2.0, 5.0, at_price, TICK, "whole") == pytest.approx(1.0)
+
+
+def test_an_unknown_through_rule_is_refused() -> None:
+    with pytest.raises(ValueError, match="volume, whole"):
+        tape_fill(BUY, 100.0, 2.0, 5.0, tape_of((1, 99.0, 1, SELL)), TICK, "all")
+
+
 def test_a_resting_sell_mirrors_the_buy() -> None:
     trades = tape_of((1, 100.0, 3, BUY), (2, 100.0, 3, SELL), (3, 100.0, 3, BUY))
     assert tape_fill(SELL, 100.0, 2.0, 5.0, trades, TICK) == pytest.approx(1.0)
-    assert tape_fill(SELL, 100.0, 2.0, 500.0, tape_of((1, 100.01, 0.1, BUY)), TICK) == 2.0
+    assert tape_fill(SELL, 100.0, 2.0, 500.0, tape_of((1, 100.01, 0.1, BUY)), TICK) == (
+        pytest.approx(0.1))
+    assert tape_fill(SELL, 100.0, 2.0, 500.0, tape_of((1, 100.01, 0.1, BUY)), TICK,
+                     "whole") == 2.0
 
 
 def test_replay_counts_trades_from_placement_until_the_horizon_ends() -> None:
