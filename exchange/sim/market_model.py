@@ -4,9 +4,14 @@ Per minute t and coin i (parameters from `MarketParams`, coin i using calibrated
 i mod `params.coins`):
   regime s_t      calm/turbulent Markov chain; scales volatility only (no drift, so it cannot
                   manufacture 4h momentum)
-  log-vol         log sigma_ti = log vol_i + a_ti + b_ti - (Va + Vb) + hour and regime terms;
-                  a fast and a slow Gaussian AR(1) component: |r| autocorrelation that
-                  decays like real data's (a two-factor stochastic volatility, HAR-like)
+  log-vol         log sigma_ti = log vol_i + a_ti + b_ti - (Va + Vb) + g_t + hour and regime
+                  terms; a fast and a slow Gaussian AR(1) component per coin: |r|
+                  autocorrelation that decays like real data's (a two-factor stochastic
+                  volatility, HAR-like)
+  market vol g_t  a market-wide Gaussian AR(1) (`market_vol_var`, `market_vol_persistence`;
+                  0 = none) minus its variance, shared by every coin and the factor: on 1h
+                  bars most of a coin's |r| is the market's move, and a factor of constant
+                  size would leave that part without clustering
   factor h_t      white market shocks taken in through an exponential lag of `factor_lag_min`:
                   one-minute co-movement is weak, hourly co-movement keeps its full size
   efficient m_ti  m_t = level + AR(1) deviation (half-life 7 days) of
@@ -58,13 +63,9 @@ MEAN_REVERSION_PER_MIN = math.log(2) / (7 * 1440)  # keeps KRW coins inside thei
 MAX_SHOCK_FOR_VOLUME = 8.0  # |standardized shock| beyond this adds no more volume
 TRADES_PER_LEVEL = 40.0  # a minute of average quote volume is ~40 trades
 SEED_SALT = 16  # the model's random streams: (seed, salt), apart from the catalog's
-#: A moving quote's mid path overshoots its ends by this many sigmas x |N(0, 1)|; trades there
-#: print at the mid, not at the bid or ask: real 1m ranges are narrow (Corwin-Schultz reads
-#: ~11 bps on Bittrex 2017-11 where Roll reads ~34), 0.25 puts the model's near them.
-RANGE_REACH = 0.25
 _STREAMS = ("vol_fast", "vol_slow", "shock", "jump_at", "jump_size", "factor", "refresh",
             "trade", "volume", "side_open", "side_close", "high", "low", "regime", "initial",
-            "transient")  # appended streams leave the earlier ones' draws unchanged
+            "transient", "market_vol")  # appended streams leave the earlier ones' draws unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +182,8 @@ class MarketModel:
         log_state = fast + slow
         del fast, slow
         common = self._hour_vol[hours] + self._regime_vol[regimes]
+        if self.params.market_vol_var > 0:
+            common = common + self._market_vol(count)
         sigma = self._vol * libm.exp(log_state - self._log_var_sum + common[:, None])
 
         shock = rng["shock"].standard_t(self._df, (count, n)) * np.sqrt((self._df - 2) / self._df)
@@ -242,6 +245,17 @@ class MarketModel:
             path[t] = regime
         self._state["regime"][0] = regime
         return path
+
+    def _market_vol(self, count: int) -> np.ndarray:
+        """g_t minus its variance (so E exp(2 g) stays 1: the calibrated level is kept), from
+        its own stream; the first call draws the state's stationary start there."""
+        p, rng = self.params, self._rng["market_vol"]
+        if "market_vol" not in self._state:
+            self._state["market_vol"] = (p.market_vol_persistence * math.sqrt(p.market_vol_var)
+                                         * rng.standard_normal(1))
+        path = self._ar1(rng.standard_normal(count), p.market_vol_persistence,
+                         p.market_vol_var, "market_vol")
+        return path - p.market_vol_var
 
     def _ar1(self, normals: np.ndarray, phi: float, variance: float, key: str) -> np.ndarray:
         """A stationary AR(1) of `variance` driven by `normals`, carrying state `key`."""
@@ -329,7 +343,7 @@ class MarketModel:
                 ) -> dict[str, np.ndarray]:
         """OHLC on the tick grid: open and close at the bid or the ask around the quote; a
         minute whose quote moved also trades along the mid's path, a little past both ends
-        (RANGE_REACH); flat bars at the previous close where nothing traded."""
+        (`range_reach`); flat bars at the previous close where nothing traded."""
         rng, count = self._rng, quote.shape[0]
         previous = np.vstack([self._state["quote"][None, :], quote[:-1]])
         self._state["quote"] = quote[-1].copy()
@@ -341,8 +355,9 @@ class MarketModel:
         if error is not None:  # trades print off the quote by the pricing error; the mid
             close_log = close_log + error[0]  # path (and so the range's reach) does not
             open_log = open_log + error[1]
-        reach_up = RANGE_REACH * sigma * np.abs(rng["high"].standard_normal(quote.shape))
-        reach_down = RANGE_REACH * sigma * np.abs(rng["low"].standard_normal(quote.shape))
+        reach = self.params.range_reach
+        reach_up = reach * sigma * np.abs(rng["high"].standard_normal(quote.shape))
+        reach_down = reach * sigma * np.abs(rng["low"].standard_normal(quote.shape))
         high_log = np.maximum(open_log, close_log)
         high_log = np.where(refreshed, np.maximum(high_log, np.maximum(previous, quote)
                                                   + reach_up), high_log)

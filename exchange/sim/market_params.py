@@ -19,9 +19,10 @@ from typing import Any
 
 from model import errors
 
-SCHEMA_VERSION = 2
-SCHEMA_CHANGE = "version 2 added the transient pricing error (transient_vol_ratio, " \
-    "transient_persistence) and the bar length (bar_minutes)"
+SCHEMA_VERSION = 3
+SCHEMA_CHANGE = "version 3 added the market-wide volatility state (market_vol_var, " \
+    "market_vol_persistence) and the bars' range (range_reach); version 2 the transient " \
+    "pricing error and the bar length"
 HOURS = 24
 
 #: Per-coin fields (one value per calibrated coin), with their allowed range (low, high).
@@ -53,7 +54,10 @@ SCALAR_FIELDS: dict[str, tuple[float, float]] = {
     "transient_vol_ratio": (0.0, 10.0),   # sd of the pricing error's innovation / sigma_t
     "transient_persistence": (0.0, 0.999),  # its AR(1) coefficient per step
     "bar_minutes": (1.0, 60.0),           # one step of the model: a 1m bar, or a 1h bar (60)
-}
+    "market_vol_var": (0.0, 10.0),        # variance of the market-wide log-volatility state
+    "market_vol_persistence": (0.0, 0.99999),  # its AR(1) coefficient per step
+    "range_reach": (0.0, 10.0),           # a moving mid's path overshoots its ends by this
+}                                         # many sigmas x |N(0, 1)| (the bar's high and low)
 #: The bar lengths a model step can have: 1m (the embedded exchange) and 1h.
 BAR_MINUTES = (1.0, 60.0)
 #: Global per-hour (24 values, UTC hour) and per-regime (2 values: calm, turbulent) fields.
@@ -105,6 +109,11 @@ class MarketParams:
     transient_vol_ratio: float = 0.0
     transient_persistence: float = 0.0
     bar_minutes: float = 1.0
+    market_vol_var: float = 0.0
+    market_vol_persistence: float = 0.0
+    #: real 1m ranges are narrow (Corwin-Schultz ~11 bps on Bittrex 2017-11 where Roll reads
+    #: ~34): 0.25 puts the model's near them; an hour's range is wider (fitted on 1h bars)
+    range_reach: float = 0.25
     source: str = ""
 
     def __post_init__(self) -> None:

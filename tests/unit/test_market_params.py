@@ -41,7 +41,9 @@ def _write(tmp_path: Path, **edits: object) -> Path:
     ({"factor_lag_min": "slow"}, "field factor_lag_min must be a number"),
     ({"hour_volume_profile": [1.0] * 23}, "field hour_volume_profile must be a list of 24"),
     ({"schema_version": 99}, "schema_version 99"),
-    ({"schema_version": 1}, "version 2 added the transient pricing error"),
+    ({"schema_version": 2}, "version 3 added the market-wide volatility state"),
+    ({"market_vol_var": -0.1}, "field market_vol_var is negative"),
+    ({"market_vol_persistence": 1.0}, "field market_vol_persistence = 1.0 is outside"),
 ])
 def test_a_bad_file_is_refused_naming_the_file_and_the_field(
         tmp_path: Path, edits: dict[str, object], says: str) -> None:
