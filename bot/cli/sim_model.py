@@ -1,8 +1,10 @@
 """`entasis sim calibrate` and `entasis sim generate`: the calibrated market model's file.
 
-- `entasis sim calibrate --data DIR[@START..END] --out PARAMS.json`: fit `MarketParams` to a
-  folder of 1m bar files, or a time window of it (exchange/sim/calibrate.py), and write them
-  (atomically).
+- `entasis sim calibrate --data DIR[@START..END] --out PARAMS.json [--refine N]`: fit
+  `MarketParams` to a folder of 1m bar files, or a time window of it (exchange/sim/calibrate.py),
+  then, on 1h bars, refine the fit by simulated method of moments with N simulations
+  (exchange/sim/calibrate_refine.py; default 600 on 1h bars, 0 on 1m; a progress bar on
+  stderr), and write them (atomically).
 - `entasis sim generate --params PARAMS.json --coins N --minutes M --seed S --out DIR`: write
   the market those parameters generate as 1m bar files in the shared format, readable by
   `entasis backtest --data DIR` and `entasis sim report`.
@@ -14,16 +16,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 from rich.table import Table
 
-from bot.cli.common import JsonOption, fail, out, parse_time
+from bot.cli.common import JsonOption, err, fail, out, parse_time
 from bot.cli.sim import sim_app
 from exchange.sim.shipped_params import DEFAULT_PARAMS
 
+if TYPE_CHECKING:
+    from exchange.sim.calibrate_refine import Refinement
+    from exchange.sim.market_params import MarketParams
+    from exchange.sim.stylized_facts import Panel
+
 #: `sim generate`'s default first minute: a whole UTC day (2023-11-15 00:00).
 DEFAULT_START_MS = 1_700_006_400_000
+#: `sim calibrate --refine`'s default on 1h bars (calibrate_refine.REFINE_EVALUATIONS; not
+#: imported here so the command's help does not load scipy).
+REFINE_DEFAULT_1H = 600
 
 
 @sim_app.command("calibrate")
@@ -33,28 +44,46 @@ def calibrate(
                              "fits on that UTC window only (e.g. DIR@2018-01-01..2020-01-01)."),
     out_path: Path = typer.Option(..., "--out", help="The MarketParams JSON file to write."),
     seed: int = typer.Option(0, help="Seed of the simulations the fit corrects with."),
+    refine: int | None = typer.Option(None, "--refine", min=0, help="Simulations the "
+                                      "simulated-method-of-moments refinement may run "
+                                      "(default: 600 on 1h bars, 0 on 1m bars; 0 = none)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Fit the market model to real 1m bars (else 1h bars) and write its parameters."""
     from exchange.sim.bar_files import BarFileError
     from exchange.sim.calibrate import CalibrationError, fit
     from exchange.sim.fact_panels import panel_from_spec
-    from model.timeframes import TimeframeError
+    from model.timeframes import HOUR_MS, TimeframeError
 
     try:
         panel, note = panel_from_spec(data)
-        params = fit(panel, seed=seed, source=f"entasis sim calibrate --data {data} "
-                                              f"--seed {seed}")
+        evaluations = refine if refine is not None else (
+            REFINE_DEFAULT_1H if panel.bar_ms == HOUR_MS else 0)
+        source = f"entasis sim calibrate --data {data} --seed {seed}" + (
+            f" --refine {evaluations}" if evaluations else "")
+        params = fit(panel, seed=seed, source=source)
     except (BarFileError, CalibrationError, TimeframeError) as exc:
         raise fail(str(exc), 2) from None
+    refined = _refined(params, panel, seed, evaluations) if evaluations else None
+    if refined is not None:
+        params = refined.params
     params.save(out_path)
     summary = {"ok": True, "out": str(out_path), "coins": params.coins,
-               "minutes": panel.minutes, "symbols": list(params.symbols), "note": note}
+               "minutes": panel.minutes, "symbols": list(params.symbols), "note": note,
+               "refine": None if refined is None else {
+                   "evaluations": refined.evaluations, "score_before": refined.score_before,
+                   "score": refined.score, "within_before": refined.within_before,
+                   "within": refined.within}}
     if as_json:
         print(json.dumps(summary))
         return
     if note:
         out.print(f"[yellow]{note}[/yellow]")
+    if refined is not None:
+        out.print(f"refined by simulated method of moments ({refined.evaluations} simulations): "
+                  f"score {refined.score_before:.2f} -> {refined.score:.2f}, report rows "
+                  f"within against the fitted data {refined.within_before} -> "
+                  f"{refined.within}", highlight=False)
     table = Table(title=f"market model fitted on {data} ({panel.minutes} minutes) -> {out_path}")
     for column in ("symbol", "vol bps/min", "half-spread bps", "quote refresh", "no-trade",
                    "beta"):
@@ -64,6 +93,20 @@ def calibrate(
                       f"{params.half_spread_bps[i]:.1f}", f"{params.quote_refresh_prob[i]:.2f}",
                       f"{params.no_trade_prob[i]:.3f}", f"{params.beta[i]:.2f}")
     out.print(table)
+
+
+def _refined(params: MarketParams, panel: Panel, seed: int, evaluations: int
+             ) -> Refinement:
+    """The refinement of `params` on `panel`, with a progress bar on stderr."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from exchange.sim.calibrate_refine import refine
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=err, transient=True) as bar:
+        task = bar.add_task("refining (simulations)", total=evaluations)
+        return refine(params, panel, seed=seed, evaluations=evaluations,
+                      progress=lambda done, total: bar.update(task, completed=done))
 
 
 @sim_app.command("generate")

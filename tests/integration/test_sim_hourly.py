@@ -43,8 +43,9 @@ def hourly(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     real, other = _write_hourly_market(root / "real", 1), _write_hourly_market(root / "other", 2)
     params = root / "fit.json"
     result = CliRunner().invoke(app, ["sim", "calibrate", "--data", str(real), "--out",
-                                      str(params), "--json"])
+                                      str(params), "--refine", "0", "--json"])
     assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["refine"] is None
     return {"real": real, "other": other, "params": params}
 
 
@@ -53,6 +54,20 @@ def test_a_folder_of_1h_bars_is_fitted_with_a_model_that_steps_hours(hourly) -> 
     assert params.bar_minutes == 60.0 and params.coins == 3
     # known: 1 % per hour; the fit reads it from daily returns, within a factor 1.5
     assert 0.01 / 1.5 < float(np.median(params.vol_per_min)) < 0.01 * 1.5
+
+
+def test_a_fit_on_1h_bars_is_refined_within_its_budget_and_says_so(hourly, tmp_path: Path  # type: ignore[no-untyped-def]
+                                                                   ) -> None:
+    """`--refine N`: the simulated-method-of-moments search runs N simulations at most, ends
+    no farther from the data than the fit, and the file names the command with it."""
+    out = tmp_path / "refined.json"
+    done = CliRunner().invoke(app, ["sim", "calibrate", "--data", str(hourly["real"]), "--out",
+                                    str(out), "--refine", "6", "--json"])
+    assert done.exit_code == 0, done.output
+    refined = json.loads(done.stdout)["refine"]
+    assert refined["evaluations"] == 6 and refined["score"] <= refined["score_before"]
+    params = MarketParams.load(out)
+    assert params.source.endswith("--refine 6") and params.market_vol_var > 0
 
 
 def test_the_report_on_1h_bars_names_the_statistics_at_the_bars_length(hourly) -> None:  # type: ignore[no-untyped-def]
@@ -98,7 +113,7 @@ def test_a_time_window_of_the_folder_is_fitted_and_judged_apart(hourly, tmp_path
     first, last = f"{real}@..2024-01-14", f"{real}@2024-01-14.."  # 2023-11-15 + 60 days
     fit = tmp_path / "first.json"
     done = CliRunner().invoke(app, ["sim", "calibrate", "--data", first, "--out", str(fit),
-                                    "--json"])
+                                    "--refine", "0", "--json"])
     assert done.exit_code == 0, done.output
     assert json.loads(done.stdout)["minutes"] == 60 * 24
     assert MarketParams.load(fit).source.startswith(f"entasis sim calibrate --data {first}")

@@ -56,6 +56,8 @@ def test_calibrate_writes_a_parameter_file_fitted_on_the_folder(tmp_path: Path) 
     fitted = MarketParams.load(out)
     assert fitted.coins == 4
     assert "entasis sim calibrate --data" in fitted.source
+    assert json.loads(result.stdout)["refine"] is None  # 1m bars: no refinement by default
+    assert fitted.market_vol_var == 0.0
 
 
 def test_calibrate_on_too_little_data_fails_with_one_line(tmp_path: Path) -> None:
