@@ -62,10 +62,10 @@ class Refinement:
     """The refined parameters and how far the search got."""
 
     params: MarketParams
-    score_before: float  # the objective at the fitted start
+    score_before: float  # the objective at the start (the fit, its market state started)
     score: float  # at the refined parameters (never above score_before)
     evaluations: int  # simulations run (at most the budget; fewer if the search converged)
-    within_before: int  # report rows within their limit, against the fitted data
+    within_before: int  # report rows within their limits (the halves' yardstick) at the start
     within: int
 
 
