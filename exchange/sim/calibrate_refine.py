@@ -38,6 +38,7 @@ from exchange.sim.calibrate import simulate_panel
 from exchange.sim.fact_gap import GapRow, gap
 from exchange.sim.market_params import COIN_FIELDS, SCALAR_FIELDS, MarketParams
 from exchange.sim.stylized_facts import Panel, stylized_facts
+from model import libm
 
 #: What the search moves, in this order: a field (all coins alike for per-coin fields), a
 #: half-life ("half_life:FIELD" for an AR(1) coefficient) or odds ("odds:FIELD").
@@ -136,7 +137,7 @@ def score(rows: list[GapRow], floors: list[float]) -> float:
 
 def moved(params: MarketParams, x: np.ndarray) -> MarketParams:
     """`params` with each of `SEARCHED` multiplied by exp(x) (clipped as the docstring says)."""
-    factors = np.exp(np.clip(np.asarray(x, float), -MAX_LOG_STEP, MAX_LOG_STEP))
+    factors = libm.exp(np.clip(np.asarray(x, float), -MAX_LOG_STEP, MAX_LOG_STEP))
     changes: dict[str, object] = {}
     for what, factor in zip(SEARCHED, factors.tolist(), strict=True):
         if factor == 1.0:
@@ -166,13 +167,14 @@ def with_market_start(params: MarketParams) -> MarketParams:
 
 
 def _half_life(coefficient: np.ndarray) -> np.ndarray:
-    """Bars until an AR(1) of this coefficient halves (a coefficient of 0: a tenth of a bar)."""
+    """Bars until an AR(1) of this coefficient halves (a coefficient is read as 0.001 at
+    least: a tenth of a bar)."""
     safe = np.clip(coefficient, 0.001, 0.99999)
-    return -math.log(2) / np.log(safe)
+    return -math.log(2) / libm.log(safe)
 
 
 def _coefficient(half_life: np.ndarray) -> np.ndarray:
-    return np.exp(-math.log(2) / np.maximum(half_life, 1e-3))
+    return libm.exp(-math.log(2) / np.maximum(half_life, 1e-3))
 
 
 def _within(rows: list[GapRow]) -> int:
