@@ -36,8 +36,9 @@ def daily_log_vol(params: MarketParams, seed: int = 4) -> np.ndarray:
     return 0.5 * np.log(np.mean(returns.reshape(-1, 24, returns.shape[1]) ** 2, axis=1))
 
 
-def test_without_a_market_state_the_model_draws_the_same_bits_as_before() -> None:
-    # the field at 0 takes no draw and adds nothing: the old parameter files' markets
+def test_a_market_state_of_variance_0_draws_nothing_and_changes_no_bit() -> None:
+    # its stream is drawn only above 0, so parameter files without one generate the markets
+    # they did before the field existed
     before = simulate_panel(hourly(), minutes=200, start_ms=START_MS, seed=1)
     again = simulate_panel(hourly(market_vol_persistence=0.5), minutes=200, start_ms=START_MS,
                            seed=1)
