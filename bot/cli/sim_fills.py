@@ -28,10 +28,10 @@ from rich.table import Table
 from bot import formatting as fmt
 from bot.cli.common import JsonOption, fail, out
 from bot.cli.sim import sim_app
+from model.costs import SPREAD_SOURCES
 from model.tape_fills import THROUGH_RULES
 
 MINUTE_MS = 60_000
-SPREAD_FROM = ("estimated", "fixed")
 
 
 @sim_app.command("fills")
@@ -71,8 +71,8 @@ def fills_command(
         raise fail("--bars gives 1m bars: leave --bar-s at 60 with it", 2)
     if amount is not None and not amount > 0:
         raise fail(f"--amount must be > 0, got {amount}", 2)
-    if spread not in SPREAD_FROM:
-        raise fail(f"--spread must be one of {', '.join(SPREAD_FROM)}, got {spread!r}", 2)
+    if spread not in SPREAD_SOURCES:
+        raise fail(f"--spread must be one of {', '.join(SPREAD_SOURCES)}, got {spread!r}", 2)
     if through not in THROUGH_RULES:
         raise fail(f"--through must be one of {', '.join(THROUGH_RULES)}, got {through!r}", 2)
     horizons_ms = tuple(round(h * MINUTE_MS) for h in horizon_min)

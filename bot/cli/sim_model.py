@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 
 #: `sim generate`'s default first minute: a whole UTC day (2023-11-15 00:00).
 DEFAULT_START_MS = 1_700_006_400_000
-#: `sim calibrate --refine`'s default on 1h bars (calibrate_refine.REFINE_EVALUATIONS; not
-#: imported here so the command's help does not load scipy).
-REFINE_DEFAULT_1H = 600
 
 
 @sim_app.command("calibrate")
@@ -51,14 +48,14 @@ def calibrate(
 ) -> None:
     """Fit the market model to real 1m bars (else 1h bars) and write its parameters."""
     from exchange.sim.bar_files import BarFileError
-    from exchange.sim.calibrate import CalibrationError, fit
+    from exchange.sim.calibrate import REFINE_EVALUATIONS_1H, CalibrationError, fit
     from exchange.sim.fact_panels import panel_from_spec
     from model.timeframes import HOUR_MS, TimeframeError
 
     try:
         panel, note = panel_from_spec(data)
         evaluations = refine if refine is not None else (
-            REFINE_DEFAULT_1H if panel.bar_ms == HOUR_MS else 0)
+            REFINE_EVALUATIONS_1H if panel.bar_ms == HOUR_MS else 0)
         source = f"entasis sim calibrate --data {data} --seed {seed}" + (
             f" --refine {evaluations}" if evaluations else "")
         params = fit(panel, seed=seed, source=source)

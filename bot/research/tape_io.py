@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from model.costs import SPREAD_SOURCES
 from model.fill_kernel import BUY, SELL
 from model.fills import FillParams
 from model.tape_compare import Bars, bars_from_tape, judged_spread, model_market
@@ -123,8 +124,8 @@ def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
     rest where the fill model puts its own (bid = the bar's open, ask = open + that spread),
     with the sweep-revealed queue, so the two differ only in how they fill, not in where
     the orders stand."""
-    if spread_from not in ("estimated", "fixed"):
-        raise TapeError(f"the spread is 'estimated' or 'fixed', got {spread_from!r}")
+    if spread_from not in SPREAD_SOURCES:
+        raise TapeError(f"the spread is one of {', '.join(SPREAD_SOURCES)}, got {spread_from!r}")
     if any(h <= 0 or h % bar_ms for h in horizons_ms):
         raise TapeError(f"every horizon must be a whole number of bars ({bar_ms / 1000:g} s): "
                         f"got {', '.join(f'{h / MINUTE_MS:g} min' for h in horizons_ms)}")

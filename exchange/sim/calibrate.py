@@ -57,6 +57,9 @@ from model.timeframes import HOUR_MS
 MIN_MINUTES = 2 * 1440  # less than two days cannot say anything about an hour profile
 MIN_BARS_PER_COIN = 1000
 ROUNDS = 10
+#: Simulations `entasis sim calibrate` lets the 1h refinement run by default
+#: (exchange/sim/calibrate_refine.py; most of the gain on Binance 2018-19 came by 300-600).
+REFINE_EVALUATIONS_1H = 600
 FIT_SEEDS = 3  # seeds per round whose simulated statistics are averaged
 SLOW_HALF_LIFE_MIN = 720.0
 #: On 1h bars the |r| autocorrelation lasts weeks (0.09-0.12 at lag 60 h on Binance 2018-22):

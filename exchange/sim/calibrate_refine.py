@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy.optimize import minimize
 
-from exchange.sim.calibrate import simulate_panel
+from exchange.sim.calibrate import REFINE_EVALUATIONS_1H, simulate_panel
 from exchange.sim.fact_gap import GapRow, gap
 from exchange.sim.market_params import COIN_FIELDS, SCALAR_FIELDS, MarketParams
 from exchange.sim.stylized_facts import Panel, stylized_facts
@@ -51,7 +51,6 @@ SEARCHED = (
 )
 #: The market-wide volatility state's start: variance and half-life in bars (a day of hours).
 MARKET_VOL_START = (0.3, 24.0)
-REFINE_EVALUATIONS = 600  # most of the gain on Binance 2018-19 came by ~300-600
 MAX_LOG_STEP = 3.0  # a multiplier of e^3 at most either way
 INITIAL_STEP = 0.4  # the starting simplex: each multiplier e^0.4 once
 LEFT_OUT_ROWS = ("hour-of-day",)
@@ -71,7 +70,7 @@ class Refinement:
 
 
 def refine(params: MarketParams, panel: Panel, *, seed: int = 0,
-           evaluations: int = REFINE_EVALUATIONS,
+           evaluations: int = REFINE_EVALUATIONS_1H,
            progress: Callable[[int, int], None] | None = None) -> Refinement:
     """`params` (a fit of `panel`) moved to where the model's panel of `panel`'s shape is
     closest to `panel` on the report's statistics; see the module docstring."""
