@@ -219,7 +219,8 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         regime_vol_multiplier=(1.0, 1.0), regime_mean_minutes=REGIME_MEAN_MINUTES,
         transient_vol_ratio=TRANSIENT_START,
         transient_persistence=_persistence(TRANSIENT_HALF_LIFE_MIN / bar_minutes),
-        bar_minutes=float(bar_minutes), source=source)
+        bar_minutes=float(bar_minutes), range_bridge=0.0 if bar_minutes == 1 else 1.0,
+        source=source)
 
 
 def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[str, np.ndarray],

@@ -41,13 +41,14 @@ from exchange.sim.stylized_facts import Panel, stylized_facts
 from model import libm
 
 #: What the search moves, in this order: a field (all coins alike for per-coin fields), a
-#: half-life ("half_life:FIELD" for an AR(1) coefficient) or odds ("odds:FIELD").
+#: half-life ("half_life:FIELD" for an AR(1) coefficient) or odds ("odds:FIELD"); "range" is
+#: `range_bridge` where the params draw the range as a bridge, else `range_reach`.
 SEARCHED = (
     "vol_fast_var", "vol_slow_var", "half_life:vol_fast_persistence",
     "half_life:vol_slow_persistence", "factor_vol_per_min", "factor_lag_min",
     "half_spread_bps", "odds:no_trade_prob", "odds:quote_refresh_prob", "transient_vol_ratio",
     "volume_vol_link", "volume_shock_link", "tail_df", "market_vol_var",
-    "half_life:market_vol_persistence", "range_reach",
+    "half_life:market_vol_persistence", "range",
 )
 #: The market-wide volatility state's start: variance and half-life in bars (a day of hours).
 MARKET_VOL_START = (0.3, 24.0)
@@ -142,6 +143,8 @@ def moved(params: MarketParams, x: np.ndarray) -> MarketParams:
         if factor == 1.0:
             continue  # unmoved: the fitted value to the bit
         kind, _, name = what.rpartition(":")
+        if name == "range":  # whichever rule draws the bars' range (market_model)
+            name = "range_bridge" if params.range_bridge > 0 else "range_reach"
         value = np.asarray(getattr(params, name), float)
         if kind == "half_life":
             new = _coefficient(_half_life(value) * factor)

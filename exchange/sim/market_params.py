@@ -19,8 +19,9 @@ from typing import Any
 
 from model import errors
 
-SCHEMA_VERSION = 3
-SCHEMA_CHANGE = "version 3 added the market-wide volatility state (market_vol_var, " \
+SCHEMA_VERSION = 4
+SCHEMA_CHANGE = "version 4 added the bridge range of 1h bars (range_bridge); version 3 added " \
+    "the market-wide volatility state (market_vol_var, " \
     "market_vol_persistence) and the bars' range (range_reach); version 2 the transient " \
     "pricing error and the bar length"
 HOURS = 24
@@ -57,7 +58,9 @@ SCALAR_FIELDS: dict[str, tuple[float, float]] = {
     "market_vol_var": (0.0, 10.0),        # variance of the market-wide log-volatility state
     "market_vol_persistence": (0.0, 0.99999),  # its AR(1) coefficient per step
     "range_reach": (0.0, 10.0),           # a moving mid's path overshoots its ends by this
-}                                         # many sigmas x |N(0, 1)| (the bar's high and low)
+                                          # many sigmas x |N(0, 1)| (the bar's high and low)
+    "range_bridge": (0.0, 10.0),          # > 0: the high and low are a Brownian bridge's
+}                                         # between the ends, its sd this many x the bar's
 #: The bar lengths a model step can have: 1m (the embedded exchange) and 1h.
 BAR_MINUTES = (1.0, 60.0)
 #: Global per-hour (24 values, UTC hour) and per-regime (2 values: calm, turbulent) fields.
@@ -114,6 +117,10 @@ class MarketParams:
     #: real 1m ranges are narrow (Corwin-Schultz ~11 bps on Bittrex 2017-11 where Roll reads
     #: ~34): 0.25 puts the model's near them; an hour's range is wider (fitted on 1h bars)
     range_reach: float = 0.25
+    #: 0 on 1m fits (the reach rule above: a minute of a thin book is a handful of trades);
+    #: 1h fits set 1 (an hour is thousands of trades: its range is a diffusion's, see
+    #: `MarketModel._prices`)
+    range_bridge: float = 0.0
     source: str = ""
 
     def __post_init__(self) -> None:

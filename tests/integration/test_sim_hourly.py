@@ -52,6 +52,7 @@ def hourly(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 def test_a_folder_of_1h_bars_is_fitted_with_a_model_that_steps_hours(hourly) -> None:  # type: ignore[no-untyped-def]
     params = MarketParams.load(hourly["params"])
     assert params.bar_minutes == 60.0 and params.coins == 3
+    assert params.range_bridge == 1.0  # an hour's range is a diffusion's (ADR-109)
     # known: 1 % per hour; the fit reads it from daily returns, within a factor 1.5
     assert 0.01 / 1.5 < float(np.median(params.vol_per_min)) < 0.01 * 1.5
 

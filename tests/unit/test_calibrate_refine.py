@@ -13,11 +13,14 @@ import pytest
 from exchange.sim.calibrate import fit, simulate_panel
 from exchange.sim.calibrate_refine import (
     MARKET_VOL_START,
+    RESOLUTION,
     SEARCHED,
     moved,
     refine,
+    score,
     with_market_start,
 )
+from exchange.sim.fact_gap import GapRow
 from exchange.sim.market_params import MarketParams
 from tests.market_params_example import example_params
 
@@ -103,3 +106,24 @@ def test_the_search_starts_the_market_state_where_the_fit_left_none() -> None:
     assert started.market_vol_var == variance
     assert started.market_vol_persistence == pytest.approx(2 ** (-1 / half_life))
     assert with_market_start(known_market()) == known_market()  # a fit with one keeps it
+
+
+def row(real: float | None, gap: float, limit: float) -> GapRow:
+    return GapRow("a statistic", None if real is None else real + gap, real, gap, limit / 1.5,
+                  limit, "within" if gap <= limit else "outside")
+
+
+def test_a_rows_scale_is_its_halves_limit_capped_by_the_resolution_never_below_its_floor(
+        ) -> None:
+    # a correlation of 0.6 whose halves set a limit of 0.3: held to RESOLUTION (0.05)
+    assert score([row(0.6, 0.1, 0.3)], [0.0]) == pytest.approx((0.1 / RESOLUTION) ** 2)
+    # a spread of 10 bps whose halves set a limit of 24 bps: held to that limit
+    assert score([row(0.001, 0.0016, 0.0024)], [0.0]) == pytest.approx((0.0016 / 0.0024) ** 2)
+    # never below the report's own floor (an ACF row: 0.05), a distance row (no value) alike
+    assert score([row(0.03, 0.05, 0.2)], [0.05]) == pytest.approx(1.0)
+    assert score([row(None, 0.04, 0.08)], [0.05]) == pytest.approx((0.04 / 0.05) ** 2)
+    # a row without a number counts as 5 scales off; the hour-of-day row is left out
+    assert score([row(0.5, math.nan, 0.1)], [0.0]) == 25.0
+    hours = GapRow("hour-of-day volume profile, 1 - correlation", None, None, 0.9, 0.1, 0.15,
+                   "outside")
+    assert score([hours], [0.0]) == 0.0
