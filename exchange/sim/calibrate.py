@@ -36,6 +36,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from exchange.sim import market_halts
 from exchange.sim.market_model import MarketModel
 from exchange.sim.market_params import HOURS, MarketParams
 from exchange.sim.regime_fit import corrected_multipliers
@@ -155,16 +156,22 @@ def check_panel(panel: Panel) -> None:
             raise CalibrationError(f"{name}: no volume in any bar; the volume model needs it")
 
 
+def _traded_and_listed(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
+    """[T, N]: whether each coin traded in each bar, and whether the bar is within the
+    coin's span (from its first trade to its last)."""
+    traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
+    rows = np.arange(panel.minutes)[:, None]
+    first = np.where(traded, rows, panel.minutes).min(axis=0)
+    final = np.where(traded, rows, -1).max(axis=0)
+    return traded, (rows >= first) & (rows <= final)
+
+
 def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
     """Per coin: no-trade share, zero-return share, Roll half-spread (fraction), hourly
     return variance and the log-volume deviation's lag-1 and lag-10 autocorrelation."""
     last = carried_log_close(panel.close)
     returns = np.diff(last, axis=0)
-    traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
-    rows = np.arange(panel.minutes)[:, None]
-    first = np.where(traded, rows, panel.minutes).min(axis=0)
-    final = np.where(traded, rows, -1).max(axis=0)
-    span = (rows >= first) & (rows <= final)
+    traded, span = _traded_and_listed(panel)
     no_trade = ((~traded) & span).sum(axis=0) / span.sum(axis=0)
     finite = np.isfinite(returns)
     zero = ((returns == 0) & finite).sum(axis=0) / np.maximum(finite.sum(axis=0), 1)
@@ -195,6 +202,10 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
     jump_prob, jump_size = _jumps(returns)
     traded_zero = (moments["zero"] - moments["no_trade"]) / np.maximum(1 - moments["no_trade"],
                                                                         0.05)
+    halts = (market_halts.estimate(*_traded_and_listed(panel)) if bar_minutes > 1
+             else market_halts.Halts(0.0, 1.0))  # 1m: see market_halts
+    # each coin's own quiet bars: the halted ones are the market's
+    coin_no_trade = np.maximum(moments["no_trade"] - halts.share, 0.0) / (1.0 - halts.share)
     refresh = np.clip(1 - traded_zero, 0.05, 1.0)  # a quiet minute repeats the last price
     volume_level, persistence, noise = _volume_moments(panel, moments)
     tail_df = SHOCK_TAIL_DF
@@ -205,7 +216,7 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         jump_prob=_tuple(jump_prob), jump_size=_tuple(jump_size),
         half_spread_bps=_tuple(np.clip(moments["half_spread"] * 1e4, 0.0, 500.0)),
         quote_refresh_prob=_tuple(refresh),
-        no_trade_prob=_tuple(np.clip(moments["no_trade"], 0.0, 0.9)),
+        no_trade_prob=_tuple(np.clip(coin_no_trade, 0.0, 0.9)),
         volume_level=_tuple(volume_level), volume_persistence=_tuple(persistence),
         volume_noise=_tuple(noise), volume_shock_link=(0.3,) * coins, beta=_tuple(beta),
         vol_fast_var=0.3, vol_fast_persistence=math.exp(-1 / 10),
@@ -220,7 +231,7 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         transient_vol_ratio=TRANSIENT_START,
         transient_persistence=_persistence(TRANSIENT_HALF_LIFE_MIN / bar_minutes),
         bar_minutes=float(bar_minutes), range_bridge=0.0 if bar_minutes == 1 else 1.0,
-        source=source)
+        halt_share=halts.share, halt_mean_bars=halts.mean_bars, source=source)
 
 
 def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[str, np.ndarray],

@@ -37,6 +37,9 @@ i mod `params.coins`):
                   bid-ask bounce, a negative lag-1 autocorrelation of returns. The close's
                   side is drawn afresh only where the quote moved: a quiet market repeats
                   its last price (zero returns cluster in quiet spells, as in real data)
+  halts           the whole market trades nothing for a run of bars (`halt_share`,
+                  `halt_mean_bars`; 0 = none): a venue's outage, apart from any coin's
+                  quiet bars (exchange/sim/market_halts.py)
   volume          catalog level x volume_level x hour profile x exp(AR(1) + link to the
                   log-vol state + a modest link to the bar's |move| in sigmas, the
                   market factor's part included)
@@ -55,6 +58,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exchange.sim.market_halts import halt_path
 from exchange.sim.market_params import MarketParams
 from exchange.sim.ticks import floor_to_grid, round_to_grid
 from model import libm
@@ -67,7 +71,7 @@ TRADES_PER_LEVEL = 40.0  # a minute of average quote volume is ~40 trades
 SEED_SALT = 16  # the model's random streams: (seed, salt), apart from the catalog's
 _STREAMS = ("vol_fast", "vol_slow", "shock", "jump_at", "jump_size", "factor", "refresh",
             "trade", "volume", "side_open", "side_close", "high", "low", "regime", "initial",
-            "transient", "market_vol")  # appended streams leave the earlier ones' draws unchanged
+            "transient", "market_vol", "halt")  # appended streams leave the earlier ones' draws unchanged
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +219,8 @@ class MarketModel:
         no_trade = 1.0 / (1.0 + libm.exp(p.no_trade_activity_slope * activity
                                          - self._no_trade_logit))
         traded = rng["trade"].random((count, n)) >= no_trade
+        if p.halt_share > 0:
+            traded &= ~self._halts(count)[:, None]
         del no_trade, activity
         abs_shock = np.minimum(np.abs(self._beta * factor[:, None] / sigma + shock)
                                + np.abs(jump) / sigma, MAX_SHOCK_FOR_VOLUME)
@@ -261,6 +267,17 @@ class MarketModel:
         path = self._ar1(rng.standard_normal(count), p.market_vol_persistence,
                          p.market_vol_var, "market_vol")
         return path - p.market_vol_var
+
+    def _halts(self, count: int) -> np.ndarray:
+        """Whether the whole market is halted each bar (market_halts.halt_path), from its
+        own stream; the first call draws the chain's stationary start there."""
+        p, rng = self.params, self._rng["halt"]
+        if "halt" not in self._state:
+            self._state["halt"] = np.array([rng.random() < p.halt_share])
+        path, last = halt_path(rng.random(count), bool(self._state["halt"][0]), p.halt_share,
+                               p.halt_mean_bars)
+        self._state["halt"][0] = last
+        return path
 
     def _ar1(self, normals: np.ndarray, phi: float, variance: float, key: str) -> np.ndarray:
         """A stationary AR(1) of `variance` driven by `normals`, carrying state `key`."""

@@ -20,7 +20,8 @@ from typing import Any
 from model import errors
 
 SCHEMA_VERSION = 4
-SCHEMA_CHANGE = "version 4 added the bridge range of 1h bars (range_bridge); version 3 added " \
+SCHEMA_CHANGE = "version 4 added the bridge range of 1h bars (range_bridge) and market-wide " \
+    "halts (halt_share, halt_mean_bars); version 3 added " \
     "the market-wide volatility state (market_vol_var, " \
     "market_vol_persistence) and the bars' range (range_reach); version 2 the transient " \
     "pricing error and the bar length"
@@ -60,7 +61,10 @@ SCALAR_FIELDS: dict[str, tuple[float, float]] = {
     "range_reach": (0.0, 10.0),           # a moving mid's path overshoots its ends by this
                                           # many sigmas x |N(0, 1)| (the bar's high and low)
     "range_bridge": (0.0, 10.0),          # > 0: the high and low are a Brownian bridge's
-}                                         # between the ends, its sd this many x the bar's
+                                          # between the ends, its sd this many x the bar's
+    "halt_share": (0.0, 0.5),             # share of bars in which the whole market is halted
+    "halt_mean_bars": (1.0, 1e6),         # a halt's mean length, bars (market_halts.py)
+}
 #: The bar lengths a model step can have: 1m (the embedded exchange) and 1h.
 BAR_MINUTES = (1.0, 60.0)
 #: Global per-hour (24 values, UTC hour) and per-regime (2 values: calm, turbulent) fields.
@@ -121,6 +125,8 @@ class MarketParams:
     #: 1h fits set 1 (an hour is thousands of trades: its range is a diffusion's, see
     #: `MarketModel._prices`)
     range_bridge: float = 0.0
+    halt_share: float = 0.0
+    halt_mean_bars: float = 1.0
     source: str = ""
 
     def __post_init__(self) -> None:
