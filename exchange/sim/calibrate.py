@@ -173,6 +173,11 @@ def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
     returns = np.diff(last, axis=0)
     traded, span = _traded_and_listed(panel)
     no_trade = ((~traded) & span).sum(axis=0) / span.sum(axis=0)
+    # each coin's own quiet bars, the market's halts left out (1h fits model them apart)
+    own = span
+    if panel.bar_ms > MINUTE_MS:
+        own = span & ~market_halts.halted_bars(traded, span)[:, None]
+    own_no_trade = ((~traded) & own).sum(axis=0) / np.maximum(own.sum(axis=0), 1)
     finite = np.isfinite(returns)
     zero = ((returns == 0) & finite).sum(axis=0) / np.maximum(finite.sum(axis=0), 1)
     half_spread = np.array([roll_spread(panel.close[:, i]) / 2 for i in range(panel.coins)])
@@ -180,7 +185,8 @@ def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         log_volume = libm.log(np.where(traded, panel.volume, np.nan))
     deviation = log_volume - np.nanmean(log_volume, axis=0)
-    return {"no_trade": no_trade, "zero": zero, "half_spread": np.nan_to_num(half_spread),
+    return {"no_trade": no_trade, "own_no_trade": own_no_trade, "zero": zero,
+            "half_spread": np.nan_to_num(half_spread),
             "hourly_var": np.nanvar(hourly, axis=0, ddof=1),
             "volume_acf1": autocorrelation(deviation, 1),
             "volume_acf10": autocorrelation(deviation, 10),
@@ -204,8 +210,6 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
                                                                         0.05)
     halts = (market_halts.estimate(*_traded_and_listed(panel)) if bar_minutes > 1
              else market_halts.Halts(0.0, 1.0))  # 1m: see market_halts
-    # each coin's own quiet bars: the halted ones are the market's
-    coin_no_trade = np.maximum(moments["no_trade"] - halts.share, 0.0) / (1.0 - halts.share)
     refresh = np.clip(1 - traded_zero, 0.05, 1.0)  # a quiet minute repeats the last price
     volume_level, persistence, noise = _volume_moments(panel, moments)
     tail_df = SHOCK_TAIL_DF
@@ -216,7 +220,7 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         jump_prob=_tuple(jump_prob), jump_size=_tuple(jump_size),
         half_spread_bps=_tuple(np.clip(moments["half_spread"] * 1e4, 0.0, 500.0)),
         quote_refresh_prob=_tuple(refresh),
-        no_trade_prob=_tuple(np.clip(coin_no_trade, 0.0, 0.9)),
+        no_trade_prob=_tuple(np.clip(moments["own_no_trade"], 0.0, 0.9)),
         volume_level=_tuple(volume_level), volume_persistence=_tuple(persistence),
         volume_noise=_tuple(noise), volume_shock_link=(0.3,) * coins, beta=_tuple(beta),
         vol_fast_var=0.3, vol_fast_persistence=math.exp(-1 / 10),
@@ -239,8 +243,12 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
     """One round: move each parameter by the ratio of its real statistic to the simulated."""
     t, s, tc, sc = target, simulated, target_coins, simulated_coins
     no_trade = np.clip(np.asarray(params.no_trade_prob), 1e-4, 0.9)
-    logit = libm.log(no_trade / (1 - no_trade)) + float(np.median(_logit(tc["no_trade"])
-                                                                - _logit(sc["no_trade"])))
+    difference = _logit(tc["own_no_trade"]) - _logit(sc["own_no_trade"])
+    # 1m: one shift for all coins; 1h: each coin its own, as the quiet hours outside halts
+    # are a few coins' (most have none), and the activity multiplies those coins' odds
+    # several times over, which a median over coins without any would never correct
+    logit = libm.log(no_trade / (1 - no_trade)) + (
+        difference if params.bar_minutes > 1 else float(np.median(difference)))
     stale = (1 - np.asarray(params.quote_refresh_prob)) * _ratios(tc["zero"], sc["zero"])
     spearman = _ratio(t.volume_abs_return_spearman, s.volume_abs_return_spearman)
     jump_prob = np.asarray(params.jump_prob)
@@ -253,7 +261,8 @@ def corrected(params: MarketParams, target: StylizedFacts, target_coins: dict[st
             _ratios(tc["hourly_var"], sc["hourly_var"])), 1e-6, 0.5)),
         half_spread_bps=_tuple(np.clip(np.asarray(params.half_spread_bps)
                                        * _ratios(tc["half_spread"], sc["half_spread"]), 0, 500)),
-        no_trade_prob=_tuple(np.where(tc["no_trade"] > 0, 1 / (1 + libm.exp(-logit)), 0.0)),
+        no_trade_prob=_tuple(np.where(tc["own_no_trade"] > 0, 1 / (1 + libm.exp(-logit)),
+                                      0.0)),
         quote_refresh_prob=_tuple(np.clip(1 - stale, 0.05, 1.0)),
         volume_shock_link=_tuple(np.clip(np.asarray(params.volume_shock_link) * spearman,
                                          0.0, MAX_VOLUME_LINK)),

@@ -46,13 +46,21 @@ def estimate(traded: np.ndarray, listed: np.ndarray) -> Halts:
     judged = listed_count >= MIN_COINS_FOR_HALTS
     if not judged.any():
         return Halts(0.0, 1.0)
-    halted = judged & (quiet >= HALTED_COIN_SHARE * listed_count)
+    halted = halted_bars(traded, listed)
     count = int(halted.sum())
     if count == 0:
         return Halts(0.0, 1.0)
     starts = int(halted[0]) + int(np.count_nonzero(halted[1:] & ~halted[:-1]))
     share = float(quiet[halted].sum()) / float(listed_count[judged].sum())
     return Halts(share, count / starts)
+
+
+def halted_bars(traded: np.ndarray, listed: np.ndarray) -> np.ndarray:
+    """[T]: the bars in which at least `HALTED_COIN_SHARE` of at least
+    `MIN_COINS_FOR_HALTS` listed coins did not trade."""
+    listed_count = listed.sum(axis=1)
+    quiet = (~traded & listed).sum(axis=1)
+    return (listed_count >= MIN_COINS_FOR_HALTS) & (quiet >= HALTED_COIN_SHARE * listed_count)
 
 
 def halt_path(draws: np.ndarray, halted: bool, share: float, mean_bars: float
