@@ -41,12 +41,8 @@ def estimate(traded: np.ndarray, listed: np.ndarray) -> Halts:
     The share is the part of the no-trade share (quiet coin-bars over listed coin-bars) that
     halted bars hold, so that a model halting every coin that share of its bars makes the
     data's no-trade bars; the mean length is the halted runs' (in bars)."""
-    listed_count = listed.sum(axis=1)
-    quiet = (~traded & listed).sum(axis=1)
-    judged = listed_count >= MIN_COINS_FOR_HALTS
-    if not judged.any():
-        return Halts(0.0, 1.0)
-    halted = halted_bars(traded, listed)
+    listed_count, quiet, judged = _bar_counts(traded, listed)
+    halted = judged & (quiet >= HALTED_COIN_SHARE * listed_count)
     count = int(halted.sum())
     if count == 0:
         return Halts(0.0, 1.0)
@@ -58,9 +54,17 @@ def estimate(traded: np.ndarray, listed: np.ndarray) -> Halts:
 def halted_bars(traded: np.ndarray, listed: np.ndarray) -> np.ndarray:
     """[T]: the bars in which at least `HALTED_COIN_SHARE` of at least
     `MIN_COINS_FOR_HALTS` listed coins did not trade."""
+    listed_count, quiet, judged = _bar_counts(traded, listed)
+    return judged & (quiet >= HALTED_COIN_SHARE * listed_count)
+
+
+def _bar_counts(traded: np.ndarray, listed: np.ndarray
+                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """[T] each: coins listed, listed coins that did not trade, and whether enough coins
+    are listed to judge a halt."""
     listed_count = listed.sum(axis=1)
     quiet = (~traded & listed).sum(axis=1)
-    return (listed_count >= MIN_COINS_FOR_HALTS) & (quiet >= HALTED_COIN_SHARE * listed_count)
+    return listed_count, quiet, listed_count >= MIN_COINS_FOR_HALTS
 
 
 def halt_path(draws: np.ndarray, halted: bool, share: float, mean_bars: float
