@@ -57,9 +57,9 @@ def test_persistences_move_by_half_life_and_probabilities_by_odds() -> None:
     slower = moved(params, x_for(half_life__vol_fast_persistence=math.log(2)))
     # half-life h: phi = 2^(-1/h); doubling h takes phi to its square root
     assert slower.vol_fast_persistence == pytest.approx(math.sqrt(params.vol_fast_persistence))
-    rarer = moved(params, x_for(odds__no_trade_prob=math.log(0.5)))
-    odds = params.no_trade_prob[0] / (1 - params.no_trade_prob[0])
-    assert rarer.no_trade_prob[0] == pytest.approx(0.5 * odds / (1 + 0.5 * odds))
+    rarer = moved(params, x_for(odds__quote_refresh_prob=math.log(0.5)))
+    odds = params.quote_refresh_prob[0] / (1 - params.quote_refresh_prob[0])
+    assert rarer.quote_refresh_prob[0] == pytest.approx(0.5 * odds / (1 + 0.5 * odds))
 
 
 def test_a_move_stays_within_the_fields_range() -> None:
