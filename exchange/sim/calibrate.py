@@ -89,6 +89,7 @@ MAX_ACTIVITY_VOL_LINK = 4.0
 MIN_FAST_HALF_LIFE = 1.0
 TRANSIENT_HALF_LIFE_MIN = 0.6  # the pricing error is mostly gone a minute later
 TRANSIENT_START = 0.5  # its innovation's sd / sigma_t before the corrections
+RUN_ON_START = 0.05  # 1h fits: the bridge's run-on before the refinement moves it (ADR-110)
 #: The regimes' mean durations (calm, turbulent) in bars: turbulent a quarter of the time,
 #: a spell every 16 h on average, so ten days hold ~15 turbulent spells (the earlier 36 h
 #: and 12 h held ~5, and a fit with them let the hourly statistics swing with the seed's
@@ -235,6 +236,7 @@ def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketPar
         transient_vol_ratio=TRANSIENT_START,
         transient_persistence=_persistence(TRANSIENT_HALF_LIFE_MIN / bar_minutes),
         bar_minutes=float(bar_minutes), range_bridge=0.0 if bar_minutes == 1 else 1.0,
+        range_run_on=0.0 if bar_minutes == 1 else RUN_ON_START,
         halt_share=halts.share, halt_mean_bars=halts.mean_bars, source=source)
 
 

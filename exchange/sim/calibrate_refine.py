@@ -52,7 +52,7 @@ SEARCHED = (
     "half_life:vol_slow_persistence", "factor_vol_per_min", "factor_lag_min",
     "half_spread_bps", "odds:quote_refresh_prob", "transient_vol_ratio",
     "volume_vol_link", "volume_shock_link", "tail_df", "market_vol_var",
-    "half_life:market_vol_persistence", "range",
+    "half_life:market_vol_persistence", "range", "range_run_on",
 )
 #: The market-wide volatility state's start: variance and half-life in bars (a day of hours).
 MARKET_VOL_START = (0.3, 24.0)

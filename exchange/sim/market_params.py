@@ -20,7 +20,7 @@ from typing import Any
 from model import errors
 
 SCHEMA_VERSION = 4
-SCHEMA_CHANGE = "version 4 added the bridge range of 1h bars (range_bridge) and market-wide " \
+SCHEMA_CHANGE = "version 4 added the bridge range of 1h bars (range_bridge, range_run_on) and market-wide " \
     "halts (halt_share, halt_mean_bars); version 3 added " \
     "the market-wide volatility state (market_vol_var, " \
     "market_vol_persistence) and the bars' range (range_reach); version 2 the transient " \
@@ -62,6 +62,8 @@ SCALAR_FIELDS: dict[str, tuple[float, float]] = {
                                           # many sigmas x |N(0, 1)| (the bar's high and low)
     "range_bridge": (0.0, 10.0),          # > 0: the high and low are a Brownian bridge's
                                           # between the ends, its sd this many x the bar's
+    "range_run_on": (0.0, 1.0),           # with the bridge: its path runs on the bar before's
+                                          # move by this share at mid-bar (market_model)
     "halt_share": (0.0, 0.5),             # share of bars in which the whole market is halted
     "halt_mean_bars": (1.0, 1e6),         # a halt's mean length, bars (market_halts.py)
 }
@@ -125,6 +127,7 @@ class MarketParams:
     #: 1h fits set 1 (an hour is thousands of trades: its range is a diffusion's, see
     #: `MarketModel._prices`)
     range_bridge: float = 0.0
+    range_run_on: float = 0.0
     halt_share: float = 0.0
     halt_mean_bars: float = 1.0
     source: str = ""

@@ -11,7 +11,7 @@ import numpy as np
 from exchange.sim.calibrate import simulate_panel
 from exchange.sim.market_model import MarketModel
 from exchange.sim.market_params import MarketParams
-from model.spread_estimators import corwin_schultz_spread
+from model.spread_estimators import abdi_ranaldo_spread, corwin_schultz_spread, roll_spread
 from tests.market_params_example import example_params
 
 START_MS = 1_700_006_400_000  # 2023-11-15 00:00 UTC
@@ -30,13 +30,15 @@ def hourly(**changes: object) -> MarketParams:
                           **changes)
 
 
-def extremes(params: MarketParams, move: float, draws: int = 200_000
+def extremes(params: MarketParams, move: float, draws: int = 200_000, last_move: float = 0.0
              ) -> tuple[np.ndarray, np.ndarray]:
-    """`draws` bars' mid high and low for a mid that moved by `move` (log) with sd `SD`."""
+    """`draws` bars' mid high and low for a mid that moved by `move` (log) with sd `SD`,
+    after a bar that moved by `last_move`."""
     model = MarketModel(params, seed=3, tick=np.full(1, 1e-10), lot=np.full(1, 1e-10),
                         price=np.ones(1), quote_volume_per_min=np.ones(1), start_ms=START_MS)
     previous = np.zeros((draws, 1))
-    return model._mid_extremes(previous, previous + move, np.full((draws, 1), SD))
+    return model._mid_extremes(previous, previous + move, np.full((draws, 1), SD),
+                               np.full((draws, 1), last_move))
 
 
 def test_the_bridge_high_has_the_brownian_bridges_law() -> None:
@@ -88,3 +90,34 @@ def test_hourly_bars_of_a_random_walk_read_the_corwin_schultz_of_a_finely_sample
     assert abs(bridge / fine - 1) < 0.15, (bridge, fine)
     assert reach < 0.75 * fine, (reach, fine)
 
+
+
+def test_with_a_run_on_the_path_passes_a_point_past_the_last_moves_end() -> None:
+    # after a bar that rose 5 %, a run-on of 0.2 takes the path 1 % higher at mid-bar
+    high, low = extremes(hourly(range_bridge=1.0, range_run_on=0.2), 0.0, last_move=0.05)
+    assert np.all(high >= 0.01) and np.all(low <= 0.0)
+    plain, _ = extremes(hourly(range_bridge=1.0), 0.0, last_move=0.05)
+    assert np.mean(plain >= 0.01) < 0.2  # a bridge from 0 to 0 of sd 1 % rarely gets there
+
+
+def test_a_run_on_leaves_the_closes_and_lowers_abdi_ranaldo_not_roll() -> None:
+    # a price that reverts (a pricing error on 1h bars): Roll reads the reversal from the
+    # closes, and Abdi-Ranaldo reads about half of it from closes against mid-ranges, unless
+    # the next bar's range runs on past the close the move ended on
+    def market(run_on: float):  # type: ignore[no-untyped-def]
+        return simulate_panel(hourly(range_bridge=1.0, range_run_on=run_on,
+                                     transient_vol_ratio=0.4, transient_persistence=0.0),
+                              minutes=HOURS * 4, start_ms=START_MS, seed=6)
+
+    plain, run_on = market(0.0), market(0.1)
+    assert np.array_equal(plain.close, run_on.close, equal_nan=True)
+
+    def median(estimator, panel) -> float:  # type: ignore[no-untyped-def]
+        args = (panel.close,) if estimator is roll_spread else (panel.high, panel.low,
+                                                                 panel.close)
+        return float(np.median([estimator(*(a[:, i] for a in args)) for i in range(4)]))
+
+    roll = median(roll_spread, plain)
+    assert roll > 0.004  # the reversal: 40+ bps
+    assert 0.3 * roll < median(abdi_ranaldo_spread, plain) < 0.7 * roll
+    assert median(abdi_ranaldo_spread, run_on) < 0.6 * median(abdi_ranaldo_spread, plain)
