@@ -361,8 +361,18 @@ class MarketModel:
         self._state["error"] = carried[-1].copy()
         return carried, previous
 
+    def _last_moves(self, quote: np.ndarray, previous: np.ndarray) -> np.ndarray | None:
+        """Each bar's previous bar's mid move (the run-on's), carried across calls; None
+        without a run-on (the 1m embedded exchange pays nothing for it)."""
+        if self.params.range_run_on <= 0 or self.params.range_bridge <= 0:
+            return None
+        moves = quote - previous
+        last_move = np.vstack([self._state["last_move"][None, :], moves[:-1]])
+        self._state["last_move"] = moves[-1].copy()
+        return last_move
+
     def _mid_extremes(self, previous: np.ndarray, quote: np.ndarray, path_sd: np.ndarray,
-                      last_move: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                      last_move: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The highest and lowest log mid of a bar whose mid moved from `previous` to `quote`.
 
         Reach rule (`range_bridge` 0, 1m fits): a little past both ends, `range_reach` x
@@ -391,7 +401,7 @@ class MarketModel:
                     np.minimum(previous, quote) - reach_down)
         variance = (bridge * path_sd) ** 2
         run_on = self.params.range_run_on
-        if run_on <= 0:
+        if run_on <= 0 or last_move is None:
             return _bridge_extremes(previous, quote, variance, rng["high"].standard_exponential(
                 quote.shape), rng["low"].standard_exponential(quote.shape))
         highs = rng["high"].standard_exponential((2, *quote.shape))
@@ -411,10 +421,7 @@ class MarketModel:
         market factor's part too)."""
         rng, count = self._rng, quote.shape[0]
         previous = np.vstack([self._state["quote"][None, :], quote[:-1]])
-        moves = quote - previous  # each bar's mid move; the bar before's is the run-on's
-        last_move = np.vstack([self._state["last_move"][None, :], moves[:-1]])
-        self._state["last_move"] = moves[-1].copy()
-        del moves
+        last_move = self._last_moves(quote, previous)
         self._state["quote"] = quote[-1].copy()
         half = self._half_spread
         side_open = np.where(rng["side_open"].random(quote.shape) < 0.5, half, -half)
