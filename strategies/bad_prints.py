@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from model.market import Bar, BarHistory, Tick, TickBatch
+from strategies.tick_kernel import ticks_inside
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal sample x this = its standard deviation
 
@@ -152,16 +153,17 @@ class PrintFilter:
 
     def admit_batch(self, batch: TickBatch) -> tuple[TickBatch | None, list[Bar]]:
         """`admit_tick` for a ticker array: the rows to apply (the same batch when all are
-        inside their ranges: a few numpy comparisons) and any bars confirmed."""
+        inside their ranges: one compiled call, strategies/tick_kernel.py) and any bars
+        confirmed."""
         if not len(batch):
             return batch, []
         rows = self._rows_of(batch.symbols)
+        if ticks_inside(rows, self._low, self._high, batch.last, batch.bid, batch.ask):
+            return batch, []
         low, high = self._low[rows], self._high[rows]
         ok = np.ones(len(batch), dtype=bool)
         for prices in (batch.last, batch.bid, batch.ask):
             ok &= np.isnan(prices) | ((prices >= low) & (prices <= high))
-        if ok.all():
-            return batch, []
         released: list[Bar] = []
         for i in np.flatnonzero(~ok).tolist():
             apply, bars = self.admit_tick(batch.row(i))
@@ -230,6 +232,8 @@ class PrintFilter:
                 self._high = np.append(self._high, math.inf)
             outside = len(self._row)
             rows = np.array([self._row.get(s, outside) for s in symbols], dtype=np.int64)
+            if len(self._batch_rows) >= 64:  # a live array's symbols vary frame to frame
+                self._batch_rows.clear()
             self._batch_rows[symbols] = rows
         return rows
 

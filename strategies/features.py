@@ -22,18 +22,25 @@ from collections.abc import Iterable
 import numpy as np
 
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from strategies.decision_kernel import assemble_minute_kernel
 from strategies.feature_columns import (
     FEATURE_INDEX,
     FEATURE_NAMES,
     Primitives,
-    assemble,
     sanitize_bars,
 )
 from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
-from strategies.windows import RETURN_CAPACITY
+from strategies.tick_kernel import store_ticks
+from strategies.windows import (
+    AVERAGE_WINDOWS,
+    RETURN_CAPACITY,
+    RETURN_WINDOWS,
+    SQUARE_SLOTS_ARRAY,
+    window_rows_array,
+)
 
 __all__ = [
     "FEATURE_INDEX",
@@ -44,6 +51,9 @@ __all__ = [
 ]
 
 _TICK_FIELDS = ("bid", "ask", "bid_qty", "ask_qty", "quote_volume")
+#: The window lengths in 1m bars, as `assemble` divides by them.
+_AVERAGE_WINDOWS = window_rows_array(AVERAGE_WINDOWS, MINUTE_MS)
+_RETURN_WINDOWS = window_rows_array(RETURN_WINDOWS, MINUTE_MS)
 
 
 class FeatureBook:
@@ -63,7 +73,7 @@ class FeatureBook:
         self._tick_last = np.full(n, np.nan)
         self._tick_ts = np.full(n, -1, dtype=np.int64)
         self._quote = {name: np.full(n, np.nan) for name in _TICK_FIELDS}
-        self._batch_rows: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray | None]] = {}
+        self._batch_rows: dict[tuple[str, ...], np.ndarray] = {}
 
     def row(self, symbol: str) -> int:
         """Row of `symbol` in `matrix()`; KeyError if it is not in the universe."""
@@ -216,38 +226,24 @@ class FeatureBook:
                 quote[name][row] = value
 
     def on_tick_batch(self, batch: TickBatch) -> None:
-        """`on_tick` for a column-wise batch (one `!ticker@arr` frame), with numpy."""
-        rows, known = self._rows_of(batch.symbols)
-        columns = {"last": batch.last, "bid": batch.bid, "ask": batch.ask,
-                   "bid_qty": batch.bid_qty, "ask_qty": batch.ask_qty,
-                   "quote_volume": batch.quote_volume}
-        ts_event = np.asarray(batch.ts_event)
-        if known is not None:
-            columns = {name: values[known] for name, values in columns.items()}
-            ts_event = ts_event[known]
-        targets = [(self._tick_last, columns["last"])] + [
-            (self._quote[name], columns[name]) for name in _TICK_FIELDS]
-        for target, values in targets:
-            finite = np.isfinite(values)
-            if finite.all():  # the common case: skip two masked copies per column
-                target[rows] = values
-            else:
-                target[rows[finite]] = values[finite]
-            if target is self._tick_last:
-                self._tick_ts[rows[finite]] = ts_event[finite]
+        """`on_tick` for a column-wise batch (one `!ticker@arr` frame), in one compiled call
+        (strategies/tick_kernel.py): the same stores as `on_tick` row by row."""
+        quote = self._quote
+        store_ticks(self._rows_of(batch.symbols), np.asarray(batch.ts_event), batch.last,
+                    batch.bid, batch.ask, batch.bid_qty, batch.ask_qty, batch.quote_volume,
+                    self._tick_last, self._tick_ts, quote["bid"], quote["ask"],
+                    quote["bid_qty"], quote["ask_qty"], quote["quote_volume"])
 
-    def _rows_of(self, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray | None]:
-        """Rows of a batch's symbols (cached: a stream repeats the same symbol tuple) and
-        the mask of those in the universe (None when all are)."""
-        cached = self._batch_rows.get(symbols)
-        if cached is None:
+    def _rows_of(self, symbols: tuple[str, ...]) -> np.ndarray:
+        """Rows of a batch's symbols, -1 for one outside the universe (cached: a stream
+        repeats the same symbol tuple)."""
+        rows = self._batch_rows.get(symbols)
+        if rows is None:
             rows = np.array([self._rows.get(s, -1) for s in symbols], dtype=np.int64)
-            known = rows >= 0
-            cached = (rows, None) if known.all() else (rows[known], known)
             if len(self._batch_rows) >= 64:
                 self._batch_rows.clear()
-            self._batch_rows[symbols] = cached
-        return cached
+            self._batch_rows[symbols] = rows
+        return rows
 
     # -- decision step ----------------------------------------------------------------------
 
@@ -291,5 +287,15 @@ class FeatureBook:
 
     def matrix(self) -> np.ndarray:
         """Features [n_symbols, len(feature_names)] (float64, a fresh array); rows of
-        symbols without any data are NaN."""
-        return assemble(self.primitives())
+        symbols without any data are NaN. `assemble(self.primitives())`, bit for bit, in
+        one compiled pass over the rows (strategies/decision_kernel.py): the array form
+        was ~100 numpy calls a step whatever the number of coins."""
+        bars, quote = self._bars, self._quote
+        features, _ = assemble_minute_kernel(
+            bars.n_seen, bars.close, bars.minute, self._tick_ts, self._tick_last,
+            bars.sum_close, bars.sum_qv, bars.sum_ret, bars.sum_ret2, bars.high, bars.low,
+            quote["bid"], quote["ask"], quote["bid_qty"], quote["ask_qty"],
+            quote["quote_volume"], _AVERAGE_WINDOWS, _RETURN_WINDOWS, SQUARE_SLOTS_ARRAY,
+            AVERAGE_WINDOWS.index(60), AVERAGE_WINDOWS.index(1440), MINUTE_MS,
+            len(FEATURE_NAMES))
+        return features

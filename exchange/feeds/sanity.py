@@ -37,6 +37,7 @@ from typing import Protocol
 
 import numpy as np
 
+from exchange.feeds.sanity_kernel import TS_LIMIT_MAX, ticker_rows_pass
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 
 #: No spot market prices anything above this (BTC in the cheapest quote is ~1e10 KRW); above
@@ -48,6 +49,8 @@ MAX_AMOUNT = 1e18
 MAX_FUTURE_MS = 2 * MINUTE_MS
 #: How far behind the backfill window an event may be stamped (a gap fill after an outage).
 AGE_SLACK_MS = 1440 * MINUTE_MS
+#: Symbol tuples whose price bounds a validator keeps as columns (a live array's vary).
+_BOUND_CACHE_SIZE = 64
 
 # Reasons, stable short names: metric labels and status keys.
 NOT_POSITIVE = "price_not_positive"
@@ -123,6 +126,8 @@ class FrameValidator:
         self.on_invalid = on_invalid
         self.invalid: dict[str, int] = {}
         self.newest_ms = 0  # newest exchange time accepted or observed
+        self._bound_cache: dict[tuple[str, ...] | int, tuple[np.ndarray, np.ndarray]] = {}
+        self._cached_bounds: Mapping[str, PriceBounds] | None = None
 
     @classmethod
     def for_backfill(cls, backfill_minutes: int, bounds: Mapping[str, PriceBounds] | None = None,
@@ -218,27 +223,23 @@ class FrameValidator:
 
     def admit_batch(self, batch: TickBatch, now_ms: int) -> TickBatch | None:
         """The valid rows of a ticker array (the same batch when all are), None when none.
-        Vectorized: the common all-valid frame costs a few numpy comparisons."""
+        The common all-valid frame costs one compiled call (exchange/feeds/sanity_kernel.py);
+        a frame with a bad row is judged again with numpy, then row by row to say why."""
         n = len(batch)
         if n == 0:
             return None
         lo, hi = self._bound_columns(batch.symbols)
-        # The tick checks, a few numpy calls per batch (it runs 4x a replayed minute): bid
-        # and ask stacked; `last` and the amounts as "no bound broken", which NaN passes
-        # (every comparison with NaN is False) exactly as `isnan(x) | in range` does.
-        prices = np.stack((batch.bid, batch.ask))
-        good = ((prices > 0.0) & (prices <= hi) & (prices >= lo)).all(axis=0)
-        last = batch.last
-        good &= ~((last <= 0.0) | (last > hi) | (last < lo))
-        good &= batch.bid <= batch.ask
-        amounts = np.stack((batch.bid_qty, batch.ask_qty, batch.base_volume,
-                            batch.quote_volume))
-        good &= ~((amounts < 0.0) | (amounts > MAX_AMOUNT)).any(axis=0)
+        # newest_ms starts at 0, so the limit is at least max_future_ms: only its top is
+        # clamped to int64 (a larger limit admits every int64 time, as the clamped one does).
+        limit = max(now_ms, self.newest_ms) + self.max_future_ms
         ts = np.asarray(batch.ts_event)
-        good &= ts <= max(now_ms, self.newest_ms) + self.max_future_ms
-        if good.all():
-            self.observe_time(int(ts.max()))
+        passed, newest = ticker_rows_pass(
+            batch.bid, batch.ask, batch.last, batch.bid_qty, batch.ask_qty, batch.base_volume,
+            batch.quote_volume, ts, lo, hi, min(limit, TS_LIMIT_MAX), MAX_AMOUNT)
+        if passed:
+            self.observe_time(int(newest))
             return batch
+        good = _valid_rows(batch, ts, lo, hi, limit)
         for i in np.flatnonzero(~good).tolist():  # rare: say why, row by row
             self.admit_tick(batch.row(i), now_ms)
         if not good.any():
@@ -288,20 +289,44 @@ class FrameValidator:
         return False
 
     def _bound_columns(self, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
-        """Per-row (min, max) price of a batch's symbols."""
-        if not self.bounds:
-            return np.zeros(len(symbols)), np.full(len(symbols), MAX_PRICE)
+        """Per-row (min, max) price of a batch's symbols, cached (read them, never write):
+        a replay repeats one symbol tuple every frame. Cached per `bounds` object; a live
+        array's symbols vary, so the cache is emptied when it grows large."""
+        if self._cached_bounds is not self.bounds:
+            self._bound_cache.clear()
+            self._cached_bounds = self.bounds
+        key: tuple[str, ...] | int = symbols if self.bounds else len(symbols)
+        columns = self._bound_cache.get(key)
+        if columns is not None:
+            return columns
         lo = np.zeros(len(symbols))
         hi = np.full(len(symbols), MAX_PRICE)
-        for i, symbol in enumerate(symbols):
+        for i, symbol in enumerate(symbols if self.bounds else ()):
             bounds = self.bounds.get(symbol)
             if bounds is not None:
                 lo[i] = bounds.min_price
                 if bounds.max_price > 0:
                     hi[i] = min(MAX_PRICE, bounds.max_price)
-        return lo, hi
+        if len(self._bound_cache) >= _BOUND_CACHE_SIZE:
+            self._bound_cache.clear()
+        self._bound_cache[key] = columns = (lo, hi)
+        return columns
 
 
+def _valid_rows(batch: TickBatch, ts: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+                limit: int) -> np.ndarray:
+    """Which rows of a ticker array pass the tick checks (`ticker_rows_pass`, as arrays):
+    bid and ask stacked; `last` and the amounts as "no bound broken", which NaN passes
+    (every comparison with NaN is False) exactly as `isnan(x) | in range` does."""
+    prices = np.stack((batch.bid, batch.ask))
+    good = ((prices > 0.0) & (prices <= hi) & (prices >= lo)).all(axis=0)
+    last = batch.last
+    good &= ~((last <= 0.0) | (last > hi) | (last < lo))
+    good &= batch.bid <= batch.ask
+    amounts = np.stack((batch.bid_qty, batch.ask_qty, batch.base_volume, batch.quote_volume))
+    good &= ~((amounts < 0.0) | (amounts > MAX_AMOUNT)).any(axis=0)
+    good &= ts <= limit
+    return good
 
 
 def _bar_at(history: BarHistory, i: int) -> Bar:
