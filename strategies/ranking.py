@@ -53,7 +53,8 @@ import numpy as np
 
 from model import libm
 from model.market import MINUTE_MS
-from strategies.barrier import probability_up_first, probability_up_first_by_row
+from strategies.barrier import MAX_IMAGES, probability_up_first, probability_up_first_by_row
+from strategies.decision_kernel import rank_scores_kernel
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS, present_windows, window_rows
 
 PERSISTENCE = 0.5
@@ -197,13 +198,42 @@ def barrier_probability(drift: np.ndarray, sigma: np.ndarray, eligible: np.ndarr
     `by_row` ([T, n] histories): each row exactly as `rank` computes it at that step, in
     bounded memory (strategies/barrier.probability_up_first_by_row); without it the whole
     array is one series, whose length (and so the last bits) the most demanding cell sets."""
-    up = libm.log1p(config.target_return_pct / 100)
-    # A 100% stop is a barrier at log(0) = -inf; 99.99% is the same for any real horizon.
-    down = -libm.log1p(-min(config.stop_return_pct, 99.99) / 100)
+    up, down = _barriers(config)
     probability_of = probability_up_first_by_row if by_row else probability_up_first
     probability = probability_of(up, down, np.where(eligible, drift, 0.0),
                                  np.where(eligible, sigma, np.nan), config.horizon_minutes)
     return np.where(eligible, probability, np.nan)
+
+
+def _barriers(config: RankingSettings) -> tuple[float, float]:
+    """(up, down): the log distances to the target and the stop."""
+    up = libm.log1p(config.target_return_pct / 100)
+    # A 100% stop is a barrier at log(0) = -inf; 99.99% is the same for any real horizon.
+    down = -libm.log1p(-min(config.stop_return_pct, 99.99) / 100)
+    return float(up), float(down)
+
+
+def _minute_scores(matrix: np.ndarray, names: Sequence[str], config: RankingSettings,
+                   min_warm_minutes: int, require_quotes: bool) -> Scores:
+    """`score_features` of one 1m matrix [n, n_features] without forecast or anomaly
+    scores, probability included, in one compiled call (strategies/decision_kernel.py):
+    the same values as the array form, without its ~100 numpy calls on n-element arrays."""
+    columns = _kernel_columns(tuple(names))
+    up, down = _barriers(config)
+    probability, drift, sigma, eligible, contributions, returns, images = rank_scores_kernel(
+        matrix, *columns, _RETURN_WINDOWS, float(min_warm_minutes),
+        float(config.min_quote_volume_24h), float(config.max_spread_bps), require_quotes,
+        float(config.horizon_minutes), up, down, float(MAX_IMAGES))
+    int(images)  # a NaN image count raises here, as in barrier.probability_up_first
+    return Scores(probability=probability, drift=drift, sigma=sigma, eligible=eligible,
+                  contributions=contributions, returns=returns)
+
+
+@lru_cache(maxsize=16)
+def _kernel_columns(names: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The return, trend and scalar columns `rank_scores_kernel` reads, as index arrays."""
+    return tuple(np.asarray(_column_indices(names, wanted), dtype=np.int64)  # type: ignore[return-value]
+                 for wanted in (_RETURN_COLUMNS, _TREND_COLUMNS, _SCALAR_COLUMNS))
 
 
 def hourly_volatility_known(bar_ms: int) -> bool:
@@ -234,9 +264,13 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
         raise ValueError(f"matrix {matrix.shape} does not match {len(symbols)} symbols")
     if anomaly is not None and np.shape(anomaly) != (len(symbols),):
         raise ValueError(f"anomaly scores {np.shape(anomaly)} do not match {len(symbols)} symbols")
-    scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
-                            require_quotes=require_quotes, forecast=forecast, anomaly=anomaly,
-                            bar_ms=bar_ms)
+    if forecast is None and anomaly is None and bar_ms == MINUTE_MS \
+            and matrix.dtype == np.float64:
+        scores = _minute_scores(matrix, names, config, min_warm_minutes, require_quotes)
+    else:
+        scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
+                                require_quotes=require_quotes, forecast=forecast,
+                                anomaly=anomaly, bar_ms=bar_ms)
     candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
     names_of = np.asarray(symbols, dtype=str)[candidates]
     # lexsort: the last key is primary (higher score first), then the symbol (ascending).
