@@ -119,7 +119,8 @@ class PrintFilter:
         if state is None:
             return [bar]
         if bar.low >= state.low and bar.high <= state.high:
-            self._reject_held(state)
+            if state.level is not None:  # without a level nothing is held (nor evidence)
+                self._reject_held(state)
             self._accept(bar.symbol, state, bar.close)
             return [bar]
         self.quarantined_bars += 1

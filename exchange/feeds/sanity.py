@@ -165,6 +165,21 @@ class FrameValidator:
     def bar_problem(self, bar: Bar, now_ms: int) -> str | None:
         """Why `bar` is impossible, or None. The bar must have closed by about now."""
         bounds = self.bounds.get(bar.symbol)
+        low, high, quote = bar.low, bar.high, bar.quote_volume
+        # Every live and replayed bar: the checks below in one expression (prices bracketed
+        # by low > 0 and high <= the caps are all in range; NaN fails every comparison).
+        if (0.0 < low <= bar.open <= high and low <= bar.close <= high and high <= MAX_PRICE
+                and 0.0 <= bar.volume <= MAX_AMOUNT
+                and (0.0 <= quote <= MAX_AMOUNT or math.isnan(quote))
+                and (bounds is None or not (
+                    (bounds.min_price > 0 and low < bounds.min_price)
+                    or (bounds.max_price > 0 and high > bounds.max_price)))):
+            return self.time_problem(bar.close_ms, now_ms, bar=True)
+        return self._bar_problem_one_by_one(bar, bounds, now_ms)
+
+    def _bar_problem_one_by_one(self, bar: Bar, bounds: PriceBounds | None,
+                                now_ms: int) -> str | None:
+        """`bar_problem` check by check, in the order that names the first reason."""
         for price in (bar.open, bar.high, bar.low, bar.close):
             problem = _price_problem(price, bounds)
             if problem is not None:
@@ -202,7 +217,11 @@ class FrameValidator:
 
     def admit_bar(self, bar: Bar, now_ms: int) -> bool:
         """True when `bar` may go on; otherwise it is counted and reported."""
-        return self._verdict(self.bar_problem(bar, now_ms), bar.symbol, bar.close_ms)
+        problem = self.bar_problem(bar, now_ms)
+        if problem is None:  # `_verdict`'s accepting branch, inline: every bar comes here
+            self.newest_ms = max(self.newest_ms, bar.close_ms)
+            return True
+        return self._verdict(problem, bar.symbol, bar.close_ms)
 
     def admit_tick(self, tick: Tick, now_ms: int) -> bool:
         """True when `tick` may go on; otherwise it is counted and reported."""

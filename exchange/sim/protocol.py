@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from exchange.sim.num_kernel import parse_back
 from exchange.sim.state import PartialBar, TickerStats
 from model.instruments import Instrument
 from model.market import MINUTE_MS
@@ -42,21 +43,16 @@ def num_parsed(values: np.ndarray) -> np.ndarray:
     `fraction * 1e8` is off by at most 2**-27, so rounding it gives the string's last
     digits `r` unless it lies that close to a half; `r / 1e8` is then the float nearest
     to the string's value, as `float()` reads it. The doubtful few (and NaN) are
-    formatted and parsed for real; the sign is the string's ("-0.00000000")."""
+    formatted and parsed for real; the sign is the string's ("-0.00000000"). The
+    arithmetic runs compiled, value by value (exchange/sim/num_kernel.py)."""
     values = np.asarray(values, dtype=np.float64)
-    with np.errstate(invalid="ignore", over="ignore"):
-        whole = np.trunc(values)
-        scaled = (values - whole) * 1e8
-        rounded = np.rint(scaled)
-        out = np.copysign((whole * 1e8 + rounded) / 1e8, values)
-        margin = 0.5 - np.abs(scaled - rounded)  # distance to the nearest half
-    exact = np.abs(values) >= _NUM_EXACT_FROM
-    np.copyto(out, values, where=exact)
-    doubtful = ~(exact | (margin > _NUM_DOUBT))
-    if doubtful.any():
-        for at in zip(*np.nonzero(doubtful)):
-            out[at] = float(num(float(values[at])))
-    return out
+    flat = np.ascontiguousarray(values).reshape(-1)
+    out = np.empty_like(flat)
+    doubtful = np.zeros(flat.shape, dtype=bool)
+    if parse_back(flat, _NUM_EXACT_FROM, _NUM_DOUBT, out, doubtful):
+        for at in np.flatnonzero(doubtful).tolist():
+            out[at] = float(num(float(flat[at])))
+    return out.reshape(values.shape)
 
 
 def dec(value: Any) -> str:

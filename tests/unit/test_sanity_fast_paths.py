@@ -1,7 +1,8 @@
-"""The compiled ticker-array check (exchange/feeds/sanity_kernel.py) against the array form
-it stands in for (`sanity._valid_rows`): on random arrays full of the values the feed edge
-exists for (zero, negative, NaN, inf, 1e300, crossed quotes, future times), the kernel says
-"all pass" exactly when every row of the array form does, with the same newest time."""
+"""The feed edge's fast paths against the forms they stand in for, on random data full of
+the values the edge exists for (zero, negative, NaN, inf, 1e300, crossed quotes, future
+times): the compiled ticker-array check (exchange/feeds/sanity_kernel.py) says "all pass"
+exactly when every row of the array form (`sanity._valid_rows`) does, with the same newest
+time; `bar_problem`'s one-expression path gives the reason the checks one by one give."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import pytest
 
 from exchange.feeds.sanity import MAX_AMOUNT, MAX_PRICE, FrameValidator, PriceBounds, _valid_rows
 from exchange.feeds.sanity_kernel import TS_LIMIT_MAX, ticker_rows_pass
-from model.market import TickBatch
+from model.market import MINUTE_MS, Bar, TickBatch
 
 NOW_MS = 1_700_000_100_000
 ODD = np.array([0.0, -1.0, np.nan, np.inf, -np.inf, 1e300, 2e12, 2e18, 1e-9])
@@ -89,3 +90,24 @@ def test_bound_columns_follow_a_new_bounds_mapping() -> None:
     validator.bounds = {"B": PriceBounds(min_price=3.0)}
     lo, hi = validator._bound_columns(("A", "B"))
     assert lo.tolist() == [0.0, 3.0] and hi.tolist() == [MAX_PRICE, MAX_PRICE]
+
+
+def test_bar_problem_names_the_reason_the_checks_one_by_one_name() -> None:
+    rng = np.random.default_rng(3)
+    bounds = {"A": PriceBounds(min_price=60.0), "B": PriceBounds(max_price=150.0),
+              "C": PriceBounds(min_price=60.0, max_price=150.0)}
+    validator = FrameValidator(bounds, max_age_ms=60 * MINUTE_MS)
+    validator.observe_time(NOW_MS)
+    seen: set[str | None] = set()
+    for trial in range(5000):
+        o, h, low, c, volume, quote = 100.0 * (0.5 + rng.random(6))
+        h, low = max(o, c, h), min(o, c, low)
+        values = [o, h, low, c, volume, quote]
+        for k in np.flatnonzero(rng.random(6) < 0.1):
+            values[k] = float(rng.choice(ODD))
+        open_ms = NOW_MS - MINUTE_MS * int(rng.choice([1, 2, 90, -5]))
+        bar = Bar(str(rng.choice(["A", "B", "C", "D"])), open_ms, *values)
+        expected = validator._bar_problem_one_by_one(bar, bounds.get(bar.symbol), NOW_MS)
+        assert validator.bar_problem(bar, NOW_MS) == expected, (trial, bar)
+        seen.add(expected)
+    assert len(seen) >= 6  # every kind of reason met, and valid bars
