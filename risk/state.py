@@ -215,7 +215,9 @@ def evaluate(
     s = state
     if new_day:
         s = replace(s, day_start_ms=utc_day_start_ms(now_ms), day_start_equity=equity)
-    s = replace(s, peak_equity=max(s.peak_equity, equity), anomaly_active=anomaly_halt)
+    if equity > s.peak_equity or anomaly_halt != s.anomaly_active:
+        # An unchanged state is not copied: `replace` was a third of a quiet step's call.
+        s = replace(s, peak_equity=max(s.peak_equity, equity), anomaly_active=anomaly_halt)
 
     target, cause, reason = breaker_verdict(s, equity, anomaly_halt, limits, anomaly_reduce)
     if s.mode is TradingMode.HALTED:

@@ -164,6 +164,8 @@ class FeatureBook:
         target = open_ms // MINUTE_MS
         bars = self._bars
         lagging = (bars.n_seen > 0) & (bars.minute < target)
+        if not lagging.any():  # the usual minute: every coin with history had its bar
+            return
         one_behind = np.flatnonzero(lagging & (bars.minute == target - 1))
         if one_behind.size:
             close = bars.close[one_behind]

@@ -272,7 +272,7 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
                                 require_quotes=require_quotes, forecast=forecast,
                                 anomaly=anomaly, bar_ms=bar_ms)
     candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
-    names_of = np.asarray(symbols, dtype=str)[candidates]
+    names_of = _symbol_array(tuple(symbols))[candidates]
     # lexsort: the last key is primary (higher score first), then the symbol (ascending).
     top = candidates[np.lexsort((names_of, -scores.probability[candidates]))][: config.top_k]
     # The reasons' numbers of all top coins in one array call each, not ~30 scalar libm
@@ -288,6 +288,14 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
             anomaly, scores.anomaly_shrink, i)
         for j, i in enumerate(top.tolist())
     ]
+
+
+@lru_cache(maxsize=8)
+def _symbol_array(symbols: tuple[str, ...]) -> np.ndarray:
+    """The symbols as a numpy string array (read only; cached: the universe is fixed)."""
+    names = np.asarray(symbols, dtype=str)
+    names.flags.writeable = False
+    return names
 
 
 def _with_anomaly(coin: RankedCoin, anomaly: np.ndarray | None, shrink: np.ndarray | None,

@@ -130,6 +130,8 @@ class Trader(OperatorControls):
         self.force_exits: dict[str, int] = {}  # operator forceexit queue (trading/operator.py)
         self.cooldowns: dict[str, int] = {}  # no entries after a forceexit (trading/operator.py)
         self._booked_cash: Decimal | None = None  # live: the ledger's quote balance (cash())
+        # The account the gate weighs, kept across a step's denied actions (`_act`).
+        self._step_portfolio: PortfolioView | None = None
 
     # --- start and restart ---------------------------------------------------------------------
     def open_account(self, balance: Decimal, ts_ms: int) -> bool:
@@ -248,6 +250,7 @@ class Trader(OperatorControls):
         # and the return history ([1440, n] returns, its gap scan) is most of a quiet step's
         # risk work. Nothing before that action changes the book it reads.
         market: MarketView | None = None
+        self._step_portfolio = None
         for action in actions:
             if market is None and action.action is not Action.HOLD:
                 market = MarketView(
@@ -267,6 +270,7 @@ class Trader(OperatorControls):
                 forecast_return=coin.forecast_return if coin else None,
                 forecast_confidence=coin.forecast_confidence if coin else None,
             ))
+        self._step_portfolio = None
         self.ledger.record_decisions(decisions)
         equity = self.equity()
         cash = self.cash()
@@ -281,7 +285,12 @@ class Trader(OperatorControls):
         if action.action is Action.HOLD:
             return "HOLD", action.reason, None
         assert market is not None  # _step builds it before the first non-HOLD action
-        portfolio = self._portfolio(equity)
+        # A denied action changes nothing the account view reads (orders, balances,
+        # positions), so the next action of the step reuses it: a policy the gate keeps
+        # denying (buy-and-hold over its VaR/ES limit) asks for a dozen coins every step.
+        portfolio = self._step_portfolio
+        if portfolio is None:
+            portfolio = self._step_portfolio = self._portfolio(equity)
         intent: EntryIntent | ExitIntent | CancelIntent
         instrument = self.instruments[action.symbol]
         if action.action in (Action.CANCEL_BUY, Action.CANCEL_SELL):
@@ -302,6 +311,7 @@ class Trader(OperatorControls):
             self.last_denial = f"{action.symbol} {action.action.value}: {verdict.detail}"
             return f"DENIED:{verdict.reason.value}", _joined(action.reason, verdict.detail), None
         assert isinstance(verdict, Approved)
+        self._step_portfolio = None  # an order placed or cancelled: the account moves
         if isinstance(intent, CancelIntent):
             self._record(self.broker.cancel(intent.client_order_id, ts_ms))
             return "APPROVED", action.reason, None
