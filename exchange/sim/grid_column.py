@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from exchange.sim.cold_rows import TieredArray
+from exchange.sim.window_kernel import column_sums, grid_column_sums
 
 _INT32_MAX = np.iinfo(np.int32).max
 CHECK_BLOCK_ROWS = 2048
@@ -77,6 +78,17 @@ class GridColumn:
         assert self._step is not None
         step = self._step if symbol_index is None else self._step[symbol_index]
         return data * step
+
+    def sum_rows(self, rows: slice) -> np.ndarray:
+        """Per symbol, the sum of the float64 values of `rows`: `read(rows).sum(axis=0)`,
+        the same floats, without the decoded temporary (exchange/sim/window_kernel.py)."""
+        data = self._data[rows]
+        if data.shape[1] < 2:  # numpy sums one column pairwise: keep its order
+            return self.read(rows).sum(axis=0)
+        if not self.on_grid:
+            return column_sums(data)
+        assert self._step is not None
+        return grid_column_sums(data, self._step)
 
     def cells(self, rows: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """Float64 values at the pairs (rows[i], symbols[i])."""

@@ -114,8 +114,8 @@ class MarketState:
         row = max(0, min(self.store.row_of(open_ms), self.store.rows))
         lo = max(0, row - (WINDOW_MINUTES - 1))
         rows = slice(lo, row)
-        self._w_volume = self.store.column("volume", rows).sum(axis=0)
-        self._w_quote = self.store.column("quote_volume", rows).sum(axis=0)
+        self._w_volume = self.store.column_sum("volume", rows)
+        self._w_quote = self.store.column_sum("quote_volume", rows)
         self._window_rows: tuple[int, int] | None = (lo, row)
 
     def _window_statistics(self) -> None:
