@@ -382,10 +382,11 @@ def symbol_valid(symbol: Any) -> bool:
 
 
 def ticker_batch(symbols: tuple[str, ...], ts_event: np.ndarray, ts_recv: int,
-                 table: np.ndarray, good: np.ndarray) -> tuple[TickBatch, int]:
+                 table: np.ndarray, good: np.ndarray | None) -> tuple[TickBatch, int]:
     """(TickBatch of the `good` rows of a parsed ticker table, rows dropped): the fast
-    path's result, shared with the replay feed's direct path (which skips the strings)."""
-    if good.all():
+    path's result, shared with the replay feed's direct path (which skips the strings and
+    passes None for `good` when it already knows every row is)."""
+    if good is None or good.all():
         return _batch(symbols, ts_event, ts_recv, np.ascontiguousarray(table)), 0
     keep = np.flatnonzero(good)
     kept_symbols = tuple(symbols[i] for i in keep)

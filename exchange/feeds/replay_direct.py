@@ -61,8 +61,9 @@ class DirectFrames:
         self._all_tickers, self._batch = all_tickers, batch
 
     def play(self, data: MinuteData) -> Iterator[FrameOut]:
-        """The minute's frames, lazily: the market moves to an instant when its first frame
-        is requested, as `MinutePlayer.play` does."""
+        """The minute's frames, lazily: the clock moves to an instant when its first frame
+        is requested, as `MinutePlayer.play` does; the quotes only when a frame is built from
+        them (a refused one), and to the last tick before the close."""
         player = self._player
         player.begin(data)
         index = data.bars.index
@@ -75,19 +76,35 @@ class DirectFrames:
         else:
             tables = protocol.num_parsed(player.state.ticker_tables(data.ticks))
             good = ticker_rows_valid(times[:, None], tables) & self._symbol_ok[index]
+            # Per minute, not per instant: which arrays go out whole, their event times.
+            whole = good.all(axis=1) & followed.all()
+            event_ms = np.repeat(times[:, None], len(index), axis=1)
+            moved = -1  # the last tick applied to the market state
             for j, ts in enumerate(times.tolist()):
-                player.move_to(data, j)
-                yield from self._tickers(ts, index, symbols, followed, tables[j], good[j])
+                player.now_ms = ts
+                if not whole[j]:  # a refused frame is built from the state: bring it here
+                    for tick in range(moved + 1, j + 1):
+                        player.move_to(data, tick)
+                    moved = j
+                yield from self._tickers(ts, index, symbols, followed, tables[j], good[j],
+                                         event_ms[j], bool(whole[j]))
+            if moved < len(times) - 1:
+                # Nothing read the quotes in between: a tick overwrites them all but the
+                # running high and low, which the close resets, so only the last one counts.
+                player.move_to(data, len(times) - 1)
         close_ms = player.finish(data)
         yield from self._klines(close_ms, data, symbols, followed)
 
     # ------------------------------------------------------------------ tickers
 
     def _tickers(self, ts: int, index: np.ndarray, symbols: tuple[str, ...],
-                 followed: np.ndarray, table: np.ndarray, good: np.ndarray) -> Iterator[FrameOut]:
-        """One instant's ticker frames (the state is at that instant)."""
-        if self._all_tickers and self._batch:  # columnar: bad rows dropped and counted
-            event_ms = np.full(len(symbols), ts, dtype=np.int64)
+                 followed: np.ndarray, table: np.ndarray, good: np.ndarray,
+                 event_ms: np.ndarray, whole: bool) -> Iterator[FrameOut]:
+        """One instant's ticker frames (the state is at that instant); `whole`: every row
+        is good and followed, so the array goes out as it is."""
+        if self._all_tickers and self._batch and whole:
+            yield ts, Dispatched(batch=ticker_batch(symbols, event_ms, ts, table, None)[0])
+        elif self._all_tickers and self._batch:  # columnar: bad rows dropped and counted
             rows, dropped = ticker_batch(symbols, event_ms, ts, table, good)
             wanted = followed[good]  # `dispatch` keeps the followed symbols of the kept rows
             if not wanted.all():

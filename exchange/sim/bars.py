@@ -67,20 +67,21 @@ class MinuteBlock:
     fields: dict[str, np.ndarray]  # BAR_FIELDS -> float64 [B, n]
     trades: np.ndarray  # int64 [B, n]
     trade_id_end: np.ndarray  # int64 [B, n]
+    table: np.ndarray  # float64 [B, BAR_FIELDS, n]: `fields` stacked, one gather a minute
 
     def __len__(self) -> int:
         return int(self.traded.shape[0])
 
     def minute(self, b: int) -> MinuteBars:
         """The bars of minute b for the symbols that traded."""
-        index = np.flatnonzero(self.traded[b])
+        index = np.flatnonzero(self.traded[b]).astype(np.int64, copy=False)
         trades = self.trades[b, index]
         return MinuteBars(
             open_ms=self.first_open_ms + b * MINUTE_MS,
-            index=index.astype(np.int64),
+            index=index,
             trades=trades,
             first_trade_id=self.trade_id_end[b, index] - trades,
-            **{f: self.fields[f][b, index] for f in BAR_FIELDS},
+            **dict(zip(BAR_FIELDS, self.table[b][:, index], strict=True)),
         )
 
 
@@ -254,12 +255,14 @@ class BarStore:
     def minute_block(self, start_row: int, stop_row: int) -> MinuteBlock:
         """The stored minutes `start_row` to `stop_row` (exclusive) at once."""
         rows = slice(start_row, stop_row)
+        fields = {f: self._cols[f].read(rows) for f in BAR_FIELDS}
         return MinuteBlock(
             first_open_ms=self.first_open_ms + start_row * MINUTE_MS,
             traded=np.array(self._traded[rows], dtype=bool),
-            fields={f: self._cols[f].read(rows) for f in BAR_FIELDS},
+            fields=fields,
             trades=self._trades_at(np.arange(start_row, stop_row)),
             trade_id_end=self.column("trade_id_end", rows),
+            table=np.stack([fields[f] for f in BAR_FIELDS], axis=1),
         )
 
     def history(

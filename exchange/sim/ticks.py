@@ -10,6 +10,7 @@ ticks of a symbol in minute m depend on bar m and nothing else.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -108,6 +109,10 @@ def _tick_fields(
             "last_qty": last_qty}
 
 
+#: The synthesized tick fields, in `TickBlock.table`'s order.
+TICK_FIELDS = ("last", "bid", "ask", "bid_qty", "ask_qty", "last_qty")
+
+
 @dataclass(frozen=True, slots=True)
 class TickBlock:
     """The ticks of consecutive minutes for every symbol of the market, traded or not
@@ -115,24 +120,28 @@ class TickBlock:
 
     first_open_ms: int
     ticks_per_bar: int
-    fields: dict[str, np.ndarray]  # name -> [B, K, n_all]
+    table: np.ndarray  # [B, TICK_FIELDS, K, n_all]: a minute's fields gathered in one call
 
     def __len__(self) -> int:
-        return int(self.fields["last"].shape[0])
+        return int(self.table.shape[0])
 
     def minute(self, b: int, index: np.ndarray) -> IntraTicks:
         """Minute b's ticks of the symbols `index` (those that traded), as fresh arrays."""
-        k = self.ticks_per_bar
-        steps = np.arange(k, dtype=np.int64)
-        open_ms = self.first_open_ms + b * MINUTE_MS
-        columns = {name: np.ascontiguousarray(values[b][:, index])
-                   for name, values in self.fields.items()}
+        offsets_ms, done = _tick_steps(self.ticks_per_bar)
+        fields = self.table[b][..., index]  # (fields, K, n), each field contiguous
         return IntraTicks(
-            ts_event=open_ms + ((2 * steps + 1) * MINUTE_MS) // (2 * k),
-            volume_done=np.broadcast_to(((steps + 1) / k)[:, None],
-                                        columns["last"].shape).copy(),
-            **columns,
+            ts_event=(self.first_open_ms + b * MINUTE_MS) + offsets_ms,
+            volume_done=np.repeat(done[:, None], len(index), axis=1),
+            **dict(zip(TICK_FIELDS, fields, strict=True)),
         )
+
+
+@functools.cache
+def _tick_steps(ticks_per_bar: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tick times after the minute's open, volume share done at each tick), as
+    `synthesize_ticks` computes them; shared: read them, never write."""
+    steps = np.arange(ticks_per_bar, dtype=np.int64)
+    return ((2 * steps + 1) * MINUTE_MS) // (2 * ticks_per_bar), (steps + 1) / ticks_per_bar
 
 
 def synthesize_tick_block(
@@ -150,12 +159,13 @@ def synthesize_tick_block(
     noise = np.empty((len(NOISE_SCALES), minutes, ticks_per_bar, n_all))
     for b in range(minutes):
         rng = np.random.default_rng([seed, (block.first_open_ms + b * MINUTE_MS) // MINUTE_MS])
-        for k in range(len(NOISE_SCALES)):
-            noise[k, b] = rng.standard_normal((ticks_per_bar, n_all))
+        # One draw for the four scales: the same numbers, in the same order, as four draws.
+        noise[:, b] = rng.standard_normal((len(NOISE_SCALES), ticks_per_bar, n_all))
     scaled = [libm.exp(scale * noise[k]) for k, scale in enumerate(NOISE_SCALES)]
     fields = block.fields
     with np.errstate(all="ignore"):  # cells without a bar hold zeros
         ticks = _tick_fields(fields["open"], fields["high"], fields["low"], fields["close"],
                              fields["volume"], block.trades, tick_size, lot_size, spread_bps,
                              scaled, ticks_per_bar)
-    return TickBlock(block.first_open_ms, ticks_per_bar, ticks)
+    table = np.stack([ticks[name] for name in TICK_FIELDS], axis=1)
+    return TickBlock(block.first_open_ms, ticks_per_bar, table)
