@@ -40,6 +40,7 @@ import orjson
 
 from exchange.feeds.common import select_rows
 from exchange.feeds.errors import MalformedFrame
+from exchange.feeds.parse_kernel import kline_rows_pass, ticker_rows_pass
 from exchange.feeds.sanity import MAX_PRICE
 from model.market import MINUTE_MS, Bar, Tick, TickBatch
 
@@ -270,12 +271,7 @@ def kline_values_valid(prices: np.ndarray, volumes: np.ndarray) -> np.ndarray:
     open, high, low, close and `volumes` rows volume, quote volume (shape (4, n), (2, n)),
     each finite and >= 0, high/low bracketing open/close, low > 0, high <= MAX_PRICE.
     Symbol, open time and trade count are checked apart (the replay's direct path)."""
-    o, h, low, c = prices
-    good = np.isfinite(prices).all(axis=0) & (prices >= 0.0).all(axis=0)
-    good &= np.isfinite(volumes).all(axis=0) & (volumes >= 0.0).all(axis=0)
-    good &= (low <= np.minimum(o, c)) & (np.maximum(o, c) <= h)
-    good &= (low > 0.0) & (h <= MAX_PRICE)
-    return good
+    return kline_rows_pass(prices, volumes, MAX_PRICE)  # compiled: parse_kernel.py
 
 
 def bar_from_kline(payload: dict[str, Any]) -> Bar | None:
@@ -370,10 +366,17 @@ def ticker_rows_valid(ts_event: np.ndarray, table: np.ndarray) -> np.ndarray:
     """Which ticker rows the parser accepts, from their parsed numbers: `table` holds the
     `_TICKER_FLOAT_KEYS` fields as rows (shape (7, n), or (..., 7, n) for many frames),
     each finite and >= 0, bid <= ask, event time within 1970..2100. Symbols are checked
-    apart (`symbol_valid`)."""
-    good = np.isfinite(table).all(axis=-2) & (table >= 0.0).all(axis=-2)
-    good &= (table[..., 1, :] <= table[..., 2, :]) & (ts_event >= 0) & (ts_event <= MAX_TS_MS)
-    return good
+    apart (`symbol_valid`). `ts_event` broadcasts against the rows (one time per row, or
+    per frame as shape (..., 1)); compiled: exchange/feeds/parse_kernel.py."""
+    table = np.asarray(table)
+    lead, rows = table.shape[:-2], table.shape[-1]
+    frames = math.prod(lead)
+    ts = np.asarray(ts_event)
+    if ts.shape not in ((*lead, rows), (*lead, 1)):  # any other broadcast: spell it out
+        ts = np.broadcast_to(ts, (*lead, rows))
+    good = ticker_rows_pass(ts.reshape(frames, ts.shape[-1]),
+                            table.reshape((frames, *table.shape[-2:])), MAX_TS_MS)
+    return good.reshape((*lead, rows))
 
 
 def symbol_valid(symbol: Any) -> bool:
