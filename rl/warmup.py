@@ -1,4 +1,4 @@
-"""Compile the numba kernels (fill model, RL env step, portfolio env step) ahead of use.
+"""Compile the numba kernels (fill model, RL env step, portfolio env step, feed) ahead of use.
 
 The first call of a numba function compiles it (seconds on a busy 2-core machine) and
 writes the result to numba's on-disk cache, which later processes load in well under a
@@ -15,8 +15,8 @@ from model.fills import FillParams
 
 
 def compile_kernels() -> None:
-    """Run the fill model and tiny single-coin and portfolio envs for one step each (compiles
-    or loads the cache)."""
+    """Run the fill model, tiny single-coin and portfolio envs and the feed's kernels for one
+    step each (compiles or loads the cache)."""
     from rl.env import BatchedEnv, EnvConfig
     from rl.episodes import MarketData
 
@@ -28,6 +28,7 @@ def compile_kernels() -> None:
     env.reset()
     env.step(np.zeros(2, np.int64))
     _portfolio_step()
+    _feed_step()
 
 
 def _portfolio_step() -> None:
@@ -47,6 +48,30 @@ def _portfolio_step() -> None:
                        PortfolioConfig(horizon_steps=5, warmup_rows=20), seed=0)
     env.reset()
     env.step(np.full((1, 2), env.action_names.index("BUY+1")))
+
+
+def _feed_step() -> None:
+    """The feed's per-frame kernels (parser checks, feed-edge sanity, the simulated
+    exchange's wire floats and window sums, the engine's tick stores): a daemon runs them
+    within its first seconds, so they compile here too."""
+    from exchange.feeds.binance_parse import kline_values_valid, ticker_rows_valid
+    from exchange.feeds.sanity import FrameValidator
+    from exchange.sim.protocol import num_parsed
+    from exchange.sim.window_kernel import column_sums, grid_column_sums
+    from model.market import TickBatch
+    from strategies.bad_prints import PrintFilter
+    from strategies.features import FeatureBook
+
+    ones, times = np.ones(2), np.zeros(2, np.int64)
+    ticker_rows_valid(times, np.ones((7, 2)))
+    kline_values_valid(np.ones((4, 2)), np.ones((2, 2)))
+    num_parsed(ones)
+    grid_column_sums(np.ones((2, 2), np.int32), ones)
+    column_sums(np.ones((2, 2)))
+    batch = TickBatch(("A", "B"), times, 0, ones, ones, ones, ones, ones, ones, ones)
+    FrameValidator().admit_batch(batch, 0)
+    PrintFilter(("A", "B")).admit_batch(batch)
+    FeatureBook(("A", "B")).on_tick_batch(batch)
 
 
 if __name__ == "__main__":
