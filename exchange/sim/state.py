@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exchange.sim.bars import BarStore, IntraTicks, MinuteBars
+from exchange.sim.ticker_kernel import ticker_table
 from exchange.sim.ticks import BOOK_SHARE_OF_BAR_VOLUME, floor_to_grid, round_to_grid
 from model.market import MINUTE_MS
 
@@ -224,14 +225,9 @@ class MarketState:
         feed's direct path; nothing moves)."""
         bars = self._bars
         assert bars is not None, "begin_minute() first"
-        idx = bars.index
-        done = ticks.volume_done
-        volume = self._w_volume[idx] + floor_to_grid(bars.volume * done, self._lot[idx])
-        quote = self._w_quote[idx] + bars.quote_volume * done
-        return np.stack(
-            (ticks.last, ticks.bid, ticks.ask, ticks.bid_qty, ticks.ask_qty, volume, quote),
-            axis=1,
-        )
+        return ticker_table(ticks.last, ticks.bid, ticks.ask, ticks.bid_qty, ticks.ask_qty,
+                            ticks.volume_done, bars.volume, bars.quote_volume, self._w_volume,
+                            self._w_quote, self._lot, bars.index)  # exchange/sim/ticker_kernel.py
 
     def ticker(self, i: int, k: int | None = None) -> TickerStats:
         """24h statistics of symbol i; `k` is its column in the current minute if it traded."""
