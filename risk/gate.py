@@ -26,12 +26,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from typing import Any
 
 from model.instruments import Instrument, Side
 from risk.limits import RiskLimits
+from risk.post_trade import CandidateRisk
 from risk.sizing import Sizing, size_entry, stop_distance, too_small
 from risk.state import TradingMode, TradingState
-from risk.var import PortfolioRisk, ReturnHistory, post_trade_risk
+from risk.var import PortfolioRisk, ReturnHistory
 
 _HUNDRED = Decimal(100)
 # Float noise allowance when comparing VaR/ES with a limit: a VaR of exactly 2 % passes.
@@ -98,12 +100,18 @@ class PortfolioView:
 
     Day-start and peak equity are deliberately not here: they live in `TradingState`, the
     one place `resume()` re-bases them, so the breaker and the gate can never disagree.
+
+    A snapshot: its mappings are not changed once it is built, so what the gate derives
+    from it (the open symbols, the held values' post-trade risk) is kept for the next
+    intent checked against the same view (a step's denied entries share one).
     """
 
     equity: Decimal
     cash: Decimal
     positions: Mapping[str, tuple[Decimal, Decimal]]
     pending_buys: Mapping[str, Decimal] = field(default_factory=dict)
+    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
+                                     compare=False)
 
     def value_of(self, symbol: str) -> Decimal:
         """Held value at mark plus pending buys, quote."""
@@ -117,10 +125,30 @@ class PortfolioView:
         (under one lot, the minimum quantity or the minimum notional at its mark, e.g. what
         a base-asset fee leaves behind) does not count, or it would hold a slot of
         `max_open_positions` for ever, since no exit can ever close it."""
+        if instruments is None:
+            return self._open_symbols(None)
+        known = self._derived.get("open_symbols")
+        if known is None or known[0] is not instruments:  # the dust rules: Decimal per holding
+            known = self._derived["open_symbols"] = (instruments, self._open_symbols(instruments))
+        return set(known[1])
+
+    def _open_symbols(self, instruments: Mapping[str, Instrument] | None) -> set[str]:
         held = {s for s, (amount, mark) in self.positions.items()
                 if amount > 0 and (instruments is None or s not in instruments
                                    or not is_dust(instruments[s], amount, mark))}
         return held | {s for s, value in self.pending_buys.items() if value > 0}
+
+    def candidate_risk(self, history: ReturnHistory, confidence: float,
+                       horizon_days: float) -> CandidateRisk:
+        """Post-trade VaR/ES of entries on this account over `history` (held or being
+        bought, at value_of), made once per view and history."""
+        known = self._derived.get("candidate_risk")
+        if (known is None or known.history is not history or known.confidence != confidence
+                or known.horizon_days != horizon_days):
+            values = {s: float(self.value_of(s)) for s in self.open_symbols()}
+            known = self._derived["candidate_risk"] = CandidateRisk(
+                values, float(self.equity), history, confidence, horizon_days)
+        return known
 
 
 def is_dust(instrument: Instrument, amount: Decimal, mark: Decimal) -> bool:
@@ -272,12 +300,16 @@ def _check_entry(
             f"{portfolio.cash:.2f} free",
         )
 
-    risk = _post_trade(intent.symbol, sizing, portfolio, market, limits)
+    # A historical VaR limit reads no normal figure: they are computed for an approval only.
+    normal = limits.var_method != "historical"
+    risk = _post_trade(intent.symbol, sizing, portfolio, market, limits, normal=normal)
     if isinstance(risk, Denied):
         return risk
     over = risk_limit_denial(risk, limits)
     if over:
         return over
+    if not normal:
+        risk = _candidates(portfolio, market, limits).risk(intent.symbol, float(sizing.notional))
     return Approved(sizing.amount, sizing.price, sizing, risk, detail=sizing.breakdown)
 
 
@@ -307,18 +339,14 @@ def _post_trade(
     portfolio: PortfolioView,
     market: MarketView,
     limits: RiskLimits,
+    *,
+    normal: bool = True,
 ) -> PortfolioRisk | Denied:
-    values = {s: float(portfolio.value_of(s)) for s in portfolio.open_symbols()}
+    """`risk.var.post_trade_risk` of the sized entry (without the normal figures unless
+    `normal`), or why it cannot be weighed."""
     try:
-        risk = post_trade_risk(
-            values,
-            float(portfolio.equity),
-            market.history,
-            symbol,
-            float(sizing.notional),
-            limits.var_confidence,
-            limits.var_horizon_days,
-        )
+        risk = _candidates(portfolio, market, limits).risk(symbol, float(sizing.notional),
+                                                            normal=normal)
     except (KeyError, ValueError) as exc:
         return Denied(DenyReason.NO_RISK_DATA, f"cannot compute post-trade VaR: {exc}")
     if risk.observations < limits.min_return_observations:
@@ -327,6 +355,12 @@ def _post_trade(
             f"{risk.observations} complete return rows < {limits.min_return_observations} needed",
         )
     return risk
+
+
+def _candidates(portfolio: PortfolioView, market: MarketView,
+                limits: RiskLimits) -> CandidateRisk:
+    return portfolio.candidate_risk(market.history, limits.var_confidence,
+                                    limits.var_horizon_days)
 
 
 def risk_limit_denial(risk: PortfolioRisk, limits: RiskLimits) -> Denied | None:

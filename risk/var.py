@@ -115,14 +115,34 @@ class ReturnHistory:
         One matrix-vector product over all columns (zero weight elsewhere): cheaper than
         copying the selected columns out of a [T, n] C-ordered array.
         """
+        weights, idx = self.weights(values)
+        return self.pnl_of(weights, self.complete_rows(idx))
+
+    def weights(self, values: Mapping[str, float]) -> tuple[FloatArray, list[int]]:
+        """`values` as a weight per column (zero elsewhere), and their columns, in order.
+        KeyError names the symbols without history."""
         idx = self._indices(list(values))
         weights = np.zeros(len(self.symbols))
         weights[idx] = list(values.values())
+        return weights, idx
+
+    def column_of(self, symbol: str) -> int | None:
+        """The column of `symbol`, None when the history has none."""
+        return self._column.get(symbol)
+
+    def complete_rows(self, columns: Sequence[int]) -> NDArray[np.bool_] | None:
+        """Which rows are complete in every one of `columns`; None when none of them has a
+        gap (every row is)."""
+        gappy = [j for j in columns if self._has_gap[j]]
+        if not gappy:
+            return None
+        return np.asarray(np.isfinite(self.returns[:, gappy]).all(axis=1))
+
+    def pnl_of(self, weights: FloatArray, complete: NDArray[np.bool_] | None) -> FloatArray:
+        """Profit per scenario of the weight vector `weights`, the `complete` rows only
+        (all of them for None)."""
         pnl = self._filled @ weights
-        gappy = [j for j in idx if self._has_gap[j]]
-        if gappy:
-            pnl = pnl[np.isfinite(self.returns[:, gappy]).all(axis=1)]
-        return pnl
+        return pnl if complete is None else pnl[complete]
 
 
 @dataclass(frozen=True, slots=True)
