@@ -216,7 +216,7 @@ class PrintFilter:
         median = _median(ordered)
         if not median > 0.0:  # only if fed without the feed edge's checks: stay open
             return
-        mad = _median(sorted(abs(c - median) for c in ordered))
+        mad = _median(sorted([abs(c - median) for c in ordered]))
         ratio = max(self.config.floor_ratio,
                     1.0 + self.config.mad_multiple * MAD_TO_SIGMA * mad / median)
         state.low, state.high = median / ratio, median * ratio

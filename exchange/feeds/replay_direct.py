@@ -100,8 +100,9 @@ class DirectFrames:
     def _tickers(self, ts: int, index: np.ndarray, symbols: tuple[str, ...],
                  followed: np.ndarray, table: np.ndarray, good: np.ndarray,
                  event_ms: np.ndarray, whole: bool) -> Iterator[FrameOut]:
-        """One instant's ticker frames (the state is at that instant); `whole`: every row
-        is good and followed, so the array goes out as it is."""
+        """One instant's ticker frames; `whole`: every row is good and followed, so the
+        array goes out as it is (otherwise the state is at that instant, for the frames the
+        parser would refuse)."""
         if self._all_tickers and self._batch and whole:
             yield ts, Dispatched(batch=ticker_batch(symbols, event_ms, ts, table, None)[0])
         elif self._all_tickers and self._batch:  # columnar: bad rows dropped and counted

@@ -7,6 +7,7 @@ A False in `traded` means no trade that minute (replay gaps): no bar exists ther
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,21 +68,41 @@ class MinuteBlock:
     fields: dict[str, np.ndarray]  # BAR_FIELDS -> float64 [B, n]
     trades: np.ndarray  # int64 [B, n]
     trade_id_end: np.ndarray  # int64 [B, n]
-    table: np.ndarray  # float64 [B, BAR_FIELDS, n]: `fields` stacked, one gather a minute
+    # The traded cells of the whole block, minute by minute (gathered once: a minute is
+    # then slices of them): symbol index, trades, first trade id, BAR_FIELDS rows.
+    _index: np.ndarray = dataclasses.field(init=False, repr=False)
+    _trades: np.ndarray = dataclasses.field(init=False, repr=False)
+    _first_ids: np.ndarray = dataclasses.field(init=False, repr=False)
+    _values: np.ndarray = dataclasses.field(init=False, repr=False)
+    _starts: list[int] = dataclasses.field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        minutes, symbols = np.nonzero(self.traded)  # minute by minute, symbols ascending
+        trades = self.trades[minutes, symbols]
+        cells = {
+            "_index": symbols.astype(np.int64, copy=False),
+            "_trades": trades,
+            "_first_ids": self.trade_id_end[minutes, symbols] - trades,
+            "_values": np.stack([self.fields[f][minutes, symbols] for f in BAR_FIELDS]),
+            "_starts": np.searchsorted(minutes, np.arange(len(self.traded) + 1)).tolist(),
+        }
+        for name, value in cells.items():
+            object.__setattr__(self, name, value)
 
     def __len__(self) -> int:
         return int(self.traded.shape[0])
 
     def minute(self, b: int) -> MinuteBars:
-        """The bars of minute b for the symbols that traded."""
-        index = np.flatnonzero(self.traded[b]).astype(np.int64, copy=False)
-        trades = self.trades[b, index]
+        """The bars of minute b for the symbols that traded (views of the block's cells:
+        read them, never write)."""
+        cells = slice(self._starts[b], self._starts[b + 1])
+        o, h, low, c, volume, quote_volume = self._values[:, cells]
         return MinuteBars(
             open_ms=self.first_open_ms + b * MINUTE_MS,
-            index=index,
-            trades=trades,
-            first_trade_id=self.trade_id_end[b, index] - trades,
-            **dict(zip(BAR_FIELDS, self.table[b][:, index], strict=True)),
+            index=self._index[cells],
+            trades=self._trades[cells],
+            first_trade_id=self._first_ids[cells],
+            open=o, high=h, low=low, close=c, volume=volume, quote_volume=quote_volume,
         )
 
 
@@ -255,14 +276,12 @@ class BarStore:
     def minute_block(self, start_row: int, stop_row: int) -> MinuteBlock:
         """The stored minutes `start_row` to `stop_row` (exclusive) at once."""
         rows = slice(start_row, stop_row)
-        fields = {f: self._cols[f].read(rows) for f in BAR_FIELDS}
         return MinuteBlock(
             first_open_ms=self.first_open_ms + start_row * MINUTE_MS,
             traded=np.array(self._traded[rows], dtype=bool),
-            fields=fields,
+            fields={f: self._cols[f].read(rows) for f in BAR_FIELDS},
             trades=self._trades_at(np.arange(start_row, stop_row)),
             trade_id_end=self.column("trade_id_end", rows),
-            table=np.stack([fields[f] for f in BAR_FIELDS], axis=1),
         )
 
     def history(
