@@ -36,6 +36,7 @@ from state.codec import LedgerEvent, canonical_json, decimal_text, decode
 from state.executions import ExecutionTable
 from state.files import create_private, fsync_dir, make_private
 from state.integrity import preflight, shm_path, wal_path
+from state.kv_memo import KvMemo
 from state.projection import OPEN_STATUSES, AssetsOf, Projector
 from state.records import (
     BalanceRow,
@@ -113,6 +114,7 @@ class Ledger:
         self._projector = Projector(assets_of)
         # Expected vs realized execution of each order (state/executions.py)
         self.executions = ExecutionTable(self._conn)
+        self._kv = KvMemo()  # kv texts known committed (set_kv_unless_same)
 
     @classmethod
     def open(cls, path: str | Path, *, instruments: Mapping[str, Instrument] | None = None,
@@ -175,10 +177,13 @@ class Ledger:
             yield
             return
         self._conn.execute("BEGIN IMMEDIATE")
+        self._kv.begin()
         try:
             yield
             self._conn.execute("COMMIT")
+            self._kv.commit()
         except BaseException:
+            self._kv.abort()
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
@@ -187,15 +192,8 @@ class Ledger:
         """Run `work` in one write transaction: all of it commits, or none of it."""
         if self._conn.in_transaction:  # inside `batch()`: part of the caller's transaction
             return work()
-        self._conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work()
-            self._conn.execute("COMMIT")
-        except BaseException:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-        return result
+        with self.batch():
+            return work()
 
     def _append(self, event: LedgerEvent) -> int:
         seq = self._store.append_event(event)
@@ -243,10 +241,23 @@ class Ledger:
 
     def set_kv(self, key: str, value: Any) -> None:
         """Store a small JSON value under `key` (trading state, cursors, model ids)."""
+        self._kv.forget(key)
+        self._write_kv(key, canonical_json(value))
+
+    def set_kv_unless_same(self, key: str, value: Any) -> None:
+        """`set_kv`, but inside a `batch` no write when this ledger has committed (or
+        written in the open batch) the same JSON text under `key`: for a key only this
+        ledger object writes, saved at every step with mostly unchanged values (the
+        trader's cursor). A rollback forgets what it knew (state/kv_memo.py)."""
+        text = canonical_json(value)
+        if not self._kv.unchanged(key, text, self._conn.in_transaction):
+            self._write_kv(key, text)
+            self._kv.wrote(key, text, self._conn.in_transaction)
+
+    def _write_kv(self, key: str, text: str) -> None:
         self._conn.execute(
             "INSERT INTO kv (key, value) VALUES (?, ?)"
-            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (key, canonical_json(value)))
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value", (key, text))
 
     def get_kv(self, key: str, default: Any = None) -> Any:
         """The JSON value stored under `key`, or `default` (Decimals come back as str)."""

@@ -189,11 +189,14 @@ class Trader(OperatorControls):
         self.broker.restore_counters(max(saved[0], booked[0]), max(saved[1], booked[1]))
 
     def _save_cursor(self) -> None:
-        self.ledger.set_kv("broker_counters", list(self.broker.counters()))
-        self.ledger.set_kv("position_opened_ms",
-                           {s: p.opened_ms for s, p in self.positions.items() if p.amount})
+        """Id counters, position open times and trading state, in the caller's transaction;
+        a value the ledger knows it already holds is not written again (nothing else writes
+        these keys)."""
+        self.ledger.set_kv_unless_same("broker_counters", list(self.broker.counters()))
+        self.ledger.set_kv_unless_same(
+            "position_opened_ms", {s: p.opened_ms for s, p in self.positions.items() if p.amount})
         if self.state is not None:
-            self.ledger.set_kv("trading_state", self.state.to_dict())
+            self.ledger.set_kv_unless_same("trading_state", self.state.to_dict())
 
     # --- market events -----------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
