@@ -147,8 +147,8 @@ class DirectFrames:
         if not followed.any():
             return
         state = self._player.state
-        *floats, trades = state.partial_columns()
-        values = protocol.num_parsed(np.stack(floats))
+        floats, trades = state.partial_table()
+        values = protocol.num_parsed(floats)
         good = kline_values_valid(values[:4], values[4:]) & self._symbol_ok[data.bars.index]
         open_ms = int(data.bars.open_ms)
         good &= open_ms % MINUTE_MS == 0 and 0 <= open_ms <= MAX_TS_MS

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exchange.sim.bars import BarStore, IntraTicks, MinuteBars
-from exchange.sim.ticker_kernel import ticker_table
+from exchange.sim.ticker_kernel import partial_bar_table, ticker_table
 from exchange.sim.ticks import BOOK_SHARE_OF_BAR_VOLUME, floor_to_grid, round_to_grid
 from model.market import MINUTE_MS
 
@@ -205,17 +205,16 @@ class MarketState:
             first_id=int(bars.first_trade_id[k]),
         )
 
-    def partial_columns(self) -> tuple[np.ndarray, ...]:
-        """`partial_bar(k)` of every column k at once: (open, high, low, close, volume,
-        quote_volume, trades). The same operations element by element, hence the same
-        floats: the replay feed's direct path builds closed bars from it."""
+    def partial_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """`partial_bar(k)` of every column k at once: (rows open, high, low, close, volume,
+        quote_volume of shape (6, columns), trade counts). The same operations element by
+        element, hence the same numbers: the replay feed's direct path builds closed bars
+        from it (compiled: exchange/sim/ticker_kernel.py)."""
         bars = self._bars
         assert bars is not None
-        done = self._done
-        volume = floor_to_grid(bars.volume * done, self._lot[bars.index])
-        trades = np.maximum(1, np.rint(bars.trades * done).astype(np.int64))
-        return (bars.open, self._run_high, self._run_low, self.last[bars.index], volume,
-                bars.quote_volume * done, trades)
+        return partial_bar_table(bars.open, self._run_high, self._run_low, self.last,
+                                 bars.volume, bars.quote_volume, bars.trades, self._done,
+                                 self._lot, bars.index)
 
     def ticker_tables(self, ticks: IntraTicks) -> np.ndarray:
         """The numbers `ticker(index[k], k)` will show at every tick j of the current

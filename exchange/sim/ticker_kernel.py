@@ -1,11 +1,12 @@
-"""`MarketState.ticker_tables`' arithmetic, compiled (numba): a minute's tables in one pass.
+"""`MarketState.ticker_tables`' and `partial_table`'s arithmetic, compiled (numba).
 
-Why compiled: the replay's direct path asks for the numbers of every ticker of a minute
-(ticks x fields x symbols) once a minute, and the array form was a dozen small numpy calls
-and a stack of seven arrays. The loop does the same operations on each value in the same
-order (the 24h volume plus the partial bar's volume floored to the lot grid, the 24h quote
-volume plus the partial bar's; no fused multiply-add without fastmath), so each number is the
-same float. tests/unit/test_ticker_kernel.py holds it to the array form.
+Why compiled: the replay's direct path asks once a minute for the numbers of every ticker
+of the minute (ticks x fields x symbols) and of its klines, and the array forms were a dozen
+small numpy calls and a stack each. The loops do the same operations on each value in the
+same order (a volume floored to the lot grid as `floor_to_grid` does, the 24h volumes plus
+the partial bar's, trade counts rounded half to even; no fused multiply-add without
+fastmath), so each number is the same. tests/unit/test_ticker_kernel.py holds them to the
+array forms.
 """
 
 from __future__ import annotations
@@ -39,3 +40,26 @@ def ticker_table(last: np.ndarray, bid: np.ndarray, ask: np.ndarray, bid_qty: np
             out[j, 5, k] = window_volume[i] + traded
             out[j, 6, k] = window_quote[i] + bar_quote[k] * done[j, k]
     return out
+
+
+@jit
+def partial_bar_table(open_: np.ndarray, run_high: np.ndarray, run_low: np.ndarray,
+                  last: np.ndarray, bar_volume: np.ndarray, bar_quote: np.ndarray,
+                  bar_trades: np.ndarray, done: np.ndarray, lot: np.ndarray,
+                  index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """((6, columns) open, high, low, close, volume, quote volume of the partial bars,
+    their trade counts): `done` of each bar traded (`last` and `lot` per market symbol)."""
+    columns = open_.shape[0]
+    out = np.empty((6, columns))
+    trades = np.empty(columns, dtype=np.int64)
+    for k in range(columns):
+        i = index[k]
+        step = lot[i]
+        out[0, k] = open_[k]
+        out[1, k] = run_high[k]
+        out[2, k] = run_low[k]
+        out[3, k] = last[i]
+        out[4, k] = np.floor(bar_volume[k] * done[k] / step + 1e-9) * step
+        out[5, k] = bar_quote[k] * done[k]
+        trades[k] = max(1, int(np.rint(bar_trades[k] * done[k])))
+    return out, trades

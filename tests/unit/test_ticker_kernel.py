@@ -1,12 +1,13 @@
-"""`MarketState.ticker_tables`, compiled (exchange/sim/ticker_kernel.py), against the array
-form it replaced (kept here as the oracle): the same floats, bit for bit, on random minutes
-of a market where only some symbols traded, with lots and volumes of every scale."""
+"""`MarketState.ticker_tables` and `partial_table`, compiled (exchange/sim/ticker_kernel.py),
+against the array forms they replaced (kept here as oracles): the same numbers, bit for bit,
+on random minutes of a market where only some symbols traded, with lots and volumes of every
+scale and the bar done to any share."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from exchange.sim.ticker_kernel import ticker_table
+from exchange.sim.ticker_kernel import partial_bar_table, ticker_table
 from exchange.sim.ticks import floor_to_grid
 
 
@@ -41,3 +42,33 @@ def test_the_kernel_gives_the_array_forms_table() -> None:
                                        window_quote, lot, index)
         assert got.shape == expected.shape
         assert got.view(np.int64).tolist() == expected.view(np.int64).tolist(), trial
+
+
+def partial_columns_oracle(open_: np.ndarray, run_high: np.ndarray, run_low: np.ndarray,
+                           last: np.ndarray, bar_volume: np.ndarray, bar_quote: np.ndarray,
+                           bar_trades: np.ndarray, done: np.ndarray, lot: np.ndarray,
+                           index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`MarketState.partial_columns`, the array form `partial_table` replaced."""
+    volume = floor_to_grid(bar_volume * done, lot[index])
+    trades = np.maximum(1, np.rint(bar_trades * done).astype(np.int64))
+    return np.stack((open_, run_high, run_low, last[index], volume, bar_quote * done)), trades
+
+
+def test_the_partial_bar_kernel_gives_the_array_forms_bars() -> None:
+    rng = np.random.default_rng(21)
+    for trial in range(300):
+        market = int(rng.integers(1, 40))
+        index = np.flatnonzero(rng.random(market) < 0.7)
+        n = len(index)
+        lot = 10.0 ** rng.integers(-8, 2, market).astype(np.float64)
+        open_, high, low, quote = 10.0 ** rng.uniform(-6, 6, (4, n))
+        volume = np.round(10.0 ** rng.uniform(-4, 9, n) / lot[index]) * lot[index]
+        last = 10.0 ** rng.uniform(-6, 6, market)
+        trades = rng.integers(1, 10**6, n)
+        done = rng.choice([0.25, 0.5, 0.75, 1.0, 1 / 3], n)
+        args = (open_, high, low, last, volume, quote, trades, done, lot, index)
+        table, counts = partial_bar_table(*args)
+        expected_table, expected_counts = partial_columns_oracle(*args)
+        assert table.view(np.int64).tolist() == expected_table.view(np.int64).tolist(), trial
+        assert counts.dtype == expected_counts.dtype
+        assert counts.tolist() == expected_counts.tolist(), trial
