@@ -86,7 +86,7 @@ class CandidateRisk:
         weights = weights.copy()
         weights[column] = after
         if before == 0:  # a new column: its gaps drop rows too
-            own = self.history.complete_rows([column])
+            own = self.history.complete_in(column)
             if own is not None:
                 complete = own if complete is None else complete & own
         losses = -self.history.pnl_of(weights, complete)[:, None]

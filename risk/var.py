@@ -36,6 +36,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from model.timeframes import DAY_MS
+from risk.var_kernel import zero_gaps
 
 FloatArray = NDArray[np.float64]
 
@@ -56,6 +57,7 @@ class ReturnHistory:
     _column: dict[str, int] = field(init=False, repr=False, compare=False)
     _has_gap: NDArray[np.bool_] = field(init=False, repr=False, compare=False)
     _filled: FloatArray = field(init=False, repr=False, compare=False)
+    _finite: NDArray[np.bool_] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.returns.ndim != 2 or self.returns.shape[1] != len(self.symbols):
@@ -65,13 +67,19 @@ class ReturnHistory:
         if self.period_days <= 0:
             raise ValueError(f"period_days must be > 0, got {self.period_days}")
         finite = np.isfinite(self.returns)
-        has_gap = ~finite.all(axis=0)
         # Gaps read as 0 so a zero weight on a gappy column cannot turn the P&L into NaN;
         # rows with a gap in a *selected* column are dropped in `pnl`.
-        filled = np.where(finite, self.returns, 0.0) if has_gap.any() else self.returns
+        if finite.all():
+            has_gap, filled = np.zeros(finite.shape[1], bool), self.returns
+        elif self.returns.dtype == np.float64 and self.returns.flags.c_contiguous:
+            has_gap, filled = np.empty(finite.shape[1], bool), np.empty_like(self.returns)
+            zero_gaps(self.returns, finite, has_gap, filled)  # the two lines below, compiled
+        else:
+            has_gap, filled = ~finite.all(axis=0), np.where(finite, self.returns, 0.0)
         object.__setattr__(self, "_column", {s: j for j, s in enumerate(self.symbols)})
         object.__setattr__(self, "_has_gap", has_gap)
         object.__setattr__(self, "_filled", filled)
+        object.__setattr__(self, "_finite", finite)
 
     @classmethod
     def complete(cls, symbols: tuple[str, ...], returns: FloatArray,
@@ -88,7 +96,8 @@ class ReturnHistory:
         for name, value in (("symbols", symbols), ("returns", returns),
                             ("period_days", period_days),
                             ("_column", {s: j for j, s in enumerate(symbols)}),
-                            ("_has_gap", np.zeros(len(symbols), bool)), ("_filled", returns)):
+                            ("_has_gap", np.zeros(len(symbols), bool)), ("_filled", returns),
+                            ("_finite", None)):
             object.__setattr__(history, name, value)
         return history
 
@@ -134,9 +143,15 @@ class ReturnHistory:
         """Which rows are complete in every one of `columns`; None when none of them has a
         gap (every row is)."""
         gappy = [j for j in columns if self._has_gap[j]]
-        if not gappy:
+        if not gappy or self._finite is None:  # None: vouched complete, no gap anywhere
             return None
-        return np.asarray(np.isfinite(self.returns[:, gappy]).all(axis=1))
+        return np.asarray(self._finite[:, gappy].all(axis=1))
+
+    def complete_in(self, column: int) -> NDArray[np.bool_] | None:
+        """`complete_rows([column])`, as a view of the constructor's scan."""
+        if not self._has_gap[column] or self._finite is None:
+            return None
+        return self._finite[:, column]
 
     def pnl_of(self, weights: FloatArray, complete: NDArray[np.bool_] | None) -> FloatArray:
         """Profit per scenario of the weight vector `weights`, the `complete` rows only
