@@ -7,7 +7,7 @@ kernel makes the same comparisons, element by element (no arithmetic, so nothing
 differently; every comparison with NaN is False, as in numpy), and answers only whether
 every row passes and the newest event time. A frame with a bad row is rare: the array form
 (`sanity._valid_rows`) then finds which rows and says why, row by row.
-tests/unit/test_sanity_kernel.py holds the kernel to that array form on random arrays.
+tests/unit/test_sanity_fast_paths.py holds the kernel to that array form on random arrays.
 """
 
 from __future__ import annotations
