@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.market import Bar, BarHistory, Tick, TickBatch
-from strategies.tick_kernel import ticks_inside
+from model.market import Bar, BarBatch, BarHistory, Tick, TickBatch
+from strategies.tick_kernel import bars_inside, ticks_inside
 
 MAD_TO_SIGMA = 1.4826  # MAD of a normal sample x this = its standard deviation
 
@@ -134,6 +134,23 @@ class PrintFilter:
         if state.bar_evidence >= self.config.confirm_bars:
             return self._confirm(bar.symbol, state)
         return []
+
+    def admit_bar_batch(self, batch: BarBatch) -> bool:
+        """`admit_bar` for every row of a minute's bars (one per symbol) when every row is
+        inside its range: each is accepted, as there, and True means deliver them all.
+        False, changing nothing, when any row is not: the caller admits them one by one."""
+        if not bars_inside(self._rows_of(batch.symbols), self._low, self._high, batch.low,
+                           batch.high):
+            return False
+        states = self._symbols
+        for symbol, close in zip(batch.symbols, batch.close.tolist()):
+            state = states.get(symbol)
+            if state is None:
+                continue
+            if state.level is not None:
+                self._reject_held(state)
+            self._accept(symbol, state, close)
+        return True
 
     # -- ticks -----------------------------------------------------------------------------
 

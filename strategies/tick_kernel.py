@@ -57,3 +57,15 @@ def store_ticks(rows: np.ndarray, ts_event: np.ndarray, last: np.ndarray, bid: n
             book_ask_qty[row] = ask_qty[i]
         if math.isfinite(quote_volume[i]):
             book_quote_volume[row] = quote_volume[i]
+
+
+@jit
+def bars_inside(rows: np.ndarray, low_range: np.ndarray, high_range: np.ndarray,
+                low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether every bar's low and high lie within its range row (`PrintFilter.admit_bar`'s
+    test, low >= range low and high <= range high; NaN fails, as there)."""
+    for i in range(rows.shape[0]):
+        row = rows[i]
+        if not (low[i] >= low_range[row] and high[i] <= high_range[row]):
+            return False
+    return True

@@ -29,11 +29,11 @@ import errno
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
 from model.timeframes import Timeframe
 from strategies.bad_prints import PrintFilter
 from strategies.features import FeatureBook
@@ -99,7 +99,7 @@ class Engine:
         self._pending_minute: int | None = None  # newest minute with a closed bar not yet decided
         self._closed_minute = -1  # newest minute applied and flat-filled, decided or not
         self._bars_in_pending = 0
-        self._queued_bars: list[Bar] = []
+        self._queued_bars: list[Bar | BarBatch] = []  # a replay's minute: one BarBatch
         self._minute_closed = asyncio.Event()
         self._minute_complete = asyncio.Event()
 
@@ -162,18 +162,42 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             self._isolate(bar.symbol, "bar", exc)
 
+    def on_bar_batch(self, batch: BarBatch) -> None:
+        """`on_bar` for a minute's bars at once (a replay's), queued as one batch when none
+        of its symbols is isolated and every row passes the bad-print filter as it is;
+        otherwise bar by bar, with the same effects."""
+        if self.isolated and not self.isolated.keys().isdisjoint(batch.symbols):
+            admitted = False
+        else:
+            try:
+                admitted = self.prints.admit_bar_batch(batch)
+            except Exception:  # noqa: BLE001 - find the bar that fails, isolate its symbol
+                admitted = False
+        if not admitted:
+            for bar in batch.bars():
+                self.on_bar(bar)
+            return
+        self.bars_seen += len(batch)
+        self._queued_bars.append(batch)
+        self._count_queued(batch.open_ms, len(batch))
+
     def _queue_bar(self, bar: Bar) -> None:
         """Queue a closed bar; the decision step applies the minute's bars in one batch
         (`FeatureBook.on_bars` is vectorized across symbols, ~30x cheaper than one by one)."""
         self._queued_bars.append(bar)
-        if bar.open_ms <= self._closed_minute:
+        self._count_queued(bar.open_ms, 1)
+
+    def _count_queued(self, open_ms: int, count: int) -> None:
+        """`count` bars opening at `open_ms` were queued: the pending minute and whether it
+        is complete (a batch counts as its bars queued one after the other)."""
+        if open_ms <= self._closed_minute:
             return  # late: its minute was closed and flat-filled as 'no trade' (ADR-003)
-        if self._pending_minute is None or bar.open_ms > self._pending_minute:
-            self._pending_minute = bar.open_ms
+        if self._pending_minute is None or open_ms > self._pending_minute:
+            self._pending_minute = open_ms
             self._bars_in_pending = 0
             self._minute_closed.set()
-        if bar.open_ms == self._pending_minute:
-            self._bars_in_pending += 1
+        if open_ms == self._pending_minute:
+            self._bars_in_pending += count
             if self._bars_in_pending >= len(self.symbols) - len(self.isolated):
                 self._minute_complete.set()
 
@@ -185,17 +209,31 @@ class Engine:
         log.error("%s isolated: applying its %s raised; its market data is ignored until "
                   "restart, the other symbols keep deciding", symbol, what, exc_info=exc)
 
-    def _apply_bars(self, bars: list[Bar]) -> None:
-        """The minute's bars to the broker (fills, marks) and the features, in one batch;
-        if that raises, again bar by bar, isolating the symbols whose bar fails."""
-        bars = [bar for bar in bars if bar.symbol not in self.isolated]
+    def _apply_bars(self, queued: list[Bar | BarBatch]) -> None:
+        """The minute's bars to the broker (fills, marks) and the features, in one batch
+        (a replay's BarBatch as it is); if that raises, again bar by bar, isolating the
+        symbols whose bar fails."""
+        bars = self._not_isolated(queued)
         if self.trader is not None:
             # Orders placed at the previous step meet this minute's bars first.
             self._guarded(self.trader.on_bars, bars, "fill")
-        self._guarded(self.book.on_bars, [b for b in bars if b.symbol not in self.isolated],
+        self._guarded(self.book.on_bars,
+                      self._not_isolated(bars if isinstance(bars, list) else [bars]),
                       "feature update")
 
-    def _guarded(self, apply: Callable[[list[Bar]], object], bars: list[Bar], what: str) -> None:
+    def _not_isolated(self, queued: Sequence[Bar | BarBatch]) -> list[Bar] | BarBatch:
+        """The queued bars of symbols not isolated: a lone batch without any as it is,
+        anything else as Bars in order."""
+        if len(queued) == 1 and isinstance(queued[0], BarBatch) and (
+                not self.isolated or self.isolated.keys().isdisjoint(queued[0].symbols)):
+            return queued[0]
+        bars: list[Bar] = []
+        for item in queued:
+            bars.extend(item.bars() if isinstance(item, BarBatch) else (item,))
+        return [bar for bar in bars if bar.symbol not in self.isolated]
+
+    def _guarded(self, apply: Callable[[list[Bar] | BarBatch], object],
+                 bars: list[Bar] | BarBatch, what: str) -> None:
         try:
             apply(bars)
             return
@@ -203,7 +241,7 @@ class Engine:
             if storage_failure(exc):
                 raise
             log.warning("%s of %d bars raised; retrying symbol by symbol", what, len(bars))
-        for bar in bars:
+        for bar in bars.bars() if isinstance(bars, BarBatch) else bars:
             if bar.symbol in self.isolated:
                 continue
             try:

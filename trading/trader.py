@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from model.instruments import Instrument, Side
-from model.market import Bar
+from model.market import Bar, BarBatch
 from model.orders import (
     Canceled,
     Filled,
@@ -203,16 +203,28 @@ class Trader(OperatorControls):
         """Fill resting orders against a closed bar, then mark the symbol at its close."""
         self.on_bars([bar])
 
-    def on_bars(self, bars: list[Bar]) -> None:
+    def on_bars(self, bars: list[Bar] | BarBatch) -> None:
         """`on_bar` for many bars at once (one fill-model call for the whole minute). The
         fills and the cursor (id counters, position open times) commit together: a fill
-        booked without its counter would have its trade id issued again after a crash."""
-        mine = [bar for bar in bars if bar.symbol in self.instruments]
+        booked without its counter would have its trade id issued again after a crash.
+        A replay's BarBatch of traded symbols goes to the broker as it is (columns, no Bar
+        objects); the same effects as its Bars."""
+        instruments = self.instruments
+        mine: list[Bar] | BarBatch
+        if isinstance(bars, BarBatch):
+            traded = [symbol in instruments for symbol in bars.symbols]
+            mine = bars if all(traded) else bars.select(np.array(traded, dtype=bool))
+        else:
+            mine = [bar for bar in bars if bar.symbol in instruments]
         events = self.broker.on_bars(mine)
         if events:  # no transaction for a quiet minute: replays stay one commit per step
             with self.ledger.batch():
                 self._record(events)
                 self._save_cursor()
+        if isinstance(mine, BarBatch):
+            for symbol, close in zip(mine.symbols, mine.close.tolist()):
+                self.last_price[symbol] = Decimal(repr(close))
+            return
         for bar in mine:
             self.last_price[bar.symbol] = Decimal(repr(bar.close))
 

@@ -79,6 +79,7 @@ def run_backtest(
         on_bar=lambda bar: engine.on_bar(bar),  # type: ignore[union-attr]
         on_history=lambda history: engine.on_history(history),  # type: ignore[union-attr]
         on_tick_batch=lambda batch: engine.on_tick_batch(batch),  # type: ignore[union-attr]
+        on_bar_batch=lambda batch: engine.on_bar_batch(batch),  # type: ignore[union-attr]
         all_tickers=True,
         forming_klines=False,  # in-progress klines change no callback; skipping them is 20% faster
         direct=not wire_frames,

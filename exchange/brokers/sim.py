@@ -27,7 +27,7 @@ from exchange.brokers.sim_wallet import Wallet
 from model import costs, fills
 from model.fills import FillParams
 from model.instruments import Instrument, Side
-from model.market import Bar
+from model.market import Bar, BarBatch
 from model.orders import (
     Accepted,
     Canceled,
@@ -122,7 +122,7 @@ class PaperBroker:
         self._orders: dict[str, _Order] = {}  # open orders, in submission order
         self._used_ids: set[str] = set()
         # Each symbol's last bar, and the book it left once something asked (`_quote`).
-        self._last_bars: dict[str, Bar] = {}
+        self._last_close: dict[str, float] = {}  # each symbol's last bar's close
         self._quotes: dict[str, _Quote] = {}
         # Per symbol, the time every later market event starts at or after (a bar's close
         # + 1 ms, or a closed decision step): a cancel at or before it can
@@ -319,7 +319,10 @@ class PaperBroker:
     def on_bars(self, bars: Iterable[Bar]) -> list[OrderEvent]:
         """`on_bar` for a minute's bars of many symbols in one fill-model call: the same
         events in the same order as calling `on_bar` bar by bar (orders are matched
-        independently, so batching across symbols changes nothing but the cost)."""
+        independently, so batching across symbols changes nothing but the cost). A replay's
+        BarBatch meeting no open order is only seen, from its columns."""
+        if isinstance(bars, BarBatch) and self._saw_batch(bars):
+            return []
         rows = [b for b in bars if b.symbol in self._instruments]
         if len({b.symbol for b in rows}) != len(rows):  # two bars of a symbol: state carries
             return [event for bar in rows for event in self.on_bar(bar)]
@@ -348,17 +351,32 @@ class PaperBroker:
     def _saw_bar(self, bar: Bar) -> None:
         """`bar` closed: its book replaces the symbol's quote (computed when asked), and no
         later event of the symbol starts before its close."""
-        self._last_bars[bar.symbol] = bar
+        self._last_close[bar.symbol] = bar.close
         self._quotes.pop(bar.symbol, None)
         self._advance(bar.symbol, bar.close_ms + 1)
+
+    def _saw_batch(self, batch: BarBatch) -> bool:
+        """`_saw_bar` of every row when the batch's symbols are all traded here and none
+        has an open order (nothing to match); False, changing nothing, otherwise."""
+        symbols, instruments = batch.symbols, self._instruments
+        if not all(s in instruments for s in symbols) or any(
+                o.request.symbol in symbols for o in self._orders.values()):
+            return False
+        after_ms = batch.close_ms + 1
+        last_close, quotes, closed = self._last_close, self._quotes, self._closed_until_ms
+        for symbol, close in zip(symbols, batch.close.tolist()):
+            last_close[symbol] = close
+            quotes.pop(symbol, None)
+            closed[symbol] = max(closed.get(symbol, after_ms), after_ms)
+        return True
 
     def _quote(self, symbol: str) -> _Quote | None:
         """The book `symbol`'s last bar left (None before any bar), computed on the first
         ask after that bar: only an order reads it, and building it (Decimals, tick grid,
         spread ticks) for every bar was a few % of a backtest's time."""
         quote = self._quotes.get(symbol)
-        if quote is None and (bar := self._last_bars.get(symbol)) is not None:
-            quote = self._quotes[symbol] = self._quote_after(bar)
+        if quote is None and (close := self._last_close.get(symbol)) is not None:
+            quote = self._quotes[symbol] = self._quote_after(symbol, close)
         return quote
 
     def _bar_spreads(self, bars: Sequence[Bar]) -> list[float] | None:
@@ -368,11 +386,11 @@ class PaperBroker:
             return None
         return [self._spreads.get(bar.symbol, 0.0) for bar in bars]
 
-    def _quote_after(self, bar: Bar) -> _Quote:
+    def _quote_after(self, symbol: str, last_close: float) -> _Quote:
         """The book a bar leaves: bid = close, ask = close + the symbol's bar spread."""
-        close = float_decimal(bar.close)
-        tick = self._instruments[bar.symbol].tick_at(close)
-        relative = self._spreads.get(bar.symbol, 0.0)
+        close = float_decimal(last_close)
+        tick = self._instruments[symbol].tick_at(close)
+        relative = self._spreads.get(symbol, 0.0)
         width = float(costs.spread_ticks(relative, float(close), float(tick),
                                          self._params.bar_spread_ticks)) if relative else 1.0
         return _Quote(close, close + tick * int(width))

@@ -13,7 +13,7 @@ import numpy as np
 
 from exchange.feeds.sanity import FrameValidator
 from model import errors
-from model.market import Bar, BarHistory, TickBatch, bars_of, history_after
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, TickBatch, bars_of, history_after
 from model.ratelimit import RateLimit
 
 RATE_WINDOW_S = 2.0
@@ -194,10 +194,13 @@ class BarSequencer:
     def __init__(self, on_bar: Callable[[Bar], None],
                  on_history: Callable[[BarHistory], None] | None,
                  validator: FrameValidator | None = None,
-                 clock_ms: Callable[[], int] | None = None) -> None:
+                 clock_ms: Callable[[], int] | None = None,
+                 on_bar_batch: Callable[[BarBatch], None] | None = None) -> None:
         """With `validator` and `clock_ms`, REST histories lose their impossible rows first
-        (live bars are judged by the feed before they get here: see `deliver_bar`)."""
+        (live bars are judged by the feed before they get here: see `deliver_bar`).
+        `on_bar_batch` takes a minute's bars at once (`deliver_batch`; a replay's)."""
         self._on_bar = on_bar
+        self._on_bar_batch = on_bar_batch
         self._on_history = on_history
         self._validator = validator
         self._clock_ms = clock_ms
@@ -229,3 +232,22 @@ class BarSequencer:
         self.last_bar_ms[bar.symbol] = bar.open_ms
         self.bars += 1
         call_consumer(self._on_bar, bar)
+
+    def continues(self, batch: BarBatch) -> bool:
+        """Whether every row of `batch` is its symbol's next minute (or its first bar): no
+        duplicate to drop, no gap to fill, so `deliver_batch` does what `deliver_bar` row
+        by row would."""
+        previous = batch.open_ms - MINUTE_MS
+        last = self.last_bar_ms.get
+        return all(last(symbol, previous) == previous for symbol in batch.symbols)
+
+    def deliver_batch(self, batch: BarBatch) -> None:
+        """`deliver_bar` for every row of a judged batch that `continues`, in one call of
+        `on_bar_batch` (row by row through `on_bar` when there is none)."""
+        if self._on_bar_batch is None:
+            for bar in batch.bars():
+                self.deliver_bar(bar)
+            return
+        self.last_bar_ms.update(dict.fromkeys(batch.symbols, batch.open_ms))
+        self.bars += len(batch)
+        call_consumer(self._on_bar_batch, batch)

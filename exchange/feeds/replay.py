@@ -54,7 +54,7 @@ from exchange.feeds.sanity import FrameValidator
 from exchange.sim.player import MinutePlayer
 from exchange.sim.source import MarketSource
 from model.instruments import Instrument
-from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
 
 __all__ = ["ReplayFeed"]
 
@@ -87,6 +87,7 @@ class ReplayFeed:
         on_bar: Callable[[Bar], None],
         on_history: Callable[[BarHistory], None] | None = None,
         on_tick_batch: Callable[[TickBatch], None] | None = None,
+        on_bar_batch: Callable[[BarBatch], None] | None = None,
         symbols: list[str] | None = None,
         all_tickers: bool = True,
         forming_klines: bool = True,
@@ -98,7 +99,9 @@ class ReplayFeed:
         `forming_klines=False` skips the in-progress kline frames (`x: false`), about a
         third of the work: the parser drops them anyway, so callbacks are unchanged.
         `direct=True` plays minutes without frames (see the module docstring): same
-        callbacks; `messages` then counts the frames that would carry events."""
+        callbacks; `messages` then counts the frames that would carry events. With
+        `on_bar_batch` too, a direct minute's closed bars come as one BarBatch when nothing
+        about them is unusual (see `_deliver_bars`), otherwise bar by bar as ever."""
         self._player = MinutePlayer(source)
         self._source = source
         known = {s: i for i, s in enumerate(self._player.symbols)}
@@ -118,7 +121,9 @@ class ReplayFeed:
         self._on_tick, self._on_tick_batch = on_tick, on_tick_batch
         # The feed edge's checks, as live (no age bound: a replay starts wherever its data does).
         self._validator = FrameValidator(on_invalid=InvalidReporter(log))
-        self._sequencer = BarSequencer(on_bar, on_history, self._validator, lambda: self.now_ms)
+        self._sequencer = BarSequencer(on_bar, on_history, self._validator, lambda: self.now_ms,
+                                       on_bar_batch)
+        self._batches = on_bar_batch is not None
         self._malformed = MalformedReporter(log)
         self._direct = (
             DirectFrames(self._player, self.symbols, all_tickers=all_tickers,
@@ -190,6 +195,9 @@ class ReplayFeed:
                 if isinstance(frame, Dispatched):
                     self.messages += 1
                     self._deliver(frame, market_ms)
+                elif isinstance(frame, BarBatch):
+                    self.messages += 1
+                    self._deliver_bars(frame, market_ms)
                 else:  # a frame the parser would refuse: the wire way, reported as such
                     self._handle(frame, market_ms, batch)
             return data.bars.open_ms
@@ -232,6 +240,18 @@ class ReplayFeed:
                 call_consumer(self._on_tick, event)
             else:
                 self._accept_live_bar(event)
+
+    def _deliver_bars(self, batch: BarBatch, ts_recv: int) -> None:
+        """A minute's good closed klines: judged, sequenced and delivered as one batch when
+        the consumer takes batches, every row is its symbol's next minute and every row
+        passes the edge's checks; otherwise exactly as the Bars they are, one by one (a gap
+        to fill, a duplicate or an invalid row is then handled, counted and reported as on
+        the wire path)."""
+        if (self._batches and self._sequencer.continues(batch)
+                and self._validator.admit_bar_batch(batch, ts_recv)):
+            self._sequencer.deliver_batch(batch)
+            return
+        self._deliver(Dispatched(events=tuple(batch.bars())), ts_recv)
 
     def _accept_live_bar(self, bar: Bar) -> None:
         """Once and in order per symbol; skipped minutes are filled from klines first."""

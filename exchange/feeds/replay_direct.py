@@ -35,12 +35,13 @@ from exchange.feeds.binance_parse import (
 from exchange.feeds.common import select_rows
 from exchange.sim.bars import MinuteData
 from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
-from model.market import MINUTE_MS, Bar, Tick
+from model.market import MINUTE_MS, Bar, BarBatch, Tick
 
 __all__ = ["DirectFrames", "FrameOut"]
 
-# (market ms, the frame as dispatched, or raw bytes for the wire path to dispatch)
-FrameOut = tuple[int, Dispatched | bytes]
+# (market ms, the frame as dispatched, a minute's good closed klines as one batch, or raw
+# bytes for the wire path to dispatch)
+FrameOut = tuple[int, Dispatched | BarBatch | bytes]
 
 
 class DirectFrames:
@@ -152,6 +153,9 @@ class DirectFrames:
         good = kline_values_valid(values[:4], values[4:]) & self._symbol_ok[data.bars.index]
         open_ms = int(data.bars.open_ms)
         good &= open_ms % MINUTE_MS == 0 and 0 <= open_ms <= MAX_TS_MS
+        if good[followed].all():  # the usual minute: every kline as one columnar batch
+            yield close_ms, self._bar_batch(open_ms, symbols, followed, values, trades)
+            return
         rows = values.T.tolist()
         counts = trades.tolist()
         index = data.bars.index.tolist()
@@ -173,3 +177,15 @@ class DirectFrames:
         if bars:
             yield close_ms, Dispatched(events=tuple(bars))
 
+
+    @staticmethod
+    def _bar_batch(open_ms: int, symbols: tuple[str, ...], followed: np.ndarray,
+                   values: np.ndarray, trades: np.ndarray) -> BarBatch:
+        """The followed columns of the minute's parsed kline table as a BarBatch: the same
+        numbers the per-kline Bars carry (`BarBatch.bars()` gives those Bars)."""
+        if not followed.all():
+            keep = np.flatnonzero(followed)
+            symbols = tuple(symbols[k] for k in keep.tolist())
+            values, trades = values[:, keep], trades[keep]
+        return BarBatch(symbols, open_ms, values[0], values[1], values[2], values[3],
+                        values[4], values[5], np.asarray(trades, dtype=np.int64))

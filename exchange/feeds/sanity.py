@@ -37,8 +37,8 @@ from typing import Protocol
 
 import numpy as np
 
-from exchange.feeds.sanity_kernel import TS_LIMIT_MAX, ticker_rows_pass
-from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
+from exchange.feeds.sanity_kernel import TS_LIMIT_MAX, bar_rows_pass, ticker_rows_pass
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
 
 #: No spot market prices anything above this (BTC in the cheapest quote is ~1e10 KRW); above
 #: it products with sizes leave float range in places nobody checks.
@@ -222,6 +222,23 @@ class FrameValidator:
             self.newest_ms = max(self.newest_ms, bar.close_ms)
             return True
         return self._verdict(problem, bar.symbol, bar.close_ms)
+
+    def admit_bar_batch(self, batch: BarBatch, now_ms: int) -> bool:
+        """True, and every row admitted, when every row of a minute's bars passes, in one
+        compiled call; False, changing nothing, when any row might not: the caller then
+        judges the rows one by one with `admit_bar`, which counts and reports."""
+        if not len(batch):
+            return True
+        lo, hi = self._bound_columns(batch.symbols)
+        close_ms = batch.close_ms
+        # Rows share one close time: after the first row is admitted, the others' time
+        # checks see the same limits (newest_ms only grows to close_ms), so one check does.
+        if self.time_problem(close_ms, now_ms, bar=True) is not None or not bar_rows_pass(
+                batch.open, batch.high, batch.low, batch.close, batch.volume,
+                batch.quote_volume, lo, hi, MAX_AMOUNT):
+            return False
+        self.newest_ms = max(self.newest_ms, close_ms)
+        return True
 
     def admit_tick(self, tick: Tick, now_ms: int) -> bool:
         """True when `tick` may go on; otherwise it is counted and reported."""

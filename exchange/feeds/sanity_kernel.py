@@ -47,3 +47,26 @@ def ticker_rows_pass(
         if ts > newest:
             newest = ts
     return True, newest
+
+
+@jit
+def bar_rows_pass(
+    open_: np.ndarray, high: np.ndarray, low: np.ndarray, close: np.ndarray,
+    volume: np.ndarray, quote_volume: np.ndarray, lo: np.ndarray, hi: np.ndarray,
+    max_amount: float,
+) -> bool:
+    """Whether every row of a minute's closed bars passes `FrameValidator.bar_problem`'s
+    value checks (its one-expression branch, comparison by comparison): 0 < low <= open,
+    close <= high <= hi, low >= lo, volume in [0, max_amount], quote volume too or NaN.
+    The time checks are the caller's: every row of a batch shares its close time."""
+    for i in range(high.shape[0]):
+        lw, hg, o, c = low[i], high[i], open_[i], close[i]
+        if not (lw > 0.0 and lw <= o and o <= hg and lw <= c and c <= hg
+                and hg <= hi[i] and lw >= lo[i]):
+            return False
+        v, q = volume[i], quote_volume[i]
+        if not (v >= 0.0 and v <= max_amount):
+            return False
+        if q < 0.0 or q > max_amount:  # NaN passes: a stream without it
+            return False
+    return True
