@@ -34,33 +34,19 @@ from state.ledger import Ledger
 from strategies.bad_prints import PrintFilter
 from strategies.tick_kernel import bars_inside
 from tests.integration.test_replay_feed import write_gappy_replay
-from tests.unit.test_replay_direct import Corrupted, generated
+from tests.unit.test_replay_direct import AlteredSource, Corrupted, generated
 from trading.engine import Engine
 
 BOOK_STATE = ("minute", "first_minute", "n_seen", "close", "sum_close", "sum_qv", "sum_ret",
               "sum_ret2", "high", "low", "block_high", "block_low")
 
 
-class Bogus:
+class Bogus(AlteredSource):
     """A generated market whose first coin prints 20x its price for two minutes (held, then
     rejected) and from minute 12 on for good (held, then confirmed): the bad-print filter's
     unusual minutes."""
 
-    def __init__(self, source: MarketSource) -> None:
-        self._source = source
-        self.instruments, self.store = source.instruments, source.store
-        self.bars_before, self.spread_bps = source.bars_before, source.spread_bps
-        self.minutes = 0
-
-    @property
-    def now_ms(self) -> int:
-        return self._source.now_ms
-
-    def advance(self) -> MinuteData | None:
-        data = self._source.advance()
-        if data is None:
-            return None
-        self.minutes += 1
+    def alter(self, data: MinuteData) -> MinuteData:
         if self.minutes not in (5, 6) and self.minutes < 12:
             return data
         bars, ticks = data.bars, data.ticks

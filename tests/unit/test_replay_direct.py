@@ -75,9 +75,9 @@ def assert_same_both_ways(make_source: Any, **options: Any) -> list[Any]:
     return wire
 
 
-class Corrupted:
-    """A generated market whose minutes carry what the parser refuses: a crossed quote in
-    one tick, a NaN bid in another, a kline whose high is below its close."""
+class AlteredSource:
+    """A generated market whose minutes `alter` may change (counted from 1 in `minutes`):
+    the unusual data a feed must survive, on an otherwise ordinary source."""
 
     def __init__(self, source: MarketSource) -> None:
         self._source = source
@@ -94,6 +94,17 @@ class Corrupted:
         if data is None:
             return None
         self.minutes += 1
+        return self.alter(data)
+
+    def alter(self, data: MinuteData) -> MinuteData:
+        return data
+
+
+class Corrupted(AlteredSource):
+    """A generated market whose minutes carry what the parser refuses: a crossed quote in
+    one tick, a NaN bid in another, a kline whose high is below its close."""
+
+    def alter(self, data: MinuteData) -> MinuteData:
         ticks, bars = data.ticks, data.bars
         if self.minutes % 2:
             ticks.bid[1, 0] = ticks.ask[1, 0] * 2.0  # crossed: bid > ask
