@@ -325,3 +325,14 @@ class FeatureBook:
             AVERAGE_WINDOWS.index(60), AVERAGE_WINDOWS.index(1440), MINUTE_MS,
             len(FEATURE_NAMES))
         return features
+
+    def quote_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(last, bid, ask) of every symbol: `primitives()`'s three columns, the same
+        values, without the window statistics (the decision view's quotes need only these;
+        read, never keep)."""
+        bars = self._bars
+        bar_close_ms = (bars.minute + 1) * MINUTE_MS - 1
+        tick_is_newer = (self._tick_ts > bar_close_ms) | (bars.n_seen == 0)
+        last = np.where(tick_is_newer & np.isfinite(self._tick_last), self._tick_last,
+                        bars.close)
+        return last, self._quote["bid"], self._quote["ask"]

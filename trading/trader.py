@@ -9,7 +9,6 @@ a HOLD or a denial, gets a row in the decisions table with its reason.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -46,15 +45,12 @@ from state.ledger import Ledger, decision_row
 from strategies.features import FeatureBook
 from strategies.policy import (
     Action,
-    DecisionView,
-    Holding,
     Policy,
     PolicyAction,
-    Quote,
-    RestingOrder,
 )
 from strategies.ranking import RankedCoin
 from trading.broker import Broker
+from trading.decision_view import ViewBuilder
 from trading.operator import FailureLog, OperatorControls, TraderOptions, cooldown_rows
 from trading.performance import RoundTrip
 from trading.positions import Position
@@ -132,6 +128,7 @@ class Trader(OperatorControls):
         self._booked_cash: Decimal | None = None  # live: the ledger's quote balance (cash())
         # The account the gate weighs, kept across a step's denied actions (`_act`).
         self._step_portfolio: PortfolioView | None = None
+        self._views = ViewBuilder()  # each step's DecisionView (trading/decision_view.py)
 
     # --- start and restart ---------------------------------------------------------------------
     def open_account(self, balance: Decimal, ts_ms: int) -> bool:
@@ -253,7 +250,11 @@ class Trader(OperatorControls):
         if self.execution is not None:
             self.execution.see_market(book, features)
         forced = self.run_force_exits(ts_ms)
-        view = self._view(ts_ms, book, ranking, equity, features)
+        view = self._views.view(
+            ts_ms, book, ranking, features, instruments=self.instruments,
+            quote_asset=self.quote_asset, equity=equity, positions=self.positions,
+            broker=self.broker,
+            mode=self.state.mode.value if self.state is not None else "ACTIVE")
         anomalous = reading.denials() if reading is not None else {}
         cooling_down = self.cooling_down(ts_ms)  # every step: it also forgets ended cool-downs
         scores = {coin.symbol: coin for coin in ranking}
@@ -287,8 +288,8 @@ class Trader(OperatorControls):
             ))
         self._step_portfolio = None
         self.ledger.record_decisions(decisions)
-        equity = self.equity()
         cash = self.cash()
+        equity = self._equity_with(cash)  # one cash() for both: equity() would ask again
         self.exposed_steps += any(p.amount > 0 for p in self.positions.values())
         self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
         self._save_cursor()
@@ -407,7 +408,10 @@ class Trader(OperatorControls):
     def equity(self) -> Decimal:
         """`cash()` plus every position at its last price: one consistent snapshot, both
         halves as of the same booked events."""
-        cash = self.cash()
+        return self._equity_with(self.cash())
+
+    def _equity_with(self, cash: Decimal) -> Decimal:
+        """`cash` (what `cash()` returned) plus every position at its last price."""
         held = sum(
             (p.amount * self.last_price.get(s, p.avg_price) for s, p in self.positions.items()),
             Decimal(0),
@@ -430,34 +434,6 @@ class Trader(OperatorControls):
             for s, p in self.positions.items() if p.amount > 0
         }
         return PortfolioView(equity=equity, cash=free, positions=positions, pending_buys=pending)
-
-    def _view(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
-              equity: Decimal, features: np.ndarray) -> DecisionView:
-        prim = book.primitives()
-        # Python floats in one call per column (the same values as float(array[i])).
-        lasts, bids, asks = prim.last.tolist(), prim.bid.tolist(), prim.ask.tolist()
-        quotes = {
-            s: Quote(lasts[i], bids[i], asks[i])
-            for i, s in enumerate(book.symbols) if s in self.instruments and math.isfinite(lasts[i])
-        }
-        holdings = {
-            s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
-            for s, p in self.positions.items() if p.amount > 0
-        }
-        orders = tuple(
-            RestingOrder(o.client_order_id, o.symbol, o.side.value, float(o.price or 0),
-                         float(o.remaining), o.ts_event, amount=float(o.amount))
-            for o in self.broker.open_orders() if o.cancel_requested_ms is None
-        )
-        return DecisionView(
-            ts_ms=ts_ms, symbols=tuple(s for s in book.symbols if s in self.instruments),
-            features=features, feature_names=book.feature_names,
-            ranking=tuple(c for c in ranking if c.symbol in self.instruments),
-            quotes=quotes, holdings=holdings, open_orders=orders, equity=float(equity),
-            bars=book,
-            cash=float(self.broker.free_balances().get(self.quote_asset, Decimal(0))),
-            mode=self.state.mode.value if self.state is not None else "ACTIVE",
-        )
 
     def anomaly_score(self, symbol: str) -> float | None:
         """The coin's latest anomaly score (x its threshold), None when detection is off."""
