@@ -51,6 +51,7 @@ from strategies.policy import (
 from strategies.ranking import RankedCoin
 from trading.broker import Broker
 from trading.decision_view import ViewBuilder
+from trading.last_prices import LastPrices
 from trading.operator import FailureLog, OperatorControls, TraderOptions, cooldown_rows
 from trading.performance import RoundTrip
 from trading.positions import Position
@@ -113,7 +114,7 @@ class Trader(OperatorControls):
         self.execution = execution
         self.gate = RiskGate()
         self.positions: dict[str, Position] = {}
-        self.last_price: dict[str, Decimal] = {}
+        self.last_price = LastPrices()  # bar closes convert to Decimal when read
         self.state: TradingState | None = None
         self.placed_ms: dict[str, int] = {}
         self.fills = 0
@@ -219,11 +220,9 @@ class Trader(OperatorControls):
                 self._record(events)
                 self._save_cursor()
         if isinstance(mine, BarBatch):
-            for symbol, close in zip(mine.symbols, mine.close.tolist()):
-                self.last_price[symbol] = Decimal(repr(close))
-            return
-        for bar in mine:
-            self.last_price[bar.symbol] = Decimal(repr(bar.close))
+            self.last_price.set_closes(mine.symbols, mine.close.tolist())
+        else:
+            self.last_price.set_closes([bar.symbol for bar in mine], [bar.close for bar in mine])
 
     # --- decision step -------------------------------------------------------------------------
     def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
