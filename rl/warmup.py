@@ -52,13 +52,13 @@ def _portfolio_step() -> None:
 
 def _feed_step() -> None:
     """The feed's per-frame kernels (parser checks, feed-edge sanity, the simulated
-    exchange's wire floats and window sums, the engine's tick stores): a daemon runs them
-    within its first seconds, so they compile here too."""
+    exchange's wire floats and window sums, the engine's tick stores and bad-print
+    windows): a daemon runs them within its first seconds, so they compile here too."""
     from exchange.feeds.binance_parse import kline_values_valid, ticker_rows_valid
     from exchange.feeds.sanity import FrameValidator
     from exchange.sim.protocol import num_parsed
     from exchange.sim.window_kernel import column_sums, grid_column_sums
-    from model.market import TickBatch
+    from model.market import BarBatch, TickBatch
     from strategies.bad_prints import PrintFilter
     from strategies.features import FeatureBook
 
@@ -70,7 +70,9 @@ def _feed_step() -> None:
     column_sums(np.ones((2, 2)))
     batch = TickBatch(("A", "B"), times, 0, ones, ones, ones, ones, ones, ones, ones)
     FrameValidator().admit_batch(batch, 0)
-    PrintFilter(("A", "B")).admit_batch(batch)
+    prints = PrintFilter(("A", "B"))
+    prints.admit_batch(batch)
+    prints.admit_bar_batch(BarBatch(("A", "B"), 0, ones, ones, ones, ones, ones, ones, times))
     FeatureBook(("A", "B")).on_tick_batch(batch)
 
 

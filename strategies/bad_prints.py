@@ -25,16 +25,14 @@ moves the MAD with it. Before `min_bars` closes of a symbol the filter passes ev
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from model.market import Bar, BarBatch, BarHistory, Tick, TickBatch
-from strategies.tick_kernel import bars_inside, ticks_inside
-
-MAD_TO_SIGMA = 1.4826  # MAD of a normal sample x this = its standard deviation
+from strategies.print_kernel import accept_batch, accept_close, refresh_range
+from strategies.tick_kernel import ticks_inside
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +64,14 @@ class PrintCounts:
 
 @dataclass
 class _Symbol:
-    closes: deque[float]
-    low: float = 0.0  # the current range; (0, inf) until warm
-    high: float = math.inf
+    """A symbol's quarantine; its window of closes and range are rows of PrintFilter's
+    arrays (strategies/print_kernel.py)."""
+
+    row: int
     level: float | None = None  # the unconfirmed level, while bars or ticks sit outside
     held: list[Bar] = field(default_factory=list)
     bar_evidence: int = 0
     tick_evidence: int = 0
-    since_refresh: int = 0
 
 
 class PrintFilter:
@@ -81,13 +79,21 @@ class PrintFilter:
 
     def __init__(self, symbols: Iterable[str], config: PrintFilterConfig | None = None) -> None:
         self.config = config or PrintFilterConfig()
-        self._symbols = {s: _Symbol(deque(maxlen=self.config.window_bars)) for s in symbols}
+        names = dict.fromkeys(symbols)
+        self._symbols = {s: _Symbol(i) for i, s in enumerate(names)}
         self.quarantined_bars = self.released_bars = self.rejected_bars = 0
         self.quarantined_ticks = self.confirmations = 0
         self._batch_rows: dict[tuple[str, ...], np.ndarray] = {}
-        self._low = np.zeros(len(self._symbols))
-        self._high = np.full(len(self._symbols), math.inf)
-        self._row = {s: i for i, s in enumerate(self._symbols)}
+        self._row = {s: state.row for s, state in self._symbols.items()}
+        # One row per symbol plus a last, always open one for symbols outside the universe.
+        rows = len(self._symbols) + 1
+        self._low = np.zeros(rows)  # the current range; (0, inf) until warm
+        self._high = np.full(rows, math.inf)
+        self._window = np.zeros((rows, self.config.window_bars))  # accepted closes, a ring
+        self._count = np.zeros(rows, dtype=np.int64)
+        self._next_slot = np.zeros(rows, dtype=np.int64)
+        self._since_refresh = np.zeros(rows, dtype=np.int64)
+        self._has_level = np.zeros(rows, dtype=np.bool_)  # rows the batch path leaves alone
 
     def counts(self) -> PrintCounts:
         return PrintCounts(self.quarantined_bars, self.released_bars, self.rejected_bars,
@@ -106,8 +112,9 @@ class PrintFilter:
         state = self._symbols.get(history.symbol)
         if state is None or not len(history):
             return
-        state.closes.extend(float(c) for c in history.close[-self.config.window_bars:])
-        self._refresh(history.symbol, state)
+        for close in history.close[-self.config.window_bars:].tolist():
+            self._append(state.row, float(close))
+        self._refresh(state.row)
 
     # -- bars ------------------------------------------------------------------------------
 
@@ -118,10 +125,10 @@ class PrintFilter:
         state = self._symbols.get(bar.symbol)
         if state is None:
             return [bar]
-        if bar.low >= state.low and bar.high <= state.high:
+        if bar.low >= self._low[state.row] and bar.high <= self._high[state.row]:
             if state.level is not None:  # without a level nothing is held (nor evidence)
                 self._reject_held(state)
-            self._accept(bar.symbol, state, bar.close)
+            self._accept(state.row, bar.close)
             return [bar]
         self.quarantined_bars += 1
         if state.level is not None and self._near(bar.close, state.level):
@@ -131,6 +138,7 @@ class PrintFilter:
             self._reject_held(state)
             state.level, state.held = bar.close, [bar]
             state.bar_evidence, state.tick_evidence = 1, 0
+            self._has_level[state.row] = True
         if state.bar_evidence >= self.config.confirm_bars:
             return self._confirm(bar.symbol, state)
         return []
@@ -138,19 +146,15 @@ class PrintFilter:
     def admit_bar_batch(self, batch: BarBatch) -> bool:
         """`admit_bar` for every row of a minute's bars (one per symbol) when every row is
         inside its range: each is accepted, as there, and True means deliver them all.
-        False, changing nothing, when any row is not: the caller admits them one by one."""
-        if not bars_inside(self._rows_of(batch.symbols), self._low, self._high, batch.low,
-                           batch.high):
-            return False
-        states = self._symbols
-        for symbol, close in zip(batch.symbols, batch.close.tolist()):
-            state = states.get(symbol)
-            if state is None:
-                continue
-            if state.level is not None:
-                self._reject_held(state)
-            self._accept(symbol, state, close)
-        return True
+        False, changing nothing, when any row is not, or holds bars of an unconfirmed
+        level: the caller admits them one by one. One compiled call
+        (strategies/print_kernel.py)."""
+        config = self.config
+        return bool(accept_batch(
+            self._rows_of(batch.symbols), batch.close, batch.low, batch.high, self._has_level,
+            self._window, self._count, self._next_slot, self._since_refresh, self._low,
+            self._high, config.min_bars, config.refresh_every, config.floor_ratio,
+            config.mad_multiple))
 
     # -- ticks -----------------------------------------------------------------------------
 
@@ -158,7 +162,7 @@ class PrintFilter:
         """(apply the tick?, held bars it confirmed). A tick outside the range is not
         applied; with bid and ask both at a held bar's level it counts as confirmation."""
         state = self._symbols.get(tick.symbol)
-        if state is None or self._inside(state, tick.last, tick.bid, tick.ask):
+        if state is None or self._inside(state.row, tick.last, tick.bid, tick.ask):
             return True, []
         self.quarantined_ticks += 1
         if state.level is None or not (self._near(tick.bid, state.level)
@@ -193,61 +197,58 @@ class PrintFilter:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _inside(self, state: _Symbol, *prices: float) -> bool:
-        return all(math.isnan(p) or state.low <= p <= state.high for p in prices)
+    def _inside(self, row: int, *prices: float) -> bool:
+        low, high = float(self._low[row]), float(self._high[row])
+        return all(math.isnan(p) or low <= p <= high for p in prices)
 
     def _near(self, price: float, level: float) -> bool:
         ratio = self.config.floor_ratio
         return level / ratio <= price <= level * ratio
 
-    def _accept(self, symbol: str, state: _Symbol, close: float) -> None:
-        state.closes.append(close)
-        state.since_refresh += 1
-        if state.since_refresh >= self.config.refresh_every or state.high == math.inf:
-            self._refresh(symbol, state)
+    def _accept(self, row: int, close: float) -> None:
+        """Add an accepted close to the window (the range refreshes every few)."""
+        config = self.config
+        accept_close(row, close, self._window, self._count, self._next_slot,
+                     self._since_refresh, self._low, self._high, config.min_bars,
+                     config.refresh_every, config.floor_ratio, config.mad_multiple)
+
+    def _append(self, row: int, close: float) -> None:
+        """Add a close to the window without a refresh (the oldest leaves when full)."""
+        self._window[row, self._next_slot[row]] = close
+        self._next_slot[row] = (self._next_slot[row] + 1) % self.config.window_bars
+        self._count[row] = min(int(self._count[row]) + 1, self.config.window_bars)
 
     def _confirm(self, symbol: str, state: _Symbol) -> list[Bar]:
         """The market stands at the new level: restart the range there, release the bars."""
         held = state.held
         self.confirmations += 1
         self.released_bars += len(held)
-        state.closes.clear()
-        state.closes.extend(bar.close for bar in held)
+        self._count[state.row] = self._next_slot[state.row] = 0
+        for bar in held:
+            self._append(state.row, float(bar.close))
         state.level, state.held = None, []
         state.bar_evidence = state.tick_evidence = 0
-        self._refresh(symbol, state, warm=True)
+        self._has_level[state.row] = False
+        self._refresh(state.row, warm=True)
         return held
 
     def _reject_held(self, state: _Symbol) -> None:
         self.rejected_bars += len(state.held)
         state.level, state.held = None, []
         state.bar_evidence = state.tick_evidence = 0
+        self._has_level[state.row] = False
 
-    def _refresh(self, symbol: str, state: _Symbol, warm: bool = False) -> None:
-        """Recompute the range from the window (sorted lists: cheaper than numpy for 30)."""
-        closes = state.closes
-        if not warm and len(closes) < self.config.min_bars:
-            return
-        state.since_refresh = 0
-        ordered = sorted(closes)
-        median = _median(ordered)
-        if not median > 0.0:  # only if fed without the feed edge's checks: stay open
-            return
-        mad = _median(sorted([abs(c - median) for c in ordered]))
-        ratio = max(self.config.floor_ratio,
-                    1.0 + self.config.mad_multiple * MAD_TO_SIGMA * mad / median)
-        state.low, state.high = median / ratio, median * ratio
-        row = self._row[symbol]
-        self._low[row], self._high[row] = state.low, state.high
+    def _refresh(self, row: int, warm: bool = False) -> None:
+        """Recompute the range from the window (strategies/print_kernel.py)."""
+        config = self.config
+        refresh_range(row, warm, self._window, self._count, self._since_refresh, self._low,
+                      self._high, config.min_bars, config.floor_ratio, config.mad_multiple)
 
     def _rows_of(self, symbols: tuple[str, ...]) -> np.ndarray:
         """Rows of a batch's symbols in the range arrays (cached per symbol tuple); a
         symbol outside the universe gets the always-open last row."""
         rows = self._batch_rows.get(symbols)
         if rows is None:
-            if len(self._low) == len(self._row):  # one open row for strangers, once
-                self._low = np.append(self._low, 0.0)
-                self._high = np.append(self._high, math.inf)
             outside = len(self._row)
             rows = np.array([self._row.get(s, outside) for s in symbols], dtype=np.int64)
             if len(self._batch_rows) >= 64:  # a live array's symbols vary frame to frame
@@ -255,10 +256,4 @@ class PrintFilter:
             self._batch_rows[symbols] = rows
         return rows
 
-
-
-def _median(ordered: list[float]) -> float:
-    n = len(ordered)
-    mid = n // 2
-    return ordered[mid] if n % 2 else 0.5 * (ordered[mid - 1] + ordered[mid])
 
