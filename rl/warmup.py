@@ -52,8 +52,8 @@ def _portfolio_step() -> None:
 
 def _feed_step() -> None:
     """The feed's per-frame kernels (parser checks, feed-edge sanity, the simulated
-    exchange's wire floats and window sums, the engine's tick stores and bad-print
-    windows): a daemon runs them within its first seconds, so they compile here too."""
+    exchange's wire floats and window sums, the engine's tick stores, bad-print windows
+    and bar rows): a daemon runs them within its first seconds, so they compile here too."""
     from exchange.feeds.binance_parse import kline_values_valid, ticker_rows_valid
     from exchange.feeds.sanity import FrameValidator
     from exchange.sim.protocol import num_parsed
@@ -72,8 +72,11 @@ def _feed_step() -> None:
     FrameValidator().admit_batch(batch, 0)
     prints = PrintFilter(("A", "B"))
     prints.admit_batch(batch)
-    prints.admit_bar_batch(BarBatch(("A", "B"), 0, ones, ones, ones, ones, ones, ones, times))
-    FeatureBook(("A", "B")).on_tick_batch(batch)
+    bars = BarBatch(("A", "B"), 0, ones, ones, ones, ones, ones, ones, times)
+    prints.admit_bar_batch(bars)
+    book = FeatureBook(("A", "B"))
+    book.on_tick_batch(batch)
+    book.on_bars(bars)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,7 @@ from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
+from strategies.rolling_kernel import next_minute_rows
 from strategies.tick_kernel import store_ticks
 from strategies.windows import (
     AVERAGE_WINDOWS,
@@ -159,18 +160,12 @@ class FeatureBook:
         `on_bars` then takes its Bars. The same values as the per-bar clamps, elementwise."""
         rows = self._rows_of(batch.symbols)
         bars = self._bars
-        minute = batch.open_ms // MINUTE_MS
-        close = batch.close
-        if not (len(rows) and rows.min() >= 0 and bool(np.all(
-                (bars.n_seen[rows] == 0) | (bars.minute[rows] == minute - 1)))
-                and bool(np.all(close > 0)) and bool(np.all(np.isfinite(close)))):
+        ok, minutes, high, low, qv = next_minute_rows(  # compiled: rolling_kernel.py
+            rows, bars.minute, bars.n_seen, batch.open_ms // MINUTE_MS, batch.close,
+            batch.high, batch.low, batch.volume, batch.quote_volume)
+        if not ok:
             return -1
-        quote_volume = batch.quote_volume
-        quote_volume = np.where(np.isfinite(quote_volume), quote_volume, batch.volume * close)
-        high = np.where(batch.high >= close, batch.high, close)  # NaN high -> close
-        low = np.where(batch.low <= close, batch.low, close)
-        qv = np.where(quote_volume > 0, quote_volume, 0.0)  # NaN/negative -> 0
-        bars.append_rows(rows, np.full(len(rows), minute, dtype=np.int64), close, high, low, qv)
+        bars.append_rows(rows, minutes, batch.close, high, low, qv)
         return len(rows)
 
     def _flush(self, wave: dict[int, tuple[int, float, float, float, float]]) -> None:

@@ -209,3 +209,35 @@ def query_ranges_kernel(
                     head_min = _min_propagating(head_min, ring_value(ring_low, r, slot))
             range_high[r, k] = _fmax(block_max, head_max)
             range_low[r, k] = _fmin(block_min, head_min)
+
+
+@jit
+def next_minute_rows(
+    rows: np.ndarray, last_minute: np.ndarray, n_seen: np.ndarray, minute: int,
+    close: np.ndarray, high: np.ndarray, low: np.ndarray, volume: np.ndarray,
+    quote_volume: np.ndarray,
+) -> tuple[bool, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A minute's bars (one per row) as `append_rows_kernel`'s inputs when every row is in
+    the universe (>= 0), at its next minute (or its first) and with a finite positive close:
+    (True, minutes, highs, lows, quote volumes), clamped as `FeatureBook.on_bars` clamps a
+    bar (a high below the close or NaN -> the close, a low above it or NaN -> the close, a
+    non-finite quote volume -> volume x close, then NaN or negative -> 0). Else (False, ...)
+    and the caller takes the bars one by one."""
+    n = rows.shape[0]
+    minutes = np.empty(n, dtype=np.int64)
+    out_high, out_low, out_qv = np.empty(n), np.empty(n), np.empty(n)
+    if n == 0:
+        return False, minutes, out_high, out_low, out_qv
+    for i in range(n):
+        r = rows[i]
+        c = close[i]
+        if r < 0 or not (n_seen[r] == 0 or last_minute[r] == minute - 1):
+            return False, minutes, out_high, out_low, out_qv
+        if not (c > 0 and math.isfinite(c)):
+            return False, minutes, out_high, out_low, out_qv
+        minutes[i] = minute
+        out_high[i] = high[i] if high[i] >= c else c
+        out_low[i] = low[i] if low[i] <= c else c
+        qv = quote_volume[i] if math.isfinite(quote_volume[i]) else volume[i] * c
+        out_qv[i] = qv if qv > 0 else 0.0
+    return True, minutes, out_high, out_low, out_qv
