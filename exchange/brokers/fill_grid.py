@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from decimal import Decimal
 
-from model.instruments import float_to_grid
+from model.instruments import Side, float_to_grid
 
 
 def float_decimal(value: float) -> Decimal:
@@ -29,3 +29,14 @@ def fill_on_grid(price: float, amount: float, tick: Decimal,
     exact = float_to_grid(price, tick), float_to_grid(amount, lot)
     return exact if exact[0] > 0 and exact[1] >= 0 else None
 
+
+
+def fill_budget(side: Side, reserved: Decimal, fee_prepaid: Decimal) -> float:
+    """What an order may still spend in the fill model: a buy, its reservation plus the fee
+    rounding it already prepaid (sells are limited by their amount: infinite). Not shaved
+    for float safety: with equal maker and taker fees the reservation is exactly the cost,
+    and a shave of 1e-12 left the last lot of a 1,000+ lot order unaffordable; `payable_buy`
+    keeps the exact books within what the account has instead."""
+    if side is Side.SELL:
+        return math.inf
+    return float(reserved + fee_prepaid)

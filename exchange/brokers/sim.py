@@ -22,7 +22,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
-from exchange.brokers.fill_grid import fill_on_grid, float_decimal
+from exchange.brokers.fill_grid import fill_budget, fill_on_grid, float_decimal
 from exchange.brokers.sim_wallet import Wallet
 from model import costs, fills
 from model.fills import FillParams
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 _BPS = Decimal(10_000)
 _SIDES = {Side.BUY: fills.BUY, Side.SELL: fills.SELL}
+_NEVER = -(2**63)  # a closed-until time before any market time: no market event seen yet
 _FILTER_REASONS = {
     "PRICE_FILTER": RejectReason.PRICE_FILTER,
     "LOT_SIZE": RejectReason.LOT_SIZE,
@@ -125,9 +126,11 @@ class PaperBroker:
         self._last_close: dict[str, float] = {}  # each symbol's last bar's close
         self._quotes: dict[str, _Quote] = {}
         # Per symbol, the time every later market event starts at or after (a bar's close
-        # + 1 ms, or a closed decision step): a cancel at or before it can
-        # meet no event any more, so it is final at once (`cancel`).
+        # + 1 ms, or a closed decision step): a cancel at or before it can meet no event any
+        # more, so it is final at once (`cancel`). What holds for all symbols at once (a
+        # decision step, a minute's bars of all) is one number; a symbol's is the larger.
         self._closed_until_ms: dict[str, int] = {}
+        self._all_closed_until_ms = _NEVER
         self._order_seq = 0
         self._trade_seq = 0
 
@@ -280,8 +283,8 @@ class PaperBroker:
             return [Rejected(client_order_id, "", RejectReason.UNKNOWN_ORDER, detail, ts, ts)]
         order.cancel_ms = min(order.cancel_ms, ts)
         symbol = order.request.symbol
-        closed_until = self._closed_until_ms.get(symbol)
-        if closed_until is None or order.cancel_ms > closed_until:
+        closed_until = max(self._closed_until_ms.get(symbol, _NEVER), self._all_closed_until_ms)
+        if order.cancel_ms > closed_until:
             return []  # an event starting before the cancel may still come and fill it
         self._close(client_order_id)
         return [Canceled(client_order_id, symbol, order.remaining, ts, ts)]
@@ -291,8 +294,7 @@ class PaperBroker:
         a minute boundary: a minute without a bar had no trade, ADR-003), so no event that
         starts earlier will be fed any more. Cancels already requested before `ts_ms` can
         then meet no event: they end now, with their `Canceled`, and free their funds."""
-        for symbol in self._instruments:
-            self._advance(symbol, ts_ms)
+        self._all_closed_until_ms = max(self._all_closed_until_ms, ts_ms)  # every symbol's
         due = [cid for cid, o in self._orders.items() if o.cancel_ms <= ts_ms]
         events: list[OrderEvent] = []
         for cid in due:
@@ -363,11 +365,14 @@ class PaperBroker:
                 o.request.symbol in symbols for o in self._orders.values()):
             return False
         after_ms = batch.close_ms + 1
-        last_close, quotes, closed = self._last_close, self._quotes, self._closed_until_ms
-        for symbol, close in zip(symbols, batch.close.tolist()):
-            last_close[symbol] = close
-            quotes.pop(symbol, None)
-            closed[symbol] = max(closed.get(symbol, after_ms), after_ms)
+        self._last_close.update(zip(symbols, batch.close.tolist()))
+        for symbol in symbols if self._quotes else ():  # empty until an order asks
+            self._quotes.pop(symbol, None)
+        if len(symbols) == len(instruments):  # distinct and all traded: every symbol
+            self._all_closed_until_ms = max(self._all_closed_until_ms, after_ms)
+        else:
+            for symbol in symbols:
+                self._advance(symbol, after_ms)
         return True
 
     def _quote(self, symbol: str) -> _Quote | None:
@@ -450,7 +455,8 @@ class PaperBroker:
             queue_ahead=np.array([o.queue_ahead for o in orders]),
             placed_ms=np.array([r.ts_event for r in requests], np.int64),
             cancel_ms=np.array([o.cancel_ms for o in orders], np.int64),
-            budget=np.array([_budget(o) for o in orders]),
+            budget=np.array([fill_budget(o.request.side, o.reserved, o.fee_prepaid)
+                             for o in orders]),
             tick=np.array([float(o.tick) for o in orders]),
             lot=np.array([float(i.lot) for i in instruments]),
         )
@@ -504,14 +510,3 @@ class PaperBroker:
                 events.append(Canceled(cid, request.symbol, order.remaining, ts_event, ts_recv))
             self._close(cid)
         return events
-
-
-def _budget(order: _Order) -> float:
-    """What a buy may still spend at exact fees: its reservation plus the fee rounding it
-    already prepaid (sells are limited by their amount). Not shaved for float safety: with
-    equal maker and taker fees the reservation is exactly the cost, and a shave of 1e-12 left
-    the last lot of a 1,000+ lot order unaffordable; `payable_buy` keeps the exact books within
-    what the account has instead."""
-    if order.request.side is Side.SELL:
-        return math.inf
-    return float(order.reserved + order.fee_prepaid)
