@@ -191,8 +191,14 @@ class ReplayFeed:
             return None
         batch = self._on_tick_batch is not None
         if self._direct is not None:
+            validator, on_tick_batch = self._validator, self._on_tick_batch
             for market_ms, frame in self._direct.play(data):
-                if isinstance(frame, Dispatched):
+                if isinstance(frame, TickBatch):  # `_deliver` of a whole good array, inline
+                    self.messages += 1
+                    rows = validator.admit_batch(frame, market_ms)
+                    if rows is not None:
+                        call_consumer(on_tick_batch, rows)  # type: ignore[arg-type]
+                elif isinstance(frame, Dispatched):
                     self.messages += 1
                     self._deliver(frame, market_ms)
                 elif isinstance(frame, BarBatch):

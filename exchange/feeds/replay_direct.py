@@ -35,13 +35,14 @@ from exchange.feeds.binance_parse import (
 from exchange.feeds.common import select_rows
 from exchange.sim.bars import MinuteData
 from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
-from model.market import MINUTE_MS, Bar, BarBatch, Tick
+from model.market import MINUTE_MS, Bar, BarBatch, Tick, TickBatch
 
 __all__ = ["DirectFrames", "FrameOut"]
 
-# (market ms, the frame as dispatched, a minute's good closed klines as one batch, or raw
-# bytes for the wire path to dispatch)
-FrameOut = tuple[int, Dispatched | BarBatch | bytes]
+# (market ms, the frame as dispatched, a whole good ticker array as the TickBatch its
+# `Dispatched` would carry (nothing dropped, no events), a minute's good closed klines as
+# one batch, or raw bytes for the wire path to dispatch)
+FrameOut = tuple[int, Dispatched | TickBatch | BarBatch | bytes]
 
 
 class DirectFrames:
@@ -78,17 +79,25 @@ class DirectFrames:
             tables = protocol.num_parsed(player.state.ticker_tables(data.ticks))
             good = ticker_rows_valid(times[:, None], tables) & self._symbol_ok[index]
             # Per minute, not per instant: which arrays go out whole, their event times.
-            whole = good.all(axis=1) & followed.all()
+            whole = (good.all(axis=1) & followed.all()).tolist()
             event_ms = np.repeat(times[:, None], len(index), axis=1)
+            columnar = self._all_tickers and self._batch
             moved = -1  # the last tick applied to the market state
             for j, ts in enumerate(times.tolist()):
                 player.now_ms = ts
+                if columnar and whole[j]:
+                    # The usual array: `ticker_batch(..., None)`'s TickBatch, built inline
+                    # (rows of the contiguous table are its columns, as `_batch` takes them).
+                    last, bid, ask, bid_qty, ask_qty, base, quote = tables[j]
+                    yield ts, TickBatch(symbols, event_ms[j], ts, last, bid, ask, bid_qty,
+                                        ask_qty, base, quote)
+                    continue
                 if not whole[j]:  # a refused frame is built from the state: bring it here
                     for tick in range(moved + 1, j + 1):
                         player.move_to(data, tick)
                     moved = j
                 yield from self._tickers(ts, index, symbols, followed, tables[j], good[j],
-                                         event_ms[j], bool(whole[j]))
+                                         event_ms[j], whole[j])
             if moved < len(times) - 1:
                 # Nothing read the quotes in between: a tick overwrites them all but the
                 # running high and low, which the close resets, so only the last one counts.
