@@ -60,6 +60,9 @@ class DirectFrames:
         followed = frozenset(symbols)
         self._followed = np.array([s in followed for s in player.symbols], dtype=bool)
         self._symbol_ok = np.array([symbol_valid(s) for s in player.symbols], dtype=bool)
+        # Known once, not per minute: then the per-minute masks need no gather and no AND.
+        self._every_symbol_ok = bool(self._symbol_ok.all())
+        self._every_followed = bool(self._followed.all())
         self._all_tickers, self._batch = all_tickers, batch
 
     def play(self, data: MinuteData) -> Iterator[FrameOut]:
@@ -77,7 +80,9 @@ class DirectFrames:
                 player.move_to(data, j)
         else:
             tables = protocol.num_parsed(player.state.ticker_tables(data.ticks))
-            good = ticker_rows_valid(times[:, None], tables) & self._symbol_ok[index]
+            good = ticker_rows_valid(times[:, None], tables)
+            if not self._every_symbol_ok:
+                good &= self._symbol_ok[index]
             # Per minute, not per instant: which arrays go out whole, their event times.
             whole = (good.all(axis=1) & followed.all()).tolist()
             event_ms = np.repeat(times[:, None], len(index), axis=1)
@@ -159,10 +164,13 @@ class DirectFrames:
         state = self._player.state
         floats, trades = state.partial_table()
         values = protocol.num_parsed(floats)
-        good = kline_values_valid(values[:4], values[4:]) & self._symbol_ok[data.bars.index]
+        good = kline_values_valid(values[:4], values[4:])
+        if not self._every_symbol_ok:
+            good &= self._symbol_ok[data.bars.index]
         open_ms = int(data.bars.open_ms)
         good &= open_ms % MINUTE_MS == 0 and 0 <= open_ms <= MAX_TS_MS
-        if good[followed].all():  # the usual minute: every kline as one columnar batch
+        if (good if self._every_followed else good[followed]).all():
+            # The usual minute: every kline as one columnar batch.
             yield close_ms, self._bar_batch(open_ms, symbols, followed, values, trades)
             return
         rows = values.T.tolist()

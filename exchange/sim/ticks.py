@@ -128,12 +128,12 @@ class TickBlock:
     def minute(self, b: int, index: np.ndarray) -> IntraTicks:
         """Minute b's ticks of the symbols `index` (those that traded), as fresh arrays."""
         offsets_ms, done = _tick_steps(self.ticks_per_bar)
-        fields = self.table[b][..., index]  # (fields, K, n), each field contiguous
-        return IntraTicks(
-            ts_event=(self.first_open_ms + b * MINUTE_MS) + offsets_ms,
-            volume_done=np.repeat(done[:, None], len(index), axis=1),
-            **dict(zip(TICK_FIELDS, fields, strict=True)),
-        )
+        # (fields, K, n), each field contiguous, unpacked in TICK_FIELDS' order (a minute's
+        # call: no keyword dict built and spread).
+        last, bid, ask, bid_qty, ask_qty, last_qty = self.table[b][..., index]
+        return IntraTicks((self.first_open_ms + b * MINUTE_MS) + offsets_ms, last, bid, ask,
+                          bid_qty, ask_qty, last_qty,
+                          np.repeat(done[:, None], len(index), axis=1))
 
 
 @functools.cache
