@@ -61,6 +61,7 @@ def _feed_step() -> None:
     from model.market import BarBatch, TickBatch
     from strategies.bad_prints import PrintFilter
     from strategies.features import FeatureBook
+    from strategies.rolling import BarRings
 
     ones, times = np.ones(2), np.zeros(2, np.int64)
     ticker_rows_valid(times, np.ones((7, 2)))
@@ -77,6 +78,7 @@ def _feed_step() -> None:
     book = FeatureBook(("A", "B"))
     book.on_tick_batch(batch)
     book.on_bars(bars)
+    BarRings(1).recompute_sums(0)  # every EXACT_EVERY appends of a row, not every minute
 
 
 if __name__ == "__main__":

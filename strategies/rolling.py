@@ -23,6 +23,7 @@ import numpy as np
 from model import libm
 from model.lazy_zeros import lazy_zeros
 from strategies.decimal_ring import DecimalRing
+from strategies.exact_sums_kernel import recompute_sums_kernel
 from strategies.feature_columns import feature_volume
 from strategies.rolling_kernel import append_rows_kernel, query_ranges_kernel
 from strategies.windows import (
@@ -142,23 +143,12 @@ class BarRings:
     # -- exact recomputation ------------------------------------------------------------
 
     def recompute_sums(self, row: int) -> None:
-        """Recompute every rolling sum of `row` from its rings (pairwise summation)."""
-        minute, n_seen = int(self.minute[row]), int(self.n_seen[row])
-        newest_first = (minute - np.arange(min(n_seen, PRICE_CAPACITY))) % PRICE_CAPACITY
-        closes = self.ring_close[row, newest_first]
-        volumes = self.ring_qv[row, newest_first].astype(np.float64)  # summed in float64
-        for k, window in enumerate(AVERAGE_WINDOWS):
-            self.sum_close[row, k] = closes[:window].sum()
-            self.sum_qv[row, k] = volumes[:window].sum()
-            self.nonzero_qv[row, k] = np.count_nonzero(volumes[:window])
-        newest_first = (minute - np.arange(min(n_seen, RETURN_CAPACITY))) % RETURN_CAPACITY
-        rets = self.ring_ret[row, newest_first]
-        for k, window in enumerate(RETURN_WINDOWS):
-            self.sum_ret[row, k] = rets[:window].sum()
-            self.nonzero_ret[row, k] = np.count_nonzero(rets[:window])
-        for j, k in enumerate(SQUARE_SLOTS_ARRAY):
-            head = rets[: RETURN_WINDOWS[k]]
-            self.sum_ret2[row, j] = (head * head).sum()
+        """Recompute every rolling sum of `row` from its rings (numpy's pairwise summation,
+        compiled: strategies/exact_sums_kernel.py)."""
+        recompute_sums_kernel(
+            row, self.minute, self.n_seen, self.ring_close.parts, self.ring_qv, self.ring_ret,
+            self.sum_close, self.sum_qv, self.nonzero_qv, self.sum_ret, self.sum_ret2,
+            self.nonzero_ret, AVERAGE_WINDOWS_ARRAY, RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY)
 
     def _rebuild_blocks(self, row: int) -> None:
         """Block maxima/minima of the last N_BLOCKS blocks from the minute rings."""

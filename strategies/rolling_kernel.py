@@ -9,8 +9,8 @@ library's (as `model.libm`'s), NaN-ignoring `fmax`/`fmin` for the range lines as
 tests/unit/test_rolling_kernel.py holds the two equal on random rows and keeps the array
 form as its oracle. `error_model="numpy"`: x / 0 gives inf/NaN as in numpy, never raises.
 
-Left to numpy in `BarRings`: the range re-queries and the periodic exact recomputation
-(pairwise `np.sum`, whose order a loop would not reproduce).
+The periodic exact recomputation reproduces numpy's pairwise summation order in its own
+kernel (strategies/exact_sums_kernel.py).
 """
 
 from __future__ import annotations

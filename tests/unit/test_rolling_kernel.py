@@ -26,6 +26,7 @@ from strategies.windows import (
     RETURN_WINDOWS_ARRAY,
     SQUARE_SLOTS_ARRAY,
 )
+from tests.unit.test_exact_sums_kernel import recompute_sums_oracle
 
 LAST_HOUR = np.arange(RANGE_WINDOWS[0], dtype=np.int64)
 HEAD = np.arange(RANGE_BLOCK - 1, dtype=np.int64)
@@ -96,7 +97,7 @@ def append_rows_oracle(self: BarRings, rows: np.ndarray, minute: np.ndarray, clo
     if requery.any():
         query_ranges_oracle(self, rows[requery])
     for row in rows[(self.n_seen[rows] + rows) % EXACT_EVERY == 0].tolist():
-        self.recompute_sums(row)
+        recompute_sums_oracle(self, row)  # the numpy form of the compiled re-summation
 
 
 def query_ranges_oracle(self: BarRings, rows: np.ndarray) -> None:
