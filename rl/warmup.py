@@ -1,4 +1,5 @@
-"""Compile the numba kernels (fill model, RL env step, portfolio env step, feed) ahead of use.
+"""Compile the numba kernels (fill model, RL env step, portfolio env step, feed, decision step)
+ahead of use.
 
 The first call of a numba function compiles it (seconds on a busy 2-core machine) and
 writes the result to numba's on-disk cache, which later processes load in well under a
@@ -7,6 +8,8 @@ hand, e.g. after installing a service) keeps that cost out of start-up deadlines
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,6 +32,7 @@ def compile_kernels() -> None:
     env.step(np.zeros(2, np.int64))
     _portfolio_step()
     _feed_step()
+    _decision_step()
 
 
 def _portfolio_step() -> None:
@@ -80,6 +84,27 @@ def _feed_step() -> None:
     book.on_bars(bars)
     BarRings(1).recompute_sums(0)  # every EXACT_EVERY appends of a row, not every minute
 
+
+@dataclass(frozen=True, slots=True)
+class _Ranking:
+    """The ranking settings a decision step reads (strategies.ranking.RankingSettings)."""
+
+    top_k: int = 2
+    target_return_pct: float = 1.0
+    stop_return_pct: float = 1.0
+    horizon_minutes: int = 60
+    min_quote_volume_24h: float = 0.0
+    max_spread_bps: float = 100.0
+
+
+def _decision_step() -> None:
+    """The decision step's kernels (the feature row, the ranking with its barrier series),
+    through the engine's own calls: a daemon runs them at its first decision."""
+    from strategies.features import FeatureBook
+    from strategies.ranking import rank
+
+    book = FeatureBook(("A", "B"))
+    rank(book.matrix(), book.feature_names, ("A", "B"), _Ranking())
 
 if __name__ == "__main__":
     compile_kernels()
