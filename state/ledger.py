@@ -18,7 +18,6 @@ schema, reads and reports use sqlite-utils.
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -34,6 +33,12 @@ from typing import Any, Self, TypeVar
 
 from model.instruments import Instrument
 from state.codec import LedgerEvent, canonical_json, decimal_text, decode
+from state.decision_rows import (
+    DECISIONS_PER_INSERT,
+    INSERT_DECISION,
+    decision_row,
+    insert_decisions,
+)
 from state.executions import ExecutionTable
 from state.files import create_private, fsync_dir, make_private
 from state.integrity import preflight, shm_path, wal_path
@@ -220,21 +225,19 @@ class Ledger:
                         forecast_return: float | None = None,
                         forecast_confidence: float | None = None) -> int:
         """Audit one decision (taken or denied, and why); return its id."""
-        cursor = self._conn.execute(_INSERT_DECISION, decision_row(
+        cursor = self._conn.execute(INSERT_DECISION, decision_row(
             ts, symbol, action, verdict, score=score, reasons=reasons, sizing=sizing,
             detail=detail, anomaly_score=anomaly_score, forecast_return=forecast_return,
             forecast_confidence=forecast_confidence))
         return int(cursor.lastrowid or 0)
 
     def record_decisions(self, rows: Iterable[tuple[Any, ...]]) -> None:
-        """Audit many decisions, in order (`decision_row` makes each): one multi-row INSERT
-        per `_DECISIONS_PER_INSERT` rows, whose ids SQLite assigns in the order of its VALUES
-        list, as one insert per row would. A step's dozen rows cost ~20% less than the same
-        rows through `executemany`, which runs the statement once per row."""
+        """Audit many decisions, in order (`decision_row` makes each), a multi-row INSERT
+        per `DECISIONS_PER_INSERT` rows: state/decision_rows.py says why."""
         batch = rows if isinstance(rows, list) else list(rows)
-        for start in range(0, len(batch), _DECISIONS_PER_INSERT):
-            chunk = batch[start:start + _DECISIONS_PER_INSERT]
-            self._conn.execute(_insert_decisions(len(chunk)),
+        for start in range(0, len(batch), DECISIONS_PER_INSERT):
+            chunk = batch[start:start + DECISIONS_PER_INSERT]
+            self._conn.execute(insert_decisions(len(chunk)),
                                [value for row in chunk for value in row])
 
     def snapshot_equity(self, ts: int, *, equity: Decimal, cash: Decimal,
@@ -393,33 +396,3 @@ class Ledger:
     def counts(self) -> dict[str, int]:
         """Rows per table, for status reports."""
         return {name: self.db.table(name).count for name in ALL_TABLES}
-
-
-
-_DECISION_COLUMNS = (
-    "INSERT INTO decisions (ts, symbol, score, reasons, action, sizing, verdict, detail,"
-    " anomaly_score, forecast_return, forecast_confidence) VALUES ")
-_DECISION_VALUES = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-_INSERT_DECISION = _DECISION_COLUMNS + _DECISION_VALUES
-# Rows per multi-row INSERT: at most this many distinct statements for the connection's
-# statement cache, and far below SQLite's bound on parameters per statement (11 a row).
-_DECISIONS_PER_INSERT = 32
-
-
-@functools.cache
-def _insert_decisions(count: int) -> str:
-    """The INSERT of `count` decision rows in one statement."""
-    return _DECISION_COLUMNS + ", ".join([_DECISION_VALUES] * count)
-
-
-def decision_row(ts: int, symbol: str, action: str | Enum, verdict: str | Enum, *,
-                 score: float | None = None, reasons: Any = None, sizing: Any = None,
-                 detail: str | None = None, anomaly_score: float | None = None,
-                 forecast_return: float | None = None,
-                 forecast_confidence: float | None = None) -> tuple[Any, ...]:
-    """The values of one decisions-table row, as `Ledger.record_decision` stores them."""
-    return (ts, symbol, score, None if reasons is None else canonical_json(reasons),
-            action.value if isinstance(action, Enum) else action,
-            None if sizing is None else canonical_json(sizing),
-            verdict.value if isinstance(verdict, Enum) else verdict, detail, anomaly_score,
-            forecast_return, forecast_confidence)

@@ -41,7 +41,8 @@ from risk.limits import RiskLimits
 from risk.state import TradingMode, TradingState, evaluate
 from risk.var import ReturnHistory
 from state.codec import BalanceSet
-from state.ledger import Ledger, decision_row
+from state.decision_rows import decision_row
+from state.ledger import Ledger
 from strategies.features import FeatureBook
 from strategies.policy import (
     Action,

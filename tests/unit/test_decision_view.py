@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from model.market import MINUTE_MS, Bar, Tick
-from state.ledger import _DECISIONS_PER_INSERT, Ledger, decision_row
+from state.decision_rows import DECISIONS_PER_INSERT, decision_row
+from state.ledger import Ledger
 from strategies.features import FeatureBook
 from strategies.policy import Quote
 from trading.decision_view import LazyQuotes
@@ -83,7 +84,7 @@ def ledgers(tmp_path: Path) -> Iterator[tuple[Ledger, Ledger]]:
     many.close()
 
 
-@pytest.mark.parametrize("count", [0, 1, 12, _DECISIONS_PER_INSERT, 2 * _DECISIONS_PER_INSERT + 5])
+@pytest.mark.parametrize("count", [0, 1, 12, DECISIONS_PER_INSERT, 2 * DECISIONS_PER_INSERT + 5])
 def test_record_decisions_stores_the_rows_one_insert_each_would(
         ledgers: tuple[Ledger, Ledger], count: int) -> None:
     # given decisions with every kind of value, NULLs included
