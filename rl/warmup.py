@@ -98,13 +98,16 @@ class _Ranking:
 
 
 def _decision_step() -> None:
-    """The decision step's kernels (the feature row, the ranking with its barrier series),
-    through the engine's own calls: a daemon runs them at its first decision."""
+    """The decision step's kernels (the feature row, the ranking with its barrier series,
+    the baseline's stop-first check), through the engine's own calls: a daemon runs them at
+    its first decision."""
+    from strategies.edge import stop_first_probabilities
     from strategies.features import FeatureBook
     from strategies.ranking import rank
 
     book = FeatureBook(("A", "B"))
     rank(book.matrix(), book.feature_names, ("A", "B"), _Ranking())
+    stop_first_probabilities(np.array([1e-4]), np.array([1e-3]), 1.0, 1.0, 60)
 
 if __name__ == "__main__":
     compile_kernels()

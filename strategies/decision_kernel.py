@@ -328,3 +328,57 @@ def rank_scores_kernel(  # pragma: no cover - compiled
             total = total if total < 1.0 else 1.0
         probability[i] = total
     return probability, drift, sigma, eligible, contributions, returns, images
+
+
+@jit
+def probability_each_kernel(  # pragma: no cover - compiled
+    up: float, down: float, drift: np.ndarray, sigma: np.ndarray, horizon_minutes: float,
+    max_images: float,
+) -> tuple[np.ndarray, float]:
+    """(probability, widest) of `barrier.probability_up_first_each` on 1-D `drift` and
+    `sigma`: each coin's own series (|k| <= its own image count), pairwise summed as numpy
+    sums its slice; `widest` is the largest image count (NaN where the array form raises).
+    Why: the baseline's stop-first check of a step's ~10 candidates was ~40 numpy calls."""
+    n = drift.shape[0]
+    probability = np.full(n, np.nan)
+    counts = np.empty(n)
+    horizon = float(horizon_minutes)
+    root_t = math.sqrt(horizon)
+    widest = 1.0
+    ok = np.empty(n, np.bool_)
+    a = np.empty(n)
+    b = np.empty(n)
+    m = np.empty(n)
+    for i in range(n):  # barrier._standardized and _image_counts
+        ok[i] = (sigma[i] > 0 and math.isfinite(sigma[i]) and math.isfinite(drift[i])
+                 and up > 0 and down > 0)
+        safe_sigma = sigma[i] if ok[i] else 1.0
+        a[i] = (up if ok[i] else 1.0) / safe_sigma
+        b[i] = (down if ok[i] else 1.0) / safe_sigma
+        m[i] = (drift[i] if ok[i] else 0.0) / safe_sigma
+        needed = (abs(m[i]) * horizon + 8.0 * root_t) / (2.0 * (a[i] + b[i]))
+        counts[i] = _minimum(_maximum(np.ceil(needed) + 1, 1.0), max_images)
+        widest = _maximum(widest, counts[i])
+    if math.isnan(widest):
+        return probability, widest
+    terms = np.empty(2 * int(widest) + 1)
+    for i in range(n):
+        if not ok[i]:
+            continue
+        k_max = int(counts[i])
+        width = a[i] + b[i]
+        for j in range(2 * k_max + 1):
+            d = a[i] + 2.0 * float(j - k_max) * width
+            sign = _sign(d)
+            distance = abs(d)
+            drift_term = sign * m[i] * horizon
+            first = math.exp(m[i] * (a[i] - d) + _log_normal_cdf((drift_term - distance) / root_t))
+            second = math.exp(m[i] * (a[i] + d)
+                              + _log_normal_cdf((-drift_term - distance) / root_t))
+            terms[j] = sign * (first + second)
+        total = _pairwise_sum(terms, 0, 2 * k_max + 1)
+        if not math.isnan(total):
+            total = total if total > 0.0 else 0.0
+            total = total if total < 1.0 else 1.0
+        probability[i] = total
+    return probability, widest

@@ -41,7 +41,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from model import libm
-from strategies.barrier import probability_up_first, probability_up_first_each
+from strategies.barrier import MAX_IMAGES, probability_up_first
+from strategies.decision_kernel import probability_each_kernel
 
 #: What a marketable order is assumed to pay beyond the touch (see the module docstring).
 SLIPPAGE_ALLOWANCE_BPS = 5.0
@@ -107,11 +108,16 @@ def stop_first_probabilities(drift: np.ndarray, sigma: np.ndarray, target_return
     """`stop_first_probability` of many coins in one call, each element bit for bit what the
     scalar call gives it alone (strategies/barrier.probability_up_first_each), so a policy
     can batch its step's candidates without moving a decision: one series evaluation
-    instead of one per coin (each costs ~0.1 ms of numpy call overhead)."""
+    instead of one per coin (each costs ~0.1 ms of numpy call overhead). Compiled
+    (strategies/decision_kernel.probability_each_kernel, held bit for bit to the array form
+    in tests/unit/test_decision_kernel.py): the array form was ~40 numpy calls a step."""
     up = libm.log1p(target_return_pct / 100)
     down = -libm.log1p(-min(stop_return_pct, 99.99) / 100)
-    return probability_up_first_each(down, up, -np.asarray(drift, dtype=np.float64), sigma,
-                                     horizon_minutes)
+    probability, widest = probability_each_kernel(
+        float(down), float(up), -np.asarray(drift, dtype=np.float64).ravel(),
+        np.asarray(sigma, dtype=np.float64).ravel(), float(horizon_minutes), float(MAX_IMAGES))
+    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
+    return probability
 
 
 def barrier_edge(p_target: float, p_stop: float, target_return_pct: float,
