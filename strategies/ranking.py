@@ -275,19 +275,19 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
     names_of = _symbol_array(tuple(symbols))[candidates]
     # lexsort: the last key is primary (higher score first), then the symbol (ascending).
     top = candidates[np.lexsort((names_of, -scores.probability[candidates]))][: config.top_k]
-    # The reasons' numbers of all top coins in one array call each, not ~30 scalar libm
-    # calls a step (a ufunc call on a scalar costs microseconds): the same values.
-    contributions = scores.contributions[top].tolist()
-    moves = libm.expm1(scores.returns[top]).tolist()
-    return [
-        _with_anomaly(
-            _with_forecast(RankedCoin(symbol=symbols[i], score=float(scores.probability[i]),
-                                      drift=float(scores.drift[i]), sigma=float(scores.sigma[i]),
-                                      reasons=_reasons(contributions[j], moves[j])),
-                           forecast, i),
-            anomaly, scores.anomaly_shrink, i)
-        for j, i in enumerate(top.tolist())
-    ]
+    # The top coins' numbers as Python floats in one array call each, and their reasons in
+    # one pass (`_reasons_each`): not a dozen numpy scalar reads and a keyed sort per coin.
+    rows = top.tolist()
+    coins = [RankedCoin(symbols[i], score, drift, sigma, reasons)
+             for i, score, drift, sigma, reasons in zip(
+                 rows, scores.probability[top].tolist(), scores.drift[top].tolist(),
+                 scores.sigma[top].tolist(),
+                 _reasons_each(scores.contributions[top], libm.expm1(scores.returns[top])),
+                 strict=True)]
+    if forecast is None and anomaly is None:
+        return coins
+    return [_with_anomaly(_with_forecast(coin, forecast, i), anomaly, scores.anomaly_shrink, i)
+            for coin, i in zip(coins, rows, strict=True)]
 
 
 @lru_cache(maxsize=8)
@@ -335,3 +335,20 @@ def _reasons(contributions: list[float], moves: list[float]) -> tuple[tuple[str,
         (f"{RETURN_LABELS[k]} momentum {moves[k] * 100:+.2f}%", contributions[k])
         for k in order[:3]
     )
+
+
+def _reasons_each(contributions: np.ndarray, moves: np.ndarray
+                  ) -> list[tuple[tuple[str, float], ...]]:
+    """`_reasons` of every row of `contributions` and `moves` [n_coins, n_windows], the
+    same texts and numbers: the windows ordered by one stable argsort of -|contribution|
+    (ties keep the window order, as `_reasons`' (-|c|, k) key; non-finite ones sort last
+    and are left out), the percentages multiplied in one array call (the same products)."""
+    finite = np.isfinite(contributions)
+    order = np.argsort(np.where(finite, -np.abs(contributions), np.inf), axis=-1,
+                       kind="stable")[:, :3].tolist()
+    shown = np.minimum(finite.sum(axis=-1), 3).tolist()
+    values = contributions.tolist()
+    percents = (moves * 100).tolist()
+    return [tuple([(f"{RETURN_LABELS[k]} momentum {percent[k]:+.2f}%", value[k])
+                   for k in keys[:count]])
+            for keys, count, value, percent in zip(order, shown, values, percents, strict=True)]

@@ -14,7 +14,7 @@ from strategies.barrier import (
     probability_up_first_unbounded,
 )
 from strategies.features import FEATURE_INDEX, FEATURE_NAMES, features_from_history
-from strategies.ranking import RankedCoin, rank, score_features
+from strategies.ranking import RankedCoin, _reasons, _reasons_each, rank, score_features
 from tests.unit.test_features_support import synthetic_histories
 
 CONFIG = StrategyConfig(top_k=3, target_return_pct=1.0, stop_return_pct=1.0,
@@ -140,3 +140,23 @@ def test_vectorized_scores_over_history_equal_row_by_row_ranking() -> None:
         for c in ranked:
             assert c.score == pytest.approx(scores.probability[t, symbols.index(c.symbol)],
                                             rel=1e-12)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reasons_of_all_top_coins_in_one_pass_are_each_coins_own(seed: int) -> None:
+    # `rank` builds the reasons of its top coins in one pass; each must be the text and
+    # numbers `_reasons` gives that coin alone: ties (window order), signed zeros, windows
+    # absent at the bar length (NaN) or overflowed (inf), moves that round to -0.00
+    rng = np.random.default_rng(seed)
+    n = 400
+    contributions = rng.normal(0, 1, (n, 4)) * 10.0 ** rng.integers(-6, 2, (n, 1))
+    moves = rng.normal(0, 1, (n, 4)) * 10.0 ** rng.integers(-7, 0, (n, 1))
+    contributions[:40] = rng.choice([0.0, -0.0, 1e-3, -1e-3, np.nan, np.inf, -np.inf],
+                                    (40, 4))
+    moves[40:60] = rng.choice([0.0, -0.0, -4e-5, 4e-5, 5e-5, -5e-5], (20, 4))
+    got = _reasons_each(contributions, moves)
+    assert len(got) == n
+    for j in range(n):
+        alone = _reasons(contributions[j].tolist(), moves[j].tolist())
+        assert got[j] == alone and [str(v) for _, v in got[j]] == [str(v) for _, v in alone], j
+    assert _reasons_each(np.empty((0, 4)), np.empty((0, 4))) == []
