@@ -247,6 +247,41 @@ def _sign(x: float) -> float:
 
 
 @jit
+def _standardized(up: float, down: float, drift: float, sigma: float, horizon: float,
+                  root_t: float, max_images: float) -> tuple[bool, float, float, float, float]:
+    """barrier._standardized and _image_counts of one coin: (usable, a, b, m, image count);
+    an unusable coin gets a = b = 1, m = 0 (its probability stays NaN)."""
+    ok = sigma > 0 and math.isfinite(sigma) and math.isfinite(drift) and up > 0 and down > 0
+    safe_sigma = sigma if ok else 1.0
+    a = (up if ok else 1.0) / safe_sigma
+    b = (down if ok else 1.0) / safe_sigma
+    m = (drift if ok else 0.0) / safe_sigma
+    needed = (abs(m) * horizon + 8.0 * root_t) / (2.0 * (a + b))
+    return ok, a, b, m, _minimum(_maximum(np.ceil(needed) + 1, 1.0), max_images)
+
+
+@jit
+def _series(a: float, b: float, m: float, k_max: int, horizon: float, root_t: float,
+            terms: np.ndarray) -> float:
+    """One coin's image series (|k| <= k_max) in `terms`, pairwise summed as numpy sums it,
+    clipped to [0, 1] (NaN stays NaN)."""
+    width = a + b
+    for j in range(2 * k_max + 1):
+        d = a + 2.0 * float(j - k_max) * width
+        sign = _sign(d)
+        distance = abs(d)
+        drift_term = sign * m * horizon
+        first = math.exp(m * (a - d) + _log_normal_cdf((drift_term - distance) / root_t))
+        second = math.exp(m * (a + d) + _log_normal_cdf((-drift_term - distance) / root_t))
+        terms[j] = sign * (first + second)
+    total = _pairwise_sum(terms, 0, 2 * k_max + 1)
+    if not math.isnan(total):
+        total = total if total > 0.0 else 0.0
+        total = total if total < 1.0 else 1.0
+    return total
+
+
+@jit
 def rank_scores_kernel(  # pragma: no cover - compiled
     features: np.ndarray, return_columns: np.ndarray, trend_columns: np.ndarray,
     scalar_columns: np.ndarray, return_windows: np.ndarray, min_warm_minutes: float,
@@ -296,14 +331,8 @@ def rank_scores_kernel(  # pragma: no cover - compiled
         # barrier.probability_up_first on where(eligible, drift, 0), where(eligible, sigma, NaN)
         coin_drift = drift[i] if eligible[i] else 0.0
         coin_sigma = sigma[i] if eligible[i] else math.nan
-        ok[i] = (coin_sigma > 0 and math.isfinite(coin_sigma) and math.isfinite(coin_drift)
-                 and up > 0 and down > 0)
-        safe_sigma = coin_sigma if ok[i] else 1.0
-        a[i] = (up if ok[i] else 1.0) / safe_sigma
-        b[i] = (down if ok[i] else 1.0) / safe_sigma
-        m[i] = (coin_drift if ok[i] else 0.0) / safe_sigma
-        needed = (abs(m[i]) * horizon + 8.0 * root_t) / (2.0 * (a[i] + b[i]))
-        count = _minimum(_maximum(np.ceil(needed) + 1, 1.0), max_images)
+        ok[i], a[i], b[i], m[i], count = _standardized(up, down, coin_drift, coin_sigma,
+                                                       horizon, root_t, max_images)
         images = _maximum(images, count)
     if math.isnan(images):
         return probability, drift, sigma, eligible, contributions, returns, images
@@ -312,21 +341,7 @@ def rank_scores_kernel(  # pragma: no cover - compiled
     for i in range(n):
         if not (ok[i] and eligible[i]):
             continue
-        width = a[i] + b[i]
-        for j in range(2 * k_max + 1):
-            d = a[i] + 2.0 * float(j - k_max) * width
-            sign = _sign(d)
-            distance = abs(d)
-            drift_term = sign * m[i] * horizon
-            first = math.exp(m[i] * (a[i] - d) + _log_normal_cdf((drift_term - distance) / root_t))
-            second = math.exp(m[i] * (a[i] + d)
-                              + _log_normal_cdf((-drift_term - distance) / root_t))
-            terms[j] = sign * (first + second)
-        total = _pairwise_sum(terms, 0, 2 * k_max + 1)
-        if not math.isnan(total):
-            total = total if total > 0.0 else 0.0
-            total = total if total < 1.0 else 1.0
-        probability[i] = total
+        probability[i] = _series(a[i], b[i], m[i], k_max, horizon, root_t, terms)
     return probability, drift, sigma, eligible, contributions, returns, images
 
 
@@ -350,14 +365,8 @@ def probability_each_kernel(  # pragma: no cover - compiled
     b = np.empty(n)
     m = np.empty(n)
     for i in range(n):  # barrier._standardized and _image_counts
-        ok[i] = (sigma[i] > 0 and math.isfinite(sigma[i]) and math.isfinite(drift[i])
-                 and up > 0 and down > 0)
-        safe_sigma = sigma[i] if ok[i] else 1.0
-        a[i] = (up if ok[i] else 1.0) / safe_sigma
-        b[i] = (down if ok[i] else 1.0) / safe_sigma
-        m[i] = (drift[i] if ok[i] else 0.0) / safe_sigma
-        needed = (abs(m[i]) * horizon + 8.0 * root_t) / (2.0 * (a[i] + b[i]))
-        counts[i] = _minimum(_maximum(np.ceil(needed) + 1, 1.0), max_images)
+        ok[i], a[i], b[i], m[i], counts[i] = _standardized(up, down, drift[i], sigma[i],
+                                                           horizon, root_t, max_images)
         widest = _maximum(widest, counts[i])
     if math.isnan(widest):
         return probability, widest
@@ -366,19 +375,5 @@ def probability_each_kernel(  # pragma: no cover - compiled
         if not ok[i]:
             continue
         k_max = int(counts[i])
-        width = a[i] + b[i]
-        for j in range(2 * k_max + 1):
-            d = a[i] + 2.0 * float(j - k_max) * width
-            sign = _sign(d)
-            distance = abs(d)
-            drift_term = sign * m[i] * horizon
-            first = math.exp(m[i] * (a[i] - d) + _log_normal_cdf((drift_term - distance) / root_t))
-            second = math.exp(m[i] * (a[i] + d)
-                              + _log_normal_cdf((-drift_term - distance) / root_t))
-            terms[j] = sign * (first + second)
-        total = _pairwise_sum(terms, 0, 2 * k_max + 1)
-        if not math.isnan(total):
-            total = total if total > 0.0 else 0.0
-            total = total if total < 1.0 else 1.0
-        probability[i] = total
+        probability[i] = _series(a[i], b[i], m[i], k_max, horizon, root_t, terms)
     return probability, widest

@@ -178,7 +178,9 @@ def test_probability_each_kernel_is_the_array_form_bit_for_bit(seed: int) -> Non
     up, down = [(0.00995, 0.01005), (0.0488, 1e9), (0.002, 0.0305), (1e-6, 1e-6)][seed % 4]
     horizon = [60.0, 1440.0, 7.0, 1.0][seed // 2 % 4]
     got, widest = probability_each_kernel(up, down, drift, sigma, horizon, float(MAX_IMAGES))
-    assert_same_bits(got, probability_up_first_each(up, down, drift, sigma, horizon))
-    assert 1.0 <= widest <= MAX_IMAGES
     single, _ = probability_each_kernel(up, down, drift[:1], sigma[:1], horizon, 256.0)
-    assert_same_bits(single, probability_up_first_each(up, down, drift[:1], sigma[:1], horizon))
+    with np.errstate(over="ignore", invalid="ignore"):  # the array form on a 1e-300 volatility
+        assert_same_bits(got, probability_up_first_each(up, down, drift, sigma, horizon))
+        assert_same_bits(single, probability_up_first_each(up, down, drift[:1], sigma[:1],
+                                                           horizon))
+    assert 1.0 <= widest <= MAX_IMAGES
