@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
-from exchange.brokers.fill_grid import fill_budget, fill_on_grid, float_decimal
+from exchange.brokers.fill_grid import fill_budget, fill_on_grid
+from exchange.brokers.sim_market import Quote, SeenMarket
 from exchange.brokers.sim_wallet import Wallet
-from model import costs, fills
+from model import fills
 from model.fills import FillParams
 from model.instruments import Instrument, Side
 from model.market import Bar, BarBatch
@@ -47,7 +48,6 @@ log = logging.getLogger(__name__)
 
 _BPS = Decimal(10_000)
 _SIDES = {Side.BUY: fills.BUY, Side.SELL: fills.SELL}
-_NEVER = -(2**63)  # a closed-until time before any market time: no market event seen yet
 _FILTER_REASONS = {
     "PRICE_FILTER": RejectReason.PRICE_FILTER,
     "LOT_SIZE": RejectReason.LOT_SIZE,
@@ -74,14 +74,6 @@ class _Order:
     fee_prepaid: Decimal = Decimal(0)
 
 
-@dataclass(frozen=True, slots=True)
-class _Quote:
-    """The last market state seen for a symbol: reference prices for market orders."""
-
-    last: Decimal
-    ask: Decimal
-
-
 class PaperBroker:
     """Simulated broker: `submit`, `cancel`, then feed it market events (`on_bars`,
     `close_market_until`); every call returns the order events it caused, in a
@@ -106,7 +98,7 @@ class PaperBroker:
         a bar is given; a symbol not in it gets `bar_spread_ticks` ticks."""
         self._instruments = {i.symbol: i for i in instruments}
         self._params = fill_params
-        self._spreads = dict(spreads or {})
+        self._spreads = dict(spreads or {})  # each new account's SeenMarket starts with them
         self.fill_params = fill_params
         self.id_prefix = id_prefix
         self._prefix = id_prefix
@@ -122,15 +114,9 @@ class PaperBroker:
         self._wallet = Wallet(dict(balances))
         self._orders: dict[str, _Order] = {}  # open orders, in submission order
         self._used_ids: set[str] = set()
-        # Each symbol's last bar, and the book it left once something asked (`_quote`).
-        self._last_close: dict[str, float] = {}  # each symbol's last bar's close
-        self._quotes: dict[str, _Quote] = {}
-        # Per symbol, the time every later market event starts at or after (a bar's close
-        # + 1 ms, or a closed decision step): a cancel at or before it can meet no event any
-        # more, so it is final at once (`cancel`). What holds for all symbols at once (a
-        # decision step, a minute's bars of all) is one number; a symbol's is the larger.
-        self._closed_until_ms: dict[str, int] = {}
-        self._all_closed_until_ms = _NEVER
+        # Each symbol's last close, the quote it leaves, and its closed-until time.
+        self._market = SeenMarket(self._instruments, self._params.bar_spread_ticks,
+                                  self._spreads)
         self._order_seq = 0
         self._trade_seq = 0
 
@@ -212,7 +198,7 @@ class PaperBroker:
         instrument = self._instruments.get(request.symbol)
         if instrument is None:
             return reject(RejectReason.UNKNOWN_SYMBOL, f"no instrument {request.symbol}")
-        quote = self._quote(request.symbol)
+        quote = self._market.quote(request.symbol)
         is_market = request.type is OrderType.MARKET
         if is_market and quote is None:
             detail = f"no market price for {request.symbol} yet to check a market order"
@@ -261,7 +247,7 @@ class PaperBroker:
         instrument = self._instruments[request.symbol]
         partial = OrderRequest(request.client_order_id, request.symbol, request.side,
                                request.type, remaining, request.price, request.ts_event)
-        asset, need = self._reservation(partial, instrument, self._quote(request.symbol))
+        asset, need = self._reservation(partial, instrument, self._market.quote(request.symbol))
         self._wallet.reserve(asset, need)
         self._used_ids.add(request.client_order_id)
         price = request.price if request.price is not None else Decimal(0)
@@ -283,8 +269,7 @@ class PaperBroker:
             return [Rejected(client_order_id, "", RejectReason.UNKNOWN_ORDER, detail, ts, ts)]
         order.cancel_ms = min(order.cancel_ms, ts)
         symbol = order.request.symbol
-        closed_until = max(self._closed_until_ms.get(symbol, _NEVER), self._all_closed_until_ms)
-        if order.cancel_ms > closed_until:
+        if order.cancel_ms > self._market.closed_until(symbol):
             return []  # an event starting before the cancel may still come and fill it
         self._close(client_order_id)
         return [Canceled(client_order_id, symbol, order.remaining, ts, ts)]
@@ -294,7 +279,7 @@ class PaperBroker:
         a minute boundary: a minute without a bar had no trade, ADR-003), so no event that
         starts earlier will be fed any more. Cancels already requested before `ts_ms` can
         then meet no event: they end now, with their `Canceled`, and free their funds."""
-        self._all_closed_until_ms = max(self._all_closed_until_ms, ts_ms)  # every symbol's
+        self._market.close_all_until(ts_ms)
         due = [cid for cid, o in self._orders.items() if o.cancel_ms <= ts_ms]
         events: list[OrderEvent] = []
         for cid in due:
@@ -313,9 +298,9 @@ class PaperBroker:
         tick = float(instrument.tick_at(bar.open))
         market = fills.market_from_bars(
             [bar.open_ms], [bar.open], [bar.high], [bar.low], [bar.close], [bar.volume],
-            [tick], self._params, self._bar_spreads([bar]),
+            [tick], self._params, self._market.bar_spreads([bar]),
         )  # fmt: skip
-        self._saw_bar(bar)
+        self._market.saw_bar(bar)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
 
     def on_bars(self, bars: Iterable[Bar]) -> list[OrderEvent]:
@@ -338,7 +323,7 @@ class PaperBroker:
             market = fills.market_from_bars(
                 [b.open_ms for b in rows], [b.open for b in rows], [b.high for b in rows],
                 [b.low for b in rows], [b.close for b in rows], [b.volume for b in rows],
-                ticks, self._params, self._bar_spreads(rows),
+                ticks, self._params, self._market.bar_spreads(rows),
             )  # fmt: skip
             batch = self._order_arrays([self._orders[cid] for _, cid in owners])
             batch = replace(batch, event=np.array([index for index, _ in owners], np.int64))
@@ -347,65 +332,22 @@ class PaperBroker:
                 close_ms = rows[index].close_ms
                 events.extend(self._apply(cid, result, row, close_ms, close_ms))
         for bar in rows:
-            self._saw_bar(bar)
+            self._market.saw_bar(bar)
         return events
 
-    def _saw_bar(self, bar: Bar) -> None:
-        """`bar` closed: its book replaces the symbol's quote (computed when asked), and no
-        later event of the symbol starts before its close."""
-        self._last_close[bar.symbol] = bar.close
-        self._quotes.pop(bar.symbol, None)
-        self._advance(bar.symbol, bar.close_ms + 1)
-
     def _saw_batch(self, batch: BarBatch) -> bool:
-        """`_saw_bar` of every row when the batch's symbols are all traded here and none
-        has an open order (nothing to match); False, changing nothing, otherwise."""
+        """A minute's bars seen from their columns when the batch's symbols are all traded
+        here and none has an open order (nothing to match); False, changing nothing,
+        otherwise."""
         symbols, instruments = batch.symbols, self._instruments
         if not all(s in instruments for s in symbols) or any(
                 o.request.symbol in symbols for o in self._orders.values()):
             return False
-        after_ms = batch.close_ms + 1
-        self._last_close.update(zip(symbols, batch.close.tolist()))
-        for symbol in symbols if self._quotes else ():  # empty until an order asks
-            self._quotes.pop(symbol, None)
-        if len(symbols) == len(instruments):  # distinct and all traded: every symbol
-            self._all_closed_until_ms = max(self._all_closed_until_ms, after_ms)
-        else:
-            for symbol in symbols:
-                self._advance(symbol, after_ms)
+        self._market.saw_closes(symbols, batch.close.tolist(), batch.close_ms,
+                                every_symbol=len(symbols) == len(instruments))
         return True
 
-    def _quote(self, symbol: str) -> _Quote | None:
-        """The book `symbol`'s last bar left (None before any bar), computed on the first
-        ask after that bar: only an order reads it, and building it (Decimals, tick grid,
-        spread ticks) for every bar was a few % of a backtest's time."""
-        quote = self._quotes.get(symbol)
-        if quote is None and (close := self._last_close.get(symbol)) is not None:
-            quote = self._quotes[symbol] = self._quote_after(symbol, close)
-        return quote
-
-    def _bar_spreads(self, bars: Sequence[Bar]) -> list[float] | None:
-        """The relative spread of each bar's symbol, or None when none is set (one rule,
-        `bar_spread_ticks`, for all: the fill model's default)."""
-        if not self._spreads:
-            return None
-        return [self._spreads.get(bar.symbol, 0.0) for bar in bars]
-
-    def _quote_after(self, symbol: str, last_close: float) -> _Quote:
-        """The book a bar leaves: bid = close, ask = close + the symbol's bar spread."""
-        close = float_decimal(last_close)
-        tick = self._instruments[symbol].tick_at(close)
-        relative = self._spreads.get(symbol, 0.0)
-        width = float(costs.spread_ticks(relative, float(close), float(tick),
-                                         self._params.bar_spread_ticks)) if relative else 1.0
-        return _Quote(close, close + tick * int(width))
-
     # ------------------------------------------------------------ internals
-
-    def _advance(self, symbol: str, ts_ms: int) -> None:
-        """No later event of `symbol` starts before `ts_ms` (never moves back: a late bar
-        is still matched, but does not reopen a market already declared closed)."""
-        self._closed_until_ms[symbol] = max(self._closed_until_ms.get(symbol, ts_ms), ts_ms)
 
     def _close(self, cid: str) -> None:
         """Drop an order that ends unfilled or filled, unlocking what it still reserves."""
@@ -415,7 +357,7 @@ class PaperBroker:
         self._wallet.release(asset, order.reserved)
 
     def _reservation(
-        self, request: OrderRequest, instrument: Instrument, quote: _Quote | None
+        self, request: OrderRequest, instrument: Instrument, quote: Quote | None
     ) -> tuple[str, Decimal]:
         """Which asset the order locks, and how much (buys: worst-case cost with fee)."""
         if request.side is Side.SELL:
