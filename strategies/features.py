@@ -270,14 +270,9 @@ class FeatureBook:
 
     def primitives(self) -> Primitives:
         """The window statistics behind `matrix()` (views: read, never keep)."""
-        bars = self._bars
-        bar_close_ms = (bars.minute + 1) * MINUTE_MS - 1
-        tick_is_newer = (self._tick_ts > bar_close_ms) | (bars.n_seen == 0)
-        last = np.where(tick_is_newer & np.isfinite(self._tick_last), self._tick_last,
-                        bars.close)
-        quote = self._quote
+        bars, quote = self._bars, self._quote
         return Primitives(
-            n_seen=bars.n_seen.astype(np.float64), close=bars.close, last=last,
+            n_seen=bars.n_seen.astype(np.float64), close=bars.close, last=self._last(),
             sum_close=bars.sum_close, sum_qv=bars.sum_qv, sum_ret=bars.sum_ret,
             sum_ret2=bars.sum_ret2, high=bars.high, low=bars.low, bid=quote["bid"],
             ask=quote["ask"], bid_qty=quote["bid_qty"], ask_qty=quote["ask_qty"],
@@ -325,9 +320,13 @@ class FeatureBook:
         """(last, bid, ask) of every symbol: `primitives()`'s three columns, the same
         values, without the window statistics (the decision view's quotes need only these;
         read, never keep)."""
+        return self._last(), self._quote["bid"], self._quote["ask"]
+
+    def _last(self) -> np.ndarray:
+        """Each symbol's last price: the newest tick when it is newer than the last bar's
+        close (or there is no bar yet), else that close."""
         bars = self._bars
         bar_close_ms = (bars.minute + 1) * MINUTE_MS - 1
         tick_is_newer = (self._tick_ts > bar_close_ms) | (bars.n_seen == 0)
-        last = np.where(tick_is_newer & np.isfinite(self._tick_last), self._tick_last,
+        return np.where(tick_is_newer & np.isfinite(self._tick_last), self._tick_last,
                         bars.close)
-        return last, self._quote["bid"], self._quote["ask"]

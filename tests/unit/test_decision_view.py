@@ -7,7 +7,6 @@ import math
 from collections.abc import Iterator
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from model.market import MINUTE_MS, Bar, Tick
@@ -46,33 +45,21 @@ def test_lazy_quotes_hold_the_eager_dict_in_its_order() -> None:
             lazy[missing]
 
 
-@pytest.fixture
-def book() -> FeatureBook:
-    """Twelve symbols after bars, gaps, a never-traded one and a few ticks."""
-    rng = np.random.default_rng(3)
-    symbols = [f"C{i}USDT" for i in range(12)]
-    book = FeatureBook(symbols)
-    price = rng.lognormal(0, 1, len(symbols))
-    for minute in range(1_000, 1_300):
-        bars = [Bar(s, minute * MINUTE_MS, price[i], price[i] * 1.001, price[i] * 0.999,
-                    price[i], 1.0, price[i])
-                for i, s in enumerate(symbols) if i != 0 and rng.random() > 0.05]
-        book.on_bars(bars)
-        book.advance_to(minute * MINUTE_MS)
-        if minute % 37 == 0:
-            i = 4 + minute % 3
-            book.on_tick(Tick(symbols[i], minute * MINUTE_MS + 70_000,
-                              minute * MINUTE_MS + 70_000, float(price[i]) * 1.01,
-                              float(price[i]), float(price[i]) * 1.002, 3.0, 1.0,
-                              base_volume=1.0, quote_volume=5e6))
-    return book
-
-
-def test_quote_columns_are_the_primitives_columns_bit_for_bit(book: FeatureBook) -> None:
+def test_quote_columns_read_the_newest_of_tick_and_bar_close() -> None:
+    # given three coins: a tick after the last bar, a bar after the last tick, a tick only
+    book = FeatureBook(["AUSDT", "BUSDT", "CUSDT"])
+    book.on_bars([Bar("AUSDT", 0, 10.0, 10.0, 10.0, 10.0, 1.0, 10.0),
+                  Bar("BUSDT", 0, 20.0, 20.0, 20.0, 20.0, 1.0, 20.0)])
+    book.on_tick(Tick("AUSDT", MINUTE_MS + 5, MINUTE_MS + 5, 11.0, 10.9, 11.1, 1.0, 1.0, 1.0, 1.0))
+    book.on_tick(Tick("BUSDT", 30_000, 30_000, 19.0, 18.9, 19.1, 1.0, 1.0, 1.0, 1.0))
+    book.on_bars([Bar("BUSDT", MINUTE_MS, 20.0, 21.0, 20.0, 21.0, 1.0, 21.0)])
+    book.on_tick(Tick("CUSDT", 5, 5, 30.0, 29.9, 30.1, 1.0, 1.0, 1.0, 1.0))
+    # when the decision view reads its quote columns
     last, bid, ask = book.quote_columns()
-    primitives = book.primitives()
-    for got, expected in ((last, primitives.last), (bid, primitives.bid), (ask, primitives.ask)):
-        assert got.tobytes() == np.asarray(expected, dtype=np.float64).tobytes()
+    # then each last is the newer of tick and bar close; bid and ask are the ticks'
+    assert last.tolist() == [11.0, 21.0, 30.0]
+    assert bid.tolist() == [10.9, 18.9, 29.9] and ask.tolist() == [11.1, 19.1, 30.1]
+    assert book.primitives().last.tolist() == last.tolist()
 
 
 @pytest.fixture
