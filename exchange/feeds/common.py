@@ -241,13 +241,15 @@ class BarSequencer:
         last = self.last_bar_ms.get
         return all(last(symbol, previous) == previous for symbol in batch.symbols)
 
+    @property
+    def takes_batches(self) -> bool:
+        """Whether the consumer takes a minute's bars at once (`on_bar_batch` given)."""
+        return self._on_bar_batch is not None
+
     def deliver_batch(self, batch: BarBatch) -> None:
         """`deliver_bar` for every row of a judged batch that `continues`, in one call of
-        `on_bar_batch` (row by row through `on_bar` when there is none)."""
-        if self._on_bar_batch is None:
-            for bar in batch.bars():
-                self.deliver_bar(bar)
-            return
+        `on_bar_batch` (only when `takes_batches`)."""
+        assert self._on_bar_batch is not None, "deliver_batch without an on_bar_batch"
         self.last_bar_ms.update(dict.fromkeys(batch.symbols, batch.open_ms))
         self.bars += len(batch)
         call_consumer(self._on_bar_batch, batch)

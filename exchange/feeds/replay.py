@@ -123,7 +123,6 @@ class ReplayFeed:
         self._validator = FrameValidator(on_invalid=InvalidReporter(log))
         self._sequencer = BarSequencer(on_bar, on_history, self._validator, lambda: self.now_ms,
                                        on_bar_batch)
-        self._batches = on_bar_batch is not None
         self._malformed = MalformedReporter(log)
         self._direct = (
             DirectFrames(self._player, self.symbols, all_tickers=all_tickers,
@@ -253,7 +252,7 @@ class ReplayFeed:
         passes the edge's checks; otherwise exactly as the Bars they are, one by one (a gap
         to fill, a duplicate or an invalid row is then handled, counted and reported as on
         the wire path)."""
-        if (self._batches and self._sequencer.continues(batch)
+        if (self._sequencer.takes_batches and self._sequencer.continues(batch)
                 and self._validator.admit_bar_batch(batch, ts_recv)):
             self._sequencer.deliver_batch(batch)
             return
