@@ -102,7 +102,7 @@ class DirectFrames:
                         player.move_to(data, tick)
                     moved = j
                 yield from self._tickers(ts, index, symbols, followed, tables[j], good[j],
-                                         event_ms[j], whole[j])
+                                         event_ms[j])
             if moved < len(times) - 1:
                 # Nothing read the quotes in between: a tick overwrites them all but the
                 # running high and low, which the close resets, so only the last one counts.
@@ -114,13 +114,10 @@ class DirectFrames:
 
     def _tickers(self, ts: int, index: np.ndarray, symbols: tuple[str, ...],
                  followed: np.ndarray, table: np.ndarray, good: np.ndarray,
-                 event_ms: np.ndarray, whole: bool) -> Iterator[FrameOut]:
-        """One instant's ticker frames; `whole`: every row is good and followed, so the
-        array goes out as it is (otherwise the state is at that instant, for the frames the
-        parser would refuse)."""
-        if self._all_tickers and self._batch and whole:
-            yield ts, Dispatched(batch=ticker_batch(symbols, event_ms, ts, table, None)[0])
-        elif self._all_tickers and self._batch:  # columnar: bad rows dropped and counted
+                 event_ms: np.ndarray) -> Iterator[FrameOut]:
+        """One instant's ticker frames but a whole good columnar array (`play` yields that
+        itself); where a row is refused the state is at that instant, to build its frame."""
+        if self._all_tickers and self._batch:  # columnar: bad rows dropped and counted
             rows, dropped = ticker_batch(symbols, event_ms, ts, table, good)
             wanted = followed[good]  # `dispatch` keeps the followed symbols of the kept rows
             if not wanted.all():
