@@ -22,9 +22,9 @@ from tests.conftest import REPO_ROOT
 
 TOKEN = "654321:DAEMON-test-token"
 CHAT = 222
-# speed 60 (a market minute a second): on the calibrated market a position often lasts only
-# ~10 minutes (take-profit/stop at its 1m volatility), and the operator's pause, /status and
-# forceexit must find it still held.
+# speed 60 (a market minute a second): on the calibrated market a position at the default 1 %
+# take-profit/stop often lasts only ~10 minutes, i.e. seconds here, and the operator's pause
+# and forceexit must find one still held: 2 % barriers make positions last ~4x longer.
 FAST = """
 [sim]
 coins = 12
@@ -36,6 +36,8 @@ stale_after_s = 5.0
 [strategy]
 top_k = 5
 max_spread_bps = 500.0
+target_return_pct = 2.0
+stop_return_pct = 2.0
 [trading]
 edge_cost_margin = -1  # weigh no cost: the test needs positions (strategies/edge.py)
 [telegram]
@@ -85,19 +87,20 @@ def test_operator_pauses_flattens_and_stops_the_daemon_from_cli_and_chat(tmp_pat
             assert status["policy_choice"]["policy"] == "baseline"
             assert status["policy_choice"]["reason"].startswith(
                 "unproven: no walk-forward verdict for market sim/USDT/1m")
+            # pause and forceexit at once: a position held now may reach its take-profit or
+            # stop within seconds, and forceexit must still find one to sell
+            paused = await asyncio.to_thread(answer, config, "pause")
+            assert paused["trading_state"] == "REDUCING" and paused["paused"]
+            forced = await asyncio.to_thread(answer, config, "forceexit", "all")
+            assert forced["exits_queued"], forced
+
             notices = await daemon.api.wait_sent("sendMessage", 1, CHAT, timeout_s=20)
             text = "\n".join(c.params["text"] for c in notices)
             assert "fill: BUY" in text or "filled: BUY" in text, text  # notifier -> chat
-
-            paused = await asyncio.to_thread(answer, config, "pause")
-            assert paused["trading_state"] == "REDUCING" and paused["paused"]
             before = len(daemon.api.sent("sendMessage", CHAT))
             await daemon.api.push_text(CHAT, "/status")
             replies = await daemon.api.wait_sent("sendMessage", before + 1, CHAT)
             assert any("state REDUCING" in c.params["text"] for c in replies[before:])
-
-            forced = await asyncio.to_thread(answer, config, "forceexit", "all")
-            assert forced["exits_queued"]
             flat = await wait_status(config, lambda s: not s["trading"]["positions"]
                                      and not s["trading"]["open_orders"], timeout_s=30, log=log)
             assert flat["trading"]["trading_state"] == "REDUCING"  # no new entries while paused
