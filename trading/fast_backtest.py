@@ -190,6 +190,8 @@ class _Loop(BreakerCarry):
         account = self.account
         rows, times = quotes.rows.tolist(), quotes.ts_ms.tolist()  # once: no numpy scalars
         self._times = times
+        # the policy's actions at the steps of a stretch where no order is open
+        actions_when_idle = getattr(policy, "actions_when_idle", None)
         k = 0
         while k < steps:
             # `next_step` is the first acting step >= its argument, so asked again at the
@@ -199,6 +201,15 @@ class _Loop(BreakerCarry):
                 k = min(policy.next_step(k), steps)
                 if k >= steps:
                     break
+                if actions_when_idle is not None:
+                    held = account.held(n)
+                    stop = self._denied_until(k, bool(held.any()))
+                    found = (actions_when_idle(k, stop, self.tradable_mask, held) if stop > k
+                             else None)
+                    if found is not None:  # every action of the stretch is denied, in bulk
+                        self._deny_all(found, stop, quotes)
+                        k = stop
+                        continue
             row = rows[k]
             ts = times[k]
             skipped = k - self.evaluated - 1  # steps jumped over, on the holdings before k
@@ -227,6 +238,20 @@ class _Loop(BreakerCarry):
                     if action.symbol in self.account.instruments:
                         self._act(action, ts, row)
             k += 1
+
+    def _deny_all(self, found: tuple[list[int], list[int], list[bool]], stop: int,
+                  quotes: StepQuotes) -> None:
+        """A `_denied_until` stretch up to `stop`: the policy's actions there, (steps,
+        columns, is a BUY), each denied on the mode alone as `_act` denies it, and the
+        breaker state carried over it."""
+        denials = {entry: self._mode_denial(entry) for entry in (True, False)}
+        names = {True: _ACTION_NAMES[_BUY], False: _ACTION_NAMES[_SELL]}
+        times, symbols, decisions = self._times, self.grid.symbols, self.decisions
+        for k, column, entry in zip(*found):
+            denied = denials[entry]
+            assert denied is not None  # the stretch's mode denies what the policy does there
+            decisions.append((times[k], symbols[column], names[entry], *denied, None))
+        self._carry_flat(stop, quotes)
 
     def _match(self, row: int) -> None:
         grid, market = self.grid, self.market

@@ -10,6 +10,7 @@ fills is cash plus the holdings at each close, as floats, marked a chunk of step
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -42,6 +43,40 @@ class BreakerCarry:
 
     def _equity(self, row: int) -> Decimal:
         raise NotImplementedError  # the loop's: Trader.equity at this step
+
+    def _denied_until(self, k: int, holding: bool) -> int:
+        """The end (exclusive) of the stretch from step k over which the breaker state
+        denies every BUY and SELL on the mode alone and cannot change its mode, for a loop
+        with no order open (the caller's test) that holds something or not (`holding`); k
+        when there is none.
+
+        HALTED denies both for good. REDUCING denies entries only, so only with nothing
+        held (no exit to make): the equity is then the cash at every step since the last
+        evaluated one, and with the same equity in the same UTC day `evaluate` finds the
+        same figures, so the same verdict, until the first step of the next day (where
+        REDUCING may lift). Not while paused or in an anomaly alarm (the only other ways
+        the mode moves)."""
+        state = self.state
+        assert state is not None
+        if state.paused or state.anomaly_active or state.anomaly_reducing:
+            return k
+        times = self._times
+        if state.mode is TradingMode.HALTED:
+            return len(times)
+        if state.mode is TradingMode.ACTIVE or holding:
+            return k
+        day = state.day_start_ms
+        return max(k, bisect_left(times, day - day % DAY_MS + DAY_MS))
+
+    def _carry_flat(self, stop: int, quotes: StepQuotes) -> None:
+        """Carry the breaker state to step `stop` - 1 over a `_denied_until` stretch: its
+        mode and reason, which are what the stretch's denials say, do not move."""
+        state = self.state
+        assert state is not None
+        if self.evaluated + 1 < stop < len(self._times):  # (none needed at the end)
+            self._carry(np.arange(self.evaluated + 1, stop), quotes, None)
+        assert self.state is not None
+        assert (self.state.mode, self.state.reason) == (state.mode, state.reason)
 
     def _carry_step(self, k: int, quotes: StepQuotes, acting_row: int | None) -> None:
         """`_carry` of the one step `k`, in scalars where it can only move the peak (the

@@ -215,6 +215,11 @@ class SmaBatch:
     _cross_now: list[int] = field(default_factory=list)
     _cross_before: list[int] = field(default_factory=list)
     _next: StepCursor = field(default_factory=lambda: StepCursor(np.zeros(0, np.int64)))
+    # every cross as arrays (step, column, state now), row-major, and the run's asks
+    _cross_arrays: tuple[np.ndarray, np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0, np.int8)))
+    _ask: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    _bid: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     # (mask, its list) of the view's tradable columns, read once per run
     _tradable: tuple[np.ndarray | None, list[bool]] = (None, [])
     # a BUY's limit and stop and a SELL's limit as factors of the quote, and their reasons,
@@ -237,6 +242,8 @@ class SmaBatch:
         self._acts = np.flatnonzero(cross.any(axis=1)).astype(np.int64)
         self._next = StepCursor(self._acts)
         steps, columns = np.nonzero(cross)  # row-major: columns ascending
+        self._cross_arrays = (steps, columns, self._above[steps, columns])
+        self._ask, self._bid = quotes.ask, quotes.bid
         # Lists, read a few items per acting step: numpy scalars cost more than the decision.
         self._cross_columns = columns.tolist()
         self._cross_now = self._above[steps, columns].tolist()
@@ -250,6 +257,25 @@ class SmaBatch:
         if self._override:
             return after
         return self._next.at_or_after(after)
+
+    def actions_when_idle(self, first: int, stop: int, tradable: np.ndarray,
+                          held: np.ndarray) -> tuple[list[int], list[int], list[bool]] | None:
+        """(steps, columns, is a BUY) of every action `decide` returns at the steps in
+        [first, stop) while the holdings are `held` and no order is open: a BUY at each
+        cross above of a tradable symbol not held with a usable ask, a SELL at each cross
+        below of a held one with a usable bid, in decide's order (steps, then columns
+        ascending); None after a cancel, whose remembered cross `decide` has yet to weigh."""
+        if self._override:
+            return None
+        steps, columns, now = self._cross_arrays
+        lo, hi = np.searchsorted(steps, (first, stop)).tolist()
+        steps, columns, now = steps[lo:hi], columns[lo:hi], now[lo:hi]
+        buy = now == 1
+        price = np.where(buy, self._ask[steps, columns], self._bid[steps, columns])
+        holding = held[columns]
+        with np.errstate(invalid="ignore"):  # NaN quotes are not usable
+            acts = tradable[columns] & (buy != holding) & np.isfinite(price) & (price > 0)
+        return steps[acts].tolist(), columns[acts].tolist(), buy[acts].tolist()
 
     def decide(self, view: BatchView) -> list[PolicyAction]:
         k = view.step
