@@ -232,6 +232,12 @@ class BarStore:
         bit for bit, without decoding the rows into a temporary."""
         return self._cols[field].sum_rows(rows)
 
+    def window_sums(self, field: str, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """Row t: `column_sum(field, slice(starts[t], stops[t]))`, bit for bit, for many
+        windows with nondecreasing starts and stops (a block of minutes' 24h windows) in
+        one pass over their rows."""
+        return self._cols[field].window_sums(starts, stops)
+
     def cells(self, field: str, rows: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """One field at the pairs (rows[i], symbols[i]): a bar field, "trades" or
         "trade_id_end"."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from exchange.sim.cold_rows import TieredArray
-from exchange.sim.window_kernel import column_sums, grid_column_sums
+from exchange.sim.window_kernel import column_sums, grid_column_sums, window_sums
 
 _INT32_MAX = np.iinfo(np.int32).max
 CHECK_BLOCK_ROWS = 2048
@@ -30,6 +30,7 @@ class GridColumn:
         usable = (step is not None and step.shape == (n_symbols,)
                   and bool(np.all(np.isfinite(step) & (step > 0))))
         self._step = np.asarray(step, dtype=np.float64) if usable else None
+        self._symbols = n_symbols
         self._data = TieredArray(capacity, n_symbols,
                                  np.int32 if self._step is not None else np.float64)
 
@@ -89,6 +90,23 @@ class GridColumn:
             return column_sums(data)
         assert self._step is not None
         return grid_column_sums(data, self._step)
+
+    def window_sums(self, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """Row t: `sum_rows(slice(starts[t], stops[t]))`, the same floats, for windows whose
+        starts and stops are each nondecreasing (consecutive minutes' windows), in one pass
+        that reads each row once (exchange/sim/window_kernel.py)."""
+        starts = np.asarray(starts, dtype=np.int64)
+        stops = np.asarray(stops, dtype=np.int64)
+        if not len(starts) or self._symbols < 2:  # one symbol: numpy's pairwise order
+            return np.array([self.sum_rows(slice(int(lo), int(hi)))
+                             for lo, hi in zip(starts.tolist(), stops.tolist())]).reshape(
+                                 len(starts), self._symbols)
+        first = int(starts[0])
+        data = self._data[first:int(stops[-1])]
+        if not self.on_grid:
+            return window_sums(data, np.empty(0), starts - first, stops - first)
+        assert self._step is not None
+        return window_sums(data, self._step, starts - first, stops - first)
 
     def cells(self, rows: np.ndarray, symbols: np.ndarray) -> np.ndarray:
         """Float64 values at the pairs (rows[i], symbols[i])."""

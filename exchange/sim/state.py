@@ -19,6 +19,8 @@ from model.market import MINUTE_MS
 WINDOW_MS = 86_400_000
 WINDOW_MINUTES = WINDOW_MS // MINUTE_MS
 CLOSED = 1 << 30  # tick index meaning "the current minute's bar is complete"
+#: Minutes whose 24h window volumes are summed at once (`MarketState._window_volumes`).
+WINDOW_BLOCK_MINUTES = 60
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,6 +82,10 @@ class MarketState:
         self._bars: MinuteBars | None = None
         self._tick_index = -1  # ticks of the current minute applied so far, minus one
         self._done = np.zeros(0)
+        # The 24h volumes of the windows ending at rows [first, first + len) (see
+        # `_window_volumes`): base and quote, one row per minute.
+        self._volume_block: tuple[int, np.ndarray, np.ndarray] = (0, np.zeros((0, n)),
+                                                                  np.zeros((0, n)))
         self._begin(now_ms)
         self._seed_quotes(spread_bps)
 
@@ -114,10 +120,26 @@ class MarketState:
         now (every ticker carries them), the rest on the minute's first `ticker` call."""
         row = max(0, min(self.store.row_of(open_ms), self.store.rows))
         lo = max(0, row - (WINDOW_MINUTES - 1))
-        rows = slice(lo, row)
-        self._w_volume = self.store.column_sum("volume", rows)
-        self._w_quote = self.store.column_sum("quote_volume", rows)
+        self._w_volume, self._w_quote = self._window_volumes(row)
         self._window_rows: tuple[int, int] | None = (lo, row)
+
+    def _window_volumes(self, row: int) -> tuple[np.ndarray, np.ndarray]:
+        """The base and quote volume sums of the window rows [row - 1439, row) (read them,
+        never write), as `column_sum` gives them: summed for up to WINDOW_BLOCK_MINUTES
+        minutes at once, since consecutive minutes' windows share all but one row and the
+        store only appends (a row once stored never changes, so a sum once made stays
+        true). Reading a day of rows from memory every minute was a tenth of a replayed
+        minute; the block reads them once (exchange/sim/window_kernel.py)."""
+        first, volume, quote = self._volume_block
+        if not first <= row < first + len(volume):
+            # Windows end at most at the newest stored row: a generated market appends
+            # as it plays, so rows beyond it are not known yet.
+            ends = np.arange(row, min(row + WINDOW_BLOCK_MINUTES, self.store.rows + 1))
+            starts = np.maximum(0, ends - (WINDOW_MINUTES - 1))
+            volume = self.store.window_sums("volume", starts, ends)
+            quote = self.store.window_sums("quote_volume", starts, ends)
+            self._volume_block = first, volume, quote = row, volume, quote
+        return volume[row - first], quote[row - first]
 
     def _window_statistics(self) -> None:
         """High, low, open, trade ids and previous close of the window `_begin` chose, once

@@ -47,3 +47,44 @@ def column_sums(values: np.ndarray) -> np.ndarray:
         for j in range(symbols):
             out[j] += values[r, j]
     return out
+
+
+@jit
+def window_sums(values: np.ndarray, step: np.ndarray, starts: np.ndarray,
+                stops: np.ndarray) -> np.ndarray:
+    """Row t of the result: the per-symbol sum of rows `starts[t]` to `stops[t]` (exclusive)
+    of `values` (rows, symbols >= 2), added as `column_sums` adds them (the first row, then
+    row after row), for many windows in one pass over the rows. `starts` and `stops` are
+    relative to `values`' first row and each nondecreasing: the windows of consecutive
+    minutes. Every window gets its rows in ascending order, so each sum is the same float as
+    `column_sums` of its rows, but a row shared by many windows is read once, not once a
+    window (a day's window per minute re-read the same rows from memory each minute).
+    With `step` (one per symbol, int32 `values`), a value is `count * step` as in
+    `grid_column_sums`; pass an empty `step` for float64 values."""
+    windows = starts.shape[0]
+    symbols = values.shape[1]
+    out = np.zeros((windows, symbols))
+    if windows == 0:
+        return out
+    scaled = step.shape[0] > 0
+    row_values = np.empty(symbols)
+    first = 0  # windows before `first` have ended
+    for r in range(starts[0], stops[windows - 1]):
+        while first < windows and stops[first] <= r:
+            first += 1
+        if scaled:
+            for j in range(symbols):
+                row_values[j] = values[r, j] * step[j]
+        else:
+            for j in range(symbols):
+                row_values[j] = values[r, j]
+        t = first
+        while t < windows and starts[t] <= r:
+            if starts[t] == r:
+                for j in range(symbols):
+                    out[t, j] = row_values[j]
+            else:
+                for j in range(symbols):
+                    out[t, j] += row_values[j]
+            t += 1
+    return out
