@@ -33,7 +33,6 @@ from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
-from strategies.rolling_kernel import next_minute_rows
 from strategies.tick_kernel import store_ticks
 from strategies.windows import (
     AVERAGE_WINDOWS,
@@ -159,13 +158,10 @@ class FeatureBook:
         outside the universe, not its symbol's next minute, or without a positive close:
         `on_bars` then takes its Bars. The same values as the per-bar clamps, elementwise."""
         rows = self._rows_of(batch.symbols)
-        bars = self._bars
-        ok, minutes, high, low, qv = next_minute_rows(  # compiled: rolling_kernel.py
-            rows, bars.minute, bars.n_seen, batch.open_ms // MINUTE_MS, batch.close,
-            batch.high, batch.low, batch.volume, batch.quote_volume)
-        if not ok:
+        if not self._bars.append_minute(rows, batch.open_ms // MINUTE_MS, batch.close,
+                                        batch.high, batch.low, batch.volume,
+                                        batch.quote_volume):
             return -1
-        bars.append_rows(rows, minutes, batch.close, high, low, qv)
         return len(rows)
 
     def _flush(self, wave: dict[int, tuple[int, float, float, float, float]]) -> None:

@@ -25,7 +25,11 @@ from model.lazy_zeros import lazy_zeros
 from strategies.decimal_ring import DecimalRing
 from strategies.exact_sums_kernel import recompute_sums_kernel
 from strategies.feature_columns import feature_volume
-from strategies.rolling_kernel import append_rows_kernel, query_ranges_kernel
+from strategies.rolling_kernel import (
+    append_minute_kernel,
+    append_rows_kernel,
+    query_ranges_kernel,
+)
 from strategies.windows import (
     AVERAGE_WINDOWS,
     AVERAGE_WINDOWS_ARRAY,
@@ -107,6 +111,29 @@ class BarRings:
             self._query_ranges(rows[requery])
         for row in rows[(self.n_seen[rows] + rows) % EXACT_EVERY == 0].tolist():
             self.recompute_sums(row)
+
+    def append_minute(self, rows: np.ndarray, minute: int, close: np.ndarray,
+                      high: np.ndarray, low: np.ndarray, volume: np.ndarray,
+                      quote_volume: np.ndarray) -> bool:
+        """A minute's bars (one per row, float64 columns) as `FeatureBook.on_bars` applies
+        them, when every row is in the universe (>= 0), at its next minute (or its first)
+        and has a finite positive close: clamped as there, then `append_rows`, in one
+        compiled call (strategies/rolling_kernel.py). False, changing nothing, otherwise."""
+        ok, due = append_minute_kernel(
+            rows, minute, close, high, low, volume, quote_volume,
+            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close.parts,
+            self.ring_qv, self.ring_ret, self.ring_simple, self.ring_high.parts,
+            self.ring_low.parts,
+            self.block_high, self.block_low, self.sum_close, self.sum_qv, self.nonzero_qv,
+            self.sum_ret, self.sum_ret2, self.nonzero_ret, self.high, self.low,
+            AVERAGE_WINDOWS_ARRAY, RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY,
+            RANGE_WINDOWS_ARRAY, RANGE_BLOCK, EXACT_EVERY,
+        )
+        if not ok:
+            return False
+        for row in due.tolist():
+            self.recompute_sums(row)
+        return True
 
     def append_many(self, row: int, first_minute: int, close: np.ndarray, high: np.ndarray,
                     low: np.ndarray, quote_volume: np.ndarray) -> None:

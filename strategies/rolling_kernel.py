@@ -241,3 +241,41 @@ def next_minute_rows(
         qv = quote_volume[i] if math.isfinite(quote_volume[i]) else volume[i] * c
         out_qv[i] = qv if qv > 0 else 0.0
     return True, minutes, out_high, out_low, out_qv
+
+
+@jit
+def append_minute_kernel(
+    rows: np.ndarray, minute: int, close: np.ndarray, high: np.ndarray, low: np.ndarray,
+    volume: np.ndarray, quote_volume: np.ndarray,
+    last_minute: np.ndarray, first_minute: np.ndarray, n_seen: np.ndarray,
+    last_close: np.ndarray, ring_close: RingParts, ring_qv: np.ndarray,
+    ring_ret: np.ndarray, ring_simple: np.ndarray, ring_high: RingParts,
+    ring_low: RingParts, block_high: np.ndarray, block_low: np.ndarray,
+    sum_close: np.ndarray, sum_qv: np.ndarray, nonzero_qv: np.ndarray, sum_ret: np.ndarray,
+    sum_ret2: np.ndarray, nonzero_ret: np.ndarray, range_high: np.ndarray,
+    range_low: np.ndarray, average_windows: np.ndarray, return_windows: np.ndarray,
+    square_slots: np.ndarray, range_windows: np.ndarray, range_block: int,
+    exact_every: int,
+) -> tuple[bool, np.ndarray]:
+    """A minute's bars, one per row, appended in one call: `next_minute_rows` (False and
+    nothing changed when a row is not its symbol's next minute, etc.), then
+    `append_rows_kernel` on its clamped values and `query_ranges_kernel` on the rows that
+    ask for it, as `BarRings.append_rows` does them. Returns (True, the rows whose exact
+    re-summation is due now, in order): that one is another file's kernel, called after."""
+    ok, minutes, out_high, out_low, out_qv = next_minute_rows(
+        rows, last_minute, n_seen, minute, close, high, low, volume, quote_volume)
+    if not ok:
+        return False, rows[:0]
+    requery = append_rows_kernel(
+        rows, minutes, close, out_high, out_low, out_qv, last_minute, first_minute, n_seen,
+        last_close, ring_close, ring_qv, ring_ret, ring_simple, ring_high, ring_low,
+        block_high, block_low, sum_close, sum_qv, nonzero_qv, sum_ret, sum_ret2, nonzero_ret,
+        range_high, range_low, average_windows, return_windows, square_slots, range_windows,
+        range_block)
+    if requery.any():
+        query_ranges_kernel(rows[requery], last_minute, ring_high, ring_low, block_high,
+                            block_low, range_high, range_low, range_windows, range_block)
+    due = np.zeros(rows.shape[0], dtype=np.bool_)
+    for i in range(rows.shape[0]):
+        due[i] = (n_seen[rows[i]] + rows[i]) % exact_every == 0
+    return True, rows[due]

@@ -15,6 +15,7 @@ import pytest
 from model import libm
 from strategies.feature_columns import feature_volume
 from strategies.rolling import EXACT_EVERY, N_BLOCKS, BarRings
+from strategies.rolling_kernel import next_minute_rows
 from strategies.windows import (
     AVERAGE_WINDOWS_ARRAY,
     PRICE_CAPACITY,
@@ -182,3 +183,63 @@ def test_the_compiled_update_equals_the_array_form(seed: int, close_decimals: in
     if close_decimals is not None:
         for ring in (compiled.ring_close, compiled.ring_high, compiled.ring_low):
             assert ring.rows_on_grid > 0
+
+
+def test_a_minute_appended_in_one_call_equals_its_clamps_then_append_rows() -> None:
+    """`append_minute` (one compiled call) leaves the rings as `next_minute_rows`' clamps
+    then `append_rows` (re-queries and periodic re-summations included) left them, and
+    refuses, changing nothing, a minute with a row that is not its symbol's next one or
+    has no positive close."""
+    rng = np.random.default_rng(8)
+    n = 6
+    fused, stepwise = BarRings(n), BarRings(n)
+    price = np.exp(rng.normal(2.0, 1.0, n))
+    refused = 0
+    for minute in range(700):
+        price = price * np.exp(rng.normal(0.0, 0.004, n))
+        rows = rng.permutation(n).astype(np.int64)
+        close = price[rows].copy()
+        high = close * (1.0 + rng.exponential(0.002, n))
+        low = close * (1.0 - rng.exponential(0.002, n))
+        volume = rng.exponential(50.0, n)
+        quote_volume = volume * close
+        odd = rng.random(n)
+        high[odd < 0.05] = np.nan  # clamped to the close
+        low[(odd > 0.05) & (odd < 0.1)] = close[(odd > 0.05) & (odd < 0.1)] * 2.0
+        quote_volume[(odd > 0.1) & (odd < 0.15)] = np.nan  # volume x close instead
+        quote_volume[(odd > 0.15) & (odd < 0.2)] = -1.0  # 0 instead
+        if rng.random() < 0.03:  # a foreign row or a bad close: the whole minute is refused
+            bad_rows, bad_close = rows.copy(), close.copy()
+            if rng.random() < 0.5:
+                bad_close[0] = -bad_close[0]
+            else:
+                bad_rows[0] = -1  # a symbol outside the universe
+            before = {k: v.copy() for k, v in vars(fused).items() if isinstance(v, np.ndarray)}
+            assert not fused.append_minute(bad_rows, minute, bad_close, high, low, volume,
+                                           quote_volume)
+            for name, value in before.items():
+                assert value.tobytes() == getattr(fused, name).tobytes(), name
+            refused += 1
+        assert fused.append_minute(rows, minute, close, high, low, volume, quote_volume)
+        ok, minutes, h, lo, qv = next_minute_rows(rows, stepwise.minute, stepwise.n_seen,
+                                                  minute, close, high, low, volume,
+                                                  quote_volume)
+        assert ok
+        stepwise.append_rows(rows, minutes, close, h, lo, qv)
+        if minute % 25 == 0:
+            _assert_fused_same(fused, stepwise, minute)
+    _assert_fused_same(fused, stepwise, 700)
+    assert refused > 5 and fused.n_seen.min() > EXACT_EVERY * 5
+
+
+def _assert_fused_same(fused: BarRings, stepwise: BarRings, minute: int) -> None:
+    for name, value in vars(fused).items():
+        other = getattr(stepwise, name)
+        if hasattr(value, "parts"):  # decimal rings: their parts
+            value, other = value.parts, other.parts
+            for a, b in zip(value, other, strict=True):
+                same = (a.tobytes() == b.tobytes() if isinstance(a, np.ndarray)
+                        else repr(a) == repr(b))
+                assert same, f"{name} differs at minute {minute}"
+        elif isinstance(value, np.ndarray):
+            assert value.tobytes() == other.tobytes(), f"{name} differs at minute {minute}"
