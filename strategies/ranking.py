@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Protocol
 
@@ -95,6 +95,9 @@ class RankedCoin:
     forecast_return: float | None = None  # expected log return over the forecast horizon
     forecast_confidence: float | None = None  # calibrated P(direction right), (0, 1]
     anomaly_score: float | None = None  # x the alarm threshold; None = no score
+    # The reasons' words as the ledger's canonical JSON text (state/codec.canonical_json of
+    # [words, ...]), when `rank` made them in bulk; None: the reader encodes `reasons`.
+    reasons_json: str | None = field(default=None, compare=False, repr=False)
 
 
 class ForecastView(Protocol):
@@ -278,11 +281,11 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
     # The top coins' numbers as Python floats in one array call each, and their reasons in
     # one pass (`_reasons_each`): not a dozen numpy scalar reads and a keyed sort per coin.
     rows = top.tolist()
-    coins = [RankedCoin(symbols[i], score, drift, sigma, reasons)
-             for i, score, drift, sigma, reasons in zip(
+    coins = [RankedCoin(symbols[i], score, drift, sigma, reasons, reasons_json=words_json)
+             for i, score, drift, sigma, (reasons, words_json) in zip(
                  rows, scores.probability[top].tolist(), scores.drift[top].tolist(),
                  scores.sigma[top].tolist(),
-                 _reasons_each(scores.contributions[top], libm.expm1(scores.returns[top])),
+                 _reasons_with_json(scores.contributions[top], libm.expm1(scores.returns[top])),
                  strict=True)]
     if forecast is None and anomaly is None:
         return coins
@@ -339,16 +342,61 @@ def _reasons(contributions: list[float], moves: list[float]) -> tuple[tuple[str,
 
 def _reasons_each(contributions: np.ndarray, moves: np.ndarray
                   ) -> list[tuple[tuple[str, float], ...]]:
-    """`_reasons` of every row of `contributions` and `moves` [n_coins, n_windows], the
-    same texts and numbers: the windows ordered by one stable argsort of -|contribution|
-    (ties keep the window order, as `_reasons`' (-|c|, k) key; non-finite ones sort last
-    and are left out), the percentages multiplied in one array call (the same products)."""
+    """`_reasons` of every row of `contributions` and `moves` [n_coins, n_windows]: the
+    same texts and numbers (`_reasons_with_json` without the JSON texts)."""
+    return [reasons for reasons, _ in _reasons_with_json(contributions, moves)]
+
+
+def _reasons_with_json(contributions: np.ndarray, moves: np.ndarray
+                       ) -> list[tuple[tuple[tuple[str, float], ...], str]]:
+    """(`_reasons` of the row, its words as canonical JSON) for every row of `contributions`
+    and `moves` [n_coins, n_windows], the same texts and numbers as `_reasons`, in bulk:
+    the windows ordered by one stable argsort of -|contribution| (ties keep the window
+    order, as `_reasons`' (-|c|, k) key; non-finite ones sort last and are left out), the
+    percentages multiplied in one array call (the same products) and every coin's JSON
+    formatted by one `%` over a template per window order (`%+.2f` is `{:+.2f}`: the same
+    C formatting). The words are cut from the JSON, which is plain text between the quotes
+    (the template says so), so they are formatted once, for the decisions table as well."""
     finite = np.isfinite(contributions)
     order = np.argsort(np.where(finite, -np.abs(contributions), np.inf), axis=-1,
                        kind="stable")[:, :3].tolist()
     shown = np.minimum(finite.sum(axis=-1), 3).tolist()
     values = contributions.tolist()
     percents = (moves * 100).tolist()
-    return [tuple([(f"{RETURN_LABELS[k]} momentum {percent[k]:+.2f}%", value[k])
-                   for k in keys[:count]])
-            for keys, count, value, percent in zip(order, shown, values, percents, strict=True)]
+    windows_each = [tuple(keys[:count]) for keys, count in zip(order, shown, strict=True)]
+    templates = [_json_template(windows) for windows in windows_each]
+    texts = ("\n".join(templates) % tuple(
+        [percent[k] for windows, percent in zip(windows_each, percents, strict=True)
+         for k in windows])).split("\n") if windows_each else []
+    out: list[tuple[tuple[tuple[str, float], ...], str]] = []
+    for windows, value, text in zip(windows_each, values, texts, strict=True):
+        if len(windows) == 3:  # all windows known: the pairs spelled out (a third as long)
+            a, b, c = windows
+            first, second, third = text[2:-2].split('","')
+            out.append((((first, value[a]), (second, value[b]), (third, value[c])), text))
+        else:
+            out.append((tuple(zip(text[2:-2].split('","'), [value[k] for k in windows],
+                                  strict=True)) if windows else (), text))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _json_template(windows: tuple[int, ...]) -> str:
+    """The canonical JSON of the reasons' words of `windows` (state/codec.canonical_json of
+    the list of words) as a `%` template of their percentages. A JSON string of a plain
+    label (checked at import) is the label between quotes, and the numbers (`%+.2f`: sign,
+    digits, point, or nan/inf) are plain too, so the words can be cut back out of it."""
+    return "[" + ",".join(f'"{RETURN_LABELS[k]} momentum '.replace("%", "%%") + '%+.2f%%"'
+                          for k in windows) + "]"
+
+
+def _plain_json(text: str) -> bool:
+    """Whether JSON writes `text` as it is between quotes (no quote, backslash or control
+    character; canonical JSON keeps non-ASCII as it is), without the `","` at which
+    `_reasons_with_json` cuts the words apart."""
+    return not any(ch in '"\\' or ord(ch) < 0x20 for ch in text) and '","' not in text
+
+
+# `_reasons_with_json` cuts the words out of their JSON text: the labels must be plain.
+if not all(_plain_json(f"{label} momentum ") for label in RETURN_LABELS):
+    raise ValueError(f"return window labels {RETURN_LABELS} need JSON escapes")

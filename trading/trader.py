@@ -41,7 +41,6 @@ from risk.limits import RiskLimits
 from risk.state import TradingMode, TradingState, evaluate
 from risk.var import ReturnHistory
 from state.codec import BalanceSet
-from state.decision_rows import decision_row
 from state.ledger import Ledger
 from strategies.features import FeatureBook
 from strategies.policy import (
@@ -53,9 +52,11 @@ from strategies.ranking import RankedCoin
 from trading.broker import Broker
 from trading.decision_view import ViewBuilder
 from trading.last_prices import LastPrices
-from trading.operator import FailureLog, OperatorControls, TraderOptions, cooldown_rows
+from trading.operator import FailureLog, OperatorControls, TraderOptions
 from trading.performance import RoundTrip
 from trading.positions import Position
+from trading.step_records import step_row
+from trading.trader_account import TraderAccount
 
 if TYPE_CHECKING:
     from risk.anomaly import AnomalyDetector
@@ -76,7 +77,7 @@ class StepOutcome:
     denials: int
 
 
-class Trader(OperatorControls):
+class Trader(TraderAccount, OperatorControls):
     """Owns the broker, the positions, the trading state and the ledger writes.
 
     Built once, with everything it needs, by `bot.app.assembly.make_trader` (the daemon's
@@ -267,25 +268,23 @@ class Trader(OperatorControls):
         # risk work. Nothing before that action changes the book it reads.
         market: MarketView | None = None
         self._step_portfolio = None
+        scored = self.anomaly is not None
         for action in actions:
-            if market is None and action.action is not Action.HOLD:
-                market = MarketView(
-                    instruments=self.instruments,
-                    history=ReturnHistory.of_bars(
-                        book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES), book.bar_ms),
-                    anomalous=anomalous, cooling_down=cooling_down)
-            verdict, detail, sizing = self._act(action, ts_ms, market, equity)
-            denials += verdict.startswith("DENIED")
-            coin = scores.get(action.symbol)
-            decisions.append(decision_row(
-                ts_ms, action.symbol, action.action.value, verdict,
-                score=coin.score if coin else None,
-                reasons=[text for text, _ in coin.reasons] if coin else None,
-                sizing=sizing, detail=detail or action.reason,
-                anomaly_score=self.anomaly_score(action.symbol),
-                forecast_return=coin.forecast_return if coin else None,
-                forecast_confidence=coin.forecast_confidence if coin else None,
-            ))
+            if action.action is Action.HOLD:  # the gate weighs nothing (`_act`)
+                verdict, detail, sizing = "HOLD", action.reason, None
+            else:
+                if market is None:
+                    market = MarketView(
+                        instruments=self.instruments,
+                        history=ReturnHistory.of_bars(
+                            book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES),
+                            book.bar_ms),
+                        anomalous=anomalous, cooling_down=cooling_down)
+                verdict, detail, sizing = self._act(action, ts_ms, market, equity)
+                denials += verdict.startswith("DENIED")
+            decisions.append(step_row(
+                ts_ms, action, verdict, detail, sizing, scores.get(action.symbol),
+                self.anomaly_score(action.symbol) if scored else None))
         self._step_portfolio = None
         self.ledger.record_decisions(decisions)
         cash = self.cash()
@@ -382,95 +381,6 @@ class Trader(OperatorControls):
         if closed is not None:
             self.round_trips.append(closed)
         self.last_price.setdefault(fill.symbol, fill.price)
-
-    def cash(self) -> Decimal:
-        """The quote balance (free and reserved) that goes with `positions` (ADR-029).
-
-        Paper: the broker's, which moves in the same call as the fill it books. Live (the
-        broker's `balances_run_ahead`): the ledger's own, moved by the same booked events as
-        the positions. The exchange's balance runs ahead of them (it already shows a fill
-        the broker has not reported), and adding it to the booked positions showed a fill's
-        notional as a loss or a gain until the fill was booked, enough to trip the
-        daily-loss and drawdown breakers."""
-        if not self.broker.balances_run_ahead:
-            return self.broker.balances().get(self.quote_asset, Decimal(0))
-        if self._booked_cash is None:
-            self._booked_cash = self._ledger_cash()
-        return self._booked_cash
-
-    def _ledger_cash(self) -> Decimal:
-        """The ledger's quote balance, free and locked."""
-        for row in self.ledger.balances():
-            if row.asset == self.quote_asset:
-                return row.free + row.locked
-        return Decimal(0)
-
-    def equity(self) -> Decimal:
-        """`cash()` plus every position at its last price: one consistent snapshot, both
-        halves as of the same booked events."""
-        return self._equity_with(self.cash())
-
-    def _equity_with(self, cash: Decimal) -> Decimal:
-        """`cash` (what `cash()` returned) plus every position at its last price."""
-        held = sum(
-            (p.amount * self.last_price.get(s, p.avg_price) for s, p in self.positions.items()),
-            Decimal(0),
-        )
-        return cash + held
-
-    def _portfolio(self, equity: Decimal) -> PortfolioView:
-        free = self.broker.free_balances().get(self.quote_asset, Decimal(0))
-        pending: dict[str, Decimal] = {}
-        for order in self.broker.open_orders():
-            # In paper, a buy with a cancel requested is on its way out: no market event can
-            # fill it any more, as in the env (ADR-011). A live exchange may still fill it
-            # before the cancel lands, so there it counts against the 5% cap until it is gone.
-            replaced = (order.cancel_requested_ms is not None
-                        and not self.broker.cancel_may_still_fill)
-            if order.side is Side.BUY and order.price is not None and not replaced:
-                pending[order.symbol] = pending.get(order.symbol, Decimal(0)) + order.remaining * order.price
-        positions = {
-            s: (p.amount, self.last_price.get(s, p.avg_price))
-            for s, p in self.positions.items() if p.amount > 0
-        }
-        return PortfolioView(equity=equity, cash=free, positions=positions, pending_buys=pending)
-
-    def anomaly_score(self, symbol: str) -> float | None:
-        """The coin's latest anomaly score (x its threshold), None when detection is off."""
-        latest = self.anomaly.latest if self.anomaly is not None else None
-        return latest.score_of(symbol) if latest is not None else None
-
-    def summary(self) -> dict[str, Any]:
-        """Equity, cash, positions and open orders as plain data (for status)."""
-        cash = self.cash()
-        return {
-            "quote_asset": self.quote_asset,
-            "equity": str(self.equity()),
-            "cash": str(cash),
-            "trading_state": self.state.mode.value if self.state else "ACTIVE",
-            "positions": [
-                {"symbol": s, "amount": str(p.amount), "avg_price": str(p.avg_price),
-                 "last": str(self.last_price.get(s, p.avg_price)),
-                 "unrealized_pnl": str((self.last_price.get(s, p.avg_price) - p.avg_price) * p.amount)}
-                for s, p in sorted(self.positions.items()) if p.amount > 0
-            ],
-            "open_orders": [
-                {"client_order_id": o.client_order_id, "symbol": o.symbol, "side": o.side.value,
-                 "price": str(o.price), "remaining": str(o.remaining)}
-                for o in self.broker.open_orders()
-            ],
-            "fills": self.fills,
-            "today_pnl": str(self.equity() - self.state.day_start_equity) if self.state else "0",
-            "round_trips": len(self.round_trips),
-            "win_rate": (sum(1 for t in self.round_trips if t.pnl > 0) / len(self.round_trips)
-                         if self.round_trips else None),
-            "denials": dict(self.denials),
-            "last_denial": self.last_denial,
-            # symbols force-exited by the operator, no new entries until then (trading/operator.py)
-            "cooldowns": cooldown_rows(self.cooldowns),
-            "anomaly": (self.anomaly.latest.to_dict() if self.anomaly is not None
-                        and self.anomaly.latest is not None else None),
-        }
 
 
 def _joined(why: str, verdict_detail: str) -> str:

@@ -8,13 +8,21 @@ import numpy as np
 import pytest
 
 from bot.config import StrategyConfig
+from state.codec import canonical_json
 from strategies.barrier import (
     log_normal_cdf,
     probability_up_first,
     probability_up_first_unbounded,
 )
 from strategies.features import FEATURE_INDEX, FEATURE_NAMES, features_from_history
-from strategies.ranking import RankedCoin, _reasons, _reasons_each, rank, score_features
+from strategies.ranking import (
+    RankedCoin,
+    _reasons,
+    _reasons_each,
+    _reasons_with_json,
+    rank,
+    score_features,
+)
 from tests.unit.test_features_support import synthetic_histories
 
 CONFIG = StrategyConfig(top_k=3, target_return_pct=1.0, stop_return_pct=1.0,
@@ -160,3 +168,31 @@ def test_reasons_of_all_top_coins_in_one_pass_are_each_coins_own(seed: int) -> N
         alone = _reasons(contributions[j].tolist(), moves[j].tolist())
         assert got[j] == alone and [str(v) for _, v in got[j]] == [str(v) for _, v in alone], j
     assert _reasons_each(np.empty((0, 4)), np.empty((0, 4))) == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_reasons_json_is_the_ledgers_canonical_json_of_the_words(seed: int) -> None:
+    # the decisions table stores each ranked coin's words as the JSON text `rank` formatted
+    # with them: it must be canonical_json's text of the list of words, whatever the
+    # windows shown (three, fewer where some are NaN or inf, none), signs and NaN moves
+    rng = np.random.default_rng(seed)
+    n = 300
+    contributions = rng.normal(0, 1, (n, 4)) * 10.0 ** rng.integers(-6, 2, (n, 1))
+    moves = rng.normal(0, 1, (n, 4)) * 10.0 ** rng.integers(-7, 0, (n, 1))
+    contributions[:60] = rng.choice([0.0, -0.0, 1e-3, np.nan, np.inf, -np.inf], (60, 4))
+    moves[60:80] = rng.choice([0.0, -0.0, -5e-5, np.nan, np.inf], (20, 4))
+    for j, (reasons, words_json) in enumerate(_reasons_with_json(contributions, moves)):
+        assert reasons == _reasons(contributions[j].tolist(), moves[j].tolist()), j
+        assert words_json == canonical_json([words for words, _ in reasons]), j
+
+
+def test_ranked_coins_carry_their_reasons_as_canonical_json() -> None:
+    rows = np.stack([trending(0.02), trending(0.01), coin()])
+    ranked = rank(rows, FEATURE_NAMES, ["A", "B", "C"], CONFIG)
+    assert [c.symbol for c in ranked] == ["A", "B", "C"]
+    for top in ranked:
+        assert top.reasons_json == canonical_json([words for words, _ in top.reasons])
+    # the text does not take part in equality: a coin built without it is the same coin
+    first = ranked[0]
+    assert first == RankedCoin(first.symbol, first.score, first.drift, first.sigma,
+                               first.reasons)

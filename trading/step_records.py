@@ -1,0 +1,42 @@
+"""The decisions table's rows of one decision step, put together from what it decided.
+
+Apart from trading/trader.py because a quiet step writes one row per ranked coin (ten a
+minute at the default `top_k`), nearly all of them HOLDs: a row is one tuple built here
+without a keyword call each, the coin's reasons come as the JSON text the ranking
+formatted them in (`RankedCoin.reasons_json`) and the action's text from a table. The
+values are `state.decision_rows.decision_row`'s, column for column (tests/unit/
+test_step_records.py holds the two together).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from state.codec import canonical_json
+from strategies.policy import Action, PolicyAction
+from strategies.ranking import RankedCoin
+
+#: Each action's text in the decisions table (`Action.value`, read once).
+ACTION_TEXT: dict[Action, str] = {action: action.value for action in Action}
+
+
+def reasons_json(coin: RankedCoin) -> str:
+    """The coin's reasons' words as the ledger stores them (canonical JSON of the list):
+    the text `rank` formatted, or encoded here for a coin made elsewhere."""
+    text = coin.reasons_json
+    return text if text is not None else canonical_json([words for words, _ in coin.reasons])
+
+
+def step_row(ts_ms: int, action: PolicyAction, verdict: str, detail: str, sizing: Any,
+             coin: RankedCoin | None, anomaly_score: float | None) -> tuple[Any, ...]:
+    """The row of one decided action: `decision_row(ts_ms, action.symbol, action.action,
+    verdict, score=..., reasons=..., sizing=sizing, detail=detail or action.reason, ...)`
+    with the coin's score, reasons and forecast when it was ranked (None otherwise)."""
+    if coin is None:
+        return (ts_ms, action.symbol, None, None, ACTION_TEXT[action.action],
+                None if sizing is None else canonical_json(sizing), verdict,
+                detail or action.reason, anomaly_score, None, None)
+    return (ts_ms, action.symbol, coin.score, reasons_json(coin), ACTION_TEXT[action.action],
+            None if sizing is None else canonical_json(sizing), verdict,
+            detail or action.reason, anomaly_score, coin.forecast_return,
+            coin.forecast_confidence)
