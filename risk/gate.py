@@ -203,8 +203,15 @@ class RiskGate:
         market: MarketView,
         limits: RiskLimits,
         state: TradingState,
+        *,
+        figures: bool = True,
     ) -> Decision:
-        """Approve (with the amount) or deny (with reason and detail) one intent."""
+        """Approve (with the amount) or deny (with reason and detail) one intent.
+
+        `figures=False`: an approved entry comes without its post-trade risk figures and
+        its detail (the same verdict, amount, price and sizing), for a caller that reads
+        nothing else of it (the fast backtester): they cost a second VaR pass and the
+        sizing's breakdown text."""
         if isinstance(intent, CancelIntent):
             return Approved(Decimal(0), None, detail=f"cancel {intent.client_order_id}")
         denied = mode_denial(state, entry=isinstance(intent, EntryIntent))
@@ -212,7 +219,7 @@ class RiskGate:
             return denied
         if isinstance(intent, ExitIntent):
             return _check_exit(intent, portfolio, market)
-        return _check_entry(intent, portfolio, market, limits)
+        return _check_entry(intent, portfolio, market, limits, figures=figures)
 
 
 def mode_denial(state: TradingState, *, entry: bool) -> Denied | None:
@@ -250,7 +257,8 @@ def _check_exit(intent: ExitIntent, portfolio: PortfolioView, market: MarketView
 
 
 def _check_entry(
-    intent: EntryIntent, portfolio: PortfolioView, market: MarketView, limits: RiskLimits
+    intent: EntryIntent, portfolio: PortfolioView, market: MarketView, limits: RiskLimits,
+    *, figures: bool = True,
 ) -> Decision:
     instrument = market.instruments.get(intent.symbol)
     if instrument is None:
@@ -308,6 +316,8 @@ def _check_entry(
     over = risk_limit_denial(risk, limits)
     if over:
         return over
+    if not figures:
+        return Approved(sizing.amount, sizing.price, sizing)
     if not normal:
         risk = _candidates(portfolio, market, limits).risk(intent.symbol, float(sizing.notional))
     return Approved(sizing.amount, sizing.price, sizing, risk, detail=sizing.breakdown)

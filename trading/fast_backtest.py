@@ -322,8 +322,8 @@ class _Loop(BreakerCarry):
         if self._portfolio is None:
             self._portfolio = account.portfolio(equity)
         portfolio = self._portfolio
-        verdict = self.gate.check(intent, portfolio, market,
-                                  self.settings.limits, self.state)
+        verdict = self.gate.check(intent, portfolio, market, self.settings.limits,
+                                  self.state, figures=False)  # reads amount, price, sizing
         if isinstance(verdict, Denied):
             self.decisions.append((ts, action.symbol, action.action.value,
                                    f"DENIED:{verdict.reason.value}", verdict.detail, None))
