@@ -21,7 +21,7 @@ from strategies.edge import (
     clears_cost,
     edge_reason,
     quoted_spread,
-    round_trip_cost,
+    round_trip_total,
     stop_first_probabilities,
     stop_first_probability,
 )
@@ -97,29 +97,34 @@ class BaselinePolicy(Policy):
             if holding.amount > 0:
                 actions.extend(self._manage(view, symbol, holding, sells.get(symbol)))
         acted = {a.symbol for a in actions}
-        entries = 0
         # Entries only at UTC multiples of `entry_every_minutes` (the decision time alone
         # says so: the engine and the fast backtester agree without counting steps).
         on_cadence = (view.ts_ms // MINUTE_MS) % self.entry_every_minutes == 0
-        p_stops = self._stop_first(view) if on_cadence else {}
-        for coin in view.ranking:
-            quote = view.quotes.get(coin.symbol)
-            busy = coin.symbol in view.holdings or coin.symbol in buys or coin.symbol in acted
+        ranking = view.ranking
+        quotes = [view.quotes.get(coin.symbol) for coin in ranking]
+        p_stops = self._stop_first(ranking, quotes) if on_cadence else [None] * len(ranking)
+        holdings = view.holdings
+        entries = 0
+        for coin, quote, p_stop in zip(ranking, quotes, p_stops, strict=True):
+            symbol = coin.symbol
+            busy = symbol in holdings or symbol in buys or symbol in acted
             full = entries >= self.max_entries_per_step
-            if (busy or quote is None or not _usable(quote.bid) or coin.score < self.min_score
-                    or coin.drift <= 0 or full or not on_cadence):
-                actions.append(PolicyAction(coin.symbol, Action.HOLD, reason=_hold_reason(
+            if (busy or p_stop is None or coin.score < self.min_score or coin.drift <= 0
+                    or full or not on_cadence):
+                # p_stop is None: no usable quote, or the score or drift fails (`_stop_first`)
+                actions.append(PolicyAction(symbol, Action.HOLD, reason=_hold_reason(
                     busy, coin.score, self.min_score, full, coin.drift,
                     None if on_cadence else self.entry_every_minutes)))
                 continue
-            edge, cost = self.entry_edge(coin, quote, p_stops.get(coin.symbol))
+            assert quote is not None  # a p_stop is only computed with a usable quote
+            edge, cost = self.entry_edge(coin, quote, p_stop)
             if not clears_cost(edge, cost, self.edge_cost_margin):
-                actions.append(PolicyAction(coin.symbol, Action.HOLD,
+                actions.append(PolicyAction(symbol, Action.HOLD,
                                             reason=edge_reason(edge, cost, self.edge_cost_margin)))
                 continue
             entries += 1
             actions.append(PolicyAction(
-                coin.symbol, Action.BUY, limit_price=quote.bid,
+                symbol, Action.BUY, limit_price=quote.bid,
                 stop_price=quote.bid * (1 - self.stop_return_pct / 100),
                 # The forecast's calibrated confidence when one is served, else the score.
                 confidence=(coin.forecast_confidence if coin.forecast_confidence is not None
@@ -136,23 +141,26 @@ class BaselinePolicy(Policy):
             p_stop = stop_first_probability(coin.drift, coin.sigma, self.target_return_pct,
                                             self.stop_return_pct, self.horizon_minutes)
         edge = barrier_edge(coin.score, p_stop, self.target_return_pct, self.stop_return_pct)
-        cost = round_trip_cost(self.maker_fee_bps, self.taker_fee_bps,
-                               quoted_spread(quote.bid, quote.ask), self.slippage_bps)
-        return edge, float(cost.total)
+        return edge, round_trip_total(self.maker_fee_bps, self.taker_fee_bps,
+                                      quoted_spread(quote.bid, quote.ask), self.slippage_bps)
 
-    def _stop_first(self, view: DecisionView) -> dict[str, float]:
+    def _stop_first(self, ranking: tuple[RankedCoin, ...], quotes: list[Quote | None]
+                    ) -> list[float | None]:
         """The stop-first probability of every coin the entry loop may weigh this step (score
-        and drift pass, a usable bid), in one batched call: the same bits per coin as
-        `entry_edge`'s own scalar call, a fraction of the time. A few may go unused (the
-        step's entry budget runs out, the coin is held): cheaper than one call per coin."""
-        coins = [c for c in view.ranking if not (c.score < self.min_score or c.drift <= 0)
-                 and (q := view.quotes.get(c.symbol)) is not None and _usable(q.bid)]
-        if not coins:
-            return {}
-        p_stops = stop_first_probabilities(
-            np.array([c.drift for c in coins]), np.array([c.sigma for c in coins]),
-            self.target_return_pct, self.stop_return_pct, self.horizon_minutes)
-        return {c.symbol: float(p) for c, p in zip(coins, p_stops, strict=True)}
+        and drift pass, a usable bid; None for the others), in one batched call: the same
+        bits per coin as `entry_edge`'s own scalar call, a fraction of the time. A few may
+        go unused (the step's entry budget runs out, the coin is held): cheaper than one
+        call per coin."""
+        weighed = [not (coin.score < self.min_score or coin.drift <= 0)
+                   and quote is not None and _usable(quote.bid)
+                   for coin, quote in zip(ranking, quotes, strict=True)]
+        if not any(weighed):
+            return [None] * len(ranking)
+        p_stops = iter(stop_first_probabilities(
+            np.array([c.drift for c, w in zip(ranking, weighed, strict=True) if w]),
+            np.array([c.sigma for c, w in zip(ranking, weighed, strict=True) if w]),
+            self.target_return_pct, self.stop_return_pct, self.horizon_minutes).tolist())
+        return [next(p_stops) if w else None for w in weighed]
 
     def _manage(self, view: DecisionView, symbol: str, holding: Holding,
                 sell: RestingOrder | None) -> list[PolicyAction]:

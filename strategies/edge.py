@@ -68,6 +68,14 @@ class RoundTripCost:
                 + self.slippage_bps) * BPS
 
 
+def round_trip_total(entry_fee_bps: float, exit_fee_bps: float, spread: float,
+                     slippage_bps: float = SLIPPAGE_ALLOWANCE_BPS) -> float:
+    """`round_trip_cost(entry_fee_bps, exit_fee_bps, spread, slippage_bps).total` of one
+    quote's `spread` (a fraction), without the parts' object: the same operations in the
+    same order, so the same bits (a policy weighs it for each of its candidates)."""
+    return (entry_fee_bps + exit_fee_bps + spread / BPS + slippage_bps) * BPS
+
+
 def quoted_spread(bid: float, ask: float) -> float:
     """(ask - bid) / mid of one quote, as a fraction; 0.0 when either side is unknown or
     the quote is crossed (no spread to charge)."""
@@ -160,4 +168,5 @@ class EntryGate:
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
            "barrier_edge", "clears_cost", "edge_reason", "quoted_spread", "quoted_spreads",
-           "round_trip_cost", "stop_first_probabilities", "stop_first_probability"]
+           "round_trip_cost", "round_trip_total", "stop_first_probabilities",
+           "stop_first_probability"]

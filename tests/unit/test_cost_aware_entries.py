@@ -14,6 +14,7 @@ from strategies.edge import (
     barrier_edge,
     quoted_spread,
     round_trip_cost,
+    round_trip_total,
     stop_first_probabilities,
     stop_first_probability,
 )
@@ -55,6 +56,19 @@ def test_a_round_trip_costs_both_fees_the_spread_and_the_slippage_allowance() ->
     cost = round_trip_cost(entry_fee_bps=10.0, exit_fee_bps=7.5, spread=0.0033)
     assert cost.spread_bps == pytest.approx(33.0)
     assert cost.total == pytest.approx((10.0 + 7.5 + 33.0 + SLIPPAGE_ALLOWANCE_BPS) * 1e-4)
+
+
+def test_one_quotes_round_trip_total_is_the_cost_parts_total_bit_for_bit() -> None:
+    # the baseline weighs each candidate with `round_trip_total` (no parts object): its
+    # number must be the parts' total exactly, or an entry on the edge could flip
+    rng = np.random.default_rng(5)
+    for fees, spread, slippage in zip(rng.uniform(0, 30, (500, 2)).tolist(),
+                                      rng.uniform(0, 0.01, 500).tolist(),
+                                      rng.uniform(0, 10, 500).tolist(), strict=True):
+        parts = round_trip_cost(fees[0], fees[1], spread, slippage)
+        assert round_trip_total(fees[0], fees[1], spread, slippage).hex() == \
+            float(parts.total).hex()
+    assert round_trip_total(10.0, 10.0, 0.0) == round_trip_cost(10.0, 10.0, 0.0).total
 
 
 def test_the_spread_is_the_quotes_relative_width_and_nothing_when_a_side_is_unknown() -> None:
