@@ -11,7 +11,8 @@ mirrors the broker's bookkeeping rather than importing it, except the settlement
 from model/settlement.py (fee rounding, what a buy can pay); the parity test
 (tests/integration/test_fast_backtest_parity.py) holds the two to the same fills.
 
-Fills happen only on bars with open orders, so this is Python, not compiled.
+Fills happen only on bars with open orders, so the booking is Python; the fill model's book and
+match of a row's orders are one compiled call (trading/fast_match_kernel.py).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
-from model import fills
+from model import fill_kernel, fills
 from model.fills import FillParams
 from model.instruments import Instrument, Side, float_to_grid
 from model.orders import (
@@ -41,6 +42,7 @@ from model.orders import (
 from model.settlement import FEE_QUANTUM, payable_buy
 from risk.gate import PortfolioView
 from strategies.policy import Holding, RestingOrder
+from trading import fast_match_kernel
 from trading.performance import RoundTrip
 from trading.positions import Position
 
@@ -109,6 +111,11 @@ class FastAccount:
         self.traded_notional = Decimal(0)
         self.round_trips: list[RoundTrip] = []
         self._held: np.ndarray | None = None  # held()'s mask until a fill moves a position
+        # what the match kernel reads beside the orders: each column's relative spread (an
+        # empty array for none) and the book levels' growth table
+        self._spread_column = (np.zeros(0) if spreads is None
+                               else np.ascontiguousarray(spreads, np.float64))
+        self._powers = fill_kernel.level_growth(params.book_level_growth, params.book_levels)
 
     # --- queries ---------------------------------------------------------------------------
     def cash(self) -> Decimal:
@@ -221,64 +228,53 @@ class FastAccount:
                    high: np.ndarray, low: np.ndarray, close: np.ndarray,
                    volume: np.ndarray) -> None:
         """PaperBroker.on_bars: open orders of symbols with a bar this row meet it, in
-        column order, each symbol's orders in submission order; one fill-model call."""
-        owners: list[tuple[int, str]] = []
-        columns: list[int] = []
+        column order, each symbol's orders in submission order; the fill model's book and
+        match for all of them in one compiled call (trading/fast_match_kernel.py: what
+        `fills.market_from_bars` and `fills.match` give, bit for bit)."""
         by_column: dict[int, list[str]] = {}
         for cid, order in self.orders.items():
             if has_bar[order.column]:
                 by_column.setdefault(order.column, []).append(cid)
-        for column in sorted(by_column):
-            columns.append(column)
-            owners.extend((len(columns) - 1, cid) for cid in by_column[column])
-        if not owners:
+        if not by_column:
             return
-        cols = np.array(columns)
-        flat = self._flat_tick
-        ticks = [flat[c] if c in flat else float(self._by_column[c].tick_at(float(open_[c])))
-                 for c in columns]
-        # Fresh float64 arrays (fancy indexing copies): the fill model reads them as they are.
-        market = fills.market_from_bars(
-            np.full(len(columns), open_ms, np.int64), open_[cols], high[cols], low[cols],
-            close[cols], volume[cols], ticks, self.params,
-            None if self.spreads is None else self.spreads[cols])
-        batch = self._order_arrays([self.orders[cid] for _, cid in owners],
-                                   np.array([index for index, _ in owners], np.int64))
-        result = fills.match(batch, market, self.params)
-        for row, (_, cid) in enumerate(owners):
-            self._apply(cid, result, row, close_ms)
+        owners = [cid for column in sorted(by_column) for cid in by_column[column]]
+        flat, by_column_instrument = self._flat_tick, self._by_column
+        table = []
+        for cid in owners:
+            order = self.orders[cid]
+            c = order.column
+            side, price, tick, lot = order.fixed
+            request = order.request
+            table.append((c, side, price, float(order.remaining), order.queue_ahead,
+                          request.ts_event, math.inf if request.side is Side.SELL
+                          else float(order.reserved + order.fee_prepaid), tick, lot,
+                          flat[c] if c in flat
+                          else float(by_column_instrument[c].tick_at(float(open_[c])))))
+        params = self.params
+        liquidity, level_price, level_amount, queue, canceled = fast_match_kernel.match_row(
+            np.array(table, np.float64), open_ms, open_, high, low, close, volume,
+            self._spread_column, self.spreads is not None, float(params.bar_spread_ticks),
+            float(params.bar_book_share), float(params.max_volume_share),
+            float(params.through_volume_share), float(params.maker_fee_bps),
+            float(params.taker_fee_bps), int(params.book_levels),
+            float(params.book_level_growth), self._powers, int(params.book_level_spacing_ticks),
+            fills.NO_CANCEL_MS)
+        # As Python values (the same ones): numpy scalars cost more than the booking
+        for cid, taker, prices, amounts, queue_after, closed in zip(
+                owners, (liquidity == fills.TAKER).tolist(), level_price.tolist(),
+                level_amount.tolist(), queue.tolist(), canceled.tolist()):
+            self._apply(cid, taker, prices, amounts, queue_after, closed, close_ms)
 
     # --- internals ---------------------------------------------------------------------------
-    def _order_arrays(self, orders: list[_Order], event: np.ndarray) -> fills.OrderArrays:
-        """The orders as the fill model's rows, each meeting market row `event[i]`."""
-        n = len(orders)
-        side, price, tick, lot = zip(*(o.fixed for o in orders))
-        return fills.OrderArrays(
-            event=event,
-            side=np.array(side, np.int8),
-            is_market=np.zeros(n, bool),
-            price=np.array(price),
-            remaining=np.array([float(o.remaining) for o in orders]),
-            queue_ahead=np.array([o.queue_ahead for o in orders]),
-            placed_ms=np.array([o.request.ts_event for o in orders], np.int64),
-            cancel_ms=np.full(n, fills.NO_CANCEL_MS, np.int64),
-            budget=np.array([math.inf if o.request.side is Side.SELL
-                             else float(o.reserved + o.fee_prepaid) for o in orders]),
-            tick=np.array(tick),
-            lot=np.array(lot),
-        )
-
-    def _apply(self, cid: str, result: fills.FillArrays, row: int, ts: int) -> None:
+    def _apply(self, cid: str, taker: bool, level_price: list[float],
+               level_amount: list[float], queue_ahead: float, canceled: bool, ts: int) -> None:
         """PaperBroker._apply: one order's fill-model row into booked fills."""
         order = self.orders[cid]
         request = order.request
         instrument = self.instruments[request.symbol]
-        taker = result.liquidity[row] == fills.TAKER
         liquidity = Liquidity.TAKER if taker else Liquidity.MAKER
         rate = self._taker_rate if taker else self._maker_rate
-        # As Python floats (the same values): numpy scalars cost more than the booking
-        for price_f, amount_f in zip(result.level_price[row].tolist(),
-                                     result.level_amount[row].tolist()):
+        for price_f, amount_f in zip(level_price, level_amount):
             if amount_f == 0:
                 continue
             grid = _on_grid(price_f, amount_f, order.tick, instrument.lot)
@@ -307,8 +303,8 @@ class FastAccount:
                 self._record(PartiallyFilled(*common, order.remaining, ts, ts))
             self.fills.append(FillRecord(ts, order.column, _SIDES[request.side], price, amount,
                                          fee, fills.TAKER if taker else fills.MAKER))
-        order.queue_ahead = float(result.queue_ahead[row])
-        if order.remaining == 0 or result.canceled[row]:
+        order.queue_ahead = queue_ahead
+        if order.remaining == 0 or canceled:
             if order.remaining > 0:
                 self._record(Canceled(cid, request.symbol, order.remaining, ts, ts))
             self._close(cid)
