@@ -32,7 +32,8 @@ import numpy as np
 
 from model.market import Bar, BarBatch, BarHistory, Tick, TickBatch
 from strategies.print_kernel import accept_batch, accept_close, refresh_range
-from strategies.tick_kernel import ticks_inside
+from strategies.tick_arrays import TickArrays
+from strategies.tick_kernel import arrays_inside, ticks_inside
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +195,13 @@ class PrintFilter:
         if not ok.any():
             return None, released
         return batch.select(ok), released
+
+    def arrays_inside(self, arrays: TickArrays) -> bool:
+        """Whether every row of every array lies inside its range, so that `admit_batch`
+        would apply each array whole and change nothing (one compiled call). False: the
+        caller admits the arrays one by one."""
+        return bool(arrays_inside(self._rows_of(arrays.symbols), self._low, self._high,
+                                  arrays.table))
 
     # -- internals -------------------------------------------------------------------------
 

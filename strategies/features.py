@@ -33,7 +33,8 @@ from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
-from strategies.tick_kernel import store_ticks
+from strategies.tick_arrays import TickArrays
+from strategies.tick_kernel import store_tick_arrays, store_ticks
 from strategies.windows import (
     AVERAGE_WINDOWS,
     RETURN_CAPACITY,
@@ -250,6 +251,13 @@ class FeatureBook:
                     batch.bid, batch.ask, batch.bid_qty, batch.ask_qty, batch.quote_volume,
                     self._tick_last, self._tick_ts, quote["bid"], quote["ask"],
                     quote["bid_qty"], quote["ask_qty"], quote["quote_volume"])
+
+    def on_tick_arrays(self, arrays: TickArrays) -> None:
+        """`on_tick_batch` of each array of `arrays`, in order, in one compiled call."""
+        quote = self._quote
+        store_tick_arrays(self._rows_of(arrays.symbols), arrays.ts_event, arrays.table,
+                          self._tick_last, self._tick_ts, quote["bid"], quote["ask"],
+                          quote["bid_qty"], quote["ask_qty"], quote["quote_volume"])
 
     def _rows_of(self, symbols: tuple[str, ...]) -> np.ndarray:
         """Rows of a batch's symbols, -1 for one outside the universe (cached: a stream

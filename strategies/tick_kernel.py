@@ -69,3 +69,46 @@ def bars_inside(rows: np.ndarray, low_range: np.ndarray, high_range: np.ndarray,
         if not (low[i] >= low_range[row] and high[i] <= high_range[row]):
             return False
     return True
+
+
+@jit
+def arrays_inside(rows: np.ndarray, low: np.ndarray, high: np.ndarray,
+                  table: np.ndarray) -> bool:
+    """`ticks_inside` of every array of a `TickArrays` table (arrays, 7, rows): rows 0, 1
+    and 2 of each are its last, bid and ask."""
+    for j in range(table.shape[0]):
+        for i in range(rows.shape[0]):
+            lo, hi = low[rows[i]], high[rows[i]]
+            for price in (table[j, 0, i], table[j, 1, i], table[j, 2, i]):
+                if not (math.isnan(price) or (price >= lo and price <= hi)):
+                    return False
+    return True
+
+
+@jit
+def store_tick_arrays(rows: np.ndarray, ts_event: np.ndarray, table: np.ndarray,
+                      tick_last: np.ndarray, tick_ts: np.ndarray, book_bid: np.ndarray,
+                      book_ask: np.ndarray, book_bid_qty: np.ndarray,
+                      book_ask_qty: np.ndarray, book_quote_volume: np.ndarray) -> None:
+    """`store_ticks` of every array of a `TickArrays` table, one after the other: array j's
+    rows at time `ts_event[j]`, fields last, bid, ask, bid_qty, ask_qty (rows 0-4) and
+    quote volume (row 6)."""
+    for j in range(table.shape[0]):
+        ts = ts_event[j]
+        for i in range(rows.shape[0]):
+            row = rows[i]
+            if row < 0:
+                continue
+            if math.isfinite(table[j, 0, i]):
+                tick_last[row] = table[j, 0, i]
+                tick_ts[row] = ts
+            if math.isfinite(table[j, 1, i]):
+                book_bid[row] = table[j, 1, i]
+            if math.isfinite(table[j, 2, i]):
+                book_ask[row] = table[j, 2, i]
+            if math.isfinite(table[j, 3, i]):
+                book_bid_qty[row] = table[j, 3, i]
+            if math.isfinite(table[j, 4, i]):
+                book_ask_qty[row] = table[j, 4, i]
+            if math.isfinite(table[j, 6, i]):
+                book_quote_volume[row] = table[j, 6, i]

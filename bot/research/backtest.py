@@ -80,6 +80,7 @@ def run_backtest(
         on_history=lambda history: engine.on_history(history),  # type: ignore[union-attr]
         on_tick_batch=lambda batch: engine.on_tick_batch(batch),  # type: ignore[union-attr]
         on_bar_batch=lambda batch: engine.on_bar_batch(batch),  # type: ignore[union-attr]
+        on_tick_arrays=lambda arrays: engine.on_tick_arrays(arrays),  # type: ignore[union-attr]
         all_tickers=True,
         forming_klines=False,  # in-progress klines change no callback; skipping them is 20% faster
         direct=not wire_frames,

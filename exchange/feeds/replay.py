@@ -55,6 +55,7 @@ from exchange.sim.player import MinutePlayer
 from exchange.sim.source import MarketSource
 from model.instruments import Instrument
 from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
+from strategies.tick_arrays import TickArrays
 
 __all__ = ["ReplayFeed"]
 
@@ -88,6 +89,7 @@ class ReplayFeed:
         on_history: Callable[[BarHistory], None] | None = None,
         on_tick_batch: Callable[[TickBatch], None] | None = None,
         on_bar_batch: Callable[[BarBatch], None] | None = None,
+        on_tick_arrays: Callable[[TickArrays], None] | None = None,
         symbols: list[str] | None = None,
         all_tickers: bool = True,
         forming_klines: bool = True,
@@ -101,7 +103,10 @@ class ReplayFeed:
         `direct=True` plays minutes without frames (see the module docstring): same
         callbacks; `messages` then counts the frames that would carry events. With
         `on_bar_batch` too, a direct minute's closed bars come as one BarBatch when nothing
-        about them is unusual (see `_deliver_bars`), otherwise bar by bar as ever."""
+        about them is unusual (see `_deliver_bars`), otherwise bar by bar as ever. With
+        `on_tick_arrays` and `on_tick_batch` too, a direct minute's ticker arrays come as one
+        TickArrays when every array is whole and passes the edge's checks as it is;
+        otherwise array by array through `on_tick_batch` as ever."""
         self._player = MinutePlayer(source)
         self._source = source
         known = {s: i for i, s in enumerate(self._player.symbols)}
@@ -119,6 +124,7 @@ class ReplayFeed:
             else frozenset(s for s in self._streams if not s.endswith("@kline_1m"))
         )
         self._on_tick, self._on_tick_batch = on_tick, on_tick_batch
+        self._on_tick_arrays = on_tick_arrays if on_tick_batch is not None else None
         # The feed edge's checks, as live (no age bound: a replay starts wherever its data does).
         self._validator = FrameValidator(on_invalid=InvalidReporter(log))
         self._sequencer = BarSequencer(on_bar, on_history, self._validator, lambda: self.now_ms,
@@ -126,7 +132,8 @@ class ReplayFeed:
         self._malformed = MalformedReporter(log)
         self._direct = (
             DirectFrames(self._player, self.symbols, all_tickers=all_tickers,
-                         batch=on_tick_batch is not None)
+                         batch=on_tick_batch is not None,
+                         arrays=self._on_tick_arrays is not None)
             if direct else None
         )
         self.messages = self.dropped_rows = 0
@@ -203,6 +210,8 @@ class ReplayFeed:
                 elif isinstance(frame, BarBatch):
                     self.messages += 1
                     self._deliver_bars(frame, market_ms)
+                elif isinstance(frame, TickArrays):
+                    self._deliver_arrays(frame)
                 else:  # a frame the parser would refuse: the wire way, reported as such
                     self._handle(frame, market_ms, batch)
             return data.bars.open_ms
@@ -257,6 +266,19 @@ class ReplayFeed:
             self._sequencer.deliver_batch(batch)
             return
         self._deliver(Dispatched(events=tuple(batch.bars())), ts_recv)
+
+    def _deliver_arrays(self, arrays: TickArrays) -> None:
+        """A minute's whole, good ticker arrays: judged by the edge in one call and
+        delivered as one TickArrays when every row passes; otherwise array by array, each
+        at its own time, exactly as the TickBatches they are."""
+        self.messages += len(arrays)
+        if self._validator.admit_arrays(arrays):
+            call_consumer(self._on_tick_arrays, arrays)  # type: ignore[arg-type]
+            return
+        for j, ts in enumerate(arrays.ts_event.tolist()):
+            rows = self._validator.admit_batch(arrays.batch(j), ts)
+            if rows is not None:
+                call_consumer(self._on_tick_batch, rows)  # type: ignore[arg-type]
 
     def _accept_live_bar(self, bar: Bar) -> None:
         """Once and in order per symbol; skipped minutes are filled from klines first."""

@@ -36,13 +36,15 @@ from exchange.feeds.common import select_rows
 from exchange.sim.bars import MinuteData
 from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
 from model.market import MINUTE_MS, Bar, BarBatch, Tick, TickBatch
+from strategies.tick_arrays import TickArrays
 
 __all__ = ["DirectFrames", "FrameOut"]
 
 # (market ms, the frame as dispatched, a whole good ticker array as the TickBatch its
-# `Dispatched` would carry (nothing dropped, no events), a minute's good closed klines as
-# one batch, or raw bytes for the wire path to dispatch)
-FrameOut = tuple[int, Dispatched | TickBatch | BarBatch | bytes]
+# `Dispatched` would carry (nothing dropped, no events), a minute's ticker arrays all whole
+# and good as one TickArrays (at the last one's time), a minute's good closed klines as one
+# batch, or raw bytes for the wire path to dispatch)
+FrameOut = tuple[int, Dispatched | TickBatch | TickArrays | BarBatch | bytes]
 
 
 class DirectFrames:
@@ -52,10 +54,13 @@ class DirectFrames:
     as one result: a frame's events are delivered in order, so the callbacks are the same)."""
 
     def __init__(
-        self, player: MinutePlayer, symbols: list[str], *, all_tickers: bool, batch: bool
+        self, player: MinutePlayer, symbols: list[str], *, all_tickers: bool, batch: bool,
+        arrays: bool = False,
     ) -> None:
         """`symbols`: the followed exchange ids; `batch`: ticker arrays come back as one
-        TickBatch (the consumer has `on_tick_batch`), else as Ticks."""
+        TickBatch (the consumer has `on_tick_batch`), else as Ticks; `arrays` (with
+        `batch`): a minute whose ticker arrays are all whole and good comes back as one
+        TickArrays (the consumer takes those too)."""
         self._player = player
         followed = frozenset(symbols)
         self._followed = np.array([s in followed for s in player.symbols], dtype=bool)
@@ -64,6 +69,7 @@ class DirectFrames:
         self._every_symbol_ok = bool(self._symbol_ok.all())
         self._every_followed = bool(self._followed.all())
         self._all_tickers, self._batch = all_tickers, batch
+        self._arrays = arrays and all_tickers and batch
 
     def play(self, data: MinuteData) -> Iterator[FrameOut]:
         """The minute's frames, lazily: the clock moves to an instant when its first frame
@@ -85,6 +91,13 @@ class DirectFrames:
                 good &= self._symbol_ok[index]
             # Per minute, not per instant: which arrays go out whole, their event times.
             whole = (good.all(axis=1) & followed.all()).tolist()
+            if self._arrays and all(whole):  # the usual minute: its arrays as one object
+                player.now_ms = int(times[-1])
+                yield player.now_ms, TickArrays(symbols, times, tables)
+                player.move_to(data, len(times) - 1)  # as below: only the last tick counts
+                close_ms = player.finish(data)
+                yield from self._klines(close_ms, data, symbols, followed)
+                return
             event_ms = np.repeat(times[:, None], len(index), axis=1)
             columnar = self._all_tickers and self._batch
             moved = -1  # the last tick applied to the market state

@@ -37,8 +37,14 @@ from typing import Protocol
 
 import numpy as np
 
-from exchange.feeds.sanity_kernel import TS_LIMIT_MAX, bar_rows_pass, ticker_rows_pass
+from exchange.feeds.sanity_kernel import (
+    TS_LIMIT_MAX,
+    bar_rows_pass,
+    ticker_arrays_pass,
+    ticker_rows_pass,
+)
 from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
+from strategies.tick_arrays import TickArrays
 
 #: No spot market prices anything above this (BTC in the cheapest quote is ~1e10 KRW); above
 #: it products with sizes leave float range in places nobody checks.
@@ -282,6 +288,26 @@ class FrameValidator:
             return None
         self.observe_time(int(ts[good].max()))
         return batch.select(good)
+
+    def admit_arrays(self, arrays: TickArrays) -> bool:
+        """True, and every array admitted, when `admit_batch` would pass each array of
+        `arrays` whole, one after the other, each judged at its own time (a replay's clock
+        at a ticker array is its event time); in one compiled call. False, changing
+        nothing, when any row might not pass: the caller then admits the arrays one by one
+        (`admit_batch`), which drops, counts and reports."""
+        if not arrays.symbols:
+            return False
+        lo, hi = self._bound_columns(arrays.symbols)
+        newest, limits = self.newest_ms, []
+        for ts in arrays.ts_event.tolist():  # `admit_batch`'s limit, array after array
+            limits.append(min(max(ts, newest) + self.max_future_ms, TS_LIMIT_MAX))
+            newest = max(newest, ts)
+        passed, latest = ticker_arrays_pass(arrays.table, arrays.ts_event,
+                                            np.array(limits, dtype=np.int64), lo, hi,
+                                            MAX_AMOUNT)
+        if passed:
+            self.newest_ms = max(self.newest_ms, int(latest))
+        return bool(passed)
 
     def admit_history(self, history: BarHistory, now_ms: int) -> BarHistory:
         """The valid rows of a REST history (the same object when all are)."""

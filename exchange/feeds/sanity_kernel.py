@@ -70,3 +70,33 @@ def bar_rows_pass(
         if q < 0.0 or q > max_amount:  # NaN passes: a stream without it
             return False
     return True
+
+
+@jit
+def ticker_arrays_pass(
+    table: np.ndarray, ts_event: np.ndarray, ts_limit: np.ndarray, lo: np.ndarray,
+    hi: np.ndarray, max_amount: float,
+) -> tuple[bool, int]:
+    """`ticker_rows_pass` of every array of a `TickArrays` table (arrays, 7, rows: last,
+    bid, ask, bid_qty, ask_qty, base volume, quote volume), array j's rows all at time
+    `ts_event[j]` against the limit `ts_limit[j]`: (every row of every array valid, the
+    newest time), the same comparisons in the same order."""
+    newest = ts_event[0]
+    for j in range(table.shape[0]):
+        ts = ts_event[j]
+        for i in range(table.shape[2]):
+            low, high = lo[i], hi[i]
+            b, a, x = table[j, 1, i], table[j, 2, i], table[j, 0, i]
+            if not (b > 0.0 and b <= high and b >= low and a > 0.0 and a <= high
+                    and a >= low):
+                return False, newest
+            if x <= 0.0 or x > high or x < low or not b <= a:
+                return False, newest
+            for amount in (table[j, 3, i], table[j, 4, i], table[j, 5, i], table[j, 6, i]):
+                if amount < 0.0 or amount > max_amount:
+                    return False, newest
+            if not ts <= ts_limit[j]:
+                return False, newest
+            if ts > newest:
+                newest = ts
+    return True, newest

@@ -32,6 +32,7 @@ from exchange.sim.source import MarketSource
 from model.market import MINUTE_MS, Bar, BarBatch
 from state.ledger import Ledger
 from strategies.bad_prints import PrintFilter
+from strategies.tick_arrays import TickArrays
 from strategies.tick_kernel import bars_inside
 from tests.integration.test_replay_feed import write_gappy_replay
 from tests.unit.test_replay_direct import AlteredSource, Corrupted, generated
@@ -59,16 +60,24 @@ class Bogus(AlteredSource):
 
 
 def play(source: MarketSource, *, direct: bool, minutes: int, policy: str,
-         isolate: str | None = None) -> dict[str, Any]:
-    """Everything a backtest's engine leaves after `minutes` of `source`, comparable."""
+         isolate: str | None = None, arrays: bool = False) -> dict[str, Any]:
+    """Everything a backtest's engine leaves after `minutes` of `source`, comparable.
+    `arrays` (direct only): a minute's ticker arrays may come as one TickArrays too; the
+    count of those is under "arrays"."""
     config = load_config(None, environ={})
     engine: Engine | None = None
     batches: list[int] = []
+    minutes_of_arrays: list[int] = []
 
     def on_bar_batch(batch: BarBatch) -> None:
         assert engine is not None
         batches.append(len(batch))
         engine.on_bar_batch(batch)
+
+    def on_tick_arrays(arrays: TickArrays) -> None:
+        assert engine is not None
+        minutes_of_arrays.append(len(arrays))
+        engine.on_tick_arrays(arrays)
 
     feed = ReplayFeed(
         source, direct=direct, all_tickers=True, forming_klines=False,
@@ -77,6 +86,7 @@ def play(source: MarketSource, *, direct: bool, minutes: int, policy: str,
         on_history=lambda history: engine.on_history(history),  # type: ignore[union-attr]
         on_tick_batch=lambda rows: engine.on_tick_batch(rows),  # type: ignore[union-attr]
         on_bar_batch=on_bar_batch if direct else None,
+        on_tick_arrays=on_tick_arrays if direct and arrays else None,
     )
     instruments = feed.instruments
     quote = dominant_quote(instruments)
@@ -111,6 +121,9 @@ def play(source: MarketSource, *, direct: bool, minutes: int, policy: str,
         "bars": (feed.bars, feed.gaps_filled, engine.bars_seen, engine.steps),
         "last_price": dict(trader.last_price),
         "batches": batches,
+        "arrays": minutes_of_arrays,
+        "ticks": engine.ticks_seen,
+        "messages": feed.messages if direct else None,  # the wire path counts every frame
     }
 
 
@@ -120,6 +133,8 @@ def assert_same(make_source: Callable[[], MarketSource], *, minutes: int = 30,
     direct = play(make_source(), direct=True, minutes=minutes, policy=policy, isolate=isolate)
     batches = direct.pop("batches")
     assert wire.pop("batches") == []
+    assert direct.pop("arrays") == wire.pop("arrays") == []
+    assert direct.pop("messages") and wire.pop("messages") is None
     assert direct == wire
     return {"batches": batches, **wire}
 

@@ -1,0 +1,169 @@
+"""A replayed minute's ticker arrays as one TickArrays: the same effects as array by array.
+
+The direct replay may hand the engine a minute's ticker arrays together (`ReplayFeed(...,
+on_tick_arrays=...)`): judged by the feed edge, the bad-print filter and stored by the
+feature book in one call each, falling back to the arrays one by one (`on_tick_batch`)
+whenever a row might not pass as it is (an invalid row, a print outside its range, an
+isolated symbol). The contract: the same engine, ledger and counters as the wire path and
+as the direct path without it, on clean and corrupted data; and each one-call kernel equals
+its per-array kernel applied array after array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+
+from exchange.feeds.sanity import MAX_AMOUNT, FrameValidator
+from exchange.feeds.sanity_kernel import ticker_arrays_pass, ticker_rows_pass
+from exchange.sim.bars import MinuteData
+from exchange.sim.source import MarketSource
+from strategies.tick_arrays import TickArrays
+from strategies.tick_kernel import arrays_inside, store_tick_arrays, store_ticks, ticks_inside
+from tests.unit.test_replay_bar_batches import Bogus, play
+from tests.unit.test_replay_direct import AlteredSource, Corrupted, generated
+
+
+def assert_same_three_ways(make_source: Callable[[], MarketSource], *, minutes: int = 30,
+                           isolate: str | None = None) -> list[int]:
+    """Wire, direct and direct with TickArrays leave the same; returns the arrays' sizes."""
+    wire = play(make_source(), direct=False, minutes=minutes, policy="sma", isolate=isolate)
+    direct = play(make_source(), direct=True, minutes=minutes, policy="sma", isolate=isolate)
+    arrays = play(make_source(), direct=True, minutes=minutes, policy="sma", isolate=isolate,
+                  arrays=True)
+    delivered = arrays.pop("arrays")
+    assert direct.pop("arrays") == wire.pop("arrays") == []
+    assert arrays == direct  # message counts included
+    for seen in (arrays, direct, wire):
+        seen.pop("batches")
+        seen.pop("messages")
+    assert arrays == wire
+    return delivered
+
+
+def test_clean_minutes_come_as_arrays_with_the_array_by_array_effects() -> None:
+    delivered = assert_same_three_ways(generated(coins=5, seed=3))
+    assert len(delivered) >= 25 and set(delivered) == {4}  # four arrays a minute, as one
+
+
+def test_invalid_ticker_rows_fall_back_to_array_by_array() -> None:
+    delivered = assert_same_three_ways(lambda: Corrupted(generated(coins=4, seed=6)()))
+    assert 0 < len(delivered) < 30
+
+
+def test_prints_outside_their_range_fall_back_to_array_by_array() -> None:
+    delivered = assert_same_three_ways(lambda: Bogus(generated(coins=4, seed=8)()))
+    assert delivered  # the minutes before the bogus prints
+
+
+class ZeroBids(AlteredSource):
+    """A generated market whose second coin quotes a zero bid at one tick of some minutes:
+    the parser takes it (a number >= 0), the feed edge drops the row."""
+
+    def alter(self, data: MinuteData) -> MinuteData:
+        if self.minutes % 4 == 1 and len(data.bars) > 1:
+            data.ticks.bid[2, 1] = 0.0
+        return data
+
+
+def test_rows_the_feed_edge_drops_make_the_arrays_go_one_by_one() -> None:
+    delivered = assert_same_three_ways(lambda: ZeroBids(generated(coins=4, seed=9)()))
+    assert 0 < len(delivered) < 30
+
+
+def test_an_isolated_symbol_makes_the_arrays_go_one_by_one() -> None:
+    make = generated(coins=4, seed=4)
+    assert_same_three_ways(make, isolate=make().instruments[1].symbol)
+
+
+def _random_arrays(rng: np.random.Generator, k: int, n: int,
+                   odd_share: float = 1.0) -> TickArrays:
+    table = rng.uniform(0.5, 2.0, (k, 7, n))
+    table[:, 2] = table[:, 1] * rng.uniform(0.999, 1.01, (k, n))  # ask mostly >= bid
+    odd = rng.random((k, 7, n)) / odd_share
+    table[odd < 0.01] = np.nan
+    table[(odd > 0.01) & (odd < 0.015)] = -1.0
+    table[(odd > 0.015) & (odd < 0.02)] = 3e18
+    ts = np.sort(rng.integers(0, 10**6, k)).astype(np.int64)
+    return TickArrays(tuple(f"S{i}" for i in range(n)), ts, np.ascontiguousarray(table))
+
+
+def test_the_arrays_check_is_the_rows_check_array_after_array() -> None:
+    rng = np.random.default_rng(31)
+    passed = 0
+    for _ in range(3000):
+        k, n = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        arrays = _random_arrays(rng, k, n)
+        lo, hi = rng.uniform(0.0, 0.6, n), rng.uniform(1.5, 3.0, n)
+        limits = arrays.ts_event + rng.integers(-3, 10**5, k)
+        expected, newest = True, int(arrays.ts_event[0])
+        for j in range(k):
+            ok, latest = ticker_rows_pass(
+                arrays.table[j, 1], arrays.table[j, 2], arrays.table[j, 0], arrays.table[j, 3],
+                arrays.table[j, 4], arrays.table[j, 5], arrays.table[j, 6],
+                np.full(n, arrays.ts_event[j]), lo, hi, int(limits[j]), MAX_AMOUNT)
+            if not ok:
+                expected = False
+                break
+            newest = max(newest, int(latest))
+        ok, latest = ticker_arrays_pass(arrays.table, arrays.ts_event, limits, lo, hi,
+                                        MAX_AMOUNT)
+        assert ok == expected
+        if ok:
+            passed += 1
+            assert latest == newest
+    assert 100 < passed < 2900  # both answers were exercised
+
+
+def test_the_validator_admits_arrays_as_it_admits_them_one_by_one() -> None:
+    """Times out of order and a limit below the clock (a negative `max_future_ms`) make
+    each array's limit depend on the newest time admitted before it."""
+    rng = np.random.default_rng(32)
+    admitted_count = 0
+    for trial in range(600):
+        arrays = _random_arrays(rng, 4, 3, odd_share=float(rng.choice([0.0001, 1.0])))
+        rng.shuffle(arrays.ts_event)
+        future = int(rng.choice([120_000, -5, -300_000]))
+        together = FrameValidator(max_future_ms=future)
+        one_by_one = FrameValidator(max_future_ms=future)
+        together.newest_ms = one_by_one.newest_ms = int(rng.integers(0, 2 * 10**6))
+        whole = True
+        for j, ts in enumerate(arrays.ts_event.tolist()):
+            batch = arrays.batch(j)
+            whole &= one_by_one.admit_batch(batch, ts) is batch
+        before = together.newest_ms
+        admitted = together.admit_arrays(arrays)
+        assert admitted == whole, trial
+        if admitted:
+            admitted_count += 1
+            assert together.newest_ms == one_by_one.newest_ms
+        else:  # nothing changed: the caller goes array by array
+            assert together.newest_ms == before and not together.invalid
+    assert 50 < admitted_count < 550
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_the_arrays_range_check_and_store_equal_the_per_array_kernels(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    for _ in range(1000):
+        k, n = int(rng.integers(1, 5)), int(rng.integers(1, 6))
+        arrays = _random_arrays(rng, k, n)
+        rows = rng.integers(-1, 4, n).astype(np.int64)
+        rows[rows < 0] = -1
+        rows_inside = np.where(rows < 0, 3, rows)
+        low, high = rng.uniform(0.0, 0.7, 4), rng.uniform(1.4, 3.0, 4)
+        expected = all(ticks_inside(rows_inside, low, high, *arrays.table[j, :3])
+                       for j in range(k))
+        assert arrays_inside(rows_inside, low, high, arrays.table) == expected
+        books = [[rng.uniform(0, 1, 4), rng.integers(0, 9, 4).astype(np.int64),
+                  *(rng.uniform(0, 1, 4) for _ in range(5))] for _ in range(2)]
+        books[1] = [a.copy() for a in books[0]]
+        for j in range(k):
+            last, bid, ask, bid_qty, ask_qty, _, quote = arrays.table[j]
+            store_ticks(rows, np.full(n, arrays.ts_event[j]), last, bid, ask, bid_qty,
+                        ask_qty, quote, *books[0])
+        store_tick_arrays(rows, arrays.ts_event, arrays.table, *books[1])
+        for a, b in zip(books[0], books[1], strict=True):
+            assert a.tobytes() == b.tobytes()
