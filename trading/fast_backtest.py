@@ -189,7 +189,7 @@ class _Loop(BreakerCarry):
             self.state = TradingState.initial(self.account.equity(), int(quotes.ts_ms[0]))
         account = self.account
         rows, times = quotes.rows.tolist(), quotes.ts_ms.tolist()  # once: no numpy scalars
-        self._times = times
+        self._times, self._rows = times, rows
         # the policy's actions at the steps of a stretch where no order is open
         actions_when_idle = getattr(policy, "actions_when_idle", None)
         k = 0

@@ -38,6 +38,9 @@ class BreakerCarry:
     _marks: tuple[np.ndarray, int, list[float]] | None
     _levels: tuple[tuple[float, float], tuple[float, float]]
     _times: list[int]  # decision time of every step (quotes.ts_ms as ints)
+    _rows: list[int]  # grid row of every step (quotes.rows as ints)
+    # (amounts of the last change, its (column, amount) of each held column)
+    _held_terms: tuple[np.ndarray | None, list[tuple[int, float]]] = (None, [])
     # (state, float(peak_equity), float(day_start_equity)) of the newest state seen
     _state_floats: tuple[TradingState | None, float, float] = (None, 0.0, 0.0)
 
@@ -102,7 +105,7 @@ class BreakerCarry:
                 and 0 <= k - cache[1] < len(cache[2]):
             value = cache[2][k - cache[1]]
         else:
-            value = self._float_equity(k, quotes)
+            value = self._float_equity_one(k, quotes)
         peak = floats[1]
         if not halted:
             daily_level, drawdown_level = self._levels[state.mode is TradingMode.REDUCING]
@@ -183,6 +186,25 @@ class BreakerCarry:
             values = cash + (close * amounts[held]).sum(axis=1)
             cache = self._marks = (amounts, k, values.tolist())
         return cache[2][k - cache[1]]
+
+    def _float_equity_one(self, k: int, quotes: StepQuotes) -> float:
+        """`_float_equity` of step k alone, in scalars: a step played between two fills
+        (most steps an active policy plays) would mark a whole chunk for one figure. numpy
+        sums a row of fewer than 8 terms left to right (pairwise from 8 on), so cash plus
+        the products added one by one is the same float; 8 holdings or more go through
+        the array form."""
+        _, cash, amounts = self.changes[-1]
+        terms = self._held_terms
+        if terms[0] is not amounts:  # once per change of the holdings
+            terms = self._held_terms = (amounts, [(c, float(amounts[c]))
+                                                  for c in np.flatnonzero(amounts).tolist()])
+        if len(terms[1]) >= 8:
+            return self._float_equity(k, quotes)
+        close = self.close_ff[self._rows[k]]
+        total = 0.0
+        for column, amount in terms[1]:
+            total += float(close[column]) * amount
+        return cash + total
 
     def _carry(self, steps: np.ndarray, quotes: StepQuotes, exact: Decimal | None) -> None:
         """Move the breaker state through `steps` (Trader.step's `evaluate`), whose equity
