@@ -43,7 +43,6 @@ probability, never raise it (ADR-035). The score and what it removed join the re
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -55,6 +54,13 @@ from model import libm
 from model.market import MINUTE_MS
 from strategies.barrier import MAX_IMAGES, probability_up_first, probability_up_first_by_row
 from strategies.decision_kernel import rank_scores_kernel
+from strategies.rank_select_kernel import top_reasons_kernel
+from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each: their tests
+    _reasons,
+    _reasons_each,
+    _reasons_from,
+    _reasons_with_json,
+)
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS, present_windows, window_rows
 
 PERSISTENCE = 0.5
@@ -269,17 +275,15 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
         raise ValueError(f"anomaly scores {np.shape(anomaly)} do not match {len(symbols)} symbols")
     if forecast is None and anomaly is None and bar_ms == MINUTE_MS \
             and matrix.dtype == np.float64:
-        scores = _minute_scores(matrix, names, config, min_warm_minutes, require_quotes)
-    else:
-        scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
-                                require_quotes=require_quotes, forecast=forecast,
-                                anomaly=anomaly, bar_ms=bar_ms)
-    candidates = np.flatnonzero(scores.eligible & np.isfinite(scores.probability))
-    names_of = _symbol_array(tuple(symbols))[candidates]
-    # lexsort: the last key is primary (higher score first), then the symbol (ascending).
-    top = candidates[np.lexsort((names_of, -scores.probability[candidates]))][: config.top_k]
+        return _minute_ranking(
+            _minute_scores(matrix, names, config, min_warm_minutes, require_quotes), symbols,
+            config.top_k)
+    scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
+                            require_quotes=require_quotes, forecast=forecast,
+                            anomaly=anomaly, bar_ms=bar_ms)
+    top = _top_candidates(scores.probability, scores.eligible, symbols, config.top_k)
     # The top coins' numbers as Python floats in one array call each, and their reasons in
-    # one pass (`_reasons_each`): not a dozen numpy scalar reads and a keyed sort per coin.
+    # one pass (`_reasons_with_json`): not a dozen numpy scalar reads and a keyed sort per coin.
     rows = top.tolist()
     coins = [RankedCoin(symbols[i], score, drift, sigma, reasons, reasons_json=words_json)
              for i, score, drift, sigma, (reasons, words_json) in zip(
@@ -291,6 +295,39 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
         return coins
     return [_with_anomaly(_with_forecast(coin, forecast, i), anomaly, scores.anomaly_shrink, i)
             for coin, i in zip(coins, rows, strict=True)]
+
+
+def _top_candidates(probability: np.ndarray, eligible: np.ndarray, symbols: Sequence[str],
+                    top_k: int) -> np.ndarray:
+    """The rows of the at most `top_k` eligible coins with a finite probability, best
+    first; equal scores by symbol, then by row (lexsort is stable)."""
+    candidates = np.flatnonzero(eligible & np.isfinite(probability))
+    names_of = _symbol_array(tuple(symbols))[candidates]
+    # lexsort: the last key is primary (higher score first), then the symbol (ascending).
+    return candidates[np.lexsort((names_of, -probability[candidates]))][:top_k]
+
+
+def _minute_ranking(scores: Scores, symbols: Sequence[str], top_k: int) -> list[RankedCoin]:
+    """`rank`'s coins of one 1m matrix's scores: the selection, the numbers and the
+    reasons' window order in one compiled call (strategies/rank_select_kernel.py, held to
+    `_top_candidates` and `_reasons_with_json`), the words formatted in bulk."""
+    top, numbers, values, percents, order, shown = top_reasons_kernel(
+        scores.probability, scores.eligible, _name_ranks(tuple(symbols)), int(top_k),
+        scores.drift, scores.sigma, scores.contributions, scores.returns)
+    return [RankedCoin(symbols[i], score, drift, sigma, reasons, reasons_json=words_json)
+            for i, (score, drift, sigma), (reasons, words_json) in zip(
+                top.tolist(), numbers.tolist(),
+                _reasons_from(order.tolist(), shown.tolist(), values.tolist(),
+                              percents.tolist()), strict=True)]
+
+
+@lru_cache(maxsize=8)
+def _name_ranks(symbols: tuple[str, ...]) -> np.ndarray:
+    """Each symbol's rank among the sorted names, in numpy's string order (lexsort's):
+    equal names share a rank (read only; cached: the universe is fixed)."""
+    ranks = np.unique(_symbol_array(symbols), return_inverse=True)[1].astype(np.int64)
+    ranks.flags.writeable = False
+    return ranks
 
 
 @lru_cache(maxsize=8)
@@ -327,76 +364,3 @@ def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> R
     reason = (words, expected)
     return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
                       (reason,) + coin.reasons[:2], expected, confidence)
-
-
-def _reasons(contributions: list[float], moves: list[float]) -> tuple[tuple[str, float], ...]:
-    """The three momentum windows that move the drift most, in words (windows absent at
-    the bar length, NaN, are left out); `moves` holds each window's simple return."""
-    known = [k for k in range(len(RETURN_LABELS)) if math.isfinite(contributions[k])]
-    order = sorted(known, key=lambda k: (-abs(contributions[k]), k))
-    return tuple(
-        (f"{RETURN_LABELS[k]} momentum {moves[k] * 100:+.2f}%", contributions[k])
-        for k in order[:3]
-    )
-
-
-def _reasons_each(contributions: np.ndarray, moves: np.ndarray
-                  ) -> list[tuple[tuple[str, float], ...]]:
-    """`_reasons` of every row of `contributions` and `moves` [n_coins, n_windows]: the
-    same texts and numbers (`_reasons_with_json` without the JSON texts)."""
-    return [reasons for reasons, _ in _reasons_with_json(contributions, moves)]
-
-
-def _reasons_with_json(contributions: np.ndarray, moves: np.ndarray
-                       ) -> list[tuple[tuple[tuple[str, float], ...], str]]:
-    """(`_reasons` of the row, its words as canonical JSON) for every row of `contributions`
-    and `moves` [n_coins, n_windows], the same texts and numbers as `_reasons`, in bulk:
-    the windows ordered by one stable argsort of -|contribution| (ties keep the window
-    order, as `_reasons`' (-|c|, k) key; non-finite ones sort last and are left out), the
-    percentages multiplied in one array call (the same products) and every coin's JSON
-    formatted by one `%` over a template per window order (`%+.2f` is `{:+.2f}`: the same
-    C formatting). The words are cut from the JSON, which is plain text between the quotes
-    (the template says so), so they are formatted once, for the decisions table as well."""
-    finite = np.isfinite(contributions)
-    order = np.argsort(np.where(finite, -np.abs(contributions), np.inf), axis=-1,
-                       kind="stable")[:, :3].tolist()
-    shown = np.minimum(finite.sum(axis=-1), 3).tolist()
-    values = contributions.tolist()
-    percents = (moves * 100).tolist()
-    windows_each = [tuple(keys[:count]) for keys, count in zip(order, shown, strict=True)]
-    templates = [_json_template(windows) for windows in windows_each]
-    texts = ("\n".join(templates) % tuple(
-        [percent[k] for windows, percent in zip(windows_each, percents, strict=True)
-         for k in windows])).split("\n") if windows_each else []
-    out: list[tuple[tuple[tuple[str, float], ...], str]] = []
-    for windows, value, text in zip(windows_each, values, texts, strict=True):
-        if len(windows) == 3:  # all windows known: the pairs spelled out (a third as long)
-            a, b, c = windows
-            first, second, third = text[2:-2].split('","')
-            out.append((((first, value[a]), (second, value[b]), (third, value[c])), text))
-        else:
-            out.append((tuple(zip(text[2:-2].split('","'), [value[k] for k in windows],
-                                  strict=True)) if windows else (), text))
-    return out
-
-
-@lru_cache(maxsize=64)
-def _json_template(windows: tuple[int, ...]) -> str:
-    """The canonical JSON of the reasons' words of `windows` (state/codec.canonical_json of
-    the list of words) as a `%` template of their percentages. A JSON string of a plain
-    label (checked at import) is the label between quotes, and the numbers (`%+.2f`: sign,
-    digits, point, or nan/inf) are plain too, so the words can be cut back out of it."""
-    return "[" + ",".join(f'"{RETURN_LABELS[k]} momentum '.replace("%", "%%") + '%+.2f%%"'
-                          for k in windows) + "]"
-
-
-def _plain_json(text: str) -> bool:
-    """Whether JSON writes `text` as it is between quotes (no quote, backslash or control
-    character; canonical JSON keeps non-ASCII as it is), without the `","` at which
-    `_reasons_with_json` cuts the words apart."""
-    return not any(ch in '"\\' or ord(ch) < 0x20 for ch in text) and '","' not in text
-
-
-# `_reasons_with_json` cuts the words out of their JSON text: the labels must be plain.
-if not all(_plain_json(f"{label} momentum ") for label in RETURN_LABELS):
-    raise ValueError(f"return window labels {RETURN_LABELS} need JSON escapes")

@@ -1,0 +1,99 @@
+"""A ranked coin's reasons: its three strongest momentum windows in words, with the JSON text
+the decisions table stores them as.
+
+Apart from strategies/ranking.py because the words of every ranked coin are written every
+decision step (ten rows a minute): they are formatted in bulk, one `%` over a template per
+window order, and the ledger's JSON text of them is that same formatted text, so a step
+formats each number once (`_reasons_from`). `_reasons` is the definition, one coin at a time.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from strategies.windows import RETURN_LABELS
+
+Reasons = tuple[tuple[str, float], ...]
+
+
+def _reasons(contributions: list[float], moves: list[float]) -> Reasons:
+    """The three momentum windows that move the drift most, in words (windows absent at
+    the bar length, NaN, are left out); `moves` holds each window's simple return."""
+    known = [k for k in range(len(RETURN_LABELS)) if math.isfinite(contributions[k])]
+    order = sorted(known, key=lambda k: (-abs(contributions[k]), k))
+    return tuple(
+        (f"{RETURN_LABELS[k]} momentum {moves[k] * 100:+.2f}%", contributions[k])
+        for k in order[:3]
+    )
+
+
+def _reasons_each(contributions: np.ndarray, moves: np.ndarray
+                  ) -> list[Reasons]:
+    """`_reasons` of every row of `contributions` and `moves` [n_coins, n_windows]: the
+    same texts and numbers (`_reasons_with_json` without the JSON texts)."""
+    return [reasons for reasons, _ in _reasons_with_json(contributions, moves)]
+
+
+def _reasons_with_json(contributions: np.ndarray, moves: np.ndarray
+                       ) -> list[tuple[Reasons, str]]:
+    """(`_reasons` of the row, its words as canonical JSON) for every row of `contributions`
+    and `moves` [n_coins, n_windows], the same texts and numbers as `_reasons`: the windows
+    ordered by one stable argsort of -|contribution| (ties keep the window order, as
+    `_reasons`' (-|c|, k) key; non-finite ones sort last and are left out), the
+    percentages multiplied in one array call (the same products), then `_reasons_from`.
+    The array form of strategies/rank_select_kernel.py's window order and percentages."""
+    finite = np.isfinite(contributions)
+    order = np.argsort(np.where(finite, -np.abs(contributions), np.inf), axis=-1,
+                       kind="stable")[:, :3].tolist()
+    shown = np.minimum(finite.sum(axis=-1), 3).tolist()
+    return _reasons_from(order, shown, contributions.tolist(), (moves * 100).tolist())
+
+
+def _reasons_from(order: list[list[int]], shown: list[int], values: list[list[float]],
+                  percents: list[list[float]]) -> list[tuple[Reasons, str]]:
+    """(reasons, their words as canonical JSON) of each coin from its windows strongest
+    first (`order`, of which the first `shown` count), its contributions (`values`) and
+    its windows' simple returns in percent (`percents`), in bulk: every coin's JSON
+    formatted by one `%` over a template per window order (`%+.2f` is `{:+.2f}`: the same
+    C formatting), the words cut back out of it (plain text between the quotes: the
+    template says so), so each number is formatted once, for the decisions table too."""
+    windows_each = [tuple(keys[:count]) for keys, count in zip(order, shown, strict=True)]
+    templates = [_json_template(windows) for windows in windows_each]
+    texts = ("\n".join(templates) % tuple(
+        [percent[k] for windows, percent in zip(windows_each, percents, strict=True)
+         for k in windows])).split("\n") if windows_each else []
+    out: list[tuple[Reasons, str]] = []
+    for windows, value, text in zip(windows_each, values, texts, strict=True):
+        if len(windows) == 3:  # all windows known: the pairs spelled out (a third as long)
+            a, b, c = windows
+            first, second, third = text[2:-2].split('","')
+            out.append((((first, value[a]), (second, value[b]), (third, value[c])), text))
+        else:
+            out.append((tuple(zip(text[2:-2].split('","'), [value[k] for k in windows],
+                                  strict=True)) if windows else (), text))
+    return out
+
+
+@lru_cache(maxsize=64)
+def _json_template(windows: tuple[int, ...]) -> str:
+    """The canonical JSON of the reasons' words of `windows` (state/codec.canonical_json of
+    the list of words) as a `%` template of their percentages. A JSON string of a plain
+    label (checked at import) is the label between quotes, and the numbers (`%+.2f`: sign,
+    digits, point, or nan/inf) are plain too, so the words can be cut back out of it."""
+    return "[" + ",".join(f'"{RETURN_LABELS[k]} momentum '.replace("%", "%%") + '%+.2f%%"'
+                          for k in windows) + "]"
+
+
+def _plain_json(text: str) -> bool:
+    """Whether JSON writes `text` as it is between quotes (no quote, backslash or control
+    character; canonical JSON keeps non-ASCII as it is), without the `","` at which
+    `_reasons_with_json` cuts the words apart."""
+    return not any(ch in '"\\' or ord(ch) < 0x20 for ch in text) and '","' not in text
+
+
+# `_reasons_with_json` cuts the words out of their JSON text: the labels must be plain.
+if not all(_plain_json(f"{label} momentum ") for label in RETURN_LABELS):
+    raise ValueError(f"return window labels {RETURN_LABELS} need JSON escapes")
