@@ -23,6 +23,10 @@ from trading.fast_policies import StepQuotes
 
 #: Steps whose float equity `_float_equity` marks at once (until the next fill).
 _MARK_CHUNK = 256
+#: Runs of steps up to this long are marked one step at a time (`_float_equity_one`).
+_SCALAR_MARKS = 16
+#: numpy sums up to this many floats in one pairwise block (beyond: halves, recursively).
+_PAIRWISE_BLOCK = 128
 
 
 class BreakerCarry:
@@ -155,6 +159,8 @@ class BreakerCarry:
                         break
                     if j - first_marked < len(marked):
                         value = marked[j - first_marked]
+                    elif stop - j <= _SCALAR_MARKS:  # a few steps: no chunk for them
+                        value = self._float_equity_one(j, quotes)
                     else:
                         value = self._float_equity(j, quotes)
                         cache = self._marks
@@ -189,22 +195,19 @@ class BreakerCarry:
 
     def _float_equity_one(self, k: int, quotes: StepQuotes) -> float:
         """`_float_equity` of step k alone, in scalars: a step played between two fills
-        (most steps an active policy plays) would mark a whole chunk for one figure. numpy
-        sums a row of fewer than 8 terms left to right (pairwise from 8 on), so cash plus
-        the products added one by one is the same float; 8 holdings or more go through
-        the array form."""
+        (most steps an active policy plays) would mark a whole chunk for one figure. The
+        held products are summed in numpy's order (`numpy_row_sum`), so cash plus their
+        sum is the same float; more than 128 holdings go through the array form."""
         _, cash, amounts = self.changes[-1]
         terms = self._held_terms
         if terms[0] is not amounts:  # once per change of the holdings
             terms = self._held_terms = (amounts, [(c, float(amounts[c]))
                                                   for c in np.flatnonzero(amounts).tolist()])
-        if len(terms[1]) >= 8:
+        if len(terms[1]) > _PAIRWISE_BLOCK:
             return self._float_equity(k, quotes)
         close = self.close_ff[self._rows[k]]
-        total = 0.0
-        for column, amount in terms[1]:
-            total += float(close[column]) * amount
-        return cash + total
+        return cash + numpy_row_sum([float(close[column]) * amount
+                                     for column, amount in terms[1]])
 
     def _carry(self, steps: np.ndarray, quotes: StepQuotes, exact: Decimal | None) -> None:
         """Move the breaker state through `steps` (Trader.step's `evaluate`), whose equity
@@ -283,6 +286,35 @@ class BreakerCarry:
             drawdown[new_day_first] >= float(limits.drawdown_reduce_pct) + margin))
         return bool(stays_reducing and np.all(daily < daily_level)
                     and np.all(drawdown < drawdown_level))
+
+
+def numpy_row_sum(terms: list[float]) -> float:
+    """The sum numpy gives a contiguous row of these (at most `_PAIRWISE_BLOCK`) floats:
+    under 8 left to right from 0.0; else eight interleaved partial sums, added in pairs,
+    then the rest (its pairwise summation's base block)."""
+    n = len(terms)
+    if n < 8:
+        total = 0.0
+        for term in terms:
+            total += term
+        return total
+    r0, r1, r2, r3, r4, r5, r6, r7 = terms[:8]
+    i, whole = 8, n - n % 8
+    while i < whole:
+        r0 += terms[i]
+        r1 += terms[i + 1]
+        r2 += terms[i + 2]
+        r3 += terms[i + 3]
+        r4 += terms[i + 4]
+        r5 += terms[i + 5]
+        r6 += terms[i + 6]
+        r7 += terms[i + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += terms[i]
+        i += 1
+    return total
 
 
 def _replaced(state: TradingState, **changes: Any) -> TradingState:
