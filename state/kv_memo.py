@@ -17,6 +17,8 @@ only one ledger object writes (the trader's cursor keys are written nowhere else
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 
 class KvMemo:
     """The kv texts one connection committed (`committed`) or wrote in its open transaction
@@ -27,6 +29,8 @@ class KvMemo:
         self.committed: dict[str, str] = {}
         self.pending: dict[str, str] = {}
         self.in_transaction = False  # a transaction the ledger itself began is open
+        # key -> (the immutable object its last value was made from, that value's text)
+        self.made: dict[str, tuple[object, str]] = {}
 
     def begin(self) -> None:
         """The ledger's BEGIN succeeded."""
@@ -63,3 +67,14 @@ class KvMemo:
             self.pending[key] = text
         else:
             self.forget(key)
+
+    def text_made_from(self, key: str, source: object, encode: Callable[[], str]) -> str:
+        """The text of `key`'s value made from `source`, an immutable object: `encode()`
+        the first time, then kept with the object while the key is saved from that very
+        object. A pure cache (same object, same text), so commits and rollbacks leave it."""
+        made = self.made.get(key)
+        if made is not None and made[0] is source:
+            return made[1]
+        text = encode()
+        self.made[key] = (source, text)
+        return text

@@ -259,7 +259,16 @@ class Ledger:
         written in the open batch) the same JSON text under `key`: for a key only this
         ledger object writes, saved at every step with mostly unchanged values (the
         trader's cursor). A rollback forgets what it knew (state/kv_memo.py)."""
-        text = canonical_json(value)
+        self._set_text_unless_same(key, canonical_json(value))
+
+    def set_kv_made_from(self, key: str, source: Any, to_value: Callable[[Any], Any]) -> None:
+        """`set_kv_unless_same(key, to_value(source))` for an immutable `source`, whose text
+        is kept with it (KvMemo.text_made_from): an unchanged object (the trader's trading
+        state on most steps) is neither converted nor encoded again."""
+        self._set_text_unless_same(key, self._kv.text_made_from(
+            key, source, lambda: canonical_json(to_value(source))))
+
+    def _set_text_unless_same(self, key: str, text: str) -> None:
         if not self._kv.unchanged(key, text, self._conn.in_transaction):
             self._write_kv(key, text)
             self._kv.wrote(key, text, self._conn.in_transaction)

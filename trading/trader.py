@@ -191,12 +191,13 @@ class Trader(TraderAccount, OperatorControls):
     def _save_cursor(self) -> None:
         """Id counters, position open times and trading state, in the caller's transaction;
         a value the ledger knows it already holds is not written again (nothing else writes
-        these keys)."""
+        these keys), and the trading state (frozen: the same object on a quiet step) is
+        encoded once per object."""
         self.ledger.set_kv_unless_same("broker_counters", list(self.broker.counters()))
         self.ledger.set_kv_unless_same(
             "position_opened_ms", {s: p.opened_ms for s, p in self.positions.items() if p.amount})
         if self.state is not None:
-            self.ledger.set_kv_unless_same("trading_state", self.state.to_dict())
+            self.ledger.set_kv_made_from("trading_state", self.state, TradingState.to_dict)
 
     # --- market events -----------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:

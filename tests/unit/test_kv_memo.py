@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,43 @@ def test_a_write_earlier_in_the_same_batch_counts(ledger: Ledger) -> None:
         ledger.set_kv_unless_same("broker_counters", [2, 3])
         ledger.set_kv_unless_same("broker_counters", [2, 4])
     assert len(writes) == 2 and ledger.get_kv("broker_counters") == [2, 4]
+
+
+@dataclass(frozen=True)
+class Mode:
+    """A frozen stand-in for the trader's trading state."""
+
+    name: str
+    peak: Decimal = Decimal("1.0")
+
+
+def test_a_value_made_from_the_same_object_is_encoded_once_and_still_obeys_rollback(
+        ledger: Ledger) -> None:
+    # the trader saves its trading state (a frozen object, the same one on a quiet step)
+    # by the object: converted and encoded once per object, written only when the file
+    # may not hold it, and a rolled-back write is written again
+    made: list[Mode] = []
+
+    def to_value(source: Mode) -> object:
+        made.append(source)
+        return {"mode": source.name, "peak": str(source.peak)}
+
+    writes = _kv_writes(ledger)
+    active, halted = Mode("ACTIVE"), Mode("HALTED")
+    for _ in range(3):
+        with ledger.batch():
+            ledger.set_kv_made_from("trading_state", active, to_value)
+    assert made == [active] and len(writes) == 1
+    with pytest.raises(RuntimeError), ledger.batch():
+        ledger.set_kv_made_from("trading_state", halted, to_value)
+        raise RuntimeError("crash inside the step")
+    assert _on_file(ledger, "trading_state") == '{"mode":"ACTIVE","peak":"1.0"}'
+    with ledger.batch():
+        ledger.set_kv_made_from("trading_state", halted, to_value)
+    assert made == [active, halted]  # the text was kept with the object
+    assert len(writes) == 3
+    assert _on_file(ledger, "trading_state") == '{"mode":"HALTED","peak":"1.0"}'
+    with ledger.batch():  # an equal object that encodes otherwise: made again and written
+        ledger.set_kv_made_from("trading_state", Mode("HALTED", Decimal("1.00")), to_value)
+    assert len(made) == 3
+    assert _on_file(ledger, "trading_state") == '{"mode":"HALTED","peak":"1.00"}'
