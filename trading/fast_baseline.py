@@ -5,6 +5,7 @@ symbols at a time (strategies/feature_blocks.py). Held to the engine by the pari
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,6 +17,8 @@ from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, DecisionView, PolicyAction, Quote
 from strategies.ranking import RankedCoin, RankingSettings
 from trading.fast_policies import NEVER, BatchView, StepQuotes
+
+_NO_FEATURES = np.zeros((0, 0))  # the DecisionView's features: the batch ranks without them
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +73,8 @@ class BaselineBatch:
     _order: list[list[int]] = field(default_factory=list)  # ranked columns per step
     _candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     _busy: bool = False
+    # (mask, its list, the tradable symbols) of the view's tradable columns, once per run
+    _tradable: tuple[np.ndarray | None, list[bool], tuple[str, ...]] = (None, [], ())
 
     def __post_init__(self) -> None:
         self._rule = self.rule()  # the rule checks its parameters: fail at construction
@@ -119,6 +124,7 @@ class BaselineBatch:
                  & on_cadence[:, None])
         self._candidates = np.flatnonzero(wants.any(axis=1)).astype(np.int64)
         self._busy = False
+        self._tradable = (None, [], ())
 
     def next_step(self, after: int) -> int:
         if self._busy:  # something held or ordered: manage it every step
@@ -128,17 +134,26 @@ class BaselineBatch:
 
     def decide(self, view: BatchView) -> list[PolicyAction]:
         k = view.step
-        quotes = {s: Quote(float(view.last[i]), float(view.bid[i]), float(view.ask[i]))
-                  for i, s in enumerate(view.symbols)
-                  if view.tradable[i] and np.isfinite(view.last[i])}
-        ranking = tuple(RankedCoin(view.symbols[i], float(self._score[k, i]),
-                                   float(self._drift[k, i]), float(self._sigma[k, i]), ())
-                        for i in self._order[k] if view.tradable[i])
+        if view.tradable is not self._tradable[0]:  # the same mask at every step of a run
+            mask = view.tradable.tolist()
+            self._tradable = (view.tradable, mask, tuple(
+                s for s, ok in zip(view.symbols, mask) if ok))
+        _, tradable, symbols = self._tradable
+        # As Python floats (the same values): numpy scalars cost more than the decision
+        last, bid, ask = view.last.tolist(), view.bid.tolist(), view.ask.tolist()
+        quotes = {s: Quote(last[i], bid[i], ask[i]) for i, s in enumerate(view.symbols)
+                  if tradable[i] and math.isfinite(last[i])}
+        ranked = [i for i in self._order[k] if tradable[i]]
+        ranking: tuple[RankedCoin, ...] = ()
+        if ranked:
+            score, drift, sigma = (self._score[k].tolist(), self._drift[k].tolist(),
+                                   self._sigma[k].tolist())
+            ranking = tuple(RankedCoin(view.symbols[i], score[i], drift[i], sigma[i], ())
+                            for i in ranked)
         decision = DecisionView(
-            ts_ms=view.ts_ms, symbols=tuple(s for i, s in enumerate(view.symbols)
-                                            if view.tradable[i]),
-            features=np.zeros((0, 0)), feature_names=(), ranking=ranking, quotes=quotes,
-            holdings=view.holdings, open_orders=view.open_orders, equity=0.0)
+            ts_ms=view.ts_ms, symbols=symbols, features=_NO_FEATURES, feature_names=(),
+            ranking=ranking, quotes=quotes, holdings=view.holdings,
+            open_orders=view.open_orders, equity=0.0)
         actions = self._rule.decide(decision)
         self._busy = bool(view.holdings or view.open_orders
                           or any(a.action is Action.BUY for a in actions))
