@@ -104,23 +104,24 @@ class BaselinePolicy(Policy):
         quotes = [view.quotes.get(coin.symbol) for coin in ranking]
         p_stops = self._stop_first(ranking, quotes) if on_cadence else [None] * len(ranking)
         holdings = view.holdings
+        min_score, margin = self.min_score, self.edge_cost_margin
         entries = 0
         for coin, quote, p_stop in zip(ranking, quotes, p_stops, strict=True):
             symbol = coin.symbol
             busy = symbol in holdings or symbol in buys or symbol in acted
             full = entries >= self.max_entries_per_step
-            if (busy or p_stop is None or coin.score < self.min_score or coin.drift <= 0
+            if (busy or p_stop is None or coin.score < min_score or coin.drift <= 0
                     or full or not on_cadence):
                 # p_stop is None: no usable quote, or the score or drift fails (`_stop_first`)
                 actions.append(PolicyAction(symbol, Action.HOLD, reason=_hold_reason(
-                    busy, coin.score, self.min_score, full, coin.drift,
+                    busy, coin.score, min_score, full, coin.drift,
                     None if on_cadence else self.entry_every_minutes)))
                 continue
             assert quote is not None  # a p_stop is only computed with a usable quote
             edge, cost = self.entry_edge(coin, quote, p_stop)
-            if not clears_cost(edge, cost, self.edge_cost_margin):
+            if not clears_cost(edge, cost, margin):
                 actions.append(PolicyAction(symbol, Action.HOLD,
-                                            reason=edge_reason(edge, cost, self.edge_cost_margin)))
+                                            reason=edge_reason(edge, cost, margin)))
                 continue
             entries += 1
             actions.append(PolicyAction(
@@ -129,8 +130,8 @@ class BaselinePolicy(Policy):
                 # The forecast's calibrated confidence when one is served, else the score.
                 confidence=(coin.forecast_confidence if coin.forecast_confidence is not None
                             else coin.score),
-                reason=(f"rank score {coin.score:.2f} >= {self.min_score:.2f}; "
-                        + edge_reason(edge, cost, self.edge_cost_margin))))
+                reason=(f"rank score {coin.score:.2f} >= {min_score:.2f}; "
+                        + edge_reason(edge, cost, margin))))
         return actions
 
     def entry_edge(self, coin: RankedCoin, quote: Quote,
