@@ -19,6 +19,7 @@ same callbacks, every event in order, bit for bit.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import cast
 
 import numpy as np
 import orjson
@@ -30,9 +31,9 @@ from exchange.feeds.binance_parse import (
     kline_values_valid,
     symbol_valid,
     ticker_batch,
-    ticker_rows_valid,
 )
 from exchange.feeds.common import select_rows
+from exchange.feeds.parse_kernel import ticker_rows_pass
 from exchange.sim.bars import MinuteData
 from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
 from model.market import MINUTE_MS, Bar, BarBatch, Tick, TickBatch
@@ -70,6 +71,9 @@ class DirectFrames:
         self._every_followed = bool(self._followed.all())
         self._all_tickers, self._batch = all_tickers, batch
         self._arrays = arrays and all_tickers and batch
+        # Per set of traded symbols (a minute's `index`, as bytes): their ids and which are
+        # followed. A market trades the same symbols minute after minute.
+        self._columns: dict[bytes, tuple[tuple[str, ...], np.ndarray]] = {}
 
     def play(self, data: MinuteData) -> Iterator[FrameOut]:
         """The minute's frames, lazily: the clock moves to an instant when its first frame
@@ -78,24 +82,24 @@ class DirectFrames:
         player = self._player
         player.begin(data)
         index = data.bars.index
-        symbols = tuple(player.symbols[i] for i in index.tolist())
-        followed = self._followed[index]
+        symbols, followed = self._columns_of(index)
         times = data.ticks.ts_event
         if not len(index):  # nothing traded: the market moves, no ticker is published
             for j in range(len(times)):
                 player.move_to(data, j)
         else:
             tables = protocol.num_parsed(player.state.ticker_tables(data.ticks))
-            good = ticker_rows_valid(times[:, None], tables)
+            # `ticker_rows_valid(times[:, None], tables)`, its kernel called directly: the
+            # shapes are already the ones it takes.
+            good = ticker_rows_pass(times[:, None], tables, MAX_TS_MS)
             if not self._every_symbol_ok:
                 good &= self._symbol_ok[index]
             # Per minute, not per instant: which arrays go out whole, their event times.
-            whole = (good.all(axis=1) & followed.all()).tolist()
+            whole = cast(list[bool], (good.all(axis=1) & followed.all()).tolist())
             if self._arrays and all(whole):  # the usual minute: its arrays as one object
                 player.now_ms = int(times[-1])
                 yield player.now_ms, TickArrays(symbols, times, tables)
-                player.move_to(data, len(times) - 1)  # as below: only the last tick counts
-                close_ms = player.finish(data)
+                close_ms = player.finish_from_last_tick(data)  # only the last tick counts
                 yield from self._klines(close_ms, data, symbols, followed)
                 return
             event_ms = np.repeat(times[:, None], len(index), axis=1)
@@ -122,6 +126,17 @@ class DirectFrames:
                 player.move_to(data, len(times) - 1)
         close_ms = player.finish(data)
         yield from self._klines(close_ms, data, symbols, followed)
+
+    def _columns_of(self, index: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
+        """(exchange ids, followed mask) of a minute's traded symbols `index`, cached."""
+        key = index.tobytes()
+        columns = self._columns.get(key)
+        if columns is None:
+            if len(self._columns) >= 64:
+                self._columns.clear()
+            symbols = tuple(self._player.symbols[i] for i in index.tolist())
+            columns = self._columns[key] = (symbols, self._followed[index])
+        return columns
 
     # ------------------------------------------------------------------ tickers
 

@@ -199,6 +199,21 @@ class MarketState:
         self._run_low = np.minimum(self._run_low, ticks.last[j])
         self._done = ticks.volume_done[j]
 
+    def close_after_last_tick(self, ticks: IntraTicks) -> None:
+        """`apply_tick(ticks, last)` then `close_minute()`, with only the stores the close
+        keeps: the close overwrites the last price, the running high and low and the volume
+        done, so only the last tick's time, sizes and book are written (the replay feed's
+        direct path, where nothing reads the state in between)."""
+        bars = self._bars
+        assert bars is not None, "begin_minute() first"
+        if len(ticks.ts_event):
+            idx, j = bars.index, len(ticks.ts_event) - 1
+            self.ts_ms[idx] = ticks.ts_event[j]
+            self.last_qty[idx] = ticks.last_qty[j]
+            self.bid[idx], self.ask[idx] = ticks.bid[j], ticks.ask[j]
+            self.bid_qty[idx], self.ask_qty[idx] = ticks.bid_qty[j], ticks.ask_qty[j]
+        self.close_minute()
+
     def close_minute(self) -> None:
         """The minute is over: the partial bar becomes the full stored bar."""
         bars = self._bars

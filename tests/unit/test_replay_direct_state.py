@@ -48,3 +48,35 @@ def test_every_minute_ends_in_the_state_the_wire_path_leaves(corrupted: bool,
     direct = states(True, corrupted, **options)
     assert len(direct) == len(wire) > 12
     assert direct == wire
+
+
+@pytest.mark.parametrize("corrupted", [False, True])
+def test_minutes_whose_tickers_come_as_arrays_end_in_the_wire_paths_state(
+        corrupted: bool) -> None:
+    """With `on_tick_arrays` the usual minute is delivered in one call and closed from its
+    last tick (`MarketState.close_after_last_tick`); its market state still ends where the
+    wire path's does (the clock a callback reads is the arrays' last time, not each)."""
+    wire = [entry for entry in states(False, corrupted, all_tickers=True)
+            if entry[0] == "state"]
+    arrays = [entry for entry in states(True, corrupted, all_tickers=True,
+                                        on_tick_arrays=lambda _: None)
+              if entry[0] == "state"]
+    assert len(arrays) == len(wire) == 12
+    assert arrays == wire
+
+
+def test_closing_after_the_last_tick_is_applying_it_then_closing() -> None:
+    sources = generated()(), generated()()  # the same market twice
+    leaned, stepped = (ReplayFeed(source, direct=True, on_tick=print, on_bar=print)._player
+                       for source in sources)
+    for _ in range(8):
+        lean_data, data = (source.advance() for source in sources)
+        assert data is not None and lean_data is not None
+        leaned.begin(lean_data)
+        stepped.begin(data)
+        stepped.move_to(data, len(data.ticks.ts_event) - 1)
+        assert stepped.finish(data) == leaned.finish_from_last_tick(lean_data)
+        assert stepped.now_ms == leaned.now_ms
+        for name in STATE:
+            assert (np.asarray(getattr(leaned.state, name)).tobytes()
+                    == np.asarray(getattr(stepped.state, name)).tobytes()), name
