@@ -111,6 +111,8 @@ class FastAccount:
         self.traded_notional = Decimal(0)
         self.round_trips: list[RoundTrip] = []
         self._held: np.ndarray | None = None  # held()'s mask until a fill moves a position
+        self._held_any: tuple[np.ndarray | None, bool] = (None, False)  # (held(), any of it)
+        self._amounts: np.ndarray | None = None  # amounts() as of the last fill
         # what the match kernel reads beside the orders: each column's relative spread (an
         # empty array for none) and the book levels' growth table
         self._spread_column = (np.zeros(0) if spreads is None
@@ -169,11 +171,20 @@ class FastAccount:
         return self._held
 
     def amounts(self, n: int) -> np.ndarray:
-        """Position amounts per grid column, as floats (for the equity marks)."""
-        out = np.zeros(n)
-        for symbol, position in self.positions.items():
-            out[self.columns[symbol]] = float(position.amount)
-        return out
+        """Position amounts per grid column, as floats (for the equity marks): a new array
+        at every call, copied from the one each fill keeps up to date."""
+        if self._amounts is None or len(self._amounts) != n:
+            self._amounts = np.zeros(n)
+            for symbol, position in self.positions.items():
+                self._amounts[self.columns[symbol]] = float(position.amount)
+        return self._amounts.copy()
+
+    def held_any(self, n: int) -> bool:
+        """Whether `held(n)` holds anything (kept with it)."""
+        held = self.held(n)
+        if self._held_any[0] is not held:
+            self._held_any = (held, bool(held.any()))
+        return self._held_any[1]
 
     # --- requests --------------------------------------------------------------------------
     def next_client_order_id(self) -> str:
@@ -346,6 +357,8 @@ class FastAccount:
                                event.ts_event)
         if closed is not None:
             self.round_trips.append(closed)
+        if self._amounts is not None:
+            self._amounts[self.columns[event.symbol]] = float(position.amount)
         self.last_price.setdefault(event.symbol, event.price)
 
 

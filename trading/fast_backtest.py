@@ -202,10 +202,9 @@ class _Loop(BreakerCarry):
                 if k >= steps:
                     break
                 if actions_when_idle is not None:
-                    held = account.held(n)
-                    stop = self._denied_until(k, bool(held.any()))
-                    found = (actions_when_idle(k, stop, self.tradable_mask, held) if stop > k
-                             else None)
+                    stop = self._denied_until(k, account.held_any(n))
+                    found = (actions_when_idle(k, stop, self.tradable_mask, account.held(n))
+                             if stop > k else None)
                     if found is not None:  # every action of the stretch is denied, in bulk
                         self._deny_all(found, stop, quotes)
                         k = stop
