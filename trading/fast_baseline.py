@@ -16,7 +16,7 @@ from strategies.feature_blocks import ranking_scores_from_history
 from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, DecisionView, PolicyAction, Quote
 from strategies.ranking import RankedCoin, RankingSettings
-from trading.fast_policies import NEVER, BatchView, StepQuotes
+from trading.fast_policies import BatchView, StepCursor, StepQuotes
 
 _NO_FEATURES = np.zeros((0, 0))  # the DecisionView's features: the batch ranks without them
 
@@ -72,6 +72,7 @@ class BaselineBatch:
     _sigma: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     _order: list[list[int]] = field(default_factory=list)  # ranked columns per step
     _candidates: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    _next: StepCursor = field(default_factory=lambda: StepCursor(np.zeros(0, np.int64)))
     _busy: bool = False
     # (mask, its list, the tradable symbols) of the view's tradable columns, once per run
     _tradable: tuple[np.ndarray | None, list[bool], tuple[str, ...]] = (None, [], ())
@@ -123,14 +124,14 @@ class BaselineBatch:
         wants = ((self._score >= self.min_score) & (self._drift > 0) & np.isfinite(quotes.bid)
                  & on_cadence[:, None])
         self._candidates = np.flatnonzero(wants.any(axis=1)).astype(np.int64)
+        self._next = StepCursor(self._candidates)
         self._busy = False
         self._tradable = (None, [], ())
 
     def next_step(self, after: int) -> int:
         if self._busy:  # something held or ordered: manage it every step
             return after
-        at = int(np.searchsorted(self._candidates, after))
-        return int(self._candidates[at]) if at < self._candidates.size else int(NEVER)
+        return self._next.at_or_after(after)
 
     def decide(self, view: BatchView) -> list[PolicyAction]:
         k = view.step
