@@ -243,13 +243,14 @@ class _Loop(BreakerCarry):
         """A `_denied_until` stretch up to `stop`: the policy's actions there, (steps,
         columns, is a BUY), each denied on the mode alone as `_act` denies it, and the
         breaker state carried over it."""
-        denials = {entry: self._mode_denial(entry) for entry in (True, False)}
-        names = {True: _ACTION_NAMES[_BUY], False: _ACTION_NAMES[_SELL]}
-        times, symbols, decisions = self._times, self.grid.symbols, self.decisions
-        for k, column, entry in zip(*found):
-            denied = denials[entry]
+        tails: dict[bool, tuple[str, str, str, None]] = {}  # (action, verdict, detail, None)
+        for entry in set(found[2]):
+            denied = self._mode_denial(entry)
             assert denied is not None  # the stretch's mode denies what the policy does there
-            decisions.append((times[k], symbols[column], names[entry], *denied, None))
+            tails[entry] = (_ACTION_NAMES[_BUY if entry else _SELL], *denied, None)
+        times, symbols = self._times, self.grid.symbols
+        self.decisions.extend([(times[k], symbols[column], *tails[entry])
+                               for k, column, entry in zip(*found)])
         self._carry_flat(stop, quotes)
 
     def _match(self, row: int) -> None:
