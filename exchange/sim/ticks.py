@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exchange.sim.bars import IntraTicks, MinuteBars, MinuteBlock
+from exchange.sim.seeded_noise import seeded_generators
 from model import libm
 from model.market import MINUTE_MS
 
@@ -157,8 +158,10 @@ def synthesize_tick_block(
     replay's per-minute cost. Cells of symbols that did not trade are computed and unused."""
     minutes, n_all = block.traded.shape
     noise = np.empty((len(NOISE_SCALES), minutes, ticks_per_bar, n_all))
-    for b in range(minutes):
-        rng = np.random.default_rng([seed, (block.first_open_ms + b * MINUTE_MS) // MINUTE_MS])
+    keys = block.first_open_ms // MINUTE_MS + np.arange(minutes, dtype=np.int64)
+    # Each minute's own `default_rng([seed, minute])`, seeded without being built
+    # (exchange/sim/seeded_noise.py).
+    for b, rng in enumerate(seeded_generators(seed, keys)):
         # One draw for the four scales: the same numbers, in the same order, as four draws.
         noise[:, b] = rng.standard_normal((len(NOISE_SCALES), ticks_per_bar, n_all))
     scaled = [libm.exp(scale * noise[k]) for k, scale in enumerate(NOISE_SCALES)]

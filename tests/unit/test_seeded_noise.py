@@ -1,0 +1,43 @@
+"""Each minute's noise generator built from its computed PCG64 state is the generator
+`np.random.default_rng([seed, minute])` builds, bit for bit (exchange/sim/seeded_noise.py),
+and the tick block drawn with them is the one drawn minute by minute."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from exchange.sim.seeded_noise import pcg64_states, seeded_generators
+
+
+def test_every_state_is_default_rngs() -> None:
+    rng = np.random.default_rng(5)
+    seeds = [0, 1, 7, 2**31, 2**32 - 1, *rng.integers(0, 2**32, 20).tolist()]
+    keys = np.array([0, 1, 2**16, 29_000_000, 2**32 - 1,
+                     *rng.integers(0, 2**32, 30).tolist()], dtype=np.int64)
+    for seed in seeds:
+        states = pcg64_states(seed, keys)
+        assert states is not None
+        for key, computed in zip(keys.tolist(), states, strict=True):
+            state = np.random.default_rng([seed, key]).bit_generator.state["state"]
+            assert (state["state"], state["inc"]) == computed, (seed, key)
+
+
+def test_the_generators_draw_what_default_rng_draws() -> None:
+    keys = 28_000_000 + np.arange(0, 600, 7, dtype=np.int64)
+    for seed in (7, 2**32 - 1, 12345):
+        for key, generator in zip(keys.tolist(), seeded_generators(seed, keys), strict=True):
+            expected = np.random.default_rng([seed, key])
+            assert (generator.standard_normal((4, 4, 9)).tobytes()
+                    == expected.standard_normal((4, 4, 9)).tobytes())
+            assert generator.integers(0, 10**9, 5).tolist() == expected.integers(0, 10**9,
+                                                                                   5).tolist()
+
+
+def test_seeds_and_keys_of_more_than_one_word_take_default_rng() -> None:
+    keys = np.array([5, 2**32, 2**40], dtype=np.int64)
+    assert pcg64_states(7, keys) is None
+    assert pcg64_states(2**32, keys[:1]) is None
+    for seed in (7, 2**33):
+        for key, generator in zip(keys.tolist(), seeded_generators(seed, keys), strict=True):
+            assert (generator.standard_normal(6).tobytes()
+                    == np.random.default_rng([seed, key]).standard_normal(6).tobytes())
