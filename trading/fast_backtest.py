@@ -37,7 +37,6 @@ from typing import Any
 
 import numpy as np
 
-from model import libm
 from model.instruments import Instrument, Side
 from model.orders import OrderEvent, OrderRequest, OrderType
 from risk.gate import (
@@ -57,6 +56,7 @@ from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, Holding, PolicyAction, RestingOrder
 from trading.fast_account import FastAccount
 from trading.fast_breakers import BreakerCarry
+from trading.fast_history import ReturnsView
 from trading.fast_kernel import marks
 from trading.fast_market import (
     DAY_MS,
@@ -140,7 +140,7 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
     return loop.result(quotes)
 
 
-class _Loop(BreakerCarry):
+class _Loop(BreakerCarry, ReturnsView):
     """The decision steps of one run (state that lives from step to step)."""
 
     def __init__(self, grid: MinuteGrid, market: FastMarket, settings: FastSettings,
@@ -356,41 +356,6 @@ class _Loop(BreakerCarry):
             known[entry] = None if denied is None else (f"DENIED:{denied.reason.value}",
                                                         denied.detail)
         return known[entry]
-
-    def _market_view(self, row: int) -> MarketView:
-        """The trader's MarketView: the instruments and the book's recent 1m returns (one
-        per step: every action of a step sees the same history)."""
-        if self._history is not None and self._history[0] == row:
-            return self._history[1]
-        returns, complete = self._returns(row)
-        period = self.settings.bar_ms / DAY_MS
-        history = (ReturnHistory.complete(self.grid.symbols, returns, period) if complete
-                   else ReturnHistory(self.grid.symbols, returns, period))
-        view = MarketView(instruments=self.account.instruments, history=history)
-        self._history = (row, view)
-        return view
-
-    def _returns(self, row: int) -> tuple[np.ndarray, bool]:
-        """FeatureBook.recent_returns at this row: simple returns of the forward-filled
-        closes over the last `return_history_bars` rows, NaN where a symbol had no bar yet
-        (at or before its first bar, as the book's rings); and whether they are all finite.
-        In the common case (every symbol past its first bar, every return finite) a copy
-        (not a view: the VaR's matrix product then reads memory laid out as before, so the
-        BLAS kernel cannot sum in another order) that needs no scan for gaps."""
-        if self._simple_returns is None:  # once per run: every row's return, as the rings
-            with np.errstate(invalid="ignore", divide="ignore"):
-                log_returns = libm.log(self.close_ff[1:] / self.close_ff[:-1])
-            log_returns = np.vstack([np.zeros((1, log_returns.shape[1])), log_returns])
-            simple = libm.expm1(np.where(np.isfinite(log_returns), log_returns, 0.0))
-            self._simple_returns = simple
-            self._returns_finite = bool(np.isfinite(simple).all())
-        bars = self.settings.return_history_bars
-        first = row - bars + 1
-        if first >= 1 and first > self._all_started:  # the common case: a copy
-            return self._simple_returns[first: row + 1].copy(), self._returns_finite
-        wanted = row - np.arange(bars - 1, -1, -1, dtype=np.int64)
-        known = (wanted[:, None] > self.first_bar[None, :]) & (wanted[:, None] >= 1)
-        return np.where(known, self._simple_returns[np.maximum(wanted, 0)], np.nan), False
 
     # --- the result ---------------------------------------------------------------------
     def result(self, quotes: StepQuotes) -> FastRun:
