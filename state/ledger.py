@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import secrets
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -40,9 +38,10 @@ from state.decision_rows import (
     insert_decisions,
 )
 from state.executions import ExecutionTable
-from state.files import create_private, fsync_dir, make_private
+from state.files import make_private
 from state.integrity import preflight, shm_path, wal_path
 from state.kv_memo import KvMemo
+from state.new_file import create_ledger_file
 from state.projection import OPEN_STATUSES, AssetsOf, Projector
 from state.records import (
     BalanceRow,
@@ -78,36 +77,6 @@ def _no_assets(symbol: str) -> None:
     return None
 
 
-def _create_file(path: Path) -> None:
-    """Make a new, fully migrated ledger appear at `path` in one step (mode 0600).
-
-    Built beside it under a temporary name and hard-linked into place, so no other process
-    ever sees a 0-byte or half-made file there (`preflight` refuses an empty one: an empty
-    file is a lost account, not a new one). If another process wins the race, its file is
-    used and ours is discarded.
-    """
-    temporary = path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}.new")
-    create_private(temporary)
-    try:
-        conn = sqlite3.connect(temporary, isolation_level=None)
-        try:
-            conn.execute("PRAGMA journal_mode = WAL")
-            migrate(Database(conn))
-        finally:
-            conn.close()  # checkpoints: the file holds everything, its -wal is gone
-        try:
-            os.link(temporary, path)  # atomic, and never replaces an existing file
-        except FileExistsError:
-            pass
-        except OSError:  # a file system without hard links
-            if not path.exists():
-                os.rename(temporary, path)
-        fsync_dir(path.parent)
-    finally:
-        for leftover in (temporary, wal_path(temporary), shm_path(temporary)):
-            leftover.unlink(missing_ok=True)
-
-
 class Ledger:
     """One open ledger file. Not thread-safe: it belongs to the engine's loop thread."""
 
@@ -135,7 +104,7 @@ class Ledger:
         """
         path = Path(path)
         if not preflight(path):  # read-only checks first: a damaged file is never written
-            _create_file(path)
+            create_ledger_file(path)
         for file in (path, wal_path(path), shm_path(path)):
             make_private(file)  # one made 0644 before this rule; new ones are 0600 already
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, sqlite-utils does the same
