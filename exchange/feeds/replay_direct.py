@@ -88,7 +88,9 @@ class DirectFrames:
             for j in range(len(times)):
                 player.move_to(data, j)
         else:
-            tables = protocol.num_parsed(player.state.ticker_tables(data.ticks))
+            # `num_parsed(state.ticker_tables(...))`, computed and read back in one call.
+            tables = protocol.parsed_tables(*player.state.parsed_ticker_tables(
+                data.ticks, protocol.NUM_EXACT_FROM, protocol.NUM_DOUBT))
             # `ticker_rows_valid(times[:, None], tables)`, its kernel called directly: the
             # shapes are already the ones it takes.
             good = ticker_rows_pass(times[:, None], tables, MAX_TS_MS)
@@ -187,8 +189,9 @@ class DirectFrames:
         if not followed.any():
             return
         state = self._player.state
-        floats, trades = state.partial_table()
-        values = protocol.num_parsed(floats)
+        floats, trades, doubtful, any_doubtful = state.parsed_partial_table(
+            protocol.NUM_EXACT_FROM, protocol.NUM_DOUBT)
+        values = protocol.parsed_tables(floats, doubtful, any_doubtful)  # num_parsed(floats)
         good = kline_values_valid(values[:4], values[4:])
         if not self._every_symbol_ok:
             good &= self._symbol_ok[data.bars.index]

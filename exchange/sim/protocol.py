@@ -55,6 +55,20 @@ def num_parsed(values: np.ndarray) -> np.ndarray:
     return out.reshape(values.shape)
 
 
+#: `num_parsed`'s thresholds, for kernels that parse as it does (exchange/sim/ticker_kernel.py).
+NUM_EXACT_FROM, NUM_DOUBT = _NUM_EXACT_FROM, _NUM_DOUBT
+
+
+def parsed_tables(table: np.ndarray, doubtful: np.ndarray, any_doubtful: bool) -> np.ndarray:
+    """Finish a table a kernel read back as `num_parsed` does, all but its `doubtful`
+    values (still raw): those are formatted and parsed for real, in place. Returns it."""
+    if any_doubtful:
+        flat = table.reshape(-1)
+        for at in np.flatnonzero(doubtful.reshape(-1)).tolist():
+            flat[at] = float(num(float(flat[at])))
+    return table
+
+
 def dec(value: Any) -> str:
     """A Decimal rule value as Binance prints filter fields ("0.01000000")."""
     return f"{value:.8f}"

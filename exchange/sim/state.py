@@ -12,7 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from exchange.sim.bars import BarStore, IntraTicks, MinuteBars
-from exchange.sim.ticker_kernel import partial_bar_table, ticker_table
+from exchange.sim.ticker_kernel import (
+    parsed_partial_bar_table,
+    parsed_ticker_table,
+    partial_bar_table,
+    ticker_table,
+)
 from exchange.sim.ticks import BOOK_SHARE_OF_BAR_VOLUME, floor_to_grid, round_to_grid
 from model.market import MINUTE_MS
 
@@ -252,6 +257,28 @@ class MarketState:
         return partial_bar_table(bars.open, self._run_high, self._run_low, self.last,
                                  bars.volume, bars.quote_volume, bars.trades, self._done,
                                  self._lot, bars.index)
+
+    def parsed_partial_table(self, exact_from: float, doubt: float
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """`partial_table()` with its floats read back from 8-decimal strings in the same
+        call (`protocol.parsed_tables` finishes it; `exact_from` and `doubt` are its
+        thresholds): (floats, trade counts, doubtful mask, any doubtful)."""
+        bars = self._bars
+        assert bars is not None
+        return parsed_partial_bar_table(bars.open, self._run_high, self._run_low, self.last,
+                                        bars.volume, bars.quote_volume, bars.trades,
+                                        self._done, self._lot, bars.index, exact_from, doubt)
+
+    def parsed_ticker_tables(self, ticks: IntraTicks, exact_from: float, doubt: float
+                             ) -> tuple[np.ndarray, np.ndarray, bool]:
+        """`ticker_tables(ticks)` with every number read back from its 8-decimal string in
+        the same call, as `parsed_partial_table`: (tables, doubtful mask, any doubtful)."""
+        bars = self._bars
+        assert bars is not None, "begin_minute() first"
+        return parsed_ticker_table(ticks.last, ticks.bid, ticks.ask, ticks.bid_qty,
+                                   ticks.ask_qty, ticks.volume_done, bars.volume,
+                                   bars.quote_volume, self._w_volume, self._w_quote,
+                                   self._lot, bars.index, exact_from, doubt)
 
     def ticker_tables(self, ticks: IntraTicks) -> np.ndarray:
         """The numbers `ticker(index[k], k)` will show at every tick j of the current

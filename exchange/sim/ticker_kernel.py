@@ -11,6 +11,8 @@ array forms.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -63,3 +65,60 @@ def partial_bar_table(open_: np.ndarray, run_high: np.ndarray, run_low: np.ndarr
         out[5, k] = bar_quote[k] * done[k]
         trades[k] = max(1, int(np.rint(bar_trades[k] * done[k])))
     return out, trades
+
+
+@jit
+def _parse_back_in_place(table: np.ndarray, exact_from: float, doubt: float,
+                         doubtful: np.ndarray) -> bool:
+    """`num_kernel.parse_back` of every value of the flat `table`, in place (the same
+    operations, repeated here: numba's cache judges a kernel by its own file only), except
+    that a doubtful value (within `doubt` of a rounding half, or NaN) is left as it is and
+    marked, for the caller to format and parse for real. Returns whether any was."""
+    any_doubtful = False
+    for i in range(table.shape[0]):
+        value = table[i]
+        if abs(value) >= exact_from:
+            continue
+        whole = np.trunc(value)
+        scaled = (value - whole) * 1e8
+        rounded = np.rint(scaled)
+        if not 0.5 - abs(scaled - rounded) > doubt:
+            doubtful[i] = True
+            any_doubtful = True
+            continue
+        table[i] = math.copysign((whole * 1e8 + rounded) / 1e8, value)
+    return any_doubtful
+
+
+@jit
+def parsed_ticker_table(last: np.ndarray, bid: np.ndarray, ask: np.ndarray,
+                        bid_qty: np.ndarray, ask_qty: np.ndarray, done: np.ndarray,
+                        bar_volume: np.ndarray, bar_quote: np.ndarray,
+                        window_volume: np.ndarray, window_quote: np.ndarray, lot: np.ndarray,
+                        index: np.ndarray, exact_from: float,
+                        doubt: float) -> tuple[np.ndarray, np.ndarray, bool]:
+    """`ticker_table`, each value then read back from its 8-decimal string as
+    `protocol.num_parsed` does, in one call: (table, doubtful values' mask of the same
+    shape, whether any is doubtful: those still hold the raw value)."""
+    table = ticker_table(last, bid, ask, bid_qty, ask_qty, done, bar_volume, bar_quote,
+                         window_volume, window_quote, lot, index)
+    doubtful = np.zeros(table.shape, dtype=np.bool_)
+    any_doubtful = _parse_back_in_place(table.reshape(-1), exact_from, doubt,
+                                        doubtful.reshape(-1))
+    return table, doubtful, any_doubtful
+
+
+@jit
+def parsed_partial_bar_table(open_: np.ndarray, run_high: np.ndarray, run_low: np.ndarray,
+                             last: np.ndarray, bar_volume: np.ndarray, bar_quote: np.ndarray,
+                             bar_trades: np.ndarray, done: np.ndarray, lot: np.ndarray,
+                             index: np.ndarray, exact_from: float, doubt: float,
+                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """`partial_bar_table`, its floats read back as `parsed_ticker_table` reads them:
+    (floats, trade counts, doubtful mask, whether any is doubtful)."""
+    floats, trades = partial_bar_table(open_, run_high, run_low, last, bar_volume,
+                                       bar_quote, bar_trades, done, lot, index)
+    doubtful = np.zeros(floats.shape, dtype=np.bool_)
+    any_doubtful = _parse_back_in_place(floats.reshape(-1), exact_from, doubt,
+                                        doubtful.reshape(-1))
+    return floats, trades, doubtful, any_doubtful

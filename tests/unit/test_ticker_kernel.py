@@ -7,7 +7,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from exchange.sim.ticker_kernel import partial_bar_table, ticker_table
+import exchange.sim.protocol as protocol
+from exchange.sim.ticker_kernel import (
+    parsed_partial_bar_table,
+    parsed_ticker_table,
+    partial_bar_table,
+    ticker_table,
+)
 from exchange.sim.ticks import floor_to_grid
 
 
@@ -72,3 +78,51 @@ def test_the_partial_bar_kernel_gives_the_array_forms_bars() -> None:
         assert table.view(np.int64).tolist() == expected_table.view(np.int64).tolist(), trial
         assert counts.dtype == expected_counts.dtype
         assert counts.tolist() == expected_counts.tolist(), trial
+
+
+def _odd_values(rng: np.random.Generator, shape: tuple[int, ...]) -> np.ndarray:
+    """Numbers of every scale, with halves of the 8th decimal (doubtful to the parse),
+    NaN, -0.0 and values past 2**26 sprinkled in."""
+    values = 10.0 ** rng.uniform(-9, 9, shape)
+    pick = rng.random(shape)
+    values = np.where(pick < 0.1, np.round(values, 8) + 5e-9, values)
+    values = np.where((pick > 0.1) & (pick < 0.12), np.nan, values)
+    values = np.where((pick > 0.12) & (pick < 0.14), -0.0, values)
+    return np.where((pick > 0.14) & (pick < 0.16), 2.0**26 + values, values)
+
+
+def test_the_parsed_tables_are_num_parsed_of_the_tables() -> None:
+    """`parsed_ticker_table` / `parsed_partial_bar_table`, finished by
+    `protocol.parsed_tables`, equal `num_parsed` of `ticker_table` / `partial_bar_table`."""
+    rng = np.random.default_rng(23)
+    doubtful_seen = 0
+    for trial in range(200):
+        market, k = int(rng.integers(1, 30)), int(rng.choice([1, 2, 4]))
+        index = np.flatnonzero(rng.random(market) < 0.8)
+        n = len(index)
+        ticks = [_odd_values(rng, (k, n)) for _ in range(5)]
+        done = np.repeat(((np.arange(k) + 1) / k)[:, None], n, axis=1)
+        bar_volume, bar_quote = _odd_values(rng, (2, n))
+        lot = 10.0 ** rng.integers(-8, 2, market).astype(np.float64)
+        window_volume, window_quote = _odd_values(rng, (2, market))
+        args = (*ticks, done, bar_volume, bar_quote, window_volume, window_quote, lot, index)
+        expected = protocol.num_parsed(ticker_table(*args))
+        table, doubtful, any_doubtful = parsed_ticker_table(*args, protocol.NUM_EXACT_FROM,
+                                                            protocol.NUM_DOUBT)
+        doubtful_seen += int(doubtful.sum())
+        got = protocol.parsed_tables(table, doubtful, any_doubtful)
+        assert got.tobytes() == expected.tobytes(), trial
+
+        open_, run_high, run_low = _odd_values(rng, (3, n))
+        last = _odd_values(rng, (market,))
+        trades = rng.integers(1, 500, n).astype(np.int64)
+        share = rng.uniform(0.0, 1.0, n)
+        bar_args = (open_, run_high, run_low, last, bar_volume, bar_quote, trades, share,
+                    lot, index)
+        floats, counts = partial_bar_table(*bar_args)
+        parsed, parsed_counts, doubtful, any_doubtful = parsed_partial_bar_table(
+            *bar_args, protocol.NUM_EXACT_FROM, protocol.NUM_DOUBT)
+        got = protocol.parsed_tables(parsed, doubtful, any_doubtful)
+        assert got.tobytes() == protocol.num_parsed(floats).tobytes(), trial
+        assert parsed_counts.tobytes() == counts.tobytes()
+    assert doubtful_seen > 100  # the formatted-for-real branch ran
