@@ -147,9 +147,12 @@ class Ledger:
     def batch(self) -> Iterator[None]:
         """One transaction around many writes (a whole decision step: its events, decisions,
         equity and cursor): all of it commits, or none of it, and one commit is cheaper than
-        one per row. Writes inside join it; a nested `batch` joins the outer one."""
+        one per row. Writes inside join it. A nested `batch` is a savepoint of the outer
+        one: it too keeps all of its writes or none (an error inside it undoes them and
+        goes on up), and they commit with the outer transaction (a replay groups many
+        decision steps in one, bot/research/backtest.py)."""
         if self._conn.in_transaction:
-            yield
+            yield from self._savepoint()
             return
         self._conn.execute("BEGIN IMMEDIATE")
         self._kv.begin()
@@ -162,6 +165,18 @@ class Ledger:
             if self._conn.in_transaction:
                 self._conn.execute("ROLLBACK")
             raise
+
+    def _savepoint(self) -> Iterator[None]:
+        self._conn.execute("SAVEPOINT batch")
+        try:
+            yield
+        except BaseException:
+            self._kv.abort()  # it no longer knows what the file holds: writes again
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK TO batch")
+                self._conn.execute("RELEASE batch")
+            raise
+        self._conn.execute("RELEASE batch")
 
     def _transaction(self, work: Callable[[], T]) -> T:
         """Run `work` in one write transaction: all of it commits, or none of it."""
