@@ -18,8 +18,8 @@ from model.fills import FillParams
 
 
 def compile_kernels() -> None:
-    """Run the fill model, tiny single-coin and portfolio envs and the feed's kernels for one
-    step each (compiles or loads the cache)."""
+    """Run the fill model, tiny single-coin and portfolio envs, the fast backtester's row
+    matching and the feed's kernels for one step each (compiles or loads the cache)."""
     from rl.env import BatchedEnv, EnvConfig
     from rl.episodes import MarketData
 
@@ -31,6 +31,7 @@ def compile_kernels() -> None:
     env.reset()
     env.step(np.zeros(2, np.int64))
     _portfolio_step()
+    _fast_row()
     _feed_step()
     _decision_step()
 
@@ -52,6 +53,25 @@ def _portfolio_step() -> None:
                        PortfolioConfig(horizon_steps=5, warmup_rows=20), seed=0)
     env.reset()
     env.step(np.full((1, 2), env.action_names.index("BUY+1")))
+
+
+def _fast_row() -> None:
+    """The fast backtester's row matching (trading/fast_match_kernel.py), with the types
+    FastAccount.match_bars passes: one resting buy against one bar."""
+    from model import fill_kernel
+    from trading import fast_match_kernel
+
+    params = FillParams()
+    bar = np.ones(1)
+    orders = np.zeros((1, fast_match_kernel.ORDER_COLUMNS))
+    orders[0, fast_match_kernel.PRICE] = orders[0, fast_match_kernel.REMAINING] = 1.0
+    fast_match_kernel.match_row(
+        orders, 0, bar, bar, bar, bar, bar, np.zeros(0), False, float(params.bar_spread_ticks),
+        float(params.bar_book_share), float(params.max_volume_share),
+        float(params.through_volume_share), float(params.maker_fee_bps),
+        float(params.taker_fee_bps), int(params.book_levels), float(params.book_level_growth),
+        fill_kernel.level_growth(params.book_level_growth, params.book_levels),
+        int(params.book_level_spacing_ticks), fills.NO_CANCEL_MS)
 
 
 def _feed_step() -> None:
