@@ -129,9 +129,14 @@ class TickBlock:
     def minute(self, b: int, index: np.ndarray) -> IntraTicks:
         """Minute b's ticks of the symbols `index` (those that traded), as fresh arrays."""
         offsets_ms, done = _tick_steps(self.ticks_per_bar)
-        # (fields, K, n), each field contiguous, unpacked in TICK_FIELDS' order (a minute's
-        # call: no keyword dict built and spread).
-        last, bid, ask, bid_qty, ask_qty, last_qty = self.table[b][..., index]
+        # (fields, K, n), each field contiguous, in TICK_FIELDS' order (a minute's call: no
+        # keyword dict built and spread). `index` is ascending and distinct, so when every
+        # symbol traded it is all of them: a plain copy then gathers the same cells.
+        minute = self.table[b]
+        fields = (minute.copy() if len(index) == minute.shape[-1]
+                  else minute.take(index, axis=-1))
+        last, bid, ask = fields[0], fields[1], fields[2]
+        bid_qty, ask_qty, last_qty = fields[3], fields[4], fields[5]
         return IntraTicks((self.first_open_ms + b * MINUTE_MS) + offsets_ms, last, bid, ask,
                           bid_qty, ask_qty, last_qty,
                           np.repeat(done[:, None], len(index), axis=1))
