@@ -34,6 +34,7 @@ from strategies.policy import (
     PolicyRegistry,
     Quote,
     RestingOrder,
+    hold_action,
 )
 from strategies.ranking import RankedCoin
 
@@ -101,27 +102,36 @@ class BaselinePolicy(Policy):
         # says so: the engine and the fast backtester agree without counting steps).
         on_cadence = (view.ts_ms // MINUTE_MS) % self.entry_every_minutes == 0
         ranking = view.ranking
-        quotes = [view.quotes.get(coin.symbol) for coin in ranking]
-        p_stops = self._stop_first(ranking, quotes) if on_cadence else [None] * len(ranking)
         holdings = view.holdings
         min_score, margin = self.min_score, self.edge_cost_margin
+        busy_each = [coin.symbol in holdings or coin.symbol in buys or coin.symbol in acted
+                     for coin in ranking]
+        if on_cadence:
+            # A quote is read only for a coin the loop may weigh (free, score and drift pass):
+            # no other coin's quote decides anything.
+            get_quote = view.quotes.get
+            quotes: list[Quote | None] = [None if busy or coin.score < min_score or coin.drift <= 0
+                      else get_quote(coin.symbol)
+                      for coin, busy in zip(ranking, busy_each, strict=True)]
+            p_stops = self._stop_first(ranking, quotes)
+        else:
+            quotes = [None] * len(ranking)
+            p_stops = [None] * len(ranking)
         entries = 0
-        for coin, quote, p_stop in zip(ranking, quotes, p_stops, strict=True):
+        for coin, busy, quote, p_stop in zip(ranking, busy_each, quotes, p_stops, strict=True):
             symbol = coin.symbol
-            busy = symbol in holdings or symbol in buys or symbol in acted
             full = entries >= self.max_entries_per_step
             if (busy or p_stop is None or coin.score < min_score or coin.drift <= 0
                     or full or not on_cadence):
                 # p_stop is None: no usable quote, or the score or drift fails (`_stop_first`)
-                actions.append(PolicyAction(symbol, Action.HOLD, reason=_hold_reason(
+                actions.append(hold_action(symbol, _hold_reason(
                     busy, coin.score, min_score, full, coin.drift,
                     None if on_cadence else self.entry_every_minutes)))
                 continue
             assert quote is not None  # a p_stop is only computed with a usable quote
             edge, cost = self.entry_edge(coin, quote, p_stop)
             if not clears_cost(edge, cost, margin):
-                actions.append(PolicyAction(symbol, Action.HOLD,
-                                            reason=edge_reason(edge, cost, margin)))
+                actions.append(hold_action(symbol, edge_reason(edge, cost, margin)))
                 continue
             entries += 1
             actions.append(PolicyAction(
@@ -152,8 +162,9 @@ class BaselinePolicy(Policy):
         bits per coin as `entry_edge`'s own scalar call, a fraction of the time. A few may
         go unused (the step's entry budget runs out, the coin is held): cheaper than one
         call per coin."""
-        weighed = [not (coin.score < self.min_score or coin.drift <= 0)
-                   and quote is not None and _usable(quote.bid)
+        min_score = self.min_score
+        weighed = [quote is not None and not (coin.score < min_score or coin.drift <= 0)
+                   and _usable(quote.bid)
                    for coin, quote in zip(ranking, quotes, strict=True)]
         if not any(weighed):
             return [None] * len(ranking)

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -101,13 +102,30 @@ def round_trip_cost(entry_fee_bps: float, exit_fee_bps: float, spread: float | n
     return RoundTripCost(entry_fee_bps, exit_fee_bps, spread / BPS, slippage_bps)
 
 
+def barrier_logs(target_return_pct: float, stop_return_pct: float) -> tuple[float, float]:
+    """(up, down): the log distances to the target and the stop, as Python floats. The same
+    two settings every step, so the two libm calls are made once per pair (`_barrier_logs`,
+    keyed with each value's sign: -0.0 and 0.0 are equal keys but not equal logs)."""
+    return _barrier_logs(target_return_pct, math.copysign(1.0, target_return_pct),
+                         stop_return_pct, math.copysign(1.0, stop_return_pct))
+
+
+@lru_cache(maxsize=64)
+def _barrier_logs(target_return_pct: float, _target_sign: float, stop_return_pct: float,
+                  _stop_sign: float) -> tuple[float, float]:
+    """`barrier_logs` computed: a 100% stop is a barrier at log(0) = -inf; 99.99% is the
+    same for any real horizon."""
+    up = libm.log1p(target_return_pct / 100)
+    down = -libm.log1p(-min(stop_return_pct, 99.99) / 100)
+    return float(up), float(down)
+
+
 def stop_first_probability(drift: float, sigma: float, target_return_pct: float,
                            stop_return_pct: float, horizon_minutes: float) -> float:
     """P(the stop before the target within the horizon): the ranking's barrier probability
     (strategies/ranking.barrier_probability) with the barriers swapped and the drift
     negated; NaN without a volatility estimate."""
-    up = libm.log1p(target_return_pct / 100)
-    down = -libm.log1p(-min(stop_return_pct, 99.99) / 100)
+    up, down = barrier_logs(target_return_pct, stop_return_pct)
     return float(probability_up_first(down, up, -drift, sigma, horizon_minutes))
 
 
@@ -119,10 +137,9 @@ def stop_first_probabilities(drift: np.ndarray, sigma: np.ndarray, target_return
     instead of one per coin (each costs ~0.1 ms of numpy call overhead). Compiled
     (strategies/decision_kernel.probability_each_kernel, held bit for bit to the array form
     in tests/unit/test_decision_kernel.py): the array form was ~40 numpy calls a step."""
-    up = libm.log1p(target_return_pct / 100)
-    down = -libm.log1p(-min(stop_return_pct, 99.99) / 100)
+    up, down = barrier_logs(target_return_pct, stop_return_pct)
     probability, widest = probability_each_kernel(
-        float(down), float(up), -np.asarray(drift, dtype=np.float64).ravel(),
+        down, up, -np.asarray(drift, dtype=np.float64).ravel(),
         np.asarray(sigma, dtype=np.float64).ravel(), float(horizon_minutes), float(MAX_IMAGES))
     int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
     return probability
@@ -167,6 +184,6 @@ class EntryGate:
 
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
-           "barrier_edge", "clears_cost", "edge_reason", "quoted_spread", "quoted_spreads",
+           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "quoted_spread", "quoted_spreads",
            "round_trip_cost", "round_trip_total", "stop_first_probabilities",
            "stop_first_probability"]

@@ -16,6 +16,7 @@ from typing import Protocol
 import numpy as np
 
 from strategies.ranking import RankedCoin
+from strategies.slot_init import slot_setters
 
 
 class Action(Enum):
@@ -113,6 +114,27 @@ class PolicyAction:
     client_order_id: str | None = None
     reason: str = ""
     exit: bool = False  # a SELL that closes a position (allowed while REDUCING)
+
+
+_new_object = object.__new__
+(_set_symbol, _set_action, _set_limit_price, _set_stop_price, _set_confidence,
+ _set_client_order_id, _set_reason, _set_exit) = slot_setters(PolicyAction)
+
+
+def hold_action(symbol: str, reason: str) -> PolicyAction:
+    """`PolicyAction(symbol, Action.HOLD, reason=reason)`, written slot by slot
+    (strategies/slot_init.py): a policy holds most of its candidates every step (the
+    baseline: about ten a minute), and the frozen `__init__` costs twice as much."""
+    action = _new_object(PolicyAction)
+    _set_symbol(action, symbol)
+    _set_action(action, Action.HOLD)
+    _set_limit_price(action, None)
+    _set_stop_price(action, None)
+    _set_confidence(action, 1.0)
+    _set_client_order_id(action, None)
+    _set_reason(action, reason)
+    _set_exit(action, False)
+    return action
 
 
 class Policy(Protocol):

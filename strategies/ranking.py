@@ -54,13 +54,16 @@ from model import libm
 from model.market import MINUTE_MS
 from strategies.barrier import MAX_IMAGES, probability_up_first, probability_up_first_by_row
 from strategies.decision_kernel import rank_scores_kernel
+from strategies.edge import barrier_logs
 from strategies.rank_select_kernel import top_reasons_kernel
 from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each: their tests
+    Reasons,
     _reasons,
     _reasons_each,
     _reasons_from,
     _reasons_with_json,
 )
+from strategies.slot_init import slot_setters
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS, present_windows, window_rows
 
 PERSISTENCE = 0.5
@@ -215,11 +218,9 @@ def barrier_probability(drift: np.ndarray, sigma: np.ndarray, eligible: np.ndarr
 
 
 def _barriers(config: RankingSettings) -> tuple[float, float]:
-    """(up, down): the log distances to the target and the stop."""
-    up = libm.log1p(config.target_return_pct / 100)
-    # A 100% stop is a barrier at log(0) = -inf; 99.99% is the same for any real horizon.
-    down = -libm.log1p(-min(config.stop_return_pct, 99.99) / 100)
-    return float(up), float(down)
+    """(up, down): the log distances to the target and the stop (strategies/edge.barrier_logs:
+    computed once per pair of settings, not twice a step)."""
+    return barrier_logs(config.target_return_pct, config.stop_return_pct)
 
 
 def _minute_scores(matrix: np.ndarray, names: Sequence[str], config: RankingSettings,
@@ -285,7 +286,7 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
     # The top coins' numbers as Python floats in one array call each, and their reasons in
     # one pass (`_reasons_with_json`): not a dozen numpy scalar reads and a keyed sort per coin.
     rows = top.tolist()
-    coins = [RankedCoin(symbols[i], score, drift, sigma, reasons, reasons_json=words_json)
+    coins = [ranked_coin(symbols[i], score, drift, sigma, reasons, words_json)
              for i, score, drift, sigma, (reasons, words_json) in zip(
                  rows, scores.probability[top].tolist(), scores.drift[top].tolist(),
                  scores.sigma[top].tolist(),
@@ -314,7 +315,7 @@ def _minute_ranking(scores: Scores, symbols: Sequence[str], top_k: int) -> list[
     top, numbers, values, percents, order, shown = top_reasons_kernel(
         scores.probability, scores.eligible, _name_ranks(tuple(symbols)), int(top_k),
         scores.drift, scores.sigma, scores.contributions, scores.returns)
-    return [RankedCoin(symbols[i], score, drift, sigma, reasons, reasons_json=words_json)
+    return [ranked_coin(symbols[i], score, drift, sigma, reasons, words_json)
             for i, (score, drift, sigma), (reasons, words_json) in zip(
                 top.tolist(), numbers.tolist(),
                 _reasons_from(order.tolist(), shown.tolist(), values.tolist(),
@@ -364,3 +365,26 @@ def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> R
     reason = (words, expected)
     return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
                       (reason,) + coin.reasons[:2], expected, confidence)
+
+
+_new_object = object.__new__
+(_set_symbol, _set_score, _set_drift, _set_sigma, _set_reasons, _set_forecast_return,
+ _set_forecast_confidence, _set_anomaly_score, _set_reasons_json) = slot_setters(RankedCoin)
+
+
+def ranked_coin(symbol: str, score: float, drift: float, sigma: float, reasons: Reasons,
+                reasons_json: str | None) -> RankedCoin:
+    """`RankedCoin(symbol, score, drift, sigma, reasons, reasons_json=reasons_json)` (no
+    forecast, no anomaly score), written slot by slot (strategies/slot_init.py): `rank`
+    makes ten a minute, and the dataclass's frozen `__init__` costs twice as much."""
+    coin = _new_object(RankedCoin)
+    _set_symbol(coin, symbol)
+    _set_score(coin, score)
+    _set_drift(coin, drift)
+    _set_sigma(coin, sigma)
+    _set_reasons(coin, reasons)
+    _set_forecast_return(coin, None)
+    _set_forecast_confidence(coin, None)
+    _set_anomaly_score(coin, None)
+    _set_reasons_json(coin, reasons_json)
+    return coin
