@@ -204,9 +204,23 @@ class BarSequencer:
         self._on_history = on_history
         self._validator = validator
         self._clock_ms = clock_ms
-        self.last_bar_ms: dict[str, int] = {}
+        self._last_bar_ms: dict[str, int] = {}
+        # The newest batch's (symbols, open time) while `_last_bar_ms` does not show it yet:
+        # a replay's batches repeat one symbol tuple minute after minute, so a batch that
+        # continues the previous one with the very same tuple needs no per-symbol check
+        # and no per-symbol write (`last_bar_ms` writes it when read).
+        self._batch_run: tuple[tuple[str, ...], int] | None = None
         self.bars = 0
         self.gaps_filled = 0
+
+    @property
+    def last_bar_ms(self) -> dict[str, int]:
+        """Each symbol's newest delivered bar's open time (read it, never write)."""
+        if self._batch_run is not None:
+            symbols, open_ms = self._batch_run
+            self._batch_run = None
+            self._last_bar_ms.update(dict.fromkeys(symbols, open_ms))
+        return self._last_bar_ms
 
     def deliver(self, history: BarHistory, *, bulk: bool, gap_fill: bool = False) -> None:
         """Bars of `history` newer than the last delivered: in bulk through `on_history`
@@ -238,6 +252,9 @@ class BarSequencer:
         duplicate to drop, no gap to fill, so `deliver_batch` does what `deliver_bar` row
         by row would."""
         previous = batch.open_ms - MINUTE_MS
+        run = self._batch_run
+        if run is not None and run[0] is batch.symbols and run[1] == previous:
+            return True  # the previous batch's very symbols, each at the previous minute
         last = self.last_bar_ms.get
         return all(last(symbol, previous) == previous for symbol in batch.symbols)
 
@@ -250,6 +267,9 @@ class BarSequencer:
         """`deliver_bar` for every row of a judged batch that `continues`, in one call of
         `on_bar_batch` (only when `takes_batches`)."""
         assert self._on_bar_batch is not None, "deliver_batch without an on_bar_batch"
-        self.last_bar_ms.update(dict.fromkeys(batch.symbols, batch.open_ms))
+        run = self._batch_run
+        if run is not None and run[0] is not batch.symbols:
+            self.last_bar_ms  # noqa: B018 - writes the previous run before this one
+        self._batch_run = (batch.symbols, batch.open_ms)
         self.bars += len(batch)
         call_consumer(self._on_bar_batch, batch)
