@@ -61,19 +61,22 @@ def _reasons_from(order: list[list[int]], shown: list[int], values: list[list[fl
     C formatting), the words cut back out of it (plain text between the quotes: the
     template says so), so each number is formatted once, for the decisions table too."""
     windows_each = [tuple(keys[:count]) for keys, count in zip(order, shown, strict=True)]
-    templates = [_json_template(windows) for windows in windows_each]
-    texts = ("\n".join(templates) % tuple(
+    if not windows_each:
+        return []
+    body = "\n".join([_json_template(windows) for windows in windows_each]) % tuple(
         [percent[k] for windows, percent in zip(windows_each, percents, strict=True)
-         for k in windows])).split("\n") if windows_each else []
+         for k in windows])
+    texts = body.split("\n")
+    if sum(shown) == 3 * len(shown):  # every coin has three windows (at most three each)
+        # All the words in one split: each text's '"]' + newline + '["' becomes a '","'.
+        words = body[2:-2].replace('"]\n["', '","').split('","')
+        return [(((first, value[a]), (second, value[b]), (third, value[c])), text)
+                for (a, b, c), value, text, (first, second, third) in zip(
+                    windows_each, values, texts, zip(*[iter(words)] * 3), strict=True)]
     out: list[tuple[Reasons, str]] = []
     for windows, value, text in zip(windows_each, values, texts, strict=True):
-        if len(windows) == 3:  # all windows known: the pairs spelled out (a third as long)
-            a, b, c = windows
-            first, second, third = text[2:-2].split('","')
-            out.append((((first, value[a]), (second, value[b]), (third, value[c])), text))
-        else:
-            out.append((tuple(zip(text[2:-2].split('","'), [value[k] for k in windows],
-                                  strict=True)) if windows else (), text))
+        out.append((tuple(zip(text[2:-2].split('","'), [value[k] for k in windows],
+                              strict=True)) if windows else (), text))
     return out
 
 
