@@ -141,3 +141,18 @@ def test_the_direct_replay_writes_the_ledger_the_wire_frames_write(
             for wire in (False, True)]
     assert runs[0].performance.trades > 0, "the comparison must cover fills"
     assert runs[0].ledger_digest == runs[1].ledger_digest
+
+
+@pytest.mark.slow
+def test_a_replay_commits_every_minute_it_played_including_the_last_partial_hour(
+        market: Path, tmp_path: Path) -> None:
+    # the replay commits an hour of steps at a time (bot/research/backtest.py): 150 minutes
+    # end inside the third hour, whose steps must reach the file too
+    config = load_config(None, environ=BASELINE_TRADES)
+    start = ReplaySource.from_dir(market).now_ms
+    result = run_backtest(config, market, tmp_path / "a.sqlite", policy="baseline",
+                          quote_asset="USDT", balance=Decimal("10000"), to_ms=start + 150 * 60_000)
+    assert result.minutes == 150
+    with Ledger.open(tmp_path / "a.sqlite") as ledger:
+        steps = [point.ts for point in ledger.equity_curve()]
+    assert steps[-150:] == [start + minute * 60_000 for minute in range(1, 151)]
