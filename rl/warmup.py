@@ -86,6 +86,7 @@ def _feed_step() -> None:
     from strategies.bad_prints import PrintFilter
     from strategies.features import FeatureBook
     from strategies.rolling import BarRings
+    from strategies.tick_arrays import TickArrays
 
     ones, times = np.ones(2), np.zeros(2, np.int64)
     ticker_rows_valid(times, np.ones((7, 2)))
@@ -102,6 +103,11 @@ def _feed_step() -> None:
     book = FeatureBook(("A", "B"))
     book.on_tick_batch(batch)
     book.on_bars(bars)
+    # a replay's minute of ticker arrays, judged and stored in one call each
+    arrays = TickArrays(("A", "B"), np.zeros(2, np.int64), np.ones((2, 7, 2)))
+    FrameValidator().admit_arrays(arrays)
+    prints.arrays_inside(arrays)
+    book.on_tick_arrays(arrays)
     BarRings(1).recompute_sums(0)  # every EXACT_EVERY appends of a row, not every minute
 
 
