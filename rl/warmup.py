@@ -82,11 +82,10 @@ def _feed_step() -> None:
     from exchange.feeds.sanity import FrameValidator
     from exchange.sim.protocol import num_parsed
     from exchange.sim.window_kernel import column_sums, grid_column_sums
-    from model.market import BarBatch, TickBatch
+    from model.market import BarBatch, TickArrays, TickBatch
     from strategies.bad_prints import PrintFilter
     from strategies.features import FeatureBook
     from strategies.rolling import BarRings
-    from strategies.tick_arrays import TickArrays
 
     ones, times = np.ones(2), np.zeros(2, np.int64)
     ticker_rows_valid(times, np.ones((7, 2)))

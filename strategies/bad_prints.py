@@ -30,9 +30,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from model.market import Bar, BarBatch, BarHistory, Tick, TickBatch
+from model.market import Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
 from strategies.print_kernel import accept_batch, accept_close, refresh_range
-from strategies.tick_arrays import TickArrays
 from strategies.tick_kernel import arrays_inside, ticks_inside
 
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
 from strategies.decision_kernel import assemble_minute_kernel
 from strategies.feature_columns import (
     FEATURE_INDEX,
@@ -33,7 +33,6 @@ from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
-from strategies.tick_arrays import TickArrays
 from strategies.tick_kernel import store_tick_arrays, store_ticks
 from strategies.windows import (
     AVERAGE_WINDOWS,

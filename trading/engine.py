@@ -33,12 +33,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
 from model.timeframes import Timeframe
 from strategies.bad_prints import PrintFilter
 from strategies.features import FeatureBook
 from strategies.ranking import RankedCoin, RankingSettings, rank
-from strategies.tick_arrays import TickArrays
 
 if TYPE_CHECKING:
     from strategies.forecast.service import ForecastService

@@ -54,8 +54,7 @@ from exchange.feeds.sanity import FrameValidator
 from exchange.sim.player import MinutePlayer
 from exchange.sim.source import MarketSource
 from model.instruments import Instrument
-from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
-from strategies.tick_arrays import TickArrays
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
 
 __all__ = ["ReplayFeed"]
 

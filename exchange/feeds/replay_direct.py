@@ -36,8 +36,7 @@ from exchange.feeds.common import select_rows
 from exchange.feeds.parse_kernel import ticker_rows_pass
 from exchange.sim.bars import MinuteData
 from exchange.sim.player import ALL_TICKERS_STREAM, MinutePlayer
-from model.market import MINUTE_MS, Bar, BarBatch, Tick, TickBatch
-from strategies.tick_arrays import TickArrays
+from model.market import MINUTE_MS, Bar, BarBatch, Tick, TickArrays, TickBatch
 
 __all__ = ["DirectFrames", "FrameOut"]
 

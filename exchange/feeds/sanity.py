@@ -43,8 +43,7 @@ from exchange.feeds.sanity_kernel import (
     ticker_arrays_pass,
     ticker_rows_pass,
 )
-from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickBatch
-from strategies.tick_arrays import TickArrays
+from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
 
 #: No spot market prices anything above this (BTC in the cheapest quote is ~1e10 KRW); above
 #: it products with sizes leave float range in places nobody checks.

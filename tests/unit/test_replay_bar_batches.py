@@ -29,10 +29,9 @@ from exchange.feeds.sanity_kernel import bar_rows_pass
 from exchange.sim.bars import MinuteData
 from exchange.sim.replay import ReplaySource
 from exchange.sim.source import MarketSource
-from model.market import MINUTE_MS, Bar, BarBatch
+from model.market import MINUTE_MS, Bar, BarBatch, TickArrays
 from state.ledger import Ledger
 from strategies.bad_prints import PrintFilter
-from strategies.tick_arrays import TickArrays
 from strategies.tick_kernel import bars_inside
 from tests.integration.test_replay_feed import write_gappy_replay
 from tests.unit.test_replay_direct import AlteredSource, Corrupted, generated

@@ -20,7 +20,7 @@ from exchange.feeds.sanity import MAX_AMOUNT, FrameValidator
 from exchange.feeds.sanity_kernel import ticker_arrays_pass, ticker_rows_pass
 from exchange.sim.bars import MinuteData
 from exchange.sim.source import MarketSource
-from strategies.tick_arrays import TickArrays
+from model.market import TickArrays
 from strategies.tick_kernel import arrays_inside, store_tick_arrays, store_ticks, ticks_inside
 from tests.unit.test_replay_bar_batches import Bogus, play
 from tests.unit.test_replay_direct import AlteredSource, Corrupted, generated
