@@ -40,3 +40,18 @@ def step_row(ts_ms: int, action: PolicyAction, verdict: str, detail: str, sizing
             None if sizing is None else canonical_json(sizing), verdict,
             detail or action.reason, anomaly_score, coin.forecast_return,
             coin.forecast_confidence)
+
+
+def hold_row(ts_ms: int, action: PolicyAction, coin: RankedCoin | None,
+             anomaly_score: float | None) -> tuple[Any, ...]:
+    """`step_row(ts_ms, action, "HOLD", action.reason, None, coin, anomaly_score)` of a
+    HOLD action (the gate weighs nothing): most of a step's rows, so written out without
+    the verdict, sizing and action lookups."""
+    if coin is None:
+        return (ts_ms, action.symbol, None, None, "HOLD", None, "HOLD", action.reason,
+                anomaly_score, None, None)
+    text = coin.reasons_json
+    return (ts_ms, action.symbol, coin.score,
+            text if text is not None else canonical_json([words for words, _ in coin.reasons]),
+            "HOLD", None, "HOLD", action.reason, anomaly_score, coin.forecast_return,
+            coin.forecast_confidence)

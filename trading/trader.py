@@ -55,7 +55,7 @@ from trading.last_prices import LastPrices
 from trading.operator import FailureLog, OperatorControls, TraderOptions
 from trading.performance import RoundTrip
 from trading.positions import Position
-from trading.step_records import step_row
+from trading.step_records import hold_row, step_row
 from trading.trader_account import TraderAccount
 
 if TYPE_CHECKING:
@@ -261,8 +261,9 @@ class Trader(TraderAccount, OperatorControls):
         cooling_down = self.cooling_down(ts_ms)  # every step: it also forgets ended cool-downs
         scores = {coin.symbol: coin for coin in ranking}
         denials = 0
+        instruments = self.instruments
         actions = [a for a in self.policy.decide(view)
-                   if a.symbol in self.instruments and a.symbol not in forced]
+                   if a.symbol in instruments and a.symbol not in forced]
         decisions: list[tuple[Any, ...]] = []  # one write after the last action
         # What the gate weighs, built at the first action it checks: most steps only hold,
         # and the return history ([1440, n] returns, its gap scan) is most of a quiet step's
@@ -270,9 +271,12 @@ class Trader(TraderAccount, OperatorControls):
         market: MarketView | None = None
         self._step_portfolio = None
         scored = self.anomaly is not None
+        hold = Action.HOLD
         for action in actions:
-            if action.action is Action.HOLD:  # the gate weighs nothing (`_act`)
-                verdict, detail, sizing = "HOLD", action.reason, None
+            if action.action is hold:  # the gate weighs nothing (`_act`)
+                decisions.append(hold_row(
+                    ts_ms, action, scores.get(action.symbol),
+                    self.anomaly_score(action.symbol) if scored else None))
             else:
                 if market is None:
                     market = MarketView(
@@ -283,9 +287,9 @@ class Trader(TraderAccount, OperatorControls):
                         anomalous=anomalous, cooling_down=cooling_down)
                 verdict, detail, sizing = self._act(action, ts_ms, market, equity)
                 denials += verdict.startswith("DENIED")
-            decisions.append(step_row(
-                ts_ms, action, verdict, detail, sizing, scores.get(action.symbol),
-                self.anomaly_score(action.symbol) if scored else None))
+                decisions.append(step_row(
+                    ts_ms, action, verdict, detail, sizing, scores.get(action.symbol),
+                    self.anomaly_score(action.symbol) if scored else None))
         self._step_portfolio = None
         self.ledger.record_decisions(decisions)
         cash = self.cash()

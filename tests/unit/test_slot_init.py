@@ -63,8 +63,9 @@ def test_a_class_whose_slots_are_not_its_fields_in_order_is_refused() -> None:
             slot_setters(cls)
 
 
-@pytest.mark.parametrize(("target", "stop"), [(1.0, 1.0), (0.7, 2.5), (0.0, 0.0), (-0.0, 0.0), (0.0, -0.0), (-0.0, -0.0),
-                                              (3.0, 100.0), (1e-9, 99.995)])
+@pytest.mark.parametrize(("target", "stop"), [
+    (1.0, 1.0), (0.7, 2.5), (0.0, 0.0), (-0.0, 0.0), (0.0, -0.0), (-0.0, -0.0), (3.0, 100.0),
+    (1e-9, 99.995)])
 def test_the_barrier_logs_are_the_libm_logs_of_the_settings(target: float, stop: float) -> None:
     up, down = barrier_logs(target, stop)
     want_up = float(libm.log1p(target / 100))

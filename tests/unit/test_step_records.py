@@ -7,7 +7,7 @@ import pytest
 from state.decision_rows import decision_row
 from strategies.policy import Action, PolicyAction
 from strategies.ranking import RankedCoin
-from trading.step_records import reasons_json, step_row
+from trading.step_records import hold_row, reasons_json, step_row
 
 REASONS = (("1h momentum +2.02%", 1e-3), ('6h "quoted" \u00e9\\', -2e-4))
 PLAIN = RankedCoin("AUSDT", 0.31, 1e-5, 2e-3, REASONS)
@@ -54,3 +54,20 @@ def test_reasons_are_the_rankings_text_when_it_made_one_else_encoded() -> None:
     made = RankedCoin("AUSDT", 0.3, 0.0, 1e-3, REASONS, reasons_json='["as ranked"]')
     assert reasons_json(made) == '["as ranked"]'
     assert reasons_json(PLAIN) == '["1h momentum +2.02%","6h \\"quoted\\" \u00e9\\\\"]'
+
+
+@pytest.mark.parametrize("coin", [
+    None, PLAIN, FORECAST,
+    RankedCoin("AUSDT", 0.3, 0.0, 1e-3, REASONS, reasons_json='["as ranked"]')])
+@pytest.mark.parametrize("anomaly", [None, 0.75])
+@pytest.mark.parametrize("reason", ["score 0.19 < 0.20", ""])
+def test_a_holds_row_is_the_steps_row_of_a_hold(coin: RankedCoin | None,
+                                                 anomaly: float | None, reason: str) -> None:
+    # the trader writes a HOLD's row without the gate's verdict: the same row, typed alike
+    action = PolicyAction("AUSDT", Action.HOLD, reason=reason)
+    got = hold_row(1_700_000_000_000, action, coin, anomaly)
+    want = step_row(1_700_000_000_000, action, "HOLD", reason, None, coin, anomaly)
+    assert got == want
+    assert [type(v) for v in got] == [type(v) for v in want]
+    if coin is None or coin.reasons_json is None:  # else the ranking's own text, as trusted
+        assert got == expected(1_700_000_000_000, action, "HOLD", reason, None, coin, anomaly)
