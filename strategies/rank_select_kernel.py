@@ -43,11 +43,16 @@ def _ahead(p_a: float, rank_a: int, a: int, p_b: float, rank_b: int, b: int) -> 
 def top_reasons_kernel(  # pragma: no cover - compiled
     probability: np.ndarray, eligible: np.ndarray, name_rank: np.ndarray, top_k: int,
     drift: np.ndarray, sigma: np.ndarray, contributions: np.ndarray, returns: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+           np.ndarray, np.ndarray, np.ndarray]:
     """(top [m] coin rows best first, numbers [m, 3]: probability, drift, sigma,
     contributions [m, W], percent moves [m, W]: expm1(return) x 100, window order [m, W]:
     -|contribution| ascending, stable, non-finite last, shown [m]: finite windows, at most
-    3) of the at most `top_k` eligible coins with a finite probability."""
+    3, strong values [3m] and strong percents [3m]: each coin's contributions and percent
+    moves of its first three windows in that order (NaN past W), codes [m]: those three
+    windows as one number, (o0 x W + o1) x W + o2 (the first min(3, W))) of the at most
+    `top_k` eligible coins with a finite probability. The last three are what a minute whose
+    coins all show three windows formats its reasons from (ranking_reasons._reasons_of_three)."""
     n = probability.shape[0]
     windows = contributions.shape[1]
     taken = np.zeros(n, dtype=np.bool_)
@@ -95,4 +100,15 @@ def top_reasons_kernel(  # pragma: no cover - compiled
                 at -= 1
             order[j, at] = w
         shown[j] = min(finite, 3)
-    return top, numbers, values, percents, order, shown
+    strong_values = np.full(3 * m, np.nan)
+    strong_percents = np.full(3 * m, np.nan)
+    codes = np.zeros(m, dtype=np.int64)
+    for j in range(m):
+        code = 0
+        for slot in range(min(3, windows)):
+            w = order[j, slot]
+            strong_values[3 * j + slot] = values[j, w]
+            strong_percents[3 * j + slot] = percents[j, w]
+            code = code * windows + w
+        codes[j] = code
+    return top, numbers, values, percents, order, shown, strong_values, strong_percents, codes

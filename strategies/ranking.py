@@ -61,6 +61,7 @@ from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each:
     _reasons,
     _reasons_each,
     _reasons_from,
+    _reasons_of_three,
     _reasons_with_json,
 )
 from strategies.slot_init import slot_setters
@@ -312,14 +313,18 @@ def _minute_ranking(scores: Scores, symbols: Sequence[str], top_k: int) -> list[
     """`rank`'s coins of one 1m matrix's scores: the selection, the numbers and the
     reasons' window order in one compiled call (strategies/rank_select_kernel.py, held to
     `_top_candidates` and `_reasons_with_json`), the words formatted in bulk."""
-    top, numbers, values, percents, order, shown = top_reasons_kernel(
+    (top, numbers, values, percents, order, shown, strong_values, strong_percents,
+     codes) = top_reasons_kernel(
         scores.probability, scores.eligible, _name_ranks(tuple(symbols)), int(top_k),
         scores.drift, scores.sigma, scores.contributions, scores.returns)
+    counts = shown.tolist()
+    # The usual minute: every coin shows three windows, formatted from the flat columns.
+    worded = (_reasons_of_three(codes.tolist(), strong_values.tolist(), strong_percents.tolist())
+              if sum(counts) == 3 * len(counts) and len(RETURN_LABELS) == values.shape[1]
+              else _reasons_from(order.tolist(), counts, values.tolist(), percents.tolist()))
     return [ranked_coin(symbols[i], score, drift, sigma, reasons, words_json)
             for i, (score, drift, sigma), (reasons, words_json) in zip(
-                top.tolist(), numbers.tolist(),
-                _reasons_from(order.tolist(), shown.tolist(), values.tolist(),
-                              percents.tolist()), strict=True)]
+                top.tolist(), numbers.tolist(), worded, strict=True)]
 
 
 @lru_cache(maxsize=8)

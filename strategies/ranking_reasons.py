@@ -80,6 +80,29 @@ def _reasons_from(order: list[list[int]], shown: list[int], values: list[list[fl
     return out
 
 
+def _reasons_of_three(codes: list[int], values: list[float], percents: list[float]
+                      ) -> list[tuple[Reasons, str]]:
+    """`_reasons_from` of coins that all show three windows, from each one's three windows
+    as a code ((o0 x W + o1) x W + o2, W the number of windows) and the three windows'
+    contributions (`values`) and percent moves (`percents`) in that order, flat, coin after
+    coin (strategies/rank_select_kernel.py makes them): the same `%` over the same
+    templates, the words cut out in one split and paired with the values in C (zips), no
+    per-coin window gathers."""
+    if not codes:
+        return []
+    body = "\n".join([_code_template(code) for code in codes]) % tuple(percents)
+    # All the words in one split: each text's '"]' + newline + '["' becomes a '","'.
+    pairs = zip(body[2:-2].replace('"]\n["', '","').split('","'), values, strict=True)
+    return list(zip(zip(*[pairs] * 3, strict=True), body.split("\n"), strict=True))
+
+
+@lru_cache(maxsize=128)
+def _code_template(code: int) -> str:
+    """`_json_template` of the three windows a code names ((o0 x W + o1) x W + o2)."""
+    count = len(RETURN_LABELS)
+    return _json_template((code // (count * count), code // count % count, code % count))
+
+
 @lru_cache(maxsize=64)
 def _json_template(windows: tuple[int, ...]) -> str:
     """The canonical JSON of the reasons' words of `windows` (state/codec.canonical_json of

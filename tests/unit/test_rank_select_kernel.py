@@ -12,7 +12,7 @@ import pytest
 from model import libm
 from strategies.rank_select_kernel import top_reasons_kernel
 from strategies.ranking import _name_ranks, _top_candidates
-from strategies.ranking_reasons import _reasons_from, _reasons_with_json
+from strategies.ranking_reasons import _reasons_from, _reasons_of_three, _reasons_with_json
 
 
 def bits(values: list[float]) -> list[str]:
@@ -50,7 +50,8 @@ def test_the_compiled_top_k_and_reasons_are_the_array_forms(seed: int, n: int,
                                                             top_k: int) -> None:
     s = random_scores(seed, n)
     symbols = symbols_of(seed, n)
-    top, numbers, values, percents, order, shown = top_reasons_kernel(
+    (top, numbers, values, percents, order, shown, strong_values, strong_percents,
+     codes) = top_reasons_kernel(
         s["probability"], s["eligible"], _name_ranks(symbols), top_k, s["drift"],
         s["sigma"], s["contributions"], s["returns"])
     expected = _top_candidates(s["probability"], s["eligible"], symbols, top_k)
@@ -70,6 +71,38 @@ def test_the_compiled_top_k_and_reasons_are_the_array_forms(seed: int, n: int,
     assert shown.tolist() == np.minimum(finite.sum(axis=-1), 3).tolist()
     assert _reasons_from(order.tolist(), shown.tolist(), values.tolist(),
                          percents.tolist()) == _reasons_with_json(contributions, moves)
+    # the three strongest windows, flat: gathers of the rows by the order, and their code
+    strongest = array_order[:, :3]
+    assert bits(strong_values) == bits(np.take_along_axis(contributions, strongest, 1).ravel())
+    assert bits(strong_percents) == bits(
+        np.take_along_axis(moves * 100, strongest, 1).ravel())
+    assert codes.tolist() == ((strongest[:, 0] * 4 + strongest[:, 1]) * 4
+                              + strongest[:, 2]).tolist()
+    three = finite.sum(axis=-1) >= 3
+    if three.all():
+        assert _reasons_of_three(codes.tolist(), strong_values.tolist(),
+                                 strong_percents.tolist()) == _reasons_with_json(
+                                     contributions, moves)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_coins_that_all_show_three_windows_are_worded_from_the_flat_columns(seed: int) -> None:
+    # the usual minute (every window known): `rank`'s fast path, held to the definition
+    rng = np.random.default_rng(seed)
+    contributions = rng.normal(0, 1, (10, 4)) * 10.0 ** rng.integers(-6, 1, (10, 1))
+    contributions[rng.uniform(size=(10, 4)) < 0.2] = rng.choice([0.0, -0.0, 1e-3, -1e-3])
+    returns = rng.normal(0, 1, (10, 4)) * 10.0 ** rng.integers(-6, 0, (10, 1))
+    returns[0, :] = [np.nan, np.inf, -np.inf, 0.0]  # nan/inf percents print as words
+    symbols = tuple(f"C{k}" for k in range(10))
+    top, _, _, _, _, shown, strong_values, strong_percents, codes = top_reasons_kernel(
+        rng.uniform(0, 1, 10), np.ones(10, dtype=bool), _name_ranks(symbols), 10,
+        np.zeros(10), np.ones(10), contributions, returns)
+    assert shown.tolist() == [3] * 10
+    rows = top.tolist()
+    assert _reasons_of_three(codes.tolist(), strong_values.tolist(),
+                             strong_percents.tolist()) == _reasons_with_json(
+                                 contributions[rows], libm.expm1(returns[rows]))
+    assert _reasons_of_three([], [], []) == []
 
 
 def test_equal_scores_go_by_symbol_then_by_row() -> None:
