@@ -11,8 +11,6 @@ import math
 from collections import deque
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from model.market import MINUTE_MS
 from strategies.edge import (
     DEFAULT_EDGE_COST_MARGIN,
@@ -22,7 +20,7 @@ from strategies.edge import (
     edge_reason,
     quoted_spread,
     round_trip_total,
-    stop_first_probabilities,
+    stop_first_each,
     stop_first_probability,
 )
 from strategies.policy import (
@@ -163,16 +161,17 @@ class BaselinePolicy(Policy):
         go unused (the step's entry budget runs out, the coin is held): cheaper than one
         call per coin."""
         min_score = self.min_score
-        weighed = [quote is not None and not (coin.score < min_score or coin.drift <= 0)
-                   and _usable(quote.bid)
-                   for coin, quote in zip(ranking, quotes, strict=True)]
-        if not any(weighed):
-            return [None] * len(ranking)
-        p_stops = iter(stop_first_probabilities(
-            np.array([c.drift for c, w in zip(ranking, weighed, strict=True) if w]),
-            np.array([c.sigma for c, w in zip(ranking, weighed, strict=True) if w]),
-            self.target_return_pct, self.stop_return_pct, self.horizon_minutes).tolist())
-        return [next(p_stops) if w else None for w in weighed]
+        rows = [k for k, (coin, quote) in enumerate(zip(ranking, quotes, strict=True))
+                if quote is not None and not (coin.score < min_score or coin.drift <= 0)
+                and _usable(quote.bid)]
+        p_stops: list[float | None] = [None] * len(ranking)
+        if rows:
+            for k, p_stop in zip(rows, stop_first_each(
+                    [ranking[k].drift for k in rows], [ranking[k].sigma for k in rows],
+                    self.target_return_pct, self.stop_return_pct, self.horizon_minutes),
+                    strict=True):
+                p_stops[k] = p_stop
+        return p_stops
 
     def _manage(self, view: DecisionView, symbol: str, holding: Holding,
                 sell: RestingOrder | None) -> list[PolicyAction]:

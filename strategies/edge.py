@@ -145,6 +145,20 @@ def stop_first_probabilities(drift: np.ndarray, sigma: np.ndarray, target_return
     return probability
 
 
+def stop_first_each(drifts: list[float], sigmas: list[float], target_return_pct: float,
+                    stop_return_pct: float, horizon_minutes: float) -> list[float]:
+    """`stop_first_probabilities` of coins given as Python lists, returned as one: the same
+    kernel call on the same float64 values (each drift negated as a float, which is numpy's
+    negation bit for bit), without the array conversions, negation and ravels around it; a
+    policy batches a handful of candidates a step."""
+    up, down = barrier_logs(target_return_pct, stop_return_pct)
+    probability, widest = probability_each_kernel(
+        down, up, np.array([-float(d) for d in drifts], dtype=np.float64),
+        np.array(sigmas, dtype=np.float64), float(horizon_minutes), float(MAX_IMAGES))
+    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
+    return probability.tolist()
+
+
 def barrier_edge(p_target: float, p_stop: float, target_return_pct: float,
                  stop_return_pct: float) -> float:
     """Expected return of a buy that exits at the target or at the stop, as a fraction:
@@ -185,5 +199,5 @@ class EntryGate:
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
            "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "quoted_spread", "quoted_spreads",
-           "round_trip_cost", "round_trip_total", "stop_first_probabilities",
+           "round_trip_cost", "round_trip_total", "stop_first_each", "stop_first_probabilities",
            "stop_first_probability"]

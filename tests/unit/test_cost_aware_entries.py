@@ -15,6 +15,7 @@ from strategies.edge import (
     quoted_spread,
     round_trip_cost,
     round_trip_total,
+    stop_first_each,
     stop_first_probabilities,
     stop_first_probability,
 )
@@ -108,6 +109,21 @@ def test_the_stop_first_of_many_coins_is_each_coins_own_to_the_last_bit() -> Non
         alone = stop_first_probability(float(drift[coin]), float(sigma[coin]), 1.0, 2.0, 60)
         assert np.float64(alone).tobytes() == together[coin].tobytes(), coin
     assert np.isnan(together[[5, 7, 9]]).all() and np.isfinite(together).sum() == 397
+
+
+def test_the_stop_first_of_python_lists_is_the_batched_calls_to_the_last_bit() -> None:
+    # the baseline hands its candidates over as lists: the same bits as the array call,
+    # signed zeros, NaN and infinities included, and a float list back
+    rng = np.random.default_rng(5)
+    sigma = 10 ** rng.uniform(-5, -1.5, 200)
+    drift = rng.normal(0, 1, 200) * sigma * 10 ** rng.uniform(-3, 0, 200)
+    drift[:6] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300]
+    sigma[[6, 7]] = [np.nan, 0.0]
+    together = stop_first_probabilities(drift, sigma, 1.0, 2.0, 60)
+    listed = stop_first_each(drift.tolist(), sigma.tolist(), 1.0, 2.0, 60)
+    assert [type(p) for p in listed] == [float] * 200
+    assert np.array(listed).tobytes() == together.tobytes()
+    assert stop_first_each([], [], 1.0, 2.0, 60) == []
 
 
 def test_the_edge_weighs_the_target_and_the_stop_by_their_chances() -> None:
