@@ -18,6 +18,8 @@ so 500 symbols never recompute in the same minute.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from model import libm
@@ -99,18 +101,22 @@ class BarRings:
             rows, np.asarray(minute, dtype=np.int64), np.asarray(close, dtype=np.float64),
             np.asarray(high, dtype=np.float64), np.asarray(low, dtype=np.float64),
             np.asarray(quote_volume, dtype=np.float64),
-            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close.parts,
-            self.ring_qv, self.ring_ret, self.ring_simple, self.ring_high.parts,
-            self.ring_low.parts,
-            self.block_high, self.block_low, self.sum_close, self.sum_qv, self.nonzero_qv,
-            self.sum_ret, self.sum_ret2, self.nonzero_ret, self.high, self.low,
-            AVERAGE_WINDOWS_ARRAY, RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY,
-            RANGE_WINDOWS_ARRAY, RANGE_BLOCK,
+            *self._ring_state(),
         )
         if requery.any():
             self._query_ranges(rows[requery])
         for row in rows[(self.n_seen[rows] + rows) % EXACT_EVERY == 0].tolist():
             self.recompute_sums(row)
+
+    def _ring_state(self) -> tuple[Any, ...]:
+        """The per-row state and the window tables both append kernels take, in their
+        argument order (strategies/rolling_kernel.py)."""
+        return (self.minute, self.first_minute, self.n_seen, self.close,
+                self.ring_close.parts, self.ring_qv, self.ring_ret, self.ring_simple,
+                self.ring_high.parts, self.ring_low.parts, self.block_high, self.block_low,
+                self.sum_close, self.sum_qv, self.nonzero_qv, self.sum_ret, self.sum_ret2,
+                self.nonzero_ret, self.high, self.low, AVERAGE_WINDOWS_ARRAY,
+                RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY, RANGE_WINDOWS_ARRAY, RANGE_BLOCK)
 
     def append_minute(self, rows: np.ndarray, minute: int, close: np.ndarray,
                       high: np.ndarray, low: np.ndarray, volume: np.ndarray,
@@ -119,16 +125,9 @@ class BarRings:
         them, when every row is in the universe (>= 0), at its next minute (or its first)
         and has a finite positive close: clamped as there, then `append_rows`, in one
         compiled call (strategies/rolling_kernel.py). False, changing nothing, otherwise."""
-        ok, due = append_minute_kernel(
-            rows, minute, close, high, low, volume, quote_volume,
-            self.minute, self.first_minute, self.n_seen, self.close, self.ring_close.parts,
-            self.ring_qv, self.ring_ret, self.ring_simple, self.ring_high.parts,
-            self.ring_low.parts,
-            self.block_high, self.block_low, self.sum_close, self.sum_qv, self.nonzero_qv,
-            self.sum_ret, self.sum_ret2, self.nonzero_ret, self.high, self.low,
-            AVERAGE_WINDOWS_ARRAY, RETURN_WINDOWS_ARRAY, SQUARE_SLOTS_ARRAY,
-            RANGE_WINDOWS_ARRAY, RANGE_BLOCK, EXACT_EVERY,
-        )
+        arguments = (rows, minute, close, high, low, volume, quote_volume,
+                     *self._ring_state(), EXACT_EVERY)
+        ok, due = append_minute_kernel(*arguments)
         if not ok:
             return False
         for row in due.tolist():
