@@ -33,7 +33,7 @@ from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
-from strategies.tick_kernel import store_tick_arrays, store_ticks
+from strategies.tick_kernel import last_prices, store_tick_arrays, store_ticks
 from strategies.windows import (
     AVERAGE_WINDOWS,
     RETURN_CAPACITY,
@@ -327,9 +327,9 @@ class FeatureBook:
 
     def _last(self) -> np.ndarray:
         """Each symbol's last price: the newest tick when it is newer than the last bar's
-        close (or there is no bar yet), else that close."""
+        close (or there is no bar yet), else that close. One compiled call
+        (strategies/tick_kernel.last_prices), held bit for bit by tests/unit/test_tick_kernel.py
+        to the array form it replaced (six numpy calls, ~8 us a decision step)."""
         bars = self._bars
-        bar_close_ms = (bars.minute + 1) * MINUTE_MS - 1
-        tick_is_newer = (self._tick_ts > bar_close_ms) | (bars.n_seen == 0)
-        return np.where(tick_is_newer & np.isfinite(self._tick_last), self._tick_last,
-                        bars.close)
+        return last_prices(bars.n_seen, bars.minute, bars.close, self._tick_ts,
+                           self._tick_last, MINUTE_MS)

@@ -112,3 +112,18 @@ def store_tick_arrays(rows: np.ndarray, ts_event: np.ndarray, table: np.ndarray,
                 book_ask_qty[row] = table[j, 4, i]
             if math.isfinite(table[j, 6, i]):
                 book_quote_volume[row] = table[j, 6, i]
+
+
+@jit
+def last_prices(n_seen: np.ndarray, minute: np.ndarray, close: np.ndarray,
+                tick_ts: np.ndarray, tick_last: np.ndarray, minute_ms: int) -> np.ndarray:
+    """Each symbol's last price (`FeatureBook._last`): its newest tick when that tick is
+    finite and newer than its last bar's close (or it has no bar yet), else that close. Only
+    a choice, no arithmetic on the floats. Asked once a decision step by the decision view,
+    where the array form's six numpy calls were ~8 us on 20 rows."""
+    n = n_seen.shape[0]
+    out = np.empty(n)
+    for i in range(n):
+        newer = tick_ts[i] > (minute[i] + 1) * minute_ms - 1 or n_seen[i] == 0
+        out[i] = tick_last[i] if newer and math.isfinite(tick_last[i]) else close[i]
+    return out

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from strategies.tick_kernel import store_ticks, ticks_inside
+from model.market import MINUTE_MS
+from strategies.tick_kernel import last_prices, store_ticks, ticks_inside
 
 ODD = np.array([np.nan, np.inf, -np.inf, 0.0, 1e300])
 
@@ -74,3 +75,33 @@ def test_store_ticks_leaves_the_arrays_the_array_form_leaves() -> None:
         for a, b in zip(expected, got, strict=True):
             assert a.tobytes() == b.tobytes(), trial
         assert expected_ts.tobytes() == got_ts.tobytes(), trial
+
+
+def last_oracle(n_seen: np.ndarray, minute: np.ndarray, close: np.ndarray,
+                tick_ts: np.ndarray, tick_last: np.ndarray) -> np.ndarray:
+    """`FeatureBook._last`'s array form (its definition before the kernel)."""
+    bar_close_ms = (minute + 1) * MINUTE_MS - 1
+    tick_is_newer = (tick_ts > bar_close_ms) | (n_seen == 0)
+    return np.where(tick_is_newer & np.isfinite(tick_last), tick_last, close)
+
+
+def test_last_prices_pick_the_floats_the_array_form_picks() -> None:
+    # given books with and without bars, ticks before, at, just after and long after the
+    # bar's close, and NaN, inf and signed-zero ticks and closes
+    rng = np.random.default_rng(17)
+    odd = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
+    for trial in range(500):
+        n = int(rng.integers(1, 40))
+        n_seen = np.where(rng.random(n) < 0.2, 0, rng.integers(1, 5000, n)).astype(np.int64)
+        minute = np.where(n_seen == 0, -1, rng.integers(0, 50, n)).astype(np.int64)
+        bar_close_ms = (minute + 1) * MINUTE_MS - 1
+        tick_ts = bar_close_ms + rng.choice(np.array([-30_000, -1, 0, 1, 5, 90_000]), n)
+        tick_ts = np.where(rng.random(n) < 0.1, -1, tick_ts).astype(np.int64)
+        close = noisy(rng, n, 0.05)
+        tick_last = noisy(rng, n, 0.1)
+        tick_last[rng.random(n) < 0.05] = rng.choice(odd)
+        # when the kernel picks each symbol's last price
+        got = last_prices(n_seen, minute, close, tick_ts, tick_last, MINUTE_MS)
+        # then it is the array form's, bit for bit
+        expected = last_oracle(n_seen, minute, close, tick_ts, tick_last)
+        assert got.dtype == expected.dtype and got.tobytes() == expected.tobytes(), trial
