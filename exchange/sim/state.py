@@ -13,6 +13,7 @@ import numpy as np
 
 from exchange.sim.bars import BarStore, IntraTicks, MinuteBars
 from exchange.sim.ticker_kernel import (
+    close_stores,
     parsed_partial_bar_table,
     parsed_ticker_table,
     partial_bar_table,
@@ -211,13 +212,13 @@ class MarketState:
         direct path, where nothing reads the state in between)."""
         bars = self._bars
         assert bars is not None, "begin_minute() first"
-        if len(ticks.ts_event):
-            idx, j = bars.index, len(ticks.ts_event) - 1
-            self.ts_ms[idx] = ticks.ts_event[j]
-            self.last_qty[idx] = ticks.last_qty[j]
-            self.bid[idx], self.ask[idx] = ticks.bid[j], ticks.ask[j]
-            self.bid_qty[idx], self.ask_qty[idx] = ticks.bid_qty[j], ticks.ask_qty[j]
-        self.close_minute()
+        # The stores of `close_minute` too, in one compiled call (exchange/sim/ticker_kernel.py;
+        # tests/unit/test_ticker_kernel.py holds it to these stores as numpy makes them).
+        self._run_high, self._run_low, self._done = close_stores(
+            bars.index, ticks.ts_event, ticks.last_qty, ticks.bid, ticks.ask, ticks.bid_qty,
+            ticks.ask_qty, bars.close, bars.high, bars.low, self.ts_ms, self.last_qty,
+            self.bid, self.ask, self.bid_qty, self.ask_qty, self.last)
+        self._tick_index = CLOSED
 
     def close_minute(self) -> None:
         """The minute is over: the partial bar becomes the full stored bar."""

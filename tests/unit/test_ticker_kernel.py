@@ -9,6 +9,7 @@ import numpy as np
 
 import exchange.sim.protocol as protocol
 from exchange.sim.ticker_kernel import (
+    close_stores,
     parsed_partial_bar_table,
     parsed_ticker_table,
     partial_bar_table,
@@ -126,3 +127,53 @@ def test_the_parsed_tables_are_num_parsed_of_the_tables() -> None:
         assert got.tobytes() == protocol.num_parsed(floats).tobytes(), trial
         assert parsed_counts.tobytes() == counts.tobytes()
     assert doubtful_seen > 100  # the formatted-for-real branch ran
+
+
+def noisy(rng: np.random.Generator, shape: tuple[int, ...] | int) -> np.ndarray:
+    """Prices with a few NaN, infinities and signed zeros among them."""
+    values = 100.0 * (0.5 + rng.random(shape))
+    odd = rng.random(shape) < 0.05
+    values[odd] = rng.choice(np.array([np.nan, np.inf, -np.inf, 0.0, -0.0]), odd.sum())
+    return values
+
+
+def close_stores_oracle(index: np.ndarray, ticks: dict[str, np.ndarray],
+                        bars: dict[str, np.ndarray], state: dict[str, np.ndarray]
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`MarketState.close_after_last_tick`'s stores as numpy made them (its array form)."""
+    if len(ticks["ts_event"]):
+        j = len(ticks["ts_event"]) - 1
+        state["ts_ms"][index] = ticks["ts_event"][j]
+        for name in ("last_qty", "bid", "ask", "bid_qty", "ask_qty"):
+            state[name][index] = ticks[name][j]
+    state["last"][index] = bars["close"]
+    return bars["high"].copy(), bars["low"].copy(), np.ones(len(index))
+
+
+def test_the_close_stores_are_the_array_forms_stores() -> None:
+    # given market states of up to 30 symbols, minutes where some or all traded, with and
+    # without ticks, odd floats among the values, and bar columns that are strided views
+    rng = np.random.default_rng(23)
+    names = ("last_qty", "bid", "ask", "bid_qty", "ask_qty")
+    for trial in range(300):
+        n_all = int(rng.integers(1, 30))
+        index = np.flatnonzero(rng.random(n_all) < 0.7).astype(np.int64)
+        n, k = len(index), int(rng.choice([0, 1, 4]))
+        ticks = {name: noisy(rng, (k, n)) for name in names}
+        ticks["ts_event"] = rng.integers(0, 10**12, k).astype(np.int64)
+        table = noisy(rng, (6, n))
+        bars = {"close": table[3], "high": table[1], "low": table[2]}
+        start = {name: noisy(rng, n_all) for name in (*names, "last")}
+        start["ts_ms"] = rng.integers(0, 10**12, n_all).astype(np.int64)
+        expected_state = {name: a.copy() for name, a in start.items()}
+        expected = close_stores_oracle(index, ticks, bars, expected_state)
+        # when the kernel makes them
+        got_state = {name: a.copy() for name, a in start.items()}
+        got = close_stores(index, ticks["ts_event"], *(ticks[name] for name in names),
+                           bars["close"], bars["high"], bars["low"], got_state["ts_ms"],
+                           *(got_state[name] for name in names), got_state["last"])
+        # then the state and the close's running high, low and volume done are the same bits
+        for name in start:
+            assert got_state[name].tobytes() == expected_state[name].tobytes(), (trial, name)
+        for a, b in zip(got, expected, strict=True):
+            assert a.dtype == b.dtype and a.tobytes() == b.tobytes(), trial
