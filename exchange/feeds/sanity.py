@@ -40,6 +40,7 @@ import numpy as np
 from exchange.feeds.sanity_kernel import (
     TS_LIMIT_MAX,
     bar_rows_pass,
+    ticker_arrays_admit,
     ticker_arrays_pass,
     ticker_rows_pass,
 )
@@ -56,6 +57,9 @@ MAX_FUTURE_MS = 2 * MINUTE_MS
 AGE_SLACK_MS = 1440 * MINUTE_MS
 #: Symbol tuples whose price bounds a validator keeps as columns (a live array's vary).
 _BOUND_CACHE_SIZE = 64
+#: A clock and a `max_future_ms` within this size have their ticker-array limits made in
+#: int64 by the kernel (sanity_kernel.ticker_arrays_admit); beyond it, in Python ints.
+_LIMIT_SPAN = 2**62
 
 # Reasons, stable short names: metric labels and status keys.
 NOT_POSITIVE = "price_not_positive"
@@ -297,13 +301,19 @@ class FrameValidator:
         if not arrays.symbols:
             return False
         lo, hi = self._bound_columns(arrays.symbols)
-        newest, limits = self.newest_ms, []
-        for ts in arrays.ts_event.tolist():  # `admit_batch`'s limit, array after array
-            limits.append(min(max(ts, newest) + self.max_future_ms, TS_LIMIT_MAX))
-            newest = max(newest, ts)
-        passed, latest = ticker_arrays_pass(arrays.table, arrays.ts_event,
-                                            np.array(limits, dtype=np.int64), lo, hi,
-                                            MAX_AMOUNT)
+        newest, future = self.newest_ms, self.max_future_ms
+        if 0 <= newest <= _LIMIT_SPAN and -_LIMIT_SPAN <= future <= _LIMIT_SPAN:
+            # The limits below, made in the kernel's int64 (exact in this range).
+            passed, latest = ticker_arrays_admit(arrays.table, arrays.ts_event, newest,
+                                                 future, lo, hi, MAX_AMOUNT)
+        else:
+            limits = []
+            for ts in arrays.ts_event.tolist():  # `admit_batch`'s limit, array after array
+                limits.append(min(max(ts, newest) + future, TS_LIMIT_MAX))
+                newest = max(newest, ts)
+            passed, latest = ticker_arrays_pass(arrays.table, arrays.ts_event,
+                                                np.array(limits, dtype=np.int64), lo, hi,
+                                                MAX_AMOUNT)
         if passed:
             self.newest_ms = max(self.newest_ms, int(latest))
         return bool(passed)

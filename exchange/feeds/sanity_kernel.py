@@ -100,3 +100,28 @@ def ticker_arrays_pass(
             if ts > newest:
                 newest = ts
     return True, newest
+
+
+@jit
+def ticker_arrays_admit(
+    table: np.ndarray, ts_event: np.ndarray, newest_ms: int, max_future_ms: int,
+    lo: np.ndarray, hi: np.ndarray, max_amount: float,
+) -> tuple[bool, int]:
+    """`ticker_arrays_pass` with each array's limit made here, as `FrameValidator.
+    admit_arrays` made them array after array in Python: min(max(ts_j, newest) +
+    max_future_ms, TS_LIMIT_MAX), newest then the later of itself and ts_j. Exact in int64
+    for 0 <= newest_ms and |max_future_ms| <= 2**62 (the caller's guard): a sum that would
+    pass TS_LIMIT_MAX is that limit without being made."""
+    k = ts_event.shape[0]
+    limits = np.empty(k, dtype=np.int64)
+    newest = newest_ms
+    top = TS_LIMIT_MAX
+    for j in range(k):
+        ts = ts_event[j]
+        base = ts if ts > newest else newest
+        if max_future_ms >= 0 and base > top - max_future_ms:
+            limits[j] = top
+        else:
+            limits[j] = base + max_future_ms
+        newest = base
+    return ticker_arrays_pass(table, ts_event, limits, lo, hi, max_amount)

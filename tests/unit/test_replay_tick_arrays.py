@@ -17,7 +17,12 @@ import numpy as np
 import pytest
 
 from exchange.feeds.sanity import MAX_AMOUNT, FrameValidator
-from exchange.feeds.sanity_kernel import ticker_arrays_pass, ticker_rows_pass
+from exchange.feeds.sanity_kernel import (
+    TS_LIMIT_MAX,
+    ticker_arrays_admit,
+    ticker_arrays_pass,
+    ticker_rows_pass,
+)
 from exchange.sim.bars import MinuteData
 from exchange.sim.source import MarketSource
 from model.market import TickArrays
@@ -167,3 +172,49 @@ def test_the_arrays_range_check_and_store_equal_the_per_array_kernels(seed: int)
         store_tick_arrays(rows, arrays.ts_event, arrays.table, *books[1])
         for a, b in zip(books[0], books[1], strict=True):
             assert a.tobytes() == b.tobytes()
+
+
+def python_limits(ts_event: np.ndarray, newest: int, future: int) -> np.ndarray:
+    """`FrameValidator.admit_arrays`' limits as Python ints make them (the definition)."""
+    limits = []
+    for ts in ts_event.tolist():
+        limits.append(min(max(ts, newest) + future, TS_LIMIT_MAX))
+        newest = max(newest, ts)
+    return np.array(limits, dtype=np.int64)
+
+
+def test_the_kernel_makes_the_limits_python_ints_make() -> None:
+    # given arrays with times out of order, near 0 and near the int64 top, clocks up to
+    # 2**62 and future margins of both signs up to 2**62 (the validator's guard)
+    rng = np.random.default_rng(41)
+    span = 2**62
+    for trial in range(3000):
+        k, n = int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        arrays = _random_arrays(rng, k, n, odd_share=float(rng.choice([0.0, 0.3])))
+        times = rng.choice(np.array([0, 5, 10**6, span, TS_LIMIT_MAX - 1, TS_LIMIT_MAX,
+                                     -10**6], dtype=np.int64), k)
+        ts_event = np.where(rng.random(k) < 0.5, arrays.ts_event, times).astype(np.int64)
+        newest = int(rng.choice([0, 7, 10**6, span]))
+        future = int(rng.choice([0, 120_000, -5, -300_000, span, -span, span - 1]))
+        lo, hi = np.zeros(n), np.full(n, 1e12)
+        limits = python_limits(ts_event, newest, future)
+        # when the kernel makes them and judges the arrays
+        got = ticker_arrays_admit(arrays.table, ts_event, newest, future, lo, hi, MAX_AMOUNT)
+        # then it answers as the judgement against the Python limits
+        expected = ticker_arrays_pass(arrays.table, ts_event, limits, lo, hi, MAX_AMOUNT)
+        assert (bool(got[0]), int(got[1])) == (bool(expected[0]), int(expected[1])), trial
+
+
+def test_a_validator_beyond_the_kernels_range_admits_arrays_as_one_by_one() -> None:
+    """A `max_future_ms` past 2**62 makes its limits in Python ints (no int64 overflow)."""
+    rng = np.random.default_rng(43)
+    for trial in range(200):
+        arrays = _random_arrays(rng, 3, 2, odd_share=0.0001)
+        future = int(rng.choice([2**62 + 1, 2**80, -(2**62) - 1]))
+        together, one_by_one = (FrameValidator(max_future_ms=future) for _ in range(2))
+        whole = True
+        for j, ts in enumerate(arrays.ts_event.tolist()):
+            batch = arrays.batch(j)
+            whole &= one_by_one.admit_batch(batch, ts) is batch
+        assert together.admit_arrays(arrays) == whole, trial
+        assert together.newest_ms == one_by_one.newest_ms or not whole
