@@ -33,6 +33,7 @@ from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
 from strategies.rolling import BarRings
+from strategies.rolling_kernel import any_lagging
 from strategies.tick_kernel import last_prices, store_tick_arrays, store_ticks
 from strategies.windows import (
     AVERAGE_WINDOWS,
@@ -178,9 +179,9 @@ class FeatureBook:
         history but no bar for those minutes get flat bars (no trade)."""
         target = open_ms // MINUTE_MS
         bars = self._bars
+        if not any_lagging(bars.n_seen, bars.minute, target):
+            return  # the usual minute: every coin with history had its bar
         lagging = (bars.n_seen > 0) & (bars.minute < target)
-        if not lagging.any():  # the usual minute: every coin with history had its bar
-            return
         one_behind = np.flatnonzero(lagging & (bars.minute == target - 1))
         if one_behind.size:
             close = bars.close[one_behind]

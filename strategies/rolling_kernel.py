@@ -279,3 +279,14 @@ def append_minute_kernel(
     for i in range(rows.shape[0]):
         due[i] = (n_seen[rows[i]] + rows[i]) % exact_every == 0
     return True, rows[due]
+
+
+@jit
+def any_lagging(n_seen: np.ndarray, last_minute: np.ndarray, target: int) -> bool:
+    """Whether a row with history ends before minute `target` (`FeatureBook.advance_to`'s
+    `((n_seen > 0) & (minute < target)).any()`, four numpy calls a replayed minute, in one
+    pass of integer comparisons)."""
+    for i in range(n_seen.shape[0]):  # noqa: SIM110 - a plain loop compiles to one pass
+        if n_seen[i] > 0 and last_minute[i] < target:
+            return True
+    return False

@@ -15,7 +15,7 @@ import pytest
 from model import libm
 from strategies.feature_columns import feature_volume
 from strategies.rolling import EXACT_EVERY, N_BLOCKS, BarRings
-from strategies.rolling_kernel import next_minute_rows
+from strategies.rolling_kernel import any_lagging, next_minute_rows
 from strategies.windows import (
     AVERAGE_WINDOWS_ARRAY,
     PRICE_CAPACITY,
@@ -243,3 +243,17 @@ def _assert_fused_same(fused: BarRings, stepwise: BarRings, minute: int) -> None
                 assert same, f"{name} differs at minute {minute}"
         elif isinstance(value, np.ndarray):
             assert value.tobytes() == other.tobytes(), f"{name} differs at minute {minute}"
+
+
+def test_any_lagging_is_the_array_forms_any() -> None:
+    # given rings with and without history, last minutes before, at and after the target
+    rng = np.random.default_rng(19)
+    for trial in range(2000):
+        n = int(rng.integers(0, 25))
+        n_seen = np.where(rng.random(n) < 0.3, 0, rng.integers(1, 100, n)).astype(np.int64)
+        minute = rng.integers(-1, 12, n).astype(np.int64)
+        target = int(rng.integers(0, 12))
+        # when the kernel asks whether a row with history ends before the target
+        got = any_lagging(n_seen, minute, target)
+        # then it answers as `FeatureBook.advance_to`'s array form
+        assert got == bool(((n_seen > 0) & (minute < target)).any()), trial
