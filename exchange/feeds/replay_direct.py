@@ -70,9 +70,9 @@ class DirectFrames:
         self._every_followed = bool(self._followed.all())
         self._all_tickers, self._batch = all_tickers, batch
         self._arrays = arrays and all_tickers and batch
-        # Per set of traded symbols (a minute's `index`, as bytes): their ids and which are
-        # followed. A market trades the same symbols minute after minute.
-        self._columns: dict[bytes, tuple[tuple[str, ...], np.ndarray]] = {}
+        # Per set of traded symbols (a minute's `index`, as bytes): their ids, which are
+        # followed and whether all are. A market trades the same symbols minute after minute.
+        self._columns: dict[bytes, tuple[tuple[str, ...], np.ndarray, bool]] = {}
 
     def play(self, data: MinuteData) -> Iterator[FrameOut]:
         """The minute's frames, lazily: the clock moves to an instant when its first frame
@@ -81,7 +81,7 @@ class DirectFrames:
         player = self._player
         player.begin(data)
         index = data.bars.index
-        symbols, followed = self._columns_of(index)
+        symbols, followed, all_followed = self._columns_of(index)
         times = data.ticks.ts_event
         if not len(index):  # nothing traded: the market moves, no ticker is published
             for j in range(len(times)):
@@ -95,14 +95,16 @@ class DirectFrames:
             good = ticker_rows_pass(times[:, None], tables, MAX_TS_MS)
             if not self._every_symbol_ok:
                 good &= self._symbol_ok[index]
-            # Per minute, not per instant: which arrays go out whole, their event times.
-            whole = cast(list[bool], (good.all(axis=1) & followed.all()).tolist())
-            if self._arrays and all(whole):  # the usual minute: its arrays as one object
+            # The usual minute: every array whole (each row good, every symbol followed;
+            # `all(whole)` below, known in one call), its arrays as one object.
+            if self._arrays and good.all() and (all_followed or not len(times)):
                 player.now_ms = int(times[-1])
                 yield player.now_ms, TickArrays(symbols, times, tables)
                 close_ms = player.finish_from_last_tick(data)  # only the last tick counts
                 yield from self._klines(close_ms, data, symbols, followed)
                 return
+            # Per minute, not per instant: which arrays go out whole, their event times.
+            whole = cast(list[bool], (good.all(axis=1) & followed.all()).tolist())
             event_ms = np.repeat(times[:, None], len(index), axis=1)
             columnar = self._all_tickers and self._batch
             moved = -1  # the last tick applied to the market state
@@ -128,15 +130,17 @@ class DirectFrames:
         close_ms = player.finish(data)
         yield from self._klines(close_ms, data, symbols, followed)
 
-    def _columns_of(self, index: np.ndarray) -> tuple[tuple[str, ...], np.ndarray]:
-        """(exchange ids, followed mask) of a minute's traded symbols `index`, cached."""
+    def _columns_of(self, index: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, bool]:
+        """(exchange ids, followed mask, all followed) of a minute's traded symbols
+        `index`, cached."""
         key = index.tobytes()
         columns = self._columns.get(key)
         if columns is None:
             if len(self._columns) >= 64:
                 self._columns.clear()
             symbols = tuple(self._player.symbols[i] for i in index.tolist())
-            columns = self._columns[key] = (symbols, self._followed[index])
+            followed = self._followed[index]
+            columns = self._columns[key] = (symbols, followed, bool(followed.all()))
         return columns
 
     # ------------------------------------------------------------------ tickers

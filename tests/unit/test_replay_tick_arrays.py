@@ -12,10 +12,12 @@ its per-array kernel applied array after array.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
 
+from exchange.feeds.replay import ReplayFeed
 from exchange.feeds.sanity import MAX_AMOUNT, FrameValidator
 from exchange.feeds.sanity_kernel import (
     TS_LIMIT_MAX,
@@ -218,3 +220,27 @@ def test_a_validator_beyond_the_kernels_range_admits_arrays_as_one_by_one() -> N
             whole &= one_by_one.admit_batch(batch, ts) is batch
         assert together.admit_arrays(arrays) == whole, trial
         assert together.newest_ms == one_by_one.newest_ms or not whole
+
+
+def test_a_feed_following_some_symbols_gets_their_rows_array_by_array() -> None:
+    """A TickArrays carries every traded symbol of the minute: a feed that follows only some
+    of them gets the followed rows as TickBatches, the same rows it gets without arrays."""
+    def ticker_rows(arrays: bool) -> list[tuple[Any, ...]]:
+        source = generated(coins=5, seed=3)()
+        followed = list(source.symbols[:3])
+        seen: list[tuple[Any, ...]] = []
+        feed = ReplayFeed(
+            source, direct=True, all_tickers=True, forming_klines=False, symbols=followed,
+            on_tick=print, on_bar=lambda bar: None,
+            on_tick_batch=lambda rows: seen.append(
+                (rows.ts_event.tolist(), rows.symbols, rows.last.tolist())),
+            on_tick_arrays=(lambda _: seen.append(("arrays",))) if arrays else None)
+        for _ in range(6):
+            feed.play_minute()
+        return seen
+
+    # given a feed that follows three of five symbols, with and without ticker arrays
+    with_arrays, without = ticker_rows(True), ticker_rows(False)
+    # then no minute comes as arrays, and the followed rows are the same
+    assert ("arrays",) not in with_arrays
+    assert with_arrays == without and len(without) >= 20
