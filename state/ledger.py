@@ -31,12 +31,7 @@ from typing import Any, Self, TypeVar
 
 from model.instruments import Instrument
 from state.codec import LedgerEvent, canonical_json, decimal_text, decode
-from state.decision_rows import (
-    DECISIONS_PER_INSERT,
-    INSERT_DECISION,
-    decision_row,
-    insert_decisions,
-)
+from state.decision_rows import DECISIONS_PER_INSERT, decision_row, decisions_insert
 from state.executions import ExecutionTable
 from state.files import make_private
 from state.integrity import preflight, shm_path, wal_path
@@ -209,10 +204,10 @@ class Ledger:
                         forecast_return: float | None = None,
                         forecast_confidence: float | None = None) -> int:
         """Audit one decision (taken or denied, and why); return its id."""
-        cursor = self._conn.execute(INSERT_DECISION, decision_row(
+        cursor = self._conn.execute(*decisions_insert([decision_row(
             ts, symbol, action, verdict, score=score, reasons=reasons, sizing=sizing,
             detail=detail, anomaly_score=anomaly_score, forecast_return=forecast_return,
-            forecast_confidence=forecast_confidence))
+            forecast_confidence=forecast_confidence)]))
         return int(cursor.lastrowid or 0)
 
     def record_decisions(self, rows: Iterable[tuple[Any, ...]]) -> None:
@@ -220,9 +215,7 @@ class Ledger:
         per `DECISIONS_PER_INSERT` rows: state/decision_rows.py says why."""
         batch = rows if isinstance(rows, list) else list(rows)
         for start in range(0, len(batch), DECISIONS_PER_INSERT):
-            chunk = batch[start:start + DECISIONS_PER_INSERT]
-            self._conn.execute(insert_decisions(len(chunk)),
-                               [value for row in chunk for value in row])
+            self._conn.execute(*decisions_insert(batch[start:start + DECISIONS_PER_INSERT]))
 
     def snapshot_equity(self, ts: int, *, equity: Decimal, cash: Decimal,
                         positions_value: Decimal) -> None:
