@@ -107,6 +107,7 @@ def _feed_step() -> None:
     FrameValidator().admit_arrays(arrays)
     prints.arrays_inside(arrays)
     book.on_tick_arrays(arrays)
+    book.advance_to(0)  # which coins lag the minute: one compiled pass
     BarRings(1).recompute_sums(0)  # every EXACT_EVERY appends of a row, not every minute
 
 
@@ -132,6 +133,7 @@ def _decision_step() -> None:
 
     book = FeatureBook(("A", "B"))
     rank(book.matrix(), book.feature_names, ("A", "B"), _Ranking())
+    book.quote_columns()  # the decision view's last prices
     stop_first_probabilities(np.array([1e-4]), np.array([1e-3]), 1.0, 1.0, 60)
 
 if __name__ == "__main__":
