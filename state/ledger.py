@@ -22,7 +22,6 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from contextlib import contextmanager
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -70,6 +69,56 @@ def assets_from(instruments: Mapping[str, Instrument]) -> AssetsOf:
 
 def _no_assets(symbol: str) -> None:
     return None
+
+
+class _Batch:
+    """`Ledger.batch`'s context: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error, the
+    cursor memo told), or inside an open transaction SAVEPOINT ... RELEASE (ROLLBACK TO on
+    an error, the memo forgetting all). A class, not a generator context manager: a replay
+    opens one per decision step, and the generator's machinery cost more than the
+    savepoint's two statements (tests/unit/test_ledger_nested_batch.py)."""
+
+    __slots__ = ("_conn", "_kv", "_nested")
+
+    def __init__(self, conn: sqlite3.Connection, kv: KvMemo) -> None:
+        self._conn = conn
+        self._kv = kv
+        self._nested = False
+
+    def __enter__(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("SAVEPOINT batch")
+            self._nested = True
+            return
+        self._conn.execute("BEGIN IMMEDIATE")
+        self._kv.begin()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        conn = self._conn
+        if self._nested:
+            if exc_type is not None:
+                self._kv.abort()  # it no longer knows what the file holds: writes again
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO batch")
+                    conn.execute("RELEASE batch")
+                return
+            conn.execute("RELEASE batch")
+            return
+        if exc_type is None:
+            try:
+                conn.execute("COMMIT")
+                self._kv.commit()
+                return
+            except BaseException:
+                self._abort()
+                raise
+        self._abort()
+
+    def _abort(self) -> None:
+        self._kv.abort()
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
 
 class Ledger:
@@ -138,40 +187,14 @@ class Ledger:
 
     # -- writes ---------------------------------------------------------------------------
 
-    @contextmanager
-    def batch(self) -> Iterator[None]:
+    def batch(self) -> _Batch:
         """One transaction around many writes (a whole decision step: its events, decisions,
         equity and cursor): all of it commits, or none of it, and one commit is cheaper than
         one per row. Writes inside join it. A nested `batch` is a savepoint of the outer
         one: it too keeps all of its writes or none (an error inside it undoes them and
         goes on up), and they commit with the outer transaction (a replay groups many
         decision steps in one, bot/research/backtest.py)."""
-        if self._conn.in_transaction:
-            yield from self._savepoint()
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._kv.begin()
-        try:
-            yield
-            self._conn.execute("COMMIT")
-            self._kv.commit()
-        except BaseException:
-            self._kv.abort()
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            raise
-
-    def _savepoint(self) -> Iterator[None]:
-        self._conn.execute("SAVEPOINT batch")
-        try:
-            yield
-        except BaseException:
-            self._kv.abort()  # it no longer knows what the file holds: writes again
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK TO batch")
-                self._conn.execute("RELEASE batch")
-            raise
-        self._conn.execute("RELEASE batch")
+        return _Batch(self._conn, self._kv)
 
     def _transaction(self, work: Callable[[], T]) -> T:
         """Run `work` in one write transaction: all of it commits, or none of it."""
