@@ -89,7 +89,8 @@ def _random_arrays(rng: np.random.Generator, k: int, n: int,
                    odd_share: float = 1.0) -> TickArrays:
     table = rng.uniform(0.5, 2.0, (k, 7, n))
     table[:, 2] = table[:, 1] * rng.uniform(0.999, 1.01, (k, n))  # ask mostly >= bid
-    odd = rng.random((k, 7, n)) / odd_share
+    draws = rng.random((k, 7, n))  # drawn at any share: the table after it stays the same
+    odd = draws / odd_share if odd_share > 0 else np.full_like(draws, np.inf)  # 0: none odd
     table[odd < 0.01] = np.nan
     table[(odd > 0.01) & (odd < 0.015)] = -1.0
     table[(odd > 0.015) & (odd < 0.02)] = 3e18
