@@ -26,7 +26,7 @@ the backtest is much faster. History, gap fill and instruments still take the RE
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import orjson
@@ -49,7 +49,8 @@ from exchange.feeds.common import (
     screen,
 )
 from exchange.feeds.errors import MalformedFrame
-from exchange.feeds.replay_direct import DirectFrames
+from exchange.feeds.replay_direct import DirectFrames, FrameOut
+from exchange.feeds.replay_usual import UsualMinute
 from exchange.feeds.sanity import FrameValidator
 from exchange.sim.player import MinutePlayer
 from exchange.sim.source import MarketSource
@@ -93,6 +94,7 @@ class ReplayFeed:
         all_tickers: bool = True,
         forming_klines: bool = True,
         direct: bool = False,
+        usual: bool = True,
     ) -> None:
         """`symbols` (exchange ids) defaults to every symbol of the source. The callbacks
         mean what they mean for `BinanceFeed`; `all_tickers=True` is the daemon's choice in
@@ -105,7 +107,10 @@ class ReplayFeed:
         about them is unusual (see `_deliver_bars`), otherwise bar by bar as ever. With
         `on_tick_arrays` and `on_tick_batch` too, a direct minute's ticker arrays come as one
         TickArrays when every array is whole and passes the edge's checks as it is;
-        otherwise array by array through `on_tick_batch` as ever."""
+        otherwise array by array through `on_tick_batch` as ever. With all of these and
+        every symbol followed, the usual minute is made and judged in two compiled calls
+        (exchange/feeds/replay_usual.py; `usual=False` plays it the direct path's way, the
+        same callbacks)."""
         self._player = MinutePlayer(source)
         self._source = source
         known = {s: i for i, s in enumerate(self._player.symbols)}
@@ -135,7 +140,14 @@ class ReplayFeed:
                          arrays=self._on_tick_arrays is not None)
             if direct else None
         )
+        self._usual = (
+            UsualMinute(self._player, self._direct, self._validator)
+            if usual and self._direct is not None and self._direct.plain_symbols
+            and self._on_tick_arrays is not None and all_tickers
+            and on_bar_batch is not None else None
+        )
         self.messages = self.dropped_rows = 0
+        self.usual_minutes = 0  # minutes played whole by `_usual` (tickers and klines)
         self.finished = False  # the source ran out
 
     # ------------------------------------------------------------------ public
@@ -194,33 +206,65 @@ class ReplayFeed:
         if data is None:
             self.finished = True
             return None
-        batch = self._on_tick_batch is not None
+        usual = self._usual
+        if usual is not None:
+            arrays = usual.tickers(data)
+            if arrays is not None:  # admitted by the edge already (`_deliver_arrays`)
+                self.messages += len(arrays)
+                call_consumer(self._on_tick_arrays, arrays)  # type: ignore[arg-type]
+                close_ms, bars = usual.close(data, arrays.symbols)
+                if bars is None:  # a kline that is not plain: the direct path's klines
+                    symbols, followed, _ = self._direct.columns_of(  # type: ignore[union-attr]
+                        data.bars.index)
+                    self._play_direct(self._direct.klines(  # type: ignore[union-attr]
+                        close_ms, data, symbols, followed))
+                    return data.bars.open_ms
+                self.messages += 1
+                sequencer = self._sequencer
+                # `_deliver_bars` with the rows' values judged already (the kernel did
+                # `admit_bar_batch`'s value checks): the sequence, then the time check.
+                if (sequencer.continues(bars)
+                        and self._validator.time_problem(bars.close_ms, close_ms, bar=True)
+                        is None):
+                    validator = self._validator
+                    validator.newest_ms = max(validator.newest_ms, bars.close_ms)
+                    sequencer.deliver_batch(bars)
+                    self.usual_minutes += 1
+                else:
+                    self._deliver(Dispatched(events=tuple(bars.bars())), close_ms)
+                return data.bars.open_ms
         if self._direct is not None:
-            validator, on_tick_batch = self._validator, self._on_tick_batch
-            for market_ms, frame in self._direct.play(data):
-                if isinstance(frame, TickBatch):  # `_deliver` of a whole good array, inline
-                    self.messages += 1
-                    rows = validator.admit_batch(frame, market_ms)
-                    if rows is not None:
-                        call_consumer(on_tick_batch, rows)  # type: ignore[arg-type]
-                elif isinstance(frame, Dispatched):
-                    self.messages += 1
-                    self._deliver(frame, market_ms)
-                elif isinstance(frame, BarBatch):
-                    self.messages += 1
-                    self._deliver_bars(frame, market_ms)
-                elif isinstance(frame, TickArrays):
-                    self._deliver_arrays(frame)
-                else:  # a frame the parser would refuse: the wire way, reported as such
-                    self._handle(frame, market_ms, batch)
+            self._play_direct(self._direct.play(data))
             return data.bars.open_ms
         frames = self._player.play(
             data, self._streams.__contains__, during=self._during.__contains__
         )
+        batch = self._on_tick_batch is not None
         for market_ms, stream, payload in frames:
             raw = protocol.combined(stream, orjson.dumps(payload))
             self._handle(raw, market_ms, batch)
         return data.bars.open_ms
+
+    def _play_direct(self, frames: Iterator[FrameOut]) -> None:
+        """Deliver the direct path's frames, each as the wire path would deliver it."""
+        batch = self._on_tick_batch is not None
+        validator, on_tick_batch = self._validator, self._on_tick_batch
+        for market_ms, frame in frames:
+            if isinstance(frame, TickBatch):  # `_deliver` of a whole good array, inline
+                self.messages += 1
+                rows = validator.admit_batch(frame, market_ms)
+                if rows is not None:
+                    call_consumer(on_tick_batch, rows)  # type: ignore[arg-type]
+            elif isinstance(frame, Dispatched):
+                self.messages += 1
+                self._deliver(frame, market_ms)
+            elif isinstance(frame, BarBatch):
+                self.messages += 1
+                self._deliver_bars(frame, market_ms)
+            elif isinstance(frame, TickArrays):
+                self._deliver_arrays(frame)
+            else:  # a frame the parser would refuse: the wire way, reported as such
+                self._handle(frame, market_ms, batch)
 
     def run(self, max_minutes: int | None = None) -> int:
         """Play minutes until the source runs out (or `max_minutes`); returns how many."""

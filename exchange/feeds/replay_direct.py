@@ -68,6 +68,9 @@ class DirectFrames:
         # Known once, not per minute: then the per-minute masks need no gather and no AND.
         self._every_symbol_ok = bool(self._symbol_ok.all())
         self._every_followed = bool(self._followed.all())
+        #: Every symbol of the market is followed and valid: a minute's columns are then
+        #: judged by their numbers alone (the replay feed's usual minute, replay_usual.py).
+        self.plain_symbols = self._every_symbol_ok and self._every_followed
         self._all_tickers, self._batch = all_tickers, batch
         self._arrays = arrays and all_tickers and batch
         # Per set of traded symbols (a minute's `index`, as bytes): their ids, which are
@@ -81,7 +84,7 @@ class DirectFrames:
         player = self._player
         player.begin(data)
         index = data.bars.index
-        symbols, followed, all_followed = self._columns_of(index)
+        symbols, followed, all_followed = self.columns_of(index)
         times = data.ticks.ts_event
         if not len(index):  # nothing traded: the market moves, no ticker is published
             for j in range(len(times)):
@@ -101,7 +104,7 @@ class DirectFrames:
                 player.now_ms = int(times[-1])
                 yield player.now_ms, TickArrays(symbols, times, tables)
                 close_ms = player.finish_from_last_tick(data)  # only the last tick counts
-                yield from self._klines(close_ms, data, symbols, followed)
+                yield from self.klines(close_ms, data, symbols, followed)
                 return
             # Per minute, not per instant: which arrays go out whole, their event times.
             whole = cast(list[bool], (good.all(axis=1) & followed.all()).tolist())
@@ -128,9 +131,9 @@ class DirectFrames:
                 # running high and low, which the close resets, so only the last one counts.
                 player.move_to(data, len(times) - 1)
         close_ms = player.finish(data)
-        yield from self._klines(close_ms, data, symbols, followed)
+        yield from self.klines(close_ms, data, symbols, followed)
 
-    def _columns_of(self, index: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, bool]:
+    def columns_of(self, index: np.ndarray) -> tuple[tuple[str, ...], np.ndarray, bool]:
         """(exchange ids, followed mask, all followed) of a minute's traded symbols
         `index`, cached."""
         key = index.tobytes()
@@ -186,7 +189,7 @@ class DirectFrames:
 
     # ------------------------------------------------------------------ closed klines
 
-    def _klines(self, close_ms: int, data: MinuteData, symbols: tuple[str, ...],
+    def klines(self, close_ms: int, data: MinuteData, symbols: tuple[str, ...],
                 followed: np.ndarray) -> Iterator[FrameOut]:
         """The closed klines of the followed symbols (the minute is closed)."""
         if not followed.any():

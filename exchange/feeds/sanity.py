@@ -238,7 +238,7 @@ class FrameValidator:
         judges the rows one by one with `admit_bar`, which counts and reports."""
         if not len(batch):
             return True
-        lo, hi = self._bound_columns(batch.symbols)
+        lo, hi = self.bound_columns(batch.symbols)
         close_ms = batch.close_ms
         # Rows share one close time: after the first row is admitted, the others' time
         # checks see the same limits (newest_ms only grows to close_ms), so one check does.
@@ -273,7 +273,7 @@ class FrameValidator:
         n = len(batch)
         if n == 0:
             return None
-        lo, hi = self._bound_columns(batch.symbols)
+        lo, hi = self.bound_columns(batch.symbols)
         # newest_ms starts at 0, so the limit is at least max_future_ms: only its top is
         # clamped to int64 (a larger limit admits every int64 time, as the clamped one does).
         limit = max(now_ms, self.newest_ms) + self.max_future_ms
@@ -300,7 +300,7 @@ class FrameValidator:
         (`admit_batch`), which drops, counts and reports."""
         if not arrays.symbols:
             return False
-        lo, hi = self._bound_columns(arrays.symbols)
+        lo, hi = self.bound_columns(arrays.symbols)
         newest, future = self.newest_ms, self.max_future_ms
         if 0 <= newest <= _LIMIT_SPAN and -_LIMIT_SPAN <= future <= _LIMIT_SPAN:
             # The limits below, made in the kernel's int64 (exact in this range).
@@ -359,7 +359,7 @@ class FrameValidator:
             self.on_invalid(problem, symbol)
         return False
 
-    def _bound_columns(self, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
+    def bound_columns(self, symbols: tuple[str, ...]) -> tuple[np.ndarray, np.ndarray]:
         """Per-row (min, max) price of a batch's symbols, cached (read them, never write):
         a replay repeats one symbol tuple every frame. Cached per `bounds` object; a live
         array's symbols vary, so the cache is emptied when it grows large."""

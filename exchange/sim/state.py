@@ -220,6 +220,20 @@ class MarketState:
             self.bid, self.ask, self.bid_qty, self.ask_qty, self.last)
         self._tick_index = CLOSED
 
+    def ticker_volumes(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(24h base volumes and quote volumes of the minute's closed window, lot) per market
+        symbol: what `parsed_ticker_tables` adds to each tick's share of its bar (the replay
+        feed's compiled usual minute, exchange/feeds/replay_usual.py; read them, never
+        write)."""
+        return self._w_volume, self._w_quote, self._lot
+
+    def closed_with(self, run_high: np.ndarray, run_low: np.ndarray, done: np.ndarray) -> None:
+        """The minute was closed outside (`close_after_last_tick`'s stores, made by the replay
+        feed's compiled usual minute into the public arrays): keep its running high, low
+        and volume done, as `close_after_last_tick` does."""
+        self._run_high, self._run_low, self._done = run_high, run_low, done
+        self._tick_index = CLOSED
+
     def close_minute(self) -> None:
         """The minute is over: the partial bar becomes the full stored bar."""
         bars = self._bars

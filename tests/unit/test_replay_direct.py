@@ -188,3 +188,97 @@ def test_a_day_of_real_1m_data_the_backtests_way(shared_data: Path) -> None:
         pytest.skip(f"{folder} not found")
     assert_same_both_ways(lambda: ReplaySource.from_dir(folder), backfill=1440, minutes=1440,
                           all_tickers=True, forming_klines=False)
+
+
+# ---------------------------------------------------------------- the usual minute
+
+
+class OddMinutes(AlteredSource):
+    """A generated market with, minute after minute, what the usual minute's two calls
+    leave to the direct path: a ticker size on a rounding half (formatted and parsed for
+    real), a kline quote volume on one, a kline whose high is below its close (the parser
+    refuses it), a size no market has (the edge drops it), and a clean minute."""
+
+    def alter(self, data: MinuteData) -> MinuteData:
+        ticks, bars = data.ticks, data.bars
+        odd = self.minutes % 5
+        if odd == 1:
+            ticks.bid_qty[1, 0] = 1.000000005
+        elif odd == 2:
+            quote = bars.quote_volume.copy()
+            quote[0] = 12.123456785
+            bars = replace(bars, quote_volume=quote)
+        elif odd == 3:
+            high = bars.high.copy()
+            high[-1] = bars.close[-1] / 2.0
+            bars = replace(bars, high=high)
+        elif odd == 4:
+            ticks.ask_qty[2, 0] = 3e18
+        return MinuteData(bars=bars, ticks=ticks)
+
+
+def play_columns(source: MarketSource, *, usual: bool, minutes: int,
+                 **options: Any) -> tuple[list[Any], dict[str, int]]:
+    """`play` with ticker arrays and bar batches taken whole (the backtest's feed)."""
+    calls: list[Any] = []
+    counters: dict[str, int] = {}
+    feed = ReplayFeed(
+        source, direct=True, usual=usual, all_tickers=True, forming_klines=False,
+        on_tick=lambda tick: calls.append(_fields(tick)),
+        on_bar=lambda bar: calls.append(_fields(bar)),
+        on_history=lambda history: calls.append(_fields(history)),
+        on_tick_batch=lambda rows: calls.append(_fields(rows)),
+        on_bar_batch=lambda bars: calls.append(_fields(bars)),
+        on_tick_arrays=lambda arrays: calls.append(_fields(arrays)),
+        **options,
+    )
+    feed.backfill(30)
+    counters["minutes"] = feed.run(max_minutes=minutes)
+    counters.update(bars=feed.bars, gaps_filled=feed.gaps_filled, messages=feed.messages,
+                    dropped_rows=feed.dropped_rows, malformed=feed.malformed,
+                    invalid=feed.invalid, newest_ms=feed._validator.newest_ms,
+                    now_ms=feed.now_ms, usual=feed.usual_minutes)
+    return calls, counters
+
+
+def assert_usual_as_direct(make_source: Any, minutes: int, **options: Any) -> dict[str, int]:
+    """The usual minute's calls and the direct path's frames deliver the same callbacks,
+    bit for bit, with the same counters; returns the usual way's counters."""
+    direct, direct_counts = play_columns(make_source(), usual=False, minutes=minutes,
+                                         **options)
+    usual, usual_counts = play_columns(make_source(), usual=True, minutes=minutes, **options)
+    assert len(usual) == len(direct) > 0
+    for number, (got, want) in enumerate(zip(usual, direct)):
+        assert got == want, f"callback {number} differs"
+    assert direct_counts.pop("usual") == 0
+    played = usual_counts.pop("usual")
+    assert usual_counts == direct_counts
+    return {"usual": played, **usual_counts}
+
+
+def test_the_usual_minute_is_the_direct_paths_minute_on_a_clean_market() -> None:
+    counts = assert_usual_as_direct(generated(coins=5, seed=3), minutes=40)
+    # All but the two whose bars follow a coin's minute without a trade (a gap the
+    # sequencer fills bar by bar).
+    assert counts["usual"] == 38
+
+
+def test_odd_minutes_go_the_direct_way_from_where_they_differ() -> None:
+    counts = assert_usual_as_direct(lambda: OddMinutes(generated(coins=4, seed=7)()),
+                                    minutes=40)
+    assert 0 < counts["usual"] <= 8  # the clean minutes only
+    assert counts["invalid"] > 0 and counts["dropped_rows"] + counts["malformed"] > 0
+
+
+def test_corrupted_and_gappy_markets_give_the_direct_paths_callbacks(tmp_path: Path) -> None:
+    assert_usual_as_direct(lambda: Corrupted(generated(coins=3, seed=6)()), minutes=12)
+    write_gappy_replay(tmp_path)
+    assert_usual_as_direct(lambda: ReplaySource.from_dir(tmp_path, seed=5, ticks_per_bar=3),
+                           minutes=50)
+
+
+def test_a_followed_subset_is_never_played_the_usual_way() -> None:
+    make = generated(coins=5, seed=2)
+    symbols = [i.symbol for i in make().instruments][1:3]
+    counts = assert_usual_as_direct(make, minutes=10, symbols=symbols)
+    assert counts["usual"] == 0

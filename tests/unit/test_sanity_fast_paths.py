@@ -70,7 +70,7 @@ def test_admit_batch_keeps_the_rows_the_array_form_keeps_with_and_without_bounds
         n = int(rng.integers(1, 40))
         batch = random_batch(rng, n, 0.05)
         validator = FrameValidator(bounds if trial % 2 else None)
-        lo, hi = validator._bound_columns(batch.symbols)
+        lo, hi = validator.bound_columns(batch.symbols)
         good = _valid_rows(batch, batch.ts_event, lo, hi, NOW_MS + validator.max_future_ms)
         kept = validator.admit_batch(batch, NOW_MS)
         if good.all():
@@ -85,10 +85,10 @@ def test_admit_batch_keeps_the_rows_the_array_form_keeps_with_and_without_bounds
 
 def test_bound_columns_follow_a_new_bounds_mapping() -> None:
     validator = FrameValidator({"A": PriceBounds(min_price=1.0, max_price=2.0)})
-    lo, hi = validator._bound_columns(("A", "B"))
+    lo, hi = validator.bound_columns(("A", "B"))
     assert lo.tolist() == [1.0, 0.0] and hi.tolist() == [2.0, MAX_PRICE]
     validator.bounds = {"B": PriceBounds(min_price=3.0)}
-    lo, hi = validator._bound_columns(("A", "B"))
+    lo, hi = validator.bound_columns(("A", "B"))
     assert lo.tolist() == [0.0, 3.0] and hi.tolist() == [MAX_PRICE, MAX_PRICE]
 
 
