@@ -124,8 +124,11 @@ def recompute_sums_kernel(
     length = min(seen, price_capacity)
     closes = np.empty(length)
     volumes = np.empty(length)
+    newest = last % price_capacity
     for i in range(length):
-        slot = (last - i) % price_capacity
+        # slot (last - i) % capacity, without a division per value: back from the newest
+        # slot to 0, then from the ring's end
+        slot = newest - i if i <= newest else newest - i + price_capacity
         closes[i] = ring_value(ring_close, row, slot)
         volumes[i] = np.float64(ring_qv[row, slot])  # float32 summed in float64
     for k in range(average_windows.shape[0]):
@@ -136,8 +139,9 @@ def recompute_sums_kernel(
     length = min(seen, return_capacity)
     rets = np.empty(length)
     squares = np.empty(length)
+    newest = last % return_capacity
     for i in range(length):
-        rets[i] = ring_ret[row, (last - i) % return_capacity]
+        rets[i] = ring_ret[row, newest - i if i <= newest else newest - i + return_capacity]
         squares[i] = rets[i] * rets[i]
     for k in range(return_windows.shape[0]):
         window = min(return_windows[k], length)

@@ -8,6 +8,8 @@ short tails), and a ring recomputed either way must hold identical sums and coun
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 
@@ -105,6 +107,28 @@ def test_recompute_sums_matches_the_numpy_form_bit_for_bit(minutes: int) -> None
         np.testing.assert_array_equal(getattr(compiled, name), getattr(oracle, name),
                                       strict=True, err_msg=name)
         assert (np.signbit(getattr(compiled, name)) == np.signbit(getattr(oracle, name))).all()
+
+
+@pytest.mark.parametrize("first_minute", [0, 17, PRICE_CAPACITY - 3])
+def test_recompute_sums_of_rings_that_wrapped_around_is_the_numpy_form(first_minute: int) -> None:
+    # more minutes than the month ring holds, its newest slot anywhere: the values newest
+    # first run back to slot 0 and on from the ring's end
+    rng = np.random.default_rng(first_minute)
+    rings = BarRings(3)
+    for row, minutes in enumerate((PRICE_CAPACITY + 5_000, PRICE_CAPACITY, 2 * RETURN_CAPACITY + 7)):
+        close = np.round(100 + rng.standard_normal(minutes).cumsum() * 0.1, 2)
+        volume = np.where(rng.random(minutes) < 0.1, 0.0, rng.random(minutes) * 1e4)
+        rings.append_many(row, first_minute + row, close, close + 0.5, close - 0.5, volume)
+    oracle = copy.deepcopy(rings)
+    for row in range(3):
+        for state in (rings, oracle):  # what the recomputation must replace
+            state.sum_close[row] = state.sum_qv[row] = state.sum_ret[row] = np.nan
+            state.nonzero_qv[row] = state.nonzero_ret[row] = -1
+        rings.recompute_sums(row)
+        recompute_sums_oracle(oracle, row)
+    for name in ("sum_close", "sum_qv", "nonzero_qv", "sum_ret", "sum_ret2", "nonzero_ret"):
+        np.testing.assert_array_equal(getattr(rings, name), getattr(oracle, name),
+                                      strict=True, err_msg=name)
 
 
 def test_a_row_never_appended_recomputes_to_zero() -> None:
