@@ -55,6 +55,7 @@ from model.market import MINUTE_MS
 from strategies.barrier import MAX_IMAGES, probability_up_first, probability_up_first_by_row
 from strategies.decision_kernel import rank_scores_kernel
 from strategies.edge import barrier_logs
+from strategies.minute_rank_kernel import minute_ranking_kernel
 from strategies.rank_select_kernel import top_reasons_kernel
 from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each: their tests
     Reasons,
@@ -277,9 +278,8 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
         raise ValueError(f"anomaly scores {np.shape(anomaly)} do not match {len(symbols)} symbols")
     if forecast is None and anomaly is None and bar_ms == MINUTE_MS \
             and matrix.dtype == np.float64:
-        return _minute_ranking(
-            _minute_scores(matrix, names, config, min_warm_minutes, require_quotes), symbols,
-            config.top_k)
+        return _minute_ranking(matrix, names, symbols, config, min_warm_minutes,
+                               require_quotes)
     scores = score_features(matrix, names, config, min_warm_minutes=min_warm_minutes,
                             require_quotes=require_quotes, forecast=forecast,
                             anomaly=anomaly, bar_ms=bar_ms)
@@ -309,7 +309,36 @@ def _top_candidates(probability: np.ndarray, eligible: np.ndarray, symbols: Sequ
     return candidates[np.lexsort((names_of, -probability[candidates]))][:top_k]
 
 
-def _minute_ranking(scores: Scores, symbols: Sequence[str], top_k: int) -> list[RankedCoin]:
+def _minute_ranking(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
+                    config: RankingSettings, min_warm_minutes: int,
+                    require_quotes: bool) -> list[RankedCoin]:
+    """`rank`'s coins of one 1m matrix without forecast or anomaly scores: the scores, the
+    selection and the reasons' windows in one compiled call
+    (strategies/minute_rank_kernel.py: `_minute_scores` then `_ranking_of_scores`' kernel,
+    without making their arrays Python objects), the words formatted in bulk."""
+    columns = _kernel_columns(tuple(names))
+    up, down = _barriers(config)
+    ints, floats, usual, images = minute_ranking_kernel(
+        matrix, *columns, _RETURN_WINDOWS, float(min_warm_minutes),
+        float(config.min_quote_volume_24h), float(config.max_spread_bps), require_quotes,
+        float(config.horizon_minutes), up, down, float(MAX_IMAGES),
+        _name_ranks(tuple(symbols)), int(config.top_k))
+    int(images)  # a NaN image count raises here, as in barrier.probability_up_first
+    if not usual:  # a top coin shows fewer than three windows: the two kernels' arrays
+        return _ranking_of_scores(
+            _minute_scores(matrix, names, config, min_warm_minutes, require_quotes), symbols,
+            config.top_k)
+    rows_and_codes = ints.tolist()
+    numbers = floats.tolist()
+    m = len(rows_and_codes) // 2
+    worded = _reasons_of_three(rows_and_codes[m:], numbers[3 * m:6 * m], numbers[6 * m:])
+    triples = iter(numbers)  # probability, drift, sigma of each coin in turn (zip: rows first)
+    return [ranked_coin(symbols[i], score, drift, sigma, reasons, words_json)
+            for i, score, drift, sigma, (reasons, words_json) in zip(
+                rows_and_codes[:m], triples, triples, triples, worded)]
+
+
+def _ranking_of_scores(scores: Scores, symbols: Sequence[str], top_k: int) -> list[RankedCoin]:
     """`rank`'s coins of one 1m matrix's scores: the selection, the numbers and the
     reasons' window order in one compiled call (strategies/rank_select_kernel.py, held to
     `_top_candidates` and `_reasons_with_json`), the words formatted in bulk."""
