@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
 from model.market import MINUTE_MS
@@ -17,7 +18,7 @@ from strategies.edge import (
     SLIPPAGE_ALLOWANCE_BPS,
     barrier_edge,
     clears_cost,
-    edge_reason,
+    edge_reasons,
     quoted_spread,
     round_trip_total,
     stop_first_each,
@@ -26,15 +27,22 @@ from strategies.edge import (
 from strategies.policy import (
     Action,
     DecisionView,
+    HoldActions,
     Holding,
     Policy,
     PolicyAction,
     PolicyRegistry,
     Quote,
     RestingOrder,
-    hold_action,
 )
 from strategies.ranking import RankedCoin
+
+# The HOLD reasons' fixed texts (the others carry the coin's numbers: `_entries`).
+HELD_OR_ORDERED = "already held or ordered"
+BUDGET_USED = "entry budget for this step used"
+NO_USABLE_QUOTE = "no usable quote"
+_DRIFT_TEXT = "estimated drift %+.4f%%/min is not positive"  # f"{drift * 100:+.4f}"
+_NONE_BUSY: frozenset[str] = frozenset()  # the busy coins of a step with nothing busy
 
 
 def _usable(price: float) -> bool:
@@ -82,65 +90,125 @@ class BaselinePolicy(Policy):
                              f"edge_cost_margin={self.edge_cost_margin}; give a whole number of "
                              "minutes >= 1 (1 = every decision step) and a margin >= -1 (-1: "
                              "a positive edge is enough, costs are not weighed)")
+        # Not a field: the HOLD actions already made, handed out again (policy.HoldActions).
+        self._holds = HoldActions()
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
         actions: list[PolicyAction] = []
-        buys = {o.symbol: o for o in view.open_orders if o.side == "BUY"}
-        sells = {o.symbol: o for o in view.open_orders if o.side == "SELL"}
+        buys: dict[str, RestingOrder] = {}
+        sells: dict[str, RestingOrder] = {}
+        if view.open_orders:  # most steps have none: no dicts to build, no loop
+            buys = {o.symbol: o for o in view.open_orders if o.side == "BUY"}
+            sells = {o.symbol: o for o in view.open_orders if o.side == "SELL"}
         for order in buys.values():
             if (view.ts_ms - order.placed_ms) / 1000 >= self.cancel_buy_after_s:
                 actions.append(PolicyAction(order.symbol, Action.CANCEL_BUY,
                                             client_order_id=order.client_order_id,
                                             reason=f"buy unfilled for {self.cancel_buy_after_s:.0f}s"))
-        for symbol, holding in sorted(view.holdings.items()):
-            if holding.amount > 0:
-                actions.extend(self._manage(view, symbol, holding, sells.get(symbol)))
-        acted = {a.symbol for a in actions}
+        holdings = view.holdings
+        if holdings:
+            for symbol, holding in sorted(holdings.items()):
+                if holding.amount > 0:
+                    actions.extend(self._manage(view, symbol, holding, sells.get(symbol)))
+        ranking = view.ranking
+        busy: AbstractSet[str] = _NONE_BUSY  # the ranked coins held, ordered or acted on
+        if holdings or buys or actions:
+            acted = {a.symbol for a in actions}
+            busy = {coin.symbol for coin in ranking if coin.symbol in holdings
+                    or coin.symbol in buys or coin.symbol in acted}
         # Entries only at UTC multiples of `entry_every_minutes` (the decision time alone
         # says so: the engine and the fast backtester agree without counting steps).
-        on_cadence = (view.ts_ms // MINUTE_MS) % self.entry_every_minutes == 0
-        ranking = view.ranking
-        holdings = view.holdings
-        min_score, margin = self.min_score, self.edge_cost_margin
-        busy_each = [coin.symbol in holdings or coin.symbol in buys or coin.symbol in acted
-                     for coin in ranking]
-        if on_cadence:
-            # A quote is read only for a coin the loop may weigh (free, score and drift pass):
-            # no other coin's quote decides anything.
-            get_quote = view.quotes.get
-            quotes: list[Quote | None] = [None if busy or coin.score < min_score or coin.drift <= 0
-                      else get_quote(coin.symbol)
-                      for coin, busy in zip(ranking, busy_each, strict=True)]
-            p_stops = self._stop_first(ranking, quotes)
+        if (view.ts_ms // MINUTE_MS) % self.entry_every_minutes == 0:
+            actions.extend(self._entries(view, busy))
         else:
-            quotes = [None] * len(ranking)
-            p_stops = [None] * len(ranking)
-        entries = 0
-        for coin, busy, quote, p_stop in zip(ranking, busy_each, quotes, p_stops, strict=True):
+            holds = self._holds
+            every = f"entries only every {self.entry_every_minutes} minutes"
+            actions.extend(holds[coin.symbol, HELD_OR_ORDERED if coin.symbol in busy else every]
+                           for coin in ranking)
+        return actions
+
+    def _entries(self, view: DecisionView, busy: AbstractSet[str]) -> list[PolicyAction]:
+        """The ranked coins' actions at an entry step, in ranking order: a BUY for each
+        candidate whose edge clears its cost until `max_entries_per_step`, a HOLD with its
+        reason for every other coin. The reason is the first that applies of: held or
+        ordered (in `busy`), the step's entries used up, the score, the drift, no usable
+        quote, the edge.
+
+        Two passes: the first gives each coin that fails before its edge its HOLD and
+        collects the others (score and drift pass, a usable bid: the only coins whose
+        quote is read); their stop-first probabilities come from one batched call
+        (`stop_first_each`), then the second pass weighs their edges in order. A coin that
+        comes after the entry that fills the budget holds for that instead (rare: most
+        steps enter nothing). The reasons' numbers are written with %-formats, the same
+        text as the f-string specs (`{x:.2f}` is `"%.2f" % x` for a float) at less cost."""
+        ranking = view.ranking
+        holds = self._holds
+        min_score = self.min_score
+        score_text = "score %.2f < " + f"{min_score:.2f}".replace("%", "%%")
+        get_quote = view.quotes.get
+        made: list[PolicyAction | None] = []
+        picks: list[tuple[int, RankedCoin, Quote]] = []
+        drifts: list[float] = []
+        sigmas: list[float] = []
+        for coin in ranking:
             symbol = coin.symbol
-            full = entries >= self.max_entries_per_step
-            if (busy or p_stop is None or coin.score < min_score or coin.drift <= 0
-                    or full or not on_cadence):
-                # p_stop is None: no usable quote, or the score or drift fails (`_stop_first`)
-                actions.append(hold_action(symbol, _hold_reason(
-                    busy, coin.score, min_score, full, coin.drift,
-                    None if on_cadence else self.entry_every_minutes)))
+            if symbol in busy:
+                made.append(holds[symbol, HELD_OR_ORDERED])
                 continue
-            assert quote is not None  # a p_stop is only computed with a usable quote
+            score = coin.score
+            if score < min_score:
+                made.append(holds[symbol, score_text % score])
+                continue
+            drift = coin.drift
+            if drift <= 0:
+                made.append(holds[symbol, _DRIFT_TEXT % (drift * 100)])
+                continue
+            quote = get_quote(symbol)
+            if quote is None or not _usable(quote.bid):
+                made.append(holds[symbol, NO_USABLE_QUOTE])
+                continue
+            picks.append((len(made), coin, quote))
+            drifts.append(drift)
+            sigmas.append(coin.sigma)
+            made.append(None)
+        full_from = 0 if self.max_entries_per_step <= 0 else len(ranking)
+        if picks:
+            p_stops = stop_first_each(drifts, sigmas, self.target_return_pct,
+                                      self.stop_return_pct, self.horizon_minutes)
+            if full_from:
+                full_from = self._weigh(picks, p_stops, made)
+        for k in range(full_from, len(ranking)):  # after the entry that filled the budget
+            symbol = ranking[k].symbol
+            made[k] = holds[symbol, HELD_OR_ORDERED if symbol in busy else BUDGET_USED]
+        return made  # type: ignore[return-value]  # every None was replaced
+
+    def _weigh(self, picks: list[tuple[int, RankedCoin, Quote]], p_stops: list[float],
+               made: list[PolicyAction | None]) -> int:
+        """Each pick's BUY or HOLD into `made[k]`, weighing edge against cost in ranking
+        order (`entry_edge`, `clears_cost`, `edge_reason`); returns the row after the entry
+        that used the step's budget, else the ranking's length (`max_entries_per_step` >= 1
+        here)."""
+        margin = self.edge_cost_margin
+        reason_of = edge_reasons(margin)
+        holds = self._holds
+        entries = 0
+        for (k, coin, quote), p_stop in zip(picks, p_stops, strict=True):
             edge, cost = self.entry_edge(coin, quote, p_stop)
+            reason = reason_of(edge, cost)
             if not clears_cost(edge, cost, margin):
-                actions.append(hold_action(symbol, edge_reason(edge, cost, margin)))
+                made[k] = holds[coin.symbol, reason]
                 continue
             entries += 1
-            actions.append(PolicyAction(
-                symbol, Action.BUY, limit_price=quote.bid,
+            made[k] = PolicyAction(
+                coin.symbol, Action.BUY, limit_price=quote.bid,
                 stop_price=quote.bid * (1 - self.stop_return_pct / 100),
                 # The forecast's calibrated confidence when one is served, else the score.
                 confidence=(coin.forecast_confidence if coin.forecast_confidence is not None
                             else coin.score),
-                reason=(f"rank score {coin.score:.2f} >= {min_score:.2f}; "
-                        + edge_reason(edge, cost, margin))))
-        return actions
+                reason=f"rank score {coin.score:.2f} >= {self.min_score:.2f}; " + reason)
+            if entries >= self.max_entries_per_step:
+                return k + 1
+        return len(made)
 
     def entry_edge(self, coin: RankedCoin, quote: Quote,
                    p_stop: float | None = None) -> tuple[float, float]:
@@ -152,26 +220,6 @@ class BaselinePolicy(Policy):
         edge = barrier_edge(coin.score, p_stop, self.target_return_pct, self.stop_return_pct)
         return edge, round_trip_total(self.maker_fee_bps, self.taker_fee_bps,
                                       quoted_spread(quote.bid, quote.ask), self.slippage_bps)
-
-    def _stop_first(self, ranking: tuple[RankedCoin, ...], quotes: list[Quote | None]
-                    ) -> list[float | None]:
-        """The stop-first probability of every coin the entry loop may weigh this step (score
-        and drift pass, a usable bid; None for the others), in one batched call: the same
-        bits per coin as `entry_edge`'s own scalar call, a fraction of the time. A few may
-        go unused (the step's entry budget runs out, the coin is held): cheaper than one
-        call per coin."""
-        min_score = self.min_score
-        rows = [k for k, (coin, quote) in enumerate(zip(ranking, quotes, strict=True))
-                if quote is not None and not (coin.score < min_score or coin.drift <= 0)
-                and _usable(quote.bid)]
-        p_stops: list[float | None] = [None] * len(ranking)
-        if rows:
-            for k, p_stop in zip(rows, stop_first_each(
-                    [ranking[k].drift for k in rows], [ranking[k].sigma for k in rows],
-                    self.target_return_pct, self.stop_return_pct, self.horizon_minutes),
-                    strict=True):
-                p_stops[k] = p_stop
-        return p_stops
 
     def _manage(self, view: DecisionView, symbol: str, holding: Holding,
                 sell: RestingOrder | None) -> list[PolicyAction]:
@@ -199,21 +247,6 @@ class BaselinePolicy(Policy):
             return [PolicyAction(symbol, Action.CANCEL_SELL, client_order_id=sell.client_order_id,
                                  reason=f"sell resting {self.reprice_sell_after_s:.0f}s: re-price")]
         return [PolicyAction(symbol, Action.HOLD, reason="take-profit order resting")]
-
-
-def _hold_reason(busy: bool, score: float, min_score: float, full: bool, drift: float,
-                 off_cadence_every: int | None) -> str:
-    if busy:
-        return "already held or ordered"
-    if off_cadence_every is not None:
-        return f"entries only every {off_cadence_every} minutes"
-    if full:
-        return "entry budget for this step used"
-    if score < min_score:
-        return f"score {score:.2f} < {min_score:.2f}"
-    if drift <= 0:
-        return f"estimated drift {drift * 100:+.4f}%/min is not positive"
-    return "no usable quote"
 
 
 @dataclass

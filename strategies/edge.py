@@ -36,6 +36,7 @@ would be "never trade", not "trade when it pays".
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -177,6 +178,21 @@ def edge_reason(edge: float, cost: float, margin: float) -> str:
     return f"edge {edge / BPS:.1f} bps {relation} cost {cost / BPS:.1f} bps x (1+{margin:g})"
 
 
+def edge_reasons(margin: float) -> Callable[[float, float], str]:
+    """`edge_reason` with the margin fixed: reason(edge, cost) is `edge_reason(edge, cost,
+    margin)`, character for character, with the margin's text and factor made once (a
+    policy words every candidate's edge at each step with the same margin)."""
+    # %-formats: "%.1f" % x is f"{x:.1f}" for a float, at less cost.
+    tail = f" bps x (1+{margin:g})".replace("%", "%%")
+    clears, fails = "edge %.1f bps > cost %.1f" + tail, "edge %.1f bps <= cost %.1f" + tail
+    factor = 1 + margin  # clears_cost's cost x (1 + margin), the same bits
+
+    def reason(edge: float, cost: float) -> str:
+        return (clears if edge > cost * factor else fails) % (edge / BPS, cost / BPS)
+
+    return reason
+
+
 @dataclass(frozen=True, slots=True)
 class EntryGate:
     """Per decision step and symbol [K, n]: the edge an entry expects and what its round
@@ -198,6 +214,6 @@ class EntryGate:
 
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
-           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "quoted_spread", "quoted_spreads",
-           "round_trip_cost", "round_trip_total", "stop_first_each", "stop_first_probabilities",
-           "stop_first_probability"]
+           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reasons",
+           "quoted_spread", "quoted_spreads", "round_trip_cost", "round_trip_total",
+           "stop_first_each", "stop_first_probabilities", "stop_first_probability"]

@@ -119,6 +119,44 @@ class PolicyAction:
 _new_object = object.__new__
 (_set_symbol, _set_action, _set_limit_price, _set_stop_price, _set_confidence,
  _set_client_order_id, _set_reason, _set_exit) = slot_setters(PolicyAction)
+_set_last, _set_bid, _set_ask = slot_setters(Quote)
+(_set_ts_ms, _set_symbols, _set_features, _set_feature_names, _set_ranking, _set_quotes,
+ _set_holdings, _set_open_orders, _set_equity, _set_bars, _set_cash,
+ _set_mode) = slot_setters(DecisionView)
+
+
+def quote_of(last: float, bid: float, ask: float) -> Quote:
+    """`Quote(last, bid, ask)`, written slot by slot (strategies/slot_init.py): the decision
+    view makes one for each symbol a policy reads, a few a step."""
+    quote = _new_object(Quote)
+    _set_last(quote, last)
+    _set_bid(quote, bid)
+    _set_ask(quote, ask)
+    return quote
+
+
+def decision_view(ts_ms: int, symbols: tuple[str, ...], features: np.ndarray,
+                  feature_names: tuple[str, ...], ranking: tuple[RankedCoin, ...],
+                  quotes: Mapping[str, Quote], holdings: Mapping[str, Holding],
+                  open_orders: tuple[RestingOrder, ...], equity: float,
+                  bars: BarSource | None, cash: float | None, mode: str) -> DecisionView:
+    """`DecisionView(...)` of every field, written slot by slot (strategies/slot_init.py):
+    one a decision step, whose frozen `__init__` writing twelve fields through
+    `object.__setattr__` cost ~3 us, most of what the view's other work costs."""
+    view = _new_object(DecisionView)
+    _set_ts_ms(view, ts_ms)
+    _set_symbols(view, symbols)
+    _set_features(view, features)
+    _set_feature_names(view, feature_names)
+    _set_ranking(view, ranking)
+    _set_quotes(view, quotes)
+    _set_holdings(view, holdings)
+    _set_open_orders(view, open_orders)
+    _set_equity(view, equity)
+    _set_bars(view, bars)
+    _set_cash(view, cash)
+    _set_mode(view, mode)
+    return view
 
 
 def hold_action(symbol: str, reason: str) -> PolicyAction:
@@ -135,6 +173,30 @@ def hold_action(symbol: str, reason: str) -> PolicyAction:
     _set_reason(action, reason)
     _set_exit(action, False)
     return action
+
+
+class HoldActions(dict[tuple[str, str], PolicyAction]):
+    """HOLD actions by (symbol, reason): `holds[symbol, reason]` is `hold_action(symbol,
+    reason)`, made at its first lookup and handed out again while it is remembered. A
+    `PolicyAction` is frozen, so the one kept is equal in every field to a new one. A policy
+    holds most of its candidates every step with reasons that recur (the baseline's
+    "estimated drift -0.0012%/min is not positive" repeats for days: two of its three
+    holds a minute on the bench's market are lookups), and a hit is a plain dict lookup, a
+    fraction of a new object. At `limit` actions it forgets them all and starts again (edge
+    reasons rarely repeat: most of a long run's keys would never be met again)."""
+
+    __slots__ = ("limit",)
+
+    def __init__(self, limit: int = 4096) -> None:
+        """Nothing remembered yet; at most `limit` actions kept."""
+        super().__init__()
+        self.limit = limit
+
+    def __missing__(self, key: tuple[str, str]) -> PolicyAction:
+        if len(self) >= self.limit:
+            self.clear()
+        action = self[key] = hold_action(*key)
+        return action
 
 
 class Policy(Protocol):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
+from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from strategies.policy import DecisionView, Holding, Quote, RestingOrder
+from strategies.policy import DecisionView, Holding, Quote, RestingOrder, decision_view, quote_of
 from strategies.ranking import RankedCoin
 
 if TYPE_CHECKING:
@@ -24,6 +25,9 @@ if TYPE_CHECKING:
     from strategies.features import FeatureBook
     from trading.broker import Broker
     from trading.positions import Position
+
+
+_SYMBOL = attrgetter("symbol")
 
 
 class LazyQuotes(Mapping[str, Quote]):
@@ -58,7 +62,8 @@ class LazyQuotes(Mapping[str, Quote]):
         row = self._row(symbol)
         if row is None:
             return default
-        quote = self._built[symbol] = Quote(self._lasts[row], self._bids[row], self._asks[row])
+        quote = self._built[symbol] = quote_of(self._lasts[row], self._bids[row],
+                                               self._asks[row])
         return quote
 
     def __getitem__(self, symbol: str) -> Quote:
@@ -90,6 +95,7 @@ class ViewBuilder:
         self._key: tuple[tuple[str, ...], Mapping[str, Instrument]] | None = None
         self._rows: dict[str, int] = {}
         self._tradable: tuple[str, ...] = ()
+        self._tradable_set: frozenset[str] = frozenset()
 
     def _tradable_rows(self, symbols: tuple[str, ...], instruments: Mapping[str, Instrument]
                        ) -> tuple[dict[str, int], tuple[str, ...]]:
@@ -99,8 +105,18 @@ class ViewBuilder:
         if key is None or key[0] is not symbols or key[1] is not instruments:
             self._rows = {s: i for i, s in enumerate(symbols) if s in instruments}
             self._tradable = tuple(self._rows)
+            self._tradable_set = frozenset(self._rows)
             self._key = (symbols, instruments)
         return self._rows, self._tradable
+
+    def _tradable_ranking(self, ranking: tuple[RankedCoin, ...],
+                          instruments: Mapping[str, Instrument]) -> tuple[RankedCoin, ...]:
+        """The ranked coins the trader may trade, in ranking order. Usually every one is
+        (the ranking ranks the book's tradable symbols): then the ranking itself, checked
+        in one C-level pass over its symbols instead of a filtering generator."""
+        if self._tradable_set.issuperset(map(_SYMBOL, ranking)):
+            return ranking if type(ranking) is tuple else tuple(ranking)
+        return tuple(c for c in ranking if c.symbol in instruments)
 
     def view(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
              features: np.ndarray, *, instruments: Mapping[str, Instrument], quote_asset: str,
@@ -117,17 +133,15 @@ class ViewBuilder:
             s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
             for s, p in positions.items() if p.amount > 0
         }
+        opened = broker.open_orders()
         orders = tuple(
             RestingOrder(o.client_order_id, o.symbol, o.side.value, float(o.price or 0),
                          float(o.remaining), o.ts_event, amount=float(o.amount))
-            for o in broker.open_orders() if o.cancel_requested_ms is None
-        )
-        return DecisionView(
-            ts_ms=ts_ms, symbols=tradable,
-            features=features, feature_names=book.feature_names,
-            ranking=tuple(c for c in ranking if c.symbol in instruments),
-            quotes=quotes, holdings=holdings, open_orders=orders, equity=float(equity),
-            bars=book,
-            cash=float(broker.free_balances().get(quote_asset, Decimal(0))),
-            mode=mode,
+            for o in opened if o.cancel_requested_ms is None
+        ) if opened else ()
+        return decision_view(
+            ts_ms, tradable, features, book.feature_names,
+            self._tradable_ranking(ranking, instruments), quotes, holdings, orders,
+            float(equity), book, float(broker.free_balances().get(quote_asset, Decimal(0))),
+            mode,
         )

@@ -14,7 +14,8 @@ from state.decision_rows import DECISIONS_PER_INSERT, decision_row
 from state.ledger import Ledger
 from strategies.features import FeatureBook
 from strategies.policy import Quote
-from trading.decision_view import LazyQuotes
+from strategies.ranking import RankedCoin
+from trading.decision_view import LazyQuotes, ViewBuilder
 
 NAN = math.nan
 
@@ -43,6 +44,28 @@ def test_lazy_quotes_hold_the_eager_dict_in_its_order() -> None:
         assert missing not in lazy and lazy.get(missing) is None
         with pytest.raises(KeyError):
             lazy[missing]
+
+
+def test_the_view_ranks_only_tradable_coins_in_ranking_order() -> None:
+    # given a book of four symbols, three of them tradable
+    symbols = ("AUSDT", "BUSDT", "CUSDT", "DUSDT")
+    instruments = {"AUSDT": object(), "CUSDT": object(), "DUSDT": object(), "EUSDT": object()}
+    views = ViewBuilder()
+    views._tradable_rows(symbols, instruments)  # type: ignore[arg-type]
+
+    def ranked(*names: str) -> tuple[RankedCoin, ...]:
+        return tuple(RankedCoin(n, 0.5, 1e-5, 1e-3, ()) for n in names)
+
+    # when every ranked coin is tradable, the ranking itself is the view's (a list: as a tuple)
+    every = ranked("DUSDT", "AUSDT")
+    assert views._tradable_ranking(every, instruments) is every  # type: ignore[arg-type]
+    assert views._tradable_ranking(list(every), instruments) == every  # type: ignore[arg-type]
+    # when one is not (in the book but not an instrument, or in neither), it is left out; an
+    # instrument outside the book stays
+    mixed = ranked("CUSDT", "BUSDT", "AUSDT", "ZUSDT", "EUSDT")
+    kept = views._tradable_ranking(mixed, instruments)  # type: ignore[arg-type]
+    assert [c.symbol for c in kept] == ["CUSDT", "AUSDT", "EUSDT"] and type(kept) is tuple
+    assert views._tradable_ranking((), instruments) == ()  # type: ignore[arg-type]
 
 
 def test_quote_columns_read_the_newest_of_tick_and_bar_close() -> None:

@@ -7,11 +7,22 @@ from __future__ import annotations
 import dataclasses
 import math
 
+import numpy as np
 import pytest
 
 from model import libm
 from strategies.edge import barrier_logs
-from strategies.policy import Action, PolicyAction, hold_action
+from strategies.policy import (
+    Action,
+    DecisionView,
+    Holding,
+    PolicyAction,
+    Quote,
+    RestingOrder,
+    decision_view,
+    hold_action,
+    quote_of,
+)
 from strategies.ranking import RankedCoin, ranked_coin
 from strategies.slot_init import slot_setters
 
@@ -37,6 +48,28 @@ def test_a_ranked_coin_is_the_dataclass_coin_with_no_forecast_or_anomaly() -> No
     assert _fields(made) == _fields(expected)
     assert made.reasons_json == '["1h momentum +0.10%"]'
     assert ranked_coin("X", 0.1, 0.0, 0.1, (), None).reasons_json is None
+
+
+def test_a_quote_is_the_dataclass_quote() -> None:
+    made, expected = quote_of(100.0, 99.9, math.nan), Quote(100.0, 99.9, math.nan)
+    assert _fields(made)[:2] == _fields(expected)[:2] and math.isnan(made.ask)
+    assert quote_of(1.0, 0.5, 2.0) == Quote(1.0, 0.5, 2.0)
+    assert hash(quote_of(1.0, 0.5, 2.0)) == hash(Quote(1.0, 0.5, 2.0))
+    assert type(made) is Quote
+
+
+def test_a_decision_view_is_the_dataclass_view_of_every_field() -> None:
+    features = np.zeros((2, 3))
+    values = dict(ts_ms=120_000, symbols=("AUSDT", "BUSDT"), features=features,
+                  feature_names=("a", "b", "c"), ranking=(), quotes={"AUSDT": Quote(1, 0.9, 1.1)},
+                  holdings={"AUSDT": Holding(1.0, 1.0, 0)},
+                  open_orders=(RestingOrder("E-1", "BUSDT", "BUY", 1.0, 1.0, 0),),
+                  equity=1000.0, bars=None, cash=250.0, mode="REDUCING")
+    made = decision_view(**values)  # type: ignore[arg-type]
+    expected = DecisionView(**values)  # type: ignore[arg-type]
+    assert type(made) is DecisionView
+    assert [getattr(made, f.name) is getattr(expected, f.name)
+            for f in dataclasses.fields(DecisionView)] == [True] * 12
 
 
 def test_a_class_whose_slots_are_not_its_fields_in_order_is_refused() -> None:
