@@ -75,6 +75,7 @@ class MinuteBlock:
     _first_ids: np.ndarray = dataclasses.field(init=False, repr=False)
     _values: np.ndarray = dataclasses.field(init=False, repr=False)
     _starts: list[int] = dataclasses.field(init=False, repr=False)
+    _rows: tuple[np.ndarray, ...] = dataclasses.field(init=False, repr=False)  # _values'
 
     def __post_init__(self) -> None:
         minutes, symbols = np.nonzero(self.traded)  # minute by minute, symbols ascending
@@ -86,6 +87,7 @@ class MinuteBlock:
             "_values": np.stack([self.fields[f][minutes, symbols] for f in BAR_FIELDS]),
             "_starts": np.searchsorted(minutes, np.arange(len(self.traded) + 1)).tolist(),
         }
+        cells["_rows"] = tuple(cells["_values"])  # type: ignore[arg-type]
         for name, value in cells.items():
             object.__setattr__(self, name, value)
 
@@ -95,15 +97,12 @@ class MinuteBlock:
     def minute(self, b: int) -> MinuteBars:
         """The bars of minute b for the symbols that traded (views of the block's cells:
         read them, never write)."""
-        cells = slice(self._starts[b], self._starts[b + 1])
-        o, h, low, c, volume, quote_volume = self._values[:, cells]
-        return MinuteBars(
-            open_ms=self.first_open_ms + b * MINUTE_MS,
-            index=self._index[cells],
-            trades=self._trades[cells],
-            first_trade_id=self._first_ids[cells],
-            open=o, high=h, low=low, close=c, volume=volume, quote_volume=quote_volume,
-        )
+        start, stop = self._starts[b], self._starts[b + 1]
+        o, h, low, c, volume, quote_volume = self._rows  # a minute's: slices of each row
+        return MinuteBars(self.first_open_ms + b * MINUTE_MS, self._index[start:stop],
+                          o[start:stop], h[start:stop], low[start:stop], c[start:stop],
+                          volume[start:stop], quote_volume[start:stop],
+                          self._trades[start:stop], self._first_ids[start:stop])
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,9 +18,11 @@ the last two as the stream, and seeds as `pcg_setseq_128_srandom_r` does.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
+
+from exchange.sim.seed_kernel import seed_words
 
 _INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
 _INIT_B, _MULT_B = 0x8B51F9DD, 0x58F38DED
@@ -75,6 +77,22 @@ def pcg64_states(seed: int, keys: np.ndarray) -> list[tuple[int, int]] | None:
         value = (value * _U(hash_const)) & _U(_MASK32)
         state_words.append(value ^ (value >> _U(16)))
     seeds = [(state_words[2 * k + 1] << _U(32)) | state_words[2 * k] for k in range(_POOL)]
+    return _seeded_states(seeds)
+
+
+def compiled_pcg64_states(seed: int, keys: np.ndarray) -> list[tuple[int, int]] | None:
+    """`pcg64_states`, its seed hash compiled (exchange/sim/seed_kernel.py): the same
+    states, without a block's hundred-odd numpy calls on a few tens of minutes."""
+    keys = np.asarray(keys, dtype=np.int64)
+    if not 0 <= seed <= _MASK32 or (keys.size and not (
+            int(keys.min()) >= 0 and int(keys.max()) <= _MASK32)):
+        return None
+    return _seeded_states(list(seed_words(seed, keys)))
+
+
+def _seeded_states(seeds: Sequence[np.ndarray]) -> list[tuple[int, int]]:
+    """(state, increment) of a PCG64 seeded, as `PCG64(SeedSequence)` seeds it, with each
+    key's four uint64 words (`seeds`: state high, state low, stream high, stream low)."""
     out = []
     for s_hi, s_lo, i_hi, i_lo in zip(*(word.tolist() for word in seeds), strict=True):
         increment = (((i_hi << 64) + i_lo) << 1 | 1) & _MASK128
@@ -87,7 +105,7 @@ def seeded_generators(seed: int, keys: np.ndarray) -> Iterator[np.random.Generat
     """For each key in turn, a generator in the state of `np.random.default_rng([seed,
     key])`: one generator moved from state to state (draw from it before the next), or
     `default_rng` itself where `pcg64_states` cannot say."""
-    states = pcg64_states(seed, keys)
+    states = compiled_pcg64_states(seed, keys)
     if states is None:
         for key in np.asarray(keys).tolist():
             yield np.random.default_rng([seed, key])

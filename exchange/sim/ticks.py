@@ -17,6 +17,7 @@ import numpy as np
 
 from exchange.sim.bars import IntraTicks, MinuteBars, MinuteBlock
 from exchange.sim.seeded_noise import seeded_generators
+from exchange.sim.tick_block_kernel import tick_block_table
 from model import libm
 from model.market import MINUTE_MS
 
@@ -70,6 +71,7 @@ def synthesize_ticks(
 
 #: The spread, bid size, ask size and trade size noise: exp(scale * N(0, 1)), in this order.
 NOISE_SCALES = (0.3, 0.6, 0.6, 0.5)
+_NOISE_SCALES = np.array(NOISE_SCALES)
 
 
 def _tick_fields(
@@ -127,19 +129,26 @@ class TickBlock:
         return int(self.table.shape[0])
 
     def minute(self, b: int, index: np.ndarray) -> IntraTicks:
-        """Minute b's ticks of the symbols `index` (those that traded), as fresh arrays."""
-        offsets_ms, done = _tick_steps(self.ticks_per_bar)
+        """Minute b's ticks of the symbols `index` (those that traded), as fresh arrays but
+        its times' volume shares, which every minute of as many symbols shares."""
+        offsets_ms, done = _tick_columns(self.ticks_per_bar, len(index))
         # (fields, K, n), each field contiguous, in TICK_FIELDS' order (a minute's call: no
         # keyword dict built and spread). `index` is ascending and distinct, so when every
         # symbol traded it is all of them: a plain copy then gathers the same cells.
         minute = self.table[b]
         fields = (minute.copy() if len(index) == minute.shape[-1]
                   else minute.take(index, axis=-1))
-        last, bid, ask = fields[0], fields[1], fields[2]
-        bid_qty, ask_qty, last_qty = fields[3], fields[4], fields[5]
-        return IntraTicks((self.first_open_ms + b * MINUTE_MS) + offsets_ms, last, bid, ask,
-                          bid_qty, ask_qty, last_qty,
-                          np.repeat(done[:, None], len(index), axis=1))
+        return IntraTicks(offsets_ms + (self.first_open_ms + b * MINUTE_MS), fields[0],
+                          fields[1], fields[2], fields[3], fields[4], fields[5], done)
+
+
+@functools.cache
+def _tick_columns(ticks_per_bar: int, columns: int) -> tuple[np.ndarray, np.ndarray]:
+    """(tick times after the minute's open, the volume share done at each tick of each of
+    `columns` symbols: `_tick_steps`' repeated per column); shared by every minute of that
+    many symbols: read them, never write (nothing writes a minute's ticks)."""
+    offsets_ms, done = _tick_steps(ticks_per_bar)
+    return offsets_ms, np.repeat(done[:, None], columns, axis=1)
 
 
 @functools.cache
@@ -162,18 +171,35 @@ def synthesize_tick_block(
     calls instead of one per minute (each minute still draws its own seeded noise): the
     replay's per-minute cost. Cells of symbols that did not trade are computed and unused."""
     minutes, n_all = block.traded.shape
-    noise = np.empty((len(NOISE_SCALES), minutes, ticks_per_bar, n_all))
+    noise = np.empty((minutes, len(NOISE_SCALES), ticks_per_bar, n_all))
     keys = block.first_open_ms // MINUTE_MS + np.arange(minutes, dtype=np.int64)
     # Each minute's own `default_rng([seed, minute])`, seeded without being built
     # (exchange/sim/seeded_noise.py).
     for b, rng in enumerate(seeded_generators(seed, keys)):
         # One draw for the four scales: the same numbers, in the same order, as four draws.
-        noise[:, b] = rng.standard_normal((len(NOISE_SCALES), ticks_per_bar, n_all))
-    scaled = [libm.exp(scale * noise[k]) for k, scale in enumerate(NOISE_SCALES)]
+        noise[b] = rng.standard_normal((len(NOISE_SCALES), ticks_per_bar, n_all))
     fields = block.fields
+    table = np.empty((minutes, len(TICK_FIELDS), ticks_per_bar, n_all))
+    position = path_positions(ticks_per_bar) * 3.0
+    leg = np.minimum(position.astype(np.int64), 2)
+    # `tick_table`, compiled (exchange/sim/tick_block_kernel.py).
+    tick_block_table(table, fields["open"], fields["high"], fields["low"], fields["close"],
+                     fields["volume"], block.trades, tick_size, lot_size, spread_bps, noise,
+                     _NOISE_SCALES, leg, position - leg, SPREAD_RANGE_WIDENING,
+                     BOOK_SHARE_OF_BAR_VOLUME)
+    return TickBlock(block.first_open_ms, ticks_per_bar, table)
+
+
+def tick_table(fields: dict[str, np.ndarray], trades: np.ndarray, tick_size: np.ndarray,
+               lot_size: np.ndarray, spread_bps: np.ndarray, noise: np.ndarray,
+               ticks_per_bar: int) -> np.ndarray:
+    """The ticks (minutes, TICK_FIELDS, ticks, symbols) of a block's bars (`fields`,
+    `trades`: minutes, symbols) with the standard normal draws `noise` (minutes,
+    NOISE_SCALES, ticks, symbols): the array form, definition of the compiled
+    `tick_block_kernel.tick_block_table` that `synthesize_tick_block` calls."""
+    scaled = [libm.exp(scale * noise[:, k]) for k, scale in enumerate(NOISE_SCALES)]
     with np.errstate(all="ignore"):  # cells without a bar hold zeros
         ticks = _tick_fields(fields["open"], fields["high"], fields["low"], fields["close"],
-                             fields["volume"], block.trades, tick_size, lot_size, spread_bps,
+                             fields["volume"], trades, tick_size, lot_size, spread_bps,
                              scaled, ticks_per_bar)
-    table = np.stack([ticks[name] for name in TICK_FIELDS], axis=1)
-    return TickBlock(block.first_open_ms, ticks_per_bar, table)
+    return np.stack([ticks[name] for name in TICK_FIELDS], axis=1)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from exchange.sim.seeded_noise import pcg64_states, seeded_generators
+from exchange.sim.seeded_noise import compiled_pcg64_states, pcg64_states, seeded_generators
 
 
 def test_every_state_is_default_rngs() -> None:
@@ -17,6 +17,7 @@ def test_every_state_is_default_rngs() -> None:
     for seed in seeds:
         states = pcg64_states(seed, keys)
         assert states is not None
+        assert compiled_pcg64_states(seed, keys) == states, seed  # the hash, compiled
         for key, computed in zip(keys.tolist(), states, strict=True):
             state = np.random.default_rng([seed, key]).bit_generator.state["state"]
             assert (state["state"], state["inc"]) == computed, (seed, key)
@@ -37,7 +38,19 @@ def test_seeds_and_keys_of_more_than_one_word_take_default_rng() -> None:
     keys = np.array([5, 2**32, 2**40], dtype=np.int64)
     assert pcg64_states(7, keys) is None
     assert pcg64_states(2**32, keys[:1]) is None
+    assert compiled_pcg64_states(7, keys) is None
+    assert compiled_pcg64_states(2**32, keys[:1]) is None
+    assert compiled_pcg64_states(-1, keys[:1]) is None
     for seed in (7, 2**33):
         for key, generator in zip(keys.tolist(), seeded_generators(seed, keys), strict=True):
             assert (generator.standard_normal(6).tobytes()
                     == np.random.default_rng([seed, key]).standard_normal(6).tobytes())
+
+
+def test_the_compiled_hash_gives_every_state_of_a_block_of_minutes() -> None:
+    rng = np.random.default_rng(8)
+    for seed in (0, 7, 2**32 - 1, *rng.integers(0, 2**32, 5).tolist()):
+        for start in (0, 28_000_000, 2**32 - 61, *rng.integers(0, 2**32 - 60, 5).tolist()):
+            keys = start + np.arange(60, dtype=np.int64)
+            assert compiled_pcg64_states(seed, keys) == pcg64_states(seed, keys), (seed, start)
+    assert compiled_pcg64_states(7, np.zeros(0, dtype=np.int64)) == []
