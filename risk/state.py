@@ -237,6 +237,35 @@ def evaluate(
     return s, ()
 
 
+class QuietMemo:
+    """`evaluate` that remembers its last quiet call (the state handed back as it came, no
+    event): asked again with that state, an equal equity, in the same UTC day, with the same
+    flags and limits, it answers the same, `(state, ())`, without evaluating.
+
+    Why: the trader evaluates at every decision step, and while nothing is held its equity
+    stays what it was for hours; the two percentages (Decimal divisions) were most of a
+    quiet step's `evaluate`. Why it is the same answer: `evaluate` reads the equity only by
+    value (comparisons, and percentages compared to limits) and `now_ms` only by its UTC day
+    (a quiet call made no event that `now_ms` would stamp), so equal inputs take the same
+    path; a quiet call returns its input state itself, which is what this returns."""
+
+    __slots__ = ("_quiet",)
+
+    def __init__(self) -> None:
+        """Empty: the first call evaluates."""
+        self._quiet: tuple[TradingState, Decimal, int, bool, RiskLimits, bool] | None = None
+
+    def evaluate(self, state: TradingState, equity: Decimal, now_ms: int, anomaly_halt: bool,
+                 limits: RiskLimits, anomaly_reduce: bool = False) -> Transition:
+        """`evaluate(state, equity, now_ms, anomaly_halt, limits, anomaly_reduce)`."""
+        inputs = (state, equity, utc_day_start_ms(now_ms), anomaly_halt, limits, anomaly_reduce)
+        if self._quiet is not None and self._quiet[0] is state and self._quiet == inputs:
+            return state, ()
+        moved = evaluate(state, equity, now_ms, anomaly_halt, limits, anomaly_reduce)
+        self._quiet = inputs if moved[0] is state and not moved[1] else None
+        return moved
+
+
 def pause(state: TradingState, now_ms: int, reason: str = "paused by operator") -> Transition:
     """Operator stops new entries (exits still run). Lifted only by `resume()`."""
     s = replace(state, paused=True)

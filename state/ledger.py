@@ -29,8 +29,15 @@ from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from model.instruments import Instrument
+from state.batch import Batch
 from state.codec import LedgerEvent, canonical_json, decimal_text, decode
-from state.decision_rows import DECISIONS_PER_INSERT, decision_row, decisions_insert
+from state.decision_rows import (
+    DECISIONS_PER_INSERT,
+    HOLD_FIELDS,
+    decision_row,
+    decisions_insert,
+    insert_holds,
+)
 from state.executions import ExecutionTable
 from state.files import make_private
 from state.integrity import preflight, shm_path, wal_path
@@ -69,56 +76,6 @@ def assets_from(instruments: Mapping[str, Instrument]) -> AssetsOf:
 
 def _no_assets(symbol: str) -> None:
     return None
-
-
-class _Batch:
-    """`Ledger.batch`'s context: BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any error, the
-    cursor memo told), or inside an open transaction SAVEPOINT ... RELEASE (ROLLBACK TO on
-    an error, the memo forgetting all). A class, not a generator context manager: a replay
-    opens one per decision step, and the generator's machinery cost more than the
-    savepoint's two statements (tests/unit/test_ledger_nested_batch.py)."""
-
-    __slots__ = ("_conn", "_kv", "_nested")
-
-    def __init__(self, conn: sqlite3.Connection, kv: KvMemo) -> None:
-        self._conn = conn
-        self._kv = kv
-        self._nested = False
-
-    def __enter__(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("SAVEPOINT batch")
-            self._nested = True
-            return
-        self._conn.execute("BEGIN IMMEDIATE")
-        self._kv.begin()
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        conn = self._conn
-        if self._nested:
-            if exc_type is not None:
-                self._kv.abort()  # it no longer knows what the file holds: writes again
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK TO batch")
-                    conn.execute("RELEASE batch")
-                return
-            conn.execute("RELEASE batch")
-            return
-        if exc_type is None:
-            try:
-                conn.execute("COMMIT")
-                self._kv.commit()
-                return
-            except BaseException:
-                self._abort()
-                raise
-        self._abort()
-
-    def _abort(self) -> None:
-        self._kv.abort()
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
 
 
 class Ledger:
@@ -187,14 +144,14 @@ class Ledger:
 
     # -- writes ---------------------------------------------------------------------------
 
-    def batch(self) -> _Batch:
+    def batch(self) -> Batch:
         """One transaction around many writes (a whole decision step: its events, decisions,
         equity and cursor): all of it commits, or none of it, and one commit is cheaper than
         one per row. Writes inside join it. A nested `batch` is a savepoint of the outer
         one: it too keeps all of its writes or none (an error inside it undoes them and
         goes on up), and they commit with the outer transaction (a replay groups many
         decision steps in one, bot/research/backtest.py)."""
-        return _Batch(self._conn, self._kv)
+        return Batch(self._conn, self._kv)
 
     def _transaction(self, work: Callable[[], T]) -> T:
         """Run `work` in one write transaction: all of it commits, or none of it."""
@@ -239,6 +196,28 @@ class Ledger:
         batch = rows if isinstance(rows, list) else list(rows)
         for start in range(0, len(batch), DECISIONS_PER_INSERT):
             self._conn.execute(*decisions_insert(batch[start:start + DECISIONS_PER_INSERT]))
+
+    def record_holds(self, values: list[Any]) -> None:
+        """Audit HOLD decisions without sizing, anomaly score or forecast, in order, from
+        `values`: each row's ts, symbol, score, reasons' JSON text and detail, one row after
+        the other (`insert_holds`). The rows `record_decisions` stores for them, five values
+        bound a row instead of seven (a quiet decision step's every row)."""
+        per_insert = DECISIONS_PER_INSERT * HOLD_FIELDS
+        count, rest = divmod(len(values), HOLD_FIELDS)
+        if rest:
+            raise ValueError(f"HOLD rows have {HOLD_FIELDS} values each, not {len(values)} in all")
+        if count <= DECISIONS_PER_INSERT:
+            if count:
+                self._conn.execute(insert_holds(count), values)
+            return
+        for start in range(0, len(values), per_insert):
+            chunk = values[start:start + per_insert]
+            self._conn.execute(insert_holds(len(chunk) // HOLD_FIELDS), chunk)
+
+    @property
+    def in_transaction(self) -> bool:
+        """Whether a transaction is open on this connection (a caller's `batch`)."""
+        return self._conn.in_transaction
 
     def snapshot_equity(self, ts: int, *, equity: Decimal, cash: Decimal,
                         positions_value: Decimal) -> None:

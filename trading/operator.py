@@ -92,6 +92,7 @@ class OperatorControls:
     cooldowns: dict[str, int]  # symbol -> end of its post-forceexit cool-down, epoch ms
     # Live: refused orders and failed cancels, counted for status (bot/app/live_health.py).
     order_failures: FailureLog | None
+    _account_moves: int  # bumped by every booked event batch and order sent
 
     def equity(self) -> Decimal:  # pragma: no cover - Trader's
         raise NotImplementedError
@@ -192,6 +193,8 @@ class OperatorControls:
     def cooling_down(self, ts_ms: int) -> dict[str, str]:
         """Symbol -> why its entries are denied at `ts_ms` (for the risk gate's `MarketView`);
         forgets (and saves) the cool-downs that have ended."""
+        if not self.cooldowns:  # nearly every step: none running
+            return {}
         ended = [s for s, until in self.cooldowns.items() if until <= ts_ms]
         for name in ended:
             del self.cooldowns[name]
@@ -229,6 +232,7 @@ class OperatorControls:
         self.ledger.record(request)
         self.expect_execution(request)
         events = self.broker.submit(request)
+        self._account_moves += 1  # an order sent (trading/trader.py)
         self._record(events)
         rejected = next((e for e in events if isinstance(e, Rejected)), None)
         verdict = f"REJECTED:{rejected.reason.value}" if rejected else "OPERATOR"

@@ -5,7 +5,8 @@ minute at the default `top_k`), nearly all of them HOLDs: a row is one tuple bui
 without a keyword call each, the coin's reasons come as the JSON text the ranking
 formatted them in (`RankedCoin.reasons_json`) and the action's text from a table. The
 values are `state.decision_rows.decision_row`'s, column for column (tests/unit/
-test_step_records.py holds the two together).
+test_step_records.py holds the two together). A step of HOLDs only (most of them) skips
+the rows: `hold_values` lays their varying values out in one list for one INSERT.
 """
 
 from __future__ import annotations
@@ -55,3 +56,22 @@ def hold_row(ts_ms: int, action: PolicyAction, coin: RankedCoin | None,
             text if text is not None else canonical_json([words for words, _ in coin.reasons]),
             "HOLD", None, "HOLD", action.reason, anomaly_score, coin.forecast_return,
             coin.forecast_confidence)
+
+
+def hold_values(ts_ms: int, actions: list[PolicyAction],
+                coins: dict[str, RankedCoin]) -> list[Any] | None:
+    """A quiet step's decisions for `Ledger.record_holds`: each action's ts, symbol, score,
+    reasons' text and detail, one row after the other, when every action is a HOLD of a
+    coin in `coins` that has its reasons' text and no forecast (the rows `hold_row` makes
+    then, anomaly detection off: the same values, columnwise, without a tuple a row);
+    None when any is not, and the caller writes `hold_row`/`step_row` rows."""
+    values: list[Any] = []
+    push = values.extend
+    hold = Action.HOLD
+    for action in actions:
+        coin = coins.get(action.symbol)
+        if (action.action is not hold or coin is None or coin.reasons_json is None
+                or coin.forecast_return is not None or coin.forecast_confidence is not None):
+            return None
+        push((ts_ms, action.symbol, coin.score, coin.reasons_json, action.reason))
+    return values

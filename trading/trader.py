@@ -38,7 +38,7 @@ from risk.gate import (
     RiskGate,
 )
 from risk.limits import RiskLimits
-from risk.state import TradingMode, TradingState, evaluate
+from risk.state import QuietMemo, TradingMode, TradingState
 from risk.var import ReturnHistory
 from state.codec import BalanceSet
 from state.ledger import Ledger
@@ -55,7 +55,7 @@ from trading.last_prices import LastPrices
 from trading.operator import FailureLog, OperatorControls, TraderOptions
 from trading.performance import RoundTrip
 from trading.positions import Position
-from trading.step_records import hold_row, step_row
+from trading.step_records import hold_row, hold_values, step_row
 from trading.trader_account import TraderAccount
 
 if TYPE_CHECKING:
@@ -132,6 +132,17 @@ class Trader(TraderAccount, OperatorControls):
         # The account the gate weighs, kept across a step's denied actions (`_act`).
         self._step_portfolio: PortfolioView | None = None
         self._views = ViewBuilder()  # each step's DecisionView (trading/decision_view.py)
+        # False: a step (or a minute's fills) inside the caller's open transaction joins it
+        # without a savepoint of its own (`step` says when that is safe; a replay's choice).
+        self.step_savepoints = True
+        # Bumped by every booked batch of events and every order sent or cancelled: while it
+        # stands still, cash, positions and their marks do too (none moves without an event
+        # the trader records), so what was valued on it still holds (`_step`, `_save_cursor`).
+        self._account_moves = 0
+        self._exposed: tuple[int, bool] | None = None  # (_account_moves, anything held)
+        self._cursor_counters: Any = None  # the broker counters last saved (one object)
+        self._cursor_opened: tuple[int, dict[str, int]] | None = None  # (moves, open times)
+        self._breakers = QuietMemo()  # the trading state's `evaluate`, quiet calls remembered
 
     # --- start and restart ---------------------------------------------------------------------
     def open_account(self, balance: Decimal, ts_ms: int) -> bool:
@@ -150,6 +161,7 @@ class Trader(TraderAccount, OperatorControls):
         return True
 
     def _resume(self) -> None:
+        self._account_moves += 1  # positions and balances come from the ledger
         self.broker.restore_balances({b.asset: b.free + b.locked for b in self.ledger.balances()})
         opened = self.ledger.get_kv("position_opened_ms", {})
         for row in self.ledger.positions():
@@ -191,11 +203,18 @@ class Trader(TraderAccount, OperatorControls):
     def _save_cursor(self) -> None:
         """Id counters, position open times and trading state, in the caller's transaction;
         a value the ledger knows it already holds is not written again (nothing else writes
-        these keys), and the trading state (frozen: the same object on a quiet step) is
-        encoded once per object."""
-        self.ledger.set_kv_unless_same("broker_counters", list(self.broker.counters()))
-        self.ledger.set_kv_unless_same(
-            "position_opened_ms", {s: p.opened_ms for s, p in self.positions.items() if p.amount})
+        these keys), and each value is encoded once per object: the trading state is frozen
+        (the same object on a quiet step), the counters are kept while equal, and the
+        position open times are rebuilt only when the account moved (only a fill moves them)."""
+        counters = self.broker.counters()
+        if counters != self._cursor_counters:
+            self._cursor_counters = counters
+        self.ledger.set_kv_made_from("broker_counters", self._cursor_counters, list)
+        opened = self._cursor_opened
+        if opened is None or opened[0] != self._account_moves:
+            opened = self._cursor_opened = (self._account_moves, {
+                s: p.opened_ms for s, p in self.positions.items() if p.amount})
+        self.ledger.set_kv_made_from("position_opened_ms", opened[1], dict)
         if self.state is not None:
             self.ledger.set_kv_made_from("trading_state", self.state, TradingState.to_dict)
 
@@ -219,7 +238,11 @@ class Trader(TraderAccount, OperatorControls):
             mine = [bar for bar in bars if bar.symbol in instruments]
         events = self.broker.on_bars(mine)
         if events:  # no transaction for a quiet minute: replays stay one commit per step
-            with self.ledger.batch():
+            if self.step_savepoints or not self.ledger.in_transaction:
+                with self.ledger.batch():
+                    self._record(events)
+                    self._save_cursor()
+            else:  # a replay's open transaction: see `step`
                 self._record(events)
                 self._save_cursor()
         if isinstance(mine, BarBatch):
@@ -231,24 +254,38 @@ class Trader(TraderAccount, OperatorControls):
     def step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
              features: np.ndarray | None = None) -> StepOutcome:
         """One decision at `ts_ms` on what `book` and `ranking` know (nothing later). Its
-        ledger writes (orders, decisions, equity, cursor) commit together or not at all."""
-        with self.ledger.batch():
-            return self._step(ts_ms, book, ranking,
-                              book.matrix() if features is None else features)
+        ledger writes (orders, decisions, equity, cursor) commit together or not at all.
+
+        Inside a caller's open transaction that is a savepoint, unless the caller turned
+        `step_savepoints` off: then the step's writes join that transaction as they are,
+        and an error leaves them to the caller's rollback. Only for a caller that ends its
+        transaction with a failed step, as a replay does (bot/research/backtest.py: the
+        error goes up through its batch, which rolls the open hour back, and the backtest
+        fails; it is rerun, never resumed): a savepoint would undo what that rollback undoes
+        anyway. The daemon keeps them on, and outside a transaction a step is its own."""
+        if self.step_savepoints or not self.ledger.in_transaction:
+            with self.ledger.batch():
+                return self._step(ts_ms, book, ranking,
+                                  book.matrix() if features is None else features)
+        return self._step(ts_ms, book, ranking, book.matrix() if features is None else features)
 
     def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
               features: np.ndarray) -> StepOutcome:
         self._record(self.broker.close_market_until(ts_ms))  # the minute before ts_ms closed
-        equity = self.equity()
+        moves = self._account_moves
+        cash = self.cash()
+        equity = self._equity_with(cash)  # `equity()`, its cash kept for the snapshot
         if self.state is None:
             self.state = TradingState.initial(equity, ts_ms)
         reading = self.anomaly.observe_book(book, ts_ms) if self.anomaly is not None else None
-        self.state, transitions = evaluate(self.state, equity, ts_ms, False, self.limits,
-                                           anomaly_reduce=reading is not None and reading.market_alarm)
-        for change in transitions:
-            log.warning("trading state %s -> %s: %s", change.from_mode.value, change.to_mode.value,
-                        change.reason)
-        self.notify_transitions(transitions)
+        self.state, transitions = self._breakers.evaluate(
+            self.state, equity, ts_ms, False, self.limits,
+            anomaly_reduce=reading is not None and reading.market_alarm)
+        if transitions:
+            for change in transitions:
+                log.warning("trading state %s -> %s: %s", change.from_mode.value,
+                            change.to_mode.value, change.reason)
+            self.notify_transitions(transitions)
         if self.execution is not None:
             self.execution.see_market(book, features)
         forced = self.run_force_exits(ts_ms)
@@ -264,6 +301,30 @@ class Trader(TraderAccount, OperatorControls):
         instruments = self.instruments
         actions = [a for a in self.policy.decide(view)
                    if a.symbol in instruments and a.symbol not in forced]
+        scored = self.anomaly is not None
+        holds = None if scored else hold_values(ts_ms, actions, scores)
+        if holds is not None:  # only HOLDs (most steps): the gate weighs nothing
+            self.ledger.record_holds(holds)
+        else:
+            denials = self._decide(ts_ms, book, actions, scores, anomalous, cooling_down, equity)
+        if self._account_moves != moves:  # else cash and equity are what they were
+            cash = self.cash()
+            equity = self._equity_with(cash)  # one cash() for both: equity() would ask again
+        exposed = self._exposed
+        if exposed is None or exposed[0] != self._account_moves:
+            exposed = self._exposed = (self._account_moves,
+                                       any(p.amount > 0 for p in self.positions.values()))
+        self.exposed_steps += exposed[1]
+        self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
+        self._save_cursor()
+        return StepOutcome(ts_ms, equity, self.state.mode, len(actions), denials)
+
+    def _decide(self, ts_ms: int, book: FeatureBook, actions: list[PolicyAction],
+                scores: dict[str, RankedCoin], anomalous: Mapping[str, str],
+                cooling_down: dict[str, str], equity: Decimal) -> int:
+        """Weigh and send the step's actions in order and record a decisions row for each
+        (HOLD rows included); returns how many the gate denied."""
+        denials = 0
         decisions: list[tuple[Any, ...]] = []  # one write after the last action
         # What the gate weighs, built at the first action it checks: most steps only hold,
         # and the return history ([1440, n] returns, its gap scan) is most of a quiet step's
@@ -292,12 +353,7 @@ class Trader(TraderAccount, OperatorControls):
                     self.anomaly_score(action.symbol) if scored else None))
         self._step_portfolio = None
         self.ledger.record_decisions(decisions)
-        cash = self.cash()
-        equity = self._equity_with(cash)  # one cash() for both: equity() would ask again
-        self.exposed_steps += any(p.amount > 0 for p in self.positions.values())
-        self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
-        self._save_cursor()
-        return StepOutcome(ts_ms, equity, self.state.mode, len(actions), denials)
+        return denials
 
     def _act(self, action: PolicyAction, ts_ms: int, market: MarketView | None,
              equity: Decimal) -> tuple[str, str, Any]:
@@ -332,6 +388,7 @@ class Trader(TraderAccount, OperatorControls):
             return f"DENIED:{verdict.reason.value}", _joined(action.reason, verdict.detail), None
         assert isinstance(verdict, Approved)
         self._step_portfolio = None  # an order placed or cancelled: the account moves
+        self._account_moves += 1
         if isinstance(intent, CancelIntent):
             self._record(self.broker.cancel(intent.client_order_id, ts_ms))
             return "APPROVED", action.reason, None
@@ -356,6 +413,8 @@ class Trader(TraderAccount, OperatorControls):
             self._save_cursor()
 
     def _record(self, events: list[OrderEvent]) -> None:
+        if events:
+            self._account_moves += 1  # cash, positions or their marks may move
         for event in events:
             self.ledger.record(event)
             if isinstance(event, (PartiallyFilled, Filled)):

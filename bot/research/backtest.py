@@ -5,9 +5,9 @@ Binance frames parse into (computed straight from the simulator's state by defau
 for bit to serializing and parsing them: `wire_frames=True` does that), the engine applies
 them and runs the same decision step, and the trader sends orders to the same paper broker on the
 same fill model. Only the clock differs: the next minute starts when the previous decision
-is done, not when wall time says so. And the ledger commits an hour of steps at a time (each
-step still all or nothing inside it): a replay is rerun, not recovered, so its ledger needs
-no commit per minute; the daemon's does.
+is done, not when wall time says so. And the ledger commits an hour of steps at a time, the
+steps without savepoints of their own (a failed step rolls the hour back and ends the run):
+a replay is rerun, not recovered, so its ledger needs no commit per minute; the daemon's does.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from strategies.policy import Policy
 from trading.engine import Engine
 from trading.performance import Performance, performance
 
-#: Replayed minutes per ledger transaction (each decision step's own batch is a savepoint).
+#: Replayed minutes per ledger transaction (the decision steps join it: Trader.step).
 MINUTES_PER_COMMIT = 60
 
 
@@ -100,6 +100,11 @@ def run_backtest(
                              balance=balance if balance is not None else
                              Decimal(str(config.trading.starting_balance)), spreads=spreads)
         trader.open_account(trader.broker.balances()[quote], source.now_ms)
+        # Each step joins the hour's transaction without a savepoint of its own: a failed
+        # step ends the replay (its error leaves the batch below, which rolls the hour
+        # back), so the savepoint's rollback would undo nothing that one does not
+        # (Trader.step); the daemon's steps keep theirs.
+        trader.step_savepoints = False
         engine = Engine(feed.symbols, config.strategy, trader=trader,
                         decision_interval=config.trading.decision_timeframe)
         feed.backfill(config.feed.backfill_minutes)
@@ -107,9 +112,9 @@ def run_backtest(
         minutes = 0
         playing = True
         while playing:
-            # An hour of decision steps per transaction: each step's own batch is a savepoint
-            # in it (all or nothing, state/ledger.py), and a replay's ledger is rerun, not
+            # An hour of decision steps per transaction: a replay's ledger is rerun, not
             # recovered, so a kill loses at most the hour; a commit per minute cost ~10 %.
+            # An error in a step leaves through this batch, which rolls the hour back.
             with ledger.batch():
                 for _ in range(MINUTES_PER_COMMIT):
                     playing = source.now_ms < end_ms and feed.play_minute() is not None

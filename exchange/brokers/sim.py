@@ -280,6 +280,8 @@ class PaperBroker:
         starts earlier will be fed any more. Cancels already requested before `ts_ms` can
         then meet no event: they end now, with their `Canceled`, and free their funds."""
         self._market.close_all_until(ts_ms)
+        if not self._orders:  # most steps: nothing open, nothing to end
+            return []
         due = [cid for cid, o in self._orders.items() if o.cancel_ms <= ts_ms]
         events: list[OrderEvent] = []
         for cid in due:

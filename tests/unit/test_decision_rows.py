@@ -1,6 +1,7 @@
 """A decisions INSERT writes a column that is None in every row as NULL in its text
 (state/decision_rows.py): the rows it stores are the ones a plain INSERT per row, every
-value bound, stores, and the Nones it leaves out are never bound."""
+value bound, stores, and the Nones it leaves out are never bound. A step's HOLD rows
+(`Ledger.record_holds`) store the same as their plain INSERTs too."""
 
 from __future__ import annotations
 
@@ -16,9 +17,12 @@ import pytest
 from state.decision_rows import (
     DECISION_FIELDS,
     DECISIONS_PER_INSERT,
+    HOLD_FIELDS,
+    HOLD_VALUES,
     INSERT_DECISION,
     decision_row,
     decisions_insert,
+    insert_holds,
 )
 from state.ledger import Ledger
 
@@ -129,3 +133,46 @@ def test_a_row_of_another_length_is_refused_and_nothing_is_stored(
     with pytest.raises(ValueError):
         shaped.record_decisions(rows)
     assert shaped.decisions() == []
+
+
+def _hold_rows(rng: random.Random, count: int) -> list[tuple[Any, ...]]:
+    """`count` HOLD rows without sizing, anomaly score or forecast, random otherwise."""
+    return [(rng.choice(_COLUMN_VALUES[0]), rng.choice(_COLUMN_VALUES[1]),
+             rng.choice(_COLUMN_VALUES[2]), rng.choice(_COLUMN_VALUES[3]), "HOLD", None,
+             "HOLD", rng.choice(_COLUMN_VALUES[7]), None, None, None) for _ in range(count)]
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_hold_rows_store_what_one_plain_insert_per_row_stores(
+        ledgers: tuple[Ledger, Ledger], seed: int) -> None:
+    # given steps of HOLD rows (scores and reasons None or not, NaN, a detail or none),
+    # some steps longer than one INSERT
+    rng = random.Random(seed)
+    steps = [_hold_rows(rng, rng.choice((0, 1, 10, DECISIONS_PER_INSERT,
+                                         2 * DECISIONS_PER_INSERT + 3))) for _ in range(6)]
+    plain, holds = ledgers
+    # when one ledger binds every value of every row and the other records each step's
+    # varying values (ts, symbol, score, reasons, detail) as HOLD rows
+    with plain.batch():
+        for rows in steps:
+            plain._conn.executemany(INSERT_DECISION, rows)
+    with holds.batch():
+        for rows in steps:
+            holds.record_holds([row[j] for row in rows for j in (0, 1, 2, 3, 7)])
+    # then both hold the same rows, ids and value types ('HOLD' written into the statement
+    # is the TEXT a bound str stores)
+    assert _stored(holds._conn) == _stored(plain._conn)
+    assert holds.table_digest(["decisions"]) == plain.table_digest(["decisions"])
+
+
+def test_a_hold_row_binds_five_values() -> None:
+    assert insert_holds(2).endswith(f"VALUES {HOLD_VALUES}, {HOLD_VALUES}")
+    assert HOLD_VALUES.count("?") == HOLD_FIELDS == 5
+
+
+def test_hold_values_not_a_whole_number_of_rows_are_refused(
+        ledgers: tuple[Ledger, Ledger]) -> None:
+    _, holds = ledgers
+    with pytest.raises(ValueError):
+        holds.record_holds([60_000, "AUSDT", 0.3, "[]", "d", 120_000])
+    assert holds.decisions() == []

@@ -7,7 +7,7 @@ import pytest
 from state.decision_rows import decision_row
 from strategies.policy import Action, PolicyAction
 from strategies.ranking import RankedCoin
-from trading.step_records import hold_row, reasons_json, step_row
+from trading.step_records import hold_row, hold_values, reasons_json, step_row
 
 REASONS = (("1h momentum +2.02%", 1e-3), ('6h "quoted" \u00e9\\', -2e-4))
 PLAIN = RankedCoin("AUSDT", 0.31, 1e-5, 2e-3, REASONS)
@@ -71,3 +71,41 @@ def test_a_holds_row_is_the_steps_row_of_a_hold(coin: RankedCoin | None,
     assert [type(v) for v in got] == [type(v) for v in want]
     if coin is None or coin.reasons_json is None:  # else the ranking's own text, as trusted
         assert got == expected(1_700_000_000_000, action, "HOLD", reason, None, coin, anomaly)
+
+
+RANKED = RankedCoin("AUSDT", 0.31, 1e-5, 2e-3, REASONS, reasons_json='["as ranked"]')
+OTHER = RankedCoin("BUSDT", 0.12, -1e-5, 3e-3, REASONS, reasons_json='["b"]')
+
+
+def test_a_quiet_steps_hold_values_are_its_hold_rows_varying_values_in_order() -> None:
+    # given a step that holds two ranked coins (the ranking's reasons' text, no forecast)
+    actions = [PolicyAction("BUSDT", Action.HOLD, reason="edge 1 bps"),
+               PolicyAction("AUSDT", Action.HOLD, reason="")]
+    coins = {"AUSDT": RANKED, "BUSDT": OTHER}
+    # when its values are laid out for Ledger.record_holds
+    got = hold_values(1_700_000_000_000, actions, coins)
+    # then they are each hold_row's ts, symbol, score, reasons and detail, row after row,
+    # and the rest of each row is what an insert_holds row writes (HOLD, NULLs)
+    rows = [hold_row(1_700_000_000_000, action, coins[action.symbol], None) for action in actions]
+    assert got == [row[j] for row in rows for j in (0, 1, 2, 3, 7)]
+    assert all(row[4:7] == ("HOLD", None, "HOLD") and row[8:] == (None, None, None)
+               for row in rows)
+
+
+@pytest.mark.parametrize(("action", "coin"), [
+    (PolicyAction("AUSDT", Action.BUY, 1.5, 1.4, 0.3, reason="rank"), RANKED),  # not a HOLD
+    (PolicyAction("AUSDT", Action.HOLD), None),                                  # not ranked
+    (PolicyAction("AUSDT", Action.HOLD), PLAIN),                     # reasons not yet text
+    (PolicyAction("AUSDT", Action.HOLD),
+     RankedCoin("AUSDT", 0.3, 0.0, 1e-3, REASONS, forecast_return=0.004,
+                reasons_json="[]")),                                             # a forecast
+    (PolicyAction("AUSDT", Action.HOLD),
+     RankedCoin("AUSDT", 0.3, 0.0, 1e-3, REASONS, forecast_confidence=0.6,
+                reasons_json="[]")),
+])
+def test_a_step_with_any_other_action_or_coin_has_no_hold_values(
+        action: PolicyAction, coin: RankedCoin | None) -> None:
+    # the trader then writes hold_row / step_row rows, which carry what a HOLD row cannot
+    actions = [PolicyAction("BUSDT", Action.HOLD), action]
+    coins = {"BUSDT": OTHER} | ({"AUSDT": coin} if coin is not None else {})
+    assert hold_values(60_000, actions, coins) is None

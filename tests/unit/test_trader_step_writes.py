@@ -1,0 +1,141 @@
+"""What a decision step writes, and in which transaction (trading/trader.py).
+
+- By default a step inside a caller's transaction is a savepoint of it (the daemon's steps
+  are each their own transaction anyway); a replay turns `step_savepoints` off, and its
+  steps then join its hourly transaction as they are: a failed step's writes go with the
+  caller's rollback, which ends the replay (bot/research/backtest.py).
+- What a step remembers instead of recomputing (the equity valued at its start, whether
+  anything is held, the cursor's values) is always what recomputing gives: checked step by
+  step over a run with buys, sells, a resting order and a forced exit.
+
+Real trading parts (tests/ops_runtime.py): a paper broker, the risk gate and a SQLite ledger.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from state.codec import decimal_text
+from tests.ops_runtime import BUY_MINUTE, SELL_BBB, OpsRuntime, make_runtime
+
+
+@contextmanager
+def statements(runtime: OpsRuntime) -> Iterator[list[str]]:
+    """The SQL statements the runtime's ledger connection runs inside the block."""
+    assert runtime.ledger is not None
+    seen: list[str] = []
+    conn = runtime.ledger._conn
+    conn.set_trace_callback(seen.append)
+    try:
+        yield seen
+    finally:
+        conn.set_trace_callback(None)
+
+
+def decisions_on_file(runtime: OpsRuntime) -> int:
+    """Decisions rows another connection sees: only what was committed."""
+    assert runtime.ledger is not None
+    with sqlite3.connect(runtime.ledger.path) as other:
+        return int(other.execute("SELECT count(*) FROM decisions").fetchone()[0])
+
+
+@pytest.mark.parametrize("savepoints", [True, False])
+def test_steps_in_a_callers_transaction_are_savepoints_unless_turned_off(
+        tmp_path: Path, savepoints: bool) -> None:
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE - 5)
+    assert runtime.trader is not None and runtime.ledger is not None
+    runtime.trader.step_savepoints = savepoints
+    before = decisions_on_file(runtime)
+    # when ten steps (buys and their fills among them) run in one caller's batch
+    with statements(runtime) as seen, runtime.ledger.batch():
+        runtime.play(10)
+        assert decisions_on_file(runtime) == before  # nothing committed before the caller
+    # then each step (and each minute's fills) was a savepoint, or none was, and all of
+    # them committed together
+    savepoints_run = sum(s == "SAVEPOINT batch" for s in seen)
+    assert savepoints_run >= 10 if savepoints else savepoints_run == 0
+    assert [s for s in seen if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE",
+                                                                       "COMMIT"]
+    assert decisions_on_file(runtime) > before
+    runtime.close()
+
+
+def test_without_a_callers_transaction_a_step_commits_on_its_own(tmp_path: Path) -> None:
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE - 5)
+    assert runtime.trader is not None
+    runtime.trader.step_savepoints = False  # no transaction open: it has no effect
+    with statements(runtime) as seen:
+        runtime.play(3)
+    assert [s for s in seen if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE",
+                                                                       "COMMIT"] * 3
+    assert "SAVEPOINT batch" not in seen
+    runtime.close()
+
+
+@pytest.mark.parametrize("savepoints", [True, False])
+def test_a_failed_step_is_undone_by_its_savepoint_or_left_to_the_callers_rollback(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, savepoints: bool) -> None:
+    # given a runtime whose next step buys three coins, and a ledger that fails the step's
+    # equity snapshot (after its orders and decisions were written)
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE)
+    assert runtime.trader is not None and runtime.ledger is not None
+    ledger = runtime.ledger
+    runtime.trader.step_savepoints = savepoints
+    orders = ledger.counts()["orders"]
+
+    def fail(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(ledger, "snapshot_equity", fail)
+    left: int | None = None
+    # when the step fails inside a caller's batch
+    with pytest.raises(RuntimeError), ledger.batch():
+        try:
+            runtime.play(1)
+        except RuntimeError:
+            left = ledger.counts()["orders"] - orders  # the caller's view, before it ends
+            raise
+    # then its savepoint undid its writes at once, or, turned off, they waited in the
+    # open transaction (a caller that went on would commit them: why only a caller whose
+    # transaction a failed step ends may turn savepoints off); the rollback took them
+    assert left == (0 if savepoints else 3)
+    assert not ledger.in_transaction
+    assert ledger.counts()["orders"] == orders
+    runtime.close()
+
+
+def test_what_a_step_remembers_is_what_recomputing_gives(tmp_path: Path) -> None:
+    # given a run that buys three coins, sells two (a win and a loss), rests a far buy and
+    # is then forced out of the last coin by the operator
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE - 2, operator=True)
+    trader, ledger = runtime.trader, runtime.ledger
+    assert trader is not None and ledger is not None
+    exposed = trader.exposed_steps
+    for minute in range(BUY_MINUTE - 2, SELL_BBB + 12):
+        if minute == SELL_BBB + 6:
+            trader.force_exit("CCCUSDT", runtime.now_ms())
+        runtime.play(1)
+        # then the step's equity snapshot is the account valued afresh after it,
+        cash = trader.cash()
+        point = ledger.equity_curve()[-1]
+        assert (point.equity, point.cash) == (trader.equity(), cash)
+        assert decimal_text(point.equity) == decimal_text(trader.equity())
+        # it counted the step as exposed exactly when something was held,
+        exposed += any(p.amount > 0 for p in trader.positions.values())
+        assert trader.exposed_steps == exposed
+        # and the cursor on file is the broker's counters and the open positions' times
+        with sqlite3.connect(ledger.path) as other:
+            kv = dict(other.execute("SELECT key, value FROM kv").fetchall())
+        assert json.loads(kv["broker_counters"]) == list(trader.broker.counters())
+        assert json.loads(kv["position_opened_ms"]) == {
+            s: p.opened_ms for s, p in trader.positions.items() if p.amount}
+    assert trader.positions["CCCUSDT"].amount == 0 and trader.fills >= 6
+    assert trader.equity() != Decimal(10000)
+    runtime.close()
