@@ -22,6 +22,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
+from strategies.book_minute_kernel import APPLIED_LAGGING, NOT_APPLIED, minute_matrix_kernel
 from strategies.decision_kernel import assemble_minute_kernel
 from strategies.feature_columns import (
     FEATURE_INDEX,
@@ -32,7 +33,7 @@ from strategies.feature_columns import (
 from strategies.features_batch import MinuteGrid, features_from_history
 from strategies.policy import RecentBars
 from strategies.recent_bars import rings_recent_bars
-from strategies.rolling import BarRings
+from strategies.rolling import EXACT_EVERY, BarRings
 from strategies.rolling_kernel import any_lagging
 from strategies.tick_kernel import last_prices, store_tick_arrays, store_ticks
 from strategies.windows import (
@@ -55,6 +56,8 @@ _TICK_FIELDS = ("bid", "ask", "bid_qty", "ask_qty", "quote_volume")
 #: The window lengths in 1m bars, as `assemble` divides by them.
 _AVERAGE_WINDOWS = window_rows_array(AVERAGE_WINDOWS, MINUTE_MS)
 _RETURN_WINDOWS = window_rows_array(RETURN_WINDOWS, MINUTE_MS)
+#: Where the hour's and the day's quote volume sums sit among the average windows.
+_HOUR, _DAY = AVERAGE_WINDOWS.index(60), AVERAGE_WINDOWS.index(1440)
 
 
 class FeatureBook:
@@ -316,9 +319,29 @@ class FeatureBook:
             bars.sum_close, bars.sum_qv, bars.sum_ret, bars.sum_ret2, bars.high, bars.low,
             quote["bid"], quote["ask"], quote["bid_qty"], quote["ask_qty"],
             quote["quote_volume"], _AVERAGE_WINDOWS, _RETURN_WINDOWS, SQUARE_SLOTS_ARRAY,
-            AVERAGE_WINDOWS.index(60), AVERAGE_WINDOWS.index(1440), MINUTE_MS,
+            _HOUR, _DAY, MINUTE_MS,
             len(FEATURE_NAMES))
         return features
+
+    def close_minute_matrix(self, batch: BarBatch,
+                            open_ms: int) -> tuple[bool, np.ndarray | None]:
+        """`on_bars(batch)`, `advance_to(open_ms)`, `matrix()` (a decision step's minute), in
+        one compiled call (strategies/book_minute_kernel.py) when the batch goes to the
+        rings from its columns (see `_on_bar_batch`): (True, the matrix); (True, None)
+        when a coin with history had no bar up to `open_ms` (the caller flat-fills with
+        `advance_to` and reads `matrix()`); (False, None), nothing done, otherwise (the
+        caller takes `on_bars`). The same arrays and matrix as those calls, bit for bit."""
+        quote = self._quote
+        arguments = (
+            self._rows_of(batch.symbols), batch.open_ms // MINUTE_MS, batch.close,
+            batch.high, batch.low, batch.volume, batch.quote_volume, *self._bars._ring_state(),
+            EXACT_EVERY, open_ms // MINUTE_MS, self._tick_ts, self._tick_last, quote["bid"],
+            quote["ask"], quote["bid_qty"], quote["ask_qty"], quote["quote_volume"],
+            _AVERAGE_WINDOWS, _RETURN_WINDOWS, _HOUR, _DAY, MINUTE_MS, len(FEATURE_NAMES))
+        outcome, features = minute_matrix_kernel(*arguments)
+        if outcome == NOT_APPLIED:
+            return False, None
+        return True, None if outcome == APPLIED_LAGGING else features
 
     def quote_columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(last, bid, ask) of every symbol: `primitives()`'s three columns, the same

@@ -33,6 +33,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
 from model.timeframes import Timeframe
 from strategies.bad_prints import PrintFilter
@@ -244,8 +246,8 @@ class Engine:
     def _not_isolated(self, queued: Sequence[Bar | BarBatch]) -> list[Bar] | BarBatch:
         """The queued bars of symbols not isolated: a lone batch without any as it is,
         anything else as Bars in order."""
-        if len(queued) == 1 and isinstance(queued[0], BarBatch) and (
-                not self.isolated or self.isolated.keys().isdisjoint(queued[0].symbols)):
+        if len(queued) == 1 and isinstance(queued[0], BarBatch) and self._clear_of_isolated(
+                queued[0]):
             return queued[0]
         bars: list[Bar] = []
         for item in queued:
@@ -301,13 +303,42 @@ class Engine:
             self.book.advance_to(minute)
         self._closed_minute = max(self._closed_minute, minute)
 
+    def _apply_minute_matrix(self, minute: int) -> np.ndarray:
+        """`_apply_minute(minute)`, then the book's `matrix()`; a lone batch of symbols not
+        isolated (a replay's minute) goes to the broker as there, then to the book, flat-filled
+        and read in one compiled call (`FeatureBook.close_minute_matrix`) when it takes it."""
+        batch = self._queued_bars[0] if len(self._queued_bars) == 1 else None
+        if minute < 0 or not isinstance(batch, BarBatch) or not self._clear_of_isolated(batch):
+            self._apply_minute(minute)
+            return self.book.matrix()
+        self._queued_bars = []
+        if self.trader is not None:  # orders placed at the previous step meet the bars first
+            self._guarded(self.trader.on_bars, batch, "fill")
+        applied, features = False, None
+        if self._clear_of_isolated(batch):  # (a fill may have isolated one of its symbols)
+            try:
+                applied, features = self.book.close_minute_matrix(batch, minute)
+            except Exception as exc:  # nothing applied: the usual, guarded way below
+                if storage_failure(exc):
+                    raise
+        if not applied:
+            self._guarded(self.book.on_bars, self._not_isolated([batch]), "feature update")
+        if features is None:
+            self.book.advance_to(minute)
+            features = self.book.matrix()
+        self._closed_minute = max(self._closed_minute, minute)
+        return features
+
+    def _clear_of_isolated(self, batch: BarBatch) -> bool:
+        """No symbol of `batch` is isolated."""
+        return not self.isolated or self.isolated.keys().isdisjoint(batch.symbols)
+
     def decide(self) -> DecisionStep:
         """Rank the universe on what the engine knows now (pure, synchronous, fast), on
         or off a decision boundary (`close_minute` keeps to the boundaries)."""
         started = time.perf_counter()
         minute = self._pending_minute if self._pending_minute is not None else -1
-        self._apply_minute(minute)
-        features = self.book.matrix()
+        features = self._apply_minute_matrix(minute)
         forecast = (self.forecast.step(self.book, features, minute)
                     if self.forecast is not None and minute >= 0 else None)
         detector = self.trader.anomaly if self.trader is not None else None
