@@ -7,7 +7,9 @@ seeds a PCG64 each time: about 15 us a minute, more than the draws themselves. B
 are fixed, documented algorithms (numpy keeps them stable across versions: seeded streams
 are reproducible by contract), so the PCG64 states of all the block's minutes are computed
 here at once, the hash vectorized over the minutes, and one generator is moved from state
-to state. tests/unit/test_seeded_noise.py holds every state and draw to `default_rng`'s.
+to state. tests/unit/test_seeded_noise.py holds every state and draw to `default_rng`'s. A block's
+draws themselves come from one compiled call (`seeded_normal_block`: the hash in
+exchange/sim/seed_kernel.py, PCG64 and numpy's ziggurat in exchange/sim/normal_kernel.py).
 
 The algorithms, as numpy implements them (numpy/random/bit_generator.pyx, pcg64.pyx):
 `SeedSequence(entropy)` mixes the entropy words (here [seed, minute], each < 2**32, so one
@@ -22,6 +24,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from exchange.sim.normal_kernel import seeded_normals
 from exchange.sim.seed_kernel import seed_words
 
 _INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
@@ -83,11 +86,31 @@ def pcg64_states(seed: int, keys: np.ndarray) -> list[tuple[int, int]] | None:
 def compiled_pcg64_states(seed: int, keys: np.ndarray) -> list[tuple[int, int]] | None:
     """`pcg64_states`, its seed hash compiled (exchange/sim/seed_kernel.py): the same
     states, without a block's hundred-odd numpy calls on a few tens of minutes."""
+    words = _seed_words(seed, keys)
+    return None if words is None else _seeded_states(list(words))
+
+
+def seeded_normal_block(seed: int, keys: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """Row b (of shape `shape`): `np.random.default_rng([seed, keys[b]]).standard_normal(
+    shape)`, for every key: in one compiled call (exchange/sim/normal_kernel.py) where
+    `pcg64_states` can say the states, else draw by draw from `seeded_generators`."""
+    out = np.empty((len(keys), *shape))
+    words = _seed_words(seed, keys)
+    if words is None:
+        for b, generator in enumerate(seeded_generators(seed, keys)):
+            out[b] = generator.standard_normal(shape)
+    else:
+        seeded_normals(words, out.reshape(len(keys), int(np.prod(shape))))
+    return out
+
+
+def _seed_words(seed: int, keys: np.ndarray) -> np.ndarray | None:
+    """`seed_kernel.seed_words` when the seed and every key are one entropy word, else None."""
     keys = np.asarray(keys, dtype=np.int64)
     if not 0 <= seed <= _MASK32 or (keys.size and not (
             int(keys.min()) >= 0 and int(keys.max()) <= _MASK32)):
         return None
-    return _seeded_states(list(seed_words(seed, keys)))
+    return seed_words(seed, keys)
 
 
 def _seeded_states(seeds: Sequence[np.ndarray]) -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from exchange.sim.bars import IntraTicks, MinuteBars, MinuteBlock
-from exchange.sim.seeded_noise import seeded_generators
+from exchange.sim.seeded_noise import seeded_normal_block
 from exchange.sim.tick_block_kernel import tick_block_table
 from model import libm
 from model.market import MINUTE_MS
@@ -171,13 +171,11 @@ def synthesize_tick_block(
     calls instead of one per minute (each minute still draws its own seeded noise): the
     replay's per-minute cost. Cells of symbols that did not trade are computed and unused."""
     minutes, n_all = block.traded.shape
-    noise = np.empty((minutes, len(NOISE_SCALES), ticks_per_bar, n_all))
     keys = block.first_open_ms // MINUTE_MS + np.arange(minutes, dtype=np.int64)
-    # Each minute's own `default_rng([seed, minute])`, seeded without being built
-    # (exchange/sim/seeded_noise.py).
-    for b, rng in enumerate(seeded_generators(seed, keys)):
-        # One draw for the four scales: the same numbers, in the same order, as four draws.
-        noise[b] = rng.standard_normal((len(NOISE_SCALES), ticks_per_bar, n_all))
+    # Each minute's own `default_rng([seed, minute])`, drawn without being built
+    # (exchange/sim/seeded_noise.py); one draw for the four scales: the same numbers, in
+    # the same order, as four draws.
+    noise = seeded_normal_block(seed, keys, (len(NOISE_SCALES), ticks_per_bar, n_all))
     fields = block.fields
     table = np.empty((minutes, len(TICK_FIELDS), ticks_per_bar, n_all))
     position = path_positions(ticks_per_bar) * 3.0
