@@ -17,11 +17,10 @@ from strategies.edge import (
     DEFAULT_EDGE_COST_MARGIN,
     SLIPPAGE_ALLOWANCE_BPS,
     barrier_edge,
-    clears_cost,
     edge_reasons,
+    entry_numbers,
     quoted_spread,
     round_trip_total,
-    stop_first_each,
     stop_first_probability,
 )
 from strategies.policy import (
@@ -136,10 +135,10 @@ class BaselinePolicy(Policy):
 
         Two passes: the first gives each coin that fails before its edge its HOLD and
         collects the others (score and drift pass, a usable bid: the only coins whose
-        quote is read); their stop-first probabilities come from one batched call
-        (`stop_first_each`), then the second pass weighs their edges in order. A coin that
-        comes after the entry that fills the budget holds for that instead (rare: most
-        steps enter nothing). The reasons' numbers are written with %-formats, the same
+        quote is read); their stop-first probabilities, edges and costs come from one
+        compiled call (`edge.entry_numbers`), then the second pass weighs them in order. A
+        coin that comes after the entry that fills the budget holds for that instead (rare:
+        most steps enter nothing). The reasons' numbers are written with %-formats, the same
         text as the f-string specs (`{x:.2f}` is `"%.2f" % x` for a float) at less cost."""
         ranking = view.ranking
         holds = self._holds
@@ -148,8 +147,7 @@ class BaselinePolicy(Policy):
         get_quote = view.quotes.get
         made: list[PolicyAction | None] = []
         picks: list[tuple[int, RankedCoin, Quote]] = []
-        drifts: list[float] = []
-        sigmas: list[float] = []
+        inputs: list[float] = []  # edge.entry_numbers' five a pick
         for coin in ranking:
             symbol = coin.symbol
             if symbol in busy:
@@ -168,34 +166,33 @@ class BaselinePolicy(Policy):
                 made.append(holds[symbol, NO_USABLE_QUOTE])
                 continue
             picks.append((len(made), coin, quote))
-            drifts.append(drift)
-            sigmas.append(coin.sigma)
+            inputs.extend((-drift, coin.sigma, score, quote.bid, quote.ask))
             made.append(None)
         full_from = 0 if self.max_entries_per_step <= 0 else len(ranking)
         if picks:
-            p_stops = stop_first_each(drifts, sigmas, self.target_return_pct,
-                                      self.stop_return_pct, self.horizon_minutes)
+            numbers = entry_numbers(inputs, self.target_return_pct, self.stop_return_pct,
+                                    self.horizon_minutes, self.maker_fee_bps,
+                                    self.taker_fee_bps, self.slippage_bps, self.edge_cost_margin)
             if full_from:
-                full_from = self._weigh(picks, p_stops, made)
+                full_from = self._weigh(picks, numbers, made)
         for k in range(full_from, len(ranking)):  # after the entry that filled the budget
             symbol = ranking[k].symbol
             made[k] = holds[symbol, HELD_OR_ORDERED if symbol in busy else BUDGET_USED]
         return made  # type: ignore[return-value]  # every None was replaced
 
-    def _weigh(self, picks: list[tuple[int, RankedCoin, Quote]], p_stops: list[float],
+    def _weigh(self, picks: list[tuple[int, RankedCoin, Quote]], numbers: list[float],
                made: list[PolicyAction | None]) -> int:
         """Each pick's BUY or HOLD into `made[k]`, weighing edge against cost in ranking
-        order (`entry_edge`, `clears_cost`, `edge_reason`); returns the row after the entry
-        that used the step's budget, else the ranking's length (`max_entries_per_step` >= 1
-        here)."""
-        margin = self.edge_cost_margin
-        reason_of = edge_reasons(margin)
+        order (`numbers`: edge.entry_numbers' four a pick: the stop-first probability,
+        `entry_edge`'s edge and cost, `clears_cost`); returns the row after the entry that
+        used the step's budget, else the ranking's length (`max_entries_per_step` >= 1)."""
+        reason_of = edge_reasons(self.edge_cost_margin)
         holds = self._holds
         entries = 0
-        for (k, coin, quote), p_stop in zip(picks, p_stops, strict=True):
-            edge, cost = self.entry_edge(coin, quote, p_stop)
+        fours = zip(*[iter(numbers)] * 4, strict=True)
+        for (k, coin, quote), (_, edge, cost, clears) in zip(picks, fours, strict=True):
             reason = reason_of(edge, cost)
-            if not clears_cost(edge, cost, margin):
+            if not clears:
                 made[k] = holds[coin.symbol, reason]
                 continue
             entries += 1

@@ -45,6 +45,7 @@ import numpy as np
 from model import libm
 from strategies.barrier import MAX_IMAGES, probability_up_first
 from strategies.decision_kernel import probability_each_kernel
+from strategies.entry_kernel import entry_numbers_kernel
 
 #: What a marketable order is assumed to pay beyond the touch (see the module docstring).
 SLIPPAGE_ALLOWANCE_BPS = 5.0
@@ -160,6 +161,25 @@ def stop_first_each(drifts: list[float], sigmas: list[float], target_return_pct:
     return probability.tolist()
 
 
+def entry_numbers(inputs: list[float], target_return_pct: float, stop_return_pct: float,
+                  horizon_minutes: float, entry_fee_bps: float, exit_fee_bps: float,
+                  slippage_bps: float, margin: float) -> list[float]:
+    """Each entry candidate's (stop-first probability, edge, cost, clears) from its
+    (-drift, sigma, score, bid, ask), flat, four numbers a candidate after five inputs:
+    `stop_first_probability`, `barrier_edge`, `round_trip_total` of `quoted_spread` and
+    `clears_cost` (1.0 or 0.0) of each candidate alone, bit for bit, in one compiled call
+    (strategies/entry_kernel.py; tests/unit/test_entry_kernel.py). A policy weighing its
+    step's few candidates pays one call and one array instead of the probabilities' call
+    and four Python calls a candidate."""
+    up, down = barrier_logs(target_return_pct, stop_return_pct)
+    numbers, widest = entry_numbers_kernel(
+        np.array(inputs, dtype=np.float64), up, down, float(horizon_minutes), float(MAX_IMAGES),
+        float(target_return_pct), float(stop_return_pct), float(entry_fee_bps),
+        float(exit_fee_bps), float(slippage_bps), float(margin))
+    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
+    return numbers.tolist()
+
+
 def barrier_edge(p_target: float, p_stop: float, target_return_pct: float,
                  stop_return_pct: float) -> float:
     """Expected return of a buy that exits at the target or at the stop, as a fraction:
@@ -214,6 +234,6 @@ class EntryGate:
 
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
-           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reasons",
+           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reasons", "entry_numbers",
            "quoted_spread", "quoted_spreads", "round_trip_cost", "round_trip_total",
            "stop_first_each", "stop_first_probabilities", "stop_first_probability"]

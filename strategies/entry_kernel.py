@@ -1,0 +1,265 @@
+"""The baseline's entry numbers of a decision step's candidates in one compiled call (numba):
+each one's stop-first probability, expected edge and round-trip cost.
+
+Why: the baseline weighs about four candidates a minute on the bench's market; their
+stop-first probabilities were one compiled call (strategies/decision_kernel.probability_each_
+kernel, from two arrays built for it), then each candidate's edge and cost three Python calls
+(`barrier_edge`, `quoted_spread`, `round_trip_total`) and the cost check a fourth: ~2 us a
+candidate. Here the same numbers come from one call on one array of the candidates' inputs.
+
+The operations are the definitions' (strategies/edge.py and strategies/barrier.py), in the
+same order, so each number is theirs bit for bit (tests/unit/test_entry_kernel.py holds the
+kernel to `stop_first_probability`, `barrier_edge`, `round_trip_total(quoted_spread(...))` and
+`clears_cost` of each candidate alone, on random inputs with NaN, infinities and signed
+zeros, and runs in CI's lane with numpy's SIMD dispatch off): the image series of each coin
+with its own image count, pairwise summed as numpy sums its slice; no fastmath, so no
+reassociation or FMA. `error_model="numpy"`: x / 0 gives inf/NaN, never raises.
+
+Everything the kernel calls is defined in this file (numba's cache judges a compiled function
+fresh by its own file's stamp only), which is why the series helpers repeat
+strategies/decision_kernel.py's.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+jit = njit(cache=True, error_model="numpy", nogil=True)
+
+#: numpy's pairwise summation: blocks of at most this many elements are summed with eight
+#: accumulators (numpy/_core/src/umath/loops_utils.h.src, PW_BLOCKSIZE).
+_PW_BLOCKSIZE = 128
+
+
+@jit
+def _log(x: float) -> float:
+    """`model.libm.log` of one value (NaN below 0, -inf at 0)."""
+    if x < 0:
+        return math.nan
+    if x == 0:
+        return -math.inf
+    return math.log(x)
+
+
+@jit
+def _log1p(x: float) -> float:
+    """`model.libm.log1p` of one value (NaN below -1, -inf at -1)."""
+    if x < -1:
+        return math.nan
+    if x == -1:
+        return -math.inf
+    return math.log1p(x)
+
+
+@jit
+def _maximum(a: float, b: float) -> float:
+    """np.maximum: the larger, NaN if either is NaN."""
+    if math.isnan(a):
+        return a
+    if math.isnan(b):
+        return b
+    return a if a >= b else b
+
+
+@jit
+def _minimum(a: float, b: float) -> float:
+    """np.minimum: the smaller, NaN if either is NaN."""
+    if math.isnan(a):
+        return a
+    if math.isnan(b):
+        return b
+    return a if a <= b else b
+
+
+@jit
+def _pairwise_block(x: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """numpy's pairwise sum of x[start:start + n] for n <= _PW_BLOCKSIZE."""
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += x[start + i]
+        return total
+    r0, r1, r2, r3 = x[start], x[start + 1], x[start + 2], x[start + 3]
+    r4, r5, r6, r7 = x[start + 4], x[start + 5], x[start + 6], x[start + 7]
+    i = 8
+    whole = n - n % 8
+    while i < whole:
+        j = start + i
+        r0 += x[j]
+        r1 += x[j + 1]
+        r2 += x[j + 2]
+        r3 += x[j + 3]
+        r4 += x[j + 4]
+        r5 += x[j + 5]
+        r6 += x[j + 6]
+        r7 += x[j + 7]
+        i += 8
+    total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        total += x[start + i]
+        i += 1
+    return total
+
+
+@jit
+def _pairwise_split(x: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """One level of numpy's pairwise halving."""
+    if n <= _PW_BLOCKSIZE:
+        return _pairwise_block(x, start, n)
+    half = n // 2
+    half -= half % 8
+    return _pairwise_block(x, start, half) + _pairwise_block(x, start + half, n - half)
+
+
+@jit
+def _pairwise_split2(x: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """Two levels of numpy's pairwise halving."""
+    if n <= _PW_BLOCKSIZE:
+        return _pairwise_block(x, start, n)
+    half = n // 2
+    half -= half % 8
+    return _pairwise_split(x, start, half) + _pairwise_split(x, start + half, n - half)
+
+
+@jit
+def _pairwise_sum(x: np.ndarray, start: int, n: int) -> float:  # pragma: no cover - compiled
+    """`x[start:start + n].sum()` as numpy computes it (0 + the pairwise sum), for n up to
+    960 (three halvings; the image series has at most 2 * MAX_IMAGES + 1 = 513 terms)."""
+    if n <= _PW_BLOCKSIZE:
+        return 0.0 + _pairwise_block(x, start, n)
+    half = n // 2
+    half -= half % 8
+    return 0.0 + (_pairwise_split2(x, start, half) + _pairwise_split2(x, start + half, n - half))
+
+
+
+_LOG_HALF = math.log(0.5)  # model.libm.log(0.5), as strategies/barrier.py's
+
+
+@jit
+def _log_normal_cdf(x: float) -> float:  # pragma: no cover - compiled
+    """strategies/barrier.log_normal_cdf of one value."""
+    u = -x / math.sqrt(2.0)
+    z = abs(u)
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    log_erfc_z = _log(t) - z * z + poly
+    if u >= 0:
+        return _LOG_HALF + log_erfc_z
+    return _log1p(-0.5 * math.exp(log_erfc_z))
+
+
+@jit
+def _sign(x: float) -> float:
+    """np.sign: -1, 0 or 1 (NaN stays NaN)."""
+    if x > 0:
+        return 1.0
+    if x < 0:
+        return -1.0
+    return x if math.isnan(x) else 0.0
+
+
+@jit
+def _standardized(up: float, down: float, drift: float, sigma: float, horizon: float,
+                  root_t: float, max_images: float) -> tuple[bool, float, float, float, float]:
+    """barrier._standardized and _image_counts of one coin: (usable, a, b, m, image count);
+    an unusable coin gets a = b = 1, m = 0 (its probability stays NaN)."""
+    ok = sigma > 0 and math.isfinite(sigma) and math.isfinite(drift) and up > 0 and down > 0
+    safe_sigma = sigma if ok else 1.0
+    a = (up if ok else 1.0) / safe_sigma
+    b = (down if ok else 1.0) / safe_sigma
+    m = (drift if ok else 0.0) / safe_sigma
+    needed = (abs(m) * horizon + 8.0 * root_t) / (2.0 * (a + b))
+    return ok, a, b, m, _minimum(_maximum(np.ceil(needed) + 1, 1.0), max_images)
+
+
+@jit
+def _series(a: float, b: float, m: float, k_max: int, horizon: float, root_t: float,
+            terms: np.ndarray) -> float:
+    """One coin's image series (|k| <= k_max) in `terms`, pairwise summed as numpy sums it,
+    clipped to [0, 1] (NaN stays NaN)."""
+    width = a + b
+    for j in range(2 * k_max + 1):
+        d = a + 2.0 * float(j - k_max) * width
+        sign = _sign(d)
+        distance = abs(d)
+        drift_term = sign * m * horizon
+        first = math.exp(m * (a - d) + _log_normal_cdf((drift_term - distance) / root_t))
+        second = math.exp(m * (a + d) + _log_normal_cdf((-drift_term - distance) / root_t))
+        terms[j] = sign * (first + second)
+    total = _pairwise_sum(terms, 0, 2 * k_max + 1)
+    if not math.isnan(total):
+        total = total if total > 0.0 else 0.0
+        total = total if total < 1.0 else 1.0
+    return total
+
+
+#: Each candidate's inputs to `entry_numbers_kernel`, in this order, `INPUTS` a candidate.
+NEG_DRIFT, SIGMA, SCORE, BID, ASK = range(5)
+INPUTS = 5
+#: Each candidate's numbers out of it, in this order, `NUMBERS` a candidate.
+P_STOP, EDGE, COST, CLEARS = range(4)
+NUMBERS = 4
+_BPS = 1e-4  # strategies/edge.BPS
+
+
+@jit
+def _quoted_spread(bid: float, ask: float) -> float:
+    """strategies/edge.quoted_spread of one quote."""
+    if not (math.isfinite(bid) and math.isfinite(ask)) or bid <= 0 or ask <= bid:
+        return 0.0
+    return (ask - bid) / ((ask + bid) / 2)
+
+
+@jit
+def entry_numbers_kernel(  # pragma: no cover - compiled
+    inputs: np.ndarray, up: float, down: float, horizon_minutes: float, max_images: float,
+    target_return_pct: float, stop_return_pct: float, entry_fee_bps: float,
+    exit_fee_bps: float, slippage_bps: float, margin: float,
+) -> tuple[np.ndarray, float]:
+    """(numbers, widest) of the m candidates whose inputs are `inputs` [INPUTS x m], flat
+    (NEG_DRIFT: the drift negated, SIGMA, SCORE, BID, ASK of the first, then the next's):
+    `numbers` [NUMBERS x m], flat, each candidate's P_STOP (strategies/edge.
+    stop_first_probability: the ranking's barrier series with the barriers swapped, `up`
+    and `down` from edge.barrier_logs), EDGE (edge.barrier_edge of the score and P_STOP),
+    COST (edge.round_trip_total of the quote's edge.quoted_spread) and CLEARS (1.0 where
+    edge.clears_cost, else 0.0). `widest`: the largest image count, NaN where the array
+    form raises (as decision_kernel.probability_each_kernel's)."""
+    m = inputs.shape[0] // INPUTS
+    numbers = np.empty(NUMBERS * m)
+    horizon = float(horizon_minutes)
+    root_t = math.sqrt(horizon)
+    widest = 1.0
+    ok = np.empty(m, np.bool_)
+    a = np.empty(m)
+    b = np.empty(m)
+    drift_m = np.empty(m)
+    counts = np.empty(m)
+    for i in range(m):  # barrier._standardized and _image_counts, the barriers swapped
+        at = INPUTS * i
+        ok[i], a[i], b[i], drift_m[i], counts[i] = _standardized(
+            down, up, inputs[at + NEG_DRIFT], inputs[at + SIGMA], horizon, root_t, max_images)
+        widest = _maximum(widest, counts[i])
+    if math.isnan(widest):
+        return numbers, widest
+    terms = np.empty(2 * int(widest) + 1)
+    factor = 1 + margin
+    for i in range(m):
+        at = INPUTS * i
+        p_stop = math.nan
+        if ok[i]:
+            p_stop = _series(a[i], b[i], drift_m[i], int(counts[i]), horizon, root_t, terms)
+        edge = inputs[at + SCORE] * target_return_pct / 100 - p_stop * stop_return_pct / 100
+        spread = _quoted_spread(inputs[at + BID], inputs[at + ASK])
+        cost = (entry_fee_bps + exit_fee_bps + spread / _BPS + slippage_bps) * _BPS
+        out = NUMBERS * i
+        numbers[out + P_STOP] = p_stop
+        numbers[out + EDGE] = edge
+        numbers[out + COST] = cost
+        numbers[out + CLEARS] = 1.0 if edge > cost * factor else 0.0
+    return numbers, widest
