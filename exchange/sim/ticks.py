@@ -124,22 +124,24 @@ class TickBlock:
     first_open_ms: int
     ticks_per_bar: int
     table: np.ndarray  # [B, TICK_FIELDS, K, n_all]: a minute's fields gathered in one call
+    times: np.ndarray  # int64 [B, K]: each minute's tick times
 
     def __len__(self) -> int:
         return int(self.table.shape[0])
 
     def minute(self, b: int, index: np.ndarray) -> IntraTicks:
-        """Minute b's ticks of the symbols `index` (those that traded), as fresh arrays but
-        its times' volume shares, which every minute of as many symbols shares."""
-        offsets_ms, done = _tick_columns(self.ticks_per_bar, len(index))
+        """Minute b's ticks of the symbols `index` (those that traded): views of the block
+        where every symbol traded, else fresh arrays; the volume shares are shared by every
+        minute of as many symbols. Nothing writes a minute's ticks but a test's altered
+        source (which changes that minute's cells only, read for that minute only)."""
+        done = _tick_columns(self.ticks_per_bar, len(index))[1]
         # (fields, K, n), each field contiguous, in TICK_FIELDS' order (a minute's call: no
         # keyword dict built and spread). `index` is ascending and distinct, so when every
-        # symbol traded it is all of them: a plain copy then gathers the same cells.
+        # symbol traded it is all of them: the minute's own cells, as they are.
         minute = self.table[b]
-        fields = (minute.copy() if len(index) == minute.shape[-1]
-                  else minute.take(index, axis=-1))
-        return IntraTicks(offsets_ms + (self.first_open_ms + b * MINUTE_MS), fields[0],
-                          fields[1], fields[2], fields[3], fields[4], fields[5], done)
+        fields = minute if len(index) == minute.shape[-1] else minute.take(index, axis=-1)
+        return IntraTicks(self.times[b], fields[0], fields[1], fields[2], fields[3], fields[4],
+                          fields[5], done)
 
 
 @functools.cache
@@ -185,7 +187,10 @@ def synthesize_tick_block(
                      fields["volume"], block.trades, tick_size, lot_size, spread_bps, noise,
                      _NOISE_SCALES, leg, position - leg, SPREAD_RANGE_WIDENING,
                      BOOK_SHARE_OF_BAR_VOLUME)
-    return TickBlock(block.first_open_ms, ticks_per_bar, table)
+    offsets_ms = _tick_steps(ticks_per_bar)[0]
+    times = (block.first_open_ms + np.arange(minutes, dtype=np.int64)[:, None] * MINUTE_MS
+             + offsets_ms)
+    return TickBlock(block.first_open_ms, ticks_per_bar, table, times)
 
 
 def tick_table(fields: dict[str, np.ndarray], trades: np.ndarray, tick_size: np.ndarray,
