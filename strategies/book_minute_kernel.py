@@ -42,7 +42,7 @@ NOT_APPLIED, APPLIED_LAGGING, APPLIED = 0, 1, 2
 @jit
 def minute_matrix_kernel(  # pragma: no cover - compiled
     rows: np.ndarray, minute: int, close: np.ndarray, high: np.ndarray, low: np.ndarray,
-    volume: np.ndarray, quote_volume: np.ndarray,
+    volume: np.ndarray, quote_volume: np.ndarray, target: int,
     last_minute: np.ndarray, first_minute: np.ndarray, n_seen: np.ndarray,
     last_close: np.ndarray, ring_close: RingParts, ring_qv: np.ndarray,
     ring_ret: np.ndarray, ring_simple: np.ndarray, ring_high: RingParts,
@@ -51,7 +51,7 @@ def minute_matrix_kernel(  # pragma: no cover - compiled
     sum_ret2: np.ndarray, nonzero_ret: np.ndarray, range_high: np.ndarray,
     range_low: np.ndarray, average_windows: np.ndarray, return_windows: np.ndarray,
     square_slots: np.ndarray, range_windows: np.ndarray, range_block: int,
-    exact_every: int, target: int, tick_ts: np.ndarray, tick_last: np.ndarray,
+    exact_every: int, tick_ts: np.ndarray, tick_last: np.ndarray,
     bid: np.ndarray, ask: np.ndarray, bid_qty: np.ndarray, ask_qty: np.ndarray,
     tick_quote_volume: np.ndarray, average_rows: np.ndarray, return_rows: np.ndarray,
     hour: int, day: int, minute_ms: int, n_features: int,
@@ -60,7 +60,8 @@ def minute_matrix_kernel(  # pragma: no cover - compiled
     nothing changed when it refuses them), `recompute_sums_kernel` on each row it says is
     due, in order, then `any_lagging` at minute `target` (APPLIED_LAGGING: the caller
     flat-fills and reads the matrix itself), else APPLIED and `assemble_minute_kernel`'s
-    features of the book. The arguments are those kernels' (`FeatureBook` passes them)."""
+    features of the book. The arguments are those kernels' (`FeatureBook` passes them);
+    the minute's bars and `target` first, then the book's arrays, the same every minute."""
     empty = np.empty((0, n_features))
     ok, due = append_minute_kernel(
         rows, minute, close, high, low, volume, quote_volume, last_minute, first_minute,

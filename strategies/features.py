@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -78,6 +79,8 @@ class FeatureBook:
         self._tick_ts = np.full(n, -1, dtype=np.int64)
         self._quote = {name: np.full(n, np.nan) for name in _TICK_FIELDS}
         self._batch_rows: dict[tuple[str, ...], np.ndarray] = {}
+        # `close_minute_matrix`'s arguments after the minute's own: the book's arrays.
+        self._minute_arguments: tuple[Any, ...] | None = None
 
     def row(self, symbol: str) -> int:
         """Row of `symbol` in `matrix()`; KeyError if it is not in the universe."""
@@ -331,14 +334,17 @@ class FeatureBook:
         when a coin with history had no bar up to `open_ms` (the caller flat-fills with
         `advance_to` and reads `matrix()`); (False, None), nothing done, otherwise (the
         caller takes `on_bars`). The same arrays and matrix as those calls, bit for bit."""
-        quote = self._quote
-        arguments = (
-            self._rows_of(batch.symbols), batch.open_ms // MINUTE_MS, batch.close,
-            batch.high, batch.low, batch.volume, batch.quote_volume, *self._bars._ring_state(),
-            EXACT_EVERY, open_ms // MINUTE_MS, self._tick_ts, self._tick_last, quote["bid"],
-            quote["ask"], quote["bid_qty"], quote["ask_qty"], quote["quote_volume"],
-            _AVERAGE_WINDOWS, _RETURN_WINDOWS, _HOUR, _DAY, MINUTE_MS, len(FEATURE_NAMES))
-        outcome, features = minute_matrix_kernel(*arguments)
+        book = self._minute_arguments
+        if book is None:  # the same arrays every minute (none is ever replaced)
+            quote = self._quote
+            book = self._minute_arguments = (
+                *self._bars._ring_state(), EXACT_EVERY, self._tick_ts, self._tick_last,
+                quote["bid"], quote["ask"], quote["bid_qty"], quote["ask_qty"],
+                quote["quote_volume"], _AVERAGE_WINDOWS, _RETURN_WINDOWS, _HOUR, _DAY,
+                MINUTE_MS, len(FEATURE_NAMES))
+        outcome, features = minute_matrix_kernel(
+            self._rows_of(batch.symbols), batch.open_ms // MINUTE_MS, batch.close, batch.high,
+            batch.low, batch.volume, batch.quote_volume, open_ms // MINUTE_MS, *book)
         if outcome == NOT_APPLIED:
             return False, None
         return True, None if outcome == APPLIED_LAGGING else features
