@@ -56,6 +56,7 @@ from strategies.barrier import MAX_IMAGES, probability_up_first, probability_up_
 from strategies.decision_kernel import rank_scores_kernel
 from strategies.edge import barrier_logs
 from strategies.minute_rank_kernel import minute_ranking_kernel
+from strategies.rank_order import _name_ranks, _top_candidates
 from strategies.rank_select_kernel import top_reasons_kernel
 from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each: their tests
     Reasons,
@@ -299,16 +300,6 @@ def rank(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
             for coin, i in zip(coins, rows, strict=True)]
 
 
-def _top_candidates(probability: np.ndarray, eligible: np.ndarray, symbols: Sequence[str],
-                    top_k: int) -> np.ndarray:
-    """The rows of the at most `top_k` eligible coins with a finite probability, best
-    first; equal scores by symbol, then by row (lexsort is stable)."""
-    candidates = np.flatnonzero(eligible & np.isfinite(probability))
-    names_of = _symbol_array(tuple(symbols))[candidates]
-    # lexsort: the last key is primary (higher score first), then the symbol (ascending).
-    return candidates[np.lexsort((names_of, -probability[candidates]))][:top_k]
-
-
 def _minute_ranking(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[str],
                     config: RankingSettings, min_warm_minutes: int,
                     require_quotes: bool) -> list[RankedCoin]:
@@ -354,23 +345,6 @@ def _ranking_of_scores(scores: Scores, symbols: Sequence[str], top_k: int) -> li
     return [ranked_coin(symbols[i], score, drift, sigma, reasons, words_json)
             for i, (score, drift, sigma), (reasons, words_json) in zip(
                 top.tolist(), numbers.tolist(), worded, strict=True)]
-
-
-@lru_cache(maxsize=8)
-def _name_ranks(symbols: tuple[str, ...]) -> np.ndarray:
-    """Each symbol's rank among the sorted names, in numpy's string order (lexsort's):
-    equal names share a rank (read only; cached: the universe is fixed)."""
-    ranks = np.unique(_symbol_array(symbols), return_inverse=True)[1].astype(np.int64)
-    ranks.flags.writeable = False
-    return ranks
-
-
-@lru_cache(maxsize=8)
-def _symbol_array(symbols: tuple[str, ...]) -> np.ndarray:
-    """The symbols as a numpy string array (read only; cached: the universe is fixed)."""
-    names = np.asarray(symbols, dtype=str)
-    names.flags.writeable = False
-    return names
 
 
 def _with_anomaly(coin: RankedCoin, anomaly: np.ndarray | None, shrink: np.ndarray | None,
