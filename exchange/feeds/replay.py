@@ -108,7 +108,7 @@ class ReplayFeed:
         `on_tick_arrays` and `on_tick_batch` too, a direct minute's ticker arrays come as one
         TickArrays when every array is whole and passes the edge's checks as it is;
         otherwise array by array through `on_tick_batch` as ever. With all of these and
-        every symbol followed, the usual minute is made and judged in two compiled calls
+        every symbol followed, the usual minute is made and judged in one compiled call
         (exchange/feeds/replay_usual.py; `usual=False` plays it the direct path's way, the
         same callbacks)."""
         self._player = MinutePlayer(source)

@@ -1,12 +1,13 @@
-"""The replay feed's usual minute in two compiled calls (numba): its ticker arrays, made,
-read back and judged by the parser and the feed edge; then its close and closed klines.
+"""The replay feed's usual minute in one compiled call (numba): its ticker arrays, made,
+read back and judged by the parser and the feed edge (`ticker_minute`); then its close and
+closed klines (`close_minute`); `usual_minute` makes both.
 
 Why: a replayed minute whose every number is plain (the usual one) went through some
 twenty Python calls and eight compiled ones between the simulator's state and the
 engine's two callbacks (the ticker tables, their parser check, the edge's check, the
 close's stores, the kline table, its parser check, the edge's bar check), about half of the
-feed's time a minute (issue 15). Here the same loops run one after the other in one call
-each, writing into arrays the caller made (a returned array costs numba more than making it
+feed's time a minute (issue 15). Here the same loops run one after the other in one call,
+writing into arrays the caller made (a returned array costs numba more than making it
 in Python), and answer only whether the minute is the usual one. Where it is not (a value
 near a rounding half, a row the parser or the edge would refuse), nothing that the caller
 can see has been judged: the caller plays the minute the general way
@@ -17,7 +18,7 @@ judges a kernel by its own file's stamp only, so nothing is called from another 
 `ticker_kernel.ticker_table` and `_parse_back_in_place`, `parse_kernel.ticker_rows_pass`,
 `sanity_kernel.ticker_arrays_admit`, `ticker_kernel.close_stores` and
 `parsed_partial_bar_table`, `parse_kernel.kline_rows_pass`, `sanity_kernel.bar_rows_pass`.
-tests/unit/test_usual_minute_kernel.py holds both calls to those kernels on random states
+tests/unit/test_usual_minute_kernel.py holds the calls to those kernels on random states
 with NaN, inf, negative and out-of-range values.
 """
 
@@ -191,3 +192,35 @@ def close_minute(
         if q < 0.0 or q > max_amount:
             return NOT_ADMITTED
     return USUAL
+
+
+@jit
+def usual_minute(
+    table: np.ndarray, closing: np.ndarray, trades: np.ndarray, last: np.ndarray,
+    bid: np.ndarray, ask: np.ndarray, bid_qty: np.ndarray, ask_qty: np.ndarray,
+    last_qty: np.ndarray, done: np.ndarray, ts_event: np.ndarray, open_: np.ndarray,
+    high: np.ndarray, low: np.ndarray, close: np.ndarray, bar_volume: np.ndarray,
+    bar_quote: np.ndarray, bar_trades: np.ndarray, index: np.ndarray,
+    window_volume: np.ndarray, window_quote: np.ndarray, lot: np.ndarray,
+    state_ts: np.ndarray, state_last_qty: np.ndarray, state_bid: np.ndarray,
+    state_ask: np.ndarray, state_bid_qty: np.ndarray, state_ask_qty: np.ndarray,
+    state_last: np.ndarray, exact_from: float, doubt: float, max_ts: int, max_price: float,
+    newest_ms: int, max_future_ms: int, lo: np.ndarray, hi: np.ndarray, max_amount: float,
+) -> tuple[int, int, int]:
+    """`ticker_minute` into `table`; when its minute is the usual one (and only then: else
+    nothing is stored), `close_minute` too, its klines into rows 0-5 of `closing` (9,
+    columns) and `trades`, the close's running high, low and volume done into rows 6-8.
+    Returns (the tickers' answer, their newest time, the klines' answer: USUAL when
+    nothing was closed)."""
+    status, latest = ticker_minute(
+        table, last, bid, ask, bid_qty, ask_qty, done, bar_volume, bar_quote, window_volume,
+        window_quote, lot, index, ts_event, exact_from, doubt, max_ts, newest_ms,
+        max_future_ms, lo, hi, max_amount)
+    if status != USUAL:
+        return status, latest, USUAL
+    kline_status = close_minute(
+        closing[:6], trades, closing[6], closing[7], closing[8], index, ts_event, last_qty,
+        bid, ask, bid_qty, ask_qty, open_, high, low, close, bar_volume, bar_quote,
+        bar_trades, lot, state_ts, state_last_qty, state_bid, state_ask, state_bid_qty,
+        state_ask_qty, state_last, exact_from, doubt, max_price, lo, hi, max_amount)
+    return status, latest, kline_status

@@ -1,4 +1,4 @@
-"""The replay feed's usual minute in two compiled calls (exchange/feeds/usual_minute_kernel.py)
+"""The replay feed's usual minute in compiled calls (exchange/feeds/usual_minute_kernel.py)
 against the kernels it chains (kept as its definition): the same tables and state stores,
 bit for bit, and the usual minute exactly when every one of them would pass it; on random
 minutes with NaN, inf, negative, huge, out-of-bounds and rounding-half values, event times
@@ -22,6 +22,7 @@ from exchange.feeds.usual_minute_kernel import (
     USUAL,
     close_minute,
     ticker_minute,
+    usual_minute,
 )
 from exchange.sim.ticker_kernel import close_stores, parsed_partial_bar_table, parsed_ticker_table
 
@@ -175,3 +176,40 @@ def test_the_close_call_is_the_chain_of_kernels_it_replaces() -> None:
             assert bits(got[3]) == bits(want[3]), trial
             assert got[4].dtype == want[4].dtype and got[4].tolist() == want[4].tolist()
     assert seen == {USUAL, DOUBTFUL, REFUSED, NOT_ADMITTED}
+
+
+def test_the_minutes_call_closes_only_a_minute_whose_tickers_are_the_usual_ones() -> None:
+    rng = np.random.default_rng(33)
+    seen = set()
+    for trial in range(2000):
+        m = random_minute(rng, float(rng.choice([0.0, 0.003, 0.03])))
+        if m["newest"] > 2**62 or abs(m["future"]) > 2**62:
+            continue
+        tickers = ticker_kernel(m)
+        t, b, s = m["ticks"], m["bars"], {k: v.copy() for k, v in m["state"].items()}
+        n = len(m["index"])
+        table = np.empty((len(t["ts_event"]), 7, n))
+        closing, trades = np.empty((9, n)), np.empty(n, dtype=np.int64)
+        status, latest, klines = usual_minute(
+            table, closing, trades, t["last"], t["bid"], t["ask"], t["bid_qty"], t["ask_qty"],
+            t["last_qty"], t["done"], t["ts_event"], b["open"], b["high"], b["low"],
+            b["close"], b["volume"], b["quote"], b["trades"], m["index"], m["window"][0],
+            m["window"][1], m["lot"], s["ts"], s["last_qty"], s["bid"], s["ask"],
+            s["bid_qty"], s["ask_qty"], s["last"], EXACT, DOUBT, MAX_TS_MS, MAX_PRICE,
+            m["newest"], m["future"], m["lo"], m["hi"], MAX_AMOUNT)
+        assert status == tickers[0], trial
+        if status != DOUBTFUL:
+            assert bits(table) == bits(tickers[2]), trial
+        if status != USUAL:  # nothing closed, nothing stored
+            assert klines == USUAL
+            assert all(bits(s[k]) == bits(m["state"][k]) for k in s), trial
+            continue
+        seen.add(klines)
+        assert latest == tickers[1]
+        want = close_kernel(m)
+        assert klines == want[0], trial
+        assert all(bits(s[k]) == bits(want[1][k]) for k in s), trial
+        assert [bits(row) for row in closing[6:]] == [bits(a) for a in want[2]], trial
+        if klines != DOUBTFUL:
+            assert bits(closing[:6]) == bits(want[3]) and trades.tolist() == want[4].tolist()
+    assert seen >= {USUAL, REFUSED}
