@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from model.market import MINUTE_MS
 from strategies.edge import (
@@ -19,6 +22,7 @@ from strategies.edge import (
     barrier_edge,
     edge_reasons,
     entry_numbers,
+    entry_settings,
     quoted_spread,
     round_trip_total,
     stop_first_probability,
@@ -33,6 +37,7 @@ from strategies.policy import (
     PolicyRegistry,
     Quote,
     RestingOrder,
+    hold_action,
 )
 from strategies.ranking import RankedCoin
 
@@ -42,6 +47,16 @@ BUDGET_USED = "entry budget for this step used"
 NO_USABLE_QUOTE = "no usable quote"
 _DRIFT_TEXT = "estimated drift %+.4f%%/min is not positive"  # f"{drift * 100:+.4f}"
 _NONE_BUSY: frozenset[str] = frozenset()  # the busy coins of a step with nothing busy
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """What a baseline step needs of the policy's settings (`BaselinePolicy._prepare`)."""
+
+    score_text: str  # "score %.2f < 0.20": a coin's score below min_score, as a %-format
+    every_text: str  # "entries only every 5 minutes"
+    edge_reason: Callable[[float, float], str]  # edge.edge_reasons of the margin
+    settings: np.ndarray  # edge.entry_settings of the entry's settings
 
 
 def _usable(price: float) -> bool:
@@ -89,8 +104,32 @@ class BaselinePolicy(Policy):
                              f"edge_cost_margin={self.edge_cost_margin}; give a whole number of "
                              "minutes >= 1 (1 = every decision step) and a margin >= -1 (-1: "
                              "a positive edge is enough, costs are not weighed)")
-        # Not a field: the HOLD actions already made, handed out again (policy.HoldActions).
+        # Not fields: the HOLD actions already made, handed out again (policy.HoldActions),
+        # and what a step needs of the settings, made at the first step after any changes.
         self._holds = HoldActions()
+        self._prepared: _Prepared | None = None
+
+    def __setattr__(self, name: str, value: object) -> None:
+        """A setting changed: what is prepared from the settings is made again at the next
+        step (`_prepare`)."""
+        object.__setattr__(self, name, value)
+        if not name.startswith("_"):
+            object.__setattr__(self, "_prepared", None)
+
+    def _prepare(self) -> _Prepared:
+        """The settings' texts, the edge reason's words and the entry kernel's settings,
+        made once, not at every step."""
+        prepared = self._prepared
+        if prepared is None:
+            prepared = self._prepared = _Prepared(
+                score_text="score %.2f < " + f"{self.min_score:.2f}".replace("%", "%%"),
+                every_text=f"entries only every {self.entry_every_minutes} minutes",
+                edge_reason=edge_reasons(self.edge_cost_margin),
+                settings=entry_settings(self.target_return_pct, self.stop_return_pct,
+                                        self.horizon_minutes, self.maker_fee_bps,
+                                        self.taker_fee_bps, self.slippage_bps,
+                                        self.edge_cost_margin))
+        return prepared
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
         actions: list[PolicyAction] = []
@@ -121,7 +160,7 @@ class BaselinePolicy(Policy):
             actions.extend(self._entries(view, busy))
         else:
             holds = self._holds
-            every = f"entries only every {self.entry_every_minutes} minutes"
+            every = self._prepare().every_text
             actions.extend(holds[coin.symbol, HELD_OR_ORDERED if coin.symbol in busy else every]
                            for coin in ranking)
         return actions
@@ -143,7 +182,8 @@ class BaselinePolicy(Policy):
         ranking = view.ranking
         holds = self._holds
         min_score = self.min_score
-        score_text = "score %.2f < " + f"{min_score:.2f}".replace("%", "%%")
+        prepared = self._prepare()
+        score_text = prepared.score_text
         get_quote = view.quotes.get
         made: list[PolicyAction | None] = []
         picks: list[tuple[int, RankedCoin, Quote]] = []
@@ -162,7 +202,7 @@ class BaselinePolicy(Policy):
                 made.append(holds[symbol, _DRIFT_TEXT % (drift * 100)])
                 continue
             quote = get_quote(symbol)
-            if quote is None or not _usable(quote.bid):
+            if quote is None or not 0 < quote.bid < math.inf:  # `_usable`, written out
                 made.append(holds[symbol, NO_USABLE_QUOTE])
                 continue
             picks.append((len(made), coin, quote))
@@ -170,30 +210,30 @@ class BaselinePolicy(Policy):
             made.append(None)
         full_from = 0 if self.max_entries_per_step <= 0 else len(ranking)
         if picks:
-            numbers = entry_numbers(inputs, self.target_return_pct, self.stop_return_pct,
-                                    self.horizon_minutes, self.maker_fee_bps,
-                                    self.taker_fee_bps, self.slippage_bps, self.edge_cost_margin)
+            numbers = entry_numbers(inputs, prepared.settings)
             if full_from:
-                full_from = self._weigh(picks, numbers, made)
+                full_from = self._weigh(picks, numbers, made, prepared.edge_reason)
         for k in range(full_from, len(ranking)):  # after the entry that filled the budget
             symbol = ranking[k].symbol
             made[k] = holds[symbol, HELD_OR_ORDERED if symbol in busy else BUDGET_USED]
         return made  # type: ignore[return-value]  # every None was replaced
 
     def _weigh(self, picks: list[tuple[int, RankedCoin, Quote]], numbers: list[float],
-               made: list[PolicyAction | None]) -> int:
+               made: list[PolicyAction | None], reason_of: Callable[[float, float], str]
+               ) -> int:
         """Each pick's BUY or HOLD into `made[k]`, weighing edge against cost in ranking
         order (`numbers`: edge.entry_numbers' four a pick: the stop-first probability,
-        `entry_edge`'s edge and cost, `clears_cost`); returns the row after the entry that
-        used the step's budget, else the ranking's length (`max_entries_per_step` >= 1)."""
-        reason_of = edge_reasons(self.edge_cost_margin)
-        holds = self._holds
+        `entry_edge`'s edge and cost, `clears_cost`; `reason_of`: edge.edge_reasons of the
+        margin); returns the row after the entry that used the step's budget, else the
+        ranking's length (`max_entries_per_step` >= 1)."""
         entries = 0
         fours = zip(*[iter(numbers)] * 4, strict=True)
         for (k, coin, quote), (_, edge, cost, clears) in zip(picks, fours, strict=True):
             reason = reason_of(edge, cost)
             if not clears:
-                made[k] = holds[coin.symbol, reason]
+                # Not remembered: an edge's words rarely come again (a new number a minute),
+                # and a lookup that misses costs more than the new action.
+                made[k] = hold_action(coin.symbol, reason)
                 continue
             entries += 1
             made[k] = PolicyAction(

@@ -45,7 +45,20 @@ import numpy as np
 from model import libm
 from strategies.barrier import MAX_IMAGES, probability_up_first
 from strategies.decision_kernel import probability_each_kernel
-from strategies.entry_kernel import entry_numbers_kernel
+from strategies.entry_kernel import (
+    DOWN,
+    ENTRY_FEE_BPS,
+    EXIT_FEE_BPS,
+    HORIZON_MINUTES,
+    MARGIN,
+    MAX_IMAGES_SETTING,
+    SETTINGS,
+    SLIPPAGE_BPS,
+    STOP_RETURN_PCT,
+    TARGET_RETURN_PCT,
+    UP,
+    entry_numbers_kernel,
+)
 
 #: What a marketable order is assumed to pay beyond the touch (see the module docstring).
 SLIPPAGE_ALLOWANCE_BPS = 5.0
@@ -161,21 +174,35 @@ def stop_first_each(drifts: list[float], sigmas: list[float], target_return_pct:
     return probability.tolist()
 
 
-def entry_numbers(inputs: list[float], target_return_pct: float, stop_return_pct: float,
-                  horizon_minutes: float, entry_fee_bps: float, exit_fee_bps: float,
-                  slippage_bps: float, margin: float) -> list[float]:
+def entry_settings(target_return_pct: float, stop_return_pct: float, horizon_minutes: float,
+                   entry_fee_bps: float, exit_fee_bps: float, slippage_bps: float,
+                   margin: float) -> np.ndarray:
+    """The settings `entry_numbers` weighs candidates under, as the one array its kernel
+    reads (strategies/entry_kernel.py's layout, the barrier logs included): made once per
+    set of settings, not at every step."""
+    settings = np.empty(SETTINGS)
+    settings[UP], settings[DOWN] = barrier_logs(target_return_pct, stop_return_pct)
+    settings[HORIZON_MINUTES] = horizon_minutes
+    settings[MAX_IMAGES_SETTING] = MAX_IMAGES
+    settings[TARGET_RETURN_PCT] = target_return_pct
+    settings[STOP_RETURN_PCT] = stop_return_pct
+    settings[ENTRY_FEE_BPS] = entry_fee_bps
+    settings[EXIT_FEE_BPS] = exit_fee_bps
+    settings[SLIPPAGE_BPS] = slippage_bps
+    settings[MARGIN] = margin
+    return settings
+
+
+def entry_numbers(inputs: list[float], settings: np.ndarray) -> list[float]:
     """Each entry candidate's (stop-first probability, edge, cost, clears) from its
-    (-drift, sigma, score, bid, ask), flat, four numbers a candidate after five inputs:
-    `stop_first_probability`, `barrier_edge`, `round_trip_total` of `quoted_spread` and
-    `clears_cost` (1.0 or 0.0) of each candidate alone, bit for bit, in one compiled call
-    (strategies/entry_kernel.py; tests/unit/test_entry_kernel.py). A policy weighing its
-    step's few candidates pays one call and one array instead of the probabilities' call
-    and four Python calls a candidate."""
-    up, down = barrier_logs(target_return_pct, stop_return_pct)
-    numbers, widest = entry_numbers_kernel(
-        np.array(inputs, dtype=np.float64), up, down, float(horizon_minutes), float(MAX_IMAGES),
-        float(target_return_pct), float(stop_return_pct), float(entry_fee_bps),
-        float(exit_fee_bps), float(slippage_bps), float(margin))
+    (-drift, sigma, score, bid, ask), flat, four numbers a candidate after five inputs,
+    under `entry_settings(target_return_pct, stop_return_pct, horizon_minutes,
+    entry_fee_bps, exit_fee_bps, slippage_bps, margin)`: `stop_first_probability`,
+    `barrier_edge`, `round_trip_total` of `quoted_spread` and `clears_cost` (1.0 or 0.0) of
+    each candidate alone, bit for bit, in one compiled call (strategies/entry_kernel.py;
+    tests/unit/test_entry_kernel.py). A policy weighing its step's few candidates pays one
+    call and one array instead of the probabilities' call and four Python calls each."""
+    numbers, widest = entry_numbers_kernel(np.array(inputs, dtype=np.float64), settings)
     int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
     return numbers.tolist()
 
@@ -234,6 +261,7 @@ class EntryGate:
 
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
-           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reasons", "entry_numbers",
-           "quoted_spread", "quoted_spreads", "round_trip_cost", "round_trip_total",
-           "stop_first_each", "stop_first_probabilities", "stop_first_probability"]
+           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reasons",
+           "entry_numbers", "entry_settings", "quoted_spread", "quoted_spreads", "round_trip_cost",
+           "round_trip_total", "stop_first_each", "stop_first_probabilities",
+           "stop_first_probability"]

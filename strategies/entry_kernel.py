@@ -205,6 +205,10 @@ INPUTS = 5
 #: Each candidate's numbers out of it, in this order, `NUMBERS` a candidate.
 P_STOP, EDGE, COST, CLEARS = range(4)
 NUMBERS = 4
+#: Its settings array (strategies/edge.entry_settings), in this order.
+(UP, DOWN, HORIZON_MINUTES, MAX_IMAGES_SETTING, TARGET_RETURN_PCT, STOP_RETURN_PCT,
+ ENTRY_FEE_BPS, EXIT_FEE_BPS, SLIPPAGE_BPS, MARGIN) = range(10)
+SETTINGS = 10
 _BPS = 1e-4  # strategies/edge.BPS
 
 
@@ -218,21 +222,31 @@ def _quoted_spread(bid: float, ask: float) -> float:
 
 @jit
 def entry_numbers_kernel(  # pragma: no cover - compiled
-    inputs: np.ndarray, up: float, down: float, horizon_minutes: float, max_images: float,
-    target_return_pct: float, stop_return_pct: float, entry_fee_bps: float,
-    exit_fee_bps: float, slippage_bps: float, margin: float,
+    inputs: np.ndarray, settings: np.ndarray,
 ) -> tuple[np.ndarray, float]:
     """(numbers, widest) of the m candidates whose inputs are `inputs` [INPUTS x m], flat
-    (NEG_DRIFT: the drift negated, SIGMA, SCORE, BID, ASK of the first, then the next's):
-    `numbers` [NUMBERS x m], flat, each candidate's P_STOP (strategies/edge.
-    stop_first_probability: the ranking's barrier series with the barriers swapped, `up`
-    and `down` from edge.barrier_logs), EDGE (edge.barrier_edge of the score and P_STOP),
-    COST (edge.round_trip_total of the quote's edge.quoted_spread) and CLEARS (1.0 where
+    (NEG_DRIFT: the drift negated, SIGMA, SCORE, BID, ASK of the first, then the next's),
+    under `settings` [SETTINGS] (UP, DOWN: edge.barrier_logs of the target and the stop;
+    HORIZON_MINUTES, MAX_IMAGES_SETTING, TARGET_RETURN_PCT, STOP_RETURN_PCT, ENTRY_FEE_BPS,
+    EXIT_FEE_BPS, SLIPPAGE_BPS, MARGIN): `numbers` [NUMBERS x m], flat, each candidate's
+    P_STOP (strategies/edge.stop_first_probability: the ranking's barrier series with the
+    barriers swapped), EDGE (edge.barrier_edge of the score and P_STOP), COST
+    (edge.round_trip_total of the quote's edge.quoted_spread) and CLEARS (1.0 where
     edge.clears_cost, else 0.0). `widest`: the largest image count, NaN where the array
-    form raises (as decision_kernel.probability_each_kernel's)."""
+    form raises (as decision_kernel.probability_each_kernel's). One array of settings, not
+    ten arguments: each argument costs the dispatcher a type lookup every call."""
+    up = settings[UP]
+    down = settings[DOWN]
+    max_images = settings[MAX_IMAGES_SETTING]
+    target_return_pct = settings[TARGET_RETURN_PCT]
+    stop_return_pct = settings[STOP_RETURN_PCT]
+    entry_fee_bps = settings[ENTRY_FEE_BPS]
+    exit_fee_bps = settings[EXIT_FEE_BPS]
+    slippage_bps = settings[SLIPPAGE_BPS]
+    margin = settings[MARGIN]
     m = inputs.shape[0] // INPUTS
     numbers = np.empty(NUMBERS * m)
-    horizon = float(horizon_minutes)
+    horizon = settings[HORIZON_MINUTES]
     root_t = math.sqrt(horizon)
     widest = 1.0
     ok = np.empty(m, np.bool_)

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 
 _SYMBOL = attrgetter("symbol")
+_isfinite = math.isfinite
 
 
 class LazyQuotes(Mapping[str, Quote]):
@@ -55,15 +56,18 @@ class LazyQuotes(Mapping[str, Quote]):
         return row
 
     def get(self, symbol: str, default: Quote | None = None) -> Quote | None:  # type: ignore[override]
-        """`Mapping.get` without a KeyError raised and caught for an unquoted symbol."""
+        """`Mapping.get` without a KeyError raised and caught for an unquoted symbol (`_row`
+        written out: a policy reads a few quotes a step, each a call less)."""
         quote = self._built.get(symbol)
         if quote is not None:
             return quote
-        row = self._row(symbol)
+        row = self._rows.get(symbol)
         if row is None:
             return default
-        quote = self._built[symbol] = quote_of(self._lasts[row], self._bids[row],
-                                               self._asks[row])
+        last = self._lasts[row]
+        if not _isfinite(last):
+            return default
+        quote = self._built[symbol] = quote_of(last, self._bids[row], self._asks[row])
         return quote
 
     def __getitem__(self, symbol: str) -> Quote:

@@ -181,6 +181,21 @@ def test_a_repeated_decision_gives_equal_actions_from_the_remembered_holds() -> 
     assert first == second == reference_decide(policy, view)
 
 
+def test_a_setting_changed_between_steps_is_weighed_at_the_next() -> None:
+    # what a step prepares of the settings (texts, the kernel's settings) is made again
+    rng = random.Random(11)
+    policy = BaselinePolicy()
+    views = [random_view(rng) for _ in range(200)]
+    for k, view in enumerate(views):
+        if k % 7 == 3:
+            policy.min_score = rng.choice([0.0, -0.0, 0.35, 0.2])
+            policy.edge_cost_margin = rng.choice([0.5, -1.0, 0.0, -0.0, 3.0])
+            policy.target_return_pct = rng.choice([1.0, 2.5, 0.3])
+            policy.maker_fee_bps = rng.choice([10.0, 0.0])
+            policy.entry_every_minutes = rng.choice([1, 3])
+        assert policy.decide(view) == reference_decide(policy, view)
+
+
 def test_a_hold_actions_cache_hands_out_the_hold_action_and_forgets_at_its_limit() -> None:
     holds = HoldActions(limit=2)
     made = holds["AUSDT", "no usable quote"]

@@ -17,6 +17,7 @@ from strategies.edge import (
     barrier_edge,
     clears_cost,
     entry_numbers,
+    entry_settings,
     quoted_spread,
     round_trip_total,
     stop_first_probability,
@@ -62,7 +63,8 @@ def test_each_candidates_numbers_are_the_definitions_of_it_alone_bit_for_bit(see
     inputs = [x for drift, sigma, score, bid, ask in candidates
               for x in (-drift, sigma, score, bid, ask)]
     assert len(inputs) == INPUTS * len(candidates)
-    got = entry_numbers(inputs, target, stop, horizon, maker, taker, slippage, margin)
+    got = entry_numbers(inputs, entry_settings(target, stop, horizon, maker, taker, slippage,
+                                               margin))
     assert len(got) == NUMBERS * len(candidates)
     for i, (drift, sigma, score, bid, ask) in enumerate(candidates):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -79,15 +81,16 @@ def test_a_candidates_numbers_do_not_depend_on_its_neighbours() -> None:
     rng = np.random.default_rng(99)
     alone = [-2e-4, 1e-3, 0.4, 99.9, 100.1]
     wide = [-1e-7, 1e-6, 0.3, 10.0, 10.01]
-    settings = (1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)
-    by_itself = entry_numbers(alone, *settings)
-    beside = entry_numbers(wide + alone + [float(x) for x in rng.uniform(size=5)], *settings)
+    settings = entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)
+    by_itself = entry_numbers(alone, settings)
+    beside = entry_numbers(wide + alone + [float(x) for x in rng.uniform(size=5)], settings)
     assert [_bits(x) for x in beside[4:8]] == [_bits(x) for x in by_itself]
 
 
 def test_no_candidates_give_no_numbers_and_a_nan_horizon_raises_as_the_definition() -> None:
-    assert entry_numbers([], 1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5) == []
+    assert entry_numbers([], entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)) == []
     with pytest.raises(ValueError):
         stop_first_probability(1e-4, 1e-3, 1.0, 1.0, math.nan)
     with pytest.raises(ValueError):
-        entry_numbers([-1e-4, 1e-3, 0.5, 1.0, 1.01], 1.0, 1.0, math.nan, 10.0, 10.0, 5.0, 0.5)
+        entry_numbers([-1e-4, 1e-3, 0.5, 1.0, 1.01],
+                      entry_settings(1.0, 1.0, math.nan, 10.0, 10.0, 5.0, 0.5))
