@@ -31,18 +31,13 @@ from typing import Any, Self, TypeVar
 from model.instruments import Instrument
 from state.batch import Batch
 from state.codec import LedgerEvent, canonical_json, decimal_text, decode
-from state.decision_rows import (
-    DECISIONS_PER_INSERT,
-    HOLD_FIELDS,
-    decision_row,
-    decisions_insert,
-    insert_holds,
-)
+from state.decision_rows import DECISIONS_PER_INSERT, HOLD_FIELDS, decision_row, decisions_insert
 from state.executions import ExecutionTable
 from state.files import make_private
 from state.integrity import preflight, shm_path, wal_path
 from state.kv_memo import KvMemo
 from state.new_file import create_ledger_file
+from state.pending_rows import UPSERT_EQUITY, PendingRows, write_holds
 from state.projection import OPEN_STATUSES, AssetsOf, Projector
 from state.records import (
     BalanceRow,
@@ -91,6 +86,9 @@ class Ledger:
         # Expected vs realized execution of each order (state/executions.py)
         self.executions = ExecutionTable(self._conn)
         self._kv = KvMemo()  # kv texts known committed (set_kv_unless_same)
+        # HOLD rows and equity snapshots held back until the commit (state/pending_rows.py)
+        self._pending = PendingRows()
+        self.hold_back_rows = False  # a replay's choice; the daemon writes them at once
 
     @classmethod
     def open(cls, path: str | Path, *, instruments: Mapping[str, Instrument] | None = None,
@@ -151,7 +149,7 @@ class Ledger:
         one: it too keeps all of its writes or none (an error inside it undoes them and
         goes on up), and they commit with the outer transaction (a replay groups many
         decision steps in one, bot/research/backtest.py)."""
-        return Batch(self._conn, self._kv)
+        return Batch(self._conn, self._kv, self._pending)
 
     def _transaction(self, work: Callable[[], T]) -> T:
         """Run `work` in one write transaction: all of it commits, or none of it."""
@@ -184,6 +182,7 @@ class Ledger:
                         forecast_return: float | None = None,
                         forecast_confidence: float | None = None) -> int:
         """Audit one decision (taken or denied, and why); return its id."""
+        self._pending.write(self._conn)  # after the rows held back: ids in order
         cursor = self._conn.execute(*decisions_insert([decision_row(
             ts, symbol, action, verdict, score=score, reasons=reasons, sizing=sizing,
             detail=detail, anomaly_score=anomaly_score, forecast_return=forecast_return,
@@ -194,6 +193,7 @@ class Ledger:
         """Audit many decisions, in order (`decision_row` makes each), a multi-row INSERT
         per `DECISIONS_PER_INSERT` rows: state/decision_rows.py says why."""
         batch = rows if isinstance(rows, list) else list(rows)
+        self._pending.write(self._conn)  # after the rows held back: ids in order
         for start in range(0, len(batch), DECISIONS_PER_INSERT):
             self._conn.execute(*decisions_insert(batch[start:start + DECISIONS_PER_INSERT]))
 
@@ -201,18 +201,19 @@ class Ledger:
         """Audit HOLD decisions without sizing, anomaly score or forecast, in order, from
         `values`: each row's ts, symbol, score, reasons' JSON text and detail, one row after
         the other (`insert_holds`). The rows `record_decisions` stores for them, five values
-        bound a row instead of seven (a quiet decision step's every row)."""
-        per_insert = DECISIONS_PER_INSERT * HOLD_FIELDS
-        count, rest = divmod(len(values), HOLD_FIELDS)
-        if rest:
-            raise ValueError(f"HOLD rows have {HOLD_FIELDS} values each, not {len(values)} in all")
-        if count <= DECISIONS_PER_INSERT:
-            if count:
-                self._conn.execute(insert_holds(count), values)
+        bound a row instead of seven (a quiet decision step's every row); held back to the
+        commit when `hold_back_rows` (state/pending_rows.py). Raises ValueError for values
+        that are not a whole number of rows."""
+        if self._holding():
+            if len(values) % HOLD_FIELDS:
+                raise ValueError(f"HOLD rows have {HOLD_FIELDS} values each, not {len(values)}")
+            self._pending.holds.extend(values)
             return
-        for start in range(0, len(values), per_insert):
-            chunk = values[start:start + per_insert]
-            self._conn.execute(insert_holds(len(chunk) // HOLD_FIELDS), chunk)
+        write_holds(self._conn, values)
+
+    def _holding(self) -> bool:
+        """Whether rows are held back now: asked to, in a transaction this ledger began."""
+        return self.hold_back_rows and self._pending.open and self._conn.in_transaction
 
     @property
     def in_transaction(self) -> bool:
@@ -221,12 +222,13 @@ class Ledger:
 
     def snapshot_equity(self, ts: int, *, equity: Decimal, cash: Decimal,
                         positions_value: Decimal) -> None:
-        """Store the account value at `ts` (a second snapshot at the same ts replaces it)."""
-        self._conn.execute(
-            "INSERT INTO equity (ts, equity, cash, positions_value) VALUES (?, ?, ?, ?)"
-            " ON CONFLICT (ts) DO UPDATE SET equity = excluded.equity, cash = excluded.cash,"
-            " positions_value = excluded.positions_value",
-            (ts, decimal_text(equity), decimal_text(cash), decimal_text(positions_value)))
+        """Store the account value at `ts` (a second snapshot at the same ts replaces it);
+        held back to the commit when `hold_back_rows` (state/pending_rows.py)."""
+        row = (ts, decimal_text(equity), decimal_text(cash), decimal_text(positions_value))
+        if self._holding():
+            self._pending.equity.append(row)
+            return
+        self._conn.execute(UPSERT_EQUITY, row)
 
     def set_kv(self, key: str, value: Any) -> None:
         """Store a small JSON value under `key` (trading state, cursors, model ids)."""
@@ -265,6 +267,7 @@ class Ledger:
     # -- queries --------------------------------------------------------------------------
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[dict[str, Any]]:
+        self._pending.write(self._conn)  # a read sees every row written so far
         return self.db.query(sql, list(params))
 
     def order(self, client_order_id: str) -> OrderRow | None:
@@ -373,14 +376,17 @@ class Ledger:
         return digest.hexdigest()
 
     def _has_rows(self, table: str) -> bool:
+        self._pending.write(self._conn)
         return self._conn.execute(f"SELECT 1 FROM {table} LIMIT 1").fetchone() is not None
 
     def integrity_check(self) -> str:
         """SQLite's own verdict on the file ("ok" when sound), foreign keys included."""
+        self._pending.write(self._conn)
         verdict = self._conn.execute("PRAGMA integrity_check").fetchone()[0]
         broken = self._conn.execute("PRAGMA foreign_key_check").fetchall()
         return verdict if not broken else f"foreign key violations: {broken[:5]}"
 
     def counts(self) -> dict[str, int]:
         """Rows per table, for status reports."""
+        self._pending.write(self._conn)
         return {name: self.db.table(name).count for name in ALL_TABLES}

@@ -105,6 +105,9 @@ def run_backtest(
         # back), so the savepoint's rollback would undo nothing that one does not
         # (Trader.step); the daemon's steps keep theirs.
         trader.step_savepoints = False
+        # A quiet step's HOLD rows and equity snapshot go in with the hour's commit, sixty
+        # steps' at once (state/pending_rows.py): the same rows, in the same order.
+        ledger.hold_back_rows = True
         engine = Engine(feed.symbols, config.strategy, trader=trader,
                         decision_interval=config.trading.decision_timeframe)
         feed.backfill(config.feed.backfill_minutes)
