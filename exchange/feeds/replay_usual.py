@@ -64,8 +64,10 @@ class UsualMinute:
         reads those arrays before the close but a REST request, which a replay has none
         of while its consumer takes the arrays."""
         player = self._player
-        player.begin(data)
         bars, ticks = data.bars, data.ticks
+        # `player.begin`, but for the running high, low and volume done, which the close
+        # makes (`close`); a minute that is not the usual one begins again, in full.
+        player.state.begin_minute(bars, running=False)
         index, times = bars.index, ticks.ts_event
         n = len(index)
         if not n or not len(times):

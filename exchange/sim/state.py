@@ -182,14 +182,18 @@ class MarketState:
             was_traded = self.store.column("traded", before)[0]
             self._prev_close = np.where(was_traded, self.store.column("close", before)[0], np.nan)
 
-    def begin_minute(self, bars: MinuteBars) -> None:
-        """Start playing a minute whose bars are `bars` (already in the store)."""
+    def begin_minute(self, bars: MinuteBars, *, running: bool = True) -> None:
+        """Start playing a minute whose bars are `bars` (already in the store).
+        `running=False` leaves the running high, low and volume done unmade, for a caller
+        that closes the minute with `closed_with` before anything reads them (the replay
+        feed's usual minute; were it to do anything else first, it begins again)."""
         self._begin(bars.open_ms)
         self._bars = bars
         self._tick_index = -1
-        self._run_high = bars.open.copy()
-        self._run_low = bars.open.copy()
-        self._done = np.zeros(len(bars))
+        if running:
+            self._run_high = bars.open.copy()
+            self._run_low = bars.open.copy()
+            self._done = np.zeros(len(bars))
 
     def apply_tick(self, ticks: IntraTicks, j: int) -> None:
         """Move quotes to tick j of the current minute."""
