@@ -16,38 +16,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from model.instruments import Instrument, Side
+from model.instruments import Instrument
 from model.market import Bar, BarBatch
-from model.orders import (
-    Canceled,
-    Filled,
-    OrderEvent,
-    OrderRequest,
-    OrderType,
-    PartiallyFilled,
-    Rejected,
-)
-from risk.gate import (
-    Approved,
-    CancelIntent,
-    Denied,
-    EntryIntent,
-    ExitIntent,
-    MarketView,
-    PortfolioView,
-    RiskGate,
-)
+from model.orders import Canceled, Filled, OrderEvent, OrderRequest, PartiallyFilled, Rejected
+from risk.gate import PortfolioView, RiskGate
 from risk.limits import RiskLimits
 from risk.state import QuietMemo, TradingMode, TradingState
-from risk.var import ReturnHistory
 from state.codec import BalanceSet
 from state.ledger import Ledger
 from strategies.features import FeatureBook
-from strategies.policy import (
-    Action,
-    Policy,
-    PolicyAction,
-)
+from strategies.policy import Policy
 from strategies.ranking import RankedCoin
 from trading.broker import Broker
 from trading.decision_view import ViewBuilder
@@ -55,8 +33,9 @@ from trading.last_prices import LastPrices
 from trading.operator import FailureLog, OperatorControls, TraderOptions
 from trading.performance import RoundTrip
 from trading.positions import Position
-from trading.step_records import hold_row, hold_values, step_row
+from trading.step_records import hold_values
 from trading.trader_account import TraderAccount
+from trading.trader_actions import TraderActions
 
 if TYPE_CHECKING:
     from risk.anomaly import AnomalyDetector
@@ -64,8 +43,6 @@ if TYPE_CHECKING:
     from trading.notices import Notifier
 
 log = logging.getLogger(__name__)
-
-RETURN_HISTORY_MINUTES = 1440  # one day of 1m returns feeds post-trade VaR/ES
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +54,7 @@ class StepOutcome:
     denials: int
 
 
-class Trader(TraderAccount, OperatorControls):
+class Trader(TraderAccount, TraderActions, OperatorControls):
     """Owns the broker, the positions, the trading state and the ledger writes.
 
     Built once, with everything it needs, by `bot.app.assembly.make_trader` (the daemon's
@@ -143,6 +120,8 @@ class Trader(TraderAccount, OperatorControls):
         self._cursor_counters: Any = None  # the broker counters last saved (one object)
         self._cursor_opened: tuple[int, dict[str, int]] | None = None  # (moves, open times)
         self._breakers = QuietMemo()  # the trading state's `evaluate`, quiet calls remembered
+        # (symbols, instruments) of the last bar batch whose symbols were all traded here
+        self._all_traded: tuple[tuple[str, ...], dict[str, Instrument]] | None = None
 
     # --- start and restart ---------------------------------------------------------------------
     def open_account(self, balance: Decimal, ts_ms: int) -> bool:
@@ -232,8 +211,14 @@ class Trader(TraderAccount, OperatorControls):
         instruments = self.instruments
         mine: list[Bar] | BarBatch
         if isinstance(bars, BarBatch):
-            traded = [symbol in instruments for symbol in bars.symbols]
-            mine = bars if all(traded) else bars.select(np.array(traded, dtype=bool))
+            known = self._all_traded  # a replay's minutes bring the same symbols' tuple
+            if known is not None and known[0] is bars.symbols and known[1] is instruments:
+                mine = bars
+            else:
+                traded = [symbol in instruments for symbol in bars.symbols]
+                mine = bars if all(traded) else bars.select(np.array(traded, dtype=bool))
+                if mine is bars:
+                    self._all_traded = (bars.symbols, instruments)
         else:
             mine = [bar for bar in bars if bar.symbol in instruments]
         events = self.broker.on_bars(mine)
@@ -271,7 +256,9 @@ class Trader(TraderAccount, OperatorControls):
 
     def _step(self, ts_ms: int, book: FeatureBook, ranking: tuple[RankedCoin, ...],
               features: np.ndarray) -> StepOutcome:
-        self._record(self.broker.close_market_until(ts_ms))  # the minute before ts_ms closed
+        closed = self.broker.close_market_until(ts_ms)  # the minute before ts_ms closed
+        if closed or self.execution is not None:  # (it records nothing else)
+            self._record(closed)
         moves = self._account_moves
         cash = self.cash()
         equity = self._equity_with(cash)  # `equity()`, its cash kept for the snapshot
@@ -293,7 +280,7 @@ class Trader(TraderAccount, OperatorControls):
             ts_ms, book, ranking, features, instruments=self.instruments,
             quote_asset=self.quote_asset, equity=equity, positions=self.positions,
             broker=self.broker,
-            mode=self.state.mode.value if self.state is not None else "ACTIVE")
+            mode=_MODE_TEXT[self.state.mode] if self.state is not None else "ACTIVE")
         anomalous = reading.denials() if reading is not None else {}
         cooling_down = self.cooling_down(ts_ms)  # every step: it also forgets ended cool-downs
         scores = {coin.symbol: coin for coin in ranking}
@@ -318,91 +305,6 @@ class Trader(TraderAccount, OperatorControls):
         self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
         self._save_cursor()
         return StepOutcome(ts_ms, equity, self.state.mode, len(actions), denials)
-
-    def _decide(self, ts_ms: int, book: FeatureBook, actions: list[PolicyAction],
-                scores: dict[str, RankedCoin], anomalous: Mapping[str, str],
-                cooling_down: dict[str, str], equity: Decimal) -> int:
-        """Weigh and send the step's actions in order and record a decisions row for each
-        (HOLD rows included); returns how many the gate denied."""
-        denials = 0
-        decisions: list[tuple[Any, ...]] = []  # one write after the last action
-        # What the gate weighs, built at the first action it checks: most steps only hold,
-        # and the return history ([1440, n] returns, its gap scan) is most of a quiet step's
-        # risk work. Nothing before that action changes the book it reads.
-        market: MarketView | None = None
-        self._step_portfolio = None
-        scored = self.anomaly is not None
-        hold = Action.HOLD
-        for action in actions:
-            if action.action is hold:  # the gate weighs nothing (`_act`)
-                decisions.append(hold_row(
-                    ts_ms, action, scores.get(action.symbol),
-                    self.anomaly_score(action.symbol) if scored else None))
-            else:
-                if market is None:
-                    market = MarketView(
-                        instruments=self.instruments,
-                        history=ReturnHistory.of_bars(
-                            book.symbols, book.recent_returns(RETURN_HISTORY_MINUTES),
-                            book.bar_ms),
-                        anomalous=anomalous, cooling_down=cooling_down)
-                verdict, detail, sizing = self._act(action, ts_ms, market, equity)
-                denials += verdict.startswith("DENIED")
-                decisions.append(step_row(
-                    ts_ms, action, verdict, detail, sizing, scores.get(action.symbol),
-                    self.anomaly_score(action.symbol) if scored else None))
-        self._step_portfolio = None
-        self.ledger.record_decisions(decisions)
-        return denials
-
-    def _act(self, action: PolicyAction, ts_ms: int, market: MarketView | None,
-             equity: Decimal) -> tuple[str, str, Any]:
-        """`market` may be None only for a HOLD (the gate weighs nothing then)."""
-        if action.action is Action.HOLD:
-            return "HOLD", action.reason, None
-        assert market is not None  # _step builds it before the first non-HOLD action
-        # A denied action changes nothing the account view reads (orders, balances,
-        # positions), so the next action of the step reuses it: a policy the gate keeps
-        # denying (buy-and-hold over its VaR/ES limit) asks for a dozen coins every step.
-        portfolio = self._step_portfolio
-        if portfolio is None:
-            portfolio = self._step_portfolio = self._portfolio(equity)
-        intent: EntryIntent | ExitIntent | CancelIntent
-        instrument = self.instruments[action.symbol]
-        if action.action in (Action.CANCEL_BUY, Action.CANCEL_SELL):
-            intent = CancelIntent(action.symbol, action.client_order_id or "")
-        elif action.action is Action.BUY:
-            assert action.limit_price is not None and action.stop_price is not None
-            intent = EntryIntent(
-                action.symbol, Side.BUY, instrument.price(action.limit_price, Side.BUY),
-                Decimal(repr(action.stop_price)), action.confidence,
-            )
-        else:
-            assert action.limit_price is not None
-            intent = ExitIntent(action.symbol, instrument.price(action.limit_price, Side.SELL))
-        assert self.state is not None  # step() sets it before it acts
-        verdict = self.gate.check(intent, portfolio, market, self.limits, self.state)
-        if isinstance(verdict, Denied):
-            self.denials[verdict.reason.value] = self.denials.get(verdict.reason.value, 0) + 1
-            self.last_denial = f"{action.symbol} {action.action.value}: {verdict.detail}"
-            return f"DENIED:{verdict.reason.value}", _joined(action.reason, verdict.detail), None
-        assert isinstance(verdict, Approved)
-        self._step_portfolio = None  # an order placed or cancelled: the account moves
-        self._account_moves += 1
-        if isinstance(intent, CancelIntent):
-            self._record(self.broker.cancel(intent.client_order_id, ts_ms))
-            return "APPROVED", action.reason, None
-        side = Side.BUY if action.action is Action.BUY else Side.SELL
-        request = OrderRequest(
-            client_order_id=self.broker.next_client_order_id(), symbol=action.symbol, side=side,
-            type=OrderType.LIMIT, amount=verdict.amount, price=verdict.price, ts_event=ts_ms,
-        )
-        self.ledger.record(request)  # before sending: recovery can find unacknowledged orders
-        self.expect_execution(request)
-        self.placed_ms[request.client_order_id] = ts_ms
-        self._record(self.broker.submit(request))
-        sizing = verdict.sizing.breakdown if verdict.sizing else None
-        return "APPROVED", _joined(action.reason, verdict.detail), sizing
 
     # --- bookkeeping -------------------------------------------------------------------------------
     def on_order_events(self, events: list[OrderEvent]) -> None:
@@ -447,6 +349,5 @@ class Trader(TraderAccount, OperatorControls):
         self.last_price.setdefault(fill.symbol, fill.price)
 
 
-def _joined(why: str, verdict_detail: str) -> str:
-    """The policy's reason and the risk gate's detail, both kept for the decisions table."""
-    return "; ".join(part for part in (why, verdict_detail) if part)
+#: Each trading mode's text (`TradingMode.value`, read once: the enum's property is slow).
+_MODE_TEXT: dict[TradingMode, str] = {mode: mode.value for mode in TradingMode}

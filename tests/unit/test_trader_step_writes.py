@@ -20,10 +20,12 @@ from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+from model.market import MINUTE_MS, BarBatch
 from state.codec import decimal_text
-from tests.ops_runtime import BUY_MINUTE, SELL_BBB, OpsRuntime, make_runtime
+from tests.ops_runtime import BUY_MINUTE, SELL_BBB, START_MS, OpsRuntime, make_runtime
 
 
 @contextmanager
@@ -138,4 +140,29 @@ def test_what_a_step_remembers_is_what_recomputing_gives(tmp_path: Path) -> None
             s: p.opened_ms for s, p in trader.positions.items() if p.amount}
     assert trader.positions["CCCUSDT"].amount == 0 and trader.fills >= 6
     assert trader.equity() != Decimal(10000)
+    runtime.close()
+
+
+def _batch(symbols: tuple[str, ...], minute: int, close: float) -> BarBatch:
+    column = np.full(len(symbols), close)
+    return BarBatch(symbols, START_MS + minute * MINUTE_MS, column, column * 1.001,
+                    column * 0.999, column, column * 0 + 5.0, column * 500.0,
+                    np.full(len(symbols), 3, dtype=np.int64))
+
+
+def test_a_bar_batch_marks_only_traded_symbols_whatever_batch_came_before(
+        tmp_path: Path) -> None:
+    # given a trader that saw a minute whose symbols it all trades
+    runtime = make_runtime(tmp_path, minutes=0)
+    trader = runtime.trader
+    assert trader is not None
+    traded = ("AAAUSDT", "BBBUSDT")
+    trader.on_bars(_batch(traded, 0, 100.0))
+    # when the next minute brings a symbol it does not trade, then the same symbols again
+    trader.on_bars(_batch(("AAAUSDT", "ZZZUSDT"), 1, 101.0))
+    assert "ZZZUSDT" not in trader.last_price and trader.last_price["AAAUSDT"] == Decimal("101.0")
+    trader.on_bars(_batch(traded, 2, 102.0))
+    # then the unknown symbol was never marked, and every traded one was each time
+    assert "ZZZUSDT" not in trader.last_price
+    assert [trader.last_price[s] for s in traded] == [Decimal("102.0")] * 2
     runtime.close()
