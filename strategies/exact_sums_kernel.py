@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from strategies.decimal_ring import RingParts, ring_value
+from strategies.decimal_ring import FLOAT_ROW, RingParts, _decode
 
 jit = njit(cache=True, error_model="numpy", nogil=True)
 
@@ -38,15 +38,15 @@ def _block_sum(values: np.ndarray, start: int, count: int) -> float:
     i = 8
     lanes_end = count - count % 8
     while i < lanes_end:
-        j = start + i
+        j = np.uint64(start + i)  # unsigned: no negative-index wraparound per read
         r0 += values[j]
-        r1 += values[j + 1]
-        r2 += values[j + 2]
-        r3 += values[j + 3]
-        r4 += values[j + 4]
-        r5 += values[j + 5]
-        r6 += values[j + 6]
-        r7 += values[j + 7]
+        r1 += values[j + np.uint64(1)]
+        r2 += values[j + np.uint64(2)]
+        r3 += values[j + np.uint64(3)]
+        r4 += values[j + np.uint64(4)]
+        r5 += values[j + np.uint64(5)]
+        r6 += values[j + np.uint64(6)]
+        r7 += values[j + np.uint64(7)]
         i += 8
     total = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
     while i < count:
@@ -106,8 +106,37 @@ def _count_nonzero(values: np.ndarray, count: int) -> int:
     """`np.count_nonzero(values[:count])` (NaN counts: it is not zero)."""
     nonzero = 0
     for i in range(count):
-        nonzero += values[i] != 0.0
+        nonzero += values[np.uint64(i)] != 0.0
     return nonzero
+
+
+@jit
+def _ring_newest_first(ring: RingParts, row: int, newest: int, length: int,
+                       values: np.ndarray) -> None:
+    """values[i] = the ring's `row` at slot (newest - i) % capacity for i < `length`, as
+    strategies/decimal_ring.ring_value reads it: the row's decoding chosen once, then slots
+    newest..0 and on from the ring's end in two straight runs (no division by the capacity
+    and no branch on the row's kind per value)."""
+    counts, floats, scale, fill = ring
+    capacity = counts.shape[1]
+    head = min(length, newest + 1)
+    s = scale[row]
+    # Unsigned positions (never negative here): numba then skips the negative-index
+    # wraparound on every read, which kept these loops from being vectorized.
+    if s > 0.0:
+        row_counts = counts[row]
+        for i in range(head):
+            values[i] = _decode(row_counts[np.uint64(newest - i)], s, fill)
+        for i in range(head, length):
+            values[i] = _decode(row_counts[np.uint64(newest - i + capacity)], s, fill)
+    elif s == FLOAT_ROW:
+        row_floats = floats[row]
+        for i in range(head):
+            values[i] = row_floats[np.uint64(newest - i)]
+        for i in range(head, length):
+            values[i] = row_floats[np.uint64(newest - i + capacity)]
+    else:  # a row never written: every slot reads the fill
+        values[:length] = fill
 
 
 @jit
@@ -124,13 +153,13 @@ def recompute_sums_kernel(
     length = min(seen, price_capacity)
     closes = np.empty(length)
     volumes = np.empty(length)
+    _ring_newest_first(ring_close, row, last % price_capacity, length, closes)
     newest = last % price_capacity
-    for i in range(length):
-        # slot (last - i) % capacity, without a division per value: back from the newest
-        # slot to 0, then from the ring's end
-        slot = newest - i if i <= newest else newest - i + price_capacity
-        closes[i] = ring_value(ring_close, row, slot)
-        volumes[i] = np.float64(ring_qv[row, slot])  # float32 summed in float64
+    row_qv = ring_qv[row]
+    for i in range(min(length, newest + 1)):  # slots newest..0, then from the ring's end
+        volumes[i] = np.float64(row_qv[np.uint64(newest - i)])  # float32 summed in float64
+    for i in range(newest + 1, length):
+        volumes[i] = np.float64(row_qv[np.uint64(newest - i + price_capacity)])
     for k in range(average_windows.shape[0]):
         window = min(average_windows[k], length)
         sum_close[row, k] = array_sum(closes, window)
@@ -140,8 +169,12 @@ def recompute_sums_kernel(
     rets = np.empty(length)
     squares = np.empty(length)
     newest = last % return_capacity
+    row_ret = ring_ret[row]
+    for i in range(min(length, newest + 1)):
+        rets[i] = row_ret[np.uint64(newest - i)]
+    for i in range(newest + 1, length):
+        rets[i] = row_ret[np.uint64(newest - i + return_capacity)]
     for i in range(length):
-        rets[i] = ring_ret[row, newest - i if i <= newest else newest - i + return_capacity]
         squares[i] = rets[i] * rets[i]
     for k in range(return_windows.shape[0]):
         window = min(return_windows[k], length)
