@@ -27,17 +27,20 @@ from strategies.edge import (
     round_trip_total,
     stop_first_probability,
 )
+from strategies.entry_kernel import NUMBERS
 from strategies.policy import (
     Action,
     DecisionView,
     HoldActions,
     Holding,
+    NumberedHolds,
     Policy,
     PolicyAction,
     PolicyRegistry,
     Quote,
     RestingOrder,
     hold_action,
+    numbered_holds,
 )
 from strategies.ranking import RankedCoin
 
@@ -55,6 +58,7 @@ class _Prepared:
 
     score_text: str  # "score %.2f < 0.20": a coin's score below min_score, as a %-format
     every_text: str  # "entries only every 5 minutes"
+    score_holds: NumberedHolds  # the score HOLDs made under score_text (`numbered_holds`)
     edge_reason: Callable[[float, float], str]  # edge.edge_reasons of the margin
     settings: np.ndarray  # edge.entry_settings of the entry's settings
 
@@ -107,6 +111,7 @@ class BaselinePolicy(Policy):
         # Not fields: the HOLD actions already made, handed out again (policy.HoldActions),
         # and what a step needs of the settings, made at the first step after any changes.
         self._holds = HoldActions()
+        self._drift_holds: NumberedHolds = {}
         self._prepared: _Prepared | None = None
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -124,6 +129,7 @@ class BaselinePolicy(Policy):
             prepared = self._prepared = _Prepared(
                 score_text="score %.2f < " + f"{self.min_score:.2f}".replace("%", "%%"),
                 every_text=f"entries only every {self.entry_every_minutes} minutes",
+                score_holds={},
                 edge_reason=edge_reasons(self.edge_cost_margin),
                 settings=entry_settings(self.target_return_pct, self.stop_return_pct,
                                         self.horizon_minutes, self.maker_fee_bps,
@@ -177,17 +183,26 @@ class BaselinePolicy(Policy):
         quote is read); their stop-first probabilities, edges and costs come from one
         compiled call (`edge.entry_numbers`), then the second pass weighs them in order. A
         coin that comes after the entry that fills the budget holds for that instead (rare:
-        most steps enter nothing). The reasons' numbers are written with %-formats, the same
-        text as the f-string specs (`{x:.2f}` is `"%.2f" % x` for a float) at less cost."""
+        most steps enter nothing).
+
+        A score's or a drift's HOLD is made after that call too, which also gives each of
+        their numbers' code (its text's digits and sign): the action made for a symbol and
+        code before is the one handed out (`numbered_holds`), so the number is formatted
+        only the first time its text comes up (19 of 20 have come up before on the bench's
+        market). The reasons are written with %-formats, the same text as the f-string specs
+        (`{x:.2f}` is `"%.2f" % x` for a float) at less cost."""
         ranking = view.ranking
         holds = self._holds
         min_score = self.min_score
         prepared = self._prepare()
-        score_text = prepared.score_text
+        score_text, score_holds = prepared.score_text, prepared.score_holds
+        drift_holds = self._drift_holds
         get_quote = view.quotes.get
         made: list[PolicyAction | None] = []
         picks: list[tuple[int, RankedCoin, Quote]] = []
         inputs: list[float] = []  # edge.entry_numbers' five a pick
+        later: list[tuple[int, str, float, str, NumberedHolds]] = []
+        roundings: list[float] = []  # edge.entry_numbers' (value, decimals) of each in `later`
         for coin in ranking:
             symbol = coin.symbol
             if symbol in busy:
@@ -195,11 +210,16 @@ class BaselinePolicy(Policy):
                 continue
             score = coin.score
             if score < min_score:
-                made.append(holds[symbol, score_text % score])
+                later.append((len(made), symbol, score, score_text, score_holds))
+                roundings.extend((score, 2.0))  # score_text's "%.2f"
+                made.append(None)
                 continue
             drift = coin.drift
             if drift <= 0:
-                made.append(holds[symbol, _DRIFT_TEXT % (drift * 100)])
+                percent = drift * 100
+                later.append((len(made), symbol, percent, _DRIFT_TEXT, drift_holds))
+                roundings.extend((percent, 4.0))  # _DRIFT_TEXT's "%+.4f"
+                made.append(None)
                 continue
             quote = get_quote(symbol)
             if quote is None or not 0 < quote.bid < math.inf:  # `_usable`, written out
@@ -209,9 +229,11 @@ class BaselinePolicy(Policy):
             inputs.extend((-drift, coin.sigma, score, quote.bid, quote.ask))
             made.append(None)
         full_from = 0 if self.max_entries_per_step <= 0 else len(ranking)
-        if picks:
-            numbers = entry_numbers(inputs, prepared.settings)
-            if full_from:
+        if picks or later:
+            numbers = entry_numbers(inputs, prepared.settings, roundings)
+            if later:
+                numbered_holds(later, numbers[NUMBERS * len(picks):], made)
+            if picks and full_from:
                 full_from = self._weigh(picks, numbers, made, prepared.edge_reason)
         for k in range(full_from, len(ranking)):  # after the entry that filled the budget
             symbol = ranking[k].symbol
@@ -227,8 +249,9 @@ class BaselinePolicy(Policy):
         margin); returns the row after the entry that used the step's budget, else the
         ranking's length (`max_entries_per_step` >= 1)."""
         entries = 0
-        fours = zip(*[iter(numbers)] * 4, strict=True)
-        for (k, coin, quote), (_, edge, cost, clears) in zip(picks, fours, strict=True):
+        # The picks' four numbers each; the rounding codes after them are not read here.
+        fours = zip(*[iter(numbers)] * NUMBERS, strict=False)
+        for (k, coin, quote), (_, edge, cost, clears) in zip(picks, fours, strict=False):
             reason = reason_of(edge, cost)
             if not clears:
                 # Not remembered: an edge's words rarely come again (a new number a minute),

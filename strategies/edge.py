@@ -50,6 +50,7 @@ from strategies.entry_kernel import (
     ENTRY_FEE_BPS,
     EXIT_FEE_BPS,
     HORIZON_MINUTES,
+    INPUTS,
     MARGIN,
     MAX_IMAGES_SETTING,
     SETTINGS,
@@ -193,7 +194,8 @@ def entry_settings(target_return_pct: float, stop_return_pct: float, horizon_min
     return settings
 
 
-def entry_numbers(inputs: list[float], settings: np.ndarray) -> list[float]:
+def entry_numbers(candidates: list[float], settings: np.ndarray,
+                  roundings: list[float] | None = None) -> list[float]:
     """Each entry candidate's (stop-first probability, edge, cost, clears) from its
     (-drift, sigma, score, bid, ask), flat, four numbers a candidate after five inputs,
     under `entry_settings(target_return_pct, stop_return_pct, horizon_minutes,
@@ -201,8 +203,16 @@ def entry_numbers(inputs: list[float], settings: np.ndarray) -> list[float]:
     `barrier_edge`, `round_trip_total` of `quoted_spread` and `clears_cost` (1.0 or 0.0) of
     each candidate alone, bit for bit, in one compiled call (strategies/entry_kernel.py;
     tests/unit/test_entry_kernel.py). A policy weighing its step's few candidates pays one
-    call and one array instead of the probabilities' call and four Python calls each."""
-    numbers, widest = entry_numbers_kernel(np.array(inputs, dtype=np.float64), settings)
+    call and one array instead of the probabilities' call and four Python calls each.
+
+    `roundings`: (value, decimals) pairs, flat; after the candidates' numbers comes one code
+    a pair, 2 q + s: q the value rounded to `decimals` (0..4) places as the "%.{decimals}f"
+    text writes it, s its sign bit (NaN where the kernel does not answer: NaN, infinite or
+    |value| >= 1e10). Equal codes, equal texts: a policy can key what it made of a
+    number's text by the code and format only the numbers it has not met before."""
+    picks = len(candidates) // INPUTS
+    inputs = candidates if roundings is None else candidates + roundings
+    numbers, widest = entry_numbers_kernel(np.array(inputs, dtype=np.float64), picks, settings)
     int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
     return numbers.tolist()
 

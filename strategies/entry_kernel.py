@@ -221,20 +221,57 @@ def _quoted_spread(bid: float, ask: float) -> float:
 
 
 @jit
+def _fixed_code(x: float, decimals: float) -> float:  # pragma: no cover - compiled
+    """2 q + s: q = |x| rounded to `decimals` (0..4) places as Python's "%.{decimals}f"
+    rounds it (correctly, ties to even, on the float's exact binary value), s = 1 when x's
+    sign bit is set (so -0.0 and -0.001 are told from 0.0). Two values with one code have
+    one text under that format, and the other way round. NaN where it does not answer:
+    NaN, infinities, |x| >= 1e10 (q must stay exact as a float), other decimals.
+
+    Exact integer arithmetic: |x| = m 2^(e - 53) (frexp: m < 2^53 whole), so
+    |x| 10^d = m 5^d / 2^(53 - e - d), with m 5^d < 2^63 for d <= 4."""
+    if not math.isfinite(x) or not (0 <= decimals <= 4) or decimals != int(decimals):
+        return math.nan
+    sign = 1.0 if math.copysign(1.0, x) < 0 else 0.0
+    size = abs(x)
+    if size >= 1e10:
+        return math.nan
+    if size == 0.0:
+        return sign
+    fraction, exponent = math.frexp(size)
+    places = int(decimals)
+    scaled = np.int64(fraction * 9007199254740992.0)  # fraction x 2^53: exact, whole
+    for _ in range(places):
+        scaled *= 5
+    shift = 53 - exponent - places  # >= 15: size < 1e10 < 2^34
+    if shift >= 64:  # scaled < 2^63 <= half of 2^shift: rounds to 0
+        return sign
+    whole = scaled >> shift
+    rest = scaled - (whole << shift)
+    half = np.int64(1) << (shift - 1)
+    if rest > half or (rest == half and (whole & 1) == 1):
+        whole += 1
+    return 2.0 * whole + sign
+
+
+@jit
 def entry_numbers_kernel(  # pragma: no cover - compiled
-    inputs: np.ndarray, settings: np.ndarray,
+    inputs: np.ndarray, picks: int, settings: np.ndarray,
 ) -> tuple[np.ndarray, float]:
-    """(numbers, widest) of the m candidates whose inputs are `inputs` [INPUTS x m], flat
-    (NEG_DRIFT: the drift negated, SIGMA, SCORE, BID, ASK of the first, then the next's),
-    under `settings` [SETTINGS] (UP, DOWN: edge.barrier_logs of the target and the stop;
-    HORIZON_MINUTES, MAX_IMAGES_SETTING, TARGET_RETURN_PCT, STOP_RETURN_PCT, ENTRY_FEE_BPS,
-    EXIT_FEE_BPS, SLIPPAGE_BPS, MARGIN): `numbers` [NUMBERS x m], flat, each candidate's
-    P_STOP (strategies/edge.stop_first_probability: the ranking's barrier series with the
-    barriers swapped), EDGE (edge.barrier_edge of the score and P_STOP), COST
-    (edge.round_trip_total of the quote's edge.quoted_spread) and CLEARS (1.0 where
-    edge.clears_cost, else 0.0). `widest`: the largest image count, NaN where the array
-    form raises (as decision_kernel.probability_each_kernel's). One array of settings, not
-    ten arguments: each argument costs the dispatcher a type lookup every call."""
+    """(numbers, widest) of the `picks` candidates whose inputs open `inputs` [INPUTS x
+    picks], flat (NEG_DRIFT: the drift negated, SIGMA, SCORE, BID, ASK of the first, then
+    the next's), and of the (value, decimals) pairs that follow them (the numbers of the
+    step's other reasons), under `settings` [SETTINGS] (UP, DOWN: edge.barrier_logs of the
+    target and the stop; HORIZON_MINUTES, MAX_IMAGES_SETTING, TARGET_RETURN_PCT,
+    STOP_RETURN_PCT, ENTRY_FEE_BPS, EXIT_FEE_BPS, SLIPPAGE_BPS, MARGIN).
+
+    `numbers`, flat: [NUMBERS x picks] first, each candidate's P_STOP (strategies/edge.
+    stop_first_probability: the ranking's barrier series with the barriers swapped), EDGE
+    (edge.barrier_edge of the score and P_STOP), COST (edge.round_trip_total of the quote's
+    edge.quoted_spread) and CLEARS (1.0 where edge.clears_cost, else 0.0); then each
+    pair's `_fixed_code`. `widest`: the largest image count, NaN where the array form
+    raises (as decision_kernel.probability_each_kernel's). One array of settings, not ten
+    arguments: each argument costs the dispatcher a type lookup every call."""
     up = settings[UP]
     down = settings[DOWN]
     max_images = settings[MAX_IMAGES_SETTING]
@@ -244,8 +281,13 @@ def entry_numbers_kernel(  # pragma: no cover - compiled
     exit_fee_bps = settings[EXIT_FEE_BPS]
     slippage_bps = settings[SLIPPAGE_BPS]
     margin = settings[MARGIN]
-    m = inputs.shape[0] // INPUTS
-    numbers = np.empty(NUMBERS * m)
+    m = picks
+    first_pair = INPUTS * m
+    pairs = (inputs.shape[0] - first_pair) // 2
+    numbers = np.empty(NUMBERS * m + pairs)
+    for j in range(pairs):
+        at = first_pair + 2 * j
+        numbers[NUMBERS * m + j] = _fixed_code(inputs[at], inputs[at + 1])
     horizon = settings[HORIZON_MINUTES]
     root_t = math.sqrt(horizon)
     widest = 1.0

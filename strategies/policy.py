@@ -8,6 +8,7 @@ name, so `--policy baseline|buyhold|sma|rl` all run the same engine.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
@@ -198,6 +199,32 @@ class HoldActions(dict[tuple[str, str], PolicyAction]):
             self.clear()
         action = self[key] = hold_action(*key)
         return action
+
+
+#: A symbol's HOLD actions by their number's code (edge.entry_numbers' rounding codes).
+NumberedHolds = dict[tuple[str, float], PolicyAction]
+#: `numbered_holds` makes a `NumberedHolds` forget all it holds when it reaches this many.
+REMEMBERED_HOLDS = 4096
+
+
+def numbered_holds(later: list[tuple[int, str, float, str, NumberedHolds]],
+                    codes: list[float], made: list[PolicyAction | None]) -> None:
+    """Each (row, symbol, value, text, holds) of `later` gets `made[row]`: the HOLD of
+    `text % value`, the one in `holds` under (symbol, its code) when it was made before.
+    A code is the value's text's digits and sign (strategies/edge.entry_numbers), so equal
+    codes have equal texts: the number is formatted only when its text is new for the
+    symbol, and the action is frozen (`HoldActions`). A NaN code (a value the kernel does
+    not answer for) is formatted, never kept."""
+    for (row, symbol, value, text, holds), code in zip(later, codes, strict=True):
+        key = (symbol, code)
+        action = holds.get(key)
+        if action is None:
+            action = hold_action(symbol, text % value)
+            if not math.isnan(code):
+                if len(holds) >= REMEMBERED_HOLDS:
+                    holds.clear()
+                holds[key] = action
+        made[row] = action
 
 
 class Policy(Protocol):

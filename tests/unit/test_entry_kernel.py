@@ -94,3 +94,49 @@ def test_no_candidates_give_no_numbers_and_a_nan_horizon_raises_as_the_definitio
     with pytest.raises(ValueError):
         entry_numbers([-1e-4, 1e-3, 0.5, 1.0, 1.01],
                       entry_settings(1.0, 1.0, math.nan, 10.0, 10.0, 5.0, 0.5))
+
+
+def _text_code(value: float, decimals: int) -> float:
+    """The code a value's "%.{decimals}f" text gives: 2 x its digits as a whole number, + 1
+    when the text carries a minus sign."""
+    text = f"%.{decimals}f" % value
+    return 2.0 * int(text.lstrip("-").replace(".", "")) + text.startswith("-")
+
+
+def _rounding_values(rng: np.random.Generator) -> list[float]:
+    """Values across magnitudes, both signs, zeros, subnormals, exact ties at each number of
+    places (j + 1/2) / 10^d that a float holds (j / 2^k), their neighbours and near-ties."""
+    values = (rng.choice([-1.0, 1.0], 4000) * 10 ** rng.uniform(-12, 9.99, 4000)).tolist()
+    for places in range(5):
+        for j in rng.integers(0, 200_000, 300).tolist():
+            tie = (j + 0.5) / 10**places
+            values += [tie, -tie, math.nextafter(tie, 0.0), math.nextafter(tie, math.inf)]
+    values += (rng.integers(1, 4000, 2000) / 2.0 ** rng.integers(1, 24, 2000)).tolist()
+    values += [0.0, -0.0, 5e-324, -5e-324, 1e-310, 0.5, 1.5, 2.5, 0.125, 0.375, 0.03125,
+               -0.03125, 9_999_999_999.0, 1e10 - 1e-6]
+    return values
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_rounding_code_is_the_digits_and_sign_of_the_numbers_text(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    values = _rounding_values(rng)
+    settings = entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)
+    candidate = [-1e-4, 1e-3, 0.5, 99.9, 100.1]
+    for places in range(5):
+        pairs = [x for value in values for x in (value, float(places))]
+        got = entry_numbers(candidate, settings, pairs)
+        assert got[:NUMBERS] == entry_numbers(candidate, settings)  # the candidate's own
+        codes = got[NUMBERS:]
+        assert len(codes) == len(values)
+        for value, code in zip(values, codes, strict=True):
+            assert code == _text_code(value, places), (value, places)
+
+
+def test_a_value_the_rounding_does_not_answer_for_has_a_nan_code() -> None:
+    settings = entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)
+    odd = [math.nan, math.inf, -math.inf, 1e10, -3e15, 1.5]
+    pairs = [x for value in odd for x in (value, 2.0)] + [1.5, 5.0, 1.5, 2.5, 1.5, -1.0]
+    codes = entry_numbers([], settings, pairs)
+    assert all(math.isnan(code) for code in codes[:5] + codes[6:])
+    assert codes[5] == 2.0 * 150  # 1.5 to two places: "1.50"
