@@ -30,6 +30,16 @@ class LastPrices(MutableMapping[str, Decimal]):
             price = self._prices[symbol] = Decimal(repr(price))
         return price
 
+    def mark(self, symbol: str, default: Decimal) -> Decimal:
+        """`get(symbol, default)` without the Mapping protocol's Python calls: the equity
+        reads one per position at every decision step."""
+        price = self._prices.get(symbol)
+        if price is None:
+            return default
+        if not isinstance(price, Decimal):
+            price = self._prices[symbol] = Decimal(repr(price))
+        return price
+
     def __setitem__(self, symbol: str, price: Decimal) -> None:
         self._prices[symbol] = price
 

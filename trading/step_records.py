@@ -11,6 +11,7 @@ the rows: `hold_values` lays their varying values out in one list for one INSERT
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from state.codec import canonical_json
@@ -59,19 +60,34 @@ def hold_row(ts_ms: int, action: PolicyAction, coin: RankedCoin | None,
 
 
 def hold_values(ts_ms: int, actions: list[PolicyAction],
-                coins: dict[str, RankedCoin]) -> list[Any] | None:
+                ranking: Sequence[RankedCoin]) -> list[Any] | None:
     """A quiet step's decisions for `Ledger.record_holds`: each action's ts, symbol, score,
     reasons' text and detail, one row after the other, when every action is a HOLD of a
-    coin in `coins` that has its reasons' text and no forecast (the rows `hold_row` makes
-    then, anomaly detection off: the same values, columnwise, without a tuple a row);
-    None when any is not, and the caller writes `hold_row`/`step_row` rows."""
-    values: list[Any] = []
-    push = values.extend
+    coin of `ranking` (its symbols distinct) that has its reasons' text and no forecast
+    (the rows `hold_row` makes then, anomaly detection off: the same values, columnwise,
+    without a tuple a row); None when any is not, and the caller writes `hold_row`/
+    `step_row` rows. A policy that holds the ranked coins in their order (the baseline)
+    is read pairwise, without a symbol -> coin dict."""
     hold = Action.HOLD
+    if len(actions) == len(ranking):
+        values: list[Any] = []
+        push = values.extend
+        for action, coin in zip(actions, ranking, strict=True):
+            if action.symbol != coin.symbol:
+                break  # another order: look each coin up below
+            if (action.action is not hold or coin.reasons_json is None
+                    or coin.forecast_return is not None or coin.forecast_confidence is not None):
+                return None
+            push((ts_ms, action.symbol, coin.score, coin.reasons_json, action.reason))
+        else:
+            return values
+    coins = {coin.symbol: coin for coin in ranking}
+    values = []
+    push = values.extend
     for action in actions:
-        coin = coins.get(action.symbol)
-        if (action.action is not hold or coin is None or coin.reasons_json is None
-                or coin.forecast_return is not None or coin.forecast_confidence is not None):
+        found = coins.get(action.symbol)
+        if (action.action is not hold or found is None or found.reasons_json is None
+                or found.forecast_return is not None or found.forecast_confidence is not None):
             return None
-        push((ts_ms, action.symbol, coin.score, coin.reasons_json, action.reason))
+        push((ts_ms, action.symbol, found.score, found.reasons_json, action.reason))
     return values

@@ -283,16 +283,15 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
             mode=_MODE_TEXT[self.state.mode] if self.state is not None else "ACTIVE")
         anomalous = reading.denials() if reading is not None else {}
         cooling_down = self.cooling_down(ts_ms)  # every step: it also forgets ended cool-downs
-        scores = {coin.symbol: coin for coin in ranking}
         denials = 0
         instruments = self.instruments
         actions = [a for a in self.policy.decide(view)
                    if a.symbol in instruments and a.symbol not in forced]
-        scored = self.anomaly is not None
-        holds = None if scored else hold_values(ts_ms, actions, scores)
+        holds = None if self.anomaly is not None else hold_values(ts_ms, actions, ranking)
         if holds is not None:  # only HOLDs (most steps): the gate weighs nothing
             self.ledger.record_holds(holds)
         else:
+            scores = {coin.symbol: coin for coin in ranking}
             denials = self._decide(ts_ms, book, actions, scores, anomalous, cooling_down, equity)
         if self._account_moves != moves:  # else cash and equity are what they were
             cash = self.cash()

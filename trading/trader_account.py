@@ -25,6 +25,9 @@ if TYPE_CHECKING:
     from trading.positions import Position
 
 
+_ZERO = Decimal(0)
+
+
 class TraderAccount:
     """cash / equity / portfolio / summary, mixed into `Trader`."""
 
@@ -71,11 +74,13 @@ class TraderAccount:
         return self._equity_with(self.cash())
 
     def _equity_with(self, cash: Decimal) -> Decimal:
-        """`cash` (what `cash()` returned) plus every position at its last price."""
-        held = sum(
-            (p.amount * self.last_price.get(s, p.avg_price) for s, p in self.positions.items()),
-            Decimal(0),
-        )
+        """`cash` (what `cash()` returned) plus every position at its last price: `cash +
+        sum((amount * mark for each position), Decimal(0))`, the sum written out (the same
+        additions in the same order; a closed position's zero term still sets the digits)."""
+        held = _ZERO
+        mark = self.last_price.mark
+        for symbol, position in self.positions.items():
+            held = held + position.amount * mark(symbol, position.avg_price)
         return cash + held
 
     def _portfolio(self, equity: Decimal) -> PortfolioView:

@@ -36,3 +36,12 @@ def test_it_compares_and_copies_as_the_dict_it_replaces() -> None:
     other = LastPrices()
     other.update(prices)
     assert all(isinstance(v, Decimal) for v in other.values())
+
+
+def test_mark_reads_as_get_and_converts_once() -> None:
+    prices = LastPrices()
+    prices.set_closes(["AAAUSDT"], [0.1 + 0.2])
+    prices["BBBUSDT"] = Decimal("2.50")
+    for symbol in ("AAAUSDT", "BBBUSDT", "CCCUSDT"):
+        assert str(prices.mark(symbol, Decimal("7.0"))) == str(prices.get(symbol, Decimal("7.0")))
+    assert prices.mark("AAAUSDT", Decimal(0)) is prices.mark("AAAUSDT", Decimal(0))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from state.decision_rows import decision_row
@@ -75,23 +77,55 @@ def test_a_holds_row_is_the_steps_row_of_a_hold(coin: RankedCoin | None,
 
 RANKED = RankedCoin("AUSDT", 0.31, 1e-5, 2e-3, REASONS, reasons_json='["as ranked"]')
 OTHER = RankedCoin("BUSDT", 0.12, -1e-5, 3e-3, REASONS, reasons_json='["b"]')
+THIRD = RankedCoin("CUSDT", 0.05, 0.0, 1e-3, REASONS, reasons_json="[]")
+
+
+def _reference(ts: int, actions: list[PolicyAction],
+               ranking: tuple[RankedCoin, ...]) -> list[object] | None:
+    """What hold_values must give: each action's hold_row, looked up by symbol, its
+    varying values (ts, symbol, score, reasons, detail) row after row; None unless every
+    action is a HOLD of a ranked coin with reasons' text and no forecast."""
+    coins = {coin.symbol: coin for coin in ranking}
+    values: list[object] = []
+    for action in actions:
+        coin = coins.get(action.symbol)
+        if (action.action is not Action.HOLD or coin is None or coin.reasons_json is None
+                or coin.forecast_return is not None or coin.forecast_confidence is not None):
+            return None
+        row = hold_row(ts, action, coin, None)
+        assert row[4:7] == ("HOLD", None, "HOLD") and row[8:] == (None, None, None)
+        values.extend(row[j] for j in (0, 1, 2, 3, 7))
+    return values
 
 
 def test_a_quiet_steps_hold_values_are_its_hold_rows_varying_values_in_order() -> None:
-    # given a step that holds two ranked coins (the ranking's reasons' text, no forecast)
+    # given a step that holds the ranked coins (the ranking's reasons' text, no forecast)
+    ranking = (OTHER, RANKED)
     actions = [PolicyAction("BUSDT", Action.HOLD, reason="edge 1 bps"),
                PolicyAction("AUSDT", Action.HOLD, reason="")]
-    coins = {"AUSDT": RANKED, "BUSDT": OTHER}
     # when its values are laid out for Ledger.record_holds
-    got = hold_values(1_700_000_000_000, actions, coins)
-    # then they are each hold_row's ts, symbol, score, reasons and detail, row after row,
-    # and the rest of each row is what an insert_holds row writes (HOLD, NULLs)
-    rows = [hold_row(1_700_000_000_000, action, coins[action.symbol], None) for action in actions]
-    assert got == [row[j] for row in rows for j in (0, 1, 2, 3, 7)]
-    assert all(row[4:7] == ("HOLD", None, "HOLD") and row[8:] == (None, None, None)
-               for row in rows)
+    got = hold_values(1_700_000_000_000, actions, ranking)
+    # then they are each hold_row's ts, symbol, score, reasons and detail, row after row
+    assert got == [1_700_000_000_000, "BUSDT", 0.12, '["b"]', "edge 1 bps",
+                   1_700_000_000_000, "AUSDT", 0.31, '["as ranked"]', ""]
+    assert got == _reference(1_700_000_000_000, actions, ranking)
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_hold_values_in_any_order_or_subset_of_the_ranking_are_its_rows(seed: int) -> None:
+    # the ranking's order read pairwise, any other order or subset looked up by symbol
+    rng = random.Random(seed)
+    ranking = tuple(rng.sample((RANKED, OTHER, THIRD), rng.randrange(4)))
+    symbols = [c.symbol for c in ranking]
+    if rng.random() < 0.5:
+        pool = symbols + ["DUSDT"] * rng.randrange(2)
+        symbols = rng.sample(pool, rng.randrange(len(pool) + 1))
+    actions = [PolicyAction(s, Action.HOLD if rng.random() < 0.9 else Action.SELL, 1.0,
+                            reason=f"r{s}") for s in symbols]
+    assert hold_values(60_000, actions, ranking) == _reference(60_000, actions, ranking)
+
+
+@pytest.mark.parametrize("aligned", [True, False])
 @pytest.mark.parametrize(("action", "coin"), [
     (PolicyAction("AUSDT", Action.BUY, 1.5, 1.4, 0.3, reason="rank"), RANKED),  # not a HOLD
     (PolicyAction("AUSDT", Action.HOLD), None),                                  # not ranked
@@ -104,8 +138,10 @@ def test_a_quiet_steps_hold_values_are_its_hold_rows_varying_values_in_order() -
                 reasons_json="[]")),
 ])
 def test_a_step_with_any_other_action_or_coin_has_no_hold_values(
-        action: PolicyAction, coin: RankedCoin | None) -> None:
+        action: PolicyAction, coin: RankedCoin | None, aligned: bool) -> None:
     # the trader then writes hold_row / step_row rows, which carry what a HOLD row cannot
     actions = [PolicyAction("BUSDT", Action.HOLD), action]
-    coins = {"BUSDT": OTHER} | ({"AUSDT": coin} if coin is not None else {})
-    assert hold_values(60_000, actions, coins) is None
+    ranking = (OTHER, *([coin] if coin is not None else [THIRD]))
+    if not aligned:
+        ranking = ranking[::-1]
+    assert hold_values(60_000, actions, ranking) is None
