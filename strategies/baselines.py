@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 
@@ -17,10 +16,11 @@ import numpy as np
 
 from model.market import MINUTE_MS
 from strategies.edge import (
+    BPS,
     DEFAULT_EDGE_COST_MARGIN,
     SLIPPAGE_ALLOWANCE_BPS,
     barrier_edge,
-    edge_reasons,
+    edge_reason_formats,
     entry_numbers,
     entry_settings,
     quoted_spread,
@@ -59,7 +59,7 @@ class _Prepared:
     score_text: str  # "score %.2f < 0.20": a coin's score below min_score, as a %-format
     every_text: str  # "entries only every 5 minutes"
     score_holds: NumberedHolds  # the score HOLDs made under score_text (`numbered_holds`)
-    edge_reason: Callable[[float, float], str]  # edge.edge_reasons of the margin
+    edge_words: tuple[str, str]  # edge.edge_reason_formats of the margin: (clears, fails)
     settings: np.ndarray  # edge.entry_settings of the entry's settings
 
 
@@ -130,7 +130,7 @@ class BaselinePolicy(Policy):
                 score_text="score %.2f < " + f"{self.min_score:.2f}".replace("%", "%%"),
                 every_text=f"entries only every {self.entry_every_minutes} minutes",
                 score_holds={},
-                edge_reason=edge_reasons(self.edge_cost_margin),
+                edge_words=edge_reason_formats(self.edge_cost_margin),
                 settings=entry_settings(self.target_return_pct, self.stop_return_pct,
                                         self.horizon_minutes, self.maker_fee_bps,
                                         self.taker_fee_bps, self.slippage_bps,
@@ -234,25 +234,25 @@ class BaselinePolicy(Policy):
             if later:
                 numbered_holds(later, numbers[NUMBERS * len(picks):], made)
             if picks and full_from:
-                full_from = self._weigh(picks, numbers, made, prepared.edge_reason)
+                full_from = self._weigh(picks, numbers, made, prepared.edge_words)
         for k in range(full_from, len(ranking)):  # after the entry that filled the budget
             symbol = ranking[k].symbol
             made[k] = holds[symbol, HELD_OR_ORDERED if symbol in busy else BUDGET_USED]
         return made  # type: ignore[return-value]  # every None was replaced
 
     def _weigh(self, picks: list[tuple[int, RankedCoin, Quote]], numbers: list[float],
-               made: list[PolicyAction | None], reason_of: Callable[[float, float], str]
-               ) -> int:
+               made: list[PolicyAction | None], words: tuple[str, str]) -> int:
         """Each pick's BUY or HOLD into `made[k]`, weighing edge against cost in ranking
         order (`numbers`: edge.entry_numbers' four a pick: the stop-first probability,
-        `entry_edge`'s edge and cost, `clears_cost`; `reason_of`: edge.edge_reasons of the
+        `entry_edge`'s edge and cost, `clears_cost`; `words`: edge.edge_reason_formats of the
         margin); returns the row after the entry that used the step's budget, else the
         ranking's length (`max_entries_per_step` >= 1)."""
+        clears_words, fails_words = words
         entries = 0
         # The picks' four numbers each; the rounding codes after them are not read here.
         fours = zip(*[iter(numbers)] * NUMBERS, strict=False)
         for (k, coin, quote), (_, edge, cost, clears) in zip(picks, fours, strict=False):
-            reason = reason_of(edge, cost)
+            reason = (clears_words if clears else fails_words) % (edge / BPS, cost / BPS)
             if not clears:
                 # Not remembered: an edge's words rarely come again (a new number a minute),
                 # and a lookup that misses costs more than the new action.

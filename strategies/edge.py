@@ -36,7 +36,6 @@ would be "never trade", not "trade when it pays".
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -235,19 +234,14 @@ def edge_reason(edge: float, cost: float, margin: float) -> str:
     return f"edge {edge / BPS:.1f} bps {relation} cost {cost / BPS:.1f} bps x (1+{margin:g})"
 
 
-def edge_reasons(margin: float) -> Callable[[float, float], str]:
-    """`edge_reason` with the margin fixed: reason(edge, cost) is `edge_reason(edge, cost,
-    margin)`, character for character, with the margin's text and factor made once (a
-    policy words every candidate's edge at each step with the same margin)."""
-    # %-formats: "%.1f" % x is f"{x:.1f}" for a float, at less cost.
+def edge_reason_formats(margin: float) -> tuple[str, str]:
+    """`edge_reason`'s words with the margin fixed, as two %-formats (clears, fails):
+    `clears % (edge / BPS, cost / BPS)` is `edge_reason(edge, cost, margin)`, character for
+    character, where `clears_cost(edge, cost, margin)`, `fails % ...` where not. A policy
+    words every candidate's edge at each step with the same margin: the margin's text is
+    made once, and "%.1f" % x is f"{x:.1f}" for a float at less cost."""
     tail = f" bps x (1+{margin:g})".replace("%", "%%")
-    clears, fails = "edge %.1f bps > cost %.1f" + tail, "edge %.1f bps <= cost %.1f" + tail
-    factor = 1 + margin  # clears_cost's cost x (1 + margin), the same bits
-
-    def reason(edge: float, cost: float) -> str:
-        return (clears if edge > cost * factor else fails) % (edge / BPS, cost / BPS)
-
-    return reason
+    return "edge %.1f bps > cost %.1f" + tail, "edge %.1f bps <= cost %.1f" + tail
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +265,7 @@ class EntryGate:
 
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
-           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reasons",
+           "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reason_formats",
            "entry_numbers", "entry_settings", "quoted_spread", "quoted_spreads", "round_trip_cost",
            "round_trip_total", "stop_first_each", "stop_first_probabilities",
            "stop_first_probability"]

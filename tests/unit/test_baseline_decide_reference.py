@@ -9,6 +9,7 @@ crossed quotes, NaN scores, drifts and volatilities, negative zeros and margins 
 from __future__ import annotations
 
 import math
+import pickle
 import random
 
 import numpy as np
@@ -16,10 +17,11 @@ import numpy as np
 from model.market import MINUTE_MS
 from strategies.baselines import BaselinePolicy
 from strategies.edge import (
+    BPS,
     barrier_edge,
     clears_cost,
     edge_reason,
-    edge_reasons,
+    edge_reason_formats,
     quoted_spread,
     round_trip_total,
     stop_first_probability,
@@ -196,6 +198,17 @@ def test_a_setting_changed_between_steps_is_weighed_at_the_next() -> None:
         assert policy.decide(view) == reference_decide(policy, view)
 
 
+def test_a_policy_that_has_decided_still_pickles_and_decides_alike() -> None:
+    # what it keeps between steps (remembered holds, prepared settings) is plain data
+    rng = random.Random(5)
+    policy, views = BaselinePolicy(), [random_view(rng) for _ in range(20)]
+    for view in views:
+        policy.decide(view)
+    copy = pickle.loads(pickle.dumps(policy))
+    assert copy == policy
+    assert [copy.decide(v) for v in views] == [policy.decide(v) for v in views]
+
+
 def test_a_hold_actions_cache_hands_out_the_hold_action_and_forgets_at_its_limit() -> None:
     holds = HoldActions(limit=2)
     made = holds["AUSDT", "no usable quote"]
@@ -207,12 +220,13 @@ def test_a_hold_actions_cache_hands_out_the_hold_action_and_forgets_at_its_limit
     assert len(holds) == 1 and ("CUSDT", "y") in holds
 
 
-def test_the_fixed_margin_edge_reason_is_edge_reason_character_for_character() -> None:
+def test_the_fixed_margin_edge_words_are_edge_reason_character_for_character() -> None:
     rng = random.Random(3)
     values = [math.nan, math.inf, -math.inf, 0.0, -0.0, 5e-5, -5e-5, 0.00445, 1e300]
     for margin in (0.5, -1.0, 0.0, -0.0, 3.0, 1e-9, 1e21, 2.5e-7):
-        reason = edge_reasons(margin)
+        clears, fails = edge_reason_formats(margin)
         for _ in range(300):
             edge = rng.choice(values + [rng.gauss(0, 0.01)])
             cost = rng.choice(values + [rng.uniform(0, 0.01)])
-            assert reason(edge, cost) == edge_reason(edge, cost, margin)
+            words = clears if clears_cost(edge, cost, margin) else fails
+            assert words % (edge / BPS, cost / BPS) == edge_reason(edge, cost, margin)
