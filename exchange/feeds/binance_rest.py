@@ -83,7 +83,7 @@ def parse_klines(rows: Any, symbol: str, end_ms: int) -> BarHistory:
         table = np.vstack([_floats(columns[i]) for i in (1, 2, 3, 4, 5, 7)])
     except (TypeError, ValueError, OverflowError) as exc:
         raise MalformedFrame(f"klines row with a bad field: {exc}") from None
-    _check_klines(open_ms, table, trades)
+    check_klines(open_ms, table, trades)
     closed = open_ms + (MINUTE_MS - 1) < end_ms
     o, h, low, c, v, q = (np.ascontiguousarray(col[closed]) for col in table)
     return BarHistory(symbol, open_ms[closed], o, h, low, c, v, q)
@@ -107,7 +107,8 @@ def _ints(values: tuple[Any, ...]) -> tuple[Any, ...]:
     return values
 
 
-def _check_klines(open_ms: np.ndarray, table: np.ndarray, trades: np.ndarray) -> None:
+def check_klines(open_ms: np.ndarray, table: np.ndarray, trades: np.ndarray) -> None:
+    """The parser's judgement of a klines body's numbers (MalformedFrame when refused)."""
     o, h, low, c = table[:4]
     if not (np.isfinite(table).all() and (table >= 0).all() and (trades >= 0).all()):
         raise MalformedFrame("klines with negative or non-finite values")

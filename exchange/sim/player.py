@@ -23,7 +23,7 @@ from exchange.sim.bars import MinuteData
 from exchange.sim.source import MarketSource
 from exchange.sim.state import MarketState, PartialBar
 from model.instruments import Instrument
-from model.market import MINUTE_MS
+from model.market import MINUTE_MS, BarHistory
 
 ALL_TICKERS_STREAM = "!ticker@arr"
 
@@ -160,10 +160,7 @@ class MinutePlayer:
     ) -> list[list[Any]]:
         """Closed 1m klines of symbol `index` as `/api/v3/klines` rows (Binance semantics:
         open time within [startTime, endTime], only minutes closed so far)."""
-        end = self.closed_until_ms if end_ms is None else min(end_ms + 1, self.closed_until_ms)
-        source = self.source
-        bars = source.bars_before(self.symbols[index], end, limit, start_ms)
-        trades, first_ids = source.store.trades_of(index, bars.open_ms)
+        bars, trades, first_ids = self._kline_bars(index, start_ms, end_ms, limit)
         return [
             protocol.kline_row(
                 PartialBar(
@@ -180,3 +177,20 @@ class MinutePlayer:
             )
             for r in range(len(bars))
         ]
+
+    def kline_arrays(
+        self, index: int, start_ms: int | None, end_ms: int | None, limit: int
+    ) -> tuple[BarHistory, np.ndarray]:
+        """The bars and trade counts `kline_rows` formats, as arrays (the replay feed's
+        direct path reads them)."""
+        bars, trades, _ = self._kline_bars(index, start_ms, end_ms, limit)
+        return bars, trades
+
+    def _kline_bars(
+        self, index: int, start_ms: int | None, end_ms: int | None, limit: int
+    ) -> tuple[BarHistory, np.ndarray, np.ndarray]:
+        end = self.closed_until_ms if end_ms is None else min(end_ms + 1, self.closed_until_ms)
+        source = self.source
+        bars = source.bars_before(self.symbols[index], end, limit, start_ms)
+        trades, first_ids = source.store.trades_of(index, bars.open_ms)
+        return bars, trades, first_ids

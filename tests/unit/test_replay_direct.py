@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from bot.config import SimConfig
+from exchange.feeds.errors import MalformedFrame
 from exchange.feeds.replay import ReplayFeed
 from exchange.sim.bars import MinuteData
 from exchange.sim.protocol import num, num_parsed
@@ -282,3 +284,22 @@ def test_a_followed_subset_is_never_played_the_usual_way() -> None:
     symbols = [i.symbol for i in make().instruments][1:3]
     counts = assert_usual_as_direct(make, minutes=10, symbols=symbols)
     assert counts["usual"] == 0
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered in cast:RuntimeWarning")
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_backfill_over_a_non_finite_kline_is_refused_alike_both_ways(bad: float) -> None:
+    # The REST parser refuses such a body; the direct path must refuse it with the same words
+    # (the source's own trade counts warn about the NaN: that is the data, not the feed).
+    def source() -> ReplaySource:
+        frame = pd.DataFrame({"timestamp_ms": np.arange(40) * 60_000, "open": 1.0,
+                              "high": 1.0, "low": 1.0, "close": 1.0, "volume": 1.0})
+        frame.loc[5, "volume"] = bad
+        return ReplaySource({("A", "USDT"): frame, ("B", "USDT"): frame}, warmup_minutes=20)
+
+    messages = []
+    for direct in (False, True):
+        with pytest.raises(MalformedFrame) as refused:
+            play(source(), direct=direct, backfill=15, minutes=1)
+        messages.append(str(refused.value))
+    assert messages[0] == messages[1] == "klines with negative or non-finite values"
