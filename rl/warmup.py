@@ -33,6 +33,7 @@ def compile_kernels() -> None:
     _portfolio_step()
     _fast_row()
     _feed_step()
+    _replay_minute()
     _decision_step()
 
 
@@ -109,6 +110,28 @@ def _feed_step() -> None:
     book.on_tick_arrays(arrays)
     book.advance_to(0)  # which coins lag the minute: one compiled pass
     BarRings(1).recompute_sums(0)  # every EXACT_EVERY appends of a row, not every minute
+
+
+def _replay_minute() -> None:
+    """A replay's block of ticks (seed hash, noise draws, tick table) and the feed's usual
+    minute (its one compiled call): a two-coin, four-minute recording played one minute.
+    Backtests run them from their first minute (a test's `entasis backtest` too)."""
+    import pandas as pd
+
+    from exchange.feeds.replay import ReplayFeed
+    from exchange.sim.replay import ReplaySource
+
+    frame = pd.DataFrame({"timestamp_ms": np.arange(4) * 60_000, "open": 1.0, "high": 1.0,
+                          "low": 1.0, "close": 1.0, "volume": 1.0})
+    source = ReplaySource({("A", "USDT"): frame, ("B", "USDT"): frame}, warmup_minutes=2)
+
+    def skip(_: object) -> None:
+        return None
+
+    feed = ReplayFeed(source, direct=True, all_tickers=True, forming_klines=False,
+                      on_tick=skip, on_bar=skip, on_history=skip, on_tick_batch=skip,
+                      on_bar_batch=skip, on_tick_arrays=skip)
+    feed.play_minute()
 
 
 @dataclass(frozen=True, slots=True)
