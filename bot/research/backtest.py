@@ -128,9 +128,9 @@ def run_backtest(
                     minutes += 1
                     if progress is not None:
                         progress(minutes, total)
-        curve = ledger.equity_curve()
+        times, equity = ledger.equity_series()
         result = performance(
-            [p.ts for p in curve], [float(p.equity) for p in curve], trader.round_trips,
+            times, equity, trader.round_trips,
             float(trader.fees_paid), float(trader.traded_notional), trader.exposed_steps,
         )
         name = policy if isinstance(policy, str) else policy.name
