@@ -150,14 +150,16 @@ def _decision_step() -> None:
     """The decision step's kernels (the feature row, the ranking with its barrier series,
     the baseline's stop-first check), through the engine's own calls: a daemon runs them at
     its first decision."""
-    from strategies.edge import stop_first_probabilities
+    from strategies.edge import entry_numbers, entry_settings
     from strategies.features import FeatureBook
     from strategies.ranking import rank
 
     book = FeatureBook(("A", "B"))
     rank(book.matrix(), book.feature_names, ("A", "B"), _Ranking())
     book.quote_columns()  # the decision view's last prices
-    stop_first_probabilities(np.array([1e-4]), np.array([1e-3]), 1.0, 1.0, 60)
+    # the baseline's entry numbers for a step's candidates (strategies/entry_kernel.py)
+    entry_numbers([-1e-4, 1e-3, 0.5, 99.9, 100.1],
+                  entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5), [-0.01, 4.0])
 
 if __name__ == "__main__":
     compile_kernels()
