@@ -18,6 +18,7 @@ schema, reads and reports use sqlite-utils.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -56,7 +57,6 @@ from state.schema import (
 )
 from state.sqlite import Database
 from state.stores import Sqlite3Store
-from state.table_digest import digest_tables
 
 T = TypeVar("T")
 
@@ -371,8 +371,18 @@ class Ledger:
                 "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
                 if row[0] not in DIGEST_SKIPS_WHEN_EMPTY or self._has_rows(row[0])]
         self._pending.write(self._conn)  # rows a replay holds back in its open hour count
-        return digest_tables(self._conn, [(name, ", ".join(self.db.table(name).pks))
-                                          for name in sorted(tables)])
+        digest = hashlib.sha256()
+        for name in sorted(tables):
+            table = self.db.table(name)
+            order = ", ".join(table.pks)
+            cursor = self._conn.execute(f"SELECT * FROM {name} ORDER BY {order}")
+            header = [name, [d[0] for d in cursor.description]]
+            digest.update(canonical_json(header).encode())
+            for row in cursor:
+                digest.update(b"\n")
+                digest.update(canonical_json(list(row)).encode())
+            digest.update(b"\n\n")
+        return digest.hexdigest()
 
     def _has_rows(self, table: str) -> bool:
         self._pending.write(self._conn)
