@@ -109,6 +109,8 @@ def _feed_step() -> None:
     prints.arrays_inside(arrays)
     book.on_tick_arrays(arrays)
     book.advance_to(0)  # which coins lag the minute: one compiled pass
+    # a decision minute's bars in and its feature matrix out, one compiled call (fresh book)
+    FeatureBook(("A", "B")).close_minute_matrix(bars, 0)
     BarRings(1).recompute_sums(0)  # every EXACT_EVERY appends of a row, not every minute
 
 
