@@ -21,13 +21,22 @@ import math
 
 import numpy as np
 from numba import njit
-from numba.np.random._constants import (  # numpy's ziggurat_constants.h, as numba ships it
-    fi_double,
-    ki_double,
-    wi_double,
-    ziggurat_nor_inv_r,
-    ziggurat_nor_r,
-)
+
+try:  # numpy's ziggurat_constants.h, as numba ships it (a private module: it may move)
+    from numba.np.random._constants import (
+        fi_double,
+        ki_double,
+        wi_double,
+        ziggurat_nor_inv_r,
+        ziggurat_nor_r,
+    )
+    #: Whether the tables were found; without them seeded_noise draws through numpy itself.
+    AVAILABLE = True
+except ImportError:  # pragma: no cover - depends on the installed numba
+    fi_double = wi_double = np.zeros(256)
+    ki_double = np.zeros(256, np.uint64)
+    ziggurat_nor_inv_r = ziggurat_nor_r = 0.0
+    AVAILABLE = False
 
 jit = njit(cache=True, error_model="numpy", nogil=True)
 

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from exchange.sim.normal_kernel import seeded_normals
+from exchange.sim import normal_kernel
 from exchange.sim.seed_kernel import seed_words
 
 _INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
@@ -93,14 +93,15 @@ def compiled_pcg64_states(seed: int, keys: np.ndarray) -> list[tuple[int, int]] 
 def seeded_normal_block(seed: int, keys: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     """Row b (of shape `shape`): `np.random.default_rng([seed, keys[b]]).standard_normal(
     shape)`, for every key: in one compiled call (exchange/sim/normal_kernel.py) where
-    `pcg64_states` can say the states, else draw by draw from `seeded_generators`."""
+    `pcg64_states` can say the states (and numba ships numpy's ziggurat tables), else draw
+    by draw from `seeded_generators`."""
     out = np.empty((len(keys), *shape))
-    words = _seed_words(seed, keys)
+    words = _seed_words(seed, keys) if normal_kernel.AVAILABLE else None
     if words is None:
         for b, generator in enumerate(seeded_generators(seed, keys)):
             out[b] = generator.standard_normal(shape)
     else:
-        seeded_normals(words, out.reshape(len(keys), int(np.prod(shape))))
+        normal_kernel.seeded_normals(words, out.reshape(len(keys), int(np.prod(shape))))
     return out
 
 

@@ -5,6 +5,7 @@ and the tick block drawn with them is the one drawn minute by minute."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from exchange.sim.seeded_noise import compiled_pcg64_states, pcg64_states, seeded_generators
 
@@ -54,3 +55,18 @@ def test_the_compiled_hash_gives_every_state_of_a_block_of_minutes() -> None:
             keys = start + np.arange(60, dtype=np.int64)
             assert compiled_pcg64_states(seed, keys) == pcg64_states(seed, keys), (seed, start)
     assert compiled_pcg64_states(7, np.zeros(0, dtype=np.int64)) == []
+
+
+def test_without_numbas_ziggurat_tables_a_block_is_drawn_through_numpy_alike(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The compiled draws read numpy's tables from a private numba module; should a numba
+    # release move it, the block comes from numpy's generators, with the same numbers.
+    from exchange.sim import normal_kernel
+    from exchange.sim.seeded_noise import seeded_normal_block
+
+    keys = np.arange(5, 65, dtype=np.int64)
+    compiled = seeded_normal_block(7, keys, (4, 3))
+    monkeypatch.setattr(normal_kernel, "AVAILABLE", False)
+    monkeypatch.setattr(normal_kernel, "seeded_normals", None)  # must not be called
+    assert np.array_equal(seeded_normal_block(7, keys, (4, 3)), compiled)
+    assert np.array_equal(compiled[3], np.random.default_rng([7, 8]).standard_normal((4, 3)))
