@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from exchange.sim import normal_kernel
+import exchange.sim.normal_kernel as normal_kernel
 from exchange.sim.seed_kernel import seed_words
 
 _INIT_A, _MULT_A = 0x43B0D7E5, 0x931E8875
