@@ -223,11 +223,10 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
             mine = [bar for bar in bars if bar.symbol in instruments]
         events = self.broker.on_bars(mine)
         if events:  # no transaction for a quiet minute: replays stay one commit per step
-            if self.step_savepoints or not self.ledger.in_transaction:
-                with self.ledger.batch():
-                    self._record(events)
-                    self._save_cursor()
-            else:  # a replay's open transaction: see `step`
+            # Always its own savepoint in a replay's hour too (unlike `step`): the engine
+            # retries a failed minute of fills symbol by symbol and goes on
+            # (Engine._guarded), so a failed attempt's writes must be undone here.
+            with self.ledger.batch():
                 self._record(events)
                 self._save_cursor()
         if isinstance(mine, BarBatch):

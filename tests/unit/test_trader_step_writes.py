@@ -3,7 +3,8 @@
 - By default a step inside a caller's transaction is a savepoint of it (the daemon's steps
   are each their own transaction anyway); a replay turns `step_savepoints` off, and its
   steps then join its hourly transaction as they are: a failed step's writes go with the
-  caller's rollback, which ends the replay (bot/research/backtest.py).
+  caller's rollback, which ends the replay (bot/research/backtest.py). A minute's fills are
+  always their own savepoint: the engine retries a failed minute coin by coin and goes on.
 - What a step remembers instead of recomputing (the equity valued at its start, whether
   anything is held, the cursor's values) is always what recomputing gives: checked step by
   step over a run with buys, sells, a resting order and a forced exit.
@@ -50,19 +51,30 @@ def decisions_on_file(runtime: OpsRuntime) -> int:
 
 @pytest.mark.parametrize("savepoints", [True, False])
 def test_steps_in_a_callers_transaction_are_savepoints_unless_turned_off(
-        tmp_path: Path, savepoints: bool) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, savepoints: bool) -> None:
     runtime = make_runtime(tmp_path, minutes=BUY_MINUTE - 5)
     assert runtime.trader is not None and runtime.ledger is not None
     runtime.trader.step_savepoints = savepoints
     before = decisions_on_file(runtime)
+    broker = runtime.trader.broker
+    on_bars, fill_minutes = broker.on_bars, []
+
+    def counted(bars: object) -> object:
+        events = on_bars(bars)
+        fill_minutes.extend([1] if events else [])
+        return events
+
+    monkeypatch.setattr(broker, "on_bars", counted)
     # when ten steps (buys and their fills among them) run in one caller's batch
     with statements(runtime) as seen, runtime.ledger.batch():
         runtime.play(10)
         assert decisions_on_file(runtime) == before  # nothing committed before the caller
-    # then each step (and each minute's fills) was a savepoint, or none was, and all of
-    # them committed together
+    # then each step was a savepoint, or none was; a minute's fills are always one (the
+    # engine retries a failed minute of fills coin by coin and goes on); all of them
+    # committed together
     savepoints_run = sum(s == "SAVEPOINT batch" for s in seen)
-    assert savepoints_run >= 10 if savepoints else savepoints_run == 0
+    assert fill_minutes
+    assert savepoints_run == (10 if savepoints else 0) + len(fill_minutes)
     assert [s for s in seen if s in ("BEGIN IMMEDIATE", "COMMIT")] == ["BEGIN IMMEDIATE",
                                                                        "COMMIT"]
     assert decisions_on_file(runtime) > before
@@ -165,4 +177,50 @@ def test_a_bar_batch_marks_only_traded_symbols_whatever_batch_came_before(
     # then the unknown symbol was never marked, and every traded one was each time
     assert "ZZZUSDT" not in trader.last_price
     assert [trader.last_price[s] for s in traded] == [Decimal("102.0")] * 2
+    runtime.close()
+
+
+def test_a_failed_minute_of_fills_is_undone_even_in_a_replays_hour(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # given a replay-like caller (steps without savepoints, one open transaction) and a
+    # ledger write that fails right after a minute's fills were recorded
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE - 1)
+    trader, ledger = runtime.trader, runtime.ledger
+    assert trader is not None and ledger is not None
+    trader.step_savepoints = False
+    on_bars, record = trader.broker.on_bars, trader._record
+    seen: dict[str, int] = {}
+    failed_trades: list[str] = []
+
+    def on_bars_noted(bars: object) -> object:
+        if "before" not in seen:
+            seen["events_before"] = ledger.counts()["events"]
+        events = on_bars(bars)
+        if events and "before" not in seen:
+            seen["before"] = seen["events_before"]
+        return events
+
+    def record_then_fail(events: object) -> None:
+        record(events)  # type: ignore[arg-type]
+        if "before" in seen and "failed" not in seen:
+            seen["failed"] = ledger.counts()["events"]
+            failed_trades.extend(e.trade_id for e in events if hasattr(e, "trade_id"))  # type: ignore[attr-defined]
+            raise ValueError("a bad event")
+
+    monkeypatch.setattr(trader.broker, "on_bars", on_bars_noted)
+    monkeypatch.setattr(trader, "_record", record_then_fail)
+    # when the engine meets it inside the caller's open hour (it retries the minute coin by
+    # coin and goes on: Engine._guarded)
+    with ledger.batch():
+        runtime.play(12)
+        after = ledger.counts()["events"]
+    # then the failed attempt's fills were written for a moment, and are not there now:
+    # the minute's fills are their own savepoint whatever `step_savepoints` says
+    assert seen["failed"] > seen["before"] and failed_trades
+    with sqlite3.connect(ledger.path) as other:
+        kept = other.execute(
+            f"SELECT count(*) FROM fills WHERE trade_id IN ({','.join('?' * len(failed_trades))})",
+            failed_trades).fetchone()[0]
+    assert kept == 0
+    assert ledger.counts()["events"] == after
     runtime.close()
