@@ -67,6 +67,10 @@ class Broker(Protocol):
     def free_balances(self) -> dict[str, Decimal]:
         """Holdings not locked by open orders (nor by orders still on their way)."""
 
+    def free_balance(self, asset: str) -> Decimal:
+        """`free_balances().get(asset, Decimal(0))`: a decision step reads only its quote
+        asset's, and a broker may answer that without building every asset's."""
+
     def open_orders(self) -> list[OpenOrder]:
         """Open orders, oldest first, including those sent but not yet acknowledged."""
 

@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 
 _SYMBOL = attrgetter("symbol")
 _isfinite = math.isfinite
-_NONE = Decimal(0)  # the free balance of an asset the broker does not hold
 
 
 class LazyQuotes(Mapping[str, Quote]):
@@ -147,6 +146,6 @@ class ViewBuilder:
         return decision_view(
             ts_ms, tradable, features, book.feature_names,
             self._tradable_ranking(ranking, instruments), quotes, holdings, orders,
-            float(equity), book, float(broker.free_balances().get(quote_asset, _NONE)),
+            float(equity), book, float(broker.free_balance(quote_asset)),
             mode,
         )

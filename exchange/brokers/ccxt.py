@@ -119,6 +119,10 @@ class CcxtBroker(StreamSettling):
                 free[asset] = free.get(asset, ZERO) - amount
         return free
 
+    def free_balance(self, asset: str) -> Decimal:
+        """`free_balances().get(asset, Decimal(0))`."""
+        return self.free_balances().get(asset, ZERO)
+
     def open_orders(self) -> list[OpenOrder]:
         return [
             OpenOrder(cid, o.request.symbol, o.request.side, o.request.type, o.request.price,

@@ -119,6 +119,10 @@ class PaperBroker:
                                   self._spreads)
         self._order_seq = 0
         self._trade_seq = 0
+        # The last BarBatch symbols' tuple found all traded here (`_saw_batch`), and whether
+        # it holds every traded symbol.
+        self._traded_batch_symbols: tuple[str, ...] | None = None
+        self._batch_every_symbol = False
 
     # ------------------------------------------------------------ ids
 
@@ -163,12 +167,18 @@ class PaperBroker:
         """Holdings not reserved by open orders."""
         return self._wallet.free()
 
+    def free_balance(self, asset: str) -> Decimal:
+        """`free_balances().get(asset, Decimal(0))` without building every asset's."""
+        return self._wallet.free_of(asset)
+
     def reserved_balances(self) -> dict[str, Decimal]:
         """Amounts locked by open orders (buys: limit cost + worst fee; sells: base)."""
         return self._wallet.reserved()
 
     def open_orders(self) -> list[OpenOrder]:
         """Open orders in submission order."""
+        if not self._orders:  # most decision steps
+            return []
         return [
             OpenOrder(
                 client_order_id=cid,
@@ -211,7 +221,7 @@ class PaperBroker:
         if violation is not None:
             return reject(_FILTER_REASONS[violation.filter], violation.detail)
         asset, need = self._reservation(request, instrument, quote)
-        free = self._wallet.free().get(asset, Decimal(0))
+        free = self._wallet.free_of(asset)
         if need > free:
             detail = f"need {need} {asset}, free {free}"
             return reject(RejectReason.INSUFFICIENT_FUNDS, detail)
@@ -340,13 +350,20 @@ class PaperBroker:
     def _saw_batch(self, batch: BarBatch) -> bool:
         """A minute's bars seen from their columns when the batch's symbols are all traded
         here and none has an open order (nothing to match); False, changing nothing,
-        otherwise."""
-        symbols, instruments = batch.symbols, self._instruments
-        if not all(s in instruments for s in symbols) or any(
-                o.request.symbol in symbols for o in self._orders.values()):
+        otherwise. A replay brings the same symbols' tuple every minute: once it is found
+        all traded, that tuple (kept, so its identity stands for its contents) is not
+        checked again."""
+        symbols = batch.symbols
+        if symbols is not self._traded_batch_symbols:
+            instruments = self._instruments
+            if not all(s in instruments for s in symbols):
+                return False
+            self._traded_batch_symbols = symbols
+            self._batch_every_symbol = len(symbols) == len(instruments)
+        if self._orders and any(o.request.symbol in symbols for o in self._orders.values()):
             return False
-        self._market.saw_closes(symbols, batch.close.tolist(), batch.close_ms,
-                                every_symbol=len(symbols) == len(instruments))
+        self._market.saw_close_column(symbols, batch.close, batch.close_ms,
+                                      every_symbol=self._batch_every_symbol)
         return True
 
     # ------------------------------------------------------------ internals
@@ -428,7 +445,7 @@ class PaperBroker:
             if amount <= 0:
                 continue
             if request.side is Side.BUY:
-                free = self._wallet.free().get(instrument.quote, Decimal(0))
+                free = self._wallet.free_of(instrument.quote)
                 amount, fee, prepaid = payable_buy(amount, price, rate, instrument.lot,
                                                   order.reserved + free)
                 order.fee_prepaid += prepaid

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
+import numpy as np
+
 from exchange.brokers.fill_grid import float_decimal
 from model import costs
 from model.instruments import Instrument
@@ -33,7 +35,9 @@ class Quote:
 class SeenMarket:
     """Each symbol's last close and closed-until time, and the quote built from the close
     on the first ask (only an order reads it: building it for every bar, Decimals and the
-    tick grid, was a few % of a backtest's time)."""
+    tick grid, was a few % of a backtest's time). A replay's minute of closes is kept as
+    its array until something reads or writes a close (`saw_close_column`): most minutes
+    none does, and the per-symbol dict update was most of a quiet minute's cost."""
 
     def __init__(self, instruments: Mapping[str, Instrument], bar_spread_ticks: float,
                  spreads: Mapping[str, float]) -> None:
@@ -49,10 +53,15 @@ class SeenMarket:
         # step, a minute's bars of all) is one number; a symbol's is the larger.
         self._closed_until_ms: dict[str, int] = {}
         self._all_closed_until_ms = NEVER
+        # The newest closes not yet in `_last_close`: (symbols, their closes), written there
+        # (and their quotes dropped) before any close is read or written another way.
+        self._unread: tuple[tuple[str, ...], np.ndarray] | None = None
 
     def saw_bar(self, bar: Bar) -> None:
         """`bar` closed: its close replaces the symbol's quote (built when asked), and no
         later event of the symbol starts before its close."""
+        if self._unread is not None:
+            self._read_closes()
         self._last_close[bar.symbol] = bar.close
         self._quotes.pop(bar.symbol, None)
         self._advance(bar.symbol, bar.close_ms + 1)
@@ -62,6 +71,8 @@ class SeenMarket:
         """`saw_bar` of one minute's bars given as columns (distinct symbols closing at
         `close_ms`); `every_symbol`: they are all the traded symbols, so one closed-until
         time stands for all."""
+        if self._unread is not None:
+            self._read_closes()
         self._last_close.update(zip(symbols, closes))
         for symbol in symbols if self._quotes else ():  # empty until an order asks
             self._quotes.pop(symbol, None)
@@ -70,6 +81,32 @@ class SeenMarket:
         else:
             for symbol in symbols:
                 self._advance(symbol, close_ms + 1)
+
+    def saw_close_column(self, symbols: tuple[str, ...], closes: np.ndarray, close_ms: int,
+                         *, every_symbol: bool) -> None:
+        """`saw_closes` with the closes as a float64 array, kept (a copy: the caller's array
+        is not watched) until a close is read or written another way. The same tuple of
+        symbols minute after minute replaces the kept closes whole, unread."""
+        unread = self._unread
+        if unread is not None and unread[0] is not symbols:
+            self._read_closes()
+        self._unread = (symbols, closes.copy())
+        if every_symbol:
+            if close_ms + 1 > self._all_closed_until_ms:
+                self._all_closed_until_ms = close_ms + 1
+        else:
+            for symbol in symbols:
+                self._advance(symbol, close_ms + 1)
+
+    def _read_closes(self) -> None:
+        """Write the kept closes into `_last_close` (Python floats, as `saw_closes` is
+        given them) and drop their symbols' quotes, as `saw_closes` would have."""
+        assert self._unread is not None
+        symbols, closes = self._unread
+        self._unread = None
+        self._last_close.update(zip(symbols, closes.tolist()))
+        for symbol in symbols if self._quotes else ():
+            self._quotes.pop(symbol, None)
 
     def close_all_until(self, ts_ms: int) -> None:
         """No event of any symbol starts before `ts_ms` (never moves back)."""
@@ -81,6 +118,8 @@ class SeenMarket:
 
     def quote(self, symbol: str) -> Quote | None:
         """The book `symbol`'s last bar left, None before any bar."""
+        if self._unread is not None:
+            self._read_closes()
         quote = self._quotes.get(symbol)
         if quote is None and (close := self._last_close.get(symbol)) is not None:
             quote = self._quotes[symbol] = self._quote_after(symbol, close)

@@ -29,6 +29,13 @@ class Wallet:
         """Holdings not reserved by open orders."""
         return {a: t - self._reserved.get(a, ZERO) for a, t in self._totals.items()}
 
+    def free_of(self, asset: str) -> Decimal:
+        """`free().get(asset, ZERO)`: the same subtraction, for one asset."""
+        total = self._totals.get(asset)
+        if total is None:
+            return ZERO
+        return total - self._reserved.get(asset, ZERO)
+
     def reserved(self) -> dict[str, Decimal]:
         """Amounts locked by open orders."""
         return {a: r for a, r in self._reserved.items() if r}
