@@ -320,8 +320,14 @@ class PaperBroker:
         events in the same order as calling `on_bar` bar by bar (orders are matched
         independently, so batching across symbols changes nothing but the cost). A replay's
         BarBatch meeting no open order is only seen, from its columns."""
-        if isinstance(bars, BarBatch) and self._saw_batch(bars):
-            return []
+        if isinstance(bars, BarBatch):
+            symbols = bars.symbols
+            if symbols is self._traded_batch_symbols and not self._orders:  # most minutes
+                self._market.saw_close_column(symbols, bars.close, bars.close_ms,
+                                              every_symbol=self._batch_every_symbol)
+                return []
+            if self._saw_batch(bars):
+                return []
         rows = [b for b in bars if b.symbol in self._instruments]
         if len({b.symbol for b in rows}) != len(rows):  # two bars of a symbol: state carries
             return [event for bar in rows for event in self.on_bar(bar)]

@@ -27,11 +27,14 @@ def bars_at(minute: int, symbols: tuple[str, ...]) -> list[Bar]:
             for k, s in enumerate(symbols)]
 
 
-def as_batch(bars: list[Bar]) -> BarBatch:
+def as_batch(bars: list[Bar], symbols: tuple[str, ...]) -> BarBatch:
+    """The bars as a replay's batch, with the caller's tuple of their symbols (a replay
+    brings the same tuple object every minute)."""
     def column(name: str) -> np.ndarray:
         return np.array([getattr(bar, name) for bar in bars], dtype=float)
 
-    return BarBatch(tuple(bar.symbol for bar in bars), bars[0].open_ms, column("open"),
+    assert symbols == tuple(bar.symbol for bar in bars)
+    return BarBatch(symbols, bars[0].open_ms, column("open"),
                     column("high"), column("low"), column("close"), column("volume"),
                     column("quote_volume"), np.array([bar.trades for bar in bars], np.int64))
 
@@ -77,7 +80,7 @@ def test_kept_closes_price_orders_as_the_bars_one_by_one_do() -> None:
         if kind == "bar":
             assert kept.on_bars(bars) == by_bar.on_bars(bars) == []
             continue
-        batch = as_batch(bars)
+        batch = as_batch(bars, symbols)
         assert kept.on_bars(batch) == [] and by_bar.on_bars(bars) == []
         batch.close[:] = -1.0  # the batch's array written after: the broker kept a copy
     # (the reads saw different closes: no stale quote could pass unnoticed)
@@ -109,7 +112,7 @@ def test_a_batch_of_some_symbols_closes_only_their_markets() -> None:
     answers: list[list[list[object]]] = [[], []]
     for minute, symbols in enumerate((SYMBOLS, SYMBOLS[1:], SYMBOLS, SYMBOLS[1:])):
         bars = bars_at(minute, symbols)
-        assert kept.on_bars(as_batch(bars)) == [] and by_bar.on_bars(bars) == []
+        assert kept.on_bars(as_batch(bars, symbols)) == [] and by_bar.on_bars(bars) == []
         ts = (minute + 1) * 60_000
         for broker, answer in zip((kept, by_bar), answers):
             cid = broker.next_client_order_id()
@@ -121,3 +124,20 @@ def test_a_batch_of_some_symbols_closes_only_their_markets() -> None:
     # every symbol, at the decision step's close after a minute of the other two
     assert answers[0] == answers[1]
     assert [len(events) for events in answers[0]] == [1, 0, 0, 1] * 2
+
+
+def test_a_batch_after_quiet_minutes_still_fills_an_open_order() -> None:
+    # given two brokers that saw a quiet minute (one as a batch), then got the same buy
+    kept, by_bar = (PaperBroker(INSTRUMENTS, FillParams(), {"USDT": Decimal("100000")})
+                    for _ in range(2))
+    quiet = bars_at(0, SYMBOLS)
+    assert kept.on_bars(as_batch(quiet, SYMBOLS)) == [] and by_bar.on_bars(quiet) == []
+    for broker in (kept, by_bar):
+        broker.submit(OrderRequest(broker.next_client_order_id(), "BBBUSDT", Side.BUY,
+                                   OrderType.LIMIT, Decimal("1"), Decimal("101"), 60_000))
+    # when the next minute (the same symbols' tuple) trades through its price
+    bars = bars_at(1, SYMBOLS)
+    filled = kept.on_bars(as_batch(bars, SYMBOLS))
+    # then the batch fills it as the bars do
+    assert filled == by_bar.on_bars(bars) and filled and kept.open_orders() == []
+    assert kept.balances() == by_bar.balances()
