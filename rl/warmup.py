@@ -155,6 +155,7 @@ def _decision_step() -> None:
     from strategies.edge import entry_numbers, entry_settings
     from strategies.features import FeatureBook
     from strategies.ranking import rank
+    from strategies.sma_cross_kernel import sma_minute_kernel
 
     book = FeatureBook(("A", "B"))
     rank(book.matrix(), book.feature_names, ("A", "B"), _Ranking())
@@ -162,6 +163,9 @@ def _decision_step() -> None:
     # the baseline's entry numbers for a step's candidates (strategies/entry_kernel.py)
     entry_numbers([-1e-4, 1e-3, 0.5, 99.9, 100.1],
                   entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5), [-0.01, 4.0])
+    # the SMA cross policy's minute (what `auto` may trade)
+    sma_minute_kernel(np.zeros((1, 2)), np.zeros(1, np.int64), np.full(1, -1, np.int8),
+                      np.zeros(1, np.int64), np.ones(1), 1, 2, np.zeros(2, np.int64))
 
 if __name__ == "__main__":
     compile_kernels()

@@ -8,9 +8,8 @@ engine, risk gate and fill model as any learned policy.
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -43,6 +42,7 @@ from strategies.policy import (
     numbered_holds,
 )
 from strategies.ranking import RankedCoin
+from strategies.sma_cross import SmaCrossPolicy
 
 # The HOLD reasons' fixed texts (the others carry the coin's numbers: `_entries`).
 HELD_OR_ORDERED = "already held or ordered"
@@ -329,61 +329,6 @@ class BuyHoldPolicy(Policy):
                                         limit_price=quote.ask * (1 + self.slippage_pct / 100),
                                         stop_price=quote.ask * (1 - self.stop_return_pct / 100),
                                         reason="buy and hold"))
-        return actions
-
-
-@dataclass
-class SmaCrossPolicy(Policy):
-    """Long when SMA(fast) of 1m closes crosses above SMA(slow); flat when it crosses below.
-
-    Orders are marketable limits (they take the touch, paying up to `slippage_pct` beyond it),
-    and an order still open at the next cross is canceled first, so the policy follows its
-    signal instead of leaving stale orders behind.
-    """
-
-    fast: int = 20
-    slow: int = 50
-    stop_return_pct: float = 2.0
-    slippage_pct: float = 0.5
-    name: str = "sma"
-    _closes: dict[str, deque[float]] = field(default_factory=dict)
-    _above: dict[str, bool] = field(default_factory=dict)
-
-    def decide(self, view: DecisionView) -> list[PolicyAction]:
-        ordered = {o.symbol: o for o in view.open_orders}
-        actions = []
-        for symbol in view.symbols:
-            quote = view.quotes.get(symbol)
-            if quote is None or not _usable(quote.last):
-                continue
-            closes = self._closes.setdefault(symbol, deque(maxlen=self.slow))
-            closes.append(quote.last)
-            if len(closes) < self.slow:
-                continue
-            history = list(closes)
-            above = sum(history[-self.fast:]) / self.fast > sum(history) / self.slow
-            was_above = self._above.get(symbol)
-            self._above[symbol] = above
-            if was_above is None or above == was_above:
-                continue
-            stale = ordered.get(symbol)
-            if stale is not None:  # signal flipped while an order was working: cancel it first
-                kind = Action.CANCEL_BUY if stale.side == "BUY" else Action.CANCEL_SELL
-                actions.append(PolicyAction(symbol, kind, client_order_id=stale.client_order_id,
-                                            reason="signal flipped"))
-                self._above[symbol] = was_above  # act on the cross at the next step
-                continue
-            held = symbol in view.holdings
-            if above and not held and _usable(quote.ask):
-                actions.append(PolicyAction(symbol, Action.BUY,
-                                            limit_price=quote.ask * (1 + self.slippage_pct / 100),
-                                            stop_price=quote.ask * (1 - self.stop_return_pct / 100),
-                                            reason=f"SMA{self.fast} crossed above SMA{self.slow}"))
-            elif not above and held and _usable(quote.bid):
-                actions.append(PolicyAction(symbol, Action.SELL,
-                                            limit_price=quote.bid * (1 - self.slippage_pct / 100),
-                                            exit=True,
-                                            reason=f"SMA{self.fast} crossed below SMA{self.slow}"))
         return actions
 
 

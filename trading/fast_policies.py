@@ -21,10 +21,11 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from strategies.baselines import BuyHoldPolicy, SmaCrossPolicy
+from strategies.baselines import BuyHoldPolicy
 from strategies.edge import EntryGate
 from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, Holding, PolicyAction, RestingOrder
+from strategies.sma_cross import SmaCrossPolicy
 from trading.fast_kernel import forward_fill, sma_above
 
 NEVER = np.iinfo(np.int64).max  # `next_step` when a policy will not act again

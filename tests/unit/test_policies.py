@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from strategies.baselines import POLICIES, BaselinePolicy, BuyHoldPolicy, SmaCrossPolicy
+from strategies.baselines import POLICIES, BaselinePolicy, BuyHoldPolicy
 from strategies.policy import Action, DecisionView, Holding, Quote, RestingOrder
 from strategies.ranking import RankedCoin
+from strategies.sma_cross import SmaCrossPolicy
 
 MIN = 60_000
 

@@ -16,8 +16,9 @@ from bot.data_dir import DataDir
 from bot.research.verdicts import Verdict, record_verdicts
 from model.instruments import Instrument
 from state.ledger import Ledger
-from strategies.baselines import BaselinePolicy, SmaCrossPolicy
+from strategies.baselines import BaselinePolicy
 from strategies.policy import Action, DecisionView, PolicyAction
+from strategies.sma_cross import SmaCrossPolicy
 
 
 def config_in(data_dir: Path, mode: str = "paper", interval: str = "1m") -> Config:
