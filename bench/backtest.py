@@ -72,6 +72,7 @@ TARGET_FAST_CANDLES_PER_S = 1_000_000
 # Issue 15: the engine end to end (load, backfill, replay, statistics, digest) on 20 coins x 30
 # days of 1m (BENCH_BACKTEST_MINUTES=43200), with the baseline and with the SMA policy.
 TARGET_ENGINE_END_TO_END = 60_000
+TARGET_ENGINE_MINUTES = 43_200  # the end-to-end target is judged on runs this long only
 FAST_POLICIES = ("flat", "buyhold", "sma")
 TARGET_PEAK_MB = 1024.0
 MINUTE_MS = 60_000
@@ -348,7 +349,9 @@ def run(argv: list[str] | None = None) -> dict:
         "peak_rss_mb": peak, "naive_peak_rss_mb": naive["peak_rss_mb"],
         "import_floor_rss_mb": floor["peak_rss_mb"],
         "throughput_target_met": steady >= TARGET_CANDLES_PER_S,
-        "end_to_end_target_met": end_to_end >= TARGET_ENGINE_END_TO_END,
+        # None on shorter runs: their end to end is mostly the fixed set-up and finish
+        "end_to_end_target_met": (end_to_end >= TARGET_ENGINE_END_TO_END
+                                  if best["minutes"] >= TARGET_ENGINE_MINUTES else None),
         "memory_target_met": peak <= TARGET_PEAK_MB,
         "trades": best["trades"], "total_return": best["total_return"],
         "naive_trades": naive["trades"], "naive_total_return": round(naive["total_return"], 6),
@@ -371,8 +374,9 @@ def run(argv: list[str] | None = None) -> dict:
         "fast_peak_rss_mb": fast["peak_rss_mb"],
         "engine_sma_candles_per_s": engine_sma_rate,
         "engine_sma_candles_per_s_end_to_end": rate(candles, engine_sma["wall_s"]),
-        "engine_sma_end_to_end_target_met": (rate(candles, engine_sma["wall_s"])
-                                             >= TARGET_ENGINE_END_TO_END),
+        "engine_sma_end_to_end_target_met": (
+            rate(candles, engine_sma["wall_s"]) >= TARGET_ENGINE_END_TO_END
+            if engine_sma["minutes"] >= TARGET_ENGINE_MINUTES else None),
         "fast_over_engine_sma": round(fast_rates["sma"] / engine_sma_rate, 1),
         "fast_sma_trades": fast_sma["trades"], "engine_sma_trades": engine_sma["trades"],
         "fast_sma_same_result_as_engine": (
@@ -390,7 +394,9 @@ def run(argv: list[str] | None = None) -> dict:
                                    if vbt_rate else None),
     })
 
-    def met(ok: bool) -> str:
+    def met(ok: bool | None) -> str:
+        if ok is None:
+            return f"judged on {TARGET_ENGINE_MINUTES:,}-minute runs"
         return "[green]met[/green]" if ok else "[red]NOT met[/red]"
 
     show(f"backtest: {symbols} {played['quote']} coins, {best['minutes']} minutes played "
