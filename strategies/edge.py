@@ -43,7 +43,6 @@ import numpy as np
 
 from model import libm
 from strategies.barrier import MAX_IMAGES, probability_up_first
-from strategies.decision_kernel import probability_each_kernel
 from strategies.entry_kernel import (
     DOWN,
     ENTRY_FEE_BPS,
@@ -144,36 +143,6 @@ def stop_first_probability(drift: float, sigma: float, target_return_pct: float,
     return float(probability_up_first(down, up, -drift, sigma, horizon_minutes))
 
 
-def stop_first_probabilities(drift: np.ndarray, sigma: np.ndarray, target_return_pct: float,
-                             stop_return_pct: float, horizon_minutes: float) -> np.ndarray:
-    """`stop_first_probability` of many coins in one call, each element bit for bit what the
-    scalar call gives it alone (strategies/barrier.probability_up_first_each), so a policy
-    can batch its step's candidates without moving a decision: one series evaluation
-    instead of one per coin (each costs ~0.1 ms of numpy call overhead). Compiled
-    (strategies/decision_kernel.probability_each_kernel, held bit for bit to the array form
-    in tests/unit/test_decision_kernel.py): the array form was ~40 numpy calls a step."""
-    up, down = barrier_logs(target_return_pct, stop_return_pct)
-    probability, widest = probability_each_kernel(
-        down, up, -np.asarray(drift, dtype=np.float64).ravel(),
-        np.asarray(sigma, dtype=np.float64).ravel(), float(horizon_minutes), float(MAX_IMAGES))
-    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
-    return probability
-
-
-def stop_first_each(drifts: list[float], sigmas: list[float], target_return_pct: float,
-                    stop_return_pct: float, horizon_minutes: float) -> list[float]:
-    """`stop_first_probabilities` of coins given as Python lists, returned as one: the same
-    kernel call on the same float64 values (each drift negated as a float, which is numpy's
-    negation bit for bit), without the array conversions, negation and ravels around it; a
-    policy batches a handful of candidates a step."""
-    up, down = barrier_logs(target_return_pct, stop_return_pct)
-    probability, widest = probability_each_kernel(
-        down, up, np.array([-float(d) for d in drifts], dtype=np.float64),
-        np.array(sigmas, dtype=np.float64), float(horizon_minutes), float(MAX_IMAGES))
-    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
-    return probability.tolist()
-
-
 def entry_settings(target_return_pct: float, stop_return_pct: float, horizon_minutes: float,
                    entry_fee_bps: float, exit_fee_bps: float, slippage_bps: float,
                    margin: float) -> np.ndarray:
@@ -267,5 +236,4 @@ class EntryGate:
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
            "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reason_formats",
            "entry_numbers", "entry_settings", "quoted_spread", "quoted_spreads", "round_trip_cost",
-           "round_trip_total", "stop_first_each", "stop_first_probabilities",
-           "stop_first_probability"]
+           "round_trip_total", "stop_first_probability"]

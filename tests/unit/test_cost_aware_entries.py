@@ -15,8 +15,6 @@ from strategies.edge import (
     quoted_spread,
     round_trip_cost,
     round_trip_total,
-    stop_first_each,
-    stop_first_probabilities,
     stop_first_probability,
 )
 from strategies.features_batch import MinuteGrid
@@ -94,36 +92,6 @@ def test_the_stop_first_is_the_target_first_of_the_mirrored_coin() -> None:
     assert p_stop == pytest.approx(mirrored, rel=1e-9)
     # an upward drift makes the stop less likely than without one
     assert p_stop < stop_first_probability(0.0, sigma, 1.0, 2.0, 60)
-
-
-def test_the_stop_first_of_many_coins_is_each_coins_own_to_the_last_bit() -> None:
-    # one batched call per step (the baseline's entry check) must not move a decision: each
-    # coin gets the bits its own call gives, whatever its neighbours' series lengths
-    rng = np.random.default_rng(3)
-    sigma = 10 ** rng.uniform(-5, -1.5, 400)  # series of a few to hundreds of images
-    drift = rng.normal(0, 1, 400) * sigma * 10 ** rng.uniform(-3, 0, 400)
-    sigma[[5, 9]] = [np.nan, 0.0]  # no volatility estimate: no probability
-    drift[7] = np.nan
-    together = stop_first_probabilities(drift, sigma, 1.0, 2.0, 60)
-    for coin in range(400):
-        alone = stop_first_probability(float(drift[coin]), float(sigma[coin]), 1.0, 2.0, 60)
-        assert np.float64(alone).tobytes() == together[coin].tobytes(), coin
-    assert np.isnan(together[[5, 7, 9]]).all() and np.isfinite(together).sum() == 397
-
-
-def test_the_stop_first_of_python_lists_is_the_batched_calls_to_the_last_bit() -> None:
-    # the baseline hands its candidates over as lists: the same bits as the array call,
-    # signed zeros, NaN and infinities included, and a float list back
-    rng = np.random.default_rng(5)
-    sigma = 10 ** rng.uniform(-5, -1.5, 200)
-    drift = rng.normal(0, 1, 200) * sigma * 10 ** rng.uniform(-3, 0, 200)
-    drift[:6] = [0.0, -0.0, np.nan, np.inf, -np.inf, 1e-300]
-    sigma[[6, 7]] = [np.nan, 0.0]
-    together = stop_first_probabilities(drift, sigma, 1.0, 2.0, 60)
-    listed = stop_first_each(drift.tolist(), sigma.tolist(), 1.0, 2.0, 60)
-    assert [type(p) for p in listed] == [float] * 200
-    assert np.array(listed).tobytes() == together.tobytes()
-    assert stop_first_each([], [], 1.0, 2.0, 60) == []
 
 
 def test_the_edge_weighs_the_target_and_the_stop_by_their_chances() -> None:

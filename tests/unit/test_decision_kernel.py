@@ -18,11 +18,10 @@ import numpy as np
 import pytest
 
 from model.market import Bar, Tick
-from strategies.barrier import MAX_IMAGES, probability_up_first_each
+from strategies.barrier import MAX_IMAGES
 from strategies.decision_kernel import (
     _pairwise_sum,
     assemble_minute_kernel,
-    probability_each_kernel,
 )
 from strategies.feature_columns import FEATURE_NAMES, Primitives, assemble
 from strategies.features import FeatureBook
@@ -165,22 +164,3 @@ def test_rank_kernel_is_score_features_bit_for_bit(seed: int, require_quotes: bo
     assert MAX_IMAGES == 256  # the pairwise sum above is checked up to 2 * 256 + 1 terms
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_probability_each_kernel_is_the_array_form_bit_for_bit(seed: int) -> None:
-    # the baseline's stop-first check (strategies/edge.stop_first_probabilities): series of
-    # one to MAX_IMAGES images side by side, and the coins without a probability
-    rng = np.random.default_rng(seed)
-    n = 300
-    sigma = 10 ** rng.uniform(-6, 0, n)
-    drift = rng.normal(0, 1, n) * sigma * 10 ** rng.uniform(-3, 1, n)
-    sigma[:6] = [np.nan, 0.0, -1e-3, np.inf, 1e-300, 1e-3]
-    drift[6:9] = [np.nan, np.inf, -0.0]
-    up, down = [(0.00995, 0.01005), (0.0488, 1e9), (0.002, 0.0305), (1e-6, 1e-6)][seed % 4]
-    horizon = [60.0, 1440.0, 7.0, 1.0][seed // 2 % 4]
-    got, widest = probability_each_kernel(up, down, drift, sigma, horizon, float(MAX_IMAGES))
-    single, _ = probability_each_kernel(up, down, drift[:1], sigma[:1], horizon, 256.0)
-    with np.errstate(over="ignore", invalid="ignore"):  # the array form on a 1e-300 volatility
-        assert_same_bits(got, probability_up_first_each(up, down, drift, sigma, horizon))
-        assert_same_bits(single, probability_up_first_each(up, down, drift[:1], sigma[:1],
-                                                           horizon))
-    assert 1.0 <= widest <= MAX_IMAGES
