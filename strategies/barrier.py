@@ -117,29 +117,6 @@ def _image_counts(a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon: float) -
     return np.minimum(np.maximum(np.ceil(needed) + 1, 1), MAX_IMAGES)
 
 
-def probability_up_first_each(up: float, down: float, drift: np.ndarray, sigma: np.ndarray,
-                              horizon: float) -> np.ndarray:
-    """`probability_up_first` of every element of 1-D `drift` and `sigma` as if called on
-    that element alone, bit for bit: what a policy weighing its step's candidates one by one
-    gets, in one series evaluation instead of one per candidate.
-
-    An element's result depends on how many images its own series keeps (the last bits do),
-    so the terms are computed once to the widest count and each element sums only its own
-    |k| <= images columns: the same terms, summed in the same (contiguous, pairwise) order
-    as its own series would."""
-    ok, a, b, m = _standardized(up, down, np.asarray(drift, dtype=np.float64).ravel(),
-                                np.asarray(sigma, dtype=np.float64).ravel())
-    counts = _image_counts(a, b, m, horizon)
-    widest = int(counts.max(initial=1.0))
-    terms = _terms(a, b, m, float(horizon), widest)
-    total = np.empty(len(a))
-    for images in set(counts.tolist()):  # a handful of coins: no np.unique
-        rows = counts == images
-        first = widest - int(images)
-        total[rows] = terms[rows, first:first + 2 * int(images) + 1].sum(axis=-1)
-    return np.where(ok, np.clip(total, 0.0, 1.0), np.nan)
-
-
 def _series(ok: np.ndarray, a: np.ndarray, b: np.ndarray, m: np.ndarray, horizon: float,
             images: int) -> np.ndarray:
     """The image series with |k| <= `images`, clipped to [0, 1]; NaN where not ok."""

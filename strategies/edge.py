@@ -181,7 +181,7 @@ def entry_numbers(candidates: list[float], settings: np.ndarray,
     picks = len(candidates) // INPUTS
     inputs = candidates if roundings is None else candidates + roundings
     numbers, widest = entry_numbers_kernel(np.array(inputs, dtype=np.float64), picks, settings)
-    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first_each
+    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first
     return numbers.tolist()
 
 

@@ -221,7 +221,7 @@ class OperatorControls:
     def _send_exit(self, symbol: str, ts_ms: int) -> None:
         instrument = self.instruments[symbol]
         position = self.positions.get(symbol)
-        free = self.broker.free_balances().get(instrument.base, Decimal(0))
+        free = self.broker.free_balance(instrument.base)
         amount = instrument.amount(min(position.amount if position else Decimal(0), free))
         if amount <= 0:
             self.ledger.record_decision(ts_ms, symbol, "FORCE_EXIT", "SKIPPED",

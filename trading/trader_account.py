@@ -84,7 +84,7 @@ class TraderAccount:
         return cash + held
 
     def _portfolio(self, equity: Decimal) -> PortfolioView:
-        free = self.broker.free_balances().get(self.quote_asset, Decimal(0))
+        free = self.broker.free_balance(self.quote_asset)
         pending: dict[str, Decimal] = {}
         for order in self.broker.open_orders():
             # In paper, a buy with a cancel requested is on its way out: no market event can
