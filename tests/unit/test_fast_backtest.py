@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from dataclasses import replace
 from decimal import Decimal
 
@@ -216,3 +218,30 @@ def test_a_market_for_other_columns_is_refused() -> None:
     other = FastMarket.from_grid(random_walk_grid(coins=4))
     with pytest.raises(ValueError, match="4 instruments for 3 grid columns"):
         FastMarket.from_grid(grid, other.instruments)
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_loop_runs_with_the_collector_off_and_leaves_it_as_it_found_it(
+        enabled: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its full passes walk the whole process and come due as the run's records pile up;
+    the ledger does not depend on them, the caller's setting is restored."""
+    seen: list[bool] = []
+    original = fast_backtest._Loop.run
+
+    def spying(loop: fast_backtest._Loop, *args: object) -> None:
+        seen.append(gc.isenabled())
+        original(loop, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(fast_backtest._Loop, "run", spying)
+    was = gc.isenabled()
+    try:
+        (gc.enable if enabled else gc.disable)()
+        with_collector = run(random_walk_grid(rows=1800), "sma")
+        assert gc.isenabled() is enabled
+    finally:
+        (gc.enable if was else gc.disable)()
+    assert seen == [False]
+    monkeypatch.setattr(fast_backtest, "collector_paused", contextlib.nullcontext)
+    plain = run(random_walk_grid(rows=1800), "sma")
+    np.testing.assert_array_equal(with_collector.equity, plain.equity)
+    assert with_collector.decisions == plain.decisions
