@@ -36,10 +36,15 @@ from risk.var import (
     ReturnHistory,
     _normal_factors,
     _sigmas,
+    _tail_index,
     _var_es,
     horizon_scale,
     post_trade_risk,
 )
+from risk.var_tail_kernel import loss_tail
+
+#: The unit roundoff of float64 (half an ulp of 1.0).
+_UNIT = 2.0 ** -53
 
 
 class CandidateRisk:
@@ -107,6 +112,46 @@ class CandidateRisk:
             horizon_days=self.horizon_days,
             observations=int(losses.shape[0]),
         )
+
+    def surely_within(self, symbol: str, order_value: float, var_limit: float, es_limit: float,
+                      min_observations: int) -> bool:
+        """True when `risk(symbol, order_value)` is sure to have at least `min_observations`
+        rows, `var_hist_frac <= var_limit` and `es_hist_frac <= es_limit` (the gate's
+        thresholds, tolerance included); False when not sure: ask `risk`.
+
+        The same weights and P&L (one BLAS product) as `risk`, so the same losses; the k-th
+        smallest of them is the same float whichever selection finds it (`loss_tail`), so the
+        VaR test is `risk`'s own. The ES sums the same losses above it in another order: any
+        order of summing m values is within (m - 1) u sum|x| of the exact sum, so the two sums
+        are within twice that (taken as 4 m u sum|x|), and the division and the scaling
+        add a few ulps (8 u |es| covers them); only an ES farther than that below its limit
+        is sure. Histories with gaps (whose rows differ by candidate) are not handled here."""
+        if self._exact is None:
+            self._exact = self._prepare()
+        column = self.history.column_of(symbol)
+        after = self._values.get(symbol, 0.0) + order_value
+        if not self._exact or column is None or after == 0 or self._shared is None:
+            return False
+        weights, complete, per_equity = self._shared
+        if complete is not None or self.history.complete_in(column) is not None:
+            return False
+        weights = weights.copy()
+        weights[column] = after
+        pnl = self.history.pnl_of(weights, None)
+        observations = pnl.shape[0]
+        if observations < 2 or observations < min_observations:
+            return False
+        k = _tail_index(observations, self.confidence)
+        var, tail, magnitude = loss_tail(pnl, k)
+        if not var * per_equity <= var_limit:
+            return False
+        boundary = max(0.0, k - observations * self.confidence)
+        if boundary < 1e-9:
+            boundary = 0.0
+        denominator = observations * (1.0 - self.confidence)
+        es = (tail + boundary * var) / denominator * per_equity
+        slack = 4.0 * (observations - k) * _UNIT * magnitude / denominator * per_equity
+        return es + slack + 8.0 * _UNIT * abs(es) <= es_limit
 
     def _slow(self, symbol: str, order_value: float) -> PortfolioRisk:
         """The reference computation, for every case the shared part does not cover."""
