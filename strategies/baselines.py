@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from operator import attrgetter
 
 import numpy as np
 
@@ -20,14 +21,16 @@ from strategies.edge import (
     SLIPPAGE_ALLOWANCE_BPS,
     barrier_edge,
     edge_reason_formats,
-    entry_numbers,
     entry_settings,
+    entry_step,
+    entry_step_settings,
     quoted_spread,
     round_trip_total,
     stop_first_probability,
 )
-from strategies.entry_kernel import NUMBERS
+from strategies.entry_kernel import BID_COLUMN, BUSY, FAILS, FULL, LOW_SCORE, NO_DRIFT, NO_QUOTE
 from strategies.policy import (
+    REMEMBERED_HOLDS,
     Action,
     DecisionView,
     HoldActions,
@@ -38,8 +41,8 @@ from strategies.policy import (
     PolicyRegistry,
     Quote,
     RestingOrder,
+    bids_asks,
     hold_action,
-    numbered_holds,
 )
 from strategies.ranking import RankedCoin
 from strategies.sma_cross import SmaCrossPolicy
@@ -50,6 +53,9 @@ BUDGET_USED = "entry budget for this step used"
 NO_USABLE_QUOTE = "no usable quote"
 _DRIFT_TEXT = "estimated drift %+.4f%%/min is not positive"  # f"{drift * 100:+.4f}"
 _NONE_BUSY: frozenset[str] = frozenset()  # the busy coins of a step with nothing busy
+# A ranked coin's columns for `edge.entry_step`.
+_SYMBOL, _SCORE = attrgetter("symbol"), attrgetter("score")
+_DRIFT, _SIGMA = attrgetter("drift"), attrgetter("sigma")
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,9 +64,9 @@ class _Prepared:
 
     score_text: str  # "score %.2f < 0.20": a coin's score below min_score, as a %-format
     every_text: str  # "entries only every 5 minutes"
-    score_holds: NumberedHolds  # the score HOLDs made under score_text (`numbered_holds`)
+    score_holds: NumberedHolds  # the score HOLDs made under score_text, by rounding code
     edge_words: tuple[str, str]  # edge.edge_reason_formats of the margin: (clears, fails)
-    settings: np.ndarray  # edge.entry_settings of the entry's settings
+    step_settings: np.ndarray  # edge.entry_step_settings of the entry's settings
 
 
 def _usable(price: float) -> bool:
@@ -131,10 +137,12 @@ class BaselinePolicy(Policy):
                 every_text=f"entries only every {self.entry_every_minutes} minutes",
                 score_holds={},
                 edge_words=edge_reason_formats(self.edge_cost_margin),
-                settings=entry_settings(self.target_return_pct, self.stop_return_pct,
-                                        self.horizon_minutes, self.maker_fee_bps,
-                                        self.taker_fee_bps, self.slippage_bps,
-                                        self.edge_cost_margin))
+                step_settings=entry_step_settings(
+                    entry_settings(self.target_return_pct, self.stop_return_pct,
+                                   self.horizon_minutes, self.maker_fee_bps,
+                                   self.taker_fee_bps, self.slippage_bps,
+                                   self.edge_cost_margin),
+                    self.min_score, self.max_entries_per_step))
         return prepared
 
     def decide(self, view: DecisionView) -> list[PolicyAction]:
@@ -178,97 +186,72 @@ class BaselinePolicy(Policy):
         ordered (in `busy`), the step's entries used up, the score, the drift, no usable
         quote, the edge.
 
-        Two passes: the first gives each coin that fails before its edge its HOLD and
-        collects the others (score and drift pass, a usable bid: the only coins whose
-        quote is read); their stop-first probabilities, edges and costs come from one
-        compiled call (`edge.entry_numbers`), then the second pass weighs them in order. A
-        coin that comes after the entry that fills the budget holds for that instead (rare:
-        most steps enter nothing).
+        What each coin comes to, its numbers included, is one compiled call on the
+        ranking's columns (`edge.entry_step`: the checks in that order, the stop-first
+        probabilities, edges and costs of the coins weighed, the budget); the loop here only
+        turns each coin's verdict into its action. A coin that comes after the entry that
+        fills the budget holds for that instead (rare: most steps enter nothing).
 
-        A score's or a drift's HOLD is made after that call too, which also gives each of
-        their numbers' code (its text's digits and sign): the action made for a symbol and
-        code before is the one handed out (`numbered_holds`), so the number is formatted
-        only the first time its text comes up (19 of 20 have come up before on the bench's
-        market). The reasons are written with %-formats, the same text as the f-string specs
-        (`{x:.2f}` is `"%.2f" % x` for a float) at less cost."""
+        A score's or a drift's HOLD comes with its number's code (its text's digits and
+        sign): the action made for a symbol and code before is the one handed out, so the
+        number is formatted only the first time its text comes up (19 of 20 have come up
+        before on the bench's market). The reasons are written with %-formats, the same
+        text as the f-string specs (`{x:.2f}` is `"%.2f" % x` for a float) at less cost. An
+        edge's HOLD is not remembered: its words rarely come again (a new number a minute),
+        and a lookup that misses costs more than the new action."""
         ranking = view.ranking
-        holds = self._holds
-        min_score = self.min_score
+        count = len(ranking)
+        if not count:
+            return []
         prepared = self._prepare()
+        symbols = list(map(_SYMBOL, ranking))
+        columns = (list(map(_SCORE, ranking)) + list(map(_DRIFT, ranking))
+                   + list(map(_SIGMA, ranking)) + bids_asks(view.quotes, symbols))
+        columns += ([1.0 if s in busy else 0.0 for s in symbols] if busy
+                    else [0.0] * count)
+        out = entry_step(columns, count, prepared.step_settings)
+        holds = self._holds
         score_text, score_holds = prepared.score_text, prepared.score_holds
         drift_holds = self._drift_holds
-        get_quote = view.quotes.get
-        made: list[PolicyAction | None] = []
-        picks: list[tuple[int, RankedCoin, Quote]] = []
-        inputs: list[float] = []  # edge.entry_numbers' five a pick
-        later: list[tuple[int, str, float, str, NumberedHolds]] = []
-        roundings: list[float] = []  # edge.entry_numbers' (value, decimals) of each in `later`
-        for coin in ranking:
-            symbol = coin.symbol
-            if symbol in busy:
-                made.append(holds[symbol, HELD_OR_ORDERED])
-                continue
-            score = coin.score
-            if score < min_score:
-                later.append((len(made), symbol, score, score_text, score_holds))
-                roundings.extend((score, 2.0))  # score_text's "%.2f"
-                made.append(None)
-                continue
-            drift = coin.drift
-            if drift <= 0:
-                percent = drift * 100
-                later.append((len(made), symbol, percent, _DRIFT_TEXT, drift_holds))
-                roundings.extend((percent, 4.0))  # _DRIFT_TEXT's "%+.4f"
-                made.append(None)
-                continue
-            quote = get_quote(symbol)
-            if quote is None or not 0 < quote.bid < math.inf:  # `_usable`, written out
-                made.append(holds[symbol, NO_USABLE_QUOTE])
-                continue
-            picks.append((len(made), coin, quote))
-            inputs.extend((-drift, coin.sigma, score, quote.bid, quote.ask))
-            made.append(None)
-        full_from = 0 if self.max_entries_per_step <= 0 else len(ranking)
-        if picks or later:
-            numbers = entry_numbers(inputs, prepared.settings, roundings)
-            if later:
-                numbered_holds(later, numbers[NUMBERS * len(picks):], made)
-            if picks and full_from:
-                full_from = self._weigh(picks, numbers, made, prepared.edge_words)
-        for k in range(full_from, len(ranking)):  # after the entry that filled the budget
-            symbol = ranking[k].symbol
-            made[k] = holds[symbol, HELD_OR_ORDERED if symbol in busy else BUDGET_USED]
-        return made  # type: ignore[return-value]  # every None was replaced
-
-    def _weigh(self, picks: list[tuple[int, RankedCoin, Quote]], numbers: list[float],
-               made: list[PolicyAction | None], words: tuple[str, str]) -> int:
-        """Each pick's BUY or HOLD into `made[k]`, weighing edge against cost in ranking
-        order (`numbers`: edge.entry_numbers' four a pick: the stop-first probability,
-        `entry_edge`'s edge and cost, `clears_cost`; `words`: edge.edge_reason_formats of the
-        margin); returns the row after the entry that used the step's budget, else the
-        ranking's length (`max_entries_per_step` >= 1)."""
-        clears_words, fails_words = words
-        entries = 0
-        # The picks' four numbers each; the rounding codes after them are not read here.
-        fours = zip(*[iter(numbers)] * NUMBERS, strict=False)
-        for (k, coin, quote), (_, edge, cost, clears) in zip(picks, fours, strict=False):
-            reason = (clears_words if clears else fails_words) % (edge / BPS, cost / BPS)
-            if not clears:
-                # Not remembered: an edge's words rarely come again (a new number a minute),
-                # and a lookup that misses costs more than the new action.
-                made[k] = hold_action(coin.symbol, reason)
-                continue
-            entries += 1
-            made[k] = PolicyAction(
-                coin.symbol, Action.BUY, limit_price=quote.bid,
-                stop_price=quote.bid * (1 - self.stop_return_pct / 100),
-                # The forecast's calibrated confidence when one is served, else the score.
-                confidence=(coin.forecast_confidence if coin.forecast_confidence is not None
-                            else coin.score),
-                reason=f"rank score {coin.score:.2f} >= {self.min_score:.2f}; " + reason)
-            if entries >= self.max_entries_per_step:
-                return k + 1
-        return len(made)
+        clears_words, fails_words = prepared.edge_words
+        made: list[PolicyAction] = []
+        push = made.append
+        for k, coin in enumerate(ranking):
+            kind = out[k]
+            symbol = symbols[k]
+            if kind in (NO_DRIFT, LOW_SCORE):
+                low = kind == LOW_SCORE
+                memo = score_holds if low else drift_holds
+                key = (symbol, out[count + k])  # the number's rounding code
+                action = memo.get(key)
+                if action is None:
+                    action = hold_action(symbol, score_text % coin.score if low
+                                         else _DRIFT_TEXT % (coin.drift * 100))
+                    if key[1] == key[1]:  # a NaN code is formatted, never kept
+                        if len(memo) >= REMEMBERED_HOLDS:
+                            memo.clear()
+                        memo[key] = action
+                push(action)
+            elif kind == FAILS:
+                push(hold_action(symbol, fails_words % (out[2 * count + k] / BPS,
+                                                        out[3 * count + k] / BPS)))
+            elif kind == BUSY:
+                push(holds[symbol, HELD_OR_ORDERED])
+            elif kind == FULL:
+                push(holds[symbol, BUDGET_USED])
+            elif kind == NO_QUOTE:
+                push(holds[symbol, NO_USABLE_QUOTE])
+            else:  # BUYS
+                bid = columns[BID_COLUMN * count + k]
+                reason = clears_words % (out[2 * count + k] / BPS, out[3 * count + k] / BPS)
+                push(PolicyAction(
+                    symbol, Action.BUY, limit_price=bid,
+                    stop_price=bid * (1 - self.stop_return_pct / 100),
+                    # The forecast's calibrated confidence when one is served, else the score.
+                    confidence=(coin.forecast_confidence if coin.forecast_confidence is not None
+                                else coin.score),
+                    reason=f"rank score {coin.score:.2f} >= {self.min_score:.2f}; " + reason))
+        return made
 
     def entry_edge(self, coin: RankedCoin, quote: Quote,
                    p_stop: float | None = None) -> tuple[float, float]:

@@ -57,6 +57,7 @@ from strategies.entry_kernel import (
     TARGET_RETURN_PCT,
     UP,
     entry_numbers_kernel,
+    entry_step_kernel,
 )
 
 #: What a marketable order is assumed to pay beyond the touch (see the module docstring).
@@ -185,6 +186,29 @@ def entry_numbers(candidates: list[float], settings: np.ndarray,
     return numbers.tolist()
 
 
+def entry_step_settings(settings: np.ndarray, min_score: float,
+                        max_entries_per_step: float) -> np.ndarray:
+    """`entry_step`'s settings: `entry_settings(...)`, then the minimum score and the
+    step's entry budget (strategies/entry_kernel.py's STEP_SETTINGS)."""
+    return np.concatenate((settings, np.array([min_score, max_entries_per_step],
+                                               dtype=np.float64)))
+
+
+def entry_step(columns: list[float], count: int, settings: np.ndarray) -> list[float]:
+    """What a baseline entry step makes of each of `count` ranked coins, from their columns
+    (score, drift, sigma, bid (NaN: no quote), ask, busy (1.0: held or ordered), one after
+    the other, `count` values each) under `entry_step_settings`: strategies/entry_kernel.
+    entry_step_kernel's outputs (each coin's KIND, rounding CODE, EDGE and COST, `count`
+    values each) as Python floats. One compiled call a step: the coins' checks, their
+    stop-first probabilities, edges and costs, the rounding codes of their score and drift
+    texts and the entry budget, where the policy's own loops, tuples and lists cost more
+    than all of the numbers (tests/unit/test_entry_kernel.py, test_baseline_decide_
+    reference.py). Raises ValueError as `entry_numbers` does (a NaN image count)."""
+    out, widest = entry_step_kernel(np.array(columns, dtype=np.float64), count, settings)
+    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first
+    return out.tolist()
+
+
 def barrier_edge(p_target: float, p_stop: float, target_return_pct: float,
                  stop_return_pct: float) -> float:
     """Expected return of a buy that exits at the target or at the stop, as a fraction:
@@ -235,5 +259,6 @@ class EntryGate:
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
            "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reason_formats",
-           "entry_numbers", "entry_settings", "quoted_spread", "quoted_spreads", "round_trip_cost",
+           "entry_numbers", "entry_settings", "entry_step", "entry_step_settings",
+           "quoted_spread", "quoted_spreads", "round_trip_cost",
            "round_trip_total", "stop_first_probability"]

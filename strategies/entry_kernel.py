@@ -319,3 +319,95 @@ def entry_numbers_kernel(  # pragma: no cover - compiled
         numbers[out + COST] = cost
         numbers[out + CLEARS] = 1.0 if edge > cost * factor else 0.0
     return numbers, widest
+
+
+#: `entry_step_kernel`'s columns, each n long, in this order.
+SCORE_COLUMN, DRIFT_COLUMN, SIGMA_COLUMN, BID_COLUMN, ASK_COLUMN, BUSY_COLUMN = range(6)
+COLUMNS = 6
+#: Its step settings: `SETTINGS` entry settings, then these two.
+MIN_SCORE, MAX_ENTRIES = SETTINGS, SETTINGS + 1
+STEP_SETTINGS = SETTINGS + 2
+#: What it makes of a coin (its KIND): held or ordered, score below the minimum, drift not
+#: positive, no usable bid, weighed and failing its cost, weighed and bought, budget used.
+BUSY, LOW_SCORE, NO_DRIFT, NO_QUOTE, FAILS, BUYS, FULL = range(7)
+#: Its outputs, each n long: KIND, CODE (score's or drift's rounding code), EDGE, COST.
+KIND, CODE, EDGE_OUT, COST_OUT = range(4)
+OUTPUTS = 4
+
+
+@jit
+def entry_step_kernel(  # pragma: no cover - compiled
+    columns: np.ndarray, n: int, settings: np.ndarray,
+) -> tuple[np.ndarray, float]:
+    """A baseline entry step of n ranked coins in one call: `columns` [COLUMNS x n] (score,
+    drift, sigma, bid (NaN: no quote), ask, busy (1.0: held or ordered)), `settings`
+    [STEP_SETTINGS] (entry_numbers_kernel's, then MIN_SCORE, MAX_ENTRIES). Returns (out
+    [OUTPUTS x n], widest): each coin's KIND as BaselinePolicy._entries' plain form decides
+    it (the first of busy, score < min, drift <= 0, a bid not in (0, inf); else weighed:
+    edge > cost x (1 + margin) buys until MAX_ENTRIES, and every coin after the entry that
+    used the budget, or all at MAX_ENTRIES <= 0, is BUSY or FULL), the score's (2 places)
+    or the percent drift's (4 places) `_fixed_code` of a LOW_SCORE or NO_DRIFT coin, and a
+    weighed coin's EDGE and COST: entry_numbers_kernel's numbers of it, bit for bit (the
+    same operations on -drift, sigma, score, bid, ask). `widest`: its, over every coin that
+    passes to weighing, the budget aside (NaN: the caller raises as entry_numbers does)."""
+    up = settings[UP]
+    down = settings[DOWN]
+    max_images = settings[MAX_IMAGES_SETTING]
+    min_score = settings[MIN_SCORE]
+    out = np.zeros(OUTPUTS * n)
+    horizon = settings[HORIZON_MINUTES]
+    root_t = math.sqrt(horizon)
+    widest = 1.0
+    ok = np.empty(n, np.bool_)
+    a = np.empty(n)
+    b = np.empty(n)
+    drift_m = np.empty(n)
+    counts = np.empty(n)
+    for k in range(n):
+        score = columns[SCORE_COLUMN * n + k]
+        drift = columns[DRIFT_COLUMN * n + k]
+        bid = columns[BID_COLUMN * n + k]
+        kind = FAILS  # weighed, until the second pass
+        if columns[BUSY_COLUMN * n + k] != 0.0:
+            kind = BUSY
+        elif score < min_score:
+            kind = LOW_SCORE
+            out[CODE * n + k] = _fixed_code(score, 2.0)
+        elif drift <= 0:
+            kind = NO_DRIFT
+            out[CODE * n + k] = _fixed_code(drift * 100, 4.0)
+        elif not 0 < bid < math.inf:
+            kind = NO_QUOTE
+        else:
+            ok[k], a[k], b[k], drift_m[k], counts[k] = _standardized(
+                down, up, -drift, columns[SIGMA_COLUMN * n + k], horizon, root_t, max_images)
+            widest = _maximum(widest, counts[k])
+        out[KIND * n + k] = kind
+    if math.isnan(widest):
+        return out, widest
+    terms = np.empty(2 * int(widest) + 1)
+    factor = 1 + settings[MARGIN]
+    max_entries = settings[MAX_ENTRIES]
+    full = max_entries <= 0
+    entries = 0.0
+    for k in range(n):
+        if full:
+            out[KIND * n + k] = BUSY if columns[BUSY_COLUMN * n + k] != 0.0 else FULL
+            continue
+        if out[KIND * n + k] != FAILS:
+            continue
+        p_stop = math.nan
+        if ok[k]:
+            p_stop = _series(a[k], b[k], drift_m[k], int(counts[k]), horizon, root_t, terms)
+        edge = (columns[SCORE_COLUMN * n + k] * settings[TARGET_RETURN_PCT] / 100
+                - p_stop * settings[STOP_RETURN_PCT] / 100)
+        spread = _quoted_spread(columns[BID_COLUMN * n + k], columns[ASK_COLUMN * n + k])
+        cost = (settings[ENTRY_FEE_BPS] + settings[EXIT_FEE_BPS] + spread / _BPS
+                + settings[SLIPPAGE_BPS]) * _BPS
+        out[EDGE_OUT * n + k] = edge
+        out[COST_OUT * n + k] = cost
+        if edge > cost * factor:
+            out[KIND * n + k] = BUYS
+            entries += 1
+            full = entries >= max_entries
+    return out, widest

@@ -37,6 +37,36 @@ class Quote:
     ask: float
 
 
+class QuoteColumns(Mapping[str, Quote]):
+    """A `DecisionView.quotes` that also hands out many symbols' bids and asks at once,
+    read from its columns without a `Quote` made for each (trading/decision_view.py's
+    LazyQuotes): a policy that weighs every ranked coin's quote reads them in one call."""
+
+    __slots__ = ()
+
+    def bids_asks(self, symbols: Sequence[str]) -> list[float]:
+        """`bids_asks(self, symbols)`: each symbol's bid, then each one's ask."""
+        return _bids_asks_of(self, symbols)
+
+
+def bids_asks(quotes: Mapping[str, Quote], symbols: Sequence[str]) -> list[float]:
+    """Each symbol's `quotes.get(symbol).bid`, then each one's ask, NaN for a symbol
+    without a quote: from the columns of a `QuoteColumns`, else quote by quote."""
+    if isinstance(quotes, QuoteColumns):
+        return quotes.bids_asks(symbols)
+    return _bids_asks_of(quotes, symbols)
+
+
+def _bids_asks_of(quotes: Mapping[str, Quote], symbols: Sequence[str]) -> list[float]:
+    bids: list[float] = []
+    asks: list[float] = []
+    for symbol in symbols:
+        quote = quotes.get(symbol)
+        bids.append(math.nan if quote is None else quote.bid)
+        asks.append(math.nan if quote is None else quote.ask)
+    return bids + asks
+
+
 @dataclass(frozen=True, slots=True)
 class Holding:
     amount: float
@@ -201,30 +231,10 @@ class HoldActions(dict[tuple[str, str], PolicyAction]):
         return action
 
 
-#: A symbol's HOLD actions by their number's code (edge.entry_numbers' rounding codes).
+#: A symbol's HOLD actions by their number's code (edge.entry_step's rounding codes).
 NumberedHolds = dict[tuple[str, float], PolicyAction]
-#: `numbered_holds` makes a `NumberedHolds` forget all it holds when it reaches this many.
+#: A `NumberedHolds` forgets all it holds when it reaches this many.
 REMEMBERED_HOLDS = 4096
-
-
-def numbered_holds(later: list[tuple[int, str, float, str, NumberedHolds]],
-                    codes: list[float], made: list[PolicyAction | None]) -> None:
-    """Each (row, symbol, value, text, holds) of `later` gets `made[row]`: the HOLD of
-    `text % value`, the one in `holds` under (symbol, its code) when it was made before.
-    A code is the value's text's digits and sign (strategies/edge.entry_numbers), so equal
-    codes have equal texts: the number is formatted only when its text is new for the
-    symbol, and the action is frozen (`HoldActions`). A NaN code (a value the kernel does
-    not answer for) is formatted, never kept."""
-    for (row, symbol, value, text, holds), code in zip(later, codes, strict=True):
-        key = (symbol, code)
-        action = holds.get(key)
-        if action is None:
-            action = hold_action(symbol, text % value)
-            if not math.isnan(code):
-                if len(holds) >= REMEMBERED_HOLDS:
-                    holds.clear()
-                holds[key] = action
-        made[row] = action
 
 
 class Policy(Protocol):

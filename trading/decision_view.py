@@ -10,12 +10,20 @@ tradable rows of the book's symbol tuple are worked out once, not every minute.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
-from strategies.policy import DecisionView, Holding, Quote, RestingOrder, decision_view, quote_of
+from strategies.policy import (
+    DecisionView,
+    Holding,
+    Quote,
+    QuoteColumns,
+    RestingOrder,
+    decision_view,
+    quote_of,
+)
 from strategies.ranking import RankedCoin
 
 if TYPE_CHECKING:
@@ -31,7 +39,7 @@ _SYMBOL = attrgetter("symbol")
 _isfinite = math.isfinite
 
 
-class LazyQuotes(Mapping[str, Quote]):
+class LazyQuotes(QuoteColumns):
     """Symbol -> `Quote` of the tradable symbols with a finite last price, in the book's
     symbol order: the mapping the eager dict was, but each `Quote` is made when first read.
     A policy reads a few quotes a step (its candidates, its holdings); building all of them
@@ -75,6 +83,17 @@ class LazyQuotes(Mapping[str, Quote]):
         is): `get(s).last` where a quote exists, for all at once, without making Quotes."""
         rows, lasts, nan = self._rows, self._lasts, math.nan
         return [nan if (row := rows.get(s)) is None else lasts[row] for s in symbols]
+
+    def bids_asks(self, symbols: Sequence[str]) -> list[float]:
+        """Each symbol's bid, then each one's ask, NaN where it has no quote: `get(s).bid`
+        and `.ask` of every symbol, without making Quotes (the baseline reads every ranked
+        coin's)."""
+        rows, lasts, nan = self._rows, self._lasts, math.nan
+        found = [None if (row := rows.get(s)) is None or not _isfinite(lasts[row]) else row
+                 for s in symbols]
+        bids, asks = self._bids, self._asks
+        return ([nan if row is None else bids[row] for row in found]
+                + [nan if row is None else asks[row] for row in found])
 
     def __getitem__(self, symbol: str) -> Quote:
         quote = self.get(symbol)

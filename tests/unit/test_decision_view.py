@@ -13,7 +13,7 @@ from model.market import MINUTE_MS, Bar, Tick
 from state.decision_rows import DECISIONS_PER_INSERT, decision_row
 from state.ledger import Ledger
 from strategies.features import FeatureBook
-from strategies.policy import Quote
+from strategies.policy import Quote, bids_asks
 from strategies.ranking import RankedCoin
 from trading.decision_view import LazyQuotes, ViewBuilder
 
@@ -44,6 +44,25 @@ def test_lazy_quotes_hold_the_eager_dict_in_its_order() -> None:
         assert missing not in lazy and lazy.get(missing) is None
         with pytest.raises(KeyError):
             lazy[missing]
+
+
+def test_lazy_quotes_columns_are_each_quotes_bid_and_ask_and_nan_without_one() -> None:
+    # given the symbols of the test above, read in another order with repeats
+    symbols = ["AUSDT", "BUSDT", "CUSDT", "DUSDT", "EUSDT"]
+    tradable = {"AUSDT", "CUSDT", "DUSDT", "EUSDT"}
+    lasts, bids, asks = [1.0, 2.0, NAN, 4.0, 5.0], [0.9, 1.9, NAN, 3.9, NAN], [1.1, 2.1, 3.1, 4.1, NAN]
+    rows = {s: i for i, s in enumerate(symbols) if s in tradable}
+    lazy = LazyQuotes(rows, lasts, bids, asks)
+    eager = eager_quotes(symbols, tradable, lasts, bids, asks)
+    wanted = ["EUSDT", "CUSDT", "AUSDT", "ZUSDT", "BUSDT", "DUSDT", "AUSDT"]
+    # when their bids and asks are read as columns, from the lazy quotes and from the dict
+    got, plain = lazy.bids_asks(wanted), bids_asks(eager, wanted)
+    # then each is the quote's own bid and ask, NaN where there is none
+    want = ([NAN if eager.get(s) is None else eager[s].bid for s in wanted]
+            + [NAN if eager.get(s) is None else eager[s].ask for s in wanted])
+    assert [repr(x) for x in got] == [repr(x) for x in plain] == [repr(x) for x in want]
+    assert repr(got) == repr([NAN, NAN, 0.9, NAN, NAN, 3.9, 0.9, NAN, NAN, 1.1, NAN, NAN, 4.1, 1.1])
+    assert repr(bids_asks(lazy, wanted)) == repr(got)  # the columns' own reading
 
 
 def test_the_view_ranks_only_tradable_coins_in_ranking_order() -> None:
