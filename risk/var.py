@@ -101,6 +101,21 @@ class ReturnHistory:
             object.__setattr__(history, name, value)
         return history
 
+    def over(self, returns: FloatArray) -> ReturnHistory:
+        """`complete(self.symbols, returns, self.period_days)` for a history that is itself
+        vouched complete, sharing its column map and gap flags instead of building them
+        again (the fast backtester makes one history per acting step, each over the same
+        columns)."""
+        if self._finite is not None or returns.shape != self.returns.shape:
+            return ReturnHistory.complete(self.symbols, returns, self.period_days)
+        history = object.__new__(ReturnHistory)
+        for name, value in (("symbols", self.symbols), ("returns", returns),
+                            ("period_days", self.period_days), ("_column", self._column),
+                            ("_has_gap", self._has_gap), ("_filled", returns),
+                            ("_finite", None)):
+            object.__setattr__(history, name, value)
+        return history
+
     @classmethod
     def of_bars(cls, symbols: Sequence[str], returns: FloatArray, bar_ms: int) -> ReturnHistory:
         """A history of one return per bar of `bar_ms` (1m, 5m, 1h...): its period is the

@@ -29,6 +29,7 @@ class ReturnsView:
     _simple_returns: np.ndarray | None  # every row's simple return, once built
     _returns_finite: bool  # every one of _simple_returns is finite
     _history: tuple[int, MarketView] | None  # (row, view) of this step
+    _complete_history: ReturnHistory | None = None  # the last one vouched complete
 
     def _market_view(self, row: int) -> MarketView:
         """The trader's MarketView: the instruments and the book's recent 1m returns (one
@@ -37,8 +38,13 @@ class ReturnsView:
             return self._history[1]
         returns, complete = self._returns(row)
         period = self.settings.bar_ms / DAY_MS
-        history = (ReturnHistory.complete(self.grid.symbols, returns, period) if complete
-                   else ReturnHistory(self.grid.symbols, returns, period))
+        if complete:
+            made = self._complete_history
+            history = (ReturnHistory.complete(self.grid.symbols, returns, period)
+                       if made is None else made.over(returns))
+            self._complete_history = history
+        else:
+            history = ReturnHistory(self.grid.symbols, returns, period)
         view = MarketView(instruments=self.account.instruments, history=history)
         self._history = (row, view)
         return view
@@ -47,9 +53,12 @@ class ReturnsView:
         """FeatureBook.recent_returns at this row: simple returns of the forward-filled
         closes over the last `return_history_bars` rows, NaN where a symbol had no bar yet
         (at or before its first bar, as the book's rings); and whether they are all finite.
-        In the common case (every symbol past its first bar, every return finite) a copy
-        (not a view: the VaR's matrix product then reads memory laid out as before, so the
-        BLAS kernel cannot sum in another order) that needs no scan for gaps."""
+        In the common case (every symbol past its first bar, every return finite) a view of
+        the run's returns that needs no scan for gaps. (It was a copy, for fear that BLAS
+        would sum the VaR's matrix product in another order for another alignment of the
+        same rows: it does not, on any of OpenBLAS's x86 kernels, and
+        tests/unit/test_fast_returns_view.py holds the product on views to the one on copies;
+        the copy cost ~10 us and 230 KB of cache per acting step.)"""
         if self._simple_returns is None:  # once per run: every row's return, as the rings
             with np.errstate(invalid="ignore", divide="ignore"):
                 log_returns = libm.log(self.close_ff[1:] / self.close_ff[:-1])
@@ -59,8 +68,8 @@ class ReturnsView:
             self._returns_finite = bool(np.isfinite(simple).all())
         bars = self.settings.return_history_bars
         first = row - bars + 1
-        if first >= 1 and first > self._all_started:  # the common case: a copy
-            return self._simple_returns[first: row + 1].copy(), self._returns_finite
+        if first >= 1 and first > self._all_started:  # the common case: a view
+            return self._simple_returns[first: row + 1], self._returns_finite
         wanted = row - np.arange(bars - 1, -1, -1, dtype=np.int64)
         known = (wanted[:, None] > self.first_bar[None, :]) & (wanted[:, None] >= 1)
         return np.where(known, self._simple_returns[np.maximum(wanted, 0)], np.nan), False
