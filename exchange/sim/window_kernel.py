@@ -60,7 +60,12 @@ def window_sums(values: np.ndarray, step: np.ndarray, starts: np.ndarray,
     `column_sums` of its rows, but a row shared by many windows is read once, not once a
     window (a day's window per minute re-read the same rows from memory each minute).
     With `step` (one per symbol, int32 `values`), a value is `count * step` as in
-    `grid_column_sums`; pass an empty `step` for float64 values."""
+    `grid_column_sums`; pass an empty `step` for float64 values.
+
+    The windows a row reaches are one run, [first, begun): those that began before it add
+    the row (a loop along the symbols without a test per window, which the compiler
+    vectorizes), those that begin at it take it as their first value (`column_sums`' first
+    row: a -0.0 stays -0.0). About a fifth faster than testing each window's start."""
     windows = starts.shape[0]
     symbols = values.shape[1]
     out = np.zeros((windows, symbols))
@@ -69,22 +74,27 @@ def window_sums(values: np.ndarray, step: np.ndarray, starts: np.ndarray,
     scaled = step.shape[0] > 0
     row_values = np.empty(symbols)
     first = 0  # windows before `first` have ended
+    begun = 0  # windows before `begun` have begun
     for r in range(starts[0], stops[windows - 1]):
         while first < windows and stops[first] <= r:
             first += 1
+        if begun < first:
+            begun = first
+        while begun < windows and starts[begun] <= r:
+            begun += 1
+        fresh = begun  # [fresh, begun): the windows that begin at row r (starts ascend)
+        while fresh > first and starts[fresh - 1] == r:
+            fresh -= 1
         if scaled:
             for j in range(symbols):
                 row_values[j] = values[r, j] * step[j]
         else:
             for j in range(symbols):
                 row_values[j] = values[r, j]
-        t = first
-        while t < windows and starts[t] <= r:
-            if starts[t] == r:
-                for j in range(symbols):
-                    out[t, j] = row_values[j]
-            else:
-                for j in range(symbols):
-                    out[t, j] += row_values[j]
-            t += 1
+        for t in range(first, fresh):
+            sums = out[t]
+            for j in range(symbols):
+                sums[j] += row_values[j]
+        for t in range(fresh, begun):
+            out[t, :] = row_values
     return out
