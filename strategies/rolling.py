@@ -30,6 +30,7 @@ from strategies.feature_columns import feature_volume
 from strategies.rolling_kernel import (
     append_minute_kernel,
     append_rows_kernel,
+    query_flagged_ranges_kernel,
     query_ranges_kernel,
 )
 from strategies.windows import (
@@ -103,8 +104,9 @@ class BarRings:
             np.asarray(quote_volume, dtype=np.float64),
             *self._ring_state(),
         )
-        if requery.any():
-            self._query_ranges(rows[requery])
+        query_flagged_ranges_kernel(rows, requery, self.minute, self.ring_high.parts,
+                                    self.ring_low.parts, self.block_high, self.block_low,
+                                    self.high, self.low, RANGE_WINDOWS_ARRAY, RANGE_BLOCK)
         for row in rows[(self.n_seen[rows] + rows) % EXACT_EVERY == 0].tolist():
             self.recompute_sums(row)
 

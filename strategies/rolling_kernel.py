@@ -11,6 +11,15 @@ form as its oracle. `error_model="numpy"`: x / 0 gives inf/NaN as in numpy, neve
 
 The periodic exact recomputation reproduces numpy's pairwise summation order in its own
 kernel (strategies/exact_sums_kernel.py).
+
+A range line is re-queried only in the window whose extreme left it (about four rows a
+minute leave the hour's, one in eight of them the day's as well), not in all of a row's
+windows: a line is the exact extreme of its window's values (no NaN reaches the range
+rings: every bar is clamped to bracket a finite positive close, `sanitize_bars` and
+`next_minute_rows`), and an extreme is the same value whichever way it is found, so a
+window whose extreme did not leave keeps its O(1) line, which is the value a re-query
+gives. (Only the sign of a zero low could differ, and the features read a low only as
+`last - low` and `high - low`, which a zero's sign does not change.)
 """
 
 from __future__ import annotations
@@ -68,14 +77,15 @@ def append_rows_kernel(
     range_low: np.ndarray, average_windows: np.ndarray, return_windows: np.ndarray,
     square_slots: np.ndarray, range_windows: np.ndarray, range_block: int,
 ) -> np.ndarray:
-    """Append one minute to each of `rows` (distinct) in place; returns which rows need a
-    range re-query (their first bar, or an extreme that left a window). The close, high and
-    low rings are strategies/decimal_ring.py's `parts`."""
+    """Append one minute to each of `rows` (distinct) in place; returns which range lines
+    need a re-query, [rows, range windows] (all of a row's at its first bar, else those
+    whose extreme left the window). The close, high and low rings are
+    strategies/decimal_ring.py's `parts`."""
     price_capacity = ring_qv.shape[1]
     return_capacity = ring_ret.shape[1]
     range_capacity = ring_high[0].shape[1]
     n_blocks = block_high.shape[1]
-    requery = np.zeros(rows.shape[0], dtype=np.bool_)
+    requery = np.zeros((rows.shape[0], range_windows.shape[0]), dtype=np.bool_)
     leave_ret = np.empty(return_windows.shape[0])
     leave_high = np.empty(range_windows.shape[0])
     leave_low = np.empty(range_windows.shape[0])
@@ -135,14 +145,12 @@ def append_rows_kernel(
         else:
             block_high[r, block] = _fmax(block_high[r, block], h)
             block_low[r, block] = _fmin(block_low[r, block], lo)
-        again = first
         for k in range(range_windows.shape[0]):
             old_high = range_high[r, k]
             old_low = range_low[r, k]
-            again = again or leave_high[k] >= old_high or leave_low[k] <= old_low
+            requery[i, k] = first or leave_high[k] >= old_high or leave_low[k] <= old_low
             range_high[r, k] = _fmax(old_high, h)
             range_low[r, k] = _fmin(old_low, lo)
-        requery[i] = again
 
         last_minute[r] = m
         n_seen[r] += 1
@@ -176,15 +184,43 @@ def query_ranges_kernel(
     block_high: np.ndarray, block_low: np.ndarray, range_high: np.ndarray,
     range_low: np.ndarray, range_windows: np.ndarray, range_block: int,
 ) -> None:
-    """`BarRings._query_ranges`: each row's high/low line of every range window, from the
-    first window's minutes, then the block extremes plus one partial head block (extremes
-    are exact in any order, and NaN propagates as in np.max/np.min, so this is bit for bit
-    the array form)."""
+    """`BarRings._query_ranges`: each row's high/low line of every range window
+    (`_query_range`)."""
+    for i in range(rows.shape[0]):
+        for k in range(range_windows.shape[0]):
+            _query_range(rows[i], k, last_minute, ring_high, ring_low, block_high, block_low,
+                         range_high, range_low, range_windows, range_block)
+
+
+@jit
+def query_flagged_ranges_kernel(
+    rows: np.ndarray, flagged: np.ndarray, last_minute: np.ndarray, ring_high: RingParts,
+    ring_low: RingParts, block_high: np.ndarray, block_low: np.ndarray,
+    range_high: np.ndarray, range_low: np.ndarray, range_windows: np.ndarray,
+    range_block: int,
+) -> None:
+    """`_query_range` of the range lines `append_rows_kernel` flags ([rows, windows])."""
+    for i in range(rows.shape[0]):
+        for k in range(range_windows.shape[0]):
+            if flagged[i, k]:
+                _query_range(rows[i], k, last_minute, ring_high, ring_low, block_high,
+                             block_low, range_high, range_low, range_windows, range_block)
+
+
+@jit
+def _query_range(
+    r: int, k: int, last_minute: np.ndarray, ring_high: RingParts, ring_low: RingParts,
+    block_high: np.ndarray, block_low: np.ndarray, range_high: np.ndarray,
+    range_low: np.ndarray, range_windows: np.ndarray, range_block: int,
+) -> None:
+    """Row `r`'s high/low line of range window `k`: the first window from its minutes,
+    a longer one from the block extremes plus one partial head block (extremes are exact in
+    any order, and NaN propagates as in np.max/np.min, so this is bit for bit the array
+    form)."""
     range_capacity = ring_high[0].shape[1]
     n_blocks = block_high.shape[1]
-    for i in range(rows.shape[0]):
-        r = rows[i]
-        m = last_minute[r]
+    m = last_minute[r]
+    if k == 0:
         high, low = -math.inf, math.inf
         for j in range(range_windows[0]):
             slot = (m - j) % range_capacity
@@ -192,23 +228,23 @@ def query_ranges_kernel(
             low = _min_propagating(low, ring_value(ring_low, r, slot))
         range_high[r, 0] = high
         range_low[r, 0] = low
-        for k in range(1, range_windows.shape[0]):
-            window = range_windows[k]
-            block_max, block_min = -math.inf, math.inf
-            for j in range(window // range_block):
-                block = (m // range_block - j) % n_blocks
-                block_max = _max_propagating(block_max, block_high[r, block])
-                block_min = _min_propagating(block_min, block_low[r, block])
-            first = m - window + 1
-            boundary = -(-first // range_block) * range_block
-            head_max, head_min = -math.inf, math.inf
-            for j in range(range_block - 1):
-                if first + j < boundary:
-                    slot = (first + j) % range_capacity
-                    head_max = _max_propagating(head_max, ring_value(ring_high, r, slot))
-                    head_min = _min_propagating(head_min, ring_value(ring_low, r, slot))
-            range_high[r, k] = _fmax(block_max, head_max)
-            range_low[r, k] = _fmin(block_min, head_min)
+        return
+    window = range_windows[k]
+    block_max, block_min = -math.inf, math.inf
+    for j in range(window // range_block):
+        block = (m // range_block - j) % n_blocks
+        block_max = _max_propagating(block_max, block_high[r, block])
+        block_min = _min_propagating(block_min, block_low[r, block])
+    first = m - window + 1
+    boundary = -(-first // range_block) * range_block
+    head_max, head_min = -math.inf, math.inf
+    for j in range(range_block - 1):
+        if first + j < boundary:
+            slot = (first + j) % range_capacity
+            head_max = _max_propagating(head_max, ring_value(ring_high, r, slot))
+            head_min = _min_propagating(head_min, ring_value(ring_low, r, slot))
+    range_high[r, k] = _fmax(block_max, head_max)
+    range_low[r, k] = _fmin(block_min, head_min)
 
 
 @jit
@@ -259,8 +295,8 @@ def append_minute_kernel(
 ) -> tuple[bool, np.ndarray]:
     """A minute's bars, one per row, appended in one call: `next_minute_rows` (False and
     nothing changed when a row is not its symbol's next minute, etc.), then
-    `append_rows_kernel` on its clamped values and `query_ranges_kernel` on the rows that
-    ask for it, as `BarRings.append_rows` does them. Returns (True, the rows whose exact
+    `append_rows_kernel` on its clamped values and `query_flagged_ranges_kernel` on the
+    range lines that ask for it, as `BarRings.append_rows` does them. Returns (True, the rows whose exact
     re-summation is due now, in order): that one is another file's kernel, called after."""
     ok, minutes, out_high, out_low, out_qv = next_minute_rows(
         rows, last_minute, n_seen, minute, close, high, low, volume, quote_volume)
@@ -272,9 +308,8 @@ def append_minute_kernel(
         block_high, block_low, sum_close, sum_qv, nonzero_qv, sum_ret, sum_ret2, nonzero_ret,
         range_high, range_low, average_windows, return_windows, square_slots, range_windows,
         range_block)
-    if requery.any():
-        query_ranges_kernel(rows[requery], last_minute, ring_high, ring_low, block_high,
-                            block_low, range_high, range_low, range_windows, range_block)
+    query_flagged_ranges_kernel(rows, requery, last_minute, ring_high, ring_low, block_high,
+                                block_low, range_high, range_low, range_windows, range_block)
     due = np.zeros(rows.shape[0], dtype=np.bool_)
     for i in range(rows.shape[0]):
         due[i] = (n_seen[rows[i]] + rows[i]) % exact_every == 0

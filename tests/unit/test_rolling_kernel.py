@@ -15,7 +15,12 @@ import pytest
 from model import libm
 from strategies.feature_columns import feature_volume
 from strategies.rolling import EXACT_EVERY, N_BLOCKS, BarRings
-from strategies.rolling_kernel import any_lagging, next_minute_rows
+from strategies.rolling_kernel import (
+    any_lagging,
+    append_rows_kernel,
+    next_minute_rows,
+    query_flagged_ranges_kernel,
+)
 from strategies.windows import (
     AVERAGE_WINDOWS_ARRAY,
     PRICE_CAPACITY,
@@ -257,3 +262,59 @@ def test_any_lagging_is_the_array_forms_any() -> None:
         got = any_lagging(n_seen, minute, target)
         # then it answers as `FeatureBook.advance_to`'s array form
         assert got == bool(((n_seen > 0) & (minute < target)).any()), trial
+
+
+def test_only_the_lines_whose_extreme_left_are_queried_and_every_line_is_its_windows_extreme(
+        ) -> None:
+    """A minute re-queries a range line only where the extreme left its window; every line
+    stays what a full re-query of all windows gives, bit for bit, through the week's window
+    wrapping: prices on a coarse grid (many equal extremes), minutes in one call, late rows."""
+    rng = np.random.default_rng(23)
+    n = 3
+    rings = BarRings(n)
+    price = np.array([1.0, 20.0, 300.0])
+    queried = np.zeros(len(RANGE_WINDOWS), dtype=np.int64)
+    checked = 0
+    for minute in range(RANGE_WINDOWS[-1] + 3 * RANGE_BLOCK + 7):
+        price = price * np.exp(rng.normal(0.0, 0.003, n))
+        rows = np.flatnonzero(minute >= np.array([0, 5, 900])).astype(np.int64)
+        close = np.round(price[rows], 1 if rng.random() < 0.5 else 2)
+        close = np.maximum(close, 0.01)
+        high = np.round(close * (1.0 + rng.exponential(0.001, rows.size)), 2)
+        low = np.round(close * (1.0 - rng.exponential(0.001, rows.size)), 2)
+        volume = rng.exponential(50.0, rows.size)
+        before_high, before_low = rings.high.copy(), rings.low.copy()
+        assert rings.append_minute(rows, minute, close, high, low, volume, volume * close)
+        changed = (rings.high != before_high) | (rings.low != before_low)
+        queried += changed.sum(axis=0)
+        if minute % 7 == 0 or minute > RANGE_WINDOWS[-1]:
+            got_high, got_low = rings.high.copy(), rings.low.copy()
+            rings._query_ranges(rows)  # every window of every listed row, from the rings
+            assert got_high.tobytes() == rings.high.tobytes(), minute
+            assert got_low.tobytes() == rings.low.tobytes(), minute
+            checked += 1
+    assert checked > 1000 and (queried > 0).all()  # every window's line moved, 1w included
+
+
+def test_an_append_flags_only_the_windows_whose_extreme_leaves() -> None:
+    """One row with a known past: the hour's high leaves at this minute, the day's and the
+    week's do not; only the hour's line is flagged, and all three lines are right."""
+    rings = BarRings(1)
+    start = 0
+    closes = np.full(200, 10.0)
+    closes[200 - 60] = 12.0  # the hour's (and day's, week's) high, 60 minutes back
+    closes[200 - 150] = 13.0  # an older, higher one: the day's and week's high
+    rings.append_many(0, start, closes, closes, closes, np.ones(200))
+    minute = np.array([start + 200], dtype=np.int64)
+    one = np.array([10.0])
+    flagged = append_rows_kernel(np.array([0], dtype=np.int64), minute, one, one, one, one,
+                                 *rings._ring_state())
+    assert flagged.tolist() == [[True, False, False]]
+    rings.minute[0] = start + 200  # (as after the kernel: the row's last minute)
+    got = rings.high.copy()
+    query_flagged_ranges_kernel(np.array([0], dtype=np.int64), flagged, rings.minute,
+                                rings.ring_high.parts, rings.ring_low.parts, rings.block_high,
+                                rings.block_low, rings.high, rings.low, RANGE_WINDOWS_ARRAY,
+                                RANGE_BLOCK)
+    assert rings.high[0].tolist() == [10.0, 13.0, 13.0]
+    assert got[0, 1:].tolist() == [13.0, 13.0]  # the O(1) lines the query left alone
