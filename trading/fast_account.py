@@ -43,7 +43,6 @@ from model.settlement import FEE_QUANTUM, payable_buy
 from risk.gate import PortfolioView
 from strategies.policy import Holding, RestingOrder
 from trading import fast_match_kernel
-from trading.fast_equity import Terms, held_sum, split_terms
 from trading.performance import RoundTrip
 from trading.positions import Position
 
@@ -112,7 +111,6 @@ class FastAccount:
         self.traded_notional = Decimal(0)
         self.round_trips: list[RoundTrip] = []
         self._held: np.ndarray | None = None  # held()'s mask until a fill moves a position
-        self._terms: Terms | None = None  # fast_equity.split_terms until the next fill
         self._held_any: tuple[np.ndarray | None, bool] = (None, False)  # (held(), any of it)
         self._amounts: np.ndarray | None = None  # amounts() as of the last fill
         # what the match kernel reads beside the orders: each column's relative spread (an
@@ -130,24 +128,10 @@ class FastAccount:
         return self._totals.get(asset, Decimal(0)) - self._reserved.get(asset, Decimal(0))
 
     def equity(self) -> Decimal:
-        """Trader.equity: cash plus every position at its last price (summed over the held
-        ones, the same Decimal: trading/fast_equity.py)."""
-        held = held_sum(self._held_terms(), self.last_price)
-        if held is None:
-            held = sum((p.amount * self.last_price.get(s, p.avg_price)
-                        for s, p in self.positions.items()), Decimal(0))
+        """Trader.equity: cash plus every position at its last price."""
+        held = sum((p.amount * self.last_price.get(s, p.avg_price)
+                    for s, p in self.positions.items()), Decimal(0))
         return self.cash() + held
-
-    def held_positions(self) -> list[tuple[str, Position]]:
-        """(symbol, position) of every position > 0, in the order of `positions` (kept
-        until a fill; callers must not change it)."""
-        return self._held_terms()[0]
-
-    def _held_terms(self) -> Terms:
-        terms = self._terms
-        if terms is None:
-            terms = self._terms = split_terms(self.positions, self.last_price)
-        return terms
 
     def portfolio(self, equity: Decimal) -> PortfolioView:
         """Trader._portfolio for a paper account (a canceled order is gone at once)."""
@@ -158,7 +142,7 @@ class FastAccount:
                 pending[request.symbol] = (pending.get(request.symbol, Decimal(0))
                                            + order.remaining * request.price)
         positions = {s: (p.amount, self.last_price.get(s, p.avg_price))
-                     for s, p in self.held_positions()}
+                     for s, p in self.positions.items() if p.amount > 0}
         return PortfolioView(equity=equity, cash=self.free(self.quote_asset),
                              positions=positions, pending_buys=pending)
 
@@ -172,7 +156,7 @@ class FastAccount:
     def holdings(self) -> dict[str, Holding]:
         """The positions as a policy sees them (Trader._view)."""
         return {s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
-                for s, p in self.held_positions()}
+                for s, p in self.positions.items() if p.amount > 0}
 
     def held(self, n: int) -> np.ndarray:
         """Bool [n] per grid column: a position > 0 (kept until a fill moves a position;
@@ -368,7 +352,7 @@ class FastAccount:
         position = self.positions.get(event.symbol)
         if position is None:  # (not setdefault: a Position built per fill costs)
             position = self.positions[event.symbol] = Position()
-        self._held = self._terms = None
+        self._held = None
         closed = position.book(event.symbol, event.side, event.price, event.amount, event.fee,
                                event.ts_event)
         if closed is not None:

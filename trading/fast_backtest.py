@@ -292,10 +292,11 @@ class _Loop(BreakerCarry, ReturnsView):
             return self._step_equity
         account = self.account
         closes: list[float] | None = None  # the row's closes as floats, read once
-        for symbol, _ in account.held_positions():
-            if closes is None:
-                closes = self.close_ff[row].tolist()
-            account.last_price[symbol] = Decimal(repr(closes[account.columns[symbol]]))
+        for symbol, position in account.positions.items():
+            if position.amount > 0:
+                if closes is None:
+                    closes = self.close_ff[row].tolist()
+                account.last_price[symbol] = Decimal(repr(closes[account.columns[symbol]]))
         self._step_equity = account.equity()
         return self._step_equity
 
