@@ -35,7 +35,7 @@ from state.decision_rows import DECISIONS_PER_INSERT, HOLD_FIELDS, decision_row,
 from state.executions import ExecutionTable
 from state.files import make_private
 from state.integrity import preflight, shm_path, wal_path
-from state.kv_memo import KvMemo
+from state.kv_epoch import KvEpochMemo
 from state.new_file import create_ledger_file
 from state.pending_rows import UPSERT_EQUITY, PendingRows, write_holds
 from state.projection import OPEN_STATUSES, AssetsOf, Projector
@@ -85,7 +85,7 @@ class Ledger:
         self._projector = Projector(assets_of)
         # Expected vs realized execution of each order (state/executions.py)
         self.executions = ExecutionTable(self._conn)
-        self._kv = KvMemo()  # kv texts known committed (set_kv_unless_same)
+        self._kv = KvEpochMemo()  # kv texts known committed (set_kv_unless_same)
         # HOLD rows and equity snapshots held back until the commit (state/pending_rows.py)
         self._pending = PendingRows()
         self.hold_back_rows = False  # a replay's choice; the daemon writes them at once
@@ -248,6 +248,15 @@ class Ledger:
         state on most steps) is neither converted nor encoded again."""
         self._set_text_unless_same(key, self._kv.text_made_from(
             key, source, lambda: canonical_json(to_value(source))))
+
+    def kv_epoch(self) -> int | None:
+        """Inside a transaction the ledger began: a number that stays the same while every
+        kv text it knows holds there stays known (state/kv_epoch.py), so a writer whose
+        `set_kv_unless_same`/`set_kv_made_from` saves of the same texts came at this epoch
+        knows that saving them again writes nothing. None outside one (a save there is
+        always written)."""
+        kv = self._kv
+        return kv.epoch if kv.in_transaction and self._conn.in_transaction else None
 
     def _set_text_unless_same(self, key: str, text: str) -> None:
         if not self._kv.unchanged(key, text, self._conn.in_transaction):

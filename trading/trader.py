@@ -27,6 +27,7 @@ from state.ledger import Ledger
 from strategies.features import FeatureBook
 from strategies.policy import Policy
 from strategies.ranking import RankedCoin
+from strategies.slot_init import slot_setters
 from trading.broker import Broker
 from trading.decision_view import ViewBuilder
 from trading.last_prices import LastPrices
@@ -119,6 +120,8 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
         self._exposed: tuple[int, bool] | None = None  # (_account_moves, anything held)
         self._cursor_counters: Any = None  # the broker counters last saved (one object)
         self._cursor_opened: tuple[int, dict[str, int]] | None = None  # (moves, open times)
+        # (ledger.kv_epoch(), counters, open times, state) of the last save in a transaction
+        self._cursor_saved: tuple[int, Any, Any, TradingState | None] | None = None
         self._breakers = QuietMemo()  # the trading state's `evaluate`, quiet calls remembered
         # (symbols, instruments) of the last bar batch whose symbols were all traded here
         self._all_traded: tuple[tuple[str, ...], dict[str, Instrument]] | None = None
@@ -184,18 +187,29 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
         a value the ledger knows it already holds is not written again (nothing else writes
         these keys), and each value is encoded once per object: the trading state is frozen
         (the same object on a quiet step), the counters are kept while equal, and the
-        position open times are rebuilt only when the account moved (only a fill moves them)."""
+        position open times are rebuilt only when the account moved (only a fill moves them).
+        When the very objects saved last are saved again at the ledger's same kv epoch (no
+        kv text it knows has changed since: `Ledger.kv_epoch`), the three saves would write
+        nothing, and are not made (a replay's quiet minutes)."""
         counters = self.broker.counters()
         if counters != self._cursor_counters:
             self._cursor_counters = counters
-        self.ledger.set_kv_made_from("broker_counters", self._cursor_counters, list)
         opened = self._cursor_opened
         if opened is None or opened[0] != self._account_moves:
             opened = self._cursor_opened = (self._account_moves, {
                 s: p.opened_ms for s, p in self.positions.items() if p.amount})
-        self.ledger.set_kv_made_from("position_opened_ms", opened[1], dict)
+        ledger = self.ledger
+        saved = self._cursor_saved
+        if (saved is not None and saved[1] is self._cursor_counters and saved[2] is opened
+                and saved[3] is self.state and saved[0] == ledger.kv_epoch()):
+            return
+        ledger.set_kv_made_from("broker_counters", self._cursor_counters, list)
+        ledger.set_kv_made_from("position_opened_ms", opened[1], dict)
         if self.state is not None:
-            self.ledger.set_kv_made_from("trading_state", self.state, TradingState.to_dict)
+            ledger.set_kv_made_from("trading_state", self.state, TradingState.to_dict)
+        epoch = ledger.kv_epoch()
+        self._cursor_saved = (None if epoch is None
+                              else (epoch, self._cursor_counters, opened, self.state))
 
     # --- market events -----------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
@@ -284,9 +298,18 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
         cooling_down = self.cooling_down(ts_ms)  # every step: it also forgets ended cool-downs
         denials = 0
         instruments = self.instruments
-        actions = [a for a in self.policy.decide(view)
-                   if a.symbol in instruments and a.symbol not in forced]
-        holds = None if self.anomaly is not None else hold_values(ts_ms, actions, ranking)
+        decided = self.policy.decide(view)
+        holds = None
+        if not forced and view.ranking is ranking and self.anomaly is None:
+            # Every coin of `ranking` is tradable here (the view ranks it whole only then)
+            # and none is forced out: when all actions are HOLDs of ranked coins, none is
+            # filtered below, and the list is taken as it is (most steps).
+            holds = hold_values(ts_ms, decided, ranking)
+        if holds is not None:
+            actions = decided
+        else:
+            actions = [a for a in decided if a.symbol in instruments and a.symbol not in forced]
+            holds = None if self.anomaly is not None else hold_values(ts_ms, actions, ranking)
         if holds is not None:  # only HOLDs (most steps): the gate weighs nothing
             self.ledger.record_holds(holds)
         else:
@@ -302,7 +325,7 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
         self.exposed_steps += exposed[1]
         self.ledger.snapshot_equity(ts_ms, equity=equity, cash=cash, positions_value=equity - cash)
         self._save_cursor()
-        return StepOutcome(ts_ms, equity, self.state.mode, len(actions), denials)
+        return step_outcome(ts_ms, equity, self.state.mode, len(actions), denials)
 
     # --- bookkeeping -------------------------------------------------------------------------------
     def on_order_events(self, events: list[OrderEvent]) -> None:
@@ -345,6 +368,24 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
         if closed is not None:
             self.round_trips.append(closed)
         self.last_price.setdefault(fill.symbol, fill.price)
+
+
+_new_object = object.__new__
+_set_ts_ms, _set_equity, _set_mode, _set_actions, _set_denials = slot_setters(StepOutcome)
+
+
+def step_outcome(ts_ms: int, equity: Decimal, mode: TradingMode, actions: int,
+                 denials: int) -> StepOutcome:
+    """`StepOutcome(...)`, written slot by slot (strategies/slot_init.py): one a decision
+    step, whose frozen `__init__` writing five fields through `object.__setattr__` costs
+    about twice as much."""
+    outcome = _new_object(StepOutcome)
+    _set_ts_ms(outcome, ts_ms)
+    _set_equity(outcome, equity)
+    _set_mode(outcome, mode)
+    _set_actions(outcome, actions)
+    _set_denials(outcome, denials)
+    return outcome
 
 
 #: Each trading mode's text (`TradingMode.value`, read once: the enum's property is slow).

@@ -121,3 +121,29 @@ def test_a_value_made_from_the_same_object_is_encoded_once_and_still_obeys_rollb
         ledger.set_kv_made_from("trading_state", Mode("HALTED", Decimal("1.00")), to_value)
     assert len(made) == 3
     assert _on_file(ledger, "trading_state") == '{"mode":"HALTED","peak":"1.00"}'
+
+
+def test_the_kv_epoch_stands_still_only_while_every_known_text_stays_known(
+        ledger: Ledger) -> None:
+    # outside a transaction the ledger began there is none (a save there always writes)
+    assert ledger.kv_epoch() is None
+    with ledger.batch():
+        epoch = ledger.kv_epoch()
+        assert epoch is not None
+        ledger.set_kv_unless_same("broker_counters", [1, 2])  # a new text: written
+        assert ledger.kv_epoch() != epoch
+        epoch = ledger.kv_epoch()
+        ledger.set_kv_unless_same("broker_counters", [1, 2])  # known: nothing written
+        assert ledger.kv_epoch() == epoch
+        ledger.set_kv("account_opened", 5)  # a plain set_kv: that key is forgotten
+        assert ledger.kv_epoch() != epoch
+        epoch = ledger.kv_epoch()
+        with pytest.raises(RuntimeError), ledger.batch():  # a savepoint rolled back
+            raise RuntimeError("failed")
+        assert ledger.kv_epoch() != epoch
+    with ledger.batch():
+        ledger.set_kv_unless_same("broker_counters", [1, 3])
+        epoch = ledger.kv_epoch()
+        assert epoch is not None
+    with ledger.batch():  # a new transaction: its pending texts start empty
+        assert ledger.kv_epoch() not in (None, epoch)

@@ -26,6 +26,7 @@ import pytest
 
 from model.market import MINUTE_MS, BarBatch
 from state.codec import decimal_text
+from strategies.policy import DecisionView, PolicyAction, hold_action
 from tests.ops_runtime import BUY_MINUTE, SELL_BBB, START_MS, OpsRuntime, make_runtime
 
 
@@ -223,4 +224,84 @@ def test_a_failed_minute_of_fills_is_undone_even_in_a_replays_hour(
             failed_trades).fetchone()[0]
     assert kept == 0
     assert ledger.counts()["events"] == after
+    runtime.close()
+
+
+def _counters_on_file(runtime: OpsRuntime) -> list[int]:
+    assert runtime.ledger is not None
+    with sqlite3.connect(runtime.ledger.path) as other:
+        row = other.execute("SELECT value FROM kv WHERE key = 'broker_counters'").fetchone()
+    return list(json.loads(row[0]))
+
+
+@pytest.mark.parametrize("nested", [False, True])
+def test_a_cursor_save_that_was_rolled_back_is_written_again_by_the_next_save(
+        tmp_path: Path, nested: bool) -> None:
+    # given replay-like quiet steps in one transaction (their cursor saves skipped after the
+    # first: the very values saved at the ledger's same kv epoch)
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE - 5)
+    trader, ledger = runtime.trader, runtime.ledger
+    assert trader is not None and ledger is not None
+    trader.step_savepoints = False
+    with ledger.batch():
+        runtime.play(3)
+    before = _counters_on_file(runtime)
+    assert before == list(trader.broker.counters())
+    moved = [before[0] + 5, before[1] + 7]
+
+    def save_then_fail() -> None:
+        with pytest.raises(RuntimeError), ledger.batch():
+            trader.broker.restore_counters(*moved)
+            trader._save_cursor()
+            raise RuntimeError("the step failed after its cursor was saved")
+
+    # when new counters are saved in a transaction, or a savepoint of one, rolled back,
+    # and the same objects are saved again by the next quiet step
+    if nested:
+        with ledger.batch():
+            runtime.play(1)
+            save_then_fail()
+            runtime.play(1)
+    else:
+        save_then_fail()
+        assert _counters_on_file(runtime) == before  # the rollback took them
+        with ledger.batch():
+            runtime.play(1)
+    # then that save wrote them: the rollback moved the ledger's kv epoch
+    assert _counters_on_file(runtime) == moved == list(trader.broker.counters())
+    runtime.close()
+
+
+def test_a_policys_actions_on_coins_the_trader_does_not_trade_are_left_out(
+        tmp_path: Path) -> None:
+    # given a policy that holds the ranked coins (or, unranked, every coin it sees) and also
+    # one coin the trader does not trade
+    runtime = make_runtime(tmp_path, minutes=BUY_MINUTE - 5)
+    trader, ledger = runtime.trader, runtime.ledger
+    assert trader is not None and ledger is not None
+    inner = trader.policy
+    held: list[str] = []
+
+    class AlsoElsewhere:
+        name = inner.name
+        version = None
+
+        def decide(self, view: DecisionView) -> list[PolicyAction]:
+            held[:] = [c.symbol for c in view.ranking] or list(view.symbols)
+            return [*(hold_action(s, "quiet") for s in held),
+                    hold_action("ZZZUSDT", "not traded here")]
+
+        def between_steps(self, feature_symbols: object) -> None:
+            return
+
+        def attach_sources(self, forecast: object | None, anomaly: object | None) -> None:
+            return
+
+    trader.policy = AlsoElsewhere()  # type: ignore[assignment]
+    # when a quiet step runs
+    runtime.play(1)
+    # then its rows are the traded coins' HOLDs, and none for the untraded coin
+    rows = ledger.decisions(1000)
+    assert [row.symbol for row in reversed(rows)] == held
+    assert all(row.verdict == "HOLD" and row.symbol in trader.instruments for row in rows)
     runtime.close()
