@@ -79,6 +79,9 @@ class FeatureBook:
         self._tick_ts = np.full(n, -1, dtype=np.int64)
         self._quote = {name: np.full(n, np.nan) for name in _TICK_FIELDS}
         self._batch_rows: dict[tuple[str, ...], np.ndarray] = {}
+        # The last tuple asked for and its rows: the same object again needs no hash of it.
+        self._last_symbols: tuple[str, ...] | None = None
+        self._last_rows = np.empty(0, dtype=np.int64)
         # `close_minute_matrix`'s arguments after the minute's own: the book's arrays.
         self._minute_arguments: tuple[Any, ...] | None = None
 
@@ -268,12 +271,15 @@ class FeatureBook:
     def _rows_of(self, symbols: tuple[str, ...]) -> np.ndarray:
         """Rows of a batch's symbols, -1 for one outside the universe (cached: a stream
         repeats the same symbol tuple)."""
+        if symbols is self._last_symbols:  # a replay passes one tuple, twice a minute
+            return self._last_rows
         rows = self._batch_rows.get(symbols)
         if rows is None:
             rows = np.array([self._rows.get(s, -1) for s in symbols], dtype=np.int64)
             if len(self._batch_rows) >= 64:
                 self._batch_rows.clear()
             self._batch_rows[symbols] = rows
+        self._last_symbols, self._last_rows = symbols, rows
         return rows
 
     # -- decision step ----------------------------------------------------------------------

@@ -65,6 +65,18 @@ def _fmin(a: float, b: float) -> float:
 
 
 @jit
+def _slot_back(slot: int, back: int, capacity: int) -> int:
+    """(m - back) % capacity from slot = m % capacity: without a division for
+    0 <= back <= capacity (every window fits its ring), else the modulo itself."""
+    earlier = slot - back
+    if earlier >= 0 and earlier < capacity:
+        return earlier
+    if earlier < 0 and earlier >= -capacity:
+        return earlier + capacity
+    return earlier % capacity
+
+
+@jit
 def append_rows_kernel(
     rows: np.ndarray, minute: np.ndarray, close: np.ndarray, high: np.ndarray,
     low: np.ndarray, quote_volume: np.ndarray,
@@ -98,10 +110,14 @@ def append_rows_kernel(
         if first:
             first_minute[r] = m
         ret = 0.0 if first else _log(c / last_close[r])
+        # Each ring's slot of this minute; a window's leaving slot counts back from it.
+        price_slot = m % price_capacity
+        return_slot = m % return_capacity
+        range_slot = m % range_capacity
 
         # Averages: every leaving value is read before this minute's slot is written.
         for k in range(average_windows.shape[0]):
-            slot = (m - average_windows[k]) % price_capacity
+            slot = _slot_back(price_slot, average_windows[k], price_capacity)
             leave_close = ring_value(ring_close, r, slot)
             leave_qv = np.float64(ring_qv[r, slot])
             sum_close[r, k] = sum_close[r, k] + (c - leave_close)
@@ -109,12 +125,13 @@ def append_rows_kernel(
             count = nonzero_qv[r, k] + (np.int64(qv != 0.0) - np.int64(leave_qv != 0.0))
             sum_qv[r, k] = 0.0 if count == 0 else new_sum_qv
             nonzero_qv[r, k] = count
-        ring_store(ring_close, r, m % price_capacity, c)
-        ring_qv[r, m % price_capacity] = qv
+        ring_store(ring_close, r, price_slot, c)
+        ring_qv[r, price_slot] = qv
 
         # Returns and squared returns (their windows are a subset, `square_slots`).
         for k in range(return_windows.shape[0]):
-            leave_ret[k] = ring_ret[r, (m - return_windows[k]) % return_capacity]
+            leave_ret[k] = ring_ret[r, _slot_back(return_slot, return_windows[k],
+                                                  return_capacity)]
         for j in range(square_slots.shape[0]):
             k = square_slots[j]
             count = nonzero_ret[r, k] + (np.int64(ret != 0.0) - np.int64(leave_ret[k] != 0.0))
@@ -125,19 +142,19 @@ def append_rows_kernel(
             new_sum = sum_ret[r, k] + (ret - leave_ret[k])
             sum_ret[r, k] = 0.0 if count == 0 else new_sum
             nonzero_ret[r, k] = count
-        ring_ret[r, m % return_capacity] = ret
-        ring_simple[r, m % return_capacity] = math.expm1(ret)
+        ring_ret[r, return_slot] = ret
+        ring_simple[r, return_slot] = math.expm1(ret)
 
         # Range lines: the leaving values first (the longest window's leaving minute
         # shares the slot being written), then the block extremes and the O(1) update.
         for k in range(range_windows.shape[0]):
-            slot = (m - range_windows[k]) % range_capacity
+            slot = _slot_back(range_slot, range_windows[k], range_capacity)
             leave_high[k] = ring_value(ring_high, r, slot)
             leave_low[k] = ring_value(ring_low, r, slot)
         h = high[i]
         lo = low[i]
-        ring_store(ring_high, r, m % range_capacity, h)
-        ring_store(ring_low, r, m % range_capacity, lo)
+        ring_store(ring_high, r, range_slot, h)
+        ring_store(ring_low, r, range_slot, lo)
         block = (m // range_block) % n_blocks
         if first or m % range_block == 0:
             block_high[r, block] = h
@@ -222,10 +239,11 @@ def _query_range(
     m = last_minute[r]
     if k == 0:
         high, low = -math.inf, math.inf
-        for j in range(range_windows[0]):
-            slot = (m - j) % range_capacity
+        slot = m % range_capacity
+        for _ in range(range_windows[0]):  # slots m, m - 1, ... (m - j) % range_capacity
             high = _max_propagating(high, ring_value(ring_high, r, slot))
             low = _min_propagating(low, ring_value(ring_low, r, slot))
+            slot = slot - 1 if slot > 0 else range_capacity - 1
         range_high[r, 0] = high
         range_low[r, 0] = low
         return

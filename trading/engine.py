@@ -40,6 +40,7 @@ from model.timeframes import Timeframe
 from strategies.bad_prints import PrintFilter
 from strategies.features import FeatureBook
 from strategies.ranking import RankedCoin, RankingSettings, rank
+from strategies.slot_init import slot_setters
 
 if TYPE_CHECKING:
     from strategies.forecast.service import ForecastService
@@ -75,6 +76,24 @@ class DecisionStep:
     ranking: tuple[RankedCoin, ...]
     latency_ms: float
     ts_wall: float
+
+
+_new_object = object.__new__
+_set_index, _set_minute_open_ms, _set_ranking, _set_latency_ms, _set_ts_wall = slot_setters(
+    DecisionStep)
+
+
+def decision_step(index: int, minute_open_ms: int, ranking: tuple[RankedCoin, ...],
+                  latency_ms: float, ts_wall: float) -> DecisionStep:
+    """`DecisionStep(...)` written slot by slot (strategies/slot_init.py): one a replayed
+    minute, and the frozen dataclass's `__init__` costs twice as much."""
+    step = _new_object(DecisionStep)
+    _set_index(step, index)
+    _set_minute_open_ms(step, minute_open_ms)
+    _set_ranking(step, ranking)
+    _set_latency_ms(step, latency_ms)
+    _set_ts_wall(step, ts_wall)
+    return step
 
 
 class Engine:
@@ -351,13 +370,8 @@ class Engine:
             # the row order of `features` (the book's symbols, a superset of the tradable).
             self.trader.policy.between_steps(self.symbols)
             self.trader.step(minute + MINUTE_MS, self.book, ranking, features)
-        step = DecisionStep(
-            index=self.steps,
-            minute_open_ms=minute,
-            ranking=ranking,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            ts_wall=time.time(),
-        )
+        step = decision_step(self.steps, minute, ranking,
+                             (time.perf_counter() - started) * 1000, time.time())
         self.steps += 1
         self.latest = step
         if step.index % 60 == 0:

@@ -16,6 +16,7 @@ from model import libm
 from strategies.feature_columns import feature_volume
 from strategies.rolling import EXACT_EVERY, N_BLOCKS, BarRings
 from strategies.rolling_kernel import (
+    _slot_back,
     any_lagging,
     append_rows_kernel,
     next_minute_rows,
@@ -318,3 +319,12 @@ def test_an_append_flags_only_the_windows_whose_extreme_leaves() -> None:
                                 RANGE_BLOCK)
     assert rings.high[0].tolist() == [10.0, 13.0, 13.0]
     assert got[0, 1:].tolist() == [13.0, 13.0]  # the O(1) lines the query left alone
+
+
+def test_a_slot_counted_back_is_the_modulo_of_the_minute_counted_back() -> None:
+    rng = np.random.default_rng(5)
+    for _ in range(3000):
+        capacity = int(rng.integers(1, 50))
+        minute = int(rng.integers(-200, 10_000))
+        back = int(rng.choice([rng.integers(0, capacity + 1), rng.integers(-300, 300)]))
+        assert _slot_back(minute % capacity, back, capacity) == (minute - back) % capacity
