@@ -184,7 +184,7 @@ class ReplaySource:
             self.spread = self._warmup_spreads(warmup_rows)
             self._spread_bps = estimated_spread_bps(self.spread, self._warmup_range(warmup_rows))
         # The minutes `advance` plays, read and synthesized ahead a block at a time.
-        self._block_start = 0
+        self._block_start = self._block_stop = 0  # rows [start, stop): the block's
         self._bars_block = self.store.minute_block(0, 0)
         self._ticks_block = synthesize_tick_block(self._bars_block, self.tick, self.lot,
                                                   self._spread_bps, ticks_per_bar, seed)
@@ -290,12 +290,12 @@ class ReplaySource:
         if self.now_ms >= self.end_ms:
             return None
         row = self.store.row_of(self.now_ms)
-        if not self._block_start <= row < self._block_start + len(self._bars_block):
+        if not self._block_start <= row < self._block_stop:
             self._read_block(row)
         b = row - self._block_start
         bars = self._bars_block.minute(b)
         self.now_ms += MINUTE_MS
-        return MinuteData(bars=bars, ticks=self._ticks_block.minute(b, bars.index))
+        return MinuteData(bars, self._ticks_block.minute(b, bars.index))
 
     def _read_block(self, row: int) -> None:
         """Read and synthesize the next `BLOCK_MINUTES` minutes from `row` at once: bit for
@@ -308,6 +308,7 @@ class ReplaySource:
             self.seed,
         )
         self._block_start = row
+        self._block_stop = row + len(self._bars_block)
 
     def spread_bps(self) -> np.ndarray:
         return self._spread_bps
