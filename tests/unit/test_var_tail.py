@@ -40,6 +40,24 @@ def test_the_kth_loss_is_numpys_and_the_tail_sums_the_same_values(rows: int) -> 
         assert math.isclose(magnitude, math.fsum(np.abs(tail)), rel_tol=1e-12)
 
 
+@pytest.mark.parametrize("k", [1, 2, 99, 100])
+def test_every_k_from_the_smallest_to_the_largest_loss(k: int) -> None:
+    pnl = np.random.default_rng(k).normal(0, 1, 100)
+    var, total, magnitude = loss_tail(pnl, k)
+    ordered = np.sort(-pnl)
+    assert var == ordered[k - 1]
+    assert math.isclose(total, math.fsum(ordered[k:]), rel_tol=1e-12, abs_tol=1e-12)
+    assert math.isclose(magnitude, math.fsum(np.abs(ordered[k:])), rel_tol=1e-12,
+                        abs_tol=1e-300)
+
+
+def test_a_loss_that_is_not_finite_gives_nan_for_the_full_form() -> None:
+    pnl = np.random.default_rng(3).normal(0, 1, 50)
+    for bad in (np.nan, np.inf, -np.inf):
+        pnl[17] = bad
+        assert all(math.isnan(x) for x in loss_tail(pnl, 40))
+
+
 def _figures(candidates: CandidateRisk, symbol: str, order: float) -> tuple[float, float, int]:
     risk = candidates.risk(symbol, order, normal=False)
     return risk.var_hist_frac, risk.es_hist_frac, risk.observations
