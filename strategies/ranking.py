@@ -63,7 +63,6 @@ from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each:
     _reasons,
     _reasons_each,
     _reasons_from,
-    _reasons_of_keys,
     _reasons_of_three,
     _reasons_with_json,
 )
@@ -320,15 +319,14 @@ def _minute_ranking(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[
         return _ranking_of_scores(
             _minute_scores(matrix, names, config, min_warm_minutes, require_quotes), symbols,
             config.top_k)
-    rows_codes_keys = ints.tolist()
+    rows_and_codes = ints.tolist()
     numbers = floats.tolist()
-    m = len(rows_codes_keys) // 5
-    worded = _reasons_of_keys(rows_codes_keys[2 * m:], rows_codes_keys[m:2 * m],
-                              numbers[3 * m:6 * m], numbers[6 * m:])
+    m = len(rows_and_codes) // 2
+    worded = _reasons_of_three(rows_and_codes[m:], numbers[3 * m:6 * m], numbers[6 * m:])
     triples = iter(numbers)  # probability, drift, sigma of each coin in turn (zip: rows first)
     return [ranked_coin(symbols[i], score, drift, sigma, reasons, words_json)
             for i, score, drift, sigma, (reasons, words_json) in zip(
-                rows_codes_keys[:m], triples, triples, triples, worded)]
+                rows_and_codes[:m], triples, triples, triples, worded)]
 
 
 def _ranking_of_scores(scores: Scores, symbols: Sequence[str], top_k: int) -> list[RankedCoin]:

@@ -5,10 +5,6 @@ Apart from strategies/ranking.py because the words of every ranked coin are writ
 decision step (ten rows a minute): they are formatted in bulk, one `%` over a template per
 window order, and the ledger's JSON text of them is that same formatted text, so a step
 formats each number once (`_reasons_from`). `_reasons` is the definition, one coin at a time.
-
-A 1m ranking's words come back with integer keys that name their text
-(strategies/minute_rank_kernel.word_key): a minute's thirty words are nearly all words an
-earlier minute formatted, so `_reasons_of_keys` looks them up and formats only the new ones.
 """
 
 from __future__ import annotations
@@ -98,59 +94,6 @@ def _reasons_of_three(codes: list[int], values: list[float], percents: list[floa
     # All the words in one split: each text's '"]' + newline + '["' becomes a '","'.
     pairs = zip(body[2:-2].replace('"]\n["', '","').split('","'), values, strict=True)
     return list(zip(zip(*[pairs] * 3, strict=True), body.split("\n"), strict=True))
-
-
-#: Words by `word_key` (strategies/minute_rank_kernel.py), cleared when full: a month of a
-#: 20-coin market shows ~10,000 distinct words.
-_WORDS: dict[int, str] = {}
-_WORDS_LIMIT = 1 << 16
-_NO_KEY = -1
-
-
-def _reasons_of_keys(keys: list[int], codes: list[int], values: list[float],
-                     percents: list[float]) -> list[tuple[Reasons, str]]:
-    """`_reasons_of_three(codes, values, percents)`, the same texts, each word looked up by
-    its key (`keys`: three a coin, in the order of `values`; -1 for none) and formatted as
-    there (`%+.2f`, the window's label) only when no earlier minute made it; the JSON texts
-    joined from the words (the template's quotes and commas around the same words)."""
-    if not codes:
-        return []
-    words = list(map(_WORDS.get, keys))
-    if None in words:
-        _format_new_words(words, keys, codes, percents)
-    texts = (_texts_template(len(codes)) % tuple(words)).split("\n")
-    pairs = zip(words, values, strict=True)
-    return list(zip(zip(*[pairs] * 3, strict=True), texts, strict=True))
-
-
-def _format_new_words(words: list[str | None], keys: list[int], codes: list[int],
-                      percents: list[float]) -> None:
-    """Fill in the words no earlier minute made (None in `words`): the window from its coin's
-    code, the text `_json_template`'s; remembered by key (a key of -1 never is)."""
-    count = len(RETURN_LABELS)
-    if len(_WORDS) >= _WORDS_LIMIT:
-        _WORDS.clear()
-    for at, word in enumerate(words):
-        if word is not None:
-            continue
-        code, slot = codes[at // 3], at % 3
-        window = code // count ** (2 - slot) % count
-        words[at] = word = _word_template(window) % percents[at]
-        if keys[at] != _NO_KEY:
-            _WORDS[keys[at]] = word
-
-
-@lru_cache(maxsize=16)
-def _word_template(window: int) -> str:
-    """One word of `_json_template` as a `%` template of its percentage."""
-    return f"{RETURN_LABELS[window]} momentum ".replace("%", "%%") + "%+.2f%%"
-
-
-@lru_cache(maxsize=64)
-def _texts_template(coins: int) -> str:
-    """The JSON texts of `coins` coins of three words each, one a line, as a `%s` template
-    of the words in order."""
-    return "\n".join(['["%s","%s","%s"]'] * coins)
 
 
 @lru_cache(maxsize=128)

@@ -2,8 +2,7 @@
 kernels it stands for, bit for bit: `rank_scores_kernel` then `top_reasons_kernel`, packed;
 and `rank` on a 1m matrix, which takes it, gives the coins of the array definition
 (`score_features`, `_top_candidates`, `_reasons_with_json`), every number to the bit and
-every reason's JSON text. The kernel carries the stamp of the files it inlines. A word's
-key names its text: equal keys, equal words."""
+every reason's JSON text. The kernel carries the stamp of the files it inlines."""
 
 from __future__ import annotations
 
@@ -14,11 +13,11 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from strategies import minute_rank_kernel, ranking_reasons
+from strategies import minute_rank_kernel
 from strategies.barrier import MAX_IMAGES
 from strategies.decision_kernel import rank_scores_kernel
 from strategies.feature_columns import FEATURE_NAMES
-from strategies.minute_rank_kernel import NO_KEY, minute_ranking_kernel, word_key
+from strategies.minute_rank_kernel import minute_ranking_kernel
 from strategies.rank_select_kernel import top_reasons_kernel
 from strategies.ranking import (
     _RETURN_WINDOWS,
@@ -28,8 +27,6 @@ from strategies.ranking import (
     _name_ranks,
     rank,
 )
-from strategies.ranking_reasons import _reasons_of_keys, _reasons_of_three
-from strategies.windows import RETURN_LABELS
 from tests.unit.test_decision_kernel import kernel_features, random_state
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -110,13 +107,7 @@ def test_the_kernel_is_the_scores_kernel_then_the_selection_kernel(
         probability, eligible, ranks, top_k, drift, sigma, contributions, returns)
     m = top.shape[0]
     assert float(images).hex() == float(expected_images).hex()
-    assert ints.tolist()[:2 * m] == top.tolist() + codes.tolist()
-    windows = contributions.shape[1]
-    order = [[code // windows ** (2 - slot) % windows for slot in range(3)] for code in codes]
-    expected_keys = [word_key(order[j][slot], strong_percents[3 * j + slot], windows)
-                     if shown[j] == 3 else NO_KEY for j in range(m) for slot in range(3)]
-    assert ints.tolist()[2 * m:] == expected_keys
-    assert ints.shape == (5 * m,)
+    assert ints.tolist() == top.tolist() + codes.tolist()
     assert bits(floats) == bits(np.concatenate([numbers.ravel(), strong_values,
                                                 strong_percents]))
     assert floats.shape == (9 * m,)
@@ -159,77 +150,3 @@ def test_a_horizon_without_an_image_count_raises_as_the_array_form() -> None:
         rank(features, FEATURE_NAMES, symbols_of(0, 8), config)
     with pytest.raises(ValueError):
         rank(features, FEATURE_NAMES, symbols_of(0, 8), config, anomaly=np.full(8, np.nan))
-
-
-def text_of_key(key: int, windows: int) -> str:
-    """The word a key names: the window's label and the percent whose hundredths and sign
-    it holds, as `%+.2f` writes them."""
-    window, rest = key % windows, key // windows
-    hundredths, negative = rest // 2, rest % 2
-    return (f"{RETURN_LABELS[window]} momentum {'-' if negative else '+'}"
-            f"{hundredths // 100}.{hundredths % 100:02d}%")
-
-
-def formatted(window: int, percent: float) -> str:
-    return f"{RETURN_LABELS[window]} momentum {percent:+.2f}%"
-
-
-TIES = [0.125, -0.125, 0.375, -0.625, 0.875, 0.005, 1.005, 2.675, -2.675, 0.015, 0.045,
-        1e-300, -1e-300, 0.0, -0.0,
-        0.004999999999999999, 0.0050000000000000001, -0.0049999, 99.995, 123456.785,
-        1e7 - 0.005, 9_999_999.99, 1e7, -1e7, 5e-3 + 1e-17, 0.335, 1.115, 8.345]
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_a_word_key_names_the_text_of_its_number(seed: int) -> None:
-    rng = np.random.default_rng(seed)
-    scales = 10.0 ** rng.integers(-6, 8, 4000)
-    percents = np.concatenate([
-        rng.standard_normal(4000) * scales,
-        np.round(rng.standard_normal(2000) * 500, 3),  # on the thousandths: ties and near-ties
-        np.round(rng.standard_normal(2000) * 5, 2) + rng.choice([0.005, -0.005], 2000),
-        np.array(TIES + [np.nan, np.inf, -np.inf, 1e12, -1e12]),
-    ])
-    keyed = 0
-    for percent in percents.tolist():
-        for window in range(len(RETURN_LABELS)):
-            key = word_key(window, percent, len(RETURN_LABELS))
-            if key == NO_KEY:
-                continue
-            keyed += 1
-            assert key >= 0
-            assert text_of_key(key, len(RETURN_LABELS)) == formatted(window, percent), percent
-    assert keyed > 0.6 * len(percents) * len(RETURN_LABELS)  # most numbers have one
-
-
-def test_numbers_whose_text_only_formatting_tells_have_no_key() -> None:
-    for percent in (0.125 * 0.08, 0.005, -2.5 / 100, 1.005, np.nan, np.inf, -np.inf, 1e7,
-                    -1e12):
-        rounded_at_a_tie = abs(percent * 100 - np.floor(percent * 100) - 0.5) < 1e-6
-        if rounded_at_a_tie or not abs(percent * 100) < 1e9:
-            assert word_key(0, percent, 4) == NO_KEY, percent
-    assert word_key(2, -0.0, 4) != word_key(2, 0.0, 4)  # "-0.00" and "+0.00"
-    assert word_key(1, 0.0, 4) != word_key(2, 0.0, 4)  # the window is part of the key
-
-
-@pytest.mark.parametrize("seed", range(6))
-def test_words_looked_up_by_key_are_the_words_formatted(seed: int) -> None:
-    # the same coins twice (the second time every keyed word is a lookup), then coins
-    # whose numbers round alike or differ by a sign: the texts of `_reasons_of_three`
-    rng = np.random.default_rng(seed)
-    m, windows = 10, len(RETURN_LABELS)
-    codes = [int(rng.permutation(windows)[:3] @ [windows * windows, windows, 1])
-             for _ in range(m)]
-    values = (rng.standard_normal(3 * m) * 1e-3).tolist()
-    percents = np.round(rng.standard_normal(3 * m) * 3, int(rng.integers(1, 4)))
-    percents[:4] = [np.nan, -0.0, 0.0, 0.125]  # no key, both zeros, a tie
-    ranking_reasons._WORDS.clear()
-    for batch in (percents, percents, -percents, percents + 1e-9, percents * 1.0001):
-        order = [[code // windows ** (2 - slot) % windows for slot in range(3)]
-                 for code in codes]
-        keys = [word_key(order[j][slot], batch[3 * j + slot], windows)
-                for j in range(m) for slot in range(3)]
-        assert _reasons_of_keys(keys, codes, values, batch.tolist()) == _reasons_of_three(
-            codes, values, batch.tolist())
-    assert ranking_reasons._WORDS  # the keyed words were kept
-    assert _reasons_of_keys([], [], [], []) == []
