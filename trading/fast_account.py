@@ -288,7 +288,7 @@ class FastAccount:
         for price_f, amount_f in zip(level_price, level_amount):
             if amount_f == 0:
                 continue
-            grid = _on_grid(price_f, amount_f, order.tick, instrument.lot)
+            grid = _on_grid(price_f, amount_f, order.tick, instrument.lot, order.fixed)
             if grid is None:
                 continue
             price, amount = grid[0], min(grid[1], order.remaining)
@@ -362,10 +362,12 @@ class FastAccount:
         self.last_price.setdefault(event.symbol, event.price)
 
 
-def _on_grid(price: float, amount: float, tick: Decimal,
-             lot: Decimal) -> tuple[Decimal, Decimal] | None:
-    """exchange.brokers.fill_grid.fill_on_grid: a level on the order's grids, or None."""
-    if not all(math.isfinite(v) for v in (price, amount, price / float(tick), amount / float(lot))):
+def _on_grid(price: float, amount: float, tick: Decimal, lot: Decimal,
+             fixed: tuple[int, float, float, float]) -> tuple[Decimal, Decimal] | None:
+    """exchange.brokers.fill_grid.fill_on_grid: a level on the order's grids, or None.
+    `fixed`: the order's fill-model columns, float(tick) and float(lot) among them."""
+    isfinite, ticks, lots = math.isfinite, price / fixed[2], amount / fixed[3]
+    if not (isfinite(price) and isfinite(amount) and isfinite(ticks) and isfinite(lots)):
         return None
     exact = float_to_grid(price, tick), float_to_grid(amount, lot)
     return exact if exact[0] > 0 and exact[1] >= 0 else None
