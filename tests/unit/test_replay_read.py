@@ -160,23 +160,45 @@ def defined_grid(source: ReplaySource, frames: dict[tuple[str, str], pd.DataFram
     return columns, trades, traded
 
 
-def test_bars_with_gaps_go_on_the_grid_as_a_column_by_column_fill_puts_them() -> None:
-    rng = np.random.default_rng(4)
+def gappy_frames(seed: int, odd: bool) -> dict[tuple[str, str], pd.DataFrame]:
+    """Five symbols' bars with gaps, starting at different minutes; with `odd`, some
+    values NaN, infinite, negative or zero, and for an odd seed some symbols' rows
+    shuffled and repeated."""
+    rng = np.random.default_rng(seed)
     frames = {}
     for k in range(5):
         minutes = np.sort(rng.choice(3000, int(rng.integers(10, 2500)), replace=False))
         close = np.round(rng.uniform(1, 100, len(minutes)), 2 + k)
-        frames[(f"C{k}", "USDT")] = pd.DataFrame({
+        volume = np.round(rng.uniform(0, 9, len(minutes)), k)
+        if odd:
+            close[rng.random(len(close)) < 0.02] = rng.choice([np.nan, np.inf, -3.0, 0.0])
+            volume[rng.random(len(volume)) < 0.02] = rng.choice([np.nan, np.inf, -1.0])
+        frame = pd.DataFrame({
             "timestamp_ms": FIRST_MS + (minutes + k * 7) * MINUTE_MS, "open": close,
-            "high": close * 1.01, "low": close * 0.99, "close": close,
-            "volume": np.round(rng.uniform(0, 9, len(minutes)), k)})
-    source = ReplaySource(frames, warmup_minutes=10)
-    first = min(int(f["timestamp_ms"].iloc[0]) for f in frames.values())
-    rows = (max(int(f["timestamp_ms"].iloc[-1]) for f in frames.values()) - first) // MINUTE_MS + 1
-    made = source._grid(frames, sorted(frames), first, rows)
-    defined = defined_grid(source, frames, first, rows)
-    for field in BAR_FIELDS:
-        assert made[0][field].flags.c_contiguous
-        assert made[0][field].tobytes() == defined[0][field].tobytes(), field
-    assert made[1].tobytes() == defined[1].tobytes()
-    assert made[2].tobytes() == defined[2].tobytes() and made[2].flags.c_contiguous
+            "high": close * 1.01, "low": close * 0.99, "close": close, "volume": volume})
+        if odd and k % 2 and seed % 2:  # shuffled: the plain writes
+            again = frame.iloc[:40].copy()  # the same minutes again, other prices
+            again[["open", "high", "low", "close"]] *= 1.5
+            frame = pd.concat([frame, again]).sample(frac=1.0, random_state=k)
+        frames[(f"C{k}", "USDT")] = frame
+    return frames
+
+
+@pytest.mark.parametrize("odd", [False, True])
+def test_bars_with_gaps_go_on_the_grid_as_a_column_by_column_fill_puts_them(odd: bool) -> None:
+    """In order (the compiled pass) or not (each bar where it falls, a later duplicate
+    over an earlier one), with odd values or not: the same grid as the plain fill."""
+    for seed in range(4):
+        frames = gappy_frames(seed, odd)
+        source = ReplaySource(gappy_frames(seed, False), warmup_minutes=10)  # its rules
+        first = min(int(f["timestamp_ms"].min()) for f in frames.values())
+        rows = (max(int(f["timestamp_ms"].max()) for f in frames.values()) - first
+                ) // MINUTE_MS + 1
+        with np.errstate(all="ignore"):
+            made = source._grid(frames, sorted(frames), first, rows)
+            defined = defined_grid(source, frames, first, rows)
+        for field in BAR_FIELDS:
+            assert made[0][field].flags.c_contiguous
+            assert made[0][field].tobytes() == defined[0][field].tobytes(), (seed, field)
+        assert made[1].tobytes() == defined[1].tobytes(), seed
+        assert made[2].tobytes() == defined[2].tobytes() and made[2].flags.c_contiguous
