@@ -65,6 +65,7 @@ from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each:
     _reasons_from,
     _reasons_of_three,
     _reasons_with_json,
+    _words_of_three,
 )
 from strategies.slot_init import slot_setters
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS, present_windows, window_rows
@@ -306,7 +307,8 @@ def _minute_ranking(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[
     """`rank`'s coins of one 1m matrix without forecast or anomaly scores: the scores, the
     selection and the reasons' windows in one compiled call
     (strategies/minute_rank_kernel.py: `_minute_scores` then `_ranking_of_scores`' kernel,
-    without making their arrays Python objects), the words formatted in bulk."""
+    without making their arrays Python objects), the words formatted in bulk and the coins
+    made from them as they come (no list of (reasons, text) pairs, no call a coin)."""
     columns = _kernel_columns(tuple(names))
     up, down = _barriers(config)
     ints, floats, usual, images = minute_ranking_kernel(
@@ -322,11 +324,26 @@ def _minute_ranking(matrix: np.ndarray, names: Sequence[str], symbols: Sequence[
     rows_and_codes = ints.tolist()
     numbers = floats.tolist()
     m = len(rows_and_codes) // 2
-    worded = _reasons_of_three(rows_and_codes[m:], numbers[3 * m:6 * m], numbers[6 * m:])
+    # `_reasons_of_three`'s words, texts and pairs, made into the coins as they come.
+    words, texts = _words_of_three(rows_and_codes[m:], numbers[6 * m:])
+    pairs = zip(words, numbers[3 * m:6 * m])  # (words, contribution) of each window in turn
     triples = iter(numbers)  # probability, drift, sigma of each coin in turn (zip: rows first)
-    return [ranked_coin(symbols[i], score, drift, sigma, reasons, words_json)
-            for i, score, drift, sigma, (reasons, words_json) in zip(
-                rows_and_codes[:m], triples, triples, triples, worded)]
+    coins: list[RankedCoin] = []
+    push = coins.append
+    for i, score, drift, sigma, reasons, text in zip(
+            rows_and_codes[:m], triples, triples, triples, zip(pairs, pairs, pairs), texts):
+        coin = _new_object(RankedCoin)  # `ranked_coin`, inline: ten a minute
+        _set_symbol(coin, symbols[i])
+        _set_score(coin, score)
+        _set_drift(coin, drift)
+        _set_sigma(coin, sigma)
+        _set_reasons(coin, reasons)
+        _set_forecast_return(coin, None)
+        _set_forecast_confidence(coin, None)
+        _set_anomaly_score(coin, None)
+        _set_reasons_json(coin, text)
+        push(coin)
+    return coins
 
 
 def _ranking_of_scores(scores: Scores, symbols: Sequence[str], top_k: int) -> list[RankedCoin]:

@@ -90,10 +90,20 @@ def _reasons_of_three(codes: list[int], values: list[float], percents: list[floa
     per-coin window gathers."""
     if not codes:
         return []
+    words, texts = _words_of_three(codes, percents)
+    pairs = zip(words, values, strict=True)
+    return list(zip(zip(*[pairs] * 3, strict=True), texts, strict=True))
+
+
+def _words_of_three(codes: list[int], percents: list[float]) -> tuple[list[str], list[str]]:
+    """(every word, coin after coin, three each; each coin's JSON text) of coins that all
+    show three windows (`_reasons_of_three`' arguments): one `%` over the coins' templates,
+    the words cut out in one split."""
+    if not codes:
+        return [], []
     body = "\n".join([_code_template(code) for code in codes]) % tuple(percents)
     # All the words in one split: each text's '"]' + newline + '["' becomes a '","'.
-    pairs = zip(body[2:-2].replace('"]\n["', '","').split('","'), values, strict=True)
-    return list(zip(zip(*[pairs] * 3, strict=True), body.split("\n"), strict=True))
+    return body[2:-2].replace('"]\n["', '","').split('","'), body.split("\n")
 
 
 @lru_cache(maxsize=128)
