@@ -63,6 +63,9 @@ class CandidateRisk:
         self._equity = equity
         self._shared: tuple[FloatArray, NDArray[np.bool_] | None, float] | None = None
         self._exact: bool | None = None  # None until the first candidate
+        # (symbol, order value, P&L) of the last `surely_within`: a candidate it is not
+        # sure of is asked of `risk` next, whose P&L on the same weights is the same
+        self._pnl: tuple[str, float, FloatArray] | None = None
 
     def _prepare(self) -> bool:
         """Build the held weights, their complete rows and the per-equity factor; False
@@ -94,7 +97,10 @@ class CandidateRisk:
             own = self.history.complete_in(column)
             if own is not None:
                 complete = own if complete is None else complete & own
-        losses = -self.history.pnl_of(weights, complete)[:, None]
+        known = self._pnl
+        pnl = (known[2] if known is not None and known[0] == symbol and known[1] == order_value
+               and complete is None else self.history.pnl_of(weights, complete))
+        losses = -pnl[:, None]
         if losses.shape[0] < 2:
             return self._slow(symbol, order_value)
         var, es = _var_es(losses, self.confidence)
@@ -138,6 +144,7 @@ class CandidateRisk:
         weights = weights.copy()
         weights[column] = after
         pnl = self.history.pnl_of(weights, None)
+        self._pnl = (symbol, order_value, pnl)
         observations = pnl.shape[0]
         if observations < 2 or observations < min_observations:
             return False

@@ -101,3 +101,21 @@ def test_not_sure_for_what_the_full_form_handles_alone() -> None:
     assert not complete.surely_within("C5USDT", 250.0, 1.0, 1.0, 1441)
     broke = CandidateRisk(values, 0.0, _history(4), 0.95, 1.0)
     assert not broke.surely_within("C5USDT", 250.0, 1.0, 1.0, 10)
+
+
+def test_after_a_pass_it_was_not_sure_of_risk_gives_the_figures_it_always_gave() -> None:
+    """`risk` reuses the P&L `surely_within` just made for the same candidate (the same
+    weights): the figures are a fresh account's, to the bit, and another candidate's are
+    its own."""
+    history = _history(6)
+    rng = np.random.default_rng(6)
+    for _ in range(40):
+        held = rng.choice(SYMBOLS, size=rng.integers(0, 6), replace=False)
+        values = {str(s): float(rng.uniform(50, 600)) for s in held}
+        symbol, other = (str(s) for s in rng.choice(SYMBOLS, 2, replace=False))
+        order = float(rng.uniform(10, 500))
+        asked = CandidateRisk(values, 10_000.0, history, 0.95, 1.0)
+        assert not asked.surely_within(symbol, order, -1.0, -1.0, 100)
+        for candidate, value in ((symbol, order), (other, order), (symbol, order * 2)):
+            fresh = CandidateRisk(values, 10_000.0, history, 0.95, 1.0)
+            assert asked.risk(candidate, value) == fresh.risk(candidate, value)
