@@ -19,15 +19,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from exchange.sim.bars import BAR_FIELDS, BarStore, MinuteData
-from exchange.sim.grid_kernel import merge_onto_grid
-from exchange.sim.ticks import (
-    NOISE_SCALES,
-    SPREAD_RANGE_WIDENING,
-    floor_to_grid,
-    round_to_grid,
-    synthesize_tick_block,
-)
+from exchange.sim.bars import BarStore, MinuteData
+from exchange.sim.replay_grid import bars_on_grid
+from exchange.sim.ticks import NOISE_SCALES, SPREAD_RANGE_WIDENING, synthesize_tick_block
 from model import costs, errors, libm
 from model.costs import SPREAD_SOURCES
 from model.instruments import Instrument
@@ -245,33 +239,10 @@ class ReplaySource:
         rows: int,
     ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """The bars of `frames` on the minute grid: (BAR_FIELDS columns, trade counts,
-        traded), each (rows, symbols). Each symbol's bars are made from its frame's
-        columns, then put on the grid in one compiled pass (exchange/sim/grid_kernel.py)
-        when every symbol's minutes ascend (as `read_ohlcv` gives them); otherwise each
-        bar is written where it falls, a later duplicate over an earlier one."""
-        at_of, bars_of = [], []
-        for col, key in enumerate(keys):
-            frame = frames[key]
-            at = ((frame["timestamp_ms"].to_numpy(np.int64) - first) // MINUTE_MS).astype(np.int64)
-            tick, lot = self.tick[col], self.lot[col]
-            o, h, l, c = (  # noqa: E741  open/high/low/close
-                round_to_grid(frame[f].to_numpy(float), tick)
-                for f in ("open", "high", "low", "close")
-            )
-            c = np.maximum(c, tick)
-            o = np.maximum(o, tick)
-            h = np.maximum(h, np.maximum(o, c))
-            l = np.minimum(np.maximum(l, tick), np.minimum(o, c))  # noqa: E741  the low
-            volume = np.maximum(floor_to_grid(frame["volume"].to_numpy(float), lot), 0.0)
-            at_of.append(at)
-            bars_of.append((o, h, l, c, volume, volume * (o + h + l + c) / 4.0))
-        if all(_ascending_within(at, rows) for at in at_of):
-            columns, traded, typical = _merged(at_of, bars_of, rows)
-        else:
-            columns, traded, typical = _written(at_of, bars_of, rows)
-        quote = columns["quote_volume"]
-        trades = 1 + np.floor(20.0 * quote / np.maximum(typical, 1e-12)).astype(np.int64)
-        return columns, trades, traded
+        traded), each (rows, symbols) (exchange/sim/replay_grid.py)."""
+        at_of = [((frames[key]["timestamp_ms"].to_numpy(np.int64) - first) // MINUTE_MS
+                  ).astype(np.int64) for key in keys]
+        return bars_on_grid([frames[key] for key in keys], at_of, self.tick, self.lot, rows)
 
     # -- MarketSource ----------------------------------------------------------------------
     def bars_before(
@@ -308,48 +279,6 @@ class ReplaySource:
 
     def spread_bps(self) -> np.ndarray:
         return self._spread_bps
-
-
-def _ascending_within(at: np.ndarray, rows: int) -> bool:
-    """Whether the grid rows `at` ascend strictly inside [0, rows)."""
-    return not len(at) or bool(at[0] >= 0 and at[-1] < rows and np.all(at[1:] > at[:-1]))
-
-
-_Bars = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]
-
-
-def _merged(at_of: list[np.ndarray], bars_of: list[_Bars], rows: int,
-            ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """(columns, traded, each symbol's median quote volume) of bars whose rows ascend:
-    put on the grid in one compiled pass. A symbol's bars are then exactly its traded
-    cells, so their median is the median of those cells."""
-    offsets = np.zeros(len(at_of) + 1, dtype=np.int64)
-    offsets[1:] = np.cumsum([len(at) for at in at_of])
-    values = np.empty((len(BAR_FIELDS), int(offsets[-1])))
-    for i, bars in enumerate(bars_of):
-        for f, column in enumerate(bars):
-            values[f, offsets[i]:offsets[i + 1]] = column
-    grid = np.zeros((len(BAR_FIELDS), rows, len(at_of)))
-    traded = np.zeros((rows, len(at_of)), dtype=bool)
-    merge_onto_grid(grid, traded, np.concatenate(at_of) if at_of else np.zeros(0, np.int64),
-                    values, offsets)
-    typical = np.array([np.median(bars[5]) for bars in bars_of])
-    return dict(zip(BAR_FIELDS, grid, strict=True)), traded, typical
-
-
-def _written(at_of: list[np.ndarray], bars_of: list[_Bars], rows: int,
-             ) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
-    """`_merged` for bars in any order: each written where it falls (numpy's fancy
-    assignment: a later duplicate over an earlier one)."""
-    columns = {f: np.zeros((rows, len(at_of))) for f in BAR_FIELDS}
-    traded = np.zeros((rows, len(at_of)), dtype=bool)
-    for col, (at, bars) in enumerate(zip(at_of, bars_of, strict=True)):
-        for field, values in zip(BAR_FIELDS, bars, strict=True):
-            columns[field][at, col] = values
-        traded[at, col] = True
-    quote = columns["quote_volume"]
-    typical = np.array([np.median(quote[traded[:, i], i]) for i in range(len(at_of))])
-    return columns, traded, typical
 
 
 def load_grid(data_dir: str | Path) -> MinuteGrid:

@@ -3,7 +3,7 @@ as `pd.read_csv` then the cleaning (drop rows with a missing value or off the mi
 the first of duplicate times, sort) reads it, clean or not, plain or gzipped; an unreadable
 file is refused with the message it always had; `decimals_needed` answers as testing every
 value at every count of decimals; the bars go on the grid as a column-by-column fill puts
-them."""
+them (exchange/sim/replay_grid.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from exchange.sim import replay_grid
 from exchange.sim.bars import BAR_FIELDS
 from exchange.sim.replay import (
     COLUMNS,
@@ -184,10 +185,13 @@ def gappy_frames(seed: int, odd: bool) -> dict[tuple[str, str], pd.DataFrame]:
     return frames
 
 
-@pytest.mark.parametrize("odd", [False, True])
-def test_bars_with_gaps_go_on_the_grid_as_a_column_by_column_fill_puts_them(odd: bool) -> None:
-    """In order (the compiled pass) or not (each bar where it falls, a later duplicate
-    over an earlier one), with odd values or not: the same grid as the plain fill."""
+@pytest.mark.parametrize(("odd", "chunk_rows"), [(False, 4096), (False, 97), (True, 97)])
+def test_bars_with_gaps_go_on_the_grid_as_a_column_by_column_fill_puts_them(
+        odd: bool, chunk_rows: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """In order (compiled passes of `chunk_rows` rows) or not (each bar where it falls, a
+    later duplicate over an earlier one), with odd values or not: the same grid as the
+    plain fill."""
+    monkeypatch.setattr(replay_grid, "CHUNK_ROWS", chunk_rows)
     for seed in range(4):
         frames = gappy_frames(seed, odd)
         source = ReplaySource(gappy_frames(seed, False), warmup_minutes=10)  # its rules
