@@ -22,6 +22,7 @@ the caller's job). Pure: no I/O, no clock.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -30,7 +31,7 @@ from typing import Any
 
 from model.instruments import Instrument, Side
 from risk.limits import RiskLimits
-from risk.post_trade import CandidateRisk
+from risk.post_trade import NOT_SURE, SURE_PASS, VAR_OVER, CandidateRisk
 from risk.sizing import Sizing, size_entry, stop_distance, too_small
 from risk.state import TradingMode, TradingState
 from risk.var import PortfolioRisk, ReturnHistory
@@ -310,9 +311,17 @@ def _check_entry(
 
     # A historical VaR limit reads no normal figure: they are computed for an approval only.
     normal = limits.var_method != "historical"
-    if not figures and not normal and _surely_within(intent.symbol, sizing, portfolio, market,
-                                                     limits):
-        return Approved(sizing.amount, sizing.price, sizing)
+    if not figures and not normal:
+        verdict, var_frac, observations = _sure_verdict(intent.symbol, sizing, portfolio,
+                                                        market, limits)
+        if verdict == SURE_PASS:
+            return Approved(sizing.amount, sizing.price, sizing)
+        if verdict == VAR_OVER:  # the full check's denial, from the same VaR
+            over = risk_limit_denial(PortfolioRisk(
+                var_frac, math.nan, math.nan, math.nan, limits.var_confidence,
+                limits.var_horizon_days, observations), limits)
+            assert over is not None and over.reason is DenyReason.VAR_LIMIT
+            return over
     risk = _post_trade(intent.symbol, sizing, portfolio, market, limits, normal=normal)
     if isinstance(risk, Denied):
         return risk
@@ -370,19 +379,20 @@ def _post_trade(
     return risk
 
 
-def _surely_within(symbol: str, sizing: Sizing, portfolio: PortfolioView, market: MarketView,
-                   limits: RiskLimits) -> bool:
-    """Whether `_post_trade` and `risk_limit_denial` would surely let the sized entry through
-    on a historical VaR limit (`CandidateRisk.surely_within`: no figures made, the losses'
-    tail selected without numpy's partition); False when not sure, for the full check."""
+def _sure_verdict(symbol: str, sizing: Sizing, portfolio: PortfolioView, market: MarketView,
+                  limits: RiskLimits) -> tuple[str, float, int]:
+    """`CandidateRisk.sure_verdict` of the sized entry on a historical VaR limit: whether
+    `_post_trade` and `risk_limit_denial` would surely let it through, or surely deny it on
+    the VaR (with the VaR), without making the figures (the losses' tail selected without
+    numpy's partition); NOT_SURE for the full check."""
     try:
-        return _candidates(portfolio, market, limits).surely_within(
+        return _candidates(portfolio, market, limits).sure_verdict(
             symbol, float(sizing.notional),
             float(limits.var_limit_pct) / 100 + _LIMIT_TOLERANCE,
             float(limits.es_limit_pct) / 100 + _LIMIT_TOLERANCE,
             limits.min_return_observations)
     except (KeyError, ValueError):
-        return False
+        return NOT_SURE, math.nan, 0
 
 
 def _candidates(portfolio: PortfolioView, market: MarketView,

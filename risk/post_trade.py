@@ -45,6 +45,8 @@ from risk.var_tail_kernel import loss_tail
 
 #: The unit roundoff of float64 (half an ulp of 1.0).
 _UNIT = 2.0 ** -53
+#: `CandidateRisk.sure_verdict`'s answers
+SURE_PASS, VAR_OVER, NOT_SURE = "SURE_PASS", "VAR_OVER", "NOT_SURE"
 
 
 class CandidateRisk:
@@ -123,42 +125,57 @@ class CandidateRisk:
                       min_observations: int) -> bool:
         """True when `risk(symbol, order_value)` is sure to have at least `min_observations`
         rows, `var_hist_frac <= var_limit` and `es_hist_frac <= es_limit` (the gate's
-        thresholds, tolerance included); False when not sure: ask `risk`.
+        thresholds, tolerance included); False when not sure: ask `risk`."""
+        return self.sure_verdict(symbol, order_value, var_limit, es_limit,
+                                 min_observations)[0] == SURE_PASS
+
+    def sure_verdict(self, symbol: str, order_value: float, var_limit: float, es_limit: float,
+                     min_observations: int) -> tuple[str, float, int]:
+        """(SURE_PASS, NaN, rows) where `surely_within`; (VAR_OVER, risk's `var_hist_frac`,
+        rows) where that VaR is surely over `var_limit` with the rows enough; else
+        (NOT_SURE, NaN, 0): ask `risk`.
 
         The same weights and P&L (one BLAS product) as `risk`, so the same losses; the k-th
         smallest of them is the same float whichever selection finds it (`loss_tail`), so the
-        VaR test is `risk`'s own. The ES sums the same losses above it in another order: any
-        order of summing m values is within (m - 1) u sum|x| of the exact sum, so the two sums
-        are within twice that (taken as 4 m u sum|x|), and the division and the scaling
-        add a few ulps (8 u |es| covers them); only an ES farther than that below its limit
-        is sure. Histories with gaps (whose rows differ by candidate) are not handled here."""
+        VaR and its test are `risk`'s own. The ES sums the same losses above it in another
+        order: any order of summing m values is within (m - 1) u sum|x| of the exact sum, so
+        the two sums are within twice that (taken as 4 m u sum|x|), and the division and the
+        scaling add a few ulps (8 u |es| covers them); only an ES farther than that below
+        its limit is sure. Histories with gaps (whose rows differ by candidate) are not
+        handled here."""
+        unsure = (NOT_SURE, math.nan, 0)
         if self._exact is None:
             self._exact = self._prepare()
         column = self.history.column_of(symbol)
         after = self._values.get(symbol, 0.0) + order_value
         if not self._exact or column is None or after == 0 or self._shared is None:
-            return False
+            return unsure
         weights, complete, per_equity = self._shared
         if complete is not None or self.history.complete_in(column) is not None:
-            return False
+            return unsure
         weights = weights.copy()
         weights[column] = after
         pnl = self.history.pnl_of(weights, None)
         self._pnl = (symbol, order_value, pnl)
         observations = pnl.shape[0]
         if observations < 2 or observations < min_observations:
-            return False
+            return unsure
         k = _tail_index(observations, self.confidence)
         var, tail, magnitude = loss_tail(pnl, k)
-        if not var * per_equity <= var_limit:
-            return False
+        var_frac = var * per_equity
+        if var_frac > var_limit:
+            return VAR_OVER, var_frac, observations
+        if not var_frac <= var_limit:  # NaN
+            return unsure
         boundary = max(0.0, k - observations * self.confidence)
         if boundary < 1e-9:
             boundary = 0.0
         denominator = observations * (1.0 - self.confidence)
         es = (tail + boundary * var) / denominator * per_equity
         slack = 4.0 * (observations - k) * _UNIT * magnitude / denominator * per_equity
-        return es + slack + 8.0 * _UNIT * abs(es) <= es_limit
+        if es + slack + 8.0 * _UNIT * abs(es) <= es_limit:
+            return SURE_PASS, math.nan, observations
+        return unsure
 
     def _slow(self, symbol: str, order_value: float) -> PortfolioRisk:
         """The reference computation, for every case the shared part does not cover."""

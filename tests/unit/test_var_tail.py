@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from risk.post_trade import CandidateRisk
+from risk.post_trade import VAR_OVER, CandidateRisk
 from risk.var import ReturnHistory, _tail_index
 from risk.var_tail_kernel import loss_tail
 
@@ -119,3 +119,25 @@ def test_after_a_pass_it_was_not_sure_of_risk_gives_the_figures_it_always_gave()
         for candidate, value in ((symbol, order), (other, order), (symbol, order * 2)):
             fresh = CandidateRisk(values, 10_000.0, history, 0.95, 1.0)
             assert asked.risk(candidate, value) == fresh.risk(candidate, value)
+
+
+def test_a_var_surely_over_its_limit_is_the_full_figures_var() -> None:
+    """Where the VaR alone decides (over its limit), the sure verdict gives `risk`'s own
+    `var_hist_frac` and rows, from which the gate words the same denial."""
+    history = _history(8)
+    rng = np.random.default_rng(8)
+    over = 0
+    for _ in range(60):
+        held = rng.choice(SYMBOLS, size=rng.integers(0, 6), replace=False)
+        values = {str(s): float(rng.uniform(50, 600)) for s in held}
+        candidates = CandidateRisk(values, 10_000.0, history, 0.95, 1.0)
+        symbol, order = str(rng.choice(SYMBOLS)), float(rng.uniform(10, 500))
+        var, _, observations = _figures(candidates, symbol, order)
+        for limit in (math.nextafter(var, -math.inf), var, var * 0.5):
+            verdict, var_frac, rows = candidates.sure_verdict(symbol, order, limit, 1.0, 100)
+            if var > limit:
+                over += 1
+                assert (verdict, var_frac, rows) == (VAR_OVER, var, observations)
+            else:
+                assert verdict != VAR_OVER
+    assert over == 120
