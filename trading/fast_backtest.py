@@ -30,9 +30,7 @@ return history has `return_history_bars` bars of `bar_ms` each.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -58,6 +56,7 @@ from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, Holding, PolicyAction, RestingOrder
 from trading.fast_account import FastAccount
 from trading.fast_breakers import BreakerCarry
+from trading.fast_collector import collector_paused
 from trading.fast_history import ReturnsView
 from trading.fast_kernel import marks
 from trading.fast_market import (
@@ -141,26 +140,6 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
     with collector_paused():
         loop.run(policy, quotes)
     return loop.result(quotes)
-
-
-@contextmanager
-def collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the block, then as it was.
-
-    Why: the loop keeps every decision, order event and fill it makes, thousands of
-    long-lived objects, so the collector's full pass comes due during a run; that pass
-    walks every tracked object of the process (the caller's grids, numba's and the
-    config's, ~190,000 in a bench run), ~0.1 s each time, against ~0.5 s for 5 active
-    days. The loop makes no reference cycles for it to find (what it drops is freed by
-    reference counting); anything cyclic made meanwhile waits for the next pass after
-    the block. Nothing the run computes depends on it."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 class _Loop(BreakerCarry, ReturnsView):
