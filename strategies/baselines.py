@@ -41,8 +41,8 @@ from strategies.policy import (
     PolicyRegistry,
     Quote,
     RestingOrder,
-    bids_asks,
     hold_action,
+    quote_columns,
 )
 from strategies.ranking import RankedCoin
 from strategies.sma_cross import SmaCrossPolicy
@@ -206,7 +206,7 @@ class BaselinePolicy(Policy):
         prepared = self._prepare()
         symbols = list(map(_SYMBOL, ranking))
         columns = (list(map(_SCORE, ranking)) + list(map(_DRIFT, ranking))
-                   + list(map(_SIGMA, ranking)) + bids_asks(view.quotes, symbols))
+                   + list(map(_SIGMA, ranking)) + quote_columns(view.quotes, symbols))
         columns += ([1.0 if s in busy else 0.0 for s in symbols] if busy
                     else [0.0] * count)
         out = entry_step(columns, count, prepared.step_settings)
@@ -216,25 +216,25 @@ class BaselinePolicy(Policy):
         clears_words, fails_words = prepared.edge_words
         made: list[PolicyAction] = []
         push = made.append
-        for k, coin in enumerate(ranking):
-            kind = out[k]
-            symbol = symbols[k]
+        # Each coin's KIND, CODE_OR_EDGE and COST (strategies/entry_kernel.py's outputs).
+        for coin, symbol, kind, number, cost in zip(ranking, symbols, out[:count],
+                                                    out[count:2 * count], out[2 * count:],
+                                                    strict=True):
             if kind in (NO_DRIFT, LOW_SCORE):
                 low = kind == LOW_SCORE
                 memo = score_holds if low else drift_holds
-                key = (symbol, out[count + k])  # the number's rounding code
+                key = (symbol, number)  # the number's rounding code
                 action = memo.get(key)
                 if action is None:
                     action = hold_action(symbol, score_text % coin.score if low
                                          else _DRIFT_TEXT % (coin.drift * 100))
-                    if key[1] == key[1]:  # a NaN code is formatted, never kept
+                    if not math.isnan(number):  # a NaN code is formatted, never kept
                         if len(memo) >= REMEMBERED_HOLDS:
                             memo.clear()
                         memo[key] = action
                 push(action)
             elif kind == FAILS:
-                push(hold_action(symbol, fails_words % (out[2 * count + k] / BPS,
-                                                        out[3 * count + k] / BPS)))
+                push(hold_action(symbol, fails_words % (number / BPS, cost / BPS)))
             elif kind == BUSY:
                 push(holds[symbol, HELD_OR_ORDERED])
             elif kind == FULL:
@@ -242,8 +242,8 @@ class BaselinePolicy(Policy):
             elif kind == NO_QUOTE:
                 push(holds[symbol, NO_USABLE_QUOTE])
             else:  # BUYS
-                bid = columns[BID_COLUMN * count + k]
-                reason = clears_words % (out[2 * count + k] / BPS, out[3 * count + k] / BPS)
+                bid = columns[BID_COLUMN * count + len(made)]
+                reason = clears_words % (number / BPS, cost / BPS)
                 push(PolicyAction(
                     symbol, Action.BUY, limit_price=bid,
                     stop_price=bid * (1 - self.stop_return_pct / 100),

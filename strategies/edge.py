@@ -196,10 +196,10 @@ def entry_step_settings(settings: np.ndarray, min_score: float,
 
 def entry_step(columns: list[float], count: int, settings: np.ndarray) -> list[float]:
     """What a baseline entry step makes of each of `count` ranked coins, from their columns
-    (score, drift, sigma, bid (NaN: no quote), ask, busy (1.0: held or ordered), one after
-    the other, `count` values each) under `entry_step_settings`: strategies/entry_kernel.
-    entry_step_kernel's outputs (each coin's KIND, rounding CODE, EDGE and COST, `count`
-    values each) as Python floats. One compiled call a step: the coins' checks, their
+    (score, drift, sigma, quoted (finite: the coin has a quote), bid, ask, busy (1.0: held
+    or ordered), one after the other, `count` values each) under `entry_step_settings`:
+    strategies/entry_kernel.entry_step_kernel's outputs (each coin's KIND, CODE_OR_EDGE
+    and COST, `count` values each) as Python floats. One compiled call a step: the coins' checks, their
     stop-first probabilities, edges and costs, the rounding codes of their score and drift
     texts and the entry budget, where the policy's own loops, tuples and lists cost more
     than all of the numbers (tests/unit/test_entry_kernel.py, test_baseline_decide_

@@ -322,17 +322,19 @@ def entry_numbers_kernel(  # pragma: no cover - compiled
 
 
 #: `entry_step_kernel`'s columns, each n long, in this order.
-SCORE_COLUMN, DRIFT_COLUMN, SIGMA_COLUMN, BID_COLUMN, ASK_COLUMN, BUSY_COLUMN = range(6)
-COLUMNS = 6
+SCORE_COLUMN, DRIFT_COLUMN, SIGMA_COLUMN, QUOTED_COLUMN, BID_COLUMN, ASK_COLUMN, BUSY_COLUMN = (
+    range(7))
+COLUMNS = 7
 #: Its step settings: `SETTINGS` entry settings, then these two.
 MIN_SCORE, MAX_ENTRIES = SETTINGS, SETTINGS + 1
 STEP_SETTINGS = SETTINGS + 2
 #: What it makes of a coin (its KIND): held or ordered, score below the minimum, drift not
 #: positive, no usable bid, weighed and failing its cost, weighed and bought, budget used.
 BUSY, LOW_SCORE, NO_DRIFT, NO_QUOTE, FAILS, BUYS, FULL = range(7)
-#: Its outputs, each n long: KIND, CODE (score's or drift's rounding code), EDGE, COST.
-KIND, CODE, EDGE_OUT, COST_OUT = range(4)
-OUTPUTS = 4
+#: Its outputs, each n long: KIND, CODE_OR_EDGE (a LOW_SCORE's or NO_DRIFT's rounding code,
+#: a weighed coin's edge), COST (a weighed coin's).
+KIND, CODE_OR_EDGE, COST_OUT = range(3)
+OUTPUTS = 3
 
 
 @jit
@@ -340,16 +342,19 @@ def entry_step_kernel(  # pragma: no cover - compiled
     columns: np.ndarray, n: int, settings: np.ndarray,
 ) -> tuple[np.ndarray, float]:
     """A baseline entry step of n ranked coins in one call: `columns` [COLUMNS x n] (score,
-    drift, sigma, bid (NaN: no quote), ask, busy (1.0: held or ordered)), `settings`
+    drift, sigma, quoted (finite: the coin has a quote), bid, ask, busy (1.0: held or
+    ordered)), `settings`
     [STEP_SETTINGS] (entry_numbers_kernel's, then MIN_SCORE, MAX_ENTRIES). Returns (out
     [OUTPUTS x n], widest): each coin's KIND as BaselinePolicy._entries' plain form decides
-    it (the first of busy, score < min, drift <= 0, a bid not in (0, inf); else weighed:
+    it (the first of busy, score < min, drift <= 0, no quote or a bid not in (0, inf); else
+    weighed:
     edge > cost x (1 + margin) buys until MAX_ENTRIES, and every coin after the entry that
-    used the budget, or all at MAX_ENTRIES <= 0, is BUSY or FULL), the score's (2 places)
-    or the percent drift's (4 places) `_fixed_code` of a LOW_SCORE or NO_DRIFT coin, and a
-    weighed coin's EDGE and COST: entry_numbers_kernel's numbers of it, bit for bit (the
-    same operations on -drift, sigma, score, bid, ask). `widest`: its, over every coin that
-    passes to weighing, the budget aside (NaN: the caller raises as entry_numbers does)."""
+    used the budget, or all at MAX_ENTRIES <= 0, is BUSY or FULL); as CODE_OR_EDGE the
+    score's (2 places) or the percent drift's (4 places) `_fixed_code` of a LOW_SCORE or
+    NO_DRIFT coin, or a weighed coin's edge, and its COST: entry_numbers_kernel's EDGE and
+    COST of it, bit for bit (the same operations on -drift, sigma, score, bid, ask).
+    `widest`: its, over every coin that passes to weighing, the budget aside (NaN: the
+    caller raises as entry_numbers does)."""
     up = settings[UP]
     down = settings[DOWN]
     max_images = settings[MAX_IMAGES_SETTING]
@@ -372,11 +377,11 @@ def entry_step_kernel(  # pragma: no cover - compiled
             kind = BUSY
         elif score < min_score:
             kind = LOW_SCORE
-            out[CODE * n + k] = _fixed_code(score, 2.0)
+            out[CODE_OR_EDGE * n + k] = _fixed_code(score, 2.0)
         elif drift <= 0:
             kind = NO_DRIFT
-            out[CODE * n + k] = _fixed_code(drift * 100, 4.0)
-        elif not 0 < bid < math.inf:
+            out[CODE_OR_EDGE * n + k] = _fixed_code(drift * 100, 4.0)
+        elif not math.isfinite(columns[QUOTED_COLUMN * n + k]) or not 0 < bid < math.inf:
             kind = NO_QUOTE
         else:
             ok[k], a[k], b[k], drift_m[k], counts[k] = _standardized(
@@ -404,7 +409,7 @@ def entry_step_kernel(  # pragma: no cover - compiled
         spread = _quoted_spread(columns[BID_COLUMN * n + k], columns[ASK_COLUMN * n + k])
         cost = (settings[ENTRY_FEE_BPS] + settings[EXIT_FEE_BPS] + spread / _BPS
                 + settings[SLIPPAGE_BPS]) * _BPS
-        out[EDGE_OUT * n + k] = edge
+        out[CODE_OR_EDGE * n + k] = edge
         out[COST_OUT * n + k] = cost
         if edge > cost * factor:
             out[KIND * n + k] = BUYS

@@ -38,33 +38,37 @@ class Quote:
 
 
 class QuoteColumns(Mapping[str, Quote]):
-    """A `DecisionView.quotes` that also hands out many symbols' bids and asks at once,
-    read from its columns without a `Quote` made for each (trading/decision_view.py's
-    LazyQuotes): a policy that weighs every ranked coin's quote reads them in one call."""
+    """A `DecisionView.quotes` that also hands out many symbols' quotes at once as columns,
+    read without a `Quote` made for each (trading/decision_view.py's LazyQuotes): a policy
+    that weighs every ranked coin's quote reads them in one call."""
 
     __slots__ = ()
 
-    def bids_asks(self, symbols: Sequence[str]) -> list[float]:
-        """`bids_asks(self, symbols)`: each symbol's bid, then each one's ask."""
-        return _bids_asks_of(self, symbols)
+    def quote_columns(self, symbols: Sequence[str]) -> list[float]:
+        """`quote_columns(self, symbols)`."""
+        return _quote_columns_of(self, symbols)
 
 
-def bids_asks(quotes: Mapping[str, Quote], symbols: Sequence[str]) -> list[float]:
-    """Each symbol's `quotes.get(symbol).bid`, then each one's ask, NaN for a symbol
-    without a quote: from the columns of a `QuoteColumns`, else quote by quote."""
+def quote_columns(quotes: Mapping[str, Quote], symbols: Sequence[str]) -> list[float]:
+    """Three columns of the symbols, one after the other: a mark that is finite exactly
+    when `quotes` has a quote for the symbol, each one's `quotes.get(symbol).bid`, then
+    each one's ask (NaN where there is no quote); from the columns of a `QuoteColumns`,
+    else quote by quote."""
     if isinstance(quotes, QuoteColumns):
-        return quotes.bids_asks(symbols)
-    return _bids_asks_of(quotes, symbols)
+        return quotes.quote_columns(symbols)
+    return _quote_columns_of(quotes, symbols)
 
 
-def _bids_asks_of(quotes: Mapping[str, Quote], symbols: Sequence[str]) -> list[float]:
+def _quote_columns_of(quotes: Mapping[str, Quote], symbols: Sequence[str]) -> list[float]:
+    marks: list[float] = []
     bids: list[float] = []
     asks: list[float] = []
     for symbol in symbols:
         quote = quotes.get(symbol)
+        marks.append(math.nan if quote is None else 0.0)
         bids.append(math.nan if quote is None else quote.bid)
         asks.append(math.nan if quote is None else quote.ask)
-    return bids + asks
+    return marks + bids + asks
 
 
 @dataclass(frozen=True, slots=True)

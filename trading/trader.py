@@ -293,7 +293,8 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
             ts_ms, book, ranking, features, instruments=self.instruments,
             quote_asset=self.quote_asset, equity=equity, positions=self.positions,
             broker=self.broker,
-            mode=_MODE_TEXT[self.state.mode] if self.state is not None else "ACTIVE")
+            mode=_MODE_TEXT[self.state.mode] if self.state is not None else "ACTIVE",
+            moves=self._account_moves)
         anomalous = reading.denials() if reading is not None else {}
         cooling_down = self.cooling_down(ts_ms)  # every step: it also forgets ended cool-downs
         denials = 0

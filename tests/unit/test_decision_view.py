@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,10 @@ from model.market import MINUTE_MS, Bar, Tick
 from state.decision_rows import DECISIONS_PER_INSERT, decision_row
 from state.ledger import Ledger
 from strategies.features import FeatureBook
-from strategies.policy import Quote, bids_asks
+from strategies.policy import Holding, Quote, quote_columns
 from strategies.ranking import RankedCoin
 from trading.decision_view import LazyQuotes, ViewBuilder
+from trading.positions import Position
 
 NAN = math.nan
 
@@ -47,22 +49,30 @@ def test_lazy_quotes_hold_the_eager_dict_in_its_order() -> None:
 
 
 def test_lazy_quotes_columns_are_each_quotes_bid_and_ask_and_nan_without_one() -> None:
-    # given the symbols of the test above, read in another order with repeats
+    # given the symbols of the test above, read in another order with repeats, or all
+    # tradable (read by the C-level getters), or one alone
     symbols = ["AUSDT", "BUSDT", "CUSDT", "DUSDT", "EUSDT"]
     tradable = {"AUSDT", "CUSDT", "DUSDT", "EUSDT"}
     lasts, bids, asks = [1.0, 2.0, NAN, 4.0, 5.0], [0.9, 1.9, NAN, 3.9, NAN], [1.1, 2.1, 3.1, 4.1, NAN]
     rows = {s: i for i, s in enumerate(symbols) if s in tradable}
     lazy = LazyQuotes(rows, lasts, bids, asks)
     eager = eager_quotes(symbols, tradable, lasts, bids, asks)
-    wanted = ["EUSDT", "CUSDT", "AUSDT", "ZUSDT", "BUSDT", "DUSDT", "AUSDT"]
-    # when their bids and asks are read as columns, from the lazy quotes and from the dict
-    got, plain = lazy.bids_asks(wanted), bids_asks(eager, wanted)
-    # then each is the quote's own bid and ask, NaN where there is none
-    want = ([NAN if eager.get(s) is None else eager[s].bid for s in wanted]
-            + [NAN if eager.get(s) is None else eager[s].ask for s in wanted])
-    assert [repr(x) for x in got] == [repr(x) for x in plain] == [repr(x) for x in want]
-    assert repr(got) == repr([NAN, NAN, 0.9, NAN, NAN, 3.9, 0.9, NAN, NAN, 1.1, NAN, NAN, 4.1, 1.1])
-    assert repr(bids_asks(lazy, wanted)) == repr(got)  # the columns' own reading
+    for wanted in (["EUSDT", "CUSDT", "AUSDT", "ZUSDT", "BUSDT", "DUSDT", "AUSDT"],
+                   ["DUSDT", "CUSDT", "AUSDT", "EUSDT"], ["AUSDT"], ["CUSDT"], []):
+        # when their quotes are read as columns, from the lazy quotes and from the dict
+        got, plain = lazy.quote_columns(wanted), quote_columns(eager, wanted)
+        assert repr(quote_columns(lazy, wanted)) == repr(got)  # the columns' own reading
+        # then a symbol's mark is finite exactly when it has a quote, and where it has one
+        # its bid and ask are the quote's
+        n = len(wanted)
+        for k, symbol in enumerate(wanted):
+            quote = eager.get(symbol)
+            for column in (got, plain):
+                assert math.isfinite(column[k]) == (quote is not None)
+                if quote is not None:
+                    assert repr(column[n + k]) == repr(quote.bid)
+                    assert repr(column[2 * n + k]) == repr(quote.ask)
+    assert repr(lazy.quote_columns(["DUSDT", "AUSDT"])) == repr([4.0, 1.0, 3.9, 0.9, 4.1, 1.1])
 
 
 def test_the_view_ranks_only_tradable_coins_in_ranking_order() -> None:
@@ -85,6 +95,30 @@ def test_the_view_ranks_only_tradable_coins_in_ranking_order() -> None:
     kept = views._tradable_ranking(mixed, instruments)  # type: ignore[arg-type]
     assert [c.symbol for c in kept] == ["CUSDT", "AUSDT", "EUSDT"] and type(kept) is tuple
     assert views._tradable_ranking((), instruments) == ()  # type: ignore[arg-type]
+
+
+def test_the_holdings_are_made_again_whenever_the_account_moved() -> None:
+    # given a view builder and a trader's positions, one flat
+    views = ViewBuilder()
+    positions = {"AUSDT": Position(Decimal("1.5"), Decimal("10.25"), opened_ms=7),
+                 "BUSDT": Position(Decimal(0), Decimal("3"), opened_ms=9)}
+
+    def fresh() -> dict[str, Holding]:
+        return {s: Holding(float(p.amount), float(p.avg_price), p.opened_ms)
+                for s, p in positions.items() if p.amount > 0}
+
+    first = views._holdings_of(positions, 4)
+    assert first == fresh() == {"AUSDT": Holding(1.5, 10.25, 7)}
+    # when the account has not moved, the same holdings are handed out again
+    assert views._holdings_of(positions, 4) is first
+    # when a fill moved it (a position booked, the count moved), they are made again
+    positions["BUSDT"].amount = Decimal("2")
+    positions["BUSDT"].opened_ms = 11
+    again = views._holdings_of(positions, 5)
+    assert again is not first and again == fresh() and len(again) == 2
+    # and without a count (a caller that does not keep one) every view makes its own
+    assert views._holdings_of(positions, None) is not views._holdings_of(positions, None)
+    assert views._holdings_of(positions, 5) == fresh()
 
 
 def test_quote_columns_read_the_newest_of_tick_and_bar_close() -> None:

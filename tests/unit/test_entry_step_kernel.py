@@ -1,7 +1,7 @@
 """A baseline entry step in one compiled call (strategies/edge.entry_step, strategies/
 entry_kernel.entry_step_kernel) makes of every ranked coin what the step's plain form makes
 of it: the first reason that applies (held or ordered, a score below the minimum, a drift
-not positive, no usable bid), else the coin is weighed with `entry_numbers` of it alone, bit
+not positive, no quote or no usable bid), else the coin is weighed with `entry_numbers` of it alone, bit
 for bit, and bought while its edge clears the cost until the entry budget is used; every
 coin after the entry that used it, and every coin at a budget of 0, holds for the budget (or
 as held). The score's and the drift's rounding codes are `entry_numbers`' of the same value
@@ -43,7 +43,7 @@ def _bits(x: float) -> str:
 
 
 def _ranking(rng: np.random.Generator, n: int) -> list[list[float]]:
-    """Columns score, drift, sigma, bid, ask, busy of n ranked coins."""
+    """Columns score, drift, sigma, quoted, bid, ask, busy of n ranked coins."""
     sigma = 10 ** rng.uniform(-5, -2, n)
     drift = rng.normal(0, 1, n) * sigma * 10 ** rng.uniform(-2, 0.5, n)
     score = rng.uniform(0, 1, n)
@@ -54,8 +54,9 @@ def _ranking(rng: np.random.Generator, n: int) -> list[list[float]]:
     for column in (score, drift, sigma, bid, ask):
         hit = rng.random(n) < 0.08
         column[hit] = rng.choice(odd, hit.sum())
+    quoted = np.where(rng.random(n) < 0.1, rng.choice([math.nan, math.inf], n), mid)
     busy = (rng.random(n) < 0.15).astype(float)
-    return [c.tolist() for c in (score, drift, sigma, bid, ask, busy)]
+    return [c.tolist() for c in (score, drift, sigma, quoted, bid, ask, busy)]
 
 
 def _plain(columns: list[list[float]], settings: np.ndarray, min_score: float,
@@ -64,7 +65,7 @@ def _plain(columns: list[list[float]], settings: np.ndarray, min_score: float,
     made: list[tuple[int, float, float, float]] = []
     entries = 0
     full = max_entries <= 0
-    for score, drift, sigma, bid, ask, busy in zip(*columns, strict=True):
+    for score, drift, sigma, quoted, bid, ask, busy in zip(*columns, strict=True):
         if full:
             made.append((BUSY if busy else FULL, 0.0, 0.0, 0.0))
         elif busy:
@@ -73,7 +74,7 @@ def _plain(columns: list[list[float]], settings: np.ndarray, min_score: float,
             made.append((LOW_SCORE, entry_numbers([], settings, [score, 2.0])[0], 0.0, 0.0))
         elif drift <= 0:
             made.append((NO_DRIFT, entry_numbers([], settings, [drift * 100, 4.0])[0], 0.0, 0.0))
-        elif not 0 < bid < math.inf:
+        elif not math.isfinite(quoted) or not 0 < bid < math.inf:
             made.append((NO_QUOTE, 0.0, 0.0, 0.0))
         else:
             numbers = entry_numbers([-drift, sigma, score, bid, ask], settings)
@@ -95,7 +96,7 @@ def test_each_coin_comes_to_what_the_plain_step_makes_of_it_bit_for_bit(seed: in
         settings = entry_settings(*SETTINGS[case % len(SETTINGS)])
         out = entry_step([x for column in columns for x in column], n,
                          entry_step_settings(settings, min_score, max_entries))
-        got = [(int(out[k]), out[n + k], out[2 * n + k], out[3 * n + k]) for k in range(n)]
+        got = [(int(out[k]), out[n + k], out[n + k], out[2 * n + k]) for k in range(n)]
         want = _plain(columns, settings, min_score, max_entries)
         for (kind, code, edge, cost), (kind_, code_, edge_, cost_) in zip(got, want, strict=True):
             assert kind == kind_
@@ -109,7 +110,7 @@ def test_no_coins_give_no_outputs_and_a_nan_horizon_raises_as_entry_numbers_does
     settings = entry_step_settings(entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5), 0.2, 3)
     assert entry_step([], 0, settings) == []
     odd = entry_step_settings(entry_settings(1.0, 1.0, math.nan, 10.0, 10.0, 5.0, 0.5), 0.2, 0)
-    weighed = [0.5, 1e-4, 1e-3, 1.0, 1.01, 0.0]  # one coin that passes to weighing
+    weighed = [0.5, 1e-4, 1e-3, 1.0, 1.0, 1.01, 0.0]  # one coin that passes to weighing
     with pytest.raises(ValueError):
         entry_step(weighed, 1, odd)  # also at a budget of 0, as entry_numbers of it raises
     assert NUMBERS == 4  # the plain form reads entry_numbers' four a candidate
