@@ -167,7 +167,10 @@ class _Loop(BreakerCarry, ReturnsView):
         self.evaluated = -1  # last step the breaker state has seen
         self._simple_returns: np.ndarray | None = None
         self._returns_finite = False  # every one of _simple_returns is finite
-        self._no_history = ReturnHistory((), np.zeros((0, 0)), settings.bar_ms / DAY_MS)
+        # what an exit, a cancel or an entry the mode denies reads of the market (frozen, so
+        # one for the run): the instruments, no history
+        self._plain_market = MarketView(self.account.instruments, ReturnHistory(
+            (), np.zeros((0, 0)), settings.bar_ms / DAY_MS))
         self._history: tuple[int, MarketView] | None = None  # (row, view) of this step
         # (amounts of the last change, first step, float equity of the steps from it)
         self._marks: tuple[np.ndarray, int, list[float]] | None = None
@@ -320,7 +323,7 @@ class _Loop(BreakerCarry, ReturnsView):
         reads_history = (isinstance(intent, EntryIntent)
                          and self.state.mode is TradingMode.ACTIVE)
         market = (self._market_view(row) if reads_history
-                  else MarketView(account.instruments, self._no_history))
+                  else self._plain_market)
         if self._portfolio is None:
             self._portfolio = account.portfolio(equity)
         portfolio = self._portfolio
