@@ -187,7 +187,8 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
         a value the ledger knows it already holds is not written again (nothing else writes
         these keys), and each value is encoded once per object: the trading state is frozen
         (the same object on a quiet step), the counters are kept while equal, and the
-        position open times are rebuilt only when the account moved (only a fill moves them).
+        position open times are rebuilt only when the account moved (only a fill moves them)
+        and kept as the object saved before when they came out the same.
         When the very objects saved last are saved again at the ledger's same kv epoch (no
         kv text it knows has changed since: `Ledger.kv_epoch`), the three saves would write
         nothing, and are not made (a replay's quiet minutes)."""
@@ -196,20 +197,25 @@ class Trader(TraderAccount, TraderActions, OperatorControls):
             self._cursor_counters = counters
         opened = self._cursor_opened
         if opened is None or opened[0] != self._account_moves:
-            opened = self._cursor_opened = (self._account_moves, {
-                s: p.opened_ms for s, p in self.positions.items() if p.amount})
+            times = {s: p.opened_ms for s, p in self.positions.items() if p.amount}
+            if opened is not None and times == opened[1]:
+                # An order sent or a fill that opened or closed nothing: the same times (the
+                # same text: its keys are sorted), kept as the object whose text is known.
+                times = opened[1]
+            opened = self._cursor_opened = (self._account_moves, times)
+        times = opened[1]
         ledger = self.ledger
         saved = self._cursor_saved
-        if (saved is not None and saved[1] is self._cursor_counters and saved[2] is opened
+        if (saved is not None and saved[1] is self._cursor_counters and saved[2] is times
                 and saved[3] is self.state and saved[0] == ledger.kv_epoch()):
             return
         ledger.set_kv_made_from("broker_counters", self._cursor_counters, list)
-        ledger.set_kv_made_from("position_opened_ms", opened[1], dict)
+        ledger.set_kv_made_from("position_opened_ms", times, dict)
         if self.state is not None:
             ledger.set_kv_made_from("trading_state", self.state, TradingState.to_dict)
         epoch = ledger.kv_epoch()
         self._cursor_saved = (None if epoch is None
-                              else (epoch, self._cursor_counters, opened, self.state))
+                              else (epoch, self._cursor_counters, times, self.state))
 
     # --- market events -----------------------------------------------------------------------
     def on_bar(self, bar: Bar) -> None:
