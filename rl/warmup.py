@@ -112,6 +112,19 @@ def _feed_step() -> None:
     # a decision minute's bars in and its feature matrix out, one compiled call (fresh book)
     FeatureBook(("A", "B")).close_minute_matrix(bars, 0)
     BarRings(1).recompute_sums(0)  # every EXACT_EVERY appends of a row, not every minute
+    BarRings(1).append_one(0, 0, 1.0, 1.0, 1.0, 1.0)  # the bar-at-a-time path (a daemon's)
+    _libm_loops()
+
+
+def _libm_loops() -> None:
+    """model.libm's ufunc loops: each is built from numba's on-disk cache on first use;
+    touching them here writes that cache before parallel runs read it."""
+    from model import libm
+
+    one = np.ones(2)
+    for name in ("exp", "log", "log1p", "expm1", "log10", "tanh"):
+        getattr(libm, name)(one)
+    libm.power(one, one)
 
 
 def _replay_minute() -> None:
@@ -152,7 +165,8 @@ def _decision_step() -> None:
     """The decision step's kernels (the feature row, the ranking with its barrier series,
     the baseline's stop-first check), through the engine's own calls: a daemon runs them at
     its first decision."""
-    from strategies.edge import entry_numbers, entry_settings
+    from risk.var_tail_kernel import loss_tail
+    from strategies.edge import entry_settings, entry_step, entry_step_settings
     from strategies.features import FeatureBook
     from strategies.ranking import rank
     from strategies.sma_cross_kernel import sma_minute_kernel
@@ -160,9 +174,10 @@ def _decision_step() -> None:
     book = FeatureBook(("A", "B"))
     rank(book.matrix(), book.feature_names, ("A", "B"), _Ranking())
     book.quote_columns()  # the decision view's last prices
-    # the baseline's entry numbers for a step's candidates (strategies/entry_kernel.py)
-    entry_numbers([-1e-4, 1e-3, 0.5, 99.9, 100.1],
-                  entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5), [-0.01, 4.0])
+    # the baseline's entry step over a step's ranked coins (strategies/entry_kernel.py)
+    entry_step([0.5, 1e-4, 1e-3, 1.0, 99.9, 100.1, 0.0], 1,
+               entry_step_settings(entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5), 0.2, 3))
+    loss_tail(np.linspace(-1.0, 1.0, 20), 2)  # the risk gate's sure pass (fast backtester)
     # the SMA cross policy's minute (what `auto` may trade)
     sma_minute_kernel(np.zeros((1, 2)), np.zeros(1, np.int64), np.full(1, -1, np.int8),
                       np.zeros(1, np.int64), np.ones(1), 1, 2, np.zeros(2, np.int64))
