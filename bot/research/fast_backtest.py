@@ -99,7 +99,7 @@ def last_tick_quotes(bars: dict[str, np.ndarray], traded: np.ndarray, source: Re
     o, h, low, c = (np.where(traded, bars[name], 1.0) for name in ("open", "high", "low", "close"))
     tick = source.tick[None, :]
     first_minute = first_open_ms // MINUTE_MS
-    draws = np.empty(o.shape)
+    draws = np.zeros(o.shape)  # untraded rows: 0, not leftover memory (exp of it may overflow)
     for row in np.flatnonzero(traded.any(axis=1)).tolist():
         rng = np.random.default_rng([source.seed, first_minute + row])
         draws[row] = rng.standard_normal((ticks_per_bar, n_all))[-1]
