@@ -48,7 +48,6 @@ from strategies.entry_kernel import (
     ENTRY_FEE_BPS,
     EXIT_FEE_BPS,
     HORIZON_MINUTES,
-    INPUTS,
     MARGIN,
     MAX_IMAGES_SETTING,
     SETTINGS,
@@ -56,7 +55,6 @@ from strategies.entry_kernel import (
     STOP_RETURN_PCT,
     TARGET_RETURN_PCT,
     UP,
-    entry_numbers_kernel,
     entry_step_kernel,
 )
 
@@ -147,7 +145,7 @@ def stop_first_probability(drift: float, sigma: float, target_return_pct: float,
 def entry_settings(target_return_pct: float, stop_return_pct: float, horizon_minutes: float,
                    entry_fee_bps: float, exit_fee_bps: float, slippage_bps: float,
                    margin: float) -> np.ndarray:
-    """The settings `entry_numbers` weighs candidates under, as the one array its kernel
+    """The settings an entry step weighs candidates under, as the one array its kernel
     reads (strategies/entry_kernel.py's layout, the barrier logs included): made once per
     set of settings, not at every step."""
     settings = np.empty(SETTINGS)
@@ -161,29 +159,6 @@ def entry_settings(target_return_pct: float, stop_return_pct: float, horizon_min
     settings[SLIPPAGE_BPS] = slippage_bps
     settings[MARGIN] = margin
     return settings
-
-
-def entry_numbers(candidates: list[float], settings: np.ndarray,
-                  roundings: list[float] | None = None) -> list[float]:
-    """Each entry candidate's (stop-first probability, edge, cost, clears) from its
-    (-drift, sigma, score, bid, ask), flat, four numbers a candidate after five inputs,
-    under `entry_settings(target_return_pct, stop_return_pct, horizon_minutes,
-    entry_fee_bps, exit_fee_bps, slippage_bps, margin)`: `stop_first_probability`,
-    `barrier_edge`, `round_trip_total` of `quoted_spread` and `clears_cost` (1.0 or 0.0) of
-    each candidate alone, bit for bit, in one compiled call (strategies/entry_kernel.py;
-    tests/unit/test_entry_kernel.py). A policy weighing its step's few candidates pays one
-    call and one array instead of the probabilities' call and four Python calls each.
-
-    `roundings`: (value, decimals) pairs, flat; after the candidates' numbers comes one code
-    a pair, 2 q + s: q the value rounded to `decimals` (0..4) places as the "%.{decimals}f"
-    text writes it, s its sign bit (NaN where the kernel does not answer: NaN, infinite or
-    |value| >= 1e10). Equal codes, equal texts: a policy can key what it made of a
-    number's text by the code and format only the numbers it has not met before."""
-    picks = len(candidates) // INPUTS
-    inputs = candidates if roundings is None else candidates + roundings
-    numbers, widest = entry_numbers_kernel(np.array(inputs, dtype=np.float64), picks, settings)
-    int(widest)  # a NaN image count raises here, as in barrier.probability_up_first
-    return numbers.tolist()
 
 
 def entry_step_settings(settings: np.ndarray, min_score: float,
@@ -202,8 +177,8 @@ def entry_step(columns: list[float], count: int, settings: np.ndarray) -> list[f
     and COST, `count` values each) as Python floats. One compiled call a step: the coins' checks, their
     stop-first probabilities, edges and costs, the rounding codes of their score and drift
     texts and the entry budget, where the policy's own loops, tuples and lists cost more
-    than all of the numbers (tests/unit/test_entry_kernel.py, test_baseline_decide_
-    reference.py). Raises ValueError as `entry_numbers` does (a NaN image count)."""
+    than all of the numbers (tests/unit/test_entry_step_kernel.py, test_baseline_decide_
+    reference.py). Raises ValueError as `stop_first_probability` does (a NaN horizon)."""
     out, widest = entry_step_kernel(np.array(columns, dtype=np.float64), count, settings)
     int(widest)  # a NaN image count raises here, as in barrier.probability_up_first
     return out.tolist()
@@ -259,6 +234,6 @@ class EntryGate:
 
 __all__ = ["DEFAULT_EDGE_COST_MARGIN", "SLIPPAGE_ALLOWANCE_BPS", "EntryGate", "RoundTripCost",
            "barrier_edge", "barrier_logs", "clears_cost", "edge_reason", "edge_reason_formats",
-           "entry_numbers", "entry_settings", "entry_step", "entry_step_settings",
+           "entry_settings", "entry_step", "entry_step_settings",
            "quoted_spread", "quoted_spreads", "round_trip_cost",
            "round_trip_total", "stop_first_probability"]

@@ -1,19 +1,20 @@
-"""The baseline's entry numbers of a decision step's candidates in one compiled call (numba):
-each one's stop-first probability, expected edge and round-trip cost.
+"""The baseline's entry step in one compiled call (numba): each ranked coin's checks, its
+stop-first probability, expected edge and round-trip cost, its reasons' rounding codes and
+the step's entry budget.
 
 Why: the baseline weighs about four candidates a minute on the bench's market; their
-stop-first probabilities were one compiled call (strategies/decision_kernel.probability_each_
-kernel, from two arrays built for it), then each candidate's edge and cost three Python calls
-(`barrier_edge`, `quoted_spread`, `round_trip_total`) and the cost check a fourth: ~2 us a
-candidate. Here the same numbers come from one call on one array of the candidates' inputs.
+stop-first probabilities were one compiled call, then each candidate's edge and cost three
+Python calls (`barrier_edge`, `quoted_spread`, `round_trip_total`) and the cost check a
+fourth, inside the policy's own loops: here all of it is one call on the ranking's columns.
 
 The operations are the definitions' (strategies/edge.py and strategies/barrier.py), in the
-same order, so each number is theirs bit for bit (tests/unit/test_entry_kernel.py holds the
-kernel to `stop_first_probability`, `barrier_edge`, `round_trip_total(quoted_spread(...))` and
-`clears_cost` of each candidate alone, on random inputs with NaN, infinities and signed
-zeros, and runs in CI's lane with numpy's SIMD dispatch off): the image series of each coin
-with its own image count, pairwise summed as numpy sums its slice; no fastmath, so no
-reassociation or FMA. `error_model="numpy"`: x / 0 gives inf/NaN, never raises.
+same order, so each number is theirs bit for bit (tests/unit/test_entry_step_kernel.py holds
+the kernel to `stop_first_probability`, `barrier_edge`, `round_trip_total(quoted_spread(...))`
+and `clears_cost` of each coin alone, and tests/unit/test_entry_kernel.py the rounding codes to
+the "%.{d}f" texts, on random inputs with NaN, infinities and signed zeros; both run in CI's
+lane with numpy's SIMD dispatch off): the image series of each coin with its own image
+count, pairwise summed as numpy sums its slice; no fastmath, so no reassociation or FMA.
+`error_model="numpy"`: x / 0 gives inf/NaN, never raises.
 
 Everything the kernel calls is defined in this file (numba's cache judges a compiled function
 fresh by its own file's stamp only), which is why the series helpers repeat
@@ -199,13 +200,7 @@ def _series(a: float, b: float, m: float, k_max: int, horizon: float, root_t: fl
     return total
 
 
-#: Each candidate's inputs to `entry_numbers_kernel`, in this order, `INPUTS` a candidate.
-NEG_DRIFT, SIGMA, SCORE, BID, ASK = range(5)
-INPUTS = 5
-#: Each candidate's numbers out of it, in this order, `NUMBERS` a candidate.
-P_STOP, EDGE, COST, CLEARS = range(4)
-NUMBERS = 4
-#: Its settings array (strategies/edge.entry_settings), in this order.
+#: The settings array (strategies/edge.entry_settings), in this order.
 (UP, DOWN, HORIZON_MINUTES, MAX_IMAGES_SETTING, TARGET_RETURN_PCT, STOP_RETURN_PCT,
  ENTRY_FEE_BPS, EXIT_FEE_BPS, SLIPPAGE_BPS, MARGIN) = range(10)
 SETTINGS = 10
@@ -254,73 +249,6 @@ def _fixed_code(x: float, decimals: float) -> float:  # pragma: no cover - compi
     return 2.0 * whole + sign
 
 
-@jit
-def entry_numbers_kernel(  # pragma: no cover - compiled
-    inputs: np.ndarray, picks: int, settings: np.ndarray,
-) -> tuple[np.ndarray, float]:
-    """(numbers, widest) of the `picks` candidates whose inputs open `inputs` [INPUTS x
-    picks], flat (NEG_DRIFT: the drift negated, SIGMA, SCORE, BID, ASK of the first, then
-    the next's), and of the (value, decimals) pairs that follow them (the numbers of the
-    step's other reasons), under `settings` [SETTINGS] (UP, DOWN: edge.barrier_logs of the
-    target and the stop; HORIZON_MINUTES, MAX_IMAGES_SETTING, TARGET_RETURN_PCT,
-    STOP_RETURN_PCT, ENTRY_FEE_BPS, EXIT_FEE_BPS, SLIPPAGE_BPS, MARGIN).
-
-    `numbers`, flat: [NUMBERS x picks] first, each candidate's P_STOP (strategies/edge.
-    stop_first_probability: the ranking's barrier series with the barriers swapped), EDGE
-    (edge.barrier_edge of the score and P_STOP), COST (edge.round_trip_total of the quote's
-    edge.quoted_spread) and CLEARS (1.0 where edge.clears_cost, else 0.0); then each
-    pair's `_fixed_code`. `widest`: the largest image count, NaN where the array form
-    raises (as decision_kernel.probability_each_kernel's). One array of settings, not ten
-    arguments: each argument costs the dispatcher a type lookup every call."""
-    up = settings[UP]
-    down = settings[DOWN]
-    max_images = settings[MAX_IMAGES_SETTING]
-    target_return_pct = settings[TARGET_RETURN_PCT]
-    stop_return_pct = settings[STOP_RETURN_PCT]
-    entry_fee_bps = settings[ENTRY_FEE_BPS]
-    exit_fee_bps = settings[EXIT_FEE_BPS]
-    slippage_bps = settings[SLIPPAGE_BPS]
-    margin = settings[MARGIN]
-    m = picks
-    first_pair = INPUTS * m
-    pairs = (inputs.shape[0] - first_pair) // 2
-    numbers = np.empty(NUMBERS * m + pairs)
-    for j in range(pairs):
-        at = first_pair + 2 * j
-        numbers[NUMBERS * m + j] = _fixed_code(inputs[at], inputs[at + 1])
-    horizon = settings[HORIZON_MINUTES]
-    root_t = math.sqrt(horizon)
-    widest = 1.0
-    ok = np.empty(m, np.bool_)
-    a = np.empty(m)
-    b = np.empty(m)
-    drift_m = np.empty(m)
-    counts = np.empty(m)
-    for i in range(m):  # barrier._standardized and _image_counts, the barriers swapped
-        at = INPUTS * i
-        ok[i], a[i], b[i], drift_m[i], counts[i] = _standardized(
-            down, up, inputs[at + NEG_DRIFT], inputs[at + SIGMA], horizon, root_t, max_images)
-        widest = _maximum(widest, counts[i])
-    if math.isnan(widest):
-        return numbers, widest
-    terms = np.empty(2 * int(widest) + 1)
-    factor = 1 + margin
-    for i in range(m):
-        at = INPUTS * i
-        p_stop = math.nan
-        if ok[i]:
-            p_stop = _series(a[i], b[i], drift_m[i], int(counts[i]), horizon, root_t, terms)
-        edge = inputs[at + SCORE] * target_return_pct / 100 - p_stop * stop_return_pct / 100
-        spread = _quoted_spread(inputs[at + BID], inputs[at + ASK])
-        cost = (entry_fee_bps + exit_fee_bps + spread / _BPS + slippage_bps) * _BPS
-        out = NUMBERS * i
-        numbers[out + P_STOP] = p_stop
-        numbers[out + EDGE] = edge
-        numbers[out + COST] = cost
-        numbers[out + CLEARS] = 1.0 if edge > cost * factor else 0.0
-    return numbers, widest
-
-
 #: `entry_step_kernel`'s columns, each n long, in this order.
 SCORE_COLUMN, DRIFT_COLUMN, SIGMA_COLUMN, QUOTED_COLUMN, BID_COLUMN, ASK_COLUMN, BUSY_COLUMN = (
     range(7))
@@ -343,18 +271,19 @@ def entry_step_kernel(  # pragma: no cover - compiled
 ) -> tuple[np.ndarray, float]:
     """A baseline entry step of n ranked coins in one call: `columns` [COLUMNS x n] (score,
     drift, sigma, quoted (finite: the coin has a quote), bid, ask, busy (1.0: held or
-    ordered)), `settings`
-    [STEP_SETTINGS] (entry_numbers_kernel's, then MIN_SCORE, MAX_ENTRIES). Returns (out
+    ordered)), `settings` [STEP_SETTINGS] (the SETTINGS of strategies/edge.entry_settings,
+    then MIN_SCORE, MAX_ENTRIES). Returns (out
     [OUTPUTS x n], widest): each coin's KIND as BaselinePolicy._entries' plain form decides
     it (the first of busy, score < min, drift <= 0, no quote or a bid not in (0, inf); else
     weighed:
     edge > cost x (1 + margin) buys until MAX_ENTRIES, and every coin after the entry that
     used the budget, or all at MAX_ENTRIES <= 0, is BUSY or FULL); as CODE_OR_EDGE the
     score's (2 places) or the percent drift's (4 places) `_fixed_code` of a LOW_SCORE or
-    NO_DRIFT coin, or a weighed coin's edge, and its COST: entry_numbers_kernel's EDGE and
-    COST of it, bit for bit (the same operations on -drift, sigma, score, bid, ask).
-    `widest`: its, over every coin that passes to weighing, the budget aside (NaN: the
-    caller raises as entry_numbers does)."""
+    NO_DRIFT coin, or a weighed coin's edge (strategies/edge.barrier_edge of its score and
+    stop_first_probability) and its COST (edge.round_trip_total of its edge.quoted_spread),
+    bit for bit: the definitions' operations on -drift, sigma, score, bid, ask. `widest`:
+    the largest image count over every coin that passes to weighing, the budget aside (NaN
+    where the array form raises: a NaN horizon)."""
     up = settings[UP]
     down = settings[DOWN]
     max_images = settings[MAX_IMAGES_SETTING]

@@ -1,10 +1,11 @@
-"""The baseline's entry numbers in one compiled call (strategies/entry_kernel.py through
-strategies/edge.entry_numbers) are, for every candidate, what the definitions give it alone,
-bit for bit: its stop-first probability (`stop_first_probability`, the barrier series' array
-form), its edge (`barrier_edge`), the round trip's cost (`round_trip_total` of
-`quoted_spread`) and whether the edge clears the cost (`clears_cost`). Candidates mix usual
-coins with NaN, infinite, zero and negative-zero drifts and volatilities, missing, crossed and
-zero quotes, and series of one to hundreds of images."""
+"""The baseline's entry step in one compiled call (strategies/entry_kernel.py through
+strategies/edge.entry_step) weighs every coin as the definitions weigh it alone, bit for bit:
+its edge (`barrier_edge` of the score and `stop_first_probability`, the barrier series' array
+form), the round trip's cost (`round_trip_total` of `quoted_spread`) and whether the edge
+clears the cost (`clears_cost`), whatever coins stand beside it; and its reasons' rounding
+codes (`_fixed_code`) are the digits and sign of the "%.{d}f" texts. Coins mix usual ones
+with NaN, infinite, zero and negative-zero drifts and volatilities, missing, crossed and zero
+quotes, and series of one to hundreds of images."""
 
 from __future__ import annotations
 
@@ -13,16 +14,9 @@ import math
 import numpy as np
 import pytest
 
-from strategies.edge import (
-    barrier_edge,
-    clears_cost,
-    entry_numbers,
-    entry_settings,
-    quoted_spread,
-    round_trip_total,
-    stop_first_probability,
-)
-from strategies.entry_kernel import INPUTS, NUMBERS
+from strategies.edge import entry_settings, entry_step, entry_step_settings
+from strategies.entry_kernel import BUYS, FAILS, NO_QUOTE, _fixed_code
+from tests.unit.test_entry_step_kernel import text_code, weighed
 
 
 def _bits(x: float) -> str:
@@ -31,9 +25,10 @@ def _bits(x: float) -> str:
 
 
 def _candidates(rng: np.random.Generator, m: int) -> list[tuple[float, float, float, float, float]]:
-    """(drift, sigma, score, bid, ask) of m candidates."""
+    """(drift, sigma, score, bid, ask) of m candidates; drifts positive or odd (a drift
+    not positive is never weighed)."""
     sigma = 10 ** rng.uniform(-6, -1, m)
-    drift = rng.normal(0, 1, m) * sigma * 10 ** rng.uniform(-3, 1, m)
+    drift = np.abs(rng.normal(0, 1, m)) * sigma * 10 ** rng.uniform(-3, 1, m)
     score = rng.uniform(0, 1, m)
     mid = 10 ** rng.uniform(-4, 4, m)
     half = mid * rng.choice([0.0, 1e-6, 2e-4, 3e-3, -1e-4], m)  # negative: a crossed quote
@@ -46,6 +41,15 @@ def _candidates(rng: np.random.Generator, m: int) -> list[tuple[float, float, fl
                     strict=True))
 
 
+def _step(candidates: list[tuple[float, float, float, float, float]],
+          settings: tuple[float, ...]) -> list[float]:
+    """entry_step of `candidates` as ranked coins that are all weighed where their drift is
+    positive and their bid usable: no minimum score, nothing held, an unused budget."""
+    n = len(candidates)
+    drift, sigma, score, bid, ask = (list(c) for c in zip(*candidates, strict=True))
+    columns = [*score, *drift, *sigma, *[1.0] * n, *bid, *ask, *[0.0] * n]
+    return entry_step(columns, n, entry_step_settings(entry_settings(*settings), -math.inf,
+                                                      n + 1))
 SETTINGS = [  # target %, stop %, horizon minutes, maker bps, taker bps, slippage bps, margin
     (1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5),
     (2.5, 0.5, 1440, 2.5, 7.5, 0.0, -1.0),
@@ -56,51 +60,33 @@ SETTINGS = [  # target %, stop %, horizon minutes, maker bps, taker bps, slippag
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_each_candidates_numbers_are_the_definitions_of_it_alone_bit_for_bit(seed: int) -> None:
+def test_each_coins_numbers_are_the_definitions_of_it_alone_bit_for_bit(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    target, stop, horizon, maker, taker, slippage, margin = SETTINGS[seed % len(SETTINGS)]
+    settings = SETTINGS[seed % len(SETTINGS)]
     candidates = _candidates(rng, int(rng.integers(1, 40)))
-    inputs = [x for drift, sigma, score, bid, ask in candidates
-              for x in (-drift, sigma, score, bid, ask)]
-    assert len(inputs) == INPUTS * len(candidates)
-    got = entry_numbers(inputs, entry_settings(target, stop, horizon, maker, taker, slippage,
-                                               margin))
-    assert len(got) == NUMBERS * len(candidates)
-    for i, (drift, sigma, score, bid, ask) in enumerate(candidates):
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            p_stop = stop_first_probability(drift, sigma, target, stop, horizon)
-        edge = barrier_edge(score, p_stop, target, stop)
-        cost = round_trip_total(maker, taker, quoted_spread(bid, ask), slippage)
-        expected = [p_stop, edge, cost, 1.0 if clears_cost(edge, cost, margin) else 0.0]
-        assert [_bits(x) for x in got[NUMBERS * i:NUMBERS * (i + 1)]] == [
-            _bits(x) for x in expected], (drift, sigma, score, bid, ask)
+    out = _step(candidates, settings)
+    n = len(candidates)
+    for k, (drift, sigma, score, bid, ask) in enumerate(candidates):
+        kind = int(out[k])
+        if drift <= 0 or not 0 < bid < math.inf:
+            assert kind not in (BUYS, FAILS)
+            continue
+        edge, cost, clears = weighed(drift, sigma, score, bid, ask, settings)
+        assert kind == (BUYS if clears else FAILS), (drift, sigma, score, bid, ask)
+        assert [_bits(out[n + k]), _bits(out[2 * n + k])] == [_bits(edge), _bits(cost)]
 
 
-def test_a_candidates_numbers_do_not_depend_on_its_neighbours() -> None:
+def test_a_coins_numbers_do_not_depend_on_its_neighbours() -> None:
     # a wide series beside it (a tiny volatility needs hundreds of images) changes no bit
     rng = np.random.default_rng(99)
-    alone = [-2e-4, 1e-3, 0.4, 99.9, 100.1]
-    wide = [-1e-7, 1e-6, 0.3, 10.0, 10.01]
-    settings = entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)
-    by_itself = entry_numbers(alone, settings)
-    beside = entry_numbers(wide + alone + [float(x) for x in rng.uniform(size=5)], settings)
-    assert [_bits(x) for x in beside[4:8]] == [_bits(x) for x in by_itself]
-
-
-def test_no_candidates_give_no_numbers_and_a_nan_horizon_raises_as_the_definition() -> None:
-    assert entry_numbers([], entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)) == []
-    with pytest.raises(ValueError):
-        stop_first_probability(1e-4, 1e-3, 1.0, 1.0, math.nan)
-    with pytest.raises(ValueError):
-        entry_numbers([-1e-4, 1e-3, 0.5, 1.0, 1.01],
-                      entry_settings(1.0, 1.0, math.nan, 10.0, 10.0, 5.0, 0.5))
-
-
-def _text_code(value: float, decimals: int) -> float:
-    """The code a value's "%.{decimals}f" text gives: 2 x its digits as a whole number, + 1
-    when the text carries a minus sign."""
-    text = f"%.{decimals}f" % value
-    return 2.0 * int(text.lstrip("-").replace(".", "")) + text.startswith("-")
+    alone = (2e-4, 1e-3, 0.4, 99.9, 100.1)
+    wide = (1e-7, 1e-6, 0.3, 10.0, 10.01)
+    noise = tuple(float(x) for x in rng.uniform(size=5))
+    settings = SETTINGS[0]
+    by_itself = _step([alone], settings)
+    beside = _step([wide, alone, noise], settings)
+    assert [_bits(x) for x in beside[1::3]] == [_bits(x) for x in by_itself]
+    assert int(_step([(2e-4, 1e-3, 0.4, 0.0, 1.0)], settings)[0]) == NO_QUOTE
 
 
 def _rounding_values(rng: np.random.Generator) -> list[float]:
@@ -121,22 +107,13 @@ def _rounding_values(rng: np.random.Generator) -> list[float]:
 def test_a_rounding_code_is_the_digits_and_sign_of_the_numbers_text(seed: int) -> None:
     rng = np.random.default_rng(seed)
     values = _rounding_values(rng)
-    settings = entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)
-    candidate = [-1e-4, 1e-3, 0.5, 99.9, 100.1]
     for places in range(5):
-        pairs = [x for value in values for x in (value, float(places))]
-        got = entry_numbers(candidate, settings, pairs)
-        assert got[:NUMBERS] == entry_numbers(candidate, settings)  # the candidate's own
-        codes = got[NUMBERS:]
-        assert len(codes) == len(values)
-        for value, code in zip(values, codes, strict=True):
-            assert code == _text_code(value, places), (value, places)
+        for value in values:
+            assert _fixed_code(value, float(places)) == text_code(value, places), (value, places)
 
 
 def test_a_value_the_rounding_does_not_answer_for_has_a_nan_code() -> None:
-    settings = entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5)
-    odd = [math.nan, math.inf, -math.inf, 1e10, -3e15, 1.5]
-    pairs = [x for value in odd for x in (value, 2.0)] + [1.5, 5.0, 1.5, 2.5, 1.5, -1.0]
-    codes = entry_numbers([], settings, pairs)
-    assert all(math.isnan(code) for code in codes[:5] + codes[6:])
-    assert codes[5] == 2.0 * 150  # 1.5 to two places: "1.50"
+    for value, places in [(math.nan, 2.0), (math.inf, 2.0), (-math.inf, 2.0), (1e10, 2.0),
+                          (-3e15, 2.0), (1.5, 5.0), (1.5, 2.5), (1.5, -1.0)]:
+        assert math.isnan(_fixed_code(value, places)), (value, places)
+    assert _fixed_code(1.5, 2.0) == 2.0 * 150  # 1.5 to two places: "1.50"

@@ -1,11 +1,13 @@
 """A baseline entry step in one compiled call (strategies/edge.entry_step, strategies/
 entry_kernel.entry_step_kernel) makes of every ranked coin what the step's plain form makes
 of it: the first reason that applies (held or ordered, a score below the minimum, a drift
-not positive, no quote or no usable bid), else the coin is weighed with `entry_numbers` of it alone, bit
-for bit, and bought while its edge clears the cost until the entry budget is used; every
-coin after the entry that used it, and every coin at a budget of 0, holds for the budget (or
-as held). The score's and the drift's rounding codes are `entry_numbers`' of the same value
-and places. Rankings mix usual coins with NaN, infinite, zero and negative-zero numbers."""
+not positive, no quote or no usable bid), else the coin is weighed by the definitions of it
+alone, bit for bit (`stop_first_probability`, `barrier_edge`, `round_trip_total` of
+`quoted_spread`, `clears_cost`), and bought while its edge clears the cost until the entry
+budget is used; every coin after the entry that used it, and every coin at a budget of 0,
+holds for the budget (or as held). The score's and the drift's rounding codes are the digits
+and sign of their "%.2f" and "%.4f" texts. Rankings mix usual coins with NaN, infinite, zero
+and negative-zero numbers."""
 
 from __future__ import annotations
 
@@ -14,20 +16,17 @@ import math
 import numpy as np
 import pytest
 
-from strategies.edge import entry_numbers, entry_settings, entry_step, entry_step_settings
-from strategies.entry_kernel import (
-    BUSY,
-    BUYS,
-    CLEARS,
-    COST,
-    EDGE,
-    FAILS,
-    FULL,
-    LOW_SCORE,
-    NO_DRIFT,
-    NO_QUOTE,
-    NUMBERS,
+from strategies.edge import (
+    barrier_edge,
+    clears_cost,
+    entry_settings,
+    entry_step,
+    entry_step_settings,
+    quoted_spread,
+    round_trip_total,
+    stop_first_probability,
 )
+from strategies.entry_kernel import BUSY, BUYS, FAILS, FULL, LOW_SCORE, NO_DRIFT, NO_QUOTE
 
 SETTINGS = [  # target %, stop %, horizon minutes, maker bps, taker bps, slippage bps, margin
     (1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5),
@@ -40,6 +39,28 @@ SETTINGS = [  # target %, stop %, horizon minutes, maker bps, taker bps, slippag
 def _bits(x: float) -> str:
     """A float's exact value and sign (every NaN alike: no decision reads a payload)."""
     return "nan" if math.isnan(x) else float(x).hex()
+
+
+def text_code(value: float, decimals: int) -> float:
+    """The code of a value's "%.{decimals}f" text: 2 x its digits as a whole number, + 1
+    when the text carries a minus sign; NaN where the kernel does not answer (NaN,
+    infinities, |value| >= 1e10)."""
+    if not math.isfinite(value) or abs(value) >= 1e10:
+        return math.nan
+    text = f"%.{decimals}f" % value
+    return 2.0 * int(text.lstrip("-").replace(".", "")) + text.startswith("-")
+
+
+def weighed(drift: float, sigma: float, score: float, bid: float, ask: float,
+            settings: tuple[float, ...]) -> tuple[float, float, bool]:
+    """(edge, cost, clears) of one coin by the definitions, under (target %, stop %, horizon
+    minutes, maker bps, taker bps, slippage bps, margin)."""
+    target, stop, horizon, maker, taker, slippage, margin = settings
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        p_stop = stop_first_probability(drift, sigma, target, stop, horizon)
+    edge = barrier_edge(score, p_stop, target, stop)
+    cost = round_trip_total(maker, taker, quoted_spread(bid, ask), slippage)
+    return edge, cost, clears_cost(edge, cost, margin)
 
 
 def _ranking(rng: np.random.Generator, n: int) -> list[list[float]]:
@@ -59,7 +80,7 @@ def _ranking(rng: np.random.Generator, n: int) -> list[list[float]]:
     return [c.tolist() for c in (score, drift, sigma, quoted, bid, ask, busy)]
 
 
-def _plain(columns: list[list[float]], settings: np.ndarray, min_score: float,
+def _plain(columns: list[list[float]], settings: tuple[float, ...], min_score: float,
            max_entries: int) -> list[tuple[int, float, float, float]]:
     """(kind, code, edge, cost) of each coin, one coin at a time."""
     made: list[tuple[int, float, float, float]] = []
@@ -71,15 +92,14 @@ def _plain(columns: list[list[float]], settings: np.ndarray, min_score: float,
         elif busy:
             made.append((BUSY, 0.0, 0.0, 0.0))
         elif score < min_score:
-            made.append((LOW_SCORE, entry_numbers([], settings, [score, 2.0])[0], 0.0, 0.0))
+            made.append((LOW_SCORE, text_code(score, 2), 0.0, 0.0))
         elif drift <= 0:
-            made.append((NO_DRIFT, entry_numbers([], settings, [drift * 100, 4.0])[0], 0.0, 0.0))
+            made.append((NO_DRIFT, text_code(drift * 100, 4), 0.0, 0.0))
         elif not math.isfinite(quoted) or not 0 < bid < math.inf:
             made.append((NO_QUOTE, 0.0, 0.0, 0.0))
         else:
-            numbers = entry_numbers([-drift, sigma, score, bid, ask], settings)
-            buys = numbers[CLEARS] == 1.0
-            made.append((BUYS if buys else FAILS, 0.0, numbers[EDGE], numbers[COST]))
+            edge, cost, buys = weighed(drift, sigma, score, bid, ask, settings)
+            made.append((BUYS if buys else FAILS, 0.0, edge, cost))
             entries += buys
             full = buys and entries >= max_entries
     return made
@@ -93,11 +113,11 @@ def test_each_coin_comes_to_what_the_plain_step_makes_of_it_bit_for_bit(seed: in
         columns = _ranking(rng, n)
         min_score = float(rng.choice([0.2, 0.0, 0.35, 0.999]))
         max_entries = int(rng.choice([3, 1, 2, 0, 50]))
-        settings = entry_settings(*SETTINGS[case % len(SETTINGS)])
+        raw = SETTINGS[case % len(SETTINGS)]
         out = entry_step([x for column in columns for x in column], n,
-                         entry_step_settings(settings, min_score, max_entries))
+                         entry_step_settings(entry_settings(*raw), min_score, max_entries))
         got = [(int(out[k]), out[n + k], out[n + k], out[2 * n + k]) for k in range(n)]
-        want = _plain(columns, settings, min_score, max_entries)
+        want = _plain(columns, raw, min_score, max_entries)
         for (kind, code, edge, cost), (kind_, code_, edge_, cost_) in zip(got, want, strict=True):
             assert kind == kind_
             if kind in (LOW_SCORE, NO_DRIFT):
@@ -106,11 +126,12 @@ def test_each_coin_comes_to_what_the_plain_step_makes_of_it_bit_for_bit(seed: in
                 assert (_bits(edge), _bits(cost)) == (_bits(edge_), _bits(cost_))
 
 
-def test_no_coins_give_no_outputs_and_a_nan_horizon_raises_as_entry_numbers_does() -> None:
+def test_no_coins_give_no_outputs_and_a_nan_horizon_raises_as_the_definition() -> None:
     settings = entry_step_settings(entry_settings(1.0, 1.0, 60, 10.0, 10.0, 5.0, 0.5), 0.2, 3)
     assert entry_step([], 0, settings) == []
-    odd = entry_step_settings(entry_settings(1.0, 1.0, math.nan, 10.0, 10.0, 5.0, 0.5), 0.2, 0)
-    weighed = [0.5, 1e-4, 1e-3, 1.0, 1.0, 1.01, 0.0]  # one coin that passes to weighing
     with pytest.raises(ValueError):
-        entry_step(weighed, 1, odd)  # also at a budget of 0, as entry_numbers of it raises
-    assert NUMBERS == 4  # the plain form reads entry_numbers' four a candidate
+        stop_first_probability(1e-4, 1e-3, 1.0, 1.0, math.nan)
+    odd = entry_step_settings(entry_settings(1.0, 1.0, math.nan, 10.0, 10.0, 5.0, 0.5), 0.2, 0)
+    weighed_coin = [0.5, 1e-4, 1e-3, 1.0, 1.0, 1.01, 0.0]  # one coin that passes to weighing
+    with pytest.raises(ValueError):
+        entry_step(weighed_coin, 1, odd)  # also at a budget of 0, as its definition raises
