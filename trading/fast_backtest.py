@@ -31,14 +31,14 @@ return history has `return_history_bars` bars of `bar_ms` each.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
 from model.instruments import Instrument, Side
-from model.orders import OrderEvent, OrderRequest, OrderType
+from model.orders import OrderRequest, OrderType
 from risk.gate import (
     Approved,
     CancelIntent,
@@ -57,7 +57,7 @@ from strategies.policy import Action, Holding, PolicyAction, RestingOrder
 from trading.fast_account import FastAccount
 from trading.fast_breakers import BreakerCarry
 from trading.fast_collector import collector_paused
-from trading.fast_history import ReturnsView
+from trading.fast_history import ReturnsView, simple_returns
 from trading.fast_kernel import marks
 from trading.fast_market import (
     DAY_MS,
@@ -68,8 +68,16 @@ from trading.fast_market import (
     generic_instrument,
     spreads_before,
 )
-from trading.fast_policies import NEVER, BatchPolicy, BatchView, StepQuotes, forward_filled
-from trading.performance import Performance, RoundTrip, performance
+from trading.fast_policies import (
+    NEVER,
+    BatchPolicy,
+    BatchView,
+    SmaBatch,
+    StepQuotes,
+    forward_filled,
+)
+from trading.fast_run import FastRun, LedgerMaterial, LedgerRows
+from trading.sma_lane import LaneSkipped, check_same_fills, lane_result, run_lane
 
 _ACTION_NAMES = {action: action.value for action in Action}  # the ledger's action column
 _BUY, _SELL, _HOLD = Action.BUY, Action.SELL, Action.HOLD  # once: an Enum member lookup costs
@@ -79,41 +87,13 @@ _BUY, _SELL, _HOLD = Action.BUY, Action.SELL, Action.HOLD  # once: an Enum membe
 _SCALAR_CARRY_STEPS = 8
 
 
-@dataclass(frozen=True, slots=True)
-class FastRun:
-    """One fast run: equity at every decision step, the fills, and the trading figures."""
-
-    symbols: tuple[str, ...]
-    quote_asset: str
-    start_equity: float
-    equity_ms: np.ndarray  # int64 [S]: decision time of each mark (a row's close)
-    equity: np.ndarray  # float64 [S], quote
-    fill_ts_ms: np.ndarray  # int64 [F]
-    fill_symbol: np.ndarray  # int64 [F]: grid column
-    fill_side: np.ndarray  # int8 [F]: model.fills.BUY / SELL
-    fill_price: np.ndarray  # float64 [F]
-    fill_amount: np.ndarray
-    fill_fee: np.ndarray
-    fill_liquidity: np.ndarray  # int8 [F]: model.fills.MAKER / TAKER
-    fees: float
-    traded_notional: float
-    exposed_steps: int
-    round_trips: tuple[RoundTrip, ...]
-    events: tuple[OrderEvent | OrderRequest, ...]  # for the ledger, in order
-    # (ts, symbol, action, verdict, detail, risk.sizing.Sizing or None), for the ledger
-    decisions: tuple[tuple[int, str, str, str, str, Any], ...]
-    cash: np.ndarray  # float64 [S]: the quote balance at each mark
-
-    def performance(self) -> Performance:
-        """trading.performance over the marks, as the engine's backtest reports it."""
-        return performance(self.equity_ms.tolist(), self.equity.tolist(), self.round_trips,
-                           self.fees, self.traded_notional, self.exposed_steps)
-
-
 def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, start_row: int,
              stop_row: int | None = None, balance: float | Decimal,
-             market: FastMarket | None = None, quote_asset: str | None = None) -> FastRun:
-    """Trade rows [start_row, stop_row) of `grid` with `policy`; see the module docstring."""
+             market: FastMarket | None = None, quote_asset: str | None = None,
+             compiled: bool = True) -> FastRun:
+    """Trade rows [start_row, stop_row) of `grid` with `policy`; see the module docstring.
+    `compiled`: let the SMA policy's run go through the compiled lane where it applies
+    (trading/sma_lane.py; False: the Python loop, the lane's reference)."""
     if market is None:
         market = FastMarket.from_grid(grid, spread=spreads_before(grid, start_row)
                                       if settings.spread == "estimated" else None)
@@ -136,10 +116,30 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
                         forward_filled(market.bid[start_row:stop])[traded],
                         forward_filled(market.ask[start_row:stop])[traded])
     policy.prepare(grid, quotes)
-    loop = _Loop(grid, market, settings, quote, Decimal(str(balance)), close_ff, has_bar)
-    with collector_paused():
-        loop.run(policy, quotes)
-    return loop.result(quotes)
+    deposit = Decimal(str(balance))
+
+    def python_loop() -> FastRun:
+        loop = _Loop(grid, market, settings, quote, deposit, close_ff, has_bar)
+        with collector_paused():
+            loop.run(policy, quotes)
+        return loop.result(quotes)
+
+    if compiled and isinstance(policy, SmaBatch):
+        try:
+            lane = run_lane(grid, market, settings, quote, deposit, close_ff, has_bar, quotes,
+                            policy, simple_returns(close_ff))
+        except LaneSkipped as skipped:
+            return replace(python_loop(), lane=f"python ({skipped})")
+
+        def ledger_rows() -> LedgerMaterial:
+            policy.prepare(grid, quotes)  # afresh: the lane left the policy as prepared
+            reference = python_loop()
+            check_same_fills(lane, reference)
+            return reference.ledger_rows.get()
+
+        return lane_result(lane, grid.symbols, quote, deposit, quotes,
+                           close_ff, market.instruments, LedgerRows(make=ledger_rows))
+    return python_loop()
 
 
 class _Loop(BreakerCarry, ReturnsView):
@@ -387,8 +387,8 @@ class _Loop(BreakerCarry, ReturnsView):
             fill_liquidity=np.array([f.liquidity for f in records], np.int8),
             fees=float(account.fees_paid), traded_notional=float(account.traded_notional),
             exposed_steps=int((amounts > 0).any(axis=1).sum()),
-            round_trips=tuple(account.round_trips), events=tuple(account.events),
-            decisions=tuple(self.decisions), cash=cash,
+            round_trips=tuple(account.round_trips),
+            ledger_rows=LedgerRows((tuple(account.events), tuple(self.decisions))), cash=cash,
         )
 
 

@@ -259,6 +259,16 @@ class SmaBatch:
             return after
         return self._next.at_or_after(after)
 
+    def lane_signals(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                    tuple[float, float, float]]:
+        """What the compiled lane (trading/sma_lane.py) decides from, once prepared: every
+        cross as (steps, columns, state now, state before), row-major; the state of every
+        symbol at every step (1 above, 0 below, -1 unknown); the BUY limit, stop and SELL
+        limit as factors of the quote."""
+        steps, columns, now = self._cross_arrays
+        return (steps, columns, now, np.array(self._cross_before, np.int8), self._above,
+                self._factors)
+
     def actions_when_idle(self, first: int, stop: int, tradable: np.ndarray,
                           held: np.ndarray) -> tuple[list[int], list[int], list[bool]] | None:
         """(steps, columns, is a BUY) of every action `decide` returns at the steps in
