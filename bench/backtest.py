@@ -14,10 +14,12 @@ since Linux carries ru_maxrss over fork + exec and it would include the parent's
   `ReplaySource` grid; only the loop is timed (best of 3).
 - fast: the fast backtester (`trading.fast_backtest.run_fast`, `entasis backtest --engine
   fast`) on the same window, in its own child: the flat, buyhold and SMA(20/50) batch
-  policies, each the best of `ROUNDS` timed `run_fast` calls on inputs already in memory
-  (the bar loop, matching, booking, risk sizing and marks; `fast_candles_per_s`), its
-  input load (the replay's parsed bars and tick quotes) timed apart, and SMA end to end
-  (load + run + ledger). Beside it the event engine with the same SMA policy (one round),
+  policies, each the best of `ROUNDS` timed `run_fast(...).performance()` calls on inputs
+  already in memory (the bar loop, matching, booking, risk sizing, marks and the trading
+  figures; `fast_candles_per_s`), the SMA once more through the Python loop instead of its
+  compiled lane (trading/sma_lane.py: the lane's reference, same fills), its input load
+  (the replay's parsed bars and tick quotes) timed apart, and SMA end to end (load + run +
+  ledger, whose rows the Python loop writes). Beside it the event engine with the same SMA policy (one round),
   so the ratio compares like with like, and whether the two gave the same trades and return.
   Target: >= 1,000,000 candles/s for SMA on 20 coins x 30 days of 1m
   (BENCH_BACKTEST_MINUTES=43200).
@@ -74,6 +76,7 @@ TARGET_FAST_CANDLES_PER_S = 1_000_000
 TARGET_ENGINE_END_TO_END = 60_000
 TARGET_ENGINE_MINUTES = 43_200  # the end-to-end target is judged on runs this long only
 FAST_POLICIES = ("flat", "buyhold", "sma")
+PYTHON_SMA = "sma, python loop"  # the SMA through the Python loop, the lane's reference
 TARGET_PEAK_MB = 1024.0
 MINUTE_MS = 60_000
 
@@ -182,16 +185,20 @@ def _child_fast(data_dir: str, from_ms: int, to_ms: int, balance: str | None) ->
     start, stop = window_rows(inputs.grid, inputs.warmup_rows, from_ms, to_ms)
     settings = FastSettings.from_config(config, inputs.grid.bar_ms)
     runs: dict[str, Any] = {}
-    for name in FAST_POLICIES:
+    # (name, policy, compiled): "sma, python loop" is the SMA without its compiled lane
+    for name, policy, compiled in [*((p, p, True) for p in FAST_POLICIES),
+                                   (PYTHON_SMA, "sma", False)]:
         best = float("inf")
         for _ in range(ROUNDS + 1):  # the first call also compiles the numba kernels
             began = time.perf_counter()
-            result = run_fast(inputs.grid, make_batch_policy(name), settings, start_row=start,
-                              stop_row=stop, balance=deposit, market=inputs.market)
+            result = run_fast(inputs.grid, make_batch_policy(policy), settings,
+                              start_row=start, stop_row=stop, balance=deposit,
+                              market=inputs.market, compiled=compiled)
+            summary = result.performance()  # timed: what a research run reads of it
             best = min(best, time.perf_counter() - began)
-        summary = result.performance()
         runs[name] = {"loop_s": best, "trades": summary.trades, "fills": len(result.fill_ts_ms),
-                      "total_return": summary.total_return, "steps": len(result.equity)}
+                      "total_return": summary.total_return, "steps": len(result.equity),
+                      "lane": result.lane}
     with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
         began = time.perf_counter()
         end_to_end = run_fast_backtest(config, Path(data_dir), Path(tmp) / "fast.sqlite",
@@ -392,6 +399,14 @@ def run(argv: list[str] | None = None) -> dict:
         "vectorbt_sma_trades": vectorbt["trades"] if vectorbt is not None else None,
         "fast_sma_over_vectorbt": (round(fast_rates["sma"] / vbt_rate, 3)
                                    if vbt_rate else None),
+        "fast_over_vectorbt_target_met": (fast_rates["sma"] >= vbt_rate
+                                          if vbt_rate else None),
+        "fast_sma_lane": fast_sma["lane"],
+        "fast_sma_python_loop_candles_per_s": fast_rates[PYTHON_SMA],
+        "fast_sma_lane_over_python_loop": round(fast_rates["sma"] / fast_rates[PYTHON_SMA], 2),
+        "fast_sma_lane_same_result": (
+            fast_sma["fills"] == fast["runs"][PYTHON_SMA]["fills"]
+            and fast_sma["total_return"] == fast["runs"][PYTHON_SMA]["total_return"]),
     })
 
     def met(ok: bool | None) -> str:
@@ -417,8 +432,9 @@ def run(argv: list[str] | None = None) -> dict:
            f"-/{naive['loop_s']:.3f}/-", "", "", ""],
           ["trades, return", f"{best['trades']}, {best['total_return']:+.3%}",
            f"{naive['trades']}, {naive['total_return']:+.3%}", "", "", ""]])
-    show(f"fast path (run_fast, inputs in memory; best of {ROUNDS}) beside the event engine, "
-         f"{fast_candles:,} candles",
+    show(f"fast path (run_fast + performance(), inputs in memory; best of {ROUNDS}) beside "
+         f"the event engine, {fast_candles:,} candles; sma traded by the {fast_sma['lane']} "
+         "lane",
          ["policy", "fast candles/s", "engine candles/s", "fast/engine", "trades fast/engine",
           "target", "status"],
          [[name, f"{fast_rates[name]:,.0f}",
@@ -429,10 +445,17 @@ def run(argv: list[str] | None = None) -> dict:
            f">= {TARGET_FAST_CANDLES_PER_S:,}" if name == "sma" else "-",
            met(figures["fast_throughput_target_met"]) if name == "sma" else "-"]
           for name in FAST_POLICIES]
+         + [[f"{PYTHON_SMA} (the lane's reference)", f"{fast_rates[PYTHON_SMA]:,.0f}", "-",
+             f"lane/loop {figures['fast_sma_lane_over_python_loop']:.1f}x",
+             str(fast["runs"][PYTHON_SMA]["trades"]), "-",
+             "same fills and return" if figures["fast_sma_lane_same_result"]
+             else "[red]results differ[/red]"]]
          + [["vectorbt from_signals (sma, no fill model)",
              f"{vbt_rate:,.0f}" if vbt_rate else "not installed", "-",
              (f"fast/vbt {figures['fast_sma_over_vectorbt']:.2f}x" if vbt_rate else "-"),
-             str(vectorbt["trades"]) if vectorbt is not None else "-", "-", "-"]]
+             str(vectorbt["trades"]) if vectorbt is not None else "-",
+             "fast sma >= vbt",
+             met(figures["fast_over_vectorbt_target_met"]) if vbt_rate else "-"]]
          + [["sma end to end", f"{figures['fast_sma_end_to_end_candles_per_s']:,.0f}",
              f"{figures['engine_sma_candles_per_s_end_to_end']:,.0f}", "-", "-",
              f"engine >= {TARGET_ENGINE_END_TO_END:,}",

@@ -57,7 +57,7 @@ from strategies.policy import Action, Holding, PolicyAction, RestingOrder
 from trading.fast_account import FastAccount
 from trading.fast_breakers import BreakerCarry
 from trading.fast_collector import collector_paused
-from trading.fast_history import ReturnsView, simple_returns
+from trading.fast_history import ReturnsView
 from trading.fast_kernel import marks
 from trading.fast_market import (
     DAY_MS,
@@ -127,7 +127,7 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
     if compiled and isinstance(policy, SmaBatch):
         try:
             lane = run_lane(grid, market, settings, quote, deposit, close_ff, has_bar, quotes,
-                            policy, simple_returns(close_ff))
+                            policy)
         except LaneSkipped as skipped:
             return replace(python_loop(), lane=f"python ({skipped})")
 
@@ -137,8 +137,8 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
             check_same_fills(lane, reference)
             return reference.ledger_rows.get()
 
-        return lane_result(lane, grid.symbols, quote, deposit, quotes,
-                           close_ff, market.instruments, LedgerRows(make=ledger_rows))
+        return lane_result(lane, grid.symbols, quote, deposit, quotes, market.instruments,
+                           LedgerRows(make=ledger_rows))
     return python_loop()
 
 

@@ -42,6 +42,12 @@ from trading.fast_match_kernel import (
 
 jit = njit(cache=True, error_model="numpy", nogil=True)
 
+#: sha256 (first 16 hex) of the files `match` compiles in (model/fill_kernel.py,
+#: trading/fast_match_kernel.py): numba's on-disk cache judges a function fresh by its own
+#: file's stamp only, so this line changes with them and retires a stale cache
+#: (tests/unit/test_numba_cache_stamp.py fails until it is updated).
+INLINED_SOURCES_SHA256 = "b56ad81702b27f89"
+
 #: Scalars of the account (int64 [ACCOUNT_FIELDS]).
 CASH, CASH_RESERVED, FEES, NOTIONAL, OPEN_ORDERS, FILL_COUNT = range(6)
 ACCOUNT_FIELDS = 6

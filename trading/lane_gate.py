@@ -33,6 +33,10 @@ from trading.lane_book import exact_float
 
 jit = njit(cache=True, error_model="numpy", nogil=True)
 
+#: sha256 (first 16 hex) of the files compiled in here (risk/var_tail_kernel.py,
+#: trading/lane_book.py), for numba's on-disk cache (see trading/lane_book.py).
+INLINED_SOURCES_SHA256 = "84e12d3489d2826f"
+
 #: Verdicts (and the lane's give-up code for the gate).
 APPROVE, DENY, BAIL_UNSURE = 0, 1, 7
 #: The unit roundoff of float64.
@@ -119,26 +123,27 @@ def var_es_verdict(returns: np.ndarray, first: int, rows: int, weights: np.ndarr
                    k: int, boundary: float, denominator: float, per_equity: float,
                    var_limit: float, es_limit: float) -> int:  # pragma: no cover
     """The post-trade historical VaR and ES limits on `weights` (quote per column) over
-    returns[first: first + rows]: APPROVE, DENY, or BAIL_UNSURE where the figure is within
-    its error of the limit. Each scenario's P&L is summed here in column order; numpy's
-    product sums the same terms in another order (with or without FMA), each within
-    gamma x sum|r w| of the exact sum, so the two are within twice that (`spread`); the
-    k-th smallest loss then moves by at most the largest such spread, the tail's sum by
-    that for each of its terms plus both orders' rounding of the sum."""
+    the scenarios returns[:, first: first + rows] (returns transposed: [n, T]): APPROVE,
+    DENY, or BAIL_UNSURE where the figure is within its error of the limit. Each
+    scenario's P&L is summed here in column order; numpy's product sums the same terms in
+    another order (with or without FMA), each within gamma x sum|r w| of the exact sum, so
+    the two are within twice that (`spread`); the k-th smallest loss then moves by at most
+    the largest such spread, the tail's sum by that for each of its terms plus both
+    orders' rounding of the sum."""
     n = weights.shape[0]
-    columns = np.flatnonzero(weights)
     gamma = (n + 2) * UNIT / (1.0 - (n + 2) * UNIT)
-    pnl = np.empty(rows)
-    spread = 0.0
-    for r in range(rows):
-        total = 0.0
-        size = 0.0
-        for j in columns:
-            term = returns[first + r, j] * weights[j]
-            total += term
-            size += abs(term)
-        pnl[r] = total
-        spread = max(spread, 2.0 * gamma * size * 1.01)
+    pnl = np.zeros(rows)
+    size = np.zeros(rows)
+    for j in range(n):  # a column at a time: each scenario's terms in column order
+        weight = weights[j]
+        if weight == 0.0:
+            continue
+        scenarios = returns[j, first: first + rows]
+        for r in range(rows):
+            term = scenarios[r] * weight
+            pnl[r] += term
+            size[r] += abs(term)
+    spread = 2.0 * gamma * size.max() * 1.01
     var, tail, magnitude = loss_tail(pnl, k)
     if not (math.isfinite(var) and math.isfinite(tail)):
         return BAIL_UNSURE

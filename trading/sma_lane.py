@@ -30,7 +30,6 @@ from risk.gate import _LIMIT_TOLERANCE
 from risk.var import _tail_index, horizon_scale
 from strategies.features_batch import MinuteGrid
 from trading import lane_book
-from trading.fast_kernel import marks
 from trading.fast_market import DAY_MS, FastMarket, FastSettings
 from trading.fast_policies import SmaBatch, StepQuotes
 from trading.fast_run import FastRun, LedgerRows
@@ -56,11 +55,13 @@ class LaneSkipped(Exception):
 @dataclass(frozen=True, slots=True)
 class LaneRun:
     """What the lane traded: fills (int64 [F, 8], lane_book's F_* columns, in booking
-    order), the quote cash at every step (float64 [S]) and the holdings (float64 [S, n])."""
+    order), the quote cash and the equity marked at every step (float64 [S]), the steps
+    with a holding."""
 
     fills: np.ndarray
     cash: np.ndarray
-    amounts: np.ndarray
+    equity: np.ndarray
+    exposed_steps: int
     fees: Decimal
     traded_notional: Decimal
     fill_price: np.ndarray  # float64 [F]: float of each fill's Decimal price
@@ -73,7 +74,7 @@ class LaneRun:
 
 def run_lane(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote: str,
              balance: Decimal, close_ff: np.ndarray, has_bar: np.ndarray, quotes: StepQuotes,
-             policy: object, simple_returns: np.ndarray) -> LaneRun:
+             policy: object) -> LaneRun:
     """Trade `quotes`' steps with the prepared SMA `policy` in the compiled lane; raises
     `LaneSkipped` (why) where the lane does not apply or gives up."""
     if not isinstance(policy, SmaBatch):
@@ -101,8 +102,7 @@ def run_lane(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote
         int(max(maker, taker) * rate_pow), _units(balance, k_exp), cap.numerator,
         cap.denominator, limits.max_open_positions, reserve.numerator, reserve.denominator,
         rows, int(first_bar.max()), tail, settings.bar_ms, grid.start_ms,
-        int(bool(np.isfinite(simple_returns).all())), limits.min_return_observations,
-        fills.NO_CANCEL_MS], np.int64)
+        limits.min_return_observations, fills.NO_CANCEL_MS], np.int64)
     steps, columns, now, before, above, factors = policy.lane_signals()
     figures = np.array([
         float(limits.risk_per_trade_pct) / 100,
@@ -123,31 +123,30 @@ def run_lane(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote
     fill_i = np.array([params.book_levels, params.book_level_spacing_ticks], np.int64)
     powers = fill_kernel.level_growth(params.book_level_growth, params.book_levels)
     capacity = 4 * len(steps) + 64
+    returns = np.empty((n, len(close_ff)))  # made by the kernel, the rows it reads
+    cash, equity = np.empty(count), np.empty(count)
     while True:
         account = np.zeros(lane_book.ACCOUNT_FIELDS, np.int64)
         fills_out = np.zeros((capacity * params.book_levels, lane_book.FILL_FIELDS), np.int64)
-        changes = np.zeros((capacity, 2), np.int64)
         status = np.zeros(3, np.int64)
         run_sma_lane(quotes.rows, quotes.ts_ms, has_bar, grid.open, grid.high, grid.low,
-                     grid.close, market.volume, close_ff, quotes.bid, quotes.ask,
-                     simple_returns, cross_start, columns, now, before, above, tradable,
-                     grids, tick_f, lot_f, rules, money, figures, spread,
-                     market.spread is not None, fill_f, fill_i, powers, account, fills_out,
-                     changes, status)
+                     grid.close, market.volume, close_ff, quotes.bid, quotes.ask, returns,
+                     cross_start, columns, now, before, above, tradable, grids, tick_f, lot_f,
+                     rules, money, figures, spread, market.spread is not None, fill_f, fill_i,
+                     powers, account, fills_out, cash, equity, status)
         if status[0] != lane_book.BAIL_CAPACITY or capacity > 64 * count:
             break
         capacity *= 4
     if status[0] != lane_book.BAIL_NONE:
         why = _WHY.get(int(status[0]), f"code {int(status[0])}")
         raise LaneSkipped(f"the lane gave up at step {int(status[1])}: {why}")
-    made = fills_out[:account[lane_book.FILL_COUNT]]
-    return _lane_run(made, changes[:status[2]], count, n, grids, instruments, k_exp,
-                     account, balance)
+    return _lane_run(fills_out[:account[lane_book.FILL_COUNT]], cash, equity, int(status[2]),
+                     grids, instruments, k_exp, account)
 
 
-def _lane_run(made: np.ndarray, changes: np.ndarray, steps: int, n: int, grids: np.ndarray,
-              instruments: tuple[Instrument, ...], k_exp: int, account: np.ndarray,
-              balance: Decimal) -> LaneRun:
+def _lane_run(made: np.ndarray, cash: np.ndarray, equity: np.ndarray, exposed: int,
+              grids: np.ndarray, instruments: tuple[Instrument, ...], k_exp: int,
+              account: np.ndarray) -> LaneRun:
     """The lane's integers as the Python account's floats and Decimals: each a conversion
     of the same exact number (an integer over a power of ten, rounded once)."""
     column = made[:, lane_book.F_COLUMN]
@@ -157,27 +156,16 @@ def _lane_run(made: np.ndarray, changes: np.ndarray, steps: int, n: int, grids: 
     if len(made) and (ticks.max() >= lane_book.EXACT_FLOAT or lots.max() >= lane_book.EXACT_FLOAT
                       or made[:, lane_book.F_FEE].max() >= lane_book.EXACT_FLOAT):
         raise LaneSkipped("a fill past 2^53 units")
-    fill_price = ticks / pow10[grids[column, 1]]
-    fill_amount = lots / pow10[grids[column, 3]]
-    fill_fee = made[:, lane_book.F_FEE] / pow10[k_exp]
-    cash = np.full(steps, float(balance))
-    for (k, units), following in zip(changes.tolist(), [*changes[1:, 0].tolist(), steps]):
-        cash[k:following] = float(Decimal(units).scaleb(-k_exp))
-    held = np.zeros((steps, n), np.int64)
-    signed = np.where(made[:, lane_book.F_SIDE] == lane_book.BUY, 1, -1) \
-        * made[:, lane_book.F_LOTS]
-    np.add.at(held, (made[:, lane_book.F_STEP], column), signed)
-    held = np.cumsum(held, axis=0)
-    amounts = held * grids[:, 2] / pow10[grids[:, 3]]
     exact = [(Decimal(t) * i.tick, Decimal(a) * i.lot, Decimal(f).scaleb(-k_exp))
              for t, a, f, i in zip(made[:, lane_book.F_TICKS].tolist(),
                                    made[:, lane_book.F_LOTS].tolist(),
                                    made[:, lane_book.F_FEE].tolist(),
                                    (instruments[c] for c in column.tolist()))]
-    return LaneRun(made, cash, amounts,
+    return LaneRun(made, cash, equity, exposed,
                    Decimal(int(account[lane_book.FEES])).scaleb(-k_exp),
                    Decimal(int(account[lane_book.NOTIONAL])).scaleb(-k_exp),
-                   fill_price, fill_amount, fill_fee, tuple(e[0] for e in exact),
+                   ticks / pow10[grids[column, 1]], lots / pow10[grids[column, 3]],
+                   made[:, lane_book.F_FEE] / pow10[k_exp], tuple(e[0] for e in exact),
                    tuple(e[1] for e in exact), tuple(e[2] for e in exact))
 
 
@@ -262,12 +250,10 @@ def _ceil(value: Decimal) -> int:
 
 
 def lane_result(lane: LaneRun, symbols: tuple[str, ...], quote: str, deposit: Decimal,
-                quotes: StepQuotes, close_ff: np.ndarray, instruments: tuple[Instrument, ...],
+                quotes: StepQuotes, instruments: tuple[Instrument, ...],
                 rows: LedgerRows) -> FastRun:
-    """The `FastRun` of a lane's run: the marks as the Python loop's `result` makes them
-    (the same cash and holdings, the same compiled pass), the round trips booked from the
-    fills by the trader's own `Position`, the ledger's rows on demand."""
-    close = np.ascontiguousarray(close_ff[quotes.rows])
+    """The `FastRun` of a lane's run: its marks, the round trips booked from the fills by
+    the trader's own `Position`, the ledger's rows on demand."""
     positions: dict[str, Position] = {}
     trips: list[RoundTrip] = []
     made = lane.fills
@@ -284,13 +270,13 @@ def lane_result(lane: LaneRun, symbols: tuple[str, ...], quote: str, deposit: De
             trips.append(closed)
     return FastRun(
         symbols=symbols, quote_asset=quote, start_equity=float(deposit),
-        equity_ms=quotes.ts_ms.copy(), equity=marks(lane.cash, lane.amounts, np.nan_to_num(close)),
+        equity_ms=quotes.ts_ms.copy(), equity=lane.equity,
         fill_ts_ms=made[:, lane_book.F_TS].copy(), fill_symbol=made[:, lane_book.F_COLUMN].copy(),
         fill_side=made[:, lane_book.F_SIDE].astype(np.int8), fill_price=lane.fill_price,
         fill_amount=lane.fill_amount, fill_fee=lane.fill_fee,
         fill_liquidity=made[:, lane_book.F_LIQUIDITY].astype(np.int8),
         fees=float(lane.fees), traded_notional=float(lane.traded_notional),
-        exposed_steps=int((lane.amounts > 0).any(axis=1).sum()), round_trips=tuple(trips),
+        exposed_steps=lane.exposed_steps, round_trips=tuple(trips),
         ledger_rows=rows, cash=lane.cash, lane="compiled")
 
 

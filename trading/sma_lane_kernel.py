@@ -25,7 +25,6 @@ from numba import njit
 
 from trading.lane_book import (
     BAIL_BIG,
-    BAIL_CAPACITY,
     BAIL_NONE,
     BUY,
     CASH,
@@ -34,7 +33,6 @@ from trading.lane_book import (
     LOTS_LEFT,
     OPEN_ORDERS,
     ORDER_FIELDS,
-    POW10,
     SELL,
     SIDE_OF,
     TICKS,
@@ -57,6 +55,10 @@ from trading.lane_gate import (
 
 jit = njit(cache=True, error_model="numpy", nogil=True)
 
+#: sha256 (first 16 hex) of the files compiled in here (the fill model, the match, the
+#: loss tail, the lane's book and gate), for numba's on-disk cache (see lane_book.py).
+INLINED_SOURCES_SHA256 = "78d34ef97c1dedcb"
+
 DAY_MS = 86_400_000
 ACTIVE, REDUCING, HALTED = 0, 1, 2
 #: Why the lane stopped beyond the book's and the gate's codes.
@@ -64,7 +66,7 @@ BAIL_BREAKER, BAIL_HISTORY, BAIL_MARK = 8, 9, 10
 #: `money` (int64): quote units, fees, the cap, the limits in integers, the history.
 (K_EXP, QUANTUM, MAKER_NUM, TAKER_NUM, RATE_EXP, WORST_NUM, CASH0, CAP_NUM, CAP_DEN,
  MAX_OPEN, RESERVE_NUM, RESERVE_DEN, HISTORY_ROWS, ALL_STARTED, TAIL_K, BAR_MS, START_MS,
- RETURNS_FINITE, MIN_OBSERVATIONS, NO_CANCEL) = range(20)
+ MIN_OBSERVATIONS, NO_CANCEL) = range(19)
 #: `figures` (float64): the risk per trade, the VaR and ES limits and their tail, the
 #: breaker levels, the policy's price factors.
 (RISK_FRAC, VAR_LIMIT, ES_LIMIT, BOUNDARY, DENOMINATOR, HORIZON_SCALE, DAILY_REDUCE,
@@ -73,6 +75,8 @@ BAIL_BREAKER, BAIL_HISTORY, BAIL_MARK = 8, 9, 10
 T_M, T_E, L_M, L_E = range(4)
 #: The breaker margin, in percent points: floats this close to a level are not trusted.
 _MARGIN = 1e-9
+#: What numpy's nan_to_num makes of an infinite close.
+_BIGGEST = np.finfo(np.float64).max
 
 
 @jit
@@ -109,12 +113,14 @@ def run_sma_lane(rows: np.ndarray, times: np.ndarray, has_bar: np.ndarray, open_
                  grids: np.ndarray, tick_f: np.ndarray, lot_f: np.ndarray, rules: np.ndarray,
                  money: np.ndarray, figures: np.ndarray, spread: np.ndarray, has_spread: bool,
                  fill_f: np.ndarray, fill_i: np.ndarray, powers: np.ndarray,
-                 account: np.ndarray, fills: np.ndarray, changes: np.ndarray,
-                 status: np.ndarray) -> None:  # pragma: no cover - compiled
-    """Trade the steps `rows`/`times`; on return `status` = (code, step): BAIL_NONE or
-    why and where the lane gave up. `fills` and `changes` (step, cash in U after the
-    step's fills) are filled from row 0, `account` holds their counts (FILL_COUNT and the
-    last slot of `changes`' use, in status[2])."""
+                 account: np.ndarray, fills: np.ndarray, cash_out: np.ndarray,
+                 equity_out: np.ndarray, status: np.ndarray) -> None:  # pragma: no cover
+    """Trade the steps `rows`/`times`; on return `status` = (code, step, steps with a
+    holding): BAIL_NONE or why and where the lane gave up. `fills` is filled from row 0
+    (`account[FILL_COUNT]` of them); `cash_out` and `equity_out` [S] get the quote cash
+    and the equity marked at each step's close (the Python loop's `marks`: cash plus each
+    holding's float amount times its close, NaN as 0, in column order). `returns` [n, T]
+    is filled here, the rows an entry's VaR reads, once (`_returns_to`)."""
     steps, n = rows.shape[0], tradable.shape[0]
     orders = np.zeros((n, ORDER_FIELDS), np.int64)
     queue = np.full(n, math.nan)
@@ -127,10 +133,14 @@ def run_sma_lane(rows: np.ndarray, times: np.ndarray, has_bar: np.ndarray, open_
     k_exp = money[K_EXP]
     rate_pow = 10 ** money[RATE_EXP]
     account[CASH] = money[CASH0]
-    cash_f = float(account[CASH]) / POW10[k_exp]
+    cash_f = exact_float(account[CASH], k_exp)
+    if math.isnan(cash_f):
+        status[0] = BAIL_BIG
+        return
     mode, day_start = ACTIVE, -1
     day_equity = peak = cash_f
-    changed = 0
+    returns_known = np.zeros(1, np.int64)  # rows of `returns` made so far
+    exposed = 0
     moved_column = np.empty(n, np.int64)
     moved_now = np.empty(n, np.int64)
     moved_was = np.empty(n, np.int64)
@@ -157,22 +167,28 @@ def run_sma_lane(rows: np.ndarray, times: np.ndarray, has_bar: np.ndarray, open_
             if code != BAIL_NONE:
                 status[0] = code
                 return
-            if account[FILL_COUNT] != filled:
-                if changed >= changes.shape[0]:
-                    status[0] = BAIL_CAPACITY
-                    return
-                changes[changed, 0], changes[changed, 1] = k, account[CASH]
-                changed += 1
-                status[2] = changed
-                # (the breakers' floats: compared with a margin, so one rounding more is fine)
-                cash_f = float(account[CASH]) / POW10[k_exp]
+            if account[FILL_COUNT] != filled:  # float(Decimal) of the new cash and amounts
+                cash_f = exact_float(account[CASH], k_exp)
                 for c in range(n):
-                    amount_f[c] = float(position[c] * l_m[c]) / POW10[l_e[c]]
-        # 2. the breakers at the close
+                    amount_f[c] = exact_float(position[c] * l_m[c], l_e[c])
+                    if math.isnan(amount_f[c]) or math.isnan(cash_f):
+                        status[0] = BAIL_BIG
+                        return
+        # 2. the equity mark, and the breakers on it
         equity_f = cash_f
+        holding = False
         for c in range(n):
-            if position[c] > 0:
-                equity_f += amount_f[c] * close_ff[row, c]
+            if amount_f[c] != 0.0:
+                holding = holding or amount_f[c] > 0.0
+                mark = close_ff[row, c]
+                if math.isnan(mark):
+                    mark = 0.0
+                elif math.isinf(mark):
+                    mark = _BIGGEST if mark > 0 else -_BIGGEST
+                equity_f += amount_f[c] * mark
+        cash_out[k], equity_out[k] = cash_f, equity_f
+        exposed += holding
+        status[2] = exposed
         day = ts - ts % DAY_MS
         new_day = day > day_start
         if new_day:
@@ -257,8 +273,8 @@ def run_sma_lane(rows: np.ndarray, times: np.ndarray, has_bar: np.ndarray, open_
                     return
                 continue
             lots = _entry(k, row, c, act_limit[j], act_stop[j], step_equity, orders, position,
-                          account, close_ff, returns, grids, tick_f, lot_f, rules, money,
-                          figures, weights)
+                          account, close_ff, returns, returns_known, grids, tick_f, lot_f,
+                          rules, money, figures, weights)
             if lots < 0:
                 status[0] = -lots
                 return
@@ -276,7 +292,8 @@ def run_sma_lane(rows: np.ndarray, times: np.ndarray, has_bar: np.ndarray, open_
 @jit
 def _entry(k: int, row: int, c: int, limit: float, stop: float, step_equity: np.ndarray,
            orders: np.ndarray, position: np.ndarray, account: np.ndarray,
-           close_ff: np.ndarray, returns: np.ndarray, grids: np.ndarray, tick_f: np.ndarray,
+           close_ff: np.ndarray, returns: np.ndarray, returns_known: np.ndarray,
+           grids: np.ndarray, tick_f: np.ndarray,
            lot_f: np.ndarray, rules: np.ndarray, money: np.ndarray, figures: np.ndarray,
            weights: np.ndarray) -> int:  # pragma: no cover - compiled
     """`RiskGate.check` of a BUY in ACTIVE mode: the lots approved (0: denied) or -code to
@@ -340,7 +357,8 @@ def _entry(k: int, row: int, c: int, limit: float, stop: float, step_equity: np.
         return 0  # INSUFFICIENT_CASH
     rows = money[HISTORY_ROWS]
     first = row - rows + 1
-    if first < 1 or first <= money[ALL_STARTED] or money[RETURNS_FINITE] == 0:
+    if first < 1 or first <= money[ALL_STARTED] or not _returns_to(returns, returns_known,
+                                                                    close_ff, row + 1):
         return -BAIL_HISTORY
     if rows < money[MIN_OBSERVATIONS]:
         return 0  # NO_RISK_DATA
@@ -352,6 +370,27 @@ def _entry(k: int, row: int, c: int, limit: float, stop: float, step_equity: np.
     if verdict == BAIL_UNSURE:
         return -BAIL_UNSURE
     return 0 if verdict == DENY else lots
+
+
+@jit
+def _returns_to(returns: np.ndarray, known: np.ndarray, close_ff: np.ndarray,
+                stop: int) -> bool:  # pragma: no cover - compiled
+    """Fill returns[:, known[0]: stop] (transposed) with fast_history.simple_returns's
+    values: the C library's expm1 of its log of each close over the one before, 0 where
+    that log is not finite, 0 in row 0 (model.libm's functions, element for element).
+    False when one is not finite (the loop's history would take another path)."""
+    for r in range(known[0], stop):
+        for c in range(returns.shape[0]):
+            value = 0.0
+            if r > 0:
+                ratio = close_ff[r, c] / close_ff[r - 1, c]
+                if ratio > 0 and math.isfinite(ratio):  # else the log is not finite
+                    value = math.expm1(math.log(ratio))
+            if not math.isfinite(value):
+                return False
+            returns[c, r] = value
+    known[0] = max(known[0], stop)
+    return True
 
 
 __all__ = ["ACTIVE", "HALTED", "REDUCING", "run_sma_lane"]

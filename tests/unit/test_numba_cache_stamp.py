@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pytest
+
 from rl import env_kernel
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,3 +48,25 @@ def test_portfolio_kernel_carries_the_stamp_of_the_code_it_inlines() -> None:
     assert expected == portfolio_kernel.INLINED_SOURCES_SHA256, (
         f"{', '.join(PORTFOLIO_INLINED)} changed: set INLINED_SOURCES_SHA256 = "
         f'"{expected}" in rl/portfolio_kernel.py, so numba recompiles the portfolio step')
+
+
+#: The compiled SMA lane's modules and the files each compiles in (its callees' modules).
+LANE_INLINED = {
+    "trading/lane_book.py": ("model/fill_kernel.py", "trading/fast_match_kernel.py"),
+    "trading/lane_gate.py": ("risk/var_tail_kernel.py", "trading/lane_book.py"),
+    "trading/sma_lane_kernel.py": ("model/fill_kernel.py", "trading/fast_match_kernel.py",
+                                   "risk/var_tail_kernel.py", "trading/lane_book.py",
+                                   "trading/lane_gate.py"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(LANE_INLINED))
+def test_the_sma_lane_carries_the_stamp_of_the_code_it_inlines(module: str) -> None:
+    digest = hashlib.sha256()
+    for name in LANE_INLINED[module]:
+        digest.update((ROOT / name).read_bytes())
+    expected = digest.hexdigest()[:16]
+    line = f'INLINED_SOURCES_SHA256 = "{expected}"'
+    assert line in (ROOT / module).read_text(), (
+        f"{', '.join(LANE_INLINED[module])} changed: set {line} in {module}, so numba "
+        "recompiles what it cached of them")

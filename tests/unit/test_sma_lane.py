@@ -15,9 +15,10 @@ import pytest
 
 from model.fills import FillParams
 from model.instruments import Instrument
+from model.market import MINUTE_MS
 from risk.limits import RiskLimits
 from strategies.features_batch import BarGrid
-from tests.unit.test_fast_backtest import WARMUP, random_walk_grid
+from tests.unit.test_fast_backtest import START_MS, WARMUP, later_rows_changed, random_walk_grid
 from trading.batch_policies import make_batch_policy
 from trading.fast_backtest import FastMarket, FastRun, FastSettings, run_fast
 from trading.sma_lane import check_same_fills
@@ -151,7 +152,7 @@ def _lane_of(run: FastRun):  # type: ignore[no-untyped-def]
     fills[:, lane_book.F_COLUMN] = run.fill_symbol
     fills[:, lane_book.F_SIDE] = run.fill_side
     fills[:, lane_book.F_LIQUIDITY] = run.fill_liquidity
-    return LaneRun(fills, run.cash, np.zeros(0), Decimal(0), Decimal(0), run.fill_price,
+    return LaneRun(fills, run.cash, run.equity, 0, Decimal(0), Decimal(0), run.fill_price,
                    run.fill_amount, run.fill_fee, (), (), ())
 
 
@@ -179,3 +180,20 @@ def test_a_compiled_runs_ledger_is_the_python_loops_to_the_digest(tmp_path: Path
                                          inputs.market.instruments, Decimal(10_000),
                                          inputs.grid.start_ms + start * inputs.grid.bar_ms)
     assert digests[True] == digests[False]
+
+
+def test_the_lane_decides_at_t_on_nothing_after_t() -> None:
+    """Bars moved after row t change no fill and no mark of the lane's up to t's close."""
+    grid, cut = random_walk_grid(seed=3), WARMUP + 900
+    settings = FastSettings(FillParams(), LIMITS)
+    before = sma(grid, settings, True, fast=3, slow=8)
+    after = sma(later_rows_changed(grid, cut), settings, True, fast=3, slow=8)
+    assert (before.lane, after.lane) == ("compiled", "compiled")
+    decided_by = START_MS + (cut + 1) * MINUTE_MS
+    early, same = before.fill_ts_ms < decided_by, after.fill_ts_ms < decided_by
+    assert early.any()
+    for name in NUMBERS[3:]:
+        np.testing.assert_array_equal(getattr(after, name)[same], getattr(before, name)[early])
+    marked = before.equity_ms <= decided_by
+    np.testing.assert_array_equal(after.equity[marked], before.equity[marked])
+    assert not np.array_equal(after.equity, before.equity), "later bars must matter later"
