@@ -115,8 +115,8 @@ def _options(argv: list[str] | None = None) -> argparse.Namespace:
 
 def _played(data_dir: Path, from_ms: int | None, minutes: int) -> dict[str, Any]:
     """The minutes `run_backtest` will play and the symbols it trades (as it computes them)."""
-    from bot.app.assembly import dominant_quote
     from exchange.sim.replay import ReplaySource
+    from model.instruments import dominant_quote
 
     source = ReplaySource.from_dir(data_dir, warmup_minutes=WARMUP_MINUTES)
     start = source.now_ms if from_ms is None else max(source.now_ms, from_ms)

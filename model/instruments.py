@@ -12,6 +12,7 @@ Two exchanges' rules live here as data: Binance `exchangeInfo` filters
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -147,6 +148,15 @@ class Instrument:
     @property
     def amount_decimals(self) -> int:
         return decimals_of(self.lot)
+
+
+def dominant_quote(instruments: Iterable[Instrument]) -> str:
+    """The quote asset most symbols share (BTC for the Bittrex sets; ties: the first by
+    name)."""
+    counts: dict[str, int] = {}
+    for instrument in instruments:
+        counts[instrument.quote] = counts.get(instrument.quote, 0) + 1
+    return max(sorted(counts), key=lambda q: counts[q])
 
 
 # ---------------------------------------------------------------- grid arithmetic

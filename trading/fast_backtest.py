@@ -20,6 +20,10 @@ loop jumps over such runs of steps and marks them in one compiled pass (trading/
 the breaker state is carried over them in bulk unless a breaker could fire in them
 (trading/fast_breakers.py).
 
+The SMA policy's run goes through a compiled lane instead where it applies
+(trading/sma_lane.py: the same steps in one numba call on integer ticks, lots and quote
+units; the Python loop here is its reference and its fallback, `FastRun.lane` says which).
+
 Quotes and costs: the policy's bid and ask come from `FastMarket` (the replay's synthesized
 ticks when built by bot/research/fast_backtest.py, else close and close + the spread), and
 a bar's book is priced at each symbol's spread (`FastMarket.spread`; built here, with
@@ -31,13 +35,12 @@ return history has `return_history_bars` bars of `bar_ms` each.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
-from model.instruments import Instrument, Side
+from model.instruments import Side, dominant_quote
 from model.orders import OrderRequest, OrderType
 from risk.gate import (
     Approved,
@@ -76,8 +79,8 @@ from trading.fast_policies import (
     StepQuotes,
     forward_filled,
 )
-from trading.fast_run import FastRun, LedgerMaterial, LedgerRows
-from trading.sma_lane import LaneSkipped, check_same_fills, lane_result, run_lane
+from trading.fast_run import FastRun, LedgerRows
+from trading.sma_lane import run_sma
 
 _ACTION_NAMES = {action: action.value for action in Action}  # the ledger's action column
 _BUY, _SELL, _HOLD = Action.BUY, Action.SELL, Action.HOLD  # once: an Enum member lookup costs
@@ -104,7 +107,7 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
     if settings.bar_ms != grid.bar_ms:  # else the VaR horizon scaling reads the wrong period
         raise ValueError(f"settings are for {settings.bar_ms} ms bars, the grid has "
                          f"{grid.bar_ms} ms bars: FastSettings.from_config(config, grid.bar_ms)")
-    quote = quote_asset or _dominant_quote(market.instruments)
+    quote = quote_asset or dominant_quote(market.instruments)
     has_bar = np.isfinite(grid.close)
     rows = start_row + np.flatnonzero(has_bar[start_row:stop].any(axis=1)).astype(np.int64)
     bar_ms = settings.bar_ms
@@ -125,20 +128,8 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
         return loop.result(quotes)
 
     if compiled and isinstance(policy, SmaBatch):
-        try:
-            lane = run_lane(grid, market, settings, quote, deposit, close_ff, has_bar, quotes,
-                            policy)
-        except LaneSkipped as skipped:
-            return replace(python_loop(), lane=f"python ({skipped})")
-
-        def ledger_rows() -> LedgerMaterial:
-            policy.prepare(grid, quotes)  # afresh: the lane left the policy as prepared
-            reference = python_loop()
-            check_same_fills(lane, reference)
-            return reference.ledger_rows.get()
-
-        return lane_result(lane, grid.symbols, quote, deposit, quotes, market.instruments,
-                           LedgerRows(make=ledger_rows))
+        return run_sma(grid, market, settings, quote, deposit, close_ff, has_bar, quotes, policy,
+                       python_loop)
     return python_loop()
 
 
@@ -411,13 +402,6 @@ class _StepAccount:
 
     def holdings(self) -> Mapping[str, Holding]:
         return self._loop.account.holdings()
-
-
-def _dominant_quote(instruments: tuple[Instrument, ...]) -> str:
-    counts: dict[str, int] = {}
-    for instrument in instruments:
-        counts[instrument.quote] = counts.get(instrument.quote, 0) + 1
-    return max(sorted(counts), key=lambda q: counts[q])
 
 
 __all__ = ["NEVER", "RETURN_HISTORY_BARS", "ConfigLike", "FastMarket", "FastRun",

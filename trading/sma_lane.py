@@ -17,13 +17,15 @@ did not make. tests/unit/test_sma_lane.py holds the lane to the Python loop.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
 import numpy as np
 
 from model import fill_kernel, fills
+from model.errors import DataError, InternalError
 from model.instruments import Instrument, Side
 from model.settlement import FEE_QUANTUM
 from risk.gate import _LIMIT_TOLERANCE
@@ -32,7 +34,7 @@ from strategies.features_batch import MinuteGrid
 from trading import lane_book
 from trading.fast_market import DAY_MS, FastMarket, FastSettings
 from trading.fast_policies import SmaBatch, StepQuotes
-from trading.fast_run import FastRun, LedgerRows
+from trading.fast_run import FastRun, LedgerMaterial, LedgerRows
 from trading.performance import RoundTrip
 from trading.positions import Position
 from trading.sma_lane_kernel import run_sma_lane
@@ -48,8 +50,13 @@ _WHY = {lane_book.BAIL_BIG: "a figure past int64/2^53", lane_book.BAIL_SHORT_CAS
         10: "a mark off the tick grid"}
 
 
-class LaneSkipped(Exception):
-    """The lane does not apply to this run, or gave up on it: the message says why."""
+class LaneSkipped(DataError):
+    """The lane does not apply to this run's data, or gave up on it: the message says why
+    (caught by `run_fast`, which runs the Python loop instead)."""
+
+
+class LaneDisagreement(InternalError, RuntimeError):
+    """The lane's fills are not the Python loop's: a bug in the lane."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +77,28 @@ class LaneRun:
     prices: tuple[Decimal, ...]  # each fill's exact price, amount and fee
     amounts_exact: tuple[Decimal, ...]
     fees_exact: tuple[Decimal, ...]
+
+
+def run_sma(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote: str,
+            deposit: Decimal, close_ff: np.ndarray, has_bar: np.ndarray, quotes: StepQuotes,
+            policy: SmaBatch, python_loop: Callable[[], FastRun]) -> FastRun:
+    """The prepared SMA `policy`'s run through the lane, or `python_loop()`'s where the lane
+    does not apply (its `lane` then says why). A lane's run makes its ledger rows with the
+    Python loop when first asked, and checks that loop's fills against its own."""
+    try:
+        lane = run_lane(grid, market, settings, quote, deposit, close_ff, has_bar, quotes,
+                        policy)
+    except LaneSkipped as skipped:
+        return replace(python_loop(), lane=f"python ({skipped})")
+
+    def ledger_rows() -> LedgerMaterial:
+        policy.prepare(grid, quotes)  # afresh: the lane read the policy as prepared
+        reference = python_loop()
+        check_same_fills(lane, reference)
+        return reference.ledger_rows.get()
+
+    return lane_result(lane, grid.symbols, quote, deposit, quotes, market.instruments,
+                       LedgerRows(make=ledger_rows))
 
 
 def run_lane(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote: str,
@@ -292,10 +321,11 @@ def check_same_fills(lane: LaneRun, reference: FastRun) -> None:
              ("liquidity", made[:, lane_book.F_LIQUIDITY], reference.fill_liquidity))
     for name, ours, theirs in pairs:
         if ours.shape != theirs.shape or not np.array_equal(ours, theirs):
-            raise RuntimeError(
+            raise LaneDisagreement(
                 f"the compiled SMA lane and the Python loop disagree on the fills' {name} "
                 f"({len(ours)} vs {len(theirs)} fills): a bug in trading/sma_lane*.py; "
                 "run_fast(..., compiled=False) gives the reference run")
 
 
-__all__ = ["LaneRun", "LaneSkipped", "check_same_fills", "lane_result", "run_lane"]
+__all__ = ["LaneDisagreement", "LaneRun", "LaneSkipped", "check_same_fills", "lane_result",
+           "run_lane", "run_sma"]

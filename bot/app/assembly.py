@@ -294,11 +294,3 @@ def make_trader(config: Config, instruments: list[Instrument], ledger: Ledger, *
     if live is not None and failures is not None:
         watch_live_broker(trader, live, failures)  # its events reach the trader from now on
     return trader
-
-
-def dominant_quote(instruments: list[Instrument]) -> str:
-    """The quote asset most symbols share (BTC for the Bittrex sets)."""
-    counts: dict[str, int] = {}
-    for instrument in instruments:
-        counts[instrument.quote] = counts.get(instrument.quote, 0) + 1
-    return max(sorted(counts), key=lambda q: counts[q])

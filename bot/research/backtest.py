@@ -19,10 +19,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from bot.app.assembly import BacktestError, dominant_quote, make_trader
+from bot.app.assembly import BacktestError, make_trader
 from bot.config import Config
 from exchange.feeds.replay import ReplayFeed
 from exchange.sim.replay import ReplaySource
+from model.instruments import dominant_quote
 from model.market import MINUTE_MS
 from state.ledger import Ledger
 from strategies.policy import Policy
@@ -42,11 +43,14 @@ class BacktestResult:
     performance: Performance
     ledger_digest: str
     wall_s: float
+    #: the fast backtester's `FastRun.lane` ("compiled", or "python" and why); None: engine
+    lane: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
+        lane = {} if self.lane is None else {"lane": self.lane}
         return {"policy": self.policy, "quote_asset": self.quote_asset, "symbols": self.symbols,
                 "minutes": self.minutes, **self.performance.as_dict(),
-                "ledger_digest": self.ledger_digest, "wall_s": round(self.wall_s, 3)}
+                "ledger_digest": self.ledger_digest, "wall_s": round(self.wall_s, 3), **lane}
 
 
 def run_backtest(

@@ -190,7 +190,7 @@ def run_fast_backtest(
     tradable = sum(1 for i in inputs.market.instruments if i.quote == run.quote_asset)
     minutes = (stop_row - start_row) * grid.bar_ms // MINUTE_MS  # the window, in minutes
     return BacktestResult(policy, run.quote_asset, tradable, minutes,
-                          run.performance(), digest, time.perf_counter() - started)
+                          run.performance(), digest, time.perf_counter() - started, run.lane)
 
 
 def window_rows(grid: BarGrid, warmup_rows: int, from_ms: int | None,

@@ -85,3 +85,27 @@ def test_fast_path_gives_the_engines_fills_and_equity_curve(bittrex: Path, tmp_p
 
     figures = {k: v for k, v in engine.as_dict().items() if k not in ("ledger_digest", "wall_s")}
     assert {k: v for k, v in fast.as_dict().items() if k in figures} == figures
+
+
+def test_the_sma_lane_gives_the_engines_fills_and_equity_on_binance(shared_data: Path,
+                                                                    tmp_path: Path) -> None:
+    """Binance XRP/ETH, 1m, 2019-10-11..13 (a day of warm-up, then the rest): quote amounts
+    on 1e-8 ticks times whole-XRP lots fit the compiled SMA lane's integers, so the fast
+    path's SMA trades there (trading/sma_lane.py), and gives the engine's fills."""
+    folder = tmp_path / "xrp"
+    folder.mkdir()
+    shutil.copy(shared_data / "ohlcv" / "freqtrade_binance_2019" / "XRP_ETH-1m.csv.gz", folder)
+    config = load_config(None, environ={})
+    engine = run_backtest(config, folder, tmp_path / "engine.sqlite", policy="sma",
+                          balance=Decimal("1"))
+    fast = run_fast_backtest(config, folder, tmp_path / "fast.sqlite", policy="sma",
+                             balance=Decimal("1"))
+    assert fast.lane == "compiled"
+    engine_fills, fast_fills = _fills(tmp_path / "engine.sqlite"), _fills(tmp_path / "fast.sqlite")
+    assert len(engine_fills) > 50
+    assert fast_fills == engine_fills
+    engine_curve, fast_curve = _equity(tmp_path / "engine.sqlite"), _equity(tmp_path / "fast.sqlite")
+    assert [ts for ts, _ in fast_curve] == [ts for ts, _ in engine_curve]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(fast_curve, engine_curve)) <= EQUITY_TOLERANCE
+    figures = {k: v for k, v in engine.as_dict().items() if k not in ("ledger_digest", "wall_s")}
+    assert {k: v for k, v in fast.as_dict().items() if k in figures} == figures

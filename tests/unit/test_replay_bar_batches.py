@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from bot.app.assembly import dominant_quote, make_trader
+from bot.app.assembly import make_trader
 from bot.config import load_config
 from exchange.feeds.replay import ReplayFeed
 from exchange.feeds.sanity import MAX_AMOUNT, MAX_PRICE, FrameValidator
@@ -29,6 +29,7 @@ from exchange.feeds.sanity_kernel import bar_rows_pass
 from exchange.sim.bars import MinuteData
 from exchange.sim.replay import ReplaySource
 from exchange.sim.source import MarketSource
+from model.instruments import dominant_quote
 from model.market import MINUTE_MS, Bar, BarBatch, TickArrays
 from state.ledger import Ledger
 from strategies.bad_prints import PrintFilter
