@@ -49,25 +49,30 @@ Options (environment, since `python -m bench NAME` takes only names), or the sam
 from __future__ import annotations
 
 import argparse
-import concurrent.futures
 import json
-import multiprocessing
 import os
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from bench._backtest_children import (
+    FAST_POLICIES,
+    PYTHON_SMA,
+    ROUNDS,
+    WARMUP_MINUTES,
+    child_backtest,
+    child_fast,
+    child_floor,
+    in_child,
+)
 from bench._sma_yardsticks import FAST, NAIVE_ROUNDS, SLOW, child_naive, child_vectorbt
-from bench.common import console, peak_rss_mb, rate, show
+from bench.common import console, rate, show
 
 COINS = 20
-WARMUP_MINUTES = 1440
 MINUTES = 720
 PROFILE_MINUTES = 180
-ROUNDS = 2
 SEED = 7
 TARGET_CANDLES_PER_S = 100_000
 TARGET_FAST_CANDLES_PER_S = 1_000_000
@@ -75,27 +80,8 @@ TARGET_FAST_CANDLES_PER_S = 1_000_000
 # days of 1m (BENCH_BACKTEST_MINUTES=43200), with the baseline and with the SMA policy.
 TARGET_ENGINE_END_TO_END = 60_000
 TARGET_ENGINE_MINUTES = 43_200  # the end-to-end target is judged on runs this long only
-FAST_POLICIES = ("flat", "buyhold", "sma")
-PYTHON_SMA = "sma, python loop"  # the SMA through the Python loop, the lane's reference
 TARGET_PEAK_MB = 1024.0
 MINUTE_MS = 60_000
-
-# Module groups of the profile, first match wins (paths relative to the repository root).
-GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("replay feed (exchange.sim, exchange.feeds)", ("exchange/sim/", "exchange/feeds/")),
-    ("features (strategies.features*, rolling, windows, regime)",
-     ("strategies/features", "strategies/rolling", "strategies/windows", "strategies/regime",
-      "strategies/feature_columns")),
-    ("ranking (strategies.ranking)", ("strategies/ranking",)),
-    ("policy (strategies.policy, baselines, barrier)",
-     ("strategies/policy", "strategies/baselines", "strategies/barrier")),
-    ("trader + risk + broker + fills",
-     ("trading/trader", "trading/operator", "risk/", "exchange/brokers/", "model/")),
-    ("ledger (state)", ("state/",)),
-    ("engine (trading.engine)", ("trading/engine",)),
-    ("other project code", ("bot/", "exchange/", "strategies/", "trading/", "bench/")),
-)
-_ROOT = Path(__file__).resolve().parent.parent
 
 
 # -- options -------------------------------------------------------------------------------
@@ -126,165 +112,6 @@ def _played(data_dir: Path, from_ms: int | None, minutes: int) -> dict[str, Any]
             "quote": quote, "warmup_minutes": (start - source.store.first_open_ms) // MINUTE_MS,
             "symbols": [i.symbol for i in source.instruments if i.quote == quote],
             "all_symbols": len(source.instruments)}
-
-
-# -- children ------------------------------------------------------------------------------
-def _child_backtest(data_dir: str, from_ms: int, to_ms: int, balance: str | None,
-                    profile: bool, wire_frames: bool = False,
-                    policy: str = "baseline") -> dict[str, Any]:
-    """One `run_backtest` in this (fresh) process: timings, peak RSS, optional profile."""
-    import cProfile
-
-    from bot.config import load_config
-    from bot.research.backtest import run_backtest
-
-    config = load_config(None, environ={})
-    marks: list[float] = []
-    profiler = cProfile.Profile() if profile else None
-
-    def progress(done: int, total: int) -> None:
-        marks.append(time.perf_counter())
-        if profiler is not None and done == 1:
-            profiler.enable()
-
-    with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
-        started = time.perf_counter()
-        result = run_backtest(config, Path(data_dir), Path(tmp) / "ledger.sqlite",
-                              policy=policy, from_ms=from_ms, to_ms=to_ms,
-                              balance=Decimal(balance) if balance is not None else None,
-                              warmup_minutes=WARMUP_MINUTES, progress=progress,
-                              wire_frames=wire_frames)
-        wall = time.perf_counter() - started
-        if profiler is not None:
-            profiler.disable()
-    out = {"wall_s": wall, "setup_s": marks[0] - started if marks else wall,
-           "loop_s": marks[-1] - marks[0] if len(marks) > 1 else 0.0,
-           "finish_s": time.perf_counter() - marks[-1] if marks else 0.0,
-           "minutes": result.minutes, "symbols": result.symbols, "quote": result.quote_asset,
-           "trades": result.performance.trades, "total_return": result.performance.total_return,
-           "ledger_digest": result.ledger_digest, "peak_rss_mb": peak_rss_mb()}
-    if profiler is not None:
-        out["profile"] = _breakdown(profiler)
-    return out
-
-
-def _child_fast(data_dir: str, from_ms: int, to_ms: int, balance: str | None) -> dict[str, Any]:
-    """The fast backtester on the same window: load once, then each batch policy's
-    `run_fast` best of ROUNDS; SMA once more end to end into a ledger."""
-    from bot.config import load_config
-    from bot.research.fast_backtest import replay_inputs, run_fast_backtest, window_rows
-    from trading.batch_policies import make_batch_policy
-    from trading.fast_backtest import FastSettings, run_fast
-
-    config = load_config(None, environ={})
-    deposit = Decimal(balance) if balance is not None else \
-        Decimal(str(config.trading.starting_balance))
-    started = time.perf_counter()
-    inputs = replay_inputs(config, Path(data_dir), warmup_minutes=WARMUP_MINUTES)
-    load_s = time.perf_counter() - started
-    start, stop = window_rows(inputs.grid, inputs.warmup_rows, from_ms, to_ms)
-    settings = FastSettings.from_config(config, inputs.grid.bar_ms)
-    runs: dict[str, Any] = {}
-    # (name, policy, compiled): "sma, python loop" is the SMA without its compiled lane
-    for name, policy, compiled in [*((p, p, True) for p in FAST_POLICIES),
-                                   (PYTHON_SMA, "sma", False)]:
-        best = float("inf")
-        for _ in range(ROUNDS + 1):  # the first call also compiles the numba kernels
-            began = time.perf_counter()
-            result = run_fast(inputs.grid, make_batch_policy(policy), settings,
-                              start_row=start, stop_row=stop, balance=deposit,
-                              market=inputs.market, compiled=compiled)
-            summary = result.performance()  # timed: what a research run reads of it
-            best = min(best, time.perf_counter() - began)
-        runs[name] = {"loop_s": best, "trades": summary.trades, "fills": len(result.fill_ts_ms),
-                      "total_return": summary.total_return, "steps": len(result.equity),
-                      "lane": result.lane}
-    with tempfile.TemporaryDirectory(prefix="bench-fast-") as tmp:
-        began = time.perf_counter()
-        end_to_end = run_fast_backtest(config, Path(data_dir), Path(tmp) / "fast.sqlite",
-                                       policy="sma", from_ms=from_ms, to_ms=to_ms,
-                                       balance=deposit, warmup_minutes=WARMUP_MINUTES)
-        wall_s = time.perf_counter() - began
-    symbols = sum(1 for i in inputs.market.instruments if i.quote == end_to_end.quote_asset)
-    return {"load_s": load_s, "runs": runs, "rows": stop - start, "symbols": symbols,
-            "end_to_end_s": wall_s, "peak_rss_mb": peak_rss_mb()}
-
-
-def _child_floor() -> dict[str, Any]:
-    """Peak RSS of a process that only imports what the backtest imports."""
-    import bot.config  # noqa: F401
-    import strategies.baselines  # noqa: F401
-
-    return {"peak_rss_mb": peak_rss_mb()}
-
-
-def _in_child(function: Any, *args: Any) -> dict[str, Any]:
-    """Run `function(*args)` in a freshly spawned process (its own peak RSS)."""
-    context = multiprocessing.get_context("spawn")
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(function, *args).result()
-
-
-# -- profile -------------------------------------------------------------------------------
-def _group_of(filename: str) -> str | None:
-    """The module group of a project file; None for numpy, stdlib, C functions."""
-    try:
-        relative = Path(filename).resolve().relative_to(_ROOT).as_posix()
-    except (ValueError, OSError):
-        return None
-    if relative.startswith(".venv/"):
-        return None
-    for name, prefixes in GROUPS:
-        if relative.startswith(prefixes):
-            return name
-    return None
-
-
-def _breakdown(profiler: Any) -> dict[str, Any]:
-    """Own time per module group (library time charged to its project callers), and the
-    project functions with the most cumulative time."""
-    import pstats
-
-    # func -> (cc, nc, tt, ct, callers); typeshed omits the attribute
-    stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    owners: dict[Any, dict[str, float]] = {}
-
-    def owner(func: Any, depth: int = 0) -> dict[str, float]:
-        """Shares of `func`'s own time by project group (through its callers if needed)."""
-        if func in owners:
-            return owners[func]
-        group = _group_of(func[0])
-        if group is not None:
-            owners[func] = {group: 1.0}
-            return owners[func]
-        callers = stats[func][4] if func in stats else {}
-        weights = {c: edge[2] + edge[3] for c, edge in callers.items()}
-        total = sum(weights.values())
-        if depth > 40 or not callers or total <= 0:
-            return {"other (outside the play loop / unattributed)": 1.0}
-        owners[func] = {"other (outside the play loop / unattributed)": 1.0}  # cycle guard
-        shares: dict[str, float] = {}
-        for caller, weight in weights.items():
-            for name, share in owner(caller, depth + 1).items():
-                shares[name] = shares.get(name, 0.0) + share * weight / total
-        owners[func] = shares
-        return shares
-
-    groups: dict[str, float] = {}
-    total = 0.0
-    for func, (_, _, tt, _, _) in stats.items():
-        total += tt
-        for name, share in owner(func).items():
-            groups[name] = groups.get(name, 0.0) + tt * share
-    top = sorted(((ct, func) for func, (_, _, _, ct, _) in stats.items()
-                  if _group_of(func[0]) is not None), reverse=True)
-    entries = []
-    for ct, (file, line, name) in top[:12]:
-        relative = Path(file).resolve().relative_to(_ROOT).as_posix()
-        entries.append({"function": f"{relative}:{line} {name}", "cum_s": round(ct, 3)})
-    return {"total_s": round(total, 3),
-            "groups_s": {k: round(v, 3) for k, v in sorted(groups.items(), key=lambda kv: -kv[1])},
-            "top_cumulative": entries}
 
 
 # -- the benchmark -------------------------------------------------------------------------
@@ -318,17 +145,17 @@ def run(argv: list[str] | None = None) -> dict:
                       f"prepared in {prep_s:.1f} s[/dim]")
         args = (str(data_dir), played["from_ms"], played["to_ms"])
 
-        naive = _in_child(child_naive, *args, played["symbols"], config.fills.taker_fee_bps,
+        naive = in_child(child_naive, *args, played["symbols"], config.fills.taker_fee_bps,
                           WARMUP_MINUTES)
-        vectorbt = _in_child(child_vectorbt, *args, played["symbols"],
+        vectorbt = in_child(child_vectorbt, *args, played["symbols"],
                              config.fills.taker_fee_bps, WARMUP_MINUTES)
-        floor = _in_child(_child_floor)
+        floor = in_child(child_floor)
         wire = options.wire_frames
-        ours = [_in_child(_child_backtest, *args, balance, False, wire) for _ in range(ROUNDS)]
-        fast = _in_child(_child_fast, *args, balance)
-        engine_sma = _in_child(_child_backtest, *args, balance, False, wire, "sma")
+        ours = [in_child(child_backtest, *args, balance, False, wire) for _ in range(ROUNDS)]
+        fast = in_child(child_fast, *args, balance)
+        engine_sma = in_child(child_backtest, *args, balance, False, wire, "sma")
         profile_to = min(played["to_ms"], played["from_ms"] + PROFILE_MINUTES * MINUTE_MS)
-        profiled = _in_child(_child_backtest, str(data_dir), played["from_ms"], profile_to,
+        profiled = in_child(child_backtest, str(data_dir), played["from_ms"], profile_to,
                              balance, True, wire)
 
     symbols = ours[0]["symbols"]
