@@ -21,6 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from bench.common import show
+
 # The portfolio env's own widths: live features and their cross-sectional z-scores plus the
 # coin's state; the portfolio state (rl/portfolio_env.py).
 COINS, COIN_FEATURES, PORTFOLIO_FEATURES = 500, 92, 9
@@ -82,3 +84,20 @@ def portfolio_inference(seed: int = 7, repeats: int = REPEATS) -> dict[str, Any]
     figures["met"] = max(figures["portfolio_p99_ms"],
                          figures["portfolio_padded_p99_ms"]) <= TARGET_P99_MS
     return figures
+
+
+def show_portfolio_inference(p: dict[str, Any]) -> None:
+    """The table of `portfolio_inference`."""
+    status = "[green]met[/green]" if p["met"] else "[red]NOT met[/red]"
+    show(f"Portfolio network inference (1 env x {p['coins']} coins x {p['coin_features']} "
+         f"features, {p['portfolio_features']} portfolio; 1 torch thread; {p['calls']} calls "
+         f"each, alternating)",
+         ["call", "p50 ms", "p99 ms", "vs flat p50", "target p99 <= 2 ms, both"],
+         [["PortfolioPlayer.act, all live", f"{p['portfolio_p50_ms']:.3f}",
+           f"{p['portfolio_p99_ms']:.3f}", f"{p['portfolio_vs_flat_p50']:.2f}x",
+           status],
+          [f"PortfolioPlayer.act, {p['padded_share']:.0%} padded",
+           f"{p['portfolio_padded_p50_ms']:.3f}", f"{p['portfolio_padded_p99_ms']:.3f}",
+           f"{p['portfolio_padded_p50_ms'] / p['flat_p50_ms']:.2f}x", ""],
+          [f"flat Player.act, {p['coins']} rows (baseline)", f"{p['flat_p50_ms']:.3f}",
+           f"{p['flat_p99_ms']:.3f}", "1.00x", ""]])

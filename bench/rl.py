@@ -21,13 +21,15 @@ see there why), and the throughput figures best of `ROUNDS` runs, ours and SB3 a
    shape (128-128 tanh) and the same PPO hyper-parameters where they exist (lr, gamma, GAE
    lambda, clip, 4 epochs, entropy/value coefficients, grad-norm), minibatch 256 (the rollout
    is 1024 samples), `learn(total_timesteps=SB3_TRAIN_STEPS)`.
-3. One generation including the 200-episode arena, as `entasis selfplay --sim` runs it with
-   its defaults: 8 simulated coins, 20,000 minutes (80/20 split, 1-day embargo), 256 envs,
-   256 memory steps, 20 PPO updates of 128 rollout steps, 240-minute episodes, arena of 200
-   episodes (candidate, best and the three baselines), registry writes. Measured in full
-   (not extrapolated); the market generation before it is reported separately.
-4. Policy inference: the live network's greedy forward pass on 500 symbols' observations in
-   one call (p50/p99), beside one call per symbol. Target: <= 2 ms per decision step.
+3. One generation including the 200-episode arena (bench/_rl_generation.py), as `entasis
+   selfplay --sim` runs it with its defaults: 8 simulated coins, 20,000 minutes (80/20
+   split, 1-day embargo), 256 envs, 256 memory steps, 20 PPO updates of 128 rollout steps,
+   240-minute episodes, arena of 200 episodes (candidate, best and the three baselines),
+   registry writes. Measured in full (not extrapolated); the market generation before it is
+   reported separately.
+4. Policy inference (bench/_rl_inference.py): the live network's greedy forward pass on 500
+   symbols' observations in one call (p50/p99), beside one call per symbol. Target: <= 2 ms
+   per decision step.
 6. Portfolio self-play (bench/_rl_league.py): the portfolio env's coin-steps/s, training
    coin-steps/s end to end and one generation with a 200-episode league. Targets: >= 50k
    coin-steps/s, <= 10 minutes.
@@ -48,7 +50,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numba
@@ -56,8 +57,19 @@ import numpy as np
 import torch
 from rich.markup import escape
 
+from bench._rl_generation import (
+    GEN_COINS,
+    GEN_ENVS,
+    GEN_EPISODES,
+    GEN_MINUTES,
+    GEN_UPDATES,
+    TARGET_GENERATION_S,
+    generation_figures,
+    show_generation,
+)
+from bench._rl_inference import TARGET_INFERENCE_MS, policy_inference, show_inference
 from bench._rl_league import league_figures, show_league
-from bench._rl_portfolio import portfolio_inference
+from bench._rl_portfolio import portfolio_inference, show_portfolio_inference
 from bench.common import console, rate, show
 
 SEED = 7
@@ -75,14 +87,9 @@ ROUNDS = 2  # throughput figures: best of ROUNDS (the machine is shared; noise o
 ENV_ROUNDS = 5
 SB3_N_STEPS, SB3_TRAIN_STEPS, SB3_BATCH = 128, 8192, 256
 TRAIN_CONFIG: dict[str, Any] = {"n_envs": 256, "memory_steps": 64, "updates": 4, "rollout_steps": 128}
-# `entasis selfplay --sim` defaults (bot/cli/models.py)
-GEN_COINS, GEN_MINUTES, GEN_ENVS, GEN_UPDATES, GEN_EPISODES, GEN_SEED = 8, 20_000, 256, 20, 200, 0
 
 TARGET_ENV_STEPS_PER_S = 5_000_000
 TARGET_TRAIN_STEPS_PER_S = 20_000
-TARGET_GENERATION_S = 600.0
-TARGET_INFERENCE_MS = 2.0  # batched CPU inference for 500 symbols per decision step
-INFERENCE_SYMBOLS, INFERENCE_REPEATS = 500, 500
 SB3_MISSING = "SB3 not installed: pip install -e '.[bench]'"
 
 
@@ -244,83 +251,6 @@ def _sb3_train(data: Any) -> dict[str, Any]:
                        "n_epochs": ppo.epochs, "net_arch": [128, 128]}}
 
 
-# -- 3. one generation -----------------------------------------------------------------------
-def _generation() -> dict[str, Any]:
-    from rl.env import TRAINING_REWARD_SCALE, EnvConfig
-    from rl.episodes import MarketData
-    from rl.loop import run_selfplay
-    from rl.registry import ModelRegistry
-    from rl.selfplay import SelfPlayConfig
-
-    started = time.perf_counter()
-    data = MarketData.from_generator(GEN_SEED, GEN_COINS, GEN_MINUTES)
-    data_s = time.perf_counter() - started
-    env_config = EnvConfig(reward_scale=TRAINING_REWARD_SCALE)  # as `entasis selfplay`
-    config = SelfPlayConfig(n_envs=GEN_ENVS, updates=GEN_UPDATES, env_config=env_config)
-    marks: dict[str, list[float]] = {}
-
-    def progress(stage: str, done: int, total: int) -> None:
-        marks.setdefault(stage, []).append(time.perf_counter())
-
-    with tempfile.TemporaryDirectory(prefix="bench-rl-gen-") as tmp, \
-            ModelRegistry.open(Path(tmp) / "models.sqlite") as registry:
-        started = time.perf_counter()
-        outcome = run_selfplay(data, registry, Path(tmp) / "selfplay", generations=1,
-                               config=config, env_config=env_config,
-                               arena_episodes=GEN_EPISODES, seed=GEN_SEED,
-                               progress=progress)[0]
-        wall = time.perf_counter() - started
-
-    def span(stage: str) -> float:
-        times = marks.get(stage, [])
-        return round(times[-1] - times[0], 2) if len(times) > 1 else 0.0
-
-    steps = config.n_envs * (config.memory_steps + config.updates * config.rollout_steps)
-    return {"wall_s": round(wall, 2), "market_build_s": round(data_s, 2),
-            "memory_s": span("memory"), "train_s": span("train"), "arena_s": span("arena"),
-            "env_steps_trained": steps, "promoted": outcome.promoted,
-            "config": {"coins": GEN_COINS, "minutes": GEN_MINUTES, "n_envs": GEN_ENVS,
-                       "memory_steps": config.memory_steps, "updates": GEN_UPDATES,
-                       "rollout_steps": config.rollout_steps,
-                       "horizon_minutes": env_config.horizon_minutes,
-                       "arena_episodes": GEN_EPISODES, "extrapolated": False}}
-
-
-# -- 4. policy inference for a decision step ---------------------------------------------------
-def _inference() -> dict[str, Any]:
-    """The live policy's forward pass (`Player.act`, greedy, as `RLPolicy.decide` runs it) on
-    `INFERENCE_SYMBOLS` observations of the live layout at once, p50/p99 over many calls;
-    baseline: the same network called once per symbol, the way a per-coin loop would."""
-    from rl.live_policy import OBSERVATION_NAMES
-    from rl.networks import Player
-    from rl.spaces import action_names
-
-    player = Player.create(len(OBSERVATION_NAMES), len(action_names()),
-                           feature_names=OBSERVATION_NAMES, seed=SEED)
-    obs = np.random.default_rng(SEED).standard_normal(
-        (INFERENCE_SYMBOLS, len(OBSERVATION_NAMES))).astype(np.float32)
-
-    def timed(call: Callable[[], Any], repeats: int) -> np.ndarray:
-        for _ in range(10):
-            call()
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            call()
-            times.append((time.perf_counter() - started) * 1000.0)
-        return np.asarray(times)
-
-    with torch.inference_mode():
-        batched = timed(lambda: player.act(obs, greedy=True), INFERENCE_REPEATS)
-        one_by_one = timed(lambda: [player.act(obs[i: i + 1], greedy=True)
-                                    for i in range(INFERENCE_SYMBOLS)], 10)
-    return {"symbols": INFERENCE_SYMBOLS, "hidden": list(player.spec.hidden),
-            "obs_size": len(OBSERVATION_NAMES),
-            "batched_p50_ms": round(float(np.percentile(batched, 50)), 3),
-            "batched_p99_ms": round(float(np.percentile(batched, 99)), 3),
-            "one_by_one_p50_ms": round(float(np.percentile(one_by_one, 50)), 3)}
-
-
 # -- report ------------------------------------------------------------------------------------
 def _fmt(value: float | None, unit: str = "") -> str:
     return "-" if value is None else f"{value:,.0f}{unit}"
@@ -354,8 +284,8 @@ def run() -> dict[str, Any]:
         one_env = _one_env(data)
         train, sb3_train = _best_interleaved(_ours_train, None if missing else _sb3_train,
                                              data)
-        generation = _generation()
-        inference = _inference()
+        generation = generation_figures()
+        inference = policy_inference(SEED)
         portfolio = portfolio_inference(SEED)
         league = league_figures()
     finally:
@@ -395,39 +325,11 @@ def run() -> dict[str, Any]:
           ["SB3 PPO MlpPolicy", f"{sb3_train['steps']:,}" if sb3_train else "-",
            f"{sb3_train['seconds']:.1f}" if sb3_train else "-",
            absent or _fmt(sb3_train_rate), "-" if missing else "1.0x", ""]])
-    g = generation
     inference_ok = inference["batched_p99_ms"] <= TARGET_INFERENCE_MS
-    show(f"Policy inference per decision step ({INFERENCE_SYMBOLS} symbols, torch threads "
-         f"{threads}, {INFERENCE_REPEATS} calls)",
-         ["call", "p50 ms", "p99 ms", "vs one-by-one", "target p99 <= 2 ms"],
-         [["batched Player.act", f"{inference['batched_p50_ms']:.3f}",
-           f"{inference['batched_p99_ms']:.3f}",
-           f"{inference['one_by_one_p50_ms'] / inference['batched_p50_ms']:.0f}x faster",
-           _met(inference_ok)],
-          ["one call per symbol (baseline)", f"{inference['one_by_one_p50_ms']:.1f}", "-",
-           "1x", ""]])
-    p = portfolio
-    show(f"Portfolio network inference (1 env x {p['coins']} coins x {p['coin_features']} "
-         f"features, {p['portfolio_features']} portfolio; 1 torch thread; {p['calls']} calls "
-         f"each, alternating)",
-         ["call", "p50 ms", "p99 ms", "vs flat p50", "target p99 <= 2 ms, both"],
-         [["PortfolioPlayer.act, all live", f"{p['portfolio_p50_ms']:.3f}",
-           f"{p['portfolio_p99_ms']:.3f}", f"{p['portfolio_vs_flat_p50']:.2f}x",
-           _met(p["met"])],
-          [f"PortfolioPlayer.act, {p['padded_share']:.0%} padded",
-           f"{p['portfolio_padded_p50_ms']:.3f}", f"{p['portfolio_padded_p99_ms']:.3f}",
-           f"{p['portfolio_padded_p50_ms'] / p['flat_p50_ms']:.2f}x", ""],
-          [f"flat Player.act, {p['coins']} rows (baseline)", f"{p['flat_p50_ms']:.3f}",
-           f"{p['flat_p99_ms']:.3f}", "1.00x", ""]])
+    show_inference(inference, threads, inference_ok)
+    show_portfolio_inference(portfolio)
     show_league(league, train["steps_per_s"])
-    show("One generation incl. 200-episode arena (measured in full)",
-         ["stage", "seconds"],
-         [["market build (not counted)", f"{g['market_build_s']:.1f}"],
-          ["best_player memory", f"{g['memory_s']:.1f}"],
-          [f"PPO training ({GEN_UPDATES} updates)", f"{g['train_s']:.1f}"],
-          ["arena 5 players x 200 + gates", f"{g['arena_s']:.1f}"],
-          ["generation wall", f"{g['wall_s']:.1f}"],
-          [f"target <= {TARGET_GENERATION_S:.0f} s", _met(gen_ok)]])
+    show_generation(generation, gen_ok)
     console.print(
         f"[dim]ours training: SelfPlayConfig("
         f"{', '.join(f'{k}={v}' for k, v in TRAIN_CONFIG.items())}), PPO 4 epochs x "
