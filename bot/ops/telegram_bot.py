@@ -9,7 +9,9 @@ run only after an inline-keyboard confirmation that expires.
 Only the chats in `[telegram] chat_ids` are served. An update from any other chat gets no
 answer at all; it is logged with its chat id and never its content, at most once per
 `unauthorized_log_every_s` per chat. Allowed chats are rate-limited too
-(`commands_per_minute`), so a stuck client cannot flood the daemon.
+(`commands_per_minute`), so a stuck client cannot flood the daemon (bot/ops/telegram_access.py).
+The chat commands, their arguments, /help and the pending confirmations are
+bot/ops/telegram_commands.py's.
 
 Notices: kinds in `[telegram] immediate` (breaker, halt, daemon, refused order, report) go
 out at once; the rest (fills above all) are held and sent as one message per
@@ -31,16 +33,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
-import warnings
-from collections import deque
-from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
-from telegram.error import InvalidToken, RetryAfter, TelegramError
+from telegram import Update
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import (
     Application,
     ApplicationBuilder,
@@ -55,8 +52,24 @@ from telegram.request import HTTPXRequest
 from bot.ops.command_text import render
 from bot.ops.commands import CommandError
 from bot.ops.notify import summarize
-from bot.ops.telegram_support import DropCounter, SafeBot, equity_png, forceexit_problem
-from model.ratelimit import RateLimit
+from bot.ops.telegram_access import ChatAccess
+from bot.ops.telegram_commands import (
+    CHAT_COMMANDS,
+    QUESTIONS,
+    PendingConfirmations,
+    command_menu,
+    confirmation_keyboard,
+    help_text,
+    parse_chat_command,
+)
+from bot.ops.telegram_support import (
+    DropCounter,
+    SafeBot,
+    equity_png,
+    forceexit_problem,
+    post_text,
+    send_attachments,
+)
 from trading.notices import Notice, NoticeKind, wall_ms
 
 if TYPE_CHECKING:
@@ -64,50 +77,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CONFIRM_TTL_S = 120.0
 NOTICE_QUEUE = 200  # immediate notices waiting, and notices held for one batch
 NOTICE_BATCH_S = 0.5  # immediate notices arriving within this are sent as one message
 NOTICE_LINES = 20
 STOPPING = "daemon stopping"
-Sent = Literal["sent", "rate_limited", "failed"]
-
-# chat command -> (layer command, default arguments, name of a positional argument or None)
-CHAT_COMMANDS: dict[str, tuple[str, dict[str, Any], str | None]] = {
-    "status": ("status", {}, None),
-    "balance": ("balance", {}, None),
-    "positions": ("positions", {}, None),
-    "trades": ("trades", {"limit": 10}, "limit"),
-    "profit": ("profit", {"period": "hourly", "count": 12}, "count"),
-    "daily": ("profit", {"period": "daily", "count": 7}, "count"),
-    "weekly": ("profit", {"period": "weekly", "count": 8}, "count"),
-    "winrate": ("winrate", {}, "days"),
-    "performance": ("performance", {}, None),
-    "regime": ("regime", {}, None),
-    "models": ("models", {}, None),
-    "health": ("health", {}, None),
-    "pause": ("pause", {}, None),
-    "resume": ("resume", {}, None),
-    "stop": ("stop", {}, None),
-    "forceexit": ("forceexit", {}, "symbol"),
-    "reload_config": ("reload-config", {}, None),
-}
-QUESTIONS = {
-    "pause": "Pause trading? New entries stop; exits and cancels go on.",
-    "resume": "Resume trading (back to ACTIVE, drawdown peak re-based)?",
-    "stop": "Stop the daemon? It does not restart by itself unless run as a service.",
-    "forceexit": "Cancel the orders of {symbol} and sell it at market?",
-    "reload-config": "Re-read config.toml (risk, strategy and telegram apply now)?",
-}
-
-
-@dataclass(frozen=True, slots=True)
-class _Pending:
-    """A destructive command waiting for its confirmation button."""
-
-    chat_id: int
-    command: str
-    args: dict[str, Any]
-    expires: float
 
 
 class TelegramBot:
@@ -122,11 +95,9 @@ class TelegramBot:
         self._settings = settings
         self.app: Application[Any, Any, Any, Any, Any, Any] = self._build(
             settings.token.get_secret_value() or "0:missing-token")  # run() refuses then
-        self._pending: dict[str, _Pending] = {}
-        self._recent: dict[int, deque[float]] = {}
-        self._rate_warnings = RateLimit(60.0)  # per chat
-        self._unauthorized_log = RateLimit(settings.unauthorized_log_every_s)  # per chat
-        self.unauthorized_dropped = 0
+        self._confirmations = PendingConfirmations()
+        self._access = ChatAccess(  # reload-config applies the chat ids live
+            settings, lambda: self.runtime.config.telegram.chat_ids)
         self._immediate: list[Notice] = []
         self._batch: list[Notice] = []
         self._batch_due: float | None = None  # monotonic time the held batch goes out
@@ -190,11 +161,7 @@ class TelegramBot:
         while True:
             try:
                 await self.app.initialize()  # getMe
-                await self.app.bot.set_my_commands(
-                    [BotCommand(name, (self.layer.specs[target].summary or name)[:256])
-                     for name, (target, _, _) in CHAT_COMMANDS.items()]
-                    + [BotCommand("chart", "Equity curve with fills, as a picture"),
-                       BotCommand("help", "Every command")])
+                await self.app.bot.set_my_commands(command_menu(self.layer))
                 return True
             except InvalidToken:
                 log.error("telegram: the Bot API rejected the token; Telegram stays off. Set "
@@ -216,47 +183,23 @@ class TelegramBot:
                 await self.app.shutdown()
 
     # --- access control ----------------------------------------------------------------------
-    def _allowed(self, chat_id: int) -> bool:
-        return chat_id in self.runtime.config.telegram.chat_ids  # reload-config applies live
+    @property
+    def unauthorized_dropped(self) -> int:
+        """Updates ignored because no allowed chat sent them, since start."""
+        return self._access.unauthorized_dropped
 
     async def _gate(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         """First handler of every update: drop what no allowed chat sent, and floods."""
         chat = update.effective_chat if isinstance(update, Update) else None
         if chat is None:
             raise ApplicationHandlerStop  # empty or malformed update: nothing to answer
-        if not self._allowed(chat.id):
-            self.unauthorized_dropped += 1
-            if self._unauthorized_log.admit(chat.id) is not None:
-                log.warning("telegram: ignored an update from unauthorized chat %d "
-                            "(%d ignored in total)", chat.id, self.unauthorized_dropped)
+        if not self._access.admit(chat.id):
             raise ApplicationHandlerStop
-        if not self._within_rate(chat.id):
-            raise ApplicationHandlerStop
-
-    def _within_rate(self, chat_id: int) -> bool:
-        now = time.monotonic()
-        recent = self._recent.setdefault(chat_id, deque())
-        while recent and now - recent[0] > 60.0:
-            recent.popleft()
-        if len(recent) >= self._settings.commands_per_minute:
-            if self._rate_warnings.admit(chat_id) is not None:
-                log.warning("telegram: chat %d is over %d commands a minute; ignoring it for now",
-                            chat_id, self._settings.commands_per_minute)
-            return False
-        recent.append(now)
-        return True
 
     # --- commands ---------------------------------------------------------------------------
     def _parse(self, update: Update, words: list[str]) -> tuple[str, dict[str, Any]]:
         text = update.effective_message.text if update.effective_message else ""
-        name = (text or "/").split()[0][1:].split("@")[0].lower()
-        target, defaults, positional = CHAT_COMMANDS[name]
-        args = dict(defaults)
-        if words:
-            if positional is None:
-                raise CommandError(f"/{name} takes no argument")
-            args[positional] = words[0]
-        return target, args
+        return parse_chat_command(text, words)
 
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
@@ -281,15 +224,9 @@ class TelegramBot:
             await self._send_chart(chat.id)  # /profit: the figures and the curve
 
     async def _ask(self, chat_id: int, command: str, args: dict[str, Any]) -> None:
-        now = time.monotonic()
-        self._pending = {k: p for k, p in self._pending.items() if p.expires > now}
-        nonce = secrets.token_urlsafe(8)
-        self._pending[nonce] = _Pending(chat_id, command, args, now + CONFIRM_TTL_S)
-        keyboard = InlineKeyboardMarkup([[
-            InlineKeyboardButton("Yes, do it", callback_data=f"ok:{nonce}"),
-            InlineKeyboardButton("Cancel", callback_data=f"no:{nonce}"),
-        ]])
-        await self.send(chat_id, QUESTIONS[command].format(**args), reply_markup=keyboard)
+        nonce = self._confirmations.add(chat_id, command, args)
+        await self.send(chat_id, QUESTIONS[command].format(**args),
+                        reply_markup=confirmation_keyboard(nonce))
 
     async def _on_confirm(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         query = update.callback_query
@@ -299,8 +236,8 @@ class TelegramBot:
         with contextlib.suppress(TelegramError):
             await query.answer()
         verdict, _, nonce = (query.data or "").partition(":")
-        pending = self._pending.pop(nonce, None)
-        if pending is None or pending.chat_id != chat.id or pending.expires < time.monotonic():
+        pending = self._confirmations.take(nonce, chat.id)
+        if pending is None:
             text = "this confirmation expired or was already used; send the command again"
         elif verdict != "ok":
             text = f"{pending.command}: canceled"
@@ -318,11 +255,7 @@ class TelegramBot:
     async def _on_help(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
         assert chat is not None
-        lines = [f"/{name}" + (f" [{arg}]" if arg else "") + f" - {self.layer.specs[target].summary}"
-                 + (" (asks to confirm)" if self.layer.is_destructive(target) else "")
-                 for name, (target, _, arg) in CHAT_COMMANDS.items()]
-        lines += ["/chart - equity curve with fills, as a picture", "/help - this list"]
-        await self.send(chat.id, "\n".join(lines))
+        await self.send(chat.id, help_text(self.layer))
 
     async def _on_chart(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         chat = update.effective_chat
@@ -338,29 +271,7 @@ class TelegramBot:
     async def send(self, chat_id: int, text: str, **kwargs: Any) -> bool:
         """Send a message; an API error or timeout is logged (without the text), not raised.
         One retry after the wait a 429 asks for."""
-        return await self._post_text(chat_id, text, **kwargs) == "sent"
-
-    async def _post_text(self, chat_id: int, text: str, **kwargs: Any) -> Sent:
-        """`send`, saying whether a failure was Telegram's flood control (the notices in it
-        are then counted as dropped) or anything else."""
-        for attempt in (1, 2):
-            try:
-                await self.app.bot.send_message(chat_id, text, **kwargs)
-                return "sent"
-            except RetryAfter as exc:
-                with warnings.catch_warnings():  # PTB 22.2+: int now, timedelta later; both fine
-                    warnings.simplefilter("ignore", DeprecationWarning)
-                    wait = exc.retry_after
-                seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
-                if attempt == 2 or seconds > 30:
-                    break
-                await asyncio.sleep(seconds)
-            except TelegramError as exc:
-                log.warning("telegram: sending to chat %d failed (%s)", chat_id,
-                            exc.__class__.__name__)
-                return "failed"
-        log.debug("telegram: sending to chat %d failed (rate limited)", chat_id)
-        return "rate_limited"
+        return await post_text(self.app.bot, chat_id, text, **kwargs) == "sent"
 
     async def _send_chart(self, chat_id: int) -> None:
         ledger = self.runtime.ledger
@@ -445,28 +356,14 @@ class TelegramBot:
         photos and documents they carry. A 429 counts the notices as dropped."""
         owed = self.drops.unreported
         text = "\n".join(filter(None, [summarize(notices, NOTICE_LINES), self.drops.note()]))
-        results = [await self._post_text(chat_id, text)
+        results = [await post_text(self.app.bot, chat_id, text)
                    for chat_id in self.runtime.config.telegram.chat_ids]
         if "sent" in results:
             self.drops.reported(owed)
         if "rate_limited" in results:
             self.drops.add(len(notices), "Telegram flood control (429)")
         for notice in notices:
-            await self._send_attachments(notice)
-
-    async def _send_attachments(self, notice: Notice) -> None:
-        """The daily report's chart (photo) and self-contained HTML page (document)."""
-        photo = notice.data.get("photo_path")
-        document = notice.data.get("document_path")
-        for chat_id in self.runtime.config.telegram.chat_ids:
-            if photo:
-                with contextlib.suppress(TelegramError, OSError):
-                    await self.app.bot.send_photo(chat_id, Path(photo).read_bytes(),
-                                                  caption=notice.text[:1000])
-            if document:
-                with contextlib.suppress(TelegramError, OSError):
-                    await self.app.bot.send_document(chat_id, Path(document).read_bytes(),
-                                                     filename=Path(document).name)
+            await send_attachments(self.app.bot, self.runtime.config.telegram.chat_ids, notice)
 
     async def _farewell(self) -> None:
         """On shutdown: "daemon stopping" (unless a stop command already said so) and every

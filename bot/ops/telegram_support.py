@@ -1,21 +1,30 @@
 """Pieces of the Telegram bot that talk to the library and the charts, kept apart from the
-command handling in bot/ops/telegram_bot.py: a getUpdates that survives malformed updates, and
-the equity chart as PNG bytes, the count of dropped notices, and the /forceexit pre-check."""
+command handling in bot/ops/telegram_bot.py: a getUpdates that survives malformed updates, a
+sendMessage with its one retry after a 429, a notice's attachments, the equity chart as PNG
+bytes, the count of dropped notices, and the /forceexit pre-check."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import io
 import logging
 import time
-from collections.abc import Callable
-from typing import Any
+import warnings
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any, Literal
 
-from telegram import Update
+from telegram import Bot, Update
+from telegram.error import RetryAfter, TelegramError
 from telegram.ext import ExtBot
 
 from model.ratelimit import RateLimit
+from trading.notices import Notice
 
 log = logging.getLogger("bot.ops.telegram_bot")  # one logger name for everything Telegram
+
+Sent = Literal["sent", "rate_limited", "failed"]
 
 
 class SafeBot(ExtBot[None]):
@@ -43,6 +52,46 @@ class SafeBot(ExtBot[None]):
                             exc.__class__.__name__)
                 clean.append({"update_id": update_id})
         return clean
+
+
+async def post_text(bot: Bot, chat_id: int, text: str, **kwargs: Any) -> Sent:
+    """Send a message, one retry after the wait a 429 asks for; an API error or timeout is
+    logged (without the text), not raised. Says whether a failure was Telegram's flood
+    control (the notices in it are then counted as dropped) or anything else."""
+    for attempt in (1, 2):
+        try:
+            await bot.send_message(chat_id, text, **kwargs)
+            return "sent"
+        except RetryAfter as exc:
+            with warnings.catch_warnings():  # PTB 22.2+: int now, timedelta later; both fine
+                warnings.simplefilter("ignore", DeprecationWarning)
+                wait = exc.retry_after
+            seconds = wait.total_seconds() if hasattr(wait, "total_seconds") else float(wait)
+            if attempt == 2 or seconds > 30:
+                break
+            await asyncio.sleep(seconds)
+        except TelegramError as exc:
+            log.warning("telegram: sending to chat %d failed (%s)", chat_id,
+                        exc.__class__.__name__)
+            return "failed"
+    log.debug("telegram: sending to chat %d failed (rate limited)", chat_id)
+    return "rate_limited"
+
+
+async def send_attachments(bot: Bot, chat_ids: Iterable[int], notice: Notice) -> None:
+    """The daily report's chart (photo) and self-contained HTML page (document), to every
+    chat; a file or API error skips that one."""
+    photo = notice.data.get("photo_path")
+    document = notice.data.get("document_path")
+    for chat_id in chat_ids:
+        if photo:
+            with contextlib.suppress(TelegramError, OSError):
+                await bot.send_photo(chat_id, Path(photo).read_bytes(),
+                                     caption=notice.text[:1000])
+        if document:
+            with contextlib.suppress(TelegramError, OSError):
+                await bot.send_document(chat_id, Path(document).read_bytes(),
+                                        filename=Path(document).name)
 
 
 def equity_png(ledger_path: Any) -> bytes:
