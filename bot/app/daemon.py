@@ -23,11 +23,11 @@ from bot.app.staleness import StreamWatch, watch_daemon_feed
 from bot.config import Config
 from bot.data_dir import (
     DataDir,
-    DataDirLock,
     prepare_data_dir,
     refuse_non_finite_amounts,
     startup_failure,
 )
+from bot.data_dir_lock import DataDirLock
 from bot.ops import commands
 from bot.ops.control import ControlServer
 from bot.ops.notify import watch_runtime

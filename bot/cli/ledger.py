@@ -156,10 +156,11 @@ def _salvage(path: Path, dest: Path, as_json: bool) -> None:
 
 @contextmanager
 def _holding_data_dir(data_dir: Path) -> Iterator[None]:
-    """Hold the data directory's lock (bot/data_dir.py) while the ledger is replaced: a
+    """Hold the data directory's lock (bot/data_dir_lock.py) while the ledger is replaced: a
     running daemon would keep writing to the file moved aside, and one starting meanwhile
     would open a half-restored ledger. The OS drops the lock if recover dies."""
-    from bot.data_dir import DataDirError, DataDirInUse, DataDirLock
+    from bot.data_dir import DataDirError
+    from bot.data_dir_lock import DataDirInUse, DataDirLock
 
     lock = DataDirLock(data_dir)
     try:

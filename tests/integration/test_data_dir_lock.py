@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.data_dir import LOCK_FILE, DataDirInUse, DataDirLock, lock_holder
+from bot.data_dir import LOCK_FILE
+from bot.data_dir_lock import DataDirInUse, DataDirLock, lock_holder
 from tests.conftest import REPO_ROOT
 from tests.waiting import wait_until
 
 SMALL = "[sim]\ncoins = 3\nhistory_days = 0.1\n"
-HOLD = ("import sys, time\nfrom pathlib import Path\nfrom bot.data_dir import DataDirLock\n"
+HOLD = ("import sys, time\nfrom pathlib import Path\nfrom bot.data_dir_lock import DataDirLock\n"
         "DataDirLock(Path(sys.argv[1])).acquire()\nprint('held', flush=True)\ntime.sleep(600)\n")
 
 
