@@ -15,15 +15,21 @@ no randomness, orders matched in submission order, ids from counters.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from decimal import ROUND_CEILING, Decimal
 
 import numpy as np
 
-from exchange.brokers.fill_grid import fill_budget, fill_on_grid
+from exchange.brokers.fill_grid import fill_on_grid
 from exchange.brokers.sim_market import Quote, SeenMarket
+from exchange.brokers.sim_orders import (
+    PaperOrder,
+    order_arrays,
+    reference_price,
+    request_refusal,
+    reservation,
+)
 from exchange.brokers.sim_wallet import Wallet
 from model import fills
 from model.fills import FillParams
@@ -37,7 +43,6 @@ from model.orders import (
     OpenOrder,
     OrderEvent,
     OrderRequest,
-    OrderType,
     PartiallyFilled,
     Rejected,
     RejectReason,
@@ -47,31 +52,6 @@ from model.settlement import FEE_QUANTUM, payable_buy
 log = logging.getLogger(__name__)
 
 _BPS = Decimal(10_000)
-_SIDES = {Side.BUY: fills.BUY, Side.SELL: fills.SELL}
-_FILTER_REASONS = {
-    "PRICE_FILTER": RejectReason.PRICE_FILTER,
-    "LOT_SIZE": RejectReason.LOT_SIZE,
-    "MIN_NOTIONAL": RejectReason.MIN_NOTIONAL,
-    "NOTIONAL": RejectReason.MIN_NOTIONAL,  # orders.RejectReason has one notional reason
-}
-
-
-
-
-@dataclass(slots=True)
-class _Order:
-    """Mutable broker-side state of one open order."""
-
-    request: OrderRequest
-    remaining: Decimal
-    reserved: Decimal  # quote for buys (incl. fees), base for sells
-    tick: Decimal  # tick at the order's price (Upbit bands)
-    queue_ahead: float = math.nan
-    cancel_ms: int = fills.NO_CANCEL_MS
-    # Fees charged so far minus their exact (unrounded) amount: each fill's fee is rounded
-    # up, the reservation rounded the whole order's fee up once. Given back to the budget
-    # the fill model sees, which reckons exact fees, so the rounding never costs a lot.
-    fee_prepaid: Decimal = Decimal(0)
 
 
 class PaperBroker:
@@ -112,7 +92,7 @@ class PaperBroker:
     def _open_account(self, balances: Mapping[str, Decimal]) -> None:
         """The account's state: `balances`, no order, no market seen, counters at zero."""
         self._wallet = Wallet(dict(balances))
-        self._orders: dict[str, _Order] = {}  # open orders, in submission order
+        self._orders: dict[str, PaperOrder] = {}  # open orders, in submission order
         self._used_ids: set[str] = set()
         # Each symbol's last close, the quote it leaves, and its closed-until time.
         self._market = SeenMarket(self._instruments, self._params.bar_spread_ticks,
@@ -179,20 +159,7 @@ class PaperBroker:
         """Open orders in submission order."""
         if not self._orders:  # most decision steps
             return []
-        return [
-            OpenOrder(
-                client_order_id=cid,
-                symbol=o.request.symbol,
-                side=o.request.side,
-                type=o.request.type,
-                price=o.request.price,
-                amount=o.request.amount,
-                remaining=o.remaining,
-                cancel_requested_ms=None if o.cancel_ms == fills.NO_CANCEL_MS else o.cancel_ms,
-                ts_event=o.request.ts_event,
-            )
-            for cid, o in self._orders.items()
-        ]
+        return [o.open_order(cid) for cid, o in self._orders.items()]
 
     # ------------------------------------------------------------ requests
 
@@ -209,17 +176,11 @@ class PaperBroker:
         if instrument is None:
             return reject(RejectReason.UNKNOWN_SYMBOL, f"no instrument {request.symbol}")
         quote = self._market.quote(request.symbol)
-        is_market = request.type is OrderType.MARKET
-        if is_market and quote is None:
-            detail = f"no market price for {request.symbol} yet to check a market order"
-            return reject(RejectReason.MIN_NOTIONAL, detail)
-        if not is_market and request.price is None:
-            return reject(RejectReason.PRICE_FILTER, "limit order without a price")
-        price = quote.last if (is_market and quote) else request.price
+        refused = request_refusal(request, instrument, quote)
+        if refused is not None:
+            return reject(*refused)
+        price = reference_price(request, quote)
         assert price is not None
-        violation = instrument.check(price, request.amount, is_market=is_market)
-        if violation is not None:
-            return reject(_FILTER_REASONS[violation.filter], violation.detail)
         asset, need = self._reservation(request, instrument, quote)
         free = self._wallet.free_of(asset)
         if need > free:
@@ -227,7 +188,7 @@ class PaperBroker:
             return reject(RejectReason.INSUFFICIENT_FUNDS, detail)
         self._wallet.reserve(asset, need)
         self._used_ids.add(request.client_order_id)
-        self._orders[request.client_order_id] = _Order(
+        self._orders[request.client_order_id] = PaperOrder(
             request, request.amount, need, instrument.tick_at(price)
         )
         return [
@@ -261,8 +222,8 @@ class PaperBroker:
         self._wallet.reserve(asset, need)
         self._used_ids.add(request.client_order_id)
         price = request.price if request.price is not None else Decimal(0)
-        self._orders[request.client_order_id] = _Order(request, remaining, need,
-                                                       instrument.tick_at(price))
+        self._orders[request.client_order_id] = PaperOrder(request, remaining, need,
+                                                           instrument.tick_at(price))
         return True
 
     def cancel(self, client_order_id: str, ts: int) -> list[OrderEvent]:
@@ -307,11 +268,7 @@ class PaperBroker:
         instrument = self._instruments.get(bar.symbol)
         if instrument is None:
             return []
-        tick = float(instrument.tick_at(bar.open))
-        market = fills.market_from_bars(
-            [bar.open_ms], [bar.open], [bar.high], [bar.low], [bar.close], [bar.volume],
-            [tick], self._params, self._market.bar_spreads([bar]),
-        )  # fmt: skip
+        market = self._market.fill_market([bar], self._params)
         self._market.saw_bar(bar)
         return self._match(bar.symbol, market, bar.close_ms, bar.close_ms)
 
@@ -337,13 +294,8 @@ class PaperBroker:
                           if o.request.symbol == bar.symbol)
         events: list[OrderEvent] = []
         if owners:
-            ticks = [float(self._instruments[b.symbol].tick_at(b.open)) for b in rows]
-            market = fills.market_from_bars(
-                [b.open_ms for b in rows], [b.open for b in rows], [b.high for b in rows],
-                [b.low for b in rows], [b.close for b in rows], [b.volume for b in rows],
-                ticks, self._params, self._market.bar_spreads(rows),
-            )  # fmt: skip
-            batch = self._order_arrays([self._orders[cid] for _, cid in owners])
+            market = self._market.fill_market(rows, self._params)
+            batch = order_arrays([self._orders[cid] for _, cid in owners], self._instruments)
             batch = replace(batch, event=np.array([index for index, _ in owners], np.int64))
             result = fills.match(batch, market, self._params)
             for row, (index, cid) in enumerate(owners):
@@ -384,17 +336,9 @@ class PaperBroker:
     def _reservation(
         self, request: OrderRequest, instrument: Instrument, quote: Quote | None
     ) -> tuple[str, Decimal]:
-        """Which asset the order locks, and how much (buys: worst-case cost with fee)."""
-        if request.side is Side.SELL:
-            return instrument.base, request.amount
-        if request.type is OrderType.MARKET:
-            assert quote is not None
-            cost = request.amount * quote.ask * self._market_buy_margin * (1 + self._taker_rate)
-        else:
-            assert request.price is not None
-            worst_rate = max(self._maker_rate, self._taker_rate)
-            cost = request.amount * request.price * (1 + worst_rate)
-        return instrument.quote, cost.quantize(FEE_QUANTUM, rounding=ROUND_CEILING)
+        """`sim_orders.reservation` at this account's fee rates and market-buy margin."""
+        return reservation(request, instrument, quote, market_buy_margin=self._market_buy_margin,
+                           maker_rate=self._maker_rate, taker_rate=self._taker_rate)
 
     def _match(
         self, symbol: str, market: fills.MarketArrays, ts_event: int, ts_recv: int
@@ -402,31 +346,12 @@ class PaperBroker:
         ids = [cid for cid, o in self._orders.items() if o.request.symbol == symbol]
         if not ids:
             return []
-        batch = self._order_arrays([self._orders[cid] for cid in ids])
+        batch = order_arrays([self._orders[cid] for cid in ids], self._instruments)
         result = fills.match(batch, market, self._params)
         events: list[OrderEvent] = []
         for row, cid in enumerate(ids):
             events.extend(self._apply(cid, result, row, ts_event, ts_recv))
         return events
-
-    def _order_arrays(self, orders: list[_Order]) -> fills.OrderArrays:
-        n = len(orders)
-        requests = [o.request for o in orders]
-        instruments = [self._instruments[r.symbol] for r in requests]
-        return fills.OrderArrays(
-            event=np.zeros(n, np.int64),
-            side=np.array([_SIDES[r.side] for r in requests], np.int8),
-            is_market=np.array([r.type is OrderType.MARKET for r in requests], bool),
-            price=np.array([math.nan if r.price is None else float(r.price) for r in requests]),
-            remaining=np.array([float(o.remaining) for o in orders]),
-            queue_ahead=np.array([o.queue_ahead for o in orders]),
-            placed_ms=np.array([r.ts_event for r in requests], np.int64),
-            cancel_ms=np.array([o.cancel_ms for o in orders], np.int64),
-            budget=np.array([fill_budget(o.request.side, o.reserved, o.fee_prepaid)
-                             for o in orders]),
-            tick=np.array([float(o.tick) for o in orders]),
-            lot=np.array([float(i.lot) for i in instruments]),
-        )
 
     def _apply(
         self, cid: str, result: fills.FillArrays, row: int, ts_event: int, ts_recv: int

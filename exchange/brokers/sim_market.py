@@ -5,7 +5,7 @@ Kept apart from the broker (orders, wallet, matching) because it is the broker's
 reference prices, read by three of its rules: a market order is checked and reserved at the
 quote (bid = the last close, ask = close + the symbol's bar spread); a cancel at or before a
 symbol's closed-until time can meet no event any more, so it is final at once (ADR-011);
-and the fill model prices a bar's book with the same per-symbol spread.
+and the fill model prices a bar's book with the same per-symbol spread (`fill_market`).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from decimal import Decimal
 import numpy as np
 
 from exchange.brokers.fill_grid import float_decimal
-from model import costs
+from model import costs, fills
 from model.instruments import Instrument
 from model.market import Bar
 
@@ -124,6 +124,16 @@ class SeenMarket:
         if quote is None and (close := self._last_close.get(symbol)) is not None:
             quote = self._quotes[symbol] = self._quote_after(symbol, close)
         return quote
+
+    def fill_market(self, bars: Sequence[Bar], params: fills.FillParams) -> fills.MarketArrays:
+        """The fill model's market of `bars` (one event each, in their order), each bar's
+        book priced on its symbol's tick at its open with the symbol's spread."""
+        ticks = [float(self._instruments[b.symbol].tick_at(b.open)) for b in bars]
+        return fills.market_from_bars(
+            [b.open_ms for b in bars], [b.open for b in bars], [b.high for b in bars],
+            [b.low for b in bars], [b.close for b in bars], [b.volume for b in bars],
+            ticks, params, self.bar_spreads(bars),
+        )  # fmt: skip
 
     def bar_spreads(self, bars: Sequence[Bar]) -> list[float] | None:
         """The relative spread of each bar's symbol, or None when none is set (one rule,
