@@ -15,26 +15,27 @@ and stops at the first refusal, so the reason is always the most fundamental one
 7. post-trade VaR and ES against their limits, denied when strictly above the limit.
 
 Cancels are always allowed: they only ever reduce exposure. Exits are sized to what is
-held. Inputs are small frozen dataclasses; money is `Decimal` in the account currency
-(every symbol's price must be in that currency: converting BTC- or KRW-quoted markets is
-the caller's job). Pure: no I/O, no clock.
+held. Inputs are small frozen dataclasses (the views are in risk/gate_views.py, imported
+from here as well); money is `Decimal` in the account currency (every symbol's price must
+be in that currency: converting BTC- or KRW-quoted markets is the caller's job). Pure: no
+I/O, no clock.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from enum import Enum
-from typing import Any
 
 from model.instruments import Instrument, Side
+from risk.gate_views import MarketView as MarketView
+from risk.gate_views import PortfolioView as PortfolioView
 from risk.limits import RiskLimits
 from risk.post_trade import NOT_SURE, SURE_PASS, VAR_OVER, CandidateRisk
 from risk.sizing import Sizing, size_entry, stop_distance, too_small
 from risk.state import TradingMode, TradingState
-from risk.var import PortfolioRisk, ReturnHistory
+from risk.var import PortfolioRisk
 
 _HUNDRED = Decimal(100)
 # Float noise allowance when comparing VaR/ES with a limit: a VaR of exactly 2 % passes.
@@ -88,88 +89,6 @@ class CancelIntent:
 
 
 Intent = EntryIntent | ExitIntent | CancelIntent
-
-
-@dataclass(frozen=True, slots=True)
-class PortfolioView:
-    """The account as risk sees it, in the account currency.
-
-    `cash` is *free* cash (not locked by open orders). `positions` maps symbol to
-    (amount held, mark price). `pending_buys` maps symbol to the quote value of open buy
-    orders: counted as held for the per-symbol cap, the position count and VaR, so two
-    entries before a fill cannot together break the 5 % cap.
-
-    Day-start and peak equity are deliberately not here: they live in `TradingState`, the
-    one place `resume()` re-bases them, so the breaker and the gate can never disagree.
-
-    A snapshot: its mappings are not changed once it is built, so what the gate derives
-    from it (the open symbols, the held values' post-trade risk) is kept for the next
-    intent checked against the same view (a step's denied entries share one).
-    """
-
-    equity: Decimal
-    cash: Decimal
-    positions: Mapping[str, tuple[Decimal, Decimal]]
-    pending_buys: Mapping[str, Decimal] = field(default_factory=dict)
-    _derived: dict[str, Any] = field(default_factory=dict, init=False, repr=False,
-                                     compare=False)
-
-    def value_of(self, symbol: str) -> Decimal:
-        """Held value at mark plus pending buys, quote."""
-        amount, price = self.positions.get(symbol, (Decimal(0), Decimal(0)))
-        return amount * price + self.pending_buys.get(symbol, Decimal(0))
-
-    def open_symbols(self, instruments: Mapping[str, Instrument] | None = None) -> set[str]:
-        """Symbols held or being bought.
-
-        With `instruments`, dust is not a position: a holding too small to sell in one order
-        (under one lot, the minimum quantity or the minimum notional at its mark, e.g. what
-        a base-asset fee leaves behind) does not count, or it would hold a slot of
-        `max_open_positions` for ever, since no exit can ever close it."""
-        if instruments is None:
-            return self._open_symbols(None)
-        known = self._derived.get("open_symbols")
-        if known is None or known[0] is not instruments:  # the dust rules: Decimal per holding
-            known = self._derived["open_symbols"] = (instruments, self._open_symbols(instruments))
-        return set(known[1])
-
-    def _open_symbols(self, instruments: Mapping[str, Instrument] | None) -> set[str]:
-        held = {s for s, (amount, mark) in self.positions.items()
-                if amount > 0 and (instruments is None or s not in instruments
-                                   or not is_dust(instruments[s], amount, mark))}
-        return held | {s for s, value in self.pending_buys.items() if value > 0}
-
-    def candidate_risk(self, history: ReturnHistory, confidence: float,
-                       horizon_days: float) -> CandidateRisk:
-        """Post-trade VaR/ES of entries on this account over `history` (held or being
-        bought, at value_of), made once per view and history."""
-        known = self._derived.get("candidate_risk")
-        if (known is None or known.history is not history or known.confidence != confidence
-                or known.horizon_days != horizon_days):
-            values = {s: float(self.value_of(s)) for s in self.open_symbols()}
-            known = self._derived["candidate_risk"] = CandidateRisk(
-                values, float(self.equity), history, confidence, horizon_days)
-        return known
-
-
-def is_dust(instrument: Instrument, amount: Decimal, mark: Decimal) -> bool:
-    """Whether a holding of `amount` at `mark` is too small to sell in one order."""
-    return too_small(instrument, instrument.amount(amount), mark) is not None
-
-
-@dataclass(frozen=True, slots=True)
-class MarketView:
-    """What risk needs from the market: trading rules and aligned return history.
-
-    `anomalous` maps each coin the anomaly detector has in alarm to the words of why
-    (risk/anomaly.py); such a coin gets no new entries, while exits stay allowed.
-    `cooling_down` does the same for each coin the operator force-exited within
-    `trading.forceexit_cooldown_minutes`, with the words of until when (trading/operator.py)."""
-
-    instruments: Mapping[str, Instrument]
-    history: ReturnHistory
-    anomalous: Mapping[str, str] = field(default_factory=dict)
-    cooling_down: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,8 +23,8 @@ from risk.gate import (
     MarketView,
     PortfolioView,
     RiskGate,
-    is_dust,
 )
+from risk.gate_views import is_dust
 from risk.limits import RiskLimits
 from risk.state import TradingState
 from risk.var import ReturnHistory
