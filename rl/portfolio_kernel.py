@@ -66,7 +66,7 @@ from rl.portfolio_risk import (
 #: rl/portfolio_risk.py, whose compiled code this module inlines (see rl/env_kernel.py's
 #: INLINED_SOURCES_SHA256: changing this line retires numba's stale on-disk cache of this
 #: module; tests/unit/test_numba_cache_stamp.py says the value).
-INLINED_SOURCES_SHA256 = "b88bac13f6918722"
+INLINED_SOURCES_SHA256 = "e8d53ef3e31dc4e4"
 
 # Indices of the float knobs in `knobs` (one array instead of twenty arguments).
 (K_MAX_VOLUME_SHARE, K_THROUGH_VOLUME_SHARE, K_MAKER_BPS, K_TAKER_BPS, K_GROWTH, K_SPREAD_TICKS,

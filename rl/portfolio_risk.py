@@ -9,7 +9,7 @@ function each, in the order the gate applies them, for the compiled step
   neither): the day-start and peak baselines, ACTIVE -> REDUCING -> HALTED on the daily loss
   and the drawdown, HALTED sticky, REDUCING lifted only at a new UTC day with no breaker
   firing;
-- `is_dust`: `risk.gate.is_dust` (a holding too small to sell does not hold a position slot);
+- `is_dust`: `risk.gate_views.is_dust` (a holding too small to sell does not hold a position slot);
 - `held_pnl` + `candidate_var_es` (= `post_trade_var_es`): `risk.var.post_trade_risk`'s
   historical VaR and Acerbi-Tasche ES (and the normal VaR), as fractions of equity, over the
   complete rows of the return history for the symbols held or being bought plus the
