@@ -294,8 +294,10 @@ def test_a_stop_command_notice_is_not_repeated_and_the_flush_wait_is_bounded(
                            batch_window_s=600) as (api, runtime, _bot):
             runtime.notifier.emit(NoticeKind.DAEMON, "daemon stopping (operator stop command)")
             await api.wait_sent("sendMessage", 1, CHAT)
+            # the server holds every later send past shutdown_flush_s: set before the notice,
+            # so the notice cannot reach it first, however the machine schedules the send
+            api.delay("sendMessage", 3.0)
             runtime.notifier.emit(NoticeKind.FILL, "filled: BUY 1 AAAUSDT @ 10", side="BUY")
-            api.delay("sendMessage", 3.0)  # the server holds the flush past shutdown_flush_s
         return api
 
     with caplog.at_level(logging.INFO):
