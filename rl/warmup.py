@@ -79,7 +79,8 @@ def _feed_step() -> None:
     """The feed's per-frame kernels (parser checks, feed-edge sanity, the simulated
     exchange's wire floats and window sums, the engine's tick stores, bad-print windows
     and bar rows): a daemon runs them within its first seconds, so they compile here too."""
-    from exchange.feeds.binance_parse import kline_values_valid, ticker_rows_valid
+    from exchange.feeds.binance_event_parse import kline_values_valid
+    from exchange.feeds.binance_parse import ticker_rows_valid
     from exchange.feeds.sanity import FrameValidator
     from exchange.sim.protocol import num_parsed
     from exchange.sim.window_kernel import column_sums, grid_column_sums

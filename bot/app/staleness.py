@@ -42,7 +42,7 @@ from typing import Any
 
 import aiohttp
 
-from exchange.feeds.binance_parse import tick_from_book_ticker
+from exchange.feeds.binance_event_parse import tick_from_book_ticker
 from exchange.feeds.binance_rest import get_json
 from exchange.feeds.common import FeedHealth, describe, wall_clock_ms
 from exchange.feeds.errors import ExchangeError, MalformedFrame

@@ -25,13 +25,8 @@ import numpy as np
 import orjson
 
 import exchange.sim.protocol as protocol
-from exchange.feeds.binance_parse import (
-    MAX_TS_MS,
-    Dispatched,
-    kline_values_valid,
-    symbol_valid,
-    ticker_batch,
-)
+from exchange.feeds.binance_event_parse import MAX_TS_MS, kline_values_valid
+from exchange.feeds.binance_parse import Dispatched, symbol_valid, ticker_batch
 from exchange.feeds.common import select_rows
 from exchange.feeds.parse_kernel import ticker_rows_pass
 from exchange.sim.bars import MinuteData

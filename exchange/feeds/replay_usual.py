@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 import exchange.sim.protocol as protocol
-from exchange.feeds.binance_parse import MAX_TS_MS
+from exchange.feeds.binance_event_parse import MAX_TS_MS
 from exchange.feeds.replay_direct import DirectFrames
 from exchange.feeds.sanity import MAX_AMOUNT, MAX_PRICE, FrameValidator
 from exchange.feeds.usual_minute_kernel import USUAL, usual_minute

@@ -11,8 +11,8 @@ import numpy as np
 import orjson
 import pytest
 
+from exchange.feeds.binance_event_parse import MAX_TS_MS
 from exchange.feeds.binance_parse import (
-    MAX_TS_MS,
     control_reply_error,
     parse_frame,
     parse_ticker_array,

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from exchange.feeds.binance_event_parse import MAX_TS_MS
 from exchange.feeds.binance_parse import (
-    MAX_TS_MS,
     parse_frame,
     parse_payload,
     parse_ticker_rows,
