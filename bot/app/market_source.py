@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from exchange.feeds.binance import BinanceFeed
 from exchange.feeds.binance_rest import fetch_exchange_info
 from exchange.feeds.common import FeedHealth, wall_clock_ms
-from exchange.feeds.sanity import bounds_of
+from exchange.feeds.sanity_rules import bounds_of
 from exchange.feeds.upbit import UpbitFeed
 from exchange.feeds.upbit_rest import RequestPacer, fetch_instruments
 from exchange.sim.upbit_server import WS_PATH

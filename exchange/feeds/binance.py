@@ -48,7 +48,7 @@ from exchange.feeds.common import (
     wall_clock_ms,
 )
 from exchange.feeds.errors import ExchangeError, MalformedFrame
-from exchange.feeds.sanity import PriceBounds
+from exchange.feeds.sanity_rules import PriceBounds
 from exchange.feeds.stream_base import RECOVERABLE, FeedSettings, StreamFeedBase
 from exchange.heap_trim import release_free_heap
 from model.errors import TemporaryError

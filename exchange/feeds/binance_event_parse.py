@@ -23,7 +23,7 @@ import numpy as np
 
 from exchange.feeds.errors import MalformedFrame
 from exchange.feeds.parse_kernel import kline_rows_pass
-from exchange.feeds.sanity import MAX_PRICE
+from exchange.feeds.sanity_rules import MAX_PRICE
 from model.market import MINUTE_MS, Bar, Tick
 
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit error, not a time

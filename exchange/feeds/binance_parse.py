@@ -14,7 +14,7 @@ NaN quotes would poison spread and imbalance features downstream, so we skip the
 Anything malformed raises `MalformedFrame`: bad JSON, wrong types, missing fields, prices or
 quantities that are negative or not finite, bid > ask, timestamps outside 1970..2100 (which
 also catches microsecond or nanosecond units), a kline whose high/low do not bracket its
-open/close or whose prices are zero or above `sanity.MAX_PRICE` (forming klines too: they keep
+open/close or whose prices are zero or above `sanity_rules.MAX_PRICE` (forming klines too: they keep
 a feed fresh). Nothing half-valid is ever returned; values that parse but cannot be true for
 this exchange (times ahead of its clock, instrument price bounds) are the feed edge's
 validator's job (exchange/feeds/sanity.py).

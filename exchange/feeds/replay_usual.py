@@ -28,7 +28,8 @@ import numpy as np
 import exchange.sim.protocol as protocol
 from exchange.feeds.binance_event_parse import MAX_TS_MS
 from exchange.feeds.replay_direct import DirectFrames
-from exchange.feeds.sanity import MAX_AMOUNT, MAX_PRICE, FrameValidator
+from exchange.feeds.sanity import FrameValidator
+from exchange.feeds.sanity_rules import MAX_AMOUNT, MAX_PRICE
 from exchange.feeds.usual_minute_kernel import USUAL, usual_minute
 from exchange.sim.bars import MinuteData
 from exchange.sim.player import MinutePlayer

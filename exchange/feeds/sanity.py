@@ -13,6 +13,9 @@ cannot be true, each of which once stopped or froze the daemon:
   a bar from before the backfill window (`max_age_ms`; its gap fill would page REST for
   decades). Ticks have no age bound: an old one freezes nothing.
 
+The value limits, the instruments' `PriceBounds` and the reason names are in
+sanity_rules.py; this module applies them to whole events with the exchange clock.
+
 The exchange clock is the later of the caller's `now_ms` (the feed's clock: the simulator's,
 or the wall clock against a real exchange) and the newest exchange time the validator has
 accepted or been told (`observe_time`: server time fetched with a backfill). So a fast
@@ -30,10 +33,7 @@ business: see strategies/bad_prints.py, which sits in the engine.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
-from decimal import Decimal
-from typing import Protocol
+from collections.abc import Callable, Mapping
 
 import numpy as np
 
@@ -44,13 +44,20 @@ from exchange.feeds.sanity_kernel import (
     ticker_arrays_pass,
     ticker_rows_pass,
 )
+from exchange.feeds.sanity_rules import (
+    AMOUNT_RANGE,
+    CROSSED,
+    FUTURE,
+    MAX_AMOUNT,
+    MAX_PRICE,
+    OHLC,
+    TOO_OLD,
+    PriceBounds,
+    amount_problem,
+    price_problem,
+)
 from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays, TickBatch
 
-#: No spot market prices anything above this (BTC in the cheapest quote is ~1e10 KRW); above
-#: it products with sizes leave float range in places nobody checks.
-MAX_PRICE = 1e12
-#: Sizes and volumes (24 h base volumes of meme coins reach ~1e14).
-MAX_AMOUNT = 1e18
 #: How far ahead of the exchange clock an event may be stamped (clock skew, batching).
 MAX_FUTURE_MS = 2 * MINUTE_MS
 #: How far behind the backfill window an event may be stamped (a gap fill after an outage).
@@ -60,62 +67,6 @@ _BOUND_CACHE_SIZE = 64
 #: A clock and a `max_future_ms` within this size have their ticker-array limits made in
 #: int64 by the kernel (sanity_kernel.ticker_arrays_admit); beyond it, in Python ints.
 _LIMIT_SPAN = 2**62
-
-# Reasons, stable short names: metric labels and status keys.
-NOT_POSITIVE = "price_not_positive"
-PRICE_RANGE = "price_out_of_range"
-AMOUNT_RANGE = "amount_out_of_range"
-OHLC = "ohlc_inconsistent"
-CROSSED = "crossed_quote"
-FUTURE = "time_in_future"
-TOO_OLD = "time_too_old"
-REASONS = (NOT_POSITIVE, PRICE_RANGE, AMOUNT_RANGE, OHLC, CROSSED, FUTURE, TOO_OLD)
-
-
-@dataclass(frozen=True, slots=True)
-class PriceBounds:
-    """An instrument's price rule (Binance PRICE_FILTER); 0 disables a side, as there."""
-
-    min_price: float = 0.0
-    max_price: float = 0.0
-
-
-class _HasPriceRule(Protocol):
-    # Read-only properties: Instrument is frozen, and its prices are Decimal, not the union.
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def min_price(self) -> Decimal | float: ...
-    @property
-    def max_price(self) -> Decimal | float: ...
-
-
-def bounds_of(instruments: Iterable[_HasPriceRule]) -> dict[str, PriceBounds]:
-    """Price bounds per symbol from `model.instruments.Instrument`s (or anything with
-    symbol, min_price and max_price)."""
-    return {i.symbol: PriceBounds(float(i.min_price or 0), float(i.max_price or 0))
-            for i in instruments}
-
-
-def _price_problem(price: float, bounds: PriceBounds | None) -> str | None:
-    """Why `price` (a finite float from a parser, or NaN for 'absent') is impossible."""
-    if not price > 0.0:
-        return NOT_POSITIVE
-    if price > MAX_PRICE:
-        return PRICE_RANGE
-    if bounds is not None and (
-        (bounds.min_price > 0 and price < bounds.min_price)
-        or (bounds.max_price > 0 and price > bounds.max_price)
-    ):
-        return PRICE_RANGE
-    return None
-
-
-def _amount_problem(amount: float) -> str | None:
-    """Sizes and volumes: NaN means 'not carried by this stream' and passes."""
-    if math.isnan(amount):
-        return None
-    return None if 0.0 <= amount <= MAX_AMOUNT else AMOUNT_RANGE
 
 
 class FrameValidator:
@@ -190,14 +141,14 @@ class FrameValidator:
                                 now_ms: int) -> str | None:
         """`bar_problem` check by check, in the order that names the first reason."""
         for price in (bar.open, bar.high, bar.low, bar.close):
-            problem = _price_problem(price, bounds)
+            problem = price_problem(price, bounds)
             if problem is not None:
                 return problem
         if not bar.low <= min(bar.open, bar.close) <= max(bar.open, bar.close) <= bar.high:
             return OHLC
         if not 0.0 <= bar.volume <= MAX_AMOUNT:  # NaN fails too: a bar always has a volume
             return AMOUNT_RANGE
-        problem = _amount_problem(bar.quote_volume)
+        problem = amount_problem(bar.quote_volume)
         if problem is not None:
             return problem
         return self.time_problem(bar.close_ms, now_ms, bar=True)
@@ -207,17 +158,17 @@ class FrameValidator:
         carries neither); bid and ask must be there."""
         bounds = self.bounds.get(tick.symbol)
         for price in (tick.bid, tick.ask):
-            problem = _price_problem(price, bounds)
+            problem = price_problem(price, bounds)
             if problem is not None:
                 return problem
         if not math.isnan(tick.last):
-            problem = _price_problem(tick.last, bounds)
+            problem = price_problem(tick.last, bounds)
             if problem is not None:
                 return problem
         if tick.bid > tick.ask:
             return CROSSED
         for amount in (tick.bid_qty, tick.ask_qty, tick.base_volume, tick.quote_volume):
-            problem = _amount_problem(amount)
+            problem = amount_problem(amount)
             if problem is not None:
                 return problem
         return self.time_problem(tick.ts_event, now_ms)
@@ -258,10 +209,10 @@ class FrameValidator:
         """An exchange event that is neither a Tick nor a Bar yet (an Upbit trade, ticker or
         book message): its prices, sizes and time, judged like a tick's."""
         bounds = self.bounds.get(symbol)
-        problem = next((p for p in (_price_problem(x, bounds) for x in prices)
+        problem = next((p for p in (price_problem(x, bounds) for x in prices)
                         if p is not None), None)
         if problem is None:
-            problem = next((p for p in map(_amount_problem, amounts) if p is not None), None)
+            problem = next((p for p in map(amount_problem, amounts) if p is not None), None)
         if problem is None:
             problem = self.time_problem(ts_ms, now_ms)
         return self._verdict(problem, symbol, ts_ms)

@@ -49,7 +49,7 @@ from exchange.feeds.common import (
     wall_clock_ms,
 )
 from exchange.feeds.errors import MalformedFrame
-from exchange.feeds.sanity import PriceBounds
+from exchange.feeds.sanity_rules import PriceBounds
 from exchange.feeds.stream_base import RECOVERABLE, FeedSettings, StreamFeedBase
 from exchange.feeds.upbit_parse import (
     TickAssembler,

@@ -11,14 +11,14 @@ from exchange.feeds.binance_parse import dispatch, parse_frame
 from exchange.feeds.binance_rest import parse_exchange_info
 from exchange.feeds.common import screen
 from exchange.feeds.errors import MalformedFrame, TooManySymbols
-from exchange.feeds.sanity import (
+from exchange.feeds.sanity import FrameValidator
+from exchange.feeds.sanity_rules import (
     AMOUNT_RANGE,
     FUTURE,
     NOT_POSITIVE,
     OHLC,
     PRICE_RANGE,
     TOO_OLD,
-    FrameValidator,
     PriceBounds,
 )
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch

@@ -17,7 +17,8 @@ from bot.config import StrategyConfig
 from exchange.feeds.binance_parse import dispatch
 from exchange.feeds.common import screen
 from exchange.feeds.errors import MalformedFrame
-from exchange.feeds.sanity import MAX_FUTURE_MS, MAX_PRICE, FrameValidator
+from exchange.feeds.sanity import MAX_FUTURE_MS, FrameValidator
+from exchange.feeds.sanity_rules import MAX_PRICE
 from exchange.feeds.upbit_parse import UpbitBook, UpbitTicker, UpbitTrade, parse_message
 from model.market import MINUTE_MS, Bar, BarHistory, Tick, TickBatch
 from trading.engine import Engine

@@ -24,8 +24,9 @@ import pytest
 from bot.app.assembly import make_trader
 from bot.config import load_config
 from exchange.feeds.replay import ReplayFeed
-from exchange.feeds.sanity import MAX_AMOUNT, MAX_PRICE, FrameValidator
+from exchange.feeds.sanity import FrameValidator
 from exchange.feeds.sanity_kernel import bar_rows_pass
+from exchange.feeds.sanity_rules import MAX_AMOUNT, MAX_PRICE
 from exchange.sim.bars import MinuteData
 from exchange.sim.replay import ReplaySource
 from exchange.sim.source import MarketSource

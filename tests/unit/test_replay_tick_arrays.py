@@ -18,13 +18,14 @@ import numpy as np
 import pytest
 
 from exchange.feeds.replay import ReplayFeed
-from exchange.feeds.sanity import MAX_AMOUNT, FrameValidator
+from exchange.feeds.sanity import FrameValidator
 from exchange.feeds.sanity_kernel import (
     TS_LIMIT_MAX,
     ticker_arrays_admit,
     ticker_arrays_pass,
     ticker_rows_pass,
 )
+from exchange.feeds.sanity_rules import MAX_AMOUNT
 from exchange.sim.bars import MinuteData
 from exchange.sim.source import MarketSource
 from model.market import TickArrays

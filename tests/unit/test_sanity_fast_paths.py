@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exchange.feeds.sanity import MAX_AMOUNT, MAX_PRICE, FrameValidator, PriceBounds, _valid_rows
+from exchange.feeds.sanity import FrameValidator, _valid_rows
 from exchange.feeds.sanity_kernel import TS_LIMIT_MAX, ticker_rows_pass
+from exchange.feeds.sanity_rules import MAX_AMOUNT, MAX_PRICE, PriceBounds
 from model.market import MINUTE_MS, Bar, TickBatch
 
 NOW_MS = 1_700_000_100_000
