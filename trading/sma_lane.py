@@ -35,19 +35,22 @@ from trading import lane_book
 from trading.fast_market import DAY_MS, FastMarket, FastSettings
 from trading.fast_policies import SmaBatch, StepQuotes
 from trading.fast_run import FastRun, LedgerMaterial, LedgerRows
+from trading.lane_gate import BAIL_UNSURE
 from trading.performance import RoundTrip
 from trading.positions import Position
-from trading.sma_lane_kernel import run_sma_lane
+from trading.sma_lane_kernel import BAIL_BREAKER, BAIL_HISTORY, BAIL_MARK, run_sma_lane
 
 #: The finest quote unit the lane counts in (10^-14 of the quote: a notional of 10,000
 #: quote units is then 10^18 units, near int64's end; the kernels check every product).
 _MAX_QUOTE_DECIMALS = 14
-_WHY = {lane_book.BAIL_BIG: "a figure past int64/2^53", lane_book.BAIL_SHORT_CASH:
-        "a buy fill the cash could not pay in full", lane_book.BAIL_FILTER:
-        "an order the exchange filters refuse", lane_book.BAIL_REJECTED:
-        "an order without the funds", 7: "a gate figure within its margin of a limit",
-        8: "a breaker figure within its margin of a level", 9: "a return history with gaps",
-        10: "a mark off the tick grid"}
+#: Why the lane gave up, by its code (lane_book's, lane_gate's and the loop's own).
+_WHY = {lane_book.BAIL_BIG: "a figure past int64/2^53",
+        lane_book.BAIL_SHORT_CASH: "a buy fill the cash could not pay in full",
+        lane_book.BAIL_FILTER: "an order the exchange filters refuse",
+        lane_book.BAIL_REJECTED: "an order without the funds",
+        BAIL_UNSURE: "a gate figure within its margin of a limit",
+        BAIL_BREAKER: "a breaker figure within its margin of a level",
+        BAIL_HISTORY: "a return history with gaps", BAIL_MARK: "a mark off the tick grid"}
 
 
 class LaneSkipped(DataError):
@@ -127,7 +130,7 @@ def run_lane(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote
     boundary = max(0.0, tail - rows * limits.var_confidence)
     first_bar = np.where(has_bar.any(axis=0), has_bar.argmax(axis=0), len(has_bar))
     money = np.array([
-        k_exp, 10 ** (k_exp - 8), int(maker * rate_pow), int(taker * rate_pow), rate_exp,
+        k_exp, 10 ** (k_exp - _decimals(FEE_QUANTUM)), int(maker * rate_pow), int(taker * rate_pow), rate_exp,
         int(max(maker, taker) * rate_pow), _units(balance, k_exp), cap.numerator,
         cap.denominator, limits.max_open_positions, reserve.numerator, reserve.denominator,
         rows, int(first_bar.max()), tail, settings.bar_ms, grid.start_ms,
