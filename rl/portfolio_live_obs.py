@@ -23,7 +23,8 @@ import numpy as np
 
 from model import libm
 from model.market import MINUTE_MS
-from rl.portfolio_env import PORTFOLIO_STATE, _cross_section_z
+from rl.portfolio_env import PORTFOLIO_STATE
+from rl.portfolio_tables import cross_section_z
 from rl.spaces import OBS_CLIP, OBS_FEATURES, feature_observation
 from strategies.feature_columns import Primitives, assemble
 from strategies.features_batch import filled_bars
@@ -79,7 +80,7 @@ def coin_table(recent: RecentBars, symbols: Sequence[str]) -> CoinTable:
     features = assemble(newest, bar_ms=recent.bar_ms)
     columns = feature_observation(features)  # [1, N, F]
     mask = traded[-1] & (close[-1] > 0)
-    z = _cross_section_z(columns, mask[None, :])
+    z = cross_section_z(columns, mask[None, :])
     regime = np.where(mask[None, :], columns[:, :, _REGIME], np.nan)
     known = np.isfinite(regime)
     mean_regime = (np.where(known, regime, 0.0).sum(axis=1) / np.maximum(known.sum(axis=1), 1))
