@@ -80,6 +80,7 @@ def league(
 ) -> None:
     """Portfolio self-play: best_player plays, current_player trains and must beat the league."""
     from bot.research import walkforward as runner
+    from bot.research.ray_session import RayChoice, RayUnavailable, connect_ray
     from bot.research.walkforward_league import LeagueSettings, league_factories
     from rl.gates import DRAWDOWN_PENALTY
     from rl.pool import LocalPool, RayPool
@@ -110,7 +111,7 @@ def league(
         # `split`, the first league episode's row) and predicts the validation bars.
         baselines = league_baselines(judge, grid, split, seed=seed)
         if not no_ray:
-            runner.connect_ray(runner.RayChoice(address=ray_address))
+            connect_ray(RayChoice(address=ray_address))
         pool = LocalPool() if no_ray else RayPool(ray_address)
         league_config = LeagueConfig(n_envs=envs, hidden=(hidden, hidden),
                                      arena_episodes=episodes,
@@ -126,7 +127,7 @@ def league(
             best = registry.best()
     except LeagueBusy as exc:
         raise fail(str(exc), 75) from None
-    except (errors.ConfigError, errors.DataError, runner.RayUnavailable) as exc:
+    except (errors.ConfigError, errors.DataError, RayUnavailable) as exc:
         raise fail(str(exc), 2) from None
     summary: dict[str, Any] = {
         "generations": [{"version": o.version, "promoted": o.promoted, "failed": list(o.failed),

@@ -91,6 +91,7 @@ def walkforward(
     Sharpe and PBO beside flat, BTC and equal-weight buy-and-hold."""
     from bot.research import verdicts
     from bot.research import walkforward as runner
+    from bot.research.ray_session import RayChoice, RayUnavailable
     from model.errors import ConfigError, DataError
 
     config = load(config_path)
@@ -107,7 +108,7 @@ def walkforward(
         grid = runner.study_grid(data, timeframe, start_ms, end_ms)
         folds = runner.grid_folds(grid, train_days, test_days, embargo_days)
         tf = timeframe or _timeframe_name(grid.bar_ms)
-        ray = runner.RayChoice(address=ray_address) if (use_ray or ray_address) else None
+        ray = RayChoice(address=ray_address) if (use_ray or ray_address) else None
         with _progress(len(folds), len(specs) + 3, seeds) as progress:
             result = runner.run_walkforward(
                 grid, folds, specs, trials_path=DataDir(config.data_dir).walkforward_trials,
@@ -124,7 +125,7 @@ def walkforward(
             count = verdicts.record_verdicts(
                 path, verdicts.result_verdicts(result, market, data, tf))
             recorded = {"market": market, "verdicts": count, "path": str(path)}
-    except runner.RayUnavailable as exc:
+    except RayUnavailable as exc:
         raise fail(str(exc), 2) from None
     except (ConfigError, DataError) as exc:
         raise fail(str(exc), 2) from None

@@ -17,8 +17,6 @@ the report is computed, so the deflated Sharpe ratio counts this run's too.
 from __future__ import annotations
 
 import inspect
-import os
-import socket
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.research.ray_session import RayChoice, connect_ray
 from model import errors
 from strategies.features_batch import BarGrid
 from trading.folds import Fold, grid_rows, time_rows
@@ -40,7 +39,6 @@ from trading.walkforward_report import (
     summarize,
 )
 
-RAY_CONNECT_TIMEOUT_S = 10.0
 BTC_BASE = "BTC"
 FLAT, BTC_HOLD, EW_HOLD = "flat", "btc_buyhold", "ew_buyhold"
 AUTO = "auto"  # not a batch policy: the selection among them (walkforward_auto.py)
@@ -50,10 +48,6 @@ RL_PORTFOLIO = "rl_portfolio"  # not a batch policy: the league, trained per fol
 class WalkForwardError(errors.ConfigError, ValueError):
     """A walk-forward that cannot run as asked (no BTC pair, an unknown policy); the message
     says what to change."""
-
-
-class RayUnavailable(errors.ConfigError, ConnectionError):
-    """The Ray cluster named by `--ray-address` does not answer; the message names it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +86,6 @@ class WalkForwardTask:
 
 Evaluator = Callable[[BarGrid, WalkForwardTask], FoldOutcome]
 Progress = Callable[[FoldOutcome, int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class RayChoice:
-    """Run on Ray: `address` None starts a local Ray here (all CPUs), else joins a cluster."""
-
-    address: str | None = None
-    num_cpus: int | None = None
-    connect_timeout_s: float = RAY_CONNECT_TIMEOUT_S
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,58 +281,6 @@ def run_in_process(grid: BarGrid, tasks: Sequence[WalkForwardTask], evaluate: Ev
 
 
 # -- Ray ----------------------------------------------------------------------------------
-
-
-def ray_endpoint(address: str) -> tuple[str, int]:
-    """(host, port) of a `--ray-address` (`HOST:PORT` or `ray://HOST:PORT`)."""
-    bare = address.removeprefix("ray://")
-    host, _, port = bare.rpartition(":")
-    if not host or not port.isdigit():
-        raise RayUnavailable(f"--ray-address {address!r} is not HOST:PORT (the head node's "
-                             "GCS address, e.g. 10.0.0.5:6379, or ray://HOST:10001)")
-    return host, int(port)
-
-
-def check_ray_answers(address: str, timeout_s: float) -> None:
-    """Refuse fast, naming the address, when nothing listens there: `ray.init` itself would
-    retry for minutes (measured: still waiting after 2 minutes on a closed port)."""
-    host, port = ray_endpoint(address)
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return
-    except OSError as exc:
-        reason = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
-        raise RayUnavailable(
-            f"--ray-address {address}: no Ray cluster answers at {host}:{port} within "
-            f"{timeout_s:g} s ({reason}); start one there (`ray start --head`), fix the "
-            "address, or leave --ray-address out (--ray starts a local Ray)") from None
-
-
-def connect_ray(choice: RayChoice) -> bool:
-    """Make sure Ray is up; True when this call started it (its caller shuts it down).
-    An already initialized Ray is used as it is (a test module's shared session)."""
-    import ray
-
-    if choice.address is not None:
-        check_ray_answers(choice.address, choice.connect_timeout_s)
-    if ray.is_initialized():
-        return False
-    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-    if choice.address is None:
-        kwargs["num_cpus"] = choice.num_cpus or os.cpu_count() or 1
-    else:
-        kwargs["address"] = choice.address
-    # On the calling thread: a Ray initialized from another thread dies at its first
-    # ray.put (measured: the process exits with status 1, no message). A port that accepts
-    # TCP but is no Ray head can still keep ray.init waiting; nothing answering is caught
-    # above.
-    try:
-        ray.init(**kwargs)
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        where = f"--ray-address {choice.address}" if choice.address else "a local Ray"
-        raise RayUnavailable(f"{where}: Ray failed to start or connect "
-                             f"({type(exc).__name__}: {exc})") from exc
-    return True
 
 
 def run_on_ray(grid: BarGrid, tasks: Sequence[WalkForwardTask], evaluate: Evaluator,

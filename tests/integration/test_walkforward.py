@@ -18,7 +18,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app
 from bot.research import walkforward as runner
-from bot.research.walkforward import PolicySpec, RayChoice, RayUnavailable, WalkForwardTask
+from bot.research.ray_session import RayChoice, RayUnavailable, connect_ray
+from bot.research.walkforward import PolicySpec, WalkForwardTask
 from model.timeframes import HOUR_MS
 from strategies.features_batch import BarGrid
 from trading.folds import grid_folds
@@ -150,7 +151,7 @@ def test_a_ray_address_that_does_not_answer_is_refused_fast_by_name() -> None:
     address = f"127.0.0.1:{_closed_port()}"
     began = time.monotonic()
     with pytest.raises(RayUnavailable) as caught:
-        runner.connect_ray(RayChoice(address=address, connect_timeout_s=3.0))
+        connect_ray(RayChoice(address=address, connect_timeout_s=3.0))
     assert time.monotonic() - began < 3.0
     message = str(caught.value)
     assert f"--ray-address {address}" in message and "ray start --head" in message
@@ -158,7 +159,7 @@ def test_a_ray_address_that_does_not_answer_is_refused_fast_by_name() -> None:
 
 def test_a_ray_address_without_a_port_says_what_one_looks_like() -> None:
     with pytest.raises(RayUnavailable, match="not HOST:PORT"):
-        runner.connect_ray(RayChoice(address="headnode"))
+        connect_ray(RayChoice(address="headnode"))
 
 
 def test_a_universe_without_btc_has_no_btc_benchmark_and_says_so() -> None:

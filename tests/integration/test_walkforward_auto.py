@@ -17,7 +17,8 @@ from typer.testing import CliRunner
 from bot.cli import app
 from bot.config import load_config
 from bot.research import walkforward as runner
-from bot.research.walkforward import PolicySpec, RayChoice
+from bot.research.ray_session import RayChoice
+from bot.research.walkforward import PolicySpec
 from bot.research.walkforward_auto import AutoSettingsError
 from model.timeframes import HOUR_MS
 from strategies.features_batch import BarGrid
