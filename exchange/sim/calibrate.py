@@ -4,10 +4,10 @@
 volatility level (bounce-free), Roll for the half-spread, the no-trade and zero-return
 shares, volume level and persistence, jumps (1m returns beyond 15 robust sigmas), the
 hour-of-day volume and variance profiles, and betas and the factor's size from the pairwise
-correlations of hourly returns. Several statistics are no single parameter, so it then
-simulates a panel of the same shape (same seed every round: deterministic) and moves each
-parameter by the ratio of the real statistic to the simulated one (the median over coins for
-per-coin ones), a few rounds:
+correlations of hourly returns (these estimates: exchange/sim/calibrate_moments.py).
+Several statistics are no single parameter, so it then simulates a panel of the same shape
+(same seed every round: deterministic) and moves each parameter by the ratio of the real
+statistic to the simulated one (the median over coins for per-coin ones), a few rounds:
   Roll spread -> half-spread       hourly variance -> vol level    no-trade share -> its odds
   zero-return share -> refresh     Hill tail index -> log-vol variance (fast + slow)
   ACF|r| lag 60 / lag 1 -> slow share, lag 15 / lag 1 -> fast half-life,
@@ -37,23 +37,29 @@ from dataclasses import replace
 import numpy as np
 
 from exchange.sim import market_halts
+from exchange.sim.calibrate_moments import (
+    bars_per_long_period,
+    coin_moments,
+    hour_profiles,
+    jumps,
+    long_returns,
+    one_factor,
+    traded_and_listed,
+    volume_moments,
+    winsorized,
+)
 from exchange.sim.market_model import MarketModel
-from exchange.sim.market_params import HOURS, MarketParams
+from exchange.sim.market_params import MarketParams
 from exchange.sim.regime_fit import corrected_multipliers
 from exchange.sim.stylized_facts import (
-    PERIODS_BY_BAR,
     Panel,
     StylizedFacts,
-    autocorrelation,
     carried_log_close,
     mean_facts,
-    pearson,
     stylized_facts,
 )
 from model import errors, libm
 from model.market import MINUTE_MS
-from model.spread_estimators import roll_spread
-from model.timeframes import HOUR_MS
 
 MIN_MINUTES = 2 * 1440  # less than two days cannot say anything about an hour profile
 MIN_BARS_PER_COIN = 1000
@@ -78,7 +84,6 @@ MAX_VOLUME_LINK = 2.0
 VOLUME_VOL_LINK = 1.0  # the starting point: volume proportional to volatility
 ACTIVITY_SLOPE = 2.0
 SHOCK_TAIL_DF = 30.0  # near-Gaussian shocks: the tails come from the volatility state, jumps
-JUMP_THRESHOLD = 15.0  # a 1m return beyond this many robust sigmas counts as a jump
 _STEP = (0.7, 1.4)  # one round moves a parameter by at most this factor
 MAX_LOG_VOL_VAR = 1.5  # per component: beyond it activity saturates and the fit runs off
 #: Beyond this the no-trade and quote-refresh odds saturate (quiet in every calm spell): the
@@ -157,64 +162,27 @@ def check_panel(panel: Panel) -> None:
             raise CalibrationError(f"{name}: no volume in any bar; the volume model needs it")
 
 
-def _traded_and_listed(panel: Panel) -> tuple[np.ndarray, np.ndarray]:
-    """[T, N]: whether each coin traded in each bar, and whether the bar is within the
-    coin's span (from its first trade to its last)."""
-    traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
-    rows = np.arange(panel.minutes)[:, None]
-    first = np.where(traded, rows, panel.minutes).min(axis=0)
-    final = np.where(traded, rows, -1).max(axis=0)
-    return traded, (rows >= first) & (rows <= final)
-
-
-def coin_moments(panel: Panel) -> dict[str, np.ndarray]:
-    """Per coin: no-trade share, zero-return share, Roll half-spread (fraction), hourly
-    return variance and the log-volume deviation's lag-1 and lag-10 autocorrelation."""
-    last = carried_log_close(panel.close)
-    returns = np.diff(last, axis=0)
-    traded, span = _traded_and_listed(panel)
-    no_trade = ((~traded) & span).sum(axis=0) / span.sum(axis=0)
-    # each coin's own quiet bars, the market's halts left out (1h fits model them apart)
-    own = span
-    if panel.bar_ms > MINUTE_MS:
-        own = span & ~market_halts.halted_bars(traded, span)[:, None]
-    own_no_trade = ((~traded) & own).sum(axis=0) / np.maximum(own.sum(axis=0), 1)
-    finite = np.isfinite(returns)
-    zero = ((returns == 0) & finite).sum(axis=0) / np.maximum(finite.sum(axis=0), 1)
-    half_spread = np.array([roll_spread(panel.close[:, i]) / 2 for i in range(panel.coins)])
-    hourly = _winsorized(_long_returns(panel, last))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_volume = libm.log(np.where(traded, panel.volume, np.nan))
-    deviation = log_volume - np.nanmean(log_volume, axis=0)
-    return {"no_trade": no_trade, "own_no_trade": own_no_trade, "zero": zero,
-            "half_spread": np.nan_to_num(half_spread),
-            "hourly_var": np.nanvar(hourly, axis=0, ddof=1),
-            "volume_acf1": autocorrelation(deviation, 1),
-            "volume_acf10": autocorrelation(deviation, 10),
-            "log_volume_var": np.nanvar(deviation, axis=0)}
-
-
 def initial_params(panel: Panel, facts: StylizedFacts, source: str) -> MarketParams:
     """Direct moment estimates, the starting point of the corrections."""
     coins, moments = panel.coins, coin_moments(panel)
     last = carried_log_close(panel.close)
-    hourly = _winsorized(_long_returns(panel, last))
-    bars = _bars_per_long_period(panel)
-    beta, factor_var_1h = _one_factor(hourly)
+    hourly = winsorized(long_returns(panel, last))
+    bars = bars_per_long_period(panel)
+    beta, factor_var_1h = one_factor(hourly)
     factor_vol = math.sqrt(factor_var_1h / bars)
     vol = np.sqrt(np.maximum(moments["hourly_var"] / bars - beta**2 * factor_vol**2,
                              0.1 * moments["hourly_var"] / bars))
     bar_minutes = panel.bar_ms // MINUTE_MS
     returns = np.diff(last, axis=0)
-    jump_prob, jump_size = _jumps(returns)
+    jump_prob, jump_size = jumps(returns)
     traded_zero = (moments["zero"] - moments["no_trade"]) / np.maximum(1 - moments["no_trade"],
                                                                         0.05)
-    halts = (market_halts.estimate(*_traded_and_listed(panel)) if bar_minutes > 1
+    halts = (market_halts.estimate(*traded_and_listed(panel)) if bar_minutes > 1
              else market_halts.Halts(0.0, 1.0))  # 1m: see market_halts
     refresh = np.clip(1 - traded_zero, 0.05, 1.0)  # a quiet minute repeats the last price
-    volume_level, persistence, noise = _volume_moments(panel, moments)
+    volume_level, persistence, noise = volume_moments(panel, moments)
     tail_df = SHOCK_TAIL_DF
-    profile_volume, profile_vol = _hour_profiles(panel, returns)
+    profile_volume, profile_vol = hour_profiles(panel, returns)
     return MarketParams(
         symbols=tuple(panel.symbols or (f"COIN{i}" for i in range(coins))),
         vol_per_min=_tuple(np.clip(vol, 1e-6, 0.5)), tail_df=(tail_df,) * coins,
@@ -353,102 +321,6 @@ def simulate_panel(params: MarketParams, *, minutes: int, start_ms: int, seed: i
     return Panel(start_ms=start_ms, volume=np.where(hidden, np.nan, bars.columns["quote_volume"]),
                  symbols=tuple(params.symbols[i % params.coins] for i in range(n)),
                  bar_ms=model.bar_ms, **fields)
-
-
-# -- moments ---------------------------------------------------------------------------------
-def _one_factor(hourly: np.ndarray) -> tuple[np.ndarray, float]:
-    """Betas (median 1) and the factor's hourly variance from the pairwise correlations of
-    hourly returns, rho_ij ~ lambda_i lambda_j: scale-free, so one wild coin cannot make the
-    factor; one coin (or no positive correlation): beta 1, no factor."""
-    coins = hourly.shape[1]
-    sd = np.nanstd(hourly, axis=0, ddof=1)
-    if coins < 2:
-        return np.ones(coins), 0.0
-    rho = np.full((coins, coins), np.nan)
-    for i in range(coins):
-        for j in range(i + 1, coins):
-            both = np.isfinite(hourly[:, i]) & np.isfinite(hourly[:, j])
-            if both.sum() > 3 and hourly[both, i].std() > 0 and hourly[both, j].std() > 0:
-                rho[i, j] = rho[j, i] = pearson(hourly[both, i], hourly[both, j])
-    mean_rho = float(np.nanmean(rho)) if np.isfinite(rho).any() else 0.0
-    if mean_rho <= 0:
-        return np.ones(coins), 0.0
-    loading = np.clip(np.nan_to_num(np.nanmean(rho, axis=1)) / math.sqrt(mean_rho), 0, 1)
-    exposure = loading * sd  # beta_i x factor sd, hourly
-    scale = float(np.median(exposure[exposure > 0])) if (exposure > 0).any() else 0.0
-    if scale <= 0:
-        return np.ones(coins), 0.0
-    return np.clip(exposure / scale, 0.0, 5.0), scale**2
-
-
-def _jumps(returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per coin: the share of 1m returns beyond JUMP_THRESHOLD robust sigmas, and their RMS."""
-    prob, size = np.zeros(returns.shape[1]), np.zeros(returns.shape[1])
-    for i in range(returns.shape[1]):
-        values = returns[np.isfinite(returns[:, i]) & (returns[:, i] != 0), i]
-        if values.size < 10:
-            continue
-        sigma = 1.4826 * np.median(np.abs(values - np.median(values)))
-        big = values[np.abs(values) > JUMP_THRESHOLD * sigma]
-        if big.size:
-            prob[i] = min(big.size / returns.shape[0], 0.01)
-            size[i] = min(float(np.sqrt(np.mean(big**2))), 0.5)
-    return prob, size
-
-
-def _volume_moments(panel: Panel, moments: dict[str, np.ndarray]
-                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per coin: volume level relative to the median coin, log volume's AR(1) coefficient
-    (from the lag-10 / lag-1 autocorrelation ratio) and its innovation sd."""
-    traded = np.isfinite(panel.close) & (np.nan_to_num(panel.volume) > 0)
-    with np.errstate(divide="ignore"):
-        log_volume = np.where(traded, libm.log(np.where(traded, panel.volume, 1.0)), np.nan)
-    level = np.nanmean(log_volume, axis=0)
-    relative = np.clip(libm.exp(level - np.median(level)), 1e-6, 1e6)
-    acf1 = np.clip(np.nan_to_num(moments["volume_acf1"], nan=0.3), 0.05, 0.95)
-    acf10 = np.clip(np.nan_to_num(moments["volume_acf10"], nan=0.1), 0.01, 0.95)
-    persistence = np.clip((np.minimum(acf10, acf1) / acf1) ** (1 / 9), 0.5, 0.999)
-    share = np.clip(acf1 / persistence, 0.05, 0.95)
-    variance = np.nan_to_num(moments["log_volume_var"], nan=1.0) * share
-    noise = np.sqrt(np.maximum(variance * (1 - persistence**2), 1e-6))
-    return relative, persistence, np.clip(noise, 1e-3, 5.0)
-
-
-def _hour_profiles(panel: Panel, returns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Volume and return variance by UTC hour, each coin scaled to its own mean, averaged
-    over coins and scaled to mean 1 (an hour without data: 1)."""
-    hour = ((panel.start_ms + panel.bar_ms * np.arange(panel.minutes)) // HOUR_MS) % HOURS
-    volume = np.nan_to_num(panel.volume)
-    volume = volume / np.maximum(volume.mean(axis=0), 1e-300)
-    squares = np.minimum(returns**2, np.nanquantile(returns**2, 0.999, axis=0))
-    squares = squares / np.maximum(np.nanmean(squares, axis=0), 1e-300)
-    profiles = []
-    for values, hours in ((volume, hour), (squares, hour[1:])):
-        by_hour = np.array([np.nanmean(values[hours == h]) if (hours == h).any() else np.nan
-                            for h in range(HOURS)])
-        by_hour = np.where(np.isfinite(by_hour) & (by_hour > 0), by_hour, np.nanmean(by_hour))
-        profiles.append(np.clip(by_hour / by_hour.mean(), 0.05, 20.0))
-    return profiles[0], profiles[1]
-
-
-
-def _long_returns(panel: Panel, last: np.ndarray) -> np.ndarray:
-    """Returns over the panel's long period (UTC hours of 1m bars, days of 1h bars)."""
-    long_ms = PERIODS_BY_BAR[panel.bar_ms][0]
-    closes_at = panel.start_ms + panel.bar_ms * (np.arange(panel.minutes) + 1)
-    return np.diff(last[np.flatnonzero(closes_at % long_ms == 0)], axis=0)
-
-
-def _bars_per_long_period(panel: Panel) -> int:
-    return PERIODS_BY_BAR[panel.bar_ms][0] // panel.bar_ms
-
-
-def _winsorized(values: np.ndarray, share: float = 0.005) -> np.ndarray:
-    """Per column, values clipped to their `share` and 1 - `share` quantiles (NaN kept)."""
-    with np.errstate(all="ignore"):
-        low = np.nanquantile(values, share, axis=0)
-        high = np.nanquantile(values, 1 - share, axis=0)
-    return np.clip(values, low, high)
 
 
 def _persistence(half_life_min: float) -> float:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from exchange.sim.calibrate import _traded_and_listed, fit, simulate_panel
+from exchange.sim.calibrate import fit, simulate_panel
+from exchange.sim.calibrate_moments import traded_and_listed
 from exchange.sim.market_halts import Halts, estimate, halt_path
 from exchange.sim.market_params import MarketParams
 from tests.market_params_example import example_params
@@ -59,7 +60,7 @@ def test_in_a_halt_every_coin_is_quiet_and_a_fit_on_1h_bars_reads_the_halts_back
     quiet = ~np.isfinite(panel.close)
     assert np.array_equal(quiet.any(axis=1), quiet.all(axis=1))  # all or none
     assert quiet[:, 0].mean() == pytest.approx(0.02, abs=0.01)
-    traded, listed = _traded_and_listed(panel)
+    traded, listed = traded_and_listed(panel)
     found = estimate(traded, listed)
     fitted = fit(panel, rounds=1)
     assert (fitted.halt_share, fitted.halt_mean_bars) == (found.share, found.mean_bars)
