@@ -59,6 +59,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from exchange.sim.bar_range import mid_extremes
+from exchange.sim.bar_volume import bar_volumes, move_in_sigmas, student_abs_mean
 from exchange.sim.market_halts import halt_path
 from exchange.sim.market_params import MarketParams
 from exchange.sim.ticks import floor_to_grid, round_to_grid
@@ -67,8 +69,6 @@ from model.first_order_filter import first_order_filter
 from model.market import MINUTE_MS
 
 MEAN_REVERSION_PER_MIN = math.log(2) / (7 * 1440)  # keeps KRW coins inside their tick band
-MAX_SHOCK_FOR_VOLUME = 8.0  # |standardized shock| beyond this adds no more volume
-TRADES_PER_LEVEL = 40.0  # a minute of average quote volume is ~40 trades
 SEED_SALT = 16  # the model's random streams: (seed, salt), apart from the catalog's
 _STREAMS = ("vol_fast", "vol_slow", "shock", "jump_at", "jump_size", "factor", "refresh",
             "trade", "volume", "side_open", "side_close", "high", "low", "regime", "initial",
@@ -85,14 +85,6 @@ class ModelBars:
     trades: np.ndarray  # int64 [count, n]
     traded: np.ndarray  # bool [count, n]
     regimes: np.ndarray  # int8 [count]: 0 calm, 1 turbulent
-
-
-def student_abs_mean(df: np.ndarray) -> np.ndarray:
-    """E|x| of a unit-variance Student-t with `df` degrees of freedom."""
-    df = np.asarray(df, float)
-    log_ratio = np.array([math.lgamma((d + 1) / 2) - math.lgamma(d / 2) for d in df.ravel()])
-    raw = 2 * np.sqrt(df) * libm.exp(log_ratio.reshape(df.shape)) / (math.sqrt(math.pi) * (df - 1))
-    return raw * np.sqrt((df - 2) / df)
 
 
 class MarketModel:
@@ -223,8 +215,7 @@ class MarketModel:
         if p.halt_share > 0:
             traded &= ~self._halts(count)[:, None]
         del no_trade, activity
-        abs_shock = np.minimum(np.abs(self._beta * factor[:, None] / sigma + shock)
-                               + np.abs(jump) / sigma, MAX_SHOCK_FOR_VOLUME)
+        abs_shock = move_in_sigmas(self._beta * factor[:, None], sigma, shock, jump)
         del shock, jump
         log_volume = (self._volume_base + base_activity + p.volume_vol_link * log_state
                       + self._volume_link * (abs_shock - self._abs_shock_mean))
@@ -234,14 +225,8 @@ class MarketModel:
                    if p.range_bridge > 0 else sigma)
         columns = self._prices(quote, path_sd, traded, refreshed, error)
         del quote, sigma, path_sd, refreshed, error
-        typical = (columns["open"] + columns["high"] + columns["low"] + columns["close"]) / 4
-        volume = np.maximum(floor_to_grid(libm.exp(log_volume) / typical, self.lot), self.lot)
-        volume = np.where(traded, volume, 0.0)
-        columns["volume"] = volume
-        columns["quote_volume"] = volume * typical
-        level = libm.exp(self._volume_base)
-        trades = np.where(traded, 1 + np.floor(columns["quote_volume"] / (level / TRADES_PER_LEVEL)),
-                          0).astype(np.int64)
+        columns["volume"], columns["quote_volume"], trades = bar_volumes(
+            log_volume, columns, self.lot, traded, self._volume_base)
         self.now_ms += count * self.bar_ms
         return ModelBars(open_ms, columns, trades, traded, regimes)
 
@@ -371,52 +356,12 @@ class MarketModel:
         self._state["last_move"] = moves[-1].copy()
         return last_move
 
-    def _mid_extremes(self, previous: np.ndarray, quote: np.ndarray, path_sd: np.ndarray,
-                      last_move: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The highest and lowest log mid of a bar whose mid moved from `previous` to `quote`.
-
-        Reach rule (`range_bridge` 0, 1m fits): a little past both ends, `range_reach` x
-        sigma x |N(0, 1)| each; a minute of a thin book is a handful of trades, and real 1m
-        ranges are narrow. Bridge rule (`range_bridge` k > 0, 1h fits): an hour is thousands
-        of trades, so the mid's extremes are a Brownian bridge's from one end to the other
-        with sd k x `path_sd`: for a move x and variance v, P(max >= m) = exp(-2 m (m - x) /
-        v), drawn exactly as m = (x + sqrt(x^2 + 2 v E)) / 2 with E ~ Exp(1); the minimum
-        alike with its own draw (each marginal exact, the two drawn independently). With
-        the reach rule the model's hourly ranges were too narrow against two-hour ranges:
-        Corwin-Schultz read 19 bps against Binance's 41-51 (ADR-109).
-
-        Run-on (`range_run_on` r > 0, with the bridge): the mid's path first runs on by r x
-        the bar before's move, at mid-bar, then goes to its close: two bridges of half the
-        variance each. The close is untouched, so the hourly reversal Roll reads stays; the
-        range is not: after a large move the next bar's range reaches past the close the
-        move ended on, as Binance's hourly bars show (Abdi-Ranaldo 10-17 bps where Roll
-        reads 49-56; without the run-on a reverting price reads about Roll / 2, ADR-110)."""
-        rng = self._rng
-        bridge = self.params.range_bridge
-        if bridge <= 0:
-            reach = self.params.range_reach
-            reach_up = reach * path_sd * np.abs(rng["high"].standard_normal(quote.shape))
-            reach_down = reach * path_sd * np.abs(rng["low"].standard_normal(quote.shape))
-            return (np.maximum(previous, quote) + reach_up,
-                    np.minimum(previous, quote) - reach_down)
-        variance = (bridge * path_sd) ** 2
-        run_on = self.params.range_run_on
-        if run_on <= 0 or last_move is None:
-            return _bridge_extremes(previous, quote, variance, rng["high"].standard_exponential(
-                quote.shape), rng["low"].standard_exponential(quote.shape))
-        highs = rng["high"].standard_exponential((2, *quote.shape))
-        lows = rng["low"].standard_exponential((2, *quote.shape))
-        waypoint = previous + run_on * last_move
-        high_1, low_1 = _bridge_extremes(previous, waypoint, variance / 2, highs[0], lows[0])
-        high_2, low_2 = _bridge_extremes(waypoint, quote, variance / 2, highs[1], lows[1])
-        return np.maximum(high_1, high_2), np.minimum(low_1, low_2)
-
     def _prices(self, quote: np.ndarray, path_sd: np.ndarray, traded: np.ndarray,
                 refreshed: np.ndarray, error: tuple[np.ndarray, np.ndarray] | None
                 ) -> dict[str, np.ndarray]:
         """OHLC on the tick grid: open and close at the bid or the ask around the quote; a
         minute whose quote moved also trades along the mid's path, past both ends (the
-        `_mid_extremes`); flat bars at the previous close where nothing traded. `path_sd`
+        `bar_range.mid_extremes`); flat bars at the previous close where nothing traded. `path_sd`
         is the mid path's diffusive sd over the bar (sigma, and with a bridge range the
         market factor's part too)."""
         rng, count = self._rng, quote.shape[0]
@@ -431,7 +376,8 @@ class MarketModel:
         if error is not None:  # trades print off the quote by the pricing error; the mid
             close_log = close_log + error[0]  # path (and so the range's reach) does not
             open_log = open_log + error[1]
-        mid_high, mid_low = self._mid_extremes(previous, quote, path_sd, last_move)
+        mid_high, mid_low = mid_extremes(self.params, rng["high"], rng["low"], previous, quote,
+                                         path_sd, last_move)
         del last_move
         high_log = np.maximum(open_log, close_log)
         high_log = np.where(refreshed, np.maximum(high_log, mid_high), high_log)
@@ -454,15 +400,3 @@ class MarketModel:
         return {name: np.where(traded, values, flat)
                 for name, values in (("open", open_), ("high", high), ("low", low),
                                      ("close", close))}
-
-
-def _bridge_extremes(start: np.ndarray, end: np.ndarray, variance: np.ndarray,
-                     exponential_high: np.ndarray, exponential_low: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """The maximum and minimum of Brownian bridges from `start` to `end` of `variance`, each
-    drawn exactly from its marginal with one Exp(1) draw: P(max - start >= m) = exp(-2 m (m -
-    x) / v) for the move x, so m = (x + sqrt(x^2 + 2 v E)) / 2; the minimum alike."""
-    move = end - start
-    up = np.sqrt(move * move + 2.0 * variance * exponential_high)
-    down = np.sqrt(move * move + 2.0 * variance * exponential_low)
-    return start + (move + up) / 2.0, start + (move - down) / 2.0

@@ -1,4 +1,4 @@
-"""How the market model draws a bar's range (exchange/sim/market_model.py, `_mid_extremes`):
+"""How the market model draws a bar's range (exchange/sim/bar_range.py, `mid_extremes`):
 on 1h fits (`range_bridge` > 0) the mid's high and low are a Brownian bridge's between the
 bar's ends; on 1m fits (`range_bridge` 0) a little past both ends, as before."""
 
@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 
+from exchange.sim.bar_range import mid_extremes
 from exchange.sim.calibrate import simulate_panel
 from exchange.sim.market_model import MarketModel
 from exchange.sim.market_params import MarketParams
@@ -37,8 +38,8 @@ def extremes(params: MarketParams, move: float, draws: int = 200_000, last_move:
     model = MarketModel(params, seed=3, tick=np.full(1, 1e-10), lot=np.full(1, 1e-10),
                         price=np.ones(1), quote_volume_per_min=np.ones(1), start_ms=START_MS)
     previous = np.zeros((draws, 1))
-    return model._mid_extremes(previous, previous + move, np.full((draws, 1), SD),
-                               np.full((draws, 1), last_move))
+    return mid_extremes(params, model._rng["high"], model._rng["low"], previous, previous + move,
+                        np.full((draws, 1), SD), np.full((draws, 1), last_move))
 
 
 def test_the_bridge_high_has_the_brownian_bridges_law() -> None:
