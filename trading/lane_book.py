@@ -76,10 +76,11 @@ def exact_float(number: int, exponent: int) -> float:  # pragma: no cover - comp
 
 
 @jit
-def fee_units(notional: int, rate_num: int, rate_pow: int, quantum: int) -> int:
+def fee_units(notional: int, rate_num: int, rate_pow: int,
+              quantum: int) -> int:  # pragma: no cover - compiled
     """The fee on `notional` U at rate_num / rate_pow, rounded up to `quantum` U."""
     per = rate_pow * quantum
-    return -((-notional * rate_num) // per) * quantum  # pragma: no cover - compiled
+    return -((-notional * rate_num) // per) * quantum
 
 
 @jit

@@ -35,7 +35,7 @@ jit = njit(cache=True, error_model="numpy", nogil=True)
 
 #: sha256 (first 16 hex) of the files compiled in here (risk/var_tail_kernel.py,
 #: trading/lane_book.py), for numba's on-disk cache (see trading/lane_book.py).
-INLINED_SOURCES_SHA256 = "84e12d3489d2826f"
+INLINED_SOURCES_SHA256 = "7a2dedce6b16f778"
 
 #: Verdicts (and the lane's give-up code for the gate).
 APPROVE, DENY, BAIL_UNSURE = 0, 1, 7

@@ -106,11 +106,9 @@ def run_sma(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote:
 
 def run_lane(grid: MinuteGrid, market: FastMarket, settings: FastSettings, quote: str,
              balance: Decimal, close_ff: np.ndarray, has_bar: np.ndarray, quotes: StepQuotes,
-             policy: object) -> LaneRun:
+             policy: SmaBatch) -> LaneRun:
     """Trade `quotes`' steps with the prepared SMA `policy` in the compiled lane; raises
     `LaneSkipped` (why) where the lane does not apply or gives up."""
-    if not isinstance(policy, SmaBatch):
-        raise LaneSkipped(f"no compiled lane for the {getattr(policy, 'name', '?')} policy")
     limits, params = settings.limits, settings.fill_params
     if limits.var_method != "historical":
         raise LaneSkipped("the lane weighs a historical VaR limit only")

@@ -57,7 +57,7 @@ jit = njit(cache=True, error_model="numpy", nogil=True)
 
 #: sha256 (first 16 hex) of the files compiled in here (the fill model, the match, the
 #: loss tail, the lane's book and gate), for numba's on-disk cache (see lane_book.py).
-INLINED_SOURCES_SHA256 = "78d34ef97c1dedcb"
+INLINED_SOURCES_SHA256 = "1a1b8dd10d0eacb3"
 
 DAY_MS = 86_400_000
 ACTIVE, REDUCING, HALTED = 0, 1, 2
@@ -313,8 +313,10 @@ def _entry(k: int, row: int, c: int, limit: float, stop: float, step_equity: np.
         dust = True
         if position[j] > 0:
             mark = on_grid_ticks(close_ff[row, j], tick_f[j], grids[j, T_M], grids[j, T_E])
-            if mark < 0 or float(position[j]) * mark * rules[j, SCALE] > 2.0 ** 60:
+            if mark < 0:
                 return -BAIL_MARK
+            if float(position[j]) * mark * rules[j, SCALE] > 2.0 ** 60:
+                return -BAIL_BIG
             value = position[j] * mark * rules[j, SCALE]
             dust = too_small(j, position[j], mark, rules)
             equity += value
@@ -328,7 +330,7 @@ def _entry(k: int, row: int, c: int, limit: float, stop: float, step_equity: np.
             own = value + pending
         weights[j] = exact_float(value + pending, money[K_EXP]) if value + pending else 0.0
         if math.isnan(weights[j]):
-            return -BAIL_MARK
+            return -BAIL_BIG  # a value past 2^53 units
     if step_equity[0] < 0:
         step_equity[0] = equity
     equity = step_equity[0]
