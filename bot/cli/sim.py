@@ -1,6 +1,7 @@
 """`entasis sim`: the simulated market measured against real bars.
 
-- `entasis sim report --data DIR [--data DIR2] [--sim DIR | --seed S] [--png PATH] [--json]`:
+- `entasis sim report --data DIR [--data DIR2] [--sim DIR | --seed S [--seeds K]] [--png PATH]
+  [--json]`:
   the gap between simulated and real 1m bars, statistic by statistic, beside the distance
   between two real sets (or the two halves of one) as the yardstick for "close".
 - `entasis sim report --ledger PATH [--json]`: the fill model against real outcomes, from a
@@ -39,6 +40,9 @@ def report_command(
     sim_dir: Path | None = typer.Option(None, "--sim", help="Folder of simulated 1m bars in "
                                         "the same format (default: the embedded generator)."),
     seed: int | None = typer.Option(None, "--seed", help="The generator's seed (default 7)."),
+    seeds: int = typer.Option(1, "--seeds", help="Average the simulated statistics over this "
+                              "many seeds from --seed on: the model's expected reading, not "
+                              "one draw's."),
     params: Path | None = typer.Option(None, "--params", help="The generator draws from this "
                                        "calibrated MarketParams file (`entasis sim calibrate`)."),
     png: Path | None = typer.Option(None, "--png", help="Write a chart of ACF|r| by lag and "
@@ -57,8 +61,10 @@ def report_command(
         if ledger is None:
             raise fail("give --data DIR (simulated vs real bars) or --ledger PATH (fills vs "
                        "the fill model)", 2)
-        if data or sim_dir is not None or seed is not None or png is not None or params:
-            raise fail("--data, --sim, --seed, --params and --png belong to the bars report; "
+        if (data or sim_dir is not None or seed is not None or png is not None or params
+                or seeds != 1):
+            raise fail("--data, --sim, --seed, --seeds, --params and --png belong to the bars "
+                       "report; "
                        "--ledger is the other report: give one or the other", 2)
         from bot.cli.sim_ledger import print_ledger_report
 
@@ -71,7 +77,8 @@ def report_command(
     if sim_dir is not None and (seed is not None or params is not None):
         raise fail("give --sim DIR or the generator's --seed S / --params P, not both", 2)
     try:
-        report = build_report(data, sim_dir, DEFAULT_SEED if seed is None else seed, params)
+        report = build_report(data, sim_dir, DEFAULT_SEED if seed is None else seed, params,
+                              seeds)
     except (SimReportError, BarFileError, MarketParamsError) as exc:
         raise fail(str(exc), 2) from None
     if png is not None:

@@ -24,7 +24,12 @@ from matplotlib.figure import Figure
 from exchange.sim.fact_gap import WITHIN, GapRow, gap
 from exchange.sim.fact_panels import generated_panel, panel_from_folder, panel_from_spec
 from exchange.sim.market_params import MarketParams
-from exchange.sim.stylized_facts import MAX_ABS_LAG, StylizedFacts, stylized_facts
+from exchange.sim.stylized_facts import (
+    MAX_ABS_LAG,
+    StylizedFacts,
+    mean_facts,
+    stylized_facts,
+)
 from model import errors
 
 DEFAULT_SEED = 7
@@ -69,11 +74,20 @@ class SimGapReport:
 
 
 def build_report(data: Sequence[str | Path], sim_dir: Path | None = None,
-                 seed: int = DEFAULT_SEED, params: Path | None = None) -> SimGapReport:
+                 seed: int = DEFAULT_SEED, params: Path | None = None,
+                 seeds: int = 1) -> SimGapReport:
     """Measure the gap; `SimReportError` or `BarFileError` (both name the folder) for input
     that cannot be measured. Each of `data` is a folder or `DIR@START..END`, a time window of
     it (exchange/sim/fact_panels.py). `params`: the generator draws from that calibrated
-    model (`MarketParamsError` naming the file and field if it cannot)."""
+    model (`MarketParamsError` naming the file and field if it cannot). `seeds` > 1: the
+    simulated side is the mean over that many panels of the real one's shape (seeds `seed`,
+    `seed` + 1, ...; `mean_facts`: statistics averaged, standardized returns pooled), the
+    model's expected reading instead of one draw's (ADR-117)."""
+    if seeds < 1:
+        raise SimReportError(f"--seeds {seeds}: give 1 (one simulated panel) or more")
+    if seeds > 1 and sim_dir is not None:
+        raise SimReportError("--seeds averages the generator's panels; a --sim folder is one "
+                             "panel: leave --seeds out")
     if not 1 <= len(data) <= 2:
         raise SimReportError(f"give one or two --data folders (got {len(data)}): the real "
                              "data, and optionally a second real set as the yardstick")
@@ -103,10 +117,12 @@ def build_report(data: Sequence[str | Path], sim_dir: Path | None = None,
                 f"{'embedded generator' if model is None else params} makes {bar_minutes}-"
                 "minute bars; pass --params with a fit on bars of the data's length "
                 "(`entasis sim calibrate --data DIR`) or --sim DIR")
-        sim_facts = stylized_facts(generated_panel(seed=seed, coins=real.coins,
-                                                   minutes=real.minutes,
-                                                   start_ms=real.start_ms, params=model))
-        sim_label = f"generator, seed {seed}" + ("" if params is None else f", {params}")
+        sim_facts = mean_facts([stylized_facts(generated_panel(
+            seed=seed + offset, coins=real.coins, minutes=real.minutes,
+            start_ms=real.start_ms, params=model)) for offset in range(seeds)])
+        sim_label = (f"generator, seed {seed}" if seeds == 1 else
+                     f"generator, mean of seeds {seed}-{seed + seeds - 1}") + (
+            "" if params is None else f", {params}")
     return SimGapReport(real_label=str(data[0]), sim_label=sim_label,
                         yardstick_label=yardstick_label, other_label=other_label,
                         coins=real.coins,

@@ -107,6 +107,36 @@ def test_a_sim_folder_and_a_seed_together_are_refused(folders: dict[str, Path]) 
     assert "not both" in json.loads(stdout)["error"]
 
 
+def test_seeds_reads_the_model_as_the_mean_over_that_many_simulated_panels(
+        folders: dict[str, Path]) -> None:
+    real = ("--data", str(folders["real"]), "--json")
+    single = [json.loads(_report(*real, "--seed", str(seed))[1]) for seed in (3, 4, 5)]
+
+    code, stdout = _report(*real, "--seed", "3", "--seeds", "3")
+
+    assert code == 0
+    mean = json.loads(stdout)
+    assert "mean of seeds 3-5" in mean["sim"]
+    for index, row in enumerate(mean["rows"]):
+        sims = [report["rows"][index]["sim"] for report in single]
+        if row["sim"] is not None and None not in sims:  # scalar rows: the plain mean
+            assert row["sim"] == pytest.approx(sum(sims) / 3, rel=1e-9, abs=1e-12), row
+    acf = [report["series"]["abs_return_acf"]["sim"] for report in single]
+    assert mean["series"]["abs_return_acf"]["sim"] == pytest.approx(
+        [sum(lags) / 3 for lags in zip(*acf, strict=True)])
+
+
+@pytest.mark.parametrize("extra", [("--seeds", "0"), ("--seeds", "2", "--sim", "SIM")])
+def test_seeds_below_one_or_with_a_sim_folder_is_refused(
+        folders: dict[str, Path], extra: tuple[str, ...]) -> None:
+    args = [str(folders["sim"]) if arg == "SIM" else arg for arg in extra]
+
+    code, stdout = _report("--data", str(folders["real"]), *args, "--json")
+
+    assert code == 2
+    assert "--seeds" in json.loads(stdout)["error"]
+
+
 @pytest.mark.skipif(not os.environ.get("ENTASIS_SIM_REPORT_DATA"),
                     reason="set ENTASIS_SIM_REPORT_DATA to a folder of real 1m bars to run "
                            "the report on it")
