@@ -116,10 +116,17 @@ def generated_panel(*, seed: int, coins: int, minutes: int, start_ms: int,
     """`minutes` of the embedded generator's bars for `coins` coins, the first opening at
     `start_ms` (with `params`, of the calibrated market model); a minute the generator left
     without a trade is NaN, as in real data. Params fitted on 1h bars give `minutes` 1h bars
-    of the model itself (the embedded exchange runs 1m bars), at price level 1."""
+    of the model itself (the embedded exchange runs 1m bars), at price level 1.
+
+    Fewer coins than the params calibrated: `coins` of them drawn at random with `seed`
+    (`judged_coins`), so that panels over several seeds read the whole fitted market and
+    not always its first coins by name (ADR-117). As many or more: the generator's own
+    order, cycling through them."""
     if coins < 1 or minutes < 1:
         raise BarFileError(f"cannot generate {coins} coins x {minutes} minutes: both must be "
                            "at least 1")
+    if params is not None and coins < params.coins:
+        params = params.coin_subset(judged_coins(params.coins, coins, seed))
     if params is not None and params.bar_minutes != 1:
         return simulate_panel(params, minutes=minutes, start_ms=start_ms, seed=seed,
                               coins=coins)
@@ -133,3 +140,10 @@ def generated_panel(*, seed: int, coins: int, minutes: int, start_ms: int,
     return Panel(start_ms=start_ms, open=columns["open"], high=columns["high"],
                  low=columns["low"], close=columns["close"], volume=columns["quote_volume"],
                  symbols=tuple(source.symbols))
+
+
+def judged_coins(fitted: int, coins: int, seed: int) -> list[int]:
+    """`coins` of `fitted` coin indices, drawn without replacement by `seed`, in index
+    order: which of a fit's coins a smaller judged panel simulates."""
+    rng = np.random.default_rng([seed, fitted, coins])
+    return sorted(int(i) for i in rng.choice(fitted, size=coins, replace=False))

@@ -13,7 +13,8 @@ import json
 import math
 import os
 import tempfile
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,16 @@ class MarketParams:
     def coins(self) -> int:
         """How many coins were calibrated (a larger market cycles through them)."""
         return len(self.symbols)
+
+    def coin_subset(self, indices: Sequence[int]) -> MarketParams:
+        """The same market with only the coins at `indices` (in that order): every per-coin
+        field picked alike, the global ones kept."""
+        if not indices or not all(0 <= i < self.coins for i in indices):
+            raise MarketParamsError(f"coin indices {list(indices)} not within the "
+                                    f"{self.coins} calibrated coins")
+        picked: dict[str, Any] = {name: tuple(getattr(self, name)[i] for i in indices)
+                                  for name in ("symbols", *COIN_FIELDS)}
+        return replace(self, **picked)
 
     def as_dict(self) -> dict[str, Any]:
         """The fields as JSON-ready values (tuples as lists), plus the schema version."""

@@ -1,6 +1,6 @@
 """Time windows of a bar folder (`DIR@START..END`, exchange/sim/fact_panels.py): years of
 hourly bars are fitted on one window and judged on another, with the coins that barely
-trade inside a window left out by name."""
+trade inside a window left out by name; and which fitted coins a generated panel holds."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import pytest
 
 from exchange.sim.bar_files import BarFileError
 from exchange.sim.calibrate import MIN_BARS_PER_COIN
-from exchange.sim.fact_panels import FolderWindow, windowed
+from exchange.sim.fact_panels import FolderWindow, generated_panel, judged_coins, windowed
 from exchange.sim.stylized_facts import Panel
 from model.timeframes import HOUR_MS
+from tests.market_params_example import example_params
 
 JAN_2018 = 1_514_764_800_000  # 2018-01-01 00:00 UTC
 
@@ -67,3 +68,18 @@ def test_a_window_where_no_coin_has_enough_bars_is_refused() -> None:
     panel = hourly_panel(3000, {"OLDUSDT": 0})
     with pytest.raises(BarFileError, match="widen it"):
         windowed(panel, FolderWindow(Path("d"), None, JAN_2018 + 10 * HOUR_MS), "d@w")
+
+
+def test_fewer_coins_than_fitted_draws_them_by_seed_and_more_cycle_in_order() -> None:
+    params = example_params(coins=6, bar_minutes=60.0)  # 1h panels carry the fit's names
+
+    drawn = {seed: generated_panel(seed=seed, coins=3, minutes=60, start_ms=0,
+                                   params=params).symbols for seed in range(8)}
+    cycled = generated_panel(seed=0, coins=8, minutes=60, start_ms=0, params=params).symbols
+
+    for seed, symbols in drawn.items():
+        assert symbols == tuple(params.symbols[i] for i in judged_coins(6, 3, seed))
+        assert len(set(symbols)) == 3
+    assert len(set(drawn.values())) > 1  # not always the first three by name
+    assert judged_coins(6, 3, 5) == judged_coins(6, 3, 5)  # same seed, same coins
+    assert cycled[:6] == params.symbols and cycled[6:] == params.symbols[:2]

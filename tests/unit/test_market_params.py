@@ -79,3 +79,24 @@ def test_the_shipped_bittrex_2017_12_calibration_loads_with_a_pricing_error() ->
     params = MarketParams.load(path)
     assert params.coins == 10 and "freqtrade_bittrex_2017-12" in params.source
     assert params.transient_vol_ratio > 0 and path.stat().st_size < 8_000
+
+
+def test_a_coin_subset_keeps_the_picked_coins_fields_and_the_global_ones() -> None:
+    params = example_params(coins=4, vol_per_min=(0.001, 0.002, 0.003, 0.004),
+                            half_spread_bps=(1.0, 2.0, 3.0, 4.0), beta=(0.5, 1.0, 1.5, 2.0))
+
+    subset = params.coin_subset([3, 1])
+
+    assert subset.symbols == ("C3BTC", "C1BTC")
+    assert subset.vol_per_min == (0.004, 0.002)
+    assert subset.half_spread_bps == (4.0, 2.0)
+    assert subset.beta == (2.0, 1.0)
+    assert subset.tail_df == (5.0, 5.0)
+    assert subset.transient_vol_ratio == params.transient_vol_ratio
+    assert subset.hour_volume_profile == params.hour_volume_profile
+
+
+@pytest.mark.parametrize("indices", [[], [4], [-1, 0]])
+def test_a_coin_subset_outside_the_calibrated_coins_is_refused(indices: list[int]) -> None:
+    with pytest.raises(MarketParamsError, match="not within the 4 calibrated coins"):
+        example_params(coins=4).coin_subset(indices)
