@@ -17,7 +17,7 @@ GROUPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("features (strategies.features*, rolling, windows, regime)",
      ("strategies/features", "strategies/rolling", "strategies/windows", "strategies/regime",
       "strategies/feature_columns")),
-    ("ranking (strategies.ranking)", ("strategies/ranking",)),
+    ("ranking (strategies.ranking)", ("strategies/ranking", "strategies/ranked_coin")),
     ("policy (strategies.policy, baselines, barrier)",
      ("strategies/policy", "strategies/baselines", "strategies/barrier")),
     ("trader + risk + broker + fills",

@@ -44,7 +44,7 @@ probability, never raise it (ADR-035). The score and what it removed join the re
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Protocol
 
@@ -58,8 +58,21 @@ from strategies.edge import barrier_logs
 from strategies.minute_rank_kernel import minute_ranking_kernel
 from strategies.rank_order import _name_ranks, _top_candidates
 from strategies.rank_select_kernel import top_reasons_kernel
+from strategies.ranked_coin import RankedCoin as RankedCoin  # re-exported: readers import it here
+from strategies.ranked_coin import (
+    _new_object,
+    _set_anomaly_score,
+    _set_drift,
+    _set_forecast_confidence,
+    _set_forecast_return,
+    _set_reasons,
+    _set_reasons_json,
+    _set_score,
+    _set_sigma,
+    _set_symbol,
+    ranked_coin,
+)
 from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each: their tests
-    Reasons,
     _reasons,
     _reasons_each,
     _reasons_from,
@@ -67,7 +80,6 @@ from strategies.ranking_reasons import (  # noqa: F401  _reasons, _reasons_each:
     _reasons_with_json,
     _words_of_three,
 )
-from strategies.slot_init import slot_setters
 from strategies.windows import RETURN_LABELS, RETURN_WINDOWS, present_windows, window_rows
 
 PERSISTENCE = 0.5
@@ -93,24 +105,6 @@ class RankingSettings(Protocol):
     def min_quote_volume_24h(self) -> float: ...
     @property
     def max_spread_bps(self) -> float: ...
-
-
-@dataclass(frozen=True, slots=True)
-class RankedCoin:
-    """One candidate: its probability score, the drift and volatility behind it, and the
-    top drivers as (words, contribution to the expected log move over the horizon)."""
-
-    symbol: str
-    score: float
-    drift: float  # expected log return per minute
-    sigma: float  # log-return volatility per sqrt(minute)
-    reasons: tuple[tuple[str, float], ...]
-    forecast_return: float | None = None  # expected log return over the forecast horizon
-    forecast_confidence: float | None = None  # calibrated P(direction right), (0, 1]
-    anomaly_score: float | None = None  # x the alarm threshold; None = no score
-    # The reasons' words as the ledger's canonical JSON text (state/codec.canonical_json of
-    # [words, ...]), when `rank` made them in bulk; None: the reader encodes `reasons`.
-    reasons_json: str | None = field(default=None, compare=False, repr=False)
 
 
 class ForecastView(Protocol):
@@ -390,26 +384,3 @@ def _with_forecast(coin: RankedCoin, forecast: ForecastView | None, i: int) -> R
     reason = (words, expected)
     return RankedCoin(coin.symbol, coin.score, coin.drift, coin.sigma,
                       (reason,) + coin.reasons[:2], expected, confidence)
-
-
-_new_object = object.__new__
-(_set_symbol, _set_score, _set_drift, _set_sigma, _set_reasons, _set_forecast_return,
- _set_forecast_confidence, _set_anomaly_score, _set_reasons_json) = slot_setters(RankedCoin)
-
-
-def ranked_coin(symbol: str, score: float, drift: float, sigma: float, reasons: Reasons,
-                reasons_json: str | None) -> RankedCoin:
-    """`RankedCoin(symbol, score, drift, sigma, reasons, reasons_json=reasons_json)` (no
-    forecast, no anomaly score), written slot by slot (strategies/slot_init.py): `rank`
-    makes ten a minute, and the dataclass's frozen `__init__` costs twice as much."""
-    coin = _new_object(RankedCoin)
-    _set_symbol(coin, symbol)
-    _set_score(coin, score)
-    _set_drift(coin, drift)
-    _set_sigma(coin, sigma)
-    _set_reasons(coin, reasons)
-    _set_forecast_return(coin, None)
-    _set_forecast_confidence(coin, None)
-    _set_anomaly_score(coin, None)
-    _set_reasons_json(coin, reasons_json)
-    return coin
