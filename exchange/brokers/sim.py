@@ -22,6 +22,7 @@ from decimal import ROUND_CEILING, Decimal
 import numpy as np
 
 from exchange.brokers.fill_grid import fill_on_grid
+from exchange.brokers.sim_ids import PaperIdCounters
 from exchange.brokers.sim_market import Quote, SeenMarket
 from exchange.brokers.sim_orders import (
     PaperOrder,
@@ -54,7 +55,7 @@ log = logging.getLogger(__name__)
 _BPS = Decimal(10_000)
 
 
-class PaperBroker:
+class PaperBroker(PaperIdCounters):
     """Simulated broker: `submit`, `cancel`, then feed it market events (`on_bars`,
     `close_market_until`); every call returns the order events it caused, in a
     deterministic order."""
@@ -104,32 +105,7 @@ class PaperBroker:
         self._traded_batch_symbols: tuple[str, ...] | None = None
         self._batch_every_symbol = False
 
-    # ------------------------------------------------------------ ids
-
-    def next_client_order_id(self) -> str:
-        """A fresh client order id: prefix + counter, e.g. `E-00000001` (Binance allows
-        36 characters of [A-Za-z0-9-_])."""
-        self._order_seq += 1
-        return f"{self.id_stems()[0]}{self._order_seq:08d}"
-
-    def id_stems(self) -> tuple[str, str]:
-        """What client order ids and trade ids start with before their number (`E-`, `E-T`):
-        a restart reads the highest numbers in the ledger after them, so a counter saved
-        behind its fills cannot issue an id twice."""
-        return f"{self._prefix}-", f"{self._prefix}-T"
-
-    def counters(self) -> tuple[int, int]:
-        """(last client order number, last trade number): persist them to resume ids."""
-        return self._order_seq, self._trade_seq
-
-    def restore_counters(self, order_seq: int, trade_seq: int) -> None:
-        """Resume numbering after a restart, so no id is issued twice. Never moves back."""
-        self._order_seq = max(self._order_seq, order_seq)
-        self._trade_seq = max(self._trade_seq, trade_seq)
-
-    def resumable_id_stems(self) -> tuple[str, str]:
-        """`id_stems`: every id is this broker's own, so the ledger's highest is a floor."""
-        return self.id_stems()
+    # ------------------------------------------------------------ restart (ids: sim_ids.py)
 
     def restore_balances(self, totals: Mapping[str, Decimal]) -> None:
         """Restart: the simulated account starts again from the ledger's balances, as a
