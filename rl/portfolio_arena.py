@@ -103,7 +103,7 @@ class ScoredTopK:
     a marketable BUY of a member neither held nor ordered where `enter` allows it (its edge
     clears the round trip's cost), a marketable SELL of a held coin that left the members;
     a coin with an order resting is left to it. A held member stays held whatever `enter`
-    says, as `trading.fast_policies.TopKBatch` does.
+    says, as `trading.topk_batch.TopKBatch` does.
 
     Why a side array: the score is not an observation column, and the networks' observation
     must not change for a baseline's sake. `scores` and `enter` are aligned to the env's

@@ -1,9 +1,9 @@
 """The fast backtester's policies by name: what `--policies` and `--policy` (with `--engine
 fast`) accept.
 
-Apart from trading/fast_policies.py and fast_baseline.py (the rule-based policies) so that a policy built on
-them, like the forecast top-k of trading/forecast_topk.py, can be listed here too without an
-import cycle.
+Apart from trading/fast_policies.py, fast_baseline.py and topk_batch.py (the rule-based policies)
+so that a policy built on them, like the forecast top-k of trading/forecast_topk.py, can be
+listed here too without an import cycle.
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from trading.fast_policies import (
     BuyHoldBatch,
     FlatBatch,
     SmaBatch,
-    TopKBatch,
 )
 from trading.forecast_topk import ForecastTopKBatch
+from trading.topk_batch import TopKBatch
 
 BATCH_POLICIES: dict[str, Callable[..., BatchPolicy]] = {
     "baseline": BaselineBatch,

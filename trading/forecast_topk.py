@@ -37,7 +37,8 @@ from strategies.edge import (
 )
 from strategies.features_batch import MinuteGrid
 from strategies.policy import PolicyAction
-from trading.fast_policies import NEVER, BatchView, StepQuotes, TopKBatch
+from trading.fast_policies import NEVER, BatchView, StepQuotes
+from trading.topk_batch import TopKBatch
 
 if TYPE_CHECKING:
     from strategies.forecast.signal import SignalSettings

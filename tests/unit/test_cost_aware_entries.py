@@ -21,7 +21,8 @@ from strategies.features_batch import MinuteGrid
 from strategies.policy import Action, DecisionView, Holding, PolicyAction, Quote
 from strategies.ranking import RankedCoin, barrier_probability
 from trading.fast_baseline import BaselineBatch
-from trading.fast_policies import BatchView, StepQuotes, TopKBatch
+from trading.fast_policies import BatchView, StepQuotes
+from trading.topk_batch import TopKBatch
 
 MIN = 60_000
 DAY = 86_400_000
