@@ -30,7 +30,6 @@ import logging
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -39,8 +38,8 @@ from model.market import MINUTE_MS, Bar, BarBatch, BarHistory, Tick, TickArrays,
 from model.timeframes import Timeframe
 from strategies.bad_prints import PrintFilter
 from strategies.features import FeatureBook
-from strategies.ranking import RankedCoin, RankingSettings, rank
-from strategies.slot_init import slot_setters
+from strategies.ranking import RankingSettings, rank
+from trading.engine_step import DecisionStep, decision_step
 
 if TYPE_CHECKING:
     from strategies.forecast.service import ForecastService
@@ -65,35 +64,6 @@ def storage_failure(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.DatabaseError):
         return True
     return isinstance(exc, OSError) and exc.errno in _DISK_ERRNOS
-
-
-@dataclass(frozen=True, slots=True)
-class DecisionStep:
-    """What one decision step saw and concluded."""
-
-    index: int
-    minute_open_ms: int  # the last closed minute this step knows of
-    ranking: tuple[RankedCoin, ...]
-    latency_ms: float
-    ts_wall: float
-
-
-_new_object = object.__new__
-_set_index, _set_minute_open_ms, _set_ranking, _set_latency_ms, _set_ts_wall = slot_setters(
-    DecisionStep)
-
-
-def decision_step(index: int, minute_open_ms: int, ranking: tuple[RankedCoin, ...],
-                  latency_ms: float, ts_wall: float) -> DecisionStep:
-    """`DecisionStep(...)` written slot by slot (strategies/slot_init.py): one a replayed
-    minute, and the frozen dataclass's `__init__` costs twice as much."""
-    step = _new_object(DecisionStep)
-    _set_index(step, index)
-    _set_minute_open_ms(step, minute_open_ms)
-    _set_ranking(step, ranking)
-    _set_latency_ms(step, latency_ms)
-    _set_ts_wall(step, ts_wall)
-    return step
 
 
 class Engine:

@@ -1,12 +1,12 @@
-"""The engine's slot-by-slot decision step (trading/engine.decision_step) is the object the
-dataclass's own constructor makes: equal, hashing alike, every field the same."""
+"""The engine's slot-by-slot decision step (trading/engine_step.decision_step) is the object
+the dataclass's own constructor makes: equal, hashing alike, every field the same."""
 
 from __future__ import annotations
 
 import dataclasses
 
 from strategies.ranking import ranked_coin
-from trading.engine import DecisionStep, decision_step
+from trading.engine_step import DecisionStep, decision_step
 
 
 def test_a_decision_step_is_the_dataclass_step() -> None:
