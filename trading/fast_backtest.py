@@ -61,7 +61,6 @@ from trading.fast_account import FastAccount
 from trading.fast_breakers import BreakerCarry
 from trading.fast_collector import collector_paused
 from trading.fast_history import ReturnsView
-from trading.fast_kernel import marks
 from trading.fast_market import (
     DAY_MS,
     RETURN_HISTORY_BARS,
@@ -79,7 +78,8 @@ from trading.fast_policies import (
     StepQuotes,
     forward_filled,
 )
-from trading.fast_run import FastRun, LedgerRows
+from trading.fast_result import LoopResult
+from trading.fast_run import FastRun
 from trading.sma_lane import run_sma
 
 _ACTION_NAMES = {action: action.value for action in Action}  # the ledger's action column
@@ -133,7 +133,7 @@ def run_fast(grid: MinuteGrid, policy: BatchPolicy, settings: FastSettings, *, s
     return python_loop()
 
 
-class _Loop(BreakerCarry, ReturnsView):
+class _Loop(BreakerCarry, ReturnsView, LoopResult):
     """The decision steps of one run (state that lives from step to step)."""
 
     def __init__(self, grid: MinuteGrid, market: FastMarket, settings: FastSettings,
@@ -352,35 +352,6 @@ class _Loop(BreakerCarry, ReturnsView):
             known[entry] = None if denied is None else (f"DENIED:{denied.reason.value}",
                                                         denied.detail)
         return known[entry]
-
-    # --- the result ---------------------------------------------------------------------
-    def result(self, quotes: StepQuotes) -> FastRun:
-        steps, n = len(quotes.rows), len(self.grid.symbols)
-        cash = np.empty(steps)
-        amounts = np.zeros((steps, n))
-        for (k, value, held), following in zip(self.changes, [*self.changes[1:], None]):
-            end = steps if following is None else following[0]
-            cash[k:end] = value
-            amounts[k:end] = held
-        close = np.ascontiguousarray(self.close_ff[quotes.rows])
-        equity = marks(cash, amounts, np.nan_to_num(close))
-        account = self.account
-        records = account.fills
-        return FastRun(
-            symbols=self.grid.symbols, quote_asset=account.quote_asset,
-            start_equity=float(self.start_equity), equity_ms=quotes.ts_ms.copy(), equity=equity,
-            fill_ts_ms=np.array([f.ts_ms for f in records], np.int64),
-            fill_symbol=np.array([f.column for f in records], np.int64),
-            fill_side=np.array([f.side for f in records], np.int8),
-            fill_price=np.array([float(f.price) for f in records]),
-            fill_amount=np.array([float(f.amount) for f in records]),
-            fill_fee=np.array([float(f.fee) for f in records]),
-            fill_liquidity=np.array([f.liquidity for f in records], np.int8),
-            fees=float(account.fees_paid), traded_notional=float(account.traded_notional),
-            exposed_steps=int((amounts > 0).any(axis=1).sum()),
-            round_trips=tuple(account.round_trips),
-            ledger_rows=LedgerRows((tuple(account.events), tuple(self.decisions))), cash=cash,
-        )
 
 
 class _StepAccount:
