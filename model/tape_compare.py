@@ -26,10 +26,13 @@ import numpy as np
 from model import costs, fills, libm
 from model.fill_kernel import BUY, SELL
 from model.tape_fills import Tape, TouchOrders, replay
+from model.tape_ticks import TickMarket, rest_within, tick_fills
 
 #: The parameters `fit_param` may fit, and the range it searches each in (log scale).
 FIT_RANGES = {"bar_book_share": (1e-6, 1e3), "max_volume_share": (1e-4, 1.0)}
 FIT_TOLERANCE = 0.005  # relative: a share this close to the tape's is agreement
+#: What a fit may move when the model runs on ticks (their book carries its own sizes).
+TICK_FIT_NAMES = ("max_volume_share",)
 FIT_STEPS = 30  # bisection steps: 2**-30 of the log range, far below any rate difference
 
 
@@ -108,31 +111,17 @@ def model_fills(bars: Bars, start_bar: np.ndarray, side: np.ndarray, amount: np.
     start = np.asarray(start_bar, np.int64)
     price = np.where(side == BUY, market.bid[start], market.ask[start])
     batch = fills.orders(start, side, price, amount, tick, lot, placed_ms=bars.open_ms[start])
-    ends_ms = bars.open_ms[start] + horizon_ms
-    filled = np.zeros(start.shape[0])
-    ids = np.arange(start.shape[0])
-    while len(batch):
-        within = batch.event < len(bars)
-        within[within] &= bars.open_ms[batch.event[within]] < ends_ms[ids[within]]
-        batch, ids = _keep(batch, within), ids[within]
-        if not len(batch):
-            break
-        result = fills.match(batch, market, params)
-        filled[ids] += result.amount
-        batch, kept = fills.advance(batch, result)
-        ids = ids[kept]
-        batch = replace(batch, event=batch.event + 1)
-    return filled
-
-
-def _keep(batch: fills.OrderArrays, rows: np.ndarray) -> fills.OrderArrays:
-    return fills.OrderArrays(*(getattr(batch, name)[rows]
-                               for name in fills.OrderArrays.__dataclass_fields__))
+    return rest_within(batch, market, bars.open_ms, bars.open_ms[start] + horizon_ms, params)
 
 
 def predicted(bars: Bars, orders: TouchOrders, horizon_ms: int, params: fills.FillParams,
-              tick: float, lot: float, spread: float | None = None) -> np.ndarray:
-    """`model_fills` for tape orders placed at bar opens (same times, sides and amounts)."""
+              tick: float, lot: float, spread: float | None = None,
+              ticks: TickMarket | None = None) -> np.ndarray:
+    """`model_fills` for tape orders placed at bar opens (same times, sides and amounts);
+    with `ticks`, the model meets the orders at their own prices on the tape's ticks
+    instead (`tape_ticks.tick_fills`: the touch known, only the queue rule judged)."""
+    if ticks is not None:
+        return tick_fills(ticks, orders, horizon_ms, params, tick, lot)
     start = np.searchsorted(bars.open_ms, orders.placed_ms)
     if np.any(start >= len(bars)) or np.any(bars.open_ms[np.minimum(start, len(bars) - 1)]
                                             != orders.placed_ms):
@@ -149,7 +138,8 @@ def with_param(params: fills.FillParams, name: str, value: float) -> fills.FillP
 
 def fit_param(name: str, bars: Bars, orders: TouchOrders, tape_amount_share: float,
               horizon_ms: int, params: fills.FillParams, tick: float, lot: float,
-              spread: float | None = None) -> tuple[float, float]:
+              spread: float | None = None, ticks: TickMarket | None = None
+              ) -> tuple[float, float]:
     """(value of FillParams.`name`, the model's amount share under it) that brings the
     model's filled-amount share on `orders` to the tape's. The value given in `params`
     stays when it already agrees within FIT_TOLERANCE. Else, the share being monotone in
@@ -158,7 +148,7 @@ def fit_param(name: str, bars: Bars, orders: TouchOrders, tape_amount_share: flo
     (for the queue: fills through the price ignore it)."""
     def share(log_value: float) -> float:
         trial = with_param(params, name, float(libm.exp(log_value)))
-        filled = predicted(bars, orders, horizon_ms, trial, tick, lot, spread)
+        filled = predicted(bars, orders, horizon_ms, trial, tick, lot, spread, ticks)
         return fill_rate(orders.amount, filled, lot).amount_share - tape_amount_share
 
     given = float(getattr(params, name))
@@ -245,27 +235,31 @@ def _judged_from_ms(placed_ms: np.ndarray) -> int:
 def compare(tape: Tape, bars: Bars, orders: TouchOrders, horizons_ms: tuple[int, ...],
             params: fills.FillParams, tick: float, lot: float,
             fit_names: tuple[str, ...] = tuple(FIT_RANGES), spread: float | None = None,
-            through: str = "volume") -> Comparison:
+            through: str = "volume", ticks: TickMarket | None = None) -> Comparison:
     """The tape's and the model's fill rates per horizon, half and side; each parameter of
     `fit_names` fitted alone on the training half (both sides pooled) and the model under
     it shown on both halves: the test half is the out-of-sample check. `spread` prices the
     model's touch (`model_market`); `through` is the tape's rule for trades through an
-    order's price (model/tape_fills.py)."""
+    order's price (model/tape_fills.py). With `ticks` the model runs on the tape's ticks
+    (`predicted`), where the bars' queue share has no part: only the passive cap is fitted."""
+    if ticks is not None:
+        fit_names = tuple(name for name in fit_names if name in TICK_FIT_NAMES)
     train = first_half(orders.placed_ms)
     rows: list[ComparisonRow] = []
     fits: list[Fit] = []
     for horizon_ms in horizons_ms:
         tape_filled = replay(tape, orders, horizon_ms, tick, through)
-        model_filled = predicted(bars, orders, horizon_ms, params, tick, lot, spread)
+        model_filled = predicted(bars, orders, horizon_ms, params, tick, lot, spread, ticks)
         train_orders = orders.take(train)
         target = fill_rate(train_orders.amount, tape_filled[train], lot).amount_share
         fitted_filled: dict[str, np.ndarray] = {}
         for name in fit_names:
             value, share = fit_param(name, bars, train_orders, target, horizon_ms, params,
-                                     tick, lot, spread)
+                                     tick, lot, spread, ticks)
             fits.append(Fit(horizon_ms, name, value, target, share))
             fitted_filled[name] = predicted(bars, orders, horizon_ms,
-                                            with_param(params, name, value), tick, lot, spread)
+                                            with_param(params, name, value), tick, lot, spread,
+                                            ticks)
         for subset, in_subset in (("train", train), ("test", ~train)):
             for side, rows_of_side in (*((label, orders.side == s) for label, s in sides()),
                                        ("both", np.ones(len(orders), bool))):

@@ -2,13 +2,16 @@
 
 `entasis sim fills --trades FILE [--quotes FILE] [--bars DIR] [--horizon-min N ...]
 [--bar-s S] [--amount A] [--at-bar-open] [--spread estimated|fixed] [--through volume|whole]
-[--json]`: at each bar's open a buy at the bid and a sell at the ask rest for each horizon;
-the tape says how much of them filled (model/tape_fills.py), the fill model predicts it from
-the bars (model/tape_compare.py), its touch priced with the spread a backtest would use
-(estimated from the bars before the judged half; `fixed`: one tick).
+[--events bars|ticks] [--json]`: at each bar's open a buy at the bid and a sell at the ask
+rest for each horizon; the tape says how much of them filled (model/tape_fills.py), the
+fill model predicts it from the bars (model/tape_compare.py), its touch priced with the
+spread a backtest would use (estimated from the bars before the judged half; `fixed`: one
+tick).
 `--at-bar-open` rests the tape's orders at the model's own touch instead, to tell where
 orders stand apart from how they fill. `--through whole` replays the tape with the older
 rule that a trade through an order's price fills it whole (default: by that trade's amount).
+`--events ticks` has the fill model meet the orders on the tape's own ticks at the same
+touch (model/tape_ticks.py): its queue rule judged alone, as in paper trading on a live feed.
 The queue parameter `bar_book_share` and the passive cap `max_volume_share` are each fitted
 on the first half of the placement times and shown on the second half too (out of sample).
 Nothing changes the fill model's defaults: the fitted values are evidence for whoever decides
@@ -58,6 +61,10 @@ def fills_command(
     through: str = typer.Option("volume", "--through", help="The tape's rule for a trade "
                                 "through an order's price: 'volume' (it fills the order by "
                                 "its amount) or 'whole' (the older rule: all of it)."),
+    events: str = typer.Option("bars", "--events", help="What the fill model meets the orders "
+                               "on: 'bars' (its touch guessed from each open, as a backtest "
+                               "does) or 'ticks' (the tape's trades, the touch known: its "
+                               "queue rule alone)."),
     as_json: bool = JsonOption,
 ) -> None:
     """Resting orders at the touch: the tape's fill rate beside the fill model's, and the
@@ -81,17 +88,18 @@ def fills_command(
         tape = read_tape(trades)
         made = setup(tape, read_quotes(quotes) if quotes else None,
                      read_bars(bars, trades) if bars else None, bar_s * 1000, horizons_ms,
-                     amount, at_bar_open, params, spread)
+                     amount, at_bar_open, params, spread, events)
     except TapeError as exc:
         raise fail(str(exc), 2) from None
     result = compare(made.tape, made.bars, made.orders, horizons_ms, params, made.tick,
-                     made.lot, spread=made.spread, through=through)
+                     made.lot, spread=made.spread, through=through, ticks=made.ticks)
     report = {
         "ok": True, "trades": str(trades), "tape_trades": len(made.tape),
         "orders": len(made.orders), "amount": made.amount, "tick": made.tick, "lot": made.lot,
         "bars": "file" if bars else f"built from the tape, {bar_s} s",
         "touch_from": made.touch_from, "queue_from": made.queue_from,
         "spread_from": spread, "model_spread_bps": _bps(made.spread), "through": through,
+        "events": events,
         "params": {"bar_book_share": params.bar_book_share,
                    "max_volume_share": params.max_volume_share,
                    "bar_spread_ticks": params.bar_spread_ticks},
@@ -124,10 +132,12 @@ def _finite(value: Any) -> Any:
 def _print(report: dict[str, Any]) -> None:
     out.print(f"{report['trades']}: {report['tape_trades']} trades, {report['orders']} orders "
               f"of {fmt.text(report['amount'])} · bars {report['bars']} · touch from "
-              f"{report['touch_from']} · queue ahead from {report['queue_from']} · model "
+              f"{report['touch_from']} · queue ahead from {report['queue_from']} · model on "
+              f"{'the tape' + chr(39) + 's ticks' if report['events'] == 'ticks' else 'bars'}, "
               f"bar_book_share {report['params']['bar_book_share']:g}, max_volume_share "
               f"{report['params']['max_volume_share']:g}, spread "
-              f"{_spread_words(report)} · a trade through an order fills it by "
+              f"{_spread_words(report) if report['events'] == 'bars' else 'the tape touch'}"
+              f" · a trade through an order fills it by "
               f"{'its amount' if report['through'] == 'volume' else 'all of it'}",
               highlight=False)
     fitted = [fit["parameter"] for fit in report["fits"]][: len(report["rows"][0]["fitted"])]

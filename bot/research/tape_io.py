@@ -35,6 +35,7 @@ from model.tape_fills import (
     touch_from_quotes,
     touch_from_tape,
 )
+from model.tape_ticks import EVENTS, TickMarket, tick_market
 
 TRADE_COLUMNS = ("timestamp_ms", "price", "amount", "side")
 QUOTE_COLUMNS = ("timestamp_ms", "bid", "bid_size", "ask", "ask_size")
@@ -111,11 +112,13 @@ class Setup:
     touch_from: str  # "quotes", "tape" or "the model's (bar open)"
     queue_from: str  # "quotes", or the assumed (bid, ask) queue in words
     spread: float | None  # the relative spread the model's touch is priced with; None: 1 tick
+    ticks: TickMarket | None = None  # the model meets the orders on the tape's ticks
 
 
 def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
           horizons_ms: tuple[int, ...], amount: float | None, at_bar_open: bool = False,
-          params: FillParams | None = None, spread_from: str = "estimated") -> Setup:
+          params: FillParams | None = None, spread_from: str = "estimated",
+          events: str = "bars") -> Setup:
     """Bars (given, or built from the tape), placement times (bar opens whose whole longest
     horizon the tape covers), the touch and queue (quotes, else the tape: see
     model/tape_fills.py) and one buy and one sell at each time. The model's touch is priced
@@ -123,7 +126,14 @@ def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
     bars before the judged half) or one tick ("fixed"). `at_bar_open`: the tape's orders
     rest where the fill model puts its own (bid = the bar's open, ask = open + that spread),
     with the sweep-revealed queue, so the two differ only in how they fill, not in where
-    the orders stand."""
+    the orders stand. `events` "ticks": the model meets the orders on the tape's ticks with
+    the same touch (model/tape_ticks.py) instead of on bars: how they fill, the touch
+    known."""
+    if events not in EVENTS:
+        raise TapeError(f"the model's events are one of {', '.join(EVENTS)}, got {events!r}")
+    if events == "ticks" and at_bar_open:
+        raise TapeError("--at-bar-open puts the orders where the bar model rests its own; on "
+                        "ticks the model meets them at the real touch: give one or the other")
     if spread_from not in SPREAD_SOURCES:
         raise TapeError(f"the spread is one of {', '.join(SPREAD_SOURCES)}, got {spread_from!r}")
     if any(h <= 0 or h % bar_ms for h in horizons_ms):
@@ -161,7 +171,9 @@ def setup(tape: Tape, quotes: Quotes | None, bars: Bars | None, bar_ms: int,
         spread = judged_spread(bars, orders.placed_ms)
     touch_from = ("the model's (bar open)" if at_bar_open
                   else "quotes" if quotes is not None else "tape")
-    return Setup(tape, bars, orders, tick, lot, size, touch_from, queue_from, spread)
+    ticks = (tick_market(tape, orders.placed_ms, tick, queue, quotes) if events == "ticks"
+             else None)
+    return Setup(tape, bars, orders, tick, lot, size, touch_from, queue_from, spread, ticks)
 
 
 def _median_or_zero(sizes: np.ndarray) -> float:

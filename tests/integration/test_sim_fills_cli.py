@@ -137,3 +137,28 @@ def test_an_unknown_spread_or_through_rule_is_refused_naming_the_option(
         tmp_path: Path, option: str, value: str) -> None:
     trades, _ = write_steady_market(tmp_path)
     assert option in sim_fills_error("--trades", str(trades), option, value)
+
+
+def test_on_the_tapes_ticks_the_model_meets_each_trade_at_the_known_touch(
+        tmp_path: Path) -> None:
+    trades, _ = write_steady_market(tmp_path)
+    code, output = sim_fills("--trades", str(trades), "--amount", "5", "--events", "ticks",
+                             "--json")
+    assert code == 0, output
+    report = json.loads(output)
+    assert report["events"] == "ticks"
+    row = one_minute_both(report)
+    assert row["tape"]["amount_share"] == 1.0
+    # each minute's 10 at the order's price, under the 10 % passive cap: 1 of 5
+    assert row["model"]["amount_share"] == pytest.approx(0.2)
+    (fit,) = report["fits"]  # the bars' queue share has no part on ticks
+    assert fit["parameter"] == "max_volume_share" and fit["reached"]
+    assert fit["value"] == pytest.approx(0.5, rel=1e-3)
+    assert row["fitted"]["max_volume_share"]["gap"] == pytest.approx(0.0)
+
+
+def test_ticks_with_at_bar_open_or_unknown_events_are_refused(tmp_path: Path) -> None:
+    trades, _ = write_steady_market(tmp_path)
+    assert "one or the other" in sim_fills_error("--trades", str(trades), "--events", "ticks",
+                                                 "--at-bar-open")
+    assert "bars, ticks" in sim_fills_error("--trades", str(trades), "--events", "quotes")
