@@ -17,6 +17,8 @@ before any server starts.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
 
@@ -66,9 +68,19 @@ def load_params(value: str, option: str = "[sim] params") -> MarketParams | None
         raise MarketParamsError(problem)
     try:
         if value in shipped_names():
-            shipped = resources.files(_PACKAGE) / _FOLDER / f"{value}{_SUFFIX}"
-            with resources.as_file(shipped) as path:
+            with shipped_file(value) as path:
                 return MarketParams.load(path)
         return MarketParams.load(value)
     except MarketParamsError as exc:
         raise MarketParamsError(f"{option}: {exc}") from None
+
+
+@contextmanager
+def shipped_file(name: str) -> Iterator[Path]:
+    """The path of the shipped parameter set `name` while the context lasts (an installed
+    wheel may have to unpack it); `MarketParamsError` listing the known names otherwise."""
+    if name not in shipped_names():
+        raise MarketParamsError(f"no shipped parameter set {name!r}; known: "
+                                f"{', '.join(shipped_names()) or 'none'}")
+    with resources.as_file(resources.files(_PACKAGE) / _FOLDER / f"{name}{_SUFFIX}") as path:
+        yield path

@@ -16,7 +16,7 @@ from bot.cli import app
 from bot.config import ConfigError, SimConfig, load_config
 from exchange.sim.generator import GeneratorSource
 from exchange.sim.market_params import MarketParams, MarketParamsError
-from exchange.sim.shipped_params import DEFAULT_PARAMS, load_params, shipped_names
+from exchange.sim.shipped_params import DEFAULT_PARAMS, load_params, shipped_file, shipped_names
 from exchange.sim.source import open_source
 from tests.market_params_example import example_params
 
@@ -100,3 +100,11 @@ def test_sim_generate_takes_a_shipped_name_and_refuses_empty(tmp_path: Path) -> 
     assert len(json.loads(result.stdout)["files"]) == 2
     empty = CliRunner().invoke(app, ["sim", "generate", "--params", "", "--out", str(out)])
     assert empty.exit_code == 2 and "calibrated model" in empty.output
+
+
+def test_a_shipped_file_is_found_by_name_and_an_unknown_name_lists_the_known() -> None:
+    with shipped_file(DEFAULT_PARAMS) as path:
+        assert MarketParams.load(path) == load_params(DEFAULT_PARAMS)
+    with pytest.raises(MarketParamsError, match=r"known: .*bittrex_2017-12"), \
+            shipped_file("nasdaq_1999"):
+        pass
