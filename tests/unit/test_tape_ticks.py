@@ -4,7 +4,6 @@ after the queue ahead — because every trade after its placement is a tick it m
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -90,8 +89,6 @@ def test_an_order_without_its_placement_tick_is_refused() -> None:
                    TICK, LOT)
 
 
-@pytest.mark.skipif("ENTASIS_SHARED_DATA" not in os.environ,
-                    reason="set ENTASIS_SHARED_DATA to the shared data folder to run this test")
 @pytest.mark.parametrize("amount", [10.0, 68.0, 300.0])
 def test_on_the_xrp_eth_tape_orders_at_the_touch_fill_within_5_percent_on_its_ticks(
         shared_data: Path, amount: float) -> None:
