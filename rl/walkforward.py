@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from model.costs import SPREAD_SOURCES
 from rl import arena
 from rl.env import TRAINING_REWARD_SCALE, EnvConfig
 from rl.episodes import MarketData
@@ -130,7 +131,8 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
                  workdir: str | Path | None = None,
                  progress: Progress | None = None,
                  extra: tuple[ExtraSettings, FoldPlan] | None = None,
-                 pretrain: SimPretraining | None = None) -> list[dict[str, Any]]:
+                 pretrain: SimPretraining | None = None,
+                 spread: str = "estimated") -> list[dict[str, Any]]:
     """Train per seed on `train_dir` (arena on its embargoed last days), then evaluate the
     final best_player once on `test_dir`; one dict per seed (see module docstring).
 
@@ -140,18 +142,24 @@ def walk_forward(train_dir: str | Path, test_dir: str | Path, *, seeds: Sequence
     on the test folder (rl/extra_folds.py); the report's `extra` says how they were built.
     With `pretrain` each seed's first best_player is pre-trained on randomized simulated
     markets (rl/sim_pretrain.py) instead of starting random; each row's `pretraining` says
-    what was done. The two options do not combine (a simulated market has no forecast)."""
+    what was done. The two options do not combine (a simulated market has no forecast).
+    `spread` prices each symbol's bar book ("estimated" from its warm-up bars, or "fixed":
+    one tick, the book before issue 16); the forecast columns' folders keep the estimate."""
     env_config = config.env_config or EnvConfig()
     if extra is not None and pretrain is not None:
         raise ValueError("--pretrain-sim and --extra do not combine: simulated markets have no "
                          "forecast or anomaly columns; drop one of them")
+    if extra is not None and spread != "estimated":
+        raise ValueError("--spread fixed reprices the plain walk-forward only; --extra builds "
+                         "its folders with the estimated spreads: drop one of them")
     extra_report: dict[str, Any] | None = None
     if extra is not None:
         data, test, extra_report = walkforward_extras(train_dir, test_dir, settings=extra[0],
                                                       plan=extra[1], progress=progress)
         config = with_extra_columns(config, *extra)
     else:
-        data, test = MarketData.from_csv_dir(train_dir), MarketData.from_csv_dir(test_dir)
+        data, test = (MarketData.from_csv_dir(train_dir, spread=spread),
+                      MarketData.from_csv_dir(test_dir, spread=spread))
     train, validation = data.split(train_fraction=train_fraction,
                                    embargo_minutes=embargo_minutes)
     rows = []
@@ -263,8 +271,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--pretrain-generations", type=int, default=SimPretraining.generations)
     parser.add_argument("--workdir", default=None, help="keep models here (default: temp)")
     parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads")
+    parser.add_argument("--spread", choices=SPREAD_SOURCES, default="estimated",
+                        help="each symbol's bar book: 'estimated' from its warm-up bars, or "
+                             "'fixed' (one tick, as before issue 16)")
     parser.add_argument("--json", action="store_true", help="one JSON line on stdout")
     args = parser.parse_args(argv)
+    if args.extra and args.spread != "estimated":
+        parser.error("--spread fixed reprices the plain walk-forward only; --extra builds its "
+                     "folders with the estimated spreads: drop one of them")
 
     import torch
     from rich.console import Console
@@ -298,7 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                         progress=progress,
                         extra=(ExtraSettings(), FoldPlan(**{
                             field: getattr(args, f"extra_{field}") for field, _ in PLAN_KNOBS}))
-                        if args.extra else None, pretrain=pretrain)
+                        if args.extra else None, pretrain=pretrain, spread=args.spread)
     console.print(render_table(rows))
     for row in rows:
         console.print(f"seed {row['seed']}: " + ", ".join(
